@@ -1,0 +1,2471 @@
+//! The command grammar of team replies: which lines at the top of a mail body are
+//! `#commands`, what each of them means, and which part of the body is the message's own
+//! text once quoted replies, forwarded parts and signatures are cut off. It also owns the
+//! crude HTML-to-text conversion used for HTML-only mail, and the `#help` text.
+//!
+//! This module is pure and must never do I/O, read the clock (relative dates such as
+//! `+14d` stay relative; the caller resolves them against its own clock), decide whether
+//! the sender may command at all (that is `auth`), or panic, whatever the body contains.
+//! Every line of a body becomes either a command (parsed or with a plain-words error) or
+//! text; nothing is silently dropped from the command block.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+
+use crate::types::{CaseId, Severity, normalize_address};
+
+/// One understood command. Arguments are validated; free text is kept as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Assign(Assignee),
+    Unassign,
+    Severity(Severity),
+    Cvss(CvssScore),
+    Valid,
+    Invalid(String),
+    Duplicate(CaseId),
+    Cve(CveCommand),
+    Cwe(u32),
+    Summary(String),
+    Workaround(String),
+    Reference {
+        kind: ReferenceKind,
+        url: String,
+    },
+    /// The body text after the command block becomes the advisory details.
+    Details,
+    Preannounce(NaiveDate),
+    Package(String),
+    /// The affected range as written (ecosystems disagree on range syntax).
+    Affected(String),
+    FixedIn(String),
+    Embargo(EmbargoSpec),
+    Credit(Credit),
+    /// The body text after the command block goes to the reporter.
+    Reply,
+    /// A normalized (lower-cased) address.
+    Forward(String),
+    Remind {
+        when: When,
+        text: String,
+    },
+    Fixed,
+    Publish {
+        now: bool,
+    },
+    Close,
+    Reopen,
+    Show,
+    Help,
+    Case(CaseId),
+    New,
+}
+
+impl Command {
+    /// The verb, without `#`, as listed in [`KEYWORDS`].
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Command::Assign(_) => "assign",
+            Command::Unassign => "unassign",
+            Command::Severity(_) => "severity",
+            Command::Cvss(_) => "cvss",
+            Command::Valid => "valid",
+            Command::Invalid(_) => "invalid",
+            Command::Duplicate(_) => "duplicate",
+            Command::Cve(_) => "cve",
+            Command::Cwe(_) => "cwe",
+            Command::Summary(_) => "summary",
+            Command::Workaround(_) => "workaround",
+            Command::Reference { .. } => "reference",
+            Command::Details => "details",
+            Command::Preannounce(_) => "preannounce",
+            Command::Package(_) => "package",
+            Command::Affected(_) => "affected",
+            Command::FixedIn(_) => "fixed-in",
+            Command::Embargo(_) => "embargo",
+            Command::Credit(_) => "credit",
+            Command::Reply => "reply",
+            Command::Forward(_) => "forward",
+            Command::Remind { .. } => "remind",
+            Command::Fixed => "fixed",
+            Command::Publish { .. } => "publish",
+            Command::Close => "close",
+            Command::Reopen => "reopen",
+            Command::Show => "show",
+            Command::Help => "help",
+            Command::Case(_) => "case",
+            Command::New => "new",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    /// The sender of the mail.
+    Me,
+    /// A normalized (lower-cased) address.
+    Address(String),
+}
+
+/// A validated CVSS vector with its base score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CvssScore {
+    /// The vector in the canonical form printed by the `cvss` crate.
+    pub vector: String,
+    pub score: f64,
+    /// `none`, `low`, `medium`, `high` or `critical`.
+    pub rating: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CveCommand {
+    /// Upper-cased ids in the order given, without repeats.
+    Ids(Vec<String>),
+    Requested,
+}
+
+/// OSV reference types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferenceKind {
+    Advisory,
+    Article,
+    Detection,
+    Discussion,
+    Report,
+    Fix,
+    Introduced,
+    Package,
+    Evidence,
+    Web,
+}
+
+impl ReferenceKind {
+    pub const ALL: [ReferenceKind; 10] = [
+        ReferenceKind::Advisory,
+        ReferenceKind::Article,
+        ReferenceKind::Detection,
+        ReferenceKind::Discussion,
+        ReferenceKind::Report,
+        ReferenceKind::Fix,
+        ReferenceKind::Introduced,
+        ReferenceKind::Package,
+        ReferenceKind::Evidence,
+        ReferenceKind::Web,
+    ];
+
+    /// The OSV spelling, e.g. `FIX`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Advisory => "ADVISORY",
+            ReferenceKind::Article => "ARTICLE",
+            ReferenceKind::Detection => "DETECTION",
+            ReferenceKind::Discussion => "DISCUSSION",
+            ReferenceKind::Report => "REPORT",
+            ReferenceKind::Fix => "FIX",
+            ReferenceKind::Introduced => "INTRODUCED",
+            ReferenceKind::Package => "PACKAGE",
+            ReferenceKind::Evidence => "EVIDENCE",
+            ReferenceKind::Web => "WEB",
+        }
+    }
+
+    /// Case-insensitive.
+    pub fn parse(text: &str) -> Option<ReferenceKind> {
+        ReferenceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl fmt::Display for ReferenceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbargoSpec {
+    Until(NaiveDate),
+    /// Relative to when the mail is processed; the caller owns the clock.
+    DaysFromNow(u32),
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credit {
+    Name(String),
+    Anonymous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Date(NaiveDate),
+    /// Relative to when the mail is processed; the caller owns the clock.
+    DaysFromNow(u32),
+}
+
+/// One line of the command block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandLine {
+    /// 1-based line number in the body.
+    pub line_no: usize,
+    /// The line as written, trimmed (odd white space such as NBSP turned into spaces).
+    pub text: String,
+    pub parsed: Result<Command, CommandError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    Unknown {
+        /// As written, without `#`.
+        keyword: String,
+        suggestion: Option<&'static str>,
+    },
+    Malformed {
+        /// Without `#`, as listed in [`KEYWORDS`].
+        keyword: &'static str,
+        reason: String,
+        usage: &'static str,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Unknown {
+                keyword,
+                suggestion: Some(s),
+            } => write!(f, "unknown command `#{keyword}` — did you mean `#{s}`?"),
+            CommandError::Unknown {
+                keyword,
+                suggestion: None,
+            } => write!(
+                f,
+                "unknown command `#{keyword}` — `#help` lists the commands"
+            ),
+            CommandError::Malformed {
+                keyword,
+                reason,
+                usage,
+            } => write!(f, "`#{keyword}` {reason} — usage: {usage}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// A body split into its command block and its own text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedBody {
+    pub commands: Vec<CommandLine>,
+    /// The body after the block, quotes/forwards/signature removed, trimmed.
+    pub text: String,
+}
+
+/// Every verb, for suggestions. `thanks` is last: it ends the block and is no command,
+/// but a typo of it deserves a suggestion too.
+pub const KEYWORDS: &[&str] = &[
+    "assign",
+    "unassign",
+    "severity",
+    "cvss",
+    "valid",
+    "invalid",
+    "duplicate",
+    "cve",
+    "cwe",
+    "summary",
+    "workaround",
+    "reference",
+    "details",
+    "preannounce",
+    "package",
+    "affected",
+    "fixed-in",
+    "embargo",
+    "credit",
+    "reply",
+    "forward",
+    "remind",
+    "fixed",
+    "publish",
+    "close",
+    "reopen",
+    "show",
+    "help",
+    "case",
+    "new",
+    "thanks",
+];
+
+/// How a command is written, an example, and what it does; the source of `#help` and of
+/// the usage shown with errors.
+struct Spec {
+    keyword: &'static str,
+    synopsis: &'static str,
+    usage: &'static str,
+    meaning: &'static str,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        keyword: "assign",
+        synopsis: "#assign me | #assign <address>",
+        usage: "#assign me or #assign alice@example.org",
+        meaning: "set the responder",
+    },
+    Spec {
+        keyword: "unassign",
+        synopsis: "#unassign",
+        usage: "#unassign",
+        meaning: "clear the responder",
+    },
+    Spec {
+        keyword: "severity",
+        synopsis: "#severity low|medium|high|critical",
+        usage: "#severity high",
+        meaning: "set the severity",
+    },
+    Spec {
+        keyword: "cvss",
+        synopsis: "#cvss <CVSS:3.0/…, CVSS:3.1/… or CVSS:4.0/… vector>",
+        usage: "#cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        meaning: "store the vector and its score",
+    },
+    Spec {
+        keyword: "valid",
+        synopsis: "#valid",
+        usage: "#valid",
+        meaning: "confirm the report",
+    },
+    Spec {
+        keyword: "invalid",
+        synopsis: "#invalid <reason>",
+        usage: "#invalid not a security issue",
+        meaning: "reject the report",
+    },
+    Spec {
+        keyword: "duplicate",
+        synopsis: "#duplicate <case id>",
+        usage: "#duplicate SEC-2026-0007",
+        meaning: "mark as a duplicate of another case",
+    },
+    Spec {
+        keyword: "cve",
+        synopsis: "#cve <CVE-YYYY-NNNN …> | #cve requested",
+        usage: "#cve CVE-2026-12345 or #cve requested",
+        meaning: "record CVE ids, or that one was requested",
+    },
+    Spec {
+        keyword: "cwe",
+        synopsis: "#cwe <CWE-N>",
+        usage: "#cwe CWE-79",
+        meaning: "record the weakness",
+    },
+    Spec {
+        keyword: "summary",
+        synopsis: "#summary <one line>",
+        usage: "#summary Heap overflow in the config parser",
+        meaning: "advisory summary",
+    },
+    Spec {
+        keyword: "workaround",
+        synopsis: "#workaround <one line>",
+        usage: "#workaround disable the XML importer",
+        meaning: "advisory workaround",
+    },
+    Spec {
+        keyword: "reference",
+        synopsis: "#reference <type> <url>",
+        usage: "#reference FIX https://git.example.org/proj/commit/abc123",
+        meaning: "add an advisory reference; types: ADVISORY, ARTICLE, DETECTION, \
+                  DISCUSSION, REPORT, FIX, INTRODUCED, PACKAGE, EVIDENCE, WEB",
+    },
+    Spec {
+        keyword: "details",
+        synopsis: "#details",
+        usage: "#details, then the details below the commands",
+        meaning: "the text below the commands becomes the advisory details",
+    },
+    Spec {
+        keyword: "preannounce",
+        synopsis: "#preannounce <YYYY-MM-DD>",
+        usage: "#preannounce 2027-01-10",
+        meaning: "pre-announcement date",
+    },
+    Spec {
+        keyword: "package",
+        synopsis: "#package <name>",
+        usage: "#package libfoo",
+        meaning: "affected package",
+    },
+    Spec {
+        keyword: "affected",
+        synopsis: "#affected <range>",
+        usage: "#affected >=1.0.0, <1.4.2",
+        meaning: "affected versions, kept as written",
+    },
+    Spec {
+        keyword: "fixed-in",
+        synopsis: "#fixed-in <version>",
+        usage: "#fixed-in 1.4.2",
+        meaning: "first fixed version",
+    },
+    Spec {
+        keyword: "embargo",
+        synopsis: "#embargo <YYYY-MM-DD> | #embargo +<N>d | #embargo none",
+        usage: "#embargo 2027-01-15 or #embargo +90d or #embargo none",
+        meaning: "embargo end",
+    },
+    Spec {
+        keyword: "credit",
+        synopsis: "#credit <name> | #credit anonymous",
+        usage: "#credit Jane Doe or #credit anonymous",
+        meaning: "who is credited for the report",
+    },
+    Spec {
+        keyword: "reply",
+        synopsis: "#reply",
+        usage: "#reply, then the message below the commands",
+        meaning: "send the text below the commands to the reporter",
+    },
+    Spec {
+        keyword: "forward",
+        synopsis: "#forward <address>",
+        usage: "#forward maintainer@upstream.example",
+        meaning: "send the case to an upstream maintainer",
+    },
+    Spec {
+        keyword: "remind",
+        synopsis: "#remind <YYYY-MM-DD | +Nd> <text>",
+        usage: "#remind +7d ask upstream for a status",
+        meaning: "one-off reminder",
+    },
+    Spec {
+        keyword: "fixed",
+        synopsis: "#fixed",
+        usage: "#fixed",
+        meaning: "a fixed release exists",
+    },
+    Spec {
+        keyword: "publish",
+        synopsis: "#publish | #publish now",
+        usage: "#publish or #publish now",
+        meaning: "publish the advisory (`now`: without waiting for the embargo)",
+    },
+    Spec {
+        keyword: "close",
+        synopsis: "#close",
+        usage: "#close",
+        meaning: "close the case",
+    },
+    Spec {
+        keyword: "reopen",
+        synopsis: "#reopen",
+        usage: "#reopen",
+        meaning: "reopen the case",
+    },
+    Spec {
+        keyword: "show",
+        synopsis: "#show",
+        usage: "#show",
+        meaning: "reply with the case as it stands",
+    },
+    Spec {
+        keyword: "help",
+        synopsis: "#help",
+        usage: "#help",
+        meaning: "reply with this list",
+    },
+    Spec {
+        keyword: "case",
+        synopsis: "#case <case id>",
+        usage: "#case SEC-2026-0007",
+        meaning: "name the case when the mail has no thread or tag",
+    },
+    Spec {
+        keyword: "new",
+        synopsis: "#new",
+        usage: "#new",
+        meaning: "open a new case (first command only)",
+    },
+];
+
+/// The example shown with an error for `keyword` (with or without `#`, any case).
+/// Unknown keywords get `#help`.
+pub fn usage(keyword: &str) -> &'static str {
+    let k = keyword.trim().trim_start_matches('#');
+    SPECS
+        .iter()
+        .find(|s| s.keyword.eq_ignore_ascii_case(k))
+        .map_or("#help", |s| s.usage)
+}
+
+/// Where the meaning column starts in `#help`, and the width it wraps at: mail is read
+/// in 78-column windows more often than not.
+const HELP_COLUMN: usize = 38;
+const HELP_WIDTH: usize = 78;
+
+/// The command table as plain text, for `#help`.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "Commands go at the top of your reply, one per line, before any other text.\n\
+         Keywords are case-insensitive; blank lines inside the block are fine;\n\
+         `#thanks` or the first other line ends the block. Quoted text and\n\
+         signatures are never read.\n\n",
+    );
+    for spec in SPECS {
+        let mut line = format!("  {}", spec.synopsis);
+        let mut len = line.chars().count();
+        // A long synopsis gets its meaning on the next line rather than a ragged table.
+        if len + 2 > HELP_COLUMN {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::new();
+            len = 0;
+        }
+        line.push_str(&" ".repeat(HELP_COLUMN - len));
+        len = HELP_COLUMN;
+        for word in spec.meaning.split_whitespace() {
+            let w = word.chars().count();
+            if len > HELP_COLUMN && len + 1 + w > HELP_WIDTH {
+                out.push_str(&line);
+                out.push('\n');
+                line = " ".repeat(HELP_COLUMN);
+                len = HELP_COLUMN;
+            }
+            if len > HELP_COLUMN {
+                line.push(' ');
+                len += 1;
+            }
+            line.push_str(word);
+            len += w;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("\nDates are YYYY-MM-DD; +Nd means N days after the mail is processed.\n");
+    out
+}
+
+/// Splits a body into its command block and its text. Never panics.
+pub fn parse_body(body: &str) -> ParsedBody {
+    let normalized = normalize_newlines(body);
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let mut commands = Vec::new();
+    // Where the text starts; the whole body is commands unless something ends the block.
+    let mut text_start = lines.len();
+    for (idx, raw) in lines.iter().enumerate() {
+        let line = clean_command_line(raw);
+        if line.is_empty() {
+            continue;
+        }
+        match classify(&line) {
+            LineKind::Thanks => {
+                text_start = idx + 1;
+                break;
+            }
+            LineKind::Other => {
+                text_start = idx;
+                break;
+            }
+            LineKind::Command { keyword, args } => {
+                let parsed = parse_command(keyword, args);
+                commands.push(CommandLine {
+                    line_no: idx + 1,
+                    text: line.clone(),
+                    parsed,
+                });
+            }
+        }
+    }
+    let rest = lines.get(text_start..).unwrap_or_default().join("\n");
+    let text = strip_quoted(&rest).trim().to_string();
+    check_block(&mut commands, &text);
+    ParsedBody { commands, text }
+}
+
+/// Rules that need the whole block or the text, not just one line.
+fn check_block(commands: &mut [CommandLine], text: &str) {
+    let mut text_taken_by: Option<&'static str> = None;
+    for (i, line) in commands.iter_mut().enumerate() {
+        let keyword = match &line.parsed {
+            Ok(cmd) => cmd.keyword(),
+            Err(_) => continue,
+        };
+        match keyword {
+            "new" if i > 0 => {
+                line.parsed = Err(malformed("new", "must be the first command of the mail"));
+            }
+            "details" | "reply" if text.is_empty() => {
+                line.parsed = Err(malformed(keyword, "needs text below the commands"));
+            }
+            "details" | "reply" => match text_taken_by {
+                // Advisory details and a message to the reporter are different texts;
+                // sending one as the other is the mistake this prevents.
+                Some(other) if other != keyword => {
+                    line.parsed = Err(malformed(
+                        keyword,
+                        &format!(
+                            "cannot share the text below the commands with `#{other}`; \
+                             send it in its own mail"
+                        ),
+                    ));
+                }
+                _ => text_taken_by = Some(keyword),
+            },
+            _ => {}
+        }
+    }
+}
+
+enum LineKind<'a> {
+    Command { keyword: &'a str, args: &'a str },
+    Thanks,
+    Other,
+}
+
+/// `#` followed by a letter starts a command; `# heading`, `#1`, `##x` are text.
+fn classify(line: &str) -> LineKind<'_> {
+    let Some(after) = line.strip_prefix('#') else {
+        return LineKind::Other;
+    };
+    if !after.chars().next().is_some_and(char::is_alphabetic) {
+        return LineKind::Other;
+    }
+    let end = after
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .map_or(after.len(), |(i, _)| i);
+    let (keyword, rest) = after.split_at_checked(end).unwrap_or((after, ""));
+    if keyword.eq_ignore_ascii_case("thanks") {
+        return LineKind::Thanks;
+    }
+    // `#severity: high` is a common way of writing it; accept the colon.
+    let args = rest.strip_prefix(':').unwrap_or(rest).trim();
+    LineKind::Command { keyword, args }
+}
+
+fn parse_command(keyword: &str, args: &str) -> Result<Command, CommandError> {
+    match keyword.to_ascii_lowercase().as_str() {
+        "assign" => parse_assign(args),
+        "unassign" => bare("unassign", args, Command::Unassign),
+        "severity" => Severity::parse(args).map(Command::Severity).ok_or_else(|| {
+            let reason = if args.is_empty() {
+                "needs one of low, medium, high, critical".to_string()
+            } else {
+                format!("needs one of low, medium, high, critical, not `{args}`")
+            };
+            malformed("severity", &reason)
+        }),
+        "cvss" => parse_cvss(args).map(Command::Cvss),
+        "valid" => bare("valid", args, Command::Valid),
+        "invalid" => non_empty("invalid", args, "needs a reason").map(Command::Invalid),
+        "duplicate" => parse_case_id("duplicate", args).map(Command::Duplicate),
+        "cve" => parse_cve(args).map(Command::Cve),
+        "cwe" => parse_cwe(args).map(Command::Cwe),
+        "summary" => non_empty("summary", args, "needs a one-line summary").map(Command::Summary),
+        "workaround" => {
+            non_empty("workaround", args, "needs a one-line workaround").map(Command::Workaround)
+        }
+        "reference" => parse_reference(args),
+        "details" => bare("details", args, Command::Details),
+        "preannounce" => parse_date("preannounce", args).map(Command::Preannounce),
+        "package" => non_empty("package", args, "needs a package name").map(Command::Package),
+        "affected" => non_empty("affected", args, "needs a version range").map(Command::Affected),
+        "fixed-in" => non_empty("fixed-in", args, "needs a version").map(Command::FixedIn),
+        "embargo" => parse_embargo(args).map(Command::Embargo),
+        "credit" => parse_credit(args).map(Command::Credit),
+        "reply" => bare("reply", args, Command::Reply),
+        "forward" => parse_address("forward", args).map(Command::Forward),
+        "remind" => parse_remind(args),
+        "fixed" => bare("fixed", args, Command::Fixed),
+        "publish" => match args.to_ascii_lowercase().as_str() {
+            "" => Ok(Command::Publish { now: false }),
+            "now" => Ok(Command::Publish { now: true }),
+            _ => Err(malformed(
+                "publish",
+                &format!("takes nothing or `now`, not `{args}`"),
+            )),
+        },
+        "close" => bare("close", args, Command::Close),
+        "reopen" => bare("reopen", args, Command::Reopen),
+        "show" => bare("show", args, Command::Show),
+        "help" => bare("help", args, Command::Help),
+        "case" => parse_case_id("case", args).map(Command::Case),
+        "new" => bare("new", args, Command::New),
+        other => Err(CommandError::Unknown {
+            keyword: keyword.to_string(),
+            suggestion: suggest(other),
+        }),
+    }
+}
+
+fn malformed(keyword: &'static str, reason: &str) -> CommandError {
+    CommandError::Malformed {
+        keyword,
+        reason: reason.to_string(),
+        usage: usage(keyword),
+    }
+}
+
+/// One-word commands: extra words are a mistake worth pointing out, not ignoring.
+fn bare(keyword: &'static str, args: &str, cmd: Command) -> Result<Command, CommandError> {
+    if args.is_empty() {
+        Ok(cmd)
+    } else {
+        Err(malformed(
+            keyword,
+            &format!("takes no arguments, but got `{args}`"),
+        ))
+    }
+}
+
+fn non_empty(keyword: &'static str, args: &str, reason: &str) -> Result<String, CommandError> {
+    if args.is_empty() {
+        Err(malformed(keyword, reason))
+    } else {
+        Ok(args.to_string())
+    }
+}
+
+fn parse_assign(args: &str) -> Result<Command, CommandError> {
+    if args.eq_ignore_ascii_case("me") {
+        return Ok(Command::Assign(Assignee::Me));
+    }
+    if args.is_empty() {
+        return Err(malformed("assign", "needs `me` or an address"));
+    }
+    parse_address("assign", args).map(|a| Command::Assign(Assignee::Address(a)))
+}
+
+/// Accepts `a@b.org`, `<a@b.org>`, `Name <a@b.org>` and `mailto:a@b.org`.
+fn parse_address(keyword: &'static str, args: &str) -> Result<String, CommandError> {
+    if args.is_empty() {
+        return Err(malformed(keyword, "needs an address"));
+    }
+    let inner = match (args.rfind('<'), args.rfind('>')) {
+        (Some(open), Some(close)) if open < close => args.get(open + 1..close).unwrap_or(""),
+        _ => args,
+    };
+    let inner = inner.trim();
+    let inner = match inner.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("mailto:") => inner.get(7..).unwrap_or(""),
+        _ => inner,
+    };
+    if is_plausible_address(inner) {
+        Ok(normalize_address(inner))
+    } else {
+        Err(malformed(
+            keyword,
+            &format!("needs an address like alice@example.org, but got `{args}`"),
+        ))
+    }
+}
+
+/// Deliberately simple: one `@`, a local part without spaces or mail specials, and a
+/// dotted ASCII domain. Good enough to catch typos; the MTA has the final word.
+fn is_plausible_address(addr: &str) -> bool {
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\"@".contains(c));
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
+}
+
+fn parse_case_id(keyword: &'static str, args: &str) -> Result<CaseId, CommandError> {
+    // People paste the subject tag, brackets included.
+    let id = args.trim_start_matches('[').trim_end_matches(']');
+    if args.is_empty() {
+        return Err(malformed(keyword, "needs a case id"));
+    }
+    CaseId::parse(id).ok_or_else(|| {
+        malformed(
+            keyword,
+            &format!("needs a case id like SEC-2026-0007, but got `{args}`"),
+        )
+    })
+}
+
+fn parse_cvss(args: &str) -> Result<CvssScore, CommandError> {
+    if args.is_empty() {
+        return Err(malformed("cvss", "needs a CVSS 3.0, 3.1 or 4.0 vector"));
+    }
+    // The crate wants the prefix in capitals; people type it in any case.
+    let vector = match args.get(..5) {
+        Some(p) if p.eq_ignore_ascii_case("cvss:") => {
+            format!("CVSS:{}", args.get(5..).unwrap_or(""))
+        }
+        _ => args.to_string(),
+    };
+    let version = vector
+        .get(5..)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    if !vector.starts_with("CVSS:") || !matches!(version, "3.0" | "3.1" | "4.0") {
+        return Err(malformed(
+            "cvss",
+            &format!(
+                "needs a vector starting with CVSS:3.0/, CVSS:3.1/ or CVSS:4.0/, not `{args}`"
+            ),
+        ));
+    }
+    if version.starts_with('3') {
+        // The crate scores a 3.x vector with missing base metrics as if they were zero;
+        // a partial vector is a typo, so insist on all eight.
+        let present: Vec<String> = vector
+            .split('/')
+            .skip(1)
+            .filter_map(|part| part.split(':').next())
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let missing: Vec<&str> = ["AV", "AC", "PR", "UI", "S", "C", "I", "A"]
+            .into_iter()
+            .filter(|m| !present.iter().any(|p| p == m))
+            .collect();
+        if !missing.is_empty() {
+            return Err(malformed(
+                "cvss",
+                &format!("vector lacks the base metric(s) {}", missing.join(", ")),
+            ));
+        }
+    }
+    match vector.parse::<cvss::Cvss>() {
+        Ok(parsed) => Ok(CvssScore {
+            vector: parsed.to_string(),
+            score: parsed.score(),
+            rating: parsed.severity().as_str().to_string(),
+        }),
+        Err(e) => Err(malformed(
+            "cvss",
+            &format!("got a vector that does not parse ({e})"),
+        )),
+    }
+}
+
+fn parse_cve(args: &str) -> Result<CveCommand, CommandError> {
+    if args.eq_ignore_ascii_case("requested") {
+        return Ok(CveCommand::Requested);
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for token in args.split(|c: char| c == ',' || c.is_whitespace()) {
+        if token.is_empty() {
+            continue;
+        }
+        let id = token.to_ascii_uppercase();
+        if !is_cve_id(&id) {
+            return Err(malformed(
+                "cve",
+                &format!("needs ids like CVE-2026-12345 or `requested`, but got `{token}`"),
+            ));
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(malformed("cve", "needs CVE ids or `requested`"));
+    }
+    Ok(CveCommand::Ids(ids))
+}
+
+/// `CVE-YYYY-NNNN…`: a year from 1999 (the first CVE year) and at least four digits.
+fn is_cve_id(id: &str) -> bool {
+    let mut parts = id.split('-');
+    let (Some("CVE"), Some(year), Some(seq), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    year.len() == 4
+        && digits(year)
+        && year >= "1999"
+        && (4..=12).contains(&seq.len())
+        && digits(seq)
+}
+
+fn parse_cwe(args: &str) -> Result<u32, CommandError> {
+    let number = match args.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("cwe-") => args.get(4..).unwrap_or(""),
+        _ => args,
+    };
+    let ok = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit());
+    match number.parse::<u32>() {
+        Ok(n) if ok && n > 0 => Ok(n),
+        _ => Err(malformed(
+            "cwe",
+            &if args.is_empty() {
+                "needs a CWE id such as CWE-79".to_string()
+            } else {
+                format!("needs a CWE id such as CWE-79, but got `{args}`")
+            },
+        )),
+    }
+}
+
+fn parse_reference(args: &str) -> Result<Command, CommandError> {
+    let mut words = args.split_whitespace();
+    let (Some(kind), Some(url), None) = (words.next(), words.next(), words.next()) else {
+        return Err(malformed("reference", "needs a type and a URL"));
+    };
+    let Some(kind) = ReferenceKind::parse(kind) else {
+        return Err(malformed(
+            "reference",
+            &format!(
+                "needs a type among ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, \
+                 INTRODUCED, PACKAGE, EVIDENCE, WEB, not `{kind}`"
+            ),
+        ));
+    };
+    let url = url.trim_start_matches('<').trim_end_matches('>');
+    if !is_http_url(url) {
+        return Err(malformed(
+            "reference",
+            &format!("needs an http:// or https:// URL, not `{url}`"),
+        ));
+    }
+    Ok(Command::Reference {
+        kind,
+        url: url.to_string(),
+    })
+}
+
+fn is_http_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !host.is_empty()
+        && !host.starts_with('@')
+        && url
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"<>\"".contains(c))
+}
+
+/// Strict `YYYY-MM-DD`: chrono alone would also take `2027-2-3` or `+2027-02-03`.
+fn strict_date(text: &str) -> Option<NaiveDate> {
+    let mut parts = text.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+fn parse_date(keyword: &'static str, args: &str) -> Result<NaiveDate, CommandError> {
+    strict_date(args).ok_or_else(|| {
+        malformed(
+            keyword,
+            &if args.is_empty() {
+                "needs a date as YYYY-MM-DD".to_string()
+            } else {
+                format!("needs a date as YYYY-MM-DD, but `{args}` is not a valid date")
+            },
+        )
+    })
+}
+
+/// Ten years: far enough for any embargo or reminder, small enough that the caller's
+/// date arithmetic cannot overflow.
+const MAX_DAYS: u32 = 3650;
+
+/// `+Nd`. `Err` carries the reason when it looks relative but is out of range.
+fn relative_days(text: &str) -> Option<Result<u32, String>> {
+    let n = text.strip_prefix('+')?;
+    let n = n.strip_suffix('d').or_else(|| n.strip_suffix('D'))?;
+    if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(match n.parse::<u32>() {
+        Ok(days) if (1..=MAX_DAYS).contains(&days) => Ok(days),
+        _ => Err(format!("needs between +1d and +{MAX_DAYS}d, not `{text}`")),
+    })
+}
+
+fn parse_embargo(args: &str) -> Result<EmbargoSpec, CommandError> {
+    if args.eq_ignore_ascii_case("none") {
+        return Ok(EmbargoSpec::None);
+    }
+    if let Some(days) = relative_days(args) {
+        return days
+            .map(EmbargoSpec::DaysFromNow)
+            .map_err(|reason| malformed("embargo", &reason));
+    }
+    if let Some(date) = strict_date(args) {
+        return Ok(EmbargoSpec::Until(date));
+    }
+    Err(malformed(
+        "embargo",
+        &if args.is_empty() {
+            "needs a date as YYYY-MM-DD, +Nd or none".to_string()
+        } else {
+            format!("needs a date as YYYY-MM-DD, +Nd or none, but `{args}` is not a valid date")
+        },
+    ))
+}
+
+fn parse_credit(args: &str) -> Result<Credit, CommandError> {
+    if args.eq_ignore_ascii_case("anonymous") {
+        Ok(Credit::Anonymous)
+    } else {
+        non_empty("credit", args, "needs a name or `anonymous`").map(Credit::Name)
+    }
+}
+
+fn parse_remind(args: &str) -> Result<Command, CommandError> {
+    let (first, text) = args
+        .split_once(char::is_whitespace)
+        .map_or((args, ""), |(a, b)| (a, b.trim()));
+    let when = match relative_days(first) {
+        Some(Ok(days)) => When::DaysFromNow(days),
+        Some(Err(reason)) => return Err(malformed("remind", &reason)),
+        None => match strict_date(first) {
+            Some(date) => When::Date(date),
+            None => {
+                return Err(malformed(
+                    "remind",
+                    &if first.is_empty() {
+                        "needs a date (YYYY-MM-DD or +Nd) and a text".to_string()
+                    } else {
+                        format!(
+                            "needs a date (YYYY-MM-DD or +Nd) first, but `{first}` is not a valid date"
+                        )
+                    },
+                ));
+            }
+        },
+    };
+    if text.is_empty() {
+        return Err(malformed("remind", "needs a text after the date"));
+    }
+    Ok(Command::Remind {
+        when,
+        text: text.to_string(),
+    })
+}
+
+/// The nearest keyword: edit distance ≤ 2 (≤ 1 for words of three letters or fewer, where
+/// two edits reach almost anything), else a keyword that the word begins.
+fn suggest(word: &str) -> Option<&'static str> {
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    if len == 0 || len > 40 {
+        return None;
+    }
+    let limit = if len <= 3 { 1 } else { 2 };
+    let nearest = KEYWORDS
+        .iter()
+        .map(|k| (edit_distance(&word, k), *k))
+        .min_by_key(|&(d, _)| d);
+    match nearest {
+        Some((d, k)) if d <= limit => Some(k),
+        _ if len >= 2 => KEYWORDS.iter().copied().find(|k| k.starts_with(&word)),
+        _ => None,
+    }
+}
+
+/// Levenshtein distance over chars, two rows.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        let mut left = i + 1;
+        cur.push(left);
+        for ((cb, diag), up) in b.iter().zip(prev.iter()).zip(prev.iter().skip(1)) {
+            let v = (diag + usize::from(ca != *cb)).min(up + 1).min(left + 1);
+            cur.push(v);
+            left = v;
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+fn normalize_newlines(body: &str) -> String {
+    body.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Rich editors put NBSP and zero-width characters where a space or nothing was meant.
+fn clean_command_line(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
+            )
+        })
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The body without quoted lines, reply attributions and what follows them when they are
+/// not followed by `>` lines, Outlook/forward separators and header blocks (and all after
+/// them), and the signature. Interleaved replies keep their own lines.
+///
+/// When unsure, this cuts: the result may be relayed to a reporter, and quoted team
+/// discussion leaking out is worse than a message losing its tail.
+pub fn strip_quoted(body: &str) -> String {
+    let normalized = normalize_newlines(body);
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while let Some(line) = lines.get(i) {
+        if is_signature_marker(line) || is_separator(line) || starts_header_block(&lines, i) {
+            break;
+        }
+        if let Some(len) = attribution_len(&lines, i) {
+            let next = lines.iter().skip(i + len).find(|l| !probe(l).is_empty());
+            match next {
+                Some(l) if is_quote_line(l) => {
+                    i += len;
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        if !is_quote_line(line) {
+            kept.push(line);
+        }
+        i += 1;
+    }
+    tidy(&kept)
+}
+
+/// Trailing white space and separator debris go; runs of blank lines become one.
+fn tidy(lines: &[&str]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for line in lines {
+        let line = line.trim_end();
+        if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        out.push(line);
+    }
+    while out
+        .last()
+        .is_some_and(|l| l.is_empty() || l.chars().all(|c| c == '_'))
+    {
+        out.pop();
+    }
+    out.join("\n")
+}
+
+/// A line as seen by the detectors: odd spaces normalized, trimmed.
+fn probe(line: &str) -> String {
+    clean_command_line(line)
+}
+
+fn is_quote_line(line: &str) -> bool {
+    let t = line.trim_start();
+    // `>=1.2.3` at the start of a line is a version range, not a quote.
+    t.starts_with('>') && !t.starts_with(">=")
+}
+
+/// `-- ` (the standard) or `--` (clients that strip trailing spaces).
+fn is_signature_marker(line: &str) -> bool {
+    line.trim_end() == "--"
+}
+
+/// `-----Original Message-----`, `---------- Forwarded message ---------`,
+/// `-------- Forwarded Message --------`, `Begin forwarded message:` and the like.
+fn is_separator(line: &str) -> bool {
+    let p = probe(line).to_lowercase();
+    if p == "begin forwarded message:" {
+        return true;
+    }
+    let core = p.trim_matches(|c: char| c == '-' || c == ' ' || c == '_');
+    let dashed = p.starts_with("--") || p.ends_with("--");
+    dashed
+        && matches!(
+            core,
+            "original message"
+                | "forwarded message"
+                | "ursprüngliche nachricht"
+                | "weitergeleitete nachricht"
+                | "message d'origine"
+                | "message transféré"
+        )
+}
+
+fn header_name(line: &str) -> Option<String> {
+    // Outlook-to-text and HTML conversions sometimes leave `*From:*` bold markers.
+    let p = probe(line).replace('*', "");
+    let (name, _) = p.split_once(':')?;
+    let name = name.trim();
+    (!name.is_empty() && !name.contains(' ')).then(|| name.to_lowercase())
+}
+
+/// Outlook's `From: / Sent: / To: / Subject:` block (also the German and French ones):
+/// a `From:` line followed within six lines by a date line and a to/subject line.
+fn starts_header_block(lines: &[&str], i: usize) -> bool {
+    let is_from = lines
+        .get(i)
+        .and_then(|l| header_name(l))
+        .is_some_and(|n| matches!(n.as_str(), "from" | "von" | "de"));
+    if !is_from {
+        return false;
+    }
+    let names: Vec<String> = lines
+        .iter()
+        .skip(i + 1)
+        .take(6)
+        .filter_map(|l| header_name(l))
+        .collect();
+    let has = |set: &[&str]| names.iter().any(|n| set.contains(&n.as_str()));
+    has(&["sent", "date", "gesendet", "datum", "envoyé"])
+        && has(&["to", "subject", "an", "betreff", "à", "objet"])
+}
+
+/// `On … wrote:` (possibly wrapped over two lines, as Gmail does), `Am … schrieb …:`,
+/// `Le … a écrit :`. Returns how many lines it spans.
+fn attribution_len(lines: &[&str], i: usize) -> Option<usize> {
+    let first = probe(lines.get(i)?);
+    if is_attribution(&first) {
+        return Some(1);
+    }
+    if !(first.starts_with("On ") || first.starts_with("Am ") || first.starts_with("Le ")) {
+        return None;
+    }
+    let next = lines.get(i + 1)?;
+    if is_quote_line(next) {
+        return None;
+    }
+    is_attribution(&format!("{first} {}", probe(next))).then_some(2)
+}
+
+fn is_attribution(s: &str) -> bool {
+    // A date or time is always in there; requiring a digit keeps prose such as
+    // "On Monday the reporter wrote:" from cutting the text.
+    if s.chars().count() > 300 || !s.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    (s.starts_with("On ") && s.ends_with("wrote:"))
+        || (s.starts_with("Am ") && s.contains(" schrieb ") && s.ends_with(':'))
+        || (s.starts_with("Le ") && (s.ends_with("a écrit :") || s.ends_with("a écrit:")))
+}
+
+/// Crude but safe HTML to text: drops `<script>`, `<style>`, `<head>` and comments,
+/// turns `<br>` and the end of blocks into newlines, `<blockquote>` content into `> `
+/// lines, strips the other tags and decodes common entities. Linear, never panics.
+pub fn html_to_text(html: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `html`.
+    let lower = html.to_ascii_lowercase();
+    let mut sink = TextSink::default();
+    let mut pos = 0;
+    while let Some(rest) = html.get(pos..) {
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        pos = match c {
+            '<' => handle_tag(html, &lower, pos, &mut sink),
+            '&' => {
+                let (decoded, used) = decode_entity(rest);
+                sink.visible(decoded);
+                pos + used
+            }
+            _ => {
+                sink.text_char(c);
+                pos + c.len_utf8()
+            }
+        };
+    }
+    sink.finish()
+}
+
+/// Handles the tag starting at `pos` (a `<`) and returns the position after it.
+fn handle_tag(html: &str, lower: &str, pos: usize, sink: &mut TextSink) -> usize {
+    let rest = lower.get(pos..).unwrap_or("");
+    let after_lt = rest.get(1..).unwrap_or("");
+    if after_lt.starts_with("!--") {
+        return find_from(lower, pos + 4, "-->").map_or(html.len(), |i| i + 3);
+    }
+    if after_lt.starts_with('!') || after_lt.starts_with('?') {
+        return find_from(lower, pos, ">").map_or(html.len(), |i| i + 1);
+    }
+    let closing = after_lt.starts_with('/');
+    let name_start = if closing { 2 } else { 1 };
+    let name: String = rest
+        .get(name_start..)
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    if name.is_empty() {
+        // `a < b` in sloppy HTML: the `<` is text.
+        sink.text_char('<');
+        return pos + 1;
+    }
+    let end = tag_end(lower, pos + name_start + name.len());
+    match (name.as_str(), closing) {
+        ("script" | "style" | "head" | "title" | "template", false) => {
+            return find_from(lower, end, &format!("</{name}"))
+                .and_then(|i| find_from(lower, i, ">"))
+                .map_or(html.len(), |i| i + 1);
+        }
+        ("br", _) => sink.newline(),
+        ("blockquote", false) => {
+            sink.block_break();
+            sink.quote_depth += 1;
+        }
+        ("blockquote", true) => {
+            sink.block_break();
+            sink.quote_depth = sink.quote_depth.saturating_sub(1);
+        }
+        ("pre", false) => {
+            sink.block_break();
+            sink.pre_depth += 1;
+        }
+        ("pre", true) => {
+            sink.pre_depth = sink.pre_depth.saturating_sub(1);
+            sink.block_break();
+        }
+        ("p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", true) => {
+            sink.newline();
+        }
+        (
+            "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
+            | "table" | "hr",
+            _,
+        ) => sink.block_break(),
+        ("td" | "th", true) => sink.pending_space = !sink.at_line_start,
+        _ => {}
+    }
+    end
+}
+
+fn find_from(haystack: &str, from: usize, needle: &str) -> Option<usize> {
+    haystack.get(from..)?.find(needle).map(|i| i + from)
+}
+
+/// The position after the `>` closing a tag, skipping quoted attribute values.
+fn tag_end(lower: &str, from: usize) -> usize {
+    let mut quote: Option<char> = None;
+    for (i, c) in lower.get(from..).unwrap_or("").char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if q == c => quote = None,
+            (None, '>') => return from + i + 1,
+            _ => {}
+        }
+    }
+    lower.len()
+}
+
+/// Decodes the entity at the start of `rest` (which starts with `&`); an unknown or
+/// unterminated one is a literal `&`.
+fn decode_entity(rest: &str) -> (char, usize) {
+    let literal = ('&', 1);
+    let Some(semi) = rest
+        .char_indices()
+        .take(12)
+        .find(|&(_, c)| c == ';')
+        .map(|(i, _)| i)
+    else {
+        return literal;
+    };
+    let name = rest.get(1..semi).unwrap_or("");
+    let used = semi + 1;
+    let c = match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "lsquo" => '‘',
+        "rsquo" => '’',
+        "ldquo" => '“',
+        "rdquo" => '”',
+        "copy" => '©',
+        _ => {
+            let number = name
+                .strip_prefix("#x")
+                .or_else(|| name.strip_prefix("#X"))
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| name.strip_prefix('#').map(str::parse::<u32>));
+            match number {
+                // U+00A0 is a space for every purpose downstream.
+                Some(Ok(0xa0)) => ' ',
+                Some(Ok(n)) => char::from_u32(n)
+                    .filter(|&c| c != '\0')
+                    .unwrap_or('\u{fffd}'),
+                _ => return literal,
+            }
+        }
+    };
+    (c, used)
+}
+
+/// Builds the text line by line, so that blockquote prefixes and white-space collapsing
+/// are decided once per visible character.
+#[derive(Default)]
+struct TextSink {
+    out: String,
+    at_line_start: bool,
+    started: bool,
+    pending_space: bool,
+    quote_depth: usize,
+    pre_depth: usize,
+}
+
+impl TextSink {
+    /// A character of the HTML source: white space collapses outside `<pre>`.
+    fn text_char(&mut self, c: char) {
+        if self.pre_depth > 0 {
+            match c {
+                '\n' => self.newline(),
+                '\r' => {}
+                _ => self.visible(c),
+            }
+        } else if c.is_ascii_whitespace() {
+            self.pending_space = self.started && !self.at_line_start;
+        } else {
+            self.visible(c);
+        }
+    }
+
+    fn visible(&mut self, c: char) {
+        if !self.started || self.at_line_start {
+            // Deeply nested quotes are still quotes; cap the prefix so output stays linear.
+            for _ in 0..self.quote_depth.min(8) {
+                self.out.push_str("> ");
+            }
+        } else if self.pending_space {
+            self.out.push(' ');
+        }
+        self.started = true;
+        self.at_line_start = false;
+        self.pending_space = false;
+        self.out.push(c);
+    }
+
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.started = true;
+        self.at_line_start = true;
+        self.pending_space = false;
+    }
+
+    fn block_break(&mut self) {
+        if self.started && !self.at_line_start {
+            self.newline();
+        }
+    }
+
+    fn finish(self) -> String {
+        let lines: Vec<&str> = self.out.split('\n').collect();
+        let mut out: Vec<&str> = Vec::new();
+        for line in lines {
+            let line = line.trim_end();
+            if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
+                continue;
+            }
+            out.push(line);
+        }
+        out.join("\n").trim().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+
+    const GMAIL: &str = include_str!("../tests/fixtures/replies/gmail_top_post.txt");
+    const OUTLOOK_ORIGINAL: &str =
+        include_str!("../tests/fixtures/replies/outlook_original_message.txt");
+    const OUTLOOK_HEADERS: &str =
+        include_str!("../tests/fixtures/replies/outlook_header_block.txt");
+    const THUNDERBIRD_DETAILS: &str =
+        include_str!("../tests/fixtures/replies/thunderbird_details.txt");
+    const THUNDERBIRD_BOTTOM: &str =
+        include_str!("../tests/fixtures/replies/thunderbird_bottom_post.txt");
+    const APPLE_UNICODE: &str = include_str!("../tests/fixtures/replies/apple_mail_unicode.txt");
+    const FORWARDED: &str = include_str!("../tests/fixtures/replies/forwarded.txt");
+    const HTML_GMAIL: &str = include_str!("../tests/fixtures/replies/html_gmail.txt");
+    const HTML_OUTLOOK: &str = include_str!("../tests/fixtures/replies/html_outlook.txt");
+    const TYPOS: &str = include_str!("../tests/fixtures/replies/typos.txt");
+    const BLOCK_END: &str = include_str!("../tests/fixtures/replies/block_end.txt");
+    const NEW_CASE: &str = include_str!("../tests/fixtures/replies/new_case.txt");
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn parsed(body: &str) -> Vec<Result<Command, CommandError>> {
+        parse_body(body)
+            .commands
+            .into_iter()
+            .map(|c| c.parsed)
+            .collect()
+    }
+
+    fn line_nos(body: &str) -> Vec<usize> {
+        parse_body(body)
+            .commands
+            .iter()
+            .map(|c| c.line_no)
+            .collect()
+    }
+
+    /// Parses a body that must hold exactly one command line.
+    fn one(body: &str) -> Result<Command, CommandError> {
+        let mut cmds = parse_body(body).commands;
+        assert_eq!(cmds.len(), 1, "{body:?}");
+        cmds.remove(0).parsed
+    }
+
+    fn cvss(vector: &str, score: f64, rating: &str) -> Command {
+        Command::Cvss(CvssScore {
+            vector: vector.to_string(),
+            score,
+            rating: rating.to_string(),
+        })
+    }
+
+    #[test]
+    fn every_command_happy_path() {
+        let s = |t: &str| t.to_string();
+        let table: Vec<(&str, Command)> = vec![
+            ("#assign me", Command::Assign(Assignee::Me)),
+            ("#assign ME", Command::Assign(Assignee::Me)),
+            (
+                "#ASSIGN Bob Maintainer <Bob@Example.org>",
+                Command::Assign(Assignee::Address(s("bob@example.org"))),
+            ),
+            (
+                "#assign mailto:carol@example.org",
+                Command::Assign(Assignee::Address(s("carol@example.org"))),
+            ),
+            ("#unassign", Command::Unassign),
+            ("#severity critical", Command::Severity(Severity::Critical)),
+            ("#severity: Low", Command::Severity(Severity::Low)),
+            (
+                "#cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                cvss(
+                    "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                    9.8,
+                    "critical",
+                ),
+            ),
+            (
+                "#cvss cvss:3.0/AV:L/AC:H/PR:L/UI:R/S:U/C:L/I:N/A:N",
+                cvss("CVSS:3.0/AV:L/AC:H/PR:L/UI:R/S:U/C:L/I:N/A:N", 2.2, "low"),
+            ),
+            (
+                "#cvss CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                cvss(
+                    "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                    9.3,
+                    "critical",
+                ),
+            ),
+            ("#valid", Command::Valid),
+            ("#VALID", Command::Valid),
+            (
+                "#invalid works as documented, not a security issue",
+                Command::Invalid(s("works as documented, not a security issue")),
+            ),
+            (
+                "#duplicate sec-2026-0003",
+                Command::Duplicate(CaseId::new("SEC", 2026, 3)),
+            ),
+            (
+                "#duplicate [SEC-2026-0003]",
+                Command::Duplicate(CaseId::new("SEC", 2026, 3)),
+            ),
+            (
+                "#cve CVE-2026-12345",
+                Command::Cve(CveCommand::Ids(vec![s("CVE-2026-12345")])),
+            ),
+            (
+                "#cve cve-2026-1234,CVE-2026-1235  CVE-2026-1234",
+                Command::Cve(CveCommand::Ids(vec![
+                    s("CVE-2026-1234"),
+                    s("CVE-2026-1235"),
+                ])),
+            ),
+            ("#cve Requested", Command::Cve(CveCommand::Requested)),
+            ("#cwe CWE-79", Command::Cwe(79)),
+            ("#cwe cwe-22", Command::Cwe(22)),
+            ("#cwe 787", Command::Cwe(787)),
+            (
+                "#summary Heap overflow in the XML importer",
+                Command::Summary(s("Heap overflow in the XML importer")),
+            ),
+            (
+                "#workaround Set `import.xml = false` until you can upgrade.",
+                Command::Workaround(s("Set `import.xml = false` until you can upgrade.")),
+            ),
+            (
+                "#reference fix https://git.example.org/libfoo/commit/abc123",
+                Command::Reference {
+                    kind: ReferenceKind::Fix,
+                    url: s("https://git.example.org/libfoo/commit/abc123"),
+                },
+            ),
+            (
+                "#reference WEB <http://example.org/blog?id=1#x>",
+                Command::Reference {
+                    kind: ReferenceKind::Web,
+                    url: s("http://example.org/blog?id=1#x"),
+                },
+            ),
+            (
+                "#preannounce 2027-01-10",
+                Command::Preannounce(date(2027, 1, 10)),
+            ),
+            (
+                "#package crates.io/libfoo",
+                Command::Package(s("crates.io/libfoo")),
+            ),
+            (
+                "#affected >=1.0.0, <1.4.2",
+                Command::Affected(s(">=1.0.0, <1.4.2")),
+            ),
+            ("#fixed-in 1.4.2", Command::FixedIn(s("1.4.2"))),
+            ("#Fixed-In 2.0.0-rc.1", Command::FixedIn(s("2.0.0-rc.1"))),
+            (
+                "#embargo 2027-01-15",
+                Command::Embargo(EmbargoSpec::Until(date(2027, 1, 15))),
+            ),
+            (
+                "#embargo +90d",
+                Command::Embargo(EmbargoSpec::DaysFromNow(90)),
+            ),
+            ("#embargo NONE", Command::Embargo(EmbargoSpec::None)),
+            (
+                "#credit Jane Doe (Example Corp)",
+                Command::Credit(Credit::Name(s("Jane Doe (Example Corp)"))),
+            ),
+            ("#credit Anonymous", Command::Credit(Credit::Anonymous)),
+            (
+                "#forward maintainer@upstream.example",
+                Command::Forward(s("maintainer@upstream.example")),
+            ),
+            (
+                "#remind 2026-12-01 check that 1.4.2 shipped",
+                Command::Remind {
+                    when: When::Date(date(2026, 12, 1)),
+                    text: s("check that 1.4.2 shipped"),
+                },
+            ),
+            (
+                "#remind +3d ping Erin",
+                Command::Remind {
+                    when: When::DaysFromNow(3),
+                    text: s("ping Erin"),
+                },
+            ),
+            ("#fixed", Command::Fixed),
+            ("#publish", Command::Publish { now: false }),
+            ("#publish NOW", Command::Publish { now: true }),
+            ("#close", Command::Close),
+            ("#reopen", Command::Reopen),
+            ("#show", Command::Show),
+            ("#help", Command::Help),
+            (
+                "#case SEC-2026-0042",
+                Command::Case(CaseId::new("SEC", 2026, 42)),
+            ),
+            ("#new", Command::New),
+        ];
+        for (line, want) in table {
+            assert_eq!(one(line), Ok(want), "{line}");
+        }
+        // The two that take the text below the block.
+        let body = "#details\n\nThe parser overflows.";
+        assert_eq!(parsed(body), vec![Ok(Command::Details)]);
+        let body = "#reply\nThanks, we are on it.";
+        assert_eq!(parsed(body), vec![Ok(Command::Reply)]);
+    }
+
+    #[test]
+    fn every_command_malformed_form() {
+        let table: &[(&str, &str)] = &[
+            (
+                "#assign",
+                "`#assign` needs `me` or an address — usage: #assign me or #assign alice@example.org",
+            ),
+            (
+                "#assign bob",
+                "`#assign` needs an address like alice@example.org, but got `bob` — usage: #assign me or #assign alice@example.org",
+            ),
+            (
+                "#unassign bob",
+                "`#unassign` takes no arguments, but got `bob` — usage: #unassign",
+            ),
+            (
+                "#severity",
+                "`#severity` needs one of low, medium, high, critical — usage: #severity high",
+            ),
+            (
+                "#severity urgent",
+                "`#severity` needs one of low, medium, high, critical, not `urgent` — usage: #severity high",
+            ),
+            (
+                "#cvss 9.8",
+                "`#cvss` needs a vector starting with CVSS:3.0/, CVSS:3.1/ or CVSS:4.0/, not `9.8` — usage: #cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            ),
+            (
+                "#cvss CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:P/A:P",
+                "`#cvss` needs a vector starting with CVSS:3.0/, CVSS:3.1/ or CVSS:4.0/, not `CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:P/A:P` — usage: #cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            ),
+            (
+                "#cvss CVSS:3.1/AV:N/AC:L",
+                "`#cvss` vector lacks the base metric(s) PR, UI, S, C, I, A — usage: #cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            ),
+            (
+                "#valid yes",
+                "`#valid` takes no arguments, but got `yes` — usage: #valid",
+            ),
+            (
+                "#invalid",
+                "`#invalid` needs a reason — usage: #invalid not a security issue",
+            ),
+            (
+                "#duplicate 7",
+                "`#duplicate` needs a case id like SEC-2026-0007, but got `7` — usage: #duplicate SEC-2026-0007",
+            ),
+            (
+                "#cve CVE-26-1",
+                "`#cve` needs ids like CVE-2026-12345 or `requested`, but got `CVE-26-1` — usage: #cve CVE-2026-12345 or #cve requested",
+            ),
+            (
+                "#cve",
+                "`#cve` needs CVE ids or `requested` — usage: #cve CVE-2026-12345 or #cve requested",
+            ),
+            (
+                "#cwe XSS",
+                "`#cwe` needs a CWE id such as CWE-79, but got `XSS` — usage: #cwe CWE-79",
+            ),
+            (
+                "#cwe CWE-0",
+                "`#cwe` needs a CWE id such as CWE-79, but got `CWE-0` — usage: #cwe CWE-79",
+            ),
+            (
+                "#summary",
+                "`#summary` needs a one-line summary — usage: #summary Heap overflow in the config parser",
+            ),
+            (
+                "#workaround",
+                "`#workaround` needs a one-line workaround — usage: #workaround disable the XML importer",
+            ),
+            (
+                "#reference FIX",
+                "`#reference` needs a type and a URL — usage: #reference FIX https://git.example.org/proj/commit/abc123",
+            ),
+            (
+                "#reference PATCH https://example.org",
+                "`#reference` needs a type among ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, INTRODUCED, PACKAGE, EVIDENCE, WEB, not `PATCH` — usage: #reference FIX https://git.example.org/proj/commit/abc123",
+            ),
+            (
+                "#reference FIX javascript:alert(1)",
+                "`#reference` needs an http:// or https:// URL, not `javascript:alert(1)` — usage: #reference FIX https://git.example.org/proj/commit/abc123",
+            ),
+            (
+                "#details now",
+                "`#details` takes no arguments, but got `now` — usage: #details, then the details below the commands",
+            ),
+            (
+                "#preannounce 2027-1-10",
+                "`#preannounce` needs a date as YYYY-MM-DD, but `2027-1-10` is not a valid date — usage: #preannounce 2027-01-10",
+            ),
+            (
+                "#package",
+                "`#package` needs a package name — usage: #package libfoo",
+            ),
+            (
+                "#affected",
+                "`#affected` needs a version range — usage: #affected >=1.0.0, <1.4.2",
+            ),
+            (
+                "#fixed-in",
+                "`#fixed-in` needs a version — usage: #fixed-in 1.4.2",
+            ),
+            (
+                "#embargo 2027-02-30",
+                "`#embargo` needs a date as YYYY-MM-DD, +Nd or none, but `2027-02-30` is not a valid date — usage: #embargo 2027-01-15 or #embargo +90d or #embargo none",
+            ),
+            (
+                "#embargo +0d",
+                "`#embargo` needs between +1d and +3650d, not `+0d` — usage: #embargo 2027-01-15 or #embargo +90d or #embargo none",
+            ),
+            (
+                "#credit",
+                "`#credit` needs a name or `anonymous` — usage: #credit Jane Doe or #credit anonymous",
+            ),
+            (
+                "#reply to alice",
+                "`#reply` takes no arguments, but got `to alice` — usage: #reply, then the message below the commands",
+            ),
+            (
+                "#forward upstream",
+                "`#forward` needs an address like alice@example.org, but got `upstream` — usage: #forward maintainer@upstream.example",
+            ),
+            (
+                "#remind friday call Erin",
+                "`#remind` needs a date (YYYY-MM-DD or +Nd) first, but `friday` is not a valid date — usage: #remind +7d ask upstream for a status",
+            ),
+            (
+                "#remind +3d",
+                "`#remind` needs a text after the date — usage: #remind +7d ask upstream for a status",
+            ),
+            (
+                "#remind +99999d later",
+                "`#remind` needs between +1d and +3650d, not `+99999d` — usage: #remind +7d ask upstream for a status",
+            ),
+            (
+                "#fixed 1.4.2",
+                "`#fixed` takes no arguments, but got `1.4.2` — usage: #fixed",
+            ),
+            (
+                "#publish later",
+                "`#publish` takes nothing or `now`, not `later` — usage: #publish or #publish now",
+            ),
+            (
+                "#close now",
+                "`#close` takes no arguments, but got `now` — usage: #close",
+            ),
+            (
+                "#reopen it",
+                "`#reopen` takes no arguments, but got `it` — usage: #reopen",
+            ),
+            (
+                "#show all",
+                "`#show` takes no arguments, but got `all` — usage: #show",
+            ),
+            (
+                "#help me",
+                "`#help` takes no arguments, but got `me` — usage: #help",
+            ),
+            (
+                "#case foo",
+                "`#case` needs a case id like SEC-2026-0007, but got `foo` — usage: #case SEC-2026-0007",
+            ),
+            (
+                "#new case",
+                "`#new` takes no arguments, but got `case` — usage: #new",
+            ),
+        ];
+        for (line, want) in table {
+            let got = one(line).expect_err(line).to_string();
+            assert_eq!(got, *want, "{line}");
+        }
+        // Vectors the crate itself rejects: its words are passed on.
+        let err = one("#cvss CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`#cvss` got a vector that does not parse ("),
+            "{err}"
+        );
+        let err = one("#cvss CVSS:4.0/AV:N/AC:L/AT:N/PR:N").unwrap_err();
+        assert!(matches!(
+            err,
+            CommandError::Malformed {
+                keyword: "cvss",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_keywords_get_suggestions() {
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("#asign me", "asign", Some("assign")),
+            ("#sevrity high", "sevrity", Some("severity")),
+            ("#SEVRITY high", "SEVRITY", Some("severity")),
+            ("#fixedin 1.4.2", "fixedin", Some("fixed-in")),
+            ("#emb 2027-01-01", "emb", Some("embargo")),
+            ("#refrence FIX https://x.org", "refrence", Some("reference")),
+            ("#thank you", "thank", Some("thanks")),
+            ("#frobnicate", "frobnicate", None),
+            ("#zz", "zz", None),
+        ];
+        for (line, keyword, suggestion) in table {
+            assert_eq!(
+                one(line),
+                Err(CommandError::Unknown {
+                    keyword: keyword.to_string(),
+                    suggestion: *suggestion,
+                }),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            one("#asign me").unwrap_err().to_string(),
+            "unknown command `#asign` — did you mean `#assign`?"
+        );
+        assert_eq!(
+            one("#frobnicate").unwrap_err().to_string(),
+            "unknown command `#frobnicate` — `#help` lists the commands"
+        );
+    }
+
+    #[test]
+    fn typos_fixture_reports_each_line() {
+        let body = parse_body(TYPOS);
+        let shown: Vec<(usize, String)> = body
+            .commands
+            .iter()
+            .map(|c| {
+                let what = match &c.parsed {
+                    Ok(cmd) => format!("ok {}", cmd.keyword()),
+                    Err(e) => e.to_string(),
+                };
+                (c.line_no, what)
+            })
+            .collect();
+        let want: Vec<(usize, String)> = vec![
+            (1, "unknown command `#asign` — did you mean `#assign`?".into()),
+            (2, "unknown command `#sevrity` — did you mean `#severity`?".into()),
+            (
+                3,
+                "`#embargo` needs a date as YYYY-MM-DD, +Nd or none, but `2027-02-30` is not a valid date — usage: #embargo 2027-01-15 or #embargo +90d or #embargo none".into(),
+            ),
+            (4, "`#valid` takes no arguments, but got `extra` — usage: #valid".into()),
+            (5, "unknown command `#frobnicate` — `#help` lists the commands".into()),
+            (6, "ok severity".into()),
+        ];
+        assert_eq!(shown, want);
+        assert_eq!(body.commands[5].text, "#Severity MEDIUM");
+        assert_eq!(
+            body.commands[5].parsed,
+            Ok(Command::Severity(Severity::Medium))
+        );
+        assert_eq!(body.text, "Typos above on purpose.");
+    }
+
+    #[test]
+    fn gmail_top_post_ignores_the_quoted_commands() {
+        let body = parse_body(GMAIL);
+        assert_eq!(
+            parsed(GMAIL),
+            vec![
+                Ok(Command::Valid),
+                Ok(Command::Severity(Severity::High)),
+                Ok(Command::Assign(Assignee::Me)),
+            ]
+        );
+        assert_eq!(line_nos(GMAIL), vec![1, 2, 3]);
+        assert_eq!(
+            body.text,
+            "Thanks Alice, we can reproduce this on 1.4.1 and are working on a fix."
+        );
+    }
+
+    #[test]
+    fn crlf_bodies_parse_like_lf_bodies() {
+        for fixture in [GMAIL, OUTLOOK_ORIGINAL, THUNDERBIRD_BOTTOM, APPLE_UNICODE] {
+            let crlf = fixture.replace('\n', "\r\n");
+            assert!(crlf.contains("\r\n"));
+            assert_eq!(parse_body(&crlf), parse_body(fixture), "{fixture}");
+            assert!(!parse_body(&crlf).text.contains('\r'));
+        }
+        // Old Mac line ends too.
+        let cr = "#valid\r#close\rDone.";
+        assert_eq!(parsed(cr), vec![Ok(Command::Valid), Ok(Command::Close)]);
+        assert_eq!(parse_body(cr).text, "Done.");
+    }
+
+    #[test]
+    fn outlook_original_message_cuts_the_rest() {
+        let body = parse_body(OUTLOOK_ORIGINAL);
+        assert_eq!(
+            parsed(OUTLOOK_ORIGINAL),
+            vec![
+                Ok(Command::Severity(Severity::Critical)),
+                Ok(cvss(
+                    "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                    9.8,
+                    "critical"
+                )),
+                Ok(Command::Embargo(EmbargoSpec::Until(date(2027, 2, 1)))),
+            ]
+        );
+        assert_eq!(
+            body.text,
+            "Confirmed on our side, the fix is in review.\n\nBest regards,\nDana"
+        );
+    }
+
+    #[test]
+    fn outlook_header_block_cuts_the_rest() {
+        let body = parse_body(OUTLOOK_HEADERS);
+        assert_eq!(
+            parsed(OUTLOOK_HEADERS),
+            vec![
+                Ok(Command::Cve(CveCommand::Ids(vec![
+                    "CVE-2026-12345".to_string(),
+                    "CVE-2026-12346".to_string()
+                ]))),
+                Ok(Command::Cwe(787)),
+                Ok(Command::FixedIn("1.4.2".to_string())),
+            ]
+        );
+        assert_eq!(body.text, "We got the CVE ids from MITRE this morning.");
+    }
+
+    #[test]
+    fn thunderbird_details_keep_headings_and_paragraphs() {
+        let body = parse_body(THUNDERBIRD_DETAILS);
+        assert_eq!(
+            parsed(THUNDERBIRD_DETAILS),
+            vec![
+                Ok(Command::Details),
+                Ok(Command::Summary("Heap overflow in the XML importer".into())),
+            ]
+        );
+        assert_eq!(
+            body.text,
+            "## Impact\n\n\
+             A crafted XML file makes the importer write past the end of a heap buffer.\n\
+             Affected versions:\n\
+             >=1.0.0, <1.4.2\n\n\
+             # Patches\n\n\
+             Fixed in 1.4.2. Users should upgrade.\n\n\
+             #1 priority for distributors: backport commit abc123."
+        );
+    }
+
+    #[test]
+    fn thunderbird_bottom_post_reply_keeps_the_text_below_the_quote() {
+        let body = parse_body(THUNDERBIRD_BOTTOM);
+        assert_eq!(parsed(THUNDERBIRD_BOTTOM), vec![Ok(Command::Reply)]);
+        assert_eq!(
+            body.text,
+            "Hi Alice,\n\nwe have a fix and plan to release 1.4.2 on 2027-01-15.\n\n\
+             Thanks for your patience,\nCarol"
+        );
+    }
+
+    #[test]
+    fn apple_mail_with_non_ascii_and_nbsp() {
+        let body = parse_body(APPLE_UNICODE);
+        assert_eq!(
+            parsed(APPLE_UNICODE),
+            vec![
+                Ok(Command::Credit(Credit::Name("Zoë Åström".into()))),
+                Ok(Command::Summary("Überlauf im Parser".into())),
+                Ok(Command::Severity(Severity::High)),
+                Ok(Command::Package("libfoo".into())),
+            ]
+        );
+        assert_eq!(body.commands[2].text, "#severity high");
+        assert_eq!(body.text, "Danke, Zoë! Wir melden uns.");
+    }
+
+    #[test]
+    fn forwarded_part_is_cut() {
+        let body = parse_body(FORWARDED);
+        assert_eq!(
+            parsed(FORWARDED),
+            vec![
+                Ok(Command::Forward("erin@upstream.example".into())),
+                Ok(Command::Remind {
+                    when: When::DaysFromNow(7),
+                    text: "ask upstream for a status".into()
+                }),
+            ]
+        );
+        assert_eq!(
+            body.text,
+            "Erin, forwarding this report to you under embargo until 2027-01-15."
+        );
+    }
+
+    #[test]
+    fn html_gmail_reply() {
+        let text = html_to_text(HTML_GMAIL);
+        assert_eq!(
+            text,
+            "#valid\n\
+             #reference FIX https://git.example.org/libfoo/commit/abc123\n\n\
+             Fix is merged & will ship in 1.4.2 <soon>.\n\n\
+             On Mon, 23 Nov 2026 at 10:00, Alice Reporter <alice@example.net> wrote:\n\n\
+             > #close\n\
+             > Any news?"
+        );
+        let body = parse_body(&text);
+        assert_eq!(
+            parsed(&text),
+            vec![
+                Ok(Command::Valid),
+                Ok(Command::Reference {
+                    kind: ReferenceKind::Fix,
+                    url: "https://git.example.org/libfoo/commit/abc123".into()
+                }),
+            ]
+        );
+        assert_eq!(body.text, "Fix is merged & will ship in 1.4.2 <soon>.");
+    }
+
+    #[test]
+    fn html_outlook_reply() {
+        let text = html_to_text(HTML_OUTLOOK);
+        assert_eq!(
+            text,
+            "#fixed\n#publish\n\nRelease 1.4.2 is out – see the changelog.\n\
+             From: Bob Maintainer <bob@upstream.example>\n\
+             Sent: Monday, November 23, 2026 10:00 AM\n\
+             To: security@example.org\n\
+             Subject: Re: [SEC-2026-0007] Heap overflow\n\n\
+             #close"
+        );
+        let body = parse_body(&text);
+        assert_eq!(
+            parsed(&text),
+            vec![Ok(Command::Fixed), Ok(Command::Publish { now: false })]
+        );
+        assert_eq!(body.text, "Release 1.4.2 is out – see the changelog.");
+    }
+
+    #[test]
+    fn block_ends_at_headings_and_hash_digits() {
+        let body = parse_body(BLOCK_END);
+        assert_eq!(
+            parsed(BLOCK_END),
+            vec![Ok(Command::Valid), Ok(Command::Severity(Severity::Low))]
+        );
+        assert_eq!(line_nos(BLOCK_END), vec![2, 4]);
+        assert_eq!(
+            body.text,
+            "# Heading right after the commands\n#close\n\n#1 priority: this is text too."
+        );
+        let body = parse_body("#1 thing\n#close");
+        assert!(body.commands.is_empty());
+        assert_eq!(body.text, "#1 thing\n#close");
+        for text_line in ["#", "##close", "#!close", "# close", "#\u{a0}close"] {
+            let body = parse_body(&format!("{text_line}\n#close"));
+            assert!(body.commands.is_empty(), "{text_line:?}");
+        }
+    }
+
+    #[test]
+    fn thanks_ends_the_block() {
+        let body = parse_body("#valid\n\n#Thanks\n#close\nBye");
+        assert_eq!(
+            parsed("#valid\n\n#Thanks\n#close\nBye"),
+            vec![Ok(Command::Valid)]
+        );
+        assert_eq!(body.text, "#close\nBye");
+        let body = parse_body("#thanks!\n#close");
+        assert!(body.commands.is_empty());
+        assert_eq!(body.text, "#close");
+    }
+
+    #[test]
+    fn new_case_must_come_first() {
+        let body = parse_body(NEW_CASE);
+        assert_eq!(
+            parsed(NEW_CASE),
+            vec![
+                Ok(Command::New),
+                Ok(Command::Summary(
+                    "Path traversal in the static file server".into()
+                )),
+                Ok(Command::Severity(Severity::Medium)),
+                Ok(Command::Credit(Credit::Anonymous)),
+            ]
+        );
+        assert_eq!(
+            body.text,
+            "Reported to us in person at FOSDEM; details below.\n\n\
+             The handler joins the request path without normalizing `..`."
+        );
+        assert_eq!(
+            parsed("\n\n#new\n#valid"),
+            vec![Ok(Command::New), Ok(Command::Valid)]
+        );
+        let got = parsed("#valid\n#new");
+        assert_eq!(got[0], Ok(Command::Valid));
+        assert_eq!(
+            got[1].as_ref().unwrap_err().to_string(),
+            "`#new` must be the first command of the mail — usage: #new"
+        );
+    }
+
+    #[test]
+    fn details_and_reply_need_their_own_text() {
+        assert_eq!(
+            one("#details").unwrap_err().to_string(),
+            "`#details` needs text below the commands — usage: #details, then the details below the commands"
+        );
+        assert_eq!(
+            one("#reply\n\n> only a quote").unwrap_err().to_string(),
+            "`#reply` needs text below the commands — usage: #reply, then the message below the commands"
+        );
+        let got = parsed("#details\n#reply\n\nSome text.");
+        assert_eq!(got[0], Ok(Command::Details));
+        assert_eq!(
+            got[1].as_ref().unwrap_err().to_string(),
+            "`#reply` cannot share the text below the commands with `#details`; send it in its \
+             own mail — usage: #reply, then the message below the commands"
+        );
+    }
+
+    #[test]
+    fn commands_after_text_or_in_quotes_are_not_read() {
+        let body = parse_body("Hello team,\n#close\n");
+        assert!(body.commands.is_empty());
+        assert_eq!(body.text, "Hello team,\n#close");
+        let body = parse_body("> #close\n>> #publish now\n");
+        assert!(body.commands.is_empty());
+        assert_eq!(body.text, "");
+        let body = parse_body("");
+        assert!(body.commands.is_empty());
+        assert_eq!(body.text, "");
+    }
+
+    #[test]
+    fn invisible_characters_do_not_hide_commands() {
+        let body = parse_body("\u{feff}#valid\u{200b}\n  #severity\u{a0}\u{a0}high  \nok");
+        assert_eq!(
+            body.commands
+                .iter()
+                .map(|c| c.parsed.clone())
+                .collect::<Vec<_>>(),
+            vec![Ok(Command::Valid), Ok(Command::Severity(Severity::High))]
+        );
+        assert_eq!(body.commands[1].text, "#severity  high");
+        assert_eq!(body.text, "ok");
+    }
+
+    #[test]
+    fn strip_quoted_cases() {
+        let table: &[(&str, &str)] = &[
+            ("Text\n-- \nSig", "Text"),
+            ("Text\n--\nSig", "Text"),
+            ("Text\n\n\n\nMore\n", "Text\n\nMore"),
+            // Interleaved reply: own lines stay, quotes go.
+            (
+                "> question one\nanswer one\n\n> question two\nanswer two",
+                "answer one\n\nanswer two",
+            ),
+            // Prose that merely looks like an attribution stays.
+            (
+                "On Monday the reporter wrote:\nit crashes",
+                "On Monday the reporter wrote:\nit crashes",
+            ),
+            // An attribution not followed by quotes: everything after it is quoted matter.
+            (
+                "Reply\n\nOn 23/11/2026 10:00, Bob wrote:\nunquoted original",
+                "Reply",
+            ),
+            (
+                "Antwort\n\nAm 23.11.2026 um 10:00 schrieb Bob <b@x.org>:\n> #close",
+                "Antwort",
+            ),
+            (
+                "Réponse\n\nLe lun. 23 nov. 2026 à 10:00, Bob <b@x.org> a écrit :\n> #close",
+                "Réponse",
+            ),
+            (
+                "Fwd below\n\nBegin forwarded message:\n\nFrom: A <a@x.org>",
+                "Fwd below",
+            ),
+            (
+                "Fwd below\n-------- Forwarded Message --------\nSubject: x",
+                "Fwd below",
+            ),
+            (
+                "Antwort\n\nVon: Bob <b@x.org>\nGesendet: Montag, 23. November 2026 10:00\nAn: security@x.org\nBetreff: Re: x\n\nalt",
+                "Antwort",
+            ),
+            (
+                "Reply\n*From:* Bob\n*Sent:* Monday\n*To:* sec\n*Subject:* x\nold",
+                "Reply",
+            ),
+            // A lone From: line in prose is not a header block.
+            (
+                "From: the reporter's PoC\nit crashes",
+                "From: the reporter's PoC\nit crashes",
+            ),
+            (
+                "Original message text\nstays",
+                "Original message text\nstays",
+            ),
+        ];
+        for (input, want) in table {
+            assert_eq!(strip_quoted(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn html_to_text_cases() {
+        let table: &[(&str, &str)] = &[
+            ("a<br>b<br/>c<BR />d", "a\nb\nc\nd"),
+            ("<p>one</p><p>two</p>", "one\ntwo"),
+            ("<ul><li>x</li><li>y</li></ul>", "x\ny"),
+            (
+                "a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; f&nbsp;g",
+                "a & b <c> \"d\" 'e' f g",
+            ),
+            ("&#233;&#xE9;&#X1F600;", "éé😀"),
+            (
+                "&#0;&#xD800;&#99999999999;",
+                "\u{fffd}\u{fffd}&#99999999999;",
+            ),
+            ("&bogus; & &amp", "&bogus; & &amp"),
+            ("<script>alert('#close')</script>ok", "ok"),
+            ("<STYLE>p { color: red }</STYLE>ok", "ok"),
+            ("<style>never closed", ""),
+            ("x<!-- #close -->y", "xy"),
+            ("<!DOCTYPE html><html><body>t</body></html>", "t"),
+            ("a < b and c > d", "a < b and c > d"),
+            ("<a href=\"x>y\">link</a>", "link"),
+            ("<div>unterminated <b", "unterminated"),
+            ("  lots   of\n\n  space  ", "lots of space"),
+            (
+                "top<blockquote>one<br>two<blockquote>deep</blockquote>back</blockquote>end",
+                "top\n> one\n> two\n> > deep\n> back\nend",
+            ),
+            ("<pre>  keep\n    this</pre>after", "keep\n    this\nafter"),
+            ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+            ("", ""),
+        ];
+        for (html, want) in table {
+            assert_eq!(html_to_text(html), *want, "{html:?}");
+        }
+    }
+
+    #[test]
+    fn keywords_help_and_usage_agree() {
+        let spec_keywords: Vec<&str> = SPECS.iter().map(|s| s.keyword).collect();
+        let mut keywords = KEYWORDS.to_vec();
+        assert_eq!(keywords.pop(), Some("thanks"));
+        assert_eq!(keywords, spec_keywords);
+        let help = help_text();
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for spec in SPECS {
+            assert!(help.contains(spec.synopsis), "{}", spec.keyword);
+            let meaning = spec
+                .meaning
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(flat.contains(&meaning), "{}", spec.keyword);
+        }
+        assert!(help.contains("\n  #severity low|medium|high|critical  set the severity\n"));
+        assert!(help.contains(
+            "\n  #cvss <CVSS:3.0/…, CVSS:3.1/… or CVSS:4.0/… vector>\n\
+             \x20                                     store the vector and its score\n"
+        ));
+        for line in help.lines() {
+            assert!(line.chars().count() <= HELP_WIDTH, "{line}");
+        }
+        assert_eq!(usage("severity"), "#severity high");
+        assert_eq!(usage("#Fixed-In"), "#fixed-in 1.4.2");
+        assert_eq!(usage("nope"), "#help");
+        // Every usage example parses into its own command (details/reply need text).
+        for spec in SPECS {
+            let example = spec
+                .usage
+                .split(" or ")
+                .next()
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap();
+            let example = if spec.keyword == "affected" {
+                spec.usage
+            } else {
+                example
+            };
+            let body = format!("{example}\n\ntext");
+            let got = one(&body).unwrap_or_else(|e| panic!("{example}: {e}"));
+            assert_eq!(got.keyword(), spec.keyword, "{example}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts() {
+        assert_eq!(edit_distance("asign", "assign"), 1);
+        assert_eq!(edit_distance("sevrity", "severity"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("äb", "ab"), 1);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A small deterministic generator over characters that exercise every branch.
+        let alphabet: Vec<char> =
+            "#<>&;:/@-+ \n\r\t\"'=!?abcdefgimnoprstuvwxyz0123456789\u{a0}\u{feff}éß😀_[]()*"
+                .chars()
+                .collect();
+        let fragments = [
+            "#cvss CVSS:4.0/",
+            "#embargo +",
+            "<blockquote>",
+            "</blockquote>",
+            "<script>",
+            "&#x",
+            "On 1 Jan 2026, X wrote:",
+            "-----Original Message-----",
+            "From: a\nSent: b\nTo: c",
+            "-- \n",
+            "#remind ",
+            "#cve ",
+            "#reference FIX http://",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(next() % 80) {
+                let r = next();
+                if r % 7 == 0 {
+                    s.push_str(fragments[(r / 7) as usize % fragments.len()]);
+                } else {
+                    s.push(alphabet[r as usize % alphabet.len()]);
+                }
+            }
+            let body = parse_body(&s);
+            for c in &body.commands {
+                assert!(c.line_no >= 1);
+                if let Err(e) = &c.parsed {
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+            let _ = strip_quoted(&s);
+            let _ = parse_body(&html_to_text(&s));
+        }
+    }
+}

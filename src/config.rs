@@ -1,0 +1,952 @@
+//! Configuration in two phases: [`RawConfig`] is what the operator wrote (every key
+//! optional, unknown keys kept so they can be named), [`Config`] is the validated, typed
+//! result. Validation looks at everything and reports every problem at once, each with
+//! its key and what would be valid.
+//!
+//! Invariant: secrets never come from the config file itself, only from a file, an
+//! environment variable or systemd credentials; nothing here logs a secret.
+
+use crate::calendar::{self, Calendar, WeeklyAt};
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration as written in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub desk: RawDesk,
+    #[serde(default)]
+    pub imap: RawImap,
+    #[serde(default)]
+    pub smtp: RawSmtp,
+    #[serde(default)]
+    pub team: RawTeam,
+    #[serde(default)]
+    pub calendar: RawCalendar,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub publish: RawPublish,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDesk {
+    pub address: Option<String>,
+    pub name: Option<String>,
+    pub case_prefix: Option<String>,
+    pub database: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub hostname: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawImap {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub mailbox: Option<String>,
+    pub poll_interval: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTeam {
+    pub members: Option<Vec<String>>,
+    pub notify: Option<String>,
+    pub authserv_id: Option<String>,
+    pub require_authenticated_commands: Option<bool>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCalendar {
+    pub timezone: Option<String>,
+    pub working_days: Option<Vec<String>>,
+    pub holidays: Option<Vec<String>>,
+    pub working_hours: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPolicy {
+    pub first_response: Option<String>,
+    pub embargo: Option<String>,
+    pub embargo_reminders: Option<Vec<String>>,
+    pub ack_rate_limit: Option<String>,
+    pub digest: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPublish {
+    pub announce: Option<String>,
+    pub advisory_prefix: Option<String>,
+    pub ecosystem: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+/// How a connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS before login.
+    StartTls,
+    /// No TLS at all: only when the operator wrote `tls = "none"`.
+    None,
+}
+
+impl TlsMode {
+    fn parse(text: &str) -> Option<TlsMode> {
+        match text {
+            "implicit" => Some(TlsMode::Implicit),
+            "starttls" => Some(TlsMode::StartTls),
+            "none" => Some(TlsMode::None),
+            _ => None,
+        }
+    }
+}
+
+/// A password, kept out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeskConfig {
+    /// `security@example.org`, lower-cased.
+    pub address: String,
+    pub name: String,
+    pub case_prefix: String,
+    pub database: PathBuf,
+    pub templates: Option<PathBuf>,
+    /// The right-hand side of the Message-IDs we generate.
+    pub hostname: String,
+}
+
+impl DeskConfig {
+    /// `security+sec-2026-0007@example.org`: replies to it thread into the case.
+    pub fn plus_address(&self, tag: &str) -> String {
+        match self.address.split_once('@') {
+            Some((local, domain)) => format!("{local}+{tag}@{domain}"),
+            None => self.address.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: Secret,
+    pub mailbox: String,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamConfig {
+    /// Lower-cased addresses.
+    pub members: Vec<String>,
+    pub notify: Option<String>,
+    pub authserv_id: Option<String>,
+    pub require_authenticated_commands: bool,
+}
+
+impl TeamConfig {
+    pub fn is_member(&self, address: &str) -> bool {
+        let a = crate::types::normalize_address(address);
+        self.members.contains(&a)
+    }
+
+    /// Where team mail goes: the list address, or every member.
+    pub fn recipients(&self) -> Vec<String> {
+        match &self.notify {
+            Some(list) => vec![list.clone()],
+            None => self.members.clone(),
+        }
+    }
+}
+
+/// How many acknowledgements one sender may receive within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub first_response_days: u32,
+    /// Default embargo length in days for a new case; `None` = no default embargo.
+    pub embargo_days: Option<u32>,
+    /// Days before the embargo end at which the responder is reminded (0 = on the day).
+    pub embargo_reminders: Vec<u32>,
+    pub ack_rate_limit: RateLimit,
+    pub digest: Option<WeeklyAt>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    pub announce: Option<String>,
+    pub advisory_prefix: String,
+    pub ecosystem: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub desk: DeskConfig,
+    pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    pub team: TeamConfig,
+    pub calendar: Calendar,
+    pub policy: PolicyConfig,
+    pub publish: PublishConfig,
+    /// Things that are allowed but deserve a loud word (plaintext off loopback, …).
+    pub warnings: Vec<String>,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The key, e.g. `imap.port`, or `(file)` for the file as a whole.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{} has {} problem{}:",
+            self.path.display(),
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where secrets may come from besides the file named in the config.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSources {
+    /// `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+    pub credentials_directory: Option<PathBuf>,
+    /// Environment variables that may be named by `password_env`.
+    pub env: BTreeMap<String, String>,
+}
+
+impl SecretSources {
+    /// Reads `$CREDENTIALS_DIRECTORY` and the process environment.
+    pub fn from_process() -> SecretSources {
+        SecretSources {
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the file. Secrets are read now.
+    pub fn load(path: &Path, secrets: &SecretSources) -> Result<Config, ConfigError> {
+        let fail = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            problems: vec![ConfigProblem {
+                key: "(file)".into(),
+                message,
+            }],
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+        Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn from_toml(text: &str, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            vec![ConfigProblem {
+                key: "(file)".into(),
+                message: format!(
+                    "not valid TOML for this configuration: {}",
+                    e.to_string().trim()
+                ),
+            }]
+        })?;
+        raw.validate(secrets)
+    }
+}
+
+/// Collects problems while validating.
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn unknown(&mut self, section: &str, keys: &BTreeMap<String, toml::Value>, known: &[&str]) {
+        for k in keys.keys() {
+            let key = if section.is_empty() {
+                k.clone()
+            } else {
+                format!("{section}.{k}")
+            };
+            self.add(
+                &key,
+                format!("unknown key; the keys here are: {}", known.join(", ")),
+            );
+        }
+    }
+
+    fn required<T: Clone>(&mut self, key: &str, v: &Option<T>, example: &str) -> Option<T> {
+        if v.is_none() {
+            self.add(key, format!("is required, e.g. {key} = {example}"));
+        }
+        v.clone()
+    }
+}
+
+fn looks_like_address(a: &str) -> bool {
+    let a = a.trim();
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.') | (domain == "localhost")
+                && !a.contains(char::is_whitespace)
+                && !a.contains(['<', '>', ',', ';'])
+        }
+        None => false,
+    }
+}
+
+fn check_address(p: &mut Problems, key: &str, a: &str) -> String {
+    if !looks_like_address(a) {
+        p.add(
+            key,
+            format!("`{a}` is not a mail address (expected e.g. alice@example.org)"),
+        );
+    }
+    crate::types::normalize_address(a)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn parse_tls(p: &mut Problems, key: &str, v: &Option<String>) -> TlsMode {
+    match v.as_deref() {
+        None => TlsMode::Implicit,
+        Some(t) => TlsMode::parse(t).unwrap_or_else(|| {
+            p.add(
+                key,
+                format!("`{t}` is not a TLS mode; use implicit, starttls or none"),
+            );
+            TlsMode::Implicit
+        }),
+    }
+}
+
+/// Finds a secret: `password_file`, then `password_env`, then
+/// `$CREDENTIALS_DIRECTORY/<credential>`.
+fn resolve_secret(
+    p: &mut Problems,
+    section: &str,
+    file: &Option<PathBuf>,
+    env: &Option<String>,
+    credential: &str,
+    secrets: &SecretSources,
+) -> Option<Secret> {
+    if let Some(path) = file {
+        return match std::fs::read_to_string(path) {
+            Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
+                Some(Secret(s.trim_end_matches(['\r', '\n']).to_string()))
+            }
+            Ok(_) => {
+                p.add(
+                    &format!("{section}.password_file"),
+                    format!("{} is empty", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                p.add(
+                    &format!("{section}.password_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                None
+            }
+        };
+    }
+    if let Some(var) = env {
+        return match secrets.env.get(var) {
+            Some(v) if !v.is_empty() => Some(Secret(v.clone())),
+            _ => {
+                p.add(
+                    &format!("{section}.password_env"),
+                    format!("the environment variable {var} is not set (or empty)"),
+                );
+                None
+            }
+        };
+    }
+    let dir = secrets.credentials_directory.as_ref()?;
+    std::fs::read_to_string(dir.join(credential))
+        .ok()
+        .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+/// "3 per 10 minutes".
+fn parse_rate_limit(text: &str) -> Option<RateLimit> {
+    let (count, window) = text.split_once(" per ")?;
+    let count: u32 = count.trim().parse().ok()?;
+    let window = humantime::parse_duration(window.trim()).ok()?;
+    (count > 0 && !window.is_zero()).then_some(RateLimit { count, window })
+}
+
+impl RawConfig {
+    /// Checks everything, all at once.
+    pub fn validate(&self, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
+        let mut p = Problems(Vec::new());
+        p.unknown(
+            "",
+            &self.unknown,
+            &[
+                "desk", "imap", "smtp", "team", "calendar", "policy", "publish",
+            ],
+        );
+
+        // [desk]
+        let d = &self.desk;
+        p.unknown(
+            "desk",
+            &d.unknown,
+            &[
+                "address",
+                "name",
+                "case_prefix",
+                "database",
+                "templates",
+                "hostname",
+            ],
+        );
+        let address = p
+            .required("desk.address", &d.address, "\"security@example.org\"")
+            .map(|a| check_address(&mut p, "desk.address", &a))
+            .unwrap_or_default();
+        let case_prefix = d.case_prefix.clone().unwrap_or_else(|| "SEC".into());
+        if case_prefix.is_empty()
+            || case_prefix.len() > 16
+            || !case_prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !case_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            p.add(
+                "desk.case_prefix",
+                format!("`{case_prefix}` must be 1–16 letters or digits, starting with a letter (e.g. SEC)"),
+            );
+        }
+        if let Some(dir) = &d.templates
+            && !dir.is_dir()
+        {
+            p.add(
+                "desk.templates",
+                format!("{} is not a directory", dir.display()),
+            );
+        }
+        let hostname = d.hostname.clone().unwrap_or_else(|| {
+            address
+                .rsplit_once('@')
+                .map(|(_, dom)| dom.to_string())
+                .unwrap_or_else(|| "localhost".into())
+        });
+        let desk = DeskConfig {
+            name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
+            case_prefix: case_prefix.to_ascii_uppercase(),
+            database: d
+                .database
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/lib/secdesk/secdesk.db")),
+            templates: d.templates.clone(),
+            hostname,
+            address,
+        };
+
+        // [imap]
+        let i = &self.imap;
+        p.unknown(
+            "imap",
+            &i.unknown,
+            &[
+                "host",
+                "port",
+                "tls",
+                "ca_file",
+                "username",
+                "password_file",
+                "password_env",
+                "mailbox",
+                "poll_interval",
+            ],
+        );
+        let imap_host = p
+            .required("imap.host", &i.host, "\"imap.example.org\"")
+            .unwrap_or_default();
+        let imap_tls = parse_tls(&mut p, "imap.tls", &i.tls);
+        let imap_user = p
+            .required("imap.username", &i.username, "\"security@example.org\"")
+            .unwrap_or_default();
+        let imap_password = resolve_secret(
+            &mut p,
+            "imap",
+            &i.password_file,
+            &i.password_env,
+            "imap",
+            secrets,
+        );
+        if imap_password.is_none() && !p.0.iter().any(|x| x.key.starts_with("imap.password")) {
+            p.add(
+                "imap.password_file",
+                "no IMAP password: set imap.password_file or imap.password_env, or provide the systemd credential `imap` (LoadCredential=imap:…)",
+            );
+        }
+        let poll_text = i.poll_interval.clone().unwrap_or_else(|| "60s".into());
+        let poll_interval = match humantime::parse_duration(&poll_text) {
+            Ok(d) if d >= Duration::from_secs(1) => d,
+            _ => {
+                p.add(
+                    "imap.poll_interval",
+                    format!(
+                        "`{poll_text}` is not a duration of at least 1s (e.g. \"60s\", \"2m\")"
+                    ),
+                );
+                Duration::from_secs(60)
+            }
+        };
+        if let Some(ca) = &i.ca_file
+            && !ca.is_file()
+        {
+            p.add(
+                "imap.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            );
+        }
+        let imap = ImapConfig {
+            port: i.port.unwrap_or(match imap_tls {
+                TlsMode::Implicit => 993,
+                _ => 143,
+            }),
+            tls: imap_tls,
+            ca_file: i.ca_file.clone(),
+            username: imap_user,
+            password: imap_password.unwrap_or_else(|| Secret(String::new())),
+            mailbox: i.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+            poll_interval,
+            host: imap_host,
+        };
+
+        // [smtp]
+        let s = &self.smtp;
+        p.unknown(
+            "smtp",
+            &s.unknown,
+            &[
+                "host",
+                "port",
+                "tls",
+                "ca_file",
+                "username",
+                "password_file",
+                "password_env",
+            ],
+        );
+        let smtp_host = p
+            .required("smtp.host", &s.host, "\"smtp.example.org\"")
+            .unwrap_or_default();
+        let smtp_tls = parse_tls(&mut p, "smtp.tls", &s.tls);
+        let smtp_password = resolve_secret(
+            &mut p,
+            "smtp",
+            &s.password_file,
+            &s.password_env,
+            "smtp",
+            secrets,
+        );
+        if s.username.is_some()
+            && smtp_password.is_none()
+            && !p.0.iter().any(|x| x.key.starts_with("smtp.password"))
+        {
+            p.add(
+                "smtp.password_file",
+                "smtp.username is set but there is no password: set smtp.password_file or smtp.password_env, or provide the systemd credential `smtp`",
+            );
+        }
+        if let Some(ca) = &s.ca_file
+            && !ca.is_file()
+        {
+            p.add(
+                "smtp.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            );
+        }
+        let smtp = SmtpConfig {
+            port: s.port.unwrap_or(match smtp_tls {
+                TlsMode::Implicit => 465,
+                TlsMode::StartTls => 587,
+                TlsMode::None => 25,
+            }),
+            tls: smtp_tls,
+            ca_file: s.ca_file.clone(),
+            username: s.username.clone(),
+            password: smtp_password,
+            host: smtp_host,
+        };
+
+        let mut warnings = Vec::new();
+        for (section, host, tls) in [
+            ("imap", &imap.host, imap.tls),
+            ("smtp", &smtp.host, smtp.tls),
+        ] {
+            if tls == TlsMode::None && !is_loopback(host) {
+                warnings.push(format!(
+                    "{section}.tls = \"none\" sends the password and every report in clear text to {host}, which is not a loopback address"
+                ));
+            }
+        }
+
+        // [team]
+        let t = &self.team;
+        p.unknown(
+            "team",
+            &t.unknown,
+            &[
+                "members",
+                "notify",
+                "authserv_id",
+                "require_authenticated_commands",
+            ],
+        );
+        let members: Vec<String> = match &t.members {
+            None => {
+                p.add(
+                    "team.members",
+                    "is required, e.g. team.members = [\"alice@example.org\"]",
+                );
+                Vec::new()
+            }
+            Some(m) if m.is_empty() => {
+                p.add(
+                    "team.members",
+                    "needs at least one address: someone must read the reports",
+                );
+                Vec::new()
+            }
+            Some(m) => m
+                .iter()
+                .map(|a| check_address(&mut p, "team.members", a))
+                .collect(),
+        };
+        if members.contains(&desk.address) {
+            p.add(
+                "team.members",
+                "the desk's own address cannot be a team member (it would answer itself)",
+            );
+        }
+        let notify = t
+            .notify
+            .as_ref()
+            .map(|a| check_address(&mut p, "team.notify", a));
+        let require_auth = t.require_authenticated_commands.unwrap_or(true);
+        if require_auth && t.authserv_id.is_none() {
+            p.add(
+                "team.authserv_id",
+                "is required while require_authenticated_commands = true: name the receiving server whose Authentication-Results headers to trust (e.g. \"mx.example.org\")",
+            );
+        }
+        if !require_auth {
+            warnings.push(
+                "team.require_authenticated_commands = false: ANYONE who writes a team member's address in From: can run commands (assign, reply to reporters, publish). Use this only for a trusted local setup.".into(),
+            );
+        }
+        let team = TeamConfig {
+            members,
+            notify,
+            authserv_id: t.authserv_id.clone(),
+            require_authenticated_commands: require_auth,
+        };
+
+        // [calendar]
+        let c = &self.calendar;
+        p.unknown(
+            "calendar",
+            &c.unknown,
+            &["timezone", "working_days", "holidays", "working_hours"],
+        );
+        let tz_name = c.timezone.clone().unwrap_or_else(|| "UTC".into());
+        let tz: chrono_tz::Tz = tz_name.parse().unwrap_or_else(|_| {
+            p.add(
+                "calendar.timezone",
+                format!("`{tz_name}` is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)"),
+            );
+            chrono_tz::UTC
+        });
+        let day_names = c.working_days.clone().unwrap_or_else(|| {
+            ["Mon", "Tue", "Wed", "Thu", "Fri"]
+                .map(String::from)
+                .to_vec()
+        });
+        let mut working_days: Vec<Weekday> = Vec::new();
+        for name in &day_names {
+            match calendar::parse_weekday(name) {
+                Some(w) => working_days.push(w),
+                None => p.add(
+                    "calendar.working_days",
+                    format!("`{name}` is not a weekday; use Mon, Tue, Wed, Thu, Fri, Sat, Sun"),
+                ),
+            }
+        }
+        let mut holidays: Vec<NaiveDate> = Vec::new();
+        for h in c.holidays.iter().flatten() {
+            match NaiveDate::parse_from_str(h, "%Y-%m-%d") {
+                Ok(d) => holidays.push(d),
+                Err(_) => p.add(
+                    "calendar.holidays",
+                    format!("`{h}` is not a date written YYYY-MM-DD"),
+                ),
+            }
+        }
+        let hours_text = c
+            .working_hours
+            .clone()
+            .unwrap_or_else(|| "09:00-17:00".into());
+        let (start, end) = calendar::parse_working_hours(&hours_text).unwrap_or_else(|| {
+            p.add(
+                "calendar.working_hours",
+                format!("`{hours_text}` is not a range of hours like \"09:00-17:00\""),
+            );
+            (
+                NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+                NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
+            )
+        });
+        let calendar = match Calendar::new(tz, &working_days, holidays, start, end) {
+            Ok(cal) => Some(cal),
+            Err(e) => {
+                p.add("calendar", e.to_string());
+                None
+            }
+        };
+
+        // [policy]
+        let po = &self.policy;
+        p.unknown(
+            "policy",
+            &po.unknown,
+            &[
+                "first_response",
+                "embargo",
+                "embargo_reminders",
+                "ack_rate_limit",
+                "digest",
+            ],
+        );
+        let fr_text = po
+            .first_response
+            .clone()
+            .unwrap_or_else(|| "3 working days".into());
+        let first_response_days = calendar::parse_working_days(&fr_text).unwrap_or_else(|| {
+            p.add(
+                "policy.first_response",
+                format!("`{fr_text}` is not a number of working days (e.g. \"3 working days\")"),
+            );
+            3
+        });
+        let embargo_text = po.embargo.clone().unwrap_or_else(|| "90 days".into());
+        let embargo_days = if embargo_text.trim() == "none" {
+            None
+        } else {
+            Some(calendar::parse_duration_days(&embargo_text).unwrap_or_else(|| {
+                p.add(
+                    "policy.embargo",
+                    format!("`{embargo_text}` is not a number of days (e.g. \"90 days\") or \"none\""),
+                );
+                90
+            }))
+        };
+        let reminder_texts = po.embargo_reminders.clone().unwrap_or_else(|| {
+            ["14 days", "7 days", "1 day", "0 days"]
+                .map(String::from)
+                .to_vec()
+        });
+        let mut embargo_reminders = Vec::new();
+        for r in &reminder_texts {
+            match calendar::parse_duration_days(r) {
+                Some(d) => embargo_reminders.push(d),
+                None => p.add(
+                    "policy.embargo_reminders",
+                    format!("`{r}` is not a number of days before the embargo end (e.g. \"7 days\", \"0 days\")"),
+                ),
+            }
+        }
+        embargo_reminders.sort_unstable_by(|a, b| b.cmp(a));
+        embargo_reminders.dedup();
+        let rate_text = po
+            .ack_rate_limit
+            .clone()
+            .unwrap_or_else(|| "3 per 10 minutes".into());
+        let ack_rate_limit = parse_rate_limit(&rate_text).unwrap_or_else(|| {
+            p.add(
+                "policy.ack_rate_limit",
+                format!("`{rate_text}` is not a rate like \"3 per 10 minutes\""),
+            );
+            RateLimit {
+                count: 3,
+                window: Duration::from_secs(600),
+            }
+        });
+        let digest_text = po.digest.clone().unwrap_or_else(|| "Mon 09:00".into());
+        let digest = if digest_text.trim() == "none" {
+            None
+        } else {
+            let parsed = calendar::parse_weekly(&digest_text);
+            if parsed.is_none() {
+                p.add(
+                    "policy.digest",
+                    format!(
+                        "`{digest_text}` is not a weekly moment like \"Mon 09:00\", or \"none\""
+                    ),
+                );
+            }
+            parsed
+        };
+
+        // [publish]
+        let pu = &self.publish;
+        p.unknown(
+            "publish",
+            &pu.unknown,
+            &["announce", "advisory_prefix", "ecosystem"],
+        );
+        let announce = pu
+            .announce
+            .as_ref()
+            .map(|a| check_address(&mut p, "publish.announce", a));
+        let advisory_prefix = pu
+            .advisory_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}A", desk.case_prefix));
+        if advisory_prefix.is_empty() || !advisory_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            p.add(
+                "publish.advisory_prefix",
+                format!("`{advisory_prefix}` must be letters and digits (e.g. OSEC)"),
+            );
+        }
+
+        match (p.0.is_empty(), calendar) {
+            (true, Some(calendar)) => Ok(Config {
+                desk,
+                imap,
+                smtp,
+                team,
+                calendar,
+                policy: PolicyConfig {
+                    first_response_days,
+                    embargo_days,
+                    embargo_reminders,
+                    ack_rate_limit,
+                    digest,
+                },
+                publish: PublishConfig {
+                    announce,
+                    advisory_prefix,
+                    ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
+                },
+                warnings,
+            }),
+            _ => Err(p.0),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Turns the raw bytes of a fetched mail into an owned [`Mail`]: the headers, addresses,
+//! ids and text the rest of the desk reasons about.
+//!
+//! Invariant: parsing untrusted mail never panics and never fails the caller. mail-parser
+//! is run under `catch_unwind`; anything it cannot make sense of becomes
+//! [`Parsed::Unreadable`], which still carries a stable id so the raw bytes can be filed.
+//! No I/O happens here.
+
+use crate::types::{MessageId, normalize_address};
+use chrono::{DateTime, TimeZone, Utc};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+/// A name and an address, as in `From: Alice <alice@example.org>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    /// Lower-cased.
+    pub address: String,
+}
+
+/// What we understood of one mail.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub message_id: MessageId,
+    /// True when the mail had no usable Message-ID and we derived one from its bytes.
+    pub message_id_synthesized: bool,
+    pub from: Option<Mailbox>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// `Delivered-To` / `X-Original-To`: where the server actually delivered it.
+    pub delivered_to: Vec<String>,
+    pub subject: String,
+    pub date: Option<DateTime<Utc>>,
+    pub in_reply_to: Vec<MessageId>,
+    pub references: Vec<MessageId>,
+    /// Ids of messages embedded in this one (the original in a bounce or a forward).
+    pub embedded_ids: Vec<MessageId>,
+    /// Every header as (name, raw value), in order.
+    pub headers: Vec<(String, String)>,
+    /// `multipart/report`, `text/plain`, …, lower-cased.
+    pub content_type: String,
+    /// The plain-text body (or the HTML body turned into text when there is no text part).
+    pub text: String,
+    pub text_from_html: bool,
+    /// (file name, content type, size) of each attachment.
+    pub attachments: Vec<(String, String, usize)>,
+}
+
+impl Mail {
+    /// Raw values of every header with this name (case-insensitive), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first raw value of a header, trimmed.
+    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.header_values(name).next().map(str::trim)
+    }
+
+    /// Every address the mail was sent or delivered to.
+    pub fn all_recipients(&self) -> impl Iterator<Item = &str> {
+        self.to
+            .iter()
+            .chain(&self.cc)
+            .chain(&self.delivered_to)
+            .map(String::as_str)
+    }
+
+    /// Sender's address, lower-cased, or "" when there is no From.
+    pub fn from_address(&self) -> &str {
+        self.from.as_ref().map(|m| m.address.as_str()).unwrap_or("")
+    }
+}
+
+/// The result of parsing.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Mail(Box<Mail>),
+    /// Could not be understood; `id` is derived from the bytes, `reason` is plain words.
+    Unreadable {
+        id: MessageId,
+        reason: String,
+    },
+}
+
+/// A Message-ID derived from the bytes, for mail that has none (or cannot be parsed).
+/// Identical bytes give the identical id, so a duplicate delivery is still recognised.
+pub fn synthesized_id(raw: &[u8]) -> MessageId {
+    let digest = Sha256::digest(raw);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    MessageId::from_parts(&hex, "secdesk.invalid")
+}
+
+/// Parses raw bytes. Never panics.
+pub fn parse(raw: &[u8]) -> Parsed {
+    if raw.is_empty() {
+        return Parsed::Unreadable {
+            id: synthesized_id(raw),
+            reason: "the message is empty".into(),
+        };
+    }
+    match std::panic::catch_unwind(|| parse_inner(raw)) {
+        Ok(Some(mail)) => Parsed::Mail(Box::new(mail)),
+        Ok(None) => Parsed::Unreadable {
+            id: synthesized_id(raw),
+            reason: "no RFC 5322 headers could be read".into(),
+        },
+        Err(_) => Parsed::Unreadable {
+            id: synthesized_id(raw),
+            reason: "the MIME structure is broken (the parser gave up)".into(),
+        },
+    }
+}
+
+fn ids_of(value: &HeaderValue<'_>) -> Vec<MessageId> {
+    match value {
+        HeaderValue::Text(t) => t.split_whitespace().filter_map(MessageId::new).collect(),
+        HeaderValue::TextList(list) => list.iter().filter_map(|t| MessageId::new(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn addresses(addr: Option<&Address<'_>>) -> Vec<String> {
+    addr.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address.as_deref())
+            .map(normalize_address)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Message-ID lines found in text (the headers of a message embedded in a bounce).
+fn ids_in_header_text(text: &str) -> Vec<MessageId> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("message-id")
+                .then(|| MessageId::new(value))
+                .flatten()
+        })
+        .collect()
+}
+
+fn parse_inner(raw: &[u8]) -> Option<Mail> {
+    let msg = MessageParser::default().parse(raw)?;
+    // A message with no headers at all is not mail; the accessors below also assume
+    // at least one part, which mail-parser only guarantees for real messages.
+    if msg.parts.is_empty() || msg.headers().is_empty() {
+        return None;
+    }
+    let headers: Vec<(String, String)> = msg
+        .headers_raw()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+
+    let (message_id, synthesized) = match msg.message_id().and_then(MessageId::new) {
+        Some(id) => (id, false),
+        None => (synthesized_id(raw), true),
+    };
+    let from = msg.from().and_then(|a| a.first()).and_then(|a| {
+        a.address.as_deref().map(|addr| Mailbox {
+            name: a
+                .name
+                .as_deref()
+                .map(str::to_string)
+                .filter(|n| !n.trim().is_empty()),
+            address: normalize_address(addr),
+        })
+    });
+    let delivered_to = headers
+        .iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("delivered-to") || n.eq_ignore_ascii_case("x-original-to")
+        })
+        .map(|(_, v)| normalize_address(v))
+        .collect();
+    let date = msg
+        .date()
+        .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
+    let content_type = msg
+        .root_part()
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| "text/plain".into())
+        .to_ascii_lowercase();
+
+    let mut text_from_html = false;
+    let text = match msg.body_text(0) {
+        Some(t) if msg.text_body_count() > 0 && !t.trim().is_empty() => t.into_owned(),
+        _ => match msg.body_html(0) {
+            Some(h) => {
+                text_from_html = true;
+                crate::commands::html_to_text(&h)
+            }
+            None => String::new(),
+        },
+    };
+
+    // Ids of embedded messages: message/rfc822 parts, and text/rfc822-headers parts of
+    // delivery reports, so a bounce of our own mail threads onto its case.
+    let mut embedded_ids = Vec::new();
+    for part in &msg.parts {
+        match &part.body {
+            PartType::Message(inner) => {
+                if let Some(id) = inner.message_id().and_then(MessageId::new) {
+                    embedded_ids.push(id);
+                }
+            }
+            _ => {
+                let is_headers = part
+                    .content_type()
+                    .map(|ct| {
+                        ct.subtype()
+                            .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+                    })
+                    .unwrap_or(false);
+                if is_headers {
+                    embedded_ids.extend(ids_in_header_text(&String::from_utf8_lossy(
+                        part.contents(),
+                    )));
+                }
+            }
+        }
+    }
+
+    let attachments = msg
+        .attachments()
+        .map(|a| {
+            let ct = a
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into());
+            (
+                a.attachment_name().unwrap_or("(unnamed)").to_string(),
+                ct,
+                a.contents().len(),
+            )
+        })
+        .collect();
+
+    Some(Mail {
+        message_id,
+        message_id_synthesized: synthesized,
+        from,
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        delivered_to,
+        subject: msg.subject().unwrap_or("").trim().to_string(),
+        date,
+        in_reply_to: ids_of(msg.in_reply_to()),
+        references: ids_of(msg.references()),
+        embedded_ids,
+        headers,
+        content_type,
+        text,
+        text_from_html,
+        attachments,
+    })
+}

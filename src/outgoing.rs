@@ -1,0 +1,214 @@
+//! Mail the desk sends: the structured form the desk logic produces, and its rendering
+//! into RFC 5322 bytes for the outbox.
+//!
+//! Invariant: every mail leaves with a Message-ID of our own domain, our loop header, and
+//! an `Auto-Submitted` value saying whether a robot or a person's command caused it
+//! (RFC 3834). The bytes are fixed when the row is queued, so a retry resends the very
+//! same message (same Message-ID) and the recipient's side can deduplicate.
+
+use crate::classify::LOOP_HEADER;
+use crate::types::{CaseId, MessageId};
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+
+/// Why a mail is sent; also decides its `Auto-Submitted` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The acknowledgement to a reporter.
+    Ack,
+    /// A new case, or new mail on a case, told to the team.
+    TeamNotice,
+    /// The answer to a team message that carried commands.
+    Transcript,
+    /// A team member's `#reply` to the reporter.
+    Reply,
+    /// `#forward` to an upstream maintainer.
+    Forward,
+    Reminder,
+    Digest,
+    Announce,
+    Preannounce,
+    /// Publication told to the reporter.
+    PublishedNotice,
+}
+
+impl Purpose {
+    const NAMES: [(Purpose, &'static str); 10] = [
+        (Purpose::Ack, "ack"),
+        (Purpose::TeamNotice, "team-notice"),
+        (Purpose::Transcript, "transcript"),
+        (Purpose::Reply, "reply"),
+        (Purpose::Forward, "forward"),
+        (Purpose::Reminder, "reminder"),
+        (Purpose::Digest, "digest"),
+        (Purpose::Announce, "announce"),
+        (Purpose::Preannounce, "preannounce"),
+        (Purpose::PublishedNotice, "published-notice"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("team-notice")
+    }
+
+    pub fn parse(text: &str) -> Option<Purpose> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == text)
+            .map(|(p, _)| *p)
+    }
+
+    /// RFC 3834: `auto-replied` for a robot's answer to a mail, `auto-generated` for mail
+    /// a robot starts. Mail a person wrote through a command (`#reply`, `#forward`) is
+    /// `no`, but still carries our loop header.
+    pub fn auto_submitted(self) -> &'static str {
+        match self {
+            Purpose::Ack | Purpose::Transcript => "auto-replied",
+            Purpose::Reply | Purpose::Forward => "no",
+            Purpose::TeamNotice
+            | Purpose::Reminder
+            | Purpose::Digest
+            | Purpose::Announce
+            | Purpose::Preannounce
+            | Purpose::PublishedNotice => "auto-generated",
+        }
+    }
+}
+
+/// A file attached to an outgoing mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A mail to send, before it has a Message-ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub purpose: Purpose,
+    pub case: Option<CaseId>,
+    /// Lower-cased addresses.
+    pub to: Vec<String>,
+    /// Where answers should go (the case's plus address).
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub in_reply_to: Option<MessageId>,
+    pub references: Vec<MessageId>,
+    pub attachments: Vec<OutAttachment>,
+}
+
+/// A rendered mail, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub message_id: MessageId,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Why a mail could not be rendered (a bad address in the config or a command).
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("`{0}` is not a usable mail address")]
+    Address(String),
+    #[error("the mail could not be built: {0}")]
+    Build(String),
+}
+
+fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
+    let addr = address
+        .parse()
+        .map_err(|_| ComposeError::Address(address.to_string()))?;
+    Ok(Mailbox::new(name.map(str::to_string), addr))
+}
+
+fn raw_header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// A new Message-ID: unique thanks to the instant and a per-call sequence number.
+pub fn new_message_id(
+    case: Option<&CaseId>,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+    seq: u64,
+    host: &str,
+) -> MessageId {
+    let scope = case.map(CaseId::plus_tag).unwrap_or_else(|| "desk".into());
+    let left = format!(
+        "{scope}.{}.{}.{seq}.{}",
+        purpose.as_str(),
+        now.timestamp_millis(),
+        std::process::id()
+    );
+    MessageId::from_parts(&left, host)
+}
+
+/// Renders `out` into bytes, from the desk's address.
+pub fn compose(
+    out: &Outgoing,
+    message_id: &MessageId,
+    desk_address: &str,
+    desk_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Composed, ComposeError> {
+    let mut builder = lettre::Message::builder()
+        .from(mailbox(Some(desk_name), desk_address)?)
+        .subject(out.subject.clone())
+        .date(now.into())
+        .message_id(Some(message_id.bracketed()));
+    for to in &out.to {
+        builder = builder.to(mailbox(None, to)?);
+    }
+    if let Some(rt) = &out.reply_to {
+        builder = builder.reply_to(mailbox(Some(desk_name), rt)?);
+    }
+    if let Some(parent) = &out.in_reply_to {
+        builder = builder.in_reply_to(parent.bracketed());
+    }
+    if !out.references.is_empty() {
+        // lettre replaces rather than appends: all ids go in one header value.
+        let refs: Vec<String> = out.references.iter().map(MessageId::bracketed).collect();
+        builder = builder.references(refs.join(" "));
+    }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(out.body.clone());
+    let message = if out.attachments.is_empty() {
+        builder.singlepart(text)
+    } else {
+        let mut mixed = MultiPart::mixed().singlepart(text);
+        for a in &out.attachments {
+            let ct = ContentType::parse(&a.content_type).map_err(|e| {
+                ComposeError::Build(format!("content type {}: {e}", a.content_type))
+            })?;
+            mixed = mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
+        }
+        builder.multipart(mixed)
+    };
+    let mut message = message.map_err(|e| ComposeError::Build(e.to_string()))?;
+    let headers = message.headers_mut();
+    headers.insert_raw(raw_header(
+        "Auto-Submitted",
+        out.purpose.auto_submitted().to_string(),
+    ));
+    headers.insert_raw(raw_header(LOOP_HEADER, desk_address.to_string()));
+    if out.purpose.auto_submitted() != "no" {
+        // Ask Exchange and friends not to answer our robots with their robots. A person's
+        // words (`#reply`, `#forward`) go without these, which some filters punish.
+        headers.insert_raw(raw_header("X-Auto-Response-Suppress", "All".to_string()));
+        headers.insert_raw(raw_header("Precedence", "bulk".to_string()));
+    }
+    Ok(Composed {
+        message_id: message_id.clone(),
+        envelope_from: desk_address.to_string(),
+        recipients: out.to.clone(),
+        bytes: message.formatted(),
+    })
+}

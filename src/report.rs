@@ -1,0 +1,138 @@
+//! Plain-text views of cases for people: the summary and timeline of one case (`#show`,
+//! `secdesk case`), the list of cases (`secdesk cases`), and the digest table.
+//!
+//! Invariant: pure; times are shown in the team's time zone, in a stable order.
+
+use crate::calendar::Calendar;
+use crate::case::{Case, CreditChoice, Event};
+
+fn field(out: &mut String, name: &str, value: impl AsRef<str>) {
+    out.push_str(&format!("{name:<13}{}\n", value.as_ref()));
+}
+
+/// The summary of a case followed by its timeline.
+pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar) -> String {
+    let mut out = format!("{}: {}\n\n", c.id, c.subject);
+    let reporter = match (&c.reporter, &c.reporter_name) {
+        (Some(a), Some(n)) => format!("{n} <{a}>"),
+        (Some(a), None) => a.clone(),
+        (None, _) => "(none: opened by the team)".into(),
+    };
+    field(&mut out, "Status:", c.status.as_str());
+    field(&mut out, "Reporter:", reporter);
+    field(&mut out, "Opened:", cal.format_instant(c.opened_at));
+    field(
+        &mut out,
+        "Responder:",
+        c.assignee.as_deref().unwrap_or("nobody"),
+    );
+    field(
+        &mut out,
+        "Severity:",
+        c.severity
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+    );
+    if let (Some(v), Some(s)) = (&c.cvss_vector, c.cvss_score) {
+        field(&mut out, "CVSS:", format!("{s:.1} {v}"));
+    }
+    let cve = match (c.cves.is_empty(), c.cve_requested) {
+        (false, _) => c.cves.join(", "),
+        (true, true) => "requested".into(),
+        (true, false) => "-".into(),
+    };
+    field(&mut out, "CVE:", cve);
+    if !c.cwes.is_empty() {
+        field(
+            &mut out,
+            "CWE:",
+            c.cwes
+                .iter()
+                .map(|n| format!("CWE-{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    field(
+        &mut out,
+        "Embargo:",
+        c.embargo_end
+            .map(|d| cal.format_date(d))
+            .unwrap_or_else(|| "none".into()),
+    );
+    if let Some(p) = &c.package {
+        field(&mut out, "Package:", p);
+    }
+    if let Some(a) = &c.affected {
+        field(&mut out, "Affected:", a);
+    }
+    if let Some(f) = &c.fixed_in {
+        field(&mut out, "Fixed in:", f);
+    }
+    if let Some(s) = &c.summary {
+        field(&mut out, "Summary:", s);
+    }
+    let credit = match &c.credit {
+        CreditChoice::Unknown => "not decided".to_string(),
+        CreditChoice::Name(n) => n.clone(),
+        CreditChoice::Anonymous => "anonymous".into(),
+    };
+    field(&mut out, "Credit:", credit);
+    if !c.upstream.is_empty() {
+        field(&mut out, "Forwarded:", c.upstream.join(", "));
+    }
+    field(
+        &mut out,
+        "Answered:",
+        c.first_reply_at
+            .map(|t| format!("first reply {}", cal.format_instant(t)))
+            .unwrap_or_else(|| "not yet".into()),
+    );
+    if let Some(id) = &c.advisory_id {
+        field(&mut out, "Advisory:", id);
+    }
+    if let Some(r) = &c.close_reason {
+        field(&mut out, "Closed:", r);
+    }
+    out.push_str("\nTimeline:\n");
+    for e in timeline {
+        let local = e.at.with_timezone(&cal.tz());
+        out.push_str(&format!(
+            "  {}  {:<15} {:<28} {}\n",
+            local.format("%Y-%m-%d %H:%M"),
+            e.kind.as_str(),
+            e.actor,
+            e.detail
+        ));
+    }
+    out
+}
+
+/// Pads a table of text cells into aligned columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}

@@ -1,0 +1,266 @@
+//! Raw mail, the IMAP cursor, and the message index used for threading.
+
+use super::{Result, Tx, parse_ts, ts};
+use crate::threading::ThreadIndex;
+use crate::types::{CaseId, MessageId, Uid, UidValidity};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+/// What became of a raw mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawOutcome {
+    Processed,
+    Duplicate,
+}
+
+/// A message as listed in a case's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub message_id: MessageId,
+    pub direction_in: bool,
+    pub at: DateTime<Utc>,
+    pub from: String,
+    pub subject: String,
+    pub kind: String,
+}
+
+impl Tx<'_> {
+    /// Where we stopped in `mailbox`: its UIDVALIDITY and the last UID stored.
+    pub fn cursor(&self, mailbox: &str) -> Result<Option<(UidValidity, Uid)>> {
+        let row: Option<(i64, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT uidvalidity, last_uid FROM imap_cursor WHERE mailbox = ?1",
+                [mailbox],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        Ok(row.map(|(v, u)| (UidValidity(v as u32), Uid(u as u32))))
+    }
+
+    /// Records a new cursor (a new UIDVALIDITY starts again from UID 0).
+    pub fn set_cursor(&self, mailbox: &str, validity: UidValidity, last: Uid) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
+             ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            params![mailbox, validity.0, last.0],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a fetched mail and moves the cursor past it. Returns the row id, or `None`
+    /// when this (mailbox, UIDVALIDITY, UID) was already stored.
+    pub fn insert_raw(
+        &self,
+        mailbox: &str,
+        validity: UidValidity,
+        uid: Uid,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let n = self.conn().execute(
+            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING",
+            params![mailbox, validity.0, uid.0, ts(now), bytes],
+        )?;
+        let last = self
+            .cursor(mailbox)?
+            .filter(|(v, _)| *v == validity)
+            .map(|(_, u)| u);
+        if last.is_none_or(|l| uid > l) {
+            self.set_cursor(mailbox, validity, uid)?;
+        }
+        Ok((n == 1).then(|| self.conn().last_insert_rowid()))
+    }
+
+    /// Stores mail that did not come over IMAP (`secdesk import`): it is never flagged.
+    pub fn insert_imported(
+        &self,
+        source: &str,
+        seq: u32,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let n = self.conn().execute(
+            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, flagged) VALUES (?1, 0, ?2, ?3, ?4, 1)
+             ON CONFLICT DO NOTHING",
+            params![format!("import:{source}"), seq, ts(now), bytes],
+        )?;
+        Ok((n == 1).then(|| self.conn().last_insert_rowid()))
+    }
+
+    /// Raw mails stored but not processed yet, oldest first.
+    pub fn pending_raw(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id FROM raw_mail WHERE state = 'pending' ORDER BY id")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(ids)
+    }
+
+    /// The bytes of a raw mail, if it is still pending.
+    pub fn pending_raw_bytes(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.opt(
+            "SELECT bytes FROM raw_mail WHERE id = ?1 AND state = 'pending'",
+            [id],
+        )
+    }
+
+    pub fn raw_bytes_of_message(&self, message_id: &MessageId) -> Result<Option<Vec<u8>>> {
+        self.opt(
+            "SELECT r.bytes FROM messages m JOIN raw_mail r ON r.id = m.raw_id WHERE m.message_id = ?1",
+            [message_id.as_str()],
+        )
+    }
+
+    pub fn mark_raw(
+        &self,
+        id: i64,
+        outcome: RawOutcome,
+        message_id: &MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let state = match outcome {
+            RawOutcome::Processed => "processed",
+            RawOutcome::Duplicate => "duplicate",
+        };
+        self.conn().execute(
+            "UPDATE raw_mail SET state = ?2, processed_at = ?3, message_id = ?4 WHERE id = ?1",
+            params![id, state, ts(now), message_id.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// UIDs processed but not yet marked done on the server.
+    pub fn unflagged(&self, mailbox: &str, validity: UidValidity) -> Result<Vec<Uid>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT uid FROM raw_mail WHERE mailbox = ?1 AND uidvalidity = ?2 AND flagged = 0 AND state != 'pending' ORDER BY uid",
+        )?;
+        let uids = stmt
+            .query_map(params![mailbox, validity.0], |r| r.get::<_, i64>(0))?
+            .map(|u| u.map(|u| Uid(u as u32)))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(uids)
+    }
+
+    pub fn mark_flagged(&self, mailbox: &str, validity: UidValidity, uids: &[Uid]) -> Result<()> {
+        let mut stmt = self.conn().prepare(
+            "UPDATE raw_mail SET flagged = 1 WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
+        )?;
+        for uid in uids {
+            stmt.execute(params![mailbox, validity.0, uid.0])?;
+        }
+        Ok(())
+    }
+
+    pub fn message_known(&self, id: &MessageId) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM messages WHERE message_id = ?1",
+                [id.as_str()],
+            )?
+            .is_some())
+    }
+
+    /// Files a message on a case, with the ids it references (for reverse threading).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_message(
+        &self,
+        id: &MessageId,
+        case: &CaseId,
+        incoming: bool,
+        at: DateTime<Utc>,
+        from: &str,
+        subject: &str,
+        raw_id: Option<i64>,
+        outbox_id: Option<i64>,
+        kind: &str,
+        references: &[MessageId],
+    ) -> Result<i64> {
+        self.conn().execute(
+            "INSERT INTO messages (message_id, case_id, direction, at, from_addr, subject, raw_id, outbox_id, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                id.as_str(),
+                case.to_string(),
+                if incoming { "in" } else { "out" },
+                ts(at),
+                from,
+                subject,
+                raw_id,
+                outbox_id,
+                kind
+            ],
+        )?;
+        let row = self.conn().last_insert_rowid();
+        let mut stmt = self.conn().prepare(
+            "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?;
+        for r in references {
+            stmt.execute(params![row, r.as_str(), case.to_string()])?;
+        }
+        Ok(row)
+    }
+
+    pub fn messages_of(&self, case: &CaseId) -> Result<Vec<MessageRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT message_id, direction, at, from_addr, subject, kind FROM messages WHERE case_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = stmt
+            .query_map([case.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, dir, at, from, subject, kind)| {
+                Ok(MessageRow {
+                    message_id: super::stored_id(&id),
+                    direction_in: dir == "in",
+                    at: parse_ts(&at)?,
+                    from,
+                    subject,
+                    kind,
+                })
+            })
+            .collect()
+    }
+
+    fn case_of_text(&self, sql: &str, key: &str) -> Option<CaseId> {
+        self.opt::<String>(sql, [key])
+            .ok()
+            .flatten()
+            .and_then(|c| CaseId::parse(&c))
+    }
+}
+
+impl ThreadIndex for Tx<'_> {
+    fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId> {
+        ids.iter().find_map(|id| {
+            self.case_of_text(
+                "SELECT case_id FROM messages WHERE message_id = ?1",
+                id.as_str(),
+            )
+        })
+    }
+
+    fn case_referencing(&self, id: &MessageId) -> Option<CaseId> {
+        self.case_of_text(
+            "SELECT case_id FROM message_refs WHERE referenced_id = ?1 ORDER BY message_row LIMIT 1",
+            id.as_str(),
+        )
+    }
+
+    fn case_exists(&self, id: &CaseId) -> bool {
+        self.case_of_text("SELECT id FROM cases WHERE id = ?1", &id.to_string())
+            .is_some()
+    }
+}

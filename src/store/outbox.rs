@@ -1,0 +1,202 @@
+//! The outbox: mail waiting to leave, retried with backoff until the server takes it.
+
+use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, stored_id, ts};
+use crate::outgoing::{Composed, Purpose};
+use crate::types::{CaseId, MessageId};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Sent,
+    Failed,
+}
+
+/// One queued mail.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case: Option<CaseId>,
+    pub purpose: Purpose,
+    pub message_id: MessageId,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub bytes: Vec<u8>,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+type RawRow = (
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+const COLUMNS: &str = "id, case_id, purpose, message_id, envelope_from, recipients, bytes, state, attempts, created_at, sent_at, last_error";
+
+fn convert(r: RawRow) -> Result<OutboxRow> {
+    let (id, case, purpose, mid, from, rcpts, bytes, state, attempts, created, sent, err) = r;
+    Ok(OutboxRow {
+        id,
+        case: case.and_then(|c| CaseId::parse(&c)),
+        purpose: Purpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("purpose `{purpose}`")))?,
+        message_id: stored_id(&mid),
+        envelope_from: from,
+        recipients: serde_json::from_str(&rcpts)
+            .map_err(|_| StoreError::Corrupt(format!("recipients `{rcpts}`")))?,
+        bytes,
+        state: match state.as_str() {
+            "pending" => OutboxState::Pending,
+            "sent" => OutboxState::Sent,
+            "failed" => OutboxState::Failed,
+            other => return Err(StoreError::Corrupt(format!("outbox state `{other}`"))),
+        },
+        attempts: attempts as u32,
+        created_at: parse_ts(&created)?,
+        sent_at: parse_opt_ts(sent)?,
+        last_error: err,
+    })
+}
+
+impl Tx<'_> {
+    /// Queues a composed mail; it may leave at once.
+    pub fn enqueue(
+        &self,
+        mail: &Composed,
+        purpose: Purpose,
+        case: Option<&CaseId>,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let primary = mail.recipients.first().cloned().unwrap_or_default();
+        self.conn().execute(
+            "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![
+                case.map(CaseId::to_string),
+                purpose.as_str(),
+                mail.message_id.as_str(),
+                mail.envelope_from,
+                serde_json::to_string(&mail.recipients).unwrap_or_else(|_| "[]".into()),
+                primary,
+                mail.bytes,
+                ts(now)
+            ],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// How many mails of `purpose` went (or are queued) to `recipient` since `since`.
+    pub fn count_sent_to(
+        &self,
+        purpose: Purpose,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32> {
+        let n: i64 = self
+            .opt(
+                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND primary_rcpt = ?2 AND created_at >= ?3",
+                params![purpose.as_str(), recipient, ts(since)],
+            )?
+            .unwrap_or(0);
+        Ok(n as u32)
+    }
+
+    /// Pending mail whose next attempt is due, oldest first.
+    pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+        );
+        self.outbox_query(&sql, params![ts(now), limit])
+    }
+
+    /// When the next pending mail is due, if any.
+    pub fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
+        parse_opt_ts(self.opt(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+            [],
+        )?)
+    }
+
+    pub fn outbox_of(&self, case: &CaseId) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE case_id = ?1 ORDER BY id");
+        self.outbox_query(&sql, [case.to_string()])
+    }
+
+    pub fn outbox_all(&self) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY id");
+        self.outbox_query(&sql, [])
+    }
+
+    fn outbox_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn().prepare(sql)?;
+        let rows = stmt
+            .query_map(p, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<RawRow>>>()?;
+        rows.into_iter().map(convert).collect()
+    }
+
+    /// Counts an attempt before it is made, and pushes the next one out to `retry_at`: a
+    /// crash during the attempt then leads to a retry later, not a tight loop.
+    pub fn begin_attempt(&self, id: i64, retry_at: DateTime<Utc>) -> Result<u32> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+            params![id, ts(retry_at)],
+        )?;
+        Ok(self
+            .opt::<i64>("SELECT attempts FROM outbox WHERE id = ?1", [id])?
+            .unwrap_or(0) as u32)
+    }
+
+    pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_retry(&self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, ts(next), error],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+}

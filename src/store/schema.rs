@@ -1,0 +1,145 @@
+//! The database schema as an append-only list of migrations. A released migration is
+//! never edited: a change is a new entry. `PRAGMA user_version` records how many ran.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the spine.
+    r#"
+CREATE TABLE imap_cursor (
+    mailbox      TEXT    NOT NULL PRIMARY KEY,
+    uidvalidity  INTEGER NOT NULL,
+    last_uid     INTEGER NOT NULL
+) STRICT;
+
+-- The raw bytes of every fetched mail, stored before anything else is done with it.
+CREATE TABLE raw_mail (
+    id           INTEGER PRIMARY KEY,
+    mailbox      TEXT    NOT NULL,
+    uidvalidity  INTEGER NOT NULL,
+    uid          INTEGER NOT NULL,
+    fetched_at   TEXT    NOT NULL,
+    bytes        BLOB    NOT NULL,
+    -- pending: not processed yet; processed: on a case; duplicate: same Message-ID seen.
+    state        TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'processed', 'duplicate')),
+    processed_at TEXT,
+    message_id   TEXT,
+    -- 1 once the server has been told the mail is done.
+    flagged      INTEGER NOT NULL DEFAULT 0 CHECK (flagged IN (0, 1)),
+    UNIQUE (mailbox, uidvalidity, uid)
+) STRICT;
+CREATE INDEX raw_mail_pending ON raw_mail (state) WHERE state = 'pending';
+CREATE INDEX raw_mail_unflagged ON raw_mail (mailbox, uidvalidity) WHERE flagged = 0;
+
+CREATE TABLE cases (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    year            INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    subject         TEXT    NOT NULL,
+    reporter        TEXT,
+    reporter_name   TEXT,
+    status          TEXT    NOT NULL CHECK (status IN ('new', 'valid', 'fixed', 'published', 'closed')),
+    opened_at       TEXT    NOT NULL,
+    root_message_id TEXT    NOT NULL,
+    assignee        TEXT,
+    severity        TEXT    CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    cvss_vector     TEXT,
+    cvss_score      REAL,
+    cves            TEXT    NOT NULL DEFAULT '[]',
+    cve_requested   INTEGER NOT NULL DEFAULT 0,
+    cwes            TEXT    NOT NULL DEFAULT '[]',
+    summary         TEXT,
+    details         TEXT,
+    workaround      TEXT,
+    refs            TEXT    NOT NULL DEFAULT '[]',
+    package         TEXT,
+    affected        TEXT,
+    fixed_in        TEXT,
+    credit          TEXT,
+    credit_anonymous INTEGER NOT NULL DEFAULT 0,
+    embargo_end     TEXT,
+    preannounce     TEXT,
+    first_reply_at  TEXT,
+    last_reply_at   TEXT,
+    duplicate_of    TEXT,
+    close_reason    TEXT,
+    fixed_at        TEXT,
+    published_at    TEXT,
+    advisory_id     TEXT UNIQUE,
+    upstream        TEXT    NOT NULL DEFAULT '[]',
+    UNIQUE (year, seq)
+) STRICT;
+
+-- Every message a case has seen or sent: the threading index.
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY,
+    message_id  TEXT    NOT NULL UNIQUE,
+    case_id     TEXT    NOT NULL REFERENCES cases (id),
+    direction   TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+    at          TEXT    NOT NULL,
+    from_addr   TEXT    NOT NULL,
+    subject     TEXT    NOT NULL,
+    raw_id      INTEGER REFERENCES raw_mail (id),
+    outbox_id   INTEGER REFERENCES outbox (id),
+    -- what the message was: report, reporter, team, upstream, other, automatic, unreadable, or an outbox purpose
+    kind        TEXT    NOT NULL
+) STRICT;
+CREATE INDEX messages_case ON messages (case_id, at);
+
+-- The ids each stored message points at, for the reverse link of threading.
+CREATE TABLE message_refs (
+    message_row   INTEGER NOT NULL REFERENCES messages (id),
+    referenced_id TEXT    NOT NULL,
+    case_id       TEXT    NOT NULL REFERENCES cases (id),
+    PRIMARY KEY (message_row, referenced_id)
+) STRICT;
+CREATE INDEX message_refs_referenced ON message_refs (referenced_id);
+
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    case_id     TEXT    NOT NULL REFERENCES cases (id),
+    at          TEXT    NOT NULL,
+    actor       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    detail      TEXT    NOT NULL,
+    public      INTEGER NOT NULL DEFAULT 0 CHECK (public IN (0, 1)),
+    message_id  TEXT
+) STRICT;
+CREATE INDEX events_case ON events (case_id, id);
+
+-- Mail waiting to leave. The bytes are final: a retry resends the same message.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    case_id         TEXT    REFERENCES cases (id),
+    purpose         TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL UNIQUE,
+    envelope_from   TEXT    NOT NULL,
+    recipients      TEXT    NOT NULL,
+    -- the first recipient, lower-cased: what the ack rate limit counts by
+    primary_rcpt    TEXT    NOT NULL,
+    bytes           BLOB    NOT NULL,
+    created_at      TEXT    NOT NULL,
+    state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT    NOT NULL,
+    last_error      TEXT,
+    sent_at         TEXT
+) STRICT;
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_rate ON outbox (purpose, primary_rcpt, created_at);
+
+-- Reminders planned for the future. `scope` is a case id, or '*' for the team digest.
+-- Sent exactly once: the claim, the outbox row and state = 'sent' share one transaction.
+CREATE TABLE reminders (
+    id          INTEGER PRIMARY KEY,
+    scope       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    due_at      TEXT    NOT NULL,
+    deadline_at TEXT    NOT NULL,
+    note        TEXT    NOT NULL DEFAULT '',
+    state       TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'cancelled')),
+    sent_at     TEXT,
+    late        INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)),
+    UNIQUE (scope, kind, due_at, note)
+) STRICT;
+CREATE INDEX reminders_due ON reminders (due_at) WHERE state = 'pending';
+"#,
+];

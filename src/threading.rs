@@ -1,0 +1,245 @@
+//! Finds the case a mail belongs to.
+//!
+//! Order of evidence, strongest first (JWZ / RFC 5256 style, then our own markers):
+//! 1. the Message-ID chain: `In-Reply-To`, then `References` from the nearest ancestor
+//!    back, then ids of messages embedded in the mail (the original inside a bounce);
+//! 2. the reverse link: a message already on a case that references this mail's own id
+//!    (the reply arrived before the mail it answers);
+//! 3. the case tag in the decoded subject (`[SEC-2026-0007]`);
+//! 4. the plus address (`security+sec-2026-0007@…`) among the recipients.
+//!
+//! Invariant: pure; lookups go through [`ThreadIndex`], which the store implements inside
+//! the processing transaction. A tag or plus address naming a case that does not exist is
+//! ignored, and subject text without a tag never joins two threads.
+
+use crate::mail::Mail;
+use crate::subject;
+use crate::types::{CaseId, MessageId};
+
+/// What the threading needs to know about cases already on file.
+pub trait ThreadIndex {
+    /// The case holding the first of these ids that is known (in the order given).
+    fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId>;
+    /// A case one of whose messages references `id`.
+    fn case_referencing(&self, id: &MessageId) -> Option<CaseId>;
+    fn case_exists(&self, id: &CaseId) -> bool;
+}
+
+/// How the case was found, for the timeline and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadReason {
+    MessageChain,
+    ReverseReference,
+    SubjectTag,
+    PlusAddress,
+    /// A team member named the case with `#case`.
+    Named,
+}
+
+impl ThreadReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ThreadReason::MessageChain => "threaded by its References",
+            ThreadReason::ReverseReference => "a message already on the case answers it",
+            ThreadReason::SubjectTag => "the case tag in its subject",
+            ThreadReason::PlusAddress => "the case's plus address",
+            ThreadReason::Named => "named with #case",
+        }
+    }
+}
+
+/// Ids to look up, nearest ancestor first, without repeats.
+pub fn ancestor_ids(mail: &Mail) -> Vec<MessageId> {
+    let mut ids: Vec<MessageId> = Vec::new();
+    let chain = mail
+        .in_reply_to
+        .iter()
+        .chain(mail.references.iter().rev())
+        .chain(mail.embedded_ids.iter());
+    for id in chain {
+        if *id != mail.message_id && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+/// The case tag carried by a plus address `local+tag@domain` of the desk.
+pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> Option<CaseId> {
+    let (local, domain) = recipient.rsplit_once('@')?;
+    let (desk_local, desk_domain) = desk_address.rsplit_once('@')?;
+    if !domain.eq_ignore_ascii_case(desk_domain) {
+        return None;
+    }
+    let (base, tag) = local.split_once('+')?;
+    if !base.eq_ignore_ascii_case(desk_local) {
+        return None;
+    }
+    CaseId::parse(tag).filter(|id| id.prefix().eq_ignore_ascii_case(prefix))
+}
+
+/// The case of `mail`, if any, and the evidence used.
+pub fn find_case(
+    mail: &Mail,
+    desk_address: &str,
+    prefix: &str,
+    index: &impl ThreadIndex,
+) -> Option<(CaseId, ThreadReason)> {
+    let ids = ancestor_ids(mail);
+    if let Some(case) = index.case_of_any(&ids) {
+        return Some((case, ThreadReason::MessageChain));
+    }
+    if let Some(case) = index.case_referencing(&mail.message_id) {
+        return Some((case, ThreadReason::ReverseReference));
+    }
+    if let Some(case) = subject::case_tag(&mail.subject, prefix).filter(|c| index.case_exists(c)) {
+        return Some((case, ThreadReason::SubjectTag));
+    }
+    mail.all_recipients()
+        .filter_map(|r| plus_address_case(r, desk_address, prefix))
+        .find(|c| index.case_exists(c))
+        .map(|c| (c, ThreadReason::PlusAddress))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+    use crate::mail::{Parsed, parse};
+    use std::collections::BTreeMap;
+
+    /// An in-memory index: message id → case, and (referenced id → case).
+    #[derive(Default)]
+    struct Index {
+        messages: BTreeMap<String, CaseId>,
+        referenced: BTreeMap<String, CaseId>,
+    }
+
+    impl ThreadIndex for Index {
+        fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId> {
+            ids.iter()
+                .find_map(|i| self.messages.get(i.as_str()).cloned())
+        }
+        fn case_referencing(&self, id: &MessageId) -> Option<CaseId> {
+            self.referenced.get(id.as_str()).cloned()
+        }
+        fn case_exists(&self, id: &CaseId) -> bool {
+            self.messages.values().any(|c| c == id)
+        }
+    }
+
+    fn case(n: u32) -> CaseId {
+        CaseId::new("SEC", 2026, n)
+    }
+
+    fn index() -> Index {
+        let mut ix = Index::default();
+        ix.messages.insert("report1@rita".into(), case(1));
+        ix.messages.insert("ack1@desk".into(), case(1));
+        ix.messages.insert("report2@bob".into(), case(2));
+        ix.referenced.insert("late-parent@rita".into(), case(2));
+        ix
+    }
+
+    fn mail(headers: &str) -> Mail {
+        let raw = format!("From: rita@example.com\r\nMessage-ID: <new@x>\r\n{headers}\r\nbody\r\n");
+        match parse(raw.as_bytes()) {
+            Parsed::Mail(m) => *m,
+            Parsed::Unreadable { reason, .. } => panic!("{reason}"),
+        }
+    }
+
+    fn check(headers: &str, want: Option<(u32, ThreadReason)>) {
+        let got = find_case(&mail(headers), "security@example.org", "SEC", &index());
+        assert_eq!(got, want.map(|(n, r)| (case(n), r)), "{headers:?}");
+    }
+
+    #[test]
+    fn threading_table() {
+        use ThreadReason::*;
+        check("Subject: hello\r\n", None);
+        check(
+            "In-Reply-To: <ack1@desk>\r\nSubject: Re: hello\r\n",
+            Some((1, MessageChain)),
+        );
+        // The nearest known ancestor wins over older ones.
+        check(
+            "References: <report2@bob> <unknown@y> <report1@rita>\r\nSubject: x\r\n",
+            Some((1, MessageChain)),
+        );
+        check(
+            "References: <unknown@y>\r\nSubject: [SEC-2026-0002] x\r\n",
+            Some((2, SubjectTag)),
+        );
+        // References beat a contradicting tag.
+        check(
+            "In-Reply-To: <report1@rita>\r\nSubject: [SEC-2026-0002] x\r\n",
+            Some((1, MessageChain)),
+        );
+        // A tag for a case that does not exist is ignored; so is subject text alone.
+        check("Subject: Re: [SEC-2026-0099] x\r\n", None);
+        check(
+            "Subject: =?UTF-8?B?W1NFQy0yMDI2LTAwMDFdIMOcYmVybGF1Zg==?=\r\n",
+            Some((1, SubjectTag)),
+        );
+        check(
+            "To: security+sec-2026-0002@example.org\r\nSubject: hi\r\n",
+            Some((2, PlusAddress)),
+        );
+        check(
+            "To: security+sec-2026-0002@other.org\r\nSubject: hi\r\n",
+            None,
+        );
+        check(
+            "Delivered-To: security+SEC-2026-0001@example.org\r\nSubject: hi\r\n",
+            Some((1, PlusAddress)),
+        );
+    }
+
+    #[test]
+    fn reverse_reference() {
+        let raw = "From: rita@example.com\r\nMessage-ID: <late-parent@rita>\r\nSubject: x\r\n\r\nbody\r\n";
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!()
+        };
+        let got = find_case(&m, "security@example.org", "SEC", &index());
+        assert_eq!(got, Some((case(2), ThreadReason::ReverseReference)));
+    }
+
+    #[test]
+    fn plus_addresses() {
+        assert_eq!(
+            plus_address_case(
+                "security+sec-2026-0007@example.org",
+                "security@example.org",
+                "SEC"
+            ),
+            Some(case(7))
+        );
+        assert_eq!(
+            plus_address_case("security@example.org", "security@example.org", "SEC"),
+            None
+        );
+        assert_eq!(
+            plus_address_case(
+                "other+sec-2026-0007@example.org",
+                "security@example.org",
+                "SEC"
+            ),
+            None
+        );
+        assert_eq!(
+            plus_address_case(
+                "security+xyz-2026-0007@example.org",
+                "security@example.org",
+                "SEC"
+            ),
+            None
+        );
+    }
+}

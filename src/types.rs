@@ -1,0 +1,280 @@
+//! Small value types shared by every layer: case ids, message ids, IMAP cursors,
+//! severities and case states.
+//!
+//! Invariant: nothing here does I/O; every parser returns `Option`/`Result` and never
+//! panics on input.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A case id such as `SEC-2026-0007`: the configured prefix, the year the case was
+/// opened, and a sequence number within that year (printed with at least four digits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseId {
+    prefix: String,
+    year: i32,
+    seq: u32,
+}
+
+impl CaseId {
+    pub fn new(prefix: &str, year: i32, seq: u32) -> Self {
+        CaseId {
+            prefix: prefix.to_ascii_uppercase(),
+            year,
+            seq,
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Parses `SEC-2026-0007` (any case, any alphanumeric prefix). Whole string only.
+    pub fn parse(text: &str) -> Option<CaseId> {
+        let text = text.trim();
+        let mut parts = text.splitn(3, '-');
+        let prefix = parts.next()?;
+        let year = parts.next()?;
+        let seq = parts.next()?;
+        let prefix_ok = !prefix.is_empty()
+            && prefix.len() <= 16
+            && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+            && prefix.chars().all(|c| c.is_ascii_alphanumeric());
+        let year_ok = year.len() == 4 && year.chars().all(|c| c.is_ascii_digit());
+        let seq_ok = (4..=9).contains(&seq.len()) && seq.chars().all(|c| c.is_ascii_digit());
+        if !(prefix_ok && year_ok && seq_ok) {
+            return None;
+        }
+        Some(CaseId::new(prefix, year.parse().ok()?, seq.parse().ok()?))
+    }
+
+    /// The lower-case form used in plus addresses: `security+sec-2026-0007@…`.
+    pub fn plus_tag(&self) -> String {
+        self.to_string().to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{:04}-{:04}", self.prefix, self.year, self.seq)
+    }
+}
+
+impl FromStr for CaseId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CaseId::parse(s)
+            .ok_or_else(|| format!("`{s}` is not a case id (expected e.g. SEC-2026-0007)"))
+    }
+}
+
+/// An RFC 5322 Message-ID without its angle brackets, e.g. `abc@example.org`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// Accepts an id with or without `<>`; surrounding white space is dropped.
+    /// Returns `None` for an empty id.
+    pub fn new(raw: &str) -> Option<MessageId> {
+        let t = raw
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
+        if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            None
+        } else {
+            Some(MessageId(t.to_string()))
+        }
+    }
+
+    /// Builds `left@right` from parts we generated ourselves. Characters that cannot
+    /// appear in an id are dropped, so this cannot fail.
+    pub fn from_parts(left: &str, right: &str) -> MessageId {
+        let clean = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !(c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@')))
+                .collect()
+        };
+        let (l, r) = (clean(left), clean(right));
+        MessageId(format!(
+            "{}@{}",
+            if l.is_empty() { "x" } else { &l },
+            if r.is_empty() { "localhost" } else { &r }
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as it appears in a header: `<abc@example.org>`.
+    pub fn bracketed(&self) -> String {
+        format!("<{}>", self.0)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IMAP UID within one UIDVALIDITY epoch of one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid(pub u32);
+
+/// The UIDVALIDITY of a mailbox: when it changes, every UID we knew is void.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UidValidity(pub u32);
+
+/// How serious the team judges a case (`#severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a case stands in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseStatus {
+    /// Reported, nobody has triaged it yet.
+    New,
+    /// `#valid`: confirmed, being worked on.
+    Valid,
+    /// `#fixed`: a fixed release exists; waiting for publication.
+    Fixed,
+    /// `#publish` done: the advisory is out.
+    Published,
+    /// `#invalid`, `#duplicate` or `#close`.
+    Closed,
+}
+
+impl CaseStatus {
+    pub const ALL: [CaseStatus; 5] = [
+        CaseStatus::New,
+        CaseStatus::Valid,
+        CaseStatus::Fixed,
+        CaseStatus::Published,
+        CaseStatus::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::New => "new",
+            CaseStatus::Valid => "valid",
+            CaseStatus::Fixed => "fixed",
+            CaseStatus::Published => "published",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CaseStatus> {
+        CaseStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Open cases get reminders and appear in the digest.
+    pub fn is_open(self) -> bool {
+        !matches!(self, CaseStatus::Published | CaseStatus::Closed)
+    }
+}
+
+impl fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lower-cased `local@domain` part of an address, for comparisons.
+pub fn normalize_address(addr: &str) -> String {
+    addr.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_ascii_lowercase()
+}
+
+/// The domain of an address (lower-cased), if it has one.
+pub fn address_domain(addr: &str) -> Option<String> {
+    let a = normalize_address(addr);
+    let (_, domain) = a.rsplit_once('@')?;
+    (!domain.is_empty()).then(|| domain.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    #[test]
+    fn case_ids_round_trip_and_reject_garbage() {
+        let id = CaseId::parse("sec-2026-0007").unwrap();
+        assert_eq!(id.to_string(), "SEC-2026-0007");
+        assert_eq!(id.plus_tag(), "sec-2026-0007");
+        assert_eq!(CaseId::parse("SEC-2026-12345").unwrap().seq(), 12345);
+        for bad in [
+            "",
+            "SEC",
+            "SEC-2026-7",
+            "SEC-26-0007",
+            "SEC-2026-",
+            "-2026-0001",
+            "SEC-2026-00x1",
+            "1SEC-2026-0001",
+        ] {
+            assert_eq!(CaseId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn message_ids_drop_brackets() {
+        assert_eq!(MessageId::new(" <a@b> ").unwrap().as_str(), "a@b");
+        assert_eq!(MessageId::new("<a@b>").unwrap().bracketed(), "<a@b>");
+        assert_eq!(MessageId::new("<>"), None);
+        assert_eq!(MessageId::new("a b@c"), None);
+    }
+}
