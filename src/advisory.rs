@@ -292,21 +292,17 @@ fn set_upper(slot: &mut Option<RangeEvent>, value: RangeEvent) -> Result<(), Str
 struct Affected {
     /// Empty when nothing is known about affected versions.
     events: Vec<RangeEvent>,
-    /// Raw `#affected` text and why it could not be read.
-    unparsed: Option<(String, String)>,
+    /// Raw `#affected` text when it could not be read (`problems` says why).
+    unparsed: Option<String>,
 }
 
 fn affected_events(a: &Advisory) -> Affected {
-    let raw = a
-        .affected
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    let raw = non_blank(a.affected.as_deref());
     let fixed_in = non_blank(a.fixed_in.as_deref());
     let (mut events, unparsed) = match raw.map(|t| (t, parse_range(t))) {
         None => (Vec::new(), None),
         Some((_, Ok(events))) => (events, None),
-        Some((text, Err(why))) => (Vec::new(), Some((text.to_string(), why))),
+        Some((text, Err(_))) => (Vec::new(), Some(text.to_string())),
     };
     if let Some(fixed) = fixed_in {
         events.retain(|e| matches!(e, RangeEvent::Introduced(_)));
@@ -715,7 +711,7 @@ pub fn to_osv_json(a: &Advisory) -> String {
             case_id: a.case_id.to_string(),
             cwe: a.cwe.iter().map(|c| format!("CWE-{c}")).collect(),
             severity: a.severity.map(Severity::as_str),
-            affected_text: affected.unparsed.map(|(text, _)| text),
+            affected_text: affected.unparsed,
         },
     };
     match serde_json::to_string_pretty(&osv) {
@@ -835,10 +831,14 @@ fn header(a: &Advisory, affected: &Affected) -> String {
     match &a.cvss {
         Some((vector, score)) if cvss_type(vector.trim()).is_some() => {
             h.push(format!("severity: {}", opam_string(vector.trim())));
-            h.push(format!(
-                "severity_score: {}",
-                opam_string(&format!("{score:.1} ({})", cvss_rating(*score)))
-            ));
+            // A score outside 0–10 (or NaN) is nonsense: leave it out rather than
+            // print it (`problems` reports it).
+            if (0.0..=10.0).contains(score) {
+                h.push(format!(
+                    "severity_score: {}",
+                    opam_string(&format!("{score:.1} ({})", cvss_rating(*score)))
+                ));
+            }
         }
         // No CVSS: the team's own rating is still worth showing to readers.
         _ => {
@@ -898,7 +898,7 @@ pub fn to_markdown(a: &Advisory) -> String {
              (the last modification time).\n",
         );
     }
-    let unparsed = affected.unparsed.as_ref().map(|(text, _)| {
+    let unparsed = affected.unparsed.as_ref().map(|text| {
         format!(
             "## Affected versions\n\nAs reported (could not be turned into a version range): {}",
             code_span(text)
@@ -1671,6 +1671,51 @@ published: "2026-05-01T12:00:00Z"
             problems(&a)
                 .contains(&"The ecosystem `Nixpkgs` is not one the OSV schema knows.".to_string())
         );
+    }
+
+    #[test]
+    fn odd_input_never_panics_and_header_stays_closed() {
+        let odd = [
+            "",
+            " ",
+            "\u{0}\u{7f}\u{1b}[0m",
+            "```",
+            "\"\\\"",
+            "é😀\u{200b}",
+            "< ",
+            "- -",
+            " - 1.0",
+            ">= >= <",
+            "1.0 - 2.0 - 3.0",
+        ];
+        for text in odd {
+            let mut a = full();
+            a.id = text.to_string();
+            a.summary = Some(text.repeat(50));
+            a.details = Some(text.to_string());
+            a.aliases = vec![text.to_string()];
+            a.package = Some(text.to_string());
+            a.affected = Some(text.to_string());
+            a.fixed_in = Some(text.to_string());
+            a.workaround = Some(text.to_string());
+            a.references = vec![(text.to_string(), text.to_string())];
+            a.credit = Some(text.to_string());
+            a.cvss = Some((text.to_string(), f64::NAN));
+            a.timeline = vec![(at(2026, 1, 1, 0), text.to_string())];
+            a.timezone_note = Some(text.to_string());
+            let json = to_osv_json(&a);
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+                "{json}"
+            );
+            let md = to_markdown(&a);
+            // The header is the first fenced block: exactly one closing fence before
+            // the title, whatever the input.
+            let header_end = md.find("\n```\n\n# ").unwrap();
+            assert!(!md[4..header_end].contains("\n```"), "{md}");
+            assert!(!problems(&a).is_empty());
+            let _ = parse_range(text);
+        }
     }
 
     #[test]

@@ -308,6 +308,9 @@ pub struct SecretSources {
     pub credentials_directory: Option<PathBuf>,
     /// Environment variables that may be named by `password_env`.
     pub env: BTreeMap<String, String>,
+    /// False for commands that never log in (`cases`, `advisory`, …): a missing secret
+    /// is then no problem, so they run without access to the credentials.
+    pub required: bool,
 }
 
 impl SecretSources {
@@ -316,6 +319,15 @@ impl SecretSources {
         SecretSources {
             credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
             env: std::env::vars().collect(),
+            required: true,
+        }
+    }
+
+    /// For commands that only read the database.
+    pub fn not_needed() -> SecretSources {
+        SecretSources {
+            required: false,
+            ..SecretSources::default()
         }
     }
 }
@@ -440,6 +452,9 @@ fn resolve_secret(
     credential: &str,
     secrets: &SecretSources,
 ) -> Option<Secret> {
+    if !secrets.required {
+        return Some(Secret(String::new()));
+    }
     if let Some(path) = file {
         return match std::fs::read_to_string(path) {
             Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {

@@ -107,7 +107,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         Ok(Some(mail)) => Parsed::Mail(Box::new(mail)),
         Ok(None) => Parsed::Unreadable {
             id: synthesized_id(raw),
-            reason: "no RFC 5322 headers could be read".into(),
+            reason: "no From, Subject, Date or Message-ID header could be read".into(),
         },
         Err(_) => Parsed::Unreadable {
             id: synthesized_id(raw),
@@ -152,6 +152,14 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
     // A message with no headers at all is not mail; the accessors below also assume
     // at least one part, which mail-parser only guarantees for real messages.
     if msg.parts.is_empty() || msg.headers().is_empty() {
+        return None;
+    }
+    // Bytes with no From, Subject, Date or Message-ID are not a mail we can file sensibly.
+    let core = ["from", "subject", "date", "message-id"];
+    if !msg
+        .headers_raw()
+        .any(|(n, _)| core.iter().any(|c| n.eq_ignore_ascii_case(c)))
+    {
         return None;
     }
     let headers: Vec<(String, String)> = msg

@@ -39,6 +39,14 @@ pub enum Processed {
     AlreadyDone,
 }
 
+/// Whether the mail a decision produces is sent (live) or dropped (importing the past).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Send,
+    /// Record everything, send nothing and plan no reminders.
+    Suppress,
+}
+
 /// Everything needed to decide and record, shared by ingest, import and the scheduler.
 pub struct Desk {
     pub config: Config,
@@ -97,6 +105,18 @@ impl Desk {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
+        self.process_in_with(tx, raw_id, bytes, now, Delivery::Send)
+    }
+
+    /// [`Desk::process_in`], choosing whether the resulting mail is sent.
+    pub fn process_in_with(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: Option<i64>,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
         let year = self.config.calendar.local_date(now).year();
         let prefix = self.config.desk.case_prefix.clone();
         let ctx = self.ctx(now);
@@ -115,7 +135,7 @@ impl Desk {
                     raw_id,
                     references: Vec::new(),
                 };
-                let out = self.record(tx, d, Some(&meta), now)?;
+                let out = self.record(tx, d, Some(&meta), now, delivery)?;
                 mark(tx, raw_id, RawOutcome::Processed, &id, now)?;
                 Ok(out)
             }
@@ -124,7 +144,7 @@ impl Desk {
                     mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
                     return Ok(Processed::Duplicate(m.message_id.clone()));
                 }
-                let out = self.process_mail(tx, &ctx, &m, raw_id, year)?;
+                let out = self.process_mail(tx, &ctx, &m, raw_id, year, delivery)?;
                 mark(tx, raw_id, RawOutcome::Processed, &m.message_id, now)?;
                 Ok(out)
             }
@@ -138,6 +158,7 @@ impl Desk {
         m: &Mail,
         raw_id: Option<i64>,
         year: i32,
+        delivery: Delivery,
     ) -> store::Result<Processed> {
         let cfg = &self.config;
         let now = ctx.now;
@@ -227,7 +248,7 @@ impl Desk {
             raw_id,
             references,
         };
-        self.record(tx, decision, Some(&meta), now)
+        self.record(tx, decision, Some(&meta), now, delivery)
     }
 
     /// The text of the mail that opened the case.
@@ -249,6 +270,7 @@ impl Desk {
         d: Decision,
         incoming: Option<&Meta>,
         now: DateTime<Utc>,
+        delivery: Delivery,
     ) -> store::Result<Processed> {
         let Decision {
             case,
@@ -293,11 +315,15 @@ impl Desk {
                     },
                 )?;
             }
-            self.replan(tx, c, now)?;
+            if delivery == Delivery::Send {
+                self.replan(tx, c, now)?;
+            }
         }
         let n = outgoing.len();
-        for out in &outgoing {
-            self.enqueue(tx, out, now)?;
+        if delivery == Delivery::Send {
+            for out in &outgoing {
+                self.enqueue(tx, out, now)?;
+            }
         }
         Ok(match (case, message_id) {
             (Some(c), _) => Processed::Filed {

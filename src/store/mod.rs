@@ -221,12 +221,17 @@ impl Tx<'_> {
         &self.tx
     }
 
-    /// A single optional value.
+    /// A single optional value: `None` for no row or a NULL.
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Option<T>> {
-        Ok(self.tx.query_row(sql, params, |r| r.get(0)).optional()?)
+        // No row and a NULL value (MAX over nothing) both mean "none".
+        Ok(self
+            .tx
+            .query_row(sql, params, |r| r.get::<_, Option<T>>(0))
+            .optional()?
+            .flatten())
     }
 }

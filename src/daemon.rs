@@ -1,0 +1,359 @@
+//! `secdesk run`: the long-running service. Three loops share nothing but the database
+//! file: ingest (IMAP → store → decisions), the mailer (outbox → SMTP) and the scheduler
+//! (due reminders → outbox). A fourth pings the systemd watchdog while the database
+//! answers.
+//!
+//! Invariants: shutdown is observed only between units of work (between two mails, two
+//! sends, two reminders, or while waiting), never inside a transaction; each loop logs a
+//! failed iteration, backs off, and goes on; the process exits only when asked to.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::ingest;
+use crate::mailer::{self, Mailer};
+use crate::process::Desk;
+use crate::scheduler;
+use crate::templates::Templates;
+use anyhow::Context as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Tells systemd something, when it is listening (a no-op otherwise).
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+fn status(text: &str) {
+    notify(&[sd_notify::NotifyState::Status(text)]);
+}
+
+/// Loads and checks the templates the desk will use: a broken override stops start-up.
+pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
+    let templates = Templates::load(config.desk.templates.as_deref())?;
+    if let Err(errors) = templates.check() {
+        let text = errors
+            .iter()
+            .map(|e| format!("  - {e}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        anyhow::bail!("the templates do not render:\n{text}");
+    }
+    Ok(templates)
+}
+
+/// Sleeps for `d`, or returns early (true) when asked to stop.
+async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// Runs the desk until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let templates = load_templates(&config)?;
+    let db_path = config.desk.database.clone();
+    let ingest_db = Db::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let mailer_db = Db::open(&db_path)?;
+    let sched_db = Db::open(&db_path)?;
+    let watchdog_db = Db::open(&db_path)?;
+    let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;
+    let desk = Arc::new(Desk::new(config, templates));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake_mailer = Arc::new(Notify::new());
+    let wake_sched = Arc::new(Notify::new());
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+
+    status("connecting to IMAP");
+    let ingest_task = tokio::spawn(ingest_loop(
+        Arc::clone(&desk),
+        ingest_db,
+        Arc::clone(&clock),
+        stop_rx.clone(),
+        Arc::clone(&wake_mailer),
+        Arc::clone(&wake_sched),
+        ready_tx,
+    ));
+    let mailer_task = tokio::spawn(mailer_loop(
+        mailer,
+        mailer_db,
+        Arc::clone(&clock),
+        stop_rx.clone(),
+        Arc::clone(&wake_mailer),
+    ));
+    let sched_task = tokio::spawn(scheduler_loop(
+        Arc::clone(&desk),
+        sched_db,
+        Arc::clone(&clock),
+        stop_rx.clone(),
+        Arc::clone(&wake_sched),
+        Arc::clone(&wake_mailer),
+    ));
+    let watchdog_task = tokio::spawn(watchdog_loop(watchdog_db, stop_rx.clone()));
+
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {}
+        r = ready_rx => {
+            if r.is_ok() {
+                tracing::info!(address = %desk.config.desk.address, "secdesk is ready");
+                notify(&[sd_notify::NotifyState::Ready]);
+                status("watching the inbox");
+            }
+            shutdown.await;
+        }
+    }
+
+    tracing::info!("stopping: finishing the work in hand");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let all = async {
+        for (name, task) in [
+            ("ingest", ingest_task),
+            ("mailer", mailer_task),
+            ("scheduler", sched_task),
+            ("watchdog", watchdog_task),
+        ] {
+            if let Err(e) = task.await {
+                tracing::error!(task = name, error = %e, "a task ended abnormally");
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some work did not finish within 20 s; it will be redone at the next start");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_loop(
+    desk: Arc<Desk>,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+    wake_mailer: Arc<Notify>,
+    wake_sched: Arc<Notify>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let cfg = desk.config.imap.clone();
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_secs(1);
+    let stopping = {
+        let stop = stop.clone();
+        move || *stop.borrow()
+    };
+    while !stopping() {
+        let mut session = match ingest::connect(&cfg).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the inbox");
+                status(&format!("cannot reach the inbox: {e}"));
+                if pause(backoff, &mut stop).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                continue;
+            }
+        };
+        backoff = Duration::from_secs(1);
+        if let Some(tx) = ready.take() {
+            let _ = tx.send(());
+        }
+        let idle = ingest::has_idle(&mut session).await;
+        tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
+        loop {
+            match ingest::sync(&mut session, &cfg.mailbox, &db, &desk, &clock, &stopping).await {
+                Ok(r) => {
+                    if r.fetched > 0 || r.processed > 0 {
+                        tracing::info!(
+                            fetched = r.fetched,
+                            processed = r.processed,
+                            duplicates = r.duplicates,
+                            "inbox synced"
+                        );
+                        wake_mailer.notify_one();
+                        wake_sched.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox sync failed; reconnecting");
+                    break;
+                }
+            }
+            if stopping() {
+                let _ = session.logout().await;
+                return;
+            }
+            if idle {
+                let mut handle = session.idle();
+                if let Err(e) = handle.init().await {
+                    tracing::warn!(error = %e, "IDLE failed; reconnecting");
+                    break;
+                }
+                // Servers drop IDLE after 30 minutes; renew well before.
+                let result = {
+                    let (wait, interrupt) = handle.wait_with_timeout(Duration::from_secs(25 * 60));
+                    tokio::pin!(wait);
+                    let mut interrupt = Some(interrupt);
+                    // Dropping the interrupt handle ends the wait at once.
+                    tokio::select! {
+                        r = &mut wait => r,
+                        _ = stop.changed() => {
+                            drop(interrupt.take());
+                            wait.await
+                        }
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "IDLE wait failed; reconnecting");
+                    break;
+                }
+                session = match handle.done().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "leaving IDLE failed; reconnecting");
+                        break;
+                    }
+                };
+            } else {
+                if pause(cfg.poll_interval, &mut stop).await {
+                    let _ = session.logout().await;
+                    return;
+                }
+                if let Err(e) = session.noop().await {
+                    tracing::warn!(error = %e, "the inbox connection dropped; reconnecting");
+                    break;
+                }
+            }
+        }
+        if pause(backoff, &mut stop).await {
+            break;
+        }
+    }
+}
+
+async fn mailer_loop(
+    mailer: Mailer,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = clock.now();
+        match mailer::flush(&mailer, &db, now).await {
+            Ok(r) if r.sent + r.retrying + r.failed > 0 => {
+                tracing::debug!(
+                    sent = r.sent,
+                    retrying = r.retrying,
+                    failed = r.failed,
+                    "outbox pass"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "the outbox could not be read; retrying"),
+        }
+        let next = db
+            .call(|s| s.read(|tx| tx.next_outbox_due()))
+            .await
+            .ok()
+            .flatten();
+        let wait = next
+            .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(60))
+            .clamp(Duration::from_millis(50), Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn scheduler_loop(
+    desk: Arc<Desk>,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+    wake_mailer: Arc<Notify>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = clock.now();
+        let d = Arc::clone(&desk);
+        match db.call(move |s| scheduler::run_due(&d, s, now)).await {
+            Ok(fired) => {
+                for f in &fired {
+                    if let scheduler::Fired::Sent { scope, kind, late } = f {
+                        tracing::info!(case = %scope, kind = %kind, late, "reminder queued");
+                    }
+                }
+                if !fired.is_empty() {
+                    wake_mailer.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reminders could not be processed; retrying"),
+        }
+        let next = db
+            .call(|s| s.read(|tx| tx.next_reminder_due()))
+            .await
+            .ok()
+            .flatten();
+        // Wake at least each minute, so a changed wall clock (suspend, NTP) is noticed.
+        let wait = next
+            .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(60))
+            .clamp(Duration::from_millis(50), Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn watchdog_loop(db: Db, mut stop: watch::Receiver<bool>) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let every = interval / 2;
+    loop {
+        // Healthy means the database answers; IMAP and SMTP outages are handled inside
+        // the desk, and restarting it would not help them.
+        let healthy = db.call(|s| s.read(|tx| tx.next_outbox_due())).await.is_ok();
+        if healthy {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("the database does not answer; not pinging the watchdog");
+        }
+        if pause(every, &mut stop).await {
+            return;
+        }
+    }
+}

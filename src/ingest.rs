@@ -1,0 +1,382 @@
+//! The inbox side: connects to IMAP, stores the raw bytes of every new mail, has each
+//! processed, and only then marks it done on the server. Waits with IDLE when the
+//! server offers it, polls otherwise.
+//!
+//! Invariants:
+//! - only this module speaks IMAP;
+//! - the raw bytes are committed before anything else is done with a mail, keyed by
+//!   (mailbox, UIDVALIDITY, UID); a mail is flagged on the server only after its case
+//!   changes are committed;
+//! - a new UIDVALIDITY restarts the fetch from UID 1; Message-ID deduplication keeps
+//!   that from opening a second case for anything already on file.
+
+use crate::clock::Clock;
+use crate::config::{ImapConfig, TlsMode};
+use crate::db::Db;
+use crate::process::{Desk, Processed};
+use crate::store::StoreError;
+use crate::types::{Uid, UidValidity};
+use futures::TryStreamExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The keyword set on mail the desk has finished with.
+pub const DONE_KEYWORD: &str = "$SecdeskDone";
+
+/// How many messages one `UID FETCH` asks for, so a large backlog never sits in memory.
+const FETCH_BATCH: usize = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot connect to {host}:{port}: {reason}")]
+    Connect {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    #[error("TLS with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("IMAP login as {user} refused: {reason}")]
+    Login { user: String, reason: String },
+    #[error("mailbox {mailbox}: {reason}")]
+    Mailbox { mailbox: String, reason: String },
+    #[error("IMAP: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<async_imap::error::Error> for IngestError {
+    fn from(e: async_imap::error::Error) -> Self {
+        IngestError::Protocol(e.to_string())
+    }
+}
+
+/// A TCP or TLS stream, as async-imap wants one type.
+#[derive(Debug)]
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type Session = async_imap::Session<Conn>;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Result<Conn, IngestError> {
+    let tls_err = |reason: String| IngestError::Tls {
+        host: cfg.host.clone(),
+        reason,
+    };
+    let client =
+        crate::tls::client_config(cfg.ca_file.as_deref()).map_err(|e| tls_err(e.to_string()))?;
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+        .map_err(|e| tls_err(e.to_string()))?;
+    let stream = tokio::time::timeout(
+        TIMEOUT,
+        tokio_rustls::TlsConnector::from(client).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| tls_err("handshake timed out".into()))?
+    .map_err(|e| tls_err(e.to_string()))?;
+    Ok(Conn::Tls(Box::new(stream)))
+}
+
+async fn greeting(
+    client: &mut async_imap::Client<Conn>,
+    cfg: &ImapConfig,
+) -> Result<(), IngestError> {
+    match tokio::time::timeout(TIMEOUT, client.read_response()).await {
+        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(None)) => Err(IngestError::Connect {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            reason: "the server closed the connection before greeting".into(),
+        }),
+        Ok(Err(e)) => Err(IngestError::Connect {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(IngestError::Connect {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            reason: "no greeting within 30 s".into(),
+        }),
+    }
+}
+
+/// Connects, protects the connection as configured, and logs in.
+pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
+    let connect_err = |reason: String| IngestError::Connect {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        reason,
+    };
+    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+        .await
+        .map_err(|_| connect_err("timed out".into()))?
+        .map_err(|e| connect_err(e.to_string()))?;
+    let client = match cfg.tls {
+        TlsMode::Implicit => {
+            let mut c = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
+            greeting(&mut c, cfg).await?;
+            c
+        }
+        TlsMode::StartTls => {
+            let mut c = async_imap::Client::new(Conn::Plain(tcp));
+            greeting(&mut c, cfg).await?;
+            c.run_command_and_check_ok("STARTTLS", None)
+                .await
+                .map_err(|e| IngestError::Tls {
+                    host: cfg.host.clone(),
+                    reason: format!("STARTTLS refused: {e}"),
+                })?;
+            let Conn::Plain(tcp) = c.into_inner() else {
+                return Err(IngestError::Protocol(
+                    "unexpected stream state after STARTTLS".into(),
+                ));
+            };
+            async_imap::Client::new(tls_wrap(cfg, tcp).await?)
+        }
+        TlsMode::None => {
+            let mut c = async_imap::Client::new(Conn::Plain(tcp));
+            greeting(&mut c, cfg).await?;
+            c
+        }
+    };
+    let login =
+        tokio::time::timeout(TIMEOUT, client.login(&cfg.username, cfg.password.expose())).await;
+    match login {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((e, _))) => Err(IngestError::Login {
+            user: cfg.username.clone(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(IngestError::Login {
+            user: cfg.username.clone(),
+            reason: "no answer within 30 s".into(),
+        }),
+    }
+}
+
+/// What a selected mailbox told us.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected {
+    pub validity: UidValidity,
+    pub exists: u32,
+}
+
+pub async fn select(session: &mut Session, mailbox: &str) -> Result<Selected, IngestError> {
+    let m = session
+        .select(mailbox)
+        .await
+        .map_err(|e| IngestError::Mailbox {
+            mailbox: mailbox.to_string(),
+            reason: e.to_string(),
+        })?;
+    let validity = m.uid_validity.ok_or_else(|| IngestError::Mailbox {
+        mailbox: mailbox.to_string(),
+        reason: "the server sent no UIDVALIDITY".into(),
+    })?;
+    Ok(Selected {
+        validity: UidValidity(validity),
+        exists: m.exists,
+    })
+}
+
+/// What one sync pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub fetched: usize,
+    pub processed: usize,
+    pub duplicates: usize,
+}
+
+/// Fetches everything new into the store, processes it, and flags it done.
+/// `stop` is checked between mails: shutdown never interrupts a transaction.
+pub async fn sync(
+    session: &mut Session,
+    mailbox: &str,
+    db: &Db,
+    desk: &Arc<Desk>,
+    clock: &Arc<dyn Clock>,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<SyncReport, IngestError> {
+    let sel = select(session, mailbox).await?;
+    let mut report = SyncReport::default();
+    let mbox = mailbox.to_string();
+    let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
+    let start = match cursor {
+        Some((v, last)) if v == sel.validity => last.0.saturating_add(1),
+        Some((v, _)) => {
+            tracing::warn!(
+                mailbox,
+                old = v.0,
+                new = sel.validity.0,
+                "UIDVALIDITY changed: fetching the whole mailbox again (duplicates are recognised by Message-ID)"
+            );
+            1
+        }
+        None => 1,
+    };
+
+    if sel.exists > 0 {
+        let mut uids: Vec<u32> = session
+            .uid_search(format!("UID {start}:*"))
+            .await?
+            .into_iter()
+            .filter(|u| *u >= start)
+            .collect();
+        uids.sort_unstable();
+        for chunk in uids.chunks(FETCH_BATCH) {
+            if stop() {
+                break;
+            }
+            let set = chunk
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let fetched: Vec<(u32, Vec<u8>)> = {
+                let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                let all: Vec<_> = stream.try_collect().await?;
+                all.iter()
+                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                    .collect()
+            };
+            let (mbox, validity, now) = (mailbox.to_string(), sel.validity, clock.now());
+            let n = fetched.len();
+            // One transaction per batch: the bytes are safe before any is processed.
+            db.call(move |s| {
+                s.write(|tx| {
+                    for (uid, bytes) in &fetched {
+                        tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+            report.fetched += n;
+        }
+    }
+
+    let pending = db.call(|s| s.read(|tx| tx.pending_raw())).await?;
+    for raw_id in pending {
+        if stop() {
+            break;
+        }
+        let (desk2, now) = (Arc::clone(desk), clock.now());
+        let outcome = db.call(move |s| desk2.process(s, raw_id, now)).await?;
+        match &outcome {
+            Processed::Filed {
+                case,
+                opened,
+                kind,
+                outgoing,
+            } => {
+                report.processed += 1;
+                tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+            }
+            Processed::Duplicate(id) => {
+                report.duplicates += 1;
+                tracing::info!(message_id = %id, "duplicate mail: already on file");
+            }
+            Processed::Unfiled(id) => {
+                report.processed += 1;
+                tracing::info!(message_id = %id, "mail kept on no case");
+            }
+            Processed::AlreadyDone => {}
+        }
+    }
+
+    flag_done(session, mailbox, sel.validity, db).await?;
+    Ok(report)
+}
+
+/// Marks processed mail on the server. Best effort: the local state is what counts.
+async fn flag_done(
+    session: &mut Session,
+    mailbox: &str,
+    validity: UidValidity,
+    db: &Db,
+) -> Result<(), IngestError> {
+    let mbox = mailbox.to_string();
+    let uids = db
+        .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
+        .await?;
+    for chunk in uids.chunks(200) {
+        let set = chunk
+            .iter()
+            .map(|u| u.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let result = match session
+            .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
+            .await
+        {
+            Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // Servers without custom keywords: fall back to \Seen.
+            tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
+            let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
+            let _: Vec<_> = stream.try_collect().await?;
+        }
+        let (mbox, chunk) = (mailbox.to_string(), chunk.to_vec());
+        db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &chunk)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the server offers IDLE.
+pub async fn has_idle(session: &mut Session) -> bool {
+    match session.capabilities().await {
+        Ok(caps) => caps.has_str("IDLE"),
+        Err(_) => false,
+    }
+}

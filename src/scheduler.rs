@@ -1,0 +1,368 @@
+//! Deadlines turned into mail: reminder rows that have come due are re-checked against
+//! the case, rendered, queued and marked sent in one transaction; the weekly digest is
+//! one more row of the same kind.
+//!
+//! Invariants: the logic is [`run_due`], a function of the store and an instant that
+//! tests call directly; the loop around it only decides how long to sleep. A reminder is
+//! claimed (`pending` → `sent`) in the same transaction that queues its mail, so a
+//! restart, a crash or a second desk on the same file never sends it twice; one whose
+//! moment passed while the desk was down is sent when it runs again, marked late.
+
+use crate::case::{Case, DESK_ACTOR, EventKind, NewEvent};
+use crate::deadlines::{self, CaseTimes, ReminderKind};
+use crate::outgoing::{Outgoing, Purpose};
+use crate::process::Desk;
+use crate::report;
+use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, Store, Tx};
+use crate::templates::{self, Rendered};
+use crate::types::CaseId;
+use chrono::{DateTime, Duration, Utc};
+
+/// A reminder sent more than this after its moment is marked late.
+pub const LATE_AFTER: Duration = Duration::minutes(15);
+
+/// What `run_due` did with one reminder row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    Sent {
+        scope: String,
+        kind: String,
+        late: bool,
+    },
+    /// The case moved on (answered, closed, embargo moved): dropped unsent.
+    Stale { scope: String, kind: String },
+    /// Another transaction (another desk) got it first.
+    Taken,
+}
+
+/// Sends every reminder due at `now`, then makes sure the next digest is planned.
+pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Result<Vec<Fired>> {
+    let due = store.read(|tx| tx.due_reminders(now))?;
+    let mut fired = Vec::new();
+    for r in due {
+        fired.push(store.write(|tx| fire(desk, tx, &r, now))?);
+    }
+    store.write(|tx| ensure_digest(desk, tx, now))?;
+    Ok(fired)
+}
+
+/// Plans the next digest if none is pending (and the config asks for one).
+pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
+    let Some(weekly) = desk.config.policy.digest else {
+        return tx.cancel_reminders(DIGEST_SCOPE);
+    };
+    let pending = tx
+        .reminders_of(DIGEST_SCOPE)?
+        .into_iter()
+        .any(|r| r.state == store::ReminderState::Pending);
+    if !pending {
+        let due = weekly.next_after(&desk.config.calendar, now);
+        tx.plan_reminder(
+            DIGEST_SCOPE,
+            &PlannedRow {
+                kind: ReminderKind::Digest.as_str(),
+                due,
+                deadline: due,
+                note: String::new(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store::Result<Fired> {
+    let late = now - r.due > LATE_AFTER;
+    let stale = |tx: &Tx<'_>| -> store::Result<Fired> {
+        tx.drop_reminder(r.id)?;
+        Ok(Fired::Stale {
+            scope: r.scope.clone(),
+            kind: r.kind.clone(),
+        })
+    };
+    let Some(kind) = ReminderKind::parse(&r.kind) else {
+        tracing::warn!(kind = %r.kind, "unknown reminder kind in the database; dropped");
+        return stale(tx);
+    };
+    if kind == ReminderKind::Digest {
+        if !tx.claim_reminder(r.id, now, late)? {
+            return Ok(Fired::Taken);
+        }
+        send_digest(desk, tx, now)?;
+        if let Some(weekly) = desk.config.policy.digest {
+            let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
+            tx.plan_reminder(
+                DIGEST_SCOPE,
+                &PlannedRow {
+                    kind: r.kind.clone(),
+                    due,
+                    deadline: due,
+                    note: String::new(),
+                },
+            )?;
+        }
+        return Ok(Fired::Sent {
+            scope: r.scope.clone(),
+            kind: r.kind.clone(),
+            late,
+        });
+    }
+
+    let Some(case) = CaseId::parse(&r.scope)
+        .map(|id| tx.load_case(&id))
+        .transpose()?
+        .flatten()
+    else {
+        return stale(tx);
+    };
+    let cal = &desk.config.calendar;
+    let embargo_matches = case
+        .embargo_end
+        .is_some_and(|d| deadlines::embargo_end_instant(cal, d) == r.deadline);
+    let relevant = case.is_open()
+        && match kind {
+            ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
+            ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
+            ReminderKind::OneOff | ReminderKind::Digest => true,
+        };
+    if !relevant {
+        return stale(tx);
+    }
+    if !tx.claim_reminder(r.id, now, late)? {
+        return Ok(Fired::Taken);
+    }
+    let rendered = render(desk, &case, &kind, r, now, late);
+    let to = match &case.assignee {
+        Some(a) => vec![a.clone()],
+        None => desk.config.team.recipients(),
+    };
+    match rendered {
+        Ok(rendered) => {
+            let out = Outgoing {
+                purpose: Purpose::Reminder,
+                case: Some(case.id.clone()),
+                to: to.clone(),
+                reply_to: Some(desk.config.desk.plus_address(&case.id.plus_tag())),
+                subject: rendered.subject,
+                body: rendered.body,
+                in_reply_to: None,
+                references: vec![case.root_message_id.clone()],
+                attachments: Vec::new(),
+            };
+            desk.enqueue(tx, &out, now)?;
+            let detail = format!(
+                "{} reminder sent to {}{}",
+                r.kind,
+                to.join(", "),
+                if late {
+                    " (late: the desk was not running when it was due)"
+                } else {
+                    ""
+                }
+            );
+            tx.insert_event(
+                &case.id,
+                now,
+                &NewEvent::new(EventKind::Reminder, DESK_ACTOR, detail),
+                None,
+            )?;
+        }
+        Err(e) => {
+            let ev = NewEvent::new(
+                EventKind::DeliveryFailed,
+                DESK_ACTOR,
+                format!("could not write the {} reminder: {e}", r.kind),
+            );
+            tx.insert_event(&case.id, now, &ev, None)?;
+        }
+    }
+    // Plan the next occurrence of a repeating reminder; after a long outage, skip the
+    // occurrences already past instead of sending a burst of them.
+    if let Some(mut next) = deadlines::next_repeat(cal, &kind, r.due) {
+        for _ in 0..400 {
+            if next > now {
+                break;
+            }
+            match deadlines::next_repeat(cal, &kind, next) {
+                Some(n) => next = n,
+                None => break,
+            }
+        }
+        tx.plan_reminder(
+            &r.scope,
+            &PlannedRow {
+                kind: r.kind.clone(),
+                due: next,
+                deadline: r.deadline,
+                note: r.note.clone(),
+            },
+        )?;
+    }
+    Ok(Fired::Sent {
+        scope: r.scope.clone(),
+        kind: r.kind.clone(),
+        late,
+    })
+}
+
+fn render(
+    desk: &Desk,
+    case: &Case,
+    kind: &ReminderKind,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+    late: bool,
+) -> Result<Rendered, templates::TemplateError> {
+    let cal = &desk.config.calendar;
+    let t = &desk.templates;
+    let (case_id, subject) = (case.id.to_string(), case.subject.clone());
+    let (deadline, due) = (cal.format_instant(r.deadline), cal.format_instant(r.due));
+    match kind {
+        ReminderKind::FirstResponse => t.render(&templates::ReminderFirstResponse {
+            case_id,
+            subject,
+            deadline,
+            waited: cal.working_days_between(case.opened_at, now),
+            late,
+            due,
+            assignee: case.assignee.clone(),
+        }),
+        ReminderKind::Embargo { offset_days } => t.render(&templates::ReminderEmbargo {
+            case_id,
+            subject,
+            deadline,
+            when: match offset_days {
+                0 => "today".into(),
+                1 => "tomorrow".into(),
+                n => format!("in {n} days"),
+            },
+            late,
+            due,
+            status: case.status.to_string(),
+            fixed_in: case.fixed_in.clone(),
+            assignee: case.assignee.clone(),
+        }),
+        ReminderKind::EmbargoOverdue => t.render(&templates::ReminderEmbargoOverdue {
+            case_id,
+            subject,
+            deadline,
+            days_over: case
+                .embargo_end
+                .map(|e| (cal.local_date(now) - e).num_days().max(0) as u32)
+                .unwrap_or(0),
+            late,
+            due,
+            status: case.status.to_string(),
+            assignee: case.assignee.clone(),
+        }),
+        ReminderKind::OneOff | ReminderKind::Digest => t.render(&templates::ReminderOneOff {
+            case_id,
+            subject,
+            deadline,
+            note: r.note.clone(),
+            late,
+            due,
+        }),
+    }
+}
+
+/// The next deadline of an open case: the first answer if still owed, else the embargo.
+pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, &'static str)> {
+    let cal = &desk.config.calendar;
+    let first = (c.first_reply_at.is_none() && c.reporter.is_some()).then(|| {
+        let times = CaseTimes {
+            reported_at: c.opened_at,
+            first_reply_at: None,
+            embargo_end: c.embargo_end,
+            open: true,
+        };
+        (
+            deadlines::first_response_deadline(cal, &desk.policy(), &times),
+            "first answer",
+        )
+    });
+    let embargo = c
+        .embargo_end
+        .map(|d| (deadlines::embargo_end_instant(cal, d), "embargo end"));
+    match (first, embargo) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The digest table of open cases.
+pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
+    let cal = &desk.config.calendar;
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|c| {
+            let waiting_since = c.last_reply_at.unwrap_or(c.opened_at);
+            vec![
+                c.id.to_string(),
+                c.assignee
+                    .clone()
+                    .map(|a| a.split('@').next().unwrap_or("").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                c.status.to_string(),
+                c.severity
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                next_deadline(desk, c)
+                    .map(|(t, what)| {
+                        format!(
+                            "{} {}",
+                            what,
+                            t.with_timezone(&cal.tz()).format("%Y-%m-%d %H:%M")
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                format!("{}d", (now - waiting_since).num_days().max(0)),
+                c.subject.chars().take(40).collect(),
+            ]
+        })
+        .collect();
+    report::table(
+        &[
+            "CASE",
+            "OWNER",
+            "STATUS",
+            "SEVERITY",
+            "NEXT DEADLINE",
+            "WAITING",
+            "SUBJECT",
+        ],
+        &rows,
+    )
+}
+
+fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
+    let cases: Vec<Case> = tx.list_cases(true)?.into_iter().map(|s| s.case).collect();
+    let cal = &desk.config.calendar;
+    let rendered = desk.templates.render(&templates::Digest {
+        desk_name: desk.config.desk.name.clone(),
+        today: cal.format_date(cal.local_date(now)),
+        open_count: cases.len(),
+        table: digest_table(desk, &cases, now),
+        timezone: cal.tz().name().to_string(),
+    });
+    match rendered {
+        Ok(r) => desk.enqueue(
+            tx,
+            &Outgoing {
+                purpose: Purpose::Digest,
+                case: None,
+                to: desk.config.team.recipients(),
+                reply_to: None,
+                subject: r.subject,
+                body: r.body,
+                in_reply_to: None,
+                references: Vec::new(),
+                attachments: Vec::new(),
+            },
+            now,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "the digest template failed; no digest this week");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Whole conversations against the desk logic and a real SQLite file (no mail servers):
+//! mail in, case state and mail out, compared as text.
+
+use crate::world::*;
+use chrono::Duration;
+use secdesk::process::Processed;
+use secdesk::types::MessageId;
+
+fn msg_id(row: &secdesk::store::OutboxRow) -> String {
+    row.message_id.bracketed()
+}
+
+#[test]
+fn report_ack_reply_tag_duplicate_and_robots() {
+    let mut w = World::new();
+    let filed = w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "The parser overflows on long input.",
+    ));
+    assert_eq!(
+        filed,
+        Processed::Filed {
+            case: "SEC-2026-0001".parse().unwrap(),
+            opened: true,
+            kind: "report",
+            outgoing: 2
+        }
+    );
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "ack -> rita@reporter.test | Re: [SEC-2026-0001] Heap overflow in the parser\n\
+         team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] New report: Heap overflow in the parser"
+    );
+    let ack = &out[0].bytes;
+    assert_eq!(
+        header(ack, "In-Reply-To").as_deref(),
+        Some("<r1@reporter.test>")
+    );
+    assert_eq!(
+        header(ack, "References").as_deref(),
+        Some("<r1@reporter.test>")
+    );
+    assert_eq!(
+        header(ack, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(header(ack, "X-Secdesk-Loop").as_deref(), Some(DESK));
+    assert_eq!(
+        header(ack, "Reply-To").as_deref(),
+        Some("\"Example Security Team\" <security+sec-2026-0001@example.org>")
+    );
+    assert!(
+        header(ack, "Message-ID")
+            .unwrap()
+            .ends_with("@example.org>")
+    );
+    let text = body(ack);
+    // Monday 10:00 + 3 working days → Thursday 17:00 Paris time.
+    assert!(
+        text.contains("answer you by Thu 26 Nov 2026, 17:00 CET (Europe/Paris)"),
+        "{text}"
+    );
+    assert!(text.contains("credited by name"), "{text}");
+    let ack_id = msg_id(&out[0]);
+
+    // The reporter answers the ack: same case, no second ack, the team hears of it.
+    let reply = format!(
+        "From: {RITA}\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nReferences: <r1@reporter.test> {ack_id}\r\n\r\nYes, credit me as Rita.\r\n"
+    );
+    assert!(matches!(
+        w.deliver(&reply),
+        Processed::Filed {
+            opened: false,
+            kind: "reporter",
+            ..
+        }
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser"
+    );
+
+    // A new mail with only the tag in its subject (no References) joins the case.
+    let tagged = report(
+        "r3@reporter.test",
+        "More on [SEC-2026-0001]",
+        "Another crash.",
+    );
+    assert!(matches!(
+        w.deliver(&tagged),
+        Processed::Filed {
+            opened: false,
+            kind: "reporter",
+            ..
+        }
+    ));
+    assert_eq!(w.new_mail().len(), 1);
+
+    // The same mail delivered twice: one case.
+    assert_eq!(
+        w.deliver(&tagged),
+        Processed::Duplicate(MessageId::new("r3@reporter.test").unwrap())
+    );
+    assert!(w.new_mail().is_empty());
+
+    // An out-of-office answer to the ack: stored on the case, never answered.
+    let ooo = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Out of office: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <ooo@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
+    );
+    assert!(matches!(
+        w.deliver(&ooo),
+        Processed::Filed {
+            opened: false,
+            kind: "automatic",
+            outgoing: 0,
+            ..
+        }
+    ));
+    // A bounce of the ack (multipart/report carrying the original headers).
+    let bounce = format!(
+        "From: MAILER-DAEMON@mx.reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce1@mx.reporter.test>\r\nReturn-Path: <>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; rita@reporter.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: security@example.org\r\nMessage-ID: {ack_id}\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\n--b--\r\n"
+    );
+    assert!(
+        matches!(
+            w.deliver(&bounce),
+            Processed::Filed {
+                opened: false,
+                kind: "automatic",
+                outgoing: 0,
+                ..
+            }
+        ),
+        "a bounce threads onto the case of the mail it returns"
+    );
+    // A list mail that threads nowhere opens a case (nothing is lost) but is not acknowledged.
+    let list = format!(
+        "From: news@lists.example.net\r\nTo: {DESK}\r\nSubject: Weekly newsletter\r\nMessage-ID: <news1@lists.example.net>\r\nList-Id: <news.lists.example.net>\r\n\r\nHello.\r\n"
+    );
+    assert!(matches!(
+        w.deliver(&list),
+        Processed::Filed {
+            opened: true,
+            kind: "report",
+            outgoing: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0002] New report: Weekly newsletter"
+    );
+
+    assert_eq!(
+        w.cases(),
+        vec![
+            "SEC-2026-0001 new 9 mails: Heap overflow in the parser".to_string(),
+            "SEC-2026-0002 new 2 mails: Weekly newsletter".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn acknowledgements_are_rate_limited_per_sender() {
+    let mut w = World::new();
+    for i in 0..10 {
+        w.clock.advance(Duration::seconds(5));
+        w.deliver(&report(
+            &format!("flood{i}@reporter.test"),
+            &format!("Report number {i}"),
+            "x",
+        ));
+    }
+    let acks = w
+        .new_mail()
+        .into_iter()
+        .filter(|r| r.purpose.as_str() == "ack")
+        .count();
+    assert_eq!(
+        acks, 3,
+        "policy.ack_rate_limit defaults to 3 per 10 minutes"
+    );
+    assert_eq!(w.cases().len(), 10, "every report still gets its case");
+    // Ten minutes later the sender is acknowledged again.
+    w.clock.advance(Duration::minutes(11));
+    w.deliver(&report("flood-late@reporter.test", "One more", "x"));
+    assert_eq!(
+        w.new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "ack")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn unreadable_mail_is_filed_and_the_team_told() {
+    let mut w = World::new();
+    let filed = w.deliver("\u{0}\u{1}garbage without any header line");
+    assert!(
+        matches!(
+            filed,
+            Processed::Filed {
+                opened: true,
+                kind: "unreadable",
+                ..
+            }
+        ),
+        "{filed:?}"
+    );
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Attention: a mail could not be read"
+    );
+    // The next mail is processed normally.
+    assert!(matches!(
+        w.deliver(&report("ok@reporter.test", "Fine", "x")),
+        Processed::Filed {
+            opened: true,
+            kind: "report",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn own_mail_coming_back_is_never_answered() {
+    let mut w = World::new();
+    let own = format!(
+        "From: {DESK}\r\nTo: {DESK}\r\nSubject: loop?\r\nMessage-ID: <own@example.org>\r\n\r\nx\r\n"
+    );
+    assert_eq!(
+        w.deliver(&own),
+        Processed::Unfiled(MessageId::new("own@example.org").unwrap())
+    );
+    let looped = format!(
+        "From: someone@else.test\r\nX-Secdesk-Loop: {DESK}\r\nTo: {DESK}\r\nSubject: loop\r\nMessage-ID: <loop@else.test>\r\n\r\nx\r\n"
+    );
+    assert!(matches!(w.deliver(&looped), Processed::Unfiled(_)));
+    assert!(w.new_mail().is_empty());
+}

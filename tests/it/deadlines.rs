@@ -1,0 +1,231 @@
+//! Reminders across a case's whole life, driven by `run_due(now)` and a hand-moved clock.
+
+use crate::world::*;
+use chrono::{DateTime, TimeZone, Utc};
+use secdesk::scheduler::Fired;
+
+/// An instant given in Paris local time (CET, UTC+1, in these winter dates).
+fn paris(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn sent(fired: &[Fired]) -> Vec<String> {
+    fired
+        .iter()
+        .map(|f| match f {
+            Fired::Sent { scope, kind, late } => {
+                format!("{scope} {kind}{}", if *late { " (late)" } else { "" })
+            }
+            Fired::Stale { scope, kind } => format!("{scope} {kind} stale"),
+            Fired::Taken => "taken".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_case_life_of_reminders() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.deliver(&report("r1@reporter.test", "Heap overflow", "x"));
+    let notice = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string();
+    assert!(sent(&w.run_due()).is_empty());
+
+    // Thursday 17:00: three working days passed without an answer → the whole team.
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let mail = w.new_mail();
+    assert_eq!(
+        summarize(&mail),
+        "reminder -> alice@example.org,bob@example.org | [SEC-2026-0001] Reminder: the reporter is waiting for an answer"
+    );
+    let text = body(&mail[0].bytes);
+    assert!(text.contains("The first answer was due by\nThu 26 Nov 2026, 17:00 CET (Europe/Paris); the reporter has waited 3 working days so far."), "{text}");
+    // Exactly once, however often the scheduler runs.
+    assert!(sent(&w.run_due()).is_empty());
+    assert!(w.new_mail().is_empty());
+
+    // Then each working day at 09:00.
+    w.clock.set(paris(2026, 11, 27, 9, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    w.new_mail();
+
+    // Someone answers the reporter: the first-response reminders stop.
+    w.clock.set(paris(2026, 11, 27, 10, 0));
+    w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#assign me\r\n#reply\r\nWe are on it.\r\n",
+    ));
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    assert_eq!(
+        sent(&w.run_due()),
+        vec!["* digest"],
+        "Monday 09:00: the digest, and no first-response reminder"
+    );
+    let digest = w.new_mail();
+    assert_eq!(
+        summarize(&digest),
+        "digest -> alice@example.org,bob@example.org | [Example Security Team] Weekly digest: 1 open case"
+    );
+    let table = body(&digest[0].bytes);
+    assert!(table.contains("SEC-2026-0001  alice  new     -         embargo end 2027-02-21 00:00  2d       Heap overflow"), "{table}");
+
+    // The embargo moves: reminders follow it to the responder.
+    w.clock.set(paris(2026, 11, 30, 10, 0));
+    w.deliver(&team_mail(
+        ALICE,
+        "a2@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#embargo 2026-12-15\r\n",
+    ));
+    w.new_mail();
+    let planned: Vec<String> = w
+        .store
+        .read(|tx| tx.pending_reminders())
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.scope,
+                r.kind,
+                r.due
+                    .with_timezone(&chrono_tz::Europe::Paris)
+                    .format("%Y-%m-%d %H:%M")
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        vec![
+            "SEC-2026-0001 embargo-14d 2026-12-01 09:00",
+            "* digest 2026-12-07 09:00",
+            "SEC-2026-0001 embargo-7d 2026-12-08 09:00",
+            "SEC-2026-0001 embargo-1d 2026-12-14 09:00",
+            "SEC-2026-0001 embargo-0d 2026-12-15 09:00",
+            "SEC-2026-0001 embargo-overdue 2026-12-16 09:00",
+        ]
+    );
+    w.clock.set(paris(2026, 12, 1, 9, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 embargo-14d"]);
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "reminder -> alice@example.org | [SEC-2026-0001] Embargo ends in 14 days"
+    );
+
+    // The desk was down from the 1st to the 15th, 10:00: what was missed goes out, late.
+    w.clock.set(paris(2026, 12, 15, 10, 0));
+    assert_eq!(
+        sent(&w.run_due()),
+        vec![
+            "* digest (late)",
+            "SEC-2026-0001 embargo-7d (late)",
+            "SEC-2026-0001 embargo-1d (late)",
+            "SEC-2026-0001 embargo-0d (late)",
+        ]
+    );
+    let late = w.new_mail();
+    assert!(body(&late[1].bytes).contains("(This reminder was due at Tue 8 Dec 2026, 09:00 CET (Europe/Paris) but the desk was not running then.)"));
+
+    // After the end: daily until published or closed.
+    w.clock.set(paris(2026, 12, 16, 9, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 embargo-overdue"]);
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "reminder -> alice@example.org | [SEC-2026-0001] Embargo ended 1 day ago and the case is not published"
+    );
+    w.clock.set(paris(2026, 12, 16, 11, 0));
+    w.deliver(&team_mail(
+        ALICE,
+        "a3@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#close\r\n",
+    ));
+    w.new_mail();
+    w.clock.set(paris(2026, 12, 17, 9, 0));
+    assert!(sent(&w.run_due()).is_empty(), "closed: no more reminders");
+}
+
+#[test]
+fn one_off_reminders_and_two_desks_on_one_file() {
+    let mut w = World::with(
+        paris(2026, 11, 23, 10, 0),
+        "[policy]\ndigest = \"none\"\nembargo = \"none\"\n",
+    );
+    w.deliver(&report("r1@reporter.test", "Heap overflow", "x"));
+    let notice = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string();
+    w.deliver(&team_mail(
+        BOB,
+        "b1@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#reply\r\nThanks!\r\n#remind +2d ask upstream about the backport\r\n",
+    ));
+    // `#remind` after the block is text, not a command: the reporter got it as text.
+    w.new_mail();
+    w.deliver(&team_mail(
+        BOB,
+        "b2@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#remind +2d ask upstream about the backport\r\n",
+    ));
+    w.new_mail();
+
+    // Two desks on the same database file race for the same due reminder.
+    w.clock.set(paris(2026, 11, 25, 9, 0));
+    let path = w.desk.config.desk.database.clone();
+    let now = w.clock_now();
+    let config = w.desk.config.clone();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (path, config) = (path.clone(), config.clone());
+            std::thread::spawn(move || {
+                let desk = secdesk::process::Desk::new(
+                    config,
+                    secdesk::templates::Templates::load(None).unwrap(),
+                );
+                let mut store = secdesk::store::Store::open(&path).unwrap();
+                secdesk::scheduler::run_due(&desk, &mut store, now).unwrap()
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| sent(&h.join().unwrap()))
+        .collect();
+    all.sort();
+    assert!(
+        all == vec!["SEC-2026-0001 one-off"] || all == vec!["SEC-2026-0001 one-off", "taken"],
+        "{all:?}"
+    );
+    let mail = w.new_mail();
+    assert_eq!(
+        summarize(&mail),
+        "reminder -> alice@example.org,bob@example.org | [SEC-2026-0001] Reminder: ask upstream about the backport"
+    );
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary: conversations against the desk logic and SQLite,
+//! and end-to-end runs against a real Postfix + Dovecot on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod conversation;
+mod deadlines;
+mod team;
+mod world;

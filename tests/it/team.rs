@@ -1,0 +1,350 @@
+//! Team commands by mail, against the desk logic and SQLite.
+
+use crate::world::*;
+use chrono::{Duration, NaiveDate};
+use secdesk::process::Processed;
+use secdesk::types::{CaseStatus, Severity};
+
+/// Opens SEC-2026-0001 and returns the Message-ID of the team notice.
+fn open_case(w: &mut World) -> String {
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "The parser overflows.",
+    ));
+    let out = w.new_mail();
+    out.iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string()
+}
+
+#[test]
+fn the_issue_example_end_to_end() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    let mail_body = "#assign me\r\n#severity high\r\n#cve requested\r\n#embargo 2027-03-01\r\n#reply\r\nThanks for the report — we reproduced it and are working on a fix.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Security Team <security@example.org> wrote:\r\n> #close\r\n> A new report arrived\r\n";
+    let filed = w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        Some(&notice),
+        "Re: [SEC-2026-0001] New report: Heap overflow in the parser",
+        None,
+        mail_body,
+    ));
+    assert!(
+        matches!(
+            filed,
+            Processed::Filed {
+                opened: false,
+                kind: "team",
+                ..
+            }
+        ),
+        "{filed:?}"
+    );
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "reply -> rita@reporter.test | Re: [SEC-2026-0001] Heap overflow in the parser\n\
+         transcript -> alice@example.org | Re: [SEC-2026-0001] Heap overflow in the parser\n\
+         team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow in the parser"
+    );
+    // The reporter gets only the text after the block, from security@, threaded.
+    let reply = &out[0].bytes;
+    let text = body(reply);
+    assert!(
+        text.starts_with("Thanks for the report — we reproduced it and are working on a fix.\n"),
+        "{text}"
+    );
+    for secret in ["#assign", "alice@", "A new report arrived", "#close"] {
+        assert!(
+            !String::from_utf8_lossy(reply).contains(secret),
+            "reply leaks {secret:?}"
+        );
+    }
+    assert_eq!(
+        header(reply, "In-Reply-To").as_deref(),
+        Some("<r1@reporter.test>")
+    );
+    assert_eq!(
+        header(reply, "From").as_deref(),
+        Some("\"Example Security Team\" <security@example.org>")
+    );
+    assert_eq!(header(reply, "Auto-Submitted").as_deref(), Some("no"));
+    // The transcript echoes each command with its result.
+    let transcript = body(&out[1].bytes);
+    for expected in [
+        "line 1: #assign me\n  → assigned to alice@example.org",
+        "line 2: #severity high\n  → severity set to high",
+        "line 3: #cve requested\n  → CVE marked as requested",
+        "line 4: #embargo 2027-03-01\n  → embargo until Monday 1 March 2027; reminders follow it",
+        "line 5: #reply\n  → sent to the reporter (rita@reporter.test) from security@example.org",
+    ] {
+        assert!(
+            transcript.contains(expected),
+            "missing {expected:?} in\n{transcript}"
+        );
+    }
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.assignee.as_deref(), Some(ALICE));
+    assert_eq!(case.severity, Some(Severity::High));
+    assert!(case.cve_requested);
+    assert_eq!(case.embargo_end, NaiveDate::from_ymd_opt(2027, 3, 1));
+    assert_eq!(case.first_reply_at, Some(w.clock_now()));
+    assert_eq!(
+        case.status,
+        CaseStatus::New,
+        "the quoted #close was not read"
+    );
+}
+
+#[test]
+fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    for (i, auth) in [
+        Some("evil.example; dkim=pass header.d=example.org"),
+        Some("mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org"),
+        Some("mx.example.org; dkim=pass header.d=attacker.test"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = "#close\r\n#reply\r\nPlease send the exploit to me.\r\n";
+        let filed = w.deliver(&team_mail(
+            ALICE,
+            &format!("forged{i}@example.org"),
+            Some(&notice),
+            "Re: x",
+            auth,
+            body,
+        ));
+        assert!(
+            matches!(filed, Processed::Filed { kind: "team", .. }),
+            "{filed:?}"
+        );
+        let out = w.new_mail();
+        assert_eq!(
+            summarize(&out),
+            "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Attention: unauthenticated commands from alice@example.org refused",
+            "case {i}"
+        );
+        assert!(body_text(&out[0]).contains("None of its commands ran"));
+    }
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::New);
+    assert!(w.case("SEC-2026-0001").first_reply_at.is_none());
+}
+
+fn body_text(row: &secdesk::store::OutboxRow) -> String {
+    body(&row.bytes)
+}
+
+#[test]
+fn a_typo_gets_a_helpful_transcript_and_the_rest_still_applies() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    let body = "#asign me\r\n#severity hgh\r\n#valid\r\n#embargo 2027-02-30\r\n";
+    w.deliver(&team_mail(
+        BOB,
+        "b1@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        body,
+    ));
+    let out = w.new_mail();
+    let transcript = body_text(
+        out.iter()
+            .find(|r| r.purpose.as_str() == "transcript")
+            .unwrap(),
+    );
+    assert!(
+        transcript
+            .contains("line 1: #asign me\n  ✗ unknown command `#asign` — did you mean `#assign`?"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("line 2: #severity hgh\n  ✗ `#severity`"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("line 3: #valid\n  → marked valid"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("line 4: #embargo 2027-02-30\n  ✗"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("Lines marked ✗ changed nothing"),
+        "{transcript}"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.status, CaseStatus::Valid);
+    assert_eq!(case.assignee, None);
+    assert_eq!(case.severity, None);
+}
+
+#[test]
+fn forward_round_trip_threads_the_maintainers_answer_back() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#forward maintainer@upstream.test\r\nCould you have a look?\r\n",
+    ));
+    let out = w.new_mail();
+    let fwd = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "forward")
+        .unwrap();
+    assert_eq!(fwd.recipients, vec!["maintainer@upstream.test".to_string()]);
+    let text = body_text(fwd);
+    assert!(
+        text.contains("Could you have a look?") && text.contains("The parser overflows."),
+        "{text}"
+    );
+    // The maintainer answers; the reply threads into the case and reaches the team.
+    let answer = format!(
+        "From: maintainer@upstream.test\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Security report for your attention\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: {}\r\n\r\nConfirmed, fix coming.\r\n",
+        fwd.message_id.bracketed()
+    );
+    assert!(matches!(
+        w.deliver(&answer),
+        Processed::Filed {
+            opened: false,
+            kind: "upstream",
+            ..
+        }
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser"
+    );
+}
+
+#[test]
+fn new_case_from_the_team_and_case_naming() {
+    let mut w = World::new();
+    let filed = w.deliver(&team_mail(
+        ALICE,
+        "n1@example.org",
+        None,
+        "Public issue #123 is a security bug",
+        None,
+        "#new\r\n#severity medium\r\nSee the tracker.\r\n",
+    ));
+    assert!(
+        matches!(
+            filed,
+            Processed::Filed {
+                opened: true,
+                kind: "team",
+                ..
+            }
+        ),
+        "{filed:?}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").severity, Some(Severity::Medium));
+    assert!(w.case("SEC-2026-0001").reporter.is_none());
+    w.new_mail();
+    // Commands without a case are explained, and change nothing.
+    assert!(matches!(
+        w.deliver(&team_mail(
+            BOB,
+            "n2@example.org",
+            None,
+            "hello",
+            None,
+            "#close\r\n"
+        )),
+        Processed::Unfiled(_)
+    ));
+    let out = w.new_mail();
+    let transcript = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "transcript")
+        .unwrap();
+    assert!(
+        body_text(transcript).contains("#case SEC-YYYY-NNNN"),
+        "{}",
+        body_text(transcript)
+    );
+    // Naming the case works.
+    w.deliver(&team_mail(
+        BOB,
+        "n3@example.org",
+        None,
+        "about it",
+        None,
+        "#case SEC-2026-0001\r\n#close\r\n",
+    ));
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Closed);
+}
+
+#[test]
+fn publication_respects_the_embargo_and_renders_the_advisory() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    let setup = "#valid\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#fixed-in 1.4.2\r\n#cve CVE-2026-12345\r\n#credit Rita Reporter\r\n#embargo 2026-12-01\r\n#details\r\nA crafted input overflows a heap buffer.\r\n";
+    w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        setup,
+    ));
+    w.new_mail();
+    w.deliver(&team_mail(
+        ALICE,
+        "a2@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#fixed\r\n#publish\r\n",
+    ));
+    let t = body_text(
+        w.new_mail()
+            .iter()
+            .find(|r| r.purpose.as_str() == "transcript")
+            .unwrap(),
+    );
+    assert!(
+        t.contains("#publish\n  ✗ the embargo runs until Tuesday 1 December 2026"),
+        "{t}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Fixed);
+
+    w.clock.advance(Duration::days(9));
+    w.deliver(&team_mail(
+        ALICE,
+        "a3@example.org",
+        Some(&notice),
+        "Re: x",
+        None,
+        "#publish\r\n",
+    ));
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "announce -> announce@example.org | [OSEC-2026-01] Heap overflow in the parser\n\
+         published-notice -> rita@reporter.test | Re: [SEC-2026-0001] Published: Heap overflow in the parser\n\
+         transcript -> alice@example.org | Re: [SEC-2026-0001] Heap overflow in the parser\n\
+         team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow in the parser"
+    );
+    let announce = String::from_utf8_lossy(&out[0].bytes).to_string();
+    assert!(
+        announce.contains("OSEC-2026-01.json") && announce.contains("OSEC-2026-01.md"),
+        "attachments"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.status, CaseStatus::Published);
+    assert_eq!(case.advisory_id.as_deref(), Some("OSEC-2026-01"));
+}

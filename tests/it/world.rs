@@ -1,0 +1,256 @@
+//! A desk on a real SQLite file with a hand-driven clock and no mail servers: mail goes
+//! in as raw bytes, decisions come out as outbox rows. The conversation tests use it to
+//! check whole exchanges as text.
+
+use chrono::{DateTime, TimeZone, Utc};
+use secdesk::clock::{Clock, ManualClock};
+use secdesk::config::{Config, SecretSources};
+use secdesk::process::{Desk, Processed};
+use secdesk::store::{OutboxRow, Store};
+use secdesk::templates::Templates;
+use secdesk::types::{CaseId, Uid, UidValidity};
+use std::collections::BTreeMap;
+
+pub const DESK: &str = "security@example.org";
+pub const ALICE: &str = "alice@example.org";
+pub const BOB: &str = "bob@example.org";
+pub const RITA: &str = "rita@reporter.test";
+
+/// The configuration used by the tests, with `extra` TOML appended to [policy] etc.
+pub fn config_text(db: &str, imap_port: u16, smtp_port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[desk]
+address = "{DESK}"
+name = "Example Security Team"
+database = "{db}"
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+tls = "none"
+username = "{DESK}"
+password_env = "TEST_IMAP_PASSWORD"
+poll_interval = "1s"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+
+[team]
+members = ["{ALICE}", "{BOB}"]
+authserv_id = "mx.example.org"
+
+[calendar]
+timezone = "Europe/Paris"
+holidays = ["2026-12-25", "2027-01-01"]
+
+[publish]
+announce = "announce@example.org"
+advisory_prefix = "OSEC"
+{extra}
+"#
+    )
+}
+
+pub fn secrets() -> SecretSources {
+    let mut env = BTreeMap::new();
+    env.insert("TEST_IMAP_PASSWORD".to_string(), "secret".to_string());
+    SecretSources {
+        credentials_directory: None,
+        env,
+        required: true,
+    }
+}
+
+pub fn config(db: &str, extra: &str) -> Config {
+    Config::from_toml(&config_text(db, 143, 25, extra), &secrets())
+        .unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+/// Monday 23 November 2026, 10:00 in Paris.
+pub fn monday_10() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+pub struct World {
+    pub _dir: tempfile::TempDir,
+    pub desk: Desk,
+    pub store: Store,
+    pub clock: ManualClock,
+    uid: u32,
+    seen_outbox: i64,
+}
+
+impl World {
+    pub fn new() -> World {
+        World::with(monday_10(), "")
+    }
+
+    pub fn with(start: DateTime<Utc>, extra: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("desk.db");
+        let config = config(db.to_str().unwrap(), extra);
+        let store = Store::open(&db).unwrap();
+        let desk = Desk::new(config, Templates::load(None).unwrap());
+        World {
+            _dir: dir,
+            desk,
+            store,
+            clock: ManualClock::new(start),
+            uid: 0,
+            seen_outbox: 0,
+        }
+    }
+
+    /// Delivers a mail into the desk as ingest would: stored raw, then processed.
+    pub fn deliver(&mut self, raw: &str) -> Processed {
+        self.uid += 1;
+        let now = self.clock.now();
+        let uid = self.uid;
+        let id = self
+            .store
+            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw.as_bytes(), now))
+            .unwrap()
+            .unwrap();
+        self.desk.process(&mut self.store, id, now).unwrap()
+    }
+
+    /// Outbox rows queued since the last call.
+    pub fn new_mail(&mut self) -> Vec<OutboxRow> {
+        let rows: Vec<OutboxRow> = self
+            .store
+            .read(|tx| tx.outbox_all())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id > self.seen_outbox)
+            .collect();
+        if let Some(last) = rows.last() {
+            self.seen_outbox = last.id;
+        }
+        rows
+    }
+
+    pub fn case(&mut self, id: &str) -> secdesk::case::Case {
+        let id = CaseId::parse(id).unwrap();
+        self.store.read(|tx| tx.load_case(&id)).unwrap().unwrap()
+    }
+
+    pub fn cases(&mut self) -> Vec<String> {
+        self.store
+            .read(|tx| tx.list_cases(false))
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                format!(
+                    "{} {} {} mails: {}",
+                    s.case.id, s.case.status, s.messages, s.case.subject
+                )
+            })
+            .collect()
+    }
+
+    /// Runs the scheduler at the clock's instant.
+    pub fn run_due(&mut self) -> Vec<secdesk::scheduler::Fired> {
+        let now = self.clock.now();
+        secdesk::scheduler::run_due(&self.desk, &mut self.store, now).unwrap()
+    }
+}
+
+/// One line per outgoing mail: purpose, recipients, subject.
+pub fn summarize(rows: &[OutboxRow]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} -> {} | {}",
+                r.purpose.as_str(),
+                r.recipients.join(","),
+                header(&r.bytes, "Subject").unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The unfolded value of a header of a raw mail (first occurrence).
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut value: Option<String> = None;
+    let mut capturing = false;
+    for line in head.split("\r\n") {
+        if capturing && (line.starts_with(' ') || line.starts_with('\t')) {
+            if let Some(v) = value.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if capturing {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':')
+            && n.eq_ignore_ascii_case(name)
+        {
+            value = Some(v.trim().to_string());
+            capturing = true;
+        }
+    }
+    value.map(|v| decode_words(&v))
+}
+
+/// Decodes RFC 2047 words well enough for assertions (via mail-parser).
+fn decode_words(v: &str) -> String {
+    let raw = format!("Subject: {v}\r\n\r\n");
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// The decoded text body of a raw mail.
+pub fn body(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.body_text(0).map(|t| t.replace("\r\n", "\n")))
+        .unwrap_or_default()
+}
+
+/// A reporter's mail.
+pub fn report(id: &str, subject: &str, text: &str) -> String {
+    format!(
+        "From: Rita Reporter <{RITA}>\r\nTo: {DESK}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
+    )
+}
+
+/// A team member's mail, authenticated by the configured server unless `auth` says otherwise.
+pub fn team_mail(
+    from: &str,
+    id: &str,
+    in_reply_to: Option<&str>,
+    subject: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> String {
+    let domain = from.rsplit('@').next().unwrap_or("");
+    let auth_header = match auth {
+        Some(a) => format!("Authentication-Results: {a}\r\n"),
+        None => format!(
+            "Authentication-Results: mx.example.org; dkim=pass header.d={domain} header.s=s1; spf=pass\r\n"
+        ),
+    };
+    let threading = match in_reply_to {
+        Some(p) => format!("In-Reply-To: <{p}>\r\nReferences: <{p}>\r\n"),
+        None => String::new(),
+    };
+    format!(
+        "{auth_header}From: {from}\r\nTo: {DESK}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{threading}\r\n{body}\r\n"
+    )
+}
+
+impl World {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
