@@ -9,5 +9,7 @@
 
 mod conversation;
 mod deadlines;
+mod stack;
+mod support;
 mod team;
 mod world;

@@ -1,0 +1,14 @@
+//! Test support: a real Postfix + Dovecot stack on loopback
+//! (`scripts/mailstack.sh`) and the small blocking SMTP and IMAP clients that
+//! tests use to put mail in and read it back.
+#![allow(
+    dead_code, // each test binary uses a different part of this module
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod imap;
+pub mod mailstack;
+pub mod smtp;
