@@ -28,7 +28,7 @@ fn notify(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-fn status(text: &str) {
+pub(crate) fn status(text: &str) {
     notify(&[sd_notify::NotifyState::Status(text)]);
 }
 
@@ -47,7 +47,7 @@ pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
 }
 
 /// Sleeps for `d`, or returns early (true) when asked to stop.
-async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     if *stop.borrow() {
         return true;
     }
@@ -81,13 +81,19 @@ pub async fn run(
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
 
     status("connecting to IMAP");
-    let ingest_task = tokio::spawn(ingest_loop(
+    let on_new_mail = {
+        let (m, s) = (Arc::clone(&wake_mailer), Arc::clone(&wake_sched));
+        move || {
+            m.notify_one();
+            s.notify_one();
+        }
+    };
+    let ingest_task = tokio::spawn(ingest::watch(
         Arc::clone(&desk),
         ingest_db,
         Arc::clone(&clock),
         stop_rx.clone(),
-        Arc::clone(&wake_mailer),
-        Arc::clone(&wake_sched),
+        on_new_mail,
         ready_tx,
     ));
     let mailer_task = tokio::spawn(mailer_loop(
@@ -143,113 +149,6 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn ingest_loop(
-    desk: Arc<Desk>,
-    db: Db,
-    clock: Arc<dyn Clock>,
-    mut stop: watch::Receiver<bool>,
-    wake_mailer: Arc<Notify>,
-    wake_sched: Arc<Notify>,
-    ready: tokio::sync::oneshot::Sender<()>,
-) {
-    let cfg = desk.config.imap.clone();
-    let mut ready = Some(ready);
-    let mut backoff = Duration::from_secs(1);
-    let stopping = {
-        let stop = stop.clone();
-        move || *stop.borrow()
-    };
-    while !stopping() {
-        let mut session = match ingest::connect(&cfg).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the inbox");
-                status(&format!("cannot reach the inbox: {e}"));
-                if pause(backoff, &mut stop).await {
-                    break;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-                continue;
-            }
-        };
-        backoff = Duration::from_secs(1);
-        if let Some(tx) = ready.take() {
-            let _ = tx.send(());
-        }
-        let idle = ingest::has_idle(&mut session).await;
-        tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
-        loop {
-            match ingest::sync(&mut session, &cfg.mailbox, &db, &desk, &clock, &stopping).await {
-                Ok(r) => {
-                    if r.fetched > 0 || r.processed > 0 {
-                        tracing::info!(
-                            fetched = r.fetched,
-                            processed = r.processed,
-                            duplicates = r.duplicates,
-                            "inbox synced"
-                        );
-                        wake_mailer.notify_one();
-                        wake_sched.notify_one();
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbox sync failed; reconnecting");
-                    break;
-                }
-            }
-            if stopping() {
-                let _ = session.logout().await;
-                return;
-            }
-            if idle {
-                let mut handle = session.idle();
-                if let Err(e) = handle.init().await {
-                    tracing::warn!(error = %e, "IDLE failed; reconnecting");
-                    break;
-                }
-                // Servers drop IDLE after 30 minutes; renew well before.
-                let result = {
-                    let (wait, interrupt) = handle.wait_with_timeout(Duration::from_secs(25 * 60));
-                    tokio::pin!(wait);
-                    let mut interrupt = Some(interrupt);
-                    // Dropping the interrupt handle ends the wait at once.
-                    tokio::select! {
-                        r = &mut wait => r,
-                        _ = stop.changed() => {
-                            drop(interrupt.take());
-                            wait.await
-                        }
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "IDLE wait failed; reconnecting");
-                    break;
-                }
-                session = match handle.done().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leaving IDLE failed; reconnecting");
-                        break;
-                    }
-                };
-            } else {
-                if pause(cfg.poll_interval, &mut stop).await {
-                    let _ = session.logout().await;
-                    return;
-                }
-                if let Err(e) = session.noop().await {
-                    tracing::warn!(error = %e, "the inbox connection dropped; reconnecting");
-                    break;
-                }
-            }
-        }
-        if pause(backoff, &mut stop).await {
-            break;
-        }
-    }
 }
 
 async fn mailer_loop(

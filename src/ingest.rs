@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::process::{Desk, Processed};
 use crate::store::StoreError;
 use crate::types::{Uid, UidValidity};
+use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,9 +24,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 /// The keyword set on mail the desk has finished with.
 pub const DONE_KEYWORD: &str = "$SecdeskDone";
+
+/// How long one IDLE lasts before we sync anyway: well under the 30 minutes after which
+/// servers drop it, and short enough that a change notice lost anywhere costs minutes.
+const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 
 /// How many messages one `UID FETCH` asks for, so a large backlog never sits in memory.
 const FETCH_BATCH: usize = 50;
@@ -378,5 +384,136 @@ pub async fn has_idle(session: &mut Session) -> bool {
     match session.capabilities().await {
         Ok(caps) => caps.has_str("IDLE"),
         Err(_) => false,
+    }
+}
+
+/// Empties the queue of unsolicited responses; true when one said the mailbox grew.
+fn mailbox_grew(queue: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
+    let mut grew = false;
+    while let Ok(r) = queue.try_recv() {
+        grew |= matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    grew
+}
+
+/// Watches the inbox until `stop` turns true: connects (with backoff), syncs, then waits
+/// with IDLE (or polls), and syncs again on every change. `on_new_mail` is called after
+/// a sync that filed mail; `ready` fires after the first successful login.
+pub async fn watch(
+    desk: Arc<Desk>,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+    on_new_mail: impl Fn() + Send + Sync + 'static,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let cfg = desk.config.imap.clone();
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_secs(1);
+    let stopping = {
+        let stop = stop.clone();
+        move || *stop.borrow()
+    };
+    while !stopping() {
+        let mut session = match connect(&cfg).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the inbox");
+                crate::daemon::status(&format!("cannot reach the inbox: {e}"));
+                if crate::daemon::pause(backoff, &mut stop).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                continue;
+            }
+        };
+        backoff = Duration::from_secs(1);
+        if let Some(tx) = ready.take() {
+            let _ = tx.send(());
+        }
+        let idle = has_idle(&mut session).await;
+        tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
+        crate::daemon::status("watching the inbox");
+        // New mail that arrives while we talk to the server is announced as an untagged
+        // EXISTS in the answer to some other command; async-imap queues those here. A
+        // clone of the queue stays reachable while the session is lent to IDLE.
+        let queue = session.unsolicited_responses.clone();
+        loop {
+            mailbox_grew(&queue); // whatever it said, the sync below sees it all
+            match sync(&mut session, &cfg.mailbox, &db, &desk, &clock, &stopping).await {
+                Ok(r) => {
+                    if r.fetched > 0 || r.processed > 0 {
+                        tracing::info!(
+                            fetched = r.fetched,
+                            processed = r.processed,
+                            duplicates = r.duplicates,
+                            "inbox synced"
+                        );
+                        on_new_mail();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox sync failed; reconnecting");
+                    break;
+                }
+            }
+            if stopping() {
+                let _ = session.logout().await;
+                return;
+            }
+            if mailbox_grew(&queue) {
+                continue; // mail arrived during the sync
+            }
+            if idle {
+                let mut handle = session.idle();
+                if let Err(e) = handle.init().await {
+                    tracing::warn!(error = %e, "IDLE failed; reconnecting");
+                    break;
+                }
+                // Mail that arrived just before IDLE began is reported before the
+                // server's "+ idling": it is in the queue, not in what `wait` sees.
+                if !mailbox_grew(&queue) {
+                    let result = {
+                        let (wait, interrupt) = handle.wait_with_timeout(IDLE_RENEW);
+                        tokio::pin!(wait);
+                        let mut interrupt = Some(interrupt);
+                        // Dropping the interrupt handle ends the wait at once.
+                        tokio::select! {
+                            r = &mut wait => r,
+                            _ = stop.changed() => {
+                                drop(interrupt.take());
+                                wait.await
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "IDLE wait failed; reconnecting");
+                        break;
+                    }
+                }
+                session = match handle.done().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "leaving IDLE failed; reconnecting");
+                        break;
+                    }
+                };
+            } else {
+                if crate::daemon::pause(cfg.poll_interval, &mut stop).await {
+                    let _ = session.logout().await;
+                    return;
+                }
+                if let Err(e) = session.noop().await {
+                    tracing::warn!(error = %e, "the inbox connection dropped; reconnecting");
+                    break;
+                }
+            }
+        }
+        if crate::daemon::pause(backoff, &mut stop).await {
+            break;
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 mod conversation;
 mod deadlines;
+mod e2e;
 mod stack;
 mod support;
 mod team;

@@ -1,0 +1,530 @@
+//! The spine end to end, against a real Postfix + Dovecot on loopback: reports in over
+//! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
+//! through the outbox, crashes and outages survived.
+
+use crate::support::mailstack::MailStack;
+use crate::world::*;
+use chrono::{DateTime, Utc};
+use secdesk::clock::{Clock, ManualClock, SystemClock};
+use secdesk::config::Config;
+use secdesk::store::Store;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A config for the desk against `stack`, over STARTTLS with the stack's CA.
+pub fn stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (String, PathBuf) {
+    let db = dir.join("desk.db");
+    let text = config_text(
+        db.to_str().unwrap(),
+        stack.imap_port,
+        stack.smtp_port,
+        extra,
+    )
+    .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+    .replace(
+        "tls = \"none\"",
+        &format!(
+            "tls = \"starttls\"\nca_file = \"{}\"",
+            stack.ca_file.display()
+        ),
+    );
+    (text, db)
+}
+
+fn load(text: &str) -> Config {
+    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+/// The desk running in-process on its own runtime, stopped on drop.
+struct RunningDesk {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningDesk {
+    fn start(config: Config) -> RunningDesk {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(secdesk::daemon::run(config, Arc::new(SystemClock), async {
+                let _ = rx.await;
+            }))
+            .unwrap();
+        });
+        RunningDesk {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RunningDesk {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Counts from the database, read while the desk writes (WAL allows it).
+fn count(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+/// Waits until `n` raw mails are processed and the outbox is empty.
+fn wait_settled(db: &Path, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'");
+        let queued = count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
+        if done >= n && queued == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 60 s: {done} of {n} mails processed, {queued} mails still queued"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ids(mails: &[Vec<u8>]) -> BTreeSet<String> {
+    mails
+        .iter()
+        .map(|m| header(m, "Message-ID").unwrap_or_default())
+        .collect()
+}
+
+fn case_prefix_now() -> String {
+    use chrono::Datelike;
+    let now = SystemClock.now().with_timezone(&chrono_tz::Europe::Paris);
+    format!("SEC-{}", now.year())
+}
+
+#[test]
+fn a_report_is_acknowledged_threaded_and_never_twice() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let config = load(&text);
+    let _desk = RunningDesk::start(config.clone());
+    let case = format!("{}-0001", case_prefix_now());
+
+    let sent_at = Instant::now();
+    stack.send(
+        RITA,
+        &[DESK],
+        report(
+            "r1@reporter.test",
+            "Heap overflow in the parser",
+            "Long lines overflow.",
+        )
+        .as_bytes(),
+    );
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    eprintln!(
+        "ack visible {:?} after the report was sent (Dovecot adds ~0.5 s to IDLE notifications)",
+        sent_at.elapsed()
+    );
+    let ack = &acks[0];
+    assert_eq!(
+        header(ack, "Subject").unwrap(),
+        format!("Re: [{case}] Heap overflow in the parser")
+    );
+    assert_eq!(
+        header(ack, "In-Reply-To").as_deref(),
+        Some("<r1@reporter.test>")
+    );
+    assert_eq!(
+        header(ack, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert!(
+        header(ack, "Reply-To")
+            .unwrap()
+            .contains(&format!("security+{}@example.org", case.to_lowercase()))
+    );
+    // The promised date is the end of the third working day after the report.
+    let opened: DateTime<Utc> = {
+        let mut s = Store::open(&db).unwrap();
+        s.read(|tx| tx.load_case(&case.parse().unwrap()))
+            .unwrap()
+            .unwrap()
+            .opened_at
+    };
+    let due = config
+        .calendar
+        .format_instant(config.calendar.working_days_after(opened, 3));
+    let ack_body = body(ack);
+    assert!(
+        ack_body.contains(&format!("answer you by {due} at the latest")),
+        "{ack_body}"
+    );
+    stack.wait_for(ALICE, 1, WAIT);
+    let ack_id = header(ack, "Message-ID").unwrap();
+
+    // The reporter answers the ack: relayed to the team, never acknowledged again.
+    let reply = format!(
+        "From: {RITA}\r\nTo: security+{}@example.org\r\nSubject: Re: [{case}] Heap overflow in the parser\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nReferences: <r1@reporter.test> {ack_id}\r\n\r\nCredit me as Rita.\r\n",
+        case.to_lowercase()
+    );
+    stack.send(
+        RITA,
+        &[&format!("security+{}@example.org", case.to_lowercase())],
+        reply.as_bytes(),
+    );
+    stack.wait_for(ALICE, 2, WAIT);
+    // A new mail naming the case only in its subject joins it too.
+    stack.send(
+        RITA,
+        &[DESK],
+        report("r3@reporter.test", &format!("Another crash [{case}]"), "x").as_bytes(),
+    );
+    stack.wait_for(ALICE, 3, WAIT);
+    // The same mail twice (same Message-ID): one filing.
+    let again = report("r4@reporter.test", &format!("Re: [{case}] logs"), "logs");
+    stack.send(RITA, &[DESK], again.as_bytes());
+    stack.send(RITA, &[DESK], again.as_bytes());
+    // Robots: an out-of-office, a bounce and a list mail are stored and never answered.
+    stack.send(RITA, &[DESK], format!("From: {RITA}\r\nTo: {DESK}\r\nSubject: Auto: away\r\nMessage-ID: <ooo@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n").as_bytes());
+    stack.send("", &[DESK], format!("From: MAILER-DAEMON@reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail\r\nMessage-ID: <bounce@reporter.test>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ack_id}\r\n--b--\r\n").as_bytes());
+    stack.send("news@lists.test", &[DESK], format!("From: news@lists.test\r\nTo: {DESK}\r\nSubject: Newsletter\r\nMessage-ID: <news@lists.test>\r\nList-Id: <news.lists.test>\r\n\r\nhello\r\n").as_bytes());
+    wait_settled(&db, 8);
+
+    assert_eq!(
+        stack.fetch_all(RITA).len(),
+        1,
+        "exactly one acknowledgement, ever"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM cases"),
+        2,
+        "the report's case and the newsletter's"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM messages WHERE direction = 'in' AND case_id LIKE '%-0001'"
+        ),
+        6
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'duplicate'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        1
+    );
+    // Everything is marked done on the server.
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0"),
+        0
+    );
+}
+
+#[test]
+fn acknowledgements_to_one_sender_are_capped() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let _desk = RunningDesk::start(load(&text));
+    for i in 0..10 {
+        stack.send(
+            RITA,
+            &[DESK],
+            report(
+                &format!("flood{i}@reporter.test"),
+                &format!("Report {i}"),
+                "x",
+            )
+            .as_bytes(),
+        );
+    }
+    wait_settled(&db, 10);
+    assert_eq!(
+        stack.wait_for(ALICE, 10, WAIT).len(),
+        10,
+        "every report reaches the team"
+    );
+    assert_eq!(
+        stack.fetch_all(RITA).len(),
+        3,
+        "3 acknowledgements per 10 minutes"
+    );
+}
+
+/// Runs the real binary; killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
+    const N: usize = 200;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let text = text.replace("tls = \"starttls\"", "tls = \"none\"");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut imap = stack.imap(DESK);
+    for i in 0..N {
+        imap.append(
+            "INBOX",
+            report(
+                &format!("bulk{i}@reporter.test"),
+                &format!("Report {i}"),
+                "x",
+            )
+            .replace(RITA, &format!("r{i}@reporter.test"))
+            .as_bytes(),
+        );
+    }
+    drop(imap);
+
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(
+        &db,
+        "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+    ) < 40
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the desk never got going: {}",
+            std::fs::read_to_string(dir.path().join("run1.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.0.kill().unwrap(); // SIGKILL: no chance to finish anything
+    first.0.wait().unwrap();
+    let at_kill = count(
+        &db,
+        "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+    );
+    eprintln!("killed with {at_kill} of {N} mails processed");
+
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    wait_settled(&db, N as i64);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        N as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        N as i64
+    );
+    // In the mailboxes: one acknowledgement per reporter. A copy may arrive twice only
+    // if the kill fell between the server's 250 and our commit, and then with the same
+    // Message-ID.
+    for i in 0..N {
+        let got = stack.fetch_all(&format!("r{i}@reporter.test"));
+        assert_eq!(
+            ids(&got).len(),
+            1,
+            "reporter {i} got {} acknowledgements with ids {:?}",
+            got.len(),
+            ids(&got)
+        );
+    }
+    assert_eq!(
+        ids(&stack.fetch_all(ALICE)).len(),
+        N,
+        "the team heard of every report"
+    );
+}
+
+#[test]
+fn the_desk_reconnects_after_the_servers_restart() {
+    let mut stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("before@reporter.test", "Before", "x").as_bytes(),
+    );
+    wait_settled(&db, 1);
+    stack.restart();
+    stack.send(
+        RITA,
+        &[DESK],
+        report("after@reporter.test", "After the restart", "x").as_bytes(),
+    );
+    stack.flush_queue();
+    wait_settled(&db, 2);
+    let acks = stack.wait_for(RITA, 2, WAIT);
+    assert!(
+        header(&acks[1], "Subject")
+            .unwrap()
+            .ends_with("After the restart")
+    );
+}
+
+#[test]
+fn mail_waits_in_the_outbox_while_smtp_is_down() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stack = MailStack::start();
+    let mut w = World::new();
+    w.deliver(&report("r1@reporter.test", "Queued", "x"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut smtp = w.desk.config.smtp.clone();
+    smtp.port = closed;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // lettre's connection pool lives on the runtime, from construction to drop.
+    let _in_runtime = rt.enter();
+    let db = secdesk::db::Db::open(&w.desk.config.desk.database).unwrap();
+    let down = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let now = w.clock.now();
+    let r = rt
+        .block_on(secdesk::mailer::flush(&down, &db, now))
+        .unwrap();
+    assert_eq!((r.sent, r.retrying, r.failed), (0, 2, 0));
+    let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
+    assert!(
+        rows.iter().all(|r| r.attempts == 1
+            && r.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("onnect"))),
+        "{rows:?}"
+    );
+    // Not before the backoff has passed…
+    let r = rt
+        .block_on(secdesk::mailer::flush(
+            &down,
+            &db,
+            now + chrono::Duration::seconds(10),
+        ))
+        .unwrap();
+    assert_eq!(r.sent + r.retrying, 0);
+    // …then through the server that is back.
+    smtp.port = stack.smtp_port;
+    let up = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let r = rt
+        .block_on(secdesk::mailer::flush(
+            &up,
+            &db,
+            now + chrono::Duration::seconds(31),
+        ))
+        .unwrap();
+    assert_eq!((r.sent, r.retrying, r.failed), (2, 0, 0));
+    let got = stack.wait_for(RITA, 1, WAIT);
+    assert_eq!(
+        header(&got[0], "Subject").as_deref(),
+        Some("Re: [SEC-2026-0001] Queued")
+    );
+}
+
+#[test]
+fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db_path) = stack_config(&stack, dir.path(), "");
+    let config = load(&text);
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(monday_10()));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_runtime = rt.enter();
+    let mailer = secdesk::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+
+    // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
+    stack.send(
+        RITA,
+        &[DESK],
+        report("r1@reporter.test", "Heap overflow", "x").as_bytes(),
+    );
+    stack.wait_for(DESK, 1, WAIT);
+    let run_once = |at: DateTime<Utc>| {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
+        let desk = Arc::new(secdesk::process::Desk::new(
+            config.clone(),
+            secdesk::templates::Templates::load(None).unwrap(),
+        ));
+        let db = secdesk::db::Db::open(&db_path).unwrap();
+        rt.block_on(async {
+            let mut session = secdesk::ingest::connect(&config.imap).await.unwrap();
+            secdesk::ingest::sync(&mut session, "INBOX", &db, &desk, &clock, &|| false)
+                .await
+                .unwrap();
+        });
+        let fired = db
+            .blocking(|s| secdesk::scheduler::run_due(&desk, s, at))
+            .unwrap();
+        rt.block_on(secdesk::mailer::flush(&mailer, &db, at))
+            .unwrap();
+        fired.len()
+    };
+    let _ = clock;
+    assert_eq!(run_once(monday_10()), 0);
+    stack.wait_for(ALICE, 1, WAIT);
+    // Thursday 17:00 Paris: nobody answered; the reminder goes to the whole team.
+    let thursday = monday_10() + chrono::Duration::days(3) + chrono::Duration::hours(7);
+    assert_eq!(run_once(thursday), 1);
+    let got = stack.wait_for(ALICE, 2, WAIT);
+    assert!(
+        header(&got[1], "Subject")
+            .unwrap()
+            .contains("Reminder: the reporter is waiting")
+    );
+    // A restart (new store, new desk) at the same instant sends nothing again.
+    assert_eq!(run_once(thursday), 0);
+    // Monday 09:00: the digest (and the working-day reminder, still unanswered).
+    let next_monday = monday_10() + chrono::Duration::days(7) - chrono::Duration::hours(1);
+    assert_eq!(run_once(next_monday), 2);
+    let got = stack.wait_for(ALICE, 4, WAIT);
+    let subjects: Vec<String> = got.iter().map(|m| header(m, "Subject").unwrap()).collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("Weekly digest: 1 open case")),
+        "{subjects:?}"
+    );
+    assert_eq!(run_once(next_monday), 0);
+    assert_eq!(stack.fetch_all(ALICE).len(), 4, "nothing sent twice");
+}
