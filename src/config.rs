@@ -932,7 +932,10 @@ impl RawConfig {
             .advisory_prefix
             .clone()
             .unwrap_or_else(|| format!("{}A", desk.case_prefix));
-        if advisory_prefix.is_empty() || !advisory_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        // A derived prefix is only as good as desk.case_prefix, which is checked above.
+        if pu.advisory_prefix.is_some()
+            && (advisory_prefix.is_empty()
+                || !advisory_prefix.chars().all(|c| c.is_ascii_alphanumeric()))
         {
             p.add(
                 "publish.advisory_prefix",
@@ -963,5 +966,316 @@ impl RawConfig {
             }),
             _ => Err(p.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    const GOOD: &str = r#"
+[desk]
+address = "security@example.org"
+[imap]
+host = "imap.example.org"
+username = "security@example.org"
+password_env = "PW"
+[smtp]
+host = "smtp.example.org"
+[team]
+members = ["alice@example.org"]
+authserv_id = "mx.example.org"
+"#;
+
+    fn secrets() -> SecretSources {
+        let mut env = BTreeMap::new();
+        env.insert("PW".to_string(), "hunter2".to_string());
+        SecretSources {
+            credentials_directory: None,
+            env,
+            required: true,
+        }
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text, &secrets()) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_of_a_minimal_config() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.imap.port, 993);
+        assert_eq!(c.imap.tls, TlsMode::Implicit);
+        assert_eq!(c.imap.password.expose(), "hunter2");
+        assert_eq!(c.smtp.port, 465);
+        assert_eq!(c.desk.case_prefix, "SEC");
+        assert_eq!(c.desk.hostname, "example.org");
+        assert_eq!(c.policy.first_response_days, 3);
+        assert_eq!(c.policy.embargo_days, Some(90));
+        assert_eq!(c.policy.embargo_reminders, vec![14, 7, 1, 0]);
+        assert_eq!(
+            c.policy.ack_rate_limit,
+            RateLimit {
+                count: 3,
+                window: Duration::from_secs(600)
+            }
+        );
+        assert!(c.policy.digest.is_some());
+        assert!(c.team.require_authenticated_commands);
+        assert!(c.warnings.is_empty());
+        assert_eq!(
+            c.desk.plus_address("sec-2026-0007"),
+            "security+sec-2026-0007@example.org"
+        );
+        assert_eq!(
+            format!("{:?}", c.imap.password),
+            "Secret(…)",
+            "secrets stay out of Debug output"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_key() {
+        let text = r#"
+[desk]
+address = "not an address"
+case_prefix = "S-C"
+[imap]
+port = 993
+tls = "ssl"
+poll_interval = "soon"
+[smtp]
+host = "smtp.example.org"
+[team]
+members = []
+[calendar]
+timezone = "Mars/Olympus"
+working_days = ["Mon", "Funday"]
+holidays = ["2026-13-01"]
+[policy]
+embargo = "forever"
+digest = "someday"
+ack_rate_limit = "lots"
+[extra]
+x = 1
+"#;
+        let got = problems(text);
+        let expect = [
+            "extra: unknown key",
+            "desk.address: `not an address` is not a mail address",
+            "desk.case_prefix: `S-C` must be 1–16 letters or digits",
+            "imap.host: is required, e.g. imap.host = \"imap.example.org\"",
+            "imap.tls: `ssl` is not a TLS mode; use implicit, starttls or none",
+            "imap.username: is required",
+            "imap.password_file: no IMAP password",
+            "imap.poll_interval: `soon` is not a duration",
+            "team.members: needs at least one address",
+            "team.authserv_id: is required while require_authenticated_commands = true",
+            "calendar.timezone: `Mars/Olympus` is not an IANA time zone name",
+            "calendar.working_days: `Funday` is not a weekday",
+            "calendar.holidays: `2026-13-01` is not a date written YYYY-MM-DD",
+            "policy.embargo: `forever` is not a number of days",
+            "policy.ack_rate_limit: `lots` is not a rate like \"3 per 10 minutes\"",
+            "policy.digest: `someday` is not a weekly moment",
+        ];
+        for e in expect {
+            assert!(
+                got.iter().any(|g| g.starts_with(e)),
+                "missing {e:?} in\n{}",
+                got.join("\n")
+            );
+        }
+        assert_eq!(got.len(), expect.len(), "{}", got.join("\n"));
+    }
+
+    #[test]
+    fn secrets_come_from_files_env_or_systemd_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
+        let with_file = GOOD.replace(
+            "password_env = \"PW\"",
+            &format!("password_file = \"{}\"", dir.path().join("pw").display()),
+        );
+        assert_eq!(
+            Config::from_toml(&with_file, &secrets())
+                .unwrap()
+                .imap
+                .password
+                .expose(),
+            "from-file"
+        );
+
+        std::fs::write(dir.path().join("imap"), "from-credential").unwrap();
+        let bare = GOOD.replace("password_env = \"PW\"\n", "");
+        let creds = SecretSources {
+            credentials_directory: Some(dir.path().to_path_buf()),
+            ..SecretSources::default()
+        };
+        let creds = SecretSources {
+            required: true,
+            ..creds
+        };
+        assert_eq!(
+            Config::from_toml(&bare, &creds)
+                .unwrap()
+                .imap
+                .password
+                .expose(),
+            "from-credential"
+        );
+
+        let missing = GOOD.replace(
+            "password_env = \"PW\"",
+            "password_file = \"/nonexistent/pw\"",
+        );
+        let got = problems(&missing);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("imap.password_file: cannot read /nonexistent/pw"),
+            "{got:?}"
+        );
+        let unset = GOOD.replace("\"PW\"", "\"NOT_SET\"");
+        assert_eq!(
+            problems(&unset),
+            vec![
+                "imap.password_env: the environment variable NOT_SET is not set (or empty)"
+                    .to_string()
+            ]
+        );
+
+        // Commands that never log in do not need the secrets.
+        assert!(Config::from_toml(&missing, &SecretSources::not_needed()).is_ok());
+    }
+
+    #[test]
+    fn plaintext_and_unauthenticated_commands_are_warned_about() {
+        let text = GOOD
+            .replace(
+                "[smtp]\nhost = \"smtp.example.org\"",
+                "[smtp]\nhost = \"smtp.example.org\"\ntls = \"none\"",
+            )
+            .replace(
+                "authserv_id = \"mx.example.org\"",
+                "require_authenticated_commands = false",
+            );
+        let c = Config::from_toml(&text, &secrets()).unwrap();
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with(
+                "smtp.tls = \"none\" sends the password and every report in clear text"
+            )
+        );
+        assert!(c.warnings[1].contains("ANYONE"));
+        let local = text.replace("smtp.example.org", "127.0.0.1");
+        assert_eq!(
+            Config::from_toml(&local, &secrets())
+                .unwrap()
+                .warnings
+                .len(),
+            1,
+            "plaintext on loopback is fine"
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_documents_every_key() {
+        let example = include_str!("../config.example.toml");
+        // Optional keys are shown commented out (`# key = value`): uncomment those lines.
+        let is_key_line = |r: &&str| {
+            r.split_once(" = ")
+                .is_some_and(|(k, _)| !k.is_empty() && !k.contains(' '))
+        };
+        let uncommented: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(is_key_line).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let raw: toml::Table = toml::from_str(&uncommented).unwrap();
+        let documented =
+            |section: &str, key: &str| raw.get(section).and_then(|s| s.get(key)).is_some();
+        let keys: &[(&str, &[&str])] = &[
+            (
+                "desk",
+                &[
+                    "address",
+                    "name",
+                    "case_prefix",
+                    "database",
+                    "templates",
+                    "hostname",
+                ],
+            ),
+            (
+                "imap",
+                &[
+                    "host",
+                    "port",
+                    "tls",
+                    "ca_file",
+                    "username",
+                    "password_file",
+                    "password_env",
+                    "mailbox",
+                    "poll_interval",
+                ],
+            ),
+            (
+                "smtp",
+                &[
+                    "host",
+                    "port",
+                    "tls",
+                    "ca_file",
+                    "username",
+                    "password_file",
+                    "password_env",
+                ],
+            ),
+            (
+                "team",
+                &[
+                    "members",
+                    "notify",
+                    "authserv_id",
+                    "require_authenticated_commands",
+                ],
+            ),
+            (
+                "calendar",
+                &["timezone", "working_days", "holidays", "working_hours"],
+            ),
+            (
+                "policy",
+                &[
+                    "first_response",
+                    "embargo",
+                    "embargo_reminders",
+                    "ack_rate_limit",
+                    "digest",
+                ],
+            ),
+            ("publish", &["announce", "advisory_prefix", "ecosystem"]),
+        ];
+        for (section, names) in keys {
+            for k in *names {
+                assert!(
+                    documented(section, k),
+                    "config.example.toml does not document {section}.{k}"
+                );
+            }
+        }
+        // As shipped (optional keys commented out), it validates.
+        let shipped = Config::from_toml(example, &secrets())
+            .map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert_eq!(shipped.err(), Some(vec!["imap.password_file: no IMAP password: set imap.password_file or imap.password_env, or provide the systemd credential `imap` (LoadCredential=imap:…)".to_string()]));
     }
 }

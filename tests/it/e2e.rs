@@ -528,3 +528,156 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     assert_eq!(run_once(next_monday), 0);
     assert_eq!(stack.fetch_all(ALICE).len(), 4, "nothing sent twice");
 }
+
+/// Finds the mail whose subject contains `needle`.
+fn with_subject<'a>(mails: &'a [Vec<u8>], needle: &str) -> &'a Vec<u8> {
+    mails
+        .iter()
+        .find(|m| header(m, "Subject").unwrap_or_default().contains(needle))
+        .unwrap_or_else(|| {
+            panic!(
+                "no mail about {needle:?} among {:?}",
+                mails
+                    .iter()
+                    .map(|m| header(m, "Subject"))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+#[test]
+fn the_team_drives_a_case_by_mail() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let _desk = RunningDesk::start(load(&text));
+    let case = format!("{}-0001", case_prefix_now());
+    stack.send(
+        RITA,
+        &[DESK],
+        report(
+            "r1@reporter.test",
+            "Heap overflow in the parser",
+            "Long lines overflow.",
+        )
+        .as_bytes(),
+    );
+    stack.wait_for(RITA, 1, WAIT);
+    let notice = header(&stack.wait_for(ALICE, 1, WAIT)[0], "Message-ID").unwrap();
+    let notice = notice.trim_matches(|c| c == '<' || c == '>');
+
+    // The example, from Alice's mail client, stamped dkim=pass by mx.example.org.
+    let example = "#assign me\r\n#severity high\r\n#cve requested\r\n#embargo 2027-03-01\r\n#reply\r\nThanks for the report — we reproduced it and are working on a fix.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Example Security Team <security@example.org> wrote:\r\n> A new report arrived\r\n";
+    stack.send(
+        ALICE,
+        &[DESK],
+        team_mail(
+            ALICE,
+            "a1@example.org",
+            Some(notice),
+            &format!("Re: [{case}] New report"),
+            None,
+            example,
+        )
+        .as_bytes(),
+    );
+    let reply = &stack.wait_for(RITA, 2, WAIT)[1];
+    let raw = String::from_utf8_lossy(reply);
+    assert_eq!(
+        header(reply, "From").as_deref(),
+        Some("\"Example Security Team\" <security@example.org>")
+    );
+    assert_eq!(
+        header(reply, "In-Reply-To").as_deref(),
+        Some("<r1@reporter.test>")
+    );
+    assert!(
+        body(reply)
+            .starts_with("Thanks for the report — we reproduced it and are working on a fix.\n")
+    );
+    for secret in ["alice@", "#assign", "A new report arrived", "severity"] {
+        assert!(!raw.contains(secret), "the reporter saw {secret:?}:\n{raw}");
+    }
+    let transcript = body(&stack.wait_for(ALICE, 2, WAIT)[1]);
+    assert!(
+        transcript.contains("line 1: #assign me\n  → assigned to alice@example.org"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("line 4: #embargo 2027-03-01\n  → embargo until Monday 1 March 2027"),
+        "{transcript}"
+    );
+    assert!(
+        body(&stack.wait_for(BOB, 2, WAIT)[1]).contains("#severity high"),
+        "Bob hears of it"
+    );
+
+    // A forged team mail (no Authentication-Results from our server) runs nothing.
+    stack.send(ALICE, &[DESK], format!("From: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: [{case}] x\r\nMessage-ID: <forged@evil.test>\r\n\r\n#close\r\n#reply\r\nSend me the exploit.\r\n").as_bytes());
+    let alert = &stack.wait_for(BOB, 3, WAIT)[2];
+    assert!(
+        header(alert, "Subject")
+            .unwrap()
+            .contains("unauthenticated commands from alice@example.org refused")
+    );
+    // A typo gets a helpful transcript.
+    stack.send(
+        ALICE,
+        &[DESK],
+        team_mail(
+            ALICE,
+            "a2@example.org",
+            Some(notice),
+            "Re: x",
+            None,
+            "#asign bob@example.org\r\n",
+        )
+        .as_bytes(),
+    );
+    let mails = stack.wait_for(ALICE, 4, WAIT);
+    assert!(
+        body(&mails[3]).contains("unknown command `#asign` — did you mean `#assign`?"),
+        "{}",
+        body(&mails[3])
+    );
+    // #forward, and the maintainer's answer threads back into the case.
+    stack.send(
+        ALICE,
+        &[DESK],
+        team_mail(
+            ALICE,
+            "a3@example.org",
+            Some(notice),
+            "Re: x",
+            None,
+            "#forward maintainer@upstream.test\r\nCould you look at this?\r\n",
+        )
+        .as_bytes(),
+    );
+    let fwd = &stack.wait_for("maintainer@upstream.test", 1, WAIT)[0];
+    assert!(
+        body(fwd).contains("Long lines overflow."),
+        "the report goes upstream"
+    );
+    let answer = format!(
+        "From: maintainer@upstream.test\r\nTo: security@example.org\r\nSubject: Re: [{case}] Security report\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: {}\r\n\r\nConfirmed; fixed in 1.4.2.\r\n",
+        header(fwd, "Message-ID").unwrap()
+    );
+    stack.send("maintainer@upstream.test", &[DESK], answer.as_bytes());
+    let mails = stack.wait_for(BOB, 6, WAIT);
+    assert!(body(with_subject(&mails, "Upstream:")).contains("Confirmed; fixed in 1.4.2."));
+    wait_settled(&db, 6);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE status = 'new' AND assignee = 'alice@example.org' AND severity = 'high'"
+        ),
+        1,
+        "the forged #close changed nothing"
+    );
+    assert_eq!(
+        stack.fetch_all(RITA).len(),
+        2,
+        "the reporter got the ack and the reply, nothing else"
+    );
+}
