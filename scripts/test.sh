@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and test of secdesk, on a fresh Debian machine as root or on a developer's
 # machine: installs what the tests need (Postfix and Dovecot for the real mail stack,
-# systemd-analyze for the unit-file checks, Python's jsonschema for the OSV schema),
+# systemd-analyze for the unit-file checks, Python's jsonschema and icalendar to check
+# our OSV and .ics output),
 # then runs fmt, clippy and all the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +14,10 @@ if ! command -v systemd-analyze >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd </dev/null >/dev/null ||
         { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd </dev/null >/dev/null; }
 fi
-if ! python3 -c 'import jsonschema' 2>/dev/null; then
-    python3 -m pip install -q --disable-pip-version-check jsonschema ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages jsonschema
+# Independent checkers of our output: the OSV schema validator and an iCalendar parser.
+if ! python3 -c 'import jsonschema, icalendar' 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check jsonschema icalendar ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages jsonschema icalendar
 fi
 
 echo "==> cargo fmt --check"

@@ -7,9 +7,11 @@
     clippy::indexing_slicing
 )]
 
+mod cli;
 mod conversation;
 mod deadlines;
 mod e2e;
+mod service;
 mod stack;
 mod support;
 mod team;

@@ -1,0 +1,111 @@
+//! The read-side commands through the real binary: `cases`, `case`, `deadlines`,
+//! `calendar` (checked by an independent iCalendar parser) and `advisory`.
+
+use crate::world::*;
+use std::path::Path;
+use std::process::Command;
+
+fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn cases_case_deadlines_calendar_and_advisory() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "x",
+    ));
+    let notice = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string();
+    w.deliver(&team_mail(ALICE, "a1@example.org", Some(&notice), "Re: x", None, "#assign me\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#remind 2026-12-02 ask upstream\r\n"));
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    // Read-only commands need no password: none is given here.
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["cases"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("CASE           STATUS  RESPONDER          SEVERITY  OPENED      MAILS  REPORTER            SUBJECT\n"), "{out}");
+    assert!(out.contains("SEC-2026-0001  new     alice@example.org  -         2026-11-23  6      rita@reporter.test  Heap overflow in the parser"), "{out}");
+
+    let (ok, out, _) = secdesk(&cfg, &["case", "SEC-2026-0001"]);
+    assert!(ok);
+    assert!(out.contains("Responder:   alice@example.org"), "{out}");
+    assert!(
+        out.contains("changed         alice@example.org            responder: alice@example.org"),
+        "{out}"
+    );
+    let (ok, _, err) = secdesk(&cfg, &["case", "SEC-2026-0099"]);
+    assert!(!ok);
+    assert!(err.contains("there is no case SEC-2026-0099"), "{err}");
+    let (ok, _, err) = secdesk(&cfg, &["case", "nonsense"]);
+    assert!(!ok && err.contains("`nonsense` is not a case id"), "{err}");
+
+    let (ok, out, _) = secdesk(&cfg, &["deadlines"]);
+    assert!(ok);
+    assert!(
+        out.contains("Thu 26 Nov 2026, 17:00 CET (Europe/Paris)  SEC-2026-0001  first-response"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Wed 2 Dec 2026, 09:00 CET (Europe/Paris)   SEC-2026-0001  one-off"),
+        "{out}"
+    );
+
+    let ics = w._dir.path().join("deadlines.ics");
+    let (ok, out, err) = secdesk(&cfg, &["calendar", "--output", ics.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("3 deadlines written to {}", ics.display())
+    );
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import icalendar,sys\ncal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())\nfor e in cal.walk('VEVENT'):\n    print(e.get('DTSTART').dt.isoformat(), e.get('SUMMARY'))",
+            ics.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "python icalendar (installed by scripts/test.sh) could not parse it: {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout),
+        "2026-11-26T16:00:00+00:00 [SEC-2026-0001] first answer due: Heap overflow in the parser\n\
+         2026-12-02T08:00:00+00:00 [SEC-2026-0001] ask upstream\n\
+         2027-02-20T23:00:00+00:00 [SEC-2026-0001] embargo ends: Heap overflow in the parser\n"
+    );
+
+    let (ok, out, err) = secdesk(&cfg, &["advisory", "SEC-2026-0001", "--format", "markdown"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("# Heap overflow in the parser"), "{out}");
+    assert!(
+        err.contains("note:"),
+        "problems are listed on stderr: {err}"
+    );
+    let (ok, out, _) = secdesk(&cfg, &["advisory", "SEC-2026-0001", "--format", "osv"]);
+    assert!(ok);
+    let osv: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(osv["summary"], "Heap overflow in the parser");
+    assert_eq!(osv["affected"][0]["package"]["name"], "example-parser");
+}

@@ -1,0 +1,95 @@
+//! The daemon as systemd sees it, without systemd: a real `NOTIFY_SOCKET` datagram
+//! socket receives READY (only after the first IMAP login), STATUS, WATCHDOG pings and
+//! STOPPING, and SIGTERM ends the process with status 0.
+
+use crate::e2e::stack_config;
+use crate::support::mailstack::MailStack;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Reads notifications until one starts with `prefix`; returns all seen so far.
+fn until(sock: &UnixDatagram, prefix: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no {prefix:?} within 20 s; got {seen:?}"
+        );
+        if let Ok(n) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).to_string();
+            let hit = text.lines().any(|l| l.starts_with(prefix));
+            seen.push(text);
+            if hit {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn readiness_watchdog_and_a_clean_stop() {
+    let mut stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = stack_config(&stack, dir.path(), "");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    // The inbox is down at start: the desk says so, and is not ready.
+    stack.stop_servers();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    until(&sock, "STATUS=cannot reach the inbox", &mut seen);
+    assert!(
+        !seen.iter().any(|s| s.contains("READY=1")),
+        "ready before the first login: {seen:?}"
+    );
+
+    // The inbox comes back: ready, then watchdog pings while it runs.
+    stack.start_servers();
+    until(&sock, "READY=1", &mut seen);
+    until(&sock, "WATCHDOG=1", &mut seen);
+    until(&sock, "WATCHDOG=1", &mut seen);
+
+    // SIGTERM: STOPPING, then exit 0 within seconds.
+    let stopped_at = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    until(&sock, "STOPPING=1", &mut seen);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        exit.success(),
+        "exit status {exit:?}; log:\n{}",
+        std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
+    );
+    eprintln!("stopped {:?} after SIGTERM", stopped_at.elapsed());
+}
