@@ -255,20 +255,16 @@ pub fn team_mail(
             failed,
             status,
         }) {
-            Ok(r) => {
-                let (in_reply_to, references) = answer_threading(mail);
-                d.outgoing.push(Outgoing {
-                    purpose: Purpose::Transcript,
-                    case: Some(case.id.clone()),
-                    to: vec![member.to_string()],
-                    reply_to: Some(ctx.plus_address(&case.id)),
-                    subject: r.subject,
-                    body: r.body,
-                    in_reply_to,
-                    references,
-                    attachments: Vec::new(),
-                })
-            }
+            Ok(r) => d.outgoing.push(
+                Outgoing::new(
+                    Purpose::Transcript,
+                    Some(case.id.clone()),
+                    vec![member.to_string()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(&case.id))
+                .threaded(answer_threading(mail)),
+            ),
             Err(e) => d.events.push(NewEvent::new(
                 EventKind::DeliveryFailed,
                 DESK_ACTOR,
@@ -299,18 +295,11 @@ pub fn team_mail(
             note: None,
             text,
         }) {
-            let (in_reply_to, references) = answer_threading(mail);
-            d.outgoing.push(Outgoing {
-                purpose: Purpose::TeamNotice,
-                case: Some(case.id.clone()),
-                to: others,
-                reply_to: Some(ctx.plus_address(&case.id)),
-                subject: r.subject,
-                body: r.body,
-                in_reply_to,
-                references,
-                attachments: Vec::new(),
-            });
+            d.outgoing.push(
+                Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
+                    .reply_to(ctx.plus_address(&case.id))
+                    .threaded(answer_threading(mail)),
+            );
         }
     }
     d.case = Some(case);
@@ -395,18 +384,10 @@ fn no_case(
         failed: true,
         status,
     }) {
-        let (in_reply_to, references) = answer_threading(mail);
-        d.outgoing.push(Outgoing {
-            purpose: Purpose::Transcript,
-            case: None,
-            to: vec![member.to_string()],
-            reply_to: None,
-            subject: r.subject,
-            body: r.body,
-            in_reply_to,
-            references,
-            attachments: Vec::new(),
-        });
+        d.outgoing.push(
+            Outgoing::new(Purpose::Transcript, None, vec![member.to_string()], r)
+                .threaded(answer_threading(mail)),
+        );
     }
     d
 }
@@ -455,16 +436,16 @@ fn refused_alert(
             text,
         })
         .ok()?;
-    Some(Outgoing {
-        purpose: Purpose::TeamNotice,
-        case: case_known.then(|| case.clone()),
-        to: ctx.config.team.recipients(),
-        reply_to: case_known.then(|| ctx.plus_address(case)),
-        subject: r.subject,
-        body: r.body,
-        in_reply_to: None,
-        references: Vec::new(),
-        attachments: Vec::new(),
+    let alert = Outgoing::new(
+        Purpose::TeamNotice,
+        case_known.then(|| case.clone()),
+        ctx.config.team.recipients(),
+        r,
+    );
+    Some(if case_known {
+        alert.reply_to(ctx.plus_address(case))
+    } else {
+        alert
     })
 }
 
@@ -851,17 +832,16 @@ impl Work<'_, '_> {
         if parent != self.case.root_message_id {
             references.push(parent.clone());
         }
-        self.outgoing.push(Outgoing {
-            purpose: Purpose::Reply,
-            case: Some(self.case.id.clone()),
-            to: vec![reporter.clone()],
-            reply_to: Some(ctx.plus_address(&self.case.id)),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: Some(parent),
-            references,
-            attachments: Vec::new(),
-        });
+        self.outgoing.push(
+            Outgoing::new(
+                Purpose::Reply,
+                Some(self.case.id.clone()),
+                vec![reporter.clone()],
+                r,
+            )
+            .reply_to(ctx.plus_address(&self.case.id))
+            .threaded((Some(parent), references)),
+        );
         if self.case.first_reply_at.is_none() {
             self.case.first_reply_at = Some(ctx.now);
         }
@@ -898,17 +878,15 @@ impl Work<'_, '_> {
             Err(e) => return fail(format!("the forward template failed: {e}")),
         };
         let addr = crate::types::normalize_address(addr);
-        self.outgoing.push(Outgoing {
-            purpose: Purpose::Forward,
-            case: Some(self.case.id.clone()),
-            to: vec![addr.clone()],
-            reply_to: Some(ctx.plus_address(&self.case.id)),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: None,
-            references: Vec::new(),
-            attachments: Vec::new(),
-        });
+        self.outgoing.push(
+            Outgoing::new(
+                Purpose::Forward,
+                Some(self.case.id.clone()),
+                vec![addr.clone()],
+                r,
+            )
+            .reply_to(ctx.plus_address(&self.case.id)),
+        );
         if !self.case.upstream.contains(&addr) {
             self.case.upstream.push(addr.clone());
         }
@@ -942,17 +920,12 @@ impl Work<'_, '_> {
             Err(e) => return fail(format!("the preannounce template failed: {e}")),
         };
         self.case.preannounce = Some(date);
-        self.outgoing.push(Outgoing {
-            purpose: Purpose::Preannounce,
-            case: Some(self.case.id.clone()),
-            to: vec![list.clone()],
-            reply_to: None,
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: None,
-            references: Vec::new(),
-            attachments: Vec::new(),
-        });
+        self.outgoing.push(Outgoing::new(
+            Purpose::Preannounce,
+            Some(self.case.id.clone()),
+            vec![list.clone()],
+            r,
+        ));
         self.public_change(format!("pre-announcement sent for {date}"));
         ok(format!(
             "pre-announcement of {package} on {date} sent to {list}"
@@ -1032,17 +1005,15 @@ impl Work<'_, '_> {
                 markdown: markdown.clone(),
             }) {
                 Ok(r) => {
-                    self.outgoing.push(Outgoing {
-                        purpose: Purpose::Announce,
-                        case: Some(self.case.id.clone()),
-                        to: vec![list.clone()],
-                        reply_to: None,
-                        subject: r.subject,
-                        body: r.body,
-                        in_reply_to: None,
-                        references: Vec::new(),
-                        attachments: attachments.clone(),
-                    });
+                    self.outgoing.push(
+                        Outgoing::new(
+                            Purpose::Announce,
+                            Some(self.case.id.clone()),
+                            vec![list.clone()],
+                            r,
+                        )
+                        .attach(attachments.clone()),
+                    );
                     sent_to.push(list);
                 }
                 Err(e) => return fail(format!("the announce template failed: {e}")),
@@ -1063,17 +1034,20 @@ impl Work<'_, '_> {
                         .reporter_last_message
                         .clone()
                         .unwrap_or_else(|| self.case.root_message_id.clone());
-                    self.outgoing.push(Outgoing {
-                        purpose: Purpose::PublishedNotice,
-                        case: Some(self.case.id.clone()),
-                        to: vec![reporter.clone()],
-                        reply_to: Some(ctx.plus_address(&self.case.id)),
-                        subject: r.subject,
-                        body: r.body,
-                        in_reply_to: Some(parent.clone()),
-                        references: vec![self.case.root_message_id.clone(), parent],
-                        attachments,
-                    });
+                    self.outgoing.push(
+                        Outgoing::new(
+                            Purpose::PublishedNotice,
+                            Some(self.case.id.clone()),
+                            vec![reporter.clone()],
+                            r,
+                        )
+                        .reply_to(ctx.plus_address(&self.case.id))
+                        .threaded((
+                            Some(parent.clone()),
+                            vec![self.case.root_message_id.clone(), parent],
+                        ))
+                        .attach(attachments),
+                    );
                     sent_to.push(format!("the reporter ({reporter})"));
                 }
                 Err(e) => return fail(format!("the published template failed: {e}")),

@@ -151,6 +151,25 @@ pub async fn run(
     Ok(())
 }
 
+/// Sleeps until `next` (by `clock`), a wake-up, or a stop (then returns true). Wakes at
+/// least each minute, so a wall clock that jumped (suspend, NTP) is noticed.
+async fn sleep_until(
+    next: Option<chrono::DateTime<chrono::Utc>>,
+    clock: &dyn Clock,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let wait = next
+        .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
+        .unwrap_or(Duration::from_secs(60))
+        .clamp(Duration::from_millis(50), Duration::from_secs(60));
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = wake.notified() => false,
+        _ = stop.changed() => true,
+    }
+}
+
 async fn mailer_loop(
     mailer: Mailer,
     db: Db,
@@ -180,14 +199,8 @@ async fn mailer_loop(
             .await
             .ok()
             .flatten();
-        let wait = next
-            .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(60))
-            .clamp(Duration::from_millis(50), Duration::from_secs(60));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.notified() => {}
-            _ = stop.changed() => return,
+        if sleep_until(next, clock.as_ref(), &wake, &mut stop).await {
+            return;
         }
     }
 }
@@ -224,15 +237,8 @@ async fn scheduler_loop(
             .await
             .ok()
             .flatten();
-        // Wake at least each minute, so a changed wall clock (suspend, NTP) is noticed.
-        let wait = next
-            .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(60))
-            .clamp(Duration::from_millis(50), Duration::from_secs(60));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.notified() => {}
-            _ = stop.changed() => return,
+        if sleep_until(next, clock.as_ref(), &wake, &mut stop).await {
+            return;
         }
     }
 }

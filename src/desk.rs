@@ -191,18 +191,11 @@ fn relay_to_team(
         text,
     });
     let r = r.ok()?;
-    let (in_reply_to, references) = answer_threading(mail);
-    Some(Outgoing {
-        purpose: Purpose::TeamNotice,
-        case: Some(case.id.clone()),
-        to,
-        reply_to: Some(ctx.plus_address(&case.id)),
-        subject: r.subject,
-        body: r.body,
-        in_reply_to,
-        references,
-        attachments: Vec::new(),
-    })
+    Some(
+        Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), to, r)
+            .reply_to(ctx.plus_address(&case.id))
+            .threaded(answer_threading(mail)),
+    )
 }
 
 /// A template failure is reported on the case rather than stopping the desk. The
@@ -339,7 +332,6 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
     );
     let respond_by = ctx.respond_by(ctx.now);
     let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
-    let (in_reply_to, references) = answer_threading(mail);
 
     let ack_note = match &ack {
         AckPlan::Yes => {
@@ -352,17 +344,16 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
                 embargo_end: embargo_text.clone(),
             }) {
                 Ok(r) => {
-                    d.outgoing.push(Outgoing {
-                        purpose: Purpose::Ack,
-                        case: Some(id.clone()),
-                        to: vec![mail.from_address().to_string()],
-                        reply_to: Some(ctx.plus_address(&id)),
-                        subject: r.subject,
-                        body: r.body,
-                        in_reply_to: in_reply_to.clone(),
-                        references: references.clone(),
-                        attachments: Vec::new(),
-                    });
+                    d.outgoing.push(
+                        Outgoing::new(
+                            Purpose::Ack,
+                            Some(id.clone()),
+                            vec![mail.from_address().to_string()],
+                            r,
+                        )
+                        .reply_to(ctx.plus_address(&id))
+                        .threaded(answer_threading(mail)),
+                    );
                     d.event(NewEvent::new(
                         EventKind::Acknowledged,
                         DESK_ACTOR,
@@ -407,17 +398,16 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         attachments: attachments_list,
         text: mail.text.clone(),
     }) {
-        Ok(r) => d.outgoing.push(Outgoing {
-            purpose: Purpose::TeamNotice,
-            case: Some(id.clone()),
-            to: ctx.config.team.recipients(),
-            reply_to: Some(ctx.plus_address(&id)),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to,
-            references,
-            attachments: Vec::new(),
-        }),
+        Ok(r) => d.outgoing.push(
+            Outgoing::new(
+                Purpose::TeamNotice,
+                Some(id.clone()),
+                ctx.config.team.recipients(),
+                r,
+            )
+            .reply_to(ctx.plus_address(&id))
+            .threaded(answer_threading(mail)),
+        ),
         Err(e) => template_failed(&mut d, "team notice", &e),
     }
     d.case = Some(case);
@@ -514,21 +504,20 @@ pub fn unreadable(
         headline: "a mail could not be read".into(),
         text,
     }) {
-        Ok(r) => d.outgoing.push(Outgoing {
-            purpose: Purpose::TeamNotice,
-            case: Some(id.clone()),
-            to: ctx.config.team.recipients(),
-            reply_to: Some(ctx.plus_address(&id)),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: None,
-            references: Vec::new(),
-            attachments: vec![OutAttachment {
+        Ok(r) => d.outgoing.push(
+            Outgoing::new(
+                Purpose::TeamNotice,
+                Some(id.clone()),
+                ctx.config.team.recipients(),
+                r,
+            )
+            .reply_to(ctx.plus_address(&id))
+            .attach(vec![OutAttachment {
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
                 bytes: raw.to_vec(),
-            }],
-        }),
+            }]),
+        ),
         Err(e) => template_failed(&mut d, "team alert", &e),
     }
     d

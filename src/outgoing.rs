@@ -7,6 +7,7 @@
 //! same message (same Message-ID) and the recipient's side can deduplicate.
 
 use crate::classify::LOOP_HEADER;
+use crate::templates::Rendered;
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -101,6 +102,50 @@ pub struct Outgoing {
     pub in_reply_to: Option<MessageId>,
     pub references: Vec<MessageId>,
     pub attachments: Vec<OutAttachment>,
+}
+
+impl Outgoing {
+    /// A mail with the given words; set threading, `Reply-To` and attachments with the
+    /// builder methods below.
+    pub fn new(
+        purpose: Purpose,
+        case: Option<CaseId>,
+        to: Vec<String>,
+        words: Rendered,
+    ) -> Outgoing {
+        Outgoing {
+            purpose,
+            case,
+            to,
+            reply_to: None,
+            subject: words.subject,
+            body: words.body,
+            in_reply_to: None,
+            references: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Where answers should go (the case's plus address, so they thread back).
+    pub fn reply_to(mut self, address: String) -> Outgoing {
+        self.reply_to = Some(address);
+        self
+    }
+
+    /// Threads the mail under `parent`, with the whole `references` chain.
+    pub fn threaded(
+        mut self,
+        (parent, references): (Option<MessageId>, Vec<MessageId>),
+    ) -> Outgoing {
+        self.in_reply_to = parent;
+        self.references = references;
+        self
+    }
+
+    pub fn attach(mut self, attachments: Vec<OutAttachment>) -> Outgoing {
+        self.attachments = attachments;
+        self
+    }
 }
 
 /// A rendered mail, ready for the outbox.

@@ -137,17 +137,14 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
     };
     match rendered {
         Ok(rendered) => {
-            let out = Outgoing {
-                purpose: Purpose::Reminder,
-                case: Some(case.id.clone()),
-                to: to.clone(),
-                reply_to: Some(desk.config.desk.plus_address(&case.id.plus_tag())),
-                subject: rendered.subject,
-                body: rendered.body,
-                in_reply_to: None,
-                references: vec![case.root_message_id.clone()],
-                attachments: Vec::new(),
-            };
+            let out = Outgoing::new(
+                Purpose::Reminder,
+                Some(case.id.clone()),
+                to.clone(),
+                rendered,
+            )
+            .reply_to(desk.config.desk.plus_address(&case.id.plus_tag()))
+            .threaded((None, vec![case.root_message_id.clone()]));
             desk.enqueue(tx, &out, now)?;
             let detail = format!(
                 "{} reminder sent to {}{}",
@@ -347,17 +344,7 @@ fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()
     match rendered {
         Ok(r) => desk.enqueue(
             tx,
-            &Outgoing {
-                purpose: Purpose::Digest,
-                case: None,
-                to: desk.config.team.recipients(),
-                reply_to: None,
-                subject: r.subject,
-                body: r.body,
-                in_reply_to: None,
-                references: Vec::new(),
-                attachments: Vec::new(),
-            },
+            &Outgoing::new(Purpose::Digest, None, desk.config.team.recipients(), r),
             now,
         ),
         Err(e) => {
