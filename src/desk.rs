@@ -166,6 +166,19 @@ fn sender_display(mail: &Mail) -> String {
     }
 }
 
+/// The original mail, attached for the team when its text alone would lose something: a
+/// proof of concept sent as an attachment, or an HTML-only body.
+fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
+    if mail.attachments.is_empty() && !mail.text_from_html {
+        return Vec::new();
+    }
+    vec![OutAttachment {
+        filename: "original.eml".into(),
+        content_type: "message/rfc822".into(),
+        bytes: mail.raw.clone(),
+    }]
+}
+
 /// The team notice about a mail on a case (not a new case).
 fn relay_to_team(
     ctx: &Ctx<'_>,
@@ -194,7 +207,8 @@ fn relay_to_team(
     Some(
         Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), to, r)
             .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail)),
+            .threaded(answer_threading(mail))
+            .attach(original_for_team(mail)),
     )
 }
 
@@ -406,7 +420,8 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
                 r,
             )
             .reply_to(ctx.plus_address(&id))
-            .threaded(answer_threading(mail)),
+            .threaded(answer_threading(mail))
+            .attach(original_for_team(mail)),
         ),
         Err(e) => template_failed(&mut d, "team notice", &e),
     }

@@ -45,6 +45,8 @@ pub struct Mail {
     pub text_from_html: bool,
     /// (file name, content type, size) of each attachment.
     pub attachments: Vec<(String, String, usize)>,
+    /// The bytes as received, for passing the original on to the team.
+    pub raw: Vec<u8>,
 }
 
 impl Mail {
@@ -275,5 +277,6 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         text,
         text_from_html,
         attachments,
+        raw: raw.to_vec(),
     })
 }

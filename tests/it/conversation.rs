@@ -3,6 +3,7 @@
 
 use crate::world::*;
 use chrono::Duration;
+use mail_parser::MimeHeaders;
 use secdesk::process::Processed;
 use secdesk::types::MessageId;
 
@@ -240,4 +241,39 @@ fn own_mail_coming_back_is_never_answered() {
     );
     assert!(matches!(w.deliver(&looped), Processed::Unfiled(_)));
     assert!(w.new_mail().is_empty());
+}
+
+#[test]
+fn a_proof_of_concept_attachment_reaches_the_team() {
+    let mut w = World::new();
+    let with_poc = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Crash with PoC\r\nMessage-ID: <poc@reporter.test>\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nSee the attached file.\r\n--x\r\nContent-Type: text/x-ocaml; name=\"poc.ml\"\r\nContent-Disposition: attachment; filename=\"poc.ml\"\r\n\r\nlet () = Parser.parse (String.make 70000 'a')\r\n--x--\r\n"
+    );
+    w.deliver(&with_poc);
+    let out = w.new_mail();
+    let notice = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&notice.bytes)
+        .unwrap();
+    let original = parsed
+        .attachments()
+        .find_map(|a| a.message())
+        .expect("the original mail is attached");
+    let poc = original.attachments().next().unwrap();
+    assert_eq!(poc.attachment_name(), Some("poc.ml"));
+    assert_eq!(
+        poc.contents(),
+        b"let () = Parser.parse (String.make 70000 'a')".as_slice()
+    );
+    assert!(
+        body(&notice.bytes).contains("Attachments: poc.ml (text/x-ocaml, 45 bytes)"),
+        "{}",
+        body(&notice.bytes)
+    );
+    // The reporter's acknowledgement carries nothing of it.
+    let ack = out.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
+    assert!(!String::from_utf8_lossy(&ack.bytes).contains("70000"));
 }
