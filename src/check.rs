@@ -98,14 +98,26 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
                 ),
             ));
             match ingest::select(&mut session, &config.imap.mailbox).await {
-                Ok(sel) => out.push(found(
-                    Level::Ok,
-                    "imap",
-                    format!(
-                        "mailbox {} has {} messages",
-                        config.imap.mailbox, sel.exists
-                    ),
-                )),
+                Ok(sel) => {
+                    out.push(found(
+                        Level::Ok,
+                        "imap",
+                        format!(
+                            "mailbox {} has {} messages",
+                            config.imap.mailbox, sel.exists
+                        ),
+                    ));
+                    if sel.exists > 0 && !config.desk.database.exists() {
+                        out.push(found(
+                            Level::Ok,
+                            "imap",
+                            format!(
+                                "at the first start these {} messages are filed as history: on cases, without acknowledgements or notices",
+                                sel.exists
+                            ),
+                        ));
+                    }
+                }
                 Err(e) => out.push(found(Level::Fail, "imap", format!("{e} (imap.mailbox)"))),
             }
             if ingest::has_idle(&mut session).await {

@@ -181,8 +181,7 @@ async fn mailer_loop(
         if *stop.borrow() {
             return;
         }
-        let now = clock.now();
-        match mailer::flush(&mailer, &db, now).await {
+        match mailer::flush(&mailer, &db, clock.as_ref()).await {
             Ok(r) if r.sent + r.retrying + r.failed > 0 => {
                 tracing::debug!(
                     sent = r.sent,

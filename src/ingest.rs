@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};
 use crate::db::Db;
 use crate::process::{Desk, Processed};
-use crate::store::StoreError;
+use crate::store::{Arrival, StoreError};
 use crate::types::{Uid, UidValidity};
 use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
@@ -243,6 +243,8 @@ pub struct SyncReport {
 
 /// Fetches everything new into the store, processes it, and flags it done.
 /// `stop` is checked between mails: shutdown never interrupts a transaction.
+/// `on_mail_queued` is called as soon as a mail's answers are queued, so the mailer
+/// starts on the first acknowledgement without waiting for a whole backlog.
 pub async fn sync(
     session: &mut Session,
     mailbox: &str,
@@ -250,11 +252,19 @@ pub async fn sync(
     desk: &Arc<Desk>,
     clock: &Arc<dyn Clock>,
     stop: &(dyn Fn() -> bool + Sync),
+    on_mail_queued: &(dyn Fn() + Sync),
 ) -> Result<SyncReport, IngestError> {
     let sel = select(session, mailbox).await?;
     let mut report = SyncReport::default();
     let mbox = mailbox.to_string();
     let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
+    // The first time the desk opens a mailbox, what is already there is history: filed on
+    // cases, never answered (no thousand acknowledgements on the first start).
+    let arrival = if cursor.is_none() {
+        Arrival::History
+    } else {
+        Arrival::Live
+    };
     let start = match cursor {
         Some((v, last)) if v == sel.validity => last.0.saturating_add(1),
         Some((v, _)) => {
@@ -299,7 +309,7 @@ pub async fn sync(
             db.call(move |s| {
                 s.write(|tx| {
                     for (uid, bytes) in &fetched {
-                        tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now)?;
+                        tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now, arrival)?;
                     }
                     Ok(())
                 })
@@ -307,9 +317,22 @@ pub async fn sync(
             .await?;
             report.fetched += n;
         }
+        if arrival == Arrival::History && report.fetched > 0 {
+            tracing::warn!(
+                mailbox,
+                messages = report.fetched,
+                "first start on this mailbox: the mail already there is filed as history, without acknowledgements or notices"
+            );
+        }
+    }
+    if arrival == Arrival::History && report.fetched == 0 {
+        // An empty mailbox: remember we have been here, so the next mail is live.
+        let (mbox, validity) = (mailbox.to_string(), sel.validity);
+        db.call(move |s| s.write(|tx| tx.set_cursor(&mbox, validity, Uid(0))))
+            .await?;
     }
 
-    let pending = db.call(|s| s.read(|tx| tx.pending_raw())).await?;
+    let pending = db.call(|s| s.read(|tx| tx.pending_raw_ids())).await?;
     for raw_id in pending {
         if stop() {
             break;
@@ -325,6 +348,9 @@ pub async fn sync(
             } => {
                 report.processed += 1;
                 tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+                if *outgoing > 0 {
+                    on_mail_queued();
+                }
             }
             Processed::Duplicate(id) => {
                 report.duplicates += 1;
@@ -443,7 +469,17 @@ pub async fn watch(
         let queue = session.unsolicited_responses.clone();
         loop {
             mailbox_grew(&queue); // whatever it said, the sync below sees it all
-            match sync(&mut session, &cfg.mailbox, &db, &desk, &clock, &stopping).await {
+            match sync(
+                &mut session,
+                &cfg.mailbox,
+                &db,
+                &desk,
+                &clock,
+                &stopping,
+                &on_new_mail,
+            )
+            .await
+            {
                 Ok(r) => {
                     if r.fetched > 0 || r.processed > 0 {
                         tracing::info!(

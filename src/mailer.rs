@@ -6,15 +6,22 @@
 //! as it takes; a permanent one (5xx) is recorded on the case and never retried.
 
 use crate::case::{DESK_ACTOR, EventKind, NewEvent};
+use crate::clock::Clock;
 use crate::config::{SmtpConfig, TlsMode};
 use crate::db::Db;
 use crate::store::{self, OutboxRow};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 /// The outcome of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +39,56 @@ pub enum MailerError {
     Setup(String),
 }
 
-/// An SMTP client for the configured server.
+/// An SMTP client for the configured server. It opens its own sockets (with
+/// `TCP_NODELAY`: lettre writes a message's body and its final dot separately, which
+/// Nagle's algorithm and the server's delayed ACK otherwise stall by ~40 ms per mail)
+/// and lets lettre speak the protocol on them.
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    cfg: SmtpConfig,
+    hello: ClientId,
+    /// For STARTTLS (lettre upgrades the connection).
+    starttls: Option<TlsParameters>,
+    /// For implicit TLS (we wrap the socket before the greeting).
+    implicit: Option<tokio_rustls::TlsConnector>,
+}
+
+/// One session with the server, reused for every mail of a pass.
+pub struct Session(AsyncSmtpConnection);
+
+/// A TLS socket, as lettre wants an opaque stream for implicit TLS.
+#[derive(Debug)]
+struct TlsSocket(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncRead for TlsSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsSocket {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
 }
 
 /// How long to wait before attempt `n + 1` after `n` failed ones: 30 s doubling, at most
@@ -44,52 +98,109 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::seconds((30_i64 << exp).min(3600))
 }
 
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Mailer {
     pub fn new(cfg: &SmtpConfig, hello_name: &str) -> Result<Mailer, MailerError> {
-        let tls_params = || -> Result<TlsParameters, MailerError> {
-            let mut b = TlsParameters::builder(cfg.host.clone());
-            if let Some(ca) = &cfg.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| {
-                    MailerError::Setup(format!("cannot read smtp.ca_file {}: {e}", ca.display()))
-                })?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| {
-                    MailerError::Setup(format!("smtp.ca_file {}: {e}", ca.display()))
-                })?;
-                b = b.add_root_certificate(cert);
+        let setup = |e: String| MailerError::Setup(e);
+        let (starttls, implicit) = match cfg.tls {
+            TlsMode::StartTls => {
+                let mut b = TlsParameters::builder(cfg.host.clone());
+                if let Some(ca) = &cfg.ca_file {
+                    let pem = std::fs::read(ca).map_err(|e| {
+                        setup(format!("cannot read smtp.ca_file {}: {e}", ca.display()))
+                    })?;
+                    let cert = Certificate::from_pem(&pem)
+                        .map_err(|e| setup(format!("smtp.ca_file {}: {e}", ca.display())))?;
+                    b = b.add_root_certificate(cert);
+                }
+                (
+                    Some(b.build_rustls().map_err(|e| setup(e.to_string()))?),
+                    None,
+                )
             }
-            b.build_rustls()
-                .map_err(|e| MailerError::Setup(e.to_string()))
+            TlsMode::Implicit => {
+                let config = crate::tls::client_config(cfg.ca_file.as_deref())
+                    .map_err(|e| setup(e.to_string()))?;
+                (None, Some(tokio_rustls::TlsConnector::from(config)))
+            }
+            TlsMode::None => (None, None),
         };
-        let tls = match cfg.tls {
-            TlsMode::Implicit => Tls::Wrapper(tls_params()?),
-            TlsMode::StartTls => Tls::Required(tls_params()?),
-            TlsMode::None => Tls::None,
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
-            .port(cfg.port)
-            .tls(tls)
-            .hello_name(ClientId::Domain(hello_name.to_string()))
-            .timeout(Some(std::time::Duration::from_secs(30)));
-        if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
-        }
         Ok(Mailer {
-            transport: builder.build(),
+            cfg: cfg.clone(),
+            hello: ClientId::Domain(hello_name.to_string()),
+            starttls,
+            implicit,
         })
     }
 
-    /// Connects and says hello (and logs in): for `secdesk check`.
-    pub async fn test_connection(&self) -> Result<(), String> {
-        match self.transport.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("the server did not accept the connection".into()),
-            Err(e) => Err(describe(&e)),
+    /// Connects, protects the connection as configured, and logs in when configured to.
+    pub async fn connect(&self) -> Result<Session, SendOutcome> {
+        let cfg = &self.cfg;
+        let transient = |what: &str, e: &dyn std::fmt::Display| {
+            SendOutcome::Transient(format!("{what} {}:{}: {e}", cfg.host, cfg.port))
+        };
+        let tcp =
+            match tokio::time::timeout(TIMEOUT, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+                .await
+            {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => return Err(transient("cannot connect to", &e)),
+                Err(_) => return Err(transient("cannot connect to", &"timed out")),
+            };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
         }
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+            Some(connector) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
+                        SendOutcome::Permanent(format!(
+                            "smtp.host `{}` is not a valid TLS name: {e}",
+                            cfg.host
+                        ))
+                    })?;
+                match tokio::time::timeout(TIMEOUT, connector.connect(name, tcp)).await {
+                    Ok(Ok(tls)) => Box::new(TlsSocket(tls)),
+                    Ok(Err(e)) => return Err(transient("TLS with", &e)),
+                    Err(_) => return Err(transient("TLS with", &"handshake timed out")),
+                }
+            }
+            None => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|e| classify(&e))?;
+        if let Some(params) = &self.starttls {
+            conn.starttls(params.clone(), &self.hello)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
+            let credentials = Credentials::new(user.clone(), pass.expose().to_string());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        Ok(Session(conn))
     }
 
+    /// Connects, says hello, logs in and leaves: for `secdesk check`.
+    pub async fn test_connection(&self) -> Result<(), String> {
+        match self.connect().await {
+            Ok(mut s) => {
+                let _ = s.0.quit().await;
+                Ok(())
+            }
+            Err(SendOutcome::Transient(e) | SendOutcome::Permanent(e)) => Err(e),
+            Err(SendOutcome::Sent) => Ok(()),
+        }
+    }
+}
+
+impl Session {
     /// One attempt to hand `row` to the server.
-    pub async fn send(&self, row: &OutboxRow) -> SendOutcome {
+    pub async fn send(&mut self, row: &OutboxRow) -> SendOutcome {
         let from: Address = match row.envelope_from.parse() {
             Ok(a) => a,
             Err(_) => {
@@ -110,11 +221,23 @@ impl Mailer {
             Ok(e) => e,
             Err(e) => return SendOutcome::Permanent(format!("no usable recipient: {e}")),
         };
-        match self.transport.send_raw(&envelope, &row.bytes).await {
-            Ok(_) => SendOutcome::Sent,
-            Err(e) if e.is_permanent() => SendOutcome::Permanent(describe(&e)),
-            Err(e) => SendOutcome::Transient(describe(&e)),
+        match tokio::time::timeout(TIMEOUT * 4, self.0.send(&envelope, &row.bytes)).await {
+            Ok(Ok(_)) => SendOutcome::Sent,
+            Ok(Err(e)) => classify(&e),
+            Err(_) => SendOutcome::Transient("the server did not answer within 2 minutes".into()),
         }
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.0.quit().await;
+    }
+}
+
+fn classify(e: &lettre::transport::smtp::Error) -> SendOutcome {
+    if e.is_permanent() {
+        SendOutcome::Permanent(describe(e))
+    } else {
+        SendOutcome::Transient(describe(e))
     }
 }
 
@@ -138,20 +261,37 @@ pub struct FlushReport {
     pub failed: u32,
 }
 
-/// Sends every due row once. The store is reached through `db`, a blocking call.
-pub async fn flush(mailer: &Mailer, db: &Db, now: DateTime<Utc>) -> store::Result<FlushReport> {
+/// Sends every row due at the clock's instant, once, over one connection. A row that
+/// fails ends the connection; the next row opens a new one.
+pub async fn flush(mailer: &Mailer, db: &Db, clock: &dyn Clock) -> store::Result<FlushReport> {
     let mut report = FlushReport::default();
+    let started = clock.now();
     let due = db
-        .call(move |s| s.read(|tx| tx.due_outbox(now, 100)))
+        .call(move |s| s.read(|tx| tx.due_outbox(started, 100)))
         .await?;
+    let mut session: Option<Session> = None;
     for row in due {
         // Count the attempt first: if we crash while sending, the row waits its backoff.
         let attempts = row.attempts + 1;
-        let retry_at = now + backoff(attempts);
+        let retry_at = clock.now() + backoff(attempts);
         let id = row.id;
         db.call(move |s| s.write(|tx| tx.begin_attempt(id, retry_at)))
             .await?;
-        let outcome = mailer.send(&row).await;
+        let outcome = match session.take() {
+            Some(s) => Ok(s),
+            None => mailer.connect().await,
+        };
+        let outcome = match outcome {
+            Ok(mut s) => {
+                let outcome = s.send(&row).await;
+                if outcome == SendOutcome::Sent {
+                    session = Some(s);
+                }
+                outcome
+            }
+            Err(outcome) => outcome,
+        };
+        let now = clock.now();
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
         match outcome {
             SendOutcome::Sent => {
@@ -192,5 +332,19 @@ pub async fn flush(mailer: &Mailer, db: &Db, now: DateTime<Utc>) -> store::Resul
             }
         }
     }
+    if let Some(s) = session {
+        s.quit().await;
+    }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_from_30_s_to_an_hour() {
+        let got: Vec<i64> = (1..=9).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(got, vec![30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
 }

@@ -15,7 +15,7 @@ use crate::deadlines::{self, CaseTimes, ReminderKind};
 use crate::desk::{self, Ctx, Decision, Filing, Incoming};
 use crate::mail::{self, Mail, Parsed};
 use crate::outgoing::{self, Purpose};
-use crate::store::{self, PlannedRow, RawOutcome, Store, Tx};
+use crate::store::{self, Arrival, PlannedRow, RawOutcome, Store, Tx};
 use crate::templates::Templates;
 use crate::threading::{self, ThreadReason};
 use crate::types::{CaseId, MessageId};
@@ -90,10 +90,14 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
         store.write(|tx| {
-            let Some(bytes) = tx.pending_raw_bytes(raw_id)? else {
+            let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
                 return Ok(Processed::AlreadyDone);
             };
-            self.process_in(tx, Some(raw_id), &bytes, now)
+            let delivery = match arrival {
+                Arrival::Live => Delivery::Send,
+                Arrival::History => Delivery::Suppress,
+            };
+            self.process_in_with(tx, Some(raw_id), &bytes, now, delivery)
         })
     }
 

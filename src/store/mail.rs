@@ -4,7 +4,16 @@ use super::{Result, Tx, parse_ts, ts};
 use crate::threading::ThreadIndex;
 use crate::types::{CaseId, MessageId, Uid, UidValidity};
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+
+/// How a mail reached the store, which decides whether the desk may answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// New mail: handled live (acknowledged, relayed).
+    Live,
+    /// Already in the mailbox when the desk first opened it, or imported: filed only.
+    History,
+}
 
 /// What became of a raw mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +66,12 @@ impl Tx<'_> {
         uid: Uid,
         bytes: &[u8],
         now: DateTime<Utc>,
+        arrival: Arrival,
     ) -> Result<Option<i64>> {
         let n = self.conn().execute(
-            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING",
-            params![mailbox, validity.0, uid.0, ts(now), bytes],
+            params![mailbox, validity.0, uid.0, ts(now), bytes, (arrival == Arrival::History) as i64],
         )?;
         let last = self
             .cursor(mailbox)?
@@ -90,7 +100,7 @@ impl Tx<'_> {
     }
 
     /// Raw mails stored but not processed yet, oldest first.
-    pub fn pending_raw(&self) -> Result<Vec<i64>> {
+    pub fn pending_raw_ids(&self) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn()
             .prepare("SELECT id FROM raw_mail WHERE state = 'pending' ORDER BY id")?;
@@ -100,12 +110,26 @@ impl Tx<'_> {
         Ok(ids)
     }
 
-    /// The bytes of a raw mail, if it is still pending.
-    pub fn pending_raw_bytes(&self, id: i64) -> Result<Option<Vec<u8>>> {
-        self.opt(
-            "SELECT bytes FROM raw_mail WHERE id = ?1 AND state = 'pending'",
-            [id],
-        )
+    /// The bytes of a raw mail and how it arrived, if it is still pending.
+    pub fn pending_raw(&self, id: i64) -> Result<Option<(Vec<u8>, Arrival)>> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT bytes, history FROM raw_mail WHERE id = ?1 AND state = 'pending'",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(b, h)| {
+            (
+                b,
+                if h == 1 {
+                    Arrival::History
+                } else {
+                    Arrival::Live
+                },
+            )
+        }))
     }
 
     pub fn raw_bytes_of_message(&self, message_id: &MessageId) -> Result<Option<Vec<u8>>> {

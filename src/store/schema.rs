@@ -142,4 +142,9 @@ CREATE TABLE reminders (
 ) STRICT;
 CREATE INDEX reminders_due ON reminders (due_at) WHERE state = 'pending';
 "#,
+    // 2: mail found in a mailbox the first time the desk opens it is history: filed,
+    // never answered. Decided when the raw bytes are stored, so a crash cannot change it.
+    r#"
+ALTER TABLE raw_mail ADD COLUMN history INTEGER NOT NULL DEFAULT 0 CHECK (history IN (0, 1));
+"#,
 ];

@@ -46,8 +46,22 @@ struct RunningDesk {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
+/// new mail is live. Mail already there at the first start is filed as history.
+pub fn wait_first_sync(db: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while count(db, "SELECT COUNT(*) FROM imap_cursor") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the desk never opened the mailbox"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl RunningDesk {
     fn start(config: Config) -> RunningDesk {
+        let db = config.desk.database.clone();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -57,6 +71,7 @@ impl RunningDesk {
             }))
             .unwrap();
         });
+        wait_first_sync(&db);
         RunningDesk {
             stop: Some(tx),
             thread: Some(thread),
@@ -307,6 +322,10 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     let text = text.replace("tls = \"starttls\"", "tls = \"none\"");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
+    // A first run on the empty mailbox, so the backlog below is new mail, not history.
+    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
+    wait_first_sync(&db);
+    drop(priming);
     let mut imap = stack.imap(DESK);
     for i in 0..N {
         imap.append(
@@ -417,13 +436,11 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let mut smtp = w.desk.config.smtp.clone();
     smtp.port = closed;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // lettre's connection pool lives on the runtime, from construction to drop.
-    let _in_runtime = rt.enter();
     let db = secdesk::db::Db::open(&w.desk.config.desk.database).unwrap();
     let down = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let now = w.clock.now();
+    let clock = ManualClock::new(w.clock.now());
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, now))
+        .block_on(secdesk::mailer::flush(&down, &db, &clock))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (0, 2, 0));
     let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
@@ -435,23 +452,17 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
         "{rows:?}"
     );
     // Not before the backoff has passed…
+    clock.advance(chrono::Duration::seconds(10));
     let r = rt
-        .block_on(secdesk::mailer::flush(
-            &down,
-            &db,
-            now + chrono::Duration::seconds(10),
-        ))
+        .block_on(secdesk::mailer::flush(&down, &db, &clock))
         .unwrap();
     assert_eq!(r.sent + r.retrying, 0);
     // …then through the server that is back.
     smtp.port = stack.smtp_port;
     let up = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    clock.advance(chrono::Duration::seconds(21));
     let r = rt
-        .block_on(secdesk::mailer::flush(
-            &up,
-            &db,
-            now + chrono::Duration::seconds(31),
-        ))
+        .block_on(secdesk::mailer::flush(&up, &db, &clock))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (2, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
@@ -468,18 +479,9 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (text, db_path) = stack_config(&stack, dir.path(), "");
     let config = load(&text);
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(monday_10()));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let _in_runtime = rt.enter();
     let mailer = secdesk::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
 
-    // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "x").as_bytes(),
-    );
-    stack.wait_for(DESK, 1, WAIT);
     let run_once = |at: DateTime<Utc>| {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
         let desk = Arc::new(secdesk::process::Desk::new(
@@ -489,18 +491,26 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
         let db = secdesk::db::Db::open(&db_path).unwrap();
         rt.block_on(async {
             let mut session = secdesk::ingest::connect(&config.imap).await.unwrap();
-            secdesk::ingest::sync(&mut session, "INBOX", &db, &desk, &clock, &|| false)
+            secdesk::ingest::sync(&mut session, "INBOX", &db, &desk, &clock, &|| false, &|| {})
                 .await
                 .unwrap();
         });
         let fired = db
             .blocking(|s| secdesk::scheduler::run_due(&desk, s, at))
             .unwrap();
-        rt.block_on(secdesk::mailer::flush(&mailer, &db, at))
+        rt.block_on(secdesk::mailer::flush(&mailer, &db, clock.as_ref()))
             .unwrap();
         fired.len()
     };
-    let _ = clock;
+    // The desk opens the (empty) mailbox once, so what arrives next is live mail.
+    assert_eq!(run_once(monday_10()), 0);
+    // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
+    stack.send(
+        RITA,
+        &[DESK],
+        report("r1@reporter.test", "Heap overflow", "x").as_bytes(),
+    );
+    stack.wait_for(DESK, 1, WAIT);
     assert_eq!(run_once(monday_10()), 0);
     stack.wait_for(ALICE, 1, WAIT);
     // Thursday 17:00 Paris: nobody answered; the reminder goes to the whole team.
@@ -679,5 +689,47 @@ fn the_team_drives_a_case_by_mail() {
         stack.fetch_all(RITA).len(),
         2,
         "the reporter got the ack and the reply, nothing else"
+    );
+}
+
+#[test]
+fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    for i in 0..3 {
+        let old = report(
+            &format!("old{i}@reporter.test"),
+            &format!("Old report {i}"),
+            "x",
+        )
+        .replace(RITA, &format!("old{i}@reporter.test"));
+        stack.append(DESK, old.as_bytes());
+    }
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("new@reporter.test", "A new report", "x").as_bytes(),
+    );
+    let ack = &stack.wait_for(RITA, 1, WAIT)[0];
+    assert!(header(ack, "Subject").unwrap().ends_with("A new report"));
+    wait_settled(&db, 4);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM cases"),
+        4,
+        "the old mail is on cases too"
+    );
+    for i in 0..3 {
+        assert!(
+            stack.fetch_all(&format!("old{i}@reporter.test")).is_empty(),
+            "old reporter {i} was answered"
+        );
+    }
+    let team = stack.fetch_all(ALICE);
+    assert_eq!(
+        team.len(),
+        1,
+        "only the new report is announced to the team"
     );
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use secdesk::clock::{Clock, ManualClock};
 use secdesk::config::{Config, SecretSources};
 use secdesk::process::{Desk, Processed};
-use secdesk::store::{OutboxRow, Store};
+use secdesk::store::{Arrival, OutboxRow, Store};
 use secdesk::templates::Templates;
 use secdesk::types::{CaseId, Uid, UidValidity};
 use std::collections::BTreeMap;
@@ -111,7 +111,16 @@ impl World {
         let uid = self.uid;
         let id = self
             .store
-            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw.as_bytes(), now))
+            .write(|tx| {
+                tx.insert_raw(
+                    "INBOX",
+                    UidValidity(1),
+                    Uid(uid),
+                    raw.as_bytes(),
+                    now,
+                    Arrival::Live,
+                )
+            })
             .unwrap()
             .unwrap();
         self.desk.process(&mut self.store, id, now).unwrap()
