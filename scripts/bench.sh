@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# bench.sh — secdesk's speed and memory figures, against the real mail stack on loopback.
+#
+#   scripts/bench.sh [-n N] [-m M] [--idle SECONDS] [--no-build]
+#
+#   -n N        acknowledgement-latency samples (default 30, or $BENCH_N)
+#   -m M        reports in the backlog (default 1000, or $BENCH_M)
+#   --idle S    how long the desk idles before its steady RSS is read (default 5)
+#   --no-build  use the existing release binary
+#
+# What it does (the measuring is in scripts/bench.py):
+#   1. installs (if missing) and starts Postfix + Dovecot (scripts/mailstack.sh), builds
+#      secdesk in release mode (`cargo build --release`, default target dir unless
+#      CARGO_TARGET_DIR says otherwise), writes a config like scripts/demo.sh does:
+#      the desk's IMAP and SMTP go over STARTTLS, so TLS costs are included;
+#   2. ack latency: N reports sent one at a time, each from its own sender (the ack rate
+#      limit is per sender), timed from the SMTP send returning to the ack visible in the
+#      reporter's INBOX (IMAP NOOP every 5 ms); beside each, the stack's floor: an SMTP
+#      send to a mailbox, timed the same way. min / median / p90 / max, ratio of medians;
+#   3. backlog: M reports APPENDed to the desk's INBOX while it is stopped, then
+#      `secdesk run`: time until every mail is processed and until the outbox is
+#      drained (polling the SQLite file), in mails/s;
+#   4. memory: VmHWM of the daemon during the backlog, VmRSS once idle, in MiB.
+# Figures are printed, never asserted: the machines are shared and noisy.
+#
+# Needs root on first use (apt-get via mailstack.sh install), cargo, and Python 3
+# (standard library only). Everything is cleaned up on exit, error or Ctrl-C;
+# BENCH_KEEP=1 keeps the work directory (logs, database) and prints its path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+# The exact command, for the summary (with the env vars that change it).
+command_line="$(printf '%q ' "$0" "$@")"
+for v in BENCH_N BENCH_M CARGO_TARGET_DIR; do
+    if [[ -n ${!v:-} ]]; then command_line="$v=${!v} $command_line"; fi
+done
+
+reports=${BENCH_N:-30}
+backlog=${BENCH_M:-1000}
+idle_s=5
+build=1
+while (($#)); do
+    case $1 in
+    -n) reports=${2:?-n needs a number}; shift 2 ;;
+    -m) backlog=${2:?-m needs a number}; shift 2 ;;
+    --idle) idle_s=${2:?--idle needs seconds}; shift 2 ;;
+    --no-build) build=0; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+[[ $reports =~ ^[1-9][0-9]*$ && $backlog =~ ^[1-9][0-9]*$ ]] ||
+    { echo "bench: N and M must be positive integers" >&2; exit 2; }
+
+bin=${CARGO_TARGET_DIR:-$root/target}/release/secdesk
+
+# The work directory holds the stack and the desk's files. mailstack.sh wants a
+# short, world-searchable path (unix socket names are limited to 108 bytes).
+work=$(mktemp -d /tmp/sd-bench.XXXXXX)
+chmod 0755 "$work"
+stack=$work/stack
+
+cleanup() {
+    local rc=$?
+    # The daemon, if bench.py left one behind: only the pid it recorded, and only
+    # if that process is still our secdesk with our config.
+    local pid
+    pid=$(cat "$work/daemon.pid" 2>/dev/null || true)
+    if [[ $pid =~ ^[0-9]+$ ]] &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$work/config.toml"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    scripts/mailstack.sh stop "$stack" >/dev/null 2>&1 || true
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        echo "bench: work directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "==> installing the mail stack (Postfix, Dovecot) if needed"
+scripts/mailstack.sh install
+if ((build)); then
+    echo "==> cargo build --release (a few minutes the first time)"
+    cargo build --release --quiet
+fi
+[[ -x $bin ]] || { echo "bench: no binary at $bin (build it, or drop --no-build)" >&2; exit 1; }
+
+echo "==> starting Postfix + Dovecot on loopback"
+scripts/mailstack.sh start "$stack" >/dev/null
+# shellcheck disable=SC1091
+source "$stack/env"
+echo "    SMTP 127.0.0.1:$SMTP_PORT, IMAP 127.0.0.1:$IMAP_PORT"
+
+# The desk's config, as scripts/demo.sh writes it; policy defaults (ack_rate_limit is
+# per sender, and every report comes from its own sender).
+printf 'secret\n' >"$work/imap-password"
+chmod 0600 "$work/imap-password"
+cat >"$work/config.toml" <<TOML
+[desk]
+address = "security@example.org"
+name = "Example Security Team"
+database = "$work/secdesk.db"
+
+[imap]
+host = "localhost"
+port = $IMAP_PORT
+tls = "starttls"
+ca_file = "$CA_FILE"
+username = "security@example.org"
+password_file = "$work/imap-password"
+
+[smtp]
+host = "localhost"
+port = $SMTP_PORT
+tls = "starttls"
+ca_file = "$CA_FILE"
+
+[team]
+members = ["alice@example.org", "bob@example.org"]
+authserv_id = "mx.example.org"
+
+[calendar]
+timezone = "Europe/Paris"
+TOML
+
+echo "==> secdesk check"
+"$bin" check --config "$work/config.toml" >"$work/check.out" 2>&1 ||
+    { cat "$work/check.out"; exit 1; }
+
+# Unset, SECDESK_LOG is "info": the daemon logs every mail, as in production.
+python3 scripts/bench.py \
+    --bin "$bin" --config "$work/config.toml" --db "$work/secdesk.db" --workdir "$work" \
+    --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" \
+    --reports "$reports" --backlog "$backlog" --idle-s "$idle_s" \
+    --tls starttls --command "${command_line% }"
