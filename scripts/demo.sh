@@ -21,7 +21,10 @@ chmod 0755 "$demo"
 stack=$demo/stack
 daemon_pid=
 cleanup() {
-    [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    if [[ -n $daemon_pid ]]; then
+        kill "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
     scripts/mailstack.sh stop "$stack" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -204,8 +204,12 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         .to_ascii_lowercase();
 
     let mut text_from_html = false;
+    // mail-parser offers an HTML part as "text" when there is no text/plain one, with a
+    // conversion that glues block elements together (`<div>#a</div><div>#b</div>` becomes
+    // `#a#b`, losing command lines). Only a real text/plain part is taken as text.
+    let plain = msg.text_part(0).is_some_and(|p| !p.is_text_html());
     let text = match msg.body_text(0) {
-        Some(t) if msg.text_body_count() > 0 && !t.trim().is_empty() => t.into_owned(),
+        Some(t) if plain && !t.trim().is_empty() => t.into_owned(),
         _ => match msg.body_html(0) {
             Some(h) => {
                 text_from_html = true;

@@ -277,3 +277,44 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
     let ack = out.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
     assert!(!String::from_utf8_lossy(&ack.bytes).contains("70000"));
 }
+
+#[test]
+fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
+    use chrono::TimeZone;
+    // Friday 18 December 2026, 15:00 in Paris; Christmas (Fri 25) is a holiday.
+    let friday = chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, 12, 18, 15, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut w = World::with(friday, "");
+    w.deliver(&report("r1@reporter.test", "Crash", "x"));
+    let ack = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "ack")
+        .unwrap();
+    // Mon 21, Tue 22, Wed 23: three working days.
+    assert!(
+        body(&ack.bytes).contains("answer you by Wed 23 Dec 2026, 17:00 CET (Europe/Paris)"),
+        "{}",
+        body(&ack.bytes)
+    );
+
+    // On the Tuesday before Christmas, the third working day skips the 25th.
+    let tuesday = chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, 12, 22, 9, 30, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    w.clock.set(tuesday);
+    w.deliver(&report("r2@reporter.test", "Another crash", "x"));
+    let ack = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "ack")
+        .unwrap();
+    assert!(
+        body(&ack.bytes).contains("answer you by Mon 28 Dec 2026, 17:00 CET (Europe/Paris)"),
+        "{}",
+        body(&ack.bytes)
+    );
+}

@@ -711,23 +711,28 @@ fn sigterm_stops_the_mailer_between_two_sends() {
     let sent_sql = "SELECT COUNT(*) FROM outbox WHERE state = 'sent'";
 
     let mut desk = Daemon::start(&cfg, dir.path().join("run.log"));
-    // Every report processed (two mails queued each), the mailer a few sends in.
-    let sent_before = desk.wait_db(
-        "the mailer busy with a full outbox",
-        Duration::from_secs(15),
-        || {
-            let done = count(&db, BACKLOG_DONE_SQL)?;
-            let sent = count(&db, sent_sql)?;
-            if done == n && sent >= 3 {
-                Ok(sent)
-            } else {
-                Err(format!("{done}/{n} processed, {sent} sent"))
-            }
-        },
-    );
+    // Every report processed (two mails queued each) …
+    let sent_at_done = desk.wait_db("the backlog processed", Duration::from_secs(15), || match (
+        count(&db, BACKLOG_DONE_SQL)?,
+        count(&db, sent_sql)?,
+    ) {
+        (done, sent) if done == n => Ok(sent),
+        (done, sent) => Err(format!("{done}/{n} processed, {sent} sent")),
+    });
+    // … and ten more sends, so the pass in progress is one that began with every
+    // remaining mail due (a pass takes up to 100).
+    let sent_before = desk.wait_db("ten more sends", Duration::from_secs(15), || {
+        match count(&db, sent_sql)? {
+            sent if sent >= sent_at_done + 10 => Ok(sent),
+            sent => Err(format!(
+                "{sent} sent ({sent_at_done} when processing ended)"
+            )),
+        }
+    });
     assert!(
-        sent_before < 2 * n - 20,
-        "the outbox was nearly drained ({sent_before} sent) before SIGTERM"
+        sent_before <= n,
+        "the outbox was half drained ({sent_before} of {} sent) before SIGTERM",
+        2 * n
     );
     let asked = Instant::now();
     let status = desk.sigterm(Duration::from_secs(20));

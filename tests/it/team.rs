@@ -348,3 +348,21 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
     assert_eq!(case.status, CaseStatus::Published);
     assert_eq!(case.advisory_id.as_deref(), Some("OSEC-2026-01"));
 }
+
+#[test]
+fn commands_in_an_html_only_reply_are_read() {
+    let mut w = World::new();
+    let notice = open_case(&mut w);
+    let html = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\nFrom: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: x\r\nMessage-ID: <html1@example.org>\r\nIn-Reply-To: <{notice}>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><div>#severity critical</div><div>#assign me</div><div><br></div><div>Looking now.</div><blockquote>#close<br>old text</blockquote></body></html>\r\n"
+    );
+    w.deliver(&html);
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.severity, Some(Severity::Critical));
+    assert_eq!(case.assignee.as_deref(), Some(ALICE));
+    assert_eq!(
+        case.status,
+        CaseStatus::New,
+        "the quoted #close is not read"
+    );
+}
