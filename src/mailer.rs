@@ -272,11 +272,14 @@ pub async fn flush(mailer: &Mailer, db: &Db, clock: &dyn Clock) -> store::Result
     let mut session: Option<Session> = None;
     for row in due {
         // Count the attempt first: if we crash while sending, the row waits its backoff.
-        let attempts = row.attempts + 1;
-        let retry_at = clock.now() + backoff(attempts);
-        let id = row.id;
-        db.call(move |s| s.write(|tx| tx.begin_attempt(id, retry_at)))
-            .await?;
+        let (id, now) = (row.id, clock.now());
+        let retry_at = now + backoff(row.attempts + 1);
+        let Some(attempts) = db
+            .call(move |s| s.write(|tx| tx.begin_attempt(id, now, retry_at)))
+            .await?
+        else {
+            continue; // another desk on this database is sending it
+        };
         let outcome = match session.take() {
             Some(s) => Ok(s),
             None => mailer.connect().await,

@@ -164,16 +164,27 @@ impl Tx<'_> {
         rows.into_iter().map(convert).collect()
     }
 
-    /// Counts an attempt before it is made, and pushes the next one out to `retry_at`: a
-    /// crash during the attempt then leads to a retry later, not a tight loop.
-    pub fn begin_attempt(&self, id: i64, retry_at: DateTime<Utc>) -> Result<u32> {
-        self.conn().execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
-            params![id, ts(retry_at)],
+    /// Claims a due row for one attempt: counts the attempt before it is made and pushes
+    /// the next one out to `retry_at`. A crash during the attempt then leads to a retry
+    /// later, not a tight loop; and a second desk on the same file, seeing the row no
+    /// longer due, leaves it alone. `None` when the row was not ours to send.
+    pub fn begin_attempt(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> Result<Option<u32>> {
+        let claimed = self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?3
+             WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
+            params![id, ts(now), ts(retry_at)],
         )?;
+        if claimed == 0 {
+            return Ok(None);
+        }
         Ok(self
             .opt::<i64>("SELECT attempts FROM outbox WHERE id = ?1", [id])?
-            .unwrap_or(0) as u32)
+            .map(|n| n as u32))
     }
 
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {

@@ -318,3 +318,28 @@ fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
         body(&ack.bytes)
     );
 }
+
+#[test]
+fn an_outbox_row_is_claimed_by_one_sender_at_a_time() {
+    let mut w = World::new();
+    w.deliver(&report("r1@reporter.test", "Crash", "x"));
+    let row = w.new_mail()[0].id;
+    let now = w.clock_now();
+    let retry = now + Duration::seconds(30);
+    let claim = |w: &mut World, at| {
+        w.store
+            .write(|tx| tx.begin_attempt(row, at, retry))
+            .unwrap()
+    };
+    assert_eq!(claim(&mut w, now), Some(1), "the first desk claims it");
+    assert_eq!(
+        claim(&mut w, now),
+        None,
+        "a second desk on the same file leaves it alone"
+    );
+    assert_eq!(
+        claim(&mut w, retry),
+        Some(2),
+        "after the backoff it may be tried again"
+    );
+}
