@@ -181,7 +181,8 @@ async fn mailer_loop(
         if *stop.borrow() {
             return;
         }
-        match mailer::flush(&mailer, &db, clock.as_ref()).await {
+        let stopping = || *stop.borrow();
+        match mailer::flush(&mailer, &db, clock.as_ref(), &stopping).await {
             Ok(r) if r.sent + r.retrying + r.failed > 0 => {
                 tracing::debug!(
                     sent = r.sent,

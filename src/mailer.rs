@@ -262,8 +262,14 @@ pub struct FlushReport {
 }
 
 /// Sends every row due at the clock's instant, once, over one connection. A row that
-/// fails ends the connection; the next row opens a new one.
-pub async fn flush(mailer: &Mailer, db: &Db, clock: &dyn Clock) -> store::Result<FlushReport> {
+/// fails ends the connection; the next row opens a new one. `stop` is checked between
+/// two sends, so shutdown waits for at most the mail in flight.
+pub async fn flush(
+    mailer: &Mailer,
+    db: &Db,
+    clock: &dyn Clock,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> store::Result<FlushReport> {
     let mut report = FlushReport::default();
     let started = clock.now();
     let due = db
@@ -271,6 +277,9 @@ pub async fn flush(mailer: &Mailer, db: &Db, clock: &dyn Clock) -> store::Result
         .await?;
     let mut session: Option<Session> = None;
     for row in due {
+        if stop() {
+            break;
+        }
         // Count the attempt first: if we crash while sending, the row waits its backoff.
         let (id, now) = (row.id, clock.now());
         let retry_at = now + backoff(row.attempts + 1);

@@ -440,7 +440,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let down = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
     let clock = ManualClock::new(w.clock.now());
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &clock))
+        .block_on(secdesk::mailer::flush(&down, &db, &clock, &|| false))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (0, 2, 0));
     let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
@@ -454,7 +454,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     // Not before the backoff has passed…
     clock.advance(chrono::Duration::seconds(10));
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &clock))
+        .block_on(secdesk::mailer::flush(&down, &db, &clock, &|| false))
         .unwrap();
     assert_eq!(r.sent + r.retrying, 0);
     // …then through the server that is back.
@@ -462,7 +462,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let up = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
     let r = rt
-        .block_on(secdesk::mailer::flush(&up, &db, &clock))
+        .block_on(secdesk::mailer::flush(&up, &db, &clock, &|| false))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (2, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
@@ -498,8 +498,13 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
         let fired = db
             .blocking(|s| secdesk::scheduler::run_due(&desk, s, at))
             .unwrap();
-        rt.block_on(secdesk::mailer::flush(&mailer, &db, clock.as_ref()))
-            .unwrap();
+        rt.block_on(secdesk::mailer::flush(
+            &mailer,
+            &db,
+            clock.as_ref(),
+            &|| false,
+        ))
+        .unwrap();
         fired.len()
     };
     // The desk opens the (empty) mailbox once, so what arrives next is live mail.
