@@ -15,7 +15,7 @@ use crate::deadlines::{self, CaseTimes, ReminderKind};
 use crate::desk::{self, Ctx, Decision, Filing, Incoming};
 use crate::mail::{self, Mail, Parsed};
 use crate::outgoing::{self, Purpose};
-use crate::store::{self, Arrival, PlannedRow, RawOutcome, Store, Tx};
+use crate::store::{self, Arrival, NewMessage, PlannedRow, RawOutcome, Source, Store, Tx};
 use crate::templates::Templates;
 use crate::threading::{self, ThreadReason};
 use crate::types::{CaseId, MessageId};
@@ -292,18 +292,16 @@ impl Desk {
                 tx.update_case(c)?;
             }
             if let Some(i) = incoming {
-                tx.insert_message(
-                    &i.id,
-                    &c.id,
-                    true,
-                    now,
-                    &i.from,
-                    &i.subject,
-                    i.raw_id,
-                    None,
-                    kind.as_str(),
-                    &i.references,
-                )?;
+                tx.insert_message(&NewMessage {
+                    id: &i.id,
+                    case: &c.id,
+                    source: Source::Received { raw: i.raw_id },
+                    at: now,
+                    from: &i.from,
+                    subject: &i.subject,
+                    kind: kind.as_str(),
+                    references: &i.references,
+                })?;
             }
             for e in &events {
                 tx.insert_event(&c.id, now, e, message_id.as_ref())?;
@@ -361,18 +359,16 @@ impl Desk {
                 if let Some(case) = &out.case {
                     let mut refs = out.references.clone();
                     refs.extend(out.in_reply_to.clone());
-                    tx.insert_message(
-                        &id,
+                    tx.insert_message(&NewMessage {
+                        id: &id,
                         case,
-                        false,
-                        now,
-                        &self.config.desk.address,
-                        &out.subject,
-                        None,
-                        Some(row),
-                        out.purpose.as_str(),
-                        &refs,
-                    )?;
+                        source: Source::Sent { outbox: row },
+                        at: now,
+                        from: &self.config.desk.address,
+                        subject: &out.subject,
+                        kind: out.purpose.as_str(),
+                        references: &refs,
+                    })?;
                 }
             }
             Err(e) => {

@@ -15,6 +15,30 @@ pub enum Arrival {
     History,
 }
 
+/// Where a filed message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Received; `raw` is the row holding its bytes.
+    Received { raw: Option<i64> },
+    /// Sent by the desk from this outbox row.
+    Sent { outbox: i64 },
+}
+
+/// A message to file on a case.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub id: &'a MessageId,
+    pub case: &'a CaseId,
+    pub source: Source,
+    pub at: DateTime<Utc>,
+    pub from: &'a str,
+    pub subject: &'a str,
+    /// report, reporter, team, …, or the outbox purpose of a sent mail.
+    pub kind: &'a str,
+    /// The ids it points at (In-Reply-To, References, embedded messages).
+    pub references: &'a [MessageId],
+}
+
 /// What became of a raw mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawOutcome {
@@ -189,41 +213,32 @@ impl Tx<'_> {
     }
 
     /// Files a message on a case, with the ids it references (for reverse threading).
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_message(
-        &self,
-        id: &MessageId,
-        case: &CaseId,
-        incoming: bool,
-        at: DateTime<Utc>,
-        from: &str,
-        subject: &str,
-        raw_id: Option<i64>,
-        outbox_id: Option<i64>,
-        kind: &str,
-        references: &[MessageId],
-    ) -> Result<i64> {
+    pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<i64> {
+        let (direction, raw_id, outbox_id) = match m.source {
+            Source::Received { raw } => ("in", raw, None),
+            Source::Sent { outbox } => ("out", None, Some(outbox)),
+        };
         self.conn().execute(
             "INSERT INTO messages (message_id, case_id, direction, at, from_addr, subject, raw_id, outbox_id, kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                id.as_str(),
-                case.to_string(),
-                if incoming { "in" } else { "out" },
-                ts(at),
-                from,
-                subject,
+                m.id.as_str(),
+                m.case.to_string(),
+                direction,
+                ts(m.at),
+                m.from,
+                m.subject,
                 raw_id,
                 outbox_id,
-                kind
+                m.kind
             ],
         )?;
         let row = self.conn().last_insert_rowid();
         let mut stmt = self.conn().prepare(
             "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
-        for r in references {
-            stmt.execute(params![row, r.as_str(), case.to_string()])?;
+        for r in m.references {
+            stmt.execute(params![row, r.as_str(), m.case.to_string()])?;
         }
         Ok(row)
     }

@@ -16,7 +16,7 @@ mod reminders;
 mod schema;
 
 pub use cases::CaseSummary;
-pub use mail::{Arrival, MessageRow, RawOutcome};
+pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
 pub use reminders::{DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState};
 

@@ -1,0 +1,279 @@
+//! HTML-only mail turned into plain text, so commands and messages in it can be read
+//! line by line.
+//!
+//! Invariant: pure, linear in the input, never panics; unknown markup is dropped, never
+//! interpreted.
+
+/// Crude but safe HTML to text: drops `<script>`, `<style>`, `<head>` and comments,
+/// turns `<br>` and the end of blocks into newlines, `<blockquote>` content into `> `
+/// lines, strips the other tags and decodes common entities. Linear, never panics.
+pub fn html_to_text(html: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `html`.
+    let lower = html.to_ascii_lowercase();
+    let mut sink = TextSink::default();
+    let mut pos = 0;
+    while let Some(rest) = html.get(pos..) {
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        pos = match c {
+            '<' => handle_tag(html, &lower, pos, &mut sink),
+            '&' => {
+                let (decoded, used) = decode_entity(rest);
+                sink.visible(decoded);
+                pos + used
+            }
+            _ => {
+                sink.text_char(c);
+                pos + c.len_utf8()
+            }
+        };
+    }
+    sink.finish()
+}
+
+/// Handles the tag starting at `pos` (a `<`) and returns the position after it.
+fn handle_tag(html: &str, lower: &str, pos: usize, sink: &mut TextSink) -> usize {
+    let rest = lower.get(pos..).unwrap_or("");
+    let after_lt = rest.get(1..).unwrap_or("");
+    if after_lt.starts_with("!--") {
+        return find_from(lower, pos + 4, "-->").map_or(html.len(), |i| i + 3);
+    }
+    if after_lt.starts_with('!') || after_lt.starts_with('?') {
+        return find_from(lower, pos, ">").map_or(html.len(), |i| i + 1);
+    }
+    let closing = after_lt.starts_with('/');
+    let name_start = if closing { 2 } else { 1 };
+    let name: String = rest
+        .get(name_start..)
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    if name.is_empty() {
+        // `a < b` in sloppy HTML: the `<` is text.
+        sink.text_char('<');
+        return pos + 1;
+    }
+    let end = tag_end(lower, pos + name_start + name.len());
+    match (name.as_str(), closing) {
+        ("script" | "style" | "head" | "title" | "template", false) => {
+            return find_from(lower, end, &format!("</{name}"))
+                .and_then(|i| find_from(lower, i, ">"))
+                .map_or(html.len(), |i| i + 1);
+        }
+        ("br", _) => sink.newline(),
+        ("blockquote", false) => {
+            sink.block_break();
+            sink.quote_depth += 1;
+        }
+        ("blockquote", true) => {
+            sink.block_break();
+            sink.quote_depth = sink.quote_depth.saturating_sub(1);
+        }
+        ("pre", false) => {
+            sink.block_break();
+            sink.pre_depth += 1;
+        }
+        ("pre", true) => {
+            sink.pre_depth = sink.pre_depth.saturating_sub(1);
+            sink.block_break();
+        }
+        ("p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", true) => {
+            sink.newline();
+        }
+        (
+            "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
+            | "table" | "hr",
+            _,
+        ) => sink.block_break(),
+        ("td" | "th", true) => sink.pending_space = !sink.at_line_start,
+        _ => {}
+    }
+    end
+}
+
+fn find_from(haystack: &str, from: usize, needle: &str) -> Option<usize> {
+    haystack.get(from..)?.find(needle).map(|i| i + from)
+}
+
+/// The position after the `>` closing a tag, skipping quoted attribute values.
+fn tag_end(lower: &str, from: usize) -> usize {
+    let mut quote: Option<char> = None;
+    for (i, c) in lower.get(from..).unwrap_or("").char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if q == c => quote = None,
+            (None, '>') => return from + i + 1,
+            _ => {}
+        }
+    }
+    lower.len()
+}
+
+/// Decodes the entity at the start of `rest` (which starts with `&`); an unknown or
+/// unterminated one is a literal `&`.
+fn decode_entity(rest: &str) -> (char, usize) {
+    let literal = ('&', 1);
+    let Some(semi) = rest
+        .char_indices()
+        .take(12)
+        .find(|&(_, c)| c == ';')
+        .map(|(i, _)| i)
+    else {
+        return literal;
+    };
+    let name = rest.get(1..semi).unwrap_or("");
+    let used = semi + 1;
+    let c = match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "lsquo" => '‘',
+        "rsquo" => '’',
+        "ldquo" => '“',
+        "rdquo" => '”',
+        "copy" => '©',
+        _ => {
+            let number = name
+                .strip_prefix("#x")
+                .or_else(|| name.strip_prefix("#X"))
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| name.strip_prefix('#').map(str::parse::<u32>));
+            match number {
+                // U+00A0 is a space for every purpose downstream.
+                Some(Ok(0xa0)) => ' ',
+                Some(Ok(n)) => char::from_u32(n)
+                    .filter(|&c| c != '\0')
+                    .unwrap_or('\u{fffd}'),
+                _ => return literal,
+            }
+        }
+    };
+    (c, used)
+}
+
+/// Builds the text line by line, so that blockquote prefixes and white-space collapsing
+/// are decided once per visible character.
+#[derive(Default)]
+struct TextSink {
+    out: String,
+    at_line_start: bool,
+    started: bool,
+    pending_space: bool,
+    quote_depth: usize,
+    pre_depth: usize,
+}
+
+impl TextSink {
+    /// A character of the HTML source: white space collapses outside `<pre>`.
+    fn text_char(&mut self, c: char) {
+        if self.pre_depth > 0 {
+            match c {
+                '\n' => self.newline(),
+                '\r' => {}
+                _ => self.visible(c),
+            }
+        } else if c.is_ascii_whitespace() {
+            self.pending_space = self.started && !self.at_line_start;
+        } else {
+            self.visible(c);
+        }
+    }
+
+    fn visible(&mut self, c: char) {
+        if !self.started || self.at_line_start {
+            // Deeply nested quotes are still quotes; cap the prefix so output stays linear.
+            for _ in 0..self.quote_depth.min(8) {
+                self.out.push_str("> ");
+            }
+        } else if self.pending_space {
+            self.out.push(' ');
+        }
+        self.started = true;
+        self.at_line_start = false;
+        self.pending_space = false;
+        self.out.push(c);
+    }
+
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.started = true;
+        self.at_line_start = true;
+        self.pending_space = false;
+    }
+
+    fn block_break(&mut self) {
+        if self.started && !self.at_line_start {
+            self.newline();
+        }
+    }
+
+    fn finish(self) -> String {
+        let lines: Vec<&str> = self.out.split('\n').collect();
+        let mut out: Vec<&str> = Vec::new();
+        for line in lines {
+            let line = line.trim_end();
+            if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
+                continue;
+            }
+            out.push(line);
+        }
+        out.join("\n").trim().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    #[test]
+    fn html_to_text_cases() {
+        let table: &[(&str, &str)] = &[
+            ("a<br>b<br/>c<BR />d", "a\nb\nc\nd"),
+            ("<p>one</p><p>two</p>", "one\ntwo"),
+            ("<ul><li>x</li><li>y</li></ul>", "x\ny"),
+            (
+                "a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; f&nbsp;g",
+                "a & b <c> \"d\" 'e' f g",
+            ),
+            ("&#233;&#xE9;&#X1F600;", "éé😀"),
+            (
+                "&#0;&#xD800;&#99999999999;",
+                "\u{fffd}\u{fffd}&#99999999999;",
+            ),
+            ("&bogus; & &amp", "&bogus; & &amp"),
+            ("<script>alert('#close')</script>ok", "ok"),
+            ("<STYLE>p { color: red }</STYLE>ok", "ok"),
+            ("<style>never closed", ""),
+            ("x<!-- #close -->y", "xy"),
+            ("<!DOCTYPE html><html><body>t</body></html>", "t"),
+            ("a < b and c > d", "a < b and c > d"),
+            ("<a href=\"x>y\">link</a>", "link"),
+            ("<div>unterminated <b", "unterminated"),
+            ("  lots   of\n\n  space  ", "lots of space"),
+            (
+                "top<blockquote>one<br>two<blockquote>deep</blockquote>back</blockquote>end",
+                "top\n> one\n> two\n> > deep\n> back\nend",
+            ),
+            ("<pre>  keep\n    this</pre>after", "keep\n    this\nafter"),
+            ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+            ("", ""),
+        ];
+        for (html, want) in table {
+            assert_eq!(html_to_text(html), *want, "{html:?}");
+        }
+    }
+}
