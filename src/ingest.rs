@@ -427,7 +427,7 @@ fn mailbox_grew(queue: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
 
 /// Watches the inbox until `stop` turns true: connects (with backoff), syncs, then waits
 /// with IDLE (or polls), and syncs again on every change. `on_new_mail` is called after
-/// a sync that filed mail; `ready` fires after the first successful login.
+/// a sync that filed mail; `ready` fires after the first successful sync.
 pub async fn watch(
     desk: Arc<Desk>,
     db: Db,
@@ -457,9 +457,6 @@ pub async fn watch(
             }
         };
         backoff = Duration::from_secs(1);
-        if let Some(tx) = ready.take() {
-            let _ = tx.send(());
-        }
         let idle = has_idle(&mut session).await;
         tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
         crate::daemon::status("watching the inbox");
@@ -481,6 +478,11 @@ pub async fn watch(
             .await
             {
                 Ok(r) => {
+                    // Ready means caught up: logged in, and the inbox read once (which
+                    // also settles what is history at the first start).
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
                     if r.fetched > 0 || r.processed > 0 {
                         tracing::info!(
                             fetched = r.fetched,

@@ -1,5 +1,5 @@
 //! The daemon as systemd sees it, without systemd: a real `NOTIFY_SOCKET` datagram
-//! socket receives READY (only after the first IMAP login), STATUS, WATCHDOG pings and
+//! socket receives READY (only once the inbox was reached and read), STATUS, WATCHDOG pings and
 //! STOPPING, and SIGTERM ends the process with status 0.
 
 use crate::e2e::stack_config;
