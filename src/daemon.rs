@@ -98,6 +98,7 @@ pub async fn run(
     ));
     let mailer_task = tokio::spawn(mailer_loop(
         mailer,
+        Arc::clone(&desk),
         mailer_db,
         Arc::clone(&clock),
         stop_rx.clone(),
@@ -172,6 +173,7 @@ async fn sleep_until(
 
 async fn mailer_loop(
     mailer: Mailer,
+    desk: Arc<Desk>,
     db: Db,
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
@@ -182,7 +184,7 @@ async fn mailer_loop(
             return;
         }
         let stopping = || *stop.borrow();
-        match mailer::flush(&mailer, &db, clock.as_ref(), &stopping).await {
+        match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stopping).await {
             Ok(r) if r.sent + r.retrying + r.failed > 0 => {
                 tracing::debug!(
                     sent = r.sent,

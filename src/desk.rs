@@ -537,3 +537,49 @@ pub fn unreadable(
     }
     d
 }
+
+/// The team alert for a mail the server refused for good, when it was meant for someone
+/// outside the team (a reporter not hearing from us, a maintainer, the announce list).
+/// Mail to the team itself is only recorded: mailing the team that its mail cannot reach
+/// it would be a loop.
+pub fn delivery_failed(
+    ctx: &Ctx<'_>,
+    case: &CaseId,
+    purpose: Purpose,
+    to: &[String],
+    error: &str,
+) -> Option<Outgoing> {
+    let what = match purpose {
+        Purpose::Ack => "acknowledgement",
+        Purpose::Reply => "reply",
+        Purpose::Forward => "forward to upstream",
+        Purpose::PublishedNotice => "publication notice",
+        Purpose::Announce => "announcement",
+        Purpose::Preannounce => "pre-announcement",
+        Purpose::TeamNotice | Purpose::Transcript | Purpose::Reminder | Purpose::Digest => {
+            return None;
+        }
+    };
+    let to = to.join(", ");
+    let r = ctx
+        .templates
+        .render(&templates::TeamAlert {
+            case_id: case.to_string(),
+            headline: format!("the {what} to {to} could not be delivered"),
+            text: format!(
+                "The mail server refused the {what} to {to} for good:\n\n    {error}\n\n\
+                 They have not received it. Check the address, and reach them another way if \
+                 needed; `#show` lists the case's history."
+            ),
+        })
+        .ok()?;
+    Some(
+        Outgoing::new(
+            Purpose::TeamNotice,
+            Some(case.clone()),
+            ctx.config.team.recipients(),
+            r,
+        )
+        .reply_to(ctx.plus_address(case)),
+    )
+}

@@ -3,12 +3,13 @@
 //! Invariants: only this module speaks SMTP. An attempt is counted (and the next one
 //! scheduled) before it is made, so a crash mid-send leads to a later retry, never a
 //! tight loop. A transient failure is retried with capped exponential backoff for as long
-//! as it takes; a permanent one (5xx) is recorded on the case and never retried.
+//! as it takes; a permanent one (5xx) is recorded on the case, told to the team when the
+//! mail was for someone outside it, and never retried.
 
-use crate::case::{DESK_ACTOR, EventKind, NewEvent};
 use crate::clock::Clock;
 use crate::config::{SmtpConfig, TlsMode};
 use crate::db::Db;
+use crate::process::Desk;
 use crate::store::{self, OutboxRow};
 use chrono::Duration;
 use lettre::Address;
@@ -19,6 +20,7 @@ use lettre::transport::smtp::client::{
 };
 use lettre::transport::smtp::extension::ClientId;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -267,6 +269,7 @@ pub struct FlushReport {
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
+    desk: &Arc<Desk>,
     clock: &dyn Clock,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> store::Result<FlushReport> {
@@ -321,26 +324,9 @@ pub async fn flush(
             SendOutcome::Permanent(err) => {
                 report.failed += 1;
                 tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
-                let case = row.case.clone();
-                let rcpts = row.recipients.join(", ");
-                let purpose = row.purpose.as_str();
-                db.call(move |s| {
-                    s.write(|tx| {
-                        tx.mark_failed(id, &err)?;
-                        if let Some(c) = &case {
-                            let ev = NewEvent::new(
-                                EventKind::DeliveryFailed,
-                                DESK_ACTOR,
-                                format!(
-                                    "the {purpose} mail to {rcpts} could not be delivered: {err}"
-                                ),
-                            );
-                            tx.insert_event(c, now, &ev, None)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .await?;
+                let d = Arc::clone(desk);
+                db.call(move |s| s.write(|tx| d.delivery_failed(tx, &row, &err, now)))
+                    .await?;
             }
         }
     }

@@ -15,7 +15,9 @@ use crate::deadlines::{self, CaseTimes, ReminderKind};
 use crate::desk::{self, Ctx, Decision, Filing, Incoming};
 use crate::mail::{self, Mail, Parsed};
 use crate::outgoing::{self, Purpose};
-use crate::store::{self, Arrival, NewMessage, PlannedRow, RawOutcome, Source, Store, Tx};
+use crate::store::{
+    self, Arrival, NewMessage, OutboxRow, PlannedRow, RawOutcome, Source, Store, Tx,
+};
 use crate::templates::Templates;
 use crate::threading::{self, ThreadReason};
 use crate::types::{CaseId, MessageId};
@@ -383,11 +385,47 @@ impl Desk {
                         ),
                     );
                     tx.insert_event(case, now, &ev, None)?;
+                    // The same as a refusal by the server: the recipient will not get it.
+                    let error = e.to_string();
+                    if let Some(alert) =
+                        desk::delivery_failed(&self.ctx(now), case, out.purpose, &out.to, &error)
+                    {
+                        self.enqueue(tx, &alert, now)?;
+                    }
                 }
                 tracing::error!(purpose = out.purpose.as_str(), error = %e, "an outgoing mail could not be composed");
             }
         }
         Ok(())
+    }
+
+    /// Records that the server refused `row` for good: the row is failed, the case says
+    /// so, and the team is told when the mail was meant for someone outside it.
+    pub fn delivery_failed(
+        &self,
+        tx: &Tx<'_>,
+        row: &OutboxRow,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        tx.mark_failed(row.id, error)?;
+        let Some(case) = &row.case else {
+            return Ok(());
+        };
+        let ev = crate::case::NewEvent::new(
+            EventKind::DeliveryFailed,
+            crate::case::DESK_ACTOR,
+            format!(
+                "the {} mail to {} could not be delivered: {error}",
+                row.purpose.as_str(),
+                row.recipients.join(", ")
+            ),
+        );
+        tx.insert_event(case, now, &ev, None)?;
+        match desk::delivery_failed(&self.ctx(now), case, row.purpose, &row.recipients, error) {
+            Some(alert) => self.enqueue(tx, &alert, now),
+            None => Ok(()),
+        }
     }
 
     /// Plans the case's reminders from its current state.

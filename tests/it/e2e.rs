@@ -438,9 +438,13 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = secdesk::db::Db::open(&w.desk.config.desk.database).unwrap();
     let down = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let desk = Arc::new(secdesk::process::Desk::new(
+        w.desk.config.clone(),
+        secdesk::templates::Templates::load(None).unwrap(),
+    ));
     let clock = ManualClock::new(w.clock.now());
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &clock, &|| false))
+        .block_on(secdesk::mailer::flush(&down, &db, &desk, &clock, &|| false))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (0, 2, 0));
     let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
@@ -454,7 +458,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     // Not before the backoff has passed…
     clock.advance(chrono::Duration::seconds(10));
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &clock, &|| false))
+        .block_on(secdesk::mailer::flush(&down, &db, &desk, &clock, &|| false))
         .unwrap();
     assert_eq!(r.sent + r.retrying, 0);
     // …then through the server that is back.
@@ -462,7 +466,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let up = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
     let r = rt
-        .block_on(secdesk::mailer::flush(&up, &db, &clock, &|| false))
+        .block_on(secdesk::mailer::flush(&up, &db, &desk, &clock, &|| false))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (2, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
@@ -501,6 +505,7 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
         rt.block_on(secdesk::mailer::flush(
             &mailer,
             &db,
+            &desk,
             clock.as_ref(),
             &|| false,
         ))
@@ -736,5 +741,97 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
         team.len(),
         1,
         "only the new report is announced to the team"
+    );
+}
+
+#[test]
+fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let _desk = RunningDesk::start(load(&text));
+    // A From address no server will ever accept a mail for.
+    let bad = report("bad1@reporter.test", "Crash", "x")
+        .replace(&format!("<{RITA}>"), "<rita@reporter..test>");
+    stack.send(RITA, &[DESK], bad.as_bytes());
+    let team = stack.wait_for(ALICE, 2, WAIT);
+    let alert = with_subject(&team, "could not be delivered");
+    assert!(
+        header(alert, "Subject")
+            .unwrap()
+            .contains("the acknowledgement to rita@reporter..test could not be delivered")
+    );
+    assert!(
+        body(alert).contains("They have not received it."),
+        "{}",
+        body(alert)
+    );
+    wait_settled(&db, 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        0,
+        "it could not even be written"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE kind = 'delivery-failed'"
+        ),
+        1
+    );
+
+    // Refused when sending: a queued reply whose recipient is unusable.
+    let case: secdesk::types::CaseId = format!("{}-0001", case_prefix_now()).parse().unwrap();
+    let mut store = Store::open(&db).unwrap();
+    let now = SystemClock.now();
+    let id = secdesk::types::MessageId::new("stuck@example.org").unwrap();
+    let row = secdesk::outgoing::Composed {
+        message_id: id,
+        envelope_from: DESK.into(),
+        recipients: vec!["rita@@reporter.test".into()],
+        bytes: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+    };
+    store
+        .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, Some(&case), now))
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = load(&text);
+    let desk = Arc::new(secdesk::process::Desk::new(
+        config.clone(),
+        secdesk::templates::Templates::load(None).unwrap(),
+    ));
+    let mailer = secdesk::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+    let dbh = secdesk::db::Db::open(&db).unwrap();
+    let report = rt
+        .block_on(secdesk::mailer::flush(
+            &mailer,
+            &dbh,
+            &desk,
+            &SystemClock,
+            &|| false,
+        ))
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    // The alert was queued during that pass; the next one sends it.
+    rt.block_on(secdesk::mailer::flush(
+        &mailer,
+        &dbh,
+        &desk,
+        &SystemClock,
+        &|| false,
+    ))
+    .unwrap();
+    let team = stack.wait_for(ALICE, 3, WAIT);
+    assert!(
+        header(&team[2], "Subject")
+            .unwrap()
+            .contains("the reply to rita@@reporter.test could not be delivered")
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND purpose = 'reply'"
+        ),
+        1
     );
 }
