@@ -77,7 +77,16 @@ enum Format {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_env("SECDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter =
+        EnvFilter::try_from_env("SECDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Below info, lettre logs every line it writes (AUTH with the password, encoded) and
+    // async-imap the LOGIN command and every mail it reads: neither may reach the journal,
+    // whatever SECDESK_LOG asks for. rustls's handshake traces are only noise here.
+    for quiet in ["lettre=info", "async_imap=info", "rustls=info"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // Under systemd, stderr is the journal: send structured fields there when we can,
     // plain lines otherwise (containers and CI have no journald socket).
     if std::env::var_os("JOURNAL_STREAM").is_some()

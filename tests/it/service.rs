@@ -93,3 +93,63 @@ fn readiness_watchdog_and_a_clean_stop() {
     );
     eprintln!("stopped {:?} after SIGTERM", stopped_at.elapsed());
 }
+
+/// Even at `SECDESK_LOG=trace`, neither the IMAP login nor the SMTP AUTH (nor the mail
+/// the libraries read and write) reaches the log.
+#[test]
+fn passwords_never_reach_the_log() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    // Log in to SMTP too, so lettre has an AUTH line to (not) log.
+    let text = text.replace(
+        &format!("[smtp]\nhost = \"localhost\"\nport = {}", stack.smtp_port),
+        &format!("[smtp]\nhost = \"localhost\"\nport = {}\nusername = \"security@example.org\"\npassword_env = \"TEST_IMAP_PASSWORD\"", stack.smtp_port),
+    );
+    assert!(
+        text.contains("username = \"security@example.org\"\npassword_env"),
+        "{text}"
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .env("SECDESK_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    crate::e2e::wait_first_sync(&db);
+    stack.send(
+        crate::world::RITA,
+        &[crate::world::DESK],
+        crate::world::report("r1@reporter.test", "Crash", "x").as_bytes(),
+    );
+    stack.wait_for(crate::world::RITA, 1, Duration::from_secs(20));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    // A TLS handshake field is called `extended_master_secret`: not ours.
+    let text = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("master_secret", "master_…");
+    assert!(
+        text.contains("mail sent"),
+        "the desk did send (so it logged in): {text}"
+    );
+    // base64("\0security@example.org\0secret"), what AUTH PLAIN would carry.
+    for leak in ["secret", "AHNlY3VyaXR5QGV4YW1wbGUub3JnAHNlY3JldA"] {
+        assert!(
+            !text.contains(leak),
+            "the log contains {leak:?}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(leak))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
