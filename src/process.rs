@@ -341,8 +341,30 @@ impl Desk {
         })
     }
 
-    /// Renders and queues one outgoing mail, filing it on its case for threading.
+    /// Renders and queues an outgoing mail, filing it on its case for threading.
     pub fn enqueue(
+        &self,
+        tx: &Tx<'_>,
+        out: &outgoing::Outgoing,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        // One copy per recipient: each is delivered, retried or refused on its own, so an
+        // address the server refuses (a member who left) never keeps a new report from the
+        // rest of the team. Members also do not see each other's addresses.
+        if out.to.len() > 1 {
+            for r in &out.to {
+                let one = outgoing::Outgoing {
+                    to: vec![r.clone()],
+                    ..out.clone()
+                };
+                self.enqueue_one(tx, &one, now)?;
+            }
+            return Ok(());
+        }
+        self.enqueue_one(tx, out, now)
+    }
+
+    fn enqueue_one(
         &self,
         tx: &Tx<'_>,
         out: &outgoing::Outgoing,

@@ -43,7 +43,7 @@ fn cases_case_deadlines_calendar_and_advisory() {
     let (ok, out, err) = secdesk(&cfg, &["cases"]);
     assert!(ok, "{err}");
     assert!(out.starts_with("CASE           STATUS  RESPONDER          SEVERITY  OPENED      MAILS  REPORTER            SUBJECT\n"), "{out}");
-    assert!(out.contains("SEC-2026-0001  new     alice@example.org  -         2026-11-23  6      rita@reporter.test  Heap overflow in the parser"), "{out}");
+    assert!(out.contains("SEC-2026-0001  new     alice@example.org  -         2026-11-23  7      rita@reporter.test  Heap overflow in the parser"), "{out}");
 
     let (ok, out, _) = secdesk(&cfg, &["case", "SEC-2026-0001"]);
     assert!(ok);

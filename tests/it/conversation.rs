@@ -32,7 +32,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     assert_eq!(
         summarize(&out),
         "ack -> rita@reporter.test | Re: [SEC-2026-0001] Heap overflow in the parser\n\
-         team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] New report: Heap overflow in the parser"
+         team-notice -> alice@example.org | [SEC-2026-0001] New report: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] New report: Heap overflow in the parser"
     );
     let ack = &out[0].bytes;
     assert_eq!(
@@ -80,7 +80,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     ));
     assert_eq!(
         summarize(&w.new_mail()),
-        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser"
+        "team-notice -> alice@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser"
     );
 
     // A new mail with only the tag in its subject (no References) joins the case.
@@ -97,7 +97,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
             ..
         }
     ));
-    assert_eq!(w.new_mail().len(), 1);
+    assert_eq!(w.new_mail().len(), 2, "one copy of the relay per member");
 
     // The same mail delivered twice: one case.
     assert_eq!(
@@ -150,14 +150,14 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     ));
     assert_eq!(
         summarize(&w.new_mail()),
-        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0002] New report: Weekly newsletter"
+        "team-notice -> alice@example.org | [SEC-2026-0002] New report: Weekly newsletter\nteam-notice -> bob@example.org | [SEC-2026-0002] New report: Weekly newsletter"
     );
 
     assert_eq!(
         w.cases(),
         vec![
-            "SEC-2026-0001 new 9 mails: Heap overflow in the parser".to_string(),
-            "SEC-2026-0002 new 2 mails: Weekly newsletter".to_string(),
+            "SEC-2026-0001 new 12 mails: Heap overflow in the parser".to_string(),
+            "SEC-2026-0002 new 3 mails: Weekly newsletter".to_string(),
         ]
     );
 }
@@ -213,7 +213,7 @@ fn unreadable_mail_is_filed_and_the_team_told() {
     let out = w.new_mail();
     assert_eq!(
         summarize(&out),
-        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Attention: a mail could not be read"
+        "team-notice -> alice@example.org | [SEC-2026-0001] Attention: a mail could not be read\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: a mail could not be read"
     );
     // The next mail is processed normally.
     assert!(matches!(
@@ -341,5 +341,31 @@ fn an_outbox_row_is_claimed_by_one_sender_at_a_time() {
         claim(&mut w, retry),
         Some(2),
         "after the backoff it may be tried again"
+    );
+}
+
+#[test]
+fn one_unusable_member_address_does_not_keep_a_new_report_from_the_others() {
+    let mut w = World::new();
+    // Bob's address is broken in a way only the mail layer notices.
+    let text = config_text(w.desk.config.desk.database.to_str().unwrap(), 143, 25, "")
+        .replace("\"bob@example.org\"", "\"bob@example..org\"");
+    let config = secdesk::config::Config::from_toml(&text, &secrets()).unwrap();
+    w.desk =
+        secdesk::process::Desk::new(config, secdesk::templates::Templates::load(None).unwrap());
+    w.deliver(&report("r1@reporter.test", "Crash", "x"));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "ack -> rita@reporter.test | Re: [SEC-2026-0001] Crash\nteam-notice -> alice@example.org | [SEC-2026-0001] New report: Crash"
+    );
+    let events = w
+        .store
+        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .starts_with("could not write the team-notice mail to bob@example..org")),
+        "{events:?}"
     );
 }

@@ -128,7 +128,7 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
         let out = w.new_mail();
         assert_eq!(
             summarize(&out),
-            "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Attention: unauthenticated commands from alice@example.org refused",
+            "team-notice -> alice@example.org | [SEC-2026-0001] Attention: unauthenticated commands from alice@example.org refused\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: unauthenticated commands from alice@example.org refused",
             "case {i}"
         );
         assert!(body_text(&out[0]).contains("None of its commands ran"));
@@ -225,7 +225,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
     ));
     assert_eq!(
         summarize(&w.new_mail()),
-        "team-notice -> alice@example.org,bob@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser"
+        "team-notice -> alice@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser"
     );
 }
 
