@@ -14,6 +14,79 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Every key of the configuration file, by section: what validation accepts and what
+/// `config.example.toml` must document (a test checks it).
+pub const KEYS: &[(&str, &[&str])] = &[
+    (
+        "desk",
+        &[
+            "address",
+            "name",
+            "case_prefix",
+            "database",
+            "templates",
+            "hostname",
+        ],
+    ),
+    (
+        "imap",
+        &[
+            "host",
+            "port",
+            "tls",
+            "ca_file",
+            "username",
+            "password_file",
+            "password_env",
+            "mailbox",
+            "poll_interval",
+        ],
+    ),
+    (
+        "smtp",
+        &[
+            "host",
+            "port",
+            "tls",
+            "ca_file",
+            "username",
+            "password_file",
+            "password_env",
+        ],
+    ),
+    (
+        "team",
+        &[
+            "members",
+            "notify",
+            "authserv_id",
+            "require_authenticated_commands",
+        ],
+    ),
+    (
+        "calendar",
+        &["timezone", "working_days", "holidays", "working_hours"],
+    ),
+    (
+        "policy",
+        &[
+            "first_response",
+            "embargo",
+            "embargo_reminders",
+            "ack_rate_limit",
+            "digest",
+        ],
+    ),
+    ("publish", &["announce", "advisory_prefix", "ecosystem"]),
+];
+
+fn keys_of(section: &str) -> &'static [&'static str] {
+    KEYS.iter()
+        .find(|(s, _)| *s == section)
+        .map(|(_, k)| *k)
+        .unwrap_or(&[])
+}
+
 /// The configuration as written in the TOML file.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
@@ -509,25 +582,12 @@ impl RawConfig {
         p.unknown(
             "",
             &self.unknown,
-            &[
-                "desk", "imap", "smtp", "team", "calendar", "policy", "publish",
-            ],
+            &KEYS.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         );
 
         // [desk]
         let d = &self.desk;
-        p.unknown(
-            "desk",
-            &d.unknown,
-            &[
-                "address",
-                "name",
-                "case_prefix",
-                "database",
-                "templates",
-                "hostname",
-            ],
-        );
+        p.unknown("desk", &d.unknown, keys_of("desk"));
         let address = p
             .required("desk.address", &d.address, "\"security@example.org\"")
             .map(|a| check_address(&mut p, "desk.address", &a))
@@ -571,21 +631,7 @@ impl RawConfig {
 
         // [imap]
         let i = &self.imap;
-        p.unknown(
-            "imap",
-            &i.unknown,
-            &[
-                "host",
-                "port",
-                "tls",
-                "ca_file",
-                "username",
-                "password_file",
-                "password_env",
-                "mailbox",
-                "poll_interval",
-            ],
-        );
+        p.unknown("imap", &i.unknown, keys_of("imap"));
         let imap_host = p
             .required("imap.host", &i.host, "\"imap.example.org\"")
             .unwrap_or_default();
@@ -644,19 +690,7 @@ impl RawConfig {
 
         // [smtp]
         let s = &self.smtp;
-        p.unknown(
-            "smtp",
-            &s.unknown,
-            &[
-                "host",
-                "port",
-                "tls",
-                "ca_file",
-                "username",
-                "password_file",
-                "password_env",
-            ],
-        );
+        p.unknown("smtp", &s.unknown, keys_of("smtp"));
         let smtp_host = p
             .required("smtp.host", &s.host, "\"smtp.example.org\"")
             .unwrap_or_default();
@@ -713,16 +747,7 @@ impl RawConfig {
 
         // [team]
         let t = &self.team;
-        p.unknown(
-            "team",
-            &t.unknown,
-            &[
-                "members",
-                "notify",
-                "authserv_id",
-                "require_authenticated_commands",
-            ],
-        );
+        p.unknown("team", &t.unknown, keys_of("team"));
         let members: Vec<String> = match &t.members {
             None => {
                 p.add(
@@ -774,11 +799,7 @@ impl RawConfig {
 
         // [calendar]
         let c = &self.calendar;
-        p.unknown(
-            "calendar",
-            &c.unknown,
-            &["timezone", "working_days", "holidays", "working_hours"],
-        );
+        p.unknown("calendar", &c.unknown, keys_of("calendar"));
         let tz_name = c.timezone.clone().unwrap_or_else(|| "UTC".into());
         let tz: chrono_tz::Tz = tz_name.parse().unwrap_or_else(|_| {
             p.add(
@@ -836,17 +857,7 @@ impl RawConfig {
 
         // [policy]
         let po = &self.policy;
-        p.unknown(
-            "policy",
-            &po.unknown,
-            &[
-                "first_response",
-                "embargo",
-                "embargo_reminders",
-                "ack_rate_limit",
-                "digest",
-            ],
-        );
+        p.unknown("policy", &po.unknown, keys_of("policy"));
         let fr_text = po
             .first_response
             .clone()
@@ -919,11 +930,7 @@ impl RawConfig {
 
         // [publish]
         let pu = &self.publish;
-        p.unknown(
-            "publish",
-            &pu.unknown,
-            &["announce", "advisory_prefix", "ecosystem"],
-        );
+        p.unknown("publish", &pu.unknown, keys_of("publish"));
         let announce = pu
             .announce
             .as_ref()
@@ -1202,70 +1209,7 @@ x = 1
         let raw: toml::Table = toml::from_str(&uncommented).unwrap();
         let documented =
             |section: &str, key: &str| raw.get(section).and_then(|s| s.get(key)).is_some();
-        let keys: &[(&str, &[&str])] = &[
-            (
-                "desk",
-                &[
-                    "address",
-                    "name",
-                    "case_prefix",
-                    "database",
-                    "templates",
-                    "hostname",
-                ],
-            ),
-            (
-                "imap",
-                &[
-                    "host",
-                    "port",
-                    "tls",
-                    "ca_file",
-                    "username",
-                    "password_file",
-                    "password_env",
-                    "mailbox",
-                    "poll_interval",
-                ],
-            ),
-            (
-                "smtp",
-                &[
-                    "host",
-                    "port",
-                    "tls",
-                    "ca_file",
-                    "username",
-                    "password_file",
-                    "password_env",
-                ],
-            ),
-            (
-                "team",
-                &[
-                    "members",
-                    "notify",
-                    "authserv_id",
-                    "require_authenticated_commands",
-                ],
-            ),
-            (
-                "calendar",
-                &["timezone", "working_days", "holidays", "working_hours"],
-            ),
-            (
-                "policy",
-                &[
-                    "first_response",
-                    "embargo",
-                    "embargo_reminders",
-                    "ack_rate_limit",
-                    "digest",
-                ],
-            ),
-            ("publish", &["announce", "advisory_prefix", "ecosystem"]),
-        ];
-        for (section, names) in keys {
+        for (section, names) in KEYS {
             for k in *names {
                 assert!(
                     documented(section, k),
