@@ -144,12 +144,8 @@ pub fn team_mail(
     };
 
     let mut d = Decision {
-        case: None,
         opened,
-        kind: MessageKind::Team,
-        events: Vec::new(),
-        outgoing: Vec::new(),
-        one_offs: Vec::new(),
+        ..Decision::unfiled(MessageKind::Team)
     };
     if opened {
         d.events.push(
@@ -171,9 +167,15 @@ pub fn team_mail(
                 body.commands.len()
             ),
         ));
-        if let Some(alert) =
-            refused_alert(ctx, &case.id, mail, member, reason, &body, recent_alerts)
-        {
+        if let Some(alert) = refused_alert(
+            ctx,
+            Some(&case.id),
+            mail,
+            member,
+            reason,
+            &body,
+            recent_alerts,
+        ) {
             d.outgoing.push(alert);
         }
         d.case = Some(case);
@@ -206,13 +208,7 @@ pub fn team_mail(
     for line in &body.commands {
         let step = match &line.parsed {
             Ok(cmd) => w.apply(cmd, opened),
-            Err(e) => {
-                let mut s = fail(e.to_string());
-                if let commands::CommandError::Malformed { .. } = e {
-                    s.result = e.to_string();
-                }
-                s
-            }
+            Err(e) => fail(e.to_string()),
         };
         if !step.ok {
             failed = true;
@@ -329,25 +325,10 @@ fn no_case(
     wants_new: bool,
     recent_alerts: u32,
 ) -> Decision {
-    let mut d = Decision {
-        case: None,
-        opened: false,
-        kind: MessageKind::Team,
-        events: Vec::new(),
-        outgoing: Vec::new(),
-        one_offs: Vec::new(),
-    };
+    let mut d = Decision::unfiled(MessageKind::Team);
     if let Some(AuthVerdict::Fail { reason }) = verdict {
         if wants_new
-            && let Some(alert) = refused_alert(
-                ctx,
-                &CaseId::new(&ctx.config.desk.case_prefix, 0, 0),
-                mail,
-                member,
-                reason,
-                body,
-                recent_alerts,
-            )
+            && let Some(alert) = refused_alert(ctx, None, mail, member, reason, body, recent_alerts)
         {
             d.outgoing.push(alert);
         }
@@ -395,7 +376,7 @@ fn no_case(
 /// The team alert about a mail whose commands were refused.
 fn refused_alert(
     ctx: &Ctx<'_>,
-    case: &CaseId,
+    case: Option<&CaseId>,
     mail: &Mail,
     member: &str,
     reason: &str,
@@ -423,29 +404,25 @@ fn refused_alert(
         mail.message_id.bracketed(),
         mail.subject,
     );
-    let case_known = case.seq() != 0;
     let r = ctx
         .templates
         .render(&templates::TeamAlert {
-            case_id: if case_known {
-                case.to_string()
-            } else {
-                "no case".into()
-            },
+            case_id: case
+                .map(CaseId::to_string)
+                .unwrap_or_else(|| "no case".into()),
             headline: format!("unauthenticated commands from {member} refused"),
             text,
         })
         .ok()?;
     let alert = Outgoing::new(
         Purpose::TeamNotice,
-        case_known.then(|| case.clone()),
+        case.cloned(),
         ctx.config.team.recipients(),
         r,
     );
-    Some(if case_known {
-        alert.reply_to(ctx.plus_address(case))
-    } else {
-        alert
+    Some(match case {
+        Some(c) => alert.reply_to(ctx.plus_address(c)),
+        None => alert,
     })
 }
 

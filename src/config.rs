@@ -476,7 +476,7 @@ fn looks_like_address(a: &str) -> bool {
     match a.rsplit_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
-                && domain.contains('.') | (domain == "localhost")
+                && (domain.contains('.') || domain == "localhost")
                 && !a.contains(char::is_whitespace)
                 && !a.contains(['<', '>', ',', ';'])
         }

@@ -108,14 +108,23 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn on(case: Case, opened: bool, kind: MessageKind) -> Decision {
+    /// A mail filed on no case (yet): callers set `case` once they have one.
+    pub(crate) fn unfiled(kind: MessageKind) -> Decision {
         Decision {
-            case: Some(case),
-            opened,
+            case: None,
+            opened: false,
             kind,
             events: Vec::new(),
             outgoing: Vec::new(),
             one_offs: Vec::new(),
+        }
+    }
+
+    fn on(case: Case, opened: bool, kind: MessageKind) -> Decision {
+        Decision {
+            case: Some(case),
+            opened,
+            ..Decision::unfiled(kind)
         }
     }
 
@@ -179,39 +188,6 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     }]
 }
 
-/// The team notice about a mail on a case (not a new case).
-fn relay_to_team(
-    ctx: &Ctx<'_>,
-    case: &Case,
-    mail: &Mail,
-    role: &str,
-    headline: String,
-    note: Option<String>,
-    text: String,
-) -> Option<Outgoing> {
-    let to = ctx.config.team.recipients();
-    if to.is_empty() {
-        return None;
-    }
-    let r = ctx.templates.render(&templates::TeamMail {
-        case_id: case.id.to_string(),
-        subject: case.subject.clone(),
-        role: role.to_string(),
-        headline,
-        from: sender_display(mail),
-        received: ctx.fmt_instant(ctx.now),
-        note,
-        text,
-    });
-    let r = r.ok()?;
-    Some(
-        Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), to, r)
-            .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail))
-            .attach(original_for_team(mail)),
-    )
-}
-
 /// A template failure is reported on the case rather than stopping the desk. The
 /// start-up check makes this rare: it needs an override that only breaks on real data.
 fn template_failed(d: &mut Decision, what: &str, e: &crate::templates::TemplateError) {
@@ -238,16 +214,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             let case = match filing {
                 Filing::Existing(c, _) => *c,
                 // Our own mail without a case: nothing to file it on, nothing to do.
-                Filing::New(_) => {
-                    return Decision {
-                        case: None,
-                        opened: false,
-                        kind: MessageKind::Desk,
-                        events: Vec::new(),
-                        outgoing: Vec::new(),
-                        one_offs: Vec::new(),
-                    };
-                }
+                Filing::New(_) => return Decision::unfiled(MessageKind::Desk),
             };
             let mut d = Decision::on(case, false, MessageKind::Desk);
             d.event(NewEvent::new(
@@ -474,8 +441,30 @@ fn other_on_case(
         addr,
         format!("mail received: {}", mail.subject),
     ));
-    if let Some(out) = relay_to_team(ctx, &case, mail, role, headline, note, mail.text.clone()) {
-        d.outgoing.push(out);
+    // The team hears of it, with the original when its text alone would lose something.
+    let relay = ctx.templates.render(&templates::TeamMail {
+        case_id: case.id.to_string(),
+        subject: case.subject.clone(),
+        role: role.to_string(),
+        headline,
+        from: sender_display(mail),
+        received: ctx.fmt_instant(ctx.now),
+        note,
+        text: mail.text.clone(),
+    });
+    match relay {
+        Ok(r) => d.outgoing.push(
+            Outgoing::new(
+                Purpose::TeamNotice,
+                Some(case.id.clone()),
+                ctx.config.team.recipients(),
+                r,
+            )
+            .reply_to(ctx.plus_address(&case.id))
+            .threaded(answer_threading(mail))
+            .attach(original_for_team(mail)),
+        ),
+        Err(e) => template_failed(&mut d, "team relay", &e),
     }
     d
 }

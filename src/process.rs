@@ -19,7 +19,7 @@ use crate::store::{
     self, Arrival, NewMessage, OutboxRow, PlannedRow, RawOutcome, Source, Store, Tx,
 };
 use crate::templates::Templates;
-use crate::threading::{self, ThreadReason};
+use crate::threading::{self, ThreadIndex, ThreadReason};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,14 +182,18 @@ impl Desk {
                 _ => None,
             })
         });
-        let found = if wants_new {
-            None
-        } else {
-            threading::find_case(m, &cfg.desk.address, &cfg.desk.case_prefix, tx).or_else(|| {
-                named
-                    .filter(|id| threading::ThreadIndex::case_exists(tx, id))
-                    .map(|id| (id, ThreadReason::Named))
-            })
+        let found = match (wants_new, named) {
+            (true, _) => None,
+            (false, named) => {
+                match threading::find_case(m, &cfg.desk.address, &cfg.desk.case_prefix, tx)? {
+                    Some(found) => Some(found),
+                    // A mail that threads nowhere may still name its case with `#case`.
+                    None => match named {
+                        Some(id) if tx.case_exists(&id)? => Some((id, ThreadReason::Named)),
+                        _ => None,
+                    },
+                }
+            }
         };
         let filing = match found {
             Some((id, reason)) => match tx.load_case(&id)? {
@@ -206,7 +210,7 @@ impl Desk {
         if let Some(b) = &body {
             for c in &b.commands {
                 if let Ok(Command::Duplicate(id)) = &c.parsed
-                    && threading::ThreadIndex::case_exists(tx, id)
+                    && tx.case_exists(id)?
                 {
                     facts.known_cases.insert(id.clone());
                 }

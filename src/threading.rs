@@ -17,12 +17,15 @@ use crate::subject;
 use crate::types::{CaseId, MessageId};
 
 /// What the threading needs to know about cases already on file.
+/// A lookup that fails is an error, never "no case": taking it for "not found" would
+/// open a new case for a reply.
 pub trait ThreadIndex {
+    type Error;
     /// The case holding the first of these ids that is known (in the order given).
-    fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId>;
+    fn case_of_any(&self, ids: &[MessageId]) -> Result<Option<CaseId>, Self::Error>;
     /// A case one of whose messages references `id`.
-    fn case_referencing(&self, id: &MessageId) -> Option<CaseId>;
-    fn case_exists(&self, id: &CaseId) -> bool;
+    fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>, Self::Error>;
+    fn case_exists(&self, id: &CaseId) -> Result<bool, Self::Error>;
 }
 
 /// How the case was found, for the timeline and the logs.
@@ -79,26 +82,33 @@ pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> O
 }
 
 /// The case of `mail`, if any, and the evidence used.
-pub fn find_case(
+pub fn find_case<I: ThreadIndex>(
     mail: &Mail,
     desk_address: &str,
     prefix: &str,
-    index: &impl ThreadIndex,
-) -> Option<(CaseId, ThreadReason)> {
+    index: &I,
+) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
     let ids = ancestor_ids(mail);
-    if let Some(case) = index.case_of_any(&ids) {
-        return Some((case, ThreadReason::MessageChain));
+    if let Some(case) = index.case_of_any(&ids)? {
+        return Ok(Some((case, ThreadReason::MessageChain)));
     }
-    if let Some(case) = index.case_referencing(&mail.message_id) {
-        return Some((case, ThreadReason::ReverseReference));
+    if let Some(case) = index.case_referencing(&mail.message_id)? {
+        return Ok(Some((case, ThreadReason::ReverseReference)));
     }
-    if let Some(case) = subject::case_tag(&mail.subject, prefix).filter(|c| index.case_exists(c)) {
-        return Some((case, ThreadReason::SubjectTag));
+    if let Some(case) = subject::case_tag(&mail.subject, prefix)
+        && index.case_exists(&case)?
+    {
+        return Ok(Some((case, ThreadReason::SubjectTag)));
     }
-    mail.all_recipients()
+    for case in mail
+        .all_recipients()
         .filter_map(|r| plus_address_case(r, desk_address, prefix))
-        .find(|c| index.case_exists(c))
-        .map(|c| (c, ThreadReason::PlusAddress))
+    {
+        if index.case_exists(&case)? {
+            return Ok(Some((case, ThreadReason::PlusAddress)));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -121,15 +131,17 @@ mod tests {
     }
 
     impl ThreadIndex for Index {
-        fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId> {
-            ids.iter()
-                .find_map(|i| self.messages.get(i.as_str()).cloned())
+        type Error = std::convert::Infallible;
+        fn case_of_any(&self, ids: &[MessageId]) -> Result<Option<CaseId>, Self::Error> {
+            Ok(ids
+                .iter()
+                .find_map(|i| self.messages.get(i.as_str()).cloned()))
         }
-        fn case_referencing(&self, id: &MessageId) -> Option<CaseId> {
-            self.referenced.get(id.as_str()).cloned()
+        fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>, Self::Error> {
+            Ok(self.referenced.get(id.as_str()).cloned())
         }
-        fn case_exists(&self, id: &CaseId) -> bool {
-            self.messages.values().any(|c| c == id)
+        fn case_exists(&self, id: &CaseId) -> Result<bool, Self::Error> {
+            Ok(self.messages.values().any(|c| c == id))
         }
     }
 
@@ -155,7 +167,7 @@ mod tests {
     }
 
     fn check(headers: &str, want: Option<(u32, ThreadReason)>) {
-        let got = find_case(&mail(headers), "security@example.org", "SEC", &index());
+        let got = find_case(&mail(headers), "security@example.org", "SEC", &index()).unwrap();
         assert_eq!(got, want.map(|(n, r)| (case(n), r)), "{headers:?}");
     }
 
@@ -207,7 +219,7 @@ mod tests {
         let Parsed::Mail(m) = parse(raw.as_bytes()) else {
             panic!()
         };
-        let got = find_case(&m, "security@example.org", "SEC", &index());
+        let got = find_case(&m, "security@example.org", "SEC", &index()).unwrap();
         assert_eq!(got, Some((case(2), ThreadReason::ReverseReference)));
     }
 
@@ -240,6 +252,31 @@ mod tests {
                 "SEC"
             ),
             None
+        );
+    }
+
+    /// An index whose database is gone.
+    struct Broken;
+
+    impl ThreadIndex for Broken {
+        type Error = &'static str;
+        fn case_of_any(&self, _: &[MessageId]) -> Result<Option<CaseId>, Self::Error> {
+            Err("disk I/O error")
+        }
+        fn case_referencing(&self, _: &MessageId) -> Result<Option<CaseId>, Self::Error> {
+            Err("disk I/O error")
+        }
+        fn case_exists(&self, _: &CaseId) -> Result<bool, Self::Error> {
+            Err("disk I/O error")
+        }
+    }
+
+    #[test]
+    fn a_failed_lookup_is_an_error_not_a_new_case() {
+        let reply = mail("In-Reply-To: <ack1@desk>\r\nSubject: Re: [SEC-2026-0001] x\r\n");
+        assert_eq!(
+            find_case(&reply, "security@example.org", "SEC", &Broken),
+            Err("disk I/O error")
         );
     }
 }

@@ -245,9 +245,11 @@ impl Tx<'_> {
         let mut stmt = self
             .conn()
             .prepare("SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1")?;
-        let max = stmt
+        let ids = stmt
             .query_map([like], |r| r.get::<_, String>(0))?
-            .filter_map(|r| r.ok())
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let max = ids
+            .iter()
             .filter_map(|id| id.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()))
             .max()
             .unwrap_or(0);

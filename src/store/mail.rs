@@ -1,6 +1,6 @@
 //! Raw mail, the IMAP cursor, and the message index used for threading.
 
-use super::{Result, Tx, parse_ts, ts};
+use super::{Result, StoreError, Tx, parse_ts, ts};
 use crate::threading::ThreadIndex;
 use crate::types::{CaseId, MessageId, Uid, UidValidity};
 use chrono::{DateTime, Utc};
@@ -67,7 +67,7 @@ impl Tx<'_> {
                 [mailbox],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .ok();
+            .optional()?;
         Ok(row.map(|(v, u)| (UidValidity(v as u32), Uid(u as u32))))
     }
 
@@ -273,33 +273,39 @@ impl Tx<'_> {
             .collect()
     }
 
-    fn case_of_text(&self, sql: &str, key: &str) -> Option<CaseId> {
-        self.opt::<String>(sql, [key])
-            .ok()
-            .flatten()
-            .and_then(|c| CaseId::parse(&c))
+    fn case_of_text(&self, sql: &str, key: &str) -> Result<Option<CaseId>> {
+        Ok(self
+            .opt::<String>(sql, [key])?
+            .and_then(|c| CaseId::parse(&c)))
     }
 }
 
 impl ThreadIndex for Tx<'_> {
-    fn case_of_any(&self, ids: &[MessageId]) -> Option<CaseId> {
-        ids.iter().find_map(|id| {
-            self.case_of_text(
+    type Error = StoreError;
+
+    fn case_of_any(&self, ids: &[MessageId]) -> Result<Option<CaseId>> {
+        for id in ids {
+            let found = self.case_of_text(
                 "SELECT case_id FROM messages WHERE message_id = ?1",
                 id.as_str(),
-            )
-        })
+            )?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
-    fn case_referencing(&self, id: &MessageId) -> Option<CaseId> {
+    fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>> {
         self.case_of_text(
             "SELECT case_id FROM message_refs WHERE referenced_id = ?1 ORDER BY message_row LIMIT 1",
             id.as_str(),
         )
     }
 
-    fn case_exists(&self, id: &CaseId) -> bool {
-        self.case_of_text("SELECT id FROM cases WHERE id = ?1", &id.to_string())
-            .is_some()
+    fn case_exists(&self, id: &CaseId) -> Result<bool> {
+        Ok(self
+            .case_of_text("SELECT id FROM cases WHERE id = ?1", &id.to_string())?
+            .is_some())
     }
 }
