@@ -22,19 +22,8 @@ fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn cases_case_deadlines_calendar_and_advisory() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow in the parser",
-        "x",
-    ));
-    let notice = w
-        .new_mail()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string();
-    w.deliver(&team_mail(ALICE, "a1@example.org", Some(&notice), "Re: x", None, "#assign me\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#remind 2026-12-02 ask upstream\r\n"));
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(ALICE, "a1@example.org", &notice, "#assign me\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#remind 2026-12-02 ask upstream\r\n");
     let db = w.desk.config.desk.database.clone();
     let cfg = w._dir.path().join("config.toml");
     // Read-only commands need no password: none is given here.

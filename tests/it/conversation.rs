@@ -280,19 +280,11 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
 
 #[test]
 fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
-    use chrono::TimeZone;
     // Friday 18 December 2026, 15:00 in Paris; Christmas (Fri 25) is a holiday.
-    let friday = chrono_tz::Europe::Paris
-        .with_ymd_and_hms(2026, 12, 18, 15, 0, 0)
-        .unwrap()
-        .with_timezone(&chrono::Utc);
+    let friday = paris(2026, 12, 18, 15, 0);
     let mut w = World::with(friday, "");
     w.deliver(&report("r1@reporter.test", "Crash", "x"));
-    let ack = w
-        .new_mail()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "ack")
-        .unwrap();
+    let ack = w.take("ack");
     // Mon 21, Tue 22, Wed 23: three working days.
     assert!(
         body(&ack.bytes).contains("answer you by Wed 23 Dec 2026, 17:00 CET (Europe/Paris)"),
@@ -301,17 +293,10 @@ fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
     );
 
     // On the Tuesday before Christmas, the third working day skips the 25th.
-    let tuesday = chrono_tz::Europe::Paris
-        .with_ymd_and_hms(2026, 12, 22, 9, 30, 0)
-        .unwrap()
-        .with_timezone(&chrono::Utc);
+    let tuesday = paris(2026, 12, 22, 9, 30);
     w.clock.set(tuesday);
     w.deliver(&report("r2@reporter.test", "Another crash", "x"));
-    let ack = w
-        .new_mail()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "ack")
-        .unwrap();
+    let ack = w.take("ack");
     assert!(
         body(&ack.bytes).contains("answer you by Mon 28 Dec 2026, 17:00 CET (Europe/Paris)"),
         "{}",

@@ -1,16 +1,7 @@
 //! Reminders across a case's whole life, driven by `run_due(now)` and a hand-moved clock.
 
 use crate::world::*;
-use chrono::{DateTime, TimeZone, Utc};
 use secdesk::scheduler::Fired;
-
-/// An instant given in Paris local time (CET, UTC+1, in these winter dates).
-fn paris(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::Paris
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn sent(fired: &[Fired]) -> Vec<String> {
     fired
@@ -28,14 +19,7 @@ fn sent(fired: &[Fired]) -> Vec<String> {
 #[test]
 fn a_case_life_of_reminders() {
     let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
-    w.deliver(&report("r1@reporter.test", "Heap overflow", "x"));
-    let notice = w
-        .new_mail()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = w.open_case("Heap overflow");
     assert!(sent(&w.run_due()).is_empty());
 
     // Thursday 17:00: three working days passed without an answer → the whole team.
@@ -59,14 +43,12 @@ fn a_case_life_of_reminders() {
 
     // Someone answers the reporter: the first-response reminders stop.
     w.clock.set(paris(2026, 11, 27, 10, 0));
-    w.deliver(&team_mail(
+    w.command(
         ALICE,
         "a1@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
+        &notice,
         "#assign me\r\n#reply\r\nWe are on it.\r\n",
-    ));
+    );
     w.new_mail();
     w.clock.set(paris(2026, 11, 30, 9, 0));
     assert_eq!(
@@ -84,14 +66,7 @@ fn a_case_life_of_reminders() {
 
     // The embargo moves: reminders follow it to the responder.
     w.clock.set(paris(2026, 11, 30, 10, 0));
-    w.deliver(&team_mail(
-        ALICE,
-        "a2@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        "#embargo 2026-12-15\r\n",
-    ));
+    w.command(ALICE, "a2@example.org", &notice, "#embargo 2026-12-15\r\n");
     w.new_mail();
     let planned: Vec<String> = w
         .store
@@ -149,14 +124,7 @@ fn a_case_life_of_reminders() {
         "reminder -> alice@example.org | [SEC-2026-0001] Embargo ended 1 day ago and the case is not published"
     );
     w.clock.set(paris(2026, 12, 16, 11, 0));
-    w.deliver(&team_mail(
-        ALICE,
-        "a3@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        "#close\r\n",
-    ));
+    w.command(ALICE, "a3@example.org", &notice, "#close\r\n");
     w.new_mail();
     w.clock.set(paris(2026, 12, 17, 9, 0));
     assert!(sent(&w.run_due()).is_empty(), "closed: no more reminders");
@@ -168,32 +136,21 @@ fn one_off_reminders_and_two_desks_on_one_file() {
         paris(2026, 11, 23, 10, 0),
         "[policy]\ndigest = \"none\"\nembargo = \"none\"\n",
     );
-    w.deliver(&report("r1@reporter.test", "Heap overflow", "x"));
-    let notice = w
-        .new_mail()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string();
-    w.deliver(&team_mail(
+    let notice = w.open_case("Heap overflow");
+    w.command(
         BOB,
         "b1@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
+        &notice,
         "#reply\r\nThanks!\r\n#remind +2d ask upstream about the backport\r\n",
-    ));
+    );
     // `#remind` after the block is text, not a command: the reporter got it as text.
     w.new_mail();
-    w.deliver(&team_mail(
+    w.command(
         BOB,
         "b2@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
+        &notice,
         "#remind +2d ask upstream about the backport\r\n",
-    ));
+    );
     w.new_mail();
 
     // Two desks on the same database file race for the same due reminder.

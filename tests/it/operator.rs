@@ -1160,13 +1160,7 @@ fn osv_output_validates_against_the_official_schema() {
         "Heap overflow in the parser",
         "The parser overflows.",
     ));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = w.take("team-notice").message_id.to_string();
     let commands = "#valid\r\n\
         #summary Heap overflow in the parser\r\n\
         #package example-parser\r\n\

@@ -5,25 +5,10 @@ use chrono::{Duration, NaiveDate};
 use secdesk::process::Processed;
 use secdesk::types::{CaseStatus, Severity};
 
-/// Opens SEC-2026-0001 and returns the Message-ID of the team notice.
-fn open_case(w: &mut World) -> String {
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow in the parser",
-        "The parser overflows.",
-    ));
-    let out = w.new_mail();
-    out.iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string()
-}
-
 #[test]
 fn the_issue_example_end_to_end() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
+    let notice = w.open_case("Heap overflow in the parser");
     let mail_body = "#assign me\r\n#severity high\r\n#cve requested\r\n#embargo 2027-03-01\r\n#reply\r\nThanks for the report — we reproduced it and are working on a fix.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Security Team <security@example.org> wrote:\r\n> #close\r\n> A new report arrived\r\n";
     let filed = w.deliver(&team_mail(
         ALICE,
@@ -103,7 +88,7 @@ fn the_issue_example_end_to_end() {
 #[test]
 fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
+    let notice = w.open_case("Heap overflow in the parser");
     for (i, auth) in [
         Some("evil.example; dkim=pass header.d=example.org"),
         Some("mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org"),
@@ -144,16 +129,9 @@ fn body_text(row: &secdesk::store::OutboxRow) -> String {
 #[test]
 fn a_typo_gets_a_helpful_transcript_and_the_rest_still_applies() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
+    let notice = w.open_case("Heap overflow in the parser");
     let body = "#asign me\r\n#severity hgh\r\n#valid\r\n#embargo 2027-02-30\r\n";
-    w.deliver(&team_mail(
-        BOB,
-        "b1@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        body,
-    ));
+    w.command(BOB, "b1@example.org", &notice, body);
     let out = w.new_mail();
     let transcript = body_text(
         out.iter()
@@ -190,15 +168,13 @@ fn a_typo_gets_a_helpful_transcript_and_the_rest_still_applies() {
 #[test]
 fn forward_round_trip_threads_the_maintainers_answer_back() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
-    w.deliver(&team_mail(
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(
         ALICE,
         "a1@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
+        &notice,
         "#forward maintainer@upstream.test\r\nCould you have a look?\r\n",
-    ));
+    );
     let out = w.new_mail();
     let fwd = out
         .iter()
@@ -291,31 +267,12 @@ fn new_case_from_the_team_and_case_naming() {
 #[test]
 fn publication_respects_the_embargo_and_renders_the_advisory() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
+    let notice = w.open_case("Heap overflow in the parser");
     let setup = "#valid\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#fixed-in 1.4.2\r\n#cve CVE-2026-12345\r\n#credit Rita Reporter\r\n#embargo 2026-12-01\r\n#details\r\nA crafted input overflows a heap buffer.\r\n";
-    w.deliver(&team_mail(
-        ALICE,
-        "a1@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        setup,
-    ));
+    w.command(ALICE, "a1@example.org", &notice, setup);
     w.new_mail();
-    w.deliver(&team_mail(
-        ALICE,
-        "a2@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        "#fixed\r\n#publish\r\n",
-    ));
-    let t = body_text(
-        w.new_mail()
-            .iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap(),
-    );
+    w.command(ALICE, "a2@example.org", &notice, "#fixed\r\n#publish\r\n");
+    let t = body_text(&w.take("transcript"));
     assert!(
         t.contains("#publish\n  ✗ the embargo runs until Tuesday 1 December 2026"),
         "{t}"
@@ -323,14 +280,7 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
     assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Fixed);
 
     w.clock.advance(Duration::days(9));
-    w.deliver(&team_mail(
-        ALICE,
-        "a3@example.org",
-        Some(&notice),
-        "Re: x",
-        None,
-        "#publish\r\n",
-    ));
+    w.command(ALICE, "a3@example.org", &notice, "#publish\r\n");
     let out = w.new_mail();
     assert_eq!(
         summarize(&out),
@@ -352,7 +302,7 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
 #[test]
 fn commands_in_an_html_only_reply_are_read() {
     let mut w = World::new();
-    let notice = open_case(&mut w);
+    let notice = w.open_case("Heap overflow in the parser");
     let html = format!(
         "Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\nFrom: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: x\r\nMessage-ID: <html1@example.org>\r\nIn-Reply-To: <{notice}>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><div>#severity critical</div><div>#assign me</div><div><br></div><div>Looking now.</div><blockquote>#close<br>old text</blockquote></body></html>\r\n"
     );

@@ -263,3 +263,37 @@ impl World {
         self.clock.now()
     }
 }
+
+/// An instant given in Paris local time.
+pub fn paris(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl World {
+    /// Rita reports `subject`; returns the Message-ID of the team's notice (what members
+    /// reply to). The mail it queued is taken.
+    pub fn open_case(&mut self, subject: &str) -> String {
+        self.deliver(&report(
+            "r1@reporter.test",
+            subject,
+            "The parser overflows.",
+        ));
+        self.take("team-notice").message_id.to_string()
+    }
+
+    /// A team member's authenticated reply to `parent` (a Message-ID without `<>`).
+    pub fn command(&mut self, from: &str, id: &str, parent: &str, body: &str) -> Processed {
+        self.deliver(&team_mail(from, id, Some(parent), "Re: x", None, body))
+    }
+
+    /// The first of the mails queued since the last look with this purpose; the others
+    /// queued with it are taken too.
+    pub fn take(&mut self, purpose: &str) -> OutboxRow {
+        let mail = self.new_mail();
+        let found = mail.iter().find(|r| r.purpose.as_str() == purpose).cloned();
+        found.unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(&mail)))
+    }
+}
