@@ -333,11 +333,7 @@ fn an_outbox_row_is_claimed_by_one_sender_at_a_time() {
 fn one_unusable_member_address_does_not_keep_a_new_report_from_the_others() {
     let mut w = World::new();
     // Bob's address is broken in a way only the mail layer notices.
-    let text = config_text(w.desk.config.desk.database.to_str().unwrap(), 143, 25, "")
-        .replace("\"bob@example.org\"", "\"bob@example..org\"");
-    let config = secdesk::config::Config::from_toml(&text, &secrets()).unwrap();
-    w.desk =
-        secdesk::process::Desk::new(config, secdesk::templates::Templates::load(None).unwrap());
+    w.reconfigure(|text| text.replace("\"bob@example.org\"", "\"bob@example..org\""));
     w.deliver(&report("r1@reporter.test", "Crash", "x"));
     assert_eq!(
         summarize(&w.new_mail()),
@@ -353,4 +349,27 @@ fn one_unusable_member_address_does_not_keep_a_new_report_from_the_others() {
             .starts_with("could not write the team-notice mail to bob@example..org")),
         "{events:?}"
     );
+}
+
+#[test]
+fn the_same_subject_twice_makes_two_cases() {
+    let mut w = World::new();
+    w.deliver(&report("a@reporter.test", "Crash in the parser", "one"));
+    w.deliver(&report("b@reporter.test", "Re: Crash in the parser", "two"));
+    assert_eq!(
+        w.cases().len(),
+        2,
+        "subject text alone never joins two threads"
+    );
+}
+
+#[test]
+fn the_database_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let mode = std::fs::metadata(&w.desk.config.desk.database)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

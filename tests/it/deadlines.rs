@@ -97,9 +97,18 @@ fn a_case_life_of_reminders() {
     );
     w.clock.set(paris(2026, 12, 1, 9, 0));
     assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 embargo-14d"]);
+    let mail = w.new_mail();
     assert_eq!(
-        summarize(&w.new_mail()),
+        summarize(&mail),
         "reminder -> alice@example.org | [SEC-2026-0001] Embargo ends in 14 days"
+    );
+    // Every reminder names its deadline with date, hour and time zone.
+    assert!(
+        body(&mail[0].bytes).contains(
+            "The embargo ends on Tue 15 Dec 2026, 00:00 CET (Europe/Paris) (in 14 days)."
+        ),
+        "{}",
+        body(&mail[0].bytes)
     );
 
     // The desk was down from the 1st to the 15th, 10:00: what was missed goes out, late.

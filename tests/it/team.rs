@@ -2,6 +2,7 @@
 
 use crate::world::*;
 use chrono::{Duration, NaiveDate};
+use mail_parser::MimeHeaders;
 use secdesk::process::Processed;
 use secdesk::types::{CaseStatus, Severity};
 
@@ -315,4 +316,165 @@ fn commands_in_an_html_only_reply_are_read() {
         CaseStatus::New,
         "the quoted #close is not read"
     );
+}
+
+/// Each command does what its transcript says, on the case, in order.
+#[test]
+fn every_command_changes_what_it_says() {
+    use secdesk::case::CreditChoice;
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let other = {
+        w.deliver(&report("r2@reporter.test", "Second report", "x"));
+        w.new_mail();
+        "SEC-2026-0002"
+    };
+
+    w.command(
+        ALICE,
+        "c1@example.org",
+        &notice,
+        "#assign bob@example.org\r\n#unassign\r\n#cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\r\n#cwe CWE-122\r\n#cwe 787\r\n#reference fix https://example.org/fix/1\r\n#workaround Do not parse untrusted files\r\n#credit anonymous\r\n#package example-parser\r\n#preannounce 2026-12-10\r\n#show\r\n#help\r\n",
+    );
+    let out = w.new_mail();
+    let transcript = body(
+        &out.iter()
+            .find(|r| r.purpose.as_str() == "transcript")
+            .unwrap()
+            .bytes,
+    );
+    for line in [
+        "line 1: #assign bob@example.org\n  → assigned to bob@example.org",
+        "line 2: #unassign\n  → bob@example.org is no longer the responder",
+        "  → CVSS score 9.8 (critical) from CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "line 5: #cwe 787\n  → CWE: CWE-122, CWE-787",
+        "  → reference added: FIX https://example.org/fix/1",
+        "  → the reporter stays anonymous",
+        "line 10: #preannounce 2026-12-10\n  → pre-announcement of example-parser on 2026-12-10 sent to announce@example.org",
+        "Timeline:",             // #show
+        "#embargo <YYYY-MM-DD>", // #help's table
+    ] {
+        assert!(
+            transcript.contains(line),
+            "missing {line:?} in\n{transcript}"
+        );
+    }
+    // The pre-announcement names the package and the date, nothing of the details.
+    let pre = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "preannounce")
+        .unwrap();
+    assert_eq!(pre.recipients, vec!["announce@example.org".to_string()]);
+    let pre_text = String::from_utf8_lossy(&pre.bytes).to_string();
+    assert!(
+        pre_text.contains("example-parser") && pre_text.contains("Thursday 10 December 2026"),
+        "{pre_text}"
+    );
+    for secret in ["Heap overflow", "overflows", "CVSS", "CWE"] {
+        assert!(
+            !pre_text.contains(secret),
+            "the pre-announcement reveals {secret:?}"
+        );
+    }
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.assignee, None);
+    assert_eq!(case.cvss_score, Some(9.8));
+    assert_eq!(case.cwes, vec![122, 787]);
+    assert_eq!(
+        case.references,
+        vec![("FIX".to_string(), "https://example.org/fix/1".to_string())]
+    );
+    assert_eq!(
+        case.workaround.as_deref(),
+        Some("Do not parse untrusted files")
+    );
+    assert_eq!(case.credit, CreditChoice::Anonymous);
+
+    // Triage: invalid closes, reopen reopens, duplicate closes again.
+    w.command(
+        ALICE,
+        "c2@example.org",
+        &notice,
+        "#invalid not reproducible\r\n",
+    );
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Closed);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "c3@example.org",
+        &notice,
+        &format!("#reopen\r\n#duplicate {other}\r\n"),
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.status, CaseStatus::Closed);
+    assert_eq!(
+        case.duplicate_of.map(|c| c.to_string()).as_deref(),
+        Some(other)
+    );
+    let t = body_text(&w.take("transcript"));
+    assert!(t.contains("#reopen\n  → reopened; status valid"), "{t}");
+
+    // `#publish now` overrides the embargo, and the history says so; the anonymous
+    // reporter is not credited.
+    w.command(
+        ALICE,
+        "c4@example.org",
+        &notice,
+        "#reopen\r\n#summary Heap overflow in the parser\r\n#publish now\r\n",
+    );
+    let out = w.new_mail();
+    let t = body_text(
+        out.iter()
+            .find(|r| r.purpose.as_str() == "transcript")
+            .unwrap(),
+    );
+    assert!(
+        t.contains("→ published as OSEC-2026-01 before the end of the embargo (#publish now)"),
+        "{t}"
+    );
+    let events = w
+        .store
+        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
+        .unwrap();
+    assert!(events.iter().any(|e| e.detail
+        == "advisory OSEC-2026-01 published before the end of the embargo (#publish now)"));
+    let announce = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "announce")
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&announce.bytes)
+        .unwrap();
+    let osv = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some("OSEC-2026-01.json"))
+        .unwrap();
+    let osv: serde_json::Value = serde_json::from_slice(osv.contents()).unwrap();
+    assert!(
+        osv.get("credits").is_none(),
+        "anonymous means no credits: {osv}"
+    );
+    assert_eq!(osv["id"], "OSEC-2026-01");
+}
+
+#[test]
+fn a_trusted_local_setup_may_run_commands_without_authentication() {
+    let mut w = World::new();
+    w.reconfigure(|t| {
+        t.replace(
+            "authserv_id = \"mx.example.org\"",
+            "require_authenticated_commands = false",
+        )
+    });
+    assert!(
+        w.desk.config.warnings.iter().any(|m| m.contains("ANYONE")),
+        "the operator is warned"
+    );
+    let notice = w.open_case("Crash");
+    // No Authentication-Results at all.
+    let unauthenticated = format!(
+        "From: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: x\r\nMessage-ID: <u1@example.org>\r\nIn-Reply-To: <{notice}>\r\n\r\n#severity low\r\n"
+    );
+    w.deliver(&unauthenticated);
+    assert_eq!(w.case("SEC-2026-0001").severity, Some(Severity::Low));
 }

@@ -297,3 +297,13 @@ impl World {
         found.unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(&mail)))
     }
 }
+
+impl World {
+    /// Rebuilds the desk from the test configuration as edited by `edit` (same database).
+    pub fn reconfigure(&mut self, edit: impl Fn(String) -> String) {
+        let db = self.desk.config.desk.database.to_str().unwrap().to_string();
+        let config = Config::from_toml(&edit(config_text(&db, 143, 25, "")), &secrets())
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        self.desk = Desk::new(config, Templates::load(None).unwrap());
+    }
+}
