@@ -839,3 +839,91 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         1
     );
 }
+
+#[test]
+fn implicit_tls_on_both_sides() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.db");
+    let text = config_text(db.to_str().unwrap(), stack.imaps_port, stack.smtps_port, "")
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+        .replace(
+            "tls = \"none\"",
+            &format!(
+                "tls = \"implicit\"\nca_file = \"{}\"",
+                stack.ca_file.display()
+            ),
+        );
+    assert_eq!(text.matches("tls = \"implicit\"").count(), 2);
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("tls1@reporter.test", "Over TLS", "x").as_bytes(),
+    );
+    let ack = &stack.wait_for(RITA, 1, WAIT)[0];
+    assert!(header(ack, "Subject").unwrap().ends_with("Over TLS"));
+}
+
+#[test]
+fn a_new_uidvalidity_refetches_without_answering_twice() {
+    let stack = MailStack::start();
+    stack.create_mailbox(DESK, "Reports");
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let text = text.replace(
+        "poll_interval = \"1s\"",
+        "poll_interval = \"1s\"\nmailbox = \"Reports\"",
+    );
+    let _desk = RunningDesk::start(load(&text));
+    let first = report("v1@reporter.test", "Before the reset", "x");
+    stack.append_to(DESK, "Reports", first.as_bytes());
+    stack.wait_for(RITA, 1, WAIT);
+    wait_settled(&db, 1);
+    let validity = count(
+        &db,
+        "SELECT uidvalidity FROM imap_cursor WHERE mailbox = 'Reports'",
+    );
+
+    // The mailbox is recreated (a restore from backup, a server migration): every UID is
+    // void. A new report takes UID 1 of the new epoch (a desk trusting its old cursor
+    // would skip it), and the old mail comes back beside it.
+    let mut imap = stack.imap(DESK);
+    imap.ok("DELETE Reports");
+    imap.ok("CREATE Reports");
+    imap.append(
+        "Reports",
+        report("v2@reporter.test", "After the reset", "x").as_bytes(),
+    );
+    imap.append("Reports", first.as_bytes());
+    drop(imap);
+
+    let acks = stack.wait_for(RITA, 2, WAIT);
+    assert!(
+        header(&acks[1], "Subject")
+            .unwrap()
+            .ends_with("After the reset")
+    );
+    wait_settled(&db, 3);
+    assert_ne!(
+        count(
+            &db,
+            "SELECT uidvalidity FROM imap_cursor WHERE mailbox = 'Reports'"
+        ),
+        validity
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'duplicate'"
+        ),
+        1,
+        "the old mail is recognised"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), 2);
+    assert_eq!(
+        stack.fetch_all(RITA).len(),
+        2,
+        "one acknowledgement per report, no more"
+    );
+}
