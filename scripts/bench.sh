@@ -99,37 +99,9 @@ scripts/mailstack.sh start "$stack" >/dev/null
 source "$stack/env"
 echo "    SMTP 127.0.0.1:$SMTP_PORT, IMAP 127.0.0.1:$IMAP_PORT"
 
-# The desk's config, as scripts/demo.sh writes it; policy defaults (ack_rate_limit is
-# per sender, and every report comes from its own sender).
-printf 'secret\n' >"$work/imap-password"
-chmod 0600 "$work/imap-password"
-cat >"$work/config.toml" <<TOML
-[desk]
-address = "security@example.org"
-name = "Example Security Team"
-database = "$work/secdesk.db"
-
-[imap]
-host = "localhost"
-port = $IMAP_PORT
-tls = "starttls"
-ca_file = "$CA_FILE"
-username = "security@example.org"
-password_file = "$work/imap-password"
-
-[smtp]
-host = "localhost"
-port = $SMTP_PORT
-tls = "starttls"
-ca_file = "$CA_FILE"
-
-[team]
-members = ["alice@example.org", "bob@example.org"]
-authserv_id = "mx.example.org"
-
-[calendar]
-timezone = "Europe/Paris"
-TOML
+# The desk's config, the demo's; policy defaults (ack_rate_limit is per sender, and
+# every report comes from its own sender).
+scripts/desk-config.sh "$stack" "$work"
 
 echo "==> secdesk check"
 "$bin" check --config "$work/config.toml" >"$work/check.out" 2>&1 ||

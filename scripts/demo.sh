@@ -35,40 +35,7 @@ scripts/mailstack.sh start "$stack" >/dev/null
 source "$stack/env"
 echo "    SMTP 127.0.0.1:$SMTP_PORT, IMAP 127.0.0.1:$IMAP_PORT, CA $CA_FILE"
 
-printf 'secret\n' >"$demo/imap-password"
-chmod 0600 "$demo/imap-password"
-cat >"$demo/config.toml" <<TOML
-[desk]
-address = "security@example.org"
-name = "Example Security Team"
-database = "$demo/secdesk.db"
-
-[imap]
-host = "localhost"
-port = $IMAP_PORT
-tls = "starttls"
-ca_file = "$CA_FILE"
-username = "security@example.org"
-password_file = "$demo/imap-password"
-
-[smtp]
-host = "localhost"
-port = $SMTP_PORT
-tls = "starttls"
-ca_file = "$CA_FILE"
-
-[team]
-members = ["alice@example.org", "bob@example.org"]
-authserv_id = "mx.example.org"
-
-[calendar]
-timezone = "Europe/Paris"
-holidays = ["2026-12-25", "2027-01-01"]
-
-[publish]
-announce = "announce@example.org"
-advisory_prefix = "OSEC"
-TOML
+scripts/desk-config.sh "$stack" "$demo"
 
 echo "==> secdesk check"
 "$bin" check --config "$demo/config.toml"
