@@ -6,35 +6,14 @@
 //! outbox sends (`mailer`). The scheduler turns due deadlines into mail the same way.
 //! See ARCHITECTURE.md for the map and the invariants.
 
-pub mod actions;
-pub mod advisory;
-pub mod auth;
-pub mod calendar;
-pub mod case;
-pub mod check;
-pub mod classify;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
-pub mod daemon;
-pub mod db;
-pub mod deadlines;
 pub mod desk;
-pub mod html;
-pub mod ical;
-pub mod import;
-pub mod ingest;
 pub mod mail;
-pub mod mailer;
 pub mod outgoing;
-pub mod process;
-pub mod publication;
-pub mod quoting;
-pub mod report;
-pub mod scheduler;
+pub mod publish;
+pub mod service;
 pub mod store;
-pub mod subject;
-pub mod templates;
-pub mod threading;
-pub mod tls;
 pub mod types;

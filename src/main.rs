@@ -3,13 +3,15 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use secdesk::cli::{check, import};
 use secdesk::clock::{Clock, SystemClock};
 use secdesk::config::{Config, SecretSources};
-use secdesk::db::Db;
-use secdesk::process::Desk;
+use secdesk::publish::{ical, publication, report};
+use secdesk::service::db::Db;
+use secdesk::service::process::Desk;
+use secdesk::service::{daemon, scheduler};
 use secdesk::store::Store;
 use secdesk::types::CaseId;
-use secdesk::{check, daemon, ical, import, publication, report, scheduler};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -292,12 +294,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let adv_id = publication::draft_id(&case, &d.config);
             let adv = publication::advisory_for(&case, &events, &d.config, &adv_id, clock.now());
-            for p in secdesk::advisory::problems(&adv) {
+            for p in secdesk::publish::advisory::problems(&adv) {
                 eprintln!("note: {p}");
             }
             match format {
-                Format::Osv => print!("{}", secdesk::advisory::to_osv_json(&adv)),
-                Format::Markdown => print!("{}", secdesk::advisory::to_markdown(&adv)),
+                Format::Osv => print!("{}", secdesk::publish::advisory::to_osv_json(&adv)),
+                Format::Markdown => print!("{}", secdesk::publish::advisory::to_markdown(&adv)),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -365,7 +367,7 @@ fn calendar_events(d: &Desk, store: &mut Store) -> Result<Vec<ical::Event>> {
             });
         }
         if let Some(end) = c.embargo_end {
-            let t = secdesk::deadlines::embargo_end_instant(cal, end);
+            let t = secdesk::desk::deadlines::embargo_end_instant(cal, end);
             events.push(ical::Event {
                 uid: format!("{}-embargo@{host}", c.id.plus_tag()),
                 start: t,

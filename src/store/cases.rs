@@ -1,7 +1,7 @@
 //! Cases and their events.
 
 use super::{Result, StoreError, Tx, parse_opt_date, parse_opt_ts, parse_ts, stored_id, ts};
-use crate::case::{Case, CreditChoice, Event, EventKind, NewEvent};
+use crate::desk::case::{Case, CreditChoice, Event, EventKind, NewEvent};
 use crate::types::{CaseId, CaseStatus, MessageId, Severity};
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};

@@ -1,7 +1,7 @@
 //! Raw mail, the IMAP cursor, and the message index used for threading.
 
 use super::{Result, StoreError, Tx, parse_ts, ts};
-use crate::threading::ThreadIndex;
+use crate::mail::threading::ThreadIndex;
 use crate::types::{CaseId, MessageId, Uid, UidValidity};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};

@@ -4,7 +4,7 @@
 use crate::world::*;
 use chrono::Duration;
 use mail_parser::MimeHeaders;
-use secdesk::process::Processed;
+use secdesk::service::process::Processed;
 use secdesk::types::MessageId;
 
 fn msg_id(row: &secdesk::store::OutboxRow) -> String {

@@ -1,7 +1,7 @@
 //! Reminders across a case's whole life, driven by `run_due(now)` and a hand-moved clock.
 
 use crate::world::*;
-use secdesk::scheduler::Fired;
+use secdesk::service::scheduler::Fired;
 
 fn sent(fired: &[Fired]) -> Vec<String> {
     fired
@@ -171,12 +171,12 @@ fn one_off_reminders_and_two_desks_on_one_file() {
         .map(|_| {
             let (path, config) = (path.clone(), config.clone());
             std::thread::spawn(move || {
-                let desk = secdesk::process::Desk::new(
+                let desk = secdesk::service::process::Desk::new(
                     config,
-                    secdesk::templates::Templates::load(None).unwrap(),
+                    secdesk::outgoing::templates::Templates::load(None).unwrap(),
                 );
                 let mut store = secdesk::store::Store::open(&path).unwrap();
-                secdesk::scheduler::run_due(&desk, &mut store, now).unwrap()
+                secdesk::service::scheduler::run_due(&desk, &mut store, now).unwrap()
             })
         })
         .collect();

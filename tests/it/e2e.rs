@@ -66,9 +66,13 @@ impl RunningDesk {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::daemon::run(config, Arc::new(SystemClock), async {
-                let _ = rx.await;
-            }))
+            rt.block_on(secdesk::service::daemon::run(
+                config,
+                Arc::new(SystemClock),
+                async {
+                    let _ = rx.await;
+                },
+            ))
             .unwrap();
         });
         wait_first_sync(&db);
@@ -436,15 +440,21 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let mut smtp = w.desk.config.smtp.clone();
     smtp.port = closed;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = secdesk::db::Db::open(&w.desk.config.desk.database).unwrap();
-    let down = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let desk = Arc::new(secdesk::process::Desk::new(
+    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
+    let down = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let desk = Arc::new(secdesk::service::process::Desk::new(
         w.desk.config.clone(),
-        secdesk::templates::Templates::load(None).unwrap(),
+        secdesk::outgoing::templates::Templates::load(None).unwrap(),
     ));
     let clock = ManualClock::new(w.clock.now());
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &desk, &clock, &|| false))
+        .block_on(secdesk::service::mailer::flush(
+            &down,
+            &db,
+            &desk,
+            &clock,
+            &|| false,
+        ))
         .unwrap();
     assert_eq!(
         (r.sent, r.retrying, r.failed),
@@ -462,15 +472,27 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     // Not before the backoff has passed…
     clock.advance(chrono::Duration::seconds(10));
     let r = rt
-        .block_on(secdesk::mailer::flush(&down, &db, &desk, &clock, &|| false))
+        .block_on(secdesk::service::mailer::flush(
+            &down,
+            &db,
+            &desk,
+            &clock,
+            &|| false,
+        ))
         .unwrap();
     assert_eq!(r.sent + r.retrying, 0);
     // …then through the server that is back.
     smtp.port = stack.smtp_port;
-    let up = secdesk::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let up = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
     let r = rt
-        .block_on(secdesk::mailer::flush(&up, &db, &desk, &clock, &|| false))
+        .block_on(secdesk::service::mailer::flush(
+            &up,
+            &db,
+            &desk,
+            &clock,
+            &|| false,
+        ))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
@@ -488,25 +510,35 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     let (text, db_path) = stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mailer = secdesk::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
 
     let run_once = |at: DateTime<Utc>| {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
-        let desk = Arc::new(secdesk::process::Desk::new(
+        let desk = Arc::new(secdesk::service::process::Desk::new(
             config.clone(),
-            secdesk::templates::Templates::load(None).unwrap(),
+            secdesk::outgoing::templates::Templates::load(None).unwrap(),
         ));
-        let db = secdesk::db::Db::open(&db_path).unwrap();
+        let db = secdesk::service::db::Db::open(&db_path).unwrap();
         rt.block_on(async {
-            let mut session = secdesk::ingest::connect(&config.imap).await.unwrap();
-            secdesk::ingest::sync(&mut session, "INBOX", &db, &desk, &clock, &|| false, &|| {})
+            let mut session = secdesk::service::ingest::connect(&config.imap)
                 .await
                 .unwrap();
+            secdesk::service::ingest::sync(
+                &mut session,
+                "INBOX",
+                &db,
+                &desk,
+                &clock,
+                &|| false,
+                &|| {},
+            )
+            .await
+            .unwrap();
         });
         let fired = db
-            .blocking(|s| secdesk::scheduler::run_due(&desk, s, at))
+            .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
             .unwrap();
-        rt.block_on(secdesk::mailer::flush(
+        rt.block_on(secdesk::service::mailer::flush(
             &mailer,
             &db,
             &desk,
@@ -800,14 +832,14 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = load(&text);
-    let desk = Arc::new(secdesk::process::Desk::new(
+    let desk = Arc::new(secdesk::service::process::Desk::new(
         config.clone(),
-        secdesk::templates::Templates::load(None).unwrap(),
+        secdesk::outgoing::templates::Templates::load(None).unwrap(),
     ));
-    let mailer = secdesk::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-    let dbh = secdesk::db::Db::open(&db).unwrap();
+    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+    let dbh = secdesk::service::db::Db::open(&db).unwrap();
     let report = rt
-        .block_on(secdesk::mailer::flush(
+        .block_on(secdesk::service::mailer::flush(
             &mailer,
             &dbh,
             &desk,
@@ -817,7 +849,7 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         .unwrap();
     assert_eq!(report.failed, 1);
     // The alert was queued during that pass; the next one sends it.
-    rt.block_on(secdesk::mailer::flush(
+    rt.block_on(secdesk::service::mailer::flush(
         &mailer,
         &dbh,
         &desk,

@@ -3,7 +3,7 @@
 use crate::world::*;
 use chrono::{Duration, NaiveDate};
 use mail_parser::MimeHeaders;
-use secdesk::process::Processed;
+use secdesk::service::process::Processed;
 use secdesk::types::{CaseStatus, Severity};
 
 #[test]
@@ -321,7 +321,7 @@ fn commands_in_an_html_only_reply_are_read() {
 /// Each command does what its transcript says, on the case, in order.
 #[test]
 fn every_command_changes_what_it_says() {
-    use secdesk::case::CreditChoice;
+    use secdesk::desk::case::CreditChoice;
     let mut w = World::new();
     let notice = w.open_case("Heap overflow in the parser");
     let other = {

@@ -5,9 +5,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use secdesk::clock::{Clock, ManualClock};
 use secdesk::config::{Config, SecretSources};
-use secdesk::process::{Desk, Processed};
+use secdesk::outgoing::templates::Templates;
+use secdesk::service::process::{Desk, Processed};
 use secdesk::store::{Arrival, OutboxRow, Store};
-use secdesk::templates::Templates;
 use secdesk::types::{CaseId, Uid, UidValidity};
 use std::collections::BTreeMap;
 
@@ -141,7 +141,7 @@ impl World {
         rows
     }
 
-    pub fn case(&mut self, id: &str) -> secdesk::case::Case {
+    pub fn case(&mut self, id: &str) -> secdesk::desk::case::Case {
         let id = CaseId::parse(id).unwrap();
         self.store.read(|tx| tx.load_case(&id)).unwrap().unwrap()
     }
@@ -161,9 +161,9 @@ impl World {
     }
 
     /// Runs the scheduler at the clock's instant.
-    pub fn run_due(&mut self) -> Vec<secdesk::scheduler::Fired> {
+    pub fn run_due(&mut self) -> Vec<secdesk::service::scheduler::Fired> {
         let now = self.clock.now();
-        secdesk::scheduler::run_due(&self.desk, &mut self.store, now).unwrap()
+        secdesk::service::scheduler::run_due(&self.desk, &mut self.store, now).unwrap()
     }
 }
 

@@ -14,8 +14,8 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-pub use crate::html::html_to_text;
-pub use crate::quoting::strip_quoted;
+pub use crate::mail::html::html_to_text;
+pub use crate::mail::quoting::strip_quoted;
 use crate::types::{CaseId, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
@@ -1134,22 +1134,22 @@ mod tests {
 
     use super::*;
 
-    const GMAIL: &str = include_str!("../tests/fixtures/replies/gmail_top_post.txt");
+    const GMAIL: &str = include_str!("../../tests/fixtures/replies/gmail_top_post.txt");
     const OUTLOOK_ORIGINAL: &str =
-        include_str!("../tests/fixtures/replies/outlook_original_message.txt");
+        include_str!("../../tests/fixtures/replies/outlook_original_message.txt");
     const OUTLOOK_HEADERS: &str =
-        include_str!("../tests/fixtures/replies/outlook_header_block.txt");
+        include_str!("../../tests/fixtures/replies/outlook_header_block.txt");
     const THUNDERBIRD_DETAILS: &str =
-        include_str!("../tests/fixtures/replies/thunderbird_details.txt");
+        include_str!("../../tests/fixtures/replies/thunderbird_details.txt");
     const THUNDERBIRD_BOTTOM: &str =
-        include_str!("../tests/fixtures/replies/thunderbird_bottom_post.txt");
-    const APPLE_UNICODE: &str = include_str!("../tests/fixtures/replies/apple_mail_unicode.txt");
-    const FORWARDED: &str = include_str!("../tests/fixtures/replies/forwarded.txt");
-    const HTML_GMAIL: &str = include_str!("../tests/fixtures/replies/html_gmail.txt");
-    const HTML_OUTLOOK: &str = include_str!("../tests/fixtures/replies/html_outlook.txt");
-    const TYPOS: &str = include_str!("../tests/fixtures/replies/typos.txt");
-    const BLOCK_END: &str = include_str!("../tests/fixtures/replies/block_end.txt");
-    const NEW_CASE: &str = include_str!("../tests/fixtures/replies/new_case.txt");
+        include_str!("../../tests/fixtures/replies/thunderbird_bottom_post.txt");
+    const APPLE_UNICODE: &str = include_str!("../../tests/fixtures/replies/apple_mail_unicode.txt");
+    const FORWARDED: &str = include_str!("../../tests/fixtures/replies/forwarded.txt");
+    const HTML_GMAIL: &str = include_str!("../../tests/fixtures/replies/html_gmail.txt");
+    const HTML_OUTLOOK: &str = include_str!("../../tests/fixtures/replies/html_outlook.txt");
+    const TYPOS: &str = include_str!("../../tests/fixtures/replies/typos.txt");
+    const BLOCK_END: &str = include_str!("../../tests/fixtures/replies/block_end.txt");
+    const NEW_CASE: &str = include_str!("../../tests/fixtures/replies/new_case.txt");
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

@@ -8,8 +8,8 @@
 
 use crate::clock::Clock;
 use crate::config::{SmtpConfig, TlsMode};
-use crate::db::Db;
-use crate::process::Desk;
+use crate::service::db::Db;
+use crate::service::process::Desk;
 use crate::store::{self, OutboxRow};
 use chrono::Duration;
 use lettre::Address;
@@ -122,7 +122,7 @@ impl Mailer {
                 )
             }
             TlsMode::Implicit => {
-                let config = crate::tls::client_config(cfg.ca_file.as_deref())
+                let config = crate::service::tls::client_config(cfg.ca_file.as_deref())
                     .map_err(|e| setup(e.to_string()))?;
                 (None, Some(tokio_rustls::TlsConnector::from(config)))
             }

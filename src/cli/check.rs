@@ -5,10 +5,10 @@
 //! (it only checks the directory is writable) and sends no mail.
 
 use crate::config::{Config, SecretSources};
-use crate::ingest;
-use crate::mailer::Mailer;
+use crate::outgoing::templates::Templates;
+use crate::service::ingest;
+use crate::service::mailer::Mailer;
 use crate::store::Store;
-use crate::templates::Templates;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

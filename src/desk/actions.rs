@@ -6,15 +6,15 @@
 //! member unless the operator explicitly allowed unauthenticated ones; only `#reply`
 //! writes to the reporter, and only the text after the block.
 
-use crate::advisory;
-use crate::auth::{self, AuthVerdict};
-use crate::case::{Case, CreditChoice, DESK_ACTOR, Event, EventKind, NewEvent};
 use crate::commands::{self, Assignee, Command, Credit, CveCommand, EmbargoSpec, ParsedBody, When};
+use crate::desk::case::{Case, CreditChoice, DESK_ACTOR, Event, EventKind, NewEvent};
 use crate::desk::{Ctx, Decision, Filing, MessageKind, OneOff, answer_threading};
 use crate::mail::Mail;
+use crate::mail::auth::{self, AuthVerdict};
+use crate::outgoing::templates::{self, TranscriptLine};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
-use crate::publication;
-use crate::templates::{self, TranscriptLine};
+use crate::publish::advisory;
+use crate::publish::publication;
 use crate::types::{CaseId, CaseStatus, MessageId};
 use chrono::{Duration, NaiveDate};
 use std::collections::BTreeSet;
@@ -109,7 +109,8 @@ pub fn team_mail(
     let (case, opened) = match filing {
         Filing::Existing(c, _) if !wants_new => (*c, false),
         Filing::New(id) if wants_new && !matches!(verdict, Some(AuthVerdict::Fail { .. })) => {
-            let subject = crate::subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
+            let subject =
+                crate::mail::subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
             let mut c = Case::new(
                 id,
                 if subject.is_empty() {
@@ -673,7 +674,7 @@ impl Work<'_, '_> {
                         None => return fail("that date is out of range"),
                     },
                 };
-                let due = crate::deadlines::one_off_due(&ctx.config.calendar, date);
+                let due = crate::desk::deadlines::one_off_due(&ctx.config.calendar, date);
                 if due <= ctx.now {
                     return fail(format!(
                         "{} is already past; give a later date",
@@ -740,7 +741,7 @@ impl Work<'_, '_> {
                 ok(format!("reopened; status {}", self.case.status))
             }
             Command::Show => {
-                self.extra.push(crate::report::case_text(
+                self.extra.push(crate::publish::report::case_text(
                     &self.case,
                     &self.facts.timeline,
                     &ctx.config.calendar,

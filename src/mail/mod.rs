@@ -6,6 +6,13 @@
 //! [`Parsed::Unreadable`], which still carries a stable id so the raw bytes can be filed.
 //! No I/O happens here.
 
+pub mod auth;
+pub mod classify;
+pub mod html;
+pub mod quoting;
+pub mod subject;
+pub mod threading;
+
 use crate::types::{MessageId, normalize_address};
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};

@@ -11,17 +11,22 @@
 //! - a reporter is acknowledged once per case, within the rate limit;
 //! - nothing a team member writes reaches a reporter except through `#reply`.
 
-use crate::actions::{self, Facts};
-use crate::case::{Case, DESK_ACTOR, EventKind, NewEvent};
-use crate::classify::Sender;
+pub mod actions;
+pub mod calendar;
+pub mod case;
+pub mod deadlines;
+
 use crate::commands::ParsedBody;
 use crate::config::Config;
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::mail::Mail;
+use crate::mail::classify::Sender;
+use crate::mail::subject;
+use crate::mail::threading::ThreadReason;
+use crate::outgoing::templates::{self, Templates};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
-use crate::subject;
-use crate::templates::{self, Templates};
-use crate::threading::ThreadReason;
 use crate::types::{CaseId, MessageId};
+use actions::Facts;
 use chrono::{DateTime, Duration, Utc};
 
 /// What the desk logic needs besides the mail.
@@ -190,7 +195,7 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
 
 /// A template failure is reported on the case rather than stopping the desk. The
 /// start-up check makes this rare: it needs an override that only breaks on real data.
-fn template_failed(d: &mut Decision, what: &str, e: &crate::templates::TemplateError) {
+fn template_failed(d: &mut Decision, what: &str, e: &crate::outgoing::templates::TemplateError) {
     d.event(NewEvent::new(
         EventKind::DeliveryFailed,
         DESK_ACTOR,

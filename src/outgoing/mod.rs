@@ -6,8 +6,10 @@
 //! (RFC 3834). The bytes are fixed when the row is queued, so a retry resends the very
 //! same message (same Message-ID) and the recipient's side can deduplicate.
 
-use crate::classify::LOOP_HEADER;
-use crate::templates::Rendered;
+pub mod templates;
+
+use crate::mail::classify::LOOP_HEADER;
+use crate::outgoing::templates::Rendered;
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};

@@ -3,8 +3,8 @@
 //!
 //! Invariant: pure; times are shown in the team's time zone, in a stable order.
 
-use crate::calendar::Calendar;
-use crate::case::{Case, CreditChoice, Event};
+use crate::desk::calendar::Calendar;
+use crate::desk::case::{Case, CreditChoice, Event};
 
 fn field(out: &mut String, name: &str, value: impl AsRef<str>) {
     out.push_str(&format!("{name:<13}{}\n", value.as_ref()));

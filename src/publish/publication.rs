@@ -4,9 +4,9 @@
 //! Invariant: pure. Only events marked public reach the advisory's timeline, and the
 //! reporter is credited only under a name they agreed to (`#credit`).
 
-use crate::advisory::Advisory;
-use crate::case::{Case, CreditChoice, Event};
 use crate::config::Config;
+use crate::desk::case::{Case, CreditChoice, Event};
+use crate::publish::advisory::Advisory;
 use chrono::{DateTime, Utc};
 
 /// The advisory for `case`. `id` is its advisory id (allocated at publication; a draft

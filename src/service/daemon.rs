@@ -9,12 +9,12 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Db;
-use crate::ingest;
-use crate::mailer::{self, Mailer};
-use crate::process::Desk;
-use crate::scheduler;
-use crate::templates::Templates;
+use crate::outgoing::templates::Templates;
+use crate::service::db::Db;
+use crate::service::ingest;
+use crate::service::mailer::{self, Mailer};
+use crate::service::process::Desk;
+use crate::service::scheduler;
 use anyhow::Context as _;
 use std::future::Future;
 use std::sync::Arc;

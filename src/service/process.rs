@@ -6,20 +6,20 @@
 //! transaction as everything the mail caused; a crash before the commit leaves the row
 //! pending, to be processed again from scratch after restart.
 
-use crate::actions::{ALERTS_PER_HOUR, Facts};
-use crate::case::{Case, EventKind};
-use crate::classify::{self, Sender};
 use crate::commands::{self, Command};
 use crate::config::Config;
-use crate::deadlines::{self, CaseTimes, ReminderKind};
+use crate::desk::actions::{ALERTS_PER_HOUR, Facts};
+use crate::desk::case::{Case, EventKind};
+use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
 use crate::desk::{self, Ctx, Decision, Filing, Incoming};
+use crate::mail::classify::{self, Sender};
+use crate::mail::threading::{self, ThreadIndex, ThreadReason};
 use crate::mail::{self, Mail, Parsed};
+use crate::outgoing::templates::Templates;
 use crate::outgoing::{self, Purpose};
 use crate::store::{
     self, Arrival, NewMessage, OutboxRow, PlannedRow, RawOutcome, Source, Store, Tx,
 };
-use crate::templates::Templates;
-use crate::threading::{self, ThreadIndex, ThreadReason};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -401,9 +401,9 @@ impl Desk {
             }
             Err(e) => {
                 if let Some(case) = &out.case {
-                    let ev = crate::case::NewEvent::new(
+                    let ev = crate::desk::case::NewEvent::new(
                         EventKind::DeliveryFailed,
-                        crate::case::DESK_ACTOR,
+                        crate::desk::case::DESK_ACTOR,
                         format!(
                             "could not write the {} mail to {}: {e}",
                             out.purpose.as_str(),
@@ -438,9 +438,9 @@ impl Desk {
         let Some(case) = &row.case else {
             return Ok(());
         };
-        let ev = crate::case::NewEvent::new(
+        let ev = crate::desk::case::NewEvent::new(
             EventKind::DeliveryFailed,
-            crate::case::DESK_ACTOR,
+            crate::desk::case::DESK_ACTOR,
             format!(
                 "the {} mail to {} could not be delivered: {error}",
                 row.purpose.as_str(),

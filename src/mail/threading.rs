@@ -13,7 +13,7 @@
 //! ignored, and subject text without a tag never joins two threads.
 
 use crate::mail::Mail;
-use crate::subject;
+use crate::mail::subject;
 use crate::types::{CaseId, MessageId};
 
 /// What the threading needs to know about cases already on file.

@@ -12,8 +12,8 @@
 
 use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};
-use crate::db::Db;
-use crate::process::{Desk, Processed};
+use crate::service::db::Db;
+use crate::service::process::{Desk, Processed};
 use crate::store::{Arrival, StoreError};
 use crate::types::{Uid, UidValidity};
 use async_imap::types::UnsolicitedResponse;
@@ -116,8 +116,8 @@ async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Result<Conn, IngestError>
         host: cfg.host.clone(),
         reason,
     };
-    let client =
-        crate::tls::client_config(cfg.ca_file.as_deref()).map_err(|e| tls_err(e.to_string()))?;
+    let client = crate::service::tls::client_config(cfg.ca_file.as_deref())
+        .map_err(|e| tls_err(e.to_string()))?;
     let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
         .map_err(|e| tls_err(e.to_string()))?;
     let stream = tokio::time::timeout(
@@ -448,8 +448,8 @@ pub async fn watch(
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the inbox");
-                crate::daemon::status(&format!("cannot reach the inbox: {e}"));
-                if crate::daemon::pause(backoff, &mut stop).await {
+                crate::service::daemon::status(&format!("cannot reach the inbox: {e}"));
+                if crate::service::daemon::pause(backoff, &mut stop).await {
                     break;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(300));
@@ -459,7 +459,7 @@ pub async fn watch(
         backoff = Duration::from_secs(1);
         let idle = has_idle(&mut session).await;
         tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
-        crate::daemon::status("watching the inbox");
+        crate::service::daemon::status("watching the inbox");
         // New mail that arrives while we talk to the server is announced as an untagged
         // EXISTS in the answer to some other command; async-imap queues those here. A
         // clone of the queue stays reachable while the session is lent to IDLE.
@@ -540,7 +540,7 @@ pub async fn watch(
                     }
                 };
             } else {
-                if crate::daemon::pause(cfg.poll_interval, &mut stop).await {
+                if crate::service::daemon::pause(cfg.poll_interval, &mut stop).await {
                     let _ = session.logout().await;
                     return;
                 }
@@ -550,7 +550,7 @@ pub async fn watch(
                 }
             }
         }
-        if crate::daemon::pause(backoff, &mut stop).await {
+        if crate::service::daemon::pause(backoff, &mut stop).await {
             break;
         }
     }

@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::mail::{self, Parsed};
-use crate::process::{Delivery, Desk, Processed};
+use crate::service::process::{Delivery, Desk, Processed};
 use crate::store::{self, Store};
 use std::path::{Path, PathBuf};
 

@@ -14,36 +14,39 @@ use std::path::Path;
 
 /// The built-in templates: (name, source).
 const BUILTIN: &[(&str, &str)] = &[
-    ("ack", include_str!("../templates/ack.txt")),
+    ("ack", include_str!("../../templates/ack.txt")),
     (
         "team-new-case",
-        include_str!("../templates/team-new-case.txt"),
+        include_str!("../../templates/team-new-case.txt"),
     ),
-    ("team-mail", include_str!("../templates/team-mail.txt")),
-    ("team-alert", include_str!("../templates/team-alert.txt")),
-    ("transcript", include_str!("../templates/transcript.txt")),
-    ("reply", include_str!("../templates/reply.txt")),
-    ("forward", include_str!("../templates/forward.txt")),
+    ("team-mail", include_str!("../../templates/team-mail.txt")),
+    ("team-alert", include_str!("../../templates/team-alert.txt")),
+    ("transcript", include_str!("../../templates/transcript.txt")),
+    ("reply", include_str!("../../templates/reply.txt")),
+    ("forward", include_str!("../../templates/forward.txt")),
     (
         "reminder-first-response",
-        include_str!("../templates/reminder-first-response.txt"),
+        include_str!("../../templates/reminder-first-response.txt"),
     ),
     (
         "reminder-embargo",
-        include_str!("../templates/reminder-embargo.txt"),
+        include_str!("../../templates/reminder-embargo.txt"),
     ),
     (
         "reminder-embargo-overdue",
-        include_str!("../templates/reminder-embargo-overdue.txt"),
+        include_str!("../../templates/reminder-embargo-overdue.txt"),
     ),
     (
         "reminder-one-off",
-        include_str!("../templates/reminder-one-off.txt"),
+        include_str!("../../templates/reminder-one-off.txt"),
     ),
-    ("digest", include_str!("../templates/digest.txt")),
-    ("announce", include_str!("../templates/announce.txt")),
-    ("preannounce", include_str!("../templates/preannounce.txt")),
-    ("published", include_str!("../templates/published.txt")),
+    ("digest", include_str!("../../templates/digest.txt")),
+    ("announce", include_str!("../../templates/announce.txt")),
+    (
+        "preannounce",
+        include_str!("../../templates/preannounce.txt"),
+    ),
+    ("published", include_str!("../../templates/published.txt")),
 ];
 
 /// A template's subject and body after rendering.

@@ -11,7 +11,7 @@ use std::fmt;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 
-use crate::calendar::{Calendar, parse_duration_days};
+use crate::desk::calendar::{Calendar, parse_duration_days};
 
 /// What a reminder is about. Its text form (`as_str`) is what the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,8 +117,8 @@ impl Policy {
     /// Builds a policy from the config strings (`"3 working days"`, `["14 days", ...]`);
     /// `Err` names the first value that does not parse.
     pub fn from_config(first_response: &str, offsets: &[String]) -> Result<Policy, String> {
-        let first_response_days =
-            crate::calendar::parse_working_days(first_response).ok_or_else(|| {
+        let first_response_days = crate::desk::calendar::parse_working_days(first_response)
+            .ok_or_else(|| {
                 format!(
                     "`{first_response}` is not a number of working days (e.g. \"3 working days\")"
                 )

@@ -6,7 +6,7 @@
 //! Invariant: secrets never come from the config file itself, only from a file, an
 //! environment variable or systemd credentials; nothing here logs a secret.
 
-use crate::calendar::{self, Calendar, WeeklyAt};
+use crate::desk::calendar::{self, Calendar, WeeklyAt};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -1195,7 +1195,7 @@ x = 1
 
     #[test]
     fn the_example_config_is_valid_and_documents_every_key() {
-        let example = include_str!("../config.example.toml");
+        let example = include_str!("../../config.example.toml");
         // Optional keys are shown commented out (`# key = value`): uncomment those lines.
         let is_key_line = |r: &&str| {
             r.split_once(" = ")

@@ -8,13 +8,13 @@
 //! restart, a crash or a second desk on the same file never sends it twice; one whose
 //! moment passed while the desk was down is sent when it runs again, marked late.
 
-use crate::case::{Case, DESK_ACTOR, EventKind, NewEvent};
-use crate::deadlines::{self, CaseTimes, ReminderKind};
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
+use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
+use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
-use crate::process::Desk;
-use crate::report;
+use crate::publish::report;
+use crate::service::process::Desk;
 use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, Store, Tx};
-use crate::templates::{self, Rendered};
 use crate::types::CaseId;
 use chrono::{DateTime, Duration, Utc};
 

@@ -1,0 +1,12 @@
+//! The imperative shell of `secdesk run`: the loops that speak IMAP (`ingest`), SMTP
+//! (`mailer`) and turn due deadlines into mail (`scheduler`), the one transaction per
+//! mail (`process`), the database handle for async code (`db`), TLS set-up (`tls`) and
+//! the daemon that runs and watches them all (`daemon`).
+
+pub mod daemon;
+pub mod db;
+pub mod ingest;
+pub mod mailer;
+pub mod process;
+pub mod scheduler;
+pub mod tls;
