@@ -3,7 +3,7 @@
 
 use super::{Step, Work, fail, ok};
 use crate::commands::{EmbargoSpec, When};
-use crate::desk::OneOff;
+use crate::desk::decision::OneOff;
 use crate::types::{CaseId, CaseStatus};
 use chrono::Duration;
 

@@ -12,30 +12,14 @@ mod mail_out;
 mod triage;
 
 use crate::commands::{Command, ParsedBody};
-use crate::desk::case::{Case, DESK_ACTOR, Event, EventKind, NewEvent};
-use crate::desk::{Ctx, Decision, Filing, MessageKind, OneOff, answer_threading};
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
+use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
 use crate::outgoing::templates::{self, TranscriptLine};
 use crate::outgoing::{Outgoing, Purpose};
-use crate::types::{CaseId, MessageId};
+use crate::types::CaseId;
 use chrono::{Duration, NaiveDate};
-use std::collections::BTreeSet;
-
-/// Facts from the store that some commands need, gathered before deciding.
-#[derive(Debug, Clone, Default)]
-pub struct Facts {
-    /// Which of the cases named by `#duplicate` exist.
-    pub known_cases: BTreeSet<CaseId>,
-    /// The advisory id `#publish` would allocate.
-    pub next_advisory_id: String,
-    /// The case's history so far (for `#show` and the advisory timeline).
-    pub timeline: Vec<Event>,
-    /// The text of the report (for `#forward`).
-    pub report_text: String,
-    /// The reporter's latest message on the case (what `#reply` answers).
-    pub reporter_last_message: Option<MessageId>,
-}
 
 /// Alerts about refused commands allowed per hour, so a flood of forged mail cannot turn
 /// the desk into a mail cannon aimed at the team.
