@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 
 pub use crate::mail::html::html_to_text;
 pub use crate::mail::quoting::strip_quoted;
+use crate::text::{clean_command_line, normalize_newlines};
 use crate::types::{CaseId, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
@@ -1101,26 +1102,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev.last().copied().unwrap_or(0)
-}
-
-pub(crate) fn normalize_newlines(body: &str) -> String {
-    body.replace("\r\n", "\n").replace('\r', "\n")
-}
-
-/// Rich editors put NBSP and zero-width characters where a space or nothing was meant.
-pub(crate) fn clean_command_line(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| {
-            !matches!(
-                c,
-                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
-            )
-        })
-        .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]
