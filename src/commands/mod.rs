@@ -8,14 +8,13 @@
 //! the sender may command at all (that is `auth`), or panic, whatever the body contains.
 //! Every line of a body becomes either a command (parsed or with a plain-words error) or
 //! text; nothing is silently dropped from the command block. Quote stripping lives in
-//! `quoting`, HTML conversion in `html`; both are re-exported here.
+//! `mail::quoting`, HTML conversion in `mail::html`; the line helpers both share in `text`.
 
 use std::fmt;
 
 use chrono::NaiveDate;
 
-pub use crate::mail::html::html_to_text;
-pub use crate::mail::quoting::strip_quoted;
+use crate::mail::quoting::strip_quoted;
 use crate::text::{clean_command_line, normalize_newlines};
 use crate::types::{CaseId, Severity, normalize_address};
 
@@ -1114,6 +1113,7 @@ mod tests {
     )]
 
     use super::*;
+    use crate::mail::html::html_to_text;
 
     const GMAIL: &str = include_str!("../../tests/fixtures/replies/gmail_top_post.txt");
     const OUTLOOK_ORIGINAL: &str =
