@@ -9,9 +9,9 @@
 use crate::desk::calendar::{self, Calendar, WeeklyAt};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every key of the configuration file, by section: what validation accepts and what
@@ -387,15 +387,6 @@ pub struct SecretSources {
 }
 
 impl SecretSources {
-    /// Reads `$CREDENTIALS_DIRECTORY` and the process environment.
-    pub fn from_process() -> SecretSources {
-        SecretSources {
-            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
-            env: std::env::vars().collect(),
-            required: true,
-        }
-    }
-
     /// For commands that only read the database.
     pub fn not_needed() -> SecretSources {
         SecretSources {
@@ -405,27 +396,26 @@ impl SecretSources {
     }
 }
 
-impl Config {
-    /// Reads, parses and validates the file. Secrets are read now.
-    pub fn load(path: &Path, secrets: &SecretSources) -> Result<Config, ConfigError> {
-        let fail = |message: String| ConfigError {
-            path: path.to_path_buf(),
-            problems: vec![ConfigProblem {
-                key: "(file)".into(),
-                message,
-            }],
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
-        Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
-            path: path.to_path_buf(),
-            problems,
-        })
-    }
+/// What the shell read outside the configuration text, before validation, so that
+/// validation itself does no I/O (`service::files` gathers it).
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    /// Where secrets may come from, and whether they are needed at all.
+    pub sources: SecretSources,
+    /// The files named by `password_file`: their text, or why they could not be read.
+    pub secret_files: BTreeMap<PathBuf, Result<String, String>>,
+    /// `$CREDENTIALS_DIRECTORY/<name>` for the credentials that could be read.
+    pub credentials: BTreeMap<String, String>,
+    /// The paths named by the configuration that are directories.
+    pub directories: BTreeSet<PathBuf>,
+    /// The paths named by the configuration that are regular files.
+    pub regular_files: BTreeSet<PathBuf>,
+}
 
-    /// Parses and validates configuration text.
-    pub fn from_toml(text: &str, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+impl RawConfig {
+    /// Parses configuration text (no validation yet).
+    pub fn parse(text: &str) -> Result<RawConfig, Vec<ConfigProblem>> {
+        toml::from_str(text).map_err(|e| {
             vec![ConfigProblem {
                 key: "(file)".into(),
                 message: format!(
@@ -433,8 +423,7 @@ impl Config {
                     e.to_string().trim()
                 ),
             }]
-        })?;
-        raw.validate(secrets)
+        })
     }
 }
 
@@ -497,7 +486,7 @@ fn check_address(p: &mut Problems, key: &str, a: &str) -> String {
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
-            .parse::<std::net::IpAddr>()
+            .parse::<core::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
 }
@@ -523,13 +512,19 @@ fn resolve_secret(
     file: &Option<PathBuf>,
     env: &Option<String>,
     credential: &str,
-    secrets: &SecretSources,
+    found: &Gathered,
 ) -> Option<Secret> {
+    let secrets = &found.sources;
     if !secrets.required {
         return Some(Secret(String::new()));
     }
     if let Some(path) = file {
-        return match std::fs::read_to_string(path) {
+        let read = found
+            .secret_files
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| Err("it was not read".into()));
+        return match read {
             Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
                 Some(Secret(s.trim_end_matches(['\r', '\n']).to_string()))
             }
@@ -561,9 +556,10 @@ fn resolve_secret(
             }
         };
     }
-    let dir = secrets.credentials_directory.as_ref()?;
-    std::fs::read_to_string(dir.join(credential))
-        .ok()
+    secrets.credentials_directory.as_ref()?;
+    found
+        .credentials
+        .get(credential)
         .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
 }
 
@@ -577,7 +573,7 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
 
 impl RawConfig {
     /// Checks everything, all at once.
-    pub fn validate(&self, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
+    pub fn validate(&self, found: &Gathered) -> Result<Config, Vec<ConfigProblem>> {
         let mut p = Problems(Vec::new());
         p.unknown(
             "",
@@ -604,7 +600,7 @@ impl RawConfig {
             );
         }
         if let Some(dir) = &d.templates
-            && !dir.is_dir()
+            && !found.directories.contains(dir)
         {
             p.add(
                 "desk.templates",
@@ -645,7 +641,7 @@ impl RawConfig {
             &i.password_file,
             &i.password_env,
             "imap",
-            secrets,
+            found,
         );
         if imap_password.is_none() && !p.0.iter().any(|x| x.key.starts_with("imap.password")) {
             p.add(
@@ -667,7 +663,7 @@ impl RawConfig {
             }
         };
         if let Some(ca) = &i.ca_file
-            && !ca.is_file()
+            && !found.regular_files.contains(ca)
         {
             p.add(
                 "imap.ca_file",
@@ -701,7 +697,7 @@ impl RawConfig {
             &s.password_file,
             &s.password_env,
             "smtp",
-            secrets,
+            found,
         );
         if s.username.is_some()
             && smtp_password.is_none()
@@ -713,7 +709,7 @@ impl RawConfig {
             );
         }
         if let Some(ca) = &s.ca_file
-            && !ca.is_file()
+            && !found.regular_files.contains(ca)
         {
             p.add(
                 "smtp.ca_file",
@@ -1102,65 +1098,6 @@ x = 1
             );
         }
         assert_eq!(got.len(), expect.len(), "{}", got.join("\n"));
-    }
-
-    #[test]
-    fn secrets_come_from_files_env_or_systemd_credentials() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
-        let with_file = GOOD.replace(
-            "password_env = \"PW\"",
-            &format!("password_file = \"{}\"", dir.path().join("pw").display()),
-        );
-        assert_eq!(
-            Config::from_toml(&with_file, &secrets())
-                .unwrap()
-                .imap
-                .password
-                .expose(),
-            "from-file"
-        );
-
-        std::fs::write(dir.path().join("imap"), "from-credential").unwrap();
-        let bare = GOOD.replace("password_env = \"PW\"\n", "");
-        let creds = SecretSources {
-            credentials_directory: Some(dir.path().to_path_buf()),
-            ..SecretSources::default()
-        };
-        let creds = SecretSources {
-            required: true,
-            ..creds
-        };
-        assert_eq!(
-            Config::from_toml(&bare, &creds)
-                .unwrap()
-                .imap
-                .password
-                .expose(),
-            "from-credential"
-        );
-
-        let missing = GOOD.replace(
-            "password_env = \"PW\"",
-            "password_file = \"/nonexistent/pw\"",
-        );
-        let got = problems(&missing);
-        assert_eq!(got.len(), 1);
-        assert!(
-            got[0].starts_with("imap.password_file: cannot read /nonexistent/pw"),
-            "{got:?}"
-        );
-        let unset = GOOD.replace("\"PW\"", "\"NOT_SET\"");
-        assert_eq!(
-            problems(&unset),
-            vec![
-                "imap.password_env: the environment variable NOT_SET is not set (or empty)"
-                    .to_string()
-            ]
-        );
-
-        // Commands that never log in do not need the secrets.
-        assert!(Config::from_toml(&missing, &SecretSources::not_needed()).is_ok());
     }
 
     #[test]

@@ -81,7 +81,14 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> MessageId {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        outgoing::new_message_id(case, purpose, now, n, &self.config.desk.hostname)
+        outgoing::new_message_id(
+            case,
+            purpose,
+            now,
+            n,
+            std::process::id(),
+            &self.config.desk.hostname,
+        )
     }
 
     /// Processes the pending raw mail `raw_id` in one transaction.
