@@ -572,7 +572,7 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
 }
 
 impl RawConfig {
-    /// Checks everything, all at once.
+    /// Checks everything, all at once, section by section.
     pub fn validate(&self, found: &Gathered) -> Result<Config, Vec<ConfigProblem>> {
         let mut p = Problems(Vec::new());
         p.unknown(
@@ -580,13 +580,36 @@ impl RawConfig {
             &self.unknown,
             &KEYS.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         );
+        let desk = self.desk_section(&mut p, found);
+        let imap = self.imap_section(&mut p, found);
+        let smtp = self.smtp_section(&mut p, found);
+        let mut warnings = RawConfig::plaintext_warnings(&imap, &smtp);
+        let team = self.team_section(&mut p, &desk.address, &mut warnings);
+        let calendar = self.calendar_section(&mut p);
+        let policy = self.policy_section(&mut p);
+        let publish = self.publish_section(&mut p, &desk.case_prefix);
+        match (p.0.is_empty(), calendar) {
+            (true, Some(calendar)) => Ok(Config {
+                desk,
+                imap,
+                smtp,
+                team,
+                calendar,
+                policy,
+                publish,
+                warnings,
+            }),
+            _ => Err(p.0),
+        }
+    }
 
-        // [desk]
+    /// `[desk]`.
+    fn desk_section(&self, p: &mut Problems, found: &Gathered) -> DeskConfig {
         let d = &self.desk;
         p.unknown("desk", &d.unknown, keys_of("desk"));
         let address = p
             .required("desk.address", &d.address, "\"security@example.org\"")
-            .map(|a| check_address(&mut p, "desk.address", &a))
+            .map(|a| check_address(p, "desk.address", &a))
             .unwrap_or_default();
         let case_prefix = d.case_prefix.clone().unwrap_or_else(|| "SEC".into());
         if case_prefix.is_empty()
@@ -613,7 +636,7 @@ impl RawConfig {
                 .map(|(_, dom)| dom.to_string())
                 .unwrap_or_else(|| "localhost".into())
         });
-        let desk = DeskConfig {
+        DeskConfig {
             name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
             case_prefix: case_prefix.to_ascii_uppercase(),
             database: d
@@ -623,26 +646,22 @@ impl RawConfig {
             templates: d.templates.clone(),
             hostname,
             address,
-        };
+        }
+    }
 
-        // [imap]
+    /// `[imap]`.
+    fn imap_section(&self, p: &mut Problems, found: &Gathered) -> ImapConfig {
         let i = &self.imap;
         p.unknown("imap", &i.unknown, keys_of("imap"));
         let imap_host = p
             .required("imap.host", &i.host, "\"imap.example.org\"")
             .unwrap_or_default();
-        let imap_tls = parse_tls(&mut p, "imap.tls", &i.tls);
+        let imap_tls = parse_tls(p, "imap.tls", &i.tls);
         let imap_user = p
             .required("imap.username", &i.username, "\"security@example.org\"")
             .unwrap_or_default();
-        let imap_password = resolve_secret(
-            &mut p,
-            "imap",
-            &i.password_file,
-            &i.password_env,
-            "imap",
-            found,
-        );
+        let imap_password =
+            resolve_secret(p, "imap", &i.password_file, &i.password_env, "imap", found);
         if imap_password.is_none() && !p.0.iter().any(|x| x.key.starts_with("imap.password")) {
             p.add(
                 "imap.password_file",
@@ -670,7 +689,7 @@ impl RawConfig {
                 format!("{} is not a readable file", ca.display()),
             );
         }
-        let imap = ImapConfig {
+        ImapConfig {
             port: i.port.unwrap_or(match imap_tls {
                 TlsMode::Implicit => 993,
                 _ => 143,
@@ -682,23 +701,19 @@ impl RawConfig {
             mailbox: i.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
             poll_interval,
             host: imap_host,
-        };
+        }
+    }
 
-        // [smtp]
+    /// `[smtp]`.
+    fn smtp_section(&self, p: &mut Problems, found: &Gathered) -> SmtpConfig {
         let s = &self.smtp;
         p.unknown("smtp", &s.unknown, keys_of("smtp"));
         let smtp_host = p
             .required("smtp.host", &s.host, "\"smtp.example.org\"")
             .unwrap_or_default();
-        let smtp_tls = parse_tls(&mut p, "smtp.tls", &s.tls);
-        let smtp_password = resolve_secret(
-            &mut p,
-            "smtp",
-            &s.password_file,
-            &s.password_env,
-            "smtp",
-            found,
-        );
+        let smtp_tls = parse_tls(p, "smtp.tls", &s.tls);
+        let smtp_password =
+            resolve_secret(p, "smtp", &s.password_file, &s.password_env, "smtp", found);
         if s.username.is_some()
             && smtp_password.is_none()
             && !p.0.iter().any(|x| x.key.starts_with("smtp.password"))
@@ -716,7 +731,7 @@ impl RawConfig {
                 format!("{} is not a readable file", ca.display()),
             );
         }
-        let smtp = SmtpConfig {
+        SmtpConfig {
             port: s.port.unwrap_or(match smtp_tls {
                 TlsMode::Implicit => 465,
                 TlsMode::StartTls => 587,
@@ -727,8 +742,11 @@ impl RawConfig {
             username: s.username.clone(),
             password: smtp_password,
             host: smtp_host,
-        };
+        }
+    }
 
+    /// Clear-text connections to anything but loopback.
+    fn plaintext_warnings(imap: &ImapConfig, smtp: &SmtpConfig) -> Vec<String> {
         let mut warnings = Vec::new();
         for (section, host, tls) in [
             ("imap", &imap.host, imap.tls),
@@ -740,8 +758,16 @@ impl RawConfig {
                 ));
             }
         }
+        warnings
+    }
 
-        // [team]
+    /// `[team]`; a lax setting is a warning.
+    fn team_section(
+        &self,
+        p: &mut Problems,
+        desk_address: &str,
+        warnings: &mut Vec<String>,
+    ) -> TeamConfig {
         let t = &self.team;
         p.unknown("team", &t.unknown, keys_of("team"));
         let members: Vec<String> = match &t.members {
@@ -761,10 +787,10 @@ impl RawConfig {
             }
             Some(m) => m
                 .iter()
-                .map(|a| check_address(&mut p, "team.members", a))
+                .map(|a| check_address(p, "team.members", a))
                 .collect(),
         };
-        if members.contains(&desk.address) {
+        if members.iter().any(|m| m == desk_address) {
             p.add(
                 "team.members",
                 "the desk's own address cannot be a team member (it would answer itself)",
@@ -773,7 +799,7 @@ impl RawConfig {
         let notify = t
             .notify
             .as_ref()
-            .map(|a| check_address(&mut p, "team.notify", a));
+            .map(|a| check_address(p, "team.notify", a));
         let require_auth = t.require_authenticated_commands.unwrap_or(true);
         if require_auth && t.authserv_id.is_none() {
             p.add(
@@ -786,14 +812,16 @@ impl RawConfig {
                 "team.require_authenticated_commands = false: ANYONE who writes a team member's address in From: can run commands (assign, reply to reporters, publish). Use this only for a trusted local setup.".into(),
             );
         }
-        let team = TeamConfig {
+        TeamConfig {
             members,
             notify,
             authserv_id: t.authserv_id.clone(),
             require_authenticated_commands: require_auth,
-        };
+        }
+    }
 
-        // [calendar]
+    /// `[calendar]`; `None` when the calendar cannot be built (the problem is added).
+    fn calendar_section(&self, p: &mut Problems) -> Option<Calendar> {
         let c = &self.calendar;
         p.unknown("calendar", &c.unknown, keys_of("calendar"));
         let tz_name = c.timezone.clone().unwrap_or_else(|| "UTC".into());
@@ -843,15 +871,17 @@ impl RawConfig {
                 NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
             )
         });
-        let calendar = match Calendar::new(tz, &working_days, holidays, start, end) {
+        match Calendar::new(tz, &working_days, holidays, start, end) {
             Ok(cal) => Some(cal),
             Err(e) => {
                 p.add("calendar", e.to_string());
                 None
             }
-        };
+        }
+    }
 
-        // [policy]
+    /// `[policy]`.
+    fn policy_section(&self, p: &mut Problems) -> PolicyConfig {
         let po = &self.policy;
         p.unknown("policy", &po.unknown, keys_of("policy"));
         let fr_text = po
@@ -924,17 +954,27 @@ impl RawConfig {
             parsed
         };
 
-        // [publish]
+        PolicyConfig {
+            first_response_days,
+            embargo_days,
+            embargo_reminders,
+            ack_rate_limit,
+            digest,
+        }
+    }
+
+    /// `[publish]`; the advisory prefix defaults to the case prefix followed by A.
+    fn publish_section(&self, p: &mut Problems, case_prefix: &str) -> PublishConfig {
         let pu = &self.publish;
         p.unknown("publish", &pu.unknown, keys_of("publish"));
         let announce = pu
             .announce
             .as_ref()
-            .map(|a| check_address(&mut p, "publish.announce", a));
+            .map(|a| check_address(p, "publish.announce", a));
         let advisory_prefix = pu
             .advisory_prefix
             .clone()
-            .unwrap_or_else(|| format!("{}A", desk.case_prefix));
+            .unwrap_or_else(|| format!("{case_prefix}A"));
         // A derived prefix is only as good as desk.case_prefix, which is checked above.
         if pu.advisory_prefix.is_some()
             && (advisory_prefix.is_empty()
@@ -946,28 +986,10 @@ impl RawConfig {
             );
         }
 
-        match (p.0.is_empty(), calendar) {
-            (true, Some(calendar)) => Ok(Config {
-                desk,
-                imap,
-                smtp,
-                team,
-                calendar,
-                policy: PolicyConfig {
-                    first_response_days,
-                    embargo_days,
-                    embargo_reminders,
-                    ack_rate_limit,
-                    digest,
-                },
-                publish: PublishConfig {
-                    announce,
-                    advisory_prefix,
-                    ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
-                },
-                warnings,
-            }),
-            _ => Err(p.0),
+        PublishConfig {
+            announce,
+            advisory_prefix,
+            ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
         }
     }
 }
