@@ -165,23 +165,7 @@ impl Work<'_, '_> {
         published.status = CaseStatus::Published;
         published.published_at = Some(ctx.now);
         published.advisory_id = Some(id.clone());
-        let mut timeline = self.facts.timeline.clone();
-        timeline.extend(self.events.iter().filter(|e| e.public).map(|e| Event {
-            at: ctx.now,
-            kind: e.kind,
-            actor: e.actor.clone(),
-            detail: e.detail.clone(),
-            public: true,
-            message_id: None,
-        }));
-        timeline.push(Event {
-            at: ctx.now,
-            kind: EventKind::Published,
-            actor: self.actor.to_string(),
-            detail: format!("advisory {id} published"),
-            public: true,
-            message_id: None,
-        });
+        let timeline = self.timeline_with_publication(&id);
         let adv = publication::advisory_for(&published, &timeline, ctx.config, &id, ctx.now);
         if adv.summary.as_deref().is_none_or(|s| s.trim().is_empty()) {
             return fail("set `#summary <one line>` first: it is the advisory's title");
@@ -203,60 +187,15 @@ impl Work<'_, '_> {
             },
         ];
         let mut sent_to = Vec::new();
-        if let Some(list) = ctx.config.publish.announce.clone() {
-            match ctx.templates.render(&templates::Announce {
-                advisory_id: id.clone(),
-                summary: summary.clone(),
-                markdown: markdown.clone(),
-            }) {
-                Ok(r) => {
-                    self.outgoing.push(
-                        Outgoing::new(
-                            Purpose::Announce,
-                            Some(self.case.id.clone()),
-                            vec![list.clone()],
-                            r,
-                        )
-                        .attach(attachments.clone()),
-                    );
-                    sent_to.push(list);
-                }
-                Err(e) => return fail(format!("the announce template failed: {e}")),
-            }
+        match self.announce(&id, &summary, &markdown, &attachments) {
+            Ok(Some(list)) => sent_to.push(list),
+            Ok(None) => {}
+            Err(step) => return step,
         }
-        if let Some(reporter) = self.case.reporter.clone() {
-            match ctx.templates.render(&templates::Published {
-                case_id: self.case.id.to_string(),
-                advisory_id: id.clone(),
-                summary: summary.clone(),
-                markdown,
-                reporter_name: self.case.reporter_name.clone(),
-                desk_name: ctx.config.desk.name.clone(),
-            }) {
-                Ok(r) => {
-                    let parent = self
-                        .facts
-                        .reporter_last_message
-                        .clone()
-                        .unwrap_or_else(|| self.case.root_message_id.clone());
-                    self.outgoing.push(
-                        Outgoing::new(
-                            Purpose::PublishedNotice,
-                            Some(self.case.id.clone()),
-                            vec![reporter.clone()],
-                            r,
-                        )
-                        .reply_to(ctx.plus_address(&self.case.id))
-                        .threaded((
-                            Some(parent.clone()),
-                            vec![self.case.root_message_id.clone(), parent],
-                        ))
-                        .attach(attachments),
-                    );
-                    sent_to.push(format!("the reporter ({reporter})"));
-                }
-                Err(e) => return fail(format!("the published template failed: {e}")),
-            }
+        match self.notify_reporter(&id, &summary, markdown, attachments) {
+            Ok(Some(reporter)) => sent_to.push(format!("the reporter ({reporter})")),
+            Ok(None) => {}
+            Err(step) => return step,
         }
         self.case = published;
         let note =
@@ -283,5 +222,110 @@ impl Work<'_, '_> {
             result.push_str(&format!("\n    note: {w}"));
         }
         ok(result)
+    }
+
+    /// The case's public history as the advisory shows it: what is recorded, what this
+    /// mail did so far, and the publication itself.
+    fn timeline_with_publication(&self, id: &str) -> Vec<Event> {
+        let ctx = self.ctx;
+        let mut timeline = self.facts.timeline.clone();
+        timeline.extend(self.events.iter().filter(|e| e.public).map(|e| Event {
+            at: ctx.now,
+            kind: e.kind,
+            actor: e.actor.clone(),
+            detail: e.detail.clone(),
+            public: true,
+            message_id: None,
+        }));
+        timeline.push(Event {
+            at: ctx.now,
+            kind: EventKind::Published,
+            actor: self.actor.to_string(),
+            detail: format!("advisory {id} published"),
+            public: true,
+            message_id: None,
+        });
+        timeline
+    }
+
+    /// The announcement to `publish.announce`, when one is configured: the list it went
+    /// to, or the failed step when the template failed.
+    fn announce(
+        &mut self,
+        id: &str,
+        summary: &str,
+        markdown: &str,
+        attachments: &[OutAttachment],
+    ) -> Result<Option<String>, Step> {
+        let ctx = self.ctx;
+        let Some(list) = ctx.config.publish.announce.clone() else {
+            return Ok(None);
+        };
+        match ctx.templates.render(&templates::Announce {
+            advisory_id: id.to_string(),
+            summary: summary.to_string(),
+            markdown: markdown.to_string(),
+        }) {
+            Ok(r) => {
+                self.outgoing.push(
+                    Outgoing::new(
+                        Purpose::Announce,
+                        Some(self.case.id.clone()),
+                        vec![list.clone()],
+                        r,
+                    )
+                    .attach(attachments.to_vec()),
+                );
+                Ok(Some(list))
+            }
+            Err(e) => Err(fail(format!("the announce template failed: {e}"))),
+        }
+    }
+
+    /// The publication notice to the reporter, when the case has one: the reporter's
+    /// address, or the failed step when the template failed.
+    fn notify_reporter(
+        &mut self,
+        id: &str,
+        summary: &str,
+        markdown: String,
+        attachments: Vec<OutAttachment>,
+    ) -> Result<Option<String>, Step> {
+        let ctx = self.ctx;
+        let Some(reporter) = self.case.reporter.clone() else {
+            return Ok(None);
+        };
+        match ctx.templates.render(&templates::Published {
+            case_id: self.case.id.to_string(),
+            advisory_id: id.to_string(),
+            summary: summary.to_string(),
+            markdown,
+            reporter_name: self.case.reporter_name.clone(),
+            desk_name: ctx.config.desk.name.clone(),
+        }) {
+            Ok(r) => {
+                let parent = self
+                    .facts
+                    .reporter_last_message
+                    .clone()
+                    .unwrap_or_else(|| self.case.root_message_id.clone());
+                self.outgoing.push(
+                    Outgoing::new(
+                        Purpose::PublishedNotice,
+                        Some(self.case.id.clone()),
+                        vec![reporter.clone()],
+                        r,
+                    )
+                    .reply_to(ctx.plus_address(&self.case.id))
+                    .threaded((
+                        Some(parent.clone()),
+                        vec![self.case.root_message_id.clone(), parent],
+                    ))
+                    .attach(attachments),
+                );
+                Ok(Some(reporter))
+            }
+            Err(e) => Err(fail(format!("the published template failed: {e}"))),
+        }
     }
 }

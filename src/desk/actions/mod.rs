@@ -93,42 +93,17 @@ pub fn team_mail(
         Some(Ok(Command::New))
     );
 
-    let (case, opened) = match filing {
-        Filing::Existing(c, _) if !wants_new => (*c, false),
-        Filing::New(id) if wants_new && !matches!(verdict, Some(AuthVerdict::Fail { .. })) => {
-            let subject =
-                crate::mail::subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
-            let mut c = Case::new(
-                id,
-                if subject.is_empty() {
-                    "(no subject)".into()
-                } else {
-                    subject
-                },
-                None,
-                ctx.now,
-                mail.message_id.clone(),
-            );
-            if let Some(days) = ctx.config.policy.embargo_days {
-                c.embargo_end = ctx
-                    .config
-                    .calendar
-                    .local_date(ctx.now)
-                    .checked_add_signed(Duration::days(i64::from(days)));
-            }
-            (c, true)
-        }
-        Filing::Existing(_, _) | Filing::New(_) => {
-            return no_case(
-                ctx,
-                mail,
-                member,
-                &body,
-                verdict.as_ref(),
-                wants_new,
-                recent_alerts,
-            );
-        }
+    let refused = matches!(verdict, Some(AuthVerdict::Fail { .. }));
+    let Some((case, opened)) = case_of(ctx, mail, filing, wants_new, refused) else {
+        return no_case(
+            ctx,
+            mail,
+            member,
+            &body,
+            verdict.as_ref(),
+            wants_new,
+            recent_alerts,
+        );
     };
 
     let mut d = Decision {
@@ -191,29 +166,7 @@ pub fn team_mail(
         one_offs: Vec::new(),
         extra: Vec::new(),
     };
-    let mut lines = Vec::new();
-    let mut failed = false;
-    for line in &body.commands {
-        let step = match &line.parsed {
-            Ok(cmd) => w.apply(cmd, opened),
-            Err(e) => fail(e.to_string()),
-        };
-        if !step.ok {
-            failed = true;
-            w.events.push(NewEvent::new(
-                EventKind::CommandFailed,
-                member,
-                format!("{}: {}", line.text, step.result),
-            ));
-        }
-        lines.push(TranscriptLine {
-            line_no: line.line_no,
-            text: line.text.clone(),
-            ok: step.ok,
-            result: step.result,
-        });
-    }
-
+    let (lines, failed) = w.apply_all(&body, opened);
     let Work {
         case,
         events,
@@ -227,49 +180,121 @@ pub fn team_mail(
     d.one_offs.extend(one_offs);
 
     if has_commands {
-        let mut status = status_line(ctx, &case);
-        for e in extra {
-            status.push_str("\n\n");
-            status.push_str(&e);
-        }
-        match ctx.templates.render(&templates::Transcript {
-            case_id: case.id.to_string(),
-            subject: case.subject.clone(),
-            lines,
-            failed,
-            status,
-        }) {
-            Ok(r) => d.outgoing.push(
-                Outgoing::new(
-                    Purpose::Transcript,
-                    Some(case.id.clone()),
-                    vec![member.to_string()],
-                    r,
-                )
-                .reply_to(ctx.plus_address(&case.id))
-                .threaded(answer_threading(mail)),
-            ),
-            Err(e) => d.events.push(NewEvent::new(
-                EventKind::DeliveryFailed,
-                DESK_ACTOR,
-                format!("could not write the transcript: {e}"),
-            )),
+        match transcript(ctx, mail, member, &case, lines, failed, extra) {
+            Ok(out) => d.outgoing.push(out),
+            Err(e) => d.events.push(e),
         }
     }
+    if let Some(out) = relay_to_team(ctx, mail, member, &case, &body) {
+        d.outgoing.push(out);
+    }
+    d.case = Some(case);
+    d
+}
 
-    // The rest of the team hears of the message: the note, and which commands ran.
+/// The case a team mail works on, and whether it opens it: its own case, or a new one
+/// for `#new` (unless authentication failed). `None`: the mail goes on no case.
+fn case_of(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    filing: Filing,
+    wants_new: bool,
+    refused: bool,
+) -> Option<(Case, bool)> {
+    match filing {
+        Filing::Existing(c, _) if !wants_new => Some((*c, false)),
+        Filing::New(id) if wants_new && !refused => {
+            let subject =
+                crate::mail::subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
+            let mut c = Case::new(
+                id,
+                if subject.is_empty() {
+                    "(no subject)".into()
+                } else {
+                    subject
+                },
+                None,
+                ctx.now,
+                mail.message_id.clone(),
+            );
+            if let Some(days) = ctx.config.policy.embargo_days {
+                c.embargo_end = ctx
+                    .config
+                    .calendar
+                    .local_date(ctx.now)
+                    .checked_add_signed(Duration::days(i64::from(days)));
+            }
+            Some((c, true))
+        }
+        Filing::Existing(_, _) | Filing::New(_) => None,
+    }
+}
+
+/// The transcript answer to the member: each command line and what it did, then the
+/// case's status and what `#show` or `#help` asked for. The error is the event that
+/// says it could not be written.
+fn transcript(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    case: &Case,
+    lines: Vec<TranscriptLine>,
+    failed: bool,
+    extra: Vec<String>,
+) -> Result<Outgoing, NewEvent> {
+    let mut status = status_line(ctx, case);
+    for e in extra {
+        status.push_str("\n\n");
+        status.push_str(&e);
+    }
+    match ctx.templates.render(&templates::Transcript {
+        case_id: case.id.to_string(),
+        subject: case.subject.clone(),
+        lines,
+        failed,
+        status,
+    }) {
+        Ok(r) => Ok(Outgoing::new(
+            Purpose::Transcript,
+            Some(case.id.clone()),
+            vec![member.to_string()],
+            r,
+        )
+        .reply_to(ctx.plus_address(&case.id))
+        .threaded(answer_threading(mail))),
+        Err(e) => Err(NewEvent::new(
+            EventKind::DeliveryFailed,
+            DESK_ACTOR,
+            format!("could not write the transcript: {e}"),
+        )),
+    }
+}
+
+/// The rest of the team hears of the message: the note, and which commands ran.
+fn relay_to_team(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    case: &Case,
+    body: &ParsedBody,
+) -> Option<Outgoing> {
+    let has_commands = !body.commands.is_empty();
     let others = team_recipients_except(ctx, member);
-    if !others.is_empty() && (!body.text.is_empty() || has_commands) {
-        let mut text = String::new();
-        for line in &body.commands {
-            text.push_str(&line.text);
-            text.push('\n');
-        }
-        if has_commands && !body.text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&body.text);
-        if let Ok(r) = ctx.templates.render(&templates::TeamMail {
+    if others.is_empty() || (body.text.is_empty() && !has_commands) {
+        return None;
+    }
+    let mut text = String::new();
+    for line in &body.commands {
+        text.push_str(&line.text);
+        text.push('\n');
+    }
+    if has_commands && !body.text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&body.text);
+    let r = ctx
+        .templates
+        .render(&templates::TeamMail {
             case_id: case.id.to_string(),
             subject: case.subject.clone(),
             role: "Team".into(),
@@ -278,16 +303,13 @@ pub fn team_mail(
             received: ctx.fmt_instant(ctx.now),
             note: None,
             text,
-        }) {
-            d.outgoing.push(
-                Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
-                    .reply_to(ctx.plus_address(&case.id))
-                    .threaded(answer_threading(mail)),
-            );
-        }
-    }
-    d.case = Some(case);
-    d
+        })
+        .ok()?;
+    Some(
+        Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
+            .reply_to(ctx.plus_address(&case.id))
+            .threaded(answer_threading(mail)),
+    )
 }
 
 fn first_line(text: &str) -> String {
@@ -453,6 +475,35 @@ impl Work<'_, '_> {
                 self.case.id, self.case.status
             ))
         })
+    }
+
+    /// Applies the command block in order; a failed command changes nothing and is
+    /// recorded, the others still apply. Returns the transcript lines and whether any
+    /// failed.
+    fn apply_all(&mut self, body: &ParsedBody, opened: bool) -> (Vec<TranscriptLine>, bool) {
+        let mut lines = Vec::new();
+        let mut failed = false;
+        for line in &body.commands {
+            let step = match &line.parsed {
+                Ok(cmd) => self.apply(cmd, opened),
+                Err(e) => fail(e.to_string()),
+            };
+            if !step.ok {
+                failed = true;
+                self.events.push(NewEvent::new(
+                    EventKind::CommandFailed,
+                    self.actor,
+                    format!("{}: {}", line.text, step.result),
+                ));
+            }
+            lines.push(TranscriptLine {
+                line_no: line.line_no,
+                text: line.text.clone(),
+                ok: step.ok,
+                result: step.result,
+            });
+        }
+        (lines, failed)
     }
 
     /// Applies one command. The commands are grouped by family, one file each:
