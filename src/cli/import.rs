@@ -159,6 +159,27 @@ pub fn import(
     Ok(report)
 }
 
+/// `secdesk import <path>`: imports the archive and says what it did.
+pub fn run(
+    config: &Path,
+    path: &Path,
+    clock: &dyn Clock,
+) -> anyhow::Result<std::process::ExitCode> {
+    let d = super::desk(config)?;
+    let mut store = Store::open(&d.config.desk.database)?;
+    let r = import(&d, &mut store, path, clock)?;
+    println!(
+        "{} message{} read from {}: {} new case{}, {} already on file. Nothing was sent.",
+        r.messages,
+        if r.messages == 1 { "" } else { "s" },
+        path.display(),
+        r.cases_opened,
+        if r.cases_opened == 1 { "" } else { "s" },
+        r.duplicates
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
