@@ -2,6 +2,7 @@
 
 use super::{desk, open_existing};
 use crate::clock::Clock;
+use crate::desk::deadlines::{DeadlineKind, ReminderKind};
 use crate::publish::ical;
 use crate::service::process::Desk;
 use crate::service::scheduler;
@@ -29,48 +30,29 @@ pub fn run(config: &Path, output: &Path, clock: &dyn Clock) -> Result<ExitCode> 
 fn calendar_events(d: &Desk, store: &mut Store) -> Result<Vec<ical::Event>> {
     let cases = store.read(|tx| tx.list_cases(true))?;
     let reminders = store.read(|tx| tx.pending_reminders())?;
-    let cal = &d.config.calendar;
-    let host = &d.config.desk.hostname;
-    let mut events = Vec::new();
-    for s in &cases {
-        let c = &s.case;
-        if let Some((t, what)) =
-            scheduler::next_deadline(d, c).filter(|(_, w)| *w == "first answer")
-        {
-            events.push(ical::Event {
-                uid: format!("{}-first-answer@{host}", c.id.plus_tag()),
-                start: t,
-                summary: format!("[{}] {what} due: {}", c.id, c.subject),
-                description: format!(
-                    "The reporter of {} must hear from a person by {}.",
-                    c.id,
-                    cal.format_instant(t)
-                ),
-            });
-        }
-        if let Some(end) = c.embargo_end {
-            let t = crate::desk::deadlines::embargo_end_instant(cal, end);
-            events.push(ical::Event {
-                uid: format!("{}-embargo@{host}", c.id.plus_tag()),
-                start: t,
-                summary: format!("[{}] embargo ends: {}", c.id, c.subject),
-                description: format!(
-                    "The embargo of {} ends on {}. Status: {}.",
-                    c.id,
-                    cal.format_date(end),
-                    c.status
-                ),
-            });
-        }
-    }
-    for r in reminders.iter().filter(|r| r.kind == "one-off") {
-        events.push(ical::Event {
-            uid: format!("reminder-{}@{host}", r.id),
-            start: r.due,
-            summary: format!("[{}] {}", r.scope, r.note),
-            description: format!("Reminder for {}: {}", r.scope, r.note),
-        });
-    }
-    events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.uid.cmp(&b.uid)));
-    Ok(events)
+    let deadlines: Vec<ical::CaseDeadlines<'_>> = cases
+        .iter()
+        .map(|s| ical::CaseDeadlines {
+            case: &s.case,
+            first_answer: scheduler::next_deadline(d, &s.case)
+                .filter(|(_, kind)| *kind == DeadlineKind::FirstAnswer)
+                .map(|(t, _)| t),
+        })
+        .collect();
+    let one_offs: Vec<ical::Reminder<'_>> = reminders
+        .iter()
+        .filter(|r| ReminderKind::parse(&r.kind) == Some(ReminderKind::OneOff))
+        .map(|r| ical::Reminder {
+            id: r.id,
+            due: r.due,
+            scope: &r.scope,
+            note: &r.note,
+        })
+        .collect();
+    Ok(ical::deadline_events(
+        &deadlines,
+        &one_offs,
+        &d.config.calendar,
+        &d.config.desk.hostname,
+    ))
 }

@@ -13,6 +13,25 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 
 use crate::desk::calendar::{Calendar, parse_duration_days};
 
+/// Which deadline an open case is waiting for (`scheduler::next_deadline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineKind {
+    /// The reporter must hear from a person.
+    FirstAnswer,
+    /// The embargo ends.
+    EmbargoEnd,
+}
+
+impl DeadlineKind {
+    /// How the digest and the calendar name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeadlineKind::FirstAnswer => "first answer",
+            DeadlineKind::EmbargoEnd => "embargo end",
+        }
+    }
+}
+
 /// What a reminder is about. Its text form (`as_str`) is what the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReminderKind {

@@ -1,14 +1,19 @@
 //! A minimal iCalendar (RFC 5545) writer for `secdesk calendar`: one VCALENDAR of
 //! VEVENTs (deadlines and reminders) that calendar clients can subscribe to or import.
 //!
-//! It owns only the text format: CRLF line endings, TEXT escaping, and folding at 75 octets
-//! without splitting a UTF-8 character. Times are written in UTC (`...Z`) so that no
+//! It owns which events the open cases' deadlines become ([`deadline_events`]) and the
+//! text format: CRLF line endings, TEXT escaping, and folding at 75 octets without
+//! splitting a UTF-8 character. Times are written in UTC (`...Z`) so that no
 //! VTIMEZONE block is needed. Pure: no I/O, no clock reads (DTSTAMP is a parameter), never
 //! panics; events come out in the order given.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+
+use crate::desk::calendar::Calendar;
+use crate::desk::case::Case;
+use crate::desk::deadlines;
 
 /// How long each event lasts in the client's view: a deadline is a moment, but a zero-length
 /// event is hard to see, so each one gets a short slot.
@@ -22,6 +27,81 @@ pub struct Event {
     pub start: DateTime<Utc>,
     pub summary: String,
     pub description: String,
+}
+
+/// An open case and its first-answer deadline, when one is owed and is the next deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseDeadlines<'a> {
+    pub case: &'a Case,
+    pub first_answer: Option<DateTime<Utc>>,
+}
+
+/// A `#remind` reminder still to come.
+#[derive(Debug, Clone, Copy)]
+pub struct Reminder<'a> {
+    pub id: i64,
+    pub due: DateTime<Utc>,
+    /// The case it is about.
+    pub scope: &'a str,
+    pub note: &'a str,
+}
+
+/// Every deadline of the open cases, as calendar events, by time then uid: the first
+/// answer owed, the embargo end, and the `#remind` reminders. `host` makes uids unique.
+pub fn deadline_events(
+    cases: &[CaseDeadlines<'_>],
+    reminders: &[Reminder<'_>],
+    cal: &Calendar,
+    host: &str,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for CaseDeadlines {
+        case: c,
+        first_answer,
+    } in cases
+    {
+        if let Some(t) = *first_answer {
+            events.push(Event {
+                uid: format!("{}-first-answer@{host}", c.id.plus_tag()),
+                start: t,
+                summary: format!(
+                    "[{}] {} due: {}",
+                    c.id,
+                    deadlines::DeadlineKind::FirstAnswer.label(),
+                    c.subject
+                ),
+                description: format!(
+                    "The reporter of {} must hear from a person by {}.",
+                    c.id,
+                    cal.format_instant(t)
+                ),
+            });
+        }
+        if let Some(end) = c.embargo_end {
+            let t = deadlines::embargo_end_instant(cal, end);
+            events.push(Event {
+                uid: format!("{}-embargo@{host}", c.id.plus_tag()),
+                start: t,
+                summary: format!("[{}] embargo ends: {}", c.id, c.subject),
+                description: format!(
+                    "The embargo of {} ends on {}. Status: {}.",
+                    c.id,
+                    cal.format_date(end),
+                    c.status
+                ),
+            });
+        }
+    }
+    for r in reminders {
+        events.push(Event {
+            uid: format!("reminder-{}@{host}", r.id),
+            start: r.due,
+            summary: format!("[{}] {}", r.scope, r.note),
+            description: format!("Reminder for {}: {}", r.scope, r.note),
+        });
+    }
+    events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.uid.cmp(&b.uid)));
+    events
 }
 
 /// The whole calendar as text, ready to serve as `text/calendar`. `prodid_name` names the

@@ -9,7 +9,7 @@
 //! moment passed while the desk was down is sent when it runs again, marked late.
 
 use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
-use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
+use crate::desk::deadlines::{self, CaseTimes, DeadlineKind, ReminderKind};
 use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
@@ -263,7 +263,7 @@ fn render(
 }
 
 /// The next deadline of an open case: the first answer if still owed, else the embargo.
-pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, &'static str)> {
+pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKind)> {
     let cal = &desk.config.calendar;
     let first = (c.first_reply_at.is_none() && c.reporter.is_some()).then(|| {
         let times = CaseTimes {
@@ -274,12 +274,15 @@ pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, &'static s
         };
         (
             deadlines::first_response_deadline(cal, &desk.policy(), &times),
-            "first answer",
+            DeadlineKind::FirstAnswer,
         )
     });
-    let embargo = c
-        .embargo_end
-        .map(|d| (deadlines::embargo_end_instant(cal, d), "embargo end"));
+    let embargo = c.embargo_end.map(|d| {
+        (
+            deadlines::embargo_end_instant(cal, d),
+            DeadlineKind::EmbargoEnd,
+        )
+    });
     match (first, embargo) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -307,7 +310,7 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
                     .map(|(t, what)| {
                         format!(
                             "{} {}",
-                            what,
+                            what.label(),
                             t.with_timezone(&cal.tz()).format("%Y-%m-%d %H:%M")
                         )
                     })
