@@ -205,16 +205,24 @@ impl Tx<'_> {
 
     /// Cases, oldest first; only open ones when `open_only`.
     pub fn list_cases(&self, open_only: bool) -> Result<Vec<CaseSummary>> {
+        self.cases_where(if open_only {
+            "WHERE status NOT IN ('published', 'closed', 'spam')"
+        } else {
+            ""
+        })
+    }
+
+    /// Cases in the spam state, oldest first (`secdesk cases --spam`).
+    pub fn spam_cases(&self) -> Result<Vec<CaseSummary>> {
+        self.cases_where("WHERE status = 'spam'")
+    }
+
+    fn cases_where(&self, filter: &str) -> Result<Vec<CaseSummary>> {
         let sql = format!(
             "SELECT {CASE_COLUMNS},
                 (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
                 COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at)
-             FROM cases {} ORDER BY year, seq",
-            if open_only {
-                "WHERE status NOT IN ('published', 'closed')"
-            } else {
-                ""
-            }
+             FROM cases {filter} ORDER BY year, seq"
         );
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt

@@ -126,9 +126,17 @@ impl Store {
                 known,
             });
         }
+        let mut ran = false;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            ran = true;
+        }
+        if ran {
+            // A migration may edit a table's definition in place (writable_schema): a
+            // new schema_version makes every connection, this one included, reload it.
+            let schema_version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "schema_version", schema_version + 1)?;
         }
         tx.commit()?;
         Ok(())

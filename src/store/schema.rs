@@ -147,4 +147,14 @@ CREATE INDEX reminders_due ON reminders (due_at) WHERE state = 'pending';
     r#"
 ALTER TABLE raw_mail ADD COLUMN history INTEGER NOT NULL DEFAULT 0 CHECK (history IN (0, 1));
 "#,
+    // 3: the spam state. Widening a CHECK changes nothing on disk, so the table's
+    // definition is edited in place (SQLite's documented procedure for such changes);
+    // the migration runner bumps schema_version so every connection reloads it.
+    r#"
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+   SET sql = replace(sql, '''published'', ''closed''))', '''published'', ''closed'', ''spam''))')
+ WHERE type = 'table' AND name = 'cases';
+PRAGMA writable_schema = OFF;
+"#,
 ];
