@@ -48,6 +48,9 @@ enum Command {
         open: bool,
         #[arg(long)]
         all: bool,
+        /// Only the cases in the spam state (suspect mail, `#spam`).
+        #[arg(long, conflicts_with_all = ["all", "open"])]
+        spam: bool,
     },
     /// Show one case: its summary and timeline.
     Case { id: String },
@@ -197,10 +200,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         }
-        Command::Cases { open: _, all } => {
+        Command::Cases { open: _, all, spam } => {
             let config = load(&cli.config, &SecretSources::not_needed())?;
             let mut store = open_existing(&config)?;
-            let cases = store.read(|tx| tx.list_cases(!all))?;
+            let cases = store.read(|tx| match spam {
+                true => tx.spam_cases(),
+                false => tx.list_cases(!all),
+            })?;
             let cal = &config.calendar;
             let rows: Vec<Vec<String>> = cases
                 .iter()

@@ -286,6 +286,46 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Suspect mail filed in `[since, until)`: case, when, sender, subject, why; oldest
+    /// first, from the `quarantined` events and the messages they belong to.
+    pub fn quarantined_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<crate::desk::spam::SuspectMail>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail
+               FROM events e LEFT JOIN messages m ON m.message_id = e.message_id
+              WHERE e.kind = ?1 AND e.at >= ?2 AND e.at < ?3
+              ORDER BY e.at, e.id",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(case, at, sender, subject, reason)| {
+                Ok(crate::desk::spam::SuspectMail {
+                    case,
+                    at: parse_ts(&at)?,
+                    sender,
+                    subject,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
     /// Events of `kind` on any case since `since`.
     pub fn count_events_since(&self, kind: EventKind, since: DateTime<Utc>) -> Result<u32> {
         let n: i64 = self
