@@ -41,7 +41,10 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
     let due = store.read(|tx| tx.due_reminders(now))?;
     let mut fired = Vec::new();
     for r in due {
-        fired.push(store.write(|tx| fire(desk, tx, &r, now))?);
+        // A day without suspect mail sends no summary, and reports nothing either.
+        if let Some(f) = store.write(|tx| fire(desk, tx, &r, now))? {
+            fired.push(f);
+        }
     }
     store.write(|tx| ensure_digest(desk, tx, now))?;
     store.write(|tx| ensure_spam_summary(desk, tx, now))?;
@@ -83,7 +86,7 @@ fn fire_spam_summary(
     r: &ReminderRow,
     now: DateTime<Utc>,
     late: bool,
-) -> store::Result<Fired> {
+) -> store::Result<Option<Fired>> {
     let since = tx
         .last_sent_due(SPAM_SCOPE, &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
@@ -91,14 +94,11 @@ fn fire_spam_summary(
     let fired = match spam::summary(&desk.ctx(now), &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
-            Fired::Stale {
-                scope: r.scope.clone(),
-                kind: r.kind.clone(),
-            }
+            None
         }
         Some(rendered) => {
             if !tx.claim_reminder(r.id, now, late)? {
-                return Ok(Fired::Taken);
+                return Ok(Some(Fired::Taken));
             }
             match rendered {
                 Ok(rendered) => desk.enqueue(
@@ -115,11 +115,11 @@ fn fire_spam_summary(
                     tracing::error!(error = %e, "the spam summary could not be written");
                 }
             }
-            Fired::Sent {
+            Some(Fired::Sent {
                 scope: r.scope.clone(),
                 kind: r.kind.clone(),
                 late,
-            }
+            })
         }
     };
     if let Some(at) = desk.config.spam.summary {
@@ -161,7 +161,24 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
     Ok(())
 }
 
-fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store::Result<Fired> {
+fn fire(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+) -> store::Result<Option<Fired>> {
+    if r.kind == ReminderKind::SpamSummary.as_str() {
+        return fire_spam_summary(desk, tx, r, now, now - r.due > LATE_AFTER);
+    }
+    fire_reminder(desk, tx, r, now).map(Some)
+}
+
+fn fire_reminder(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+) -> store::Result<Fired> {
     let late = now - r.due > LATE_AFTER;
     let stale = |tx: &Tx<'_>| -> store::Result<Fired> {
         tx.drop_reminder(r.id)?;
@@ -174,9 +191,6 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
         tracing::warn!(kind = %r.kind, "unknown reminder kind in the database; dropped");
         return stale(tx);
     };
-    if kind == ReminderKind::SpamSummary {
-        return fire_spam_summary(desk, tx, r, now, late);
-    }
     if kind == ReminderKind::Digest {
         if !tx.claim_reminder(r.id, now, late)? {
             return Ok(Fired::Taken);
