@@ -87,6 +87,11 @@ fn fire_spam_summary(
     now: DateTime<Utc>,
     late: bool,
 ) -> store::Result<Option<Fired>> {
+    if desk.config.spam.summary.is_none() {
+        // Turned off since it was planned.
+        tx.drop_reminder(r.id)?;
+        return Ok(None);
+    }
     let since = tx
         .last_sent_due(SPAM_SCOPE, &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
