@@ -77,8 +77,9 @@ pub fn quarantine(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, verdict: &Verdict) -> 
 /// daily summary names it.
 pub fn on_spam_case(ctx: &Ctx<'_>, mail: &Mail, case: Case, kind: MessageKind) -> Decision {
     let mut reason = format!("a new mail on {}, which is in the spam state", case.id);
-    if let Verdict::Suspect(_) = verdict(ctx, mail) {
-        reason = format!("{reason}; {}", verdict(ctx, mail).reason());
+    let v = verdict(ctx, mail);
+    if v.is_suspect() {
+        reason = format!("{reason}; {}", v.reason());
     }
     let mut d = Decision::on(case, false, kind);
     d.event(NewEvent::new(

@@ -190,6 +190,11 @@ impl Tx<'_> {
                 json(&c.upstream),
             ],
         )?;
+        // The case's start moves only when `#notspam` releases it: its clock starts then.
+        self.conn().execute(
+            "UPDATE cases SET opened_at = ?2 WHERE id = ?1 AND opened_at != ?2",
+            params![c.id.to_string(), ts(c.opened_at)],
+        )?;
         Ok(())
     }
 

@@ -329,6 +329,25 @@ fn notspam_releases_and_spam_quarantines() {
         "a released case gets the default embargo"
     );
     assert!(pending_of(&mut w, &case).contains(&"first-response".to_string()));
+    // The clock stays counted from the release after any later change of the case.
+    w.deliver(&team_mail(
+        ALICE,
+        "a0@example.org",
+        None,
+        "severity",
+        None,
+        &format!("#case {case}\r\n#severity low\r\n"),
+    ));
+    w.new_mail();
+    let first_response: Vec<_> = w
+        .store
+        .read(|tx| tx.reminders_of(&case))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "first-response" && r.state == secdesk::store::ReminderState::Pending)
+        .map(|r| r.deadline)
+        .collect();
+    assert_eq!(first_response, vec![paris(2026, 11, 27, 17, 0)]);
     // Twice is harmless.
     w.deliver(&team_mail(
         ALICE,
