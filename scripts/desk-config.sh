@@ -43,4 +43,8 @@ holidays = ["2026-12-25", "2027-01-01"]
 [publish]
 announce = "announce@example.org"
 advisory_prefix = "OSEC"
+
+[policy]
+# The benchmark's backlog acknowledges each of its 1,000 reporters: no desk-wide cap.
+ack_rate_limit_total = "100000 per hour"
 TOML

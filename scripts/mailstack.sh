@@ -42,7 +42,8 @@ usage() {
 
 cmd_install() {
     if command -v dovecot >/dev/null && [[ -x $POSTFIX_MASTER ]] &&
-        [[ -x /usr/lib/dovecot/lmtp ]] && command -v openssl >/dev/null; then
+        [[ -x /usr/lib/dovecot/lmtp ]] && command -v openssl >/dev/null &&
+        command -v spamassassin >/dev/null; then
         return 0
     fi
     [[ $(id -u) -eq 0 ]] || die "install needs root (apt-get)"
@@ -56,7 +57,7 @@ cmd_install() {
         apt-get update -q &&
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
                 --no-install-recommends \
-                postfix dovecot-imapd dovecot-lmtpd openssl
+                postfix dovecot-imapd dovecot-lmtpd openssl spamassassin
     } </dev/null >"$log" 2>&1; then
         cat "$log" >&2
         die "package installation failed (log above)"

@@ -40,6 +40,9 @@ enum Command {
         open: bool,
         #[arg(long)]
         all: bool,
+        /// Only the cases in the spam state (suspect mail, `#spam`).
+        #[arg(long, conflicts_with_all = ["all", "open"])]
+        spam: bool,
     },
     /// Show one case: its summary and timeline.
     Case { id: String },
@@ -81,7 +84,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run => cli::run::run(config),
         Command::Check => cli::check::run(config),
-        Command::Cases { open: _, all } => cli::cases::run(config, all),
+        Command::Cases { open: _, all, spam } => {
+            let which = match (all, spam) {
+                (_, true) => cli::cases::Which::Spam,
+                (true, false) => cli::cases::Which::All,
+                (false, false) => cli::cases::Which::Open,
+            };
+            cli::cases::run(config, which)
+        }
         Command::Case { id } => cli::case::run(config, &id),
         Command::Deadlines => cli::deadlines::run(config, &clock),
         Command::Advisory { id, format } => cli::advisory::run(config, &id, format, &clock),

@@ -188,15 +188,19 @@ pub enum CaseStatus {
     Published,
     /// `#invalid`, `#duplicate` or `#close`.
     Closed,
+    /// Suspect mail (spam, phishing, a forged sender) or `#spam`: kept, never
+    /// acknowledged, no reminders, not in the digest; `#notspam` makes it a normal case.
+    Spam,
 }
 
 impl CaseStatus {
-    pub const ALL: [CaseStatus; 5] = [
+    pub const ALL: [CaseStatus; 6] = [
         CaseStatus::New,
         CaseStatus::Valid,
         CaseStatus::Fixed,
         CaseStatus::Published,
         CaseStatus::Closed,
+        CaseStatus::Spam,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -206,6 +210,7 @@ impl CaseStatus {
             CaseStatus::Fixed => "fixed",
             CaseStatus::Published => "published",
             CaseStatus::Closed => "closed",
+            CaseStatus::Spam => "spam",
         }
     }
 
@@ -213,9 +218,13 @@ impl CaseStatus {
         CaseStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Open cases get reminders and appear in the digest.
+    /// Open cases get reminders and appear in the digest; a case in the spam state is
+    /// not open (it waits for `#notspam`).
     pub fn is_open(self) -> bool {
-        !matches!(self, CaseStatus::Published | CaseStatus::Closed)
+        !matches!(
+            self,
+            CaseStatus::Published | CaseStatus::Closed | CaseStatus::Spam
+        )
     }
 }
 

@@ -7,10 +7,25 @@ use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, all: bool) -> Result<ExitCode> {
+/// Which cases `secdesk cases` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The open ones (the default).
+    Open,
+    /// Every case, closed and spam included.
+    All,
+    /// Only the cases in the spam state (`--spam`).
+    Spam,
+}
+
+pub fn run(config: &Path, which: Which) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let mut store = open_existing(&config)?;
-    let cases = store.read(|tx| tx.list_cases(!all))?;
+    let cases = store.read(|tx| match which {
+        Which::Spam => tx.spam_cases(),
+        Which::All => tx.list_cases(false),
+        Which::Open => tx.list_cases(true),
+    })?;
     let cal = &config.calendar;
     let rows: Vec<Vec<String>> = cases
         .iter()
@@ -51,7 +66,12 @@ pub fn run(config: &Path, all: bool) -> Result<ExitCode> {
         )
     );
     if cases.is_empty() {
-        println!("(no {}cases)", if all { "" } else { "open " });
+        let kind = match which {
+            Which::Open => "open ",
+            Which::All => "",
+            Which::Spam => "spam ",
+        };
+        println!("(no {kind}cases)");
     }
     Ok(ExitCode::SUCCESS)
 }

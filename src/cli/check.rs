@@ -86,6 +86,7 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
     }
 
     out.push(check_database(&config.desk.database));
+    out.extend(spam_findings(&config));
 
     match ingest::connect(&config.imap).await {
         Ok(mut session) => {
@@ -178,6 +179,65 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
     out
 }
 
+/// What the spam verdict relies on, said plainly: `check` cannot see the receiving
+/// server's configuration, so it names what that server must do.
+pub fn spam_findings(config: &Config) -> Vec<Finding> {
+    use crate::config::SpamFilter;
+    let mut out = Vec::new();
+    let filter = match config.spam.filter {
+        SpamFilter::SpamAssassin => Some("SpamAssassin's X-Spam-Flag / X-Spam-Status"),
+        SpamFilter::Rspamd => Some("rspamd's X-Spam / X-Rspamd-Action / X-Rspamd-Score"),
+        SpamFilter::None => None,
+    };
+    let ar = config.team.authserv_id.as_deref().map(|id| {
+        format!("Authentication-Results stamped by {id} (dmarc=fail, or spf=fail without an aligned dkim=pass)")
+    });
+    match (&ar, filter) {
+        (None, None) => out.push(found(
+            Level::Warn,
+            "spam",
+            "no team.authserv_id and spam.filter = \"none\": no mail is ever judged suspect, so spam and forged senders are acknowledged (backscatter) and announced to the team one by one",
+        )),
+        (ar, filter) => {
+            let what: Vec<String> = ar
+                .iter()
+                .cloned()
+                .chain(filter.map(|f| {
+                    format!("{f} headers, or a score of {:.1} or more", config.spam.threshold)
+                }))
+                .collect();
+            out.push(found(
+                Level::Ok,
+                "spam",
+                format!(
+                    "new mail is suspect on {}; the receiving server must stamp these headers itself and remove any arriving from outside (a sender could write them to pass, or to have a real report quarantined)",
+                    what.join(", or on ")
+                ),
+            ));
+            if ar.is_none() {
+                out.push(found(
+                    Level::Warn,
+                    "spam",
+                    "no team.authserv_id: forged senders (dmarc=fail, spf=fail) are not recognised, only the spam filter's verdict counts",
+                ));
+            }
+        }
+    }
+    out.push(found(
+        Level::Ok,
+        "spam",
+        match config.spam.summary {
+            Some(t) => format!(
+                "a summary of the day's suspect mail goes to the team at {} ({}) on days that had some",
+                t.format("%H:%M"),
+                config.calendar.tz().name()
+            ),
+            None => "no daily summary of suspect mail (spam.summary = \"none\"): `secdesk cases --spam` lists it".into(),
+        },
+    ));
+    out
+}
+
 fn check_database(path: &Path) -> Finding {
     if path.exists() {
         return match Store::open(path).and_then(|s| s.integrity_check()) {
@@ -237,5 +297,58 @@ pub fn run(path: &Path) -> anyhow::Result<std::process::ExitCode> {
             if failed == 1 { "" } else { "s" }
         );
         Ok(std::process::ExitCode::from(2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    fn lines(extra: &str, authserv: bool) -> Vec<String> {
+        let text = format!(
+            "[desk]\naddress = \"security@example.org\"\n[imap]\nhost = \"i\"\nusername = \"u\"\n[smtp]\nhost = \"s\"\n[team]\nmembers = [\"alice@example.org\"]\n{}{extra}",
+            if authserv {
+                "authserv_id = \"mx.example.org\"\n"
+            } else {
+                "require_authenticated_commands = false\n"
+            }
+        );
+        let config = Config::from_toml(&text, &SecretSources::not_needed()).unwrap();
+        spam_findings(&config)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn check_says_what_the_receiving_server_must_stamp_and_strip() {
+        assert_eq!(
+            lines("", true),
+            [
+                "ok   spam      new mail is suspect on Authentication-Results stamped by mx.example.org (dmarc=fail, or spf=fail without an aligned dkim=pass), or on SpamAssassin's X-Spam-Flag / X-Spam-Status headers, or a score of 5.0 or more; the receiving server must stamp these headers itself and remove any arriving from outside (a sender could write them to pass, or to have a real report quarantined)",
+                "ok   spam      a summary of the day's suspect mail goes to the team at 09:00 (UTC) on days that had some",
+            ]
+        );
+        let l = lines("[spam]\nfilter = \"rspamd\"\nsummary = \"none\"\n", false);
+        assert!(
+            l[0].contains("rspamd's X-Spam / X-Rspamd-Action / X-Rspamd-Score headers"),
+            "{l:?}"
+        );
+        assert!(
+            l[1].starts_with("WARN spam      no team.authserv_id"),
+            "{l:?}"
+        );
+        assert!(l[2].contains("no daily summary"), "{l:?}");
+        let l = lines("[spam]\nfilter = \"none\"\n", false);
+        assert!(
+            l[0].starts_with("WARN spam      no team.authserv_id and spam.filter = \"none\""),
+            "{l:?}"
+        );
     }
 }

@@ -75,9 +75,11 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "embargo_reminders",
             "ack_rate_limit",
             "digest",
+            "ack_rate_limit_total",
         ],
     ),
     ("publish", &["announce", "advisory_prefix", "ecosystem"]),
+    ("spam", &["filter", "threshold", "summary"]),
 ];
 
 fn keys_of(section: &str) -> &'static [&'static str] {
@@ -104,6 +106,8 @@ pub struct RawConfig {
     pub policy: RawPolicy,
     #[serde(default)]
     pub publish: RawPublish,
+    #[serde(default)]
+    pub spam: RawSpam,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -175,6 +179,16 @@ pub struct RawPolicy {
     pub embargo_reminders: Option<Vec<String>>,
     pub ack_rate_limit: Option<String>,
     pub digest: Option<String>,
+    pub ack_rate_limit_total: Option<String>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSpam {
+    pub filter: Option<String>,
+    pub threshold: Option<f64>,
+    pub summary: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -313,6 +327,45 @@ pub struct PolicyConfig {
     pub embargo_reminders: Vec<u32>,
     pub ack_rate_limit: RateLimit,
     pub digest: Option<WeeklyAt>,
+    /// Acknowledgements the whole desk may send within a window (all senders together).
+    pub ack_rate_limit_total: RateLimit,
+}
+
+/// Whose spam headers count (`[spam] filter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpamFilter {
+    SpamAssassin,
+    Rspamd,
+    None,
+}
+
+impl SpamFilter {
+    pub fn parse(text: &str) -> Option<SpamFilter> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "spamassassin" => Some(SpamFilter::SpamAssassin),
+            "rspamd" => Some(SpamFilter::Rspamd),
+            "none" => Some(SpamFilter::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpamFilter::SpamAssassin => "spamassassin",
+            SpamFilter::Rspamd => "rspamd",
+            SpamFilter::None => "none",
+        }
+    }
+}
+
+/// `[spam]`: which mail is suspect, and when the team hears of it.
+#[derive(Debug, Clone)]
+pub struct SpamConfig {
+    pub filter: SpamFilter,
+    /// A filter score at or above this is spam.
+    pub threshold: f64,
+    /// The daily summary's local time; `None` for "none".
+    pub summary: Option<NaiveTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +385,7 @@ pub struct Config {
     pub calendar: Calendar,
     pub policy: PolicyConfig,
     pub publish: PublishConfig,
+    pub spam: SpamConfig,
     /// Things that are allowed but deserve a loud word (plaintext off loopback, …).
     pub warnings: Vec<String>,
 }
@@ -567,7 +621,13 @@ fn resolve_secret(
 fn parse_rate_limit(text: &str) -> Option<RateLimit> {
     let (count, window) = text.split_once(" per ")?;
     let count: u32 = count.trim().parse().ok()?;
-    let window = humantime::parse_duration(window.trim()).ok()?;
+    let window = window.trim();
+    // "60 per hour" reads as "60 per 1 hour".
+    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
+        humantime::parse_duration(window).ok()?
+    } else {
+        humantime::parse_duration(&format!("1 {window}")).ok()?
+    };
     (count > 0 && !window.is_zero()).then_some(RateLimit { count, window })
 }
 
@@ -588,6 +648,7 @@ impl RawConfig {
         let calendar = self.calendar_section(&mut p);
         let policy = self.policy_section(&mut p);
         let publish = self.publish_section(&mut p, &desk.case_prefix);
+        let spam = self.spam_section(&mut p);
         match (p.0.is_empty(), calendar) {
             (true, Some(calendar)) => Ok(Config {
                 desk,
@@ -597,6 +658,7 @@ impl RawConfig {
                 calendar,
                 policy,
                 publish,
+                spam,
                 warnings,
             }),
             _ => Err(p.0),
@@ -954,12 +1016,67 @@ impl RawConfig {
             parsed
         };
 
+        let total_text = po
+            .ack_rate_limit_total
+            .clone()
+            .unwrap_or_else(|| "60 per hour".into());
+        let ack_rate_limit_total = parse_rate_limit(&total_text).unwrap_or_else(|| {
+            p.add(
+                "policy.ack_rate_limit_total",
+                format!("`{total_text}` is not a rate like \"60 per hour\""),
+            );
+            RateLimit {
+                count: 60,
+                window: Duration::from_secs(3600),
+            }
+        });
+
         PolicyConfig {
             first_response_days,
             embargo_days,
             embargo_reminders,
             ack_rate_limit,
             digest,
+            ack_rate_limit_total,
+        }
+    }
+
+    /// `[spam]`: whose headers count, the threshold and the daily summary.
+    fn spam_section(&self, p: &mut Problems) -> SpamConfig {
+        let sp = &self.spam;
+        p.unknown("spam", &sp.unknown, keys_of("spam"));
+        let filter_text = sp.filter.clone().unwrap_or_else(|| "spamassassin".into());
+        let filter = SpamFilter::parse(&filter_text).unwrap_or_else(|| {
+            p.add(
+                "spam.filter",
+                format!("`{filter_text}` is not a spam filter; use spamassassin, rspamd or none"),
+            );
+            SpamFilter::None
+        });
+        let threshold = sp.threshold.unwrap_or(5.0);
+        if !threshold.is_finite() {
+            p.add(
+                "spam.threshold",
+                format!("`{threshold}` is not a finite score (e.g. 5.0)"),
+            );
+        }
+        let summary_text = sp.summary.clone().unwrap_or_else(|| "09:00".into());
+        let summary = if summary_text.trim().eq_ignore_ascii_case("none") {
+            None
+        } else {
+            let parsed = calendar::parse_time(summary_text.trim());
+            if parsed.is_none() {
+                p.add(
+                    "spam.summary",
+                    format!("`{summary_text}` is not a time of day like \"09:00\", or \"none\""),
+                );
+            }
+            parsed
+        };
+        SpamConfig {
+            filter,
+            threshold,
+            summary,
         }
     }
 
@@ -1150,6 +1267,47 @@ x = 1
             1,
             "plaintext on loopback is fine"
         );
+    }
+
+    #[test]
+    fn spam_keys_and_the_desk_wide_ack_limit() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.spam.filter, SpamFilter::SpamAssassin);
+        assert_eq!(c.spam.threshold, 5.0);
+        assert_eq!(c.spam.summary, NaiveTime::from_hms_opt(9, 0, 0));
+        assert_eq!(
+            c.policy.ack_rate_limit_total,
+            RateLimit {
+                count: 60,
+                window: Duration::from_secs(3600)
+            }
+        );
+        let text =
+            format!("{GOOD}\n[spam]\nfilter = \"rspamd\"\nthreshold = 7.5\nsummary = \"none\"\n");
+        let c = Config::from_toml(&text, &secrets()).unwrap();
+        assert_eq!(
+            (c.spam.filter, c.spam.threshold, c.spam.summary),
+            (SpamFilter::Rspamd, 7.5, None)
+        );
+        let text =
+            format!("{GOOD}\n[spam]\nfilter = \"bogofilter\"\nsummary = \"daily\"\nscore = 3\n")
+                .replace(
+                    "[team]",
+                    "[policy]\nack_rate_limit_total = \"many per hour\"\n[team]",
+                );
+        let got = problems(&text);
+        for e in [
+            "spam.filter: `bogofilter` is not a spam filter; use spamassassin, rspamd or none",
+            "spam.summary: `daily` is not a time of day",
+            "spam.score: unknown key",
+            "policy.ack_rate_limit_total: `many per hour` is not a rate",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(e)),
+                "missing {e:?} in\n{}",
+                got.join("\n")
+            );
+        }
     }
 
     #[test]

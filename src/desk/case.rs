@@ -134,10 +134,14 @@ pub enum EventKind {
     Reminder,
     DeliveryFailed,
     Published,
+    /// Suspect mail filed in the spam state (detail: why).
+    Quarantined,
+    /// The desk-wide acknowledgement limit held acks back; the team was told.
+    AckLimit,
 }
 
 impl EventKind {
-    const NAMES: [(EventKind, &'static str); 17] = [
+    const NAMES: [(EventKind, &'static str); 19] = [
         (EventKind::Opened, "opened"),
         (EventKind::ReporterMail, "reporter-mail"),
         (EventKind::TeamMail, "team-mail"),
@@ -155,6 +159,8 @@ impl EventKind {
         (EventKind::Reminder, "reminder"),
         (EventKind::DeliveryFailed, "delivery-failed"),
         (EventKind::Published, "published"),
+        (EventKind::Quarantined, "quarantined"),
+        (EventKind::AckLimit, "ack-limit"),
     ];
 
     pub fn as_str(self) -> &'static str {

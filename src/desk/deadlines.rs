@@ -45,6 +45,8 @@ pub enum ReminderKind {
     OneOff,
     /// The weekly digest.
     Digest,
+    /// The daily summary of suspect mail.
+    SpamSummary,
 }
 
 impl ReminderKind {
@@ -56,6 +58,7 @@ impl ReminderKind {
             ReminderKind::EmbargoOverdue => "embargo-overdue".to_string(),
             ReminderKind::OneOff => "one-off".to_string(),
             ReminderKind::Digest => "digest".to_string(),
+            ReminderKind::SpamSummary => "spam-summary".to_string(),
         }
     }
 
@@ -66,6 +69,7 @@ impl ReminderKind {
             "embargo-overdue" => Some(ReminderKind::EmbargoOverdue),
             "one-off" => Some(ReminderKind::OneOff),
             "digest" => Some(ReminderKind::Digest),
+            "spam-summary" => Some(ReminderKind::SpamSummary),
             _ => {
                 let n = s.strip_prefix("embargo-")?.strip_suffix('d')?;
                 // Digits only: `u32::from_str` would also take "+7".
@@ -263,8 +267,29 @@ pub fn next_repeat(
     match kind {
         ReminderKind::FirstResponse => Some(cal.next_working_day_start(sent_due)),
         ReminderKind::EmbargoOverdue => next_daily_start(cal, cal.local_date(sent_due), sent_due),
-        ReminderKind::Embargo { .. } | ReminderKind::OneOff | ReminderKind::Digest => None,
+        ReminderKind::Embargo { .. }
+        | ReminderKind::OneOff
+        | ReminderKind::Digest
+        | ReminderKind::SpamSummary => None,
     }
+}
+
+/// The next moment strictly after `after` at local time `at`, any day (the daily spam
+/// summary: a daily rhythm, holidays and weekends included).
+pub fn next_daily_at(cal: &Calendar, at: NaiveTime, after: DateTime<Utc>) -> DateTime<Utc> {
+    let today = cal.local_date(after);
+    let mut d = today.pred_opt().unwrap_or(today);
+    for _ in 0..4 {
+        let s = cal.at_local(d, at);
+        if s > after {
+            return s;
+        }
+        match d.succ_opt() {
+            Some(n) => d = n,
+            None => break,
+        }
+    }
+    DateTime::<Utc>::MAX_UTC
 }
 
 #[cfg(test)]
@@ -533,6 +558,7 @@ mod tests {
             (EmbargoOverdue, "embargo-overdue"),
             (OneOff, "one-off"),
             (Digest, "digest"),
+            (SpamSummary, "spam-summary"),
         ] {
             assert_eq!(kind.as_str(), text);
             assert_eq!(ReminderKind::parse(text), Some(kind));

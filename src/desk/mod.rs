@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod case;
 pub mod deadlines;
 pub mod decision;
+pub mod spam;
 
 pub use decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 
@@ -27,7 +28,7 @@ use crate::mail::subject;
 use crate::mail::threading::ThreadReason;
 use crate::outgoing::templates;
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
-use crate::types::{CaseId, MessageId};
+use crate::types::{CaseId, CaseStatus, MessageId};
 use chrono::Duration;
 
 /// Everything the shell gathered about one incoming mail.
@@ -41,6 +42,10 @@ pub struct Incoming<'a> {
     pub recent_acks: u32,
     /// Alerts about refused commands sent within the last hour.
     pub recent_alerts: u32,
+    /// Acknowledgements the whole desk sent within `policy.ack_rate_limit_total`'s window.
+    pub recent_acks_total: u32,
+    /// Whether the team was already told, in that window, that acks are held back.
+    pub ack_limit_told: bool,
     pub facts: Facts,
 }
 
@@ -86,6 +91,8 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         body,
         recent_acks,
         recent_alerts,
+        recent_acks_total,
+        ack_limit_told,
         facts,
     } = incoming;
     match (sender, filing) {
@@ -103,6 +110,9 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             ));
             d
         }
+        (Sender::Automatic(_), Filing::Existing(case, _)) if case.status == CaseStatus::Spam => {
+            spam::on_spam_case(ctx, mail, *case, MessageKind::Automatic)
+        }
         (Sender::Automatic(reason), Filing::Existing(case, _)) => {
             let mut d = Decision::on(*case, false, MessageKind::Automatic);
             d.event(NewEvent::new(
@@ -115,6 +125,9 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
                 ),
             ));
             d
+        }
+        (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {
+            spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail))
         }
         (Sender::Automatic(reason), Filing::New(id)) => new_case(
             ctx,
@@ -134,20 +147,41 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             recent_alerts,
             &facts,
         ),
+        (Sender::Other(_), Filing::Existing(case, _)) if case.status == CaseStatus::Spam => {
+            spam::on_spam_case(ctx, mail, *case, MessageKind::Other)
+        }
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
-            other_on_case(ctx, mail, &addr, *case, reason)
+            let note = spam::suspect_note(&spam::verdict(ctx, mail));
+            other_on_case(ctx, mail, &addr, *case, reason, note)
         }
         (Sender::Other(_), Filing::New(id)) => {
+            let verdict = spam::verdict(ctx, mail);
+            if verdict.is_suspect() {
+                return spam::quarantine(ctx, mail, id, &verdict);
+            }
             let limit = ctx.config.policy.ack_rate_limit;
+            let total = ctx.config.policy.ack_rate_limit_total;
+            let held_back = recent_acks < limit.count && recent_acks_total >= total.count;
             let plan = if recent_acks >= limit.count {
                 AckPlan::No(format!(
                     "not acknowledged: this sender already got {recent_acks} acknowledgements in the last {} (policy.ack_rate_limit)",
                     humantime::format_duration(limit.window)
                 ))
+            } else if held_back {
+                AckPlan::No(format!(
+                    "not acknowledged: the desk sent {recent_acks_total} acknowledgements in the last {}, its limit (policy.ack_rate_limit_total); answer with #reply",
+                    humantime::format_duration(total.window)
+                ))
             } else {
                 AckPlan::Yes
             };
-            new_case(ctx, mail, id, plan)
+            let mut d = new_case(ctx, mail, id.clone(), plan);
+            if held_back && !ack_limit_told {
+                let (event, alert) = spam::ack_limit_alert(ctx, &id, recent_acks_total);
+                d.event(event);
+                d.outgoing.extend(alert);
+            }
+            d
         }
     }
 }
@@ -282,6 +316,7 @@ fn other_on_case(
     addr: &str,
     case: Case,
     reason: ThreadReason,
+    suspect: Option<String>,
 ) -> Decision {
     let (kind, event, role, headline, note) = if case.reporter.as_deref() == Some(addr) {
         (
@@ -318,8 +353,17 @@ fn other_on_case(
     d.event(NewEvent::new(
         event,
         addr,
-        format!("mail received: {}", mail.subject),
+        format!(
+            "{}mail received: {}",
+            if suspect.is_some() { "suspect " } else { "" },
+            mail.subject
+        ),
     ));
+    // A suspect mail that threads into a case is filed as usual, marked for the team.
+    let note = match (suspect, note) {
+        (Some(s), Some(n)) => Some(format!("{s}\n{n}")),
+        (s, n) => s.or(n),
+    };
     // The team hears of it, with the original when its text alone would lose something.
     let relay = ctx.templates.render(&templates::TeamMail {
         case_id: case.id.to_string(),

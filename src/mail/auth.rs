@@ -304,6 +304,49 @@ pub fn evaluate(
     fail(format!("{dkim_part} and {dmarc_part}"))
 }
 
+/// Every result in the headers stamped by `authserv_id` (case-insensitive); headers
+/// from any other server are dropped unread. Used by the spam verdict as well.
+pub fn trusted_results(auth_results_headers: &[&str], authserv_id: &str) -> Vec<MethodResult> {
+    let id = authserv_id.trim();
+    if id.is_empty() {
+        return Vec::new();
+    }
+    auth_results_headers
+        .iter()
+        .filter_map(|h| parse_header(h))
+        .filter(|ar| ar.authserv_id.eq_ignore_ascii_case(id))
+        .flat_map(|ar| ar.results)
+        .collect()
+}
+
+/// Whether one of `results` is a `dkim=pass` whose signing domain is aligned with the
+/// domain of `from_address`.
+pub fn has_aligned_dkim_pass(results: &[MethodResult], from_address: &str) -> bool {
+    let Some(from) = from_domain(from_address) else {
+        return false;
+    };
+    results.iter().any(|r| {
+        r.method == "dkim"
+            && r.result == "pass"
+            && signing_domain(r).is_some_and(|d| aligned(&d, &from))
+    })
+}
+
+/// The normalised domain of a From address (bare or `Name <address>`).
+pub fn from_address_domain(from_address: &str) -> Option<String> {
+    from_domain(from_address)
+}
+
+/// A domain as compared here: trimmed, no final dot, lower case.
+pub fn normalized_domain(d: &str) -> String {
+    normalize_domain(d)
+}
+
+/// Header text made fit for a transcript or a summary line.
+pub fn sanitize_text(text: &str) -> String {
+    sanitize(text)
+}
+
 fn describe_dkim(r: &MethodResult, from: &str) -> String {
     if r.result == "pass" {
         return match signing_domain(r) {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod classify;
 pub mod html;
 pub mod quoting;
+pub mod spam;
 pub mod subject;
 pub mod threading;
 

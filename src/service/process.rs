@@ -239,6 +239,10 @@ impl Desk {
         let window = Duration::from_std(cfg.policy.ack_rate_limit.window)
             .unwrap_or_else(|_| Duration::minutes(10));
         let recent_acks = tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?;
+        let total = &cfg.policy.ack_rate_limit_total;
+        let total_window = Duration::from_std(total.window).unwrap_or_else(|_| Duration::hours(1));
+        let recent_acks_total = tx.count_purpose_since(Purpose::Ack, now - total_window)?;
+        let ack_limit_told = tx.count_events_since(EventKind::AckLimit, now - total_window)? > 0;
         let recent_alerts = tx
             .count_events_since(EventKind::Refused, now - Duration::hours(1))?
             .min(ALERTS_PER_HOUR + 1);
@@ -252,6 +256,8 @@ impl Desk {
                 body,
                 recent_acks,
                 recent_alerts,
+                recent_acks_total,
+                ack_limit_told,
                 facts,
             },
         );

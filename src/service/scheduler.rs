@@ -10,11 +10,12 @@
 
 use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::desk::deadlines::{self, CaseTimes, DeadlineKind, ReminderKind};
+use crate::desk::spam;
 use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
-use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, Store, Tx};
+use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, SPAM_SCOPE, Store, Tx};
 use crate::types::CaseId;
 use chrono::{DateTime, Duration, Utc};
 
@@ -40,9 +41,104 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
     let due = store.read(|tx| tx.due_reminders(now))?;
     let mut fired = Vec::new();
     for r in due {
-        fired.push(store.write(|tx| fire(desk, tx, &r, now))?);
+        // A day without suspect mail sends no summary, and reports nothing either.
+        if let Some(f) = store.write(|tx| fire(desk, tx, &r, now))? {
+            fired.push(f);
+        }
     }
     store.write(|tx| ensure_digest(desk, tx, now))?;
+    store.write(|tx| ensure_spam_summary(desk, tx, now))?;
+    Ok(fired)
+}
+
+/// Plans the next daily spam summary if none is pending (and the config asks for one).
+/// Its row's UNIQUE (scope, kind, due) key makes it one summary per day, whatever the
+/// restarts.
+pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
+    let Some(at) = desk.config.spam.summary else {
+        return tx.cancel_reminders(SPAM_SCOPE);
+    };
+    let pending = tx
+        .reminders_of(SPAM_SCOPE)?
+        .into_iter()
+        .any(|r| r.state == store::ReminderState::Pending);
+    if !pending {
+        let due = deadlines::next_daily_at(&desk.config.calendar, at, now);
+        tx.plan_reminder(
+            SPAM_SCOPE,
+            &PlannedRow {
+                kind: ReminderKind::SpamSummary.as_str(),
+                due,
+                deadline: due,
+                note: String::new(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The summary of the suspect mail filed since the previous summary (or the day before
+/// its moment): claimed, queued and the next one planned in one transaction. A day
+/// without suspect mail sends nothing.
+fn fire_spam_summary(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+    late: bool,
+) -> store::Result<Option<Fired>> {
+    if desk.config.spam.summary.is_none() {
+        // Turned off since it was planned.
+        tx.drop_reminder(r.id)?;
+        return Ok(None);
+    }
+    let since = tx
+        .last_sent_due(SPAM_SCOPE, &r.kind, r.due)?
+        .unwrap_or(r.due - Duration::days(1));
+    let rows = tx.quarantined_between(since, r.due)?;
+    let fired = match spam::summary(&desk.ctx(now), &rows, since) {
+        None => {
+            tx.drop_reminder(r.id)?;
+            None
+        }
+        Some(rendered) => {
+            if !tx.claim_reminder(r.id, now, late)? {
+                return Ok(Some(Fired::Taken));
+            }
+            match rendered {
+                Ok(rendered) => desk.enqueue(
+                    tx,
+                    &Outgoing::new(
+                        Purpose::Digest,
+                        None,
+                        desk.config.team.recipients(),
+                        rendered,
+                    ),
+                    now,
+                )?,
+                Err(e) => {
+                    tracing::error!(error = %e, "the spam summary could not be written");
+                }
+            }
+            Some(Fired::Sent {
+                scope: r.scope.clone(),
+                kind: r.kind.clone(),
+                late,
+            })
+        }
+    };
+    if let Some(at) = desk.config.spam.summary {
+        let due = deadlines::next_daily_at(&desk.config.calendar, at, now.max(r.due));
+        tx.plan_reminder(
+            SPAM_SCOPE,
+            &PlannedRow {
+                kind: r.kind.clone(),
+                due,
+                deadline: due,
+                note: String::new(),
+            },
+        )?;
+    }
     Ok(fired)
 }
 
@@ -70,7 +166,24 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
     Ok(())
 }
 
-fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store::Result<Fired> {
+fn fire(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+) -> store::Result<Option<Fired>> {
+    if r.kind == ReminderKind::SpamSummary.as_str() {
+        return fire_spam_summary(desk, tx, r, now, now - r.due > LATE_AFTER);
+    }
+    fire_reminder(desk, tx, r, now).map(Some)
+}
+
+fn fire_reminder(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+) -> store::Result<Fired> {
     let late = now - r.due > LATE_AFTER;
     let stale = |tx: &Tx<'_>| -> store::Result<Fired> {
         tx.drop_reminder(r.id)?;
@@ -122,7 +235,7 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
-            ReminderKind::OneOff | ReminderKind::Digest => true,
+            ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => true,
         };
     if !relevant {
         return stale(tx);
@@ -251,14 +364,16 @@ fn render(
             status: case.status.to_string(),
             assignee: case.assignee.clone(),
         }),
-        ReminderKind::OneOff | ReminderKind::Digest => t.render(&templates::ReminderOneOff {
-            case_id,
-            subject,
-            deadline,
-            note: r.note.clone(),
-            late,
-            due,
-        }),
+        ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => {
+            t.render(&templates::ReminderOneOff {
+                case_id,
+                subject,
+                deadline,
+                note: r.note.clone(),
+                late,
+                due,
+            })
+        }
     }
 }
 

@@ -190,6 +190,11 @@ impl Tx<'_> {
                 json(&c.upstream),
             ],
         )?;
+        // The case's start moves only when `#notspam` releases it: its clock starts then.
+        self.conn().execute(
+            "UPDATE cases SET opened_at = ?2 WHERE id = ?1 AND opened_at != ?2",
+            params![c.id.to_string(), ts(c.opened_at)],
+        )?;
         Ok(())
     }
 
@@ -205,16 +210,24 @@ impl Tx<'_> {
 
     /// Cases, oldest first; only open ones when `open_only`.
     pub fn list_cases(&self, open_only: bool) -> Result<Vec<CaseSummary>> {
+        self.cases_where(if open_only {
+            "WHERE status NOT IN ('published', 'closed', 'spam')"
+        } else {
+            ""
+        })
+    }
+
+    /// Cases in the spam state, oldest first (`secdesk cases --spam`).
+    pub fn spam_cases(&self) -> Result<Vec<CaseSummary>> {
+        self.cases_where("WHERE status = 'spam'")
+    }
+
+    fn cases_where(&self, filter: &str) -> Result<Vec<CaseSummary>> {
         let sql = format!(
             "SELECT {CASE_COLUMNS},
                 (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
                 COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at)
-             FROM cases {} ORDER BY year, seq",
-            if open_only {
-                "WHERE status NOT IN ('published', 'closed')"
-            } else {
-                ""
-            }
+             FROM cases {filter} ORDER BY year, seq"
         );
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt
@@ -276,6 +289,46 @@ impl Tx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    /// Suspect mail filed in `[since, until)`: case, when, sender, subject, why; oldest
+    /// first, from the `quarantined` events and the messages they belong to.
+    pub fn quarantined_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<crate::desk::spam::SuspectMail>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail
+               FROM events e LEFT JOIN messages m ON m.message_id = e.message_id
+              WHERE e.kind = ?1 AND e.at >= ?2 AND e.at < ?3
+              ORDER BY e.at, e.id",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(case, at, sender, subject, reason)| {
+                Ok(crate::desk::spam::SuspectMail {
+                    case,
+                    at: parse_ts(&at)?,
+                    sender,
+                    subject,
+                    reason,
+                })
+            })
+            .collect()
     }
 
     /// Events of `kind` on any case since `since`.

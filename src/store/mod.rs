@@ -18,7 +18,7 @@ mod schema;
 pub use cases::CaseSummary;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
-pub use reminders::{DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState};
+pub use reminders::{DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState, SPAM_SCOPE};
 
 use crate::clock;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -126,9 +126,17 @@ impl Store {
                 known,
             });
         }
+        let mut ran = false;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            ran = true;
+        }
+        if ran {
+            // A migration may edit a table's definition in place (writable_schema): a
+            // new schema_version makes every connection, this one included, reload it.
+            let schema_version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "schema_version", schema_version + 1)?;
         }
         tx.commit()?;
         Ok(())

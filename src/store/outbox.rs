@@ -115,6 +115,17 @@ impl Tx<'_> {
         Ok(n as u32)
     }
 
+    /// Mail of `purpose` to anyone queued since `since` (the desk-wide ack limit).
+    pub fn count_purpose_since(&self, purpose: Purpose, since: DateTime<Utc>) -> Result<u32> {
+        let n: i64 = self
+            .opt(
+                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND created_at >= ?2",
+                params![purpose.as_str(), ts(since)],
+            )?
+            .unwrap_or(0);
+        Ok(n as u32)
+    }
+
     /// Pending mail whose next attempt is due, oldest first.
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
         let sql = format!(

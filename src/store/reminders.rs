@@ -8,6 +8,9 @@ use rusqlite::params;
 /// The scope of the weekly digest, which belongs to no case.
 pub const DIGEST_SCOPE: &str = "*";
 
+/// The scope of the daily spam summary, which belongs to no case either.
+pub const SPAM_SCOPE: &str = "*spam";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReminderState {
     Pending,
@@ -185,6 +188,19 @@ impl Tx<'_> {
             [id],
         )?;
         Ok(())
+    }
+
+    /// The latest `due` of a sent reminder of `scope` and `kind` before `before`.
+    pub fn last_sent_due(
+        &self,
+        scope: &str,
+        kind: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        parse_opt_ts(self.opt(
+            "SELECT MAX(due_at) FROM reminders WHERE scope = ?1 AND kind = ?2 AND state = 'sent' AND due_at < ?3",
+            params![scope, kind, ts(before)],
+        )?)
     }
 
     /// Claims a pending reminder: true when this transaction is the one that sends it.

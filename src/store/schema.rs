@@ -147,4 +147,76 @@ CREATE INDEX reminders_due ON reminders (due_at) WHERE state = 'pending';
     r#"
 ALTER TABLE raw_mail ADD COLUMN history INTEGER NOT NULL DEFAULT 0 CHECK (history IN (0, 1));
 "#,
+    // 3: the spam state. Widening a CHECK changes nothing on disk, so the table's
+    // definition is edited in place (SQLite's documented procedure for such changes);
+    // the migration runner bumps schema_version so every connection reloads it.
+    r#"
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+   SET sql = replace(sql, '''published'', ''closed''))', '''published'', ''closed'', ''spam''))')
+ WHERE type = 'table' AND name = 'cases';
+PRAGMA writable_schema = OFF;
+"#,
 ];
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::MIGRATIONS;
+    use crate::store::Store;
+
+    /// A database written before the spam state existed takes it after the upgrade, on
+    /// the connection that migrated and on any other; the CHECK still refuses garbage.
+    #[test]
+    fn an_older_database_gains_the_spam_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO cases (id, year, seq, subject, status, opened_at, root_message_id)
+                 VALUES ('SEC-2026-0001', 2026, 1, 's', 'new', '2026-11-23T09:00:00Z', 'a@b')",
+                [],
+            )
+            .unwrap();
+            let refused = conn.execute("UPDATE cases SET status = 'spam'", []);
+            assert!(refused.is_err(), "the old CHECK refuses spam");
+        }
+        let mut store = Store::open(&path).unwrap();
+        store
+            .write(|tx| {
+                tx.conn()
+                    .execute("UPDATE cases SET status = 'spam'", [])
+                    .map_err(Into::into)
+            })
+            .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let status: String = other
+            .query_row("SELECT status FROM cases", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(status, "spam");
+        assert!(
+            other
+                .execute("UPDATE cases SET status = 'bogus'", [])
+                .is_err()
+        );
+        assert_eq!(
+            other
+                .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                .unwrap(),
+            "ok"
+        );
+        // Opening again migrates nothing more.
+        drop(store);
+        Store::open(&path).unwrap();
+    }
+}

@@ -87,6 +87,8 @@ fn a_case_life_of_reminders() {
     assert_eq!(
         planned,
         vec![
+            // The daily spam summary is planned too; a day without suspect mail sends none.
+            "*spam spam-summary 2026-12-01 09:00",
             "SEC-2026-0001 embargo-14d 2026-12-01 09:00",
             "* digest 2026-12-07 09:00",
             "SEC-2026-0001 embargo-7d 2026-12-08 09:00",

@@ -322,7 +322,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     const N: usize = 200;
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = stack_config(&stack, dir.path(), NO_DESK_ACK_LIMIT);
     let text = text.replace("tls = \"starttls\"", "tls = \"none\"");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();

@@ -14,6 +14,7 @@ mod deadlines;
 mod e2e;
 mod operator;
 mod service;
+mod spam;
 mod stack;
 mod support;
 mod team;

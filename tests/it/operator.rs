@@ -548,7 +548,11 @@ fn sigterm_during_a_backlog_loses_nothing() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
+    let cfg = write_config(
+        dir.path(),
+        "desk.toml",
+        &stack_config(&stack, &db, NO_DESK_ACK_LIMIT),
+    );
     prime(&stack, &cfg, &db, dir.path());
     let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
     append_all(&stack, &mails);
@@ -703,7 +707,11 @@ fn sigterm_stops_the_mailer_between_two_sends() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
+    let cfg = write_config(
+        dir.path(),
+        "desk.toml",
+        &stack_config(&stack, &db, NO_DESK_ACK_LIMIT),
+    );
     prime(&stack, &cfg, &db, dir.path());
     let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
     append_all(&stack, &mails);
@@ -969,7 +977,11 @@ fn backup_while_the_desk_writes_is_sound_and_private() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
+    let cfg = write_config(
+        dir.path(),
+        "desk.toml",
+        &stack_config(&stack, &db, NO_DESK_ACK_LIMIT),
+    );
     // Live mail, so the desk also writes the outbox as it sends.
     prime(&stack, &cfg, &db, dir.path());
     let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();

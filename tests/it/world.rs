@@ -16,6 +16,10 @@ pub const ALICE: &str = "alice@example.org";
 pub const BOB: &str = "bob@example.org";
 pub const RITA: &str = "rita@reporter.test";
 
+/// For the backlog tests, whose hundreds of reporters must all be acknowledged: lifts
+/// the desk-wide acknowledgement limit (60 per hour by default).
+pub const NO_DESK_ACK_LIMIT: &str = "[policy]\nack_rate_limit_total = \"100000 per hour\"\n";
+
 /// The configuration used by the tests, with `extra` TOML appended to [policy] etc.
 pub fn config_text(db: &str, imap_port: u16, smtp_port: u16, extra: &str) -> String {
     format!(

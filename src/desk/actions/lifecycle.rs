@@ -129,7 +129,8 @@ impl Work<'_, '_> {
     }
 
     pub(super) fn close(&mut self) -> Step {
-        if !self.case.is_open() {
+        // A case in the spam state may be closed for good (it leaves `cases --spam`).
+        if !self.case.is_open() && self.case.status != CaseStatus::Spam {
             return ok(format!("already {}", self.case.status));
         }
         self.case.status = CaseStatus::Closed;
@@ -145,6 +146,11 @@ impl Work<'_, '_> {
         if self.case.status == CaseStatus::Published {
             return fail(
                 "the advisory is published; a published case cannot be reopened (open a new case with `#new`)",
+            );
+        }
+        if self.case.status == CaseStatus::Spam {
+            return fail(
+                "the case is in the spam state; `#notspam` releases it (and acknowledges the reporter)",
             );
         }
         self.case.status = if self.case.fixed_at.is_some() {

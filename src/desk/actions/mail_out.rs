@@ -149,6 +149,12 @@ impl Work<'_, '_> {
             CaseStatus::Closed => {
                 return fail(format!("{} is closed; `#reopen` it first", self.case.id));
             }
+            CaseStatus::Spam => {
+                return fail(format!(
+                    "{} is in the spam state; `#notspam` it first",
+                    self.case.id
+                ));
+            }
             _ => {}
         }
         if let Some(end) = self.case.embargo_end

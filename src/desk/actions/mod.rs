@@ -9,6 +9,7 @@
 mod advisory_fields;
 mod lifecycle;
 mod mail_out;
+mod spam;
 mod triage;
 
 use crate::commands::{Command, ParsedBody};
@@ -18,7 +19,7 @@ use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
 use crate::outgoing::templates::{self, TranscriptLine};
 use crate::outgoing::{Outgoing, Purpose};
-use crate::types::CaseId;
+use crate::types::{CaseId, CaseStatus};
 use chrono::{Duration, NaiveDate};
 
 /// Alerts about refused commands allowed per hour, so a flood of forged mail cannot turn
@@ -470,8 +471,13 @@ impl Work<'_, '_> {
 
     fn needs_open(&self) -> Option<Step> {
         (!self.case.is_open()).then(|| {
+            let how = if self.case.status == CaseStatus::Spam {
+                "#notspam"
+            } else {
+                "#reopen"
+            };
             fail(format!(
-                "{} is {}; `#reopen` it first",
+                "{} is {}; `{how}` it first",
                 self.case.id, self.case.status
             ))
         })
@@ -544,6 +550,9 @@ impl Work<'_, '_> {
             Command::Forward(addr) => self.forward(addr),
             Command::Preannounce(date) => self.preannounce(*date),
             Command::Publish { now } => self.publish(*now),
+            // spam.rs
+            Command::Spam => self.spam(),
+            Command::NotSpam => self.notspam(),
         }
     }
 }

@@ -1,0 +1,47 @@
+//! The spam state by command: `#spam` quarantines a case (its reminders stop, it leaves
+//! the digest), `#notspam` releases one (the reporter is acknowledged now, the team is
+//! told, deadlines are planned from now).
+
+use super::{Step, Work, fail, ok};
+use crate::desk::spam;
+use crate::types::CaseStatus;
+
+impl Work<'_, '_> {
+    pub(super) fn spam(&mut self) -> Step {
+        match self.case.status {
+            CaseStatus::Spam => ok(format!("{} is already in the spam state", self.case.id)),
+            CaseStatus::Published => fail(format!(
+                "{} is published; a published case cannot be moved to spam",
+                self.case.id
+            )),
+            _ => {
+                let before = self.case.status;
+                self.case.status = CaseStatus::Spam;
+                self.change(format!("moved to the spam state (was {before})"));
+                ok(
+                    "moved to the spam state; reminders stopped, not in the digest; `#notspam` undoes it",
+                )
+            }
+        }
+    }
+
+    pub(super) fn notspam(&mut self) -> Step {
+        if self.case.status != CaseStatus::Spam {
+            return ok(format!(
+                "{} is not in the spam state ({})",
+                self.case.id, self.case.status
+            ));
+        }
+        self.case.status = CaseStatus::New;
+        let (out, events, summary) = spam::release(
+            self.ctx,
+            &mut self.case,
+            &self.facts.report_text,
+            self.actor,
+        );
+        self.outgoing.extend(out);
+        self.events.extend(events);
+        self.change(summary.clone());
+        ok(summary)
+    }
+}

@@ -1,0 +1,785 @@
+//! Spam, phishing and forged senders (PRODUCT §8): suspect mail is filed in the spam
+//! state without a word to its sender or a per-mail notice to the team; one daily
+//! summary; `#notspam` / `#spam`; the desk-wide acknowledgement limit. First on the
+//! World (SQLite + a hand-moved clock), with real SpamAssassin output; then end to end
+//! on the real mail stack.
+
+use crate::e2e::stack_config;
+use crate::support::mailstack::MailStack;
+use crate::world::*;
+use chrono::{DateTime, Utc};
+use secdesk::clock::{Clock, ManualClock};
+use secdesk::config::Config;
+use secdesk::service::process::Processed;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What the receiving server stamps on mail whose From domain fails DMARC (the
+/// envelope passes SPF for the spammer's own domain, as it usually does).
+fn dmarc_fail(from_domain: &str) -> String {
+    format!(
+        "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=spam.test; dkim=none; dmarc=fail (p=reject) header.from={from_domain}\r\n"
+    )
+}
+/// What it stamps on a sender that authenticates.
+const AUTH_PASS: &str = "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reporter.test; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\n";
+
+/// A mail from `from` with `stamp` (header lines ending in CRLF) on top.
+fn stamped(stamp: &str, from: &str, id: &str, subject: &str, text: &str) -> String {
+    format!(
+        "{stamp}From: {from}\r\nTo: {DESK}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
+    )
+}
+
+/// The GTUBE test string: every SpamAssassin scores it 1000.
+const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+/// Runs Debian's SpamAssassin on `raw`, offline (`-L`: local tests only), and returns
+/// the mail as it stamped it. `scripts/mailstack.sh install` installs it.
+fn spamassassin(raw: &str) -> String {
+    let mut child = Command::new("spamassassin")
+        .args(["-L", "-x", "--cf=report_safe 0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spamassassin is installed by scripts/mailstack.sh install");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(raw.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "spamassassin failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn opened(p: &Processed) -> String {
+    match p {
+        Processed::Filed {
+            case, opened: true, ..
+        } => case.to_string(),
+        other => panic!("no case opened: {other:?}"),
+    }
+}
+
+fn pending_of(w: &mut World, scope: &str) -> Vec<String> {
+    w.store
+        .read(|tx| tx.reminders_of(scope))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state == secdesk::store::ReminderState::Pending)
+        .map(|r| r.kind)
+        .collect()
+}
+
+#[test]
+fn suspect_new_mail_is_filed_in_the_spam_state_without_a_word() {
+    let mut w = World::new();
+    let p = w.deliver(&stamped(
+        &dmarc_fail("bank.test"),
+        "Your Bank <alerts@bank.test>",
+        "p1@bank.test",
+        "Verify your account",
+        "Click here.",
+    ));
+    let case = opened(&p);
+    assert!(
+        w.new_mail().is_empty(),
+        "no ack to the forged sender, no notice to the team"
+    );
+    let c = w.case(&case);
+    assert_eq!(c.status.as_str(), "spam");
+    assert_eq!(c.reporter.as_deref(), Some("alerts@bank.test"));
+    assert!(pending_of(&mut w, &case).is_empty(), "no reminders");
+    let events = w
+        .store
+        .read(|tx| tx.events(&c.id))
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.kind.as_str(), e.detail))
+        .collect::<Vec<_>>();
+    assert!(
+        events.contains(&"quarantined mx.example.org says dmarc=fail".to_string()),
+        "{events:?}"
+    );
+    // Not open: `cases --open` and the digest leave it out; `cases --spam` lists it.
+    assert!(w.store.read(|tx| tx.list_cases(true)).unwrap().is_empty());
+    assert_eq!(w.store.read(|tx| tx.spam_cases()).unwrap().len(), 1);
+    // Its sender's next mail in the thread is filed there, still silently.
+    let p = w.deliver(&format!(
+        "{}From: alerts@bank.test\r\nTo: {DESK}\r\nSubject: Re: Verify your account\r\nMessage-ID: <p2@bank.test>\r\nIn-Reply-To: <p1@bank.test>\r\n\r\nUrgent!\r\n",
+        dmarc_fail("bank.test")
+    ));
+    assert!(matches!(p, Processed::Filed { opened: false, .. }), "{p:?}");
+    assert!(w.new_mail().is_empty());
+    // A clean report right after is acknowledged and announced as usual.
+    w.deliver(&stamped(
+        AUTH_PASS,
+        RITA,
+        "r1@reporter.test",
+        "Heap overflow",
+        "x",
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "ack -> rita@reporter.test | Re: [SEC-2026-0002] Heap overflow\nteam-notice -> alice@example.org | [SEC-2026-0002] New report: Heap overflow\nteam-notice -> bob@example.org | [SEC-2026-0002] New report: Heap overflow"
+    );
+}
+
+#[test]
+fn real_spamassassin_output_decides() {
+    let mut w = World::new();
+    let gtube = spamassassin(&stamped(
+        "",
+        "Winner <win@lottery.test>",
+        "g1@lottery.test",
+        "You won",
+        GTUBE,
+    ));
+    assert!(gtube.contains("X-Spam-Flag: YES"), "{gtube}");
+    let clean = spamassassin(&stamped(
+        "",
+        RITA,
+        "c1@reporter.test",
+        "Heap overflow in the parser",
+        "Long lines overflow the line buffer in parse_header.",
+    ));
+    assert!(clean.contains("X-Spam-Status: No"), "{clean}");
+
+    let case = opened(&w.deliver(&gtube));
+    assert_eq!(w.case(&case).status.as_str(), "spam");
+    assert!(w.new_mail().is_empty());
+    let c = w.case(&case);
+    let why = w
+        .store
+        .read(|tx| tx.events(&c.id))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind.as_str() == "quarantined")
+        .unwrap()
+        .detail;
+    assert!(
+        why.contains("SpamAssassin: X-Spam-Flag: YES")
+            && why.contains("SpamAssassin score 1000.0 >= threshold 5.0"),
+        "{why}"
+    );
+
+    let case = opened(&w.deliver(&clean));
+    assert_eq!(w.case(&case).status.as_str(), "new");
+    let out = summarize(&w.new_mail());
+    assert!(out.starts_with("ack -> rita@reporter.test"), "{out}");
+
+    // With filter = "none", SpamAssassin's verdict does not count.
+    let mut w = World::with(monday_10(), "[spam]\nfilter = \"none\"\n");
+    let case = opened(&w.deliver(&gtube));
+    assert_eq!(w.case(&case).status.as_str(), "new");
+}
+
+#[test]
+fn a_suspect_reply_in_a_normal_case_is_filed_and_marked() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    let p = w.deliver(&format!(
+        "Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=reporter.test; dkim=none\r\nFrom: {RITA}\r\nTo: {DESK}\r\nSubject: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: <{notice}>\r\n\r\nMore logs.\r\n"
+    ));
+    assert!(matches!(p, Processed::Filed { opened: false, .. }), "{p:?}");
+    let relay = w.take("team-notice");
+    let text = body(&relay.bytes);
+    assert!(
+        text.contains("SUSPECT: this mail may be spam, phishing or forged (mx.example.org says spf=fail, with no aligned dkim=pass)"),
+        "{text}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").status.as_str(), "new");
+}
+
+#[test]
+fn one_daily_summary_sanitised_and_never_twice() {
+    let mut w = World::new();
+    for i in 0..3 {
+        w.deliver(&stamped(
+            &dmarc_fail("innocent.test"),
+            &format!("victim{i}@innocent.test"),
+            &format!("f{i}@spam.test"),
+            // A control character and a line break, MIME-encoded, in the subject.
+            &format!("=?utf-8?q?Prize_{i}=1B[31m=0D=0ABcc:_x@evil.test?="),
+            "x",
+        ));
+    }
+    assert!(w.new_mail().is_empty());
+    // Before 09:00 the next day: nothing.
+    w.clock.set(paris(2026, 11, 24, 8, 59));
+    w.run_due();
+    assert!(w.new_mail().is_empty());
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    let fired = w.run_due();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let mail = w.new_mail();
+    assert_eq!(
+        summarize(&mail),
+        "digest -> alice@example.org | [spam] Attention: 3 suspect mails held in the spam state\ndigest -> bob@example.org | [spam] Attention: 3 suspect mails held in the spam state"
+    );
+    let text = body(&mail[0].bytes);
+    for i in 0..3 {
+        let case = format!("SEC-2026-000{}", i + 1);
+        assert!(
+            text.contains(&format!("{case}  2026-11-23 10:00\n    from:    victim{i}@innocent.test\n    subject: Prize {i}[31m Bcc: x@evil.test\n    why:     mx.example.org says dmarc=fail\n")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    // Once: again at the same moment, and after a restart (a new desk on the same file).
+    assert!(w.run_due().is_empty());
+    w.reconfigure(|t| t);
+    assert!(w.run_due().is_empty());
+    assert!(w.new_mail().is_empty());
+    // A day without suspect mail: no summary, nothing reported.
+    w.clock.set(paris(2026, 11, 25, 9, 0));
+    assert!(w.run_due().is_empty());
+    assert!(w.new_mail().is_empty());
+    // The next suspect mail is in the next day's summary, alone.
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim9@innocent.test",
+        "f9@spam.test",
+        "Again",
+        "x",
+    ));
+    w.clock.set(paris(2026, 11, 26, 9, 0));
+    assert_eq!(w.run_due().len(), 1);
+    let mail = w.new_mail();
+    assert!(
+        summarize(&mail).contains("[spam] Attention: 1 suspect mail held in the spam state"),
+        "{}",
+        summarize(&mail)
+    );
+    assert!(!body(&mail[0].bytes).contains("victim0"));
+    // "none" disables it.
+    w.reconfigure(|t| format!("{t}\n[spam]\nsummary = \"none\"\n"));
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "v@innocent.test",
+        "f10@spam.test",
+        "x",
+        "x",
+    ));
+    w.clock.set(paris(2026, 11, 27, 9, 0));
+    assert!(w.run_due().is_empty());
+    assert!(pending_of(&mut w, "*spam").is_empty());
+}
+
+#[test]
+fn notspam_releases_and_spam_quarantines() {
+    let mut w = World::new();
+    let case = opened(&w.deliver(&stamped(
+        &dmarc_fail("bank.test"),
+        "Carol <carol@bank.test>",
+        "c1@bank.test",
+        "Account takeover in the login form",
+        "The reset token is predictable.",
+    )));
+    assert!(w.new_mail().is_empty());
+    // The team reads the summary and releases it a day later.
+    w.clock.set(paris(2026, 11, 24, 11, 0));
+    w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        None,
+        "about the bank mail",
+        None,
+        &format!("#case {case}\r\n#notspam\r\n"),
+    ));
+    let mail = w.new_mail();
+    let out = summarize(&mail);
+    assert!(
+        out.contains(
+            "ack -> carol@bank.test | Re: [SEC-2026-0001] Account takeover in the login form"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("team-notice -> alice@example.org | [SEC-2026-0001] New report: Account takeover in the login form"),
+        "{out}"
+    );
+    let ack = mail.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
+    assert_eq!(
+        header(&ack.bytes, "In-Reply-To").as_deref(),
+        Some("<c1@bank.test>")
+    );
+    // The promise counts from the release (Tuesday 11:00 → Friday 17:00), not the arrival.
+    let text = body(&ack.bytes);
+    assert!(text.contains("Fri 27 Nov 2026, 17:00 CET"), "{text}");
+    let notice = mail
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap();
+    assert!(body(&notice.bytes).contains("The reset token is predictable."));
+    let c = w.case(&case);
+    assert_eq!(c.status.as_str(), "new");
+    assert!(
+        c.embargo_end.is_some(),
+        "a released case gets the default embargo"
+    );
+    assert!(pending_of(&mut w, &case).contains(&"first-response".to_string()));
+    // The clock stays counted from the release after any later change of the case.
+    w.deliver(&team_mail(
+        ALICE,
+        "a0@example.org",
+        None,
+        "severity",
+        None,
+        &format!("#case {case}\r\n#severity low\r\n"),
+    ));
+    w.new_mail();
+    let first_response: Vec<_> = w
+        .store
+        .read(|tx| tx.reminders_of(&case))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "first-response" && r.state == secdesk::store::ReminderState::Pending)
+        .map(|r| r.deadline)
+        .collect();
+    assert_eq!(first_response, vec![paris(2026, 11, 27, 17, 0)]);
+    // Twice is harmless.
+    w.deliver(&team_mail(
+        ALICE,
+        "a2@example.org",
+        None,
+        "again",
+        None,
+        &format!("#case {case}\r\n#notspam\r\n"),
+    ));
+    let out = summarize(&w.new_mail());
+    assert!(!out.contains("ack ->"), "{out}");
+
+    // `#spam` sends a normal case to the spam state: its reminders go.
+    w.deliver(&team_mail(
+        ALICE,
+        "a3@example.org",
+        None,
+        "junk after all",
+        None,
+        &format!("#case {case}\r\n#spam\r\n"),
+    ));
+    let transcript = w.take("transcript");
+    assert!(
+        body(&transcript.bytes).contains("moved to the spam state; reminders stopped"),
+        "{}",
+        body(&transcript.bytes)
+    );
+    assert_eq!(w.case(&case).status.as_str(), "spam");
+    assert!(pending_of(&mut w, &case).is_empty());
+    // Commands that need an open case say how to get one.
+    w.deliver(&team_mail(
+        ALICE,
+        "a4@example.org",
+        None,
+        "x",
+        None,
+        &format!("#case {case}\r\n#valid\r\n#reopen\r\n#publish now\r\n"),
+    ));
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("is spam; `#notspam` it first"), "{t}");
+    assert!(t.contains("`#notspam` releases it"), "{t}");
+    assert!(
+        t.contains("is in the spam state; `#notspam` it first"),
+        "{t}"
+    );
+}
+
+#[test]
+fn the_desk_wide_ack_limit_holds_acks_back_and_tells_the_team_once() {
+    let mut w = World::with(
+        monday_10(),
+        "[policy]\nack_rate_limit_total = \"5 per hour\"\n",
+    );
+    for i in 0..8 {
+        w.deliver(&stamped(
+            "",
+            &format!("r{i}@reporter{i}.test"),
+            &format!("m{i}@reporter{i}.test"),
+            &format!("Report {i}"),
+            "x",
+        ));
+    }
+    let mail = w.new_mail();
+    let count = |p: &str, to: &str| {
+        mail.iter()
+            .filter(|r| r.purpose.as_str() == p && r.recipients.iter().any(|x| x.contains(to)))
+            .count()
+    };
+    assert_eq!(count("ack", "reporter"), 5);
+    assert_eq!(
+        count("team-notice", ALICE),
+        8 + 1,
+        "every report, and one alert"
+    );
+    let alerts: Vec<_> = mail
+        .iter()
+        .filter(|r| {
+            header(&r.bytes, "Subject")
+                .unwrap_or_default()
+                .contains("acknowledgements are held back")
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "once per team member");
+    // An hour later the window has passed: acks go out again.
+    w.clock.set(monday_10() + chrono::Duration::minutes(61));
+    w.deliver(&stamped(
+        "",
+        "late@reporter.test",
+        "late@reporter.test",
+        "Report late",
+        "x",
+    ));
+    let out = summarize(&w.new_mail());
+    assert!(out.starts_with("ack -> late@reporter.test"), "{out}");
+}
+
+// ---- end to end, on the real mail stack ------------------------------------------
+
+/// The desk against `stack`, one pass at a time at a chosen instant: IMAP sync, the
+/// scheduler, the outbox over SMTP.
+struct Pass {
+    config: Config,
+    db_path: std::path::PathBuf,
+    config_file: std::path::PathBuf,
+    rt: tokio::runtime::Runtime,
+    mailer: secdesk::service::mailer::Mailer,
+}
+
+impl Pass {
+    fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (text, db_path) = stack_config(stack, dir, extra);
+        let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+        let config_file = dir.join("config.toml");
+        std::fs::write(&config_file, &text).unwrap();
+        let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+        Pass {
+            config,
+            db_path,
+            config_file,
+            rt: tokio::runtime::Runtime::new().unwrap(),
+            mailer,
+        }
+    }
+
+    /// Returns how many reminders fired.
+    fn run(&self, at: DateTime<Utc>) -> usize {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
+        let desk = Arc::new(secdesk::service::process::Desk::new(
+            self.config.clone(),
+            secdesk::outgoing::templates::Templates::load(None).unwrap(),
+        ));
+        let db = secdesk::service::db::Db::open(&self.db_path).unwrap();
+        self.rt.block_on(async {
+            let mut session = secdesk::service::ingest::connect(&self.config.imap)
+                .await
+                .unwrap();
+            secdesk::service::ingest::sync(
+                &mut session,
+                "INBOX",
+                &db,
+                &desk,
+                &clock,
+                &|| false,
+                &|| {},
+            )
+            .await
+            .unwrap();
+        });
+        let fired = db
+            .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
+            .unwrap();
+        // Everything queued goes out now (one flush sends up to 100).
+        loop {
+            let r = self
+                .rt
+                .block_on(secdesk::service::mailer::flush(
+                    &self.mailer,
+                    &db,
+                    &desk,
+                    clock.as_ref(),
+                    &|| false,
+                ))
+                .unwrap();
+            assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");
+            if r.sent == 0 {
+                break;
+            }
+        }
+        fired.len()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// `secdesk <args>` through the real binary.
+    fn secdesk(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .arg("--config")
+            .arg(&self.config_file)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+/// Waits until the desk's inbox holds `n` mails (delivered by Postfix).
+fn wait_inbox(stack: &MailStack, n: usize) {
+    stack.wait_for(DESK, n, WAIT);
+}
+
+#[test]
+fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), "");
+    // The desk opens the empty mailbox once: what arrives next is live mail.
+    assert_eq!(pass.run(monday_10()), 0);
+
+    // Real SpamAssassin output for a third of the flood, the receiving server's
+    // Authentication-Results for the rest.
+    let gtube = spamassassin(&stamped(
+        "",
+        "victim@innocent.test",
+        "gtube@spam.test",
+        "Cheap pills",
+        GTUBE,
+    ));
+    let victims: Vec<String> = (0..30)
+        .map(|i| format!("victim{i}@innocent.test"))
+        .collect();
+    for (i, v) in victims.iter().enumerate() {
+        let raw = match i % 3 {
+            0 => gtube
+                .replace("victim@innocent.test", v)
+                .replace("gtube@spam.test", &format!("flood{i}@spam.test")),
+            1 => stamped(
+                &dmarc_fail("innocent.test"),
+                v,
+                &format!("flood{i}@spam.test"),
+                "Verify your account",
+                "x",
+            ),
+            _ => stamped(
+                "Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=innocent.test; dkim=pass header.d=spam.test\r\n",
+                v,
+                &format!("flood{i}@spam.test"),
+                "Invoice",
+                "x",
+            ),
+        };
+        stack.send(v, &[DESK], raw.as_bytes());
+        if i == 15 {
+            // A real report in the middle of the flood.
+            stack.send(
+                RITA,
+                &[DESK],
+                stamped(
+                    AUTH_PASS,
+                    RITA,
+                    "r1@reporter.test",
+                    "Heap overflow in the parser",
+                    "x",
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    wait_inbox(&stack, 31);
+    pass.run(monday_10());
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE status = 'spam'"),
+        30
+    );
+
+    // The real report: acknowledged and announced as usual.
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert!(
+        header(&acks[0], "Subject")
+            .unwrap()
+            .contains("Heap overflow in the parser"),
+        "{:?}",
+        header(&acks[0], "Subject")
+    );
+    let team = stack.wait_for(ALICE, 1, WAIT);
+    assert_eq!(
+        team.len(),
+        1,
+        "one notice: the real report's, none per suspect mail"
+    );
+    assert!(
+        header(&team[0], "Subject")
+            .unwrap()
+            .contains("New report: Heap overflow")
+    );
+    // Nothing to the forged senders.
+    for v in &victims {
+        assert!(stack.fetch_all(v).is_empty(), "{v} got mail");
+    }
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        1
+    );
+
+    // Tuesday 09:00: one summary naming all 30; never a second one.
+    let tuesday_9 = paris(2026, 11, 24, 9, 0);
+    assert_eq!(pass.run(tuesday_9), 1);
+    let team = stack.wait_for(ALICE, 2, WAIT);
+    let summary = &team[1];
+    assert_eq!(
+        header(summary, "Subject").unwrap(),
+        "[spam] Attention: 30 suspect mails held in the spam state"
+    );
+    let text = body(summary);
+    for v in &victims {
+        assert!(
+            text.contains(&format!("from:    {v}\n")),
+            "{v} missing in\n{text}"
+        );
+    }
+    assert!(
+        text.contains("SpamAssassin score 1000.0 >= threshold 5.0"),
+        "{text}"
+    );
+    assert_eq!(pass.run(tuesday_9), 0);
+    assert_eq!(pass.run(paris(2026, 11, 25, 9, 0)), 0, "a day without spam");
+    assert_eq!(stack.fetch_all(ALICE).len(), 2);
+
+    // `#notspam` releases one: its sender is acknowledged now.
+    let released = pass
+        .secdesk(&["cases", "--spam"])
+        .lines()
+        .find(|l| l.contains("victim4@innocent.test"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    stack.send(
+        ALICE,
+        &[DESK],
+        team_mail(
+            ALICE,
+            "a1@example.org",
+            None,
+            "release",
+            None,
+            &format!("#case {released}\r\n#notspam\r\n"),
+        )
+        .as_bytes(),
+    );
+    wait_inbox(&stack, 32);
+    let wednesday = paris(2026, 11, 25, 10, 0);
+    pass.run(wednesday);
+    let ack = stack.wait_for("victim4@innocent.test", 1, WAIT);
+    assert!(
+        header(&ack[0], "Subject")
+            .unwrap()
+            .contains(&format!("[{released}]")),
+        "{:?}",
+        header(&ack[0], "Subject")
+    );
+    assert!(!pass.secdesk(&["cases", "--spam"]).contains(&released));
+
+    // `#spam` quarantines the real report: its reminder leaves `secdesk deadlines`.
+    let real = pass
+        .secdesk(&["cases"])
+        .lines()
+        .find(|l| l.contains(RITA))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let before = pass.secdesk(&["deadlines"]);
+    assert!(
+        before
+            .lines()
+            .any(|l| l.contains(&real) && l.contains("first-response")),
+        "{before}"
+    );
+    stack.send(
+        ALICE,
+        &[DESK],
+        team_mail(
+            ALICE,
+            "a2@example.org",
+            None,
+            "junk",
+            None,
+            &format!("#case {real}\r\n#spam\r\n"),
+        )
+        .as_bytes(),
+    );
+    wait_inbox(&stack, 33);
+    pass.run(wednesday);
+    let after = pass.secdesk(&["deadlines"]);
+    assert!(!after.contains(&real), "{after}");
+    assert!(pass.secdesk(&["cases", "--spam"]).contains(&real));
+    // The released case's reminders are there instead.
+    assert!(after.contains(&released), "{after}");
+}
+
+#[test]
+fn the_desk_wide_ack_limit_holds_under_thirty_senders() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(
+        &stack,
+        dir.path(),
+        "[policy]\nack_rate_limit_total = \"10 per hour\"\n",
+    );
+    assert_eq!(pass.run(monday_10()), 0);
+    let senders: Vec<String> = (0..30).map(|i| format!("r{i}@reporter{i}.test")).collect();
+    for (i, s) in senders.iter().enumerate() {
+        stack.send(
+            s,
+            &[DESK],
+            stamped(
+                "",
+                s,
+                &format!("m{i}@reporter{i}.test"),
+                &format!("Report {i}"),
+                "x",
+            )
+            .as_bytes(),
+        );
+    }
+    wait_inbox(&stack, 30);
+    pass.run(monday_10());
+    let acked = senders
+        .iter()
+        .filter(|s| !stack.fetch_all(s).is_empty())
+        .count();
+    assert_eq!(acked, 10, "10 acknowledgements per hour, desk-wide");
+    let team = stack.wait_for(ALICE, 31, WAIT);
+    assert_eq!(team.len(), 31, "30 reports notified, and one alert");
+    let alerts = team
+        .iter()
+        .filter(|m| {
+            header(m, "Subject")
+                .unwrap_or_default()
+                .contains("acknowledgements are held back")
+        })
+        .count();
+    assert_eq!(alerts, 1);
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE status = 'new'"),
+        30
+    );
+}
