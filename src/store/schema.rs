@@ -147,4 +147,10 @@ CREATE INDEX reminders_due ON reminders (due_at) WHERE state = 'pending';
     r#"
 ALTER TABLE raw_mail ADD COLUMN history INTEGER NOT NULL DEFAULT 0 CHECK (history IN (0, 1));
 "#,
+    // 3: a mail whose processing keeps failing is set aside after a few attempts; the
+    // attempt is counted before it is made, so a mail that crashes the desk counts too.
+    r#"
+ALTER TABLE raw_mail ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE raw_mail ADD COLUMN last_error TEXT;
+"#,
 ];
