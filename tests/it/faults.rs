@@ -1,0 +1,499 @@
+//! The faults a real deployment meets, on the real mail stack: a silent network (the
+//! fault proxy blackholes IMAP during IDLE, SMTP in the middle of DATA), a refused SMTP
+//! login fixed without a restart, a loop that dies, a mail whose processing keeps
+//! failing, and (with SECDESK_CRASH_STORM=1, as scripts/test.sh sets) a storm of SIGKILLs.
+//!
+//! The configs use timeouts of a few seconds, so no test waits long.
+
+use crate::e2e::{stack_config, wait_first_sync};
+use crate::support::mailstack::MailStack;
+use crate::support::proxy::{Mode, Proxy};
+use crate::world::*;
+use secdesk::clock::SystemClock;
+use secdesk::config::Config;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A plain-text config against `stack` (the proxy reads the protocol), with short
+/// timeouts: IMAP commands 2 s, IDLE renewed every 3 s, SMTP steps 2 s.
+fn fault_config(
+    stack: &MailStack,
+    dir: &Path,
+    imap_port: u16,
+    smtp_port: u16,
+) -> (String, PathBuf) {
+    let (text, db) = stack_config(stack, dir, "");
+    let text = text
+        .replace("tls = \"starttls\"", "tls = \"none\"")
+        .replace(
+            &format!("port = {}", stack.imap_port),
+            &format!("port = {imap_port}\ntimeout = \"2s\"\nidle_renew = \"3s\""),
+        )
+        .replace(
+            &format!("port = {}", stack.smtp_port),
+            &format!("port = {smtp_port}\ntimeout = \"2s\""),
+        );
+    (text, db)
+}
+
+fn load(text: &str) -> Config {
+    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+/// The desk running in-process on its own runtime, stopped on drop.
+struct RunningDesk {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningDesk {
+    fn start(config: Config) -> RunningDesk {
+        let db = config.desk.database.clone();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(secdesk::service::daemon::run(
+                config,
+                Arc::new(SystemClock),
+                async {
+                    let _ = rx.await;
+                },
+            ))
+        });
+        wait_first_sync(&db);
+        RunningDesk {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RunningDesk {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs the real binary (with `env` added); killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A number from the database, read while the desk writes (WAL allows it).
+fn count(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Polls `done` (every 20 ms) until it holds; panics with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "after {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// Message-ID → number of copies, of every mail in `user`'s INBOX.
+fn copies(stack: &MailStack, user: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for m in stack.fetch_all(user) {
+        *out.entry(header(&m, "Message-ID").unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    out
+}
+
+#[test]
+fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknowledged() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let _desk = RunningDesk::start(load(&text));
+    assert_eq!(imap.accepted(), 1);
+
+    // The desk is idling on its one connection: the network goes silent.
+    imap.blackhole();
+    let silent_at = Instant::now();
+    stack.send(
+        RITA,
+        &[DESK],
+        report(
+            "meanwhile@reporter.test",
+            "Sent while the network was silent",
+            "x",
+        )
+        .as_bytes(),
+    );
+    // It notices (IDLE renewed after 3 s, DONE unanswered after 2 s) and connects again.
+    let noticed = wait_until(
+        Duration::from_secs(20),
+        "the desk never reconnected",
+        || imap.accepted() >= 2,
+    );
+    eprintln!("the silent IMAP connection was given up after {noticed:?}");
+    assert!(
+        noticed <= Duration::from_secs(2 + 3 + 2),
+        "noticed after {noticed:?}, more than timeout + idle_renew (5 s) and a margin"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox"), 0);
+
+    imap.pass();
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_eq!(
+        header(&acks[0], "In-Reply-To").as_deref(),
+        Some("<meanwhile@reporter.test>")
+    );
+    eprintln!(
+        "acknowledged {:?} after the network went silent",
+        silent_at.elapsed()
+    );
+}
+
+#[test]
+fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
+    let stack = MailStack::start();
+    let smtp = Proxy::start(stack.smtp_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, smtp.port);
+    // The first mail's data goes silent after its headers began: no final dot reaches
+    // Postfix, no answer reaches the desk. The connections after it pass.
+    smtp.set(Mode::BlackholeAfter(b"\r\nMessage-ID: ".to_vec()));
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("mid-data@reporter.test", "Sent across a silent SMTP", "x").as_bytes(),
+    );
+    wait_until(WAIT, "the outbox never emptied", || {
+        count(&db, "SELECT COUNT(*) FROM outbox") == 3
+            && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+    });
+    assert!(
+        smtp.accepted() >= 2,
+        "the silent connection was given up and a new one made"
+    );
+    let retried = count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 1");
+    assert_eq!(
+        retried, 1,
+        "exactly the mail caught in the silence was retried"
+    );
+    for who in [RITA, ALICE, BOB] {
+        stack.wait_for(who, 1, WAIT);
+        let got = copies(&stack, who);
+        eprintln!("{who}: {got:?}");
+        assert_eq!(got.len(), 1, "{who} got {got:?}");
+        assert!(
+            got.values().all(|&n| n <= 2),
+            "a second copy only with the same Message-ID: {got:?}"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        0
+    );
+}
+
+#[test]
+fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_restart() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let pass_file = dir.path().join("smtp-password");
+    std::fs::write(&pass_file, "rotated-on-the-server-first\n").unwrap();
+    let text = text.replacen(
+        &format!("port = {}", stack.smtp_port),
+        &format!(
+            "port = {}\ntimeout = \"2s\"\nusername = \"{DESK}\"\npassword_file = \"{}\"",
+            stack.smtp_port,
+            pass_file.display()
+        ),
+        1,
+    );
+    let cfg_path = dir.path().join("config.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("refused@reporter.test", "While the password was wrong", "x").as_bytes(),
+    );
+    wait_until(WAIT, "the report was never filed", || {
+        count(&db, "SELECT COUNT(*) FROM outbox") == 3
+    });
+    wait_until(WAIT, "the desk never tried to log in", || {
+        stack.log_tail(200).contains("authentication failed")
+    });
+
+    // `secdesk check` names the problem and the key to look at.
+    let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["check", "--config", cfg_path.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    eprintln!("{said}");
+    assert_eq!(check.status.code(), Some(2), "{said}");
+    let smtp_line = said
+        .lines()
+        .find(|l| l.starts_with("FAIL smtp"))
+        .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
+    assert!(
+        smtp_line.contains("smtp.username / smtp.password_file") && smtp_line.contains("535"),
+        "{smtp_line}"
+    );
+
+    // Nothing was marked failed or even attempted, and the case says nothing went wrong.
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE kind = 'delivery-failed'"
+        ),
+        0
+    );
+
+    // The password file is corrected; the running desk reads it at its next login.
+    std::fs::write(&pass_file, format!("{}\n", stack.password)).unwrap();
+    wait_until(WAIT, "the mail never went out", || {
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+    });
+    for who in [RITA, ALICE, BOB] {
+        stack.wait_for(who, 1, WAIT);
+        let got = copies(&stack, who);
+        assert_eq!(
+            got.values().copied().collect::<Vec<_>>(),
+            [1],
+            "{who}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn a_loop_that_dies_ends_the_process_with_an_error() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("run.log");
+    let mut desk = Daemon::start(&cfg, &log, &[("SECDESK_FAILPOINTS", "ingest-dies")]);
+    wait_first_sync(&db);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = desk.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the desk kept running with a dead ingest loop:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!("exited with {status} after {:?}", started.elapsed());
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("the ingest loop ended"), "{said}");
+}
+
+#[test]
+fn a_mail_that_keeps_failing_is_set_aside_and_the_next_one_is_processed() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    let _desk = RunningDesk::start(load(&text));
+    let poison = report("poison@reporter.test", "Poison", "x").replace(
+        "Subject: Poison\r\n",
+        "Subject: Poison\r\nX-Secdesk-Failpoint: poison\r\n",
+    );
+    stack.send(RITA, &[DESK], poison.as_bytes());
+    stack.send(
+        "other@reporter.test",
+        &[DESK],
+        report("behind@reporter.test", "Behind the poison", "x")
+            .replace(RITA, "other@reporter.test")
+            .as_bytes(),
+    );
+    // The mail behind it is answered at once.
+    let acks = stack.wait_for("other@reporter.test", 1, WAIT);
+    assert!(
+        header(&acks[0], "Subject")
+            .unwrap()
+            .ends_with("Behind the poison")
+    );
+    // The poison is tried three times, then set aside: raw, on a case of its own, the
+    // team told once; its sender is not answered.
+    wait_until(WAIT, "the poison mail was never set aside", || {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ) == 1
+    });
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT attempts FROM raw_mail WHERE message_id = 'poison@reporter.test'"
+        ),
+        4,
+        "three failed attempts, then the one that set it aside"
+    );
+    let alerts = stack.wait_for(ALICE, 2, WAIT);
+    let about: Vec<String> = alerts
+        .iter()
+        .map(|m| header(m, "Subject").unwrap())
+        .collect();
+    assert_eq!(
+        about
+            .iter()
+            .filter(|s| s.contains("could not be read"))
+            .count(),
+        1,
+        "{about:?}"
+    );
+    assert!(
+        stack.fetch_all(RITA).is_empty(),
+        "the poison's sender was not answered"
+    );
+}
+
+/// 1,000 reports, the desk SIGKILLed at 20 moments spread across filing and sending and
+/// restarted each time. Long: runs when SECDESK_CRASH_STORM=1 (scripts/test.sh sets it).
+#[test]
+fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
+    if std::env::var_os("SECDESK_CRASH_STORM").is_none() {
+        eprintln!("skipped: set SECDESK_CRASH_STORM=1 to run the crash storm");
+        return;
+    }
+    const N: usize = 1000;
+    const KILLS: usize = 20;
+    let started = Instant::now();
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    // A first run on the empty mailbox, so the reports below are live mail.
+    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
+    wait_first_sync(&db);
+    drop(priming);
+    let mut imap = stack.imap(DESK);
+    for i in 0..N {
+        imap.append(
+            "INBOX",
+            report(
+                &format!("storm{i}@reporter.test"),
+                &format!("Report {i}"),
+                "x",
+            )
+            .replace(RITA, &format!("s{i}@reporter.test"))
+            .as_bytes(),
+        );
+    }
+    drop(imap);
+
+    // Progress: mails filed plus mails sent (one ack and two team notices each).
+    let progress = || {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+    };
+    let total = (N * 4) as i64;
+    for k in 1..=KILLS {
+        let at = total * k as i64 / (KILLS as i64 + 1);
+        let log = dir.path().join(format!("run{k}.log"));
+        let mut desk = Daemon::start(&cfg, &log, &[]);
+        wait_until(
+            Duration::from_secs(120),
+            &format!("kill {k}: no progress to {at}"),
+            || progress() >= at,
+        );
+        desk.0.kill().unwrap(); // SIGKILL: no chance to finish anything
+        desk.0.wait().unwrap();
+        eprintln!("kill {k} at progress {} of {total}", progress());
+    }
+    let _last = Daemon::start(&cfg, &dir.path().join("last.log"), &[]);
+    wait_until(
+        Duration::from_secs(180),
+        "the storm's mail never settled",
+        || {
+            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
+                && count(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
+        },
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        N as i64
+    );
+    let mut twice = 0;
+    for i in 0..N {
+        let got = copies(&stack, &format!("s{i}@reporter.test"));
+        assert_eq!(got.len(), 1, "reporter {i}: {got:?}");
+        twice += got.values().filter(|&&n| n > 1).count();
+    }
+    let team: BTreeSet<String> = copies(&stack, ALICE).into_keys().collect();
+    assert_eq!(team.len(), N, "the team heard of every report");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    eprintln!(
+        "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, {:?}",
+        started.elapsed()
+    );
+}
