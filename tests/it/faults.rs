@@ -497,3 +497,24 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         started.elapsed()
     );
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.db");
+    secdesk::store::Store::open(&db).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    // The reader is gone before the desk writes a byte: `secdesk cases | head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["cases", "--all", "--config", cfg.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{said}");
+    assert!(said.is_empty(), "nothing on stderr, no backtrace: {said}");
+}
