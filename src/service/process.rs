@@ -375,8 +375,25 @@ impl Desk {
                 })?;
             }
             for e in &events {
+                // Mail from the past was answered (or not) back then: the desk claims no
+                // acknowledgement it did not send.
+                if delivery == Delivery::Suppress && e.kind == EventKind::Acknowledged {
+                    let filed = crate::desk::case::NewEvent::new(
+                        EventKind::AckSuppressed,
+                        crate::desk::case::DESK_ACTOR,
+                        "filed from the past (history or import): no acknowledgement sent",
+                    );
+                    tx.insert_event(&c.id, now, &filed, message_id.as_ref())?;
+                    continue;
+                }
                 tx.insert_event(&c.id, now, e, message_id.as_ref())?;
             }
+            // Reminders are for the present: history and imports plan none.
+            let one_offs = if delivery == Delivery::Send {
+                one_offs
+            } else {
+                Vec::new()
+            };
             for o in &one_offs {
                 tx.plan_reminder(
                     &c.id.to_string(),

@@ -518,3 +518,56 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(141), "{said}");
     assert!(said.is_empty(), "nothing on stderr, no backtrace: {said}");
 }
+
+/// Files `raw` as history (mail found at the first start, or imported).
+fn deliver_history(w: &mut World, uid: u32, raw: &str) {
+    use secdesk::clock::Clock;
+    use secdesk::store::Arrival;
+    use secdesk::types::{Uid, UidValidity};
+    let now = w.clock.now();
+    let id = w
+        .store
+        .write(|tx| {
+            tx.insert_raw(
+                "INBOX",
+                UidValidity(1),
+                Uid(uid),
+                raw.as_bytes(),
+                now,
+                Arrival::History,
+            )
+        })
+        .unwrap()
+        .unwrap();
+    w.desk.process(&mut w.store, id, now).unwrap();
+}
+
+#[test]
+fn history_plans_no_reminder_and_claims_no_acknowledgement() {
+    use secdesk::desk::case::EventKind;
+    let mut w = World::new();
+    deliver_history(
+        &mut w,
+        1,
+        &report("old@reporter.test", "An old report", "x"),
+    );
+    deliver_history(
+        &mut w,
+        2,
+        &team_mail(
+            ALICE,
+            "old-team@example.org",
+            Some("old@reporter.test"),
+            "Re: An old report",
+            None,
+            "#remind +3d ping upstream",
+        ),
+    );
+    let case: secdesk::types::CaseId = "SEC-2026-0001".parse().unwrap();
+    let events = w.store.read(|tx| tx.events(&case)).unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert!(!kinds.contains(&EventKind::Acknowledged), "{events:#?}");
+    assert!(kinds.contains(&EventKind::AckSuppressed), "{events:#?}");
+    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+    assert_eq!(w.store.read(|tx| tx.outbox_all()).unwrap().len(), 0);
+}
