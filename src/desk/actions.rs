@@ -7,7 +7,7 @@
 //! writes to the reporter, and only the text after the block.
 
 use crate::commands::{self, Assignee, Command, Credit, CveCommand, EmbargoSpec, ParsedBody, When};
-use crate::desk::case::{Case, CreditChoice, DESK_ACTOR, Event, EventKind, NewEvent};
+use crate::desk::case::{Case, CreditChoice, Event, EventKind, NewEvent};
 use crate::desk::{Ctx, Decision, Filing, MessageKind, OneOff, answer_threading};
 use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
@@ -262,11 +262,7 @@ pub fn team_mail(
                 .reply_to(ctx.plus_address(&case.id))
                 .threaded(answer_threading(mail)),
             ),
-            Err(e) => d.events.push(NewEvent::new(
-                EventKind::DeliveryFailed,
-                DESK_ACTOR,
-                format!("could not write the transcript: {e}"),
-            )),
+            Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "transcript", &e),
         }
     }
 
@@ -282,7 +278,7 @@ pub fn team_mail(
             text.push('\n');
         }
         text.push_str(&body.text);
-        if let Ok(r) = ctx.templates.render(&templates::TeamMail {
+        match ctx.templates.render(&templates::TeamMail {
             case_id: case.id.to_string(),
             subject: case.subject.clone(),
             role: "Team".into(),
@@ -292,11 +288,12 @@ pub fn team_mail(
             note: None,
             text,
         }) {
-            d.outgoing.push(
+            Ok(r) => d.outgoing.push(
                 Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
                     .reply_to(ctx.plus_address(&case.id))
                     .threaded(answer_threading(mail)),
-            );
+            ),
+            Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "team relay", &e),
         }
     }
     d.case = Some(case);
@@ -359,17 +356,21 @@ fn no_case(
     let status = format!(
         "Nothing was changed: {why}. Start the mail with `#case SEC-YYYY-NNNN` to name a case, or with `#new` to open one.\n\nThe mail itself is kept in the desk's database."
     );
-    if let Ok(r) = ctx.templates.render(&templates::Transcript {
+    match ctx.templates.render(&templates::Transcript {
         case_id: "no case".into(),
         subject: mail.subject.clone(),
         lines,
         failed: true,
         status,
     }) {
-        d.outgoing.push(
+        Ok(r) => d.outgoing.push(
             Outgoing::new(Purpose::Transcript, None, vec![member.to_string()], r)
                 .threaded(answer_threading(mail)),
-        );
+        ),
+        // No case to record it on: the team hears of it.
+        Err(e) => d
+            .outgoing
+            .push(crate::desk::plain_alert(ctx, None, "transcript", &e)),
     }
     d
 }
@@ -405,16 +406,20 @@ fn refused_alert(
         mail.message_id.bracketed(),
         mail.subject,
     );
-    let r = ctx
-        .templates
-        .render(&templates::TeamAlert {
-            case_id: case
-                .map(CaseId::to_string)
-                .unwrap_or_else(|| "no case".into()),
-            headline: format!("unauthenticated commands from {member} refused"),
-            text,
-        })
-        .ok()?;
+    let r = ctx.templates.render(&templates::TeamAlert {
+        case_id: case
+            .map(CaseId::to_string)
+            .unwrap_or_else(|| "no case".into()),
+        headline: format!("unauthenticated commands from {member} refused"),
+        text,
+    });
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            let what = format!("alert about unauthenticated commands from {member}");
+            return Some(crate::desk::plain_alert(ctx, case, &what, &e));
+        }
+    };
     let alert = Outgoing::new(
         Purpose::TeamNotice,
         case.cloned(),
@@ -975,6 +980,9 @@ impl Work<'_, '_> {
                 bytes: markdown.clone().into_bytes(),
             },
         ];
+        // Everything is rendered before anything is queued: a template that fails leaves
+        // the case unpublished and nothing sent (a failed command changes nothing).
+        let mut out = Vec::new();
         let mut sent_to = Vec::new();
         if let Some(list) = ctx.config.publish.announce.clone() {
             match ctx.templates.render(&templates::Announce {
@@ -983,7 +991,7 @@ impl Work<'_, '_> {
                 markdown: markdown.clone(),
             }) {
                 Ok(r) => {
-                    self.outgoing.push(
+                    out.push(
                         Outgoing::new(
                             Purpose::Announce,
                             Some(self.case.id.clone()),
@@ -1012,7 +1020,7 @@ impl Work<'_, '_> {
                         .reporter_last_message
                         .clone()
                         .unwrap_or_else(|| self.case.root_message_id.clone());
-                    self.outgoing.push(
+                    out.push(
                         Outgoing::new(
                             Purpose::PublishedNotice,
                             Some(self.case.id.clone()),
@@ -1031,6 +1039,7 @@ impl Work<'_, '_> {
                 Err(e) => return fail(format!("the published template failed: {e}")),
             }
         }
+        self.outgoing.extend(out);
         self.case = published;
         let note =
             if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {

@@ -571,3 +571,89 @@ fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
     assert_eq!(w.store.read(|tx| tx.outbox_all()).unwrap().len(), 0);
 }
+
+/// The reporter's thanks fails to render (an override that breaks only on real data):
+/// `#publish` changes nothing and sends nothing — not even the announcement rendered
+/// before it — and the failure is on the case and in the member's transcript.
+#[test]
+fn publish_renders_everything_before_queueing_anything() {
+    use secdesk::types::CaseStatus;
+    let mut w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("published.txt"),
+        "Subject: Published {{ advisory_id }}\n\n\
+         {% if advisory_id != \"OSEC-2026-03\" %}{{ no_such_function() }}{% endif %}\n",
+    )
+    .unwrap();
+    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
+    assert!(
+        templates.check().is_ok(),
+        "the start-up check cannot see it"
+    );
+    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+    let notice = w.open_case("Heap overflow in the parser");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "p1@example.org",
+        &notice,
+        "#summary Heap overflow in the parser\r\n#publish now\r\n",
+    );
+    let out = w.new_mail();
+    let purposes: Vec<&str> = out.iter().map(|r| r.purpose.as_str()).collect();
+    assert!(!purposes.contains(&"announce"), "{purposes:?}");
+    assert!(!purposes.contains(&"published-notice"), "{purposes:?}");
+    assert_ne!(w.case("SEC-2026-0001").status, CaseStatus::Published);
+    let t = body(
+        &out.iter()
+            .find(|r| r.purpose.as_str() == "transcript")
+            .unwrap()
+            .bytes,
+    );
+    assert!(t.contains("the published template failed"), "{t}");
+}
+
+/// A team notice whose override breaks only on real data is not dropped: the case says
+/// so and the team gets a plain alert that needs no template.
+#[test]
+fn a_template_failure_is_recorded_and_told_to_the_team() {
+    use secdesk::desk::case::EventKind;
+    let mut w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("team-new-case.txt"),
+        "Subject: [{{ case_id }}] new\n\n\
+         {% if case_id != \"SEC-2026-0007\" %}{{ no_such_function() }}{% endif %}\n",
+    )
+    .unwrap();
+    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
+    assert!(templates.check().is_ok());
+    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+    w.deliver(&report("t1@reporter.test", "Heap overflow", "x"));
+    let out = w.new_mail();
+    let alerts: Vec<String> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .map(|r| header(&r.bytes, "Subject").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "[SEC-2026-0001] the desk could not write the team notice",
+            "[SEC-2026-0001] the desk could not write the team notice"
+        ],
+        "one copy per member"
+    );
+    assert!(out.iter().any(|r| r.purpose.as_str() == "ack"));
+    let events = w
+        .store
+        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::DeliveryFailed && e.detail.contains("team notice")),
+        "{events:#?}"
+    );
+}
