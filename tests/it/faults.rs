@@ -316,6 +316,41 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     }
 }
 
+/// What the desk tells systemd: a datagram socket standing in for `NOTIFY_SOCKET`.
+struct Systemd {
+    socket: std::os::unix::net::UnixDatagram,
+    pub path: PathBuf,
+    said: Vec<String>,
+}
+
+impl Systemd {
+    fn listen(dir: &Path) -> Systemd {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        Systemd {
+            socket,
+            path,
+            said: Vec::new(),
+        }
+    }
+
+    /// Reads what arrives until `done(everything so far)` or `limit`; every line said.
+    fn until(&mut self, limit: Duration, done: impl Fn(&[String]) -> bool) -> &[String] {
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        while !done(&self.said) && started.elapsed() < limit {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.said.extend(text.lines().map(str::to_owned));
+            }
+        }
+        &self.said
+    }
+}
+
 #[test]
 fn a_loop_that_dies_ends_the_process_with_an_error() {
     let stack = MailStack::start();
@@ -324,7 +359,17 @@ fn a_loop_that_dies_ends_the_process_with_an_error() {
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("run.log");
-    let mut desk = Daemon::start(&cfg, &log, &[("SECDESK_FAILPOINTS", "ingest-dies")]);
+    let mut systemd = Systemd::listen(dir.path());
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let mut desk = Daemon::start(
+        &cfg,
+        &log,
+        &[
+            ("SECDESK_FAILPOINTS", "ingest-dies"),
+            ("NOTIFY_SOCKET", &socket),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
     wait_first_sync(&db);
     let started = Instant::now();
     let status = loop {
@@ -342,6 +387,65 @@ fn a_loop_that_dies_ends_the_process_with_an_error() {
     eprintln!("exited with {status} after {:?}", started.elapsed());
     assert!(!status.success(), "{said}");
     assert!(said.contains("the ingest loop ended"), "{said}");
+    // systemd heard which loop died, and no watchdog ping came after it.
+    let told = systemd.until(Duration::from_secs(2), |l| {
+        l.iter().any(|l| l == "STOPPING=1")
+    });
+    let died = told
+        .iter()
+        .position(|l| l == "STATUS=the ingest loop ended; stopping")
+        .unwrap_or_else(|| panic!("{told:?}"));
+    eprintln!("systemd was told: {told:?}");
+    assert!(!told[died..].iter().any(|l| l == "WATCHDOG=1"), "{told:?}");
+}
+
+/// A first start on a mailbox with a backlog tells systemd how far it got and asks for
+/// more time, so a long first sync is never killed by the start timeout.
+#[test]
+fn a_long_first_sync_keeps_systemd_informed() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut imap = stack.imap(DESK);
+    for i in 0..120 {
+        imap.append(
+            "INBOX",
+            report(&format!("old{i}@reporter.test"), &format!("Old {i}"), "x").as_bytes(),
+        );
+    }
+    drop(imap);
+    let mut systemd = Systemd::listen(dir.path());
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let _desk = Daemon::start(
+        &cfg,
+        &dir.path().join("run.log"),
+        &[("NOTIFY_SOCKET", &socket)],
+    );
+    let told = systemd
+        .until(WAIT, |l| l.iter().any(|l| l == "READY=1"))
+        .to_vec();
+    let ready = told
+        .iter()
+        .position(|l| l == "READY=1")
+        .unwrap_or_else(|| panic!("never ready: {told:?}"));
+    let before = &told[..ready];
+    assert!(
+        before.iter().any(|l| l.starts_with("EXTEND_TIMEOUT_USEC=")),
+        "{before:?}"
+    );
+    for progress in [
+        "STATUS=reading the inbox: 50 of 120 mails stored",
+        "STATUS=reading the inbox: 120 of 120 mails stored",
+        "STATUS=filing the inbox: 100 of 120 mails",
+    ] {
+        assert!(
+            before.iter().any(|l| l == progress),
+            "{progress} in {before:?}"
+        );
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), 120);
 }
 
 #[test]
