@@ -761,3 +761,69 @@ fn a_template_failure_is_recorded_and_told_to_the_team() {
         "{events:#?}"
     );
 }
+
+/// Dovecot and Postfix restarted in the middle of a backlog, and every connection reset
+/// later on, through a slow network: every report filed once, answered once.
+#[test]
+fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
+    const N: usize = 60;
+    let mut stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let smtp = Proxy::start(stack.smtp_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, smtp.port);
+    let _desk = RunningDesk::start(load(&text));
+    imap.set(Mode::Delay(Duration::from_millis(2)));
+    smtp.set(Mode::Delay(Duration::from_millis(2)));
+    let mut inbox = stack.imap(DESK);
+    for i in 0..N {
+        inbox.append(
+            "INBOX",
+            report(&format!("load{i}@reporter.test"), &format!("Load {i}"), "x")
+                .replace(RITA, &format!("l{i}@reporter.test"))
+                .as_bytes(),
+        );
+    }
+    drop(inbox);
+    let progress = || {
+        count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+    };
+    wait_until(WAIT, "no progress before the restart", || progress() >= 30);
+    stack.restart();
+    eprintln!("servers restarted at progress {}", progress());
+    wait_until(WAIT, "no progress before the reset", || progress() >= 120);
+    imap.reset();
+    smtp.reset();
+    eprintln!("connections reset at progress {}", progress());
+    wait_until(
+        Duration::from_secs(120),
+        "the backlog never settled",
+        || {
+            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && count(&db, "SELECT COUNT(*) FROM outbox") == (N * 3) as i64
+                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == (N * 3) as i64
+        },
+    );
+    stack.flush_queue();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    let mut twice = 0;
+    for i in 0..N {
+        let who = format!("l{i}@reporter.test");
+        stack.wait_for(&who, 1, WAIT);
+        let got = copies(&stack, &who);
+        assert_eq!(got.len(), 1, "{who}: {got:?}");
+        twice += got.values().filter(|&&n| n > 1).count();
+    }
+    stack.wait_for(ALICE, N, WAIT);
+    assert_eq!(
+        copies(&stack, ALICE).len(),
+        N,
+        "the team heard of every report"
+    );
+    eprintln!(
+        "{N} reports through a restart and a reset; {twice} delivered twice (same Message-ID)"
+    );
+}
