@@ -59,6 +59,10 @@ pub enum IngestError {
     Protocol(String),
     #[error("IMAP: the server did not answer {what} within {}", humantime::format_duration(*.after))]
     Timeout { what: String, after: Duration },
+    #[error(
+        "{0} mail could not be processed; each is tried again after the backoff, and set aside after {MAX_ATTEMPTS} attempts"
+    )]
+    Processing(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -125,6 +129,7 @@ impl IngestError {
             IngestError::Mailbox { .. } => "imap.mailbox",
             IngestError::Connect { .. } => "imap.host / imap.port",
             IngestError::Timeout { .. } | IngestError::Protocol(_) => "imap.host / imap.timeout",
+            IngestError::Processing(_) => "the errors logged before this one",
             IngestError::Store(_) => "desk.database",
         }
     }
@@ -704,10 +709,7 @@ async fn connected(
         }
         if r.failed > 0 {
             // Try the failed mail again (and set it aside in time) after the backoff.
-            return Err(IngestError::Protocol(format!(
-                "{} mail could not be processed",
-                r.failed
-            )));
+            return Err(IngestError::Processing(r.failed));
         }
         if mailbox_grew(&queue) {
             continue; // mail arrived during the sync

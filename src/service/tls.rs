@@ -48,6 +48,14 @@ pub fn native_roots() -> &'static [CertificateDer<'static>] {
             // The system store may be absent (minimal containers); the web roots apply.
             tracing::warn!(error = %e, "part of the system's CA store could not be read");
         }
+        let (_, unusable) =
+            RootCertStore::empty().add_parsable_certificates(found.certs.iter().cloned());
+        if unusable > 0 {
+            tracing::warn!(
+                unusable,
+                "some certificates of the system's CA store cannot be used and are left out"
+            );
+        }
         found.certs
     })
 }
@@ -56,13 +64,8 @@ pub fn native_roots() -> &'static [CertificateDer<'static>] {
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let (_, rejected) = roots.add_parsable_certificates(native_roots().iter().cloned());
-    if rejected > 0 {
-        tracing::debug!(
-            rejected,
-            "system CA certificates rustls cannot use were left out"
-        );
-    }
+    // Those rustls cannot use were named once, when the store was read.
+    roots.add_parsable_certificates(native_roots().iter().cloned());
     if let Some(path) = ca_file {
         for cert in read_ca(path)? {
             if let Err(e) = roots.add(cert) {
