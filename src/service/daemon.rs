@@ -249,7 +249,7 @@ async fn mailer_loop(
             return;
         }
         beat.tick();
-        let mut at_most = MAX_SLEEP;
+        let mut unreachable_for = None;
         match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stop, &beat).await {
             Ok(r) => {
                 if r.sent + r.retrying + r.failed > 0 {
@@ -265,7 +265,7 @@ async fn mailer_loop(
                         tracing::error!(error = %e.text, check = e.keys, retry_in = ?backoff, "cannot hand mail to the SMTP server; every mail waits");
                         health::status(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys));
                         down = true;
-                        at_most = backoff;
+                        unreachable_for = Some(backoff);
                         backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
                     }
                     None => {
@@ -280,13 +280,20 @@ async fn mailer_loop(
             }
             Err(e) => tracing::error!(error = %e, "the outbox could not be read; retrying"),
         }
+        beat.tick();
+        if let Some(wait) = unreachable_for {
+            // The server is away: wait out the backoff, whatever is due or queued meanwhile.
+            if stop.pause(wait).await {
+                return;
+            }
+            continue;
+        }
         let next = db
             .call(|s| s.read(|tx| tx.next_outbox_due()))
             .await
             .ok()
             .flatten();
-        beat.tick();
-        if sleep_until(next, clock.as_ref(), &wake, &mut stop, at_most).await {
+        if sleep_until(next, clock.as_ref(), &wake, &mut stop, MAX_SLEEP).await {
             return;
         }
     }

@@ -827,3 +827,47 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
         "{N} reports through a restart and a reset; {twice} delivered twice (same Message-ID)"
     );
 }
+
+/// An SMTP server that hangs up at once: the desk retries with growing backoff (1 s,
+/// 2 s, 4 s …), not in a tight loop, and touches no mail.
+#[test]
+fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let stack = MailStack::start();
+    let hangs_up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hangs_up.local_addr().unwrap().port();
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    std::thread::spawn(move || {
+        for conn in hangs_up.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let _desk = RunningDesk::start(load(&text));
+    stack.send(
+        RITA,
+        &[DESK],
+        report("hangup@reporter.test", "Nobody answers", "x").as_bytes(),
+    );
+    wait_until(WAIT, "the desk never tried", || {
+        tries.load(Ordering::SeqCst) >= 1
+    });
+    // Watched for 4 s: tries at about 0, 1 and 3 s; a tight loop would make dozens.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(4) {
+        let n = tries.load(Ordering::SeqCst);
+        assert!(n <= 4, "{n} connections in {:?}", watched.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        3
+    );
+}
