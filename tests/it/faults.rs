@@ -54,6 +54,13 @@ struct RunningDesk {
 impl RunningDesk {
     fn start(config: Config) -> RunningDesk {
         let db = config.desk.database.clone();
+        let desk = RunningDesk::start_unsynced(config);
+        wait_first_sync(&db);
+        desk
+    }
+
+    /// Starts the desk without waiting for it to read the inbox.
+    fn start_unsynced(config: Config) -> RunningDesk {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -66,7 +73,6 @@ impl RunningDesk {
                 },
             ))
         });
-        wait_first_sync(&db);
         RunningDesk {
             stop: Some(tx),
             thread: Some(thread),
@@ -870,4 +876,29 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
         count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         3
     );
+}
+
+/// The IMAP password was rotated on the server before the file: the desk keeps trying,
+/// and logs in as soon as the file is corrected, without a restart.
+#[test]
+fn a_corrected_imap_password_file_is_read_at_the_next_login() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let pass_file = dir.path().join("imap-password");
+    std::fs::write(&pass_file, "the-old-one\n").unwrap();
+    let text = text.replace(
+        "password_env = \"TEST_IMAP_PASSWORD\"",
+        &format!("password_file = \"{}\"", pass_file.display()),
+    );
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(WAIT, "the desk did not try twice", || imap.accepted() >= 2);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM imap_cursor"),
+        0,
+        "never logged in"
+    );
+    std::fs::write(&pass_file, format!("{}\n", stack.password)).unwrap();
+    wait_first_sync(&db);
 }
