@@ -1054,6 +1054,20 @@ authserv_id = "mx.example.org"
     }
 
     #[test]
+    fn timeouts_default_to_a_minute_and_idle_renews_every_five() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.imap.timeout, Duration::from_secs(60));
+        assert_eq!(c.imap.idle_renew, Duration::from_secs(300));
+        assert_eq!(c.smtp.timeout, Duration::from_secs(60));
+        let bad = GOOD.replace("[smtp]\n", "[smtp]\ntimeout = \"soon\"\n");
+        let problems = Config::from_toml(&bad, &secrets()).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.key == "smtp.timeout"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn defaults_of_a_minimal_config() {
         let c = Config::from_toml(GOOD, &secrets()).unwrap();
         assert_eq!(c.imap.port, 993);
