@@ -65,7 +65,27 @@ enum Command {
     Backup { file: PathBuf },
 }
 
+/// `secdesk cases | head`: once the reader has gone, printing fails; end quietly with
+/// 141 (128 + SIGPIPE, what the shell reports for a program killed by the broken pipe)
+/// instead of a panic message and a backtrace.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     cli::logging::init();

@@ -98,7 +98,7 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
                     config.imap.host, config.imap.port, config.imap.username
                 ),
             ));
-            match ingest::select(&mut session, &config.imap.mailbox).await {
+            match ingest::select(&mut session, &config.imap.mailbox, config.imap.timeout).await {
                 Ok(sel) => {
                     out.push(found(
                         Level::Ok,
@@ -121,7 +121,10 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
                 }
                 Err(e) => out.push(found(Level::Fail, "imap", format!("{e} (imap.mailbox)"))),
             }
-            if ingest::has_idle(&mut session).await {
+            if ingest::has_idle(&mut session, config.imap.timeout)
+                .await
+                .unwrap_or(false)
+            {
                 out.push(found(
                     Level::Ok,
                     "imap",
@@ -140,12 +143,11 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
             let _ = session.logout().await;
         }
         Err(e) => {
-            let key = match e {
-                ingest::IngestError::Login { .. } => "imap.username / imap.password_file",
-                ingest::IngestError::Tls { .. } => "imap.tls / imap.ca_file",
-                _ => "imap.host / imap.port",
-            };
-            out.push(found(Level::Fail, "imap", format!("{e} (check {key})")));
+            out.push(found(
+                Level::Fail,
+                "imap",
+                format!("{e} (check {})", e.keys()),
+            ));
         }
     }
 
@@ -165,14 +167,8 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
                     }
                 ),
             )),
-            Err(e) => out.push(found(
-                Level::Fail,
-                "smtp",
-                format!(
-                    "{}:{}: {e} (check smtp.host / smtp.port / smtp.tls / credentials)",
-                    config.smtp.host, config.smtp.port
-                ),
-            )),
+            // `e` names the config keys to look at (a refused login: the password file).
+            Err(e) => out.push(found(Level::Fail, "smtp", e.to_string())),
         },
         Err(e) => out.push(found(Level::Fail, "smtp", e.to_string())),
     }

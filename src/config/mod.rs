@@ -40,6 +40,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "password_env",
             "mailbox",
             "poll_interval",
+            "timeout",
+            "idle_renew",
         ],
     ),
     (
@@ -52,6 +54,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "username",
             "password_file",
             "password_env",
+            "timeout",
         ],
     ),
     (
@@ -135,6 +138,8 @@ pub struct RawImap {
     pub password_env: Option<String>,
     pub mailbox: Option<String>,
     pub poll_interval: Option<String>,
+    pub timeout: Option<String>,
+    pub idle_renew: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -148,6 +153,7 @@ pub struct RawSmtp {
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    pub timeout: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -275,6 +281,12 @@ pub struct ImapConfig {
     pub password: Secret,
     pub mailbox: String,
     pub poll_interval: Duration,
+    /// The longest any one IMAP command (or the connection, TLS, greeting) may take.
+    pub timeout: Duration,
+    /// IDLE is ended and begun again at least this often.
+    pub idle_renew: Duration,
+    /// Re-read at each login, so a rotated password needs no restart.
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +297,10 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// The longest any one SMTP step (connection, TLS, greeting, a command) may take.
+    pub timeout: Duration,
+    /// Re-read at each login, so a rotated password needs no restart.
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -617,6 +633,21 @@ fn resolve_secret(
         .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
 }
 
+/// A duration key of at least one second, `default` when absent.
+fn parse_timeout(p: &mut Problems, key: &str, text: &Option<String>, default: &str) -> Duration {
+    let text = text.as_deref().unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= Duration::from_secs(1) => d,
+        _ => {
+            p.add(
+                key,
+                format!("`{text}` is not a duration of at least 1s (e.g. \"{default}\")"),
+            );
+            humantime::parse_duration(default).unwrap_or(Duration::from_secs(60))
+        }
+    }
+}
+
 /// "3 per 10 minutes".
 fn parse_rate_limit(text: &str) -> Option<RateLimit> {
     let (count, window) = text.split_once(" per ")?;
@@ -762,6 +793,9 @@ impl RawConfig {
             password: imap_password.unwrap_or_else(|| Secret(String::new())),
             mailbox: i.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
             poll_interval,
+            timeout: parse_timeout(p, "imap.timeout", &i.timeout, "60s"),
+            idle_renew: parse_timeout(p, "imap.idle_renew", &i.idle_renew, "5m"),
+            password_file: i.password_file.clone(),
             host: imap_host,
         }
     }
@@ -803,6 +837,8 @@ impl RawConfig {
             ca_file: s.ca_file.clone(),
             username: s.username.clone(),
             password: smtp_password,
+            timeout: parse_timeout(p, "smtp.timeout", &s.timeout, "60s"),
+            password_file: s.password_file.clone(),
             host: smtp_host,
         }
     }
@@ -1150,6 +1186,20 @@ authserv_id = "mx.example.org"
             Ok(_) => Vec::new(),
             Err(p) => p.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn timeouts_default_to_a_minute_and_idle_renews_every_five() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.imap.timeout, Duration::from_secs(60));
+        assert_eq!(c.imap.idle_renew, Duration::from_secs(300));
+        assert_eq!(c.smtp.timeout, Duration::from_secs(60));
+        let bad = GOOD.replace("[smtp]\n", "[smtp]\ntimeout = \"soon\"\n");
+        let problems = Config::from_toml(&bad, &secrets()).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.key == "smtp.timeout"),
+            "{problems:?}"
+        );
     }
 
     #[test]

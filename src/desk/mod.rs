@@ -72,14 +72,52 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     }]
 }
 
-/// A template failure is reported on the case rather than stopping the desk. The
-/// start-up check makes this rare: it needs an override that only breaks on real data.
-fn template_failed(d: &mut Decision, what: &str, e: &crate::outgoing::templates::TemplateError) {
+/// A template failure is recorded on the case and told to the team, never dropped, and
+/// never stops the desk. The start-up check makes it rare: it needs an override that
+/// only breaks on real data.
+pub(crate) fn template_failed(
+    ctx: &Ctx<'_>,
+    d: &mut Decision,
+    case: Option<&CaseId>,
+    what: &str,
+    e: &dyn std::fmt::Display,
+) {
     d.event(NewEvent::new(
         EventKind::DeliveryFailed,
         DESK_ACTOR,
         format!("could not write the {what}: {e}"),
     ));
+    d.outgoing.push(plain_alert(ctx, case, what, e));
+}
+
+/// The team's alert about a mail the desk could not write: plain text, needing no
+/// template (the broken one may be the alert's own).
+pub(crate) fn plain_alert(
+    ctx: &Ctx<'_>,
+    case: Option<&CaseId>,
+    what: &str,
+    e: &dyn std::fmt::Display,
+) -> Outgoing {
+    let tag = case.map(|c| format!("[{c}] ")).unwrap_or_default();
+    let rendered = crate::outgoing::templates::Rendered {
+        subject: format!("{tag}the desk could not write the {what}"),
+        body: format!(
+            "A template failed while the desk wrote the {what}:\n\n    {e}\n\n\
+             Nothing of it was sent. Fix the template override (`secdesk check` renders \
+             them all), then act by hand if someone is waiting; the case's history says \
+             what happened."
+        ),
+    };
+    let out = Outgoing::new(
+        Purpose::TeamNotice,
+        case.cloned(),
+        ctx.config.team.recipients(),
+        rendered,
+    );
+    match case {
+        Some(c) => out.reply_to(ctx.plus_address(c)),
+        None => out,
+    }
 }
 
 /// Decides what one readable mail does.
@@ -260,7 +298,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
                     "acknowledged".to_string()
                 }
                 Err(e) => {
-                    template_failed(&mut d, "acknowledgement", &e);
+                    template_failed(ctx, &mut d, Some(&id), "acknowledgement", &e);
                     "NOT acknowledged: the ack template failed (see the case history)".to_string()
                 }
             }
@@ -303,7 +341,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
             .threaded(answer_threading(mail))
             .attach(original_for_team(mail)),
         ),
-        Err(e) => template_failed(&mut d, "team notice", &e),
+        Err(e) => template_failed(ctx, &mut d, Some(&id), "team notice", &e),
     }
     d.case = Some(case);
     d
@@ -387,7 +425,7 @@ fn other_on_case(
             .threaded(answer_threading(mail))
             .attach(original_for_team(mail)),
         ),
-        Err(e) => template_failed(&mut d, "team relay", &e),
+        Err(e) => template_failed(ctx, &mut d, Some(&case.id), "team relay", &e),
     }
     d
 }
@@ -445,7 +483,7 @@ pub fn unreadable(
                 bytes: raw.to_vec(),
             }]),
         ),
-        Err(e) => template_failed(&mut d, "team alert", &e),
+        Err(e) => template_failed(ctx, &mut d, Some(&id), "team alert", &e),
     }
     d
 }
@@ -473,18 +511,27 @@ pub fn delivery_failed(
         }
     };
     let to = to.join(", ");
-    let r = ctx
-        .templates
-        .render(&templates::TeamAlert {
-            case_id: case.to_string(),
-            headline: format!("the {what} to {to} could not be delivered"),
-            text: format!(
-                "The mail server refused the {what} to {to} for good:\n\n    {error}\n\n\
+    let r = ctx.templates.render(&templates::TeamAlert {
+        case_id: case.to_string(),
+        headline: format!("the {what} to {to} could not be delivered"),
+        text: format!(
+            "The mail server refused the {what} to {to} for good:\n\n    {error}\n\n\
                  They have not received it. Check the address, and reach them another way if \
                  needed; `#show` lists the case's history."
-            ),
-        })
-        .ok()?;
+        ),
+    });
+    let r = match r {
+        Ok(r) => r,
+        // The team still hears of it, in plain words.
+        Err(e) => {
+            return Some(plain_alert(
+                ctx,
+                Some(case),
+                &format!("alert that the {what} to {to} could not be delivered"),
+                &e,
+            ));
+        }
+    };
     Some(
         Outgoing::new(
             Purpose::TeamNotice,

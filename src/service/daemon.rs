@@ -1,36 +1,30 @@
 //! `secdesk run`: the long-running service. Three loops share nothing but the database
 //! file: ingest (IMAP → store → decisions), the mailer (outbox → SMTP) and the scheduler
-//! (due reminders → outbox). A fourth pings the systemd watchdog while the database
-//! answers.
+//! (due reminders → outbox). A fourth pings the systemd watchdog while every loop shows
+//! progress within its bound.
 //!
 //! Invariants: shutdown is observed only between units of work (between two mails, two
 //! sends, two reminders, or while waiting), never inside a transaction; each loop logs a
-//! failed iteration, backs off, and goes on; the process exits only when asked to.
+//! failed iteration, backs off, and goes on; a loop that ends or panics when not asked to
+//! ends the process with an error (systemd's `Restart=` brings it back), and the desk is
+//! never "ready" nor pinging the watchdog while a loop is dead or stuck.
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::outgoing::templates::Templates;
 use crate::service::db::Db;
+use crate::service::health::{self, Beat};
 use crate::service::ingest;
 use crate::service::mailer::{self, Mailer};
 use crate::service::process::Desk;
 use crate::service::scheduler;
+use crate::service::shutdown::{self, Shutdown};
 use anyhow::Context as _;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Notify, watch};
-
-/// Tells systemd something, when it is listening (a no-op otherwise).
-fn notify(states: &[sd_notify::NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::debug!(error = %e, "sd_notify failed");
-    }
-}
-
-pub(crate) fn status(text: &str) {
-    notify(&[sd_notify::NotifyState::Status(text)]);
-}
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 /// Loads and checks the templates the desk will use: a broken override stops start-up.
 pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
@@ -46,18 +40,10 @@ pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
     Ok(templates)
 }
 
-/// Sleeps for `d`, or returns early (true) when asked to stop.
-pub(crate) async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = stop.changed() => true,
-    }
-}
+/// The longest the mailer and the scheduler sleep between two passes.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// Runs the desk until `shutdown` completes.
+/// Runs the desk until `shutdown` completes. Returns an error when a loop died first.
 pub async fn run(
     config: Config,
     clock: Arc<dyn Clock>,
@@ -71,16 +57,26 @@ pub async fn run(
     let ingest_db = Db::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
     let mailer_db = Db::open(&db_path)?;
     let sched_db = Db::open(&db_path)?;
-    let watchdog_db = Db::open(&db_path)?;
+    // The system's CA store is read once, off the async workers.
+    let _ = tokio::task::spawn_blocking(crate::service::tls::native_roots).await;
     let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;
     let desk = Arc::new(Desk::new(config, templates));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (trigger, stop) = shutdown::channel();
     let wake_mailer = Arc::new(Notify::new());
     let wake_sched = Arc::new(Notify::new());
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let beats = [
+        Beat::new("ingest", ingest::beat_bound(&desk.config.imap)),
+        Beat::new("mailer", mailer::beat_bound(&desk.config.smtp, MAX_SLEEP)),
+        Beat::new("scheduler", MAX_SLEEP.saturating_mul(3)),
+    ];
+    for b in &beats {
+        b.tick();
+    }
+    let [ingest_beat, mailer_beat, sched_beat] = beats.clone();
 
-    status("connecting to IMAP");
+    health::status("connecting to IMAP");
     let on_new_mail = {
         let (m, s) = (Arc::clone(&wake_mailer), Arc::clone(&wake_sched));
         move || {
@@ -88,59 +84,91 @@ pub async fn run(
             s.notify_one();
         }
     };
-    let ingest_task = tokio::spawn(ingest::watch(
-        Arc::clone(&desk),
-        ingest_db,
-        Arc::clone(&clock),
-        stop_rx.clone(),
-        on_new_mail,
-        ready_tx,
-    ));
-    let mailer_task = tokio::spawn(mailer_loop(
-        mailer,
-        Arc::clone(&desk),
-        mailer_db,
-        Arc::clone(&clock),
-        stop_rx.clone(),
-        Arc::clone(&wake_mailer),
-    ));
-    let sched_task = tokio::spawn(scheduler_loop(
-        Arc::clone(&desk),
-        sched_db,
-        Arc::clone(&clock),
-        stop_rx.clone(),
-        Arc::clone(&wake_sched),
-        Arc::clone(&wake_mailer),
-    ));
-    let watchdog_task = tokio::spawn(watchdog_loop(watchdog_db, stop_rx.clone()));
+    let mut loops: Vec<(&'static str, JoinHandle<()>)> = vec![
+        (
+            "ingest",
+            tokio::spawn(ingest::watch(
+                Arc::clone(&desk),
+                ingest_db,
+                Arc::clone(&clock),
+                stop.clone(),
+                ingest_beat,
+                on_new_mail,
+                ready_tx,
+            )),
+        ),
+        (
+            "mailer",
+            tokio::spawn(mailer_loop(
+                mailer,
+                Arc::clone(&desk),
+                mailer_db,
+                Arc::clone(&clock),
+                stop.clone(),
+                mailer_beat,
+                Arc::clone(&wake_mailer),
+            )),
+        ),
+        (
+            "scheduler",
+            tokio::spawn(scheduler_loop(
+                Arc::clone(&desk),
+                sched_db,
+                Arc::clone(&clock),
+                stop.clone(),
+                sched_beat,
+                Arc::clone(&wake_sched),
+                Arc::clone(&wake_mailer),
+            )),
+        ),
+    ];
+    let watchdog = tokio::spawn(watchdog_loop(beats.to_vec(), stop.clone()));
 
     tokio::pin!(shutdown);
-    tokio::select! {
-        _ = &mut shutdown => {}
-        r = ready_rx => {
-            if r.is_ok() {
-                tracing::info!(address = %desk.config.desk.address, "secdesk is ready");
-                notify(&[sd_notify::NotifyState::Ready]);
-                status("watching the inbox");
+    let mut ready_rx = Some(ready_rx);
+    let died = loop {
+        tokio::select! {
+            _ = &mut shutdown => break None,
+            ok = async {
+                match ready_rx.as_mut() {
+                    Some(r) => r.await.is_ok(),
+                    None => false,
+                }
+            }, if ready_rx.is_some() => {
+                ready_rx = None;
+                if ok {
+                    tracing::info!(address = %desk.config.desk.address, "secdesk is ready");
+                    health::notify(&[sd_notify::NotifyState::Ready]);
+                    health::status("watching the inbox");
+                }
             }
-            shutdown.await;
+            (name, result) = first_to_end(&mut loops) => break Some((name, result)),
         }
-    }
+    };
 
-    tracing::info!("stopping: finishing the work in hand");
-    notify(&[sd_notify::NotifyState::Stopping]);
-    let _ = stop_tx.send(true);
+    if let Some((name, result)) = &died {
+        let how = match result {
+            Ok(()) => "ended".to_string(),
+            Err(e) if e.is_panic() => format!("panicked: {}", panic_text(e)),
+            Err(e) => format!("was cancelled: {e}"),
+        };
+        tracing::error!(
+            task = name,
+            "the {name} loop {how}; stopping the desk so it is restarted"
+        );
+        health::status(&format!("the {name} loop {how}; stopping"));
+    } else {
+        tracing::info!("stopping: finishing the work in hand");
+    }
+    health::notify(&[sd_notify::NotifyState::Stopping]);
+    trigger.fire();
     let all = async {
-        for (name, task) in [
-            ("ingest", ingest_task),
-            ("mailer", mailer_task),
-            ("scheduler", sched_task),
-            ("watchdog", watchdog_task),
-        ] {
+        for (name, task) in loops {
             if let Err(e) = task.await {
                 tracing::error!(task = name, error = %e, "a task ended abnormally");
             }
         }
+        let _ = watchdog.await;
     };
     if tokio::time::timeout(Duration::from_secs(20), all)
         .await
@@ -148,8 +176,39 @@ pub async fn run(
     {
         tracing::warn!("some work did not finish within 20 s; it will be redone at the next start");
     }
-    tracing::info!("stopped");
-    Ok(())
+    match died {
+        Some((name, _)) => anyhow::bail!("the {name} loop stopped unexpectedly"),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Completes when the first of `loops` ends (removing it), with its name and result.
+async fn first_to_end(
+    loops: &mut Vec<(&'static str, JoinHandle<()>)>,
+) -> (&'static str, Result<(), tokio::task::JoinError>) {
+    let (result, index) = std::future::poll_fn(|cx| {
+        for (i, (_, handle)) in loops.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(r) = std::pin::Pin::new(handle).poll(cx) {
+                return std::task::Poll::Ready((r, i));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+    let name = if index < loops.len() {
+        loops.swap_remove(index).0
+    } else {
+        "a loop"
+    };
+    (name, result)
+}
+
+fn panic_text(e: &tokio::task::JoinError) -> String {
+    // The payload is only reachable by consuming the error; the message is in Display.
+    e.to_string()
 }
 
 /// Sleeps until `next` (by `clock`), a wake-up, or a stop (then returns true). Wakes at
@@ -158,16 +217,17 @@ async fn sleep_until(
     next: Option<chrono::DateTime<chrono::Utc>>,
     clock: &dyn Clock,
     wake: &Notify,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut Shutdown,
+    at_most: Duration,
 ) -> bool {
     let wait = next
         .map(|t| (t - clock.now()).to_std().unwrap_or(Duration::ZERO))
-        .unwrap_or(Duration::from_secs(60))
-        .clamp(Duration::from_millis(50), Duration::from_secs(60));
+        .unwrap_or(at_most)
+        .clamp(Duration::from_millis(50), at_most);
     tokio::select! {
         _ = tokio::time::sleep(wait) => false,
         _ = wake.notified() => false,
-        _ = stop.changed() => true,
+        _ = stop.requested() => true,
     }
 }
 
@@ -176,32 +236,64 @@ async fn mailer_loop(
     desk: Arc<Desk>,
     db: Db,
     clock: Arc<dyn Clock>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
+    beat: Beat,
     wake: Arc<Notify>,
 ) {
+    // Grows while the server cannot be reached or refuses our login; reset by a pass
+    // that got through.
+    let mut backoff = Duration::from_secs(1);
+    let mut down = false;
     loop {
-        if *stop.borrow() {
+        if stop.is_requested() {
             return;
         }
-        let stopping = || *stop.borrow();
-        match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stopping).await {
-            Ok(r) if r.sent + r.retrying + r.failed > 0 => {
-                tracing::debug!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    failed = r.failed,
-                    "outbox pass"
-                );
+        beat.tick();
+        let mut unreachable_for = None;
+        match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stop, &beat).await {
+            Ok(r) => {
+                if r.sent + r.retrying + r.failed > 0 {
+                    tracing::debug!(
+                        sent = r.sent,
+                        retrying = r.retrying,
+                        failed = r.failed,
+                        "outbox pass"
+                    );
+                }
+                match r.unreachable {
+                    Some(e) => {
+                        tracing::error!(error = %e.text, check = e.keys, retry_in = ?backoff, "cannot hand mail to the SMTP server; every mail waits");
+                        health::status(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys));
+                        down = true;
+                        unreachable_for = Some(backoff);
+                        backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
+                    }
+                    None => {
+                        if down && r.sent > 0 {
+                            tracing::info!("the SMTP server takes mail again");
+                            health::status("watching the inbox");
+                            down = false;
+                        }
+                        backoff = Duration::from_secs(1);
+                    }
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "the outbox could not be read; retrying"),
+        }
+        beat.tick();
+        if let Some(wait) = unreachable_for {
+            // The server is away: wait out the backoff, whatever is due or queued meanwhile.
+            if stop.pause(wait).await {
+                return;
+            }
+            continue;
         }
         let next = db
             .call(|s| s.read(|tx| tx.next_outbox_due()))
             .await
             .ok()
             .flatten();
-        if sleep_until(next, clock.as_ref(), &wake, &mut stop).await {
+        if sleep_until(next, clock.as_ref(), &wake, &mut stop, MAX_SLEEP).await {
             return;
         }
     }
@@ -211,14 +303,16 @@ async fn scheduler_loop(
     desk: Arc<Desk>,
     db: Db,
     clock: Arc<dyn Clock>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
+    beat: Beat,
     wake: Arc<Notify>,
     wake_mailer: Arc<Notify>,
 ) {
     loop {
-        if *stop.borrow() {
+        if stop.is_requested() {
             return;
         }
+        beat.tick();
         let now = clock.now();
         let d = Arc::clone(&desk);
         match db.call(move |s| scheduler::run_due(&d, s, now)).await {
@@ -239,27 +333,37 @@ async fn scheduler_loop(
             .await
             .ok()
             .flatten();
-        if sleep_until(next, clock.as_ref(), &wake, &mut stop).await {
+        beat.tick();
+        if sleep_until(next, clock.as_ref(), &wake, &mut stop, MAX_SLEEP).await {
             return;
         }
     }
 }
 
-async fn watchdog_loop(db: Db, mut stop: watch::Receiver<bool>) {
+/// Pings the systemd watchdog while every loop made progress within its bound; names
+/// the loop that did not, once, and stops pinging (systemd then restarts the desk).
+async fn watchdog_loop(beats: Vec<Beat>, mut stop: Shutdown) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = interval / 2;
+    let mut told = false;
     loop {
-        // Healthy means the database answers; IMAP and SMTP outages are handled inside
-        // the desk, and restarting it would not help them.
-        let healthy = db.call(|s| s.read(|tx| tx.next_outbox_due())).await.is_ok();
-        if healthy {
-            notify(&[sd_notify::NotifyState::Watchdog]);
-        } else {
-            tracing::error!("the database does not answer; not pinging the watchdog");
+        let now = Instant::now();
+        let stuck: Vec<&'static str> = beats
+            .iter()
+            .filter(|b| b.stuck_at(now))
+            .map(Beat::name)
+            .collect();
+        if stuck.is_empty() {
+            health::notify(&[sd_notify::NotifyState::Watchdog]);
+            told = false;
+        } else if !told {
+            tracing::error!(stuck = ?stuck, "a loop made no progress within its bound; no longer pinging the watchdog");
+            health::status(&format!("stuck: {}", stuck.join(", ")));
+            told = true;
         }
-        if pause(every, &mut stop).await {
+        if stop.pause(every).await {
             return;
         }
     }

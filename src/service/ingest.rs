@@ -13,25 +13,30 @@
 use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};
 use crate::service::db::Db;
+use crate::service::health::{self, Beat};
 use crate::service::process::{Desk, Processed};
+use crate::service::shutdown::Shutdown;
 use crate::store::{Arrival, StoreError};
 use crate::types::{Uid, UidValidity};
 use async_imap::types::UnsolicitedResponse;
-use futures::TryStreamExt;
+use futures::{FutureExt as _, TryStreamExt};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 /// The keyword set on mail the desk has finished with.
 pub const DONE_KEYWORD: &str = "$SecdeskDone";
 
-/// How long one IDLE lasts before we sync anyway: well under the 30 minutes after which
-/// servers drop it, and short enough that a change notice lost anywhere costs minutes.
-const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
+/// A mail whose processing failed this many times is set aside (filed on a case of its
+/// own, raw, with the error) so the mail behind it goes on.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The longest wait between two connection attempts after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// How many messages one `UID FETCH` asks for, so a large backlog never sits in memory.
 const FETCH_BATCH: usize = 50;
@@ -52,6 +57,12 @@ pub enum IngestError {
     Mailbox { mailbox: String, reason: String },
     #[error("IMAP: {0}")]
     Protocol(String),
+    #[error("IMAP: the server did not answer {what} within {}", humantime::format_duration(*.after))]
+    Timeout { what: String, after: Duration },
+    #[error(
+        "{0} mail could not be processed; each is tried again after the backoff, and set aside after {MAX_ATTEMPTS} attempts"
+    )]
+    Processing(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -109,7 +120,36 @@ impl AsyncWrite for Conn {
 
 pub type Session = async_imap::Session<Conn>;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+impl IngestError {
+    /// The config keys an operator should look at, for the log and `secdesk check`.
+    pub fn keys(&self) -> &'static str {
+        match self {
+            IngestError::Login { .. } => "imap.username / imap.password_file",
+            IngestError::Tls { .. } => "imap.tls / imap.ca_file",
+            IngestError::Mailbox { .. } => "imap.mailbox",
+            IngestError::Connect { .. } => "imap.host / imap.port",
+            IngestError::Timeout { .. } | IngestError::Protocol(_) => "imap.host / imap.timeout",
+            IngestError::Processing(_) => "the errors logged before this one",
+            IngestError::Store(_) => "desk.database",
+        }
+    }
+}
+
+/// Runs one IMAP step with the configured deadline.
+async fn timed<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    step: impl Future<Output = Result<T, E>>,
+) -> Result<T, IngestError> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(IngestError::Protocol(format!("{what}: {e}"))),
+        Err(_) => Err(IngestError::Timeout {
+            what: what.to_string(),
+            after: limit,
+        }),
+    }
+}
 
 async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Result<Conn, IngestError> {
     let tls_err = |reason: String| IngestError::Tls {
@@ -121,7 +161,7 @@ async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Result<Conn, IngestError>
     let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
         .map_err(|e| tls_err(e.to_string()))?;
     let stream = tokio::time::timeout(
-        TIMEOUT,
+        cfg.timeout,
         tokio_rustls::TlsConnector::from(client).connect(name, tcp),
     )
     .await
@@ -134,37 +174,40 @@ async fn greeting(
     client: &mut async_imap::Client<Conn>,
     cfg: &ImapConfig,
 ) -> Result<(), IngestError> {
-    match tokio::time::timeout(TIMEOUT, client.read_response()).await {
+    let connect_err = |reason: String| IngestError::Connect {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        reason,
+    };
+    match tokio::time::timeout(cfg.timeout, client.read_response()).await {
         Ok(Ok(Some(_))) => Ok(()),
-        Ok(Ok(None)) => Err(IngestError::Connect {
-            host: cfg.host.clone(),
-            port: cfg.port,
-            reason: "the server closed the connection before greeting".into(),
-        }),
-        Ok(Err(e)) => Err(IngestError::Connect {
-            host: cfg.host.clone(),
-            port: cfg.port,
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(IngestError::Connect {
-            host: cfg.host.clone(),
-            port: cfg.port,
-            reason: "no greeting within 30 s".into(),
-        }),
+        Ok(Ok(None)) => Err(connect_err(
+            "the server closed the connection before greeting".into(),
+        )),
+        Ok(Err(e)) => Err(connect_err(e.to_string())),
+        Err(_) => Err(connect_err(format!(
+            "no greeting within {}",
+            humantime::format_duration(cfg.timeout)
+        ))),
     }
 }
 
-/// Connects, protects the connection as configured, and logs in.
+/// Connects, protects the connection as configured, and logs in. The password file is
+/// read again at each login, so a rotated password takes effect without a restart.
 pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
     let connect_err = |reason: String| IngestError::Connect {
         host: cfg.host.clone(),
         port: cfg.port,
         reason,
     };
-    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((cfg.host.as_str(), cfg.port)))
-        .await
-        .map_err(|_| connect_err("timed out".into()))?
-        .map_err(|e| connect_err(e.to_string()))?;
+    let tcp = tokio::time::timeout(
+        cfg.timeout,
+        TcpStream::connect((cfg.host.as_str(), cfg.port)),
+    )
+    .await
+    .map_err(|_| connect_err("timed out".into()))?
+    .map_err(|e| connect_err(e.to_string()))?;
+    crate::service::keepalive(&tcp);
     let client = match cfg.tls {
         TlsMode::Implicit => {
             let mut c = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
@@ -174,12 +217,16 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
         TlsMode::StartTls => {
             let mut c = async_imap::Client::new(Conn::Plain(tcp));
             greeting(&mut c, cfg).await?;
-            c.run_command_and_check_ok("STARTTLS", None)
-                .await
-                .map_err(|e| IngestError::Tls {
-                    host: cfg.host.clone(),
-                    reason: format!("STARTTLS refused: {e}"),
-                })?;
+            timed(
+                cfg.timeout,
+                "STARTTLS",
+                c.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await
+            .map_err(|e| IngestError::Tls {
+                host: cfg.host.clone(),
+                reason: format!("STARTTLS refused: {e}"),
+            })?;
             let Conn::Plain(tcp) = c.into_inner() else {
                 return Err(IngestError::Protocol(
                     "unexpected stream state after STARTTLS".into(),
@@ -193,8 +240,13 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
             c
         }
     };
+    let password = crate::service::login_secret(cfg.password_file.as_deref(), &cfg.password)
+        .map_err(|reason| IngestError::Login {
+            user: cfg.username.clone(),
+            reason,
+        })?;
     let login =
-        tokio::time::timeout(TIMEOUT, client.login(&cfg.username, cfg.password.expose())).await;
+        tokio::time::timeout(cfg.timeout, client.login(&cfg.username, password.expose())).await;
     match login {
         Ok(Ok(session)) => Ok(session),
         Ok(Err((e, _))) => Err(IngestError::Login {
@@ -203,7 +255,10 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
         }),
         Err(_) => Err(IngestError::Login {
             user: cfg.username.clone(),
-            reason: "no answer within 30 s".into(),
+            reason: format!(
+                "no answer within {}",
+                humantime::format_duration(cfg.timeout)
+            ),
         }),
     }
 }
@@ -215,14 +270,23 @@ pub struct Selected {
     pub exists: u32,
 }
 
-pub async fn select(session: &mut Session, mailbox: &str) -> Result<Selected, IngestError> {
-    let m = session
-        .select(mailbox)
-        .await
-        .map_err(|e| IngestError::Mailbox {
+pub async fn select(
+    session: &mut Session,
+    mailbox: &str,
+    limit: Duration,
+) -> Result<Selected, IngestError> {
+    let m = match tokio::time::timeout(limit, session.select(mailbox)).await {
+        Ok(r) => r.map_err(|e| IngestError::Mailbox {
             mailbox: mailbox.to_string(),
             reason: e.to_string(),
-        })?;
+        })?,
+        Err(_) => {
+            return Err(IngestError::Timeout {
+                what: format!("SELECT {mailbox}"),
+                after: limit,
+            });
+        }
+    };
     let validity = m.uid_validity.ok_or_else(|| IngestError::Mailbox {
         mailbox: mailbox.to_string(),
         reason: "the server sent no UIDVALIDITY".into(),
@@ -239,22 +303,28 @@ pub struct SyncReport {
     pub fetched: usize,
     pub processed: usize,
     pub duplicates: usize,
+    /// Mail whose processing failed this time (it is tried again, then set aside).
+    pub failed: usize,
+    pub set_aside: usize,
 }
 
 /// Fetches everything new into the store, processes it, and flags it done.
-/// `stop` is checked between mails: shutdown never interrupts a transaction.
+/// `shutdown` is checked between mails: it never interrupts a transaction.
 /// `on_mail_queued` is called as soon as a mail's answers are queued, so the mailer
-/// starts on the first acknowledgement without waiting for a whole backlog.
+/// starts on the first acknowledgement without waiting for a whole backlog. `beat` is
+/// ticked at each batch and each mail; a long first sync tells systemd how far it got.
 pub async fn sync(
     session: &mut Session,
-    mailbox: &str,
     db: &Db,
     desk: &Arc<Desk>,
     clock: &Arc<dyn Clock>,
-    stop: &(dyn Fn() -> bool + Sync),
+    shutdown: &Shutdown,
+    beat: &Beat,
     on_mail_queued: &(dyn Fn() + Sync),
 ) -> Result<SyncReport, IngestError> {
-    let sel = select(session, mailbox).await?;
+    let limit = desk.config.imap.timeout;
+    let mailbox = desk.config.imap.mailbox.as_str();
+    let sel = select(session, mailbox, limit).await?;
     let mut report = SyncReport::default();
     let mbox = mailbox.to_string();
     let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
@@ -280,15 +350,19 @@ pub async fn sync(
     };
 
     if sel.exists > 0 {
-        let mut uids: Vec<u32> = session
-            .uid_search(format!("UID {start}:*"))
-            .await?
-            .into_iter()
-            .filter(|u| *u >= start)
-            .collect();
+        let mut uids: Vec<u32> = timed(
+            limit,
+            "UID SEARCH",
+            session.uid_search(format!("UID {start}:*")),
+        )
+        .await?
+        .into_iter()
+        .filter(|u| *u >= start)
+        .collect();
         uids.sort_unstable();
+        let total = uids.len();
         for chunk in uids.chunks(FETCH_BATCH) {
-            if stop() {
+            if shutdown.is_requested() {
                 break;
             }
             let set = chunk
@@ -296,13 +370,16 @@ pub async fn sync(
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            let fetched: Vec<(u32, Vec<u8>)> = {
+            let fetched: Vec<(u32, Vec<u8>)> = timed(limit, "UID FETCH", async {
                 let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
                 let all: Vec<_> = stream.try_collect().await?;
-                all.iter()
-                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-                    .collect()
-            };
+                Ok::<_, async_imap::error::Error>(
+                    all.iter()
+                        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                        .collect(),
+                )
+            })
+            .await?;
             let (mbox, validity, now) = (mailbox.to_string(), sel.validity, clock.now());
             let n = fetched.len();
             // One transaction per batch: the bytes are safe before any is processed.
@@ -316,6 +393,16 @@ pub async fn sync(
             })
             .await?;
             report.fetched += n;
+            beat.tick();
+            if total > FETCH_BATCH {
+                // A long backlog (a first start on a big mailbox): systemd hears how far
+                // we got and waits, instead of killing a desk that is working.
+                health::extend_start(limit.saturating_mul(3));
+                health::status(&format!(
+                    "reading the inbox: {} of {total} mails stored",
+                    report.fetched
+                ));
+            }
         }
         if arrival == Arrival::History && report.fetched > 0 {
             tracing::warn!(
@@ -333,39 +420,109 @@ pub async fn sync(
     }
 
     let pending = db.call(|s| s.read(|tx| tx.pending_raw_ids())).await?;
-    for raw_id in pending {
-        if stop() {
+    let total = pending.len();
+    for (done, raw_id) in pending.into_iter().enumerate() {
+        if shutdown.is_requested() {
             break;
         }
-        let (desk2, now) = (Arc::clone(desk), clock.now());
-        let outcome = db.call(move |s| desk2.process(s, raw_id, now)).await?;
-        match &outcome {
-            Processed::Filed {
-                case,
-                opened,
-                kind,
-                outgoing,
-            } => {
-                report.processed += 1;
-                tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
-                if *outgoing > 0 {
-                    on_mail_queued();
-                }
+        beat.tick();
+        if total > FETCH_BATCH && done % FETCH_BATCH == 0 {
+            health::extend_start(limit.saturating_mul(3));
+            health::status(&format!("filing the inbox: {done} of {total} mails"));
+        }
+        match process_one(db, desk, clock, raw_id).await? {
+            One::Done(outcome) => tally(&mut report, &outcome, on_mail_queued),
+            One::Failed => report.failed += 1,
+            One::SetAside => {
+                report.set_aside += 1;
+                on_mail_queued();
             }
-            Processed::Duplicate(id) => {
-                report.duplicates += 1;
-                tracing::info!(message_id = %id, "duplicate mail: already on file");
-            }
-            Processed::Unfiled(id) => {
-                report.processed += 1;
-                tracing::info!(message_id = %id, "mail kept on no case");
-            }
-            Processed::AlreadyDone => {}
         }
     }
 
-    flag_done(session, mailbox, sel.validity, db).await?;
+    flag_done(session, mailbox, sel.validity, db, limit).await?;
     Ok(report)
+}
+
+fn tally(report: &mut SyncReport, outcome: &Processed, on_mail_queued: &(dyn Fn() + Sync)) {
+    match outcome {
+        Processed::Filed {
+            case,
+            opened,
+            kind,
+            outgoing,
+        } => {
+            report.processed += 1;
+            tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+            if *outgoing > 0 {
+                on_mail_queued();
+            }
+        }
+        Processed::Duplicate(id) => {
+            report.duplicates += 1;
+            tracing::info!(message_id = %id, "duplicate mail: already on file");
+        }
+        Processed::Unfiled(id) => {
+            report.processed += 1;
+            tracing::info!(message_id = %id, "mail kept on no case");
+        }
+        Processed::AlreadyDone => {}
+    }
+}
+
+/// What became of one pending mail.
+enum One {
+    Done(Processed),
+    /// Processing failed (error recorded); tried again at the next sync.
+    Failed,
+    /// Failed [`MAX_ATTEMPTS`] times: filed raw on a case of its own, the team told.
+    SetAside,
+}
+
+/// Processes one stored mail. The attempt is counted in its own transaction before it is
+/// made, so a mail that fails (or panics, or crashes the process) is set aside after
+/// [`MAX_ATTEMPTS`] and never blocks the mail behind it. An error here (the count could
+/// not be written) means the database itself fails, and ends the sync.
+async fn process_one(
+    db: &Db,
+    desk: &Arc<Desk>,
+    clock: &Arc<dyn Clock>,
+    raw_id: i64,
+) -> Result<One, IngestError> {
+    let attempts = db
+        .call(move |s| s.write(|tx| tx.begin_raw_attempt(raw_id)))
+        .await?;
+    if attempts == 0 {
+        return Ok(One::Done(Processed::AlreadyDone));
+    }
+    let now = clock.now();
+    if attempts > MAX_ATTEMPTS {
+        let d = Arc::clone(desk);
+        db.call(move |s| d.set_aside(s, raw_id, attempts - 1, now))
+            .await?;
+        return Ok(One::SetAside);
+    }
+    let d = Arc::clone(desk);
+    // A panic while processing one mail is that mail's failure, not the desk's.
+    let result = std::panic::AssertUnwindSafe(db.call(move |s| d.process(s, raw_id, now)))
+        .catch_unwind()
+        .await;
+    let error = match result {
+        Ok(Ok(outcome)) => return Ok(One::Done(outcome)),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!(
+            "the desk panicked: {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        ),
+    };
+    tracing::error!(raw_id, attempts, max = MAX_ATTEMPTS, error = %error, "a mail could not be processed; it is tried again, then set aside");
+    db.call(move |s| s.write(|tx| tx.raw_attempt_failed(raw_id, &error)))
+        .await?;
+    Ok(One::Failed)
 }
 
 /// Marks processed mail on the server. Best effort: the local state is what counts.
@@ -374,6 +531,7 @@ async fn flag_done(
     mailbox: &str,
     validity: UidValidity,
     db: &Db,
+    limit: Duration,
 ) -> Result<(), IngestError> {
     let mbox = mailbox.to_string();
     let uids = db
@@ -385,18 +543,25 @@ async fn flag_done(
             .map(|u| u.0.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let result = match session
-            .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
-            .await
-        {
-            Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            // Servers without custom keywords: fall back to \Seen.
-            tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
-            let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
-            let _: Vec<_> = stream.try_collect().await?;
+        let keyword = timed(limit, "UID STORE", async {
+            let stream = session
+                .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
+                .await?;
+            stream.try_collect::<Vec<_>>().await.map(|_| ())
+        })
+        .await;
+        match keyword {
+            Ok(()) => {}
+            Err(e @ IngestError::Timeout { .. }) => return Err(e),
+            Err(e) => {
+                // Servers without custom keywords: fall back to \Seen.
+                tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
+                timed(limit, "UID STORE", async {
+                    let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
+                    stream.try_collect::<Vec<_>>().await.map(|_| ())
+                })
+                .await?;
+            }
         }
         let (mbox, chunk) = (mailbox.to_string(), chunk.to_vec());
         db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &chunk)))
@@ -406,11 +571,9 @@ async fn flag_done(
 }
 
 /// Whether the server offers IDLE.
-pub async fn has_idle(session: &mut Session) -> bool {
-    match session.capabilities().await {
-        Ok(caps) => caps.has_str("IDLE"),
-        Err(_) => false,
-    }
+pub async fn has_idle(session: &mut Session, limit: Duration) -> Result<bool, IngestError> {
+    let caps = timed(limit, "CAPABILITY", session.capabilities()).await?;
+    Ok(caps.has_str("IDLE"))
 }
 
 /// Empties the queue of unsolicited responses; true when one said the mailbox grew.
@@ -425,133 +588,167 @@ fn mailbox_grew(queue: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
     grew
 }
 
-/// Watches the inbox until `stop` turns true: connects (with backoff), syncs, then waits
-/// with IDLE (or polls), and syncs again on every change. `on_new_mail` is called after
-/// a sync that filed mail; `ready` fires after the first successful sync.
+/// The longest a healthy ingest loop goes without a tick: an IDLE (or a poll, or a
+/// backoff), then a few commands, each bounded by the timeout.
+pub fn beat_bound(cfg: &ImapConfig) -> Duration {
+    cfg.idle_renew
+        .max(cfg.poll_interval)
+        .max(MAX_BACKOFF)
+        .saturating_add(cfg.timeout.saturating_mul(6))
+}
+
+/// Watches the inbox until shutdown: connects (with backoff), syncs, then waits with IDLE
+/// (or polls), and syncs again on every change. `on_new_mail` is called after a sync that
+/// filed mail; `ready` fires after the first successful sync. The backoff grows with
+/// each failed connection or sync and is reset only by a sync that worked.
 pub async fn watch(
     desk: Arc<Desk>,
     db: Db,
     clock: Arc<dyn Clock>,
-    mut stop: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
+    beat: Beat,
     on_new_mail: impl Fn() + Send + Sync + 'static,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let cfg = desk.config.imap.clone();
     let mut ready = Some(ready);
     let mut backoff = Duration::from_secs(1);
-    let stopping = {
-        let stop = stop.clone();
-        move || *stop.borrow()
-    };
-    while !stopping() {
-        let mut session = match connect(&cfg).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the inbox");
-                crate::service::daemon::status(&format!("cannot reach the inbox: {e}"));
-                if crate::service::daemon::pause(backoff, &mut stop).await {
-                    break;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-                continue;
-            }
-        };
-        backoff = Duration::from_secs(1);
-        let idle = has_idle(&mut session).await;
-        tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
-        crate::service::daemon::status("watching the inbox");
-        // New mail that arrives while we talk to the server is announced as an untagged
-        // EXISTS in the answer to some other command; async-imap queues those here. A
-        // clone of the queue stays reachable while the session is lent to IDLE.
-        let queue = session.unsolicited_responses.clone();
-        loop {
-            mailbox_grew(&queue); // whatever it said, the sync below sees it all
-            match sync(
-                &mut session,
-                &cfg.mailbox,
-                &db,
-                &desk,
-                &clock,
-                &stopping,
-                &on_new_mail,
-            )
-            .await
-            {
-                Ok(r) => {
-                    // Ready means caught up: logged in, and the inbox read once (which
-                    // also settles what is history at the first start).
-                    if let Some(tx) = ready.take() {
-                        let _ = tx.send(());
-                    }
-                    if r.fetched > 0 || r.processed > 0 {
-                        tracing::info!(
-                            fetched = r.fetched,
-                            processed = r.processed,
-                            duplicates = r.duplicates,
-                            "inbox synced"
-                        );
-                        on_new_mail();
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbox sync failed; reconnecting");
-                    break;
-                }
-            }
-            if stopping() {
-                let _ = session.logout().await;
-                return;
-            }
-            if mailbox_grew(&queue) {
-                continue; // mail arrived during the sync
-            }
-            if idle {
-                let mut handle = session.idle();
-                if let Err(e) = handle.init().await {
-                    tracing::warn!(error = %e, "IDLE failed; reconnecting");
-                    break;
-                }
-                // Mail that arrived just before IDLE began is reported before the
-                // server's "+ idling": it is in the queue, not in what `wait` sees.
-                if !mailbox_grew(&queue) {
-                    let result = {
-                        let (wait, interrupt) = handle.wait_with_timeout(IDLE_RENEW);
-                        tokio::pin!(wait);
-                        let mut interrupt = Some(interrupt);
-                        // Dropping the interrupt handle ends the wait at once.
-                        tokio::select! {
-                            r = &mut wait => r,
-                            _ = stop.changed() => {
-                                drop(interrupt.take());
-                                wait.await
-                            }
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "IDLE wait failed; reconnecting");
-                        break;
-                    }
-                }
-                session = match handle.done().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leaving IDLE failed; reconnecting");
-                        break;
-                    }
-                };
-            } else {
-                if crate::service::daemon::pause(cfg.poll_interval, &mut stop).await {
-                    let _ = session.logout().await;
+    while !shutdown.is_requested() {
+        beat.tick();
+        match connect(&cfg).await {
+            Ok(session) => {
+                let r = connected(
+                    session,
+                    &desk,
+                    &db,
+                    &clock,
+                    &mut shutdown,
+                    &beat,
+                    &on_new_mail,
+                    &mut ready,
+                    &mut backoff,
+                )
+                .await;
+                // Ok only when asked to stop (or made to end by a test's failpoint).
+                if r.is_ok() {
                     return;
                 }
-                if let Err(e) = session.noop().await {
-                    tracing::warn!(error = %e, "the inbox connection dropped; reconnecting");
-                    break;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, check = e.keys(), retry_in = ?backoff, "the inbox connection failed; reconnecting");
+                    health::status(&format!("inbox: {e} (check {})", e.keys()));
                 }
             }
+            Err(e) => {
+                tracing::error!(error = %e, check = e.keys(), retry_in = ?backoff, "cannot reach the inbox");
+                health::status(&format!("cannot reach the inbox: {e} (check {})", e.keys()));
+            }
         }
-        if crate::service::daemon::pause(backoff, &mut stop).await {
+        if shutdown.is_requested() {
             break;
+        }
+        beat.tick();
+        if shutdown.pause(backoff).await {
+            break;
+        }
+        backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection's life: sync, wait, sync… until an error (returned) or shutdown.
+#[allow(clippy::too_many_arguments)]
+async fn connected(
+    mut session: Session,
+    desk: &Arc<Desk>,
+    db: &Db,
+    clock: &Arc<dyn Clock>,
+    shutdown: &mut Shutdown,
+    beat: &Beat,
+    on_new_mail: &(dyn Fn() + Send + Sync),
+    ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    backoff: &mut Duration,
+) -> Result<(), IngestError> {
+    let cfg = &desk.config.imap;
+    let idle = has_idle(&mut session, cfg.timeout).await?;
+    tracing::info!(host = %cfg.host, mailbox = %cfg.mailbox, idle, "connected to the inbox");
+    // New mail that arrives while we talk to the server is announced as an untagged
+    // EXISTS in the answer to some other command; async-imap queues those here. A
+    // clone of the queue stays reachable while the session is lent to IDLE.
+    let queue = session.unsolicited_responses.clone();
+    loop {
+        beat.tick();
+        mailbox_grew(&queue); // whatever it said, the sync below sees it all
+        let r = sync(&mut session, db, desk, clock, shutdown, beat, on_new_mail).await?;
+        if r.failed == 0 {
+            *backoff = Duration::from_secs(1);
+        }
+        // Ready means caught up: logged in, and the inbox read once (which also settles
+        // what is history at the first start).
+        if let Some(tx) = ready.take() {
+            let _ = tx.send(());
+        } else if r.fetched > 0 {
+            health::status("watching the inbox");
+        }
+        if r.fetched > 0 || r.processed > 0 || r.set_aside > 0 {
+            tracing::info!(
+                fetched = r.fetched,
+                processed = r.processed,
+                duplicates = r.duplicates,
+                failed = r.failed,
+                set_aside = r.set_aside,
+                "inbox synced"
+            );
+            on_new_mail();
+        }
+        if crate::service::failpoints::active("ingest-dies") {
+            tracing::warn!("failpoint ingest-dies: the ingest loop ends");
+            return Ok(());
+        }
+        if shutdown.is_requested() {
+            let _ = tokio::time::timeout(cfg.timeout, session.logout()).await;
+            return Ok(());
+        }
+        if r.failed > 0 {
+            // Try the failed mail again (and set it aside in time) after the backoff.
+            return Err(IngestError::Processing(r.failed));
+        }
+        if mailbox_grew(&queue) {
+            continue; // mail arrived during the sync
+        }
+        beat.tick();
+        if idle {
+            let mut handle = session.idle();
+            timed(cfg.timeout, "IDLE", handle.init()).await?;
+            // Mail that arrived just before IDLE began is reported before the server's
+            // "+ idling": it is in the queue, not in what `wait` sees.
+            if !mailbox_grew(&queue) {
+                let result = {
+                    // Renewed at least every idle_renew: the server's own limit is far,
+                    // and a connection that died silently is noticed when DONE gets no
+                    // answer within the timeout.
+                    let (wait, interrupt) = handle.wait_with_timeout(cfg.idle_renew);
+                    tokio::pin!(wait);
+                    let mut interrupt = Some(interrupt);
+                    // Dropping the interrupt handle ends the wait at once.
+                    tokio::select! {
+                        r = &mut wait => r,
+                        _ = shutdown.requested() => {
+                            drop(interrupt.take());
+                            wait.await
+                        }
+                    }
+                };
+                if let Err(e) = result {
+                    return Err(IngestError::Protocol(format!("IDLE: {e}")));
+                }
+            }
+            beat.tick();
+            session = timed(cfg.timeout, "DONE (leaving IDLE)", handle.done()).await?;
+        } else {
+            if shutdown.pause(cfg.poll_interval).await {
+                let _ = tokio::time::timeout(cfg.timeout, session.logout()).await;
+                return Ok(());
+            }
+            timed(cfg.timeout, "NOOP", session.noop()).await?;
         }
     }
 }

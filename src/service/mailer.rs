@@ -1,15 +1,19 @@
 //! The outbox's way out: sends queued mail over SMTP and records the result.
 //!
-//! Invariants: only this module speaks SMTP. An attempt is counted (and the next one
-//! scheduled) before it is made, so a crash mid-send leads to a later retry, never a
-//! tight loop. A transient failure is retried with capped exponential backoff for as long
-//! as it takes; a permanent one (5xx) is recorded on the case, told to the team when the
-//! mail was for someone outside it, and never retried.
+//! Invariants: only this module speaks SMTP. A connection that cannot be made (refused,
+//! silent, TLS, a greeting or a login refused — a rotated password) is no verdict on any
+//! mail: no row is touched, the loop says what is wrong and tries again with growing
+//! backoff. Only a 5xx answer to a mail's own `MAIL FROM`, `RCPT TO` or `DATA` fails it
+//! for good (recorded on the case, told to the team when the mail was for someone outside
+//! it). An attempt is counted (and the next one scheduled) before it is made, so a crash
+//! mid-send leads to a later retry, never a tight loop. Every step has a deadline.
 
 use crate::clock::Clock;
-use crate::config::{SmtpConfig, TlsMode};
+use crate::config::{Secret, SmtpConfig, TlsMode};
 use crate::service::db::Db;
+use crate::service::health::Beat;
 use crate::service::process::Desk;
+use crate::service::shutdown::Shutdown;
 use crate::store::{self, OutboxRow};
 use chrono::Duration;
 use lettre::Address;
@@ -29,10 +33,27 @@ use tokio::net::TcpStream;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     Sent,
-    /// Worth retrying: connection refused, timeout, 4xx.
+    /// Worth retrying: a 4xx answer.
     Transient(String),
+    /// The connection broke or went silent while this mail was on it: retried soon, on a
+    /// new connection.
+    Broken(String),
     /// The server refused for good (5xx), or the row cannot be sent as it is.
     Permanent(String),
+}
+
+/// Why no connection could be made: nothing was tried, every mail waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    pub text: String,
+    /// The config keys to look at.
+    pub keys: &'static str,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (check {})", self.text, self.keys)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +76,10 @@ pub struct Mailer {
 }
 
 /// One session with the server, reused for every mail of a pass.
-pub struct Session(AsyncSmtpConnection);
+pub struct Session {
+    conn: AsyncSmtpConnection,
+    limit: std::time::Duration,
+}
 
 /// A TLS socket, as lettre wants an opaque stream for implicit TLS.
 #[derive(Debug)]
@@ -100,7 +124,36 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::seconds((30_i64 << exp).min(3600))
 }
 
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long before a mail whose connection broke under it is tried again: short (the
+/// loop's own backoff governs while the server is away), doubling so that a mail that
+/// breaks every connection does not hold up the others.
+pub fn broken_backoff(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(11);
+    Duration::seconds((2_i64 << exp).min(3600))
+}
+
+/// The longest a healthy mailer loop goes without a tick: a sleep or a backoff, then a
+/// connection and one send, each bounded.
+pub fn beat_bound(cfg: &SmtpConfig, max_sleep: std::time::Duration) -> std::time::Duration {
+    max_sleep
+        .max(std::time::Duration::from_secs(300))
+        .saturating_add(cfg.timeout.saturating_mul(12))
+}
+
+/// Runs one SMTP step with a deadline.
+async fn timed<T>(
+    limit: std::time::Duration,
+    step: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            humantime::format_duration(limit)
+        )),
+    }
+}
 
 impl Mailer {
     pub fn new(cfg: &SmtpConfig, hello_name: &str) -> Result<Mailer, MailerError> {
@@ -137,66 +190,78 @@ impl Mailer {
     }
 
     /// Connects, protects the connection as configured, and logs in when configured to.
-    pub async fn connect(&self) -> Result<Session, SendOutcome> {
+    /// The password file is read again for each login.
+    pub async fn connect(&self) -> Result<Session, Unreachable> {
         let cfg = &self.cfg;
-        let transient = |what: &str, e: &dyn std::fmt::Display| {
-            SendOutcome::Transient(format!("{what} {}:{}: {e}", cfg.host, cfg.port))
+        let limit = cfg.timeout;
+        let at = format!("{}:{}", cfg.host, cfg.port);
+        let server = |text: String| Unreachable {
+            text,
+            keys: "smtp.host / smtp.port",
+        };
+        let tls = |text: String| Unreachable {
+            text,
+            keys: "smtp.tls / smtp.ca_file",
         };
         let tcp =
-            match tokio::time::timeout(TIMEOUT, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+            match tokio::time::timeout(limit, TcpStream::connect((cfg.host.as_str(), cfg.port)))
                 .await
             {
                 Ok(Ok(tcp)) => tcp,
-                Ok(Err(e)) => return Err(transient("cannot connect to", &e)),
-                Err(_) => return Err(transient("cannot connect to", &"timed out")),
+                Ok(Err(e)) => return Err(server(format!("cannot connect to {at}: {e}"))),
+                Err(_) => return Err(server(format!("cannot connect to {at}: timed out"))),
             };
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY could not be set");
         }
+        crate::service::keepalive(&tcp);
         let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
             Some(connector) => {
-                let name =
-                    rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
-                        SendOutcome::Permanent(format!(
-                            "smtp.host `{}` is not a valid TLS name: {e}",
-                            cfg.host
-                        ))
-                    })?;
-                match tokio::time::timeout(TIMEOUT, connector.connect(name, tcp)).await {
-                    Ok(Ok(tls)) => Box::new(TlsSocket(tls)),
-                    Ok(Err(e)) => return Err(transient("TLS with", &e)),
-                    Err(_) => return Err(transient("TLS with", &"handshake timed out")),
+                let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+                    .map_err(|e| tls(format!("`{}` is not a valid TLS name: {e}", cfg.host)))?;
+                match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+                    Ok(Ok(s)) => Box::new(TlsSocket(s)),
+                    Ok(Err(e)) => return Err(tls(format!("TLS with {at}: {e}"))),
+                    Err(_) => return Err(tls(format!("TLS with {at}: handshake timed out"))),
                 }
             }
             None => Box::new(tcp),
         };
-        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut conn = timed(
+            limit,
+            AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
+        )
+        .await
+        .map_err(|e| server(format!("{at} did not greet us: {e}")))?;
         if let Some(params) = &self.starttls {
-            conn.starttls(params.clone(), &self.hello)
+            timed(limit, conn.starttls(params.clone(), &self.hello))
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| tls(format!("STARTTLS with {at}: {e}")))?;
         }
-        if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
+        if let Some(user) = &cfg.username {
+            let login = |text: String| Unreachable {
+                text,
+                keys: "smtp.username / smtp.password_file",
+            };
+            let resolved = cfg.password.clone().unwrap_or_else(|| Secret::new(""));
+            let pass = crate::service::login_secret(cfg.password_file.as_deref(), &resolved)
+                .map_err(login)?;
             let credentials = Credentials::new(user.clone(), pass.expose().to_string());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-                .map_err(|e| classify(&e))?;
+            timed(
+                limit,
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
+            )
+            .await
+            .map_err(|e| login(format!("{at} refused the login as {user}: {e}")))?;
         }
-        Ok(Session(conn))
+        Ok(Session { conn, limit })
     }
 
     /// Connects, says hello, logs in and leaves: for `secdesk check`.
-    pub async fn test_connection(&self) -> Result<(), String> {
-        match self.connect().await {
-            Ok(mut s) => {
-                let _ = s.0.quit().await;
-                Ok(())
-            }
-            Err(SendOutcome::Transient(e) | SendOutcome::Permanent(e)) => Err(e),
-            Err(SendOutcome::Sent) => Ok(()),
-        }
+    pub async fn test_connection(&self) -> Result<(), Unreachable> {
+        let s = self.connect().await?;
+        s.quit().await;
+        Ok(())
     }
 }
 
@@ -223,23 +288,35 @@ impl Session {
             Ok(e) => e,
             Err(e) => return SendOutcome::Permanent(format!("no usable recipient: {e}")),
         };
-        match tokio::time::timeout(TIMEOUT * 4, self.0.send(&envelope, &row.bytes)).await {
+        // The envelope's commands and the data, with the timeout stretched by one per
+        // megabyte for large mail on a slow link.
+        let megabytes = u32::try_from(row.bytes.len() / 1_000_000).unwrap_or(u32::MAX);
+        let limit = self.limit.saturating_mul(megabytes.saturating_add(1));
+        match tokio::time::timeout(limit, self.conn.send(&envelope, &row.bytes)).await {
             Ok(Ok(_)) => SendOutcome::Sent,
             Ok(Err(e)) => classify(&e),
-            Err(_) => SendOutcome::Transient("the server did not answer within 2 minutes".into()),
+            Err(_) => SendOutcome::Broken(format!(
+                "the server did not answer within {}",
+                humantime::format_duration(limit)
+            )),
         }
     }
 
     pub async fn quit(mut self) {
-        let _ = self.0.quit().await;
+        let _ = tokio::time::timeout(self.limit, self.conn.quit()).await;
     }
 }
 
+/// Only an answer of the server to this mail's own envelope or data is a verdict on it:
+/// a 5xx fails it for good, a 4xx asks us to retry later; anything else is the
+/// connection failing under it.
 fn classify(e: &lettre::transport::smtp::Error) -> SendOutcome {
     if e.is_permanent() {
         SendOutcome::Permanent(describe(e))
-    } else {
+    } else if e.is_transient() || e.is_client() {
         SendOutcome::Transient(describe(e))
+    } else {
+        SendOutcome::Broken(describe(e))
     }
 }
 
@@ -261,17 +338,21 @@ pub struct FlushReport {
     pub sent: u32,
     pub retrying: u32,
     pub failed: u32,
+    /// The pass ended because no connection could be made (no row was touched by it).
+    pub unreachable: Option<Unreachable>,
 }
 
-/// Sends every row due at the clock's instant, once, over one connection. A row that
-/// fails ends the connection; the next row opens a new one. `stop` is checked between
-/// two sends, so shutdown waits for at most the mail in flight.
+/// Sends every row due at the clock's instant, once, over one connection. A row whose
+/// send fails ends the connection; the next row opens a new one. A connection that
+/// cannot be made ends the pass before any row is touched (`unreachable`). `shutdown` is
+/// checked between two sends, so shutdown waits for at most the mail in flight.
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
     desk: &Arc<Desk>,
     clock: &dyn Clock,
-    stop: &(dyn Fn() -> bool + Sync),
+    shutdown: &Shutdown,
+    beat: &Beat,
 ) -> store::Result<FlushReport> {
     let mut report = FlushReport::default();
     let started = clock.now();
@@ -280,9 +361,20 @@ pub async fn flush(
         .await?;
     let mut session: Option<Session> = None;
     for row in due {
-        if stop() {
+        if shutdown.is_requested() {
             break;
         }
+        beat.tick();
+        let mut s = match session.take() {
+            Some(s) => s,
+            None => match mailer.connect().await {
+                Ok(s) => s,
+                Err(e) => {
+                    report.unreachable = Some(e);
+                    break;
+                }
+            },
+        };
         // Count the attempt first: if we crash while sending, the row waits its backoff.
         let (id, now) = (row.id, clock.now());
         let retry_at = now + backoff(row.attempts + 1);
@@ -290,22 +382,16 @@ pub async fn flush(
             .call(move |s| s.write(|tx| tx.begin_attempt(id, now, retry_at)))
             .await?
         else {
+            session = Some(s);
             continue; // another desk on this database is sending it
         };
-        let outcome = match session.take() {
-            Some(s) => Ok(s),
-            None => mailer.connect().await,
-        };
-        let outcome = match outcome {
-            Ok(mut s) => {
-                let outcome = s.send(&row).await;
-                if outcome == SendOutcome::Sent {
-                    session = Some(s);
-                }
-                outcome
-            }
-            Err(outcome) => outcome,
-        };
+        let outcome = s.send(&row).await;
+        if outcome == SendOutcome::Sent {
+            session = Some(s);
+        } else {
+            // A failed send leaves lettre's connection in an unknown state.
+            s.quit().await;
+        }
         let now = clock.now();
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
         match outcome {
@@ -318,6 +404,13 @@ pub async fn flush(
             SendOutcome::Transient(err) => {
                 report.retrying += 1;
                 tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
+                db.call(move |s| s.write(|tx| tx.mark_retry(id, retry_at, &err)))
+                    .await?;
+            }
+            SendOutcome::Broken(err) => {
+                report.retrying += 1;
+                let retry_at = now + broken_backoff(attempts);
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "the connection failed while sending; will retry");
                 db.call(move |s| s.write(|tx| tx.mark_retry(id, retry_at, &err)))
                     .await?;
             }
@@ -338,11 +431,20 @@ pub async fn flush(
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{backoff, broken_backoff};
 
     #[test]
     fn backoff_doubles_from_30_s_to_an_hour() {
         let got: Vec<i64> = (1..=9).map(|n| backoff(n).num_seconds()).collect();
         assert_eq!(got, vec![30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn a_broken_connection_is_retried_soon_then_less_often() {
+        let got: Vec<i64> = [1, 2, 3, 11, 12, 30]
+            .into_iter()
+            .map(|n| broken_backoff(n).num_seconds())
+            .collect();
+        assert_eq!(got, vec![2, 4, 8, 2048, 3600, 3600]);
     }
 }

@@ -106,7 +106,72 @@ impl Desk {
                 Arrival::Live => Delivery::Send,
                 Arrival::History => Delivery::Suppress,
             };
+            if crate::service::failpoints::poisoned(&bytes) {
+                return Err(store::StoreError::Corrupt(
+                    "failpoint: this mail is poison".into(),
+                ));
+            }
             self.process_in_with(tx, Some(raw_id), &bytes, now, delivery)
+        })
+    }
+
+    /// Sets aside the pending raw mail `raw_id`, whose processing failed `failures`
+    /// times: filed raw on a case of its own, "(could not be processed)", with the last
+    /// error, and the team told once (the usual unreadable-mail alert, raw attached).
+    /// The mail's own content is not looked at beyond its Message-ID.
+    pub fn set_aside(
+        &self,
+        store: &mut Store,
+        raw_id: i64,
+        failures: u32,
+        now: DateTime<Utc>,
+    ) -> store::Result<Processed> {
+        store.write(|tx| {
+            let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
+                return Ok(Processed::AlreadyDone);
+            };
+            let error = tx
+                .raw_last_error(raw_id)?
+                .unwrap_or_else(|| "the desk stopped while processing it".into());
+            // The parser never panics, by its own invariant; if this mail proves it
+            // wrong, it still gets a stable id.
+            let parsed = std::panic::catch_unwind(|| mail::parse(&bytes)).ok();
+            let id = match parsed {
+                Some(Parsed::Mail(m)) => m.message_id,
+                Some(Parsed::Unreadable { id, .. }) => id,
+                None => {
+                    let made = format!("set-aside-{raw_id}@{}", self.config.desk.hostname);
+                    MessageId::new(&made).ok_or_else(|| {
+                        store::StoreError::Corrupt(format!("no usable id for raw mail {raw_id}"))
+                    })?
+                }
+            };
+            if tx.message_known(&id)? {
+                mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
+                return Ok(Processed::Duplicate(id));
+            }
+            let year = self.config.calendar.local_date(now).year();
+            let case_id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
+            let reason = format!("processing it failed {failures} times; the last error: {error}");
+            let mut d = desk::unreadable(&self.ctx(now), case_id, &id, &reason, &bytes);
+            if let Some(c) = d.case.as_mut() {
+                c.subject = "(could not be processed)".into();
+            }
+            tracing::error!(raw_id, failures, error = %error, "a mail was set aside after failing again and again; the team is told");
+            let meta = Meta {
+                id: id.clone(),
+                from: String::new(),
+                subject: "(could not be processed)".into(),
+                raw_id: Some(raw_id),
+                references: Vec::new(),
+            };
+            let delivery = match arrival {
+                Arrival::Live => Delivery::Send,
+                Arrival::History => Delivery::Suppress,
+            };
+            let out = self.record(tx, d, Some(&meta), now, delivery)?;
+            mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
+            Ok(out)
         })
     }
 
@@ -323,8 +388,25 @@ impl Desk {
                 })?;
             }
             for e in &events {
+                // Mail from the past was answered (or not) back then: the desk claims no
+                // acknowledgement it did not send.
+                if delivery == Delivery::Suppress && e.kind == EventKind::Acknowledged {
+                    let filed = crate::desk::case::NewEvent::new(
+                        EventKind::AckSuppressed,
+                        crate::desk::case::DESK_ACTOR,
+                        "filed from the past (history or import): no acknowledgement sent",
+                    );
+                    tx.insert_event(&c.id, now, &filed, message_id.as_ref())?;
+                    continue;
+                }
                 tx.insert_event(&c.id, now, e, message_id.as_ref())?;
             }
+            // Reminders are for the present: history and imports plan none.
+            let one_offs = if delivery == Delivery::Send {
+                one_offs
+            } else {
+                Vec::new()
+            };
             for o in &one_offs {
                 tx.plan_reminder(
                     &c.id.to_string(),

@@ -283,6 +283,9 @@ fn fire_reminder(
                 format!("could not write the {} reminder: {e}", r.kind),
             );
             tx.insert_event(&case.id, now, &ev, None)?;
+            let what = format!("{} reminder", r.kind);
+            let alert = crate::desk::plain_alert(&desk.ctx(now), Some(&case.id), &what, &e);
+            desk.enqueue(tx, &alert, now)?;
         }
     }
     // Plan the next occurrence of a repeating reminder; after a long outage, skip the
@@ -467,7 +470,8 @@ fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()
         ),
         Err(e) => {
             tracing::error!(error = %e, "the digest template failed; no digest this week");
-            Ok(())
+            let alert = crate::desk::plain_alert(&desk.ctx(now), None, "weekly digest", &e);
+            desk.enqueue(tx, &alert, now)
         }
     }
 }

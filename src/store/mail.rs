@@ -134,6 +134,40 @@ impl Tx<'_> {
         Ok(ids)
     }
 
+    /// Counts one more attempt at processing the pending raw mail `id`, before it is
+    /// made; returns the count (0 when the mail is no longer pending).
+    pub fn begin_raw_attempt(&self, id: i64) -> Result<u32> {
+        let n: Option<i64> = self
+            .conn()
+            .query_row(
+                "UPDATE raw_mail SET attempts = attempts + 1 WHERE id = ?1 AND state = 'pending' RETURNING attempts",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Why the last attempt at processing raw mail `id` failed.
+    pub fn raw_attempt_failed(&self, id: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE raw_mail SET last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
+    /// The last processing error of raw mail `id`.
+    pub fn raw_last_error(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT last_error FROM raw_mail WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
     /// The bytes of a raw mail and how it arrived, if it is still pending.
     pub fn pending_raw(&self, id: i64) -> Result<Option<(Vec<u8>, Arrival)>> {
         let row: Option<(Vec<u8>, i64)> = self

@@ -157,6 +157,12 @@ UPDATE sqlite_schema
  WHERE type = 'table' AND name = 'cases';
 PRAGMA writable_schema = OFF;
 "#,
+    // 4: a mail whose processing keeps failing is set aside after a few attempts; the
+    // attempt is counted before it is made, so a mail that crashes the desk counts too.
+    r#"
+ALTER TABLE raw_mail ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE raw_mail ADD COLUMN last_error TEXT;
+"#,
 ];
 
 #[cfg(test)]

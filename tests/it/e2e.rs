@@ -7,6 +7,8 @@ use crate::world::*;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock, SystemClock};
 use secdesk::config::Config;
+use secdesk::service::health::Beat;
+use secdesk::service::shutdown::Shutdown;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -453,23 +455,24 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
             &db,
             &desk,
             &clock,
-            &|| false,
+            &Shutdown::never(),
+            &Beat::detached(),
         ))
         .unwrap();
-    assert_eq!(
-        (r.sent, r.retrying, r.failed),
-        (0, 3, 0),
-        "the ack and one notice per member"
-    );
+    // A server that cannot be reached is no verdict on the mail: nothing is touched.
+    assert_eq!((r.sent, r.retrying, r.failed), (0, 0, 0));
+    let down_err = r
+        .unreachable
+        .expect("the pass says the server is unreachable");
+    assert!(down_err.text.contains("onnect"), "{down_err}");
+    assert_eq!(down_err.keys, "smtp.host / smtp.port");
     let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
+    assert_eq!(rows.len(), 3, "the ack and one notice per member");
     assert!(
-        rows.iter().all(|r| r.attempts == 1
-            && r.last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("onnect"))),
+        rows.iter()
+            .all(|r| r.attempts == 0 && r.last_error.is_none()),
         "{rows:?}"
     );
-    // Not before the backoff has passed…
     clock.advance(chrono::Duration::seconds(10));
     let r = rt
         .block_on(secdesk::service::mailer::flush(
@@ -477,11 +480,12 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
             &db,
             &desk,
             &clock,
-            &|| false,
+            &Shutdown::never(),
+            &Beat::detached(),
         ))
         .unwrap();
     assert_eq!(r.sent + r.retrying, 0);
-    // …then through the server that is back.
+    // Then through the server that is back.
     smtp.port = stack.smtp_port;
     let up = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
@@ -491,7 +495,8 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
             &db,
             &desk,
             &clock,
-            &|| false,
+            &Shutdown::never(),
+            &Beat::detached(),
         ))
         .unwrap();
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
@@ -525,11 +530,11 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
                 .unwrap();
             secdesk::service::ingest::sync(
                 &mut session,
-                "INBOX",
                 &db,
                 &desk,
                 &clock,
-                &|| false,
+                &Shutdown::never(),
+                &Beat::detached(),
                 &|| {},
             )
             .await
@@ -543,7 +548,8 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
             &db,
             &desk,
             clock.as_ref(),
-            &|| false,
+            &Shutdown::never(),
+            &Beat::detached(),
         ))
         .unwrap();
         fired.len()
@@ -844,7 +850,8 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
             &dbh,
             &desk,
             &SystemClock,
-            &|| false,
+            &Shutdown::never(),
+            &Beat::detached(),
         ))
         .unwrap();
     assert_eq!(report.failed, 1);
@@ -854,7 +861,8 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         &dbh,
         &desk,
         &SystemClock,
-        &|| false,
+        &Shutdown::never(),
+        &Beat::detached(),
     ))
     .unwrap();
     let team = stack.wait_for(ALICE, 3, WAIT);

@@ -12,6 +12,7 @@ mod cli;
 mod conversation;
 mod deadlines;
 mod e2e;
+mod faults;
 mod operator;
 mod service;
 mod spam;

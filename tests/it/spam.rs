@@ -10,7 +10,9 @@ use crate::world::*;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock};
 use secdesk::config::Config;
+use secdesk::service::health::Beat;
 use secdesk::service::process::Processed;
+use secdesk::service::shutdown::Shutdown;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -487,11 +489,11 @@ impl Pass {
                 .unwrap();
             secdesk::service::ingest::sync(
                 &mut session,
-                "INBOX",
                 &db,
                 &desk,
                 &clock,
-                &|| false,
+                &Shutdown::never(),
+                &Beat::detached(),
                 &|| {},
             )
             .await
@@ -509,7 +511,8 @@ impl Pass {
                     &db,
                     &desk,
                     clock.as_ref(),
-                    &|| false,
+                    &Shutdown::never(),
+                    &Beat::detached(),
                 ))
                 .unwrap();
             assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");

@@ -192,17 +192,21 @@ impl Work<'_, '_> {
                 bytes: markdown.clone().into_bytes(),
             },
         ];
+        // Everything is rendered before anything is queued: a template that fails leaves
+        // the case unpublished and nothing sent (a failed command changes nothing).
+        let mut out = Vec::new();
         let mut sent_to = Vec::new();
-        match self.announce(&id, &summary, &markdown, &attachments) {
+        match self.announce(&mut out, &id, &summary, &markdown, &attachments) {
             Ok(Some(list)) => sent_to.push(list),
             Ok(None) => {}
             Err(step) => return step,
         }
-        match self.notify_reporter(&id, &summary, markdown, attachments) {
+        match self.notify_reporter(&mut out, &id, &summary, markdown, attachments) {
             Ok(Some(reporter)) => sent_to.push(format!("the reporter ({reporter})")),
             Ok(None) => {}
             Err(step) => return step,
         }
+        self.outgoing.extend(out);
         self.case = published;
         let note =
             if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {
@@ -254,10 +258,11 @@ impl Work<'_, '_> {
         timeline
     }
 
-    /// The announcement to `publish.announce`, when one is configured: the list it went
-    /// to, or the failed step when the template failed.
+    /// The announcement to `publish.announce`, when one is configured, added to `out`:
+    /// the list it goes to, or the failed step when the template failed.
     fn announce(
-        &mut self,
+        &self,
+        out: &mut Vec<Outgoing>,
         id: &str,
         summary: &str,
         markdown: &str,
@@ -273,7 +278,7 @@ impl Work<'_, '_> {
             markdown: markdown.to_string(),
         }) {
             Ok(r) => {
-                self.outgoing.push(
+                out.push(
                     Outgoing::new(
                         Purpose::Announce,
                         Some(self.case.id.clone()),
@@ -288,10 +293,11 @@ impl Work<'_, '_> {
         }
     }
 
-    /// The publication notice to the reporter, when the case has one: the reporter's
-    /// address, or the failed step when the template failed.
+    /// The publication notice to the reporter, when the case has one, added to `out`:
+    /// the reporter's address, or the failed step when the template failed.
     fn notify_reporter(
-        &mut self,
+        &self,
+        out: &mut Vec<Outgoing>,
         id: &str,
         summary: &str,
         markdown: String,
@@ -315,7 +321,7 @@ impl Work<'_, '_> {
                     .reporter_last_message
                     .clone()
                     .unwrap_or_else(|| self.case.root_message_id.clone());
-                self.outgoing.push(
+                out.push(
                     Outgoing::new(
                         Purpose::PublishedNotice,
                         Some(self.case.id.clone()),

@@ -13,11 +13,11 @@ mod spam;
 mod triage;
 
 use crate::commands::{Command, ParsedBody};
-use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
+use crate::desk::case::{Case, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
-use crate::outgoing::templates::{self, TranscriptLine};
+use crate::outgoing::templates::{self, TemplateError, TranscriptLine};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, CaseStatus};
 use chrono::{Duration, NaiveDate};
@@ -183,11 +183,15 @@ pub fn team_mail(
     if has_commands {
         match transcript(ctx, mail, member, &case, lines, failed, extra) {
             Ok(out) => d.outgoing.push(out),
-            Err(e) => d.events.push(e),
+            Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "transcript", &e),
         }
     }
-    if let Some(out) = relay_to_team(ctx, mail, member, &case, &body) {
-        d.outgoing.push(out);
+    match relay_to_team(ctx, mail, member, &case, &body) {
+        Some(Ok(out)) => d.outgoing.push(out),
+        Some(Err(e)) => {
+            crate::desk::template_failed(ctx, &mut d, Some(&case.id), "team relay", &e);
+        }
+        None => {}
     }
     d.case = Some(case);
     d
@@ -232,8 +236,8 @@ fn case_of(
 }
 
 /// The transcript answer to the member: each command line and what it did, then the
-/// case's status and what `#show` or `#help` asked for. The error is the event that
-/// says it could not be written.
+/// case's status and what `#show` or `#help` asked for. The error is the template's:
+/// the caller records it and tells the team.
 fn transcript(
     ctx: &Ctx<'_>,
     mail: &Mail,
@@ -242,7 +246,7 @@ fn transcript(
     lines: Vec<TranscriptLine>,
     failed: bool,
     extra: Vec<String>,
-) -> Result<Outgoing, NewEvent> {
+) -> Result<Outgoing, TemplateError> {
     let mut status = status_line(ctx, case);
     for e in extra {
         status.push_str("\n\n");
@@ -263,11 +267,7 @@ fn transcript(
         )
         .reply_to(ctx.plus_address(&case.id))
         .threaded(answer_threading(mail))),
-        Err(e) => Err(NewEvent::new(
-            EventKind::DeliveryFailed,
-            DESK_ACTOR,
-            format!("could not write the transcript: {e}"),
-        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -278,7 +278,7 @@ fn relay_to_team(
     member: &str,
     case: &Case,
     body: &ParsedBody,
-) -> Option<Outgoing> {
+) -> Option<Result<Outgoing, TemplateError>> {
     let has_commands = !body.commands.is_empty();
     let others = team_recipients_except(ctx, member);
     if others.is_empty() || (body.text.is_empty() && !has_commands) {
@@ -293,24 +293,21 @@ fn relay_to_team(
         text.push('\n');
     }
     text.push_str(&body.text);
-    let r = ctx
-        .templates
-        .render(&templates::TeamMail {
-            case_id: case.id.to_string(),
-            subject: case.subject.clone(),
-            role: "Team".into(),
-            headline: format!("{member} wrote on {} (internal to the team).", case.id),
-            from: member.to_string(),
-            received: ctx.fmt_instant(ctx.now),
-            note: None,
-            text,
-        })
-        .ok()?;
-    Some(
+    let r = ctx.templates.render(&templates::TeamMail {
+        case_id: case.id.to_string(),
+        subject: case.subject.clone(),
+        role: "Team".into(),
+        headline: format!("{member} wrote on {} (internal to the team).", case.id),
+        from: member.to_string(),
+        received: ctx.fmt_instant(ctx.now),
+        note: None,
+        text,
+    });
+    Some(r.map(|r| {
         Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
             .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail)),
-    )
+            .threaded(answer_threading(mail))
+    }))
 }
 
 fn first_line(text: &str) -> String {
@@ -369,17 +366,21 @@ fn no_case(
     let status = format!(
         "Nothing was changed: {why}. Start the mail with `#case SEC-YYYY-NNNN` to name a case, or with `#new` to open one.\n\nThe mail itself is kept in the desk's database."
     );
-    if let Ok(r) = ctx.templates.render(&templates::Transcript {
+    match ctx.templates.render(&templates::Transcript {
         case_id: "no case".into(),
         subject: mail.subject.clone(),
         lines,
         failed: true,
         status,
     }) {
-        d.outgoing.push(
+        Ok(r) => d.outgoing.push(
             Outgoing::new(Purpose::Transcript, None, vec![member.to_string()], r)
                 .threaded(answer_threading(mail)),
-        );
+        ),
+        // No case to record it on: the team hears of it.
+        Err(e) => d
+            .outgoing
+            .push(crate::desk::plain_alert(ctx, None, "transcript", &e)),
     }
     d
 }
@@ -415,16 +416,20 @@ fn refused_alert(
         mail.message_id.bracketed(),
         mail.subject,
     );
-    let r = ctx
-        .templates
-        .render(&templates::TeamAlert {
-            case_id: case
-                .map(CaseId::to_string)
-                .unwrap_or_else(|| "no case".into()),
-            headline: format!("unauthenticated commands from {member} refused"),
-            text,
-        })
-        .ok()?;
+    let r = ctx.templates.render(&templates::TeamAlert {
+        case_id: case
+            .map(CaseId::to_string)
+            .unwrap_or_else(|| "no case".into()),
+        headline: format!("unauthenticated commands from {member} refused"),
+        text,
+    });
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            let what = format!("alert about unauthenticated commands from {member}");
+            return Some(crate::desk::plain_alert(ctx, case, &what, &e));
+        }
+    };
     let alert = Outgoing::new(
         Purpose::TeamNotice,
         case.cloned(),

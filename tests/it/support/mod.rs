@@ -11,4 +11,5 @@
 
 pub mod imap;
 pub mod mailstack;
+pub mod proxy;
 pub mod smtp;

@@ -1,0 +1,180 @@
+//! A fault proxy: a TCP relay between the desk and Dovecot or Postfix that can pass,
+//! delay, blackhole (keep the connection open, forward nothing — a half-open connection
+//! or a hung server, as the desk sees it) and reset.
+//!
+//! ```ignore
+//! let proxy = Proxy::start(stack.imap_port);
+//! // point the desk at proxy.port …
+//! proxy.blackhole();          // every connection, open or new, goes silent
+//! proxy.pass();               // new connections work again; silenced ones stay dead
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What the relay does with the bytes it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    /// Forward each chunk after this long.
+    Delay(Duration),
+    /// Forward nothing, close nothing; a connection silenced stays silent.
+    Blackhole,
+    /// Pass until the client sends these bytes, then blackhole that connection (the
+    /// bytes before the marker are forwarded); later connections pass. One shot.
+    BlackholeAfter(Vec<u8>),
+}
+
+struct Link {
+    client: TcpStream,
+    server: TcpStream,
+}
+
+struct State {
+    mode: Mutex<Mode>,
+    links: Mutex<Vec<Link>>,
+    accepted: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    state: Arc<State>,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port, relaying to `127.0.0.1:upstream`.
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State {
+            mode: Mutex::new(Mode::Pass),
+            links: Mutex::new(Vec::new()),
+            accepted: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        let st = Arc::clone(&state);
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                st.accepted.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let dead = Arc::new(AtomicBool::new(false));
+                // A connection made while blackholing is silent from the start.
+                if *st.mode.lock().unwrap() == Mode::Blackhole {
+                    dead.store(true, Ordering::SeqCst);
+                }
+                st.links.lock().unwrap().push(Link {
+                    client: client.try_clone().unwrap(),
+                    server: server.try_clone().unwrap(),
+                });
+                for (from, to, upward) in [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        true,
+                    ),
+                    (
+                        server.try_clone().unwrap(),
+                        client.try_clone().unwrap(),
+                        false,
+                    ),
+                ] {
+                    let (st, dead) = (Arc::clone(&st), Arc::clone(&dead));
+                    thread::spawn(move || pump(from, to, upward, &st, &dead));
+                }
+            }
+        });
+        Proxy { port, state }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+
+    pub fn pass(&self) {
+        self.set(Mode::Pass);
+    }
+
+    pub fn blackhole(&self) {
+        self.set(Mode::Blackhole);
+    }
+
+    /// How many connections the desk has opened through the proxy.
+    pub fn accepted(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Resets every open connection (RST to both sides).
+    pub fn reset(&self) {
+        for link in self.state.links.lock().unwrap().drain(..) {
+            for s in [&link.client, &link.server] {
+                let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        self.reset();
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: &AtomicBool) {
+    let mut buf = [0u8; 16 * 1024];
+    // The last bytes seen, so a marker split across two reads is still found.
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        if dead.load(Ordering::SeqCst) {
+            continue; // silenced: read and drop, so the sender never blocks
+        }
+        let mode = st.mode.lock().unwrap().clone();
+        match mode {
+            Mode::Pass => {}
+            Mode::Delay(d) => thread::sleep(d),
+            Mode::Blackhole => {
+                dead.store(true, Ordering::SeqCst);
+                continue;
+            }
+            Mode::BlackholeAfter(marker) if upward => {
+                let mut seen = tail.clone();
+                seen.extend_from_slice(chunk);
+                if let Some(at) = seen.windows(marker.len()).position(|w| w == marker) {
+                    let before = at.saturating_sub(tail.len());
+                    let _ = to.write_all(&chunk[..before]);
+                    dead.store(true, Ordering::SeqCst);
+                    *st.mode.lock().unwrap() = Mode::Pass;
+                    continue;
+                }
+                let keep = marker.len().min(seen.len());
+                tail = seen[seen.len() - keep..].to_vec();
+            }
+            Mode::BlackholeAfter(_) => {}
+        }
+        if to.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    if !dead.load(Ordering::SeqCst) {
+        let _ = to.shutdown(Shutdown::Write);
+    }
+}
