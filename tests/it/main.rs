@@ -12,6 +12,7 @@ mod conversation;
 mod deadlines;
 mod e2e;
 mod operator;
+mod quotes;
 mod service;
 mod stack;
 mod support;
