@@ -8,7 +8,7 @@
 
 use crate::commands::{self, Assignee, Command, Credit, CveCommand, EmbargoSpec, ParsedBody, When};
 use crate::desk::case::{Case, CreditChoice, DESK_ACTOR, Event, EventKind, NewEvent};
-use crate::desk::{Ctx, Decision, Filing, MessageKind, OneOff, answer_threading};
+use crate::desk::{Ctx, Decision, Filing, MessageKind, OneOff, answer_threading, relay};
 use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
 use crate::outgoing::templates::{self, TranscriptLine};
@@ -91,7 +91,9 @@ pub fn team_mail(
     facts: &Facts,
 ) -> Decision {
     let has_commands = !body.commands.is_empty();
-    let verdict = if has_commands && ctx.config.team.require_authenticated_commands {
+    // Every mail claiming a team address is checked, commands or not: a forged note must
+    // never pass for the member's words (unless the operator trusts the network).
+    let verdict = if ctx.config.team.require_authenticated_commands {
         let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
         Some(auth::evaluate(
             &headers,
@@ -160,6 +162,22 @@ pub fn team_mail(
     }
 
     if let Some(AuthVerdict::Fail { reason }) = &verdict {
+        d.kind = MessageKind::Unauthenticated;
+        if !has_commands {
+            unauthenticated_note(
+                ctx,
+                mail,
+                member,
+                reason,
+                &body,
+                recent_alerts,
+                facts,
+                &mut d,
+                &case,
+            );
+            d.case = Some(case);
+            return d;
+        }
         d.events.push(NewEvent::new(
             EventKind::Refused,
             member,
@@ -270,9 +288,25 @@ pub fn team_mail(
         }
     }
 
-    // The rest of the team hears of the message: the note, and which commands ran.
+    // The rest of the team hears of the message: the note, and which commands ran; unless
+    // loop protection holds it (an autoresponder answering a relay, a flood).
     let others = team_recipients_except(ctx, member);
-    if !others.is_empty() && (!body.text.is_empty() || has_commands) {
+    let wanted = !others.is_empty() && (!body.text.is_empty() || has_commands);
+    let request = relay::Request {
+        mail,
+        sender: member,
+        team: true,
+        human_sign: has_commands,
+    };
+    let held = match wanted.then(|| relay::check(ctx, &request, &facts.timeline)) {
+        Some(relay::Relay::Held(why)) => {
+            d.events
+                .push(NewEvent::new(EventKind::AutomaticMail, member, why));
+            true
+        }
+        _ => false,
+    };
+    if wanted && !held {
         let mut text = String::new();
         for line in &body.commands {
             text.push_str(&line.text);
@@ -301,6 +335,92 @@ pub fn team_mail(
     }
     d.case = Some(case);
     d
+}
+
+/// A mail claiming a team address, with no commands, that is not authenticated: recorded
+/// as unauthenticated and shown to the whole team (the claimed member included) as a
+/// claim, never as the member's note. Relays of such mail share the hourly alert budget.
+#[allow(clippy::too_many_arguments)]
+fn unauthenticated_note(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    reason: &str,
+    body: &ParsedBody,
+    recent_alerts: u32,
+    facts: &Facts,
+    d: &mut Decision,
+    case: &Case,
+) {
+    d.events.push(NewEvent::new(
+        EventKind::Refused,
+        member,
+        format!(
+            "a mail claiming to be {member} is not authenticated ({reason}); recorded as \
+             unauthenticated, not as {member}'s note: {}",
+            mail.subject
+        ),
+    ));
+    let request = relay::Request {
+        mail,
+        sender: member,
+        team: true,
+        human_sign: false,
+    };
+    if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+        d.events
+            .push(NewEvent::new(EventKind::AutomaticMail, member, why));
+        return;
+    }
+    if recent_alerts >= ALERTS_PER_HOUR {
+        d.events.push(NewEvent::new(
+            EventKind::AutomaticMail,
+            member,
+            format!(
+                "not relayed to the team: {ALERTS_PER_HOUR} alerts about unauthenticated mail \
+                 were sent in the last hour"
+            ),
+        ));
+        return;
+    }
+    let note = format!(
+        "claims to be {member}; not authenticated ({reason}). Do not take it as {member}'s \
+         words: the mail server named in team.authserv_id ({}) did not vouch for it.",
+        ctx.config
+            .team
+            .authserv_id
+            .as_deref()
+            .unwrap_or("(none configured)")
+    );
+    let text = if body.text.is_empty() {
+        "(no text)".to_string()
+    } else {
+        body.text.clone()
+    };
+    if let Ok(r) = ctx.templates.render(&templates::TeamMail {
+        case_id: case.id.to_string(),
+        subject: case.subject.clone(),
+        role: "Unauthenticated".into(),
+        headline: format!(
+            "A mail on {} claims to be from {member}, but it is not authenticated.",
+            case.id
+        ),
+        from: crate::desk::sender_display(mail),
+        received: ctx.fmt_instant(ctx.now),
+        note: Some(note),
+        text,
+    }) {
+        d.outgoing.push(
+            Outgoing::new(
+                Purpose::TeamNotice,
+                Some(case.id.clone()),
+                ctx.config.team.recipients(),
+                r,
+            )
+            .reply_to(ctx.plus_address(&case.id))
+            .threaded(answer_threading(mail)),
+        );
+    }
 }
 
 fn first_line(text: &str) -> String {

@@ -15,6 +15,7 @@ pub mod actions;
 pub mod calendar;
 pub mod case;
 pub mod deadlines;
+pub mod relay;
 
 use crate::commands::ParsedBody;
 use crate::config::Config;
@@ -76,6 +77,8 @@ pub enum MessageKind {
     Automatic,
     Desk,
     Unreadable,
+    /// Claims a team address but is not authenticated: never taken as the member's.
+    Unauthenticated,
 }
 
 impl MessageKind {
@@ -89,6 +92,7 @@ impl MessageKind {
             MessageKind::Automatic => "automatic",
             MessageKind::Desk => "desk",
             MessageKind::Unreadable => "unreadable",
+            MessageKind::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -170,7 +174,7 @@ pub fn answer_threading(mail: &Mail) -> (Option<MessageId>, Vec<MessageId>) {
     (Some(mail.message_id.clone()), refs)
 }
 
-fn sender_display(mail: &Mail) -> String {
+pub(crate) fn sender_display(mail: &Mail) -> String {
     match &mail.from {
         Some(m) => match &m.name {
             Some(n) => format!("{n} <{}>", m.address),
@@ -261,7 +265,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             &facts,
         ),
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
-            other_on_case(ctx, mail, &addr, *case, reason)
+            other_on_case(ctx, mail, &addr, *case, reason, &facts.timeline)
         }
         (Sender::Other(_), Filing::New(id)) => {
             let limit = ctx.config.policy.ack_rate_limit;
@@ -408,6 +412,7 @@ fn other_on_case(
     addr: &str,
     case: Case,
     reason: ThreadReason,
+    timeline: &[crate::desk::case::Event],
 ) -> Decision {
     let (kind, event, role, headline, note) = if case.reporter.as_deref() == Some(addr) {
         (
@@ -446,6 +451,16 @@ fn other_on_case(
         addr,
         format!("mail received: {}", mail.subject),
     ));
+    let request = relay::Request {
+        mail,
+        sender: addr,
+        team: false,
+        human_sign: false,
+    };
+    if let relay::Relay::Held(why) = relay::check(ctx, &request, timeline) {
+        d.event(NewEvent::new(EventKind::AutomaticMail, addr, why));
+        return d;
+    }
     // The team hears of it, with the original when its text alone would lose something.
     let relay = ctx.templates.render(&templates::TeamMail {
         case_id: case.id.to_string(),

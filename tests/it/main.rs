@@ -11,6 +11,7 @@ mod cli;
 mod conversation;
 mod deadlines;
 mod e2e;
+mod loops;
 mod operator;
 mod quotes;
 mod service;
