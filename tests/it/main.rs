@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod autoresponders;
 mod cli;
 mod conversation;
 mod deadlines;

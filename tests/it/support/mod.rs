@@ -11,4 +11,5 @@
 
 pub mod imap;
 pub mod mailstack;
+pub mod responder;
 pub mod smtp;
