@@ -25,6 +25,8 @@ pub fn strip_quoted(body: &str) -> String {
     let normalized = normalize_newlines(body);
     let lines: Vec<&str> = normalized.split('\n').collect();
     let mut kept: Vec<&str> = Vec::new();
+    // Inside a markdown code fence a `|` line is a shell pipe, not a quote.
+    let mut in_fence = false;
     let mut i = 0;
     while let Some(line) = lines.get(i) {
         if is_signature_marker(line) || is_separator(line) || starts_header_block(&lines, i) {
@@ -43,7 +45,10 @@ pub fn strip_quoted(body: &str) -> String {
             i += 1;
             continue;
         }
-        if !is_quote_line(line) {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !is_quote_line(line) || (in_fence && line.starts_with('|')) {
             kept.push(line);
         }
         i += 1;
@@ -101,15 +106,16 @@ fn normalize(line: &str) -> String {
     out
 }
 
-/// `>` quoting, and `|` quoting as some clients and mailing-list archives write it. A
-/// line that starts and ends with `|` is a markdown table row, not a quote.
+/// `>` quoting, and `|` quoting as some clients and mailing-list archives write it: in
+/// the first column (an indented `| grep` is code), and not a markdown table row (which
+/// starts and ends with `|`).
 fn is_quote_line(line: &str) -> bool {
     let t = line.trim();
     // `>=1.2.3` at the start of a line is a version range, not a quote.
     if t.starts_with('>') {
         return !t.starts_with(">=");
     }
-    t.starts_with('|') && (t == "|" || !t.get(1..).is_some_and(|r| r.ends_with('|')))
+    line.starts_with('|') && (t == "|" || !t.get(1..).is_some_and(|r| r.ends_with('|')))
 }
 
 /// `-- ` (the standard) or `--` (clients that strip trailing spaces).
@@ -313,6 +319,11 @@ mod tests {
             (
                 "| a | b |\n|---|---|\n| 1 | 2 |",
                 "| a | b |\n|---|---|\n| 1 | 2 |",
+            ),
+            // Shell pipes in code are not quotes.
+            (
+                "Fixed:\n  cat log\n  | grep x\n```\ncat log\n| grep x\n```",
+                "Fixed:\n  cat log\n  | grep x\n```\ncat log\n| grep x\n```",
             ),
             // An attribution with no date and no address, known by the quote after it.
             ("Reply\n\nAlice wrote:\n> q", "Reply"),
