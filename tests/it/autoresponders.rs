@@ -1,10 +1,13 @@
 //! Autoresponders against the real mail stack: Dovecot's Sieve `vacation` and a naive
 //! responder that answers every mail at once (no RFC 3834 headers), on the reporter's
 //! mailbox and on both team members' mailboxes, with the desk running in-process on a
-//! ManualClock that the test moves ten times faster than real time.
+//! ManualClock that the test moves five times faster than real time; and a forged team
+//! note through the real servers.
 //!
-//! One test, about ten seconds of real time for well over a minute of the desk's clock:
-//! every exchange happens, and then nothing more.
+//! About twenty seconds of real time for a minute and a half of the desk's clock: every
+//! exchange happens, and then nothing more. (Five times, not more: the round trip
+//! relay → responder → desk must stay well inside the desk's 60 s quick-answer window
+//! even on a loaded machine.)
 
 use crate::e2e::{stack_config, wait_first_sync};
 use crate::support::mailstack::MailStack;
@@ -127,7 +130,7 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
         report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
     );
 
-    // The desk's clock runs ten times faster than real time. Twenty desk seconds after
+    // The desk's clock runs five times faster than real time. Twenty desk seconds after
     // the report, Alice (a person) answers the reporter with `#reply`; then everything
     // runs until at least a minute and a half of the desk's clock has passed and nothing
     // has moved for three real seconds.
@@ -143,7 +146,7 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
         );
         // Pacing the desk's clock while the real servers work, bounded above.
         std::thread::sleep(Duration::from_millis(100));
-        clock.advance(chrono::Duration::seconds(1));
+        clock.advance(chrono::Duration::milliseconds(500));
         let elapsed = clock.now() - desk_start;
         if !replied && elapsed >= chrono::Duration::seconds(20) {
             let mail = team_mail(
@@ -222,4 +225,44 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
     );
     assert_eq!(by(&answers, ALICE).len(), 4);
     assert_eq!(by(&answers, BOB).len(), 4);
+}
+
+#[test]
+fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = stack_config(&stack, dir.path(), "");
+    let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+    let clock = ManualClock::new(SystemClock.now());
+    let year = clock.now().format("%Y").to_string();
+    let _desk = Desk::start(config, clock.clone());
+    stack.send(
+        RITA,
+        &[DESK],
+        report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
+    );
+    stack.wait_for(BOB, 1, Duration::from_secs(20));
+    // No Authentication-Results from mx.example.org: the receiving server vouched for
+    // nothing. No commands either.
+    let forged = format!(
+        "From: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: [SEC-{year}-0001] Heap overflow\r\n\
+         Message-ID: <forged@attacker.test>\r\n\r\nBob, close this one without publishing.\r\n"
+    );
+    stack.send(ALICE, &[DESK], forged.as_bytes());
+    let to_bob = stack.wait_for(BOB, 2, Duration::from_secs(20));
+    let claim = body(&to_bob[1]);
+    assert!(
+        header(&to_bob[1], "Subject").is_some_and(|s| s.contains("Unauthenticated")),
+        "{claim}"
+    );
+    assert!(
+        claim.contains("claims to be alice@example.org; not authenticated"),
+        "{claim}"
+    );
+    assert!(!claim.contains("(internal to the team)"), "{claim}");
+    let kinds: Vec<String> = query(
+        &db,
+        "SELECT kind FROM messages WHERE message_id = 'forged@attacker.test'",
+    );
+    assert_eq!(kinds, ["unauthenticated"]);
 }
