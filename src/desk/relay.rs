@@ -8,7 +8,10 @@
 //! - the mail carries our loop header (`X-Secdesk-Loop`, whatever the address);
 //! - it is team mail answering one of the desk's own mails within
 //!   [`QUICK_ANSWER_SECS`] seconds with no human sign (a command line): no person reads
-//!   and answers that fast, a responder does;
+//!   and answers that fast, a responder does. The mail it answers is named by its
+//!   `In-Reply-To`/`References` (our Message-IDs carry their time); a mail that names no
+//!   parent at all (responders that do not thread) counts as answering the last relay
+//!   the sender received on the case;
 //! - its sender already had [`PER_SENDER`] mails relayed on this case within
 //!   [`WINDOW_MINUTES`] minutes, or the case had [`PER_CASE`].
 //!
@@ -60,6 +63,7 @@ pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
     if req.team
         && !req.human_sign
         && let Some(sent) = answered_desk_mail(ctx, req.mail)
+            .or_else(|| last_relay_to(req.mail, req.sender, timeline))
     {
         let after = ctx.now.signed_duration_since(sent);
         if after < Duration::seconds(QUICK_ANSWER_SECS) && after > Duration::seconds(-5) {
@@ -120,6 +124,19 @@ fn relayed_since(timeline: &[Event], since: DateTime<Utc>, sender: Option<&str>)
         .filter(|id| !held.contains(id))
         .collect::<BTreeSet<&str>>()
         .len()
+}
+
+/// For a mail that names no parent: when `sender` last received a relay on this case
+/// (a mail of someone else's was relayed, or the case was opened).
+fn last_relay_to(mail: &Mail, sender: &str, timeline: &[Event]) -> Option<DateTime<Utc>> {
+    if !mail.in_reply_to.is_empty() || !mail.references.is_empty() {
+        return None;
+    }
+    timeline
+        .iter()
+        .filter(|e| e.actor != sender && (is_relayed_kind(e.kind) || e.kind == EventKind::Opened))
+        .map(|e| e.at)
+        .max()
 }
 
 /// When the desk sent the mail this one answers, if it answers one of ours: our

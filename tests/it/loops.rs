@@ -275,3 +275,42 @@ fn team_mail_carrying_a_loop_header_is_stored_not_relayed() {
     let held = events(&mut w, EventKind::AutomaticMail);
     assert!(held[0].contains("loop header"), "{held:?}");
 }
+
+#[test]
+fn autoresponders_that_do_not_thread_are_held_too() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+    w.new_mail();
+    // No In-Reply-To, no References: the case tag in the subject files it.
+    for (n, member) in [ALICE, BOB].into_iter().enumerate() {
+        w.clock.advance(Duration::seconds(3));
+        let mail = team_mail(
+            member,
+            &format!("unthreaded{n}@example.org"),
+            None,
+            "Auto: [SEC-2026-0001] Heap overflow",
+            None,
+            "I am out of the office.",
+        );
+        assert_eq!(kind_of(&w.deliver(&mail)), "team");
+    }
+    assert_eq!(summarize(&w.new_mail()), "");
+    // A person's new mail on the case, minutes later, is relayed.
+    w.clock.advance(Duration::minutes(5));
+    w.deliver(&team_mail(
+        ALICE,
+        "later@example.org",
+        None,
+        "[SEC-2026-0001] Heap overflow",
+        None,
+        "I had a look: it is the length check in parse_header.",
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
+    );
+}
