@@ -596,3 +596,55 @@ fn real_looking_reply_mails_are_cut() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The whole path: each real-looking reply, sent by an authenticated team member on an
+/// open case, becomes a mail to the reporter with only the member's words.
+#[test]
+fn real_looking_replies_reach_the_reporter_cut() {
+    use crate::world::{RITA, World, body, report};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replies/layouts");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    for path in &names {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let mut w = World::new();
+        w.deliver(&report(
+            "r1@reporter.test",
+            "Heap overflow",
+            "It overflows.",
+        ));
+        w.new_mail();
+        let raw = String::from_utf8(std::fs::read(path).unwrap()).unwrap();
+        let stamped = format!(
+            "Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\n{raw}"
+        );
+        w.deliver(&stamped);
+        let out = w.new_mail();
+        let reply = out
+            .iter()
+            .find(|r| r.purpose.as_str() == "reply" && r.recipients == [RITA])
+            .unwrap_or_else(|| panic!("{name}: no reply among {out:?}"));
+        let text = body(&reply.bytes);
+        let want = std::fs::read_to_string(path.with_extension("expected")).unwrap();
+        for line in want.lines().filter(|l| !l.is_empty()) {
+            assert!(text.contains(line), "{name}: {line:?} missing from\n{text}");
+        }
+        for leak in [SECRET, "#close", "security@example.org"] {
+            assert!(
+                !text.contains(leak),
+                "{name}: {leak:?} reached the reporter:\n{text}"
+            );
+        }
+        let bytes = String::from_utf8_lossy(&reply.bytes);
+        for leak in ["alice@example.org", "bob@example.org"] {
+            assert!(
+                !bytes.contains(leak),
+                "{name}: {leak:?} reached the reporter"
+            );
+        }
+    }
+}
