@@ -242,6 +242,9 @@ fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
         report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
     );
     stack.wait_for(BOB, 1, Duration::from_secs(20));
+    // A person's pace: a note within a minute of the notice, with no command and no
+    // threading, would be taken for a responder (see `desk::relay`).
+    clock.advance(chrono::Duration::minutes(5));
     // No Authentication-Results from mx.example.org: the receiving server vouched for
     // nothing. No commands either.
     let forged = format!(
