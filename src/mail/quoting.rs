@@ -33,6 +33,14 @@ pub fn strip_quoted(body: &str) -> String {
             break;
         }
         if let Some(len) = attribution_len(&lines, i) {
+            // A long attribution wrapped over three lines: its dated start goes too.
+            if kept
+                .last()
+                .map(|l| normalize(l))
+                .is_some_and(|l| starts_with_opener(&l) && l.chars().any(|c| c.is_ascii_digit()))
+            {
+                kept.pop();
+            }
             if next_is_quote(&lines, i + len) {
                 i += len;
                 continue;
@@ -319,6 +327,11 @@ mod tests {
             (
                 "| a | b |\n|---|---|\n| 1 | 2 |",
                 "| a | b |\n|---|---|\n| 1 | 2 |",
+            ),
+            // Gmail wraps a long attribution over three lines.
+            (
+                "Reply\n\nOn Mon, 23 Nov 2026 at 10:00, Alice Example From Far Away\n<alice@example.org> wrote:\n\n> q",
+                "Reply",
             ),
             // Shell pipes in code are not quotes.
             (
