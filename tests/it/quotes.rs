@@ -5,7 +5,7 @@
 //! - a table-driven generator: each client's reply layout (Gmail, Outlook desktop and
 //!   web, Apple Mail, Thunderbird, K-9/FairEmail, Yahoo, Proton; text and, where the
 //!   client sends it, HTML) rendered in twelve languages, from the strings each client
-//!   writes in that language. A layout is a function, a language a row: 12 × 19 cases.
+//!   writes in that language. A layout is a function, a language a row: 12 × 21 cases.
 //! - real-looking whole mails in `tests/fixtures/replies/layouts/*.eml`, each with its
 //!   expected cut in the `.expected` file beside it, read through `mail::parse` as the
 //!   desk reads them (multipart/alternative, encodings, HTML-only).
@@ -44,6 +44,10 @@ struct Lang {
     outlook_date: &'static str,
     /// The text of `-----Original Message-----`.
     original: &'static str,
+    /// Gmail's `---------- Forwarded message ---------` text, and Apple Mail's
+    /// `Begin forwarded message:` line.
+    gmail_forward: &'static str,
+    apple_forward: &'static str,
 }
 
 const LANGS: &[Lang] = &[
@@ -63,6 +67,8 @@ const LANGS: &[Lang] = &[
         outlook: ["From", "Sent", "To", "Subject"],
         outlook_date: "Monday, November 23, 2026 10:00 AM",
         original: "Original Message",
+        gmail_forward: "Forwarded message",
+        apple_forward: "Begin forwarded message:",
     },
     Lang {
         code: "de",
@@ -80,6 +86,8 @@ const LANGS: &[Lang] = &[
         outlook: ["Von", "Gesendet", "An", "Betreff"],
         outlook_date: "Montag, 23. November 2026 10:00",
         original: "Ursprüngliche Nachricht",
+        gmail_forward: "Weitergeleitete Nachricht",
+        apple_forward: "Anfang der weitergeleiteten Nachricht:",
     },
     Lang {
         code: "fr",
@@ -97,6 +105,8 @@ const LANGS: &[Lang] = &[
         outlook: ["De", "Envoyé", "À", "Objet"],
         outlook_date: "lundi 23 novembre 2026 10:00",
         original: "Message d'origine",
+        gmail_forward: "Message transféré",
+        apple_forward: "Début du message réexpédié :",
     },
     Lang {
         code: "es",
@@ -114,6 +124,8 @@ const LANGS: &[Lang] = &[
         outlook: ["De", "Enviado el", "Para", "Asunto"],
         outlook_date: "lunes, 23 de noviembre de 2026 10:00",
         original: "Mensaje original",
+        gmail_forward: "Mensaje reenviado",
+        apple_forward: "Inicio del mensaje reenviado:",
     },
     Lang {
         code: "pt",
@@ -131,6 +143,8 @@ const LANGS: &[Lang] = &[
         outlook: ["De", "Enviada em", "Para", "Assunto"],
         outlook_date: "segunda-feira, 23 de novembro de 2026 10:00",
         original: "Mensagem original",
+        gmail_forward: "Mensagem encaminhada",
+        apple_forward: "Início da mensagem encaminhada:",
     },
     Lang {
         code: "it",
@@ -148,6 +162,8 @@ const LANGS: &[Lang] = &[
         outlook: ["Da", "Inviato", "A", "Oggetto"],
         outlook_date: "lunedì 23 novembre 2026 10:00",
         original: "Messaggio originale",
+        gmail_forward: "Messaggio inoltrato",
+        apple_forward: "Inizio messaggio inoltrato:",
     },
     Lang {
         code: "nl",
@@ -165,6 +181,8 @@ const LANGS: &[Lang] = &[
         outlook: ["Van", "Verzonden", "Aan", "Onderwerp"],
         outlook_date: "maandag 23 november 2026 10:00",
         original: "Oorspronkelijk bericht",
+        gmail_forward: "Doorgestuurd bericht",
+        apple_forward: "Begin doorgestuurd bericht:",
     },
     Lang {
         code: "pl",
@@ -182,6 +200,8 @@ const LANGS: &[Lang] = &[
         outlook: ["Od", "Wysłano", "Do", "Temat"],
         outlook_date: "poniedziałek, 23 listopada 2026 10:00",
         original: "Wiadomość oryginalna",
+        gmail_forward: "Przekazana wiadomość",
+        apple_forward: "Początek przekazywanej wiadomości:",
     },
     Lang {
         code: "ru",
@@ -199,6 +219,8 @@ const LANGS: &[Lang] = &[
         outlook: ["От", "Отправлено", "Кому", "Тема"],
         outlook_date: "23 ноября 2026 г. 10:00",
         original: "Исходное сообщение",
+        gmail_forward: "Пересылаемое сообщение",
+        apple_forward: "Начало переадресованного сообщения:",
     },
     Lang {
         code: "ja",
@@ -216,6 +238,8 @@ const LANGS: &[Lang] = &[
         outlook: ["差出人", "送信日時", "宛先", "件名"],
         outlook_date: "2026年11月23日 10:00",
         original: "元のメッセージ",
+        gmail_forward: "転送されたメッセージ",
+        apple_forward: "転送されたメッセージ:",
     },
     Lang {
         code: "zh",
@@ -230,6 +254,8 @@ const LANGS: &[Lang] = &[
         outlook: ["发件人", "发送时间", "收件人", "主题"],
         outlook_date: "2026年11月23日 10:00",
         original: "原始邮件",
+        gmail_forward: "转发的邮件",
+        apple_forward: "以下是转发的邮件：",
     },
     Lang {
         code: "sv",
@@ -247,6 +273,8 @@ const LANGS: &[Lang] = &[
         outlook: ["Från", "Skickat", "Till", "Ämne"],
         outlook_date: "den 23 november 2026 10:00",
         original: "Ursprungligt meddelande",
+        gmail_forward: "Vidarebefordrat meddelande",
+        apple_forward: "Vidarebefordrat mejl:",
     },
 ];
 
@@ -491,6 +519,26 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 quoted_lines().map(|q| esc(&q)).join("<br>")
             )
         }),
+        // Forwards of a team mail below the reply; the forwarded headers left out, so
+        // that the separator alone must cut.
+        ("gmail-forward", "text", |l| {
+            format!(
+                "#reply\n{}\n\n{}\n\n---------- {} ---------\n{}\n",
+                l.reply[0],
+                l.reply[1],
+                l.gmail_forward,
+                quote_with("")
+            )
+        }),
+        ("apple-mail-forward", "text", |l| {
+            format!(
+                "#reply\n{}\n\n{}\n\n{}\n\n{}\n",
+                l.reply[0],
+                l.reply[1],
+                l.apple_forward,
+                quote_with("")
+            )
+        }),
         // Mutt-style clients and some webmails: an attribution without a date.
         ("undated", "text", |l| {
             format!(
@@ -562,7 +610,7 @@ fn every_client_layout_in_every_language_is_cut() {
             }
         }
     }
-    assert_eq!(n, LANGS.len() * 19);
+    assert_eq!(n, LANGS.len() * 21);
     assert!(
         failures.is_empty(),
         "{} of {n} layouts leak or cut wrong:\n\n{}",
