@@ -14,6 +14,10 @@
 # IMAP on 127.0.0.1:IMAP_PORT (STARTTLS offered) and IMAPS_PORT (implicit TLS).
 # Every user name is valid and its password is "secret".
 #
+# MAILSTACK_SIEVE=1 at `start` turns on Pigeonhole Sieve for LMTP delivery (each
+# user's DIR/mail/<address>/.dovecot.sieve, e.g. a `vacation` autoresponder; replies
+# leave through this instance's Postfix). Off by default; remembered across restarts.
+#
 # Ports are picked at random among free loopback ports unless SMTP_PORT,
 # SUBMISSIONS_PORT (alias SMTPS_PORT), IMAP_PORT or IMAPS_PORT are set.
 set -euo pipefail
@@ -43,7 +47,8 @@ usage() {
 cmd_install() {
     if command -v dovecot >/dev/null && [[ -x $POSTFIX_MASTER ]] &&
         [[ -x /usr/lib/dovecot/lmtp ]] && command -v openssl >/dev/null &&
-        command -v spamassassin >/dev/null; then
+        command -v spamassassin >/dev/null &&
+        [[ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ]]; then
         return 0
     fi
     [[ $(id -u) -eq 0 ]] || die "install needs root (apt-get)"
@@ -57,7 +62,7 @@ cmd_install() {
         apt-get update -q &&
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
                 --no-install-recommends \
-                postfix dovecot-imapd dovecot-lmtpd openssl spamassassin
+                postfix dovecot-imapd dovecot-lmtpd dovecot-sieve openssl spamassassin
     } </dev/null >"$log" 2>&1; then
         cat "$log" >&2
         die "package installation failed (log above)"
@@ -330,6 +335,23 @@ service auth {
   }
 }
 EOF
+    if [[ -e $dir/sieve-enabled ]]; then
+        cat >>"$dir/dovecot.conf" <<EOF
+
+# MAILSTACK_SIEVE=1: Sieve at delivery, one script per user, replies (vacation)
+# submitted to this instance's Postfix. Vacation may repeat after a second, so a
+# test sees every answer a responder would ever give.
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+submission_host = 127.0.0.1:$SMTP_PORT
+plugin {
+  sieve = ~/.dovecot.sieve
+  sieve_extensions = +vacation-seconds
+  sieve_vacation_min_period = 0
+}
+EOF
+    fi
 }
 
 # True once something accepts TCP connections on 127.0.0.1:$1 and greets.
@@ -459,6 +481,7 @@ cmd_start() {
         install -d -o mail -g mail -m 0755 "$dir/mail"
         make_tls "$dir/tls"
         make_postfix_dirs "$dir/spool"
+        if [[ ${MAILSTACK_SIEVE:-0} == 1 ]]; then touch "$dir/sieve-enabled"; fi
     fi
 
     local fixed=0 attempt ports

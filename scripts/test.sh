@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check and test of secdesk, on a fresh Debian machine as root or on a developer's
-# machine: installs what the tests need (Postfix and Dovecot for the real mail stack,
+# machine: installs what the tests need (Postfix, Dovecot and its Sieve plugin for the real mail stack,
 # systemd-analyze for the unit-file checks, Python's jsonschema and icalendar to check
 # our OSV and .ics output),
 # then runs fmt, clippy and all the tests.

@@ -1750,9 +1750,9 @@ mod tests {
             "#valid\n\
              #reference FIX https://git.example.org/libfoo/commit/abc123\n\n\
              Fix is merged & will ship in 1.4.2 <soon>.\n\n\
-             On Mon, 23 Nov 2026 at 10:00, Alice Reporter <alice@example.net> wrote:\n\n\
-             > #close\n\
-             > Any news?"
+             > On Mon, 23 Nov 2026 at 10:00, Alice Reporter <alice@example.net> wrote:\n\n\
+             > > #close\n\
+             > > Any news?"
         );
         let body = parse_body(&text);
         assert_eq!(
@@ -1774,11 +1774,11 @@ mod tests {
         assert_eq!(
             text,
             "#fixed\n#publish\n\nRelease 1.4.2 is out – see the changelog.\n\
-             From: Bob Maintainer <bob@upstream.example>\n\
-             Sent: Monday, November 23, 2026 10:00 AM\n\
-             To: security@example.org\n\
-             Subject: Re: [SEC-2026-0007] Heap overflow\n\n\
-             #close"
+             > From: Bob Maintainer <bob@upstream.example>\n\
+             > Sent: Monday, November 23, 2026 10:00 AM\n\
+             > To: security@example.org\n\
+             > Subject: Re: [SEC-2026-0007] Heap overflow\n\n\
+             > #close"
         );
         let body = parse_body(&text);
         assert_eq!(

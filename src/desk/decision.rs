@@ -60,6 +60,8 @@ pub enum MessageKind {
     Automatic,
     Desk,
     Unreadable,
+    /// Claims a team address but is not authenticated: never taken as the member's.
+    Unauthenticated,
 }
 
 impl MessageKind {
@@ -73,6 +75,7 @@ impl MessageKind {
             MessageKind::Automatic => "automatic",
             MessageKind::Desk => "desk",
             MessageKind::Unreadable => "unreadable",
+            MessageKind::Unauthenticated => "unauthenticated",
         }
     }
 }

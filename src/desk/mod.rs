@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod case;
 pub mod deadlines;
 pub mod decision;
+pub mod relay;
 pub mod spam;
 
 pub use decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
@@ -49,7 +50,7 @@ pub struct Incoming<'a> {
     pub facts: Facts,
 }
 
-fn sender_display(mail: &Mail) -> String {
+pub(crate) fn sender_display(mail: &Mail) -> String {
     match &mail.from {
         Some(m) => match &m.name {
             Some(n) => format!("{n} <{}>", m.address),
@@ -190,7 +191,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         }
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
             let note = spam::suspect_note(&spam::verdict(ctx, mail));
-            other_on_case(ctx, mail, &addr, *case, reason, note)
+            other_on_case(ctx, mail, &addr, *case, reason, note, &facts.timeline)
         }
         (Sender::Other(_), Filing::New(id)) => {
             let verdict = spam::verdict(ctx, mail);
@@ -355,6 +356,7 @@ fn other_on_case(
     case: Case,
     reason: ThreadReason,
     suspect: Option<String>,
+    timeline: &[crate::desk::case::Event],
 ) -> Decision {
     let (kind, event, role, headline, note) = if case.reporter.as_deref() == Some(addr) {
         (
@@ -402,6 +404,16 @@ fn other_on_case(
         (Some(s), Some(n)) => Some(format!("{s}\n{n}")),
         (s, n) => s.or(n),
     };
+    let request = relay::Request {
+        mail,
+        sender: addr,
+        team: false,
+        human_sign: false,
+    };
+    if let relay::Relay::Held(why) = relay::check(ctx, &request, timeline) {
+        d.event(NewEvent::new(EventKind::AutomaticMail, addr, why));
+        return d;
+    }
     // The team hears of it, with the original when its text alone would lose something.
     let relay = ctx.templates.render(&templates::TeamMail {
         case_id: case.id.to_string(),

@@ -2,11 +2,17 @@
 //! line by line.
 //!
 //! Invariant: pure, linear in the input, never panics; unknown markup is dropped, never
-//! interpreted.
+//! interpreted. Which elements hold quoted matter is data (`layouts::HTML_QUOTES`).
+
+use crate::mail::layouts::{HTML_QUOTES, HtmlQuote};
+
+/// Quote containers tracked one by one; deeper nesting quotes the rest of the mail.
+const MAX_OPEN_QUOTES: usize = 1000;
 
 /// Crude but safe HTML to text: drops `<script>`, `<style>`, `<head>` and comments,
-/// turns `<br>` and the end of blocks into newlines, `<blockquote>` content into `> `
-/// lines, strips the other tags and decodes common entities. Linear, never panics.
+/// turns `<br>` and the end of blocks into newlines, quoted matter (`<blockquote>` and
+/// the clients' quote containers of [`HTML_QUOTES`]) into `> ` lines, strips the other
+/// tags and decodes common entities. Linear, never panics.
 pub fn html_to_text(html: &str) -> String {
     // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `html`.
     let lower = html.to_ascii_lowercase();
@@ -63,13 +69,18 @@ fn handle_tag(html: &str, lower: &str, pos: usize, sink: &mut TextSink) -> usize
                 .map_or(html.len(), |i| i + 1);
         }
         ("br", _) => sink.newline(),
-        ("blockquote", false) => {
+        ("div" | "blockquote", false) => {
             sink.block_break();
-            sink.quote_depth += 1;
+            let tag = lower.get(pos..end).unwrap_or("");
+            sink.open_container(quote_marker(&name, tag));
         }
-        ("blockquote", true) => {
-            sink.block_break();
-            sink.quote_depth = sink.quote_depth.saturating_sub(1);
+        ("div" | "blockquote", true) => {
+            if name == "div" {
+                sink.newline();
+            } else {
+                sink.block_break();
+            }
+            sink.close_container();
         }
         ("pre", false) => {
             sink.block_break();
@@ -79,18 +90,26 @@ fn handle_tag(html: &str, lower: &str, pos: usize, sink: &mut TextSink) -> usize
             sink.pre_depth = sink.pre_depth.saturating_sub(1);
             sink.block_break();
         }
-        ("p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", true) => {
+        ("p" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", true) => {
             sink.newline();
         }
         (
-            "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
-            | "table" | "hr",
+            "p" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "table"
+            | "hr",
             _,
         ) => sink.block_break(),
         ("td" | "th", true) => sink.pending_space = !sink.at_line_start,
         _ => {}
     }
     end
+}
+
+/// What the start tag `tag` (lower-cased, `<` to `>`) of element `name` means for quotes.
+fn quote_marker(name: &str, tag: &str) -> Option<HtmlQuote> {
+    HTML_QUOTES
+        .iter()
+        .find(|m| m.tag == name && tag.contains(m.needle))
+        .map(|m| m.kind)
 }
 
 fn find_from(haystack: &str, from: usize, needle: &str) -> Option<usize> {
@@ -169,6 +188,12 @@ struct TextSink {
     pending_space: bool,
     quote_depth: usize,
     pre_depth: usize,
+    /// Open `div`/`blockquote` elements.
+    containers: usize,
+    /// The `containers` depth at which each open quote container was opened.
+    quotes: Vec<usize>,
+    /// An Outlook-style reply header was seen: everything after it is quoted.
+    rest_quoted: bool,
 }
 
 impl TextSink {
@@ -190,7 +215,8 @@ impl TextSink {
     fn visible(&mut self, c: char) {
         if !self.started || self.at_line_start {
             // Deeply nested quotes are still quotes; cap the prefix so output stays linear.
-            for _ in 0..self.quote_depth.min(8) {
+            let depth = self.quote_depth + usize::from(self.rest_quoted);
+            for _ in 0..depth.min(8) {
                 self.out.push_str("> ");
             }
         } else if self.pending_space {
@@ -200,6 +226,26 @@ impl TextSink {
         self.at_line_start = false;
         self.pending_space = false;
         self.out.push(c);
+    }
+
+    fn open_container(&mut self, quote: Option<HtmlQuote>) {
+        self.containers += 1;
+        match quote {
+            Some(HtmlQuote::Contents) if self.quotes.len() < MAX_OPEN_QUOTES => {
+                self.quotes.push(self.containers);
+                self.quote_depth += 1;
+            }
+            Some(_) => self.rest_quoted = true,
+            None => {}
+        }
+    }
+
+    fn close_container(&mut self) {
+        if self.quotes.last() == Some(&self.containers) {
+            self.quotes.pop();
+            self.quote_depth = self.quote_depth.saturating_sub(1);
+        }
+        self.containers = self.containers.saturating_sub(1);
     }
 
     fn newline(&mut self) {
@@ -269,6 +315,24 @@ mod tests {
                 "top\n> one\n> two\n> > deep\n> back\nend",
             ),
             ("<pre>  keep\n    this</pre>after", "keep\n    this\nafter"),
+            // Quote containers of the layout table: their contents are quoted.
+            (
+                "a<div class=\"gmail_quote\"><div>q</div></div><div>b</div>",
+                "a\n> q\n\nb",
+            ),
+            (
+                "a<div style=\"border-left:1px solid\">q</div>b",
+                "a\n> q\nb",
+            ),
+            (
+                "a<div class=\"x yahoo_quoted\">q</div></div></div>b",
+                "a\n> q\n\nb",
+            ),
+            // Outlook's reply header: everything from it on is quoted.
+            (
+                "a<div id=\"divRplyFwdMsg\">h</div><div>q</div></body>",
+                "a\n> h\n> q",
+            ),
             ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
             ("", ""),
         ];

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod classify;
 pub mod html;
+pub mod layouts;
 pub mod quoting;
 pub mod spam;
 pub mod subject;

@@ -1,12 +1,19 @@
-//! Finding the message's own words in a reply: quoted lines (`>`), reply attributions
-//! ("On … wrote:", "Am … schrieb", "Le … a écrit"), Outlook and forward separators and
-//! header blocks, and signatures are cut off.
+//! Finding the message's own words in a reply: quoted lines (`>` and `|`), reply
+//! attributions ("On … wrote:", "El … escribió:", "Alice <a@x> wrote:" …), Outlook and
+//! forward separators and header blocks, and signatures are cut off.
 //!
-//! Invariant: pure and total. When unsure it cuts: what remains may be relayed to a
-//! reporter, and quoted team discussion leaking out is worse than a message losing its
-//! tail.
+//! What each client writes, in each language, is data in [`crate::mail::layouts`]; this
+//! module only knows the shapes (a separator line, a header block, an attribution line).
+//!
+//! Invariant: pure, total and linear in the input. When unsure it cuts: what remains may
+//! be relayed to a reporter, and quoted team discussion leaking out is worse than a
+//! message losing its tail.
 
+use crate::mail::layouts::LAYOUTS;
 use crate::text::{clean_command_line, normalize_newlines};
+
+/// Longest line taken for an attribution: longer is prose.
+const MAX_ATTRIBUTION_CHARS: usize = 300;
 
 /// The body without quoted lines, reply attributions and what follows them when they are
 /// not followed by `>` lines, Outlook/forward separators and header blocks (and all after
@@ -18,27 +25,52 @@ pub fn strip_quoted(body: &str) -> String {
     let normalized = normalize_newlines(body);
     let lines: Vec<&str> = normalized.split('\n').collect();
     let mut kept: Vec<&str> = Vec::new();
+    // Inside a markdown code fence a `|` line is a shell pipe, not a quote.
+    let mut in_fence = false;
     let mut i = 0;
     while let Some(line) = lines.get(i) {
         if is_signature_marker(line) || is_separator(line) || starts_header_block(&lines, i) {
             break;
         }
         if let Some(len) = attribution_len(&lines, i) {
-            let next = lines.iter().skip(i + len).find(|l| !probe(l).is_empty());
-            match next {
-                Some(l) if is_quote_line(l) => {
-                    i += len;
-                    continue;
-                }
-                _ => break,
+            // A long attribution wrapped over three lines: its dated start goes too.
+            if kept
+                .last()
+                .map(|l| normalize(l))
+                .is_some_and(|l| starts_with_opener(&l) && l.chars().any(|c| c.is_ascii_digit()))
+            {
+                kept.pop();
             }
+            if next_is_quote(&lines, i + len) {
+                i += len;
+                continue;
+            }
+            break;
         }
-        if !is_quote_line(line) {
+        // "Alice wrote:" names no date and no address: it is an attribution only when a
+        // quote follows it, and then it goes with the quote.
+        if looks_like_attribution(&normalize(line)) && next_is_quote(&lines, i + 1) {
+            i += 1;
+            continue;
+        }
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !is_quote_line(line) || (in_fence && line.starts_with('|')) {
             kept.push(line);
         }
         i += 1;
     }
     tidy(&kept)
+}
+
+/// Whether the first non-blank line from `from` on is a quoted line.
+fn next_is_quote(lines: &[&str], from: usize) -> bool {
+    lines
+        .iter()
+        .skip(from)
+        .find(|l| !probe(l).is_empty())
+        .is_some_and(|l| is_quote_line(l))
 }
 
 /// Trailing white space and separator debris go; runs of blank lines become one.
@@ -65,10 +97,33 @@ fn probe(line: &str) -> String {
     clean_command_line(line)
 }
 
+/// A line for comparison with the layout tables: probed, lower-cased, full-width colons
+/// made ASCII, no space before a colon (French typography puts one there).
+fn normalize(line: &str) -> String {
+    let lower = probe(line).to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        let c = if c == '：' { ':' } else { c };
+        if c == ':' {
+            while out.ends_with(' ') {
+                out.pop();
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `>` quoting, and `|` quoting as some clients and mailing-list archives write it: in
+/// the first column (an indented `| grep` is code), and not a markdown table row (which
+/// starts and ends with `|`).
 fn is_quote_line(line: &str) -> bool {
-    let t = line.trim_start();
+    let t = line.trim();
     // `>=1.2.3` at the start of a line is a version range, not a quote.
-    t.starts_with('>') && !t.starts_with(">=")
+    if t.starts_with('>') {
+        return !t.starts_with(">=");
+    }
+    line.starts_with('|') && (t == "|" || !t.get(1..).is_some_and(|r| r.ends_with('|')))
 }
 
 /// `-- ` (the standard) or `--` (clients that strip trailing spaces).
@@ -76,42 +131,42 @@ fn is_signature_marker(line: &str) -> bool {
     line.trim_end() == "--"
 }
 
-/// `-----Original Message-----`, `---------- Forwarded message ---------`,
-/// `-------- Forwarded Message --------`, `Begin forwarded message:` and the like.
+/// `-----Original Message-----`, `-----Mensaje original-----`, `Begin forwarded
+/// message:` and the like, in every language of the layout table.
 fn is_separator(line: &str) -> bool {
-    let p = probe(line).to_lowercase();
-    if p == "begin forwarded message:" {
+    let p = normalize(line);
+    if p.is_empty() {
+        return false;
+    }
+    if LAYOUTS.iter().any(|l| l.intros.contains(&p.as_str())) {
         return true;
     }
-    let core = p.trim_matches(|c: char| c == '-' || c == ' ' || c == '_');
+    let core = p.trim_matches(|c: char| matches!(c, '-' | ' ' | '_' | '=' | '*'));
     let dashed = p.starts_with("--") || p.ends_with("--");
-    dashed
-        && matches!(
-            core,
-            "original message"
-                | "forwarded message"
-                | "ursprüngliche nachricht"
-                | "weitergeleitete nachricht"
-                | "message d'origine"
-                | "message transféré"
-        )
+    dashed && LAYOUTS.iter().any(|l| l.separators.contains(&core))
 }
 
+/// The field name of a `Name: value` line, lower-cased (`*From:*` bold markers of
+/// converted HTML dropped), when it could be a header field: at most three words.
 fn header_name(line: &str) -> Option<String> {
-    // Outlook-to-text and HTML conversions sometimes leave `*From:*` bold markers.
-    let p = probe(line).replace('*', "");
+    let p = normalize(line).replace('*', "");
     let (name, _) = p.split_once(':')?;
     let name = name.trim();
-    (!name.is_empty() && !name.contains(' ')).then(|| name.to_lowercase())
+    (!name.is_empty() && name.split(' ').count() <= 3 && name.chars().count() <= 24)
+        .then(|| name.to_string())
 }
 
-/// Outlook's `From: / Sent: / To: / Subject:` block (also the German and French ones):
-/// a `From:` line followed within six lines by a date line and a to/subject line.
+/// Outlook's `From: / Sent: / To: / Subject:` block in any language of the table (also
+/// the forwarded-message headers of other clients): a from line followed within six
+/// lines by a date line and a to or subject line.
 fn starts_header_block(lines: &[&str], i: usize) -> bool {
+    let in_any = |name: &str, field: fn(&crate::mail::layouts::Layout) -> &[&str]| {
+        LAYOUTS.iter().any(|l| field(l).contains(&name))
+    };
     let is_from = lines
         .get(i)
         .and_then(|l| header_name(l))
-        .is_some_and(|n| matches!(n.as_str(), "from" | "von" | "de"));
+        .is_some_and(|n| in_any(&n, |l| l.from));
     if !is_from {
         return false;
     }
@@ -121,37 +176,86 @@ fn starts_header_block(lines: &[&str], i: usize) -> bool {
         .take(6)
         .filter_map(|l| header_name(l))
         .collect();
-    let has = |set: &[&str]| names.iter().any(|n| set.contains(&n.as_str()));
-    has(&["sent", "date", "gesendet", "datum", "envoyé"])
-        && has(&["to", "subject", "an", "betreff", "à", "objet"])
+    names.iter().any(|n| in_any(n, |l| l.sent))
+        && names
+            .iter()
+            .any(|n| in_any(n, |l| l.to) || in_any(n, |l| l.subject))
 }
 
-/// `On … wrote:` (possibly wrapped over two lines, as Gmail does), `Am … schrieb …:`,
-/// `Le … a écrit :`. Returns how many lines it spans.
+/// An attribution on line `i`, possibly wrapped over two lines (as Gmail does). Returns
+/// how many lines it spans.
 fn attribution_len(lines: &[&str], i: usize) -> Option<usize> {
-    let first = probe(lines.get(i)?);
+    let first = normalize(lines.get(i)?);
     if is_attribution(&first) {
         return Some(1);
     }
-    if !(first.starts_with("On ") || first.starts_with("Am ") || first.starts_with("Le ")) {
-        return None;
-    }
     let next = lines.get(i + 1)?;
-    if is_quote_line(next) {
+    if is_quote_line(next) || first.is_empty() {
         return None;
     }
-    is_attribution(&format!("{first} {}", probe(next))).then_some(2)
+    let second = normalize(next);
+    let short_tail = second.chars().count() <= 40 && second.ends_with(':');
+    if !(starts_with_opener(&first) || short_tail) {
+        return None;
+    }
+    is_attribution(&format!("{first} {second}")).then_some(2)
 }
 
+/// A normalized line that ends with a colon and carries an attribution verb.
+fn looks_like_attribution(s: &str) -> bool {
+    s.ends_with(':')
+        && s.chars().count() <= MAX_ATTRIBUTION_CHARS
+        && LAYOUTS
+            .iter()
+            .flat_map(|l| l.wrote)
+            .any(|v| contains_word(s, v))
+}
+
+/// A normalized line that is an attribution on its own: the verb and a colon, and an
+/// address, or a date (a digit) with the verb last or a known opening word. Requiring
+/// one of those keeps prose such as "On Monday the reporter wrote:" from cutting text.
 fn is_attribution(s: &str) -> bool {
-    // A date or time is always in there; requiring a digit keeps prose such as
-    // "On Monday the reporter wrote:" from cutting the text.
-    if s.chars().count() > 300 || !s.chars().any(|c| c.is_ascii_digit()) {
+    if !s.ends_with(':') || s.chars().count() > MAX_ATTRIBUTION_CHARS {
         return false;
     }
-    (s.starts_with("On ") && s.ends_with("wrote:"))
-        || (s.starts_with("Am ") && s.contains(" schrieb ") && s.ends_with(':'))
-        || (s.starts_with("Le ") && (s.ends_with("a écrit :") || s.ends_with("a écrit:")))
+    let head = s.trim_end_matches(':').trim_end();
+    let has_at = s.contains('@');
+    let has_digit = s.chars().any(|c| c.is_ascii_digit());
+    // Gmail in Russian, Japanese and others: "<date> Name <a@x>:", no verb at all.
+    if has_at && has_digit && head.ends_with('>') {
+        return true;
+    }
+    if !looks_like_attribution(s) {
+        return false;
+    }
+    if has_at {
+        return true;
+    }
+    let verb_last = LAYOUTS
+        .iter()
+        .flat_map(|l| l.wrote)
+        .any(|v| head.ends_with(v) && contains_word(head, v));
+    has_digit && (verb_last || starts_with_opener(s))
+}
+
+fn starts_with_opener(s: &str) -> bool {
+    LAYOUTS.iter().flat_map(|l| l.openers).any(|o| {
+        s.strip_prefix(o)
+            .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with(','))
+    })
+}
+
+/// Scripts written without spaces between words (CJK) match by substring; the others
+/// need a non-letter on both sides.
+fn contains_word(hay: &str, word: &str) -> bool {
+    if word.chars().any(|c| u32::from(c) >= 0x2E80) {
+        return hay.contains(word);
+    }
+    hay.match_indices(word).any(|(at, _)| {
+        let before = hay.get(..at).and_then(|h| h.chars().next_back());
+        let after = hay.get(at + word.len()..).and_then(|h| h.chars().next());
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 #[cfg(test)]
@@ -217,6 +321,40 @@ mod tests {
             (
                 "Original message text\nstays",
                 "Original message text\nstays",
+            ),
+            // `|` quoting goes; a markdown table stays.
+            ("Antwoord\n\n| quoted\n|\n| more", "Antwoord"),
+            (
+                "| a | b |\n|---|---|\n| 1 | 2 |",
+                "| a | b |\n|---|---|\n| 1 | 2 |",
+            ),
+            // Gmail wraps a long attribution over three lines.
+            (
+                "Reply\n\nOn Mon, 23 Nov 2026 at 10:00, Alice Example From Far Away\n<alice@example.org> wrote:\n\n> q",
+                "Reply",
+            ),
+            // Shell pipes in code are not quotes.
+            (
+                "Fixed:\n  cat log\n  | grep x\n```\ncat log\n| grep x\n```",
+                "Fixed:\n  cat log\n  | grep x\n```\ncat log\n| grep x\n```",
+            ),
+            // An attribution with no date and no address, known by the quote after it.
+            ("Reply\n\nAlice wrote:\n> q", "Reply"),
+            (
+                "Respuesta\n\nDe: A\nEnviado el: lunes\nPara: b\nAsunto: x\n\nviejo",
+                "Respuesta",
+            ),
+            (
+                "Risposta\n-----Messaggio originale-----\nvecchio",
+                "Risposta",
+            ),
+            (
+                "Svar\n\nDen 2026-11-23 kl. 10:00, skrev Alice:\ngammalt",
+                "Svar",
+            ),
+            (
+                "回复\n\n发件人: A\n发送时间: 2026年11月23日\n主题: x\n旧",
+                "回复",
             ),
         ];
         for (input, want) in table {

@@ -8,12 +8,15 @@
 )]
 
 mod architecture;
+mod autoresponders;
 mod cli;
 mod conversation;
 mod deadlines;
 mod e2e;
 mod faults;
+mod loops;
 mod operator;
+mod quotes;
 mod service;
 mod spam;
 mod stack;

@@ -107,8 +107,15 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
             auth,
             body,
         ));
+        // Recorded as unauthenticated: never as the member's own mail.
         assert!(
-            matches!(filed, Processed::Filed { kind: "team", .. }),
+            matches!(
+                filed,
+                Processed::Filed {
+                    kind: "unauthenticated",
+                    ..
+                }
+            ),
             "{filed:?}"
         );
         let out = w.new_mail();

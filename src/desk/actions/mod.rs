@@ -15,6 +15,7 @@ mod triage;
 use crate::commands::{Command, ParsedBody};
 use crate::desk::case::{Case, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
+use crate::desk::relay;
 use crate::mail::Mail;
 use crate::mail::auth::{self, AuthVerdict};
 use crate::outgoing::templates::{self, TemplateError, TranscriptLine};
@@ -79,7 +80,9 @@ pub fn team_mail(
     facts: &Facts,
 ) -> Decision {
     let has_commands = !body.commands.is_empty();
-    let verdict = if has_commands && ctx.config.team.require_authenticated_commands {
+    // Every mail claiming a team address is checked, commands or not: a forged note must
+    // never pass for the member's words (unless the operator trusts the network).
+    let verdict = if ctx.config.team.require_authenticated_commands {
         let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
         Some(auth::evaluate(
             &headers,
@@ -123,6 +126,22 @@ pub fn team_mail(
     }
 
     if let Some(AuthVerdict::Fail { reason }) = &verdict {
+        d.kind = MessageKind::Unauthenticated;
+        if !has_commands {
+            unauthenticated_note(
+                ctx,
+                mail,
+                member,
+                reason,
+                &body,
+                recent_alerts,
+                facts,
+                &mut d,
+                &case,
+            );
+            d.case = Some(case);
+            return d;
+        }
         d.events.push(NewEvent::new(
             EventKind::Refused,
             member,
@@ -185,6 +204,22 @@ pub fn team_mail(
             Ok(out) => d.outgoing.push(out),
             Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "transcript", &e),
         }
+    }
+    // The rest of the team hears of the message, unless loop protection holds it (an
+    // autoresponder answering a relay, a flood).
+    let request = relay::Request {
+        mail,
+        sender: member,
+        team: true,
+        human_sign: has_commands,
+    };
+    let wanted =
+        !team_recipients_except(ctx, member).is_empty() && (!body.text.is_empty() || has_commands);
+    if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+        d.events
+            .push(NewEvent::new(EventKind::AutomaticMail, member, why));
+        d.case = Some(case);
+        return d;
     }
     match relay_to_team(ctx, mail, member, &case, &body) {
         Some(Ok(out)) => d.outgoing.push(out),
@@ -308,6 +343,93 @@ fn relay_to_team(
             .reply_to(ctx.plus_address(&case.id))
             .threaded(answer_threading(mail))
     }))
+}
+
+/// A mail claiming a team address, with no commands, that is not authenticated: recorded
+/// as unauthenticated and shown to the whole team (the claimed member included) as a
+/// claim, never as the member's note. Relays of such mail share the hourly alert budget.
+#[allow(clippy::too_many_arguments)]
+fn unauthenticated_note(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    reason: &str,
+    body: &ParsedBody,
+    recent_alerts: u32,
+    facts: &Facts,
+    d: &mut Decision,
+    case: &Case,
+) {
+    d.events.push(NewEvent::new(
+        EventKind::Refused,
+        member,
+        format!(
+            "a mail claiming to be {member} is not authenticated ({reason}); recorded as \
+             unauthenticated, not as {member}'s note: {}",
+            mail.subject
+        ),
+    ));
+    let request = relay::Request {
+        mail,
+        sender: member,
+        team: true,
+        human_sign: false,
+    };
+    if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+        d.events
+            .push(NewEvent::new(EventKind::AutomaticMail, member, why));
+        return;
+    }
+    if recent_alerts >= ALERTS_PER_HOUR {
+        d.events.push(NewEvent::new(
+            EventKind::AutomaticMail,
+            member,
+            format!(
+                "not relayed to the team: {ALERTS_PER_HOUR} alerts about unauthenticated mail \
+                 were sent in the last hour"
+            ),
+        ));
+        return;
+    }
+    let note = format!(
+        "claims to be {member}; not authenticated ({reason}). Do not take it as {member}'s \
+         words: the mail server named in team.authserv_id ({}) did not vouch for it.",
+        ctx.config
+            .team
+            .authserv_id
+            .as_deref()
+            .unwrap_or("(none configured)")
+    );
+    let text = if body.text.is_empty() {
+        "(no text)".to_string()
+    } else {
+        body.text.clone()
+    };
+    match ctx.templates.render(&templates::TeamMail {
+        case_id: case.id.to_string(),
+        subject: case.subject.clone(),
+        role: "Unauthenticated".into(),
+        headline: format!(
+            "A mail on {} claims to be from {member}, but it is not authenticated.",
+            case.id
+        ),
+        from: crate::desk::sender_display(mail),
+        received: ctx.fmt_instant(ctx.now),
+        note: Some(note),
+        text,
+    }) {
+        Ok(r) => d.outgoing.push(
+            Outgoing::new(
+                Purpose::TeamNotice,
+                Some(case.id.clone()),
+                ctx.config.team.recipients(),
+                r,
+            )
+            .reply_to(ctx.plus_address(&case.id))
+            .threaded(answer_threading(mail)),
+        ),
+        Err(e) => crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e),
+    }
 }
 
 fn first_line(text: &str) -> String {

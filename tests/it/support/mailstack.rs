@@ -50,9 +50,19 @@ impl MailStack {
     /// Installs the packages (once per test process), then builds and starts
     /// a fresh instance in a new `/tmp/ms-XXXXXX`.
     pub fn start() -> MailStack {
+        MailStack::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with Sieve run at delivery (`MAILSTACK_SIEVE=1`):
+    /// give users scripts with [`set_sieve`](Self::set_sieve).
+    pub fn start_with_sieve() -> MailStack {
+        MailStack::start_with(&[("MAILSTACK_SIEVE", "1")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> MailStack {
         install_once();
         let dir = fresh_dir();
-        if let Err(e) = run_script(&["start"], Some(&dir), &[]) {
+        if let Err(e) = run_script(&["start"], Some(&dir), env) {
             // A failed start leaves no process behind, only its directory.
             let _ = fs::remove_dir_all(&dir);
             panic!("{e}");
@@ -70,6 +80,20 @@ impl MailStack {
         };
         stack.read_env();
         stack
+    }
+
+    /// Makes `script` the Sieve script run when mail is delivered to `user` (a stack
+    /// started with [`start_with_sieve`](Self::start_with_sieve)).
+    pub fn set_sieve(&self, user: &str, script: &str) {
+        let home = self.dir.join("mail").join(user);
+        fs::create_dir_all(&home).unwrap();
+        let path = home.join(".dovecot.sieve");
+        fs::write(&path, script).unwrap();
+        // Dovecot delivers as the system user "mail" (uid and gid 8 on Debian) and
+        // writes the compiled script beside it.
+        for p in [&home, &path] {
+            std::os::unix::fs::chown(p, Some(8), Some(8)).unwrap();
+        }
     }
 
     // ---- SMTP ------------------------------------------------------------

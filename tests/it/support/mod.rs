@@ -12,4 +12,5 @@
 pub mod imap;
 pub mod mailstack;
 pub mod proxy;
+pub mod responder;
 pub mod smtp;

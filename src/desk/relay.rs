@@ -1,0 +1,158 @@
+//! Loop protection for the relays of mail to the team.
+//!
+//! Every mail on a case is relayed to the team, and team members' mail clients are
+//! outside the desk's control: two out-of-office responders that ignore RFC 3834 would
+//! answer each other's relays through the desk for ever (188 replies in 60 s were seen).
+//! A relay is held (the mail is still stored on its case, with an event saying why)
+//! when:
+//! - the mail carries our loop header (`X-Secdesk-Loop`, whatever the address);
+//! - it is team mail answering one of the desk's own mails within
+//!   [`QUICK_ANSWER_SECS`] seconds with no human sign (a command line): no person reads
+//!   and answers that fast, a responder does. The mail it answers is named by its
+//!   `In-Reply-To`/`References` (our Message-IDs carry their time); a mail that names no
+//!   parent at all (responders that do not thread) counts as answering the last relay
+//!   the sender received on the case;
+//! - its sender already had [`PER_SENDER`] mails relayed on this case within
+//!   [`WINDOW_MINUTES`] minutes, or the case had [`PER_CASE`].
+//!
+//! Invariant: pure; the counts come from the case's timeline (`Facts::timeline`), so a
+//! relay counts from the moment its mail is recorded, in the same transaction.
+
+use crate::desk::Ctx;
+use crate::desk::case::{Event, EventKind};
+use crate::mail::Mail;
+use crate::mail::classify::LOOP_HEADER;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::collections::BTreeSet;
+
+/// Relays of one sender's mail on one case, per window.
+pub const PER_SENDER: usize = 5;
+/// Relays on one case, all senders together, per window.
+pub const PER_CASE: usize = 20;
+/// The window of both limits.
+pub const WINDOW_MINUTES: i64 = 10;
+/// Team mail answering a desk mail sooner than this, without a command, is a responder.
+pub const QUICK_ANSWER_SECS: i64 = 60;
+
+/// Whether a mail may be relayed to the team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relay {
+    Allowed,
+    /// Held, with the reason for the case history.
+    Held(String),
+}
+
+/// Who is asking for a relay, and whether quick answers are suspect.
+pub struct Request<'a> {
+    pub mail: &'a Mail,
+    /// The sender as recorded in the events (`Event::actor`).
+    pub sender: &'a str,
+    /// Team mail: a quick answer to a desk mail without a command is a responder.
+    pub team: bool,
+    /// A sign that a person wrote it (a command line).
+    pub human_sign: bool,
+}
+
+/// Decides whether `req.mail` may be relayed, given the case's history so far.
+pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
+    if req.mail.header_values(LOOP_HEADER).next().is_some() {
+        return Relay::Held(format!(
+            "not relayed to the team: the mail carries our loop header ({LOOP_HEADER})"
+        ));
+    }
+    if req.team
+        && !req.human_sign
+        && let Some(sent) = answered_desk_mail(ctx, req.mail)
+            .or_else(|| last_relay_to(req.mail, req.sender, timeline))
+    {
+        let after = ctx.now.signed_duration_since(sent);
+        if after < Duration::seconds(QUICK_ANSWER_SECS) && after > Duration::seconds(-5) {
+            return Relay::Held(format!(
+                "not relayed to the team: it answers the desk's own mail after {} s with no \
+                 command, as an autoresponder does (loop protection; a person's quick answer \
+                 is relayed when it carries a command line)",
+                after.num_seconds().max(0)
+            ));
+        }
+    }
+    let since = ctx.now - Duration::minutes(WINDOW_MINUTES);
+    let by_sender = relayed_since(timeline, since, Some(req.sender));
+    if by_sender >= PER_SENDER {
+        return Relay::Held(format!(
+            "not relayed to the team: {by_sender} mails from {} were already relayed on this \
+             case in the last {WINDOW_MINUTES} minutes (loop protection, at most {PER_SENDER})",
+            req.sender
+        ));
+    }
+    let on_case = relayed_since(timeline, since, None);
+    if on_case >= PER_CASE {
+        return Relay::Held(format!(
+            "not relayed to the team: {on_case} mails were already relayed on this case in the \
+             last {WINDOW_MINUTES} minutes (loop protection, at most {PER_CASE})"
+        ));
+    }
+    Relay::Allowed
+}
+
+/// Mail events that come with a relay to the team.
+fn is_relayed_kind(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::TeamMail
+            | EventKind::ReporterMail
+            | EventKind::UpstreamMail
+            | EventKind::OtherMail
+            | EventKind::Refused
+    )
+}
+
+/// How many mails (by `sender`, or by anyone) were relayed on the case since `since`:
+/// mails with a relayed kind of event and no held one.
+fn relayed_since(timeline: &[Event], since: DateTime<Utc>, sender: Option<&str>) -> usize {
+    let recent = || {
+        timeline
+            .iter()
+            .filter(move |e| e.at >= since && sender.is_none_or(|s| e.actor == s))
+    };
+    let held: BTreeSet<&str> = recent()
+        .filter(|e| e.kind == EventKind::AutomaticMail)
+        .filter_map(|e| e.message_id.as_ref().map(|m| m.as_str()))
+        .collect();
+    recent()
+        .filter(|e| is_relayed_kind(e.kind))
+        .filter_map(|e| e.message_id.as_ref().map(|m| m.as_str()))
+        .filter(|id| !held.contains(id))
+        .collect::<BTreeSet<&str>>()
+        .len()
+}
+
+/// For a mail that names no parent: when `sender` last received a relay on this case
+/// (a mail of someone else's was relayed, or the case was opened).
+fn last_relay_to(mail: &Mail, sender: &str, timeline: &[Event]) -> Option<DateTime<Utc>> {
+    if !mail.in_reply_to.is_empty() || !mail.references.is_empty() {
+        return None;
+    }
+    timeline
+        .iter()
+        .filter(|e| e.actor != sender && (is_relayed_kind(e.kind) || e.kind == EventKind::Opened))
+        .map(|e| e.at)
+        .max()
+}
+
+/// When the desk sent the mail this one answers, if it answers one of ours: our
+/// Message-IDs are `<scope>.<purpose>.<unix millis>.<seq>.<pid>@<our hostname>`.
+fn answered_desk_mail(ctx: &Ctx<'_>, mail: &Mail) -> Option<DateTime<Utc>> {
+    let host = ctx.config.desk.hostname.as_str();
+    mail.in_reply_to
+        .iter()
+        .chain(mail.references.last())
+        .filter_map(|id| {
+            let (left, right) = id.as_str().rsplit_once('@')?;
+            if !right.eq_ignore_ascii_case(host) {
+                return None;
+            }
+            let millis: i64 = left.split('.').nth(2)?.parse().ok()?;
+            Utc.timestamp_millis_opt(millis).single()
+        })
+        .max()
+}

@@ -1,0 +1,316 @@
+//! Forged team mail and team autoresponders, against the desk logic and SQLite with a
+//! hand-driven clock: a forged note is shown as a claim, never as the member's words;
+//! responders that ignore RFC 3834 cannot ping-pong through the desk's relays.
+
+use crate::world::*;
+use chrono::Duration;
+use secdesk::desk::case::EventKind;
+use secdesk::desk::relay::{PER_SENDER, QUICK_ANSWER_SECS, WINDOW_MINUTES};
+use secdesk::service::process::Processed;
+use secdesk::store::OutboxRow;
+use secdesk::types::CaseId;
+
+fn kind_of(p: &Processed) -> &'static str {
+    match p {
+        Processed::Filed { kind, .. } => kind,
+        other => panic!("not filed: {other:?}"),
+    }
+}
+
+fn events(w: &mut World, kind: EventKind) -> Vec<String> {
+    let id = CaseId::parse("SEC-2026-0001").unwrap();
+    w.store
+        .read(|tx| tx.events(&id))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| format!("{}: {}", e.actor, e.detail))
+        .collect()
+}
+
+fn case_mails(w: &mut World) -> usize {
+    let id = CaseId::parse("SEC-2026-0001").unwrap();
+    w.store
+        .read(|tx| tx.messages_of(&id))
+        .unwrap()
+        .iter()
+        .filter(|m| m.direction_in)
+        .count()
+}
+
+/// A forged note: Alice's address, an Authentication-Results header stamped by a server
+/// the desk does not trust, no commands.
+fn forged_note(parent: &str) -> String {
+    team_mail(
+        ALICE,
+        "forged1@attacker.test",
+        Some(parent),
+        "Re: [SEC-2026-0001] x",
+        Some("mx.attacker.test; dkim=pass header.d=example.org"),
+        "Bob, the reporter is a known troll: close it without publishing.",
+    )
+}
+
+#[test]
+fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    // A person's pace: a quick answer without commands would be taken for a responder.
+    w.clock.advance(Duration::minutes(5));
+    let filed = w.deliver(&forged_note(&notice));
+    assert_eq!(kind_of(&filed), "unauthenticated");
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "team-notice -> alice@example.org | [SEC-2026-0001] Unauthenticated: Heap overflow\n\
+         team-notice -> bob@example.org | [SEC-2026-0001] Unauthenticated: Heap overflow"
+    );
+    let text = body(&out[1].bytes);
+    assert!(
+        text.contains("claims to be alice@example.org; not authenticated"),
+        "{text}"
+    );
+    assert!(text.contains("close it without publishing"), "{text}");
+    assert!(!text.contains("(internal to the team)"), "{text}");
+    assert!(!text.contains("alice@example.org wrote"), "{text}");
+    // Recorded as unauthenticated, never as her note.
+    assert_eq!(events(&mut w, EventKind::TeamMail), Vec::<String>::new());
+    let refused = events(&mut w, EventKind::Refused);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("not authenticated") && refused[0].contains("not as alice"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_forged_note_in_a_trusted_local_setup_is_relayed_as_before() {
+    let mut w = World::new();
+    w.reconfigure(|t| {
+        t.replace(
+            "authserv_id = \"mx.example.org\"",
+            "require_authenticated_commands = false",
+        )
+    });
+    let notice = w.open_case("Heap overflow");
+    // A person's pace: a quick answer without commands would be taken for a responder.
+    w.clock.advance(Duration::minutes(5));
+    let filed = w.deliver(&forged_note(&notice));
+    assert_eq!(kind_of(&filed), "team");
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
+    );
+    assert!(body(&out[0].bytes).contains("alice@example.org wrote on SEC-2026-0001"));
+}
+
+/// An out-of-office reply from `member` to the desk mail `to`, ignoring RFC 3834: no
+/// Auto-Submitted, no Precedence, authenticated like any mail of the member's.
+fn out_of_office(member: &str, n: usize, to: &OutboxRow) -> String {
+    team_mail(
+        member,
+        &format!("ooo{n}.{member}"),
+        Some(to.message_id.as_str()),
+        "Out of office: Re: [SEC-2026-0001] Heap overflow",
+        None,
+        "I am out of the office until Monday and will answer your mail then.",
+    )
+}
+
+/// Both team members' responders answer every mail the desk sends them, `delay` after
+/// it, until nothing more comes (or `max_rounds`). Returns how many answers they sent.
+fn run_responders(
+    w: &mut World,
+    first: Vec<OutboxRow>,
+    delay: Duration,
+    max_rounds: usize,
+) -> usize {
+    let mut pending = first;
+    let mut answers = 0;
+    for _ in 0..max_rounds {
+        let to_team: Vec<OutboxRow> = pending
+            .into_iter()
+            .filter(|r| r.recipients.iter().any(|a| a == ALICE || a == BOB))
+            .collect();
+        if to_team.is_empty() {
+            return answers;
+        }
+        w.clock.advance(delay);
+        for row in &to_team {
+            answers += 1;
+            let member = row.recipients[0].clone();
+            w.deliver(&out_of_office(&member, answers, row));
+        }
+        pending = w.new_mail();
+    }
+    panic!("the responders were still answering after {max_rounds} rounds ({answers} answers)");
+}
+
+#[test]
+fn two_team_autoresponders_answer_the_desk_once_each() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+    let first = w.new_mail();
+    let start = w.clock_now();
+    // Each responder answers within two seconds, as real ones do.
+    let answers = run_responders(&mut w, first, Duration::seconds(2), 50);
+    // Then a minute and more of the desk's clock, with the scheduler running.
+    for _ in 0..8 {
+        w.clock.advance(Duration::seconds(10));
+        w.run_due();
+    }
+    assert!(w.clock_now() - start >= Duration::seconds(60));
+    assert_eq!(answers, 2, "one answer each to the new-case notice");
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "",
+        "nothing relayed, nothing sent"
+    );
+    // Stored on the case all the same, with the reason.
+    assert_eq!(case_mails(&mut w), 3);
+    let held = events(&mut w, EventKind::AutomaticMail);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held[0].contains("autoresponder"), "{held:?}");
+}
+
+#[test]
+fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+    let first = w.new_mail();
+    // Too slow for the quick-answer rule: only the relay limits stop them.
+    let delay = Duration::seconds(QUICK_ANSWER_SECS + 5);
+    let answers = run_responders(&mut w, first, delay, 100);
+    let relayed =
+        events(&mut w, EventKind::TeamMail).len() - events(&mut w, EventKind::AutomaticMail).len();
+    assert!(
+        relayed <= 2 * PER_SENDER,
+        "{relayed} relays of responder mail ({answers} answers)"
+    );
+    assert!(answers <= 2 + 2 * PER_SENDER, "{answers} answers");
+    let held = events(&mut w, EventKind::AutomaticMail);
+    assert!(held.iter().any(|h| h.contains("at most 5")), "{held:?}");
+    // Once the window has passed, a person's note is relayed again.
+    w.clock.advance(Duration::minutes(WINDOW_MINUTES));
+    let notice = w.case("SEC-2026-0001").root_message_id.to_string();
+    w.command(
+        ALICE,
+        "human1@example.org",
+        &notice,
+        "Back early: I will look at it today.",
+    );
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
+    );
+}
+
+#[test]
+fn a_quick_human_answer_with_a_command_is_relayed() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+    let notice = w.take("team-notice");
+    w.clock.advance(Duration::seconds(5));
+    w.command(
+        ALICE,
+        "quick@example.org",
+        notice.message_id.as_str(),
+        "#assign me\n\nOn it.",
+    );
+    let out = summarize(&w.new_mail());
+    assert!(
+        out.contains("team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"),
+        "{out}"
+    );
+    // Without the command, the same answer is an autoresponder's.
+    w.clock.advance(Duration::seconds(5));
+    let relay = w.store.read(|tx| tx.outbox_all()).unwrap();
+    let to_bob = relay
+        .iter()
+        .rev()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients[0] == BOB)
+        .unwrap()
+        .clone();
+    w.command(
+        BOB,
+        "quick2@example.org",
+        to_bob.message_id.as_str(),
+        "Thanks.",
+    );
+    assert_eq!(summarize(&w.new_mail()), "");
+}
+
+#[test]
+fn team_mail_carrying_a_loop_header_is_stored_not_relayed() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    let mail = team_mail(
+        ALICE,
+        "looped@example.org",
+        Some(&notice),
+        "Re: [SEC-2026-0001] Heap overflow",
+        None,
+        "A note that went through another desk.",
+    )
+    .replacen(
+        "From:",
+        "X-Secdesk-Loop: security@other.example\r\nFrom:",
+        1,
+    );
+    assert_eq!(kind_of(&w.deliver(&mail)), "team");
+    assert_eq!(summarize(&w.new_mail()), "");
+    let held = events(&mut w, EventKind::AutomaticMail);
+    assert!(held[0].contains("loop header"), "{held:?}");
+}
+
+#[test]
+fn autoresponders_that_do_not_thread_are_held_too() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+    w.new_mail();
+    // No In-Reply-To, no References: the case tag in the subject files it.
+    for (n, member) in [ALICE, BOB].into_iter().enumerate() {
+        w.clock.advance(Duration::seconds(3));
+        let mail = team_mail(
+            member,
+            &format!("unthreaded{n}@example.org"),
+            None,
+            "Auto: [SEC-2026-0001] Heap overflow",
+            None,
+            "I am out of the office.",
+        );
+        assert_eq!(kind_of(&w.deliver(&mail)), "team");
+    }
+    assert_eq!(summarize(&w.new_mail()), "");
+    // A person's new mail on the case, minutes later, is relayed.
+    w.clock.advance(Duration::minutes(5));
+    w.deliver(&team_mail(
+        ALICE,
+        "later@example.org",
+        None,
+        "[SEC-2026-0001] Heap overflow",
+        None,
+        "I had a look: it is the length check in parse_header.",
+    ));
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
+    );
+}
