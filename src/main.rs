@@ -58,6 +58,10 @@ enum Command {
         id: String,
         #[arg(long, value_enum, default_value = "markdown")]
         format: Format,
+        /// Write `<id>.md` and `<id>.json` (one pair per package) into this folder
+        /// instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write every deadline as an iCalendar file.
     Calendar {
@@ -284,7 +288,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Advisory { id, format } => {
+        Command::Advisory { id, format, out } => {
             let d = desk(&cli.config)?;
             let id = case_id(&id)?;
             let mut store = open_existing(&d.config)?;
@@ -292,14 +296,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let Some(case) = case else {
                 bail!("there is no case {id}")
             };
-            let adv_id = publication::draft_id(&case, &d.config);
-            let adv = publication::advisory_for(&case, &events, &d.config, &adv_id, clock.now());
-            for p in secdesk::publish::advisory::problems(&adv) {
-                eprintln!("note: {p}");
-            }
-            match format {
-                Format::Osv => print!("{}", secdesk::publish::advisory::to_osv_json(&adv)),
-                Format::Markdown => print!("{}", secdesk::publish::advisory::to_markdown(&adv)),
+            let ids = publication::draft_ids(&case, &d.config);
+            let advs = publication::advisories_for(&case, &events, &d.config, &ids);
+            for adv in &advs {
+                for p in secdesk::publish::advisory::problems(adv) {
+                    eprintln!("note: {}: {p}", adv.id);
+                }
+                let md = secdesk::publish::advisory::to_markdown(adv);
+                let osv = secdesk::publish::advisory::to_osv_json(adv);
+                match (&out, format) {
+                    (Some(dir), _) => {
+                        for (ext, text) in [("md", &md), ("json", &osv)] {
+                            let path = dir.join(format!("{}.{ext}", adv.id));
+                            std::fs::write(&path, text)
+                                .with_context(|| format!("writing {}", path.display()))?;
+                            println!("{}", path.display());
+                        }
+                    }
+                    (None, Format::Osv) => print!("{osv}"),
+                    (None, Format::Markdown) => print!("{md}"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

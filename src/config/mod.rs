@@ -77,7 +77,16 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "digest",
         ],
     ),
-    ("publish", &["announce", "advisory_prefix", "ecosystem"]),
+    (
+        "publish",
+        &[
+            "announce",
+            "advisory_prefix",
+            "ecosystem",
+            "advisory_repo",
+            "push",
+        ],
+    ),
 ];
 
 fn keys_of(section: &str) -> &'static [&'static str] {
@@ -184,6 +193,8 @@ pub struct RawPublish {
     pub announce: Option<String>,
     pub advisory_prefix: Option<String>,
     pub ecosystem: Option<String>,
+    pub advisory_repo: Option<std::path::PathBuf>,
+    pub push: Option<bool>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -320,6 +331,10 @@ pub struct PublishConfig {
     pub announce: Option<String>,
     pub advisory_prefix: String,
     pub ecosystem: String,
+    /// A git checkout of the advisory repository (§5a); `#publish` commits there.
+    pub advisory_repo: Option<std::path::PathBuf>,
+    /// Push the advisory's branch to the checkout's `origin`.
+    pub push: bool,
 }
 
 /// The validated configuration.
@@ -968,6 +983,8 @@ impl RawConfig {
                     announce,
                     advisory_prefix,
                     ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
+                    advisory_repo: pu.advisory_repo.clone(),
+                    push: pu.push.unwrap_or(false),
                 },
                 warnings,
             }),

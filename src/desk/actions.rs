@@ -24,8 +24,12 @@ use std::collections::BTreeSet;
 pub struct Facts {
     /// Which of the cases named by `#duplicate` exist.
     pub known_cases: BTreeSet<CaseId>,
-    /// The advisory id `#publish` would allocate.
-    pub next_advisory_id: String,
+    /// How `#publish` numbers advisories: the next free number of the year, past the
+    /// desk's records and the advisory repository's `advisories/<year>/`.
+    pub next_advisory: publication::Numbering,
+    /// The advisory repository checkout, when one is configured: `Err` says why it
+    /// cannot take a publication (missing, dirty), and `#publish` refuses.
+    pub advisory_repo: Option<Result<(), String>>,
     /// The case's history so far (for `#show` and the advisory timeline).
     pub timeline: Vec<Event>,
     /// The text of the report (for `#forward`).
@@ -69,6 +73,7 @@ struct Work<'a, 'c> {
     outgoing: Vec<Outgoing>,
     one_offs: Vec<OneOff>,
     extra: Vec<String>,
+    repo_commit: Option<publication::RepoCommit>,
 }
 
 fn team_recipients_except(ctx: &Ctx<'_>, sender: &str) -> Vec<String> {
@@ -203,6 +208,7 @@ pub fn team_mail(
         outgoing: Vec::new(),
         one_offs: Vec::new(),
         extra: Vec::new(),
+        repo_commit: None,
     };
     let mut lines = Vec::new();
     let mut failed = false;
@@ -233,8 +239,10 @@ pub fn team_mail(
         outgoing,
         one_offs,
         extra,
+        repo_commit,
         ..
     } = w;
+    d.repo_commit = repo_commit;
     d.events.extend(events);
     d.outgoing.extend(outgoing);
     d.one_offs.extend(one_offs);
@@ -933,72 +941,83 @@ impl Work<'_, '_> {
                 ctx.fmt_date(end)
             ));
         }
-        let id = self.facts.next_advisory_id.clone();
+        if let Some(Err(why)) = &self.facts.advisory_repo {
+            return fail(format!(
+                "the advisory repository cannot take the advisory: {why}; fix the checkout and `#publish` again"
+            ));
+        }
+        let n = publication::packages(&self.case).len();
+        let ids = self.facts.next_advisory.ids(n);
+        let Some(id) = ids.first().cloned() else {
+            return fail("no advisory id could be allocated");
+        };
         let mut published = self.case.clone();
         published.status = CaseStatus::Published;
         published.published_at = Some(ctx.now);
-        published.advisory_id = Some(id.clone());
+        published.advisory_id = Some(ids.join(" "));
         let mut timeline = self.facts.timeline.clone();
-        timeline.extend(self.events.iter().filter(|e| e.public).map(|e| Event {
+        timeline.extend(self.events.iter().map(|e| Event {
             at: ctx.now,
             kind: e.kind,
             actor: e.actor.clone(),
             detail: e.detail.clone(),
-            public: true,
+            public: e.public,
             message_id: None,
         }));
-        timeline.push(Event {
-            at: ctx.now,
-            kind: EventKind::Published,
-            actor: self.actor.to_string(),
-            detail: format!("advisory {id} published"),
-            public: true,
-            message_id: None,
-        });
-        let adv = publication::advisory_for(&published, &timeline, ctx.config, &id, ctx.now);
-        if adv.summary.as_deref().is_none_or(|s| s.trim().is_empty()) {
-            return fail("set `#summary <one line>` first: it is the advisory's title");
+        let advs = publication::advisories_for(&published, &timeline, ctx.config, &ids);
+        // Everything the formats need, or a list of what to add: never half an advisory.
+        let blocking: Vec<String> = advs
+            .iter()
+            .flat_map(|adv| {
+                advisory::blocking_problems(adv)
+                    .into_iter()
+                    .map(move |p| if n > 1 { format!("{}: {p}", adv.id) } else { p })
+            })
+            .collect();
+        if !blocking.is_empty() {
+            return fail(format!(
+                "not published; add or fix first:\n    - {}",
+                blocking.join("\n    - ")
+            ));
         }
-        let warnings = advisory::problems(&adv);
-        let markdown = advisory::to_markdown(&adv);
-        let osv = advisory::to_osv_json(&adv);
-        let summary = adv.summary.clone().unwrap_or_default();
-        let attachments = vec![
-            OutAttachment {
-                filename: format!("{id}.json"),
+        let warnings: Vec<String> = advs.iter().flat_map(advisory::problems).collect();
+        let mut attachments = Vec::new();
+        let mut files = Vec::new();
+        let mut markdown_all = Vec::new();
+        for adv in &advs {
+            let markdown = advisory::to_markdown(adv);
+            let osv = advisory::to_osv_json(adv);
+            attachments.push(OutAttachment {
+                filename: format!("{}.json", adv.id),
                 content_type: "application/json".into(),
                 bytes: osv.into_bytes(),
-            },
-            OutAttachment {
-                filename: format!("{id}.md"),
+            });
+            attachments.push(OutAttachment {
+                filename: format!("{}.md", adv.id),
                 content_type: "text/markdown; charset=utf-8".into(),
                 bytes: markdown.clone().into_bytes(),
-            },
-        ];
-        let mut sent_to = Vec::new();
-        if let Some(list) = ctx.config.publish.announce.clone() {
-            match ctx.templates.render(&templates::Announce {
+            });
+            files.push((publication::repo_path(&adv.id), markdown.clone()));
+            markdown_all.push(markdown);
+        }
+        let markdown = markdown_all.join("\n");
+        // The subject is cut like the title.
+        let summary = advisory::summary_line(published.summary.as_deref().unwrap_or_default());
+        // Render every mail before queueing any: a template that fails sends nothing.
+        let announce = match ctx.config.publish.announce.clone() {
+            None => None,
+            Some(list) => match ctx.templates.render(&templates::Announce {
                 advisory_id: id.clone(),
                 summary: summary.clone(),
                 markdown: markdown.clone(),
             }) {
-                Ok(r) => {
-                    self.outgoing.push(
-                        Outgoing::new(
-                            Purpose::Announce,
-                            Some(self.case.id.clone()),
-                            vec![list.clone()],
-                            r,
-                        )
-                        .attach(attachments.clone()),
-                    );
-                    sent_to.push(list);
-                }
-                Err(e) => return fail(format!("the announce template failed: {e}")),
-            }
-        }
-        if let Some(reporter) = self.case.reporter.clone() {
-            match ctx.templates.render(&templates::Published {
+                Ok(r) => Some((list, r)),
+                Err(e) => return fail(format!("not published: the announce template failed: {e}")),
+            },
+        };
+        let thanks = match self.case.reporter.clone() {
+            None => None,
+            Some(reporter) => match ctx.templates.render(&templates::Published {
                 case_id: self.case.id.to_string(),
                 advisory_id: id.clone(),
                 summary: summary.clone(),
@@ -1006,32 +1025,56 @@ impl Work<'_, '_> {
                 reporter_name: self.case.reporter_name.clone(),
                 desk_name: ctx.config.desk.name.clone(),
             }) {
-                Ok(r) => {
-                    let parent = self
-                        .facts
-                        .reporter_last_message
-                        .clone()
-                        .unwrap_or_else(|| self.case.root_message_id.clone());
-                    self.outgoing.push(
-                        Outgoing::new(
-                            Purpose::PublishedNotice,
-                            Some(self.case.id.clone()),
-                            vec![reporter.clone()],
-                            r,
-                        )
-                        .reply_to(ctx.plus_address(&self.case.id))
-                        .threaded((
-                            Some(parent.clone()),
-                            vec![self.case.root_message_id.clone(), parent],
-                        ))
-                        .attach(attachments),
-                    );
-                    sent_to.push(format!("the reporter ({reporter})"));
+                Ok(r) => Some((reporter, r)),
+                Err(e) => {
+                    return fail(format!("not published: the published template failed: {e}"));
                 }
-                Err(e) => return fail(format!("the published template failed: {e}")),
-            }
+            },
+        };
+        let mut sent_to = Vec::new();
+        if let Some((list, r)) = announce {
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::Announce,
+                    Some(self.case.id.clone()),
+                    vec![list.clone()],
+                    r,
+                )
+                .attach(attachments.clone()),
+            );
+            sent_to.push(list);
+        }
+        if let Some((reporter, r)) = thanks {
+            let parent = self
+                .facts
+                .reporter_last_message
+                .clone()
+                .unwrap_or_else(|| self.case.root_message_id.clone());
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::PublishedNotice,
+                    Some(self.case.id.clone()),
+                    vec![reporter.clone()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(&self.case.id))
+                .threaded((
+                    Some(parent.clone()),
+                    vec![self.case.root_message_id.clone(), parent],
+                ))
+                .attach(attachments),
+            );
+            sent_to.push(format!("the reporter ({reporter})"));
+        }
+        if self.facts.advisory_repo.is_some() {
+            self.repo_commit = Some(publication::RepoCommit {
+                branch: id.clone(),
+                files,
+                message: format!("{id}: {summary}"),
+            });
         }
         self.case = published;
+        let id = ids.join(", ");
         let note =
             if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {
                 " before the end of the embargo (#publish now)"

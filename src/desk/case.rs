@@ -3,6 +3,7 @@
 //! Invariant: plain data, no I/O. The store persists it; the desk logic changes it in
 //! memory and hands it back whole, with the events that explain each change.
 
+use crate::publish::advisory::CreditRole;
 use crate::types::{CaseId, CaseStatus, MessageId, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -14,6 +15,15 @@ pub enum CreditChoice {
     Unknown,
     Name(String),
     Anonymous,
+}
+
+/// A package the advisory names besides the first (`#package` again): its own range
+/// and fixed version. The first package stays in `Case::package`/`affected`/`fixed_in`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackageEntry {
+    pub name: String,
+    pub affected: Option<String>,
+    pub fixed_in: Option<String>,
 }
 
 /// One case.
@@ -44,6 +54,14 @@ pub struct Case {
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
     pub credit: CreditChoice,
+    /// Packages after the first, in the order `#package` named them.
+    pub extra_packages: Vec<PackageEntry>,
+    /// `#credit <role> <name>`, in order, without repeats.
+    pub credits: Vec<(CreditRole, String)>,
+    /// `#bindings`: affected functions or modules.
+    pub bindings: Vec<String>,
+    /// `#commit <git-url> <sha>`: fixing commits.
+    pub fix_commits: Vec<(String, String)>,
     pub embargo_end: Option<NaiveDate>,
     pub preannounce: Option<NaiveDate>,
     /// When a team member first wrote to the reporter (`#reply`): stops the
@@ -96,6 +114,10 @@ impl Case {
             affected: None,
             fixed_in: None,
             credit: CreditChoice::Unknown,
+            extra_packages: Vec::new(),
+            credits: Vec::new(),
+            bindings: Vec::new(),
+            fix_commits: Vec::new(),
             embargo_end: None,
             preannounce: None,
             first_reply_at: None,

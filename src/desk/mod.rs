@@ -110,6 +110,9 @@ pub struct Decision {
     pub events: Vec<NewEvent>,
     pub outgoing: Vec<Outgoing>,
     pub one_offs: Vec<OneOff>,
+    /// `#publish` with an advisory repository: the commit the shell makes before the
+    /// transaction commits (a failure rolls the whole publication back).
+    pub repo_commit: Option<crate::publish::publication::RepoCommit>,
 }
 
 impl Decision {
@@ -122,6 +125,7 @@ impl Decision {
             events: Vec::new(),
             outgoing: Vec::new(),
             one_offs: Vec::new(),
+            repo_commit: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! mail (`process`), the database handle for async code (`db`), TLS set-up (`tls`) and
 //! the daemon that runs and watches them all (`daemon`).
 
+pub mod advisory_repo;
 pub mod daemon;
 pub mod db;
 pub mod ingest;

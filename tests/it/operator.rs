@@ -1177,13 +1177,7 @@ fn osv_output_validates_against_the_official_schema() {
     let case = w.case("SEC-2026-0001");
     let events = w.store.read(|tx| tx.events(&case.id)).unwrap();
     let id = secdesk::publish::publication::draft_id(&case, &w.desk.config);
-    let adv = secdesk::publish::publication::advisory_for(
-        &case,
-        &events,
-        &w.desk.config,
-        &id,
-        w.clock_now(),
-    );
+    let adv = secdesk::publish::publication::advisory_for(&case, &events, &w.desk.config, &id);
     let json = secdesk::publish::advisory::to_osv_json(&adv);
 
     // What the team set is in the record (so the schema check sees a full one).

@@ -420,7 +420,7 @@ fn every_command_changes_what_it_says() {
         ALICE,
         "c4@example.org",
         &notice,
-        "#reopen\r\n#summary Heap overflow in the parser\r\n#publish now\r\n",
+        "#reopen\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#publish now\r\n",
     );
     let out = w.new_mail();
     let t = body_text(
@@ -450,8 +450,10 @@ fn every_command_changes_what_it_says() {
         .find(|a| a.attachment_name() == Some("OSEC-2026-01.json"))
         .unwrap();
     let osv: serde_json::Value = serde_json::from_slice(osv.contents()).unwrap();
-    assert!(
-        osv.get("credits").is_none(),
+    // The converter always writes `credits`: anonymous means it is empty.
+    assert_eq!(
+        osv["credits"],
+        serde_json::json!([]),
         "anonymous means no credits: {osv}"
     );
     assert_eq!(osv["id"], "OSEC-2026-01");
