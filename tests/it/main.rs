@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod advisory_repo;
 mod cli;
 mod conversation;
 mod deadlines;
