@@ -16,4 +16,5 @@ pub mod outgoing;
 pub mod publish;
 pub mod service;
 pub mod store;
+pub mod text;
 pub mod types;

@@ -8,14 +8,14 @@
 //! the sender may command at all (that is `auth`), or panic, whatever the body contains.
 //! Every line of a body becomes either a command (parsed or with a plain-words error) or
 //! text; nothing is silently dropped from the command block. Quote stripping lives in
-//! `quoting`, HTML conversion in `html`; both are re-exported here.
+//! `mail::quoting`, HTML conversion in `mail::html`; the line helpers both share in `text`.
 
 use std::fmt;
 
 use chrono::NaiveDate;
 
-pub use crate::mail::html::html_to_text;
-pub use crate::mail::quoting::strip_quoted;
+use crate::mail::quoting::strip_quoted;
+use crate::text::{clean_command_line, normalize_newlines};
 use crate::types::{CaseId, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
@@ -1103,26 +1103,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev.last().copied().unwrap_or(0)
 }
 
-pub(crate) fn normalize_newlines(body: &str) -> String {
-    body.replace("\r\n", "\n").replace('\r', "\n")
-}
-
-/// Rich editors put NBSP and zero-width characters where a space or nothing was meant.
-pub(crate) fn clean_command_line(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| {
-            !matches!(
-                c,
-                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
-            )
-        })
-        .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -1133,6 +1113,7 @@ mod tests {
     )]
 
     use super::*;
+    use crate::mail::html::html_to_text;
 
     const GMAIL: &str = include_str!("../../tests/fixtures/replies/gmail_top_post.txt");
     const OUTLOOK_ORIGINAL: &str =

@@ -9,9 +9,9 @@
 use crate::desk::calendar::{self, Calendar, WeeklyAt};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every key of the configuration file, by section: what validation accepts and what
@@ -402,15 +402,6 @@ pub struct SecretSources {
 }
 
 impl SecretSources {
-    /// Reads `$CREDENTIALS_DIRECTORY` and the process environment.
-    pub fn from_process() -> SecretSources {
-        SecretSources {
-            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
-            env: std::env::vars().collect(),
-            required: true,
-        }
-    }
-
     /// For commands that only read the database.
     pub fn not_needed() -> SecretSources {
         SecretSources {
@@ -420,27 +411,26 @@ impl SecretSources {
     }
 }
 
-impl Config {
-    /// Reads, parses and validates the file. Secrets are read now.
-    pub fn load(path: &Path, secrets: &SecretSources) -> Result<Config, ConfigError> {
-        let fail = |message: String| ConfigError {
-            path: path.to_path_buf(),
-            problems: vec![ConfigProblem {
-                key: "(file)".into(),
-                message,
-            }],
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
-        Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
-            path: path.to_path_buf(),
-            problems,
-        })
-    }
+/// What the shell read outside the configuration text, before validation, so that
+/// validation itself does no I/O (`service::files` gathers it).
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    /// Where secrets may come from, and whether they are needed at all.
+    pub sources: SecretSources,
+    /// The files named by `password_file`: their text, or why they could not be read.
+    pub secret_files: BTreeMap<PathBuf, Result<String, String>>,
+    /// `$CREDENTIALS_DIRECTORY/<name>` for the credentials that could be read.
+    pub credentials: BTreeMap<String, String>,
+    /// The paths named by the configuration that are directories.
+    pub directories: BTreeSet<PathBuf>,
+    /// The paths named by the configuration that are regular files.
+    pub regular_files: BTreeSet<PathBuf>,
+}
 
-    /// Parses and validates configuration text.
-    pub fn from_toml(text: &str, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+impl RawConfig {
+    /// Parses configuration text (no validation yet).
+    pub fn parse(text: &str) -> Result<RawConfig, Vec<ConfigProblem>> {
+        toml::from_str(text).map_err(|e| {
             vec![ConfigProblem {
                 key: "(file)".into(),
                 message: format!(
@@ -448,8 +438,7 @@ impl Config {
                     e.to_string().trim()
                 ),
             }]
-        })?;
-        raw.validate(secrets)
+        })
     }
 }
 
@@ -512,7 +501,7 @@ fn check_address(p: &mut Problems, key: &str, a: &str) -> String {
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
-            .parse::<std::net::IpAddr>()
+            .parse::<core::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
 }
@@ -538,13 +527,19 @@ fn resolve_secret(
     file: &Option<PathBuf>,
     env: &Option<String>,
     credential: &str,
-    secrets: &SecretSources,
+    found: &Gathered,
 ) -> Option<Secret> {
+    let secrets = &found.sources;
     if !secrets.required {
         return Some(Secret(String::new()));
     }
     if let Some(path) = file {
-        return match std::fs::read_to_string(path) {
+        let read = found
+            .secret_files
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| Err("it was not read".into()));
+        return match read {
             Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
                 Some(Secret(s.trim_end_matches(['\r', '\n']).to_string()))
             }
@@ -576,9 +571,10 @@ fn resolve_secret(
             }
         };
     }
-    let dir = secrets.credentials_directory.as_ref()?;
-    std::fs::read_to_string(dir.join(credential))
-        .ok()
+    secrets.credentials_directory.as_ref()?;
+    found
+        .credentials
+        .get(credential)
         .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
 }
 
@@ -591,21 +587,44 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
 }
 
 impl RawConfig {
-    /// Checks everything, all at once.
-    pub fn validate(&self, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
+    /// Checks everything, all at once, section by section.
+    pub fn validate(&self, found: &Gathered) -> Result<Config, Vec<ConfigProblem>> {
         let mut p = Problems(Vec::new());
         p.unknown(
             "",
             &self.unknown,
             &KEYS.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         );
+        let desk = self.desk_section(&mut p, found);
+        let imap = self.imap_section(&mut p, found);
+        let smtp = self.smtp_section(&mut p, found);
+        let mut warnings = RawConfig::plaintext_warnings(&imap, &smtp);
+        let team = self.team_section(&mut p, &desk.address, &mut warnings);
+        let calendar = self.calendar_section(&mut p);
+        let policy = self.policy_section(&mut p);
+        let publish = self.publish_section(&mut p, &desk.case_prefix);
+        match (p.0.is_empty(), calendar) {
+            (true, Some(calendar)) => Ok(Config {
+                desk,
+                imap,
+                smtp,
+                team,
+                calendar,
+                policy,
+                publish,
+                warnings,
+            }),
+            _ => Err(p.0),
+        }
+    }
 
-        // [desk]
+    /// `[desk]`.
+    fn desk_section(&self, p: &mut Problems, found: &Gathered) -> DeskConfig {
         let d = &self.desk;
         p.unknown("desk", &d.unknown, keys_of("desk"));
         let address = p
             .required("desk.address", &d.address, "\"security@example.org\"")
-            .map(|a| check_address(&mut p, "desk.address", &a))
+            .map(|a| check_address(p, "desk.address", &a))
             .unwrap_or_default();
         let case_prefix = d.case_prefix.clone().unwrap_or_else(|| "SEC".into());
         if case_prefix.is_empty()
@@ -619,7 +638,7 @@ impl RawConfig {
             );
         }
         if let Some(dir) = &d.templates
-            && !dir.is_dir()
+            && !found.directories.contains(dir)
         {
             p.add(
                 "desk.templates",
@@ -632,7 +651,7 @@ impl RawConfig {
                 .map(|(_, dom)| dom.to_string())
                 .unwrap_or_else(|| "localhost".into())
         });
-        let desk = DeskConfig {
+        DeskConfig {
             name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
             case_prefix: case_prefix.to_ascii_uppercase(),
             database: d
@@ -642,26 +661,22 @@ impl RawConfig {
             templates: d.templates.clone(),
             hostname,
             address,
-        };
+        }
+    }
 
-        // [imap]
+    /// `[imap]`.
+    fn imap_section(&self, p: &mut Problems, found: &Gathered) -> ImapConfig {
         let i = &self.imap;
         p.unknown("imap", &i.unknown, keys_of("imap"));
         let imap_host = p
             .required("imap.host", &i.host, "\"imap.example.org\"")
             .unwrap_or_default();
-        let imap_tls = parse_tls(&mut p, "imap.tls", &i.tls);
+        let imap_tls = parse_tls(p, "imap.tls", &i.tls);
         let imap_user = p
             .required("imap.username", &i.username, "\"security@example.org\"")
             .unwrap_or_default();
-        let imap_password = resolve_secret(
-            &mut p,
-            "imap",
-            &i.password_file,
-            &i.password_env,
-            "imap",
-            secrets,
-        );
+        let imap_password =
+            resolve_secret(p, "imap", &i.password_file, &i.password_env, "imap", found);
         if imap_password.is_none() && !p.0.iter().any(|x| x.key.starts_with("imap.password")) {
             p.add(
                 "imap.password_file",
@@ -682,14 +697,14 @@ impl RawConfig {
             }
         };
         if let Some(ca) = &i.ca_file
-            && !ca.is_file()
+            && !found.regular_files.contains(ca)
         {
             p.add(
                 "imap.ca_file",
                 format!("{} is not a readable file", ca.display()),
             );
         }
-        let imap = ImapConfig {
+        ImapConfig {
             port: i.port.unwrap_or(match imap_tls {
                 TlsMode::Implicit => 993,
                 _ => 143,
@@ -701,23 +716,19 @@ impl RawConfig {
             mailbox: i.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
             poll_interval,
             host: imap_host,
-        };
+        }
+    }
 
-        // [smtp]
+    /// `[smtp]`.
+    fn smtp_section(&self, p: &mut Problems, found: &Gathered) -> SmtpConfig {
         let s = &self.smtp;
         p.unknown("smtp", &s.unknown, keys_of("smtp"));
         let smtp_host = p
             .required("smtp.host", &s.host, "\"smtp.example.org\"")
             .unwrap_or_default();
-        let smtp_tls = parse_tls(&mut p, "smtp.tls", &s.tls);
-        let smtp_password = resolve_secret(
-            &mut p,
-            "smtp",
-            &s.password_file,
-            &s.password_env,
-            "smtp",
-            secrets,
-        );
+        let smtp_tls = parse_tls(p, "smtp.tls", &s.tls);
+        let smtp_password =
+            resolve_secret(p, "smtp", &s.password_file, &s.password_env, "smtp", found);
         if s.username.is_some()
             && smtp_password.is_none()
             && !p.0.iter().any(|x| x.key.starts_with("smtp.password"))
@@ -728,14 +739,14 @@ impl RawConfig {
             );
         }
         if let Some(ca) = &s.ca_file
-            && !ca.is_file()
+            && !found.regular_files.contains(ca)
         {
             p.add(
                 "smtp.ca_file",
                 format!("{} is not a readable file", ca.display()),
             );
         }
-        let smtp = SmtpConfig {
+        SmtpConfig {
             port: s.port.unwrap_or(match smtp_tls {
                 TlsMode::Implicit => 465,
                 TlsMode::StartTls => 587,
@@ -746,8 +757,11 @@ impl RawConfig {
             username: s.username.clone(),
             password: smtp_password,
             host: smtp_host,
-        };
+        }
+    }
 
+    /// Clear-text connections to anything but loopback.
+    fn plaintext_warnings(imap: &ImapConfig, smtp: &SmtpConfig) -> Vec<String> {
         let mut warnings = Vec::new();
         for (section, host, tls) in [
             ("imap", &imap.host, imap.tls),
@@ -759,8 +773,16 @@ impl RawConfig {
                 ));
             }
         }
+        warnings
+    }
 
-        // [team]
+    /// `[team]`; a lax setting is a warning.
+    fn team_section(
+        &self,
+        p: &mut Problems,
+        desk_address: &str,
+        warnings: &mut Vec<String>,
+    ) -> TeamConfig {
         let t = &self.team;
         p.unknown("team", &t.unknown, keys_of("team"));
         let members: Vec<String> = match &t.members {
@@ -780,10 +802,10 @@ impl RawConfig {
             }
             Some(m) => m
                 .iter()
-                .map(|a| check_address(&mut p, "team.members", a))
+                .map(|a| check_address(p, "team.members", a))
                 .collect(),
         };
-        if members.contains(&desk.address) {
+        if members.iter().any(|m| m == desk_address) {
             p.add(
                 "team.members",
                 "the desk's own address cannot be a team member (it would answer itself)",
@@ -792,7 +814,7 @@ impl RawConfig {
         let notify = t
             .notify
             .as_ref()
-            .map(|a| check_address(&mut p, "team.notify", a));
+            .map(|a| check_address(p, "team.notify", a));
         let require_auth = t.require_authenticated_commands.unwrap_or(true);
         if require_auth && t.authserv_id.is_none() {
             p.add(
@@ -805,14 +827,16 @@ impl RawConfig {
                 "team.require_authenticated_commands = false: ANYONE who writes a team member's address in From: can run commands (assign, reply to reporters, publish). Use this only for a trusted local setup.".into(),
             );
         }
-        let team = TeamConfig {
+        TeamConfig {
             members,
             notify,
             authserv_id: t.authserv_id.clone(),
             require_authenticated_commands: require_auth,
-        };
+        }
+    }
 
-        // [calendar]
+    /// `[calendar]`; `None` when the calendar cannot be built (the problem is added).
+    fn calendar_section(&self, p: &mut Problems) -> Option<Calendar> {
         let c = &self.calendar;
         p.unknown("calendar", &c.unknown, keys_of("calendar"));
         let tz_name = c.timezone.clone().unwrap_or_else(|| "UTC".into());
@@ -862,15 +886,17 @@ impl RawConfig {
                 NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
             )
         });
-        let calendar = match Calendar::new(tz, &working_days, holidays, start, end) {
+        match Calendar::new(tz, &working_days, holidays, start, end) {
             Ok(cal) => Some(cal),
             Err(e) => {
                 p.add("calendar", e.to_string());
                 None
             }
-        };
+        }
+    }
 
-        // [policy]
+    /// `[policy]`.
+    fn policy_section(&self, p: &mut Problems) -> PolicyConfig {
         let po = &self.policy;
         p.unknown("policy", &po.unknown, keys_of("policy"));
         let fr_text = po
@@ -943,17 +969,27 @@ impl RawConfig {
             parsed
         };
 
-        // [publish]
+        PolicyConfig {
+            first_response_days,
+            embargo_days,
+            embargo_reminders,
+            ack_rate_limit,
+            digest,
+        }
+    }
+
+    /// `[publish]`; the advisory prefix defaults to the case prefix followed by A.
+    fn publish_section(&self, p: &mut Problems, case_prefix: &str) -> PublishConfig {
         let pu = &self.publish;
         p.unknown("publish", &pu.unknown, keys_of("publish"));
         let announce = pu
             .announce
             .as_ref()
-            .map(|a| check_address(&mut p, "publish.announce", a));
+            .map(|a| check_address(p, "publish.announce", a));
         let advisory_prefix = pu
             .advisory_prefix
             .clone()
-            .unwrap_or_else(|| format!("{}A", desk.case_prefix));
+            .unwrap_or_else(|| format!("{case_prefix}A"));
         // A derived prefix is only as good as desk.case_prefix, which is checked above.
         if pu.advisory_prefix.is_some()
             && (advisory_prefix.is_empty()
@@ -965,30 +1001,12 @@ impl RawConfig {
             );
         }
 
-        match (p.0.is_empty(), calendar) {
-            (true, Some(calendar)) => Ok(Config {
-                desk,
-                imap,
-                smtp,
-                team,
-                calendar,
-                policy: PolicyConfig {
-                    first_response_days,
-                    embargo_days,
-                    embargo_reminders,
-                    ack_rate_limit,
-                    digest,
-                },
-                publish: PublishConfig {
-                    announce,
-                    advisory_prefix,
-                    ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
-                    advisory_repo: pu.advisory_repo.clone(),
-                    push: pu.push.unwrap_or(false),
-                },
-                warnings,
-            }),
-            _ => Err(p.0),
+        PublishConfig {
+            announce,
+            advisory_prefix,
+            ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
+            advisory_repo: pu.advisory_repo.clone(),
+            push: pu.push.unwrap_or(false),
         }
     }
 }
@@ -1119,65 +1137,6 @@ x = 1
             );
         }
         assert_eq!(got.len(), expect.len(), "{}", got.join("\n"));
-    }
-
-    #[test]
-    fn secrets_come_from_files_env_or_systemd_credentials() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
-        let with_file = GOOD.replace(
-            "password_env = \"PW\"",
-            &format!("password_file = \"{}\"", dir.path().join("pw").display()),
-        );
-        assert_eq!(
-            Config::from_toml(&with_file, &secrets())
-                .unwrap()
-                .imap
-                .password
-                .expose(),
-            "from-file"
-        );
-
-        std::fs::write(dir.path().join("imap"), "from-credential").unwrap();
-        let bare = GOOD.replace("password_env = \"PW\"\n", "");
-        let creds = SecretSources {
-            credentials_directory: Some(dir.path().to_path_buf()),
-            ..SecretSources::default()
-        };
-        let creds = SecretSources {
-            required: true,
-            ..creds
-        };
-        assert_eq!(
-            Config::from_toml(&bare, &creds)
-                .unwrap()
-                .imap
-                .password
-                .expose(),
-            "from-credential"
-        );
-
-        let missing = GOOD.replace(
-            "password_env = \"PW\"",
-            "password_file = \"/nonexistent/pw\"",
-        );
-        let got = problems(&missing);
-        assert_eq!(got.len(), 1);
-        assert!(
-            got[0].starts_with("imap.password_file: cannot read /nonexistent/pw"),
-            "{got:?}"
-        );
-        let unset = GOOD.replace("\"PW\"", "\"NOT_SET\"");
-        assert_eq!(
-            problems(&unset),
-            vec![
-                "imap.password_env: the environment variable NOT_SET is not set (or empty)"
-                    .to_string()
-            ]
-        );
-
-        // Commands that never log in do not need the secrets.
-        assert!(Config::from_toml(&missing, &SecretSources::not_needed()).is_ok());
     }
 
     #[test]

@@ -15,132 +15,20 @@ pub mod actions;
 pub mod calendar;
 pub mod case;
 pub mod deadlines;
+pub mod decision;
+
+pub use decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 
 use crate::commands::ParsedBody;
-use crate::config::Config;
 use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::mail::Mail;
 use crate::mail::classify::Sender;
 use crate::mail::subject;
 use crate::mail::threading::ThreadReason;
-use crate::outgoing::templates::{self, Templates};
+use crate::outgoing::templates;
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
 use crate::types::{CaseId, MessageId};
-use actions::Facts;
-use chrono::{DateTime, Duration, Utc};
-
-/// What the desk logic needs besides the mail.
-pub struct Ctx<'a> {
-    pub config: &'a Config,
-    pub templates: &'a Templates,
-    pub now: DateTime<Utc>,
-}
-
-impl Ctx<'_> {
-    pub fn fmt_instant(&self, t: DateTime<Utc>) -> String {
-        self.config.calendar.format_instant(t)
-    }
-
-    pub fn fmt_date(&self, d: chrono::NaiveDate) -> String {
-        self.config.calendar.format_date(d)
-    }
-
-    /// The first-response deadline of a case reported at `t`.
-    pub fn respond_by(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        self.config
-            .calendar
-            .working_days_after(t, self.config.policy.first_response_days)
-    }
-
-    pub fn plus_address(&self, case: &CaseId) -> String {
-        self.config.desk.plus_address(&case.plus_tag())
-    }
-}
-
-/// Where the mail goes, as found by the shell (threading, `#case`, `#new`).
-#[derive(Debug, Clone)]
-pub enum Filing {
-    Existing(Box<Case>, ThreadReason),
-    /// No case found: a new one would get this id.
-    New(CaseId),
-}
-
-/// What kind of message this was on its case (stored as `messages.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Report,
-    Reporter,
-    Team,
-    Upstream,
-    Other,
-    Automatic,
-    Desk,
-    Unreadable,
-}
-
-impl MessageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Report => "report",
-            MessageKind::Reporter => "reporter",
-            MessageKind::Team => "team",
-            MessageKind::Upstream => "upstream",
-            MessageKind::Other => "other",
-            MessageKind::Automatic => "automatic",
-            MessageKind::Desk => "desk",
-            MessageKind::Unreadable => "unreadable",
-        }
-    }
-}
-
-/// A one-off reminder requested with `#remind`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OneOff {
-    pub due: DateTime<Utc>,
-    pub note: String,
-}
-
-/// The outcome of one mail.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    /// The case after the mail; `None` when the mail goes on no case.
-    pub case: Option<Case>,
-    pub opened: bool,
-    pub kind: MessageKind,
-    pub events: Vec<NewEvent>,
-    pub outgoing: Vec<Outgoing>,
-    pub one_offs: Vec<OneOff>,
-    /// `#publish` with an advisory repository: the commit the shell makes before the
-    /// transaction commits (a failure rolls the whole publication back).
-    pub repo_commit: Option<crate::publish::publication::RepoCommit>,
-}
-
-impl Decision {
-    /// A mail filed on no case (yet): callers set `case` once they have one.
-    pub(crate) fn unfiled(kind: MessageKind) -> Decision {
-        Decision {
-            case: None,
-            opened: false,
-            kind,
-            events: Vec::new(),
-            outgoing: Vec::new(),
-            one_offs: Vec::new(),
-            repo_commit: None,
-        }
-    }
-
-    fn on(case: Case, opened: bool, kind: MessageKind) -> Decision {
-        Decision {
-            case: Some(case),
-            opened,
-            ..Decision::unfiled(kind)
-        }
-    }
-
-    fn event(&mut self, e: NewEvent) {
-        self.events.push(e);
-    }
-}
+use chrono::Duration;
 
 /// Everything the shell gathered about one incoming mail.
 pub struct Incoming<'a> {
@@ -154,24 +42,6 @@ pub struct Incoming<'a> {
     /// Alerts about refused commands sent within the last hour.
     pub recent_alerts: u32,
     pub facts: Facts,
-}
-
-/// `In-Reply-To` and `References` for an answer to `mail`.
-pub fn answer_threading(mail: &Mail) -> (Option<MessageId>, Vec<MessageId>) {
-    let mut refs = mail.references.clone();
-    if refs.is_empty()
-        && let Some(parent) = mail.in_reply_to.first()
-    {
-        refs.push(parent.clone());
-    }
-    refs.push(mail.message_id.clone());
-    // Long chains are trimmed from the middle, as RFC 5322 suggests, keeping the root.
-    if refs.len() > 20 {
-        let tail = refs.split_off(refs.len() - 19);
-        refs.truncate(1);
-        refs.extend(tail);
-    }
-    (Some(mail.message_id.clone()), refs)
 }
 
 fn sender_display(mail: &Mail) -> String {

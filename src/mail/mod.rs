@@ -220,7 +220,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         _ => match msg.body_html(0) {
             Some(h) => {
                 text_from_html = true;
-                crate::commands::html_to_text(&h)
+                html::html_to_text(&h)
             }
             None => String::new(),
         },

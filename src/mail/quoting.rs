@@ -6,7 +6,7 @@
 //! reporter, and quoted team discussion leaking out is worse than a message losing its
 //! tail.
 
-use crate::commands::{clean_command_line, normalize_newlines};
+use crate::text::{clean_command_line, normalize_newlines};
 
 /// The body without quoted lines, reply attributions and what follows them when they are
 /// not followed by `>` lines, Outlook/forward separators and header blocks (and all after

@@ -179,12 +179,14 @@ fn raw_header(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
-/// A new Message-ID: unique thanks to the instant and a per-call sequence number.
+/// A new Message-ID: unique thanks to the instant, a per-call sequence number and the
+/// process id (`pid`, given by the shell: two desks on one host never share one).
 pub fn new_message_id(
     case: Option<&CaseId>,
     purpose: Purpose,
     now: DateTime<Utc>,
     seq: u64,
+    pid: u32,
     host: &str,
 ) -> MessageId {
     let scope = case.map(CaseId::plus_tag).unwrap_or_else(|| "desk".into());
@@ -192,7 +194,7 @@ pub fn new_message_id(
         "{scope}.{}.{}.{seq}.{}",
         purpose.as_str(),
         now.timestamp_millis(),
-        std::process::id()
+        pid
     );
     MessageId::from_parts(&left, host)
 }

@@ -1,6 +1,7 @@
 //! The words of every mail the desk sends: one file per template (`templates/*.txt`, a
 //! `Subject:` line, a blank line, then the body), built into the binary and overridable
-//! from the configured directory. Each template has a typed context.
+//! from the configured directory (read by the shell, given here as text). Each template has
+//! a typed context.
 //!
 //! Invariants: rendering is pure; an undefined variable is an error, not an empty string;
 //! every template is rendered with sample data when the desk starts
@@ -10,7 +11,7 @@
 use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
-use std::path::Path;
+use std::collections::BTreeMap;
 
 /// The built-in templates: (name, source).
 const BUILTIN: &[(&str, &str)] = &[
@@ -103,8 +104,17 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 impl Templates {
-    /// The built-in templates, with overrides from `dir` (files named `<name>.txt`).
-    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+    /// The built-in templates alone.
+    pub fn builtin() -> Result<Templates, TemplateError> {
+        Templates::with_overrides(&BTreeMap::new())
+    }
+
+    /// The built-in templates, each replaced by the source in `overrides` under its name
+    /// when there is one. The shell reads the override files (`service::files`); this
+    /// only compiles what it is given.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut syntax = minijinja::syntax::SyntaxConfig::builder();
@@ -113,15 +123,9 @@ impl Templates {
             env.set_syntax(cfg);
         }
         for (name, builtin) in BUILTIN {
-            let source = match dir.map(|d| d.join(format!("{name}.txt"))) {
-                Some(path) if path.exists() => {
-                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-                        name: name.to_string(),
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                }
-                _ => builtin.to_string(),
+            let source = match overrides.get(*name) {
+                Some(text) => text.clone(),
+                None => builtin.to_string(),
             };
             env.add_template_owned(name.to_string(), source)
                 .map_err(|e| TemplateError::Syntax {
@@ -130,6 +134,11 @@ impl Templates {
                 })?;
         }
         Ok(Templates { env })
+    }
+
+    /// The names of the templates (an override file is `<name>.txt`).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(name, _)| *name)
     }
 
     /// Renders a template with its typed context.
@@ -442,14 +451,14 @@ mod tests {
 
     #[test]
     fn every_builtin_renders() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         t.check().unwrap();
         assert_eq!(samples::all(&t).len(), BUILTIN.len());
     }
 
     #[test]
     fn ack_text() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let r = t
             .render(&Ack {
                 case_id: "SEC-2026-0007".into(),
@@ -484,23 +493,19 @@ mod tests {
 
     #[test]
     fn broken_override_fails_at_load_or_check() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ack.txt"), "Subject: {{ case_id }\n\nx").unwrap();
-        let err = Templates::load(Some(dir.path())).unwrap_err().to_string();
+        let ack = |text: &str| BTreeMap::from([("ack".to_string(), text.to_string())]);
+        let err = Templates::with_overrides(&ack("Subject: {{ case_id }\n\nx"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("template ack: line 1"), "{err}");
 
-        std::fs::write(
-            dir.path().join("ack.txt"),
-            "Subject: {{ case_id }}\n\n{{ no_such_field }}",
-        )
-        .unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let t = Templates::with_overrides(&ack("Subject: {{ case_id }}\n\n{{ no_such_field }}"))
+            .unwrap();
         let errs = t.check().unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].to_string().contains("template ack"), "{}", errs[0]);
 
-        std::fs::write(dir.path().join("ack.txt"), "Hello {{ case_id }}\n\nbody").unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let t = Templates::with_overrides(&ack("Hello {{ case_id }}\n\nbody")).unwrap();
         assert!(matches!(
             t.check().unwrap_err()[0],
             TemplateError::NoSubject { .. }
@@ -509,13 +514,11 @@ mod tests {
 
     #[test]
     fn override_is_used() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("ack.txt"),
-            "Subject: Got it: {{ case_id }}\n\nWe have {{ case_id }}.\n",
-        )
-        .unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let overrides = BTreeMap::from([(
+            "ack".to_string(),
+            "Subject: Got it: {{ case_id }}\n\nWe have {{ case_id }}.\n".to_string(),
+        )]);
+        let t = Templates::with_overrides(&overrides).unwrap();
         let r = t
             .render(&Ack {
                 case_id: "SEC-2026-0001".into(),

@@ -8,10 +8,10 @@
 
 use crate::commands::{self, Command};
 use crate::config::Config;
-use crate::desk::actions::{ALERTS_PER_HOUR, Facts};
+use crate::desk::actions::ALERTS_PER_HOUR;
 use crate::desk::case::{Case, EventKind};
 use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
-use crate::desk::{self, Ctx, Decision, Filing, Incoming};
+use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming};
 use crate::mail::classify::{self, Sender};
 use crate::mail::threading::{self, ThreadIndex, ThreadReason};
 use crate::mail::{self, Mail, Parsed};
@@ -83,7 +83,14 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> MessageId {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        outgoing::new_message_id(case, purpose, now, n, &self.config.desk.hostname)
+        outgoing::new_message_id(
+            case,
+            purpose,
+            now,
+            n,
+            std::process::id(),
+            &self.config.desk.hostname,
+        )
     }
 
     /// Processes the pending raw mail `raw_id` in one transaction.

@@ -7,7 +7,9 @@
     clippy::indexing_slicing
 )]
 
+mod advisories;
 mod advisory_repo;
+mod architecture;
 mod cli;
 mod conversation;
 mod deadlines;

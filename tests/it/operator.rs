@@ -1124,7 +1124,7 @@ fn systemd_unit_verifies_and_is_hardened() {
 /// Validates `instance` against the OSV schema with Python's jsonschema, format checking
 /// on (`tests/data/validate-osv.py`): `Ok` or the validator's complaint. Panics when the
 /// validator itself cannot run, or could run only without format checking.
-fn validate_osv(instance: &Path) -> Result<(), String> {
+pub(crate) fn validate_osv(instance: &Path) -> Result<(), String> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let o = Command::new("python3")
         .arg(data.join("validate-osv.py"))

@@ -1,0 +1,160 @@
+//! Lifecycle commands: the case's status (valid, invalid, duplicate, fixed, closed,
+//! reopened) and its dates (embargo, one-off reminders).
+
+use super::{Step, Work, fail, ok};
+use crate::commands::{EmbargoSpec, When};
+use crate::desk::decision::OneOff;
+use crate::types::{CaseId, CaseStatus};
+use chrono::Duration;
+
+impl Work<'_, '_> {
+    pub(super) fn valid(&mut self) -> Step {
+        if let Some(s) = self.needs_open() {
+            return s;
+        }
+        if self.case.status != CaseStatus::New {
+            return ok(format!("already {}", self.case.status));
+        }
+        self.case.status = CaseStatus::Valid;
+        self.public_change("the report was confirmed as a vulnerability".into());
+        ok("marked valid")
+    }
+
+    pub(super) fn invalid(&mut self, reason: &str) -> Step {
+        if let Some(s) = self.needs_open() {
+            return s;
+        }
+        self.case.status = CaseStatus::Closed;
+        self.case.close_reason = Some(format!("invalid: {reason}"));
+        self.change(format!("closed as invalid: {reason}"));
+        ok(format!("closed as invalid ({reason}); reminders stopped"))
+    }
+
+    pub(super) fn duplicate(&mut self, other: &CaseId) -> Step {
+        if *other == self.case.id {
+            return fail("a case cannot duplicate itself");
+        }
+        if !self.facts.known_cases.contains(other) {
+            return fail(format!("there is no case {other}"));
+        }
+        if let Some(s) = self.needs_open() {
+            return s;
+        }
+        self.case.status = CaseStatus::Closed;
+        self.case.duplicate_of = Some(other.clone());
+        self.case.close_reason = Some(format!("duplicate of {other}"));
+        self.change(format!("closed as a duplicate of {other}"));
+        ok(format!(
+            "closed as a duplicate of {other}; reminders stopped"
+        ))
+    }
+
+    pub(super) fn embargo(&mut self, spec: &EmbargoSpec) -> Step {
+        let today = self.today();
+        let date = match spec {
+            EmbargoSpec::None => {
+                self.case.embargo_end = None;
+                self.change("embargo lifted (none)".into());
+                return ok(
+                    "no embargo: the case may be published at any time; embargo reminders stopped",
+                );
+            }
+            EmbargoSpec::Until(d) => *d,
+            EmbargoSpec::DaysFromNow(n) => {
+                match today.checked_add_signed(Duration::days(i64::from(*n))) {
+                    Some(d) => d,
+                    None => return fail("that date is out of range"),
+                }
+            }
+        };
+        if date < today {
+            return fail(format!(
+                "{date} is in the past (today is {today}); give a later date or `#embargo none`"
+            ));
+        }
+        self.case.embargo_end = Some(date);
+        let text = format!("embargo until {}", self.ctx.fmt_date(date));
+        self.change(text.clone());
+        ok(format!("{text}; reminders follow it"))
+    }
+
+    pub(super) fn remind(&mut self, when: &When, text: &str) -> Step {
+        let ctx = self.ctx;
+        let date = match when {
+            When::Date(d) => *d,
+            When::DaysFromNow(n) => match self
+                .today()
+                .checked_add_signed(Duration::days(i64::from(*n)))
+            {
+                Some(d) => d,
+                None => return fail("that date is out of range"),
+            },
+        };
+        let due = crate::desk::deadlines::one_off_due(&ctx.config.calendar, date);
+        if due <= ctx.now {
+            return fail(format!(
+                "{} is already past; give a later date",
+                ctx.fmt_instant(due)
+            ));
+        }
+        self.one_offs.push(OneOff {
+            due,
+            note: text.to_string(),
+        });
+        self.change(format!(
+            "reminder planned for {}: {text}",
+            ctx.fmt_instant(due)
+        ));
+        ok(format!("you will be reminded on {}", ctx.fmt_instant(due)))
+    }
+
+    pub(super) fn fixed(&mut self) -> Step {
+        if let Some(s) = self.needs_open() {
+            return s;
+        }
+        self.case.status = CaseStatus::Fixed;
+        self.case.fixed_at = Some(self.ctx.now);
+        match self.case.fixed_in.clone() {
+            Some(v) => {
+                self.public_change(format!("fix released in {v}"));
+                ok(format!(
+                    "marked fixed in {v}; `#publish` when the embargo allows"
+                ))
+            }
+            None => {
+                self.public_change("fix released".into());
+                ok("marked fixed (tip: `#fixed-in <version>` names the release)")
+            }
+        }
+    }
+
+    pub(super) fn close(&mut self) -> Step {
+        if !self.case.is_open() {
+            return ok(format!("already {}", self.case.status));
+        }
+        self.case.status = CaseStatus::Closed;
+        self.case.close_reason = Some("closed by the team".into());
+        self.change("closed".into());
+        ok("closed; reminders stopped")
+    }
+
+    pub(super) fn reopen(&mut self) -> Step {
+        if self.case.is_open() {
+            return ok(format!("already open ({})", self.case.status));
+        }
+        if self.case.status == CaseStatus::Published {
+            return fail(
+                "the advisory is published; a published case cannot be reopened (open a new case with `#new`)",
+            );
+        }
+        self.case.status = if self.case.fixed_at.is_some() {
+            CaseStatus::Fixed
+        } else {
+            CaseStatus::Valid
+        };
+        self.case.close_reason = None;
+        self.case.duplicate_of = None;
+        self.change(format!("reopened ({})", self.case.status));
+        ok(format!("reopened; status {}", self.case.status))
+    }
+}

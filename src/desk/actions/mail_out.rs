@@ -1,0 +1,325 @@
+//! Commands that send mail out of the desk: `#reply` to the reporter, `#forward`
+//! upstream, `#preannounce` and `#publish` to the announce list.
+
+use super::{Step, Work, fail, first_line, ok};
+use crate::desk::case::{Event, EventKind, NewEvent};
+use crate::outgoing::templates;
+use crate::outgoing::{OutAttachment, Outgoing, Purpose};
+use crate::publish::advisory;
+use crate::publish::publication;
+use crate::types::CaseStatus;
+use chrono::NaiveDate;
+
+impl Work<'_, '_> {
+    pub(super) fn reply(&mut self) -> Step {
+        let ctx = self.ctx;
+        let Some(reporter) = self.case.reporter.clone() else {
+            return fail("this case has no reporter address to answer (it was opened with `#new`)");
+        };
+        if self.text.trim().is_empty() {
+            return fail("`#reply` sends the text after the command block, and there is none");
+        }
+        let r = match ctx.templates.render(&templates::Reply {
+            case_id: self.case.id.to_string(),
+            subject: self.case.subject.clone(),
+            text: self.text.to_string(),
+            desk_name: ctx.config.desk.name.clone(),
+        }) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("the reply template failed: {e}")),
+        };
+        let parent = self
+            .facts
+            .reporter_last_message
+            .clone()
+            .unwrap_or_else(|| self.case.root_message_id.clone());
+        let mut references = vec![self.case.root_message_id.clone()];
+        if parent != self.case.root_message_id {
+            references.push(parent.clone());
+        }
+        self.outgoing.push(
+            Outgoing::new(
+                Purpose::Reply,
+                Some(self.case.id.clone()),
+                vec![reporter.clone()],
+                r,
+            )
+            .reply_to(ctx.plus_address(&self.case.id))
+            .threaded((Some(parent), references)),
+        );
+        if self.case.first_reply_at.is_none() {
+            self.case.first_reply_at = Some(ctx.now);
+        }
+        self.case.last_reply_at = Some(ctx.now);
+        self.events.push(NewEvent::new(
+            EventKind::RepliedToReporter,
+            self.actor,
+            format!("replied to the reporter: {}", first_line(self.text)),
+        ));
+        ok(format!(
+            "sent to the reporter ({reporter}) from {}",
+            ctx.config.desk.address
+        ))
+    }
+
+    pub(super) fn forward(&mut self, addr: &str) -> Step {
+        let ctx = self.ctx;
+        if ctx.config.team.is_member(addr) {
+            return fail(format!("{addr} is a team member and already sees the case"));
+        }
+        if crate::types::normalize_address(addr) == ctx.config.desk.address {
+            return fail("that is the desk's own address");
+        }
+        let r = match ctx.templates.render(&templates::Forward {
+            case_id: self.case.id.to_string(),
+            subject: self.case.subject.clone(),
+            desk_name: ctx.config.desk.name.clone(),
+            text: self.text.to_string(),
+            severity: self.case.severity.map(|s| s.to_string()),
+            embargo_end: self.case.embargo_end.map(|e| ctx.fmt_date(e)),
+            report: self.facts.report_text.clone(),
+        }) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("the forward template failed: {e}")),
+        };
+        let addr = crate::types::normalize_address(addr);
+        self.outgoing.push(
+            Outgoing::new(
+                Purpose::Forward,
+                Some(self.case.id.clone()),
+                vec![addr.clone()],
+                r,
+            )
+            .reply_to(ctx.plus_address(&self.case.id)),
+        );
+        if !self.case.upstream.contains(&addr) {
+            self.case.upstream.push(addr.clone());
+        }
+        self.events.push(NewEvent::new(
+            EventKind::Forwarded,
+            self.actor,
+            format!("forwarded to {addr}"),
+        ));
+        ok(format!(
+            "forwarded to {addr}; their replies will join this case"
+        ))
+    }
+
+    pub(super) fn preannounce(&mut self, date: NaiveDate) -> Step {
+        let ctx = self.ctx;
+        let Some(list) = ctx.config.publish.announce.clone() else {
+            return fail("no announce list is configured (publish.announce)");
+        };
+        let Some(package) = self.case.package.clone() else {
+            return fail("name the package first with `#package <name>`");
+        };
+        if date < self.today() {
+            return fail(format!("{date} is in the past"));
+        }
+        let r = match ctx.templates.render(&templates::Preannounce {
+            desk_name: ctx.config.desk.name.clone(),
+            package: package.clone(),
+            date: ctx.fmt_date(date),
+        }) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("the preannounce template failed: {e}")),
+        };
+        self.case.preannounce = Some(date);
+        self.outgoing.push(Outgoing::new(
+            Purpose::Preannounce,
+            Some(self.case.id.clone()),
+            vec![list.clone()],
+            r,
+        ));
+        self.public_change(format!("pre-announcement sent for {date}"));
+        ok(format!(
+            "pre-announcement of {package} on {date} sent to {list}"
+        ))
+    }
+
+    pub(super) fn publish(&mut self, override_embargo: bool) -> Step {
+        let ctx = self.ctx;
+        match self.case.status {
+            CaseStatus::Published => {
+                return ok(format!(
+                    "already published as {}",
+                    self.case.advisory_id.clone().unwrap_or_default()
+                ));
+            }
+            CaseStatus::Closed => {
+                return fail(format!("{} is closed; `#reopen` it first", self.case.id));
+            }
+            _ => {}
+        }
+        // Once the fixed release is out (`#fixed`) the embargo has done its job: the
+        // advisory goes out on the day of the release without an override.
+        if let Some(end) = self.case.embargo_end
+            && self.today() < end
+            && !override_embargo
+            && self.case.status != CaseStatus::Fixed
+        {
+            return fail(format!(
+                "the embargo runs until {}; publish then, after `#fixed` once the fixed release is out, or `#publish now` to override it",
+                ctx.fmt_date(end)
+            ));
+        }
+        if let Some(Err(why)) = &self.facts.advisory_repo {
+            return fail(format!(
+                "the advisory repository cannot take the advisory: {why}; fix the checkout and `#publish` again"
+            ));
+        }
+        let n = publication::packages(&self.case).len();
+        let ids = self.facts.next_advisory.ids(n);
+        let Some(id) = ids.first().cloned() else {
+            return fail("no advisory id could be allocated");
+        };
+        let mut published = self.case.clone();
+        published.status = CaseStatus::Published;
+        published.published_at = Some(ctx.now);
+        published.advisory_id = Some(ids.join(" "));
+        let mut timeline = self.facts.timeline.clone();
+        timeline.extend(self.events.iter().map(|e| Event {
+            at: ctx.now,
+            kind: e.kind,
+            actor: e.actor.clone(),
+            detail: e.detail.clone(),
+            public: e.public,
+            message_id: None,
+        }));
+        let advs = publication::advisories_for(&published, &timeline, ctx.config, &ids);
+        // Everything the formats need, or a list of what to add: never half an advisory.
+        let blocking: Vec<String> = advs
+            .iter()
+            .flat_map(|adv| {
+                advisory::blocking_problems(adv)
+                    .into_iter()
+                    .map(move |p| if n > 1 { format!("{}: {p}", adv.id) } else { p })
+            })
+            .collect();
+        if !blocking.is_empty() {
+            return fail(format!(
+                "not published; add or fix first:\n    - {}",
+                blocking.join("\n    - ")
+            ));
+        }
+        let warnings: Vec<String> = advs.iter().flat_map(advisory::problems).collect();
+        let mut attachments = Vec::new();
+        let mut files = Vec::new();
+        let mut markdown_all = Vec::new();
+        for adv in &advs {
+            let markdown = advisory::to_markdown(adv);
+            let osv = advisory::to_osv_json(adv);
+            attachments.push(OutAttachment {
+                filename: format!("{}.json", adv.id),
+                content_type: "application/json".into(),
+                bytes: osv.into_bytes(),
+            });
+            attachments.push(OutAttachment {
+                filename: format!("{}.md", adv.id),
+                content_type: "text/markdown; charset=utf-8".into(),
+                bytes: markdown.clone().into_bytes(),
+            });
+            files.push((publication::repo_path(&adv.id), markdown.clone()));
+            markdown_all.push(markdown);
+        }
+        let markdown = markdown_all.join("\n");
+        // The subject is cut like the title.
+        let summary = advisory::summary_line(published.summary.as_deref().unwrap_or_default());
+        // Render every mail before queueing any: a template that fails sends nothing.
+        let announce = match ctx.config.publish.announce.clone() {
+            None => None,
+            Some(list) => match ctx.templates.render(&templates::Announce {
+                advisory_id: id.clone(),
+                summary: summary.clone(),
+                markdown: markdown.clone(),
+            }) {
+                Ok(r) => Some((list, r)),
+                Err(e) => return fail(format!("not published: the announce template failed: {e}")),
+            },
+        };
+        let thanks = match self.case.reporter.clone() {
+            None => None,
+            Some(reporter) => match ctx.templates.render(&templates::Published {
+                case_id: self.case.id.to_string(),
+                advisory_id: id.clone(),
+                summary: summary.clone(),
+                markdown,
+                reporter_name: self.case.reporter_name.clone(),
+                desk_name: ctx.config.desk.name.clone(),
+            }) {
+                Ok(r) => Some((reporter, r)),
+                Err(e) => {
+                    return fail(format!("not published: the published template failed: {e}"));
+                }
+            },
+        };
+        let mut sent_to = Vec::new();
+        if let Some((list, r)) = announce {
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::Announce,
+                    Some(self.case.id.clone()),
+                    vec![list.clone()],
+                    r,
+                )
+                .attach(attachments.clone()),
+            );
+            sent_to.push(list);
+        }
+        if let Some((reporter, r)) = thanks {
+            let parent = self
+                .facts
+                .reporter_last_message
+                .clone()
+                .unwrap_or_else(|| self.case.root_message_id.clone());
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::PublishedNotice,
+                    Some(self.case.id.clone()),
+                    vec![reporter.clone()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(&self.case.id))
+                .threaded((
+                    Some(parent.clone()),
+                    vec![self.case.root_message_id.clone(), parent],
+                ))
+                .attach(attachments),
+            );
+            sent_to.push(format!("the reporter ({reporter})"));
+        }
+        if self.facts.advisory_repo.is_some() {
+            self.repo_commit = Some(publication::RepoCommit {
+                branch: id.clone(),
+                files,
+                message: format!("{id}: {summary}"),
+            });
+        }
+        self.case = published;
+        let id = ids.join(", ");
+        let note =
+            if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {
+                " before the end of the embargo (#publish now)"
+            } else {
+                ""
+            };
+        self.events.push(
+            NewEvent::new(
+                EventKind::Published,
+                self.actor,
+                format!("advisory {id} published{note}"),
+            )
+            .public(),
+        );
+        let to = if sent_to.is_empty() {
+            "nobody (no announce list, no reporter)".into()
+        } else {
+            sent_to.join(" and ")
+        };
+        let mut result = format!("published as {id}{note}; announcement sent to {to}");
+        for w in warnings {
+            result.push_str(&format!("\n    note: {w}"));
+        }
+        ok(result)
+    }
+}

@@ -1,0 +1,502 @@
+//! Team mail: authentication, the command block applied to the case in order, the
+//! transcript answer, and the relay of the message to the rest of the team.
+//!
+//! Invariants: pure (no I/O, the clock is `ctx.now`); a failed command changes nothing
+//! and the others still apply in order; commands run only for an authenticated team
+//! member unless the operator explicitly allowed unauthenticated ones; only `#reply`
+//! writes to the reporter, and only the text after the block.
+
+mod advisory_fields;
+mod lifecycle;
+mod mail_out;
+mod triage;
+
+use crate::commands::{Command, ParsedBody};
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
+use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
+use crate::mail::Mail;
+use crate::mail::auth::{self, AuthVerdict};
+use crate::outgoing::templates::{self, TranscriptLine};
+use crate::outgoing::{Outgoing, Purpose};
+use crate::types::CaseId;
+use chrono::{Duration, NaiveDate};
+
+/// Alerts about refused commands allowed per hour, so a flood of forged mail cannot turn
+/// the desk into a mail cannon aimed at the team.
+pub const ALERTS_PER_HOUR: u32 = 5;
+
+/// The outcome of one command: what to echo, and whether it succeeded.
+struct Step {
+    ok: bool,
+    result: String,
+}
+
+fn ok(result: impl Into<String>) -> Step {
+    Step {
+        ok: true,
+        result: result.into(),
+    }
+}
+
+fn fail(result: impl Into<String>) -> Step {
+    Step {
+        ok: false,
+        result: result.into(),
+    }
+}
+
+/// Working state while a command block is applied.
+struct Work<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    actor: &'a str,
+    text: &'a str,
+    facts: &'a Facts,
+    case: Case,
+    events: Vec<NewEvent>,
+    outgoing: Vec<Outgoing>,
+    one_offs: Vec<OneOff>,
+    extra: Vec<String>,
+    repo_commit: Option<crate::publish::publication::RepoCommit>,
+}
+
+fn team_recipients_except(ctx: &Ctx<'_>, sender: &str) -> Vec<String> {
+    ctx.config
+        .team
+        .recipients()
+        .into_iter()
+        .filter(|r| r != sender)
+        .collect()
+}
+
+/// Decides what a team member's mail does.
+pub fn team_mail(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    filing: Filing,
+    body: ParsedBody,
+    recent_alerts: u32,
+    facts: &Facts,
+) -> Decision {
+    let has_commands = !body.commands.is_empty();
+    let verdict = if has_commands && ctx.config.team.require_authenticated_commands {
+        let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
+        Some(auth::evaluate(
+            &headers,
+            ctx.config.team.authserv_id.as_deref().unwrap_or(""),
+            member,
+        ))
+    } else {
+        None
+    };
+    let wants_new = matches!(
+        body.commands.first().map(|c| &c.parsed),
+        Some(Ok(Command::New))
+    );
+
+    let (case, opened) = match filing {
+        Filing::Existing(c, _) if !wants_new => (*c, false),
+        Filing::New(id) if wants_new && !matches!(verdict, Some(AuthVerdict::Fail { .. })) => {
+            let subject =
+                crate::mail::subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
+            let mut c = Case::new(
+                id,
+                if subject.is_empty() {
+                    "(no subject)".into()
+                } else {
+                    subject
+                },
+                None,
+                ctx.now,
+                mail.message_id.clone(),
+            );
+            if let Some(days) = ctx.config.policy.embargo_days {
+                c.embargo_end = ctx
+                    .config
+                    .calendar
+                    .local_date(ctx.now)
+                    .checked_add_signed(Duration::days(i64::from(days)));
+            }
+            (c, true)
+        }
+        Filing::Existing(_, _) | Filing::New(_) => {
+            return no_case(
+                ctx,
+                mail,
+                member,
+                &body,
+                verdict.as_ref(),
+                wants_new,
+                recent_alerts,
+            );
+        }
+    };
+
+    let mut d = Decision {
+        opened,
+        ..Decision::unfiled(MessageKind::Team)
+    };
+    if opened {
+        d.events.push(
+            NewEvent::new(
+                EventKind::Opened,
+                member,
+                format!("opened by a team member with #new: {}", case.subject),
+            )
+            .public(),
+        );
+    }
+
+    if let Some(AuthVerdict::Fail { reason }) = &verdict {
+        d.events.push(NewEvent::new(
+            EventKind::Refused,
+            member,
+            format!(
+                "{} command line(s) refused: the mail is not authenticated ({reason})",
+                body.commands.len()
+            ),
+        ));
+        if let Some(alert) = refused_alert(
+            ctx,
+            Some(&case.id),
+            mail,
+            member,
+            reason,
+            &body,
+            recent_alerts,
+        ) {
+            d.outgoing.push(alert);
+        }
+        d.case = Some(case);
+        return d;
+    }
+
+    d.events.push(NewEvent::new(
+        EventKind::TeamMail,
+        member,
+        if body.text.is_empty() {
+            format!("team mail: {}", mail.subject)
+        } else {
+            format!("team note: {}", first_line(&body.text))
+        },
+    ));
+
+    let mut w = Work {
+        ctx,
+        actor: member,
+        text: &body.text,
+        facts,
+        case,
+        events: Vec::new(),
+        outgoing: Vec::new(),
+        one_offs: Vec::new(),
+        extra: Vec::new(),
+        repo_commit: None,
+    };
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for line in &body.commands {
+        let step = match &line.parsed {
+            Ok(cmd) => w.apply(cmd, opened),
+            Err(e) => fail(e.to_string()),
+        };
+        if !step.ok {
+            failed = true;
+            w.events.push(NewEvent::new(
+                EventKind::CommandFailed,
+                member,
+                format!("{}: {}", line.text, step.result),
+            ));
+        }
+        lines.push(TranscriptLine {
+            line_no: line.line_no,
+            text: line.text.clone(),
+            ok: step.ok,
+            result: step.result,
+        });
+    }
+
+    let Work {
+        case,
+        events,
+        outgoing,
+        one_offs,
+        extra,
+        repo_commit,
+        ..
+    } = w;
+    d.repo_commit = repo_commit;
+    d.events.extend(events);
+    d.outgoing.extend(outgoing);
+    d.one_offs.extend(one_offs);
+
+    if has_commands {
+        let mut status = status_line(ctx, &case);
+        for e in extra {
+            status.push_str("\n\n");
+            status.push_str(&e);
+        }
+        match ctx.templates.render(&templates::Transcript {
+            case_id: case.id.to_string(),
+            subject: case.subject.clone(),
+            lines,
+            failed,
+            status,
+        }) {
+            Ok(r) => d.outgoing.push(
+                Outgoing::new(
+                    Purpose::Transcript,
+                    Some(case.id.clone()),
+                    vec![member.to_string()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(&case.id))
+                .threaded(answer_threading(mail)),
+            ),
+            Err(e) => d.events.push(NewEvent::new(
+                EventKind::DeliveryFailed,
+                DESK_ACTOR,
+                format!("could not write the transcript: {e}"),
+            )),
+        }
+    }
+
+    // The rest of the team hears of the message: the note, and which commands ran.
+    let others = team_recipients_except(ctx, member);
+    if !others.is_empty() && (!body.text.is_empty() || has_commands) {
+        let mut text = String::new();
+        for line in &body.commands {
+            text.push_str(&line.text);
+            text.push('\n');
+        }
+        if has_commands && !body.text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&body.text);
+        if let Ok(r) = ctx.templates.render(&templates::TeamMail {
+            case_id: case.id.to_string(),
+            subject: case.subject.clone(),
+            role: "Team".into(),
+            headline: format!("{member} wrote on {} (internal to the team).", case.id),
+            from: member.to_string(),
+            received: ctx.fmt_instant(ctx.now),
+            note: None,
+            text,
+        }) {
+            d.outgoing.push(
+                Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
+                    .reply_to(ctx.plus_address(&case.id))
+                    .threaded(answer_threading(mail)),
+            );
+        }
+    }
+    d.case = Some(case);
+    d
+}
+
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let mut s: String = line.chars().take(100).collect();
+    if line.chars().count() > 100 {
+        s.push('…');
+    }
+    s
+}
+
+/// A team mail that names no case: explain how to name one.
+fn no_case(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    body: &ParsedBody,
+    verdict: Option<&AuthVerdict>,
+    wants_new: bool,
+    recent_alerts: u32,
+) -> Decision {
+    let mut d = Decision::unfiled(MessageKind::Team);
+    if let Some(AuthVerdict::Fail { reason }) = verdict {
+        if wants_new
+            && let Some(alert) = refused_alert(ctx, None, mail, member, reason, body, recent_alerts)
+        {
+            d.outgoing.push(alert);
+        }
+        return d;
+    }
+    let named = body.commands.iter().find_map(|c| match &c.parsed {
+        Ok(Command::Case(id)) => Some(id.clone()),
+        _ => None,
+    });
+    let why = match named {
+        Some(id) => format!("there is no case {id}"),
+        None => {
+            "this mail is not a reply to a case, has no case tag in its subject, and names no case"
+                .into()
+        }
+    };
+    let lines: Vec<TranscriptLine> = body
+        .commands
+        .iter()
+        .map(|c| TranscriptLine {
+            line_no: c.line_no,
+            text: c.text.clone(),
+            ok: false,
+            result: format!("not applied: {why}"),
+        })
+        .collect();
+    let status = format!(
+        "Nothing was changed: {why}. Start the mail with `#case SEC-YYYY-NNNN` to name a case, or with `#new` to open one.\n\nThe mail itself is kept in the desk's database."
+    );
+    if let Ok(r) = ctx.templates.render(&templates::Transcript {
+        case_id: "no case".into(),
+        subject: mail.subject.clone(),
+        lines,
+        failed: true,
+        status,
+    }) {
+        d.outgoing.push(
+            Outgoing::new(Purpose::Transcript, None, vec![member.to_string()], r)
+                .threaded(answer_threading(mail)),
+        );
+    }
+    d
+}
+
+/// The team alert about a mail whose commands were refused.
+fn refused_alert(
+    ctx: &Ctx<'_>,
+    case: Option<&CaseId>,
+    mail: &Mail,
+    member: &str,
+    reason: &str,
+    body: &ParsedBody,
+    recent_alerts: u32,
+) -> Option<Outgoing> {
+    if recent_alerts >= ALERTS_PER_HOUR {
+        return None;
+    }
+    let commands: Vec<&str> = body.commands.iter().map(|c| c.text.as_str()).collect();
+    let text = format!(
+        "A mail claiming to come from {member} carried commands, but it is not authenticated:\n{reason}.\n\n\
+         None of its commands ran:\n{}\n\nIf {member} really sent it, their mail server must sign it (DKIM) or pass DMARC, as seen by {}.\n\
+         If not, someone is impersonating a team member.\n\nMessage-ID: {}\nSubject: {}",
+        commands
+            .iter()
+            .map(|c| format!("    {c}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        ctx.config
+            .team
+            .authserv_id
+            .as_deref()
+            .unwrap_or("(no authserv_id configured)"),
+        mail.message_id.bracketed(),
+        mail.subject,
+    );
+    let r = ctx
+        .templates
+        .render(&templates::TeamAlert {
+            case_id: case
+                .map(CaseId::to_string)
+                .unwrap_or_else(|| "no case".into()),
+            headline: format!("unauthenticated commands from {member} refused"),
+            text,
+        })
+        .ok()?;
+    let alert = Outgoing::new(
+        Purpose::TeamNotice,
+        case.cloned(),
+        ctx.config.team.recipients(),
+        r,
+    );
+    Some(match case {
+        Some(c) => alert.reply_to(ctx.plus_address(c)),
+        None => alert,
+    })
+}
+
+/// One line summing up the case, for transcripts.
+pub fn status_line(ctx: &Ctx<'_>, c: &Case) -> String {
+    let mut parts = vec![format!("Status: {}", c.status)];
+    parts.push(match &c.assignee {
+        Some(a) => format!("responder {a}"),
+        None => "no responder".into(),
+    });
+    if let Some(s) = c.severity {
+        parts.push(format!("severity {s}"));
+    }
+    parts.push(match c.embargo_end {
+        Some(e) => format!("embargo until {}", ctx.fmt_date(e)),
+        None => "no embargo".into(),
+    });
+    parts.join(", ")
+}
+
+impl Work<'_, '_> {
+    fn change(&mut self, detail: String) {
+        self.events
+            .push(NewEvent::new(EventKind::Changed, self.actor, detail));
+    }
+
+    fn public_change(&mut self, detail: String) {
+        self.events
+            .push(NewEvent::new(EventKind::Changed, self.actor, detail).public());
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.ctx.config.calendar.local_date(self.ctx.now)
+    }
+
+    fn needs_open(&self) -> Option<Step> {
+        (!self.case.is_open()).then(|| {
+            fail(format!(
+                "{} is {}; `#reopen` it first",
+                self.case.id, self.case.status
+            ))
+        })
+    }
+
+    /// Applies one command. The commands are grouped by family, one file each:
+    /// triage, advisory fields, lifecycle, mail out.
+    fn apply(&mut self, cmd: &Command, opened_now: bool) -> Step {
+        match cmd {
+            // triage.rs
+            Command::New => self.new_case(opened_now),
+            Command::Case(id) => self.working_on(id),
+            Command::Assign(who) => self.assign(who),
+            Command::Unassign => self.unassign(),
+            Command::Severity(s) => self.severity(*s),
+            Command::Cvss(score) => self.cvss(score),
+            Command::Show => self.show(),
+            Command::Help => self.help(),
+            // advisory_fields.rs
+            Command::Cve(cve) => self.cve(cve),
+            Command::Cwe(n) => self.cwe(*n),
+            Command::Summary(s) => self.summary(s),
+            Command::Workaround(s) => self.workaround(s),
+            Command::Reference { kind, url } => self.reference(*kind, url),
+            Command::Details => self.details(),
+            Command::Package(p) => self.package(p),
+            Command::Affected(r) => self.affected(r),
+            Command::FixedIn(v) => self.fixed_in(v),
+            Command::Credit(c) => self.credit(c),
+            // lifecycle.rs
+            Command::Valid => self.valid(),
+            Command::Invalid(reason) => self.invalid(reason),
+            Command::Duplicate(other) => self.duplicate(other),
+            Command::Embargo(spec) => self.embargo(spec),
+            Command::Remind { when, text } => self.remind(when, text),
+            Command::Fixed => self.fixed(),
+            Command::Close => self.close(),
+            Command::Reopen => self.reopen(),
+            // mail_out.rs
+            Command::Reply => self.reply(),
+            Command::Forward(addr) => self.forward(addr),
+            Command::Preannounce(date) => self.preannounce(*date),
+            Command::Publish { now } => self.publish(*now),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The shell's reads of the operator's files and environment: the configuration file,
+//! the secret files, `$CREDENTIALS_DIRECTORY`, the process environment and the template
+//! overrides. Everything is read here and handed to the pure core (`config`,
+//! `outgoing::templates`) as values, so the core itself does no I/O.
+
+use crate::config::{Config, ConfigError, ConfigProblem, Gathered, RawConfig, SecretSources};
+use crate::outgoing::templates::{TemplateError, Templates};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+impl SecretSources {
+    /// Reads `$CREDENTIALS_DIRECTORY` and the process environment.
+    pub fn from_process() -> SecretSources {
+        SecretSources {
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            env: std::env::vars().collect(),
+            required: true,
+        }
+    }
+}
+
+/// The systemd credentials a configuration may use (`LoadCredential=imap:…`).
+const CREDENTIALS: &[&str] = &["imap", "smtp"];
+
+/// Reads what validating `raw` needs from outside: the secret files it names (only when
+/// secrets are required, so commands that never log in do not touch them), the systemd
+/// credentials, and which of the paths it names are directories or files.
+pub fn gather(raw: &RawConfig, sources: &SecretSources) -> Gathered {
+    let mut found = Gathered {
+        sources: sources.clone(),
+        ..Gathered::default()
+    };
+    if sources.required {
+        for path in [&raw.imap.password_file, &raw.smtp.password_file]
+            .into_iter()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(path).map_err(|e| e.to_string());
+            found.secret_files.insert(path.clone(), text);
+        }
+        if let Some(dir) = &sources.credentials_directory {
+            for name in CREDENTIALS {
+                if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+                    found.credentials.insert((*name).to_string(), text);
+                }
+            }
+        }
+    }
+    if let Some(dir) = &raw.desk.templates
+        && dir.is_dir()
+    {
+        found.directories.insert(dir.clone());
+    }
+    for ca in [&raw.imap.ca_file, &raw.smtp.ca_file].into_iter().flatten() {
+        if ca.is_file() {
+            found.regular_files.insert(ca.clone());
+        }
+    }
+    found
+}
+
+impl Config {
+    /// Reads, parses and validates the file. Secrets are read now.
+    pub fn load(path: &Path, secrets: &SecretSources) -> Result<Config, ConfigError> {
+        let fail = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            problems: vec![ConfigProblem {
+                key: "(file)".into(),
+                message,
+            }],
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+        Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// Parses and validates configuration text, reading the secrets it names.
+    pub fn from_toml(text: &str, secrets: &SecretSources) -> Result<Config, Vec<ConfigProblem>> {
+        let raw = RawConfig::parse(text)?;
+        raw.validate(&gather(&raw, secrets))
+    }
+}
+
+impl Templates {
+    /// The built-in templates, with overrides from `dir` (files named `<name>.txt`).
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut overrides = BTreeMap::new();
+        if let Some(dir) = dir {
+            for name in Templates::names() {
+                let path = dir.join(format!("{name}.txt"));
+                if path.exists() {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                            name: name.to_string(),
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                    overrides.insert(name.to_string(), text);
+                }
+            }
+        }
+        Templates::with_overrides(&overrides)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+    use crate::outgoing::templates::{Ack, Rendered};
+
+    const GOOD: &str = r#"
+[desk]
+address = "security@example.org"
+[imap]
+host = "imap.example.org"
+username = "security@example.org"
+password_env = "PW"
+[smtp]
+host = "smtp.example.org"
+[team]
+members = ["alice@example.org"]
+authserv_id = "mx.example.org"
+"#;
+
+    fn secrets() -> SecretSources {
+        let mut env = BTreeMap::new();
+        env.insert("PW".to_string(), "hunter2".to_string());
+        SecretSources {
+            credentials_directory: None,
+            env,
+            required: true,
+        }
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text, &secrets()) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_files_env_or_systemd_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
+        let with_file = GOOD.replace(
+            "password_env = \"PW\"",
+            &format!("password_file = \"{}\"", dir.path().join("pw").display()),
+        );
+        assert_eq!(
+            Config::from_toml(&with_file, &secrets())
+                .unwrap()
+                .imap
+                .password
+                .expose(),
+            "from-file"
+        );
+
+        std::fs::write(dir.path().join("imap"), "from-credential").unwrap();
+        let bare = GOOD.replace("password_env = \"PW\"\n", "");
+        let creds = SecretSources {
+            credentials_directory: Some(dir.path().to_path_buf()),
+            ..SecretSources::default()
+        };
+        let creds = SecretSources {
+            required: true,
+            ..creds
+        };
+        assert_eq!(
+            Config::from_toml(&bare, &creds)
+                .unwrap()
+                .imap
+                .password
+                .expose(),
+            "from-credential"
+        );
+
+        let missing = GOOD.replace(
+            "password_env = \"PW\"",
+            "password_file = \"/nonexistent/pw\"",
+        );
+        let got = problems(&missing);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("imap.password_file: cannot read /nonexistent/pw"),
+            "{got:?}"
+        );
+        let unset = GOOD.replace("\"PW\"", "\"NOT_SET\"");
+        assert_eq!(
+            problems(&unset),
+            vec![
+                "imap.password_env: the environment variable NOT_SET is not set (or empty)"
+                    .to_string()
+            ]
+        );
+
+        // Commands that never log in do not need the secrets.
+        assert!(Config::from_toml(&missing, &SecretSources::not_needed()).is_ok());
+    }
+
+    #[test]
+    fn template_overrides_are_read_from_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ack.txt"),
+            "Subject: Got it: {{ case_id }}\n\nWe have {{ case_id }}.\n",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let r = t
+            .render(&Ack {
+                case_id: "SEC-2026-0001".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            r,
+            Rendered {
+                subject: "Got it: SEC-2026-0001".into(),
+                body: "We have SEC-2026-0001.\n".into()
+            }
+        );
+
+        std::fs::write(dir.path().join("ack.txt"), "Subject: {{ case_id }\n\nx").unwrap();
+        let err = Templates::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.starts_with("template ack: line 1"), "{err}");
+    }
+}

