@@ -3,8 +3,7 @@
 //! Invariant: plain data, no I/O. The store persists it; the desk logic changes it in
 //! memory and hands it back whole, with the events that explain each change.
 
-use crate::publish::advisory::CreditRole;
-use crate::types::{CaseId, CaseStatus, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// How the reporter wants to be credited.

@@ -11,7 +11,15 @@
 //!
 //! Invariant: only this module runs git; nothing in `publish/` does I/O.
 
+use crate::desk::case::{DESK_ACTOR, EventKind, NewEvent};
+use crate::outgoing::templates;
+use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::publication::RepoCommit;
+use crate::service::mailer::backoff;
+use crate::service::process::Desk;
+use crate::store::{Store, Tx};
+use crate::types::CaseId;
+use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -172,5 +180,147 @@ pub fn push(repo: &Path, branch: &str) -> Result<(), String> {
     // Never ask for a password on a terminal the daemon does not have.
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .args(["push", "--porcelain", "origin", &spec]);
-    run(cmd, "push").map(|_| ())
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run git for push: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    // `--porcelain` reports each ref on stdout (`!` and `[rejected]` for a refusal);
+    // the reason is on stderr.
+    Err(format!(
+        "git push failed: {} {}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// Attempts before a push that keeps failing (network, server down) is given up and
+/// told to the team: with the mailer's backoff (30 s doubling, at most an hour) about
+/// five hours of tries.
+pub const PUSH_ATTEMPTS: i64 = 10;
+
+/// What one due push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    Done {
+        branch: String,
+    },
+    /// Will be tried again after the backoff.
+    Retry {
+        branch: String,
+        why: String,
+    },
+    /// Refused by the origin, or failing for too long: the team was told.
+    GaveUp {
+        branch: String,
+        why: String,
+    },
+}
+
+/// Pushes every due advisory branch to the checkout's `origin`, like the mailer sends
+/// mail: the attempt is counted (and the next one scheduled) before it is made; a push
+/// the origin refuses (`[rejected]`, a hook saying no) is not retried; either way a push
+/// that will not happen is told to the team, on its case.
+pub fn push_due(
+    desk: &Desk,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> crate::store::Result<Vec<Pushed>> {
+    let Some(repo) = desk.config.publish.advisory_repo.clone() else {
+        return Ok(Vec::new());
+    };
+    let due = store.read(|tx| tx.due_advisory_pushes(now))?;
+    let mut done = Vec::new();
+    for (row, case, branch, attempts) in due {
+        let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+        let next = now + backoff(attempt);
+        if !store.write(|tx| tx.claim_advisory_push(row, next))? {
+            continue;
+        }
+        let result = push(&repo, &branch);
+        let outcome = match result {
+            Ok(()) => Pushed::Done {
+                branch: branch.clone(),
+            },
+            Err(why) if refused(&why) || attempts + 1 >= PUSH_ATTEMPTS => Pushed::GaveUp {
+                branch: branch.clone(),
+                why,
+            },
+            Err(why) => Pushed::Retry {
+                branch: branch.clone(),
+                why,
+            },
+        };
+        store.write(|tx| {
+            match &outcome {
+                Pushed::Done { .. } => tx.finish_advisory_push(row, Ok(()), false, now)?,
+                Pushed::Retry { why, .. } => {
+                    tx.finish_advisory_push(row, Err(why), false, now)?;
+                }
+                Pushed::GaveUp { why, .. } => {
+                    tx.finish_advisory_push(row, Err(why), true, now)?;
+                    tell_team(desk, tx, &case, &branch, why, now)?;
+                }
+            }
+            Ok(())
+        })?;
+        done.push(outcome);
+    }
+    Ok(done)
+}
+
+/// The origin said no (as opposed to: could not be reached).
+fn refused(why: &str) -> bool {
+    // `[rejected]`, `[remote rejected]` (a hook or protected branch), "Updates were rejected".
+    why.contains("rejected")
+}
+
+fn tell_team(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    case: &str,
+    branch: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> crate::store::Result<()> {
+    let Some(case_id) = CaseId::parse(case) else {
+        return Ok(());
+    };
+    let headline = format!("the advisory branch {branch} did not reach the repository");
+    tx.insert_event(
+        &case_id,
+        now,
+        &NewEvent::new(
+            EventKind::DeliveryFailed,
+            DESK_ACTOR,
+            format!("{headline}: {why}"),
+        ),
+        None,
+    )?;
+    let text = format!(
+        "The advisory was published and committed on the branch {branch} of the advisory \
+         repository checkout, but pushing that branch to its origin failed:\n\n{why}\n\n\
+         Push it by hand (git push origin {branch}) and open the pull request."
+    );
+    match desk.templates.render(&templates::TeamAlert {
+        case_id: case.to_string(),
+        headline,
+        text,
+    }) {
+        Ok(r) => desk.enqueue(
+            tx,
+            &Outgoing::new(
+                Purpose::TeamNotice,
+                Some(case_id.clone()),
+                desk.config.team.recipients(),
+                r,
+            ),
+            now,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, branch, "the team alert about a failed push could not be rendered");
+            Ok(())
+        }
+    }
 }

@@ -43,6 +43,10 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
         fired.push(store.write(|tx| fire(desk, tx, &r, now))?);
     }
     store.write(|tx| ensure_digest(desk, tx, now))?;
+    // Published advisories whose branch still has to reach the repository's origin.
+    for p in crate::service::advisory_repo::push_due(desk, store, now)? {
+        tracing::info!(push = ?p, "advisory branch push");
+    }
     Ok(fired)
 }
 

@@ -2,8 +2,7 @@
 
 use super::{Result, StoreError, Tx, parse_opt_date, parse_opt_ts, parse_ts, stored_id, ts};
 use crate::desk::case::{Case, CreditChoice, Event, EventKind, NewEvent};
-use crate::publish::advisory::CreditRole;
-use crate::types::{CaseId, CaseStatus, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 

@@ -4,10 +4,10 @@
 
 use secdesk::publish::publication::{Numbering, RepoCommit, repo_path};
 use secdesk::service::advisory_repo;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let o = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -24,6 +24,34 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A bare origin and a clone of it holding `advisories/2026/OSEC-2026-01..17.md`.
+pub(crate) fn origin_and_clone(dir: &Path) -> (PathBuf, PathBuf) {
+    let origin = dir.join("origin.git");
+    let clone = dir.join("clone");
+    git(dir, &["init", "-q", "--bare", origin.to_str().unwrap()]);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    std::fs::create_dir_all(clone.join("advisories/2026")).unwrap();
+    for n in 1..=17 {
+        std::fs::write(
+            clone.join(format!("advisories/2026/OSEC-2026-{n:02}.md")),
+            format!("advisory {n}\n"),
+        )
+        .unwrap();
+    }
+    git(&clone, &["add", "-A"]);
+    git(&clone, &["commit", "-q", "-m", "the published database"]);
+    git(&clone, &["push", "-q", "origin", "HEAD"]);
+    (origin, clone)
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod conversation;
 mod deadlines;
 mod e2e;
 mod operator;
+mod publication;
 mod service;
 mod stack;
 mod support;

@@ -483,6 +483,8 @@ impl Work<'_, '_> {
             Command::Affected(r) => self.affected(r),
             Command::FixedIn(v) => self.fixed_in(v),
             Command::Credit(c) => self.credit(c),
+            Command::Bindings(names) => self.bindings(names),
+            Command::Commit { url, sha } => self.commit(url, sha),
             // lifecycle.rs
             Command::Valid => self.valid(),
             Command::Invalid(reason) => self.invalid(reason),

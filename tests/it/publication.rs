@@ -1,0 +1,193 @@
+//! `#publish` end to end through `process` and `run_due`: the advisory repository with a
+//! real git, the push, the refusals, and a publication that fails half-way sending nothing.
+
+use crate::advisory_repo::{git, origin_and_clone};
+use crate::world::*;
+use secdesk::outgoing::templates::Templates;
+use secdesk::service::process::Desk;
+use secdesk::types::CaseStatus;
+use std::collections::BTreeMap;
+
+const SETUP: &str = "#valid\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2 | >= 2.0, < 2.0.3\r\n#fixed-in 2.0.3\r\n#commit https://github.com/example/parser 1a61aeee7f593ec067612df1739ec905eab0450f\r\n#credit Rita Reporter\r\n#credit coordinator Alice Admin\r\n#credit remediation_developer Bob Builder\r\n#bindings Parser.parse Parser.parse_file\r\n#details\r\nA crafted input overflows a heap buffer.\r\n";
+
+/// Opens a case from Rita with Message-ID `report_id`; returns the team notice's id.
+fn open(w: &mut World, report_id: &str) -> String {
+    w.deliver(&report(
+        report_id,
+        "Heap overflow in the parser",
+        "It overflows.",
+    ));
+    w.take("team-notice").message_id.to_string()
+}
+
+fn attachment(raw: &[u8], name: &str) -> String {
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let a = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .unwrap_or_else(|| panic!("no attachment {name}"));
+    String::from_utf8_lossy(a.contents()).into_owned()
+}
+
+#[test]
+fn publish_numbers_past_the_repository_commits_on_a_branch_and_pushes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+
+    for (n, (report_id, expected)) in [
+        ("r1@reporter.test", "OSEC-2026-18"),
+        ("r2@reporter.test", "OSEC-2026-19"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let notice = open(&mut w, report_id);
+        w.command(ALICE, &format!("s{n}@example.org"), &notice, SETUP);
+        w.new_mail();
+        w.command(
+            ALICE,
+            &format!("p{n}@example.org"),
+            &notice,
+            "#publish now\r\n",
+        );
+        let announce = w.take("announce");
+        let case = w.case(&format!("SEC-2026-000{}", n + 1));
+        assert_eq!(case.status, CaseStatus::Published);
+        assert_eq!(case.advisory_id.as_deref(), Some(expected));
+        // The branch holds exactly the markdown that was announced.
+        let md = attachment(&announce.bytes, &format!("{expected}.md"));
+        let committed = git(
+            &clone,
+            &["show", &format!("{expected}:advisories/2026/{expected}.md")],
+        );
+        assert_eq!(committed, md.trim_end());
+        assert!(
+            md.contains("affected: \"example-parser\" {< \"1.4.2\" | (>= \"2.0\" & < \"2.0.3\")}"),
+            "{md}"
+        );
+        assert!(
+            md.contains("[fixed \"1a61aeee7f593ec067612df1739ec905eab0450f\"]"),
+            "{md}"
+        );
+        assert!(md.contains("  [coordinator \"Alice Admin\"]\n"), "{md}");
+        // Not on the origin until the scheduler pushes it.
+        assert!(git(&origin, &["branch", "--list", expected]).is_empty());
+        w.run_due();
+        assert!(!git(&origin, &["branch", "--list", expected]).is_empty());
+        // The checkout stays clean for the next one.
+        assert_eq!(secdesk::service::advisory_repo::check(&clone), Ok(()));
+    }
+
+    // A dirty checkout: #publish refuses, nothing is sent, no id is taken.
+    std::fs::write(clone.join("advisories/2026/notes.txt"), "wip").unwrap();
+    let notice = open(&mut w, "r3@reporter.test");
+    w.command(ALICE, "s3@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(ALICE, "p3@example.org", &notice, "#publish now\r\n");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["transcript", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    let t = body(&out[0].bytes);
+    assert!(t.contains("has uncommitted changes"), "{t}");
+    assert_eq!(w.case("SEC-2026-0003").advisory_id, None);
+}
+
+#[test]
+fn publish_refuses_listing_what_to_add() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#affected < 1.0 | >= 2.0, < 2.1 | >= 3.0, < 3.1\r\n#publish now\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("not published; add or fix first:"), "{t}");
+    assert!(t.contains("No summary"), "{t}");
+    assert!(t.contains("No package"), "{t}");
+    assert!(t.contains("3 alternatives"), "{t}");
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() != "announce")
+    );
+    assert_eq!(w.case("SEC-2026-0001").advisory_id, None);
+}
+
+#[test]
+fn two_packages_publish_two_related_advisories() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let cmds = "#summary Heap overflow in the parser\r\n#package mirage-crypto-ec\r\n#package mirage-crypto-pk\r\n#affected < 2.3.0\r\n#affected mirage-crypto-ec < 2.3.0\r\n#affected mirage-crypto-pk >= 1.0, < 2.2.1\r\n#fixed-in mirage-crypto-pk 2.2.1\r\n#details\r\nBoth packages.\r\n";
+    w.command(ALICE, "a1@example.org", &notice, cmds);
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("✗ this case names 2 packages: put the package first"),
+        "{t}"
+    );
+    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
+    let announce = w.take("announce");
+    assert_eq!(
+        w.case("SEC-2026-0001").advisory_id.as_deref(),
+        Some("OSEC-2026-01 OSEC-2026-02")
+    );
+    let pk = attachment(&announce.bytes, "OSEC-2026-02.json");
+    let v: serde_json::Value = serde_json::from_str(&pk).unwrap();
+    assert_eq!(v["related"], serde_json::json!(["OSEC-2026-01"]));
+    assert_eq!(v["affected"][0]["package"]["name"], "mirage-crypto-pk");
+    assert_eq!(
+        v["affected"][0]["ranges"][0]["events"],
+        serde_json::json!([{"introduced": "1.0"}, {"fixed": "2.2.1"}])
+    );
+    let ec = attachment(&announce.bytes, "OSEC-2026-01.md");
+    assert!(ec.contains("related: [ OSEC-2026-02 ]"), "{ec}");
+    assert!(
+        ec.contains("affected: \"mirage-crypto-ec\" {< \"2.3.0\"}"),
+        "{ec}"
+    );
+}
+
+/// The reporter's thanks template fails for this case: nothing at all goes out (not the
+/// announcement either), and the case is not published.
+#[test]
+fn a_failing_thanks_template_sends_nothing() {
+    let mut w = World::new();
+    let builtin = include_str!("../../templates/published.txt");
+    // Passes the start-up check (the sample has no reporter name), fails on this case.
+    let broken =
+        format!("{builtin}{{% if reporter_name %}}{{{{ no_such_variable }}}}{{% endif %}}");
+    let overrides = BTreeMap::from([("published".to_string(), broken)]);
+    let templates = Templates::with_overrides(&overrides).unwrap();
+    templates.check().unwrap();
+    w.desk = Desk::new(w.desk.config.clone(), templates);
+
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(ALICE, "a1@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["transcript", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    let t = body(&out[0].bytes);
+    assert!(
+        t.contains("not published: the published template failed"),
+        "{t}"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_ne!(case.status, CaseStatus::Published);
+    assert_eq!(case.advisory_id, None);
+}
