@@ -22,6 +22,9 @@ pub enum ReminderKind {
     Embargo { offset_days: u32 },
     /// The embargo is over and the case is neither published nor closed: daily.
     EmbargoOverdue,
+    /// `#fixed` (the fixed release is out) and not published by the end of that working
+    /// day: then at each working-day start until published or closed.
+    FixedUnpublished,
     /// A `#remind` command.
     OneOff,
     /// The weekly digest.
@@ -35,6 +38,7 @@ impl ReminderKind {
             ReminderKind::FirstResponse => "first-response".to_string(),
             ReminderKind::Embargo { offset_days } => format!("embargo-{offset_days}d"),
             ReminderKind::EmbargoOverdue => "embargo-overdue".to_string(),
+            ReminderKind::FixedUnpublished => "fixed-unpublished".to_string(),
             ReminderKind::OneOff => "one-off".to_string(),
             ReminderKind::Digest => "digest".to_string(),
         }
@@ -45,6 +49,7 @@ impl ReminderKind {
         match s {
             "first-response" => Some(ReminderKind::FirstResponse),
             "embargo-overdue" => Some(ReminderKind::EmbargoOverdue),
+            "fixed-unpublished" => Some(ReminderKind::FixedUnpublished),
             "one-off" => Some(ReminderKind::OneOff),
             "digest" => Some(ReminderKind::Digest),
             _ => {
@@ -64,7 +69,9 @@ impl ReminderKind {
     pub fn repeats(&self) -> bool {
         matches!(
             self,
-            ReminderKind::FirstResponse | ReminderKind::EmbargoOverdue
+            ReminderKind::FirstResponse
+                | ReminderKind::EmbargoOverdue
+                | ReminderKind::FixedUnpublished
         )
     }
 }
@@ -93,6 +100,8 @@ pub struct CaseTimes {
     pub embargo_end: Option<NaiveDate>,
     /// False once published or closed.
     pub open: bool,
+    /// When `#fixed` said the fixed release is out, while the case waits to be published.
+    pub fixed_at: Option<DateTime<Utc>>,
 }
 
 /// The reminder policy from the configuration.
@@ -229,8 +238,27 @@ pub fn plan(cal: &Calendar, policy: &Policy, c: &CaseTimes, after: DateTime<Utc>
             });
         }
     }
+    if let Some(fixed) = c.fixed_at {
+        let deadline = fixed_publication_deadline(cal, fixed);
+        let due = if deadline > after {
+            deadline
+        } else {
+            cal.next_working_day_start(after)
+        };
+        out.push(Planned {
+            kind: ReminderKind::FixedUnpublished,
+            due,
+            deadline,
+        });
+    }
     out.sort_by_key(|p| p.due);
     out
+}
+
+/// A fixed case should be published by the end of the working day of the release (or
+/// the first working day after it).
+pub fn fixed_publication_deadline(cal: &Calendar, fixed_at: DateTime<Utc>) -> DateTime<Utc> {
+    cal.working_days_after(fixed_at, 0)
 }
 
 /// The next occurrence of a repeating reminder after one was due at `sent_due`:
@@ -242,7 +270,9 @@ pub fn next_repeat(
     sent_due: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     match kind {
-        ReminderKind::FirstResponse => Some(cal.next_working_day_start(sent_due)),
+        ReminderKind::FirstResponse | ReminderKind::FixedUnpublished => {
+            Some(cal.next_working_day_start(sent_due))
+        }
         ReminderKind::EmbargoOverdue => next_daily_start(cal, cal.local_date(sent_due), sent_due),
         ReminderKind::Embargo { .. } | ReminderKind::OneOff | ReminderKind::Digest => None,
     }
@@ -298,6 +328,7 @@ mod tests {
             first_reply_at: None,
             embargo_end: None,
             open: true,
+            fixed_at: None,
         }
     }
 

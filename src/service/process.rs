@@ -511,6 +511,9 @@ impl Desk {
             },
             embargo_end: c.embargo_end,
             open: c.is_open(),
+            fixed_at: c
+                .fixed_at
+                .filter(|_| c.status == crate::types::CaseStatus::Fixed),
         };
         let plan: Vec<PlannedRow> =
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)

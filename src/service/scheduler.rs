@@ -15,7 +15,7 @@ use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
 use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, Store, Tx};
-use crate::types::CaseId;
+use crate::types::{CaseId, CaseStatus};
 use chrono::{DateTime, Duration, Utc};
 
 /// A reminder sent more than this after its moment is marked late.
@@ -126,6 +126,12 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
+            ReminderKind::FixedUnpublished => {
+                case.status == CaseStatus::Fixed
+                    && case.fixed_at.is_some_and(|f| {
+                        deadlines::fixed_publication_deadline(cal, f) == r.deadline
+                    })
+            }
             ReminderKind::OneOff | ReminderKind::Digest => true,
         };
     if !relevant {
@@ -255,6 +261,18 @@ fn render(
             status: case.status.to_string(),
             assignee: case.assignee.clone(),
         }),
+        ReminderKind::FixedUnpublished => t.render(&templates::ReminderFixedUnpublished {
+            case_id,
+            subject,
+            fixed: case
+                .fixed_at
+                .map(|f| cal.format_instant(f))
+                .unwrap_or_default(),
+            fixed_in: case.fixed_in.clone(),
+            late,
+            due,
+            assignee: case.assignee.clone(),
+        }),
         ReminderKind::OneOff | ReminderKind::Digest => t.render(&templates::ReminderOneOff {
             case_id,
             subject,
@@ -275,6 +293,7 @@ pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, &'static s
             first_reply_at: None,
             embargo_end: c.embargo_end,
             open: true,
+            fixed_at: None,
         };
         (
             deadlines::first_response_deadline(cal, &desk.policy(), &times),
