@@ -135,3 +135,48 @@ fn publication_numbers_commits_and_pushes_past_the_database() {
     let err = advisory_repo::check(&tmp.path().join("nowhere")).unwrap_err();
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// `secdesk check` says whether the advisory checkout can take a publication.
+#[tokio::test]
+async fn check_reports_a_dirty_or_missing_checkout() {
+    use secdesk::cli::check::{Level, check};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let db = tmp.path().join("desk.db");
+    let config = tmp.path().join("config.toml");
+    let finding = |findings: Vec<secdesk::cli::check::Finding>| {
+        findings
+            .into_iter()
+            .find(|f| f.topic == "advisory")
+            .unwrap_or_else(|| panic!("no advisory finding"))
+    };
+    // Nothing listens on port 9 of loopback: the mail checks fail fast, the rest goes on.
+    let write = |repo: &Path| {
+        std::fs::write(
+            &config,
+            crate::world::config_text(
+                db.to_str().unwrap(),
+                9,
+                9,
+                &format!("advisory_repo = \"{}\"\npush = true\n", repo.display()),
+            ),
+        )
+        .unwrap();
+    };
+    write(&clone);
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Ok, "{f}");
+
+    std::fs::write(clone.join("stray.md"), "x").unwrap();
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Fail, "{f}");
+    assert!(
+        f.text.contains("uncommitted changes") && f.text.contains("#publish refuses"),
+        "{f}"
+    );
+
+    write(&tmp.path().join("missing"));
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Fail, "{f}");
+    assert!(f.text.contains("does not exist"), "{f}");
+}
