@@ -34,7 +34,7 @@ fn base(id: &str, package: &str, affected: &str) -> Advisory {
     }
 }
 
-fn cases() -> Vec<(&'static str, Advisory)> {
+fn cases() -> Vec<(&'static str, Vec<Advisory>)> {
     let one_range = base("OSEC-2026-18", "tar", "< 3.5.0");
     let mut two_alternatives = base("OSEC-2026-19", "ocaml", "< 4.14.4 | >= 5.0, < 5.5.0");
     two_alternatives.aliases = vec!["CVE-2026-40001".to_string()];
@@ -69,31 +69,37 @@ fn cases() -> Vec<(&'static str, Advisory)> {
     let mut anonymous = base("OSEC-2026-25", "utcp", "< 0.0.6");
     anonymous.credits = vec![(CreditRole::Coordinator, "Hannes Mehnert".to_string())];
     vec![
-        ("one-range", one_range),
-        ("two-alternatives", two_alternatives),
-        ("two-packages-1", pkg_a),
-        ("two-packages-2", pkg_b),
-        ("fixing-commit", commit),
-        ("credit-roles", roles),
-        ("bindings", bindings),
-        ("anonymous-reporter", anonymous),
+        ("one-range", vec![one_range]),
+        ("two-alternatives", vec![two_alternatives]),
+        ("two-packages", vec![pkg_a, pkg_b]),
+        ("fixing-commit", vec![commit]),
+        ("credit-roles", vec![roles]),
+        ("bindings", vec![bindings]),
+        ("anonymous-reporter", vec![anonymous]),
     ]
 }
 
+/// Each case is a folder holding `<id>.md` and `<id>.json`, named as the database names
+/// them (the converter insists the id and the file name agree).
 #[test]
 fn golden_advisories() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisories");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisories");
     let bless = std::env::var_os("SECDESK_BLESS").is_some();
     let mut wrong = Vec::new();
-    for (name, adv) in cases() {
-        assert_eq!(blocking_problems(&adv), Vec::<String>::new(), "{name}");
-        for (ext, text) in [("md", to_markdown(&adv)), ("json", to_osv_json(&adv))] {
-            let path = dir.join(format!("{name}.{ext}"));
-            if bless {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &text).unwrap();
-            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                wrong.push(format!("{}:\n{text}", path.display()));
+    let mut files = Vec::new();
+    for (name, advs) in cases() {
+        let dir = root.join(name);
+        for adv in advs {
+            assert_eq!(blocking_problems(&adv), Vec::<String>::new(), "{name}");
+            for (ext, text) in [("md", to_markdown(&adv)), ("json", to_osv_json(&adv))] {
+                let path = dir.join(format!("{}.{ext}", adv.id));
+                if bless {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&path, &text).unwrap();
+                } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    wrong.push(format!("{}:\n{text}", path.display()));
+                }
+                files.push(path);
             }
         }
     }
@@ -102,6 +108,67 @@ fn golden_advisories() {
         "golden files differ (SECDESK_BLESS=1 rewrites):\n{}",
         wrong.join("\n")
     );
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        if let Err(e) = crate::operator::validate_osv(path) {
+            panic!("{} does not validate:\n{e}", path.display());
+        }
+    }
+    // The converter's rules, modelled independently (convert.py): each markdown converts
+    // to the desk's OSV, schema_version and database_specific aside.
+    let mds: Vec<&std::path::PathBuf> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    let o = std::process::Command::new("python3")
+        .arg(root.join("convert.py"))
+        .arg("--check")
+        .args(&mds)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the converter model disagrees:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The converter model is not a rubber stamp: a markdown the converter rejects, and an OSV
+/// record that differs from what it would make, both fail the check.
+#[test]
+fn the_converter_model_rejects_and_spots_differences() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisories");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut adv = cases().remove(1).1.remove(0);
+    let md = tmp.path().join(format!("{}.md", adv.id));
+    let json = tmp.path().join(format!("{}.json", adv.id));
+    let check = || {
+        let o = std::process::Command::new("python3")
+            .arg(root.join("convert.py"))
+            .arg("--check")
+            .arg(&md)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    std::fs::write(&md, to_markdown(&adv)).unwrap();
+    std::fs::write(&json, to_osv_json(&adv)).unwrap();
+    assert_eq!(check(), (true, String::new()));
+    // An OSV that says something else (one range instead of two).
+    adv.affected = Some("< 4.14.4".to_string());
+    std::fs::write(&json, to_osv_json(&adv)).unwrap();
+    let (ok, err) = check();
+    assert!(!ok && err.contains("affected"), "{err}");
+    // A markdown the converter refuses (a second `affected` entry).
+    let text = to_markdown(&adv).replacen("affected:", "affected: \"x\" {< \"1\"}\naffected:", 1);
+    std::fs::write(&md, text).unwrap();
+    let (ok, err) = check();
+    assert!(!ok && err.contains("already exists"), "{err}");
 }
 
 #[test]
