@@ -73,6 +73,31 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command changes what the published advisory says (its fields, or its
+    /// timeline's facts: confirmed, fix released).
+    pub fn changes_advisory(&self) -> bool {
+        matches!(
+            self,
+            Command::Severity(_)
+                | Command::Cvss(_)
+                | Command::Valid
+                | Command::Cve(CveCommand::Ids(_))
+                | Command::Cwe(_)
+                | Command::Summary(_)
+                | Command::Workaround(_)
+                | Command::Reference { .. }
+                | Command::Details
+                | Command::Package(_)
+                | Command::Affected(_)
+                | Command::FixedIn(_)
+                | Command::Credit(_)
+                | Command::Bindings(_)
+                | Command::Commit { .. }
+                | Command::Fixed
+                | Command::Preannounce(_)
+        )
+    }
+
     /// The verb, without `#`, as listed in [`KEYWORDS`].
     pub fn keyword(&self) -> &'static str {
         match self {

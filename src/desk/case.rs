@@ -61,6 +61,8 @@ pub struct Case {
     pub bindings: Vec<String>,
     /// `#commit <git-url> <sha>`: fixing commits.
     pub fix_commits: Vec<(String, String)>,
+    /// The last command that changed what the advisory says.
+    pub advisory_changed_at: Option<DateTime<Utc>>,
     pub embargo_end: Option<NaiveDate>,
     pub preannounce: Option<NaiveDate>,
     /// When a team member first wrote to the reporter (`#reply`): stops the
@@ -117,6 +119,7 @@ impl Case {
             credits: Vec::new(),
             bindings: Vec::new(),
             fix_commits: Vec::new(),
+            advisory_changed_at: None,
             embargo_end: None,
             preannounce: None,
             first_reply_at: None,

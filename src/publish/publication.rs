@@ -86,19 +86,15 @@ pub fn advisory_ids(case: &Case) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The time of the last change to the advisory: the latest event that can change
-/// what it says (opening, a change, publication), and the publication itself. Two
-/// calls with the same history give the same time.
+/// The time of the last change to the advisory: the last command that changed what it
+/// says, the last fact of its timeline, its publication. Not the time of the request
+/// (two calls print the same advisory), and not changes it does not show (an
+/// assignment, a reminder, a note).
 pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
-    events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Opened | EventKind::Changed | EventKind::Published
-            )
-        })
-        .map(|e| e.at)
+    timeline(case, events)
+        .into_iter()
+        .map(|(at, _)| at)
+        .chain(case.advisory_changed_at)
         .chain(case.published_at)
         .chain(std::iter::once(case.opened_at))
         .max()

@@ -18,7 +18,7 @@ const CASE_COLUMNS: &str = "id, subject, reporter, reporter_name, status, opened
     severity, cvss_vector, cvss_score, cves, cve_requested, cwes, summary, details, workaround, refs, package, \
     affected, fixed_in, credit, credit_anonymous, embargo_end, preannounce, first_reply_at, last_reply_at, \
     duplicate_of, close_reason, fixed_at, published_at, advisory_id, upstream, extra_packages, credits, bindings, \
-    fix_commits";
+    fix_commits, advisory_changed_at";
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
@@ -120,6 +120,7 @@ impl CaseRow {
                 .collect::<Result<_>>()?,
             bindings: from_json(&self.req(35, "bindings")?, "bindings")?,
             fix_commits: from_json(&self.req(36, "fix commits")?, "fix commits")?,
+            advisory_changed_at: parse_opt_ts(self.text(37))?,
         })
     }
 }
@@ -167,7 +168,8 @@ impl Tx<'_> {
                 fixed_in = ?19, credit = ?20, credit_anonymous = ?21, embargo_end = ?22, preannounce = ?23,
                 first_reply_at = ?24, last_reply_at = ?25, duplicate_of = ?26, close_reason = ?27,
                 fixed_at = ?28, published_at = ?29, advisory_id = ?30, upstream = ?31,
-                extra_packages = ?32, credits = ?33, bindings = ?34, fix_commits = ?35
+                extra_packages = ?32, credits = ?33, bindings = ?34, fix_commits = ?35,
+                advisory_changed_at = ?36
              WHERE id = ?1",
             params![
                 c.id.to_string(),
@@ -210,6 +212,7 @@ impl Tx<'_> {
                 ),
                 json(&c.bindings),
                 json(&c.fix_commits),
+                c.advisory_changed_at.map(ts),
             ],
         )?;
         Ok(())
@@ -244,8 +247,8 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|row| {
-                let messages = row.int(37) as u32;
-                let last = row.req(38, "last activity")?;
+                let messages = row.int(38) as u32;
+                let last = row.req(39, "last activity")?;
                 Ok(CaseSummary {
                     last_activity: parse_ts(&last)?,
                     messages,

@@ -155,6 +155,7 @@ ALTER TABLE cases ADD COLUMN extra_packages TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE cases ADD COLUMN credits TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE cases ADD COLUMN bindings TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE cases ADD COLUMN fix_commits TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN advisory_changed_at TEXT;
 CREATE TABLE advisory_pushes (
     id              INTEGER PRIMARY KEY,
     case_id         TEXT    NOT NULL,

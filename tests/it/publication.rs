@@ -191,3 +191,116 @@ fn a_failing_thanks_template_sends_nothing() {
     assert_ne!(case.status, CaseStatus::Published);
     assert_eq!(case.advisory_id, None);
 }
+
+/// `modified` is the last change to what the advisory says: not the time of the request,
+/// not an assignment; a new summary moves it.
+#[test]
+fn modified_is_the_last_change_to_the_advisory() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(ALICE, "m1@example.org", &notice, SETUP);
+    let draft = |w: &mut World| {
+        let case = w.case("SEC-2026-0001");
+        let events = w.store.read(|tx| tx.events(&case.id)).unwrap();
+        let id = secdesk::publish::publication::draft_id(&case, &w.desk.config);
+        let adv = secdesk::publish::publication::advisory_for(&case, &events, &w.desk.config, &id);
+        (
+            secdesk::publish::advisory::to_markdown(&adv),
+            secdesk::publish::advisory::to_osv_json(&adv),
+        )
+    };
+    let first = draft(&mut w);
+    assert!(
+        first.0.contains("modified: \"2026-11-23T09:00:00Z\""),
+        "{}",
+        first.0
+    );
+    w.clock.advance(chrono::Duration::hours(2));
+    assert_eq!(
+        draft(&mut w),
+        first,
+        "a later call prints the same advisory"
+    );
+    w.command(
+        ALICE,
+        "m2@example.org",
+        &notice,
+        "#assign me\r\n#remind +3d look again\r\n",
+    );
+    assert_eq!(
+        draft(&mut w),
+        first,
+        "an assignment is no change to the advisory"
+    );
+    w.clock.advance(chrono::Duration::hours(1));
+    w.command(
+        ALICE,
+        "m3@example.org",
+        &notice,
+        "#summary Heap overflow in parse_file\r\n",
+    );
+    let (md, _) = draft(&mut w);
+    assert!(md.contains("modified: \"2026-11-23T12:00:00Z\""), "{md}");
+}
+
+/// The timeline is for the public: dated facts in the desk's words; no command, no
+/// address, no internal note, not the reporter's subject.
+#[test]
+fn the_public_timeline_says_facts_only() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "t1@reporter.test",
+        "URGENT pwn of prod.internal via rita@reporter.test",
+        "It overflows.",
+    ));
+    let notice = w.take("team-notice").message_id.to_string();
+    w.command(ALICE, "t2@example.org", &notice, SETUP);
+    w.command(
+        ALICE,
+        "t3@example.org",
+        &notice,
+        "#forward maintainer@upstream.example\r\n#cve CVE-2026-12345\r\n#remind +2d secret internal note\r\n#fixed\r\n#publish now\r\n",
+    );
+    let announce = w.take("announce");
+    let md = attachment(&announce.bytes, "OSEC-2026-01.md");
+    let timeline = md.split("## Timeline").nth(1).unwrap();
+    assert_eq!(
+        timeline.trim(),
+        "- 2026-11-23: reported to the security team\n\
+         - 2026-11-23: report acknowledged\n\
+         - 2026-11-23: the report was confirmed as a vulnerability\n\
+         - 2026-11-23: maintainers contacted\n\
+         - 2026-11-23: CVE-2026-12345 assigned\n\
+         - 2026-11-23: fix released in 2.0.3\n\
+         - 2026-11-23: advisory published"
+    );
+    for leak in ["#", "@", "URGENT", "prod.internal", "secret internal note"] {
+        assert!(
+            !timeline.contains(leak),
+            "{leak} in the timeline:\n{timeline}"
+        );
+    }
+}
+
+/// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
+#[test]
+fn the_announce_subject_is_cut_like_the_title() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let long = "A heap overflow in the parser of configuration files lets a remote attacker run code when the service reloads its settings";
+    assert!(long.len() > 120);
+    w.command(ALICE, "l1@example.org", &notice, SETUP);
+    w.command(
+        ALICE,
+        "l2@example.org",
+        &notice,
+        &format!("#summary {long}\r\n#publish now\r\n"),
+    );
+    let announce = w.take("announce");
+    let subject = header(&announce.bytes, "Subject").unwrap();
+    let title = secdesk::publish::advisory::summary_line(long);
+    assert!(title.len() <= 120 && title.ends_with('…'), "{title}");
+    assert_eq!(subject, format!("[OSEC-2026-01] {title}"));
+    let md = attachment(&announce.bytes, "OSEC-2026-01.md");
+    assert!(md.contains(&format!("\n# {title}\n")), "{md}");
+}

@@ -459,9 +459,19 @@ impl Work<'_, '_> {
         })
     }
 
-    /// Applies one command. The commands are grouped by family, one file each:
-    /// triage, advisory fields, lifecycle, mail out.
+    /// Applies one command; one that changes what the advisory says dates the change
+    /// (the advisory's `modified`).
     fn apply(&mut self, cmd: &Command, opened_now: bool) -> Step {
+        let step = self.apply_one(cmd, opened_now);
+        if step.ok && cmd.changes_advisory() {
+            self.case.advisory_changed_at = Some(self.ctx.now);
+        }
+        step
+    }
+
+    /// The commands are grouped by family, one file each: triage, advisory fields,
+    /// lifecycle, mail out.
+    fn apply_one(&mut self, cmd: &Command, opened_now: bool) -> Step {
         match cmd {
             // triage.rs
             Command::New => self.new_case(opened_now),
