@@ -304,3 +304,75 @@ fn the_announce_subject_is_cut_like_the_title() {
     let md = attachment(&announce.bytes, "OSEC-2026-01.md");
     assert!(md.contains(&format!("\n# {title}\n")), "{md}");
 }
+
+/// A push the origin refuses is told to the team once, on the case, and not retried; an
+/// origin that cannot be reached is retried with backoff until it can.
+#[test]
+fn a_refused_push_is_told_to_the_team_and_an_unreachable_origin_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let hook = origin.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'protected: no advisory branches' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    w.new_mail();
+    w.run_due();
+    let out = w.new_mail();
+    let alerts: Vec<_> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert_eq!(alerts.len(), 2, "one per member: {}", summarize(&out));
+    let text = body(&alerts[0].bytes);
+    assert!(
+        text.contains("OSEC-2026-18") && text.contains("protected: no advisory branches"),
+        "{text}"
+    );
+    assert!(git(&origin, &["branch", "--list", "OSEC-2026-18"]).is_empty());
+    // Not retried: later runs do nothing.
+    w.clock.advance(chrono::Duration::hours(3));
+    w.run_due();
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() != "team-notice")
+    );
+
+    // An origin that is not there: retried after the backoff, and pushed once it is back.
+    std::fs::remove_file(&hook).unwrap();
+    let moved = tmp.path().join("away.git");
+    std::fs::rename(&origin, &moved).unwrap();
+    let notice = open(&mut w, "r2@reporter.test");
+    w.command(ALICE, "s2@example.org", &notice, SETUP);
+    w.command(ALICE, "p2@example.org", &notice, "#publish now\r\n");
+    assert_eq!(
+        w.case("SEC-2026-0002").advisory_id.as_deref(),
+        Some("OSEC-2026-19")
+    );
+    w.new_mail();
+    w.run_due();
+    assert!(
+        w.new_mail().is_empty(),
+        "a failure worth retrying is not an alert"
+    );
+    std::fs::rename(&moved, &origin).unwrap();
+    w.run_due();
+    assert!(
+        git(&origin, &["branch", "--list", "OSEC-2026-19"]).is_empty(),
+        "not before the backoff"
+    );
+    w.clock.advance(chrono::Duration::seconds(30));
+    w.run_due();
+    assert!(!git(&origin, &["branch", "--list", "OSEC-2026-19"]).is_empty());
+}
