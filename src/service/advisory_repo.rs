@@ -163,8 +163,22 @@ pub fn commit(repo: &Path, c: &RepoCommit) -> Result<String, String> {
             cmd.env(var, fallback);
         }
     }
-    let commit = run(cmd, "commit-tree")?;
     let reference = format!("refs/heads/{}", c.branch);
+    // The same publication made again (its transaction failed after the commit and the
+    // mail is processed anew): the branch already holds exactly this tree; keep it.
+    let mut existing = git(repo);
+    existing.args([
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{reference}^{{tree}}"),
+    ]);
+    if run(existing, "rev-parse").is_ok_and(|t| t == tree) {
+        let mut head = git(repo);
+        head.args(["rev-parse", &reference]);
+        return run(head, "rev-parse");
+    }
+    let commit = run(cmd, "commit-tree")?;
     // The empty old value makes update-ref refuse an existing branch.
     let mut cmd = git(repo);
     cmd.args(["update-ref", &reference, &commit, ""]);

@@ -119,13 +119,24 @@ fn publication_numbers_commits_and_pushes_past_the_database() {
         // Recorded by the desk on publication.
         desk_highest = expected.rsplit('-').next().unwrap().parse().unwrap();
     }
-    // The same branch twice is refused, never overwritten.
+    // The same branch with other content is refused, never overwritten; the very same
+    // commit made again (a publication processed anew) keeps the branch.
     let again = RepoCommit {
         branch: "OSEC-2026-19".into(),
         files: vec![],
         message: "again".into(),
     };
     assert!(advisory_repo::commit(&clone, &again).is_err());
+    let same = RepoCommit {
+        branch: "OSEC-2026-19".into(),
+        files: vec![(
+            repo_path("OSEC-2026-19"),
+            "```\nid: OSEC-2026-19\n```\n".into(),
+        )],
+        message: "OSEC-2026-19: test".into(),
+    };
+    let before = git(&clone, &["rev-parse", "refs/heads/OSEC-2026-19"]);
+    assert_eq!(advisory_repo::commit(&clone, &same), Ok(before));
 
     // A dirty checkout refuses, and says why.
     std::fs::write(clone.join("stray.txt"), "x").unwrap();
