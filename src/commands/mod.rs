@@ -440,19 +440,20 @@ const SPECS: &[Spec] = &[
         keyword: "package",
         synopsis: "#package <name>",
         usage: "#package libfoo",
-        meaning: "affected package",
+        meaning: "affected package; again to add another (one advisory each)",
     },
     Spec {
         keyword: "affected",
-        synopsis: "#affected <range>",
+        synopsis: "#affected [<package>] <range> [| <range>]",
         usage: "#affected >=1.0.0, <1.4.2",
-        meaning: "affected versions, kept as written",
+        meaning: "affected versions; `|` joins alternatives (at most two); the package \
+                  first when the case names several",
     },
     Spec {
         keyword: "fixed-in",
-        synopsis: "#fixed-in <version>",
+        synopsis: "#fixed-in [<package>] <version>",
         usage: "#fixed-in 1.4.2",
-        meaning: "first fixed version",
+        meaning: "first fixed version; the package first when the case names several",
     },
     Spec {
         keyword: "embargo",
