@@ -15,9 +15,15 @@ if ! command -v systemd-analyze >/dev/null; then
         { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd </dev/null >/dev/null; }
 fi
 # Independent checkers of our output: the OSV schema validator and an iCalendar parser.
-if ! python3 -c 'import jsonschema, icalendar' 2>/dev/null; then
-    python3 -m pip install -q --disable-pip-version-check jsonschema icalendar ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages jsonschema icalendar
+# rfc3339-validator and rfc3987 turn on jsonschema's date-time and uri format checks.
+if ! python3 -c 'import jsonschema, icalendar, rfc3339_validator, rfc3987' 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check jsonschema icalendar rfc3339-validator rfc3987 ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages jsonschema icalendar rfc3339-validator rfc3987
+fi
+# git: the advisory repository checkout (§5a) and its integration test.
+if ! command -v git >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git </dev/null >/dev/null ||
+        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git </dev/null >/dev/null; }
 fi
 
 echo "==> cargo fmt --check"

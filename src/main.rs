@@ -53,6 +53,10 @@ enum Command {
         id: String,
         #[arg(long, value_enum, default_value = "markdown")]
         format: cli::advisory::Format,
+        /// Write `<id>.md` and `<id>.json` (one pair per package) into this folder
+        /// instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write every deadline as an iCalendar file.
     Calendar {
@@ -114,7 +118,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Case { id } => cli::case::run(config, &id),
         Command::Deadlines => cli::deadlines::run(config, &clock),
-        Command::Advisory { id, format } => cli::advisory::run(config, &id, format, &clock),
+        Command::Advisory { id, format, out } => {
+            cli::advisory::run(config, &id, format, out.as_deref())
+        }
         Command::Calendar { output } => cli::calendar::run(config, &output, &clock),
         Command::Import { path } => cli::import::run(config, &path, &clock),
         Command::Backup { file } => cli::backup::run(config, &file),

@@ -287,3 +287,60 @@ mod tests {
         assert_eq!(MessageId::new("a b@c"), None);
     }
 }
+
+/// An OSV credit type, as the OCaml header writes it (lower case) and OSV (upper case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CreditRole {
+    Finder,
+    Reporter,
+    Analyst,
+    Coordinator,
+    RemediationDeveloper,
+    RemediationReviewer,
+    RemediationVerifier,
+    Tool,
+    Sponsor,
+    Other,
+}
+
+impl CreditRole {
+    pub const ALL: [CreditRole; 10] = [
+        CreditRole::Finder,
+        CreditRole::Reporter,
+        CreditRole::Analyst,
+        CreditRole::Coordinator,
+        CreditRole::RemediationDeveloper,
+        CreditRole::RemediationReviewer,
+        CreditRole::RemediationVerifier,
+        CreditRole::Tool,
+        CreditRole::Sponsor,
+        CreditRole::Other,
+    ];
+
+    /// The header's spelling, e.g. `remediation_developer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditRole::Finder => "finder",
+            CreditRole::Reporter => "reporter",
+            CreditRole::Analyst => "analyst",
+            CreditRole::Coordinator => "coordinator",
+            CreditRole::RemediationDeveloper => "remediation_developer",
+            CreditRole::RemediationReviewer => "remediation_reviewer",
+            CreditRole::RemediationVerifier => "remediation_verifier",
+            CreditRole::Tool => "tool",
+            CreditRole::Sponsor => "sponsor",
+            CreditRole::Other => "other",
+        }
+    }
+
+    /// Reads the header's spelling; `-` is accepted for `_`.
+    pub fn parse(text: &str) -> Option<CreditRole> {
+        let t = text.trim().to_ascii_lowercase().replace('-', "_");
+        CreditRole::ALL.into_iter().find(|r| r.as_str() == t)
+    }
+
+    /// The OSV spelling, e.g. `REMEDIATION_DEVELOPER`.
+    pub fn osv_type(self) -> String {
+        self.as_str().to_ascii_uppercase()
+    }
+}

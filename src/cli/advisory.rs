@@ -2,9 +2,8 @@
 //! its problems on stderr.
 
 use super::{case_id, desk, open_existing};
-use crate::clock::Clock;
 use crate::publish::{advisory, publication};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,7 +13,7 @@ pub enum Format {
     Markdown,
 }
 
-pub fn run(config: &Path, id: &str, format: Format, clock: &dyn Clock) -> Result<ExitCode> {
+pub fn run(config: &Path, id: &str, format: Format, out: Option<&Path>) -> Result<ExitCode> {
     let d = desk(config)?;
     let id = case_id(id)?;
     let mut store = open_existing(&d.config)?;
@@ -22,14 +21,26 @@ pub fn run(config: &Path, id: &str, format: Format, clock: &dyn Clock) -> Result
     let Some(case) = case else {
         bail!("there is no case {id}")
     };
-    let adv_id = publication::draft_id(&case, &d.config);
-    let adv = publication::advisory_for(&case, &events, &d.config, &adv_id, clock.now());
-    for p in advisory::problems(&adv) {
-        eprintln!("note: {p}");
-    }
-    match format {
-        Format::Osv => print!("{}", advisory::to_osv_json(&adv)),
-        Format::Markdown => print!("{}", advisory::to_markdown(&adv)),
+    let ids = publication::draft_ids(&case, &d.config);
+    let advs = publication::advisories_for(&case, &events, &d.config, &ids);
+    for adv in &advs {
+        for p in advisory::problems(adv) {
+            eprintln!("note: {}: {p}", adv.id);
+        }
+        let md = advisory::to_markdown(adv);
+        let osv = advisory::to_osv_json(adv);
+        match (out, format) {
+            (Some(dir), _) => {
+                for (ext, text) in [("md", &md), ("json", &osv)] {
+                    let path = dir.join(format!("{}.{ext}", adv.id));
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("{}", path.display());
+                }
+            }
+            (None, Format::Osv) => print!("{osv}"),
+            (None, Format::Markdown) => print!("{md}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -172,6 +172,9 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
         },
         Err(e) => out.push(found(Level::Fail, "smtp", e.to_string())),
     }
+    if let Some(repo) = &config.publish.advisory_repo {
+        out.push(check_advisory_repo(repo, config.publish.push));
+    }
     out
 }
 
@@ -232,6 +235,31 @@ pub fn spam_findings(config: &Config) -> Vec<Finding> {
         },
     ));
     out
+}
+
+/// The advisory repository checkout (§5a): `#publish` refuses while it is missing or
+/// dirty, so `check` says so first.
+fn check_advisory_repo(repo: &Path, push: bool) -> Finding {
+    match crate::service::advisory_repo::check(repo) {
+        Ok(()) => found(
+            Level::Ok,
+            "advisory",
+            format!(
+                "{} is a clean git checkout{}",
+                repo.display(),
+                if push {
+                    "; published branches are pushed to its origin"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(why) => found(
+            Level::Fail,
+            "advisory",
+            format!("{why}: #publish refuses until it is fixed (publish.advisory_repo)"),
+        ),
+    }
 }
 
 fn check_database(path: &Path) -> Finding {

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 
 use crate::mail::quoting::strip_quoted;
 use crate::text::{clean_command_line, normalize_newlines};
-use crate::types::{CaseId, Severity, normalize_address};
+use crate::types::{CaseId, CreditRole, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,13 @@ pub enum Command {
     FixedIn(String),
     Embargo(EmbargoSpec),
     Credit(Credit),
+    /// Affected functions or modules, in order (`affected_bindings`).
+    Bindings(Vec<String>),
+    /// A fixing commit: git repository URL and full commit hash (lower case).
+    Commit {
+        url: String,
+        sha: String,
+    },
     /// The body text after the command block goes to the reporter.
     Reply,
     /// A normalized (lower-cased) address.
@@ -70,6 +77,31 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command changes what the published advisory says (its fields, or its
+    /// timeline's facts: confirmed, fix released).
+    pub fn changes_advisory(&self) -> bool {
+        matches!(
+            self,
+            Command::Severity(_)
+                | Command::Cvss(_)
+                | Command::Valid
+                | Command::Cve(CveCommand::Ids(_))
+                | Command::Cwe(_)
+                | Command::Summary(_)
+                | Command::Workaround(_)
+                | Command::Reference { .. }
+                | Command::Details
+                | Command::Package(_)
+                | Command::Affected(_)
+                | Command::FixedIn(_)
+                | Command::Credit(_)
+                | Command::Bindings(_)
+                | Command::Commit { .. }
+                | Command::Fixed
+                | Command::Preannounce(_)
+        )
+    }
+
     /// The verb, without `#`, as listed in [`KEYWORDS`].
     pub fn keyword(&self) -> &'static str {
         match self {
@@ -92,6 +124,8 @@ impl Command {
             Command::FixedIn(_) => "fixed-in",
             Command::Embargo(_) => "embargo",
             Command::Credit(_) => "credit",
+            Command::Bindings(_) => "bindings",
+            Command::Commit { .. } => "commit",
             Command::Reply => "reply",
             Command::Forward(_) => "forward",
             Command::Remind { .. } => "remind",
@@ -203,8 +237,11 @@ pub enum EmbargoSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credit {
+    /// The reporter, under this name (also `#credit reporter <name>`).
     Name(String),
     Anonymous,
+    /// Anyone else, under an OSV credit role: `#credit coordinator Jane Doe`.
+    Role(CreditRole, String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +331,8 @@ pub const KEYWORDS: &[&str] = &[
     "fixed-in",
     "embargo",
     "credit",
+    "bindings",
+    "commit",
     "reply",
     "forward",
     "remind",
@@ -409,19 +448,20 @@ const SPECS: &[Spec] = &[
         keyword: "package",
         synopsis: "#package <name>",
         usage: "#package libfoo",
-        meaning: "affected package",
+        meaning: "affected package; again to add another (one advisory each)",
     },
     Spec {
         keyword: "affected",
-        synopsis: "#affected <range>",
+        synopsis: "#affected [<package>] <range> [| <range>]",
         usage: "#affected >=1.0.0, <1.4.2",
-        meaning: "affected versions, kept as written",
+        meaning: "affected versions; `|` joins alternatives (at most two); the package \
+                  first when the case names several",
     },
     Spec {
         keyword: "fixed-in",
-        synopsis: "#fixed-in <version>",
+        synopsis: "#fixed-in [<package>] <version>",
         usage: "#fixed-in 1.4.2",
-        meaning: "first fixed version",
+        meaning: "first fixed version; the package first when the case names several",
     },
     Spec {
         keyword: "embargo",
@@ -431,9 +471,23 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         keyword: "credit",
-        synopsis: "#credit <name> | #credit anonymous",
-        usage: "#credit Jane Doe or #credit anonymous",
-        meaning: "who is credited for the report",
+        synopsis: "#credit <name> | #credit anonymous | #credit <role> <name>",
+        usage: "#credit Jane Doe or #credit anonymous or #credit coordinator Ann Lee",
+        meaning: "who is credited: the reporter, or anyone under a role (finder, \
+                  coordinator, remediation_developer, remediation_reviewer, \
+                  remediation_verifier, analyst, sponsor, tool, other); credits add up",
+    },
+    Spec {
+        keyword: "bindings",
+        synopsis: "#bindings <name> [<name>…]",
+        usage: "#bindings Tar.extract Tar_unix.extract",
+        meaning: "affected functions or modules (affected_bindings)",
+    },
+    Spec {
+        keyword: "commit",
+        synopsis: "#commit <git-url> <sha>",
+        usage: "#commit https://github.com/example/tar 1a61aeee7f593ec067612df1739ec905eab0450f",
+        meaning: "a fixing commit (full hash): the advisory's events and a GIT range",
     },
     Spec {
         keyword: "reply",
@@ -700,6 +754,23 @@ fn parse_command(keyword: &str, args: &str) -> Result<Command, CommandError> {
         "fixed-in" => non_empty("fixed-in", args, "needs a version").map(Command::FixedIn),
         "embargo" => parse_embargo(args).map(Command::Embargo),
         "credit" => parse_credit(args).map(Command::Credit),
+        "bindings" => {
+            let mut names: Vec<String> = Vec::new();
+            for n in args.split_whitespace() {
+                if !names.iter().any(|m| m == n) {
+                    names.push(n.to_string());
+                }
+            }
+            if names.is_empty() {
+                Err(malformed(
+                    "bindings",
+                    "needs at least one function or module name",
+                ))
+            } else {
+                Ok(Command::Bindings(names))
+            }
+        }
+        "commit" => parse_commit(args),
         "reply" => bare("reply", args, Command::Reply),
         "forward" => parse_address("forward", args).map(Command::Forward),
         "remind" => parse_remind(args),
@@ -1047,12 +1118,54 @@ fn parse_embargo(args: &str) -> Result<EmbargoSpec, CommandError> {
     ))
 }
 
+/// `#credit anonymous`, `#credit <role> <name>` when the first word is an OSV credit
+/// role and a name follows, else `#credit <name>` for the reporter. A reporter whose
+/// name starts with a role word is credited with `#credit reporter <name>`.
 fn parse_credit(args: &str) -> Result<Credit, CommandError> {
     if args.eq_ignore_ascii_case("anonymous") {
-        Ok(Credit::Anonymous)
-    } else {
-        non_empty("credit", args, "needs a name or `anonymous`").map(Credit::Name)
+        return Ok(Credit::Anonymous);
     }
+    if let Some((first, rest)) = args.split_once(char::is_whitespace)
+        && let Some(role) = CreditRole::parse(first)
+        && !rest.trim().is_empty()
+    {
+        let name = rest.trim().to_string();
+        return Ok(match role {
+            CreditRole::Reporter => Credit::Name(name),
+            role => Credit::Role(role, name),
+        });
+    }
+    non_empty("credit", args, "needs a name or `anonymous`").map(Credit::Name)
+}
+
+/// `#commit <git-url> <sha>`: the OSV schema wants full hashes in GIT ranges.
+fn parse_commit(args: &str) -> Result<Command, CommandError> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let [url, sha] = words.as_slice() else {
+        return Err(malformed(
+            "commit",
+            "needs the repository's git URL and the commit's full hash",
+        ));
+    };
+    let scheme_ok = ["https://", "http://", "git://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len());
+    if !scheme_ok || url.contains(['"', '\\']) {
+        return Err(malformed(
+            "commit",
+            &format!("`{url}` is not a git URL (https://, http:// or git://)"),
+        ));
+    }
+    if !(matches!(sha.len(), 40 | 64) && sha.chars().all(|c| c.is_ascii_hexdigit())) {
+        return Err(malformed(
+            "commit",
+            &format!("`{sha}` is not a full commit hash (40 hexadecimal digits)"),
+        ));
+    }
+    Ok(Command::Commit {
+        url: url.to_string(),
+        sha: sha.to_ascii_lowercase(),
+    })
 }
 
 fn parse_remind(args: &str) -> Result<Command, CommandError> {
@@ -1306,6 +1419,33 @@ mod tests {
             ),
             ("#credit Anonymous", Command::Credit(Credit::Anonymous)),
             (
+                "#credit remediation_developer Nicolás Ojeda Bär",
+                Command::Credit(Credit::Role(
+                    CreditRole::RemediationDeveloper,
+                    s("Nicolás Ojeda Bär"),
+                )),
+            ),
+            (
+                "#credit Coordinator Hannes Mehnert",
+                Command::Credit(Credit::Role(CreditRole::Coordinator, s("Hannes Mehnert"))),
+            ),
+            (
+                "#credit reporter Tool Smith",
+                Command::Credit(Credit::Name(s("Tool Smith"))),
+            ),
+            ("#credit Tool", Command::Credit(Credit::Name(s("Tool")))),
+            (
+                "#bindings Tar.extract Tar.extract Tar_unix.extract",
+                Command::Bindings(vec![s("Tar.extract"), s("Tar_unix.extract")]),
+            ),
+            (
+                "#commit https://github.com/example/tar 1A61AEEE7F593EC067612DF1739EC905EAB0450F",
+                Command::Commit {
+                    url: s("https://github.com/example/tar"),
+                    sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
+                },
+            ),
+            (
                 "#forward maintainer@upstream.example",
                 Command::Forward(s("maintainer@upstream.example")),
             ),
@@ -1461,7 +1601,19 @@ mod tests {
             ),
             (
                 "#credit",
-                "`#credit` needs a name or `anonymous` — usage: #credit Jane Doe or #credit anonymous",
+                "`#credit` needs a name or `anonymous` — usage: #credit Jane Doe or #credit anonymous or #credit coordinator Ann Lee",
+            ),
+            (
+                "#bindings",
+                "`#bindings` needs at least one function or module name — usage: #bindings Tar.extract Tar_unix.extract",
+            ),
+            (
+                "#commit https://github.com/example/tar 1a61aee",
+                "`#commit` `1a61aee` is not a full commit hash (40 hexadecimal digits) — usage: #commit https://github.com/example/tar 1a61aeee7f593ec067612df1739ec905eab0450f",
+            ),
+            (
+                "#commit ftp://example.org/x 1a61aeee7f593ec067612df1739ec905eab0450f",
+                "`#commit` `ftp://example.org/x` is not a git URL (https://, http:// or git://) — usage: #commit https://github.com/example/tar 1a61aeee7f593ec067612df1739ec905eab0450f",
             ),
             (
                 "#reply to alice",

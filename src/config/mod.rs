@@ -81,7 +81,16 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "ack_rate_limit_total",
         ],
     ),
-    ("publish", &["announce", "advisory_prefix", "ecosystem"]),
+    (
+        "publish",
+        &[
+            "announce",
+            "advisory_prefix",
+            "ecosystem",
+            "advisory_repo",
+            "push",
+        ],
+    ),
     ("spam", &["filter", "threshold", "summary"]),
 ];
 
@@ -204,6 +213,8 @@ pub struct RawPublish {
     pub announce: Option<String>,
     pub advisory_prefix: Option<String>,
     pub ecosystem: Option<String>,
+    pub advisory_repo: Option<std::path::PathBuf>,
+    pub push: Option<bool>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -389,6 +400,10 @@ pub struct PublishConfig {
     pub announce: Option<String>,
     pub advisory_prefix: String,
     pub ecosystem: String,
+    /// A git checkout of the advisory repository (§5a); `#publish` commits there.
+    pub advisory_repo: Option<std::path::PathBuf>,
+    /// Push the advisory's branch to the checkout's `origin`.
+    pub push: bool,
 }
 
 /// The validated configuration.
@@ -1143,6 +1158,8 @@ impl RawConfig {
             announce,
             advisory_prefix,
             ecosystem: pu.ecosystem.clone().unwrap_or_else(|| "opam".into()),
+            advisory_repo: pu.advisory_repo.clone(),
+            push: pu.push.unwrap_or(false),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Invariant: plain data, no I/O. The store persists it; the desk logic changes it in
 //! memory and hands it back whole, with the events that explain each change.
 
-use crate::types::{CaseId, CaseStatus, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// How the reporter wants to be credited.
@@ -14,6 +14,15 @@ pub enum CreditChoice {
     Unknown,
     Name(String),
     Anonymous,
+}
+
+/// A package the advisory names besides the first (`#package` again): its own range
+/// and fixed version. The first package stays in `Case::package`/`affected`/`fixed_in`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackageEntry {
+    pub name: String,
+    pub affected: Option<String>,
+    pub fixed_in: Option<String>,
 }
 
 /// One case.
@@ -44,6 +53,16 @@ pub struct Case {
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
     pub credit: CreditChoice,
+    /// Packages after the first, in the order `#package` named them.
+    pub extra_packages: Vec<PackageEntry>,
+    /// `#credit <role> <name>`, in order, without repeats.
+    pub credits: Vec<(CreditRole, String)>,
+    /// `#bindings`: affected functions or modules.
+    pub bindings: Vec<String>,
+    /// `#commit <git-url> <sha>`: fixing commits.
+    pub fix_commits: Vec<(String, String)>,
+    /// The last command that changed what the advisory says.
+    pub advisory_changed_at: Option<DateTime<Utc>>,
     pub embargo_end: Option<NaiveDate>,
     pub preannounce: Option<NaiveDate>,
     /// When a team member first wrote to the reporter (`#reply`): stops the
@@ -96,6 +115,11 @@ impl Case {
             affected: None,
             fixed_in: None,
             credit: CreditChoice::Unknown,
+            extra_packages: Vec::new(),
+            credits: Vec::new(),
+            bindings: Vec::new(),
+            fix_commits: Vec::new(),
+            advisory_changed_at: None,
             embargo_end: None,
             preannounce: None,
             first_reply_at: None,

@@ -41,6 +41,9 @@ pub enum ReminderKind {
     Embargo { offset_days: u32 },
     /// The embargo is over and the case is neither published nor closed: daily.
     EmbargoOverdue,
+    /// `#fixed` (the fixed release is out) and not published by the end of that working
+    /// day: then at each working-day start until published or closed.
+    FixedUnpublished,
     /// A `#remind` command.
     OneOff,
     /// The weekly digest.
@@ -56,6 +59,7 @@ impl ReminderKind {
             ReminderKind::FirstResponse => "first-response".to_string(),
             ReminderKind::Embargo { offset_days } => format!("embargo-{offset_days}d"),
             ReminderKind::EmbargoOverdue => "embargo-overdue".to_string(),
+            ReminderKind::FixedUnpublished => "fixed-unpublished".to_string(),
             ReminderKind::OneOff => "one-off".to_string(),
             ReminderKind::Digest => "digest".to_string(),
             ReminderKind::SpamSummary => "spam-summary".to_string(),
@@ -67,6 +71,7 @@ impl ReminderKind {
         match s {
             "first-response" => Some(ReminderKind::FirstResponse),
             "embargo-overdue" => Some(ReminderKind::EmbargoOverdue),
+            "fixed-unpublished" => Some(ReminderKind::FixedUnpublished),
             "one-off" => Some(ReminderKind::OneOff),
             "digest" => Some(ReminderKind::Digest),
             "spam-summary" => Some(ReminderKind::SpamSummary),
@@ -87,7 +92,9 @@ impl ReminderKind {
     pub fn repeats(&self) -> bool {
         matches!(
             self,
-            ReminderKind::FirstResponse | ReminderKind::EmbargoOverdue
+            ReminderKind::FirstResponse
+                | ReminderKind::EmbargoOverdue
+                | ReminderKind::FixedUnpublished
         )
     }
 }
@@ -116,6 +123,8 @@ pub struct CaseTimes {
     pub embargo_end: Option<NaiveDate>,
     /// False once published or closed.
     pub open: bool,
+    /// When `#fixed` said the fixed release is out, while the case waits to be published.
+    pub fixed_at: Option<DateTime<Utc>>,
 }
 
 /// The reminder policy from the configuration.
@@ -252,8 +261,27 @@ pub fn plan(cal: &Calendar, policy: &Policy, c: &CaseTimes, after: DateTime<Utc>
             });
         }
     }
+    if let Some(fixed) = c.fixed_at {
+        let deadline = fixed_publication_deadline(cal, fixed);
+        let due = if deadline > after {
+            deadline
+        } else {
+            cal.next_working_day_start(after)
+        };
+        out.push(Planned {
+            kind: ReminderKind::FixedUnpublished,
+            due,
+            deadline,
+        });
+    }
     out.sort_by_key(|p| p.due);
     out
+}
+
+/// A fixed case should be published by the end of the working day of the release (or
+/// the first working day after it).
+pub fn fixed_publication_deadline(cal: &Calendar, fixed_at: DateTime<Utc>) -> DateTime<Utc> {
+    cal.working_days_after(fixed_at, 0)
 }
 
 /// The next occurrence of a repeating reminder after one was due at `sent_due`:
@@ -265,7 +293,9 @@ pub fn next_repeat(
     sent_due: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     match kind {
-        ReminderKind::FirstResponse => Some(cal.next_working_day_start(sent_due)),
+        ReminderKind::FirstResponse | ReminderKind::FixedUnpublished => {
+            Some(cal.next_working_day_start(sent_due))
+        }
         ReminderKind::EmbargoOverdue => next_daily_start(cal, cal.local_date(sent_due), sent_due),
         ReminderKind::Embargo { .. }
         | ReminderKind::OneOff
@@ -342,6 +372,7 @@ mod tests {
             first_reply_at: None,
             embargo_end: None,
             open: true,
+            fixed_at: None,
         }
     }
 

@@ -97,6 +97,9 @@ pub struct Decision {
     pub events: Vec<NewEvent>,
     pub outgoing: Vec<Outgoing>,
     pub one_offs: Vec<OneOff>,
+    /// `#publish` with an advisory repository: the commit the shell makes before the
+    /// transaction commits (a failure rolls the whole publication back).
+    pub repo_commit: Option<crate::publish::publication::RepoCommit>,
 }
 
 impl Decision {
@@ -109,6 +112,7 @@ impl Decision {
             events: Vec::new(),
             outgoing: Vec::new(),
             one_offs: Vec::new(),
+            repo_commit: None,
         }
     }
 
@@ -130,8 +134,12 @@ impl Decision {
 pub struct Facts {
     /// Which of the cases named by `#duplicate` exist.
     pub known_cases: BTreeSet<CaseId>,
-    /// The advisory id `#publish` would allocate.
-    pub next_advisory_id: String,
+    /// How `#publish` numbers advisories: the next free number of the year, past the
+    /// desk's records and the advisory repository's `advisories/<year>/`.
+    pub next_advisory: crate::publish::publication::Numbering,
+    /// The advisory repository checkout, when one is configured: `Err` says why it
+    /// cannot take a publication (missing, dirty), and `#publish` refuses.
+    pub advisory_repo: Option<Result<(), String>>,
     /// The case's history so far (for `#show` and the advisory timeline).
     pub timeline: Vec<Event>,
     /// The text of the report (for `#forward`).

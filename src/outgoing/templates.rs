@@ -38,6 +38,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/reminder-embargo-overdue.txt"),
     ),
     (
+        "reminder-fixed-unpublished",
+        include_str!("../../templates/reminder-fixed-unpublished.txt"),
+    ),
+    (
         "reminder-one-off",
         include_str!("../../templates/reminder-one-off.txt"),
     ),
@@ -251,6 +255,10 @@ context!("reminder-embargo", ReminderEmbargo {
     case_id: String, subject: String, deadline: String, when: String, late: bool, due: String,
     status: String, fixed_in: Option<String>, assignee: Option<String>,
 });
+context!("reminder-fixed-unpublished", ReminderFixedUnpublished {
+    case_id: String, subject: String, fixed: String, fixed_in: Option<String>, late: bool,
+    due: String, assignee: Option<String>,
+});
 context!("reminder-embargo-overdue", ReminderEmbargoOverdue {
     case_id: String, subject: String, deadline: String, days_over: u32, late: bool, due: String,
     status: String, assignee: Option<String>,
@@ -400,6 +408,15 @@ pub mod samples {
                 late: false,
                 due: s("Wed 3 Mar 2027, 09:00 CET (Europe/Paris)"),
                 status: s("fixed"),
+                assignee: None,
+            }),
+            t.render(&ReminderFixedUnpublished {
+                case_id: case_id.clone(),
+                subject: subject.clone(),
+                fixed: s("Tue 2 Mar 2027, 11:00 CET (Europe/Paris)"),
+                fixed_in: Some(s("1.4.2")),
+                late: false,
+                due: s("Tue 2 Mar 2027, 17:00 CET (Europe/Paris)"),
                 assignee: None,
             }),
             t.render(&ReminderOneOff {

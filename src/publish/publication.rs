@@ -1,56 +1,227 @@
-//! Builds the advisory of a case from what the team recorded: used by `#publish`, by
+//! Builds the advisories of a case from what the team recorded: used by `#publish`, by
 //! `secdesk advisory` for review, and by the announcement.
 //!
-//! Invariant: pure. Only events marked public reach the advisory's timeline, and the
-//! reporter is credited only under a name they agreed to (`#credit`).
+//! One advisory per package: the OCaml advisory format (and its converter) names one
+//! package per file, so a case about two packages publishes two advisories that name
+//! each other as `related`.
+//!
+//! Invariant: pure. The timeline is written for the public: dated facts chosen by event
+//! kind, never an event's free text unless the desk wrote it as public; the reporter is
+//! credited only under a name they agreed to (`#credit`). Nothing here reads the clock:
+//! `modified` is the time of the last change recorded on the case.
 
 use crate::config::Config;
-use crate::desk::case::{Case, CreditChoice, Event};
-use crate::publish::advisory::Advisory;
+use crate::desk::case::{Case, CreditChoice, Event, EventKind};
+use crate::publish::advisory::{Advisory, CreditRole};
 use chrono::{DateTime, Utc};
 
-/// The advisory for `case`. `id` is its advisory id (allocated at publication; a draft
-/// uses a placeholder).
-pub fn advisory_for(
-    case: &Case,
-    events: &[Event],
-    config: &Config,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Advisory {
-    Advisory {
-        id: id.to_string(),
-        case_id: case.id.clone(),
-        summary: case.summary.clone(),
-        details: case.details.clone(),
-        aliases: case.cves.clone(),
-        cwe: case.cwes.clone(),
-        severity: case.severity,
-        cvss: case.cvss_vector.clone().zip(case.cvss_score),
-        ecosystem: config.publish.ecosystem.clone(),
-        package: case.package.clone(),
-        affected: case.affected.clone(),
-        fixed_in: case.fixed_in.clone(),
-        workaround: case.workaround.clone(),
-        references: case.references.clone(),
-        credit: match &case.credit {
-            CreditChoice::Name(n) => Some(n.clone()),
-            CreditChoice::Unknown | CreditChoice::Anonymous => None,
-        },
-        published: case.published_at,
-        modified: now,
-        timeline: events
-            .iter()
-            .filter(|e| e.public)
-            .map(|e| (e.at, e.detail.clone()))
-            .collect(),
-        timezone_note: None,
+/// How advisory ids are numbered: `<prefix>-<year>-<NN>`, from `next` on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Numbering {
+    pub prefix: String,
+    pub year: i32,
+    /// One past the highest number of the year in the desk's records and the
+    /// advisory repository.
+    pub next: u32,
+}
+
+impl Numbering {
+    /// `n` consecutive ids from `next`.
+    pub fn ids(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let seq = u64::from(self.next.max(1)) + i as u64;
+                format!("{}-{}-{seq:02}", self.prefix, self.year)
+            })
+            .collect()
     }
 }
 
-/// The id a draft shows before publication allocates the real one.
-pub fn draft_id(case: &Case, config: &Config) -> String {
+/// What `#publish` commits to the advisory repository: files on a new branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoCommit {
+    /// Named after the (first) advisory id.
+    pub branch: String,
+    /// (path inside the repository, content).
+    pub files: Vec<(String, String)>,
+    pub message: String,
+}
+
+/// Where the database keeps an advisory: `advisories/<year>/<id>.md`, the year taken
+/// from the id (`OSEC-2026-18`).
+pub fn repo_path(id: &str) -> String {
+    let year = id.split('-').nth(1).unwrap_or("unknown");
+    format!("advisories/{year}/{id}.md")
+}
+
+/// One package of a case: name, `#affected` text, `#fixed-in` version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagePart {
+    pub name: Option<String>,
+    pub affected: Option<String>,
+    pub fixed_in: Option<String>,
+}
+
+/// The packages of a case, the first one first; one (maybe empty) when none is named.
+pub fn packages(case: &Case) -> Vec<PackagePart> {
+    let mut parts = vec![PackagePart {
+        name: case.package.clone(),
+        affected: case.affected.clone(),
+        fixed_in: case.fixed_in.clone(),
+    }];
+    parts.extend(case.extra_packages.iter().map(|p| PackagePart {
+        name: Some(p.name.clone()),
+        affected: p.affected.clone(),
+        fixed_in: p.fixed_in.clone(),
+    }));
+    parts
+}
+
+/// The advisory ids recorded at publication (several when the case names several
+/// packages), in package order.
+pub fn advisory_ids(case: &Case) -> Vec<String> {
     case.advisory_id
-        .clone()
+        .as_deref()
+        .map(|ids| ids.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The time of the last change to the advisory: the last command that changed what it
+/// says, the last fact of its timeline, its publication. Not the time of the request
+/// (two calls print the same advisory), and not changes it does not show (an
+/// assignment, a reminder, a note).
+pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
+    timeline(case, events)
+        .into_iter()
+        .map(|(at, _)| at)
+        .chain(case.advisory_changed_at)
+        .chain(case.published_at)
+        .chain(std::iter::once(case.opened_at))
+        .max()
+        .unwrap_or(case.opened_at)
+}
+
+/// The public timeline: dated facts. The first report, its acknowledgement and the
+/// first contact with maintainers are told in the desk's words whatever the events
+/// say (their free text holds subjects and addresses); changes the desk marked public
+/// (confirmed, CVE assigned, fix released…) in the words it wrote for the public.
+fn timeline(case: &Case, events: &[Event]) -> Vec<(DateTime<Utc>, String)> {
+    let mut out: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut seen = Vec::new();
+    for e in events {
+        let text = match e.kind {
+            EventKind::Opened => Some("reported to the security team".to_string()),
+            EventKind::Acknowledged => Some("report acknowledged".to_string()),
+            EventKind::Forwarded => Some("maintainers contacted".to_string()),
+            EventKind::Changed if e.public => Some(e.detail.clone()),
+            _ => None,
+        };
+        if let Some(text) = text
+            && !seen.contains(&text)
+        {
+            seen.push(text.clone());
+            out.push((e.at, text));
+        }
+    }
+    if let Some(at) = case.published_at {
+        out.push((at, "advisory published".to_string()));
+    }
+    out
+}
+
+/// The advisories of `case`, one per package, with `ids` in package order (a draft
+/// passes [`draft_ids`]).
+pub fn advisories_for(
+    case: &Case,
+    events: &[Event],
+    config: &Config,
+    ids: &[String],
+) -> Vec<Advisory> {
+    let parts = packages(case);
+    let modified = last_change(case, events);
+    let timeline = timeline(case, events);
+    let mut credits: Vec<(CreditRole, String)> = Vec::new();
+    if let CreditChoice::Name(n) = &case.credit {
+        credits.push((CreditRole::Reporter, n.clone()));
+    }
+    for c in &case.credits {
+        if !credits.contains(c) {
+            credits.push(c.clone());
+        }
+    }
+    parts
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(i, (part, id))| Advisory {
+            id: id.clone(),
+            case_id: case.id.clone(),
+            summary: case.summary.clone(),
+            details: case.details.clone(),
+            aliases: case.cves.clone(),
+            cwe: case.cwes.clone(),
+            severity: case.severity,
+            cvss: case.cvss_vector.clone().zip(case.cvss_score),
+            ecosystem: config.publish.ecosystem.clone(),
+            package: part.name.clone(),
+            affected: part.affected.clone(),
+            fixed_in: part.fixed_in.clone(),
+            workaround: case.workaround.clone(),
+            references: case.references.clone(),
+            credits: credits.clone(),
+            related: ids.iter().filter(|other| *other != id).cloned().collect(),
+            bindings: case.bindings.clone(),
+            // A fixing commit belongs to the first package: the one the case is about.
+            commits: if i == 0 {
+                case.fix_commits.clone()
+            } else {
+                Vec::new()
+            },
+            published: case.published_at,
+            modified,
+            timeline: timeline.clone(),
+            timezone_note: None,
+        })
+        .collect()
+}
+
+/// The advisory of the case's first package (what the announcement leads with).
+pub fn advisory_for(case: &Case, events: &[Event], config: &Config, id: &str) -> Advisory {
+    let ids: Vec<String> = std::iter::once(id.to_string())
+        .chain(draft_ids(case, config).into_iter().skip(1))
+        .collect();
+    advisories_for(case, events, config, &ids)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Advisory::empty(id, case.id.clone()))
+}
+
+/// The ids a draft shows before publication allocates the real ones.
+pub fn draft_ids(case: &Case, config: &Config) -> Vec<String> {
+    let recorded = advisory_ids(case);
+    let n = packages(case).len();
+    if recorded.len() == n {
+        return recorded;
+    }
+    (0..n)
+        .map(|i| {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("-{}", i + 1)
+            };
+            format!(
+                "{}-DRAFT-{}{suffix}",
+                config.publish.advisory_prefix, case.id
+            )
+        })
+        .collect()
+}
+
+/// The id a draft shows for its first package.
+pub fn draft_id(case: &Case, config: &Config) -> String {
+    draft_ids(case, config)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| format!("{}-DRAFT-{}", config.publish.advisory_prefix, case.id))
 }

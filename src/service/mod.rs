@@ -6,6 +6,7 @@
 //! tests inject (`failpoints`), and the reads of the operator's files and environment
 //! that the pure core is given as values (`files`).
 
+pub mod advisory_repo;
 pub mod daemon;
 pub mod db;
 pub mod failpoints;

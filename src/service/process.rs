@@ -17,6 +17,8 @@ use crate::mail::threading::{self, ThreadIndex, ThreadReason};
 use crate::mail::{self, Mail, Parsed};
 use crate::outgoing::templates::Templates;
 use crate::outgoing::{self, Purpose};
+use crate::publish::publication;
+use crate::service::advisory_repo;
 use crate::store::{
     self, Arrival, NewMessage, OutboxRow, PlannedRow, RawOutcome, Source, Store, Tx,
 };
@@ -275,8 +277,28 @@ impl Desk {
             None => Filing::New(tx.next_case_id(&cfg.desk.case_prefix, year)?),
         };
 
+        let publishes = body.as_ref().is_some_and(|b| {
+            b.commands
+                .iter()
+                .any(|c| matches!(c.parsed, Ok(Command::Publish { .. })))
+        });
+        let mut next = tx.highest_advisory_number(&cfg.publish.advisory_prefix, year)?;
+        let mut advisory_repo = None;
+        if publishes && let Some(repo) = &cfg.publish.advisory_repo {
+            // The repository is read only when the mail asks to publish.
+            let state = advisory_repo::check(repo).and_then(|()| {
+                advisory_repo::highest_number(repo, &cfg.publish.advisory_prefix, year)
+                    .map_err(|e| format!("cannot read {}: {e}", repo.display()))
+            });
+            advisory_repo = Some(state.map(|highest| next = next.max(highest)));
+        }
         let mut facts = Facts {
-            next_advisory_id: tx.next_advisory_id(&cfg.publish.advisory_prefix, year)?,
+            next_advisory: publication::Numbering {
+                prefix: cfg.publish.advisory_prefix.clone(),
+                year,
+                next: next + 1,
+            },
+            advisory_repo,
             ..Facts::default()
         };
         if let Some(b) = &body {
@@ -367,6 +389,7 @@ impl Desk {
             events,
             outgoing,
             one_offs,
+            repo_commit,
         } = d;
         let message_id = incoming.map(|i| i.id.clone());
         if let Some(c) = &case {
@@ -423,6 +446,17 @@ impl Desk {
             }
         }
         let n = outgoing.len();
+        // The publication's commit is made inside the transaction: if git refuses it,
+        // nothing of the publication (mail, status, events) is recorded.
+        if delivery == Delivery::Send
+            && let (Some(rc), Some(repo), Some(c)) =
+                (&repo_commit, &self.config.publish.advisory_repo, &case)
+        {
+            advisory_repo::commit(repo, rc).map_err(store::StoreError::AdvisoryRepo)?;
+            if self.config.publish.push {
+                tx.queue_advisory_push(&c.id, &rc.branch, now)?;
+            }
+        }
         if delivery == Delivery::Send {
             for out in &outgoing {
                 self.enqueue(tx, out, now)?;
@@ -565,6 +599,9 @@ impl Desk {
             },
             embargo_end: c.embargo_end,
             open: c.is_open(),
+            fixed_at: c
+                .fixed_at
+                .filter(|_| c.status == crate::types::CaseStatus::Fixed),
         };
         let plan: Vec<PlannedRow> =
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)

@@ -16,7 +16,7 @@ use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
 use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, SPAM_SCOPE, Store, Tx};
-use crate::types::CaseId;
+use crate::types::{CaseId, CaseStatus};
 use chrono::{DateTime, Duration, Utc};
 
 /// A reminder sent more than this after its moment is marked late.
@@ -48,6 +48,10 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
     }
     store.write(|tx| ensure_digest(desk, tx, now))?;
     store.write(|tx| ensure_spam_summary(desk, tx, now))?;
+    // Published advisories whose branch still has to reach the repository's origin.
+    for p in crate::service::advisory_repo::push_due(desk, store, now)? {
+        tracing::info!(push = ?p, "advisory branch push");
+    }
     Ok(fired)
 }
 
@@ -235,6 +239,12 @@ fn fire_reminder(
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
+            ReminderKind::FixedUnpublished => {
+                case.status == CaseStatus::Fixed
+                    && case.fixed_at.is_some_and(|f| {
+                        deadlines::fixed_publication_deadline(cal, f) == r.deadline
+                    })
+            }
             ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => true,
         };
     if !relevant {
@@ -367,6 +377,18 @@ fn render(
             status: case.status.to_string(),
             assignee: case.assignee.clone(),
         }),
+        ReminderKind::FixedUnpublished => t.render(&templates::ReminderFixedUnpublished {
+            case_id,
+            subject,
+            fixed: case
+                .fixed_at
+                .map(|f| cal.format_instant(f))
+                .unwrap_or_default(),
+            fixed_in: case.fixed_in.clone(),
+            late,
+            due,
+            assignee: case.assignee.clone(),
+        }),
         ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => {
             t.render(&templates::ReminderOneOff {
                 case_id,
@@ -389,6 +411,7 @@ pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKi
             first_reply_at: None,
             embargo_end: c.embargo_end,
             open: true,
+            fixed_at: None,
         };
         (
             deadlines::first_response_deadline(cal, &desk.policy(), &times),

@@ -2,7 +2,7 @@
 
 use super::{Result, StoreError, Tx, parse_opt_date, parse_opt_ts, parse_ts, stored_id, ts};
 use crate::desk::case::{Case, CreditChoice, Event, EventKind, NewEvent};
-use crate::types::{CaseId, CaseStatus, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
@@ -17,7 +17,8 @@ pub struct CaseSummary {
 const CASE_COLUMNS: &str = "id, subject, reporter, reporter_name, status, opened_at, root_message_id, assignee, \
     severity, cvss_vector, cvss_score, cves, cve_requested, cwes, summary, details, workaround, refs, package, \
     affected, fixed_in, credit, credit_anonymous, embargo_end, preannounce, first_reply_at, last_reply_at, \
-    duplicate_of, close_reason, fixed_at, published_at, advisory_id, upstream";
+    duplicate_of, close_reason, fixed_at, published_at, advisory_id, upstream, extra_packages, credits, bindings, \
+    fix_commits, advisory_changed_at";
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
@@ -108,6 +109,18 @@ impl CaseRow {
             published_at: parse_opt_ts(self.text(30))?,
             advisory_id: self.text(31),
             upstream: from_json(&self.req(32, "upstream")?, "upstream")?,
+            extra_packages: from_json(&self.req(33, "extra packages")?, "extra packages")?,
+            credits: from_json::<Vec<(String, String)>>(&self.req(34, "credits")?, "credits")?
+                .into_iter()
+                .map(|(role, name)| {
+                    CreditRole::parse(&role)
+                        .map(|r| (r, name))
+                        .ok_or_else(|| StoreError::Corrupt(format!("credit role `{role}`")))
+                })
+                .collect::<Result<_>>()?,
+            bindings: from_json(&self.req(35, "bindings")?, "bindings")?,
+            fix_commits: from_json(&self.req(36, "fix commits")?, "fix commits")?,
+            advisory_changed_at: parse_opt_ts(self.text(37))?,
         })
     }
 }
@@ -154,7 +167,9 @@ impl Tx<'_> {
                 summary = ?13, details = ?14, workaround = ?15, refs = ?16, package = ?17, affected = ?18,
                 fixed_in = ?19, credit = ?20, credit_anonymous = ?21, embargo_end = ?22, preannounce = ?23,
                 first_reply_at = ?24, last_reply_at = ?25, duplicate_of = ?26, close_reason = ?27,
-                fixed_at = ?28, published_at = ?29, advisory_id = ?30, upstream = ?31
+                fixed_at = ?28, published_at = ?29, advisory_id = ?30, upstream = ?31,
+                extra_packages = ?32, credits = ?33, bindings = ?34, fix_commits = ?35,
+                advisory_changed_at = ?36
              WHERE id = ?1",
             params![
                 c.id.to_string(),
@@ -188,6 +203,16 @@ impl Tx<'_> {
                 c.published_at.map(ts),
                 c.advisory_id,
                 json(&c.upstream),
+                json(&c.extra_packages),
+                json(
+                    &c.credits
+                        .iter()
+                        .map(|(role, name)| (role.as_str(), name))
+                        .collect::<Vec<_>>()
+                ),
+                json(&c.bindings),
+                json(&c.fix_commits),
+                c.advisory_changed_at.map(ts),
             ],
         )?;
         // The case's start moves only when `#notspam` releases it: its clock starts then.
@@ -235,8 +260,8 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|row| {
-                let messages = row.int(33) as u32;
-                let last = row.req(34, "last activity")?;
+                let messages = row.int(38) as u32;
+                let last = row.req(39, "last activity")?;
                 Ok(CaseSummary {
                     last_activity: parse_ts(&last)?,
                     messages,
@@ -253,6 +278,88 @@ impl Tx<'_> {
     }
 
     /// The next advisory id for `year`: `PREFIX-YYYY-NN`.
+    /// The highest advisory number of `year` the desk has published (0 for none). A
+    /// case publishing several packages records their ids separated by spaces.
+    pub fn highest_advisory_number(&self, prefix: &str, year: i32) -> Result<u32> {
+        let start = format!("{prefix}-{year}-");
+        let like = format!("%{start}%");
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1")?;
+        let ids = stmt
+            .query_map([like], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids
+            .iter()
+            .flat_map(|ids| ids.split_whitespace())
+            .filter_map(|id| id.strip_prefix(&start).and_then(|n| n.parse::<u32>().ok()))
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Queues the push of a published advisory's branch (retried like mail).
+    pub fn queue_advisory_push(
+        &self,
+        case: &CaseId,
+        branch: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO advisory_pushes (case_id, branch, next_attempt_at) VALUES (?1, ?2, ?3)",
+            params![case.to_string(), branch, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Pushes due at `now`: (row id, case, branch, attempts so far).
+    pub fn due_advisory_pushes(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String, String, i64)>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, case_id, branch, attempts FROM advisory_pushes
+             WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([ts(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Counts an attempt before it is made (so a crash mid-push still counts it).
+    pub fn claim_advisory_push(&self, id: i64, next: DateTime<Utc>) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE advisory_pushes SET attempts = attempts + 1, next_attempt_at = ?2
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, ts(next)],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Records the outcome of a push: `Ok` pushed, `Err(why)` with `give_up` failed for good.
+    pub fn finish_advisory_push(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), &str>,
+        give_up: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match outcome {
+            Ok(()) => self.conn().execute(
+                "UPDATE advisory_pushes SET state = 'pushed', pushed_at = ?2, last_error = NULL WHERE id = ?1",
+                params![id, ts(now)],
+            )?,
+            Err(why) => self.conn().execute(
+                "UPDATE advisory_pushes SET last_error = ?2, state = CASE WHEN ?3 THEN 'failed' ELSE state END
+                 WHERE id = ?1",
+                params![id, why, give_up],
+            )?,
+        };
+        Ok(())
+    }
+
     pub fn next_advisory_id(&self, prefix: &str, year: i32) -> Result<String> {
         let like = format!("{prefix}-{year}-%");
         let mut stmt = self

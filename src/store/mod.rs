@@ -48,6 +48,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the database holds a value this secdesk cannot read: {0}")]
     Corrupt(String),
+    /// The advisory repository refused the publication's commit: the transaction that
+    /// would have recorded the publication is rolled back with it.
+    #[error("the advisory repository refused the commit: {0}")]
+    AdvisoryRepo(String),
 }
 
 impl StoreError {

@@ -132,8 +132,10 @@ impl Tx<'_> {
     }
 
     pub fn next_reminder_due(&self) -> Result<Option<DateTime<Utc>>> {
+        // A pending push of a published advisory wakes the scheduler too.
         parse_opt_ts(self.opt(
-            "SELECT MIN(due_at) FROM reminders WHERE state = 'pending'",
+            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM reminders WHERE state = 'pending'
+                UNION ALL SELECT MIN(next_attempt_at) FROM advisory_pushes WHERE state = 'pending')",
             [],
         )?)
     }

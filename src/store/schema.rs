@@ -163,6 +163,26 @@ PRAGMA writable_schema = OFF;
 ALTER TABLE raw_mail ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE raw_mail ADD COLUMN last_error TEXT;
 "#,
+    // 5: advisories a database can merge unedited (§5a): more packages, credits by
+    // role, affected bindings, fixing commits (JSON lists, like `refs`); the push of
+    // a published advisory to the advisory repository, retried like mail.
+    r#"
+ALTER TABLE cases ADD COLUMN extra_packages TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN credits TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN bindings TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN fix_commits TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN advisory_changed_at TEXT;
+CREATE TABLE advisory_pushes (
+    id              INTEGER PRIMARY KEY,
+    case_id         TEXT    NOT NULL,
+    branch          TEXT    NOT NULL UNIQUE,
+    state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'pushed', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT    NOT NULL,
+    last_error      TEXT,
+    pushed_at       TEXT
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

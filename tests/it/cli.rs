@@ -97,4 +97,26 @@ fn cases_case_deadlines_calendar_and_advisory() {
     let osv: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(osv["summary"], "Heap overflow in the parser");
     assert_eq!(osv["affected"][0]["package"]["name"], "example-parser");
+
+    // Two calls print the same advisory (the wall clock has moved in between).
+    let (_, again, _) = secdesk(&cfg, &["advisory", "SEC-2026-0001", "--format", "osv"]);
+    assert_eq!(again, out);
+
+    // --out writes <id>.md and <id>.json, as the database names them.
+    let dir = w._dir.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    let (ok, listed, err) = secdesk(
+        &cfg,
+        &["advisory", "SEC-2026-0001", "--out", dir.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let md = dir.join("OSEC-DRAFT-SEC-2026-0001.md");
+    let json = dir.join("OSEC-DRAFT-SEC-2026-0001.json");
+    assert_eq!(listed, format!("{}\n{}\n", md.display(), json.display()));
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), out);
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("# Heap overflow in the parser")
+    );
 }

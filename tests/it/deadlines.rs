@@ -197,3 +197,74 @@ fn one_off_reminders_and_two_desks_on_one_file() {
         "reminder -> alice@example.org | [SEC-2026-0001] Reminder: ask upstream about the backport\nreminder -> bob@example.org | [SEC-2026-0001] Reminder: ask upstream about the backport"
     );
 }
+
+/// `#fixed` and not published by the end of that working day: the responder is reminded,
+/// once a working day, until the case is published; a same-day publication is never
+/// reminded.
+#[test]
+fn a_fixed_case_not_published_the_same_day_is_reminded() {
+    // Friday 27 Nov 2026, 10:00 Paris; the embargo runs to Tuesday 15 Dec.
+    let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "f1@example.org",
+        &notice,
+        "#assign me\r\n#valid\r\n#embargo 2026-12-15\r\n#summary Heap overflow\r\n#package example-parser\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
+    );
+    w.clock.set(paris(2026, 11, 27, 11, 0));
+    w.command(ALICE, "f2@example.org", &notice, "#fixed\r\n");
+    w.new_mail();
+
+    // 16:59: still that working day, nothing.
+    w.clock.set(paris(2026, 11, 27, 16, 59));
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
+    // 17:00, end of the working day: the responder is reminded, once.
+    w.clock.set(paris(2026, 11, 27, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 fixed-unpublished"]);
+    let mail = w.new_mail();
+    assert_eq!(
+        summarize(&mail),
+        "reminder -> alice@example.org | [SEC-2026-0001] Fix released, advisory not yet published"
+    );
+    assert!(body(&mail[0].bytes).contains("(1.4.2)"));
+    assert!(sent(&w.run_due()).is_empty());
+    // The weekend is skipped: next on Monday 09:00 (with the digest), then Tuesday.
+    w.clock.set(paris(2026, 11, 28, 12, 0));
+    assert!(sent(&w.run_due()).is_empty());
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    assert!(sent(&w.run_due()).contains(&"SEC-2026-0001 fixed-unpublished".to_string()));
+    w.new_mail();
+
+    // Published (before the embargo's end, no override needed): the reminders stop.
+    w.clock.set(paris(2026, 11, 30, 10, 0));
+    w.command(
+        ALICE,
+        "f3@example.org",
+        &notice,
+        "#affected < 1.4.2\r\n#publish\r\n",
+    );
+    w.take("announce");
+    assert_eq!(
+        w.case("SEC-2026-0001").status,
+        secdesk::types::CaseStatus::Published
+    );
+    w.clock.set(paris(2026, 12, 1, 9, 0));
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
+
+    // A case fixed and published the same day is never reminded.
+    let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "g1@example.org",
+        &notice,
+        "#valid\r\n#embargo 2026-12-15\r\n#summary Heap overflow\r\n#package example-parser\r\n#affected < 1.4.2\r\n#fixed-in 1.4.2\r\n#fixed\r\n#publish\r\n",
+    );
+    assert_eq!(
+        w.case("SEC-2026-0001").status,
+        secdesk::types::CaseStatus::Published
+    );
+    w.clock.set(paris(2026, 11, 27, 17, 0));
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
+}

@@ -708,7 +708,7 @@ fn publish_renders_everything_before_queueing_anything() {
         ALICE,
         "p1@example.org",
         &notice,
-        "#summary Heap overflow in the parser\r\n#publish now\r\n",
+        "#summary Heap overflow in the parser\r\n#package parser\r\n#affected < 1.2.0\r\n#publish now\r\n",
     );
     let out = w.new_mail();
     let purposes: Vec<&str> = out.iter().map(|r| r.purpose.as_str()).collect();

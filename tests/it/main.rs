@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+mod advisories;
+mod advisory_repo;
 mod architecture;
 mod autoresponders;
 mod cli;
@@ -16,6 +18,7 @@ mod e2e;
 mod faults;
 mod loops;
 mod operator;
+mod publication;
 mod quotes;
 mod service;
 mod spam;

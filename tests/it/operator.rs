@@ -1133,32 +1133,26 @@ fn systemd_unit_verifies_and_is_hardened() {
 // 6. OSV against the official schema
 // ---------------------------------------------------------------------------------------
 
-/// Validates `instance` against the OSV schema with Python's jsonschema: `Ok` or the
-/// validator's complaint. Panics when the validator itself cannot run.
-fn validate_osv(instance: &Path) -> Result<(), String> {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osv-schema.json");
+/// Validates `instance` against the OSV schema with Python's jsonschema, format checking
+/// on (`tests/data/validate-osv.py`): `Ok` or the validator's complaint. Panics when the
+/// validator itself cannot run, or could run only without format checking.
+pub(crate) fn validate_osv(instance: &Path) -> Result<(), String> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let o = Command::new("python3")
-        .args([
-            "-c",
-            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
-        ])
+        .arg(data.join("validate-osv.py"))
+        .arg(data.join("osv-schema.json"))
         .arg(instance)
-        .arg(&schema)
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 ({e}): it is needed to validate OSV"));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
-        !err.contains("No module named 'jsonschema'"),
-        "python3 has no jsonschema: python3 -m pip install jsonschema\n{err}"
+        !err.contains("No module named"),
+        "python3 lacks a module: python3 -m pip install jsonschema rfc3339-validator rfc3987\n{err}"
     );
-    if o.status.success() {
-        Ok(())
-    } else {
-        assert!(
-            err.contains("jsonschema.exceptions.ValidationError"),
-            "the validator failed for another reason:\n{err}"
-        );
-        Err(err)
+    match o.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err(err),
+        _ => panic!("the validator could not run:\n{err}"),
     }
 }
 
@@ -1195,13 +1189,7 @@ fn osv_output_validates_against_the_official_schema() {
     let case = w.case("SEC-2026-0001");
     let events = w.store.read(|tx| tx.events(&case.id)).unwrap();
     let id = secdesk::publish::publication::draft_id(&case, &w.desk.config);
-    let adv = secdesk::publish::publication::advisory_for(
-        &case,
-        &events,
-        &w.desk.config,
-        &id,
-        w.clock_now(),
-    );
+    let adv = secdesk::publish::publication::advisory_for(&case, &events, &w.desk.config, &id);
     let json = secdesk::publish::advisory::to_osv_json(&adv);
 
     // What the team set is in the record (so the schema check sees a full one).
@@ -1260,5 +1248,14 @@ fn osv_output_validates_against_the_official_schema() {
     match validate_osv(&bad) {
         Ok(()) => panic!("a record without `id` passed the schema: the check proves nothing"),
         Err(e) => assert!(e.contains("'id' is a required property"), "{e}"),
+    }
+    // Negative control for format checking: a date that matches the schema's pattern
+    // but is no date (30 February, hour 25) is rejected only by the date-time checker.
+    let mut bad_date = v.clone();
+    bad_date["modified"] = serde_json::json!("2026-02-30T25:61:00Z");
+    fs::write(&bad, serde_json::to_string_pretty(&bad_date).unwrap()).unwrap();
+    match validate_osv(&bad) {
+        Ok(()) => panic!("an impossible date passed: format checking is off"),
+        Err(e) => assert!(e.contains("is not a 'date-time'"), "{e}"),
     }
 }

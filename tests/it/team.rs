@@ -279,16 +279,20 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
     let setup = "#valid\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#fixed-in 1.4.2\r\n#cve CVE-2026-12345\r\n#credit Rita Reporter\r\n#embargo 2026-12-01\r\n#details\r\nA crafted input overflows a heap buffer.\r\n";
     w.command(ALICE, "a1@example.org", &notice, setup);
     w.new_mail();
-    w.command(ALICE, "a2@example.org", &notice, "#fixed\r\n#publish\r\n");
+    // Without a fixed release the embargo holds.
+    w.command(ALICE, "a2@example.org", &notice, "#publish\r\n");
     let t = body_text(&w.take("transcript"));
     assert!(
         t.contains("#publish\n  ✗ the embargo runs until Tuesday 1 December 2026"),
         "{t}"
     );
-    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Fixed);
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Valid);
+    assert_eq!(w.case("SEC-2026-0001").advisory_id, None);
 
-    w.clock.advance(Duration::days(9));
-    w.command(ALICE, "a3@example.org", &notice, "#publish\r\n");
+    // Once the fix is released (`#fixed`), plain `#publish` goes out the same day,
+    // before the embargo's end.
+    w.clock.advance(Duration::hours(1));
+    w.command(ALICE, "a3@example.org", &notice, "#fixed\r\n#publish\r\n");
     let out = w.new_mail();
     assert_eq!(
         summarize(&out),
@@ -427,7 +431,7 @@ fn every_command_changes_what_it_says() {
         ALICE,
         "c4@example.org",
         &notice,
-        "#reopen\r\n#summary Heap overflow in the parser\r\n#publish now\r\n",
+        "#reopen\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#publish now\r\n",
     );
     let out = w.new_mail();
     let t = body_text(
@@ -457,8 +461,10 @@ fn every_command_changes_what_it_says() {
         .find(|a| a.attachment_name() == Some("OSEC-2026-01.json"))
         .unwrap();
     let osv: serde_json::Value = serde_json::from_slice(osv.contents()).unwrap();
-    assert!(
-        osv.get("credits").is_none(),
+    // The converter always writes `credits`: anonymous means it is empty.
+    assert_eq!(
+        osv["credits"],
+        serde_json::json!([]),
         "anonymous means no credits: {osv}"
     );
     assert_eq!(osv["id"], "OSEC-2026-01");

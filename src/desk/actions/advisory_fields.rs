@@ -3,7 +3,7 @@
 
 use super::{Step, Work, fail, ok};
 use crate::commands::{Credit, CveCommand, ReferenceKind};
-use crate::desk::case::CreditChoice;
+use crate::desk::case::{CreditChoice, PackageEntry};
 use crate::publish::advisory;
 
 impl Work<'_, '_> {
@@ -80,41 +80,155 @@ impl Work<'_, '_> {
         ))
     }
 
+    /// The names of the case's packages, the first one first.
+    fn package_names(&self) -> Vec<String> {
+        self.case
+            .package
+            .iter()
+            .cloned()
+            .chain(self.case.extra_packages.iter().map(|p| p.name.clone()))
+            .collect()
+    }
+
+    /// Splits `#affected`/`#fixed-in` arguments into (package index, rest). With one
+    /// package the name is optional; with several it must come first.
+    fn which_package<'t>(&self, args: &'t str) -> Result<(usize, &'t str), String> {
+        let names = self.package_names();
+        let (first, rest) = args
+            .split_once(char::is_whitespace)
+            .map_or((args, ""), |(f, r)| (f, r.trim()));
+        if let Some(i) = names.iter().position(|n| n == first)
+            && !rest.is_empty()
+        {
+            return Ok((i, rest));
+        }
+        if names.len() > 1 {
+            return Err(format!(
+                "this case names {} packages: put the package first ({})",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+        Ok((0, args))
+    }
+
     pub(super) fn package(&mut self, p: &str) -> Step {
-        self.case.package = Some(p.to_string());
-        self.change(format!("package: {p}"));
+        let names = self.package_names();
+        if names.iter().any(|n| n == p) {
+            return ok(format!("{p} is already named"));
+        }
+        if self.case.package.is_none() {
+            self.case.package = Some(p.to_string());
+            self.change(format!("package: {p}"));
+            return ok(format!(
+                "package: {p} ({})",
+                self.ctx.config.publish.ecosystem
+            ));
+        }
+        self.case.extra_packages.push(PackageEntry {
+            name: p.to_string(),
+            affected: None,
+            fixed_in: None,
+        });
+        self.change(format!("package added: {p}"));
         ok(format!(
-            "package: {p} ({})",
-            self.ctx.config.publish.ecosystem
+            "package added: {p}; packages: {} (one advisory each); name the package first in \
+             `#affected {p} <range>` and `#fixed-in {p} <version>`",
+            self.package_names().join(", ")
         ))
     }
 
-    pub(super) fn affected(&mut self, r: &str) -> Step {
-        let note = match advisory::parse_range(r) {
-            Ok(_) => String::new(),
-            Err(e) => format!(" (note: {e}; it will be shown as written)"),
+    pub(super) fn affected(&mut self, args: &str) -> Step {
+        let (i, r) = match self.which_package(args) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
         };
-        self.case.affected = Some(r.to_string());
-        self.change(format!("affected: {r}"));
-        ok(format!("affected versions: {r}{note}"))
+        let note = match advisory::parse_ranges(r) {
+            Ok(alts) if alts.len() > advisory::MAX_ALTERNATIVES => format!(
+                " (note: {} alternatives; the OCaml converter reads at most {}: #publish will refuse)",
+                alts.len(),
+                advisory::MAX_ALTERNATIVES
+            ),
+            Ok(_) => String::new(),
+            Err(e) => format!(" (note: {e}; #publish will refuse until it reads)"),
+        };
+        let name = self.package_names().get(i).cloned();
+        match i
+            .checked_sub(1)
+            .and_then(|j| self.case.extra_packages.get_mut(j))
+        {
+            Some(entry) => entry.affected = Some(r.to_string()),
+            None => self.case.affected = Some(r.to_string()),
+        }
+        let of = name.map(|n| format!(" of {n}")).unwrap_or_default();
+        self.change(format!("affected{of}: {r}"));
+        ok(format!("affected versions{of}: {r}{note}"))
     }
 
-    pub(super) fn fixed_in(&mut self, v: &str) -> Step {
-        self.case.fixed_in = Some(v.to_string());
-        self.change(format!("fixed in {v}"));
-        ok(format!("fixed in {v}"))
+    pub(super) fn fixed_in(&mut self, args: &str) -> Step {
+        let (i, v) = match self.which_package(args) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let name = self.package_names().get(i).cloned();
+        match i
+            .checked_sub(1)
+            .and_then(|j| self.case.extra_packages.get_mut(j))
+        {
+            Some(entry) => entry.fixed_in = Some(v.to_string()),
+            None => self.case.fixed_in = Some(v.to_string()),
+        }
+        let of = name
+            .filter(|_| !self.case.extra_packages.is_empty())
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
+        self.change(format!("{of}fixed in {v}"));
+        ok(format!("{of}fixed in {v}"))
     }
 
     pub(super) fn credit(&mut self, c: &Credit) -> Step {
-        self.case.credit = match c {
-            Credit::Name(n) => CreditChoice::Name(n.clone()),
-            Credit::Anonymous => CreditChoice::Anonymous,
-        };
         let text = match c {
-            Credit::Name(n) => format!("the reporter will be credited as {n}"),
-            Credit::Anonymous => "the reporter stays anonymous".into(),
+            Credit::Name(n) => {
+                self.case.credit = CreditChoice::Name(n.clone());
+                format!("the reporter will be credited as {n}")
+            }
+            Credit::Anonymous => {
+                self.case.credit = CreditChoice::Anonymous;
+                "the reporter stays anonymous".into()
+            }
+            Credit::Role(role, n) => {
+                let entry = (*role, n.clone());
+                if self.case.credits.contains(&entry) {
+                    return ok(format!("{n} is already credited as {}", role.as_str()));
+                }
+                self.case.credits.push(entry);
+                format!("{n} will be credited as {}", role.as_str())
+            }
         };
         self.change(text.clone());
         ok(text)
+    }
+
+    pub(super) fn bindings(&mut self, names: &[String]) -> Step {
+        for n in names {
+            if !self.case.bindings.contains(n) {
+                self.case.bindings.push(n.clone());
+            }
+        }
+        self.change(format!("affected bindings: {}", names.join(" ")));
+        ok(format!(
+            "affected bindings: {}",
+            self.case.bindings.join(", ")
+        ))
+    }
+
+    pub(super) fn commit(&mut self, url: &str, sha: &str) -> Step {
+        let entry = (url.to_string(), sha.to_string());
+        if self.case.fix_commits.contains(&entry) {
+            return ok(format!("{sha} was already a fixing commit"));
+        }
+        self.case.fix_commits.push(entry);
+        self.change(format!("fixing commit {sha} in {url}"));
+        ok(format!("fixing commit: {sha} in {url}"))
     }
 }

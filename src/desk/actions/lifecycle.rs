@@ -118,7 +118,7 @@ impl Work<'_, '_> {
             Some(v) => {
                 self.public_change(format!("fix released in {v}"));
                 ok(format!(
-                    "marked fixed in {v}; `#publish` when the embargo allows"
+                    "marked fixed in {v}; `#publish` it today: the embargo no longer holds once the fix is out"
                 ))
             }
             None => {

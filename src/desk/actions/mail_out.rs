@@ -157,57 +157,152 @@ impl Work<'_, '_> {
             }
             _ => {}
         }
+        // Once the fixed release is out (`#fixed`) the embargo has done its job: the
+        // advisory goes out on the day of the release without an override.
         if let Some(end) = self.case.embargo_end
             && self.today() < end
             && !override_embargo
+            && self.case.status != CaseStatus::Fixed
         {
             return fail(format!(
-                "the embargo runs until {}; publish then, or `#publish now` to override it",
+                "the embargo runs until {}; publish then, after `#fixed` once the fixed release is out, or `#publish now` to override it",
                 ctx.fmt_date(end)
             ));
         }
-        let id = self.facts.next_advisory_id.clone();
+        if let Some(Err(why)) = &self.facts.advisory_repo {
+            return fail(format!(
+                "the advisory repository cannot take the advisory: {why}; fix the checkout and `#publish` again"
+            ));
+        }
+        let n = publication::packages(&self.case).len();
+        let ids = self.facts.next_advisory.ids(n);
+        let Some(id) = ids.first().cloned() else {
+            return fail("no advisory id could be allocated");
+        };
         let mut published = self.case.clone();
         published.status = CaseStatus::Published;
         published.published_at = Some(ctx.now);
-        published.advisory_id = Some(id.clone());
-        let timeline = self.timeline_with_publication(&id);
-        let adv = publication::advisory_for(&published, &timeline, ctx.config, &id, ctx.now);
-        if adv.summary.as_deref().is_none_or(|s| s.trim().is_empty()) {
-            return fail("set `#summary <one line>` first: it is the advisory's title");
+        published.advisory_id = Some(ids.join(" "));
+        let mut timeline = self.facts.timeline.clone();
+        timeline.extend(self.events.iter().map(|e| Event {
+            at: ctx.now,
+            kind: e.kind,
+            actor: e.actor.clone(),
+            detail: e.detail.clone(),
+            public: e.public,
+            message_id: None,
+        }));
+        let advs = publication::advisories_for(&published, &timeline, ctx.config, &ids);
+        // Everything the formats need, or a list of what to add: never half an advisory.
+        let blocking: Vec<String> = advs
+            .iter()
+            .flat_map(|adv| {
+                advisory::blocking_problems(adv)
+                    .into_iter()
+                    .map(move |p| if n > 1 { format!("{}: {p}", adv.id) } else { p })
+            })
+            .collect();
+        if !blocking.is_empty() {
+            return fail(format!(
+                "not published; add or fix first:\n    - {}",
+                blocking.join("\n    - ")
+            ));
         }
-        let warnings = advisory::problems(&adv);
-        let markdown = advisory::to_markdown(&adv);
-        let osv = advisory::to_osv_json(&adv);
-        let summary = adv.summary.clone().unwrap_or_default();
-        let attachments = vec![
-            OutAttachment {
-                filename: format!("{id}.json"),
+        let warnings: Vec<String> = advs.iter().flat_map(advisory::problems).collect();
+        let mut attachments = Vec::new();
+        let mut files = Vec::new();
+        let mut markdown_all = Vec::new();
+        for adv in &advs {
+            let markdown = advisory::to_markdown(adv);
+            let osv = advisory::to_osv_json(adv);
+            attachments.push(OutAttachment {
+                filename: format!("{}.json", adv.id),
                 content_type: "application/json".into(),
                 bytes: osv.into_bytes(),
-            },
-            OutAttachment {
-                filename: format!("{id}.md"),
+            });
+            attachments.push(OutAttachment {
+                filename: format!("{}.md", adv.id),
                 content_type: "text/markdown; charset=utf-8".into(),
                 bytes: markdown.clone().into_bytes(),
+            });
+            files.push((publication::repo_path(&adv.id), markdown.clone()));
+            markdown_all.push(markdown);
+        }
+        let markdown = markdown_all.join("\n");
+        // The subject is cut like the title.
+        let summary = advisory::summary_line(published.summary.as_deref().unwrap_or_default());
+        // Render every mail before queueing any: a template that fails sends nothing.
+        let announce = match ctx.config.publish.announce.clone() {
+            None => None,
+            Some(list) => match ctx.templates.render(&templates::Announce {
+                advisory_id: id.clone(),
+                summary: summary.clone(),
+                markdown: markdown.clone(),
+            }) {
+                Ok(r) => Some((list, r)),
+                Err(e) => return fail(format!("not published: the announce template failed: {e}")),
             },
-        ];
-        // Everything is rendered before anything is queued: a template that fails leaves
-        // the case unpublished and nothing sent (a failed command changes nothing).
-        let mut out = Vec::new();
+        };
+        let thanks = match self.case.reporter.clone() {
+            None => None,
+            Some(reporter) => match ctx.templates.render(&templates::Published {
+                case_id: self.case.id.to_string(),
+                advisory_id: id.clone(),
+                summary: summary.clone(),
+                markdown,
+                reporter_name: self.case.reporter_name.clone(),
+                desk_name: ctx.config.desk.name.clone(),
+            }) {
+                Ok(r) => Some((reporter, r)),
+                Err(e) => {
+                    return fail(format!("not published: the published template failed: {e}"));
+                }
+            },
+        };
         let mut sent_to = Vec::new();
-        match self.announce(&mut out, &id, &summary, &markdown, &attachments) {
-            Ok(Some(list)) => sent_to.push(list),
-            Ok(None) => {}
-            Err(step) => return step,
+        if let Some((list, r)) = announce {
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::Announce,
+                    Some(self.case.id.clone()),
+                    vec![list.clone()],
+                    r,
+                )
+                .attach(attachments.clone()),
+            );
+            sent_to.push(list);
         }
-        match self.notify_reporter(&mut out, &id, &summary, markdown, attachments) {
-            Ok(Some(reporter)) => sent_to.push(format!("the reporter ({reporter})")),
-            Ok(None) => {}
-            Err(step) => return step,
+        if let Some((reporter, r)) = thanks {
+            let parent = self
+                .facts
+                .reporter_last_message
+                .clone()
+                .unwrap_or_else(|| self.case.root_message_id.clone());
+            self.outgoing.push(
+                Outgoing::new(
+                    Purpose::PublishedNotice,
+                    Some(self.case.id.clone()),
+                    vec![reporter.clone()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(&self.case.id))
+                .threaded((
+                    Some(parent.clone()),
+                    vec![self.case.root_message_id.clone(), parent],
+                ))
+                .attach(attachments),
+            );
+            sent_to.push(format!("the reporter ({reporter})"));
         }
-        self.outgoing.extend(out);
+        if self.facts.advisory_repo.is_some() {
+            self.repo_commit = Some(publication::RepoCommit {
+                branch: id.clone(),
+                files,
+                message: format!("{id}: {summary}"),
+            });
+        }
         self.case = published;
+        let id = ids.join(", ");
         let note =
             if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {
                 " before the end of the embargo (#publish now)"
@@ -232,112 +327,5 @@ impl Work<'_, '_> {
             result.push_str(&format!("\n    note: {w}"));
         }
         ok(result)
-    }
-
-    /// The case's public history as the advisory shows it: what is recorded, what this
-    /// mail did so far, and the publication itself.
-    fn timeline_with_publication(&self, id: &str) -> Vec<Event> {
-        let ctx = self.ctx;
-        let mut timeline = self.facts.timeline.clone();
-        timeline.extend(self.events.iter().filter(|e| e.public).map(|e| Event {
-            at: ctx.now,
-            kind: e.kind,
-            actor: e.actor.clone(),
-            detail: e.detail.clone(),
-            public: true,
-            message_id: None,
-        }));
-        timeline.push(Event {
-            at: ctx.now,
-            kind: EventKind::Published,
-            actor: self.actor.to_string(),
-            detail: format!("advisory {id} published"),
-            public: true,
-            message_id: None,
-        });
-        timeline
-    }
-
-    /// The announcement to `publish.announce`, when one is configured, added to `out`:
-    /// the list it goes to, or the failed step when the template failed.
-    fn announce(
-        &self,
-        out: &mut Vec<Outgoing>,
-        id: &str,
-        summary: &str,
-        markdown: &str,
-        attachments: &[OutAttachment],
-    ) -> Result<Option<String>, Step> {
-        let ctx = self.ctx;
-        let Some(list) = ctx.config.publish.announce.clone() else {
-            return Ok(None);
-        };
-        match ctx.templates.render(&templates::Announce {
-            advisory_id: id.to_string(),
-            summary: summary.to_string(),
-            markdown: markdown.to_string(),
-        }) {
-            Ok(r) => {
-                out.push(
-                    Outgoing::new(
-                        Purpose::Announce,
-                        Some(self.case.id.clone()),
-                        vec![list.clone()],
-                        r,
-                    )
-                    .attach(attachments.to_vec()),
-                );
-                Ok(Some(list))
-            }
-            Err(e) => Err(fail(format!("the announce template failed: {e}"))),
-        }
-    }
-
-    /// The publication notice to the reporter, when the case has one, added to `out`:
-    /// the reporter's address, or the failed step when the template failed.
-    fn notify_reporter(
-        &self,
-        out: &mut Vec<Outgoing>,
-        id: &str,
-        summary: &str,
-        markdown: String,
-        attachments: Vec<OutAttachment>,
-    ) -> Result<Option<String>, Step> {
-        let ctx = self.ctx;
-        let Some(reporter) = self.case.reporter.clone() else {
-            return Ok(None);
-        };
-        match ctx.templates.render(&templates::Published {
-            case_id: self.case.id.to_string(),
-            advisory_id: id.to_string(),
-            summary: summary.to_string(),
-            markdown,
-            reporter_name: self.case.reporter_name.clone(),
-            desk_name: ctx.config.desk.name.clone(),
-        }) {
-            Ok(r) => {
-                let parent = self
-                    .facts
-                    .reporter_last_message
-                    .clone()
-                    .unwrap_or_else(|| self.case.root_message_id.clone());
-                out.push(
-                    Outgoing::new(
-                        Purpose::PublishedNotice,
-                        Some(self.case.id.clone()),
-                        vec![reporter.clone()],
-                        r,
-                    )
-                    .reply_to(ctx.plus_address(&self.case.id))
-                    .threaded((
-                        Some(parent.clone()),
-                        vec![self.case.root_message_id.clone(), parent],
-                    ))
-                    .attach(attachments),
-                );
-                Ok(Some(reporter))
-            }
-            Err(e) => Err(fail(format!("the published template failed: {e}"))),
-        }
     }
 }

@@ -58,6 +58,7 @@ struct Work<'a, 'c> {
     outgoing: Vec<Outgoing>,
     one_offs: Vec<OneOff>,
     extra: Vec<String>,
+    repo_commit: Option<crate::publish::publication::RepoCommit>,
 }
 
 fn team_recipients_except(ctx: &Ctx<'_>, sender: &str) -> Vec<String> {
@@ -185,6 +186,7 @@ pub fn team_mail(
         outgoing: Vec::new(),
         one_offs: Vec::new(),
         extra: Vec::new(),
+        repo_commit: None,
     };
     let (lines, failed) = w.apply_all(&body, opened);
     let Work {
@@ -193,8 +195,10 @@ pub fn team_mail(
         outgoing,
         one_offs,
         extra,
+        repo_commit,
         ..
     } = w;
+    d.repo_commit = repo_commit;
     d.events.extend(events);
     d.outgoing.extend(outgoing);
     d.one_offs.extend(one_offs);
@@ -639,9 +643,19 @@ impl Work<'_, '_> {
         (lines, failed)
     }
 
-    /// Applies one command. The commands are grouped by family, one file each:
-    /// triage, advisory fields, lifecycle, mail out.
+    /// Applies one command; one that changes what the advisory says dates the change
+    /// (the advisory's `modified`).
     fn apply(&mut self, cmd: &Command, opened_now: bool) -> Step {
+        let step = self.apply_one(cmd, opened_now);
+        if step.ok && cmd.changes_advisory() {
+            self.case.advisory_changed_at = Some(self.ctx.now);
+        }
+        step
+    }
+
+    /// The commands are grouped by family, one file each: triage, advisory fields,
+    /// lifecycle, mail out.
+    fn apply_one(&mut self, cmd: &Command, opened_now: bool) -> Step {
         match cmd {
             // triage.rs
             Command::New => self.new_case(opened_now),
@@ -663,6 +677,8 @@ impl Work<'_, '_> {
             Command::Affected(r) => self.affected(r),
             Command::FixedIn(v) => self.fixed_in(v),
             Command::Credit(c) => self.credit(c),
+            Command::Bindings(names) => self.bindings(names),
+            Command::Commit { url, sha } => self.commit(url, sha),
             // lifecycle.rs
             Command::Valid => self.valid(),
             Command::Invalid(reason) => self.invalid(reason),

@@ -1,0 +1,340 @@
+//! The advisory repository checkout (`[publish] advisory_repo`, §5a): which advisory
+//! numbers it already holds, whether it can take a publication, the commit of a
+//! published advisory on a branch named after its id, and the push of that branch.
+//!
+//! It runs the `git` program (see README, "Advisory repository"): the operator's own
+//! git, with its configuration, credentials helpers and SSH setup, exactly what a
+//! person would run by hand. The commit is made with plumbing (`hash-object`,
+//! `update-index` on a private index, `write-tree`, `commit-tree`, `update-ref`) so the
+//! checkout's working tree, index and `HEAD` are never touched: it stays clean for the
+//! next publication and for whoever reviews it.
+//!
+//! Invariant: only this module runs git; nothing in `publish/` does I/O.
+
+use crate::desk::case::{DESK_ACTOR, EventKind, NewEvent};
+use crate::outgoing::templates;
+use crate::outgoing::{Outgoing, Purpose};
+use crate::publish::publication::RepoCommit;
+use crate::service::mailer::backoff;
+use crate::service::process::Desk;
+use crate::store::{Store, Tx};
+use crate::types::CaseId;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The highest `NN` of `<prefix>-<year>-NN.md` under `advisories/<year>/` (0 when
+/// there is none or no such folder).
+pub fn highest_number(repo: &Path, prefix: &str, year: i32) -> std::io::Result<u32> {
+    let dir = repo.join("advisories").join(year.to_string());
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let start = format!("{prefix}-{year}-");
+    let mut max = 0;
+    for entry in entries {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(n) = name
+            .strip_prefix(&start)
+            .and_then(|rest| rest.strip_suffix(".md"))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            max = max.max(n);
+        }
+    }
+    Ok(max)
+}
+
+fn git(repo: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(repo).stdin(Stdio::null());
+    c
+}
+
+/// Runs `cmd`, returning its trimmed stdout, or stderr in plain words.
+fn run(mut cmd: Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run git for {what}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// `Ok` when `repo` is a git checkout with nothing uncommitted; else why not.
+pub fn check(repo: &Path) -> Result<(), String> {
+    if !repo.is_dir() {
+        return Err(format!("{} does not exist", repo.display()));
+    }
+    let mut cmd = git(repo);
+    cmd.args(["rev-parse", "--is-inside-work-tree"]);
+    match run(cmd, "rev-parse") {
+        Ok(t) if t == "true" => {}
+        _ => return Err(format!("{} is not a git checkout", repo.display())),
+    }
+    let mut cmd = git(repo);
+    cmd.args(["status", "--porcelain", "--untracked-files=all"]);
+    let status = run(cmd, "status")?;
+    if !status.is_empty() {
+        let first = status.lines().next().unwrap_or_default();
+        return Err(format!(
+            "{} has uncommitted changes ({first}{})",
+            repo.display(),
+            if status.lines().count() > 1 {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Commits `c.files` on top of `HEAD` on a new branch `c.branch`, without touching the
+/// working tree, the index or `HEAD`. Fails when the branch exists already.
+pub fn commit(repo: &Path, c: &RepoCommit) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary index: {e}"))?;
+    let index = dir.path().join("index");
+    let with_index = |args: &[&str]| {
+        let mut cmd = git(repo);
+        cmd.env("GIT_INDEX_FILE", &index).args(args);
+        cmd
+    };
+    run(with_index(&["read-tree", "HEAD"]), "read-tree")?;
+    for (path, content) in &c.files {
+        let blob = {
+            let mut cmd = git(repo);
+            cmd.args(["hash-object", "-w", "--stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot run git hash-object: {e}"))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                stdin
+                    .write_all(content.as_bytes())
+                    .map_err(|e| format!("git hash-object: {e}"))?;
+            }
+            let out = child
+                .wait_with_output()
+                .map_err(|e| format!("git hash-object: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "git hash-object failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let info = format!("100644,{blob},{path}");
+        run(
+            with_index(&["update-index", "--add", "--cacheinfo", &info]),
+            "update-index",
+        )?;
+    }
+    let tree = run(with_index(&["write-tree"]), "write-tree")?;
+    let mut cmd = git(repo);
+    cmd.args(["commit-tree", &tree, "-p", "HEAD", "-m", &c.message]);
+    // The desk commits as itself unless the checkout's git config says otherwise.
+    for (var, fallback) in [
+        ("GIT_AUTHOR_NAME", "secdesk"),
+        ("GIT_AUTHOR_EMAIL", "secdesk@localhost"),
+        ("GIT_COMMITTER_NAME", "secdesk"),
+        ("GIT_COMMITTER_EMAIL", "secdesk@localhost"),
+    ] {
+        let key = if var.ends_with("NAME") {
+            "user.name"
+        } else {
+            "user.email"
+        };
+        let mut get = git(repo);
+        get.args(["config", key]);
+        if run(get, "config").is_err() {
+            cmd.env(var, fallback);
+        }
+    }
+    let reference = format!("refs/heads/{}", c.branch);
+    // The same publication made again (its transaction failed after the commit and the
+    // mail is processed anew): the branch already holds exactly this tree; keep it.
+    let mut existing = git(repo);
+    existing.args([
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{reference}^{{tree}}"),
+    ]);
+    if run(existing, "rev-parse").is_ok_and(|t| t == tree) {
+        let mut head = git(repo);
+        head.args(["rev-parse", &reference]);
+        return run(head, "rev-parse");
+    }
+    let commit = run(cmd, "commit-tree")?;
+    // The empty old value makes update-ref refuse an existing branch.
+    let mut cmd = git(repo);
+    cmd.args(["update-ref", &reference, &commit, ""]);
+    run(cmd, "update-ref")
+        .map_err(|e| format!("branch {} exists already or cannot be made: {e}", c.branch))?;
+    Ok(commit)
+}
+
+/// Pushes `branch` to the checkout's `origin`.
+pub fn push(repo: &Path, branch: &str) -> Result<(), String> {
+    let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let mut cmd = git(repo);
+    // Never ask for a password on a terminal the daemon does not have.
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .args(["push", "--porcelain", "origin", &spec]);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run git for push: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    // `--porcelain` reports each ref on stdout (`!` and `[rejected]` for a refusal);
+    // the reason is on stderr.
+    Err(format!(
+        "git push failed: {} {}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// Attempts before a push that keeps failing (network, server down) is given up and
+/// told to the team: with the mailer's backoff (30 s doubling, at most an hour) about
+/// five hours of tries.
+pub const PUSH_ATTEMPTS: i64 = 10;
+
+/// What one due push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    Done {
+        branch: String,
+    },
+    /// Will be tried again after the backoff.
+    Retry {
+        branch: String,
+        why: String,
+    },
+    /// Refused by the origin, or failing for too long: the team was told.
+    GaveUp {
+        branch: String,
+        why: String,
+    },
+}
+
+/// Pushes every due advisory branch to the checkout's `origin`, like the mailer sends
+/// mail: the attempt is counted (and the next one scheduled) before it is made; a push
+/// the origin refuses (`[rejected]`, a hook saying no) is not retried; either way a push
+/// that will not happen is told to the team, on its case.
+pub fn push_due(
+    desk: &Desk,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> crate::store::Result<Vec<Pushed>> {
+    let Some(repo) = desk.config.publish.advisory_repo.clone() else {
+        return Ok(Vec::new());
+    };
+    let due = store.read(|tx| tx.due_advisory_pushes(now))?;
+    let mut done = Vec::new();
+    for (row, case, branch, attempts) in due {
+        let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+        let next = now + backoff(attempt);
+        if !store.write(|tx| tx.claim_advisory_push(row, next))? {
+            continue;
+        }
+        let result = push(&repo, &branch);
+        let outcome = match result {
+            Ok(()) => Pushed::Done {
+                branch: branch.clone(),
+            },
+            Err(why) if refused(&why) || attempts + 1 >= PUSH_ATTEMPTS => Pushed::GaveUp {
+                branch: branch.clone(),
+                why,
+            },
+            Err(why) => Pushed::Retry {
+                branch: branch.clone(),
+                why,
+            },
+        };
+        store.write(|tx| {
+            match &outcome {
+                Pushed::Done { .. } => tx.finish_advisory_push(row, Ok(()), false, now)?,
+                Pushed::Retry { why, .. } => {
+                    tx.finish_advisory_push(row, Err(why), false, now)?;
+                }
+                Pushed::GaveUp { why, .. } => {
+                    tx.finish_advisory_push(row, Err(why), true, now)?;
+                    tell_team(desk, tx, &case, &branch, why, now)?;
+                }
+            }
+            Ok(())
+        })?;
+        done.push(outcome);
+    }
+    Ok(done)
+}
+
+/// The origin said no (as opposed to: could not be reached).
+fn refused(why: &str) -> bool {
+    // `[rejected]`, `[remote rejected]` (a hook or protected branch), "Updates were rejected".
+    why.contains("rejected")
+}
+
+fn tell_team(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    case: &str,
+    branch: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> crate::store::Result<()> {
+    let Some(case_id) = CaseId::parse(case) else {
+        return Ok(());
+    };
+    let headline = format!("the advisory branch {branch} did not reach the repository");
+    tx.insert_event(
+        &case_id,
+        now,
+        &NewEvent::new(
+            EventKind::DeliveryFailed,
+            DESK_ACTOR,
+            format!("{headline}: {why}"),
+        ),
+        None,
+    )?;
+    let text = format!(
+        "The advisory was published and committed on the branch {branch} of the advisory \
+         repository checkout, but pushing that branch to its origin failed:\n\n{why}\n\n\
+         Push it by hand (git push origin {branch}) and open the pull request."
+    );
+    match desk.templates.render(&templates::TeamAlert {
+        case_id: case.to_string(),
+        headline,
+        text,
+    }) {
+        Ok(r) => desk.enqueue(
+            tx,
+            &Outgoing::new(
+                Purpose::TeamNotice,
+                Some(case_id.clone()),
+                desk.config.team.recipients(),
+                r,
+            ),
+            now,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, branch, "the team alert about a failed push could not be rendered");
+            Ok(())
+        }
+    }
+}

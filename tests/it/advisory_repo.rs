@@ -1,0 +1,193 @@
+//! The advisory repository with a real git: a bare origin and a clone holding
+//! OSEC-2026-01..17; publication numbers go on from there, commit on a branch named after
+//! the id and reach the origin; a dirty checkout refuses.
+
+use secdesk::publish::publication::{Numbering, RepoCommit, repo_path};
+use secdesk::service::advisory_repo;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        .output()
+        .unwrap_or_else(|e| panic!("git is needed (scripts/test.sh installs it): {e}"));
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A bare origin and a clone of it holding `advisories/2026/OSEC-2026-01..17.md`.
+pub(crate) fn origin_and_clone(dir: &Path) -> (PathBuf, PathBuf) {
+    let origin = dir.join("origin.git");
+    let clone = dir.join("clone");
+    git(dir, &["init", "-q", "--bare", origin.to_str().unwrap()]);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    std::fs::create_dir_all(clone.join("advisories/2026")).unwrap();
+    for n in 1..=17 {
+        std::fs::write(
+            clone.join(format!("advisories/2026/OSEC-2026-{n:02}.md")),
+            format!("advisory {n}\n"),
+        )
+        .unwrap();
+    }
+    git(&clone, &["add", "-A"]);
+    git(&clone, &["commit", "-q", "-m", "the published database"]);
+    git(&clone, &["push", "-q", "origin", "HEAD"]);
+    (origin, clone)
+}
+
+#[test]
+fn publication_numbers_commits_and_pushes_past_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = tmp.path().join("origin.git");
+    let clone = tmp.path().join("clone");
+    git(
+        tmp.path(),
+        &["init", "-q", "--bare", origin.to_str().unwrap()],
+    );
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    std::fs::create_dir_all(clone.join("advisories/2026")).unwrap();
+    for n in 1..=17 {
+        std::fs::write(
+            clone.join(format!("advisories/2026/OSEC-2026-{n:02}.md")),
+            format!("advisory {n}\n"),
+        )
+        .unwrap();
+    }
+    git(&clone, &["add", "-A"]);
+    git(&clone, &["commit", "-q", "-m", "the published database"]);
+    git(&clone, &["push", "-q", "origin", "HEAD"]);
+
+    assert_eq!(advisory_repo::check(&clone), Ok(()));
+    let mut desk_highest = 0; // the desk's own records: nothing published yet
+    for expected in ["OSEC-2026-18", "OSEC-2026-19"] {
+        let highest = advisory_repo::highest_number(&clone, "OSEC", 2026).unwrap();
+        let ids = Numbering {
+            prefix: "OSEC".into(),
+            year: 2026,
+            next: highest.max(desk_highest) + 1,
+        }
+        .ids(1);
+        assert_eq!(ids, vec![expected.to_string()]);
+        let c = RepoCommit {
+            branch: expected.to_string(),
+            files: vec![(repo_path(expected), format!("```\nid: {expected}\n```\n"))],
+            message: format!("{expected}: test"),
+        };
+        let sha = advisory_repo::commit(&clone, &c).unwrap();
+        // The checkout is left as it was: clean, on its branch, the file only on the new one.
+        assert_eq!(advisory_repo::check(&clone), Ok(()));
+        assert!(!clone.join(repo_path(expected)).exists());
+        assert_eq!(
+            git(
+                &clone,
+                &["show", &format!("{expected}:advisories/2026/{expected}.md")]
+            ),
+            format!("```\nid: {expected}\n```")
+        );
+        advisory_repo::push(&clone, expected).unwrap();
+        assert_eq!(
+            git(&origin, &["rev-parse", &format!("refs/heads/{expected}")]),
+            sha
+        );
+        // Recorded by the desk on publication.
+        desk_highest = expected.rsplit('-').next().unwrap().parse().unwrap();
+    }
+    // The same branch with other content is refused, never overwritten; the very same
+    // commit made again (a publication processed anew) keeps the branch.
+    let again = RepoCommit {
+        branch: "OSEC-2026-19".into(),
+        files: vec![],
+        message: "again".into(),
+    };
+    assert!(advisory_repo::commit(&clone, &again).is_err());
+    let same = RepoCommit {
+        branch: "OSEC-2026-19".into(),
+        files: vec![(
+            repo_path("OSEC-2026-19"),
+            "```\nid: OSEC-2026-19\n```\n".into(),
+        )],
+        message: "OSEC-2026-19: test".into(),
+    };
+    let before = git(&clone, &["rev-parse", "refs/heads/OSEC-2026-19"]);
+    assert_eq!(advisory_repo::commit(&clone, &same), Ok(before));
+
+    // A dirty checkout refuses, and says why.
+    std::fs::write(clone.join("stray.txt"), "x").unwrap();
+    let err = advisory_repo::check(&clone).unwrap_err();
+    assert!(err.contains("uncommitted changes"), "{err}");
+    // A missing one too.
+    let err = advisory_repo::check(&tmp.path().join("nowhere")).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+/// `secdesk check` says whether the advisory checkout can take a publication.
+#[tokio::test]
+async fn check_reports_a_dirty_or_missing_checkout() {
+    use secdesk::cli::check::{Level, check};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let db = tmp.path().join("desk.db");
+    let config = tmp.path().join("config.toml");
+    let finding = |findings: Vec<secdesk::cli::check::Finding>| {
+        findings
+            .into_iter()
+            .find(|f| f.topic == "advisory")
+            .unwrap_or_else(|| panic!("no advisory finding"))
+    };
+    // Nothing listens on port 9 of loopback: the mail checks fail fast, the rest goes on.
+    let write = |repo: &Path| {
+        std::fs::write(
+            &config,
+            crate::world::config_text(
+                db.to_str().unwrap(),
+                9,
+                9,
+                &format!("advisory_repo = \"{}\"\npush = true\n", repo.display()),
+            ),
+        )
+        .unwrap();
+    };
+    write(&clone);
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Ok, "{f}");
+
+    std::fs::write(clone.join("stray.md"), "x").unwrap();
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Fail, "{f}");
+    assert!(
+        f.text.contains("uncommitted changes") && f.text.contains("#publish refuses"),
+        "{f}"
+    );
+
+    write(&tmp.path().join("missing"));
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Fail, "{f}");
+    assert!(f.text.contains("does not exist"), "{f}");
+}

@@ -1,0 +1,378 @@
+//! `#publish` end to end through `process` and `run_due`: the advisory repository with a
+//! real git, the push, the refusals, and a publication that fails half-way sending nothing.
+
+use crate::advisory_repo::{git, origin_and_clone};
+use crate::world::*;
+use secdesk::outgoing::templates::Templates;
+use secdesk::service::process::Desk;
+use secdesk::types::CaseStatus;
+use std::collections::BTreeMap;
+
+const SETUP: &str = "#valid\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2 | >= 2.0, < 2.0.3\r\n#fixed-in 2.0.3\r\n#commit https://github.com/example/parser 1a61aeee7f593ec067612df1739ec905eab0450f\r\n#credit Rita Reporter\r\n#credit coordinator Alice Admin\r\n#credit remediation_developer Bob Builder\r\n#bindings Parser.parse Parser.parse_file\r\n#details\r\nA crafted input overflows a heap buffer.\r\n";
+
+/// Opens a case from Rita with Message-ID `report_id`; returns the team notice's id.
+fn open(w: &mut World, report_id: &str) -> String {
+    w.deliver(&report(
+        report_id,
+        "Heap overflow in the parser",
+        "It overflows.",
+    ));
+    w.take("team-notice").message_id.to_string()
+}
+
+fn attachment(raw: &[u8], name: &str) -> String {
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let a = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .unwrap_or_else(|| panic!("no attachment {name}"));
+    String::from_utf8_lossy(a.contents()).into_owned()
+}
+
+#[test]
+fn publish_numbers_past_the_repository_commits_on_a_branch_and_pushes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+
+    for (n, (report_id, expected)) in [
+        ("r1@reporter.test", "OSEC-2026-18"),
+        ("r2@reporter.test", "OSEC-2026-19"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let notice = open(&mut w, report_id);
+        w.command(ALICE, &format!("s{n}@example.org"), &notice, SETUP);
+        w.new_mail();
+        w.command(
+            ALICE,
+            &format!("p{n}@example.org"),
+            &notice,
+            "#publish now\r\n",
+        );
+        let announce = w.take("announce");
+        let case = w.case(&format!("SEC-2026-000{}", n + 1));
+        assert_eq!(case.status, CaseStatus::Published);
+        assert_eq!(case.advisory_id.as_deref(), Some(expected));
+        // The branch holds exactly the markdown that was announced.
+        let md = attachment(&announce.bytes, &format!("{expected}.md"));
+        let committed = git(
+            &clone,
+            &["show", &format!("{expected}:advisories/2026/{expected}.md")],
+        );
+        assert_eq!(committed, md.trim_end());
+        assert!(
+            md.contains("affected: \"example-parser\" {< \"1.4.2\" | (>= \"2.0\" & < \"2.0.3\")}"),
+            "{md}"
+        );
+        assert!(
+            md.contains("[fixed \"1a61aeee7f593ec067612df1739ec905eab0450f\"]"),
+            "{md}"
+        );
+        assert!(md.contains("  [coordinator \"Alice Admin\"]\n"), "{md}");
+        // Not on the origin until the scheduler pushes it.
+        assert!(git(&origin, &["branch", "--list", expected]).is_empty());
+        w.run_due();
+        assert!(!git(&origin, &["branch", "--list", expected]).is_empty());
+        // The checkout stays clean for the next one.
+        assert_eq!(secdesk::service::advisory_repo::check(&clone), Ok(()));
+    }
+
+    // A dirty checkout: #publish refuses, nothing is sent, no id is taken.
+    std::fs::write(clone.join("advisories/2026/notes.txt"), "wip").unwrap();
+    let notice = open(&mut w, "r3@reporter.test");
+    w.command(ALICE, "s3@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(ALICE, "p3@example.org", &notice, "#publish now\r\n");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["transcript", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    let t = body(&out[0].bytes);
+    assert!(t.contains("has uncommitted changes"), "{t}");
+    assert_eq!(w.case("SEC-2026-0003").advisory_id, None);
+}
+
+#[test]
+fn publish_refuses_listing_what_to_add() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#affected < 1.0 | >= 2.0, < 2.1 | >= 3.0, < 3.1\r\n#publish now\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("not published; add or fix first:"), "{t}");
+    assert!(t.contains("No summary"), "{t}");
+    assert!(t.contains("No package"), "{t}");
+    assert!(t.contains("3 alternatives"), "{t}");
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() != "announce")
+    );
+    assert_eq!(w.case("SEC-2026-0001").advisory_id, None);
+}
+
+#[test]
+fn two_packages_publish_two_related_advisories() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let cmds = "#summary Heap overflow in the parser\r\n#package mirage-crypto-ec\r\n#package mirage-crypto-pk\r\n#affected < 2.3.0\r\n#affected mirage-crypto-ec < 2.3.0\r\n#affected mirage-crypto-pk >= 1.0, < 2.2.1\r\n#fixed-in mirage-crypto-pk 2.2.1\r\n#details\r\nBoth packages.\r\n";
+    w.command(ALICE, "a1@example.org", &notice, cmds);
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("✗ this case names 2 packages: put the package first"),
+        "{t}"
+    );
+    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
+    let announce = w.take("announce");
+    assert_eq!(
+        w.case("SEC-2026-0001").advisory_id.as_deref(),
+        Some("OSEC-2026-01 OSEC-2026-02")
+    );
+    let pk = attachment(&announce.bytes, "OSEC-2026-02.json");
+    let v: serde_json::Value = serde_json::from_str(&pk).unwrap();
+    assert_eq!(v["related"], serde_json::json!(["OSEC-2026-01"]));
+    assert_eq!(v["affected"][0]["package"]["name"], "mirage-crypto-pk");
+    assert_eq!(
+        v["affected"][0]["ranges"][0]["events"],
+        serde_json::json!([{"introduced": "1.0"}, {"fixed": "2.2.1"}])
+    );
+    let ec = attachment(&announce.bytes, "OSEC-2026-01.md");
+    assert!(ec.contains("related: [ OSEC-2026-02 ]"), "{ec}");
+    assert!(
+        ec.contains("affected: \"mirage-crypto-ec\" {< \"2.3.0\"}"),
+        "{ec}"
+    );
+}
+
+/// The reporter's thanks template fails for this case: nothing at all goes out (not the
+/// announcement either), and the case is not published.
+#[test]
+fn a_failing_thanks_template_sends_nothing() {
+    let mut w = World::new();
+    let builtin = include_str!("../../templates/published.txt");
+    // Passes the start-up check (the sample has no reporter name), fails on this case.
+    let broken =
+        format!("{builtin}{{% if reporter_name %}}{{{{ no_such_variable }}}}{{% endif %}}");
+    let overrides = BTreeMap::from([("published".to_string(), broken)]);
+    let templates = Templates::with_overrides(&overrides).unwrap();
+    templates.check().unwrap();
+    w.desk = Desk::new(w.desk.config.clone(), templates);
+
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(ALICE, "a1@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["transcript", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    let t = body(&out[0].bytes);
+    assert!(
+        t.contains("not published: the published template failed"),
+        "{t}"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_ne!(case.status, CaseStatus::Published);
+    assert_eq!(case.advisory_id, None);
+}
+
+/// `modified` is the last change to what the advisory says: not the time of the request,
+/// not an assignment; a new summary moves it.
+#[test]
+fn modified_is_the_last_change_to_the_advisory() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(ALICE, "m1@example.org", &notice, SETUP);
+    let draft = |w: &mut World| {
+        let case = w.case("SEC-2026-0001");
+        let events = w.store.read(|tx| tx.events(&case.id)).unwrap();
+        let id = secdesk::publish::publication::draft_id(&case, &w.desk.config);
+        let adv = secdesk::publish::publication::advisory_for(&case, &events, &w.desk.config, &id);
+        (
+            secdesk::publish::advisory::to_markdown(&adv),
+            secdesk::publish::advisory::to_osv_json(&adv),
+        )
+    };
+    let first = draft(&mut w);
+    assert!(
+        first.0.contains("modified: \"2026-11-23T09:00:00Z\""),
+        "{}",
+        first.0
+    );
+    w.clock.advance(chrono::Duration::hours(2));
+    assert_eq!(
+        draft(&mut w),
+        first,
+        "a later call prints the same advisory"
+    );
+    w.command(
+        ALICE,
+        "m2@example.org",
+        &notice,
+        "#assign me\r\n#remind +3d look again\r\n",
+    );
+    assert_eq!(
+        draft(&mut w),
+        first,
+        "an assignment is no change to the advisory"
+    );
+    w.clock.advance(chrono::Duration::hours(1));
+    w.command(
+        ALICE,
+        "m3@example.org",
+        &notice,
+        "#summary Heap overflow in parse_file\r\n",
+    );
+    let (md, _) = draft(&mut w);
+    assert!(md.contains("modified: \"2026-11-23T12:00:00Z\""), "{md}");
+}
+
+/// The timeline is for the public: dated facts in the desk's words; no command, no
+/// address, no internal note, not the reporter's subject.
+#[test]
+fn the_public_timeline_says_facts_only() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "t1@reporter.test",
+        "URGENT pwn of prod.internal via rita@reporter.test",
+        "It overflows.",
+    ));
+    let notice = w.take("team-notice").message_id.to_string();
+    w.command(ALICE, "t2@example.org", &notice, SETUP);
+    w.command(
+        ALICE,
+        "t3@example.org",
+        &notice,
+        "#forward maintainer@upstream.example\r\n#cve CVE-2026-12345\r\n#remind +2d secret internal note\r\n#fixed\r\n#publish now\r\n",
+    );
+    let announce = w.take("announce");
+    let md = attachment(&announce.bytes, "OSEC-2026-01.md");
+    let timeline = md.split("## Timeline").nth(1).unwrap();
+    assert_eq!(
+        timeline.trim(),
+        "- 2026-11-23: reported to the security team\n\
+         - 2026-11-23: report acknowledged\n\
+         - 2026-11-23: the report was confirmed as a vulnerability\n\
+         - 2026-11-23: maintainers contacted\n\
+         - 2026-11-23: CVE-2026-12345 assigned\n\
+         - 2026-11-23: fix released in 2.0.3\n\
+         - 2026-11-23: advisory published"
+    );
+    for leak in ["#", "@", "URGENT", "prod.internal", "secret internal note"] {
+        assert!(
+            !timeline.contains(leak),
+            "{leak} in the timeline:\n{timeline}"
+        );
+    }
+}
+
+/// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
+#[test]
+fn the_announce_subject_is_cut_like_the_title() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let long = "A heap overflow in the parser of configuration files lets a remote attacker run code when the service reloads its settings";
+    assert!(long.len() > 120);
+    w.command(ALICE, "l1@example.org", &notice, SETUP);
+    w.command(
+        ALICE,
+        "l2@example.org",
+        &notice,
+        &format!("#summary {long}\r\n#publish now\r\n"),
+    );
+    let announce = w.take("announce");
+    let subject = header(&announce.bytes, "Subject").unwrap();
+    let title = secdesk::publish::advisory::summary_line(long);
+    assert!(title.len() <= 120 && title.ends_with('…'), "{title}");
+    assert_eq!(subject, format!("[OSEC-2026-01] {title}"));
+    let md = attachment(&announce.bytes, "OSEC-2026-01.md");
+    assert!(md.contains(&format!("\n# {title}\n")), "{md}");
+}
+
+/// A push the origin refuses is told to the team once, on the case, and not retried; an
+/// origin that cannot be reached is retried with backoff until it can.
+#[test]
+fn a_refused_push_is_told_to_the_team_and_an_unreachable_origin_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let hook = origin.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'protected: no advisory branches' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    w.new_mail();
+    w.run_due();
+    let out = w.new_mail();
+    let alerts: Vec<_> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert_eq!(alerts.len(), 2, "one per member: {}", summarize(&out));
+    let text = body(&alerts[0].bytes);
+    assert!(
+        text.contains("OSEC-2026-18") && text.contains("protected: no advisory branches"),
+        "{text}"
+    );
+    assert!(git(&origin, &["branch", "--list", "OSEC-2026-18"]).is_empty());
+    // Not retried: later runs do nothing.
+    w.clock.advance(chrono::Duration::hours(3));
+    w.run_due();
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() != "team-notice")
+    );
+
+    // An origin that is not there: retried after the backoff, and pushed once it is back.
+    std::fs::remove_file(&hook).unwrap();
+    let moved = tmp.path().join("away.git");
+    std::fs::rename(&origin, &moved).unwrap();
+    let notice = open(&mut w, "r2@reporter.test");
+    w.command(ALICE, "s2@example.org", &notice, SETUP);
+    w.command(ALICE, "p2@example.org", &notice, "#publish now\r\n");
+    assert_eq!(
+        w.case("SEC-2026-0002").advisory_id.as_deref(),
+        Some("OSEC-2026-19")
+    );
+    w.new_mail();
+    w.run_due();
+    assert!(
+        w.new_mail().is_empty(),
+        "a failure worth retrying is not an alert"
+    );
+    std::fs::rename(&moved, &origin).unwrap();
+    w.run_due();
+    assert!(
+        git(&origin, &["branch", "--list", "OSEC-2026-19"]).is_empty(),
+        "not before the backoff"
+    );
+    w.clock.advance(chrono::Duration::seconds(30));
+    w.run_due();
+    assert!(!git(&origin, &["branch", "--list", "OSEC-2026-19"]).is_empty());
+}
