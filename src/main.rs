@@ -66,27 +66,23 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     cli::logging::init();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("secdesk: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let mut out = cli::Output::default();
+    let result = run(cli, &mut out);
+    cli::finish(out, result)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, out: &mut cli::Output) -> Result<ExitCode> {
     let clock = SystemClock;
     let config = cli.config.as_path();
     match cli.command {
         Command::Run => cli::run::run(config),
-        Command::Check => cli::check::run(config),
-        Command::Cases { open: _, all } => cli::cases::run(config, all),
-        Command::Case { id } => cli::case::run(config, &id),
-        Command::Deadlines => cli::deadlines::run(config, &clock),
-        Command::Advisory { id, format } => cli::advisory::run(config, &id, format, &clock),
-        Command::Calendar { output } => cli::calendar::run(config, &output, &clock),
-        Command::Import { path } => cli::import::run(config, &path, &clock),
-        Command::Backup { file } => cli::backup::run(config, &file),
+        Command::Check => cli::check::run(config, out),
+        Command::Cases { open: _, all } => cli::cases::run(config, all, out),
+        Command::Case { id } => cli::case::run(config, &id, out),
+        Command::Deadlines => cli::deadlines::run(config, &clock, out),
+        Command::Advisory { id, format } => cli::advisory::run(config, &id, format, &clock, out),
+        Command::Calendar { output } => cli::calendar::run(config, &output, &clock, out),
+        Command::Import { path } => cli::import::run(config, &path, &clock, out),
+        Command::Backup { file } => cli::backup::run(config, &file, out),
     }
 }

@@ -1,7 +1,7 @@
 //! `secdesk advisory <id>`: the case's advisory as it would be published, for review;
 //! its problems on stderr.
 
-use super::{case_id, desk, open_existing};
+use super::{Output, case_id, desk, open_existing};
 use crate::clock::Clock;
 use crate::publish::{advisory, publication};
 use anyhow::{Result, bail};
@@ -14,7 +14,13 @@ pub enum Format {
     Markdown,
 }
 
-pub fn run(config: &Path, id: &str, format: Format, clock: &dyn Clock) -> Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    id: &str,
+    format: Format,
+    clock: &dyn Clock,
+    out: &mut Output,
+) -> Result<ExitCode> {
     let d = desk(config)?;
     let id = case_id(id)?;
     let mut store = open_existing(&d.config)?;
@@ -25,11 +31,11 @@ pub fn run(config: &Path, id: &str, format: Format, clock: &dyn Clock) -> Result
     let adv_id = publication::draft_id(&case, &d.config);
     let adv = publication::advisory_for(&case, &events, &d.config, &adv_id, clock.now());
     for p in advisory::problems(&adv) {
-        eprintln!("note: {p}");
+        out.note(&format!("note: {p}"));
     }
     match format {
-        Format::Osv => print!("{}", advisory::to_osv_json(&adv)),
-        Format::Markdown => print!("{}", advisory::to_markdown(&adv)),
+        Format::Osv => out.print(&advisory::to_osv_json(&adv)),
+        Format::Markdown => out.print(&advisory::to_markdown(&adv)),
     }
     Ok(ExitCode::SUCCESS)
 }

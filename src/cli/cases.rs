@@ -1,13 +1,13 @@
 //! `secdesk cases`: the cases (open ones by default) as a table.
 
-use super::{load, open_existing};
+use super::{Output, load, open_existing};
 use crate::config::SecretSources;
 use crate::publish::report;
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, all: bool) -> Result<ExitCode> {
+pub fn run(config: &Path, all: bool, out: &mut Output) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let mut store = open_existing(&config)?;
     let cases = store.read(|tx| tx.list_cases(!all))?;
@@ -34,24 +34,21 @@ pub fn run(config: &Path, all: bool) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        report::table(
-            &[
-                "CASE",
-                "STATUS",
-                "RESPONDER",
-                "SEVERITY",
-                "OPENED",
-                "MAILS",
-                "REPORTER",
-                "SUBJECT"
-            ],
-            &rows
-        )
-    );
+    out.print(&report::table(
+        &[
+            "CASE",
+            "STATUS",
+            "RESPONDER",
+            "SEVERITY",
+            "OPENED",
+            "MAILS",
+            "REPORTER",
+            "SUBJECT",
+        ],
+        &rows,
+    ));
     if cases.is_empty() {
-        println!("(no {}cases)", if all { "" } else { "open " });
+        out.line(&format!("(no {}cases)", if all { "" } else { "open " }));
     }
     Ok(ExitCode::SUCCESS)
 }
