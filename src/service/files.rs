@@ -108,12 +108,6 @@ impl Templates {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
     use crate::outgoing::templates::{Ack, Rendered};
 
