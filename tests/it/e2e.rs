@@ -2,6 +2,7 @@
 //! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
 //! through the outbox, crashes and outages survived.
 
+use crate::support::desk::starttls_stack_config;
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use chrono::{DateTime, Utc};
@@ -9,32 +10,12 @@ use secdesk::clock::{Clock, ManualClock, SystemClock};
 use secdesk::config::Config;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A config for the desk against `stack`, over STARTTLS with the stack's CA.
-pub fn stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (String, PathBuf) {
-    let db = dir.join("desk.db");
-    let text = config_text(
-        db.to_str().unwrap(),
-        stack.imap_port,
-        stack.smtp_port,
-        extra,
-    )
-    .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
-    .replace(
-        "tls = \"none\"",
-        &format!(
-            "tls = \"starttls\"\nca_file = \"{}\"",
-            stack.ca_file.display()
-        ),
-    );
-    (text, db)
-}
 
 fn load(text: &str) -> Config {
     Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
@@ -140,7 +121,7 @@ fn case_prefix_now() -> String {
 fn a_report_is_acknowledged_threaded_and_never_twice() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let _desk = RunningDesk::start(config.clone());
     let case = format!("{}-0001", case_prefix_now());
@@ -265,7 +246,7 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
 fn acknowledgements_to_one_sender_are_capped() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     for i in 0..10 {
         stack.send(
@@ -322,7 +303,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     const N: usize = 200;
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let text = text.replace("tls = \"starttls\"", "tls = \"none\"");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
@@ -402,7 +383,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 fn the_desk_reconnects_after_the_servers_restart() {
     let mut stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     stack.send(
         RITA,
@@ -507,7 +488,7 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db_path) = stack_config(&stack, dir.path(), "");
+    let (text, db_path) = starttls_stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
@@ -605,7 +586,7 @@ fn with_subject<'a>(mails: &'a [Vec<u8>], needle: &str) -> &'a Vec<u8> {
 fn the_team_drives_a_case_by_mail() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     let case = format!("{}-0001", case_prefix_now());
     stack.send(
@@ -742,7 +723,7 @@ fn the_team_drives_a_case_by_mail() {
 fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     for i in 0..3 {
         let old = report(
             &format!("old{i}@reporter.test"),
@@ -784,7 +765,7 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
 fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     // A From address no server will ever accept a mail for.
     let bad = report("bad1@reporter.test", "Crash", "x")
@@ -902,7 +883,7 @@ fn a_new_uidvalidity_refetches_without_answering_twice() {
     let stack = MailStack::start();
     stack.create_mailbox(DESK, "Reports");
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let text = text.replace(
         "poll_interval = \"1s\"",
         "poll_interval = \"1s\"\nmailbox = \"Reports\"",

@@ -6,9 +6,9 @@
 //! Every wait polls something observable (the SQLite file, a mailbox, the process) and
 //! gives up at a hard deadline, saying what it saw.
 
+use crate::support::desk::{count, must_count, open_ro, stack_config};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
-use rusqlite::{Connection, OpenFlags};
 use secdesk::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -77,36 +77,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     fs::write(&path, text).unwrap();
     path
-}
-
-/// The test config against `stack`, plain text on loopback, database `db`.
-fn stack_config(stack: &MailStack, db: &Path, extra: &str) -> String {
-    config_text(
-        db.to_str().unwrap(),
-        stack.imap_port,
-        stack.smtp_port,
-        extra,
-    )
-}
-
-/// A read-only look at the database (as an operator's sqlite3 would take).
-fn open_ro(db: &Path) -> Result<Connection, String> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
-    Ok(conn)
-}
-
-/// One integer from the database, or what went wrong (no file, no table yet, …).
-fn count(db: &Path, sql: &str) -> Result<i64, String> {
-    open_ro(db)?
-        .query_row(sql, [], |r| r.get(0))
-        .map_err(|e| format!("{sql}: {e}"))
-}
-
-fn must_count(db: &Path, sql: &str) -> i64 {
-    count(db, sql).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const DONE_SQL: &str = "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'";

@@ -3,6 +3,7 @@
 //! tests use to put mail in and read it back.
 #![allow(dead_code)] // each test uses a different part of this module
 
+pub mod desk;
 pub mod imap;
 pub mod mailstack;
 pub mod smtp;
