@@ -52,3 +52,25 @@ pub fn count(db: &Path, sql: &str) -> Result<i64, String> {
 pub fn must_count(db: &Path, sql: &str) -> i64 {
     count(db, sql).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Polls `probe` until it succeeds, for at most `timeout`. Its error says what it saw
+/// instead: a count still too low, or a query error, which is never read as 0 (early on,
+/// before the desk has created its database, errors are expected). When time runs out,
+/// the last one is returned with what was awaited.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return Ok(v),
+            Err(seen) if std::time::Instant::now() >= deadline => {
+                return Err(format!("waited {timeout:?} for {what}; last saw: {seen}"));
+            }
+            // Polling a file another process writes, bounded by the deadline.
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
