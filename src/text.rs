@@ -1,5 +1,6 @@
-//! Line helpers shared by the command grammar (`commands`) and quote stripping
-//! (`mail::quoting`): both read a body line by line and must agree on what a line is.
+//! Text helpers shared across the tree: the line helpers of the command grammar
+//! (`commands`) and quote stripping (`mail::quoting`), which read a body line by line and
+//! must agree on what a line is; and [`escape_controls`], how text from mail is shown.
 //!
 //! Pure: no I/O, never panics.
 
