@@ -323,7 +323,7 @@ impl Desk {
                 tx.plan_reminder(
                     &c.id.to_string(),
                     &PlannedRow {
-                        kind: ReminderKind::OneOff.as_str(),
+                        kind: ReminderKind::OneOff,
                         due: o.due,
                         deadline: o.due,
                         note: o.note.clone(),
@@ -482,14 +482,13 @@ impl Desk {
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)
                 .into_iter()
                 .map(|p| PlannedRow {
-                    kind: p.kind.as_str(),
+                    kind: p.kind,
                     due: p.due,
                     deadline: p.deadline,
                     note: String::new(),
                 })
                 .collect();
-        let one_off = ReminderKind::OneOff.as_str();
-        tx.replan(&scope, now, &[one_off.as_str()], &plan)
+        tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)
     }
 
     pub fn policy(&self) -> deadlines::Policy {

@@ -60,7 +60,7 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
         tx.plan_reminder(
             DIGEST_SCOPE,
             &PlannedRow {
-                kind: ReminderKind::Digest.as_str(),
+                kind: ReminderKind::Digest,
                 due,
                 deadline: due,
                 note: String::new(),
@@ -93,7 +93,7 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
             tx.plan_reminder(
                 DIGEST_SCOPE,
                 &PlannedRow {
-                    kind: r.kind.clone(),
+                    kind,
                     due,
                     deadline: due,
                     note: String::new(),
@@ -187,7 +187,7 @@ fn fire(desk: &Desk, tx: &Tx<'_>, r: &ReminderRow, now: DateTime<Utc>) -> store:
         tx.plan_reminder(
             &r.scope,
             &PlannedRow {
-                kind: r.kind.clone(),
+                kind,
                 due: next,
                 deadline: r.deadline,
                 note: r.note.clone(),
