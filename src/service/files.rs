@@ -109,38 +109,8 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::{GOOD, problems, secrets};
     use crate::outgoing::templates::{Ack, Rendered};
-
-    const GOOD: &str = r#"
-[desk]
-address = "security@example.org"
-[imap]
-host = "imap.example.org"
-username = "security@example.org"
-password_env = "PW"
-[smtp]
-host = "smtp.example.org"
-[team]
-members = ["alice@example.org"]
-authserv_id = "mx.example.org"
-"#;
-
-    fn secrets() -> SecretSources {
-        let mut env = BTreeMap::new();
-        env.insert("PW".to_string(), "hunter2".to_string());
-        SecretSources {
-            credentials_directory: None,
-            env,
-            required: true,
-        }
-    }
-
-    fn problems(text: &str) -> Vec<String> {
-        match Config::from_toml(text, &secrets()) {
-            Ok(_) => Vec::new(),
-            Err(p) => p.iter().map(ToString::to_string).collect(),
-        }
-    }
 
     #[test]
     fn secrets_come_from_files_env_or_systemd_credentials() {
