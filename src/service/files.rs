@@ -110,7 +110,7 @@ impl Templates {
 mod tests {
     use super::*;
     use crate::config::tests::{GOOD, problems, secrets};
-    use crate::outgoing::templates::{Ack, Rendered};
+    use crate::outgoing::templates::Ack;
 
     #[test]
     fn secrets_come_from_files_env_or_systemd_credentials() {
@@ -179,19 +179,20 @@ mod tests {
             "Subject: Got it: {{ case_id }}\n\nWe have {{ case_id }}.\n",
         )
         .unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
-        let r = t
-            .render(&Ack {
-                case_id: "SEC-2026-0001".into(),
-                ..Default::default()
-            })
+        let ack = Ack {
+            case_id: "SEC-2026-0001".into(),
+            ..Default::default()
+        };
+        let r = Templates::load(Some(dir.path()))
+            .unwrap()
+            .render(&ack)
             .unwrap();
-        assert_eq!(
-            r,
-            Rendered {
-                subject: "Got it: SEC-2026-0001".into(),
-                body: "We have SEC-2026-0001.\n".into()
-            }
+        assert_eq!(r.subject, "Got it: SEC-2026-0001");
+        assert_eq!(r.body, "We have SEC-2026-0001.\n");
+        let builtin = Templates::load(None).unwrap().render(&ack).unwrap();
+        assert_ne!(
+            builtin.subject, r.subject,
+            "without a directory, the built-in"
         );
 
         std::fs::write(dir.path().join("ack.txt"), "Subject: {{ case_id }\n\nx").unwrap();
