@@ -7,14 +7,13 @@ use super::*;
 /// the first untouched.
 #[test]
 fn backup_while_the_desk_writes_is_sound_and_private() {
-    let stack = MailStack::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
     // Live mail, so the desk also writes the outbox as it sends.
-    prime(&stack, &cfg, &db, dir.path());
-    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
-    append_all(&stack, &mails);
+    let Backlogged {
+        stack: _stack, // the servers live as long as the test
+        dir,
+        db,
+        cfg,
+    } = backlogged();
     let n = BACKLOG as i64;
 
     let mut desk = Daemon::start(&cfg, dir.path().join("run.log"));

@@ -235,6 +235,31 @@ fn prime(stack: &MailStack, cfg: &Path, db: &Path, dir: &Path) {
     );
 }
 
+/// A desk configured against a fresh stack and primed, with the backlog's reports
+/// waiting in its inbox as live mail.
+struct Backlogged {
+    stack: MailStack,
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    cfg: PathBuf,
+}
+
+fn backlogged() -> Backlogged {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.db");
+    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
+    prime(&stack, &cfg, &db, dir.path());
+    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
+    append_all(&stack, &mails);
+    Backlogged {
+        stack,
+        dir,
+        db,
+        cfg,
+    }
+}
+
 /// Puts `mails` into the desk's INBOX over one IMAP session.
 fn append_all(stack: &MailStack, mails: &[String]) {
     let mut imap = stack.imap(DESK);

@@ -17,13 +17,12 @@ fn message_id(raw: &[u8]) -> String {
 /// one acknowledgement (one Message-ID, even if SMTP delivered it twice).
 #[test]
 fn sigterm_during_a_backlog_loses_nothing() {
-    let stack = MailStack::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
-    prime(&stack, &cfg, &db, dir.path());
-    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
-    append_all(&stack, &mails);
+    let Backlogged {
+        stack,
+        dir,
+        db,
+        cfg,
+    } = backlogged();
     let n = BACKLOG as i64;
 
     let mut desk = Daemon::start(&cfg, dir.path().join("run-1.log"));
@@ -172,13 +171,12 @@ fn sigterm_during_a_backlog_loses_nothing() {
 /// TimeoutStopSec=30s when the server is slow).
 #[test]
 fn sigterm_stops_the_mailer_between_two_sends() {
-    let stack = MailStack::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("desk.db");
-    let cfg = write_config(dir.path(), "desk.toml", &stack_config(&stack, &db, ""));
-    prime(&stack, &cfg, &db, dir.path());
-    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
-    append_all(&stack, &mails);
+    let Backlogged {
+        stack: _stack, // the servers live as long as the test
+        dir,
+        db,
+        cfg,
+    } = backlogged();
     let n = BACKLOG as i64;
     let sent_sql = "SELECT COUNT(*) FROM outbox WHERE state = 'sent'";
 
