@@ -347,7 +347,7 @@ pub async fn sync(
                 outgoing,
             } => {
                 report.processed += 1;
-                tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+                tracing::info!(case = %case, opened, kind = kind.as_str(), outgoing, "mail filed");
                 if *outgoing > 0 {
                     on_mail_queued();
                 }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::desk::actions::ALERTS_PER_HOUR;
 use crate::desk::case::{Case, EventKind};
 use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
-use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming};
+use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming, MessageKind};
 use crate::mail::classify::{self, Sender};
 use crate::mail::threading::{self, ThreadIndex, ThreadReason};
 use crate::mail::{self, Mail, Parsed};
@@ -30,7 +30,7 @@ pub enum Processed {
     Filed {
         case: CaseId,
         opened: bool,
-        kind: &'static str,
+        kind: MessageKind,
         outgoing: usize,
     },
     /// The same Message-ID was already on file: nothing done.
@@ -344,7 +344,7 @@ impl Desk {
             (Some(c), _) => Processed::Filed {
                 case: c.id,
                 opened,
-                kind: kind.as_str(),
+                kind,
                 outgoing: n,
             },
             (None, Some(id)) => Processed::Unfiled(id),
