@@ -69,60 +69,38 @@ enum Command {
     Backup { file: PathBuf },
 }
 
-/// `secdesk cases | head`: once the reader has gone, printing fails; end quietly with
-/// 141 (128 + SIGPIPE, what the shell reports for a program killed by the broken pipe)
-/// instead of a panic message and a backtrace.
-fn quiet_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let text = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
-}
-
 fn main() -> ExitCode {
-    quiet_on_broken_pipe();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     cli::logging::init();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("secdesk: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let mut out = cli::Output::default();
+    let result = run(cli, &mut out);
+    cli::finish(out, result)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, out: &mut cli::Output) -> Result<ExitCode> {
     let clock = SystemClock;
     let config = cli.config.as_path();
     match cli.command {
         Command::Run => cli::run::run(config),
-        Command::Check => cli::check::run(config),
+        Command::Check => cli::check::run(config, out),
         Command::Cases { open: _, all, spam } => {
             let which = match (all, spam) {
                 (_, true) => cli::cases::Which::Spam,
                 (true, false) => cli::cases::Which::All,
                 (false, false) => cli::cases::Which::Open,
             };
-            cli::cases::run(config, which)
+            cli::cases::run(config, which, out)
         }
-        Command::Case { id } => cli::case::run(config, &id),
-        Command::Deadlines => cli::deadlines::run(config, &clock),
-        Command::Advisory { id, format, out } => {
-            cli::advisory::run(config, &id, format, out.as_deref())
-        }
-        Command::Calendar { output } => cli::calendar::run(config, &output, &clock),
-        Command::Import { path } => cli::import::run(config, &path, &clock),
-        Command::Backup { file } => cli::backup::run(config, &file),
+        Command::Case { id } => cli::case::run(config, &id, out),
+        Command::Deadlines => cli::deadlines::run(config, &clock, out),
+        Command::Advisory {
+            id,
+            format,
+            out: dir,
+        } => cli::advisory::run(config, &id, format, dir.as_deref(), out),
+        Command::Calendar { output } => cli::calendar::run(config, &output, &clock, out),
+        Command::Import { path } => cli::import::run(config, &path, &clock, out),
+        Command::Backup { file } => cli::backup::run(config, &file, out),
     }
 }

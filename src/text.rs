@@ -1,5 +1,6 @@
-//! Line helpers shared by the command grammar (`commands`) and quote stripping
-//! (`mail::quoting`): both read a body line by line and must agree on what a line is.
+//! Text helpers shared across the tree: the line helpers of the command grammar
+//! (`commands`) and quote stripping (`mail::quoting`), which read a body line by line and
+//! must agree on what a line is; and [`escape_controls`], how text from mail is shown.
 //!
 //! Pure: no I/O, never panics.
 
@@ -21,4 +22,63 @@ pub(crate) fn clean_command_line(raw: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
+}
+
+/// Where escaped text is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line (a table cell, a field, a timeline entry): line breaks are escaped too.
+    OneLine,
+    /// Running text: line breaks and tabs stay as they are.
+    Lines,
+}
+
+/// Text from mail made safe to show: every control character (C0 such as ESC, BEL and
+/// CR, DEL, C1 such as CSI) and every bidirectional override or isolate is written as its
+/// escape (`\u{1b}`), so it cannot move the cursor, retitle the terminal, recolour or
+/// reorder what follows, or start a fake line. The one sanitising function every printer
+/// uses (`publish::report`, the CLI's output).
+pub fn escape_controls(text: &str, layout: Layout) -> String {
+    let kept = |c: char| layout == Layout::Lines && (c == '\n' || c == '\t');
+    let unsafe_char = |c: char| {
+        (c.is_control() && !kept(c))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped_and_lines_kept_only_where_asked() {
+        let cases: &[(&str, Layout, &str)] = &[
+            ("plain text", Layout::OneLine, "plain text"),
+            ("a\x1b]0;t\x07b", Layout::OneLine, "a\\u{1b}]0;t\\u{7}b"),
+            ("a\r\nb\tc", Layout::OneLine, "a\\u{d}\\u{a}b\\u{9}c"),
+            ("a\r\nb\tc", Layout::Lines, "a\\u{d}\nb\tc"),
+            ("\u{9b}31m", Layout::Lines, "\\u{9b}31m"),
+            (
+                "x\u{202e}y\u{2066}z",
+                Layout::Lines,
+                "x\\u{202e}y\\u{2066}z",
+            ),
+            ("déjà vu ✓", Layout::Lines, "déjà vu ✓"),
+        ];
+        for (input, layout, want) in cases {
+            assert_eq!(escape_controls(input, *layout), *want, "{input:?}");
+        }
+    }
 }

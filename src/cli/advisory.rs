@@ -1,7 +1,7 @@
 //! `secdesk advisory <id>`: the case's advisory as it would be published, for review;
 //! its problems on stderr.
 
-use super::{case_id, desk, open_existing};
+use super::{Output, case_id, desk, open_existing};
 use crate::publish::{advisory, publication};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -13,7 +13,13 @@ pub enum Format {
     Markdown,
 }
 
-pub fn run(config: &Path, id: &str, format: Format, out: Option<&Path>) -> Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    id: &str,
+    format: Format,
+    dir: Option<&Path>,
+    out: &mut Output,
+) -> Result<ExitCode> {
     let d = desk(config)?;
     let id = case_id(id)?;
     let mut store = open_existing(&d.config)?;
@@ -25,21 +31,21 @@ pub fn run(config: &Path, id: &str, format: Format, out: Option<&Path>) -> Resul
     let advs = publication::advisories_for(&case, &events, &d.config, &ids);
     for adv in &advs {
         for p in advisory::problems(adv) {
-            eprintln!("note: {}: {p}", adv.id);
+            out.note(&format!("note: {}: {p}", adv.id));
         }
         let md = advisory::to_markdown(adv);
         let osv = advisory::to_osv_json(adv);
-        match (out, format) {
+        match (dir, format) {
             (Some(dir), _) => {
                 for (ext, text) in [("md", &md), ("json", &osv)] {
                     let path = dir.join(format!("{}.{ext}", adv.id));
                     std::fs::write(&path, text)
                         .with_context(|| format!("writing {}", path.display()))?;
-                    println!("{}", path.display());
+                    out.line(&path.display().to_string());
                 }
             }
-            (None, Format::Osv) => print!("{osv}"),
-            (None, Format::Markdown) => print!("{md}"),
+            (None, Format::Osv) => out.print(&osv),
+            (None, Format::Markdown) => out.print(&md),
         }
     }
     Ok(ExitCode::SUCCESS)

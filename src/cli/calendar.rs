@@ -1,29 +1,49 @@
 //! `secdesk calendar`: every deadline of the open cases as an iCalendar file.
 
-use super::{desk, open_existing};
+use super::{Output, desk, open_existing};
 use crate::clock::Clock;
 use crate::desk::deadlines::{DeadlineKind, ReminderKind};
 use crate::publish::ical;
 use crate::service::process::Desk;
 use crate::service::scheduler;
 use crate::store::Store;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, output: &Path, clock: &dyn Clock) -> Result<ExitCode> {
+pub fn run(config: &Path, output: &Path, clock: &dyn Clock, out: &mut Output) -> Result<ExitCode> {
     let d = desk(config)?;
     let mut store = open_existing(&d.config)?;
     let events = calendar_events(&d, &mut store)?;
     let text = ical::write_calendar(&d.config.desk.name, clock.now(), &events);
-    std::fs::write(output, text).with_context(|| format!("writing {}", output.display()))?;
-    println!(
+    write_private(output, &text)?;
+    out.line(&format!(
         "{} deadline{} written to {}",
         events.len(),
         if events.len() == 1 { "" } else { "s" },
         output.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file readable by its owner alone (the calendar holds confidential case
+/// subjects). Like `secdesk backup`, an existing file or a symlink, even a dangling one,
+/// is refused rather than overwritten or followed.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.symlink_metadata().is_ok() {
+        bail!("{} already exists; choose a new name", path.display());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Every deadline of the open cases, as calendar events.

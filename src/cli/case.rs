@@ -1,13 +1,13 @@
 //! `secdesk case <id>`: one case's summary and timeline.
 
-use super::{case_id, load, open_existing};
+use super::{Output, case_id, load, open_existing};
 use crate::config::SecretSources;
 use crate::publish::report;
 use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, id: &str) -> Result<ExitCode> {
+pub fn run(config: &Path, id: &str, out: &mut Output) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let id = case_id(id)?;
     let mut store = open_existing(&config)?;
@@ -15,6 +15,6 @@ pub fn run(config: &Path, id: &str) -> Result<ExitCode> {
     let Some(case) = case else {
         bail!("there is no case {id}")
     };
-    print!("{}", report::case_text(&case, &events, &config.calendar));
+    out.print(&report::case_text(&case, &events, &config.calendar));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `secdesk cases`: the cases (open ones by default) as a table.
 
-use super::{load, open_existing};
+use super::{Output, load, open_existing};
 use crate::config::SecretSources;
 use crate::publish::report;
 use anyhow::Result;
@@ -18,7 +18,7 @@ pub enum Which {
     Spam,
 }
 
-pub fn run(config: &Path, which: Which) -> Result<ExitCode> {
+pub fn run(config: &Path, which: Which, out: &mut Output) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let mut store = open_existing(&config)?;
     let cases = store.read(|tx| match which {
@@ -49,29 +49,26 @@ pub fn run(config: &Path, which: Which) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        report::table(
-            &[
-                "CASE",
-                "STATUS",
-                "RESPONDER",
-                "SEVERITY",
-                "OPENED",
-                "MAILS",
-                "REPORTER",
-                "SUBJECT"
-            ],
-            &rows
-        )
-    );
+    out.print(&report::table(
+        &[
+            "CASE",
+            "STATUS",
+            "RESPONDER",
+            "SEVERITY",
+            "OPENED",
+            "MAILS",
+            "REPORTER",
+            "SUBJECT",
+        ],
+        &rows,
+    ));
     if cases.is_empty() {
         let kind = match which {
             Which::Open => "open ",
             Which::All => "",
             Which::Spam => "spam ",
         };
-        println!("(no {kind}cases)");
+        out.line(&format!("(no {kind}cases)"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -305,21 +305,21 @@ fn check_database(path: &Path) -> Finding {
 }
 
 /// `secdesk check`: runs every check and prints the report; exit code 2 when one failed.
-pub fn run(path: &Path) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(path: &Path, out: &mut super::Output) -> anyhow::Result<std::process::ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     let findings = rt.block_on(check(path, &SecretSources::from_process()));
     for f in &findings {
-        println!("{f}");
+        out.line(&f.to_string());
     }
     let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
     if failed == 0 {
-        println!("\nAll checks passed.");
+        out.line("\nAll checks passed.");
         Ok(std::process::ExitCode::SUCCESS)
     } else {
-        println!(
+        out.line(&format!(
             "\n{failed} check{} failed.",
             if failed == 1 { "" } else { "s" }
-        );
+        ));
         Ok(std::process::ExitCode::from(2))
     }
 }

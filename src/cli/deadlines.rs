@@ -1,13 +1,13 @@
 //! `secdesk deadlines`: the coming reminders and the deadlines they are about.
 
-use super::{desk, open_existing};
+use super::{Output, desk, open_existing};
 use crate::clock::Clock;
 use crate::publish::report;
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, clock: &dyn Clock) -> Result<ExitCode> {
+pub fn run(config: &Path, clock: &dyn Clock, out: &mut Output) -> Result<ExitCode> {
     let d = desk(config)?;
     let mut store = open_existing(&d.config)?;
     let pending = store.read(|tx| tx.pending_reminders())?;
@@ -24,14 +24,14 @@ pub fn run(config: &Path, clock: &dyn Clock) -> Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    out.line(&format!(
         "Times in {}; now {}.\n",
         cal.tz().name(),
         cal.format_instant(clock.now())
-    );
-    print!(
-        "{}",
-        report::table(&["REMINDER DUE", "CASE", "KIND", "DEADLINE", "NOTE"], &rows)
-    );
+    ));
+    out.print(&report::table(
+        &["REMINDER DUE", "CASE", "KIND", "DEADLINE", "NOTE"],
+        &rows,
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -164,11 +164,12 @@ pub fn run(
     config: &Path,
     path: &Path,
     clock: &dyn Clock,
+    out: &mut super::Output,
 ) -> anyhow::Result<std::process::ExitCode> {
     let d = super::desk(config)?;
     let mut store = Store::open(&d.config.desk.database)?;
     let r = import(&d, &mut store, path, clock)?;
-    println!(
+    out.line(&format!(
         "{} message{} read from {}: {} new case{}, {} already on file. Nothing was sent.",
         r.messages,
         if r.messages == 1 { "" } else { "s" },
@@ -176,18 +177,12 @@ pub fn run(
         r.cases_opened,
         if r.cases_opened == 1 { "" } else { "s" },
         r.duplicates
-    );
+    ));
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
 
     #[test]

@@ -17,9 +17,68 @@ use crate::config::{Config, SecretSources};
 use crate::service::daemon;
 use crate::service::process::Desk;
 use crate::store::Store;
+use crate::text::{Layout, escape_controls};
 use crate::types::CaseId;
 use anyhow::{Context, Result, bail};
+use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
+
+/// What a subcommand prints, collected and then shown by [`finish`]: everything passes
+/// through [`escape_controls`], so text from mail (subjects, names, notes) cannot drive
+/// the terminal.
+#[derive(Debug, Default)]
+pub struct Output {
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// Text for stdout, as is (it carries its own line ends).
+    pub fn print(&mut self, text: &str) {
+        self.stdout.push_str(text);
+    }
+
+    /// A line for stdout.
+    pub fn line(&mut self, text: &str) {
+        self.stdout.push_str(text);
+        self.stdout.push('\n');
+    }
+
+    /// A line for stderr.
+    pub fn note(&mut self, text: &str) {
+        self.stderr.push_str(text);
+        self.stderr.push('\n');
+    }
+}
+
+/// Shows what the subcommand printed and its error, if any, and gives the exit code.
+/// A reader that went away (`secdesk cases | head`) ends the output quietly: status 0,
+/// nothing on stderr.
+pub fn finish(out: Output, result: Result<ExitCode>) -> ExitCode {
+    let shown = std::io::stdout()
+        .lock()
+        .write_all(escape_controls(&out.stdout, Layout::Lines).as_bytes())
+        .and_then(|()| std::io::stdout().lock().flush());
+    let mut stderr = std::io::stderr().lock();
+    let mut tell = |text: &str| {
+        // Nothing more can be done when stderr is gone too.
+        let _ = stderr.write_all(escape_controls(text, Layout::Lines).as_bytes());
+    };
+    tell(&out.stderr);
+    match (shown, result) {
+        (Err(e), _) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        (Err(e), _) => {
+            tell(&format!("secdesk: cannot write the output: {e}\n"));
+            ExitCode::FAILURE
+        }
+        (Ok(()), Ok(code)) => code,
+        (Ok(()), Err(e)) => {
+            tell(&format!("secdesk: {e:#}\n"));
+            ExitCode::FAILURE
+        }
+    }
+}
 
 pub(crate) fn load(path: &Path, secrets: &SecretSources) -> Result<Config> {
     Config::load(path, secrets).map_err(|e| anyhow::anyhow!("{e}"))

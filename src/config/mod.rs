@@ -1165,16 +1165,11 @@ impl RawConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
+pub(crate) mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
+    /// A minimal valid configuration (also used by `service::files`'s tests).
+    pub(crate) const GOOD: &str = r#"
 [desk]
 address = "security@example.org"
 [imap]
@@ -1188,7 +1183,7 @@ members = ["alice@example.org"]
 authserv_id = "mx.example.org"
 "#;
 
-    fn secrets() -> SecretSources {
+    pub(crate) fn secrets() -> SecretSources {
         let mut env = BTreeMap::new();
         env.insert("PW".to_string(), "hunter2".to_string());
         SecretSources {
@@ -1198,7 +1193,7 @@ authserv_id = "mx.example.org"
         }
     }
 
-    fn problems(text: &str) -> Vec<String> {
+    pub(crate) fn problems(text: &str) -> Vec<String> {
         match Config::from_toml(text, &secrets()) {
             Ok(_) => Vec::new(),
             Err(p) => p.iter().map(ToString::to_string).collect(),

@@ -434,12 +434,6 @@ pub fn parse_remind_date(spec: &str, today: NaiveDate) -> Option<NaiveDate> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
 
     use super::*;
 

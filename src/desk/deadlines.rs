@@ -324,12 +324,6 @@ pub fn next_daily_at(cal: &Calendar, at: NaiveTime, after: DateTime<Utc>) -> Dat
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
 
     use super::*;
     use chrono::Weekday;

@@ -127,12 +127,6 @@ pub fn automatic_reason(mail: &Mail) -> Option<AutoReason> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
     use crate::mail::{Parsed, parse};
 

@@ -84,12 +84,6 @@ pub fn case_tag(subject: &str, prefix: &str) -> Option<CaseId> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
 
     #[test]

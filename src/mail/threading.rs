@@ -113,12 +113,6 @@ pub fn find_case<I: ThreadIndex>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
     use crate::mail::{Parsed, parse};
     use std::collections::BTreeMap;

@@ -5,14 +5,20 @@
 
 use crate::desk::calendar::Calendar;
 use crate::desk::case::{Case, CreditChoice, Event};
+use crate::text::{Layout, escape_controls};
+
+/// Every value shown here may come from mail: see [`escape_controls`].
+fn one_line(text: &str) -> String {
+    escape_controls(text, Layout::OneLine)
+}
 
 fn field(out: &mut String, name: &str, value: impl AsRef<str>) {
-    out.push_str(&format!("{name:<13}{}\n", value.as_ref()));
+    out.push_str(&format!("{name:<13}{}\n", one_line(value.as_ref())));
 }
 
 /// The summary of a case followed by its timeline.
 pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar) -> String {
-    let mut out = format!("{}: {}\n\n", c.id, c.subject);
+    let mut out = format!("{}: {}\n\n", c.id, one_line(&c.subject));
     let reporter = match (&c.reporter, &c.reporter_name) {
         (Some(a), Some(n)) => format!("{n} <{a}>"),
         (Some(a), None) => a.clone(),
@@ -101,17 +107,22 @@ pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar) -> String {
             "  {}  {:<15} {:<28} {}\n",
             local.format("%Y-%m-%d %H:%M"),
             e.kind.as_str(),
-            e.actor,
-            e.detail
+            one_line(&e.actor),
+            one_line(&e.detail)
         ));
     }
     out
 }
 
-/// Pads a table of text cells into aligned columns.
+/// Pads a table of text cells into aligned columns; each cell is shown on one line with
+/// its control characters escaped.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| one_line(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
@@ -132,7 +143,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {
-        out.push_str(&line(row.clone()));
+        out.push_str(&line(row));
     }
     out
 }

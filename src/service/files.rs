@@ -108,45 +108,9 @@ impl Templates {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
-    use crate::outgoing::templates::{Ack, Rendered};
-
-    const GOOD: &str = r#"
-[desk]
-address = "security@example.org"
-[imap]
-host = "imap.example.org"
-username = "security@example.org"
-password_env = "PW"
-[smtp]
-host = "smtp.example.org"
-[team]
-members = ["alice@example.org"]
-authserv_id = "mx.example.org"
-"#;
-
-    fn secrets() -> SecretSources {
-        let mut env = BTreeMap::new();
-        env.insert("PW".to_string(), "hunter2".to_string());
-        SecretSources {
-            credentials_directory: None,
-            env,
-            required: true,
-        }
-    }
-
-    fn problems(text: &str) -> Vec<String> {
-        match Config::from_toml(text, &secrets()) {
-            Ok(_) => Vec::new(),
-            Err(p) => p.iter().map(ToString::to_string).collect(),
-        }
-    }
+    use crate::config::tests::{GOOD, problems, secrets};
+    use crate::outgoing::templates::Ack;
 
     #[test]
     fn secrets_come_from_files_env_or_systemd_credentials() {
@@ -215,19 +179,20 @@ authserv_id = "mx.example.org"
             "Subject: Got it: {{ case_id }}\n\nWe have {{ case_id }}.\n",
         )
         .unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
-        let r = t
-            .render(&Ack {
-                case_id: "SEC-2026-0001".into(),
-                ..Default::default()
-            })
+        let ack = Ack {
+            case_id: "SEC-2026-0001".into(),
+            ..Default::default()
+        };
+        let r = Templates::load(Some(dir.path()))
+            .unwrap()
+            .render(&ack)
             .unwrap();
-        assert_eq!(
-            r,
-            Rendered {
-                subject: "Got it: SEC-2026-0001".into(),
-                body: "We have SEC-2026-0001.\n".into()
-            }
+        assert_eq!(r.subject, "Got it: SEC-2026-0001");
+        assert_eq!(r.body, "We have SEC-2026-0001.\n");
+        let builtin = Templates::load(None).unwrap().render(&ack).unwrap();
+        assert_ne!(
+            builtin.subject, r.subject,
+            "without a directory, the built-in"
         );
 
         std::fs::write(dir.path().join("ack.txt"), "Subject: {{ case_id }\n\nx").unwrap();

@@ -453,7 +453,7 @@ fn tally(report: &mut SyncReport, outcome: &Processed, on_mail_queued: &(dyn Fn(
             outgoing,
         } => {
             report.processed += 1;
-            tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+            tracing::info!(case = %case, opened, kind = kind.as_str(), outgoing, "mail filed");
             if *outgoing > 0 {
                 on_mail_queued();
             }

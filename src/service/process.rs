@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::desk::actions::ALERTS_PER_HOUR;
 use crate::desk::case::{Case, EventKind};
 use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
-use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming};
+use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming, MessageKind};
 use crate::mail::classify::{self, Sender};
 use crate::mail::threading::{self, ThreadIndex, ThreadReason};
 use crate::mail::{self, Mail, Parsed};
@@ -32,7 +32,7 @@ pub enum Processed {
     Filed {
         case: CaseId,
         opened: bool,
-        kind: &'static str,
+        kind: MessageKind,
         outgoing: usize,
     },
     /// The same Message-ID was already on file: nothing done.
@@ -434,7 +434,7 @@ impl Desk {
                 tx.plan_reminder(
                     &c.id.to_string(),
                     &PlannedRow {
-                        kind: ReminderKind::OneOff.as_str(),
+                        kind: ReminderKind::OneOff,
                         due: o.due,
                         deadline: o.due,
                         note: o.note.clone(),
@@ -466,7 +466,7 @@ impl Desk {
             (Some(c), _) => Processed::Filed {
                 case: c.id,
                 opened,
-                kind: kind.as_str(),
+                kind,
                 outgoing: n,
             },
             (None, Some(id)) => Processed::Unfiled(id),
@@ -607,14 +607,13 @@ impl Desk {
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)
                 .into_iter()
                 .map(|p| PlannedRow {
-                    kind: p.kind.as_str(),
+                    kind: p.kind,
                     due: p.due,
                     deadline: p.deadline,
                     note: String::new(),
                 })
                 .collect();
-        let one_off = ReminderKind::OneOff.as_str();
-        tx.replan(&scope, now, &[one_off.as_str()], &plan)
+        tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)
     }
 
     pub fn policy(&self) -> deadlines::Policy {

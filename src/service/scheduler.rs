@@ -71,7 +71,7 @@ pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> stor
         tx.plan_reminder(
             SPAM_SCOPE,
             &PlannedRow {
-                kind: ReminderKind::SpamSummary.as_str(),
+                kind: ReminderKind::SpamSummary,
                 due,
                 deadline: due,
                 note: String::new(),
@@ -136,7 +136,7 @@ fn fire_spam_summary(
         tx.plan_reminder(
             SPAM_SCOPE,
             &PlannedRow {
-                kind: r.kind.clone(),
+                kind: ReminderKind::SpamSummary,
                 due,
                 deadline: due,
                 note: String::new(),
@@ -160,7 +160,7 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
         tx.plan_reminder(
             DIGEST_SCOPE,
             &PlannedRow {
-                kind: ReminderKind::Digest.as_str(),
+                kind: ReminderKind::Digest,
                 due,
                 deadline: due,
                 note: String::new(),
@@ -210,7 +210,7 @@ fn fire_reminder(
             tx.plan_reminder(
                 DIGEST_SCOPE,
                 &PlannedRow {
-                    kind: r.kind.clone(),
+                    kind,
                     due,
                     deadline: due,
                     note: String::new(),
@@ -313,7 +313,7 @@ fn fire_reminder(
         tx.plan_reminder(
             &r.scope,
             &PlannedRow {
-                kind: r.kind.clone(),
+                kind,
                 due: next,
                 deadline: r.deadline,
                 note: r.note.clone(),

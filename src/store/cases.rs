@@ -1,9 +1,10 @@
 //! Cases and their events.
 
-use super::{Result, StoreError, Tx, parse_opt_date, parse_opt_ts, parse_ts, stored_id, ts};
+use super::{Result, StoreError, Tx, parse_opt_date, parse_opt_ts, parse_ts, ts};
 use crate::desk::case::{Case, CreditChoice, Event, EventKind, NewEvent};
 use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 use rusqlite::{Row, params};
 
 /// A line of `secdesk cases`.
@@ -64,13 +65,18 @@ impl CaseRow {
         }
     }
 
+    /// Column `i` as its type (`store::columns`).
+    fn get<T: FromSql>(&self, i: usize, what: &str) -> Result<T> {
+        let value = self.0.get(i).map_or(ValueRef::Null, ValueRef::from);
+        T::column_result(value).map_err(|e| match e {
+            FromSqlError::Other(source) => StoreError::Corrupt(source.to_string()),
+            _ => StoreError::Corrupt(format!("missing {what}")),
+        })
+    }
+
     fn into_case(self) -> Result<Case> {
-        let id_text = self.req(0, "case id")?;
-        let id = CaseId::parse(&id_text)
-            .ok_or_else(|| StoreError::Corrupt(format!("case id `{id_text}`")))?;
-        let status_text = self.req(4, "status")?;
-        let status = CaseStatus::parse(&status_text)
-            .ok_or_else(|| StoreError::Corrupt(format!("status `{status_text}`")))?;
+        let id: CaseId = self.get(0, "case id")?;
+        let status: CaseStatus = self.get(4, "status")?;
         let credit = match (self.text(21), self.int(22)) {
             (_, 1) => CreditChoice::Anonymous,
             (Some(name), _) => CreditChoice::Name(name),
@@ -83,7 +89,7 @@ impl CaseRow {
             reporter_name: self.text(3),
             status,
             opened_at: parse_ts(&self.req(5, "opened_at")?)?,
-            root_message_id: stored_id(&self.req(6, "root message id")?),
+            root_message_id: self.get(6, "root message id")?,
             assignee: self.text(7),
             severity: self.text(8).and_then(|s| Severity::parse(&s)),
             cvss_vector: self.text(9),
@@ -139,15 +145,15 @@ impl Tx<'_> {
             "INSERT INTO cases (id, year, seq, subject, reporter, reporter_name, status, opened_at, root_message_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                c.id.to_string(),
+                c.id,
                 c.id.year(),
                 c.id.seq(),
                 c.subject,
                 c.reporter,
                 c.reporter_name,
-                c.status.as_str(),
+                c.status,
                 ts(c.opened_at),
-                c.root_message_id.as_str()
+                c.root_message_id
             ],
         )?;
         self.update_case(c)
@@ -172,13 +178,13 @@ impl Tx<'_> {
                 advisory_changed_at = ?36
              WHERE id = ?1",
             params![
-                c.id.to_string(),
+                c.id,
                 c.subject,
                 c.reporter,
                 c.reporter_name,
-                c.status.as_str(),
+                c.status,
                 c.assignee,
-                c.severity.map(Severity::as_str),
+                c.severity,
                 c.cvss_vector,
                 c.cvss_score,
                 json(&c.cves),
@@ -197,7 +203,7 @@ impl Tx<'_> {
                 date(c.preannounce),
                 c.first_reply_at.map(ts),
                 c.last_reply_at.map(ts),
-                c.duplicate_of.as_ref().map(CaseId::to_string),
+                c.duplicate_of,
                 c.close_reason,
                 c.fixed_at.map(ts),
                 c.published_at.map(ts),
@@ -226,7 +232,7 @@ impl Tx<'_> {
     pub fn load_case(&self, id: &CaseId) -> Result<Option<Case>> {
         let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1");
         let mut stmt = self.conn().prepare(&sql)?;
-        let mut rows = stmt.query_map([id.to_string()], read_row)?;
+        let mut rows = stmt.query_map([id], read_row)?;
         match rows.next() {
             Some(row) => Ok(Some(row?.into_case()?)),
             None => Ok(None),
@@ -386,13 +392,13 @@ impl Tx<'_> {
         self.conn().execute(
             "INSERT INTO events (case_id, at, actor, kind, detail, public, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
-                case.to_string(),
+                case,
                 ts(at),
                 e.actor,
-                e.kind.as_str(),
+                e.kind,
                 e.detail,
                 e.public as i64,
-                message.map(MessageId::as_str)
+                message
             ],
         )?;
         Ok(())
@@ -443,7 +449,7 @@ impl Tx<'_> {
         let n: i64 = self
             .opt(
                 "SELECT COUNT(*) FROM events WHERE kind = ?1 AND at >= ?2",
-                params![kind.as_str(), ts(since)],
+                params![kind, ts(since)],
             )?
             .unwrap_or(0);
         Ok(n as u32)
@@ -454,14 +460,14 @@ impl Tx<'_> {
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
         )?;
         let rows = stmt
-            .query_map([case.to_string()], |r| {
+            .query_map([case], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, EventKind>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
-                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<MessageId>>(5)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -469,12 +475,11 @@ impl Tx<'_> {
             .map(|(at, kind, actor, detail, public, mid)| {
                 Ok(Event {
                     at: parse_ts(&at)?,
-                    kind: EventKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("event kind `{kind}`")))?,
+                    kind,
                     actor,
                     detail,
                     public: public == 1,
-                    message_id: mid.as_deref().map(stored_id),
+                    message_id: mid,
                 })
             })
             .collect()

@@ -60,15 +60,14 @@ pub struct MessageRow {
 impl Tx<'_> {
     /// Where we stopped in `mailbox`: its UIDVALIDITY and the last UID stored.
     pub fn cursor(&self, mailbox: &str) -> Result<Option<(UidValidity, Uid)>> {
-        let row: Option<(i64, i64)> = self
+        Ok(self
             .conn()
             .query_row(
                 "SELECT uidvalidity, last_uid FROM imap_cursor WHERE mailbox = ?1",
                 [mailbox],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?;
-        Ok(row.map(|(v, u)| (UidValidity(v as u32), Uid(u as u32))))
+            .optional()?)
     }
 
     /// Records a new cursor (a new UIDVALIDITY starts again from UID 0).
@@ -76,7 +75,7 @@ impl Tx<'_> {
         self.conn().execute(
             "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
              ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
-            params![mailbox, validity.0, last.0],
+            params![mailbox, validity, last],
         )?;
         Ok(())
     }
@@ -95,7 +94,7 @@ impl Tx<'_> {
         let n = self.conn().execute(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING",
-            params![mailbox, validity.0, uid.0, ts(now), bytes, (arrival == Arrival::History) as i64],
+            params![mailbox, validity, uid, ts(now), bytes, (arrival == Arrival::History) as i64],
         )?;
         let last = self
             .cursor(mailbox)?
@@ -193,7 +192,7 @@ impl Tx<'_> {
     pub fn raw_bytes_of_message(&self, message_id: &MessageId) -> Result<Option<Vec<u8>>> {
         self.opt(
             "SELECT r.bytes FROM messages m JOIN raw_mail r ON r.id = m.raw_id WHERE m.message_id = ?1",
-            [message_id.as_str()],
+            [message_id],
         )
     }
 
@@ -210,7 +209,7 @@ impl Tx<'_> {
         };
         self.conn().execute(
             "UPDATE raw_mail SET state = ?2, processed_at = ?3, message_id = ?4 WHERE id = ?1",
-            params![id, state, ts(now), message_id.as_str()],
+            params![id, state, ts(now), message_id],
         )?;
         Ok(())
     }
@@ -221,8 +220,7 @@ impl Tx<'_> {
             "SELECT uid FROM raw_mail WHERE mailbox = ?1 AND uidvalidity = ?2 AND flagged = 0 AND state != 'pending' ORDER BY uid",
         )?;
         let uids = stmt
-            .query_map(params![mailbox, validity.0], |r| r.get::<_, i64>(0))?
-            .map(|u| u.map(|u| Uid(u as u32)))
+            .query_map(params![mailbox, validity], |r| r.get::<_, Uid>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(uids)
     }
@@ -232,17 +230,14 @@ impl Tx<'_> {
             "UPDATE raw_mail SET flagged = 1 WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
         )?;
         for uid in uids {
-            stmt.execute(params![mailbox, validity.0, uid.0])?;
+            stmt.execute(params![mailbox, validity, uid])?;
         }
         Ok(())
     }
 
     pub fn message_known(&self, id: &MessageId) -> Result<bool> {
         Ok(self
-            .opt::<i64>(
-                "SELECT 1 FROM messages WHERE message_id = ?1",
-                [id.as_str()],
-            )?
+            .opt::<i64>("SELECT 1 FROM messages WHERE message_id = ?1", [id])?
             .is_some())
     }
 
@@ -256,8 +251,8 @@ impl Tx<'_> {
             "INSERT INTO messages (message_id, case_id, direction, at, from_addr, subject, raw_id, outbox_id, kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                m.id.as_str(),
-                m.case.to_string(),
+                m.id,
+                m.case,
                 direction,
                 ts(m.at),
                 m.from,
@@ -272,7 +267,7 @@ impl Tx<'_> {
             "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         for r in m.references {
-            stmt.execute(params![row, r.as_str(), m.case.to_string()])?;
+            stmt.execute(params![row, r, m.case])?;
         }
         Ok(row)
     }
@@ -282,9 +277,9 @@ impl Tx<'_> {
             "SELECT message_id, direction, at, from_addr, subject, kind FROM messages WHERE case_id = ?1 ORDER BY at, id",
         )?;
         let rows = stmt
-            .query_map([case.to_string()], |r| {
+            .query_map([case], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, MessageId>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
@@ -296,7 +291,7 @@ impl Tx<'_> {
         rows.into_iter()
             .map(|(id, dir, at, from, subject, kind)| {
                 Ok(MessageRow {
-                    message_id: super::stored_id(&id),
+                    message_id: id,
                     direction_in: dir == "in",
                     at: parse_ts(&at)?,
                     from,

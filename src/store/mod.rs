@@ -10,6 +10,7 @@
 //!   timeout on every connection.
 
 mod cases;
+mod columns;
 mod mail;
 mod outbox;
 mod reminders;
@@ -45,13 +46,27 @@ pub enum StoreError {
         known: usize,
     },
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("the database holds a value this secdesk cannot read: {0}")]
     Corrupt(String),
     /// The advisory repository refused the publication's commit: the transaction that
     /// would have recorded the publication is rolled back with it.
     #[error("the advisory repository refused the commit: {0}")]
     AdvisoryRepo(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A column that does not read back as its type (`columns`) is corrupt data.
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, source)
+                if source.is::<columns::Unreadable>() =>
+            {
+                StoreError::Corrupt(source.to_string())
+            }
+            e => StoreError::Sqlite(e),
+        }
+    }
 }
 
 impl StoreError {

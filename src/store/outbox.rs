@@ -1,6 +1,6 @@
 //! The outbox: mail waiting to leave, retried with backoff until the server takes it.
 
-use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, stored_id, ts};
+use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, ts};
 use crate::outgoing::{Composed, Purpose};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
@@ -11,6 +11,26 @@ pub enum OutboxState {
     Pending,
     Sent,
     Failed,
+}
+
+impl OutboxState {
+    /// The text the database keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutboxState> {
+        match text {
+            "pending" => Some(OutboxState::Pending),
+            "sent" => Some(OutboxState::Sent),
+            "failed" => Some(OutboxState::Failed),
+            _ => None,
+        }
+    }
 }
 
 /// One queued mail.
@@ -33,12 +53,12 @@ pub struct OutboxRow {
 type RawRow = (
     i64,
     Option<String>,
-    String,
-    String,
+    Purpose,
+    MessageId,
     String,
     String,
     Vec<u8>,
-    String,
+    OutboxState,
     i64,
     String,
     Option<String>,
@@ -52,19 +72,13 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
     Ok(OutboxRow {
         id,
         case: case.and_then(|c| CaseId::parse(&c)),
-        purpose: Purpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Corrupt(format!("purpose `{purpose}`")))?,
-        message_id: stored_id(&mid),
+        purpose,
+        message_id: mid,
         envelope_from: from,
         recipients: serde_json::from_str(&rcpts)
             .map_err(|_| StoreError::Corrupt(format!("recipients `{rcpts}`")))?,
         bytes,
-        state: match state.as_str() {
-            "pending" => OutboxState::Pending,
-            "sent" => OutboxState::Sent,
-            "failed" => OutboxState::Failed,
-            other => return Err(StoreError::Corrupt(format!("outbox state `{other}`"))),
-        },
+        state,
         attempts: attempts as u32,
         created_at: parse_ts(&created)?,
         sent_at: parse_opt_ts(sent)?,
@@ -86,9 +100,9 @@ impl Tx<'_> {
             "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             params![
-                case.map(CaseId::to_string),
-                purpose.as_str(),
-                mail.message_id.as_str(),
+                case,
+                purpose,
+                mail.message_id,
                 mail.envelope_from,
                 serde_json::to_string(&mail.recipients).unwrap_or_else(|_| "[]".into()),
                 primary,
@@ -109,7 +123,7 @@ impl Tx<'_> {
         let n: i64 = self
             .opt(
                 "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND primary_rcpt = ?2 AND created_at >= ?3",
-                params![purpose.as_str(), recipient, ts(since)],
+                params![purpose, recipient, ts(since)],
             )?
             .unwrap_or(0);
         Ok(n as u32)
@@ -144,7 +158,7 @@ impl Tx<'_> {
 
     pub fn outbox_of(&self, case: &CaseId) -> Result<Vec<OutboxRow>> {
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE case_id = ?1 ORDER BY id");
-        self.outbox_query(&sql, [case.to_string()])
+        self.outbox_query(&sql, [case])
     }
 
     pub fn outbox_all(&self) -> Result<Vec<OutboxRow>> {

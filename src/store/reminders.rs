@@ -1,7 +1,8 @@
 //! Reminder rows: planned in the same transaction as the change that causes them, sent
 //! exactly once (claimed, queued and marked sent in one transaction).
 
-use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, ts};
+use super::{Result, Tx, parse_opt_ts, parse_ts, ts};
+use crate::desk::deadlines::ReminderKind;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -18,11 +19,33 @@ pub enum ReminderState {
     Cancelled,
 }
 
+impl ReminderState {
+    /// The text the database keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderState::Pending => "pending",
+            ReminderState::Sent => "sent",
+            ReminderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReminderState> {
+        match text {
+            "pending" => Some(ReminderState::Pending),
+            "sent" => Some(ReminderState::Sent),
+            "cancelled" => Some(ReminderState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReminderRow {
     pub id: i64,
     /// A case id, or [`DIGEST_SCOPE`].
     pub scope: String,
+    /// As stored: the scheduler parses it ([`ReminderKind::parse`]) and drops a row whose
+    /// kind this secdesk does not know, rather than failing on the whole list.
     pub kind: String,
     pub due: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
@@ -39,7 +62,7 @@ type RawRow = (
     String,
     String,
     String,
-    String,
+    ReminderState,
     Option<String>,
     i64,
 );
@@ -53,12 +76,7 @@ fn convert(r: RawRow) -> Result<ReminderRow> {
         due: parse_ts(&due)?,
         deadline: parse_ts(&deadline)?,
         note,
-        state: match state.as_str() {
-            "pending" => ReminderState::Pending,
-            "sent" => ReminderState::Sent,
-            "cancelled" => ReminderState::Cancelled,
-            other => return Err(StoreError::Corrupt(format!("reminder state `{other}`"))),
-        },
+        state,
         sent_at: parse_opt_ts(sent)?,
         late: late == 1,
     })
@@ -69,7 +87,7 @@ const COLUMNS: &str = "id, scope, kind, due_at, deadline_at, note, state, sent_a
 /// A reminder to plan: (kind, due, deadline, note).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRow {
-    pub kind: String,
+    pub kind: ReminderKind,
     pub due: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub note: String,
@@ -84,7 +102,7 @@ impl Tx<'_> {
         &self,
         scope: &str,
         now: DateTime<Utc>,
-        keep: &[&str],
+        keep: &[ReminderKind],
         plan: &[PlannedRow],
     ) -> Result<()> {
         let mut stmt = self.conn().prepare(
@@ -99,7 +117,7 @@ impl Tx<'_> {
             .conn()
             .prepare("UPDATE reminders SET state = 'cancelled' WHERE id = ?1")?;
         for (id, kind) in future {
-            if !keep.contains(&kind.as_str()) {
+            if !ReminderKind::parse(&kind).is_some_and(|k| keep.contains(&k)) {
                 cancel.execute([id])?;
             }
         }

@@ -9,7 +9,8 @@
 //! relay → responder → desk must stay well inside the desk's 60 s quick-answer window
 //! even on a loaded machine.)
 
-use crate::e2e::{stack_config, wait_first_sync};
+use crate::e2e::wait_first_sync;
+use crate::support::desk::starttls_stack_config;
 use crate::support::mailstack::MailStack;
 use crate::support::responder::{Answer, Mailbox, Responder};
 use crate::world::*;
@@ -46,7 +47,7 @@ impl Desk {
             ))
             .unwrap();
         });
-        wait_first_sync(&db);
+        wait_first_sync(&db).unwrap();
         Desk {
             stop: Some(tx),
             thread: Some(thread),
@@ -99,7 +100,7 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
         stack.set_sieve(user, VACATION);
     }
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
     let clock = ManualClock::new(SystemClock.now());
     let desk_start = clock.now();
@@ -231,7 +232,7 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
 fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
     let clock = ManualClock::new(SystemClock.now());
     let year = clock.now().format("%Y").to_string();

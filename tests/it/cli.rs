@@ -120,3 +120,111 @@ fn cases_case_deadlines_calendar_and_advisory() {
             .contains("# Heap overflow in the parser")
     );
 }
+
+/// A desk with one case and a config file for the binary; the world keeps the files.
+fn desk_on_disk(subject: &str) -> (World, std::path::PathBuf) {
+    let mut w = World::new();
+    let notice = w.open_case(subject);
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#remind 2026-12-02 ask upstream\r\n",
+    );
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    (w, cfg)
+}
+
+#[test]
+fn calendar_output_refuses_symlinks_and_existing_files_and_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (w, cfg) = desk_on_disk("Heap overflow in the parser");
+    let dir = w._dir.path();
+
+    let existing = dir.join("existing.ics");
+    std::fs::write(&existing, "keep me").unwrap();
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", existing.to_str().unwrap()]);
+    assert!(!ok, "an existing file is refused");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+
+    let target = dir.join("elsewhere.ics");
+    let link = dir.join("link.ics");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", link.to_str().unwrap()]);
+    assert!(!ok, "a symlink is refused, even a dangling one");
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!target.exists(), "nothing written through the link");
+
+    let fresh = dir.join("fresh.ics");
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", fresh.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "case subjects are confidential: {mode:o}");
+    assert!(
+        std::fs::read_to_string(&fresh)
+            .unwrap()
+            .contains("BEGIN:VCALENDAR")
+    );
+}
+
+#[test]
+fn control_characters_from_mail_never_reach_the_terminal() {
+    // An encoded-word subject that would retitle the terminal (OSC 0), erase the line,
+    // and draw a fake "closed" row; plus a C1 CSI.
+    let subject =
+        "=?utf-8?q?Heap_overflow=1B]0;pwned=07=1B[2K=0D=0ASEC-2026-0009__closed=C2=9B31m?=";
+    let (_w, cfg) = desk_on_disk(subject);
+    for args in [
+        &["cases"][..],
+        &["case", "SEC-2026-0001"][..],
+        &["deadlines"][..],
+        &["advisory", "SEC-2026-0001", "--format", "markdown"][..],
+    ] {
+        let (ok, out, err) = secdesk(&cfg, args);
+        assert!(ok, "{args:?}: {err}");
+        for text in [&out, &err] {
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{args:?} printed a control character: {text:?}"
+            );
+        }
+        // The public advisory never carries the reporter's subject; the others show it.
+        if args[0] == "cases" || args[0] == "case" {
+            assert!(
+                out.contains("\\u{1b}]0;pwned"),
+                "{args:?} shows it escaped: {out}"
+            );
+        }
+    }
+    let (_, out, _) = secdesk(&cfg, &["cases"]);
+    assert_eq!(out.lines().count(), 2, "one header, one case: {out}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let (_w, cfg) = desk_on_disk("Heap overflow in the parser");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("cases")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.code() == Some(0) || out.status.signal() == Some(13),
+        "status {:?}: {stderr}",
+        out.status
+    );
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+}

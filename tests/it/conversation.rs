@@ -4,6 +4,7 @@
 use crate::world::*;
 use chrono::Duration;
 use mail_parser::MimeHeaders;
+use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
 use secdesk::types::MessageId;
 
@@ -24,7 +25,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         Processed::Filed {
             case: "SEC-2026-0001".parse().unwrap(),
             opened: true,
-            kind: "report",
+            kind: MessageKind::Report,
             outgoing: 2
         }
     );
@@ -74,7 +75,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         w.deliver(&reply),
         Processed::Filed {
             opened: false,
-            kind: "reporter",
+            kind: MessageKind::Reporter,
             ..
         }
     ));
@@ -93,7 +94,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         w.deliver(&tagged),
         Processed::Filed {
             opened: false,
-            kind: "reporter",
+            kind: MessageKind::Reporter,
             ..
         }
     ));
@@ -114,7 +115,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         w.deliver(&ooo),
         Processed::Filed {
             opened: false,
-            kind: "automatic",
+            kind: MessageKind::Automatic,
             outgoing: 0,
             ..
         }
@@ -128,7 +129,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
             w.deliver(&bounce),
             Processed::Filed {
                 opened: false,
-                kind: "automatic",
+                kind: MessageKind::Automatic,
                 outgoing: 0,
                 ..
             }
@@ -143,7 +144,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         w.deliver(&list),
         Processed::Filed {
             opened: true,
-            kind: "report",
+            kind: MessageKind::Report,
             outgoing: 1,
             ..
         }
@@ -204,7 +205,7 @@ fn unreadable_mail_is_filed_and_the_team_told() {
             filed,
             Processed::Filed {
                 opened: true,
-                kind: "unreadable",
+                kind: MessageKind::Unreadable,
                 ..
             }
         ),
@@ -220,7 +221,7 @@ fn unreadable_mail_is_filed_and_the_team_told() {
         w.deliver(&report("ok@reporter.test", "Fine", "x")),
         Processed::Filed {
             opened: true,
-            kind: "report",
+            kind: MessageKind::Report,
             ..
         }
     ));

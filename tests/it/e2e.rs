@@ -2,6 +2,7 @@
 //! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
 //! through the outbox, crashes and outages survived.
 
+use crate::support::desk::{count, must_count, starttls_stack_config, wait_until};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use chrono::{DateTime, Utc};
@@ -11,32 +12,12 @@ use secdesk::service::health::Beat;
 use secdesk::service::shutdown::Shutdown;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A config for the desk against `stack`, over STARTTLS with the stack's CA.
-pub fn stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (String, PathBuf) {
-    let db = dir.join("desk.db");
-    let text = config_text(
-        db.to_str().unwrap(),
-        stack.imap_port,
-        stack.smtp_port,
-        extra,
-    )
-    .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
-    .replace(
-        "tls = \"none\"",
-        &format!(
-            "tls = \"starttls\"\nca_file = \"{}\"",
-            stack.ca_file.display()
-        ),
-    );
-    (text, db)
-}
 
 fn load(text: &str) -> Config {
     Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
@@ -50,15 +31,13 @@ struct RunningDesk {
 
 /// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
 /// new mail is live. Mail already there at the first start is filed as history.
-pub fn wait_first_sync(db: &Path) {
-    let deadline = Instant::now() + WAIT;
-    while count(db, "SELECT COUNT(*) FROM imap_cursor") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the desk never opened the mailbox"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn wait_first_sync(db: &Path) -> Result<(), String> {
+    wait_until("the desk to open the mailbox", WAIT, || {
+        match count(db, "SELECT COUNT(*) FROM imap_cursor")? {
+            0 => Err("no IMAP cursor yet".into()),
+            _ => Ok(()),
+        }
+    })
 }
 
 impl RunningDesk {
@@ -77,7 +56,7 @@ impl RunningDesk {
             ))
             .unwrap();
         });
-        wait_first_sync(&db);
+        wait_first_sync(&db).unwrap();
         RunningDesk {
             stop: Some(tx),
             thread: Some(thread),
@@ -96,33 +75,23 @@ impl Drop for RunningDesk {
     }
 }
 
-/// Counts from the database, read while the desk writes (WAL allows it).
-fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
-}
-
 /// Waits until `n` raw mails are processed and the outbox is empty.
-fn wait_settled(db: &Path, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'");
-        let queued = count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
-        if done >= n && queued == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after 60 s: {done} of {n} mails processed, {queued} mails still queued"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_settled(db: &Path, n: i64) -> Result<(), String> {
+    wait_until(
+        &format!("{n} mails processed and an empty outbox"),
+        Duration::from_secs(60),
+        || {
+            let done = count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")?;
+            let queued = count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?;
+            if done >= n && queued == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{done} of {n} mails processed, {queued} mails still queued"
+                ))
+            }
+        },
+    )
 }
 
 fn ids(mails: &[Vec<u8>]) -> BTreeSet<String> {
@@ -142,7 +111,7 @@ fn case_prefix_now() -> String {
 fn a_report_is_acknowledged_threaded_and_never_twice() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let _desk = RunningDesk::start(config.clone());
     let case = format!("{}-0001", case_prefix_now());
@@ -226,7 +195,7 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
     stack.send(RITA, &[DESK], format!("From: {RITA}\r\nTo: {DESK}\r\nSubject: Auto: away\r\nMessage-ID: <ooo@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n").as_bytes());
     stack.send("", &[DESK], format!("From: MAILER-DAEMON@reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail\r\nMessage-ID: <bounce@reporter.test>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ack_id}\r\n--b--\r\n").as_bytes());
     stack.send("news@lists.test", &[DESK], format!("From: news@lists.test\r\nTo: {DESK}\r\nSubject: Newsletter\r\nMessage-ID: <news@lists.test>\r\nList-Id: <news.lists.test>\r\n\r\nhello\r\n").as_bytes());
-    wait_settled(&db, 8);
+    wait_settled(&db, 8).unwrap();
 
     assert_eq!(
         stack.fetch_all(RITA).len(),
@@ -234,31 +203,31 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
         "exactly one acknowledgement, ever"
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM cases"),
+        must_count(&db, "SELECT COUNT(*) FROM cases"),
         2,
         "the report's case and the newsletter's"
     );
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM messages WHERE direction = 'in' AND case_id LIKE '%-0001'"
         ),
         6
     );
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM raw_mail WHERE state = 'duplicate'"
         ),
         1
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         1
     );
     // Everything is marked done on the server.
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0"),
+        must_count(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0"),
         0
     );
 }
@@ -267,7 +236,7 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
 fn acknowledgements_to_one_sender_are_capped() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     for i in 0..10 {
         stack.send(
@@ -281,7 +250,7 @@ fn acknowledgements_to_one_sender_are_capped() {
             .as_bytes(),
         );
     }
-    wait_settled(&db, 10);
+    wait_settled(&db, 10).unwrap();
     assert_eq!(
         stack.wait_for(ALICE, 10, WAIT).len(),
         10,
@@ -324,13 +293,13 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     const N: usize = 200;
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), NO_DESK_ACK_LIMIT);
+    let (text, db) = starttls_stack_config(&stack, dir.path(), NO_DESK_ACK_LIMIT);
     let text = text.replace("tls = \"starttls\"", "tls = \"none\"");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
     // A first run on the empty mailbox, so the backlog below is new mail, not history.
     let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
-    wait_first_sync(&db);
+    wait_first_sync(&db).unwrap();
     drop(priming);
     let mut imap = stack.imap(DESK);
     for i in 0..N {
@@ -348,36 +317,40 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     drop(imap);
 
     let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(
-        &db,
-        "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
-    ) < 40
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the desk never got going: {}",
+    let got_going = wait_until(
+        "40 mails processed",
+        Duration::from_secs(60),
+        || match count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+        )? {
+            n if n >= 40 => Ok(()),
+            n => Err(format!("{n} processed")),
+        },
+    );
+    if let Err(e) = got_going {
+        panic!(
+            "the desk never got going: {e}\n{}",
             std::fs::read_to_string(dir.path().join("run1.log")).unwrap_or_default()
         );
-        std::thread::sleep(Duration::from_millis(5));
     }
     first.0.kill().unwrap(); // SIGKILL: no chance to finish anything
     first.0.wait().unwrap();
-    let at_kill = count(
+    let at_kill = must_count(
         &db,
         "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
     );
     eprintln!("killed with {at_kill} of {N} mails processed");
 
     let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
-    wait_settled(&db, N as i64);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    wait_settled(&db, N as i64).unwrap();
+    assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        must_count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
         N as i64
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         N as i64
     );
     // In the mailboxes: one acknowledgement per reporter. A copy may arrive twice only
@@ -404,14 +377,14 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 fn the_desk_reconnects_after_the_servers_restart() {
     let mut stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     stack.send(
         RITA,
         &[DESK],
         report("before@reporter.test", "Before", "x").as_bytes(),
     );
-    wait_settled(&db, 1);
+    wait_settled(&db, 1).unwrap();
     stack.restart();
     stack.send(
         RITA,
@@ -419,7 +392,7 @@ fn the_desk_reconnects_after_the_servers_restart() {
         report("after@reporter.test", "After the restart", "x").as_bytes(),
     );
     stack.flush_queue();
-    wait_settled(&db, 2);
+    wait_settled(&db, 2).unwrap();
     let acks = stack.wait_for(RITA, 2, WAIT);
     assert!(
         header(&acks[1], "Subject")
@@ -512,7 +485,7 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db_path) = stack_config(&stack, dir.path(), "");
+    let (text, db_path) = starttls_stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
@@ -611,7 +584,7 @@ fn with_subject<'a>(mails: &'a [Vec<u8>], needle: &str) -> &'a Vec<u8> {
 fn the_team_drives_a_case_by_mail() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     let case = format!("{}-0001", case_prefix_now());
     stack.send(
@@ -728,9 +701,9 @@ fn the_team_drives_a_case_by_mail() {
     stack.send("maintainer@upstream.test", &[DESK], answer.as_bytes());
     let mails = stack.wait_for(BOB, 6, WAIT);
     assert!(body(with_subject(&mails, "Upstream:")).contains("Confirmed; fixed in 1.4.2."));
-    wait_settled(&db, 6);
+    wait_settled(&db, 6).unwrap();
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM cases WHERE status = 'new' AND assignee = 'alice@example.org' AND severity = 'high'"
         ),
@@ -748,7 +721,7 @@ fn the_team_drives_a_case_by_mail() {
 fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     for i in 0..3 {
         let old = report(
             &format!("old{i}@reporter.test"),
@@ -766,9 +739,9 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
     );
     let ack = &stack.wait_for(RITA, 1, WAIT)[0];
     assert!(header(ack, "Subject").unwrap().ends_with("A new report"));
-    wait_settled(&db, 4);
+    wait_settled(&db, 4).unwrap();
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM cases"),
+        must_count(&db, "SELECT COUNT(*) FROM cases"),
         4,
         "the old mail is on cases too"
     );
@@ -790,7 +763,7 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
 fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let _desk = RunningDesk::start(load(&text));
     // A From address no server will ever accept a mail for.
     let bad = report("bad1@reporter.test", "Crash", "x")
@@ -808,14 +781,14 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         "{}",
         body(alert)
     );
-    wait_settled(&db, 1);
+    wait_settled(&db, 1).unwrap();
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         0,
         "it could not even be written"
     );
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM events WHERE kind = 'delivery-failed'"
         ),
@@ -872,7 +845,7 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
             .contains("the reply to rita@@reporter.test could not be delivered")
     );
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND purpose = 'reply'"
         ),
@@ -910,7 +883,7 @@ fn a_new_uidvalidity_refetches_without_answering_twice() {
     let stack = MailStack::start();
     stack.create_mailbox(DESK, "Reports");
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let text = text.replace(
         "poll_interval = \"1s\"",
         "poll_interval = \"1s\"\nmailbox = \"Reports\"",
@@ -919,8 +892,8 @@ fn a_new_uidvalidity_refetches_without_answering_twice() {
     let first = report("v1@reporter.test", "Before the reset", "x");
     stack.append_to(DESK, "Reports", first.as_bytes());
     stack.wait_for(RITA, 1, WAIT);
-    wait_settled(&db, 1);
-    let validity = count(
+    wait_settled(&db, 1).unwrap();
+    let validity = must_count(
         &db,
         "SELECT uidvalidity FROM imap_cursor WHERE mailbox = 'Reports'",
     );
@@ -944,23 +917,23 @@ fn a_new_uidvalidity_refetches_without_answering_twice() {
             .unwrap()
             .ends_with("After the reset")
     );
-    wait_settled(&db, 3);
+    wait_settled(&db, 3).unwrap();
     assert_ne!(
-        count(
+        must_count(
             &db,
             "SELECT uidvalidity FROM imap_cursor WHERE mailbox = 'Reports'"
         ),
         validity
     );
     assert_eq!(
-        count(
+        must_count(
             &db,
             "SELECT COUNT(*) FROM raw_mail WHERE state = 'duplicate'"
         ),
         1,
         "the old mail is recognised"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), 2);
+    assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), 2);
     assert_eq!(
         stack.fetch_all(RITA).len(),
         2,

@@ -12,7 +12,7 @@ use secdesk::types::CaseId;
 
 fn kind_of(p: &Processed) -> &'static str {
     match p {
-        Processed::Filed { kind, .. } => kind,
+        Processed::Filed { kind, .. } => kind.as_str(),
         other => panic!("not filed: {other:?}"),
     }
 }

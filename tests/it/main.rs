@@ -1,11 +1,8 @@
 //! The one integration-test binary: conversations against the desk logic and SQLite,
 //! and end-to-end runs against a real Postfix + Dovecot on loopback.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Integration tests are built with cfg(test); saying so at the root lets clippy.toml's
+// allow-*-in-tests cover the helpers too, not only the #[test] functions.
+#![cfg(test)]
 
 mod advisories;
 mod advisory_repo;

@@ -2,7 +2,7 @@
 //! socket receives READY (only once the inbox was reached and read), STATUS, WATCHDOG pings and
 //! STOPPING, and SIGTERM ends the process with status 0.
 
-use crate::e2e::stack_config;
+use crate::support::desk::starttls_stack_config;
 use crate::support::mailstack::MailStack;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -32,7 +32,7 @@ fn until(sock: &UnixDatagram, prefix: &str, seen: &mut Vec<String>) {
 fn readiness_watchdog_and_a_clean_stop() {
     let mut stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, _db) = stack_config(&stack, dir.path(), "");
+    let (text, _db) = starttls_stack_config(&stack, dir.path(), "");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
     let sock_path = dir.path().join("notify.sock");
@@ -100,7 +100,7 @@ fn readiness_watchdog_and_a_clean_stop() {
 fn passwords_never_reach_the_log() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = stack_config(&stack, dir.path(), "");
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     // Log in to SMTP too, so lettre has an AUTH line to (not) log.
     let text = text.replace(
         &format!("[smtp]\nhost = \"localhost\"\nport = {}", stack.smtp_port),
@@ -122,7 +122,7 @@ fn passwords_never_reach_the_log() {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    crate::e2e::wait_first_sync(&db);
+    crate::e2e::wait_first_sync(&db).unwrap();
     stack.send(
         crate::world::RITA,
         &[crate::world::DESK],

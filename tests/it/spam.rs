@@ -4,7 +4,7 @@
 //! World (SQLite + a hand-moved clock), with real SpamAssassin output; then end to end
 //! on the real mail stack.
 
-use crate::e2e::stack_config;
+use crate::support::desk::starttls_stack_config;
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use chrono::{DateTime, Utc};
@@ -461,7 +461,7 @@ struct Pass {
 impl Pass {
     fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (text, db_path) = stack_config(stack, dir, extra);
+        let (text, db_path) = starttls_stack_config(stack, dir, extra);
         let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
         let config_file = dir.join("config.toml");
         std::fs::write(&config_file, &text).unwrap();

@@ -3,6 +3,7 @@
 use crate::world::*;
 use chrono::{Duration, NaiveDate};
 use mail_parser::MimeHeaders;
+use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
 use secdesk::types::{CaseStatus, Severity};
 
@@ -24,7 +25,7 @@ fn the_issue_example_end_to_end() {
             filed,
             Processed::Filed {
                 opened: false,
-                kind: "team",
+                kind: MessageKind::Team,
                 ..
             }
         ),
@@ -112,7 +113,7 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
             matches!(
                 filed,
                 Processed::Filed {
-                    kind: "unauthenticated",
+                    kind: MessageKind::Unauthenticated,
                     ..
                 }
             ),
@@ -203,7 +204,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         w.deliver(&answer),
         Processed::Filed {
             opened: false,
-            kind: "upstream",
+            kind: MessageKind::Upstream,
             ..
         }
     ));
@@ -229,7 +230,7 @@ fn new_case_from_the_team_and_case_naming() {
             filed,
             Processed::Filed {
                 opened: true,
-                kind: "team",
+                kind: MessageKind::Team,
                 ..
             }
         ),

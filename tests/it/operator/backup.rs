@@ -1,0 +1,95 @@
+//! `secdesk backup` while the desk writes.
+
+use super::*;
+
+/// A backup taken while the desk works through a backlog is a sound, consistent database,
+/// readable by its owner alone; a second backup to the same name is refused and leaves
+/// the first untouched.
+#[test]
+fn backup_while_the_desk_writes_is_sound_and_private() {
+    // Live mail, so the desk also writes the outbox as it sends.
+    let Backlogged {
+        stack: _stack, // the servers live as long as the test
+        dir,
+        db,
+        cfg,
+    } = backlogged();
+    let n = BACKLOG as i64;
+
+    let mut desk = Daemon::start(&cfg, dir.path().join("run.log"));
+    let before = desk.wait_db(
+        "the desk busy with its backlog",
+        Duration::from_secs(15),
+        || match count(&db, BACKLOG_DONE_SQL) {
+            Ok(k) if k >= n => panic!("the backlog was done before the backup could start"),
+            Ok(k) if k > 0 => Ok(k),
+            Ok(k) => Err(format!("{k} processed")),
+            Err(e) => Err(e),
+        },
+    );
+    let backup = dir.path().join("backup.db");
+    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
+    let after = must_count(&db, BACKLOG_DONE_SQL);
+    eprintln!("backup taken while the desk went from {before} to {after} of {n} mails");
+    assert!(o.status.success(), "backup: {}", all_output(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("backup written to {} (mode 0600)\n", backup.display())
+    );
+    desk.assert_running();
+
+    let mode = fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "backup mode {mode:o}");
+    let bytes = fs::read(&backup).unwrap();
+
+    // A second backup to the same name is refused, the first left as it was.
+    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
+    assert!(
+        !o.status.success(),
+        "a second backup overwrote the first: {}",
+        all_output(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already exists"),
+        "{}",
+        all_output(&o)
+    );
+    assert_eq!(
+        fs::read(&backup).unwrap(),
+        bytes,
+        "the refused backup changed the file"
+    );
+
+    let status = desk.sigterm(Duration::from_secs(20));
+    assert!(status.success(), "desk exit: {status}\n{}", desk.log_text());
+
+    // Sound, and a consistent snapshot: each processed report is on exactly one case
+    // message, opened one case and queued one acknowledgement.
+    let store = Store::open(&backup).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+    let total = must_count(&backup, "SELECT COUNT(*) FROM raw_mail");
+    let processed = must_count(&backup, BACKLOG_DONE_SQL);
+    assert!(
+        total > 0 && processed >= before && processed <= n,
+        "backup holds {processed} processed of {total} raw mails (desk had {before} before)"
+    );
+    assert_eq!(
+        must_count(
+            &backup,
+            "SELECT COUNT(*) FROM raw_mail r WHERE state = 'processed' AND r.message_id LIKE 'backlog-%' AND (SELECT COUNT(*) FROM messages m WHERE m.raw_id = r.id) != 1"
+        ),
+        0,
+        "the backup has processed mail that is not on a case"
+    );
+    assert_eq!(
+        must_count(&backup, "SELECT COUNT(*) FROM cases"),
+        processed,
+        "the backup's cases and processed mails disagree"
+    );
+    assert_eq!(
+        must_count(&backup, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        processed,
+        "the backup's acknowledgements and processed reports disagree"
+    );
+}
