@@ -231,6 +231,9 @@ pub enum CommandError {
         reason: String,
         usage: &'static str,
     },
+    /// The block went on past [`MAX_COMMANDS`]: this line and the `ignored` command
+    /// lines after it were not read.
+    TooMany { ignored: usize },
 }
 
 impl fmt::Display for CommandError {
@@ -252,6 +255,11 @@ impl fmt::Display for CommandError {
                 reason,
                 usage,
             } => write!(f, "`#{keyword}` {reason} — usage: {usage}"),
+            CommandError::TooMany { ignored } => write!(
+                f,
+                "ignored, with the {ignored} command line(s) after it: a mail carries at most \
+                 {MAX_COMMANDS} commands; send the rest in another mail"
+            ),
         }
     }
 }
@@ -552,7 +560,13 @@ pub fn help_text() -> String {
     out
 }
 
-/// Splits a body into its command block and its text. Never panics.
+/// The most command lines one mail may carry. What one mail can make the desk do stays
+/// bounded whatever its size (a million `#assign me` lines are one line of transcript).
+pub const MAX_COMMANDS: usize = 100;
+
+/// Splits a body into its command block and its text. Never panics; linear in the
+/// body's size, and at most [`MAX_COMMANDS`] commands are parsed (the rest of the block
+/// is skipped and reported as one failed line).
 pub fn parse_body(body: &str) -> ParsedBody {
     let normalized = normalize_newlines(body);
     let lines: Vec<&str> = normalized.split('\n').collect();
@@ -572,6 +586,22 @@ pub fn parse_body(body: &str) -> ParsedBody {
             LineKind::Other => {
                 text_start = idx;
                 break;
+            }
+            LineKind::Command { .. } if commands.len() > MAX_COMMANDS => {
+                if let Some(CommandLine {
+                    parsed: Err(CommandError::TooMany { ignored }),
+                    ..
+                }) = commands.last_mut()
+                {
+                    *ignored += 1;
+                }
+            }
+            LineKind::Command { .. } if commands.len() == MAX_COMMANDS => {
+                commands.push(CommandLine {
+                    line_no: idx + 1,
+                    text: line.chars().take(200).collect(),
+                    parsed: Err(CommandError::TooMany { ignored: 0 }),
+                });
             }
             LineKind::Command { keyword, args } => {
                 let parsed = parse_command(keyword, args);
@@ -1781,6 +1811,22 @@ mod tests {
             vec![Ok(Command::Fixed), Ok(Command::Publish { now: false })]
         );
         assert_eq!(body.text, "Release 1.4.2 is out – see the changelog.");
+    }
+
+    #[test]
+    fn at_most_max_commands_are_read_and_the_rest_is_one_failed_line() {
+        let body = "#valid\n".repeat(150) + "the text";
+        let parsed = parse_body(&body);
+        assert_eq!(parsed.commands.len(), MAX_COMMANDS + 1);
+        assert!(
+            parsed.commands[..MAX_COMMANDS]
+                .iter()
+                .all(|c| c.parsed == Ok(Command::Valid))
+        );
+        let last = &parsed.commands[MAX_COMMANDS];
+        assert_eq!(last.line_no, 101);
+        assert_eq!(last.parsed, Err(CommandError::TooMany { ignored: 49 }));
+        assert_eq!(parsed.text, "the text");
     }
 
     #[test]

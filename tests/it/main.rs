@@ -11,6 +11,7 @@ mod cli;
 mod conversation;
 mod deadlines;
 mod e2e;
+mod hostile;
 mod operator;
 mod service;
 mod stack;
