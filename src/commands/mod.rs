@@ -1017,8 +1017,12 @@ fn parse_date(keyword: &'static str, args: &str) -> Result<NaiveDate, CommandErr
 }
 
 /// Ten years: far enough for any embargo or reminder, small enough that the caller's
-/// date arithmetic cannot overflow.
-const MAX_DAYS: u32 = 3650;
+/// date arithmetic cannot overflow. An explicit date is held to the same window by the
+/// caller, which knows today.
+pub const MAX_DAYS: u32 = 3650;
+
+/// No date a command takes lies before this year (a typo such as `0226-01-01`).
+pub const MIN_YEAR: i32 = 2000;
 
 /// `+Nd`. `Err` carries the reason when it looks relative but is out of range.
 fn relative_days(text: &str) -> Option<Result<u32, String>> {

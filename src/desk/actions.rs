@@ -16,7 +16,7 @@ use crate::outgoing::{OutAttachment, Outgoing, Purpose};
 use crate::publish::advisory;
 use crate::publish::publication;
 use crate::types::{CaseId, CaseStatus, MessageId};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use std::collections::BTreeSet;
 
 /// Facts from the store that some commands need, gathered before deciding.
@@ -459,6 +459,29 @@ impl Work<'_, '_> {
         self.ctx.config.calendar.local_date(self.ctx.now)
     }
 
+    /// Every date a command takes lies within ten years from today and after 2000, the
+    /// same window as `+Nd`: beyond it, deadline arithmetic and the database's fixed-width
+    /// instants would break (`9999-12-31` once planned a reminder at `+10000-01-01`).
+    fn out_of_window(&self, date: NaiveDate) -> Option<Step> {
+        let today = self.today();
+        let latest = today
+            .checked_add_signed(Duration::days(i64::from(commands::MAX_DAYS)))
+            .unwrap_or(today);
+        if date > latest {
+            return Some(fail(format!(
+                "{date} is more than ten years ahead (the latest is {latest}, or +{}d)",
+                commands::MAX_DAYS
+            )));
+        }
+        if date.year() < commands::MIN_YEAR {
+            return Some(fail(format!(
+                "{date} is before {}; check the year",
+                commands::MIN_YEAR
+            )));
+        }
+        None
+    }
+
     fn needs_open(&self) -> Option<Step> {
         (!self.case.is_open()).then(|| {
             fail(format!(
@@ -674,6 +697,9 @@ impl Work<'_, '_> {
                         None => return fail("that date is out of range"),
                     },
                 };
+                if let Some(refused) = self.out_of_window(date) {
+                    return refused;
+                }
                 let due = crate::desk::deadlines::one_off_due(&ctx.config.calendar, date);
                 if due <= ctx.now {
                     return fail(format!(
@@ -777,6 +803,9 @@ impl Work<'_, '_> {
             return fail(format!(
                 "{date} is in the past (today is {today}); give a later date or `#embargo none`"
             ));
+        }
+        if let Some(refused) = self.out_of_window(date) {
+            return refused;
         }
         self.case.embargo_end = Some(date);
         let text = format!("embargo until {}", self.ctx.fmt_date(date));
@@ -888,6 +917,9 @@ impl Work<'_, '_> {
         };
         if date < self.today() {
             return fail(format!("{date} is in the past"));
+        }
+        if let Some(refused) = self.out_of_window(date) {
+            return refused;
         }
         let r = match ctx.templates.render(&templates::Preannounce {
             desk_name: ctx.config.desk.name.clone(),

@@ -18,7 +18,7 @@ mod schema;
 pub use cases::CaseSummary;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
-pub use reminders::{DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState};
+pub use reminders::{BadReminder, DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState};
 
 use crate::clock;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -63,6 +63,14 @@ fn convert(r: RawRow) -> Result<ReminderRow> {
 
 const COLUMNS: &str = "id, scope, kind, due_at, deadline_at, note, state, sent_at, late";
 
+/// A reminder row that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadReminder {
+    pub id: i64,
+    pub scope: String,
+    pub why: String,
+}
+
 /// A reminder to plan: (kind, due, deadline, note).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRow {
@@ -120,19 +128,44 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Pending reminders due at or before `now`, oldest first.
-    pub fn due_reminders(&self, now: DateTime<Utc>) -> Result<Vec<ReminderRow>> {
-        self.reminder_query(
+    /// Pending reminders due at or before `now`, oldest first. A row that cannot be read
+    /// (an instant an older version wrote as `+10000-01-01…`) comes back as
+    /// [`BadReminder`], for the scheduler to set aside without stopping the others.
+    pub fn due_reminders(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<std::result::Result<ReminderRow, BadReminder>>> {
+        let raw = self.raw_reminders(
             &format!("SELECT {COLUMNS} FROM reminders WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at, id"),
             [ts(now)],
-        )
+        )?;
+        Ok(raw
+            .into_iter()
+            .map(|r| {
+                let (id, scope) = (r.0, r.1.clone());
+                convert(r).map_err(|e| BadReminder {
+                    id,
+                    scope,
+                    why: e.to_string(),
+                })
+            })
+            .collect())
     }
 
+    /// When the next pending reminder is due. Rows that cannot be read are skipped here
+    /// (the scheduler sets them aside once they sort as due), so one of them never hides
+    /// the real next instant.
     pub fn next_reminder_due(&self) -> Result<Option<DateTime<Utc>>> {
-        parse_opt_ts(self.opt(
-            "SELECT MIN(due_at) FROM reminders WHERE state = 'pending'",
-            [],
-        )?)
+        let mut stmt = self.conn().prepare(
+            "SELECT due_at FROM reminders WHERE state = 'pending' ORDER BY due_at LIMIT 1000",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            if let Ok(t) = parse_ts(&row.get::<_, String>(0)?) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
     }
 
     pub fn reminders_of(&self, scope: &str) -> Result<Vec<ReminderRow>> {
@@ -149,7 +182,22 @@ impl Tx<'_> {
         )
     }
 
+    /// The rows of `sql`; one that cannot be read is logged and left out, so a single bad
+    /// row never fails `secdesk deadlines`, `calendar` or the scheduler.
     fn reminder_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<ReminderRow>> {
+        Ok(self
+            .raw_reminders(sql, p)?
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.0;
+                convert(r)
+                    .map_err(|e| tracing::warn!(id, error = %e, "a reminder row cannot be read; skipped"))
+                    .ok()
+            })
+            .collect())
+    }
+
+    fn raw_reminders(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
         let mut stmt = self.conn().prepare(sql)?;
         let rows = stmt
             .query_map(p, |r| {
@@ -166,7 +214,7 @@ impl Tx<'_> {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<RawRow>>>()?;
-        rows.into_iter().map(convert).collect()
+        Ok(rows)
     }
 
     /// Cancels every pending reminder of `scope` (the case was closed or published).

@@ -61,3 +61,104 @@ fn a_million_commands_are_capped_and_the_transcript_says_so() {
         "the first hundred still apply"
     );
 }
+
+fn transcript_of(w: &mut World) -> String {
+    body(&w.take("transcript").bytes)
+}
+
+/// Regression: `#embargo 9999-12-31` planned a reminder at `+10000-01-01T08:00:00Z`;
+/// every scheduler pass then failed and no reminder of any case was sent again.
+#[test]
+fn a_far_embargo_is_refused_and_never_stops_other_reminders() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let first = w.open_case("Heap overflow");
+    w.command(ALICE, "e1@example.org", &first, "#embargo 9999-12-31\r\n");
+    let text = transcript_of(&mut w);
+    assert!(
+        text.contains(
+            "9999-12-31 is more than ten years ahead (the latest is 2036-11-20, or +3650d)"
+        ),
+        "{text}"
+    );
+    // The window is the same written either way.
+    w.command(
+        ALICE,
+        "e2@example.org",
+        &first,
+        "#embargo 2036-11-21\r\n#embargo +3651d\r\n#embargo 2036-11-20\r\n",
+    );
+    let text = transcript_of(&mut w);
+    assert!(text.contains("line 1: #embargo 2036-11-21\n  ✗"), "{text}");
+    assert!(text.contains("line 2: #embargo +3651d\n  ✗"), "{text}");
+    assert!(
+        text.contains("line 3: #embargo 2036-11-20\n  → embargo until"),
+        "{text}"
+    );
+    w.command(
+        ALICE,
+        "e3@example.org",
+        &first,
+        "#remind 9999-01-01 look\r\n#remind 1999-01-01 look\r\n#preannounce 9999-01-01\r\n",
+    );
+    let text = transcript_of(&mut w);
+    assert_eq!(text.matches("  ✗").count(), 3, "{text}");
+
+    // A second case's embargo reminders still go out.
+    w.deliver(&report("r2@reporter.test", "Second", "Another bug."));
+    w.new_mail();
+    w.clock.set(paris(2027, 2, 7, 9, 0));
+    let fired = w.run_due();
+    assert!(
+        fired.iter().any(|f| matches!(f, secdesk::service::scheduler::Fired::Sent { scope, kind, .. } if scope == "SEC-2026-0002" && kind.starts_with("embargo"))),
+        "{fired:?}"
+    );
+}
+
+/// Regression: a reminder row an older version wrote with an unreadable instant failed
+/// every scheduler pass, `secdesk deadlines` and `calendar`. Now it is set aside (logged,
+/// cancelled, noted on its case) and the other reminders go on.
+#[test]
+fn one_unreadable_reminder_row_never_stops_the_others() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    let db = w.desk.config.desk.database.clone();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO reminders (scope, kind, due_at, deadline_at) VALUES ('SEC-2026-0001', 'embargo-overdue', '+10000-01-01T08:00:00Z', '+10000-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    // The listing used by `secdesk deadlines` and `calendar` still works.
+    let pending = w.store.read(|tx| tx.pending_reminders()).unwrap();
+    assert!(!pending.is_empty());
+    assert!(w.store.read(|tx| tx.next_reminder_due()).unwrap().is_some());
+
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    let fired = w.run_due();
+    assert!(
+        fired
+            .iter()
+            .any(|f| matches!(f, secdesk::service::scheduler::Fired::SetAside { .. })),
+        "{fired:?}"
+    );
+    assert!(
+        fired.iter().any(|f| matches!(f, secdesk::service::scheduler::Fired::Sent { kind, .. } if kind == "first-response")),
+        "{fired:?}"
+    );
+    // Set aside once, not on every pass.
+    w.clock.set(paris(2026, 11, 27, 9, 0));
+    assert!(
+        !w.run_due()
+            .iter()
+            .any(|f| matches!(f, secdesk::service::scheduler::Fired::SetAside { .. }))
+    );
+    let events = w
+        .store
+        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
+        .unwrap();
+    assert!(events.iter().any(|e| {
+        e.detail
+            .contains("a reminder could not be processed and was set aside")
+    }));
+}
