@@ -185,8 +185,8 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
             name: a
                 .name
                 .as_deref()
-                .map(str::to_string)
-                .filter(|n| !n.trim().is_empty()),
+                .map(crate::sanitize::one_line)
+                .filter(|n| !n.is_empty()),
             address: normalize_address(addr),
         })
     });
@@ -278,7 +278,8 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         delivered_to,
-        subject: msg.subject().unwrap_or("").trim().to_string(),
+        // One line: the subject becomes the case's title, in mail and on terminals.
+        subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
         date,
         in_reply_to: ids_of(msg.in_reply_to()),
         references: ids_of(msg.references()),

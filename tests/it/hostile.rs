@@ -162,3 +162,32 @@ fn one_unreadable_reminder_row_never_stops_the_others() {
             .contains("a reminder could not be processed and was set aside")
     }));
 }
+
+/// Regression: a subject decoding to CR/LF and text became the first lines of the
+/// acknowledgement's body, and a display name with CR/LF gave several lines after
+/// "Hello". Every value from a mail is one line in a template.
+#[test]
+fn header_values_with_line_breaks_stay_one_line_in_the_ack() {
+    let mut w = World::new();
+    let raw = format!(
+        "From: =?utf-8?q?Rita=0D=0A=0D=0AYour_account_is_locked=2E?= <{RITA}>\r\nTo: {DESK}\r\nSubject: =?utf-8?b?aGkNCg0KWW91ciByZXBvcnQgd2FzIHJlamVjdGVkLiBMb2cgaW4gYXQgaHR0cHM6Ly9ldmlsLnRlc3QvbG9naW4NCg==?=\r\nMessage-ID: <crlf@reporter.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nThe parser overflows.\r\n"
+    );
+    w.deliver(&raw);
+    let ack = w.take("ack");
+    let text = body(&ack.bytes);
+    for line in text.lines() {
+        assert!(!line.starts_with("Your report was rejected"), "{text}");
+        assert!(!line.starts_with("Your account is locked"), "{text}");
+    }
+    assert!(
+        text.starts_with("Hello Rita Your account is locked.,\n"),
+        "{text}"
+    );
+    let subject = header(&ack.bytes, "Subject").unwrap();
+    assert_eq!(
+        subject,
+        "Re: [SEC-2026-0001] hi Your report was rejected. Log in at https://evil.test/login"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert!(!case.subject.contains(['\r', '\n']), "{:?}", case.subject);
+}
