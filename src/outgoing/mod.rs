@@ -197,6 +197,20 @@ pub fn new_message_id(
     MessageId::from_parts(&left, host)
 }
 
+/// Whether `id` is one [`new_message_id`] made for `host`: our domain, and the
+/// `scope.purpose.millis.seq.pid` shape on the left.
+pub fn is_our_message_id(id: &MessageId, host: &str) -> bool {
+    let Some((left, right)) = id.as_str().rsplit_once('@') else {
+        return false;
+    };
+    let parts: Vec<&str> = left.rsplitn(5, '.').collect();
+    let numeric = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    right.eq_ignore_ascii_case(host)
+        && parts.len() == 5
+        && parts.iter().take(3).all(numeric)
+        && parts.get(3).and_then(|p| Purpose::parse(p)).is_some()
+}
+
 /// `text` with every line ending (`\n`, `\r\n` or a lone `\r`) written as CRLF, in one
 /// pass.
 pub fn crlf(text: &str) -> String {
@@ -291,6 +305,27 @@ mod tests {
     )]
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn our_message_ids_are_recognised() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let case = CaseId::parse("SEC-2026-0007").unwrap();
+        let ours = new_message_id(Some(&case), Purpose::Ack, now, 3, "example.org");
+        assert!(is_our_message_id(&ours, "example.org"));
+        assert!(!is_our_message_id(&ours, "example.com"));
+        let digest = new_message_id(None, Purpose::Digest, now, 0, "example.org");
+        assert!(is_our_message_id(&digest, "example.org"));
+        for other in [
+            "a1@example.org",
+            "x.y.1.2.3@example.org",
+            "CAF=x@mail.gmail.com",
+        ] {
+            assert!(
+                !is_our_message_id(&MessageId::new(other).unwrap(), "example.org"),
+                "{other}"
+            );
+        }
+    }
 
     #[test]
     fn crlf_writes_every_line_ending_once() {

@@ -191,3 +191,82 @@ fn header_values_with_line_breaks_stay_one_line_in_the_ack() {
     let case = w.case("SEC-2026-0001");
     assert!(!case.subject.contains(['\r', '\n']), "{:?}", case.subject);
 }
+
+fn purposes(rows: &[secdesk::store::OutboxRow]) -> Vec<&'static str> {
+    rows.iter().map(|r| r.purpose.as_str()).collect()
+}
+
+/// Regression: mail `From: security@…`, `From: security+x@…` or carrying our loop header
+/// created no case and no notice. A forwarder rewriting From to ours would have lost
+/// every report. Such mail is filed on a case, never answered, and the team is told.
+#[test]
+fn mail_from_the_desks_own_address_is_filed_and_told_never_answered() {
+    let mut w = World::new();
+    let forwarded = |id: &str, from: &str, extra: &str| {
+        format!(
+            "From: {from}\r\nTo: {DESK}\r\nSubject: Fwd: RCE in the parser\r\nMessage-ID: <{id}>\r\n{extra}Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nA report someone forwarded.\r\n"
+        )
+    };
+    for (i, (from, extra)) in [
+        (DESK, ""),
+        ("security+sec-2026-0099@example.org", ""),
+        (
+            "reporter@other.test",
+            "X-Secdesk-Loop: security@example.org\r\n",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = w.deliver(&forwarded(&format!("fwd{i}@forwarder.test"), from, extra));
+        assert!(
+            matches!(out, Processed::Filed { opened: true, .. }),
+            "{from}: {out:?}"
+        );
+        let mail = w.new_mail();
+        assert_eq!(
+            purposes(&mail),
+            vec!["team-notice", "team-notice"],
+            "{from}: {}",
+            summarize(&mail)
+        );
+        let text = body(&mail[0].bytes);
+        assert!(text.contains("A report someone forwarded."), "{text}");
+        assert!(text.contains("not acknowledged"), "{text}");
+    }
+    assert_eq!(w.cases().len(), 3);
+}
+
+/// Our own mail coming back (a list or forwarder returning it) is filed on its case,
+/// never answered, and the team hears of it at most once per case.
+#[test]
+fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    let ours = |n: u32| {
+        format!(
+            "From: Example Security Team <{DESK}>\r\nTo: list@example.org\r\nSubject: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <sec-2026-0001.team-notice.1795424400000.{n}.42@example.org>\r\nIn-Reply-To: <{notice}>\r\nReferences: <{notice}>\r\nX-Secdesk-Loop: {DESK}\r\nAuto-Submitted: auto-generated\r\n\r\nThe notice.\r\n"
+        )
+    };
+    let out = w.deliver(&ours(1));
+    assert!(
+        matches!(out, Processed::Filed { opened: false, .. }),
+        "{out:?}"
+    );
+    assert_eq!(purposes(&w.new_mail()), vec!["team-notice", "team-notice"]);
+    for n in 2..6 {
+        w.deliver(&ours(n));
+        assert!(w.new_mail().is_empty(), "told only once");
+    }
+    // Our own mail that threads nowhere: a case of its own, the team told, nobody answered.
+    let digest = format!(
+        "From: Example Security Team <{DESK}>\r\nTo: list@example.org\r\nSubject: [Example Security Team] Weekly digest\r\nMessage-ID: <desk.digest.1795424400000.7.42@example.org>\r\nX-Secdesk-Loop: {DESK}\r\n\r\nThe digest.\r\n"
+    );
+    assert!(matches!(
+        w.deliver(&digest),
+        Processed::Filed { opened: true, .. }
+    ));
+    assert_eq!(purposes(&w.new_mail()), vec!["team-notice", "team-notice"]);
+    assert!(matches!(w.deliver(&digest), Processed::Duplicate(_)));
+    assert!(w.new_mail().is_empty());
+}
