@@ -91,10 +91,12 @@ pub fn team_mail(
     facts: &Facts,
 ) -> Decision {
     let has_commands = !body.commands.is_empty();
-    let verdict = if has_commands && ctx.config.team.require_authenticated_commands {
-        let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
-        Some(auth::evaluate(
-            &headers,
+    // Two From headers are refused even where authentication is relaxed.
+    let verdict = if has_commands
+        && (ctx.config.team.require_authenticated_commands || mail.from_headers > 1)
+    {
+        Some(auth::evaluate_mail(
+            mail,
             ctx.config.team.authserv_id.as_deref().unwrap_or(""),
             member,
         ))

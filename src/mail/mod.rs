@@ -32,7 +32,11 @@ pub struct Mail {
     pub message_id: MessageId,
     /// True when the mail had no usable Message-ID and we derived one from its bytes.
     pub message_id_synthesized: bool,
+    /// The first `From:` header's first mailbox (mail-parser's own accessor takes the
+    /// last; every part of the desk uses this one).
     pub from: Option<Mailbox>,
+    /// How many `From:` headers the mail has: more than one is refused for commands.
+    pub from_headers: usize,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     /// `Delivered-To` / `X-Original-To`: where the server actually delivered it.
@@ -180,7 +184,14 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         Some(id) => (id, false),
         None => (synthesized_id(raw), true),
     };
-    let from = msg.from().and_then(|a| a.first()).and_then(|a| {
+    let from_fields: Vec<&mail_parser::Header<'_>> = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name == mail_parser::HeaderName::From)
+        .collect();
+    let from_headers = from_fields.len();
+    let first_from = from_fields.first().and_then(|h| h.value.as_address());
+    let from = first_from.and_then(|a| a.first()).and_then(|a| {
         a.address.as_deref().map(|addr| Mailbox {
             name: a
                 .name
@@ -275,6 +286,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         message_id,
         message_id_synthesized: synthesized,
         from,
+        from_headers,
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         delivered_to,

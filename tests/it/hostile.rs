@@ -270,3 +270,64 @@ fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
     assert!(matches!(w.deliver(&digest), Processed::Duplicate(_)));
     assert!(w.new_mail().is_empty());
 }
+
+fn refusals(w: &mut World) -> Vec<String> {
+    w.store
+        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "refused")
+        .map(|e| e.detail)
+        .collect()
+}
+
+/// Regression: with two `From:` headers the desk used the last one, and a `dmarc=pass`
+/// without `header.from` passed for any From. Commands in such mail are refused, and the
+/// first From is the one used everywhere.
+#[test]
+fn two_from_headers_or_an_unaligned_dmarc_pass_never_authenticate_commands() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    let two_from = |id: &str, first: &str, second: &str| {
+        format!(
+            "Authentication-Results: mx.example.org; dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\nFrom: {first}\r\nFrom: {second}\r\nTo: {DESK}\r\nSubject: Re: x\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{notice}>\r\nReferences: <{notice}>\r\n\r\n#severity critical\r\n"
+        )
+    };
+    w.deliver(&two_from("f1@example.org", ALICE, "mallory@evil.test"));
+    assert_eq!(w.case("SEC-2026-0001").severity, None);
+    let refused = refusals(&mut w);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("the mail has 2 From headers; commands need exactly one")),
+        "{refused:?}"
+    );
+    // Mallory first, Alice second: Mallory is the sender, and no team member.
+    w.new_mail();
+    let out = w.deliver(&two_from("f2@example.org", "mallory@evil.test", ALICE));
+    assert!(
+        matches!(out, Processed::Filed { kind: "other", .. }),
+        "{out:?}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").severity, None);
+
+    // dmarc=pass without header.from, or for another domain, is no authentication.
+    for (n, auth) in [
+        "mx.example.org; dkim=none; dmarc=pass",
+        "mx.example.org; dkim=none; dmarc=pass header.from=evil.test",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("d{n}@example.org"),
+            Some(&notice),
+            "Re: x",
+            Some(auth),
+            "#severity critical",
+        ));
+        assert_eq!(w.case("SEC-2026-0001").severity, None, "{auth}");
+    }
+    assert_eq!(refusals(&mut w).len(), 3);
+}
