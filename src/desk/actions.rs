@@ -1001,12 +1001,12 @@ impl Work<'_, '_> {
             OutAttachment {
                 filename: format!("{id}.json"),
                 content_type: "application/json".into(),
-                bytes: osv.into_bytes(),
+                bytes: std::sync::Arc::new(osv.into_bytes()),
             },
             OutAttachment {
                 filename: format!("{id}.md"),
                 content_type: "text/markdown; charset=utf-8".into(),
-                bytes: markdown.clone().into_bytes(),
+                bytes: std::sync::Arc::new(markdown.clone().into_bytes()),
             },
         ];
         let mut sent_to = Vec::new();

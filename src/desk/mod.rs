@@ -189,7 +189,8 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     vec![OutAttachment {
         filename: "original.eml".into(),
         content_type: "message/rfc822".into(),
-        bytes: mail.raw.clone(),
+        // Shared with the parsed mail: one copy of a big report, however many notices.
+        bytes: std::sync::Arc::clone(&mail.raw),
     }]
 }
 
@@ -582,7 +583,7 @@ pub fn unreadable(
             .attach(vec![OutAttachment {
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
-                bytes: raw.to_vec(),
+                bytes: std::sync::Arc::new(raw.to_vec()),
             }]),
         ),
         Err(e) => template_failed(&mut d, "team alert", &e),

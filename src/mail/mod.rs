@@ -56,8 +56,9 @@ pub struct Mail {
     pub text_from_html: bool,
     /// (file name, content type, size) of each attachment.
     pub attachments: Vec<(String, String, usize)>,
-    /// The bytes as received, for passing the original on to the team.
-    pub raw: Vec<u8>,
+    /// The bytes as received, for passing the original on to the team; shared with the
+    /// caller's copy, so a 50 MB mail is not held twice.
+    pub raw: std::sync::Arc<Vec<u8>>,
 }
 
 impl Mail {
@@ -110,6 +111,12 @@ pub fn synthesized_id(raw: &[u8]) -> MessageId {
 
 /// Parses raw bytes. Never panics.
 pub fn parse(raw: &[u8]) -> Parsed {
+    parse_shared(std::sync::Arc::new(raw.to_vec()))
+}
+
+/// [`parse`] without copying the bytes: the mail keeps a reference to them.
+pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
+    let raw: &[u8] = &shared;
     if raw.is_empty() {
         return Parsed::Unreadable {
             id: synthesized_id(raw),
@@ -117,7 +124,10 @@ pub fn parse(raw: &[u8]) -> Parsed {
         };
     }
     match std::panic::catch_unwind(|| parse_inner(raw)) {
-        Ok(Some(mail)) => Parsed::Mail(Box::new(mail)),
+        Ok(Some(mut mail)) => {
+            mail.raw = std::sync::Arc::clone(&shared);
+            Parsed::Mail(Box::new(mail))
+        }
         Ok(None) => Parsed::Unreadable {
             id: synthesized_id(raw),
             reason: "no From, Subject, Date or Message-ID header could be read".into(),
@@ -301,6 +311,6 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         text,
         text_from_html,
         attachments,
-        raw: raw.to_vec(),
+        raw: std::sync::Arc::default(),
     })
 }

@@ -87,7 +87,8 @@ impl Purpose {
 pub struct OutAttachment {
     pub filename: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// Shared, not copied, between the mail it came from and every recipient's copy.
+    pub bytes: std::sync::Arc<Vec<u8>>,
 }
 
 /// A mail to send, before it has a Message-ID.
@@ -270,7 +271,8 @@ pub fn compose(
             let ct = ContentType::parse(&a.content_type).map_err(|e| {
                 ComposeError::Build(format!("content type {}: {e}", a.content_type))
             })?;
-            mixed = mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
+            mixed =
+                mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.to_vec(), ct));
         }
         builder.multipart(mixed)
     };

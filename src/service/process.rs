@@ -102,7 +102,8 @@ impl Desk {
             Arrival::Live => Delivery::Send,
             Arrival::History => Delivery::Suppress,
         };
-        let parsed = mail::parse(&bytes);
+        let bytes = std::sync::Arc::new(bytes);
+        let parsed = mail::parse_shared(std::sync::Arc::clone(&bytes));
         store.write(|tx| {
             // Another desk on the same file may have processed it meanwhile.
             if !tx.raw_is_pending(raw_id)? {

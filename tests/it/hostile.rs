@@ -331,3 +331,59 @@ fn two_from_headers_or_an_unaligned_dmarc_pass_never_authenticate_commands() {
     }
     assert_eq!(refusals(&mut w).len(), 3);
 }
+
+/// A report of about `mb` megabytes: a short text and a binary proof of concept, base64.
+pub fn big_report(id: &str, mb: usize) -> String {
+    let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
+    let lines = mb * 1024 * 1024 / line.len();
+    let mut raw = format!(
+        "From: Rita Reporter <{RITA}>\r\nTo: {DESK}\r\nSubject: Big proof\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nThe proof is attached.\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"poc.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    );
+    raw.reserve(lines * line.len() + 16);
+    for _ in 0..lines {
+        raw.push_str(line);
+    }
+    raw.push_str("--b1--\r\n");
+    raw
+}
+
+/// Regression: every sent copy of a big report was kept whole forever (each team notice
+/// carries the report): a 30 MB report left 60 MB more in the outbox. A sent row keeps
+/// its headers; the report itself stays once, in the raw mail.
+#[test]
+fn a_big_report_is_kept_once_after_its_notices_are_sent() {
+    let mut w = World::new();
+    let raw = big_report("big30@reporter.test", 30);
+    w.deliver(&raw);
+    let rows = w.new_mail();
+    assert_eq!(purposes(&rows), vec!["ack", "team-notice", "team-notice"]);
+    assert!(rows.iter().any(|r| r.bytes.len() > 30_000_000));
+    let now = w.clock_now();
+    w.store
+        .write(|tx| {
+            for r in &rows {
+                tx.mark_sent(r.id, now)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let after = w.store.read(|tx| tx.outbox_all()).unwrap();
+    let kept: usize = after.iter().map(|r| r.bytes.len()).sum();
+    assert!(kept < 64 * 1024 * 3, "{kept} bytes kept in the outbox");
+    for r in &after {
+        assert!(header(&r.bytes, "Message-ID").is_some());
+        assert!(header(&r.bytes, "Subject").is_some());
+    }
+}
+
+/// Processes one 30 MB report and nothing else: run alone under `/usr/bin/time -v` to
+/// see the peak memory of processing it (the figures are in the README).
+#[test]
+fn peak_memory_of_a_30_mb_report() {
+    let mut w = World::new();
+    let out = w.deliver(&big_report("rss30@reporter.test", 30));
+    assert!(
+        matches!(out, Processed::Filed { opened: true, .. }),
+        "{out:?}"
+    );
+}
