@@ -139,6 +139,23 @@ pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
     }
 }
 
+/// The most headers kept of one mail.
+pub const MAX_HEADERS: usize = 1000;
+
+/// The most ids kept of one list (References, In-Reply-To, embedded messages): each is a
+/// threading lookup and a stored row. Like RFC 5322's advice for long References, the
+/// first (the thread's root) and the last ones are kept.
+pub const MAX_IDS: usize = 100;
+
+fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
+    if ids.len() > MAX_IDS {
+        let tail = ids.split_off(ids.len() - (MAX_IDS - 1));
+        ids.truncate(1);
+        ids.extend(tail);
+    }
+    ids
+}
+
 fn ids_of(value: &HeaderValue<'_>) -> Vec<MessageId> {
     match value {
         HeaderValue::Text(t) => t.split_whitespace().filter_map(MessageId::new).collect(),
@@ -185,8 +202,11 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
     {
         return None;
     }
+    // Bounded: a mail of 10,000 header lines keeps the first MAX_HEADERS (the receiving
+    // servers' trace and Authentication-Results are at the top).
     let headers: Vec<(String, String)> = msg
         .headers_raw()
+        .take(MAX_HEADERS)
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
 
@@ -303,9 +323,9 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         // One line: the subject becomes the case's title, in mail and on terminals.
         subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
         date,
-        in_reply_to: ids_of(msg.in_reply_to()),
-        references: ids_of(msg.references()),
-        embedded_ids,
+        in_reply_to: bounded(ids_of(msg.in_reply_to())),
+        references: bounded(ids_of(msg.references())),
+        embedded_ids: bounded(embedded_ids),
         headers,
         content_type,
         text,
@@ -313,4 +333,34 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         attachments,
         raw: std::sync::Arc::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    #[test]
+    fn what_one_mail_carries_is_bounded() {
+        let refs: Vec<String> = (0..3000).map(|k| format!("<r{k}@x.test>")).collect();
+        let filler: String = (0..5000).map(|k| format!("X-F{k}: v\r\n")).collect();
+        let raw = format!(
+            "From: a@x.test\r\nFrom: b@y.test\r\nSubject: s\r\nMessage-ID: <m@x.test>\r\nReferences: {}\r\n{filler}\r\nbody\r\n",
+            refs.join(" ")
+        );
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("unreadable")
+        };
+        assert_eq!(m.references.len(), MAX_IDS);
+        assert_eq!(m.references[0].as_str(), "r0@x.test");
+        assert_eq!(m.references[MAX_IDS - 1].as_str(), "r2999@x.test");
+        assert_eq!(m.headers.len(), MAX_HEADERS);
+        assert_eq!(m.from_address(), "a@x.test", "the first From");
+        assert_eq!(m.from_headers, 2);
+    }
 }

@@ -9,6 +9,7 @@
 
 mod cli;
 mod conversation;
+mod corpus;
 mod deadlines;
 mod e2e;
 mod hostile;
