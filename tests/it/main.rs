@@ -14,6 +14,7 @@ mod deadlines;
 mod e2e;
 mod hostile;
 mod operator;
+mod properties;
 mod service;
 mod stack;
 mod support;
