@@ -20,7 +20,10 @@ impl ThreadIndex for Index {
             .then(|| CaseId::new("SEC", 2026, 1)))
     }
     fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>, Self::Error> {
-        Ok(id.as_str().starts_with('r').then(|| CaseId::new("SEC", 2026, 2)))
+        Ok(id
+            .as_str()
+            .starts_with('r')
+            .then(|| CaseId::new("SEC", 2026, 2)))
     }
     fn case_exists(&self, _: &CaseId) -> Result<bool, Self::Error> {
         Ok(true)
