@@ -56,8 +56,19 @@ impl Clock for ManualClock {
 }
 
 /// Formats an instant the way the database stores it: fixed width, UTC, milliseconds,
-/// so that text order is time order.
+/// so that text order is time order. Instants outside years 0000–9999 (which chrono would
+/// write as `+10000-…`, sorting before `2026-…`) are clamped to the nearest end; no
+/// command accepts such a date, so this only guards against arithmetic gone wrong.
 pub fn to_db(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, TimeZone};
+    let t = match t.year() {
+        y if y > 9999 => Utc
+            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+            .single()
+            .unwrap_or(t),
+        y if y < 0 => Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single().unwrap_or(t),
+        _ => t,
+    };
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -66,4 +77,21 @@ pub fn from_db(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn database_instants_are_fixed_width_so_text_order_is_time_order() {
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 23, 0, 0).unwrap() + Duration::days(2);
+        let near = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        assert_eq!(to_db(far), "9999-12-31T23:59:59.000Z");
+        assert!(to_db(near) < to_db(far));
+        assert_eq!(to_db(near).len(), to_db(far).len());
+        assert_eq!(from_db(&to_db(near)), Some(near));
+    }
 }

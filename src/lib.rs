@@ -14,6 +14,7 @@ pub mod desk;
 pub mod mail;
 pub mod outgoing;
 pub mod publish;
+pub mod sanitize;
 pub mod service;
 pub mod store;
 pub mod text;

@@ -274,6 +274,9 @@ pub enum CommandError {
         reason: String,
         usage: &'static str,
     },
+    /// The block went on past [`MAX_COMMANDS`]: this line and the `ignored` command
+    /// lines after it were not read.
+    TooMany { ignored: usize },
 }
 
 impl fmt::Display for CommandError {
@@ -295,6 +298,11 @@ impl fmt::Display for CommandError {
                 reason,
                 usage,
             } => write!(f, "`#{keyword}` {reason} — usage: {usage}"),
+            CommandError::TooMany { ignored } => write!(
+                f,
+                "ignored, with the {ignored} command line(s) after it: a mail carries at most \
+                 {MAX_COMMANDS} commands; send the rest in another mail"
+            ),
         }
     }
 }
@@ -626,7 +634,13 @@ pub fn help_text() -> String {
     out
 }
 
-/// Splits a body into its command block and its text. Never panics.
+/// The most command lines one mail may carry. What one mail can make the desk do stays
+/// bounded whatever its size (a million `#assign me` lines are one line of transcript).
+pub const MAX_COMMANDS: usize = 100;
+
+/// Splits a body into its command block and its text. Never panics; linear in the
+/// body's size, and at most [`MAX_COMMANDS`] commands are parsed (the rest of the block
+/// is skipped and reported as one failed line).
 pub fn parse_body(body: &str) -> ParsedBody {
     let normalized = normalize_newlines(body);
     let lines: Vec<&str> = normalized.split('\n').collect();
@@ -646,6 +660,22 @@ pub fn parse_body(body: &str) -> ParsedBody {
             LineKind::Other => {
                 text_start = idx;
                 break;
+            }
+            LineKind::Command { .. } if commands.len() > MAX_COMMANDS => {
+                if let Some(CommandLine {
+                    parsed: Err(CommandError::TooMany { ignored }),
+                    ..
+                }) = commands.last_mut()
+                {
+                    *ignored += 1;
+                }
+            }
+            LineKind::Command { .. } if commands.len() == MAX_COMMANDS => {
+                commands.push(CommandLine {
+                    line_no: idx + 1,
+                    text: line.chars().take(200).collect(),
+                    parsed: Err(CommandError::TooMany { ignored: 0 }),
+                });
             }
             LineKind::Command { keyword, args } => {
                 let parsed = parse_command(keyword, args);
@@ -1080,8 +1110,12 @@ fn parse_date(keyword: &'static str, args: &str) -> Result<NaiveDate, CommandErr
 }
 
 /// Ten years: far enough for any embargo or reminder, small enough that the caller's
-/// date arithmetic cannot overflow.
-const MAX_DAYS: u32 = 3650;
+/// date arithmetic cannot overflow. An explicit date is held to the same window by the
+/// caller, which knows today.
+pub const MAX_DAYS: u32 = 3650;
+
+/// No date a command takes lies before this year (a typo such as `0226-01-01`).
+pub const MIN_YEAR: i32 = 2000;
 
 /// `+Nd`. `Err` carries the reason when it looks relative but is out of range.
 fn relative_days(text: &str) -> Option<Result<u32, String>> {
@@ -1932,6 +1966,22 @@ mod tests {
             vec![Ok(Command::Fixed), Ok(Command::Publish { now: false })]
         );
         assert_eq!(body.text, "Release 1.4.2 is out – see the changelog.");
+    }
+
+    #[test]
+    fn at_most_max_commands_are_read_and_the_rest_is_one_failed_line() {
+        let body = "#valid\n".repeat(150) + "the text";
+        let parsed = parse_body(&body);
+        assert_eq!(parsed.commands.len(), MAX_COMMANDS + 1);
+        assert!(
+            parsed.commands[..MAX_COMMANDS]
+                .iter()
+                .all(|c| c.parsed == Ok(Command::Valid))
+        );
+        let last = &parsed.commands[MAX_COMMANDS];
+        assert_eq!(last.line_no, 101);
+        assert_eq!(last.parsed, Err(CommandError::TooMany { ignored: 49 }));
+        assert_eq!(parsed.text, "the text");
     }
 
     #[test]

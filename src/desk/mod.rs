@@ -69,7 +69,8 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     vec![OutAttachment {
         filename: "original.eml".into(),
         content_type: "message/rfc822".into(),
-        bytes: mail.raw.clone(),
+        // Shared with the parsed mail: one copy of a big report, however many notices.
+        bytes: std::sync::Arc::clone(&mail.raw),
     }]
 }
 
@@ -135,20 +136,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         facts,
     } = incoming;
     match (sender, filing) {
-        (Sender::Desk, filing) => {
-            let case = match filing {
-                Filing::Existing(c, _) => *c,
-                // Our own mail without a case: nothing to file it on, nothing to do.
-                Filing::New(_) => return Decision::unfiled(MessageKind::Desk),
-            };
-            let mut d = Decision::on(case, false, MessageKind::Desk);
-            d.event(NewEvent::new(
-                EventKind::AutomaticMail,
-                DESK_ACTOR,
-                "our own mail came back to the desk; not answered",
-            ));
-            d
-        }
+        (Sender::Desk, filing) => desk_address_mail(ctx, mail, filing, &facts),
         (Sender::Automatic(_), Filing::Existing(case, _)) if case.status == CaseStatus::Spam => {
             spam::on_spam_case(ctx, mail, *case, MessageKind::Automatic)
         }
@@ -191,7 +179,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         }
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
             let note = spam::suspect_note(&spam::verdict(ctx, mail));
-            other_on_case(ctx, mail, &addr, *case, reason, note, &facts.timeline)
+            other_on_case(ctx, mail, &addr, *case, reason, note, Some(&facts.timeline))
         }
         (Sender::Other(_), Filing::New(id)) => {
             let verdict = spam::verdict(ctx, mail);
@@ -228,6 +216,86 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
 enum AckPlan {
     Yes,
     No(String),
+}
+
+/// The start of the event recorded when our own mail comes back; the team is told of it
+/// once per case.
+const OWN_MAIL_BACK: &str = "our own mail came back to the desk; not answered";
+
+/// Whether `mail` is our own mail come back: our Message-ID domain, or our loop header
+/// naming our address (written only by a desk, ours or another with our address).
+fn is_own_mail(ctx: &Ctx<'_>, mail: &Mail) -> bool {
+    let desk = &ctx.config.desk;
+    crate::outgoing::is_our_message_id(&mail.message_id, &desk.hostname)
+        || mail
+            .header_values(crate::mail::classify::LOOP_HEADER)
+            .any(|v| crate::types::normalize_address(v) == desk.address)
+}
+
+/// Mail from the desk's own address (or a plus address of it), or carrying our loop
+/// header. It is never answered, but never swallowed either: a forwarder that rewrites
+/// From to ours, or another desk, may be carrying a real report. It is filed on its case
+/// (a new one when it threads nowhere) and the team is told; for our own mail come back,
+/// at most once per case, so a loop cannot flood the team.
+fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) -> Decision {
+    let own = is_own_mail(ctx, mail);
+    match filing {
+        Filing::Existing(case, reason) if own => {
+            let told = facts
+                .timeline
+                .iter()
+                .any(|e| e.detail.starts_with(OWN_MAIL_BACK));
+            let mut d = Decision::on(*case.clone(), false, MessageKind::Desk);
+            if told {
+                d.event(NewEvent::new(
+                    EventKind::AutomaticMail,
+                    DESK_ACTOR,
+                    "our own mail came back again; not answered (the team was told the first time)",
+                ));
+                return d;
+            }
+            d.event(NewEvent::new(
+                EventKind::AutomaticMail,
+                DESK_ACTOR,
+                format!("{OWN_MAIL_BACK}; the team is told once"),
+            ));
+            let mut relay =
+                other_on_case(ctx, mail, mail.from_address(), *case, reason, None, None);
+            relay.kind = MessageKind::Desk;
+            relay.events = d.events;
+            relay
+        }
+        Filing::Existing(case, reason) => {
+            let mut d = other_on_case(
+                ctx,
+                mail,
+                mail.from_address(),
+                *case,
+                reason,
+                None,
+                Some(&facts.timeline),
+            );
+            d.kind = MessageKind::Desk;
+            d
+        }
+        Filing::New(id) => {
+            let why = if own {
+                format!("not acknowledged: {OWN_MAIL_BACK} (a loop?)")
+            } else {
+                "not acknowledged: it comes from the desk's own address (a forwarder that rewrites From?)".to_string()
+            };
+            let mut d = new_case(ctx, mail, id, AckPlan::No(why));
+            if own {
+                d.kind = MessageKind::Desk;
+            }
+            // The desk is nobody's reporter: no reminders to answer it, no #reply to it.
+            if let Some(c) = d.case.as_mut() {
+                c.reporter = None;
+                c.reporter_name = None;
+            }
+            d
+        }
+    }
 }
 
 /// A mail that opens a case: the case, the ack (if allowed) and the team notice.
@@ -356,7 +424,9 @@ fn other_on_case(
     case: Case,
     reason: ThreadReason,
     suspect: Option<String>,
-    timeline: &[crate::desk::case::Event],
+    // The case's history, for the relay's loop protection; `None` where the caller has
+    // its own (our own mail come back is told to the team once per case).
+    timeline: Option<&[crate::desk::case::Event]>,
 ) -> Decision {
     let (kind, event, role, headline, note) = if case.reporter.as_deref() == Some(addr) {
         (
@@ -410,7 +480,9 @@ fn other_on_case(
         team: false,
         human_sign: false,
     };
-    if let relay::Relay::Held(why) = relay::check(ctx, &request, timeline) {
+    if let Some(timeline) = timeline
+        && let relay::Relay::Held(why) = relay::check(ctx, &request, timeline)
+    {
         d.event(NewEvent::new(EventKind::AutomaticMail, addr, why));
         return d;
     }
@@ -492,7 +564,7 @@ pub fn unreadable(
             .attach(vec![OutAttachment {
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
-                bytes: raw.to_vec(),
+                bytes: std::sync::Arc::new(raw.to_vec()),
             }]),
         ),
         Err(e) => template_failed(ctx, &mut d, Some(&id), "team alert", &e),

@@ -214,6 +214,25 @@ fn parse_resinfo(toks: &[Tok]) -> Option<MethodResult> {
     })
 }
 
+/// [`evaluate`] for a whole mail: a mail with more than one `From:` header is never
+/// authenticated (which From did the server judge?).
+pub fn evaluate_mail(
+    mail: &crate::mail::Mail,
+    authserv_id: &str,
+    from_address: &str,
+) -> AuthVerdict {
+    if mail.from_headers > 1 {
+        return AuthVerdict::Fail {
+            reason: format!(
+                "the mail has {} From headers; commands need exactly one",
+                mail.from_headers
+            ),
+        };
+    }
+    let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
+    evaluate(&headers, authserv_id, from_address)
+}
+
 /// Whether the mail from `from_address` is authenticated according to the headers
 /// stamped by `authserv_id`. `auth_results_headers` are raw header values.
 pub fn evaluate(
@@ -279,15 +298,14 @@ pub fn evaluate(
             };
         }
     }
+    // A dmarc=pass counts only for the From actually used: one without header.from
+    // says nothing about which From it judged (it once passed for any From).
     for r in dmarc.iter().filter(|r| r.result == "pass") {
-        match r.property("header.from").map(normalize_domain) {
-            Some(hf) if hf != from => {}
-            _ => {
-                return AuthVerdict::Pass {
-                    method: "dmarc",
-                    detail: format!("dmarc=pass header.from={from}"),
-                };
-            }
+        if r.property("header.from").map(normalize_domain).as_deref() == Some(from.as_str()) {
+            return AuthVerdict::Pass {
+                method: "dmarc",
+                detail: format!("dmarc=pass header.from={from}"),
+            };
         }
     }
 
@@ -359,11 +377,10 @@ fn describe_dkim(r: &MethodResult, from: &str) -> String {
 
 fn describe_dmarc(r: &MethodResult, from: &str) -> String {
     if r.result == "pass" {
-        let hf = r
-            .property("header.from")
-            .map(normalize_domain)
-            .unwrap_or_default();
-        return format!("dmarc=pass for {}, not {from}", sanitize(&hf));
+        return match r.property("header.from").map(normalize_domain) {
+            Some(hf) => format!("dmarc=pass for {}, not {from}", sanitize(&hf)),
+            None => format!("dmarc=pass without header.from, so not shown to be for {from}"),
+        };
     }
     with_why(format!("dmarc={}", sanitize(&r.result)), r)
 }
@@ -536,11 +553,14 @@ mod tests {
             evaluate(&[h], ID, FROM),
             pass("dmarc", "dmarc=pass header.from=example.org")
         );
-        // Without header.from it is taken as being about this mail.
+        // Regression: without header.from it passed for any From. It says nothing about
+        // which From was judged, so it does not authenticate.
         let h = "mx.example.org; dmarc=pass";
         assert_eq!(
             evaluate(&[h], ID, FROM),
-            pass("dmarc", "dmarc=pass header.from=example.org")
+            fail(
+                "no dkim=pass and dmarc=pass without header.from, so not shown to be for example.org"
+            )
         );
         let h = "mx.example.org; dmarc=pass header.from=other.example";
         assert_eq!(

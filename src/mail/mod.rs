@@ -34,7 +34,11 @@ pub struct Mail {
     pub message_id: MessageId,
     /// True when the mail had no usable Message-ID and we derived one from its bytes.
     pub message_id_synthesized: bool,
+    /// The first `From:` header's first mailbox (mail-parser's own accessor takes the
+    /// last; every part of the desk uses this one).
     pub from: Option<Mailbox>,
+    /// How many `From:` headers the mail has: more than one is refused for commands.
+    pub from_headers: usize,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     /// `Delivered-To` / `X-Original-To`: where the server actually delivered it.
@@ -54,8 +58,9 @@ pub struct Mail {
     pub text_from_html: bool,
     /// (file name, content type, size) of each attachment.
     pub attachments: Vec<(String, String, usize)>,
-    /// The bytes as received, for passing the original on to the team.
-    pub raw: Vec<u8>,
+    /// The bytes as received, for passing the original on to the team; shared with the
+    /// caller's copy, so a 50 MB mail is not held twice.
+    pub raw: std::sync::Arc<Vec<u8>>,
 }
 
 impl Mail {
@@ -108,6 +113,12 @@ pub fn synthesized_id(raw: &[u8]) -> MessageId {
 
 /// Parses raw bytes. Never panics.
 pub fn parse(raw: &[u8]) -> Parsed {
+    parse_shared(std::sync::Arc::new(raw.to_vec()))
+}
+
+/// [`parse`] without copying the bytes: the mail keeps a reference to them.
+pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
+    let raw: &[u8] = &shared;
     if raw.is_empty() {
         return Parsed::Unreadable {
             id: synthesized_id(raw),
@@ -115,7 +126,10 @@ pub fn parse(raw: &[u8]) -> Parsed {
         };
     }
     match std::panic::catch_unwind(|| parse_inner(raw)) {
-        Ok(Some(mail)) => Parsed::Mail(Box::new(mail)),
+        Ok(Some(mut mail)) => {
+            mail.raw = std::sync::Arc::clone(&shared);
+            Parsed::Mail(Box::new(mail))
+        }
         Ok(None) => Parsed::Unreadable {
             id: synthesized_id(raw),
             reason: "no From, Subject, Date or Message-ID header could be read".into(),
@@ -125,6 +139,23 @@ pub fn parse(raw: &[u8]) -> Parsed {
             reason: "the MIME structure is broken (the parser gave up)".into(),
         },
     }
+}
+
+/// The most headers kept of one mail.
+pub const MAX_HEADERS: usize = 1000;
+
+/// The most ids kept of one list (References, In-Reply-To, embedded messages): each is a
+/// threading lookup and a stored row. Like RFC 5322's advice for long References, the
+/// first (the thread's root) and the last ones are kept.
+pub const MAX_IDS: usize = 100;
+
+fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
+    if ids.len() > MAX_IDS {
+        let tail = ids.split_off(ids.len() - (MAX_IDS - 1));
+        ids.truncate(1);
+        ids.extend(tail);
+    }
+    ids
 }
 
 fn ids_of(value: &HeaderValue<'_>) -> Vec<MessageId> {
@@ -173,8 +204,11 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
     {
         return None;
     }
+    // Bounded: a mail of 10,000 header lines keeps the first MAX_HEADERS (the receiving
+    // servers' trace and Authentication-Results are at the top).
     let headers: Vec<(String, String)> = msg
         .headers_raw()
+        .take(MAX_HEADERS)
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
 
@@ -182,13 +216,20 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         Some(id) => (id, false),
         None => (synthesized_id(raw), true),
     };
-    let from = msg.from().and_then(|a| a.first()).and_then(|a| {
+    let from_fields: Vec<&mail_parser::Header<'_>> = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name == mail_parser::HeaderName::From)
+        .collect();
+    let from_headers = from_fields.len();
+    let first_from = from_fields.first().and_then(|h| h.value.as_address());
+    let from = first_from.and_then(|a| a.first()).and_then(|a| {
         a.address.as_deref().map(|addr| Mailbox {
             name: a
                 .name
                 .as_deref()
-                .map(str::to_string)
-                .filter(|n| !n.trim().is_empty()),
+                .map(crate::sanitize::one_line)
+                .filter(|n| !n.is_empty()),
             address: normalize_address(addr),
         })
     });
@@ -277,19 +318,51 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         message_id,
         message_id_synthesized: synthesized,
         from,
+        from_headers,
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         delivered_to,
-        subject: msg.subject().unwrap_or("").trim().to_string(),
+        // One line: the subject becomes the case's title, in mail and on terminals.
+        subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
         date,
-        in_reply_to: ids_of(msg.in_reply_to()),
-        references: ids_of(msg.references()),
-        embedded_ids,
+        in_reply_to: bounded(ids_of(msg.in_reply_to())),
+        references: bounded(ids_of(msg.references())),
+        embedded_ids: bounded(embedded_ids),
         headers,
         content_type,
         text,
         text_from_html,
         attachments,
-        raw: raw.to_vec(),
+        raw: std::sync::Arc::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    #[test]
+    fn what_one_mail_carries_is_bounded() {
+        let refs: Vec<String> = (0..3000).map(|k| format!("<r{k}@x.test>")).collect();
+        let filler: String = (0..5000).map(|k| format!("X-F{k}: v\r\n")).collect();
+        let raw = format!(
+            "From: a@x.test\r\nFrom: b@y.test\r\nSubject: s\r\nMessage-ID: <m@x.test>\r\nReferences: {}\r\n{filler}\r\nbody\r\n",
+            refs.join(" ")
+        );
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("unreadable")
+        };
+        assert_eq!(m.references.len(), MAX_IDS);
+        assert_eq!(m.references[0].as_str(), "r0@x.test");
+        assert_eq!(m.references[MAX_IDS - 1].as_str(), "r2999@x.test");
+        assert_eq!(m.headers.len(), MAX_HEADERS);
+        assert_eq!(m.from_address(), "a@x.test", "the first From");
+        assert_eq!(m.from_headers, 2);
+    }
 }

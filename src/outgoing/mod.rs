@@ -87,7 +87,8 @@ impl Purpose {
 pub struct OutAttachment {
     pub filename: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// Shared, not copied, between the mail it came from and every recipient's copy.
+    pub bytes: std::sync::Arc<Vec<u8>>,
 }
 
 /// A mail to send, before it has a Message-ID.
@@ -199,6 +200,38 @@ pub fn new_message_id(
     MessageId::from_parts(&left, host)
 }
 
+/// Whether `id` is one [`new_message_id`] made for `host`: our domain, and the
+/// `scope.purpose.millis.seq.pid` shape on the left.
+pub fn is_our_message_id(id: &MessageId, host: &str) -> bool {
+    let Some((left, right)) = id.as_str().rsplit_once('@') else {
+        return false;
+    };
+    let parts: Vec<&str> = left.rsplitn(5, '.').collect();
+    let numeric = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    right.eq_ignore_ascii_case(host)
+        && parts.len() == 5
+        && parts.iter().take(3).all(numeric)
+        && parts.get(3).and_then(|p| Purpose::parse(p)).is_some()
+}
+
+/// `text` with every line ending (`\n`, `\r\n` or a lone `\r`) written as CRLF, in one
+/// pass.
+pub fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        let (line, tail) = rest.split_at(i);
+        out.push_str(line);
+        out.push_str("\r\n");
+        rest = match tail.strip_prefix("\r\n") {
+            Some(after) => after,
+            None => tail.get(1..).unwrap_or(""),
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Renders `out` into bytes, from the desk's address.
 pub fn compose(
     out: &Outgoing,
@@ -226,9 +259,12 @@ pub fn compose(
         let refs: Vec<String> = out.references.iter().map(MessageId::bracketed).collect();
         builder = builder.references(refs.join(" "));
     }
+    // lettre turns bare LFs into CRLF by inserting one `\r` at a time, each insert moving
+    // the rest of the body: quadratic in the number of lines (a 4 MB report of short lines
+    // took minutes). Given CRLF already, it has nothing to insert.
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
-        .body(out.body.clone());
+        .body(crlf(&out.body));
     let message = if out.attachments.is_empty() {
         builder.singlepart(text)
     } else {
@@ -237,7 +273,8 @@ pub fn compose(
             let ct = ContentType::parse(&a.content_type).map_err(|e| {
                 ComposeError::Build(format!("content type {}: {e}", a.content_type))
             })?;
-            mixed = mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
+            mixed =
+                mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.to_vec(), ct));
         }
         builder.multipart(mixed)
     };
@@ -260,4 +297,78 @@ pub fn compose(
         recipients: out.to.clone(),
         bytes: message.formatted(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn our_message_ids_are_recognised() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let case = CaseId::parse("SEC-2026-0007").unwrap();
+        let ours = new_message_id(Some(&case), Purpose::Ack, now, 3, 42, "example.org");
+        assert!(is_our_message_id(&ours, "example.org"));
+        assert!(!is_our_message_id(&ours, "example.com"));
+        let digest = new_message_id(None, Purpose::Digest, now, 0, 42, "example.org");
+        assert!(is_our_message_id(&digest, "example.org"));
+        for other in [
+            "a1@example.org",
+            "x.y.1.2.3@example.org",
+            "CAF=x@mail.gmail.com",
+        ] {
+            assert!(
+                !is_our_message_id(&MessageId::new(other).unwrap(), "example.org"),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn crlf_writes_every_line_ending_once() {
+        for (text, expected) in [
+            ("", ""),
+            ("a", "a"),
+            ("a\nb", "a\r\nb"),
+            ("a\r\nb\r\n", "a\r\nb\r\n"),
+            ("a\rb\n\n", "a\r\nb\r\n\r\n"),
+            ("\n\r\n\r", "\r\n\r\n\r\n"),
+            ("é\nü", "é\r\nü"),
+        ] {
+            assert_eq!(crlf(text), expected, "{text:?}");
+        }
+    }
+
+    /// Regression: lettre fixed bare LFs one insert at a time, quadratic in the number of
+    /// lines. With 1.5 million lines (3 MB) that was many minutes of `memmove`; composing
+    /// is now one pass and this test takes well under a second in a release build. No
+    /// timing is asserted: a quadratic composer makes this test hang, not fail.
+    #[test]
+    fn composing_a_body_of_many_short_lines_is_linear() {
+        let body = "a\n".repeat(1_500_000);
+        let out = Outgoing {
+            purpose: Purpose::TeamNotice,
+            case: None,
+            to: vec!["alice@example.org".into()],
+            reply_to: None,
+            subject: "big".into(),
+            body,
+            in_reply_to: None,
+            references: Vec::new(),
+            attachments: Vec::new(),
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let id = new_message_id(None, Purpose::TeamNotice, now, 1, 42, "example.org");
+        let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+        let text = String::from_utf8(c.bytes).unwrap();
+        assert_eq!(text.matches("a\r\n").count(), 1_500_000);
+        assert!(!text.replace("\r\n", "").contains('\n'));
+    }
 }

@@ -82,7 +82,51 @@ pub enum TemplateError {
 pub trait TemplateContext: Serialize {
     /// The template's name (its file is `<NAME>.txt`).
     const NAME: &'static str;
+
+    /// The context with every value made safe: see [`Clean`]. [`Templates::render`]
+    /// renders only this, so no value from a mail reaches a template raw.
+    fn sanitized(&self) -> Self
+    where
+        Self: Sized;
 }
+
+/// Fields that hold a block of text (a message, a table, an advisory); every other string
+/// field is one line.
+const BLOCK_FIELDS: &[&str] = &["text", "table", "markdown", "report", "status"];
+
+/// A context value made safe for a template: strings in [`BLOCK_FIELDS`] keep their lines
+/// (control characters removed), every other string becomes one line
+/// ([`crate::sanitize`]).
+pub trait Clean {
+    fn clean(&self, block: bool) -> Self;
+}
+
+impl Clean for String {
+    fn clean(&self, block: bool) -> Self {
+        if block {
+            crate::sanitize::text_block(self)
+        } else {
+            crate::sanitize::one_line(self)
+        }
+    }
+}
+
+impl<T: Clean> Clean for Option<T> {
+    fn clean(&self, block: bool) -> Self {
+        self.as_ref().map(|v| v.clean(block))
+    }
+}
+
+impl<T: Clean> Clean for Vec<T> {
+    fn clean(&self, block: bool) -> Self {
+        self.iter().map(|v| v.clean(block)).collect()
+    }
+}
+
+macro_rules! clean_as_is {
+    ($($t:ty),*) => { $(impl Clean for $t { fn clean(&self, _: bool) -> Self { *self } })* };
+}
+clean_as_is!(bool, u32, usize);
 
 /// The loaded templates.
 pub struct Templates {
@@ -155,10 +199,12 @@ impl Templates {
                 name: name.to_string(),
                 message: describe(&e),
             })?;
-        let text = tmpl.render(Serde(ctx)).map_err(|e| TemplateError::Render {
-            name: name.to_string(),
-            message: describe(&e),
-        })?;
+        let text = tmpl
+            .render(Serde(&ctx.sanitized()))
+            .map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                message: describe(&e),
+            })?;
         split_subject(name, &text)
     }
 
@@ -198,7 +244,12 @@ macro_rules! context {
     ($name:literal, $ty:ident { $($field:ident : $t:ty),* $(,)? }) => {
         #[derive(Debug, Clone, Serialize, Default)]
         pub struct $ty { $(pub $field: $t),* }
-        impl TemplateContext for $ty { const NAME: &'static str = $name; }
+        impl TemplateContext for $ty {
+            const NAME: &'static str = $name;
+            fn sanitized(&self) -> Self {
+                $ty { $($field: Clean::clean(&self.$field, BLOCK_FIELDS.contains(&stringify!($field)))),* }
+            }
+        }
     };
 }
 
@@ -233,6 +284,17 @@ pub struct TranscriptLine {
     pub text: String,
     pub ok: bool,
     pub result: String,
+}
+
+impl Clean for TranscriptLine {
+    fn clean(&self, _: bool) -> Self {
+        TranscriptLine {
+            line_no: self.line_no,
+            text: self.text.clean(false),
+            ok: self.ok,
+            result: self.result.clean(false),
+        }
+    }
 }
 context!(
     "reply",

@@ -94,26 +94,36 @@ impl Desk {
     }
 
     /// Processes the pending raw mail `raw_id` in one transaction.
+    ///
+    /// The bytes are read and parsed before the write transaction opens: parsing is the
+    /// heaviest step that needs nothing from the database, so it never holds the write
+    /// lock (other loops and the CLI keep working while a 50 MB mail is parsed).
     pub fn process(
         &self,
         store: &mut Store,
         raw_id: i64,
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
+        let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? else {
+            return Ok(Processed::AlreadyDone);
+        };
+        let delivery = match arrival {
+            Arrival::Live => Delivery::Send,
+            Arrival::History => Delivery::Suppress,
+        };
+        let bytes = std::sync::Arc::new(bytes);
+        let parsed = mail::parse_shared(std::sync::Arc::clone(&bytes));
         store.write(|tx| {
-            let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
+            // Another desk on the same file may have processed it meanwhile.
+            if !tx.raw_is_pending(raw_id)? {
                 return Ok(Processed::AlreadyDone);
-            };
-            let delivery = match arrival {
-                Arrival::Live => Delivery::Send,
-                Arrival::History => Delivery::Suppress,
-            };
+            }
             if crate::service::failpoints::poisoned(&bytes) {
                 return Err(store::StoreError::Corrupt(
                     "failpoint: this mail is poison".into(),
                 ));
             }
-            self.process_in_with(tx, Some(raw_id), &bytes, now, delivery)
+            self.process_parsed(tx, Some(raw_id), &bytes, parsed, now, delivery)
         })
     }
 
@@ -197,10 +207,22 @@ impl Desk {
         now: DateTime<Utc>,
         delivery: Delivery,
     ) -> store::Result<Processed> {
+        self.process_parsed(tx, raw_id, bytes, mail::parse(bytes), now, delivery)
+    }
+
+    fn process_parsed(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: Option<i64>,
+        bytes: &[u8],
+        parsed: Parsed,
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
         let year = self.config.calendar.local_date(now).year();
         let prefix = self.config.desk.case_prefix.clone();
         let ctx = self.ctx(now);
-        match mail::parse(bytes) {
+        match parsed {
             Parsed::Unreadable { id, reason } => {
                 if tx.message_known(&id)? {
                     mark(tx, raw_id, RawOutcome::Duplicate, &id, now)?;

@@ -34,16 +34,38 @@ pub enum Fired {
     Stale { scope: String, kind: String },
     /// Another transaction (another desk) got it first.
     Taken,
+    /// The row could not be read or processed: cancelled, logged, on its case.
+    SetAside { id: i64 },
 }
 
 /// Sends every reminder due at `now`, then makes sure the next digest is planned.
+///
+/// One bad row never stops the others: a row that cannot be read, or whose case data
+/// cannot be, is logged, set aside (cancelled, with an event on its case) and skipped;
+/// a database error on one row is logged and that row is tried again on the next pass.
 pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Result<Vec<Fired>> {
     let due = store.read(|tx| tx.due_reminders(now))?;
     let mut fired = Vec::new();
     for r in due {
-        // A day without suspect mail sends no summary, and reports nothing either.
-        if let Some(f) = store.write(|tx| fire(desk, tx, &r, now))? {
-            fired.push(f);
+        let r = match r {
+            Ok(r) => r,
+            Err(bad) => {
+                set_aside(store, bad.id, &bad.scope, &bad.why, now);
+                fired.push(Fired::SetAside { id: bad.id });
+                continue;
+            }
+        };
+        match store.write(|tx| fire(desk, tx, &r, now)) {
+            Ok(Some(f)) => fired.push(f),
+            // A day without suspect mail sends no summary, and reports nothing either.
+            Ok(None) => {}
+            Err(e @ store::StoreError::Corrupt(_)) => {
+                set_aside(store, r.id, &r.scope, &e.to_string(), now);
+                fired.push(Fired::SetAside { id: r.id });
+            }
+            Err(e) => {
+                tracing::error!(id = r.id, case = %r.scope, kind = %r.kind, error = %e, "a reminder could not be processed; the others go on, it is retried later");
+            }
         }
     }
     store.write(|tx| ensure_digest(desk, tx, now))?;
@@ -144,6 +166,32 @@ fn fire_spam_summary(
         )?;
     }
     Ok(fired)
+}
+
+/// Cancels a reminder that cannot be processed, and says so on its case.
+fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<Utc>) {
+    tracing::error!(id, case = %scope, error = %why, "a reminder row cannot be processed; set aside, the others go on");
+    let done = store.write(|tx| {
+        tx.drop_reminder(id)?;
+        if let Some(case) = CaseId::parse(scope)
+            && crate::mail::threading::ThreadIndex::case_exists(tx, &case)?
+        {
+            tx.insert_event(
+                &case,
+                now,
+                &NewEvent::new(
+                    EventKind::DeliveryFailed,
+                    DESK_ACTOR,
+                    format!("a reminder could not be processed and was set aside: {why}"),
+                ),
+                None,
+            )?;
+        }
+        Ok(())
+    });
+    if let Err(e) = done {
+        tracing::error!(id, error = %e, "the reminder could not be set aside either");
+    }
 }
 
 /// Plans the next digest if none is pending (and the config asks for one).

@@ -189,6 +189,16 @@ impl Tx<'_> {
         }))
     }
 
+    /// Whether the raw mail `id` is still waiting to be processed.
+    pub fn raw_is_pending(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM raw_mail WHERE id = ?1 AND state = 'pending'",
+                [id],
+            )?
+            .is_some())
+    }
+
     pub fn raw_bytes_of_message(&self, message_id: &MessageId) -> Result<Option<Vec<u8>>> {
         self.opt(
             "SELECT r.bytes FROM messages m JOIN raw_mail r ON r.id = m.raw_id WHERE m.message_id = ?1",

@@ -19,7 +19,9 @@ mod schema;
 pub use cases::CaseSummary;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
-pub use reminders::{DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState, SPAM_SCOPE};
+pub use reminders::{
+    BadReminder, DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState, SPAM_SCOPE,
+};
 
 use crate::clock;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -6,6 +6,9 @@ use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+/// A sent mail larger than this keeps only its headers (see [`Tx::mark_sent`]).
+pub const KEEP_WHOLE_UP_TO: i64 = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
     Pending,
@@ -212,10 +215,18 @@ impl Tx<'_> {
             .map(|n| n as u32))
     }
 
+    /// Marks a row sent. A big one keeps only its header block: it is never sent again,
+    /// and what made it big (the report quoted or attached for the team) is kept once, in
+    /// the raw mail the case points at. Small mail is kept whole, as the case's record.
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.conn().execute(
-            "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, ts(now)],
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL,
+                bytes = CASE
+                    WHEN length(bytes) > ?3 AND instr(bytes, x'0d0a0d0a') > 0
+                    THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
+                    ELSE bytes END
+             WHERE id = ?1",
+            params![id, ts(now), KEEP_WHOLE_UP_TO],
         )?;
         Ok(())
     }

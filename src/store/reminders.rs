@@ -84,6 +84,14 @@ fn convert(r: RawRow) -> Result<ReminderRow> {
 
 const COLUMNS: &str = "id, scope, kind, due_at, deadline_at, note, state, sent_at, late";
 
+/// A reminder row that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadReminder {
+    pub id: i64,
+    pub scope: String,
+    pub why: String,
+}
+
 /// A reminder to plan: (kind, due, deadline, note).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRow {
@@ -141,21 +149,56 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Pending reminders due at or before `now`, oldest first.
-    pub fn due_reminders(&self, now: DateTime<Utc>) -> Result<Vec<ReminderRow>> {
-        self.reminder_query(
+    /// Pending reminders due at or before `now`, oldest first. A row that cannot be read
+    /// (an instant an older version wrote as `+10000-01-01…`) comes back as
+    /// [`BadReminder`], for the scheduler to set aside without stopping the others.
+    pub fn due_reminders(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<std::result::Result<ReminderRow, BadReminder>>> {
+        let raw = self.raw_reminders(
             &format!("SELECT {COLUMNS} FROM reminders WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at, id"),
             [ts(now)],
-        )
+        )?;
+        Ok(raw
+            .into_iter()
+            .map(|r| {
+                let (id, scope) = (r.0, r.1.clone());
+                convert(r).map_err(|e| BadReminder {
+                    id,
+                    scope,
+                    why: e.to_string(),
+                })
+            })
+            .collect())
     }
 
+    /// When the next pending reminder is due. Rows that cannot be read are skipped here
+    /// (the scheduler sets them aside once they sort as due), so one of them never hides
+    /// the real next instant.
     pub fn next_reminder_due(&self) -> Result<Option<DateTime<Utc>>> {
+        // The first reminder whose instant can be read (an unreadable row is set aside by
+        // the scheduler, never a reason to sleep for ever).
+        let mut stmt = self.conn().prepare(
+            "SELECT due_at FROM reminders WHERE state = 'pending' ORDER BY due_at LIMIT 1000",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut first = None;
+        while let Some(row) = rows.next()? {
+            if let Ok(t) = parse_ts(&row.get::<_, String>(0)?) {
+                first = Some(t);
+                break;
+            }
+        }
         // A pending push of a published advisory wakes the scheduler too.
-        parse_opt_ts(self.opt(
-            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM reminders WHERE state = 'pending'
-                UNION ALL SELECT MIN(next_attempt_at) FROM advisory_pushes WHERE state = 'pending')",
+        let push = parse_opt_ts(self.opt(
+            "SELECT MIN(next_attempt_at) FROM advisory_pushes WHERE state = 'pending'",
             [],
-        )?)
+        )?)?;
+        Ok(match (first, push) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     pub fn reminders_of(&self, scope: &str) -> Result<Vec<ReminderRow>> {
@@ -172,7 +215,22 @@ impl Tx<'_> {
         )
     }
 
+    /// The rows of `sql`; one that cannot be read is logged and left out, so a single bad
+    /// row never fails `secdesk deadlines`, `calendar` or the scheduler.
     fn reminder_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<ReminderRow>> {
+        Ok(self
+            .raw_reminders(sql, p)?
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.0;
+                convert(r)
+                    .map_err(|e| tracing::warn!(id, error = %e, "a reminder row cannot be read; skipped"))
+                    .ok()
+            })
+            .collect())
+    }
+
+    fn raw_reminders(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
         let mut stmt = self.conn().prepare(sql)?;
         let rows = stmt
             .query_map(p, |r| {
@@ -189,7 +247,7 @@ impl Tx<'_> {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<RawRow>>>()?;
-        rows.into_iter().map(convert).collect()
+        Ok(rows)
     }
 
     /// Cancels every pending reminder of `scope` (the case was closed or published).

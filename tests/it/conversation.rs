@@ -229,19 +229,28 @@ fn unreadable_mail_is_filed_and_the_team_told() {
 
 #[test]
 fn own_mail_coming_back_is_never_answered() {
+    // Never answered, but never swallowed either (issue 10, point 8): filed on a case of
+    // its own, and only the team hears of it.
     let mut w = World::new();
     let own = format!(
         "From: {DESK}\r\nTo: {DESK}\r\nSubject: loop?\r\nMessage-ID: <own@example.org>\r\n\r\nx\r\n"
     );
-    assert_eq!(
+    assert!(matches!(
         w.deliver(&own),
-        Processed::Unfiled(MessageId::new("own@example.org").unwrap())
-    );
+        Processed::Filed { opened: true, .. }
+    ));
     let looped = format!(
         "From: someone@else.test\r\nX-Secdesk-Loop: {DESK}\r\nTo: {DESK}\r\nSubject: loop\r\nMessage-ID: <loop@else.test>\r\n\r\nx\r\n"
     );
-    assert!(matches!(w.deliver(&looped), Processed::Unfiled(_)));
-    assert!(w.new_mail().is_empty());
+    assert!(matches!(
+        w.deliver(&looped),
+        Processed::Filed { opened: true, .. }
+    ));
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() == "team-notice")
+    );
 }
 
 #[test]

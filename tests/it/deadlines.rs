@@ -12,6 +12,7 @@ fn sent(fired: &[Fired]) -> Vec<String> {
             }
             Fired::Stale { scope, kind } => format!("{scope} {kind} stale"),
             Fired::Taken => "taken".into(),
+            Fired::SetAside { id } => format!("reminder {id} set aside"),
         })
         .collect()
 }

@@ -233,7 +233,7 @@ fn one_daily_summary_sanitised_and_never_twice() {
     for i in 0..3 {
         let case = format!("SEC-2026-000{}", i + 1);
         assert!(
-            text.contains(&format!("{case}  2026-11-23 10:00\n    from:    victim{i}@innocent.test\n    subject: Prize {i}[31m Bcc: x@evil.test\n    why:     mx.example.org says dmarc=fail\n")),
+            text.contains(&format!("{case}  2026-11-23 10:00\n    from:    victim{i}@innocent.test\n    subject: Prize {i} [31m Bcc: x@evil.test\n    why:     mx.example.org says dmarc=fail\n")),
             "{text}"
         );
     }

@@ -110,21 +110,17 @@ impl World {
 
     /// Delivers a mail into the desk as ingest would: stored raw, then processed.
     pub fn deliver(&mut self, raw: &str) -> Processed {
+        self.deliver_bytes(raw.as_bytes())
+    }
+
+    /// [`World::deliver`] for bytes that need not be UTF-8.
+    pub fn deliver_bytes(&mut self, raw: &[u8]) -> Processed {
         self.uid += 1;
         let now = self.clock.now();
         let uid = self.uid;
         let id = self
             .store
-            .write(|tx| {
-                tx.insert_raw(
-                    "INBOX",
-                    UidValidity(1),
-                    Uid(uid),
-                    raw.as_bytes(),
-                    now,
-                    Arrival::Live,
-                )
-            })
+            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw, now, Arrival::Live))
             .unwrap()
             .unwrap();
         self.desk.process(&mut self.store, id, now).unwrap()

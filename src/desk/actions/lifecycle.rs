@@ -72,6 +72,9 @@ impl Work<'_, '_> {
                 "{date} is in the past (today is {today}); give a later date or `#embargo none`"
             ));
         }
+        if let Some(refused) = self.out_of_window(date) {
+            return refused;
+        }
         self.case.embargo_end = Some(date);
         let text = format!("embargo until {}", self.ctx.fmt_date(date));
         self.change(text.clone());
@@ -90,6 +93,9 @@ impl Work<'_, '_> {
                 None => return fail("that date is out of range"),
             },
         };
+        if let Some(refused) = self.out_of_window(date) {
+            return refused;
+        }
         let due = crate::desk::deadlines::one_off_due(&ctx.config.calendar, date);
         if due <= ctx.now {
             return fail(format!(

@@ -116,6 +116,9 @@ impl Work<'_, '_> {
         if date < self.today() {
             return fail(format!("{date} is in the past"));
         }
+        if let Some(refused) = self.out_of_window(date) {
+            return refused;
+        }
         let r = match ctx.templates.render(&templates::Preannounce {
             desk_name: ctx.config.desk.name.clone(),
             package: package.clone(),
@@ -218,12 +221,12 @@ impl Work<'_, '_> {
             attachments.push(OutAttachment {
                 filename: format!("{}.json", adv.id),
                 content_type: "application/json".into(),
-                bytes: osv.into_bytes(),
+                bytes: std::sync::Arc::new(osv.into_bytes()),
             });
             attachments.push(OutAttachment {
                 filename: format!("{}.md", adv.id),
                 content_type: "text/markdown; charset=utf-8".into(),
-                bytes: markdown.clone().into_bytes(),
+                bytes: std::sync::Arc::new(markdown.clone().into_bytes()),
             });
             files.push((publication::repo_path(&adv.id), markdown.clone()));
             markdown_all.push(markdown);

@@ -21,7 +21,7 @@ use crate::mail::auth::{self, AuthVerdict};
 use crate::outgoing::templates::{self, TemplateError, TranscriptLine};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, CaseStatus};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 
 /// Alerts about refused commands allowed per hour, so a flood of forged mail cannot turn
 /// the desk into a mail cannon aimed at the team.
@@ -83,10 +83,12 @@ pub fn team_mail(
     let has_commands = !body.commands.is_empty();
     // Every mail claiming a team address is checked, commands or not: a forged note must
     // never pass for the member's words (unless the operator trusts the network).
-    let verdict = if ctx.config.team.require_authenticated_commands {
-        let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
-        Some(auth::evaluate(
-            &headers,
+    // Two From headers are refused even where authentication is relaxed.
+    let verdict = if ctx.config.team.require_authenticated_commands
+        || (has_commands && mail.from_headers > 1)
+    {
+        Some(auth::evaluate_mail(
+            mail,
             ctx.config.team.authserv_id.as_deref().unwrap_or(""),
             member,
         ))
@@ -598,6 +600,29 @@ impl Work<'_, '_> {
 
     fn today(&self) -> NaiveDate {
         self.ctx.config.calendar.local_date(self.ctx.now)
+    }
+
+    /// Every date a command takes lies within ten years from today and after 2000, the
+    /// same window as `+Nd`: beyond it, deadline arithmetic and the database's fixed-width
+    /// instants would break (`9999-12-31` once planned a reminder at `+10000-01-01`).
+    fn out_of_window(&self, date: NaiveDate) -> Option<Step> {
+        let today = self.today();
+        let latest = today
+            .checked_add_signed(Duration::days(i64::from(crate::commands::MAX_DAYS)))
+            .unwrap_or(today);
+        if date > latest {
+            return Some(fail(format!(
+                "{date} is more than ten years ahead (the latest is {latest}, or +{}d)",
+                crate::commands::MAX_DAYS
+            )));
+        }
+        if date.year() < crate::commands::MIN_YEAR {
+            return Some(fail(format!(
+                "{date} is before {}; check the year",
+                crate::commands::MIN_YEAR
+            )));
+        }
+        None
     }
 
     fn needs_open(&self) -> Option<Step> {
