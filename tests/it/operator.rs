@@ -217,14 +217,16 @@ fn backlog_report(i: usize) -> String {
     )
 }
 
-/// Runs the desk once on a mailbox holding only a mail of its own (filed on no case,
-/// answered by no one), so that what arrives afterwards is live mail: mail already in a
-/// mailbox the first time the desk opens it is filed as history, never answered.
+/// Runs the desk once on a mailbox holding only a team member's command naming no case
+/// (kept raw, filed on no case, answered by no one), so that what arrives afterwards is
+/// live mail: mail already in a mailbox the first time the desk opens it is filed as
+/// history, never answered. (Mail from the desk's own address would open a case: it is
+/// never swallowed.)
 fn prime(stack: &MailStack, cfg: &Path, db: &Path, dir: &Path) {
     append_all(
         stack,
         &[format!(
-            "From: {DESK}\r\nTo: {DESK}\r\nSubject: test primer\r\nMessage-ID: <primer@example.org>\r\nDate: Mon, 23 Nov 2026 06:00:00 +0100\r\n\r\nA mail of the desk's own.\r\n"
+            "From: {ALICE}\r\nTo: {DESK}\r\nSubject: test primer\r\nMessage-ID: <primer@example.org>\r\nDate: Mon, 23 Nov 2026 06:00:00 +0100\r\n\r\n#show\r\n"
         )],
     );
     let mut desk = Daemon::start(cfg, dir.join("primer.log"));
