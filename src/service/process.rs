@@ -334,7 +334,16 @@ impl Desk {
         }
         if let Filing::Existing(case, _) = &filing {
             facts.timeline = tx.events(&case.id)?;
-            facts.report_text = self.report_text(tx, case)?;
+            // Only `#forward` quotes the report: parsing it again (it may be 50 MB) inside
+            // the write transaction is done for that command alone.
+            let forwards = body.as_ref().is_some_and(|b| {
+                b.commands
+                    .iter()
+                    .any(|c| matches!(c.parsed, Ok(Command::Forward(_))))
+            });
+            if forwards {
+                facts.report_text = self.report_text(tx, case)?;
+            }
             facts.reporter_last_message = match &case.reporter {
                 Some(rep) => tx
                     .messages_of(&case.id)?

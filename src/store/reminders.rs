@@ -114,7 +114,10 @@ impl Tx<'_> {
         plan: &[PlannedRow],
     ) -> Result<()> {
         let mut stmt = self.conn().prepare(
-            "SELECT id, kind FROM reminders WHERE scope = ?1 AND state = 'pending' AND due_at > ?2",
+            // A due_at not starting with a four-digit year (`+10000-…`, written by an older
+            // version) is in the far future whatever text order says.
+            "SELECT id, kind FROM reminders WHERE scope = ?1 AND state = 'pending'
+             AND (due_at > ?2 OR due_at NOT GLOB '[0-9][0-9][0-9][0-9]-*')",
         )?;
         let future = stmt
             .query_map(params![scope, ts(now)], |r| {

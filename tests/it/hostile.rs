@@ -399,3 +399,27 @@ fn peak_memory_of_a_30_mb_report() {
         "{out:?}"
     );
 }
+
+/// Regression: `#embargo none` left a reminder planned at `+10000-01-01…` pending, since
+/// `+` sorts before `2`. Replanning now cancels such rows too.
+#[test]
+fn embargo_none_cancels_a_far_reminder_an_older_version_planned() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    let db = w.desk.config.desk.database.clone();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO reminders (scope, kind, due_at, deadline_at) VALUES ('SEC-2026-0001', 'embargo-overdue', '+10000-01-01T08:00:00Z', '+10000-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    w.command(ALICE, "n1@example.org", &notice, "#embargo none\r\n");
+    let state: String = conn
+        .query_row(
+            "SELECT state FROM reminders WHERE due_at LIKE '+%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "cancelled");
+}
