@@ -9,8 +9,7 @@
 //! relay → responder → desk must stay well inside the desk's 60 s quick-answer window
 //! even on a loaded machine.)
 
-use crate::e2e::wait_first_sync;
-use crate::support::desk::starttls_stack_config;
+use crate::support::desk::{starttls_stack_config, wait_first_sync};
 use crate::support::mailstack::MailStack;
 use crate::support::responder::{Answer, Mailbox, Responder};
 use crate::world::*;

@@ -2,7 +2,7 @@
 //! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
 //! through the outbox, crashes and outages survived.
 
-use crate::support::desk::{count, must_count, starttls_stack_config, wait_until};
+use crate::support::desk::{count, must_count, starttls_stack_config, wait_first_sync, wait_until};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use chrono::{DateTime, Utc};
@@ -27,17 +27,6 @@ fn load(text: &str) -> Config {
 struct RunningDesk {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
-/// new mail is live. Mail already there at the first start is filed as history.
-pub fn wait_first_sync(db: &Path) -> Result<(), String> {
-    wait_until("the desk to open the mailbox", WAIT, || {
-        match count(db, "SELECT COUNT(*) FROM imap_cursor")? {
-            0 => Err("no IMAP cursor yet".into()),
-            _ => Ok(()),
-        }
-    })
 }
 
 impl RunningDesk {

@@ -5,16 +5,13 @@
 //!
 //! The configs use timeouts of a few seconds, so no test waits long.
 
-use crate::e2e::wait_first_sync;
-use crate::support::desk::starttls_stack_config;
+use crate::support::desk::{Daemon, RunningDesk, load, starttls_stack_config, wait_first_sync};
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
 use crate::world::*;
-use secdesk::clock::SystemClock;
-use secdesk::config::Config;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,82 +37,6 @@ fn fault_config(
             &format!("port = {smtp_port}\ntimeout = \"2s\""),
         );
     (text, db)
-}
-
-fn load(text: &str) -> Config {
-    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
-}
-
-/// The desk running in-process on its own runtime, stopped on drop.
-struct RunningDesk {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl RunningDesk {
-    fn start(config: Config) -> RunningDesk {
-        let db = config.desk.database.clone();
-        let desk = RunningDesk::start_unsynced(config);
-        wait_first_sync(&db).unwrap();
-        desk
-    }
-
-    /// Starts the desk without waiting for it to read the inbox.
-    fn start_unsynced(config: Config) -> RunningDesk {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(SystemClock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-        });
-        RunningDesk {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RunningDesk {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Runs the real binary (with `env` added); killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A number from the database, read while the desk writes (WAL allows it).

@@ -1,10 +1,15 @@
 //! The desk against a mail stack, as the end-to-end and operator tests drive it: its
-//! configuration, and a read-only look at its database.
+//! configuration, the desk in-process or as the real binary, and a read-only look at
+//! its database.
 
 use crate::support::mailstack::MailStack;
-use crate::world::config_text;
+use crate::world::{config_text, secrets};
 use rusqlite::{Connection, OpenFlags};
+use secdesk::clock::SystemClock;
+use secdesk::config::Config;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The test config against `stack`, plain text on loopback, database `db`.
@@ -72,5 +77,97 @@ pub fn wait_until<T>(
             // Polling a file another process writes, bounded by the deadline.
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
+    }
+}
+
+/// How long the desk may take to open the mailbox the first time.
+const FIRST_SYNC: Duration = Duration::from_secs(20);
+
+/// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
+/// new mail is live. Mail already there at the first start is filed as history.
+pub fn wait_first_sync(db: &Path) -> Result<(), String> {
+    wait_until("the desk to open the mailbox", FIRST_SYNC, || match count(
+        db,
+        "SELECT COUNT(*) FROM imap_cursor",
+    )? {
+        0 => Err("no IMAP cursor yet".into()),
+        _ => Ok(()),
+    })
+}
+
+/// The config `text`, with the test secrets; panics with the problems it has.
+pub fn load(text: &str) -> Config {
+    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+/// The desk running in-process on its own runtime, stopped on drop.
+pub struct RunningDesk {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningDesk {
+    pub fn start(config: Config) -> RunningDesk {
+        let db = config.desk.database.clone();
+        let desk = RunningDesk::start_unsynced(config);
+        wait_first_sync(&db).unwrap();
+        desk
+    }
+
+    /// Starts the desk without waiting for it to read the inbox.
+    pub fn start_unsynced(config: Config) -> RunningDesk {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(secdesk::service::daemon::run(
+                config,
+                Arc::new(SystemClock),
+                async {
+                    let _ = rx.await;
+                },
+            ))
+        });
+        RunningDesk {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RunningDesk {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs the real binary (with `env` added); killed on drop.
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
