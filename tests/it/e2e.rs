@@ -2,67 +2,23 @@
 //! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
 //! through the outbox, crashes and outages survived.
 
-use crate::support::desk::{count, must_count, starttls_stack_config, wait_first_sync, wait_until};
+use crate::support::desk::{
+    Daemon, RunningDesk, count, load, must_count, starttls_stack_config, wait_first_sync,
+    wait_until,
+};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock, SystemClock};
-use secdesk::config::Config;
 use secdesk::service::health::Beat;
 use secdesk::service::shutdown::Shutdown;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn load(text: &str) -> Config {
-    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
-}
-
-/// The desk running in-process on its own runtime, stopped on drop.
-struct RunningDesk {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RunningDesk {
-    fn start(config: Config) -> RunningDesk {
-        let db = config.desk.database.clone();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(SystemClock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-            .unwrap();
-        });
-        wait_first_sync(&db).unwrap();
-        RunningDesk {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RunningDesk {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Waits until `n` raw mails are processed and the outbox is empty.
 fn wait_settled(db: &Path, n: i64) -> Result<(), String> {
@@ -252,31 +208,6 @@ fn acknowledgements_to_one_sender_are_capped() {
     );
 }
 
-/// Runs the real binary; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     const N: usize = 200;
@@ -287,7 +218,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
     // A first run on the empty mailbox, so the backlog below is new mail, not history.
-    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
+    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
     let mut imap = stack.imap(DESK);
@@ -305,7 +236,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     }
     drop(imap);
 
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &[]);
     let got_going = wait_until(
         "40 mails processed",
         Duration::from_secs(60),
@@ -331,7 +262,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     );
     eprintln!("killed with {at_kill} of {N} mails processed");
 
-    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     wait_settled(&db, N as i64).unwrap();
     assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(

@@ -5,7 +5,7 @@
 use crate::support::mailstack::MailStack;
 use crate::world::{config_text, secrets};
 use rusqlite::{Connection, OpenFlags};
-use secdesk::clock::SystemClock;
+use secdesk::clock::{Clock, SystemClock};
 use secdesk::config::Config;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,26 +107,32 @@ pub struct RunningDesk {
 }
 
 impl RunningDesk {
+    /// Starts the desk on the system clock and waits until it has read the inbox once.
     pub fn start(config: Config) -> RunningDesk {
+        RunningDesk::start_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Starts the desk on `clock` and waits until it has read the inbox once.
+    pub fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
         let db = config.desk.database.clone();
-        let desk = RunningDesk::start_unsynced(config);
+        let desk = RunningDesk::spawn(config, clock);
         wait_first_sync(&db).unwrap();
         desk
     }
 
     /// Starts the desk without waiting for it to read the inbox.
     pub fn start_unsynced(config: Config) -> RunningDesk {
+        RunningDesk::spawn(config, Arc::new(SystemClock))
+    }
+
+    fn spawn(config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(SystemClock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
+            rt.block_on(secdesk::service::daemon::run(config, clock, async {
+                let _ = rx.await;
+            }))
         });
         RunningDesk {
             stop: Some(tx),
@@ -140,8 +146,9 @@ impl Drop for RunningDesk {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // The daemon's own error is not the test's verdict, but it is worth seeing.
+        if let Some(Ok(Err(e))) = self.thread.take().map(|t| t.join()) {
+            eprintln!("the desk stopped with an error: {e:#}");
         }
     }
 }
