@@ -7,15 +7,13 @@ use crate::support::desk::{
     wait_until,
 };
 use crate::support::mailstack::MailStack;
+use crate::support::pass::{Pass, flush, service_desk};
 use crate::world::*;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock, SystemClock};
-use secdesk::service::health::Beat;
-use secdesk::service::shutdown::Shutdown;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -337,21 +335,9 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
     let down = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let desk = Arc::new(secdesk::service::process::Desk::new(
-        w.desk.config.clone(),
-        secdesk::outgoing::templates::Templates::load(None).unwrap(),
-    ));
+    let desk = service_desk(&w.desk.config);
     let clock = ManualClock::new(w.clock.now());
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &down,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &down, &db, &desk, &clock);
     // A server that cannot be reached is no verdict on the mail: nothing is touched.
     assert_eq!((r.sent, r.retrying, r.failed), (0, 0, 0));
     let down_err = r
@@ -367,31 +353,13 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
         "{rows:?}"
     );
     clock.advance(chrono::Duration::seconds(10));
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &down,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &down, &db, &desk, &clock);
     assert_eq!(r.sent + r.retrying, 0);
     // Then through the server that is back.
     smtp.port = stack.smtp_port;
     let up = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &up,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &up, &db, &desk, &clock);
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
     assert_eq!(
@@ -402,51 +370,10 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
 
 #[test]
 fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db_path) = starttls_stack_config(&stack, dir.path(), "");
-    let config = load(&text);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-
-    let run_once = |at: DateTime<Utc>| {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
-        let desk = Arc::new(secdesk::service::process::Desk::new(
-            config.clone(),
-            secdesk::outgoing::templates::Templates::load(None).unwrap(),
-        ));
-        let db = secdesk::service::db::Db::open(&db_path).unwrap();
-        rt.block_on(async {
-            let mut session = secdesk::service::ingest::connect(&config.imap)
-                .await
-                .unwrap();
-            secdesk::service::ingest::sync(
-                &mut session,
-                &db,
-                &desk,
-                &clock,
-                &Shutdown::never(),
-                &Beat::detached(),
-                &|| {},
-            )
-            .await
-            .unwrap();
-        });
-        let fired = db
-            .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
-            .unwrap();
-        rt.block_on(secdesk::service::mailer::flush(
-            &mailer,
-            &db,
-            &desk,
-            clock.as_ref(),
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
-        fired.len()
-    };
+    let pass = Pass::new(&stack, dir.path(), "");
+    let run_once = |at: DateTime<Utc>| pass.run_once(at);
     // The desk opens the (empty) mailbox once, so what arrives next is live mail.
     assert_eq!(run_once(monday_10()), 0);
     // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
@@ -731,33 +658,13 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = load(&text);
-    let desk = Arc::new(secdesk::service::process::Desk::new(
-        config.clone(),
-        secdesk::outgoing::templates::Templates::load(None).unwrap(),
-    ));
+    let desk = service_desk(&config);
     let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
     let dbh = secdesk::service::db::Db::open(&db).unwrap();
-    let report = rt
-        .block_on(secdesk::service::mailer::flush(
-            &mailer,
-            &dbh,
-            &desk,
-            &SystemClock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let report = flush(&rt, &mailer, &dbh, &desk, &SystemClock);
     assert_eq!(report.failed, 1);
     // The alert was queued during that pass; the next one sends it.
-    rt.block_on(secdesk::service::mailer::flush(
-        &mailer,
-        &dbh,
-        &desk,
-        &SystemClock,
-        &Shutdown::never(),
-        &Beat::detached(),
-    ))
-    .unwrap();
+    flush(&rt, &mailer, &dbh, &desk, &SystemClock);
     let team = stack.wait_for(ALICE, 3, WAIT);
     assert!(
         header(&team[2], "Subject")
