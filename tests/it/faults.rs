@@ -530,40 +530,17 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     );
 }
 
-/// Files `raw` as history (mail found at the first start, or imported).
-fn deliver_history(w: &mut World, uid: u32, raw: &str) {
-    use secdesk::clock::Clock;
-    use secdesk::store::Arrival;
-    use secdesk::types::{Uid, UidValidity};
-    let now = w.clock.now();
-    let id = w
-        .store
-        .write(|tx| {
-            tx.insert_raw(
-                "INBOX",
-                UidValidity(1),
-                Uid(uid),
-                raw.as_bytes(),
-                now,
-                Arrival::History,
-            )
-        })
-        .unwrap()
-        .unwrap();
-    w.desk.process(&mut w.store, id, now).unwrap();
-}
-
 #[test]
 fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     use secdesk::desk::case::EventKind;
+    use secdesk::store::Arrival;
     let mut w = World::new();
-    deliver_history(
-        &mut w,
+    w.deliver_as(
         1,
         &report("old@reporter.test", "An old report", "x"),
+        Arrival::History,
     );
-    deliver_history(
-        &mut w,
+    w.deliver_as(
         2,
         &team_mail(
             ALICE,
@@ -573,6 +550,7 @@ fn history_plans_no_reminder_and_claims_no_acknowledgement() {
             None,
             "#remind +3d ping upstream",
         ),
+        Arrival::History,
     );
     let case: secdesk::types::CaseId = "SEC-2026-0001".parse().unwrap();
     let events = w.store.read(|tx| tx.events(&case)).unwrap();

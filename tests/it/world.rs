@@ -111,8 +111,13 @@ impl World {
     /// Delivers a mail into the desk as ingest would: stored raw, then processed.
     pub fn deliver(&mut self, raw: &str) -> Processed {
         self.uid += 1;
+        self.deliver_as(self.uid, raw, Arrival::Live)
+    }
+
+    /// Stores `raw` under `uid` as it arrived (live, or as history: found at the first
+    /// start, or imported), then processes it.
+    pub fn deliver_as(&mut self, uid: u32, raw: &str, arrival: Arrival) -> Processed {
         let now = self.clock.now();
-        let uid = self.uid;
         let id = self
             .store
             .write(|tx| {
@@ -122,7 +127,7 @@ impl World {
                     Uid(uid),
                     raw.as_bytes(),
                     now,
-                    Arrival::Live,
+                    arrival,
                 )
             })
             .unwrap()
