@@ -9,7 +9,7 @@
 //! relay → responder → desk must stay well inside the desk's 60 s quick-answer window
 //! even on a loaded machine.)
 
-use crate::support::desk::{RunningDesk, load, starttls_stack_config};
+use crate::support::desk::{RunningDesk, load, send_report, starttls_stack_config};
 use crate::support::mailstack::MailStack;
 use crate::support::responder::{Answer, Mailbox, Responder};
 use crate::world::*;
@@ -82,10 +82,11 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
         Duration::from_secs(120),
     );
 
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
     );
 
     // The desk's clock runs five times faster than real time. Twenty desk seconds after
@@ -194,10 +195,11 @@ fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
     let clock = ManualClock::new(SystemClock.now());
     let year = clock.now().format("%Y").to_string();
     let _desk = RunningDesk::start_with_clock(config, Arc::new(clock.clone()));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
     );
     stack.wait_for(BOB, 1, Duration::from_secs(20));
     // A person's pace: a note within a minute of the notice, with no command and no

@@ -3,8 +3,8 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, count, load, must_count, starttls_stack_config, wait_first_sync,
-    wait_until,
+    Daemon, RunningDesk, count, load, must_count, send_report, starttls_stack_config,
+    wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::pass::{Pass, flush, service_desk};
@@ -60,15 +60,11 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
     let case = format!("{}-0001", case_prefix_now());
 
     let sent_at = Instant::now();
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "r1@reporter.test",
-            "Heap overflow in the parser",
-            "Long lines overflow.",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "Long lines overflow.",
     );
     let acks = stack.wait_for(RITA, 1, WAIT);
     eprintln!(
@@ -124,10 +120,11 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
     );
     stack.wait_for(ALICE, 2, WAIT);
     // A new mail naming the case only in its subject joins it too.
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r3@reporter.test", &format!("Another crash [{case}]"), "x").as_bytes(),
+    send_report(
+        &stack,
+        "r3@reporter.test",
+        &format!("Another crash [{case}]"),
+        "x",
     );
     stack.wait_for(ALICE, 3, WAIT);
     // The same mail twice (same Message-ID): one filing.
@@ -179,18 +176,13 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
 fn acknowledgements_to_one_sender_are_capped() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
     for i in 0..10 {
-        stack.send(
-            RITA,
-            &[DESK],
-            report(
-                &format!("flood{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .as_bytes(),
+        send_report(
+            &stack,
+            &format!("flood{i}@reporter.test"),
+            &format!("Report {i}"),
+            "x",
         );
     }
     wait_settled(&db, 10).unwrap();
@@ -295,20 +287,11 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 fn the_desk_reconnects_after_the_servers_restart() {
     let mut stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("before@reporter.test", "Before", "x").as_bytes(),
-    );
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
+    send_report(&stack, "before@reporter.test", "Before", "x");
     wait_settled(&db, 1).unwrap();
     stack.restart();
-    stack.send(
-        RITA,
-        &[DESK],
-        report("after@reporter.test", "After the restart", "x").as_bytes(),
-    );
+    send_report(&stack, "after@reporter.test", "After the restart", "x");
     stack.flush_queue();
     wait_settled(&db, 2).unwrap();
     let acks = stack.wait_for(RITA, 2, WAIT);
@@ -377,11 +360,7 @@ fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
     // The desk opens the (empty) mailbox once, so what arrives next is live mail.
     assert_eq!(run_once(monday_10()), 0);
     // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "x").as_bytes(),
-    );
+    send_report(&stack, "r1@reporter.test", "Heap overflow", "x");
     stack.wait_for(DESK, 1, WAIT);
     assert_eq!(run_once(monday_10()), 0);
     stack.wait_for(ALICE, 1, WAIT);
@@ -431,18 +410,13 @@ fn with_subject<'a>(mails: &'a [Vec<u8>], needle: &str) -> &'a Vec<u8> {
 fn the_team_drives_a_case_by_mail() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
     let case = format!("{}-0001", case_prefix_now());
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "r1@reporter.test",
-            "Heap overflow in the parser",
-            "Long lines overflow.",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "Long lines overflow.",
     );
     stack.wait_for(RITA, 1, WAIT);
     let notice = header(&stack.wait_for(ALICE, 1, WAIT)[0], "Message-ID").unwrap();
@@ -579,11 +553,7 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
         stack.append(DESK, old.as_bytes());
     }
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("new@reporter.test", "A new report", "x").as_bytes(),
-    );
+    send_report(&stack, "new@reporter.test", "A new report", "x");
     let ack = &stack.wait_for(RITA, 1, WAIT)[0];
     assert!(header(ack, "Subject").unwrap().ends_with("A new report"));
     wait_settled(&db, 4).unwrap();
@@ -696,11 +666,7 @@ fn implicit_tls_on_both_sides() {
         );
     assert_eq!(text.matches("tls = \"implicit\"").count(), 2);
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("tls1@reporter.test", "Over TLS", "x").as_bytes(),
-    );
+    send_report(&stack, "tls1@reporter.test", "Over TLS", "x");
     let ack = &stack.wait_for(RITA, 1, WAIT)[0];
     assert!(header(ack, "Subject").unwrap().ends_with("Over TLS"));
 }

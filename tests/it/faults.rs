@@ -5,7 +5,9 @@
 //!
 //! The configs use timeouts of a few seconds, so no test waits long.
 
-use crate::support::desk::{Daemon, RunningDesk, load, starttls_stack_config, wait_first_sync};
+use crate::support::desk::{
+    Daemon, RunningDesk, load, send_report, starttls_stack_config, wait_first_sync,
+};
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
 use crate::world::*;
@@ -83,15 +85,11 @@ fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknow
     // The desk is idling on its one connection: the network goes silent.
     imap.blackhole();
     let silent_at = Instant::now();
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "meanwhile@reporter.test",
-            "Sent while the network was silent",
-            "x",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "meanwhile@reporter.test",
+        "Sent while the network was silent",
+        "x",
     );
     // It notices (IDLE renewed after 3 s, DONE unanswered after 2 s) and connects again.
     let noticed = wait_until(
@@ -128,10 +126,11 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
     // Postfix, no answer reaches the desk. The connections after it pass.
     smtp.set(Mode::BlackholeAfter(b"\r\nMessage-ID: ".to_vec()));
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("mid-data@reporter.test", "Sent across a silent SMTP", "x").as_bytes(),
+    send_report(
+        &stack,
+        "mid-data@reporter.test",
+        "Sent across a silent SMTP",
+        "x",
     );
     wait_until(WAIT, "the outbox never emptied", || {
         count(&db, "SELECT COUNT(*) FROM outbox") == 3
@@ -181,10 +180,11 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     let cfg_path = dir.path().join("config.toml");
     std::fs::write(&cfg_path, &text).unwrap();
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("refused@reporter.test", "While the password was wrong", "x").as_bytes(),
+    send_report(
+        &stack,
+        "refused@reporter.test",
+        "While the password was wrong",
+        "x",
     );
     wait_until(WAIT, "the report was never filed", || {
         count(&db, "SELECT COUNT(*) FROM outbox") == 3
@@ -732,11 +732,7 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("hangup@reporter.test", "Nobody answers", "x").as_bytes(),
-    );
+    send_report(&stack, "hangup@reporter.test", "Nobody answers", "x");
     wait_until(WAIT, "the desk never tried", || {
         tries.load(Ordering::SeqCst) >= 1
     });

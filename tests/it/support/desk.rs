@@ -3,7 +3,7 @@
 //! its database.
 
 use crate::support::mailstack::MailStack;
-use crate::world::{config_text, secrets};
+use crate::world::{DESK, RITA, config_text, report, secrets};
 use rusqlite::{Connection, OpenFlags};
 use secdesk::clock::{Clock, SystemClock};
 use secdesk::config::Config;
@@ -36,6 +36,11 @@ pub fn starttls_stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (Str
             ),
         );
     (text, db)
+}
+
+/// Sends Rita's report (`id`, `subject`, `text`) to the desk through the stack's SMTP.
+pub fn send_report(stack: &MailStack, id: &str, subject: &str, text: &str) {
+    stack.send(RITA, &[DESK], report(id, subject, text).as_bytes());
 }
 
 /// A read-only look at the database (as an operator's sqlite3 would take).
@@ -110,6 +115,13 @@ impl RunningDesk {
     /// Starts the desk on the system clock and waits until it has read the inbox once.
     pub fn start(config: Config) -> RunningDesk {
         RunningDesk::start_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// The desk against `stack` over STARTTLS (the test config plus `extra`), its
+    /// database `desk.db` in `dir`, started and synced once; with that database's path.
+    pub fn against(stack: &MailStack, dir: &Path, extra: &str) -> (RunningDesk, PathBuf) {
+        let (text, db) = starttls_stack_config(stack, dir, extra);
+        (RunningDesk::start(load(&text)), db)
     }
 
     /// Starts the desk on `clock` and waits until it has read the inbox once.
