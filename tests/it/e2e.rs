@@ -3,8 +3,8 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, count, load, must_count, send_report, starttls_stack_config,
-    wait_first_sync, wait_until,
+    Daemon, RunningDesk, append_reports, count, load, must_count, send_report,
+    starttls_stack_config, wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::pass::{Pass, flush, service_desk};
@@ -211,20 +211,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
-    let mut imap = stack.imap(DESK);
-    for i in 0..N {
-        imap.append(
-            "INBOX",
-            report(
-                &format!("bulk{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .replace(RITA, &format!("r{i}@reporter.test"))
-            .as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, N, "bulk", "Report", Some("r"));
 
     let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &[]);
     let got_going = wait_until(

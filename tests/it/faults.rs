@@ -6,7 +6,7 @@
 //! The configs use timeouts of a few seconds, so no test waits long.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, load, send_report, starttls_stack_config, wait_first_sync,
+    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, wait_first_sync,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
@@ -61,6 +61,12 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Du
         std::thread::sleep(Duration::from_millis(20));
     }
     started.elapsed()
+}
+
+/// Mails filed plus mails sent.
+fn progress(db: &Path) -> i64 {
+    count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
+        + count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
 }
 
 /// Message-ID → number of copies, of every mail in `user`'s INBOX.
@@ -336,14 +342,7 @@ fn a_long_first_sync_keeps_systemd_informed() {
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
-    let mut imap = stack.imap(DESK);
-    for i in 0..120 {
-        imap.append(
-            "INBOX",
-            report(&format!("old{i}@reporter.test"), &format!("Old {i}"), "x").as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, 120, "old", "Old", None);
     let mut systemd = Systemd::listen(dir.path());
     let socket = systemd.path.to_str().unwrap().to_owned();
     let _desk = Daemon::start(
@@ -460,28 +459,9 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
-    let mut imap = stack.imap(DESK);
-    for i in 0..N {
-        imap.append(
-            "INBOX",
-            report(
-                &format!("storm{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .replace(RITA, &format!("s{i}@reporter.test"))
-            .as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, N, "storm", "Report", Some("s"));
 
     // Progress: mails filed plus mails sent (one ack and two team notices each).
-    let progress = || {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
-        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-    };
     let total = (N * 4) as i64;
     for k in 1..=KILLS {
         let at = total * k as i64 / (KILLS as i64 + 1);
@@ -490,11 +470,11 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         wait_until(
             Duration::from_secs(120),
             &format!("kill {k}: no progress to {at}"),
-            || progress() >= at,
+            || progress(&db) >= at,
         );
         desk.0.kill().unwrap(); // SIGKILL: no chance to finish anything
         desk.0.wait().unwrap();
-        eprintln!("kill {k} at progress {} of {total}", progress());
+        eprintln!("kill {k} at progress {} of {total}", progress(&db));
     }
     let _last = Daemon::start(&cfg, &dir.path().join("last.log"), &[]);
     wait_until(
@@ -660,29 +640,18 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
     let _desk = RunningDesk::start(load(&text));
     imap.set(Mode::Delay(Duration::from_millis(2)));
     smtp.set(Mode::Delay(Duration::from_millis(2)));
-    let mut inbox = stack.imap(DESK);
-    for i in 0..N {
-        inbox.append(
-            "INBOX",
-            report(&format!("load{i}@reporter.test"), &format!("Load {i}"), "x")
-                .replace(RITA, &format!("l{i}@reporter.test"))
-                .as_bytes(),
-        );
-    }
-    drop(inbox);
-    let progress = || {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
-        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-    };
-    wait_until(WAIT, "no progress before the restart", || progress() >= 30);
+    append_reports(&stack, N, "load", "Load", Some("l"));
+    wait_until(WAIT, "no progress before the restart", || {
+        progress(&db) >= 30
+    });
     stack.restart();
-    eprintln!("servers restarted at progress {}", progress());
-    wait_until(WAIT, "no progress before the reset", || progress() >= 120);
+    eprintln!("servers restarted at progress {}", progress(&db));
+    wait_until(WAIT, "no progress before the reset", || {
+        progress(&db) >= 120
+    });
     imap.reset();
     smtp.reset();
-    eprintln!("connections reset at progress {}", progress());
+    eprintln!("connections reset at progress {}", progress(&db));
     wait_until(
         Duration::from_secs(120),
         "the backlog never settled",

@@ -43,6 +43,25 @@ pub fn send_report(stack: &MailStack, id: &str, subject: &str, text: &str) {
     stack.send(RITA, &[DESK], report(id, subject, text).as_bytes());
 }
 
+/// Puts `n` reports straight into the desk's INBOX (no SMTP, nothing awaited): report
+/// `i` has Message-ID `{tag}{i}@reporter.test` and subject `{subject} {i}`, and comes
+/// from `{sender}{i}@reporter.test` (a sender of its own), or from Rita without one.
+pub fn append_reports(stack: &MailStack, n: usize, tag: &str, subject: &str, sender: Option<&str>) {
+    let mut imap = stack.imap(DESK);
+    for i in 0..n {
+        let mail = report(
+            &format!("{tag}{i}@reporter.test"),
+            &format!("{subject} {i}"),
+            "x",
+        );
+        let mail = match sender {
+            Some(s) => mail.replace(RITA, &format!("{s}{i}@reporter.test")),
+            None => mail,
+        };
+        imap.append("INBOX", mail.as_bytes());
+    }
+}
+
 /// A read-only look at the database (as an operator's sqlite3 would take).
 pub fn open_ro(db: &Path) -> Result<Connection, String> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
