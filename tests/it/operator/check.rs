@@ -7,6 +7,21 @@ fn fail_lines(out: &str) -> Vec<&str> {
     out.lines().filter(|l| l.starts_with("FAIL")).collect()
 }
 
+/// `secdesk check` on `text`, written as `name` in `dir`, must pass: exit status 0 and
+/// the report's last line says so. Returns the config's path and the report.
+fn check_passes(dir: &Path, name: &str, text: &str) -> (PathBuf, String) {
+    let cfg = write_config(dir, name, text);
+    let o = run_cli(&cfg, &["check"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(
+        out.ends_with("\nAll checks passed.\n"),
+        "{}",
+        all_output(&o)
+    );
+    (cfg, out)
+}
+
 /// A good config passes, over plain text on loopback and over STARTTLS verified against
 /// the stack's CA; without that CA the same STARTTLS config fails on TLS, so the
 /// verification is real. `check` creates no database.
@@ -17,15 +32,7 @@ fn check_passes_a_good_config_plain_and_over_verified_starttls() {
     let db = dir.path().join("desk.db");
     let plain = stack_config(&stack, &db, "");
 
-    let cfg = write_config(dir.path(), "plain.toml", &plain);
-    let o = run_cli(&cfg, &["check"]);
-    let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        out.ends_with("\nAll checks passed.\n"),
-        "{}",
-        all_output(&o)
-    );
+    let (cfg, out) = check_passes(dir.path(), "plain.toml", &plain);
     assert_eq!(fail_lines(&out), Vec::<&str>::new());
     for expected in [
         format!("ok   config    {} is valid", cfg.display()),
@@ -62,15 +69,7 @@ fn check_passes_a_good_config_plain_and_over_verified_starttls() {
         let (c, d) = tls(stack.smtp_port);
         edit(&edit(&plain, &a, &b), &c, &d)
     };
-    let cfg = write_config(dir.path(), "starttls.toml", &starttls(true));
-    let o = run_cli(&cfg, &["check"]);
-    let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        out.ends_with("\nAll checks passed.\n"),
-        "{}",
-        all_output(&o)
-    );
+    let (_, out) = check_passes(dir.path(), "starttls.toml", &starttls(true));
     assert!(
         out.contains(&format!(
             "ok   imap      logged in to 127.0.0.1:{} as {DESK}",
