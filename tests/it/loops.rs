@@ -51,13 +51,18 @@ fn forged_note(parent: &str) -> String {
     )
 }
 
-#[test]
-fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
-    let mut w = World::new();
+/// Opens SEC-2026-0001, then delivers a forged note on it five minutes later.
+fn forged_note_on_a_new_case(w: &mut World) -> Processed {
     let notice = w.open_case("Heap overflow");
     // A person's pace: a quick answer without commands would be taken for a responder.
     w.clock.advance(Duration::minutes(5));
-    let filed = w.deliver(&forged_note(&notice));
+    w.deliver(&forged_note(&notice))
+}
+
+#[test]
+fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
+    let mut w = World::new();
+    let filed = forged_note_on_a_new_case(&mut w);
     assert_eq!(kind_of(&filed), "unauthenticated");
     let out = w.new_mail();
     assert_eq!(
@@ -92,10 +97,7 @@ fn a_forged_note_in_a_trusted_local_setup_is_relayed_as_before() {
             "require_authenticated_commands = false",
         )
     });
-    let notice = w.open_case("Heap overflow");
-    // A person's pace: a quick answer without commands would be taken for a responder.
-    w.clock.advance(Duration::minutes(5));
-    let filed = w.deliver(&forged_note(&notice));
+    let filed = forged_note_on_a_new_case(&mut w);
     assert_eq!(kind_of(&filed), "team");
     let out = w.new_mail();
     assert_eq!(
