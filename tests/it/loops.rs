@@ -38,6 +38,15 @@ fn case_mails(w: &mut World) -> usize {
         .count()
 }
 
+/// Rita's report, SEC-2026-0001 once filed.
+fn deliver_the_report(w: &mut World) {
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+}
+
 /// A forged note: Alice's address, an Authentication-Results header stamped by a server
 /// the desk does not trust, no commands.
 fn forged_note(parent: &str) -> String {
@@ -152,11 +161,7 @@ fn run_responders(
 #[test]
 fn two_team_autoresponders_answer_the_desk_once_each() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let first = w.new_mail();
     let start = w.clock_now();
     // Each responder answers within two seconds, as real ones do.
@@ -183,11 +188,7 @@ fn two_team_autoresponders_answer_the_desk_once_each() {
 #[test]
 fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let first = w.new_mail();
     // Too slow for the quick-answer rule: only the relay limits stop them.
     let delay = Duration::seconds(QUICK_ANSWER_SECS + 5);
@@ -219,11 +220,7 @@ fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
 #[test]
 fn a_quick_human_answer_with_a_command_is_relayed() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let notice = w.take("team-notice");
     w.clock.advance(Duration::seconds(5));
     w.command(
@@ -281,11 +278,7 @@ fn team_mail_carrying_a_loop_header_is_stored_not_relayed() {
 #[test]
 fn autoresponders_that_do_not_thread_are_held_too() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     w.new_mail();
     // No In-Reply-To, no References: the case tag in the subject files it.
     for (n, member) in [ALICE, BOB].into_iter().enumerate() {
