@@ -3,7 +3,7 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, count, load, must_count, send_report,
+    Daemon, RunningDesk, append_reports, count, load, must_count, send_alice, send_report,
     starttls_stack_config, wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
@@ -411,18 +411,12 @@ fn the_team_drives_a_case_by_mail() {
 
     // The example, from Alice's mail client, stamped dkim=pass by mx.example.org.
     let example = "#assign me\r\n#severity high\r\n#cve requested\r\n#embargo 2027-03-01\r\n#reply\r\nThanks for the report — we reproduced it and are working on a fix.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Example Security Team <security@example.org> wrote:\r\n> A new report arrived\r\n";
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a1@example.org",
-            Some(notice),
-            &format!("Re: [{case}] New report"),
-            None,
-            example,
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a1@example.org",
+        Some(notice),
+        &format!("Re: [{case}] New report"),
+        example,
     );
     let reply = &stack.wait_for(RITA, 2, WAIT)[1];
     let raw = String::from_utf8_lossy(reply);
@@ -464,18 +458,12 @@ fn the_team_drives_a_case_by_mail() {
             .contains("unauthenticated commands from alice@example.org refused")
     );
     // A typo gets a helpful transcript.
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a2@example.org",
-            Some(notice),
-            "Re: x",
-            None,
-            "#asign bob@example.org\r\n",
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a2@example.org",
+        Some(notice),
+        "Re: x",
+        "#asign bob@example.org\r\n",
     );
     let mails = stack.wait_for(ALICE, 4, WAIT);
     assert!(
@@ -484,18 +472,12 @@ fn the_team_drives_a_case_by_mail() {
         body(&mails[3])
     );
     // #forward, and the maintainer's answer threads back into the case.
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a3@example.org",
-            Some(notice),
-            "Re: x",
-            None,
-            "#forward maintainer@upstream.test\r\nCould you look at this?\r\n",
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a3@example.org",
+        Some(notice),
+        "Re: x",
+        "#forward maintainer@upstream.test\r\nCould you look at this?\r\n",
     );
     let fwd = &stack.wait_for("maintainer@upstream.test", 1, WAIT)[0];
     assert!(

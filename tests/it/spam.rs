@@ -4,6 +4,7 @@
 //! World (SQLite + a hand-moved clock), with real SpamAssassin output; then end to end
 //! on the real mail stack.
 
+use crate::support::desk::send_alice;
 use crate::support::mailstack::MailStack;
 use crate::support::pass::Pass;
 use crate::world::*;
@@ -571,18 +572,12 @@ fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a1@example.org",
-            None,
-            "release",
-            None,
-            &format!("#case {released}\r\n#notspam\r\n"),
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a1@example.org",
+        None,
+        "release",
+        &format!("#case {released}\r\n#notspam\r\n"),
     );
     wait_inbox(&stack, 32);
     let wednesday = paris(2026, 11, 25, 10, 0);
@@ -612,18 +607,12 @@ fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
             .any(|l| l.contains(&real) && l.contains("first-response")),
         "{before}"
     );
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a2@example.org",
-            None,
-            "junk",
-            None,
-            &format!("#case {real}\r\n#spam\r\n"),
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a2@example.org",
+        None,
+        "junk",
+        &format!("#case {real}\r\n#spam\r\n"),
     );
     wait_inbox(&stack, 33);
     pass.run(wednesday);

@@ -3,7 +3,7 @@
 //! its database.
 
 use crate::support::mailstack::MailStack;
-use crate::world::{DESK, RITA, config_text, report, secrets};
+use crate::world::{ALICE, DESK, RITA, config_text, report, secrets, team_mail};
 use rusqlite::{Connection, OpenFlags};
 use secdesk::clock::{Clock, SystemClock};
 use secdesk::config::Config;
@@ -41,6 +41,14 @@ pub fn starttls_stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (Str
 /// Sends Rita's report (`id`, `subject`, `text`) to the desk through the stack's SMTP.
 pub fn send_report(stack: &MailStack, id: &str, subject: &str, text: &str) {
     stack.send(RITA, &[DESK], report(id, subject, text).as_bytes());
+}
+
+/// Sends Alice's mail to the desk through the stack's SMTP: `text` (with `#` commands)
+/// under Message-ID `id`, in reply to `parent` if any, stamped as the team's own
+/// receiving server stamps it.
+pub fn send_alice(stack: &MailStack, id: &str, parent: Option<&str>, subject: &str, text: &str) {
+    let mail = team_mail(ALICE, id, parent, subject, None, text);
+    stack.send(ALICE, &[DESK], mail.as_bytes());
 }
 
 /// Puts `n` reports straight into the desk's INBOX (no SMTP, nothing awaited): report
