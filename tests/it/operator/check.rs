@@ -7,19 +7,20 @@ fn fail_lines(out: &str) -> Vec<&str> {
     out.lines().filter(|l| l.starts_with("FAIL")).collect()
 }
 
-/// `secdesk check` on `text`, written as `name` in `dir`, must pass: exit status 0 and
-/// the report's last line says so. Returns the config's path and the report.
-fn check_passes(dir: &Path, name: &str, text: &str) -> (PathBuf, String) {
+/// `secdesk check` on `text`, written as `name` in `dir`: its exit status must be
+/// `code` and its report must end with `last`. Returns the config's path and the report.
+fn check(dir: &Path, name: &str, text: &str, code: i32, last: &str) -> (PathBuf, String) {
     let cfg = write_config(dir, name, text);
     let o = run_cli(&cfg, &["check"]);
     let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        out.ends_with("\nAll checks passed.\n"),
-        "{}",
-        all_output(&o)
-    );
+    assert_eq!(o.status.code(), Some(code), "{name}: {}", all_output(&o));
+    assert!(out.ends_with(last), "{name}: {}", all_output(&o));
     (cfg, out)
+}
+
+/// `check` that must pass.
+fn check_passes(dir: &Path, name: &str, text: &str) -> (PathBuf, String) {
+    check(dir, name, text, 0, "\nAll checks passed.\n")
 }
 
 /// A good config passes, over plain text on loopback and over STARTTLS verified against
@@ -108,15 +109,7 @@ fn check_names_the_key_behind_each_failure() {
 
     // `check` with `text` fails exactly once, on a `topic` line containing every needle.
     let expect_one_fail = |name: &str, text: &str, topic: &str, needles: &[&str]| {
-        let cfg = write_config(dir.path(), name, text);
-        let o = run_cli(&cfg, &["check"]);
-        let out = stdout(&o);
-        assert_eq!(o.status.code(), Some(2), "{name}: {}", all_output(&o));
-        assert!(
-            out.ends_with("\n1 check failed.\n"),
-            "{name}: {}",
-            all_output(&o)
-        );
+        let (_, out) = check(dir.path(), name, text, 2, "\n1 check failed.\n");
         let fails = fail_lines(&out);
         assert_eq!(fails.len(), 1, "{name}: {out}");
         let line = fails[0];
