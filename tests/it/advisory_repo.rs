@@ -57,32 +57,7 @@ pub(crate) fn origin_and_clone(dir: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn publication_numbers_commits_and_pushes_past_the_database() {
     let tmp = tempfile::tempdir().unwrap();
-    let origin = tmp.path().join("origin.git");
-    let clone = tmp.path().join("clone");
-    git(
-        tmp.path(),
-        &["init", "-q", "--bare", origin.to_str().unwrap()],
-    );
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            origin.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
-    std::fs::create_dir_all(clone.join("advisories/2026")).unwrap();
-    for n in 1..=17 {
-        std::fs::write(
-            clone.join(format!("advisories/2026/OSEC-2026-{n:02}.md")),
-            format!("advisory {n}\n"),
-        )
-        .unwrap();
-    }
-    git(&clone, &["add", "-A"]);
-    git(&clone, &["commit", "-q", "-m", "the published database"]);
-    git(&clone, &["push", "-q", "origin", "HEAD"]);
+    let (origin, clone) = origin_and_clone(tmp.path());
 
     assert_eq!(advisory_repo::check(&clone), Ok(()));
     let mut desk_highest = 0; // the desk's own records: nothing published yet

@@ -9,13 +9,11 @@
 //! relay → responder → desk must stay well inside the desk's 60 s quick-answer window
 //! even on a loaded machine.)
 
-use crate::e2e::wait_first_sync;
-use crate::support::desk::starttls_stack_config;
+use crate::support::desk::{RunningDesk, load, send_report, starttls_stack_config};
 use crate::support::mailstack::MailStack;
 use crate::support::responder::{Answer, Mailbox, Responder};
 use crate::world::*;
 use secdesk::clock::{Clock, ManualClock, SystemClock};
-use secdesk::config::Config;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,47 +22,6 @@ use std::time::{Duration, Instant};
 /// harshest setting Sieve allows.
 const VACATION: &str = "require [\"vacation\", \"vacation-seconds\"];\n\
     vacation :seconds 1 :subject \"Away\" \"I am away until Monday.\";\n";
-
-/// The desk on its own runtime and thread, with the clock it is given; stopped on drop.
-struct Desk {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Desk {
-    fn start(config: Config, clock: ManualClock) -> Desk {
-        let db = config.desk.database.clone();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(clock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-            .unwrap();
-        });
-        wait_first_sync(&db).unwrap();
-        Desk {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Desk {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn query<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> Vec<T> {
     let conn =
@@ -101,10 +58,10 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+    let config = load(&text);
     let clock = ManualClock::new(SystemClock.now());
     let desk_start = clock.now();
-    let _desk = Desk::start(config, clock.clone());
+    let _desk = RunningDesk::start_with_clock(config, Arc::new(clock.clone()));
 
     // The team's mail passes the receiving server that stamps Authentication-Results.
     let stamped = |user: &str| Mailbox {
@@ -125,10 +82,11 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
         Duration::from_secs(120),
     );
 
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
     );
 
     // The desk's clock runs five times faster than real time. Twenty desk seconds after
@@ -233,14 +191,15 @@ fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+    let config = load(&text);
     let clock = ManualClock::new(SystemClock.now());
     let year = clock.now().format("%Y").to_string();
-    let _desk = Desk::start(config, clock.clone());
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "The parser overflows.").as_bytes(),
+    let _desk = RunningDesk::start_with_clock(config, Arc::new(clock.clone()));
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
     );
     stack.wait_for(BOB, 1, Duration::from_secs(20));
     // A person's pace: a note within a minute of the notice, with no command and no

@@ -2,78 +2,21 @@
 //! SMTP, the desk reading IMAP (STARTTLS, verified against the stack's CA), mail out
 //! through the outbox, crashes and outages survived.
 
-use crate::support::desk::{count, must_count, starttls_stack_config, wait_until};
+use crate::support::desk::{
+    Daemon, RunningDesk, append_reports, count, load, must_count, send_alice, send_report,
+    starttls_stack_config, wait_first_sync, wait_until,
+};
 use crate::support::mailstack::MailStack;
+use crate::support::pass::{Pass, flush, service_desk};
 use crate::world::*;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock, SystemClock};
-use secdesk::config::Config;
-use secdesk::service::health::Beat;
-use secdesk::service::shutdown::Shutdown;
 use secdesk::store::Store;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn load(text: &str) -> Config {
-    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
-}
-
-/// The desk running in-process on its own runtime, stopped on drop.
-struct RunningDesk {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
-/// new mail is live. Mail already there at the first start is filed as history.
-pub fn wait_first_sync(db: &Path) -> Result<(), String> {
-    wait_until("the desk to open the mailbox", WAIT, || {
-        match count(db, "SELECT COUNT(*) FROM imap_cursor")? {
-            0 => Err("no IMAP cursor yet".into()),
-            _ => Ok(()),
-        }
-    })
-}
-
-impl RunningDesk {
-    fn start(config: Config) -> RunningDesk {
-        let db = config.desk.database.clone();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(SystemClock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-            .unwrap();
-        });
-        wait_first_sync(&db).unwrap();
-        RunningDesk {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RunningDesk {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Waits until `n` raw mails are processed and the outbox is empty.
 fn wait_settled(db: &Path, n: i64) -> Result<(), String> {
@@ -117,15 +60,11 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
     let case = format!("{}-0001", case_prefix_now());
 
     let sent_at = Instant::now();
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "r1@reporter.test",
-            "Heap overflow in the parser",
-            "Long lines overflow.",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "Long lines overflow.",
     );
     let acks = stack.wait_for(RITA, 1, WAIT);
     eprintln!(
@@ -181,10 +120,11 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
     );
     stack.wait_for(ALICE, 2, WAIT);
     // A new mail naming the case only in its subject joins it too.
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r3@reporter.test", &format!("Another crash [{case}]"), "x").as_bytes(),
+    send_report(
+        &stack,
+        "r3@reporter.test",
+        &format!("Another crash [{case}]"),
+        "x",
     );
     stack.wait_for(ALICE, 3, WAIT);
     // The same mail twice (same Message-ID): one filing.
@@ -236,18 +176,13 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
 fn acknowledgements_to_one_sender_are_capped() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
     for i in 0..10 {
-        stack.send(
-            RITA,
-            &[DESK],
-            report(
-                &format!("flood{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .as_bytes(),
+        send_report(
+            &stack,
+            &format!("flood{i}@reporter.test"),
+            &format!("Report {i}"),
+            "x",
         );
     }
     wait_settled(&db, 10).unwrap();
@@ -263,31 +198,6 @@ fn acknowledgements_to_one_sender_are_capped() {
     );
 }
 
-/// Runs the real binary; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     const N: usize = 200;
@@ -298,25 +208,12 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
     // A first run on the empty mailbox, so the backlog below is new mail, not history.
-    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
+    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
-    let mut imap = stack.imap(DESK);
-    for i in 0..N {
-        imap.append(
-            "INBOX",
-            report(
-                &format!("bulk{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .replace(RITA, &format!("r{i}@reporter.test"))
-            .as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, N, "bulk", "Report", Some("r"));
 
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &[]);
     let got_going = wait_until(
         "40 mails processed",
         Duration::from_secs(60),
@@ -342,7 +239,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
     );
     eprintln!("killed with {at_kill} of {N} mails processed");
 
-    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     wait_settled(&db, N as i64).unwrap();
     assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
@@ -377,20 +274,11 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 fn the_desk_reconnects_after_the_servers_restart() {
     let mut stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("before@reporter.test", "Before", "x").as_bytes(),
-    );
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
+    send_report(&stack, "before@reporter.test", "Before", "x");
     wait_settled(&db, 1).unwrap();
     stack.restart();
-    stack.send(
-        RITA,
-        &[DESK],
-        report("after@reporter.test", "After the restart", "x").as_bytes(),
-    );
+    send_report(&stack, "after@reporter.test", "After the restart", "x");
     stack.flush_queue();
     wait_settled(&db, 2).unwrap();
     let acks = stack.wait_for(RITA, 2, WAIT);
@@ -417,21 +305,9 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
     let down = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let desk = Arc::new(secdesk::service::process::Desk::new(
-        w.desk.config.clone(),
-        secdesk::outgoing::templates::Templates::load(None).unwrap(),
-    ));
+    let desk = service_desk(&w.desk.config);
     let clock = ManualClock::new(w.clock.now());
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &down,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &down, &db, &desk, &clock);
     // A server that cannot be reached is no verdict on the mail: nothing is touched.
     assert_eq!((r.sent, r.retrying, r.failed), (0, 0, 0));
     let down_err = r
@@ -447,31 +323,13 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
         "{rows:?}"
     );
     clock.advance(chrono::Duration::seconds(10));
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &down,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &down, &db, &desk, &clock);
     assert_eq!(r.sent + r.retrying, 0);
     // Then through the server that is back.
     smtp.port = stack.smtp_port;
     let up = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
     clock.advance(chrono::Duration::seconds(21));
-    let r = rt
-        .block_on(secdesk::service::mailer::flush(
-            &up,
-            &db,
-            &desk,
-            &clock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let r = flush(&rt, &up, &db, &desk, &clock);
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
     assert_eq!(
@@ -482,59 +340,14 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
 
 #[test]
 fn a_reminder_and_the_digest_reach_the_responder_once_across_a_restart() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db_path) = starttls_stack_config(&stack, dir.path(), "");
-    let config = load(&text);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-
-    let run_once = |at: DateTime<Utc>| {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
-        let desk = Arc::new(secdesk::service::process::Desk::new(
-            config.clone(),
-            secdesk::outgoing::templates::Templates::load(None).unwrap(),
-        ));
-        let db = secdesk::service::db::Db::open(&db_path).unwrap();
-        rt.block_on(async {
-            let mut session = secdesk::service::ingest::connect(&config.imap)
-                .await
-                .unwrap();
-            secdesk::service::ingest::sync(
-                &mut session,
-                &db,
-                &desk,
-                &clock,
-                &Shutdown::never(),
-                &Beat::detached(),
-                &|| {},
-            )
-            .await
-            .unwrap();
-        });
-        let fired = db
-            .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
-            .unwrap();
-        rt.block_on(secdesk::service::mailer::flush(
-            &mailer,
-            &db,
-            &desk,
-            clock.as_ref(),
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
-        fired.len()
-    };
+    let pass = Pass::new(&stack, dir.path(), "");
+    let run_once = |at: DateTime<Utc>| pass.run_once(at);
     // The desk opens the (empty) mailbox once, so what arrives next is live mail.
     assert_eq!(run_once(monday_10()), 0);
     // Ingest the report for real, over IMAP, at Monday 10:00 (desk time).
-    stack.send(
-        RITA,
-        &[DESK],
-        report("r1@reporter.test", "Heap overflow", "x").as_bytes(),
-    );
+    send_report(&stack, "r1@reporter.test", "Heap overflow", "x");
     stack.wait_for(DESK, 1, WAIT);
     assert_eq!(run_once(monday_10()), 0);
     stack.wait_for(ALICE, 1, WAIT);
@@ -584,18 +397,13 @@ fn with_subject<'a>(mails: &'a [Vec<u8>], needle: &str) -> &'a Vec<u8> {
 fn the_team_drives_a_case_by_mail() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
-    let _desk = RunningDesk::start(load(&text));
+    let (_desk, db) = RunningDesk::against(&stack, dir.path(), "");
     let case = format!("{}-0001", case_prefix_now());
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "r1@reporter.test",
-            "Heap overflow in the parser",
-            "Long lines overflow.",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "r1@reporter.test",
+        "Heap overflow in the parser",
+        "Long lines overflow.",
     );
     stack.wait_for(RITA, 1, WAIT);
     let notice = header(&stack.wait_for(ALICE, 1, WAIT)[0], "Message-ID").unwrap();
@@ -603,18 +411,12 @@ fn the_team_drives_a_case_by_mail() {
 
     // The issue's example, from Alice's mail client, stamped dkim=pass by mx.example.org.
     let example = "#assign me\r\n#severity high\r\n#cve requested\r\n#embargo 2027-03-01\r\n#reply\r\nThanks for the report — we reproduced it and are working on a fix.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Example Security Team <security@example.org> wrote:\r\n> A new report arrived\r\n";
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a1@example.org",
-            Some(notice),
-            &format!("Re: [{case}] New report"),
-            None,
-            example,
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a1@example.org",
+        Some(notice),
+        &format!("Re: [{case}] New report"),
+        example,
     );
     let reply = &stack.wait_for(RITA, 2, WAIT)[1];
     let raw = String::from_utf8_lossy(reply);
@@ -656,18 +458,12 @@ fn the_team_drives_a_case_by_mail() {
             .contains("unauthenticated commands from alice@example.org refused")
     );
     // A typo gets a helpful transcript.
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a2@example.org",
-            Some(notice),
-            "Re: x",
-            None,
-            "#asign bob@example.org\r\n",
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a2@example.org",
+        Some(notice),
+        "Re: x",
+        "#asign bob@example.org\r\n",
     );
     let mails = stack.wait_for(ALICE, 4, WAIT);
     assert!(
@@ -676,18 +472,12 @@ fn the_team_drives_a_case_by_mail() {
         body(&mails[3])
     );
     // #forward, and the maintainer's answer threads back into the case.
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a3@example.org",
-            Some(notice),
-            "Re: x",
-            None,
-            "#forward maintainer@upstream.test\r\nCould you look at this?\r\n",
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a3@example.org",
+        Some(notice),
+        "Re: x",
+        "#forward maintainer@upstream.test\r\nCould you look at this?\r\n",
     );
     let fwd = &stack.wait_for("maintainer@upstream.test", 1, WAIT)[0];
     assert!(
@@ -732,11 +522,7 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
         stack.append(DESK, old.as_bytes());
     }
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("new@reporter.test", "A new report", "x").as_bytes(),
-    );
+    send_report(&stack, "new@reporter.test", "A new report", "x");
     let ack = &stack.wait_for(RITA, 1, WAIT)[0];
     assert!(header(ack, "Subject").unwrap().ends_with("A new report"));
     wait_settled(&db, 4).unwrap();
@@ -811,33 +597,13 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = load(&text);
-    let desk = Arc::new(secdesk::service::process::Desk::new(
-        config.clone(),
-        secdesk::outgoing::templates::Templates::load(None).unwrap(),
-    ));
+    let desk = service_desk(&config);
     let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
     let dbh = secdesk::service::db::Db::open(&db).unwrap();
-    let report = rt
-        .block_on(secdesk::service::mailer::flush(
-            &mailer,
-            &dbh,
-            &desk,
-            &SystemClock,
-            &Shutdown::never(),
-            &Beat::detached(),
-        ))
-        .unwrap();
+    let report = flush(&rt, &mailer, &dbh, &desk, &SystemClock);
     assert_eq!(report.failed, 1);
     // The alert was queued during that pass; the next one sends it.
-    rt.block_on(secdesk::service::mailer::flush(
-        &mailer,
-        &dbh,
-        &desk,
-        &SystemClock,
-        &Shutdown::never(),
-        &Beat::detached(),
-    ))
-    .unwrap();
+    flush(&rt, &mailer, &dbh, &desk, &SystemClock);
     let team = stack.wait_for(ALICE, 3, WAIT);
     assert!(
         header(&team[2], "Subject")
@@ -869,11 +635,7 @@ fn implicit_tls_on_both_sides() {
         );
     assert_eq!(text.matches("tls = \"implicit\"").count(), 2);
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("tls1@reporter.test", "Over TLS", "x").as_bytes(),
-    );
+    send_report(&stack, "tls1@reporter.test", "Over TLS", "x");
     let ack = &stack.wait_for(RITA, 1, WAIT)[0];
     assert!(header(ack, "Subject").unwrap().ends_with("Over TLS"));
 }

@@ -5,16 +5,15 @@
 //!
 //! The configs use timeouts of a few seconds, so no test waits long.
 
-use crate::e2e::wait_first_sync;
-use crate::support::desk::starttls_stack_config;
+use crate::support::desk::{
+    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, wait_first_sync,
+};
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
 use crate::world::*;
-use secdesk::clock::SystemClock;
-use secdesk::config::Config;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,82 +41,6 @@ fn fault_config(
     (text, db)
 }
 
-fn load(text: &str) -> Config {
-    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
-}
-
-/// The desk running in-process on its own runtime, stopped on drop.
-struct RunningDesk {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl RunningDesk {
-    fn start(config: Config) -> RunningDesk {
-        let db = config.desk.database.clone();
-        let desk = RunningDesk::start_unsynced(config);
-        wait_first_sync(&db).unwrap();
-        desk
-    }
-
-    /// Starts the desk without waiting for it to read the inbox.
-    fn start_unsynced(config: Config) -> RunningDesk {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(
-                config,
-                Arc::new(SystemClock),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-        });
-        RunningDesk {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RunningDesk {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Runs the real binary (with `env` added); killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A number from the database, read while the desk writes (WAL allows it).
 fn count(db: &Path, sql: &str) -> i64 {
     if !db.exists() {
@@ -138,6 +61,12 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Du
         std::thread::sleep(Duration::from_millis(20));
     }
     started.elapsed()
+}
+
+/// Mails filed plus mails sent.
+fn progress(db: &Path) -> i64 {
+    count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
+        + count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
 }
 
 /// Message-ID → number of copies, of every mail in `user`'s INBOX.
@@ -162,15 +91,11 @@ fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknow
     // The desk is idling on its one connection: the network goes silent.
     imap.blackhole();
     let silent_at = Instant::now();
-    stack.send(
-        RITA,
-        &[DESK],
-        report(
-            "meanwhile@reporter.test",
-            "Sent while the network was silent",
-            "x",
-        )
-        .as_bytes(),
+    send_report(
+        &stack,
+        "meanwhile@reporter.test",
+        "Sent while the network was silent",
+        "x",
     );
     // It notices (IDLE renewed after 3 s, DONE unanswered after 2 s) and connects again.
     let noticed = wait_until(
@@ -207,10 +132,11 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
     // Postfix, no answer reaches the desk. The connections after it pass.
     smtp.set(Mode::BlackholeAfter(b"\r\nMessage-ID: ".to_vec()));
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("mid-data@reporter.test", "Sent across a silent SMTP", "x").as_bytes(),
+    send_report(
+        &stack,
+        "mid-data@reporter.test",
+        "Sent across a silent SMTP",
+        "x",
     );
     wait_until(WAIT, "the outbox never emptied", || {
         count(&db, "SELECT COUNT(*) FROM outbox") == 3
@@ -260,10 +186,11 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     let cfg_path = dir.path().join("config.toml");
     std::fs::write(&cfg_path, &text).unwrap();
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("refused@reporter.test", "While the password was wrong", "x").as_bytes(),
+    send_report(
+        &stack,
+        "refused@reporter.test",
+        "While the password was wrong",
+        "x",
     );
     wait_until(WAIT, "the report was never filed", || {
         count(&db, "SELECT COUNT(*) FROM outbox") == 3
@@ -415,14 +342,7 @@ fn a_long_first_sync_keeps_systemd_informed() {
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
-    let mut imap = stack.imap(DESK);
-    for i in 0..120 {
-        imap.append(
-            "INBOX",
-            report(&format!("old{i}@reporter.test"), &format!("Old {i}"), "x").as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, 120, "old", "Old", None);
     let mut systemd = Systemd::listen(dir.path());
     let socket = systemd.path.to_str().unwrap().to_owned();
     let _desk = Daemon::start(
@@ -539,28 +459,9 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     let priming = Daemon::start(&cfg, &dir.path().join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
-    let mut imap = stack.imap(DESK);
-    for i in 0..N {
-        imap.append(
-            "INBOX",
-            report(
-                &format!("storm{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .replace(RITA, &format!("s{i}@reporter.test"))
-            .as_bytes(),
-        );
-    }
-    drop(imap);
+    append_reports(&stack, N, "storm", "Report", Some("s"));
 
     // Progress: mails filed plus mails sent (one ack and two team notices each).
-    let progress = || {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
-        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-    };
     let total = (N * 4) as i64;
     for k in 1..=KILLS {
         let at = total * k as i64 / (KILLS as i64 + 1);
@@ -569,11 +470,11 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         wait_until(
             Duration::from_secs(120),
             &format!("kill {k}: no progress to {at}"),
-            || progress() >= at,
+            || progress(&db) >= at,
         );
         desk.0.kill().unwrap(); // SIGKILL: no chance to finish anything
         desk.0.wait().unwrap();
-        eprintln!("kill {k} at progress {} of {total}", progress());
+        eprintln!("kill {k} at progress {} of {total}", progress(&db));
     }
     let _last = Daemon::start(&cfg, &dir.path().join("last.log"), &[]);
     wait_until(
@@ -609,49 +510,28 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     );
 }
 
-/// Files `raw` as history (mail found at the first start, or imported).
-fn deliver_history(w: &mut World, uid: u32, raw: &str) {
-    use secdesk::clock::Clock;
-    use secdesk::store::Arrival;
-    use secdesk::types::{Uid, UidValidity};
-    let now = w.clock.now();
-    let id = w
-        .store
-        .write(|tx| {
-            tx.insert_raw(
-                "INBOX",
-                UidValidity(1),
-                Uid(uid),
-                raw.as_bytes(),
-                now,
-                Arrival::History,
-            )
-        })
-        .unwrap()
-        .unwrap();
-    w.desk.process(&mut w.store, id, now).unwrap();
-}
-
 #[test]
 fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     use secdesk::desk::case::EventKind;
+    use secdesk::store::Arrival;
     let mut w = World::new();
-    deliver_history(
-        &mut w,
+    w.deliver_as(
         1,
-        &report("old@reporter.test", "An old report", "x"),
+        report("old@reporter.test", "An old report", "x").as_bytes(),
+        Arrival::History,
     );
-    deliver_history(
-        &mut w,
+    w.deliver_as(
         2,
-        &team_mail(
+        team_mail(
             ALICE,
             "old-team@example.org",
             Some("old@reporter.test"),
             "Re: An old report",
             None,
             "#remind +3d ping upstream",
-        ),
+        )
+        .as_bytes(),
+        Arrival::History,
     );
     let case: secdesk::types::CaseId = "SEC-2026-0001".parse().unwrap();
     let events = w.store.read(|tx| tx.events(&case)).unwrap();
@@ -761,29 +641,18 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
     let _desk = RunningDesk::start(load(&text));
     imap.set(Mode::Delay(Duration::from_millis(2)));
     smtp.set(Mode::Delay(Duration::from_millis(2)));
-    let mut inbox = stack.imap(DESK);
-    for i in 0..N {
-        inbox.append(
-            "INBOX",
-            report(&format!("load{i}@reporter.test"), &format!("Load {i}"), "x")
-                .replace(RITA, &format!("l{i}@reporter.test"))
-                .as_bytes(),
-        );
-    }
-    drop(inbox);
-    let progress = || {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
-        ) + count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-    };
-    wait_until(WAIT, "no progress before the restart", || progress() >= 30);
+    append_reports(&stack, N, "load", "Load", Some("l"));
+    wait_until(WAIT, "no progress before the restart", || {
+        progress(&db) >= 30
+    });
     stack.restart();
-    eprintln!("servers restarted at progress {}", progress());
-    wait_until(WAIT, "no progress before the reset", || progress() >= 120);
+    eprintln!("servers restarted at progress {}", progress(&db));
+    wait_until(WAIT, "no progress before the reset", || {
+        progress(&db) >= 120
+    });
     imap.reset();
     smtp.reset();
-    eprintln!("connections reset at progress {}", progress());
+    eprintln!("connections reset at progress {}", progress(&db));
     wait_until(
         Duration::from_secs(120),
         "the backlog never settled",
@@ -833,11 +702,7 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
     let _desk = RunningDesk::start(load(&text));
-    stack.send(
-        RITA,
-        &[DESK],
-        report("hangup@reporter.test", "Nobody answers", "x").as_bytes(),
-    );
+    send_report(&stack, "hangup@reporter.test", "Nobody answers", "x");
     wait_until(WAIT, "the desk never tried", || {
         tries.load(Ordering::SeqCst) >= 1
     });

@@ -38,6 +38,15 @@ fn case_mails(w: &mut World) -> usize {
         .count()
 }
 
+/// Rita's report, SEC-2026-0001 once filed.
+fn deliver_the_report(w: &mut World) {
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Heap overflow",
+        "The parser overflows.",
+    ));
+}
+
 /// A forged note: Alice's address, an Authentication-Results header stamped by a server
 /// the desk does not trust, no commands.
 fn forged_note(parent: &str) -> String {
@@ -51,13 +60,18 @@ fn forged_note(parent: &str) -> String {
     )
 }
 
-#[test]
-fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
-    let mut w = World::new();
+/// Opens SEC-2026-0001, then delivers a forged note on it five minutes later.
+fn forged_note_on_a_new_case(w: &mut World) -> Processed {
     let notice = w.open_case("Heap overflow");
     // A person's pace: a quick answer without commands would be taken for a responder.
     w.clock.advance(Duration::minutes(5));
-    let filed = w.deliver(&forged_note(&notice));
+    w.deliver(&forged_note(&notice))
+}
+
+#[test]
+fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
+    let mut w = World::new();
+    let filed = forged_note_on_a_new_case(&mut w);
     assert_eq!(kind_of(&filed), "unauthenticated");
     let out = w.new_mail();
     assert_eq!(
@@ -92,10 +106,7 @@ fn a_forged_note_in_a_trusted_local_setup_is_relayed_as_before() {
             "require_authenticated_commands = false",
         )
     });
-    let notice = w.open_case("Heap overflow");
-    // A person's pace: a quick answer without commands would be taken for a responder.
-    w.clock.advance(Duration::minutes(5));
-    let filed = w.deliver(&forged_note(&notice));
+    let filed = forged_note_on_a_new_case(&mut w);
     assert_eq!(kind_of(&filed), "team");
     let out = w.new_mail();
     assert_eq!(
@@ -150,11 +161,7 @@ fn run_responders(
 #[test]
 fn two_team_autoresponders_answer_the_desk_once_each() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let first = w.new_mail();
     let start = w.clock_now();
     // Each responder answers within two seconds, as real ones do.
@@ -181,11 +188,7 @@ fn two_team_autoresponders_answer_the_desk_once_each() {
 #[test]
 fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let first = w.new_mail();
     // Too slow for the quick-answer rule: only the relay limits stop them.
     let delay = Duration::seconds(QUICK_ANSWER_SECS + 5);
@@ -217,11 +220,7 @@ fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
 #[test]
 fn a_quick_human_answer_with_a_command_is_relayed() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     let notice = w.take("team-notice");
     w.clock.advance(Duration::seconds(5));
     w.command(
@@ -279,11 +278,7 @@ fn team_mail_carrying_a_loop_header_is_stored_not_relayed() {
 #[test]
 fn autoresponders_that_do_not_thread_are_held_too() {
     let mut w = World::new();
-    w.deliver(&report(
-        "r1@reporter.test",
-        "Heap overflow",
-        "The parser overflows.",
-    ));
+    deliver_the_report(&mut w);
     w.new_mail();
     // No In-Reply-To, no References: the case tag in the subject files it.
     for (n, member) in [ALICE, BOB].into_iter().enumerate() {

@@ -20,6 +20,23 @@ fn open(w: &mut World, report_id: &str) -> String {
     w.take("team-notice").message_id.to_string()
 }
 
+/// Sets the case up (`setup_id`), then asks `#publish now` (`publish_id`), which must be
+/// refused: the transcript and the team notice go out, nothing else. Returns the
+/// transcript's text.
+fn publish_refused(w: &mut World, notice: &str, setup_id: &str, publish_id: &str) -> String {
+    w.command(ALICE, setup_id, notice, SETUP);
+    w.new_mail();
+    w.command(ALICE, publish_id, notice, "#publish now\r\n");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["transcript", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    body(&out[0].bytes)
+}
+
 fn attachment(raw: &[u8], name: &str) -> String {
     use mail_parser::MimeHeaders;
     let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
@@ -86,17 +103,7 @@ fn publish_numbers_past_the_repository_commits_on_a_branch_and_pushes() {
     // A dirty checkout: #publish refuses, nothing is sent, no id is taken.
     std::fs::write(clone.join("advisories/2026/notes.txt"), "wip").unwrap();
     let notice = open(&mut w, "r3@reporter.test");
-    w.command(ALICE, "s3@example.org", &notice, SETUP);
-    w.new_mail();
-    w.command(ALICE, "p3@example.org", &notice, "#publish now\r\n");
-    let out = w.new_mail();
-    assert_eq!(
-        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
-        vec!["transcript", "team-notice"],
-        "{}",
-        summarize(&out)
-    );
-    let t = body(&out[0].bytes);
+    let t = publish_refused(&mut w, &notice, "s3@example.org", "p3@example.org");
     assert!(t.contains("has uncommitted changes"), "{t}");
     assert_eq!(w.case("SEC-2026-0003").advisory_id, None);
 }
@@ -172,17 +179,7 @@ fn a_failing_thanks_template_sends_nothing() {
     w.desk = Desk::new(w.desk.config.clone(), templates);
 
     let notice = w.open_case("Heap overflow in the parser");
-    w.command(ALICE, "a1@example.org", &notice, SETUP);
-    w.new_mail();
-    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
-    let out = w.new_mail();
-    assert_eq!(
-        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
-        vec!["transcript", "team-notice"],
-        "{}",
-        summarize(&out)
-    );
-    let t = body(&out[0].bytes);
+    let t = publish_refused(&mut w, &notice, "a1@example.org", "a2@example.org");
     assert!(
         t.contains("not published: the published template failed"),
         "{t}"

@@ -332,19 +332,23 @@ fn outlook_block(l: &Lang, html: bool) -> String {
     }
 }
 
+/// The quoted team mail's lines, escaped for HTML, joined with `sep`.
+fn quoted_html(sep: &str) -> String {
+    quoted_lines().map(|q| esc(&q)).join(sep)
+}
+
+/// A text reply above the quote: `#reply`, the two reply paragraphs, then `below`.
+fn above(l: &Lang, below: String) -> String {
+    format!("#reply\n{}\n\n{}\n\n{below}", l.reply[0], l.reply[1])
+}
+
 /// A reply layout: (client, format, body builder). Bodies start with `#reply`.
 type Build = fn(&Lang) -> String;
 
 fn layouts() -> Vec<(&'static str, &'static str, Build)> {
     vec![
         ("gmail", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.gmail),
-                quote_with("> ")
-            )
+            above(l, format!("{}\n\n{}\n", fill(l.gmail), quote_with("> ")))
         }),
         ("gmail", "html", |l| {
             format!(
@@ -355,16 +359,13 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 esc(&fill(l.gmail)),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         ("outlook-desktop", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                outlook_block(l, false),
-                quote_with("")
+            above(
+                l,
+                format!("{}\n\n{}\n", outlook_block(l, false), quote_with("")),
             )
         }),
         ("outlook-desktop-classic", "text", |l| {
@@ -389,16 +390,17 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 outlook_block(l, true),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         ("outlook-web", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n________________________________\n{}\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                outlook_block(l, false),
-                quote_with("")
+            above(
+                l,
+                format!(
+                    "________________________________\n{}\n\n{}\n",
+                    outlook_block(l, false),
+                    quote_with("")
+                ),
             )
         }),
         ("outlook-web", "html", |l| {
@@ -411,16 +413,13 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 outlook_block(l, true),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         ("apple-mail", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n> {}\n> \n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.apple),
-                quote_with("> ")
+            above(
+                l,
+                format!("> {}\n> \n{}\n", fill(l.apple), quote_with("> ")),
             )
         }),
         ("apple-mail", "html", |l| {
@@ -432,7 +431,7 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 esc(&fill(l.apple)),
-                quoted_lines().map(|q| esc(&q)).join("</div><div>")
+                quoted_html("</div><div>")
             )
         }),
         // Thunderbird's default: the reply below the quote.
@@ -452,19 +451,13 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                  <blockquote type=\"cite\" cite=\"mid:a1@example.org\"><pre class=\"moz-quote-pre\" wrap=\"\">{}</pre></blockquote>\
                  <p>{}</p><p>{}</p><pre class=\"moz-signature\" cols=\"72\">-- \nAlice Example</pre></body></html>",
                 esc(&fill(l.thunderbird)),
-                quoted_lines().map(|q| esc(&q)).join("\n"),
+                quoted_html("\n"),
                 esc(l.reply[0]),
                 esc(l.reply[1]),
             )
         }),
         ("k9-fairemail", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.k9),
-                quote_with("> ")
-            )
+            above(l, format!("{}\n{}\n", fill(l.k9), quote_with("> ")))
         }),
         ("k9-fairemail", "html", |l| {
             format!(
@@ -473,18 +466,12 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 esc(&fill(l.k9)),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         // Yahoo's text part quotes without `>`: the attribution alone marks the quote.
         ("yahoo", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n\n{}\n\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.yahoo),
-                quote_with("")
-            )
+            above(l, format!("\n{}\n\n\n{}\n", fill(l.yahoo), quote_with("")))
         }),
         ("yahoo", "html", |l| {
             format!(
@@ -495,17 +482,18 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 esc(&fill(l.yahoo)),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         ("proton", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n------- {} -------\n{}\n\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                l.original,
-                fill(l.proton),
-                quote_with("> ")
+            above(
+                l,
+                format!(
+                    "------- {} -------\n{}\n\n\n{}\n",
+                    l.original,
+                    fill(l.proton),
+                    quote_with("> ")
+                ),
             )
         }),
         ("proton", "html", |l| {
@@ -517,48 +505,31 @@ fn layouts() -> Vec<(&'static str, &'static str, Build)> {
                 esc(l.reply[0]),
                 esc(l.reply[1]),
                 esc(&fill(l.proton)),
-                quoted_lines().map(|q| esc(&q)).join("<br>")
+                quoted_html("<br>")
             )
         }),
         // Forwards of a team mail below the reply; the forwarded headers left out, so
         // that the separator alone must cut.
         ("gmail-forward", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n---------- {} ---------\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                l.gmail_forward,
-                quote_with("")
+            above(
+                l,
+                format!(
+                    "---------- {} ---------\n{}\n",
+                    l.gmail_forward,
+                    quote_with("")
+                ),
             )
         }),
         ("apple-mail-forward", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                l.apple_forward,
-                quote_with("")
-            )
+            above(l, format!("{}\n\n{}\n", l.apple_forward, quote_with("")))
         }),
         // Mutt-style clients and some webmails: an attribution without a date.
         ("undated", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.undated),
-                quote_with("> ")
-            )
+            above(l, format!("{}\n{}\n", fill(l.undated), quote_with("> ")))
         }),
         // `|` quoting (some webmail plain-text parts, list archives).
         ("pipe-quoted", "text", |l| {
-            format!(
-                "#reply\n{}\n\n{}\n\n{}\n{}\n",
-                l.reply[0],
-                l.reply[1],
-                fill(l.gmail),
-                quote_with("| ")
-            )
+            above(l, format!("{}\n{}\n", fill(l.gmail), quote_with("| ")))
         }),
     ]
 }

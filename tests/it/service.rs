@@ -122,7 +122,7 @@ fn passwords_never_reach_the_log() {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    crate::e2e::wait_first_sync(&db).unwrap();
+    crate::support::desk::wait_first_sync(&db).unwrap();
     stack.send(
         crate::world::RITA,
         &[crate::world::DESK],

@@ -4,18 +4,12 @@
 //! World (SQLite + a hand-moved clock), with real SpamAssassin output; then end to end
 //! on the real mail stack.
 
-use crate::support::desk::starttls_stack_config;
+use crate::support::desk::send_alice;
 use crate::support::mailstack::MailStack;
+use crate::support::pass::Pass;
 use crate::world::*;
-use chrono::{DateTime, Utc};
-use secdesk::clock::{Clock, ManualClock};
-use secdesk::config::Config;
-use secdesk::service::health::Beat;
 use secdesk::service::process::Processed;
-use secdesk::service::shutdown::Shutdown;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -448,103 +442,6 @@ fn the_desk_wide_ack_limit_holds_acks_back_and_tells_the_team_once() {
 
 // ---- end to end, on the real mail stack ------------------------------------------
 
-/// The desk against `stack`, one pass at a time at a chosen instant: IMAP sync, the
-/// scheduler, the outbox over SMTP.
-struct Pass {
-    config: Config,
-    db_path: std::path::PathBuf,
-    config_file: std::path::PathBuf,
-    rt: tokio::runtime::Runtime,
-    mailer: secdesk::service::mailer::Mailer,
-}
-
-impl Pass {
-    fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (text, db_path) = starttls_stack_config(stack, dir, extra);
-        let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
-        let config_file = dir.join("config.toml");
-        std::fs::write(&config_file, &text).unwrap();
-        let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-        Pass {
-            config,
-            db_path,
-            config_file,
-            rt: tokio::runtime::Runtime::new().unwrap(),
-            mailer,
-        }
-    }
-
-    /// Returns how many reminders fired.
-    fn run(&self, at: DateTime<Utc>) -> usize {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
-        let desk = Arc::new(secdesk::service::process::Desk::new(
-            self.config.clone(),
-            secdesk::outgoing::templates::Templates::load(None).unwrap(),
-        ));
-        let db = secdesk::service::db::Db::open(&self.db_path).unwrap();
-        self.rt.block_on(async {
-            let mut session = secdesk::service::ingest::connect(&self.config.imap)
-                .await
-                .unwrap();
-            secdesk::service::ingest::sync(
-                &mut session,
-                &db,
-                &desk,
-                &clock,
-                &Shutdown::never(),
-                &Beat::detached(),
-                &|| {},
-            )
-            .await
-            .unwrap();
-        });
-        let fired = db
-            .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
-            .unwrap();
-        // Everything queued goes out now (one flush sends up to 100).
-        loop {
-            let r = self
-                .rt
-                .block_on(secdesk::service::mailer::flush(
-                    &self.mailer,
-                    &db,
-                    &desk,
-                    clock.as_ref(),
-                    &Shutdown::never(),
-                    &Beat::detached(),
-                ))
-                .unwrap();
-            assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");
-            if r.sent == 0 {
-                break;
-            }
-        }
-        fired.len()
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    /// `secdesk <args>` through the real binary.
-    fn secdesk(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .arg("--config")
-            .arg(&self.config_file)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-}
-
 /// Waits until the desk's inbox holds `n` mails (delivered by Postfix).
 fn wait_inbox(stack: &MailStack, n: usize) {
     stack.wait_for(DESK, n, WAIT);
@@ -675,18 +572,12 @@ fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a1@example.org",
-            None,
-            "release",
-            None,
-            &format!("#case {released}\r\n#notspam\r\n"),
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a1@example.org",
+        None,
+        "release",
+        &format!("#case {released}\r\n#notspam\r\n"),
     );
     wait_inbox(&stack, 32);
     let wednesday = paris(2026, 11, 25, 10, 0);
@@ -716,18 +607,12 @@ fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
             .any(|l| l.contains(&real) && l.contains("first-response")),
         "{before}"
     );
-    stack.send(
-        ALICE,
-        &[DESK],
-        team_mail(
-            ALICE,
-            "a2@example.org",
-            None,
-            "junk",
-            None,
-            &format!("#case {real}\r\n#spam\r\n"),
-        )
-        .as_bytes(),
+    send_alice(
+        &stack,
+        "a2@example.org",
+        None,
+        "junk",
+        &format!("#case {real}\r\n#spam\r\n"),
     );
     wait_inbox(&stack, 33);
     pass.run(wednesday);

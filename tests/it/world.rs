@@ -116,11 +116,16 @@ impl World {
     /// [`World::deliver`] for bytes that need not be UTF-8.
     pub fn deliver_bytes(&mut self, raw: &[u8]) -> Processed {
         self.uid += 1;
+        self.deliver_as(self.uid, raw, Arrival::Live)
+    }
+
+    /// Stores `raw` under `uid` as it arrived (live, or as history: found at the first
+    /// start, or imported), then processes it.
+    pub fn deliver_as(&mut self, uid: u32, raw: &[u8], arrival: Arrival) -> Processed {
         let now = self.clock.now();
-        let uid = self.uid;
         let id = self
             .store
-            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw, now, Arrival::Live))
+            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw, now, arrival))
             .unwrap()
             .unwrap();
         self.desk.process(&mut self.store, id, now).unwrap()

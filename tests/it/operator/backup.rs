@@ -60,8 +60,7 @@ fn backup_while_the_desk_writes_is_sound_and_private() {
         "the refused backup changed the file"
     );
 
-    let status = desk.sigterm(Duration::from_secs(20));
-    assert!(status.success(), "desk exit: {status}\n{}", desk.log_text());
+    desk.stop_cleanly("desk");
 
     // Sound, and a consistent snapshot: each processed report is on exactly one case
     // message, opened one case and queued one acknowledgement.

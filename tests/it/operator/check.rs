@@ -7,6 +7,22 @@ fn fail_lines(out: &str) -> Vec<&str> {
     out.lines().filter(|l| l.starts_with("FAIL")).collect()
 }
 
+/// `secdesk check` on `text`, written as `name` in `dir`: its exit status must be
+/// `code` and its report must end with `last`. Returns the config's path and the report.
+fn check(dir: &Path, name: &str, text: &str, code: i32, last: &str) -> (PathBuf, String) {
+    let cfg = write_config(dir, name, text);
+    let o = run_cli(&cfg, &["check"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(code), "{name}: {}", all_output(&o));
+    assert!(out.ends_with(last), "{name}: {}", all_output(&o));
+    (cfg, out)
+}
+
+/// `check` that must pass.
+fn check_passes(dir: &Path, name: &str, text: &str) -> (PathBuf, String) {
+    check(dir, name, text, 0, "\nAll checks passed.\n")
+}
+
 /// A good config passes, over plain text on loopback and over STARTTLS verified against
 /// the stack's CA; without that CA the same STARTTLS config fails on TLS, so the
 /// verification is real. `check` creates no database.
@@ -17,15 +33,7 @@ fn check_passes_a_good_config_plain_and_over_verified_starttls() {
     let db = dir.path().join("desk.db");
     let plain = stack_config(&stack, &db, "");
 
-    let cfg = write_config(dir.path(), "plain.toml", &plain);
-    let o = run_cli(&cfg, &["check"]);
-    let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        out.ends_with("\nAll checks passed.\n"),
-        "{}",
-        all_output(&o)
-    );
+    let (cfg, out) = check_passes(dir.path(), "plain.toml", &plain);
     assert_eq!(fail_lines(&out), Vec::<&str>::new());
     for expected in [
         format!("ok   config    {} is valid", cfg.display()),
@@ -62,15 +70,7 @@ fn check_passes_a_good_config_plain_and_over_verified_starttls() {
         let (c, d) = tls(stack.smtp_port);
         edit(&edit(&plain, &a, &b), &c, &d)
     };
-    let cfg = write_config(dir.path(), "starttls.toml", &starttls(true));
-    let o = run_cli(&cfg, &["check"]);
-    let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        out.ends_with("\nAll checks passed.\n"),
-        "{}",
-        all_output(&o)
-    );
+    let (_, out) = check_passes(dir.path(), "starttls.toml", &starttls(true));
     assert!(
         out.contains(&format!(
             "ok   imap      logged in to 127.0.0.1:{} as {DESK}",
@@ -109,15 +109,7 @@ fn check_names_the_key_behind_each_failure() {
 
     // `check` with `text` fails exactly once, on a `topic` line containing every needle.
     let expect_one_fail = |name: &str, text: &str, topic: &str, needles: &[&str]| {
-        let cfg = write_config(dir.path(), name, text);
-        let o = run_cli(&cfg, &["check"]);
-        let out = stdout(&o);
-        assert_eq!(o.status.code(), Some(2), "{name}: {}", all_output(&o));
-        assert!(
-            out.ends_with("\n1 check failed.\n"),
-            "{name}: {}",
-            all_output(&o)
-        );
+        let (_, out) = check(dir.path(), name, text, 2, "\n1 check failed.\n");
         let fails = fail_lines(&out);
         assert_eq!(fails.len(), 1, "{name}: {out}");
         let line = fails[0];

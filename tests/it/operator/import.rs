@@ -157,20 +157,8 @@ fn import_of_mbox_and_maildir_matches_live_ingest() {
     let crlf: Vec<String> = mails.iter().map(|m| m.replace('\n', "\r\n")).collect();
     append_all(&stack, &crlf);
     let mut desk = Daemon::start(&cfg, dir.path().join("live.log"));
-    desk.wait_db(
-        "the primer and all six mails processed",
-        Duration::from_secs(15),
-        || match count(&db, DONE_SQL)? {
-            7 => Ok(()),
-            k => Err(format!("{k}/7 processed")),
-        },
-    );
-    let status = desk.sigterm(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "live desk exit: {status}\n{}",
-        desk.log_text()
-    );
+    desk.wait_processed("the primer and all six mails processed", &db, 7);
+    desk.stop_cleanly("live desk");
     assert_eq!(case_rows(&db), expected, "cases from live ingest");
     // It was live: both reporters were acknowledged (the import answered no one).
     assert_eq!(

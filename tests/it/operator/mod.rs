@@ -153,6 +153,26 @@ impl Daemon {
         }
     }
 
+    /// Waits (at most 15 s) until exactly `n` mails are processed.
+    fn wait_processed(&mut self, what: &str, db: &Path, n: i64) {
+        self.wait_db(what, Duration::from_secs(15), || {
+            match count(db, DONE_SQL)? {
+                k if k == n => Ok(()),
+                k => Err(format!("{k}/{n} processed")),
+            }
+        });
+    }
+
+    /// Sends SIGTERM; the desk must exit successfully within 20 s (`what` names the run).
+    fn stop_cleanly(&mut self, what: &str) {
+        let status = self.sigterm(Duration::from_secs(20));
+        assert!(
+            status.success(),
+            "{what} exit: {status}\n{}",
+            self.log_text()
+        );
+    }
+
     /// Sends SIGTERM and waits (at most `within`) for the exit status.
     fn sigterm(&mut self, within: Duration) -> ExitStatus {
         let child = self.child.as_mut().expect("the desk was stopped already");
@@ -212,20 +232,8 @@ fn prime(stack: &MailStack, cfg: &Path, db: &Path, dir: &Path) {
         )],
     );
     let mut desk = Daemon::start(cfg, dir.join("primer.log"));
-    desk.wait_db(
-        "the primer processed",
-        Duration::from_secs(15),
-        || match count(db, DONE_SQL)? {
-            1 => Ok(()),
-            k => Err(format!("{k} processed")),
-        },
-    );
-    let status = desk.sigterm(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "primer run exit: {status}\n{}",
-        desk.log_text()
-    );
+    desk.wait_processed("the primer processed", db, 1);
+    desk.stop_cleanly("primer run");
     assert_eq!(
         must_count(db, "SELECT COUNT(*) FROM cases"),
         0,

@@ -78,12 +78,7 @@ fn sigterm_during_a_backlog_loses_nothing() {
             }
         },
     );
-    let status = desk.sigterm(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "second exit: {status}\n{}",
-        desk.log_text()
-    );
+    desk.stop_cleanly("second");
 
     // The database: one raw row per mail, each processed once into one case.
     assert_eq!(must_count(&db, "SELECT COUNT(*) FROM raw_mail"), n + 1);

@@ -1,10 +1,15 @@
 //! The desk against a mail stack, as the end-to-end and operator tests drive it: its
-//! configuration, and a read-only look at its database.
+//! configuration, the desk in-process or as the real binary, and a read-only look at
+//! its database.
 
 use crate::support::mailstack::MailStack;
-use crate::world::config_text;
+use crate::world::{ALICE, DESK, RITA, config_text, report, secrets, team_mail};
 use rusqlite::{Connection, OpenFlags};
+use secdesk::clock::{Clock, SystemClock};
+use secdesk::config::Config;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The test config against `stack`, plain text on loopback, database `db`.
@@ -31,6 +36,38 @@ pub fn starttls_stack_config(stack: &MailStack, dir: &Path, extra: &str) -> (Str
             ),
         );
     (text, db)
+}
+
+/// Sends Rita's report (`id`, `subject`, `text`) to the desk through the stack's SMTP.
+pub fn send_report(stack: &MailStack, id: &str, subject: &str, text: &str) {
+    stack.send(RITA, &[DESK], report(id, subject, text).as_bytes());
+}
+
+/// Sends Alice's mail to the desk through the stack's SMTP: `text` (with `#` commands)
+/// under Message-ID `id`, in reply to `parent` if any, stamped as the team's own
+/// receiving server stamps it.
+pub fn send_alice(stack: &MailStack, id: &str, parent: Option<&str>, subject: &str, text: &str) {
+    let mail = team_mail(ALICE, id, parent, subject, None, text);
+    stack.send(ALICE, &[DESK], mail.as_bytes());
+}
+
+/// Puts `n` reports straight into the desk's INBOX (no SMTP, nothing awaited): report
+/// `i` has Message-ID `{tag}{i}@reporter.test` and subject `{subject} {i}`, and comes
+/// from `{sender}{i}@reporter.test` (a sender of its own), or from Rita without one.
+pub fn append_reports(stack: &MailStack, n: usize, tag: &str, subject: &str, sender: Option<&str>) {
+    let mut imap = stack.imap(DESK);
+    for i in 0..n {
+        let mail = report(
+            &format!("{tag}{i}@reporter.test"),
+            &format!("{subject} {i}"),
+            "x",
+        );
+        let mail = match sender {
+            Some(s) => mail.replace(RITA, &format!("{s}{i}@reporter.test")),
+            None => mail,
+        };
+        imap.append("INBOX", mail.as_bytes());
+    }
 }
 
 /// A read-only look at the database (as an operator's sqlite3 would take).
@@ -72,5 +109,111 @@ pub fn wait_until<T>(
             // Polling a file another process writes, bounded by the deadline.
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
+    }
+}
+
+/// How long the desk may take to open the mailbox the first time.
+const FIRST_SYNC: Duration = Duration::from_secs(20);
+
+/// Waits until the desk has opened the mailbox once (its cursor exists): from then on,
+/// new mail is live. Mail already there at the first start is filed as history.
+pub fn wait_first_sync(db: &Path) -> Result<(), String> {
+    wait_until("the desk to open the mailbox", FIRST_SYNC, || match count(
+        db,
+        "SELECT COUNT(*) FROM imap_cursor",
+    )? {
+        0 => Err("no IMAP cursor yet".into()),
+        _ => Ok(()),
+    })
+}
+
+/// The config `text`, with the test secrets; panics with the problems it has.
+pub fn load(text: &str) -> Config {
+    Config::from_toml(text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+/// The desk running in-process on its own runtime, stopped on drop.
+pub struct RunningDesk {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningDesk {
+    /// Starts the desk on the system clock and waits until it has read the inbox once.
+    pub fn start(config: Config) -> RunningDesk {
+        RunningDesk::start_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// The desk against `stack` over STARTTLS (the test config plus `extra`), its
+    /// database `desk.db` in `dir`, started and synced once; with that database's path.
+    pub fn against(stack: &MailStack, dir: &Path, extra: &str) -> (RunningDesk, PathBuf) {
+        let (text, db) = starttls_stack_config(stack, dir, extra);
+        (RunningDesk::start(load(&text)), db)
+    }
+
+    /// Starts the desk on `clock` and waits until it has read the inbox once.
+    pub fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
+        let db = config.desk.database.clone();
+        let desk = RunningDesk::spawn(config, clock);
+        wait_first_sync(&db).unwrap();
+        desk
+    }
+
+    /// Starts the desk without waiting for it to read the inbox.
+    pub fn start_unsynced(config: Config) -> RunningDesk {
+        RunningDesk::spawn(config, Arc::new(SystemClock))
+    }
+
+    fn spawn(config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(secdesk::service::daemon::run(config, clock, async {
+                let _ = rx.await;
+            }))
+        });
+        RunningDesk {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RunningDesk {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        // The daemon's own error is not the test's verdict, but it is worth seeing.
+        if let Some(Ok(Err(e))) = self.thread.take().map(|t| t.join()) {
+            eprintln!("the desk stopped with an error: {e:#}");
+        }
+    }
+}
+
+/// Runs the real binary (with `env` added); killed on drop.
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

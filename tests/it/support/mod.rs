@@ -6,6 +6,7 @@
 pub mod desk;
 pub mod imap;
 pub mod mailstack;
+pub mod pass;
 pub mod proxy;
 pub mod responder;
 pub mod smtp;
