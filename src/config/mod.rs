@@ -8,11 +8,14 @@
 
 use crate::desk::calendar::{self, Calendar, WeeklyAt};
 use chrono::{NaiveDate, NaiveTime, Weekday};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod desks;
+pub use desks::{DESK_KEYS, TOP_DESK};
 
 /// Every key of the configuration file, by section: what validation accepts and what
 /// `config.example.toml` must document (a test checks it).
@@ -93,7 +96,7 @@ fn keys_of(section: &str) -> &'static [&'static str] {
 }
 
 /// The configuration as written in the TOML file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawConfig {
     #[serde(default)]
     pub desk: RawDesk,
@@ -111,11 +114,14 @@ pub struct RawConfig {
     pub publish: RawPublish,
     #[serde(default)]
     pub spam: RawSpam,
+    /// `[desks.NAME]`: checked against [`DESK_KEYS`] and merged over the top level.
+    #[serde(default, skip_serializing)]
+    pub desks: BTreeMap<String, toml::Value>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawDesk {
     pub address: Option<String>,
     pub name: Option<String>,
@@ -127,7 +133,7 @@ pub struct RawDesk {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawImap {
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -144,7 +150,7 @@ pub struct RawImap {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawSmtp {
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -158,7 +164,7 @@ pub struct RawSmtp {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawTeam {
     pub members: Option<Vec<String>>,
     pub notify: Option<String>,
@@ -168,7 +174,7 @@ pub struct RawTeam {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawCalendar {
     pub timezone: Option<String>,
     pub working_days: Option<Vec<String>>,
@@ -178,7 +184,7 @@ pub struct RawCalendar {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawPolicy {
     pub first_response: Option<String>,
     pub embargo: Option<String>,
@@ -190,7 +196,7 @@ pub struct RawPolicy {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawSpam {
     pub filter: Option<String>,
     pub threshold: Option<f64>,
@@ -199,7 +205,7 @@ pub struct RawSpam {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawPublish {
     pub announce: Option<String>,
     pub advisory_prefix: Option<String>,
@@ -251,6 +257,8 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone)]
 pub struct DeskConfig {
+    /// NAME of its `[desks.NAME]` section; empty for the top-level desk.
+    pub key: String,
     /// `security@example.org`, lower-cased.
     pub address: String,
     pub name: String,
@@ -404,6 +412,9 @@ pub struct Config {
     pub spam: SpamConfig,
     /// Things that are allowed but deserve a loud word (plaintext off loopback, …).
     pub warnings: Vec<String>,
+    /// The `[desks.NAME]` desks, each a whole effective configuration (its own keys
+    /// over the top level's), in name order; empty inside a desk.
+    pub desks: Vec<Config>,
 }
 
 /// One thing wrong with the configuration.
@@ -680,6 +691,16 @@ impl RawConfig {
         let policy = self.policy_section(&mut p);
         let publish = self.publish_section(&mut p, &desk.case_prefix);
         let spam = self.spam_section(&mut p);
+        let top_problems = p.0.clone();
+        let shared = desks::Shared {
+            imap: &imap,
+            smtp: &smtp,
+            top_address: &desk.address,
+            top_prefix: &desk.case_prefix,
+            top_warnings: &warnings,
+            top_problems: &top_problems,
+        };
+        let desks = self.desks_sections(&mut p, found, &shared);
         match (p.0.is_empty(), calendar) {
             (true, Some(calendar)) => Ok(Config {
                 desk,
@@ -691,6 +712,7 @@ impl RawConfig {
                 publish,
                 spam,
                 warnings,
+                desks,
             }),
             _ => Err(p.0),
         }
@@ -730,6 +752,7 @@ impl RawConfig {
                 .unwrap_or_else(|| "localhost".into())
         });
         DeskConfig {
+            key: String::new(),
             name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
             case_prefix: case_prefix.to_ascii_uppercase(),
             database: d
