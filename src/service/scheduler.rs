@@ -15,7 +15,7 @@ use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
-use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, SPAM_SCOPE, Store, Tx};
+use crate::store::{self, PlannedRow, ReminderRow, Store, Tx};
 use crate::types::CaseId;
 use chrono::{DateTime, Duration, Utc};
 
@@ -42,12 +42,16 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
     let mut fired = Vec::new();
     for r in due {
         // A day without suspect mail sends no summary, and reports nothing either.
-        if let Some(f) = store.write(|tx| fire(desk, tx, &r, now))? {
+        // Each reminder is the business of its desk (its case's, or the desk of a digest
+        // or summary): that desk's team, calendar and addresses.
+        if let Some(f) = store.write(|tx| fire(desk.view_of_scope(tx, &r.scope)?, tx, &r, now))? {
             fired.push(f);
         }
     }
-    store.write(|tx| ensure_digest(desk, tx, now))?;
-    store.write(|tx| ensure_spam_summary(desk, tx, now))?;
+    for d in desk.all() {
+        store.write(|tx| ensure_digest(d, tx, now))?;
+        store.write(|tx| ensure_spam_summary(d, tx, now))?;
+    }
     Ok(fired)
 }
 
@@ -56,16 +60,16 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
 /// restarts.
 pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
     let Some(at) = desk.config.spam.summary else {
-        return tx.cancel_reminders(SPAM_SCOPE);
+        return tx.cancel_reminders(&desk.spam_scope());
     };
     let pending = tx
-        .reminders_of(SPAM_SCOPE)?
+        .reminders_of(&desk.spam_scope())?
         .into_iter()
         .any(|r| r.state == store::ReminderState::Pending);
     if !pending {
         let due = deadlines::next_daily_at(&desk.config.calendar, at, now);
         tx.plan_reminder(
-            SPAM_SCOPE,
+            &desk.spam_scope(),
             &PlannedRow {
                 kind: ReminderKind::SpamSummary.as_str(),
                 due,
@@ -93,9 +97,14 @@ fn fire_spam_summary(
         return Ok(None);
     }
     let since = tx
-        .last_sent_due(SPAM_SCOPE, &r.kind, r.due)?
+        .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
-    let rows = tx.quarantined_between(since, r.due)?;
+    let mine = tx.case_ids_of_desk(desk.key())?;
+    let rows: Vec<_> = tx
+        .quarantined_between(since, r.due)?
+        .into_iter()
+        .filter(|row| mine.contains(&row.case))
+        .collect();
     let fired = match spam::summary(&desk.ctx(now), &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
@@ -130,7 +139,7 @@ fn fire_spam_summary(
     if let Some(at) = desk.config.spam.summary {
         let due = deadlines::next_daily_at(&desk.config.calendar, at, now.max(r.due));
         tx.plan_reminder(
-            SPAM_SCOPE,
+            &desk.spam_scope(),
             &PlannedRow {
                 kind: r.kind.clone(),
                 due,
@@ -145,16 +154,16 @@ fn fire_spam_summary(
 /// Plans the next digest if none is pending (and the config asks for one).
 pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
     let Some(weekly) = desk.config.policy.digest else {
-        return tx.cancel_reminders(DIGEST_SCOPE);
+        return tx.cancel_reminders(&desk.digest_scope());
     };
     let pending = tx
-        .reminders_of(DIGEST_SCOPE)?
+        .reminders_of(&desk.digest_scope())?
         .into_iter()
         .any(|r| r.state == store::ReminderState::Pending);
     if !pending {
         let due = weekly.next_after(&desk.config.calendar, now);
         tx.plan_reminder(
-            DIGEST_SCOPE,
+            &desk.digest_scope(),
             &PlannedRow {
                 kind: ReminderKind::Digest.as_str(),
                 due,
@@ -204,7 +213,7 @@ fn fire_reminder(
         if let Some(weekly) = desk.config.policy.digest {
             let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
             tx.plan_reminder(
-                DIGEST_SCOPE,
+                &desk.digest_scope(),
                 &PlannedRow {
                     kind: r.kind.clone(),
                     due,
@@ -453,7 +462,13 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
 }
 
 fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let cases: Vec<Case> = tx.list_cases(true)?.into_iter().map(|s| s.case).collect();
+    let mine = tx.case_ids_of_desk(desk.key())?;
+    let cases: Vec<Case> = tx
+        .list_cases(true)?
+        .into_iter()
+        .map(|s| s.case)
+        .filter(|c| mine.contains(&c.id.to_string()))
+        .collect();
     let cal = &desk.config.calendar;
     let rendered = desk.templates.render(&templates::Digest {
         desk_name: desk.config.desk.name.clone(),

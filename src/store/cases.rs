@@ -116,7 +116,10 @@ impl Tx<'_> {
     /// The id the next case opened in `year` will get.
     pub fn next_case_id(&self, prefix: &str, year: i32) -> Result<CaseId> {
         let seq: i64 = self
-            .opt("SELECT MAX(seq) FROM cases WHERE year = ?1", [year])?
+            .opt(
+                "SELECT MAX(seq) FROM cases WHERE year = ?1 AND id LIKE ?2 || '-%'",
+                params![year, prefix],
+            )?
             .unwrap_or(0);
         Ok(CaseId::new(prefix, year, (seq + 1) as u32))
     }

@@ -10,6 +10,7 @@
 //!   timeout on every connection.
 
 mod cases;
+mod desks;
 mod mail;
 mod outbox;
 mod reminders;
