@@ -43,11 +43,18 @@ enum Command {
         /// Only the cases in the spam state (suspect mail, `#spam`).
         #[arg(long, conflicts_with_all = ["all", "open"])]
         spam: bool,
+        /// Only the cases of this desk (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
     },
     /// Show one case: its summary and timeline.
     Case { id: String },
     /// List the coming deadlines and reminders.
-    Deadlines,
+    Deadlines {
+        /// Only this desk's (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
+    },
     /// Print a case's advisory (for review before publication).
     Advisory {
         id: String,
@@ -58,6 +65,9 @@ enum Command {
     Calendar {
         #[arg(long, short, default_value = "secdesk-deadlines.ics")]
         output: PathBuf,
+        /// Only this desk's (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
     },
     /// Bring an existing archive (mbox file or Maildir) in as cases, sending nothing.
     Import { path: PathBuf },
@@ -104,18 +114,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run => cli::run::run(config),
         Command::Check => cli::check::run(config),
-        Command::Cases { open: _, all, spam } => {
+        Command::Cases {
+            open: _,
+            all,
+            spam,
+            desk,
+        } => {
             let which = match (all, spam) {
                 (_, true) => cli::cases::Which::Spam,
                 (true, false) => cli::cases::Which::All,
                 (false, false) => cli::cases::Which::Open,
             };
-            cli::cases::run(config, which)
+            cli::cases::run_desk(config, which, desk.as_deref())
         }
         Command::Case { id } => cli::case::run(config, &id),
-        Command::Deadlines => cli::deadlines::run(config, &clock),
+        Command::Deadlines { desk } => cli::deadlines::run_desk(config, &clock, desk.as_deref()),
         Command::Advisory { id, format } => cli::advisory::run(config, &id, format, &clock),
-        Command::Calendar { output } => cli::calendar::run(config, &output, &clock),
+        Command::Calendar { output, desk } => {
+            cli::calendar::run_desk(config, &output, &clock, desk.as_deref())
+        }
         Command::Import { path } => cli::import::run(config, &path, &clock),
         Command::Backup { file } => cli::backup::run(config, &file),
     }

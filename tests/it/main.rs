@@ -11,6 +11,7 @@ mod architecture;
 mod cli;
 mod conversation;
 mod deadlines;
+mod desks;
 mod e2e;
 mod faults;
 mod operator;

@@ -1,0 +1,432 @@
+//! Many desks in one daemon (PRODUCT.md §9): three desks (the top level, cohttp and dune)
+//! on one SQLite file. The first tests drive `process` and `run_due` with a ManualClock;
+//! the last ones run the daemon against a real Postfix + Dovecot, the three desks sharing
+//! one IMAP mailbox through plus addresses of security@.
+
+use crate::world::*;
+use secdesk::desk::case::EventKind;
+use secdesk::service::process::Processed;
+use secdesk::store::OutboxRow;
+use secdesk::types::CaseId;
+use std::path::Path;
+use std::process::Command;
+
+pub const CAROL: &str = "carol@example.org";
+pub const DAN: &str = "dan@example.org";
+pub const COHTTP: &str = "security+cohttp@example.org";
+pub const DUNE: &str = "security+dune@example.org";
+
+/// Two desks besides the top level; dune keeps its calendar in New York.
+pub const DESKS: &str = r#"
+[desks.cohttp]
+address = "security+cohttp@example.org"
+name = "Cohttp security"
+case_prefix = "COHTTP"
+[desks.cohttp.team]
+members = ["carol@example.org"]
+[desks.cohttp.publish]
+announce = "cohttp-announce@example.org"
+advisory_prefix = "COHTTPA"
+
+[desks.dune]
+address = "security+dune@example.org"
+name = "Dune security"
+case_prefix = "DUNE"
+[desks.dune.team]
+members = ["dan@example.org"]
+[desks.dune.calendar]
+timezone = "America/New_York"
+[desks.dune.policy]
+digest = "Mon 09:00"
+"#;
+
+fn world() -> World {
+    World::with(monday_10(), DESKS)
+}
+
+/// A report from `from` to `to`.
+fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
+    )
+}
+
+/// A team member's authenticated mail to `to`, in reply to `parent`.
+fn member_mail(from: &str, to: &str, id: &str, parent: &str, subject: &str, body: &str) -> String {
+    team_mail(from, id, Some(parent), subject, None, body)
+        .replace(&format!("To: {DESK}\r\n"), &format!("To: {to}\r\n"))
+}
+
+fn opened(p: &Processed) -> String {
+    match p {
+        Processed::Filed {
+            case, opened: true, ..
+        } => case.to_string(),
+        other => panic!("no case opened: {other:?}"),
+    }
+}
+
+fn filed_on(p: &Processed) -> String {
+    match p {
+        Processed::Filed { case, .. } => case.to_string(),
+        other => panic!("not filed: {other:?}"),
+    }
+}
+
+fn of<'a>(rows: &'a [OutboxRow], purpose: &str) -> Vec<&'a OutboxRow> {
+    rows.iter()
+        .filter(|r| r.purpose.as_str() == purpose)
+        .collect()
+}
+
+fn recipients(rows: &[&OutboxRow]) -> Vec<String> {
+    let mut r: Vec<String> = rows.iter().flat_map(|r| r.recipients.clone()).collect();
+    r.sort();
+    r
+}
+
+/// Each desk answers mail to its own address: its prefix, its From and Reply-To, its
+/// team alone; nothing the reporter receives names another desk.
+#[test]
+fn each_desk_answers_from_its_own_address_to_its_own_team() {
+    let mut w = world();
+    let rows = [
+        (
+            DESK,
+            "SEC-2026-0001",
+            "Example Security Team",
+            vec![ALICE, BOB],
+        ),
+        (COHTTP, "COHTTP-2026-0001", "Cohttp security", vec![CAROL]),
+        (DUNE, "DUNE-2026-0001", "Dune security", vec![DAN]),
+    ];
+    for (n, (address, id, name, team)) in rows.iter().enumerate() {
+        let p = w.deliver(&report_to(
+            RITA,
+            address,
+            &format!("r{n}@reporter.test"),
+            "Overflow",
+            "details",
+        ));
+        assert_eq!(opened(&p), *id);
+        let mail = w.new_mail();
+        let acks = of(&mail, "ack");
+        assert_eq!(acks.len(), 1, "{}", summarize(&mail));
+        let ack = acks[0];
+        assert_eq!(ack.recipients, vec![RITA.to_string()]);
+        let from = header(&ack.bytes, "From").unwrap();
+        assert!(
+            from.contains(address) && from.contains(name),
+            "{address}: From: {from}"
+        );
+        let plus = CaseId::parse(id).unwrap().plus_tag();
+        let (local, domain) = address.split_once('@').unwrap();
+        let reply_to = header(&ack.bytes, "Reply-To").unwrap();
+        assert!(
+            reply_to.contains(&format!("<{local}+{plus}@{domain}>")),
+            "{reply_to}"
+        );
+        assert!(header(&ack.bytes, "Subject").unwrap().contains(id));
+        let text = String::from_utf8_lossy(&ack.bytes).to_lowercase();
+        for (other, other_id, other_name, _) in &rows {
+            if other != address {
+                assert!(!text.contains(other), "{address}'s ack names {other}");
+                let prefix = other_id.split('-').next().unwrap().to_lowercase();
+                assert!(
+                    !text.contains(&format!("{prefix}-")),
+                    "{address}'s ack names {prefix}"
+                );
+                if !name.contains(other_name) {
+                    assert!(!text.contains(&other_name.to_lowercase()));
+                }
+            }
+        }
+        let notices = of(&mail, "team-notice");
+        assert_eq!(
+            recipients(&notices),
+            team.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "{}",
+            summarize(&mail)
+        );
+        for n in notices {
+            assert!(header(&n.bytes, "From").unwrap().contains(address));
+        }
+    }
+    // Case ids are numbered per prefix, in one database.
+    let cases = w.cases();
+    assert_eq!(cases.len(), 3, "{cases:?}");
+}
+
+/// A reply threads to its case whatever address it used; a case's desk wins over the
+/// address. An old mailbox of one desk used for another's case changes nothing.
+#[test]
+fn a_reply_threads_to_its_case_whatever_address_it_used() {
+    let mut w = world();
+    let p = w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "one"));
+    assert_eq!(opened(&p), "COHTTP-2026-0001");
+    let ack = of(&w.new_mail(), "ack")[0].message_id.to_string();
+    // Rita answers the ack, but to the top-level address.
+    let reply = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: more\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: <{ack}>\r\nReferences: <{ack}>\r\n\r\nmore details\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&reply)), "COHTTP-2026-0001");
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    // A case's plus address threads even from another desk's mailbox (and To: dune).
+    let tagged = format!(
+        "From: {RITA}\r\nTo: {DUNE}\r\nCc: security+cohttp+cohttp-2026-0001@example.org\r\nSubject: again\r\nMessage-ID: <r3@reporter.test>\r\n\r\nand again\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&tagged)), "COHTTP-2026-0001");
+    // The subject tag alone does too.
+    let subject = report_to(
+        RITA,
+        DESK,
+        "r4@reporter.test",
+        "Re: [COHTTP-2026-0001] Bug",
+        "tagged",
+    );
+    assert_eq!(filed_on(&w.deliver(&subject)), "COHTTP-2026-0001");
+    assert_eq!(w.cases().len(), 1, "{:?}", w.cases());
+}
+
+/// A member of one desk has no power over another desk's case: refused, recorded on
+/// the case, the case's team told, the member told nothing.
+#[test]
+fn a_member_of_another_desk_is_refused() {
+    let mut w = world();
+    let p = w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "one"));
+    let id = opened(&p);
+    let notice = of(&w.new_mail(), "team-notice")[0].message_id.to_string();
+    // Alice (top-level desk) saw the notice somehow and tries to act on it.
+    let p = w.deliver(&member_mail(
+        ALICE,
+        DESK,
+        "a1@example.org",
+        &notice,
+        &format!("Re: [{id}] Bug"),
+        "#severity high\r\n#assign me\r\n#reply\r\nHello from another desk\r\n",
+    ));
+    assert_eq!(filed_on(&p), id);
+    let case = w.case(&id);
+    assert_eq!(case.severity, None);
+    assert_eq!(case.assignee, None);
+    let mail = w.new_mail();
+    assert_eq!(mail.len(), 1, "{}", summarize(&mail));
+    assert_eq!(mail[0].recipients, vec![CAROL.to_string()]);
+    assert!(body(&mail[0].bytes).contains("alice@example.org, a member of the desk main"));
+    let events = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::Refused && e.detail.contains("member of the desk main")),
+        "{events:?}"
+    );
+    // Carol, the case's own team, may.
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c1@example.org",
+        &notice,
+        "Re: x",
+        "#severity high\r\n",
+    ));
+    assert_eq!(
+        w.case(&id).severity.map(|s| s.to_string()).as_deref(),
+        Some("high")
+    );
+    let mail = w.new_mail();
+    assert!(
+        mail.iter()
+            .all(|r| r.recipients.iter().all(|to| to == CAROL)),
+        "{}",
+        summarize(&mail)
+    );
+}
+
+/// Each desk's digest goes to its own team, lists only its own cases, at 09:00 in its
+/// own time zone.
+#[test]
+fn each_desk_has_its_own_digest_in_its_own_time_zone() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    w.new_mail();
+    // Monday 23 November, 10:00 in Paris is 04:00 in New York: dune's digest is due at
+    // 09:00 there, 15:00 in Paris.
+    w.run_due();
+    w.clock.set(paris(2026, 11, 23, 14, 59));
+    w.run_due();
+    assert!(of(&w.new_mail(), "digest").is_empty());
+    w.clock.set(paris(2026, 11, 23, 15, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digests = of(&mail, "digest");
+    assert_eq!(
+        recipients(&digests),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    let text = body(&digests[0].bytes);
+    assert!(
+        text.contains("DUNE-2026-0001") && !text.contains("SEC-2026"),
+        "{text}"
+    );
+    assert!(text.contains("America/New_York"), "{text}");
+    // Monday 30 November, 09:00 in Paris: the top level's and cohttp's, not dune's.
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digests = of(&mail, "digest");
+    assert_eq!(
+        recipients(&digests),
+        vec![ALICE.to_string(), BOB.to_string(), CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    for d in &digests {
+        let text = body(&d.bytes);
+        if d.recipients == vec![CAROL.to_string()] {
+            assert!(text.contains("COHTTP-2026-0001"), "{text}");
+            assert!(
+                !text.contains("SEC-2026-0001") && !text.contains("DUNE-"),
+                "{text}"
+            );
+            assert!(header(&d.bytes, "From").unwrap().contains(COHTTP));
+        } else {
+            assert!(text.contains("SEC-2026-0001"), "{text}");
+            assert!(
+                !text.contains("COHTTP-") && !text.contains("DUNE-"),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Reminders of a case go to its desk's team, from its desk.
+#[test]
+fn reminders_go_to_the_cases_desk() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "x"));
+    w.new_mail();
+    // The first answer is due Thursday 17:00; its reminder comes before.
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let reminders = of(&mail, "reminder");
+    assert!(!reminders.is_empty(), "{}", summarize(&mail));
+    assert_eq!(recipients(&reminders), vec![CAROL.to_string()]);
+    assert!(
+        header(&reminders[0].bytes, "From")
+            .unwrap()
+            .contains(COHTTP)
+    );
+}
+
+fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `cases --desk`, `deadlines --desk`, `calendar --desk`; an unknown desk is an error.
+#[test]
+fn the_read_side_commands_take_a_desk() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["cases"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("CASE"), "{out}");
+    assert!(out.contains("DESK"), "{out}");
+    for id in ["SEC-2026-0001", "COHTTP-2026-0001", "DUNE-2026-0001"] {
+        assert!(out.contains(id), "{out}");
+    }
+    let (ok, out, err) = secdesk(&cfg, &["cases", "--desk", "cohttp"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("COHTTP-2026-0001"), "{out}");
+    assert!(
+        !out.contains("SEC-2026-0001") && !out.contains("DUNE-"),
+        "{out}"
+    );
+    let (ok, out, _) = secdesk(&cfg, &["cases", "--all", "--desk", "main"]);
+    assert!(ok);
+    assert!(
+        out.contains("SEC-2026-0001") && !out.contains("COHTTP-"),
+        "{out}"
+    );
+
+    let (ok, out, err) = secdesk(&cfg, &["deadlines", "--desk", "dune"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("America/New_York"), "{out}");
+    assert!(
+        out.contains("DUNE-2026-0001") && !out.contains("SEC-2026"),
+        "{out}"
+    );
+
+    let ics = w._dir.path().join("dune.ics");
+    let (ok, out, err) = secdesk(
+        &cfg,
+        &[
+            "calendar",
+            "--desk",
+            "dune",
+            "--output",
+            ics.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("deadlines written"), "{out}");
+    let text = std::fs::read_to_string(&ics).unwrap();
+    assert!(
+        text.contains("DUNE-2026-0001") && !text.contains("COHTTP-"),
+        "{text}"
+    );
+
+    for args in [
+        &["cases", "--desk", "nope"][..],
+        &["deadlines", "--desk", "nope"][..],
+        &["calendar", "--desk", "nope"][..],
+    ] {
+        let (ok, _, err) = secdesk(&cfg, args);
+        assert!(!ok, "{args:?}");
+        assert!(
+            err.contains("there is no desk named `nope`; the desks are: main, cohttp, dune"),
+            "{args:?}: {err}"
+        );
+    }
+}
