@@ -430,3 +430,333 @@ fn the_read_side_commands_take_a_desk() {
         );
     }
 }
+
+// ---- end to end, on the real mail stack ------------------------------------------
+
+mod stack {
+    use super::*;
+    use crate::e2e::stack_config;
+    use crate::support::mailstack::MailStack;
+    use chrono::{DateTime, Duration as Minutes, Utc};
+    use secdesk::clock::{Clock, ManualClock};
+    use secdesk::config::Config;
+    use secdesk::service::health::Beat;
+    use secdesk::service::shutdown::Shutdown;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub const WAIT: Duration = Duration::from_secs(20);
+    pub const RALPH: &str = "ralph@reporter.test";
+    pub const ROSA: &str = "rosa@reporter.test";
+
+    /// The daemon's three parts, one pass at a chosen instant: IMAP sync, the scheduler,
+    /// the outbox over SMTP.
+    pub struct Pass {
+        pub config: Config,
+        db_path: std::path::PathBuf,
+        rt: tokio::runtime::Runtime,
+        mailer: secdesk::service::mailer::Mailer,
+    }
+
+    impl Pass {
+        pub fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let (text, db_path) = stack_config(stack, dir, extra);
+            let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+            let mailer =
+                secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+            Pass {
+                config,
+                db_path,
+                rt: tokio::runtime::Runtime::new().unwrap(),
+                mailer,
+            }
+        }
+
+        pub fn run(&self, at: DateTime<Utc>) {
+            let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
+            let desk = Arc::new(secdesk::service::process::Desk::new(
+                self.config.clone(),
+                secdesk::outgoing::templates::Templates::load(None).unwrap(),
+            ));
+            let db = secdesk::service::db::Db::open(&self.db_path).unwrap();
+            self.rt.block_on(async {
+                let mut session = secdesk::service::ingest::connect(&self.config.imap)
+                    .await
+                    .unwrap();
+                secdesk::service::ingest::sync(
+                    &mut session,
+                    &db,
+                    &desk,
+                    &clock,
+                    &Shutdown::never(),
+                    &Beat::detached(),
+                    &|| {},
+                )
+                .await
+                .unwrap();
+            });
+            db.blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
+                .unwrap();
+            loop {
+                let r = self
+                    .rt
+                    .block_on(secdesk::service::mailer::flush(
+                        &self.mailer,
+                        &db,
+                        &desk,
+                        clock.as_ref(),
+                        &Shutdown::never(),
+                        &Beat::detached(),
+                    ))
+                    .unwrap();
+                assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");
+                if r.sent == 0 {
+                    break;
+                }
+            }
+        }
+
+        pub fn count(&self, sql: &str) -> i64 {
+            let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+    }
+
+    pub fn at(minutes: i64) -> DateTime<Utc> {
+        monday_10() + Minutes::minutes(minutes)
+    }
+
+    /// The Message-ID of the first mail in `mails` whose subject contains `text`.
+    pub fn id_of(mails: &[Vec<u8>], text: &str) -> String {
+        let m = mails
+            .iter()
+            .find(|m| header(m, "Subject").unwrap_or_default().contains(text))
+            .unwrap_or_else(|| panic!("no mail about {text}"));
+        header(m, "Message-ID")
+            .unwrap()
+            .trim_matches(['<', '>'])
+            .to_string()
+    }
+
+    pub fn subjects(mails: &[Vec<u8>]) -> Vec<String> {
+        mails
+            .iter()
+            .map(|m| header(m, "Subject").unwrap_or_default())
+            .collect()
+    }
+
+    pub fn stamped(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
+        format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reporter.test; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\n{}",
+            report_to(from, to, id, subject, text)
+        )
+    }
+}
+
+/// Three desks on one IMAP mailbox (plus addresses of security@): each report is routed
+/// to its desk and acknowledged with its prefix, each team hears only of its own case, a
+/// member of one desk cannot act on another's case, and no secret word of a desk — in a
+/// report or in a team's internal note — reaches any mailbox outside that desk's team and
+/// its reporter.
+#[test]
+fn three_desks_share_one_mailbox_and_nothing_leaks() {
+    use crate::support::mailstack::MailStack;
+    use stack::*;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), DESKS);
+    pass.run(at(0));
+
+    // (desk address, reporter, prefix, team, secret word of the report, of the note)
+    let desks = [
+        (
+            DESK,
+            RITA,
+            "SEC",
+            vec![ALICE, BOB],
+            "zebra-main-7431",
+            "okapi-main-2210",
+        ),
+        (
+            COHTTP,
+            RALPH,
+            "COHTTP",
+            vec![CAROL],
+            "zebra-cohttp-5520",
+            "okapi-cohttp-9081",
+        ),
+        (
+            DUNE,
+            ROSA,
+            "DUNE",
+            vec![DAN],
+            "zebra-dune-3307",
+            "okapi-dune-6642",
+        ),
+    ];
+    for (n, (address, reporter, _, _, secret, _)) in desks.iter().enumerate() {
+        stack.send(
+            reporter,
+            &[address],
+            stamped(
+                reporter,
+                address,
+                &format!("report{n}@reporter.test"),
+                &format!("Crash number {n}"),
+                &format!("Steps to reproduce: {secret}"),
+            )
+            .as_bytes(),
+        );
+    }
+    stack.wait_for(DESK, 3, WAIT);
+    pass.run(at(1));
+
+    // Routing and acknowledgements with each desk's prefix.
+    for (n, (address, reporter, prefix, team, _, _)) in desks.iter().enumerate() {
+        let id = format!("{prefix}-2026-0001");
+        let acks = stack.wait_for(reporter, 1, WAIT);
+        assert_eq!(acks.len(), 1, "{reporter}: {:?}", subjects(&acks));
+        assert!(
+            header(&acks[0], "Subject").unwrap().contains(&id),
+            "{:?}",
+            subjects(&acks)
+        );
+        assert!(header(&acks[0], "From").unwrap().contains(address));
+        for member in team {
+            let got = stack.wait_for(member, 1, WAIT);
+            assert!(
+                subjects(&got)
+                    .iter()
+                    .any(|s| s.contains(&id) && s.contains(&format!("Crash number {n}"))),
+                "{member}: {:?}",
+                subjects(&got)
+            );
+        }
+    }
+    assert_eq!(pass.count("SELECT COUNT(*) FROM cases"), 3);
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE desk = 'cohttp' AND id = 'COHTTP-2026-0001'"),
+        1
+    );
+
+    // Each team writes an internal note (with a command) on its own case.
+    for (n, (address, _, prefix, team, _, note)) in desks.iter().enumerate() {
+        let id = format!("{prefix}-2026-0001");
+        let member = team[0];
+        let notice = id_of(&stack.fetch_all(member), &id);
+        stack.send(
+            member,
+            &[address],
+            member_mail(
+                member,
+                address,
+                &format!("note{n}@example.org"),
+                &notice,
+                &format!("Re: [{id}] Crash"),
+                &format!("#severity high\r\n\r\nInternal: the root cause is {note}."),
+            )
+            .as_bytes(),
+        );
+    }
+    // Alice (top-level desk) tries to act on cohttp's case, through the top address.
+    stack.send(
+        ALICE,
+        &[DESK],
+        member_mail(
+            ALICE,
+            DESK,
+            "cross@example.org",
+            "nothing@example.org",
+            "Re: [COHTTP-2026-0001] Crash",
+            "#close\r\n#reply\r\nHello from the wrong desk\r\n",
+        )
+        .as_bytes(),
+    );
+    stack.wait_for(DESK, 7, WAIT);
+    pass.run(at(2));
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE severity = 'high'"),
+        3
+    );
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM cases WHERE id = 'COHTTP-2026-0001' AND status = 'closed'"
+        ),
+        0,
+        "the cross-desk #close was refused"
+    );
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM events WHERE case_id = 'COHTTP-2026-0001' AND kind = 'refused'"
+        ),
+        1
+    );
+    // Carol is told (a transcript of her own note, and the refusal alert).
+    let carol = stack.wait_for(CAROL, 3, WAIT);
+    assert!(
+        subjects(&carol)
+            .iter()
+            .any(|s| s.contains("member of another desk")),
+        "{:?}",
+        subjects(&carol)
+    );
+    // The team of the top desk receives each other's transcript and note; wait for it.
+    stack.wait_for(BOB, 2, WAIT);
+    stack.flush_queue();
+
+    // The leak test: every mailbox, every secret.
+    let everyone = [ALICE, BOB, CAROL, DAN, RITA, RALPH, ROSA, DESK];
+    let mailboxes: Vec<(&str, String)> = everyone
+        .iter()
+        .map(|who| {
+            let all = stack
+                .fetch_all(who)
+                .iter()
+                .map(|m| String::from_utf8_lossy(m).to_string() + &body(m))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (*who, all)
+        })
+        .collect();
+    for (address, reporter, prefix, team, secret, note) in &desks {
+        // The words do reach their own team: the test could fail.
+        let team_text: String = mailboxes
+            .iter()
+            .filter(|(who, _)| team.contains(who))
+            .map(|(_, t)| t.clone())
+            .collect();
+        assert!(
+            team_text.contains(secret),
+            "{prefix}'s team never saw its report"
+        );
+        for (who, text) in &mailboxes {
+            let allowed = team.contains(who) || who == reporter || *who == DESK;
+            if !allowed {
+                assert!(!text.contains(secret), "{prefix}'s report reached {who}");
+                assert!(
+                    !text.contains(note),
+                    "{prefix}'s internal note reached {who}"
+                );
+            }
+        }
+        // Reporters: nothing names another desk's address, prefix or name.
+        for (other, _, other_prefix, _, _, _) in &desks {
+            if other != address {
+                let text = &mailboxes.iter().find(|(w, _)| w == reporter).unwrap().1;
+                assert!(
+                    !text.contains(other_prefix.to_lowercase().as_str())
+                        || *other_prefix == "SEC" && !text.contains("sec-"),
+                    "{reporter} learned of {other_prefix}"
+                );
+                assert!(
+                    !text.contains(&format!("{other}>")),
+                    "{reporter} learned of {other}"
+                );
+            }
+        }
+        // The reporter never sees the internal note.
+        let text = &mailboxes.iter().find(|(w, _)| w == reporter).unwrap().1;
+        assert!(!text.contains(note), "{prefix}'s note reached its reporter");
+    }
+}
