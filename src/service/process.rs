@@ -432,6 +432,11 @@ impl Desk {
 
         let mut facts = Facts {
             next_advisory_id: tx.next_advisory_id(&cfg.publish.advisory_prefix, year)?,
+            other_desks: top
+                .all()
+                .filter(|d| d.key() != self.key())
+                .map(|d| d.config.desk_label().to_string())
+                .collect(),
             ..Facts::default()
         };
         if let Some(b) = &body {
@@ -467,6 +472,18 @@ impl Desk {
             .count_events_since(EventKind::Refused, now - Duration::hours(1))?
             .min(ALERTS_PER_HOUR + 1);
 
+        // `#move`, by a member of this desk, to a desk there is: carried out below.
+        let move_to = match (&sender, &filing, &body) {
+            (Sender::Team(member), Filing::Existing(..), Some(b)) => b
+                .commands
+                .iter()
+                .find_map(|c| match &c.parsed {
+                    Ok(Command::Move(d)) if facts.other_desks.contains(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .map(|d| (member.clone(), d)),
+            _ => None,
+        };
         let decision = desk::decide(
             ctx,
             Incoming {
@@ -491,7 +508,80 @@ impl Desk {
             raw_id,
             references,
         };
-        self.record(tx, decision, Some(&meta), now, delivery)
+        let refused = decision.events.iter().any(|e| e.kind == EventKind::Refused);
+        let out = self.record(tx, decision, Some(&meta), now, delivery)?;
+        match (move_to, &out) {
+            (Some((member, target)), Processed::Filed { case, .. }) if !refused => {
+                let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
+                self.hand_over(tx, target, case, &member, now, delivery)
+            }
+            _ => Ok(out),
+        }
+    }
+
+    /// `#move`: the case takes an id in `target`'s series and joins it with its whole
+    /// history; the old id stays as an alias; both teams and the reporter are told.
+    fn hand_over(
+        &self,
+        tx: &Tx<'_>,
+        target: &Desk,
+        old_id: &CaseId,
+        actor: &str,
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
+        let Some(case) = tx.load_case(old_id)? else {
+            return Err(store::StoreError::Corrupt(format!(
+                "the case {old_id} vanished while it was moved"
+            )));
+        };
+        let year = target.config.calendar.local_date(now).year();
+        let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
+        let report_text = self.report_text(tx, &case)?;
+        let reporter_last = match &case.reporter {
+            Some(rep) => tx
+                .messages_of(&case.id)?
+                .into_iter()
+                .filter(|msg| msg.direction_in && &msg.from == rep)
+                .map(|msg| msg.message_id)
+                .next_back(),
+            None => None,
+        };
+        tx.move_case(&case, &new_id, target.key(), now)?;
+        let mut moved = case;
+        moved.id = new_id.clone();
+        let (from_ctx, to_ctx) = (self.ctx(now), target.ctx(now));
+        let (event, outgoing) = desk::desks::HandOver {
+            from: &from_ctx,
+            to: &to_ctx,
+            case: &moved,
+            old_id,
+            actor,
+            report_text: &report_text,
+            reporter_last,
+        }
+        .decide();
+        tx.insert_event(&new_id, now, &event, None)?;
+        if delivery == Delivery::Send {
+            // The old desk's notice comes from the old desk, the rest from the new one.
+            let mut outgoing = outgoing.into_iter();
+            if let Some(first) = outgoing.next() {
+                self.enqueue(tx, &first, now)?;
+            }
+            let mut n = 1;
+            for out in outgoing {
+                target.enqueue(tx, &out, now)?;
+                n += 1;
+            }
+            target.replan(tx, &moved, now)?;
+            tracing::info!(old = %old_id, new = %new_id, desk = target.key(), mails = n, "case moved");
+        }
+        Ok(Processed::Filed {
+            case: new_id,
+            opened: false,
+            kind: "team",
+            outgoing: 0,
+        })
     }
 
     /// The text of the mail that opened the case.

@@ -338,6 +338,124 @@ fn reminders_go_to_the_cases_desk() {
     );
 }
 
+/// `#move`: a new id in the target desk's series, history along, the old id still
+/// threading to it, both teams told, the reporter told only the new id; afterwards the
+/// new team acts on it and the old one cannot.
+#[test]
+fn move_hands_a_case_to_another_desk() {
+    let mut w = world();
+    let p = w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "x",
+    ));
+    assert_eq!(opened(&p), "SEC-2026-0001");
+    // cohttp already has a case of its own: the moved one takes the next number.
+    w.deliver(&report_to(RITA, COHTTP, "r0@reporter.test", "Other", "y"));
+    let mail = w.new_mail();
+    let notice = mail
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let ack = mail
+        .iter()
+        .find(|r| {
+            r.purpose.as_str() == "ack" && header(&r.bytes, "Subject").unwrap().contains("SEC-")
+        })
+        .unwrap()
+        .message_id
+        .to_string();
+    // A wrong desk name fails and moves nothing.
+    w.command(ALICE, "a0@example.org", &notice, "#move nope\r\n");
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains("there is no desk named `nope`"),
+        "{transcript}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").id.to_string(), "SEC-2026-0001");
+
+    let p = w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#severity high\r\n#move cohttp\r\n",
+    );
+    assert_eq!(filed_on(&p), "COHTTP-2026-0002");
+    let mail = w.new_mail();
+    let summary = summarize(&mail);
+    // Both teams told; the reporter told the new id only.
+    let to = |who: &str| -> Vec<&OutboxRow> {
+        mail.iter()
+            .filter(|r| r.recipients == vec![who.to_string()])
+            .collect()
+    };
+    assert!(
+        to(CAROL).iter().any(|r| header(&r.bytes, "Subject")
+            .unwrap()
+            .contains("[COHTTP-2026-0002] handed over")),
+        "{summary}"
+    );
+    assert!(
+        to(BOB).iter().any(|r| header(&r.bytes, "Subject")
+            .unwrap()
+            .contains("moved to the desk cohttp as COHTTP-2026-0002")),
+        "{summary}"
+    );
+    let rita = to(RITA);
+    assert_eq!(rita.len(), 1, "{summary}");
+    let words = header(&rita[0].bytes, "Subject").unwrap() + "\n" + &body(&rita[0].bytes);
+    assert!(words.contains("continues as COHTTP-2026-0002"), "{words}");
+    assert!(
+        !words.to_lowercase().contains("desk"),
+        "the reporter learns of no desk: {words}"
+    );
+    assert!(!words.contains("Example Security Team"), "{words}");
+    // History along; the old id is an alias.
+    let case = w.case("COHTTP-2026-0002");
+    assert_eq!(
+        case.severity.map(|s| s.to_string()).as_deref(),
+        Some("high")
+    );
+    let events = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse("COHTTP-2026-0002").unwrap()))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Opened),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| {
+        e.detail
+            .contains("moved from the desk main (SEC-2026-0001)")
+    }));
+    // The reporter answers the old ack, to the old address: the new team hears of it.
+    let reply = format!(
+        "From: {RITA}\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Bug\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: <{ack}>\r\n\r\nany news?\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&reply)), "COHTTP-2026-0002");
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    // The old id alone (a fresh mail, subject tag) still threads.
+    let tagged = report_to(RITA, DESK, "r3@reporter.test", "[SEC-2026-0001] again", "z");
+    assert_eq!(filed_on(&w.deliver(&tagged)), "COHTTP-2026-0002");
+    w.new_mail();
+    // Alice has no power over it any more.
+    w.command(ALICE, "a2@example.org", &notice, "#close\r\n");
+    assert_ne!(w.case("COHTTP-2026-0002").status.to_string(), "closed");
+    // A new case of the top desk does not take the old number back.
+    let p = w.deliver(&report_to(RITA, DESK, "r4@reporter.test", "New", "w"));
+    assert_eq!(opened(&p), "SEC-2026-0002");
+}
+
 fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
         .arg("--config")
