@@ -878,3 +878,93 @@ fn three_desks_share_one_mailbox_and_nothing_leaks() {
         assert!(!text.contains(note), "{prefix}'s note reached its reporter");
     }
 }
+
+/// `#move` on the real mail stack: the top desk hands Rita's case to cohttp; Rita's
+/// answer to the move notice — and to her old acknowledgement — reaches carol, not the
+/// top desk's team.
+#[test]
+fn a_moved_case_keeps_the_reporters_thread_on_the_real_stack() {
+    use crate::support::mailstack::MailStack;
+    use stack::*;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), DESKS);
+    pass.run(at(0));
+    stack.send(
+        RITA,
+        &[DESK],
+        stamped(RITA, DESK, "r1@reporter.test", "Bug in cohttp", "x").as_bytes(),
+    );
+    stack.wait_for(DESK, 1, WAIT);
+    pass.run(at(1));
+    let ack = id_of(&stack.wait_for(RITA, 1, WAIT), "SEC-2026-0001");
+    let notice = id_of(&stack.wait_for(ALICE, 1, WAIT), "SEC-2026-0001");
+    stack.send(
+        ALICE,
+        &[DESK],
+        member_mail(
+            ALICE,
+            DESK,
+            "m1@example.org",
+            &notice,
+            "Re: [SEC-2026-0001] Bug in cohttp",
+            "#move cohttp\r\n",
+        )
+        .as_bytes(),
+    );
+    stack.wait_for(DESK, 2, WAIT);
+    pass.run(at(2));
+    let rita = stack.wait_for(RITA, 2, WAIT);
+    let moved = id_of(&rita, "COHTTP-2026-0001");
+    assert!(body(rita.last().unwrap()).contains("continues as COHTTP-2026-0001"));
+    let carol = stack.wait_for(CAROL, 1, WAIT);
+    assert!(
+        subjects(&carol)[0].contains("[COHTTP-2026-0001] handed over"),
+        "{:?}",
+        subjects(&carol)
+    );
+    let bob = stack.wait_for(BOB, 2, WAIT);
+    assert!(
+        subjects(&bob)
+            .iter()
+            .any(|s| s.contains("moved to the desk cohttp")),
+        "{:?}",
+        subjects(&bob)
+    );
+    // Rita answers the move notice, then her old acknowledgement.
+    for (n, parent) in [moved, ack].iter().enumerate() {
+        let reply = format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reporter.test; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\nFrom: {RITA}\r\nTo: {DESK}\r\nSubject: Re: thanks\r\nMessage-ID: <after{n}@reporter.test>\r\nIn-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n\r\nMore details, part {n}.\r\n"
+        );
+        stack.send(RITA, &[DESK], reply.as_bytes());
+    }
+    stack.wait_for(DESK, 4, WAIT);
+    pass.run(at(3));
+    let carol = stack.wait_for(CAROL, 3, WAIT);
+    let texts: Vec<String> = carol.iter().map(|m| body(m)).collect();
+    for n in 0..2 {
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains(&format!("More details, part {n}."))),
+            "{:?}",
+            subjects(&carol)
+        );
+    }
+    stack.flush_queue();
+    for member in [ALICE, BOB] {
+        for m in stack.fetch_all(member) {
+            assert!(
+                !body(&m).contains("More details"),
+                "{member} still hears of it"
+            );
+        }
+    }
+    assert_eq!(pass.count("SELECT COUNT(*) FROM cases"), 1);
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM messages WHERE case_id = 'COHTTP-2026-0001' AND direction = 'in'"
+        ),
+        4
+    );
+}
