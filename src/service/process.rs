@@ -441,8 +441,10 @@ impl Desk {
         };
         if let Some(b) = &body {
             for c in &b.commands {
+                // Another desk's case is no case here (need-to-know).
                 if let Ok(Command::Duplicate(id)) = &c.parsed
                     && tx.case_exists(id)?
+                    && tx.case_desk(id)?.as_deref() == Some(self.key())
                 {
                     facts.known_cases.insert(id.clone());
                 }

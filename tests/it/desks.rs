@@ -229,6 +229,20 @@ fn a_member_of_another_desk_is_refused() {
             .any(|e| e.kind == EventKind::Refused && e.detail.contains("member of the desk main")),
         "{events:?}"
     );
+    // Another desk's case is no case to carol: #duplicate cannot name it.
+    w.deliver(&report_to(RITA, DESK, "r9@reporter.test", "Top", "x"));
+    w.new_mail();
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c0@example.org",
+        &notice,
+        "Re: x",
+        "#duplicate SEC-2026-0001\r\n",
+    ));
+    assert_eq!(w.case(&id).duplicate_of, None);
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(!transcript.contains("Top"), "{transcript}");
     // Carol, the case's own team, may.
     w.deliver(&member_mail(
         CAROL,
