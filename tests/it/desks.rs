@@ -332,6 +332,75 @@ fn each_desk_has_its_own_digest_in_its_own_time_zone() {
     }
 }
 
+fn spam_summaries(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
+    rows.iter()
+        .filter(|r| header(&r.bytes, "Subject").unwrap().starts_with("[spam]"))
+        .collect()
+}
+
+/// Each desk's daily spam summary lists only its own suspect mail, to its own team, at
+/// 09:00 in its own time zone.
+#[test]
+fn each_desk_has_its_own_spam_summary() {
+    let mut w = world();
+    let forged = |to: &str, id: &str| {
+        format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=spam.test; dkim=none; dmarc=fail (p=reject) header.from=innocent.test\r\n{}",
+            report_to("victim@innocent.test", to, id, "Prize", "x")
+        )
+    };
+    w.deliver(&forged(DESK, "f1@spam.test"));
+    w.deliver(&forged(COHTTP, "f2@spam.test"));
+    w.deliver(&forged(DUNE, "f3@spam.test"));
+    assert!(w.new_mail().is_empty(), "suspect mail is never answered");
+    w.run_due();
+    // 09:00 in New York (15:00 in Paris): dune's, alone.
+    w.clock.set(paris(2026, 11, 23, 14, 59));
+    w.run_due();
+    assert!(w.new_mail().is_empty());
+    w.clock.set(paris(2026, 11, 23, 15, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let summaries = spam_summaries(&mail);
+    assert_eq!(
+        recipients(&summaries),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    let text = body(&summaries[0].bytes);
+    assert!(text.contains("DUNE-2026-0001"), "{text}");
+    assert!(
+        !text.contains("SEC-") && !text.contains("COHTTP-"),
+        "{text}"
+    );
+    // 09:00 in Paris the next day: the top level's and cohttp's.
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let summaries = spam_summaries(&mail);
+    assert_eq!(
+        recipients(&summaries),
+        vec![ALICE.to_string(), BOB.to_string(), CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    for s in &summaries {
+        let text = body(&s.bytes);
+        let own = if s.recipients == vec![CAROL.to_string()] {
+            "COHTTP-"
+        } else {
+            "SEC-"
+        };
+        assert!(text.contains(own), "{text}");
+        for other in ["SEC-", "COHTTP-", "DUNE-"] {
+            if other != own {
+                assert!(!text.contains(other), "{text}");
+            }
+        }
+    }
+}
+
 /// Reminders of a case go to its desk's team, from its desk.
 #[test]
 fn reminders_go_to_the_cases_desk() {
