@@ -1,6 +1,7 @@
 //! Need-to-know between desks (PRODUCT.md §9): what the desk does when a member of one
 //! desk acts on another desk's case, and the words of a `#move`.
 
+use crate::desk::actions::ALERTS_PER_HOUR;
 use crate::desk::case::{Case, EventKind, NewEvent};
 use crate::desk::{Ctx, Decision, MessageKind};
 use crate::mail::Mail;
@@ -9,7 +10,9 @@ use crate::outgoing::{Outgoing, Purpose};
 
 /// A member of desk `home` sent command lines on `case`, which belongs to the desk of
 /// `ctx`: nothing is done, the refusal is recorded on the case and the case's team is
-/// told. The sender is told nothing (they have no business with this case).
+/// told (at most [`ALERTS_PER_HOUR`] refusal alerts an hour, as for unauthenticated
+/// commands: a forged From must not flood the team). The sender is told nothing (they
+/// have no business with this case).
 pub fn refused_elsewhere(
     ctx: &Ctx<'_>,
     mail: &Mail,
@@ -17,6 +20,7 @@ pub fn refused_elsewhere(
     home: &str,
     case: Case,
     lines: usize,
+    recent_alerts: u32,
 ) -> Decision {
     let id = case.id.clone();
     let mut d = Decision::on(case, false, MessageKind::Other);
@@ -25,6 +29,9 @@ pub fn refused_elsewhere(
         ctx.config.desk_label()
     );
     d.event(NewEvent::new(EventKind::Refused, member, detail));
+    if recent_alerts >= ALERTS_PER_HOUR {
+        return d;
+    }
     let text = format!(
         "{member}, a member of the desk {home}, sent {lines} command line(s) on this case \
          (subject: {}). Only this desk's team may act on its cases: nothing was done, and \

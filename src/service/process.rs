@@ -417,8 +417,18 @@ impl Desk {
             let lines = commands::parse_body(&m.text).commands.len();
             if lines > 0 {
                 let home = home.desk_label().to_string();
-                let d =
-                    desk::desks::refused_elsewhere(ctx, m, addr, &home, (**case).clone(), lines);
+                let recent_alerts = tx
+                    .count_events_since(EventKind::Refused, now - Duration::hours(1))?
+                    .min(ALERTS_PER_HOUR + 1);
+                let d = desk::desks::refused_elsewhere(
+                    ctx,
+                    m,
+                    addr,
+                    &home,
+                    (**case).clone(),
+                    lines,
+                    recent_alerts,
+                );
                 let meta = Meta {
                     id: m.message_id.clone(),
                     from: m.from_address().to_string(),

@@ -265,6 +265,36 @@ fn a_member_of_another_desk_is_refused() {
     );
 }
 
+/// Refusals are recorded every time, but their alerts are capped per hour (a forged
+/// From must not flood a team).
+#[test]
+fn refusal_alerts_are_capped() {
+    let mut w = world();
+    let id = opened(&w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "x")));
+    w.new_mail();
+    for i in 0..8 {
+        w.deliver(&member_mail(
+            DAN,
+            DUNE,
+            &format!("d{i}@example.org"),
+            "nothing@example.org",
+            &format!("Re: [{id}] Bug"),
+            "#close\r\n",
+        ));
+    }
+    let alerts = w.new_mail();
+    assert_eq!(alerts.len(), 5, "{}", summarize(&alerts));
+    let refused = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Refused)
+        .count();
+    assert_eq!(refused, 8);
+    assert_eq!(w.case(&id).status.to_string(), "new");
+}
+
 /// Each desk's digest goes to its own team, lists only its own cases, at 09:00 in its
 /// own time zone.
 #[test]
