@@ -16,6 +16,7 @@ import smtplib
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import Daemon, fmt_ms, log, mailbox_watcher, report_mail, stats, wait_visible  # noqa: E402
 
