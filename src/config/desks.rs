@@ -409,6 +409,27 @@ timezone = "America/New_York"
     }
 
     #[test]
+    fn a_desks_lax_setting_is_warned_about_by_name() {
+        let text = THREE.replace(
+            "[desks.cohttp.publish]",
+            "require_authenticated_commands = false\n[desks.cohttp.publish]",
+        );
+        let c = config(&text).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with("desks.cohttp: team.require_authenticated_commands = false"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            !c.desk_named("cohttp")
+                .unwrap()
+                .team
+                .require_authenticated_commands
+        );
+    }
+
+    #[test]
     fn a_config_without_desks_is_one_desk() {
         let c = config(&THREE[..THREE.find("[desks.cohttp]").unwrap()]).unwrap();
         assert!(c.desks.is_empty());

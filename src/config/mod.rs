@@ -701,6 +701,8 @@ impl RawConfig {
             top_problems: &top_problems,
         };
         let desks = self.desks_sections(&mut p, found, &shared);
+        // A desk's own warnings (already named `desks.NAME: …`) are the daemon's too.
+        warnings.extend(desks.iter().flat_map(|d| d.warnings.iter().cloned()));
         match (p.0.is_empty(), calendar) {
             (true, Some(calendar)) => Ok(Config {
                 desk,
