@@ -265,6 +265,27 @@ fn a_member_of_another_desk_is_refused() {
     );
 }
 
+/// A member opens a case of their own desk with `#new`, written to their desk's address.
+#[test]
+fn new_opens_a_case_on_the_members_desk() {
+    let mut w = world();
+    let new = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org header.s=s1; spf=pass\r\nFrom: {CAROL}\r\nTo: {COHTTP}\r\nSubject: Found it ourselves\r\nMessage-ID: <n1@example.org>\r\n\r\n#new\r\n#severity low\r\n"
+    );
+    let id = opened(&w.deliver(&new));
+    assert_eq!(id, "COHTTP-2026-0001");
+    assert_eq!(
+        w.case(&id).severity.map(|s| s.to_string()).as_deref(),
+        Some("low")
+    );
+    let mail = w.new_mail();
+    assert!(
+        mail.iter().all(|r| r.recipients == vec![CAROL.to_string()]),
+        "{}",
+        summarize(&mail)
+    );
+}
+
 /// Refusals are recorded every time, but their alerts are capped per hour (a forged
 /// From must not flood a team).
 #[test]
