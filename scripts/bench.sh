@@ -21,6 +21,8 @@
 #      `secdesk run`: time until every mail is processed and until the outbox is
 #      drained (polling the SQLite file), in mails/s;
 #   4. memory: VmHWM of the daemon during the backlog, VmRSS once idle, in MiB.
+#   5. many desks: BENCH_DESKS (default 200, 0 skips) desks in one config beside a
+#      single desk: start-up time, idle RSS, ack latency (scripts/bench_desks.py).
 # Figures are printed, never asserted: the machines are shared and noisy.
 #
 # Needs root on first use (apt-get via mailstack.sh install), cargo, and Python 3
@@ -113,3 +115,15 @@ python3 scripts/bench.py \
     --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" \
     --reports "$reports" --backlog "$backlog" --idle-s "$idle_s" \
     --tls starttls --command "${command_line% }"
+
+# Many desks (issue 14), a section of its own: start-up time, idle memory and ack latency
+# of a config with BENCH_DESKS desks (default 200; 0 skips it) beside a single desk, both
+# running at once, BENCH_DESKS_N interleaved samples each (default 10). In
+# scripts/bench_desks.py.
+desks=${BENCH_DESKS:-200}
+if ((desks > 0)); then
+    python3 scripts/bench_desks.py \
+        --bin "$bin" --config "$work/config.toml" --workdir "$work" \
+        --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" \
+        --desks "$desks" --samples "${BENCH_DESKS_N:-10}"
+fi

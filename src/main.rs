@@ -43,11 +43,18 @@ enum Command {
         /// Only the cases in the spam state (suspect mail, `#spam`).
         #[arg(long, conflicts_with_all = ["all", "open"])]
         spam: bool,
+        /// Only the cases of this desk (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
     },
     /// Show one case: its summary and timeline.
     Case { id: String },
     /// List the coming deadlines and reminders.
-    Deadlines,
+    Deadlines {
+        /// Only this desk's (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
+    },
     /// Print a case's advisory (for review before publication).
     Advisory {
         id: String,
@@ -62,6 +69,9 @@ enum Command {
     Calendar {
         #[arg(long, short, default_value = "secdesk-deadlines.ics")]
         output: PathBuf,
+        /// Only this desk's (`[desks.NAME]`, or `main` for the top level).
+        #[arg(long)]
+        desk: Option<String>,
     },
     /// Bring an existing archive (mbox file or Maildir) in as cases, sending nothing.
     Import { path: PathBuf },
@@ -84,22 +94,29 @@ fn run(cli: Cli, out: &mut cli::Output) -> Result<ExitCode> {
     match cli.command {
         Command::Run => cli::run::run(config),
         Command::Check => cli::check::run(config, out),
-        Command::Cases { open: _, all, spam } => {
+        Command::Cases {
+            open: _,
+            all,
+            spam,
+            desk,
+        } => {
             let which = match (all, spam) {
                 (_, true) => cli::cases::Which::Spam,
                 (true, false) => cli::cases::Which::All,
                 (false, false) => cli::cases::Which::Open,
             };
-            cli::cases::run(config, which, out)
+            cli::cases::run(config, which, desk.as_deref(), out)
         }
         Command::Case { id } => cli::case::run(config, &id, out),
-        Command::Deadlines => cli::deadlines::run(config, &clock, out),
+        Command::Deadlines { desk } => cli::deadlines::run(config, &clock, desk.as_deref(), out),
         Command::Advisory {
             id,
             format,
             out: dir,
         } => cli::advisory::run(config, &id, format, dir.as_deref(), out),
-        Command::Calendar { output } => cli::calendar::run(config, &output, &clock, out),
+        Command::Calendar { output, desk } => {
+            cli::calendar::run(config, &output, &clock, desk.as_deref(), out)
+        }
         Command::Import { path } => cli::import::run(config, &path, &clock, out),
         Command::Backup { file } => cli::backup::run(config, &file, out),
     }

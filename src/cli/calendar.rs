@@ -11,10 +11,22 @@ use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, output: &Path, clock: &dyn Clock, out: &mut Output) -> Result<ExitCode> {
-    let d = desk(config)?;
+/// `secdesk calendar [--desk NAME]`: only that desk's deadlines, in its calendar.
+pub fn run(
+    config: &Path,
+    output: &Path,
+    clock: &dyn Clock,
+    desk_name: Option<&str>,
+    out: &mut Output,
+) -> Result<ExitCode> {
+    let top = desk(config)?;
+    let only = super::desk_named(&top.config, desk_name)?.map(|c| c.desk.key.clone());
+    let d = match &only {
+        Some(key) => top.view(key),
+        None => &top,
+    };
     let mut store = open_existing(&d.config)?;
-    let events = calendar_events(&d, &mut store)?;
+    let events = calendar_events(d, &mut store, only.is_some())?;
     let text = ical::write_calendar(&d.config.desk.name, clock.now(), &events);
     write_private(output, &text)?;
     out.line(&format!(
@@ -47,9 +59,14 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Every deadline of the open cases, as calendar events.
-fn calendar_events(d: &Desk, store: &mut Store) -> Result<Vec<ical::Event>> {
-    let cases = store.read(|tx| tx.list_cases(true))?;
-    let reminders = store.read(|tx| tx.pending_reminders())?;
+fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::Event>> {
+    let mut cases = store.read(|tx| tx.list_cases(true))?;
+    let mut reminders = store.read(|tx| tx.pending_reminders())?;
+    if only {
+        let mine = store.read(|tx| tx.case_ids_of_desk(d.key()))?;
+        cases.retain(|s| mine.contains(&s.case.id.to_string()));
+        reminders.retain(|r| mine.contains(&r.scope));
+    }
     let deadlines: Vec<ical::CaseDeadlines<'_>> = cases
         .iter()
         .map(|s| ical::CaseDeadlines {

@@ -7,10 +7,34 @@ use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, clock: &dyn Clock, out: &mut Output) -> Result<ExitCode> {
-    let d = desk(config)?;
+/// `secdesk deadlines [--desk NAME]`: only that desk's reminders (its cases', its digest
+/// and spam summary), in its time zone.
+pub fn run(
+    config: &Path,
+    clock: &dyn Clock,
+    desk_name: Option<&str>,
+    out: &mut Output,
+) -> Result<ExitCode> {
+    let top = desk(config)?;
+    let only = super::desk_named(&top.config, desk_name)?.map(|c| c.desk.key.clone());
+    let d = match &only {
+        Some(key) => top.view(key),
+        None => &top,
+    };
     let mut store = open_existing(&d.config)?;
-    let pending = store.read(|tx| tx.pending_reminders())?;
+    let pending = store.read(|tx| {
+        let pending = tx.pending_reminders()?;
+        let Some(key) = &only else {
+            return Ok(pending);
+        };
+        let mine = tx.case_ids_of_desk(key)?;
+        Ok(pending
+            .into_iter()
+            .filter(|r| {
+                mine.contains(&r.scope) || r.scope == d.digest_scope() || r.scope == d.spam_scope()
+            })
+            .collect())
+    })?;
     let cal = &d.config.calendar;
     let rows: Vec<Vec<String>> = pending
         .iter()

@@ -90,6 +90,21 @@ pub(crate) fn desk(path: &Path) -> Result<Desk> {
     Ok(Desk::new(config, templates))
 }
 
+/// The desk `--desk NAME` names (`main` for the top level); an unknown name is an
+/// error naming the desks there are.
+pub(crate) fn desk_named<'a>(config: &'a Config, name: Option<&str>) -> Result<Option<&'a Config>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match config.desk_named(name) {
+        Some(d) if !name.is_empty() => Ok(Some(d)),
+        _ => bail!(
+            "there is no desk named `{name}`; the desks are: {}",
+            config.desk_labels().join(", ")
+        ),
+    }
+}
+
 pub(crate) fn open_existing(config: &Config) -> Result<Store> {
     let path = &config.desk.database;
     if !path.exists() {

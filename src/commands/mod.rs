@@ -74,6 +74,8 @@ pub enum Command {
     Help,
     Case(CaseId),
     New,
+    /// `#move <desk>`: hand the case to another desk (a lower-cased desk name).
+    Move(String),
 }
 
 impl Command {
@@ -139,6 +141,7 @@ impl Command {
             Command::Help => "help",
             Command::Case(_) => "case",
             Command::New => "new",
+            Command::Move(_) => "move",
         }
     }
 }
@@ -354,6 +357,7 @@ pub const KEYWORDS: &[&str] = &[
     "help",
     "case",
     "new",
+    "move",
     "thanks",
 ];
 
@@ -574,6 +578,12 @@ const SPECS: &[Spec] = &[
         synopsis: "#new",
         usage: "#new",
         meaning: "open a new case (first command only)",
+    },
+    Spec {
+        keyword: "move",
+        synopsis: "#move <desk>",
+        usage: "#move cohttp",
+        meaning: "hand the case to another desk: a new case id there, its history along, the reporter told the new id",
     },
 ];
 
@@ -821,6 +831,8 @@ fn parse_command(keyword: &str, args: &str) -> Result<Command, CommandError> {
         "help" => bare("help", args, Command::Help),
         "case" => parse_case_id("case", args).map(Command::Case),
         "new" => bare("new", args, Command::New),
+        "move" => non_empty("move", args, "needs the name of a desk")
+            .map(|d| Command::Move(d.to_ascii_lowercase())),
         other => Err(CommandError::Unknown {
             keyword: keyword.to_string(),
             suggestion: suggest(other),

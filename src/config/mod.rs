@@ -8,11 +8,14 @@
 
 use crate::desk::calendar::{self, Calendar, WeeklyAt};
 use chrono::{NaiveDate, NaiveTime, Weekday};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod desks;
+pub use desks::{DESK_KEYS, TOP_DESK};
 
 /// Every key of the configuration file, by section: what validation accepts and what
 /// `config.example.toml` must document (a test checks it).
@@ -102,7 +105,7 @@ fn keys_of(section: &str) -> &'static [&'static str] {
 }
 
 /// The configuration as written in the TOML file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawConfig {
     #[serde(default)]
     pub desk: RawDesk,
@@ -120,11 +123,14 @@ pub struct RawConfig {
     pub publish: RawPublish,
     #[serde(default)]
     pub spam: RawSpam,
+    /// `[desks.NAME]`: checked against [`DESK_KEYS`] and merged over the top level.
+    #[serde(default, skip_serializing)]
+    pub desks: BTreeMap<String, toml::Value>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawDesk {
     pub address: Option<String>,
     pub name: Option<String>,
@@ -136,7 +142,7 @@ pub struct RawDesk {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawImap {
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -153,7 +159,7 @@ pub struct RawImap {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawSmtp {
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -167,7 +173,7 @@ pub struct RawSmtp {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawTeam {
     pub members: Option<Vec<String>>,
     pub notify: Option<String>,
@@ -177,7 +183,7 @@ pub struct RawTeam {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawCalendar {
     pub timezone: Option<String>,
     pub working_days: Option<Vec<String>>,
@@ -187,7 +193,7 @@ pub struct RawCalendar {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawPolicy {
     pub first_response: Option<String>,
     pub embargo: Option<String>,
@@ -199,7 +205,7 @@ pub struct RawPolicy {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawSpam {
     pub filter: Option<String>,
     pub threshold: Option<f64>,
@@ -208,7 +214,7 @@ pub struct RawSpam {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct RawPublish {
     pub announce: Option<String>,
     pub advisory_prefix: Option<String>,
@@ -262,6 +268,8 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone)]
 pub struct DeskConfig {
+    /// NAME of its `[desks.NAME]` section; empty for the top-level desk.
+    pub key: String,
     /// `security@example.org`, lower-cased.
     pub address: String,
     pub name: String,
@@ -419,6 +427,9 @@ pub struct Config {
     pub spam: SpamConfig,
     /// Things that are allowed but deserve a loud word (plaintext off loopback, …).
     pub warnings: Vec<String>,
+    /// The `[desks.NAME]` desks, each a whole effective configuration (its own keys
+    /// over the top level's), in name order; empty inside a desk.
+    pub desks: Vec<Config>,
 }
 
 /// One thing wrong with the configuration.
@@ -695,6 +706,18 @@ impl RawConfig {
         let policy = self.policy_section(&mut p);
         let publish = self.publish_section(&mut p, &desk.case_prefix);
         let spam = self.spam_section(&mut p);
+        let top_problems = p.0.clone();
+        let shared = desks::Shared {
+            imap: &imap,
+            smtp: &smtp,
+            top_address: &desk.address,
+            top_prefix: &desk.case_prefix,
+            top_warnings: &warnings,
+            top_problems: &top_problems,
+        };
+        let desks = self.desks_sections(&mut p, found, &shared);
+        // A desk's own warnings (already named `desks.NAME: …`) are the daemon's too.
+        warnings.extend(desks.iter().flat_map(|d| d.warnings.iter().cloned()));
         match (p.0.is_empty(), calendar) {
             (true, Some(calendar)) => Ok(Config {
                 desk,
@@ -706,6 +729,7 @@ impl RawConfig {
                 publish,
                 spam,
                 warnings,
+                desks,
             }),
             _ => Err(p.0),
         }
@@ -745,6 +769,7 @@ impl RawConfig {
                 .unwrap_or_else(|| "localhost".into())
         });
         DeskConfig {
+            key: String::new(),
             name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
             case_prefix: case_prefix.to_ascii_uppercase(),
             database: d

@@ -146,6 +146,8 @@ pub struct Facts {
     pub report_text: String,
     /// The reporter's latest message on the case (what `#reply` answers).
     pub reporter_last_message: Option<MessageId>,
+    /// The desks a case may be handed to with `#move` (every desk but its own).
+    pub other_desks: Vec<String>,
 }
 
 /// `In-Reply-To` and `References` for an answer to `mail`.

@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod case;
 pub mod deadlines;
 pub mod decision;
+pub mod desks;
 pub mod relay;
 pub mod spam;
 

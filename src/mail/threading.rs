@@ -26,6 +26,10 @@ pub trait ThreadIndex {
     /// A case one of whose messages references `id`.
     fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>, Self::Error>;
     fn case_exists(&self, id: &CaseId) -> Result<bool, Self::Error>;
+    /// The case a moved case's old id now names (`#move`), if any.
+    fn alias_of(&self, _id: &CaseId) -> Result<Option<CaseId>, Self::Error> {
+        Ok(None)
+    }
 }
 
 /// How the case was found, for the timeline and the logs.
@@ -74,7 +78,8 @@ pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> O
     if !domain.eq_ignore_ascii_case(desk_domain) {
         return None;
     }
-    let (base, tag) = local.split_once('+')?;
+    // The last `+`: a desk's own address may be a plus address (`security+cohttp@`).
+    let (base, tag) = local.rsplit_once('+')?;
     if !base.eq_ignore_ascii_case(desk_local) {
         return None;
     }
@@ -106,6 +111,47 @@ pub fn find_case<I: ThreadIndex>(
     {
         if index.case_exists(&case)? {
             return Ok(Some((case, ThreadReason::PlusAddress)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`find_case`] across several desks, each `(address, case prefix)`: the message chain
+/// once, then each desk's subject tag, then each desk's plus addresses. The old id of a
+/// moved case (`#move`) names the case it became.
+pub fn find_case_in<I: ThreadIndex>(
+    mail: &Mail,
+    desks: &[(&str, &str)],
+    index: &I,
+) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
+    let ids = ancestor_ids(mail);
+    if let Some(case) = index.case_of_any(&ids)? {
+        return Ok(Some((case, ThreadReason::MessageChain)));
+    }
+    if let Some(case) = index.case_referencing(&mail.message_id)? {
+        return Ok(Some((case, ThreadReason::ReverseReference)));
+    }
+    let known = |case: CaseId| -> Result<Option<CaseId>, I::Error> {
+        if index.case_exists(&case)? {
+            return Ok(Some(case));
+        }
+        index.alias_of(&case)
+    };
+    for (_, prefix) in desks {
+        if let Some(case) = subject::case_tag(&mail.subject, prefix)
+            && let Some(case) = known(case)?
+        {
+            return Ok(Some((case, ThreadReason::SubjectTag)));
+        }
+    }
+    for (address, prefix) in desks {
+        for case in mail
+            .all_recipients()
+            .filter_map(|r| plus_address_case(r, address, prefix))
+        {
+            if let Some(case) = known(case)? {
+                return Ok(Some((case, ThreadReason::PlusAddress)));
+            }
         }
     }
     Ok(None)

@@ -24,6 +24,7 @@ use crate::store::{
 };
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Datelike, Duration, Utc};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What processing one raw mail did, for the logs.
@@ -52,19 +53,93 @@ pub enum Delivery {
 }
 
 /// Everything needed to decide and record, shared by ingest, import and the scheduler.
+///
+/// With `[desks.NAME]` sections the top-level `Desk` holds one `Desk` per named desk,
+/// each with that desk's effective configuration (same templates, same Message-ID
+/// sequence): whatever is decided about a case is decided by its desk's `Desk`, so the
+/// team, calendar, policy and addresses are always the case's desk's.
 pub struct Desk {
     pub config: Config,
-    pub templates: Templates,
-    seq: AtomicU64,
+    pub templates: Arc<Templates>,
+    seq: Arc<AtomicU64>,
+    /// The `[desks.NAME]` desks; empty inside one of them.
+    desks: Vec<Desk>,
 }
 
 impl Desk {
     pub fn new(config: Config, templates: Templates) -> Desk {
+        let templates = Arc::new(templates);
+        let seq = Arc::new(AtomicU64::new(0));
+        let desks = config
+            .desks
+            .iter()
+            .map(|c| Desk {
+                config: c.clone(),
+                templates: Arc::clone(&templates),
+                seq: Arc::clone(&seq),
+                desks: Vec::new(),
+            })
+            .collect();
         Desk {
             config,
             templates,
-            seq: AtomicU64::new(0),
+            seq,
+            desks,
         }
+    }
+
+    /// This desk's name in `[desks.NAME]`; `""` for the top level.
+    pub fn key(&self) -> &str {
+        &self.config.desk.key
+    }
+
+    /// The top-level desk, then every `[desks.NAME]` desk.
+    pub fn all(&self) -> impl Iterator<Item = &Desk> {
+        std::iter::once(self).chain(self.desks.iter())
+    }
+
+    /// The desk named `key` (`""` for the top level); the top level when there is none
+    /// (a desk removed from the configuration leaves its cases to the top-level desk).
+    pub fn view(&self, key: &str) -> &Desk {
+        self.desks.iter().find(|d| d.key() == key).unwrap_or(self)
+    }
+
+    /// The reminder scope of this desk's weekly digest.
+    pub fn digest_scope(&self) -> String {
+        match self.key() {
+            "" => store::DIGEST_SCOPE.to_string(),
+            key => format!("{}digest:{key}", store::DIGEST_SCOPE),
+        }
+    }
+
+    /// The reminder scope of this desk's daily spam summary.
+    pub fn spam_scope(&self) -> String {
+        match self.key() {
+            "" => store::SPAM_SCOPE.to_string(),
+            key => format!("{}:{key}", store::SPAM_SCOPE),
+        }
+    }
+
+    /// The desk a reminder belongs to: its case's, or the desk of a digest or summary.
+    pub fn view_of_scope(&self, tx: &Tx<'_>, scope: &str) -> store::Result<&Desk> {
+        if scope.starts_with('*') {
+            return Ok(self
+                .all()
+                .find(|d| d.digest_scope() == scope || d.spam_scope() == scope)
+                .unwrap_or(self));
+        }
+        match CaseId::parse(scope) {
+            Some(id) => self.view_of_case(tx, &id),
+            None => Ok(self),
+        }
+    }
+
+    /// The desk of a case (the top level for an unknown case).
+    pub fn view_of_case(&self, tx: &Tx<'_>, case: &CaseId) -> store::Result<&Desk> {
+        Ok(match tx.case_desk(case)? {
+            Some(key) => self.view(&key),
+            None => self.view(""),
+        })
     }
 
     pub fn ctx(&self, now: DateTime<Utc>) -> Ctx<'_> {
@@ -219,11 +294,11 @@ impl Desk {
         now: DateTime<Utc>,
         delivery: Delivery,
     ) -> store::Result<Processed> {
-        let year = self.config.calendar.local_date(now).year();
-        let prefix = self.config.desk.case_prefix.clone();
-        let ctx = self.ctx(now);
         match parsed {
             Parsed::Unreadable { id, reason } => {
+                let year = self.config.calendar.local_date(now).year();
+                let prefix = self.config.desk.case_prefix.clone();
+                let ctx = self.ctx(now);
                 if tx.message_known(&id)? {
                     mark(tx, raw_id, RawOutcome::Duplicate, &id, now)?;
                     return Ok(Processed::Duplicate(id));
@@ -246,25 +321,70 @@ impl Desk {
                     mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
                     return Ok(Processed::Duplicate(m.message_id.clone()));
                 }
-                let out = self.process_mail(tx, &ctx, &m, raw_id, year, delivery)?;
+                let out = self.route_mail(tx, &m, raw_id, delivery, now)?;
                 mark(tx, raw_id, RawOutcome::Processed, &m.message_id, now)?;
                 Ok(out)
             }
         }
     }
 
-    fn process_mail(
+    /// The desk a readable mail is for: its case's desk when it threads into a case
+    /// (whatever address it used), else the desk its addresses name; that desk decides.
+    fn route_mail(
         &self,
         tx: &Tx<'_>,
-        ctx: &Ctx<'_>,
         m: &Mail,
         raw_id: Option<i64>,
-        year: i32,
         delivery: Delivery,
+        now: DateTime<Utc>,
+    ) -> store::Result<Processed> {
+        let threaded = self.thread(tx, m)?;
+        let view = match &threaded {
+            Some((id, _)) => self.view_of_case(tx, id)?,
+            None => self.view(&self.config.route(m).desk.key),
+        };
+        view.process_mail(self, tx, m, raw_id, delivery, now, threaded)
+    }
+
+    /// The case of a mail across every desk.
+    fn thread(&self, tx: &Tx<'_>, m: &Mail) -> store::Result<Option<(CaseId, ThreadReason)>> {
+        let desks: Vec<(&str, &str)> = self
+            .all()
+            .map(|d| {
+                (
+                    d.config.desk.address.as_str(),
+                    d.config.desk.case_prefix.as_str(),
+                )
+            })
+            .collect();
+        threading::find_case_in(m, &desks, tx)
+    }
+
+    /// Decides and records a mail on this desk; `top` is the top-level desk, which knows
+    /// every desk, and `threaded` the case the mail threads into.
+    #[allow(clippy::too_many_arguments)]
+    fn process_mail(
+        &self,
+        top: &Desk,
+        tx: &Tx<'_>,
+        m: &Mail,
+        raw_id: Option<i64>,
+        delivery: Delivery,
+        now: DateTime<Utc>,
+        threaded: Option<(CaseId, ThreadReason)>,
     ) -> store::Result<Processed> {
         let cfg = &self.config;
-        let now = ctx.now;
-        let sender = classify::classify(m, &cfg.desk.address, &cfg.team.members);
+        let ctx = &self.ctx(now);
+        let year = cfg.calendar.local_date(now).year();
+        let mut sender = classify::classify(m, &cfg.desk.address, &cfg.team.members);
+        // Mail from any desk of this daemon is our own.
+        if matches!(sender, Sender::Other(_) | Sender::Automatic(_))
+            && (top.config.is_any_desk_address(m.from_address())
+                || m.header_values(crate::mail::classify::LOOP_HEADER)
+                    .any(|v| top.config.is_any_desk_address(v)))
+        {
+            sender = Sender::Desk;
+        }
         let body = matches!(sender, Sender::Team(_)).then(|| commands::parse_body(&m.text));
         let wants_new = body.as_ref().is_some_and(|b| {
             matches!(
@@ -281,11 +401,26 @@ impl Desk {
         let found = match (wants_new, named) {
             (true, _) => None,
             (false, named) => {
-                match threading::find_case(m, &cfg.desk.address, &cfg.desk.case_prefix, tx)? {
+                match threaded {
                     Some(found) => Some(found),
                     // A mail that threads nowhere may still name its case with `#case`.
                     None => match named {
-                        Some(id) if tx.case_exists(&id)? => Some((id, ThreadReason::Named)),
+                        Some(id) if tx.case_exists(&id)? => {
+                            // The case's desk decides, whichever desk the mail was for.
+                            let owner = top.view_of_case(tx, &id)?;
+                            if owner.key() != self.key() {
+                                return owner.process_mail(
+                                    top,
+                                    tx,
+                                    m,
+                                    raw_id,
+                                    delivery,
+                                    now,
+                                    Some((id, ThreadReason::Named)),
+                                );
+                            }
+                            Some((id, ThreadReason::Named))
+                        }
                         _ => None,
                     },
                 }
@@ -298,6 +433,36 @@ impl Desk {
             },
             None => Filing::New(tx.next_case_id(&cfg.desk.case_prefix, year)?),
         };
+
+        // A member of another desk has no power over this desk's cases.
+        if let (Sender::Other(addr), Filing::Existing(case, _)) = (&sender, &filing)
+            && let Some(home) = top.config.member_elsewhere(self.key(), addr)
+        {
+            let lines = commands::parse_body(&m.text).commands.len();
+            if lines > 0 {
+                let home = home.desk_label().to_string();
+                let recent_alerts = tx
+                    .count_events_since(EventKind::Refused, now - Duration::hours(1))?
+                    .min(ALERTS_PER_HOUR + 1);
+                let d = desk::desks::refused_elsewhere(
+                    ctx,
+                    m,
+                    addr,
+                    &home,
+                    (**case).clone(),
+                    lines,
+                    recent_alerts,
+                );
+                let meta = Meta {
+                    id: m.message_id.clone(),
+                    from: m.from_address().to_string(),
+                    subject: m.subject.clone(),
+                    raw_id,
+                    references: threading::ancestor_ids(m),
+                };
+                return self.record(tx, d, Some(&meta), now, delivery);
+            }
+        }
 
         let publishes = body.as_ref().is_some_and(|b| {
             b.commands
@@ -321,12 +486,19 @@ impl Desk {
                 next: next + 1,
             },
             advisory_repo,
+            other_desks: top
+                .all()
+                .filter(|d| d.key() != self.key())
+                .map(|d| d.config.desk_label().to_string())
+                .collect(),
             ..Facts::default()
         };
         if let Some(b) = &body {
             for c in &b.commands {
+                // Another desk's case is no case here (need-to-know).
                 if let Ok(Command::Duplicate(id)) = &c.parsed
                     && tx.case_exists(id)?
+                    && tx.case_desk(id)?.as_deref() == Some(self.key())
                 {
                     facts.known_cases.insert(id.clone());
                 }
@@ -334,14 +506,15 @@ impl Desk {
         }
         if let Filing::Existing(case, _) = &filing {
             facts.timeline = tx.events(&case.id)?;
-            // Only `#forward` quotes the report: parsing it again (it may be 50 MB) inside
-            // the write transaction is done for that command alone.
-            let forwards = body.as_ref().is_some_and(|b| {
+            // Only `#forward` and `#notspam` quote the report (to the maintainer, to the
+            // team): parsing it again (it may be 50 MB) inside the write transaction is
+            // done for those commands alone.
+            let quotes_report = body.as_ref().is_some_and(|b| {
                 b.commands
                     .iter()
-                    .any(|c| matches!(c.parsed, Ok(Command::Forward(_))))
+                    .any(|c| matches!(c.parsed, Ok(Command::Forward(_)) | Ok(Command::NotSpam)))
             });
-            if forwards {
+            if quotes_report {
                 facts.report_text = self.report_text(tx, case)?;
             }
             facts.reporter_last_message = match &case.reporter {
@@ -365,6 +538,18 @@ impl Desk {
             .count_events_since(EventKind::Refused, now - Duration::hours(1))?
             .min(ALERTS_PER_HOUR + 1);
 
+        // `#move`, by a member of this desk, to a desk there is: carried out below.
+        let move_to = match (&sender, &filing, &body) {
+            (Sender::Team(member), Filing::Existing(..), Some(b)) => b
+                .commands
+                .iter()
+                .find_map(|c| match &c.parsed {
+                    Ok(Command::Move(d)) if facts.other_desks.contains(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .map(|d| (member.clone(), d)),
+            _ => None,
+        };
         let decision = desk::decide(
             ctx,
             Incoming {
@@ -389,7 +574,80 @@ impl Desk {
             raw_id,
             references,
         };
-        self.record(tx, decision, Some(&meta), now, delivery)
+        let refused = decision.events.iter().any(|e| e.kind == EventKind::Refused);
+        let out = self.record(tx, decision, Some(&meta), now, delivery)?;
+        match (move_to, &out) {
+            (Some((member, target)), Processed::Filed { case, .. }) if !refused => {
+                let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
+                self.hand_over(tx, target, case, &member, now, delivery)
+            }
+            _ => Ok(out),
+        }
+    }
+
+    /// `#move`: the case takes an id in `target`'s series and joins it with its whole
+    /// history; the old id stays as an alias; both teams and the reporter are told.
+    fn hand_over(
+        &self,
+        tx: &Tx<'_>,
+        target: &Desk,
+        old_id: &CaseId,
+        actor: &str,
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
+        let Some(case) = tx.load_case(old_id)? else {
+            return Err(store::StoreError::Corrupt(format!(
+                "the case {old_id} vanished while it was moved"
+            )));
+        };
+        let year = target.config.calendar.local_date(now).year();
+        let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
+        let report_text = self.report_text(tx, &case)?;
+        let reporter_last = match &case.reporter {
+            Some(rep) => tx
+                .messages_of(&case.id)?
+                .into_iter()
+                .filter(|msg| msg.direction_in && &msg.from == rep)
+                .map(|msg| msg.message_id)
+                .next_back(),
+            None => None,
+        };
+        tx.move_case(&case, &new_id, target.key(), now)?;
+        let mut moved = case;
+        moved.id = new_id.clone();
+        let (from_ctx, to_ctx) = (self.ctx(now), target.ctx(now));
+        let (event, outgoing) = desk::desks::HandOver {
+            from: &from_ctx,
+            to: &to_ctx,
+            case: &moved,
+            old_id,
+            actor,
+            report_text: &report_text,
+            reporter_last,
+        }
+        .decide();
+        tx.insert_event(&new_id, now, &event, None)?;
+        if delivery == Delivery::Send {
+            // The old desk's notice comes from the old desk, the rest from the new one.
+            let mut outgoing = outgoing.into_iter();
+            if let Some(first) = outgoing.next() {
+                self.enqueue(tx, &first, now)?;
+            }
+            let mut n = 1;
+            for out in outgoing {
+                target.enqueue(tx, &out, now)?;
+                n += 1;
+            }
+            target.replan(tx, &moved, now)?;
+            tracing::info!(old = %old_id, new = %new_id, desk = target.key(), mails = n, "case moved");
+        }
+        Ok(Processed::Filed {
+            case: new_id,
+            opened: false,
+            kind: MessageKind::Team,
+            outgoing: 0,
+        })
     }
 
     /// The text of the mail that opened the case.
@@ -426,6 +684,9 @@ impl Desk {
         if let Some(c) = &case {
             if opened {
                 tx.insert_case(c)?;
+                if !self.key().is_empty() {
+                    tx.set_case_desk(&c.id, self.key())?;
+                }
             } else {
                 tx.update_case(c)?;
             }
@@ -608,8 +869,10 @@ impl Desk {
             ),
         );
         tx.insert_event(case, now, &ev, None)?;
-        match desk::delivery_failed(&self.ctx(now), case, row.purpose, &row.recipients, error) {
-            Some(alert) => self.enqueue(tx, &alert, now),
+        // The case's desk's team hears of it, from the case's desk.
+        let owner = self.view_of_case(tx, case)?;
+        match desk::delivery_failed(&owner.ctx(now), case, row.purpose, &row.recipients, error) {
+            Some(alert) => owner.enqueue(tx, &alert, now),
             None => Ok(()),
         }
     }

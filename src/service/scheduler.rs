@@ -15,7 +15,7 @@ use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
-use crate::store::{self, DIGEST_SCOPE, PlannedRow, ReminderRow, SPAM_SCOPE, Store, Tx};
+use crate::store::{self, PlannedRow, ReminderRow, Store, Tx};
 use crate::types::{CaseId, CaseStatus};
 use chrono::{DateTime, Duration, Utc};
 
@@ -55,7 +55,9 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
                 continue;
             }
         };
-        match store.write(|tx| fire(desk, tx, &r, now)) {
+        // Each reminder is the business of its desk (its case's, or the desk of a digest
+        // or summary): that desk's team, calendar and addresses.
+        match store.write(|tx| fire(desk.view_of_scope(tx, &r.scope)?, tx, &r, now)) {
             Ok(Some(f)) => fired.push(f),
             // A day without suspect mail sends no summary, and reports nothing either.
             Ok(None) => {}
@@ -68,8 +70,14 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
             }
         }
     }
-    store.write(|tx| ensure_digest(desk, tx, now))?;
-    store.write(|tx| ensure_spam_summary(desk, tx, now))?;
+    // Every desk's in one transaction: with many desks, one commit instead of two each.
+    store.write(|tx| {
+        for d in desk.all() {
+            ensure_digest(d, tx, now)?;
+            ensure_spam_summary(d, tx, now)?;
+        }
+        Ok(())
+    })?;
     // Published advisories whose branch still has to reach the repository's origin.
     for p in crate::service::advisory_repo::push_due(desk, store, now)? {
         tracing::info!(push = ?p, "advisory branch push");
@@ -82,16 +90,16 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
 /// restarts.
 pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
     let Some(at) = desk.config.spam.summary else {
-        return tx.cancel_reminders(SPAM_SCOPE);
+        return tx.cancel_reminders(&desk.spam_scope());
     };
     let pending = tx
-        .reminders_of(SPAM_SCOPE)?
+        .reminders_of(&desk.spam_scope())?
         .into_iter()
         .any(|r| r.state == store::ReminderState::Pending);
     if !pending {
         let due = deadlines::next_daily_at(&desk.config.calendar, at, now);
         tx.plan_reminder(
-            SPAM_SCOPE,
+            &desk.spam_scope(),
             &PlannedRow {
                 kind: ReminderKind::SpamSummary,
                 due,
@@ -119,9 +127,14 @@ fn fire_spam_summary(
         return Ok(None);
     }
     let since = tx
-        .last_sent_due(SPAM_SCOPE, &r.kind, r.due)?
+        .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
-    let rows = tx.quarantined_between(since, r.due)?;
+    let mine = tx.case_ids_of_desk(desk.key())?;
+    let rows: Vec<_> = tx
+        .quarantined_between(since, r.due)?
+        .into_iter()
+        .filter(|row| mine.contains(&row.case))
+        .collect();
     let fired = match spam::summary(&desk.ctx(now), &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
@@ -156,7 +169,7 @@ fn fire_spam_summary(
     if let Some(at) = desk.config.spam.summary {
         let due = deadlines::next_daily_at(&desk.config.calendar, at, now.max(r.due));
         tx.plan_reminder(
-            SPAM_SCOPE,
+            &desk.spam_scope(),
             &PlannedRow {
                 kind: ReminderKind::SpamSummary,
                 due,
@@ -197,16 +210,16 @@ fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<U
 /// Plans the next digest if none is pending (and the config asks for one).
 pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
     let Some(weekly) = desk.config.policy.digest else {
-        return tx.cancel_reminders(DIGEST_SCOPE);
+        return tx.cancel_reminders(&desk.digest_scope());
     };
     let pending = tx
-        .reminders_of(DIGEST_SCOPE)?
+        .reminders_of(&desk.digest_scope())?
         .into_iter()
         .any(|r| r.state == store::ReminderState::Pending);
     if !pending {
         let due = weekly.next_after(&desk.config.calendar, now);
         tx.plan_reminder(
-            DIGEST_SCOPE,
+            &desk.digest_scope(),
             &PlannedRow {
                 kind: ReminderKind::Digest,
                 due,
@@ -256,7 +269,7 @@ fn fire_reminder(
         if let Some(weekly) = desk.config.policy.digest {
             let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
             tx.plan_reminder(
-                DIGEST_SCOPE,
+                &desk.digest_scope(),
                 &PlannedRow {
                     kind,
                     due,
@@ -524,7 +537,13 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
 }
 
 fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let cases: Vec<Case> = tx.list_cases(true)?.into_iter().map(|s| s.case).collect();
+    let mine = tx.case_ids_of_desk(desk.key())?;
+    let cases: Vec<Case> = tx
+        .list_cases(true)?
+        .into_iter()
+        .map(|s| s.case)
+        .filter(|c| mine.contains(&c.id.to_string()))
+        .collect();
     let cal = &desk.config.calendar;
     let rendered = desk.templates.render(&templates::Digest {
         desk_name: desk.config.desk.name.clone(),

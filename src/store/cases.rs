@@ -134,16 +134,28 @@ impl CaseRow {
 impl Tx<'_> {
     /// The id the next case opened in `year` will get.
     pub fn next_case_id(&self, prefix: &str, year: i32) -> Result<CaseId> {
+        // Numbered per prefix (each desk its own series), from the ids themselves and
+        // the old ids of moved cases, which are never given again.
         let seq: i64 = self
-            .opt("SELECT MAX(seq) FROM cases WHERE year = ?1", [year])?
+            .opt(
+                "SELECT MAX(n) FROM (
+                    SELECT CAST(substr(id, length(?2) + 7) AS INTEGER) AS n FROM cases
+                     WHERE year = ?1 AND id LIKE ?2 || '-' || ?1 || '-%'
+                    UNION ALL
+                    SELECT CAST(substr(old_id, length(?2) + 7) AS INTEGER) FROM case_aliases
+                     WHERE old_id LIKE ?2 || '-' || ?1 || '-%')",
+                params![year, prefix],
+            )?
             .unwrap_or(0);
         Ok(CaseId::new(prefix, year, (seq + 1) as u32))
     }
 
     pub fn insert_case(&self, c: &Case) -> Result<()> {
         self.conn().execute(
+            // `seq` orders the cases of a year across every desk (UNIQUE (year, seq));
+            // the number in a case id is its desk's own series.
             "INSERT INTO cases (id, year, seq, subject, reporter, reporter_name, status, opened_at, root_message_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cases WHERE year = ?2), ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 c.id,
                 c.id.year(),

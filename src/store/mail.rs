@@ -347,4 +347,8 @@ impl ThreadIndex for Tx<'_> {
             .case_of_text("SELECT id FROM cases WHERE id = ?1", &id.to_string())?
             .is_some())
     }
+
+    fn alias_of(&self, id: &CaseId) -> Result<Option<CaseId>> {
+        self.case_alias(id)
+    }
 }

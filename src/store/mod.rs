@@ -11,6 +11,7 @@
 
 mod cases;
 mod columns;
+mod desks;
 mod mail;
 mod outbox;
 mod reminders;

@@ -183,6 +183,18 @@ CREATE TABLE advisory_pushes (
     pushed_at       TEXT
 ) STRICT;
 "#,
+    // 6: many desks in one file. A case belongs to one desk ('' = the top-level desk);
+    // a case handed to another desk (#move) takes a new id and leaves an alias, so mail
+    // naming the old id still threads to it.
+    r#"
+ALTER TABLE cases ADD COLUMN desk TEXT NOT NULL DEFAULT '';
+CREATE INDEX cases_desk ON cases (desk);
+CREATE TABLE case_aliases (
+    old_id   TEXT NOT NULL PRIMARY KEY,
+    case_id  TEXT NOT NULL REFERENCES cases (id),
+    moved_at TEXT NOT NULL
+) STRICT;
+"#,
 ];
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod cli;
 mod conversation;
 mod corpus;
 mod deadlines;
+mod desks;
 mod e2e;
 mod faults;
 mod hostile;

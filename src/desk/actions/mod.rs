@@ -7,6 +7,7 @@
 //! writes to the reporter, and only the text after the block.
 
 mod advisory_fields;
+mod desks;
 mod lifecycle;
 mod mail_out;
 mod spam;
@@ -721,6 +722,8 @@ impl Work<'_, '_> {
             // spam.rs
             Command::Spam => self.spam(),
             Command::NotSpam => self.notspam(),
+            // desks.rs (the shell moves the case once this mail is recorded)
+            Command::Move(desk) => self.move_to(desk),
         }
     }
 }

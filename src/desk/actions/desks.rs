@@ -1,0 +1,27 @@
+//! `#move <desk>`: checked here, carried out by the shell once the mail is recorded (the
+//! new case id is the target desk's, which only the store can give).
+
+use super::{Step, Work, fail, ok};
+
+impl Work<'_, '_> {
+    pub(super) fn move_to(&mut self, desk: &str) -> Step {
+        let here = self.ctx.config.desk_label();
+        if desk == here {
+            return fail(format!("{} is already on the desk {here}", self.case.id));
+        }
+        if !self.facts.other_desks.iter().any(|d| d == desk) {
+            return fail(if self.facts.other_desks.is_empty() {
+                "this daemon serves one desk only: there is nowhere to move the case".to_string()
+            } else {
+                format!(
+                    "there is no desk named `{desk}`; the desks are: {}",
+                    self.facts.other_desks.join(", ")
+                )
+            });
+        }
+        ok(format!(
+            "the case moves to the desk {desk}: it takes a new id there (its team is told it, and so is the reporter); {} keeps threading to it",
+            self.case.id
+        ))
+    }
+}

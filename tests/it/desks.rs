@@ -1,0 +1,1104 @@
+//! Many desks in one daemon (PRODUCT.md §9): three desks (the top level, cohttp and dune)
+//! on one SQLite file. The first tests drive `process` and `run_due` with a ManualClock;
+//! the last ones run the daemon against a real Postfix + Dovecot, the three desks sharing
+//! one IMAP mailbox through plus addresses of security@.
+
+use crate::world::*;
+use secdesk::desk::case::EventKind;
+use secdesk::service::process::Processed;
+use secdesk::store::OutboxRow;
+use secdesk::types::CaseId;
+use std::path::Path;
+use std::process::Command;
+
+pub const CAROL: &str = "carol@example.org";
+pub const DAN: &str = "dan@example.org";
+pub const COHTTP: &str = "security+cohttp@example.org";
+pub const DUNE: &str = "security+dune@example.org";
+
+/// Two desks besides the top level; dune keeps its calendar in New York.
+pub const DESKS: &str = r#"
+[desks.cohttp]
+address = "security+cohttp@example.org"
+name = "Cohttp security"
+case_prefix = "COHTTP"
+[desks.cohttp.team]
+members = ["carol@example.org"]
+[desks.cohttp.publish]
+announce = "cohttp-announce@example.org"
+advisory_prefix = "COHTTPA"
+
+[desks.dune]
+address = "security+dune@example.org"
+name = "Dune security"
+case_prefix = "DUNE"
+[desks.dune.team]
+members = ["dan@example.org"]
+[desks.dune.calendar]
+timezone = "America/New_York"
+[desks.dune.policy]
+digest = "Mon 09:00"
+"#;
+
+fn world() -> World {
+    World::with(monday_10(), DESKS)
+}
+
+/// A report from `from` to `to`.
+fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
+    )
+}
+
+/// A team member's authenticated mail to `to`, in reply to `parent`.
+fn member_mail(from: &str, to: &str, id: &str, parent: &str, subject: &str, body: &str) -> String {
+    team_mail(from, id, Some(parent), subject, None, body)
+        .replace(&format!("To: {DESK}\r\n"), &format!("To: {to}\r\n"))
+}
+
+fn opened(p: &Processed) -> String {
+    match p {
+        Processed::Filed {
+            case, opened: true, ..
+        } => case.to_string(),
+        other => panic!("no case opened: {other:?}"),
+    }
+}
+
+fn filed_on(p: &Processed) -> String {
+    match p {
+        Processed::Filed { case, .. } => case.to_string(),
+        other => panic!("not filed: {other:?}"),
+    }
+}
+
+fn of<'a>(rows: &'a [OutboxRow], purpose: &str) -> Vec<&'a OutboxRow> {
+    rows.iter()
+        .filter(|r| r.purpose.as_str() == purpose)
+        .collect()
+}
+
+fn recipients(rows: &[&OutboxRow]) -> Vec<String> {
+    let mut r: Vec<String> = rows.iter().flat_map(|r| r.recipients.clone()).collect();
+    r.sort();
+    r
+}
+
+/// Each desk answers mail to its own address: its prefix, its From and Reply-To, its
+/// team alone; nothing the reporter receives names another desk.
+#[test]
+fn each_desk_answers_from_its_own_address_to_its_own_team() {
+    let mut w = world();
+    let rows = [
+        (
+            DESK,
+            "SEC-2026-0001",
+            "Example Security Team",
+            vec![ALICE, BOB],
+        ),
+        (COHTTP, "COHTTP-2026-0001", "Cohttp security", vec![CAROL]),
+        (DUNE, "DUNE-2026-0001", "Dune security", vec![DAN]),
+    ];
+    for (n, (address, id, name, team)) in rows.iter().enumerate() {
+        let p = w.deliver(&report_to(
+            RITA,
+            address,
+            &format!("r{n}@reporter.test"),
+            "Overflow",
+            "details",
+        ));
+        assert_eq!(opened(&p), *id);
+        let mail = w.new_mail();
+        let acks = of(&mail, "ack");
+        assert_eq!(acks.len(), 1, "{}", summarize(&mail));
+        let ack = acks[0];
+        assert_eq!(ack.recipients, vec![RITA.to_string()]);
+        let from = header(&ack.bytes, "From").unwrap();
+        assert!(
+            from.contains(address) && from.contains(name),
+            "{address}: From: {from}"
+        );
+        let plus = CaseId::parse(id).unwrap().plus_tag();
+        let (local, domain) = address.split_once('@').unwrap();
+        let reply_to = header(&ack.bytes, "Reply-To").unwrap();
+        assert!(
+            reply_to.contains(&format!("<{local}+{plus}@{domain}>")),
+            "{reply_to}"
+        );
+        assert!(header(&ack.bytes, "Subject").unwrap().contains(id));
+        let text = String::from_utf8_lossy(&ack.bytes).to_lowercase();
+        for (other, other_id, other_name, _) in &rows {
+            if other != address {
+                assert!(!text.contains(other), "{address}'s ack names {other}");
+                let prefix = other_id.split('-').next().unwrap().to_lowercase();
+                assert!(
+                    !text.contains(&format!("{prefix}-")),
+                    "{address}'s ack names {prefix}"
+                );
+                if !name.contains(other_name) {
+                    assert!(!text.contains(&other_name.to_lowercase()));
+                }
+            }
+        }
+        let notices = of(&mail, "team-notice");
+        assert_eq!(
+            recipients(&notices),
+            team.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "{}",
+            summarize(&mail)
+        );
+        for n in notices {
+            assert!(header(&n.bytes, "From").unwrap().contains(address));
+        }
+    }
+    // Case ids are numbered per prefix, in one database.
+    let cases = w.cases();
+    assert_eq!(cases.len(), 3, "{cases:?}");
+}
+
+/// A reply threads to its case whatever address it used; a case's desk wins over the
+/// address. An old mailbox of one desk used for another's case changes nothing.
+#[test]
+fn a_reply_threads_to_its_case_whatever_address_it_used() {
+    let mut w = world();
+    let p = w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "one"));
+    assert_eq!(opened(&p), "COHTTP-2026-0001");
+    let ack = of(&w.new_mail(), "ack")[0].message_id.to_string();
+    // Rita answers the ack, but to the top-level address.
+    let reply = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: more\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: <{ack}>\r\nReferences: <{ack}>\r\n\r\nmore details\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&reply)), "COHTTP-2026-0001");
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    // A case's plus address threads even from another desk's mailbox (and To: dune).
+    let tagged = format!(
+        "From: {RITA}\r\nTo: {DUNE}\r\nCc: security+cohttp+cohttp-2026-0001@example.org\r\nSubject: again\r\nMessage-ID: <r3@reporter.test>\r\n\r\nand again\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&tagged)), "COHTTP-2026-0001");
+    // The subject tag alone does too.
+    let subject = report_to(
+        RITA,
+        DESK,
+        "r4@reporter.test",
+        "Re: [COHTTP-2026-0001] Bug",
+        "tagged",
+    );
+    assert_eq!(filed_on(&w.deliver(&subject)), "COHTTP-2026-0001");
+    assert_eq!(w.cases().len(), 1, "{:?}", w.cases());
+}
+
+/// A member of one desk has no power over another desk's case: refused, recorded on
+/// the case, the case's team told, the member told nothing.
+#[test]
+fn a_member_of_another_desk_is_refused() {
+    let mut w = world();
+    let p = w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "one"));
+    let id = opened(&p);
+    let notice = of(&w.new_mail(), "team-notice")[0].message_id.to_string();
+    // Alice (top-level desk) saw the notice somehow and tries to act on it.
+    let p = w.deliver(&member_mail(
+        ALICE,
+        DESK,
+        "a1@example.org",
+        &notice,
+        &format!("Re: [{id}] Bug"),
+        "#severity high\r\n#assign me\r\n#reply\r\nHello from another desk\r\n",
+    ));
+    assert_eq!(filed_on(&p), id);
+    let case = w.case(&id);
+    assert_eq!(case.severity, None);
+    assert_eq!(case.assignee, None);
+    let mail = w.new_mail();
+    assert_eq!(mail.len(), 1, "{}", summarize(&mail));
+    assert_eq!(mail[0].recipients, vec![CAROL.to_string()]);
+    assert!(body(&mail[0].bytes).contains("alice@example.org, a member of the desk main"));
+    let events = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::Refused && e.detail.contains("member of the desk main")),
+        "{events:?}"
+    );
+    // Another desk's case is no case to carol: #duplicate cannot name it.
+    w.deliver(&report_to(RITA, DESK, "r9@reporter.test", "Top", "x"));
+    w.new_mail();
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c0@example.org",
+        &notice,
+        "Re: x",
+        "#duplicate SEC-2026-0001\r\n",
+    ));
+    assert_eq!(w.case(&id).duplicate_of, None);
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(!transcript.contains("Top"), "{transcript}");
+    // Carol, the case's own team, may.
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c1@example.org",
+        &notice,
+        "Re: x",
+        "#severity high\r\n",
+    ));
+    assert_eq!(
+        w.case(&id).severity.map(|s| s.to_string()).as_deref(),
+        Some("high")
+    );
+    let mail = w.new_mail();
+    assert!(
+        mail.iter()
+            .all(|r| r.recipients.iter().all(|to| to == CAROL)),
+        "{}",
+        summarize(&mail)
+    );
+}
+
+/// A member opens a case of their own desk with `#new`, written to their desk's address.
+#[test]
+fn new_opens_a_case_on_the_members_desk() {
+    let mut w = world();
+    let new = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org header.s=s1; spf=pass\r\nFrom: {CAROL}\r\nTo: {COHTTP}\r\nSubject: Found it ourselves\r\nMessage-ID: <n1@example.org>\r\n\r\n#new\r\n#severity low\r\n"
+    );
+    let id = opened(&w.deliver(&new));
+    assert_eq!(id, "COHTTP-2026-0001");
+    assert_eq!(
+        w.case(&id).severity.map(|s| s.to_string()).as_deref(),
+        Some("low")
+    );
+    let mail = w.new_mail();
+    assert!(
+        mail.iter().all(|r| r.recipients == vec![CAROL.to_string()]),
+        "{}",
+        summarize(&mail)
+    );
+}
+
+/// Refusals are recorded every time, but their alerts are capped per hour (a forged
+/// From must not flood a team).
+#[test]
+fn refusal_alerts_are_capped() {
+    let mut w = world();
+    let id = opened(&w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "x")));
+    w.new_mail();
+    for i in 0..8 {
+        w.deliver(&member_mail(
+            DAN,
+            DUNE,
+            &format!("d{i}@example.org"),
+            "nothing@example.org",
+            &format!("Re: [{id}] Bug"),
+            "#close\r\n",
+        ));
+    }
+    let alerts = w.new_mail();
+    assert_eq!(alerts.len(), 5, "{}", summarize(&alerts));
+    let refused = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Refused)
+        .count();
+    assert_eq!(refused, 8);
+    assert_eq!(w.case(&id).status.to_string(), "new");
+}
+
+/// Each desk's digest goes to its own team, lists only its own cases, at 09:00 in its
+/// own time zone.
+#[test]
+fn each_desk_has_its_own_digest_in_its_own_time_zone() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    w.new_mail();
+    // Monday 23 November, 10:00 in Paris is 04:00 in New York: dune's digest is due at
+    // 09:00 there, 15:00 in Paris.
+    w.run_due();
+    w.clock.set(paris(2026, 11, 23, 14, 59));
+    w.run_due();
+    assert!(of(&w.new_mail(), "digest").is_empty());
+    w.clock.set(paris(2026, 11, 23, 15, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digests = of(&mail, "digest");
+    assert_eq!(
+        recipients(&digests),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    let text = body(&digests[0].bytes);
+    assert!(
+        text.contains("DUNE-2026-0001") && !text.contains("SEC-2026"),
+        "{text}"
+    );
+    assert!(text.contains("America/New_York"), "{text}");
+    // Monday 30 November, 09:00 in Paris: the top level's and cohttp's, not dune's.
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digests = of(&mail, "digest");
+    assert_eq!(
+        recipients(&digests),
+        vec![ALICE.to_string(), BOB.to_string(), CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    for d in &digests {
+        let text = body(&d.bytes);
+        if d.recipients == vec![CAROL.to_string()] {
+            assert!(text.contains("COHTTP-2026-0001"), "{text}");
+            assert!(
+                !text.contains("SEC-2026-0001") && !text.contains("DUNE-"),
+                "{text}"
+            );
+            assert!(header(&d.bytes, "From").unwrap().contains(COHTTP));
+        } else {
+            assert!(text.contains("SEC-2026-0001"), "{text}");
+            assert!(
+                !text.contains("COHTTP-") && !text.contains("DUNE-"),
+                "{text}"
+            );
+        }
+    }
+}
+
+fn spam_summaries(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
+    rows.iter()
+        .filter(|r| header(&r.bytes, "Subject").unwrap().starts_with("[spam]"))
+        .collect()
+}
+
+/// Each desk's daily spam summary lists only its own suspect mail, to its own team, at
+/// 09:00 in its own time zone.
+#[test]
+fn each_desk_has_its_own_spam_summary() {
+    let mut w = world();
+    let forged = |to: &str, id: &str| {
+        format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=spam.test; dkim=none; dmarc=fail (p=reject) header.from=innocent.test\r\n{}",
+            report_to("victim@innocent.test", to, id, "Prize", "x")
+        )
+    };
+    w.deliver(&forged(DESK, "f1@spam.test"));
+    w.deliver(&forged(COHTTP, "f2@spam.test"));
+    w.deliver(&forged(DUNE, "f3@spam.test"));
+    assert!(w.new_mail().is_empty(), "suspect mail is never answered");
+    w.run_due();
+    // 09:00 in New York (15:00 in Paris): dune's, alone.
+    w.clock.set(paris(2026, 11, 23, 14, 59));
+    w.run_due();
+    assert!(w.new_mail().is_empty());
+    w.clock.set(paris(2026, 11, 23, 15, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let summaries = spam_summaries(&mail);
+    assert_eq!(
+        recipients(&summaries),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    let text = body(&summaries[0].bytes);
+    assert!(text.contains("DUNE-2026-0001"), "{text}");
+    assert!(
+        !text.contains("SEC-") && !text.contains("COHTTP-"),
+        "{text}"
+    );
+    // 09:00 in Paris the next day: the top level's and cohttp's.
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let summaries = spam_summaries(&mail);
+    assert_eq!(
+        recipients(&summaries),
+        vec![ALICE.to_string(), BOB.to_string(), CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    for s in &summaries {
+        let text = body(&s.bytes);
+        let own = if s.recipients == vec![CAROL.to_string()] {
+            "COHTTP-"
+        } else {
+            "SEC-"
+        };
+        assert!(text.contains(own), "{text}");
+        for other in ["SEC-", "COHTTP-", "DUNE-"] {
+            if other != own {
+                assert!(!text.contains(other), "{text}");
+            }
+        }
+    }
+}
+
+/// Reminders of a case go to its desk's team, from its desk.
+#[test]
+fn reminders_go_to_the_cases_desk() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "x"));
+    w.new_mail();
+    // The first answer is due Thursday 17:00; its reminder comes before.
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let reminders = of(&mail, "reminder");
+    assert!(!reminders.is_empty(), "{}", summarize(&mail));
+    assert_eq!(recipients(&reminders), vec![CAROL.to_string()]);
+    assert!(
+        header(&reminders[0].bytes, "From")
+            .unwrap()
+            .contains(COHTTP)
+    );
+}
+
+/// `#move`: a new id in the target desk's series, history along, the old id still
+/// threading to it, both teams told, the reporter told only the new id; afterwards the
+/// new team acts on it and the old one cannot.
+#[test]
+fn move_hands_a_case_to_another_desk() {
+    let mut w = world();
+    let p = w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "x",
+    ));
+    assert_eq!(opened(&p), "SEC-2026-0001");
+    // cohttp already has a case of its own: the moved one takes the next number.
+    w.deliver(&report_to(RITA, COHTTP, "r0@reporter.test", "Other", "y"));
+    let mail = w.new_mail();
+    let notice = mail
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let ack = mail
+        .iter()
+        .find(|r| {
+            r.purpose.as_str() == "ack" && header(&r.bytes, "Subject").unwrap().contains("SEC-")
+        })
+        .unwrap()
+        .message_id
+        .to_string();
+    // A wrong desk name fails and moves nothing.
+    w.command(ALICE, "a0@example.org", &notice, "#move nope\r\n");
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains("there is no desk named `nope`"),
+        "{transcript}"
+    );
+    assert_eq!(w.case("SEC-2026-0001").id.to_string(), "SEC-2026-0001");
+
+    let p = w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#severity high\r\n#move cohttp\r\n",
+    );
+    assert_eq!(filed_on(&p), "COHTTP-2026-0002");
+    let mail = w.new_mail();
+    let summary = summarize(&mail);
+    // Both teams told; the reporter told the new id only.
+    let to = |who: &str| -> Vec<&OutboxRow> {
+        mail.iter()
+            .filter(|r| r.recipients == vec![who.to_string()])
+            .collect()
+    };
+    assert!(
+        to(CAROL).iter().any(|r| header(&r.bytes, "Subject")
+            .unwrap()
+            .contains("[COHTTP-2026-0002] handed over")),
+        "{summary}"
+    );
+    assert!(
+        to(BOB).iter().any(|r| header(&r.bytes, "Subject")
+            .unwrap()
+            .contains("moved to the desk cohttp as COHTTP-2026-0002")),
+        "{summary}"
+    );
+    let rita = to(RITA);
+    assert_eq!(rita.len(), 1, "{summary}");
+    let words = header(&rita[0].bytes, "Subject").unwrap() + "\n" + &body(&rita[0].bytes);
+    assert!(words.contains("continues as COHTTP-2026-0002"), "{words}");
+    assert!(
+        !words.to_lowercase().contains("desk"),
+        "the reporter learns of no desk: {words}"
+    );
+    assert!(!words.contains("Example Security Team"), "{words}");
+    // History along; the old id is an alias.
+    let case = w.case("COHTTP-2026-0002");
+    assert_eq!(
+        case.severity.map(|s| s.to_string()).as_deref(),
+        Some("high")
+    );
+    let events = w
+        .store
+        .read(|tx| tx.events(&CaseId::parse("COHTTP-2026-0002").unwrap()))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Opened),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| {
+        e.detail
+            .contains("moved from the desk main (SEC-2026-0001)")
+    }));
+    // The reporter answers the old ack, to the old address: the new team hears of it.
+    let reply = format!(
+        "From: {RITA}\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Bug\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: <{ack}>\r\n\r\nany news?\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&reply)), "COHTTP-2026-0002");
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    // The old id alone (a fresh mail, subject tag) still threads.
+    let tagged = report_to(RITA, DESK, "r3@reporter.test", "[SEC-2026-0001] again", "z");
+    assert_eq!(filed_on(&w.deliver(&tagged)), "COHTTP-2026-0002");
+    w.new_mail();
+    // Alice has no power over it any more.
+    w.command(ALICE, "a2@example.org", &notice, "#close\r\n");
+    assert_ne!(w.case("COHTTP-2026-0002").status.to_string(), "closed");
+    // A new case of the top desk does not take the old number back.
+    let p = w.deliver(&report_to(RITA, DESK, "r4@reporter.test", "New", "w"));
+    assert_eq!(opened(&p), "SEC-2026-0002");
+}
+
+fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `cases --desk`, `deadlines --desk`, `calendar --desk`; an unknown desk is an error.
+#[test]
+fn the_read_side_commands_take_a_desk() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["cases"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("CASE"), "{out}");
+    assert!(out.contains("DESK"), "{out}");
+    for id in ["SEC-2026-0001", "COHTTP-2026-0001", "DUNE-2026-0001"] {
+        assert!(out.contains(id), "{out}");
+    }
+    let (ok, out, err) = secdesk(&cfg, &["cases", "--desk", "cohttp"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("COHTTP-2026-0001"), "{out}");
+    assert!(
+        !out.contains("SEC-2026-0001") && !out.contains("DUNE-"),
+        "{out}"
+    );
+    let (ok, out, _) = secdesk(&cfg, &["cases", "--all", "--desk", "main"]);
+    assert!(ok);
+    assert!(
+        out.contains("SEC-2026-0001") && !out.contains("COHTTP-"),
+        "{out}"
+    );
+
+    let (ok, out, err) = secdesk(&cfg, &["deadlines", "--desk", "dune"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("America/New_York"), "{out}");
+    assert!(
+        out.contains("DUNE-2026-0001") && !out.contains("SEC-2026"),
+        "{out}"
+    );
+
+    let ics = w._dir.path().join("dune.ics");
+    let (ok, out, err) = secdesk(
+        &cfg,
+        &[
+            "calendar",
+            "--desk",
+            "dune",
+            "--output",
+            ics.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("deadlines written"), "{out}");
+    let text = std::fs::read_to_string(&ics).unwrap();
+    assert!(
+        text.contains("DUNE-2026-0001") && !text.contains("COHTTP-"),
+        "{text}"
+    );
+
+    for args in [
+        &["cases", "--desk", "nope"][..],
+        &["deadlines", "--desk", "nope"][..],
+        &["calendar", "--desk", "nope"][..],
+    ] {
+        let (ok, _, err) = secdesk(&cfg, args);
+        assert!(!ok, "{args:?}");
+        assert!(
+            err.contains("there is no desk named `nope`; the desks are: main, cohttp, dune"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+// ---- end to end, on the real mail stack ------------------------------------------
+
+mod stack {
+    use super::*;
+    use crate::support::desk::starttls_stack_config;
+    use crate::support::mailstack::MailStack;
+    use chrono::{DateTime, Duration as Minutes, Utc};
+    use secdesk::clock::{Clock, ManualClock};
+    use secdesk::config::Config;
+    use secdesk::service::health::Beat;
+    use secdesk::service::shutdown::Shutdown;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub const WAIT: Duration = Duration::from_secs(20);
+    pub const RALPH: &str = "ralph@reporter.test";
+    pub const ROSA: &str = "rosa@reporter.test";
+
+    /// The daemon's three parts, one pass at a chosen instant: IMAP sync, the scheduler,
+    /// the outbox over SMTP.
+    pub struct Pass {
+        pub config: Config,
+        db_path: std::path::PathBuf,
+        rt: tokio::runtime::Runtime,
+        mailer: secdesk::service::mailer::Mailer,
+    }
+
+    impl Pass {
+        pub fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let (text, db_path) = starttls_stack_config(stack, dir, extra);
+            let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
+            let mailer =
+                secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+            Pass {
+                config,
+                db_path,
+                rt: tokio::runtime::Runtime::new().unwrap(),
+                mailer,
+            }
+        }
+
+        pub fn run(&self, at: DateTime<Utc>) {
+            let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
+            let desk = Arc::new(secdesk::service::process::Desk::new(
+                self.config.clone(),
+                secdesk::outgoing::templates::Templates::load(None).unwrap(),
+            ));
+            let db = secdesk::service::db::Db::open(&self.db_path).unwrap();
+            self.rt.block_on(async {
+                let mut session = secdesk::service::ingest::connect(&self.config.imap)
+                    .await
+                    .unwrap();
+                secdesk::service::ingest::sync(
+                    &mut session,
+                    &db,
+                    &desk,
+                    &clock,
+                    &Shutdown::never(),
+                    &Beat::detached(),
+                    &|| {},
+                )
+                .await
+                .unwrap();
+            });
+            db.blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
+                .unwrap();
+            loop {
+                let r = self
+                    .rt
+                    .block_on(secdesk::service::mailer::flush(
+                        &self.mailer,
+                        &db,
+                        &desk,
+                        clock.as_ref(),
+                        &Shutdown::never(),
+                        &Beat::detached(),
+                    ))
+                    .unwrap();
+                assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");
+                if r.sent == 0 {
+                    break;
+                }
+            }
+        }
+
+        pub fn count(&self, sql: &str) -> i64 {
+            let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+    }
+
+    pub fn at(minutes: i64) -> DateTime<Utc> {
+        monday_10() + Minutes::minutes(minutes)
+    }
+
+    /// The Message-ID of the first mail in `mails` whose subject contains `text`.
+    pub fn id_of(mails: &[Vec<u8>], text: &str) -> String {
+        let m = mails
+            .iter()
+            .find(|m| header(m, "Subject").unwrap_or_default().contains(text))
+            .unwrap_or_else(|| panic!("no mail about {text}"));
+        header(m, "Message-ID")
+            .unwrap()
+            .trim_matches(['<', '>'])
+            .to_string()
+    }
+
+    pub fn subjects(mails: &[Vec<u8>]) -> Vec<String> {
+        mails
+            .iter()
+            .map(|m| header(m, "Subject").unwrap_or_default())
+            .collect()
+    }
+
+    pub fn stamped(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
+        format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reporter.test; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\n{}",
+            report_to(from, to, id, subject, text)
+        )
+    }
+}
+
+/// Three desks on one IMAP mailbox (plus addresses of security@): each report is routed
+/// to its desk and acknowledged with its prefix, each team hears only of its own case, a
+/// member of one desk cannot act on another's case, and no secret word of a desk — in a
+/// report or in a team's internal note — reaches any mailbox outside that desk's team and
+/// its reporter.
+#[test]
+fn three_desks_share_one_mailbox_and_nothing_leaks() {
+    use crate::support::mailstack::MailStack;
+    use stack::*;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), DESKS);
+    pass.run(at(0));
+
+    // (desk address, reporter, prefix, team, secret word of the report, of the note)
+    let desks = [
+        (
+            DESK,
+            RITA,
+            "SEC",
+            vec![ALICE, BOB],
+            "zebra-main-7431",
+            "okapi-main-2210",
+        ),
+        (
+            COHTTP,
+            RALPH,
+            "COHTTP",
+            vec![CAROL],
+            "zebra-cohttp-5520",
+            "okapi-cohttp-9081",
+        ),
+        (
+            DUNE,
+            ROSA,
+            "DUNE",
+            vec![DAN],
+            "zebra-dune-3307",
+            "okapi-dune-6642",
+        ),
+    ];
+    for (n, (address, reporter, _, _, secret, _)) in desks.iter().enumerate() {
+        stack.send(
+            reporter,
+            &[address],
+            stamped(
+                reporter,
+                address,
+                &format!("report{n}@reporter.test"),
+                &format!("Crash number {n}"),
+                &format!("Steps to reproduce: {secret}"),
+            )
+            .as_bytes(),
+        );
+    }
+    stack.wait_for(DESK, 3, WAIT);
+    pass.run(at(1));
+
+    // Routing and acknowledgements with each desk's prefix.
+    for (n, (address, reporter, prefix, team, _, _)) in desks.iter().enumerate() {
+        let id = format!("{prefix}-2026-0001");
+        let acks = stack.wait_for(reporter, 1, WAIT);
+        assert_eq!(acks.len(), 1, "{reporter}: {:?}", subjects(&acks));
+        assert!(
+            header(&acks[0], "Subject").unwrap().contains(&id),
+            "{:?}",
+            subjects(&acks)
+        );
+        assert!(header(&acks[0], "From").unwrap().contains(address));
+        for member in team {
+            let got = stack.wait_for(member, 1, WAIT);
+            assert!(
+                subjects(&got)
+                    .iter()
+                    .any(|s| s.contains(&id) && s.contains(&format!("Crash number {n}"))),
+                "{member}: {:?}",
+                subjects(&got)
+            );
+        }
+    }
+    assert_eq!(pass.count("SELECT COUNT(*) FROM cases"), 3);
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE desk = 'cohttp' AND id = 'COHTTP-2026-0001'"),
+        1
+    );
+
+    // Each team writes an internal note (with a command) on its own case.
+    for (n, (address, _, prefix, team, _, note)) in desks.iter().enumerate() {
+        let id = format!("{prefix}-2026-0001");
+        let member = team[0];
+        let notice = id_of(&stack.fetch_all(member), &id);
+        stack.send(
+            member,
+            &[address],
+            member_mail(
+                member,
+                address,
+                &format!("note{n}@example.org"),
+                &notice,
+                &format!("Re: [{id}] Crash"),
+                &format!("#severity high\r\n\r\nInternal: the root cause is {note}."),
+            )
+            .as_bytes(),
+        );
+    }
+    // Alice (top-level desk) tries to act on cohttp's case, through the top address.
+    stack.send(
+        ALICE,
+        &[DESK],
+        member_mail(
+            ALICE,
+            DESK,
+            "cross@example.org",
+            "nothing@example.org",
+            "Re: [COHTTP-2026-0001] Crash",
+            "#close\r\n#reply\r\nHello from the wrong desk\r\n",
+        )
+        .as_bytes(),
+    );
+    stack.wait_for(DESK, 7, WAIT);
+    pass.run(at(2));
+    assert_eq!(
+        pass.count("SELECT COUNT(*) FROM cases WHERE severity = 'high'"),
+        3
+    );
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM cases WHERE id = 'COHTTP-2026-0001' AND status = 'closed'"
+        ),
+        0,
+        "the cross-desk #close was refused"
+    );
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM events WHERE case_id = 'COHTTP-2026-0001' AND kind = 'refused'"
+        ),
+        1
+    );
+    // Carol is told (a transcript of her own note, and the refusal alert).
+    let carol = stack.wait_for(CAROL, 3, WAIT);
+    assert!(
+        subjects(&carol)
+            .iter()
+            .any(|s| s.contains("member of another desk")),
+        "{:?}",
+        subjects(&carol)
+    );
+    // The team of the top desk receives each other's transcript and note; wait for it.
+    stack.wait_for(BOB, 2, WAIT);
+    stack.flush_queue();
+
+    // The leak test: every mailbox, every secret.
+    let everyone = [ALICE, BOB, CAROL, DAN, RITA, RALPH, ROSA, DESK];
+    let mailboxes: Vec<(&str, String)> = everyone
+        .iter()
+        .map(|who| {
+            let all = stack
+                .fetch_all(who)
+                .iter()
+                .map(|m| String::from_utf8_lossy(m).to_string() + &body(m))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (*who, all)
+        })
+        .collect();
+    for (address, reporter, prefix, team, secret, note) in &desks {
+        // The words do reach their own team: the test could fail.
+        let team_text: String = mailboxes
+            .iter()
+            .filter(|(who, _)| team.contains(who))
+            .map(|(_, t)| t.clone())
+            .collect();
+        assert!(
+            team_text.contains(secret),
+            "{prefix}'s team never saw its report"
+        );
+        for (who, text) in &mailboxes {
+            let allowed = team.contains(who) || who == reporter || *who == DESK;
+            if !allowed {
+                assert!(!text.contains(secret), "{prefix}'s report reached {who}");
+                assert!(
+                    !text.contains(note),
+                    "{prefix}'s internal note reached {who}"
+                );
+            }
+        }
+        // Reporters: nothing names another desk's address, prefix or name.
+        for (other, _, other_prefix, _, _, _) in &desks {
+            if other != address {
+                let text = &mailboxes.iter().find(|(w, _)| w == reporter).unwrap().1;
+                assert!(
+                    !text.contains(other_prefix.to_lowercase().as_str())
+                        || *other_prefix == "SEC" && !text.contains("sec-"),
+                    "{reporter} learned of {other_prefix}"
+                );
+                assert!(
+                    !text.contains(&format!("{other}>")),
+                    "{reporter} learned of {other}"
+                );
+            }
+        }
+        // The reporter never sees the internal note.
+        let text = &mailboxes.iter().find(|(w, _)| w == reporter).unwrap().1;
+        assert!(!text.contains(note), "{prefix}'s note reached its reporter");
+    }
+}
+
+/// `#move` on the real mail stack: the top desk hands Rita's case to cohttp; Rita's
+/// answer to the move notice — and to her old acknowledgement — reaches carol, not the
+/// top desk's team.
+#[test]
+fn a_moved_case_keeps_the_reporters_thread_on_the_real_stack() {
+    use crate::support::mailstack::MailStack;
+    use stack::*;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), DESKS);
+    pass.run(at(0));
+    stack.send(
+        RITA,
+        &[DESK],
+        stamped(RITA, DESK, "r1@reporter.test", "Bug in cohttp", "x").as_bytes(),
+    );
+    stack.wait_for(DESK, 1, WAIT);
+    pass.run(at(1));
+    let ack = id_of(&stack.wait_for(RITA, 1, WAIT), "SEC-2026-0001");
+    let notice = id_of(&stack.wait_for(ALICE, 1, WAIT), "SEC-2026-0001");
+    stack.send(
+        ALICE,
+        &[DESK],
+        member_mail(
+            ALICE,
+            DESK,
+            "m1@example.org",
+            &notice,
+            "Re: [SEC-2026-0001] Bug in cohttp",
+            "#move cohttp\r\n",
+        )
+        .as_bytes(),
+    );
+    stack.wait_for(DESK, 2, WAIT);
+    pass.run(at(2));
+    let rita = stack.wait_for(RITA, 2, WAIT);
+    let moved = id_of(&rita, "COHTTP-2026-0001");
+    assert!(body(rita.last().unwrap()).contains("continues as COHTTP-2026-0001"));
+    let carol = stack.wait_for(CAROL, 1, WAIT);
+    assert!(
+        subjects(&carol)[0].contains("[COHTTP-2026-0001] handed over"),
+        "{:?}",
+        subjects(&carol)
+    );
+    let bob = stack.wait_for(BOB, 2, WAIT);
+    assert!(
+        subjects(&bob)
+            .iter()
+            .any(|s| s.contains("moved to the desk cohttp")),
+        "{:?}",
+        subjects(&bob)
+    );
+    // Rita answers the move notice, then her old acknowledgement.
+    for (n, parent) in [moved, ack].iter().enumerate() {
+        let reply = format!(
+            "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=reporter.test; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\nFrom: {RITA}\r\nTo: {DESK}\r\nSubject: Re: thanks\r\nMessage-ID: <after{n}@reporter.test>\r\nIn-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n\r\nMore details, part {n}.\r\n"
+        );
+        stack.send(RITA, &[DESK], reply.as_bytes());
+    }
+    stack.wait_for(DESK, 4, WAIT);
+    pass.run(at(3));
+    let carol = stack.wait_for(CAROL, 3, WAIT);
+    let texts: Vec<String> = carol.iter().map(|m| body(m)).collect();
+    for n in 0..2 {
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains(&format!("More details, part {n}."))),
+            "{:?}",
+            subjects(&carol)
+        );
+    }
+    stack.flush_queue();
+    for member in [ALICE, BOB] {
+        for m in stack.fetch_all(member) {
+            assert!(
+                !body(&m).contains("More details"),
+                "{member} still hears of it"
+            );
+        }
+    }
+    assert_eq!(pass.count("SELECT COUNT(*) FROM cases"), 1);
+    assert_eq!(
+        pass.count(
+            "SELECT COUNT(*) FROM messages WHERE case_id = 'COHTTP-2026-0001' AND direction = 'in'"
+        ),
+        4
+    );
+}
