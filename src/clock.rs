@@ -81,7 +81,6 @@ pub fn from_db(text: &str) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use chrono::TimeZone;
 

@@ -326,12 +326,6 @@ pub fn run(path: &Path, out: &mut super::Output) -> anyhow::Result<std::process:
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
 
     fn lines(extra: &str, authserv: bool) -> Vec<String> {

@@ -324,12 +324,6 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::*;
     use crate::config::SecretSources;
     use crate::mail::{Parsed, parse};

@@ -199,12 +199,6 @@ CREATE TABLE case_aliases (
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
     use super::MIGRATIONS;
     use crate::store::Store;
 
