@@ -66,6 +66,21 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
         out.push(found(Level::Warn, "config", w.clone()));
     }
 
+    out.extend(check_templates(&config));
+    out.push(check_database(&config.desk.database));
+    out.extend(spam_findings(&config));
+
+    out.extend(check_imap(&config).await);
+    out.push(check_smtp(&config).await);
+    if let Some(repo) = &config.publish.advisory_repo {
+        out.push(check_advisory_repo(repo, config.publish.push));
+    }
+    out
+}
+
+/// Every template renders, built-in or overridden.
+fn check_templates(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
     match Templates::load(config.desk.templates.as_deref()) {
         Ok(t) => match t.check() {
             Ok(()) => out.push(found(
@@ -84,10 +99,13 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
         },
         Err(e) => out.push(found(Level::Fail, "templates", e.to_string())),
     }
+    out
+}
 
-    out.push(check_database(&config.desk.database));
-    out.extend(spam_findings(&config));
-
+/// The IMAP login, the mailbox, what a first start does with the mail already there,
+/// and whether the server offers IDLE.
+async fn check_imap(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
     match ingest::connect(&config.imap).await {
         Ok(mut session) => {
             out.push(found(
@@ -150,10 +168,14 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
             ));
         }
     }
+    out
+}
 
+/// The SMTP server accepts the desk (and its login, when one is configured).
+async fn check_smtp(config: &Config) -> Finding {
     match Mailer::new(&config.smtp, &config.desk.hostname) {
         Ok(m) => match m.test_connection().await {
-            Ok(()) => out.push(found(
+            Ok(()) => found(
                 Level::Ok,
                 "smtp",
                 format!(
@@ -166,16 +188,12 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
                         ""
                     }
                 ),
-            )),
+            ),
             // `e` names the config keys to look at (a refused login: the password file).
-            Err(e) => out.push(found(Level::Fail, "smtp", e.to_string())),
+            Err(e) => found(Level::Fail, "smtp", e.to_string()),
         },
-        Err(e) => out.push(found(Level::Fail, "smtp", e.to_string())),
+        Err(e) => found(Level::Fail, "smtp", e.to_string()),
     }
-    if let Some(repo) = &config.publish.advisory_repo {
-        out.push(check_advisory_repo(repo, config.publish.push));
-    }
-    out
 }
 
 /// What the spam verdict relies on, said plainly: `check` cannot see the receiving

@@ -17,7 +17,7 @@ pub mod threading;
 
 use crate::types::{MessageId, normalize_address};
 use chrono::{DateTime, TimeZone, Utc};
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 /// A name and an address, as in `From: Alice <alice@example.org>`.
@@ -191,17 +191,7 @@ fn ids_in_header_text(text: &str) -> Vec<MessageId> {
 
 fn parse_inner(raw: &[u8]) -> Option<Mail> {
     let msg = MessageParser::default().parse(raw)?;
-    // A message with no headers at all is not mail; the accessors below also assume
-    // at least one part, which mail-parser only guarantees for real messages.
-    if msg.parts.is_empty() || msg.headers().is_empty() {
-        return None;
-    }
-    // Bytes with no From, Subject, Date or Message-ID are not a mail we can file sensibly.
-    let core = ["from", "subject", "date", "message-id"];
-    if !msg
-        .headers_raw()
-        .any(|(n, _)| core.iter().any(|c| n.eq_ignore_ascii_case(c)))
-    {
+    if !is_mail(&msg) {
         return None;
     }
     // Bounded: a mail of 10,000 header lines keeps the first MAX_HEADERS (the receiving
@@ -216,6 +206,69 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         Some(id) => (id, false),
         None => (synthesized_id(raw), true),
     };
+    let (from, from_headers) = sender(&msg);
+    let delivered_to = delivered_to(&headers);
+    let date = msg
+        .date()
+        .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
+    let content_type = msg
+        .root_part()
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| "text/plain".into())
+        .to_ascii_lowercase();
+
+    let (text, text_from_html) = body_text(&msg);
+    let embedded_ids = embedded_ids(&msg);
+    let attachments = attachments(&msg);
+
+    Some(Mail {
+        message_id,
+        message_id_synthesized: synthesized,
+        from,
+        from_headers,
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        delivered_to,
+        // One line: the subject becomes the case's title, in mail and on terminals.
+        subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
+        date,
+        in_reply_to: bounded(ids_of(msg.in_reply_to())),
+        references: bounded(ids_of(msg.references())),
+        embedded_ids: bounded(embedded_ids),
+        headers,
+        content_type,
+        text,
+        text_from_html,
+        attachments,
+        raw: std::sync::Arc::default(),
+    })
+}
+
+/// Whether the parsed bytes are a mail at all: headers, a part, and one of From,
+/// Subject, Date or Message-ID.
+fn is_mail(msg: &Message<'_>) -> bool {
+    // A message with no headers at all is not mail; the accessors below also assume
+    // at least one part, which mail-parser only guarantees for real messages.
+    if msg.parts.is_empty() || msg.headers().is_empty() {
+        return false;
+    }
+    // Bytes with no From, Subject, Date or Message-ID are not a mail we can file sensibly.
+    let core = ["from", "subject", "date", "message-id"];
+    if !msg
+        .headers_raw()
+        .any(|(n, _)| core.iter().any(|c| n.eq_ignore_ascii_case(c)))
+    {
+        return false;
+    }
+    true
+}
+
+/// The first `From:` mailbox, and how many `From:` headers the mail has.
+fn sender(msg: &Message<'_>) -> (Option<Mailbox>, usize) {
     let from_fields: Vec<&mail_parser::Header<'_>> = msg
         .headers()
         .iter()
@@ -233,26 +286,22 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
             address: normalize_address(addr),
         })
     });
-    let delivered_to = headers
+    (from, from_headers)
+}
+
+/// The addresses the receiving servers say the mail was delivered to.
+fn delivered_to(headers: &[(String, String)]) -> Vec<String> {
+    headers
         .iter()
         .filter(|(n, _)| {
             n.eq_ignore_ascii_case("delivered-to") || n.eq_ignore_ascii_case("x-original-to")
         })
         .map(|(_, v)| normalize_address(v))
-        .collect();
-    let date = msg
-        .date()
-        .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
-    let content_type = msg
-        .root_part()
-        .content_type()
-        .map(|ct| match ct.subtype() {
-            Some(sub) => format!("{}/{}", ct.ctype(), sub),
-            None => ct.ctype().to_string(),
-        })
-        .unwrap_or_else(|| "text/plain".into())
-        .to_ascii_lowercase();
+        .collect()
+}
 
+/// The mail's text, and whether it was made from its HTML part.
+fn body_text(msg: &Message<'_>) -> (String, bool) {
     let mut text_from_html = false;
     // mail-parser offers an HTML part as "text" when there is no text/plain one, with a
     // conversion that glues block elements together (`<div>#a</div><div>#b</div>` becomes
@@ -268,9 +317,12 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
             None => String::new(),
         },
     };
+    (text, text_from_html)
+}
 
-    // Ids of embedded messages: message/rfc822 parts, and text/rfc822-headers parts of
-    // delivery reports, so a bounce of our own mail threads onto its case.
+/// Ids of embedded messages: message/rfc822 parts, and text/rfc822-headers parts of
+/// delivery reports, so a bounce of our own mail threads onto its case.
+fn embedded_ids(msg: &Message<'_>) -> Vec<MessageId> {
     let mut embedded_ids = Vec::new();
     for part in &msg.parts {
         match &part.body {
@@ -295,9 +347,12 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
             }
         }
     }
+    embedded_ids
+}
 
-    let attachments = msg
-        .attachments()
+/// Each attachment's name, MIME type and size in bytes.
+fn attachments(msg: &Message<'_>) -> Vec<(String, String, usize)> {
+    msg.attachments()
         .map(|a| {
             let ct = a
                 .content_type()
@@ -312,29 +367,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
                 a.contents().len(),
             )
         })
-        .collect();
-
-    Some(Mail {
-        message_id,
-        message_id_synthesized: synthesized,
-        from,
-        from_headers,
-        to: addresses(msg.to()),
-        cc: addresses(msg.cc()),
-        delivered_to,
-        // One line: the subject becomes the case's title, in mail and on terminals.
-        subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
-        date,
-        in_reply_to: bounded(ids_of(msg.in_reply_to())),
-        references: bounded(ids_of(msg.references())),
-        embedded_ids: bounded(embedded_ids),
-        headers,
-        content_type,
-        text,
-        text_from_html,
-        attachments,
-        raw: std::sync::Arc::default(),
-    })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1124,6 +1124,17 @@ pub fn blocking_problems(a: &Advisory) -> Vec<String> {
 
 fn checks(a: &Advisory) -> Checks {
     let mut p = Checks::default();
+    check_id_and_text(&mut p, a);
+    check_package(&mut p, a);
+    check_ranges(&mut p, a);
+    check_severity_and_aliases(&mut p, a);
+    check_references_credits_commits(&mut p, a);
+    check_dates_and_timeline(&mut p, a);
+    p
+}
+
+/// The id, the summary and the details.
+fn check_id_and_text(p: &mut Checks, a: &Advisory) {
     let id = a.id.trim();
     if id.is_empty() {
         p.block("The advisory has no id.".to_string());
@@ -1148,6 +1159,10 @@ fn checks(a: &Advisory) -> Checks {
     if non_blank(a.details.as_deref()).is_none() {
         p.warn("No details: say what the flaw is and who is affected.".to_string());
     }
+}
+
+/// The package and its ecosystem: what the OSV record and the package URL name.
+fn check_package(p: &mut Checks, a: &Advisory) {
     let ecosystem = canonical_ecosystem(&a.ecosystem);
     match non_blank(a.package.as_deref()) {
         None => p.block("No package: the advisory does not name what is affected.".to_string()),
@@ -1181,6 +1196,10 @@ fn checks(a: &Advisory) -> Checks {
             }
         }
     }
+}
+
+/// The affected range and the fixed version.
+fn check_ranges(p: &mut Checks, a: &Advisory) {
     let raw = non_blank(a.affected.as_deref());
     let fixed_in = non_blank(a.fixed_in.as_deref());
     match raw.map(parse_ranges) {
@@ -1234,6 +1253,10 @@ fn checks(a: &Advisory) -> Checks {
             "The fixed version `{fixed}` does not look like a version."
         ));
     }
+}
+
+/// The CVSS vector and score, the aliases and the CWE ids.
+fn check_severity_and_aliases(p: &mut Checks, a: &Advisory) {
     if let Some((vector, score)) = &a.cvss {
         if cvss_type(vector.trim()).is_none() {
             p.warn(format!(
@@ -1260,6 +1283,10 @@ fn checks(a: &Advisory) -> Checks {
     if a.cwe.contains(&0) {
         p.warn("CWE-0 is not a CWE id.".to_string());
     }
+}
+
+/// The references, the credits and the fixing commits.
+fn check_references_credits_commits(p: &mut Checks, a: &Advisory) {
     for (kind, url) in &a.references {
         let upper = kind.trim().to_ascii_uppercase();
         if !OSV_REFERENCE_TYPES.contains(&upper.as_str()) {
@@ -1295,6 +1322,10 @@ fn checks(a: &Advisory) -> Checks {
     if !a.commits.is_empty() && non_blank(a.package.as_deref()).is_none() {
         p.block("A fixing commit needs a package to belong to (#package).".to_string());
     }
+}
+
+/// The publication dates and the timeline.
+fn check_dates_and_timeline(p: &mut Checks, a: &Advisory) {
     if let Some(published) = a.published
         && a.modified < published
     {
@@ -1303,7 +1334,6 @@ fn checks(a: &Advisory) -> Checks {
     if a.timeline.iter().all(|(_, text)| text.trim().is_empty()) {
         p.warn("The timeline is empty.".to_string());
     }
-    p
 }
 
 fn ecosystem_has_purl(ecosystem: &str) -> bool {

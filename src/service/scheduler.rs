@@ -250,39 +250,12 @@ fn fire_reminder(
     now: DateTime<Utc>,
 ) -> store::Result<Fired> {
     let late = now - r.due > LATE_AFTER;
-    let stale = |tx: &Tx<'_>| -> store::Result<Fired> {
-        tx.drop_reminder(r.id)?;
-        Ok(Fired::Stale {
-            scope: r.scope.clone(),
-            kind: r.kind.clone(),
-        })
-    };
     let Some(kind) = ReminderKind::parse(&r.kind) else {
         tracing::warn!(kind = %r.kind, "unknown reminder kind in the database; dropped");
-        return stale(tx);
+        return drop_stale(tx, r);
     };
     if kind == ReminderKind::Digest {
-        if !tx.claim_reminder(r.id, now, late)? {
-            return Ok(Fired::Taken);
-        }
-        send_digest(desk, tx, now)?;
-        if let Some(weekly) = desk.config.policy.digest {
-            let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
-            tx.plan_reminder(
-                &desk.digest_scope(),
-                &PlannedRow {
-                    kind,
-                    due,
-                    deadline: due,
-                    note: String::new(),
-                },
-            )?;
-        }
-        return Ok(Fired::Sent {
-            scope: r.scope.clone(),
-            kind: r.kind.clone(),
-            late,
-        });
+        return fire_digest(desk, tx, r, now, late);
     }
 
     let Some(case) = CaseId::parse(&r.scope)
@@ -290,13 +263,72 @@ fn fire_reminder(
         .transpose()?
         .flatten()
     else {
-        return stale(tx);
+        return drop_stale(tx, r);
     };
+    if !still_relevant(desk, &case, kind, r) {
+        return drop_stale(tx, r);
+    }
+    if !tx.claim_reminder(r.id, now, late)? {
+        return Ok(Fired::Taken);
+    }
+    send_case_reminder(desk, tx, &case, kind, r, now, late)?;
+    plan_next_repeat(desk, tx, r, kind, now)?;
+    Ok(Fired::Sent {
+        scope: r.scope.clone(),
+        kind: r.kind.clone(),
+        late,
+    })
+}
+
+/// A reminder that no longer applies (unknown kind, case gone, closed or moved on)
+/// is dropped unsent.
+fn drop_stale(tx: &Tx<'_>, r: &ReminderRow) -> store::Result<Fired> {
+    tx.drop_reminder(r.id)?;
+    Ok(Fired::Stale {
+        scope: r.scope.clone(),
+        kind: r.kind.clone(),
+    })
+}
+
+/// The weekly digest: sent to the team, then planned for the next week.
+fn fire_digest(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+    late: bool,
+) -> store::Result<Fired> {
+    if !tx.claim_reminder(r.id, now, late)? {
+        return Ok(Fired::Taken);
+    }
+    send_digest(desk, tx, now)?;
+    if let Some(weekly) = desk.config.policy.digest {
+        let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
+        tx.plan_reminder(
+            &desk.digest_scope(),
+            &PlannedRow {
+                kind: ReminderKind::Digest,
+                due,
+                deadline: due,
+                note: String::new(),
+            },
+        )?;
+    }
+    Ok(Fired::Sent {
+        scope: r.scope.clone(),
+        kind: r.kind.clone(),
+        late,
+    })
+}
+
+/// Whether a case reminder still applies: the case is open and the deadline it was
+/// planned for is still the case's (first response, embargo end, fixed but unpublished).
+fn still_relevant(desk: &Desk, case: &Case, kind: ReminderKind, r: &ReminderRow) -> bool {
     let cal = &desk.config.calendar;
     let embargo_matches = case
         .embargo_end
         .is_some_and(|d| deadlines::embargo_end_instant(cal, d) == r.deadline);
-    let relevant = case.is_open()
+    case.is_open()
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
@@ -307,14 +339,21 @@ fn fire_reminder(
                     })
             }
             ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => true,
-        };
-    if !relevant {
-        return stale(tx);
-    }
-    if !tx.claim_reminder(r.id, now, late)? {
-        return Ok(Fired::Taken);
-    }
-    let rendered = render(desk, &case, &kind, r, now, late);
+        }
+}
+
+/// Mail a case reminder to the assignee (or the team) and note it on the case; when
+/// it cannot be written, note that and alert the team instead.
+fn send_case_reminder(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    case: &Case,
+    kind: ReminderKind,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+    late: bool,
+) -> store::Result<()> {
+    let rendered = render(desk, case, &kind, r, now, late);
     let to = match &case.assignee {
         Some(a) => vec![a.clone()],
         None => desk.config.team.recipients(),
@@ -359,8 +398,20 @@ fn fire_reminder(
             desk.enqueue(tx, &alert, now)?;
         }
     }
-    // Plan the next occurrence of a repeating reminder; after a long outage, skip the
-    // occurrences already past instead of sending a burst of them.
+    Ok(())
+}
+
+/// Plan the next occurrence of a repeating reminder.
+fn plan_next_repeat(
+    desk: &Desk,
+    tx: &Tx<'_>,
+    r: &ReminderRow,
+    kind: ReminderKind,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let cal = &desk.config.calendar;
+    // After a long outage, skip the occurrences already past instead of sending a burst
+    // of them.
     if let Some(mut next) = deadlines::next_repeat(cal, &kind, r.due) {
         for _ in 0..400 {
             if next > now {
@@ -381,11 +432,7 @@ fn fire_reminder(
             },
         )?;
     }
-    Ok(Fired::Sent {
-        scope: r.scope.clone(),
-        kind: r.kind.clone(),
-        late,
-    })
+    Ok(())
 }
 
 fn render(
