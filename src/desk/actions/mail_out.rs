@@ -2,8 +2,8 @@
 //! upstream, `#preannounce` and `#publish` to the announce list.
 
 use super::{Step, Work, fail, first_line, ok};
-use crate::desk::case::{Event, EventKind, NewEvent};
-use crate::outgoing::templates;
+use crate::desk::case::{Case, Event, EventKind, NewEvent};
+use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
 use crate::publish::advisory;
 use crate::publish::publication;
@@ -141,61 +141,16 @@ impl Work<'_, '_> {
     }
 
     pub(super) fn publish(&mut self, override_embargo: bool) -> Step {
-        let ctx = self.ctx;
-        match self.case.status {
-            CaseStatus::Published => {
-                return ok(format!(
-                    "already published as {}",
-                    self.case.advisory_id.clone().unwrap_or_default()
-                ));
-            }
-            CaseStatus::Closed => {
-                return fail(format!("{} is closed; `#reopen` it first", self.case.id));
-            }
-            CaseStatus::Spam => {
-                return fail(format!(
-                    "{} is in the spam state; `#notspam` it first",
-                    self.case.id
-                ));
-            }
-            _ => {}
-        }
-        // Once the fixed release is out (`#fixed`) the embargo has done its job: the
-        // advisory goes out on the day of the release without an override.
-        if let Some(end) = self.case.embargo_end
-            && self.today() < end
-            && !override_embargo
-            && self.case.status != CaseStatus::Fixed
-        {
-            return fail(format!(
-                "the embargo runs until {}; publish then, after `#fixed` once the fixed release is out, or `#publish now` to override it",
-                ctx.fmt_date(end)
-            ));
-        }
-        if let Some(Err(why)) = &self.facts.advisory_repo {
-            return fail(format!(
-                "the advisory repository cannot take the advisory: {why}; fix the checkout and `#publish` again"
-            ));
+        if let Err(step) = self.publish_gate(override_embargo) {
+            return step;
         }
         let n = publication::packages(&self.case).len();
         let ids = self.facts.next_advisory.ids(n);
         let Some(id) = ids.first().cloned() else {
             return fail("no advisory id could be allocated");
         };
-        let mut published = self.case.clone();
-        published.status = CaseStatus::Published;
-        published.published_at = Some(ctx.now);
-        published.advisory_id = Some(ids.join(" "));
-        let mut timeline = self.facts.timeline.clone();
-        timeline.extend(self.events.iter().map(|e| Event {
-            at: ctx.now,
-            kind: e.kind,
-            actor: e.actor.clone(),
-            detail: e.detail.clone(),
-            public: e.public,
-            message_id: None,
-        }));
-        let advs = publication::advisories_for(&published, &timeline, ctx.config, &ids);
+        let published = self.published_case(&ids);
+        let advs = self.advisories(&published, &ids);
         // Everything the formats need, or a list of what to add: never half an advisory.
         let blocking: Vec<String> = advs
             .iter()
@@ -212,58 +167,145 @@ impl Work<'_, '_> {
             ));
         }
         let warnings: Vec<String> = advs.iter().flat_map(advisory::problems).collect();
-        let mut attachments = Vec::new();
-        let mut files = Vec::new();
-        let mut markdown_all = Vec::new();
-        for adv in &advs {
-            let markdown = advisory::to_markdown(adv);
-            let osv = advisory::to_osv_json(adv);
-            attachments.push(OutAttachment {
-                filename: format!("{}.json", adv.id),
-                content_type: "application/json".into(),
-                bytes: std::sync::Arc::new(osv.into_bytes()),
-            });
-            attachments.push(OutAttachment {
-                filename: format!("{}.md", adv.id),
-                content_type: "text/markdown; charset=utf-8".into(),
-                bytes: std::sync::Arc::new(markdown.clone().into_bytes()),
-            });
-            files.push((publication::repo_path(&adv.id), markdown.clone()));
-            markdown_all.push(markdown);
-        }
-        let markdown = markdown_all.join("\n");
+        let rendered = render_advisories(&advs);
         // The subject is cut like the title.
         let summary = advisory::summary_line(published.summary.as_deref().unwrap_or_default());
-        // Render every mail before queueing any: a template that fails sends nothing.
+        let mails = match self.publish_mails(&id, &summary, rendered.markdown) {
+            Ok(mails) => mails,
+            Err(step) => return step,
+        };
+        let sent_to = self.queue_publish_mails(mails, rendered.attachments);
+        if self.facts.advisory_repo.is_some() {
+            self.repo_commit = Some(publication::RepoCommit {
+                branch: id.clone(),
+                files: rendered.files,
+                message: format!("{id}: {summary}"),
+            });
+        }
+        self.case = published;
+        self.published_result(&ids, override_embargo, &sent_to, warnings)
+    }
+
+    /// The states and the embargo that stop a `#publish`, and a broken advisory checkout.
+    fn publish_gate(&self, override_embargo: bool) -> Result<(), Step> {
+        match self.case.status {
+            CaseStatus::Published => {
+                return Err(ok(format!(
+                    "already published as {}",
+                    self.case.advisory_id.clone().unwrap_or_default()
+                )));
+            }
+            CaseStatus::Closed => {
+                return Err(fail(format!(
+                    "{} is closed; `#reopen` it first",
+                    self.case.id
+                )));
+            }
+            CaseStatus::Spam => {
+                return Err(fail(format!(
+                    "{} is in the spam state; `#notspam` it first",
+                    self.case.id
+                )));
+            }
+            _ => {}
+        }
+        // Once the fixed release is out (`#fixed`) the embargo has done its job: the
+        // advisory goes out on the day of the release without an override.
+        if let Some(end) = self.case.embargo_end
+            && self.today() < end
+            && !override_embargo
+            && self.case.status != CaseStatus::Fixed
+        {
+            return Err(fail(format!(
+                "the embargo runs until {}; publish then, after `#fixed` once the fixed release is out, or `#publish now` to override it",
+                self.ctx.fmt_date(end)
+            )));
+        }
+        if let Some(Err(why)) = &self.facts.advisory_repo {
+            return Err(fail(format!(
+                "the advisory repository cannot take the advisory: {why}; fix the checkout and `#publish` again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The case as it will be once published under `ids`.
+    fn published_case(&self, ids: &[String]) -> Case {
+        let mut published = self.case.clone();
+        published.status = CaseStatus::Published;
+        published.published_at = Some(self.ctx.now);
+        published.advisory_id = Some(ids.join(" "));
+        published
+    }
+
+    /// The advisories of `published`, from the stored timeline and this mail's events.
+    fn advisories(&self, published: &Case, ids: &[String]) -> Vec<advisory::Advisory> {
+        let ctx = self.ctx;
+        let mut timeline = self.facts.timeline.clone();
+        timeline.extend(self.events.iter().map(|e| Event {
+            at: ctx.now,
+            kind: e.kind,
+            actor: e.actor.clone(),
+            detail: e.detail.clone(),
+            public: e.public,
+            message_id: None,
+        }));
+        publication::advisories_for(published, &timeline, ctx.config, ids)
+    }
+
+    /// Renders the announcement and the reporter's notice before queueing any: a
+    /// template that fails sends nothing.
+    fn publish_mails(
+        &self,
+        id: &str,
+        summary: &str,
+        markdown: String,
+    ) -> Result<PublishMails, Step> {
+        let ctx = self.ctx;
         let announce = match ctx.config.publish.announce.clone() {
             None => None,
             Some(list) => match ctx.templates.render(&templates::Announce {
-                advisory_id: id.clone(),
-                summary: summary.clone(),
+                advisory_id: id.to_string(),
+                summary: summary.to_string(),
                 markdown: markdown.clone(),
             }) {
                 Ok(r) => Some((list, r)),
-                Err(e) => return fail(format!("not published: the announce template failed: {e}")),
+                Err(e) => {
+                    return Err(fail(format!(
+                        "not published: the announce template failed: {e}"
+                    )));
+                }
             },
         };
         let thanks = match self.case.reporter.clone() {
             None => None,
             Some(reporter) => match ctx.templates.render(&templates::Published {
                 case_id: self.case.id.to_string(),
-                advisory_id: id.clone(),
-                summary: summary.clone(),
+                advisory_id: id.to_string(),
+                summary: summary.to_string(),
                 markdown,
                 reporter_name: self.case.reporter_name.clone(),
                 desk_name: ctx.config.desk.name.clone(),
             }) {
                 Ok(r) => Some((reporter, r)),
                 Err(e) => {
-                    return fail(format!("not published: the published template failed: {e}"));
+                    return Err(fail(format!(
+                        "not published: the published template failed: {e}"
+                    )));
                 }
             },
         };
+        Ok(PublishMails { announce, thanks })
+    }
+
+    /// Queues the rendered mails with the advisory files attached; returns who gets them.
+    fn queue_publish_mails(
+        &mut self,
+        mails: PublishMails,
+        attachments: Vec<OutAttachment>,
+    ) -> Vec<String> {
         let mut sent_to = Vec::new();
-        if let Some((list, r)) = announce {
+        if let Some((list, r)) = mails.announce {
             self.outgoing.push(
                 Outgoing::new(
                     Purpose::Announce,
@@ -275,7 +317,7 @@ impl Work<'_, '_> {
             );
             sent_to.push(list);
         }
-        if let Some((reporter, r)) = thanks {
+        if let Some((reporter, r)) = mails.thanks {
             let parent = self
                 .facts
                 .reporter_last_message
@@ -288,7 +330,7 @@ impl Work<'_, '_> {
                     vec![reporter.clone()],
                     r,
                 )
-                .reply_to(ctx.plus_address(&self.case.id))
+                .reply_to(self.ctx.plus_address(&self.case.id))
                 .threaded((
                     Some(parent.clone()),
                     vec![self.case.root_message_id.clone(), parent],
@@ -297,14 +339,17 @@ impl Work<'_, '_> {
             );
             sent_to.push(format!("the reporter ({reporter})"));
         }
-        if self.facts.advisory_repo.is_some() {
-            self.repo_commit = Some(publication::RepoCommit {
-                branch: id.clone(),
-                files,
-                message: format!("{id}: {summary}"),
-            });
-        }
-        self.case = published;
+        sent_to
+    }
+
+    /// Records the publication and words the answer to the team.
+    fn published_result(
+        &mut self,
+        ids: &[String],
+        override_embargo: bool,
+        sent_to: &[String],
+        warnings: Vec<String>,
+    ) -> Step {
         let id = ids.join(", ");
         let note =
             if override_embargo && self.case.embargo_end.is_some_and(|end| self.today() < end) {
@@ -330,5 +375,46 @@ impl Work<'_, '_> {
             result.push_str(&format!("\n    note: {w}"));
         }
         ok(result)
+    }
+}
+
+/// The announcement to the list and the notice to the reporter, each with its recipient.
+struct PublishMails {
+    announce: Option<(String, Rendered)>,
+    thanks: Option<(String, Rendered)>,
+}
+
+/// The advisories rendered: the mail attachments, the repository files and the
+/// Markdown of all of them for the mail bodies.
+struct RenderedAdvisories {
+    attachments: Vec<OutAttachment>,
+    files: Vec<(String, String)>,
+    markdown: String,
+}
+
+fn render_advisories(advs: &[advisory::Advisory]) -> RenderedAdvisories {
+    let mut attachments = Vec::new();
+    let mut files = Vec::new();
+    let mut markdown_all = Vec::new();
+    for adv in advs {
+        let markdown = advisory::to_markdown(adv);
+        let osv = advisory::to_osv_json(adv);
+        attachments.push(OutAttachment {
+            filename: format!("{}.json", adv.id),
+            content_type: "application/json".into(),
+            bytes: std::sync::Arc::new(osv.into_bytes()),
+        });
+        attachments.push(OutAttachment {
+            filename: format!("{}.md", adv.id),
+            content_type: "text/markdown; charset=utf-8".into(),
+            bytes: std::sync::Arc::new(markdown.clone().into_bytes()),
+        });
+        files.push((publication::repo_path(&adv.id), markdown.clone()));
+        markdown_all.push(markdown);
+    }
+    RenderedAdvisories {
+        attachments,
+        files,
+        markdown: markdown_all.join("\n"),
     }
 }
