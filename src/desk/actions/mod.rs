@@ -82,20 +82,7 @@ pub fn team_mail(
     facts: &Facts,
 ) -> Decision {
     let has_commands = !body.commands.is_empty();
-    // Every mail claiming a team address is checked, commands or not: a forged note must
-    // never pass for the member's words (unless the operator trusts the network).
-    // Two From headers are refused even where authentication is relaxed.
-    let verdict = if ctx.config.team.require_authenticated_commands
-        || (has_commands && mail.from_headers > 1)
-    {
-        Some(auth::evaluate_mail(
-            mail,
-            ctx.config.team.authserv_id.as_deref().unwrap_or(""),
-            member,
-        ))
-    } else {
-        None
-    };
+    let verdict = authenticate(ctx, mail, member, has_commands);
     let wants_new = matches!(
         body.commands.first().map(|c| &c.parsed),
         Some(Ok(Command::New))
@@ -130,41 +117,17 @@ pub fn team_mail(
     }
 
     if let Some(AuthVerdict::Fail { reason }) = &verdict {
-        d.kind = MessageKind::Unauthenticated;
-        if !has_commands {
-            unauthenticated_note(
-                ctx,
-                mail,
-                member,
-                reason,
-                &body,
-                recent_alerts,
-                facts,
-                &mut d,
-                &case,
-            );
-            d.case = Some(case);
-            return d;
-        }
-        d.events.push(NewEvent::new(
-            EventKind::Refused,
-            member,
-            format!(
-                "{} command line(s) refused: the mail is not authenticated ({reason})",
-                body.commands.len()
-            ),
-        ));
-        if let Some(alert) = refused_alert(
+        refuse(
             ctx,
-            Some(&case.id),
             mail,
             member,
             reason,
             &body,
             recent_alerts,
-        ) {
-            d.outgoing.push(alert);
-        }
+            facts,
+            &mut d,
+            &case,
+        );
         d.case = Some(case);
         return d;
     }
@@ -179,6 +142,101 @@ pub fn team_mail(
         },
     ));
 
+    let (case, lines, failed, extra) =
+        apply_commands(ctx, member, &body, facts, case, opened, &mut d);
+    if has_commands {
+        match transcript(ctx, mail, member, &case, lines, failed, extra) {
+            Ok(out) => d.outgoing.push(out),
+            Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "transcript", &e),
+        }
+    }
+    answer_team(ctx, mail, member, &body, facts, &case, &mut d);
+    d.case = Some(case);
+    d
+}
+
+/// Every mail claiming a team address is checked, commands or not: a forged note must
+/// never pass for the member's words (unless the operator trusts the network).
+/// Two From headers are refused even where authentication is relaxed.
+/// `None`: the mail is not checked.
+fn authenticate(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    has_commands: bool,
+) -> Option<AuthVerdict> {
+    if ctx.config.team.require_authenticated_commands || (has_commands && mail.from_headers > 1) {
+        Some(auth::evaluate_mail(
+            mail,
+            ctx.config.team.authserv_id.as_deref().unwrap_or(""),
+            member,
+        ))
+    } else {
+        None
+    }
+}
+
+/// A team mail on `case` that failed authentication: a note is kept as a claim, commands
+/// are refused and the team alerted.
+#[allow(clippy::too_many_arguments)]
+fn refuse(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    reason: &str,
+    body: &ParsedBody,
+    recent_alerts: u32,
+    facts: &Facts,
+    d: &mut Decision,
+    case: &Case,
+) {
+    d.kind = MessageKind::Unauthenticated;
+    if body.commands.is_empty() {
+        unauthenticated_note(
+            ctx,
+            mail,
+            member,
+            reason,
+            body,
+            recent_alerts,
+            facts,
+            d,
+            case,
+        );
+        return;
+    }
+    d.events.push(NewEvent::new(
+        EventKind::Refused,
+        member,
+        format!(
+            "{} command line(s) refused: the mail is not authenticated ({reason})",
+            body.commands.len()
+        ),
+    ));
+    if let Some(alert) = refused_alert(
+        ctx,
+        Some(&case.id),
+        mail,
+        member,
+        reason,
+        body,
+        recent_alerts,
+    ) {
+        d.outgoing.push(alert);
+    }
+}
+
+/// Applies the mail's commands to `case`, into `d`; returns the case as they left it,
+/// the transcript lines, whether one failed, and the extra status lines.
+fn apply_commands(
+    ctx: &Ctx<'_>,
+    member: &str,
+    body: &ParsedBody,
+    facts: &Facts,
+    case: Case,
+    opened: bool,
+    d: &mut Decision,
+) -> (Case, Vec<TranscriptLine>, bool, Vec<String>) {
     let mut w = Work {
         ctx,
         actor: member,
@@ -191,7 +249,7 @@ pub fn team_mail(
         extra: Vec::new(),
         repo_commit: None,
     };
-    let (lines, failed) = w.apply_all(&body, opened);
+    let (lines, failed) = w.apply_all(body, opened);
     let Work {
         case,
         events,
@@ -205,15 +263,21 @@ pub fn team_mail(
     d.events.extend(events);
     d.outgoing.extend(outgoing);
     d.one_offs.extend(one_offs);
+    (case, lines, failed, extra)
+}
 
-    if has_commands {
-        match transcript(ctx, mail, member, &case, lines, failed, extra) {
-            Ok(out) => d.outgoing.push(out),
-            Err(e) => crate::desk::template_failed(ctx, &mut d, Some(&case.id), "transcript", &e),
-        }
-    }
-    // The rest of the team hears of the message, unless loop protection holds it (an
-    // autoresponder answering a relay, a flood).
+/// The rest of the team hears of the message, unless loop protection holds it (an
+/// autoresponder answering a relay, a flood).
+fn answer_team(
+    ctx: &Ctx<'_>,
+    mail: &Mail,
+    member: &str,
+    body: &ParsedBody,
+    facts: &Facts,
+    case: &Case,
+    d: &mut Decision,
+) {
+    let has_commands = !body.commands.is_empty();
     let request = relay::Request {
         mail,
         sender: member,
@@ -225,18 +289,15 @@ pub fn team_mail(
     if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
         d.events
             .push(NewEvent::new(EventKind::AutomaticMail, member, why));
-        d.case = Some(case);
-        return d;
+        return;
     }
-    match relay_to_team(ctx, mail, member, &case, &body) {
+    match relay_to_team(ctx, mail, member, case, body) {
         Some(Ok(out)) => d.outgoing.push(out),
         Some(Err(e)) => {
-            crate::desk::template_failed(ctx, &mut d, Some(&case.id), "team relay", &e);
+            crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e);
         }
         None => {}
     }
-    d.case = Some(case);
-    d
 }
 
 /// The case a team mail works on, and whether it opens it: its own case, or a new one
