@@ -17,7 +17,9 @@
 //! rewrites `Delivered-To` to its own bare address, which must not hide a `To:
 //! security+cohttp@`).
 
-use super::{Config, ConfigProblem, Gathered, ImapConfig, Problems, RawConfig, SmtpConfig};
+use super::{
+    Config, ConfigProblem, DeskConfig, Gathered, ImapConfig, Problems, RawConfig, SmtpConfig,
+};
 use crate::mail::Mail;
 use crate::types::normalize_address;
 use std::collections::BTreeSet;
@@ -80,157 +82,222 @@ impl RawConfig {
         };
         for (name, value) in &self.desks {
             let here = format!("desks.{name}");
-            if !valid_name(name) {
-                p.add(
-                    &here,
-                    "a desk's name is lower-case letters, digits, - and _ (e.g. [desks.cohttp])",
-                );
-                continue;
-            }
-            if name == TOP_DESK {
-                p.add(
-                    &here,
-                    format!("`{TOP_DESK}` names the top-level desk; choose another name"),
-                );
-                continue;
-            }
-            let Some(table) = value.as_table() else {
-                p.add(&here, "must be a section: [desks.NAME]");
+            let Some(table) = desk_table(p, name, &here, value) else {
                 continue;
             };
-            let mut merged = base.clone();
-            let mut set: BTreeSet<String> = BTreeSet::new();
-            for (k, v) in table {
-                let (section, keys): (&str, Vec<(&String, &toml::Value)>) =
-                    if DESK_LEVEL.contains(&k.as_str()) {
-                        ("desk", vec![(k, v)])
-                    } else if SECTIONS.contains(&k.as_str()) {
-                        match v.as_table() {
-                            Some(t) => (k.as_str(), t.iter().collect()),
-                            None => {
-                                p.add(
-                                    &format!("{here}.{k}"),
-                                    format!("must be a section: [desks.{name}.{k}]"),
-                                );
-                                continue;
-                            }
-                        }
-                    } else {
-                        p.add(
-                            &format!("{here}.{k}"),
-                            format!(
-                                "unknown key; the keys of a desk are: {}",
-                                DESK_KEYS.join(", ")
-                            ),
-                        );
-                        continue;
-                    };
-                let target = merged
-                    .entry(section.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
-                if let Some(t) = target.as_table_mut() {
-                    for (kk, vv) in keys {
-                        t.insert(kk.clone(), vv.clone());
-                        set.insert(format!("{section}.{kk}"));
-                    }
-                }
-            }
-            let raw: RawConfig = match toml::Value::Table(merged).try_into() {
-                Ok(r) => r,
-                Err(e) => {
-                    p.add(
-                        &here,
-                        format!(
-                            "not valid for a desk: {}",
-                            e.to_string().trim().replace('\n', " ")
-                        ),
-                    );
-                    continue;
-                }
+            let Some((raw, set)) = merge_desk(p, &base, name, &here, table) else {
+                continue;
             };
-            let mut dp = Problems(Vec::new());
-            let mut warnings = Vec::new();
-            let mut desk = raw.desk_section(&mut dp, found);
-            desk.key = name.clone();
-            let team = raw.team_section(&mut dp, &desk.address, &mut warnings);
-            let calendar = raw.calendar_section(&mut dp);
-            let policy = raw.policy_section(&mut dp);
-            let publish = raw.publish_section(&mut dp, &desk.case_prefix);
-            let spam = raw.spam_section(&mut dp);
-            for problem in dp.0 {
-                let by_desk = set.contains(&problem.key)
-                    || set
-                        .iter()
-                        .any(|s| s.starts_with(&format!("{}.", problem.key)));
-                if !by_desk && shared.top_problems.contains(&problem) {
-                    continue; // inherited: reported once, at the top level
-                }
-                let key = match problem.key.strip_prefix("desk.") {
-                    Some(rest) => format!("{here}.{rest}"),
-                    None => format!("{here}.{}", problem.key),
-                };
-                p.add(&key, problem.message);
-            }
-            if desk.address == shared.top_address {
-                p.add(
-                    &format!("{here}.address"),
-                    format!(
-                        "`{}` is already the top-level desk's address; each desk needs its own (e.g. a plus address)",
-                        desk.address
-                    ),
-                );
-            }
-            if desk.case_prefix == shared.top_prefix {
-                p.add(
-                    &format!("{here}.case_prefix"),
-                    format!(
-                        "`{}` is already the top-level desk's case prefix; each desk needs its own",
-                        desk.case_prefix
-                    ),
-                );
-            }
-            for other in &desks {
-                let other: &Config = other;
-                if other.desk.address == desk.address {
-                    p.add(
-                        &format!("{here}.address"),
-                        format!(
-                            "`{}` is already the address of desk {}",
-                            desk.address, other.desk.key
-                        ),
-                    );
-                }
-                if other.desk.case_prefix == desk.case_prefix {
-                    p.add(
-                        &format!("{here}.case_prefix"),
-                        format!(
-                            "`{}` is already the case prefix of desk {}",
-                            desk.case_prefix, other.desk.key
-                        ),
-                    );
-                }
-            }
-            let warnings = warnings
-                .into_iter()
-                .filter(|w| !shared.top_warnings.contains(w))
-                .map(|w| format!("{here}: {w}"))
-                .collect();
-            if let Some(calendar) = calendar {
-                desks.push(Config {
-                    desk,
-                    imap: shared.imap.clone(),
-                    smtp: shared.smtp.clone(),
-                    team,
-                    calendar,
-                    policy,
-                    publish,
-                    spam,
-                    warnings,
-                    desks: Vec::new(),
-                });
+            if let Some(config) = raw.desk_config(p, found, shared, name, &here, &set, &desks) {
+                desks.push(config);
             }
         }
         desks
+    }
+
+    /// One desk's merged sections checked into a [`Config`] (`None`: its calendar is
+    /// unusable); its problems and clashes with the other desks go into `p`.
+    #[allow(clippy::too_many_arguments)]
+    fn desk_config(
+        &self,
+        p: &mut Problems,
+        found: &Gathered,
+        shared: &Shared<'_>,
+        name: &str,
+        here: &str,
+        set: &BTreeSet<String>,
+        desks: &[Config],
+    ) -> Option<Config> {
+        let mut dp = Problems(Vec::new());
+        let mut warnings = Vec::new();
+        let mut desk = self.desk_section(&mut dp, found);
+        desk.key = name.to_string();
+        let team = self.team_section(&mut dp, &desk.address, &mut warnings);
+        let calendar = self.calendar_section(&mut dp);
+        let policy = self.policy_section(&mut dp);
+        let publish = self.publish_section(&mut dp, &desk.case_prefix);
+        let spam = self.spam_section(&mut dp);
+        report_desk_problems(p, here, dp, set, shared);
+        desk_clashes(p, here, &desk, shared, desks);
+        let warnings = warnings
+            .into_iter()
+            .filter(|w| !shared.top_warnings.contains(w))
+            .map(|w| format!("{here}: {w}"))
+            .collect();
+        calendar.map(|calendar| Config {
+            desk,
+            imap: shared.imap.clone(),
+            smtp: shared.smtp.clone(),
+            team,
+            calendar,
+            policy,
+            publish,
+            spam,
+            warnings,
+            desks: Vec::new(),
+        })
+    }
+}
+
+/// The `[desks.NAME]` section, if its name may be used and it is a section.
+fn desk_table<'v>(
+    p: &mut Problems,
+    name: &str,
+    here: &str,
+    value: &'v toml::Value,
+) -> Option<&'v toml::map::Map<String, toml::Value>> {
+    if !valid_name(name) {
+        p.add(
+            here,
+            "a desk's name is lower-case letters, digits, - and _ (e.g. [desks.cohttp])",
+        );
+        return None;
+    }
+    if name == TOP_DESK {
+        p.add(
+            here,
+            format!("`{TOP_DESK}` names the top-level desk; choose another name"),
+        );
+        return None;
+    }
+    let table = value.as_table();
+    if table.is_none() {
+        p.add(here, "must be a section: [desks.NAME]");
+    }
+    table
+}
+
+/// The desk's keys merged one by one over the top level (`base`), and the
+/// `section.key`s the desk set itself; `None` when the merge is not a valid config.
+fn merge_desk(
+    p: &mut Problems,
+    base: &toml::map::Map<String, toml::Value>,
+    name: &str,
+    here: &str,
+    table: &toml::map::Map<String, toml::Value>,
+) -> Option<(RawConfig, BTreeSet<String>)> {
+    let mut merged = base.clone();
+    let mut set: BTreeSet<String> = BTreeSet::new();
+    for (k, v) in table {
+        let (section, keys): (&str, Vec<(&String, &toml::Value)>) =
+            if DESK_LEVEL.contains(&k.as_str()) {
+                ("desk", vec![(k, v)])
+            } else if SECTIONS.contains(&k.as_str()) {
+                match v.as_table() {
+                    Some(t) => (k.as_str(), t.iter().collect()),
+                    None => {
+                        p.add(
+                            &format!("{here}.{k}"),
+                            format!("must be a section: [desks.{name}.{k}]"),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                p.add(
+                    &format!("{here}.{k}"),
+                    format!(
+                        "unknown key; the keys of a desk are: {}",
+                        DESK_KEYS.join(", ")
+                    ),
+                );
+                continue;
+            };
+        let target = merged
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
+        if let Some(t) = target.as_table_mut() {
+            for (kk, vv) in keys {
+                t.insert(kk.clone(), vv.clone());
+                set.insert(format!("{section}.{kk}"));
+            }
+        }
+    }
+    match toml::Value::Table(merged).try_into() {
+        Ok(raw) => Some((raw, set)),
+        Err(e) => {
+            p.add(
+                here,
+                format!(
+                    "not valid for a desk: {}",
+                    e.to_string().trim().replace('\n', " ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The problems of a desk's sections, named under `here`; those it inherited unchanged
+/// from the top level are reported once, there.
+fn report_desk_problems(
+    p: &mut Problems,
+    here: &str,
+    dp: Problems,
+    set: &BTreeSet<String>,
+    shared: &Shared<'_>,
+) {
+    for problem in dp.0 {
+        let by_desk = set.contains(&problem.key)
+            || set
+                .iter()
+                .any(|s| s.starts_with(&format!("{}.", problem.key)));
+        if !by_desk && shared.top_problems.contains(&problem) {
+            continue; // inherited: reported once, at the top level
+        }
+        let key = match problem.key.strip_prefix("desk.") {
+            Some(rest) => format!("{here}.{rest}"),
+            None => format!("{here}.{}", problem.key),
+        };
+        p.add(&key, problem.message);
+    }
+}
+
+/// Each desk needs its own address and case prefix: not the top level's, not another's.
+fn desk_clashes(
+    p: &mut Problems,
+    here: &str,
+    desk: &DeskConfig,
+    shared: &Shared<'_>,
+    desks: &[Config],
+) {
+    if desk.address == shared.top_address {
+        p.add(
+            &format!("{here}.address"),
+            format!(
+                "`{}` is already the top-level desk's address; each desk needs its own (e.g. a plus address)",
+                desk.address
+            ),
+        );
+    }
+    if desk.case_prefix == shared.top_prefix {
+        p.add(
+            &format!("{here}.case_prefix"),
+            format!(
+                "`{}` is already the top-level desk's case prefix; each desk needs its own",
+                desk.case_prefix
+            ),
+        );
+    }
+    for other in desks {
+        if other.desk.address == desk.address {
+            p.add(
+                &format!("{here}.address"),
+                format!(
+                    "`{}` is already the address of desk {}",
+                    desk.address, other.desk.key
+                ),
+            );
+        }
+        if other.desk.case_prefix == desk.case_prefix {
+            p.add(
+                &format!("{here}.case_prefix"),
+                format!(
+                    "`{}` is already the case prefix of desk {}",
+                    desk.case_prefix, other.desk.key
+                ),
+            );
+        }
     }
 }
 
