@@ -49,6 +49,27 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let started = start(config).await?;
+    let desk = Arc::clone(&started.desk);
+    let (trigger, stop) = shutdown::channel();
+    let (mut loops, watchdog, ready_rx) = spawn_loops(started, clock, stop);
+    let died = supervise(shutdown, ready_rx, &mut loops, &desk).await;
+    stop_loops(died, trigger, loops, watchdog).await
+}
+
+/// What start-up prepares for the loops: the desk, a database connection per loop and
+/// the SMTP client.
+struct Started {
+    desk: Arc<Desk>,
+    ingest_db: Db,
+    mailer_db: Db,
+    sched_db: Db,
+    mailer: Mailer,
+}
+
+/// Start-up: warnings logged, templates checked, the database opened once per loop, the
+/// CA store read and the SMTP client made. Any failure stops the daemon before a loop runs.
+async fn start(config: Config) -> anyhow::Result<Started> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -61,8 +82,32 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(crate::service::tls::native_roots).await;
     let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;
     let desk = Arc::new(Desk::new(config, templates));
+    Ok(Started {
+        desk,
+        ingest_db,
+        mailer_db,
+        sched_db,
+        mailer,
+    })
+}
 
-    let (trigger, stop) = shutdown::channel();
+/// The loops a running desk is made of, by name.
+type Loops = Vec<(&'static str, JoinHandle<()>)>;
+
+/// Spawns the ingest, mailer and scheduler loops and the watchdog; the receiver hears
+/// when ingest is connected.
+fn spawn_loops(
+    started: Started,
+    clock: Arc<dyn Clock>,
+    stop: Shutdown,
+) -> (Loops, JoinHandle<()>, tokio::sync::oneshot::Receiver<()>) {
+    let Started {
+        desk,
+        ingest_db,
+        mailer_db,
+        sched_db,
+        mailer,
+    } = started;
     let wake_mailer = Arc::new(Notify::new());
     let wake_sched = Arc::new(Notify::new());
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
@@ -84,7 +129,7 @@ pub async fn run(
             s.notify_one();
         }
     };
-    let mut loops: Vec<(&'static str, JoinHandle<()>)> = vec![
+    let loops: Loops = vec![
         (
             "ingest",
             tokio::spawn(ingest::watch(
@@ -123,10 +168,20 @@ pub async fn run(
         ),
     ];
     let watchdog = tokio::spawn(watchdog_loop(beats.to_vec(), stop.clone()));
+    (loops, watchdog, ready_rx)
+}
 
+/// Waits for `shutdown` or the first loop to end (returned, removed from `loops`),
+/// announcing readiness once ingest is connected.
+async fn supervise(
+    shutdown: impl Future<Output = ()>,
+    ready_rx: tokio::sync::oneshot::Receiver<()>,
+    loops: &mut Loops,
+    desk: &Desk,
+) -> Option<(&'static str, Result<(), tokio::task::JoinError>)> {
     tokio::pin!(shutdown);
     let mut ready_rx = Some(ready_rx);
-    let died = loop {
+    loop {
         tokio::select! {
             _ = &mut shutdown => break None,
             ok = async {
@@ -142,10 +197,19 @@ pub async fn run(
                     health::status("watching the inbox");
                 }
             }
-            (name, result) = first_to_end(&mut loops) => break Some((name, result)),
+            (name, result) = first_to_end(loops) => break Some((name, result)),
         }
-    };
+    }
+}
 
+/// Shutdown: says why, asks every loop to stop, waits up to 20 s for the work in hand;
+/// an error when a loop had `died`.
+async fn stop_loops(
+    died: Option<(&'static str, Result<(), tokio::task::JoinError>)>,
+    trigger: shutdown::Trigger,
+    loops: Loops,
+    watchdog: JoinHandle<()>,
+) -> anyhow::Result<()> {
     if let Some((name, result)) = &died {
         let how = match result {
             Ok(()) => "ended".to_string(),
