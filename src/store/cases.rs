@@ -112,6 +112,16 @@ impl CaseRow {
     }
 }
 
+/// The WHERE clause of a listing: exactly the condition of the `cases_open` index, so
+/// SQLite uses it.
+fn open_filter(open_only: bool) -> &'static str {
+    if open_only {
+        "WHERE status NOT IN ('published', 'closed')"
+    } else {
+        ""
+    }
+}
+
 impl Tx<'_> {
     /// The id the next case opened in `year` will get.
     pub fn next_case_id(&self, prefix: &str, year: i32) -> Result<CaseId> {
@@ -205,32 +215,61 @@ impl Tx<'_> {
 
     /// Cases, oldest first; only open ones when `open_only`.
     pub fn list_cases(&self, open_only: bool) -> Result<Vec<CaseSummary>> {
+        let mut out = Vec::new();
+        self.each_case(open_only, |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Tx::list_cases`] one case at a time, without holding them all: for listings
+    /// that stream. The open cases come from the `cases_open` index, so listing them
+    /// does not read the closed ones.
+    pub fn each_case(
+        &self,
+        open_only: bool,
+        mut f: impl FnMut(CaseSummary) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {CASE_COLUMNS},
                 (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
                 COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at)
              FROM cases {} ORDER BY year, seq",
-            if open_only {
-                "WHERE status NOT IN ('published', 'closed')"
-            } else {
-                ""
-            }
+            open_filter(open_only)
         );
         let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt
-            .query_map([], read_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|row| {
-                let messages = row.int(33) as u32;
-                let last = row.req(34, "last activity")?;
-                Ok(CaseSummary {
-                    last_activity: parse_ts(&last)?,
-                    messages,
-                    case: row.into_case()?,
-                })
-            })
-            .collect()
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = read_row(r)?;
+            let messages = row.int(33) as u32;
+            let last = row.req(34, "last activity")?;
+            f(CaseSummary {
+                last_activity: parse_ts(&last)?,
+                messages,
+                case: row.into_case()?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The widest id, status, assignee, severity and reporter (in characters, `-` for
+    /// none) among the cases [`Tx::each_case`] would list: a streamed table's columns.
+    pub fn case_list_widths(&self, open_only: bool) -> Result<[usize; 5]> {
+        let sql = format!(
+            "SELECT MAX(LENGTH(id)), MAX(LENGTH(status)), MAX(LENGTH(COALESCE(assignee, '-'))),
+                MAX(LENGTH(COALESCE(severity, '-'))), MAX(LENGTH(COALESCE(reporter, '-')))
+             FROM cases {}",
+            open_filter(open_only)
+        );
+        let w = self.conn().query_row(&sql, [], |r| {
+            let mut w = [0usize; 5];
+            for (i, slot) in w.iter_mut().enumerate() {
+                *slot = r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as usize;
+            }
+            Ok(w)
+        })?;
+        Ok(w)
     }
 
     pub fn case_by_advisory(&self, advisory_id: &str) -> Result<Option<CaseId>> {
@@ -241,12 +280,15 @@ impl Tx<'_> {
 
     /// The next advisory id for `year`: `PREFIX-YYYY-NN`.
     pub fn next_advisory_id(&self, prefix: &str, year: i32) -> Result<String> {
-        let like = format!("{prefix}-{year}-%");
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1")?;
+        // A range on the UNIQUE index of advisory_id (LIKE cannot use it): the ids that
+        // start with `PREFIX-YYYY-`, read for every mail, without scanning the cases.
+        let low = format!("{prefix}-{year}-");
+        let high = format!("{prefix}-{year}.");
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT advisory_id FROM cases WHERE advisory_id >= ?1 AND advisory_id < ?2",
+        )?;
         let ids = stmt
-            .query_map([like], |r| r.get::<_, String>(0))?
+            .query_map([low, high], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         let max = ids
             .iter()

@@ -221,6 +221,23 @@ impl Tx<'_> {
         &self.tx
     }
 
+    /// Runs `f` inside a savepoint of this transaction: when `f` fails, everything it
+    /// wrote is undone and the transaction goes on as before it. Lets one transaction
+    /// carry a batch of mails, each still all-or-nothing.
+    pub fn savepoint<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.tx.execute_batch("SAVEPOINT unit")?;
+        match f(self) {
+            Ok(v) => {
+                self.tx.execute_batch("RELEASE unit")?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.tx.execute_batch("ROLLBACK TO unit; RELEASE unit")?;
+                Err(e)
+            }
+        }
+    }
+
     /// A single optional value: `None` for no row or a NULL.
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,

@@ -72,6 +72,15 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
     })
 }
 
+/// The claim order of a mail: acknowledgements (0) leave before everything else (1), so a
+/// backlog's reporters hear back before the team's notices go out.
+fn priority(purpose: Purpose) -> i64 {
+    match purpose {
+        Purpose::Ack => 0,
+        _ => 1,
+    }
+}
+
 impl Tx<'_> {
     /// Queues a composed mail; it may leave at once.
     pub fn enqueue(
@@ -82,10 +91,12 @@ impl Tx<'_> {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let primary = mail.recipients.first().cloned().unwrap_or_default();
-        self.conn().execute(
-            "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+            )?
+            .execute(params![
                 case.map(CaseId::to_string),
                 purpose.as_str(),
                 mail.message_id.as_str(),
@@ -93,9 +104,9 @@ impl Tx<'_> {
                 serde_json::to_string(&mail.recipients).unwrap_or_else(|_| "[]".into()),
                 primary,
                 mail.bytes,
-                ts(now)
-            ],
-        )?;
+                ts(now),
+                priority(purpose)
+            ])?;
         Ok(self.conn().last_insert_rowid())
     }
 
@@ -115,12 +126,33 @@ impl Tx<'_> {
         Ok(n as u32)
     }
 
-    /// Pending mail whose next attempt is due, oldest first.
+    /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
+    /// (the `outbox_claim` index gives this order without sorting).
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1
+             ORDER BY priority, next_attempt_at, id LIMIT ?2"
         );
         self.outbox_query(&sql, params![ts(now), limit])
+    }
+
+    /// Claims up to `limit` due rows for one attempt each, in [`Tx::due_outbox`] order:
+    /// [`Tx::begin_attempt`] for a batch, in one transaction. `retry_at` gives, from the
+    /// attempt number, when the row is due again if this attempt never reports back.
+    /// Returns each claimed row with its attempt number.
+    pub fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        retry_at: impl Fn(u32) -> DateTime<Utc>,
+    ) -> Result<Vec<(OutboxRow, u32)>> {
+        let mut claimed = Vec::new();
+        for row in self.due_outbox(now, limit)? {
+            if let Some(attempts) = self.begin_attempt(row.id, now, retry_at(row.attempts + 1))? {
+                claimed.push((row, attempts));
+            }
+        }
+        Ok(claimed)
     }
 
     /// When the next pending mail is due, if any.
@@ -185,6 +217,17 @@ impl Tx<'_> {
         Ok(self
             .opt::<i64>("SELECT attempts FROM outbox WHERE id = ?1", [id])?
             .map(|n| n as u32))
+    }
+
+    /// Gives back a claimed row that was never attempted (shutdown came first): due
+    /// again at once, its attempt uncounted.
+    pub fn release_claim(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = MAX(attempts - 1, 0), next_attempt_at = ?2
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, ts(now)],
+        )?;
+        Ok(())
     }
 
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
