@@ -12,6 +12,7 @@ use secdesk::service::process::Desk;
 use secdesk::service::{daemon, scheduler};
 use secdesk::store::Store;
 use secdesk::types::CaseId;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -200,12 +201,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cases { open: _, all } => {
             let config = load(&cli.config, &SecretSources::not_needed())?;
             let mut store = open_existing(&config)?;
-            let cases = store.read(|tx| tx.list_cases(!all))?;
             let cal = &config.calendar;
-            let rows: Vec<Vec<String>> = cases
-                .iter()
-                .map(|s| {
-                    vec![
+            // Streamed: the column widths first (one query), then each case as it is
+            // read, so `--all` on a large desk neither waits nor holds every case.
+            let header = [
+                "CASE",
+                "STATUS",
+                "RESPONDER",
+                "SEVERITY",
+                "OPENED",
+                "MAILS",
+                "REPORTER",
+                "SUBJECT",
+            ];
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut listed = 0usize;
+            let mut write_err = None;
+            store.read(|tx| {
+                let [id, status, responder, severity, reporter] = tx.case_list_widths(!all)?;
+                let widths: Vec<usize> = [id, status, responder, severity, 10, 0, reporter, 0]
+                    .iter()
+                    .zip(header)
+                    .map(|(w, h)| (*w).max(h.chars().count()))
+                    .collect();
+                let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+                if let Err(e) = out.write_all(report::table_row(&widths, &head).as_bytes()) {
+                    write_err = Some(e);
+                    return Ok(());
+                }
+                tx.each_case(!all, |s| {
+                    if write_err.is_some() {
+                        return Ok(());
+                    }
+                    let row = vec![
                         s.case.id.to_string(),
                         s.case.status.to_string(),
                         s.case.assignee.clone().unwrap_or_else(|| "-".into()),
@@ -221,27 +249,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         s.messages.to_string(),
                         s.case.reporter.clone().unwrap_or_else(|| "-".into()),
                         s.case.subject.clone(),
-                    ]
+                    ];
+                    listed += 1;
+                    if let Err(e) = out.write_all(report::table_row(&widths, &row).as_bytes()) {
+                        write_err = Some(e);
+                    }
+                    Ok(())
                 })
-                .collect();
-            print!(
-                "{}",
-                report::table(
-                    &[
-                        "CASE",
-                        "STATUS",
-                        "RESPONDER",
-                        "SEVERITY",
-                        "OPENED",
-                        "MAILS",
-                        "REPORTER",
-                        "SUBJECT"
-                    ],
-                    &rows
-                )
-            );
-            if cases.is_empty() {
-                println!("(no {}cases)", if all { "" } else { "open " });
+            })?;
+            if listed == 0 {
+                writeln!(out, "(no {}cases)", if all { "" } else { "open " })?;
+            }
+            match write_err {
+                // `secdesk cases --all | head`: the reader left; that is not an error.
+                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Some(e) => return Err(e.into()),
+                None => match out.flush() {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => {}
+                },
             }
             Ok(ExitCode::SUCCESS)
         }

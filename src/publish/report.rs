@@ -118,21 +118,27 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: Vec<String>| -> String {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let w = widths.get(i).copied().unwrap_or(0);
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    let mut out = table_row(
+        &widths,
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    );
     for row in rows {
-        out.push_str(&line(row.clone()));
+        out.push_str(&table_row(&widths, row));
     }
     out
+}
+
+/// One line of [`table`] with known column widths (the last column is not padded): for
+/// tables printed as their rows are read.
+pub fn table_row(widths: &[usize], cells: &[String]) -> String {
+    let mut s = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let w = widths.get(i).copied().unwrap_or(0);
+        if i + 1 == cells.len() {
+            s.push_str(cell);
+        } else {
+            s.push_str(&format!("{cell:<w$}  "));
+        }
+    }
+    s.trim_end().to_string() + "\n"
 }
