@@ -20,6 +20,7 @@ use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -279,6 +280,19 @@ pub async fn sync(
         None => 1,
     };
 
+    // Mail stored but not processed yet (a crash, a failed batch) goes first.
+    process_pending(
+        session,
+        mailbox,
+        sel.validity,
+        db,
+        desk,
+        clock,
+        stop,
+        on_mail_queued,
+        &mut report,
+    )
+    .await?;
     if sel.exists > 0 {
         let mut uids: Vec<u32> = session
             .uid_search(format!("UID {start}:*"))
@@ -316,6 +330,20 @@ pub async fn sync(
             })
             .await?;
             report.fetched += n;
+            // Then processed and flagged batch by batch: the first acknowledgements leave
+            // and the first mails are marked done while the rest is still being fetched.
+            process_pending(
+                session,
+                mailbox,
+                sel.validity,
+                db,
+                desk,
+                clock,
+                stop,
+                on_mail_queued,
+                &mut report,
+            )
+            .await?;
         }
         if arrival == Arrival::History && report.fetched > 0 {
             tracing::warn!(
@@ -331,41 +359,84 @@ pub async fn sync(
         db.call(move |s| s.write(|tx| tx.set_cursor(&mbox, validity, Uid(0))))
             .await?;
     }
+    Ok(report)
+}
 
+/// How many mails one processing transaction carries (each in its own savepoint).
+const PROCESS_BATCH: usize = 50;
+
+/// Processes every pending mail, [`PROCESS_BATCH`] per transaction, and flags each batch
+/// done on the server once it is committed.
+#[allow(clippy::too_many_arguments)]
+async fn process_pending(
+    session: &mut Session,
+    mailbox: &str,
+    validity: UidValidity,
+    db: &Db,
+    desk: &Arc<Desk>,
+    clock: &Arc<dyn Clock>,
+    stop: &(dyn Fn() -> bool + Sync),
+    on_mail_queued: &(dyn Fn() + Sync),
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
     let pending = db.call(|s| s.read(|tx| tx.pending_raw_ids())).await?;
-    for raw_id in pending {
+    for batch in pending.chunks(PROCESS_BATCH) {
         if stop() {
             break;
         }
-        let (desk2, now) = (Arc::clone(desk), clock.now());
-        let outcome = db.call(move |s| desk2.process(s, raw_id, now)).await?;
-        match &outcome {
-            Processed::Filed {
-                case,
-                opened,
-                kind,
-                outgoing,
-            } => {
-                report.processed += 1;
-                tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
-                if *outgoing > 0 {
-                    on_mail_queued();
+        let (desk2, now, ids) = (Arc::clone(desk), clock.now(), batch.to_vec());
+        // `stop` cannot go to the blocking pool; a flag it sets, watched while the batch
+        // runs, can: shutdown still waits for one mail, not a batch.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::clone(&cancel);
+        let call = db.call(move |s| {
+            desk2.process_batch(s, &ids, now, &|| cancelled.load(Ordering::Relaxed))
+        });
+        tokio::pin!(call);
+        let (outcomes, failed) = loop {
+            tokio::select! {
+                r = &mut call => break r?,
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    if stop() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
                 }
             }
-            Processed::Duplicate(id) => {
-                report.duplicates += 1;
-                tracing::info!(message_id = %id, "duplicate mail: already on file");
+        };
+        let mut queued = false;
+        for outcome in &outcomes {
+            match outcome {
+                Processed::Filed {
+                    case,
+                    opened,
+                    kind,
+                    outgoing,
+                } => {
+                    report.processed += 1;
+                    tracing::info!(case = %case, opened, kind, outgoing, "mail filed");
+                    queued |= *outgoing > 0;
+                }
+                Processed::Duplicate(id) => {
+                    report.duplicates += 1;
+                    tracing::info!(message_id = %id, "duplicate mail: already on file");
+                }
+                Processed::Unfiled(id) => {
+                    report.processed += 1;
+                    tracing::info!(message_id = %id, "mail kept on no case");
+                }
+                Processed::AlreadyDone => {}
             }
-            Processed::Unfiled(id) => {
-                report.processed += 1;
-                tracing::info!(message_id = %id, "mail kept on no case");
-            }
-            Processed::AlreadyDone => {}
+        }
+        if queued {
+            on_mail_queued();
+        }
+        // Committed: the batch may be flagged done.
+        flag_done(session, mailbox, validity, db).await?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
     }
-
-    flag_done(session, mailbox, sel.validity, db).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Marks processed mail on the server. Best effort: the local state is what counts.

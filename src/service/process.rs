@@ -91,16 +91,52 @@ impl Desk {
         raw_id: i64,
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
+        store.write(|tx| self.process_pending_in(tx, raw_id, now))
+    }
+
+    /// Processes the pending raw mails `raw_ids`, in order, in one transaction (one
+    /// commit for the batch), each mail inside its own savepoint so it stays
+    /// all-or-nothing. A mail that fails is rolled back alone and ends the batch: the
+    /// mails before it are committed, it and those after it stay pending, and its error
+    /// is returned beside their outcomes. `stop` is checked between two mails: the batch
+    /// then ends early, committing the mails done.
+    pub fn process_batch(
+        &self,
+        store: &mut Store,
+        raw_ids: &[i64],
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> store::Result<(Vec<Processed>, Option<store::StoreError>)> {
         store.write(|tx| {
-            let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
-                return Ok(Processed::AlreadyDone);
-            };
-            let delivery = match arrival {
-                Arrival::Live => Delivery::Send,
-                Arrival::History => Delivery::Suppress,
-            };
-            self.process_in_with(tx, Some(raw_id), &bytes, now, delivery)
+            let mut done = Vec::with_capacity(raw_ids.len());
+            for &raw_id in raw_ids {
+                if stop() {
+                    break;
+                }
+                match tx.savepoint(|tx| self.process_pending_in(tx, raw_id, now)) {
+                    Ok(p) => done.push(p),
+                    Err(e) => return Ok((done, Some(e))),
+                }
+            }
+            Ok((done, None))
         })
+    }
+
+    /// The pending raw mail `raw_id`, processed inside `tx`.
+    fn process_pending_in(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: i64,
+        now: DateTime<Utc>,
+    ) -> store::Result<Processed> {
+        let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
+            return Ok(Processed::AlreadyDone);
+        };
+        let delivery = match arrival {
+            Arrival::Live => Delivery::Send,
+            Arrival::History => Delivery::Suppress,
+        };
+        self.process_in_with(tx, Some(raw_id), &bytes, now, delivery)
     }
 
     /// Decides and records one mail inside `tx`.
