@@ -263,9 +263,23 @@ pub struct FlushReport {
     pub failed: u32,
 }
 
-/// Sends every row due at the clock's instant, once, over one connection. A row that
-/// fails ends the connection; the next row opens a new one. `stop` is checked between
-/// two sends, so shutdown waits for at most the mail in flight.
+/// How many due rows one transaction claims, and how many results one records.
+const CLAIM_BATCH: u32 = 20;
+
+/// What became of one claimed row.
+struct Attempt {
+    row: OutboxRow,
+    retry_at: chrono::DateTime<chrono::Utc>,
+    /// `None`: never attempted (shutdown came first).
+    outcome: Option<SendOutcome>,
+}
+
+/// Sends every due row over one connection, acknowledgements first, until none is due.
+/// Rows are claimed [`CLAIM_BATCH`] at a time in one transaction (each attempt counted
+/// before it is made), and the batch's results are recorded in one transaction after it.
+/// A row that fails ends the connection; the next row opens a new one. `stop` is checked
+/// between two sends, so shutdown waits for at most the mail in flight; claimed rows not
+/// yet attempted are given back.
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
@@ -274,66 +288,89 @@ pub async fn flush(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> store::Result<FlushReport> {
     let mut report = FlushReport::default();
-    let started = clock.now();
-    let due = db
-        .call(move |s| s.read(|tx| tx.due_outbox(started, 100)))
-        .await?;
     let mut session: Option<Session> = None;
-    for row in due {
-        if stop() {
+    while !stop() {
+        // Count the attempts first: if we crash while sending, the rows wait their backoff.
+        let now = clock.now();
+        let claimed = db
+            .call(move |s| s.write(|tx| tx.claim_due(now, CLAIM_BATCH, |n| now + backoff(n))))
+            .await?;
+        if claimed.is_empty() {
             break;
         }
-        // Count the attempt first: if we crash while sending, the row waits its backoff.
-        let (id, now) = (row.id, clock.now());
-        let retry_at = now + backoff(row.attempts + 1);
-        let Some(attempts) = db
-            .call(move |s| s.write(|tx| tx.begin_attempt(id, now, retry_at)))
-            .await?
-        else {
-            continue; // another desk on this database is sending it
-        };
-        let outcome = match session.take() {
-            Some(s) => Ok(s),
-            None => mailer.connect().await,
-        };
-        let outcome = match outcome {
-            Ok(mut s) => {
-                let outcome = s.send(&row).await;
-                if outcome == SendOutcome::Sent {
-                    session = Some(s);
+        let mut done = Vec::with_capacity(claimed.len());
+        for (row, attempts) in claimed {
+            let retry_at = now + backoff(attempts);
+            if stop() {
+                done.push(Attempt {
+                    row,
+                    retry_at,
+                    outcome: None,
+                });
+                continue;
+            }
+            let outcome = match session.take() {
+                Some(s) => Ok(s),
+                None => mailer.connect().await,
+            };
+            let outcome = match outcome {
+                Ok(mut s) => {
+                    let outcome = s.send(&row).await;
+                    if outcome == SendOutcome::Sent {
+                        session = Some(s);
+                    }
+                    outcome
                 }
-                outcome
+                Err(outcome) => outcome,
+            };
+            let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            match &outcome {
+                SendOutcome::Sent => {
+                    report.sent += 1;
+                    tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
+                }
+                SendOutcome::Transient(err) => {
+                    report.retrying += 1;
+                    tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
+                }
+                SendOutcome::Permanent(err) => {
+                    report.failed += 1;
+                    tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
+                }
             }
-            Err(outcome) => outcome,
-        };
-        let now = clock.now();
-        let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
-        match outcome {
-            SendOutcome::Sent => {
-                report.sent += 1;
-                tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
-                db.call(move |s| s.write(|tx| tx.mark_sent(id, now)))
-                    .await?;
-            }
-            SendOutcome::Transient(err) => {
-                report.retrying += 1;
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
-                db.call(move |s| s.write(|tx| tx.mark_retry(id, retry_at, &err)))
-                    .await?;
-            }
-            SendOutcome::Permanent(err) => {
-                report.failed += 1;
-                tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
-                let d = Arc::clone(desk);
-                db.call(move |s| s.write(|tx| d.delivery_failed(tx, &row, &err, now)))
-                    .await?;
-            }
+            done.push(Attempt {
+                row,
+                retry_at,
+                outcome: Some(outcome),
+            });
         }
+        let (d, now) = (Arc::clone(desk), clock.now());
+        db.call(move |s| s.write(|tx| record(&d, tx, &done, now)))
+            .await?;
     }
     if let Some(s) = session {
         s.quit().await;
     }
     Ok(report)
+}
+
+/// The results of a batch of attempts, in one transaction.
+fn record(
+    desk: &Desk,
+    tx: &store::Tx<'_>,
+    done: &[Attempt],
+    now: chrono::DateTime<chrono::Utc>,
+) -> store::Result<()> {
+    for a in done {
+        let id = a.row.id;
+        match &a.outcome {
+            None => tx.release_claim(id, now)?,
+            Some(SendOutcome::Sent) => tx.mark_sent(id, now)?,
+            Some(SendOutcome::Transient(err)) => tx.mark_retry(id, a.retry_at, err)?,
+            Some(SendOutcome::Permanent(err)) => desk.delivery_failed(tx, &a.row, err, now)?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
