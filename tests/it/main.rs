@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod backlog;
 mod cli;
 mod conversation;
 mod deadlines;
