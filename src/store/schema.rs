@@ -154,6 +154,9 @@ ALTER TABLE raw_mail ADD COLUMN history INTEGER NOT NULL DEFAULT 0 CHECK (histor
 CREATE INDEX events_kind_at ON events (kind, at);
 -- `secdesk cases --open`: the open cases without reading the closed ones.
 CREATE INDEX cases_open ON cases (year, seq) WHERE status NOT IN ('published', 'closed');
+-- The mails to flag done (processed, not flagged), read after every batch: without it
+-- SQLite walks every row of the mailbox through the UNIQUE index.
+CREATE INDEX raw_mail_to_flag ON raw_mail (mailbox, uidvalidity, uid) WHERE flagged = 0 AND state != 'pending';
 -- `secdesk case ID`: its outbox rows.
 CREATE INDEX outbox_case ON outbox (case_id);
 -- 0 is claimed before 1: acknowledgements before team notices and the rest.
