@@ -301,22 +301,12 @@ pub async fn sync(
             .filter(|u| *u >= start)
             .collect();
         uids.sort_unstable();
-        for chunk in uids.chunks(FETCH_BATCH) {
-            if stop() {
-                break;
-            }
-            let set = chunk
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let fetched: Vec<(u32, Vec<u8>)> = {
-                let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-                let all: Vec<_> = stream.try_collect().await?;
-                all.iter()
-                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-                    .collect()
-            };
+        let mut chunks = uids.chunks(FETCH_BATCH);
+        let mut next = match chunks.next() {
+            Some(chunk) if !stop() => Some(fetch_chunk(session, chunk).await?),
+            _ => None,
+        };
+        while let Some(fetched) = next.take() {
             let (mbox, validity, now) = (mailbox.to_string(), sel.validity, clock.now());
             let n = fetched.len();
             // One transaction per batch: the bytes are safe before any is processed.
@@ -330,21 +320,33 @@ pub async fn sync(
             })
             .await?;
             report.fetched += n;
-            // Then processed and flagged batch by batch: the first acknowledgements leave
-            // and the first mails are marked done while the rest is still being fetched.
-            process_pending(
-                session,
-                mailbox,
-                sel.validity,
-                db,
-                desk,
-                clock,
-                stop,
-                on_mail_queued,
-                &mut report,
-            )
-            .await?;
+            // Then processed while the next chunk downloads, and flagged once committed:
+            // the first acknowledgements leave and the first mails are marked done while
+            // the rest is still being fetched.
+            let chunk = if stop() { None } else { chunks.next() };
+            // The earlier batches, committed, are flagged done on the same connection
+            // meanwhile; this one is flagged in the next round (or after the last).
+            let validity = sel.validity;
+            let ((fetched_next, flagged), processed) = tokio::join!(
+                async {
+                    let session = session_ref(session);
+                    let fetched = match chunk {
+                        Some(chunk) => fetch_chunk(session, chunk).await.map(Some),
+                        None => Ok(None),
+                    };
+                    (fetched, flag_done(session, mailbox, validity, db).await)
+                },
+                process_stored(db, desk, clock, stop, on_mail_queued, &mut report),
+            );
+            if processed.is_err() || fetched_next.is_err() {
+                // What was committed is still flagged before the error is reported.
+                let _ = flag_done(session, mailbox, validity, db).await;
+            }
+            processed?;
+            next = fetched_next?;
+            flagged?;
         }
+        flag_done(session, mailbox, sel.validity, db).await?;
         if arrival == Arrival::History && report.fetched > 0 {
             tracing::warn!(
                 mailbox,
@@ -365,13 +367,50 @@ pub async fn sync(
 /// How many mails one processing transaction carries (each in its own savepoint).
 const PROCESS_BATCH: usize = 50;
 
-/// Processes every pending mail, [`PROCESS_BATCH`] per transaction, and flags each batch
-/// done on the server once it is committed.
+/// One `UID FETCH` of `chunk`: (UID, bytes) of each mail the server still has.
+async fn fetch_chunk(
+    session: &mut Session,
+    chunk: &[u32],
+) -> Result<Vec<(u32, Vec<u8>)>, IngestError> {
+    let set = chunk
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+    let all: Vec<_> = stream.try_collect().await?;
+    Ok(all
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .collect())
+}
+
+/// Lets `tokio::join!` borrow the session in one branch while the other uses the store.
+fn session_ref(session: &mut Session) -> &mut Session {
+    session
+}
+
+/// Processes every pending mail, then flags it done on the server.
 #[allow(clippy::too_many_arguments)]
 async fn process_pending(
     session: &mut Session,
     mailbox: &str,
     validity: UidValidity,
+    db: &Db,
+    desk: &Arc<Desk>,
+    clock: &Arc<dyn Clock>,
+    stop: &(dyn Fn() -> bool + Sync),
+    on_mail_queued: &(dyn Fn() + Sync),
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
+    let processed = process_stored(db, desk, clock, stop, on_mail_queued, report).await;
+    flag_done(session, mailbox, validity, db).await?;
+    processed
+}
+
+/// Processes every pending mail, [`PROCESS_BATCH`] per transaction. Flagging them done
+/// on the server is the caller's, after this returns (their transactions committed).
+async fn process_stored(
     db: &Db,
     desk: &Arc<Desk>,
     clock: &Arc<dyn Clock>,
@@ -430,8 +469,6 @@ async fn process_pending(
         if queued {
             on_mail_queued();
         }
-        // Committed: the batch may be flagged done.
-        flag_done(session, mailbox, validity, db).await?;
         if let Some(e) = failed {
             return Err(e.into());
         }

@@ -266,6 +266,10 @@ pub struct FlushReport {
 /// How many due rows one transaction claims, and how many results one records.
 const CLAIM_BATCH: u32 = 20;
 
+/// How many SMTP connections a pass uses at once: the server works on one mail while
+/// we wait for its answer on another.
+const CONNECTIONS: usize = 2;
+
 /// What became of one claimed row.
 struct Attempt {
     row: OutboxRow,
@@ -274,12 +278,13 @@ struct Attempt {
     outcome: Option<SendOutcome>,
 }
 
-/// Sends every due row over one connection, acknowledgements first, until none is due.
-/// Rows are claimed [`CLAIM_BATCH`] at a time in one transaction (each attempt counted
-/// before it is made), and the batch's results are recorded in one transaction after it.
-/// A row that fails ends the connection; the next row opens a new one. `stop` is checked
-/// between two sends, so shutdown waits for at most the mail in flight; claimed rows not
-/// yet attempted are given back.
+/// Sends every due row, acknowledgements first, until none is due, over
+/// [`CONNECTIONS`] connections. Rows are claimed [`CLAIM_BATCH`] at a time in one
+/// transaction (each attempt counted before it is made), shared between the
+/// connections, and the batch's results are recorded in one transaction after it. A row
+/// that fails ends its connection; the next row on it opens a new one. `stop` is checked
+/// between two sends, so shutdown waits for at most the mails in flight; claimed rows
+/// not yet attempted are given back.
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
@@ -288,7 +293,7 @@ pub async fn flush(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> store::Result<FlushReport> {
     let mut report = FlushReport::default();
-    let mut session: Option<Session> = None;
+    let mut sessions: [Option<Session>; CONNECTIONS] = Default::default();
     while !stop() {
         // Count the attempts first: if we crash while sending, the rows wait their backoff.
         let now = clock.now();
@@ -298,60 +303,91 @@ pub async fn flush(
         if claimed.is_empty() {
             break;
         }
-        let mut done = Vec::with_capacity(claimed.len());
-        for (row, attempts) in claimed {
-            let retry_at = now + backoff(attempts);
-            if stop() {
-                done.push(Attempt {
-                    row,
-                    retry_at,
-                    outcome: None,
-                });
-                continue;
+        // Row i goes to connection i % CONNECTIONS: the claim order (acks first) holds.
+        let mut shares: [Vec<(OutboxRow, u32)>; CONNECTIONS] = Default::default();
+        for (i, claim) in claimed.into_iter().enumerate() {
+            if let Some(share) = shares.get_mut(i % CONNECTIONS) {
+                share.push(claim);
             }
-            let outcome = match session.take() {
-                Some(s) => Ok(s),
-                None => mailer.connect().await,
-            };
-            let outcome = match outcome {
-                Ok(mut s) => {
-                    let outcome = s.send(&row).await;
-                    if outcome == SendOutcome::Sent {
-                        session = Some(s);
-                    }
-                    outcome
-                }
-                Err(outcome) => outcome,
-            };
-            let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
-            match &outcome {
-                SendOutcome::Sent => {
-                    report.sent += 1;
-                    tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
-                }
-                SendOutcome::Transient(err) => {
-                    report.retrying += 1;
-                    tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
-                }
-                SendOutcome::Permanent(err) => {
-                    report.failed += 1;
-                    tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
-                }
-            }
-            done.push(Attempt {
-                row,
-                retry_at,
-                outcome: Some(outcome),
-            });
         }
+        let [s0, s1] = &mut sessions;
+        let [r0, r1] = shares;
+        let ((d0, f0), (d1, f1)) = tokio::join!(
+            send_all(mailer, s0, r0, now, stop),
+            send_all(mailer, s1, r1, now, stop)
+        );
+        for f in [f0, f1] {
+            report.sent += f.sent;
+            report.retrying += f.retrying;
+            report.failed += f.failed;
+        }
+        let done: Vec<Attempt> = d0.into_iter().chain(d1).collect();
         let (d, now) = (Arc::clone(desk), clock.now());
         db.call(move |s| s.write(|tx| record(&d, tx, &done, now)))
             .await?;
     }
-    if let Some(s) = session {
+    for s in sessions.into_iter().flatten() {
         s.quit().await;
     }
     Ok(report)
+}
+
+/// Sends `rows` one after the other over `session` (opened when needed).
+async fn send_all(
+    mailer: &Mailer,
+    session: &mut Option<Session>,
+    rows: Vec<(OutboxRow, u32)>,
+    now: chrono::DateTime<chrono::Utc>,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> (Vec<Attempt>, FlushReport) {
+    let mut report = FlushReport::default();
+    let mut done = Vec::with_capacity(rows.len());
+    for (row, attempts) in rows {
+        let retry_at = now + backoff(attempts);
+        if stop() {
+            done.push(Attempt {
+                row,
+                retry_at,
+                outcome: None,
+            });
+            continue;
+        }
+        let outcome = match session.take() {
+            Some(s) => Ok(s),
+            None => mailer.connect().await,
+        };
+        let outcome = match outcome {
+            Ok(mut s) => {
+                let outcome = s.send(&row).await;
+                if outcome == SendOutcome::Sent {
+                    *session = Some(s);
+                }
+                outcome
+            }
+            Err(outcome) => outcome,
+        };
+        let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        match &outcome {
+            SendOutcome::Sent => {
+                report.sent += 1;
+                tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
+            }
+            SendOutcome::Transient(err) => {
+                report.retrying += 1;
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
+            }
+            SendOutcome::Permanent(err) => {
+                report.failed += 1;
+                tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
+            }
+        }
+        done.push(Attempt {
+            row,
+            retry_at,
+            outcome: Some(outcome),
+        });
+    }
+    (done, report)
 }
 
 /// The results of a batch of attempts, in one transaction.

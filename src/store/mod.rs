@@ -101,6 +101,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoints (one per mail of a batch) keep their undo pages in a statement
+        // journal: in memory, not tens of thousands of small writes to a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
