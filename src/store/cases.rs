@@ -132,7 +132,7 @@ impl Tx<'_> {
     }
 
     pub fn insert_case(&self, c: &Case) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO cases (id, year, seq, subject, reporter, reporter_name, status, opened_at, root_message_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -158,7 +158,7 @@ impl Tx<'_> {
             CreditChoice::Anonymous => (None, 1),
         };
         let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-        self.conn().execute(
+        self.exec(
             "UPDATE cases SET subject = ?2, reporter = ?3, reporter_name = ?4, status = ?5, assignee = ?6,
                 severity = ?7, cvss_vector = ?8, cvss_score = ?9, cves = ?10, cve_requested = ?11, cwes = ?12,
                 summary = ?13, details = ?14, workaround = ?15, refs = ?16, package = ?17, affected = ?18,
@@ -205,7 +205,7 @@ impl Tx<'_> {
 
     pub fn load_case(&self, id: &CaseId) -> Result<Option<Case>> {
         let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1");
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query_map([id.to_string()], read_row)?;
         match rows.next() {
             Some(row) => Ok(Some(row?.into_case()?)),
@@ -238,7 +238,7 @@ impl Tx<'_> {
              FROM cases {} ORDER BY year, seq",
             open_filter(open_only)
         );
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let row = read_row(r)?;
@@ -305,7 +305,7 @@ impl Tx<'_> {
         e: &NewEvent,
         message: Option<&MessageId>,
     ) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO events (case_id, at, actor, kind, detail, public, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 case.to_string(),
@@ -332,7 +332,7 @@ impl Tx<'_> {
     }
 
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
         )?;
         let rows = stmt

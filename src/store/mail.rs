@@ -73,7 +73,7 @@ impl Tx<'_> {
 
     /// Records a new cursor (a new UIDVALIDITY starts again from UID 0).
     pub fn set_cursor(&self, mailbox: &str, validity: UidValidity, last: Uid) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
              ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
             params![mailbox, validity.0, last.0],
@@ -92,7 +92,7 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         arrival: Arrival,
     ) -> Result<Option<i64>> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING",
             params![mailbox, validity.0, uid.0, ts(now), bytes, (arrival == Arrival::History) as i64],
@@ -115,7 +115,7 @@ impl Tx<'_> {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, flagged) VALUES (?1, 0, ?2, ?3, ?4, 1)
              ON CONFLICT DO NOTHING",
             params![format!("import:{source}"), seq, ts(now), bytes],
@@ -174,7 +174,7 @@ impl Tx<'_> {
             RawOutcome::Processed => "processed",
             RawOutcome::Duplicate => "duplicate",
         };
-        self.conn().execute(
+        self.exec(
             "UPDATE raw_mail SET state = ?2, processed_at = ?3, message_id = ?4 WHERE id = ?1",
             params![id, state, ts(now), message_id.as_str()],
         )?;
@@ -183,7 +183,7 @@ impl Tx<'_> {
 
     /// UIDs processed but not yet marked done on the server.
     pub fn unflagged(&self, mailbox: &str, validity: UidValidity) -> Result<Vec<Uid>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT uid FROM raw_mail WHERE mailbox = ?1 AND uidvalidity = ?2 AND flagged = 0 AND state != 'pending' ORDER BY uid",
         )?;
         let uids = stmt
@@ -194,7 +194,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_flagged(&self, mailbox: &str, validity: UidValidity, uids: &[Uid]) -> Result<()> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "UPDATE raw_mail SET flagged = 1 WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
         )?;
         for uid in uids {
@@ -218,7 +218,7 @@ impl Tx<'_> {
             Source::Received { raw } => ("in", raw, None),
             Source::Sent { outbox } => ("out", None, Some(outbox)),
         };
-        self.conn().execute(
+        self.exec(
             "INSERT INTO messages (message_id, case_id, direction, at, from_addr, subject, raw_id, outbox_id, kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -234,7 +234,7 @@ impl Tx<'_> {
             ],
         )?;
         let row = self.conn().last_insert_rowid();
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         for r in m.references {
@@ -244,7 +244,7 @@ impl Tx<'_> {
     }
 
     pub fn messages_of(&self, case: &CaseId) -> Result<Vec<MessageRow>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT message_id, direction, at, from_addr, subject, kind FROM messages WHERE case_id = ?1 ORDER BY at, id",
         )?;
         let rows = stmt

@@ -104,6 +104,8 @@ impl Store {
         // Savepoints (one per mail of a batch) keep their undo pages in a statement
         // journal: in memory, not tens of thousands of small writes to a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Every statement a mail needs stays prepared.
+        conn.set_prepared_statement_cache_capacity(128);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -241,6 +243,12 @@ impl Tx<'_> {
         }
     }
 
+    /// Runs one statement, prepared once per connection (the SQL is not parsed again
+    /// for every mail); returns how many rows it changed.
+    pub(crate) fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.tx.prepare_cached(sql)?.execute(params)?)
+    }
+
     /// A single optional value: `None` for no row or a NULL.
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
@@ -250,7 +258,8 @@ impl Tx<'_> {
         // No row and a NULL value (MAX over nothing) both mean "none".
         Ok(self
             .tx
-            .query_row(sql, params, |r| r.get::<_, Option<T>>(0))
+            .prepare_cached(sql)?
+            .query_row(params, |r| r.get::<_, Option<T>>(0))
             .optional()?
             .flatten())
     }

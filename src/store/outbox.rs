@@ -174,7 +174,7 @@ impl Tx<'_> {
     }
 
     fn outbox_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn().prepare(sql)?;
+        let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt
             .query_map(p, |r| {
                 Ok((
@@ -206,7 +206,7 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         retry_at: DateTime<Utc>,
     ) -> Result<Option<u32>> {
-        let claimed = self.conn().execute(
+        let claimed = self.exec(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?3
              WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
             params![id, ts(now), ts(retry_at)],
@@ -222,7 +222,7 @@ impl Tx<'_> {
     /// Gives back a claimed row that was never attempted (shutdown came first): due
     /// again at once, its attempt uncounted.
     pub fn release_claim(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET attempts = MAX(attempts - 1, 0), next_attempt_at = ?2
              WHERE id = ?1 AND state = 'pending'",
             params![id, ts(now)],
@@ -231,7 +231,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
             params![id, ts(now)],
         )?;
@@ -239,7 +239,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_retry(&self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
             params![id, ts(next), error],
         )?;
@@ -247,7 +247,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
             params![id, error],
         )?;
