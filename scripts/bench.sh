@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # bench.sh — secdesk's speed and memory figures, against the real mail stack on loopback.
 #
-#   scripts/bench.sh [-n N] [-m M] [--idle SECONDS] [--no-build]
+#   scripts/bench.sh [-n N] [-m M] [--imports A,B] [--repeat R] [--idle SECONDS]
+#                    [--scale K] [--no-build]
 #
-#   -n N        acknowledgement-latency samples (default 30, or $BENCH_N)
-#   -m M        reports in the backlog (default 1000, or $BENCH_M)
-#   --idle S    how long the desk idles before its steady RSS is read (default 5)
-#   --no-build  use the existing release binary
+#   -n N          acknowledgement-latency samples (default 30, or $BENCH_N)
+#   -m M          reports in the backlog (default 10000, or $BENCH_M)
+#   --imports A,B sizes of the `secdesk import` runs (default 5000,20000)
+#   --repeat R    runs of each cheap reference, whose median is shown (default 3)
+#   --idle S      how long the desk idles before its steady RSS is read (default 60)
+#   --scale K     instead of the backlog and imports: build the desk's database with an
+#                 import of K messages in K/2 threads (e.g. 200000), close all but 100
+#                 cases, then measure the listings and the ack latency on it
+#   --no-build    use the existing release binary
 #
 # What it does (the measuring is in scripts/bench.py):
 #   1. installs (if missing) and starts Postfix + Dovecot (scripts/mailstack.sh), builds
@@ -17,12 +23,21 @@
 #      limit is per sender), timed from the SMTP send returning to the ack visible in the
 #      reporter's INBOX (IMAP NOOP every 5 ms); beside each, the stack's floor: an SMTP
 #      send to a mailbox, timed the same way. min / median / p90 / max, ratio of medians;
-#   3. backlog: M reports APPENDed to the desk's INBOX while it is stopped, then
-#      `secdesk run`: time until every mail is processed and until the outbox is
-#      drained (polling the SQLite file), in mails/s;
-#   4. memory: VmHWM of the daemon during the backlog, VmRSS once idle, in MiB.
-#   5. many desks: BENCH_DESKS (default 200, 0 skips) desks in one config beside a
+#   3. backlog: M reports (5 % with a 50-200 KB attachment) APPENDed to the desk's INBOX
+#      while it is stopped; beside it, the plain references: a Python IMAP client's
+#      `UID FETCH first:* (RFC822)` of the same mails (median of R runs) and a Python
+#      SMTP client sending M mails over one connection (both over STARTTLS); then
+#      `secdesk run`: filing time, first flag, READY, last ack, send rate (and whether it
+#      stays flat), polling the SQLite file through its partial indexes;
+#   4. memory: VmHWM of the daemon during the backlog, VmRSS once idle, in MiB;
+#   5. import: an mbox of A (then B) messages imported by `secdesk import` and by a
+#      ~50-line Python importer storing the same mails in SQLite (200 per transaction,
+#      WAL, synchronous=FULL like the desk): time, time per mail, peak RSS; then
+#      `cases --open`, `case ID` and `cases --all` (time to first and last line) on the
+#      larger database.
+#   6. many desks: BENCH_DESKS (default 200, 0 skips) desks in one config beside a
 #      single desk: start-up time, idle RSS, ack latency (scripts/bench_desks.py).
+# One table at the end puts each figure beside its reference and its target.
 # Figures are printed, never asserted: the machines are shared and noisy.
 #
 # Needs root on first use (apt-get via mailstack.sh install), cargo, and Python 3
@@ -39,21 +54,28 @@ for v in BENCH_N BENCH_M CARGO_TARGET_DIR; do
 done
 
 reports=${BENCH_N:-30}
-backlog=${BENCH_M:-1000}
-idle_s=5
+backlog=${BENCH_M:-10000}
+idle_s=60
+imports=5000,20000
+repeat=3
+scale=0
 build=1
 while (($#)); do
     case $1 in
     -n) reports=${2:?-n needs a number}; shift 2 ;;
     -m) backlog=${2:?-m needs a number}; shift 2 ;;
     --idle) idle_s=${2:?--idle needs seconds}; shift 2 ;;
+    --imports) imports=${2:?--imports needs sizes}; shift 2 ;;
+    --repeat) repeat=${2:?--repeat needs a number}; shift 2 ;;
+    --scale) scale=${2:?--scale needs a number}; shift 2 ;;
     --no-build) build=0; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
-[[ $reports =~ ^[1-9][0-9]*$ && $backlog =~ ^[1-9][0-9]*$ ]] ||
-    { echo "bench: N and M must be positive integers" >&2; exit 2; }
+[[ $reports =~ ^[1-9][0-9]*$ && $backlog =~ ^[1-9][0-9]*$ && $repeat =~ ^[1-9][0-9]*$ &&
+    $scale =~ ^[0-9]+$ && $imports =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+    { echo "bench: N, M, R, K and the import sizes must be positive integers" >&2; exit 2; }
 
 bin=${CARGO_TARGET_DIR:-$root/target}/release/secdesk
 
@@ -114,6 +136,7 @@ python3 scripts/bench.py \
     --bin "$bin" --config "$work/config.toml" --db "$work/secdesk.db" --workdir "$work" \
     --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" \
     --reports "$reports" --backlog "$backlog" --idle-s "$idle_s" \
+    --import-sizes "$imports" --repeat "$repeat" --scale "$scale" --ca-file "$CA_FILE" \
     --tls starttls --command "${command_line% }"
 
 # Many desks (issue 14), a section of its own: start-up time, idle memory and ack latency

@@ -34,40 +34,79 @@ pub struct ImportReport {
     pub duplicates: usize,
 }
 
-/// Splits an mbox file into messages (mboxo and mboxrd: `>From ` lines are unescaped).
-pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut current: Option<Vec<u8>> = None;
-    let mut previous_blank = true;
-    for line in data.split_inclusive(|b| *b == b'\n') {
-        if line.starts_with(b"From ") && previous_blank {
-            if let Some(m) = current.take() {
-                out.push(trim_separator(m));
+/// The messages of an mbox, read one at a time from `input` (mboxo and mboxrd: `>From `
+/// lines are unescaped). Holds one message in memory, never the file.
+pub struct MboxReader<R> {
+    input: R,
+    /// The message being read; `None` before the first `From ` line.
+    current: Option<Vec<u8>>,
+    previous_blank: bool,
+    line: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> MboxReader<R> {
+    pub fn new(input: R) -> MboxReader<R> {
+        MboxReader {
+            input,
+            current: None,
+            previous_blank: true,
+            line: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next message, `None` at the end of the file.
+    pub fn next_message(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        while !self.done {
+            self.line.clear();
+            if self.input.read_until(b'\n', &mut self.line)? == 0 {
+                self.done = true;
+                break;
             }
-            current = Some(Vec::new());
-            previous_blank = false;
-            continue;
-        }
-        let body = line.strip_suffix(b"\n").unwrap_or(line);
-        let body = body.strip_suffix(b"\r").unwrap_or(body);
-        previous_blank = body.is_empty();
-        if let Some(m) = current.as_mut() {
-            // mboxrd: ">From " and ">>From " lose one ">".
-            let unescaped = match line.iter().position(|b| *b != b'>') {
-                Some(n)
-                    if n > 0 && line.get(n..).is_some_and(|rest| rest.starts_with(b"From ")) =>
-                {
-                    line.get(1..).unwrap_or(line)
+            let line = self.line.as_slice();
+            if line.starts_with(b"From ") && self.previous_blank {
+                let finished = self.current.replace(Vec::new());
+                self.previous_blank = false;
+                if let Some(m) = finished.map(trim_separator).filter(|m| !m.is_empty()) {
+                    return Ok(Some(m));
                 }
-                _ => line,
-            };
-            m.extend_from_slice(unescaped);
+                continue;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            self.previous_blank = body.is_empty();
+            if let Some(m) = self.current.as_mut() {
+                // mboxrd: ">From " and ">>From " lose one ">".
+                let unescaped = match line.iter().position(|b| *b != b'>') {
+                    Some(n)
+                        if n > 0
+                            && line.get(n..).is_some_and(|rest| rest.starts_with(b"From ")) =>
+                    {
+                        line.get(1..).unwrap_or(line)
+                    }
+                    _ => line,
+                };
+                m.extend_from_slice(unescaped);
+            }
         }
+        Ok(self
+            .current
+            .take()
+            .map(trim_separator)
+            .filter(|m| !m.is_empty()))
     }
-    if let Some(m) = current.take() {
-        out.push(trim_separator(m));
+}
+
+/// Splits an mbox held in memory into messages (see [`MboxReader`]).
+pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut reader = MboxReader::new(data);
+    let mut out = Vec::new();
+    // Reading from a slice cannot fail.
+    while let Ok(Some(m)) = reader.next_message() {
+        out.push(m);
     }
-    out.into_iter().filter(|m| !m.is_empty()).collect()
+    out
 }
 
 /// The blank line before the next `From ` belongs to the mbox, not the message.
@@ -87,76 +126,165 @@ fn read(path: &Path) -> Result<Vec<u8>, ImportError> {
     })
 }
 
-/// The messages of an archive, oldest first as far as the archive tells.
-pub fn read_archive(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
-    if path.is_file() {
-        return Ok(split_mbox(&read(path)?));
-    }
-    if path.join("cur").is_dir() || path.join("new").is_dir() {
-        let mut files: Vec<PathBuf> = Vec::new();
-        for sub in ["cur", "new"] {
-            let dir = path.join(sub);
-            if !dir.is_dir() {
-                continue;
-            }
-            let entries = std::fs::read_dir(&dir).map_err(|source| ImportError::Read {
-                path: dir.clone(),
+/// An archive opened for reading, message by message, oldest first as far as the
+/// archive tells. Only the current message is in memory (and, for a Maildir, the list
+/// of its file names).
+pub enum Archive {
+    Mbox {
+        path: PathBuf,
+        reader: MboxReader<std::io::BufReader<std::fs::File>>,
+    },
+    Maildir {
+        files: std::vec::IntoIter<PathBuf>,
+    },
+}
+
+impl Archive {
+    pub fn open(path: &Path) -> Result<Archive, ImportError> {
+        if path.is_file() {
+            let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+                path: path.to_path_buf(),
                 source,
             })?;
-            for e in entries {
-                let e = e.map_err(|source| ImportError::Read {
+            return Ok(Archive::Mbox {
+                path: path.to_path_buf(),
+                reader: MboxReader::new(std::io::BufReader::with_capacity(1 << 16, file)),
+            });
+        }
+        if path.join("cur").is_dir() || path.join("new").is_dir() {
+            let mut files: Vec<PathBuf> = Vec::new();
+            for sub in ["cur", "new"] {
+                let dir = path.join(sub);
+                if !dir.is_dir() {
+                    continue;
+                }
+                let entries = std::fs::read_dir(&dir).map_err(|source| ImportError::Read {
                     path: dir.clone(),
                     source,
                 })?;
-                if e.path().is_file() {
-                    files.push(e.path());
+                for e in entries {
+                    let e = e.map_err(|source| ImportError::Read {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    if e.path().is_file() {
+                        files.push(e.path());
+                    }
                 }
             }
+            // Maildir names start with the delivery time, so name order is arrival order.
+            files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+            return Ok(Archive::Maildir {
+                files: files.into_iter(),
+            });
         }
-        // Maildir names start with the delivery time, so name order is arrival order.
-        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-        return files.iter().map(|f| read(f)).collect();
+        Err(ImportError::NotAnArchive(path.to_path_buf()))
     }
-    Err(ImportError::NotAnArchive(path.to_path_buf()))
+
+    /// The next message, `None` after the last.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, ImportError> {
+        match self {
+            Archive::Mbox { path, reader } => {
+                reader.next_message().map_err(|source| ImportError::Read {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            Archive::Maildir { files } => files.next().map(|f| read(&f)).transpose(),
+        }
+    }
 }
 
-/// Imports every message of the archive at `path`.
+/// The messages of an archive, all in memory (for small archives and tests; `import`
+/// streams).
+pub fn read_archive(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
+    let mut archive = Archive::open(path)?;
+    let mut out = Vec::new();
+    while let Some(m) = archive.next_message()? {
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// How many messages one import transaction carries (each in its own savepoint).
+const IMPORT_BATCH: usize = 200;
+
+/// Imports every message of the archive at `path`, streaming it: messages are read,
+/// stored and processed [`IMPORT_BATCH`] at a time, one transaction per batch and one
+/// savepoint per message, so each message is still all-or-nothing and memory does not
+/// grow with the archive.
 pub fn import(
     desk: &Desk,
     store: &mut Store,
     path: &Path,
     clock: &dyn Clock,
 ) -> Result<ImportReport, ImportError> {
-    let messages = read_archive(path)?;
+    let mut archive = Archive::open(path)?;
     let source = path.display().to_string();
     let mut report = ImportReport::default();
-    for (i, bytes) in messages.iter().enumerate() {
-        // The mail's own date, so the case history shows when things happened.
-        let when = match mail::parse(bytes) {
-            Parsed::Mail(m) => m
-                .date
-                .filter(|d| *d <= clock.now())
-                .unwrap_or_else(|| clock.now()),
-            Parsed::Unreadable { .. } => clock.now(),
-        };
-        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let outcome =
-            store.write(
-                |tx| match tx.insert_imported(&source, seq, bytes, clock.now())? {
-                    Some(raw_id) => {
-                        desk.process_in_with(tx, Some(raw_id), bytes, when, Delivery::Suppress)
-                    }
-                    None => Ok(Processed::AlreadyDone),
-                },
-            )?;
-        report.messages += 1;
-        match outcome {
-            Processed::Filed { opened: true, .. } => report.cases_opened += 1,
-            Processed::Duplicate(_) | Processed::AlreadyDone => report.duplicates += 1,
-            _ => {}
+    let mut seq: u32 = 0;
+    let mut batch: Vec<(u32, Vec<u8>)> = Vec::with_capacity(IMPORT_BATCH);
+    loop {
+        batch.clear();
+        while batch.len() < IMPORT_BATCH {
+            match archive.next_message()? {
+                Some(bytes) => {
+                    seq = seq.saturating_add(1);
+                    batch.push((seq, bytes));
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let (outcomes, failed) = store.write(|tx| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (seq, bytes) in &batch {
+                match tx.savepoint(|tx| import_one(desk, tx, &source, *seq, bytes, clock)) {
+                    Ok(p) => outcomes.push(p),
+                    // Committed up to here; this one and the rest are not.
+                    Err(e) => return Ok((outcomes, Some(e))),
+                }
+            }
+            Ok((outcomes, None))
+        })?;
+        for outcome in outcomes {
+            report.messages += 1;
+            match outcome {
+                Processed::Filed { opened: true, .. } => report.cases_opened += 1,
+                Processed::Duplicate(_) | Processed::AlreadyDone => report.duplicates += 1,
+                _ => {}
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
     }
     Ok(report)
+}
+
+/// Stores and processes one archived message inside `tx`.
+fn import_one(
+    desk: &Desk,
+    tx: &store::Tx<'_>,
+    source: &str,
+    seq: u32,
+    bytes: &[u8],
+    clock: &dyn Clock,
+) -> store::Result<Processed> {
+    // The mail's own date, so the case history shows when things happened.
+    let when = match mail::parse(bytes) {
+        Parsed::Mail(m) => m
+            .date
+            .filter(|d| *d <= clock.now())
+            .unwrap_or_else(|| clock.now()),
+        Parsed::Unreadable { .. } => clock.now(),
+    };
+    match tx.insert_imported(source, seq, bytes, clock.now())? {
+        Some(raw_id) => desk.process_in_with(tx, Some(raw_id), bytes, when, Delivery::Suppress),
+        None => Ok(Processed::AlreadyDone),
+    }
 }
 
 /// `secdesk import <path>`: imports the archive and says what it did.

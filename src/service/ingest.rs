@@ -438,6 +438,11 @@ pub async fn sync(
                 on_mail_queued();
             }
         }
+        if (done + 1) % FETCH_BATCH == 0 {
+            // A backlog is flagged done as it goes (only mail already committed), so a
+            // restart in the middle does not fetch again what is filed.
+            flag_done(session, mailbox, sel.validity, db, limit).await?;
+        }
     }
 
     flag_done(session, mailbox, sel.validity, db, limit).await?;

@@ -262,6 +262,95 @@ impl Desk {
         })
     }
 
+    /// Processes the pending raw mails `raw_ids`, in order, in one write transaction
+    /// (one commit for the batch), each mail inside its own savepoint so it stays
+    /// all-or-nothing. Every mail is read and parsed before the transaction opens, and
+    /// every attempt is counted (`raw_mail.attempts`) in a small transaction of its own
+    /// before the batch starts, so a mail that kills the desk mid-batch still counts;
+    /// the attempts of mails the batch did not reach are given back afterwards.
+    /// A mail that fails is rolled back alone and ends the batch: the mails before it
+    /// are committed, it and those after it stay pending, and its error is returned
+    /// beside their outcomes. `stop` is checked between two mails: the batch then ends
+    /// early, committing the mails done. (The daemon's ingest processes one mail per
+    /// transaction, where a failing mail is set aside after its attempts.)
+    pub fn process_batch(
+        &self,
+        store: &mut Store,
+        raw_ids: &[i64],
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> store::Result<(Vec<Processed>, Option<store::StoreError>)> {
+        let mut parsed = Vec::with_capacity(raw_ids.len());
+        for &raw_id in raw_ids {
+            if let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? {
+                let bytes = std::sync::Arc::new(bytes);
+                let mail = mail::parse_shared(std::sync::Arc::clone(&bytes));
+                parsed.push((raw_id, Some((bytes, arrival, mail))));
+            } else {
+                parsed.push((raw_id, None));
+            }
+        }
+        store.write(|tx| {
+            for (raw_id, p) in &parsed {
+                if p.is_some() {
+                    tx.begin_raw_attempt(*raw_id)?;
+                }
+            }
+            Ok(())
+        })?;
+        let mut reached = 0usize;
+        let out = store.write(|tx| {
+            let mut done = Vec::with_capacity(parsed.len());
+            for (raw_id, p) in parsed.iter_mut() {
+                if stop() {
+                    break;
+                }
+                reached += 1;
+                let Some((bytes, arrival, mail)) = p.take() else {
+                    done.push(Processed::AlreadyDone);
+                    continue;
+                };
+                let delivery = match arrival {
+                    Arrival::Live => Delivery::Send,
+                    Arrival::History => Delivery::Suppress,
+                };
+                let one = tx.savepoint(|tx| {
+                    // Another desk on the same file may have processed it meanwhile.
+                    if !tx.raw_is_pending(*raw_id)? {
+                        return Ok(Processed::AlreadyDone);
+                    }
+                    if crate::service::failpoints::poisoned(&bytes) {
+                        return Err(store::StoreError::Corrupt(
+                            "failpoint: this mail is poison".into(),
+                        ));
+                    }
+                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, delivery)
+                });
+                match one {
+                    Ok(p) => done.push(p),
+                    Err(e) => return Ok((done, Some(e))),
+                }
+            }
+            Ok((done, None))
+        })?;
+        // The mails after the failing one, or after `stop`, were not attempted.
+        let untried: Vec<i64> = parsed
+            .iter()
+            .skip(reached)
+            .filter(|(_, p)| p.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        if !untried.is_empty() {
+            store.write(|tx| {
+                for id in &untried {
+                    tx.release_raw_attempt(*id)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
     /// Decides and records one mail inside `tx`.
     pub fn process_in(
         &self,

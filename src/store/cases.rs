@@ -131,6 +131,16 @@ impl CaseRow {
     }
 }
 
+/// The WHERE clause of a listing: exactly the condition of the `cases_open` index, so
+/// SQLite uses it.
+fn open_filter(open_only: bool) -> &'static str {
+    if open_only {
+        "WHERE status NOT IN ('published', 'closed', 'spam')"
+    } else {
+        ""
+    }
+}
+
 impl Tx<'_> {
     /// The id the next case opened in `year` will get.
     pub fn next_case_id(&self, prefix: &str, year: i32) -> Result<CaseId> {
@@ -179,7 +189,7 @@ impl Tx<'_> {
             CreditChoice::Anonymous => (None, 1),
         };
         let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-        self.conn().execute(
+        self.exec(
             "UPDATE cases SET subject = ?2, reporter = ?3, reporter_name = ?4, status = ?5, assignee = ?6,
                 severity = ?7, cvss_vector = ?8, cvss_score = ?9, cves = ?10, cve_requested = ?11, cwes = ?12,
                 summary = ?13, details = ?14, workaround = ?15, refs = ?16, package = ?17, affected = ?18,
@@ -243,7 +253,7 @@ impl Tx<'_> {
 
     pub fn load_case(&self, id: &CaseId) -> Result<Option<Case>> {
         let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1");
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query_map([id], read_row)?;
         match rows.next() {
             Some(row) => Ok(Some(row?.into_case()?)),
@@ -253,11 +263,7 @@ impl Tx<'_> {
 
     /// Cases, oldest first; only open ones when `open_only`.
     pub fn list_cases(&self, open_only: bool) -> Result<Vec<CaseSummary>> {
-        self.cases_where(if open_only {
-            "WHERE status NOT IN ('published', 'closed', 'spam')"
-        } else {
-            ""
-        })
+        self.cases_where(open_filter(open_only))
     }
 
     /// Cases in the spam state, oldest first (`secdesk cases --spam`).
@@ -266,27 +272,68 @@ impl Tx<'_> {
     }
 
     fn cases_where(&self, filter: &str) -> Result<Vec<CaseSummary>> {
+        let mut out = Vec::new();
+        self.each_case_where(filter, |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Tx::list_cases`] one case at a time, without holding them all: for listings
+    /// that stream. The open cases come from the `cases_open` index, so listing them
+    /// does not read the closed ones.
+    pub fn each_case(
+        &self,
+        open_only: bool,
+        f: impl FnMut(CaseSummary) -> Result<()>,
+    ) -> Result<()> {
+        self.each_case_where(open_filter(open_only), f)
+    }
+
+    fn each_case_where(
+        &self,
+        filter: &str,
+        mut f: impl FnMut(CaseSummary) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {CASE_COLUMNS},
                 (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
                 COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at)
              FROM cases {filter} ORDER BY year, seq"
         );
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt
-            .query_map([], read_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|row| {
-                let messages = row.int(38) as u32;
-                let last = row.req(39, "last activity")?;
-                Ok(CaseSummary {
-                    last_activity: parse_ts(&last)?,
-                    messages,
-                    case: row.into_case()?,
-                })
-            })
-            .collect()
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = read_row(r)?;
+            let messages = row.int(38) as u32;
+            let last = row.req(39, "last activity")?;
+            f(CaseSummary {
+                last_activity: parse_ts(&last)?,
+                messages,
+                case: row.into_case()?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The widest id, status, assignee, severity and reporter (in characters, `-` for
+    /// none) among the cases [`Tx::each_case`] would list: a streamed table's columns.
+    pub fn case_list_widths(&self, open_only: bool) -> Result<[usize; 5]> {
+        let sql = format!(
+            "SELECT MAX(LENGTH(id)), MAX(LENGTH(status)), MAX(LENGTH(COALESCE(assignee, '-'))),
+                MAX(LENGTH(COALESCE(severity, '-'))), MAX(LENGTH(COALESCE(reporter, '-')))
+             FROM cases {}",
+            open_filter(open_only)
+        );
+        let w = self.conn().query_row(&sql, [], |r| {
+            let mut w = [0usize; 5];
+            for (i, slot) in w.iter_mut().enumerate() {
+                *slot = r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as usize;
+            }
+            Ok(w)
+        })?;
+        Ok(w)
     }
 
     pub fn case_by_advisory(&self, advisory_id: &str) -> Result<Option<CaseId>> {
@@ -379,12 +426,15 @@ impl Tx<'_> {
     }
 
     pub fn next_advisory_id(&self, prefix: &str, year: i32) -> Result<String> {
-        let like = format!("{prefix}-{year}-%");
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1")?;
+        // A range on the UNIQUE index of advisory_id (LIKE cannot use it): the ids that
+        // start with `PREFIX-YYYY-`, read for every mail, without scanning the cases.
+        let low = format!("{prefix}-{year}-");
+        let high = format!("{prefix}-{year}.");
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT advisory_id FROM cases WHERE advisory_id >= ?1 AND advisory_id < ?2",
+        )?;
         let ids = stmt
-            .query_map([like], |r| r.get::<_, String>(0))?
+            .query_map([low, high], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         let max = ids
             .iter()
@@ -401,7 +451,7 @@ impl Tx<'_> {
         e: &NewEvent,
         message: Option<&MessageId>,
     ) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO events (case_id, at, actor, kind, detail, public, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 case,
@@ -468,7 +518,7 @@ impl Tx<'_> {
     }
 
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
         )?;
         let rows = stmt

@@ -72,7 +72,7 @@ impl Tx<'_> {
 
     /// Records a new cursor (a new UIDVALIDITY starts again from UID 0).
     pub fn set_cursor(&self, mailbox: &str, validity: UidValidity, last: Uid) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
              ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
             params![mailbox, validity, last],
@@ -91,7 +91,7 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         arrival: Arrival,
     ) -> Result<Option<i64>> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING",
             params![mailbox, validity, uid, ts(now), bytes, (arrival == Arrival::History) as i64],
@@ -114,7 +114,7 @@ impl Tx<'_> {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, flagged) VALUES (?1, 0, ?2, ?3, ?4, 1)
              ON CONFLICT DO NOTHING",
             params![format!("import:{source}"), seq, ts(now), bytes],
@@ -145,6 +145,16 @@ impl Tx<'_> {
             )
             .optional()?;
         Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Gives back an attempt counted by [`Tx::begin_raw_attempt`] that was never made
+    /// (a batch ended before reaching the mail).
+    pub fn release_raw_attempt(&self, id: i64) -> Result<()> {
+        self.exec(
+            "UPDATE raw_mail SET attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND state = 'pending'",
+            [id],
+        )?;
+        Ok(())
     }
 
     /// Why the last attempt at processing raw mail `id` failed.
@@ -217,7 +227,7 @@ impl Tx<'_> {
             RawOutcome::Processed => "processed",
             RawOutcome::Duplicate => "duplicate",
         };
-        self.conn().execute(
+        self.exec(
             "UPDATE raw_mail SET state = ?2, processed_at = ?3, message_id = ?4 WHERE id = ?1",
             params![id, state, ts(now), message_id],
         )?;
@@ -226,7 +236,7 @@ impl Tx<'_> {
 
     /// UIDs processed but not yet marked done on the server.
     pub fn unflagged(&self, mailbox: &str, validity: UidValidity) -> Result<Vec<Uid>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT uid FROM raw_mail WHERE mailbox = ?1 AND uidvalidity = ?2 AND flagged = 0 AND state != 'pending' ORDER BY uid",
         )?;
         let uids = stmt
@@ -236,7 +246,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_flagged(&self, mailbox: &str, validity: UidValidity, uids: &[Uid]) -> Result<()> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "UPDATE raw_mail SET flagged = 1 WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
         )?;
         for uid in uids {
@@ -257,7 +267,7 @@ impl Tx<'_> {
             Source::Received { raw } => ("in", raw, None),
             Source::Sent { outbox } => ("out", None, Some(outbox)),
         };
-        self.conn().execute(
+        self.exec(
             "INSERT INTO messages (message_id, case_id, direction, at, from_addr, subject, raw_id, outbox_id, kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -273,7 +283,7 @@ impl Tx<'_> {
             ],
         )?;
         let row = self.conn().last_insert_rowid();
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         for r in m.references {
@@ -283,7 +293,7 @@ impl Tx<'_> {
     }
 
     pub fn messages_of(&self, case: &CaseId) -> Result<Vec<MessageRow>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT message_id, direction, at, from_addr, subject, kind FROM messages WHERE case_id = ?1 ORDER BY at, id",
         )?;
         let rows = stmt

@@ -123,6 +123,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoints (one per mail of a batch) keep their undo pages in a statement
+        // journal: in memory, not tens of thousands of small writes to a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Every statement a mail needs stays prepared.
+        conn.set_prepared_statement_cache_capacity(128);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -251,6 +256,29 @@ impl Tx<'_> {
         &self.tx
     }
 
+    /// Runs `f` inside a savepoint of this transaction: when `f` fails, everything it
+    /// wrote is undone and the transaction goes on as before it. Lets one transaction
+    /// carry a batch of mails, each still all-or-nothing.
+    pub fn savepoint<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.tx.execute_batch("SAVEPOINT unit")?;
+        match f(self) {
+            Ok(v) => {
+                self.tx.execute_batch("RELEASE unit")?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.tx.execute_batch("ROLLBACK TO unit; RELEASE unit")?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs one statement, prepared once per connection (the SQL is not parsed again
+    /// for every mail); returns how many rows it changed.
+    pub(crate) fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.tx.prepare_cached(sql)?.execute(params)?)
+    }
+
     /// A single optional value: `None` for no row or a NULL.
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
@@ -260,7 +288,8 @@ impl Tx<'_> {
         // No row and a NULL value (MAX over nothing) both mean "none".
         Ok(self
             .tx
-            .query_row(sql, params, |r| r.get::<_, Option<T>>(0))
+            .prepare_cached(sql)?
+            .query_row(params, |r| r.get::<_, Option<T>>(0))
             .optional()?
             .flatten())
     }

@@ -89,6 +89,15 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
     })
 }
 
+/// The claim order of a mail: acknowledgements (0) leave before everything else (1), so a
+/// backlog's reporters hear back before the team's notices go out.
+fn priority(purpose: Purpose) -> i64 {
+    match purpose {
+        Purpose::Ack => 0,
+        _ => 1,
+    }
+}
+
 impl Tx<'_> {
     /// Queues a composed mail; it may leave at once.
     pub fn enqueue(
@@ -99,10 +108,12 @@ impl Tx<'_> {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let primary = mail.recipients.first().cloned().unwrap_or_default();
-        self.conn().execute(
-            "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+            )?
+            .execute(params![
                 case,
                 purpose,
                 mail.message_id,
@@ -110,9 +121,9 @@ impl Tx<'_> {
                 serde_json::to_string(&mail.recipients).unwrap_or_else(|_| "[]".into()),
                 primary,
                 mail.bytes,
-                ts(now)
-            ],
-        )?;
+                ts(now),
+                priority(purpose)
+            ])?;
         Ok(self.conn().last_insert_rowid())
     }
 
@@ -143,10 +154,12 @@ impl Tx<'_> {
         Ok(n as u32)
     }
 
-    /// Pending mail whose next attempt is due, oldest first.
+    /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
+    /// (the `outbox_claim` index gives this order without sorting).
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1
+             ORDER BY priority, next_attempt_at, id LIMIT ?2"
         );
         self.outbox_query(&sql, params![ts(now), limit])
     }
@@ -170,7 +183,7 @@ impl Tx<'_> {
     }
 
     fn outbox_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn().prepare(sql)?;
+        let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt
             .query_map(p, |r| {
                 Ok((
@@ -202,7 +215,7 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         retry_at: DateTime<Utc>,
     ) -> Result<Option<u32>> {
-        let claimed = self.conn().execute(
+        let claimed = self.exec(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?3
              WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
             params![id, ts(now), ts(retry_at)],
@@ -219,7 +232,7 @@ impl Tx<'_> {
     /// and what made it big (the report quoted or attached for the team) is kept once, in
     /// the raw mail the case points at. Small mail is kept whole, as the case's record.
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL,
                 bytes = CASE
                     WHEN length(bytes) > ?3 AND instr(bytes, x'0d0a0d0a') > 0
@@ -232,7 +245,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_retry(&self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
             params![id, ts(next), error],
         )?;
@@ -240,7 +253,7 @@ impl Tx<'_> {
     }
 
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
             params![id, error],
         )?;

@@ -113,7 +113,7 @@ impl Tx<'_> {
         keep: &[ReminderKind],
         plan: &[PlannedRow],
     ) -> Result<()> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             // A due_at not starting with a four-digit year (`+10000-…`, written by an older
             // version) is in the far future whatever text order says.
             "SELECT id, kind FROM reminders WHERE scope = ?1 AND state = 'pending'
@@ -132,7 +132,7 @@ impl Tx<'_> {
                 cancel.execute([id])?;
             }
         }
-        let mut insert = self.conn().prepare(
+        let mut insert = self.conn().prepare_cached(
             "INSERT INTO reminders (scope, kind, due_at, deadline_at, note) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (scope, kind, due_at, note) DO UPDATE SET state = 'pending', deadline_at = excluded.deadline_at
              WHERE reminders.state = 'cancelled'",
@@ -145,7 +145,7 @@ impl Tx<'_> {
 
     /// Adds one reminder unless the same one exists.
     pub fn plan_reminder(&self, scope: &str, p: &PlannedRow) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO reminders (scope, kind, due_at, deadline_at, note) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![scope, p.kind, ts(p.due), ts(p.deadline), p.note],
         )?;
@@ -234,7 +234,7 @@ impl Tx<'_> {
     }
 
     fn raw_reminders(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
-        let mut stmt = self.conn().prepare(sql)?;
+        let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt
             .query_map(p, |r| {
                 Ok((
@@ -255,7 +255,7 @@ impl Tx<'_> {
 
     /// Cancels every pending reminder of `scope` (the case was closed or published).
     pub fn cancel_reminders(&self, scope: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE reminders SET state = 'cancelled' WHERE scope = ?1 AND state = 'pending'",
             [scope],
         )?;
@@ -264,7 +264,7 @@ impl Tx<'_> {
 
     /// Marks a reminder that no longer applies (the case moved on) as cancelled.
     pub fn drop_reminder(&self, id: i64) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE reminders SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
             [id],
         )?;
@@ -286,7 +286,7 @@ impl Tx<'_> {
 
     /// Claims a pending reminder: true when this transaction is the one that sends it.
     pub fn claim_reminder(&self, id: i64, now: DateTime<Utc>, late: bool) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "UPDATE reminders SET state = 'sent', sent_at = ?2, late = ?3 WHERE id = ?1 AND state = 'pending'",
             params![id, ts(now), late as i64],
         )?;

@@ -195,6 +195,23 @@ CREATE TABLE case_aliases (
     moved_at TEXT NOT NULL
 ) STRICT;
 "#,
+    // 7: an index for every lookup made per mail or per send, so their cost does not
+    // grow with the tables; and the outbox's claim order (acknowledgements first).
+    r#"
+-- count_events_since (the alert rate limit, read for every mail).
+CREATE INDEX events_kind_at ON events (kind, at);
+-- `secdesk cases --open`: the open cases without reading the closed ones.
+CREATE INDEX cases_open ON cases (year, seq) WHERE status NOT IN ('published', 'closed', 'spam');
+-- The mails to flag done (processed, not flagged), read after every batch: without it
+-- SQLite walks every row of the mailbox through the UNIQUE index.
+CREATE INDEX raw_mail_to_flag ON raw_mail (mailbox, uidvalidity, uid) WHERE flagged = 0 AND state != 'pending';
+-- `secdesk case ID`: its outbox rows.
+CREATE INDEX outbox_case ON outbox (case_id);
+-- 0 is claimed before 1: acknowledgements before team notices and the rest.
+ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1 CHECK (priority IN (0, 1));
+UPDATE outbox SET priority = 0 WHERE purpose = 'ack';
+CREATE INDEX outbox_claim ON outbox (priority, next_attempt_at, id) WHERE state = 'pending';
+"#,
 ];
 
 #[cfg(test)]

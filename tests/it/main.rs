@@ -8,6 +8,7 @@ mod advisories;
 mod advisory_repo;
 mod architecture;
 mod autoresponders;
+mod backlog;
 mod cli;
 mod conversation;
 mod corpus;

@@ -1,0 +1,389 @@
+//! Batching a backlog: several mails per transaction (one savepoint each), flagged done
+//! in batches. A failure or a crash in the middle of a batch loses nothing and
+//! duplicates nothing, and the server never hears "done" before the commit.
+
+use crate::support::desk::{stack_config, wait_first_sync};
+use crate::support::mailstack::MailStack;
+use crate::world::*;
+use secdesk::clock::Clock;
+use secdesk::store::{Arrival, Store};
+use secdesk::types::{Uid, UidValidity};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Counts from the database, read while the desk writes (WAL allows it).
+fn count(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+/// A trigger that makes filing the message `id` fail, as a full disk or a bug would:
+/// the case row is written first, so the savepoint has something to undo.
+fn sabotage(store_path: &Path, id: &str) {
+    let conn = rusqlite::Connection::open(store_path).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER sabotage BEFORE INSERT ON messages WHEN NEW.message_id = '{id}'
+         BEGIN SELECT RAISE(ABORT, 'sabotaged'); END;"
+    ))
+    .unwrap();
+}
+
+fn repair(store_path: &Path) {
+    let conn = rusqlite::Connection::open(store_path).unwrap();
+    conn.execute_batch("DROP TRIGGER sabotage").unwrap();
+}
+
+#[test]
+fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
+    let mut w = World::new();
+    let path = w.store.path().to_path_buf();
+    let now = w.clock.now();
+    let raw: Vec<i64> = (0..5)
+        .map(|i| {
+            let mail = report(&format!("b{i}@reporter.test"), &format!("Batch {i}"), "x")
+                .replace(RITA, &format!("r{i}@reporter.test"));
+            w.store
+                .write(|tx| {
+                    tx.insert_raw(
+                        "INBOX",
+                        UidValidity(1),
+                        Uid(i + 1),
+                        mail.as_bytes(),
+                        now,
+                        Arrival::Live,
+                    )
+                })
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    sabotage(&path, "b2@reporter.test");
+    // A fresh connection sees the trigger.
+    let mut store = Store::open(&path).unwrap();
+    let (done, failed) = w
+        .desk
+        .process_batch(&mut store, &raw, now, &|| false)
+        .unwrap();
+    assert_eq!(
+        done.len(),
+        2,
+        "the two mails before the failing one are filed"
+    );
+    assert!(failed.is_some(), "the failure is reported");
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 2);
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        2,
+        "nothing of the failed mail (its case, its ack) survives"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"
+        ),
+        3,
+        "the failed mail and those after it wait"
+    );
+
+    repair(&path);
+    let pending = store.read(|tx| tx.pending_raw_ids()).unwrap();
+    assert_eq!(pending, raw[2..].to_vec());
+    let (done, failed) = w
+        .desk
+        .process_batch(&mut store, &pending, now, &|| false)
+        .unwrap();
+    assert!(failed.is_none());
+    assert_eq!(done.len(), 3);
+    // And a batch run again over mails already done does nothing.
+    let (again, _) = w
+        .desk
+        .process_batch(&mut store, &raw, now, &|| false)
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|p| *p == secdesk::service::process::Processed::AlreadyDone)
+    );
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 5);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM messages WHERE direction = 'in'"
+        ),
+        5
+    );
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        5
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(DISTINCT primary_rcpt) FROM outbox WHERE purpose = 'ack'"
+        ),
+        5
+    );
+}
+
+#[test]
+fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates() {
+    let w = World::new();
+    let path = w.store.path().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("archive.mbox");
+    // More than one import batch, and a reply in each thread.
+    let mut text = String::new();
+    for i in 0..450 {
+        let thread = i / 2;
+        let (subject, extra) = if i % 2 == 0 {
+            (format!("Crash {thread}"), String::new())
+        } else {
+            let parent = format!("<m{}@reporter.test>", i - 1);
+            (
+                format!("Re: Crash {thread}"),
+                format!("In-Reply-To: {parent}\nReferences: {parent}\n"),
+            )
+        };
+        text.push_str(&format!(
+            "From r@reporter.test Mon Nov 23 10:00:00 2026\nFrom: r{thread}@reporter.test\nTo: {DESK}\nSubject: {subject}\nMessage-ID: <m{i}@reporter.test>\n{extra}Date: Mon, 23 Nov 2026 10:00:00 +0100\n\nHello\n>From an escaped line\n\n"
+        ));
+    }
+    std::fs::write(&mbox, text).unwrap();
+
+    sabotage(&path, "m301@reporter.test");
+    let mut store = Store::open(&path).unwrap();
+    let err = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock);
+    assert!(err.is_err(), "the failure is reported");
+    // Batches of 200: the first is committed whole; the second up to the failing mail.
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM messages"),
+        301,
+        "every mail before the failing one is on file, nothing of it or after it"
+    );
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 151);
+
+    repair(&path);
+    let r = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock).unwrap();
+    assert_eq!(r.messages, 450);
+    assert_eq!(r.duplicates, 301, "what was done is recognised");
+    assert_eq!(r.cases_opened, 225 - 151);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 225);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM messages"), 450);
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM raw_mail"),
+        450,
+        "each message stored once"
+    );
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM outbox"),
+        0,
+        "importing sends nothing"
+    );
+    // Threads held: every case has its report and its reply.
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM (SELECT case_id FROM messages GROUP BY case_id HAVING COUNT(*) = 2)"
+        ),
+        225
+    );
+    let body = store
+        .read(|tx| {
+            tx.raw_bytes_of_message(&secdesk::types::MessageId::new("m0@reporter.test").unwrap())
+        })
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("\nFrom an escaped line"),
+        "mboxrd lines are unescaped while streaming"
+    );
+}
+
+/// Runs the real binary; killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The UIDs of the desk's INBOX that carry the done keyword.
+fn flagged_on_server(stack: &MailStack) -> BTreeSet<u32> {
+    let mut imap = stack.imap(DESK);
+    imap.select("INBOX");
+    let found = imap.ok("UID SEARCH KEYWORD $SecdeskDone");
+    imap.logout();
+    found
+        .iter()
+        .filter_map(|u| u.text.strip_prefix("* SEARCH"))
+        .flat_map(|rest| rest.split_whitespace().map(|n| n.parse::<u32>().unwrap()))
+        .collect()
+}
+
+/// The UIDs whose mail the database holds as processed.
+fn processed_uids(db: &Path) -> BTreeSet<u32> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT uid FROM raw_mail WHERE mailbox = 'INBOX' AND state != 'pending'")
+        .unwrap();
+    stmt.query_map([], |r| r.get::<_, u32>(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
+    const N: usize = 300;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.db");
+    // Every reporter is acknowledged: the desk-wide limit (60 an hour) raised above N.
+    let text = stack_config(
+        &stack,
+        &db,
+        "[policy]\nack_rate_limit_total = \"1000 per hour\"\n",
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    // A first run on the empty mailbox, so the backlog below is new mail, not history.
+    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
+    wait_first_sync(&db).unwrap();
+    drop(priming);
+    let mut imap = stack.imap(DESK);
+    for i in 0..N {
+        imap.append(
+            "INBOX",
+            report(
+                &format!("bulk{i}@reporter.test"),
+                &format!("Report {i}"),
+                "x",
+            )
+            .replace(RITA, &format!("r{i}@reporter.test"))
+            .as_bytes(),
+        );
+    }
+    drop(imap);
+
+    // Killed as soon as a first batch is committed and flagged: the next batches are in
+    // flight (fetched, being processed, or being flagged).
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(
+        &db,
+        "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
+    ) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the desk never got going: {}",
+            std::fs::read_to_string(dir.path().join("run1.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    first.0.kill().unwrap(); // SIGKILL: no chance to finish anything
+    first.0.wait().unwrap();
+    let processed = processed_uids(&db);
+    let flagged = flagged_on_server(&stack);
+    eprintln!(
+        "killed with {} of {N} mails processed, {} flagged",
+        processed.len(),
+        flagged.len()
+    );
+    assert!(
+        processed.len() < N,
+        "the kill came after the whole backlog: the test proves nothing"
+    );
+    assert!(
+        flagged.is_subset(&processed),
+        "flagged done on the server before its transaction committed: {:?}",
+        flagged.difference(&processed).collect::<Vec<_>>()
+    );
+    // Batches are whole: every committed batch holds all its effects.
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM cases"),
+        processed.len() as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        processed.len() as i64
+    );
+
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = count(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
+        );
+        let queued = count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
+        if done >= N as i64 && queued == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 120 s: {done} of {N} mails done, {queued} mails still queued"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        N as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        N as i64
+    );
+    assert_eq!(
+        flagged_on_server(&stack).len(),
+        N,
+        "every mail flagged done in the end"
+    );
+    // In the mailboxes: one acknowledgement per reporter (a copy may come twice only if
+    // the kill fell between the server's 250 and our record of it, then with the same
+    // Message-ID), and one notice of each report per team member.
+    for i in 0..N {
+        let got = stack.fetch_all(&format!("r{i}@reporter.test"));
+        let ids: BTreeSet<String> = got
+            .iter()
+            .map(|m| header(m, "Message-ID").unwrap_or_default())
+            .collect();
+        assert_eq!(ids.len(), 1, "reporter {i} got acknowledgements {ids:?}");
+    }
+    let mut notices: BTreeMap<String, usize> = BTreeMap::new();
+    for m in stack.fetch_all(ALICE) {
+        *notices
+            .entry(header(&m, "Message-ID").unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert_eq!(notices.len(), N, "the team heard of every report once");
+}
