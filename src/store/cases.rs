@@ -144,20 +144,15 @@ fn open_filter(open_only: bool) -> &'static str {
 impl Tx<'_> {
     /// The id the next case opened in `year` will get.
     pub fn next_case_id(&self, prefix: &str, year: i32) -> Result<CaseId> {
-        // Numbered per prefix (each desk its own series), from the ids themselves and
-        // the old ids of moved cases, which are never given again.
-        let seq: i64 = self
+        // Numbered per prefix (each desk its own series). The counter only grows, so the
+        // old id of a moved case is never given again; one lookup, whatever the table's size.
+        let last: i64 = self
             .opt(
-                "SELECT MAX(n) FROM (
-                    SELECT CAST(substr(id, length(?2) + 7) AS INTEGER) AS n FROM cases
-                     WHERE year = ?1 AND id LIKE ?2 || '-' || ?1 || '-%'
-                    UNION ALL
-                    SELECT CAST(substr(old_id, length(?2) + 7) AS INTEGER) FROM case_aliases
-                     WHERE old_id LIKE ?2 || '-' || ?1 || '-%')",
-                params![year, prefix],
+                "SELECT last FROM case_counters WHERE prefix = ?1 AND year = ?2",
+                params![prefix, year],
             )?
             .unwrap_or(0);
-        Ok(CaseId::new(prefix, year, (seq + 1) as u32))
+        Ok(CaseId::new(prefix, year, (last + 1) as u32))
     }
 
     pub fn insert_case(&self, c: &Case) -> Result<()> {
@@ -177,6 +172,11 @@ impl Tx<'_> {
                 ts(c.opened_at),
                 c.root_message_id
             ],
+        )?;
+        self.exec(
+            "INSERT INTO case_counters (prefix, year, last) VALUES (?1, ?2, ?3)
+             ON CONFLICT (prefix, year) DO UPDATE SET last = MAX(last, excluded.last)",
+            params![c.id.prefix(), c.id.year(), c.id.seq()],
         )?;
         self.update_case(c)
     }

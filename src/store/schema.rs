@@ -212,6 +212,23 @@ ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1 CHECK (priorit
 UPDATE outbox SET priority = 0 WHERE purpose = 'ack';
 CREATE INDEX outbox_claim ON outbox (priority, next_attempt_at, id) WHERE state = 'pending';
 "#,
+    // 8: the last number given in each case-id series (prefix, year), so a new case id is
+    // one lookup instead of a scan of the year's cases. Filled from the ids on file and
+    // the old ids of moved cases, which are never given again.
+    r#"
+CREATE TABLE case_counters (
+    prefix TEXT    NOT NULL,
+    year   INTEGER NOT NULL,
+    last   INTEGER NOT NULL,
+    PRIMARY KEY (prefix, year)
+) STRICT;
+INSERT INTO case_counters (prefix, year, last)
+SELECT substr(i, 1, instr(i, '-') - 1),
+       CAST(substr(i, instr(i, '-') + 1, 4) AS INTEGER),
+       MAX(CAST(substr(i, instr(i, '-') + 6) AS INTEGER))
+  FROM (SELECT id AS i FROM cases UNION ALL SELECT old_id FROM case_aliases)
+ GROUP BY 1, 2;
+"#,
 ];
 
 #[cfg(test)]
@@ -267,5 +284,50 @@ mod tests {
         // Opening again migrates nothing more.
         drop(store);
         Store::open(&path).unwrap();
+    }
+
+    /// The case-id counters start from what a database already holds: each prefix's
+    /// highest number of the year, moved cases' old ids included, so no id is given twice.
+    #[test]
+    fn case_counters_start_from_the_ids_on_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            for (id, seq) in [
+                ("SEC-2026-0003", 1),
+                ("COHTTP-2026-0005", 2),
+                ("SEC-2025-0012", 1),
+            ] {
+                conn.execute(
+                    "INSERT INTO cases (id, year, seq, subject, status, opened_at, root_message_id)
+                     VALUES (?1, CAST(substr(?1, instr(?1, '-') + 1, 4) AS INTEGER), ?2, 's', 'new',
+                             '2026-11-23T09:00:00Z', ?1)",
+                    rusqlite::params![id, seq],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO case_aliases (old_id, case_id, moved_at)
+                 VALUES ('SEC-2026-0009', 'COHTTP-2026-0005', '2026-11-23T09:00:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let next = |store: &mut Store, prefix: &str, year: i32| {
+            store
+                .write(|tx| tx.next_case_id(prefix, year))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(next(&mut store, "SEC", 2026), "SEC-2026-0010");
+        assert_eq!(next(&mut store, "COHTTP", 2026), "COHTTP-2026-0006");
+        assert_eq!(next(&mut store, "SEC", 2025), "SEC-2025-0013");
+        assert_eq!(next(&mut store, "SEC", 2027), "SEC-2027-0001");
     }
 }
