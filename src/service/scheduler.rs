@@ -89,19 +89,35 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
 /// Its row's UNIQUE (scope, kind, due) key makes it one summary per day, whatever the
 /// restarts.
 pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let Some(at) = desk.config.spam.summary else {
-        return tx.cancel_reminders(&desk.spam_scope());
+    let next = desk
+        .config
+        .spam
+        .summary
+        .map(|at| deadlines::next_daily_at(&desk.config.calendar, at, now));
+    ensure_recurring(tx, &desk.spam_scope(), ReminderKind::SpamSummary, next)
+}
+
+/// Keeps one pending row of a recurring job (the digest, the spam summary) in `scope`:
+/// planned at `next` when none is pending, or every row cancelled when the config turned
+/// the job off (`next` is `None`).
+fn ensure_recurring(
+    tx: &Tx<'_>,
+    scope: &str,
+    kind: ReminderKind,
+    next: Option<DateTime<Utc>>,
+) -> store::Result<()> {
+    let Some(due) = next else {
+        return tx.cancel_reminders(scope);
     };
     let pending = tx
-        .reminders_of(&desk.spam_scope())?
+        .reminders_of(scope)?
         .into_iter()
         .any(|r| r.state == store::ReminderState::Pending);
     if !pending {
-        let due = deadlines::next_daily_at(&desk.config.calendar, at, now);
         tx.plan_reminder(
-            &desk.spam_scope(),
+            scope,
             &PlannedRow {
-                kind: ReminderKind::SpamSummary,
+                kind,
                 due,
                 deadline: due,
                 note: String::new(),
@@ -209,26 +225,12 @@ fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<U
 
 /// Plans the next digest if none is pending (and the config asks for one).
 pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let Some(weekly) = desk.config.policy.digest else {
-        return tx.cancel_reminders(&desk.digest_scope());
-    };
-    let pending = tx
-        .reminders_of(&desk.digest_scope())?
-        .into_iter()
-        .any(|r| r.state == store::ReminderState::Pending);
-    if !pending {
-        let due = weekly.next_after(&desk.config.calendar, now);
-        tx.plan_reminder(
-            &desk.digest_scope(),
-            &PlannedRow {
-                kind: ReminderKind::Digest,
-                due,
-                deadline: due,
-                note: String::new(),
-            },
-        )?;
-    }
-    Ok(())
+    let next = desk
+        .config
+        .policy
+        .digest
+        .map(|weekly| weekly.next_after(&desk.config.calendar, now));
+    ensure_recurring(tx, &desk.digest_scope(), ReminderKind::Digest, next)
 }
 
 fn fire(
