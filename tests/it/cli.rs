@@ -2,22 +2,7 @@
 //! `calendar` (checked by an independent iCalendar parser) and `advisory`.
 
 use crate::world::*;
-use std::path::Path;
 use std::process::Command;
-
-fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 #[test]
 fn cases_case_deadlines_calendar_and_advisory() {

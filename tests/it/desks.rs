@@ -8,8 +8,6 @@ use secdesk::desk::case::EventKind;
 use secdesk::service::process::Processed;
 use secdesk::store::OutboxRow;
 use secdesk::types::CaseId;
-use std::path::Path;
-use std::process::Command;
 
 pub const CAROL: &str = "carol@example.org";
 pub const DAN: &str = "dan@example.org";
@@ -590,20 +588,6 @@ fn move_hands_a_case_to_another_desk() {
     assert_eq!(opened(&p), "SEC-2026-0002");
 }
 
-fn secdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 /// `cases --desk`, `deadlines --desk`, `calendar --desk`; an unknown desk is an error.
 #[test]
 fn the_read_side_commands_take_a_desk() {
@@ -687,93 +671,13 @@ fn the_read_side_commands_take_a_desk() {
 
 mod stack {
     use super::*;
-    use crate::support::desk::starttls_stack_config;
-    use crate::support::mailstack::MailStack;
+    pub use crate::support::pass::Pass;
     use chrono::{DateTime, Duration as Minutes, Utc};
-    use secdesk::clock::{Clock, ManualClock};
-    use secdesk::config::Config;
-    use secdesk::service::health::Beat;
-    use secdesk::service::shutdown::Shutdown;
-    use std::sync::Arc;
     use std::time::Duration;
 
     pub const WAIT: Duration = Duration::from_secs(20);
     pub const RALPH: &str = "ralph@reporter.test";
     pub const ROSA: &str = "rosa@reporter.test";
-
-    /// The daemon's three parts, one pass at a chosen instant: IMAP sync, the scheduler,
-    /// the outbox over SMTP.
-    pub struct Pass {
-        pub config: Config,
-        db_path: std::path::PathBuf,
-        rt: tokio::runtime::Runtime,
-        mailer: secdesk::service::mailer::Mailer,
-    }
-
-    impl Pass {
-        pub fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let (text, db_path) = starttls_stack_config(stack, dir, extra);
-            let config = Config::from_toml(&text, &secrets()).unwrap_or_else(|p| panic!("{p:?}"));
-            let mailer =
-                secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-            Pass {
-                config,
-                db_path,
-                rt: tokio::runtime::Runtime::new().unwrap(),
-                mailer,
-            }
-        }
-
-        pub fn run(&self, at: DateTime<Utc>) {
-            let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
-            let desk = Arc::new(secdesk::service::process::Desk::new(
-                self.config.clone(),
-                secdesk::outgoing::templates::Templates::load(None).unwrap(),
-            ));
-            let db = secdesk::service::db::Db::open(&self.db_path).unwrap();
-            self.rt.block_on(async {
-                let mut session = secdesk::service::ingest::connect(&self.config.imap)
-                    .await
-                    .unwrap();
-                secdesk::service::ingest::sync(
-                    &mut session,
-                    &db,
-                    &desk,
-                    &clock,
-                    &Shutdown::never(),
-                    &Beat::detached(),
-                    &|| {},
-                )
-                .await
-                .unwrap();
-            });
-            db.blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
-                .unwrap();
-            loop {
-                let r = self
-                    .rt
-                    .block_on(secdesk::service::mailer::flush(
-                        &self.mailer,
-                        &db,
-                        &desk,
-                        clock.as_ref(),
-                        &Shutdown::never(),
-                        &Beat::detached(),
-                    ))
-                    .unwrap();
-                assert_eq!((r.retrying, r.failed), (0, 0), "{r:?}");
-                if r.sent == 0 {
-                    break;
-                }
-            }
-        }
-
-        pub fn count(&self, sql: &str) -> i64 {
-            let conn = rusqlite::Connection::open(&self.db_path).unwrap();
-            conn.query_row(sql, [], |r| r.get(0)).unwrap()
-        }
-    }
 
     pub fn at(minutes: i64) -> DateTime<Utc> {
         monday_10() + Minutes::minutes(minutes)

@@ -312,3 +312,19 @@ impl World {
         self.desk = Desk::new(config, Templates::load(None).unwrap());
     }
 }
+
+/// `secdesk --config <config> <args>` through the real binary: whether it succeeded,
+/// its stdout and its stderr.
+pub fn secdesk(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
