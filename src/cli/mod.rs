@@ -21,6 +21,7 @@ use crate::text::{Layout, escape_controls};
 use crate::types::CaseId;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -31,7 +32,14 @@ use std::process::ExitCode;
 pub struct Output {
     stdout: String,
     stderr: String,
+    /// What stopped [`Output::stream`]'s writes (a closed pipe, a full disk): nothing more
+    /// is written after it, and [`finish`] reports it as it would its own.
+    stream_error: Option<std::io::Error>,
 }
+
+/// How much streamed text is held before it is written: a listing's memory stays
+/// bounded, and its first lines are out after a few dozen rows.
+const STREAM_CHUNK: usize = 8 * 1024;
 
 impl Output {
     /// Text for stdout, as is (it carries its own line ends).
@@ -50,16 +58,48 @@ impl Output {
         self.stderr.push_str(text);
         self.stderr.push('\n');
     }
+
+    /// Text for stdout, as is (it carries its own line ends), written with what was
+    /// printed before it as soon as a chunk is full: for listings too long to hold.
+    /// `Break` when stdout takes no more (the reader went away): the caller stops reading.
+    pub fn stream(&mut self, text: &str) -> ControlFlow<()> {
+        if self.stream_error.is_some() {
+            return ControlFlow::Break(());
+        }
+        self.print(text);
+        if self.stdout.len() < STREAM_CHUNK {
+            return ControlFlow::Continue(());
+        }
+        match write_stdout(&self.stdout) {
+            Ok(()) => {
+                self.stdout.clear();
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.stdout.clear();
+                self.stream_error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// Text for stdout, escaped, written and flushed.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(escape_controls(text, Layout::Lines).as_bytes())
+        .and_then(|()| stdout.flush())
 }
 
 /// Shows what the subcommand printed and its error, if any, and gives the exit code.
 /// A reader that went away (`secdesk cases | head`) ends the output quietly: status 0,
 /// nothing on stderr.
 pub fn finish(out: Output, result: Result<ExitCode>) -> ExitCode {
-    let shown = std::io::stdout()
-        .lock()
-        .write_all(escape_controls(&out.stdout, Layout::Lines).as_bytes())
-        .and_then(|()| std::io::stdout().lock().flush());
+    let shown = match out.stream_error {
+        Some(e) => Err(e),
+        None => write_stdout(&out.stdout),
+    };
     let mut stderr = std::io::stderr().lock();
     let mut tell = |text: &str| {
         // Nothing more can be done when stderr is gone too.
