@@ -35,6 +35,36 @@ pub struct Output {
     /// What stopped [`Output::stream`]'s writes (a closed pipe, a full disk): nothing more
     /// is written after it, and [`finish`] reports it as it would its own.
     stream_error: Option<std::io::Error>,
+    sink: Sink,
+}
+
+/// Where stdout's text goes: the process's stdout, or (for tests) memory.
+#[derive(Debug, Default)]
+enum Sink {
+    #[default]
+    Stdout,
+    #[cfg(test)]
+    Memory(Vec<u8>),
+}
+
+impl Sink {
+    /// Text for stdout, escaped, written and flushed.
+    fn write(&mut self, text: &str) -> std::io::Result<()> {
+        let text = escape_controls(text, Layout::Lines);
+        match self {
+            Sink::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+            }
+            #[cfg(test)]
+            Sink::Memory(v) => {
+                v.extend_from_slice(text.as_bytes());
+                Ok(())
+            }
+        }
+    }
 }
 
 /// How much streamed text is held before it is written: a listing's memory stays
@@ -70,7 +100,7 @@ impl Output {
         if self.stdout.len() < STREAM_CHUNK {
             return ControlFlow::Continue(());
         }
-        match write_stdout(&self.stdout) {
+        match self.sink.write(&self.stdout) {
             Ok(()) => {
                 self.stdout.clear();
                 ControlFlow::Continue(())
@@ -84,21 +114,13 @@ impl Output {
     }
 }
 
-/// Text for stdout, escaped, written and flushed.
-fn write_stdout(text: &str) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(escape_controls(text, Layout::Lines).as_bytes())
-        .and_then(|()| stdout.flush())
-}
-
 /// Shows what the subcommand printed and its error, if any, and gives the exit code.
 /// A reader that went away (`secdesk cases | head`) ends the output quietly: status 0,
 /// nothing on stderr.
-pub fn finish(out: Output, result: Result<ExitCode>) -> ExitCode {
+pub fn finish(mut out: Output, result: Result<ExitCode>) -> ExitCode {
     let shown = match out.stream_error {
         Some(e) => Err(e),
-        None => write_stdout(&out.stdout),
+        None => out.sink.write(&out.stdout),
     };
     let mut stderr = std::io::stderr().lock();
     let mut tell = |text: &str| {
@@ -159,4 +181,33 @@ pub(crate) fn open_existing(config: &Config) -> Result<Store> {
 pub(crate) fn case_id(text: &str) -> Result<CaseId> {
     CaseId::parse(text)
         .with_context(|| format!("`{text}` is not a case id (expected e.g. SEC-2026-0007)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Output, STREAM_CHUNK, Sink};
+
+    /// A streamed listing is written as it goes: what is held never grows past a chunk
+    /// and a line, and the first lines are out long before the last is read.
+    #[test]
+    fn a_streamed_listing_holds_at_most_a_chunk() {
+        let mut out = Output {
+            sink: Sink::Memory(Vec::new()),
+            ..Output::default()
+        };
+        let line = format!("{}\n", "x".repeat(99));
+        for _ in 0..1000 {
+            assert!(out.stream(&line).is_continue());
+            assert!(
+                out.stdout.len() < STREAM_CHUNK + line.len(),
+                "{}",
+                out.stdout.len()
+            );
+        }
+        let Sink::Memory(written) = &out.sink else {
+            unreachable!()
+        };
+        assert!(written.len() + out.stdout.len() == 1000 * line.len());
+        assert!(written.len() > 1000 * line.len() - STREAM_CHUNK - line.len());
+    }
 }
