@@ -730,13 +730,17 @@ def corpus_phase(a):
         "`secdesk import`")
     db = os.path.join(a.workdir, "corpus.db")
     cfg = desk_config_with_db(a, db, "corpus.toml")
-    one_dir = os.path.join(a.workdir, "corpus-one")
+    one_root = os.path.join(a.workdir, "corpus-one")
 
     def file_one(src):
-        shutil.rmtree(one_dir, ignore_errors=True)
+        # A Maildir of its own per mail, named after it: an import recognises what it
+        # already took by (archive path, position), so a reused path would skip it.
+        one_dir = os.path.join(one_root, os.path.basename(src))
         os.makedirs(os.path.join(one_dir, "cur"))
         os.link(src, os.path.join(one_dir, "cur", os.path.basename(src)))
-        return child_peak([a.bin, "import", "--config", cfg, one_dir])
+        secs, mib, out = child_peak([a.bin, "import", "--config", cfg, one_dir])
+        shutil.rmtree(one_dir)
+        return secs, mib, out
 
     plain = []
     for k in range(a.repeat):
@@ -749,7 +753,7 @@ def corpus_phase(a):
     for name in files:
         secs, mib, _ = file_one(os.path.join(a.corpus_dir, "cur", name))
         times.append((secs, mib, name))
-    shutil.rmtree(one_dir, ignore_errors=True)
+    shutil.rmtree(one_root, ignore_errors=True)
     slowest = max(times)
     biggest = max(times, key=lambda t: t[1])
     ref_s = stats([p[0] for p in plain])["median"]
