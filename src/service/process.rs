@@ -44,12 +44,33 @@ pub enum Processed {
     AlreadyDone,
 }
 
+/// What became of one mail of a batch ([`Desk::process_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchItem {
+    Done(Processed),
+    /// Rolled back alone; the error is recorded on its raw row and it stays pending.
+    Failed(String),
+    /// The batch stopped before it (shutdown): nothing done, no attempt counted.
+    Untried,
+}
+
 /// Whether the mail a decision produces is sent (live) or dropped (importing the past).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Send,
     /// Record everything, send nothing and plan no reminders.
     Suppress,
+}
+
+impl From<Arrival> for Delivery {
+    /// Live mail is answered; history (what was in the mailbox at the first start, or an
+    /// import) is filed without a word.
+    fn from(a: Arrival) -> Delivery {
+        match a {
+            Arrival::Live => Delivery::Send,
+            Arrival::History => Delivery::Suppress,
+        }
+    }
 }
 
 /// Everything needed to decide and record, shared by ingest, import and the scheduler.
@@ -182,10 +203,7 @@ impl Desk {
         let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? else {
             return Ok(Processed::AlreadyDone);
         };
-        let delivery = match arrival {
-            Arrival::Live => Delivery::Send,
-            Arrival::History => Delivery::Suppress,
-        };
+        let delivery = Delivery::from(arrival);
         let bytes = std::sync::Arc::new(bytes);
         let parsed = mail::parse_shared(std::sync::Arc::clone(&bytes));
         store.write(|tx| {
@@ -252,11 +270,7 @@ impl Desk {
                 raw_id: Some(raw_id),
                 references: Vec::new(),
             };
-            let delivery = match arrival {
-                Arrival::Live => Delivery::Send,
-                Arrival::History => Delivery::Suppress,
-            };
-            let out = self.record(tx, d, Some(&meta), now, delivery)?;
+            let out = self.record(tx, d, Some(&meta), now, arrival.into())?;
             mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
             Ok(out)
         })
@@ -266,29 +280,33 @@ impl Desk {
     /// (one commit for the batch), each mail inside its own savepoint so it stays
     /// all-or-nothing. Every mail is read and parsed before the transaction opens, and
     /// every attempt is counted (`raw_mail.attempts`) in a small transaction of its own
-    /// before the batch starts, so a mail that kills the desk mid-batch still counts;
-    /// the attempts of mails the batch did not reach are given back afterwards.
-    /// A mail that fails is rolled back alone and ends the batch: the mails before it
-    /// are committed, it and those after it stay pending, and its error is returned
-    /// beside their outcomes. `stop` is checked between two mails: the batch then ends
-    /// early, committing the mails done. (The daemon's ingest processes one mail per
-    /// transaction, where a failing mail is set aside after its attempts.)
+    /// before the batch starts, so a mail that kills the desk mid-batch still counts.
+    ///
+    /// A mail that fails is rolled back alone (its savepoint), its error recorded on its
+    /// raw row, and the batch goes on. `stop` is asked before each mail: the batch then
+    /// ends early, committing the mails done and giving back the attempts it counted for
+    /// the others. An `Err` means the batch itself could not be written (its transaction
+    /// rolled back whole): every mail in it stays pending with one attempt counted.
+    ///
+    /// The caller bounds the batch (count and bytes): all its mails are in memory at once.
     pub fn process_batch(
         &self,
         store: &mut Store,
         raw_ids: &[i64],
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
-    ) -> store::Result<(Vec<Processed>, Option<store::StoreError>)> {
+    ) -> store::Result<Vec<BatchItem>> {
         let mut parsed = Vec::with_capacity(raw_ids.len());
         for &raw_id in raw_ids {
-            if let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? {
-                let bytes = std::sync::Arc::new(bytes);
-                let mail = mail::parse_shared(std::sync::Arc::clone(&bytes));
-                parsed.push((raw_id, Some((bytes, arrival, mail))));
-            } else {
-                parsed.push((raw_id, None));
-            }
+            let read = store.read(|tx| tx.pending_raw(raw_id))?;
+            parsed.push((
+                raw_id,
+                read.map(|(bytes, arrival)| {
+                    let bytes = Arc::new(bytes);
+                    let mail = mail::parse_shared(Arc::clone(&bytes));
+                    (bytes, arrival, mail)
+                }),
+            ));
         }
         store.write(|tx| {
             for (raw_id, p) in &parsed {
@@ -298,22 +316,17 @@ impl Desk {
             }
             Ok(())
         })?;
-        let mut reached = 0usize;
-        let out = store.write(|tx| {
-            let mut done = Vec::with_capacity(parsed.len());
+        let items = store.write(|tx| {
+            let mut items = Vec::with_capacity(parsed.len());
             for (raw_id, p) in parsed.iter_mut() {
-                if stop() {
-                    break;
-                }
-                reached += 1;
                 let Some((bytes, arrival, mail)) = p.take() else {
-                    done.push(Processed::AlreadyDone);
+                    items.push(BatchItem::Done(Processed::AlreadyDone));
                     continue;
                 };
-                let delivery = match arrival {
-                    Arrival::Live => Delivery::Send,
-                    Arrival::History => Delivery::Suppress,
-                };
+                if stop() {
+                    items.push(BatchItem::Untried);
+                    continue;
+                }
                 let one = tx.savepoint(|tx| {
                     // Another desk on the same file may have processed it meanwhile.
                     if !tx.raw_is_pending(*raw_id)? {
@@ -324,31 +337,26 @@ impl Desk {
                             "failpoint: this mail is poison".into(),
                         ));
                     }
-                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, delivery)
+                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, arrival.into())
                 });
                 match one {
-                    Ok(p) => done.push(p),
-                    Err(e) => return Ok((done, Some(e))),
+                    Ok(p) => items.push(BatchItem::Done(p)),
+                    Err(e) => {
+                        let error = e.to_string();
+                        tx.raw_attempt_failed(*raw_id, &error)?;
+                        items.push(BatchItem::Failed(error));
+                    }
                 }
             }
-            Ok((done, None))
-        })?;
-        // The mails after the failing one, or after `stop`, were not attempted.
-        let untried: Vec<i64> = parsed
-            .iter()
-            .skip(reached)
-            .filter(|(_, p)| p.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        if !untried.is_empty() {
-            store.write(|tx| {
-                for id in &untried {
-                    tx.release_raw_attempt(*id)?;
+            // The attempts counted for mails the batch did not reach are given back.
+            for ((raw_id, _), item) in parsed.iter().zip(&items) {
+                if *item == BatchItem::Untried {
+                    tx.release_raw_attempt(*raw_id)?;
                 }
-                Ok(())
-            })?;
-        }
-        Ok(out)
+            }
+            Ok(items)
+        })?;
+        Ok(items)
     }
 
     /// Decides and records one mail inside `tx`.

@@ -364,9 +364,9 @@ fn a_long_first_sync_keeps_systemd_informed() {
         "{before:?}"
     );
     for progress in [
-        "STATUS=reading the inbox: 50 of 120 mails stored",
-        "STATUS=reading the inbox: 120 of 120 mails stored",
-        "STATUS=filing the inbox: 100 of 120 mails",
+        "STATUS=catching up with the inbox: 50 of 120 mails filed",
+        "STATUS=catching up with the inbox: 100 of 120 mails filed",
+        "STATUS=catching up with the inbox: 120 of 120 mails filed",
     ] {
         assert!(
             before.iter().any(|l| l == progress),
