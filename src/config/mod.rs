@@ -58,6 +58,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "password_file",
             "password_env",
             "timeout",
+            "connections",
         ],
     ),
     (
@@ -169,6 +170,7 @@ pub struct RawSmtp {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub timeout: Option<String>,
+    pub connections: Option<u32>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, toml::Value>,
 }
@@ -320,6 +322,8 @@ pub struct SmtpConfig {
     pub timeout: Duration,
     /// Re-read at each login, so a rotated password needs no restart.
     pub password_file: Option<PathBuf>,
+    /// How many connections the outbox is sent over at once (1 to 8; default 2).
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -879,6 +883,16 @@ impl RawConfig {
             password: smtp_password,
             timeout: parse_timeout(p, "smtp.timeout", &s.timeout, "60s"),
             password_file: s.password_file.clone(),
+            connections: match s.connections.unwrap_or(2) {
+                n @ 1..=8 => n as usize,
+                n => {
+                    p.add(
+                        "smtp.connections",
+                        format!("{n} is not a number of connections from 1 to 8 (e.g. 2)"),
+                    );
+                    2
+                }
+            },
             host: smtp_host,
         }
     }
