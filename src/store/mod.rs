@@ -111,13 +111,23 @@ impl Store {
         {
             std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
         }
-        // Create the file ourselves so it is born 0600: reports are confidential.
-        std::fs::OpenOptions::new()
-            .create(true)
+        // Create the file ourselves so it is born 0600: reports are confidential. Only
+        // when it does not exist yet: POSIX locks belong to the process, and closing any
+        // descriptor of the file drops all of them, the SHARED lock that each open
+        // connection holds in WAL mode included. Without it, another program that opens
+        // and closes the database believes it is the last user and deletes the WAL under
+        // the daemon, whose later commits then go to a deleted file. (`create_new` on an
+        // existing file fails before any descriptor is opened.)
+        match std::fs::OpenOptions::new()
+            .create_new(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| open_err(Box::new(e)))?;
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(Box::new(e))),
+        }
         let conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
