@@ -1254,6 +1254,30 @@ authserv_id = "mx.example.org"
     }
 
     #[test]
+    fn the_outbox_goes_out_over_two_connections_unless_told_otherwise() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.smtp.connections, 2);
+        let one = GOOD.replace("[smtp]\n", "[smtp]\nconnections = 1\n");
+        assert_eq!(
+            Config::from_toml(&one, &secrets())
+                .unwrap()
+                .smtp
+                .connections,
+            1
+        );
+        for n in ["0", "9"] {
+            let bad = GOOD.replace("[smtp]\n", &format!("[smtp]\nconnections = {n}\n"));
+            let problems = Config::from_toml(&bad, &secrets()).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.key == "smtp.connections" && p.to_string().contains("1 to 8")),
+                "{problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_of_a_minimal_config() {
         let c = Config::from_toml(GOOD, &secrets()).unwrap();
         assert_eq!(c.imap.port, 993);
