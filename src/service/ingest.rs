@@ -44,7 +44,7 @@ const BATCH_MAILS: usize = 50;
 
 /// The most bytes one batch holds (by the sizes the server announces), so a backlog of
 /// large mail never sits in memory: a larger mail is a batch of its own.
-const BATCH_BYTES: u64 = 8 << 20;
+const BATCH_BYTES: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -503,17 +503,17 @@ async fn waiting_on_server(
         let stream = session
             .uid_fetch(format!("{start}:*"), "(UID RFC822.SIZE)")
             .await?;
-        let all: Vec<_> = stream.try_collect().await?;
-        Ok::<_, async_imap::error::Error>(
-            all.iter()
-                .filter_map(|f| {
-                    Some(Waiting {
-                        id: i64::from(f.uid?),
-                        bytes: u64::from(f.size.unwrap_or(0)),
-                    })
-                })
-                .collect(),
-        )
+        // Each answer is read and let go at once: async-imap keeps every response in a
+        // buffer of its own (4 KB at least), and a backlog has ten thousand of them.
+        stream
+            .try_filter_map(|f| async move {
+                Ok(f.uid.map(|uid| Waiting {
+                    id: i64::from(uid),
+                    bytes: u64::from(f.size.unwrap_or(0)),
+                }))
+            })
+            .try_collect::<Vec<_>>()
+            .await
     })
     .await?;
     // `n:*` names the last mail even when its UID is below n.
@@ -537,12 +537,12 @@ async fn download(
     let limit = limit.saturating_mul(batch_megabytes(batch).saturating_add(1));
     timed(limit, "UID FETCH", async {
         let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-        let all: Vec<_> = stream.try_collect().await?;
-        Ok::<_, async_imap::error::Error>(
-            all.iter()
-                .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-                .collect(),
-        )
+        // Each mail is copied out as it arrives and its response let go, so the batch
+        // is in memory once, not twice.
+        stream
+            .try_filter_map(|f| async move { Ok(f.uid.zip(f.body().map(<[u8]>::to_vec))) })
+            .try_collect::<Vec<_>>()
+            .await
     })
     .await
 }
