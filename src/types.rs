@@ -234,6 +234,65 @@ impl fmt::Display for CaseStatus {
     }
 }
 
+/// OSV reference types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferenceKind {
+    Advisory,
+    Article,
+    Detection,
+    Discussion,
+    Report,
+    Fix,
+    Introduced,
+    Package,
+    Evidence,
+    Web,
+}
+
+impl ReferenceKind {
+    pub const ALL: [ReferenceKind; 10] = [
+        ReferenceKind::Advisory,
+        ReferenceKind::Article,
+        ReferenceKind::Detection,
+        ReferenceKind::Discussion,
+        ReferenceKind::Report,
+        ReferenceKind::Fix,
+        ReferenceKind::Introduced,
+        ReferenceKind::Package,
+        ReferenceKind::Evidence,
+        ReferenceKind::Web,
+    ];
+
+    /// The OSV spelling, e.g. `FIX`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Advisory => "ADVISORY",
+            ReferenceKind::Article => "ARTICLE",
+            ReferenceKind::Detection => "DETECTION",
+            ReferenceKind::Discussion => "DISCUSSION",
+            ReferenceKind::Report => "REPORT",
+            ReferenceKind::Fix => "FIX",
+            ReferenceKind::Introduced => "INTRODUCED",
+            ReferenceKind::Package => "PACKAGE",
+            ReferenceKind::Evidence => "EVIDENCE",
+            ReferenceKind::Web => "WEB",
+        }
+    }
+
+    /// Case-insensitive.
+    pub fn parse(text: &str) -> Option<ReferenceKind> {
+        ReferenceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl fmt::Display for ReferenceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The lower-cased `local@domain` part of an address, for comparisons.
 pub fn normalize_address(addr: &str) -> String {
     addr.trim()

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 
 use crate::mail::quoting::strip_quoted;
 use crate::text::{clean_command_line, normalize_newlines};
+pub use crate::types::ReferenceKind;
 use crate::types::{CaseId, CreditRole, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
@@ -169,65 +170,6 @@ pub enum CveCommand {
     /// Upper-cased ids in the order given, without repeats.
     Ids(Vec<String>),
     Requested,
-}
-
-/// OSV reference types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReferenceKind {
-    Advisory,
-    Article,
-    Detection,
-    Discussion,
-    Report,
-    Fix,
-    Introduced,
-    Package,
-    Evidence,
-    Web,
-}
-
-impl ReferenceKind {
-    pub const ALL: [ReferenceKind; 10] = [
-        ReferenceKind::Advisory,
-        ReferenceKind::Article,
-        ReferenceKind::Detection,
-        ReferenceKind::Discussion,
-        ReferenceKind::Report,
-        ReferenceKind::Fix,
-        ReferenceKind::Introduced,
-        ReferenceKind::Package,
-        ReferenceKind::Evidence,
-        ReferenceKind::Web,
-    ];
-
-    /// The OSV spelling, e.g. `FIX`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReferenceKind::Advisory => "ADVISORY",
-            ReferenceKind::Article => "ARTICLE",
-            ReferenceKind::Detection => "DETECTION",
-            ReferenceKind::Discussion => "DISCUSSION",
-            ReferenceKind::Report => "REPORT",
-            ReferenceKind::Fix => "FIX",
-            ReferenceKind::Introduced => "INTRODUCED",
-            ReferenceKind::Package => "PACKAGE",
-            ReferenceKind::Evidence => "EVIDENCE",
-            ReferenceKind::Web => "WEB",
-        }
-    }
-
-    /// Case-insensitive.
-    pub fn parse(text: &str) -> Option<ReferenceKind> {
-        ReferenceKind::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-}
-
-impl fmt::Display for ReferenceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
