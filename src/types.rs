@@ -279,6 +279,11 @@ impl ReferenceKind {
         }
     }
 
+    /// Every type's OSV spelling, for an error that says what would be valid.
+    pub fn names() -> String {
+        ReferenceKind::ALL.map(ReferenceKind::as_str).join(", ")
+    }
+
     /// Case-insensitive.
     pub fn parse(text: &str) -> Option<ReferenceKind> {
         ReferenceKind::ALL
@@ -290,6 +295,73 @@ impl ReferenceKind {
 impl fmt::Display for ReferenceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The type of one of an advisory's references, as a case holds it: one `#reference`
+/// accepts, OSV's `GIT`, or a type nobody checked (kept as written, never lost).
+///
+/// The OCaml header has no `git` reference type (git data lives in `events`), so `GIT`
+/// and an unknown type are both published as `WEB`; `publish::advisory::problems` warns
+/// about an unknown one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceType {
+    Known(ReferenceKind),
+    Git,
+    Unknown(String),
+}
+
+impl ReferenceType {
+    /// Case-insensitive; anything else is `Unknown`, as written.
+    pub fn parse(text: &str) -> ReferenceType {
+        match ReferenceKind::parse(text) {
+            Some(kind) => ReferenceType::Known(kind),
+            None if text.trim().eq_ignore_ascii_case("GIT") => ReferenceType::Git,
+            None => ReferenceType::Unknown(text.to_string()),
+        }
+    }
+
+    /// The spelling stored and shown: OSV's upper case, or the unknown type as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReferenceType::Known(kind) => kind.as_str(),
+            ReferenceType::Git => "GIT",
+            ReferenceType::Unknown(text) => text,
+        }
+    }
+
+    /// The type the advisory is published with.
+    pub fn published(&self) -> ReferenceKind {
+        match self {
+            ReferenceType::Known(kind) => *kind,
+            ReferenceType::Git | ReferenceType::Unknown(_) => ReferenceKind::Web,
+        }
+    }
+}
+
+impl From<ReferenceKind> for ReferenceType {
+    fn from(kind: ReferenceKind) -> ReferenceType {
+        ReferenceType::Known(kind)
+    }
+}
+
+impl fmt::Display for ReferenceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stored as its spelling (`"FIX"`), as the case's references always were.
+impl serde::Serialize for ReferenceType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReferenceType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(ReferenceType::parse(&text))
     }
 }
 
@@ -330,6 +402,38 @@ mod tests {
         ] {
             assert_eq!(CaseId::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn reference_types_parse_publish_and_store_as_written() {
+        for (text, parsed, published) in [
+            ("fix", ReferenceType::Known(ReferenceKind::Fix), "FIX"),
+            (
+                " Article ",
+                ReferenceType::Known(ReferenceKind::Article),
+                "ARTICLE",
+            ),
+            ("git", ReferenceType::Git, "WEB"),
+            ("blog", ReferenceType::Unknown("blog".into()), "WEB"),
+        ] {
+            assert_eq!(ReferenceType::parse(text), parsed, "{text:?}");
+            assert_eq!(parsed.published().as_str(), published, "{text:?}");
+        }
+        // The case's references are stored as they always were: `[["FIX","url"]]`.
+        let refs = vec![
+            (ReferenceType::Known(ReferenceKind::Fix), "u".to_string()),
+            (ReferenceType::Git, "g".to_string()),
+            (ReferenceType::Unknown("blog".into()), "b".to_string()),
+        ];
+        let json = serde_json::to_string(&refs).unwrap();
+        assert_eq!(json, r#"[["FIX","u"],["GIT","g"],["blog","b"]]"#);
+        let back: Vec<(ReferenceType, String)> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, refs);
+        assert_eq!(
+            ReferenceKind::names(),
+            "ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, INTRODUCED, PACKAGE, \
+             EVIDENCE, WEB"
+        );
     }
 
     #[test]

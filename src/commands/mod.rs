@@ -1004,8 +1004,8 @@ fn parse_reference(args: &str) -> Result<Command, CommandError> {
         return Err(malformed(
             "reference",
             &format!(
-                "needs a type among ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, \
-                 INTRODUCED, PACKAGE, EVIDENCE, WEB, not `{kind}`"
+                "needs a type among {}, not `{kind}`",
+                ReferenceKind::names()
             ),
         ));
     };

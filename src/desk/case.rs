@@ -3,7 +3,7 @@
 //! Invariant: plain data, no I/O. The store persists it; the desk logic changes it in
 //! memory and hands it back whole, with the events that explain each change.
 
-use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, ReferenceType, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// How the reporter wants to be credited.
@@ -47,8 +47,8 @@ pub struct Case {
     pub summary: Option<String>,
     pub details: Option<String>,
     pub workaround: Option<String>,
-    /// (OSV reference type, url).
-    pub references: Vec<(String, String)>,
+    /// (reference type, url).
+    pub references: Vec<(ReferenceType, String)>,
     pub package: Option<String>,
     pub affected: Option<String>,
     pub fixed_in: Option<String>,

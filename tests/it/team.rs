@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use mail_parser::MimeHeaders;
 use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
-use secdesk::types::{CaseStatus, Severity};
+use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
 
 #[test]
 fn the_issue_example_end_to_end() {
@@ -394,7 +394,10 @@ fn every_command_changes_what_it_says() {
     assert_eq!(case.cwes, vec![122, 787]);
     assert_eq!(
         case.references,
-        vec![("FIX".to_string(), "https://example.org/fix/1".to_string())]
+        vec![(
+            ReferenceType::Known(ReferenceKind::Fix),
+            "https://example.org/fix/1".to_string()
+        )]
     );
     assert_eq!(
         case.workaround.as_deref(),

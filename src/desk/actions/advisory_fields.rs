@@ -59,11 +59,10 @@ impl Work<'_, '_> {
     }
 
     pub(super) fn reference(&mut self, kind: ReferenceKind, url: &str) -> Step {
-        let kind = kind.to_string().to_ascii_uppercase();
         if self.case.references.iter().any(|(_, u)| u == url) {
             return ok(format!("{url} was already a reference"));
         }
-        self.case.references.push((kind.clone(), url.to_string()));
+        self.case.references.push((kind.into(), url.to_string()));
         self.change(format!("reference {kind} {url}"));
         ok(format!("reference added: {kind} {url}"))
     }
