@@ -392,23 +392,12 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecretSources;
+    use crate::config::tests::{GOOD, secrets};
     use crate::mail::{Parsed, parse};
 
-    const THREE: &str = r#"
-[desk]
-address = "security@example.org"
-case_prefix = "SEC"
-[imap]
-host = "imap.example.org"
-username = "security@example.org"
-password_env = "PW"
-[smtp]
-host = "smtp.example.org"
-[team]
-members = ["alice@example.org"]
-authserv_id = "mx.example.org"
-[calendar]
+    /// The top level (`GOOD`, in Paris) and two desks: cohttp, and dune in New York.
+    fn three() -> String {
+        let desks = r#"[calendar]
 timezone = "Europe/Paris"
 [desks.cohttp]
 address = "security+cohttp@example.org"
@@ -426,15 +415,7 @@ members = ["dan@example.net"]
 [desks.dune.calendar]
 timezone = "America/New_York"
 "#;
-
-    fn secrets() -> SecretSources {
-        let mut env = std::collections::BTreeMap::new();
-        env.insert("PW".to_string(), "pw".to_string());
-        SecretSources {
-            credentials_directory: None,
-            env,
-            required: true,
-        }
+        format!("{GOOD}{desks}")
     }
 
     fn config(text: &str) -> Result<Config, Vec<String>> {
@@ -443,7 +424,7 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desk_inherits_every_key_it_does_not_set() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         assert!(c.desk.key.is_empty());
         assert_eq!(c.desks.len(), 2);
         let co = c.desk_named("cohttp").unwrap();
@@ -471,7 +452,7 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desks_lax_setting_is_warned_about_by_name() {
-        let text = THREE.replace(
+        let text = three().replace(
             "[desks.cohttp.publish]",
             "require_authenticated_commands = false\n[desks.cohttp.publish]",
         );
@@ -492,14 +473,15 @@ timezone = "America/New_York"
 
     #[test]
     fn a_config_without_desks_is_one_desk() {
-        let c = config(&THREE[..THREE.find("[desks.cohttp]").unwrap()]).unwrap();
+        let three = three();
+        let c = config(&three[..three.find("[desks.cohttp]").unwrap()]).unwrap();
         assert!(c.desks.is_empty());
         assert_eq!(c.all_desks().count(), 1);
     }
 
     #[test]
     fn problems_name_the_desk_and_the_key() {
-        let bad = THREE
+        let bad = three()
             .replace("members = [\"carol@example.org\"]", "members = [\"carol\"]")
             .replace(
                 "case_prefix = \"DUNE\"",
@@ -530,7 +512,7 @@ timezone = "America/New_York"
 
     #[test]
     fn an_inherited_problem_is_reported_once_at_the_top() {
-        let bad = THREE.replace(
+        let bad = three().replace(
             "timezone = \"Europe/Paris\"",
             "timezone = \"Europe/Nowhere\"",
         );
@@ -542,7 +524,7 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desk_without_an_address_of_its_own_is_refused() {
-        let bad = THREE.to_string() + "[desks.lazy]\ncase_prefix = \"LAZY\"\n";
+        let bad = three() + "[desks.lazy]\ncase_prefix = \"LAZY\"\n";
         let problems = config(&bad).unwrap_err();
         assert!(
             problems
@@ -555,7 +537,7 @@ timezone = "America/New_York"
     /// Routing, one row per case: the headers, and the desk that wins.
     #[test]
     fn routing_table() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         let rows: &[(&str, &str)] = &[
             // Nothing names a desk: the top level.
             ("To: someone@example.com\n", "main"),
@@ -626,7 +608,7 @@ timezone = "America/New_York"
 
     #[test]
     fn members_of_other_desks_are_known() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         assert_eq!(
             c.member_elsewhere("cohttp", "ALICE@example.org")
                 .map(Config::desk_label),
