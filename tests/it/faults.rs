@@ -6,7 +6,8 @@
 //! The configs use timeouts of a few seconds, so no test waits long.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, wait_first_sync,
+    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, tally,
+    wait_first_sync,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
@@ -42,18 +43,6 @@ fn fault_config(
     (text, db)
 }
 
-/// A number from the database, read while the desk writes (WAL allows it).
-fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 /// Polls `done` (every 20 ms) until it holds; panics with `what` after `limit`.
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -66,8 +55,8 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Du
 
 /// Mails filed plus mails sent.
 fn progress(db: &Path) -> i64 {
-    count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
-        + count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+    tally(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
+        + tally(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
 }
 
 /// Message-ID → number of copies, of every mail in `user`'s INBOX.
@@ -109,7 +98,7 @@ fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknow
         noticed <= Duration::from_secs(2 + 3 + 2),
         "noticed after {noticed:?}, more than timeout + idle_renew (5 s) and a margin"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox"), 0);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM outbox"), 0);
 
     imap.pass();
     let acks = stack.wait_for(RITA, 1, WAIT);
@@ -140,14 +129,14 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
         "x",
     );
     wait_until(WAIT, "the outbox never emptied", || {
-        count(&db, "SELECT COUNT(*) FROM outbox") == 3
-            && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
+            && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
     });
     assert!(
         smtp.accepted() >= 2,
         "the silent connection was given up and a new one made"
     );
-    let retried = count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 1");
+    let retried = tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 1");
     assert_eq!(
         retried, 1,
         "exactly the mail caught in the silence was retried"
@@ -163,7 +152,7 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
         );
     }
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
         0
     );
 }
@@ -194,7 +183,7 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
         "x",
     );
     wait_until(WAIT, "the report was never filed", || {
-        count(&db, "SELECT COUNT(*) FROM outbox") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
     });
     wait_until(WAIT, "the desk never tried to log in", || {
         stack.log_tail(200).contains("authentication failed")
@@ -220,15 +209,15 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
 
     // Nothing was marked failed or even attempted, and the case says nothing went wrong.
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
         0
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
         0
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM events WHERE kind = 'delivery-failed'"
         ),
@@ -238,7 +227,7 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     // The password file is corrected; the running desk reads it at its next login.
     std::fs::write(&pass_file, format!("{}\n", stack.password)).unwrap();
     wait_until(WAIT, "the mail never went out", || {
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
     });
     for who in [RITA, ALICE, BOB] {
         stack.wait_for(who, 1, WAIT);
@@ -373,7 +362,7 @@ fn a_long_first_sync_keeps_systemd_informed() {
             "{progress} in {before:?}"
         );
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), 120);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 120);
 }
 
 #[test]
@@ -404,17 +393,17 @@ fn a_mail_that_keeps_failing_is_set_aside_and_the_next_one_is_processed() {
     // The poison is tried three times, then set aside: raw, on a case of its own, the
     // team told once; its sender is not answered.
     wait_until(WAIT, "the poison mail was never set aside", || {
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
         ) == 1
     });
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"),
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"),
         0
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT attempts FROM raw_mail WHERE message_id = 'poison@reporter.test'"
         ),
@@ -482,14 +471,14 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         Duration::from_secs(180),
         "the storm's mail never settled",
         || {
-            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
+            tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
         },
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         N as i64
     );
     let mut twice = 0;
@@ -658,13 +647,13 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
         Duration::from_secs(120),
         "the backlog never settled",
         || {
-            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox") == (N * 3) as i64
-                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == (N * 3) as i64
+            tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox") == (N * 3) as i64
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == (N * 3) as i64
         },
     );
     stack.flush_queue();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     let mut twice = 0;
     for i in 0..N {
         let who = format!("l{i}@reporter.test");
@@ -715,11 +704,11 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
         0
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         3
     );
 }
@@ -741,7 +730,7 @@ fn a_corrected_imap_password_file_is_read_at_the_next_login() {
     let _desk = RunningDesk::start_unsynced(load(&text));
     wait_until(WAIT, "the desk did not try twice", || imap.accepted() >= 2);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM imap_cursor"),
+        tally(&db, "SELECT COUNT(*) FROM imap_cursor"),
         0,
         "never logged in"
     );

@@ -90,6 +90,14 @@ pub fn must_count(db: &Path, sql: &str) -> i64 {
     count(db, sql).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `must_count`, but 0 while the database file is not there yet (a desk starting).
+pub fn tally(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    must_count(db, sql)
+}
+
 /// Polls `probe` until it succeeds, for at most `timeout`. Its error says what it saw
 /// instead: a count still too low, or a query error, which is never read as 0 (early on,
 /// before the desk has created its database, errors are expected). When time runs out,
