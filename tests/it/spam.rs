@@ -58,15 +58,6 @@ fn spamassassin(raw: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn opened(p: &Processed) -> String {
-    match p {
-        Processed::Filed {
-            case, opened: true, ..
-        } => case.to_string(),
-        other => panic!("no case opened: {other:?}"),
-    }
-}
-
 fn pending_of(w: &mut World, scope: &str) -> Vec<String> {
     w.store
         .read(|tx| tx.reminders_of(scope))

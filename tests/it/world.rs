@@ -172,6 +172,16 @@ impl World {
     }
 }
 
+/// The id of the case `p` opened; panics when it opened none.
+pub fn opened(p: &Processed) -> String {
+    match p {
+        Processed::Filed {
+            case, opened: true, ..
+        } => case.to_string(),
+        other => panic!("no case opened: {other:?}"),
+    }
+}
+
 /// One line per outgoing mail: purpose, recipients, subject.
 pub fn summarize(rows: &[OutboxRow]) -> String {
     rows.iter()
