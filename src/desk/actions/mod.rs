@@ -486,16 +486,9 @@ fn unauthenticated_note(
         note: Some(note),
         text,
     }) {
-        Ok(r) => d.outgoing.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(case.id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail)),
-        ),
+        Ok(r) => d
+            .outgoing
+            .push(ctx.to_team(&case.id, r).threaded(answer_threading(mail))),
         Err(e) => crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e),
     }
 }
