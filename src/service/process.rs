@@ -927,23 +927,14 @@ impl Desk {
             }
             Err(e) => {
                 if let Some(case) = &out.case {
-                    let ev = crate::desk::case::NewEvent::new(
-                        EventKind::DeliveryFailed,
-                        crate::desk::case::DESK_ACTOR,
-                        format!(
-                            "could not write the {} mail to {}: {e}",
-                            out.purpose.as_str(),
-                            out.to.join(", ")
-                        ),
+                    let detail = format!(
+                        "could not write the {} mail to {}: {e}",
+                        out.purpose.as_str(),
+                        out.to.join(", ")
                     );
-                    tx.insert_event(case, now, &ev, None)?;
                     // The same as a refusal by the server: the recipient will not get it.
                     let error = e.to_string();
-                    if let Some(alert) =
-                        desk::delivery_failed(&self.ctx(now), case, out.purpose, &out.to, &error)
-                    {
-                        self.enqueue(tx, &alert, now)?;
-                    }
+                    self.undelivered(tx, case, out.purpose, &out.to, &error, detail, now)?;
                 }
                 tracing::error!(purpose = out.purpose.as_str(), error = %e, "an outgoing mail could not be composed");
             }
@@ -964,20 +955,37 @@ impl Desk {
         let Some(case) = &row.case else {
             return Ok(());
         };
+        let detail = format!(
+            "the {} mail to {} could not be delivered: {error}",
+            row.purpose.as_str(),
+            row.recipients.join(", ")
+        );
+        // The case's desk's team hears of it, from the case's desk.
+        let owner = self.view_of_case(tx, case)?;
+        owner.undelivered(tx, case, row.purpose, &row.recipients, error, detail, now)
+    }
+
+    /// A mail for `to` on `case` will not arrive: the case says so (`detail`), and this
+    /// desk's team is told when the mail was meant for someone outside it.
+    #[allow(clippy::too_many_arguments)]
+    fn undelivered(
+        &self,
+        tx: &Tx<'_>,
+        case: &CaseId,
+        purpose: Purpose,
+        to: &[String],
+        error: &str,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
         let ev = crate::desk::case::NewEvent::new(
             EventKind::DeliveryFailed,
             crate::desk::case::DESK_ACTOR,
-            format!(
-                "the {} mail to {} could not be delivered: {error}",
-                row.purpose.as_str(),
-                row.recipients.join(", ")
-            ),
+            detail,
         );
         tx.insert_event(case, now, &ev, None)?;
-        // The case's desk's team hears of it, from the case's desk.
-        let owner = self.view_of_case(tx, case)?;
-        match desk::delivery_failed(&owner.ctx(now), case, row.purpose, &row.recipients, error) {
-            Some(alert) => owner.enqueue(tx, &alert, now),
+        match desk::delivery_failed(&self.ctx(now), case, purpose, to, error) {
+            Some(alert) => self.enqueue(tx, &alert, now),
             None => Ok(()),
         }
     }
