@@ -122,16 +122,12 @@ fn golden_advisories() {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();
-    let o = std::process::Command::new("python3")
-        .arg(root.join("convert.py"))
-        .arg("--check")
-        .args(&mds)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "the converter model disagrees:\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    crate::support::stdout_of(
+        std::process::Command::new("python3")
+            .arg(root.join("convert.py"))
+            .arg("--check")
+            .args(&mds),
+        "the converter model disagrees:\n",
     );
 }
 
