@@ -192,37 +192,28 @@ struct Unauthenticated<'a> {
 impl Unauthenticated<'_> {
     /// A note is kept as a claim, commands are refused and the team alerted.
     fn refuse(self, d: &mut Decision) {
-        let Unauthenticated {
-            ctx,
-            mail,
-            member,
-            reason,
-            body,
-            recent_alerts,
-            case,
-            ..
-        } = self;
         d.kind = MessageKind::Unauthenticated;
-        if body.commands.is_empty() {
+        let commands = self.body.commands.len();
+        if commands == 0 {
             self.note(d);
             return;
         }
+        let reason = self.reason;
         d.events.push(NewEvent::new(
             EventKind::Refused,
-            member,
-            format!(
-                "{} command line(s) refused: the mail is not authenticated ({reason})",
-                body.commands.len()
-            ),
+            self.member,
+            format!("{commands} command line(s) refused: the mail is not authenticated ({reason})"),
         ));
+        let case = Some(&self.case.id);
+        let (mail, body) = (self.mail, self.body);
         if let Some(alert) = refused_alert(
-            ctx,
-            Some(&case.id),
+            self.ctx,
+            case,
             mail,
-            member,
+            self.member,
             reason,
             body,
-            recent_alerts,
+            self.recent_alerts,
         ) {
             d.outgoing.push(alert);
         }
