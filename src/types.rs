@@ -7,6 +7,19 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// `Display` as the value's `as_str` spelling.
+macro_rules! display_as_str {
+    ($($t:ty),+ $(,)?) => {
+        $(impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        })+
+    };
+}
+
+display_as_str!(Severity, CaseStatus, ReferenceKind, ReferenceType);
+
 /// A case id such as `SEC-2026-0007`: the configured prefix, the year the case was
 /// opened, and a sequence number within that year (printed with at least four digits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -169,12 +182,6 @@ impl Severity {
     }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Where a case stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseStatus {
@@ -225,12 +232,6 @@ impl CaseStatus {
             self,
             CaseStatus::Published | CaseStatus::Closed | CaseStatus::Spam
         )
-    }
-}
-
-impl fmt::Display for CaseStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -292,12 +293,6 @@ impl ReferenceKind {
     }
 }
 
-impl fmt::Display for ReferenceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The type of one of an advisory's references, as a case holds it: one `#reference`
 /// accepts, OSV's `GIT`, or a type nobody checked (kept as written, never lost).
 ///
@@ -342,12 +337,6 @@ impl ReferenceType {
 impl From<ReferenceKind> for ReferenceType {
     fn from(kind: ReferenceKind) -> ReferenceType {
         ReferenceType::Known(kind)
-    }
-}
-
-impl fmt::Display for ReferenceType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
