@@ -2,7 +2,7 @@
 //! in batches. A failure or a crash in the middle of a batch loses nothing and
 //! duplicates nothing, and the server never hears "done" before the commit.
 
-use crate::support::desk::{Daemon, stack_config, tally, wait_first_sync};
+use crate::support::desk::{Daemon, assert_filed_once_each, stack_config, tally, wait_first_sync};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use secdesk::clock::Clock;
@@ -316,15 +316,7 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        N as i64
-    );
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        N as i64
-    );
+    assert_filed_once_each(&db, N as i64);
     assert_eq!(
         flagged_on_server(&stack).len(),
         N,

@@ -3,8 +3,8 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, count, load, must_count, send_alice, send_report,
-    starttls_stack_config, wait_first_sync, wait_until,
+    Daemon, RunningDesk, append_reports, assert_filed_once_each, count, load, must_count,
+    send_alice, send_report, starttls_stack_config, wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::pass::{Pass, flush, service_desk};
@@ -241,15 +241,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 
     let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     wait_settled(&db, N as i64).unwrap();
-    assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    assert_eq!(
-        must_count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        N as i64
-    );
-    assert_eq!(
-        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        N as i64
-    );
+    assert_filed_once_each(&db, N as i64);
     // In the mailboxes: one acknowledgement per reporter. A copy may arrive twice only
     // if the kill fell between the server's 250 and our commit, and then with the same
     // Message-ID.

@@ -92,7 +92,7 @@ fn sigterm_during_a_backlog_loses_nothing() {
         ),
         n
     );
-    assert_eq!(must_count(db, "SELECT COUNT(*) FROM cases"), n);
+    assert_filed_once_each(db, n);
     assert_eq!(
         must_count(db, "SELECT COUNT(DISTINCT reporter) FROM cases"),
         n
@@ -104,14 +104,6 @@ fn sigterm_during_a_backlog_loses_nothing() {
         ),
         0,
         "a raw mail was filed other than exactly once"
-    );
-    assert_eq!(
-        must_count(db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        n
-    );
-    assert_eq!(
-        must_count(db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        n
     );
     assert_eq!(
         must_count(
