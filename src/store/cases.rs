@@ -482,15 +482,7 @@ impl Tx<'_> {
         let rows = stmt
             .query_map(
                 params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
+                |r| <(String, String, String, String, String)>::try_from(r),
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
@@ -523,14 +515,7 @@ impl Tx<'_> {
         )?;
         let rows = stmt
             .query_map([case], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, EventKind>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<MessageId>>(5)?,
-                ))
+                <(String, EventKind, String, String, i64, Option<MessageId>)>::try_from(r)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
