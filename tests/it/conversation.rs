@@ -261,10 +261,7 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
     );
     w.deliver(&with_poc);
     let out = w.new_mail();
-    let notice = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&out, "team-notice");
     let parsed = mail_parser::MessageParser::default()
         .parse(&notice.bytes)
         .unwrap();
@@ -284,7 +281,7 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
         body(&notice.bytes)
     );
     // The reporter's acknowledgement carries nothing of it.
-    let ack = out.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
+    let ack = first(&out, "ack");
     assert!(!String::from_utf8_lossy(&ack.bytes).contains("70000"));
 }
 

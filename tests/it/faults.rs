@@ -565,12 +565,7 @@ fn publish_renders_everything_before_queueing_anything() {
     assert!(!purposes.contains(&"announce"), "{purposes:?}");
     assert!(!purposes.contains(&"published-notice"), "{purposes:?}");
     assert_ne!(w.case("SEC-2026-0001").status, CaseStatus::Published);
-    let t = body(
-        &out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap()
-            .bytes,
-    );
+    let t = body(&first(&out, "transcript").bytes);
     assert!(t.contains("the published template failed"), "{t}");
 }
 

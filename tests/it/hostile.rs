@@ -20,10 +20,7 @@ fn a_report_of_many_short_lines_is_filed_acknowledged_and_relayed_whole() {
     );
     let mail = w.new_mail();
     assert!(mail.iter().any(|r| r.purpose.as_str() == "ack"));
-    let notice = mail
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&mail, "team-notice");
     let body = body(&notice.bytes);
     assert!(body.contains("the end"));
     assert!(body.matches("x\n").count() >= 2_000_000);

@@ -296,7 +296,7 @@ fn notspam_releases_and_spam_quarantines() {
         out.contains("team-notice -> alice@example.org | [SEC-2026-0001] New report: Account takeover in the login form"),
         "{out}"
     );
-    let ack = mail.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
+    let ack = first(&mail, "ack");
     assert_eq!(
         header(&ack.bytes, "In-Reply-To").as_deref(),
         Some("<c1@bank.test>")
@@ -304,10 +304,7 @@ fn notspam_releases_and_spam_quarantines() {
     // The promise counts from the release (Tuesday 11:00 → Friday 17:00), not the arrival.
     let text = body(&ack.bytes);
     assert!(text.contains("Fri 27 Nov 2026, 17:00 CET"), "{text}");
-    let notice = mail
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&mail, "team-notice");
     assert!(body(&notice.bytes).contains("The reset token is predictable."));
     let c = w.case(&case);
     assert_eq!(c.status.as_str(), "new");

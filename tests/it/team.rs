@@ -142,11 +142,7 @@ fn a_typo_gets_a_helpful_transcript_and_the_rest_still_applies() {
     let body = "#asign me\r\n#severity hgh\r\n#valid\r\n#embargo 2027-02-30\r\n";
     w.command(BOB, "b1@example.org", &notice, body);
     let out = w.new_mail();
-    let transcript = body_text(
-        out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap(),
-    );
+    let transcript = body_text(first(&out, "transcript"));
     assert!(
         transcript
             .contains("line 1: #asign me\n  ✗ unknown command `#asign` — did you mean `#assign`?"),
@@ -185,10 +181,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         "#forward maintainer@upstream.test\r\nCould you have a look?\r\n",
     );
     let out = w.new_mail();
-    let fwd = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "forward")
-        .unwrap();
+    let fwd = first(&out, "forward");
     assert_eq!(fwd.recipients, vec!["maintainer@upstream.test".to_string()]);
     let text = body_text(fwd);
     assert!(
@@ -252,10 +245,7 @@ fn new_case_from_the_team_and_case_naming() {
         Processed::Unfiled(_)
     ));
     let out = w.new_mail();
-    let transcript = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "transcript")
-        .unwrap();
+    let transcript = first(&out, "transcript");
     assert!(
         body_text(transcript).contains("#case SEC-YYYY-NNNN"),
         "{}",
@@ -349,12 +339,7 @@ fn every_command_changes_what_it_says() {
         "#assign bob@example.org\r\n#unassign\r\n#cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\r\n#cwe CWE-122\r\n#cwe 787\r\n#reference fix https://example.org/fix/1\r\n#workaround Do not parse untrusted files\r\n#credit anonymous\r\n#package example-parser\r\n#preannounce 2026-12-10\r\n#show\r\n#help\r\n",
     );
     let out = w.new_mail();
-    let transcript = body(
-        &out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap()
-            .bytes,
-    );
+    let transcript = body(&first(&out, "transcript").bytes);
     for line in [
         "line 1: #assign bob@example.org\n  → assigned to bob@example.org",
         "line 2: #unassign\n  → bob@example.org is no longer the responder",
@@ -372,10 +357,7 @@ fn every_command_changes_what_it_says() {
         );
     }
     // The pre-announcement names the package and the date, nothing of the details.
-    let pre = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "preannounce")
-        .unwrap();
+    let pre = first(&out, "preannounce");
     assert_eq!(pre.recipients, vec!["announce@example.org".to_string()]);
     let pre_text = String::from_utf8_lossy(&pre.bytes).to_string();
     assert!(
@@ -438,11 +420,7 @@ fn every_command_changes_what_it_says() {
         "#reopen\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#publish now\r\n",
     );
     let out = w.new_mail();
-    let t = body_text(
-        out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap(),
-    );
+    let t = body_text(first(&out, "transcript"));
     assert!(
         t.contains("→ published as OSEC-2026-01 before the end of the embargo (#publish now)"),
         "{t}"
@@ -453,10 +431,7 @@ fn every_command_changes_what_it_says() {
         .unwrap();
     assert!(events.iter().any(|e| e.detail
         == "advisory OSEC-2026-01 published before the end of the embargo (#publish now)"));
-    let announce = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "announce")
-        .unwrap();
+    let announce = first(&out, "announce");
     let parsed = mail_parser::MessageParser::default()
         .parse(&announce.bytes)
         .unwrap();

@@ -182,6 +182,13 @@ pub fn opened(p: &Processed) -> String {
     }
 }
 
+/// The first mail of `purpose` among `rows`; panics naming the mail there is.
+pub fn first<'a>(rows: &'a [OutboxRow], purpose: &str) -> &'a OutboxRow {
+    rows.iter()
+        .find(|r| r.purpose.as_str() == purpose)
+        .unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(rows)))
+}
+
 /// One line per outgoing mail: purpose, recipients, subject.
 pub fn summarize(rows: &[OutboxRow]) -> String {
     rows.iter()
@@ -307,9 +314,7 @@ impl World {
     /// The first of the mails queued since the last look with this purpose; the others
     /// queued with it are taken too.
     pub fn take(&mut self, purpose: &str) -> OutboxRow {
-        let mail = self.new_mail();
-        let found = mail.iter().find(|r| r.purpose.as_str() == purpose).cloned();
-        found.unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(&mail)))
+        first(&self.new_mail(), purpose).clone()
     }
 }
 
