@@ -1763,12 +1763,16 @@ published: "2026-05-01T12:00:00Z"
 
     #[test]
     fn opam_string_escaping() {
-        assert_eq!(opam_string("plain"), "\"plain\"");
-        assert_eq!(opam_string("say \"hi\""), "\"say \\\"hi\\\"\"");
-        assert_eq!(opam_string("C:\\dir"), "\"C:\\\\dir\"");
-        assert_eq!(opam_string("a\nb\r\tc"), "\"a\\nb\\r\\tc\"");
-        assert_eq!(opam_string("bell\u{7}"), "\"bell\\007\"");
-        assert_eq!(opam_string("Björnsson"), "\"Björnsson\"");
+        for (text, quoted) in [
+            ("plain", r#""plain""#),
+            ("say \"hi\"", r#""say \"hi\"""#),
+            ("C:\\dir", r#""C:\\dir""#),
+            ("a\nb\r\tc", r#""a\nb\r\tc""#),
+            ("bell\u{7}", r#""bell\007""#),
+            ("Björnsson", r#""Björnsson""#),
+        ] {
+            assert_eq!(opam_string(text), quoted, "{text:?}");
+        }
     }
 
     #[test]
