@@ -36,22 +36,14 @@ fn report_ack_reply_tag_duplicate_and_robots() {
          team-notice -> alice@example.org | [SEC-2026-0001] New report: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] New report: Heap overflow in the parser"
     );
     let ack = &out[0].bytes;
-    assert_eq!(
-        header(ack, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "References").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "Auto-Submitted").as_deref(),
-        Some("auto-replied")
-    );
-    assert_eq!(header(ack, "X-Secdesk-Loop").as_deref(), Some(DESK));
-    assert_eq!(
-        header(ack, "Reply-To").as_deref(),
-        Some("\"Example Security Team\" <security+sec-2026-0001@example.org>")
+    assert_header(ack, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(ack, "References", "<r1@reporter.test>");
+    assert_header(ack, "Auto-Submitted", "auto-replied");
+    assert_header(ack, "X-Secdesk-Loop", DESK);
+    assert_header(
+        ack,
+        "Reply-To",
+        "\"Example Security Team\" <security+sec-2026-0001@example.org>",
     );
     assert!(
         header(ack, "Message-ID")

@@ -76,14 +76,8 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
         header(ack, "Subject").unwrap(),
         format!("Re: [{case}] Heap overflow in the parser")
     );
-    assert_eq!(
-        header(ack, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "Auto-Submitted").as_deref(),
-        Some("auto-replied")
-    );
+    assert_header(ack, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(ack, "Auto-Submitted", "auto-replied");
     assert!(
         header(ack, "Reply-To")
             .unwrap()
@@ -324,10 +318,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let r = flush(&rt, &up, &db, &desk, &clock);
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
-    assert_eq!(
-        header(&got[0], "Subject").as_deref(),
-        Some("Re: [SEC-2026-0001] Queued")
-    );
+    assert_header(&got[0], "Subject", "Re: [SEC-2026-0001] Queued");
 }
 
 #[test]
@@ -412,14 +403,12 @@ fn the_team_drives_a_case_by_mail() {
     );
     let reply = &stack.wait_for(RITA, 2, WAIT)[1];
     let raw = String::from_utf8_lossy(reply);
-    assert_eq!(
-        header(reply, "From").as_deref(),
-        Some("\"Example Security Team\" <security@example.org>")
+    assert_header(
+        reply,
+        "From",
+        "\"Example Security Team\" <security@example.org>",
     );
-    assert_eq!(
-        header(reply, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
+    assert_header(reply, "In-Reply-To", "<r1@reporter.test>");
     assert!(
         body(reply)
             .starts_with("Thanks for the report — we reproduced it and are working on a fix.\n")

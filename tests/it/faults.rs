@@ -102,10 +102,7 @@ fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknow
 
     imap.pass();
     let acks = stack.wait_for(RITA, 1, WAIT);
-    assert_eq!(
-        header(&acks[0], "In-Reply-To").as_deref(),
-        Some("<meanwhile@reporter.test>")
-    );
+    assert_header(&acks[0], "In-Reply-To", "<meanwhile@reporter.test>");
     eprintln!(
         "acknowledged {:?} after the network went silent",
         silent_at.elapsed()

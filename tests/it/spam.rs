@@ -297,10 +297,7 @@ fn notspam_releases_and_spam_quarantines() {
         "{out}"
     );
     let ack = first(&mail, "ack");
-    assert_eq!(
-        header(&ack.bytes, "In-Reply-To").as_deref(),
-        Some("<c1@bank.test>")
-    );
+    assert_header(&ack.bytes, "In-Reply-To", "<c1@bank.test>");
     // The promise counts from the release (Tuesday 11:00 → Friday 17:00), not the arrival.
     let text = body(&ack.bytes);
     assert!(text.contains("Fri 27 Nov 2026, 17:00 CET"), "{text}");

@@ -51,15 +51,13 @@ fn the_issue_example_end_to_end() {
             "reply leaks {secret:?}"
         );
     }
-    assert_eq!(
-        header(reply, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
+    assert_header(reply, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(
+        reply,
+        "From",
+        "\"Example Security Team\" <security@example.org>",
     );
-    assert_eq!(
-        header(reply, "From").as_deref(),
-        Some("\"Example Security Team\" <security@example.org>")
-    );
-    assert_eq!(header(reply, "Auto-Submitted").as_deref(), Some("no"));
+    assert_header(reply, "Auto-Submitted", "no");
     // The transcript echoes each command with its result.
     let transcript = body(&out[1].bytes);
     for expected in [

@@ -204,6 +204,11 @@ pub fn summarize(rows: &[OutboxRow]) -> String {
         .join("\n")
 }
 
+/// The mail's header `name` is `want`.
+pub fn assert_header(raw: &[u8], name: &str, want: &str) {
+    assert_eq!(header(raw, name).as_deref(), Some(want), "{name}");
+}
+
 /// The unfolded value of a header of a raw mail (first occurrence).
 pub fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
