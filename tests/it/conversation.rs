@@ -338,10 +338,7 @@ fn one_unusable_member_address_does_not_keep_a_new_report_from_the_others() {
         summarize(&w.new_mail()),
         "ack -> rita@reporter.test | Re: [SEC-2026-0001] Crash\nteam-notice -> alice@example.org | [SEC-2026-0001] New report: Crash"
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(
         events.iter().any(|e| e
             .detail

@@ -221,10 +221,7 @@ fn a_member_of_another_desk_is_refused() {
     assert_eq!(mail.len(), 1, "{}", summarize(&mail));
     assert_eq!(mail[0].recipients, vec![CAROL.to_string()]);
     assert!(body(&mail[0].bytes).contains("alice@example.org, a member of the desk main"));
-    let events = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
-        .unwrap();
+    let events = w.events(&id);
     assert!(
         events
             .iter()
@@ -308,9 +305,7 @@ fn refusal_alerts_are_capped() {
     let alerts = w.new_mail();
     assert_eq!(alerts.len(), 5, "{}", summarize(&alerts));
     let refused = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
-        .unwrap()
+        .events(&id)
         .into_iter()
         .filter(|e| e.kind == EventKind::Refused)
         .count();
@@ -548,10 +543,7 @@ fn move_hands_a_case_to_another_desk() {
         case.severity.map(|s| s.to_string()).as_deref(),
         Some("high")
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse("COHTTP-2026-0002").unwrap()))
-        .unwrap();
+    let events = w.events("COHTTP-2026-0002");
     assert!(
         events.iter().any(|e| e.kind == EventKind::Opened),
         "{events:?}"

@@ -598,10 +598,7 @@ fn a_template_failure_is_recorded_and_told_to_the_team() {
         "one copy per member"
     );
     assert!(out.iter().any(|r| r.purpose.as_str() == "ack"));
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(
         events
             .iter()

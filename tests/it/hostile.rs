@@ -151,10 +151,7 @@ fn one_unreadable_reminder_row_never_stops_the_others() {
             .iter()
             .any(|f| matches!(f, secdesk::service::scheduler::Fired::SetAside { .. }))
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(events.iter().any(|e| {
         e.detail
             .contains("a reminder could not be processed and was set aside")
@@ -270,9 +267,7 @@ fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
 }
 
 fn refusals(w: &mut World) -> Vec<String> {
-    w.store
-        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
-        .unwrap()
+    w.events("SEC-2026-0001")
         .into_iter()
         .filter(|e| e.kind.as_str() == "refused")
         .map(|e| e.detail)

@@ -423,10 +423,7 @@ fn every_command_changes_what_it_says() {
         t.contains("→ published as OSEC-2026-01 before the end of the embargo (#publish now)"),
         "{t}"
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(events.iter().any(|e| e.detail
         == "advisory OSEC-2026-01 published before the end of the embargo (#publish now)"));
     let announce = first(&out, "announce");

@@ -151,6 +151,12 @@ impl World {
         self.store.read(|tx| tx.load_case(&id)).unwrap().unwrap()
     }
 
+    /// The timeline of the case `id`.
+    pub fn events(&mut self, id: &str) -> Vec<secdesk::desk::case::Event> {
+        let id = CaseId::parse(id).unwrap();
+        self.store.read(|tx| tx.events(&id)).unwrap()
+    }
+
     pub fn cases(&mut self) -> Vec<String> {
         self.store
             .read(|tx| tx.list_cases(false))
