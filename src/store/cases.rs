@@ -348,12 +348,10 @@ impl Tx<'_> {
     pub fn highest_advisory_number(&self, prefix: &str, year: i32) -> Result<u32> {
         let start = format!("{prefix}-{year}-");
         let like = format!("%{start}%");
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1")?;
-        let ids = stmt
-            .query_map([like], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let ids: Vec<String> = self.column(
+            "SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1",
+            [like],
+        )?;
         Ok(ids
             .iter()
             .flat_map(|ids| ids.split_whitespace())
@@ -430,12 +428,10 @@ impl Tx<'_> {
         // start with `PREFIX-YYYY-`, read for every mail, without scanning the cases.
         let low = format!("{prefix}-{year}-");
         let high = format!("{prefix}-{year}.");
-        let mut stmt = self.conn().prepare_cached(
+        let ids: Vec<String> = self.column(
             "SELECT advisory_id FROM cases WHERE advisory_id >= ?1 AND advisory_id < ?2",
+            [low, high],
         )?;
-        let ids = stmt
-            .query_map([low, high], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
         let max = ids
             .iter()
             .filter_map(|id| id.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()))

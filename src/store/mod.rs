@@ -281,6 +281,19 @@ impl Tx<'_> {
     }
 
     /// A single optional value: `None` for no row or a NULL.
+    /// The first column of every row `sql` returns.
+    pub(crate) fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<C> {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let values = stmt
+            .query_map(params, |r| r.get::<_, T>(0))?
+            .collect::<rusqlite::Result<C>>()?;
+        Ok(values)
+    }
+
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
         sql: &str,
