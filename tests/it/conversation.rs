@@ -63,14 +63,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     let reply = format!(
         "From: {RITA}\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nReferences: <r1@reporter.test> {ack_id}\r\n\r\nYes, credit me as Rita.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&reply),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Reporter,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&reply), false, MessageKind::Reporter));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser"
@@ -82,14 +75,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         "More on [SEC-2026-0001]",
         "Another crash.",
     );
-    assert!(matches!(
-        w.deliver(&tagged),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Reporter,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&tagged), false, MessageKind::Reporter));
     assert_eq!(w.new_mail().len(), 2, "one copy of the relay per member");
 
     // The same mail delivered twice: one case.
@@ -209,13 +195,10 @@ fn unreadable_mail_is_filed_and_the_team_told() {
         "team-notice -> alice@example.org | [SEC-2026-0001] Attention: a mail could not be read\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: a mail could not be read"
     );
     // The next mail is processed normally.
-    assert!(matches!(
-        w.deliver(&report("ok@reporter.test", "Fine", "x")),
-        Processed::Filed {
-            opened: true,
-            kind: MessageKind::Report,
-            ..
-        }
+    assert!(filed_as(
+        &w.deliver(&report("ok@reporter.test", "Fine", "x")),
+        true,
+        MessageKind::Report
     ));
 }
 

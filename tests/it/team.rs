@@ -191,14 +191,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         "From: maintainer@upstream.test\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Security report for your attention\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: {}\r\n\r\nConfirmed, fix coming.\r\n",
         fwd.message_id.bracketed()
     );
-    assert!(matches!(
-        w.deliver(&answer),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Upstream,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&answer), false, MessageKind::Upstream));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser"

@@ -178,6 +178,11 @@ impl World {
     }
 }
 
+/// Whether `p` filed its mail as `kind`, on a case it `opened` or on one it found.
+pub fn filed_as(p: &Processed, opened: bool, kind: secdesk::desk::MessageKind) -> bool {
+    matches!(p, Processed::Filed { opened: o, kind: k, .. } if *o == opened && *k == kind)
+}
+
 /// The id of the case `p` opened; panics when it opened none.
 pub fn opened(p: &Processed) -> String {
     match p {
