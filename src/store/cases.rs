@@ -469,18 +469,13 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<crate::desk::spam::SuspectMail>> {
-        let mut stmt = self.conn().prepare(
+        let rows: Vec<(String, String, String, String, String)> = self.rows(
             "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail
                FROM events e LEFT JOIN messages m ON m.message_id = e.message_id
               WHERE e.kind = ?1 AND e.at >= ?2 AND e.at < ?3
               ORDER BY e.at, e.id",
+            params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
         )?;
-        let rows = stmt
-            .query_map(
-                params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
-                |r| <(String, String, String, String, String)>::try_from(r),
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(case, at, sender, subject, reason)| {
                 Ok(crate::desk::spam::SuspectMail {
@@ -506,14 +501,10 @@ impl Tx<'_> {
     }
 
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
-        let mut stmt = self.conn().prepare_cached(
+        let rows: Vec<(String, EventKind, String, String, i64, Option<MessageId>)> = self.rows(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
+            [case],
         )?;
-        let rows = stmt
-            .query_map([case], |r| {
-                <(String, EventKind, String, String, i64, Option<MessageId>)>::try_from(r)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(at, kind, actor, detail, public, mid)| {
                 Ok(Event {

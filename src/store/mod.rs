@@ -281,6 +281,18 @@ impl Tx<'_> {
     }
 
     /// A single optional value: `None` for no row or a NULL.
+    /// Every row `sql` returns, read as a tuple of its columns.
+    pub(crate) fn rows<T>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params, |r| T::try_from(r))?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok(rows)
+    }
+
     /// The first column of every row `sql` returns.
     pub(crate) fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(
         &self,

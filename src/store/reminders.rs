@@ -234,11 +234,7 @@ impl Tx<'_> {
     }
 
     fn raw_reminders(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
-        let mut stmt = self.conn().prepare_cached(sql)?;
-        let rows = stmt
-            .query_map(p, |r| RawRow::try_from(r))?
-            .collect::<rusqlite::Result<Vec<RawRow>>>()?;
-        Ok(rows)
+        self.rows(sql, p)
     }
 
     /// Cancels every pending reminder of `scope` (the case was closed or published).
