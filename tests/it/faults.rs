@@ -486,11 +486,8 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     }
     let team: BTreeSet<String> = copies(&stack, ALICE).into_keys().collect();
     assert_eq!(team.len(), N, "the team heard of every report");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    let store = secdesk::store::Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
     eprintln!(
         "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, {:?}",
         started.elapsed()
