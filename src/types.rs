@@ -354,6 +354,19 @@ impl<'de> serde::Deserialize<'de> for ReferenceType {
     }
 }
 
+/// The name of `value` in a table of `(value, name)` rows.
+pub(crate) fn name_in<T: PartialEq>(
+    table: &[(T, &'static str)],
+    value: &T,
+) -> Option<&'static str> {
+    table.iter().find(|(v, _)| v == value).map(|(_, n)| *n)
+}
+
+/// The value named `name` in a table of `(value, name)` rows.
+pub(crate) fn named_in<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
+    table.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+}
+
 /// The lower-cased `local@domain` part of an address, for comparisons.
 pub fn normalize_address(addr: &str) -> String {
     addr.trim()

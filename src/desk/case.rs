@@ -188,18 +188,11 @@ impl EventKind {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("changed")
+        crate::types::name_in(&Self::NAMES, &self).unwrap_or("changed")
     }
 
     pub fn parse(text: &str) -> Option<EventKind> {
-        Self::NAMES
-            .iter()
-            .find(|(_, n)| *n == text)
-            .map(|(k, _)| *k)
+        crate::types::named_in(&Self::NAMES, text)
     }
 }
 

@@ -51,18 +51,11 @@ impl Purpose {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("team-notice")
+        crate::types::name_in(&Self::NAMES, &self).unwrap_or("team-notice")
     }
 
     pub fn parse(text: &str) -> Option<Purpose> {
-        Self::NAMES
-            .iter()
-            .find(|(_, n)| *n == text)
-            .map(|(p, _)| *p)
+        crate::types::named_in(&Self::NAMES, text)
     }
 
     /// RFC 3834: `auto-replied` for a robot's answer to a mail, `auto-generated` for mail
