@@ -45,13 +45,61 @@ pub struct AuthResults {
     pub results: Vec<MethodResult>,
 }
 
+/// The methods whose results the desk acts on; any other is kept by its name (lower-cased,
+/// without a `/version`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Dkim,
+    Dmarc,
+    Spf,
+    Other(String),
+}
+
+impl From<&str> for Method {
+    fn from(name: &str) -> Method {
+        match name.to_ascii_lowercase().as_str() {
+            "dkim" => Method::Dkim,
+            "dmarc" => Method::Dmarc,
+            "spf" => Method::Spf,
+            other => Method::Other(other.to_string()),
+        }
+    }
+}
+
+/// A method's result (RFC 8601 §2.7): the two the desk acts on, and any other as written
+/// (lower-cased), for the transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Other(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Other(text) => text,
+        }
+    }
+}
+
+impl From<&str> for Outcome {
+    fn from(text: &str) -> Outcome {
+        match text.to_ascii_lowercase().as_str() {
+            "pass" => Outcome::Pass,
+            "fail" => Outcome::Fail,
+            other => Outcome::Other(other.to_string()),
+        }
+    }
+}
+
 /// One `method=result` with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodResult {
-    /// Lower-cased, without a `/version`.
-    pub method: String,
-    /// Lower-cased.
-    pub result: String,
+    pub method: Method,
+    pub result: Outcome,
     pub reason: Option<String>,
     pub comments: Vec<String>,
     /// `(ptype.property lower-cased, value as written)`, in order.
@@ -206,8 +254,8 @@ fn parse_resinfo(toks: &[Tok]) -> Option<MethodResult> {
     }
     let (method, result) = method?;
     Some(MethodResult {
-        method,
-        result,
+        method: Method::from(method.as_str()),
+        result: Outcome::from(result.as_str()),
         reason,
         comments,
         properties,
@@ -282,15 +330,15 @@ pub fn evaluate(
     let dkim: Vec<&MethodResult> = results
         .iter()
         .copied()
-        .filter(|r| r.method == "dkim")
+        .filter(|r| r.method == Method::Dkim)
         .collect();
     let dmarc: Vec<&MethodResult> = results
         .iter()
         .copied()
-        .filter(|r| r.method == "dmarc")
+        .filter(|r| r.method == Method::Dmarc)
         .collect();
 
-    for r in dkim.iter().filter(|r| r.result == "pass") {
+    for r in dkim.iter().filter(|r| r.result == Outcome::Pass) {
         if let Some(d) = signing_domain(r).filter(|d| aligned(d, &from)) {
             return AuthVerdict::Pass {
                 method: "dkim",
@@ -300,7 +348,7 @@ pub fn evaluate(
     }
     // A dmarc=pass counts only for the From actually used: one without header.from
     // says nothing about which From it judged (it once passed for any From).
-    for r in dmarc.iter().filter(|r| r.result == "pass") {
+    for r in dmarc.iter().filter(|r| r.result == Outcome::Pass) {
         if r.property("header.from").map(normalize_domain).as_deref() == Some(from.as_str()) {
             return AuthVerdict::Pass {
                 method: "dmarc",
@@ -344,8 +392,8 @@ pub fn has_aligned_dkim_pass(results: &[MethodResult], from_address: &str) -> bo
         return false;
     };
     results.iter().any(|r| {
-        r.method == "dkim"
-            && r.result == "pass"
+        r.method == Method::Dkim
+            && r.result == Outcome::Pass
             && signing_domain(r).is_some_and(|d| aligned(&d, &from))
     })
 }
@@ -366,23 +414,23 @@ pub fn sanitize_text(text: &str) -> String {
 }
 
 fn describe_dkim(r: &MethodResult, from: &str) -> String {
-    if r.result == "pass" {
+    if r.result == Outcome::Pass {
         return match signing_domain(r) {
             Some(d) => format!("dkim=pass for {d}, which is not aligned with {from}"),
             None => "dkim=pass without a signing domain".to_string(),
         };
     }
-    with_why(format!("dkim={}", sanitize(&r.result)), r)
+    with_why(format!("dkim={}", sanitize(r.result.as_str())), r)
 }
 
 fn describe_dmarc(r: &MethodResult, from: &str) -> String {
-    if r.result == "pass" {
+    if r.result == Outcome::Pass {
         return match r.property("header.from").map(normalize_domain) {
             Some(hf) => format!("dmarc=pass for {}, not {from}", sanitize(&hf)),
             None => format!("dmarc=pass without header.from, so not shown to be for {from}"),
         };
     }
-    with_why(format!("dmarc={}", sanitize(&r.result)), r)
+    with_why(format!("dmarc={}", sanitize(r.result.as_str())), r)
 }
 
 /// Adds the first comment, else the reason, in parentheses: the MTA's own words.
