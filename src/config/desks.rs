@@ -280,23 +280,21 @@ fn desk_clashes(
         );
     }
     for other in desks {
-        if other.desk.address == desk.address {
-            p.add(
-                &format!("{here}.address"),
-                format!(
-                    "`{}` is already the address of desk {}",
-                    desk.address, other.desk.key
-                ),
-            );
-        }
-        if other.desk.case_prefix == desk.case_prefix {
-            p.add(
-                &format!("{here}.case_prefix"),
-                format!(
-                    "`{}` is already the case prefix of desk {}",
-                    desk.case_prefix, other.desk.key
-                ),
-            );
+        for (key, what, mine, theirs) in [
+            ("address", "address", &desk.address, &other.desk.address),
+            (
+                "case_prefix",
+                "case prefix",
+                &desk.case_prefix,
+                &other.desk.case_prefix,
+            ),
+        ] {
+            if mine == theirs {
+                p.add(
+                    &format!("{here}.{key}"),
+                    format!("`{mine}` is already the {what} of desk {}", other.desk.key),
+                );
+            }
         }
     }
 }
@@ -418,6 +416,11 @@ timezone = "America/New_York"
         format!("{GOOD}{desks}")
     }
 
+    /// `three()` with `from` replaced by `to`, validated.
+    fn three_with(from: &str, to: &str) -> Result<Config, Vec<String>> {
+        config(&three().replace(from, to))
+    }
+
     fn config(text: &str) -> Result<Config, Vec<String>> {
         Config::from_toml(text, &secrets()).map_err(|p| p.iter().map(ToString::to_string).collect())
     }
@@ -452,11 +455,11 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desks_lax_setting_is_warned_about_by_name() {
-        let text = three().replace(
+        let c = three_with(
             "[desks.cohttp.publish]",
             "require_authenticated_commands = false\n[desks.cohttp.publish]",
-        );
-        let c = config(&text).unwrap();
+        )
+        .unwrap();
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(
             c.warnings[0].starts_with("desks.cohttp: team.require_authenticated_commands = false"),
@@ -516,11 +519,11 @@ timezone = "America/New_York"
 
     #[test]
     fn an_inherited_problem_is_reported_once_at_the_top() {
-        let bad = three().replace(
+        let problems = three_with(
             "timezone = \"Europe/Paris\"",
             "timezone = \"Europe/Nowhere\"",
-        );
-        let problems = config(&bad).unwrap_err();
+        )
+        .unwrap_err();
         let tz: Vec<_> = problems.iter().filter(|p| p.contains("timezone")).collect();
         assert_eq!(tz.len(), 1, "{problems:#?}");
         assert!(tz[0].starts_with("calendar.timezone"), "{problems:#?}");
