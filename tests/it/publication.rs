@@ -37,16 +37,6 @@ fn publish_refused(w: &mut World, notice: &str, setup_id: &str, publish_id: &str
     body(&out[0].bytes)
 }
 
-fn attachment(raw: &[u8], name: &str) -> String {
-    use mail_parser::MimeHeaders;
-    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
-    let a = parsed
-        .attachments()
-        .find(|a| a.attachment_name() == Some(name))
-        .unwrap_or_else(|| panic!("no attachment {name}"));
-    String::from_utf8_lossy(a.contents()).into_owned()
-}
-
 #[test]
 fn publish_numbers_past_the_repository_commits_on_a_branch_and_pushes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -2,7 +2,6 @@
 
 use crate::world::*;
 use chrono::{Duration, NaiveDate};
-use mail_parser::MimeHeaders;
 use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
 use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
@@ -420,14 +419,8 @@ fn every_command_changes_what_it_says() {
     assert!(events.iter().any(|e| e.detail
         == "advisory OSEC-2026-01 published before the end of the embargo (#publish now)"));
     let announce = first(&out, "announce");
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&announce.bytes)
-        .unwrap();
-    let osv = parsed
-        .attachments()
-        .find(|a| a.attachment_name() == Some("OSEC-2026-01.json"))
-        .unwrap();
-    let osv: serde_json::Value = serde_json::from_slice(osv.contents()).unwrap();
+    let osv: serde_json::Value =
+        serde_json::from_str(&attachment(&announce.bytes, "OSEC-2026-01.json")).unwrap();
     // The converter always writes `credits`: anonymous means it is empty.
     assert_eq!(
         osv["credits"],

@@ -215,6 +215,17 @@ pub fn summarize(rows: &[OutboxRow]) -> String {
         .join("\n")
 }
 
+/// The text of the attachment `name` of a raw mail.
+pub fn attachment(raw: &[u8], name: &str) -> String {
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let a = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .unwrap_or_else(|| panic!("no attachment {name}"));
+    String::from_utf8_lossy(a.contents()).into_owned()
+}
+
 /// The mail's header `name` is `want`.
 pub fn assert_header(raw: &[u8], name: &str, want: &str) {
     assert_eq!(header(raw, name).as_deref(), Some(want), "{name}");
