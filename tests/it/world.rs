@@ -325,11 +325,13 @@ impl World {
     /// Rita reports `subject`; returns the Message-ID of the team's notice (what members
     /// reply to). The mail it queued is taken.
     pub fn open_case(&mut self, subject: &str) -> String {
-        self.deliver(&report(
-            "r1@reporter.test",
-            subject,
-            "The parser overflows.",
-        ));
+        self.open_report("r1@reporter.test", subject, "The parser overflows.")
+    }
+
+    /// Rita reports `subject` in the mail `id`; returns the Message-ID of the team's
+    /// notice, which is taken.
+    pub fn open_report(&mut self, id: &str, subject: &str, text: &str) -> String {
+        self.deliver(&report(id, subject, text));
         self.take("team-notice").message_id.to_string()
     }
 
