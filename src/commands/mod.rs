@@ -711,12 +711,8 @@ fn parse_command(keyword: &str, args: &str) -> Result<Command, CommandError> {
         "assign" => parse_assign(args),
         "unassign" => bare("unassign", args, Command::Unassign),
         "severity" => Severity::parse(args).map(Command::Severity).ok_or_else(|| {
-            let reason = if args.is_empty() {
-                "needs one of low, medium, high, critical".to_string()
-            } else {
-                format!("needs one of low, medium, high, critical, not `{args}`")
-            };
-            malformed("severity", &reason)
+            let not = format!("not `{args}`");
+            needs("severity", "one of low, medium, high, critical", args, &not)
         }),
         "cvss" => parse_cvss(args).map(Command::Cvss),
         "valid" => bare("valid", args, Command::Valid),
@@ -788,6 +784,17 @@ fn malformed(keyword: &'static str, reason: &str) -> CommandError {
         reason: reason.to_string(),
         usage: usage(keyword),
     }
+}
+
+/// `keyword` needs `what`: said alone when there are no arguments, else followed by
+/// `objection`, what is wrong with the ones given.
+fn needs(keyword: &'static str, what: &str, args: &str, objection: &str) -> CommandError {
+    let reason = if args.is_empty() {
+        format!("needs {what}")
+    } else {
+        format!("needs {what}, {objection}")
+    };
+    malformed(keyword, &reason)
 }
 
 /// One-word commands: extra words are a mistake worth pointing out, not ignoring.
@@ -984,13 +991,11 @@ fn parse_cwe(args: &str) -> Result<u32, CommandError> {
     let ok = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit());
     match number.parse::<u32>() {
         Ok(n) if ok && n > 0 => Ok(n),
-        _ => Err(malformed(
+        _ => Err(needs(
             "cwe",
-            &if args.is_empty() {
-                "needs a CWE id such as CWE-79".to_string()
-            } else {
-                format!("needs a CWE id such as CWE-79, but got `{args}`")
-            },
+            "a CWE id such as CWE-79",
+            args,
+            &format!("but got `{args}`"),
         )),
     }
 }
@@ -1052,14 +1057,8 @@ fn strict_date(text: &str) -> Option<NaiveDate> {
 
 fn parse_date(keyword: &'static str, args: &str) -> Result<NaiveDate, CommandError> {
     strict_date(args).ok_or_else(|| {
-        malformed(
-            keyword,
-            &if args.is_empty() {
-                "needs a date as YYYY-MM-DD".to_string()
-            } else {
-                format!("needs a date as YYYY-MM-DD, but `{args}` is not a valid date")
-            },
-        )
+        let not_a_date = format!("but `{args}` is not a valid date");
+        needs(keyword, "a date as YYYY-MM-DD", args, &not_a_date)
     })
 }
 
@@ -1096,13 +1095,12 @@ fn parse_embargo(args: &str) -> Result<EmbargoSpec, CommandError> {
     if let Some(date) = strict_date(args) {
         return Ok(EmbargoSpec::Until(date));
     }
-    Err(malformed(
+    let not_a_date = format!("but `{args}` is not a valid date");
+    Err(needs(
         "embargo",
-        &if args.is_empty() {
-            "needs a date as YYYY-MM-DD, +Nd or none".to_string()
-        } else {
-            format!("needs a date as YYYY-MM-DD, +Nd or none, but `{args}` is not a valid date")
-        },
+        "a date as YYYY-MM-DD, +Nd or none",
+        args,
+        &not_a_date,
     ))
 }
 
