@@ -89,44 +89,25 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     let ooo = format!(
         "From: {RITA}\r\nTo: {DESK}\r\nSubject: Out of office: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <ooo@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&ooo),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Automatic,
-            outgoing: 0,
-            ..
-        }
+    assert!(filed_with(
+        &w.deliver(&ooo),
+        false,
+        MessageKind::Automatic,
+        0
     ));
     // A bounce of the ack (multipart/report carrying the original headers).
     let bounce = format!(
         "From: MAILER-DAEMON@mx.reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce1@mx.reporter.test>\r\nReturn-Path: <>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; rita@reporter.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: security@example.org\r\nMessage-ID: {ack_id}\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\n--b--\r\n"
     );
     assert!(
-        matches!(
-            w.deliver(&bounce),
-            Processed::Filed {
-                opened: false,
-                kind: MessageKind::Automatic,
-                outgoing: 0,
-                ..
-            }
-        ),
+        filed_with(&w.deliver(&bounce), false, MessageKind::Automatic, 0),
         "a bounce threads onto the case of the mail it returns"
     );
     // A list mail that threads nowhere opens a case (nothing is lost) but is not acknowledged.
     let list = format!(
         "From: news@lists.example.net\r\nTo: {DESK}\r\nSubject: Weekly newsletter\r\nMessage-ID: <news1@lists.example.net>\r\nList-Id: <news.lists.example.net>\r\n\r\nHello.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&list),
-        Processed::Filed {
-            opened: true,
-            kind: MessageKind::Report,
-            outgoing: 1,
-            ..
-        }
-    ));
+    assert!(filed_with(&w.deliver(&list), true, MessageKind::Report, 1));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0002] New report: Weekly newsletter\nteam-notice -> bob@example.org | [SEC-2026-0002] New report: Weekly newsletter"
@@ -265,25 +246,23 @@ fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
     // Friday 18 December 2026, 15:00 in Paris; Christmas (Fri 25) is a holiday.
     let friday = paris(2026, 12, 18, 15, 0);
     let mut w = World::with(friday, "");
-    w.deliver(&report("r1@reporter.test", "Crash", "x"));
-    let ack = w.take("ack");
-    // Mon 21, Tue 22, Wed 23: three working days.
-    assert!(
-        body(&ack.bytes).contains("answer you by Wed 23 Dec 2026, 17:00 CET (Europe/Paris)"),
-        "{}",
-        body(&ack.bytes)
-    );
-
-    // On the Tuesday before Christmas, the third working day skips the 25th.
-    let tuesday = paris(2026, 12, 22, 9, 30);
-    w.clock.set(tuesday);
-    w.deliver(&report("r2@reporter.test", "Another crash", "x"));
-    let ack = w.take("ack");
-    assert!(
-        body(&ack.bytes).contains("answer you by Mon 28 Dec 2026, 17:00 CET (Europe/Paris)"),
-        "{}",
-        body(&ack.bytes)
-    );
+    for (now, id, subject, promise) in [
+        // Mon 21, Tue 22, Wed 23: three working days.
+        (friday, "r1@reporter.test", "Crash", "Wed 23 Dec 2026"),
+        // On the Tuesday before Christmas, the third working day skips the 25th.
+        (
+            paris(2026, 12, 22, 9, 30),
+            "r2@reporter.test",
+            "Another crash",
+            "Mon 28 Dec 2026",
+        ),
+    ] {
+        w.clock.set(now);
+        w.deliver(&report(id, subject, "x"));
+        let text = body(&w.take("ack").bytes);
+        let promised = format!("answer you by {promise}, 17:00 CET (Europe/Paris)");
+        assert!(text.contains(&promised), "{text}");
+    }
 }
 
 #[test]

@@ -183,6 +183,16 @@ pub fn filed_as(p: &Processed, opened: bool, kind: secdesk::desk::MessageKind) -
     matches!(p, Processed::Filed { opened: o, kind: k, .. } if *o == opened && *k == kind)
 }
 
+/// `filed_as`, having queued `outgoing` mails.
+pub fn filed_with(
+    p: &Processed,
+    opened: bool,
+    kind: secdesk::desk::MessageKind,
+    outgoing: usize,
+) -> bool {
+    filed_as(p, opened, kind) && matches!(p, Processed::Filed { outgoing: n, .. } if *n == outgoing)
+}
+
 /// The id of the case `p` opened; panics when it opened none.
 pub fn opened(p: &Processed) -> String {
     match p {
