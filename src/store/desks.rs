@@ -23,13 +23,7 @@ impl Tx<'_> {
 
     /// The ids of every case of a desk.
     pub fn case_ids_of_desk(&self, desk: &str) -> Result<BTreeSet<String>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id FROM cases WHERE desk = ?1")?;
-        let ids = stmt
-            .query_map([desk], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<BTreeSet<_>>>()?;
-        Ok(ids)
+        self.column("SELECT id FROM cases WHERE desk = ?1", [desk])
     }
 
     /// The case an old id was moved to, following several moves.

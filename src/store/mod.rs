@@ -181,21 +181,22 @@ impl Store {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction; commits if it returns `Ok`.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let wrapped = Tx { tx };
-        let out = f(&wrapped)?;
-        wrapped.tx.commit()?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
     pub fn read<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let wrapped = Tx { tx };
+        self.transaction(TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction<T>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let wrapped = Tx {
+            tx: self.conn.transaction_with_behavior(behavior)?,
+        };
         let out = f(&wrapped)?;
         wrapped.tx.commit()?;
         Ok(out)
@@ -290,6 +291,31 @@ impl Tx<'_> {
     }
 
     /// A single optional value: `None` for no row or a NULL.
+    /// Every row `sql` returns, read as a tuple of its columns.
+    pub(crate) fn rows<T>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params, |r| T::try_from(r))?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok(rows)
+    }
+
+    /// The first column of every row `sql` returns.
+    pub(crate) fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<C> {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let values = stmt
+            .query_map(params, |r| r.get::<_, T>(0))?
+            .collect::<rusqlite::Result<C>>()?;
+        Ok(values)
+    }
+
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
         sql: &str,

@@ -2,7 +2,7 @@
 //! in batches. A failure or a crash in the middle of a batch loses nothing and
 //! duplicates nothing, and the server never hears "done" before the commit.
 
-use crate::support::desk::{stack_config, wait_first_sync};
+use crate::support::desk::{Daemon, assert_filed_once_each, stack_config, tally, wait_first_sync};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use secdesk::clock::Clock;
@@ -11,20 +11,7 @@ use secdesk::store::{Arrival, Store};
 use secdesk::types::{Uid, UidValidity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Counts from the database, read while the desk writes (WAL allows it).
-fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
-}
 
 /// A trigger that makes filing the message `id` fail, as a full disk or a bug would:
 /// the case row is written first, so the savepoint has something to undo.
@@ -84,14 +71,14 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
             .all(|i| matches!(i, BatchItem::Done(Processed::Filed { .. }))),
         "the mails before and after it are filed: {items:?}"
     );
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 4);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 4);
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         4,
         "nothing of the failed mail (its case, its ack) survives"
     );
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending' AND attempts = 1 AND last_error LIKE '%sabotaged%'"
         ),
@@ -120,20 +107,20 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
             .iter()
             .all(|p| *p == BatchItem::Done(Processed::AlreadyDone))
     );
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 5);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 5);
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(*) FROM messages WHERE direction = 'in'"
         ),
         5
     );
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         5
     );
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(DISTINCT primary_rcpt) FROM outbox WHERE purpose = 'ack'"
         ),
@@ -172,32 +159,32 @@ fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates(
     assert!(err.is_err(), "the failure is reported");
     // Batches of 200: the first is committed whole; the second up to the failing mail.
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM messages"),
+        tally(&path, "SELECT COUNT(*) FROM messages"),
         301,
         "every mail before the failing one is on file, nothing of it or after it"
     );
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 151);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 151);
 
     repair(&path);
     let r = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock).unwrap();
     assert_eq!(r.messages, 450);
     assert_eq!(r.duplicates, 301, "what was done is recognised");
     assert_eq!(r.cases_opened, 225 - 151);
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 225);
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM messages"), 450);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 225);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM messages"), 450);
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM raw_mail"),
+        tally(&path, "SELECT COUNT(*) FROM raw_mail"),
         450,
         "each message stored once"
     );
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox"),
+        tally(&path, "SELECT COUNT(*) FROM outbox"),
         0,
         "importing sends nothing"
     );
     // Threads held: every case has its report and its reply.
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(*) FROM (SELECT case_id FROM messages GROUP BY case_id HAVING COUNT(*) = 2)"
         ),
@@ -213,31 +200,6 @@ fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates(
         String::from_utf8_lossy(&body).contains("\nFrom an escaped line"),
         "mboxrd lines are unescaped while streaming"
     );
-}
-
-/// Runs the real binary; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The UIDs of the desk's INBOX that carry the done keyword.
@@ -286,7 +248,7 @@ fn backlog(
     );
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, text).unwrap();
-    let priming = Daemon::start(&cfg, &dir.join("run0.log"));
+    let priming = Daemon::start(&cfg, &dir.join("run0.log"), &[]);
     wait_first_sync(&db).unwrap();
     drop(priming);
     let mut imap = stack.imap(DESK);
@@ -317,10 +279,10 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, db) = backlog(&stack, dir.path(), N, Some((5, "panic")));
     let log = dir.path().join("run1.log");
-    let _desk = Daemon::start(&cfg, &log);
+    let _desk = Daemon::start(&cfg, &log, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") > 0
-        || count(&db, "SELECT COUNT(*) FROM raw_mail") < N as i64
+    while tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") > 0
+        || tally(&db, "SELECT COUNT(*) FROM raw_mail") < N as i64
     {
         assert!(
             Instant::now() < deadline,
@@ -335,7 +297,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "the panic hit a batch: {text}"
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'"
         ),
@@ -343,7 +305,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "the mail at fault is set aside"
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT attempts FROM raw_mail WHERE message_id = 'bulk5@reporter.test'"
         ),
@@ -351,7 +313,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "three failed attempts (the batch's and two alone), then the one that set it aside"
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM cases WHERE subject LIKE 'Report %'"
         ),
@@ -359,7 +321,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "every other report has its case"
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT MAX(attempts) FROM raw_mail WHERE message_id != 'bulk5@reporter.test'"
         ),
@@ -367,7 +329,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "the others were tried in the batch, then once alone"
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT COUNT(DISTINCT primary_rcpt) FROM outbox WHERE purpose = 'ack'"
         ),
@@ -375,7 +337,7 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
         "one acknowledgement for each other reporter, none for the mail at fault"
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         N as i64 - 1
     );
 }
@@ -389,9 +351,9 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
 
     // Killed as soon as a first batch is committed and flagged: the next batches are in
     // flight (fetched, being processed, or being flagged).
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(
+    while tally(
         &db,
         "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
     ) == 0
@@ -423,22 +385,22 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
     );
     // Batches are whole: every committed batch holds all its effects.
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM cases"),
+        tally(&db, "SELECT COUNT(*) FROM cases"),
         processed.len() as i64
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         processed.len() as i64
     );
 
-    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let done = count(
+        let done = tally(
             &db,
             "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
         );
-        let queued = count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
+        let queued = tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
         if done >= N as i64 && queued == 0 {
             break;
         }
@@ -448,15 +410,7 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        N as i64
-    );
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        N as i64
-    );
+    assert_filed_once_each(&db, N as i64);
     assert_eq!(
         flagged_on_server(&stack).len(),
         N,

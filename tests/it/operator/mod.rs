@@ -7,7 +7,7 @@
 //! Every wait polls something observable (the SQLite file, a mailbox, the process) and
 //! gives up at a hard deadline, saying what it saw.
 
-use crate::support::desk::{count, must_count, open_ro, stack_config};
+use crate::support::desk::{assert_filed_once_each, count, must_count, open_ro, stack_config};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use secdesk::store::Store;
