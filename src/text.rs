@@ -33,6 +33,20 @@ pub enum Layout {
     Lines,
 }
 
+/// The lines with trailing white space cut, and each run of blank lines (and any at the
+/// start) made one.
+pub(crate) fn squeeze_blank_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for line in lines {
+        let line = line.trim_end();
+        if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        out.push(line);
+    }
+    out
+}
+
 /// Text from mail made safe to show: every control character (C0 such as ESC, BEL and
 /// CR, DEL, C1 such as CSI) and every bidirectional override or isolate is written as its
 /// escape (`\u{1b}`), so it cannot move the cursor, retitle the terminal, recolour or

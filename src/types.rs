@@ -7,6 +7,19 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// `Display` as the value's `as_str` spelling.
+macro_rules! display_as_str {
+    ($($t:ty),+ $(,)?) => {
+        $(impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        })+
+    };
+}
+
+display_as_str!(Severity, CaseStatus, ReferenceKind, ReferenceType);
+
 /// A case id such as `SEC-2026-0007`: the configured prefix, the year the case was
 /// opened, and a sequence number within that year (printed with at least four digits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -169,12 +182,6 @@ impl Severity {
     }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Where a case stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseStatus {
@@ -228,10 +235,136 @@ impl CaseStatus {
     }
 }
 
-impl fmt::Display for CaseStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// OSV reference types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferenceKind {
+    Advisory,
+    Article,
+    Detection,
+    Discussion,
+    Report,
+    Fix,
+    Introduced,
+    Package,
+    Evidence,
+    Web,
+}
+
+impl ReferenceKind {
+    pub const ALL: [ReferenceKind; 10] = [
+        ReferenceKind::Advisory,
+        ReferenceKind::Article,
+        ReferenceKind::Detection,
+        ReferenceKind::Discussion,
+        ReferenceKind::Report,
+        ReferenceKind::Fix,
+        ReferenceKind::Introduced,
+        ReferenceKind::Package,
+        ReferenceKind::Evidence,
+        ReferenceKind::Web,
+    ];
+
+    /// The OSV spelling, e.g. `FIX`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Advisory => "ADVISORY",
+            ReferenceKind::Article => "ARTICLE",
+            ReferenceKind::Detection => "DETECTION",
+            ReferenceKind::Discussion => "DISCUSSION",
+            ReferenceKind::Report => "REPORT",
+            ReferenceKind::Fix => "FIX",
+            ReferenceKind::Introduced => "INTRODUCED",
+            ReferenceKind::Package => "PACKAGE",
+            ReferenceKind::Evidence => "EVIDENCE",
+            ReferenceKind::Web => "WEB",
+        }
     }
+
+    /// Every type's OSV spelling, for an error that says what would be valid.
+    pub fn names() -> String {
+        ReferenceKind::ALL.map(ReferenceKind::as_str).join(", ")
+    }
+
+    /// Case-insensitive.
+    pub fn parse(text: &str) -> Option<ReferenceKind> {
+        ReferenceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+/// The type of one of an advisory's references, as a case holds it: one `#reference`
+/// accepts, OSV's `GIT`, or a type nobody checked (kept as written, never lost).
+///
+/// The OCaml header has no `git` reference type (git data lives in `events`), so `GIT`
+/// and an unknown type are both published as `WEB`; `publish::advisory::problems` warns
+/// about an unknown one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceType {
+    Known(ReferenceKind),
+    Git,
+    Unknown(String),
+}
+
+impl ReferenceType {
+    /// Case-insensitive; anything else is `Unknown`, as written.
+    pub fn parse(text: &str) -> ReferenceType {
+        match ReferenceKind::parse(text) {
+            Some(kind) => ReferenceType::Known(kind),
+            None if text.trim().eq_ignore_ascii_case("GIT") => ReferenceType::Git,
+            None => ReferenceType::Unknown(text.to_string()),
+        }
+    }
+
+    /// The spelling stored and shown: OSV's upper case, or the unknown type as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReferenceType::Known(kind) => kind.as_str(),
+            ReferenceType::Git => "GIT",
+            ReferenceType::Unknown(text) => text,
+        }
+    }
+
+    /// The type the advisory is published with.
+    pub fn published(&self) -> ReferenceKind {
+        match self {
+            ReferenceType::Known(kind) => *kind,
+            ReferenceType::Git | ReferenceType::Unknown(_) => ReferenceKind::Web,
+        }
+    }
+}
+
+impl From<ReferenceKind> for ReferenceType {
+    fn from(kind: ReferenceKind) -> ReferenceType {
+        ReferenceType::Known(kind)
+    }
+}
+
+/// Stored as its spelling (`"FIX"`), as the case's references always were.
+impl serde::Serialize for ReferenceType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReferenceType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(ReferenceType::parse(&text))
+    }
+}
+
+/// The name of `value` in a table of `(value, name)` rows.
+pub(crate) fn name_in<T: PartialEq>(
+    table: &[(T, &'static str)],
+    value: &T,
+) -> Option<&'static str> {
+    table.iter().find(|(v, _)| v == value).map(|(_, n)| *n)
+}
+
+/// The value named `name` in a table of `(value, name)` rows.
+pub(crate) fn named_in<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
+    table.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
 }
 
 /// The lower-cased `local@domain` part of an address, for comparisons.
@@ -271,6 +404,38 @@ mod tests {
         ] {
             assert_eq!(CaseId::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn reference_types_parse_publish_and_store_as_written() {
+        for (text, parsed, published) in [
+            ("fix", ReferenceType::Known(ReferenceKind::Fix), "FIX"),
+            (
+                " Article ",
+                ReferenceType::Known(ReferenceKind::Article),
+                "ARTICLE",
+            ),
+            ("git", ReferenceType::Git, "WEB"),
+            ("blog", ReferenceType::Unknown("blog".into()), "WEB"),
+        ] {
+            assert_eq!(ReferenceType::parse(text), parsed, "{text:?}");
+            assert_eq!(parsed.published().as_str(), published, "{text:?}");
+        }
+        // The case's references are stored as they always were: `[["FIX","url"]]`.
+        let refs = vec![
+            (ReferenceType::Known(ReferenceKind::Fix), "u".to_string()),
+            (ReferenceType::Git, "g".to_string()),
+            (ReferenceType::Unknown("blog".into()), "b".to_string()),
+        ];
+        let json = serde_json::to_string(&refs).unwrap();
+        assert_eq!(json, r#"[["FIX","u"],["GIT","g"],["blog","b"]]"#);
+        let back: Vec<(ReferenceType, String)> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, refs);
+        assert_eq!(
+            ReferenceKind::names(),
+            "ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, INTRODUCED, PACKAGE, \
+             EVIDENCE, WEB"
+        );
     }
 
     #[test]

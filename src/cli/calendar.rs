@@ -20,11 +20,7 @@ pub fn run(
     out: &mut Output,
 ) -> Result<ExitCode> {
     let top = desk(config)?;
-    let only = super::desk_named(&top.config, desk_name)?.map(|c| c.desk.key.clone());
-    let d = match &only {
-        Some(key) => top.view(key),
-        None => &top,
-    };
+    let (d, only) = super::desk_view(&top, desk_name)?;
     let mut store = open_existing(&d.config)?;
     let events = calendar_events(d, &mut store, only.is_some())?;
     let text = ical::write_calendar(&d.config.desk.name, clock.now(), &events);

@@ -16,11 +16,7 @@ pub fn run(
     out: &mut Output,
 ) -> Result<ExitCode> {
     let top = desk(config)?;
-    let only = super::desk_named(&top.config, desk_name)?.map(|c| c.desk.key.clone());
-    let d = match &only {
-        Some(key) => top.view(key),
-        None => &top,
-    };
+    let (d, only) = super::desk_view(&top, desk_name)?;
     let mut store = open_existing(&d.config)?;
     let pending = store.read(|tx| {
         let pending = tx.pending_reminders()?;

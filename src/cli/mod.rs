@@ -167,6 +167,20 @@ pub(crate) fn desk_named<'a>(config: &'a Config, name: Option<&str>) -> Result<O
     }
 }
 
+/// The desk `--desk NAME` names (the top level when none is named) and its key when one
+/// is named: only that desk's cases, digest and summary are then shown.
+pub(crate) fn desk_view<'a>(
+    top: &'a Desk,
+    name: Option<&str>,
+) -> Result<(&'a Desk, Option<String>)> {
+    let only = desk_named(&top.config, name)?.map(|c| c.desk.key.clone());
+    let d = match &only {
+        Some(key) => top.view(key),
+        None => top,
+    };
+    Ok((d, only))
+}
+
 pub(crate) fn open_existing(config: &Config) -> Result<Store> {
     let path = &config.desk.database;
     if !path.exists() {

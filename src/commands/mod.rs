@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 
 use crate::mail::quoting::strip_quoted;
 use crate::text::{clean_command_line, normalize_newlines};
+pub use crate::types::ReferenceKind;
 use crate::types::{CaseId, CreditRole, Severity, normalize_address};
 
 /// One understood command. Arguments are validated; free text is kept as written.
@@ -169,65 +170,6 @@ pub enum CveCommand {
     /// Upper-cased ids in the order given, without repeats.
     Ids(Vec<String>),
     Requested,
-}
-
-/// OSV reference types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReferenceKind {
-    Advisory,
-    Article,
-    Detection,
-    Discussion,
-    Report,
-    Fix,
-    Introduced,
-    Package,
-    Evidence,
-    Web,
-}
-
-impl ReferenceKind {
-    pub const ALL: [ReferenceKind; 10] = [
-        ReferenceKind::Advisory,
-        ReferenceKind::Article,
-        ReferenceKind::Detection,
-        ReferenceKind::Discussion,
-        ReferenceKind::Report,
-        ReferenceKind::Fix,
-        ReferenceKind::Introduced,
-        ReferenceKind::Package,
-        ReferenceKind::Evidence,
-        ReferenceKind::Web,
-    ];
-
-    /// The OSV spelling, e.g. `FIX`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReferenceKind::Advisory => "ADVISORY",
-            ReferenceKind::Article => "ARTICLE",
-            ReferenceKind::Detection => "DETECTION",
-            ReferenceKind::Discussion => "DISCUSSION",
-            ReferenceKind::Report => "REPORT",
-            ReferenceKind::Fix => "FIX",
-            ReferenceKind::Introduced => "INTRODUCED",
-            ReferenceKind::Package => "PACKAGE",
-            ReferenceKind::Evidence => "EVIDENCE",
-            ReferenceKind::Web => "WEB",
-        }
-    }
-
-    /// Case-insensitive.
-    pub fn parse(text: &str) -> Option<ReferenceKind> {
-        ReferenceKind::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-}
-
-impl fmt::Display for ReferenceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -769,12 +711,8 @@ fn parse_command(keyword: &str, args: &str) -> Result<Command, CommandError> {
         "assign" => parse_assign(args),
         "unassign" => bare("unassign", args, Command::Unassign),
         "severity" => Severity::parse(args).map(Command::Severity).ok_or_else(|| {
-            let reason = if args.is_empty() {
-                "needs one of low, medium, high, critical".to_string()
-            } else {
-                format!("needs one of low, medium, high, critical, not `{args}`")
-            };
-            malformed("severity", &reason)
+            let not = format!("not `{args}`");
+            needs("severity", "one of low, medium, high, critical", args, &not)
         }),
         "cvss" => parse_cvss(args).map(Command::Cvss),
         "valid" => bare("valid", args, Command::Valid),
@@ -846,6 +784,17 @@ fn malformed(keyword: &'static str, reason: &str) -> CommandError {
         reason: reason.to_string(),
         usage: usage(keyword),
     }
+}
+
+/// `keyword` needs `what`: said alone when there are no arguments, else followed by
+/// `objection`, what is wrong with the ones given.
+fn needs(keyword: &'static str, what: &str, args: &str, objection: &str) -> CommandError {
+    let reason = if args.is_empty() {
+        format!("needs {what}")
+    } else {
+        format!("needs {what}, {objection}")
+    };
+    malformed(keyword, &reason)
 }
 
 /// One-word commands: extra words are a mistake worth pointing out, not ignoring.
@@ -1042,13 +991,11 @@ fn parse_cwe(args: &str) -> Result<u32, CommandError> {
     let ok = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit());
     match number.parse::<u32>() {
         Ok(n) if ok && n > 0 => Ok(n),
-        _ => Err(malformed(
+        _ => Err(needs(
             "cwe",
-            &if args.is_empty() {
-                "needs a CWE id such as CWE-79".to_string()
-            } else {
-                format!("needs a CWE id such as CWE-79, but got `{args}`")
-            },
+            "a CWE id such as CWE-79",
+            args,
+            &format!("but got `{args}`"),
         )),
     }
 }
@@ -1062,8 +1009,8 @@ fn parse_reference(args: &str) -> Result<Command, CommandError> {
         return Err(malformed(
             "reference",
             &format!(
-                "needs a type among ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, \
-                 INTRODUCED, PACKAGE, EVIDENCE, WEB, not `{kind}`"
+                "needs a type among {}, not `{kind}`",
+                ReferenceKind::names()
             ),
         ));
     };
@@ -1110,14 +1057,8 @@ fn strict_date(text: &str) -> Option<NaiveDate> {
 
 fn parse_date(keyword: &'static str, args: &str) -> Result<NaiveDate, CommandError> {
     strict_date(args).ok_or_else(|| {
-        malformed(
-            keyword,
-            &if args.is_empty() {
-                "needs a date as YYYY-MM-DD".to_string()
-            } else {
-                format!("needs a date as YYYY-MM-DD, but `{args}` is not a valid date")
-            },
-        )
+        let not_a_date = format!("but `{args}` is not a valid date");
+        needs(keyword, "a date as YYYY-MM-DD", args, &not_a_date)
     })
 }
 
@@ -1154,13 +1095,12 @@ fn parse_embargo(args: &str) -> Result<EmbargoSpec, CommandError> {
     if let Some(date) = strict_date(args) {
         return Ok(EmbargoSpec::Until(date));
     }
-    Err(malformed(
+    let not_a_date = format!("but `{args}` is not a valid date");
+    Err(needs(
         "embargo",
-        &if args.is_empty() {
-            "needs a date as YYYY-MM-DD, +Nd or none".to_string()
-        } else {
-            format!("needs a date as YYYY-MM-DD, +Nd or none, but `{args}` is not a valid date")
-        },
+        "a date as YYYY-MM-DD, +Nd or none",
+        args,
+        &not_a_date,
     ))
 }
 

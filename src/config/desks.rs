@@ -280,23 +280,21 @@ fn desk_clashes(
         );
     }
     for other in desks {
-        if other.desk.address == desk.address {
-            p.add(
-                &format!("{here}.address"),
-                format!(
-                    "`{}` is already the address of desk {}",
-                    desk.address, other.desk.key
-                ),
-            );
-        }
-        if other.desk.case_prefix == desk.case_prefix {
-            p.add(
-                &format!("{here}.case_prefix"),
-                format!(
-                    "`{}` is already the case prefix of desk {}",
-                    desk.case_prefix, other.desk.key
-                ),
-            );
+        for (key, what, mine, theirs) in [
+            ("address", "address", &desk.address, &other.desk.address),
+            (
+                "case_prefix",
+                "case prefix",
+                &desk.case_prefix,
+                &other.desk.case_prefix,
+            ),
+        ] {
+            if mine == theirs {
+                p.add(
+                    &format!("{here}.{key}"),
+                    format!("`{mine}` is already the {what} of desk {}", other.desk.key),
+                );
+            }
         }
     }
 }
@@ -392,23 +390,12 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecretSources;
+    use crate::config::tests::{GOOD, secrets};
     use crate::mail::{Parsed, parse};
 
-    const THREE: &str = r#"
-[desk]
-address = "security@example.org"
-case_prefix = "SEC"
-[imap]
-host = "imap.example.org"
-username = "security@example.org"
-password_env = "PW"
-[smtp]
-host = "smtp.example.org"
-[team]
-members = ["alice@example.org"]
-authserv_id = "mx.example.org"
-[calendar]
+    /// The top level (`GOOD`, in Paris) and two desks: cohttp, and dune in New York.
+    fn three() -> String {
+        let desks = r#"[calendar]
 timezone = "Europe/Paris"
 [desks.cohttp]
 address = "security+cohttp@example.org"
@@ -426,15 +413,12 @@ members = ["dan@example.net"]
 [desks.dune.calendar]
 timezone = "America/New_York"
 "#;
+        format!("{GOOD}{desks}")
+    }
 
-    fn secrets() -> SecretSources {
-        let mut env = std::collections::BTreeMap::new();
-        env.insert("PW".to_string(), "pw".to_string());
-        SecretSources {
-            credentials_directory: None,
-            env,
-            required: true,
-        }
+    /// `three()` with `from` replaced by `to`, validated.
+    fn three_with(from: &str, to: &str) -> Result<Config, Vec<String>> {
+        config(&three().replace(from, to))
     }
 
     fn config(text: &str) -> Result<Config, Vec<String>> {
@@ -443,7 +427,7 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desk_inherits_every_key_it_does_not_set() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         assert!(c.desk.key.is_empty());
         assert_eq!(c.desks.len(), 2);
         let co = c.desk_named("cohttp").unwrap();
@@ -471,11 +455,11 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desks_lax_setting_is_warned_about_by_name() {
-        let text = THREE.replace(
+        let c = three_with(
             "[desks.cohttp.publish]",
             "require_authenticated_commands = false\n[desks.cohttp.publish]",
-        );
-        let c = config(&text).unwrap();
+        )
+        .unwrap();
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(
             c.warnings[0].starts_with("desks.cohttp: team.require_authenticated_commands = false"),
@@ -492,14 +476,15 @@ timezone = "America/New_York"
 
     #[test]
     fn a_config_without_desks_is_one_desk() {
-        let c = config(&THREE[..THREE.find("[desks.cohttp]").unwrap()]).unwrap();
+        let three = three();
+        let c = config(&three[..three.find("[desks.cohttp]").unwrap()]).unwrap();
         assert!(c.desks.is_empty());
         assert_eq!(c.all_desks().count(), 1);
     }
 
     #[test]
     fn problems_name_the_desk_and_the_key() {
-        let bad = THREE
+        let bad = three()
             .replace("members = [\"carol@example.org\"]", "members = [\"carol\"]")
             .replace(
                 "case_prefix = \"DUNE\"",
@@ -513,14 +498,18 @@ timezone = "America/New_York"
             + "[desks.main]\naddress = \"m@example.org\"\n[desks.odd]\naddress = \"odd@example.org\"\ncase_prefix = \"ODD\"\n[desks.odd.imap]\nhost = \"x\"\n";
         let problems = config(&bad).unwrap_err();
         let has = |key: &str| problems.iter().any(|p| p.starts_with(&format!("{key}: ")));
-        assert!(has("desks.cohttp.team.members"), "{problems:#?}");
-        assert!(has("desks.dune.case_prefix"), "{problems:#?}");
-        assert!(has("desks.dune.colour"), "{problems:#?}");
-        assert!(has("desks.dune.calendar.timezone"), "{problems:#?}");
-        assert!(has("desks.twin.address"), "{problems:#?}");
-        assert!(has("desks.twin.case_prefix"), "{problems:#?}");
-        assert!(has("desks.main"), "{problems:#?}");
-        assert!(has("desks.odd.imap"), "{problems:#?}");
+        for key in [
+            "desks.cohttp.team.members",
+            "desks.dune.case_prefix",
+            "desks.dune.colour",
+            "desks.dune.calendar.timezone",
+            "desks.twin.address",
+            "desks.twin.case_prefix",
+            "desks.main",
+            "desks.odd.imap",
+        ] {
+            assert!(has(key), "{key}: {problems:#?}");
+        }
         // Nothing the desks inherit is blamed on them.
         assert!(
             !problems.iter().any(|p| p.starts_with("team.")),
@@ -530,11 +519,11 @@ timezone = "America/New_York"
 
     #[test]
     fn an_inherited_problem_is_reported_once_at_the_top() {
-        let bad = THREE.replace(
+        let problems = three_with(
             "timezone = \"Europe/Paris\"",
             "timezone = \"Europe/Nowhere\"",
-        );
-        let problems = config(&bad).unwrap_err();
+        )
+        .unwrap_err();
         let tz: Vec<_> = problems.iter().filter(|p| p.contains("timezone")).collect();
         assert_eq!(tz.len(), 1, "{problems:#?}");
         assert!(tz[0].starts_with("calendar.timezone"), "{problems:#?}");
@@ -542,7 +531,7 @@ timezone = "America/New_York"
 
     #[test]
     fn a_desk_without_an_address_of_its_own_is_refused() {
-        let bad = THREE.to_string() + "[desks.lazy]\ncase_prefix = \"LAZY\"\n";
+        let bad = three() + "[desks.lazy]\ncase_prefix = \"LAZY\"\n";
         let problems = config(&bad).unwrap_err();
         assert!(
             problems
@@ -555,7 +544,7 @@ timezone = "America/New_York"
     /// Routing, one row per case: the headers, and the desk that wins.
     #[test]
     fn routing_table() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         let rows: &[(&str, &str)] = &[
             // Nothing names a desk: the top level.
             ("To: someone@example.com\n", "main"),
@@ -626,7 +615,7 @@ timezone = "America/New_York"
 
     #[test]
     fn members_of_other_desks_are_known() {
-        let c = config(THREE).unwrap();
+        let c = config(&three()).unwrap();
         assert_eq!(
             c.member_elsewhere("cohttp", "ALICE@example.org")
                 .map(Config::desk_label),

@@ -20,81 +20,14 @@ pub use desks::{DESK_KEYS, TOP_DESK};
 /// Every key of the configuration file, by section: what validation accepts and what
 /// `config.example.toml` must document (a test checks it).
 pub const KEYS: &[(&str, &[&str])] = &[
-    (
-        "desk",
-        &[
-            "address",
-            "name",
-            "case_prefix",
-            "database",
-            "templates",
-            "hostname",
-        ],
-    ),
-    (
-        "imap",
-        &[
-            "host",
-            "port",
-            "tls",
-            "ca_file",
-            "username",
-            "password_file",
-            "password_env",
-            "mailbox",
-            "poll_interval",
-            "timeout",
-            "idle_renew",
-        ],
-    ),
-    (
-        "smtp",
-        &[
-            "host",
-            "port",
-            "tls",
-            "ca_file",
-            "username",
-            "password_file",
-            "password_env",
-            "timeout",
-        ],
-    ),
-    (
-        "team",
-        &[
-            "members",
-            "notify",
-            "authserv_id",
-            "require_authenticated_commands",
-        ],
-    ),
-    (
-        "calendar",
-        &["timezone", "working_days", "holidays", "working_hours"],
-    ),
-    (
-        "policy",
-        &[
-            "first_response",
-            "embargo",
-            "embargo_reminders",
-            "ack_rate_limit",
-            "digest",
-            "ack_rate_limit_total",
-        ],
-    ),
-    (
-        "publish",
-        &[
-            "announce",
-            "advisory_prefix",
-            "ecosystem",
-            "advisory_repo",
-            "push",
-        ],
-    ),
-    ("spam", &["filter", "threshold", "summary"]),
+    ("desk", RawDesk::KEYS),
+    ("imap", RawImap::KEYS),
+    ("smtp", RawSmtp::KEYS),
+    ("team", RawTeam::KEYS),
+    ("calendar", RawCalendar::KEYS),
+    ("policy", RawPolicy::KEYS),
+    ("publish", RawPublish::KEYS),
+    ("spam", RawSpam::KEYS),
 ];
 
 fn keys_of(section: &str) -> &'static [&'static str] {
@@ -130,100 +63,94 @@ pub struct RawConfig {
     pub unknown: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawDesk {
-    pub address: Option<String>,
-    pub name: Option<String>,
-    pub case_prefix: Option<String>,
-    pub database: Option<PathBuf>,
-    pub templates: Option<PathBuf>,
-    pub hostname: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
+/// One section as written: every key optional, unknown keys kept so they can be named.
+/// `KEYS` lists the section's keys in the order they are declared (and documented).
+macro_rules! raw_section {
+    ($name:ident { $($key:ident: $ty:ty),+ $(,)? }) => {
+        #[derive(Debug, Default, Deserialize, Serialize)]
+        pub struct $name {
+            $(pub $key: Option<$ty>,)+
+            #[serde(flatten)]
+            pub unknown: BTreeMap<String, toml::Value>,
+        }
+
+        impl $name {
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($key)),+];
+        }
+    };
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawImap {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub tls: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    pub mailbox: Option<String>,
-    pub poll_interval: Option<String>,
-    pub timeout: Option<String>,
-    pub idle_renew: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawDesk {
+    address: String,
+    name: String,
+    case_prefix: String,
+    database: PathBuf,
+    templates: PathBuf,
+    hostname: String,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawSmtp {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub tls: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    pub timeout: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawImap {
+    host: String,
+    port: u16,
+    tls: String,
+    ca_file: PathBuf,
+    username: String,
+    password_file: PathBuf,
+    password_env: String,
+    mailbox: String,
+    poll_interval: String,
+    timeout: String,
+    idle_renew: String,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawTeam {
-    pub members: Option<Vec<String>>,
-    pub notify: Option<String>,
-    pub authserv_id: Option<String>,
-    pub require_authenticated_commands: Option<bool>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawSmtp {
+    host: String,
+    port: u16,
+    tls: String,
+    ca_file: PathBuf,
+    username: String,
+    password_file: PathBuf,
+    password_env: String,
+    timeout: String,
+    connections: u32,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawCalendar {
-    pub timezone: Option<String>,
-    pub working_days: Option<Vec<String>>,
-    pub holidays: Option<Vec<String>>,
-    pub working_hours: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawTeam {
+    members: Vec<String>,
+    notify: String,
+    authserv_id: String,
+    require_authenticated_commands: bool,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawPolicy {
-    pub first_response: Option<String>,
-    pub embargo: Option<String>,
-    pub embargo_reminders: Option<Vec<String>>,
-    pub ack_rate_limit: Option<String>,
-    pub digest: Option<String>,
-    pub ack_rate_limit_total: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawCalendar {
+    timezone: String,
+    working_days: Vec<String>,
+    holidays: Vec<String>,
+    working_hours: String,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawSpam {
-    pub filter: Option<String>,
-    pub threshold: Option<f64>,
-    pub summary: Option<String>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawPolicy {
+    first_response: String,
+    embargo: String,
+    embargo_reminders: Vec<String>,
+    ack_rate_limit: String,
+    digest: String,
+    ack_rate_limit_total: String,
+});
 
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct RawPublish {
-    pub announce: Option<String>,
-    pub advisory_prefix: Option<String>,
-    pub ecosystem: Option<String>,
-    pub advisory_repo: Option<std::path::PathBuf>,
-    pub push: Option<bool>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
+raw_section!(RawSpam {
+    filter: String,
+    threshold: f64,
+    summary: String,
+});
+
+raw_section!(RawPublish {
+    announce: String,
+    advisory_prefix: String,
+    ecosystem: String,
+    advisory_repo: PathBuf,
+    push: bool,
+});
 
 /// How a connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,6 +247,8 @@ pub struct SmtpConfig {
     pub timeout: Duration,
     /// Re-read at each login, so a rotated password needs no restart.
     pub password_file: Option<PathBuf>,
+    /// How many connections the outbox is sent over at once (1 to 8; default 2).
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -587,6 +516,29 @@ fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// `host` (required) and `tls` of `[imap]` or `[smtp]`.
+fn host_and_tls(
+    p: &mut Problems,
+    section: &str,
+    host: &Option<String>,
+    tls: &Option<String>,
+) -> (String, TlsMode) {
+    let example = format!("\"{section}.example.org\"");
+    let host = p
+        .required(&format!("{section}.host"), host, &example)
+        .unwrap_or_default();
+    (host, parse_tls(p, &format!("{section}.tls"), tls))
+}
+
+/// A `ca_file` must be a file the daemon can read.
+fn check_ca_file(p: &mut Problems, key: &str, ca: &Option<PathBuf>, found: &Gathered) {
+    if let Some(ca) = ca
+        && !found.regular_files.contains(ca)
+    {
+        p.add(key, format!("{} is not a readable file", ca.display()));
+    }
+}
+
 fn parse_tls(p: &mut Problems, key: &str, v: &Option<String>) -> TlsMode {
     match v.as_deref() {
         None => TlsMode::Implicit,
@@ -688,6 +640,18 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
     (count > 0 && !window.is_zero()).then_some(RateLimit { count, window })
 }
 
+/// A rate-limit key: `default` when unset, and also (parsed) when the text is no rate.
+fn rate_limit(p: &mut Problems, key: &str, text: &Option<String>, default: &str) -> RateLimit {
+    let text = text.as_deref().unwrap_or(default);
+    parse_rate_limit(text).unwrap_or_else(|| {
+        p.add(key, format!("`{text}` is not a rate like \"{default}\""));
+        parse_rate_limit(default).unwrap_or(RateLimit {
+            count: 1,
+            window: Duration::from_secs(60),
+        })
+    })
+}
+
 impl RawConfig {
     /// Checks everything, all at once, section by section.
     pub fn validate(&self, found: &Gathered) -> Result<Config, Vec<ConfigProblem>> {
@@ -786,10 +750,7 @@ impl RawConfig {
     fn imap_section(&self, p: &mut Problems, found: &Gathered) -> ImapConfig {
         let i = &self.imap;
         p.unknown("imap", &i.unknown, keys_of("imap"));
-        let imap_host = p
-            .required("imap.host", &i.host, "\"imap.example.org\"")
-            .unwrap_or_default();
-        let imap_tls = parse_tls(p, "imap.tls", &i.tls);
+        let (imap_host, imap_tls) = host_and_tls(p, "imap", &i.host, &i.tls);
         let imap_user = p
             .required("imap.username", &i.username, "\"security@example.org\"")
             .unwrap_or_default();
@@ -814,14 +775,7 @@ impl RawConfig {
                 Duration::from_secs(60)
             }
         };
-        if let Some(ca) = &i.ca_file
-            && !found.regular_files.contains(ca)
-        {
-            p.add(
-                "imap.ca_file",
-                format!("{} is not a readable file", ca.display()),
-            );
-        }
+        check_ca_file(p, "imap.ca_file", &i.ca_file, found);
         ImapConfig {
             port: i.port.unwrap_or(match imap_tls {
                 TlsMode::Implicit => 993,
@@ -844,10 +798,7 @@ impl RawConfig {
     fn smtp_section(&self, p: &mut Problems, found: &Gathered) -> SmtpConfig {
         let s = &self.smtp;
         p.unknown("smtp", &s.unknown, keys_of("smtp"));
-        let smtp_host = p
-            .required("smtp.host", &s.host, "\"smtp.example.org\"")
-            .unwrap_or_default();
-        let smtp_tls = parse_tls(p, "smtp.tls", &s.tls);
+        let (smtp_host, smtp_tls) = host_and_tls(p, "smtp", &s.host, &s.tls);
         let smtp_password =
             resolve_secret(p, "smtp", &s.password_file, &s.password_env, "smtp", found);
         if s.username.is_some()
@@ -859,14 +810,7 @@ impl RawConfig {
                 "smtp.username is set but there is no password: set smtp.password_file or smtp.password_env, or provide the systemd credential `smtp`",
             );
         }
-        if let Some(ca) = &s.ca_file
-            && !found.regular_files.contains(ca)
-        {
-            p.add(
-                "smtp.ca_file",
-                format!("{} is not a readable file", ca.display()),
-            );
-        }
+        check_ca_file(p, "smtp.ca_file", &s.ca_file, found);
         SmtpConfig {
             port: s.port.unwrap_or(match smtp_tls {
                 TlsMode::Implicit => 465,
@@ -879,6 +823,16 @@ impl RawConfig {
             password: smtp_password,
             timeout: parse_timeout(p, "smtp.timeout", &s.timeout, "60s"),
             password_file: s.password_file.clone(),
+            connections: match s.connections.unwrap_or(2) {
+                n @ 1..=8 => n as usize,
+                n => {
+                    p.add(
+                        "smtp.connections",
+                        format!("{n} is not a number of connections from 1 to 8 (e.g. 2)"),
+                    );
+                    2
+                }
+            },
             host: smtp_host,
         }
     }
@@ -1062,20 +1016,12 @@ impl RawConfig {
         }
         embargo_reminders.sort_unstable_by(|a, b| b.cmp(a));
         embargo_reminders.dedup();
-        let rate_text = po
-            .ack_rate_limit
-            .clone()
-            .unwrap_or_else(|| "3 per 10 minutes".into());
-        let ack_rate_limit = parse_rate_limit(&rate_text).unwrap_or_else(|| {
-            p.add(
-                "policy.ack_rate_limit",
-                format!("`{rate_text}` is not a rate like \"3 per 10 minutes\""),
-            );
-            RateLimit {
-                count: 3,
-                window: Duration::from_secs(600),
-            }
-        });
+        let ack_rate_limit = rate_limit(
+            p,
+            "policy.ack_rate_limit",
+            &po.ack_rate_limit,
+            "3 per 10 minutes",
+        );
         let digest_text = po.digest.clone().unwrap_or_else(|| "Mon 09:00".into());
         let digest = if digest_text.trim() == "none" {
             None
@@ -1092,20 +1038,12 @@ impl RawConfig {
             parsed
         };
 
-        let total_text = po
-            .ack_rate_limit_total
-            .clone()
-            .unwrap_or_else(|| "60 per hour".into());
-        let ack_rate_limit_total = parse_rate_limit(&total_text).unwrap_or_else(|| {
-            p.add(
-                "policy.ack_rate_limit_total",
-                format!("`{total_text}` is not a rate like \"60 per hour\""),
-            );
-            RateLimit {
-                count: 60,
-                window: Duration::from_secs(3600),
-            }
-        });
+        let ack_rate_limit_total = rate_limit(
+            p,
+            "policy.ack_rate_limit_total",
+            &po.ack_rate_limit_total,
+            "60 per hour",
+        );
 
         PolicyConfig {
             first_response_days,
@@ -1226,6 +1164,20 @@ authserv_id = "mx.example.org"
     }
 
     #[test]
+    fn rate_limits_default_to_three_per_ten_minutes_and_sixty_per_hour() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(
+            (
+                c.policy.ack_rate_limit.count,
+                c.policy.ack_rate_limit.window
+            ),
+            (3, Duration::from_secs(600))
+        );
+        let total = &c.policy.ack_rate_limit_total;
+        assert_eq!((total.count, total.window), (60, Duration::from_secs(3600)));
+    }
+
+    #[test]
     fn timeouts_default_to_a_minute_and_idle_renews_every_five() {
         let c = Config::from_toml(GOOD, &secrets()).unwrap();
         assert_eq!(c.imap.timeout, Duration::from_secs(60));
@@ -1237,6 +1189,30 @@ authserv_id = "mx.example.org"
             problems.iter().any(|p| p.key == "smtp.timeout"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_outbox_goes_out_over_two_connections_unless_told_otherwise() {
+        let c = Config::from_toml(GOOD, &secrets()).unwrap();
+        assert_eq!(c.smtp.connections, 2);
+        let one = GOOD.replace("[smtp]\n", "[smtp]\nconnections = 1\n");
+        assert_eq!(
+            Config::from_toml(&one, &secrets())
+                .unwrap()
+                .smtp
+                .connections,
+            1
+        );
+        for n in ["0", "9"] {
+            let bad = GOOD.replace("[smtp]\n", &format!("[smtp]\nconnections = {n}\n"));
+            let problems = Config::from_toml(&bad, &secrets()).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.key == "smtp.connections" && p.to_string().contains("1 to 8")),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -191,13 +191,26 @@ impl Calendar {
 
     /// The start of working hours of a working day, strictly after `after`.
     pub fn next_working_day_start(&self, after: DateTime<Utc>) -> DateTime<Utc> {
+        let days = self.search_limit().saturating_add(2);
+        self.next_local_time(after, self.work_start, days, |d| self.is_working_day(d))
+    }
+
+    /// The first instant strictly after `after` at local time `at` on a day `day_ok`
+    /// accepts, among `days` days; the end of time when there is none.
+    pub fn next_local_time(
+        &self,
+        after: DateTime<Utc>,
+        at: NaiveTime,
+        days: usize,
+        day_ok: impl Fn(NaiveDate) -> bool,
+    ) -> DateTime<Utc> {
         // Start one day early: near a DST change or a gap around midnight the start of the
         // previous local day can still be the answer's neighbour; checking it costs nothing.
         let today = self.local_date(after);
         let mut d = today.pred_opt().unwrap_or(today);
-        for _ in 0..self.search_limit().saturating_add(2) {
-            if self.is_working_day(d) {
-                let s = self.at_local(d, self.work_start);
+        for _ in 0..days {
+            if day_ok(d) {
+                let s = self.at_local(d, at);
                 if s > after {
                     return s;
                 }
@@ -371,21 +384,7 @@ impl WeeklyAt {
     /// The next occurrence strictly after `t`, in the calendar's zone. Holidays and working
     /// days do not matter: the digest is a weekly rhythm, not a working-day one.
     pub fn next_after(&self, cal: &Calendar, t: DateTime<Utc>) -> DateTime<Utc> {
-        let today = cal.local_date(t);
-        let mut d = today.pred_opt().unwrap_or(today);
-        for _ in 0..16 {
-            if d.weekday() == self.day {
-                let s = cal.at_local(d, self.time);
-                if s > t {
-                    return s;
-                }
-            }
-            match d.succ_opt() {
-                Some(x) => d = x,
-                None => break,
-            }
-        }
-        DateTime::<Utc>::MAX_UTC
+        cal.next_local_time(t, self.time, 16, |d| d.weekday() == self.day)
     }
 }
 
@@ -433,7 +432,7 @@ pub fn parse_remind_date(spec: &str, today: NaiveDate) -> Option<NaiveDate> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
 
     use super::*;
 
@@ -458,8 +457,8 @@ mod tests {
     ];
 
     /// Paris, Mon–Fri, 09:00–17:00; holidays around Christmas/New Year and Easter Monday
-    /// 2027 (which is the day after the March 2027 DST change).
-    fn paris() -> Calendar {
+    /// 2027 (which is the day after the March 2027 DST change). Also `deadlines`' calendar.
+    pub(crate) fn paris() -> Calendar {
         Calendar::new(
             chrono_tz::Europe::Paris,
             &WEEK,

@@ -3,7 +3,7 @@
 //! Invariant: plain data, no I/O. The store persists it; the desk logic changes it in
 //! memory and hands it back whole, with the events that explain each change.
 
-use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
+use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, ReferenceType, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// How the reporter wants to be credited.
@@ -47,8 +47,8 @@ pub struct Case {
     pub summary: Option<String>,
     pub details: Option<String>,
     pub workaround: Option<String>,
-    /// (OSV reference type, url).
-    pub references: Vec<(String, String)>,
+    /// (reference type, url).
+    pub references: Vec<(ReferenceType, String)>,
     pub package: Option<String>,
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
@@ -188,18 +188,11 @@ impl EventKind {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("changed")
+        crate::types::name_in(&Self::NAMES, &self).unwrap_or("changed")
     }
 
     pub fn parse(text: &str) -> Option<EventKind> {
-        Self::NAMES
-            .iter()
-            .find(|(_, n)| *n == text)
-            .map(|(k, _)| *k)
+        crate::types::named_in(&Self::NAMES, text)
     }
 }
 

@@ -307,26 +307,14 @@ pub fn next_repeat(
 /// The next moment strictly after `after` at local time `at`, any day (the daily spam
 /// summary: a daily rhythm, holidays and weekends included).
 pub fn next_daily_at(cal: &Calendar, at: NaiveTime, after: DateTime<Utc>) -> DateTime<Utc> {
-    let today = cal.local_date(after);
-    let mut d = today.pred_opt().unwrap_or(today);
-    for _ in 0..4 {
-        let s = cal.at_local(d, at);
-        if s > after {
-            return s;
-        }
-        match d.succ_opt() {
-            Some(n) => d = n,
-            None => break,
-        }
-    }
-    DateTime::<Utc>::MAX_UTC
+    cal.next_local_time(after, at, 4, |_| true)
 }
 
 #[cfg(test)]
 mod tests {
 
     use super::*;
-    use chrono::Weekday;
+    use crate::desk::calendar::tests::paris;
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -334,30 +322,6 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn paris() -> Calendar {
-        Calendar::new(
-            chrono_tz::Europe::Paris,
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            [
-                "2026-12-24",
-                "2026-12-25",
-                "2026-12-31",
-                "2027-01-01",
-                "2027-03-29",
-            ]
-            .map(date),
-            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-            NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
-        )
-        .unwrap()
     }
 
     fn case() -> CaseTimes {

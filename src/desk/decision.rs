@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::desk::case::{Case, Event, NewEvent};
 use crate::mail::Mail;
 use crate::mail::threading::ThreadReason;
-use crate::outgoing::Outgoing;
-use crate::outgoing::templates::Templates;
+use crate::outgoing::templates::{Rendered, Templates};
+use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -38,6 +38,17 @@ impl Ctx<'_> {
 
     pub fn plus_address(&self, case: &CaseId) -> String {
         self.config.desk.plus_address(&case.plus_tag())
+    }
+
+    /// A notice to the team about `case`, answerable to the case's plus address.
+    pub fn to_team(&self, case: &CaseId, rendered: Rendered) -> Outgoing {
+        Outgoing::new(
+            Purpose::TeamNotice,
+            Some(case.clone()),
+            self.config.team.recipients(),
+            rendered,
+        )
+        .reply_to(self.plus_address(case))
     }
 }
 

@@ -299,8 +299,9 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
     }
 }
 
-/// A mail that opens a case: the case, the ack (if allowed) and the team notice.
-fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
+/// The case a report opens (subject without our tag, reporter, first message) and its
+/// `Opened` event, which the reporter may see.
+pub(crate) fn opened_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId) -> (Case, NewEvent) {
     let subject_text = subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
     let subject_text = if subject_text.is_empty() {
         "(no subject)".to_string()
@@ -311,27 +312,26 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         .from
         .as_ref()
         .map(|m| (m.address.clone(), m.name.clone()));
-    let mut case = Case::new(
-        id.clone(),
-        subject_text.clone(),
-        reporter,
-        ctx.now,
-        mail.message_id.clone(),
-    );
+    let opened = NewEvent::new(
+        EventKind::Opened,
+        mail.from_address(),
+        format!("report received: {subject_text}"),
+    )
+    .public();
+    let case = Case::new(id, subject_text, reporter, ctx.now, mail.message_id.clone());
+    (case, opened)
+}
+
+/// A mail that opens a case: the case, the ack (if allowed) and the team notice.
+fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
+    let (mut case, opened) = opened_case(ctx, mail, id.clone());
+    let subject_text = case.subject.clone();
     if let Some(days) = ctx.config.policy.embargo_days {
         let today = ctx.config.calendar.local_date(ctx.now);
         case.embargo_end = today.checked_add_signed(Duration::days(i64::from(days)));
     }
-    let kind = MessageKind::Report;
-    let mut d = Decision::on(case.clone(), true, kind);
-    d.event(
-        NewEvent::new(
-            EventKind::Opened,
-            mail.from_address(),
-            format!("report received: {subject_text}"),
-        )
-        .public(),
-    );
+    let mut d = Decision::on(case.clone(), true, MessageKind::Report);
+    d.event(opened);
     let respond_by = ctx.respond_by(ctx.now);
     let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
 
@@ -401,15 +401,9 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         text: mail.text.clone(),
     }) {
         Ok(r) => d.outgoing.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&id))
-            .threaded(answer_threading(mail))
-            .attach(original_for_team(mail)),
+            ctx.to_team(&id, r)
+                .threaded(answer_threading(mail))
+                .attach(original_for_team(mail)),
         ),
         Err(e) => template_failed(ctx, &mut d, Some(&id), "team notice", &e),
     }
@@ -500,15 +494,9 @@ fn other_on_case(
     });
     match relay {
         Ok(r) => d.outgoing.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(case.id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail))
-            .attach(original_for_team(mail)),
+            ctx.to_team(&case.id, r)
+                .threaded(answer_threading(mail))
+                .attach(original_for_team(mail)),
         ),
         Err(e) => template_failed(ctx, &mut d, Some(&case.id), "team relay", &e),
     }
@@ -554,20 +542,13 @@ pub fn unreadable(
         headline: "a mail could not be read".into(),
         text,
     }) {
-        Ok(r) => d.outgoing.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&id))
-            .attach(vec![OutAttachment {
+        Ok(r) => d
+            .outgoing
+            .push(ctx.to_team(&id, r).attach(vec![OutAttachment {
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
                 bytes: std::sync::Arc::new(raw.to_vec()),
-            }]),
-        ),
+            }])),
         Err(e) => template_failed(ctx, &mut d, Some(&id), "team alert", &e),
     }
     d
@@ -617,13 +598,5 @@ pub fn delivery_failed(
             ));
         }
     };
-    Some(
-        Outgoing::new(
-            Purpose::TeamNotice,
-            Some(case.clone()),
-            ctx.config.team.recipients(),
-            r,
-        )
-        .reply_to(ctx.plus_address(case)),
-    )
+    Some(ctx.to_team(case, r))
 }

@@ -11,7 +11,6 @@ use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, MessageKind};
 use crate::mail::Mail;
 use crate::mail::spam::{self, Rules, Verdict, one_line};
-use crate::mail::subject;
 use crate::outgoing::templates::{self, Rendered, TemplateError};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, CaseStatus};
@@ -30,41 +29,13 @@ pub fn verdict(ctx: &Ctx<'_>, mail: &Mail) -> Verdict {
     spam::judge(&mail.headers, mail.from_address(), &rules)
 }
 
-/// The subject a case opened by `mail` gets.
-pub fn case_subject(ctx: &Ctx<'_>, mail: &Mail) -> String {
-    let s = subject::base_subject(&mail.subject, &ctx.config.desk.case_prefix);
-    if s.is_empty() {
-        "(no subject)".to_string()
-    } else {
-        s
-    }
-}
-
 /// A suspect mail that would open a case: filed on a new case in the spam state. Nobody
 /// is written to; the daily summary names it.
 pub fn quarantine(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, verdict: &Verdict) -> Decision {
-    let subject_text = case_subject(ctx, mail);
-    let reporter = mail
-        .from
-        .as_ref()
-        .map(|m| (m.address.clone(), m.name.clone()));
-    let mut case = Case::new(
-        id,
-        subject_text.clone(),
-        reporter,
-        ctx.now,
-        mail.message_id.clone(),
-    );
+    let (mut case, opened) = super::opened_case(ctx, mail, id);
     case.status = CaseStatus::Spam;
     let mut d = Decision::on(case, true, MessageKind::Report);
-    d.event(
-        NewEvent::new(
-            EventKind::Opened,
-            mail.from_address(),
-            format!("report received: {subject_text}"),
-        )
-        .public(),
-    );
+    d.event(opened);
     d.event(NewEvent::new(
         EventKind::Quarantined,
         DESK_ACTOR,
@@ -136,15 +107,7 @@ pub fn ack_limit_alert(ctx: &Ctx<'_>, case: &CaseId, sent: u32) -> (NewEvent, Op
             text,
         })
         .ok()
-        .map(|r| {
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(case.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(case))
-        });
+        .map(|r| ctx.to_team(case, r));
     (event, out)
 }
 
@@ -294,16 +257,7 @@ pub fn release(
         attachments: Vec::new(),
         text: report_text.to_string(),
     }) {
-        Ok(r) => out.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&id))
-            .threaded(threading),
-        ),
+        Ok(r) => out.push(ctx.to_team(&id, r).threaded(threading)),
         Err(e) => events.push(NewEvent::new(
             EventKind::DeliveryFailed,
             DESK_ACTOR,

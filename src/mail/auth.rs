@@ -45,13 +45,61 @@ pub struct AuthResults {
     pub results: Vec<MethodResult>,
 }
 
+/// The methods whose results the desk acts on; any other is kept by its name (lower-cased,
+/// without a `/version`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Dkim,
+    Dmarc,
+    Spf,
+    Other(String),
+}
+
+impl From<&str> for Method {
+    fn from(name: &str) -> Method {
+        match name.to_ascii_lowercase().as_str() {
+            "dkim" => Method::Dkim,
+            "dmarc" => Method::Dmarc,
+            "spf" => Method::Spf,
+            other => Method::Other(other.to_string()),
+        }
+    }
+}
+
+/// A method's result (RFC 8601 §2.7): the two the desk acts on, and any other as written
+/// (lower-cased), for the transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Other(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Other(text) => text,
+        }
+    }
+}
+
+impl From<&str> for Outcome {
+    fn from(text: &str) -> Outcome {
+        match text.to_ascii_lowercase().as_str() {
+            "pass" => Outcome::Pass,
+            "fail" => Outcome::Fail,
+            other => Outcome::Other(other.to_string()),
+        }
+    }
+}
+
 /// One `method=result` with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodResult {
-    /// Lower-cased, without a `/version`.
-    pub method: String,
-    /// Lower-cased.
-    pub result: String,
+    pub method: Method,
+    pub result: Outcome,
     pub reason: Option<String>,
     pub comments: Vec<String>,
     /// `(ptype.property lower-cased, value as written)`, in order.
@@ -206,8 +254,8 @@ fn parse_resinfo(toks: &[Tok]) -> Option<MethodResult> {
     }
     let (method, result) = method?;
     Some(MethodResult {
-        method,
-        result,
+        method: Method::from(method.as_str()),
+        result: Outcome::from(result.as_str()),
         reason,
         comments,
         properties,
@@ -282,15 +330,15 @@ pub fn evaluate(
     let dkim: Vec<&MethodResult> = results
         .iter()
         .copied()
-        .filter(|r| r.method == "dkim")
+        .filter(|r| r.method == Method::Dkim)
         .collect();
     let dmarc: Vec<&MethodResult> = results
         .iter()
         .copied()
-        .filter(|r| r.method == "dmarc")
+        .filter(|r| r.method == Method::Dmarc)
         .collect();
 
-    for r in dkim.iter().filter(|r| r.result == "pass") {
+    for r in dkim.iter().filter(|r| r.result == Outcome::Pass) {
         if let Some(d) = signing_domain(r).filter(|d| aligned(d, &from)) {
             return AuthVerdict::Pass {
                 method: "dkim",
@@ -300,7 +348,7 @@ pub fn evaluate(
     }
     // A dmarc=pass counts only for the From actually used: one without header.from
     // says nothing about which From it judged (it once passed for any From).
-    for r in dmarc.iter().filter(|r| r.result == "pass") {
+    for r in dmarc.iter().filter(|r| r.result == Outcome::Pass) {
         if r.property("header.from").map(normalize_domain).as_deref() == Some(from.as_str()) {
             return AuthVerdict::Pass {
                 method: "dmarc",
@@ -344,8 +392,8 @@ pub fn has_aligned_dkim_pass(results: &[MethodResult], from_address: &str) -> bo
         return false;
     };
     results.iter().any(|r| {
-        r.method == "dkim"
-            && r.result == "pass"
+        r.method == Method::Dkim
+            && r.result == Outcome::Pass
             && signing_domain(r).is_some_and(|d| aligned(&d, &from))
     })
 }
@@ -366,23 +414,23 @@ pub fn sanitize_text(text: &str) -> String {
 }
 
 fn describe_dkim(r: &MethodResult, from: &str) -> String {
-    if r.result == "pass" {
+    if r.result == Outcome::Pass {
         return match signing_domain(r) {
             Some(d) => format!("dkim=pass for {d}, which is not aligned with {from}"),
             None => "dkim=pass without a signing domain".to_string(),
         };
     }
-    with_why(format!("dkim={}", sanitize(&r.result)), r)
+    with_why(format!("dkim={}", sanitize(r.result.as_str())), r)
 }
 
 fn describe_dmarc(r: &MethodResult, from: &str) -> String {
-    if r.result == "pass" {
+    if r.result == Outcome::Pass {
         return match r.property("header.from").map(normalize_domain) {
             Some(hf) => format!("dmarc=pass for {}, not {from}", sanitize(&hf)),
             None => format!("dmarc=pass without header.from, so not shown to be for {from}"),
         };
     }
-    with_why(format!("dmarc={}", sanitize(&r.result)), r)
+    with_why(format!("dmarc={}", sanitize(r.result.as_str())), r)
 }
 
 /// Adds the first comment, else the reason, in parentheses: the MTA's own words.
@@ -465,6 +513,11 @@ mod tests {
     const ID: &str = "mx.example.org";
     const FROM: &str = "carol@example.org";
 
+    /// What `evaluate` says of one header stamped by us, for carol@example.org.
+    fn check(header: &str, expected: AuthVerdict) {
+        assert_eq!(evaluate(&[header], ID, FROM), expected, "{header}");
+    }
+
     fn pass(method: &'static str, detail: &str) -> AuthVerdict {
         AuthVerdict::Pass {
             method,
@@ -481,12 +534,12 @@ mod tests {
     #[test]
     fn dkim_aligned_passes() {
         let h = "mx.example.org; dkim=pass header.d=example.org header.s=sel1";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            h,
             pass(
                 "dkim",
-                "dkim=pass header.d=example.org, aligned with example.org"
-            )
+                "dkim=pass header.d=example.org, aligned with example.org",
+            ),
         );
         // From a subdomain of the signing domain; display name and case do not matter.
         assert_eq!(
@@ -497,13 +550,12 @@ mod tests {
             )
         );
         // header.i stands in for a missing header.d.
-        let h = "mx.example.org; dkim=pass header.i=@Example.org.";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            "mx.example.org; dkim=pass header.i=@Example.org.",
             pass(
                 "dkim",
-                "dkim=pass header.d=example.org, aligned with example.org"
-            )
+                "dkim=pass header.d=example.org, aligned with example.org",
+            ),
         );
     }
 
@@ -511,11 +563,11 @@ mod tests {
     fn dkim_for_another_domain_fails() {
         let h =
             "mx.example.org; dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=example.org";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            h,
             fail(
-                "dkim=pass for evil.example, which is not aligned with example.org and no dmarc=pass"
-            )
+                "dkim=pass for evil.example, which is not aligned with example.org and no dmarc=pass",
+            ),
         );
         // The parent of the From domain aligns, a child or a look-alike does not.
         for d in ["mail.example.org", "notexample.org", "org"] {
@@ -525,47 +577,41 @@ mod tests {
                 "{d}"
             );
         }
-        let h = "mx.example.org; dkim=pass";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            fail("dkim=pass without a signing domain and no dmarc=pass")
+        check(
+            "mx.example.org; dkim=pass",
+            fail("dkim=pass without a signing domain and no dmarc=pass"),
         );
     }
 
     #[test]
     fn dkim_fail_reason_quotes_the_comment() {
-        let h = "mx.example.org; dkim=fail (signature did not verify) header.d=example.org";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            fail("dkim=fail (signature did not verify) and no dmarc=pass")
+        check(
+            "mx.example.org; dkim=fail (signature did not verify) header.d=example.org",
+            fail("dkim=fail (signature did not verify) and no dmarc=pass"),
         );
-        let h = "mx.example.org; dkim=temperror reason=\"key lookup timed out\"; dmarc=fail header.from=example.org";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            fail("dkim=temperror (key lookup timed out) and dmarc=fail")
+        check(
+            "mx.example.org; dkim=temperror reason=\"key lookup timed out\"; dmarc=fail header.from=example.org",
+            fail("dkim=temperror (key lookup timed out) and dmarc=fail"),
         );
     }
 
     #[test]
     fn dmarc_pass_passes() {
-        let h = "mx.example.org; spf=pass smtp.mailfrom=example.org; dkim=none; dmarc=pass (p=reject dis=none) header.from=example.org";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            pass("dmarc", "dmarc=pass header.from=example.org")
+        check(
+            "mx.example.org; spf=pass smtp.mailfrom=example.org; dkim=none; dmarc=pass (p=reject dis=none) header.from=example.org",
+            pass("dmarc", "dmarc=pass header.from=example.org"),
         );
         // Regression: without header.from it passed for any From. It says nothing about
         // which From was judged, so it does not authenticate.
-        let h = "mx.example.org; dmarc=pass";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            "mx.example.org; dmarc=pass",
             fail(
-                "no dkim=pass and dmarc=pass without header.from, so not shown to be for example.org"
-            )
+                "no dkim=pass and dmarc=pass without header.from, so not shown to be for example.org",
+            ),
         );
-        let h = "mx.example.org; dmarc=pass header.from=other.example";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            fail("no dkim=pass and dmarc=pass for other.example, not example.org")
+        check(
+            "mx.example.org; dmarc=pass header.from=other.example",
+            fail("no dkim=pass and dmarc=pass for other.example, not example.org"),
         );
     }
 
@@ -573,11 +619,11 @@ mod tests {
     fn foreign_authserv_id_is_ignored() {
         let forged =
             "evil.example; dkim=pass header.d=example.org; dmarc=pass header.from=example.org";
-        assert_eq!(
-            evaluate(&[forged], ID, FROM),
+        check(
+            forged,
             fail(
-                "no Authentication-Results header from mx.example.org (1 header from another server ignored)"
-            )
+                "no Authentication-Results header from mx.example.org (1 header from another server ignored)",
+            ),
         );
         // A look-alike id is foreign too.
         let forged = "mx.example.org.evil.example; dkim=pass header.d=example.org";
@@ -651,18 +697,17 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            h,
             pass(
                 "dkim",
-                "dkim=pass header.d=example.org, aligned with example.org"
-            )
+                "dkim=pass header.d=example.org, aligned with example.org",
+            ),
         );
         // A quoted authserv-id.
-        let h = "\"mx.example.org\"; dmarc=PASS header.from=EXAMPLE.org";
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
-            pass("dmarc", "dmarc=pass header.from=example.org")
+        check(
+            "\"mx.example.org\"; dmarc=PASS header.from=EXAMPLE.org",
+            pass("dmarc", "dmarc=pass header.from=example.org"),
         );
     }
 
@@ -675,10 +720,9 @@ mod tests {
         ] {
             let ar = parse_header(h).unwrap();
             assert!(ar.results.is_empty(), "{h}");
-            assert_eq!(
-                evaluate(&[h], ID, FROM),
+            check(
+                h,
                 fail("the Authentication-Results from mx.example.org has no results"),
-                "{h}"
             );
         }
     }
@@ -688,11 +732,11 @@ mod tests {
         // The shape some providers use: results straight away.
         let h = "spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.org; dkim=pass header.d=example.org";
         assert_eq!(parse_header(h), None);
-        assert_eq!(
-            evaluate(&[h], ID, FROM),
+        check(
+            h,
             fail(
-                "no Authentication-Results header from mx.example.org (1 header from another server ignored)"
-            )
+                "no Authentication-Results header from mx.example.org (1 header from another server ignored)",
+            ),
         );
     }
 

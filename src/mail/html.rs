@@ -262,16 +262,10 @@ impl TextSink {
     }
 
     fn finish(self) -> String {
-        let lines: Vec<&str> = self.out.split('\n').collect();
-        let mut out: Vec<&str> = Vec::new();
-        for line in lines {
-            let line = line.trim_end();
-            if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
-                continue;
-            }
-            out.push(line);
-        }
-        out.join("\n").trim().to_string()
+        crate::text::squeeze_blank_lines(self.out.split('\n'))
+            .join("\n")
+            .trim()
+            .to_string()
     }
 }
 

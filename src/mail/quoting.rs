@@ -10,7 +10,7 @@
 //! message losing its tail.
 
 use crate::mail::layouts::LAYOUTS;
-use crate::text::{clean_command_line, normalize_newlines};
+use crate::text::{clean_command_line, normalize_newlines, squeeze_blank_lines};
 
 /// Longest line taken for an attribution: longer is prose.
 const MAX_ATTRIBUTION_CHARS: usize = 300;
@@ -75,14 +75,7 @@ fn next_is_quote(lines: &[&str], from: usize) -> bool {
 
 /// Trailing white space and separator debris go; runs of blank lines become one.
 fn tidy(lines: &[&str]) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for line in lines {
-        let line = line.trim_end();
-        if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
-            continue;
-        }
-        out.push(line);
-    }
+    let mut out = squeeze_blank_lines(lines.iter().copied());
     while out
         .last()
         .is_some_and(|l| l.is_empty() || l.chars().all(|c| c == '_'))

@@ -65,8 +65,8 @@ pub fn judge(headers: &[(String, String)], from_address: &str, rules: &Rules<'_>
         let from = auth::from_address_domain(from_address);
         let id = auth::sanitize_text(id);
         let dmarc_fail = results.iter().any(|r| {
-            r.method == "dmarc"
-                && r.result == "fail"
+            r.method == auth::Method::Dmarc
+                && r.result == auth::Outcome::Fail
                 // A dmarc result about another domain than the From domain is not about
                 // this mail's sender; without header.from it is taken as being about it.
                 && match (r.property("header.from"), &from) {
@@ -79,7 +79,7 @@ pub fn judge(headers: &[(String, String)], from_address: &str, rules: &Rules<'_>
         }
         let spf_fail = results
             .iter()
-            .any(|r| r.method == "spf" && r.result == "fail");
+            .any(|r| r.method == auth::Method::Spf && r.result == auth::Outcome::Fail);
         if spf_fail && !auth::has_aligned_dkim_pass(&results, from_address) {
             reasons.push(format!("{id} says spf=fail, with no aligned dkim=pass"));
         }

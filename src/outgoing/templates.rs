@@ -377,20 +377,27 @@ pub mod samples {
 
     /// Renders every template once with plausible data.
     pub fn all(t: &Templates) -> Vec<Result<Rendered, TemplateError>> {
-        let case_id = s("SEC-2026-0007");
-        let subject = s("Heap overflow in the parser");
+        let (case_id, subject) = ("SEC-2026-0007", "Heap overflow in the parser");
+        let mut all = mail(t, case_id, subject);
+        all.extend(reminders(t, case_id, subject));
+        all.extend(publication(t, case_id, subject));
+        all
+    }
+
+    /// The mail about a case: to the reporter, the team and upstream.
+    fn mail(t: &Templates, case_id: &str, subject: &str) -> Vec<Result<Rendered, TemplateError>> {
         vec![
             t.render(&Ack {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 reporter_name: Some(s("Rita Reporter")),
                 desk_name: s("Example Security Team"),
                 respond_by: s("Thu 26 Nov 2026, 17:00 CET (Europe/Paris)"),
                 embargo_end: Some(s("Sunday 21 February 2027")),
             }),
             t.render(&TeamNewCase {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 desk_address: s("security@example.org"),
                 from: s("Rita Reporter <rita@example.com>"),
                 received: s("Mon 23 Nov 2026, 10:00 CET (Europe/Paris)"),
@@ -401,8 +408,8 @@ pub mod samples {
                 text: s("The parser overflows."),
             }),
             t.render(&TeamMail {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 role: s("Reporter"),
                 headline: s("The reporter wrote again on SEC-2026-0007."),
                 from: s("rita@example.com"),
@@ -411,13 +418,13 @@ pub mod samples {
                 text: s("More details."),
             }),
             t.render(&TeamAlert {
-                case_id: case_id.clone(),
+                case_id: case_id.to_string(),
                 headline: s("commands refused"),
                 text: s("The mail was not authenticated."),
             }),
             t.render(&Transcript {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 lines: vec![TranscriptLine {
                     line_no: 1,
                     text: s("#assign me"),
@@ -428,23 +435,33 @@ pub mod samples {
                 status: s("Status: new, assigned to alice@example.org"),
             }),
             t.render(&Reply {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 text: s("Thanks, we reproduced it."),
                 desk_name: s("Example Security Team"),
             }),
             t.render(&Forward {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 desk_name: s("Example Security Team"),
                 text: s("Could you look at this?"),
                 severity: Some(s("high")),
                 embargo_end: Some(s("Sunday 21 February 2027")),
                 report: s("The parser overflows."),
             }),
+        ]
+    }
+
+    /// The reminders and the digest.
+    fn reminders(
+        t: &Templates,
+        case_id: &str,
+        subject: &str,
+    ) -> Vec<Result<Rendered, TemplateError>> {
+        vec![
             t.render(&ReminderFirstResponse {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 deadline: s("Thu 26 Nov 2026, 17:00 CET (Europe/Paris)"),
                 waited: 3,
                 late: true,
@@ -452,8 +469,8 @@ pub mod samples {
                 assignee: None,
             }),
             t.render(&ReminderEmbargo {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 deadline: s("Mon 1 Mar 2027, 00:00 CET (Europe/Paris)"),
                 when: s("in 7 days"),
                 late: false,
@@ -463,8 +480,8 @@ pub mod samples {
                 assignee: Some(s("alice@example.org")),
             }),
             t.render(&ReminderEmbargoOverdue {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 deadline: s("Mon 1 Mar 2027, 00:00 CET (Europe/Paris)"),
                 days_over: 2,
                 late: false,
@@ -473,8 +490,8 @@ pub mod samples {
                 assignee: None,
             }),
             t.render(&ReminderFixedUnpublished {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 fixed: s("Tue 2 Mar 2027, 11:00 CET (Europe/Paris)"),
                 fixed_in: Some(s("1.4.2")),
                 late: false,
@@ -482,8 +499,8 @@ pub mod samples {
                 assignee: None,
             }),
             t.render(&ReminderOneOff {
-                case_id: case_id.clone(),
-                subject: subject.clone(),
+                case_id: case_id.to_string(),
+                subject: subject.to_string(),
                 deadline: s("Mon 4 Jan 2027, 09:00 CET (Europe/Paris)"),
                 note: s("ask upstream about the backport"),
                 late: false,
@@ -496,6 +513,16 @@ pub mod samples {
                 table: s("SEC-2026-0007  alice  valid  high  …"),
                 timezone: s("Europe/Paris"),
             }),
+        ]
+    }
+
+    /// The announcements of a publication.
+    fn publication(
+        t: &Templates,
+        case_id: &str,
+        subject: &str,
+    ) -> Vec<Result<Rendered, TemplateError>> {
+        vec![
             t.render(&Announce {
                 advisory_id: s("OSEC-2026-03"),
                 summary: s("Heap overflow in the parser"),
@@ -507,9 +534,9 @@ pub mod samples {
                 date: s("Monday 1 March 2027"),
             }),
             t.render(&Published {
-                case_id,
+                case_id: case_id.to_string(),
                 advisory_id: s("OSEC-2026-03"),
-                summary: subject,
+                summary: subject.to_string(),
                 markdown: s("# Heap overflow in the parser\n"),
                 reporter_name: None,
                 desk_name: s("Example Security Team"),

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 pub use crate::types::CreditRole;
-use crate::types::{CaseId, Severity};
+use crate::types::{CaseId, ReferenceType, Severity};
 
 /// OSV schema version we claim: the first release of the schema that knows the `opam`
 /// ecosystem and the `OSEC` id prefix (ossf/osv-schema v1.7.5, commit 1de720a). The
@@ -30,21 +30,6 @@ pub const MAX_ALTERNATIVES: usize = 2;
 pub const SUMMARY_MAX: usize = 120;
 
 const ELLIPSIS: &str = "…";
-
-/// Reference types the OSV schema accepts.
-const OSV_REFERENCE_TYPES: [&str; 11] = [
-    "ADVISORY",
-    "ARTICLE",
-    "DETECTION",
-    "DISCUSSION",
-    "REPORT",
-    "FIX",
-    "INTRODUCED",
-    "GIT",
-    "PACKAGE",
-    "EVIDENCE",
-    "WEB",
-];
 
 /// Ecosystem names the OSV schema (1.7) accepts before an optional `:suffix`.
 const OSV_ECOSYSTEMS: [&str; 47] = [
@@ -120,8 +105,8 @@ pub struct Advisory {
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
     pub workaround: Option<String>,
-    /// (OSV reference type in upper case, url).
-    pub references: Vec<(String, String)>,
+    /// (reference type, url).
+    pub references: Vec<(ReferenceType, String)>,
     /// Who is credited, in order. The reporter appears only under a name they agreed to.
     pub credits: Vec<(CreditRole, String)>,
     /// Other advisories of the same case (one advisory per package): OSV `related`.
@@ -730,18 +715,6 @@ struct OsvDatabaseSpecific {
     affected_text: Option<String>,
 }
 
-/// OSV reference type for a given type; unknown ones become `WEB` so the record
-/// stays valid (`problems` reports them). The OCaml header has no `git` reference
-/// type (git data lives in `events`), so a `GIT` reference is a `WEB` one here too.
-fn osv_reference_type(kind: &str) -> &'static str {
-    let upper = kind.trim().to_ascii_uppercase();
-    OSV_REFERENCE_TYPES
-        .into_iter()
-        .filter(|t| *t != "GIT")
-        .find(|t| *t == upper)
-        .unwrap_or("WEB")
-}
-
 /// The opam constraint of the ranges, as the header writes it: alternatives joined by
 /// `|`, an alternative of several atoms in parentheses when there are several
 /// alternatives. `introduced 0` is no lower bound; "every version" is `>= "0"`.
@@ -867,7 +840,7 @@ pub fn to_osv_json(a: &Advisory) -> String {
             .references
             .iter()
             .map(|(kind, url)| OsvReference {
-                kind: osv_reference_type(kind),
+                kind: kind.published().as_str(),
                 url: url.trim(),
             })
             .collect(),
@@ -943,11 +916,6 @@ fn opam_ident_or_string(s: &str) -> String {
     } else {
         opam_string(s)
     }
-}
-
-/// Lower-case reference type for the header.
-fn header_reference_type(kind: &str) -> String {
-    osv_reference_type(kind).to_ascii_lowercase()
 }
 
 /// An inline code span that survives backticks in `text`.
@@ -1047,7 +1015,7 @@ fn header(a: &Advisory, affected: &Affected) -> String {
             .map(|(kind, url)| {
                 format!(
                     "  [{} {}]",
-                    header_reference_type(kind),
+                    kind.published().as_str().to_ascii_lowercase(),
                     opam_string(url.trim())
                 )
             })
@@ -1288,8 +1256,7 @@ fn check_severity_and_aliases(p: &mut Checks, a: &Advisory) {
 /// The references, the credits and the fixing commits.
 fn check_references_credits_commits(p: &mut Checks, a: &Advisory) {
     for (kind, url) in &a.references {
-        let upper = kind.trim().to_ascii_uppercase();
-        if !OSV_REFERENCE_TYPES.contains(&upper.as_str()) {
+        if let ReferenceType::Unknown(kind) = kind {
             p.warn(format!(
                 "The reference type `{kind}` is unknown; it is published as WEB."
             ));
@@ -1361,6 +1328,7 @@ fn is_cve_id(s: &str) -> bool {
 )]
 mod tests {
     use super::*;
+    use crate::types::ReferenceKind;
     use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -1387,8 +1355,8 @@ mod tests {
             fixed_in: Some("1.4.2".to_string()),
             workaround: Some("Extract untrusted archives in an empty sandbox.".to_string()),
             references: vec![
-                ("FIX".to_string(), "https://github.com/example/tar/pull/12".to_string()),
-                ("ARTICLE".to_string(), "https://example.org/blog/tar".to_string()),
+                (ReferenceType::Known(ReferenceKind::Fix), "https://github.com/example/tar/pull/12".to_string()),
+                (ReferenceType::Known(ReferenceKind::Article), "https://example.org/blog/tar".to_string()),
             ],
             credits: vec![(CreditRole::Reporter, "Jane \"JD\" Doe".to_string())],
             related: vec![],
@@ -1795,12 +1763,16 @@ published: "2026-05-01T12:00:00Z"
 
     #[test]
     fn opam_string_escaping() {
-        assert_eq!(opam_string("plain"), "\"plain\"");
-        assert_eq!(opam_string("say \"hi\""), "\"say \\\"hi\\\"\"");
-        assert_eq!(opam_string("C:\\dir"), "\"C:\\\\dir\"");
-        assert_eq!(opam_string("a\nb\r\tc"), "\"a\\nb\\r\\tc\"");
-        assert_eq!(opam_string("bell\u{7}"), "\"bell\\007\"");
-        assert_eq!(opam_string("Björnsson"), "\"Björnsson\"");
+        for (text, quoted) in [
+            ("plain", r#""plain""#),
+            ("say \"hi\"", r#""say \"hi\"""#),
+            ("C:\\dir", r#""C:\\dir""#),
+            ("a\nb\r\tc", r#""a\nb\r\tc""#),
+            ("bell\u{7}", r#""bell\007""#),
+            ("Björnsson", r#""Björnsson""#),
+        ] {
+            assert_eq!(opam_string(text), quoted, "{text:?}");
+        }
     }
 
     #[test]
@@ -1926,10 +1898,13 @@ published: "2026-05-01T12:00:00Z"
         let mut a = full();
         a.references = vec![
             (
-                "GIT".to_string(),
+                ReferenceType::Git,
                 "https://github.com/example/tar".to_string(),
             ),
-            ("blog".to_string(), "ftp://example.org/x".to_string()),
+            (
+                ReferenceType::parse("blog"),
+                "ftp://example.org/x".to_string(),
+            ),
         ];
         let md = to_markdown(&a);
         assert!(md.contains(
@@ -1997,7 +1972,7 @@ published: "2026-05-01T12:00:00Z"
             a.affected = Some(text.to_string());
             a.fixed_in = Some(text.to_string());
             a.workaround = Some(text.to_string());
-            a.references = vec![(text.to_string(), text.to_string())];
+            a.references = vec![(ReferenceType::parse(text), text.to_string())];
             a.credits = vec![(CreditRole::Reporter, text.to_string())];
             a.cvss = Some((text.to_string(), f64::NAN));
             a.timeline = vec![(at(2026, 1, 1, 0), text.to_string())];

@@ -314,6 +314,7 @@ async fn mailer_loop(
         }
         beat.tick();
         let mut unreachable_for = None;
+        let mut more = false;
         match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stop, &beat).await {
             Ok(r) => {
                 if r.sent + r.retrying + r.failed > 0 {
@@ -333,6 +334,7 @@ async fn mailer_loop(
                         backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
                     }
                     None => {
+                        more = r.more;
                         if down && r.sent > 0 {
                             tracing::info!("the SMTP server takes mail again");
                             health::status("watching the inbox");
@@ -351,6 +353,9 @@ async fn mailer_loop(
                 return;
             }
             continue;
+        }
+        if more {
+            continue; // a full pass: more rows may be due now (a backlog going out)
         }
         let next = db
             .call(|s| s.read(|tx| tx.next_outbox_due()))

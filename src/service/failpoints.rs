@@ -5,8 +5,9 @@
 //!
 //! A failpoint is named in the `SECDESK_FAILPOINTS` environment variable of the desk's
 //! process (comma-separated), so a test sets it on the one process it starts; a mail
-//! carrying the header `X-Secdesk-Failpoint: poison` fails its processing, for tests that
-//! run the desk in-process next to others.
+//! carrying the header `X-Secdesk-Failpoint: poison` fails its processing (and one with
+//! `X-Secdesk-Failpoint: panic` panics in it), for tests that run the desk in-process
+//! next to others or feed it a backlog.
 
 /// Whether failpoint `name` is switched on for this process.
 #[cfg(feature = "failpoints")]
@@ -20,9 +21,16 @@ pub fn active(_name: &str) -> bool {
     false
 }
 
-/// Whether `raw` asks its processing to fail.
+/// Whether `raw` asks its processing to fail; panics when it asks for a panic.
 #[cfg(feature = "failpoints")]
+#[allow(clippy::panic)]
 pub fn poisoned(raw: &[u8]) -> bool {
+    if raw
+        .windows(28)
+        .any(|w| w == b"X-Secdesk-Failpoint: panic\r\n")
+    {
+        panic!("failpoint: this mail panics");
+    }
     raw.windows(29)
         .any(|w| w == b"X-Secdesk-Failpoint: poison\r\n")
 }

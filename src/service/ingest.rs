@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};
 use crate::service::db::Db;
 use crate::service::health::{self, Beat};
-use crate::service::process::{Desk, Processed};
+use crate::service::process::{BatchItem, Desk, Processed};
 use crate::service::shutdown::Shutdown;
 use crate::store::{Arrival, StoreError};
 use crate::types::{Uid, UidValidity};
@@ -38,8 +38,13 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The longest wait between two connection attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// How many messages one `UID FETCH` asks for, so a large backlog never sits in memory.
-const FETCH_BATCH: usize = 50;
+/// The most mails one batch holds: downloaded by one `UID FETCH`, filed in one
+/// transaction (a savepoint each), flagged by one `UID STORE`.
+const BATCH_MAILS: usize = 50;
+
+/// The most bytes one batch holds (by the sizes the server announces), so a backlog of
+/// large mail never sits in memory: a larger mail is a batch of its own.
+const BATCH_BYTES: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -308,11 +313,53 @@ pub struct SyncReport {
     pub set_aside: usize,
 }
 
-/// Fetches everything new into the store, processes it, and flags it done.
-/// `shutdown` is checked between mails: it never interrupts a transaction.
-/// `on_mail_queued` is called as soon as a mail's answers are queued, so the mailer
-/// starts on the first acknowledgement without waiting for a whole backlog. `beat` is
-/// ticked at each batch and each mail; a long first sync tells systemd how far it got.
+/// One mail waiting on the server or in the store, with its size.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    /// The UID on the server, or the raw row's id in the store.
+    id: i64,
+    bytes: u64,
+}
+
+/// Cuts `waiting` into batches of at most [`BATCH_MAILS`] mails and [`BATCH_BYTES`]
+/// bytes (a larger mail is a batch of its own), in order.
+fn batches(waiting: &[Waiting]) -> Vec<&[Waiting]> {
+    let mut out = Vec::new();
+    let (mut from, mut bytes) = (0, 0u64);
+    for (i, w) in waiting.iter().enumerate() {
+        let full = i - from >= BATCH_MAILS || bytes.saturating_add(w.bytes) > BATCH_BYTES;
+        if i > from && full {
+            out.extend(waiting.get(from..i));
+            (from, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(w.bytes);
+    }
+    if from < waiting.len() {
+        out.extend(waiting.get(from..));
+    }
+    out
+}
+
+/// The loops' shared handles for one sync pass.
+struct Pass<'a> {
+    db: &'a Db,
+    desk: &'a Arc<Desk>,
+    clock: &'a Arc<dyn Clock>,
+    shutdown: &'a Shutdown,
+    beat: &'a Beat,
+    on_mail_queued: &'a (dyn Fn() + Sync),
+}
+
+/// Fetches everything new into the store, files it, and flags it done on the server.
+///
+/// A backlog goes through in batches ([`batches`]): the raw bytes of a batch are
+/// committed, then the batch is filed in one transaction (a savepoint per mail) while
+/// the next batch downloads, then the batch is flagged done; so a mail is flagged only
+/// after its transaction committed, and a restart never fetches again what is filed.
+/// `shutdown` is checked between mails and never interrupts a transaction.
+/// `on_mail_queued` is called as soon as a batch's answers are queued, so the mailer
+/// starts on the first acknowledgement without waiting for the whole backlog. `beat` is
+/// ticked at each mail; a long first sync tells systemd how far it got.
 pub async fn sync(
     session: &mut Session,
     db: &Db,
@@ -322,95 +369,95 @@ pub async fn sync(
     beat: &Beat,
     on_mail_queued: &(dyn Fn() + Sync),
 ) -> Result<SyncReport, IngestError> {
+    let pass = Pass {
+        db,
+        desk,
+        clock,
+        shutdown,
+        beat,
+        on_mail_queued,
+    };
     let limit = desk.config.imap.timeout;
     let mailbox = desk.config.imap.mailbox.as_str();
     let sel = select(session, mailbox, limit).await?;
     let mut report = SyncReport::default();
-    let mbox = mailbox.to_string();
-    let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
-    // The first time the desk opens a mailbox, what is already there is history: filed on
-    // cases, never answered (no thousand acknowledgements on the first start).
-    let arrival = if cursor.is_none() {
-        Arrival::History
-    } else {
-        Arrival::Live
-    };
-    let start = match cursor {
-        Some((v, last)) if v == sel.validity => last.0.saturating_add(1),
-        Some((v, _)) => {
-            tracing::warn!(
-                mailbox,
-                old = v.0,
-                new = sel.validity.0,
-                "UIDVALIDITY changed: fetching the whole mailbox again (duplicates are recognised by Message-ID)"
-            );
-            1
-        }
-        None => 1,
-    };
+    let (arrival, start) = starting_point(db, mailbox, sel.validity).await?;
 
-    if sel.exists > 0 {
-        let mut uids: Vec<u32> = timed(
-            limit,
-            "UID SEARCH",
-            session.uid_search(format!("UID {start}:*")),
-        )
-        .await?
-        .into_iter()
-        .filter(|u| *u >= start)
-        .collect();
-        uids.sort_unstable();
-        let total = uids.len();
-        for chunk in uids.chunks(FETCH_BATCH) {
+    // What an earlier pass stored but did not finish (a failure, a crash) comes first.
+    let leftovers = db.call(|s| s.read(|tx| tx.pending_raw_sizes())).await?;
+    if !leftovers.is_empty() {
+        let (fresh, retried): (Vec<_>, Vec<_>) = leftovers
+            .into_iter()
+            .partition(|(_, _, attempts)| *attempts == 0);
+        // Mail tried before (a batch that failed or was cut short by a crash) is tried
+        // alone, so only the mail at fault runs out of attempts and is set aside.
+        for (raw_id, _, _) in retried {
             if shutdown.is_requested() {
                 break;
             }
-            let set = chunk
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let fetched: Vec<(u32, Vec<u8>)> = timed(limit, "UID FETCH", async {
-                let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-                let all: Vec<_> = stream.try_collect().await?;
-                Ok::<_, async_imap::error::Error>(
-                    all.iter()
-                        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-                        .collect(),
-                )
-            })
-            .await?;
-            let (mbox, validity, now) = (mailbox.to_string(), sel.validity, clock.now());
-            let n = fetched.len();
-            // One transaction per batch: the bytes are safe before any is processed.
-            db.call(move |s| {
-                s.write(|tx| {
-                    for (uid, bytes) in &fetched {
-                        tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now, arrival)?;
-                    }
-                    Ok(())
-                })
-            })
-            .await?;
-            report.fetched += n;
             beat.tick();
-            if total > FETCH_BATCH {
-                // A long backlog (a first start on a big mailbox): systemd hears how far
-                // we got and waits, instead of killing a desk that is working.
-                health::extend_start(limit.saturating_mul(3));
-                health::status(&format!(
-                    "reading the inbox: {} of {total} mails stored",
-                    report.fetched
-                ));
+            file_alone(&pass, raw_id, &mut report).await?;
+        }
+        let fresh: Vec<Waiting> = fresh
+            .into_iter()
+            .map(|(id, bytes, _)| Waiting { id, bytes })
+            .collect();
+        for batch in batches(&fresh) {
+            if shutdown.is_requested() {
+                break;
             }
+            let ids = batch.iter().map(|w| w.id).collect();
+            file_batch(&pass, ids, &mut report).await?;
         }
-        if arrival == Arrival::History && report.fetched > 0 {
-            tracing::warn!(
-                mailbox,
-                messages = report.fetched,
-                "first start on this mailbox: the mail already there is filed as history, without acknowledgements or notices"
-            );
+        flag_done(session, mailbox, sel.validity, db, limit).await?;
+    }
+
+    let waiting = if sel.exists > 0 {
+        waiting_on_server(session, start, limit).await?
+    } else {
+        Vec::new()
+    };
+    let batches = batches(&waiting);
+    let total = waiting.len();
+    let mut next = match batches.first() {
+        Some(b) => Some(download(session, b, limit).await?),
+        None => None,
+    };
+    for i in 0..batches.len() {
+        let Some(fetched) = next.take() else { break };
+        if shutdown.is_requested() {
+            break;
         }
+        beat.tick();
+        let ids = store_raw(db, mailbox, sel.validity, fetched, clock.now(), arrival).await?;
+        report.fetched += ids.len();
+        // The next batch downloads while this one is filed.
+        let ahead = async {
+            match batches.get(i + 1) {
+                Some(b) if !shutdown.is_requested() => download(session, b, limit).await.map(Some),
+                _ => Ok(None),
+            }
+        };
+        let (ahead, filed) = tokio::join!(ahead, file_batch(&pass, ids, &mut report));
+        filed?;
+        next = ahead?;
+        flag_done(session, mailbox, sel.validity, db, limit).await?;
+        if total > BATCH_MAILS {
+            // A long backlog (a first start on a big mailbox, a weekend offline): systemd
+            // hears how far we got and waits, instead of killing a desk that is working.
+            health::extend_start(limit.saturating_mul(3));
+            health::status(&format!(
+                "catching up with the inbox: {} of {total} mails filed",
+                report.fetched
+            ));
+        }
+    }
+    if arrival == Arrival::History && report.fetched > 0 {
+        tracing::warn!(
+            mailbox,
+            messages = report.fetched,
+            "first start on this mailbox: the mail already there is filed as history, without acknowledgements or notices"
+        );
     }
     if arrival == Arrival::History && report.fetched == 0 {
         // An empty mailbox: remember we have been here, so the next mail is live.
@@ -418,38 +465,174 @@ pub async fn sync(
         db.call(move |s| s.write(|tx| tx.set_cursor(&mbox, validity, Uid(0))))
             .await?;
     }
-
-    let pending = db.call(|s| s.read(|tx| tx.pending_raw_ids())).await?;
-    let total = pending.len();
-    for (done, raw_id) in pending.into_iter().enumerate() {
-        if shutdown.is_requested() {
-            break;
-        }
-        beat.tick();
-        if total > FETCH_BATCH && done % FETCH_BATCH == 0 {
-            health::extend_start(limit.saturating_mul(3));
-            health::status(&format!("filing the inbox: {done} of {total} mails"));
-        }
-        match process_one(db, desk, clock, raw_id).await? {
-            One::Done(outcome) => tally(&mut report, &outcome, on_mail_queued),
-            One::Failed => report.failed += 1,
-            One::SetAside => {
-                report.set_aside += 1;
-                on_mail_queued();
-            }
-        }
-        if (done + 1) % FETCH_BATCH == 0 {
-            // A backlog is flagged done as it goes (only mail already committed), so a
-            // restart in the middle does not fetch again what is filed.
-            flag_done(session, mailbox, sel.validity, db, limit).await?;
-        }
-    }
-
-    flag_done(session, mailbox, sel.validity, db, limit).await?;
     Ok(report)
 }
 
-fn tally(report: &mut SyncReport, outcome: &Processed, on_mail_queued: &(dyn Fn() + Sync)) {
+/// Whether what the mailbox holds now is live mail or history, and the first UID to
+/// fetch. The first time the desk opens a mailbox, what is already there is history:
+/// filed on cases, never answered (no thousand acknowledgements on the first start).
+async fn starting_point(
+    db: &Db,
+    mailbox: &str,
+    validity: UidValidity,
+) -> Result<(Arrival, u32), IngestError> {
+    let mbox = mailbox.to_string();
+    let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
+    Ok(match cursor {
+        None => (Arrival::History, 1),
+        Some((v, last)) if v == validity => (Arrival::Live, last.0.saturating_add(1)),
+        Some((v, _)) => {
+            tracing::warn!(
+                mailbox,
+                old = v.0,
+                new = validity.0,
+                "UIDVALIDITY changed: fetching the whole mailbox again (duplicates are recognised by Message-ID)"
+            );
+            (Arrival::Live, 1)
+        }
+    })
+}
+
+/// The UIDs from `start` on, with the sizes the server announces, in UID order.
+async fn waiting_on_server(
+    session: &mut Session,
+    start: u32,
+    limit: Duration,
+) -> Result<Vec<Waiting>, IngestError> {
+    let mut waiting: Vec<Waiting> = timed(limit, "UID FETCH (RFC822.SIZE)", async {
+        let stream = session
+            .uid_fetch(format!("{start}:*"), "(UID RFC822.SIZE)")
+            .await?;
+        // Each answer is read and let go at once: async-imap keeps every response in a
+        // buffer of its own (4 KB at least), and a backlog has ten thousand of them.
+        stream
+            .try_filter_map(|f| async move {
+                Ok(f.uid.map(|uid| Waiting {
+                    id: i64::from(uid),
+                    bytes: u64::from(f.size.unwrap_or(0)),
+                }))
+            })
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    // `n:*` names the last mail even when its UID is below n.
+    waiting.retain(|w| w.id >= i64::from(start));
+    waiting.sort_unstable_by_key(|w| w.id);
+    waiting.dedup_by_key(|w| w.id);
+    Ok(waiting)
+}
+
+/// Downloads one batch of mails (UID, bytes), without setting \Seen.
+async fn download(
+    session: &mut Session,
+    batch: &[Waiting],
+    limit: Duration,
+) -> Result<Vec<(u32, Vec<u8>)>, IngestError> {
+    let set = batch
+        .iter()
+        .map(|w| w.id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let limit = limit.saturating_mul(batch_megabytes(batch).saturating_add(1));
+    timed(limit, "UID FETCH", async {
+        let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+        // Each mail is copied out as it arrives and its response let go, so the batch
+        // is in memory once, not twice.
+        stream
+            .try_filter_map(|f| async move { Ok(f.uid.zip(f.body().map(<[u8]>::to_vec))) })
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await
+}
+
+/// A batch's announced size in megabytes: the download's deadline grows with it.
+fn batch_megabytes(batch: &[Waiting]) -> u32 {
+    let bytes: u64 = batch.iter().map(|w| w.bytes).sum();
+    u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX)
+}
+
+/// Commits the raw bytes of a downloaded batch (the cursor moves past it) before
+/// anything is done with them; returns the new rows' ids, in order.
+async fn store_raw(
+    db: &Db,
+    mailbox: &str,
+    validity: UidValidity,
+    fetched: Vec<(u32, Vec<u8>)>,
+    now: chrono::DateTime<chrono::Utc>,
+    arrival: Arrival,
+) -> Result<Vec<i64>, IngestError> {
+    let mbox = mailbox.to_string();
+    Ok(db
+        .call(move |s| {
+            s.write(|tx| {
+                let mut ids = Vec::with_capacity(fetched.len());
+                for (uid, bytes) in &fetched {
+                    ids.extend(tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now, arrival)?);
+                }
+                Ok(ids)
+            })
+        })
+        .await?)
+}
+
+/// Files a batch of stored mails in one transaction ([`Desk::process_batch`]). When the
+/// batch as a whole fails (a panic, the database refusing the commit), its mails are
+/// filed one at a time instead, so that only the mail at fault fails.
+async fn file_batch(
+    pass: &Pass<'_>,
+    raw_ids: Vec<i64>,
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
+    if raw_ids.is_empty() {
+        return Ok(());
+    }
+    let (d, now) = (Arc::clone(pass.desk), pass.clock.now());
+    let (stop, beat) = (pass.shutdown.clone(), pass.beat.clone());
+    let ids = raw_ids.clone();
+    let result = std::panic::AssertUnwindSafe(pass.db.call(move |s| {
+        d.process_batch(s, &ids, now, &|| {
+            beat.tick();
+            stop.is_requested()
+        })
+    }))
+    .catch_unwind()
+    .await;
+    let error = match result {
+        Ok(Ok(items)) => {
+            let mut queued = false;
+            for (raw_id, item) in raw_ids.iter().zip(items) {
+                match item {
+                    BatchItem::Done(outcome) => queued |= tally(report, &outcome),
+                    BatchItem::Failed(error) => {
+                        report.failed += 1;
+                        tracing::error!(raw_id, max = MAX_ATTEMPTS, error = %error, "a mail could not be processed; it is tried again, then set aside");
+                    }
+                    BatchItem::Untried => {}
+                }
+            }
+            if queued {
+                (pass.on_mail_queued)();
+            }
+            return Ok(());
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => panic_text(panic.as_ref()),
+    };
+    tracing::error!(mails = raw_ids.len(), error = %error, "a batch could not be filed; its mails are filed one at a time");
+    for raw_id in raw_ids {
+        if pass.shutdown.is_requested() {
+            break;
+        }
+        pass.beat.tick();
+        file_alone(pass, raw_id, report).await?;
+    }
+    Ok(())
+}
+
+/// Counts what one mail came to; true when it queued mail to send.
+fn tally(report: &mut SyncReport, outcome: &Processed) -> bool {
     match outcome {
         Processed::Filed {
             case,
@@ -459,75 +642,79 @@ fn tally(report: &mut SyncReport, outcome: &Processed, on_mail_queued: &(dyn Fn(
         } => {
             report.processed += 1;
             tracing::info!(case = %case, opened, kind = kind.as_str(), outgoing, "mail filed");
-            if *outgoing > 0 {
-                on_mail_queued();
-            }
+            *outgoing > 0
         }
         Processed::Duplicate(id) => {
             report.duplicates += 1;
             tracing::info!(message_id = %id, "duplicate mail: already on file");
+            false
         }
         Processed::Unfiled(id) => {
             report.processed += 1;
             tracing::info!(message_id = %id, "mail kept on no case");
+            false
         }
-        Processed::AlreadyDone => {}
+        Processed::AlreadyDone => false,
     }
 }
 
-/// What became of one pending mail.
-enum One {
-    Done(Processed),
-    /// Processing failed (error recorded); tried again at the next sync.
-    Failed,
-    /// Failed [`MAX_ATTEMPTS`] times: filed raw on a case of its own, the team told.
-    SetAside,
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    format!(
+        "the desk panicked: {}",
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    )
 }
 
-/// Processes one stored mail. The attempt is counted in its own transaction before it is
-/// made, so a mail that fails (or panics, or crashes the process) is set aside after
-/// [`MAX_ATTEMPTS`] and never blocks the mail behind it. An error here (the count could
-/// not be written) means the database itself fails, and ends the sync.
-async fn process_one(
-    db: &Db,
-    desk: &Arc<Desk>,
-    clock: &Arc<dyn Clock>,
+/// Files one stored mail in a transaction of its own. The attempt is counted in its own
+/// transaction before it is made, so a mail that fails (or panics, or crashes the
+/// process) is set aside after [`MAX_ATTEMPTS`] and never blocks the mail behind it. An
+/// error here (the count could not be written) means the database itself fails, and
+/// ends the sync.
+async fn file_alone(
+    pass: &Pass<'_>,
     raw_id: i64,
-) -> Result<One, IngestError> {
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
+    let db = pass.db;
     let attempts = db
         .call(move |s| s.write(|tx| tx.begin_raw_attempt(raw_id)))
         .await?;
     if attempts == 0 {
-        return Ok(One::Done(Processed::AlreadyDone));
+        return Ok(());
     }
-    let now = clock.now();
+    let now = pass.clock.now();
     if attempts > MAX_ATTEMPTS {
-        let d = Arc::clone(desk);
+        let d = Arc::clone(pass.desk);
         db.call(move |s| d.set_aside(s, raw_id, attempts - 1, now))
             .await?;
-        return Ok(One::SetAside);
+        report.set_aside += 1;
+        (pass.on_mail_queued)();
+        return Ok(());
     }
-    let d = Arc::clone(desk);
+    let d = Arc::clone(pass.desk);
     // A panic while processing one mail is that mail's failure, not the desk's.
     let result = std::panic::AssertUnwindSafe(db.call(move |s| d.process(s, raw_id, now)))
         .catch_unwind()
         .await;
     let error = match result {
-        Ok(Ok(outcome)) => return Ok(One::Done(outcome)),
+        Ok(Ok(outcome)) => {
+            if tally(report, &outcome) {
+                (pass.on_mail_queued)();
+            }
+            return Ok(());
+        }
         Ok(Err(e)) => e.to_string(),
-        Err(panic) => format!(
-            "the desk panicked: {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default()
-        ),
+        Err(panic) => panic_text(panic.as_ref()),
     };
     tracing::error!(raw_id, attempts, max = MAX_ATTEMPTS, error = %error, "a mail could not be processed; it is tried again, then set aside");
     db.call(move |s| s.write(|tx| tx.raw_attempt_failed(raw_id, &error)))
         .await?;
-    Ok(One::Failed)
+    report.failed += 1;
+    Ok(())
 }
 
 /// Marks processed mail on the server. Best effort: the local state is what counts.

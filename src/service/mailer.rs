@@ -340,12 +340,29 @@ pub struct FlushReport {
     pub failed: u32,
     /// The pass ended because no connection could be made (no row was touched by it).
     pub unreachable: Option<Unreachable>,
+    /// The pass took as many rows as it may: more may be due at once.
+    pub more: bool,
 }
 
-/// Sends every row due at the clock's instant, once, over one connection. A row whose
-/// send fails ends the connection; the next row opens a new one. A connection that
-/// cannot be made ends the pass before any row is touched (`unreachable`). `shutdown` is
-/// checked between two sends, so shutdown waits for at most the mail in flight.
+impl FlushReport {
+    /// Adds what another connection of the same pass did.
+    fn add(&mut self, other: FlushReport) {
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.failed += other.failed;
+    }
+}
+
+/// The most rows one pass takes from the outbox (then it reads the outbox again, so an
+/// acknowledgement queued meanwhile goes before the notices still waiting).
+const PASS_ROWS: u32 = 100;
+
+/// Sends every row due at the clock's instant, once, over up to `smtp.connections`
+/// connections that take the rows in order (acknowledgements first) from one queue. A
+/// row whose send fails ends its connection; the next row opens a new one. A
+/// connection that cannot be made takes no row; when the first cannot be made the pass
+/// ends with `unreachable` and no row touched. `shutdown` is checked between two sends, so
+/// shutdown waits for at most the mail in flight on each connection.
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
@@ -354,27 +371,113 @@ pub async fn flush(
     shutdown: &Shutdown,
     beat: &Beat,
 ) -> store::Result<FlushReport> {
-    let mut report = FlushReport::default();
     let started = clock.now();
     let due = db
-        .call(move |s| s.read(|tx| tx.due_outbox(started, 100)))
+        .call(move |s| s.read(|tx| tx.due_outbox(started, PASS_ROWS)))
         .await?;
-    let mut session: Option<Session> = None;
-    for row in due {
-        if shutdown.is_requested() {
-            break;
+    let more = due.len() == PASS_ROWS as usize;
+    if due.is_empty() {
+        return Ok(FlushReport::default());
+    }
+    // One connection first: when the server cannot be reached, that is said once and no
+    // row is touched; the others open only beside a connection that works.
+    let first = match mailer.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(FlushReport {
+                unreachable: Some(e),
+                ..FlushReport::default()
+            });
         }
-        beat.tick();
-        let mut s = match session.take() {
-            Some(s) => s,
-            None => match mailer.connect().await {
-                Ok(s) => s,
-                Err(e) => {
-                    report.unreachable = Some(e);
-                    break;
-                }
-            },
-        };
+    };
+    let lanes = mailer.cfg.connections.clamp(1, due.len());
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(due));
+    let run = Lane {
+        mailer,
+        db,
+        desk,
+        clock,
+        shutdown,
+        beat,
+        queue: &queue,
+    };
+    let mut first = Some(first);
+    let results = futures::future::join_all((0..lanes).map(|_| run.send_all(first.take()))).await;
+    let mut report = FlushReport {
+        more,
+        ..FlushReport::default()
+    };
+    for r in results {
+        let mut r = r?;
+        if let Some(e) = r.unreachable.take() {
+            tracing::warn!(error = %e, "one more SMTP connection could not be made; sending over fewer");
+        }
+        report.add(r);
+    }
+    Ok(report)
+}
+
+/// One connection's share of a pass.
+struct Lane<'a> {
+    mailer: &'a Mailer,
+    db: &'a Db,
+    desk: &'a Arc<Desk>,
+    clock: &'a dyn Clock,
+    shutdown: &'a Shutdown,
+    beat: &'a Beat,
+    queue: &'a std::sync::Mutex<std::collections::VecDeque<OutboxRow>>,
+}
+
+impl Lane<'_> {
+    fn next_row(&self) -> Option<OutboxRow> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+
+    /// Takes rows from the queue and sends them until it is empty, over `session` or a
+    /// connection of its own.
+    async fn send_all(&self, mut session: Option<Session>) -> store::Result<FlushReport> {
+        let mut report = FlushReport::default();
+        while !self.shutdown.is_requested() {
+            self.beat.tick();
+            // Connected before a row is taken: an unreachable server touches no row.
+            let mut s = match session.take() {
+                Some(s) => s,
+                None => match self.mailer.connect().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        report.unreachable = Some(e);
+                        break;
+                    }
+                },
+            };
+            let Some(row) = self.next_row() else {
+                session = Some(s);
+                break;
+            };
+            if self.send_one(&mut s, row, &mut report).await? {
+                session = Some(s);
+            } else {
+                // A failed send leaves lettre's connection in an unknown state.
+                s.quit().await;
+            }
+        }
+        if let Some(s) = session {
+            s.quit().await;
+        }
+        Ok(report)
+    }
+
+    /// Sends one row and records the outcome; true when the connection is still good.
+    async fn send_one(
+        &self,
+        s: &mut Session,
+        row: OutboxRow,
+        report: &mut FlushReport,
+    ) -> store::Result<bool> {
+        let (db, clock) = (self.db, self.clock);
         // Count the attempt first: if we crash while sending, the row waits its backoff.
         let (id, now) = (row.id, clock.now());
         let retry_at = now + backoff(row.attempts + 1);
@@ -382,18 +485,12 @@ pub async fn flush(
             .call(move |s| s.write(|tx| tx.begin_attempt(id, now, retry_at)))
             .await?
         else {
-            session = Some(s);
-            continue; // another desk on this database is sending it
+            return Ok(true); // another desk on this database is sending it
         };
         let outcome = s.send(&row).await;
-        if outcome == SendOutcome::Sent {
-            session = Some(s);
-        } else {
-            // A failed send leaves lettre's connection in an unknown state.
-            s.quit().await;
-        }
         let now = clock.now();
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let kept = outcome == SendOutcome::Sent;
         match outcome {
             SendOutcome::Sent => {
                 report.sent += 1;
@@ -417,16 +514,13 @@ pub async fn flush(
             SendOutcome::Permanent(err) => {
                 report.failed += 1;
                 tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
-                let d = Arc::clone(desk);
+                let d = Arc::clone(self.desk);
                 db.call(move |s| s.write(|tx| d.delivery_failed(tx, &row, &err, now)))
                     .await?;
             }
         }
+        Ok(kept)
     }
-    if let Some(s) = session {
-        s.quit().await;
-    }
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -44,12 +44,33 @@ pub enum Processed {
     AlreadyDone,
 }
 
+/// What became of one mail of a batch ([`Desk::process_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchItem {
+    Done(Processed),
+    /// Rolled back alone; the error is recorded on its raw row and it stays pending.
+    Failed(String),
+    /// The batch stopped before it (shutdown): nothing done, no attempt counted.
+    Untried,
+}
+
 /// Whether the mail a decision produces is sent (live) or dropped (importing the past).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Send,
     /// Record everything, send nothing and plan no reminders.
     Suppress,
+}
+
+impl From<Arrival> for Delivery {
+    /// Live mail is answered; history (what was in the mailbox at the first start, or an
+    /// import) is filed without a word.
+    fn from(a: Arrival) -> Delivery {
+        match a {
+            Arrival::Live => Delivery::Send,
+            Arrival::History => Delivery::Suppress,
+        }
+    }
 }
 
 /// Everything needed to decide and record, shared by ingest, import and the scheduler.
@@ -182,10 +203,7 @@ impl Desk {
         let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? else {
             return Ok(Processed::AlreadyDone);
         };
-        let delivery = match arrival {
-            Arrival::Live => Delivery::Send,
-            Arrival::History => Delivery::Suppress,
-        };
+        let delivery = Delivery::from(arrival);
         let bytes = std::sync::Arc::new(bytes);
         let parsed = mail::parse_shared(std::sync::Arc::clone(&bytes));
         store.write(|tx| {
@@ -252,11 +270,7 @@ impl Desk {
                 raw_id: Some(raw_id),
                 references: Vec::new(),
             };
-            let delivery = match arrival {
-                Arrival::Live => Delivery::Send,
-                Arrival::History => Delivery::Suppress,
-            };
-            let out = self.record(tx, d, Some(&meta), now, delivery)?;
+            let out = self.record(tx, d, Some(&meta), now, arrival.into())?;
             mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
             Ok(out)
         })
@@ -266,29 +280,33 @@ impl Desk {
     /// (one commit for the batch), each mail inside its own savepoint so it stays
     /// all-or-nothing. Every mail is read and parsed before the transaction opens, and
     /// every attempt is counted (`raw_mail.attempts`) in a small transaction of its own
-    /// before the batch starts, so a mail that kills the desk mid-batch still counts;
-    /// the attempts of mails the batch did not reach are given back afterwards.
-    /// A mail that fails is rolled back alone and ends the batch: the mails before it
-    /// are committed, it and those after it stay pending, and its error is returned
-    /// beside their outcomes. `stop` is checked between two mails: the batch then ends
-    /// early, committing the mails done. (The daemon's ingest processes one mail per
-    /// transaction, where a failing mail is set aside after its attempts.)
+    /// before the batch starts, so a mail that kills the desk mid-batch still counts.
+    ///
+    /// A mail that fails is rolled back alone (its savepoint), its error recorded on its
+    /// raw row, and the batch goes on. `stop` is asked before each mail: the batch then
+    /// ends early, committing the mails done and giving back the attempts it counted for
+    /// the others. An `Err` means the batch itself could not be written (its transaction
+    /// rolled back whole): every mail in it stays pending with one attempt counted.
+    ///
+    /// The caller bounds the batch (count and bytes): all its mails are in memory at once.
     pub fn process_batch(
         &self,
         store: &mut Store,
         raw_ids: &[i64],
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
-    ) -> store::Result<(Vec<Processed>, Option<store::StoreError>)> {
+    ) -> store::Result<Vec<BatchItem>> {
         let mut parsed = Vec::with_capacity(raw_ids.len());
         for &raw_id in raw_ids {
-            if let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? {
-                let bytes = std::sync::Arc::new(bytes);
-                let mail = mail::parse_shared(std::sync::Arc::clone(&bytes));
-                parsed.push((raw_id, Some((bytes, arrival, mail))));
-            } else {
-                parsed.push((raw_id, None));
-            }
+            let read = store.read(|tx| tx.pending_raw(raw_id))?;
+            parsed.push((
+                raw_id,
+                read.map(|(bytes, arrival)| {
+                    let bytes = Arc::new(bytes);
+                    let mail = mail::parse_shared(Arc::clone(&bytes));
+                    (bytes, arrival, mail)
+                }),
+            ));
         }
         store.write(|tx| {
             for (raw_id, p) in &parsed {
@@ -298,22 +316,17 @@ impl Desk {
             }
             Ok(())
         })?;
-        let mut reached = 0usize;
-        let out = store.write(|tx| {
-            let mut done = Vec::with_capacity(parsed.len());
+        let items = store.write(|tx| {
+            let mut items = Vec::with_capacity(parsed.len());
             for (raw_id, p) in parsed.iter_mut() {
-                if stop() {
-                    break;
-                }
-                reached += 1;
                 let Some((bytes, arrival, mail)) = p.take() else {
-                    done.push(Processed::AlreadyDone);
+                    items.push(BatchItem::Done(Processed::AlreadyDone));
                     continue;
                 };
-                let delivery = match arrival {
-                    Arrival::Live => Delivery::Send,
-                    Arrival::History => Delivery::Suppress,
-                };
+                if stop() {
+                    items.push(BatchItem::Untried);
+                    continue;
+                }
                 let one = tx.savepoint(|tx| {
                     // Another desk on the same file may have processed it meanwhile.
                     if !tx.raw_is_pending(*raw_id)? {
@@ -324,31 +337,26 @@ impl Desk {
                             "failpoint: this mail is poison".into(),
                         ));
                     }
-                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, delivery)
+                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, arrival.into())
                 });
                 match one {
-                    Ok(p) => done.push(p),
-                    Err(e) => return Ok((done, Some(e))),
+                    Ok(p) => items.push(BatchItem::Done(p)),
+                    Err(e) => {
+                        let error = e.to_string();
+                        tx.raw_attempt_failed(*raw_id, &error)?;
+                        items.push(BatchItem::Failed(error));
+                    }
                 }
             }
-            Ok((done, None))
-        })?;
-        // The mails after the failing one, or after `stop`, were not attempted.
-        let untried: Vec<i64> = parsed
-            .iter()
-            .skip(reached)
-            .filter(|(_, p)| p.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        if !untried.is_empty() {
-            store.write(|tx| {
-                for id in &untried {
-                    tx.release_raw_attempt(*id)?;
+            // The attempts counted for mails the batch did not reach are given back.
+            for ((raw_id, _), item) in parsed.iter().zip(&items) {
+                if *item == BatchItem::Untried {
+                    tx.release_raw_attempt(*raw_id)?;
                 }
-                Ok(())
-            })?;
-        }
-        Ok(out)
+            }
+            Ok(items)
+        })?;
+        Ok(items)
     }
 
     /// Decides and records one mail inside `tx`.
@@ -462,102 +470,176 @@ impl Desk {
         now: DateTime<Utc>,
         threaded: Option<(CaseId, ThreadReason)>,
     ) -> store::Result<Processed> {
+        let sender = self.sender_of(top, m);
+        let body = matches!(sender, Sender::Team(_)).then(|| commands::parse_body(&m.text));
+        let found = match self.find_case(top, tx, body.as_ref(), threaded)? {
+            Found::Here(found) => found,
+            // The case's desk decides, whichever desk the mail was for.
+            Found::Elsewhere(owner, id) => {
+                let named = Some((id, ThreadReason::Named));
+                return owner.process_mail(top, tx, m, raw_id, delivery, now, named);
+            }
+        };
+        let year = self.config.calendar.local_date(now).year();
+        let filing = self.filing(tx, found, year)?;
+        if let Some(d) = self.refused_elsewhere(top, tx, m, &sender, &filing, now)? {
+            let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
+            return self.record(tx, d, Some(&meta), now, delivery);
+        }
+        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, year)?;
+        let move_to = move_request(&sender, &filing, body.as_ref(), &facts.other_desks);
+        let recent = self.recent_counts(tx, m, now)?;
+        let decision = desk::decide(
+            &self.ctx(now),
+            Incoming {
+                mail: m,
+                sender,
+                filing,
+                body,
+                recent_acks: recent.acks,
+                recent_alerts: recent.alerts,
+                recent_acks_total: recent.acks_total,
+                ack_limit_told: recent.ack_limit_told,
+                facts,
+            },
+        );
+        let mut references = threading::ancestor_ids(m);
+        references.sort();
+        references.dedup();
+        let meta = Meta::of(m, raw_id, references);
+        let refused = decision.events.iter().any(|e| e.kind == EventKind::Refused);
+        let out = self.record(tx, decision, Some(&meta), now, delivery)?;
+        match (move_to, &out) {
+            (Some((member, target)), Processed::Filed { case, .. }) if !refused => {
+                let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
+                self.hand_over(tx, target, case, &member, now, delivery)
+            }
+            _ => Ok(out),
+        }
+    }
+
+    /// Who wrote `m`, as this desk sees it; mail from any desk of this daemon is our own.
+    fn sender_of(&self, top: &Desk, m: &Mail) -> Sender {
         let cfg = &self.config;
-        let ctx = &self.ctx(now);
-        let year = cfg.calendar.local_date(now).year();
-        let mut sender = classify::classify(m, &cfg.desk.address, &cfg.team.members);
-        // Mail from any desk of this daemon is our own.
+        let sender = classify::classify(m, &cfg.desk.address, &cfg.team.members);
         if matches!(sender, Sender::Other(_) | Sender::Automatic(_))
             && (top.config.is_any_desk_address(m.from_address())
                 || m.header_values(crate::mail::classify::LOOP_HEADER)
                     .any(|v| top.config.is_any_desk_address(v)))
         {
-            sender = Sender::Desk;
+            return Sender::Desk;
         }
-        let body = matches!(sender, Sender::Team(_)).then(|| commands::parse_body(&m.text));
-        let wants_new = body.as_ref().is_some_and(|b| {
+        sender
+    }
+
+    /// The case the mail is for: the one it threads into, else the one its `#case`
+    /// names (which may belong to another desk); none when it asks for `#new`.
+    fn find_case<'d>(
+        &self,
+        top: &'d Desk,
+        tx: &Tx<'_>,
+        body: Option<&commands::ParsedBody>,
+        threaded: Option<(CaseId, ThreadReason)>,
+    ) -> store::Result<Found<'d>> {
+        let wants_new = body.is_some_and(|b| {
             matches!(
                 b.commands.first().map(|c| &c.parsed),
                 Some(Ok(Command::New))
             )
         });
-        let named = body.as_ref().and_then(|b| {
+        if wants_new {
+            return Ok(Found::Here(None));
+        }
+        if threaded.is_some() {
+            return Ok(Found::Here(threaded));
+        }
+        // A mail that threads nowhere may still name its case with `#case`.
+        let named = body.and_then(|b| {
             b.commands.iter().find_map(|c| match &c.parsed {
                 Ok(Command::Case(id)) => Some(id.clone()),
                 _ => None,
             })
         });
-        let found = match (wants_new, named) {
-            (true, _) => None,
-            (false, named) => {
-                match threaded {
-                    Some(found) => Some(found),
-                    // A mail that threads nowhere may still name its case with `#case`.
-                    None => match named {
-                        Some(id) if tx.case_exists(&id)? => {
-                            // The case's desk decides, whichever desk the mail was for.
-                            let owner = top.view_of_case(tx, &id)?;
-                            if owner.key() != self.key() {
-                                return owner.process_mail(
-                                    top,
-                                    tx,
-                                    m,
-                                    raw_id,
-                                    delivery,
-                                    now,
-                                    Some((id, ThreadReason::Named)),
-                                );
-                            }
-                            Some((id, ThreadReason::Named))
-                        }
-                        _ => None,
-                    },
+        match named {
+            Some(id) if tx.case_exists(&id)? => {
+                let owner = top.view_of_case(tx, &id)?;
+                if owner.key() != self.key() {
+                    return Ok(Found::Elsewhere(owner, id));
                 }
+                Ok(Found::Here(Some((id, ThreadReason::Named))))
             }
-        };
-        let filing = match found {
-            Some((id, reason)) => match tx.load_case(&id)? {
-                Some(case) => Filing::Existing(Box::new(case), reason),
-                None => Filing::New(tx.next_case_id(&cfg.desk.case_prefix, year)?),
-            },
-            None => Filing::New(tx.next_case_id(&cfg.desk.case_prefix, year)?),
-        };
-
-        // A member of another desk has no power over this desk's cases.
-        if let (Sender::Other(addr), Filing::Existing(case, _)) = (&sender, &filing)
-            && let Some(home) = top.config.member_elsewhere(self.key(), addr)
-        {
-            let lines = commands::parse_body(&m.text).commands.len();
-            if lines > 0 {
-                let home = home.desk_label().to_string();
-                let recent_alerts = tx
-                    .count_events_since(EventKind::Refused, now - Duration::hours(1))?
-                    .min(ALERTS_PER_HOUR + 1);
-                let d = desk::desks::refused_elsewhere(
-                    ctx,
-                    m,
-                    addr,
-                    &home,
-                    (**case).clone(),
-                    lines,
-                    recent_alerts,
-                );
-                let meta = Meta {
-                    id: m.message_id.clone(),
-                    from: m.from_address().to_string(),
-                    subject: m.subject.clone(),
-                    raw_id,
-                    references: threading::ancestor_ids(m),
-                };
-                return self.record(tx, d, Some(&meta), now, delivery);
-            }
+            _ => Ok(Found::Here(None)),
         }
+    }
 
-        let publishes = body.as_ref().is_some_and(|b| {
-            b.commands
-                .iter()
-                .any(|c| matches!(c.parsed, Ok(Command::Publish { .. })))
-        });
+    /// The case found, loaded; a new case id when there is none (or it vanished).
+    fn filing(
+        &self,
+        tx: &Tx<'_>,
+        found: Option<(CaseId, ThreadReason)>,
+        year: i32,
+    ) -> store::Result<Filing> {
+        if let Some((id, reason)) = found
+            && let Some(case) = tx.load_case(&id)?
+        {
+            return Ok(Filing::Existing(Box::new(case), reason));
+        }
+        Ok(Filing::New(
+            tx.next_case_id(&self.config.desk.case_prefix, year)?,
+        ))
+    }
+
+    /// A member of another desk has no power over this desk's cases: the decision that
+    /// refuses the commands of such a mail, when it has any.
+    fn refused_elsewhere(
+        &self,
+        top: &Desk,
+        tx: &Tx<'_>,
+        m: &Mail,
+        sender: &Sender,
+        filing: &Filing,
+        now: DateTime<Utc>,
+    ) -> store::Result<Option<Decision>> {
+        let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, filing) else {
+            return Ok(None);
+        };
+        let Some(home) = top.config.member_elsewhere(self.key(), addr) else {
+            return Ok(None);
+        };
+        let lines = commands::parse_body(&m.text).commands.len();
+        if lines == 0 {
+            return Ok(None);
+        }
+        let home = home.desk_label().to_string();
+        Ok(Some(desk::desks::refused_elsewhere(
+            &self.ctx(now),
+            m,
+            addr,
+            &home,
+            (**case).clone(),
+            lines,
+            recent_alerts(tx, now)?,
+        )))
+    }
+
+    /// What the decision needs from the store and the advisory repository.
+    fn gather_facts(
+        &self,
+        top: &Desk,
+        tx: &Tx<'_>,
+        body: Option<&commands::ParsedBody>,
+        filing: &Filing,
+        year: i32,
+    ) -> store::Result<Facts> {
+        let cfg = &self.config;
+        let asks = |wanted: fn(&Command) -> bool| {
+            body.is_some_and(|b| {
+                b.commands
+                    .iter()
+                    .any(|c| c.parsed.as_ref().is_ok_and(wanted))
+            })
+        };
+        let publishes = asks(|c| matches!(c, Command::Publish { .. }));
         let mut next = tx.highest_advisory_number(&cfg.publish.advisory_prefix, year)?;
         let mut advisory_repo = None;
         if publishes && let Some(repo) = &cfg.publish.advisory_repo {
@@ -582,96 +664,46 @@ impl Desk {
                 .collect(),
             ..Facts::default()
         };
-        if let Some(b) = &body {
-            for c in &b.commands {
-                // Another desk's case is no case here (need-to-know).
-                if let Ok(Command::Duplicate(id)) = &c.parsed
-                    && tx.case_exists(id)?
-                    && tx.case_desk(id)?.as_deref() == Some(self.key())
-                {
-                    facts.known_cases.insert(id.clone());
-                }
+        for c in body.iter().flat_map(|b| &b.commands) {
+            // Another desk's case is no case here (need-to-know).
+            if let Ok(Command::Duplicate(id)) = &c.parsed
+                && tx.case_exists(id)?
+                && tx.case_desk(id)?.as_deref() == Some(self.key())
+            {
+                facts.known_cases.insert(id.clone());
             }
         }
-        if let Filing::Existing(case, _) = &filing {
+        if let Filing::Existing(case, _) = filing {
             facts.timeline = tx.events(&case.id)?;
             // Only `#forward` and `#notspam` quote the report (to the maintainer, to the
             // team): parsing it again (it may be 50 MB) inside the write transaction is
             // done for those commands alone.
-            let quotes_report = body.as_ref().is_some_and(|b| {
-                b.commands
-                    .iter()
-                    .any(|c| matches!(c.parsed, Ok(Command::Forward(_)) | Ok(Command::NotSpam)))
-            });
-            if quotes_report {
+            if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam)) {
                 facts.report_text = self.report_text(tx, case)?;
             }
-            facts.reporter_last_message = match &case.reporter {
-                Some(rep) => tx
-                    .messages_of(&case.id)?
-                    .into_iter()
-                    .filter(|msg| msg.direction_in && &msg.from == rep)
-                    .map(|msg| msg.message_id)
-                    .next_back(),
-                None => None,
-            };
+            facts.reporter_last_message = reporter_last_message(tx, case)?;
         }
-        let window = Duration::from_std(cfg.policy.ack_rate_limit.window)
-            .unwrap_or_else(|_| Duration::minutes(10));
-        let recent_acks = tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?;
-        let total = &cfg.policy.ack_rate_limit_total;
-        let total_window = Duration::from_std(total.window).unwrap_or_else(|_| Duration::hours(1));
-        let recent_acks_total = tx.count_purpose_since(Purpose::Ack, now - total_window)?;
-        let ack_limit_told = tx.count_events_since(EventKind::AckLimit, now - total_window)? > 0;
-        let recent_alerts = tx
-            .count_events_since(EventKind::Refused, now - Duration::hours(1))?
-            .min(ALERTS_PER_HOUR + 1);
+        Ok(facts)
+    }
 
-        // `#move`, by a member of this desk, to a desk there is: carried out below.
-        let move_to = match (&sender, &filing, &body) {
-            (Sender::Team(member), Filing::Existing(..), Some(b)) => b
-                .commands
-                .iter()
-                .find_map(|c| match &c.parsed {
-                    Ok(Command::Move(d)) if facts.other_desks.contains(d) => Some(d.clone()),
-                    _ => None,
-                })
-                .map(|d| (member.clone(), d)),
-            _ => None,
-        };
-        let decision = desk::decide(
-            ctx,
-            Incoming {
-                mail: m,
-                sender,
-                filing,
-                body,
-                recent_acks,
-                recent_alerts,
-                recent_acks_total,
-                ack_limit_told,
-                facts,
-            },
-        );
-        let mut references = threading::ancestor_ids(m);
-        references.sort();
-        references.dedup();
-        let meta = Meta {
-            id: m.message_id.clone(),
-            from: m.from_address().to_string(),
-            subject: m.subject.clone(),
-            raw_id,
-            references,
-        };
-        let refused = decision.events.iter().any(|e| e.kind == EventKind::Refused);
-        let out = self.record(tx, decision, Some(&meta), now, delivery)?;
-        match (move_to, &out) {
-            (Some((member, target)), Processed::Filed { case, .. }) if !refused => {
-                let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
-                self.hand_over(tx, target, case, &member, now, delivery)
-            }
-            _ => Ok(out),
-        }
+    /// The rate limits' counts for a mail from `m`'s sender.
+    fn recent_counts(
+        &self,
+        tx: &Tx<'_>,
+        m: &Mail,
+        now: DateTime<Utc>,
+    ) -> store::Result<RecentCounts> {
+        let policy = &self.config.policy;
+        let window = Duration::from_std(policy.ack_rate_limit.window)
+            .unwrap_or_else(|_| Duration::minutes(10));
+        let total_window = Duration::from_std(policy.ack_rate_limit_total.window)
+            .unwrap_or_else(|_| Duration::hours(1));
+        Ok(RecentCounts {
+            acks: tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?,
+            acks_total: tx.count_purpose_since(Purpose::Ack, now - total_window)?,
+            ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window)? > 0,
+            alerts: recent_alerts(tx, now)?,
+        })
     }
 
     /// `#move`: the case takes an id in `target`'s series and joins it with its whole
@@ -693,15 +725,7 @@ impl Desk {
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
         let report_text = self.report_text(tx, &case)?;
-        let reporter_last = match &case.reporter {
-            Some(rep) => tx
-                .messages_of(&case.id)?
-                .into_iter()
-                .filter(|msg| msg.direction_in && &msg.from == rep)
-                .map(|msg| msg.message_id)
-                .next_back(),
-            None => None,
-        };
+        let reporter_last = reporter_last_message(tx, &case)?;
         tx.move_case(&case, &new_id, target.key(), now)?;
         let mut moved = case;
         moved.id = new_id.clone();
@@ -911,23 +935,14 @@ impl Desk {
             }
             Err(e) => {
                 if let Some(case) = &out.case {
-                    let ev = crate::desk::case::NewEvent::new(
-                        EventKind::DeliveryFailed,
-                        crate::desk::case::DESK_ACTOR,
-                        format!(
-                            "could not write the {} mail to {}: {e}",
-                            out.purpose.as_str(),
-                            out.to.join(", ")
-                        ),
+                    let detail = format!(
+                        "could not write the {} mail to {}: {e}",
+                        out.purpose.as_str(),
+                        out.to.join(", ")
                     );
-                    tx.insert_event(case, now, &ev, None)?;
                     // The same as a refusal by the server: the recipient will not get it.
                     let error = e.to_string();
-                    if let Some(alert) =
-                        desk::delivery_failed(&self.ctx(now), case, out.purpose, &out.to, &error)
-                    {
-                        self.enqueue(tx, &alert, now)?;
-                    }
+                    self.undelivered(tx, case, out.purpose, &out.to, &error, detail, now)?;
                 }
                 tracing::error!(purpose = out.purpose.as_str(), error = %e, "an outgoing mail could not be composed");
             }
@@ -948,20 +963,37 @@ impl Desk {
         let Some(case) = &row.case else {
             return Ok(());
         };
+        let detail = format!(
+            "the {} mail to {} could not be delivered: {error}",
+            row.purpose.as_str(),
+            row.recipients.join(", ")
+        );
+        // The case's desk's team hears of it, from the case's desk.
+        let owner = self.view_of_case(tx, case)?;
+        owner.undelivered(tx, case, row.purpose, &row.recipients, error, detail, now)
+    }
+
+    /// A mail for `to` on `case` will not arrive: the case says so (`detail`), and this
+    /// desk's team is told when the mail was meant for someone outside it.
+    #[allow(clippy::too_many_arguments)]
+    fn undelivered(
+        &self,
+        tx: &Tx<'_>,
+        case: &CaseId,
+        purpose: Purpose,
+        to: &[String],
+        error: &str,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
         let ev = crate::desk::case::NewEvent::new(
             EventKind::DeliveryFailed,
             crate::desk::case::DESK_ACTOR,
-            format!(
-                "the {} mail to {} could not be delivered: {error}",
-                row.purpose.as_str(),
-                row.recipients.join(", ")
-            ),
+            detail,
         );
         tx.insert_event(case, now, &ev, None)?;
-        // The case's desk's team hears of it, from the case's desk.
-        let owner = self.view_of_case(tx, case)?;
-        match desk::delivery_failed(&owner.ctx(now), case, row.purpose, &row.recipients, error) {
-            Some(alert) => owner.enqueue(tx, &alert, now),
+        match desk::delivery_failed(&self.ctx(now), case, purpose, to, error) {
+            Some(alert) => self.enqueue(tx, &alert, now),
             None => Ok(()),
         }
     }
@@ -1014,6 +1046,80 @@ pub struct Meta {
     pub subject: String,
     pub raw_id: Option<i64>,
     pub references: Vec<MessageId>,
+}
+
+impl Meta {
+    /// The incoming `m`, stored as `raw_id`, with the ids it references.
+    fn of(m: &Mail, raw_id: Option<i64>, references: Vec<MessageId>) -> Meta {
+        Meta {
+            id: m.message_id.clone(),
+            from: m.from_address().to_string(),
+            subject: m.subject.clone(),
+            raw_id,
+            references,
+        }
+    }
+}
+
+/// Where the case of a mail is decided.
+enum Found<'d> {
+    /// By the desk the mail was routed to: the case it threads into or names, if any.
+    Here(Option<(CaseId, ThreadReason)>),
+    /// By another desk, whose case the mail names with `#case`.
+    Elsewhere(&'d Desk, CaseId),
+}
+
+/// What the rate limits count for one incoming mail.
+struct RecentCounts {
+    /// Acknowledgements sent to this sender within the rate-limit window.
+    acks: u32,
+    /// Acknowledgements the whole desk sent within the total window.
+    acks_total: u32,
+    /// Whether the team was already told, in that window, that acks are held back.
+    ack_limit_told: bool,
+    /// Alerts about refused commands within the last hour (capped past the limit).
+    alerts: u32,
+}
+
+/// Alerts about refused commands sent within the last hour, counted up to one past the
+/// hourly limit.
+fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<u32> {
+    Ok(tx
+        .count_events_since(EventKind::Refused, now - Duration::hours(1))?
+        .min(ALERTS_PER_HOUR + 1))
+}
+
+/// The reporter's latest message on `case` (what `#reply` answers).
+fn reporter_last_message(tx: &Tx<'_>, case: &Case) -> store::Result<Option<MessageId>> {
+    let Some(rep) = &case.reporter else {
+        return Ok(None);
+    };
+    Ok(tx
+        .messages_of(&case.id)?
+        .into_iter()
+        .filter(|msg| msg.direction_in && &msg.from == rep)
+        .map(|msg| msg.message_id)
+        .next_back())
+}
+
+/// `#move`, by a member of this desk, to a desk there is: the member and the desk's
+/// label, carried out once the mail is recorded.
+fn move_request(
+    sender: &Sender,
+    filing: &Filing,
+    body: Option<&commands::ParsedBody>,
+    other_desks: &[String],
+) -> Option<(String, String)> {
+    let (Sender::Team(member), Filing::Existing(..), Some(b)) = (sender, filing, body) else {
+        return None;
+    };
+    b.commands
+        .iter()
+        .find_map(|c| match &c.parsed {
+            Ok(Command::Move(d)) if other_desks.contains(d) => Some(d.clone()),
+            _ => None,
+        })
+        .map(|d| (member.clone(), d))
 }
 
 fn mark(

@@ -388,10 +388,7 @@ impl Tx<'_> {
     pub fn highest_advisory_number(&self, prefix: &str, year: i32) -> Result<u32> {
         let start = format!("{prefix}-{year}-");
         let like = format!("%{start}%");
-        let mut stmt = self.conn().prepare_cached(HIGHEST_ADVISORY)?;
-        let ids = stmt
-            .query_map([like], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let ids: Vec<String> = self.column(HIGHEST_ADVISORY, [like])?;
         Ok(ids
             .iter()
             .flat_map(|ids| ids.split_whitespace())
@@ -468,12 +465,10 @@ impl Tx<'_> {
         // start with `PREFIX-YYYY-`, read for every mail, without scanning the cases.
         let low = format!("{prefix}-{year}-");
         let high = format!("{prefix}-{year}.");
-        let mut stmt = self.conn().prepare_cached(
+        let ids: Vec<String> = self.column(
             "SELECT advisory_id FROM cases WHERE advisory_id >= ?1 AND advisory_id < ?2",
+            [low, high],
         )?;
-        let ids = stmt
-            .query_map([low, high], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
         let max = ids
             .iter()
             .filter_map(|id| id.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()))
@@ -511,26 +506,13 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<crate::desk::spam::SuspectMail>> {
-        let mut stmt = self.conn().prepare(
+        let rows: Vec<(String, String, String, String, String)> = self.rows(
             "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail
                FROM events e LEFT JOIN messages m ON m.message_id = e.message_id
               WHERE e.kind = ?1 AND e.at >= ?2 AND e.at < ?3
               ORDER BY e.at, e.id",
+            params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
         )?;
-        let rows = stmt
-            .query_map(
-                params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(case, at, sender, subject, reason)| {
                 Ok(crate::desk::spam::SuspectMail {
@@ -556,21 +538,10 @@ impl Tx<'_> {
     }
 
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
-        let mut stmt = self.conn().prepare_cached(
+        let rows: Vec<(String, EventKind, String, String, i64, Option<MessageId>)> = self.rows(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
+            [case],
         )?;
-        let rows = stmt
-            .query_map([case], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, EventKind>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<MessageId>>(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(at, kind, actor, detail, public, mid)| {
                 Ok(Event {

@@ -46,43 +46,22 @@ macro_rules! text_column {
 }
 
 text_column!(CaseId, "case id", CaseId::to_string, CaseId::parse);
-text_column!(
-    CaseStatus,
-    "status",
-    |s: &CaseStatus| s.as_str(),
-    CaseStatus::parse
-);
-text_column!(
-    Severity,
-    "severity",
-    |s: &Severity| s.as_str(),
-    Severity::parse
-);
-text_column!(
-    EventKind,
-    "event kind",
-    |k: &EventKind| k.as_str(),
-    EventKind::parse
-);
-text_column!(Purpose, "purpose", |p: &Purpose| p.as_str(), Purpose::parse);
-text_column!(
-    ReminderKind,
-    "reminder kind",
-    ReminderKind::as_str,
-    ReminderKind::parse
-);
-text_column!(
-    OutboxState,
-    "outbox state",
-    |s: &OutboxState| s.as_str(),
-    OutboxState::parse
-);
-text_column!(
-    ReminderState,
-    "reminder state",
-    |s: &ReminderState| s.as_str(),
-    ReminderState::parse
-);
+/// Enums stored as their names: written with `as_str`, read back with `parse`.
+macro_rules! enum_columns {
+    ($($t:ty => $what:literal),+ $(,)?) => {
+        $(text_column!($t, $what, |v: &$t| v.as_str(), <$t>::parse);)+
+    };
+}
+
+enum_columns! {
+    CaseStatus => "status",
+    Severity => "severity",
+    EventKind => "event kind",
+    Purpose => "purpose",
+    ReminderKind => "reminder kind",
+    OutboxState => "outbox state",
+    ReminderState => "reminder state",
+}
 
 impl ToSql for MessageId {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

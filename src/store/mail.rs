@@ -133,6 +133,20 @@ impl Tx<'_> {
         Ok(ids)
     }
 
+    /// Raw mails stored but not processed yet, oldest first, each with its size in bytes
+    /// and the attempts already counted on it.
+    pub fn pending_raw_sizes(&self) -> Result<Vec<(i64, u64, u32)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, length(bytes), attempts FROM raw_mail WHERE state = 'pending' ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs(), r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<(i64, u64, u32)>>>()?;
+        Ok(rows)
+    }
+
     /// Counts one more attempt at processing the pending raw mail `id`, before it is
     /// made; returns the count (0 when the mail is no longer pending).
     pub fn begin_raw_attempt(&self, id: i64) -> Result<u32> {

@@ -111,13 +111,23 @@ impl Store {
         {
             std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
         }
-        // Create the file ourselves so it is born 0600: reports are confidential.
-        std::fs::OpenOptions::new()
-            .create(true)
+        // Create the file ourselves so it is born 0600: reports are confidential. Only
+        // when it does not exist yet: POSIX locks belong to the process, and closing any
+        // descriptor of the file drops all of them, the SHARED lock that each open
+        // connection holds in WAL mode included. Without it, another program that opens
+        // and closes the database believes it is the last user and deletes the WAL under
+        // the daemon, whose later commits then go to a deleted file. (`create_new` on an
+        // existing file fails before any descriptor is opened.)
+        match std::fs::OpenOptions::new()
+            .create_new(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| open_err(Box::new(e)))?;
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(Box::new(e))),
+        }
         let conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -171,21 +181,22 @@ impl Store {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction; commits if it returns `Ok`.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let wrapped = Tx { tx };
-        let out = f(&wrapped)?;
-        wrapped.tx.commit()?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
     pub fn read<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let wrapped = Tx { tx };
+        self.transaction(TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction<T>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let wrapped = Tx {
+            tx: self.conn.transaction_with_behavior(behavior)?,
+        };
         let out = f(&wrapped)?;
         wrapped.tx.commit()?;
         Ok(out)
@@ -280,6 +291,31 @@ impl Tx<'_> {
     }
 
     /// A single optional value: `None` for no row or a NULL.
+    /// Every row `sql` returns, read as a tuple of its columns.
+    pub(crate) fn rows<T>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params, |r| T::try_from(r))?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok(rows)
+    }
+
+    /// The first column of every row `sql` returns.
+    pub(crate) fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<C> {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let values = stmt
+            .query_map(params, |r| r.get::<_, T>(0))?
+            .collect::<rusqlite::Result<C>>()?;
+        Ok(values)
+    }
+
     pub(crate) fn opt<T: rusqlite::types::FromSql>(
         &self,
         sql: &str,

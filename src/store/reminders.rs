@@ -234,23 +234,7 @@ impl Tx<'_> {
     }
 
     fn raw_reminders(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
-        let mut stmt = self.conn().prepare_cached(sql)?;
-        let rows = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<RawRow>>>()?;
-        Ok(rows)
+        self.rows(sql, p)
     }
 
     /// Cancels every pending reminder of `scope` (the case was closed or published).

@@ -241,6 +241,17 @@ mod tests {
     use super::MIGRATIONS;
     use crate::store::Store;
 
+    /// A database at `path` as the first `version` migrations left it.
+    fn at_version(path: &std::path::Path, version: usize) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        for sql in MIGRATIONS.iter().take(version) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
     /// A database written before the spam state existed takes it after the upgrade, on
     /// the connection that migrated and on any other; the CHECK still refuses garbage.
     #[test]
@@ -248,11 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..2] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 2).unwrap();
+            let conn = at_version(&path, 2);
             conn.execute(
                 "INSERT INTO cases (id, year, seq, subject, status, opened_at, root_message_id)
                  VALUES ('SEC-2026-0001', 2026, 1, 's', 'new', '2026-11-23T09:00:00Z', 'a@b')",
@@ -298,11 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..7] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 7).unwrap();
+            let conn = at_version(&path, 7);
             for (id, seq) in [
                 ("SEC-2026-0003", 1),
                 ("COHTTP-2026-0005", 2),

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use secdesk::publish::advisory::{
     Advisory, CreditRole, blocking_problems, to_markdown, to_osv_json,
 };
-use secdesk::types::CaseId;
+use secdesk::types::{CaseId, ReferenceKind, ReferenceType};
 
 fn at(d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 9, d, h, 0, 0).unwrap()
@@ -52,7 +52,7 @@ fn cases() -> Vec<(&'static str, Vec<Advisory>)> {
         "1a61aeee7f593ec067612df1739ec905eab0450f".to_string(),
     )];
     commit.references = vec![(
-        "FIX".to_string(),
+        ReferenceType::Known(ReferenceKind::Fix),
         "https://github.com/mirage/ocaml-cohttp/pull/1".to_string(),
     )];
     let mut roles = base("OSEC-2026-23", "albatross", ">= 1.0.0, < 2.7.2");
@@ -122,16 +122,12 @@ fn golden_advisories() {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();
-    let o = std::process::Command::new("python3")
-        .arg(root.join("convert.py"))
-        .arg("--check")
-        .args(&mds)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "the converter model disagrees:\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    crate::support::stdout_of(
+        std::process::Command::new("python3")
+            .arg(root.join("convert.py"))
+            .arg("--check")
+            .args(&mds),
+        "the converter model disagrees:\n",
     );
 }
 

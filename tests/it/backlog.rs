@@ -2,28 +2,16 @@
 //! in batches. A failure or a crash in the middle of a batch loses nothing and
 //! duplicates nothing, and the server never hears "done" before the commit.
 
-use crate::support::desk::{stack_config, wait_first_sync};
+use crate::support::desk::{Daemon, assert_filed_once_each, stack_config, tally, wait_first_sync};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use secdesk::clock::Clock;
+use secdesk::service::process::{BatchItem, Processed};
 use secdesk::store::{Arrival, Store};
 use secdesk::types::{Uid, UidValidity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Counts from the database, read while the desk writes (WAL allows it).
-fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
-}
 
 /// A trigger that makes filing the message `id` fail, as a full disk or a bug would:
 /// the case row is written first, so the savepoint has something to undo.
@@ -68,64 +56,71 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
     sabotage(&path, "b2@reporter.test");
     // A fresh connection sees the trigger.
     let mut store = Store::open(&path).unwrap();
-    let (done, failed) = w
+    let items = w
         .desk
         .process_batch(&mut store, &raw, now, &|| false)
         .unwrap();
-    assert_eq!(
-        done.len(),
-        2,
-        "the two mails before the failing one are filed"
+    let failed: Vec<usize> = (0..items.len())
+        .filter(|i| matches!(items[*i], BatchItem::Failed(_)))
+        .collect();
+    assert_eq!(failed, vec![2], "the sabotaged mail alone fails: {items:?}");
+    assert!(
+        items
+            .iter()
+            .filter(|i| !matches!(i, BatchItem::Failed(_)))
+            .all(|i| matches!(i, BatchItem::Done(Processed::Filed { .. }))),
+        "the mails before and after it are filed: {items:?}"
     );
-    assert!(failed.is_some(), "the failure is reported");
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 2);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 4);
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        2,
+        tally(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        4,
         "nothing of the failed mail (its case, its ack) survives"
     );
     assert_eq!(
-        count(
+        tally(
             &path,
-            "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending' AND attempts = 1 AND last_error LIKE '%sabotaged%'"
         ),
-        3,
-        "the failed mail and those after it wait"
+        1,
+        "the failed mail waits, its attempt and its error recorded"
     );
 
     repair(&path);
     let pending = store.read(|tx| tx.pending_raw_ids()).unwrap();
-    assert_eq!(pending, raw[2..].to_vec());
-    let (done, failed) = w
+    assert_eq!(pending, vec![raw[2]]);
+    let items = w
         .desk
         .process_batch(&mut store, &pending, now, &|| false)
         .unwrap();
-    assert!(failed.is_none());
-    assert_eq!(done.len(), 3);
+    assert!(matches!(
+        items[..],
+        [BatchItem::Done(Processed::Filed { .. })]
+    ));
     // And a batch run again over mails already done does nothing.
-    let (again, _) = w
+    let again = w
         .desk
         .process_batch(&mut store, &raw, now, &|| false)
         .unwrap();
     assert!(
         again
             .iter()
-            .all(|p| *p == secdesk::service::process::Processed::AlreadyDone)
+            .all(|p| *p == BatchItem::Done(Processed::AlreadyDone))
     );
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 5);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 5);
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(*) FROM messages WHERE direction = 'in'"
         ),
         5
     );
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&path, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         5
     );
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(DISTINCT primary_rcpt) FROM outbox WHERE purpose = 'ack'"
         ),
@@ -164,32 +159,32 @@ fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates(
     assert!(err.is_err(), "the failure is reported");
     // Batches of 200: the first is committed whole; the second up to the failing mail.
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM messages"),
+        tally(&path, "SELECT COUNT(*) FROM messages"),
         301,
         "every mail before the failing one is on file, nothing of it or after it"
     );
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 151);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 151);
 
     repair(&path);
     let r = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock).unwrap();
     assert_eq!(r.messages, 450);
     assert_eq!(r.duplicates, 301, "what was done is recognised");
     assert_eq!(r.cases_opened, 225 - 151);
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM cases"), 225);
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM messages"), 450);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 225);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM messages"), 450);
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM raw_mail"),
+        tally(&path, "SELECT COUNT(*) FROM raw_mail"),
         450,
         "each message stored once"
     );
     assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM outbox"),
+        tally(&path, "SELECT COUNT(*) FROM outbox"),
         0,
         "importing sends nothing"
     );
     // Threads held: every case has its report and its reply.
     assert_eq!(
-        count(
+        tally(
             &path,
             "SELECT COUNT(*) FROM (SELECT case_id FROM messages GROUP BY case_id HAVING COUNT(*) = 2)"
         ),
@@ -205,31 +200,6 @@ fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates(
         String::from_utf8_lossy(&body).contains("\nFrom an escaped line"),
         "mboxrd lines are unescaped while streaming"
     );
-}
-
-/// Runs the real binary; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, log: &Path) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The UIDs of the desk's INBOX that carry the done keyword.
@@ -260,44 +230,130 @@ fn processed_uids(db: &Path) -> BTreeSet<u32> {
         .collect()
 }
 
+/// A desk that has seen its (empty) mailbox once, then `n` reports appended while it is
+/// stopped, so they are new mail, not history; report `odd`, if any, carries the given
+/// failpoint header. Returns the config's path and the database's.
+fn backlog(
+    stack: &MailStack,
+    dir: &Path,
+    n: usize,
+    odd: Option<(usize, &str)>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let db = dir.join("desk.db");
+    // Every reporter is acknowledged: the desk-wide limit (60 an hour) raised above n.
+    let text = stack_config(
+        stack,
+        &db,
+        "[policy]\nack_rate_limit_total = \"1000 per hour\"\n",
+    );
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let priming = Daemon::start(&cfg, &dir.join("run0.log"), &[]);
+    wait_first_sync(&db).unwrap();
+    drop(priming);
+    let mut imap = stack.imap(DESK);
+    for i in 0..n {
+        let mut mail = report(
+            &format!("bulk{i}@reporter.test"),
+            &format!("Report {i}"),
+            "x",
+        )
+        .replace(RITA, &format!("r{i}@reporter.test"));
+        if let Some((at, failpoint)) = odd.filter(|(at, _)| *at == i) {
+            let subject = format!("Subject: Report {at}\r\n");
+            mail = mail.replace(
+                &subject,
+                &format!("{subject}X-Secdesk-Failpoint: {failpoint}\r\n"),
+            );
+        }
+        imap.append("INBOX", mail.as_bytes());
+    }
+    drop(imap);
+    (cfg, db)
+}
+
+#[test]
+fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
+    const N: usize = 12;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = backlog(&stack, dir.path(), N, Some((5, "panic")));
+    let log = dir.path().join("run1.log");
+    let _desk = Daemon::start(&cfg, &log, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") > 0
+        || tally(&db, "SELECT COUNT(*) FROM raw_mail") < N as i64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the backlog was never filed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("a batch could not be filed"),
+        "the panic hit a batch: {text}"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'"
+        ),
+        1,
+        "the mail at fault is set aside"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT attempts FROM raw_mail WHERE message_id = 'bulk5@reporter.test'"
+        ),
+        4,
+        "three failed attempts (the batch's and two alone), then the one that set it aside"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject LIKE 'Report %'"
+        ),
+        N as i64 - 1,
+        "every other report has its case"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT MAX(attempts) FROM raw_mail WHERE message_id != 'bulk5@reporter.test'"
+        ),
+        2,
+        "the others were tried in the batch, then once alone"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(DISTINCT primary_rcpt) FROM outbox WHERE purpose = 'ack'"
+        ),
+        N as i64 - 1,
+        "one acknowledgement for each other reporter, none for the mail at fault"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        N as i64 - 1
+    );
+}
+
 #[test]
 fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
     const N: usize = 300;
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("desk.db");
-    // Every reporter is acknowledged: the desk-wide limit (60 an hour) raised above N.
-    let text = stack_config(
-        &stack,
-        &db,
-        "[policy]\nack_rate_limit_total = \"1000 per hour\"\n",
-    );
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
-    // A first run on the empty mailbox, so the backlog below is new mail, not history.
-    let priming = Daemon::start(&cfg, &dir.path().join("run0.log"));
-    wait_first_sync(&db).unwrap();
-    drop(priming);
-    let mut imap = stack.imap(DESK);
-    for i in 0..N {
-        imap.append(
-            "INBOX",
-            report(
-                &format!("bulk{i}@reporter.test"),
-                &format!("Report {i}"),
-                "x",
-            )
-            .replace(RITA, &format!("r{i}@reporter.test"))
-            .as_bytes(),
-        );
-    }
-    drop(imap);
+    let (cfg, db) = backlog(&stack, dir.path(), N, None);
 
     // Killed as soon as a first batch is committed and flagged: the next batches are in
     // flight (fetched, being processed, or being flagged).
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"));
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(
+    while tally(
         &db,
         "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
     ) == 0
@@ -329,22 +385,22 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
     );
     // Batches are whole: every committed batch holds all its effects.
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM cases"),
+        tally(&db, "SELECT COUNT(*) FROM cases"),
         processed.len() as i64
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         processed.len() as i64
     );
 
-    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"));
+    let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let done = count(
+        let done = tally(
             &db,
             "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending' AND flagged = 1",
         );
-        let queued = count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
+        let queued = tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
         if done >= N as i64 && queued == 0 {
             break;
         }
@@ -354,15 +410,7 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        N as i64
-    );
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        N as i64
-    );
+    assert_filed_once_each(&db, N as i64);
     assert_eq!(
         flagged_on_server(&stack).len(),
         N,

@@ -36,22 +36,14 @@ fn report_ack_reply_tag_duplicate_and_robots() {
          team-notice -> alice@example.org | [SEC-2026-0001] New report: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] New report: Heap overflow in the parser"
     );
     let ack = &out[0].bytes;
-    assert_eq!(
-        header(ack, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "References").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "Auto-Submitted").as_deref(),
-        Some("auto-replied")
-    );
-    assert_eq!(header(ack, "X-Secdesk-Loop").as_deref(), Some(DESK));
-    assert_eq!(
-        header(ack, "Reply-To").as_deref(),
-        Some("\"Example Security Team\" <security+sec-2026-0001@example.org>")
+    assert_header(ack, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(ack, "References", "<r1@reporter.test>");
+    assert_header(ack, "Auto-Submitted", "auto-replied");
+    assert_header(ack, "X-Secdesk-Loop", DESK);
+    assert_header(
+        ack,
+        "Reply-To",
+        "\"Example Security Team\" <security+sec-2026-0001@example.org>",
     );
     assert!(
         header(ack, "Message-ID")
@@ -71,14 +63,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     let reply = format!(
         "From: {RITA}\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\nMessage-ID: <r2@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nReferences: <r1@reporter.test> {ack_id}\r\n\r\nYes, credit me as Rita.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&reply),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Reporter,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&reply), false, MessageKind::Reporter));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Reporter: Heap overflow in the parser"
@@ -90,14 +75,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
         "More on [SEC-2026-0001]",
         "Another crash.",
     );
-    assert!(matches!(
-        w.deliver(&tagged),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Reporter,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&tagged), false, MessageKind::Reporter));
     assert_eq!(w.new_mail().len(), 2, "one copy of the relay per member");
 
     // The same mail delivered twice: one case.
@@ -111,44 +89,25 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     let ooo = format!(
         "From: {RITA}\r\nTo: {DESK}\r\nSubject: Out of office: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <ooo@reporter.test>\r\nIn-Reply-To: {ack_id}\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&ooo),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Automatic,
-            outgoing: 0,
-            ..
-        }
+    assert!(filed_with(
+        &w.deliver(&ooo),
+        false,
+        MessageKind::Automatic,
+        0
     ));
     // A bounce of the ack (multipart/report carrying the original headers).
     let bounce = format!(
         "From: MAILER-DAEMON@mx.reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce1@mx.reporter.test>\r\nReturn-Path: <>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; rita@reporter.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: security@example.org\r\nMessage-ID: {ack_id}\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\n--b--\r\n"
     );
     assert!(
-        matches!(
-            w.deliver(&bounce),
-            Processed::Filed {
-                opened: false,
-                kind: MessageKind::Automatic,
-                outgoing: 0,
-                ..
-            }
-        ),
+        filed_with(&w.deliver(&bounce), false, MessageKind::Automatic, 0),
         "a bounce threads onto the case of the mail it returns"
     );
     // A list mail that threads nowhere opens a case (nothing is lost) but is not acknowledged.
     let list = format!(
         "From: news@lists.example.net\r\nTo: {DESK}\r\nSubject: Weekly newsletter\r\nMessage-ID: <news1@lists.example.net>\r\nList-Id: <news.lists.example.net>\r\n\r\nHello.\r\n"
     );
-    assert!(matches!(
-        w.deliver(&list),
-        Processed::Filed {
-            opened: true,
-            kind: MessageKind::Report,
-            outgoing: 1,
-            ..
-        }
-    ));
+    assert!(filed_with(&w.deliver(&list), true, MessageKind::Report, 1));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0002] New report: Weekly newsletter\nteam-notice -> bob@example.org | [SEC-2026-0002] New report: Weekly newsletter"
@@ -217,13 +176,10 @@ fn unreadable_mail_is_filed_and_the_team_told() {
         "team-notice -> alice@example.org | [SEC-2026-0001] Attention: a mail could not be read\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: a mail could not be read"
     );
     // The next mail is processed normally.
-    assert!(matches!(
-        w.deliver(&report("ok@reporter.test", "Fine", "x")),
-        Processed::Filed {
-            opened: true,
-            kind: MessageKind::Report,
-            ..
-        }
+    assert!(filed_as(
+        &w.deliver(&report("ok@reporter.test", "Fine", "x")),
+        true,
+        MessageKind::Report
     ));
 }
 
@@ -261,10 +217,7 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
     );
     w.deliver(&with_poc);
     let out = w.new_mail();
-    let notice = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&out, "team-notice");
     let parsed = mail_parser::MessageParser::default()
         .parse(&notice.bytes)
         .unwrap();
@@ -284,7 +237,7 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
         body(&notice.bytes)
     );
     // The reporter's acknowledgement carries nothing of it.
-    let ack = out.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
+    let ack = first(&out, "ack");
     assert!(!String::from_utf8_lossy(&ack.bytes).contains("70000"));
 }
 
@@ -293,25 +246,23 @@ fn a_report_on_the_friday_before_a_holiday_is_promised_the_right_day() {
     // Friday 18 December 2026, 15:00 in Paris; Christmas (Fri 25) is a holiday.
     let friday = paris(2026, 12, 18, 15, 0);
     let mut w = World::with(friday, "");
-    w.deliver(&report("r1@reporter.test", "Crash", "x"));
-    let ack = w.take("ack");
-    // Mon 21, Tue 22, Wed 23: three working days.
-    assert!(
-        body(&ack.bytes).contains("answer you by Wed 23 Dec 2026, 17:00 CET (Europe/Paris)"),
-        "{}",
-        body(&ack.bytes)
-    );
-
-    // On the Tuesday before Christmas, the third working day skips the 25th.
-    let tuesday = paris(2026, 12, 22, 9, 30);
-    w.clock.set(tuesday);
-    w.deliver(&report("r2@reporter.test", "Another crash", "x"));
-    let ack = w.take("ack");
-    assert!(
-        body(&ack.bytes).contains("answer you by Mon 28 Dec 2026, 17:00 CET (Europe/Paris)"),
-        "{}",
-        body(&ack.bytes)
-    );
+    for (now, id, subject, promise) in [
+        // Mon 21, Tue 22, Wed 23: three working days.
+        (friday, "r1@reporter.test", "Crash", "Wed 23 Dec 2026"),
+        // On the Tuesday before Christmas, the third working day skips the 25th.
+        (
+            paris(2026, 12, 22, 9, 30),
+            "r2@reporter.test",
+            "Another crash",
+            "Mon 28 Dec 2026",
+        ),
+    ] {
+        w.clock.set(now);
+        w.deliver(&report(id, subject, "x"));
+        let text = body(&w.take("ack").bytes);
+        let promised = format!("answer you by {promise}, 17:00 CET (Europe/Paris)");
+        assert!(text.contains(&promised), "{text}");
+    }
 }
 
 #[test]
@@ -349,10 +300,7 @@ fn one_unusable_member_address_does_not_keep_a_new_report_from_the_others() {
         summarize(&w.new_mail()),
         "ack -> rita@reporter.test | Re: [SEC-2026-0001] Crash\nteam-notice -> alice@example.org | [SEC-2026-0001] New report: Crash"
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(
         events.iter().any(|e| e
             .detail

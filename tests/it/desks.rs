@@ -49,19 +49,23 @@ fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> Strin
     )
 }
 
+/// "Top bug", "Cohttp bug" and "Dune bug": one report to each desk, from Rita.
+fn one_report_per_desk(w: &mut World) {
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+}
+
 /// A team member's authenticated mail to `to`, in reply to `parent`.
 fn member_mail(from: &str, to: &str, id: &str, parent: &str, subject: &str, body: &str) -> String {
     team_mail(from, id, Some(parent), subject, None, body)
         .replace(&format!("To: {DESK}\r\n"), &format!("To: {to}\r\n"))
-}
-
-fn opened(p: &Processed) -> String {
-    match p {
-        Processed::Filed {
-            case, opened: true, ..
-        } => case.to_string(),
-        other => panic!("no case opened: {other:?}"),
-    }
 }
 
 fn filed_on(p: &Processed) -> String {
@@ -217,10 +221,7 @@ fn a_member_of_another_desk_is_refused() {
     assert_eq!(mail.len(), 1, "{}", summarize(&mail));
     assert_eq!(mail[0].recipients, vec![CAROL.to_string()]);
     assert!(body(&mail[0].bytes).contains("alice@example.org, a member of the desk main"));
-    let events = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
-        .unwrap();
+    let events = w.events(&id);
     assert!(
         events
             .iter()
@@ -304,9 +305,7 @@ fn refusal_alerts_are_capped() {
     let alerts = w.new_mail();
     assert_eq!(alerts.len(), 5, "{}", summarize(&alerts));
     let refused = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse(&id).unwrap()))
-        .unwrap()
+        .events(&id)
         .into_iter()
         .filter(|e| e.kind == EventKind::Refused)
         .count();
@@ -319,15 +318,7 @@ fn refusal_alerts_are_capped() {
 #[test]
 fn each_desk_has_its_own_digest_in_its_own_time_zone() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    w.deliver(&report_to(
-        RITA,
-        COHTTP,
-        "r2@reporter.test",
-        "Cohttp bug",
-        "x",
-    ));
-    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    one_report_per_desk(&mut w);
     w.new_mail();
     // Monday 23 November, 10:00 in Paris is 04:00 in New York: dune's digest is due at
     // 09:00 there, 15:00 in Paris.
@@ -552,10 +543,7 @@ fn move_hands_a_case_to_another_desk() {
         case.severity.map(|s| s.to_string()).as_deref(),
         Some("high")
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&CaseId::parse("COHTTP-2026-0002").unwrap()))
-        .unwrap();
+    let events = w.events("COHTTP-2026-0002");
     assert!(
         events.iter().any(|e| e.kind == EventKind::Opened),
         "{events:?}"
@@ -592,15 +580,7 @@ fn move_hands_a_case_to_another_desk() {
 #[test]
 fn the_read_side_commands_take_a_desk() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    w.deliver(&report_to(
-        RITA,
-        COHTTP,
-        "r2@reporter.test",
-        "Cohttp bug",
-        "x",
-    ));
-    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    one_report_per_desk(&mut w);
     let db = w.desk.config.desk.database.clone();
     let cfg = w._dir.path().join("config.toml");
     std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();

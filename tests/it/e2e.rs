@@ -3,8 +3,8 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, count, load, must_count, send_alice, send_report,
-    starttls_stack_config, wait_first_sync, wait_until,
+    Daemon, RunningDesk, append_reports, assert_filed_once_each, count, load, must_count,
+    send_alice, send_report, starttls_stack_config, wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::pass::{Pass, flush, service_desk};
@@ -76,14 +76,8 @@ fn a_report_is_acknowledged_threaded_and_never_twice() {
         header(ack, "Subject").unwrap(),
         format!("Re: [{case}] Heap overflow in the parser")
     );
-    assert_eq!(
-        header(ack, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
-    assert_eq!(
-        header(ack, "Auto-Submitted").as_deref(),
-        Some("auto-replied")
-    );
+    assert_header(ack, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(ack, "Auto-Submitted", "auto-replied");
     assert!(
         header(ack, "Reply-To")
             .unwrap()
@@ -241,15 +235,7 @@ fn killed_mid_backlog_every_mail_is_filed_once_and_acknowledged_once() {
 
     let _second = Daemon::start(&cfg, &dir.path().join("run2.log"), &[]);
     wait_settled(&db, N as i64).unwrap();
-    assert_eq!(must_count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    assert_eq!(
-        must_count(&db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
-        N as i64
-    );
-    assert_eq!(
-        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        N as i64
-    );
+    assert_filed_once_each(&db, N as i64);
     // In the mailboxes: one acknowledgement per reporter. A copy may arrive twice only
     // if the kill fell between the server's 250 and our commit, and then with the same
     // Message-ID.
@@ -332,10 +318,7 @@ fn mail_waits_in_the_outbox_while_smtp_is_down() {
     let r = flush(&rt, &up, &db, &desk, &clock);
     assert_eq!((r.sent, r.retrying, r.failed), (3, 0, 0));
     let got = stack.wait_for(RITA, 1, WAIT);
-    assert_eq!(
-        header(&got[0], "Subject").as_deref(),
-        Some("Re: [SEC-2026-0001] Queued")
-    );
+    assert_header(&got[0], "Subject", "Re: [SEC-2026-0001] Queued");
 }
 
 #[test]
@@ -420,14 +403,12 @@ fn the_team_drives_a_case_by_mail() {
     );
     let reply = &stack.wait_for(RITA, 2, WAIT)[1];
     let raw = String::from_utf8_lossy(reply);
-    assert_eq!(
-        header(reply, "From").as_deref(),
-        Some("\"Example Security Team\" <security@example.org>")
+    assert_header(
+        reply,
+        "From",
+        "\"Example Security Team\" <security@example.org>",
     );
-    assert_eq!(
-        header(reply, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
-    );
+    assert_header(reply, "In-Reply-To", "<r1@reporter.test>");
     assert!(
         body(reply)
             .starts_with("Thanks for the report — we reproduced it and are working on a fix.\n")

@@ -6,7 +6,8 @@
 //! The configs use timeouts of a few seconds, so no test waits long.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, wait_first_sync,
+    Daemon, RunningDesk, append_reports, load, send_report, starttls_stack_config, tally,
+    wait_first_sync,
 };
 use crate::support::mailstack::MailStack;
 use crate::support::proxy::{Mode, Proxy};
@@ -42,18 +43,6 @@ fn fault_config(
     (text, db)
 }
 
-/// A number from the database, read while the desk writes (WAL allows it).
-fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 /// Polls `done` (every 20 ms) until it holds; panics with `what` after `limit`.
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -66,8 +55,8 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Du
 
 /// Mails filed plus mails sent.
 fn progress(db: &Path) -> i64 {
-    count(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
-        + count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+    tally(db, "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'")
+        + tally(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
 }
 
 /// Message-ID → number of copies, of every mail in `user`'s INBOX.
@@ -109,14 +98,11 @@ fn imap_blackholed_during_idle_is_noticed_and_mail_delivered_meanwhile_is_acknow
         noticed <= Duration::from_secs(2 + 3 + 2),
         "noticed after {noticed:?}, more than timeout + idle_renew (5 s) and a margin"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox"), 0);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM outbox"), 0);
 
     imap.pass();
     let acks = stack.wait_for(RITA, 1, WAIT);
-    assert_eq!(
-        header(&acks[0], "In-Reply-To").as_deref(),
-        Some("<meanwhile@reporter.test>")
-    );
+    assert_header(&acks[0], "In-Reply-To", "<meanwhile@reporter.test>");
     eprintln!(
         "acknowledged {:?} after the network went silent",
         silent_at.elapsed()
@@ -140,14 +126,14 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
         "x",
     );
     wait_until(WAIT, "the outbox never emptied", || {
-        count(&db, "SELECT COUNT(*) FROM outbox") == 3
-            && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
+            && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
     });
     assert!(
         smtp.accepted() >= 2,
         "the silent connection was given up and a new one made"
     );
-    let retried = count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 1");
+    let retried = tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 1");
     assert_eq!(
         retried, 1,
         "exactly the mail caught in the silence was retried"
@@ -163,7 +149,7 @@ fn smtp_blackholed_in_the_middle_of_data_sends_once_when_it_heals() {
         );
     }
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
         0
     );
 }
@@ -194,7 +180,7 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
         "x",
     );
     wait_until(WAIT, "the report was never filed", || {
-        count(&db, "SELECT COUNT(*) FROM outbox") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
     });
     wait_until(WAIT, "the desk never tried to log in", || {
         stack.log_tail(200).contains("authentication failed")
@@ -220,15 +206,15 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
 
     // Nothing was marked failed or even attempted, and the case says nothing went wrong.
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
         0
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
         0
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM events WHERE kind = 'delivery-failed'"
         ),
@@ -238,7 +224,7 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     // The password file is corrected; the running desk reads it at its next login.
     std::fs::write(&pass_file, format!("{}\n", stack.password)).unwrap();
     wait_until(WAIT, "the mail never went out", || {
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
     });
     for who in [RITA, ALICE, BOB] {
         stack.wait_for(who, 1, WAIT);
@@ -364,16 +350,16 @@ fn a_long_first_sync_keeps_systemd_informed() {
         "{before:?}"
     );
     for progress in [
-        "STATUS=reading the inbox: 50 of 120 mails stored",
-        "STATUS=reading the inbox: 120 of 120 mails stored",
-        "STATUS=filing the inbox: 100 of 120 mails",
+        "STATUS=catching up with the inbox: 50 of 120 mails filed",
+        "STATUS=catching up with the inbox: 100 of 120 mails filed",
+        "STATUS=catching up with the inbox: 120 of 120 mails filed",
     ] {
         assert!(
             before.iter().any(|l| l == progress),
             "{progress} in {before:?}"
         );
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), 120);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 120);
 }
 
 #[test]
@@ -404,17 +390,17 @@ fn a_mail_that_keeps_failing_is_set_aside_and_the_next_one_is_processed() {
     // The poison is tried three times, then set aside: raw, on a case of its own, the
     // team told once; its sender is not answered.
     wait_until(WAIT, "the poison mail was never set aside", || {
-        count(
+        tally(
             &db,
             "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
         ) == 1
     });
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"),
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"),
         0
     );
     assert_eq!(
-        count(
+        tally(
             &db,
             "SELECT attempts FROM raw_mail WHERE message_id = 'poison@reporter.test'"
         ),
@@ -482,14 +468,14 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         Duration::from_secs(180),
         "the storm's mail never settled",
         || {
-            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
+            tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
         },
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
         N as i64
     );
     let mut twice = 0;
@@ -500,11 +486,8 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     }
     let team: BTreeSet<String> = copies(&stack, ALICE).into_keys().collect();
     assert_eq!(team.len(), N, "the team heard of every report");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    let store = secdesk::store::Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
     eprintln!(
         "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, {:?}",
         started.elapsed()
@@ -576,12 +559,7 @@ fn publish_renders_everything_before_queueing_anything() {
     assert!(!purposes.contains(&"announce"), "{purposes:?}");
     assert!(!purposes.contains(&"published-notice"), "{purposes:?}");
     assert_ne!(w.case("SEC-2026-0001").status, CaseStatus::Published);
-    let t = body(
-        &out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap()
-            .bytes,
-    );
+    let t = body(&first(&out, "transcript").bytes);
     assert!(t.contains("the published template failed"), "{t}");
 }
 
@@ -617,10 +595,7 @@ fn a_template_failure_is_recorded_and_told_to_the_team() {
         "one copy per member"
     );
     assert!(out.iter().any(|r| r.purpose.as_str() == "ack"));
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(
         events
             .iter()
@@ -658,13 +633,13 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
         Duration::from_secs(120),
         "the backlog never settled",
         || {
-            count(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
-                && count(&db, "SELECT COUNT(*) FROM outbox") == (N * 3) as i64
-                && count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == (N * 3) as i64
+            tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+                && tally(&db, "SELECT COUNT(*) FROM outbox") == (N * 3) as i64
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == (N * 3) as i64
         },
     );
     stack.flush_queue();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     let mut twice = 0;
     for i in 0..N {
         let who = format!("l{i}@reporter.test");
@@ -715,11 +690,11 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
         0
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         3
     );
 }
@@ -741,7 +716,7 @@ fn a_corrected_imap_password_file_is_read_at_the_next_login() {
     let _desk = RunningDesk::start_unsynced(load(&text));
     wait_until(WAIT, "the desk did not try twice", || imap.accepted() >= 2);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM imap_cursor"),
+        tally(&db, "SELECT COUNT(*) FROM imap_cursor"),
         0,
         "never logged in"
     );

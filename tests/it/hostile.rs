@@ -20,10 +20,7 @@ fn a_report_of_many_short_lines_is_filed_acknowledged_and_relayed_whole() {
     );
     let mail = w.new_mail();
     assert!(mail.iter().any(|r| r.purpose.as_str() == "ack"));
-    let notice = mail
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&mail, "team-notice");
     let body = body(&notice.bytes);
     assert!(body.contains("the end"));
     assert!(body.matches("x\n").count() >= 2_000_000);
@@ -154,10 +151,7 @@ fn one_unreadable_reminder_row_never_stops_the_others() {
             .iter()
             .any(|f| matches!(f, secdesk::service::scheduler::Fired::SetAside { .. }))
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(events.iter().any(|e| {
         e.detail
             .contains("a reminder could not be processed and was set aside")
@@ -273,9 +267,7 @@ fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
 }
 
 fn refusals(w: &mut World) -> Vec<String> {
-    w.store
-        .read(|tx| tx.events(&secdesk::types::CaseId::parse("SEC-2026-0001").unwrap()))
-        .unwrap()
+    w.events("SEC-2026-0001")
         .into_iter()
         .filter(|e| e.kind.as_str() == "refused")
         .map(|e| e.detail)

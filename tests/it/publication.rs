@@ -12,12 +12,7 @@ const SETUP: &str = "#valid\r\n#summary Heap overflow in the parser\r\n#package 
 
 /// Opens a case from Rita with Message-ID `report_id`; returns the team notice's id.
 fn open(w: &mut World, report_id: &str) -> String {
-    w.deliver(&report(
-        report_id,
-        "Heap overflow in the parser",
-        "It overflows.",
-    ));
-    w.take("team-notice").message_id.to_string()
+    w.open_report(report_id, "Heap overflow in the parser", "It overflows.")
 }
 
 /// Sets the case up (`setup_id`), then asks `#publish now` (`publish_id`), which must be
@@ -35,16 +30,6 @@ fn publish_refused(w: &mut World, notice: &str, setup_id: &str, publish_id: &str
         summarize(&out)
     );
     body(&out[0].bytes)
-}
-
-fn attachment(raw: &[u8], name: &str) -> String {
-    use mail_parser::MimeHeaders;
-    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
-    let a = parsed
-        .attachments()
-        .find(|a| a.attachment_name() == Some(name))
-        .unwrap_or_else(|| panic!("no attachment {name}"));
-    String::from_utf8_lossy(a.contents()).into_owned()
 }
 
 #[test]
@@ -245,12 +230,11 @@ fn modified_is_the_last_change_to_the_advisory() {
 #[test]
 fn the_public_timeline_says_facts_only() {
     let mut w = World::new();
-    w.deliver(&report(
+    let notice = w.open_report(
         "t1@reporter.test",
         "URGENT pwn of prod.internal via rita@reporter.test",
         "It overflows.",
-    ));
-    let notice = w.take("team-notice").message_id.to_string();
+    );
     w.command(ALICE, "t2@example.org", &notice, SETUP);
     w.command(
         ALICE,

@@ -58,15 +58,6 @@ fn spamassassin(raw: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn opened(p: &Processed) -> String {
-    match p {
-        Processed::Filed {
-            case, opened: true, ..
-        } => case.to_string(),
-        other => panic!("no case opened: {other:?}"),
-    }
-}
-
 fn pending_of(w: &mut World, scope: &str) -> Vec<String> {
     w.store
         .read(|tx| tx.reminders_of(scope))
@@ -305,18 +296,12 @@ fn notspam_releases_and_spam_quarantines() {
         out.contains("team-notice -> alice@example.org | [SEC-2026-0001] New report: Account takeover in the login form"),
         "{out}"
     );
-    let ack = mail.iter().find(|r| r.purpose.as_str() == "ack").unwrap();
-    assert_eq!(
-        header(&ack.bytes, "In-Reply-To").as_deref(),
-        Some("<c1@bank.test>")
-    );
+    let ack = first(&mail, "ack");
+    assert_header(&ack.bytes, "In-Reply-To", "<c1@bank.test>");
     // The promise counts from the release (Tuesday 11:00 → Friday 17:00), not the arrival.
     let text = body(&ack.bytes);
     assert!(text.contains("Fri 27 Nov 2026, 17:00 CET"), "{text}");
-    let notice = mail
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap();
+    let notice = first(&mail, "team-notice");
     assert!(body(&notice.bytes).contains("The reset token is predictable."));
     let c = w.case(&case);
     assert_eq!(c.status.as_str(), "new");

@@ -2,10 +2,9 @@
 
 use crate::world::*;
 use chrono::{Duration, NaiveDate};
-use mail_parser::MimeHeaders;
 use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
-use secdesk::types::{CaseStatus, Severity};
+use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
 
 #[test]
 fn the_issue_example_end_to_end() {
@@ -51,15 +50,13 @@ fn the_issue_example_end_to_end() {
             "reply leaks {secret:?}"
         );
     }
-    assert_eq!(
-        header(reply, "In-Reply-To").as_deref(),
-        Some("<r1@reporter.test>")
+    assert_header(reply, "In-Reply-To", "<r1@reporter.test>");
+    assert_header(
+        reply,
+        "From",
+        "\"Example Security Team\" <security@example.org>",
     );
-    assert_eq!(
-        header(reply, "From").as_deref(),
-        Some("\"Example Security Team\" <security@example.org>")
-    );
-    assert_eq!(header(reply, "Auto-Submitted").as_deref(), Some("no"));
+    assert_header(reply, "Auto-Submitted", "no");
     // The transcript echoes each command with its result.
     let transcript = body(&out[1].bytes);
     for expected in [
@@ -142,11 +139,7 @@ fn a_typo_gets_a_helpful_transcript_and_the_rest_still_applies() {
     let body = "#asign me\r\n#severity hgh\r\n#valid\r\n#embargo 2027-02-30\r\n";
     w.command(BOB, "b1@example.org", &notice, body);
     let out = w.new_mail();
-    let transcript = body_text(
-        out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap(),
-    );
+    let transcript = body_text(first(&out, "transcript"));
     assert!(
         transcript
             .contains("line 1: #asign me\n  ✗ unknown command `#asign` — did you mean `#assign`?"),
@@ -185,10 +178,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         "#forward maintainer@upstream.test\r\nCould you have a look?\r\n",
     );
     let out = w.new_mail();
-    let fwd = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "forward")
-        .unwrap();
+    let fwd = first(&out, "forward");
     assert_eq!(fwd.recipients, vec!["maintainer@upstream.test".to_string()]);
     let text = body_text(fwd);
     assert!(
@@ -200,14 +190,7 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         "From: maintainer@upstream.test\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Security report for your attention\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: {}\r\n\r\nConfirmed, fix coming.\r\n",
         fwd.message_id.bracketed()
     );
-    assert!(matches!(
-        w.deliver(&answer),
-        Processed::Filed {
-            opened: false,
-            kind: MessageKind::Upstream,
-            ..
-        }
-    ));
+    assert!(filed_as(&w.deliver(&answer), false, MessageKind::Upstream));
     assert_eq!(
         summarize(&w.new_mail()),
         "team-notice -> alice@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser\nteam-notice -> bob@example.org | [SEC-2026-0001] Upstream: Heap overflow in the parser"
@@ -252,10 +235,7 @@ fn new_case_from_the_team_and_case_naming() {
         Processed::Unfiled(_)
     ));
     let out = w.new_mail();
-    let transcript = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "transcript")
-        .unwrap();
+    let transcript = first(&out, "transcript");
     assert!(
         body_text(transcript).contains("#case SEC-YYYY-NNNN"),
         "{}",
@@ -349,12 +329,7 @@ fn every_command_changes_what_it_says() {
         "#assign bob@example.org\r\n#unassign\r\n#cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\r\n#cwe CWE-122\r\n#cwe 787\r\n#reference fix https://example.org/fix/1\r\n#workaround Do not parse untrusted files\r\n#credit anonymous\r\n#package example-parser\r\n#preannounce 2026-12-10\r\n#show\r\n#help\r\n",
     );
     let out = w.new_mail();
-    let transcript = body(
-        &out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap()
-            .bytes,
-    );
+    let transcript = body(&first(&out, "transcript").bytes);
     for line in [
         "line 1: #assign bob@example.org\n  → assigned to bob@example.org",
         "line 2: #unassign\n  → bob@example.org is no longer the responder",
@@ -372,10 +347,7 @@ fn every_command_changes_what_it_says() {
         );
     }
     // The pre-announcement names the package and the date, nothing of the details.
-    let pre = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "preannounce")
-        .unwrap();
+    let pre = first(&out, "preannounce");
     assert_eq!(pre.recipients, vec!["announce@example.org".to_string()]);
     let pre_text = String::from_utf8_lossy(&pre.bytes).to_string();
     assert!(
@@ -394,7 +366,10 @@ fn every_command_changes_what_it_says() {
     assert_eq!(case.cwes, vec![122, 787]);
     assert_eq!(
         case.references,
-        vec![("FIX".to_string(), "https://example.org/fix/1".to_string())]
+        vec![(
+            ReferenceType::Known(ReferenceKind::Fix),
+            "https://example.org/fix/1".to_string()
+        )]
     );
     assert_eq!(
         case.workaround.as_deref(),
@@ -435,33 +410,17 @@ fn every_command_changes_what_it_says() {
         "#reopen\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#affected < 1.4.2\r\n#publish now\r\n",
     );
     let out = w.new_mail();
-    let t = body_text(
-        out.iter()
-            .find(|r| r.purpose.as_str() == "transcript")
-            .unwrap(),
-    );
+    let t = body_text(first(&out, "transcript"));
     assert!(
         t.contains("→ published as OSEC-2026-01 before the end of the embargo (#publish now)"),
         "{t}"
     );
-    let events = w
-        .store
-        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
-        .unwrap();
+    let events = w.events("SEC-2026-0001");
     assert!(events.iter().any(|e| e.detail
         == "advisory OSEC-2026-01 published before the end of the embargo (#publish now)"));
-    let announce = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "announce")
-        .unwrap();
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&announce.bytes)
-        .unwrap();
-    let osv = parsed
-        .attachments()
-        .find(|a| a.attachment_name() == Some("OSEC-2026-01.json"))
-        .unwrap();
-    let osv: serde_json::Value = serde_json::from_slice(osv.contents()).unwrap();
+    let announce = first(&out, "announce");
+    let osv: serde_json::Value =
+        serde_json::from_str(&attachment(&announce.bytes, "OSEC-2026-01.json")).unwrap();
     // The converter always writes `credits`: anonymous means it is empty.
     assert_eq!(
         osv["credits"],

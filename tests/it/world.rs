@@ -151,6 +151,12 @@ impl World {
         self.store.read(|tx| tx.load_case(&id)).unwrap().unwrap()
     }
 
+    /// The timeline of the case `id`.
+    pub fn events(&mut self, id: &str) -> Vec<secdesk::desk::case::Event> {
+        let id = CaseId::parse(id).unwrap();
+        self.store.read(|tx| tx.events(&id)).unwrap()
+    }
+
     pub fn cases(&mut self) -> Vec<String> {
         self.store
             .read(|tx| tx.list_cases(false))
@@ -172,6 +178,38 @@ impl World {
     }
 }
 
+/// Whether `p` filed its mail as `kind`, on a case it `opened` or on one it found.
+pub fn filed_as(p: &Processed, opened: bool, kind: secdesk::desk::MessageKind) -> bool {
+    matches!(p, Processed::Filed { opened: o, kind: k, .. } if *o == opened && *k == kind)
+}
+
+/// `filed_as`, having queued `outgoing` mails.
+pub fn filed_with(
+    p: &Processed,
+    opened: bool,
+    kind: secdesk::desk::MessageKind,
+    outgoing: usize,
+) -> bool {
+    filed_as(p, opened, kind) && matches!(p, Processed::Filed { outgoing: n, .. } if *n == outgoing)
+}
+
+/// The id of the case `p` opened; panics when it opened none.
+pub fn opened(p: &Processed) -> String {
+    match p {
+        Processed::Filed {
+            case, opened: true, ..
+        } => case.to_string(),
+        other => panic!("no case opened: {other:?}"),
+    }
+}
+
+/// The first mail of `purpose` among `rows`; panics naming the mail there is.
+pub fn first<'a>(rows: &'a [OutboxRow], purpose: &str) -> &'a OutboxRow {
+    rows.iter()
+        .find(|r| r.purpose.as_str() == purpose)
+        .unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(rows)))
+}
+
 /// One line per outgoing mail: purpose, recipients, subject.
 pub fn summarize(rows: &[OutboxRow]) -> String {
     rows.iter()
@@ -185,6 +223,22 @@ pub fn summarize(rows: &[OutboxRow]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The text of the attachment `name` of a raw mail.
+pub fn attachment(raw: &[u8], name: &str) -> String {
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let a = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .unwrap_or_else(|| panic!("no attachment {name}"));
+    String::from_utf8_lossy(a.contents()).into_owned()
+}
+
+/// The mail's header `name` is `want`.
+pub fn assert_header(raw: &[u8], name: &str, want: &str) {
+    assert_eq!(header(raw, name).as_deref(), Some(want), "{name}");
 }
 
 /// The unfolded value of a header of a raw mail (first occurrence).
@@ -281,11 +335,13 @@ impl World {
     /// Rita reports `subject`; returns the Message-ID of the team's notice (what members
     /// reply to). The mail it queued is taken.
     pub fn open_case(&mut self, subject: &str) -> String {
-        self.deliver(&report(
-            "r1@reporter.test",
-            subject,
-            "The parser overflows.",
-        ));
+        self.open_report("r1@reporter.test", subject, "The parser overflows.")
+    }
+
+    /// Rita reports `subject` in the mail `id`; returns the Message-ID of the team's
+    /// notice, which is taken.
+    pub fn open_report(&mut self, id: &str, subject: &str, text: &str) -> String {
+        self.deliver(&report(id, subject, text));
         self.take("team-notice").message_id.to_string()
     }
 
@@ -297,9 +353,7 @@ impl World {
     /// The first of the mails queued since the last look with this purpose; the others
     /// queued with it are taken too.
     pub fn take(&mut self, purpose: &str) -> OutboxRow {
-        let mail = self.new_mail();
-        let found = mail.iter().find(|r| r.purpose.as_str() == purpose).cloned();
-        found.unwrap_or_else(|| panic!("no {purpose} mail among: {}", summarize(&mail)))
+        first(&self.new_mail(), purpose).clone()
     }
 }
 

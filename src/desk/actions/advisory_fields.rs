@@ -59,11 +59,10 @@ impl Work<'_, '_> {
     }
 
     pub(super) fn reference(&mut self, kind: ReferenceKind, url: &str) -> Step {
-        let kind = kind.to_string().to_ascii_uppercase();
         if self.case.references.iter().any(|(_, u)| u == url) {
             return ok(format!("{url} was already a reference"));
         }
-        self.case.references.push((kind.clone(), url.to_string()));
+        self.case.references.push((kind.into(), url.to_string()));
         self.change(format!("reference {kind} {url}"));
         ok(format!("reference added: {kind} {url}"))
     }
@@ -138,6 +137,17 @@ impl Work<'_, '_> {
         ))
     }
 
+    /// The `affected` and `fixed_in` of package `i` (0 is the case's first package).
+    fn package_fields(&mut self, i: usize) -> (&mut Option<String>, &mut Option<String>) {
+        match i
+            .checked_sub(1)
+            .and_then(|j| self.case.extra_packages.get_mut(j))
+        {
+            Some(entry) => (&mut entry.affected, &mut entry.fixed_in),
+            None => (&mut self.case.affected, &mut self.case.fixed_in),
+        }
+    }
+
     pub(super) fn affected(&mut self, args: &str) -> Step {
         let (i, r) = match self.which_package(args) {
             Ok(x) => x,
@@ -153,13 +163,7 @@ impl Work<'_, '_> {
             Err(e) => format!(" (note: {e}; #publish will refuse until it reads)"),
         };
         let name = self.package_names().get(i).cloned();
-        match i
-            .checked_sub(1)
-            .and_then(|j| self.case.extra_packages.get_mut(j))
-        {
-            Some(entry) => entry.affected = Some(r.to_string()),
-            None => self.case.affected = Some(r.to_string()),
-        }
+        *self.package_fields(i).0 = Some(r.to_string());
         let of = name.map(|n| format!(" of {n}")).unwrap_or_default();
         self.change(format!("affected{of}: {r}"));
         ok(format!("affected versions{of}: {r}{note}"))
@@ -171,13 +175,7 @@ impl Work<'_, '_> {
             Err(e) => return fail(e),
         };
         let name = self.package_names().get(i).cloned();
-        match i
-            .checked_sub(1)
-            .and_then(|j| self.case.extra_packages.get_mut(j))
-        {
-            Some(entry) => entry.fixed_in = Some(v.to_string()),
-            None => self.case.fixed_in = Some(v.to_string()),
-        }
+        *self.package_fields(i).1 = Some(v.to_string());
         let of = name
             .filter(|_| !self.case.extra_packages.is_empty())
             .map(|n| format!("{n} "))

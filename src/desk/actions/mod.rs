@@ -117,17 +117,17 @@ pub fn team_mail(
     }
 
     if let Some(AuthVerdict::Fail { reason }) = &verdict {
-        refuse(
+        Unauthenticated {
             ctx,
             mail,
             member,
             reason,
-            &body,
+            body: &body,
             recent_alerts,
             facts,
-            &mut d,
-            &case,
-        );
+            case: &case,
+        }
+        .refuse(&mut d);
         d.case = Some(case);
         return d;
     }
@@ -176,53 +176,47 @@ fn authenticate(
     }
 }
 
-/// A team mail on `case` that failed authentication: a note is kept as a claim, commands
-/// are refused and the team alerted.
-#[allow(clippy::too_many_arguments)]
-fn refuse(
-    ctx: &Ctx<'_>,
-    mail: &Mail,
-    member: &str,
-    reason: &str,
-    body: &ParsedBody,
+/// A team mail on `case` that failed authentication (`reason`).
+#[derive(Clone, Copy)]
+struct Unauthenticated<'a> {
+    ctx: &'a Ctx<'a>,
+    mail: &'a Mail,
+    member: &'a str,
+    reason: &'a str,
+    body: &'a ParsedBody,
     recent_alerts: u32,
-    facts: &Facts,
-    d: &mut Decision,
-    case: &Case,
-) {
-    d.kind = MessageKind::Unauthenticated;
-    if body.commands.is_empty() {
-        unauthenticated_note(
-            ctx,
+    facts: &'a Facts,
+    case: &'a Case,
+}
+
+impl Unauthenticated<'_> {
+    /// A note is kept as a claim, commands are refused and the team alerted.
+    fn refuse(self, d: &mut Decision) {
+        d.kind = MessageKind::Unauthenticated;
+        let commands = self.body.commands.len();
+        if commands == 0 {
+            self.note(d);
+            return;
+        }
+        let reason = self.reason;
+        d.events.push(NewEvent::new(
+            EventKind::Refused,
+            self.member,
+            format!("{commands} command line(s) refused: the mail is not authenticated ({reason})"),
+        ));
+        let case = Some(&self.case.id);
+        let (mail, body) = (self.mail, self.body);
+        if let Some(alert) = refused_alert(
+            self.ctx,
+            case,
             mail,
-            member,
+            self.member,
             reason,
             body,
-            recent_alerts,
-            facts,
-            d,
-            case,
-        );
-        return;
-    }
-    d.events.push(NewEvent::new(
-        EventKind::Refused,
-        member,
-        format!(
-            "{} command line(s) refused: the mail is not authenticated ({reason})",
-            body.commands.len()
-        ),
-    ));
-    if let Some(alert) = refused_alert(
-        ctx,
-        Some(&case.id),
-        mail,
-        member,
-        reason,
-        body,
-        recent_alerts,
-    ) {
-        d.outgoing.push(alert);
+            self.recent_alerts,
+        ) {
+            d.outgoing.push(alert);
+        }
     }
 }
 
@@ -413,90 +407,85 @@ fn relay_to_team(
     }))
 }
 
-/// A mail claiming a team address, with no commands, that is not authenticated: recorded
-/// as unauthenticated and shown to the whole team (the claimed member included) as a
-/// claim, never as the member's note. Relays of such mail share the hourly alert budget.
-#[allow(clippy::too_many_arguments)]
-fn unauthenticated_note(
-    ctx: &Ctx<'_>,
-    mail: &Mail,
-    member: &str,
-    reason: &str,
-    body: &ParsedBody,
-    recent_alerts: u32,
-    facts: &Facts,
-    d: &mut Decision,
-    case: &Case,
-) {
-    d.events.push(NewEvent::new(
-        EventKind::Refused,
-        member,
-        format!(
-            "a mail claiming to be {member} is not authenticated ({reason}); recorded as \
-             unauthenticated, not as {member}'s note: {}",
-            mail.subject
-        ),
-    ));
-    let request = relay::Request {
-        mail,
-        sender: member,
-        team: true,
-        human_sign: false,
-    };
-    if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
-        d.events
-            .push(NewEvent::new(EventKind::AutomaticMail, member, why));
-        return;
-    }
-    if recent_alerts >= ALERTS_PER_HOUR {
+impl Unauthenticated<'_> {
+    /// A mail claiming a team address, with no commands, that is not authenticated:
+    /// recorded as unauthenticated and shown to the whole team (the claimed member
+    /// included) as a claim, never as the member's note. Relays of such mail share the
+    /// hourly alert budget.
+    fn note(self, d: &mut Decision) {
+        let Unauthenticated {
+            ctx,
+            mail,
+            member,
+            reason,
+            body,
+            recent_alerts,
+            facts,
+            case,
+        } = self;
         d.events.push(NewEvent::new(
-            EventKind::AutomaticMail,
+            EventKind::Refused,
             member,
             format!(
-                "not relayed to the team: {ALERTS_PER_HOUR} alerts about unauthenticated mail \
-                 were sent in the last hour"
+                "a mail claiming to be {member} is not authenticated ({reason}); recorded as \
+                 unauthenticated, not as {member}'s note: {}",
+                mail.subject
             ),
         ));
-        return;
-    }
-    let note = format!(
-        "claims to be {member}; not authenticated ({reason}). Do not take it as {member}'s \
-         words: the mail server named in team.authserv_id ({}) did not vouch for it.",
-        ctx.config
-            .team
-            .authserv_id
-            .as_deref()
-            .unwrap_or("(none configured)")
-    );
-    let text = if body.text.is_empty() {
-        "(no text)".to_string()
-    } else {
-        body.text.clone()
-    };
-    match ctx.templates.render(&templates::TeamMail {
-        case_id: case.id.to_string(),
-        subject: case.subject.clone(),
-        role: "Unauthenticated".into(),
-        headline: format!(
-            "A mail on {} claims to be from {member}, but it is not authenticated.",
-            case.id
-        ),
-        from: crate::desk::sender_display(mail),
-        received: ctx.fmt_instant(ctx.now),
-        note: Some(note),
-        text,
-    }) {
-        Ok(r) => d.outgoing.push(
-            Outgoing::new(
-                Purpose::TeamNotice,
-                Some(case.id.clone()),
-                ctx.config.team.recipients(),
-                r,
-            )
-            .reply_to(ctx.plus_address(&case.id))
-            .threaded(answer_threading(mail)),
-        ),
-        Err(e) => crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e),
+        let request = relay::Request {
+            mail,
+            sender: member,
+            team: true,
+            human_sign: false,
+        };
+        if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+            d.events
+                .push(NewEvent::new(EventKind::AutomaticMail, member, why));
+            return;
+        }
+        if recent_alerts >= ALERTS_PER_HOUR {
+            d.events.push(NewEvent::new(
+                EventKind::AutomaticMail,
+                member,
+                format!(
+                    "not relayed to the team: {ALERTS_PER_HOUR} alerts about unauthenticated mail \
+                     were sent in the last hour"
+                ),
+            ));
+            return;
+        }
+        let note = format!(
+            "claims to be {member}; not authenticated ({reason}). Do not take it as {member}'s \
+             words: the mail server named in team.authserv_id ({}) did not vouch for it.",
+            ctx.config
+                .team
+                .authserv_id
+                .as_deref()
+                .unwrap_or("(none configured)")
+        );
+        let text = if body.text.is_empty() {
+            "(no text)".to_string()
+        } else {
+            body.text.clone()
+        };
+        match ctx.templates.render(&templates::TeamMail {
+            case_id: case.id.to_string(),
+            subject: case.subject.clone(),
+            role: "Unauthenticated".into(),
+            headline: format!(
+                "A mail on {} claims to be from {member}, but it is not authenticated.",
+                case.id
+            ),
+            from: crate::desk::sender_display(mail),
+            received: ctx.fmt_instant(ctx.now),
+            note: Some(note),
+            text,
+        }) {
+            Ok(r) => d
+                .outgoing
+                .push(ctx.to_team(&case.id, r).threaded(answer_threading(mail))),
+            Err(e) => crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e),
+        }
     }
 }
 

@@ -114,17 +114,16 @@ class Parser:
 
     # `|` and `&` are left-associative, `&` binds tighter (opam-file-format).
     def formula(self):
-        left = self.conj()
-        while self.peek() == ("punct", "|"):
-            self.i += 1
-            left = ("or", left, self.conj())
-        return left
+        return self.chain("|", "or", self.conj)
 
     def conj(self):
-        left = self.atom()
-        while self.peek() == ("punct", "&"):
+        return self.chain("&", "and", self.atom)
+
+    def chain(self, op, tag, operand):
+        left = operand()
+        while self.peek() == ("punct", op):
             self.i += 1
-            left = ("and", left, self.atom())
+            left = (tag, left, operand())
         return left
 
     def atom(self):
@@ -167,24 +166,23 @@ def parse_file(path):
     raise Reject("no summary")
 
 
-def ident_list(node):
+def atoms(node, kind, what):
+    """One atom of `kind` or a list of them, as a list; `what` names them in the error."""
     if node is None:
         return []
-    if node[0] == "ident":
+    if node[0] == kind:
         return [node[1]]
-    if node[0] == "list" and all(n[0] == "ident" for n in node[1]):
+    if node[0] == "list" and all(n[0] == kind for n in node[1]):
         return [n[1] for n in node[1]]
-    raise Reject("Expected a list of identifiers")
+    raise Reject(f"Expected a list of {what}")
+
+
+def ident_list(node):
+    return atoms(node, "ident", "identifiers")
 
 
 def string_list(node):
-    if node is None:
-        return []
-    if node[0] == "string":
-        return [node[1]]
-    if node[0] == "list" and all(n[0] == "string" for n in node[1]):
-        return [n[1] for n in node[1]]
-    raise Reject("Expected a list of strings")
+    return atoms(node, "string", "strings")
 
 
 def pairs(node, what):

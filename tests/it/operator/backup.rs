@@ -8,19 +8,14 @@ use super::*;
 #[test]
 fn backup_while_the_desk_writes_is_sound_and_private() {
     // Live mail, so the desk also writes the outbox as it sends.
-    let Backlogged {
-        stack: _stack, // the servers live as long as the test
-        dir,
-        db,
-        cfg,
-    } = backlogged();
-    let n = BACKLOG as i64;
+    let backlog = backlogged(); // the servers live as long as the test
+    let (dir, db, cfg, n) = (&backlog.dir, &backlog.db, &backlog.cfg, BACKLOG as i64);
 
-    let mut desk = Daemon::start(&cfg, dir.path().join("run.log"));
+    let mut desk = Daemon::start(cfg, dir.path().join("run.log"));
     let before = desk.wait_db(
         "the desk busy with its backlog",
         Duration::from_secs(15),
-        || match count(&db, BACKLOG_DONE_SQL) {
+        || match count(db, BACKLOG_DONE_SQL) {
             Ok(k) if k >= n => panic!("the backlog was done before the backup could start"),
             Ok(k) if k > 0 => Ok(k),
             Ok(k) => Err(format!("{k} processed")),
@@ -28,8 +23,8 @@ fn backup_while_the_desk_writes_is_sound_and_private() {
         },
     );
     let backup = dir.path().join("backup.db");
-    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
-    let after = must_count(&db, BACKLOG_DONE_SQL);
+    let o = run_cli(cfg, &["backup", backup.to_str().unwrap()]);
+    let after = must_count(db, BACKLOG_DONE_SQL);
     eprintln!("backup taken while the desk went from {before} to {after} of {n} mails");
     assert!(o.status.success(), "backup: {}", all_output(&o));
     assert_eq!(
@@ -43,7 +38,7 @@ fn backup_while_the_desk_writes_is_sound_and_private() {
     let bytes = fs::read(&backup).unwrap();
 
     // A second backup to the same name is refused, the first left as it was.
-    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
+    let o = run_cli(cfg, &["backup", backup.to_str().unwrap()]);
     assert!(
         !o.status.success(),
         "a second backup overwrote the first: {}",

@@ -2,12 +2,12 @@
 //! a real Postfix + Dovecot, `run` stopped with SIGTERM in the middle of a backlog,
 //! `import` of archives, `backup` while the desk writes, the systemd unit, and the OSV
 //! output against the official schema: one file per suite (`check.rs`, `sigterm.rs`,
-//! `import.rs`, `backup.rs`, `systemd.rs`, `osv.rs`), the helpers they share here.
+//! `import.rs`, `backup.rs`, `beside.rs`, `systemd.rs`, `osv.rs`), the helpers they share here.
 //!
 //! Every wait polls something observable (the SQLite file, a mailbox, the process) and
 //! gives up at a hard deadline, saying what it saw.
 
-use crate::support::desk::{count, must_count, open_ro, stack_config};
+use crate::support::desk::{assert_filed_once_each, count, must_count, open_ro, stack_config};
 use crate::support::mailstack::MailStack;
 use crate::world::*;
 use secdesk::store::Store;
@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod backup;
+mod beside;
 mod check;
 mod import;
 mod osv;

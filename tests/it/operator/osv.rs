@@ -30,12 +30,11 @@ pub(crate) fn validate_osv(instance: &Path) -> Result<(), String> {
 #[test]
 fn osv_output_validates_against_the_official_schema() {
     let mut w = World::new();
-    w.deliver(&report(
+    let notice = w.open_report(
         "osv-1@reporter.test",
         "Heap overflow in the parser",
         "The parser overflows.",
-    ));
-    let notice = w.take("team-notice").message_id.to_string();
+    );
     let commands = "#valid\r\n\
         #summary Heap overflow in the parser\r\n\
         #package example-parser\r\n\

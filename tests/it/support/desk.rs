@@ -90,6 +90,25 @@ pub fn must_count(db: &Path, sql: &str) -> i64 {
     count(db, sql).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `n` reports filed once each: `n` cases, `n` incoming messages, `n` acknowledgements.
+pub fn assert_filed_once_each(db: &Path, n: i64) {
+    for sql in [
+        "SELECT COUNT(*) FROM cases",
+        "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
+        "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'",
+    ] {
+        assert_eq!(must_count(db, sql), n, "{sql}");
+    }
+}
+
+/// `must_count`, but 0 while the database file is not there yet (a desk starting).
+pub fn tally(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    must_count(db, sql)
+}
+
 /// Polls `probe` until it succeeds, for at most `timeout`. Its error says what it saw
 /// instead: a count still too low, or a query error, which is never read as 0 (early on,
 /// before the desk has created its database, errors are expected). When time runs out,

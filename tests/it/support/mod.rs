@@ -10,3 +10,15 @@ pub mod pass;
 pub mod proxy;
 pub mod responder;
 pub mod smtp;
+
+/// Runs `cmd` to its end and returns what it printed; the test fails, saying `what` and
+/// what the command wrote on stderr, unless it succeeded.
+pub fn stdout_of(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

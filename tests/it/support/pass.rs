@@ -129,17 +129,12 @@ impl Pass {
 
     /// `secdesk <args>` through the real binary.
     pub fn secdesk(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .arg("--config")
-            .arg(&self.config_file)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
+        super::stdout_of(
+            Command::new(env!("CARGO_BIN_EXE_secdesk"))
+                .arg("--config")
+                .arg(&self.config_file)
+                .args(args),
+            "",
+        )
     }
 }
