@@ -103,7 +103,7 @@ class Daemon:
         logf = open(self.log_path, "ab")
         self.log_offset = logf.tell()
         # As systemd/secdesk.service runs it.
-        env = dict(os.environ, MALLOC_ARENA_MAX="2")
+        env = dict(os.environ, MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="131072")
         self.proc = subprocess.Popen(
             [self.binary, "run", "--config", self.config],
             env=env,
@@ -915,7 +915,8 @@ def main():
     log(f"machine      {machine_line()}")
     log(f"setup        release build; Postfix + Dovecot on loopback; desk IMAP (IDLE) and "
         f"SMTP over {a.tls.upper()}, and so the reference clients; SECDESK_LOG unset (info); "
-        "the daemon with MALLOC_ARENA_MAX=2 as systemd/secdesk.service sets it")
+        "the daemon with MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 as "
+        "systemd/secdesk.service sets them")
     log(f"parameters   N={a.reports} latency samples"
         + (f", M={a.backlog} backlog reports, imports of {a.import_sizes} messages, "
            f"{a.repeat} runs of the cheap references (medians), idle {a.idle_s:.0f} s"
