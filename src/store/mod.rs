@@ -300,14 +300,16 @@ impl Tx<'_> {
     /// wrote is undone and the transaction goes on as before it. Lets one transaction
     /// carry a batch of mails, each still all-or-nothing.
     pub fn savepoint<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        self.tx.execute_batch("SAVEPOINT unit")?;
+        // Prepared once per connection, like every statement a mail needs.
+        self.exec("SAVEPOINT unit", [])?;
         match f(self) {
             Ok(v) => {
-                self.tx.execute_batch("RELEASE unit")?;
+                self.exec("RELEASE unit", [])?;
                 Ok(v)
             }
             Err(e) => {
-                self.tx.execute_batch("ROLLBACK TO unit; RELEASE unit")?;
+                self.exec("ROLLBACK TO unit", [])?;
+                self.exec("RELEASE unit", [])?;
                 Err(e)
             }
         }
@@ -409,5 +411,48 @@ mod tests {
             "without the gate the writers never met: the test proves nothing"
         );
         assert_eq!(hammer(Some(&WriteGate::default())), Vec::<String>::new());
+    }
+
+    /// The desk-wide count: every acknowledgement queued in the window, to the minute
+    /// (the minute the window starts in counts whole), nothing else.
+    #[test]
+    fn acknowledgements_are_counted_by_the_minute_over_the_window() {
+        use crate::outgoing::{Composed, Purpose};
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("d.db")).unwrap();
+        let at = |h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 11, 30, h, m, s).unwrap();
+        let mail = |n: u32| Composed {
+            message_id: crate::types::MessageId::new(&format!("m{n}@desk.test")).unwrap(),
+            envelope_from: "security@desk.test".into(),
+            recipients: vec![format!("r{n}@reporter.test")],
+            bytes: b"x".to_vec(),
+        };
+        let queued = [
+            (Purpose::Ack, at(10, 0, 59)),
+            (Purpose::Ack, at(10, 30, 0)),
+            (Purpose::Ack, at(10, 30, 30)),
+            (Purpose::TeamNotice, at(10, 30, 40)),
+            (Purpose::Ack, at(11, 0, 0)),
+        ];
+        store
+            .write(|tx| {
+                for (n, (purpose, when)) in queued.iter().enumerate() {
+                    tx.enqueue(&mail(n as u32), *purpose, None, *when)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        for (since, want) in [
+            (at(9, 0, 0), 4),
+            (at(10, 0, 30), 4), // 10:00:59 is in the window's first minute
+            (at(10, 1, 0), 3),
+            (at(10, 30, 59), 3),
+            (at(10, 31, 0), 1),
+            (at(11, 1, 0), 0),
+        ] {
+            let got = store.read(|tx| tx.count_acks_since(since)).unwrap();
+            assert_eq!(got, want, "since {since}");
+        }
     }
 }
