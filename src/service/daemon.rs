@@ -75,9 +75,12 @@ async fn start(config: Config) -> anyhow::Result<Started> {
     }
     let templates = load_templates(&config)?;
     let db_path = config.desk.database.clone();
-    let ingest_db = Db::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
-    let mailer_db = Db::open(&db_path)?;
-    let sched_db = Db::open(&db_path)?;
+    // The loops' writes take turns in the process, not in SQLite's busy handler.
+    let gate = crate::store::WriteGate::default();
+    let ingest_db = Db::open_sharing(&db_path, &gate)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let mailer_db = Db::open_sharing(&db_path, &gate)?;
+    let sched_db = Db::open_sharing(&db_path, &gate)?;
     // The system's CA store is read once, off the async workers.
     let _ = tokio::task::spawn_blocking(crate::service::tls::native_roots).await;
     let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;

@@ -17,6 +17,14 @@ impl Db {
         Ok(Db::from_store(Store::open(path)?))
     }
 
+    /// Opens a connection whose writes take turns with the others sharing `gate` (the
+    /// daemon's loops): see [`store::WriteGate`].
+    pub fn open_sharing(path: &Path, gate: &store::WriteGate) -> store::Result<Db> {
+        let mut store = Store::open(path)?;
+        store.share_writes(gate);
+        Ok(Db::from_store(store))
+    }
+
     pub fn from_store(store: Store) -> Db {
         Db {
             inner: Arc::new(Mutex::new(store)),

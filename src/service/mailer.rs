@@ -353,6 +353,9 @@ impl FlushReport {
     }
 }
 
+/// From how many due rows on a pass sends over more than one connection.
+const MANY_ROWS: usize = 20;
+
 /// The most rows one pass takes from the outbox (then it reads the outbox again, so an
 /// acknowledgement queued meanwhile goes before the notices still waiting).
 const PASS_ROWS: u32 = 100;
@@ -390,7 +393,14 @@ pub async fn flush(
             });
         }
     };
-    let lanes = mailer.cfg.connections.clamp(1, due.len());
+    // More connections only for a queue worth them: a report's acknowledgement and
+    // notices go over the one connection already open, without waiting for a second
+    // handshake.
+    let lanes = if due.len() >= MANY_ROWS {
+        mailer.cfg.connections.max(1)
+    } else {
+        1
+    };
     let queue = std::sync::Mutex::new(std::collections::VecDeque::from(due));
     let run = Lane {
         mailer,

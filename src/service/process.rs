@@ -640,7 +640,14 @@ impl Desk {
             })
         };
         let publishes = asks(|c| matches!(c, Command::Publish { .. }));
-        let mut next = tx.highest_advisory_number(&cfg.publish.advisory_prefix, year)?;
+        // The advisory numbers on file are read for team commands only (a report or a
+        // reply never publishes): it is a scan of the cases.
+        let commands = body.is_some_and(|b| !b.commands.is_empty());
+        let mut next = if commands {
+            tx.highest_advisory_number(&cfg.publish.advisory_prefix, year)?
+        } else {
+            0
+        };
         let mut advisory_repo = None;
         if publishes && let Some(repo) = &cfg.publish.advisory_repo {
             // The repository is read only when the mail asks to publish.
@@ -700,7 +707,7 @@ impl Desk {
             .unwrap_or_else(|_| Duration::hours(1));
         Ok(RecentCounts {
             acks: tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?,
-            acks_total: tx.count_purpose_since(Purpose::Ack, now - total_window)?,
+            acks_total: tx.count_acks_since(now - total_window)?,
             ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window)? > 0,
             alerts: recent_alerts(tx, now)?,
         })

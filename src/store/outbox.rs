@@ -124,7 +124,20 @@ impl Tx<'_> {
                 ts(now),
                 priority(purpose)
             ])?;
-        Ok(self.conn().last_insert_rowid())
+        let id = self.conn().last_insert_rowid();
+        if purpose == Purpose::Ack {
+            let minute = minute_of(now);
+            self.exec(
+                "INSERT INTO ack_counts (minute, n) VALUES (?1, 1) ON CONFLICT (minute) DO UPDATE SET n = n + 1",
+                [&minute],
+            )?;
+            // Minutes older than any window worth configuring go.
+            self.exec(
+                "DELETE FROM ack_counts WHERE minute < ?1",
+                [minute_of(now - chrono::Duration::days(400))],
+            )?;
+        }
+        Ok(id)
     }
 
     /// How many mails of `purpose` went (or are queued) to `recipient` since `since`.
@@ -144,14 +157,17 @@ impl Tx<'_> {
     }
 
     /// Mail of `purpose` to anyone queued since `since` (the desk-wide ack limit).
-    pub fn count_purpose_since(&self, purpose: Purpose, since: DateTime<Utc>) -> Result<u32> {
+    /// How many acknowledgements were queued since `since`, to the minute: the minute
+    /// `since` falls in counts whole, so the window is at most a minute longer, never
+    /// shorter. One row per minute is read, however many acknowledgements the window holds.
+    pub fn count_acks_since(&self, since: DateTime<Utc>) -> Result<u32> {
         let n: i64 = self
             .opt(
-                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND created_at >= ?2",
-                params![purpose.as_str(), ts(since)],
+                "SELECT COALESCE(SUM(n), 0) FROM ack_counts WHERE minute >= ?1",
+                [minute_of(since)],
             )?
             .unwrap_or(0);
-        Ok(n as u32)
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
@@ -259,4 +275,11 @@ impl Tx<'_> {
         )?;
         Ok(())
     }
+}
+
+/// The minute of `t` as `ack_counts` keys it: the start of the outbox's own instants.
+fn minute_of(t: DateTime<Utc>) -> String {
+    let mut text = ts(t);
+    text.truncate(16);
+    text
 }

@@ -229,7 +229,18 @@ SELECT substr(i, 1, instr(i, '-') - 1),
   FROM (SELECT id AS i FROM cases UNION ALL SELECT old_id FROM case_aliases)
  GROUP BY 1, 2;
 "#,
-    // 9: `secdesk cases --spam` reads the spam cases without reading every case, as
+    // 9: acknowledgements queued per minute, for the desk-wide limit read for every
+    // report: a sum over the window's minutes instead of a count of its acknowledgements
+    // (which a busy hour made grow with every report). Filled from the outbox.
+    r#"
+CREATE TABLE ack_counts (
+    minute TEXT    PRIMARY KEY,   -- "YYYY-MM-DDTHH:MM", UTC, as the outbox's instants begin
+    n      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO ack_counts (minute, n)
+SELECT substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE purpose = 'ack' GROUP BY 1;
+"#,
+    // 10: `secdesk cases --spam` reads the spam cases without reading every case, as
     // `cases --open` does through `cases_open`.
     r#"
 CREATE INDEX cases_spam ON cases (year, seq) WHERE status = 'spam';
@@ -337,5 +348,43 @@ mod tests {
         assert_eq!(next(&mut store, "COHTTP", 2026), "COHTTP-2026-0006");
         assert_eq!(next(&mut store, "SEC", 2025), "SEC-2025-0013");
         assert_eq!(next(&mut store, "SEC", 2027), "SEC-2027-0001");
+    }
+
+    /// The per-minute acknowledgement counts start from the outbox a database holds, so
+    /// the desk-wide limit keeps counting the hour before the upgrade.
+    #[test]
+    fn ack_counts_start_from_the_outbox() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = at_version(&path, 8);
+            for (n, (purpose, at)) in [
+                ("ack", "2026-11-30T10:00:01.000Z"),
+                ("ack", "2026-11-30T10:00:59.000Z"),
+                ("team_notice", "2026-11-30T10:00:30.000Z"),
+                ("ack", "2026-11-30T10:05:00.000Z"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                conn.execute(
+                    "INSERT INTO outbox (purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
+                     VALUES (?1, ?2, 'd@x', '[]', 'r@x', x'00', ?3, ?3)",
+                    rusqlite::params![purpose, format!("m{n}@x"), at],
+                )
+                .unwrap();
+            }
+        }
+        let mut store = Store::open(&path).unwrap();
+        let since = |m: u32| {
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 30, 10, m, 0)
+                .unwrap()
+        };
+        let count = |store: &mut Store, m| store.read(|tx| tx.count_acks_since(since(m))).unwrap();
+        assert_eq!(count(&mut store, 0), 3);
+        assert_eq!(count(&mut store, 1), 1);
+        assert_eq!(count(&mut store, 6), 0);
     }
 }
