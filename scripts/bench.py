@@ -20,6 +20,7 @@ import platform
 import random
 import re
 import secrets
+import shutil
 import signal
 import smtplib
 import ssl
@@ -534,16 +535,17 @@ def backlog_phase(a, daemon, run_id):
 # ---------------------------------------------------------------------------
 
 
-def write_mbox(path, count, seed=1):
-    """COUNT messages in COUNT/2 threads (a report and one reply in each), ~2 KB each."""
+def write_mbox(path, count, seed=1, per_thread=2):
+    """COUNT messages in COUNT/PER_THREAD threads (a report and its replies, each
+    answering the one before), ~2 KB each."""
     rng = random.Random(seed)
     base = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
     words = ("buffer overflow parser crafted input heap stack length check fuzzer crash "
              "reproducer upstream release patch advisory memory").split()
     with open(path, "wb") as f:
         for i in range(count):
-            thread = i // 2
-            reply = i % 2 == 1
+            thread = i // per_thread
+            reply = i % per_thread != 0
             sender = f"reporter-{thread % 5000}@reporters.test"
             when = base + datetime.timedelta(minutes=i)
             date = email.utils.format_datetime(when)
@@ -561,6 +563,10 @@ def write_mbox(path, count, seed=1):
                 head += [f"Subject: Crash {thread} in the parser"]
             head += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
             f.write(("\n".join(head) + "\n\n" + body + "\n\n").encode())
+
+
+# The scale database's threads: 1,000,000 messages make 100,000 cases (issue 12).
+SCALE_PER_THREAD = 10
 
 
 REF_SCHEMA = """
@@ -714,6 +720,53 @@ def import_phase(a):
     return results
 
 
+def corpus_phase(a):
+    """The hostile corpus of tests/it/corpus.rs (bench.sh has the test write it as a
+    Maildir), each mail filed by its own `secdesk import` into one database, in the
+    test's order: the slowest mail and the peak RSS while filing it, beside a plain
+    report filed the same way (median of R runs; it is mostly the process's start)."""
+    files = sorted(os.listdir(os.path.join(a.corpus_dir, "cur")))
+    log(f"==> [corpus] the hostile corpus: {len(files)} mails, each by its own "
+        "`secdesk import`")
+    db = os.path.join(a.workdir, "corpus.db")
+    cfg = desk_config_with_db(a, db, "corpus.toml")
+    one_root = os.path.join(a.workdir, "corpus-one")
+
+    def file_one(src):
+        # A Maildir of its own per mail, named after it: an import recognises what it
+        # already took by (archive path, position), so a reused path would skip it.
+        one_dir = os.path.join(one_root, os.path.basename(src))
+        os.makedirs(os.path.join(one_dir, "cur"))
+        os.link(src, os.path.join(one_dir, "cur", os.path.basename(src)))
+        secs, mib, out = child_peak([a.bin, "import", "--config", cfg, one_dir])
+        shutil.rmtree(one_dir)
+        return secs, mib, out
+
+    plain = []
+    for k in range(a.repeat):
+        path = os.path.join(a.workdir, f"plain-{k}.eml")
+        with open(path, "wb") as f:
+            f.write(report_mail(f"plain-{k}@reporters.test", DESK,
+                                f"plain-{k}@reporters.test", f"Plain report {k}"))
+        plain.append(file_one(path)[:2])
+    times = []
+    for name in files:
+        secs, mib, _ = file_one(os.path.join(a.corpus_dir, "cur", name))
+        times.append((secs, mib, name))
+    shutil.rmtree(one_root, ignore_errors=True)
+    slowest = max(times)
+    biggest = max(times, key=lambda t: t[1])
+    ref_s = stats([p[0] for p in plain])["median"]
+    ref_mib = max(p[1] for p in plain)
+    log(f"    slowest: {slowest[2]} in {slowest[0]:.2f} s (peak {slowest[1]:.0f} MiB); "
+        f"most memory: {biggest[2]} {biggest[1]:.0f} MiB; a plain report "
+        f"{ref_s * 1000:.0f} ms, {ref_mib:.0f} MiB; all {len(files)} in "
+        f"{sum(t[0] for t in times):.1f} s")
+    return {"count": len(files), "slowest_s": slowest[0], "slowest": slowest[2],
+            "slowest_mib": slowest[1], "peak_mib": biggest[1], "peak": biggest[2],
+            "ref_s": ref_s, "ref_mib": ref_mib}
+
+
 def cli_timing(a, cfg, args, repeat=5):
     """Median seconds of `secdesk ARGS` (and its last output's line count)."""
     times, lines = [], 0
@@ -810,6 +863,8 @@ def main():
     p.add_argument("--scale", type=int, default=0,
                    help="build a database of this many imported messages, then measure on it")
     p.add_argument("--idle-s", type=float, default=60.0)
+    p.add_argument("--corpus-dir", default="",
+                   help="the hostile corpus as a Maildir (tests/it/corpus.rs writes it)")
     p.add_argument("--backlog-timeout", type=float, default=0.0,
                    help="give up after this many seconds (default: 120 + 0.1 s per report)")
     p.add_argument("--command", default="", help="the command line, for the summary")
@@ -822,13 +877,13 @@ def main():
     daemon = Daemon(a.bin, a.config, os.path.join(a.workdir, "secdesk.log"),
                     os.path.join(a.workdir, "daemon.pid"))
     started = time.monotonic()
-    scale = back = imports = listing = None
+    scale = back = imports = listing = corpus = None
     try:
         if a.scale:
             log(f"==> [scale] building the desk's database: `secdesk import` of {a.scale} "
-                f"messages in {a.scale // 2} threads")
+                f"messages in {a.scale // SCALE_PER_THREAD} threads")
             mbox = os.path.join(a.workdir, "scale.mbox")
-            write_mbox(mbox, a.scale, seed=7)
+            write_mbox(mbox, a.scale, seed=7, per_thread=SCALE_PER_THREAD)
             mb = os.path.getsize(mbox) / 1e6
             secs, peak, out = child_peak([a.bin, "import", "--config", a.config, mbox])
             os.unlink(mbox)
@@ -841,6 +896,8 @@ def main():
             lat = latency_phase(a, daemon, run_id)
             back = backlog_phase(a, daemon, run_id)
             imports = import_phase(a)
+            if a.corpus_dir:
+                corpus = corpus_phase(a)
             log("==> listings on the largest imported database (every case open)")
             listing = listing_phase(a, imports[-1]["cfg"],
                                     os.path.join(a.workdir, os.path.basename(
@@ -895,6 +952,12 @@ def main():
         row("  per mail (µs)", f"{r['desk_s'] / r['size'] * 1e6:.0f}",
             f"{r['ref_s'] / r['size'] * 1e6:.0f}", "", "flat from 5,000 to 100,000")
         row("  peak RSS (MiB)", f"{r['desk_mib']:.0f}", f"{r['ref_mib']:.0f}", "", "≤ 64")
+    if corpus:
+        row(f"hostile corpus: slowest of {corpus['count']} (s)", f"{corpus['slowest_s']:.2f}",
+            f"{corpus['ref_s']:.2f}", f"{corpus['slowest_s'] / corpus['ref_s']:.0f}x",
+            f"ref = a plain report filed the same way; slowest: {corpus['slowest']}")
+        row("  peak RSS filing one mail (MiB)", f"{corpus['peak_mib']:.0f}",
+            f"{corpus['ref_mib']:.0f}", "", f"{corpus['peak']}")
     if scale:
         row(f"scale: import {scale['size']} msgs (s)", f"{scale['s']:.0f}", "", "",
             f"{scale['s'] / scale['size'] * 1e6:.0f} µs/mail, peak {scale['mib']:.0f} MiB")

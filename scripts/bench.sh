@@ -10,8 +10,8 @@
 #   --repeat R    runs of each cheap reference, whose median is shown (default 3)
 #   --idle S      how long the desk idles before its steady RSS is read (default 60)
 #   --scale K     instead of the backlog and imports: build the desk's database with an
-#                 import of K messages in K/2 threads (e.g. 200000), close all but 100
-#                 cases, then measure the listings and the ack latency on it
+#                 import of K messages in K/10 threads (1000000: 100,000 cases), close
+#                 all but 100 cases, then measure the listings and the ack latency on it
 #   --no-build    use the existing release binary
 #
 # What it does (the measuring is in scripts/bench.py):
@@ -35,7 +35,10 @@
 #      WAL, synchronous=FULL like the desk): time, time per mail, peak RSS; then
 #      `cases --open`, `case ID` and `cases --all` (time to first and last line) on the
 #      larger database.
-#   6. many desks: BENCH_DESKS (default 200, 0 skips) desks in one config beside a
+#   6. the hostile corpus of tests/it/corpus.rs (the test writes it when
+#      SECDESK_CORPUS_DIR is set): each mail filed by its own `secdesk import`, the
+#      slowest and the peak RSS beside a plain report filed the same way;
+#   7. many desks: BENCH_DESKS (default 200, 0 skips) desks in one config beside a
 #      single desk: start-up time, idle RSS, ack latency (scripts/bench_desks.py).
 # One table at the end puts each figure beside its reference and its target.
 # Figures are printed, never asserted: the machines are shared and noisy.
@@ -131,13 +134,25 @@ echo "==> secdesk check"
 "$bin" check --config "$work/config.toml" >"$work/check.out" 2>&1 ||
     { cat "$work/check.out"; exit 1; }
 
+# The hostile corpus of tests/it/corpus.rs, written as a Maildir by the test itself
+# (SECDESK_CORPUS_DIR; a debug test build, a few seconds once built); BENCH_CORPUS=0
+# skips it. Not in --scale mode.
+corpus_dir=
+if ((scale == 0)) && [[ ${BENCH_CORPUS:-1} != 0 ]]; then
+    echo "==> writing the hostile corpus (cargo test --test it corpus::a_hostile)"
+    corpus_dir=$work/corpus
+    SECDESK_CORPUS_DIR=$corpus_dir cargo test --quiet --test it \
+        corpus::a_hostile_corpus_never_stops_the_desk >"$work/corpus.out" 2>&1 ||
+        { cat "$work/corpus.out"; exit 1; }
+fi
+
 # Unset, SECDESK_LOG is "info": the daemon logs every mail, as in production.
 python3 scripts/bench.py \
     --bin "$bin" --config "$work/config.toml" --db "$work/secdesk.db" --workdir "$work" \
     --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" \
     --reports "$reports" --backlog "$backlog" --idle-s "$idle_s" \
     --import-sizes "$imports" --repeat "$repeat" --scale "$scale" --ca-file "$CA_FILE" \
-    --tls starttls --command "${command_line% }"
+    --tls starttls --corpus-dir "$corpus_dir" --command "${command_line% }"
 
 # Many desks (issue 14), a section of its own: start-up time, idle memory and ack latency
 # of a config with BENCH_DESKS desks (default 200; 0 skips it) beside a single desk, both

@@ -59,9 +59,16 @@ fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::
     let mut cases = store.read(|tx| tx.list_cases(true))?;
     let mut reminders = store.read(|tx| tx.pending_reminders())?;
     if only {
-        let mine = store.read(|tx| tx.case_ids_of_desk(d.key()))?;
-        cases.retain(|s| mine.contains(&s.case.id.to_string()));
-        reminders.retain(|r| mine.contains(&r.scope));
+        cases.retain(|s| s.desk == d.key());
+        reminders = store.read(|tx| {
+            let mut mine = Vec::new();
+            for r in reminders {
+                if tx.is_case_of_desk(&r.scope, d.key())? {
+                    mine.push(r);
+                }
+            }
+            Ok(mine)
+        })?;
     }
     let deadlines: Vec<ical::CaseDeadlines<'_>> = cases
         .iter()

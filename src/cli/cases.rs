@@ -1,9 +1,12 @@
 //! `secdesk cases`: the cases (open ones by default) as a table.
 
 use super::{Output, load, open_existing};
-use crate::config::SecretSources;
+use crate::config::{SecretSources, TOP_DESK};
 use crate::publish::report;
+use crate::store::Listing;
 use anyhow::Result;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,66 +23,28 @@ pub enum Which {
 
 /// `secdesk cases [--desk NAME]`: only that desk's cases, in its time zone; without
 /// `--desk` every desk's, with a DESK column when there are several.
+///
+/// The table streams: its column widths are read first (one pass over the listing's
+/// index), then each row is written as it is read, so `cases --all` on a large
+/// database neither waits for its last case nor holds them all.
 pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let only = super::desk_named(&config, desk)?;
-    let mut store = open_existing(&config)?;
-    let (cases, desks) = store.read(|tx| {
-        let cases = match which {
-            Which::Spam => tx.spam_cases(),
-            Which::All => tx.list_cases(false),
-            Which::Open => tx.list_cases(true),
-        }?;
-        let mut desks = std::collections::BTreeMap::new();
-        for d in config.all_desks() {
-            for id in tx.case_ids_of_desk(&d.desk.key)? {
-                desks.insert(id, d.desk_label().to_string());
-            }
-        }
-        Ok((cases, desks))
-    })?;
-    let desk_of = |s: &crate::store::CaseSummary| -> String {
-        desks
-            .get(&s.case.id.to_string())
-            .cloned()
-            .unwrap_or_else(|| crate::config::TOP_DESK.to_string())
-    };
-    let cases: Vec<_> = match only {
-        Some(d) => cases
-            .into_iter()
-            .filter(|s| desk_of(s) == d.desk_label())
-            .collect(),
-        None => cases,
-    };
-    let show_desk = only.is_none() && !config.desks.is_empty();
-    let config = only.unwrap_or(&config);
-    let cal = &config.calendar;
-    let rows: Vec<Vec<String>> = cases
-        .iter()
-        .map(|s| {
-            let mut row = vec![
-                s.case.id.to_string(),
-                s.case.status.to_string(),
-                s.case.assignee.clone().unwrap_or_else(|| "-".into()),
-                s.case
-                    .severity
-                    .map(|x| x.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                s.case
-                    .opened_at
-                    .with_timezone(&cal.tz())
-                    .format("%Y-%m-%d")
-                    .to_string(),
-                s.messages.to_string(),
-                s.case.reporter.clone().unwrap_or_else(|| "-".into()),
-                s.case.subject.clone(),
-            ];
-            if show_desk {
-                row.insert(1, desk_of(s));
-            }
-            row
-        })
+    // Each desk's label by its key; a case whose desk left the config is the top level's.
+    let labels: BTreeMap<&str, &str> = config
+        .all_desks()
+        .map(|d| (d.desk.key.as_str(), d.desk_label()))
         .collect();
+    let label_of = |key: &str| labels.get(key).copied().unwrap_or(TOP_DESK);
+    let show_desk = only.is_none() && !config.desks.is_empty();
+    let listing = match which {
+        Which::Open => Listing::Open,
+        Which::All => Listing::All,
+        Which::Spam => Listing::Spam,
+    };
+    let shown = only.unwrap_or(&config);
+    let tz = shown.calendar.tz();
+
     let mut headers = vec![
         "CASE",
         "STATUS",
@@ -93,8 +58,62 @@ pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) ->
     if show_desk {
         headers.insert(1, "DESK");
     }
-    out.print(&report::table(&headers, &rows));
-    if cases.is_empty() {
+    let mut store = open_existing(&config)?;
+    let rows = store.read(|tx| {
+        let [id, status, assignee, severity, reporter] = tx.case_list_widths(listing)?;
+        // OPENED is a date; MAILS is as wide as its header (a wider count shifts its line).
+        let mut widths = vec![id, status, assignee, severity, 10, 0, reporter, 0];
+        if show_desk {
+            widths.insert(
+                1,
+                labels
+                    .values()
+                    .map(|l| l.chars().count())
+                    .max()
+                    .unwrap_or(0),
+            );
+        }
+        for (w, h) in widths.iter_mut().zip(&headers) {
+            *w = (*w).max(h.chars().count());
+        }
+        let mut rows = 0usize;
+        if out
+            .stream(&report::table_line(&widths, &headers))
+            .is_break()
+        {
+            return Ok(rows);
+        }
+        tx.each_case(listing, |s| {
+            let desk = label_of(&s.desk);
+            if only.is_some_and(|d| d.desk_label() != desk) {
+                return ControlFlow::Continue(());
+            }
+            rows += 1;
+            let mut row = vec![
+                s.case.id.to_string(),
+                s.case.status.to_string(),
+                s.case.assignee.unwrap_or_else(|| "-".into()),
+                s.case
+                    .severity
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                s.case
+                    .opened_at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+                s.messages.to_string(),
+                s.case.reporter.unwrap_or_else(|| "-".into()),
+                s.case.subject,
+            ];
+            if show_desk {
+                row.insert(1, desk.to_string());
+            }
+            out.stream(&report::table_line(&widths, &row))
+        })?;
+        Ok(rows)
+    })?;
+    if rows == 0 {
         let kind = match which {
             Which::Open => "open ",
             Which::All => "",

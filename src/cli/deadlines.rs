@@ -23,13 +23,16 @@ pub fn run(
         let Some(key) = &only else {
             return Ok(pending);
         };
-        let mine = tx.case_ids_of_desk(key)?;
-        Ok(pending
-            .into_iter()
-            .filter(|r| {
-                mine.contains(&r.scope) || r.scope == d.digest_scope() || r.scope == d.spam_scope()
-            })
-            .collect())
+        let mut mine = Vec::new();
+        for r in pending {
+            if r.scope == d.digest_scope()
+                || r.scope == d.spam_scope()
+                || tx.is_case_of_desk(&r.scope, key)?
+            {
+                mine.push(r);
+            }
+        }
+        Ok(mine)
     })?;
     let cal = &d.config.calendar;
     let rows: Vec<Vec<String>> = pending

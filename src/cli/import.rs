@@ -7,7 +7,7 @@
 //! Message-ID).
 
 use crate::clock::Clock;
-use crate::mail::{self, Parsed};
+use crate::mail;
 use crate::service::process::{Delivery, Desk, Processed};
 use crate::store::{self, Store};
 use std::path::{Path, PathBuf};
@@ -273,14 +273,11 @@ fn import_one(
     bytes: &[u8],
     clock: &dyn Clock,
 ) -> store::Result<Processed> {
-    // The mail's own date, so the case history shows when things happened.
-    let when = match mail::parse(bytes) {
-        Parsed::Mail(m) => m
-            .date
-            .filter(|d| *d <= clock.now())
-            .unwrap_or_else(|| clock.now()),
-        Parsed::Unreadable { .. } => clock.now(),
-    };
+    // The mail's own date, so the case history shows when things happened: from the
+    // headers alone (processing parses the whole mail once, below).
+    let when = mail::date_of(bytes)
+        .filter(|d| *d <= clock.now())
+        .unwrap_or_else(|| clock.now());
     match tx.insert_imported(source, seq, bytes, clock.now())? {
         Some(raw_id) => desk.process_in_with(tx, Some(raw_id), bytes, when, Delivery::Suppress),
         None => Ok(Processed::AlreadyDone),

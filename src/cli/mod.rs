@@ -21,6 +21,7 @@ use crate::text::{Layout, escape_controls};
 use crate::types::CaseId;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -31,7 +32,44 @@ use std::process::ExitCode;
 pub struct Output {
     stdout: String,
     stderr: String,
+    /// What stopped [`Output::stream`]'s writes (a closed pipe, a full disk): nothing more
+    /// is written after it, and [`finish`] reports it as it would its own.
+    stream_error: Option<std::io::Error>,
+    sink: Sink,
 }
+
+/// Where stdout's text goes: the process's stdout, or (for tests) memory.
+#[derive(Debug, Default)]
+enum Sink {
+    #[default]
+    Stdout,
+    #[cfg(test)]
+    Memory(Vec<u8>),
+}
+
+impl Sink {
+    /// Text for stdout, escaped, written and flushed.
+    fn write(&mut self, text: &str) -> std::io::Result<()> {
+        let text = escape_controls(text, Layout::Lines);
+        match self {
+            Sink::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+            }
+            #[cfg(test)]
+            Sink::Memory(v) => {
+                v.extend_from_slice(text.as_bytes());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How much streamed text is held before it is written: a listing's memory stays
+/// bounded, and its first lines are out after a few dozen rows.
+const STREAM_CHUNK: usize = 8 * 1024;
 
 impl Output {
     /// Text for stdout, as is (it carries its own line ends).
@@ -50,16 +88,40 @@ impl Output {
         self.stderr.push_str(text);
         self.stderr.push('\n');
     }
+
+    /// Text for stdout, as is (it carries its own line ends), written with what was
+    /// printed before it as soon as a chunk is full: for listings too long to hold.
+    /// `Break` when stdout takes no more (the reader went away): the caller stops reading.
+    pub fn stream(&mut self, text: &str) -> ControlFlow<()> {
+        if self.stream_error.is_some() {
+            return ControlFlow::Break(());
+        }
+        self.print(text);
+        if self.stdout.len() < STREAM_CHUNK {
+            return ControlFlow::Continue(());
+        }
+        match self.sink.write(&self.stdout) {
+            Ok(()) => {
+                self.stdout.clear();
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.stdout.clear();
+                self.stream_error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
 }
 
 /// Shows what the subcommand printed and its error, if any, and gives the exit code.
 /// A reader that went away (`secdesk cases | head`) ends the output quietly: status 0,
 /// nothing on stderr.
-pub fn finish(out: Output, result: Result<ExitCode>) -> ExitCode {
-    let shown = std::io::stdout()
-        .lock()
-        .write_all(escape_controls(&out.stdout, Layout::Lines).as_bytes())
-        .and_then(|()| std::io::stdout().lock().flush());
+pub fn finish(mut out: Output, result: Result<ExitCode>) -> ExitCode {
+    let shown = match out.stream_error {
+        Some(e) => Err(e),
+        None => out.sink.write(&out.stdout),
+    };
     let mut stderr = std::io::stderr().lock();
     let mut tell = |text: &str| {
         // Nothing more can be done when stderr is gone too.
@@ -133,4 +195,33 @@ pub(crate) fn open_existing(config: &Config) -> Result<Store> {
 pub(crate) fn case_id(text: &str) -> Result<CaseId> {
     CaseId::parse(text)
         .with_context(|| format!("`{text}` is not a case id (expected e.g. SEC-2026-0007)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Output, STREAM_CHUNK, Sink};
+
+    /// A streamed listing is written as it goes: what is held never grows past a chunk
+    /// and a line, and the first lines are out long before the last is read.
+    #[test]
+    fn a_streamed_listing_holds_at_most_a_chunk() {
+        let mut out = Output {
+            sink: Sink::Memory(Vec::new()),
+            ..Output::default()
+        };
+        let line = format!("{}\n", "x".repeat(99));
+        for _ in 0..1000 {
+            assert!(out.stream(&line).is_continue());
+            assert!(
+                out.stdout.len() < STREAM_CHUNK + line.len(),
+                "{}",
+                out.stdout.len()
+            );
+        }
+        let Sink::Memory(written) = &out.sink else {
+            unreachable!()
+        };
+        assert!(written.len() + out.stdout.len() == 1000 * line.len());
+        assert!(written.len() > 1000 * line.len() - STREAM_CHUNK - line.len());
+    }
 }

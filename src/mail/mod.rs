@@ -111,6 +111,20 @@ pub fn synthesized_id(raw: &[u8]) -> MessageId {
     MessageId::from_parts(&hex, "secdesk.invalid")
 }
 
+/// The date a mail says it was written, from its headers alone (the body is neither
+/// read nor decoded, and the bytes are not copied): what an import needs before the
+/// mail is processed. `None` without a readable `Date`. Never panics.
+pub fn date_of(raw: &[u8]) -> Option<DateTime<Utc>> {
+    std::panic::catch_unwind(|| {
+        MessageParser::default()
+            .parse_headers(raw)?
+            .date()
+            .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single())
+    })
+    .ok()
+    .flatten()
+}
+
 /// Parses raw bytes. Never panics.
 pub fn parse(raw: &[u8]) -> Parsed {
     parse_shared(std::sync::Arc::new(raw.to_vec()))
@@ -391,5 +405,31 @@ mod tests {
         assert_eq!(m.headers.len(), MAX_HEADERS);
         assert_eq!(m.from_address(), "a@x.test", "the first From");
         assert_eq!(m.from_headers, 2);
+    }
+
+    #[test]
+    fn the_date_from_the_headers_alone_is_the_parsed_mails() {
+        let body = "A line of the report.\r\n".repeat(10_000);
+        for raw in [
+            format!(
+                "From: a@x.test\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\nSubject: s\r\n\r\n{body}"
+            ),
+            format!(
+                "Date: Tue, 1 Dec 2026 23:59:59 -0800\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n{body}"
+            ),
+            "From: a@x.test\r\nSubject: no date\r\n\r\nbody\r\n".to_string(),
+            "From: a@x.test\r\nDate: yesterday\r\n\r\nbody\r\n".to_string(),
+        ] {
+            let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+                panic!("unreadable: {raw:.80}")
+            };
+            assert_eq!(date_of(raw.as_bytes()), m.date, "{raw:.80}");
+        }
+        assert_eq!(
+            date_of(b"Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n"),
+            Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single()
+        );
+        assert_eq!(date_of(b""), None);
+        assert_eq!(date_of(b"\xff\xfe garbage"), None);
     }
 }

@@ -129,21 +129,26 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: Vec<String>| -> String {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let w = widths.get(i).copied().unwrap_or(0);
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    let mut out = table_line(&widths, header);
     for row in rows {
-        out.push_str(&line(row));
+        out.push_str(&table_line(&widths, &row));
     }
     out
+}
+
+/// One line of a table whose column widths are known before its rows (a listing that
+/// streams): each cell but the last padded to its width, on one line, escaped. A cell
+/// wider than its column pushes the rest of its line to the right.
+pub fn table_line(widths: &[usize], cells: &[impl AsRef<str>]) -> String {
+    let mut s = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let cell = one_line(cell.as_ref());
+        let w = widths.get(i).copied().unwrap_or(0);
+        if i + 1 == cells.len() {
+            s.push_str(&cell);
+        } else {
+            s.push_str(&format!("{cell:<w$}  "));
+        }
+    }
+    s.trim_end().to_string() + "\n"
 }

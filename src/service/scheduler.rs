@@ -145,12 +145,12 @@ fn fire_spam_summary(
     let since = tx
         .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
-    let mine = tx.case_ids_of_desk(desk.key())?;
-    let rows: Vec<_> = tx
-        .quarantined_between(since, r.due)?
-        .into_iter()
-        .filter(|row| mine.contains(&row.case))
-        .collect();
+    let mut rows = Vec::new();
+    for row in tx.quarantined_between(since, r.due)? {
+        if tx.is_case_of_desk(&row.case, desk.key())? {
+            rows.push(row);
+        }
+    }
     let fired = match spam::summary(&desk.ctx(now), &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
@@ -586,12 +586,11 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
 }
 
 fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let mine = tx.case_ids_of_desk(desk.key())?;
     let cases: Vec<Case> = tx
         .list_cases(true)?
         .into_iter()
+        .filter(|s| s.desk == desk.key())
         .map(|s| s.case)
-        .filter(|c| mine.contains(&c.id.to_string()))
         .collect();
     let cal = &desk.config.calendar;
     let rendered = desk.templates.render(&templates::Digest {

@@ -6,6 +6,7 @@ use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, Severity};
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 use rusqlite::{Row, params};
+use std::ops::ControlFlow;
 
 /// A line of `secdesk cases`.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,31 @@ pub struct CaseSummary {
     pub case: Case,
     pub messages: u32,
     pub last_activity: DateTime<Utc>,
+    /// The key of the case's desk (`""` for the top-level desk).
+    pub desk: String,
+}
+
+/// Which cases a listing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The open ones: neither published, closed nor spam.
+    Open,
+    /// Every case.
+    All,
+    /// The cases in the spam state.
+    Spam,
+}
+
+impl Listing {
+    /// The WHERE clause: exactly the condition of the partial index that serves it
+    /// (`cases_open`, `cases_spam`), so SQLite reads only those cases.
+    fn filter(self) -> &'static str {
+        match self {
+            Listing::Open => "WHERE status NOT IN ('published', 'closed', 'spam')",
+            Listing::All => "",
+            Listing::Spam => "WHERE status = 'spam'",
+        }
+    }
 }
 
 const CASE_COLUMNS: &str = "id, subject, reporter, reporter_name, status, opened_at, root_message_id, assignee, \
@@ -131,13 +157,40 @@ impl CaseRow {
     }
 }
 
-/// The WHERE clause of a listing: exactly the condition of the `cases_open` index, so
-/// SQLite uses it.
-fn open_filter(open_only: bool) -> &'static str {
+/// A listing's rows: the case, its number of messages, its last activity, its desk.
+fn listing_sql(which: Listing) -> String {
+    format!(
+        "SELECT {CASE_COLUMNS},
+            (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
+            COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at),
+            desk
+         FROM cases {} ORDER BY year, seq",
+        which.filter()
+    )
+}
+
+/// The widths of a listing's columns, over the same cases as [`listing_sql`].
+fn widths_sql(which: Listing) -> String {
+    format!(
+        "SELECT MAX(LENGTH(id)), MAX(LENGTH(status)), MAX(LENGTH(COALESCE(assignee, '-'))),
+            MAX(LENGTH(COALESCE(severity, '-'))), MAX(LENGTH(COALESCE(reporter, '-')))
+         FROM cases {}",
+        which.filter()
+    )
+}
+
+/// The advisory ids of a year, read for every mail: `IS NOT NULL` makes it a range on
+/// the UNIQUE index of advisory_id, so only the published cases are read, not every case
+/// on file (`LIKE` alone scans them all). A case publishing several packages holds its
+/// ids in one value, separated by spaces, hence the `LIKE '%…%'`.
+const HIGHEST_ADVISORY: &str =
+    "SELECT advisory_id FROM cases WHERE advisory_id IS NOT NULL AND advisory_id LIKE ?1";
+
+fn open_filter(open_only: bool) -> Listing {
     if open_only {
-        "WHERE status NOT IN ('published', 'closed', 'spam')"
+        Listing::Open
     } else {
-        ""
+        Listing::All
     }
 }
 
@@ -268,65 +321,52 @@ impl Tx<'_> {
 
     /// Cases in the spam state, oldest first (`secdesk cases --spam`).
     pub fn spam_cases(&self) -> Result<Vec<CaseSummary>> {
-        self.cases_where("WHERE status = 'spam'")
+        self.cases_where(Listing::Spam)
     }
 
-    fn cases_where(&self, filter: &str) -> Result<Vec<CaseSummary>> {
+    fn cases_where(&self, which: Listing) -> Result<Vec<CaseSummary>> {
         let mut out = Vec::new();
-        self.each_case_where(filter, |c| {
+        self.each_case(which, |c| {
             out.push(c);
-            Ok(())
+            ControlFlow::Continue(())
         })?;
         Ok(out)
     }
 
-    /// [`Tx::list_cases`] one case at a time, without holding them all: for listings
-    /// that stream. The open cases come from the `cases_open` index, so listing them
-    /// does not read the closed ones.
+    /// The cases of a listing one at a time, oldest first, without holding them all: for
+    /// listings that stream. `f` ends the listing early with `Break` (its reader went
+    /// away). The open and the spam cases come from their partial indexes, so listing
+    /// them does not read the others.
     pub fn each_case(
         &self,
-        open_only: bool,
-        f: impl FnMut(CaseSummary) -> Result<()>,
+        which: Listing,
+        mut f: impl FnMut(CaseSummary) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.each_case_where(open_filter(open_only), f)
-    }
-
-    fn each_case_where(
-        &self,
-        filter: &str,
-        mut f: impl FnMut(CaseSummary) -> Result<()>,
-    ) -> Result<()> {
-        let sql = format!(
-            "SELECT {CASE_COLUMNS},
-                (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
-                COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at)
-             FROM cases {filter} ORDER BY year, seq"
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&listing_sql(which))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let row = read_row(r)?;
             let messages = row.int(38) as u32;
             let last = row.req(39, "last activity")?;
-            f(CaseSummary {
+            let desk = row.text(40).unwrap_or_default();
+            let summary = CaseSummary {
                 last_activity: parse_ts(&last)?,
                 messages,
+                desk,
                 case: row.into_case()?,
-            })?;
+            };
+            if f(summary).is_break() {
+                break;
+            }
         }
         Ok(())
     }
 
     /// The widest id, status, assignee, severity and reporter (in characters, `-` for
-    /// none) among the cases [`Tx::each_case`] would list: a streamed table's columns.
-    pub fn case_list_widths(&self, open_only: bool) -> Result<[usize; 5]> {
-        let sql = format!(
-            "SELECT MAX(LENGTH(id)), MAX(LENGTH(status)), MAX(LENGTH(COALESCE(assignee, '-'))),
-                MAX(LENGTH(COALESCE(severity, '-'))), MAX(LENGTH(COALESCE(reporter, '-')))
-             FROM cases {}",
-            open_filter(open_only)
-        );
-        let w = self.conn().query_row(&sql, [], |r| {
+    /// none) among the cases [`Tx::each_case`] would list: a streamed table's columns,
+    /// known before its first row (one pass over the same index).
+    pub fn case_list_widths(&self, which: Listing) -> Result<[usize; 5]> {
+        let w = self.conn().query_row(&widths_sql(which), [], |r| {
             let mut w = [0usize; 5];
             for (i, slot) in w.iter_mut().enumerate() {
                 *slot = r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as usize;
@@ -348,10 +388,7 @@ impl Tx<'_> {
     pub fn highest_advisory_number(&self, prefix: &str, year: i32) -> Result<u32> {
         let start = format!("{prefix}-{year}-");
         let like = format!("%{start}%");
-        let ids: Vec<String> = self.column(
-            "SELECT advisory_id FROM cases WHERE advisory_id LIKE ?1",
-            [like],
-        )?;
+        let ids: Vec<String> = self.column(HIGHEST_ADVISORY, [like])?;
         Ok(ids
             .iter()
             .flat_map(|ids| ids.split_whitespace())
@@ -517,5 +554,50 @@ impl Tx<'_> {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HIGHEST_ADVISORY, Listing, listing_sql, widths_sql};
+    use crate::store::Store;
+
+    /// SQLite's plan for `sql`, one step a line.
+    fn plan(store: &Store, sql: &str) -> String {
+        let conn = &store.conn;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // The plan does not depend on the values: NULL for each parameter.
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    /// What is read for every mail or for a short listing is found through an index,
+    /// never by reading every case: a scan here makes the desk slower as it ages.
+    #[test]
+    fn hot_case_lookups_read_no_whole_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plans.db")).unwrap();
+        let checks = [
+            (HIGHEST_ADVISORY.to_string(), "advisory_id>?"),
+            (listing_sql(Listing::Open), "cases_open"),
+            (widths_sql(Listing::Open), "cases_open"),
+            (listing_sql(Listing::Spam), "cases_spam"),
+            (widths_sql(Listing::Spam), "cases_spam"),
+        ];
+        for (sql, index) in checks {
+            let plan = plan(&store, &sql);
+            assert!(plan.contains(index), "{sql}\n{plan}");
+            for line in plan.lines() {
+                assert!(
+                    !line.starts_with("SCAN cases") || line.contains("USING INDEX cases_"),
+                    "a scan of every case: {sql}\n{plan}"
+                );
+            }
+        }
     }
 }

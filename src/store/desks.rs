@@ -5,7 +5,6 @@ use crate::desk::case::Case;
 use crate::types::CaseId;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use std::collections::BTreeSet;
 
 impl Tx<'_> {
     /// The desk of a case (`""` for the top-level desk); `None` when there is no case.
@@ -21,9 +20,16 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The ids of every case of a desk.
-    pub fn case_ids_of_desk(&self, desk: &str) -> Result<BTreeSet<String>> {
-        self.column("SELECT id FROM cases WHERE desk = ?1", [desk])
+    /// Whether `case` (a case id as text, e.g. a reminder's scope) is a case of `desk`:
+    /// one lookup by primary key, where reading every id of the desk grew with the
+    /// database.
+    pub fn is_case_of_desk(&self, case: &str, desk: &str) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM cases WHERE id = ?1 AND desk = ?2",
+                params![case, desk],
+            )?
+            .is_some())
     }
 
     /// The case an old id was moved to, following several moves.

@@ -17,7 +17,7 @@ mod outbox;
 mod reminders;
 mod schema;
 
-pub use cases::CaseSummary;
+pub use cases::{CaseSummary, Listing};
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
 pub use reminders::{

@@ -206,3 +206,54 @@ fn a_closed_pipe_ends_the_output_quietly() {
     );
     assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
 }
+
+#[test]
+fn a_long_listing_streams_in_order_and_aligned() {
+    // Enough cases for several of the listing's chunks (8 KiB each); every third closed.
+    let mut w = World::new();
+    let mut notices = Vec::new();
+    for i in 0..150 {
+        let subject = format!("Overflow number {i} in the parser");
+        w.deliver(&report(
+            &format!("r{i}@reporter.test"),
+            &subject,
+            "It overflows.",
+        ));
+        notices.push(w.take("team-notice").message_id.to_string());
+    }
+    for (i, notice) in notices.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        w.command(
+            ALICE,
+            &format!("close{i}@example.org"),
+            notice,
+            "#close\r\n",
+        );
+    }
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+
+    let (ok, all, err) = secdesk(&cfg, &["cases", "--all"]);
+    assert!(ok, "{err}");
+    assert!(all.len() > 2 * 8192, "several chunks: {} bytes", all.len());
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 151, "one header, one line per case:\n{all}");
+    let subject_at = lines[0].find("SUBJECT").unwrap();
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("SEC-2026-{:04} ", i + 1)),
+            "oldest first: {line}"
+        );
+        assert_eq!(
+            line.find("Overflow number"),
+            Some(subject_at),
+            "aligned under its header: {line}"
+        );
+        assert_eq!(line.contains("closed"), i % 3 == 0, "{line}");
+    }
+
+    let (ok, open, err) = secdesk(&cfg, &["cases", "--open"]);
+    assert!(ok, "{err}");
+    assert_eq!(open.lines().count(), 101, "{open}");
+    assert!(!open.contains("closed"), "{open}");
+}
