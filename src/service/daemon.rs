@@ -311,6 +311,7 @@ async fn mailer_loop(
     // that got through.
     let mut backoff = Duration::from_secs(1);
     let mut down = false;
+    let mut drained_backlog = false;
     loop {
         if stop.is_requested() {
             return;
@@ -358,7 +359,12 @@ async fn mailer_loop(
             continue;
         }
         if more {
+            drained_backlog = true;
             continue; // a full pass: more rows may be due now (a backlog going out)
+        }
+        if std::mem::take(&mut drained_backlog) {
+            // The backlog is out: its page cache goes back before the wait.
+            db.call(|s| s.shrink()).await;
         }
         let next = db
             .call(|s| s.read(|tx| tx.next_outbox_due()))

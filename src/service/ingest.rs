@@ -880,6 +880,10 @@ async fn connected(
         } else if r.fetched > 0 {
             health::status("watching the inbox");
         }
+        if r.fetched > BATCH_MAILS {
+            // After a backlog the page cache goes back before the wait.
+            db.call(|s| s.shrink()).await;
+        }
         if r.fetched > 0 || r.processed > 0 || r.set_aside > 0 {
             tracing::info!(
                 fetched = r.fetched,

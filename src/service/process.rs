@@ -641,7 +641,7 @@ impl Desk {
         };
         let publishes = asks(|c| matches!(c, Command::Publish { .. }));
         // The advisory numbers on file are read for team commands only (a report or a
-        // reply never publishes): it is a scan of the cases.
+        // reply never publishes).
         let commands = body.is_some_and(|b| !b.commands.is_empty());
         let mut next = if commands {
             tx.highest_advisory_number(&cfg.publish.advisory_prefix, year)?

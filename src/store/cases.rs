@@ -209,7 +209,7 @@ impl Tx<'_> {
     }
 
     pub fn insert_case(&self, c: &Case) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             // `seq` orders the cases of a year across every desk (UNIQUE (year, seq));
             // the number in a case id is its desk's own series.
             "INSERT INTO cases (id, year, seq, subject, reporter, reporter_name, status, opened_at, root_message_id)
@@ -297,7 +297,7 @@ impl Tx<'_> {
             ],
         )?;
         // The case's start moves only when `#notspam` releases it: its clock starts then.
-        self.conn().execute(
+        self.exec(
             "UPDATE cases SET opened_at = ?2 WHERE id = ?1 AND opened_at != ?2",
             params![c.id.to_string(), ts(c.opened_at)],
         )?;
@@ -404,7 +404,7 @@ impl Tx<'_> {
         branch: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "INSERT OR IGNORE INTO advisory_pushes (case_id, branch, next_attempt_at) VALUES (?1, ?2, ?3)",
             params![case.to_string(), branch, ts(now)],
         )?;
@@ -416,7 +416,7 @@ impl Tx<'_> {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, String, String, i64)>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, case_id, branch, attempts FROM advisory_pushes
              WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
         )?;
@@ -430,7 +430,7 @@ impl Tx<'_> {
 
     /// Counts an attempt before it is made (so a crash mid-push still counts it).
     pub fn claim_advisory_push(&self, id: i64, next: DateTime<Utc>) -> Result<bool> {
-        let n = self.conn().execute(
+        let n = self.exec(
             "UPDATE advisory_pushes SET attempts = attempts + 1, next_attempt_at = ?2
              WHERE id = ?1 AND state = 'pending'",
             params![id, ts(next)],
@@ -447,11 +447,11 @@ impl Tx<'_> {
         now: DateTime<Utc>,
     ) -> Result<()> {
         match outcome {
-            Ok(()) => self.conn().execute(
+            Ok(()) => self.exec(
                 "UPDATE advisory_pushes SET state = 'pushed', pushed_at = ?2, last_error = NULL WHERE id = ?1",
                 params![id, ts(now)],
             )?,
-            Err(why) => self.conn().execute(
+            Err(why) => self.exec(
                 "UPDATE advisory_pushes SET last_error = ?2, state = CASE WHEN ?3 THEN 'failed' ELSE state END
                  WHERE id = ?1",
                 params![id, why, give_up],

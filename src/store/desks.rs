@@ -13,7 +13,7 @@ impl Tx<'_> {
     }
 
     pub fn set_case_desk(&self, id: &CaseId, desk: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE cases SET desk = ?2 WHERE id = ?1",
             params![id.to_string(), desk],
         )?;
@@ -73,11 +73,11 @@ impl Tx<'_> {
             "UPDATE case_aliases SET case_id = ?2 WHERE case_id = ?1",
             "UPDATE cases SET duplicate_of = ?2 WHERE duplicate_of = ?1",
         ] {
-            self.conn().execute(sql, params![old, new])?;
+            self.exec(sql, params![old, new])?;
         }
         self.conn()
             .execute("DELETE FROM cases WHERE id = ?1", params![old])?;
-        self.conn().execute(
+        self.exec(
             "INSERT INTO case_aliases (old_id, case_id, moved_at) VALUES (?1, ?2, ?3)",
             params![old, new, ts(now)],
         )?;

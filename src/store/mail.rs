@@ -62,11 +62,8 @@ impl Tx<'_> {
     pub fn cursor(&self, mailbox: &str) -> Result<Option<(UidValidity, Uid)>> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT uidvalidity, last_uid FROM imap_cursor WHERE mailbox = ?1",
-                [mailbox],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT uidvalidity, last_uid FROM imap_cursor WHERE mailbox = ?1")?
+            .query_row([mailbox], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
@@ -126,7 +123,7 @@ impl Tx<'_> {
     pub fn pending_raw_ids(&self) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn()
-            .prepare("SELECT id FROM raw_mail WHERE state = 'pending' ORDER BY id")?;
+            .prepare_cached("SELECT id FROM raw_mail WHERE state = 'pending' ORDER BY id")?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
@@ -152,9 +149,8 @@ impl Tx<'_> {
     pub fn begin_raw_attempt(&self, id: i64) -> Result<u32> {
         let n: Option<i64> = self
             .conn()
-            .query_row(
-                "UPDATE raw_mail SET attempts = attempts + 1 WHERE id = ?1 AND state = 'pending' RETURNING attempts",
-                [id],
+            .prepare_cached("UPDATE raw_mail SET attempts = attempts + 1 WHERE id = ?1 AND state = 'pending' RETURNING attempts")?
+            .query_row([id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -173,7 +169,7 @@ impl Tx<'_> {
 
     /// Why the last attempt at processing raw mail `id` failed.
     pub fn raw_attempt_failed(&self, id: i64, error: &str) -> Result<()> {
-        self.conn().execute(
+        self.exec(
             "UPDATE raw_mail SET last_error = ?2 WHERE id = ?1",
             params![id, error],
         )?;
@@ -184,9 +180,8 @@ impl Tx<'_> {
     pub fn raw_last_error(&self, id: i64) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT last_error FROM raw_mail WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT last_error FROM raw_mail WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?
             .flatten())
     }
@@ -195,11 +190,10 @@ impl Tx<'_> {
     pub fn pending_raw(&self, id: i64) -> Result<Option<(Vec<u8>, Arrival)>> {
         let row: Option<(Vec<u8>, i64)> = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT bytes, history FROM raw_mail WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(row.map(|(b, h)| {
             (

@@ -254,6 +254,14 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back the memory of this connection's page cache (`PRAGMA shrink_memory`):
+    /// for a loop going idle after a backlog, whose cache would otherwise stay full.
+    pub fn shrink(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(error = %e, "shrink_memory failed");
+        }
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self

@@ -126,7 +126,7 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut cancel = self
             .conn()
-            .prepare("UPDATE reminders SET state = 'cancelled' WHERE id = ?1")?;
+            .prepare_cached("UPDATE reminders SET state = 'cancelled' WHERE id = ?1")?;
         for (id, kind) in future {
             if !ReminderKind::parse(&kind).is_some_and(|k| keep.contains(&k)) {
                 cancel.execute([id])?;
@@ -182,7 +182,7 @@ impl Tx<'_> {
     pub fn next_reminder_due(&self) -> Result<Option<DateTime<Utc>>> {
         // The first reminder whose instant can be read (an unreadable row is set aside by
         // the scheduler, never a reason to sleep for ever).
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT due_at FROM reminders WHERE state = 'pending' ORDER BY due_at LIMIT 1000",
         )?;
         let mut rows = stmt.query([])?;

@@ -12,15 +12,12 @@ use super::*;
 /// the next crash, invisible to every other reader meanwhile).
 #[test]
 fn a_cli_command_beside_the_daemon_never_takes_its_committed_mail_away() {
-    let stack = MailStack::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("desk.db");
-    let cfg = write_config(
-        dir.path(),
-        "desk.toml",
-        &stack_config(&stack, &db, NO_DESK_ACK_LIMIT),
-    );
-    prime(&stack, &cfg, &db, dir.path());
+    let Backlogged {
+        stack,
+        dir,
+        db,
+        cfg,
+    } = primed();
     let log = dir.path().join("run.log");
     let mut desk = Daemon::start(&cfg, log.clone());
     desk.wait_db(

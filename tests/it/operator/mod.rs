@@ -257,6 +257,14 @@ struct Backlogged {
 }
 
 fn backlogged() -> Backlogged {
+    let primed = primed();
+    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
+    append_all(&primed.stack, &mails);
+    primed
+}
+
+/// A desk configured against a fresh stack and primed, its inbox empty.
+fn primed() -> Backlogged {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("desk.db");
@@ -266,8 +274,6 @@ fn backlogged() -> Backlogged {
         &stack_config(&stack, &db, NO_DESK_ACK_LIMIT),
     );
     prime(&stack, &cfg, &db, dir.path());
-    let mails: Vec<String> = (0..BACKLOG).map(backlog_report).collect();
-    append_all(&stack, &mails);
     Backlogged {
         stack,
         dir,
