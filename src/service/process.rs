@@ -200,24 +200,30 @@ impl Desk {
         raw_id: i64,
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
-        let Some((bytes, arrival)) = store.read(|tx| tx.pending_raw(raw_id))? else {
+        let Some(read) = read_pending(store, raw_id)? else {
             return Ok(Processed::AlreadyDone);
         };
-        let delivery = Delivery::from(arrival);
-        let bytes = std::sync::Arc::new(bytes);
-        let parsed = mail::parse_shared(std::sync::Arc::clone(&bytes));
-        store.write(|tx| {
-            // Another desk on the same file may have processed it meanwhile.
-            if !tx.raw_is_pending(raw_id)? {
-                return Ok(Processed::AlreadyDone);
-            }
-            if crate::service::failpoints::poisoned(&bytes) {
-                return Err(store::StoreError::Corrupt(
-                    "failpoint: this mail is poison".into(),
-                ));
-            }
-            self.process_parsed(tx, Some(raw_id), &bytes, parsed, now, delivery)
-        })
+        store.write(|tx| self.process_read(tx, raw_id, read, now))
+    }
+
+    /// Files a mail read by [`read_pending`] inside `tx`, unless it was filed meanwhile
+    /// (another desk on the same file).
+    fn process_read(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: i64,
+        (bytes, arrival, parsed): Pending,
+        now: DateTime<Utc>,
+    ) -> store::Result<Processed> {
+        if !tx.raw_is_pending(raw_id)? {
+            return Ok(Processed::AlreadyDone);
+        }
+        if crate::service::failpoints::poisoned(&bytes) {
+            return Err(store::StoreError::Corrupt(
+                "failpoint: this mail is poison".into(),
+            ));
+        }
+        self.process_parsed(tx, Some(raw_id), &bytes, parsed, now, arrival.into())
     }
 
     /// Sets aside the pending raw mail `raw_id`, whose processing failed `failures`
@@ -298,15 +304,7 @@ impl Desk {
     ) -> store::Result<Vec<BatchItem>> {
         let mut parsed = Vec::with_capacity(raw_ids.len());
         for &raw_id in raw_ids {
-            let read = store.read(|tx| tx.pending_raw(raw_id))?;
-            parsed.push((
-                raw_id,
-                read.map(|(bytes, arrival)| {
-                    let bytes = Arc::new(bytes);
-                    let mail = mail::parse_shared(Arc::clone(&bytes));
-                    (bytes, arrival, mail)
-                }),
-            ));
+            parsed.push((raw_id, read_pending(store, raw_id)?));
         }
         store.write(|tx| {
             for (raw_id, p) in &parsed {
@@ -319,7 +317,7 @@ impl Desk {
         let items = store.write(|tx| {
             let mut items = Vec::with_capacity(parsed.len());
             for (raw_id, p) in parsed.iter_mut() {
-                let Some((bytes, arrival, mail)) = p.take() else {
+                let Some(read) = p.take() else {
                     items.push(BatchItem::Done(Processed::AlreadyDone));
                     continue;
                 };
@@ -327,18 +325,7 @@ impl Desk {
                     items.push(BatchItem::Untried);
                     continue;
                 }
-                let one = tx.savepoint(|tx| {
-                    // Another desk on the same file may have processed it meanwhile.
-                    if !tx.raw_is_pending(*raw_id)? {
-                        return Ok(Processed::AlreadyDone);
-                    }
-                    if crate::service::failpoints::poisoned(&bytes) {
-                        return Err(store::StoreError::Corrupt(
-                            "failpoint: this mail is poison".into(),
-                        ));
-                    }
-                    self.process_parsed(tx, Some(*raw_id), &bytes, mail, now, arrival.into())
-                });
+                let one = tx.savepoint(|tx| self.process_read(tx, *raw_id, read, now));
                 match one {
                     Ok(p) => items.push(BatchItem::Done(p)),
                     Err(e) => {
@@ -1127,6 +1114,23 @@ fn move_request(
             _ => None,
         })
         .map(|d| (member.clone(), d))
+}
+
+/// A pending raw mail read for processing: its bytes (shared with the parsed mail), how it
+/// arrived, and the parse.
+type Pending = (Arc<Vec<u8>>, Arrival, Parsed);
+
+/// Reads and parses the pending raw mail `raw_id` outside any write transaction (parsing
+/// is the heaviest step and needs nothing from the database); `None` when it is no longer
+/// pending.
+fn read_pending(store: &mut Store, raw_id: i64) -> store::Result<Option<Pending>> {
+    Ok(store
+        .read(|tx| tx.pending_raw(raw_id))?
+        .map(|(bytes, arrival)| {
+            let bytes = Arc::new(bytes);
+            let parsed = mail::parse_shared(Arc::clone(&bytes));
+            (bytes, arrival, parsed)
+        }))
 }
 
 fn mark(
