@@ -948,3 +948,44 @@ async fn connected(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH_BYTES, BATCH_MAILS, Waiting, batches};
+
+    fn ids(of: &[Vec<Waiting>]) -> Vec<Vec<i64>> {
+        of.iter()
+            .map(|b| b.iter().map(|w| w.id).collect())
+            .collect()
+    }
+
+    /// A batch never holds more than BATCH_MAILS mails or BATCH_BYTES bytes, except a
+    /// single mail larger than that, which is a batch of its own; order is kept and no
+    /// mail is left out.
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes_in_order() {
+        let small = |id| Waiting { id, bytes: 1_000 };
+        let many: Vec<Waiting> = (0..120).map(small).collect();
+        let got: Vec<Vec<Waiting>> = batches(&many).into_iter().map(<[_]>::to_vec).collect();
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![BATCH_MAILS, BATCH_MAILS, 120 - 2 * BATCH_MAILS]
+        );
+        assert_eq!(ids(&got).concat(), (0..120).collect::<Vec<_>>());
+
+        let half = BATCH_BYTES / 2;
+        let mixed = [
+            small(1),
+            Waiting { id: 2, bytes: half },
+            Waiting { id: 3, bytes: half },
+            Waiting {
+                id: 4,
+                bytes: BATCH_BYTES * 3,
+            },
+            small(5),
+        ];
+        let got: Vec<Vec<Waiting>> = batches(&mixed).into_iter().map(<[_]>::to_vec).collect();
+        assert_eq!(ids(&got), vec![vec![1, 2], vec![3], vec![4], vec![5]]);
+        assert!(batches(&[]).is_empty());
+    }
+}
