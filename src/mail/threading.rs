@@ -86,34 +86,15 @@ pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> O
     CaseId::parse(tag).filter(|id| id.prefix().eq_ignore_ascii_case(prefix))
 }
 
-/// The case of `mail`, if any, and the evidence used.
+/// The case of `mail`, if any, and the evidence used, for a single desk: the message
+/// chain, then the subject tag, then a plus address (see [`find_case_in`]).
 pub fn find_case<I: ThreadIndex>(
     mail: &Mail,
     desk_address: &str,
     prefix: &str,
     index: &I,
 ) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
-    let ids = ancestor_ids(mail);
-    if let Some(case) = index.case_of_any(&ids)? {
-        return Ok(Some((case, ThreadReason::MessageChain)));
-    }
-    if let Some(case) = index.case_referencing(&mail.message_id)? {
-        return Ok(Some((case, ThreadReason::ReverseReference)));
-    }
-    if let Some(case) = subject::case_tag(&mail.subject, prefix)
-        && index.case_exists(&case)?
-    {
-        return Ok(Some((case, ThreadReason::SubjectTag)));
-    }
-    for case in mail
-        .all_recipients()
-        .filter_map(|r| plus_address_case(r, desk_address, prefix))
-    {
-        if index.case_exists(&case)? {
-            return Ok(Some((case, ThreadReason::PlusAddress)));
-        }
-    }
-    Ok(None)
+    find_case_in(mail, &[(desk_address, prefix)], index)
 }
 
 /// [`find_case`] across several desks, each `(address, case prefix)`: the message chain
