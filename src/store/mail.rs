@@ -119,17 +119,6 @@ impl Tx<'_> {
         Ok((n == 1).then(|| self.conn().last_insert_rowid()))
     }
 
-    /// Raw mails stored but not processed yet, oldest first.
-    pub fn pending_raw_ids(&self) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id FROM raw_mail WHERE state = 'pending' ORDER BY id")?;
-        let ids = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        Ok(ids)
-    }
-
     /// Raw mails stored but not processed yet, oldest first, each with its size in bytes
     /// and the attempts already counted on it.
     pub fn pending_raw_sizes(&self) -> Result<Vec<(i64, u64, u32)>> {

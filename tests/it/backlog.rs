@@ -87,7 +87,12 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
     );
 
     repair(&path);
-    let pending = store.read(|tx| tx.pending_raw_ids()).unwrap();
+    let pending: Vec<i64> = store
+        .read(|tx| tx.pending_raw_sizes())
+        .unwrap()
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
     assert_eq!(pending, vec![raw[2]]);
     let items = w
         .desk
