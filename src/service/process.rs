@@ -283,16 +283,16 @@ impl Desk {
     }
 
     /// Processes the pending raw mails `raw_ids`, in order, in one write transaction
-    /// (one commit for the batch), each mail inside its own savepoint so it stays
-    /// all-or-nothing. Every mail is read and parsed before the transaction opens, and
-    /// every attempt is counted (`raw_mail.attempts`) in a small transaction of its own
-    /// before the batch starts, so a mail that kills the desk mid-batch still counts.
+    /// (one commit for the batch), each mail still all-or-nothing. Every mail is read and
+    /// parsed before the transaction opens, and every attempt is counted
+    /// (`raw_mail.attempts`) in a small transaction of its own before the batch starts,
+    /// so a mail that kills the desk mid-batch still counts.
     ///
-    /// A mail that fails is rolled back alone (its savepoint), its error recorded on its
-    /// raw row, and the batch goes on. `stop` is asked before each mail: the batch then
-    /// ends early, committing the mails done and giving back the attempts it counted for
-    /// the others. An `Err` means the batch itself could not be written (its transaction
-    /// rolled back whole): every mail in it stays pending with one attempt counted.
+    /// A mail that fails is rolled back alone, its error recorded on its raw row, and the
+    /// others are filed. `stop` is asked before each mail: the batch then ends early,
+    /// committing the mails done and giving back the attempts it counted for the others.
+    /// An `Err` means the batch itself could not be written (its transaction rolled back
+    /// whole): every mail in it stays pending with one attempt counted.
     ///
     /// The caller bounds the batch (count and bytes): all its mails are in memory at once.
     pub fn process_batch(
@@ -314,7 +314,32 @@ impl Desk {
             }
             Ok(())
         })?;
-        let items = store.write(|tx| {
+        // Nearly every batch files without a fault: then one plain transaction does it
+        // (a savepoint per mail would copy every page the mail touches once more).
+        let whole = store.write(|tx| {
+            let mut items = Vec::with_capacity(parsed.len());
+            for (raw_id, p) in parsed.iter_mut() {
+                items.push(match p.take() {
+                    None => BatchItem::Done(Processed::AlreadyDone),
+                    Some(_) if stop() => BatchItem::Untried,
+                    Some(read) => BatchItem::Done(self.process_read(tx, *raw_id, read, now)?),
+                });
+            }
+            give_back_untried(tx, raw_ids, &items)?;
+            Ok(items)
+        });
+        let error = match whole {
+            Ok(items) => return Ok(items),
+            Err(e) => e,
+        };
+        // A mail failed, and the whole batch was rolled back with it: filed again, each
+        // mail in a savepoint of its own, so only the mail at fault fails.
+        tracing::warn!(mails = raw_ids.len(), error = %error, "a mail of a batch failed; the batch is filed again, each mail on its own");
+        let mut parsed = Vec::with_capacity(raw_ids.len());
+        for &raw_id in raw_ids {
+            parsed.push((raw_id, read_pending(store, raw_id)?));
+        }
+        store.write(|tx| {
             let mut items = Vec::with_capacity(parsed.len());
             for (raw_id, p) in parsed.iter_mut() {
                 let Some(read) = p.take() else {
@@ -335,15 +360,9 @@ impl Desk {
                     }
                 }
             }
-            // The attempts counted for mails the batch did not reach are given back.
-            for ((raw_id, _), item) in parsed.iter().zip(&items) {
-                if *item == BatchItem::Untried {
-                    tx.release_raw_attempt(*raw_id)?;
-                }
-            }
+            give_back_untried(tx, raw_ids, &items)?;
             Ok(items)
-        })?;
-        Ok(items)
+        })
     }
 
     /// Decides and records one mail inside `tx`.
@@ -1119,6 +1138,16 @@ fn move_request(
 /// A pending raw mail read for processing: its bytes (shared with the parsed mail), how it
 /// arrived, and the parse.
 type Pending = (Arc<Vec<u8>>, Arrival, Parsed);
+
+/// The attempts counted for the mails a batch did not reach are given back.
+fn give_back_untried(tx: &Tx<'_>, raw_ids: &[i64], items: &[BatchItem]) -> store::Result<()> {
+    for (raw_id, item) in raw_ids.iter().zip(items) {
+        if *item == BatchItem::Untried {
+            tx.release_raw_attempt(*raw_id)?;
+        }
+    }
+    Ok(())
+}
 
 /// Reads and parses the pending raw mail `raw_id` outside any write transaction (parsing
 /// is the heaviest step and needs nothing from the database); `None` when it is no longer
