@@ -15,7 +15,7 @@ use crate::service::health::Beat;
 use crate::service::process::Desk;
 use crate::service::shutdown::Shutdown;
 use crate::store::{self, OutboxRow};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use lettre::Address;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -427,6 +427,44 @@ pub async fn flush(
     Ok(report)
 }
 
+/// How many rows a connection claims at once (their attempts counted in one
+/// transaction), and how many sent rows it may leave unrecorded while it goes on sending:
+/// a crash can send at most this many mails of a connection a second time.
+const CLAIM_ROWS: usize = 8;
+
+/// A row claimed for sending: its attempt is counted and its next try scheduled.
+struct Claimed {
+    row: OutboxRow,
+    attempts: u32,
+    retry_at: DateTime<Utc>,
+}
+
+/// What became of a row, to be written down.
+enum Settled {
+    Sent {
+        id: i64,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        id: i64,
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        row: OutboxRow,
+        error: String,
+        at: DateTime<Utc>,
+    },
+    /// Claimed but not sent (shutdown, or no connection): given back, due at once.
+    Unsent {
+        id: i64,
+        at: DateTime<Utc>,
+    },
+}
+
+type Writing<'a> =
+    Pin<Box<dyn std::future::Future<Output = store::Result<Vec<Claimed>>> + Send + 'a>>;
+
 /// One connection's share of a pass.
 struct Lane<'a> {
     mailer: &'a Mailer,
@@ -438,21 +476,59 @@ struct Lane<'a> {
     queue: &'a std::sync::Mutex<std::collections::VecDeque<OutboxRow>>,
 }
 
-impl Lane<'_> {
-    fn next_row(&self) -> Option<OutboxRow> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+impl<'a> Lane<'a> {
+    fn take_rows(&self, n: usize) -> Vec<OutboxRow> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let n = n.min(queue.len());
+        queue.drain(..n).collect()
+    }
+
+    /// One transaction: what became of the rows sent so far, then the attempts of `take`
+    /// counted (a row another desk on this database took meanwhile is left out).
+    fn write(&self, settled: Vec<Settled>, take: Vec<OutboxRow>) -> Writing<'a> {
+        let desk = Arc::clone(self.desk);
+        let now = self.clock.now();
+        let db = self.db;
+        Box::pin(db.call(move |s| {
+            s.write(|tx| {
+                for done in &settled {
+                    match done {
+                        Settled::Sent { id, at } => tx.mark_sent(*id, *at)?,
+                        Settled::Retry { id, at, error } => tx.mark_retry(*id, *at, error)?,
+                        Settled::Failed { row, error, at } => {
+                            desk.delivery_failed(tx, row, error, *at)?
+                        }
+                        Settled::Unsent { id, at } => tx.give_back_attempt(*id, *at)?,
+                    }
+                }
+                let mut claimed = Vec::with_capacity(take.len());
+                for row in take {
+                    let retry_at = now + backoff(row.attempts + 1);
+                    if let Some(attempts) = tx.begin_attempt(row.id, now, retry_at)? {
+                        claimed.push(Claimed {
+                            row,
+                            attempts,
+                            retry_at,
+                        });
+                    }
+                }
+                Ok(claimed)
+            })
+        }))
     }
 
     /// Takes rows from the queue and sends them until it is empty, over `session` or a
-    /// connection of its own.
+    /// connection of its own. The database is written while the next mail is on the
+    /// wire: rows are claimed a few at a time before they are sent, and what became of
+    /// them is recorded in the transaction that claims the next.
     async fn send_all(&self, mut session: Option<Session>) -> store::Result<FlushReport> {
         let mut report = FlushReport::default();
+        let mut claimed = std::collections::VecDeque::<Claimed>::new();
+        let mut settled = Vec::<Settled>::new();
+        let mut writing: Option<Writing<'a>> = None;
         while !self.shutdown.is_requested() {
             self.beat.tick();
-            // Connected before a row is taken: an unreachable server touches no row.
+            // Connected before a row is claimed: an unreachable server touches no row.
             let mut s = match session.take() {
                 Some(s) => s,
                 None => match self.mailer.connect().await {
@@ -463,16 +539,66 @@ impl Lane<'_> {
                     }
                 },
             };
-            let Some(row) = self.next_row() else {
+            if writing.is_none() {
+                let take = if claimed.len() <= CLAIM_ROWS / 2 {
+                    self.take_rows(CLAIM_ROWS)
+                } else {
+                    Vec::new()
+                };
+                if !take.is_empty() || !settled.is_empty() {
+                    writing = Some(self.write(std::mem::take(&mut settled), take));
+                }
+            }
+            // Nothing claimed, or too much sent and not yet written down: wait for the
+            // transaction on its way.
+            if claimed.is_empty() || settled.len() >= CLAIM_ROWS {
                 session = Some(s);
-                break;
+                match writing.take() {
+                    Some(w) => claimed.extend(w.await?),
+                    None if claimed.is_empty() => break,
+                    None => {}
+                }
+                continue;
+            }
+            let Some(next) = claimed.pop_front() else {
+                session = Some(s);
+                continue;
             };
-            if self.send_one(&mut s, row, &mut report).await? {
+            let outcome = {
+                let send = s.send(&next.row);
+                tokio::pin!(send);
+                loop {
+                    let Some(w) = writing.as_mut() else {
+                        break send.await;
+                    };
+                    tokio::select! {
+                        out = &mut send => break out,
+                        done = w => {
+                            writing = None;
+                            claimed.extend(done?);
+                        }
+                    }
+                }
+            };
+            if self.record(next, outcome, &mut settled, &mut report) {
                 session = Some(s);
             } else {
                 // A failed send leaves lettre's connection in an unknown state.
                 s.quit().await;
             }
+        }
+        // Rows claimed and not sent (a shutdown, a server gone) are given back, due now.
+        if let Some(w) = writing.take() {
+            claimed.extend(w.await?);
+        }
+        let at = self.clock.now();
+        settled.extend(
+            claimed
+                .drain(..)
+                .map(|c| Settled::Unsent { id: c.row.id, at }),
+        );
+        if !settled.is_empty() {
+            self.write(settled, Vec::new()).await?;
         }
         if let Some(s) = session {
             s.quit().await;
@@ -480,56 +606,59 @@ impl Lane<'_> {
         Ok(report)
     }
 
-    /// Sends one row and records the outcome; true when the connection is still good.
-    async fn send_one(
+    /// Notes what became of one row (written down with the next transaction); true when
+    /// the connection is still good.
+    fn record(
         &self,
-        s: &mut Session,
-        row: OutboxRow,
+        c: Claimed,
+        outcome: SendOutcome,
+        settled: &mut Vec<Settled>,
         report: &mut FlushReport,
-    ) -> store::Result<bool> {
-        let (db, clock) = (self.db, self.clock);
-        // Count the attempt first: if we crash while sending, the row waits its backoff.
-        let (id, now) = (row.id, clock.now());
-        let retry_at = now + backoff(row.attempts + 1);
-        let Some(attempts) = db
-            .call(move |s| s.write(|tx| tx.begin_attempt(id, now, retry_at)))
-            .await?
-        else {
-            return Ok(true); // another desk on this database is sending it
-        };
-        let outcome = s.send(&row).await;
-        let now = clock.now();
+    ) -> bool {
+        let Claimed {
+            row,
+            attempts,
+            retry_at,
+        } = c;
+        let (id, now) = (row.id, self.clock.now());
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
         let kept = outcome == SendOutcome::Sent;
         match outcome {
             SendOutcome::Sent => {
                 report.sent += 1;
                 tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
-                db.call(move |s| s.write(|tx| tx.mark_sent(id, now)))
-                    .await?;
+                settled.push(Settled::Sent { id, at: now });
             }
-            SendOutcome::Transient(err) => {
+            SendOutcome::Transient(error) => {
                 report.retrying += 1;
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "sending failed; will retry");
-                db.call(move |s| s.write(|tx| tx.mark_retry(id, retry_at, &err)))
-                    .await?;
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %error, "sending failed; will retry");
+                settled.push(Settled::Retry {
+                    id,
+                    at: retry_at,
+                    error,
+                });
             }
-            SendOutcome::Broken(err) => {
+            SendOutcome::Broken(error) => {
                 report.retrying += 1;
                 let retry_at = now + broken_backoff(attempts);
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %err, "the connection failed while sending; will retry");
-                db.call(move |s| s.write(|tx| tx.mark_retry(id, retry_at, &err)))
-                    .await?;
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %error, "the connection failed while sending; will retry");
+                settled.push(Settled::Retry {
+                    id,
+                    at: retry_at,
+                    error,
+                });
             }
-            SendOutcome::Permanent(err) => {
+            SendOutcome::Permanent(error) => {
                 report.failed += 1;
-                tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %err, "the server refused the mail for good");
-                let d = Arc::clone(self.desk);
-                db.call(move |s| s.write(|tx| d.delivery_failed(tx, &row, &err, now)))
-                    .await?;
+                tracing::error!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), error = %error, "the server refused the mail for good");
+                settled.push(Settled::Failed {
+                    row,
+                    error,
+                    at: now,
+                });
             }
         }
-        Ok(kept)
+        kept
     }
 }
 

@@ -244,6 +244,17 @@ impl Tx<'_> {
             .map(|n| n as u32))
     }
 
+    /// Gives back an attempt counted by [`Tx::begin_attempt`] for a mail that was never
+    /// sent (the desk stopped, or lost its connection, before its turn): due at `now`.
+    pub fn give_back_attempt(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET attempts = max(attempts - 1, 0), next_attempt_at = ?2
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, ts(now)],
+        )?;
+        Ok(())
+    }
+
     /// Marks a row sent. A big one keeps only its header block: it is never sent again,
     /// and what made it big (the report quoted or attached for the team) is kept once, in
     /// the raw mail the case points at. Small mail is kept whole, as the case's record.

@@ -218,4 +218,14 @@ fn sigterm_stops_the_mailer_between_two_sends() {
         must_count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         3 * n - sent_after
     );
+    // … with no attempt counted: the rows the mailer had claimed and not yet sent are
+    // given back, so the next start sends them at once instead of after a backoff.
+    assert_eq!(
+        must_count(
+            db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND (attempts > 0 OR next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+        ),
+        0,
+        "rows claimed by the mailer and never sent were not given back"
+    );
 }
