@@ -12,6 +12,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::outgoing::templates::Templates;
+use crate::service::catchup;
 use crate::service::db::Db;
 use crate::service::health::{self, Beat};
 use crate::service::ingest;
@@ -312,11 +313,27 @@ async fn mailer_loop(
     let mut backoff = Duration::from_secs(1);
     let mut down = false;
     let mut drained_backlog = false;
+    // Since when the mailer has waited for the inbox's backlog to be filed.
+    let mut holding: Option<tokio::time::Instant> = None;
     loop {
         if stop.is_requested() {
             return;
         }
         beat.tick();
+        if desk.catch_up.is_on() {
+            let held = holding
+                .get_or_insert_with(tokio::time::Instant::now)
+                .elapsed();
+            if let Some(left) = catchup::HOLD.checked_sub(held).filter(|d| !d.is_zero()) {
+                tokio::select! {
+                    _ = desk.catch_up.ended_within(left) => {}
+                    _ = stop.requested() => return,
+                }
+                continue;
+            }
+        } else {
+            holding = None;
+        }
         let mut unreachable_for = None;
         let mut more = false;
         match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stop, &beat).await {

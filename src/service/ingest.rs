@@ -385,6 +385,7 @@ pub async fn sync(
 
     // What an earlier pass stored but did not finish (a failure, a crash) comes first.
     let leftovers = db.call(|s| s.read(|tx| tx.pending_raw_sizes())).await?;
+    let _catching_up = (leftovers.len() > BATCH_MAILS).then(|| desk.catch_up.begin());
     if !leftovers.is_empty() {
         let (fresh, retried): (Vec<_>, Vec<_>) = leftovers
             .into_iter()
@@ -419,6 +420,8 @@ pub async fn sync(
     };
     let batches = batches(&waiting);
     let total = waiting.len();
+    // A backlog: the mailer waits while it is filed (see `catchup`).
+    let _catching_up = (batches.len() > 1).then(|| desk.catch_up.begin());
     let mut next = match batches.first() {
         Some(b) => Some(download(session, b, limit).await?),
         None => None,

@@ -3,10 +3,11 @@
 //! mail (`process`), the database handle for async code (`db`), TLS set-up (`tls`) and
 //! the daemon that runs and watches them all (`daemon`), with the shutdown handle
 //! (`shutdown`), what systemd is told and the loops' heartbeats (`health`), the faults
-//! tests inject (`failpoints`), and the reads of the operator's files and environment
+//! tests inject (`failpoints`), the backlog the mailer waits out (`catchup`), and the reads of the operator's files and environment
 //! that the pure core is given as values (`files`).
 
 pub mod advisory_repo;
+pub mod catchup;
 pub mod daemon;
 pub mod db;
 pub mod failpoints;

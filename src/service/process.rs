@@ -85,12 +85,15 @@ pub struct Desk {
     seq: Arc<AtomicU64>,
     /// The `[desks.NAME]` desks; empty inside one of them.
     desks: Vec<Desk>,
+    /// Whether the inbox is being caught up (shared by every desk of the process).
+    pub catch_up: crate::service::catchup::CatchUp,
 }
 
 impl Desk {
     pub fn new(config: Config, templates: Templates) -> Desk {
         let templates = Arc::new(templates);
         let seq = Arc::new(AtomicU64::new(0));
+        let catch_up = crate::service::catchup::CatchUp::default();
         let desks = config
             .desks
             .iter()
@@ -99,6 +102,7 @@ impl Desk {
                 templates: Arc::clone(&templates),
                 seq: Arc::clone(&seq),
                 desks: Vec::new(),
+                catch_up: catch_up.clone(),
             })
             .collect();
         Desk {
@@ -106,6 +110,7 @@ impl Desk {
             templates,
             seq,
             desks,
+            catch_up,
         }
     }
 

@@ -2,7 +2,7 @@
 //! a real Postfix + Dovecot, `run` stopped with SIGTERM in the middle of a backlog,
 //! `import` of archives, `backup` while the desk writes, the systemd unit, and the OSV
 //! output against the official schema: one file per suite (`check.rs`, `sigterm.rs`,
-//! `import.rs`, `backup.rs`, `beside.rs`, `systemd.rs`, `osv.rs`), the helpers they share here.
+//! `import.rs`, `backup.rs`, `beside.rs`, `catchup.rs`, `systemd.rs`, `osv.rs`), the helpers they share here.
 //!
 //! Every wait polls something observable (the SQLite file, a mailbox, the process) and
 //! gives up at a hard deadline, saying what it saw.
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod backup;
 mod beside;
+mod catchup;
 mod check;
 mod import;
 mod osv;

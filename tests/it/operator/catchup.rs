@@ -1,0 +1,38 @@
+//! A backlog is taken in first, then answered: while the inbox is being caught up the
+//! mailer waits (at most `catchup::HOLD`), so filing and sending do not share the
+//! machine's cores at half speed each.
+
+use super::*;
+
+#[test]
+fn a_backlog_is_filed_before_its_answers_go_out() {
+    let backlog = backlogged(); // two batches: a catch-up
+    let (dir, db, cfg, n) = (&backlog.dir, &backlog.db, &backlog.cfg, BACKLOG as i64);
+    let mut desk = Daemon::start(cfg, dir.path().join("run.log"));
+    desk.wait_db(
+        "the backlog answered",
+        Duration::from_secs(60),
+        || match count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")? {
+            sent if sent >= 3 * n => Ok(()),
+            sent => Err(format!("{sent} of {} mails sent", 3 * n)),
+        },
+    );
+    let status = desk.sigterm(Duration::from_secs(20));
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let log = desk.log_text();
+    let lines: Vec<&str> = log.lines().collect();
+    let last_filed = lines.iter().rposition(|l| l.contains("mail filed"));
+    let first_sent = lines.iter().position(|l| l.contains("mail sent"));
+    let (Some(last_filed), Some(first_sent)) = (last_filed, first_sent) else {
+        panic!("no mail filed or sent in the log:\n{log}");
+    };
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("mail filed")).count(),
+        BACKLOG
+    );
+    assert!(
+        first_sent > last_filed,
+        "a mail was sent (line {first_sent}) before the backlog was filed (last at line \
+         {last_filed}): the mailer did not wait for the catch-up\n{log}"
+    );
+}
