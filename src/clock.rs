@@ -69,7 +69,22 @@ pub fn to_db(t: DateTime<Utc>) -> String {
         y if y < 0 => Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single().unwrap_or(t),
         _ => t,
     };
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Written field by field: chrono's `format` interprets its pattern on every call, and
+    // this runs for every instant of every row (a few per mail filed).
+    use chrono::Timelike;
+    let nanos = t.nanosecond();
+    // A leap second is `:60`, as chrono writes it.
+    let second = t.second() + u32::from(nanos >= 1_000_000_000);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        second,
+        (nanos % 1_000_000_000) / 1_000_000
+    )
 }
 
 /// Reads an instant written by [`to_db`] (or any RFC 3339 text).
@@ -83,6 +98,31 @@ pub fn from_db(text: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn database_instants_are_written_as_chrono_writes_them() {
+        let mut instants: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(999, 2, 3, 4, 5, 6).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            // A leap second: chrono keeps it in the nanoseconds.
+            Utc.with_ymd_and_hms(2016, 12, 31, 23, 59, 59).unwrap()
+                + chrono::Duration::nanoseconds(1_500_000_000 - 1_000_000_000),
+        ];
+        if let Some(leap) = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_234_567_890))
+        {
+            instants.push(leap.and_utc());
+        }
+        let mut t = Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap();
+        for step in 0..2000_i64 {
+            instants.push(t);
+            t += chrono::Duration::microseconds(step * 7_919_993 + 1);
+        }
+        for t in instants {
+            assert_eq!(to_db(t), t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+    }
 
     #[test]
     fn database_instants_are_fixed_width_so_text_order_is_time_order() {
