@@ -432,19 +432,37 @@ pub async fn sync(
             break;
         }
         beat.tick();
+        let t0 = std::time::Instant::now();
         let ids = store_raw(db, mailbox, sel.validity, fetched, clock.now(), arrival).await?;
-        report.fetched += ids.len();
+        let stored = t0.elapsed();
+        let mails = ids.len();
+        report.fetched += mails;
         // The next batch downloads while this one is filed.
         let ahead = async {
-            match batches.get(i + 1) {
+            let t = std::time::Instant::now();
+            let next = match batches.get(i + 1) {
                 Some(b) if !shutdown.is_requested() => download(session, b, limit).await.map(Some),
                 _ => Ok(None),
-            }
+            };
+            (next, t.elapsed())
         };
-        let (ahead, filed) = tokio::join!(ahead, file_batch(&pass, ids, &mut report));
+        let filing = async {
+            let t = std::time::Instant::now();
+            (file_batch(&pass, ids, &mut report).await, t.elapsed())
+        };
+        let ((ahead, downloaded), (filed, processed)) = tokio::join!(ahead, filing);
         filed?;
         next = ahead?;
+        let t1 = std::time::Instant::now();
         flag_done(session, mailbox, sel.validity, db, limit).await?;
+        tracing::debug!(
+            mails,
+            stored_ms = stored.as_millis() as u64,
+            filed_ms = processed.as_millis() as u64,
+            next_downloaded_ms = downloaded.as_millis() as u64,
+            flagged_ms = t1.elapsed().as_millis() as u64,
+            "batch done"
+        );
         if total > BATCH_MAILS {
             // A long backlog (a first start on a big mailbox, a weekend offline): systemd
             // hears how far we got and waits, instead of killing a desk that is working.
