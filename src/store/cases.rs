@@ -47,6 +47,146 @@ const CASE_COLUMNS: &str = "id, subject, reporter, reporter_name, status, opened
     duplicate_of, close_reason, fixed_at, published_at, advisory_id, upstream, extra_packages, credits, bindings, \
     fix_commits, advisory_changed_at";
 
+/// The columns of a case that a change writes, in the order of [`CaseFields::params`]
+/// (after the id, `?1`).
+const CASE_FIELDS: [&str; 35] = [
+    "subject",
+    "reporter",
+    "reporter_name",
+    "status",
+    "assignee",
+    "severity",
+    "cvss_vector",
+    "cvss_score",
+    "cves",
+    "cve_requested",
+    "cwes",
+    "summary",
+    "details",
+    "workaround",
+    "refs",
+    "package",
+    "affected",
+    "fixed_in",
+    "credit",
+    "credit_anonymous",
+    "embargo_end",
+    "preannounce",
+    "first_reply_at",
+    "last_reply_at",
+    "duplicate_of",
+    "close_reason",
+    "fixed_at",
+    "published_at",
+    "advisory_id",
+    "upstream",
+    "extra_packages",
+    "credits",
+    "bindings",
+    "fix_commits",
+    "advisory_changed_at",
+];
+
+/// A case's fields as the database stores them (text for lists, dates and instants).
+struct CaseFields {
+    cves: String,
+    cve_requested: i64,
+    cwes: String,
+    refs: String,
+    credit: Option<String>,
+    anonymous: i64,
+    embargo_end: Option<String>,
+    preannounce: Option<String>,
+    first_reply_at: Option<String>,
+    last_reply_at: Option<String>,
+    fixed_at: Option<String>,
+    published_at: Option<String>,
+    upstream: String,
+    extra_packages: String,
+    credits: String,
+    bindings: String,
+    fix_commits: String,
+    advisory_changed_at: Option<String>,
+}
+
+impl CaseFields {
+    fn of(c: &Case) -> CaseFields {
+        let (credit, anonymous) = match &c.credit {
+            CreditChoice::Unknown => (None, 0),
+            CreditChoice::Name(n) => (Some(n.clone()), 0),
+            CreditChoice::Anonymous => (None, 1),
+        };
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        CaseFields {
+            cves: json(&c.cves),
+            cve_requested: i64::from(c.cve_requested),
+            cwes: json(&c.cwes),
+            refs: json(&c.references),
+            credit,
+            anonymous,
+            embargo_end: date(c.embargo_end),
+            preannounce: date(c.preannounce),
+            first_reply_at: c.first_reply_at.map(ts),
+            last_reply_at: c.last_reply_at.map(ts),
+            fixed_at: c.fixed_at.map(ts),
+            published_at: c.published_at.map(ts),
+            upstream: json(&c.upstream),
+            extra_packages: json(&c.extra_packages),
+            credits: json(
+                &c.credits
+                    .iter()
+                    .map(|(role, name)| (role.as_str(), name))
+                    .collect::<Vec<_>>(),
+            ),
+            bindings: json(&c.bindings),
+            fix_commits: json(&c.fix_commits),
+            advisory_changed_at: c.advisory_changed_at.map(ts),
+        }
+    }
+
+    /// The id, then the values of [`CASE_FIELDS`] in order.
+    fn params<'a>(&'a self, c: &'a Case) -> Vec<&'a dyn rusqlite::ToSql> {
+        vec![
+            &c.id,
+            &c.subject,
+            &c.reporter,
+            &c.reporter_name,
+            &c.status,
+            &c.assignee,
+            &c.severity,
+            &c.cvss_vector,
+            &c.cvss_score,
+            &self.cves,
+            &self.cve_requested,
+            &self.cwes,
+            &c.summary,
+            &c.details,
+            &c.workaround,
+            &self.refs,
+            &c.package,
+            &c.affected,
+            &c.fixed_in,
+            &self.credit,
+            &self.anonymous,
+            &self.embargo_end,
+            &self.preannounce,
+            &self.first_reply_at,
+            &self.last_reply_at,
+            &c.duplicate_of,
+            &c.close_reason,
+            &self.fixed_at,
+            &self.published_at,
+            &c.advisory_id,
+            &self.upstream,
+            &self.extra_packages,
+            &self.credits,
+            &self.bindings,
+            &self.fix_commits,
+            &self.advisory_changed_at,
+        ]
+    }
+}
+
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -209,93 +349,52 @@ impl Tx<'_> {
     }
 
     pub fn insert_case(&self, c: &Case) -> Result<()> {
-        self.exec(
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            let n = CASE_FIELDS.len();
+            let values: Vec<String> = (2..n + 2).map(|i| format!("?{i}")).collect();
             // `seq` orders the cases of a year across every desk (UNIQUE (year, seq));
             // the number in a case id is its desk's own series.
-            "INSERT INTO cases (id, year, seq, subject, reporter, reporter_name, status, opened_at, root_message_id)
-             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cases WHERE year = ?2), ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                c.id,
-                c.id.year(),
-                c.id.seq(),
-                c.subject,
-                c.reporter,
-                c.reporter_name,
-                c.status,
-                ts(c.opened_at),
-                c.root_message_id
-            ],
-        )?;
+            format!(
+                "INSERT INTO cases (id, {}, year, seq, opened_at, root_message_id)
+                 VALUES (?1, {}, ?{y}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cases WHERE year = ?{y}), ?{o}, ?{r})",
+                CASE_FIELDS.join(", "),
+                values.join(", "),
+                y = n + 2,
+                o = n + 3,
+                r = n + 4,
+            )
+        });
+        let fields = CaseFields::of(c);
+        let (year, opened_at) = (c.id.year(), ts(c.opened_at));
+        let mut params = fields.params(c);
+        params.extend([
+            &year as &dyn rusqlite::ToSql,
+            &opened_at,
+            &c.root_message_id,
+        ]);
+        self.exec(sql, rusqlite::params_from_iter(params))?;
         self.exec(
             "INSERT INTO case_counters (prefix, year, last) VALUES (?1, ?2, ?3)
              ON CONFLICT (prefix, year) DO UPDATE SET last = MAX(last, excluded.last)",
             params![c.id.prefix(), c.id.year(), c.id.seq()],
         )?;
-        self.update_case(c)
+        Ok(())
     }
 
     /// Writes every field of the case.
     pub fn update_case(&self, c: &Case) -> Result<()> {
-        let (credit, anonymous) = match &c.credit {
-            CreditChoice::Unknown => (None, 0),
-            CreditChoice::Name(n) => (Some(n.clone()), 0),
-            CreditChoice::Anonymous => (None, 1),
-        };
-        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-        self.exec(
-            "UPDATE cases SET subject = ?2, reporter = ?3, reporter_name = ?4, status = ?5, assignee = ?6,
-                severity = ?7, cvss_vector = ?8, cvss_score = ?9, cves = ?10, cve_requested = ?11, cwes = ?12,
-                summary = ?13, details = ?14, workaround = ?15, refs = ?16, package = ?17, affected = ?18,
-                fixed_in = ?19, credit = ?20, credit_anonymous = ?21, embargo_end = ?22, preannounce = ?23,
-                first_reply_at = ?24, last_reply_at = ?25, duplicate_of = ?26, close_reason = ?27,
-                fixed_at = ?28, published_at = ?29, advisory_id = ?30, upstream = ?31,
-                extra_packages = ?32, credits = ?33, bindings = ?34, fix_commits = ?35,
-                advisory_changed_at = ?36
-             WHERE id = ?1",
-            params![
-                c.id,
-                c.subject,
-                c.reporter,
-                c.reporter_name,
-                c.status,
-                c.assignee,
-                c.severity,
-                c.cvss_vector,
-                c.cvss_score,
-                json(&c.cves),
-                c.cve_requested as i64,
-                json(&c.cwes),
-                c.summary,
-                c.details,
-                c.workaround,
-                json(&c.references),
-                c.package,
-                c.affected,
-                c.fixed_in,
-                credit,
-                anonymous,
-                date(c.embargo_end),
-                date(c.preannounce),
-                c.first_reply_at.map(ts),
-                c.last_reply_at.map(ts),
-                c.duplicate_of,
-                c.close_reason,
-                c.fixed_at.map(ts),
-                c.published_at.map(ts),
-                c.advisory_id,
-                json(&c.upstream),
-                json(&c.extra_packages),
-                json(
-                    &c.credits
-                        .iter()
-                        .map(|(role, name)| (role.as_str(), name))
-                        .collect::<Vec<_>>()
-                ),
-                json(&c.bindings),
-                json(&c.fix_commits),
-                c.advisory_changed_at.map(ts),
-            ],
-        )?;
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            let set: Vec<String> = CASE_FIELDS
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{f} = ?{}", i + 2))
+                .collect();
+            format!("UPDATE cases SET {} WHERE id = ?1", set.join(", "))
+        });
+        let fields = CaseFields::of(c);
+        self.exec(sql, rusqlite::params_from_iter(fields.params(c)))?;
         // The case's start moves only when `#notspam` releases it: its clock starts then.
         self.exec(
             "UPDATE cases SET opened_at = ?2 WHERE id = ?1 AND opened_at != ?2",
@@ -574,6 +673,70 @@ mod tests {
             .collect::<rusqlite::Result<Vec<_>>>()
             .unwrap();
         rows.join("\n")
+    }
+
+    /// Every field of a case survives its insertion and an update, as written.
+    #[test]
+    fn every_field_of_a_case_is_stored_by_insert_and_update() {
+        use crate::desk::case::{Case, CreditChoice, PackageEntry};
+        use crate::types::{CaseId, CaseStatus, CreditRole, MessageId, ReferenceType, Severity};
+        use chrono::{NaiveDate, TimeZone, Utc};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fields.db")).unwrap();
+        let at = |h| Utc.with_ymd_and_hms(2026, 11, 30, h, 1, 2).unwrap();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let mut c = Case::new(
+            CaseId::parse("SEC-2026-0042").unwrap(),
+            "A subject".into(),
+            Some(("rita@reporter.test".into(), Some("Rita".into()))),
+            at(1),
+            MessageId::from_parts("root", "reporter.test"),
+        );
+        c.status = CaseStatus::Fixed;
+        c.assignee = Some("alice@example.org".into());
+        c.severity = Some(Severity::High);
+        c.cvss_vector = Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into());
+        c.cvss_score = Some(9.8);
+        c.cves = vec!["CVE-2026-1234".into()];
+        c.cve_requested = true;
+        c.cwes = vec![79, 89];
+        c.summary = Some("summary".into());
+        c.details = Some("details".into());
+        c.workaround = Some("workaround".into());
+        c.references = vec![(ReferenceType::parse("ADVISORY"), "https://a.test".into())];
+        c.package = Some("pkg".into());
+        c.affected = Some("<1.2".into());
+        c.fixed_in = Some("1.2".into());
+        c.credit = CreditChoice::Name("Rita R.".into());
+        c.extra_packages = vec![PackageEntry {
+            name: "other".into(),
+            affected: Some("<2".into()),
+            fixed_in: None,
+        }];
+        c.credits = vec![(CreditRole::Finder, "Rita".into())];
+        c.bindings = vec!["Module.f".into()];
+        c.fix_commits = vec![("https://git.test/r".into(), "abc123".into())];
+        c.advisory_changed_at = Some(at(2));
+        c.embargo_end = Some(day(10));
+        c.preannounce = Some(day(3));
+        c.first_reply_at = Some(at(3));
+        c.last_reply_at = Some(at(4));
+        c.duplicate_of = Some(CaseId::parse("SEC-2026-0041").unwrap());
+        c.close_reason = Some("reason".into());
+        c.fixed_at = Some(at(5));
+        c.published_at = Some(at(6));
+        c.advisory_id = Some("OSEC-2026-01".into());
+        c.upstream = vec!["up@stream.test".into()];
+        store.write(|tx| tx.insert_case(&c)).unwrap();
+        let loaded = store.read(|tx| tx.load_case(&c.id)).unwrap().unwrap();
+        assert_eq!(loaded, c, "inserted");
+        c.credit = CreditChoice::Anonymous;
+        c.summary = None;
+        c.cwes.clear();
+        c.opened_at = at(7);
+        store.write(|tx| tx.update_case(&c)).unwrap();
+        let loaded = store.read(|tx| tx.load_case(&c.id)).unwrap().unwrap();
+        assert_eq!(loaded, c, "updated");
     }
 
     /// What is read for every mail or for a short listing is found through an index,
