@@ -426,6 +426,11 @@ pub async fn sync(
         Some(b) => Some(download(session, b, limit).await?),
         None => None,
     };
+    // Filed mail is flagged done on the server while the next batch is filed (the UIDs
+    // read after their commit), and marked flagged in the next batch's first transaction:
+    // the IMAP round trip is off the filing's path.
+    let mut to_flag: Vec<Uid> = Vec::new();
+    let mut flagged: Vec<Uid> = Vec::new();
     for i in 0..batches.len() {
         let Some(fetched) = next.take() else { break };
         if shutdown.is_requested() {
@@ -433,34 +438,54 @@ pub async fn sync(
         }
         beat.tick();
         let t0 = std::time::Instant::now();
-        let ids = store_raw(db, mailbox, sel.validity, fetched, clock.now(), arrival).await?;
+        let done = std::mem::take(&mut flagged);
+        let ids = store_raw(
+            db,
+            mailbox,
+            sel.validity,
+            fetched,
+            clock.now(),
+            arrival,
+            done,
+        )
+        .await?;
         let stored = t0.elapsed();
         let mails = ids.len();
         report.fetched += mails;
-        // The next batch downloads while this one is filed.
+        // The mail filed before is flagged, and the next batch downloads, while this one
+        // is filed.
+        let flagging = std::mem::take(&mut to_flag);
         let ahead = async {
             let t = std::time::Instant::now();
+            for chunk in flagging.chunks(FLAG_CHUNK) {
+                store_flags(session, chunk, limit).await?;
+            }
             let next = match batches.get(i + 1) {
-                Some(b) if !shutdown.is_requested() => download(session, b, limit).await.map(Some),
-                _ => Ok(None),
+                Some(b) if !shutdown.is_requested() => Some(download(session, b, limit).await?),
+                _ => None,
             };
-            (next, t.elapsed())
+            Ok::<_, IngestError>((next, flagging, t.elapsed()))
         };
         let filing = async {
             let t = std::time::Instant::now();
             (file_batch(&pass, ids, &mut report).await, t.elapsed())
         };
-        let ((ahead, downloaded), (filed, processed)) = tokio::join!(ahead, filing);
+        let (ahead, (filed, processed)) = tokio::join!(ahead, filing);
         filed?;
-        next = ahead?;
-        let t1 = std::time::Instant::now();
-        flag_done(session, mailbox, sel.validity, db, limit).await?;
+        let (ahead, done, downloaded) = ahead?;
+        next = ahead;
+        flagged = done;
+        let mbox = mailbox.to_string();
+        let mut waiting = db
+            .call(move |s| s.read(|tx| tx.unflagged(&mbox, sel.validity)))
+            .await?;
+        waiting.retain(|u| flagged.binary_search(u).is_err());
+        to_flag = waiting;
         tracing::debug!(
             mails,
             stored_ms = stored.as_millis() as u64,
             filed_ms = processed.as_millis() as u64,
-            next_downloaded_ms = downloaded.as_millis() as u64,
-            flagged_ms = t1.elapsed().as_millis() as u64,
+            flagged_and_next_downloaded_ms = downloaded.as_millis() as u64,
             "batch done"
         );
         if total > BATCH_MAILS {
@@ -472,6 +497,14 @@ pub async fn sync(
                 report.fetched
             ));
         }
+    }
+    if !flagged.is_empty() {
+        let mbox = mailbox.to_string();
+        db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, sel.validity, &flagged)))
+            .await?;
+    }
+    if !batches.is_empty() {
+        flag_done(session, mailbox, sel.validity, db, limit).await?;
     }
     if arrival == Arrival::History && report.fetched > 0 {
         tracing::warn!(
@@ -583,11 +616,14 @@ async fn store_raw(
     fetched: Vec<(u32, Vec<u8>)>,
     now: chrono::DateTime<chrono::Utc>,
     arrival: Arrival,
+    flagged: Vec<Uid>,
 ) -> Result<Vec<i64>, IngestError> {
     let mbox = mailbox.to_string();
     Ok(db
         .call(move |s| {
             s.write(|tx| {
+                // What the server was told is done since the last transaction.
+                tx.mark_flagged(&mbox, validity, &flagged)?;
                 let mut ids = Vec::with_capacity(fetched.len());
                 for (uid, bytes) in &fetched {
                     ids.extend(tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now, arrival)?);
@@ -750,37 +786,49 @@ async fn flag_done(
     let uids = db
         .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
         .await?;
-    for chunk in uids.chunks(200) {
-        let set = chunk
-            .iter()
-            .map(|u| u.0.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let keyword = timed(limit, "UID STORE", async {
-            let stream = session
-                .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
-                .await?;
-            stream.try_collect::<Vec<_>>().await.map(|_| ())
-        })
-        .await;
-        match keyword {
-            Ok(()) => {}
-            Err(e @ IngestError::Timeout { .. }) => return Err(e),
-            Err(e) => {
-                // Servers without custom keywords: fall back to \Seen.
-                tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
-                timed(limit, "UID STORE", async {
-                    let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
-                    stream.try_collect::<Vec<_>>().await.map(|_| ())
-                })
-                .await?;
-            }
-        }
+    for chunk in uids.chunks(FLAG_CHUNK) {
+        store_flags(session, chunk, limit).await?;
         let (mbox, chunk) = (mailbox.to_string(), chunk.to_vec());
         db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &chunk)))
             .await?;
     }
     Ok(())
+}
+
+/// How many UIDs one `UID STORE` names.
+const FLAG_CHUNK: usize = 200;
+
+/// Tells the server the mails `uids` are done: our keyword, or `\Seen` where the server
+/// keeps no custom keywords.
+async fn store_flags(
+    session: &mut Session,
+    uids: &[Uid],
+    limit: Duration,
+) -> Result<(), IngestError> {
+    let set = uids
+        .iter()
+        .map(|u| u.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let keyword = timed(limit, "UID STORE", async {
+        let stream = session
+            .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
+            .await?;
+        stream.try_collect::<Vec<_>>().await.map(|_| ())
+    })
+    .await;
+    match keyword {
+        Ok(()) => Ok(()),
+        Err(e @ IngestError::Timeout { .. }) => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
+            timed(limit, "UID STORE", async {
+                let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
+                stream.try_collect::<Vec<_>>().await.map(|_| ())
+            })
+            .await
+        }
+    }
 }
 
 /// Whether the server offers IDLE.
