@@ -379,4 +379,81 @@ mod tests {
         assert_eq!(text.matches("a\r\n").count(), 1_500_000);
         assert!(!text.replace("\r\n", "").contains('\n'));
     }
+
+    /// A report as it comes from IMAP: CRLF, a DKIM signature longer than 76 characters
+    /// (which made lettre choose quoted-printable for the whole attachment), a few
+    /// non-ASCII words, about `size` bytes.
+    fn sample_report(size: usize) -> Vec<u8> {
+        let mut raw = String::from(
+            "From: Rep <rep@example.net>\r\nTo: security@example.org\r\n\
+             Subject: overflow in the parser\r\nMessage-ID: <r1@example.net>\r\n\
+             DKIM-Signature: v=1; a=rsa-sha256; d=example.net; s=s1; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbCd\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n",
+        );
+        let line = "The parser reads past the end of the buffer when the length is zero.\r\n";
+        while raw.len() < size {
+            raw.push_str(line);
+            if raw.len() % 7 == 0 {
+                raw.push_str("Grüße, Zoë\r\n");
+            }
+        }
+        raw.into_bytes()
+    }
+
+    /// Throughput of composing team notices (issue 12), not a check: 2,000 notices of a
+    /// 10 KB report to two members, one in twenty with a 100 KB original attached. Run
+    /// with `cargo test --release --lib compose_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn compose_throughput() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let text = String::from_utf8(sample_report(10_000)).unwrap();
+        let original = std::sync::Arc::new(sample_report(100_000));
+        let members = vec![
+            "alice@example.org".to_string(),
+            "bob@example.org".to_string(),
+        ];
+        let notices: Vec<Outgoing> = (0..2_000)
+            .map(|i| Outgoing {
+                purpose: Purpose::TeamNotice,
+                case: None,
+                to: members.clone(),
+                reply_to: Some("security+sec-2026-0001@example.org".into()),
+                subject: format!("[SEC-2026-{i:04}] overflow in the parser"),
+                body: text.clone(),
+                in_reply_to: None,
+                references: Vec::new(),
+                attachments: if i % 20 == 0 {
+                    vec![OutAttachment {
+                        filename: "original.eml".into(),
+                        content_type: "message/rfc822".into(),
+                        bytes: std::sync::Arc::clone(&original),
+                    }]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let mut bytes = 0usize;
+        let mut seq = 0u64;
+        for out in &notices {
+            for member in &out.to {
+                seq += 1;
+                let one = Outgoing {
+                    to: vec![member.clone()],
+                    ..out.clone()
+                };
+                let id = new_message_id(None, out.purpose, now, seq, 42, "example.org");
+                let c = compose(&one, &id, "security@example.org", "Desk", now).unwrap();
+                bytes += c.bytes.len();
+            }
+        }
+        let took = start.elapsed();
+        println!(
+            "composed {seq} copies of {} notices ({bytes} bytes) in {took:?}",
+            notices.len()
+        );
+    }
 }
