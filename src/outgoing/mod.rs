@@ -12,7 +12,8 @@ use crate::mail::classify::LOOP_HEADER;
 use crate::outgoing::templates::Rendered;
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Body;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 /// Why a mail is sent; also decides its `Auto-Submitted` header.
@@ -246,6 +247,129 @@ pub fn crlf(text: &str) -> String {
     out
 }
 
+/// What the bytes of an attached mail allow: RFC 2046 §5.2.1 permits no encoding but
+/// 7bit, 8bit or binary for a `message/rfc822` body, so a mail that is not a valid 7bit
+/// or 8bit body cannot be attached as a message at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// CRLF line endings only, no NUL, no line over 998 octets (RFC 5322 §2.1.1).
+    Lines { eight_bit: bool },
+    /// The same, but every line ends in a bare LF and there is no CR at all: mail stored
+    /// the Unix way (an import). Writing each LF as CRLF gives the canonical form RFC
+    /// 5322 defines, and loses nothing: with no CR in the input, every CRLF of the
+    /// result is one LF of the original, so CRLF to LF gives the original bytes back.
+    LfLines { eight_bit: bool },
+    /// A NUL, a bare CR, LF and CRLF mixed, or a line over 998 octets: hostile or broken
+    /// mail, which only base64 carries unaltered.
+    Opaque,
+}
+
+/// [`Shape`] of `bytes`, in one pass.
+fn shape(bytes: &[u8]) -> Shape {
+    const MAX_LINE: usize = 998;
+    let (mut crlf, mut bare_lf, mut eight_bit) = (false, false, false);
+    let mut line = 0usize;
+    let mut previous = 0u8;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            0 => return Shape::Opaque,
+            b'\n' if previous == b'\r' => {
+                crlf = true;
+                line = 0;
+            }
+            b'\n' => {
+                bare_lf = true;
+                line = 0;
+            }
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => return Shape::Opaque,
+            b'\r' => {}
+            _ => {
+                eight_bit |= b >= 0x80;
+                line += 1;
+                if line > MAX_LINE {
+                    return Shape::Opaque;
+                }
+            }
+        }
+        previous = b;
+    }
+    match (crlf, bare_lf) {
+        (true, true) => Shape::Opaque,
+        (false, true) => Shape::LfLines { eight_bit },
+        _ => Shape::Lines { eight_bit },
+    }
+}
+
+/// `bytes` with every LF written as CRLF (only called on bytes with no CR).
+fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let mut out = Vec::with_capacity(bytes.len() + lines);
+    for &b in bytes {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// The MIME part of one attachment, and whether it is 8bit.
+///
+/// An attached mail (`message/rfc822`) goes as itself, 7bit or 8bit, never re-encoded:
+/// lettre would choose quoted-printable (forbidden there, and the most costly encoding)
+/// for any mail with a header line over 76 characters. 8bit is honest: lettre's SMTP
+/// client declares `BODY=8BITMIME` for any mail that is not ASCII, and refuses to send it
+/// to a server that does not offer 8BITMIME (Postfix offers it by default). A mail that
+/// is not a valid 7bit or 8bit body goes as `application/octet-stream` in base64, under
+/// the same file name, so not a byte of it is lost or altered.
+///
+/// Other attachments take lettre's choice, except that a NUL or a bare CR or LF, which
+/// lettre would send as 7bit, goes in base64 (the file could not be restored otherwise).
+fn attachment(a: &OutAttachment) -> Result<(SinglePart, bool), ComposeError> {
+    let ct = ContentType::parse(&a.content_type)
+        .map_err(|e| ComposeError::Build(format!("content type {}: {e}", a.content_type)))?;
+    let named = Attachment::new(a.filename.clone());
+    let is_message = a
+        .content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"));
+    let raw = |bytes: Vec<u8>, eight_bit: bool| {
+        let encoding = if eight_bit {
+            ContentTransferEncoding::EightBit
+        } else {
+            ContentTransferEncoding::SevenBit
+        };
+        // Checked by `shape`: no NUL, CRLF only, no line over 998 octets.
+        Body::dangerous_pre_encoded(bytes, encoding)
+    };
+    let base64 = |bytes: Vec<u8>| {
+        Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
+            .map_err(|_| ComposeError::Build(format!("{} could not be encoded", a.filename)))
+    };
+    Ok(match (is_message, shape(&a.bytes)) {
+        (true, Shape::Lines { eight_bit }) => {
+            (named.body(raw(a.bytes.to_vec(), eight_bit), ct), eight_bit)
+        }
+        (true, Shape::LfLines { eight_bit }) => (
+            named.body(raw(lf_to_crlf(&a.bytes), eight_bit), ct),
+            eight_bit,
+        ),
+        (true, Shape::Opaque) => (
+            named.body(
+                base64(a.bytes.to_vec())?,
+                ContentType::parse("application/octet-stream")
+                    .map_err(|e| ComposeError::Build(e.to_string()))?,
+            ),
+            false,
+        ),
+        (false, Shape::Lines { .. }) => (named.body(a.bytes.to_vec(), ct), false),
+        (false, Shape::LfLines { .. } | Shape::Opaque) => {
+            (named.body(base64(a.bytes.to_vec())?, ct), false)
+        }
+    })
+}
+
 /// Renders `out` into bytes, from the desk's address.
 pub fn compose(
     out: &Outgoing,
@@ -279,21 +403,25 @@ pub fn compose(
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(crlf(&out.body));
+    let mut eight_bit = false;
     let message = if out.attachments.is_empty() {
         builder.singlepart(text)
     } else {
         let mut mixed = MultiPart::mixed().singlepart(text);
         for a in &out.attachments {
-            let ct = ContentType::parse(&a.content_type).map_err(|e| {
-                ComposeError::Build(format!("content type {}: {e}", a.content_type))
-            })?;
-            mixed =
-                mixed.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.to_vec(), ct));
+            let (part, part_is_8bit) = attachment(a)?;
+            eight_bit |= part_is_8bit;
+            mixed = mixed.singlepart(part);
         }
         builder.multipart(mixed)
     };
     let mut message = message.map_err(|e| ComposeError::Build(e.to_string()))?;
     let headers = message.headers_mut();
+    if eight_bit {
+        // RFC 2045 §6.4: a multipart holding an 8bit part is itself 8bit, not the
+        // default 7bit.
+        headers.set(ContentTransferEncoding::EightBit);
+    }
     headers.insert_raw(raw_header(
         "Auto-Submitted",
         out.purpose.auto_submitted().as_str().to_string(),
@@ -378,6 +506,65 @@ mod tests {
         let text = String::from_utf8(c.bytes).unwrap();
         assert_eq!(text.matches("a\r\n").count(), 1_500_000);
         assert!(!text.replace("\r\n", "").contains('\n'));
+    }
+
+    /// The part's Content-Transfer-Encoding and decoded bytes of the attachment `name`.
+    fn sent_attachment(raw: &[u8], name: &str) -> (String, Vec<u8>) {
+        use mail_parser::MimeHeaders;
+        let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+        let part = parsed
+            .attachments()
+            .find(|a| a.attachment_name() == Some(name))
+            .unwrap();
+        let cte = part
+            .headers
+            .iter()
+            .find(|h| {
+                h.name
+                    .as_str()
+                    .eq_ignore_ascii_case("Content-Transfer-Encoding")
+            })
+            .map(|h| {
+                String::from_utf8_lossy(&raw[h.offset_start as usize..h.offset_end as usize])
+                    .trim()
+                    .to_string()
+            })
+            .unwrap();
+        (cte, part.contents().to_vec())
+    }
+
+    /// lettre sent any short ASCII file as 7bit, NULs and bare line ends included (an
+    /// unreadable mail attached for the team, an advisory written with LF): such a file
+    /// goes in base64 and comes back byte for byte; a clean one keeps lettre's choice.
+    #[test]
+    fn a_file_that_is_not_valid_7bit_goes_in_base64() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let id = new_message_id(None, Purpose::TeamNotice, now, 1, 42, "example.org");
+        for (bytes, expected) in [
+            (b"a\nb\0c\r".to_vec(), "base64"),
+            (b"# OSEC-2026-01\n\nfixed\n".to_vec(), "base64"),
+            (b"line one\r\nline two\r\n".to_vec(), "7bit"),
+        ] {
+            let out = Outgoing {
+                purpose: Purpose::TeamNotice,
+                case: None,
+                to: vec!["alice@example.org".into()],
+                reply_to: None,
+                subject: "files".into(),
+                body: "see".into(),
+                in_reply_to: None,
+                references: Vec::new(),
+                attachments: vec![OutAttachment {
+                    filename: "unreadable.eml".into(),
+                    content_type: "application/octet-stream".into(),
+                    bytes: std::sync::Arc::new(bytes.clone()),
+                }],
+            };
+            let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+            let (cte, decoded) = sent_attachment(&c.bytes, "unreadable.eml");
+            assert_eq!(cte, expected, "{bytes:?}");
+            assert_eq!(decoded, bytes);
+        }
     }
 
     /// A report as it comes from IMAP: CRLF, a DKIM signature longer than 76 characters
