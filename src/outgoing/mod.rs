@@ -14,7 +14,7 @@ use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use lettre::message::Body;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart, header};
 
 /// Why a mail is sent; also decides its `Auto-Submitted` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +176,7 @@ pub struct Composed {
 }
 
 /// Why a mail could not be rendered (a bad address in the config or a command).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ComposeError {
     #[error("`{0}` is not a usable mail address")]
     Address(String),
@@ -378,14 +378,33 @@ pub fn compose(
     desk_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Composed, ComposeError> {
+    prepare(out, desk_address, desk_name, now)?.copy(&out.to, message_id)
+}
+
+/// A mail rendered once for all its recipients: the body (text and attachments, encoded)
+/// and every header but `To` and `Message-ID`, which each [`Prepared::copy`] sets. A team
+/// notice goes to every member as a copy of its own (see `Desk::enqueue`); encoding its
+/// text and attachments once per member was a fifth of the daemon's work on a backlog.
+pub struct Prepared {
+    /// Holds placeholders for `To` and `Message-ID` (the desk's address and an empty id),
+    /// so that each copy's headers stay in the usual order; a copy replaces both.
+    message: lettre::Message,
+    envelope_from: String,
+}
+
+/// Renders `out` for any of its recipients; see [`Prepared`].
+pub fn prepare(
+    out: &Outgoing,
+    desk_address: &str,
+    desk_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Prepared, ComposeError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(Some(desk_name), desk_address)?)
         .subject(out.subject.clone())
         .date(now.into())
-        .message_id(Some(message_id.bracketed()));
-    for to in &out.to {
-        builder = builder.to(mailbox(None, to)?);
-    }
+        .message_id(Some(String::new()))
+        .to(mailbox(None, desk_address)?);
     if let Some(rt) = &out.reply_to {
         builder = builder.reply_to(mailbox(Some(desk_name), rt)?);
     }
@@ -433,12 +452,40 @@ pub fn compose(
         headers.insert_raw(raw_header("X-Auto-Response-Suppress", "All".to_string()));
         headers.insert_raw(raw_header("Precedence", "bulk".to_string()));
     }
-    Ok(Composed {
-        message_id: message_id.clone(),
+    Ok(Prepared {
+        message,
         envelope_from: desk_address.to_string(),
-        recipients: out.to.clone(),
-        bytes: message.formatted(),
     })
+}
+
+impl Prepared {
+    /// The copy for `to` (lower-cased addresses) under `message_id`. Copies differ only in
+    /// those two headers: the body after the header block is the same bytes in each.
+    pub fn copy(
+        &mut self,
+        to: &[String],
+        message_id: &MessageId,
+    ) -> Result<Composed, ComposeError> {
+        let mut boxes = Vec::with_capacity(to.len());
+        for address in to {
+            boxes.push(mailbox(None, address)?);
+        }
+        if boxes.is_empty() {
+            // What lettre says of a mail with no recipient.
+            return Err(ComposeError::Build(
+                "missing destination address, invalid envelope".into(),
+            ));
+        }
+        let headers = self.message.headers_mut();
+        headers.set(header::To::from(Mailboxes::from(boxes)));
+        headers.set(header::MessageId::from(message_id.bracketed()));
+        Ok(Composed {
+            message_id: message_id.clone(),
+            envelope_from: self.envelope_from.clone(),
+            recipients: to.to_vec(),
+            bytes: self.message.formatted(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -567,9 +614,83 @@ mod tests {
         }
     }
 
+    /// Issue 12: a team notice is rendered once; each member's copy differs from the
+    /// others only in its `To` and `Message-ID`, and each reads back whole.
+    #[test]
+    fn the_copies_for_members_differ_only_in_to_and_message_id() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let mut original = sample_report(5_000);
+        original.extend_from_slice("Grüße, Zoë\r\n".as_bytes());
+        let original = std::sync::Arc::new(original);
+        let out = Outgoing {
+            purpose: Purpose::TeamNotice,
+            case: None,
+            to: vec!["alice@example.org".into(), "bob@example.org".into()],
+            reply_to: Some("security+sec-2026-0001@example.org".into()),
+            subject: "[SEC-2026-0001] overflow in the parser".into(),
+            body: "A new report, from Zoë.\nSee the original.".into(),
+            in_reply_to: Some(MessageId::new("r1@example.net").unwrap()),
+            references: vec![MessageId::new("r1@example.net").unwrap()],
+            attachments: vec![OutAttachment {
+                filename: "original.eml".into(),
+                content_type: "message/rfc822".into(),
+                bytes: std::sync::Arc::clone(&original),
+            }],
+        };
+        let mut prepared = prepare(&out, "security@example.org", "Desk", now).unwrap();
+        let copies: Vec<Composed> = out
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, member)| {
+                let id = new_message_id(None, out.purpose, now, i as u64, 42, "example.org");
+                prepared.copy(std::slice::from_ref(member), &id).unwrap()
+            })
+            .collect();
+        let split = |c: &Composed| {
+            let text = String::from_utf8(c.bytes.clone()).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let others: Vec<String> = head
+                .replace("\r\n ", " ")
+                .split("\r\n")
+                .filter(|l| !l.starts_with("To: ") && !l.starts_with("Message-ID: "))
+                .map(str::to_string)
+                .collect();
+            (others, body.to_string())
+        };
+        let (head_a, body_a) = split(&copies[0]);
+        let (head_b, body_b) = split(&copies[1]);
+        assert_eq!(body_a, body_b, "the same bytes after the header block");
+        assert_eq!(head_a, head_b, "the same headers but To and Message-ID");
+        assert_ne!(copies[0].message_id, copies[1].message_id);
+        for (c, member) in copies.iter().zip(&out.to) {
+            assert_eq!(c.recipients, vec![member.clone()]);
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&c.bytes)
+                .unwrap();
+            let to = parsed
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address());
+            assert_eq!(to, Some(member.as_str()));
+            assert_eq!(parsed.message_id(), Some(c.message_id.as_str()));
+            assert_eq!(
+                parsed
+                    .body_text(0)
+                    .unwrap()
+                    .replace("\r\n", "\n")
+                    .trim_end(),
+                out.body
+            );
+            let (cte, bytes) = sent_attachment(&c.bytes, "original.eml");
+            assert_eq!(cte, "8bit");
+            assert!(bytes == *original);
+        }
+    }
+
     /// A report as it comes from IMAP: CRLF, a DKIM signature longer than 76 characters
-    /// (which made lettre choose quoted-printable for the whole attachment), a few
-    /// non-ASCII words, about `size` bytes.
+    /// (which made lettre choose quoted-printable for the whole attachment), about `size`
+    /// bytes, all ASCII.
     fn sample_report(size: usize) -> Vec<u8> {
         let mut raw = String::from(
             "From: Rep <rep@example.net>\r\nTo: security@example.org\r\n\
@@ -581,9 +702,6 @@ mod tests {
         let line = "The parser reads past the end of the buffer when the length is zero.\r\n";
         while raw.len() < size {
             raw.push_str(line);
-            if raw.len() % 7 == 0 {
-                raw.push_str("Grüße, Zoë\r\n");
-            }
         }
         raw.into_bytes()
     }
@@ -622,25 +740,36 @@ mod tests {
                 },
             })
             .collect();
-        let start = std::time::Instant::now();
-        let mut bytes = 0usize;
-        let mut seq = 0u64;
-        for out in &notices {
-            for member in &out.to {
-                seq += 1;
-                let one = Outgoing {
-                    to: vec![member.clone()],
-                    ..out.clone()
-                };
-                let id = new_message_id(None, out.purpose, now, seq, 42, "example.org");
-                let c = compose(&one, &id, "security@example.org", "Desk", now).unwrap();
-                bytes += c.bytes.len();
+        // The machine is shared: this thread's CPU time (Linux's schedstat, in ns) says
+        // more than the wall clock; the best of five rounds is printed.
+        let cpu = || {
+            let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+            let ns: u64 = stat.split_whitespace().next().unwrap().parse().unwrap();
+            std::time::Duration::from_nanos(ns)
+        };
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..5 {
+            let (start, wall) = (cpu(), std::time::Instant::now());
+            let mut bytes = 0usize;
+            let mut seq = 0u64;
+            // As `Desk::enqueue` does: rendered once, one copy per member.
+            for out in &notices {
+                let mut prepared = prepare(out, "security@example.org", "Desk", now).unwrap();
+                for member in &out.to {
+                    seq += 1;
+                    let id = new_message_id(None, out.purpose, now, seq, 42, "example.org");
+                    let c = prepared.copy(std::slice::from_ref(member), &id).unwrap();
+                    bytes += c.bytes.len();
+                }
             }
+            let took = cpu() - start;
+            best = best.min(took);
+            println!(
+                "composed {seq} copies of {} notices ({bytes} bytes): {took:?} of CPU, {:?} of wall clock",
+                notices.len(),
+                wall.elapsed()
+            );
         }
-        let took = start.elapsed();
-        println!(
-            "composed {seq} copies of {} notices ({bytes} bytes) in {took:?}",
-            notices.len()
-        );
+        println!("best: {best:?} of CPU");
     }
 }
