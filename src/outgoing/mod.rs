@@ -313,6 +313,38 @@ fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The encoded text of a mail, and whether it is 8bit.
+///
+/// Written with CRLF first: lettre turns bare LFs into CRLF by inserting one `\r` at a
+/// time, each insert moving the rest of the body, quadratic in the number of lines (a 4
+/// MB report of short lines took minutes). Then the text goes as itself, 7bit or 8bit
+/// (see [`attachment`] on why 8bit is honest) whenever its lines fit in 998 octets: lettre
+/// chose quoted-printable for any line over 76 characters, and encoding every team
+/// notice's text so was most of the cost of filing a backlog (issue 12). A NUL or a
+/// longer line goes in quoted-printable, which carries any text unaltered.
+fn text_body(text: &str) -> Result<(Body, bool), ComposeError> {
+    let text = crlf(text);
+    match shape(text.as_bytes()) {
+        Shape::Lines { eight_bit } => {
+            let encoding = if eight_bit {
+                ContentTransferEncoding::EightBit
+            } else {
+                ContentTransferEncoding::SevenBit
+            };
+            // Checked by `shape`: no NUL, CRLF only, no line over 998 octets.
+            Ok((
+                Body::dangerous_pre_encoded(text.into_bytes(), encoding),
+                eight_bit,
+            ))
+        }
+        Shape::LfLines { .. } | Shape::Opaque => {
+            Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
+                .map(|body| (body, false))
+                .map_err(|_| ComposeError::Build("the text could not be encoded".into()))
+        }
+    }
+}
+
 /// The MIME part of one attachment, and whether it is 8bit.
 ///
 /// An attached mail (`message/rfc822`) goes as itself, 7bit or 8bit, never re-encoded:
@@ -416,13 +448,10 @@ pub fn prepare(
         let refs: Vec<String> = out.references.iter().map(MessageId::bracketed).collect();
         builder = builder.references(refs.join(" "));
     }
-    // lettre turns bare LFs into CRLF by inserting one `\r` at a time, each insert moving
-    // the rest of the body: quadratic in the number of lines (a 4 MB report of short lines
-    // took minutes). Given CRLF already, it has nothing to insert.
+    let (text, mut eight_bit) = text_body(&out.body)?;
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
-        .body(crlf(&out.body));
-    let mut eight_bit = false;
+        .body(text);
     let message = if out.attachments.is_empty() {
         builder.singlepart(text)
     } else {
@@ -685,6 +714,72 @@ mod tests {
             let (cte, bytes) = sent_attachment(&c.bytes, "original.eml");
             assert_eq!(cte, "8bit");
             assert!(bytes == *original);
+        }
+    }
+
+    /// The text goes as itself (7bit, or 8bit when it is not ASCII) when its lines fit in
+    /// 998 octets: quoted-printable, which lettre chose for any line over 76 characters,
+    /// was most of the cost of a team notice. A NUL or a longer line goes in
+    /// quoted-printable (lettre sent a NUL in a short ASCII text as 7bit). Every text reads
+    /// back the same.
+    #[test]
+    fn the_text_goes_unencoded_when_its_lines_fit() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let id = new_message_id(None, Purpose::Ack, now, 1, 42, "example.org");
+        let long = "x".repeat(200);
+        let too_long = "y".repeat(1_000);
+        for (body, attached, expected) in [
+            (format!("Thanks.\n{long}\n"), false, "7bit"),
+            (format!("Grüße, Zoë.\n{long}\n"), false, "8bit"),
+            (format!("Grüße, Zoë.\n{long}\n"), true, "8bit"),
+            (format!("Thanks.\n{too_long}\n"), false, "quoted-printable"),
+            ("a\0b\n".to_string(), false, "quoted-printable"),
+        ] {
+            let attachments = if attached {
+                vec![OutAttachment {
+                    filename: "a.txt".into(),
+                    content_type: "text/plain".into(),
+                    bytes: std::sync::Arc::new(b"file\r\n".to_vec()),
+                }]
+            } else {
+                Vec::new()
+            };
+            let out = Outgoing {
+                purpose: Purpose::Ack,
+                case: None,
+                to: vec!["rep@example.net".into()],
+                reply_to: None,
+                subject: "thanks".into(),
+                body: body.clone(),
+                in_reply_to: None,
+                references: Vec::new(),
+                attachments,
+            };
+            let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&c.bytes)
+                .unwrap();
+            let part = parsed.text_part(0).unwrap();
+            let cte = part
+                .headers
+                .iter()
+                .find(|h| {
+                    h.name
+                        .as_str()
+                        .eq_ignore_ascii_case("Content-Transfer-Encoding")
+                })
+                .map(|h| {
+                    String::from_utf8_lossy(
+                        &c.bytes[h.offset_start as usize..h.offset_end as usize],
+                    )
+                    .trim()
+                    .to_string()
+                })
+                .unwrap_or_default();
+            assert_eq!(cte, expected, "{body:?}");
+            // lettre ends a single part with one more CRLF.
+            let read = part.text_contents().unwrap().trim_end().to_string();
+            assert_eq!(read, crlf(&body).trim_end(), "{body:?}");
         }
     }
 
