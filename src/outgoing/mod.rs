@@ -230,20 +230,32 @@ pub fn is_our_message_id(id: &MessageId, host: &str) -> bool {
 }
 
 /// `text` with every line ending (`\n`, `\r\n` or a lone `\r`) written as CRLF, in one
-/// pass.
+/// pass (splitting a `str` at a character is a memchr).
 pub fn crlf(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
-    let mut rest = text;
-    while let Some(i) = rest.find(['\r', '\n']) {
-        let (line, tail) = rest.split_at(i);
-        out.push_str(line);
-        out.push_str("\r\n");
-        rest = match tail.strip_prefix("\r\n") {
-            Some(after) => after,
-            None => tail.get(1..).unwrap_or(""),
+    let mut lines = text.split('\n').peekable();
+    let mut first = true;
+    while let Some(line) = lines.next() {
+        if !first {
+            out.push_str("\r\n");
+        }
+        first = false;
+        // The CR of a CRLF; a CR anywhere else is a line ending of its own.
+        let line = match line.strip_suffix('\r') {
+            Some(content) if lines.peek().is_some() => content,
+            _ => line,
         };
+        if line.contains('\r') {
+            for (i, piece) in line.split('\r').enumerate() {
+                if i > 0 {
+                    out.push_str("\r\n");
+                }
+                out.push_str(piece);
+            }
+        } else {
+            out.push_str(line);
+        }
     }
-    out.push_str(rest);
     out
 }
 
@@ -264,34 +276,31 @@ enum Shape {
     Opaque,
 }
 
-/// [`Shape`] of `bytes`, in one pass.
+/// [`Shape`] of `bytes`: line by line, each check a fast scan of a slice (`contains` of a
+/// byte is a memchr, `is_ascii` goes a word at a time), rather than a match per byte.
 fn shape(bytes: &[u8]) -> Shape {
     const MAX_LINE: usize = 998;
-    let (mut crlf, mut bare_lf, mut eight_bit) = (false, false, false);
-    let mut line = 0usize;
-    let mut previous = 0u8;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            0 => return Shape::Opaque,
-            b'\n' if previous == b'\r' => {
+    if bytes.contains(&0) {
+        return Shape::Opaque;
+    }
+    let eight_bit = !bytes.is_ascii();
+    let (mut crlf, mut bare_lf) = (false, false);
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let ended = lines.peek().is_some();
+        let content = match line.strip_suffix(b"\r") {
+            Some(content) if ended => {
                 crlf = true;
-                line = 0;
+                content
             }
-            b'\n' => {
-                bare_lf = true;
-                line = 0;
-            }
-            b'\r' if bytes.get(i + 1) != Some(&b'\n') => return Shape::Opaque,
-            b'\r' => {}
             _ => {
-                eight_bit |= b >= 0x80;
-                line += 1;
-                if line > MAX_LINE {
-                    return Shape::Opaque;
-                }
+                bare_lf |= ended;
+                line
             }
+        };
+        if content.len() > MAX_LINE || content.contains(&b'\r') {
+            return Shape::Opaque;
         }
-        previous = b;
     }
     match (crlf, bare_lf) {
         (true, true) => Shape::Opaque,
@@ -555,6 +564,35 @@ mod tests {
             ("é\nü", "é\r\nü"),
         ] {
             assert_eq!(crlf(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn shape_tells_what_a_mail_allows() {
+        let lines = |eight_bit| Shape::Lines { eight_bit };
+        let lf = |eight_bit| Shape::LfLines { eight_bit };
+        let line = |n: usize, end: &str| format!("{}{end}", "x".repeat(n));
+        for (bytes, expected) in [
+            (String::new(), lines(false)),
+            ("a".into(), lines(false)),
+            ("a\r\nb".into(), lines(false)),
+            ("a\r\n\r\n".into(), lines(false)),
+            ("é\r\n".into(), lines(true)),
+            (line(998, "\r\n"), lines(false)),
+            (line(998, ""), lines(false)),
+            ("a\nb\n".into(), lf(false)),
+            ("\n".into(), lf(false)),
+            ("é\n".into(), lf(true)),
+            (line(998, "\n"), lf(false)),
+            (line(999, "\r\n"), Shape::Opaque),
+            (line(999, "\n"), Shape::Opaque),
+            ("a\r".into(), Shape::Opaque),
+            ("a\rb\r\n".into(), Shape::Opaque),
+            ("a\r\r\n".into(), Shape::Opaque),
+            ("a\r\nb\n".into(), Shape::Opaque),
+            ("a\0\r\n".into(), Shape::Opaque),
+        ] {
+            assert_eq!(shape(bytes.as_bytes()), expected, "{bytes:?}");
         }
     }
 
