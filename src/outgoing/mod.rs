@@ -5,6 +5,11 @@
 //! an `Auto-Submitted` value saying whether a robot or a person's command caused it
 //! (RFC 3834). The bytes are fixed when the row is queued, so a retry resends the very
 //! same message (same Message-ID) and the recipient's side can deduplicate.
+//!
+//! Invariant: an attached file comes out of the recipient's parser byte for byte (an
+//! attached mail goes as itself, 7bit or 8bit, or else as `application/octet-stream` in
+//! base64; mail stored with LF alone gets its CRs back, the one lossless change). A mail
+//! for several recipients is rendered once; the copies differ in `To` and `Message-ID`.
 
 pub mod templates;
 
