@@ -600,3 +600,145 @@ pub fn delivery_failed(
     };
     Some(ctx.to_team(case, r))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::outgoing::templates::Rendered;
+    use crate::outgoing::{Outgoing, Purpose, compose};
+    use crate::types::MessageId;
+    use chrono::{TimeZone, Utc};
+    use mail_parser::MimeHeaders;
+
+    /// A report with a proof of concept attached; `body` is its text, `header` its top.
+    fn with_attachment(header: &str, body: &str) -> Vec<u8> {
+        format!(
+            "{header}MIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n\
+             --b1\r\nContent-Type: application/octet-stream; name=poc.bin\r\n\
+             Content-Disposition: attachment; filename=poc.bin\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// A report whose only body is HTML.
+    fn html_only(header: &str, body: &str) -> Vec<u8> {
+        format!(
+            "{header}MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n<p>{body}</p>\r\n"
+        )
+        .into_bytes()
+    }
+
+    const TOP: &str = "From: Rep <rep@example.net>\r\nTo: security@example.org\r\n\
+        Subject: overflow\r\nMessage-ID: <r1@example.net>\r\n\
+        DKIM-Signature: v=1; a=rsa-sha256; d=example.net; s=s1; \
+        bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbCd\r\n";
+
+    /// The team notice for `raw`, composed and parsed back: (the attached part's
+    /// Content-Type, its Content-Transfer-Encoding, its file name, its decoded bytes).
+    fn attached_original(raw: &[u8]) -> (String, String, String, Vec<u8>) {
+        let crate::mail::Parsed::Mail(mail) = crate::mail::parse(raw) else {
+            panic!("the report should parse");
+        };
+        let attachments = original_for_team(&mail);
+        assert_eq!(attachments.len(), 1, "the original is attached");
+        let words = Rendered {
+            subject: "[SEC-2026-0001] overflow".into(),
+            body: "A new report.".into(),
+        };
+        let out = Outgoing::new(
+            Purpose::TeamNotice,
+            None,
+            vec!["alice@example.org".into()],
+            words,
+        )
+        .attach(attachments);
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let id = MessageId::new("n1@example.org").unwrap();
+        let composed = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+        let sent = mail_parser::MessageParser::default()
+            .parse(&composed.bytes)
+            .unwrap();
+        assert_eq!(sent.body_text(0).unwrap().trim_end(), "A new report.");
+        let part = sent.attachment(0).expect("one attachment");
+        let header = |name: &str| {
+            part.headers
+                .iter()
+                .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+                .map(|h| {
+                    let at = h.offset_start as usize..h.offset_end as usize;
+                    String::from_utf8_lossy(&composed.bytes[at])
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let content_type = header("Content-Type");
+        let essence = content_type.split(';').next().unwrap().trim().to_string();
+        (
+            essence,
+            header("Content-Transfer-Encoding"),
+            part.attachment_name().unwrap_or_default().to_string(),
+            part.contents().to_vec(),
+        )
+    }
+
+    #[test]
+    fn the_original_is_attached_in_an_encoding_that_keeps_it_whole() {
+        let clean = with_attachment(TOP, "Overflow when the length is zero.");
+        let clean_html = html_only(TOP, "Overflow when the length is zero.");
+        let eight_bit = html_only(TOP, "Grüße, Zoë: overflow.");
+        let eight_bit_attached = with_attachment(TOP, "Grüße, Zoë: overflow.");
+        let mut hostile = with_attachment(TOP, &format!("a\0b\n{}\nc\rd", "x".repeat(2000)));
+        hostile.extend_from_slice(b"\xff\xfe");
+        let long_line = html_only(TOP, &"y".repeat(998));
+        let nul = html_only(TOP, "a\0b");
+        let bare_cr = html_only(TOP, "a\rb");
+        for (name, raw, expected) in [
+            ("clean", &clean, ("message/rfc822", "7bit")),
+            ("clean, HTML only", &clean_html, ("message/rfc822", "7bit")),
+            ("8-bit, HTML only", &eight_bit, ("message/rfc822", "8bit")),
+            ("8-bit", &eight_bit_attached, ("message/rfc822", "8bit")),
+            ("hostile", &hostile, ("application/octet-stream", "base64")),
+            (
+                "a line over 998",
+                &long_line,
+                ("application/octet-stream", "base64"),
+            ),
+            ("a NUL", &nul, ("application/octet-stream", "base64")),
+            (
+                "a bare CR",
+                &bare_cr,
+                ("application/octet-stream", "base64"),
+            ),
+        ] {
+            let (ct, cte, filename, bytes) = attached_original(raw);
+            assert_eq!((ct.as_str(), cte.as_str()), expected, "{name}");
+            assert_eq!(filename, "original.eml", "{name}");
+            assert!(bytes == *raw, "{name}: the attached bytes differ");
+        }
+    }
+
+    /// Mail stored with LF line endings (an import) is attached as a message in its
+    /// canonical CRLF form: no byte but the CRs is added, so CRLF to LF gives the original
+    /// back exactly.
+    #[test]
+    fn an_original_stored_with_lf_is_attached_with_crlf() {
+        let crlf_raw = with_attachment(TOP, "Overflow when the length is zero.");
+        let lf_raw = String::from_utf8(crlf_raw.clone())
+            .unwrap()
+            .replace("\r\n", "\n")
+            .into_bytes();
+        let (ct, cte, filename, bytes) = attached_original(&lf_raw);
+        assert_eq!((ct.as_str(), cte.as_str()), ("message/rfc822", "7bit"));
+        assert_eq!(filename, "original.eml");
+        assert!(bytes == crlf_raw);
+        let back = String::from_utf8(bytes).unwrap().replace("\r\n", "\n");
+        assert!(back.into_bytes() == lf_raw);
+    }
+}

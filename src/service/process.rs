@@ -904,36 +904,37 @@ impl Desk {
         out: &outgoing::Outgoing,
         now: DateTime<Utc>,
     ) -> store::Result<()> {
+        // Rendered once: the copies below differ only in To and Message-ID, so the text
+        // and attachments are encoded once however large the team.
+        let mut prepared =
+            outgoing::prepare(out, &self.config.desk.address, &self.config.desk.name, now);
         // One copy per recipient: each is delivered, retried or refused on its own, so an
         // address the server refuses (a member who left) never keeps a new report from the
         // rest of the team. Members also do not see each other's addresses.
         if out.to.len() > 1 {
             for r in &out.to {
-                let one = outgoing::Outgoing {
-                    to: vec![r.clone()],
-                    ..out.clone()
-                };
-                self.enqueue_one(tx, &one, now)?;
+                self.enqueue_one(tx, out, std::slice::from_ref(r), &mut prepared, now)?;
             }
             return Ok(());
         }
-        self.enqueue_one(tx, out, now)
+        self.enqueue_one(tx, out, &out.to, &mut prepared, now)
     }
 
+    /// Queues the copy of `out` for `to`, or records why it could not be written.
     fn enqueue_one(
         &self,
         tx: &Tx<'_>,
         out: &outgoing::Outgoing,
+        to: &[String],
+        prepared: &mut Result<outgoing::Prepared, outgoing::ComposeError>,
         now: DateTime<Utc>,
     ) -> store::Result<()> {
         let id = self.next_message_id(out.case.as_ref(), out.purpose, now);
-        match outgoing::compose(
-            out,
-            &id,
-            &self.config.desk.address,
-            &self.config.desk.name,
-            now,
-        ) {
+        let composed = match prepared {
+            Ok(p) => p.copy(to, &id),
+            Err(e) => Err(e.clone()),
+        };
+        match composed {
             Ok(composed) => {
                 let row = tx.enqueue(&composed, out.purpose, out.case.as_ref(), now)?;
                 if let Some(case) = &out.case {
@@ -956,11 +957,11 @@ impl Desk {
                     let detail = format!(
                         "could not write the {} mail to {}: {e}",
                         out.purpose.as_str(),
-                        out.to.join(", ")
+                        to.join(", ")
                     );
                     // The same as a refusal by the server: the recipient will not get it.
                     let error = e.to_string();
-                    self.undelivered(tx, case, out.purpose, &out.to, &error, detail, now)?;
+                    self.undelivered(tx, case, out.purpose, to, &error, detail, now)?;
                 }
                 tracing::error!(purpose = out.purpose.as_str(), error = %e, "an outgoing mail could not be composed");
             }
