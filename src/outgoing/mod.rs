@@ -6,8 +6,10 @@
 //! (RFC 3834). The bytes are fixed when the row is queued, so a retry resends the very
 //! same message (same Message-ID) and the recipient's side can deduplicate.
 //!
-//! Invariant: an attached file comes out of the recipient's parser byte for byte (an
-//! attached mail goes as itself, 7bit or 8bit, or else as `application/octet-stream` in
+//! Invariant: every mail is 7-bit on the wire, so any relay takes it (lettre refuses to
+//! hand 8-bit mail to a server that does not offer 8BITMIME, and the row would wait
+//! forever). An attached file comes out of the recipient's parser byte for byte (an
+//! attached ASCII mail goes as itself, 7bit; any other as `application/octet-stream` in
 //! base64; mail stored with LF alone gets its CRs back, the one lossless change). A mail
 //! for several recipients is rendered once; the copies differ in `To` and `Message-ID`.
 
@@ -327,51 +329,42 @@ fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The encoded text of a mail, and whether it is 8bit.
+/// The encoded text of a mail.
 ///
 /// Written with CRLF first: lettre turns bare LFs into CRLF by inserting one `\r` at a
 /// time, each insert moving the rest of the body, quadratic in the number of lines (a 4
-/// MB report of short lines took minutes). Then the text goes as itself, 7bit or 8bit
-/// (see [`attachment`] on why 8bit is honest) whenever its lines fit in 998 octets: lettre
-/// chose quoted-printable for any line over 76 characters, and encoding every team
-/// notice's text so was most of the cost of filing a backlog (issue 12). A NUL or a
-/// longer line goes in quoted-printable, which carries any text unaltered.
-fn text_body(text: &str) -> Result<(Body, bool), ComposeError> {
+/// MB report of short lines took minutes). Then ASCII text goes as itself, 7bit, whenever
+/// its lines fit in 998 octets: lettre chose quoted-printable for any line over 76
+/// characters, and encoding every team notice's text so was most of the cost of filing a
+/// backlog (issue 12). Other text (not ASCII, a NUL, a longer line) goes in
+/// quoted-printable, which carries any text unaltered in 7 bits.
+fn text_body(text: &str) -> Result<Body, ComposeError> {
     let text = crlf(text);
     match shape(text.as_bytes()) {
-        Shape::Lines { eight_bit } => {
-            let encoding = if eight_bit {
-                ContentTransferEncoding::EightBit
-            } else {
-                ContentTransferEncoding::SevenBit
-            };
-            // Checked by `shape`: no NUL, CRLF only, no line over 998 octets.
-            Ok((
-                Body::dangerous_pre_encoded(text.into_bytes(), encoding),
-                eight_bit,
-            ))
-        }
-        Shape::LfLines { .. } | Shape::Opaque => {
+        // Checked by `shape`: ASCII, no NUL, CRLF only, no line over 998 octets.
+        Shape::Lines { eight_bit: false } => Ok(Body::dangerous_pre_encoded(
+            text.into_bytes(),
+            ContentTransferEncoding::SevenBit,
+        )),
+        Shape::Lines { eight_bit: true } | Shape::LfLines { .. } | Shape::Opaque => {
             Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
-                .map(|body| (body, false))
                 .map_err(|_| ComposeError::Build("the text could not be encoded".into()))
         }
     }
 }
 
-/// The MIME part of one attachment, and whether it is 8bit.
+/// The MIME part of one attachment.
 ///
-/// An attached mail (`message/rfc822`) goes as itself, 7bit or 8bit, never re-encoded:
-/// lettre would choose quoted-printable (forbidden there, and the most costly encoding)
-/// for any mail with a header line over 76 characters. 8bit is honest: lettre's SMTP
-/// client declares `BODY=8BITMIME` for any mail that is not ASCII, and refuses to send it
-/// to a server that does not offer 8BITMIME (Postfix offers it by default). A mail that
-/// is not a valid 7bit or 8bit body goes as `application/octet-stream` in base64, under
-/// the same file name, so not a byte of it is lost or altered.
+/// An attached ASCII mail (`message/rfc822`) goes as itself, 7bit, never re-encoded:
+/// lettre would choose quoted-printable (forbidden there by RFC 2046 §5.2.1, and the most
+/// costly encoding) for any mail with a header line over 76 characters. A mail that is
+/// not a valid 7bit body (8-bit bytes, a NUL, a bare CR, a line over 998 octets) goes as
+/// `application/octet-stream` in base64, under the same file name, so not a byte of it is
+/// lost or altered and the mail stays 7-bit for any relay.
 ///
 /// Other attachments take lettre's choice, except that a NUL or a bare CR or LF, which
 /// lettre would send as 7bit, goes in base64 (the file could not be restored otherwise).
-fn attachment(a: &OutAttachment) -> Result<(SinglePart, bool), ComposeError> {
+fn attachment(a: &OutAttachment) -> Result<SinglePart, ComposeError> {
     let ct = ContentType::parse(&a.content_type)
         .map_err(|e| ComposeError::Build(format!("content type {}: {e}", a.content_type)))?;
     let named = Attachment::new(a.filename.clone());
@@ -380,39 +373,25 @@ fn attachment(a: &OutAttachment) -> Result<(SinglePart, bool), ComposeError> {
         .split(';')
         .next()
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"));
-    let raw = |bytes: Vec<u8>, eight_bit: bool| {
-        let encoding = if eight_bit {
-            ContentTransferEncoding::EightBit
-        } else {
-            ContentTransferEncoding::SevenBit
-        };
-        // Checked by `shape`: no NUL, CRLF only, no line over 998 octets.
-        Body::dangerous_pre_encoded(bytes, encoding)
-    };
+    // Checked by `shape`: ASCII, no NUL, CRLF only, no line over 998 octets.
+    let seven_bit =
+        |bytes: Vec<u8>| Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::SevenBit);
     let base64 = |bytes: Vec<u8>| {
         Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
             .map_err(|_| ComposeError::Build(format!("{} could not be encoded", a.filename)))
     };
     Ok(match (is_message, shape(&a.bytes)) {
-        (true, Shape::Lines { eight_bit }) => {
-            (named.body(raw(a.bytes.to_vec(), eight_bit), ct), eight_bit)
+        (true, Shape::Lines { eight_bit: false }) => named.body(seven_bit(a.bytes.to_vec()), ct),
+        (true, Shape::LfLines { eight_bit: false }) => {
+            named.body(seven_bit(lf_to_crlf(&a.bytes)), ct)
         }
-        (true, Shape::LfLines { eight_bit }) => (
-            named.body(raw(lf_to_crlf(&a.bytes), eight_bit), ct),
-            eight_bit,
+        (true, _) => named.body(
+            base64(a.bytes.to_vec())?,
+            ContentType::parse("application/octet-stream")
+                .map_err(|e| ComposeError::Build(e.to_string()))?,
         ),
-        (true, Shape::Opaque) => (
-            named.body(
-                base64(a.bytes.to_vec())?,
-                ContentType::parse("application/octet-stream")
-                    .map_err(|e| ComposeError::Build(e.to_string()))?,
-            ),
-            false,
-        ),
-        (false, Shape::Lines { .. }) => (named.body(a.bytes.to_vec(), ct), false),
-        (false, Shape::LfLines { .. } | Shape::Opaque) => {
-            (named.body(base64(a.bytes.to_vec())?, ct), false)
-        }
+        (false, Shape::Lines { .. }) => named.body(a.bytes.to_vec(), ct),
+        (false, Shape::LfLines { .. } | Shape::Opaque) => named.body(base64(a.bytes.to_vec())?, ct),
     })
 }
 
@@ -462,7 +441,7 @@ pub fn prepare(
         let refs: Vec<String> = out.references.iter().map(MessageId::bracketed).collect();
         builder = builder.references(refs.join(" "));
     }
-    let (text, mut eight_bit) = text_body(&out.body)?;
+    let text = text_body(&out.body)?;
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(text);
@@ -471,19 +450,12 @@ pub fn prepare(
     } else {
         let mut mixed = MultiPart::mixed().singlepart(text);
         for a in &out.attachments {
-            let (part, part_is_8bit) = attachment(a)?;
-            eight_bit |= part_is_8bit;
-            mixed = mixed.singlepart(part);
+            mixed = mixed.singlepart(attachment(a)?);
         }
         builder.multipart(mixed)
     };
     let mut message = message.map_err(|e| ComposeError::Build(e.to_string()))?;
     let headers = message.headers_mut();
-    if eight_bit {
-        // RFC 2045 §6.4: a multipart holding an 8bit part is itself 8bit, not the
-        // default 7bit.
-        headers.set(ContentTransferEncoding::EightBit);
-    }
     headers.insert_raw(raw_header(
         "Auto-Submitted",
         out.purpose.auto_submitted().as_str().to_string(),
@@ -754,17 +726,18 @@ mod tests {
                     .trim_end(),
                 out.body
             );
+            assert!(c.bytes.is_ascii(), "7 bits on the wire, for any relay");
             let (cte, bytes) = sent_attachment(&c.bytes, "original.eml");
-            assert_eq!(cte, "8bit");
+            assert_eq!(cte, "base64", "an 8-bit mail is attached as a file");
             assert!(bytes == *original);
         }
     }
 
-    /// The text goes as itself (7bit, or 8bit when it is not ASCII) when its lines fit in
-    /// 998 octets: quoted-printable, which lettre chose for any line over 76 characters,
-    /// was most of the cost of a team notice. A NUL or a longer line goes in
-    /// quoted-printable (lettre sent a NUL in a short ASCII text as 7bit). Every text reads
-    /// back the same.
+    /// ASCII text goes as itself (7bit) when its lines fit in 998 octets: quoted-printable,
+    /// which lettre chose for any line over 76 characters, was most of the cost of a team
+    /// notice. Other text (not ASCII, a NUL, a longer line) goes in quoted-printable, so
+    /// every mail is 7-bit for any relay (lettre sent a NUL in a short ASCII text as
+    /// 7bit). Every text reads back the same.
     #[test]
     fn the_text_goes_unencoded_when_its_lines_fit() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
@@ -773,8 +746,8 @@ mod tests {
         let too_long = "y".repeat(1_000);
         for (body, attached, expected) in [
             (format!("Thanks.\n{long}\n"), false, "7bit"),
-            (format!("Grüße, Zoë.\n{long}\n"), false, "8bit"),
-            (format!("Grüße, Zoë.\n{long}\n"), true, "8bit"),
+            (format!("Grüße, Zoë.\n{long}\n"), false, "quoted-printable"),
+            (format!("Grüße, Zoë.\n{long}\n"), true, "quoted-printable"),
             (format!("Thanks.\n{too_long}\n"), false, "quoted-printable"),
             ("a\0b\n".to_string(), false, "quoted-printable"),
         ] {
@@ -820,6 +793,10 @@ mod tests {
                 })
                 .unwrap_or_default();
             assert_eq!(cte, expected, "{body:?}");
+            assert!(
+                c.bytes.is_ascii(),
+                "{body:?}: 7 bits on the wire, for any relay"
+            );
             // lettre ends a single part with one more CRLF.
             let read = part.text_contents().unwrap().trim_end().to_string();
             assert_eq!(read, crlf(&body).trim_end(), "{body:?}");
