@@ -607,8 +607,12 @@ mod tests {
             .attachments()
             .find(|a| a.attachment_name() == Some(name))
             .unwrap();
-        let cte = part
-            .headers
+        (part_cte(raw, part), part.contents().to_vec())
+    }
+
+    /// The Content-Transfer-Encoding of `part` of the mail `raw`, as written ("" without).
+    fn part_cte(raw: &[u8], part: &mail_parser::MessagePart<'_>) -> String {
+        part.headers
             .iter()
             .find(|h| {
                 h.name
@@ -620,8 +624,7 @@ mod tests {
                     .trim()
                     .to_string()
             })
-            .unwrap();
-        (cte, part.contents().to_vec())
+            .unwrap_or_default()
     }
 
     /// lettre sent any short ASCII file as 7bit, NULs and bare line ends included (an
@@ -776,22 +779,7 @@ mod tests {
                 .parse(&c.bytes)
                 .unwrap();
             let part = parsed.text_part(0).unwrap();
-            let cte = part
-                .headers
-                .iter()
-                .find(|h| {
-                    h.name
-                        .as_str()
-                        .eq_ignore_ascii_case("Content-Transfer-Encoding")
-                })
-                .map(|h| {
-                    String::from_utf8_lossy(
-                        &c.bytes[h.offset_start as usize..h.offset_end as usize],
-                    )
-                    .trim()
-                    .to_string()
-                })
-                .unwrap_or_default();
+            let cte = part_cte(&c.bytes, part);
             assert_eq!(cte, expected, "{body:?}");
             assert!(
                 c.bytes.is_ascii(),
