@@ -309,11 +309,13 @@ impl Session {
 
 /// Only an answer of the server to this mail's own envelope or data is a verdict on it:
 /// a 5xx fails it for good, a 4xx asks us to retry later; anything else is the
-/// connection failing under it.
+/// connection failing under it. So is lettre's refusal to send this mail over this server
+/// at all (an internationalized address to a server without SMTPUTF8): it would be the
+/// same at every try, and a mail retried in silence forever is a mail lost.
 fn classify(e: &lettre::transport::smtp::Error) -> SendOutcome {
-    if e.is_permanent() {
+    if e.is_permanent() || e.is_client() {
         SendOutcome::Permanent(describe(e))
-    } else if e.is_transient() || e.is_client() {
+    } else if e.is_transient() {
         SendOutcome::Transient(describe(e))
     } else {
         SendOutcome::Broken(describe(e))

@@ -3,7 +3,7 @@
 //! through the outbox, crashes and outages survived.
 
 use crate::support::desk::{
-    Daemon, RunningDesk, append_reports, assert_filed_once_each, count, load, must_count,
+    Daemon, RunningDesk, append_reports, assert_filed_once_each, count, load, must_count, open_ro,
     send_alice, send_report, starttls_stack_config, wait_first_sync, wait_until,
 };
 use crate::support::mailstack::MailStack;
@@ -598,6 +598,47 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         ),
         1
     );
+}
+
+/// A mail the relay cannot carry (an internationalized address, and a relay without
+/// SMTPUTF8, as this Postfix is) can never be sent over it: it fails for good, on the
+/// case, instead of being retried in silence forever.
+#[test]
+fn a_mail_the_relay_cannot_carry_fails_for_good() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
+    let mut store = Store::open(&db).unwrap();
+    let now = SystemClock.now();
+    let row = secdesk::outgoing::Composed {
+        message_id: secdesk::types::MessageId::new("utf8@example.org").unwrap(),
+        envelope_from: DESK.into(),
+        recipients: vec!["zoë@reporter.test".into()],
+        bytes: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+    };
+    store
+        .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, None, now))
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = load(&text);
+    let desk = service_desk(&config);
+    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+    let dbh = secdesk::service::db::Db::open(&db).unwrap();
+    let report = flush(&rt, &mailer, &dbh, &desk, &SystemClock);
+    assert_eq!(
+        (report.failed, report.retrying),
+        (1, 0),
+        "the mail is failed for good, not retried: {report:?}"
+    );
+    let error: String = open_ro(&db)
+        .unwrap()
+        .query_row(
+            "SELECT last_error FROM outbox WHERE message_id = 'utf8@example.org'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(error.contains("SMTPUTF8"), "{error}");
 }
 
 #[test]
