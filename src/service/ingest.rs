@@ -352,10 +352,11 @@ struct Pass<'a> {
 
 /// Fetches everything new into the store, files it, and flags it done on the server.
 ///
-/// A backlog goes through in batches ([`batches`]): the raw bytes of a batch are
-/// committed, then the batch is filed in one transaction (a savepoint per mail) while
-/// the next batch downloads, then the batch is flagged done; so a mail is flagged only
-/// after its transaction committed, and a restart never fetches again what is filed.
+/// A backlog goes through in batches ([`batches`], [`file_new`]): the raw bytes of a
+/// batch are committed, then the batch is filed in one transaction (each mail still
+/// all-or-nothing) while the next batch downloads and the batch before is flagged done;
+/// so a mail is flagged only after its transaction committed, and a restart never
+/// fetches again what is filed.
 /// `shutdown` is checked between mails and never interrupts a transaction.
 /// `on_mail_queued` is called as soon as a batch's answers are queued, so the mailer
 /// starts on the first acknowledgement without waiting for the whole backlog. `beat` is
@@ -419,93 +420,16 @@ pub async fn sync(
         Vec::new()
     };
     let batches = batches(&waiting);
-    let total = waiting.len();
     // A backlog: the mailer waits while it is filed (see `catchup`).
     let _catching_up = (batches.len() > 1).then(|| desk.catch_up.begin());
-    let mut next = match batches.first() {
-        Some(b) => Some(download(session, b, limit).await?),
-        None => None,
-    };
-    // Filed mail is flagged done on the server while the next batch is filed (the UIDs
-    // read after their commit), and marked flagged in the next batch's first transaction:
-    // the IMAP round trip is off the filing's path.
-    let mut to_flag: Vec<Uid> = Vec::new();
-    let mut flagged: Vec<Uid> = Vec::new();
-    for i in 0..batches.len() {
-        let Some(fetched) = next.take() else { break };
-        if shutdown.is_requested() {
-            break;
-        }
-        beat.tick();
-        let t0 = std::time::Instant::now();
-        let done = std::mem::take(&mut flagged);
-        let ids = store_raw(
-            db,
-            mailbox,
-            sel.validity,
-            fetched,
-            clock.now(),
-            arrival,
-            done,
-        )
-        .await?;
-        let stored = t0.elapsed();
-        let mails = ids.len();
-        report.fetched += mails;
-        // The mail filed before is flagged, and the next batch downloads, while this one
-        // is filed.
-        let flagging = std::mem::take(&mut to_flag);
-        let ahead = async {
-            let t = std::time::Instant::now();
-            for chunk in flagging.chunks(FLAG_CHUNK) {
-                store_flags(session, chunk, limit).await?;
-            }
-            let next = match batches.get(i + 1) {
-                Some(b) if !shutdown.is_requested() => Some(download(session, b, limit).await?),
-                _ => None,
-            };
-            Ok::<_, IngestError>((next, flagging, t.elapsed()))
-        };
-        let filing = async {
-            let t = std::time::Instant::now();
-            (file_batch(&pass, ids, &mut report).await, t.elapsed())
-        };
-        let (ahead, (filed, processed)) = tokio::join!(ahead, filing);
-        filed?;
-        let (ahead, done, downloaded) = ahead?;
-        next = ahead;
-        flagged = done;
-        let mbox = mailbox.to_string();
-        let mut waiting = db
-            .call(move |s| s.read(|tx| tx.unflagged(&mbox, sel.validity)))
-            .await?;
-        waiting.retain(|u| flagged.binary_search(u).is_err());
-        to_flag = waiting;
-        tracing::debug!(
-            mails,
-            stored_ms = stored.as_millis() as u64,
-            filed_ms = processed.as_millis() as u64,
-            flagged_and_next_downloaded_ms = downloaded.as_millis() as u64,
-            "batch done"
-        );
-        if total > BATCH_MAILS {
-            // A long backlog (a first start on a big mailbox, a weekend offline): systemd
-            // hears how far we got and waits, instead of killing a desk that is working.
-            health::extend_start(limit.saturating_mul(3));
-            health::status(&format!(
-                "catching up with the inbox: {} of {total} mails filed",
-                report.fetched
-            ));
-        }
-    }
-    if !flagged.is_empty() {
-        let mbox = mailbox.to_string();
-        db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, sel.validity, &flagged)))
-            .await?;
-    }
-    if !batches.is_empty() {
-        flag_done(session, mailbox, sel.validity, db, limit).await?;
-    }
+    file_new(
+        session,
+        &pass,
+        &batches,
+        (sel.validity, arrival),
+        &mut report,
+    )
+    .await?;
     if arrival == Arrival::History && report.fetched > 0 {
         tracing::warn!(
             mailbox,
@@ -605,6 +529,110 @@ async fn download(
 fn batch_megabytes(batch: &[Waiting]) -> u32 {
     let bytes: u64 = batch.iter().map(|w| w.bytes).sum();
     u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX)
+}
+
+/// Downloads, stores, files and flags the `batches` of new mail, in order: each batch's
+/// raw bytes committed, then filed while the next downloads and the one before is flagged
+/// done on the server (after its commit); the last flagged at the end.
+async fn file_new(
+    session: &mut Session,
+    pass: &Pass<'_>,
+    batches: &[&[Waiting]],
+    (validity, arrival): (UidValidity, Arrival),
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
+    let limit = pass.desk.config.imap.timeout;
+    let mailbox = pass.desk.config.imap.mailbox.as_str();
+    let total: usize = batches.iter().map(|b| b.len()).sum();
+    let mut next = match batches.first() {
+        Some(b) => Some(download(session, b, limit).await?),
+        None => None,
+    };
+    // Filed mail is flagged done on the server while the next batch is filed (the UIDs
+    // read after their commit), and marked flagged in the next batch's first transaction:
+    // the IMAP round trip is off the filing's path.
+    let mut to_flag: Vec<Uid> = Vec::new();
+    let mut flagged: Vec<Uid> = Vec::new();
+    for i in 0..batches.len() {
+        let Some(fetched) = next.take() else { break };
+        if pass.shutdown.is_requested() {
+            break;
+        }
+        pass.beat.tick();
+        let t0 = std::time::Instant::now();
+        let done = std::mem::take(&mut flagged);
+        let ids = store_raw(
+            pass.db,
+            mailbox,
+            validity,
+            fetched,
+            pass.clock.now(),
+            arrival,
+            done,
+        )
+        .await?;
+        let stored = t0.elapsed();
+        let mails = ids.len();
+        report.fetched += mails;
+        // The mail filed before is flagged, and the next batch downloads, while this one
+        // is filed.
+        let flagging = std::mem::take(&mut to_flag);
+        let ahead = async {
+            let t = std::time::Instant::now();
+            for chunk in flagging.chunks(FLAG_CHUNK) {
+                store_flags(session, chunk, limit).await?;
+            }
+            let next = match batches.get(i + 1) {
+                Some(b) if !pass.shutdown.is_requested() => {
+                    Some(download(session, b, limit).await?)
+                }
+                _ => None,
+            };
+            Ok::<_, IngestError>((next, flagging, t.elapsed()))
+        };
+        let filing = async {
+            let t = std::time::Instant::now();
+            (file_batch(pass, ids, report).await, t.elapsed())
+        };
+        let (ahead, (filed, processed)) = tokio::join!(ahead, filing);
+        filed?;
+        let (ahead, done, downloaded) = ahead?;
+        next = ahead;
+        flagged = done;
+        let mbox = mailbox.to_string();
+        let mut waiting = pass
+            .db
+            .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
+            .await?;
+        waiting.retain(|u| flagged.binary_search(u).is_err());
+        to_flag = waiting;
+        tracing::debug!(
+            mails,
+            stored_ms = stored.as_millis() as u64,
+            filed_ms = processed.as_millis() as u64,
+            flagged_and_next_downloaded_ms = downloaded.as_millis() as u64,
+            "batch done"
+        );
+        if total > BATCH_MAILS {
+            // A long backlog (a first start on a big mailbox, a weekend offline): systemd
+            // hears how far we got and waits, instead of killing a desk that is working.
+            health::extend_start(limit.saturating_mul(3));
+            health::status(&format!(
+                "catching up with the inbox: {} of {total} mails filed",
+                report.fetched
+            ));
+        }
+    }
+    if !flagged.is_empty() {
+        let mbox = mailbox.to_string();
+        pass.db
+            .call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &flagged)))
+            .await?;
+    }
+    if !batches.is_empty() {
+        flag_done(session, mailbox, validity, pass.db, limit).await?;
+    }
+    Ok(())
 }
 
 /// Commits the raw bytes of a downloaded batch (the cursor moves past it) before
