@@ -576,15 +576,9 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
     store
         .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, Some(&case), now))
         .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = load(&text);
-    let desk = service_desk(&config);
-    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-    let dbh = secdesk::service::db::Db::open(&db).unwrap();
-    let report = flush(&rt, &mailer, &dbh, &desk, &SystemClock);
-    assert_eq!(report.failed, 1);
-    // The alert was queued during that pass; the next one sends it.
-    flush(&rt, &mailer, &dbh, &desk, &SystemClock);
+    // The alert is queued during the first pass; the second sends it.
+    let reports = mailer_passes(&text, &db, 2);
+    assert_eq!(reports[0].failed, 1);
     let team = stack.wait_for(ALICE, 3, WAIT);
     assert!(
         header(&team[2], "Subject")
@@ -598,6 +592,22 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         ),
         1
     );
+}
+
+/// `passes` passes of the desk's mailer over the outbox of `db`, configured by `text`.
+fn mailer_passes(
+    text: &str,
+    db: &Path,
+    passes: usize,
+) -> Vec<secdesk::service::mailer::FlushReport> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = load(text);
+    let desk = service_desk(&config);
+    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
+    let dbh = secdesk::service::db::Db::open(db).unwrap();
+    (0..passes)
+        .map(|_| flush(&rt, &mailer, &dbh, &desk, &SystemClock))
+        .collect()
 }
 
 /// A mail the relay cannot carry (an internationalized address, and a relay without
@@ -619,12 +629,7 @@ fn a_mail_the_relay_cannot_carry_fails_for_good() {
     store
         .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, None, now))
         .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = load(&text);
-    let desk = service_desk(&config);
-    let mailer = secdesk::service::mailer::Mailer::new(&config.smtp, "example.org").unwrap();
-    let dbh = secdesk::service::db::Db::open(&db).unwrap();
-    let report = flush(&rt, &mailer, &dbh, &desk, &SystemClock);
+    let report = mailer_passes(&text, &db, 1).remove(0);
     assert_eq!(
         (report.failed, report.retrying),
         (1, 0),
