@@ -719,7 +719,7 @@ impl Desk {
         Ok(RecentCounts {
             acks: tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?,
             acks_total: tx.count_acks_since(now - total_window)?,
-            ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window)? > 0,
+            ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
             alerts: recent_alerts(tx, now)?,
         })
     }
@@ -1103,9 +1103,11 @@ struct RecentCounts {
 /// Alerts about refused commands sent within the last hour, counted up to one past the
 /// hourly limit.
 fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<u32> {
-    Ok(tx
-        .count_events_since(EventKind::Refused, now - Duration::hours(1))?
-        .min(ALERTS_PER_HOUR + 1))
+    tx.count_events_since(
+        EventKind::Refused,
+        now - Duration::hours(1),
+        ALERTS_PER_HOUR + 1,
+    )
 }
 
 /// The reporter's latest message on `case` (what `#reply` answers).
