@@ -334,9 +334,14 @@ fn open_filter(open_only: bool) -> Listing {
     }
 }
 
-/// Events of a kind since an instant, counted up to a limit (see `count_events_since`).
-const COUNT_EVENTS_SINCE: &str =
-    "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = ?1 AND at >= ?2 LIMIT ?3)";
+/// Events of a kind since an instant, counted up to `at_most` (see `count_events_since`).
+/// The limit is written into the statement: bound as a parameter, it would make SQLite
+/// prepare the statement again at every call (a LIMIT's value can change the plan).
+fn count_events_sql(at_most: u32) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = ?1 AND at >= ?2 LIMIT {at_most})"
+    )
+}
 
 impl Tx<'_> {
     /// The id the next case opened in `year` will get.
@@ -639,7 +644,7 @@ impl Tx<'_> {
         at_most: u32,
     ) -> Result<u32> {
         let n: i64 = self
-            .opt(COUNT_EVENTS_SINCE, params![kind, ts(since), at_most])?
+            .opt(&count_events_sql(at_most), params![kind, ts(since)])?
             .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -752,7 +757,7 @@ mod tests {
     /// cost the next mail a handful of steps, not one per refused mail.
     #[test]
     fn counting_recent_events_stops_at_the_limit() {
-        use super::COUNT_EVENTS_SINCE;
+        use super::count_events_sql;
         use crate::desk::case::{Case, EventKind, NewEvent};
         use crate::types::{CaseId, MessageId};
         use chrono::{Duration, TimeZone, Utc};
@@ -781,8 +786,14 @@ mod tests {
         let (n, steps) = store
             .read(|tx| {
                 let n = tx.count_events_since(EventKind::Refused, now - Duration::hours(1), 6)?;
-                let stmt = tx.conn().prepare_cached(COUNT_EVENTS_SINCE)?;
-                Ok((n, stmt.get_status(StatementStatus::VmStep)))
+                let stmt = tx.conn().prepare_cached(&count_events_sql(6))?;
+                let steps = stmt.get_status(StatementStatus::VmStep);
+                drop(stmt);
+                // Called again (as for the next mail), it is not prepared again.
+                tx.count_events_since(EventKind::Refused, now - Duration::hours(2), 6)?;
+                let stmt = tx.conn().prepare_cached(&count_events_sql(6))?;
+                assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+                Ok((n, steps))
             })
             .unwrap();
         assert_eq!(n, 6);

@@ -173,11 +173,13 @@ impl Tx<'_> {
     /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
     /// (the `outbox_claim` index gives this order without sorting).
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
+        // The limit is written into the statement (bound, it would have SQLite prepare
+        // the statement again at every call: see `count_events_sql`).
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1
-             ORDER BY priority, next_attempt_at, id LIMIT ?2"
+             ORDER BY priority, next_attempt_at, id LIMIT {limit}"
         );
-        self.outbox_query(&sql, params![ts(now), limit])
+        self.outbox_query(&sql, params![ts(now)])
     }
 
     /// When the next pending mail is due, if any.
