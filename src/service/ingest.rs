@@ -409,7 +409,7 @@ pub async fn sync(
                 break;
             }
             let ids = batch.iter().map(|w| w.id).collect();
-            file_batch(&pass, ids, &mut report).await?;
+            file_batch(&pass, ToFile::Stored(ids), &mut report).await?;
         }
         flag_done(session, mailbox, sel.validity, db, limit).await?;
     }
@@ -561,7 +561,7 @@ async fn file_new(
         pass.beat.tick();
         let t0 = std::time::Instant::now();
         let done = std::mem::take(&mut flagged);
-        let ids = store_raw(
+        let fresh = store_raw(
             pass.db,
             mailbox,
             validity,
@@ -572,7 +572,7 @@ async fn file_new(
         )
         .await?;
         let stored = t0.elapsed();
-        let mails = ids.len();
+        let mails = fresh.len();
         report.fetched += mails;
         // The mail filed before is flagged, and the next batch downloads, while this one
         // is filed.
@@ -592,7 +592,8 @@ async fn file_new(
         };
         let filing = async {
             let t = std::time::Instant::now();
-            (file_batch(pass, ids, report).await, t.elapsed())
+            let batch = ToFile::Fresh(fresh, arrival);
+            (file_batch(pass, batch, report).await, t.elapsed())
         };
         let (ahead, (filed, processed)) = tokio::join!(ahead, filing);
         filed?;
@@ -635,8 +636,9 @@ async fn file_new(
     Ok(())
 }
 
-/// Commits the raw bytes of a downloaded batch (the cursor moves past it) before
-/// anything is done with them; returns the new rows' ids, in order.
+/// Commits the raw bytes of a downloaded batch (the cursor moves past it), each mail's
+/// first attempt counted, before anything else is done with them; returns the new rows'
+/// ids with their bytes, in order.
 async fn store_raw(
     db: &Db,
     mailbox: &str,
@@ -645,21 +647,30 @@ async fn store_raw(
     now: chrono::DateTime<chrono::Utc>,
     arrival: Arrival,
     flagged: Vec<Uid>,
-) -> Result<Vec<i64>, IngestError> {
+) -> Result<Vec<(i64, Arc<Vec<u8>>)>, IngestError> {
     let mbox = mailbox.to_string();
     Ok(db
         .call(move |s| {
             s.write(|tx| {
                 // What the server was told is done since the last transaction.
                 tx.mark_flagged(&mbox, validity, &flagged)?;
-                let mut ids = Vec::with_capacity(fetched.len());
-                for (uid, bytes) in &fetched {
-                    ids.extend(tx.insert_raw(&mbox, validity, Uid(*uid), bytes, now, arrival)?);
+                let mut stored = Vec::with_capacity(fetched.len());
+                for (uid, bytes) in fetched {
+                    let id =
+                        tx.insert_raw_to_file(&mbox, validity, Uid(uid), &bytes, now, arrival)?;
+                    stored.extend(id.map(|id| (id, Arc::new(bytes))));
                 }
-                Ok(ids)
+                Ok(stored)
             })
         })
         .await?)
+}
+
+/// A batch to file: mail stored by an earlier pass (read back, an attempt counted), or
+/// mail this pass has just stored with its first attempt counted, its bytes in hand.
+enum ToFile {
+    Stored(Vec<i64>),
+    Fresh(Vec<(i64, Arc<Vec<u8>>)>, Arrival),
 }
 
 /// Files a batch of stored mails in one transaction ([`Desk::process_batch`]). When the
@@ -667,20 +678,27 @@ async fn store_raw(
 /// filed one at a time instead, so that only the mail at fault fails.
 async fn file_batch(
     pass: &Pass<'_>,
-    raw_ids: Vec<i64>,
+    batch: ToFile,
     report: &mut SyncReport,
 ) -> Result<(), IngestError> {
+    let raw_ids: Vec<i64> = match &batch {
+        ToFile::Stored(ids) => ids.clone(),
+        ToFile::Fresh(stored, _) => stored.iter().map(|(id, _)| *id).collect(),
+    };
     if raw_ids.is_empty() {
         return Ok(());
     }
     let (d, now) = (Arc::clone(pass.desk), pass.clock.now());
     let (stop, beat) = (pass.shutdown.clone(), pass.beat.clone());
-    let ids = raw_ids.clone();
     let result = std::panic::AssertUnwindSafe(pass.db.call(move |s| {
-        d.process_batch(s, &ids, now, &|| {
+        let stop = || {
             beat.tick();
             stop.is_requested()
-        })
+        };
+        match batch {
+            ToFile::Stored(ids) => d.process_batch(s, &ids, now, &stop),
+            ToFile::Fresh(stored, arrival) => d.file_stored(s, &stored, arrival, now, &stop),
+        }
     }))
     .catch_unwind()
     .await;

@@ -319,6 +319,41 @@ impl Desk {
             }
             Ok(())
         })?;
+        self.file_parsed(store, raw_ids, parsed, now, stop)
+    }
+
+    /// Files mails the ingest has just stored ([`Tx::insert_raw_to_file`]: their first
+    /// attempt counted as they were stored), parsed from the bytes in hand rather than
+    /// read back; otherwise as [`Desk::process_batch`].
+    pub fn file_stored(
+        &self,
+        store: &mut Store,
+        stored: &[(i64, Arc<Vec<u8>>)],
+        arrival: Arrival,
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> store::Result<Vec<BatchItem>> {
+        let raw_ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
+        let parsed = stored
+            .iter()
+            .map(|(id, bytes)| {
+                let mail = mail::parse_shared(Arc::clone(bytes));
+                (*id, Some((Arc::clone(bytes), arrival, mail)))
+            })
+            .collect();
+        self.file_parsed(store, &raw_ids, parsed, now, stop)
+    }
+
+    /// Files parsed mails whose attempt is counted: in one transaction, or, when a mail
+    /// fails, each in a savepoint of its own.
+    fn file_parsed(
+        &self,
+        store: &mut Store,
+        raw_ids: &[i64],
+        mut parsed: Vec<(i64, Option<Pending>)>,
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> store::Result<Vec<BatchItem>> {
         // Nearly every batch files without a fault: then one plain transaction does it
         // (a savepoint per mail would copy every page the mail touches once more).
         let whole = store.write(|tx| {

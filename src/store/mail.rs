@@ -88,10 +88,36 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         arrival: Arrival,
     ) -> Result<Option<i64>> {
+        self.insert_raw_with(mailbox, validity, uid, bytes, (now, arrival), 0)
+    }
+
+    /// [`Tx::insert_raw`] for mail filed right after this transaction commits: its first
+    /// attempt is counted as it is stored (one write of the row instead of two).
+    pub fn insert_raw_to_file(
+        &self,
+        mailbox: &str,
+        validity: UidValidity,
+        uid: Uid,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+        arrival: Arrival,
+    ) -> Result<Option<i64>> {
+        self.insert_raw_with(mailbox, validity, uid, bytes, (now, arrival), 1)
+    }
+
+    fn insert_raw_with(
+        &self,
+        mailbox: &str,
+        validity: UidValidity,
+        uid: Uid,
+        bytes: &[u8],
+        (now, arrival): (DateTime<Utc>, Arrival),
+        attempts: u32,
+    ) -> Result<Option<i64>> {
         let n = self.exec(
-            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT DO NOTHING",
-            params![mailbox, validity, uid, ts(now), bytes, (arrival == Arrival::History) as i64],
+            params![mailbox, validity, uid, ts(now), bytes, (arrival == Arrival::History) as i64, attempts],
         )?;
         let last = self
             .cursor(mailbox)?
