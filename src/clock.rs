@@ -69,22 +69,37 @@ pub fn to_db(t: DateTime<Utc>) -> String {
         y if y < 0 => Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single().unwrap_or(t),
         _ => t,
     };
-    // Written field by field: chrono's `format` interprets its pattern on every call, and
-    // this runs for every instant of every row (a few per mail filed).
+    // Written digit by digit: this runs for every instant of every row (thirteen per
+    // report filed), and `format!` (chrono's, or std's with padded fields) cost thousands
+    // of instructions a call.
     use chrono::Timelike;
     let nanos = t.nanosecond();
     // A leap second is `:60`, as chrono writes it.
     let second = t.second() + u32::from(nanos >= 1_000_000_000);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        second,
-        (nanos % 1_000_000_000) / 1_000_000
-    )
+    let year = u32::try_from(t.year()).unwrap_or(0);
+    let mut s = String::with_capacity(24);
+    let fields = [
+        (year, 4, '-'),
+        (t.month(), 2, '-'),
+        (t.day(), 2, 'T'),
+        (t.hour(), 2, ':'),
+        (t.minute(), 2, ':'),
+        (second, 2, '.'),
+        ((nanos % 1_000_000_000) / 1_000_000, 3, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        push_digits(&mut s, value, width);
+        s.push(then);
+    }
+    s
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(s: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        s.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Reads an instant written by [`to_db`] (or any RFC 3339 text).
