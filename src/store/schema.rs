@@ -245,6 +245,38 @@ CREATE TABLE ack_counts (
 INSERT INTO ack_counts (minute, n)
 SELECT substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE purpose = 'ack' GROUP BY 1;
 "#,
+    // 11: a CHECK of a list of three values or more (`state IN ('pending', 'sent',
+    // 'failed')`) had SQLite build a temporary table of the list at every insert or
+    // update of the row: twenty of them for each report filed. The same checks as
+    // comparisons, edited in place like migration 3 (nothing on disk changes).
+    r#"
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (state IN (''pending'', ''processed'', ''duplicate''))',
+                          'CHECK (state = ''pending'' OR state = ''processed'' OR state = ''duplicate'')')
+ WHERE type = 'table' AND name = 'raw_mail';
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (status IN (''new'', ''valid'', ''fixed'', ''published'', ''closed'', ''spam''))',
+                          'CHECK (status = ''new'' OR status = ''valid'' OR status = ''fixed'' OR status = ''published'' OR status = ''closed'' OR status = ''spam'')')
+ WHERE type = 'table' AND name = 'cases';
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (severity IN (''low'', ''medium'', ''high'', ''critical''))',
+                          'CHECK (severity = ''low'' OR severity = ''medium'' OR severity = ''high'' OR severity = ''critical'')')
+ WHERE type = 'table' AND name = 'cases';
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (state IN (''pending'', ''sent'', ''failed''))',
+                          'CHECK (state = ''pending'' OR state = ''sent'' OR state = ''failed'')')
+ WHERE type = 'table' AND name = 'outbox';
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (state IN (''pending'', ''sent'', ''cancelled''))',
+                          'CHECK (state = ''pending'' OR state = ''sent'' OR state = ''cancelled'')')
+ WHERE type = 'table' AND name = 'reminders';
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (state IN (''pending'', ''pushed'', ''failed''))',
+                          'CHECK (state = ''pending'' OR state = ''pushed'' OR state = ''failed'')')
+ WHERE type = 'table' AND name = 'advisory_pushes';
+PRAGMA writable_schema = OFF;
+"#,
 ];
 
 #[cfg(test)]
@@ -261,6 +293,60 @@ mod tests {
         conn.pragma_update(None, "user_version", version as i64)
             .unwrap();
         conn
+    }
+
+    /// Writing a row checks its state without building a temporary table for the list
+    /// of allowed values, and still refuses a value outside it.
+    #[test]
+    fn state_checks_build_no_temporary_table_and_still_refuse_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("checks.db")).unwrap();
+        // A connection opened after the upgrade reads the edited definitions (the one
+        // that migrated reloads them when it next runs a statement: `EXPLAIN` does not).
+        let other = rusqlite::Connection::open(store.path()).unwrap();
+        // (A case's status still builds one: the open-cases index is defined by a list.)
+        let writes = [
+            "UPDATE raw_mail SET state = ?1",
+            "UPDATE cases SET severity = ?1",
+            "UPDATE outbox SET state = ?1",
+            "UPDATE reminders SET state = ?1",
+            "UPDATE advisory_pushes SET state = ?1",
+        ];
+        for sql in writes {
+            let mut stmt = other.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let ops = stmt
+                .query_map([rusqlite::types::Null], |r| r.get::<_, String>(1))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            assert!(!ops.iter().any(|o| o == "OpenEphemeral"), "{sql}: {ops:?}");
+        }
+        let conn = &store.conn;
+        conn.execute(
+            "INSERT INTO cases (id, year, seq, subject, status, opened_at, root_message_id)
+             VALUES ('SEC-2026-0001', 2026, 1, 's', 'spam', '2026-11-23T09:00:00Z', 'a@b')",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE cases SET severity = 'high', status = 'closed'", [])
+            .unwrap();
+        conn.execute("UPDATE cases SET severity = NULL", [])
+            .unwrap();
+        for bad in [
+            "UPDATE cases SET status = 'bogus'",
+            "UPDATE cases SET severity = 'severe'",
+        ] {
+            assert!(conn.execute(bad, []).is_err(), "{bad}");
+        }
+        let schema: String = conn
+            .query_row(
+                "SELECT group_concat(sql) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!schema.contains("CHECK (status IN"), "{schema}");
+        assert!(!schema.contains("CHECK (state IN"), "{schema}");
     }
 
     /// A database written before the spam state existed takes it after the upgrade, on
