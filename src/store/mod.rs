@@ -159,7 +159,12 @@ impl Store {
             path: path.to_path_buf(),
             writers: None,
         };
-        store.migrate()?;
+        if store.migrate()? {
+            // A migration may edit a definition in place (writable_schema), which the
+            // connection that ran it keeps in its parsed form: a fresh one reads it anew.
+            drop(store);
+            return Store::open(path);
+        }
         Ok(store)
     }
 
@@ -167,7 +172,8 @@ impl Store {
         &self.path
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    /// Brings the schema up to date; true when a migration ran.
+    fn migrate(&mut self) -> Result<bool> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -193,7 +199,7 @@ impl Store {
             tx.pragma_update(None, "schema_version", schema_version + 1)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(ran)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction; commits if it returns `Ok`.
