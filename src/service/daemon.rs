@@ -315,8 +315,11 @@ async fn mailer_loop(
     let mut drained_backlog = false;
     // Since when the mailer has waited for the inbox's backlog to be filed.
     let mut holding: Option<tokio::time::Instant> = None;
+    // Connections kept from one pass to the next while a backlog goes out.
+    let mut open = mailer::Connections::default();
     loop {
         if stop.is_requested() {
+            open.close().await;
             return;
         }
         beat.tick();
@@ -325,6 +328,7 @@ async fn mailer_loop(
                 .get_or_insert_with(tokio::time::Instant::now)
                 .elapsed();
             if let Some(left) = catchup::HOLD.checked_sub(held).filter(|d| !d.is_zero()) {
+                open.close().await;
                 tokio::select! {
                     _ = desk.catch_up.ended_within(left) => {}
                     _ = stop.requested() => return,
@@ -336,7 +340,8 @@ async fn mailer_loop(
         }
         let mut unreachable_for = None;
         let mut more = false;
-        match mailer::flush(&mailer, &db, &desk, clock.as_ref(), &stop, &beat).await {
+        let pass = (clock.as_ref(), &stop, &beat);
+        match mailer::flush_over(&mailer, &db, &desk, pass, &mut open).await {
             Ok(r) => {
                 if r.sent + r.retrying + r.failed > 0 {
                     tracing::debug!(
@@ -368,6 +373,10 @@ async fn mailer_loop(
             Err(e) => tracing::error!(error = %e, "the outbox could not be read; retrying"),
         }
         beat.tick();
+        if !more {
+            // Kept only for a pass that follows at once: an idle connection is closed.
+            open.close().await;
+        }
         if let Some(wait) = unreachable_for {
             // The server is away: wait out the backoff, whatever is due or queued meanwhile.
             if stop.pause(wait).await {

@@ -75,10 +75,26 @@ pub struct Mailer {
     implicit: Option<tokio_rustls::TlsConnector>,
 }
 
-/// One session with the server, reused for every mail of a pass.
+/// One session with the server, reused for every mail of a pass (and of the passes
+/// that follow at once, while a backlog goes out: see [`Connections`]).
 pub struct Session {
     conn: AsyncSmtpConnection,
     limit: std::time::Duration,
+}
+
+/// The sessions a pass leaves open for the next pass, when more rows are due at once: a
+/// backlog of thousands of mails goes out over the same few connections, instead of a TLS
+/// handshake (on both sides) for every connection of every 100 rows.
+#[derive(Default)]
+pub struct Connections(Vec<Session>);
+
+impl Connections {
+    /// Says goodbye on every connection kept.
+    pub async fn close(&mut self) {
+        for s in self.0.drain(..) {
+            s.quit().await;
+        }
+    }
 }
 
 /// A TLS socket, as lettre wants an opaque stream for implicit TLS.
@@ -367,7 +383,8 @@ const PASS_ROWS: u32 = 100;
 /// row whose send fails ends its connection; the next row opens a new one. A
 /// connection that cannot be made takes no row; when the first cannot be made the pass
 /// ends with `unreachable` and no row touched. `shutdown` is checked between two sends, so
-/// shutdown waits for at most the mail in flight on each connection.
+/// shutdown waits for at most the mail in flight on each connection. The connections are
+/// closed at the end of the pass.
 pub async fn flush(
     mailer: &Mailer,
     db: &Db,
@@ -375,6 +392,21 @@ pub async fn flush(
     clock: &dyn Clock,
     shutdown: &Shutdown,
     beat: &Beat,
+) -> store::Result<FlushReport> {
+    let mut open = Connections::default();
+    let report = flush_over(mailer, db, desk, (clock, shutdown, beat), &mut open).await;
+    open.close().await;
+    report
+}
+
+/// [`flush`] over the connections in `open` first (those a previous pass kept), leaving
+/// the connections still good in `open` for the next pass.
+pub async fn flush_over(
+    mailer: &Mailer,
+    db: &Db,
+    desk: &Arc<Desk>,
+    (clock, shutdown, beat): (&dyn Clock, &Shutdown, &Beat),
+    open: &mut Connections,
 ) -> store::Result<FlushReport> {
     let started = clock.now();
     let due = db
@@ -386,14 +418,17 @@ pub async fn flush(
     }
     // One connection first: when the server cannot be reached, that is said once and no
     // row is touched; the others open only beside a connection that works.
-    let first = match mailer.connect().await {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(FlushReport {
-                unreachable: Some(e),
-                ..FlushReport::default()
-            });
-        }
+    let first = match open.0.pop() {
+        Some(s) => s,
+        None => match mailer.connect().await {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(FlushReport {
+                    unreachable: Some(e),
+                    ..FlushReport::default()
+                });
+            }
+        },
     };
     // More connections only for a queue worth them: a report's acknowledgement and
     // notices go over the one connection already open, without waiting for a second
@@ -413,18 +448,22 @@ pub async fn flush(
         beat,
         queue: &queue,
     };
-    let mut first = Some(first);
-    let results = futures::future::join_all((0..lanes).map(|_| run.send_all(first.take()))).await;
+    let mut sessions = vec![Some(first)];
+    sessions.extend((1..lanes).map(|_| open.0.pop()));
+    // Connections kept beyond this pass's lanes are not needed.
+    open.close().await;
+    let results = futures::future::join_all(sessions.into_iter().map(|s| run.send_all(s))).await;
     let mut report = FlushReport {
         more,
         ..FlushReport::default()
     };
     for r in results {
-        let mut r = r?;
+        let (mut r, kept) = r?;
         if let Some(e) = r.unreachable.take() {
             tracing::warn!(error = %e, "one more SMTP connection could not be made; sending over fewer");
         }
         report.add(r);
+        open.0.extend(kept);
     }
     Ok(report)
 }
@@ -522,8 +561,12 @@ impl<'a> Lane<'a> {
     /// Takes rows from the queue and sends them until it is empty, over `session` or a
     /// connection of its own. The database is written while the next mail is on the
     /// wire: rows are claimed a few at a time before they are sent, and what became of
-    /// them is recorded in the transaction that claims the next.
-    async fn send_all(&self, mut session: Option<Session>) -> store::Result<FlushReport> {
+    /// them is recorded in the transaction that claims the next. The connection, if still
+    /// good, is handed back for the next pass.
+    async fn send_all(
+        &self,
+        mut session: Option<Session>,
+    ) -> store::Result<(FlushReport, Option<Session>)> {
         let mut report = FlushReport::default();
         let mut claimed = std::collections::VecDeque::<Claimed>::new();
         let mut settled = Vec::<Settled>::new();
@@ -602,10 +645,13 @@ impl<'a> Lane<'a> {
         if !settled.is_empty() {
             self.write(settled, Vec::new()).await?;
         }
-        if let Some(s) = session {
+        // A connection still good is left to the caller; at shutdown it says goodbye.
+        if self.shutdown.is_requested()
+            && let Some(s) = session.take()
+        {
             s.quit().await;
         }
-        Ok(report)
+        Ok((report, session))
     }
 
     /// Notes what became of one row (written down with the next transaction); true when

@@ -36,3 +36,40 @@ fn a_backlog_is_filed_before_its_answers_go_out() {
          {last_filed}): the mailer did not wait for the catch-up\n{log}"
     );
 }
+
+/// A backlog goes out over the same few connections from one outbox pass to the next
+/// (a pass takes 100 rows): not a new connection, with its TLS handshake on both sides,
+/// for each connection of each pass.
+#[test]
+fn a_backlog_goes_out_over_the_same_connections() {
+    let backlog = backlogged();
+    let (dir, db, cfg, n) = (&backlog.dir, &backlog.db, &backlog.cfg, BACKLOG as i64);
+    let log = backlog.stack.dir.join("log").join("postfix.log");
+    let connections = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("smtpd[") && l.contains(": connect from"))
+            .count()
+    };
+    let before = connections();
+    let mut desk = Daemon::start(cfg, dir.path().join("run.log"));
+    desk.wait_db(
+        "the backlog answered",
+        Duration::from_secs(60),
+        || match count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")? {
+            sent if sent >= 3 * n => Ok(()),
+            sent => Err(format!("{sent} of {} mails sent", 3 * n)),
+        },
+    );
+    let status = desk.sigterm(Duration::from_secs(20));
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    // Three passes of 100 rows over smtp.connections (3) connections.
+    let made = connections() - before;
+    assert!(
+        (1..=3).contains(&made),
+        "{made} SMTP connections for {} mails in three passes:\n{}",
+        3 * n,
+        backlog.stack.log_tail(40)
+    );
+}
