@@ -656,8 +656,8 @@ async fn store_raw(
                 tx.mark_flagged(&mbox, validity, &flagged)?;
                 let mut stored = Vec::with_capacity(fetched.len());
                 for (uid, bytes) in fetched {
-                    let id =
-                        tx.insert_raw_to_file(&mbox, validity, Uid(uid), &bytes, now, arrival)?;
+                    let at = (mbox.as_str(), validity, Uid(uid));
+                    let id = tx.insert_raw(at, &bytes, now, arrival, true)?;
                     stored.extend(id.map(|id| (id, Arc::new(bytes))));
                 }
                 Ok(stored)

@@ -322,8 +322,8 @@ impl Desk {
         self.file_parsed(store, raw_ids, parsed, now, stop)
     }
 
-    /// Files mails the ingest has just stored ([`Tx::insert_raw_to_file`]: their first
-    /// attempt counted as they were stored), parsed from the bytes in hand rather than
+    /// Files mails the ingest has just stored ([`Tx::insert_raw`], their first attempt
+    /// counted as they were stored), parsed from the bytes in hand rather than
     /// read back; otherwise as [`Desk::process_batch`].
     pub fn file_stored(
         &self,

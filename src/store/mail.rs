@@ -78,42 +78,18 @@ impl Tx<'_> {
     }
 
     /// Stores a fetched mail and moves the cursor past it. Returns the row id, or `None`
-    /// when this (mailbox, UIDVALIDITY, UID) was already stored.
+    /// when this (mailbox, UIDVALIDITY, UID) was already stored. `first_attempt`: the
+    /// mail is filed right after this transaction commits, so its first processing
+    /// attempt is counted as it is stored (one write of the row instead of two).
     pub fn insert_raw(
         &self,
-        mailbox: &str,
-        validity: UidValidity,
-        uid: Uid,
+        (mailbox, validity, uid): (&str, UidValidity, Uid),
         bytes: &[u8],
         now: DateTime<Utc>,
         arrival: Arrival,
+        first_attempt: bool,
     ) -> Result<Option<i64>> {
-        self.insert_raw_with(mailbox, validity, uid, bytes, (now, arrival), 0)
-    }
-
-    /// [`Tx::insert_raw`] for mail filed right after this transaction commits: its first
-    /// attempt is counted as it is stored (one write of the row instead of two).
-    pub fn insert_raw_to_file(
-        &self,
-        mailbox: &str,
-        validity: UidValidity,
-        uid: Uid,
-        bytes: &[u8],
-        now: DateTime<Utc>,
-        arrival: Arrival,
-    ) -> Result<Option<i64>> {
-        self.insert_raw_with(mailbox, validity, uid, bytes, (now, arrival), 1)
-    }
-
-    fn insert_raw_with(
-        &self,
-        mailbox: &str,
-        validity: UidValidity,
-        uid: Uid,
-        bytes: &[u8],
-        (now, arrival): (DateTime<Utc>, Arrival),
-        attempts: u32,
-    ) -> Result<Option<i64>> {
+        let attempts = u32::from(first_attempt);
         let n = self.exec(
             "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, history, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT DO NOTHING",

@@ -41,12 +41,11 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
             w.store
                 .write(|tx| {
                     tx.insert_raw(
-                        "INBOX",
-                        UidValidity(1),
-                        Uid(i + 1),
+                        ("INBOX", UidValidity(1), Uid(i + 1)),
                         mail.as_bytes(),
                         now,
                         Arrival::Live,
+                        false,
                     )
                 })
                 .unwrap()

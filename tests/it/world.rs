@@ -125,7 +125,15 @@ impl World {
         let now = self.clock.now();
         let id = self
             .store
-            .write(|tx| tx.insert_raw("INBOX", UidValidity(1), Uid(uid), raw, now, arrival))
+            .write(|tx| {
+                tx.insert_raw(
+                    ("INBOX", UidValidity(1), Uid(uid)),
+                    raw,
+                    now,
+                    arrival,
+                    false,
+                )
+            })
             .unwrap()
             .unwrap();
         self.desk.process(&mut self.store, id, now).unwrap()
