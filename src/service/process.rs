@@ -319,7 +319,7 @@ impl Desk {
             }
             Ok(())
         })?;
-        self.file_parsed(store, raw_ids, parsed, now, stop)
+        self.file_parsed(store, parsed, now, stop)
     }
 
     /// Files mails the ingest has just stored ([`Tx::insert_raw`], their first attempt
@@ -333,7 +333,6 @@ impl Desk {
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
     ) -> store::Result<Vec<BatchItem>> {
-        let raw_ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
         let parsed = stored
             .iter()
             .map(|(id, bytes)| {
@@ -341,7 +340,7 @@ impl Desk {
                 (*id, Some((Arc::clone(bytes), arrival, mail)))
             })
             .collect();
-        self.file_parsed(store, &raw_ids, parsed, now, stop)
+        self.file_parsed(store, parsed, now, stop)
     }
 
     /// Files parsed mails whose attempt is counted: in one transaction, or, when a mail
@@ -349,11 +348,12 @@ impl Desk {
     fn file_parsed(
         &self,
         store: &mut Store,
-        raw_ids: &[i64],
         mut parsed: Vec<(i64, Option<Pending>)>,
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
     ) -> store::Result<Vec<BatchItem>> {
+        let raw_ids: Vec<i64> = parsed.iter().map(|(id, _)| *id).collect();
+        let raw_ids = raw_ids.as_slice();
         // Nearly every batch files without a fault: then one plain transaction does it
         // (a savepoint per mail would copy every page the mail touches once more).
         let whole = store.write(|tx| {
