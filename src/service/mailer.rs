@@ -671,25 +671,25 @@ impl<'a> Lane<'a> {
         let (id, now) = (row.id, self.clock.now());
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
         let kept = outcome == SendOutcome::Sent;
+        let broken = matches!(outcome, SendOutcome::Broken(_));
         match outcome {
             SendOutcome::Sent => {
                 report.sent += 1;
                 tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");
                 settled.push(Settled::Sent { id, at: now });
             }
-            SendOutcome::Transient(error) => {
+            SendOutcome::Transient(error) | SendOutcome::Broken(error) => {
                 report.retrying += 1;
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %error, "sending failed; will retry");
-                settled.push(Settled::Retry {
-                    id,
-                    at: retry_at,
-                    error,
-                });
-            }
-            SendOutcome::Broken(error) => {
-                report.retrying += 1;
-                let retry_at = now + broken_backoff(attempts);
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %error, "the connection failed while sending; will retry");
+                // A broken connection is no answer about this mail: tried again sooner.
+                let (retry_at, what) = if broken {
+                    (
+                        now + broken_backoff(attempts),
+                        "the connection failed while sending",
+                    )
+                } else {
+                    (retry_at, "sending failed")
+                };
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), attempts, retry_at = %retry_at, error = %error, "{what}; will retry");
                 settled.push(Settled::Retry {
                     id,
                     at: retry_at,
