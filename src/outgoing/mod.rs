@@ -580,23 +580,33 @@ mod tests {
     #[test]
     fn composing_a_body_of_many_short_lines_is_linear() {
         let body = "a\n".repeat(1_500_000);
-        let out = Outgoing {
-            purpose: Purpose::TeamNotice,
-            case: None,
-            to: vec!["alice@example.org".into()],
-            reply_to: None,
-            subject: "big".into(),
-            body,
-            in_reply_to: None,
-            references: Vec::new(),
-            attachments: Vec::new(),
-        };
+        let out = plain(Purpose::TeamNotice, "alice@example.org", body, Vec::new());
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
         let id = new_message_id(None, Purpose::TeamNotice, now, 1, 42, "example.org");
         let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
         let text = String::from_utf8(c.bytes).unwrap();
         assert_eq!(text.matches("a\r\n").count(), 1_500_000);
         assert!(!text.replace("\r\n", "").contains('\n'));
+    }
+
+    /// A mail of `purpose` to `to`, outside any case and thread.
+    fn plain(
+        purpose: Purpose,
+        to: &str,
+        body: String,
+        attachments: Vec<OutAttachment>,
+    ) -> Outgoing {
+        Outgoing {
+            purpose,
+            case: None,
+            to: vec![to.into()],
+            reply_to: None,
+            subject: "a subject".into(),
+            body,
+            in_reply_to: None,
+            references: Vec::new(),
+            attachments,
+        }
     }
 
     /// The part's Content-Transfer-Encoding and decoded bytes of the attachment `name`.
@@ -639,21 +649,17 @@ mod tests {
             (b"# OSEC-2026-01\n\nfixed\n".to_vec(), "base64"),
             (b"line one\r\nline two\r\n".to_vec(), "7bit"),
         ] {
-            let out = Outgoing {
-                purpose: Purpose::TeamNotice,
-                case: None,
-                to: vec!["alice@example.org".into()],
-                reply_to: None,
-                subject: "files".into(),
-                body: "see".into(),
-                in_reply_to: None,
-                references: Vec::new(),
-                attachments: vec![OutAttachment {
-                    filename: "unreadable.eml".into(),
-                    content_type: "application/octet-stream".into(),
-                    bytes: std::sync::Arc::new(bytes.clone()),
-                }],
+            let file = OutAttachment {
+                filename: "unreadable.eml".into(),
+                content_type: "application/octet-stream".into(),
+                bytes: std::sync::Arc::new(bytes.clone()),
             };
+            let out = plain(
+                Purpose::TeamNotice,
+                "alice@example.org",
+                "see".into(),
+                vec![file],
+            );
             let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
             let (cte, decoded) = sent_attachment(&c.bytes, "unreadable.eml");
             assert_eq!(cte, expected, "{bytes:?}");
@@ -763,17 +769,7 @@ mod tests {
             } else {
                 Vec::new()
             };
-            let out = Outgoing {
-                purpose: Purpose::Ack,
-                case: None,
-                to: vec!["rep@example.net".into()],
-                reply_to: None,
-                subject: "thanks".into(),
-                body: body.clone(),
-                in_reply_to: None,
-                references: Vec::new(),
-                attachments,
-            };
+            let out = plain(Purpose::Ack, "rep@example.net", body.clone(), attachments);
             let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
             let parsed = mail_parser::MessageParser::default()
                 .parse(&c.bytes)
