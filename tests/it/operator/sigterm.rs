@@ -58,6 +58,16 @@ fn sigterm_during_a_backlog_loses_nothing() {
         ),
         "cases and processed mails disagree after the SIGTERM"
     );
+    // A mail stored and not yet filed when the stop came keeps no attempt: the stop was
+    // no failure of its own, and it is filed with the rest at the next start.
+    assert_eq!(
+        must_count(
+            db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending' AND attempts > 0"
+        ),
+        0,
+        "the SIGTERM counted attempts it never made\n{log1}"
+    );
 
     let mut desk = Daemon::start(cfg, dir.path().join("run-2.log"));
     desk.wait_db(
