@@ -1,5 +1,5 @@
-//! `secdesk advisory <id>`: the case's advisory as it would be published, for review;
-//! its problems on stderr.
+//! `secdesk advisory <id>`: the case's advisory as its desk would publish it, for
+//! review; its problems on stderr.
 
 use super::{Output, case_id, desk, open_existing};
 use crate::publish::{advisory, publication};
@@ -20,10 +20,17 @@ pub fn run(
     dir: Option<&Path>,
     out: &mut Output,
 ) -> Result<ExitCode> {
-    let d = desk(config)?;
+    let top = desk(config)?;
     let id = case_id(id)?;
-    let mut store = open_existing(&d.config)?;
-    let (case, events) = store.read(|tx| Ok((tx.load_case(&id)?, tx.events(&id)?)))?;
+    let mut store = open_existing(&top.config)?;
+    // The case's desk publishes it: its advisory prefix, ecosystem and credits.
+    let (case, events, d) = store.read(|tx| {
+        Ok((
+            tx.load_case(&id)?,
+            tx.events(&id)?,
+            top.view_of_case(tx, &id)?,
+        ))
+    })?;
     let Some(case) = case else {
         bail!("there is no case {id}")
     };

@@ -16,9 +16,13 @@ fn field(out: &mut String, name: &str, value: impl AsRef<str>) {
     out.push_str(&format!("{name:<13}{}\n", one_line(value.as_ref())));
 }
 
-/// The summary of a case followed by its timeline.
-pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar) -> String {
+/// The summary of a case followed by its timeline, its times in `cal`; `desk` names the
+/// case's desk where several share the database.
+pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar, desk: Option<&str>) -> String {
     let mut out = format!("{}: {}\n\n", c.id, one_line(&c.subject));
+    if let Some(desk) = desk {
+        field(&mut out, "Desk:", desk);
+    }
     let reporter = match (&c.reporter, &c.reporter_name) {
         (Some(a), Some(n)) => format!("{n} <{a}>"),
         (Some(a), None) => a.clone(),

@@ -647,6 +647,61 @@ fn the_read_side_commands_take_a_desk() {
     }
 }
 
+/// `case ID` and `advisory ID` speak for the case's desk: its name, its time zone, its
+/// advisory prefix (the top level's were used for every case).
+#[test]
+fn case_and_advisory_speak_for_the_cases_desk() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string();
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c1@example.org",
+        &notice,
+        "Re: x",
+        "#summary Header injection in cohttp\r\n#package cohttp\r\n",
+    ));
+    w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["case", "DUNE-2026-0001"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Desk:        dune (Dune security)"), "{out}");
+    assert!(
+        out.contains("Opened:      Mon 23 Nov 2026, 04:00 EST (America/New_York)"),
+        "{out}"
+    );
+    assert!(out.contains("  2026-11-23 04:00  opened "), "{out}");
+    let (ok, out, err) = secdesk(&cfg, &["case", "COHTTP-2026-0001"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Desk:        cohttp (Cohttp security)"),
+        "{out}"
+    );
+    assert!(out.contains("(Europe/Paris)"), "{out}");
+
+    let (ok, out, err) = secdesk(&cfg, &["advisory", "COHTTP-2026-0001", "--format", "osv"]);
+    assert!(ok, "{err}");
+    let osv: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(osv["id"], "COHTTPA-DRAFT-COHTTP-2026-0001", "{out}");
+    assert_eq!(osv["affected"][0]["package"]["name"], "cohttp");
+}
+
 // ---- end to end, on the real mail stack ------------------------------------------
 
 mod stack {

@@ -74,6 +74,7 @@ impl Work<'_, '_> {
             &self.case,
             &self.facts.timeline,
             &self.ctx.config.calendar,
+            None,
         ));
         ok("summary and timeline below")
     }
