@@ -66,16 +66,68 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
         out.push(found(Level::Warn, "config", w.clone()));
     }
 
+    out.extend(desks_finding(&config));
     out.extend(check_templates(&config));
     out.push(check_database(&config.desk.database));
     out.extend(spam_findings(&config));
 
     out.extend(check_imap(&config).await);
     out.push(check_smtp(&config).await);
-    if let Some(repo) = &config.publish.advisory_repo {
-        out.push(check_advisory_repo(repo, config.publish.push));
+    for (repo, push, keys) in advisory_repos(&config) {
+        out.push(check_advisory_repo(repo, push, &keys));
     }
     out
+}
+
+/// The desks one daemon serves, when there are several: each one's name on the command
+/// line, its address and its team's size.
+fn desks_finding(config: &Config) -> Option<Finding> {
+    if config.desks.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = config
+        .all_desks()
+        .map(|d| {
+            let n = d.team.members.len();
+            format!(
+                "{} <{}> ({n} member{})",
+                d.desk_label(),
+                d.desk.address,
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    Some(found(
+        Level::Ok,
+        "desks",
+        format!("{} desks: {}", each.len(), each.join(", ")),
+    ))
+}
+
+/// Every advisory checkout a desk publishes to, once each, with the keys that name it
+/// (`publish.advisory_repo`, `desks.NAME.publish.advisory_repo`).
+fn advisory_repos(config: &Config) -> Vec<(&Path, bool, String)> {
+    let mut repos: Vec<(&Path, bool, Vec<String>)> = Vec::new();
+    for d in config.all_desks() {
+        let Some(repo) = d.publish.advisory_repo.as_deref() else {
+            continue;
+        };
+        let key = match d.desk.key.as_str() {
+            "" => "publish.advisory_repo".to_string(),
+            name => format!("desks.{name}.publish.advisory_repo"),
+        };
+        match repos.iter_mut().find(|(r, _, _)| *r == repo) {
+            Some((_, push, keys)) => {
+                *push |= d.publish.push;
+                keys.push(key);
+            }
+            None => repos.push((repo, d.publish.push, vec![key])),
+        }
+    }
+    repos
+        .into_iter()
+        .map(|(repo, push, keys)| (repo, push, keys.join(", ")))
+        .collect()
 }
 
 /// Every template renders, built-in or overridden.
@@ -257,7 +309,7 @@ pub fn spam_findings(config: &Config) -> Vec<Finding> {
 
 /// The advisory repository checkout (§5a): `#publish` refuses while it is missing or
 /// dirty, so `check` says so first.
-fn check_advisory_repo(repo: &Path, push: bool) -> Finding {
+fn check_advisory_repo(repo: &Path, push: bool, keys: &str) -> Finding {
     match crate::service::advisory_repo::check(repo) {
         Ok(()) => found(
             Level::Ok,
@@ -275,7 +327,7 @@ fn check_advisory_repo(repo: &Path, push: bool) -> Finding {
         Err(why) => found(
             Level::Fail,
             "advisory",
-            format!("{why}: #publish refuses until it is fixed (publish.advisory_repo)"),
+            format!("{why}: #publish refuses until it is fixed ({keys})"),
         ),
     }
 }

@@ -166,3 +166,52 @@ async fn check_reports_a_dirty_or_missing_checkout() {
     assert_eq!(f.level, Level::Fail, "{f}");
     assert!(f.text.contains("does not exist"), "{f}");
 }
+
+/// A desk publishing to a checkout of its own has it checked too: `secdesk check` said
+/// all was well while that desk's `#publish` would refuse.
+#[tokio::test]
+async fn check_tries_every_desks_checkout() {
+    use secdesk::cli::check::{Level, check};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let db = tmp.path().join("desk.db");
+    let config = tmp.path().join("config.toml");
+    let missing = tmp.path().join("cohttp-advisories");
+    let desks = format!(
+        "advisory_repo = \"{}\"\n\n[desks.cohttp]\naddress = \"security+cohttp@example.org\"\ncase_prefix = \"COHTTP\"\n[desks.cohttp.team]\nmembers = [\"carol@example.org\"]\n[desks.cohttp.publish]\nadvisory_repo = \"{}\"\n\n[desks.dune]\naddress = \"security+dune@example.org\"\ncase_prefix = \"DUNE\"\n",
+        clone.display(),
+        missing.display()
+    );
+    // Nothing listens on port 9 of loopback: the mail checks fail fast, the rest goes on.
+    std::fs::write(
+        &config,
+        crate::world::config_text(db.to_str().unwrap(), 9, 9, &desks),
+    )
+    .unwrap();
+    let findings = check(&config, &crate::world::secrets()).await;
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    let of = |topic: &str| -> Vec<&secdesk::cli::check::Finding> {
+        findings.iter().filter(|f| f.topic == topic).collect()
+    };
+    let repos = of("advisory");
+    assert_eq!(repos.len(), 2, "{lines:#?}");
+    assert_eq!(repos[0].level, Level::Ok, "{lines:#?}");
+    assert!(
+        repos[0].text.contains(&clone.display().to_string()),
+        "{lines:#?}"
+    );
+    assert_eq!(repos[1].level, Level::Fail, "{lines:#?}");
+    assert!(
+        repos[1].text.contains("does not exist")
+            && repos[1]
+                .text
+                .contains("(desks.cohttp.publish.advisory_repo)"),
+        "{lines:#?}"
+    );
+    let desks = of("desks");
+    assert_eq!(desks.len(), 1, "{lines:#?}");
+    assert_eq!(
+        desks[0].text,
+        "3 desks: main <security@example.org> (2 members), cohttp <security+cohttp@example.org> (1 member), dune <security+dune@example.org> (2 members)"
+    );
+}
