@@ -328,6 +328,10 @@ impl Tx<'_> {
     }
 }
 
+/// The case of the first stored message that points at an id (one index entry read).
+const CASE_REFERENCING_SQL: &str =
+    "SELECT case_id FROM message_refs WHERE referenced_id = ?1 ORDER BY message_row LIMIT 1";
+
 impl ThreadIndex for Tx<'_> {
     type Error = StoreError;
 
@@ -345,10 +349,7 @@ impl ThreadIndex for Tx<'_> {
     }
 
     fn case_referencing(&self, id: &MessageId) -> Result<Option<CaseId>> {
-        self.case_of_text(
-            "SELECT case_id FROM message_refs WHERE referenced_id = ?1 ORDER BY message_row LIMIT 1",
-            id.as_str(),
-        )
+        self.case_of_text(CASE_REFERENCING_SQL, id.as_str())
     }
 
     fn case_exists(&self, id: &CaseId) -> Result<bool> {
@@ -359,5 +360,64 @@ impl ThreadIndex for Tx<'_> {
 
     fn alias_of(&self, id: &CaseId) -> Result<Option<CaseId>> {
         self.case_alias(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CASE_REFERENCING_SQL, NewMessage, Source};
+    use crate::desk::case::Case;
+    use crate::mail::threading::ThreadIndex;
+    use crate::store::Store;
+    use crate::types::{CaseId, MessageId};
+    use chrono::{TimeZone, Utc};
+    use rusqlite::StatementStatus;
+
+    /// Finding the case of the first message that pointed at an id (read for every
+    /// mail) reads one index entry, however many stored messages point at that id: three
+    /// thousand mails that all name one Message-ID cost the mail carrying it a handful of
+    /// steps, not a sort of three thousand rows.
+    #[test]
+    fn the_reverse_link_reads_one_entry_however_many_point_at_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("refs.db")).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let target = MessageId::from_parts("parent", "x.test");
+        let cases: Vec<CaseId> = (1..=3)
+            .map(|n| CaseId::parse(&format!("SEC-2026-{n:04}")).unwrap())
+            .collect();
+        store
+            .write(|tx| {
+                for (n, id) in cases.iter().enumerate() {
+                    let root = MessageId::from_parts(&format!("root{n}"), "x.test");
+                    tx.insert_case(&Case::new(id.clone(), "s".into(), None, at, root))?;
+                }
+                // The first to point at the parent is on the second case.
+                for i in 0..3000 {
+                    let own = MessageId::from_parts(&format!("m{i}"), "x.test");
+                    let case = &cases[if i == 0 { 1 } else { i % 3 }];
+                    tx.insert_message(&NewMessage {
+                        id: &own,
+                        case,
+                        source: Source::Received { raw: None },
+                        at,
+                        from: "f@x.test",
+                        subject: "s",
+                        kind: "report",
+                        references: std::slice::from_ref(&target),
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (found, steps) = store
+            .read(|tx| {
+                let found = tx.case_referencing(&target)?;
+                let stmt = tx.conn().prepare_cached(CASE_REFERENCING_SQL)?;
+                Ok((found, stmt.get_status(StatementStatus::VmStep)))
+            })
+            .unwrap();
+        assert_eq!(found.as_ref(), Some(&cases[1]));
+        assert!(steps < 100, "{steps} steps to find the first of 3000");
     }
 }

@@ -288,6 +288,13 @@ UPDATE sqlite_schema
  WHERE type = 'index' AND name = 'cases_open';
 PRAGMA writable_schema = OFF;
 "#,
+    // 13: the reverse link of threading (which stored message first pointed at this id)
+    // reads one index entry: on `referenced_id` alone, SQLite read and sorted every
+    // message pointing at the id, as many as a sender cares to write.
+    r#"
+DROP INDEX message_refs_referenced;
+CREATE INDEX message_refs_referenced ON message_refs (referenced_id, message_row);
+"#,
 ];
 
 #[cfg(test)]
