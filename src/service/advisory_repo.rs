@@ -232,18 +232,18 @@ pub enum Pushed {
     },
 }
 
-/// Pushes every due advisory branch to the checkout's `origin`, like the mailer sends
-/// mail: the attempt is counted (and the next one scheduled) before it is made; a push
-/// the origin refuses (`[rejected]`, a hook saying no) is not retried; either way a push
-/// that will not happen is told to the team, on its case.
+/// Pushes every due advisory branch to the `origin` of its case's desk's checkout, like
+/// the mailer sends mail: the attempt is counted (and the next one scheduled) before it
+/// is made; a push the origin refuses (`[rejected]`, a hook saying no) is not retried;
+/// either way a push that will not happen is told to that desk's team, on its case.
 pub fn push_due(
-    desk: &Desk,
+    top: &Desk,
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> crate::store::Result<Vec<Pushed>> {
-    let Some(repo) = desk.config.publish.advisory_repo.clone() else {
+    if top.all().all(|d| d.config.publish.advisory_repo.is_none()) {
         return Ok(Vec::new());
-    };
+    }
     let due = store.read(|tx| tx.due_advisory_pushes(now))?;
     let mut done = Vec::new();
     for (row, case, branch, attempts) in due {
@@ -252,12 +252,31 @@ pub fn push_due(
         if !store.write(|tx| tx.claim_advisory_push(row, next))? {
             continue;
         }
-        let result = push(&repo, &branch);
+        let desk = match CaseId::parse(&case) {
+            Some(id) => store.read(|tx| top.view_of_case(tx, &id))?,
+            None => top,
+        };
+        // Whether a failure is final: the origin said no, or the desk's checkout left the
+        // configuration since the branch was committed.
+        let (result, last) = match &desk.config.publish.advisory_repo {
+            Some(repo) => {
+                let r = push(repo, &branch);
+                let last = matches!(&r, Err(why) if refused(why));
+                (r, last)
+            }
+            None => (
+                Err(
+                    "the case's desk has no advisory checkout any more (publish.advisory_repo)"
+                        .to_string(),
+                ),
+                true,
+            ),
+        };
         let outcome = match result {
             Ok(()) => Pushed::Done {
                 branch: branch.clone(),
             },
-            Err(why) if refused(&why) || attempts + 1 >= PUSH_ATTEMPTS => Pushed::GaveUp {
+            Err(why) if last || attempts + 1 >= PUSH_ATTEMPTS => Pushed::GaveUp {
                 branch: branch.clone(),
                 why,
             },

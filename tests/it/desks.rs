@@ -702,6 +702,82 @@ fn case_and_advisory_speak_for_the_cases_desk() {
     assert_eq!(osv["affected"][0]["package"]["name"], "cohttp");
 }
 
+/// A desk publishing to an advisory checkout of its own has its branches pushed there,
+/// and a push its origin refuses is told to that desk's team alone (the scheduler used
+/// the top level's checkout, and told the top level's team).
+#[test]
+fn a_desks_advisory_branch_goes_to_its_own_origin() {
+    use crate::advisory_repo::{git, origin_and_clone};
+    use std::os::unix::fs::PermissionsExt;
+    const SETUP: &str = "#valid\r\n#summary Header injection\r\n#package cohttp\r\n#affected < 6.0.1\r\n#fixed-in 6.0.1\r\n#details\r\nA crafted header is sent on.\r\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let hook = origin.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'protected branches' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let desks = DESKS.replace(
+        "advisory_prefix = \"COHTTPA\"",
+        &format!(
+            "advisory_prefix = \"COHTTPA\"\nadvisory_repo = \"{}\"\npush = true",
+            clone.display()
+        ),
+    );
+    assert_ne!(desks, DESKS);
+    let mut w = World::with(monday_10(), &desks);
+    let publish = |w: &mut World, n: usize| -> String {
+        w.deliver(&report_to(
+            RITA,
+            COHTTP,
+            &format!("r{n}@reporter.test"),
+            "Cohttp bug",
+            "x",
+        ));
+        let notice = w
+            .new_mail()
+            .iter()
+            .find(|r| r.purpose.as_str() == "team-notice")
+            .unwrap()
+            .message_id
+            .to_string();
+        for (k, body) in [SETUP, "#publish now\r\n"].into_iter().enumerate() {
+            w.deliver(&member_mail(
+                CAROL,
+                COHTTP,
+                &format!("c{n}-{k}@example.org"),
+                &notice,
+                "Re: x",
+                body,
+            ));
+        }
+        w.new_mail();
+        let case = w.case(&format!("COHTTP-2026-000{n}"));
+        case.advisory_id.unwrap_or_else(|| panic!("not published"))
+    };
+
+    // Refused by the origin: carol hears of it, nobody else.
+    let first = publish(&mut w, 1);
+    w.run_due();
+    let out = w.new_mail();
+    let alerts = of(&out, "team-notice");
+    assert_eq!(
+        recipients(&alerts),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&out)
+    );
+    assert!(body(&alerts[0].bytes).contains("protected branches"));
+    assert!(git(&origin, &["branch", "--list", &first]).is_empty());
+
+    // Accepted: the branch is on the desk's origin.
+    std::fs::remove_file(&hook).unwrap();
+    let second = publish(&mut w, 2);
+    w.run_due();
+    assert!(
+        !git(&origin, &["branch", "--list", &second]).is_empty(),
+        "{second} was not pushed"
+    );
+}
+
 // ---- end to end, on the real mail stack ------------------------------------------
 
 mod stack {
