@@ -77,17 +77,28 @@ pub struct HandOver<'a> {
     pub report_text: &'a str,
     /// The reporter's latest message, to thread the reporter's notice under.
     pub reporter_last: Option<crate::types::MessageId>,
+    /// The responder the case had, who is not on the new desk's team: the case arrives
+    /// with none (their reminders would have gone on to them).
+    pub left_responder: Option<&'a str>,
 }
 
 impl HandOver<'_> {
     pub fn decide(&self) -> (NewEvent, Vec<Outgoing>) {
         let (old, new) = (self.old_id, &self.case.id);
         let (from_desk, to_desk) = (self.from.config.desk_label(), self.to.config.desk_label());
-        let event = NewEvent::new(
-            EventKind::Changed,
-            self.actor,
-            format!("moved from the desk {from_desk} ({old}) to the desk {to_desk} ({new})"),
-        );
+        let mut detail =
+            format!("moved from the desk {from_desk} ({old}) to the desk {to_desk} ({new})");
+        let mut unassigned = String::new();
+        if let Some(left) = self.left_responder {
+            detail.push_str(&format!(
+                "; {left}, its responder, is not on that desk's team: it has no responder"
+            ));
+            unassigned = format!(
+                "It has no responder on your desk yet ({left} was, on the desk {from_desk}): \
+                 #assign me takes it.\n\n"
+            );
+        }
+        let event = NewEvent::new(EventKind::Changed, self.actor, detail);
         let mut out = Vec::new();
         let old_team = Rendered {
             subject: format!(
@@ -116,7 +127,7 @@ impl HandOver<'_> {
             body: format!(
                 "{actor} of the desk {from_desk} handed this case to your desk. It was {old}; it \
                  is now {new}, and its whole history came along (`#show` lists it).\n\n\
-                 Reporter: {reporter}\n\nThe report:\n\n{report}\n",
+                 {unassigned}Reporter: {reporter}\n\nThe report:\n\n{report}\n",
                 actor = self.actor,
                 reporter = self
                     .case

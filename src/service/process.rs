@@ -770,11 +770,14 @@ impl Desk {
         now: DateTime<Utc>,
         delivery: Delivery,
     ) -> store::Result<Processed> {
-        let Some(case) = tx.load_case(old_id)? else {
+        let Some(mut case) = tx.load_case(old_id)? else {
             return Err(store::StoreError::Corrupt(format!(
                 "the case {old_id} vanished while it was moved"
             )));
         };
+        // A responder who is not on the new desk's team keeps neither the case nor its
+        // reminders.
+        let left = case.assignee.take_if(|a| !target.config.team.is_member(a));
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
         let report_text = self.report_text(tx, &case)?;
@@ -791,6 +794,7 @@ impl Desk {
             actor,
             report_text: &report_text,
             reporter_last,
+            left_responder: left.as_deref(),
         }
         .decide();
         tx.insert_event(&new_id, now, &event, None)?;

@@ -647,6 +647,50 @@ fn the_read_side_commands_take_a_desk() {
     }
 }
 
+/// A case moved with a responder who is not on the new desk's team arrives without one:
+/// its reminders go to the new team, not on to the old desk's member.
+#[test]
+fn a_moved_case_leaves_its_responder_behind() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "x",
+    ));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#assign me\r\n");
+    assert_eq!(w.case("SEC-2026-0001").assignee.as_deref(), Some(ALICE));
+    w.command(ALICE, "a2@example.org", &notice, "#move cohttp\r\n");
+    let moved = w.case("COHTTP-2026-0001");
+    assert_eq!(moved.assignee, None);
+    let mail = w.new_mail();
+    let to_carol = of(&mail, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients == vec![CAROL.to_string()])
+        .unwrap();
+    let text = body(&to_carol.bytes);
+    assert!(
+        text.contains("It has no responder on your desk yet (alice@example.org was, on the desk main): #assign me takes it."),
+        "{text}"
+    );
+
+    // The first answer is due Thursday 17:00; its reminder comes before.
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let reminders = of(&mail, "reminder");
+    assert!(!reminders.is_empty(), "{}", summarize(&mail));
+    assert_eq!(recipients(&reminders), vec![CAROL.to_string()]);
+}
+
 /// `case ID` and `advisory ID` speak for the case's desk: its name, its time zone, its
 /// advisory prefix (the top level's were used for every case).
 #[test]
