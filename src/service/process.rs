@@ -533,7 +533,7 @@ impl Desk {
             return self.record(tx, d, Some(&meta), now, delivery);
         }
         let facts = self.gather_facts(top, tx, body.as_ref(), &filing, year)?;
-        let move_to = move_request(&sender, &filing, body.as_ref(), &facts.other_desks);
+        let move_to = move_request(&sender, body.as_ref(), &facts.other_desks);
         let recent = self.recent_counts(tx, m, now)?;
         let decision = desk::decide(
             &self.ctx(now),
@@ -1163,14 +1163,14 @@ fn reporter_last_message(tx: &Tx<'_>, case: &Case) -> store::Result<Option<Messa
 }
 
 /// `#move`, by a member of this desk, to a desk there is: the member and the desk's
-/// label, carried out once the mail is recorded.
+/// label, carried out once the mail is recorded (on the case it found, or the one its
+/// `#new` opened).
 fn move_request(
     sender: &Sender,
-    filing: &Filing,
     body: Option<&commands::ParsedBody>,
     other_desks: &[String],
 ) -> Option<(String, String)> {
-    let (Sender::Team(member), Filing::Existing(..), Some(b)) = (sender, filing, body) else {
+    let (Sender::Team(member), Some(b)) = (sender, body) else {
         return None;
     };
     b.commands

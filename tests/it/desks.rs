@@ -647,6 +647,32 @@ fn the_read_side_commands_take_a_desk() {
     }
 }
 
+/// `#new` then `#move` in one mail: the case is opened and handed over, as the
+/// transcript says (it stayed on the sender's desk while the transcript said it moved).
+#[test]
+fn a_case_opened_and_moved_in_one_mail_moves() {
+    let mut w = world();
+    let new = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org header.s=s1; spf=pass\r\nFrom: {ALICE}\r\nTo: {DESK}\r\nSubject: For the cohttp team\r\nMessage-ID: <n1@example.org>\r\n\r\n#new\r\n#move cohttp\r\n"
+    );
+    let p = w.deliver(&new);
+    assert_eq!(filed_on(&p), "COHTTP-2026-0001");
+    let moved = w.case("COHTTP-2026-0001");
+    assert_eq!(moved.subject, "For the cohttp team");
+    assert!(
+        w.store
+            .read(|tx| tx.load_case(&CaseId::parse("SEC-2026-0001").unwrap()))
+            .unwrap()
+            .is_none()
+    );
+    let mail = w.new_mail();
+    let to_carol = of(&mail, "team-notice")
+        .into_iter()
+        .filter(|r| r.recipients == vec![CAROL.to_string()])
+        .count();
+    assert_eq!(to_carol, 1, "{}", summarize(&mail));
+}
+
 /// A case moved with a responder who is not on the new desk's team arrives without one:
 /// its reminders go to the new team, not on to the old desk's member.
 #[test]
