@@ -606,6 +606,11 @@ impl Desk {
                 _ => None,
             })
         });
+        // An old id (a case handed to another desk) names the case it became.
+        let named = match named {
+            Some(id) if !tx.case_exists(&id)? => tx.case_alias(&id)?,
+            other => other,
+        };
         match named {
             Some(id) if tx.case_exists(&id)? => {
                 let owner = top.view_of_case(tx, &id)?;

@@ -671,6 +671,19 @@ fn a_case_opened_and_moved_in_one_mail_moves() {
         .filter(|r| r.recipients == vec![CAROL.to_string()])
         .count();
     assert_eq!(to_carol, 1, "{}", summarize(&mail));
+
+    // Mail naming the old id still reaches the case, as the old team was told.
+    let named = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org header.s=s1; spf=pass\r\nFrom: {CAROL}\r\nTo: {COHTTP}\r\nSubject: Triage\r\nMessage-ID: <c1@example.org>\r\n\r\n#case SEC-2026-0001\r\n#severity low\r\n"
+    );
+    assert_eq!(filed_on(&w.deliver(&named)), "COHTTP-2026-0001");
+    assert_eq!(
+        w.case("COHTTP-2026-0001")
+            .severity
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("low")
+    );
 }
 
 /// A case moved with a responder who is not on the new desk's team arrives without one:

@@ -543,7 +543,8 @@ fn no_case(
         })
         .collect();
     let status = format!(
-        "Nothing was changed: {why}. Start the mail with `#case SEC-YYYY-NNNN` to name a case, or with `#new` to open one.\n\nThe mail itself is kept in the desk's database."
+        "Nothing was changed: {why}. Start the mail with `#case {}-YYYY-NNNN` to name a case, or with `#new` to open one.\n\nThe mail itself is kept in the desk's database.",
+        ctx.config.desk.case_prefix
     );
     match ctx.templates.render(&templates::Transcript {
         case_id: "no case".into(),
