@@ -279,6 +279,11 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
             d.kind = MessageKind::Desk;
             d
         }
+        // Claiming to be the desk costs a spammer nothing (a From, a header): suspect
+        // mail that would open a case is quarantined whatever it claims.
+        Filing::New(id) if spam::verdict(ctx, mail).is_suspect() => {
+            spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail))
+        }
         Filing::New(id) => {
             let why = if own {
                 format!("not acknowledged: {OWN_MAIL_BACK} (a loop?)")

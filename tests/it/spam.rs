@@ -122,6 +122,36 @@ fn suspect_new_mail_is_filed_in_the_spam_state_without_a_word() {
     );
 }
 
+/// Spam that claims to be the desk's own mail (its loop header, or From the desk's
+/// address: both cost a spammer nothing) is quarantined like any suspect new mail: it
+/// opened a normal case, a notice to every member and a plan of reminders.
+#[test]
+fn suspect_mail_claiming_to_be_the_desk_is_quarantined() {
+    let mut w = World::new();
+    for (n, (from, extra)) in [
+        ("x@spam.test", format!("X-Secdesk-Loop: {DESK}\r\n")),
+        (DESK, String::new()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = w.deliver(&stamped(
+            &format!("{}X-Spam-Flag: YES\r\n{extra}", dmarc_fail("spam.test")),
+            from,
+            &format!("d{n}@spam.test"),
+            "Cheap pills",
+            "Buy now.",
+        ));
+        let case = opened(&p);
+        assert!(w.new_mail().is_empty(), "mail {n}: no notice, no answer");
+        assert_eq!(w.case(&case).status.as_str(), "spam", "mail {n}");
+        assert!(
+            pending_of(&mut w, &case).is_empty(),
+            "mail {n}: no reminders"
+        );
+    }
+}
+
 #[test]
 fn real_spamassassin_output_decides() {
     let mut w = World::new();
