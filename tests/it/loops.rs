@@ -309,3 +309,36 @@ fn autoresponders_that_do_not_thread_are_held_too() {
         "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
     );
 }
+
+/// A member's naive autoresponder (no RFC 3834 headers) answering the explanation of a
+/// mail that named no case gets no answer of its own: the explanation goes to mail with
+/// command lines only, so the two cannot loop.
+#[test]
+fn a_members_responder_answering_a_no_case_transcript_is_not_answered() {
+    let mut w = World::new();
+    let p = w.deliver(&team_mail(
+        BOB,
+        "n1@example.org",
+        None,
+        "hello",
+        None,
+        "#close\r\n",
+    ));
+    assert!(matches!(p, Processed::Unfiled(_)), "{p:?}");
+    let out = w.new_mail();
+    assert_eq!(summarize(&out).lines().count(), 1, "{}", summarize(&out));
+    let transcript = first(&out, "transcript").message_id.to_string();
+    for n in 0..3 {
+        let p = w.deliver(&team_mail(
+            BOB,
+            &format!("away{n}@example.org"),
+            Some(&transcript),
+            "Re: [no case] hello",
+            None,
+            "I am away until Monday.\r\n",
+        ));
+        assert!(matches!(p, Processed::Unfiled(_)), "{p:?}");
+        let out = w.new_mail();
+        assert!(out.is_empty(), "answer {n}: {}", summarize(&out));
+    }
+}

@@ -502,7 +502,10 @@ fn first_line(text: &str) -> String {
     s
 }
 
-/// A team mail that names no case: explain how to name one.
+/// A team mail that names no case: explain how to name one, to mail with command lines
+/// only. Mail without any (a note, a member's autoresponder answering the explanation)
+/// is kept and not answered: the explanation starts no thread of its own, so an answer
+/// to it names no case either, and answering that would loop.
 fn no_case(
     ctx: &Ctx<'_>,
     mail: &Mail,
@@ -519,6 +522,9 @@ fn no_case(
         {
             d.outgoing.push(alert);
         }
+        return d;
+    }
+    if body.commands.is_empty() {
         return d;
     }
     let named = body.commands.iter().find_map(|c| match &c.parsed {
