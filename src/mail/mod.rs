@@ -158,6 +158,10 @@ pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
 /// The most headers kept of one mail.
 pub const MAX_HEADERS: usize = 1000;
 
+/// The most characters kept of a subject (the rest is cut, marked with `…`): it becomes
+/// a case's title, and goes into its events and mails.
+pub const MAX_SUBJECT: usize = 500;
+
 /// The most ids kept of one list (References, In-Reply-To, embedded messages): each is a
 /// threading lookup and a stored row. Like RFC 5322's advice for long References, the
 /// first (the thread's root) and the last ones are kept.
@@ -170,6 +174,14 @@ fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
         ids.extend(tail);
     }
     ids
+}
+
+fn bounded_subject(mut subject: String) -> String {
+    if let Some((cut, _)) = subject.char_indices().nth(MAX_SUBJECT - 1) {
+        subject.truncate(cut);
+        subject.push('…');
+    }
+    subject
 }
 
 fn ids_of(value: &HeaderValue<'_>) -> Vec<MessageId> {
@@ -248,7 +260,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         cc: addresses(msg.cc()),
         delivered_to,
         // One line: the subject becomes the case's title, in mail and on terminals.
-        subject: crate::sanitize::one_line(msg.subject().unwrap_or("")),
+        subject: bounded_subject(crate::sanitize::one_line(msg.subject().unwrap_or(""))),
         date,
         in_reply_to: bounded(ids_of(msg.in_reply_to())),
         references: bounded(ids_of(msg.references())),
@@ -405,6 +417,17 @@ mod tests {
         assert_eq!(m.headers.len(), MAX_HEADERS);
         assert_eq!(m.from_address(), "a@x.test", "the first From");
         assert_eq!(m.from_headers, 2);
+
+        // A subject of 100,000 characters (folded, as a server lets through) becomes a
+        // title of MAX_SUBJECT characters: it is written into every event and mail of
+        // its case.
+        let folded = vec!["éé word"; 15_000].join("\r\n ");
+        let raw = format!("From: a@x.test\r\nSubject: {folded}\r\n\r\nbody\r\n");
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("unreadable")
+        };
+        assert_eq!(m.subject.chars().count(), MAX_SUBJECT);
+        assert!(m.subject.starts_with("éé") && m.subject.ends_with('…'));
     }
 
     #[test]
