@@ -151,8 +151,13 @@ pub struct Facts {
     /// The advisory repository checkout, when one is configured: `Err` says why it
     /// cannot take a publication (missing, dirty), and `#publish` refuses.
     pub advisory_repo: Option<Result<(), String>>,
-    /// The case's history so far (for `#show` and the advisory timeline).
+    /// The case's whole history, read when the mail's commands show or publish it
+    /// (`#show`, `#publish`) or the mail comes from the desk's own address; empty
+    /// otherwise (reading it for every mail made a long case slower at each mail).
     pub timeline: Vec<Event>,
+    /// The case's events of the last [`crate::desk::relay::WINDOW_MINUTES`] minutes:
+    /// what loop protection counts.
+    pub recent: Vec<Event>,
     /// The text of the report (for `#forward`).
     pub report_text: String,
     /// The reporter's latest message on the case (what `#reply` answers).

@@ -180,7 +180,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         }
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
             let note = spam::suspect_note(&spam::verdict(ctx, mail));
-            other_on_case(ctx, mail, &addr, *case, reason, note, Some(&facts.timeline))
+            other_on_case(ctx, mail, &addr, *case, reason, note, Some(&facts.recent))
         }
         (Sender::Other(_), Filing::New(id)) => {
             let verdict = spam::verdict(ctx, mail);
@@ -274,7 +274,7 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
                 *case,
                 reason,
                 None,
-                Some(&facts.timeline),
+                Some(&facts.recent),
             );
             d.kind = MessageKind::Desk;
             d

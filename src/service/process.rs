@@ -532,7 +532,8 @@ impl Desk {
             let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
             return self.record(tx, d, Some(&meta), now, delivery);
         }
-        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, year)?;
+        let from_desk = matches!(sender, Sender::Desk);
+        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now), from_desk)?;
         let move_to = move_request(&sender, body.as_ref(), &facts.other_desks);
         let recent = self.recent_counts(tx, m, now)?;
         let decision = desk::decide(
@@ -680,7 +681,8 @@ impl Desk {
         tx: &Tx<'_>,
         body: Option<&commands::ParsedBody>,
         filing: &Filing,
-        year: i32,
+        (year, now): (i32, DateTime<Utc>),
+        from_desk: bool,
     ) -> store::Result<Facts> {
         let cfg = &self.config;
         let asks = |wanted: fn(&Command) -> bool| {
@@ -732,14 +734,32 @@ impl Desk {
             }
         }
         if let Filing::Existing(case, _) = filing {
-            facts.timeline = tx.events(&case.id)?;
+            // What every mail reads of its case is bounded by time, not by the case's age:
+            // the events of loop protection's window. The whole history is read for the
+            // commands that show or publish it, and for mail from the desk's own address
+            // (told about once per case).
+            let since = now - Duration::minutes(crate::desk::relay::WINDOW_MINUTES);
+            if from_desk || asks(|c| matches!(c, Command::Show | Command::Publish { .. })) {
+                facts.timeline = tx.events(&case.id)?;
+                facts.recent = facts
+                    .timeline
+                    .iter()
+                    .filter(|e| e.at >= since)
+                    .cloned()
+                    .collect();
+            } else {
+                facts.recent = tx.events_since(&case.id, since)?;
+            }
             // Only `#forward` and `#notspam` quote the report (to the maintainer, to the
             // team): parsing it again (it may be 50 MB) inside the write transaction is
             // done for those commands alone.
             if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam)) {
                 facts.report_text = self.report_text(tx, case)?;
             }
-            facts.reporter_last_message = reporter_last_message(tx, case)?;
+            // What `#reply` and a publication thread under: read for team commands only.
+            if commands {
+                facts.reporter_last_message = reporter_last_message(tx, case)?;
+            }
         }
         Ok(facts)
     }
@@ -1224,5 +1244,65 @@ fn mark(
     match raw_id {
         Some(r) => tx.mark_raw(r, outcome, id, now),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretSources;
+    use crate::desk::case::NewEvent;
+
+    /// What a mail reads of its case: the events of loop protection's window, and the
+    /// whole history only for the commands that show or publish it (reading it for
+    /// every mail made each mail on a long case slower than the one before).
+    #[test]
+    fn a_mail_reads_its_cases_recent_events_and_the_history_only_when_asked() {
+        let text = "[desk]\naddress = \"security@example.org\"\n[imap]\nhost = \"i\"\nusername = \"u\"\n[smtp]\nhost = \"s\"\n[team]\nmembers = [\"alice@example.org\"]\nrequire_authenticated_commands = false\n";
+        let config = Config::from_toml(text, &SecretSources::not_needed()).unwrap();
+        let desk = Desk::new(config, Templates::load(None).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("facts.db")).unwrap();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 12, 0, 0).unwrap();
+        let id = CaseId::parse("SEC-2026-0001").unwrap();
+        let case = Case::new(
+            id.clone(),
+            "long".into(),
+            None,
+            now - Duration::days(30),
+            MessageId::from_parts("root", "x.test"),
+        );
+        let mail = NewEvent::new(EventKind::OtherMail, "x@spam.test", "mail");
+        store
+            .write(|tx| {
+                tx.insert_case(&case)?;
+                for i in 0..300 {
+                    tx.insert_event(
+                        &id,
+                        now - Duration::days(1) + Duration::seconds(i),
+                        &mail,
+                        None,
+                    )?;
+                }
+                tx.insert_event(&id, now - Duration::minutes(1), &mail, None)
+            })
+            .unwrap();
+        let filing = Filing::Existing(Box::new(case), ThreadReason::Named);
+        let mut facts = |body: Option<&str>, from_desk: bool| {
+            let body = body.map(commands::parse_body);
+            store
+                .read(|tx| {
+                    desk.gather_facts(&desk, tx, body.as_ref(), &filing, (2026, now), from_desk)
+                })
+                .unwrap()
+        };
+        let plain = facts(None, false);
+        assert_eq!((plain.timeline.len(), plain.recent.len()), (0, 1));
+        let note = facts(Some("#severity low\n"), false);
+        assert_eq!((note.timeline.len(), note.recent.len()), (0, 1));
+        let show = facts(Some("#show\n"), false);
+        assert_eq!((show.timeline.len(), show.recent.len()), (301, 1));
+        let own = facts(None, true);
+        assert_eq!((own.timeline.len(), own.recent.len()), (301, 1));
     }
 }

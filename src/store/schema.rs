@@ -295,6 +295,11 @@ PRAGMA writable_schema = OFF;
 DROP INDEX message_refs_referenced;
 CREATE INDEX message_refs_referenced ON message_refs (referenced_id, message_row);
 "#,
+    // 14: a case's recent events (what loop protection counts for every mail on it) are
+    // read without reading its whole history.
+    r#"
+CREATE INDEX events_case_at ON events (case_id, at);
+"#,
 ];
 
 #[cfg(test)]

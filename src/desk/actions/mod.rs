@@ -280,7 +280,7 @@ fn answer_team(
     };
     let wanted =
         !team_recipients_except(ctx, member).is_empty() && (!body.text.is_empty() || has_commands);
-    if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+    if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.recent) {
         d.events
             .push(NewEvent::new(EventKind::AutomaticMail, member, why));
         return;
@@ -438,7 +438,7 @@ impl Unauthenticated<'_> {
             team: true,
             human_sign: false,
         };
-        if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.timeline) {
+        if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.recent) {
             d.events
                 .push(NewEvent::new(EventKind::AutomaticMail, member, why));
             return;
