@@ -22,6 +22,7 @@ use crate::types::CaseId;
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The highest `NN` of `<prefix>-<year>-NN.md` under `advisories/<year>/` (0 when
 /// there is none or no such folder).
@@ -187,26 +188,73 @@ pub fn commit(repo: &Path, c: &RepoCommit) -> Result<String, String> {
     Ok(commit)
 }
 
-/// Pushes `branch` to the checkout's `origin`.
+/// The longest a push may take: an origin that accepts the connection and never answers
+/// must not hold the scheduler (and every reminder) for longer.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Pushes `branch` to the checkout's `origin`, within [`PUSH_TIMEOUT`].
 pub fn push(repo: &Path, branch: &str) -> Result<(), String> {
+    push_within(repo, branch, PUSH_TIMEOUT)
+}
+
+/// [`push`], given up (the git process killed) after `limit`.
+pub fn push_within(repo: &Path, branch: &str, limit: Duration) -> Result<(), String> {
     let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
     let mut cmd = git(repo);
     // Never ask for a password on a terminal the daemon does not have.
     cmd.env("GIT_TERMINAL_PROMPT", "0")
-        .args(["push", "--porcelain", "origin", &spec]);
-    let out = cmd
-        .output()
+        .args(["push", "--porcelain", "origin", &spec])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A group of its own: a push given up ends with its helpers (ssh, git-remote-https).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
         .map_err(|e| format!("cannot run git for push: {e}"))?;
-    if out.status.success() {
-        return Ok(());
+    // Read as it comes, so a chatty git never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).trim().to_string()
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let group = format!("kill -KILL -- -{}", child.id());
+                let _ = Command::new("sh").args(["-c", &group]).status();
+                let _ = child.kill();
+                let _ = child.wait();
+                // The readers end with the group; they are not waited for.
+                return Err(format!(
+                    "git push did not finish within {} s: the origin does not answer",
+                    limit.as_secs()
+                ));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                return Err(format!("cannot wait for git push: {e}"));
+            }
+        }
+    };
+    let (out, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    match status {
+        s if s.success() => Ok(()),
+        // `--porcelain` reports each ref on stdout (`!` and `[rejected]` for a refusal);
+        // the reason is on stderr.
+        _ => Err(format!("git push failed: {out} {err}")),
     }
-    // `--porcelain` reports each ref on stdout (`!` and `[rejected]` for a refusal);
-    // the reason is on stderr.
-    Err(format!(
-        "git push failed: {} {}",
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
 }
 
 /// Attempts before a push that keeps failing (network, server down) is given up and

@@ -215,3 +215,41 @@ async fn check_tries_every_desks_checkout() {
         "3 desks: main <security@example.org> (2 members), cohttp <security+cohttp@example.org> (1 member), dune <security+dune@example.org> (2 members)"
     );
 }
+
+/// An origin that takes the connection and never answers: the push is given up after
+/// its time limit (the git process and its helpers killed), instead of holding the
+/// scheduler, and every reminder behind it, for as long as the origin stays silent.
+#[test]
+fn a_push_to_a_silent_origin_is_given_up_in_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    git(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            &format!("http://127.0.0.1:{port}/advisories.git"),
+        ],
+    );
+    git(&clone, &["branch", "OSEC-2026-18"]);
+    let started = std::time::Instant::now();
+    let result =
+        advisory_repo::push_within(&clone, "OSEC-2026-18", std::time::Duration::from_secs(2));
+    let err = result.unwrap_err();
+    assert!(err.contains("did not finish within 2 s"), "{err}");
+    // Given up when the limit was reached, not when the origin let go (it never does).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
