@@ -370,7 +370,15 @@ async fn mailer_loop(
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "the outbox could not be read; retrying"),
+            Err(e) => {
+                // The database refused (a full disk, a lock held elsewhere): waited out
+                // like a server that is away, not retried (and logged in again) at once.
+                tracing::error!(error = %e, retry_in = ?backoff, "the outbox could not be read or written; every mail waits");
+                health::status(&format!("database: {e}; mail waits"));
+                down = true;
+                unreachable_for = Some(backoff);
+                backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
+            }
         }
         beat.tick();
         if !more {

@@ -723,3 +723,69 @@ fn a_corrected_imap_password_file_is_read_at_the_next_login() {
     std::fs::write(&pass_file, format!("{}\n", stack.password)).unwrap();
     wait_first_sync(&db).unwrap();
 }
+
+/// The database refuses the mailer's writes (a full disk, a lock held by another
+/// program): the mailer backs off as it does for a server that is away, instead of
+/// logging in to the SMTP server again every 50 ms.
+#[test]
+fn a_database_refusing_the_mailers_writes_is_retried_with_growing_backoff() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let stack = MailStack::start();
+    // An SMTP server that greets and says yes to every command, counting connections.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    std::thread::spawn(move || {
+        for conn in server.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().unwrap();
+                let _ = out.write_all(b"220 fake ESMTP\r\n");
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { break };
+                    let reply: &[u8] = if line.to_ascii_uppercase().starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if out.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    // Claiming a row to send counts its attempt: that write fails.
+    drop(secdesk::store::Store::open(&db).unwrap());
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_claims BEFORE UPDATE OF attempts ON outbox
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full (test)'); END;",
+        )
+        .unwrap();
+    let _desk = RunningDesk::start(load(&text));
+    send_report(&stack, "refused@reporter.test", "The disk is full", "x");
+    wait_until(WAIT, "the mailer never tried", || {
+        tries.load(Ordering::SeqCst) >= 1
+    });
+    // Watched for 4 s: tries at about 0, 1 and 3 s; a tight loop would make dozens.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(4) {
+        let n = tries.load(Ordering::SeqCst);
+        assert!(n <= 4, "{n} connections in {:?}", watched.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts = 0"
+        ),
+        3,
+        "every mail waits, no attempt counted"
+    );
+}
