@@ -328,8 +328,16 @@ impl Session {
 /// connection failing under it. So is lettre's refusal to send this mail over this server
 /// at all (an internationalized address to a server without SMTPUTF8): it would be the
 /// same at every try, and a mail retried in silence forever is a mail lost.
+///
+/// Except `530`: the server wants a login first (RFC 4954), which says nothing of this
+/// mail and is answered to every one; the mail waits, as for a refused login.
 fn classify(e: &lettre::transport::smtp::Error) -> SendOutcome {
-    if e.is_permanent() || e.is_client() {
+    if e.status().is_some_and(|c| c.to_string() == "530") {
+        SendOutcome::Broken(format!(
+            "{}: the server wants a login first (smtp.username, smtp.password_file)",
+            describe(e)
+        ))
+    } else if e.is_permanent() || e.is_client() {
         SendOutcome::Permanent(describe(e))
     } else if e.is_transient() {
         SendOutcome::Transient(describe(e))

@@ -729,34 +729,9 @@ fn a_corrected_imap_password_file_is_read_at_the_next_login() {
 /// logging in to the SMTP server again every 50 ms.
 #[test]
 fn a_database_refusing_the_mailers_writes_is_retried_with_growing_backoff() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     let stack = MailStack::start();
-    // An SMTP server that greets and says yes to every command, counting connections.
-    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
-    let tries = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&tries);
-    std::thread::spawn(move || {
-        for conn in server.incoming().flatten() {
-            counted.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || {
-                let mut out = conn.try_clone().unwrap();
-                let _ = out.write_all(b"220 fake ESMTP\r\n");
-                for line in BufReader::new(conn).lines() {
-                    let Ok(line) = line else { break };
-                    let reply: &[u8] = if line.to_ascii_uppercase().starts_with("QUIT") {
-                        b"221 bye\r\n"
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    if out.write_all(reply).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let (port, tries) = fake_smtp(|_| "250 ok");
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
     // Claiming a row to send counts its attempt: that write fails.
@@ -787,5 +762,85 @@ fn a_database_refusing_the_mailers_writes_is_retried_with_growing_backoff() {
         ),
         3,
         "every mail waits, no attempt counted"
+    );
+}
+
+/// An SMTP server on loopback that greets, answers each command line with
+/// `answer(line)` (QUIT with 221), and counts its connections.
+fn fake_smtp(answer: fn(&str) -> &'static str) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    std::thread::spawn(move || {
+        for conn in server.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().unwrap();
+                let _ = out.write_all(b"220 fake ESMTP\r\n");
+                let mut data = false;
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { break };
+                    let upper = line.to_ascii_uppercase();
+                    let reply = if data {
+                        if line != "." {
+                            continue;
+                        }
+                        data = false;
+                        "250 queued".to_string()
+                    } else if upper.starts_with("QUIT") {
+                        "221 bye".to_string()
+                    } else if upper.starts_with("DATA") {
+                        data = true;
+                        "354 go on".to_string()
+                    } else {
+                        answer(&line).to_string()
+                    };
+                    if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, tries)
+}
+
+/// A server that wants a login the config does not give (a password set without
+/// `smtp.username`, say) answers `530` to every sender: that is no verdict on the mail,
+/// which waits, instead of each one failing for good.
+#[test]
+fn a_server_that_wants_a_login_first_fails_no_mail() {
+    let stack = MailStack::start();
+    let (port, _) = fake_smtp(|line| {
+        if line.to_ascii_uppercase().starts_with("MAIL FROM") {
+            "530 5.7.0 Authentication required"
+        } else {
+            "250 ok"
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let _desk = RunningDesk::start(load(&text));
+    send_report(&stack, "login@reporter.test", "Log in first", "x");
+    wait_until(WAIT, "the mailer never tried all three", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'failed' OR last_error IS NOT NULL",
+        ) >= 3
+    });
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        0
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND last_error LIKE '%smtp.username%'"
+        ),
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        "what the waiting mail says"
     );
 }
