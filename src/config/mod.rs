@@ -667,6 +667,13 @@ impl RawConfig {
         let imap = self.imap_section(&mut p, found);
         let smtp = self.smtp_section(&mut p, found);
         let mut warnings = RawConfig::plaintext_warnings(&imap, &smtp);
+        if smtp.username.is_none()
+            && (self.smtp.password_file.is_some() || self.smtp.password_env.is_some())
+        {
+            warnings.push(
+                "smtp has a password but no smtp.username: no login is made, and a server that wants one refuses every mail (530) until smtp.username is set".into(),
+            );
+        }
         let team = self.team_section(&mut p, &desk.address, &mut warnings);
         let calendar = self.calendar_section(&mut p);
         let policy = self.policy_section(&mut p);
@@ -1331,6 +1338,31 @@ x = 1
                 .len(),
             1,
             "plaintext on loopback is fine"
+        );
+    }
+
+    /// A password without a user name logs in as nobody: said at start and by `check`.
+    #[test]
+    fn an_smtp_password_without_a_user_name_is_warned_about() {
+        let good = Config::from_toml(GOOD, &secrets()).unwrap();
+        let text = GOOD.replace(
+            "[smtp]\nhost = \"smtp.example.org\"",
+            "[smtp]\nhost = \"smtp.example.org\"\npassword_env = \"PW\"",
+        );
+        assert_ne!(text, GOOD);
+        let c = Config::from_toml(&text, &secrets()).unwrap();
+        assert_eq!(
+            c.warnings.len(),
+            good.warnings.len() + 1,
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("smtp has a password but no smtp.username")),
+            "{:?}",
+            c.warnings
         );
     }
 
