@@ -126,6 +126,26 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
     }
     assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::New);
     assert!(w.case("SEC-2026-0001").first_reply_at.is_none());
+
+    // Forged commands that name no case (no thread, no tag, no #new) are told too: an
+    // impersonation attempt is never silent.
+    let filed = w.deliver(&team_mail(
+        ALICE,
+        "forged-nocase@example.org",
+        None,
+        "hello",
+        Some("mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org"),
+        "#case SEC-2026-0099\r\n#close\r\n",
+    ));
+    assert!(matches!(filed, Processed::Unfiled(_)), "{filed:?}");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>(),
+        vec!["team-notice", "team-notice"],
+        "{}",
+        summarize(&out)
+    );
+    assert!(body_text(&out[0]).contains("None of its commands ran"));
 }
 
 fn body_text(row: &secdesk::store::OutboxRow) -> String {

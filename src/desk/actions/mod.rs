@@ -90,15 +90,7 @@ pub fn team_mail(
 
     let refused = matches!(verdict, Some(AuthVerdict::Fail { .. }));
     let Some((case, opened)) = case_of(ctx, mail, filing, wants_new, refused) else {
-        return no_case(
-            ctx,
-            mail,
-            member,
-            &body,
-            verdict.as_ref(),
-            wants_new,
-            recent_alerts,
-        );
+        return no_case(ctx, mail, member, &body, verdict.as_ref(), recent_alerts);
     };
 
     let mut d = Decision {
@@ -512,12 +504,13 @@ fn no_case(
     member: &str,
     body: &ParsedBody,
     verdict: Option<&AuthVerdict>,
-    wants_new: bool,
     recent_alerts: u32,
 ) -> Decision {
     let mut d = Decision::unfiled(MessageKind::Team);
     if let Some(AuthVerdict::Fail { reason }) = verdict {
-        if wants_new
+        // Forged commands are told to the team (within the hourly alert budget), whether
+        // they asked for a new case or named none: an impersonation is never silent.
+        if !body.commands.is_empty()
             && let Some(alert) = refused_alert(ctx, None, mail, member, reason, body, recent_alerts)
         {
             d.outgoing.push(alert);
