@@ -158,8 +158,11 @@ pub struct Facts {
     /// The case's events of the last [`crate::desk::relay::WINDOW_MINUTES`] minutes:
     /// what loop protection counts.
     pub recent: Vec<Event>,
-    /// The text of the report (for `#forward`).
+    /// The text of the report (for `#forward` and `#notspam`).
     pub report_text: String,
+    /// Why the report was a machine's mail, when it was (RFC 3834 signs): `#notspam`
+    /// acknowledges no machine.
+    pub report_automatic: Option<String>,
     /// The reporter's latest message on the case (what `#reply` answers).
     pub reporter_last_message: Option<MessageId>,
     /// The desks a case may be handed to with `#move` (every desk but its own).

@@ -178,12 +178,13 @@ fn display_or(text: &str, empty: &str) -> String {
 }
 
 /// What `#notspam` sends when it releases a case: the acknowledgement to the reporter
-/// (promised date counted from now) and the new-case notice to the team. Sets the case's
-/// embargo as a new case would get it. Template failures are returned as events.
+/// (promised date counted from now; none when `no_ack` says why not) and the new-case
+/// notice to the team. Sets the case's embargo as a new case would get it. Template
+/// failures are returned as events.
 pub fn release(
     ctx: &Ctx<'_>,
     case: &mut Case,
-    report_text: &str,
+    (report_text, no_ack): (&str, Option<String>),
     actor: &str,
 ) -> (Vec<Outgoing>, Vec<NewEvent>, String) {
     let mut out = Vec::new();
@@ -206,8 +207,9 @@ pub fn release(
         Some(case.root_message_id.clone()),
         vec![case.root_message_id.clone()],
     );
-    let ack_note = match &case.reporter {
-        Some(reporter) => match ctx.templates.render(&templates::Ack {
+    let ack_note = match (&case.reporter, no_ack) {
+        (_, Some(why)) => format!("not acknowledged: {why}"),
+        (Some(reporter), None) => match ctx.templates.render(&templates::Ack {
             case_id: id.to_string(),
             subject: case.subject.clone(),
             reporter_name: case.reporter_name.clone(),
@@ -240,7 +242,7 @@ pub fn release(
                 "NOT acknowledged: the ack template failed (see the case history)".into()
             }
         },
-        None => "no reporter address to acknowledge".into(),
+        (None, None) => "no reporter address to acknowledge".into(),
     };
     match ctx.templates.render(&templates::TeamNewCase {
         case_id: id.to_string(),

@@ -739,7 +739,14 @@ impl Desk {
             // commands that show or publish it, and for mail from the desk's own address
             // (told about once per case).
             let since = now - Duration::minutes(crate::desk::relay::WINDOW_MINUTES);
-            if from_desk || asks(|c| matches!(c, Command::Show | Command::Publish { .. })) {
+            if from_desk
+                || asks(|c| {
+                    matches!(
+                        c,
+                        Command::Show | Command::Publish { .. } | Command::NotSpam
+                    )
+                })
+            {
                 facts.timeline = tx.events(&case.id)?;
                 facts.recent = facts
                     .timeline
@@ -754,7 +761,7 @@ impl Desk {
             // team): parsing it again (it may be 50 MB) inside the write transaction is
             // done for those commands alone.
             if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam)) {
-                facts.report_text = self.report_text(tx, case)?;
+                (facts.report_text, facts.report_automatic) = self.report(tx, case)?;
             }
             // What `#reply` and a publication thread under: read for team commands only.
             if commands {
@@ -847,12 +854,20 @@ impl Desk {
 
     /// The text of the mail that opened the case.
     fn report_text(&self, tx: &Tx<'_>, case: &Case) -> store::Result<String> {
+        Ok(self.report(tx, case)?.0)
+    }
+
+    /// The text of the mail that opened the case, and why a machine sent it, if one did.
+    fn report(&self, tx: &Tx<'_>, case: &Case) -> store::Result<(String, Option<String>)> {
         Ok(match tx.raw_bytes_of_message(&case.root_message_id)? {
             Some(raw) => match mail::parse(&raw) {
-                Parsed::Mail(m) => m.text,
-                Parsed::Unreadable { .. } => "(the report could not be read)".into(),
+                Parsed::Mail(m) => {
+                    let automatic = classify::automatic_reason(&m).map(|r| r.describe());
+                    (m.text, automatic)
+                }
+                Parsed::Unreadable { .. } => ("(the report could not be read)".into(), None),
             },
-            None => String::new(),
+            None => (String::new(), None),
         })
     }
 

@@ -404,6 +404,51 @@ fn notspam_releases_and_spam_quarantines() {
         t.contains("is in the spam state; `#notspam` it first"),
         "{t}"
     );
+
+    // Released again: carol was acknowledged once already, and is not a second time.
+    w.deliver(&team_mail(
+        ALICE,
+        "a5@example.org",
+        None,
+        "not junk",
+        None,
+        &format!("#case {case}\r\n#notspam\r\n"),
+    ));
+    let mail = w.new_mail();
+    assert!(of_purpose(&mail, "ack").is_empty(), "{}", summarize(&mail));
+    let t = body(&first(&mail, "transcript").bytes);
+    assert!(t.contains("not acknowledged: already acknowledged"), "{t}");
+
+    // A machine's mail quarantined, then released: no acknowledgement to a machine.
+    let bounce = opened(&w.deliver(&format!(
+        "{}Auto-Submitted: auto-replied\r\nFrom: robot@bank.test\r\nTo: {DESK}\r\nSubject: Out of office\r\nMessage-ID: <o1@bank.test>\r\n\r\nAway.\r\n",
+        dmarc_fail("bank.test")
+    )));
+    assert_eq!(w.case(&bounce).status.as_str(), "spam");
+    w.deliver(&team_mail(
+        ALICE,
+        "a6@example.org",
+        None,
+        "release",
+        None,
+        &format!("#case {bounce}\r\n#notspam\r\n"),
+    ));
+    let mail = w.new_mail();
+    assert!(of_purpose(&mail, "ack").is_empty(), "{}", summarize(&mail));
+    let t = body(&first(&mail, "transcript").bytes);
+    assert!(
+        t.contains("not acknowledged: the report was sent by a machine"),
+        "{t}"
+    );
+}
+
+fn of_purpose<'a>(
+    rows: &'a [secdesk::store::OutboxRow],
+    purpose: &str,
+) -> Vec<&'a secdesk::store::OutboxRow> {
+    rows.iter()
+        .filter(|r| r.purpose.as_str() == purpose)
+        .collect()
 }
 
 #[test]

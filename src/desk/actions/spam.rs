@@ -3,6 +3,7 @@
 //! told, deadlines are planned from now).
 
 use super::{Step, Work, fail, ok};
+use crate::desk::case::EventKind;
 use crate::desk::spam;
 use crate::types::CaseStatus;
 
@@ -33,10 +34,24 @@ impl Work<'_, '_> {
             ));
         }
         self.case.status = CaseStatus::New;
+        // Nobody is acknowledged twice, and no machine is.
+        let no_ack = if self
+            .facts
+            .timeline
+            .iter()
+            .any(|e| e.kind == EventKind::Acknowledged)
+        {
+            Some("already acknowledged".to_string())
+        } else {
+            self.facts
+                .report_automatic
+                .as_ref()
+                .map(|why| format!("the report was sent by a machine ({why})"))
+        };
         let (out, events, summary) = spam::release(
             self.ctx,
             &mut self.case,
-            &self.facts.report_text,
+            (&self.facts.report_text, no_ack),
             self.actor,
         );
         self.outgoing.extend(out);
