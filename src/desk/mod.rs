@@ -508,13 +508,14 @@ fn other_on_case(
     d
 }
 
-/// A mail that could not be parsed: filed on a new case, the team told.
+/// A mail that could not be parsed: filed on a new case, the team told, unless
+/// `recent` (the unreadable mails of the last hour) reached the hourly alert budget: a
+/// flood of junk is told a few times an hour, the rest is on its cases.
 pub fn unreadable(
     ctx: &Ctx<'_>,
     id: CaseId,
-    message_id: &MessageId,
-    reason: &str,
-    raw: &[u8],
+    (message_id, reason, raw): (&MessageId, &str, &[u8]),
+    recent: u32,
 ) -> Decision {
     let size = raw.len();
     // The first lines only: enough to recognise the mail, never a megabyte of base64.
@@ -531,11 +532,17 @@ pub fn unreadable(
         message_id.clone(),
     );
     let mut d = Decision::on(case.clone(), true, MessageKind::Unreadable);
-    d.event(NewEvent::new(
-        EventKind::Unreadable,
-        DESK_ACTOR,
-        format!("a mail of {size} bytes could not be read ({reason}); its raw bytes are stored"),
-    ));
+    let mut detail =
+        format!("a mail of {size} bytes could not be read ({reason}); its raw bytes are stored");
+    if recent >= crate::desk::actions::ALERTS_PER_HOUR {
+        detail.push_str(&format!(
+            "; the team was not told at once: {recent} unreadable mails came within the hour \
+             (a flood?), and the case waits in `secdesk cases` and the digest"
+        ));
+        d.event(NewEvent::new(EventKind::Unreadable, DESK_ACTOR, detail));
+        return d;
+    }
+    d.event(NewEvent::new(EventKind::Unreadable, DESK_ACTOR, detail));
     let text = format!(
         "A mail of {size} bytes arrived at {} but could not be read: {reason}.\n\
          Its raw bytes are kept in the database and attached here. Nobody was answered.\n\

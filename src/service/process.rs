@@ -269,7 +269,8 @@ impl Desk {
             let year = self.config.calendar.local_date(now).year();
             let case_id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
             let reason = format!("processing it failed {failures} times; the last error: {error}");
-            let mut d = desk::unreadable(&self.ctx(now), case_id, &id, &reason, &bytes);
+            // Always told: a mail set aside is the desk's failure, never a flood's.
+            let mut d = desk::unreadable(&self.ctx(now), case_id, (&id, &reason, &bytes), 0);
             if let Some(c) = d.case.as_mut() {
                 c.subject = "(could not be processed)".into();
             }
@@ -447,7 +448,13 @@ impl Desk {
                     return Ok(Processed::Duplicate(id));
                 }
                 let new_id = tx.next_case_id(&prefix, year)?;
-                let d = desk::unreadable(&ctx, new_id, &id, &reason, bytes);
+                // Unreadable mail of the last hour, counted up to the alert budget.
+                let recent = tx.count_events_since(
+                    EventKind::Unreadable,
+                    now - Duration::hours(1),
+                    ALERTS_PER_HOUR,
+                )?;
+                let d = desk::unreadable(&ctx, new_id, (&id, &reason, bytes), recent);
                 let meta = Meta {
                     id: id.clone(),
                     from: String::new(),

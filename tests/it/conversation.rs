@@ -183,6 +183,39 @@ fn unreadable_mail_is_filed_and_the_team_told() {
     ));
 }
 
+/// A flood of unreadable mail (a spammer's headerless junk) tells the team of the first
+/// few in an hour; the rest are filed on cases of their own all the same, listed by
+/// `secdesk cases` and the digest, each saying why nobody was told at once.
+#[test]
+fn a_flood_of_unreadable_mail_tells_the_team_a_few_times_an_hour() {
+    let mut w = World::new();
+    let mut alerts = 0;
+    for n in 0..8 {
+        let filed = w.deliver(&format!("\u{0}\u{1}garbage {n} without any header line"));
+        assert!(
+            matches!(filed, Processed::Filed { opened: true, .. }),
+            "{filed:?}"
+        );
+        alerts += w.new_mail().len();
+    }
+    assert_eq!(alerts, 2 * 5, "five alerts to each of the two members");
+    let quiet = w
+        .events("SEC-2026-0008")
+        .into_iter()
+        .map(|e| e.detail)
+        .collect::<Vec<_>>();
+    assert!(
+        quiet
+            .iter()
+            .any(|d| d.contains("the team was not told at once")),
+        "{quiet:?}"
+    );
+    // An hour later the team hears of the next one again.
+    w.clock.advance(chrono::Duration::minutes(61));
+    w.deliver("\u{0}\u{1}garbage once more");
+    assert_eq!(w.new_mail().len(), 2);
+}
+
 #[test]
 fn own_mail_coming_back_is_never_answered() {
     // Never answered, but never swallowed either (issue 10, point 8): filed on a case of
