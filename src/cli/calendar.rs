@@ -70,13 +70,18 @@ fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::
             Ok(mine)
         })?;
     }
+    // Each case's deadlines by its own desk's calendar and policy.
     let deadlines: Vec<ical::CaseDeadlines<'_>> = cases
         .iter()
-        .map(|s| ical::CaseDeadlines {
-            case: &s.case,
-            first_answer: scheduler::next_deadline(d, &s.case)
-                .filter(|(_, kind)| *kind == DeadlineKind::FirstAnswer)
-                .map(|(t, _)| t),
+        .map(|s| {
+            let desk = d.view(&s.desk);
+            ical::CaseDeadlines {
+                case: &s.case,
+                first_answer: scheduler::next_deadline(desk, &s.case)
+                    .filter(|(_, kind)| *kind == DeadlineKind::FirstAnswer)
+                    .map(|(t, _)| t),
+                cal: &desk.config.calendar,
+            }
         })
         .collect();
     let one_offs: Vec<ical::Reminder<'_>> = reminders
@@ -92,7 +97,6 @@ fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::
     Ok(ical::deadline_events(
         &deadlines,
         &one_offs,
-        &d.config.calendar,
         &d.config.desk.hostname,
     ))
 }

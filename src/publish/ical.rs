@@ -34,6 +34,8 @@ pub struct Event {
 pub struct CaseDeadlines<'a> {
     pub case: &'a Case,
     pub first_answer: Option<DateTime<Utc>>,
+    /// The calendar of the case's desk: its embargo ends at midnight there.
+    pub cal: &'a Calendar,
 }
 
 /// A `#remind` reminder still to come.
@@ -51,13 +53,13 @@ pub struct Reminder<'a> {
 pub fn deadline_events(
     cases: &[CaseDeadlines<'_>],
     reminders: &[Reminder<'_>],
-    cal: &Calendar,
     host: &str,
 ) -> Vec<Event> {
     let mut events = Vec::new();
     for CaseDeadlines {
         case: c,
         first_answer,
+        cal,
     } in cases
     {
         if let Some(t) = *first_answer {

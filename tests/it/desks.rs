@@ -632,6 +632,31 @@ fn the_read_side_commands_take_a_desk() {
         text.contains("DUNE-2026-0001") && !text.contains("COHTTP-"),
         "{text}"
     );
+    // Every desk's calendar at once: each case's deadlines in its own desk's time zone
+    // (dune's embargo ends at midnight in New York, as in dune's own file).
+    let all = w._dir.path().join("all.ics");
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", all.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let start_of = |text: &str, uid: &str| -> String {
+        let event = text
+            .split("BEGIN:VEVENT")
+            .find(|e| e.contains(uid))
+            .unwrap_or_else(|| panic!("no {uid} in {text}"));
+        event
+            .lines()
+            .find(|l| l.starts_with("DTSTART"))
+            .unwrap()
+            .to_string()
+    };
+    let everyone = std::fs::read_to_string(&all).unwrap();
+    assert_eq!(
+        start_of(&everyone, "dune-2026-0001-embargo@"),
+        start_of(&text, "dune-2026-0001-embargo@")
+    );
+    assert_eq!(
+        start_of(&everyone, "dune-2026-0001-first-answer@"),
+        start_of(&text, "dune-2026-0001-first-answer@")
+    );
 
     for args in [
         &["cases", "--desk", "nope"][..],
