@@ -677,7 +677,7 @@ impl Desk {
             &home,
             (**case).clone(),
             lines,
-            recent_alerts(tx, now)?,
+            recent_alerts(tx, now, self.config.team.recipients().len())?,
         )))
     }
 
@@ -794,7 +794,7 @@ impl Desk {
             acks: tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?,
             acks_total: tx.count_acks_since(now - total_window)?,
             ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
-            alerts: recent_alerts(tx, now)?,
+            alerts: recent_alerts(tx, now, self.config.team.recipients().len())?,
         })
     }
 
@@ -1187,13 +1187,15 @@ struct RecentCounts {
 }
 
 /// Alerts about refused commands sent within the last hour, counted up to one past the
-/// hourly limit.
-fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<u32> {
-    tx.count_events_since(
-        EventKind::Refused,
-        now - Duration::hours(1),
-        ALERTS_PER_HOUR + 1,
-    )
+/// hourly limit: those on a case (its `Refused` events) and those on none (their team
+/// notices, one per member of a team of `members`).
+fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, members: usize) -> store::Result<u32> {
+    let since = now - Duration::hours(1);
+    let on_cases = tx.count_events_since(EventKind::Refused, since, ALERTS_PER_HOUR + 1)?;
+    let members = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
+    let rows =
+        tx.count_caseless_notices_since(since, (ALERTS_PER_HOUR + 1).saturating_mul(members))?;
+    Ok(on_cases.saturating_add(rows.div_ceil(members)))
 }
 
 /// The reporter's latest message on `case` (what `#reply` answers).

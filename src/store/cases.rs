@@ -880,6 +880,10 @@ mod tests {
             (widths_sql(Listing::Open), "cases_open"),
             (listing_sql(Listing::Spam), "cases_spam"),
             (widths_sql(Listing::Spam), "cases_spam"),
+            (
+                crate::store::outbox::caseless_notices_sql(12),
+                "outbox_caseless_notices",
+            ),
         ];
         for (sql, index) in checks {
             let plan = plan(&store, &sql);

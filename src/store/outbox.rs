@@ -156,6 +156,15 @@ impl Tx<'_> {
         Ok(n as u32)
     }
 
+    /// Team notices on no case queued since `since` (one row per member), counted up
+    /// to `at_most`: read through `outbox_caseless_notices` alone.
+    pub fn count_caseless_notices_since(&self, since: DateTime<Utc>, at_most: u32) -> Result<u32> {
+        let n: i64 = self
+            .opt(&caseless_notices_sql(at_most), params![ts(since)])?
+            .unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Mail of `purpose` to anyone queued since `since` (the desk-wide ack limit).
     /// How many acknowledgements were queued since `since`, to the minute: the minute
     /// `since` falls in counts whole, so the window is at most a minute longer, never
@@ -295,4 +304,13 @@ fn minute_of(t: DateTime<Utc>) -> String {
     let mut text = ts(t);
     text.truncate(16);
     text
+}
+
+/// The count of team notices on no case since `?1`, up to `at_most` (written into the
+/// statement: a bound LIMIT is prepared again at every call), through their own index,
+/// named: left to itself, SQLite takes `outbox_rate` and reads every team notice.
+pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 LIMIT {at_most})"
+    )
 }

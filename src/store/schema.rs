@@ -300,6 +300,12 @@ CREATE INDEX message_refs_referenced ON message_refs (referenced_id, message_row
     r#"
 CREATE INDEX events_case_at ON events (case_id, at);
 "#,
+    // 15: the team's alerts about mail on no case (forged commands naming none), counted
+    // for the hourly alert budget without reading the rest of the outbox.
+    r#"
+CREATE INDEX outbox_caseless_notices ON outbox (created_at)
+ WHERE case_id IS NULL AND purpose = 'team-notice';
+"#,
 ];
 
 #[cfg(test)]

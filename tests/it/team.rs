@@ -148,6 +148,26 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
     assert!(body_text(&out[0]).contains("None of its commands ran"));
 }
 
+/// Forged commands that name no case share the hourly alert budget: a flood of them
+/// tells the team five times, not once per forged mail.
+#[test]
+fn a_flood_of_forged_commands_naming_no_case_is_told_five_times_an_hour() {
+    let mut w = World::new();
+    let mut told = 0;
+    for n in 0..8 {
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("forged{n}@example.org"),
+            None,
+            "hello",
+            Some("mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org"),
+            "#case SEC-2026-0099\r\n#close\r\n",
+        ));
+        told += w.new_mail().len();
+    }
+    assert_eq!(told, 5 * 2, "five alerts to each of the two members");
+}
+
 fn body_text(row: &secdesk::store::OutboxRow) -> String {
     body(&row.bytes)
 }
