@@ -70,6 +70,7 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
     out.extend(check_templates(&config));
     out.push(check_database(&config.desk.database));
     out.extend(spam_findings(&config));
+    out.extend(desks_spam_findings(&config));
 
     out.extend(check_imap(&config).await);
     out.push(check_smtp(&config).await);
@@ -102,6 +103,31 @@ fn desks_finding(config: &Config) -> Option<Finding> {
         "desks",
         format!("{} desks: {}", each.len(), each.join(", ")),
     ))
+}
+
+/// What each `[desks.NAME]` desk counts as spam, where that differs from the top level
+/// (its own `spam` section or `team.authserv_id`), each finding named by its desk.
+fn desks_spam_findings(config: &Config) -> Vec<Finding> {
+    let top: Vec<(Level, String)> = spam_findings(config)
+        .into_iter()
+        .map(|f| (f.level, f.text))
+        .collect();
+    let mut out = Vec::new();
+    for d in &config.desks {
+        let own = spam_findings(d);
+        if own
+            .iter()
+            .map(|f| (f.level, f.text.clone()))
+            .eq(top.iter().cloned())
+        {
+            continue;
+        }
+        out.extend(own.into_iter().map(|f| Finding {
+            text: format!("desks.{}: {}", d.desk.key, f.text),
+            ..f
+        }));
+    }
+    out
 }
 
 /// Every advisory checkout a desk publishes to, once each, with the keys that name it

@@ -178,7 +178,7 @@ async fn check_tries_every_desks_checkout() {
     let config = tmp.path().join("config.toml");
     let missing = tmp.path().join("cohttp-advisories");
     let desks = format!(
-        "advisory_repo = \"{}\"\n\n[desks.cohttp]\naddress = \"security+cohttp@example.org\"\ncase_prefix = \"COHTTP\"\n[desks.cohttp.team]\nmembers = [\"carol@example.org\"]\n[desks.cohttp.publish]\nadvisory_repo = \"{}\"\n\n[desks.dune]\naddress = \"security+dune@example.org\"\ncase_prefix = \"DUNE\"\n",
+        "advisory_repo = \"{}\"\n\n[desks.cohttp]\naddress = \"security+cohttp@example.org\"\ncase_prefix = \"COHTTP\"\n[desks.cohttp.team]\nmembers = [\"carol@example.org\"]\n[desks.cohttp.publish]\nadvisory_repo = \"{}\"\n\n[desks.dune]\naddress = \"security+dune@example.org\"\ncase_prefix = \"DUNE\"\n[desks.dune.spam]\nfilter = \"none\"\n",
         clone.display(),
         missing.display()
     );
@@ -206,6 +206,19 @@ async fn check_tries_every_desks_checkout() {
             && repos[1]
                 .text
                 .contains("(desks.cohttp.publish.advisory_repo)"),
+        "{lines:#?}"
+    );
+    // dune trusts no spam filter: said for dune; cohttp counts as the top level does.
+    let spam = of("spam");
+    assert!(
+        spam.iter().any(|f| f
+            .text
+            .starts_with("desks.dune: new mail is suspect on Authentication-Results")
+            && !f.text.contains("SpamAssassin")),
+        "{lines:#?}"
+    );
+    assert!(
+        !spam.iter().any(|f| f.text.starts_with("desks.cohttp")),
         "{lines:#?}"
     );
     let desks = of("desks");
