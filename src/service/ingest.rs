@@ -38,6 +38,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The longest wait between two connection attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// How long a connection must have lasted for its end to start the backoff afresh.
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(60);
+
 /// The most mails one batch holds: downloaded by one `UID FETCH`, filed in one
 /// transaction (a savepoint each), flagged by one `UID STORE`.
 const BATCH_MAILS: usize = 50;
@@ -907,7 +910,8 @@ pub fn beat_bound(cfg: &ImapConfig) -> Duration {
 /// Watches the inbox until shutdown: connects (with backoff), syncs, then waits with IDLE
 /// (or polls), and syncs again on every change. `on_new_mail` is called after a sync that
 /// filed mail; `ready` fires after the first successful sync. The backoff grows with
-/// each failed connection or sync and is reset only by a sync that worked.
+/// each failed connection, and starts afresh after a connection that lasted
+/// [`HEALTHY_CONNECTION`].
 pub async fn watch(
     desk: Arc<Desk>,
     db: Db,
@@ -924,6 +928,7 @@ pub async fn watch(
         beat.tick();
         match connect(&cfg).await {
             Ok(session) => {
+                let up = tokio::time::Instant::now();
                 let r = connected(
                     session,
                     &desk,
@@ -933,9 +938,13 @@ pub async fn watch(
                     &beat,
                     &on_new_mail,
                     &mut ready,
-                    &mut backoff,
                 )
                 .await;
+                // Only a connection that lasted resets the backoff: one dropped at every
+                // IDLE (a server, a middlebox) is not logged in to again every second.
+                if up.elapsed() >= HEALTHY_CONNECTION {
+                    backoff = Duration::from_secs(1);
+                }
                 // Ok only when asked to stop (or made to end by a test's failpoint).
                 if r.is_ok() {
                     return;
@@ -972,7 +981,6 @@ async fn connected(
     beat: &Beat,
     on_new_mail: &(dyn Fn() + Send + Sync),
     ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
-    backoff: &mut Duration,
 ) -> Result<(), IngestError> {
     let cfg = &desk.config.imap;
     let idle = has_idle(&mut session, cfg.timeout).await?;
@@ -985,9 +993,6 @@ async fn connected(
         beat.tick();
         mailbox_grew(&queue); // whatever it said, the sync below sees it all
         let r = sync(&mut session, db, desk, clock, shutdown, beat, on_new_mail).await?;
-        if r.failed == 0 {
-            *backoff = Duration::from_secs(1);
-        }
         // Ready means caught up: logged in, and the inbox read once (which also settles
         // what is history at the first start).
         if let Some(tx) = ready.take() {

@@ -844,3 +844,29 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
         "what the waiting mail says"
     );
 }
+
+/// A server (or a middlebox) that drops the connection at every IDLE: the desk logs in
+/// again with a growing backoff, not every second forever (a sync that worked reset the
+/// backoff, and the next IDLE failed at once).
+#[test]
+fn an_imap_server_that_drops_every_idle_is_retried_with_growing_backoff() {
+    let stack = MailStack::start();
+    let proxy = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), proxy.port, stack.smtp_port);
+    let _desk = RunningDesk::start(load(&text));
+    let before = proxy.accepted();
+    proxy.set(Mode::CloseOn(b"IDLE\r\n".to_vec()));
+    // The IDLE under way is renewed within 3 s (idle_renew), and dropped.
+    wait_until(WAIT, "the desk never came back", || {
+        proxy.accepted() > before
+    });
+    // Watched for 10 s: logins at about 0, 1, 3 and 7 s; one a second would make ten.
+    let first = proxy.accepted();
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(10) {
+        let n = proxy.accepted() - first;
+        assert!(n <= 4, "{n} more logins in {:?}", watched.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

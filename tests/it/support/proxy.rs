@@ -27,6 +27,9 @@ pub enum Mode {
     /// Pass until the client sends these bytes, then blackhole that connection (the
     /// bytes before the marker are forwarded); later connections pass. One shot.
     BlackholeAfter(Vec<u8>),
+    /// Pass until the client sends these bytes, then close that connection (both
+    /// sides); every connection alike, for as long as the mode holds.
+    CloseOn(Vec<u8>),
 }
 
 struct Link {
@@ -169,6 +172,18 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
                 tail = seen[seen.len() - keep..].to_vec();
             }
             Mode::BlackholeAfter(_) => {}
+            Mode::CloseOn(marker) if upward => {
+                let mut seen = tail.clone();
+                seen.extend_from_slice(chunk);
+                if seen.windows(marker.len()).any(|w| w == marker) {
+                    let _ = to.shutdown(Shutdown::Both);
+                    let _ = from.shutdown(Shutdown::Both);
+                    return;
+                }
+                let keep = marker.len().min(seen.len());
+                tail = seen[seen.len() - keep..].to_vec();
+            }
+            Mode::CloseOn(_) => {}
         }
         if to.write_all(chunk).is_err() {
             break;
