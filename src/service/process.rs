@@ -791,7 +791,7 @@ impl Desk {
         let total_window = Duration::from_std(policy.ack_rate_limit_total.window)
             .unwrap_or_else(|_| Duration::hours(1));
         Ok(RecentCounts {
-            acks: tx.count_sent_to(Purpose::Ack, m.from_address(), now - window)?,
+            acks: tx.count_sent_to_mailbox(Purpose::Ack, m.from_address(), now - window)?,
             acks_total: tx.count_acks_since(now - total_window)?,
             ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
             alerts: recent_alerts(tx, now, self.config.team.recipients().len())?,
@@ -1176,7 +1176,8 @@ enum Found<'d> {
 
 /// What the rate limits count for one incoming mail.
 struct RecentCounts {
-    /// Acknowledgements sent to this sender within the rate-limit window.
+    /// Acknowledgements sent to this sender's mailbox (plus addresses included) within
+    /// the rate-limit window.
     acks: u32,
     /// Acknowledgements the whole desk sent within the total window.
     acks_total: u32,

@@ -156,6 +156,33 @@ impl Tx<'_> {
         Ok(n as u32)
     }
 
+    /// Mail of `purpose` queued since `since` to the mailbox of `address`: to the address
+    /// itself and to every plus address of the same mailbox (`local+tag@domain`), which
+    /// reach one person. Two ranges of the `outbox_rate` index, never the whole outbox.
+    pub fn count_sent_to_mailbox(
+        &self,
+        purpose: Purpose,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32> {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return self.count_sent_to(purpose, address, since);
+        };
+        let base = local.split('+').next().unwrap_or(local);
+        let bare = format!("{base}@{domain}");
+        // Every `base+…` address sorts between `base+` and `base,` (',' follows '+').
+        let (from, to) = (format!("{base}+"), format!("{base},"));
+        let tagged: i64 = self
+            .opt(
+                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND primary_rcpt > ?2 AND primary_rcpt < ?3
+                   AND substr(primary_rcpt, -length(?4)) = ?4 AND created_at >= ?5",
+                params![purpose, from, to, format!("@{domain}"), ts(since)],
+            )?
+            .unwrap_or(0);
+        let exact = self.count_sent_to(purpose, &bare, since)?;
+        Ok(exact.saturating_add(u32::try_from(tagged).unwrap_or(u32::MAX)))
+    }
+
     /// Team notices on no case queued since `since` (one row per member), counted up
     /// to `at_most`: read through `outbox_caseless_notices` alone.
     pub fn count_caseless_notices_since(&self, since: DateTime<Utc>, at_most: u32) -> Result<u32> {

@@ -122,6 +122,41 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     );
 }
 
+/// The limit is per mailbox: `victim+1@`, `victim+2@`, … (forged senders a plus
+/// address brings to one mailbox) share the one budget of `victim@`.
+#[test]
+fn acknowledgements_are_rate_limited_per_mailbox_whatever_its_plus_tag() {
+    let mut w = World::new();
+    for i in 0..6 {
+        w.clock.advance(Duration::seconds(5));
+        let from = if i == 0 {
+            "victim@reporter.test".to_string()
+        } else {
+            format!("Victim+{i}@Reporter.test")
+        };
+        w.deliver(&format!(
+            "From: {from}\r\nTo: {DESK}\r\nSubject: Report {i}\r\nMessage-ID: <v{i}@reporter.test>\r\n\r\nx\r\n"
+        ));
+    }
+    let acks = w
+        .new_mail()
+        .into_iter()
+        .filter(|r| r.purpose.as_str() == "ack")
+        .count();
+    assert_eq!(acks, 3, "one budget for victim@ and its plus addresses");
+    // Another mailbox of the domain has its own.
+    w.deliver(&format!(
+        "From: victimized@reporter.test\r\nTo: {DESK}\r\nSubject: Mine\r\nMessage-ID: <w1@reporter.test>\r\n\r\nx\r\n"
+    ));
+    assert_eq!(
+        w.new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "ack")
+            .count(),
+        1
+    );
+}
+
 #[test]
 fn acknowledgements_are_rate_limited_per_sender() {
     let mut w = World::new();
