@@ -1204,12 +1204,7 @@ fn reporter_last_message(tx: &Tx<'_>, case: &Case) -> store::Result<Option<Messa
     let Some(rep) = &case.reporter else {
         return Ok(None);
     };
-    Ok(tx
-        .messages_of(&case.id)?
-        .into_iter()
-        .filter(|msg| msg.direction_in && &msg.from == rep)
-        .map(|msg| msg.message_id)
-        .next_back())
+    tx.last_message_from(&case.id, rep)
 }
 
 /// `#move`, by a member of this desk, to a desk there is: the member and the desk's

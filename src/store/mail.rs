@@ -291,6 +291,16 @@ impl Tx<'_> {
         Ok(row)
     }
 
+    /// The latest mail `from` sent on `case` (what `#reply` answers): read backwards
+    /// through `messages_case`, never the case's whole list.
+    pub fn last_message_from(&self, case: &CaseId, from: &str) -> Result<Option<MessageId>> {
+        self.opt(
+            "SELECT message_id FROM messages WHERE case_id = ?1 AND direction = 'in' AND from_addr = ?2
+             ORDER BY at DESC, id DESC LIMIT 1",
+            params![case, from],
+        )
+    }
+
     pub fn messages_of(&self, case: &CaseId) -> Result<Vec<MessageRow>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT message_id, direction, at, from_addr, subject, kind FROM messages WHERE case_id = ?1 ORDER BY at, id",
