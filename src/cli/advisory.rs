@@ -1,9 +1,9 @@
 //! `secdesk advisory <id>`: the case's advisory as its desk would publish it, for
 //! review; its problems on stderr.
 
-use super::{Output, case_id, desk, open_existing};
+use super::{Output, case_of_desk};
 use crate::publish::{advisory, publication};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,20 +20,9 @@ pub fn run(
     dir: Option<&Path>,
     out: &mut Output,
 ) -> Result<ExitCode> {
-    let top = desk(config)?;
-    let id = case_id(id)?;
-    let mut store = open_existing(&top.config)?;
     // The case's desk publishes it: its advisory prefix, ecosystem and credits.
-    let (case, events, d) = store.read(|tx| {
-        Ok((
-            tx.load_case(&id)?,
-            tx.events(&id)?,
-            top.view_of_case(tx, &id)?,
-        ))
-    })?;
-    let Some(case) = case else {
-        bail!("there is no case {id}")
-    };
+    let (top, case, events, key) = case_of_desk(config, id)?;
+    let d = top.view(&key);
     let ids = publication::draft_ids(&case, &d.config);
     let advs = publication::advisories_for(&case, &events, &d.config, &ids);
     for adv in &advs {

@@ -181,6 +181,33 @@ pub(crate) fn desk_view<'a>(
     Ok((d, only))
 }
 
+/// The case `id` (as text) with its history and the key of its desk, from the database
+/// of the desk at `config` (loaded, and returned: the case's desk is `top.view(key)`).
+pub(crate) fn case_of_desk(
+    config: &Path,
+    id: &str,
+) -> Result<(
+    Desk,
+    crate::desk::case::Case,
+    Vec<crate::desk::case::Event>,
+    String,
+)> {
+    let top = desk(config)?;
+    let id = case_id(id)?;
+    let mut store = open_existing(&top.config)?;
+    let (case, events, key) = store.read(|tx| {
+        Ok((
+            tx.load_case(&id)?,
+            tx.events(&id)?,
+            top.view_of_case(tx, &id)?.key().to_string(),
+        ))
+    })?;
+    let Some(case) = case else {
+        bail!("there is no case {id}")
+    };
+    Ok((top, case, events, key))
+}
+
 pub(crate) fn open_existing(config: &Config) -> Result<Store> {
     let path = &config.desk.database;
     if !path.exists() {

@@ -755,25 +755,23 @@ fn a_moved_case_leaves_its_responder_behind() {
     assert_eq!(recipients(&reminders), vec![CAROL.to_string()]);
 }
 
+/// Rita's report "Cohttp bug" to cohttp (Message-ID `id`): the team notice's Message-ID.
+fn cohttp_report(w: &mut World, id: &str) -> String {
+    w.deliver(&report_to(RITA, COHTTP, id, "Cohttp bug", "x"));
+    w.new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice")
+        .unwrap()
+        .message_id
+        .to_string()
+}
+
 /// `case ID` and `advisory ID` speak for the case's desk: its name, its time zone, its
 /// advisory prefix (the top level's were used for every case).
 #[test]
 fn case_and_advisory_speak_for_the_cases_desk() {
     let mut w = world();
-    w.deliver(&report_to(
-        RITA,
-        COHTTP,
-        "r2@reporter.test",
-        "Cohttp bug",
-        "x",
-    ));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice")
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = cohttp_report(&mut w, "r2@reporter.test");
     w.deliver(&member_mail(
         CAROL,
         COHTTP,
@@ -833,20 +831,7 @@ fn a_desks_advisory_branch_goes_to_its_own_origin() {
     assert_ne!(desks, DESKS);
     let mut w = World::with(monday_10(), &desks);
     let publish = |w: &mut World, n: usize| -> String {
-        w.deliver(&report_to(
-            RITA,
-            COHTTP,
-            &format!("r{n}@reporter.test"),
-            "Cohttp bug",
-            "x",
-        ));
-        let notice = w
-            .new_mail()
-            .iter()
-            .find(|r| r.purpose.as_str() == "team-notice")
-            .unwrap()
-            .message_id
-            .to_string();
+        let notice = cohttp_report(w, &format!("r{n}@reporter.test"));
         for (k, body) in [SETUP, "#publish now\r\n"].into_iter().enumerate() {
             w.deliver(&member_mail(
                 CAROL,

@@ -683,12 +683,7 @@ fn an_smtp_server_that_hangs_up_is_retried_with_growing_backoff() {
         tries.load(Ordering::SeqCst) >= 1
     });
     // Watched for 4 s: tries at about 0, 1 and 3 s; a tight loop would make dozens.
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(4) {
-        let n = tries.load(Ordering::SeqCst);
-        assert!(n <= 4, "{n} connections in {:?}", watched.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    at_most_while_watched(4, Duration::from_secs(4), || tries.load(Ordering::SeqCst));
     assert_eq!(
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
         0
@@ -749,12 +744,7 @@ fn a_database_refusing_the_mailers_writes_is_retried_with_growing_backoff() {
         tries.load(Ordering::SeqCst) >= 1
     });
     // Watched for 4 s: tries at about 0, 1 and 3 s; a tight loop would make dozens.
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(4) {
-        let n = tries.load(Ordering::SeqCst);
-        assert!(n <= 4, "{n} connections in {:?}", watched.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    at_most_while_watched(4, Duration::from_secs(4), || tries.load(Ordering::SeqCst));
     assert_eq!(
         tally(
             &db,
@@ -863,10 +853,15 @@ fn an_imap_server_that_drops_every_idle_is_retried_with_growing_backoff() {
     });
     // Watched for 10 s: logins at about 0, 1, 3 and 7 s; one a second would make ten.
     let first = proxy.accepted();
+    at_most_while_watched(4, Duration::from_secs(10), || proxy.accepted() - first);
+}
+
+/// Watches `count` for `window`: it never goes past `most` (a backoff, not a tight loop).
+fn at_most_while_watched(most: usize, window: Duration, count: impl Fn() -> usize) {
     let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(10) {
-        let n = proxy.accepted() - first;
-        assert!(n <= 4, "{n} more logins in {:?}", watched.elapsed());
+    while watched.elapsed() < window {
+        let n = count();
+        assert!(n <= most, "{n} connections in {:?}", watched.elapsed());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
