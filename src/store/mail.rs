@@ -5,6 +5,7 @@ use crate::mail::threading::ThreadIndex;
 use crate::types::{CaseId, MessageId, Uid, UidValidity};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
+use sha2::Digest as _;
 
 /// How a mail reached the store, which decides whether the desk may answer it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,9 @@ impl Tx<'_> {
     }
 
     /// Stores mail that did not come over IMAP (`secdesk import`): it is never flagged.
+    /// Its key is the archive's path, the mail's position in it and a fingerprint of its
+    /// bytes (in place of IMAP's UIDVALIDITY): importing an archive again skips what is
+    /// stored, and another archive at the same path is new mail at every position.
     pub fn insert_imported(
         &self,
         source: &str,
@@ -113,10 +117,14 @@ impl Tx<'_> {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
+        let digest = sha2::Sha256::digest(bytes);
+        let print = digest
+            .first_chunk::<4>()
+            .map_or(0, |b| i64::from(u32::from_be_bytes(*b)));
         let n = self.exec(
-            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, flagged) VALUES (?1, 0, ?2, ?3, ?4, 1)
+            "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes, flagged) VALUES (?1, ?2, ?3, ?4, ?5, 1)
              ON CONFLICT DO NOTHING",
-            params![format!("import:{source}"), seq, ts(now), bytes],
+            params![format!("import:{source}"), print, seq, ts(now), bytes],
         )?;
         Ok((n == 1).then(|| self.conn().last_insert_rowid()))
     }

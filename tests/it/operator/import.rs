@@ -170,3 +170,44 @@ fn import_of_mbox_and_maildir_matches_live_ingest() {
         "the live desk did not acknowledge the two reports"
     );
 }
+
+/// A new archive at the path of one imported before (this year's export where last
+/// year's was) is imported whole: the mail at each position is new mail, not the mail
+/// once at that position (it was skipped as "already on file", and so lost).
+#[test]
+fn a_new_archive_at_an_old_path_is_imported_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("security.mbox");
+    let write = |ids: [&str; 2]| {
+        let text: String = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "From archive@example.org Mon Nov 16 10:00:00 2026\nFrom: Rita <rita@reporter.test>\nTo: security@example.org\nSubject: Report {id}\nMessage-ID: <{id}@reporter.test>\nDate: Mon, 16 Nov 2026 10:00:00 +0100\n\nText {id}.\n\n"
+                )
+            })
+            .collect();
+        fs::write(&mbox, text).unwrap();
+    };
+    write(["old-1", "old-2"]);
+    let (db, cfg, o) = import_into(dir.path(), "desk", &mbox);
+    assert!(o.status.success(), "{}", all_output(&o));
+    write(["new-1", "new-2"]);
+    let o = run_cli(&cfg, &["import", mbox.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "2 messages read from {}: 2 new cases, 0 already on file. Nothing was sent.\n",
+            mbox.display()
+        )
+    );
+    assert_eq!(case_rows(&db).len(), 4);
+    // The same archive again: nothing new.
+    let o = run_cli(&cfg, &["import", mbox.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains(": 0 new cases, 2 already on file."),
+        "{}",
+        stdout(&o)
+    );
+}
