@@ -50,7 +50,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let started = start(config).await?;
+    let started = start(config, clock.now()).await?;
     let desk = Arc::clone(&started.desk);
     let (trigger, stop) = shutdown::channel();
     let (mut loops, watchdog, ready_rx) = spawn_loops(started, clock, stop);
@@ -70,7 +70,7 @@ struct Started {
 
 /// Start-up: warnings logged, templates checked, the database opened once per loop, the
 /// CA store read and the SMTP client made. Any failure stops the daemon before a loop runs.
-async fn start(config: Config) -> anyhow::Result<Started> {
+async fn start(config: Config, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Started> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -86,6 +86,14 @@ async fn start(config: Config) -> anyhow::Result<Started> {
     let _ = tokio::task::spawn_blocking(crate::service::tls::native_roots).await;
     let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;
     let desk = Arc::new(Desk::new(config, templates));
+    // Reminders planned under an earlier configuration (another time zone, other
+    // offsets) are planned again under this one.
+    let d = Arc::clone(&desk);
+    let replanned = sched_db
+        .call(move |s| crate::service::scheduler::replan_open_cases(&d, s, now))
+        .await
+        .context("re-planning the open cases' reminders")?;
+    tracing::debug!(cases = replanned, "reminders re-planned");
     Ok(Started {
         desk,
         ingest_db,

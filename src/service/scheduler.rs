@@ -85,6 +85,26 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
     Ok(fired)
 }
 
+/// Re-plans the reminders of every open case by its desk's configuration as it is now;
+/// the daemon does it at each start. A reminder is sent only while the deadline it was
+/// planned for is still the case's: after a change of time zone (or of the policy's
+/// offsets) every pending one would otherwise be dropped as stale when due. Reminders
+/// already sent are never planned again, and `#remind` ones are kept. Returns how many
+/// cases were re-planned.
+pub fn replan_open_cases(
+    desk: &Desk,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> store::Result<usize> {
+    store.write(|tx| {
+        let open = tx.list_cases(true)?;
+        for s in &open {
+            desk.view(&s.desk).replan(tx, &s.case, now)?;
+        }
+        Ok(open.len())
+    })
+}
+
 /// Plans the next daily spam summary if none is pending (and the config asks for one).
 /// Its row's UNIQUE (scope, kind, due) key makes it one summary per day, whatever the
 /// restarts.

@@ -269,3 +269,34 @@ fn a_fixed_case_not_published_the_same_day_is_reminded() {
     w.clock.set(paris(2026, 11, 27, 17, 0));
     assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
 }
+
+/// The team sets its time zone after cases were opened (the default is UTC): the start
+/// re-plans every open case in the new zone, and the embargo reminders go out. They were
+/// each dropped as stale, the embargo's end no longer being the instant they were
+/// planned for.
+#[test]
+fn a_new_time_zone_keeps_every_embargo_reminder() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    let embargo = w.case("SEC-2026-0001").embargo_end.unwrap();
+    w.reconfigure(|t| t.replace("Europe/Paris", "America/New_York"));
+    let now = secdesk::clock::Clock::now(&w.clock);
+    let replanned =
+        secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    assert_eq!(replanned, 1);
+    // Fourteen days before the end, 09:00 in New York.
+    let day = embargo - chrono::Days::new(14);
+    let nine = chrono::TimeZone::from_local_datetime(
+        &chrono_tz::America::New_York,
+        &day.and_hms_opt(9, 0, 0).unwrap(),
+    )
+    .unwrap()
+    .with_timezone(&chrono::Utc);
+    w.clock.set(nine);
+    let fired = sent(&w.run_due());
+    assert!(
+        fired.contains(&"SEC-2026-0001 embargo-14d".to_string())
+            && !fired.iter().any(|f| f.ends_with("stale")),
+        "{fired:?}"
+    );
+}
