@@ -116,6 +116,7 @@ impl RawConfig {
         let calendar = self.calendar_section(&mut dp);
         let policy = self.policy_section(&mut dp);
         let publish = self.publish_section(&mut dp, &desk.case_prefix);
+        warnings.extend(publish.prefix_warning());
         let spam = self.spam_section(&mut dp);
         report_desk_problems(p, here, dp, set, shared);
         desk_clashes(p, here, &desk, shared, desks);
@@ -439,7 +440,7 @@ timezone = "America/New_York"
         assert_eq!(co.team.authserv_id.as_deref(), Some("mx.example.org"));
         assert_eq!(co.calendar.tz().name(), "Europe/Paris");
         assert_eq!(co.imap.host, "imap.example.org");
-        assert_eq!(co.publish.advisory_prefix, "COHTTPA");
+        assert_eq!(co.publish.advisory_prefix, "x_COHTTPA");
         assert_eq!(
             co.publish.announce.as_deref(),
             Some("cohttp-announce@example.org")

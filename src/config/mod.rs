@@ -345,6 +345,19 @@ pub struct PublishConfig {
     pub push: bool,
 }
 
+impl PublishConfig {
+    /// The warning for an advisory prefix the OSV schema does not know: `#publish` refuses
+    /// until it is changed.
+    pub fn prefix_warning(&self) -> Option<String> {
+        (!crate::publish::advisory::osv_home_known(&format!("{}-", self.advisory_prefix))).then(|| {
+            format!(
+                "publish.advisory_prefix `{}` names no home database the OSV schema knows: #publish refuses (its OSV record would not validate) until it is your database's registered prefix (OSEC for OCaml's) or starts with x_ (a private database)",
+                self.advisory_prefix
+            )
+        })
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -678,6 +691,7 @@ impl RawConfig {
         let calendar = self.calendar_section(&mut p);
         let policy = self.policy_section(&mut p);
         let publish = self.publish_section(&mut p, &desk.case_prefix);
+        warnings.extend(publish.prefix_warning());
         let spam = self.spam_section(&mut p);
         let top_problems = p.0.clone();
         let shared = desks::Shared {
@@ -1114,15 +1128,19 @@ impl RawConfig {
         let advisory_prefix = pu
             .advisory_prefix
             .clone()
-            .unwrap_or_else(|| format!("{case_prefix}A"));
+            // A private database's prefix by default: an id the OSV schema accepts (`SECA-`
+            // is none); a team with a registered database sets its own (OSEC for OCaml's).
+            .unwrap_or_else(|| format!("x_{case_prefix}A"));
         // A derived prefix is only as good as desk.case_prefix, which is checked above.
         if pu.advisory_prefix.is_some()
             && (advisory_prefix.is_empty()
-                || !advisory_prefix.chars().all(|c| c.is_ascii_alphanumeric()))
+                || !advisory_prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
             p.add(
                 "publish.advisory_prefix",
-                format!("`{advisory_prefix}` must be letters and digits (e.g. OSEC)"),
+                format!("`{advisory_prefix}` must be letters, digits and `_` (e.g. OSEC)"),
             );
         }
 

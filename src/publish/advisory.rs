@@ -900,6 +900,78 @@ pub fn opam_string(s: &str) -> String {
 
 /// True when `s` lexes as an opam identifier (the header writes ids, aliases and
 /// CWEs unquoted, as the OCaml tooling expects).
+/// The home databases the OSV schema (1.7) knows, by the prefix of their ids: a record
+/// whose id has another prefix does not validate, unless it starts with `x_` (a private
+/// database). `SUSE-[SRFO]U` is written out.
+const OSV_HOME_PREFIXES: &[&str] = &[
+    "ASB-A",
+    "PUB-A",
+    "ALPINE",
+    "ALSA",
+    "ALBA",
+    "ALEA",
+    "AZL",
+    "BELL",
+    "BIT",
+    "CGA",
+    "CLEANSTART",
+    "CLSA",
+    "CURL",
+    "CVE",
+    "DEBIAN",
+    "DHI",
+    "DRUPAL",
+    "DSA",
+    "DLA",
+    "ELA",
+    "DTSA",
+    "ECHO",
+    "EEF",
+    "FreeBSD",
+    "GHSA",
+    "GO",
+    "GSD",
+    "HSEC",
+    "JLSEC",
+    "KUBE",
+    "LBSEC",
+    "LSN",
+    "MAL",
+    "MINI",
+    "MGASA",
+    "OESA",
+    "OSEC",
+    "OSV",
+    "openSUSE-SU",
+    "PHSA",
+    "PSF",
+    "PYSEC",
+    "RHBA",
+    "RHEA",
+    "RHSA",
+    "RLSA",
+    "RXSA",
+    "RSEC",
+    "ROOT",
+    "RUSTSEC",
+    "SUSE-SU",
+    "SUSE-RU",
+    "SUSE-FU",
+    "SUSE-OU",
+    "UBUNTU",
+    "USN",
+    "V8",
+];
+
+/// Whether an advisory id (or an advisory prefix, `-` added) names a home database the
+/// OSV schema accepts.
+pub fn osv_home_known(id: &str) -> bool {
+    id.starts_with("x_")
+        || OSV_HOME_PREFIXES
+            .iter()
+            .any(|p| id.strip_prefix(p).is_some_and(|rest| rest.starts_with('-')))
+}
+
 fn is_opam_ident(s: &str) -> bool {
     s.chars()
         .next()
@@ -1109,6 +1181,12 @@ fn check_id_and_text(p: &mut Checks, a: &Advisory) {
     } else if !is_opam_ident(id) {
         p.block(format!(
             "The advisory id `{id}` is not a plain identifier (letters, digits, `-`, `_`)."
+        ));
+    } else if !osv_home_known(id) {
+        p.block(format!(
+            "The advisory id `{id}` names no home database the OSV schema knows, so its \
+             OSV record would not validate: set publish.advisory_prefix to your database's \
+             registered prefix (OSEC for OCaml's), or to one starting with x_ for a private one."
         ));
     }
     match non_blank(a.summary.as_deref()) {

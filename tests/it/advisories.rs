@@ -178,3 +178,29 @@ fn three_alternatives_are_refused() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].contains("3 alternatives"), "{p:?}");
 }
+
+/// An id whose prefix names no home database the OSV schema knows (`SECA-`, what the
+/// default prefix used to give) makes a record the schema refuses: `#publish` refuses
+/// it, saying what to set. A private database's `x_` prefix validates.
+#[test]
+fn an_id_the_osv_schema_refuses_blocks_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    for (id, valid) in [
+        ("SECA-2026-01", false),
+        ("x_SECA-2026-01", true),
+        ("OSEC-2026-01", true),
+    ] {
+        let adv = base(id, "tar", "< 3.5.0");
+        let path = dir.path().join(format!("{id}.json"));
+        std::fs::write(&path, to_osv_json(&adv)).unwrap();
+        assert_eq!(crate::operator::validate_osv(&path).is_ok(), valid, "{id}");
+        let blocking = blocking_problems(&adv);
+        assert_eq!(
+            blocking
+                .iter()
+                .any(|p| p.contains("names no home database the OSV schema knows")),
+            !valid,
+            "{id}: {blocking:?}"
+        );
+    }
+}

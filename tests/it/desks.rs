@@ -24,7 +24,7 @@ case_prefix = "COHTTP"
 members = ["carol@example.org"]
 [desks.cohttp.publish]
 announce = "cohttp-announce@example.org"
-advisory_prefix = "COHTTPA"
+advisory_prefix = "x_COHTTPA"
 
 [desks.dune]
 address = "security+dune@example.org"
@@ -804,7 +804,7 @@ fn case_and_advisory_speak_for_the_cases_desk() {
     let (ok, out, err) = secdesk(&cfg, &["advisory", "COHTTP-2026-0001", "--format", "osv"]);
     assert!(ok, "{err}");
     let osv: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(osv["id"], "COHTTPA-DRAFT-COHTTP-2026-0001", "{out}");
+    assert_eq!(osv["id"], "x_COHTTPA-DRAFT-COHTTP-2026-0001", "{out}");
     assert_eq!(osv["affected"][0]["package"]["name"], "cohttp");
 }
 
@@ -822,9 +822,9 @@ fn a_desks_advisory_branch_goes_to_its_own_origin() {
     std::fs::write(&hook, "#!/bin/sh\necho 'protected branches' >&2\nexit 1\n").unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let desks = DESKS.replace(
-        "advisory_prefix = \"COHTTPA\"",
+        "advisory_prefix = \"x_COHTTPA\"",
         &format!(
-            "advisory_prefix = \"COHTTPA\"\nadvisory_repo = \"{}\"\npush = true",
+            "advisory_prefix = \"x_COHTTPA\"\nadvisory_repo = \"{}\"\npush = true",
             clone.display()
         ),
     );
