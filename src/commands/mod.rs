@@ -1021,10 +1021,37 @@ fn parse_reference(args: &str) -> Result<Command, CommandError> {
             &format!("needs an http:// or https:// URL, not `{url}`"),
         ));
     }
-    Ok(Command::Reference {
-        kind,
-        url: url.to_string(),
-    })
+    let url = as_uri(url).map_err(|why| malformed("reference", &why))?;
+    Ok(Command::Reference { kind, url })
+}
+
+/// A URL as the OSV schema wants it (an RFC 3986 URI): what a browser's address bar
+/// shows (`…/Faille_de_sécurité`, `a|b`, `{1}`) is percent-encoded, as the browser does
+/// when it follows the link, and a `%` that starts no escape is written `%25`. A host
+/// outside ASCII is refused: its ASCII form (`xn--…`) is the one to give.
+pub fn as_uri(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(host_len);
+    if !authority.is_ascii() {
+        return Err(format!(
+            "the host `{authority}` is not ASCII: give its ASCII form (xn--…)"
+        ));
+    }
+    let mut out = format!("{scheme}://{authority}");
+    let bytes = tail.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape_starts = b == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b);
+        if allowed || escape_starts {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -1370,6 +1397,28 @@ mod tests {
                     url: s("http://example.org/blog?id=1#x"),
                 },
             ),
+            // What a browser shows becomes the URI it follows (the OSV schema wants one).
+            (
+                "#reference web https://fr.wikipedia.org/wiki/Faille_de_sécurité",
+                Command::Reference {
+                    kind: ReferenceKind::Web,
+                    url: s("https://fr.wikipedia.org/wiki/Faille_de_s%C3%A9curit%C3%A9"),
+                },
+            ),
+            (
+                "#reference web https://example.org/a|b?q={1}&p=%20%zz",
+                Command::Reference {
+                    kind: ReferenceKind::Web,
+                    url: s("https://example.org/a%7Cb?q=%7B1%7D&p=%20%25zz"),
+                },
+            ),
+            (
+                "#reference web https://[2001:db8::1]:8443/x[1]",
+                Command::Reference {
+                    kind: ReferenceKind::Web,
+                    url: s("https://[2001:db8::1]:8443/x%5B1%5D"),
+                },
+            ),
             (
                 "#preannounce 2027-01-10",
                 Command::Preannounce(date(2027, 1, 10)),
@@ -1550,6 +1599,10 @@ mod tests {
             (
                 "#reference FIX javascript:alert(1)",
                 "`#reference` needs an http:// or https:// URL, not `javascript:alert(1)` — usage: #reference FIX https://git.example.org/proj/commit/abc123",
+            ),
+            (
+                "#reference web https://exämple.org/x",
+                "`#reference` the host `exämple.org` is not ASCII: give its ASCII form (xn--…) — usage: #reference FIX https://git.example.org/proj/commit/abc123",
             ),
             (
                 "#details now",

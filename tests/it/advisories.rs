@@ -204,3 +204,32 @@ fn an_id_the_osv_schema_refuses_blocks_publication() {
         );
     }
 }
+
+/// A reference that is no URI (as stored before `#reference` encoded it) blocks
+/// publication, instead of publishing a record the schema refuses; encoded, it validates.
+#[test]
+fn a_reference_that_is_no_uri_blocks_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, valid) in [
+        ("https://fr.wikipedia.org/wiki/Faille_de_sécurité", false),
+        ("https://example.org/a|b", false),
+        ("https://example.org/%zz", false),
+        (
+            "https://fr.wikipedia.org/wiki/Faille_de_s%C3%A9curit%C3%A9",
+            true,
+        ),
+    ] {
+        let mut adv = base("OSEC-2026-01", "tar", "< 3.5.0");
+        adv.references = vec![(ReferenceType::Known(ReferenceKind::Web), url.to_string())];
+        let path = dir.path().join("ref.json");
+        std::fs::write(&path, to_osv_json(&adv)).unwrap();
+        assert_eq!(crate::operator::validate_osv(&path).is_ok(), valid, "{url}");
+        assert_eq!(
+            blocking_problems(&adv)
+                .iter()
+                .any(|p| p.contains("is not a plain http(s) URL")),
+            !valid,
+            "{url}"
+        );
+    }
+}
