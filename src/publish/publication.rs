@@ -37,6 +37,10 @@ impl Numbering {
     }
 }
 
+/// The line of a publication's commit message that names its case: a branch left by the
+/// same publication made again is recognised by it.
+pub const CASE_TRAILER: &str = "Secdesk-Case:";
+
 /// What `#publish` commits to the advisory repository: files on a new branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoCommit {

@@ -14,7 +14,7 @@
 use crate::desk::case::{DESK_ACTOR, EventKind, NewEvent};
 use crate::outgoing::templates;
 use crate::outgoing::{Outgoing, Purpose};
-use crate::publish::publication::RepoCommit;
+use crate::publish::publication::{CASE_TRAILER, RepoCommit};
 use crate::service::mailer::backoff;
 use crate::service::process::Desk;
 use crate::store::{Store, Tx};
@@ -180,12 +180,32 @@ pub fn commit(repo: &Path, c: &RepoCommit) -> Result<String, String> {
         return run(head, "rev-parse");
     }
     let commit = run(cmd, "commit-tree")?;
-    // The empty old value makes update-ref refuse an existing branch.
+    // A branch left by this same publication, made again (the process died after the
+    // commit and before the database's: nothing was recorded or pushed, and the dates in
+    // the files are now later) is replaced; any other branch of that name is refused.
+    let mut tip = git(repo);
+    tip.args(["rev-parse", "--verify", "--quiet", &reference]);
+    let old = match run(tip, "rev-parse") {
+        Ok(old) if left_by_same_publication(repo, &old, &c.message) => old,
+        // The empty old value makes update-ref refuse an existing branch.
+        _ => String::new(),
+    };
     let mut cmd = git(repo);
-    cmd.args(["update-ref", &reference, &commit, ""]);
+    cmd.args(["update-ref", &reference, &commit, &old]);
     run(cmd, "update-ref")
         .map_err(|e| format!("branch {} exists already or cannot be made: {e}", c.branch))?;
     Ok(commit)
+}
+
+/// Whether commit `old` was made by the publication whose message is `message`: both
+/// name the same case in their [`CASE_TRAILER`] line.
+fn left_by_same_publication(repo: &Path, old: &str, message: &str) -> bool {
+    let Some(case) = message.lines().find(|l| l.starts_with(CASE_TRAILER)) else {
+        return false;
+    };
+    let mut log = git(repo);
+    log.args(["log", "-1", "--format=%B", old]);
+    run(log, "log").is_ok_and(|m| m.lines().any(|l| l.trim_end() == case.trim_end()))
 }
 
 /// The longest a push may take: an origin that accepts the connection and never answers

@@ -357,3 +357,38 @@ fn a_refused_push_is_told_to_the_team_and_an_unreachable_origin_retried() {
     w.run_due();
     assert!(!git(&origin, &["branch", "--list", "OSEC-2026-19"]).is_empty());
 }
+
+/// The process died between the advisory's git commit and the database's: the branch is
+/// there, nothing recorded it. The publication made again (with later dates in its
+/// files) replaces that branch, instead of failing on it for good. (A branch of that
+/// name that another publication, or a person, made is still not touched.)
+#[test]
+fn a_publication_cut_short_after_its_commit_is_made_again() {
+    use secdesk::publish::publication::RepoCommit;
+    use secdesk::service::advisory_repo;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+    let leftover = |case: &str| RepoCommit {
+        branch: "OSEC-2026-18".into(),
+        files: vec![("advisories/2026/OSEC-2026-18.md".into(), "earlier\n".into())],
+        message: format!("OSEC-2026-18: x\n\nSecdesk-Case: {case}"),
+    };
+
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    // This publication's own leftover: made again.
+    advisory_repo::commit(&clone, &leftover("SEC-2026-0001")).unwrap();
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.status, CaseStatus::Published);
+    assert_eq!(case.advisory_id.as_deref(), Some("OSEC-2026-18"));
+    let md = git(
+        &clone,
+        &["show", "OSEC-2026-18:advisories/2026/OSEC-2026-18.md"],
+    );
+    assert!(md.contains("# Heap overflow in the parser"), "{md}");
+}

@@ -179,7 +179,11 @@ impl Work<'_, '_> {
             self.repo_commit = Some(publication::RepoCommit {
                 branch: id.clone(),
                 files: rendered.files,
-                message: format!("{id}: {summary}"),
+                message: format!(
+                    "{id}: {summary}\n\n{} {}",
+                    publication::CASE_TRAILER,
+                    self.case.id
+                ),
             });
         }
         self.case = published;
