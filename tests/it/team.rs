@@ -168,6 +168,38 @@ fn a_flood_of_forged_commands_naming_no_case_is_told_five_times_an_hour() {
     assert_eq!(told, 5 * 2, "five alerts to each of the two members");
 }
 
+/// A pre-announcement names a coming advisory: a case closed as invalid, in spam, or
+/// already published has none to announce, and `#preannounce` there says so.
+#[test]
+fn preannounce_needs_an_open_case() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#package example-parser\r\n#invalid not a bug\r\n",
+    );
+    w.new_mail();
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#preannounce 2026-12-10\r\n",
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "preannounce"),
+        "{}",
+        summarize(&out)
+    );
+    let t = body_text(first(&out, "transcript"));
+    assert!(
+        t.contains("SEC-2026-0001 is closed; `#reopen` it first"),
+        "{t}"
+    );
+}
+
 fn body_text(row: &secdesk::store::OutboxRow) -> String {
     body(&row.bytes)
 }

@@ -107,6 +107,10 @@ impl Work<'_, '_> {
 
     pub(super) fn preannounce(&mut self, date: NaiveDate) -> Step {
         let ctx = self.ctx;
+        // Only an open case has an advisory to come.
+        if let Some(refused) = self.needs_open() {
+            return refused;
+        }
         let Some(list) = ctx.config.publish.announce.clone() else {
             return fail("no announce list is configured (publish.announce)");
         };
