@@ -392,3 +392,32 @@ fn a_publication_cut_short_after_its_commit_is_made_again() {
     );
     assert!(md.contains("# Heap overflow in the parser"), "{md}");
 }
+
+/// `#credit anonymous` withholds the reporter's name wherever the team had written it,
+/// their role credits included; the other credits stay.
+#[test]
+fn an_anonymous_reporter_is_named_in_no_credit() {
+    let mut w = World::new();
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "s2@example.org",
+        &notice,
+        "#credit finder Rita Reporter\r\n#credit anonymous\r\n",
+    );
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains(
+            "the reporter stays anonymous (the credit of Rita Reporter as finder is withdrawn)"
+        ),
+        "{transcript}"
+    );
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let announce = w.take("announce");
+    let id = w.case("SEC-2026-0001").advisory_id.unwrap();
+    let md = attachment(&announce.bytes, &format!("{id}.md"));
+    assert!(!md.contains("Rita Reporter"), "{md}");
+    assert!(md.contains("Alice Admin"), "{md}");
+}

@@ -191,8 +191,33 @@ impl Work<'_, '_> {
                 format!("the reporter will be credited as {n}")
             }
             Credit::Anonymous => {
+                // The names the reporter goes by: their role credits are withdrawn too.
+                let mut names: Vec<String> = self.case.reporter_name.iter().cloned().collect();
+                if let CreditChoice::Name(n) = &self.case.credit {
+                    names.push(n.clone());
+                }
+                let named = |n: &str| {
+                    names
+                        .iter()
+                        .any(|m| m.trim().eq_ignore_ascii_case(n.trim()))
+                };
+                let withdrawn: Vec<String> = self
+                    .case
+                    .credits
+                    .iter()
+                    .filter(|(_, n)| named(n))
+                    .map(|(role, n)| format!("{n} as {}", role.as_str()))
+                    .collect();
+                self.case.credits.retain(|(_, n)| !named(n));
                 self.case.credit = CreditChoice::Anonymous;
-                "the reporter stays anonymous".into()
+                if withdrawn.is_empty() {
+                    "the reporter stays anonymous".into()
+                } else {
+                    format!(
+                        "the reporter stays anonymous (the credit of {} is withdrawn)",
+                        withdrawn.join(", ")
+                    )
+                }
             }
             Credit::Role(role, n) => {
                 let entry = (*role, n.clone());
