@@ -2018,7 +2018,7 @@ published: "2026-05-01T12:00:00Z"
             problems(&a),
             vec![
                 "The reference type `blog` is unknown; it is published as WEB.".to_string(),
-                "The reference `ftp://example.org/x` is not a plain http(s) URL.".to_string(),
+                "The reference `ftp://example.org/x` is not a plain http(s) URL (the OSV schema wants a URI: give it again with #reference, which encodes what needs encoding).".to_string(),
             ]
         );
     }
