@@ -300,3 +300,25 @@ fn a_new_time_zone_keeps_every_embargo_reminder() {
         "{fired:?}"
     );
 }
+
+/// `#remind` on a case that is not open says so: the reminder it confirmed was
+/// cancelled with the case's others in the same transaction, and never sent.
+#[test]
+fn remind_on_a_closed_case_is_refused_not_lost() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "c1@example.org",
+        &notice,
+        "#close\r\n#remind +2d check upstream\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains(
+            "line 2: #remind +2d check upstream\n  ✗ SEC-2026-0001 is closed; `#reopen` it first"
+        ),
+        "{t}"
+    );
+}

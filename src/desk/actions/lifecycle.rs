@@ -83,6 +83,10 @@ impl Work<'_, '_> {
 
     pub(super) fn remind(&mut self, when: &When, text: &str) -> Step {
         let ctx = self.ctx;
+        // A closed case's reminders are cancelled with it: one planned now would be too.
+        if let Some(refused) = self.needs_open() {
+            return refused;
+        }
         let date = match when {
             When::Date(d) => *d,
             When::DaysFromNow(n) => match self
