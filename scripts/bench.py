@@ -733,8 +733,8 @@ def corpus_phase(a):
     one_root = os.path.join(a.workdir, "corpus-one")
 
     def file_one(src):
-        # A Maildir of its own per mail, named after it: an import recognises what it
-        # already took by (archive path, position), so a reused path would skip it.
+        # A Maildir of its own per mail, named after it: each mail is one import of its
+        # own, its peak memory measured alone.
         one_dir = os.path.join(one_root, os.path.basename(src))
         os.makedirs(os.path.join(one_dir, "cur"))
         os.link(src, os.path.join(one_dir, "cur", os.path.basename(src)))

@@ -22,6 +22,10 @@ pub enum ImportError {
     },
     #[error("{0} is neither an mbox file nor a Maildir (a directory with cur/ and new/)")]
     NotAnArchive(PathBuf),
+    #[error(
+        "{0} does not start with a `From ` line, so it is no mbox file: a single mail? Put it in the new/ folder of a Maildir (a directory with cur/ and new/) and import that"
+    )]
+    NotMbox(PathBuf),
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -142,10 +146,19 @@ pub enum Archive {
 impl Archive {
     pub fn open(path: &Path) -> Result<Archive, ImportError> {
         if path.is_file() {
-            let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+            let read = |source| ImportError::Read {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            };
+            let mut file = std::fs::File::open(path).map_err(read)?;
+            // An mbox starts with its first message's `From ` line; anything else (a
+            // single .eml) would be read as no message at all.
+            let mut head = [0u8; 5];
+            let n = std::io::Read::read(&mut file, &mut head).map_err(read)?;
+            if n > 0 && head.get(..n) != b"From ".get(..n) {
+                return Err(ImportError::NotMbox(path.to_path_buf()));
+            }
+            std::io::Seek::rewind(&mut file).map_err(read)?;
             return Ok(Archive::Mbox {
                 path: path.to_path_buf(),
                 reader: MboxReader::new(std::io::BufReader::with_capacity(1 << 16, file)),

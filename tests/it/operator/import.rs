@@ -211,3 +211,20 @@ fn a_new_archive_at_an_old_path_is_imported_whole() {
         stdout(&o)
     );
 }
+
+/// A single mail (an .eml file, no `From ` line) is no mbox: the import says so and what
+/// to do, instead of reading no message and saying all went well.
+#[test]
+fn a_single_mail_file_is_refused_with_its_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("report.eml");
+    fs::write(&eml, &archive()[0]).unwrap();
+    let (db, _cfg, o) = import_into(dir.path(), "desk", &eml);
+    assert!(!o.status.success(), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("does not start with a `From ` line, so it is no mbox file"),
+        "{}",
+        all_output(&o)
+    );
+    assert!(!db.exists() || case_rows(&db).is_empty());
+}
