@@ -98,9 +98,15 @@ impl Calendar {
     }
 
     /// Upper bound on consecutive non-working days: at least one weekday in seven works,
-    /// so a run of days off is at most every holiday plus a week. Bounds every search loop.
+    /// and each holiday takes away at most one working day, after which the next is up to
+    /// a week later (a team working Mondays only loses a week to a Monday holiday). Bounds
+    /// every search loop.
     fn search_limit(&self) -> usize {
-        self.holidays.len().saturating_add(8)
+        self.holidays
+            .len()
+            .saturating_add(1)
+            .saturating_mul(7)
+            .saturating_add(1)
     }
 
     /// The first working day strictly after `d`; `None` only at the end of chrono's range.
@@ -474,6 +480,25 @@ pub(crate) mod tests {
             hm("17:00"),
         )
         .unwrap()
+    }
+
+    /// A team that works Mondays only, with a holiday on a Monday: the next working day
+    /// is two weeks away, past what the search used to look at (it answered "never", and
+    /// the first-response reminder was planned for the end of time).
+    #[test]
+    fn one_working_day_a_week_and_a_holiday_on_it() {
+        let cal = Calendar::new(
+            chrono_tz::Europe::Paris,
+            &[Weekday::Mon],
+            [date("2026-12-28")],
+            hm("09:00"),
+            hm("17:00"),
+        )
+        .unwrap();
+        assert_eq!(
+            cal.working_days_after(utc("2026-12-21T09:00:00Z"), 1),
+            utc("2027-01-04T16:00:00Z")
+        );
     }
 
     fn new_york() -> Calendar {
