@@ -2,7 +2,7 @@
 
 use super::{Output, desk, open_existing};
 use crate::clock::Clock;
-use crate::desk::deadlines::{DeadlineKind, ReminderKind};
+use crate::desk::deadlines::ReminderKind;
 use crate::publish::ical;
 use crate::service::process::Desk;
 use crate::service::scheduler;
@@ -77,9 +77,8 @@ fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::
             let desk = d.view(&s.desk);
             ical::CaseDeadlines {
                 case: &s.case,
-                first_answer: scheduler::next_deadline(desk, &s.case)
-                    .filter(|(_, kind)| *kind == DeadlineKind::FirstAnswer)
-                    .map(|(t, _)| t),
+                // Every deadline, the first answer's even when the embargo ends sooner.
+                first_answer: scheduler::first_answer_due(desk, &s.case),
                 cal: &desk.config.calendar,
             }
         })

@@ -535,19 +535,7 @@ fn render(
 /// The next deadline of an open case: the first answer if still owed, else the embargo.
 pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKind)> {
     let cal = &desk.config.calendar;
-    let first = (c.first_reply_at.is_none() && c.reporter.is_some()).then(|| {
-        let times = CaseTimes {
-            reported_at: c.opened_at,
-            first_reply_at: None,
-            embargo_end: c.embargo_end,
-            open: true,
-            fixed_at: None,
-        };
-        (
-            deadlines::first_response_deadline(cal, &desk.policy(), &times),
-            DeadlineKind::FirstAnswer,
-        )
-    });
+    let first = first_answer_due(desk, c).map(|t| (t, DeadlineKind::FirstAnswer));
     let embargo = c.embargo_end.map(|d| {
         (
             deadlines::embargo_end_instant(cal, d),
@@ -558,6 +546,20 @@ pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKi
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
     }
+}
+
+/// When the reporter must hear from a person, while nobody has answered yet.
+pub fn first_answer_due(desk: &Desk, c: &Case) -> Option<DateTime<Utc>> {
+    (c.first_reply_at.is_none() && c.reporter.is_some()).then(|| {
+        let times = CaseTimes {
+            reported_at: c.opened_at,
+            first_reply_at: None,
+            embargo_end: c.embargo_end,
+            open: true,
+            fixed_at: None,
+        };
+        deadlines::first_response_deadline(&desk.config.calendar, &desk.policy(), &times)
+    })
 }
 
 /// The digest table of open cases.

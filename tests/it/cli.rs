@@ -257,3 +257,28 @@ fn a_long_listing_streams_in_order_and_aligned() {
     assert_eq!(open.lines().count(), 101, "{open}");
     assert!(!open.contains("closed"), "{open}");
 }
+
+/// A case under a short embargo (a bug exploited in the wild) that nobody has answered
+/// yet: the calendar has both its deadlines, the first answer's too (only the sooner
+/// was written).
+#[test]
+fn the_calendar_has_every_deadline_of_a_case() {
+    let mut w = World::new();
+    let notice = w.open_case("Exploited in the wild");
+    w.command(ALICE, "a1@example.org", &notice, "#embargo +1d\r\n");
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let ics = w._dir.path().join("deadlines.ics");
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", ics.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&ics).unwrap();
+    assert!(
+        text.contains("first answer due: Exploited in the wild"),
+        "{text}"
+    );
+    assert!(
+        text.contains("embargo ends: Exploited in the wild"),
+        "{text}"
+    );
+}
