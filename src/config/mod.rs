@@ -1014,13 +1014,24 @@ impl RawConfig {
         let embargo_days = if embargo_text.trim() == "none" {
             None
         } else {
-            Some(calendar::parse_duration_days(&embargo_text).unwrap_or_else(|| {
-                p.add(
-                    "policy.embargo",
-                    format!("`{embargo_text}` is not a number of days (e.g. \"90 days\") or \"none\""),
-                );
-                90
-            }))
+            Some(match calendar::parse_duration_days(&embargo_text) {
+                // As `#embargo`: at most ten years ahead.
+                Some(days) if days <= 3650 => days,
+                Some(_) => {
+                    p.add(
+                        "policy.embargo",
+                        format!("`{embargo_text}` is longer than ten years (3650 days at most)"),
+                    );
+                    90
+                }
+                None => {
+                    p.add(
+                        "policy.embargo",
+                        format!("`{embargo_text}` is not a number of days (e.g. \"90 days\") or \"none\""),
+                    );
+                    90
+                }
+            })
         };
         let reminder_texts = po.embargo_reminders.clone().unwrap_or_else(|| {
             ["14 days", "7 days", "1 day", "0 days"]
@@ -1327,6 +1338,33 @@ x = 1
             );
         }
         assert_eq!(got.len(), expect.len(), "{}", got.join("\n"));
+    }
+
+    /// An embargo policy past ten years is refused, as `#embargo` refuses such a date
+    /// (it gave every new case an end past the year 9999).
+    #[test]
+    fn an_embargo_policy_of_more_than_ten_years_is_refused() {
+        let text = format!("{GOOD}\n[policy]\nembargo = \"3000000 days\"\n");
+        let problems: Vec<String> = Config::from_toml(&text, &secrets())
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("policy.embargo:") && p.contains("longer than ten years")),
+            "{problems:?}"
+        );
+        let ok = format!("{GOOD}\n[policy]\nembargo = \"3650 days\"\n");
+        assert_eq!(
+            Config::from_toml(&ok, &secrets())
+                .unwrap()
+                .policy
+                .embargo_days,
+            Some(3650)
+        );
     }
 
     #[test]
