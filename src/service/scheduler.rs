@@ -259,6 +259,18 @@ fn fire(
     r: &ReminderRow,
     now: DateTime<Utc>,
 ) -> store::Result<Option<Fired>> {
+    // The digest or daily summary of a desk that has left the configuration: its cases
+    // are the top level's now, and in the top level's own (no second one to its team).
+    let own_scope = if r.kind == ReminderKind::Digest.as_str() {
+        Some(desk.digest_scope())
+    } else if r.kind == ReminderKind::SpamSummary.as_str() {
+        Some(desk.spam_scope())
+    } else {
+        None
+    };
+    if own_scope.is_some_and(|own| own != r.scope) {
+        return drop_stale(tx, r).map(Some);
+    }
     if r.kind == ReminderKind::SpamSummary.as_str() {
         return fire_spam_summary(desk, tx, r, now, now - r.due > LATE_AFTER);
     }

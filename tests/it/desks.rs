@@ -372,6 +372,28 @@ fn each_desk_has_its_own_digest_in_its_own_time_zone() {
     }
 }
 
+/// A desk removed from the configuration: its planned digest is dropped, and the top
+/// level's team gets its own digest once (the removed desk's was sent as a second copy).
+#[test]
+fn a_removed_desks_digest_is_not_a_second_one() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    w.run_due();
+    w.new_mail();
+    w.reconfigure(|t| t);
+    assert!(w.desk.config.desks.is_empty());
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digests = of(&mail, "digest");
+    assert_eq!(
+        recipients(&digests),
+        vec![ALICE.to_string(), BOB.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+}
+
 fn spam_summaries(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
     rows.iter()
         .filter(|r| header(&r.bytes, "Subject").unwrap().starts_with("[spam]"))
