@@ -677,7 +677,11 @@ impl Desk {
             &home,
             (**case).clone(),
             lines,
-            recent_alerts(tx, now, self.config.team.recipients().len())?,
+            recent_alerts(
+                tx,
+                now,
+                self.config.team.recipients().first().map(String::as_str),
+            )?,
         )))
     }
 
@@ -794,7 +798,11 @@ impl Desk {
             acks: tx.count_sent_to_mailbox(Purpose::Ack, m.from_address(), now - window)?,
             acks_total: tx.count_acks_since(now - total_window)?,
             ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
-            alerts: recent_alerts(tx, now, self.config.team.recipients().len())?,
+            alerts: recent_alerts(
+                tx,
+                now,
+                self.config.team.recipients().first().map(String::as_str),
+            )?,
         })
     }
 
@@ -1189,14 +1197,16 @@ struct RecentCounts {
 
 /// Alerts about refused commands sent within the last hour, counted up to one past the
 /// hourly limit: those on a case (its `Refused` events) and those on none (their team
-/// notices, one per member of a team of `members`).
-fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, members: usize) -> store::Result<u32> {
+/// notices to `member`, the first of this desk's team: one per alert, and none of
+/// another desk's team of other members).
+fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, member: Option<&str>) -> store::Result<u32> {
     let since = now - Duration::hours(1);
     let on_cases = tx.count_events_since(EventKind::Refused, since, ALERTS_PER_HOUR + 1)?;
-    let members = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
-    let rows =
-        tx.count_caseless_notices_since(since, (ALERTS_PER_HOUR + 1).saturating_mul(members))?;
-    Ok(on_cases.saturating_add(rows.div_ceil(members)))
+    let on_none = match member {
+        Some(m) => tx.count_caseless_notices_since(m, since, ALERTS_PER_HOUR + 1)?,
+        None => 0,
+    };
+    Ok(on_cases.saturating_add(on_none))
 }
 
 /// The reporter's latest message on `case` (what `#reply` answers).

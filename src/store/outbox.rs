@@ -183,11 +183,17 @@ impl Tx<'_> {
         Ok(exact.saturating_add(u32::try_from(tagged).unwrap_or(u32::MAX)))
     }
 
-    /// Team notices on no case queued since `since` (one row per member), counted up
-    /// to `at_most`: read through `outbox_caseless_notices` alone.
-    pub fn count_caseless_notices_since(&self, since: DateTime<Utc>, at_most: u32) -> Result<u32> {
+    /// Team notices on no case queued to `member` since `since`, counted up to
+    /// `at_most`: read through `outbox_caseless_notices` alone (such notices are few:
+    /// alerts, each within an hourly budget).
+    pub fn count_caseless_notices_since(
+        &self,
+        member: &str,
+        since: DateTime<Utc>,
+        at_most: u32,
+    ) -> Result<u32> {
         let n: i64 = self
-            .opt(&caseless_notices_sql(at_most), params![ts(since)])?
+            .opt(&caseless_notices_sql(at_most), params![ts(since), member])?
             .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -333,11 +339,11 @@ fn minute_of(t: DateTime<Utc>) -> String {
     text
 }
 
-/// The count of team notices on no case since `?1`, up to `at_most` (written into the
+/// The count of team notices on no case since `?1` to `?2`, up to `at_most` (written into the
 /// statement: a bound LIMIT is prepared again at every call), through their own index,
 /// named: left to itself, SQLite takes `outbox_rate` and reads every team notice.
 pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 LIMIT {at_most})"
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 AND primary_rcpt = ?2 LIMIT {at_most})"
     )
 }

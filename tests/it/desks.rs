@@ -394,6 +394,49 @@ fn a_removed_desks_digest_is_not_a_second_one() {
     );
 }
 
+/// The alert budget of one desk is its own: forged commands naming no case that used up
+/// the top level's (five alerts to each of its two members) leave dune's team told of
+/// the next forgery on dune.
+#[test]
+fn one_desks_alerts_do_not_use_up_anothers_budget() {
+    let mut w = world();
+    let forged =
+        "mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org";
+    for n in 0..6 {
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("f{n}@example.org"),
+            None,
+            "hello",
+            Some(forged),
+            "#case SEC-2026-0099\r\n#close\r\n",
+        ));
+    }
+    assert_eq!(
+        of(&w.new_mail(), "team-notice").len(),
+        2 * 5,
+        "the top level's budget"
+    );
+    w.deliver(
+        &team_mail(
+            DAN,
+            "d1@example.org",
+            None,
+            "hello",
+            Some(forged),
+            "#case DUNE-2026-0099\r\n#close\r\n",
+        )
+        .replace(&format!("To: {DESK}\r\n"), &format!("To: {DUNE}\r\n")),
+    );
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+}
+
 fn spam_summaries(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
     rows.iter()
         .filter(|r| header(&r.bytes, "Subject").unwrap().starts_with("[spam]"))
