@@ -151,9 +151,9 @@ pub struct Facts {
     /// The advisory repository checkout, when one is configured: `Err` says why it
     /// cannot take a publication (missing, dirty), and `#publish` refuses.
     pub advisory_repo: Option<Result<(), String>>,
-    /// The case's whole history, read when the mail's commands show or publish it
-    /// (`#show`, `#publish`) or the mail comes from the desk's own address; empty
-    /// otherwise (reading it for every mail made a long case slower at each mail).
+    /// The case's whole history, read when the mail's commands show, publish or release
+    /// it (`#show`, `#publish`, `#notspam`); empty otherwise (reading it for every mail
+    /// made a long case slower at each mail).
     pub timeline: Vec<Event>,
     /// The case's events of the last [`crate::desk::relay::WINDOW_MINUTES`] minutes:
     /// what loop protection counts.

@@ -220,7 +220,7 @@ enum AckPlan {
 }
 
 /// The start of the event recorded when our own mail comes back; the team is told of it
-/// once per case.
+/// once per case in loop protection's window (ten minutes).
 const OWN_MAIL_BACK: &str = "our own mail came back to the desk; not answered";
 
 /// Whether `mail` is our own mail come back: our Message-ID domain, or our loop header
@@ -237,13 +237,15 @@ fn is_own_mail(ctx: &Ctx<'_>, mail: &Mail) -> bool {
 /// header. It is never answered, but never swallowed either: a forwarder that rewrites
 /// From to ours, or another desk, may be carrying a real report. It is filed on its case
 /// (a new one when it threads nowhere) and the team is told; for our own mail come back,
-/// at most once per case, so a loop cannot flood the team.
+/// at most once per case in ten minutes, so a loop cannot flood the team.
 fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) -> Decision {
     let own = is_own_mail(ctx, mail);
     match filing {
         Filing::Existing(case, reason) if own => {
+            // Told once per loop protection's window: what a mail reads of its case is
+            // bounded by time, whatever the case's age or a flood of forged desk mail.
             let told = facts
-                .timeline
+                .recent
                 .iter()
                 .any(|e| e.detail.starts_with(OWN_MAIL_BACK));
             let mut d = Decision::on(*case.clone(), false, MessageKind::Desk);

@@ -539,8 +539,7 @@ impl Desk {
             let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
             return self.record(tx, d, Some(&meta), now, delivery);
         }
-        let from_desk = matches!(sender, Sender::Desk);
-        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now), from_desk)?;
+        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
         let move_to = move_request(&sender, body.as_ref(), &facts.other_desks);
         let recent = self.recent_counts(tx, m, now)?;
         let decision = desk::decide(
@@ -693,7 +692,6 @@ impl Desk {
         body: Option<&commands::ParsedBody>,
         filing: &Filing,
         (year, now): (i32, DateTime<Utc>),
-        from_desk: bool,
     ) -> store::Result<Facts> {
         let cfg = &self.config;
         let asks = |wanted: fn(&Command) -> bool| {
@@ -747,17 +745,14 @@ impl Desk {
         if let Filing::Existing(case, _) = filing {
             // What every mail reads of its case is bounded by time, not by the case's age:
             // the events of loop protection's window. The whole history is read for the
-            // commands that show or publish it, and for mail from the desk's own address
-            // (told about once per case).
+            // commands that show, publish or release it (acknowledged once).
             let since = now - Duration::minutes(crate::desk::relay::WINDOW_MINUTES);
-            if from_desk
-                || asks(|c| {
-                    matches!(
-                        c,
-                        Command::Show | Command::Publish { .. } | Command::NotSpam
-                    )
-                })
-            {
+            if asks(|c| {
+                matches!(
+                    c,
+                    Command::Show | Command::Publish { .. } | Command::NotSpam
+                )
+            }) {
                 facts.timeline = tx.events(&case.id)?;
                 facts.recent = facts
                     .timeline
@@ -1318,21 +1313,17 @@ mod tests {
             })
             .unwrap();
         let filing = Filing::Existing(Box::new(case), ThreadReason::Named);
-        let mut facts = |body: Option<&str>, from_desk: bool| {
+        let mut facts = |body: Option<&str>| {
             let body = body.map(commands::parse_body);
             store
-                .read(|tx| {
-                    desk.gather_facts(&desk, tx, body.as_ref(), &filing, (2026, now), from_desk)
-                })
+                .read(|tx| desk.gather_facts(&desk, tx, body.as_ref(), &filing, (2026, now)))
                 .unwrap()
         };
-        let plain = facts(None, false);
+        let plain = facts(None);
         assert_eq!((plain.timeline.len(), plain.recent.len()), (0, 1));
-        let note = facts(Some("#severity low\n"), false);
+        let note = facts(Some("#severity low\n"));
         assert_eq!((note.timeline.len(), note.recent.len()), (0, 1));
-        let show = facts(Some("#show\n"), false);
+        let show = facts(Some("#show\n"));
         assert_eq!((show.timeline.len(), show.recent.len()), (301, 1));
-        let own = facts(None, true);
-        assert_eq!((own.timeline.len(), own.recent.len()), (301, 1));
     }
 }

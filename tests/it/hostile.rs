@@ -233,7 +233,8 @@ fn mail_from_the_desks_own_address_is_filed_and_told_never_answered() {
 }
 
 /// Our own mail coming back (a list or forwarder returning it) is filed on its case,
-/// never answered, and the team hears of it at most once per case.
+/// never answered, and the team hears of it at most once per case in ten minutes (what
+/// a mail reads of its case is that window, not its whole history).
 #[test]
 fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
     let mut w = World::new();
@@ -253,6 +254,11 @@ fn our_own_mail_coming_back_is_told_once_per_case_and_never_answered() {
         w.deliver(&ours(n));
         assert!(w.new_mail().is_empty(), "told only once");
     }
+    w.clock.advance(chrono::Duration::minutes(11));
+    w.deliver(&ours(6));
+    assert_eq!(purposes(&w.new_mail()), vec!["team-notice", "team-notice"]);
+    w.deliver(&ours(7));
+    assert!(w.new_mail().is_empty(), "told only once in the window");
     // Our own mail that threads nowhere: a case of its own, the team told, nobody answered.
     let digest = format!(
         "From: Example Security Team <{DESK}>\r\nTo: list@example.org\r\nSubject: [Example Security Team] Weekly digest\r\nMessage-ID: <desk.digest.1795424400000.7.42@example.org>\r\nX-Secdesk-Loop: {DESK}\r\n\r\nThe digest.\r\n"
