@@ -1175,8 +1175,9 @@ fn parse_commit(args: &str) -> Result<Command, CommandError> {
             &format!("`{sha}` is not a full commit hash (40 hexadecimal digits)"),
         ));
     }
+    let url = as_uri(url).map_err(|why| malformed("commit", &why))?;
     Ok(Command::Commit {
-        url: url.to_string(),
+        url,
         sha: sha.to_ascii_lowercase(),
     })
 }
@@ -1471,6 +1472,13 @@ mod tests {
                 "#commit https://github.com/example/tar 1A61AEEE7F593EC067612DF1739EC905EAB0450F",
                 Command::Commit {
                     url: s("https://github.com/example/tar"),
+                    sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
+                },
+            ),
+            (
+                "#commit https://git.example.org/dépôt 1a61aeee7f593ec067612df1739ec905eab0450f",
+                Command::Commit {
+                    url: s("https://git.example.org/d%C3%A9p%C3%B4t"),
                     sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
                 },
             ),

@@ -171,13 +171,22 @@ pub fn advisories_for(
             affected: part.affected.clone(),
             fixed_in: part.fixed_in.clone(),
             workaround: case.workaround.clone(),
-            references: case.references.clone(),
+            // Stored before `#reference` encoded what it takes: written as the URI the
+            // OSV schema wants (unchanged when it is one already).
+            references: case
+                .references
+                .iter()
+                .map(|(kind, url)| (kind.clone(), as_uri_or_same(url)))
+                .collect(),
             credits: credits.clone(),
             related: ids.iter().filter(|other| *other != id).cloned().collect(),
             bindings: case.bindings.clone(),
             // A fixing commit belongs to the first package: the one the case is about.
             commits: if i == 0 {
-                case.fix_commits.clone()
+                case.fix_commits
+                    .iter()
+                    .map(|(url, sha)| (as_uri_or_same(url), sha.clone()))
+                    .collect()
             } else {
                 Vec::new()
             },
@@ -228,4 +237,10 @@ pub fn draft_id(case: &Case, config: &Config) -> String {
         .into_iter()
         .next()
         .unwrap_or_else(|| format!("{}-DRAFT-{}", config.publish.advisory_prefix, case.id))
+}
+
+/// `url` as a URI ([`crate::commands::as_uri`]); as it is when it cannot be one (a host
+/// outside ASCII), which `#publish` then refuses, saying why.
+fn as_uri_or_same(url: &str) -> String {
+    crate::commands::as_uri(url).unwrap_or_else(|_| url.to_string())
 }

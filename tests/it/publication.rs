@@ -421,3 +421,37 @@ fn an_anonymous_reporter_is_named_in_no_credit() {
     assert!(!md.contains("Rita Reporter"), "{md}");
     assert!(md.contains("Alice Admin"), "{md}");
 }
+
+/// A reference or fixing commit stored before `#reference` and `#commit` encoded their
+/// URLs (a link copied from a browser) is published as the URI it stands for: it
+/// blocked `#publish` for good, and giving it again only added the encoded one.
+#[test]
+fn references_stored_unencoded_are_published_encoded() {
+    use secdesk::publish::{advisory, publication};
+    use secdesk::types::{ReferenceKind, ReferenceType};
+    let mut w = World::new();
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    let mut case = w.case("SEC-2026-0001");
+    case.references = vec![(
+        ReferenceType::Known(ReferenceKind::Web),
+        "https://fr.wikipedia.org/wiki/Faille_de_sécurité".into(),
+    )];
+    case.fix_commits = vec![(
+        "https://git.example.org/a|b".into(),
+        "1a61aeee7f593ec067612df1739ec905eab0450f".into(),
+    )];
+    let ids = vec!["OSEC-2026-18".to_string()];
+    let advs = publication::advisories_for(&case, &[], &w.desk.config, &ids);
+    let adv = &advs[0];
+    assert_eq!(
+        adv.references[0].1,
+        "https://fr.wikipedia.org/wiki/Faille_de_s%C3%A9curit%C3%A9"
+    );
+    assert_eq!(adv.commits[0].0, "https://git.example.org/a%7Cb");
+    assert!(
+        advisory::blocking_problems(adv).is_empty(),
+        "{:?}",
+        advisory::blocking_problems(adv)
+    );
+}
