@@ -311,8 +311,8 @@ fn autoresponders_that_do_not_thread_are_held_too() {
 }
 
 /// A member's naive autoresponder (no RFC 3834 headers) answering the explanation of a
-/// mail that named no case gets no answer of its own: the explanation goes to mail with
-/// command lines only, so the two cannot loop.
+/// mail that named no case gets no answer of its own (an answer to the desk's mail with
+/// no command line), so the two cannot loop.
 #[test]
 fn a_members_responder_answering_a_no_case_transcript_is_not_answered() {
     let mut w = World::new();
@@ -341,4 +341,17 @@ fn a_members_responder_answering_a_no_case_transcript_is_not_answered() {
         let out = w.new_mail();
         assert!(out.is_empty(), "answer {n}: {}", summarize(&out));
     }
+    // A member's own mail that names no case (a report forwarded without #new) is still
+    // explained: they must not believe it was filed.
+    w.deliver(&team_mail(
+        BOB,
+        "fwd@example.org",
+        None,
+        "Fwd: a report I got",
+        None,
+        "Someone wrote to me directly about a crash.\r\n",
+    ));
+    let out = w.new_mail();
+    assert_eq!(summarize(&out).lines().count(), 1, "{}", summarize(&out));
+    first(&out, "transcript");
 }

@@ -494,10 +494,11 @@ fn first_line(text: &str) -> String {
     s
 }
 
-/// A team mail that names no case: explain how to name one, to mail with command lines
-/// only. Mail without any (a note, a member's autoresponder answering the explanation)
-/// is kept and not answered: the explanation starts no thread of its own, so an answer
-/// to it names no case either, and answering that would loop.
+/// A team mail that names no case: explain how to name one (a member who forwarded a
+/// report without `#new` must not believe it filed). An answer to the desk's own mail
+/// without a command line (a member's autoresponder answering the explanation) is kept
+/// and not answered: the explanation starts no thread of its own, so an answer to it
+/// names no case either, and answering that would loop.
 fn no_case(
     ctx: &Ctx<'_>,
     mail: &Mail,
@@ -517,7 +518,15 @@ fn no_case(
         }
         return d;
     }
-    if body.commands.is_empty() {
+    // An answer to the desk's own mail with no command line (a member's autoresponder
+    // answering this very explanation, which names no case either) is kept, not
+    // explained again: the two would loop.
+    let answers_us = mail
+        .in_reply_to
+        .iter()
+        .chain(&mail.references)
+        .any(|id| crate::outgoing::is_our_message_id(id, &ctx.config.desk.hostname));
+    if body.commands.is_empty() && answers_us {
         return d;
     }
     let named = body.commands.iter().find_map(|c| match &c.parsed {
