@@ -177,7 +177,10 @@ fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
 }
 
 fn bounded_subject(mut subject: String) -> String {
-    if let Some((cut, _)) = subject.char_indices().nth(MAX_SUBJECT - 1) {
+    let mut chars = subject.char_indices();
+    if let Some((cut, _)) = chars.nth(MAX_SUBJECT - 1)
+        && chars.next().is_some()
+    {
         subject.truncate(cut);
         subject.push('…');
     }
@@ -428,6 +431,13 @@ mod tests {
         };
         assert_eq!(m.subject.chars().count(), MAX_SUBJECT);
         assert!(m.subject.starts_with("éé") && m.subject.ends_with('…'));
+        // A subject of exactly MAX_SUBJECT characters is kept whole.
+        let exact = "x".repeat(MAX_SUBJECT);
+        let raw = format!("From: a@x.test\r\nSubject: {exact}\r\n\r\nbody\r\n");
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("unreadable")
+        };
+        assert_eq!(m.subject, exact);
     }
 
     #[test]

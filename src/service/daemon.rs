@@ -320,6 +320,8 @@ async fn mailer_loop(
     // that got through.
     let mut backoff = Duration::from_secs(1);
     let mut down = false;
+    // The outbox could not be read or written at the last pass.
+    let mut db_down = false;
     let mut drained_backlog = false;
     // Since when the mailer has waited for the inbox's backlog to be filed.
     let mut holding: Option<tokio::time::Instant> = None;
@@ -369,6 +371,10 @@ async fn mailer_loop(
                     }
                     None => {
                         more = r.more;
+                        if std::mem::take(&mut db_down) {
+                            tracing::info!("the outbox can be written again");
+                            health::status("watching the inbox");
+                        }
                         if down && r.sent > 0 {
                             tracing::info!("the SMTP server takes mail again");
                             health::status("watching the inbox");
@@ -383,7 +389,7 @@ async fn mailer_loop(
                 // like a server that is away, not retried (and logged in again) at once.
                 tracing::error!(error = %e, retry_in = ?backoff, "the outbox could not be read or written; every mail waits");
                 health::status(&format!("database: {e}; mail waits"));
-                down = true;
+                db_down = true;
                 unreachable_for = Some(backoff);
                 backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
             }

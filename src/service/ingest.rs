@@ -38,8 +38,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The longest wait between two connection attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// How long a connection must have lasted for its end to start the backoff afresh.
-const HEALTHY_CONNECTION: Duration = Duration::from_secs(60);
+/// How long a connection must have lasted for its end to start the backoff afresh: one
+/// dropped at its first IDLE lasts a fraction of a second; a middlebox that cuts idle
+/// connections after half a minute must not push the next login minutes away.
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(10);
 
 /// The most mails one batch holds: downloaded by one `UID FETCH`, filed in one
 /// transaction (a savepoint each), flagged by one `UID STORE`.
