@@ -318,8 +318,8 @@ context!("reminder-embargo", ReminderEmbargo {
     status: String, fixed_in: Option<String>, assignee: Option<String>,
 });
 context!("reminder-fixed-unpublished", ReminderFixedUnpublished {
-    case_id: String, subject: String, fixed: String, fixed_in: Option<String>, late: bool,
-    due: String, assignee: Option<String>,
+    case_id: String, subject: String, fixed: String, fixed_in: Option<String>,
+    deadline: String, late: bool, due: String, assignee: Option<String>,
 });
 context!("reminder-embargo-overdue", ReminderEmbargoOverdue {
     case_id: String, subject: String, deadline: String, days_over: u32, late: bool, due: String,
@@ -494,6 +494,7 @@ pub mod samples {
                 subject: subject.to_string(),
                 fixed: s("Tue 2 Mar 2027, 11:00 CET (Europe/Paris)"),
                 fixed_in: Some(s("1.4.2")),
+                deadline: s("Tue 2 Mar 2027, 17:00 CET (Europe/Paris)"),
                 late: false,
                 due: s("Tue 2 Mar 2027, 17:00 CET (Europe/Paris)"),
                 assignee: None,

@@ -522,6 +522,7 @@ fn render(
         ReminderKind::FixedUnpublished => t.render(&templates::ReminderFixedUnpublished {
             case_id,
             subject,
+            deadline,
             fixed: case
                 .fixed_at
                 .map(|f| cal.format_instant(f))

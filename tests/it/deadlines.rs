@@ -229,6 +229,12 @@ fn a_fixed_case_not_published_the_same_day_is_reminded() {
         "reminder -> alice@example.org | [SEC-2026-0001] Fix released, advisory not yet published"
     );
     assert!(body(&mail[0].bytes).contains("(1.4.2)"));
+    // Like every reminder, it names its deadline: date, hour and time zone.
+    assert!(
+        body(&mail[0].bytes).contains("It was due by\nFri 27 Nov 2026, 17:00 CET (Europe/Paris)"),
+        "{}",
+        body(&mail[0].bytes)
+    );
     assert!(sent(&w.run_due()).is_empty());
     // The weekend is skipped: next on Monday 09:00 (with the digest), then Tuesday.
     w.clock.set(paris(2026, 11, 28, 12, 0));
