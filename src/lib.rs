@@ -19,3 +19,4 @@ pub mod service;
 pub mod store;
 pub mod text;
 pub mod types;
+pub mod uri;

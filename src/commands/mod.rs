@@ -1021,37 +1021,8 @@ fn parse_reference(args: &str) -> Result<Command, CommandError> {
             &format!("needs an http:// or https:// URL, not `{url}`"),
         ));
     }
-    let url = as_uri(url).map_err(|why| malformed("reference", &why))?;
+    let url = crate::uri::as_uri(url).map_err(|why| malformed("reference", &why))?;
     Ok(Command::Reference { kind, url })
-}
-
-/// A URL as the OSV schema wants it (an RFC 3986 URI): what a browser's address bar
-/// shows (`…/Faille_de_sécurité`, `a|b`, `{1}`) is percent-encoded, as the browser does
-/// when it follows the link, and a `%` that starts no escape is written `%25`. A host
-/// outside ASCII is refused: its ASCII form (`xn--…`) is the one to give.
-pub fn as_uri(url: &str) -> Result<String, String> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(host_len);
-    if !authority.is_ascii() {
-        return Err(format!(
-            "the host `{authority}` is not ASCII: give its ASCII form (xn--…)"
-        ));
-    }
-    let mut out = format!("{scheme}://{authority}");
-    let bytes = tail.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape_starts = b == b'%'
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b);
-        if allowed || escape_starts {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    Ok(out)
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -1175,7 +1146,7 @@ fn parse_commit(args: &str) -> Result<Command, CommandError> {
             &format!("`{sha}` is not a full commit hash (40 hexadecimal digits)"),
         ));
     }
-    let url = as_uri(url).map_err(|why| malformed("commit", &why))?;
+    let url = crate::uri::as_uri(url).map_err(|why| malformed("commit", &why))?;
     Ok(Command::Commit {
         url,
         sha: sha.to_ascii_lowercase(),

@@ -972,25 +972,6 @@ pub fn osv_home_known(id: &str) -> bool {
             .any(|p| id.strip_prefix(p).is_some_and(|rest| rest.starts_with('-')))
 }
 
-/// Whether `url` is written in the characters of an RFC 3986 URI (brackets only around
-/// an IPv6 host), each `%` starting an escape.
-fn is_uri(url: &str) -> bool {
-    let b = url.as_bytes();
-    let authority_end = url.find("://").map_or(0, |i| {
-        let start = i + 3;
-        let rest = url.get(start..).unwrap_or("");
-        start + rest.find(['/', '?', '#']).unwrap_or(rest.len())
-    });
-    b.iter().enumerate().all(|(i, &c)| {
-        c.is_ascii_alphanumeric()
-            || b"-._~:/?#@!$&'()*+,;=".contains(&c)
-            || (matches!(c, b'[' | b']') && i < authority_end)
-            || (c == b'%'
-                && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    })
-}
-
 fn is_opam_ident(s: &str) -> bool {
     s.chars()
         .next()
@@ -1360,7 +1341,7 @@ fn check_references_credits_commits(p: &mut Checks, a: &Advisory) {
         }
         let url = url.trim();
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok || !is_uri(url) {
+        if !scheme_ok || !crate::uri::is_uri(url) {
             p.block(format!(
                 "The reference `{url}` is not a plain http(s) URL (the OSV schema wants a URI: \
                  give it again with #reference, which encodes what needs encoding)."
@@ -1373,7 +1354,7 @@ fn check_references_credits_commits(p: &mut Checks, a: &Advisory) {
     for (url, sha) in &a.commits {
         let (url, sha) = (url.trim(), sha.trim());
         if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("git://"))
-            || !is_uri(url)
+            || !crate::uri::is_uri(url)
         {
             p.block(format!(
                 "The fixing commit's repository `{url}` is not a plain git URL."

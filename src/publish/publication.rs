@@ -239,8 +239,8 @@ pub fn draft_id(case: &Case, config: &Config) -> String {
         .unwrap_or_else(|| format!("{}-DRAFT-{}", config.publish.advisory_prefix, case.id))
 }
 
-/// `url` as a URI ([`crate::commands::as_uri`]); as it is when it cannot be one (a host
+/// `url` as a URI ([`crate::uri::as_uri`]); as it is when it cannot be one (a host
 /// outside ASCII), which `#publish` then refuses, saying why.
 fn as_uri_or_same(url: &str) -> String {
-    crate::commands::as_uri(url).unwrap_or_else(|_| url.to_string())
+    crate::uri::as_uri(url).unwrap_or_else(|_| url.to_string())
 }
