@@ -17,11 +17,7 @@ pub fn as_uri(url: &str) -> Result<String, String> {
     let mut out = format!("{scheme}://{authority}");
     let bytes = tail.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
-        let escape_starts = b == b'%'
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b);
-        if allowed || escape_starts {
+        if plain(b) || escape_at(bytes, i) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -40,11 +36,19 @@ pub fn is_uri(url: &str) -> bool {
         start + rest.find(['/', '?', '#']).unwrap_or(rest.len())
     });
     b.iter().enumerate().all(|(i, &c)| {
-        c.is_ascii_alphanumeric()
-            || b"-._~:/?#@!$&'()*+,;=".contains(&c)
-            || (matches!(c, b'[' | b']') && i < authority_end)
-            || (c == b'%'
-                && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        plain(c) || (matches!(c, b'[' | b']') && i < authority_end) || escape_at(b, i)
     })
+}
+
+/// A byte a URI carries as it is: unreserved or reserved (RFC 3986 §2.2, §2.3), the
+/// brackets of an IPv6 host aside.
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b)
+}
+
+/// Whether `bytes[i]` starts a percent escape (`%` and two hexadecimal digits).
+fn escape_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i) == Some(&b'%')
+        && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
 }
