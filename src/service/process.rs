@@ -822,7 +822,7 @@ impl Desk {
         let left = case.assignee.take_if(|a| !target.config.team.is_member(a));
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
-        let report_text = self.report_text(tx, &case)?;
+        let (report_text, _) = self.report(tx, &case)?;
         let reporter_last = reporter_last_message(tx, &case)?;
         tx.move_case(&case, &new_id, target.key(), now)?;
         let mut moved = case;
@@ -860,11 +860,6 @@ impl Desk {
             kind: MessageKind::Team,
             outgoing: 0,
         })
-    }
-
-    /// The text of the mail that opened the case.
-    fn report_text(&self, tx: &Tx<'_>, case: &Case) -> store::Result<String> {
-        Ok(self.report(tx, case)?.0)
     }
 
     /// The text of the mail that opened the case, and why a machine sent it, if one did.
