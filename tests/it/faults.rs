@@ -463,16 +463,24 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
         desk.0.wait().unwrap();
         eprintln!("kill {k} at progress {} of {total}", progress(&db));
     }
-    let _last = Daemon::start(&cfg, &dir.path().join("last.log"), &[]);
-    wait_until(
-        Duration::from_secs(180),
-        "the storm's mail never settled",
-        || {
-            tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
-                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
-                && tally(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
-        },
-    );
+    let last_log = dir.path().join("last.log");
+    let _last = Daemon::start(&cfg, &last_log, &[]);
+    let settled = || {
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'") == 0
+            && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
+            && tally(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
+    };
+    let limit = Duration::from_secs(180);
+    let waited = Instant::now();
+    while !settled() && waited.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !settled() {
+        panic!(
+            "after {limit:?} the storm's mail never settled:\n{}",
+            storm_state(&db, &last_log)
+        );
+    }
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
@@ -489,9 +497,47 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     let store = secdesk::store::Store::open(&db).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
     eprintln!(
-        "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, {:?}",
+        "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, at most {} attempts at filing a mail and {} at sending one, {:?}",
+        tally(&db, "SELECT MAX(attempts) FROM raw_mail"),
+        tally(&db, "SELECT MAX(attempts) FROM outbox"),
         started.elapsed()
     );
+}
+
+/// What an unsettled storm left: the rows that are not done, and the last run's log.
+fn storm_state(db: &Path, log: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut out = String::new();
+    for sql in [
+        "SELECT 'raw_mail', state, COUNT(*), MAX(COALESCE(last_error, '')) FROM raw_mail GROUP BY state",
+        "SELECT 'outbox', purpose || '/' || state, COUNT(*), MAX(COALESCE(last_error, '')) FROM outbox GROUP BY purpose, state",
+        "SELECT 'outbox not sent', id || ' ' || purpose || ' ' || primary_rcpt || ' next ' || next_attempt_at || ' attempts ' || attempts, 1, COALESCE(last_error, '') FROM outbox WHERE state != 'sent' LIMIT 20",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} {}: {} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?
+                ))
+            })
+            .unwrap();
+        for row in rows {
+            out.push_str(&row.unwrap());
+            out.push('\n');
+        }
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    out.push_str("--- last run's log, last 40 lines ---\n");
+    for line in &lines[lines.len().saturating_sub(40)..] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[test]
