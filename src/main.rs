@@ -77,6 +77,14 @@ enum Command {
     Import { path: PathBuf },
     /// Write a consistent copy of the database, even while the desk runs.
     Backup { file: PathBuf },
+    /// File one suspect mail for a running desk (what `run` starts; not for people).
+    #[command(hide = true)]
+    FileOne {
+        #[arg(long)]
+        raw_id: i64,
+        #[arg(long)]
+        now: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -119,5 +127,6 @@ fn run(cli: Cli, out: &mut cli::Output) -> Result<ExitCode> {
         }
         Command::Import { path } => cli::import::run(config, &path, &clock, out),
         Command::Backup { file } => cli::backup::run(config, &file, out),
+        Command::FileOne { raw_id, now } => cli::file_one::run(config, raw_id, now),
     }
 }

@@ -9,6 +9,7 @@ pub mod case;
 pub mod cases;
 pub mod check;
 pub mod deadlines;
+pub mod file_one;
 pub mod import;
 pub mod logging;
 pub mod run;

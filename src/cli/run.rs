@@ -4,17 +4,27 @@ use super::load;
 use crate::clock::SystemClock;
 use crate::config::SecretSources;
 use crate::service::daemon;
+use crate::service::isolation::Isolation;
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(config: &Path) -> Result<ExitCode> {
-    let config = load(config, &SecretSources::from_process())?;
+pub fn run(path: &Path) -> Result<ExitCode> {
+    let config = load(path, &SecretSources::from_process())?;
+    // Suspect mail is filed by this binary again, in a child (see `service::isolation`).
+    let isolation = match Isolation::this_binary(path) {
+        Ok(isolation) => Some(isolation),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot name this binary: suspect mail is filed in the desk's own process");
+            None
+        }
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(daemon::run(
         config,
         Arc::new(SystemClock),
+        isolation,
         shutdown_signal(),
     ))?;
     Ok(ExitCode::SUCCESS)

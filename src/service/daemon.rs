@@ -16,6 +16,7 @@ use crate::service::catchup;
 use crate::service::db::Db;
 use crate::service::health::{self, Beat};
 use crate::service::ingest;
+use crate::service::isolation::Isolation;
 use crate::service::mailer::{self, Mailer};
 use crate::service::process::Desk;
 use crate::service::scheduler;
@@ -45,12 +46,14 @@ pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs the desk until `shutdown` completes. Returns an error when a loop died first.
+/// With `isolation`, suspect mail is filed in a child process (see `isolation`).
 pub async fn run(
     config: Config,
     clock: Arc<dyn Clock>,
+    isolation: Option<Isolation>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let started = start(config, clock.now()).await?;
+    let started = start(config, isolation, clock.now()).await?;
     let desk = Arc::clone(&started.desk);
     let (trigger, stop) = shutdown::channel();
     let (mut loops, watchdog, ready_rx) = spawn_loops(started, clock, stop);
@@ -70,7 +73,11 @@ struct Started {
 
 /// Start-up: warnings logged, templates checked, the database opened once per loop, the
 /// CA store read and the SMTP client made. Any failure stops the daemon before a loop runs.
-async fn start(config: Config, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Started> {
+async fn start(
+    config: Config,
+    isolation: Option<Isolation>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Started> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -85,7 +92,9 @@ async fn start(config: Config, now: chrono::DateTime<chrono::Utc>) -> anyhow::Re
     // The system's CA store is read once, off the async workers.
     let _ = tokio::task::spawn_blocking(crate::service::tls::native_roots).await;
     let mailer = Mailer::new(&config.smtp, &config.desk.hostname)?;
-    let desk = Arc::new(Desk::new(config, templates));
+    let mut desk = Desk::new(config, templates);
+    desk.isolation = isolation;
+    let desk = Arc::new(desk);
     // Reminders planned under an earlier configuration (another time zone, other
     // offsets) are planned again under this one.
     let d = Arc::clone(&desk);

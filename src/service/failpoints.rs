@@ -7,7 +7,8 @@
 //! process (comma-separated), so a test sets it on the one process it starts; a mail
 //! carrying the header `X-Secdesk-Failpoint: poison` fails its processing (and one with
 //! `X-Secdesk-Failpoint: panic` panics in it), for tests that run the desk in-process
-//! next to others or feed it a backlog.
+//! next to others or feed it a backlog; `crash` and `stall` are for tests that run the
+//! binary (they kill the process, or hold it where a test kills it).
 
 /// Whether failpoint `name` is switched on for this process.
 #[cfg(feature = "failpoints")]
@@ -21,18 +22,64 @@ pub fn active(_name: &str) -> bool {
     false
 }
 
-/// Whether `raw` asks its processing to fail; panics when it asks for a panic.
+/// Whether `raw` asks its processing to fail; panics when it asks for a panic, kills
+/// the process when it asks for a crash (see [`crash`]), and holds the processing while
+/// it asks for a stall (see [`stall`]).
 #[cfg(feature = "failpoints")]
 #[allow(clippy::panic)]
 pub fn poisoned(raw: &[u8]) -> bool {
-    if raw
-        .windows(28)
-        .any(|w| w == b"X-Secdesk-Failpoint: panic\r\n")
-    {
+    if asks(raw, "panic") {
         panic!("failpoint: this mail panics");
     }
-    raw.windows(29)
-        .any(|w| w == b"X-Secdesk-Failpoint: poison\r\n")
+    if asks(raw, "crash") {
+        crash();
+    }
+    if asks(raw, "stall") {
+        stall();
+    }
+    asks(raw, "poison")
+}
+
+/// Whether `raw` carries the header `X-Secdesk-Failpoint: <what>`.
+#[cfg(feature = "failpoints")]
+fn asks(raw: &[u8], what: &str) -> bool {
+    let needle = format!("X-Secdesk-Failpoint: {what}\r\n");
+    raw.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Has this process killed by SIGKILL, as the OOM killer would kill a desk that a mail
+/// made swell (and with no core dump left behind, unlike an abort).
+#[cfg(feature = "failpoints")]
+fn crash() {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Holds the processing of a mail until the file named by `SECDESK_STALL_GATE` exists
+/// (a minute at most), after appending this process's id to `<gate>.entered`: a test
+/// sees which process holds the mail and when, and kills it there.
+#[cfg(feature = "failpoints")]
+fn stall() {
+    use std::io::Write as _;
+    let Ok(gate) = std::env::var("SECDESK_STALL_GATE") else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{gate}.entered"))
+    {
+        let _ = writeln!(f, "{}", std::process::id());
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::path::Path::new(&gate).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Whether `raw` asks its processing to fail (never, in this build).

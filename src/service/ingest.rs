@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};
 use crate::service::db::Db;
 use crate::service::health::{self, Beat};
+use crate::service::isolation;
 use crate::service::process::{BatchItem, Desk, Processed};
 use crate::service::shutdown::Shutdown;
 use crate::store::{Arrival, StoreError};
@@ -766,7 +767,7 @@ fn tally(report: &mut SyncReport, outcome: &Processed) -> bool {
     }
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     format!(
         "the desk panicked: {}",
         panic
@@ -777,12 +778,94 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     )
 }
 
-/// Files one stored mail in a transaction of its own. The attempt is counted in its own
-/// transaction before it is made, so a mail that fails (or panics, or crashes the
-/// process) is set aside after [`MAX_ATTEMPTS`] and never blocks the mail behind it. An
-/// error here (the count could not be written) means the database itself fails, and
-/// ends the sync.
+/// Files one suspect mail (tried before, not finished) alone: in a child process when
+/// the desk has one to start ([`isolation`]), else in this process. Either way a mail
+/// that keeps failing is set aside after [`MAX_ATTEMPTS`] and never blocks the mail
+/// behind it. An error here means the database itself fails, and ends the sync.
 async fn file_alone(
+    pass: &Pass<'_>,
+    raw_id: i64,
+    report: &mut SyncReport,
+) -> Result<(), IngestError> {
+    if let Some(iso) = &pass.desk.isolation {
+        match file_isolated(pass, iso, raw_id, report).await? {
+            None => return Ok(()),
+            Some(why) => {
+                tracing::warn!(raw_id, reason = %why, "a suspect mail cannot be filed in a process of its own; it is filed in the desk's");
+            }
+        }
+    }
+    file_in_process(pass, raw_id, report).await
+}
+
+/// Files one suspect mail in a child ([`isolation::file`]). Only what the mail can be
+/// blamed for counts as an attempt: a failure the child records, or the child's death by
+/// a signal or a timeout while this process lives on. `Some(why)` when no child could
+/// take it, for this process to file it instead.
+async fn file_isolated(
+    pass: &Pass<'_>,
+    iso: &isolation::Isolation,
+    raw_id: i64,
+    report: &mut SyncReport,
+) -> Result<Option<String>, IngestError> {
+    let db = pass.db;
+    let attempts = db
+        .call(move |s| s.read(|tx| tx.pending_raw_attempts(raw_id)))
+        .await?;
+    let Some(attempts) = attempts else {
+        return Ok(None);
+    };
+    let now = pass.clock.now();
+    if attempts >= MAX_ATTEMPTS {
+        let d = Arc::clone(pass.desk);
+        db.call(move |s| d.set_aside(s, raw_id, attempts, now))
+            .await?;
+        report.set_aside += 1;
+        (pass.on_mail_queued)();
+        return Ok(None);
+    }
+    let stop = pass.shutdown.clone();
+    let (attempts, error) = match isolation::file(iso, raw_id, now, pass.beat, stop).await {
+        isolation::Outcome::Filed => {
+            report.processed += 1;
+            (pass.on_mail_queued)();
+            return Ok(None);
+        }
+        isolation::Outcome::Unavailable(why) => return Ok(Some(why)),
+        isolation::Outcome::Stopped => return Ok(None),
+        isolation::Outcome::Busy => {
+            tracing::warn!(
+                raw_id,
+                "the database was busy; the mail is filed after the backoff"
+            );
+            report.failed += 1;
+            return Ok(None);
+        }
+        isolation::Outcome::Failed => {
+            // The child counted the attempt and recorded why.
+            let read = move |tx: &crate::store::Tx<'_>| {
+                Ok((tx.pending_raw_attempts(raw_id)?, tx.raw_last_error(raw_id)?))
+            };
+            let (counted, error) = db.call(move |s| s.read(read)).await?;
+            (counted.unwrap_or(attempts), error.unwrap_or_default())
+        }
+        isolation::Outcome::Crashed(why) => {
+            let error = why.clone();
+            let n = db
+                .call(move |s| s.write(|tx| tx.count_raw_failure(raw_id, &error)))
+                .await?;
+            (n, why)
+        }
+    };
+    tracing::error!(raw_id, attempts, max = MAX_ATTEMPTS, error = %error, "a mail could not be processed; it is tried again, then set aside");
+    report.failed += 1;
+    Ok(None)
+}
+
+/// Files one suspect mail in a transaction of this process. The attempt is counted in
+/// its own transaction before it is made, so a mail that fails (or panics, or crashes
+/// the process) is set aside after [`MAX_ATTEMPTS`].
+async fn file_in_process(
     pass: &Pass<'_>,
     raw_id: i64,
     report: &mut SyncReport,

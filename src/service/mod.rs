@@ -3,8 +3,9 @@
 //! mail (`process`), the database handle for async code (`db`), TLS set-up (`tls`) and
 //! the daemon that runs and watches them all (`daemon`), with the shutdown handle
 //! (`shutdown`), what systemd is told and the loops' heartbeats (`health`), the faults
-//! tests inject (`failpoints`), the backlog the mailer waits out (`catchup`), and the reads of the operator's files and environment
-//! that the pure core is given as values (`files`).
+//! tests inject (`failpoints`), the child process that files a suspect mail
+//! (`isolation`), the backlog the mailer waits out (`catchup`), and the reads of the
+//! operator's files and environment that the pure core is given as values (`files`).
 
 pub mod advisory_repo;
 pub mod catchup;
@@ -14,6 +15,7 @@ pub mod failpoints;
 pub mod files;
 pub mod health;
 pub mod ingest;
+pub mod isolation;
 pub mod mailer;
 pub mod process;
 pub mod scheduler;

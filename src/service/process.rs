@@ -87,6 +87,9 @@ pub struct Desk {
     desks: Vec<Desk>,
     /// Whether the inbox is being caught up (shared by every desk of the process).
     pub catch_up: crate::service::catchup::CatchUp,
+    /// How the ingest files a suspect mail: in a child process of this binary (what
+    /// `secdesk run` sets), or, when `None`, in this process.
+    pub isolation: Option<crate::service::isolation::Isolation>,
 }
 
 impl Desk {
@@ -103,6 +106,7 @@ impl Desk {
                 seq: Arc::clone(&seq),
                 desks: Vec::new(),
                 catch_up: catch_up.clone(),
+                isolation: None,
             })
             .collect();
         Desk {
@@ -111,6 +115,7 @@ impl Desk {
             seq,
             desks,
             catch_up,
+            isolation: None,
         }
     }
 

@@ -166,6 +166,28 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The attempts counted so far at processing raw mail `id`; `None` when it is no
+    /// longer pending.
+    pub fn pending_raw_attempts(&self, id: i64) -> Result<Option<u32>> {
+        let n: Option<i64> = self
+            .conn()
+            .prepare_cached("SELECT attempts FROM raw_mail WHERE id = ?1 AND state = 'pending'")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Counts an attempt at processing raw mail `id` that was made and failed (it was not
+    /// counted before it began), with why; returns the count (0 when no longer pending).
+    pub fn count_raw_failure(&self, id: i64, error: &str) -> Result<u32> {
+        let n: Option<i64> = self
+            .conn()
+            .prepare_cached("UPDATE raw_mail SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1 AND state = 'pending' RETURNING attempts")?
+            .query_row(params![id, error], |r| r.get(0))
+            .optional()?;
+        Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    }
+
     /// Why the last attempt at processing raw mail `id` failed.
     pub fn raw_attempt_failed(&self, id: i64, error: &str) -> Result<()> {
         self.exec(

@@ -426,6 +426,236 @@ fn a_mail_that_keeps_failing_is_set_aside_and_the_next_one_is_processed() {
     );
 }
 
+/// A config file against `stack` in `dir`, and a first run on the empty mailbox, so that
+/// mail sent after it is live.
+fn primed_daemon_config(stack: &MailStack, dir: &Path) -> (PathBuf, PathBuf) {
+    let (text, db) = fault_config(stack, dir, stack.imap_port, stack.smtp_port);
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let priming = Daemon::start(&cfg, &dir.join("run0.log"), &[]);
+    wait_first_sync(&db).unwrap();
+    drop(priming);
+    (cfg, db)
+}
+
+/// A report that asks its processing for the failpoint `what`.
+fn failpoint_report(id: &str, subject: &str, what: &str) -> String {
+    report(id, subject, "x").replace(
+        &format!("Subject: {subject}\r\n"),
+        &format!("Subject: {subject}\r\nX-Secdesk-Failpoint: {what}\r\n"),
+    )
+}
+
+/// A report that kills the process filing it (as a mail that swells the desk until the
+/// OOM killer comes would) takes the desk down once, in the batch it arrived in. After
+/// that it is filed in a child process: the child dies, the desk lives on, counts the
+/// attempt, and sets the mail aside after the third.
+#[test]
+fn a_mail_that_kills_the_desk_takes_it_down_once_then_is_set_aside() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = primed_daemon_config(&stack, dir.path());
+    let crash = failpoint_report("crash@reporter.test", "Crash", "crash");
+    stack.send(RITA, &[DESK], crash.as_bytes());
+
+    // The first attempt is made in the desk's own batch: the desk dies with it.
+    let first_log = dir.path().join("run1.log");
+    let mut first = Daemon::start(&cfg, &first_log, &[]);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = first.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the crash mail did not kill the desk:\n{}",
+            std::fs::read_to_string(&first_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status}"
+    );
+
+    // Restarted (as systemd would), it files the mail in children, and survives them.
+    let log = dir.path().join("run2.log");
+    let mut desk = Daemon::start(&cfg, &log, &[]);
+    wait_until(WAIT, "the crash mail was never set aside", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ) == 1
+    });
+    send_report(&stack, "after@reporter.test", "After the crash", "x");
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<after@reporter.test>");
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        desk.0.try_wait().unwrap().is_none(),
+        "the desk died with a child:\n{said}"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT attempts FROM raw_mail WHERE message_id = 'crash@reporter.test'"
+        ),
+        3,
+        "the batch that took the desk down, then two children"
+    );
+    assert_eq!(
+        said.lines()
+            .filter(|l| l.contains("could not be processed") && l.contains("killed by signal 9"))
+            .count(),
+        2,
+        "each child's death is logged with its cause:\n{said}"
+    );
+    let alerts = stack.wait_for(ALICE, 2, WAIT);
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|m| header(m, "Subject").unwrap().contains("could not be read"))
+            .count(),
+        1
+    );
+}
+
+/// The process ids written to the stall failpoint's `<gate>.entered` so far.
+fn stalled_in(gate: &Path) -> Vec<u32> {
+    std::fs::read_to_string(gate.with_extension("entered"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// Whether process `pid` still runs (a zombie, dead but not yet reaped by whoever
+/// inherited it, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A report in flight each time the desk is killed (the operator restarting it, the
+/// watchdog, the OOM killer called by another process) is not blamed for it: it is filed
+/// and answered when the desk next runs, however many kills it was in flight at.
+#[test]
+fn a_report_in_flight_at_repeated_kills_is_still_answered() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = primed_daemon_config(&stack, dir.path());
+    let gate = dir.path().join("gate");
+    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
+    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
+    stack.send(RITA, &[DESK], stall.as_bytes());
+
+    const KILLS: usize = 4;
+    let mut filed_by = Vec::new();
+    for k in 1..=KILLS {
+        let log = dir.path().join(format!("run{k}.log"));
+        let mut desk = Daemon::start(&cfg, &log, &env);
+        let what = format!("run {k} never began filing the mail (was it set aside?)");
+        wait_until(WAIT, &what, || stalled_in(&gate).len() == k);
+        desk.0.kill().unwrap();
+        desk.0.wait().unwrap();
+        let holder = stalled_in(&gate)[k - 1];
+        filed_by.push((desk.0.id(), holder));
+        // Whoever held the mail is gone with the desk.
+        wait_until(WAIT, "a child outlived the desk", || !alive(holder));
+    }
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM cases"),
+        0,
+        "nothing was filed or set aside while the mail was held"
+    );
+
+    std::fs::write(&gate, "").unwrap();
+    let _desk = Daemon::start(&cfg, &dir.path().join("last.log"), &env);
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<stall@reporter.test>");
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT attempts FROM raw_mail WHERE message_id = 'stall@reporter.test'"
+        ),
+        1,
+        "only the batch cut by the first kill counted an attempt"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ),
+        0
+    );
+    // The first run had the mail in its batch; the later ones, suspecting it, gave it
+    // to a child.
+    let (desk, holder) = filed_by[0];
+    assert_eq!(holder, desk);
+    for (k, (desk, holder)) in filed_by.iter().enumerate().skip(1) {
+        assert_ne!(holder, desk, "run {} filed the suspect mail itself", k + 1);
+    }
+}
+
+/// A desk asked to stop while a child files a suspect mail (systemd's SIGTERM reaches
+/// both; the child ignores it) ends the child and stops at once, counting nothing
+/// against the mail.
+#[test]
+fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = primed_daemon_config(&stack, dir.path());
+    let gate = dir.path().join("gate");
+    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
+    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
+    stack.send(RITA, &[DESK], stall.as_bytes());
+    // The first run's batch is cut by a kill: the mail is suspect from then on.
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &env);
+    wait_until(WAIT, "the batch never began", || {
+        stalled_in(&gate).len() == 1
+    });
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    let log = dir.path().join("run2.log");
+    let mut desk = Daemon::start(&cfg, &log, &env);
+    wait_until(WAIT, "no child began filing the mail", || {
+        stalled_in(&gate).len() == 2
+    });
+    let child = stalled_in(&gate)[1];
+    assert_ne!(child, desk.0.id());
+    let term = Command::new("kill")
+        .args(["-TERM", &child.to_string(), &desk.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = desk.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "the desk did not stop while its child held a mail (it gives the work in hand 20 s):\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("stopped in {:?}", stopping.elapsed());
+    assert!(status.success(), "{status}");
+    wait_until(WAIT, "the child outlived the desk", || !alive(child));
+    assert_eq!(
+        tally(&db, "SELECT attempts FROM raw_mail WHERE state = 'pending'"),
+        1,
+        "the stop counted an attempt against the mail"
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 0);
+}
+
 /// 1,000 reports, the desk SIGKILLed at 20 moments spread across filing and sending and
 /// restarted each time. Long: runs when SECDESK_CRASH_STORM=1 (scripts/test.sh sets it).
 #[test]
@@ -496,6 +726,13 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
     assert_eq!(team.len(), N, "the team heard of every report");
     let store = secdesk::store::Store::open(&db).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
+    // A kill counts against the mails of the batch it cut, once: after it they are filed
+    // in a child, where a kill of the desk counts against no mail.
+    assert_eq!(
+        tally(&db, "SELECT MAX(attempts) FROM raw_mail"),
+        1,
+        "kills were counted against a mail more than once"
+    );
     eprintln!(
         "crash storm: {N} reports, {KILLS} kills, {twice} acknowledgements delivered twice with the same Message-ID, at most {} attempts at filing a mail and {} at sending one, {:?}",
         tally(&db, "SELECT MAX(attempts) FROM raw_mail"),

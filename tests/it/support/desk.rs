@@ -188,7 +188,7 @@ impl RunningDesk {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(secdesk::service::daemon::run(config, clock, async {
+            rt.block_on(secdesk::service::daemon::run(config, clock, None, async {
                 let _ = rx.await;
             }))
         });
