@@ -14,7 +14,7 @@ use crate::support::proxy::{Mode, Proxy};
 use crate::world::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,13 +44,44 @@ fn fault_config(
 }
 
 /// Polls `done` (every 20 ms) until it holds; panics with `what` after `limit`.
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+fn wait_until(limit: Duration, what: &str, done: impl FnMut() -> bool) -> Duration {
+    wait_or(limit, done, || what.to_string())
+}
+
+/// Polls `done` (every 20 ms) until it holds; after `limit`, panics with what `explain`
+/// says then.
+fn wait_or(
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) -> Duration {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < limit, "after {limit:?}: {what}");
+        if started.elapsed() >= limit {
+            panic!("after {limit:?}: {}", explain());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     started.elapsed()
+}
+
+/// Waits (at most `limit`) for `desk` to exit; panics with `what` and its log if not.
+fn exit_of(desk: &mut Daemon, limit: Duration, log: &Path, what: &str) -> ExitStatus {
+    let mut status = None;
+    wait_or(
+        limit,
+        || {
+            status = desk.0.try_wait().unwrap();
+            status.is_some()
+        },
+        || {
+            format!(
+                "{what}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        },
+    );
+    status.unwrap()
 }
 
 /// Mails filed plus mails sent.
@@ -293,17 +324,8 @@ fn a_loop_that_dies_ends_the_process_with_an_error() {
     );
     wait_first_sync(&db).unwrap();
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = desk.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the desk kept running with a dead ingest loop:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let what = "the desk kept running with a dead ingest loop";
+    let status = exit_of(&mut desk, Duration::from_secs(10), &log, what);
     let said = std::fs::read_to_string(&log).unwrap_or_default();
     eprintln!("exited with {status} after {:?}", started.elapsed());
     assert!(!status.success(), "{said}");
@@ -461,18 +483,8 @@ fn a_mail_that_kills_the_desk_takes_it_down_once_then_is_set_aside() {
     // The first attempt is made in the desk's own batch: the desk dies with it.
     let first_log = dir.path().join("run1.log");
     let mut first = Daemon::start(&cfg, &first_log, &[]);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = first.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "the crash mail did not kill the desk:\n{}",
-            std::fs::read_to_string(&first_log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let what = "the crash mail did not kill the desk";
+    let status = exit_of(&mut first, WAIT, &first_log, what);
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9),
@@ -634,17 +646,8 @@ fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
         .unwrap();
     assert!(term.success());
     let stopping = Instant::now();
-    let status = loop {
-        if let Some(status) = desk.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopping.elapsed() < Duration::from_secs(10),
-            "the desk did not stop while its child held a mail (it gives the work in hand 20 s):\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let what = "the desk did not stop while its child held a mail (it gives the work in hand 20 s)";
+    let status = exit_of(&mut desk, Duration::from_secs(10), &log, what);
     eprintln!("stopped in {:?}", stopping.elapsed());
     assert!(status.success(), "{status}");
     wait_until(WAIT, "the child outlived the desk", || !alive(child));
@@ -700,17 +703,12 @@ fn a_crash_storm_loses_nothing_and_answers_nothing_twice() {
             && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state != 'sent'") == 0
             && tally(&db, "SELECT COUNT(*) FROM outbox") == total - N as i64
     };
-    let limit = Duration::from_secs(180);
-    let waited = Instant::now();
-    while !settled() && waited.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if !settled() {
-        panic!(
-            "after {limit:?} the storm's mail never settled:\n{}",
+    wait_or(Duration::from_secs(180), settled, || {
+        format!(
+            "the storm's mail never settled:\n{}",
             storm_state(&db, &last_log)
-        );
-    }
+        )
+    });
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
     assert_eq!(
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
