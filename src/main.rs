@@ -81,6 +81,8 @@ enum Command {
     #[command(hide = true)]
     FileOne {
         #[arg(long)]
+        config_digest: String,
+        #[arg(long)]
         raw_id: i64,
         #[arg(long)]
         now: chrono::DateTime<chrono::Utc>,
@@ -127,6 +129,10 @@ fn run(cli: Cli, out: &mut cli::Output) -> Result<ExitCode> {
         }
         Command::Import { path } => cli::import::run(config, &path, &clock, out),
         Command::Backup { file } => cli::backup::run(config, &file, out),
-        Command::FileOne { raw_id, now } => cli::file_one::run(config, raw_id, now),
+        Command::FileOne {
+            config_digest,
+            raw_id,
+            now,
+        } => cli::file_one::run(config, &config_digest, raw_id, now),
     }
 }

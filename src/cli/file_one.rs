@@ -2,12 +2,14 @@
 //! of its own, and says by its exit status how it went (see `service::isolation`).
 
 use crate::service::isolation::{self, EXIT_BUSY, EXIT_FAILED, EXIT_FILED};
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, raw_id: i64, now: DateTime<Utc>) -> Result<ExitCode> {
+/// Files raw mail `raw_id` as of `now`, under `config` as long as it still has the
+/// `digest` the daemon read.
+pub fn run(config: &Path, digest: &str, raw_id: i64, now: DateTime<Utc>) -> Result<ExitCode> {
     // Installing handlers is what keeps a SIGTERM or SIGINT sent to the whole group from
     // ending this process: the parent decides when to stop, and waits for this mail.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -21,6 +23,14 @@ pub fn run(config: &Path, raw_id: i64, now: DateTime<Utc>) -> Result<ExitCode> {
         ))
     })?;
     isolation::die_with_parent();
+    let read =
+        isolation::digest_of(config).with_context(|| format!("reading {}", config.display()))?;
+    if read != digest {
+        bail!(
+            "{} changed since the desk started: the desk files the mail itself, under the configuration it runs with (restart it to use the new one)",
+            config.display()
+        );
+    }
     let desk = super::desk(config)?;
     let mut store = super::open_existing(&desk.config)?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

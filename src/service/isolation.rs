@@ -45,16 +45,17 @@ pub const EXIT_BUSY: u8 = 4;
 pub const EXIT_ORPHANED: u8 = 5;
 
 /// How a daemon starts the child that files a suspect mail: which binary, with which
-/// configuration file.
+/// configuration file, and what that file held when the daemon read it.
 #[derive(Debug, Clone)]
 pub struct Isolation {
     exe: PathBuf,
     config: PathBuf,
+    digest: String,
 }
 
 impl Isolation {
     /// The binary of this very process (`/proc/self/exe`, which still names it when an
-    /// upgrade replaced the file on disk) with `config`.
+    /// upgrade replaced the file on disk) with `config`, read now.
     pub fn this_binary(config: &Path) -> std::io::Result<Isolation> {
         let proc_exe = Path::new("/proc/self/exe");
         let exe = if proc_exe.exists() {
@@ -65,8 +66,21 @@ impl Isolation {
         Ok(Isolation {
             exe,
             config: config.to_path_buf(),
+            digest: digest_of(config)?,
         })
     }
+}
+
+/// The SHA-256 of a configuration file, in hex: a child files mail only under the
+/// configuration its daemon runs with (an edited file, not yet in force, could even
+/// name another database).
+pub fn digest_of(config: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(config)?;
+    Ok(sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// What became of a suspect mail given to a child.
@@ -102,6 +116,8 @@ pub async fn file(
         .arg("file-one")
         .arg("--config")
         .arg(&iso.config)
+        .arg("--config-digest")
+        .arg(&iso.digest)
         .arg("--raw-id")
         .arg(raw_id.to_string())
         .arg("--now")

@@ -659,6 +659,74 @@ fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 0);
 }
 
+/// A configuration file edited while the desk runs (here: to name a copy of the
+/// database) is not the one its children file under: a child that sees the file changed
+/// leaves the mail to the desk, which files it under the configuration it runs with.
+#[test]
+fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = primed_daemon_config(&stack, dir.path());
+    let gate = dir.path().join("gate");
+    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
+    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
+    stack.send(RITA, &[DESK], stall.as_bytes());
+    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &env);
+    wait_until(WAIT, "the batch never began", || {
+        stalled_in(&gate).len() == 1
+    });
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    let log = dir.path().join("run2.log");
+    let _desk = Daemon::start(&cfg, &log, &env);
+    wait_until(WAIT, "no child began filing the mail", || {
+        stalled_in(&gate).len() == 2
+    });
+    // While the child holds the mail: the file is edited to name a copy of the database,
+    // the gate opens, and the child is killed (counted against the mail: the desk cannot
+    // tell it from a mail that made the child swell). The next child reads the edit.
+    let copy = dir.path().join("copy.db");
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", db.display()));
+        if from.exists() {
+            std::fs::copy(&from, format!("{}{suffix}", copy.display())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let edited = text.replace(db.to_str().unwrap(), copy.to_str().unwrap());
+    assert_ne!(text, edited);
+    std::fs::write(&cfg, edited).unwrap();
+    std::fs::write(&gate, "").unwrap();
+    let child = stalled_in(&gate)[1];
+    let killed = Command::new("kill")
+        .args(["-KILL", &child.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<stall@reporter.test>");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("changed since the desk started"),
+        "the child said why it left the mail:\n{said}"
+    );
+    assert_eq!(
+        tally(&copy, "SELECT COUNT(*) FROM cases"),
+        0,
+        "a child filed into the database the edit names"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT attempts FROM raw_mail WHERE message_id = 'stall@reporter.test'"
+        ),
+        3,
+        "the batch, the killed child, and the desk's own attempt"
+    );
+}
+
 /// 1,000 reports, the desk SIGKILLed at 20 moments spread across filing and sending and
 /// restarted each time. Long: runs when SECDESK_CRASH_STORM=1 (scripts/test.sh sets it).
 #[test]
