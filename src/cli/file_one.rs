@@ -1,17 +1,19 @@
 //! `secdesk file-one` (hidden): files one suspect mail for a running desk, in a process
 //! of its own, and says by its exit status how it went (see `service::isolation`).
 
+use crate::config::{Config, SecretSources};
 use crate::service::isolation::{self, EXIT_BUSY, EXIT_FAILED, EXIT_FILED};
-use anyhow::{Context as _, Result, bail};
+use crate::service::process::Desk;
+use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Files raw mail `raw_id` as of `now`, under `config` as long as it still has the
-/// `digest` the daemon read.
+/// Files raw mail `raw_id` as of `now`, under `config` as long as its bytes still have
+/// the SHA-256 `digest` the daemon read.
 pub fn run(config: &Path, digest: &str, raw_id: i64, now: DateTime<Utc>) -> Result<ExitCode> {
     // Installing handlers is what keeps a SIGTERM or SIGINT sent to the whole group from
-    // ending this process: the parent decides when to stop, and waits for this mail.
+    // ending this process: the parent decides when to stop, and ends this one then.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -23,15 +25,16 @@ pub fn run(config: &Path, digest: &str, raw_id: i64, now: DateTime<Utc>) -> Resu
         ))
     })?;
     isolation::die_with_parent();
-    let read =
-        isolation::digest_of(config).with_context(|| format!("reading {}", config.display()))?;
-    if read != digest {
+    let (read, read_digest) = Config::load_with_digest(config, &SecretSources::not_needed())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if read_digest != digest {
         bail!(
             "{} changed since the desk started: the desk files the mail itself, under the configuration it runs with (restart it to use the new one)",
             config.display()
         );
     }
-    let desk = super::desk(config)?;
+    let templates = crate::service::daemon::load_templates(&read)?;
+    let desk = Desk::new(read, templates);
     let mut store = super::open_existing(&desk.config)?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         desk.process(&mut store, raw_id, now)

@@ -1,8 +1,7 @@
 //! `secdesk run`: the desk in the foreground until SIGTERM or SIGINT.
 
-use super::load;
 use crate::clock::SystemClock;
-use crate::config::SecretSources;
+use crate::config::{Config, SecretSources};
 use crate::service::daemon;
 use crate::service::isolation::Isolation;
 use anyhow::Result;
@@ -11,9 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub fn run(path: &Path) -> Result<ExitCode> {
-    let config = load(path, &SecretSources::from_process())?;
+    let (config, digest) = Config::load_with_digest(path, &SecretSources::from_process())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Suspect mail is filed by this binary again, in a child (see `service::isolation`).
-    let isolation = match Isolation::this_binary(path) {
+    let isolation = match Isolation::this_binary(path, digest) {
         Ok(isolation) => Some(isolation),
         Err(e) => {
             tracing::warn!(error = %e, "cannot name this binary: suspect mail is filed in the desk's own process");

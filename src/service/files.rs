@@ -62,6 +62,15 @@ pub fn gather(raw: &RawConfig, sources: &SecretSources) -> Gathered {
 impl Config {
     /// Reads, parses and validates the file. Secrets are read now.
     pub fn load(path: &Path, secrets: &SecretSources) -> Result<Config, ConfigError> {
+        Config::load_with_digest(path, secrets).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], with the SHA-256 (in hex) of the very bytes it parsed.
+    pub fn load_with_digest(
+        path: &Path,
+        secrets: &SecretSources,
+    ) -> Result<(Config, String), ConfigError> {
+        use sha2::Digest as _;
         let fail = |message: String| ConfigError {
             path: path.to_path_buf(),
             problems: vec![ConfigProblem {
@@ -71,10 +80,15 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the file: {e}")))?;
-        Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
+        let digest = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let config = Config::from_toml(&text, secrets).map_err(|problems| ConfigError {
             path: path.to_path_buf(),
             problems,
-        })
+        })?;
+        Ok((config, digest))
     }
 
     /// Parses and validates configuration text, reading the secrets it names.

@@ -833,11 +833,8 @@ async fn file_isolated(
         }
         isolation::Outcome::Unavailable(why) => return Ok(Some(why)),
         isolation::Outcome::Stopped => return Ok(None),
-        isolation::Outcome::Busy => {
-            tracing::warn!(
-                raw_id,
-                "the database was busy; the mail is filed after the backoff"
-            );
+        isolation::Outcome::Retry(why) => {
+            tracing::warn!(raw_id, reason = %why, "a mail is filed again after the backoff; no attempt is counted");
             report.failed += 1;
             return Ok(None);
         }
@@ -854,6 +851,9 @@ async fn file_isolated(
             let n = db
                 .call(move |s| s.write(|tx| tx.count_raw_failure(raw_id, &error)))
                 .await?;
+            if n == 0 {
+                return Ok(None); // filed after all, just before the child was ended
+            }
             (n, why)
         }
     };

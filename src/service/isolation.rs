@@ -12,19 +12,20 @@
 //! hidden `secdesk file-one`, which files the one mail and says how it went by its exit
 //! status. The child counts nothing before it works. When processing returns an error (or
 //! panics) it records the failed attempt and its error itself; when the child dies by a
-//! signal or overruns [`LIMIT`], the daemon, still alive, records the attempt for it. A
-//! kill of the daemon counts against no mail, and a poison mail that crashes the process
-//! takes down the child, not the desk.
+//! signal a mail can bring about (SIGKILL from the OOM killer, SIGSEGV, SIGABRT…) or
+//! overruns [`LIMIT`], the daemon, still alive, records the attempt for it. A kill of the
+//! daemon counts against no mail, nor does a SIGTERM, SIGINT or SIGHUP sent to the child,
+//! and a poison mail that crashes the process takes down the child, not the desk.
 //!
 //! The child dies with its parent (it watches the pipe of its standard input), so a desk
 //! killed and started again never has two processes filing; it ignores SIGTERM and
-//! SIGINT, which a service manager or a terminal sends to the whole group: stopping is the
-//! parent's to decide, and a parent asked to stop ends the child at once (its
-//! transaction rolls back) and counts nothing. Harnesses that run
-//! the desk inside another program have no binary to start: they file suspect mail in
-//! the desk's own process, counting each attempt before it is made.
+//! SIGINT, which a service manager or a terminal sends to the whole group: stopping is
+//! the parent's to decide, and a parent asked to stop ends the child at once (its
+//! transaction rolls back) and counts nothing. Harnesses that run the desk inside another
+//! program have no binary to start: they file suspect mail in the desk's own process,
+//! counting each attempt before it is made.
 
-use crate::service::health::Beat;
+use crate::service::health::{self, Beat};
 use crate::service::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -32,8 +33,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// The longest a child may take over one mail before it is killed, and the attempt
-/// counted against the mail.
-pub const LIMIT: Duration = Duration::from_secs(300);
+/// counted against the mail (a 50 MB mail files in a few seconds).
+pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// `secdesk file-one` filed the mail (or found it filed already).
 pub const EXIT_FILED: u8 = 0;
@@ -45,7 +46,9 @@ pub const EXIT_BUSY: u8 = 4;
 pub const EXIT_ORPHANED: u8 = 5;
 
 /// How a daemon starts the child that files a suspect mail: which binary, with which
-/// configuration file, and what that file held when the daemon read it.
+/// configuration file, and what that file held when the daemon read it: a child files
+/// mail only under the configuration its daemon runs with (an edited file, not yet in
+/// force, could even name another database).
 #[derive(Debug, Clone)]
 pub struct Isolation {
     exe: PathBuf,
@@ -55,8 +58,9 @@ pub struct Isolation {
 
 impl Isolation {
     /// The binary of this very process (`/proc/self/exe`, which still names it when an
-    /// upgrade replaced the file on disk) with `config`, read now.
-    pub fn this_binary(config: &Path) -> std::io::Result<Isolation> {
+    /// upgrade replaced the file on disk) with `config`, whose bytes the daemon parsed
+    /// had the SHA-256 `digest` ([`crate::config::Config::load_with_digest`]).
+    pub fn this_binary(config: &Path, digest: String) -> std::io::Result<Isolation> {
         let proc_exe = Path::new("/proc/self/exe");
         let exe = if proc_exe.exists() {
             proc_exe.to_path_buf()
@@ -66,21 +70,9 @@ impl Isolation {
         Ok(Isolation {
             exe,
             config: config.to_path_buf(),
-            digest: digest_of(config)?,
+            digest,
         })
     }
-}
-
-/// The SHA-256 of a configuration file, in hex: a child files mail only under the
-/// configuration its daemon runs with (an edited file, not yet in force, could even
-/// name another database).
-pub fn digest_of(config: &Path) -> std::io::Result<String> {
-    use sha2::Digest as _;
-    let bytes = std::fs::read(config)?;
-    Ok(sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// What became of a suspect mail given to a child.
@@ -93,8 +85,9 @@ pub enum Outcome {
     /// The child died by a signal or overran [`LIMIT`]: an attempt for the daemon to
     /// count, with this reason.
     Crashed(String),
-    /// The database was busy; nothing counted, to be tried again.
-    Busy,
+    /// Not the mail's doing (the database was busy, the child was told to stop by
+    /// someone): nothing counted, to be tried again after the backoff.
+    Retry(String),
     /// The desk is stopping: the child was ended, nothing counted.
     Stopped,
     /// No child could do it (it could not start, or read the configuration): the mail is
@@ -148,6 +141,9 @@ pub async fn file(
             }
             _ = tick.tick() => {
                 beat.tick();
+                // Before READY (suspect mail is filed first), systemd's start timeout
+                // waits for the child; `LIMIT` bounds it.
+                health::extend_start(Duration::from_secs(10));
                 if started.elapsed() > LIMIT {
                     let _ = child.kill().await;
                     return Outcome::Crashed(format!(
@@ -160,9 +156,16 @@ pub async fn file(
     };
     match status {
         Err(e) => Outcome::Unavailable(format!("cannot wait for `secdesk file-one`: {e}")),
+        // A child that died as the stop came (a signal to the whole group before its
+        // handlers were in place) is the stop's doing.
+        Ok(status) if stop.is_requested() && status.code().is_none() => Outcome::Stopped,
         Ok(status) => outcome_of(status),
     }
 }
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 /// What a child's exit status says.
 fn outcome_of(status: std::process::ExitStatus) -> Outcome {
@@ -170,9 +173,15 @@ fn outcome_of(status: std::process::ExitStatus) -> Outcome {
     match (status.code(), status.signal()) {
         (Some(code), _) if code == i32::from(EXIT_FILED) => Outcome::Filed,
         (Some(code), _) if code == i32::from(EXIT_FAILED) => Outcome::Failed,
-        (Some(code), _) if code == i32::from(EXIT_BUSY) => Outcome::Busy,
+        (Some(code), _) if code == i32::from(EXIT_BUSY) => {
+            Outcome::Retry("the database was busy".into())
+        }
         (Some(code), _) => Outcome::Unavailable(format!(
             "`secdesk file-one` ended with status {code} (its error is logged above)"
+        )),
+        // Signals someone sends to stop a process, not ones a mail brings about.
+        (None, Some(signal @ (SIGHUP | SIGINT | SIGTERM))) => Outcome::Retry(format!(
+            "the process filing it was told to stop (signal {signal})"
         )),
         (None, Some(signal)) => Outcome::Crashed(format!(
             "the process filing it was killed by signal {signal}{}",
@@ -219,13 +228,22 @@ mod tests {
         let exited = |code: i32| std::process::ExitStatus::from_raw(code << 8);
         assert_eq!(outcome_of(exited(0)), Outcome::Filed);
         assert_eq!(outcome_of(exited(3)), Outcome::Failed);
-        assert_eq!(outcome_of(exited(4)), Outcome::Busy);
+        assert!(matches!(outcome_of(exited(4)), Outcome::Retry(_)));
         assert!(matches!(outcome_of(exited(1)), Outcome::Unavailable(_)));
-        // Killed by SIGABRT (6), as a poison mail that aborts would.
-        let aborted = std::process::ExitStatus::from_raw(6);
-        assert_eq!(
-            outcome_of(aborted),
-            Outcome::Crashed("the process filing it was killed by signal 6".into())
-        );
+        // Killed by SIGABRT (6), as a poison mail that aborts would, or SIGKILL (9), as
+        // by the OOM killer: the mail's doing.
+        for signal in [6, 9] {
+            assert_eq!(
+                outcome_of(std::process::ExitStatus::from_raw(signal)),
+                Outcome::Crashed(format!(
+                    "the process filing it was killed by signal {signal}"
+                ))
+            );
+        }
+        // Told to stop by someone: not the mail's doing.
+        for signal in [1, 2, 15] {
+            let status = std::process::ExitStatus::from_raw(signal);
+            assert!(matches!(outcome_of(status), Outcome::Retry(_)), "{signal}");
+        }
     }
 }

@@ -640,11 +640,17 @@ fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
     });
     let child = stalled_in(&gate)[1];
     assert_ne!(child, desk.0.id());
-    let term = Command::new("kill")
-        .args(["-TERM", &child.to_string(), &desk.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    let term = |pids: &[u32]| {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let status = Command::new("kill").arg("-TERM").args(pids).status();
+        assert!(status.unwrap().success());
+    };
+    // A SIGTERM to the child alone leaves it working: stopping is its desk's to decide.
+    term(&[child]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(child), "the child died of a SIGTERM");
+    // Then both, as systemd stops the unit.
+    term(&[child, desk.0.id()]);
     let stopping = Instant::now();
     let what = "the desk did not stop while its child held a mail (it gives the work in hand 20 s)";
     let status = exit_of(&mut desk, Duration::from_secs(10), &log, what);
@@ -697,13 +703,15 @@ fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
     let edited = text.replace(db.to_str().unwrap(), copy.to_str().unwrap());
     assert_ne!(text, edited);
     std::fs::write(&cfg, edited).unwrap();
-    std::fs::write(&gate, "").unwrap();
     let child = stalled_in(&gate)[1];
     let killed = Command::new("kill")
         .args(["-KILL", &child.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+    // The gate opens once the child is gone (the desk waits a second before the next).
+    wait_until(WAIT, "the killed child lived on", || !alive(child));
+    std::fs::write(&gate, "").unwrap();
 
     let acks = stack.wait_for(RITA, 1, WAIT);
     assert_header(&acks[0], "In-Reply-To", "<stall@reporter.test>");
