@@ -552,6 +552,57 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// A desk whose inbox holds one report that the `stall` failpoint holds in filing until
+/// the gate file exists: the config, the database and the gate.
+struct Stalling {
+    cfg: PathBuf,
+    db: PathBuf,
+    gate: PathBuf,
+}
+
+impl Stalling {
+    fn new(stack: &MailStack, dir: &Path) -> Stalling {
+        let (cfg, db) = primed_daemon_config(stack, dir);
+        let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
+        stack.send(RITA, &[DESK], stall.as_bytes());
+        Stalling {
+            cfg,
+            db,
+            gate: dir.join("gate"),
+        }
+    }
+
+    /// The desk, with the failpoint's gate.
+    fn start(&self, log: &Path) -> Daemon {
+        Daemon::start(
+            &self.cfg,
+            log,
+            &[("SECDESK_STALL_GATE", self.gate.to_str().unwrap())],
+        )
+    }
+
+    /// Starts the desk and waits until the report is held for the `n`th time.
+    fn start_until_held(&self, log: &Path, n: usize) -> Daemon {
+        let desk = self.start(log);
+        let what = format!("filing number {n} never began (was the mail set aside?)");
+        wait_until(WAIT, &what, || stalled_in(&self.gate).len() == n);
+        desk
+    }
+
+    /// A first desk killed while its batch holds the report (which makes it suspect),
+    /// then a second desk whose child holds it: the second desk, its log, the child.
+    fn held_by_a_child(&self, dir: &Path) -> (Daemon, PathBuf, u32) {
+        let mut first = self.start_until_held(&dir.join("run1.log"), 1);
+        first.0.kill().unwrap();
+        first.0.wait().unwrap();
+        let log = dir.join("run2.log");
+        let desk = self.start_until_held(&log, 2);
+        let child = stalled_in(&self.gate)[1];
+        assert_ne!(child, desk.0.id());
+        (desk, log, child)
+    }
+}
+
 /// A report in flight each time the desk is killed (the operator restarting it, the
 /// watchdog, the OOM killer called by another process) is not blamed for it: it is filed
 /// and answered when the desk next runs, however many kills it was in flight at.
@@ -559,39 +610,34 @@ fn alive(pid: u32) -> bool {
 fn a_report_in_flight_at_repeated_kills_is_still_answered() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, db) = primed_daemon_config(&stack, dir.path());
-    let gate = dir.path().join("gate");
-    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
-    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
-    stack.send(RITA, &[DESK], stall.as_bytes());
+    let stalling = Stalling::new(&stack, dir.path());
+    let (gate, db) = (&stalling.gate, &stalling.db);
 
     const KILLS: usize = 4;
     let mut filed_by = Vec::new();
     for k in 1..=KILLS {
         let log = dir.path().join(format!("run{k}.log"));
-        let mut desk = Daemon::start(&cfg, &log, &env);
-        let what = format!("run {k} never began filing the mail (was it set aside?)");
-        wait_until(WAIT, &what, || stalled_in(&gate).len() == k);
+        let mut desk = stalling.start_until_held(&log, k);
         desk.0.kill().unwrap();
         desk.0.wait().unwrap();
-        let holder = stalled_in(&gate)[k - 1];
+        let holder = stalled_in(gate)[k - 1];
         filed_by.push((desk.0.id(), holder));
         // Whoever held the mail is gone with the desk.
         wait_until(WAIT, "a child outlived the desk", || !alive(holder));
     }
     assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM cases"),
+        tally(db, "SELECT COUNT(*) FROM cases"),
         0,
         "nothing was filed or set aside while the mail was held"
     );
 
-    std::fs::write(&gate, "").unwrap();
-    let _desk = Daemon::start(&cfg, &dir.path().join("last.log"), &env);
+    std::fs::write(gate, "").unwrap();
+    let _desk = stalling.start(&dir.path().join("last.log"));
     let acks = stack.wait_for(RITA, 1, WAIT);
     assert_header(&acks[0], "In-Reply-To", "<stall@reporter.test>");
     assert_eq!(
         tally(
-            &db,
+            db,
             "SELECT attempts FROM raw_mail WHERE message_id = 'stall@reporter.test'"
         ),
         1,
@@ -599,7 +645,7 @@ fn a_report_in_flight_at_repeated_kills_is_still_answered() {
     );
     assert_eq!(
         tally(
-            &db,
+            db,
             "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
         ),
         0
@@ -620,26 +666,9 @@ fn a_report_in_flight_at_repeated_kills_is_still_answered() {
 fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, db) = primed_daemon_config(&stack, dir.path());
-    let gate = dir.path().join("gate");
-    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
-    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
-    stack.send(RITA, &[DESK], stall.as_bytes());
-    // The first run's batch is cut by a kill: the mail is suspect from then on.
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &env);
-    wait_until(WAIT, "the batch never began", || {
-        stalled_in(&gate).len() == 1
-    });
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
-
-    let log = dir.path().join("run2.log");
-    let mut desk = Daemon::start(&cfg, &log, &env);
-    wait_until(WAIT, "no child began filing the mail", || {
-        stalled_in(&gate).len() == 2
-    });
-    let child = stalled_in(&gate)[1];
-    assert_ne!(child, desk.0.id());
+    let stalling = Stalling::new(&stack, dir.path());
+    let (mut desk, log, child) = stalling.held_by_a_child(dir.path());
+    let db = &stalling.db;
     let term = |pids: &[u32]| {
         let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
         let status = Command::new("kill").arg("-TERM").args(pids).status();
@@ -658,11 +687,11 @@ fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
     assert!(status.success(), "{status}");
     wait_until(WAIT, "the child outlived the desk", || !alive(child));
     assert_eq!(
-        tally(&db, "SELECT attempts FROM raw_mail WHERE state = 'pending'"),
+        tally(db, "SELECT attempts FROM raw_mail WHERE state = 'pending'"),
         1,
         "the stop counted an attempt against the mail"
     );
-    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 0);
+    assert_eq!(tally(db, "SELECT COUNT(*) FROM cases"), 0);
 }
 
 /// A configuration file edited while the desk runs (here: to name a copy of the
@@ -672,23 +701,9 @@ fn a_stop_while_a_child_files_a_mail_is_prompt_and_counts_nothing() {
 fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, db) = primed_daemon_config(&stack, dir.path());
-    let gate = dir.path().join("gate");
-    let env = [("SECDESK_STALL_GATE", gate.to_str().unwrap())];
-    let stall = failpoint_report("stall@reporter.test", "Slow to file", "stall");
-    stack.send(RITA, &[DESK], stall.as_bytes());
-    let mut first = Daemon::start(&cfg, &dir.path().join("run1.log"), &env);
-    wait_until(WAIT, "the batch never began", || {
-        stalled_in(&gate).len() == 1
-    });
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
-
-    let log = dir.path().join("run2.log");
-    let _desk = Daemon::start(&cfg, &log, &env);
-    wait_until(WAIT, "no child began filing the mail", || {
-        stalled_in(&gate).len() == 2
-    });
+    let stalling = Stalling::new(&stack, dir.path());
+    let (_desk, log, child) = stalling.held_by_a_child(dir.path());
+    let (cfg, db, gate) = (&stalling.cfg, &stalling.db, &stalling.gate);
     // While the child holds the mail: the file is edited to name a copy of the database,
     // the gate opens, and the child is killed (counted against the mail: the desk cannot
     // tell it from a mail that made the child swell). The next child reads the edit.
@@ -699,11 +714,10 @@ fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
             std::fs::copy(&from, format!("{}{suffix}", copy.display())).unwrap();
         }
     }
-    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = std::fs::read_to_string(cfg).unwrap();
     let edited = text.replace(db.to_str().unwrap(), copy.to_str().unwrap());
     assert_ne!(text, edited);
-    std::fs::write(&cfg, edited).unwrap();
-    let child = stalled_in(&gate)[1];
+    std::fs::write(cfg, edited).unwrap();
     let killed = Command::new("kill")
         .args(["-KILL", &child.to_string()])
         .status()
@@ -711,7 +725,7 @@ fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
     assert!(killed.success());
     // The gate opens once the child is gone (the desk waits a second before the next).
     wait_until(WAIT, "the killed child lived on", || !alive(child));
-    std::fs::write(&gate, "").unwrap();
+    std::fs::write(gate, "").unwrap();
 
     let acks = stack.wait_for(RITA, 1, WAIT);
     assert_header(&acks[0], "In-Reply-To", "<stall@reporter.test>");
@@ -727,7 +741,7 @@ fn a_child_files_nothing_under_a_configuration_edited_since_the_start() {
     );
     assert_eq!(
         tally(
-            &db,
+            db,
             "SELECT attempts FROM raw_mail WHERE message_id = 'stall@reporter.test'"
         ),
         3,
