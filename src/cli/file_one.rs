@@ -1,9 +1,8 @@
 //! `secdesk file-one` (hidden): files one suspect mail for a running desk, in a process
 //! of its own, and says by its exit status how it went (see `service::isolation`).
 
-use crate::config::{Config, SecretSources};
+use crate::config::SecretSources;
 use crate::service::isolation::{self, EXIT_BUSY, EXIT_FAILED, EXIT_FILED};
-use crate::service::process::Desk;
 use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -25,16 +24,14 @@ pub fn run(config: &Path, digest: &str, raw_id: i64, now: DateTime<Utc>) -> Resu
         ))
     })?;
     isolation::die_with_parent();
-    let (read, read_digest) = Config::load_with_digest(config, &SecretSources::not_needed())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (read, read_digest) = super::load_with_digest(config, &SecretSources::not_needed())?;
     if read_digest != digest {
         bail!(
             "{} changed since the desk started: the desk files the mail itself, under the configuration it runs with (restart it to use the new one)",
             config.display()
         );
     }
-    let templates = crate::service::daemon::load_templates(&read)?;
-    let desk = Desk::new(read, templates);
+    let desk = super::desk_of(read)?;
     let mut store = super::open_existing(&desk.config)?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         desk.process(&mut store, raw_id, now)

@@ -144,11 +144,20 @@ pub fn finish(mut out: Output, result: Result<ExitCode>) -> ExitCode {
 }
 
 pub(crate) fn load(path: &Path, secrets: &SecretSources) -> Result<Config> {
-    Config::load(path, secrets).map_err(|e| anyhow::anyhow!("{e}"))
+    load_with_digest(path, secrets).map(|(config, _)| config)
+}
+
+/// [`load`], with the SHA-256 of the bytes parsed ([`Config::load_with_digest`]).
+pub(crate) fn load_with_digest(path: &Path, secrets: &SecretSources) -> Result<(Config, String)> {
+    Config::load_with_digest(path, secrets).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 pub(crate) fn desk(path: &Path) -> Result<Desk> {
-    let config = load(path, &SecretSources::not_needed())?;
+    desk_of(load(path, &SecretSources::not_needed())?)
+}
+
+/// The desk of a loaded configuration, its templates checked.
+pub(crate) fn desk_of(config: Config) -> Result<Desk> {
     let templates = daemon::load_templates(&config)?;
     Ok(Desk::new(config, templates))
 }

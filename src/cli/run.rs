@@ -1,7 +1,7 @@
 //! `secdesk run`: the desk in the foreground until SIGTERM or SIGINT.
 
 use crate::clock::SystemClock;
-use crate::config::{Config, SecretSources};
+use crate::config::SecretSources;
 use crate::service::daemon;
 use crate::service::isolation::Isolation;
 use anyhow::Result;
@@ -10,8 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub fn run(path: &Path) -> Result<ExitCode> {
-    let (config, digest) = Config::load_with_digest(path, &SecretSources::from_process())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (config, digest) = super::load_with_digest(path, &SecretSources::from_process())?;
     // Suspect mail is filed by this binary again, in a child (see `service::isolation`).
     let isolation = match Isolation::this_binary(path, digest) {
         Ok(isolation) => Some(isolation),
