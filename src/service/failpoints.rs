@@ -22,6 +22,20 @@ pub fn active(_name: &str) -> bool {
     false
 }
 
+/// The time limit a test sets on a child filing a suspect mail, in milliseconds in
+/// `SECDESK_CHILD_LIMIT_MS` (so a test sees a hung child ended without waiting minutes).
+#[cfg(feature = "failpoints")]
+pub fn child_limit() -> Option<std::time::Duration> {
+    let ms = std::env::var("SECDESK_CHILD_LIMIT_MS").ok()?.parse().ok()?;
+    Some(std::time::Duration::from_millis(ms))
+}
+
+/// The time limit a test sets on a child (never, in this build).
+#[cfg(not(feature = "failpoints"))]
+pub fn child_limit() -> Option<std::time::Duration> {
+    None
+}
+
 /// Whether `raw` asks its processing to fail; panics when it asks for a panic, kills
 /// the process when it asks for a crash (see [`crash`]), and holds the processing while
 /// it asks for a stall (see [`stall`]).

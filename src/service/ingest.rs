@@ -8,7 +8,10 @@
 //!   (mailbox, UIDVALIDITY, UID); a mail is flagged on the server only after its case
 //!   changes are committed;
 //! - a new UIDVALIDITY restarts the fetch from UID 1; Message-ID deduplication keeps
-//!   that from opening a second case for anything already on file.
+//!   that from opening a second case for anything already on file;
+//! - a mail is set aside only for failures it can be blamed for: under `secdesk run`, a
+//!   mail tried before and not finished is filed in a child ([`isolation`]), so a kill
+//!   of the desk counts against no mail.
 
 use crate::clock::Clock;
 use crate::config::{ImapConfig, TlsMode};

@@ -128,8 +128,9 @@ pub async fn file(
     // Held until the child ends: when this process dies, the pipe closes, and the child
     // stops too.
     let _lifeline = child.stdin.take();
+    let limit = crate::service::failpoints::child_limit().unwrap_or(LIMIT);
     let started = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(limit));
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
@@ -144,11 +145,11 @@ pub async fn file(
                 // Before READY (suspect mail is filed first), systemd's start timeout
                 // waits for the child; `LIMIT` bounds it.
                 health::extend_start(Duration::from_secs(10));
-                if started.elapsed() > LIMIT {
+                if started.elapsed() > limit {
                     let _ = child.kill().await;
                     return Outcome::Crashed(format!(
                         "filing it took longer than {}",
-                        humantime::format_duration(LIMIT)
+                        humantime::format_duration(limit)
                     ));
                 }
             }

@@ -574,11 +574,14 @@ impl Stalling {
 
     /// The desk, with the failpoint's gate.
     fn start(&self, log: &Path) -> Daemon {
-        Daemon::start(
-            &self.cfg,
-            log,
-            &[("SECDESK_STALL_GATE", self.gate.to_str().unwrap())],
-        )
+        self.start_with(log, &[])
+    }
+
+    /// The desk, with the failpoint's gate and `env`.
+    fn start_with(&self, log: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut all = vec![("SECDESK_STALL_GATE", self.gate.to_str().unwrap())];
+        all.extend_from_slice(env);
+        Daemon::start(&self.cfg, log, &all)
     }
 
     /// Starts the desk and waits until the report is held for the `n`th time.
@@ -656,6 +659,56 @@ fn a_report_in_flight_at_repeated_kills_is_still_answered() {
     assert_eq!(holder, desk);
     for (k, (desk, holder)) in filed_by.iter().enumerate().skip(1) {
         assert_ne!(holder, desk, "run {} filed the suspect mail itself", k + 1);
+    }
+}
+
+/// A mail that hangs the process filing it (here: held until a gate that never opens)
+/// is ended at the child's time limit, counted, and set aside after the third attempt,
+/// while the desk runs on and answers the next report.
+#[test]
+fn a_mail_that_hangs_its_child_is_ended_at_the_limit_and_set_aside() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let stalling = Stalling::new(&stack, dir.path());
+    let mut first = stalling.start_until_held(&dir.path().join("run1.log"), 1);
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    let log = dir.path().join("run2.log");
+    let mut desk = stalling.start_with(&log, &[("SECDESK_CHILD_LIMIT_MS", "1500")]);
+    wait_until(WAIT, "the hanging mail was never set aside", || {
+        tally(
+            &stalling.db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ) == 1
+    });
+    send_report(&stack, "after@reporter.test", "After the hang", "x");
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<after@reporter.test>");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        desk.0.try_wait().unwrap().is_none(),
+        "the desk died:\n{said}"
+    );
+    assert_eq!(
+        said.lines()
+            .filter(
+                |l| l.contains("could not be processed") && l.contains("took longer than 1s 500ms")
+            )
+            .count(),
+        2,
+        "each child ended at the limit is logged with its cause:\n{said}"
+    );
+    assert_eq!(
+        tally(&stalling.db, "SELECT MAX(attempts) FROM raw_mail"),
+        3,
+        "the batch the first desk was killed in, then two children ended at the limit"
+    );
+    // The children held the mail, one after the other; none is left.
+    let held = stalled_in(&stalling.gate);
+    assert_eq!(held.len(), 3, "{held:?}");
+    for pid in held {
+        wait_until(WAIT, "a child outlived its limit", || !alive(pid));
     }
 }
 
