@@ -468,6 +468,31 @@ fn failpoint_report(id: &str, subject: &str, what: &str) -> String {
     )
 }
 
+/// Waits until `desk` has set a mail aside, then checks that it answers the next report
+/// and still runs; returns its log.
+fn set_aside_while_the_desk_runs_on(
+    stack: &MailStack,
+    db: &Path,
+    desk: &mut Daemon,
+    log: &Path,
+) -> String {
+    wait_until(WAIT, "the mail was never set aside", || {
+        tally(
+            db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ) == 1
+    });
+    send_report(stack, "after@reporter.test", "After the set-aside", "x");
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<after@reporter.test>");
+    let said = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        desk.0.try_wait().unwrap().is_none(),
+        "the desk died with a child:\n{said}"
+    );
+    said
+}
+
 /// A report that kills the process filing it (as a mail that swells the desk until the
 /// OOM killer comes would) takes the desk down once, in the batch it arrived in. After
 /// that it is filed in a child process: the child dies, the desk lives on, counts the
@@ -494,20 +519,7 @@ fn a_mail_that_kills_the_desk_takes_it_down_once_then_is_set_aside() {
     // Restarted (as systemd would), it files the mail in children, and survives them.
     let log = dir.path().join("run2.log");
     let mut desk = Daemon::start(&cfg, &log, &[]);
-    wait_until(WAIT, "the crash mail was never set aside", || {
-        tally(
-            &db,
-            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
-        ) == 1
-    });
-    send_report(&stack, "after@reporter.test", "After the crash", "x");
-    let acks = stack.wait_for(RITA, 1, WAIT);
-    assert_header(&acks[0], "In-Reply-To", "<after@reporter.test>");
-    let said = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        desk.0.try_wait().unwrap().is_none(),
-        "the desk died with a child:\n{said}"
-    );
+    let said = set_aside_while_the_desk_runs_on(&stack, &db, &mut desk, &log);
     assert_eq!(
         tally(
             &db,
@@ -676,20 +688,7 @@ fn a_mail_that_hangs_its_child_is_ended_at_the_limit_and_set_aside() {
 
     let log = dir.path().join("run2.log");
     let mut desk = stalling.start_with(&log, &[("SECDESK_CHILD_LIMIT_MS", "1500")]);
-    wait_until(WAIT, "the hanging mail was never set aside", || {
-        tally(
-            &stalling.db,
-            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
-        ) == 1
-    });
-    send_report(&stack, "after@reporter.test", "After the hang", "x");
-    let acks = stack.wait_for(RITA, 1, WAIT);
-    assert_header(&acks[0], "In-Reply-To", "<after@reporter.test>");
-    let said = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        desk.0.try_wait().unwrap().is_none(),
-        "the desk died:\n{said}"
-    );
+    let said = set_aside_while_the_desk_runs_on(&stack, &stalling.db, &mut desk, &log);
     assert_eq!(
         said.lines()
             .filter(
