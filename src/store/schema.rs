@@ -306,6 +306,19 @@ CREATE INDEX events_case_at ON events (case_id, at);
 CREATE INDEX outbox_caseless_notices ON outbox (created_at)
  WHERE case_id IS NULL AND purpose = 'team-notice';
 "#,
+    // 16: a mail's bytes in a table of their own. SQLite writes a row whole at every
+    // update: marking a mail processed, counting an attempt or flagging it done wrote
+    // the whole mail again (to the WAL, then to the file at the checkpoint), a second
+    // and third copy of every report filed. The bytes are now written once, and the
+    // small row they belong to changes on its own.
+    r#"
+CREATE TABLE raw_bodies (
+    raw_id INTEGER PRIMARY KEY REFERENCES raw_mail (id),
+    bytes  BLOB    NOT NULL
+) STRICT;
+INSERT INTO raw_bodies (raw_id, bytes) SELECT id, bytes FROM raw_mail;
+ALTER TABLE raw_mail DROP COLUMN bytes;
+"#,
 ];
 
 #[cfg(test)]
@@ -506,5 +519,40 @@ mod tests {
         assert_eq!(count(&mut store, 0), 3);
         assert_eq!(count(&mut store, 1), 1);
         assert_eq!(count(&mut store, 6), 0);
+    }
+
+    /// An older database's mail keeps its bytes, byte for byte, when they move to their
+    /// own table (migration 16), and the row of the mail keeps no copy.
+    #[test]
+    fn raw_mail_moves_its_bytes_to_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mail: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        {
+            let conn = at_version(&path, 15);
+            conn.execute(
+                "INSERT INTO raw_mail (mailbox, uidvalidity, uid, fetched_at, bytes) VALUES ('INBOX', 1, 5, '2026-12-01T06:00:00.000Z', ?1)",
+                [&mail],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let (back, _) = store.read(|tx| tx.pending_raw(1)).unwrap().unwrap();
+        assert!(
+            back == mail,
+            "the bytes came through the migration unaltered"
+        );
+        let sizes = store.read(|tx| tx.pending_raw_sizes()).unwrap();
+        assert_eq!(sizes, vec![(1, 70_000, 0)]);
+        let columns: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('raw_mail') WHERE name = 'bytes'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0, "raw_mail keeps no copy of the bytes");
+        assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 }
