@@ -72,6 +72,7 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
         content_type: "message/rfc822".into(),
         // Shared with the parsed mail: one copy of a big report, however many notices.
         bytes: std::sync::Arc::clone(&mail.raw),
+        incoming: true,
     }]
 }
 
@@ -562,6 +563,7 @@ pub fn unreadable(
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
                 bytes: std::sync::Arc::new(raw.to_vec()),
+                incoming: false,
             }])),
         Err(e) => template_failed(ctx, &mut d, Some(&id), "team alert", &e),
     }

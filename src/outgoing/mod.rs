@@ -4,7 +4,9 @@
 //! Invariant: every mail leaves with a Message-ID of our own domain, our loop header, and
 //! an `Auto-Submitted` value saying whether a robot or a person's command caused it
 //! (RFC 3834). The bytes are fixed when the row is queued, so a retry resends the very
-//! same message (same Message-ID) and the recipient's side can deduplicate.
+//! same message (same Message-ID) and the recipient's side can deduplicate. (A copy
+//! carrying the incoming report refers to the report's stored bytes, which never change:
+//! see [`Original`].)
 //!
 //! Invariant: every mail is 7-bit on the wire, so any relay takes it (lettre refuses to
 //! hand 8-bit mail to a server that does not offer 8BITMIME, and the row would wait
@@ -111,6 +113,10 @@ pub struct OutAttachment {
     pub content_type: String,
     /// Shared, not copied, between the mail it came from and every recipient's copy.
     pub bytes: std::sync::Arc<Vec<u8>>,
+    /// These are the bytes of the incoming mail being filed (`message/rfc822`): when
+    /// that mail is stored, the outbox row refers to it instead of holding a copy (see
+    /// [`Original`]).
+    pub incoming: bool,
 }
 
 /// A mail to send, before it has a Message-ID.
@@ -179,7 +185,94 @@ pub struct Composed {
     pub message_id: MessageId,
     pub envelope_from: String,
     pub recipients: Vec<String>,
+    /// The whole mail, or, with `original`, the mail without the original's bytes.
     pub bytes: Vec<u8>,
+    pub original: Option<Original>,
+}
+
+/// A mail carrying the incoming mail it is about (a team notice with the report
+/// attached) is queued without it: the report is stored once, as raw mail, and its bytes
+/// are put back, encoded, at `at` when the mail is read to be sent ([`assemble`]). A
+/// backlog's notices otherwise wrote every attached report twice more (once per member)
+/// and held them in the outbox until sent (issue 12). The raw mail never changes, so a
+/// retry still sends the very same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Original {
+    /// The raw mail (`raw_bodies.raw_id`).
+    pub raw_id: i64,
+    /// Where its encoded bytes go in the stored mail.
+    pub at: usize,
+    pub encoding: OriginalEncoding,
+}
+
+/// How the original's bytes are written into the mail, as [`attachment`] decides for
+/// an attached mail: as they are, with each LF written as CRLF, or in base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginalEncoding {
+    AsIs,
+    Crlf,
+    Base64,
+}
+
+impl OriginalEncoding {
+    /// The text the database keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OriginalEncoding::AsIs => "as-is",
+            OriginalEncoding::Crlf => "crlf",
+            OriginalEncoding::Base64 => "base64",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OriginalEncoding> {
+        match text {
+            "as-is" => Some(OriginalEncoding::AsIs),
+            "crlf" => Some(OriginalEncoding::Crlf),
+            "base64" => Some(OriginalEncoding::Base64),
+            _ => None,
+        }
+    }
+}
+
+/// Stands for the original's bytes in a mail being rendered, and is cut out of it: a NUL
+/// appears nowhere else in a rendered mail (text with one goes in quoted-printable).
+const ORIGINAL_MARK: &[u8] = b"\0secdesk: the original goes here\0";
+
+/// The whole mail: `stored` with the `raw` bytes of `original` put back in place,
+/// encoded as it says.
+pub fn assemble(stored: &[u8], original: &Original, raw: &[u8]) -> Result<Vec<u8>, ComposeError> {
+    let (head, tail) = stored.split_at_checked(original.at).ok_or_else(|| {
+        ComposeError::Build("the place of the original is past the mail's end".into())
+    })?;
+    let encoded = match original.encoding {
+        OriginalEncoding::AsIs => None,
+        OriginalEncoding::Crlf => Some(lf_to_crlf(raw)),
+        OriginalEncoding::Base64 => Some(
+            Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
+                .map_err(|_| ComposeError::Build("the original could not be encoded".into()))?
+                .into_vec(),
+        ),
+    };
+    let body = encoded.as_deref().unwrap_or(raw);
+    let mut whole = Vec::with_capacity(stored.len() + body.len());
+    whole.extend_from_slice(head);
+    whole.extend_from_slice(body);
+    whole.extend_from_slice(tail);
+    Ok(whole)
+}
+
+/// Where [`ORIGINAL_MARK`] is in `bytes`: at a NUL, of which a rendered mail has none
+/// but the mark's, so the search is linear.
+fn find_mark(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(nul) = bytes.get(from..)?.iter().position(|&b| b == 0) {
+        let at = from + nul;
+        if bytes.get(at..)?.starts_with(ORIGINAL_MARK) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Why a mail could not be rendered (a bad address in the config or a command).
@@ -395,6 +488,50 @@ fn attachment(a: &OutAttachment) -> Result<SinglePart, ComposeError> {
     })
 }
 
+/// The part of an attached mail that is the incoming mail, stored as raw mail `raw_id`:
+/// as [`attachment`] writes it, with [`ORIGINAL_MARK`] standing for its encoded bytes.
+/// `None` for an attachment that is not a mail.
+fn referring_part(
+    a: &OutAttachment,
+) -> Result<Option<(SinglePart, OriginalEncoding)>, ComposeError> {
+    let is_message = a
+        .content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"));
+    if !is_message {
+        return Ok(None);
+    }
+    let parse = |ct: &str| {
+        ContentType::parse(ct).map_err(|e| ComposeError::Build(format!("content type {ct}: {e}")))
+    };
+    let mark = |cte| Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), cte);
+    let named = Attachment::new(a.filename.clone());
+    Ok(Some(match shape(&a.bytes) {
+        Shape::Lines { eight_bit: false } => (
+            named.body(
+                mark(ContentTransferEncoding::SevenBit),
+                parse(&a.content_type)?,
+            ),
+            OriginalEncoding::AsIs,
+        ),
+        Shape::LfLines { eight_bit: false } => (
+            named.body(
+                mark(ContentTransferEncoding::SevenBit),
+                parse(&a.content_type)?,
+            ),
+            OriginalEncoding::Crlf,
+        ),
+        _ => (
+            named.body(
+                mark(ContentTransferEncoding::Base64),
+                parse("application/octet-stream")?,
+            ),
+            OriginalEncoding::Base64,
+        ),
+    }))
+}
+
 /// Renders `out` into bytes, from the desk's address.
 pub fn compose(
     out: &Outgoing,
@@ -415,6 +552,8 @@ pub struct Prepared {
     /// so that each copy's headers stay in the usual order; a copy replaces both.
     message: lettre::Message,
     envelope_from: String,
+    /// The raw mail the message refers to instead of holding it, and how it is encoded.
+    original: Option<(i64, OriginalEncoding)>,
 }
 
 /// Renders `out` for any of its recipients; see [`Prepared`].
@@ -423,6 +562,18 @@ pub fn prepare(
     desk_address: &str,
     desk_name: &str,
     now: DateTime<Utc>,
+) -> Result<Prepared, ComposeError> {
+    prepare_referring(out, desk_address, desk_name, now, None)
+}
+
+/// [`prepare`], for a mail sent while the incoming mail it carries is stored as raw mail
+/// `incoming`: each copy refers to that mail instead of holding it ([`Original`]).
+pub fn prepare_referring(
+    out: &Outgoing,
+    desk_address: &str,
+    desk_name: &str,
+    now: DateTime<Utc>,
+    incoming: Option<i64>,
 ) -> Result<Prepared, ComposeError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(Some(desk_name), desk_address)?)
@@ -445,12 +596,25 @@ pub fn prepare(
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(text);
+    let mut original = None;
     let message = if out.attachments.is_empty() {
         builder.singlepart(text)
     } else {
         let mut mixed = MultiPart::mixed().singlepart(text);
         for a in &out.attachments {
-            mixed = mixed.singlepart(attachment(a)?);
+            let referring = match incoming {
+                Some(raw_id) if a.incoming && original.is_none() => {
+                    referring_part(a)?.map(|(part, encoding)| (part, (raw_id, encoding)))
+                }
+                _ => None,
+            };
+            mixed = match referring {
+                Some((part, reference)) => {
+                    original = Some(reference);
+                    mixed.singlepart(part)
+                }
+                None => mixed.singlepart(attachment(a)?),
+            };
         }
         builder.multipart(mixed)
     };
@@ -470,6 +634,7 @@ pub fn prepare(
     Ok(Prepared {
         message,
         envelope_from: desk_address.to_string(),
+        original,
     })
 }
 
@@ -494,11 +659,27 @@ impl Prepared {
         let headers = self.message.headers_mut();
         headers.set(header::To::from(Mailboxes::from(boxes)));
         headers.set(header::MessageId::from(message_id.bracketed()));
+        let mut bytes = self.message.formatted();
+        let original = match self.original {
+            None => None,
+            Some((raw_id, encoding)) => {
+                let at = find_mark(&bytes).ok_or_else(|| {
+                    ComposeError::Build("the place of the original was lost".into())
+                })?;
+                bytes.drain(at..at + ORIGINAL_MARK.len());
+                Some(Original {
+                    raw_id,
+                    at,
+                    encoding,
+                })
+            }
+        };
         Ok(Composed {
             message_id: message_id.clone(),
             envelope_from: self.envelope_from.clone(),
             recipients: to.to_vec(),
-            bytes: self.message.formatted(),
+            bytes,
+            original,
         })
     }
 }
@@ -653,6 +834,7 @@ mod tests {
                 filename: "unreadable.eml".into(),
                 content_type: "application/octet-stream".into(),
                 bytes: std::sync::Arc::new(bytes.clone()),
+                incoming: false,
             };
             let out = plain(
                 Purpose::TeamNotice,
@@ -688,6 +870,7 @@ mod tests {
                 filename: "original.eml".into(),
                 content_type: "message/rfc822".into(),
                 bytes: std::sync::Arc::clone(&original),
+                incoming: true,
             }],
         };
         let mut prepared = prepare(&out, "security@example.org", "Desk", now).unwrap();
@@ -765,6 +948,7 @@ mod tests {
                     filename: "a.txt".into(),
                     content_type: "text/plain".into(),
                     bytes: std::sync::Arc::new(b"file\r\n".to_vec()),
+                    incoming: false,
                 }]
             } else {
                 Vec::new()
@@ -784,6 +968,73 @@ mod tests {
             // lettre ends a single part with one more CRLF.
             let read = part.text_contents().unwrap().trim_end().to_string();
             assert_eq!(read, crlf(&body).trim_end(), "{body:?}");
+        }
+    }
+
+    /// Issue 12: a copy that refers to the stored report (the notices of a backlog)
+    /// holds none of its bytes, and, assembled with them, is the mail a copy carrying the
+    /// report would be: the same encoding, the report back byte for byte, in each of the
+    /// three ways an attached mail is written.
+    #[test]
+    fn a_copy_referring_to_the_stored_report_assembles_into_the_whole_mail() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let crlf_report = sample_report(9_000);
+        let lf_report: Vec<u8> = crlf_report
+            .iter()
+            .copied()
+            .filter(|&b| b != b'\r')
+            .collect();
+        let mut eight_bit = crlf_report.clone();
+        eight_bit.extend_from_slice("Grüße, Zoë\r\n".as_bytes());
+        for (report, cte, encoding) in [
+            (crlf_report, "7bit", OriginalEncoding::AsIs),
+            (lf_report, "7bit", OriginalEncoding::Crlf),
+            (eight_bit, "base64", OriginalEncoding::Base64),
+        ] {
+            let report = std::sync::Arc::new(report);
+            let file = OutAttachment {
+                filename: "original.eml".into(),
+                content_type: "message/rfc822".into(),
+                bytes: std::sync::Arc::clone(&report),
+                incoming: true,
+            };
+            let out = plain(
+                Purpose::TeamNotice,
+                "alice@example.org",
+                "new".into(),
+                vec![file],
+            );
+            let id = new_message_id(None, out.purpose, now, 1, 42, "example.org");
+            let mut prepared =
+                prepare_referring(&out, "security@example.org", "Desk", now, Some(7)).unwrap();
+            let stored = prepared.copy(&out.to, &id).unwrap();
+            let original = stored.original.expect("the copy refers to the report");
+            assert_eq!((original.raw_id, original.encoding), (7, encoding));
+            assert!(
+                stored.bytes.len() < 2_000,
+                "{} bytes stored for a {}-byte report",
+                stored.bytes.len(),
+                report.len()
+            );
+            assert!(!stored.bytes.contains(&0), "the mark is cut out");
+            let whole = assemble(&stored.bytes, &original, &report).unwrap();
+            let (sent_cte, sent) = sent_attachment(&whole, "original.eml");
+            assert_eq!(sent_cte, cte);
+            let expected = match encoding {
+                OriginalEncoding::Crlf => lf_to_crlf(&report),
+                _ => report.to_vec(),
+            };
+            assert!(
+                sent == expected,
+                "{encoding:?}: the report comes back whole"
+            );
+            // The same as the mail carrying the report, but for the MIME boundary.
+            let carrying = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+            assert!(carrying.original.is_none());
+            assert_eq!(whole.len(), carrying.bytes.len(), "{encoding:?}");
+            // Without a stored report to refer to, the copy carries it.
+            let mut unstored = prepare(&out, "security@example.org", "Desk", now).unwrap();
+            assert!(unstored.copy(&out.to, &id).unwrap().original.is_none());
         }
     }
 

@@ -970,8 +970,10 @@ impl Desk {
             }
         }
         if delivery == Delivery::Send {
+            // A notice carrying the incoming mail refers to its stored bytes.
+            let carried = incoming.and_then(|i| i.raw_id);
             for out in &outgoing {
-                self.enqueue(tx, out, now)?;
+                self.enqueue_carrying(tx, out, carried, now)?;
             }
         }
         Ok(match (case, message_id) {
@@ -993,10 +995,23 @@ impl Desk {
         out: &outgoing::Outgoing,
         now: DateTime<Utc>,
     ) -> store::Result<()> {
+        self.enqueue_carrying(tx, out, None, now)
+    }
+
+    /// [`Desk::enqueue`], while the incoming mail is stored as raw mail `incoming`: a
+    /// copy carrying that mail refers to its bytes instead of holding them
+    /// ([`outgoing::Original`]).
+    fn enqueue_carrying(
+        &self,
+        tx: &Tx<'_>,
+        out: &outgoing::Outgoing,
+        incoming: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
         // Rendered once: the copies below differ only in To and Message-ID, so the text
         // and attachments are encoded once however large the team.
-        let mut prepared =
-            outgoing::prepare(out, &self.config.desk.address, &self.config.desk.name, now);
+        let (address, name) = (&self.config.desk.address, &self.config.desk.name);
+        let mut prepared = outgoing::prepare_referring(out, address, name, now, incoming);
         // One copy per recipient: each is delivered, retried or refused on its own, so an
         // address the server refuses (a member who left) never keeps a new report from the
         // rest of the team. Members also do not see each other's addresses.

@@ -441,6 +441,7 @@ mod tests {
             envelope_from: "security@desk.test".into(),
             recipients: vec![format!("r{n}@reporter.test")],
             bytes: b"x".to_vec(),
+            original: None,
         };
         let queued = [
             (Purpose::Ack, at(10, 0, 59)),

@@ -1,7 +1,7 @@
 //! The outbox: mail waiting to leave, retried with backoff until the server takes it.
 
 use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, ts};
-use crate::outgoing::{Composed, Purpose};
+use crate::outgoing::{self, Composed, Original, OriginalEncoding, Purpose};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -45,6 +45,8 @@ pub struct OutboxRow {
     pub message_id: MessageId,
     pub envelope_from: String,
     pub recipients: Vec<String>,
+    /// The whole mail: a row referring to the report it carries is read with the
+    /// report's bytes put back in ([`outgoing::assemble`]).
     pub bytes: Vec<u8>,
     pub state: OutboxState,
     pub attempts: u32,
@@ -66,12 +68,46 @@ type RawRow = (
     String,
     Option<String>,
     Option<String>,
+    RawOriginal,
 );
 
-const COLUMNS: &str = "id, case_id, purpose, message_id, envelope_from, recipients, bytes, state, attempts, created_at, sent_at, last_error";
+/// `original_at`, `original_encoding`, `original_raw_id` and the raw mail's bytes.
+type RawOriginal = (Option<i64>, Option<String>, Option<i64>, Option<Vec<u8>>);
+
+/// Every row is read with the raw mail it refers to, if any (`FROM {ROWS}`).
+const COLUMNS: &str = "o.id, o.case_id, o.purpose, o.message_id, o.envelope_from, o.recipients, o.bytes, o.state, o.attempts, o.created_at, o.sent_at, o.last_error, o.original_at, o.original_encoding, o.original_raw_id, r.bytes";
+const ROWS: &str = "outbox o LEFT JOIN raw_bodies r ON r.raw_id = o.original_raw_id";
 
 fn convert(r: RawRow) -> Result<OutboxRow> {
-    let (id, case, purpose, mid, from, rcpts, bytes, state, attempts, created, sent, err) = r;
+    let (
+        id,
+        case,
+        purpose,
+        mid,
+        from,
+        rcpts,
+        stored,
+        state,
+        attempts,
+        created,
+        sent,
+        err,
+        original,
+    ) = r;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("outbox row {id}: {what}"));
+    let bytes = match original {
+        (None, None, None, _) => stored,
+        (Some(at), Some(encoding), Some(raw_id), Some(raw)) => {
+            let original = Original {
+                raw_id,
+                at: usize::try_from(at).map_err(|_| corrupt("the place of its original"))?,
+                encoding: OriginalEncoding::parse(&encoding)
+                    .ok_or_else(|| corrupt(&format!("original encoding `{encoding}`")))?,
+            };
+            outgoing::assemble(&stored, &original, &raw).map_err(|e| corrupt(&e.to_string()))?
+        }
+        _ => return Err(corrupt("its original is missing")),
+    };
     Ok(OutboxRow {
         id,
         case: case.and_then(|c| CaseId::parse(&c)),
@@ -110,8 +146,9 @@ impl Tx<'_> {
         let primary = mail.recipients.first().cloned().unwrap_or_default();
         self.conn()
             .prepare_cached(
-                "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at, priority)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                "INSERT INTO outbox (case_id, purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at, priority,
+                                     original_raw_id, original_at, original_encoding)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 case,
@@ -122,7 +159,10 @@ impl Tx<'_> {
                 primary,
                 mail.bytes,
                 ts(now),
-                priority(purpose)
+                priority(purpose),
+                mail.original.map(|o| o.raw_id),
+                mail.original.map(|o| i64::try_from(o.at).unwrap_or(i64::MAX)),
+                mail.original.map(|o| o.encoding.as_str()),
             ])?;
         let id = self.conn().last_insert_rowid();
         if purpose == Purpose::Ack {
@@ -218,8 +258,8 @@ impl Tx<'_> {
         // The limit is written into the statement (bound, it would have SQLite prepare
         // the statement again at every call: see `count_events_sql`).
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1
-             ORDER BY priority, next_attempt_at, id LIMIT {limit}"
+            "SELECT {COLUMNS} FROM {ROWS} WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+             ORDER BY o.priority, o.next_attempt_at, o.id LIMIT {limit}"
         );
         self.outbox_query(&sql, params![ts(now)])
     }
@@ -233,12 +273,12 @@ impl Tx<'_> {
     }
 
     pub fn outbox_of(&self, case: &CaseId) -> Result<Vec<OutboxRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE case_id = ?1 ORDER BY id");
+        let sql = format!("SELECT {COLUMNS} FROM {ROWS} WHERE o.case_id = ?1 ORDER BY o.id");
         self.outbox_query(&sql, [case])
     }
 
     pub fn outbox_all(&self) -> Result<Vec<OutboxRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY id");
+        let sql = format!("SELECT {COLUMNS} FROM {ROWS} ORDER BY o.id");
         self.outbox_query(&sql, [])
     }
 
@@ -259,6 +299,7 @@ impl Tx<'_> {
                     r.get(9)?,
                     r.get(10)?,
                     r.get(11)?,
+                    (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?),
                 ))
             })?
             .collect::<rusqlite::Result<Vec<RawRow>>>()?;
@@ -301,14 +342,17 @@ impl Tx<'_> {
 
     /// Marks a row sent. A big one keeps only its header block: it is never sent again,
     /// and what made it big (the report quoted or attached for the team) is kept once, in
-    /// the raw mail the case points at. Small mail is kept whole, as the case's record.
+    /// the raw mail the case points at. So does a row that referred to the report it
+    /// carried. Small mail is kept whole, as the case's record.
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL,
                 bytes = CASE
-                    WHEN length(bytes) > ?3 AND instr(bytes, x'0d0a0d0a') > 0
+                    WHEN (length(bytes) > ?3 OR original_raw_id IS NOT NULL)
+                         AND instr(bytes, x'0d0a0d0a') > 0
                     THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
-                    ELSE bytes END
+                    ELSE bytes END,
+                original_raw_id = NULL, original_at = NULL, original_encoding = NULL
              WHERE id = ?1",
             params![id, ts(now), KEEP_WHOLE_UP_TO],
         )?;

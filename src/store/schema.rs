@@ -319,6 +319,16 @@ CREATE TABLE raw_bodies (
 INSERT INTO raw_bodies (raw_id, bytes) SELECT id, bytes FROM raw_mail;
 ALTER TABLE raw_mail DROP COLUMN bytes;
 "#,
+    // 17: a mail carrying the report it is about (a team notice with the original
+    // attached) refers to the report's bytes instead of holding a copy for each member:
+    // `bytes` is the mail without them, and they go back in at `original_at`, encoded,
+    // when the mail is read to be sent (`outgoing::Original`).
+    r#"
+ALTER TABLE outbox ADD COLUMN original_raw_id INTEGER REFERENCES raw_bodies (raw_id);
+ALTER TABLE outbox ADD COLUMN original_at INTEGER;
+ALTER TABLE outbox ADD COLUMN original_encoding TEXT
+    CHECK (original_encoding = 'as-is' OR original_encoding = 'crlf' OR original_encoding = 'base64');
+"#,
 ];
 
 #[cfg(test)]

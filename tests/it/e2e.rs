@@ -572,6 +572,7 @@ fn an_acknowledgement_that_cannot_be_delivered_is_told_to_the_team() {
         envelope_from: DESK.into(),
         recipients: vec!["rita@@reporter.test".into()],
         bytes: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+        original: None,
     };
     store
         .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, Some(&case), now))
@@ -625,6 +626,7 @@ fn a_mail_the_relay_cannot_carry_fails_for_good() {
         envelope_from: DESK.into(),
         recipients: vec!["zoë@reporter.test".into()],
         bytes: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+        original: None,
     };
     store
         .write(|tx| tx.enqueue(&row, secdesk::outgoing::Purpose::Reply, None, now))

@@ -381,6 +381,40 @@ fn a_big_report_is_kept_once_after_its_notices_are_sent() {
     }
 }
 
+/// Issue 12: while a report's notices wait to be sent, the outbox holds none of its
+/// bytes (each member's notice refers to the report stored once, instead of carrying a
+/// copy), and every notice reads back with the report whole.
+#[test]
+fn a_report_is_stored_once_while_its_notices_wait() {
+    let mut w = World::new();
+    let raw = big_report("big1@reporter.test", 1);
+    w.deliver(&raw);
+    let rows = w.new_mail();
+    assert_eq!(purposes(&rows), vec!["ack", "team-notice", "team-notice"]);
+    let conn = rusqlite::Connection::open(&w.desk.config.desk.database).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT SUM(length(bytes)) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        stored < 64 * 1024,
+        "{stored} bytes in the outbox for a {}-byte report",
+        raw.len()
+    );
+    for notice in rows.iter().filter(|r| r.purpose.as_str() == "team-notice") {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&notice.bytes)
+            .unwrap();
+        let original = parsed
+            .attachments()
+            .find_map(|a| a.message())
+            .expect("the original mail is attached");
+        assert!(
+            original.raw_message().trim_ascii_end() == raw.as_bytes().trim_ascii_end(),
+            "the report comes back byte for byte"
+        );
+    }
+}
+
 /// Processes one 30 MB report and nothing else: run alone under `/usr/bin/time -v` to
 /// see the peak memory of processing it (the figures are in the README).
 /// `SECDESK_PEAK_MB=50` measures another size.

@@ -411,11 +411,13 @@ fn render_advisories(advs: &[advisory::Advisory]) -> RenderedAdvisories {
             filename: format!("{}.json", adv.id),
             content_type: "application/json".into(),
             bytes: std::sync::Arc::new(osv.into_bytes()),
+            incoming: false,
         });
         attachments.push(OutAttachment {
             filename: format!("{}.md", adv.id),
             content_type: "text/markdown; charset=utf-8".into(),
             bytes: std::sync::Arc::new(markdown.clone().into_bytes()),
+            incoming: false,
         });
         files.push((publication::repo_path(&adv.id), markdown.clone()));
         markdown_all.push(markdown);
