@@ -83,8 +83,15 @@ async fn start(
     }
     let templates = load_templates(&config)?;
     let db_path = config.desk.database.clone();
-    // The loops' writes take turns in the process, not in SQLite's busy handler.
-    let gate = crate::store::WriteGate::default();
+    // The loops' writes take turns in the process, not in SQLite's busy handler, and
+    // leave the WAL's checkpoints to a thread of their own (`store::Checkpoints`).
+    let gate = match crate::store::Checkpoints::start(&db_path) {
+        Ok(checkpoints) => crate::store::WriteGate::default().checkpointed_by(checkpoints),
+        Err(e) => {
+            tracing::warn!(error = %e, "no thread for the database's checkpoints: commits make them");
+            crate::store::WriteGate::default()
+        }
+    };
     let ingest_db = Db::open_sharing(&db_path, &gate)
         .with_context(|| format!("opening {}", db_path.display()))?;
     let mailer_db = Db::open_sharing(&db_path, &gate)?;

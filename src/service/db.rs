@@ -21,7 +21,7 @@ impl Db {
     /// daemon's loops): see [`store::WriteGate`].
     pub fn open_sharing(path: &Path, gate: &store::WriteGate) -> store::Result<Db> {
         let mut store = Store::open(path)?;
-        store.share_writes(gate);
+        store.share_writes(gate)?;
         Ok(Db::from_store(store))
     }
 

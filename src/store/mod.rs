@@ -10,6 +10,7 @@
 //!   timeout on every connection.
 
 mod cases;
+mod checkpoints;
 mod columns;
 mod desks;
 mod mail;
@@ -18,6 +19,7 @@ mod reminders;
 mod schema;
 
 pub use cases::{CaseSummary, Listing};
+pub use checkpoints::Checkpoints;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{OutboxRow, OutboxState};
 pub use reminders::{
@@ -100,8 +102,22 @@ pub struct Store {
 /// process sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms) and polls again; a
 /// writer waiting here is woken the moment the other commits. (Other processes, such as
 /// the CLI, are still ordered by SQLite's locks and the busy timeout.)
+///
+/// The gate also carries the process's [`Checkpoints`], when it has them: its
+/// connections then leave checkpoints to that thread.
 #[derive(Clone, Default)]
-pub struct WriteGate(std::sync::Arc<std::sync::Mutex<()>>);
+pub struct WriteGate {
+    turn: std::sync::Arc<std::sync::Mutex<()>>,
+    checkpoints: Option<Checkpoints>,
+}
+
+impl WriteGate {
+    /// The gate, with its connections' checkpoints made by `checkpoints`.
+    pub fn checkpointed_by(mut self, checkpoints: Checkpoints) -> WriteGate {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+}
 
 impl std::fmt::Debug for WriteGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -208,15 +224,25 @@ impl Store {
         // A panicking writer rolled its transaction back: the gate is still good.
         let _turn = gate
             .as_ref()
-            .map(|g| g.0.lock().unwrap_or_else(|e| e.into_inner()));
-        self.transaction(TransactionBehavior::Immediate, f)
+            .map(|g| g.turn.lock().unwrap_or_else(|e| e.into_inner()));
+        let out = self.transaction(TransactionBehavior::Immediate, f)?;
+        if let Some(c) = gate.as_ref().and_then(|g| g.checkpoints.as_ref()) {
+            c.poke();
+        }
+        Ok(out)
     }
 
     /// Makes this connection's write transactions wait their turn at `gate`, which the
     /// process's other connections share. A write transaction must never open another
-    /// connection's write transaction inside it (it would wait for itself).
-    pub fn share_writes(&mut self, gate: &WriteGate) {
+    /// connection's write transaction inside it (it would wait for itself). When the
+    /// gate has [`Checkpoints`], this connection's commits leave checkpoints to them.
+    pub fn share_writes(&mut self, gate: &WriteGate) -> Result<()> {
+        if gate.checkpoints.is_some() {
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", checkpoints::BACKSTOP_PAGES)?;
+        }
         self.writers = Some(gate.clone());
+        Ok(())
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
@@ -393,7 +419,7 @@ mod tests {
                 let mut s = Store::open(&path).unwrap();
                 s.conn.busy_timeout(Duration::ZERO).unwrap();
                 if let Some(g) = gate {
-                    s.share_writes(g);
+                    s.share_writes(g).unwrap();
                 }
                 s
             };

@@ -1,0 +1,247 @@
+//! The WAL's checkpoints, made on a thread of their own.
+//!
+//! By default SQLite checkpoints inside a commit: the connection whose commit takes the
+//! WAL past 1,000 pages copies every page of it into the database file and syncs it,
+//! before the commit returns. In the daemon that was the ingest's connection, filing a
+//! backlog: a checkpoint every few batches, a fifth of the thread's time (issue 12), and
+//! a pause of the report that happened to commit then. The daemon's connections leave
+//! checkpoints to this thread instead: each of their commits tells it there is new WAL
+//! to copy, and it copies while the next batch is filed, at most once per [`GAP`].
+//!
+//! A checkpoint here is PASSIVE: it never waits for a reader or a writer, and SQLite's
+//! own locks keep it consistent with them. Should the thread be gone (it could not be
+//! started, or its connection fails), the connections still checkpoint inside a commit
+//! once the WAL passes [`BACKSTOP_PAGES`], so the WAL never grows without bound.
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// At most one checkpoint per this long: the commits in between are copied together (a
+/// page written by each of them is copied once).
+pub const GAP: Duration = Duration::from_millis(200);
+
+/// How far the WAL may grow before a commit checkpoints by itself (64 MiB of 4 KiB
+/// pages): only when this thread is not doing its work.
+pub const BACKSTOP_PAGES: u32 = 16_384;
+
+#[derive(Default)]
+struct State {
+    /// A commit happened since the last checkpoint began.
+    pending: bool,
+    stop: bool,
+    /// Checkpoints made so far (tests wait on it).
+    runs: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing is left half-done under this lock: a poisoned one is still good.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Tells the thread to stop when the last handle goes.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().stop = true;
+        self.0.wake.notify_all();
+    }
+}
+
+/// A handle on the checkpointing thread of one database file, shared by the connections
+/// of one process; the thread ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct Checkpoints {
+    shared: Arc<Shared>,
+    _stop: Arc<StopOnDrop>,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpoints")
+    }
+}
+
+impl Checkpoints {
+    /// Starts the thread that checkpoints the database at `path`.
+    pub fn start(path: &Path) -> std::io::Result<Checkpoints> {
+        let shared = Arc::new(Shared::default());
+        let (inner, path) = (Arc::clone(&shared), path.to_path_buf());
+        std::thread::Builder::new()
+            .name("checkpoints".into())
+            .spawn(move || run(&inner, &path))?;
+        Ok(Checkpoints {
+            _stop: Arc::new(StopOnDrop(Arc::clone(&shared))),
+            shared,
+        })
+    }
+
+    /// A handle whose thread never runs: commits leave checkpoints to nobody.
+    #[cfg(test)]
+    fn idle() -> Checkpoints {
+        let shared = Arc::new(Shared::default());
+        Checkpoints {
+            _stop: Arc::new(StopOnDrop(Arc::clone(&shared))),
+            shared,
+        }
+    }
+
+    /// Checkpoints made so far.
+    pub fn runs(&self) -> u64 {
+        self.shared.lock().runs
+    }
+
+    /// A commit wrote to the WAL.
+    pub(super) fn poke(&self) {
+        self.shared.lock().pending = true;
+        self.shared.wake.notify_all();
+    }
+
+    /// Waits until `n` checkpoints were made, or `limit` passed; true if they were.
+    pub fn wait_for_runs(&self, n: u64, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut state = self.shared.lock();
+        while state.runs < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = match self.shared.wake.wait_timeout(state, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+/// The thread: a checkpoint after each poke, at most one per [`GAP`], until stopped.
+/// Its connection is opened at the first poke: the file exists by then (this connection
+/// never creates it, which [`super::Store::open`] does, readable by its owner alone).
+fn run(shared: &Shared, path: &Path) {
+    let mut conn = None;
+    loop {
+        {
+            let mut state = shared.lock();
+            while !state.pending && !state.stop {
+                state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            if state.stop {
+                return;
+            }
+            state.pending = false;
+        }
+        let began = Instant::now();
+        if conn.is_none() {
+            conn = open(path)
+                .inspect_err(|e| tracing::warn!(path = %path.display(), error = %e, "the checkpointing thread could not open the database; it tries again at the next commit"))
+                .ok();
+        }
+        // The result is (busy, WAL frames, frames copied): a busy or partial checkpoint
+        // is finished by a later one.
+        let made = conn
+            .as_ref()
+            .map(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())));
+        if let Some(Err(e)) = made {
+            tracing::warn!(error = %e, "a checkpoint of the database failed; the next one tries again");
+        }
+        let mut state = shared.lock();
+        state.runs += 1;
+        shared.wake.notify_all();
+        let next = began + GAP;
+        while !state.stop {
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = match shared.wake.wait_timeout(state, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // A checkpoint syncs the WAL before copying it and the file after, as the daemon's
+    // connections would.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Checkpoints;
+    use crate::store::{Arrival, Store, WriteGate};
+    use crate::types::{Uid, UidValidity};
+    use chrono::{TimeZone, Utc};
+    use std::time::Duration;
+
+    /// Writes 8 MB in 8 commits through a connection sharing `gate`: past the 1,000
+    /// pages at which a committing connection checkpoints by default.
+    fn write_8_mb(path: &std::path::Path, gate: &WriteGate) -> Store {
+        let mut store = Store::open(path).unwrap();
+        store.share_writes(gate).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
+        let mail = vec![b'x'; 1_000_000];
+        for uid in 1..=8 {
+            let key = ("INBOX", UidValidity(1), Uid(uid));
+            store
+                .write(|tx| tx.insert_raw(key, &mail, at, Arrival::Live, false))
+                .unwrap();
+        }
+        store
+    }
+
+    /// Issue 12: a commit of the daemon's connections copies nothing into the database
+    /// file (the checkpoints made inside commits were a fifth of filing a backlog).
+    #[test]
+    fn a_commit_leaves_the_checkpoint_to_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let gate = WriteGate::default().checkpointed_by(Checkpoints::idle());
+        let _store = write_8_mb(&path, &gate);
+        let file = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            file < 1_000_000,
+            "the commits copied {file} bytes into the file"
+        );
+    }
+
+    /// The thread copies what the commits wrote into the database file soon after them.
+    #[test]
+    fn the_thread_copies_the_commits_into_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let checkpoints = Checkpoints::start(&path).unwrap();
+        let gate = WriteGate::default().checkpointed_by(checkpoints.clone());
+        let _store = write_8_mb(&path, &gate);
+        // The last commit asked for a checkpoint; one begun before it may not hold it
+        // all, the next one does.
+        for _ in 0..3 {
+            if std::fs::metadata(&path).unwrap().len() >= 8_000_000 {
+                break;
+            }
+            let next = checkpoints.runs() + 1;
+            assert!(
+                checkpoints.wait_for_runs(next, Duration::from_secs(20)),
+                "no checkpoint came"
+            );
+        }
+        let file = std::fs::metadata(&path).unwrap().len();
+        assert!(file >= 8_000_000, "only {file} bytes in the file");
+    }
+}
