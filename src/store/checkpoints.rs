@@ -244,4 +244,44 @@ mod tests {
         let file = std::fs::metadata(&path).unwrap().len();
         assert!(file >= 8_000_000, "only {file} bytes in the file");
     }
+
+    /// A WAL that grew past the limit (a migration moves every stored mail in one
+    /// transaction) is cut back to it when it starts over after a checkpoint, instead of
+    /// keeping that size on disk for good.
+    #[test]
+    fn a_grown_wal_is_cut_back_when_it_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let wal = dir.path().join("c.db-wal");
+        let mut store = Store::open(&path).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
+        let mail = vec![b'x'; 1_000_000];
+        store
+            .write(|tx| {
+                for uid in 1..=24 {
+                    let key = ("INBOX", UidValidity(1), Uid(uid));
+                    tx.insert_raw(key, &mail, at, Arrival::Live, false)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let grown = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            grown > 24_000_000,
+            "the WAL holds the transaction ({grown} bytes)"
+        );
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .unwrap();
+        let key = ("INBOX", UidValidity(1), Uid(25));
+        store
+            .write(|tx| tx.insert_raw(key, b"small", at, Arrival::Live, false))
+            .unwrap();
+        let cut = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            cut <= crate::store::WAL_SIZE_LIMIT.unsigned_abs(),
+            "the WAL kept {cut} bytes"
+        );
+    }
 }

@@ -89,6 +89,9 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The size the WAL file is cut back to when it starts over (`journal_size_limit`).
+pub const WAL_SIZE_LIMIT: i64 = 16 << 20;
+
 /// A connection to the database.
 pub struct Store {
     conn: Connection,
@@ -163,6 +166,9 @@ impl Store {
         let conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // A WAL that grew (a migration moving every stored mail, a big backlog) is cut
+        // back to this when it starts over, instead of keeping its largest size on disk.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Savepoints (one per mail of a batch) keep their undo pages in a statement
