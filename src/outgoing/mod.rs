@@ -261,18 +261,14 @@ pub fn assemble(stored: &[u8], original: &Original, raw: &[u8]) -> Result<Vec<u8
     Ok(whole)
 }
 
-/// Where [`ORIGINAL_MARK`] is in `bytes`: at a NUL, of which a rendered mail has none
-/// but the mark's, so the search is linear.
+/// Where [`ORIGINAL_MARK`] is in `bytes`: at the mail's last NUL, which ends the mark.
+/// The original is the mail's last part, so nothing but a boundary follows the mark, and
+/// whatever the text and headers before it hold (hostile words included) cannot be
+/// taken for it.
 fn find_mark(bytes: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(nul) = bytes.get(from..)?.iter().position(|&b| b == 0) {
-        let at = from + nul;
-        if bytes.get(at..)?.starts_with(ORIGINAL_MARK) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    let end = bytes.iter().rposition(|&b| b == 0)? + 1;
+    let at = end.checked_sub(ORIGINAL_MARK.len())?;
+    (bytes.get(at..end)? == ORIGINAL_MARK).then_some(at)
 }
 
 /// Why a mail could not be rendered (a bad address in the config or a command).
@@ -601,9 +597,12 @@ pub fn prepare_referring(
         builder.singlepart(text)
     } else {
         let mut mixed = MultiPart::mixed().singlepart(text);
-        for a in &out.attachments {
+        // Only the last part may refer to the stored mail: nothing but the closing
+        // boundary follows its mark (see `find_mark`).
+        let last = out.attachments.len().saturating_sub(1);
+        for (i, a) in out.attachments.iter().enumerate() {
             let referring = match incoming {
-                Some(raw_id) if a.incoming && original.is_none() => {
+                Some(raw_id) if a.incoming && i == last => {
                     referring_part(a)?.map(|(part, encoding)| (part, (raw_id, encoding)))
                 }
                 _ => None,
@@ -1036,6 +1035,44 @@ mod tests {
             let mut unstored = prepare(&out, "security@example.org", "Desk", now).unwrap();
             assert!(unstored.copy(&out.to, &id).unwrap().original.is_none());
         }
+    }
+
+    /// The mark standing for the original cannot be forged: a subject and a text that
+    /// carry its very words (with their NULs) leave the report in its place, and come
+    /// through as words.
+    #[test]
+    fn words_like_the_mark_do_not_move_the_original() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let report = std::sync::Arc::new(sample_report(3_000));
+        let forged = String::from_utf8(ORIGINAL_MARK.to_vec()).unwrap();
+        let file = OutAttachment {
+            filename: "original.eml".into(),
+            content_type: "message/rfc822".into(),
+            bytes: std::sync::Arc::clone(&report),
+            incoming: true,
+        };
+        let mut out = plain(
+            Purpose::TeamNotice,
+            "alice@example.org",
+            forged.clone(),
+            vec![file],
+        );
+        out.subject = forged;
+        let id = new_message_id(None, out.purpose, now, 1, 42, "example.org");
+        let mut prepared =
+            prepare_referring(&out, "security@example.org", "Desk", now, Some(3)).unwrap();
+        let stored = prepared.copy(&out.to, &id).unwrap();
+        let original = stored.original.unwrap();
+        let whole = assemble(&stored.bytes, &original, &report).unwrap();
+        let (_, sent) = sent_attachment(&whole, "original.eml");
+        assert!(sent == *report, "the report is in its part");
+        let parsed = mail_parser::MessageParser::default().parse(&whole).unwrap();
+        assert!(
+            parsed
+                .body_text(0)
+                .unwrap()
+                .contains("the original goes here")
+        );
     }
 
     /// A report as it comes from IMAP: CRLF, a DKIM signature longer than 76 characters
