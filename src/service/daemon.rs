@@ -85,8 +85,8 @@ async fn start(
     let db_path = config.desk.database.clone();
     // The loops' writes take turns in the process, not in SQLite's busy handler, and
     // leave the WAL's checkpoints to a thread of their own (`store::Checkpoints`).
-    let gate = match crate::store::Checkpoints::start(&db_path) {
-        Ok(checkpoints) => crate::store::WriteGate::default().checkpointed_by(checkpoints),
+    let gate = match crate::store::WriteGate::checkpointed(&db_path) {
+        Ok(gate) => gate,
         Err(e) => {
             tracing::warn!(error = %e, "no thread for the database's checkpoints: commits make them");
             crate::store::WriteGate::default()

@@ -9,7 +9,11 @@
 //! to copy, and it copies while the next batch is filed, at most once per [`GAP`].
 //!
 //! A checkpoint here is PASSIVE: it never waits for a reader or a writer, and SQLite's
-//! own locks keep it consistent with them. Should the thread be gone (it could not be
+//! own locks keep it consistent with them. It is made twice: first beside the writers,
+//! then, for what they committed meanwhile, at the process's write gate. The WAL starts
+//! over only when a writer begins with all of it copied: without the second, under
+//! steady writes a commit always landed between the checkpoint and the next writer, and
+//! the WAL grew to the backstop. Should the thread be gone (it could not be
 //! started, or its connection fails), the connections still checkpoint inside a commit
 //! once the WAL passes [`BACKSTOP_PAGES`], so the WAL never grows without bound.
 
@@ -72,13 +76,14 @@ impl std::fmt::Debug for Checkpoints {
 }
 
 impl Checkpoints {
-    /// Starts the thread that checkpoints the database at `path`.
-    pub fn start(path: &Path) -> std::io::Result<Checkpoints> {
+    /// Starts the thread that checkpoints the database at `path` for the connections
+    /// whose writes take `turn`s (the process's write gate).
+    pub(super) fn start(path: &Path, turn: Arc<Mutex<()>>) -> std::io::Result<Checkpoints> {
         let shared = Arc::new(Shared::default());
         let (inner, path) = (Arc::clone(&shared), path.to_path_buf());
         std::thread::Builder::new()
             .name("checkpoints".into())
-            .spawn(move || run(&inner, &path))?;
+            .spawn(move || run(&inner, &path, &turn))?;
         Ok(Checkpoints {
             _stop: Arc::new(StopOnDrop(Arc::clone(&shared))),
             shared,
@@ -127,7 +132,7 @@ impl Checkpoints {
 /// The thread: a checkpoint after each poke, at most one per [`GAP`], until stopped.
 /// Its connection is opened at the first poke: the file exists by then (this connection
 /// never creates it, which [`super::Store::open`] does, readable by its owner alone).
-fn run(shared: &Shared, path: &Path) {
+fn run(shared: &Shared, path: &Path, turn: &Mutex<()>) {
     let mut conn = None;
     loop {
         {
@@ -146,13 +151,12 @@ fn run(shared: &Shared, path: &Path) {
                 .inspect_err(|e| tracing::warn!(path = %path.display(), error = %e, "the checkpointing thread could not open the database; it tries again at the next commit"))
                 .ok();
         }
-        // The result is (busy, WAL frames, frames copied): a busy or partial checkpoint
-        // is finished by a later one.
-        let made = conn
-            .as_ref()
-            .map(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())));
-        if let Some(Err(e)) = made {
-            tracing::warn!(error = %e, "a checkpoint of the database failed; the next one tries again");
+        if let Some(conn) = &conn {
+            checkpoint(conn);
+            // What was committed meanwhile, with the writers waiting: the next one finds
+            // the WAL all copied, and starts it over.
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            checkpoint(conn);
         }
         let mut state = shared.lock();
         state.runs += 1;
@@ -168,6 +172,14 @@ fn run(shared: &Shared, path: &Path) {
                 Err(e) => e.into_inner().0,
             };
         }
+    }
+}
+
+/// One PASSIVE checkpoint. Its result is (busy, WAL frames, frames copied): a busy or
+/// partial checkpoint is finished by a later one.
+fn checkpoint(conn: &rusqlite::Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "a checkpoint of the database failed; the next one tries again");
     }
 }
 
@@ -212,7 +224,10 @@ mod tests {
     fn a_commit_leaves_the_checkpoint_to_the_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let gate = WriteGate::default().checkpointed_by(Checkpoints::idle());
+        let gate = WriteGate {
+            checkpoints: Some(Checkpoints::idle()),
+            ..WriteGate::default()
+        };
         let _store = write_8_mb(&path, &gate);
         let file = std::fs::metadata(&path).unwrap().len();
         assert!(
@@ -226,8 +241,8 @@ mod tests {
     fn the_thread_copies_the_commits_into_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let checkpoints = Checkpoints::start(&path).unwrap();
-        let gate = WriteGate::default().checkpointed_by(checkpoints.clone());
+        let gate = WriteGate::checkpointed(&path).unwrap();
+        let checkpoints = gate.checkpoints.clone().unwrap();
         let _store = write_8_mb(&path, &gate);
         // The last commit asked for a checkpoint; one begun before it may not hold it
         // all, the next one does.
@@ -243,6 +258,55 @@ mod tests {
         }
         let file = std::fs::metadata(&path).unwrap().len();
         assert!(file >= 8_000_000, "only {file} bytes in the file");
+    }
+
+    /// Under steady writes (a backlog filed while the mailer records what it sent), the
+    /// WAL starts over after the thread's checkpoints, rather than growing to the
+    /// backstop: the thread copies the last commits at the write gate, so the next writer
+    /// finds it all copied. (A start-over is a new checkpoint sequence number in the WAL's
+    /// header.) Two connections write back to back, as the daemon's loops do.
+    #[test]
+    fn under_steady_writes_the_wal_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let wal = dir.path().join("c.db-wal");
+        let gate = WriteGate::checkpointed(&path).unwrap();
+        let checkpoints = gate.checkpoints.clone().unwrap();
+        drop(Store::open(&path).unwrap());
+        let sequence = || {
+            let mut header = [0u8; 16];
+            let mut f = std::fs::File::open(&wal).ok()?;
+            std::io::Read::read_exact(&mut f, &mut header).ok()?;
+            Some(u32::from_be_bytes([
+                header[12], header[13], header[14], header[15],
+            ]))
+        };
+        let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        std::thread::scope(|scope| {
+            for writer in 0..2u32 {
+                let (gate, path, seen) = (&gate, &path, &seen);
+                scope.spawn(move || {
+                    let mut store = Store::open(path).unwrap();
+                    store.share_writes(gate).unwrap();
+                    let at = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
+                    let mail = vec![b'x'; 64_000];
+                    // 38 MB in all: the backstop is 64 MiB.
+                    for n in 0..300 {
+                        let key = ("INBOX", UidValidity(writer), Uid(n));
+                        store
+                            .write(|tx| tx.insert_raw(key, &mail, at, Arrival::Live, false))
+                            .unwrap();
+                        seen.lock().unwrap().extend(sequence());
+                    }
+                });
+            }
+        });
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            seen.len() >= 2,
+            "the WAL never started over in {} checkpoints (sequence numbers {seen:?})",
+            checkpoints.runs()
+        );
     }
 
     /// A WAL that grew past the limit (a migration moves every stored mail in one

@@ -115,10 +115,15 @@ pub struct WriteGate {
 }
 
 impl WriteGate {
-    /// The gate, with its connections' checkpoints made by `checkpoints`.
-    pub fn checkpointed_by(mut self, checkpoints: Checkpoints) -> WriteGate {
-        self.checkpoints = Some(checkpoints);
-        self
+    /// A gate whose connections leave the checkpoints of the database at `path` to a
+    /// thread of their own ([`Checkpoints`]).
+    pub fn checkpointed(path: &Path) -> std::io::Result<WriteGate> {
+        let turn = std::sync::Arc::default();
+        let checkpoints = Checkpoints::start(path, std::sync::Arc::clone(&turn))?;
+        Ok(WriteGate {
+            turn,
+            checkpoints: Some(checkpoints),
+        })
     }
 }
 
