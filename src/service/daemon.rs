@@ -45,6 +45,9 @@ pub fn load_templates(config: &Config) -> anyhow::Result<Templates> {
 /// The longest the mailer and the scheduler sleep between two passes.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
+/// How long systemd is asked to wait for the database's migrations at a start.
+const MIGRATION_TIME: Duration = Duration::from_secs(30 * 60);
+
 /// Runs the desk until `shutdown` completes. Returns an error when a loop died first.
 /// With `isolation`, suspect mail is filed in a child process (see `isolation`).
 pub async fn run(
@@ -83,6 +86,14 @@ async fn start(
     }
     let templates = load_templates(&config)?;
     let db_path = config.desk.database.clone();
+    // A migration runs before READY and may copy every stored mail (migration 16: about
+    // 12 s a GB here): systemd is asked to wait for it rather than kill the start, which
+    // would roll the migration back and fail the same way at every restart.
+    if crate::store::Store::migrations_pending(&db_path).unwrap_or(0) > 0 {
+        tracing::info!(database = %db_path.display(), "migrating the database; with a lot of stored mail this takes a while");
+        health::status("migrating the database");
+        health::extend_start(MIGRATION_TIME);
+    }
     // The loops' writes take turns in the process, not in SQLite's busy handler, and
     // leave the WAL's checkpoints to a thread of their own (`store::Checkpoints`).
     let gate = match crate::store::WriteGate::checkpointed(&db_path) {

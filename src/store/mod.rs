@@ -199,6 +199,18 @@ impl Store {
         &self.path
     }
 
+    /// How many migrations opening the database at `path` would run (0 for a file that
+    /// does not exist yet, or is up to date); read without changing anything.
+    pub fn migrations_pending(path: &Path) -> Result<usize> {
+        if !path.exists() {
+            return Ok(0);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let done = usize::try_from(version).unwrap_or(0);
+        Ok(schema::MIGRATIONS.len().saturating_sub(done))
+    }
+
     /// Brings the schema up to date; true when a migration ran.
     fn migrate(&mut self) -> Result<bool> {
         let tx = self

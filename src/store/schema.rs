@@ -531,6 +531,27 @@ mod tests {
         assert_eq!(count(&mut store, 6), 0);
     }
 
+    /// The daemon asks systemd for time before a migration (one may copy every stored
+    /// mail): what is pending is read without migrating.
+    #[test]
+    fn pending_migrations_are_counted_without_running_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        assert_eq!(Store::migrations_pending(&path).unwrap(), 0, "no file yet");
+        drop(at_version(&path, 15));
+        assert_eq!(
+            Store::migrations_pending(&path).unwrap(),
+            MIGRATIONS.len() - 15
+        );
+        assert_eq!(
+            Store::migrations_pending(&path).unwrap(),
+            MIGRATIONS.len() - 15,
+            "counting migrated nothing"
+        );
+        drop(Store::open(&path).unwrap());
+        assert_eq!(Store::migrations_pending(&path).unwrap(), 0);
+    }
+
     /// An older database's mail keeps its bytes, byte for byte, when they move to their
     /// own table (migration 16), and the row of the mail keeps no copy.
     #[test]
