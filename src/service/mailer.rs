@@ -407,6 +407,28 @@ pub async fn flush(
     report
 }
 
+/// Marks failed, with why, the due rows that cannot be read back (a database edited by
+/// hand), so they never keep the rest of the outbox from going; how many.
+async fn set_aside_unreadable(db: &Db, bad: Vec<store::BadOutboxRow>) -> store::Result<u32> {
+    let n = u32::try_from(bad.len()).unwrap_or(u32::MAX);
+    if n == 0 {
+        return Ok(0);
+    }
+    for b in &bad {
+        tracing::error!(outbox_id = b.id, why = %b.why, "a queued mail cannot be read back; it is marked failed and the rest goes");
+    }
+    db.call(move |s| {
+        s.write(|tx| {
+            for b in &bad {
+                tx.mark_failed(b.id, &format!("cannot be read back: {}", b.why))?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(n)
+}
+
 /// [`flush`] over the connections in `open` first (those a previous pass kept), leaving
 /// the connections still good in `open` for the next pass.
 pub async fn flush_over(
@@ -417,12 +439,17 @@ pub async fn flush_over(
     open: &mut Connections,
 ) -> store::Result<FlushReport> {
     let started = clock.now();
-    let due = db
+    let (due, bad) = db
         .call(move |s| s.read(|tx| tx.due_outbox(started, PASS_ROWS)))
         .await?;
-    let more = due.len() == PASS_ROWS as usize;
+    let more = due.len() + bad.len() == PASS_ROWS as usize;
+    let set_aside = set_aside_unreadable(db, bad).await?;
     if due.is_empty() {
-        return Ok(FlushReport::default());
+        return Ok(FlushReport {
+            failed: set_aside,
+            more,
+            ..FlushReport::default()
+        });
     }
     // One connection first: when the server cannot be reached, that is said once and no
     // row is touched; the others open only beside a connection that works.
@@ -433,6 +460,7 @@ pub async fn flush_over(
             Err(e) => {
                 return Ok(FlushReport {
                     unreachable: Some(e),
+                    failed: set_aside,
                     ..FlushReport::default()
                 });
             }
@@ -463,6 +491,7 @@ pub async fn flush_over(
     let results = futures::future::join_all(sessions.into_iter().map(|s| run.send_all(s))).await;
     let mut report = FlushReport {
         more,
+        failed: set_aside,
         ..FlushReport::default()
     };
     for r in results {

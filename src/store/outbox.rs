@@ -36,6 +36,14 @@ impl OutboxState {
     }
 }
 
+/// A queued mail that cannot be read back (the database was edited by hand): set aside
+/// by the mailer, so the rest still goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadOutboxRow {
+    pub id: i64,
+    pub why: String,
+}
+
 /// One queued mail.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -253,15 +261,31 @@ impl Tx<'_> {
     }
 
     /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
-    /// (the `outbox_claim` index gives this order without sorting).
-    pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxRow>> {
+    /// (the `outbox_claim` index gives this order without sorting); and apart, the due
+    /// rows that cannot be read back, which must not keep the others from going.
+    pub fn due_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<(Vec<OutboxRow>, Vec<BadOutboxRow>)> {
         // The limit is written into the statement (bound, it would have SQLite prepare
         // the statement again at every call: see `count_events_sql`).
         let sql = format!(
             "SELECT {COLUMNS} FROM {ROWS} WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
              ORDER BY o.priority, o.next_attempt_at, o.id LIMIT {limit}"
         );
-        self.outbox_query(&sql, params![ts(now)])
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for raw in self.raw_outbox_rows(&sql, params![ts(now)])? {
+            let id = raw.0;
+            match convert(raw) {
+                Ok(row) => good.push(row),
+                Err(e) => bad.push(BadOutboxRow {
+                    id,
+                    why: e.to_string(),
+                }),
+            }
+        }
+        Ok((good, bad))
     }
 
     /// When the next pending mail is due, if any.
@@ -283,6 +307,13 @@ impl Tx<'_> {
     }
 
     fn outbox_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxRow>> {
+        self.raw_outbox_rows(sql, p)?
+            .into_iter()
+            .map(convert)
+            .collect()
+    }
+
+    fn raw_outbox_rows(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
         let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt
             .query_map(p, |r| {
@@ -303,7 +334,7 @@ impl Tx<'_> {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<RawRow>>>()?;
-        rows.into_iter().map(convert).collect()
+        Ok(rows)
     }
 
     /// Claims a due row for one attempt: counts the attempt before it is made and pushes

@@ -718,6 +718,78 @@ fn a_mail_the_relay_cannot_carry_fails_for_good() {
     assert!(error.contains("SMTPUTF8"), "{error}");
 }
 
+/// A queued mail that cannot be read back (here its place for the report it carries lies
+/// past its end, as only a hand edit of the database makes it) is marked failed with
+/// why, and the mail queued after it still goes.
+#[test]
+fn a_queued_mail_that_cannot_be_read_back_does_not_stop_the_others() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = starttls_stack_config(&stack, dir.path(), "");
+    let mut store = Store::open(&db).unwrap();
+    let now = SystemClock.now();
+    let mail = |id: &str| secdesk::outgoing::Composed {
+        message_id: secdesk::types::MessageId::new(id).unwrap(),
+        envelope_from: DESK.into(),
+        recipients: vec![RITA.into()],
+        bytes: format!("Subject: {id}\r\nMessage-ID: <{id}>\r\n\r\nx\r\n").into_bytes(),
+        original: None,
+    };
+    store
+        .write(|tx| {
+            let key = (
+                "INBOX",
+                secdesk::types::UidValidity(1),
+                secdesk::types::Uid(1),
+            );
+            let raw = tx.insert_raw(
+                key,
+                b"Subject: r\r\n\r\nr\r\n",
+                now,
+                secdesk::store::Arrival::Live,
+                false,
+            )?;
+            let broken = tx.enqueue(
+                &mail("broken@example.org"),
+                secdesk::outgoing::Purpose::Reply,
+                None,
+                now,
+            )?;
+            tx.enqueue(
+                &mail("fine@example.org"),
+                secdesk::outgoing::Purpose::Reply,
+                None,
+                now,
+            )?;
+            Ok((raw, broken))
+        })
+        .unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE outbox SET original_raw_id = 1, original_at = 1000000, original_encoding = 'as-is' WHERE message_id = 'broken@example.org'",
+            [],
+        )
+        .unwrap();
+    let report = mailer_passes(&text, &db, 1).remove(0);
+    assert_eq!((report.sent, report.failed), (1, 1), "{report:?}");
+    let got = stack.wait_for(RITA, 1, WAIT);
+    assert_eq!(
+        header(&got[0], "Subject").as_deref(),
+        Some("fine@example.org")
+    );
+    let (state, error): (String, String) = open_ro(&db)
+        .unwrap()
+        .query_row(
+            "SELECT state, last_error FROM outbox WHERE message_id = 'broken@example.org'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "failed");
+    assert!(error.contains("cannot be read back"), "{error}");
+}
+
 #[test]
 fn implicit_tls_on_both_sides() {
     let stack = MailStack::start();
