@@ -286,13 +286,10 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
     w.deliver(&with_poc);
     let out = w.new_mail();
     let notice = first(&out, "team-notice");
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&notice.bytes)
+    let attached = attached_mail(&notice.bytes);
+    let original = mail_parser::MessageParser::default()
+        .parse(&attached)
         .unwrap();
-    let original = parsed
-        .attachments()
-        .find_map(|a| a.message())
-        .expect("the original mail is attached");
     let poc = original.attachments().next().unwrap();
     assert_eq!(poc.attachment_name(), Some("poc.ml"));
     assert_eq!(

@@ -294,6 +294,17 @@ pub fn body(raw: &[u8]) -> String {
 }
 
 /// A reporter's mail.
+/// The bytes of the mail attached (`message/rfc822`) to `notice`.
+pub fn attached_mail(notice: &[u8]) -> Vec<u8> {
+    let parsed = mail_parser::MessageParser::default().parse(notice).unwrap();
+    parsed
+        .attachments()
+        .find_map(|a| a.message())
+        .expect("the original mail is attached")
+        .raw_message()
+        .to_vec()
+}
+
 pub fn report(id: &str, subject: &str, text: &str) -> String {
     format!(
         "From: Rita Reporter <{RITA}>\r\nTo: {DESK}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
