@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::Body;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart, header};
+use std::borrow::Cow;
 
 /// Why a mail is sent; also decides its `Auto-Submitted` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,19 +245,10 @@ pub fn assemble(stored: &[u8], original: &Original, raw: &[u8]) -> Result<Vec<u8
     let (head, tail) = stored.split_at_checked(original.at).ok_or_else(|| {
         ComposeError::Build("the place of the original is past the mail's end".into())
     })?;
-    let encoded = match original.encoding {
-        OriginalEncoding::AsIs => None,
-        OriginalEncoding::Crlf => Some(lf_to_crlf(raw)),
-        OriginalEncoding::Base64 => Some(
-            Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
-                .map_err(|_| ComposeError::Build("the original could not be encoded".into()))?
-                .into_vec(),
-        ),
-    };
-    let body = encoded.as_deref().unwrap_or(raw);
+    let body = encode_mail(original.encoding, raw)?;
     let mut whole = Vec::with_capacity(stored.len() + body.len());
     whole.extend_from_slice(head);
-    whole.extend_from_slice(body);
+    whole.extend_from_slice(&body);
     whole.extend_from_slice(tail);
     Ok(whole)
 }
@@ -444,88 +436,96 @@ fn text_body(text: &str) -> Result<Body, ComposeError> {
 
 /// The MIME part of one attachment.
 ///
-/// An attached ASCII mail (`message/rfc822`) goes as itself, 7bit, never re-encoded:
-/// lettre would choose quoted-printable (forbidden there by RFC 2046 §5.2.1, and the most
-/// costly encoding) for any mail with a header line over 76 characters. A mail that is
-/// not a valid 7bit body (8-bit bytes, a NUL, a bare CR, a line over 998 octets) goes as
-/// `application/octet-stream` in base64, under the same file name, so not a byte of it is
-/// lost or altered and the mail stays 7-bit for any relay.
-///
-/// Other attachments take lettre's choice, except that a NUL or a bare CR or LF, which
-/// lettre would send as 7bit, goes in base64 (the file could not be restored otherwise).
+/// An attached mail (`message/rfc822`) goes as [`mail_part`] writes it. Other
+/// attachments take lettre's choice, except that a NUL or a bare CR or LF, which lettre
+/// would send as 7bit, goes in base64 (the file could not be restored otherwise).
 fn attachment(a: &OutAttachment) -> Result<SinglePart, ComposeError> {
-    let ct = ContentType::parse(&a.content_type)
-        .map_err(|e| ComposeError::Build(format!("content type {}: {e}", a.content_type)))?;
+    if is_mail(a) {
+        let encoding = mail_encoding(&a.bytes);
+        return mail_part(a, encoding, encode_mail(encoding, &a.bytes)?.into_owned());
+    }
     let named = Attachment::new(a.filename.clone());
-    let is_message = a
-        .content_type
-        .split(';')
-        .next()
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"));
-    // Checked by `shape`: ASCII, no NUL, CRLF only, no line over 998 octets.
-    let seven_bit =
-        |bytes: Vec<u8>| Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::SevenBit);
-    let base64 = |bytes: Vec<u8>| {
-        Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
-            .map_err(|_| ComposeError::Build(format!("{} could not be encoded", a.filename)))
-    };
-    Ok(match (is_message, shape(&a.bytes)) {
-        (true, Shape::Lines { eight_bit: false }) => named.body(seven_bit(a.bytes.to_vec()), ct),
-        (true, Shape::LfLines { eight_bit: false }) => {
-            named.body(seven_bit(lf_to_crlf(&a.bytes)), ct)
-        }
-        (true, _) => named.body(
-            base64(a.bytes.to_vec())?,
-            ContentType::parse("application/octet-stream")
-                .map_err(|e| ComposeError::Build(e.to_string()))?,
+    let ct = content_type(&a.content_type)?;
+    Ok(match shape(&a.bytes) {
+        Shape::Lines { .. } => named.body(a.bytes.to_vec(), ct),
+        Shape::LfLines { .. } | Shape::Opaque => named.body(
+            Body::new_with_encoding(a.bytes.to_vec(), ContentTransferEncoding::Base64)
+                .map_err(|_| ComposeError::Build(format!("{} could not be encoded", a.filename)))?,
+            ct,
         ),
-        (false, Shape::Lines { .. }) => named.body(a.bytes.to_vec(), ct),
-        (false, Shape::LfLines { .. } | Shape::Opaque) => named.body(base64(a.bytes.to_vec())?, ct),
     })
 }
 
-/// The part of an attached mail that is the incoming mail, stored as raw mail `raw_id`:
-/// as [`attachment`] writes it, with [`ORIGINAL_MARK`] standing for its encoded bytes.
-/// `None` for an attachment that is not a mail.
+fn content_type(text: &str) -> Result<ContentType, ComposeError> {
+    ContentType::parse(text).map_err(|e| ComposeError::Build(format!("content type {text}: {e}")))
+}
+
+/// Whether `a` is a mail (`message/rfc822`).
+fn is_mail(a: &OutAttachment) -> bool {
+    a.content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"))
+}
+
+/// How an attached mail is written, by its bytes: an ASCII mail as itself, 7bit, never
+/// re-encoded (lettre would choose quoted-printable, forbidden there by RFC 2046 §5.2.1,
+/// for any mail with a header line over 76 characters), or with each LF written as CRLF
+/// when it was stored the Unix way; any other (8-bit bytes, a NUL, a bare CR, a line over
+/// 998 octets) in base64, so not a byte of it is lost and the mail stays 7-bit.
+fn mail_encoding(bytes: &[u8]) -> OriginalEncoding {
+    match shape(bytes) {
+        Shape::Lines { eight_bit: false } => OriginalEncoding::AsIs,
+        Shape::LfLines { eight_bit: false } => OriginalEncoding::Crlf,
+        _ => OriginalEncoding::Base64,
+    }
+}
+
+/// The bytes of an attached mail, encoded as `encoding` says (as they are: not copied).
+fn encode_mail(encoding: OriginalEncoding, raw: &[u8]) -> Result<Cow<'_, [u8]>, ComposeError> {
+    Ok(match encoding {
+        OriginalEncoding::AsIs => Cow::Borrowed(raw),
+        OriginalEncoding::Crlf => Cow::Owned(lf_to_crlf(raw)),
+        OriginalEncoding::Base64 => Cow::Owned(
+            Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
+                .map_err(|_| ComposeError::Build("an attached mail could not be encoded".into()))?
+                .into_vec(),
+        ),
+    })
+}
+
+/// The part of the attached mail `a` whose body is `encoded` (as `encoding` says): under
+/// its own type, 7bit, when it goes as itself or with CRLF; as a file
+/// (`application/octet-stream`, same name) in base64 otherwise.
+fn mail_part(
+    a: &OutAttachment,
+    encoding: OriginalEncoding,
+    encoded: Vec<u8>,
+) -> Result<SinglePart, ComposeError> {
+    let (cte, ct) = match encoding {
+        OriginalEncoding::AsIs | OriginalEncoding::Crlf => {
+            (ContentTransferEncoding::SevenBit, a.content_type.as_str())
+        }
+        OriginalEncoding::Base64 => (ContentTransferEncoding::Base64, "application/octet-stream"),
+    };
+    // Checked by `mail_encoding`: 7bit only for ASCII lines of at most 998 octets.
+    let body = Body::dangerous_pre_encoded(encoded, cte);
+    Ok(Attachment::new(a.filename.clone()).body(body, content_type(ct)?))
+}
+
+/// The part of the attached mail `a` written as [`attachment`] writes it, with
+/// [`ORIGINAL_MARK`] standing for its encoded bytes; `None` for a file that is not a mail.
 fn referring_part(
     a: &OutAttachment,
 ) -> Result<Option<(SinglePart, OriginalEncoding)>, ComposeError> {
-    let is_message = a
-        .content_type
-        .split(';')
-        .next()
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("message/rfc822"));
-    if !is_message {
+    if !is_mail(a) {
         return Ok(None);
     }
-    let parse = |ct: &str| {
-        ContentType::parse(ct).map_err(|e| ComposeError::Build(format!("content type {ct}: {e}")))
-    };
-    let mark = |cte| Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), cte);
-    let named = Attachment::new(a.filename.clone());
-    Ok(Some(match shape(&a.bytes) {
-        Shape::Lines { eight_bit: false } => (
-            named.body(
-                mark(ContentTransferEncoding::SevenBit),
-                parse(&a.content_type)?,
-            ),
-            OriginalEncoding::AsIs,
-        ),
-        Shape::LfLines { eight_bit: false } => (
-            named.body(
-                mark(ContentTransferEncoding::SevenBit),
-                parse(&a.content_type)?,
-            ),
-            OriginalEncoding::Crlf,
-        ),
-        _ => (
-            named.body(
-                mark(ContentTransferEncoding::Base64),
-                parse("application/octet-stream")?,
-            ),
-            OriginalEncoding::Base64,
-        ),
-    }))
+    let encoding = mail_encoding(&a.bytes);
+    Ok(Some((
+        mail_part(a, encoding, ORIGINAL_MARK.to_vec())?,
+        encoding,
+    )))
 }
 
 /// Renders `out` into bytes, from the desk's address.
