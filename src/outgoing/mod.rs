@@ -486,12 +486,39 @@ fn encode_mail(encoding: OriginalEncoding, raw: &[u8]) -> Result<Cow<'_, [u8]>, 
     Ok(match encoding {
         OriginalEncoding::AsIs => Cow::Borrowed(raw),
         OriginalEncoding::Crlf => Cow::Owned(lf_to_crlf(raw)),
-        OriginalEncoding::Base64 => Cow::Owned(
-            Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
-                .map_err(|_| ComposeError::Build("an attached mail could not be encoded".into()))?
-                .into_vec(),
-        ),
+        OriginalEncoding::Base64 => Cow::Owned(base64_lines(raw)),
     })
+}
+
+/// `bytes` in base64 (RFC 2045 §6.8): lines of 76 characters joined by CRLF, the last
+/// one shorter, as lettre writes them. Written here, not left to lettre, because a mail
+/// that refers to the stored report is encoded again each time it is sent: its bytes must
+/// not change with a dependency's version (a retry sends the very same message). It
+/// also encodes straight from the stored bytes, without a copy of them.
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    // 57 bytes make a line of 76 characters.
+    const LINE: usize = 57;
+    let lines = bytes.len().div_ceil(LINE);
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4 + lines * 2);
+    for (i, line) in bytes.chunks(LINE).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        for group in line.chunks(3) {
+            let byte = |k: usize| u32::from(group.get(k).copied().unwrap_or(0));
+            let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+            let sextet = |k: u32| {
+                let index = usize::try_from((n >> (18 - 6 * k)) & 63).unwrap_or(0);
+                ALPHABET.get(index).copied().unwrap_or(b'=')
+            };
+            out.push(sextet(0));
+            out.push(sextet(1));
+            out.push(if group.len() > 1 { sextet(2) } else { b'=' });
+            out.push(if group.len() > 2 { sextet(3) } else { b'=' });
+        }
+    }
+    out
 }
 
 /// The part of the attached mail `a` whose body is `encoded` (as `encoding` says): under
@@ -1073,6 +1100,39 @@ mod tests {
                 .unwrap()
                 .contains("the original goes here")
         );
+    }
+
+    /// The base64 of an attached mail: RFC 4648's vectors, lines of 76 characters joined
+    /// by CRLF, and the very bytes lettre writes (so nothing changed for the mail
+    /// carrying it), at every length around a line's end.
+    #[test]
+    fn base64_lines_are_rfc_4648_in_lines_of_76() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(
+                base64_lines(plain.as_bytes()),
+                encoded.as_bytes(),
+                "{plain:?}"
+            );
+        }
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(1_000).collect();
+        for n in [56, 57, 58, 113, 114, 115, 1_000] {
+            let ours = base64_lines(&bytes[..n]);
+            let lettre =
+                Body::new_with_encoding(bytes[..n].to_vec(), ContentTransferEncoding::Base64)
+                    .unwrap()
+                    .into_vec();
+            assert_eq!(ours, lettre, "{n} bytes");
+            let text = String::from_utf8(ours).unwrap();
+            assert!(text.split("\r\n").all(|l| l.len() <= 76), "{n} bytes");
+        }
     }
 
     /// A report as it comes from IMAP: CRLF, a DKIM signature longer than 76 characters
