@@ -112,7 +112,8 @@ impl Checkpoints {
     }
 
     /// Waits until `n` checkpoints were made, or `limit` passed; true if they were.
-    pub fn wait_for_runs(&self, n: u64, limit: Duration) -> bool {
+    #[cfg(test)]
+    fn wait_for_runs(&self, n: u64, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut state = self.shared.lock();
         while state.runs < n {

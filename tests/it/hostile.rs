@@ -400,6 +400,12 @@ fn a_report_is_stored_once_while_its_notices_wait() {
         "{stored} bytes in the outbox for a {}-byte report",
         raw.len()
     );
+    // Read again (a retry), each mail is the very same bytes.
+    let again = w.store.read(|tx| tx.outbox_all()).unwrap();
+    assert_eq!(again.len(), rows.len());
+    for (first, second) in rows.iter().zip(&again) {
+        assert!(first.bytes == second.bytes, "row {} changed", first.id);
+    }
     for notice in rows.iter().filter(|r| r.purpose.as_str() == "team-notice") {
         let original = attached_mail(&notice.bytes);
         assert!(
