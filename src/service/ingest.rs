@@ -18,7 +18,7 @@ use crate::config::{ImapConfig, TlsMode};
 use crate::service::db::Db;
 use crate::service::health::{self, Beat};
 use crate::service::isolation;
-use crate::service::process::{BatchItem, Desk, Processed};
+use crate::service::process::{BatchItem, Desk, Fresh, Processed};
 use crate::service::shutdown::Shutdown;
 use crate::store::{Arrival, StoreError};
 use crate::types::{Uid, UidValidity};
@@ -540,9 +540,11 @@ fn batch_megabytes(batch: &[Waiting]) -> u32 {
     u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX)
 }
 
-/// Downloads, stores, files and flags the `batches` of new mail, in order: each batch's
-/// raw bytes committed, then filed while the next downloads and the one before is flagged
-/// done on the server (after its commit); the last flagged at the end.
+/// Downloads, stores, parses, files and flags the `batches` of new mail, in order, as a
+/// pipeline: while batch i is filed (the database's one writer), batch i+1, already
+/// committed, is parsed on another thread, batch i+2 downloads and the mail filed before
+/// is flagged done on the server (after its commit); the last flagged at the end. A
+/// batch's raw bytes are committed, its first attempts counted, before it is parsed.
 async fn file_new(
     session: &mut Session,
     pass: &Pass<'_>,
@@ -553,45 +555,50 @@ async fn file_new(
     let limit = pass.desk.config.imap.timeout;
     let mailbox = pass.desk.config.imap.mailbox.as_str();
     let total: usize = batches.iter().map(|b| b.len()).sum();
+    // The batch downloaded (not stored yet), and the one stored and parsed (not filed).
     let mut next = match batches.first() {
         Some(b) => Some(download(session, b, limit).await?),
         None => None,
     };
+    let mut ready: Option<ToFile> = None;
     // Filed mail is flagged done on the server while the next batch is filed (the UIDs
     // read after their commit), and marked flagged in the next batch's first transaction:
     // the IMAP round trip is off the filing's path.
     let mut to_flag: Vec<Uid> = Vec::new();
     let mut flagged: Vec<Uid> = Vec::new();
-    for i in 0..batches.len() {
-        let Some(fetched) = next.take() else { break };
-        if pass.shutdown.is_requested() {
+    for i in 1..=batches.len() + 1 {
+        if pass.shutdown.is_requested() || (next.is_none() && ready.is_none()) {
             break;
         }
         pass.beat.tick();
         let t0 = std::time::Instant::now();
-        let done = std::mem::take(&mut flagged);
-        let fresh = store_raw(
-            pass.db,
-            mailbox,
-            validity,
-            fetched,
-            pass.clock.now(),
-            arrival,
-            done,
-        )
-        .await?;
-        let stored = t0.elapsed();
-        let mails = fresh.len();
-        report.fetched += mails;
-        // The mail filed before is flagged, and the next batch downloads, while this one
-        // is filed.
+        let stored = match next.take() {
+            Some(fetched) => {
+                let done = std::mem::take(&mut flagged);
+                let now = pass.clock.now();
+                let stored = store_raw(pass.db, mailbox, validity, fetched, now, arrival, done);
+                let stored = match stored.await {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        give_back(pass.db, ready).await;
+                        return Err(e);
+                    }
+                };
+                report.fetched += stored.len();
+                stored
+            }
+            None => Vec::new(),
+        };
+        let stored_in = t0.elapsed();
+        let filing = ready.take();
+        let mails = filing.as_ref().map_or(0, ToFile::len);
         let flagging = std::mem::take(&mut to_flag);
         let ahead = async {
             let t = std::time::Instant::now();
             for chunk in flagging.chunks(FLAG_CHUNK) {
                 store_flags(session, chunk, limit).await?;
             }
-            let next = match batches.get(i + 1) {
+            let next = match batches.get(i) {
                 Some(b) if !pass.shutdown.is_requested() => {
                     Some(download(session, b, limit).await?)
                 }
@@ -599,16 +606,26 @@ async fn file_new(
             };
             Ok::<_, IngestError>((next, flagging, t.elapsed()))
         };
+        let parsing = parse_aside(stored, arrival);
         let filing = async {
             let t = std::time::Instant::now();
-            let batch = ToFile::Fresh(fresh, arrival);
-            (file_batch(pass, batch, report).await, t.elapsed())
+            match filing {
+                Some(batch) => (file_batch(pass, batch, report).await, t.elapsed()),
+                None => (Ok(()), t.elapsed()),
+            }
         };
-        let (ahead, (filed, processed)) = tokio::join!(ahead, filing);
-        filed?;
-        let (ahead, done, downloaded) = ahead?;
-        next = ahead;
-        flagged = done;
+        let (ahead, parsed, (filed, filed_in)) = tokio::join!(ahead, parsing, filing);
+        let (ahead, done, downloaded) = match filed.and(ahead) {
+            Ok(ahead) => ahead,
+            Err(e) => {
+                give_back(pass.db, parsed).await;
+                return Err(e);
+            }
+        };
+        (next, ready) = (ahead, parsed);
+        // Empty unless no batch was stored this time (the last): then kept for the end.
+        flagged.extend(done);
+        flagged.sort_unstable();
         let mbox = mailbox.to_string();
         let mut waiting = pass
             .db
@@ -618,8 +635,8 @@ async fn file_new(
         to_flag = waiting;
         tracing::debug!(
             mails,
-            stored_ms = stored.as_millis() as u64,
-            filed_ms = processed.as_millis() as u64,
+            stored_ms = stored_in.as_millis() as u64,
+            filed_ms = filed_in.as_millis() as u64,
             flagged_and_next_downloaded_ms = downloaded.as_millis() as u64,
             "batch done"
         );
@@ -633,6 +650,8 @@ async fn file_new(
             ));
         }
     }
+    // Stopped with a batch stored but not filed: the next pass files it.
+    give_back(pass.db, ready).await;
     if !flagged.is_empty() {
         let mbox = mailbox.to_string();
         pass.db
@@ -676,10 +695,66 @@ async fn store_raw(
 }
 
 /// A batch to file: mail stored by an earlier pass (read back, an attempt counted), or
-/// mail this pass has just stored with its first attempt counted, its bytes in hand.
+/// mail this pass has just stored with its first attempt counted, parsed from the bytes
+/// in hand.
 enum ToFile {
     Stored(Vec<i64>),
-    Fresh(Vec<(i64, Arc<Vec<u8>>)>, Arrival),
+    Fresh(Fresh),
+}
+
+impl ToFile {
+    fn raw_ids(&self) -> Vec<i64> {
+        match self {
+            ToFile::Stored(ids) => ids.clone(),
+            ToFile::Fresh(fresh) => fresh.raw_ids(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            ToFile::Stored(ids) => ids.len(),
+            ToFile::Fresh(fresh) => fresh.len(),
+        }
+    }
+}
+
+/// Parses a batch just stored, on a thread of the blocking pool (the filing of the batch
+/// before holds the database's). Parsing catches its own panics; should one escape, the
+/// batch is filed as stored mail, read back and parsed again by the filing.
+async fn parse_aside(stored: Vec<(i64, Arc<Vec<u8>>)>, arrival: Arrival) -> Option<ToFile> {
+    if stored.is_empty() {
+        return None;
+    }
+    let ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
+    match tokio::task::spawn_blocking(move || Fresh::parse(stored, arrival)).await {
+        Ok(fresh) => Some(ToFile::Fresh(fresh)),
+        Err(e) => {
+            tracing::error!(mails = ids.len(), error = %e, "parsing a batch failed; its mails are read back and parsed again");
+            Some(ToFile::Stored(ids))
+        }
+    }
+}
+
+/// A batch stored but not filed (the pass ends early: an error, a stop) gets back the
+/// attempts counted when it was stored, so that the next pass files it as fresh mail, in
+/// a batch. Should that fail, its mails are tried alone next time: nothing is lost.
+async fn give_back(db: &Db, unfiled: Option<ToFile>) {
+    let Some(ids) = unfiled.map(|b| b.raw_ids()) else {
+        return;
+    };
+    let released = db
+        .call(move |s| {
+            s.write(|tx| {
+                for id in &ids {
+                    tx.release_raw_attempt(*id)?;
+                }
+                Ok(())
+            })
+        })
+        .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "the attempts of a batch left unfiled could not be given back; its mails are tried one at a time");
+    }
 }
 
 /// Files a batch of stored mails in one transaction ([`Desk::process_batch`]). When the
@@ -690,10 +765,7 @@ async fn file_batch(
     batch: ToFile,
     report: &mut SyncReport,
 ) -> Result<(), IngestError> {
-    let raw_ids: Vec<i64> = match &batch {
-        ToFile::Stored(ids) => ids.clone(),
-        ToFile::Fresh(stored, _) => stored.iter().map(|(id, _)| *id).collect(),
-    };
+    let raw_ids = batch.raw_ids();
     if raw_ids.is_empty() {
         return Ok(());
     }
@@ -706,7 +778,7 @@ async fn file_batch(
         };
         match batch {
             ToFile::Stored(ids) => d.process_batch(s, &ids, now, &stop),
-            ToFile::Fresh(stored, arrival) => d.file_stored(s, &stored, arrival, now, &stop),
+            ToFile::Fresh(fresh) => d.file_stored(s, fresh, now, &stop),
         }
     }))
     .catch_unwind()

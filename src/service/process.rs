@@ -329,23 +329,16 @@ impl Desk {
     }
 
     /// Files mails the ingest has just stored ([`Tx::insert_raw`], their first attempt
-    /// counted as they were stored), parsed from the bytes in hand rather than
-    /// read back; otherwise as [`Desk::process_batch`].
+    /// counted as they were stored) and parsed ([`Fresh::parse`]) from the bytes in hand
+    /// rather than read back; otherwise as [`Desk::process_batch`].
     pub fn file_stored(
         &self,
         store: &mut Store,
-        stored: &[(i64, Arc<Vec<u8>>)],
-        arrival: Arrival,
+        fresh: Fresh,
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
     ) -> store::Result<Vec<BatchItem>> {
-        let parsed = stored
-            .iter()
-            .map(|(id, bytes)| {
-                let mail = mail::parse_shared(Arc::clone(bytes));
-                (*id, Some((Arc::clone(bytes), arrival, mail)))
-            })
-            .collect();
+        let parsed = fresh.0.into_iter().map(|(id, p)| (id, Some(p))).collect();
         self.file_parsed(store, parsed, now, stop)
     }
 
@@ -1250,6 +1243,40 @@ fn move_request(
 /// A pending raw mail read for processing: its bytes (shared with the parsed mail), how it
 /// arrived, and the parse.
 type Pending = (Arc<Vec<u8>>, Arrival, Parsed);
+
+/// Mails just stored, their first attempt counted, parsed and waiting to be filed
+/// ([`Desk::file_stored`]). Parsing needs no database: the ingest parses the next batch
+/// on another thread while this one is filed, and only after its bytes are committed
+/// (a mail that kills the desk while it is parsed has its attempt counted).
+pub struct Fresh(Vec<(i64, Pending)>);
+
+impl Fresh {
+    /// Parses stored mails (raw id, bytes), in order.
+    pub fn parse(stored: Vec<(i64, Arc<Vec<u8>>)>, arrival: Arrival) -> Fresh {
+        Fresh(
+            stored
+                .into_iter()
+                .map(|(id, bytes)| {
+                    let mail = mail::parse_shared(Arc::clone(&bytes));
+                    (id, (bytes, arrival, mail))
+                })
+                .collect(),
+        )
+    }
+
+    /// The raw ids, in order.
+    pub fn raw_ids(&self) -> Vec<i64> {
+        self.0.iter().map(|(id, _)| *id).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The attempts counted for the mails a batch did not reach are given back.
 fn give_back_untried(tx: &Tx<'_>, raw_ids: &[i64], items: &[BatchItem]) -> store::Result<()> {
