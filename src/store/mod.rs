@@ -92,14 +92,6 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The size the WAL file is cut back to when it starts over (`journal_size_limit`).
 pub const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
-/// Each connection's page cache, in KiB (`cache_size`; SQLite's default is 2,000).
-/// Filing a mail inserts into indexes whose keys come from the mail (Message-IDs, the
-/// reporter's address): their pages are touched at random, and with the default cache
-/// each insert read most of them back from the WAL or the file. At 16 MiB a 10,000-report
-/// backlog filed about 15 % faster (issue 12's figures in the README); the cache goes
-/// back after a backlog ([`Store::shrink`]).
-pub const CACHE_KIB: i64 = 16 << 10;
-
 /// A connection to the database.
 pub struct Store {
     conn: Connection,
@@ -187,8 +179,6 @@ impl Store {
         // Savepoints (one per mail of a batch) keep their undo pages in a statement
         // journal: in memory, not tens of thousands of small writes to a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // A negative size is in KiB.
-        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         // Every statement a mail needs stays prepared.
         conn.set_prepared_statement_cache_capacity(128);
         let mut store = Store {
@@ -484,22 +474,6 @@ mod tests {
             "without the gate the writers never met: the test proves nothing"
         );
         assert_eq!(hammer(Some(&WriteGate::default())), Vec::<String>::new());
-    }
-
-    /// Every connection has the page cache filing needs, and `shrink` leaves it so.
-    #[test]
-    fn a_connection_keeps_the_page_cache_it_was_given() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("d.db")).unwrap();
-        let size = || -> i64 {
-            store
-                .conn
-                .query_row("PRAGMA cache_size", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(size(), -CACHE_KIB);
-        store.shrink();
-        assert_eq!(size(), -CACHE_KIB);
     }
 
     /// The desk-wide count: every acknowledgement queued in the window, to the minute
