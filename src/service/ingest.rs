@@ -591,7 +591,7 @@ async fn file_new(
         };
         let stored_in = t0.elapsed();
         let filing = ready.take();
-        let mails = filing.as_ref().map_or(0, ToFile::len);
+        let mails = filing.as_ref().map_or(0, |b| b.raw_ids().len());
         let flagging = std::mem::take(&mut to_flag);
         let ahead = async {
             let t = std::time::Instant::now();
@@ -707,13 +707,6 @@ impl ToFile {
         match self {
             ToFile::Stored(ids) => ids.clone(),
             ToFile::Fresh(fresh) => fresh.raw_ids(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            ToFile::Stored(ids) => ids.len(),
-            ToFile::Fresh(fresh) => fresh.len(),
         }
     }
 }

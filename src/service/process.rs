@@ -1268,14 +1268,6 @@ impl Fresh {
     pub fn raw_ids(&self) -> Vec<i64> {
         self.0.iter().map(|(id, _)| *id).collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The attempts counted for the mails a batch did not reach are given back.
