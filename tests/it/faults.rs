@@ -1,5 +1,6 @@
 //! The faults a real deployment meets, on the real mail stack: a silent network (the
-//! fault proxy blackholes IMAP during IDLE, SMTP in the middle of DATA), a refused SMTP
+//! fault proxy blackholes IMAP during IDLE and in the middle of a backlog's download, SMTP
+//! in the middle of DATA), a refused SMTP
 //! login fixed without a restart, a loop that dies, a mail whose processing keeps
 //! failing, and (with SECDESK_CRASH_STORM=1, as scripts/test.sh sets) a storm of SIGKILLs.
 //!
@@ -1080,6 +1081,53 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
     eprintln!(
         "{N} reports through a restart and a reset; {twice} delivered twice (same Message-ID)"
     );
+}
+
+/// Issue 12: the IMAP connection goes silent in the middle of a backlog, while one batch
+/// is stored (its bytes committed, an attempt counted for each mail) and not yet filed.
+/// The pass ends on the timeout; that batch gets its attempts back (the failure was the
+/// server's, not its mails'), and the next pass files every report once, each at its
+/// first attempt.
+#[test]
+fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once() {
+    // Four batches of 50 (each report is a few hundred bytes).
+    const N: usize = 200;
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    // The desk reads the empty inbox once: what comes after is live mail, UIDs 1 to N.
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, N, "cut", "Cut", Some("c"));
+    // The third batch's download goes silent: by then the first is being filed and the
+    // second is stored, waiting to be filed after it.
+    imap.set(Mode::BlackholeAfter(b"UID FETCH 101,".to_vec()));
+    let connections = imap.accepted();
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(
+        Duration::from_secs(60),
+        "the backlog was never filed",
+        || {
+            tally(
+                &db,
+                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+            ) == N as i64
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == N as i64
+        },
+    );
+    let reconnected = imap.accepted() - connections;
+    assert!(
+        reconnected >= 2,
+        "the silent download did not end the pass ({reconnected} connection(s) made)"
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    let twice = tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE attempts > 1");
+    assert_eq!(
+        twice, 0,
+        "{twice} reports counted a second attempt: the batch stored when the download went \
+         silent kept the attempts the pass had counted"
+    );
+    eprintln!("{N} reports filed once across a silent download ({reconnected} connections)");
 }
 
 /// An SMTP server that hangs up at once: the desk retries with growing backoff (1 s,
