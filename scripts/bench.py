@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The measuring half of scripts/bench.sh: acknowledgement latency against the stack's
-own delivery floor, backlog throughput, and the daemon's memory. bench.sh installs and
+own delivery floor, backlog throughput beside a plain download, a plain sender and plain
+SQLite storing the rows the desk wrote, and the daemon's memory. bench.sh installs and
 starts the mail stack, builds secdesk and writes its config; this script starts and
 stops `secdesk run` itself and prints the figures. Python 3 standard library only.
 
@@ -404,6 +405,7 @@ def backlog_phase(a, daemon, run_id):
         f"to {DESK}'s INBOX with the daemon stopped, then `secdesk run`")
     db = db_connect(a.db)
     base_raw = one(db, "SELECT COUNT(*) FROM raw_mail")
+    base_raw_id = one(db, "SELECT COALESCE(MAX(id), 0) FROM raw_mail")
     base_out = one(db, "SELECT COALESCE(MAX(id), 0) FROM outbox")
 
     imap = imap_login(a.imap_port, DESK)
@@ -520,7 +522,25 @@ def backlog_phase(a, daemon, run_id):
     log(f"    peak RSS (VmHWM) {peak_kib / 1024:.1f} MiB, steady RSS (VmRSS) "
         f"{steady_kib / 1024:.1f} MiB")
     daemon.stop()
-    return {"proc_s": proc_s, "download_s": dl, "send_ref_s": send_ref,
+
+    # The floor under the filing: what the desk wrote for these reports, stored again by
+    # plain SQLite (median of a.repeat runs, each on a fresh file, the disk synced first).
+    schema, reports = filed_rows(a.db, base_raw_id)
+    ref_db = os.path.join(a.workdir, "ref-store.db")
+    stores = []
+    for _ in range(a.repeat):
+        os.sync()
+        stores.append(ref_store(ref_db, schema, reports))
+    store_s = stats(stores)["median"]
+    n_rows = sum(len(v) for rows, _, _ in reports for _, v in rows)
+    log(f"    reference store: the {n_rows} rows the desk wrote for {len(reports)} reports, "
+        f"stored by plain SQLite as the desk commits them: median {store_s:.2f} s of "
+        f"{a.repeat}; the filing took {proc_s / store_s:.2f}x that")
+    del reports
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(ref_db + suffix):
+            os.unlink(ref_db + suffix)
+    return {"proc_s": proc_s, "download_s": dl, "store_s": store_s, "rows": n_rows, "send_ref_s": send_ref,
             "send_ref_rate": a.backlog / send_ref, "send_s": send_s,
             "send_rate": send_rate, "sent": len(sent), "failed": failed_rows,
             "ack_span": ack_span, "last_ack": last_ack, "early": early, "late": late,
@@ -528,6 +548,81 @@ def backlog_phase(a, daemon, run_id):
             "drained_s": ev["outbox drained"], "first_sent_s": first_sent,
             "cpu_s": cpu, "peak_mib": peak_kib / 1024, "steady_mib": steady_kib / 1024,
             "bytes": size}
+
+
+def filed_rows(dbpath, after_raw_id):
+    """What the desk wrote for each report it filed after raw mail AFTER_RAW_ID, grouped
+    by report in filing order: the rows of every table a report touches, in their final
+    state, and the schema they live in."""
+    db = sqlite3.connect(f"file:{dbpath}?mode=ro", uri=True)
+    schema = [r[0] for r in db.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY type = 'index', rowid")]
+    case_of = dict(db.execute(
+        "SELECT raw_id, case_id FROM messages WHERE raw_id > ? AND direction = 'in'",
+        (after_raw_id,)))
+
+    def grouped(table, key):
+        out = {}
+        for r in db.execute(f"SELECT {key}, * FROM {table}"):
+            out.setdefault(r[0], []).append(r[1:])
+        return out
+
+    tables = {t: grouped(t, k) for t, k in [
+        ("raw_mail", "id"), ("raw_bodies", "raw_id"), ("cases", "id"), ("outbox", "case_id"),
+        ("messages", "case_id"), ("message_refs", "case_id"), ("events", "case_id"),
+        ("reminders", "scope")]}
+    acks = {}
+    for case, minute in db.execute(
+            "SELECT case_id, substr(created_at, 1, 16) FROM outbox WHERE purpose = 'ack'"):
+        acks.setdefault(case, []).append(minute)
+    reports = []
+    for raw_id, case in sorted(case_of.items()):
+        rows = [(t, tables[t].get(raw_id if t.startswith("raw_") else case, []))
+                for t in tables]
+        reports.append((rows, case, acks.get(case, [])))
+    db.close()
+    return schema, reports
+
+
+def ref_store(path, schema, reports, batch=50):
+    """The plain cost of storing what the desk stores for a backlog: the same rows
+    replayed by Python's sqlite3 into an empty database of the same schema (WAL,
+    synchronous=FULL, foreign keys on), committed as the desk commits them: per 50
+    reports, the raw mail first, then everything else. No IMAP, no parsing, no decisions,
+    no rendering; each row written once, in its final state. Seconds."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.unlink(path + suffix)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA foreign_keys = ON")
+    for sql in schema:
+        db.execute(sql)
+    t = time.monotonic()
+    for i in range(0, len(reports), batch):
+        group = reports[i:i + batch]
+        for raw_first in (True, False):
+            db.execute("BEGIN IMMEDIATE")
+            for rows, case, acks in group:
+                for table, values in rows:
+                    if table.startswith("raw_") != raw_first or not values:
+                        continue
+                    marks = ", ".join("?" * len(values[0]))
+                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+                if not raw_first:
+                    # The case number drawn, and the acknowledgement counted.
+                    prefix, year, seq = case.rsplit("-", 2)
+                    db.execute("INSERT INTO case_counters VALUES (?, ?, ?) ON CONFLICT "
+                               "DO UPDATE SET last = excluded.last", (prefix, int(year), int(seq)))
+                    for minute in acks:
+                        db.execute("INSERT INTO ack_counts VALUES (?, 1) ON CONFLICT "
+                                   "DO UPDATE SET n = n + 1", (minute,))
+            db.execute("COMMIT")
+    secs = time.monotonic() - t
+    db.close()
+    return secs
 
 
 # ---------------------------------------------------------------------------
@@ -933,6 +1028,9 @@ def main():
         m = a.backlog
         row(f"filing {m} reports (s)", f"{back['proc_s']:.2f}", f"{back['download_s']:.2f}",
             f"{back['proc_s'] / back['download_s']:.1f}x", "≤ 3x the plain download")
+        row("  the same rows stored by plain SQLite (s)", f"{back['proc_s']:.2f}",
+            f"{back['store_s']:.2f}", f"{back['proc_s'] / back['store_s']:.2f}x",
+            f"the floor: {back['rows'] / m:.0f} rows a report, 2 commits per 50 reports")
         row("  first mail flagged done / READY (s)",
             f"{back['first_flagged'] or float('nan'):.2f}", "", "",
             f"READY at {back['ready'] or float('nan'):.2f} s")
