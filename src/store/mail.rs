@@ -310,7 +310,13 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Files a message on a case, with the ids it references (for reverse threading).
+    /// Files a message on a case, with the ids it references that are not on file (for
+    /// reverse threading: a mail arriving later under such an id joins this case).
+    ///
+    /// An id already filed as a message is left out: reverse threading looks up only the
+    /// id of a mail not on file (one on file is a duplicate), and messages are never
+    /// removed. So a reply to a report, and every mail the desk sends about it, adds no
+    /// reference row (three rows and their index entries fewer a report filed, issue 12).
     pub fn insert_message(&self, m: &NewMessage<'_>) -> Result<i64> {
         let (direction, raw_id, outbox_id) = match m.source {
             Source::Received { raw } => ("in", raw, None),
@@ -336,7 +342,9 @@ impl Tx<'_> {
             "INSERT INTO message_refs (message_row, referenced_id, case_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         for r in m.references {
-            stmt.execute(params![row, r, m.case])?;
+            if !self.message_known(r)? {
+                stmt.execute(params![row, r, m.case])?;
+            }
         }
         Ok(row)
     }
@@ -536,5 +544,62 @@ mod tests {
             .unwrap();
         assert_eq!(found.as_ref(), Some(&cases[1]));
         assert!(steps < 100, "{steps} steps to find the first of 3000");
+    }
+
+    /// A message keeps, for reverse threading, only the ids it points at that are not on
+    /// file: a reply to the report (and each mail the desk sends about it) adds no
+    /// reference row, while a reply that arrives before its parent still draws the parent
+    /// into the case when it comes.
+    #[test]
+    fn only_references_to_mail_not_on_file_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("refs.db")).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let case = CaseId::parse("SEC-2026-0001").unwrap();
+        let [report, reply, missing] =
+            ["report", "reply", "missing"].map(|p| MessageId::from_parts(p, "x.test"));
+        let refs = store
+            .write(|tx| {
+                tx.insert_case(&Case::new(
+                    case.clone(),
+                    "s".into(),
+                    None,
+                    at,
+                    report.clone(),
+                ))?;
+                for (id, references) in [
+                    (&report, vec![]),
+                    (&reply, vec![report.clone(), missing.clone()]),
+                ] {
+                    tx.insert_message(&NewMessage {
+                        id,
+                        case: &case,
+                        source: Source::Received { raw: None },
+                        at,
+                        from: "f@x.test",
+                        subject: "s",
+                        kind: "report",
+                        references: &references,
+                    })?;
+                }
+                let refs: Vec<String> = tx
+                    .conn()
+                    .prepare("SELECT referenced_id FROM message_refs")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(refs)
+            })
+            .unwrap();
+        assert_eq!(
+            refs,
+            vec![missing.as_str().to_string()],
+            "the report is on file"
+        );
+        let found = store.read(|tx| tx.case_referencing(&missing)).unwrap();
+        assert_eq!(
+            found,
+            Some(case),
+            "the mail not yet on file still joins the case"
+        );
     }
 }
