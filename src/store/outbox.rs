@@ -86,6 +86,14 @@ type RawOriginal = (Option<i64>, Option<String>, Option<i64>, Option<Vec<u8>>);
 const COLUMNS: &str = "o.id, o.case_id, o.purpose, o.message_id, o.envelope_from, o.recipients, o.bytes, o.state, o.attempts, o.created_at, o.sent_at, o.last_error, o.original_at, o.original_encoding, o.original_raw_id, r.bytes";
 const ROWS: &str = "outbox o LEFT JOIN raw_bodies r ON r.raw_id = o.original_raw_id";
 
+/// When the next pending mail is due: SQLite reads the smallest instant of each priority
+/// as the first entry of `outbox_claim` under it (its MIN optimization), where a MIN
+/// over all pending rows would read that index's whole range.
+const NEXT_DUE_SQL: &str = "SELECT MIN(due) FROM (
+    SELECT MIN(next_attempt_at) AS due FROM outbox WHERE state = 'pending' AND priority = 0
+    UNION ALL
+    SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND priority = 1)";
+
 fn convert(r: RawRow) -> Result<OutboxRow> {
     let (
         id,
@@ -288,12 +296,10 @@ impl Tx<'_> {
         Ok((good, bad))
     }
 
-    /// When the next pending mail is due, if any.
+    /// When the next pending mail is due, if any: the earlier of the first entries of the
+    /// two priorities in `outbox_claim` (two index probes, however long the queue).
     pub fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
-        parse_opt_ts(self.opt(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
-            [],
-        )?)
+        parse_opt_ts(self.opt(NEXT_DUE_SQL, [])?)
     }
 
     pub fn outbox_of(&self, case: &CaseId) -> Result<Vec<OutboxRow>> {
@@ -421,4 +427,75 @@ pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 AND primary_rcpt = ?2 LIMIT {at_most})"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NEXT_DUE_SQL;
+    use crate::outgoing::{Composed, Purpose};
+    use crate::store::Store;
+    use chrono::{Duration, TimeZone, Utc};
+    use rusqlite::StatementStatus;
+
+    /// The next due instant is the earliest of every pending mail, acknowledgements and
+    /// notices alike, mail sent or failed aside; and it is found in a handful of steps
+    /// however many mails wait (read after every pass of the mailer, issue 12).
+    #[test]
+    fn the_next_due_mail_is_read_in_a_few_steps_across_both_priorities() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("o.db")).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let mail = |n: u32| Composed {
+            message_id: crate::types::MessageId::new(&format!("m{n}@desk.test")).unwrap(),
+            envelope_from: "security@desk.test".into(),
+            recipients: vec![format!("r{n}@reporter.test")],
+            bytes: b"x".to_vec(),
+            original: None,
+        };
+        assert_eq!(store.read(|tx| tx.next_outbox_due()).unwrap(), None);
+        let sent = store
+            .write(|tx| {
+                // 3,000 notices from t0 + 1 min on, one acknowledgement at t0 + 2 min, and
+                // the earliest mail of all, a notice at t0, already sent.
+                for n in 0..3000 {
+                    let at = t0 + Duration::minutes(1) + Duration::seconds(i64::from(n));
+                    tx.enqueue(&mail(n), Purpose::TeamNotice, None, at)?;
+                }
+                tx.enqueue(&mail(3000), Purpose::Ack, None, t0 + Duration::minutes(2))?;
+                tx.enqueue(&mail(3001), Purpose::TeamNotice, None, t0)
+            })
+            .unwrap();
+        store
+            .write(|tx| tx.mark_sent(sent, t0 + Duration::seconds(1)))
+            .unwrap();
+        let (due, steps) = store
+            .read(|tx| {
+                let due = tx.next_outbox_due()?;
+                let stmt = tx.conn().prepare_cached(NEXT_DUE_SQL)?;
+                Ok((due, stmt.get_status(StatementStatus::VmStep)))
+            })
+            .unwrap();
+        assert_eq!(
+            due,
+            Some(t0 + Duration::minutes(1)),
+            "the first notice still waiting"
+        );
+        assert!(steps < 100, "{steps} steps to find the first of 3,002");
+        // The acknowledgement, once the notices are sent, is next.
+        store
+            .write(|tx| {
+                let ids: Vec<i64> = tx
+                    .conn()
+                    .prepare("SELECT id FROM outbox WHERE purpose = 'team-notice'")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for id in ids {
+                    tx.mark_sent(id, t0)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let due = store.read(|tx| tx.next_outbox_due()).unwrap();
+        assert_eq!(due, Some(t0 + Duration::minutes(2)));
+    }
 }

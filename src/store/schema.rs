@@ -329,6 +329,12 @@ ALTER TABLE outbox ADD COLUMN original_at INTEGER;
 ALTER TABLE outbox ADD COLUMN original_encoding TEXT
     CHECK (original_encoding = 'as-is' OR original_encoding = 'crlf' OR original_encoding = 'base64');
 "#,
+    // 18: when the next pending mail is due is read from `outbox_claim`, the first entry
+    // of each priority (`Tx::next_outbox_due`): `outbox_due` kept the same instants a
+    // second time, and every mail queued, claimed and sent wrote to both (issue 12).
+    r#"
+DROP INDEX outbox_due;
+"#,
 ];
 
 #[cfg(test)]
