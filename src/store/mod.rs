@@ -480,18 +480,12 @@ mod tests {
     /// (the minute the window starts in counts whole), nothing else.
     #[test]
     fn acknowledgements_are_counted_by_the_minute_over_the_window() {
-        use crate::outgoing::{Composed, Purpose};
+        use super::outbox::mail;
+        use crate::outgoing::Purpose;
         use chrono::TimeZone;
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("d.db")).unwrap();
         let at = |h: u32, m: u32, s: u32| Utc.with_ymd_and_hms(2026, 11, 30, h, m, s).unwrap();
-        let mail = |n: u32| Composed {
-            message_id: crate::types::MessageId::new(&format!("m{n}@desk.test")).unwrap(),
-            envelope_from: "security@desk.test".into(),
-            recipients: vec![format!("r{n}@reporter.test")],
-            bytes: b"x".to_vec(),
-            original: None,
-        };
         let queued = [
             (Purpose::Ack, at(10, 0, 59)),
             (Purpose::Ack, at(10, 30, 0)),

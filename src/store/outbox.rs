@@ -429,10 +429,23 @@ pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     )
 }
 
+/// A one-byte mail to `r<n>@reporter.test`, Message-ID `m<n>@desk.test`, for the store's
+/// tests of the outbox.
+#[cfg(test)]
+pub(crate) fn mail(n: u32) -> Composed {
+    Composed {
+        message_id: MessageId::new(&format!("m{n}@desk.test")).unwrap(),
+        envelope_from: "security@desk.test".into(),
+        recipients: vec![format!("r{n}@reporter.test")],
+        bytes: b"x".to_vec(),
+        original: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::NEXT_DUE_SQL;
-    use crate::outgoing::{Composed, Purpose};
+    use super::{NEXT_DUE_SQL, mail};
+    use crate::outgoing::Purpose;
     use crate::store::Store;
     use chrono::{Duration, TimeZone, Utc};
     use rusqlite::StatementStatus;
@@ -445,13 +458,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("o.db")).unwrap();
         let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
-        let mail = |n: u32| Composed {
-            message_id: crate::types::MessageId::new(&format!("m{n}@desk.test")).unwrap(),
-            envelope_from: "security@desk.test".into(),
-            recipients: vec![format!("r{n}@reporter.test")],
-            bytes: b"x".to_vec(),
-            original: None,
-        };
         assert_eq!(store.read(|tx| tx.next_outbox_due()).unwrap(), None);
         let sent = store
             .write(|tx| {
