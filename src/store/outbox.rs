@@ -88,7 +88,8 @@ const ROWS: &str = "outbox o LEFT JOIN raw_bodies r ON r.raw_id = o.original_raw
 
 /// When the next pending mail is due: SQLite reads the smallest instant of each priority
 /// as the first entry of `outbox_claim` under it (its MIN optimization), where a MIN
-/// over all pending rows would read that index's whole range.
+/// over all pending rows would read that index's whole range. The schema's CHECK allows
+/// these two priorities alone (0, acknowledgements; 1, the rest).
 const NEXT_DUE_SQL: &str = "SELECT MIN(due) FROM (
     SELECT MIN(next_attempt_at) AS due FROM outbox WHERE state = 'pending' AND priority = 0
     UNION ALL
@@ -451,7 +452,7 @@ mod tests {
     use rusqlite::StatementStatus;
 
     /// The next due instant is the earliest of every pending mail, acknowledgements and
-    /// notices alike, mail sent or failed aside; and it is found in a handful of steps
+    /// notices alike, mail already sent aside; and it is found in a handful of steps
     /// however many mails wait (read after every pass of the mailer, issue 12).
     #[test]
     fn the_next_due_mail_is_read_in_a_few_steps_across_both_priorities() {

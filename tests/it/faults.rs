@@ -1099,8 +1099,10 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
     // The desk reads the empty inbox once: what comes after is live mail, UIDs 1 to N.
     drop(RunningDesk::start(load(&text)));
     append_reports(&stack, N, "cut", "Cut", Some("c"));
-    // The third batch's download goes silent: by then the first is being filed and the
-    // second is stored, waiting to be filed after it.
+    // The third batch's download goes silent (batches of 50: it starts at UID 101; with
+    // another batch size the marker never shows and the test fails on the reconnection
+    // count): by then the first is being filed and the second is stored, waiting to be
+    // filed after it.
     imap.set(Mode::BlackholeAfter(b"UID FETCH 101,".to_vec()));
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
