@@ -103,7 +103,10 @@ async fn start(
             crate::store::WriteGate::default()
         }
     };
-    let ingest_db = Db::open_sharing(&db_path, &gate)
+    // The ingest's commits (a backlog's many) return before they reach the disk; it
+    // syncs them before it flags mail done on the server, and the mailer's own commit,
+    // which syncs the WAL, comes before any answer goes out.
+    let ingest_db = Db::open_deferring(&db_path, &gate)
         .with_context(|| format!("opening {}", db_path.display()))?;
     let mailer_db = Db::open_sharing(&db_path, &gate)?;
     let sched_db = Db::open_sharing(&db_path, &gate)?;

@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Mutex<Store>>,
+    /// Set when this connection's commits may still be on their way to the disk: the
+    /// WAL that [`Db::make_durable`] syncs.
+    deferred: Option<Arc<Path>>,
 }
 
 impl Db {
@@ -25,9 +28,41 @@ impl Db {
         Ok(Db::from_store(store))
     }
 
+    /// Like [`Db::open_sharing`], for a connection whose commits return before they
+    /// reach the disk ([`Store::defer_durability`]): its owner calls
+    /// [`Db::make_durable`] before the world outside the database hears of them.
+    pub fn open_deferring(path: &Path, gate: &store::WriteGate) -> store::Result<Db> {
+        let mut store = Store::open(path)?;
+        store.share_writes(gate)?;
+        let deferred = store.defer_durability()?.map(Arc::from);
+        Ok(Db {
+            inner: Arc::new(Mutex::new(store)),
+            deferred,
+        })
+    }
+
     pub fn from_store(store: Store) -> Db {
         Db {
             inner: Arc::new(Mutex::new(store)),
+            deferred: None,
+        }
+    }
+
+    /// Brings this connection's commits so far to the disk, if they may not be there
+    /// yet. Off the connection: a transaction of this `Db` carries on meanwhile.
+    pub async fn make_durable(&self) -> store::Result<()> {
+        let Some(wal) = self.deferred.clone() else {
+            return Ok(());
+        };
+        if crate::service::failpoints::active("wal-sync-fails") {
+            return Err(store::StoreError::Sync {
+                path: wal.to_path_buf(),
+                source: std::io::Error::other("failpoint wal-sync-fails"),
+            });
+        }
+        match tokio::task::spawn_blocking(move || store::sync_wal(&wal)).await {
+            Ok(synced) => synced,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 

@@ -8,7 +8,9 @@
 //! carrying the header `X-Secdesk-Failpoint: poison` fails its processing (and one with
 //! `X-Secdesk-Failpoint: panic` panics in it), for tests that run the desk in-process
 //! next to others or feed it a backlog; `crash` and `stall` are for tests that run the
-//! binary (they kill the process, or hold it where a test kills it).
+//! binary (they kill the process, or hold it where a test kills it). The failpoint
+//! `wal-sync-fails` makes bringing the daemon's ingest commits to the disk fail, as a
+//! dying disk would (`Db::make_durable`).
 
 /// Whether failpoint `name` is switched on for this process.
 #[cfg(feature = "failpoints")]

@@ -420,8 +420,10 @@ pub async fn sync(
             let ids = batch.iter().map(|w| w.id).collect();
             file_batch(&pass, ToFile::Stored(ids), &mut report).await?;
         }
-        flag_done(session, mailbox, sel.validity, db, limit).await?;
     }
+    // Mail filed but not flagged yet: filed just now, or by a pass whose flagging
+    // failed (a server gone, a disk that would not sync), with no new mail since.
+    flag_done(session, mailbox, sel.validity, db, limit).await?;
 
     let waiting = if sel.exists > 0 {
         waiting_on_server(session, start, limit).await?
@@ -596,7 +598,7 @@ async fn file_new(
         let ahead = async {
             let t = std::time::Instant::now();
             for chunk in flagging.chunks(FLAG_CHUNK) {
-                store_flags(session, chunk, limit).await?;
+                store_flags(session, pass.db, chunk, limit).await?;
             }
             let next = match batches.get(i) {
                 Some(b) if !pass.shutdown.is_requested() => {
@@ -989,7 +991,7 @@ async fn flag_done(
         .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
         .await?;
     for chunk in uids.chunks(FLAG_CHUNK) {
-        store_flags(session, chunk, limit).await?;
+        store_flags(session, db, chunk, limit).await?;
         let (mbox, chunk) = (mailbox.to_string(), chunk.to_vec());
         db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &chunk)))
             .await?;
@@ -1000,13 +1002,16 @@ async fn flag_done(
 /// How many UIDs one `UID STORE` names.
 const FLAG_CHUNK: usize = 200;
 
-/// Tells the server the mails `uids` are done: our keyword, or `\Seen` where the server
-/// keeps no custom keywords.
+/// Tells the server the mails `uids` are done, once the commits that filed them are on
+/// the disk: our keyword, or `\Seen` where the server keeps no custom keywords.
 async fn store_flags(
     session: &mut Session,
+    db: &Db,
     uids: &[Uid],
     limit: Duration,
 ) -> Result<(), IngestError> {
+    // What the server is told is done must survive a power cut first.
+    db.make_durable().await?;
     let set = uids
         .iter()
         .map(|u| u.0.to_string())

@@ -54,6 +54,12 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("the database holds a value this secdesk cannot read: {0}")]
     Corrupt(String),
+    #[error("cannot bring the commits in {path} to the disk: {source}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The advisory repository refused the publication's commit: the transaction that
     /// would have recorded the publication is rolled back with it.
     #[error("the advisory repository refused the commit: {0}")]
@@ -131,6 +137,20 @@ impl std::fmt::Debug for WriteGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WriteGate")
     }
+}
+
+/// Brings every commit written to the WAL at `wal` so far to the disk, whichever
+/// connection wrote it: the WAL is one file that commits only append to (or restart
+/// once a checkpoint has copied and synced all of it into the database), and `fsync`
+/// flushes a file's pages whatever descriptor wrote them. SQLite locks the database and
+/// its `-shm`, never the WAL, so opening and closing a descriptor of it here drops no
+/// lock of this process's connections.
+pub fn sync_wal(wal: &Path) -> Result<()> {
+    let sync = || std::fs::File::open(wal)?.sync_data();
+    sync().map_err(|source| StoreError::Sync {
+        path: wal.to_path_buf(),
+        source,
+    })
 }
 
 /// A write transaction; every change goes through one.
@@ -266,6 +286,25 @@ impl Store {
         }
         self.writers = Some(gate.clone());
         Ok(())
+    }
+
+    /// Lets this connection's commits return once they are written to the WAL, before
+    /// they reach the disk (`synchronous = NORMAL`), and returns the WAL's path: the
+    /// caller must [`sync_wal`] it before anything outside the database acts on what
+    /// was committed. A power cut before that loses those commits whole (SQLite's WAL
+    /// checksums discard them; the database stays consistent), never a part of one.
+    /// `None`, and nothing changed, when the database is not in WAL mode.
+    pub fn defer_durability(&mut self) -> Result<Option<PathBuf>> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(None);
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Ok(Some(PathBuf::from(wal)))
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
@@ -429,6 +468,36 @@ impl Tx<'_> {
 mod tests {
     use super::*;
     use crate::types::{Uid, UidValidity};
+
+    /// A connection that defers durability commits at `synchronous = NORMAL` (its
+    /// commits no longer wait for the disk), names the WAL they go to, and that WAL can
+    /// be synced; the other connections keep `FULL`. A WAL that is not there is said in
+    /// plain words.
+    #[test]
+    fn deferred_commits_go_to_a_wal_that_can_be_synced_and_others_stay_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let mut deferring = Store::open(&path).unwrap();
+        let other = Store::open(&path).unwrap();
+        let wal = deferring.defer_durability().unwrap().unwrap();
+        assert_eq!(wal, dir.path().join("d.db-wal"));
+        let level = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((level(&deferring), level(&other)), (1, 2));
+        deferring
+            .write(|tx| tx.set_cursor("INBOX", UidValidity(1), Uid(7)))
+            .unwrap();
+        sync_wal(&wal).unwrap();
+        let gone = sync_wal(&dir.path().join("nothing-wal")).unwrap_err();
+        assert!(
+            gone.to_string().starts_with("cannot bring the commits in")
+                && gone.to_string().contains("nothing-wal"),
+            "{gone}"
+        );
+    }
 
     /// Two connections writing at once with no busy timeout at all: without the shared
     /// gate SQLite answers the second "database is locked" at once; with it, the second

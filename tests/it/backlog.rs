@@ -443,3 +443,60 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
     }
     assert_eq!(notices.len(), N, "the team heard of every report once");
 }
+
+/// The daemon's ingest commits without waiting for the disk; the server hears "done"
+/// only once those commits are brought to it. With that step failing (failpoint
+/// `wal-sync-fails`), the backlog is filed and answered, and nothing is flagged; once it
+/// works again, everything is flagged, and nothing filed twice.
+#[test]
+fn the_server_hears_done_only_once_the_filing_is_on_the_disk() {
+    const N: usize = 60; // two batches: flagged inside the pipeline and at its end
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = backlog(&stack, dir.path(), N, None);
+    let log = dir.path().join("run1.log");
+    let mut first = Daemon::start(&cfg, &log, &[("SECDESK_FAILPOINTS", "wal-sync-fails")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = "cannot bring the commits in";
+    loop {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        let filed = tally(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state != 'pending'",
+        );
+        if said.contains(refused) && filed == N as i64 {
+            break;
+        }
+        assert!(
+            flagged_on_server(&stack).is_empty(),
+            "flagged done without the filing brought to the disk: {said}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "after 60 s, {filed} of {N} filed, and no refusal to flag: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(flagged_on_server(&stack).is_empty());
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    assert_filed_once_each(&db, N as i64);
+
+    let log = dir.path().join("run2.log");
+    let _second = Daemon::start(&cfg, &log, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while flagged_on_server(&stack).len() < N {
+        assert!(
+            Instant::now() < deadline,
+            "never flagged after the repair: {}",
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.contains("mail sent"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_filed_once_each(&db, N as i64);
+}
