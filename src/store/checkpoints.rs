@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 /// page written by each of them is copied once).
 pub const GAP: Duration = Duration::from_millis(200);
 
-/// How far the WAL may grow before a commit checkpoints by itself (64 MiB of 4 KiB
-/// pages): only when this thread is not doing its work.
+/// How far the WAL may grow before a commit checkpoints by itself (128 MiB of 8 KiB
+/// pages, 64 MiB in a database made before 8 KiB, with 4 KiB ones): only when this
+/// thread is not doing its work.
 pub const BACKSTOP_PAGES: u32 = 16_384;
 
 #[derive(Default)]
