@@ -1132,6 +1132,57 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
     eprintln!("{N} reports filed once across a silent download ({reconnected} connections)");
 }
 
+/// The database refuses the raw bytes of a backlog's third batch (as a full disk would),
+/// while the second is stored and parsed, waiting to be filed: the pass ends, that batch
+/// gets its attempts back (the failure was the database's, not its mails'), and once the
+/// database takes writes again every report is filed once, each at its first attempt.
+#[test]
+fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
+    const N: usize = 200; // four batches of 50
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, N, "full", "Full", Some("f"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON raw_mail WHEN NEW.uid = 101
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+    )
+    .unwrap();
+    let connections = imap.accepted();
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    // Refused at least once: the pass ended, and the desk connected again.
+    wait_until(Duration::from_secs(60), "the pass never failed", || {
+        imap.accepted() - connections >= 2
+    });
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE uid >= 101"),
+        0,
+        "the refused batch was stored after all"
+    );
+    conn.execute_batch("DROP TRIGGER disk_full").unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the backlog was never filed",
+        || {
+            tally(
+                &db,
+                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+            ) == N as i64
+                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == N as i64
+        },
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
+    let twice = tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE attempts > 1");
+    assert_eq!(
+        twice, 0,
+        "{twice} reports counted a second attempt: the batch stored when the database \
+         refused the next kept the attempts the pass had counted"
+    );
+}
+
 /// An SMTP server that hangs up at once: the desk retries with growing backoff (1 s,
 /// 2 s, 4 s …), not in a tight loop, and touches no mail.
 #[test]
