@@ -1106,28 +1106,11 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
     imap.set(Mode::BlackholeAfter(b"UID FETCH 101,".to_vec()));
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_until(
-        Duration::from_secs(60),
-        "the backlog was never filed",
-        || {
-            tally(
-                &db,
-                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
-            ) == N as i64
-                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == N as i64
-        },
-    );
+    filed_once_each_at_first_attempt(&db, N, "the download went silent");
     let reconnected = imap.accepted() - connections;
     assert!(
         reconnected >= 2,
         "the silent download did not end the pass ({reconnected} connection(s) made)"
-    );
-    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    let twice = tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE attempts > 1");
-    assert_eq!(
-        twice, 0,
-        "{twice} reports counted a second attempt: the batch stored when the download went \
-         silent kept the attempts the pass had counted"
     );
     eprintln!("{N} reports filed once across a silent download ({reconnected} connections)");
 }
@@ -1163,23 +1146,30 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
         "the refused batch was stored after all"
     );
     conn.execute_batch("DROP TRIGGER disk_full").unwrap();
+    filed_once_each_at_first_attempt(&db, N, "the database refused the next");
+}
+
+/// Waits until all `n` reports of a backlog are filed and acknowledged, then checks each
+/// is on one case and none was tried twice: the batch stored and waiting when `cause`
+/// got its attempts back.
+fn filed_once_each_at_first_attempt(db: &Path, n: usize, cause: &str) {
     wait_until(
         Duration::from_secs(60),
         "the backlog was never filed",
         || {
             tally(
-                &db,
+                db,
                 "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
-            ) == N as i64
-                && tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == N as i64
+            ) == n as i64
+                && tally(db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == n as i64
         },
     );
-    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), N as i64);
-    let twice = tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE attempts > 1");
+    assert_eq!(tally(db, "SELECT COUNT(*) FROM cases"), n as i64);
+    let twice = tally(db, "SELECT COUNT(*) FROM raw_mail WHERE attempts > 1");
     assert_eq!(
         twice, 0,
-        "{twice} reports counted a second attempt: the batch stored when the database \
-         refused the next kept the attempts the pass had counted"
+        "{twice} reports counted a second attempt: the batch stored when {cause} kept the \
+         attempts the pass had counted"
     );
 }
 
