@@ -421,9 +421,6 @@ pub async fn sync(
             file_batch(&pass, ToFile::Stored(ids), &mut report).await?;
         }
     }
-    // Mail filed but not flagged yet: filed just now, or by a pass whose flagging
-    // failed (a server gone, a disk that would not sync), with no new mail since.
-    flag_done(session, mailbox, sel.validity, db, limit).await?;
 
     let waiting = if sel.exists > 0 {
         waiting_on_server(session, start, limit).await?
@@ -454,6 +451,11 @@ pub async fn sync(
         db.call(move |s| s.write(|tx| tx.set_cursor(&mbox, validity, Uid(0))))
             .await?;
     }
+    // Mail filed and not flagged yet: the last batch, what was filed before the new
+    // mail, and what a pass whose flagging failed (a server gone, a disk that would not
+    // sync) left behind, new mail or not. Last, so that a server refusing flags never
+    // keeps new mail from being filed.
+    flag_done(session, mailbox, sel.validity, db, limit).await?;
     Ok(report)
 }
 
@@ -545,7 +547,7 @@ fn batch_megabytes(batch: &[Waiting]) -> u32 {
 /// Downloads, stores, parses, files and flags the `batches` of new mail, in order, as a
 /// pipeline: while batch i is filed (the database's one writer), batch i+1, already
 /// committed, is parsed on another thread, batch i+2 downloads and the mail filed before
-/// is flagged done on the server (after its commit); the last flagged at the end. A
+/// is flagged done on the server (after its commit); the last by the pass, after it. A
 /// batch's raw bytes are committed, its first attempts counted, before it is parsed.
 async fn file_new(
     session: &mut Session,
@@ -659,9 +661,6 @@ async fn file_new(
         pass.db
             .call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &flagged)))
             .await?;
-    }
-    if !batches.is_empty() {
-        flag_done(session, mailbox, validity, pass.db, limit).await?;
     }
     Ok(())
 }
@@ -1017,23 +1016,22 @@ async fn store_flags(
         .map(|u| u.0.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let keyword = timed(limit, "UID STORE", async {
-        let stream = session
-            .uid_store(&set, format!("+FLAGS.SILENT ({DONE_KEYWORD})"))
-            .await?;
-        stream.try_collect::<Vec<_>>().await.map(|_| ())
-    })
+    // The server's tagged answer is read and must be OK: the stream of `uid_store` ends
+    // quietly at a NO and at a connection lost alike, and both read as done.
+    let store = |flag: &str| format!("UID STORE {set} +FLAGS.SILENT ({flag})");
+    let keyword = timed(
+        limit,
+        "UID STORE",
+        session.run_command_and_check_ok(store(DONE_KEYWORD)),
+    )
     .await;
     match keyword {
         Ok(()) => Ok(()),
         Err(e @ IngestError::Timeout { .. }) => Err(e),
         Err(e) => {
             tracing::debug!(error = %e, "keyword refused; flagging \\Seen instead");
-            timed(limit, "UID STORE", async {
-                let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
-                stream.try_collect::<Vec<_>>().await.map(|_| ())
-            })
-            .await
+            let seen = session.run_command_and_check_ok(store("\\Seen"));
+            timed(limit, "UID STORE", seen).await
         }
     }
 }

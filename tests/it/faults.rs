@@ -1149,6 +1149,61 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
     filed_once_each_at_first_attempt(&db, N, "the database refused the next");
 }
 
+/// A server that drops the connection at every `UID STORE` (a mailbox shared read-only,
+/// a proxy that dislikes flags): each report is still filed and answered, the next as
+/// well as the first, and once flags go through again, both are flagged, though no new
+/// mail comes to start the pass that flags them.
+#[test]
+fn a_server_refusing_flags_never_keeps_the_next_report_from_being_filed() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let _desk = RunningDesk::start(load(&text));
+    imap.set(Mode::CloseOn(b"UID STORE".to_vec()));
+    let filed = |n: i64| {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+        ) == n
+            && tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'") == n
+    };
+    send_report(&stack, "first@reporter.test", "First", "x");
+    wait_until(
+        Duration::from_secs(60),
+        "the first report was never filed",
+        || filed(1),
+    );
+    let connections = imap.accepted();
+    wait_until(Duration::from_secs(60), "the flag never failed", || {
+        imap.accepted() > connections
+    });
+    stack.send(
+        "second@reporter.test",
+        &[DESK],
+        report("second@reporter.test", "Second", "x")
+            .replace(RITA, "second@reporter.test")
+            .as_bytes(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the second report was never filed",
+        || filed(2),
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 1"),
+        0,
+        "a mail held flagged though the server never answered its UID STORE"
+    );
+    imap.set(Mode::Pass);
+    wait_until(
+        Duration::from_secs(60),
+        "never flagged once the server took flags",
+        || tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 1") == 2,
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 2);
+}
+
 /// Waits until all `n` reports of a backlog are filed and acknowledged, then checks each
 /// is on one case and none was tried twice: the batch stored and waiting when `cause`
 /// got its attempts back.
