@@ -154,7 +154,7 @@ pub fn sync_wal(wal: &Path) -> Result<()> {
 }
 
 /// The page size of a database this secdesk creates.
-pub const PAGE_SIZE: i64 = 8192;
+const PAGE_SIZE: i64 = 8192;
 
 /// A write transaction; every change goes through one.
 pub struct Tx<'c> {
