@@ -219,6 +219,13 @@ def one(db, sql, *args):
     return db.execute(sql, args).fetchone()[0]
 
 
+def unflagged_count(db):
+    """Mails not flagged done: the processed ones through the desk's own index of them,
+    and the pending ones (never flagged before they are filed)."""
+    return (one(db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0 AND state != 'pending'")
+            + one(db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'"))
+
+
 def db_time(text):
     """An instant as the desk stores it (2026-01-02T03:04:05.678Z) → epoch seconds."""
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -448,7 +455,7 @@ def backlog_phase(a, daemon, run_id):
     target = base_raw + a.backlog
     deadline = t0 + a.backlog_timeout
     ready_line = None
-    base_flagged = base_raw - one(db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0")
+    base_flagged = base_raw - unflagged_count(db)
     # Cheap queries only (partial indexes), so the polling does not slow the desk.
     while True:
         now = time.monotonic()
@@ -459,7 +466,7 @@ def backlog_phase(a, daemon, run_id):
         el = now - t0
         raw = one(db, "SELECT COUNT(*) FROM raw_mail")
         pending_raw = one(db, "SELECT COUNT(*) FROM raw_mail WHERE state = 'pending'")
-        unflagged = one(db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 0")
+        unflagged = unflagged_count(db)
         pending = one(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
         done = raw - pending_raw
         if ready_line is None and "secdesk is ready" in daemon.log_tail():

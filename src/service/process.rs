@@ -788,7 +788,7 @@ impl Desk {
         let total_window = Duration::from_std(policy.ack_rate_limit_total.window)
             .unwrap_or_else(|_| Duration::hours(1));
         Ok(RecentCounts {
-            acks: tx.count_sent_to_mailbox(Purpose::Ack, m.from_address(), now - window)?,
+            acks: tx.count_acks_to_mailbox(m.from_address(), now - window)?,
             acks_total: tx.count_acks_since(now - total_window)?,
             ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
             alerts: recent_alerts(

@@ -337,12 +337,24 @@ fn open_filter(open_only: bool) -> Listing {
     }
 }
 
-/// Events of a kind since an instant, counted up to `at_most` (see `count_events_since`).
-/// The limit is written into the statement: bound as a parameter, it would make SQLite
-/// prepare the statement again at every call (a LIMIT's value can change the plan).
-fn count_events_sql(at_most: u32) -> String {
+/// The kinds of event the desk counts (alerts and limits, per mail): the rows the
+/// `events_counted` index holds (migration 19).
+pub const COUNTED_EVENTS: [EventKind; 3] = [
+    EventKind::Unreadable,
+    EventKind::Refused,
+    EventKind::AckLimit,
+];
+
+/// Events of `kind` since an instant, counted up to `at_most` (see
+/// `count_events_since`). The limit is written into the statement: bound as a parameter,
+/// it would make SQLite prepare the statement again at every call (a LIMIT's value can
+/// change the plan). So is the kind (a name of ours, never text from a mail): the
+/// `events_counted` index holds the kinds counted, and SQLite uses it only for a
+/// statement naming one of them.
+fn count_events_sql(kind: EventKind, at_most: u32) -> String {
     format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = ?1 AND at >= ?2 LIMIT {at_most})"
+        "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = '{}' AND at >= ?1 LIMIT {at_most})",
+        kind.as_str()
     )
 }
 
@@ -646,8 +658,12 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         at_most: u32,
     ) -> Result<u32> {
+        debug_assert!(
+            COUNTED_EVENTS.contains(&kind),
+            "{kind:?} is not in events_counted"
+        );
         let n: i64 = self
-            .opt(&count_events_sql(at_most), params![kind, ts(since)])?
+            .opt(&count_events_sql(kind, at_most), [ts(since)])?
             .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -805,12 +821,16 @@ mod tests {
         let (n, steps) = store
             .read(|tx| {
                 let n = tx.count_events_since(EventKind::Refused, now - Duration::hours(1), 6)?;
-                let stmt = tx.conn().prepare_cached(&count_events_sql(6))?;
+                let stmt = tx
+                    .conn()
+                    .prepare_cached(&count_events_sql(EventKind::Refused, 6))?;
                 let steps = stmt.get_status(StatementStatus::VmStep);
                 drop(stmt);
                 // Called again (as for the next mail), it is not prepared again.
                 tx.count_events_since(EventKind::Refused, now - Duration::hours(2), 6)?;
-                let stmt = tx.conn().prepare_cached(&count_events_sql(6))?;
+                let stmt = tx
+                    .conn()
+                    .prepare_cached(&count_events_sql(EventKind::Refused, 6))?;
                 assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
                 Ok((n, steps))
             })
@@ -821,6 +841,64 @@ mod tests {
             .read(|tx| tx.count_events_since(EventKind::Refused, now - Duration::hours(1), 5000))
             .unwrap();
         assert_eq!(all, 3000, "below the limit, every event counts");
+    }
+
+    /// Each kind the desk counts is counted through `events_counted`, and the index holds
+    /// those kinds alone: a report's own events (opened, acknowledged) add no entry.
+    #[test]
+    fn counted_events_have_an_index_of_their_own() {
+        use super::{COUNTED_EVENTS, count_events_sql};
+        use crate::desk::case::{Case, EventKind, NewEvent};
+        use crate::types::{CaseId, MessageId};
+        use chrono::{TimeZone, Utc};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("counted.db")).unwrap();
+        for kind in COUNTED_EVENTS {
+            let p = plan(&store, &count_events_sql(kind, 5));
+            assert!(
+                p.contains("USING COVERING INDEX events_counted"),
+                "{kind:?}: {p}"
+            );
+        }
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let id = CaseId::parse("SEC-2026-0001").unwrap();
+        let case = Case::new(
+            id.clone(),
+            "s".into(),
+            None,
+            now,
+            MessageId::from_parts("r", "x.test"),
+        );
+        store
+            .write(|tx| {
+                tx.insert_case(&case)?;
+                for kind in [
+                    EventKind::Opened,
+                    EventKind::Acknowledged,
+                    EventKind::Refused,
+                ] {
+                    tx.insert_event(&id, now, &NewEvent::new(kind, "secdesk", "d"), None)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        // The index's cells, read from its pages (one page: each cell is an entry).
+        let entries: i64 = store
+            .conn
+            .query_row(
+                "SELECT SUM(ncell) FROM dbstat WHERE name = 'events_counted'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            entries, 1,
+            "only the refused command's event is in the index"
+        );
+        let counted = store
+            .read(|tx| tx.count_events_since(EventKind::Refused, now, 10))
+            .unwrap();
+        assert_eq!(counted, 1);
     }
 
     /// A case's recent events (read for every mail on the case) come from its last

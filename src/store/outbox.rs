@@ -197,33 +197,22 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    /// How many mails of `purpose` went (or are queued) to `recipient` since `since`.
-    pub fn count_sent_to(
-        &self,
-        purpose: Purpose,
-        recipient: &str,
-        since: DateTime<Utc>,
-    ) -> Result<u32> {
+    /// How many acknowledgements went (or are queued) to `recipient` since `since`.
+    fn count_acks_to(&self, recipient: &str, since: DateTime<Utc>) -> Result<u32> {
         let n: i64 = self
-            .opt(
-                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND primary_rcpt = ?2 AND created_at >= ?3",
-                params![purpose, recipient, ts(since)],
-            )?
+            .opt(ACKS_TO_SQL, params![recipient, ts(since)])?
             .unwrap_or(0);
-        Ok(n as u32)
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Mail of `purpose` queued since `since` to the mailbox of `address`: to the address
+    /// Acknowledgements queued since `since` to the mailbox of `address`: to the address
     /// itself and to every plus address of the same mailbox (`local+tag@domain`), which
-    /// reach one person. Two ranges of the `outbox_rate` index, never the whole outbox.
-    pub fn count_sent_to_mailbox(
-        &self,
-        purpose: Purpose,
-        address: &str,
-        since: DateTime<Utc>,
-    ) -> Result<u32> {
+    /// reach one person. Two ranges of the `outbox_acks` index (which holds the
+    /// acknowledgements alone: the statements name the purpose, so SQLite may use it),
+    /// never the whole outbox.
+    pub fn count_acks_to_mailbox(&self, address: &str, since: DateTime<Utc>) -> Result<u32> {
         let Some((local, domain)) = address.rsplit_once('@') else {
-            return self.count_sent_to(purpose, address, since);
+            return self.count_acks_to(address, since);
         };
         let base = local.split('+').next().unwrap_or(local);
         let bare = format!("{base}@{domain}");
@@ -231,12 +220,11 @@ impl Tx<'_> {
         let (from, to) = (format!("{base}+"), format!("{base},"));
         let tagged: i64 = self
             .opt(
-                "SELECT COUNT(*) FROM outbox WHERE purpose = ?1 AND primary_rcpt > ?2 AND primary_rcpt < ?3
-                   AND substr(primary_rcpt, -length(?4)) = ?4 AND created_at >= ?5",
-                params![purpose, from, to, format!("@{domain}"), ts(since)],
+                ACKS_TO_TAGGED_SQL,
+                params![from, to, format!("@{domain}"), ts(since)],
             )?
             .unwrap_or(0);
-        let exact = self.count_sent_to(purpose, &bare, since)?;
+        let exact = self.count_acks_to(&bare, since)?;
         Ok(exact.saturating_add(u32::try_from(tagged).unwrap_or(u32::MAX)))
     }
 
@@ -414,6 +402,15 @@ impl Tx<'_> {
     }
 }
 
+/// Acknowledgements to `?1` since `?2` (`Tx::count_acks_to_mailbox`).
+const ACKS_TO_SQL: &str =
+    "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack' AND primary_rcpt = ?1 AND created_at >= ?2";
+
+/// Acknowledgements to the addresses between `?1` and `?2` ending in `?3`, since `?4`.
+const ACKS_TO_TAGGED_SQL: &str =
+    "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack' AND primary_rcpt > ?1 AND primary_rcpt < ?2
+   AND substr(primary_rcpt, -length(?3)) = ?3 AND created_at >= ?4";
+
 /// The minute of `t` as `ack_counts` keys it: the start of the outbox's own instants.
 fn minute_of(t: DateTime<Utc>) -> String {
     let mut text = ts(t);
@@ -423,7 +420,7 @@ fn minute_of(t: DateTime<Utc>) -> String {
 
 /// The count of team notices on no case since `?1` to `?2`, up to `at_most` (written into the
 /// statement: a bound LIMIT is prepared again at every call), through their own index,
-/// named: left to itself, SQLite takes `outbox_rate` and reads every team notice.
+/// named: left to itself, SQLite may take another index and read every team notice.
 pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 AND primary_rcpt = ?2 LIMIT {at_most})"
@@ -445,11 +442,68 @@ pub(crate) fn mail(n: u32) -> Composed {
 
 #[cfg(test)]
 mod tests {
-    use super::{NEXT_DUE_SQL, mail};
+    use super::{ACKS_TO_SQL, ACKS_TO_TAGGED_SQL, NEXT_DUE_SQL, mail};
     use crate::outgoing::Purpose;
     use crate::store::Store;
     use chrono::{Duration, TimeZone, Utc};
     use rusqlite::StatementStatus;
+
+    /// The acknowledgements a mailbox was sent are counted, plus addresses included,
+    /// through `outbox_acks`, which holds the acknowledgements alone: a team notice to
+    /// the same address is neither counted nor an entry of the index.
+    #[test]
+    fn acks_to_a_mailbox_are_counted_through_an_index_of_acks_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("acks.db")).unwrap();
+        for sql in [ACKS_TO_SQL, ACKS_TO_TAGGED_SQL] {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let plan = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap()
+                .join("\n");
+            assert!(plan.contains("INDEX outbox_acks"), "{sql}: {plan}");
+        }
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let to = |n: u32, rcpt: &str| {
+            let mut m = mail(n);
+            m.recipients = vec![rcpt.to_string()];
+            m
+        };
+        store
+            .write(|tx| {
+                tx.enqueue(&to(1, "zoe@r.test"), Purpose::Ack, None, t0)?;
+                tx.enqueue(&to(2, "zoe+x@r.test"), Purpose::Ack, None, t0)?;
+                tx.enqueue(&to(3, "zoe@other.test"), Purpose::Ack, None, t0)?;
+                tx.enqueue(&to(4, "zoe@r.test"), Purpose::TeamNotice, None, t0)?;
+                tx.enqueue(
+                    &to(5, "zoe@r.test"),
+                    Purpose::Ack,
+                    None,
+                    t0 - Duration::hours(2),
+                )
+            })
+            .unwrap();
+        let since = t0 - Duration::hours(1);
+        let n = store
+            .read(|tx| tx.count_acks_to_mailbox("zoe+y@r.test", since))
+            .unwrap();
+        assert_eq!(n, 2, "zoe@ and zoe+x@ at r.test, in the hour");
+        let entries: i64 = store
+            .conn
+            .query_row(
+                "SELECT SUM(ncell) FROM dbstat WHERE name = 'outbox_acks'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(entries, 4, "the four acknowledgements, not the notice");
+    }
 
     /// The next due instant is the earliest of every pending mail, acknowledgements and
     /// notices alike, mail already sent aside; and it is found in a handful of steps
