@@ -1191,6 +1191,63 @@ fn a_server_refusing_flags_never_keeps_the_next_report_from_being_filed() {
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 2);
 }
 
+/// A server that keeps no custom keywords refuses the desk's `$SecdeskDone`: the desk
+/// marks its mail `\Seen` instead, once, and files nothing twice after a restart.
+#[test]
+fn a_server_refusing_keywords_has_the_mail_marked_seen_instead() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    imap.set(Mode::RefuseCommand(b"$SecdeskDone".to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let desk = RunningDesk::start(load(&text));
+    send_report(&stack, "first@reporter.test", "First", "x");
+    send_report(&stack, "second@reporter.test", "Second", "x");
+    wait_until(
+        Duration::from_secs(60),
+        "the reports were never filed",
+        || filed_and_answered(&db, 2),
+    );
+    wait_until(Duration::from_secs(60), "never flagged", || {
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 1") == 2
+    });
+    let search = |what: &str| {
+        let mut session = stack.imap(DESK);
+        session.select("INBOX");
+        let found = session.ok(&format!("UID SEARCH {what}"));
+        session.logout();
+        found
+            .iter()
+            .filter_map(|u| u.text.strip_prefix("* SEARCH"))
+            .flat_map(|rest| {
+                rest.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .count()
+    };
+    assert_eq!(
+        search("SEEN"),
+        2,
+        "both mails are marked seen on the server"
+    );
+    assert_eq!(search("KEYWORD $SecdeskDone"), 0, "the keyword was refused");
+    drop(desk);
+    let _desk = RunningDesk::start(load(&text));
+    send_report(&stack, "third@reporter.test", "Third", "x");
+    wait_until(
+        Duration::from_secs(60),
+        "the third report was never filed",
+        || filed_and_answered(&db, 3),
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 3);
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail"),
+        3,
+        "nothing fetched twice"
+    );
+}
+
 /// Whether `n` mails are filed and `n` acknowledgements queued.
 fn filed_and_answered(db: &Path, n: i64) -> bool {
     tally(

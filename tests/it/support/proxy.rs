@@ -1,6 +1,6 @@
 //! A fault proxy: a TCP relay between the desk and Dovecot or Postfix that can pass,
 //! delay, blackhole (keep the connection open, forward nothing — a half-open connection
-//! or a hung server, as the desk sees it) and reset.
+//! or a hung server, as the desk sees it), reset, or refuse a command as the server would.
 //!
 //! ```ignore
 //! let proxy = Proxy::start(stack.imap_port);
@@ -30,6 +30,9 @@ pub enum Mode {
     /// Pass until the client sends these bytes, then close that connection (both
     /// sides); every connection alike, for as long as the mode holds.
     CloseOn(Vec<u8>),
+    /// Answer every IMAP command line holding these bytes with a tagged `NO`, as a
+    /// server refusing it would, instead of forwarding it; other lines pass.
+    RefuseCommand(Vec<u8>),
 }
 
 struct Link {
@@ -141,6 +144,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
     let mut buf = [0u8; 16 * 1024];
     // The last bytes seen, so a marker split across two reads is still found.
     let mut tail: Vec<u8> = Vec::new();
+    // A command line read so far (`RefuseCommand`: the desk writes a tag and the rest of
+    // its command apart, and a line is judged whole).
+    let mut line: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -184,6 +190,14 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
                 tail = seen[seen.len() - keep..].to_vec();
             }
             Mode::CloseOn(_) => {}
+            Mode::RefuseCommand(marker) if upward => {
+                line.extend_from_slice(chunk);
+                if refuse_lines(&mut line, &marker, &mut from, &mut to).is_err() {
+                    break;
+                }
+                continue;
+            }
+            Mode::RefuseCommand(_) => {}
         }
         if to.write_all(chunk).is_err() {
             break;
@@ -192,4 +206,25 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
     if !dead.load(Ordering::SeqCst) {
         let _ = to.shutdown(Shutdown::Write);
     }
+}
+
+/// Forwards the whole lines read so far in `read` to `server`, except those holding
+/// `marker`, which `client` is told the server refused (`<tag> NO …`); an unfinished
+/// line stays in `read`. The desk sends one command and waits for its answer.
+fn refuse_lines(
+    read: &mut Vec<u8>,
+    marker: &[u8],
+    client: &mut TcpStream,
+    server: &mut TcpStream,
+) -> std::io::Result<()> {
+    while let Some(end) = read.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = read.drain(..=end).collect();
+        if line.windows(marker.len()).any(|w| w == marker) {
+            let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
+            client.write_all(&[tag, b" NO [CANNOT] refused by the test proxy\r\n"].concat())?;
+        } else {
+            server.write_all(&line)?;
+        }
+    }
+    Ok(())
 }
