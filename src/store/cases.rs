@@ -708,20 +708,7 @@ fn events_of(rows: Vec<EventRow>) -> Result<Vec<Event>> {
 mod tests {
     use super::{HIGHEST_ADVISORY, Listing, listing_sql, widths_sql};
     use crate::store::Store;
-
-    /// SQLite's plan for `sql`, one step a line.
-    fn plan(store: &Store, sql: &str) -> String {
-        let conn = &store.conn;
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        // The plan does not depend on the values: NULL for each parameter.
-        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap();
-        rows.join("\n")
-    }
+    use crate::store::inspect::{index_entries, plan};
 
     /// Every field of a case survives its insertion and an update, as written.
     #[test]
@@ -882,15 +869,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        // The index's cells, read from its pages (one page: each cell is an entry).
-        let entries: i64 = store
-            .conn
-            .query_row(
-                "SELECT SUM(ncell) FROM dbstat WHERE name = 'events_counted'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let entries = index_entries(&store, "events_counted");
         assert_eq!(
             entries, 1,
             "only the refused command's event is in the index"

@@ -471,6 +471,41 @@ impl Tx<'_> {
     }
 }
 
+/// What the store's tests read of SQLite's own view of a statement or an index.
+#[cfg(test)]
+pub(crate) mod inspect {
+    use super::Store;
+
+    /// SQLite's plan for `sql`, one step a line.
+    pub fn plan(store: &Store, sql: &str) -> String {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        // The plan does not depend on the values: NULL for each parameter.
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    /// How many entries the index `name` holds: its cells, read from its pages (an index
+    /// of one page, as a test's is: each cell is an entry).
+    pub fn index_entries(store: &Store, name: &str) -> i64 {
+        store
+            .conn
+            .query_row(
+                "SELECT SUM(ncell) FROM dbstat WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -445,6 +445,7 @@ mod tests {
     use super::{ACKS_TO_SQL, ACKS_TO_TAGGED_SQL, NEXT_DUE_SQL, mail};
     use crate::outgoing::Purpose;
     use crate::store::Store;
+    use crate::store::inspect::{index_entries, plan};
     use chrono::{Duration, TimeZone, Utc};
     use rusqlite::StatementStatus;
 
@@ -456,17 +457,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("acks.db")).unwrap();
         for sql in [ACKS_TO_SQL, ACKS_TO_TAGGED_SQL] {
-            let mut stmt = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap();
-            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-            let plan = stmt
-                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .unwrap()
-                .join("\n");
+            let plan = plan(&store, sql);
             assert!(plan.contains("INDEX outbox_acks"), "{sql}: {plan}");
         }
         let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
@@ -494,14 +485,7 @@ mod tests {
             .read(|tx| tx.count_acks_to_mailbox("zoe+y@r.test", since))
             .unwrap();
         assert_eq!(n, 2, "zoe@ and zoe+x@ at r.test, in the hour");
-        let entries: i64 = store
-            .conn
-            .query_row(
-                "SELECT SUM(ncell) FROM dbstat WHERE name = 'outbox_acks'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let entries = index_entries(&store, "outbox_acks");
         assert_eq!(entries, 4, "the four acknowledgements, not the notice");
     }
 
