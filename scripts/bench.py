@@ -594,12 +594,12 @@ def filed_rows(dbpath, after_raw_id):
     return schema, reports
 
 
-def ref_store(path, schema, reports, batch=50):
+def ref_store(path, schema, reports, batch=100):
     """The plain cost of storing what the desk stores for a backlog: the same rows
     replayed by Python's sqlite3 into an empty database of the same schema and page size
-    (WAL, foreign keys on), committed as the desk commits them: per 50 reports, the raw
+    (WAL, foreign keys on), committed as the desk commits them: per 100 reports, the raw
     mail first, then everything else, at synchronous=NORMAL, and the WAL synced after each
-    50 (the desk syncs it before it flags them done). No IMAP, no parsing, no decisions,
+    100 (the desk syncs it before it flags them done). No IMAP, no parsing, no decisions,
     no rendering; each row written once, in its final state. Seconds."""
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
@@ -1044,7 +1044,7 @@ def main():
             f"{back['proc_s'] / back['download_s']:.1f}x", "≤ 3x the plain download")
         row("  the same rows stored by plain SQLite (s)", f"{back['proc_s']:.2f}",
             f"{back['store_s']:.2f}", f"{back['proc_s'] / back['store_s']:.2f}x",
-            f"the floor: {back['rows'] / m:.0f} rows a report, 2 commits + 1 sync per 50")
+            f"the floor: {back['rows'] / m:.0f} rows a report, 2 commits + 1 sync per 100")
         row("  first mail flagged done / READY (s)",
             f"{back['first_flagged'] or float('nan'):.2f}", "", "",
             f"READY at {back['ready'] or float('nan'):.2f} s")

@@ -31,7 +31,7 @@
 #      stays flat), polling the SQLite file through its partial indexes; then the floor
 #      under the filing: the rows the desk wrote for those reports, read back and stored
 #      again by Python's sqlite3 into an empty database of the same schema and page size,
-#      committed as the desk commits them, the WAL synced per 50 (median of R runs);
+#      committed as the desk commits them, the WAL synced per 100 (median of R runs);
 #   4. memory: VmHWM of the daemon during the backlog, VmRSS once idle, in MiB;
 #   5. import: an mbox of A (then B) messages imported by `secdesk import` and by a
 #      ~50-line Python importer storing the same mails in SQLite (200 per transaction,

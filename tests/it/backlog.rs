@@ -352,7 +352,8 @@ fn a_mail_that_panics_mid_batch_is_set_aside_alone_and_the_rest_filed_once() {
 
 #[test]
 fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
-    const N: usize = 300;
+    // Six batches: a batch's flags reach the database with the next batch's raw commit.
+    const N: usize = 600;
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, db) = backlog(&stack, dir.path(), N, None);
@@ -450,7 +451,7 @@ fn killed_mid_batch_nothing_is_lost_nothing_doubled_nothing_flagged_early() {
 /// works again, everything is flagged, and nothing filed twice.
 #[test]
 fn the_server_hears_done_only_once_the_filing_is_on_the_disk() {
-    const N: usize = 60; // two batches: flagged inside the pipeline and at its end
+    const N: usize = 160; // two batches: flagged inside the pipeline and at its end
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, db) = backlog(&stack, dir.path(), N, None);

@@ -352,7 +352,7 @@ fn a_long_first_sync_keeps_systemd_informed() {
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, text).unwrap();
-    append_reports(&stack, 120, "old", "Old", None);
+    append_reports(&stack, 240, "old", "Old", None);
     let mut systemd = Systemd::listen(dir.path());
     let socket = systemd.path.to_str().unwrap().to_owned();
     let _desk = Daemon::start(
@@ -373,16 +373,16 @@ fn a_long_first_sync_keeps_systemd_informed() {
         "{before:?}"
     );
     for progress in [
-        "STATUS=catching up with the inbox: 50 of 120 mails filed",
-        "STATUS=catching up with the inbox: 100 of 120 mails filed",
-        "STATUS=catching up with the inbox: 120 of 120 mails filed",
+        "STATUS=catching up with the inbox: 100 of 240 mails filed",
+        "STATUS=catching up with the inbox: 200 of 240 mails filed",
+        "STATUS=catching up with the inbox: 240 of 240 mails filed",
     ] {
         assert!(
             before.iter().any(|l| l == progress),
             "{progress} in {before:?}"
         );
     }
-    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 120);
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 240);
 }
 
 #[test]
