@@ -1090,8 +1090,8 @@ fn servers_restarted_and_connections_reset_under_load_lose_nothing() {
 /// first attempt.
 #[test]
 fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once() {
-    // Four batches of 50 (each report is a few hundred bytes).
-    const N: usize = 200;
+    // Four batches of 100 (each report is a few hundred bytes).
+    const N: usize = 400;
     let stack = MailStack::start();
     let imap = Proxy::start(stack.imap_port);
     let dir = tempfile::tempdir().unwrap();
@@ -1099,11 +1099,11 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
     // The desk reads the empty inbox once: what comes after is live mail, UIDs 1 to N.
     drop(RunningDesk::start(load(&text)));
     append_reports(&stack, N, "cut", "Cut", Some("c"));
-    // The third batch's download goes silent (batches of 50: it starts at UID 101; with
+    // The third batch's download goes silent (batches of 100: it starts at UID 201; with
     // another batch size the marker never shows and the test fails on the reconnection
     // count): by then the first is being filed and the second is stored, waiting to be
     // filed after it.
-    imap.set(Mode::BlackholeAfter(b"UID FETCH 101,".to_vec()));
+    imap.set(Mode::BlackholeAfter(b"UID FETCH 201,".to_vec()));
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
     filed_once_each_at_first_attempt(&db, N, "the download went silent");
@@ -1121,7 +1121,7 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
 /// database takes writes again every report is filed once, each at its first attempt.
 #[test]
 fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
-    const N: usize = 200; // four batches of 50
+    const N: usize = 400; // four batches of 100
     let stack = MailStack::start();
     let imap = Proxy::start(stack.imap_port);
     let dir = tempfile::tempdir().unwrap();
@@ -1130,7 +1130,7 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
     append_reports(&stack, N, "full", "Full", Some("f"));
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "CREATE TRIGGER disk_full BEFORE INSERT ON raw_mail WHEN NEW.uid = 101
+        "CREATE TRIGGER disk_full BEFORE INSERT ON raw_mail WHEN NEW.uid = 201
          BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
     )
     .unwrap();
@@ -1141,7 +1141,7 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
         imap.accepted() - connections >= 2
     });
     assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE uid >= 101"),
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE uid >= 201"),
         0,
         "the refused batch was stored after all"
     );
