@@ -199,6 +199,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
             }
             Mode::RefuseCommand(_) => {}
         }
+        // Out of `RefuseCommand`: the unfinished line it held goes first, not lost.
+        if !line.is_empty() && to.write_all(&std::mem::take(&mut line)).is_err() {
+            break;
+        }
         if to.write_all(chunk).is_err() {
             break;
         }
