@@ -9,18 +9,13 @@
 //! to copy, and it copies while the next batch is filed, at most once per [`GAP`].
 //!
 //! A checkpoint here is PASSIVE: it never waits for a reader or a writer, and SQLite's
-//! own locks keep it consistent with them. It is made beside the writers, and, once the
-//! WAL holds more than the size it is cut back to ([`super::WAL_SIZE_LIMIT`]), a second
-//! time at the process's write gate, for what they committed meanwhile. The WAL starts
+//! own locks keep it consistent with them. It is made twice: first beside the writers,
+//! then, for what they committed meanwhile, at the process's write gate. The WAL starts
 //! over only when a writer begins with all of it copied: without the second, under
 //! steady writes a commit always landed between the checkpoint and the next writer, and
-//! the WAL grew to the backstop. The second waits for the writer's turn, and makes the
-//! next writer wait while it copies and syncs the database file: made at every
-//! checkpoint, it kept a backlog's filing waiting an eighth of the time (issue 12),
-//! while a WAL under its limit has no need to start over. Should the thread be gone (it
-//! could not be started, or its connection fails), the connections still checkpoint
-//! inside a commit once the WAL passes [`BACKSTOP_PAGES`], so the WAL never grows
-//! without bound.
+//! the WAL grew to the backstop. Should the thread be gone (it could not be
+//! started, or its connection fails), the connections still checkpoint inside a commit
+//! once the WAL passes [`BACKSTOP_PAGES`], so the WAL never grows without bound.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -42,8 +37,6 @@ struct State {
     stop: bool,
     /// Checkpoints made so far (tests wait on it).
     runs: u64,
-    /// Of those, the ones made again at the write gate.
-    gated: u64,
 }
 
 #[derive(Default)]
@@ -113,12 +106,6 @@ impl Checkpoints {
         self.shared.lock().runs
     }
 
-    /// Checkpoints made so far that were made again at the write gate.
-    #[cfg(test)]
-    fn gated(&self) -> u64 {
-        self.shared.lock().gated
-    }
-
     /// A commit wrote to the WAL.
     pub(super) fn poke(&self) {
         self.shared.lock().pending = true;
@@ -166,21 +153,15 @@ fn run(shared: &Shared, path: &Path, turn: &Mutex<()>) {
                 .inspect_err(|e| tracing::warn!(path = %path.display(), error = %e, "the checkpointing thread could not open the database; it tries again at the next commit"))
                 .ok();
         }
-        let mut gated = false;
-        if let Some((conn, frame_bytes)) = &conn {
-            let frames = checkpoint(conn);
+        if let Some(conn) = &conn {
+            checkpoint(conn);
             // What was committed meanwhile, with the writers waiting: the next one finds
-            // the WAL all copied, and starts it over. Only for a WAL past the size it is
-            // cut back to: a smaller one may as well grow on.
-            if frames.saturating_mul(*frame_bytes) > super::WAL_SIZE_LIMIT {
-                let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
-                checkpoint(conn);
-                gated = true;
-            }
+            // the WAL all copied, and starts it over.
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            checkpoint(conn);
         }
         let mut state = shared.lock();
         state.runs += 1;
-        state.gated += u64::from(gated);
         shared.wake.notify_all();
         let next = began + GAP;
         while !state.stop {
@@ -196,22 +177,15 @@ fn run(shared: &Shared, path: &Path, turn: &Mutex<()>) {
     }
 }
 
-/// One PASSIVE checkpoint; returns how many frames the WAL holds (0 when it failed). A
-/// busy or partial checkpoint is finished by a later one.
-fn checkpoint(conn: &rusqlite::Connection) -> i64 {
-    // Its row is (busy, frames in the WAL, frames copied).
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-        Ok(frames) => frames,
-        Err(e) => {
-            tracing::warn!(error = %e, "a checkpoint of the database failed; the next one tries again");
-            0
-        }
+/// One PASSIVE checkpoint. Its result is (busy, WAL frames, frames copied): a busy or
+/// partial checkpoint is finished by a later one.
+fn checkpoint(conn: &rusqlite::Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "a checkpoint of the database failed; the next one tries again");
     }
 }
 
-/// The thread's connection, and the bytes a frame takes in the WAL (a page and its
-/// 24-byte header).
-fn open(path: &Path) -> rusqlite::Result<(rusqlite::Connection, i64)> {
+fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
@@ -219,8 +193,7 @@ fn open(path: &Path) -> rusqlite::Result<(rusqlite::Connection, i64)> {
     // A checkpoint syncs the WAL before copying it and the file after, as the daemon's
     // connections would.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    Ok((conn, page + 24))
+    Ok(conn)
 }
 
 #[cfg(test)]
@@ -287,54 +260,6 @@ mod tests {
         }
         let file = std::fs::metadata(&path).unwrap().len();
         assert!(file >= 8_000_000, "only {file} bytes in the file");
-    }
-
-    /// Issue 12: the checkpoint made at the write gate keeps the next writer waiting
-    /// while it copies and syncs; it is made only once the WAL holds more than the size it
-    /// is cut back to. (A reader's open snapshot keeps the WAL from starting over on its
-    /// own, so that it grows with the writes.)
-    #[test]
-    fn only_a_wal_past_its_limit_keeps_the_writers_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let gate = WriteGate::checkpointed(&path).unwrap();
-        let checkpoints = gate.checkpoints.clone().unwrap();
-        let mut store = Store::open(&path).unwrap();
-        store.share_writes(&gate).unwrap();
-        let reader = rusqlite::Connection::open(&path).unwrap();
-        reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader
-            .query_row("SELECT count(*) FROM raw_mail", [], |r| r.get(0))
-            .unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
-        let mail = vec![b'x'; 1_000_000];
-        let mut write_mb = |uids: std::ops::RangeInclusive<u32>| {
-            for uid in uids {
-                let key = ("INBOX", UidValidity(1), Uid(uid));
-                store
-                    .write(|tx| tx.insert_raw(key, &mail, at, Arrival::Live, false))
-                    .unwrap();
-            }
-            let next = checkpoints.runs() + 1;
-            checkpoints.poke();
-            assert!(
-                checkpoints.wait_for_runs(next, Duration::from_secs(20)),
-                "no checkpoint came"
-            );
-        };
-        // 8 MB: half the limit.
-        write_mb(1..=8);
-        assert_eq!(
-            checkpoints.gated(),
-            0,
-            "a WAL of 8 MB kept the writers waiting"
-        );
-        // 20 MB: past it.
-        write_mb(9..=20);
-        assert!(
-            checkpoints.gated() >= 1,
-            "a WAL of 20 MB was never made to start over"
-        );
     }
 
     /// Under steady writes (a backlog filed while the mailer records what it sent), the
