@@ -710,6 +710,23 @@ mod tests {
     use crate::store::Store;
     use crate::store::inspect::{index_entries, plan};
 
+    /// A new database (a file `name` in a new directory) holding one case,
+    /// SEC-2026-0001, opened at `now`.
+    fn store_with_case(
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (tempfile::TempDir, Store, crate::types::CaseId) {
+        use crate::desk::case::Case;
+        use crate::types::{CaseId, MessageId};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(name)).unwrap();
+        let id = CaseId::parse("SEC-2026-0001").unwrap();
+        let root = MessageId::from_parts("root", "x.test");
+        let case = Case::new(id.clone(), "a case".into(), None, now, root);
+        store.write(|tx| tx.insert_case(&case)).unwrap();
+        (dir, store, id)
+    }
+
     /// Every field of a case survives its insertion and an update, as written.
     #[test]
     fn every_field_of_a_case_is_stored_by_insert_and_update() {
@@ -780,25 +797,14 @@ mod tests {
     #[test]
     fn counting_recent_events_stops_at_the_limit() {
         use super::count_events_sql;
-        use crate::desk::case::{Case, EventKind, NewEvent};
-        use crate::types::{CaseId, MessageId};
+        use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
         use rusqlite::StatementStatus;
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("events.db")).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let id = CaseId::parse("SEC-2026-0001").unwrap();
-        let case = Case::new(
-            id.clone(),
-            "forged".into(),
-            None,
-            now,
-            MessageId::from_parts("root", "x.test"),
-        );
+        let (_dir, mut store, id) = store_with_case("events.db", now);
         let refused = NewEvent::new(EventKind::Refused, "alice@example.org", "refused");
         store
             .write(|tx| {
-                tx.insert_case(&case)?;
                 for i in 0..3000 {
                     tx.insert_event(&id, now - Duration::seconds(i), &refused, None)?;
                 }
@@ -835,11 +841,10 @@ mod tests {
     #[test]
     fn counted_events_have_an_index_of_their_own() {
         use super::{COUNTED_EVENTS, count_events_sql};
-        use crate::desk::case::{Case, EventKind, NewEvent};
-        use crate::types::{CaseId, MessageId};
+        use crate::desk::case::{EventKind, NewEvent};
         use chrono::{TimeZone, Utc};
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("counted.db")).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let (_dir, mut store, id) = store_with_case("counted.db", now);
         for kind in COUNTED_EVENTS {
             let p = plan(&store, &count_events_sql(kind, 5));
             assert!(
@@ -847,18 +852,8 @@ mod tests {
                 "{kind:?}: {p}"
             );
         }
-        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
-        let id = CaseId::parse("SEC-2026-0001").unwrap();
-        let case = Case::new(
-            id.clone(),
-            "s".into(),
-            None,
-            now,
-            MessageId::from_parts("r", "x.test"),
-        );
         store
             .write(|tx| {
-                tx.insert_case(&case)?;
                 for kind in [
                     EventKind::Opened,
                     EventKind::Acknowledged,
@@ -885,20 +880,14 @@ mod tests {
     #[test]
     fn a_cases_recent_events_are_read_without_its_history() {
         use super::EVENTS_SINCE_SQL;
-        use crate::desk::case::{Case, EventKind, NewEvent};
-        use crate::types::{CaseId, MessageId};
+        use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
         use rusqlite::StatementStatus;
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("recent.db")).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let id = CaseId::parse("SEC-2026-0001").unwrap();
-        let root = MessageId::from_parts("root", "x.test");
-        let case = Case::new(id.clone(), "long".into(), None, now, root);
+        let (_dir, mut store, id) = store_with_case("recent.db", now);
         let mail = NewEvent::new(EventKind::OtherMail, "x@spam.test", "mail");
         store
             .write(|tx| {
-                tx.insert_case(&case)?;
                 for i in 0..3000 {
                     tx.insert_event(
                         &id,
