@@ -336,13 +336,13 @@ ALTER TABLE outbox ADD COLUMN original_encoding TEXT
 DROP INDEX outbox_due;
 "#,
     // 19: an index holds the rows a query reads, and no others (issue 12). Every report
-    // filed wrote six entries nobody read (seven writes): its case's desk (no query selects cases by
-    // desk), its mail in a second list of unflagged mail (`raw_mail_to_flag` answers the
-    // only query, and the entry was written and deleted again), its two team notices
-    // in the acknowledgement rate limit's index, and its two events in the alert rate
-    // limit's (which counts three kinds). The two limits' indexes now hold those rows
-    // alone; their queries name the kind (`Tx::count_acks_to_mailbox`,
-    // `count_events_sql`).
+    // filed wrote six entries nobody read (seven writes): its case's desk (no query
+    // selects cases by desk), its mail in a second list of unflagged mail
+    // (`raw_mail_to_flag` answers the only query, and the entry was written and deleted
+    // again), its two team notices in the acknowledgement rate limit's index, and its
+    // two events in the alert rate limit's (which counts three kinds). The two limits'
+    // indexes now hold those rows alone; their queries name the kind
+    // (`Tx::count_acks_to_mailbox`, `count_events_sql`).
     r#"
 DROP INDEX cases_desk;
 DROP INDEX raw_mail_unflagged;
