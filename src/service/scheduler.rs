@@ -91,13 +91,18 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
 /// offsets) every pending one would otherwise be dropped as stale when due. Reminders
 /// already sent are never planned again, and `#remind` ones are kept. Returns how many
 /// cases were re-planned.
+///
+/// Only the cases planned for before are ([`store::Listing::Planned`]): mail
+/// filed from the past plans no reminder, and a restart must not plan them either (an
+/// imported archive's open threads would each remind the team, daily, of a first
+/// response owed for years). Live mail or a command on such a case plans it.
 pub fn replan_open_cases(
     desk: &Desk,
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> store::Result<usize> {
     store.write(|tx| {
-        let open = tx.list_cases(true)?;
+        let open = tx.planned_cases()?;
         for s in &open {
             desk.view(&s.desk).replan(tx, &s.case, now)?;
         }

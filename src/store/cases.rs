@@ -27,6 +27,10 @@ pub enum Listing {
     All,
     /// The cases in the spam state.
     Spam,
+    /// The open ones the desk plans reminders for: those with a reminder row of any
+    /// state. A case filed from the past (history found at the first start, an import)
+    /// has none until live mail or a team command reaches it.
+    Planned,
 }
 
 impl Listing {
@@ -40,6 +44,10 @@ impl Listing {
             }
             Listing::All => "",
             Listing::Spam => "WHERE status = 'spam'",
+            Listing::Planned => {
+                "WHERE status <> 'published' AND status <> 'closed' AND status <> 'spam'
+                 AND EXISTS (SELECT 1 FROM reminders r WHERE r.scope = cases.id)"
+            }
         }
     }
 }
@@ -445,6 +453,11 @@ impl Tx<'_> {
     /// Cases in the spam state, oldest first (`secdesk cases --spam`).
     pub fn spam_cases(&self) -> Result<Vec<CaseSummary>> {
         self.cases_where(Listing::Spam)
+    }
+
+    /// The open cases the desk plans reminders for ([`Listing::Planned`]), oldest first.
+    pub fn planned_cases(&self) -> Result<Vec<CaseSummary>> {
+        self.cases_where(Listing::Planned)
     }
 
     fn cases_where(&self, which: Listing) -> Result<Vec<CaseSummary>> {
@@ -926,6 +939,7 @@ mod tests {
             (widths_sql(Listing::Open), "cases_open"),
             (listing_sql(Listing::Spam), "cases_spam"),
             (widths_sql(Listing::Spam), "cases_spam"),
+            (listing_sql(Listing::Planned), "cases_open"),
             (
                 crate::store::outbox::caseless_notices_sql(12),
                 "outbox_caseless_notices",

@@ -948,6 +948,20 @@ fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     assert!(kinds.contains(&EventKind::AckSuppressed), "{events:#?}");
     assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
     assert_eq!(w.store.read(|tx| tx.outbox_all()).unwrap().len(), 0);
+    // The daemon re-plans the open cases at each start: history stays without reminders
+    // (an imported archive would otherwise remind the team of every old thread, daily).
+    let now = w.clock_now();
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+    // Live mail on the old case makes it the present's: from then on it is planned for,
+    // and re-planned at the next start.
+    let follow_up = report("again@reporter.test", "Re: An old report", "Still there?")
+        .replace("\r\n\r\n", "\r\nIn-Reply-To: <old@reporter.test>\r\n\r\n");
+    w.deliver_as(3, follow_up.as_bytes(), Arrival::Live);
+    let planned = w.store.read(|tx| tx.pending_reminders()).unwrap();
+    assert!(!planned.is_empty(), "live mail planned nothing");
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), planned);
 }
 
 /// The reporter's thanks fails to render (an override that breaks only on real data):
