@@ -17,6 +17,9 @@
 # MAILSTACK_SIEVE=1 at `start` turns on Pigeonhole Sieve for LMTP delivery (each
 # user's DIR/mail/<address>/.dovecot.sieve, e.g. a `vacation` autoresponder; replies
 # leave through this instance's Postfix). Off by default; remembered across restarts.
+# MAILSTACK_IDLE_NOTIFY=<interval> at `start` has Dovecot tell an idling client it is
+# still there (`* OK Still here`) that often (imap_idle_notify_interval; Dovecot's
+# default is every 2 minutes); remembered across restarts.
 #
 # Ports are picked at random among free loopback ports unless SMTP_PORT,
 # SUBMISSIONS_PORT (alias SMTPS_PORT), IMAP_PORT or IMAPS_PORT are set.
@@ -335,6 +338,10 @@ service auth {
   }
 }
 EOF
+    if [[ -e $dir/idle-notify ]]; then
+        printf '\n# MAILSTACK_IDLE_NOTIFY: how often an idling client hears "* OK Still here".\nimap_idle_notify_interval = %s\n' \
+            "$(cat "$dir/idle-notify")" >>"$dir/dovecot.conf"
+    fi
     if [[ -e $dir/sieve-enabled ]]; then
         cat >>"$dir/dovecot.conf" <<EOF
 
@@ -482,6 +489,9 @@ cmd_start() {
         make_tls "$dir/tls"
         make_postfix_dirs "$dir/spool"
         if [[ ${MAILSTACK_SIEVE:-0} == 1 ]]; then touch "$dir/sieve-enabled"; fi
+        if [[ -n ${MAILSTACK_IDLE_NOTIFY:-} ]]; then
+            printf '%s\n' "$MAILSTACK_IDLE_NOTIFY" >"$dir/idle-notify"
+        fi
     fi
 
     local fixed=0 attempt ports

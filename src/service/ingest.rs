@@ -1198,13 +1198,20 @@ async fn connected(
                 let result = {
                     // Renewed at least every idle_renew: the server's own limit is far,
                     // and a connection that died silently is noticed when DONE gets no
-                    // answer within the timeout.
+                    // answer within the timeout. async-imap's own timeout starts over at
+                    // each line the server sends, and a server that says "still here"
+                    // more often than that (Dovecot: every 2 minutes) would keep the
+                    // wait going for ever: the renewal has a clock of its own.
                     let (wait, interrupt) = handle.wait_with_timeout(cfg.idle_renew);
                     tokio::pin!(wait);
                     let mut interrupt = Some(interrupt);
                     // Dropping the interrupt handle ends the wait at once.
                     tokio::select! {
                         r = &mut wait => r,
+                        _ = tokio::time::sleep(cfg.idle_renew) => {
+                            drop(interrupt.take());
+                            wait.await
+                        }
                         _ = shutdown.requested() => {
                             drop(interrupt.take());
                             wait.await

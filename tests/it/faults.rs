@@ -1486,6 +1486,34 @@ fn an_imap_server_that_drops_every_idle_is_retried_with_growing_backoff() {
     at_most_while_watched(4, Duration::from_secs(10), || proxy.accepted() - first);
 }
 
+/// Dovecot tells an idling client that it is still there (every 2 minutes by default;
+/// every second here). The desk renews its IDLE every `idle_renew` all the same: its wait
+/// used to start over at each such line, so on a quiet inbox it never ended, the ingest
+/// stopped ticking and the watchdog took a working desk for a stuck one (with the
+/// shipped unit and Dovecot's defaults, after 11 minutes, again and again).
+#[test]
+fn idle_is_renewed_on_time_while_the_server_keeps_saying_it_is_there() {
+    let stack = MailStack::start_with_idle_notify("1 secs");
+    let proxy = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), proxy.port, stack.smtp_port);
+    let idles = proxy.watch(b" IDLE\r\n");
+    let _desk = RunningDesk::start(load(&text));
+    wait_until(WAIT, "the desk never began to idle", || {
+        proxy.sent(idles) > 0
+    });
+    let before = proxy.accepted();
+    // The next IDLE (the renewal, due within idle_renew = 3 s) ends the connection, and
+    // the desk logs in again.
+    proxy.set(Mode::CloseOn(b"IDLE\r\n".to_vec()));
+    let renewed = wait_until(
+        Duration::from_secs(10),
+        "the IDLE was never renewed",
+        || proxy.accepted() > before,
+    );
+    eprintln!("IDLE renewed, under a keep-alive a second, within {renewed:?}");
+}
+
 /// Watches `count` for `window`: it never goes past `most` (a backoff, not a tight loop).
 fn at_most_while_watched(most: usize, window: Duration, count: impl Fn() -> usize) {
     let watched = Instant::now();

@@ -59,6 +59,12 @@ impl MailStack {
         MailStack::start_with(&[("MAILSTACK_SIEVE", "1")])
     }
 
+    /// Like [`start`](Self::start), with Dovecot telling an idling client it is still
+    /// there (`* OK Still here`) every `interval` (`MAILSTACK_IDLE_NOTIFY`, e.g. "1 secs").
+    pub fn start_with_idle_notify(interval: &str) -> MailStack {
+        MailStack::start_with(&[("MAILSTACK_IDLE_NOTIFY", interval)])
+    }
+
     fn start_with(env: &[(&str, &str)]) -> MailStack {
         install_once();
         let dir = fresh_dir();

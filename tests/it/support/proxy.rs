@@ -43,6 +43,8 @@ struct Link {
 struct State {
     mode: Mutex<Mode>,
     links: Mutex<Vec<Link>>,
+    /// Markers counted in what clients send (see [`Proxy::watch`]), with their counts.
+    watches: Mutex<Vec<(Vec<u8>, usize)>>,
     accepted: AtomicUsize,
     stopping: AtomicBool,
 }
@@ -60,6 +62,7 @@ impl Proxy {
         let state = Arc::new(State {
             mode: Mutex::new(Mode::Pass),
             links: Mutex::new(Vec::new()),
+            watches: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         });
@@ -116,6 +119,20 @@ impl Proxy {
         self.set(Mode::Blackhole);
     }
 
+    /// Starts counting `marker` in what clients send from now on (whatever the mode);
+    /// returns the handle [`Proxy::sent`] takes. A marker split across two reads is
+    /// counted; one sent whole in one write, as a command line is, always is.
+    pub fn watch(&self, marker: &[u8]) -> usize {
+        let mut watches = self.state.watches.lock().unwrap();
+        watches.push((marker.to_vec(), 0));
+        watches.len() - 1
+    }
+
+    /// How many times the marker of `watch` was sent since it began.
+    pub fn sent(&self, watch: usize) -> usize {
+        self.state.watches.lock().unwrap()[watch].1
+    }
+
     /// How many connections the desk has opened through the proxy.
     pub fn accepted(&self) -> usize {
         self.state.accepted.load(Ordering::SeqCst)
@@ -147,12 +164,17 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
     // A command line read so far (`RefuseCommand`: the desk writes a tag and the rest of
     // its command apart, and a line is judged whole).
     let mut line: Vec<u8> = Vec::new();
+    // The last bytes counted, for `count_markers`.
+    let mut counted_tail: Vec<u8> = Vec::new();
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         let chunk = &buf[..n];
+        if upward {
+            count_markers(st, &mut counted_tail, chunk);
+        }
         if dead.load(Ordering::SeqCst) {
             continue; // silenced: read and drop, so the sender never blocks
         }
@@ -210,6 +232,24 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
     if !dead.load(Ordering::SeqCst) {
         let _ = to.shutdown(Shutdown::Write);
     }
+}
+
+/// Counts each watched marker that ends in `chunk` (`tail`: the bytes before it).
+fn count_markers(st: &State, tail: &mut Vec<u8>, chunk: &[u8]) {
+    let mut watches = st.watches.lock().unwrap();
+    let longest = watches.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+    let mut seen = std::mem::take(tail);
+    let fresh_from = seen.len();
+    seen.extend_from_slice(chunk);
+    for (marker, count) in watches.iter_mut() {
+        *count += seen
+            .windows(marker.len())
+            .enumerate()
+            .filter(|(at, w)| w == marker && at + marker.len() > fresh_from)
+            .count();
+    }
+    let keep = longest.saturating_sub(1).min(seen.len());
+    *tail = seen[seen.len() - keep..].to_vec();
 }
 
 /// Forwards the whole lines read so far in `read` to `server`, except those holding
