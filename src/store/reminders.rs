@@ -143,10 +143,14 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Adds one reminder unless the same one exists.
+    /// Adds one reminder unless the same one is pending or was sent. The same reminder
+    /// cancelled (with its case's others at `#close`, or a digest turned off) is
+    /// pending again: planned anew, it is wanted anew.
     pub fn plan_reminder(&self, scope: &str, p: &PlannedRow) -> Result<()> {
         self.exec(
-            "INSERT INTO reminders (scope, kind, due_at, deadline_at, note) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            "INSERT INTO reminders (scope, kind, due_at, deadline_at, note) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (scope, kind, due_at, note) DO UPDATE SET state = 'pending', deadline_at = excluded.deadline_at
+             WHERE reminders.state = 'cancelled'",
             params![scope, p.kind, ts(p.due), ts(p.deadline), p.note],
         )?;
         Ok(())

@@ -328,3 +328,37 @@ fn remind_on_a_closed_case_is_refused_not_lost() {
         "{t}"
     );
 }
+
+/// A `#remind` given again after the case was closed and reopened is a new reminder:
+/// it is sent. (The one it repeats was cancelled with the case, and the same reminder
+/// planned again used to meet that cancelled row and stay cancelled, though the
+/// transcript said when it would come.)
+#[test]
+fn remind_again_after_close_and_reopen_is_sent() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.new_mail();
+    let remind = "#remind 2026-12-10 check the upstream backport\r\n";
+    w.command(ALICE, "r1@example.org", &notice, remind);
+    w.command(ALICE, "r2@example.org", &notice, "#close\r\n");
+    w.command(ALICE, "r3@example.org", &notice, "#reopen\r\n");
+    w.new_mail();
+    w.command(ALICE, "r4@example.org", &notice, remind);
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("you will be reminded on"), "{t}");
+    let one_offs = |w: &mut World| {
+        w.store
+            .read(|tx| tx.pending_reminders())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "one-off")
+            .count()
+    };
+    assert_eq!(one_offs(&mut w), 1, "the reminder confirmed is pending");
+    w.clock.set(paris(2026, 12, 10, 9, 0));
+    let fired = sent(&w.run_due());
+    assert!(
+        fired.contains(&"SEC-2026-0001 one-off".to_string()),
+        "{fired:?}"
+    );
+}
