@@ -393,9 +393,11 @@ fn send_case_reminder(
     late: bool,
 ) -> store::Result<()> {
     let rendered = render(desk, case, &kind, r, now, late);
+    // The responder while they are on the case's team; one who has left it hears
+    // nothing more of the case, and the team hears of it instead.
     let to = match &case.assignee {
-        Some(a) => vec![a.clone()],
-        None => desk.config.team.recipients(),
+        Some(a) if desk.config.team.is_member(a) => vec![a.clone()],
+        _ => desk.config.team.recipients(),
     };
     match rendered {
         Ok(rendered) => {

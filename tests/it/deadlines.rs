@@ -362,3 +362,23 @@ fn remind_again_after_close_and_reopen_is_sent() {
         "{fired:?}"
     );
 }
+
+/// A responder taken off the team hears nothing more of the cases assigned to them: the
+/// case's reminders go to the team as it is now. (They went on reaching the address that
+/// left, with the case's subject and state, while the team heard nothing.)
+#[test]
+fn reminders_of_a_responder_who_left_the_team_go_to_the_team() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    let bob = format!("\"{BOB}\"");
+    w.reconfigure(|t| t.replace(&format!(", {bob}"), ""));
+    assert!(!w.desk.config.team.is_member(BOB), "the edit took Bob off");
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "reminder -> alice@example.org | [SEC-2026-0001] Reminder: the reporter is waiting for an answer"
+    );
+}
