@@ -393,7 +393,7 @@ pub async fn sync(
     let mailbox = desk.config.imap.mailbox.as_str();
     let sel = select(session, mailbox, limit).await?;
     let mut report = SyncReport::default();
-    let (arrival, start) = starting_point(db, mailbox, sel.validity).await?;
+    let (start, history) = starting_point(db, mailbox, sel.validity).await?;
 
     // What an earlier pass stored but did not finish (a failure, a crash) comes first.
     let leftovers = db.call(|s| s.read(|tx| tx.pending_raw_sizes())).await?;
@@ -429,30 +429,41 @@ pub async fn sync(
     } else {
         Vec::new()
     };
-    let batches = batches(&waiting);
+    let history_until = match history {
+        Some(until) => until,
+        None => {
+            // The first start: the mail there now is history, up to its last UID, and
+            // stays so whatever cuts this sync short; mail after it is live.
+            let last = waiting.last().map_or(0, |w| w.id);
+            let until = Uid(u32::try_from(last).unwrap_or(u32::MAX));
+            let (mbox, validity) = (mailbox.to_string(), sel.validity);
+            db.call(move |s| s.write(|tx| tx.begin_history(&mbox, validity, until)))
+                .await?;
+            if last > 0 {
+                tracing::warn!(
+                    mailbox,
+                    messages = waiting.len(),
+                    "first start on this mailbox: the mail already there is filed as history, without acknowledgements or notices"
+                );
+            }
+            until
+        }
+    };
+    // History and live mail never share a batch: each batch is filed as one or the other.
+    let old = waiting.partition_point(|w| w.id <= i64::from(history_until.0));
+    let (past, present) = waiting.split_at(old);
+    let mut cut = batches(past);
+    cut.extend(batches(present));
     // A backlog: the mailer waits while it is filed (see `catchup`).
-    let _catching_up = (batches.len() > 1).then(|| desk.catch_up.begin());
+    let _catching_up = (cut.len() > 1).then(|| desk.catch_up.begin());
     file_new(
         session,
         &pass,
-        &batches,
-        (sel.validity, arrival),
+        &cut,
+        (sel.validity, history_until),
         &mut report,
     )
     .await?;
-    if arrival == Arrival::History && report.fetched > 0 {
-        tracing::warn!(
-            mailbox,
-            messages = report.fetched,
-            "first start on this mailbox: the mail already there is filed as history, without acknowledgements or notices"
-        );
-    }
-    if arrival == Arrival::History && report.fetched == 0 {
-        // An empty mailbox: remember we have been here, so the next mail is live.
-        let (mbox, validity) = (mailbox.to_string(), sel.validity);
-        db.call(move |s| s.write(|tx| tx.set_cursor(&mbox, validity, Uid(0))))
-            .await?;
-    }
     // Mail filed and not flagged yet: the last batch, what was filed before the new
     // mail, and what a pass whose flagging failed (a server gone, a disk that would not
     // sync) left behind, new mail or not. Last, so that a server refusing flags never
@@ -461,19 +472,21 @@ pub async fn sync(
     Ok(report)
 }
 
-/// Whether what the mailbox holds now is live mail or history, and the first UID to
-/// fetch. The first time the desk opens a mailbox, what is already there is history:
-/// filed on cases, never answered (no thousand acknowledgements on the first start).
+/// The first UID to fetch, and the last UID that is history; `None` for the first
+/// start on the mailbox, when what is already there becomes history: filed on cases,
+/// never answered (no thousand acknowledgements on the first start).
 async fn starting_point(
     db: &Db,
     mailbox: &str,
     validity: UidValidity,
-) -> Result<(Arrival, u32), IngestError> {
+) -> Result<(u32, Option<Uid>), IngestError> {
     let mbox = mailbox.to_string();
-    let cursor = db.call(move |s| s.read(|tx| tx.cursor(&mbox))).await?;
+    let (cursor, history) = db
+        .call(move |s| s.read(|tx| Ok((tx.cursor(&mbox)?, tx.history_until(&mbox)?))))
+        .await?;
     Ok(match cursor {
-        None => (Arrival::History, 1),
-        Some((v, last)) if v == validity => (Arrival::Live, last.0.saturating_add(1)),
+        None => (1, None),
+        Some((v, last)) if v == validity => (last.0.saturating_add(1), Some(history)),
         Some((v, _)) => {
             tracing::warn!(
                 mailbox,
@@ -481,9 +494,18 @@ async fn starting_point(
                 new = validity.0,
                 "UIDVALIDITY changed: fetching the whole mailbox again (duplicates are recognised by Message-ID)"
             );
-            (Arrival::Live, 1)
+            (1, Some(Uid(0)))
         }
     })
+}
+
+/// Whether a batch downloaded is history (its UIDs up to `history_until`) or live mail;
+/// a batch is never both (see `sync`).
+fn arrival_of(fetched: &[(u32, Vec<u8>)], history_until: Uid) -> Arrival {
+    match fetched.first() {
+        Some((uid, _)) if *uid <= history_until.0 => Arrival::History,
+        _ => Arrival::Live,
+    }
 }
 
 /// The UIDs from `start` on, with the sizes the server announces, in UID order.
@@ -555,7 +577,7 @@ async fn file_new(
     session: &mut Session,
     pass: &Pass<'_>,
     batches: &[&[Waiting]],
-    (validity, arrival): (UidValidity, Arrival),
+    (validity, history_until): (UidValidity, Uid),
     report: &mut SyncReport,
 ) -> Result<(), IngestError> {
     let limit = pass.desk.config.imap.timeout;
@@ -578,6 +600,9 @@ async fn file_new(
         }
         pass.beat.tick();
         let t0 = std::time::Instant::now();
+        let arrival = next
+            .as_deref()
+            .map_or(Arrival::Live, |b| arrival_of(b, history_until));
         let stored = match next.take() {
             Some(fetched) => {
                 let done = std::mem::take(&mut flagged);

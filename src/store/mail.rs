@@ -68,14 +68,39 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Records a new cursor (a new UIDVALIDITY starts again from UID 0).
+    /// Records a new cursor (a new UIDVALIDITY starts again from UID 0, and none of its
+    /// mail is history).
     pub fn set_cursor(&self, mailbox: &str, validity: UidValidity, last: Uid) -> Result<()> {
         self.exec(
             "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
-             ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+             ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,
+               history_until = CASE WHEN imap_cursor.uidvalidity = excluded.uidvalidity
+                                    THEN imap_cursor.history_until ELSE 0 END",
             params![mailbox, validity, last],
         )?;
         Ok(())
+    }
+
+    /// The first start on `mailbox`: the mail there now, up to UID `until`, is history
+    /// (filed, never answered), however many passes it takes to file it. Recorded with
+    /// a cursor before anything is fetched; a mailbox with a cursor keeps its own.
+    pub fn begin_history(&self, mailbox: &str, validity: UidValidity, until: Uid) -> Result<()> {
+        self.exec(
+            "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid, history_until) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT (mailbox) DO NOTHING",
+            params![mailbox, validity, until],
+        )?;
+        Ok(())
+    }
+
+    /// The last UID of `mailbox` that is history ([`Tx::begin_history`]); 0 for none.
+    pub fn history_until(&self, mailbox: &str) -> Result<Uid> {
+        Ok(self
+            .opt(
+                "SELECT history_until FROM imap_cursor WHERE mailbox = ?1",
+                [mailbox],
+            )?
+            .unwrap_or(Uid(0)))
     }
 
     /// Stores a fetched mail and moves the cursor past it. Returns the row id, or `None`

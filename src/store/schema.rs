@@ -352,6 +352,13 @@ DROP INDEX events_kind_at;
 CREATE INDEX events_counted ON events (kind, at)
  WHERE kind = 'unreadable' OR kind = 'refused' OR kind = 'ack-limit';
 "#,
+    // 20: the mail found in a mailbox at the first start is history up to the highest
+    // UID there then, recorded before any of it is downloaded: a first sync cut off
+    // (a stop, a crash, a network gone silent) leaves the rest history, not new mail.
+    // Cursors from before this know no such mail (0): they are past their first start.
+    r#"
+ALTER TABLE imap_cursor ADD COLUMN history_until INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[cfg(test)]

@@ -1129,6 +1129,49 @@ fn a_backlog_cut_off_mid_download_gives_back_the_batch_stored_and_files_it_once(
     eprintln!("{N} reports filed once across a silent download ({reconnected} connections)");
 }
 
+/// The first start on a mailbox full of mail is cut off mid-download (the network goes
+/// silent in the third batch). What was there at the first start is history however
+/// many passes it takes: the pass after the cut files the rest as history too, without
+/// an acknowledgement or a notice. (The cursor the first batches left made the rest
+/// look like new mail: each of those old reporters was acknowledged.) Mail that arrives
+/// after the first start is live.
+#[test]
+fn a_first_start_cut_off_mid_download_still_files_the_old_mail_as_history() {
+    const N: usize = 250; // three batches of 100, the third cut off
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    append_reports(&stack, N, "old", "Old", Some("o"));
+    imap.set(Mode::BlackholeAfter(b"UID FETCH 201,".to_vec()));
+    let connections = imap.accepted();
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(
+        Duration::from_secs(60),
+        "the old mail was never all filed",
+        || {
+            let filed = "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'";
+            crate::support::desk::count(&db, filed) == Ok(N as i64)
+        },
+    );
+    assert!(
+        imap.accepted() - connections >= 2,
+        "the download was not cut off (batches of 100 start the third at UID 201)"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE history = 1"),
+        N as i64
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox"),
+        0,
+        "old mail was answered as new"
+    );
+    send_report(&stack, "new@reporter.test", "A new report", "x");
+    let acks = stack.wait_for(RITA, 1, WAIT);
+    assert_header(&acks[0], "In-Reply-To", "<new@reporter.test>");
+}
+
 /// The database refuses the raw bytes of a backlog's third batch (as a full disk would),
 /// while the second is stored and parsed, waiting to be filed: the pass ends, that batch
 /// gets its attempts back (the failure was the database's, not its mails'), and once the
