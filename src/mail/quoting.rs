@@ -29,7 +29,12 @@ pub fn strip_quoted(body: &str) -> String {
     let mut in_fence = false;
     let mut i = 0;
     while let Some(line) = lines.get(i) {
-        if is_signature_marker(line) || is_separator(line) || starts_header_block(&lines, i) {
+        if is_signature_marker(line)
+            || is_separator(line)
+            || is_rule_before_headers(&lines, i)
+            || starts_header_block(&lines, i)
+            || introduces_header_block(&lines, i)
+        {
             break;
         }
         if let Some(len) = attribution_len(&lines, i) {
@@ -48,8 +53,11 @@ pub fn strip_quoted(body: &str) -> String {
             break;
         }
         // "Alice wrote:" names no date and no address: it is an attribution only when a
-        // quote follows it, and then it goes with the quote.
-        if looks_like_attribution(&normalize(line)) && next_is_quote(&lines, i + 1) {
+        // quote follows it, and then it goes with the quote. So does a line ending in a
+        // colon that names a date or an address, whatever its language.
+        let n = normalize(line);
+        if (looks_like_attribution(&n) || names_date_or_address(&n)) && next_is_quote(&lines, i + 1)
+        {
             i += 1;
             continue;
         }
@@ -62,6 +70,25 @@ pub fn strip_quoted(body: &str) -> String {
         i += 1;
     }
     tidy(&kept)
+}
+
+/// A normalized line ending in a colon that holds a digit or an address: the shape of
+/// an attribution in any language ("23.11.2026 10.00, Alice kirjoitti:").
+fn names_date_or_address(s: &str) -> bool {
+    s.ends_with(':')
+        && s.chars().count() <= MAX_ATTRIBUTION_CHARS
+        && s.chars().any(|c| c.is_ascii_digit() || c == '@')
+}
+
+/// A short line ending in a colon, followed (after at most one blank line) by a header
+/// block: a forward's introduction in any language ("Begin forwarded message:").
+fn introduces_header_block(lines: &[&str], i: usize) -> bool {
+    let n = lines.get(i).map(|l| normalize(l)).unwrap_or_default();
+    if !n.ends_with(':') || n.chars().count() > 80 {
+        return false;
+    }
+    let next = (i + 1..i + 3).find(|&j| lines.get(j).is_some_and(|l| !probe(l).is_empty()));
+    next.is_some_and(|j| starts_header_block(lines, j))
 }
 
 /// Whether the first non-blank line from `from` on is a quoted line.
@@ -136,7 +163,34 @@ fn is_separator(line: &str) -> bool {
     }
     let core = p.trim_matches(|c: char| matches!(c, '-' | ' ' | '_' | '=' | '*'));
     let dashed = p.starts_with("--") || p.ends_with("--");
-    dashed && LAYOUTS.iter().any(|l| l.separators.contains(&core))
+    if dashed && LAYOUTS.iter().any(|l| l.separators.contains(&core)) {
+        return true;
+    }
+    // In any language: a few words between runs of five dashes, as Outlook writes its
+    // "-----Original Message-----" and the desk its "----- The message -----".
+    let words = core.split(' ').filter(|w| !w.is_empty()).count();
+    p.starts_with("-----")
+        && p.ends_with("-----")
+        && (1..=4).contains(&words)
+        && core.chars().all(|c| c.is_alphabetic() || c == ' ')
+}
+
+/// Outlook's separator in any language: a line of at least ten underscores, with a
+/// `Name: value` line (its header block) among the next two lines that are not blank.
+fn is_rule_before_headers(lines: &[&str], i: usize) -> bool {
+    let Some(line) = lines.get(i) else {
+        return false;
+    };
+    let p = probe(line);
+    if p.chars().count() < 10 || !p.chars().all(|c| c == '_') {
+        return false;
+    }
+    lines
+        .iter()
+        .skip(i + 1)
+        .filter(|l| !probe(l).is_empty())
+        .take(2)
+        .any(|l| header_name(l).is_some())
 }
 
 /// The field name of a `Name: value` line, lower-cased (`*From:*` bold markers of
@@ -156,23 +210,36 @@ fn starts_header_block(lines: &[&str], i: usize) -> bool {
     let in_any = |name: &str, field: fn(&crate::mail::layouts::Layout) -> &[&str]| {
         LAYOUTS.iter().any(|l| field(l).contains(&name))
     };
-    let is_from = lines
-        .get(i)
-        .and_then(|l| header_name(l))
-        .is_some_and(|n| in_any(&n, |l| l.from));
-    if !is_from {
+    let Some(first) = lines.get(i).and_then(|l| header_name(l)) else {
         return false;
-    }
+    };
     let names: Vec<String> = lines
         .iter()
         .skip(i + 1)
         .take(6)
         .filter_map(|l| header_name(l))
         .collect();
-    names.iter().any(|n| in_any(n, |l| l.sent))
+    if in_any(&first, |l| l.from)
+        && names.iter().any(|n| in_any(n, |l| l.sent))
         && names
             .iter()
             .any(|n| in_any(n, |l| l.to) || in_any(n, |l| l.subject))
+    {
+        return true;
+    }
+    // In a language the table does not know: a field whose value holds an address,
+    // then two more fields among the next four lines.
+    let value_has_address = lines
+        .get(i)
+        .and_then(|l| normalize(l).split_once(':').map(|(_, v)| v.contains('@')))
+        .unwrap_or(false);
+    let near = lines
+        .iter()
+        .skip(i + 1)
+        .take(4)
+        .filter(|l| header_name(l).is_some())
+        .count();
+    value_has_address && near >= 2
 }
 
 /// An attribution on line `i`, possibly wrapped over two lines (as Gmail does). Returns
@@ -214,8 +281,17 @@ fn is_attribution(s: &str) -> bool {
     let head = s.trim_end_matches(':').trim_end();
     let has_at = s.contains('@');
     let has_digit = s.chars().any(|c| c.is_ascii_digit());
-    // Gmail in Russian, Japanese and others: "<date> Name <a@x>:", no verb at all.
-    if has_at && has_digit && head.ends_with('>') {
+    // Gmail in Russian, Japanese and others: "<date> Name <a@x>:", no verb at all; and
+    // in a language the table does not know, "<date> Name <a@x> kirjoitti:" (a verb of
+    // one or two words after the address).
+    let after_address = head.rsplit_once('>').map(|(_, tail)| tail.trim());
+    if has_at
+        && has_digit
+        && after_address.is_some_and(|t| {
+            t.split(' ').filter(|w| !w.is_empty()).count() <= 2
+                && t.chars().all(|c| c.is_alphabetic() || c == ' ')
+        })
+    {
         return true;
     }
     if !looks_like_attribution(s) {
@@ -342,6 +418,52 @@ mod tests {
             (
                 "回复\n\n发件人: A\n发送时间: 2026年11月23日\n主题: x\n旧",
                 "回复",
+            ),
+        ];
+        for (input, want) in table {
+            assert_eq!(strip_quoted(input), *want, "{input:?}");
+        }
+    }
+
+    /// Clients in languages the layout table does not know are cut by the shapes they
+    /// share with the others: Outlook's line of underscores, a header block with an
+    /// address, a dashed separator, a dated attribution with an address; and the desk's
+    /// own notices quoted back.
+    #[test]
+    fn unknown_languages_are_cut_by_shape() {
+        let table: &[(&str, &str)] = &[
+            // Outlook in Danish.
+            (
+                "#reply\nTak, vi har genskabt fejlen.\n\n________________________________\nFra: Security Desk <security@example.org>\nSendt: 23. november 2026 10:00\nTil: alice@example.org\nEmne: [SEC-2026-0001] Team: Heap overflow\n\nbob@example.org wrote on SEC-2026-0001 (internal to the team).",
+                "#reply\nTak, vi har genskabt fejlen.",
+            ),
+            // The same without the line of underscores.
+            (
+                "Tak.\nFra: Security Desk <security@example.org>\nSendt: 23. november 2026 10:00\nTil: alice@example.org\nEmne: x\ninternal",
+                "Tak.",
+            ),
+            // Outlook in Traditional Chinese.
+            (
+                "回覆\n\n寄件者: Security Desk\n寄件日期: 2026年11月23日\n收件者: alice\n主旨: x\n舊",
+                "回覆",
+            ),
+            // A separator in a language of its own.
+            ("Svar\n-----Oprindelig meddelelse-----\ngammel", "Svar"),
+            // Yahoo in Finnish: a dated attribution with the address, no quote marks.
+            (
+                "Vastaus\n\nma 23.11.2026 klo 10.00 Security Desk <security@example.org> kirjoitti:\nvanha",
+                "Vastaus",
+            ),
+            // The desk's own notice, quoted back without any client's header.
+            (
+                "Reply\n\nbob@example.org wrote on SEC-2026-0001 (internal to the team).\n----- The message -----\nthe note",
+                "Reply\n\nbob@example.org wrote on SEC-2026-0001 (internal to the team).",
+            ),
+            // What stays: a line of underscores with prose after it, short dashed
+            // headings, and one field with an address.
+            (
+                "Steps\n__________\nrun it\n--- Logs ---\nx\nContact: bob@example.org\nthanks",
+                "Steps\n__________\nrun it\n--- Logs ---\nx\nContact: bob@example.org\nthanks",
             ),
         ];
         for (input, want) in table {

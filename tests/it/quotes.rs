@@ -277,7 +277,34 @@ const LANGS: &[Lang] = &[
         gmail_forward: "Vidarebefordrat meddelande",
         apple_forward: "Vidarebefordrat mejl:",
     },
+    // A language the layout table does not know (no word of it is there): cut by the
+    // shapes every client shares.
+    Lang {
+        code: "fi",
+        reply: [
+            "Kiitos raportista, saimme virheen toistettua.",
+            "Korjausta valmistellaan.",
+        ],
+        gmail: "ma 23.11.2026 klo 10.00 {A} kirjoitti:",
+        apple: "23.11.2026 kello 10.00 {A} kirjoitti:",
+        thunderbird: "23.11.2026 10.00, {N} kirjoitti:",
+        k9: "23. marraskuuta 2026 10.00.00 CET, {A} kirjoitti:",
+        yahoo: "maanantai 23. marraskuuta 2026 klo 10.00.00 CET {A} kirjoitti:",
+        proton: "maanantaina 23. marraskuuta 2026 klo 10.00, {A} kirjoitti:",
+        undated: "{A} kirjoitti:",
+        outlook: ["Lähettäjä", "Lähetetty", "Vastaanottaja", "Aihe"],
+        outlook_date: "maanantai 23. marraskuuta 2026 10.00",
+        original: "Alkuperäinen viesti",
+        gmail_forward: "Välitetty viesti",
+        apple_forward: "Alkaa edelleenlähetetty viesti:",
+    },
 ];
+
+/// The language of [`LANGS`] the layout table does not know.
+const UNKNOWN_LANGUAGE: &str = "fi";
+/// Layouts whose only sign is a word (Apple Mail's forward line with nothing after it
+/// but the text): cut in the table's languages only.
+const WORD_ONLY: [&str; 1] = ["apple-mail-forward"];
 
 const NAME: &str = "Alice Example";
 const ADDRESS: &str = "alice@example.org";
@@ -566,6 +593,9 @@ fn every_client_layout_in_every_language_is_cut() {
     for l in LANGS {
         for (client, format, build) in layouts() {
             n += 1;
+            if l.code == UNKNOWN_LANGUAGE && WORD_ONLY.contains(&client) {
+                continue;
+            }
             let raw = build(l);
             // HTML paragraphs become lines; whether a blank line separates them is the
             // converter's business, not the cutter's.
