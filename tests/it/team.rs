@@ -269,6 +269,44 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
     );
 }
 
+/// `#forward` on a case the team opened itself (`#new`): the maintainer gets the words
+/// the member wrote for them, never the member's own mail that opened the case (its
+/// commands, its internal remarks, what it quoted). The transcript says so.
+#[test]
+fn forward_of_a_case_the_team_opened_sends_only_the_words_for_the_maintainer() {
+    let mut w = World::new();
+    w.deliver(&team_mail(
+        ALICE,
+        "n1@example.org",
+        None,
+        "Public issue #123 is a security bug",
+        None,
+        "#new\r\n#embargo +30d\r\nUpstream ignored the last two reports; INTERNAL-ONLY remark.\r\n",
+    ));
+    let notice = w.take("transcript").message_id.to_string();
+    w.new_mail();
+    w.command(
+        ALICE,
+        "n2@example.org",
+        &notice,
+        "#forward maintainer@upstream.test\r\nIssue #123 on your tracker is a heap overflow; please keep it private.\r\n",
+    );
+    let out = w.new_mail();
+    let text = body_text(first(&out, "forward"));
+    assert!(text.contains("Issue #123 on your tracker"), "{text}");
+    for leak in ["INTERNAL-ONLY", "#embargo", "#new", "alice@example.org"] {
+        assert!(
+            !text.contains(leak),
+            "{leak:?} reached the maintainer:\n{text}"
+        );
+    }
+    let t = body_text(first(&out, "transcript"));
+    assert!(
+        t.contains("the mail that opened the case stays with the team"),
+        "{t}"
+    );
+}
+
 #[test]
 fn new_case_from_the_team_and_case_naming() {
     let mut w = World::new();

@@ -70,6 +70,10 @@ impl Work<'_, '_> {
         if crate::types::normalize_address(addr) == ctx.config.desk.address {
             return fail("that is the desk's own address");
         }
+        // A case with no reporter was opened by the team (`#new`), or by a machine: the
+        // mail that opened it holds the team's own words (commands, remarks, what it
+        // quoted), and only the words written for the maintainer go.
+        let own = self.case.reporter.is_none();
         let r = match ctx.templates.render(&templates::Forward {
             case_id: self.case.id.to_string(),
             subject: self.case.subject.clone(),
@@ -77,7 +81,11 @@ impl Work<'_, '_> {
             text: self.text.to_string(),
             severity: self.case.severity.map(|s| s.to_string()),
             embargo_end: self.case.embargo_end.map(|e| ctx.fmt_date(e)),
-            report: self.facts.report_text.clone(),
+            report: if own {
+                String::new()
+            } else {
+                self.facts.report_text.clone()
+            },
         }) {
             Ok(r) => r,
             Err(e) => return fail(format!("the forward template failed: {e}")),
@@ -100,8 +108,13 @@ impl Work<'_, '_> {
             self.actor,
             format!("forwarded to {addr}"),
         ));
+        let kept = if own {
+            "; the mail that opened the case stays with the team (no reporter's report to send)"
+        } else {
+            ""
+        };
         ok(format!(
-            "forwarded to {addr}; their replies will join this case"
+            "forwarded to {addr}; their replies will join this case{kept}"
         ))
     }
 
