@@ -148,6 +148,39 @@ fn a_forged_team_mail_runs_nothing_and_the_team_is_told() {
     assert!(body_text(&out[0]).contains("None of its commands ran"));
 }
 
+/// A mail that threads into one case while its `#case` names another does nothing: the
+/// member meant the case they named, and a `#reply` or `#close` on the other one would
+/// reach the wrong reporter or end the wrong case. (Only the `#case` line failed; the
+/// rest ran on the case the mail threaded into.)
+#[test]
+fn a_case_line_naming_another_case_stops_the_whole_block() {
+    let mut w = World::new();
+    w.open_report("r1@reporter.test", "First report", "one");
+    let second = w.open_report("r2@reporter.test", "Second report", "two");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "wrong@example.org",
+        &second,
+        "#case SEC-2026-0001\r\n#close\r\n#reply\r\nThe fix for your report is in 1.2.3.\r\n",
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "reply"),
+        "a reply went out: {}",
+        summarize(&out)
+    );
+    assert_ne!(w.case("SEC-2026-0002").status, CaseStatus::Closed);
+    let t = body_text(first(&out, "transcript"));
+    assert!(
+        t.contains("this mail belongs to SEC-2026-0002, not SEC-2026-0001"),
+        "{t}"
+    );
+    for line in ["#close", "#reply"] {
+        assert!(t.contains(&format!("{line}\n  ✗ not done:")), "{t}");
+    }
+}
+
 /// Forged commands that name no case share the hourly alert budget: a flood of them
 /// tells the team five times, not once per forged mail.
 #[test]

@@ -702,13 +702,26 @@ impl Work<'_, '_> {
     /// Applies the command block in order; a failed command changes nothing and is
     /// recorded, the others still apply. Returns the transcript lines and whether any
     /// failed.
+    ///
+    /// A `#case` naming another case than the one the mail is on stops the whole block:
+    /// the member meant the case they named, and a `#reply` or `#close` here would reach
+    /// the wrong reporter or end the wrong case.
     fn apply_all(&mut self, body: &ParsedBody, opened: bool) -> (Vec<TranscriptLine>, bool) {
         let mut lines = Vec::new();
         let mut failed = false;
+        let elsewhere = body.commands.iter().find_map(|l| match &l.parsed {
+            Ok(Command::Case(id)) if *id != self.case.id => Some(id.clone()),
+            _ => None,
+        });
         for line in &body.commands {
-            let step = match &line.parsed {
-                Ok(cmd) => self.apply(cmd, opened),
-                Err(e) => fail(e.to_string()),
+            let step = match (&line.parsed, &elsewhere) {
+                (Ok(cmd @ Command::Case(_)), _) => self.apply(cmd, opened),
+                (Ok(_), Some(named)) => fail(format!(
+                    "not done: the mail names {named} (`#case`) but belongs to {}",
+                    self.case.id
+                )),
+                (Ok(cmd), None) => self.apply(cmd, opened),
+                (Err(e), _) => fail(e.to_string()),
             };
             if !step.ok {
                 failed = true;
