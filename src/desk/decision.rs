@@ -145,6 +145,9 @@ impl Decision {
 pub struct Facts {
     /// Which of the cases named by `#duplicate` exist.
     pub known_cases: BTreeSet<CaseId>,
+    /// The ids `#case` names that the case had before it was handed to this desk
+    /// (`#move`): they name this case.
+    pub former_ids: BTreeSet<CaseId>,
     /// How `#publish` numbers advisories: the next free number of the year, past the
     /// desk's records and the advisory repository's `advisories/<year>/`.
     pub next_advisory: crate::publish::publication::Numbering,

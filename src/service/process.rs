@@ -741,6 +741,15 @@ impl Desk {
             }
         }
         if let Filing::Existing(case, _) = filing {
+            // An old id `#case` names (the case was handed to this desk) is this case.
+            for c in body.iter().flat_map(|b| &b.commands) {
+                if let Ok(Command::Case(id)) = &c.parsed
+                    && *id != case.id
+                    && tx.case_alias(id)?.as_ref() == Some(&case.id)
+                {
+                    facts.former_ids.insert(id.clone());
+                }
+            }
             // What every mail reads of its case is bounded by time, not by the case's age:
             // the events of loop protection's window. The whole history is read for the
             // commands that show, publish or release it (acknowledged once).

@@ -710,7 +710,9 @@ impl Work<'_, '_> {
         let mut lines = Vec::new();
         let mut failed = false;
         let elsewhere = body.commands.iter().find_map(|l| match &l.parsed {
-            Ok(Command::Case(id)) if *id != self.case.id => Some(id.clone()),
+            Ok(Command::Case(id)) if *id != self.case.id && !self.facts.former_ids.contains(id) => {
+                Some(id.clone())
+            }
             _ => None,
         });
         for line in &body.commands {

@@ -17,6 +17,8 @@ impl Work<'_, '_> {
     pub(super) fn working_on(&mut self, id: &CaseId) -> Step {
         if *id == self.case.id {
             ok(format!("working on {id}"))
+        } else if self.facts.former_ids.contains(id) {
+            ok(format!("working on {} (formerly {id})", self.case.id))
         } else {
             fail(format!(
                 "this mail belongs to {}, not {id}; write a separate mail for {id}",
