@@ -55,9 +55,19 @@ pub struct Request<'a> {
 
 /// Decides whether `req.mail` may be relayed, given the case's history so far.
 pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
-    if req.mail.header_values(LOOP_HEADER).next().is_some() {
+    // Team mail that went through a desk (ours or another) is held: a relay of it could
+    // come back the same way. Another desk's mail from anyone else (an upstream's own
+    // desk answering our `#forward`) is a person's answer and goes to the team like any
+    // maintainer's; our own loop header never gets this far (`Sender::Desk`).
+    let desk = &ctx.config.desk.address;
+    let looped = req.mail.header_values(LOOP_HEADER).next().is_some();
+    let ours = req
+        .mail
+        .header_values(LOOP_HEADER)
+        .any(|v| crate::types::normalize_address(v) == *desk);
+    if ours || (req.team && looped) {
         return Relay::Held(format!(
-            "not relayed to the team: the mail carries our loop header ({LOOP_HEADER})"
+            "not relayed to the team: the mail carries a desk's loop header ({LOOP_HEADER})"
         ));
     }
     if req.team

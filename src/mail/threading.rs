@@ -13,8 +13,9 @@
 //! ignored, and subject text without a tag never joins two threads.
 
 use crate::mail::Mail;
+use crate::mail::classify::LOOP_HEADER;
 use crate::mail::subject;
-use crate::types::{CaseId, MessageId};
+use crate::types::{CaseId, MessageId, normalize_address};
 
 /// What the threading needs to know about cases already on file.
 /// A lookup that fails is an error, never "no case": taking it for "not found" would
@@ -111,6 +112,15 @@ pub fn find_case_in<I: ThreadIndex>(
     }
     if let Some(case) = index.case_referencing(&mail.message_id)? {
         return Ok(Some((case, ThreadReason::ReverseReference)));
+    }
+    // Mail another desk sent (its loop header names none of ours) carries that desk's
+    // case tag and plus address: they name its cases, not ours, whatever their number.
+    let foreign = mail.header_values(LOOP_HEADER).any(|v| {
+        let v = normalize_address(v);
+        !desks.iter().any(|(address, _)| v == *address)
+    });
+    if foreign {
+        return Ok(None);
     }
     let known = |case: CaseId| -> Result<Option<CaseId>, I::Error> {
         if index.case_exists(&case)? {

@@ -275,6 +275,56 @@ fn team_mail_carrying_a_loop_header_is_stored_not_relayed() {
     assert!(held[0].contains("loop header"), "{held:?}");
 }
 
+/// An upstream that runs a desk of its own answers our `#forward` with its `#reply`: a
+/// person's words, carrying that desk's loop header. They reach our team like any
+/// maintainer's answer. (Every mail with a loop header was held, whoever's desk it
+/// named, and the team never saw the maintainer's answer.)
+#[test]
+fn an_upstream_desk_answer_reaches_the_team() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "f1@example.org",
+        &notice,
+        "#forward security@upstream.test\r\n",
+    );
+    let fwd = first(&w.new_mail(), "forward").clone();
+    let answer = format!(
+        "From: Upstream Security <security@upstream.test>\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Security report for your attention\r\nMessage-ID: <u1@upstream.test>\r\nIn-Reply-To: {}\r\nAuto-Submitted: no\r\nX-Secdesk-Loop: security@upstream.test\r\n\r\nFixed in 1.4.2; please hold the embargo until Friday.\r\n",
+        fwd.message_id.bracketed()
+    );
+    assert_eq!(kind_of(&w.deliver(&answer)), "upstream");
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter()
+            .filter(|r| r.purpose.as_str() == "team-notice")
+            .count(),
+        2,
+        "{}",
+        summarize(&out)
+    );
+    assert!(body(&out[0].bytes).contains("Fixed in 1.4.2"));
+}
+
+/// Another desk forwards us a report of its own (`#forward`): its subject carries that
+/// desk's case tag, which may name a case of ours by chance (same prefix, same number).
+/// It is a new report here, not mail on our case of that number. (It was filed on our
+/// unrelated case and held there: no case, no acknowledgement, no deadline.)
+#[test]
+fn another_desks_case_tag_does_not_file_its_forward_on_our_case() {
+    let mut w = World::new();
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let forward = "From: Example Security Team <security@a.example>\r\nTo: security@example.org\r\nSubject: [SEC-2026-0001] Security report for your attention: use after free\r\nMessage-ID: <sec-2026-0001.forward.1.5.42@a.example>\r\nReply-To: security+sec-2026-0001@a.example\r\nAuto-Submitted: no\r\nX-Secdesk-Loop: security@a.example\r\n\r\nA use after free in your decoder.\r\n";
+    let filed = w.deliver(forward);
+    assert!(
+        matches!(filed, Processed::Filed { opened: true, .. }),
+        "{filed:?}"
+    );
+    assert!(w.case("SEC-2026-0002").subject.contains("use after free"));
+}
+
 #[test]
 fn autoresponders_that_do_not_thread_are_held_too() {
     let mut w = World::new();
