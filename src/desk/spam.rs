@@ -180,11 +180,12 @@ fn display_or(text: &str, empty: &str) -> String {
 /// What `#notspam` sends when it releases a case: the acknowledgement to the reporter
 /// (promised date counted from now; none when `no_ack` says why not) and the new-case
 /// notice to the team. Sets the case's embargo as a new case would get it. Template
-/// failures are returned as events.
+/// failures are returned as events. `acknowledged`: the reporter was acknowledged
+/// before the case went to spam.
 pub fn release(
     ctx: &Ctx<'_>,
     case: &mut Case,
-    (report_text, no_ack): (&str, Option<String>),
+    (report_text, no_ack, acknowledged): (&str, Option<String>, bool),
     actor: &str,
 ) -> (Vec<Outgoing>, Vec<NewEvent>, String) {
     let mut out = Vec::new();
@@ -199,9 +200,13 @@ pub fn release(
             .local_date(ctx.now)
             .checked_add_signed(Duration::days(i64::from(days)));
     }
-    // The first-response clock starts when the team accepts the report.
-    case.opened_at = ctx.now;
-    let respond_by = ctx.respond_by(ctx.now);
+    // The first-response clock starts when the team accepts the report, unless the
+    // reporter was already given a date (a report acknowledged, then put in spam by
+    // mistake): that date stands.
+    if !acknowledged {
+        case.opened_at = ctx.now;
+    }
+    let respond_by = ctx.respond_by(case.opened_at);
     let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
     let threading = (
         Some(case.root_message_id.clone()),

@@ -442,6 +442,45 @@ fn notspam_releases_and_spam_quarantines() {
     );
 }
 
+/// A report acknowledged on arrival, then put in spam and released by mistake: the
+/// reporter was told when a person would answer, and that date stands. (The release
+/// started the first-response clock again, so the date the reporter was given passed
+/// without a reminder.)
+#[test]
+fn releasing_an_acknowledged_report_keeps_the_date_it_was_given() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.new_mail();
+    let opened = w.case("SEC-2026-0001").opened_at;
+    w.clock.advance(chrono::Duration::days(2));
+    w.command(ALICE, "s1@example.org", &notice, "#spam\r\n");
+    w.new_mail();
+    w.command(ALICE, "s2@example.org", &notice, "#notspam\r\n");
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("not acknowledged: already acknowledged"), "{t}");
+    assert_eq!(w.case("SEC-2026-0001").opened_at, opened);
+    let due: Vec<String> = pending_of(&mut w, "SEC-2026-0001");
+    let planned = w
+        .store
+        .read(|tx| tx.pending_reminders())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == "first-response")
+        .map(|r| r.deadline);
+    let first = secdesk::desk::deadlines::first_response_deadline(
+        &w.desk.config.calendar,
+        &w.desk.policy(),
+        &secdesk::desk::deadlines::CaseTimes {
+            reported_at: opened,
+            first_reply_at: None,
+            embargo_end: None,
+            open: true,
+            fixed_at: None,
+        },
+    );
+    assert_eq!(planned, Some(first), "{due:?}");
+}
+
 fn of_purpose<'a>(
     rows: &'a [secdesk::store::OutboxRow],
     purpose: &str,

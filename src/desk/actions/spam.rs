@@ -35,12 +35,12 @@ impl Work<'_, '_> {
         }
         self.case.status = CaseStatus::New;
         // Nobody is acknowledged twice, and no machine is.
-        let no_ack = if self
+        let acknowledged = self
             .facts
             .timeline
             .iter()
-            .any(|e| e.kind == EventKind::Acknowledged)
-        {
+            .any(|e| e.kind == EventKind::Acknowledged);
+        let no_ack = if acknowledged {
             Some("already acknowledged".to_string())
         } else {
             self.facts
@@ -51,7 +51,7 @@ impl Work<'_, '_> {
         let (out, events, summary) = spam::release(
             self.ctx,
             &mut self.case,
-            (&self.facts.report_text, no_ack),
+            (&self.facts.report_text, no_ack, acknowledged),
             self.actor,
         );
         self.outgoing.extend(out);
