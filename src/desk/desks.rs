@@ -134,7 +134,7 @@ impl HandOver<'_> {
                     .reporter
                     .as_deref()
                     .unwrap_or("(none: opened by a team)"),
-                report = self.report_text.trim(),
+                report = crate::sanitize::text_block(self.report_text.trim()),
             ),
         };
         out.push(

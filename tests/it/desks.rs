@@ -820,6 +820,39 @@ fn a_moved_case_leaves_its_responder_behind() {
     assert_eq!(recipients(&reminders), vec![CAROL.to_string()]);
 }
 
+/// The new desk's notice of a case handed over quotes the report cleaned like every
+/// other mail the desk writes: no terminal escapes, no reordering of text. (It went
+/// out with the report's control and bidi characters as they came.)
+#[test]
+fn a_moved_case_notice_carries_no_control_characters() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "Clear \u{1b}[2J screen and \u{202e}reversed\u{202c} text.",
+    ));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    let mail = w.new_mail();
+    let to_carol = of(&mail, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients == vec![CAROL.to_string()])
+        .unwrap();
+    let text = body(&to_carol.bytes);
+    assert!(text.contains("screen and"), "{text}");
+    for bad in ['\u{1b}', '\u{202e}', '\u{202c}'] {
+        assert!(!text.contains(bad), "{bad:?} in:\n{text:?}");
+    }
+}
+
 /// Rita's report "Cohttp bug" to cohttp (Message-ID `id`): the team notice's Message-ID.
 fn cohttp_report(w: &mut World, id: &str) -> String {
     w.deliver(&report_to(RITA, COHTTP, id, "Cohttp bug", "x"));
