@@ -482,6 +482,7 @@ fn other_on_case(
         sender: addr,
         team: false,
         human_sign: false,
+        participant: kind != MessageKind::Other,
     };
     if let Some(timeline) = timeline
         && let relay::Relay::Held(why) = relay::check(ctx, &request, timeline)

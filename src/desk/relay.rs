@@ -51,6 +51,9 @@ pub struct Request<'a> {
     pub team: bool,
     /// A sign that a person wrote it (a command line).
     pub human_sign: bool,
+    /// The sender takes part in the case: the reporter, an upstream it was forwarded to,
+    /// an authenticated team member. What outsiders send never uses up their relays.
+    pub participant: bool,
 }
 
 /// Decides whether `req.mail` may be relayed, given the case's history so far.
@@ -86,7 +89,7 @@ pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
         }
     }
     let since = ctx.now - Duration::minutes(WINDOW_MINUTES);
-    let by_sender = relayed_since(timeline, since, Some(req.sender));
+    let by_sender = relayed_since(timeline, since, Some(req.sender), is_relayed_kind);
     if by_sender >= PER_SENDER {
         return Relay::Held(format!(
             "not relayed to the team: {by_sender} mails from {} were already relayed on this \
@@ -94,11 +97,15 @@ pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
             req.sender
         ));
     }
-    let on_case = relayed_since(timeline, since, None);
-    if on_case >= PER_CASE {
+    // The case's own budget is the outsiders': anyone can guess a case's tag, and a
+    // flood of theirs must not silence its reporter, its upstreams or its team, who
+    // stay bounded by the limits above.
+    let on_case = relayed_since(timeline, since, None, is_outsiders_kind);
+    if !req.participant && on_case >= PER_CASE {
         return Relay::Held(format!(
-            "not relayed to the team: {on_case} mails were already relayed on this case in the \
-             last {WINDOW_MINUTES} minutes (loop protection, at most {PER_CASE})"
+            "not relayed to the team: {on_case} mails from senders outside the case were \
+             already relayed on it in the last {WINDOW_MINUTES} minutes (loop protection, at \
+             most {PER_CASE})"
         ));
     }
     Relay::Allowed
@@ -116,9 +123,20 @@ fn is_relayed_kind(kind: EventKind) -> bool {
     )
 }
 
+/// Mail events from senders outside the case (neither its reporter, nor an upstream,
+/// nor an authenticated member), relayed to the team.
+fn is_outsiders_kind(kind: EventKind) -> bool {
+    matches!(kind, EventKind::OtherMail | EventKind::Refused)
+}
+
 /// How many mails (by `sender`, or by anyone) were relayed on the case since `since`:
-/// mails with a relayed kind of event and no held one.
-fn relayed_since(timeline: &[Event], since: DateTime<Utc>, sender: Option<&str>) -> usize {
+/// mails with an event of a `relayed` kind and no held one.
+fn relayed_since(
+    timeline: &[Event],
+    since: DateTime<Utc>,
+    sender: Option<&str>,
+    relayed: fn(EventKind) -> bool,
+) -> usize {
     let recent = || {
         timeline
             .iter()
@@ -129,7 +147,7 @@ fn relayed_since(timeline: &[Event], since: DateTime<Utc>, sender: Option<&str>)
         .filter_map(|e| e.message_id.as_ref().map(|m| m.as_str()))
         .collect();
     recent()
-        .filter(|e| is_relayed_kind(e.kind))
+        .filter(|e| relayed(e.kind))
         .filter_map(|e| e.message_id.as_ref().map(|m| m.as_str()))
         .filter(|id| !held.contains(id))
         .collect::<BTreeSet<&str>>()

@@ -325,6 +325,51 @@ fn another_desks_case_tag_does_not_file_its_forward_on_our_case() {
     assert!(w.case("SEC-2026-0002").subject.contains("use after free"));
 }
 
+/// Outsiders who guess a case's tag can use up what loop protection relays on the case
+/// (20 mails in ten minutes, over four senders to stay under five each), but not for
+/// its participants: the reporter's next mail still reaches the team. (The outsiders'
+/// mails silenced the reporter and the team for as long as they kept on.)
+#[test]
+fn outsiders_cannot_use_up_the_relays_of_a_cases_participants() {
+    use secdesk::desk::relay::PER_CASE;
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    w.new_mail();
+    for n in 0..PER_CASE {
+        let sender = format!("junk{}@spam.test", n / PER_SENDER);
+        let junk = report(
+            &format!("junk{n}@spam.test"),
+            "[SEC-2026-0001] junk",
+            "junk",
+        )
+        .replace(RITA, &sender);
+        w.clock.advance(Duration::seconds(1));
+        w.deliver(&junk);
+    }
+    let relayed = w
+        .new_mail()
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .count();
+    assert_eq!(
+        relayed,
+        2 * PER_CASE,
+        "the outsiders' mails were relayed, each to 2"
+    );
+    w.clock.advance(Duration::seconds(1));
+    let again = report("r2@reporter.test", "Re: Heap overflow", "More details.")
+        .replace("\r\n\r\n", "\r\nIn-Reply-To: <r1@reporter.test>\r\n\r\n");
+    assert_eq!(kind_of(&w.deliver(&again)), "reporter");
+    assert_eq!(
+        w.new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "team-notice")
+            .count(),
+        2,
+        "the reporter's mail was held"
+    );
+}
+
 #[test]
 fn autoresponders_that_do_not_thread_are_held_too() {
     let mut w = World::new();

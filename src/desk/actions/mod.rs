@@ -269,6 +269,7 @@ fn answer_team(
         sender: member,
         team: true,
         human_sign: has_commands,
+        participant: true,
     };
     let wanted =
         !team_recipients_except(ctx, member).is_empty() && (!body.text.is_empty() || has_commands);
@@ -424,11 +425,13 @@ impl Unauthenticated<'_> {
                 mail.subject
             ),
         ));
+        // Not authenticated: whoever sent it is an outsider until shown otherwise.
         let request = relay::Request {
             mail,
             sender: member,
             team: true,
             human_sign: false,
+            participant: false,
         };
         if let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.recent) {
             d.events
