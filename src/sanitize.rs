@@ -10,11 +10,24 @@
 /// DEL, the Unicode line and paragraph separators, and the bidirectional overrides that
 /// can make text display in another order than it reads.
 fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}'
-        )
+    c.is_control() || is_reordering(c)
+}
+
+/// Whether `c` changes how the text around it displays without being a control
+/// character: the Unicode line and paragraph separators, the bidirectional embeddings,
+/// overrides and isolates, and the direction marks. The CLI escapes the same set
+/// ([`crate::text::escape_controls`]).
+pub fn is_reordering(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}'
+            | '\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{061c}'
+    )
 }
 
 /// `text` as one line: every run of line breaks, tabs and other control characters

@@ -54,10 +54,7 @@ pub(crate) fn squeeze_blank_lines<'a>(lines: impl IntoIterator<Item = &'a str>) 
 /// uses (`publish::report`, the CLI's output).
 pub fn escape_controls(text: &str, layout: Layout) -> String {
     let kept = |c: char| layout == Layout::Lines && (c == '\n' || c == '\t');
-    let unsafe_char = |c: char| {
-        (c.is_control() && !kept(c))
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char = |c: char| (c.is_control() && !kept(c)) || crate::sanitize::is_reordering(c);
     if !text.chars().any(unsafe_char) {
         return text.to_string();
     }
@@ -90,6 +87,12 @@ mod tests {
                 "x\\u{202e}y\\u{2066}z",
             ),
             ("déjà vu ✓", Layout::Lines, "déjà vu ✓"),
+            // The marks and separators the mail sanitiser removes, escaped here too.
+            (
+                "a\u{200f}b\u{61c}c\u{2028}d\u{2029}e\u{200e}",
+                Layout::Lines,
+                "a\\u{200f}b\\u{61c}c\\u{2028}d\\u{2029}e\\u{200e}",
+            ),
         ];
         for (input, layout, want) in cases {
             assert_eq!(escape_controls(input, *layout), *want, "{input:?}");
