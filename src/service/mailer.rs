@@ -386,6 +386,10 @@ const MANY_ROWS: usize = 20;
 /// acknowledgement queued meanwhile goes before the notices still waiting).
 const PASS_ROWS: u32 = 100;
 
+/// The most bytes of mail (each row's, and the report it carries) one pass holds; past
+/// them it takes no more rows (the first always goes).
+const PASS_BYTES: usize = 16 << 20;
+
 /// Sends every row due at the clock's instant, once, over up to `smtp.connections`
 /// connections that take the rows in order (acknowledgements first) from one queue. A
 /// row whose send fails ends its connection; the next row opens a new one. A
@@ -439,10 +443,13 @@ pub async fn flush_over(
     open: &mut Connections,
 ) -> store::Result<FlushReport> {
     let started = clock.now();
-    let (due, bad) = db
-        .call(move |s| s.read(|tx| tx.due_outbox(started, PASS_ROWS)))
+    let store::DueRows {
+        rows: due,
+        bad,
+        more,
+    } = db
+        .call(move |s| s.read(|tx| tx.due_outbox(started, PASS_ROWS, PASS_BYTES)))
         .await?;
-    let more = due.len() + bad.len() == PASS_ROWS as usize;
     let set_aside = set_aside_unreadable(db, bad).await?;
     if due.is_empty() {
         return Ok(FlushReport {

@@ -21,7 +21,7 @@ mod schema;
 pub use cases::{CaseSummary, Listing};
 pub use checkpoints::Checkpoints;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
-pub use outbox::{BadOutboxRow, OutboxRow, OutboxState};
+pub use outbox::{BadOutboxRow, DueRows, OutboxRow, OutboxState};
 pub use reminders::{
     BadReminder, DIGEST_SCOPE, PlannedRow, ReminderRow, ReminderState, SPAM_SCOPE,
 };

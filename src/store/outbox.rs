@@ -95,6 +95,34 @@ const NEXT_DUE_SQL: &str = "SELECT MIN(due) FROM (
     UNION ALL
     SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND priority = 1)";
 
+/// The due rows of one pass ([`Tx::due_outbox`]).
+#[derive(Debug, Default)]
+pub struct DueRows {
+    pub rows: Vec<OutboxRow>,
+    pub bad: Vec<BadOutboxRow>,
+    /// Rows were left due: the pass reached its count or its bytes.
+    pub more: bool,
+}
+
+/// A row of `SELECT {COLUMNS}` as stored.
+fn read_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?),
+    ))
+}
+
 fn convert(r: RawRow) -> Result<OutboxRow> {
     let (
         id,
@@ -260,29 +288,43 @@ impl Tx<'_> {
     /// Pending mail whose next attempt is due: acknowledgements first, then oldest first
     /// (the `outbox_claim` index gives this order without sorting); and apart, the due
     /// rows that cannot be read back, which must not keep the others from going.
-    pub fn due_outbox(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<(Vec<OutboxRow>, Vec<BadOutboxRow>)> {
+    ///
+    /// At most `limit` rows, and no row after those that hold `max_bytes` (each mail's
+    /// bytes and the report it carries): a team notice carries the report to each member,
+    /// and a hundred copies of a large one would not fit in memory. The first row always
+    /// comes. `more`: rows were left due (a limit was reached).
+    pub fn due_outbox(&self, now: DateTime<Utc>, limit: u32, max_bytes: usize) -> Result<DueRows> {
         // The limit is written into the statement (bound, it would have SQLite prepare
         // the statement again at every call: see `count_events_sql`).
         let sql = format!(
             "SELECT {COLUMNS} FROM {ROWS} WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
              ORDER BY o.priority, o.next_attempt_at, o.id LIMIT {limit}"
         );
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for raw in self.raw_outbox_rows(&sql, params![ts(now)])? {
+        let mut due = DueRows::default();
+        let (mut read, mut bytes) = (0usize, 0usize);
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![ts(now)])?;
+        while let Some(r) = rows.next()? {
+            if bytes >= max_bytes {
+                due.more = true;
+                break;
+            }
+            let raw = read_raw(r)?;
+            read += 1;
+            bytes = bytes
+                .saturating_add(raw.6.len())
+                .saturating_add(raw.12.3.as_ref().map_or(0, Vec::len));
             let id = raw.0;
             match convert(raw) {
-                Ok(row) => good.push(row),
-                Err(e) => bad.push(BadOutboxRow {
+                Ok(row) => due.rows.push(row),
+                Err(e) => due.bad.push(BadOutboxRow {
                     id,
                     why: e.to_string(),
                 }),
             }
         }
-        Ok((good, bad))
+        due.more |= u32::try_from(read).is_ok_and(|n| n == limit);
+        Ok(due)
     }
 
     /// When the next pending mail is due, if any: the earlier of the first entries of the
@@ -311,23 +353,7 @@ impl Tx<'_> {
     fn raw_outbox_rows(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<RawRow>> {
         let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?),
-                ))
-            })?
+            .query_map(p, read_raw)?
             .collect::<rusqlite::Result<Vec<RawRow>>>()?;
         Ok(rows)
     }
@@ -448,6 +474,35 @@ mod tests {
     use crate::store::inspect::{index_entries, plan};
     use chrono::{Duration, TimeZone, Utc};
     use rusqlite::StatementStatus;
+
+    /// A pass takes due rows up to its bytes as well as its count, the first row
+    /// whatever its size, and says when rows were left.
+    #[test]
+    fn a_pass_takes_due_mail_up_to_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("bytes.db")).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        store
+            .write(|tx| {
+                for n in 0..5 {
+                    let mut m = mail(n);
+                    m.bytes = vec![b'x'; 1000];
+                    tx.enqueue(&m, Purpose::TeamNotice, None, t0)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut take = |limit: u32, max_bytes: usize| {
+            let due = store
+                .read(|tx| tx.due_outbox(t0, limit, max_bytes))
+                .unwrap();
+            (due.rows.len(), due.more)
+        };
+        assert_eq!(take(100, 1_000_000), (5, false));
+        assert_eq!(take(100, 2_500), (3, true));
+        assert_eq!(take(100, 10), (1, true), "the first row always comes");
+        assert_eq!(take(5, 1_000_000), (5, true), "the count reached");
+    }
 
     /// The acknowledgements a mailbox was sent are counted, plus addresses included,
     /// through `outbox_acks`, which holds the acknowledgements alone: a team notice to
