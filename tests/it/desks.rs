@@ -778,34 +778,43 @@ fn a_case_opened_and_moved_in_one_mail_moves() {
 
 /// A case moved with a responder who is not on the new desk's team arrives without one:
 /// its reminders go to the new team, not on to the old desk's member.
-#[test]
-fn a_moved_case_leaves_its_responder_behind() {
-    let mut w = world();
+/// Rita reports "Bug in cohttp" (`text`) to the main desk: Alice's team notice's
+/// Message-ID.
+fn cohttp_bug_on_main(w: &mut World, text: &str) -> String {
     w.deliver(&report_to(
         RITA,
         DESK,
         "r1@reporter.test",
         "Bug in cohttp",
-        "x",
+        text,
     ));
-    let notice = w
-        .new_mail()
+    w.new_mail()
         .iter()
         .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
         .unwrap()
         .message_id
-        .to_string();
+        .to_string()
+}
+
+/// The text of the notice Carol (the cohttp desk's team) got among `mail`.
+fn carols_notice(mail: &[OutboxRow]) -> String {
+    let to_carol = of(mail, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients == vec![CAROL.to_string()])
+        .unwrap();
+    body(&to_carol.bytes)
+}
+
+#[test]
+fn a_moved_case_leaves_its_responder_behind() {
+    let mut w = world();
+    let notice = cohttp_bug_on_main(&mut w, "x");
     w.command(ALICE, "a1@example.org", &notice, "#assign me\r\n");
     assert_eq!(w.case("SEC-2026-0001").assignee.as_deref(), Some(ALICE));
     w.command(ALICE, "a2@example.org", &notice, "#move cohttp\r\n");
     let moved = w.case("COHTTP-2026-0001");
     assert_eq!(moved.assignee, None);
-    let mail = w.new_mail();
-    let to_carol = of(&mail, "team-notice")
-        .into_iter()
-        .find(|r| r.recipients == vec![CAROL.to_string()])
-        .unwrap();
-    let text = body(&to_carol.bytes);
+    let text = carols_notice(&w.new_mail());
     assert!(
         text.contains("It has no responder on your desk yet (alice@example.org was, on the desk main): #assign me takes it."),
         "{text}"
@@ -826,27 +835,10 @@ fn a_moved_case_leaves_its_responder_behind() {
 #[test]
 fn a_moved_case_notice_carries_no_control_characters() {
     let mut w = world();
-    w.deliver(&report_to(
-        RITA,
-        DESK,
-        "r1@reporter.test",
-        "Bug in cohttp",
-        "Clear \u{1b}[2J screen and \u{202e}reversed\u{202c} text.",
-    ));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
+    let text = "Clear \u{1b}[2J screen and \u{202e}reversed\u{202c} text.";
+    let notice = cohttp_bug_on_main(&mut w, text);
     w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
-    let mail = w.new_mail();
-    let to_carol = of(&mail, "team-notice")
-        .into_iter()
-        .find(|r| r.recipients == vec![CAROL.to_string()])
-        .unwrap();
-    let text = body(&to_carol.bytes);
+    let text = carols_notice(&w.new_mail());
     assert!(text.contains("screen and"), "{text}");
     for bad in ['\u{1b}', '\u{202e}', '\u{202c}'] {
         assert!(!text.contains(bad), "{bad:?} in:\n{text:?}");
