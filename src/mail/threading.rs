@@ -114,21 +114,19 @@ pub fn find_case_in<I: ThreadIndex>(
         return Ok(Some((case, ThreadReason::ReverseReference)));
     }
     // Mail another desk sent (its loop header names none of ours) carries that desk's
-    // case tag and plus address: they name its cases, not ours, whatever their number.
+    // case tag: it names its cases, not ours, whatever its number. A plus address of
+    // ours is ours whoever writes to it.
     let foreign = mail.header_values(LOOP_HEADER).any(|v| {
         let v = normalize_address(v);
         !desks.iter().any(|(address, _)| v == *address)
     });
-    if foreign {
-        return Ok(None);
-    }
     let known = |case: CaseId| -> Result<Option<CaseId>, I::Error> {
         if index.case_exists(&case)? {
             return Ok(Some(case));
         }
         index.alias_of(&case)
     };
-    for (_, prefix) in desks {
+    for (_, prefix) in desks.iter().filter(|_| !foreign) {
         if let Some(case) = subject::case_tag(&mail.subject, prefix)
             && let Some(case) = known(case)?
         {

@@ -323,6 +323,21 @@ fn another_desks_case_tag_does_not_file_its_forward_on_our_case() {
         "{filed:?}"
     );
     assert!(w.case("SEC-2026-0002").subject.contains("use after free"));
+    // Written to a plus address of ours, it names our case: that address is ours.
+    let to_ours = forward
+        .replace(
+            "To: security@example.org",
+            "To: security+sec-2026-0001@example.org",
+        )
+        .replace(
+            "<sec-2026-0001.forward.1.5.42@a.example>",
+            "<again@a.example>",
+        );
+    let filed = w.deliver(&to_ours);
+    assert!(
+        matches!(&filed, Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001"),
+        "{filed:?}"
+    );
 }
 
 /// Outsiders who guess a case's tag can use up what loop protection relays on the case
