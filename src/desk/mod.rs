@@ -572,9 +572,10 @@ pub fn unreadable(
 }
 
 /// The team alert for a mail the server refused for good, when it was meant for someone
-/// outside the team (a reporter not hearing from us, a maintainer, the announce list).
-/// Mail to the team itself is only recorded: mailing the team that its mail cannot reach
-/// it would be a loop.
+/// outside the team (a reporter not hearing from us, a maintainer, the announce list),
+/// and a reminder: the deadline it was about must not pass unseen. Other mail to the team
+/// is only recorded: mailing the team that its mail cannot reach it would be a loop (the
+/// alert about a reminder is such mail, so it ends there).
 pub fn delivery_failed(
     ctx: &Ctx<'_>,
     case: &CaseId,
@@ -589,7 +590,8 @@ pub fn delivery_failed(
         Purpose::PublishedNotice => "publication notice",
         Purpose::Announce => "announcement",
         Purpose::Preannounce => "pre-announcement",
-        Purpose::TeamNotice | Purpose::Transcript | Purpose::Reminder | Purpose::Digest => {
+        Purpose::Reminder => "reminder",
+        Purpose::TeamNotice | Purpose::Transcript | Purpose::Digest => {
             return None;
         }
     };

@@ -382,3 +382,28 @@ fn reminders_of_a_responder_who_left_the_team_go_to_the_team() {
         "reminder -> alice@example.org | [SEC-2026-0001] Reminder: the reporter is waiting for an answer"
     );
 }
+
+/// A reminder the mail server refuses for good (the responder's mailbox is gone) is told
+/// to the team: the deadline it was about must not pass unseen. (It was only noted on
+/// the case.)
+#[test]
+fn a_reminder_that_cannot_be_delivered_is_told_to_the_team() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let reminder = first(&w.new_mail(), "reminder").clone();
+    assert_eq!(reminder.recipients, vec![BOB.to_string()]);
+    let now = w.clock_now();
+    let desk = &w.desk;
+    w.store
+        .write(|tx| desk.delivery_failed(tx, &reminder, "550 5.1.1 no such mailbox", now))
+        .unwrap();
+    let alerts = w.new_mail();
+    assert_eq!(
+        summarize(&alerts),
+        "team-notice -> alice@example.org | [SEC-2026-0001] Attention: the reminder to bob@example.org could not be delivered\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: the reminder to bob@example.org could not be delivered"
+    );
+}
