@@ -594,6 +594,7 @@ async fn file_new(
     // the IMAP round trip is off the filing's path.
     let mut to_flag: Vec<Uid> = Vec::new();
     let mut flagged: Vec<Uid> = Vec::new();
+    let mut flags_refused = false; // then none is asked for again until the pass ends
     for i in 1..=batches.len() + 1 {
         if pass.shutdown.is_requested() || (next.is_none() && ready.is_none()) {
             break;
@@ -626,16 +627,14 @@ async fn file_new(
         let flagging = std::mem::take(&mut to_flag);
         let ahead = async {
             let t = std::time::Instant::now();
-            for chunk in flagging.chunks(FLAG_CHUNK) {
-                store_flags(session, pass.db, chunk, limit).await?;
-            }
+            let (done, refused) = flag_filed(session, pass.db, &flagging, limit).await?;
             let next = match batches.get(i) {
                 Some(b) if !pass.shutdown.is_requested() => {
                     Some(download(session, b, limit).await?)
                 }
                 _ => None,
             };
-            Ok::<_, IngestError>((next, flagging, t.elapsed()))
+            Ok::<_, IngestError>((next, done, t.elapsed(), refused))
         };
         let parsing = parse_aside(stored, arrival);
         let filing = async {
@@ -646,7 +645,7 @@ async fn file_new(
             }
         };
         let (ahead, parsed, (filed, filed_in)) = tokio::join!(ahead, parsing, filing);
-        let (ahead, done, downloaded) = match filed.and(ahead) {
+        let (ahead, done, downloaded, refused) = match filed.and(ahead) {
             Ok(ahead) => ahead,
             Err(e) => {
                 give_back(pass.db, parsed).await;
@@ -654,16 +653,19 @@ async fn file_new(
             }
         };
         (next, ready) = (ahead, parsed);
+        flags_refused |= refused;
         // Empty unless no batch was stored this time (the last): then kept for the end.
         flagged.extend(done);
         flagged.sort_unstable();
-        let mbox = mailbox.to_string();
-        let mut waiting = pass
-            .db
-            .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
-            .await?;
-        waiting.retain(|u| flagged.binary_search(u).is_err());
-        to_flag = waiting;
+        if !flags_refused {
+            let mbox = mailbox.to_string();
+            let mut waiting = pass
+                .db
+                .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
+                .await?;
+            waiting.retain(|u| flagged.binary_search(u).is_err());
+            to_flag = waiting;
+        }
         tracing::debug!(
             mails,
             stored_ms = stored_in.as_millis() as u64,
@@ -690,6 +692,31 @@ async fn file_new(
             .await?;
     }
     Ok(())
+}
+
+/// Flags `uids` done on the server (mail filed, its commit durable) while a backlog is
+/// filed; returns those flagged, and whether the server refused. A server refusing
+/// flags (a read-only mailbox, a proxy) never slows the backlog: its mail stays
+/// unflagged, and the end of the pass tries again (`flag_done`). A server gone fails the
+/// download that follows; one gone silent, or a disk that will not sync, ends the pass.
+async fn flag_filed(
+    session: &mut Session,
+    db: &Db,
+    uids: &[Uid],
+    limit: Duration,
+) -> Result<(Vec<Uid>, bool), IngestError> {
+    let mut done = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(FLAG_CHUNK) {
+        match store_flags(session, db, chunk, limit).await {
+            Ok(()) => done.extend_from_slice(chunk),
+            Err(IngestError::Protocol(why)) => {
+                tracing::warn!(error = %why, "the server refused to flag filed mail; the backlog goes on, and flagging is tried again at the end of the pass");
+                return Ok((done, true));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((done, false))
 }
 
 /// Commits the raw bytes of a downloaded batch (the cursor moves past it), each mail's

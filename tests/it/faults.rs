@@ -1206,6 +1206,44 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
     filed_once_each_at_first_attempt(&db, N, "the database refused the next");
 }
 
+/// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
+/// is filed in one pass all the same, and the flags are tried again at its end. (Each
+/// refusal ended the pass, so the backlog went one batch per reconnection, with the
+/// backoff growing between them.)
+#[test]
+fn a_server_refusing_flags_does_not_slow_a_backlog() {
+    const N: usize = 600; // six batches of 100
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, N, "nf", "No flags", Some("n"));
+    imap.set(Mode::RefuseCommand(b"UID STORE".to_vec()));
+    let connections = imap.accepted();
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(
+        Duration::from_secs(90),
+        "the backlog was never filed",
+        || {
+            crate::support::desk::count(
+                &db,
+                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+            ) == Ok(N as i64)
+        },
+    );
+    let reconnected = imap.accepted() - connections - 1;
+    assert!(
+        reconnected <= 1,
+        "{reconnected} reconnections while the backlog was filed: each refused flag ended the pass"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 1"),
+        0,
+        "a mail held flagged though the server refused its UID STORE"
+    );
+}
+
 /// A server that drops the connection at every `UID STORE` (a mailbox shared read-only,
 /// a proxy that dislikes flags): each report is still filed and answered, the next as
 /// well as the first, and once flags go through again, both are flagged, though no new
