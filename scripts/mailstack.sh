@@ -20,6 +20,9 @@
 # MAILSTACK_IDLE_NOTIFY=<interval> at `start` has Dovecot tell an idling client it is
 # still there (`* OK Still here`) that often (imap_idle_notify_interval; Dovecot's
 # default is every 2 minutes); remembered across restarts.
+# MAILSTACK_FETCH_FAILURE=<mode> at `start` sets Dovecot's imap_fetch_failure (what a
+# FETCH does with a message file it cannot read; `no-after` hands over the rest and
+# answers NO); remembered across restarts.
 #
 # Ports are picked at random among free loopback ports unless SMTP_PORT,
 # SUBMISSIONS_PORT (alias SMTPS_PORT), IMAP_PORT or IMAPS_PORT are set.
@@ -342,6 +345,10 @@ EOF
         printf '\n# MAILSTACK_IDLE_NOTIFY: how often an idling client hears "* OK Still here".\nimap_idle_notify_interval = %s\n' \
             "$(cat "$dir/idle-notify")" >>"$dir/dovecot.conf"
     fi
+    if [[ -e $dir/fetch-failure ]]; then
+        printf '\n# MAILSTACK_FETCH_FAILURE: a message file that cannot be read.\nimap_fetch_failure = %s\n' \
+            "$(cat "$dir/fetch-failure")" >>"$dir/dovecot.conf"
+    fi
     if [[ -e $dir/sieve-enabled ]]; then
         cat >>"$dir/dovecot.conf" <<EOF
 
@@ -491,6 +498,9 @@ cmd_start() {
         if [[ ${MAILSTACK_SIEVE:-0} == 1 ]]; then touch "$dir/sieve-enabled"; fi
         if [[ -n ${MAILSTACK_IDLE_NOTIFY:-} ]]; then
             printf '%s\n' "$MAILSTACK_IDLE_NOTIFY" >"$dir/idle-notify"
+        fi
+        if [[ -n ${MAILSTACK_FETCH_FAILURE:-} ]]; then
+            printf '%s\n' "$MAILSTACK_FETCH_FAILURE" >"$dir/fetch-failure"
         fi
     fi
 

@@ -562,6 +562,100 @@ async fn download(
     .await
 }
 
+/// [`download`], and for each mail of the batch the server would not hand over while it
+/// still lists it (Dovecot answers `NO` for a message file it cannot read, and the
+/// stream of `UID FETCH` ends quietly at a `NO`), one more try; then, in its place, a
+/// mail of the desk's own that names it. That mail is filed on a case of its own and the
+/// team is told, so a report the server keeps back is never passed over in silence.
+async fn fetch_batch(
+    session: &mut Session,
+    batch: &[Waiting],
+    (limit, mailbox, validity): (Duration, &str, UidValidity),
+    desk: &Desk,
+) -> Result<Vec<(u32, Vec<u8>)>, IngestError> {
+    let mut fetched = download(session, batch, limit).await?;
+    let got: std::collections::BTreeSet<u32> = fetched.iter().map(|(uid, _)| *uid).collect();
+    let missing: Vec<Waiting> = batch
+        .iter()
+        .filter(|w| u32::try_from(w.id).is_ok_and(|uid| !got.contains(&uid)))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(fetched);
+    }
+    // Gone since it was listed (expunged): nothing to file. Still there: tried again.
+    let listed = still_listed(session, &missing, limit).await?;
+    let kept_back: Vec<Waiting> = missing
+        .into_iter()
+        .filter(|w| listed.contains(&w.id))
+        .collect();
+    if kept_back.is_empty() {
+        return Ok(fetched);
+    }
+    let again = download(session, &kept_back, limit).await?;
+    let got: std::collections::BTreeSet<u32> = again.iter().map(|(uid, _)| *uid).collect();
+    fetched.extend(again);
+    for w in kept_back {
+        let Ok(uid) = u32::try_from(w.id) else {
+            continue;
+        };
+        if got.contains(&uid) {
+            continue;
+        }
+        tracing::error!(
+            mailbox,
+            uid,
+            "the IMAP server lists a mail it would not hand over; the team is told"
+        );
+        fetched.push((uid, kept_back_notice(desk, mailbox, validity, uid)));
+    }
+    fetched.sort_unstable_by_key(|(uid, _)| *uid);
+    Ok(fetched)
+}
+
+/// Which of `batch` the server still lists (`UID FETCH … (UID)`).
+async fn still_listed(
+    session: &mut Session,
+    batch: &[Waiting],
+    limit: Duration,
+) -> Result<std::collections::BTreeSet<i64>, IngestError> {
+    let set = batch
+        .iter()
+        .map(|w| w.id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    timed(limit, "UID FETCH (UID)", async {
+        let stream = session.uid_fetch(&set, "(UID)").await?;
+        stream
+            .try_filter_map(|f| async move { Ok(f.uid.map(i64::from)) })
+            .try_collect::<std::collections::BTreeSet<_>>()
+            .await
+    })
+    .await
+}
+
+/// The desk's own mail standing for UID `uid` of `mailbox`, which the server would not
+/// hand over: automatic (never answered), from the desk's host, naming the mail.
+fn kept_back_notice(desk: &Desk, mailbox: &str, validity: UidValidity, uid: u32) -> Vec<u8> {
+    let host = &desk.config.desk.hostname;
+    let mailbox = crate::sanitize::one_line(mailbox);
+    format!(
+        "From: IMAP server <mailer-daemon@{host}>\r\n\
+         To: {to}\r\n\
+         Subject: (a mail the IMAP server would not hand over: UID {uid} in {mailbox})\r\n\
+         Message-ID: <kept-back.{validity}.{uid}@{host}>\r\n\
+         Auto-Submitted: auto-generated\r\n\
+         \r\n\
+         The IMAP server lists a mail as UID {uid} in {mailbox} (UIDVALIDITY {validity}),\r\n\
+         but would not hand it over, twice (its log says why: a message file it cannot\r\n\
+         read, say). It may be a report. It stays in the mailbox, marked done like the\r\n\
+         mail around it: read it there, and forward it to the desk once it can be read.\r\n",
+        to = desk.config.desk.address,
+        validity = validity.0,
+    )
+    .into_bytes()
+}
+
 /// A batch's announced size in megabytes: the download's deadline grows with it.
 fn batch_megabytes(batch: &[Waiting]) -> u32 {
     let bytes: u64 = batch.iter().map(|w| w.bytes).sum();
@@ -585,7 +679,7 @@ async fn file_new(
     let total: usize = batches.iter().map(|b| b.len()).sum();
     // The batch downloaded (not stored yet), and the one stored and parsed (not filed).
     let mut next = match batches.first() {
-        Some(b) => Some(download(session, b, limit).await?),
+        Some(b) => Some(fetch_batch(session, b, (limit, mailbox, validity), pass.desk).await?),
         None => None,
     };
     let mut ready: Option<ToFile> = None;
@@ -630,7 +724,7 @@ async fn file_new(
             let (done, refused) = flag_filed(session, pass.db, &flagging, limit).await?;
             let next = match batches.get(i) {
                 Some(b) if !pass.shutdown.is_requested() => {
-                    Some(download(session, b, limit).await?)
+                    Some(fetch_batch(session, b, (limit, mailbox, validity), pass.desk).await?)
                 }
                 _ => None,
             };

@@ -1206,6 +1206,45 @@ fn a_database_refusing_a_batch_gives_back_the_batch_stored_and_files_it_once() {
     filed_once_each_at_first_attempt(&db, N, "the database refused the next");
 }
 
+/// A report the server lists but will not hand over (Dovecot cannot read its file, and
+/// hands over the rest with a `NO`): the team is told, on a case of its own, and the
+/// reports around it are filed and answered. (It was passed over in silence: the
+/// cursor moved past it, and it stayed in the mailbox, never filed, never told.)
+#[test]
+fn a_mail_the_server_keeps_back_is_told_to_the_team() {
+    let stack = MailStack::start_with_fetch_failure("no-after");
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "kb", "Kept back", Some("k"));
+    stack.make_unreadable(DESK, 2);
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(
+        Duration::from_secs(60),
+        "the mail was never all filed",
+        || {
+            crate::support::desk::count(
+                &db,
+                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+            ) == Ok(3)
+        },
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 3);
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        2,
+        "the two readable reports are answered, and nobody for the third"
+    );
+    let team = stack.wait_for(ALICE, 3, WAIT);
+    let subjects: Vec<String> = team.iter().filter_map(|m| header(m, "Subject")).collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("would not hand over: UID 2 in INBOX")),
+        "{subjects:#?}"
+    );
+}
+
 /// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
 /// is filed in one pass all the same, and the flags are tried again at its end. (Each
 /// refusal ended the pass, so the backlog went one batch per reconnection, with the

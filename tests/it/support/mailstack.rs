@@ -65,6 +65,43 @@ impl MailStack {
         MailStack::start_with(&[("MAILSTACK_IDLE_NOTIFY", interval)])
     }
 
+    /// Like [`start`](Self::start), with Dovecot's `imap_fetch_failure` set to `mode`
+    /// (`MAILSTACK_FETCH_FAILURE`, e.g. "no-after").
+    pub fn start_with_fetch_failure(mode: &str) -> MailStack {
+        MailStack::start_with(&[("MAILSTACK_FETCH_FAILURE", mode)])
+    }
+
+    /// Makes the message file of `user`'s INBOX mail `uid` unreadable to Dovecot (as a
+    /// damaged disk or a wrong owner would): Dovecot lists it but cannot hand it over.
+    pub fn make_unreadable(&self, user: &str, uid: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let maildir = self.dir.join("mail").join(user).join("Maildir");
+        let list = fs::read_to_string(maildir.join("dovecot-uidlist")).unwrap();
+        let base = list
+            .lines()
+            .find_map(|l| {
+                let (id, rest) = l.split_once(' ')?;
+                (id == uid.to_string()).then(|| rest.rsplit(':').next().unwrap_or("").to_string())
+            })
+            .unwrap_or_else(|| panic!("UID {uid} is not in {list}"));
+        let base = base.split(':').next().unwrap().to_string();
+        for sub in ["new", "cur"] {
+            for e in fs::read_dir(maildir.join(sub)).unwrap() {
+                let path = e.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&base)
+                {
+                    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+                    return;
+                }
+            }
+        }
+        panic!("no message file for UID {uid} ({base})");
+    }
+
     fn start_with(env: &[(&str, &str)]) -> MailStack {
         install_once();
         let dir = fresh_dir();
