@@ -1245,6 +1245,43 @@ fn a_mail_the_server_keeps_back_is_told_to_the_team() {
     );
 }
 
+/// The same with Dovecot's default, which drops the connection at a message file it
+/// cannot read: the mail before it is filed, and none after it is passed over (the
+/// cursor stops short of it; the desk keeps trying, and says so). The desk cannot tell
+/// this file from a network gone, so it does not stand a mail of its own in its place.
+#[test]
+fn a_mail_the_server_drops_the_connection_at_is_never_passed_over() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "dc", "Dropped", Some("d"));
+    stack.make_unreadable(DESK, 2);
+    let connections = imap.accepted();
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(
+        Duration::from_secs(60),
+        "the first report was never filed",
+        || {
+            crate::support::desk::count(
+                &db,
+                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+            ) == Ok(1)
+        },
+    );
+    // Two passes more (each connection ends at the mail it cannot have).
+    wait_until(Duration::from_secs(60), "the desk stopped trying", || {
+        imap.accepted() >= connections + 3
+    });
+    assert_eq!(
+        tally(&db, "SELECT MAX(last_uid) FROM imap_cursor"),
+        1,
+        "the cursor went past the mail the server would not hand over"
+    );
+    assert_eq!(tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE uid > 1"), 0);
+}
+
 /// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
 /// is filed in one pass all the same, and the flags are tried again at its end. (Each
 /// refusal ended the pass, so the backlog went one batch per reconnection, with the
