@@ -44,6 +44,17 @@ fn fault_config(
     (text, db)
 }
 
+/// Waits until `n` raw mails are processed (filed, or set aside); panics with `what`
+/// after 90 s. The database may not exist yet when it starts.
+fn wait_processed(db: &Path, n: i64, what: &str) {
+    wait_until(Duration::from_secs(90), what, || {
+        crate::support::desk::count(
+            db,
+            "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
+        ) == Ok(n)
+    });
+}
+
 /// Polls `done` (every 20 ms) until it holds; panics with `what` after `limit`.
 fn wait_until(limit: Duration, what: &str, done: impl FnMut() -> bool) -> Duration {
     wait_or(limit, done, || what.to_string())
@@ -1146,14 +1157,7 @@ fn a_first_start_cut_off_mid_download_still_files_the_old_mail_as_history() {
     imap.set(Mode::BlackholeAfter(b"UID FETCH 201,".to_vec()));
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_until(
-        Duration::from_secs(60),
-        "the old mail was never all filed",
-        || {
-            let filed = "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'";
-            crate::support::desk::count(&db, filed) == Ok(N as i64)
-        },
-    );
+    wait_processed(&db, N as i64, "the old mail was never all filed");
     assert!(
         imap.accepted() - connections >= 2,
         "the download was not cut off (batches of 100 start the third at UID 201)"
@@ -1219,16 +1223,7 @@ fn a_mail_the_server_keeps_back_is_told_to_the_team() {
     append_reports(&stack, 3, "kb", "Kept back", Some("k"));
     stack.make_unreadable(DESK, 2);
     let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_until(
-        Duration::from_secs(60),
-        "the mail was never all filed",
-        || {
-            crate::support::desk::count(
-                &db,
-                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
-            ) == Ok(3)
-        },
-    );
+    wait_processed(&db, 3, "the mail was never all filed");
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 3);
     assert_eq!(
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
@@ -1260,16 +1255,7 @@ fn a_mail_the_server_drops_the_connection_at_is_never_passed_over() {
     stack.make_unreadable(DESK, 2);
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_until(
-        Duration::from_secs(60),
-        "the first report was never filed",
-        || {
-            crate::support::desk::count(
-                &db,
-                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
-            ) == Ok(1)
-        },
-    );
+    wait_processed(&db, 1, "the first report was never filed");
     // Two passes more (each connection ends at the mail it cannot have).
     wait_until(Duration::from_secs(60), "the desk stopped trying", || {
         imap.accepted() >= connections + 3
@@ -1298,16 +1284,7 @@ fn a_server_refusing_flags_does_not_slow_a_backlog() {
     imap.set(Mode::RefuseCommand(b"UID STORE".to_vec()));
     let connections = imap.accepted();
     let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_until(
-        Duration::from_secs(90),
-        "the backlog was never filed",
-        || {
-            crate::support::desk::count(
-                &db,
-                "SELECT COUNT(*) FROM raw_mail WHERE state = 'processed'",
-            ) == Ok(N as i64)
-        },
-    );
+    wait_processed(&db, N as i64, "the backlog was never filed");
     let reconnected = imap.accepted() - connections - 1;
     assert!(
         reconnected <= 1,
