@@ -538,92 +538,152 @@ async fn waiting_on_server(
     Ok(waiting)
 }
 
-/// Downloads one batch of mails (UID, bytes), without setting \Seen.
+/// Downloads one batch of mails (UID, bytes), without setting \Seen. What came before
+/// a failure (a connection dropped, a timeout) is kept, and returned with it.
 async fn download(
     session: &mut Session,
     batch: &[Waiting],
     limit: Duration,
-) -> Result<Vec<(u32, Vec<u8>)>, IngestError> {
-    let set = batch
-        .iter()
-        .map(|w| w.id.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+) -> (Vec<(u32, Vec<u8>)>, Option<IngestError>) {
+    let set = uid_set(batch);
     let limit = limit.saturating_mul(batch_megabytes(batch).saturating_add(1));
-    timed(limit, "UID FETCH", async {
+    let mut got = Vec::with_capacity(batch.len());
+    let done = timed(limit, "UID FETCH", async {
         let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+        let mut stream = std::pin::pin!(stream);
         // Each mail is copied out as it arrives and its response let go, so the batch
         // is in memory once, not twice.
-        stream
-            .try_filter_map(|f| async move { Ok(f.uid.zip(f.body().map(<[u8]>::to_vec))) })
-            .try_collect::<Vec<_>>()
-            .await
+        while let Some(f) = stream.try_next().await? {
+            if let Some(mail) = f.uid.zip(f.body().map(<[u8]>::to_vec)) {
+                got.push(mail);
+            }
+        }
+        Ok::<_, async_imap::error::Error>(())
     })
-    .await
+    .await;
+    (got, done.err())
 }
 
-/// [`download`], and for each mail of the batch the server would not hand over while it
-/// still lists it (Dovecot answers `NO` for a message file it cannot read, and the
-/// stream of `UID FETCH` ends quietly at a `NO`), one more try; then, in its place, a
-/// mail of the desk's own that names it. That mail is filed on a case of its own and the
-/// team is told, so a report the server keeps back is never passed over in silence.
+/// A batch downloaded: its mails (UID, bytes) in UID order, and the UID the server
+/// stopped handing over mail at, if it did (a connection dropped, a timeout). The mail
+/// before that UID is filed; the pass ends after it.
+struct Fetched {
+    mails: Vec<(u32, Vec<u8>)>,
+    cut_at: Option<u32>,
+}
+
+/// [`download`], and for each mail of the batch the server did not hand over:
+/// - if the connection is gone (Dovecot's default for a message file it cannot read is
+///   to drop it; the stream of `UID FETCH` ends quietly when it does), the UID it
+///   stopped at is counted in [`Stalls`]: the mail before it is filed, the pass ends,
+///   and after [`PASS_OVER_AFTER`] such stops in a row that mail is not asked for again;
+/// - if the server answered `NO` (the stream ends quietly at that too) and still lists
+///   the mail, one more try.
+///
+/// A mail given up either way is replaced by a mail of the desk's own that names it,
+/// filed on a case of its own with the team told, so a report the server keeps back is
+/// never passed over in silence, and never holds back the mail behind it for good.
 async fn fetch_batch(
     session: &mut Session,
     batch: &[Waiting],
     (limit, mailbox, validity): (Duration, &str, UidValidity),
     desk: &Desk,
-) -> Result<Vec<(u32, Vec<u8>)>, IngestError> {
-    let mut fetched = download(session, batch, limit).await?;
-    let got: std::collections::BTreeSet<u32> = fetched.iter().map(|(uid, _)| *uid).collect();
-    let missing: Vec<Waiting> = batch
+) -> Result<Fetched, IngestError> {
+    let stalls = &desk.stalls;
+    let (given_up, asked): (Vec<Waiting>, Vec<Waiting>) = batch
         .iter()
-        .filter(|w| u32::try_from(w.id).is_ok_and(|uid| !got.contains(&uid)))
         .cloned()
+        .partition(|w| uid_of(w).is_some_and(|uid| stalls.given_up(validity, uid)));
+    let (mut mails, failed) = download(session, &asked, limit).await;
+    let got: std::collections::BTreeSet<u32> = mails.iter().map(|(uid, _)| *uid).collect();
+    stalls.came_through(validity, |uid| got.contains(&uid));
+    let missing: Vec<Waiting> = asked
+        .into_iter()
+        .filter(|w| uid_of(w).is_some_and(|uid| !got.contains(&uid)))
         .collect();
-    if missing.is_empty() {
-        return Ok(fetched);
+    let mut cut_at = None;
+    match (missing.first().and_then(uid_of), failed) {
+        (None, Some(e)) => return Err(e),
+        (None, None) => {}
+        (Some(uid), failed) => {
+            let gone = match &failed {
+                Some(_) => true,
+                None => !answers(session, limit).await,
+            };
+            if gone {
+                let times = stalls.stopped_at(validity, uid);
+                let error =
+                    failed.map_or_else(|| "the connection was closed".into(), |e| e.to_string());
+                tracing::error!(
+                    mailbox,
+                    uid,
+                    times,
+                    %error,
+                    "the IMAP server stopped handing over mail at this one; the mail before it is filed, and after {PASS_OVER_AFTER} times in a row it is passed over and the team told"
+                );
+                cut_at = Some(uid);
+            } else {
+                let refused = ask_again(session, missing, limit).await?;
+                for uid in refused {
+                    tracing::error!(
+                        mailbox,
+                        uid,
+                        "the IMAP server lists a mail it would not hand over; the team is told"
+                    );
+                    let why = "but would not hand it over, twice";
+                    mails.push((uid, kept_back_notice(desk, mailbox, validity, uid, why)));
+                }
+            }
+        }
     }
-    // Gone since it was listed (expunged): nothing to file. Still there: tried again.
+    for uid in given_up.iter().filter_map(uid_of) {
+        tracing::error!(
+            mailbox,
+            uid,
+            "the IMAP server stopped at this mail {PASS_OVER_AFTER} times in a row; it is passed over and the team told"
+        );
+        let why = format!("but stopped handing over mail at it {PASS_OVER_AFTER} times in a row");
+        mails.push((uid, kept_back_notice(desk, mailbox, validity, uid, &why)));
+        stalls.came_through(validity, |u| u == uid);
+    }
+    mails.sort_unstable_by_key(|(uid, _)| *uid);
+    Ok(Fetched { mails, cut_at })
+}
+
+/// The mails of `missing` the server still lists and, asked once more, would not hand
+/// over (it answered `NO`); those since expunged are simply gone.
+async fn ask_again(
+    session: &mut Session,
+    missing: Vec<Waiting>,
+    limit: Duration,
+) -> Result<Vec<u32>, IngestError> {
     let listed = still_listed(session, &missing, limit).await?;
     let kept_back: Vec<Waiting> = missing
         .into_iter()
         .filter(|w| listed.contains(&w.id))
         .collect();
     if kept_back.is_empty() {
-        return Ok(fetched);
+        return Ok(Vec::new());
     }
-    let again = download(session, &kept_back, limit).await?;
+    let (again, failed) = download(session, &kept_back, limit).await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let got: std::collections::BTreeSet<u32> = again.iter().map(|(uid, _)| *uid).collect();
-    fetched.extend(again);
-    for w in kept_back {
-        let Ok(uid) = u32::try_from(w.id) else {
-            continue;
-        };
-        if got.contains(&uid) {
-            continue;
-        }
-        tracing::error!(
-            mailbox,
-            uid,
-            "the IMAP server lists a mail it would not hand over; the team is told"
-        );
-        fetched.push((uid, kept_back_notice(desk, mailbox, validity, uid)));
-    }
-    fetched.sort_unstable_by_key(|(uid, _)| *uid);
-    Ok(fetched)
+    // Handed over the second time: filed like the rest of the batch.
+    Ok(kept_back
+        .iter()
+        .filter_map(uid_of)
+        .filter(|uid| !got.contains(uid))
+        .collect())
 }
-
 /// Which of `batch` the server still lists (`UID FETCH … (UID)`).
 async fn still_listed(
     session: &mut Session,
     batch: &[Waiting],
     limit: Duration,
 ) -> Result<std::collections::BTreeSet<i64>, IngestError> {
-    let set = batch
-        .iter()
-        .map(|w| w.id.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let set = uid_set(batch);
     timed(limit, "UID FETCH (UID)", async {
         let stream = session.uid_fetch(&set, "(UID)").await?;
         stream
@@ -634,9 +694,38 @@ async fn still_listed(
     .await
 }
 
-/// The desk's own mail standing for UID `uid` of `mailbox`, which the server would not
-/// hand over: automatic (never answered), from the desk's host, naming the mail.
-fn kept_back_notice(desk: &Desk, mailbox: &str, validity: UidValidity, uid: u32) -> Vec<u8> {
+/// Whether the connection still answers: a `UID FETCH` stream ends quietly when the
+/// connection does, as it does at a tagged `NO`. (So does async-imap's `noop`: the
+/// tagged `OK` must be seen.)
+async fn answers(session: &mut Session, limit: Duration) -> bool {
+    timed(limit, "NOOP", session.run_command_and_check_ok("NOOP"))
+        .await
+        .is_ok()
+}
+
+/// `batch`'s UIDs as an IMAP set.
+fn uid_set(batch: &[Waiting]) -> String {
+    batch
+        .iter()
+        .map(|w| w.id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn uid_of(w: &Waiting) -> Option<u32> {
+    u32::try_from(w.id).ok()
+}
+
+/// The desk's own mail standing for UID `uid` of `mailbox`, which the server lists
+/// `why` (…would not hand over): automatic (never answered), from the desk's host,
+/// naming the mail.
+fn kept_back_notice(
+    desk: &Desk,
+    mailbox: &str,
+    validity: UidValidity,
+    uid: u32,
+    why: &str,
+) -> Vec<u8> {
     let host = &desk.config.desk.hostname;
     let mailbox = crate::sanitize::one_line(mailbox);
     format!(
@@ -647,13 +736,65 @@ fn kept_back_notice(desk: &Desk, mailbox: &str, validity: UidValidity, uid: u32)
          Auto-Submitted: auto-generated\r\n\
          \r\n\
          The IMAP server lists a mail as UID {uid} in {mailbox} (UIDVALIDITY {validity}),\r\n\
-         but would not hand it over, twice (its log says why: a message file it cannot\r\n\
-         read, say). It may be a report. It stays in the mailbox, marked done like the\r\n\
-         mail around it: read it there, and forward it to the desk once it can be read.\r\n",
+         {why}. Its log says what is wrong (a message file it cannot read, say).\r\n\
+         It may be a report. It stays in the mailbox, marked done like the mail\r\n\
+         around it: read it there, and forward it to the desk once it can be read.\r\n",
         to = desk.config.desk.address,
         validity = validity.0,
     )
     .into_bytes()
+}
+
+/// After the server has stopped handing over mail at the same UID this many times in
+/// a row (a connection dropped or gone silent), nothing of that mail come through, the
+/// mail is passed over: one of the desk's own stands in its place and the team is told.
+/// Dovecot drops the connection at a message file it cannot read (its default
+/// `imap_fetch_failure`), and without this every report behind that mail would wait
+/// for good. A network that fails now and then moves on between the tries.
+pub const PASS_OVER_AFTER: u32 = 3;
+
+/// Where the IMAP server last stopped handing over mail: (UIDVALIDITY, UID, how many
+/// times in a row). Kept for the daemon's life, across connections.
+#[derive(Debug, Default)]
+pub struct Stalls(std::sync::Mutex<Option<(UidValidity, u32, u32)>>);
+
+impl Stalls {
+    fn with<T>(&self, f: impl FnOnce(&mut Option<(UidValidity, u32, u32)>) -> T) -> T {
+        // Nothing panics while it is held; a poisoned lock still holds a sound value.
+        let mut stall = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut stall)
+    }
+
+    /// Counts one more stop at `uid`; returns how many in a row.
+    fn stopped_at(&self, validity: UidValidity, uid: u32) -> u32 {
+        self.with(|stall| {
+            let times = match *stall {
+                Some((v, u, n)) if v == validity && u == uid => n.saturating_add(1),
+                _ => 1,
+            };
+            *stall = Some((validity, uid, times));
+            times
+        })
+    }
+
+    /// Whether the server has stopped at `uid` often enough for it to be passed over.
+    fn given_up(&self, validity: UidValidity, uid: u32) -> bool {
+        self.with(|stall| {
+            matches!(*stall, Some((v, u, n)) if v == validity && u == uid && n >= PASS_OVER_AFTER)
+        })
+    }
+
+    /// The mail stopped at came through, or was passed over: the count starts afresh.
+    fn came_through(&self, validity: UidValidity, uids: impl Fn(u32) -> bool) {
+        self.with(|stall| {
+            if matches!(*stall, Some((v, u, _)) if v == validity && uids(u)) {
+                *stall = None;
+            }
+        });
+    }
 }
 
 /// A batch's announced size in megabytes: the download's deadline grows with it.
@@ -689,6 +830,7 @@ async fn file_new(
     let mut to_flag: Vec<Uid> = Vec::new();
     let mut flagged: Vec<Uid> = Vec::new();
     let mut flags_refused = false; // then none is asked for again until the pass ends
+    let mut cut_at = None; // where the server stopped handing over mail: the pass ends
     for i in 1..=batches.len() + 1 {
         if pass.shutdown.is_requested() || (next.is_none() && ready.is_none()) {
             break;
@@ -696,13 +838,22 @@ async fn file_new(
         pass.beat.tick();
         let t0 = std::time::Instant::now();
         let arrival = next
-            .as_deref()
-            .map_or(Arrival::Live, |b| arrival_of(b, history_until));
+            .as_ref()
+            .map_or(Arrival::Live, |b| arrival_of(&b.mails, history_until));
         let stored = match next.take() {
             Some(fetched) => {
+                cut_at = cut_at.or(fetched.cut_at);
                 let done = std::mem::take(&mut flagged);
                 let now = pass.clock.now();
-                let stored = store_raw(pass.db, mailbox, validity, fetched, now, arrival, done);
+                let stored = store_raw(
+                    pass.db,
+                    mailbox,
+                    validity,
+                    fetched.mails,
+                    now,
+                    arrival,
+                    done,
+                );
                 let stored = match stored.await {
                     Ok(stored) => stored,
                     Err(e) => {
@@ -719,17 +870,15 @@ async fn file_new(
         let filing = ready.take();
         let mails = filing.as_ref().map_or(0, |b| b.raw_ids().len());
         let flagging = std::mem::take(&mut to_flag);
-        let ahead = async {
-            let t = std::time::Instant::now();
-            let (done, refused) = flag_filed(session, pass.db, &flagging, limit).await?;
-            let next = match batches.get(i) {
-                Some(b) if !pass.shutdown.is_requested() => {
-                    Some(fetch_batch(session, b, (limit, mailbox, validity), pass.desk).await?)
-                }
-                _ => None,
-            };
-            Ok::<_, IngestError>((next, done, t.elapsed(), refused))
-        };
+        let cut = cut_at.is_some();
+        let ahead = look_ahead(
+            session,
+            pass,
+            flagging,
+            batches.get(i).copied(),
+            validity,
+            cut,
+        );
         let parsing = parse_aside(stored, arrival);
         let filing = async {
             let t = std::time::Instant::now();
@@ -785,7 +934,41 @@ async fn file_new(
             .call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &flagged)))
             .await?;
     }
-    Ok(())
+    match cut_at {
+        Some(uid) => Err(IngestError::Protocol(format!(
+            "UID FETCH: the server stopped handing over mail at UID {uid} (the mail before it is filed)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What goes on beside the filing of a batch (see [`file_new`]): the mail filed before
+/// is flagged done, and `batch` (the next, if any) downloads; neither once the server
+/// has stopped handing over mail (`cut`: the connection is gone, and the flags wait for
+/// the next pass). Returns the batch downloaded, the UIDs flagged, the time taken, and
+/// whether flags were refused.
+async fn look_ahead(
+    session: &mut Session,
+    pass: &Pass<'_>,
+    flagging: Vec<Uid>,
+    batch: Option<&[Waiting]>,
+    validity: UidValidity,
+    cut: bool,
+) -> Result<(Option<Fetched>, Vec<Uid>, Duration, bool), IngestError> {
+    let t = std::time::Instant::now();
+    if cut {
+        return Ok((None, Vec::new(), t.elapsed(), false));
+    }
+    let imap = &pass.desk.config.imap;
+    let (done, refused) = flag_filed(session, pass.db, &flagging, imap.timeout).await?;
+    let next = match batch {
+        Some(b) if !pass.shutdown.is_requested() => {
+            let how = (imap.timeout, imap.mailbox.as_str(), validity);
+            Some(fetch_batch(session, b, how, pass.desk).await?)
+        }
+        _ => None,
+    };
+    Ok((next, done, t.elapsed(), refused))
 }
 
 /// Flags `uids` done on the server (mail filed, its commit durable) while a backlog is

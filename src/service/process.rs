@@ -87,6 +87,8 @@ pub struct Desk {
     desks: Vec<Desk>,
     /// Whether the inbox is being caught up (shared by every desk of the process).
     pub catch_up: crate::service::catchup::CatchUp,
+    /// Where the IMAP server last cut a download of this desk's inbox short.
+    pub(crate) stalls: crate::service::ingest::Stalls,
     /// How the ingest files a suspect mail: in a child process of this binary (what
     /// `secdesk run` sets), or, when `None`, in this process.
     pub isolation: Option<crate::service::isolation::Isolation>,
@@ -106,6 +108,7 @@ impl Desk {
                 seq: Arc::clone(&seq),
                 desks: Vec::new(),
                 catch_up: catch_up.clone(),
+                stalls: Default::default(),
                 isolation: None,
             })
             .collect();
@@ -115,6 +118,7 @@ impl Desk {
             seq,
             desks,
             catch_up,
+            stalls: Default::default(),
             isolation: None,
         }
     }
