@@ -156,6 +156,9 @@ pub fn sync_wal(wal: &Path) -> Result<()> {
 /// The page size of a database this secdesk creates.
 const PAGE_SIZE: i64 = 8192;
 
+/// How many times a backup tries, 50 ms apart, while the database is locked: a minute.
+const BACKUP_TRIES: u32 = 1200;
+
 /// A write transaction; every change goes through one.
 pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
@@ -333,6 +336,7 @@ impl Store {
     }
 
     /// A consistent copy of the live database (SQLite online backup), made 0600.
+    /// Tries [`BACKUP_TRIES`] times, 50 ms apart, while the database is locked.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
             return Err(StoreError::Open {
@@ -351,8 +355,19 @@ impl Store {
             })?;
         let mut target = Connection::open(dest)?;
         let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
-        backup.run_to_completion(256, Duration::from_millis(5), None)?;
-        Ok(())
+        // Every page in one step, under one read snapshot: a step at a time, the backup
+        // starts over at each commit of another connection, and a busy desk commits
+        // several times a second. (In WAL mode the read blocks no writer.)
+        for _ in 0..BACKUP_TRIES {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => return Ok(()),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        Err(StoreError::Open {
+            path: dest.to_path_buf(),
+            source: "the database stayed locked for a minute; try again".into(),
+        })
     }
 
     /// Gives back the memory of this connection's page cache (`PRAGMA shrink_memory`):
@@ -510,6 +525,54 @@ pub(crate) mod inspect {
 mod tests {
     use super::*;
     use crate::types::{Uid, UidValidity};
+
+    /// A backup of a database written to all the while (a daemon at work) ends, and is
+    /// sound. (It copied 256 pages a step with a pause between, and SQLite starts a
+    /// backup over at each commit of another connection: a busy desk's backup never
+    /// ended.)
+    #[test]
+    fn a_backup_ends_while_another_connection_commits_all_the_time() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TABLE filler (x BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                 INSERT INTO filler SELECT randomblob(4000) FROM n;",
+            )
+            .unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (stop, path) = (std::sync::Arc::clone(&stop), path.clone());
+            std::thread::spawn(move || {
+                let c = rusqlite::Connection::open(&path).unwrap();
+                c.busy_timeout(Duration::from_secs(10)).unwrap();
+                // A commit a millisecond, whatever the disk: no step goes without one.
+                c.pragma_update(None, "synchronous", "OFF").unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    c.execute("INSERT INTO filler VALUES (randomblob(100))", [])
+                        .unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dest = dir.path().join("copy.db");
+        let copier = {
+            let dest = dest.clone();
+            std::thread::spawn(move || tx.send(store.backup_to(&dest).map_err(|e| e.to_string())))
+        };
+        let ended = rx.recv_timeout(Duration::from_secs(60));
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        copier.join().unwrap().unwrap();
+        assert_eq!(ended, Ok(Ok(())), "the backup never ended");
+        let copy = Store::open(&dest).unwrap();
+        assert_eq!(copy.integrity_check().unwrap(), "ok");
+    }
 
     /// A database this secdesk creates has 8 KiB pages; one made before (4 KiB, SQLite's
     /// default) keeps its own, migrated and written as before.
