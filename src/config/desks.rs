@@ -208,6 +208,11 @@ fn merge_desk(
             .entry(section.to_string())
             .or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
         if let Some(t) = target.as_table_mut() {
+            // A desk with a team of its own hears its mail itself: the top level's list
+            // (`team.notify`) is the other team's, and stays theirs unless set here.
+            if section == "team" && keys.iter().any(|(kk, _)| *kk == "members") {
+                t.remove("notify");
+            }
             for (kk, vv) in keys {
                 t.insert(kk.clone(), vv.clone());
                 set.insert(format!("{section}.{kk}"));
@@ -452,6 +457,29 @@ timezone = "America/New_York"
         assert!(c.desk_named("main").unwrap().desk.key.is_empty());
         assert!(c.desk_named("nope").is_none());
         assert_eq!(c.desk_labels(), vec!["main", "cohttp", "dune"]);
+    }
+
+    /// A desk with a team of its own does not take the top level's `team.notify`: all
+    /// its team mail (reports under embargo, reminders) went to the other team's list,
+    /// and its own team heard nothing. One that sets its own list keeps it.
+    #[test]
+    fn a_desk_with_a_team_of_its_own_does_not_take_the_top_levels_list() {
+        let text = three()
+            .replacen(
+                "[team]\n",
+                "[team]\nnotify = \"security-team@example.org\"\n",
+                1,
+            )
+            .replace(
+                "members = [\"dan@example.net\"]",
+                "members = [\"dan@example.net\"]\nnotify = \"dune-team@example.net\"",
+            );
+        let c = config(&text).unwrap();
+        assert_eq!(c.team.recipients(), vec!["security-team@example.org"]);
+        let co = c.desk_named("cohttp").unwrap();
+        assert_eq!(co.team.recipients(), vec!["carol@example.org"]);
+        let dune = c.desk_named("dune").unwrap();
+        assert_eq!(dune.team.recipients(), vec!["dune-team@example.net"]);
     }
 
     #[test]
