@@ -111,6 +111,8 @@ pub struct Decision {
     /// `#publish` with an advisory repository: the commit the shell makes before the
     /// transaction commits (a failure rolls the whole publication back).
     pub repo_commit: Option<crate::publish::publication::RepoCommit>,
+    /// `#move` went through: the desk the shell hands the case to, once it is recorded.
+    pub move_to: Option<String>,
 }
 
 impl Decision {
@@ -124,6 +126,7 @@ impl Decision {
             outgoing: Vec::new(),
             one_offs: Vec::new(),
             repo_commit: None,
+            move_to: None,
         }
     }
 

@@ -542,8 +542,11 @@ impl Desk {
             return self.record(tx, d, Some(&meta), now, delivery);
         }
         let facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
-        let move_to = move_request(&sender, body.as_ref(), &facts.other_desks);
         let recent = self.recent_counts(tx, m, now)?;
+        let mover = match &sender {
+            Sender::Team(member) => Some(member.clone()),
+            _ => None,
+        };
         let decision = desk::decide(
             &self.ctx(now),
             Incoming {
@@ -562,10 +565,12 @@ impl Desk {
         references.sort();
         references.dedup();
         let meta = Meta::of(m, raw_id, references);
-        let refused = decision.events.iter().any(|e| e.kind == EventKind::Refused);
+        // Only a `#move` that went through moves the case (not one a `#case` naming
+        // another case stopped, nor the second of two).
+        let move_to = decision.move_to.clone().zip(mover);
         let out = self.record(tx, decision, Some(&meta), now, delivery)?;
         match (move_to, &out) {
-            (Some((member, target)), Processed::Filed { case, .. }) if !refused => {
+            (Some((target, member)), Processed::Filed { case, .. }) => {
                 let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
                 self.hand_over(tx, target, case, &member, now, delivery)
             }
@@ -905,6 +910,7 @@ impl Desk {
             outgoing,
             one_offs,
             repo_commit,
+            move_to: _, // carried out by the caller, once this is recorded
         } = d;
         let message_id = incoming.map(|i| i.id.clone());
         if let Some(c) = &case {
@@ -1231,26 +1237,6 @@ fn reporter_last_message(tx: &Tx<'_>, case: &Case) -> store::Result<Option<Messa
         return Ok(None);
     };
     tx.last_message_from(&case.id, rep)
-}
-
-/// `#move`, by a member of this desk, to a desk there is: the member and the desk's
-/// label, carried out once the mail is recorded (on the case it found, or the one its
-/// `#new` opened).
-fn move_request(
-    sender: &Sender,
-    body: Option<&commands::ParsedBody>,
-    other_desks: &[String],
-) -> Option<(String, String)> {
-    let (Sender::Team(member), Some(b)) = (sender, body) else {
-        return None;
-    };
-    b.commands
-        .iter()
-        .find_map(|c| match &c.parsed {
-            Ok(Command::Move(d)) if other_desks.contains(d) => Some(d.clone()),
-            _ => None,
-        })
-        .map(|d| (member.clone(), d))
 }
 
 /// A pending raw mail read for processing: its bytes (shared with the parsed mail), how it

@@ -526,6 +526,70 @@ fn reminders_go_to_the_cases_desk() {
     );
 }
 
+/// A `#move` whose block a `#case` naming another case stopped moves nothing: the
+/// transcript says "not done", and the case stays where it is. The second of two
+/// `#move` lines fails too. (The case the mail threaded into was handed over all the
+/// same, to the other desk's team, while the transcript said nothing was done.)
+#[test]
+fn a_move_that_was_not_done_moves_nothing() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "First", "x"));
+    w.deliver(&report_to(RITA, DESK, "r2@reporter.test", "Second", "y"));
+    let mail = w.new_mail();
+    let notice = mail
+        .iter()
+        .find(|r| {
+            r.purpose.as_str() == "team-notice"
+                && r.recipients == vec![ALICE.to_string()]
+                && header(&r.bytes, "Subject")
+                    .unwrap()
+                    .contains("SEC-2026-0002")
+        })
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#case SEC-2026-0001\r\n#move cohttp\r\n",
+    );
+    let mail = w.new_mail();
+    let summary = summarize(&mail);
+    assert_eq!(
+        w.case("SEC-2026-0002").id.to_string(),
+        "SEC-2026-0002",
+        "{summary}"
+    );
+    assert_eq!(
+        w.case("SEC-2026-0001").id.to_string(),
+        "SEC-2026-0001",
+        "{summary}"
+    );
+    assert!(
+        mail.iter().all(|r| r.recipients != vec![CAROL.to_string()]),
+        "cohttp's team was handed a case: {summary}"
+    );
+    let transcript = body(&first(&mail, "transcript").bytes);
+    assert!(
+        transcript.contains("#move cohttp\n  ✗ not done:"),
+        "{transcript}"
+    );
+
+    let p = w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#move cohttp\r\n#move dune\r\n",
+    );
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains("the case already moves to the desk cohttp"),
+        "{transcript}"
+    );
+    assert_eq!(filed_on(&p), "COHTTP-2026-0001");
+}
+
 /// `#move`: a new id in the target desk's series, history along, the old id still
 /// threading to it, both teams told, the reporter told only the new id; afterwards the
 /// new team acts on it and the old one cannot.

@@ -19,6 +19,12 @@ impl Work<'_, '_> {
                 )
             });
         }
+        if let Some(already) = &self.move_to {
+            return fail(format!(
+                "the case already moves to the desk {already}: one `#move` a mail"
+            ));
+        }
+        self.move_to = Some(desk.to_string());
         ok(format!(
             "the case moves to the desk {desk}: it takes a new id there (its team is told it, and so is the reporter); {} keeps threading to it",
             self.case.id

@@ -60,6 +60,8 @@ struct Work<'a, 'c> {
     one_offs: Vec<OneOff>,
     extra: Vec<String>,
     repo_commit: Option<crate::publish::publication::RepoCommit>,
+    /// The desk a `#move` that went through hands the case to.
+    move_to: Option<String>,
 }
 
 fn team_recipients_except(ctx: &Ctx<'_>, sender: &str) -> Vec<String> {
@@ -234,6 +236,7 @@ fn apply_commands(
         one_offs: Vec::new(),
         extra: Vec::new(),
         repo_commit: None,
+        move_to: None,
     };
     let (lines, failed) = w.apply_all(body, opened);
     let Work {
@@ -243,9 +246,11 @@ fn apply_commands(
         one_offs,
         extra,
         repo_commit,
+        move_to,
         ..
     } = w;
     d.repo_commit = repo_commit;
+    d.move_to = move_to;
     d.events.extend(events);
     d.outgoing.extend(outgoing);
     d.one_offs.extend(one_offs);
