@@ -24,26 +24,66 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The highest `NN` of `<prefix>-<year>-NN.md` under `advisories/<year>/` (0 when
-/// there is none or no such folder).
-pub fn highest_number(repo: &Path, prefix: &str, year: i32) -> std::io::Result<u32> {
-    let dir = repo.join("advisories").join(year.to_string());
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
+/// The highest `NN` the checkout knows of for `<prefix>-<year>-NN` (0 when none):
+/// - the files `advisories/<year>/<prefix>-<year>-NN.md` of its working tree,
+/// - and of every branch, its own and origin's as last fetched (the desk commits on
+///   branches and never moves `HEAD`, so what was merged since the clone is there only
+///   once fetched: see README, "Advisory repository"),
+/// - and the branches named `<prefix>-<year>-NN` (one made by hand, or left unmerged).
+///
+/// A branch of ours left by a publication of `case` cut short (its commit made, the
+/// database's not) is not counted: that publication, made again, takes its id again.
+pub fn highest_number(repo: &Path, prefix: &str, year: i32, case: &str) -> std::io::Result<u32> {
     let start = format!("{prefix}-{year}-");
+    let number = |name: &str| -> Option<u32> {
+        let n = name.strip_prefix(&start)?;
+        n.strip_suffix(".md").unwrap_or(n).parse::<u32>().ok()
+    };
+    let dir = repo.join("advisories").join(year.to_string());
     let mut max = 0;
-    for entry in entries {
-        let name = entry?.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(n) = name
-            .strip_prefix(&start)
-            .and_then(|rest| rest.strip_suffix(".md"))
-            .and_then(|n| n.parse::<u32>().ok())
-        {
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let name = entry?.file_name();
+                if let Some(n) = name
+                    .to_str()
+                    .filter(|n| n.ends_with(".md"))
+                    .and_then(number)
+                {
+                    max = max.max(n);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut refs = git(repo);
+    refs.args([
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/heads",
+        "refs/remotes",
+    ]);
+    let refs = run(refs, "for-each-ref").map_err(std::io::Error::other)?;
+    let folder = format!("advisories/{year}/");
+    let ours = format!("{CASE_TRAILER} {case}");
+    for reference in refs.lines() {
+        if let Some(n) = reference.rsplit('/').next().and_then(number) {
+            if reference.starts_with("refs/heads/")
+                && left_by_same_publication(repo, reference, &ours)
+            {
+                continue;
+            }
             max = max.max(n);
+        }
+        let mut files = git(repo);
+        files.args(["ls-tree", "--name-only", reference, "--", &folder]);
+        let files = run(files, "ls-tree").map_err(std::io::Error::other)?;
+        for file in files.lines() {
+            let name = file.rsplit('/').next().unwrap_or_default();
+            if let Some(n) = Some(name).filter(|n| n.ends_with(".md")).and_then(number) {
+                max = max.max(n);
+            }
         }
     }
     Ok(max)
@@ -80,6 +120,16 @@ pub fn check(repo: &Path) -> Result<(), String> {
     match run(cmd, "rev-parse") {
         Ok(t) if t == "true" => {}
         _ => return Err(format!("{} is not a git checkout", repo.display())),
+    }
+    // The advisory is committed on top of `HEAD`: a repository with no commit yet (a
+    // new, empty database) has none.
+    let mut cmd = git(repo);
+    cmd.args(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
+    if run(cmd, "rev-parse").is_err() {
+        return Err(format!(
+            "{} has no commit yet: commit something (a README) and push it first",
+            repo.display()
+        ));
     }
     let mut cmd = git(repo);
     cmd.args(["status", "--porcelain", "--untracked-files=all"]);

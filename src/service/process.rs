@@ -721,7 +721,11 @@ impl Desk {
         if publishes && let Some(repo) = &cfg.publish.advisory_repo {
             // The repository is read only when the mail asks to publish.
             let state = advisory_repo::check(repo).and_then(|()| {
-                advisory_repo::highest_number(repo, &cfg.publish.advisory_prefix, year)
+                let case = match filing {
+                    Filing::Existing(c, _) => c.id.to_string(),
+                    Filing::New(id) => id.to_string(),
+                };
+                advisory_repo::highest_number(repo, &cfg.publish.advisory_prefix, year, &case)
                     .map_err(|e| format!("cannot read {}: {e}", repo.display()))
             });
             advisory_repo = Some(state.map(|highest| next = next.max(highest)));

@@ -62,7 +62,7 @@ fn publication_numbers_commits_and_pushes_past_the_database() {
     assert_eq!(advisory_repo::check(&clone), Ok(()));
     let mut desk_highest = 0; // the desk's own records: nothing published yet
     for expected in ["OSEC-2026-18", "OSEC-2026-19"] {
-        let highest = advisory_repo::highest_number(&clone, "OSEC", 2026).unwrap();
+        let highest = advisory_repo::highest_number(&clone, "OSEC", 2026, "SEC-2026-0001").unwrap();
         let ids = Numbering {
             prefix: "OSEC".into(),
             year: 2026,
@@ -120,6 +120,57 @@ fn publication_numbers_commits_and_pushes_past_the_database() {
     // A missing one too.
     let err = advisory_repo::check(&tmp.path().join("nowhere")).unwrap_err();
     assert!(err.contains("does not exist"), "{err}");
+}
+
+/// The next number is past everything the checkout knows of: advisories merged on the
+/// origin since the clone (once fetched), and a branch named like an id made by hand.
+/// A repository with no commit yet is refused by `check`, before anything is decided.
+/// (The checkout's files alone were read: an id published since was given again, and
+/// an empty repository failed the publication's commit, setting the whole mail aside.)
+#[test]
+fn numbering_goes_past_what_the_checkout_knows_and_an_empty_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let other = tmp.path().join("other");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    for n in 18..=20 {
+        std::fs::write(
+            other.join(format!("advisories/2026/OSEC-2026-{n}.md")),
+            "x\n",
+        )
+        .unwrap();
+    }
+    git(&other, &["add", "-A"]);
+    git(&other, &["commit", "-q", "-m", "merged since"]);
+    git(&other, &["push", "-q", "origin", "HEAD"]);
+    git(&clone, &["fetch", "-q", "origin"]);
+    assert_eq!(
+        advisory_repo::highest_number(&clone, "OSEC", 2026, "SEC-2026-0001").unwrap(),
+        20
+    );
+    git(&clone, &["branch", "OSEC-2026-23"]);
+    assert_eq!(
+        advisory_repo::highest_number(&clone, "OSEC", 2026, "SEC-2026-0001").unwrap(),
+        23
+    );
+    assert_eq!(
+        advisory_repo::highest_number(&clone, "OSEC", 2027, "SEC-2026-0001").unwrap(),
+        0
+    );
+    assert_eq!(advisory_repo::check(&clone), Ok(()));
+
+    let empty = tmp.path().join("empty");
+    git(tmp.path(), &["init", "-q", empty.to_str().unwrap()]);
+    let err = advisory_repo::check(&empty).unwrap_err();
+    assert!(err.contains("has no commit yet"), "{err}");
 }
 
 /// `secdesk check` says whether the advisory checkout can take a publication.
