@@ -3,7 +3,7 @@
 
 use super::{Output, case_of_desk};
 use crate::publish::{advisory, publication};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -34,9 +34,9 @@ pub fn run(
         match (dir, format) {
             (Some(dir), _) => {
                 for (ext, text) in [("md", &md), ("json", &osv)] {
+                    // Unpublished, perhaps under embargo: the desk's user's alone.
                     let path = dir.join(format!("{}.{ext}", adv.id));
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    super::calendar::write_private(&path, text)?;
                     out.line(&path.display().to_string());
                 }
             }

@@ -35,9 +35,9 @@ pub fn run(
 }
 
 /// Writes a new file readable by its owner alone (the calendar holds confidential case
-/// subjects). Like `secdesk backup`, an existing file or a symlink, even a dangling one,
+/// subjects, an advisory draft a bug under embargo). Like `secdesk backup`, an existing file or a symlink, even a dangling one,
 /// is refused rather than overwritten or followed.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(super) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if path.symlink_metadata().is_ok() {

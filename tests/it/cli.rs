@@ -99,6 +99,20 @@ fn cases_case_deadlines_calendar_and_advisory() {
             .unwrap()
             .contains("# Heap overflow in the parser")
     );
+    // An unpublished advisory is read by the desk's user alone, and a file already
+    // there (or a link planted in its place) is never overwritten or followed. (They
+    // were written 0644 under sudo's umask, over whatever the name led to.)
+    use std::os::unix::fs::PermissionsExt;
+    for file in [&md, &json] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+    let (ok, _, err) = secdesk(
+        &cfg,
+        &["advisory", "SEC-2026-0001", "--out", dir.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), out);
 }
 
 /// A desk with one case and a config file for the binary; the world keeps the files.
