@@ -526,6 +526,17 @@ impl Desk {
         threaded: Option<(CaseId, ThreadReason)>,
     ) -> store::Result<Processed> {
         let sender = self.sender_of(top, m);
+        // A member of another desk whose mail carries commands and threads into no case
+        // here wrote to the wrong address: their own desk reads it (authentication and
+        // all), so their words never open a report here nor reach this desk's team.
+        if threaded.is_none()
+            && let Sender::Other(addr) = &sender
+            && let Some(home) = top.config.member_elsewhere(self.key(), addr)
+            && !commands::parse_body(&m.text).commands.is_empty()
+        {
+            let home = top.view(&home.desk.key);
+            return home.process_mail(top, tx, m, raw_id, delivery, now, None);
+        }
         let body = matches!(sender, Sender::Team(_)).then(|| commands::parse_body(&m.text));
         let found = match self.find_case(top, tx, body.as_ref(), threaded)? {
             Found::Here(found) => found,

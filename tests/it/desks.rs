@@ -526,6 +526,60 @@ fn reminders_go_to_the_cases_desk() {
     );
 }
 
+/// A member of cohttp writing commands to the top desk's address, on no case of its
+/// own there: cohttp reads the mail, as if written to its address. `#case` acts on
+/// cohttp's case, `#new` opens one at cohttp, and none of it opens a report at the top
+/// desk or reaches its team. (Each opened a report at the top desk: Carol was
+/// acknowledged as a reporter, and her notes on an embargoed case went to Alice and
+/// Bob.)
+#[test]
+fn a_members_commands_sent_to_another_desks_address_go_to_their_own_desk() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r1@reporter.test",
+        "Cohttp bug",
+        "x",
+    ));
+    w.new_mail();
+    let to_top = |id: &str, body: &str| team_mail(CAROL, id, None, "triage", None, body);
+    w.deliver(&to_top(
+        "c1@example.org",
+        "#case COHTTP-2026-0001\r\n#severity high\r\nConfirmed; the fix ships in 1.2.\r\n",
+    ));
+    w.deliver(&to_top(
+        "c2@example.org",
+        "#new\r\nFound by our fuzzer.\r\n",
+    ));
+    let mail = w.new_mail();
+    let summary = summarize(&mail);
+    assert_eq!(
+        w.case("COHTTP-2026-0001")
+            .severity
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("high"),
+        "{summary}"
+    );
+    let ids: Vec<String> = w
+        .cases()
+        .iter()
+        .filter_map(|c| c.split(' ').next().map(String::from))
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["COHTTP-2026-0001", "COHTTP-2026-0002"],
+        "{summary}"
+    );
+    assert!(
+        mail.iter().all(|r| r.purpose.as_str() != "ack"
+            && r.recipients != vec![ALICE.to_string()]
+            && r.recipients != vec![BOB.to_string()]),
+        "{summary}"
+    );
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the
