@@ -7,7 +7,7 @@ use crate::world::*;
 use secdesk::desk::case::EventKind;
 use secdesk::service::process::Processed;
 use secdesk::store::OutboxRow;
-use secdesk::types::CaseId;
+use secdesk::types::{CaseId, CaseStatus};
 
 pub const CAROL: &str = "carol@example.org";
 pub const DAN: &str = "dan@example.org";
@@ -578,6 +578,31 @@ fn a_members_commands_sent_to_another_desks_address_go_to_their_own_desk() {
             && r.recipients != vec![BOB.to_string()]),
         "{summary}"
     );
+}
+
+/// A published case stays on the desk that published it: its advisory was committed
+/// and is pushed from that desk's repository. (It moved, and its pending push looked
+/// for the branch under an id that no longer existed, failing at every pass.)
+#[test]
+fn a_published_case_is_not_moved() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let setup = "#valid\r\n#summary Header injection\r\n#package top\r\n#affected < 6.0.1\r\n#fixed-in 6.0.1\r\n#details\r\nA crafted header is sent on.\r\n";
+    w.command(ALICE, "a1@example.org", &notice, setup);
+    w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Published);
+    w.new_mail();
+    let p = w.command(ALICE, "a3@example.org", &notice, "#move cohttp\r\n");
+    assert_eq!(filed_on(&p), "SEC-2026-0001");
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(transcript.contains("was published here as"), "{transcript}");
 }
 
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the

@@ -2,6 +2,7 @@
 //! new case id is the target desk's, which only the store can give).
 
 use super::{Step, Work, fail, ok};
+use crate::types::CaseStatus;
 
 impl Work<'_, '_> {
     pub(super) fn move_to(&mut self, desk: &str) -> Step {
@@ -18,6 +19,15 @@ impl Work<'_, '_> {
                     self.facts.other_desks.join(", ")
                 )
             });
+        }
+        // Its advisory was committed and is pushed from this desk's repository, under
+        // this desk's prefix: a published case stays where it was published.
+        if self.case.status == CaseStatus::Published {
+            return fail(format!(
+                "{} was published here as {}; it stays on the desk {here}",
+                self.case.id,
+                self.case.advisory_id.as_deref().unwrap_or("an advisory")
+            ));
         }
         if let Some(already) = &self.move_to {
             return fail(format!(
