@@ -9,6 +9,7 @@ use crate::support::mailstack::MailStack;
 use crate::support::pass::Pass;
 use crate::world::*;
 use secdesk::service::process::Processed;
+use secdesk::types::CaseStatus;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -479,6 +480,43 @@ fn releasing_an_acknowledged_report_keeps_the_date_it_was_given() {
         },
     );
     assert_eq!(planned, Some(first), "{due:?}");
+}
+
+/// `#spam` by mistake on a case the team had taken further, then `#notspam`: the case is
+/// as it was (status, embargo), and nobody hears of it as a new report. (It came back
+/// as new, with a fresh default embargo that refused `#publish`, and a fixed case lost
+/// its "not published by the release day" reminder; a case closed as invalid came
+/// back open.)
+#[test]
+fn notspam_puts_a_case_the_team_had_handled_back_as_it_was() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "s1@example.org",
+        &notice,
+        "#valid\r\n#embargo none\r\n",
+    );
+    w.new_mail();
+    w.command(ALICE, "s2@example.org", &notice, "#spam\r\n");
+    w.command(ALICE, "s3@example.org", &notice, "#notspam\r\n");
+    let case = w.case("SEC-2026-0001");
+    assert_eq!((case.status, case.embargo_end), (CaseStatus::Valid, None));
+    let out = w.new_mail();
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "ack"
+            && !header(&r.bytes, "Subject").unwrap().contains("New report")),
+        "{}",
+        summarize(&out)
+    );
+    w.command(
+        ALICE,
+        "s4@example.org",
+        &notice,
+        "#invalid not a bug\r\n#spam\r\n",
+    );
+    w.command(ALICE, "s5@example.org", &notice, "#notspam\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Closed);
 }
 
 fn of_purpose<'a>(

@@ -18,7 +18,7 @@ impl Work<'_, '_> {
             _ => {
                 let before = self.case.status;
                 self.case.status = CaseStatus::Spam;
-                self.change(format!("moved to the spam state (was {before})"));
+                self.change(format!("{SPAM_WAS}{before})"));
                 ok(
                     "moved to the spam state; reminders stopped, not in the digest; `#notspam` undoes it",
                 )
@@ -32,6 +32,15 @@ impl Work<'_, '_> {
                 "{} is not in the spam state ({})",
                 self.case.id, self.case.status
             ));
+        }
+        // A case the team had taken further and put in spam by mistake goes back to where
+        // it was, its embargo and dates untouched; a report quarantined on arrival, or a
+        // new one, is released as a new report.
+        if let Some(before) = self.status_before_spam() {
+            self.case.status = before;
+            let summary = format!("released from the spam state: {before} again, as it was");
+            self.change(summary.clone());
+            return ok(summary);
         }
         self.case.status = CaseStatus::New;
         // Nobody is acknowledged twice, and no machine is.
@@ -59,4 +68,21 @@ impl Work<'_, '_> {
         self.change(summary.clone());
         ok(summary)
     }
+
+    /// The status the case had when the team last put it in spam, when the team had
+    /// taken it past new; `None` for a case quarantined on arrival.
+    fn status_before_spam(&self) -> Option<CaseStatus> {
+        self.facts
+            .timeline
+            .iter()
+            .rev()
+            .find_map(|e| {
+                let was = e.detail.strip_prefix(SPAM_WAS)?.strip_suffix(')')?;
+                (e.kind == EventKind::Changed).then(|| CaseStatus::parse(was))?
+            })
+            .filter(|s| !matches!(s, CaseStatus::New | CaseStatus::Spam))
+    }
 }
+
+/// How `#spam` records the status it leaves, which `#notspam` restores.
+const SPAM_WAS: &str = "moved to the spam state (was ";
