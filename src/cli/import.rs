@@ -69,7 +69,10 @@ impl<R: std::io::BufRead> MboxReader<R> {
                 break;
             }
             let line = self.line.as_slice();
-            if line.starts_with(b"From ") && self.previous_blank {
+            // The first `From ` line opens the file; after that, only a well-formed one
+            // (a sender, then a date) separates messages.
+            let opens = self.current.is_none() || is_separator(line);
+            if line.starts_with(b"From ") && self.previous_blank && opens {
                 let finished = self.current.replace(Vec::new());
                 self.previous_blank = false;
                 if let Some(m) = finished.map(trim_separator).filter(|m| !m.is_empty()) {
@@ -100,6 +103,41 @@ impl<R: std::io::BufRead> MboxReader<R> {
             .map(trim_separator)
             .filter(|m| !m.is_empty()))
     }
+}
+
+/// Whether `line` is an mbox separator as mbox writers make it: `From <sender> <date>`,
+/// the date `Www Mmm dd hh:mm[:ss] [zone] yyyy` (the sender may hold spaces: Mailman's
+/// archives write `user at example.org`). A body line that merely starts with "From "
+/// after a blank line, left unescaped (Mailman 2's archives do), is text: taken for a
+/// separator, it was lost and split its report in two.
+fn is_separator(line: &[u8]) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let Some(rest) = line.strip_prefix(b"From ") else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some(day) = words
+        .windows(2)
+        .skip(1)
+        .position(|w| matches!(w, [d, m] if DAYS.contains(d) && MONTHS.contains(m)))
+        .map(|i| i + 1)
+    else {
+        return false;
+    };
+    let after = words.get(day + 2..).unwrap_or_default();
+    let is_time = |w: &&str| {
+        let parts: Vec<&str> = w.split(':').collect();
+        (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let is_year = |w: &&str| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit());
+    after.iter().any(is_time) && after.iter().any(is_year)
 }
 
 /// Splits an mbox held in memory into messages (see [`MboxReader`]).
@@ -335,5 +373,28 @@ mod tests {
         );
         assert!(split_mbox(b"").is_empty());
         assert!(split_mbox(b"not an mbox\n").is_empty());
+    }
+
+    /// A body line starting with "From " after a blank line, left unescaped (Mailman 2's
+    /// archives), stays in its message; separators as mbox writers make them still
+    /// separate. (The line was taken for a separator: lost, and the rest of the report
+    /// made a mail without headers, on a case of its own.)
+    #[test]
+    fn only_a_from_line_with_a_date_separates() {
+        let mbox = b"From a@b Mon Nov 23 10:00:00 2026\nSubject: one\n\nSteps below.\n\nFrom the attached file, run ./parser poc.bin\nat 10:00 in 2026\n\nFrom user at example.org  Tue Nov 24 09:05:00 2026\nSubject: two\n\nx\n\nFrom - Wed Nov 25 01:02 +0100 2026\nSubject: three\n\ny\n";
+        let msgs = split_mbox(mbox);
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert_eq!(
+            msgs[0],
+            b"Subject: one\n\nSteps below.\n\nFrom the attached file, run ./parser poc.bin\nat 10:00 in 2026\n".to_vec()
+        );
+        assert_eq!(msgs[2], b"Subject: three\n\ny\n".to_vec());
+        for line in [
+            "From the start of 10:00 2026",
+            "From Mon Nov 23 10:00:00 2026",
+            "From a@b Mon Nov 23 2026",
+        ] {
+            assert!(!is_separator(line.as_bytes()), "{line}");
+        }
     }
 }
