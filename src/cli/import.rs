@@ -26,6 +26,16 @@ pub enum ImportError {
         "{0} does not start with a `From ` line, so it is no mbox file: a single mail? Put it in the new/ folder of a Maildir (a directory with cur/ and new/) and import that"
     )]
     NotMbox(PathBuf),
+    #[error(
+        "message {seq} of {path} could not be filed: {source}; the {done} before it are on file, and running the import again goes on from it"
+    )]
+    Message {
+        seq: u32,
+        done: usize,
+        path: PathBuf,
+        #[source]
+        source: store::StoreError,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -260,6 +270,27 @@ pub fn read_archive(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
 /// How many messages one import transaction carries (each in its own savepoint).
 const IMPORT_BATCH: usize = 200;
 
+/// How many bytes of mail one import batch holds, at most (a larger message is a batch
+/// of its own): 200 mails with large attachments must not sit in memory together, nor
+/// be filed in one long transaction beside a running desk.
+const IMPORT_BATCH_BYTES: usize = 8 << 20;
+
+/// The next messages of `archive`, numbered from `seq` on: at most [`IMPORT_BATCH`]
+/// of them, ending with the one that brings it to [`IMPORT_BATCH_BYTES`].
+fn next_batch(archive: &mut Archive, seq: &mut u32) -> Result<Vec<(u32, Vec<u8>)>, ImportError> {
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    while batch.len() < IMPORT_BATCH && bytes < IMPORT_BATCH_BYTES {
+        let Some(message) = archive.next_message()? else {
+            break;
+        };
+        *seq = seq.saturating_add(1);
+        bytes = bytes.saturating_add(message.len());
+        batch.push((*seq, message));
+    }
+    Ok(batch)
+}
+
 /// Imports every message of the archive at `path`, streaming it: messages are read,
 /// stored and processed [`IMPORT_BATCH`] at a time, one transaction per batch and one
 /// savepoint per message, so each message is still all-or-nothing and memory does not
@@ -274,28 +305,27 @@ pub fn import(
     let source = path.display().to_string();
     let mut report = ImportReport::default();
     let mut seq: u32 = 0;
-    let mut batch: Vec<(u32, Vec<u8>)> = Vec::with_capacity(IMPORT_BATCH);
     loop {
-        batch.clear();
-        while batch.len() < IMPORT_BATCH {
-            match archive.next_message()? {
-                Some(bytes) => {
-                    seq = seq.saturating_add(1);
-                    batch.push((seq, bytes));
-                }
-                None => break,
-            }
-        }
+        let batch = next_batch(&mut archive, &mut seq)?;
         if batch.is_empty() {
             break;
         }
+        // Parsed before the write transaction opens, as live mail is.
+        let batch: Vec<(u32, Vec<u8>, mail::Parsed)> = batch
+            .into_iter()
+            .map(|(seq, bytes)| {
+                let parsed = mail::parse(&bytes);
+                (seq, bytes, parsed)
+            })
+            .collect();
         let (outcomes, failed) = store.write(|tx| {
             let mut outcomes = Vec::with_capacity(batch.len());
-            for (seq, bytes) in &batch {
-                match tx.savepoint(|tx| import_one(desk, tx, &source, *seq, bytes, clock)) {
+            for (seq, bytes, parsed) in batch {
+                let one = (seq, bytes.as_slice(), parsed);
+                match tx.savepoint(|tx| import_one(desk, tx, &source, one, clock)) {
                     Ok(p) => outcomes.push(p),
                     // Committed up to here; this one and the rest are not.
-                    Err(e) => return Ok((outcomes, Some(e))),
+                    Err(e) => return Ok((outcomes, Some((seq, e)))),
                 }
             }
             Ok((outcomes, None))
@@ -308,8 +338,13 @@ pub fn import(
                 _ => {}
             }
         }
-        if let Some(e) = failed {
-            return Err(e.into());
+        if let Some((seq, source)) = failed {
+            return Err(ImportError::Message {
+                seq,
+                done: report.messages,
+                path: path.to_path_buf(),
+                source,
+            });
         }
     }
     Ok(report)
@@ -320,8 +355,7 @@ fn import_one(
     desk: &Desk,
     tx: &store::Tx<'_>,
     source: &str,
-    seq: u32,
-    bytes: &[u8],
+    (seq, bytes, parsed): (u32, &[u8], mail::Parsed),
     clock: &dyn Clock,
 ) -> store::Result<Processed> {
     // The mail's own date, so the case history shows when things happened: from the
@@ -330,7 +364,9 @@ fn import_one(
         .filter(|d| *d <= clock.now())
         .unwrap_or_else(|| clock.now());
     match tx.insert_imported(source, seq, bytes, clock.now())? {
-        Some(raw_id) => desk.process_in_with(tx, Some(raw_id), bytes, when, Delivery::Suppress),
+        Some(raw_id) => {
+            desk.process_parsed_in(tx, Some(raw_id), bytes, parsed, when, Delivery::Suppress)
+        }
         None => Ok(Processed::AlreadyDone),
     }
 }
@@ -373,6 +409,40 @@ mod tests {
         );
         assert!(split_mbox(b"").is_empty());
         assert!(split_mbox(b"not an mbox\n").is_empty());
+    }
+
+    /// A batch of an import ends at a byte budget as well as a count: 200 mails with
+    /// large attachments never sit in memory, or in one transaction, together. (A batch
+    /// was 200 mails whatever their size: gigabytes.)
+    #[test]
+    fn an_import_batch_ends_at_its_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("new")).unwrap();
+        let big = "x".repeat(3 << 20);
+        for n in 0..5 {
+            let mail = format!("Subject: {n}\r\n\r\n{big}\r\n");
+            std::fs::write(dir.path().join(format!("new/{n}")), mail).unwrap();
+        }
+        let mut archive = Archive::open(dir.path()).unwrap();
+        let mut seq = 0;
+        let mut sizes = Vec::new();
+        loop {
+            let batch = next_batch(&mut archive, &mut seq).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            sizes.push(batch.len());
+        }
+        assert_eq!((sizes, seq), (vec![3, 2], 5));
+        let many = "From a@b Mon Nov 23 10:00:00 2026\nSubject: s\n\nx\n\n".repeat(300);
+        let path = dir.path().join("many.mbox");
+        std::fs::write(&path, many).unwrap();
+        let mut archive = Archive::open(&path).unwrap();
+        let mut seq = 0;
+        assert_eq!(
+            next_batch(&mut archive, &mut seq).unwrap().len(),
+            IMPORT_BATCH
+        );
     }
 
     /// A body line starting with "From " after a blank line, left unescaped (Mailman 2's

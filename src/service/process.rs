@@ -431,6 +431,20 @@ impl Desk {
         self.process_parsed(tx, raw_id, bytes, mail::parse(bytes), now, delivery)
     }
 
+    /// [`Desk::process_in_with`] for a mail parsed already (before the transaction
+    /// opened: `secdesk import`).
+    pub fn process_parsed_in(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: Option<i64>,
+        bytes: &[u8],
+        parsed: Parsed,
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
+        self.process_parsed(tx, raw_id, bytes, parsed, now, delivery)
+    }
+
     fn process_parsed(
         &self,
         tx: &Tx<'_>,

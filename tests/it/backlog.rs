@@ -160,7 +160,12 @@ fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates(
     sabotage(&path, "m301@reporter.test");
     let mut store = Store::open(&path).unwrap();
     let err = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock);
-    assert!(err.is_err(), "the failure is reported");
+    // The failure is reported, naming the message (the 302nd) and what is on file.
+    let err = err.unwrap_err().to_string();
+    assert!(
+        err.starts_with("message 302 of ") && err.contains("the 301 before it are on file"),
+        "{err}"
+    );
     // Batches of 200: the first is committed whole; the second up to the failing mail.
     assert_eq!(
         tally(&path, "SELECT COUNT(*) FROM messages"),
