@@ -360,13 +360,24 @@ fn check_advisory_repo(repo: &Path, push: bool, keys: &str) -> Finding {
 
 fn check_database(path: &Path) -> Finding {
     if path.exists() {
-        return match Store::open(path).and_then(|s| s.integrity_check()) {
-            Ok(r) if r == "ok" => found(
+        // Read only: checking a new binary beside the running daemon must not migrate
+        // the file under it (the older daemon cannot read it migrated).
+        return match Store::inspect(path) {
+            Ok((r, 0)) if r == "ok" => found(
                 Level::Ok,
                 "database",
                 format!("{} opens and passes its integrity check", path.display()),
             ),
-            Ok(r) => found(
+            Ok((r, n)) if r == "ok" => found(
+                Level::Warn,
+                "database",
+                format!(
+                    "{} passes its integrity check; {n} migration{} will run at the daemon's next start (no other secdesk command of this version before it: an older daemon cannot read the file migrated)",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                ),
+            ),
+            Ok((r, _)) => found(
                 Level::Fail,
                 "database",
                 format!("{}: integrity check says {r}", path.display()),

@@ -241,6 +241,30 @@ impl Store {
         Ok(schema::MIGRATIONS.len().saturating_sub(done))
     }
 
+    /// The integrity check of the database at `path` and how many migrations its next
+    /// opening would run, read without changing anything (no migration, no file made):
+    /// what `secdesk check` says while an older daemon may still be using the file.
+    pub fn inspect(path: &Path) -> Result<(String, usize)> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = schema::MIGRATIONS.len();
+        if version > known as i64 {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known,
+            });
+        }
+        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let done = usize::try_from(version).unwrap_or(0);
+        Ok((integrity, known.saturating_sub(done)))
+    }
+
     /// Brings the schema up to date; true when a migration ran.
     fn migrate(&mut self) -> Result<bool> {
         let tx = self

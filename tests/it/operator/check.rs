@@ -250,3 +250,44 @@ fn check_lists_every_config_error_at_once() {
     );
     assert!(!db.exists(), "check created {}", db.display());
 }
+
+/// `secdesk check` of a new version beside the running daemon reads the database and
+/// changes nothing: a migration the new version has is said to be pending, and left
+/// for the daemon's next start. (It ran it, under the older daemon still using the file.)
+#[tokio::test]
+async fn check_reads_the_database_and_migrates_nothing() {
+    use secdesk::cli::check::{Level, check};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("desk.db");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        crate::world::config_text(db.to_str().unwrap(), 9, 9, ""),
+    )
+    .unwrap();
+    drop(secdesk::store::Store::open(&db).unwrap());
+    let version = |db: &Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let latest = version(&db);
+    // As a file of the version before the last migration would say.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", latest - 1)
+        .unwrap();
+    let f = check(&config, &crate::world::secrets())
+        .await
+        .into_iter()
+        .find(|f| f.topic == "database")
+        .unwrap();
+    assert_eq!(version(&db), latest - 1, "check migrated the database: {f}");
+    assert_eq!(f.level, Level::Warn, "{f}");
+    assert!(
+        f.text
+            .contains("1 migration will run at the daemon's next start"),
+        "{f}"
+    );
+}
