@@ -354,6 +354,11 @@ pub enum Pushed {
 /// the mailer sends mail: the attempt is counted (and the next one scheduled) before it
 /// is made; a push the origin refuses (`[rejected]`, a hook saying no) is not retried;
 /// either way a push that will not happen is told to that desk's team, on its case.
+///
+/// A pass holds the scheduler (every desk's reminders wait) and its heartbeat: once an
+/// origin could not be reached, the other branches for it wait for the next pass, and
+/// no push starts after [`PUSH_TIMEOUT`] of pushing (what is left is due next pass). So
+/// a pass lasts two timeouts at most, whatever is due.
 pub fn push_due(
     top: &Desk,
     store: &mut Store,
@@ -364,22 +369,35 @@ pub fn push_due(
     }
     let due = store.read(|tx| tx.due_advisory_pushes(now))?;
     let mut done = Vec::new();
+    let started = Instant::now();
+    let mut unreachable: Vec<std::path::PathBuf> = Vec::new();
     for (row, case, branch, attempts) in due {
-        let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
-        let next = now + backoff(attempt);
-        if !store.write(|tx| tx.claim_advisory_push(row, next))? {
-            continue;
+        if started.elapsed() >= PUSH_TIMEOUT {
+            break;
         }
         let desk = match CaseId::parse(&case) {
             Some(id) => store.read(|tx| top.view_of_case(tx, &id))?,
             None => top,
         };
+        if let Some(repo) = &desk.config.publish.advisory_repo
+            && unreachable.contains(repo)
+        {
+            continue;
+        }
+        let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+        let next = now + backoff(attempt);
+        if !store.write(|tx| tx.claim_advisory_push(row, next))? {
+            continue;
+        }
         // Whether a failure is final: the origin said no, or the desk's checkout left the
         // configuration since the branch was committed.
         let (result, last) = match &desk.config.publish.advisory_repo {
             Some(repo) => {
                 let r = push(repo, &branch);
                 let last = matches!(&r, Err(why) if refused(why));
+                if r.is_err() && !last {
+                    unreachable.push(repo.clone());
+                }
                 (r, last)
             }
             None => (

@@ -455,3 +455,49 @@ fn references_stored_unencoded_are_published_encoded() {
         advisory::blocking_problems(adv)
     );
 }
+
+/// Pushes to an origin that cannot be reached hold the scheduler (every desk's
+/// reminders, and its heartbeat) for one attempt, not one per branch due: the other
+/// branches for that origin wait for the next pass, and all reach it once it is back.
+/// (Each due branch was tried in turn, up to a minute each: three due at once outlasted
+/// the scheduler's heartbeat bound, and systemd restarted the daemon.)
+#[test]
+fn an_unreachable_origin_is_tried_once_a_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+    let moved = tmp.path().join("away.git");
+    std::fs::rename(&origin, &moved).unwrap();
+    for n in 1..=3 {
+        let notice = open(&mut w, &format!("r{n}@reporter.test"));
+        w.command(ALICE, &format!("s{n}@example.org"), &notice, SETUP);
+        w.command(
+            ALICE,
+            &format!("p{n}@example.org"),
+            &notice,
+            "#publish now\r\n",
+        );
+        w.new_mail(); // so that the next `open` finds its own notice
+    }
+    let attempts = |w: &World| -> Vec<i64> {
+        let c = rusqlite::Connection::open(w.store.path()).unwrap();
+        let mut q = c
+            .prepare("SELECT attempts FROM advisory_pushes ORDER BY id")
+            .unwrap();
+        q.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    w.run_due();
+    assert_eq!(attempts(&w), vec![1, 0, 0]);
+    std::fs::rename(&moved, &origin).unwrap();
+    w.clock.advance(chrono::Duration::seconds(30));
+    w.run_due();
+    for id in ["OSEC-2026-18", "OSEC-2026-19", "OSEC-2026-20"] {
+        assert!(!git(&origin, &["branch", "--list", id]).is_empty(), "{id}");
+    }
+}
