@@ -11,6 +11,7 @@ pub mod classify;
 pub mod html;
 pub mod layouts;
 pub mod quoting;
+pub mod shape;
 pub mod spam;
 pub mod subject;
 pub mod threading;
@@ -111,6 +112,40 @@ pub fn synthesized_id(raw: &[u8]) -> MessageId {
     MessageId::from_parts(&hex, "secdesk.invalid")
 }
 
+/// The mail's Message-ID read from its top header block by a bounded scan (the first
+/// 64 KiB, no decoding: nothing a parser could choke on), or one made from its bytes:
+/// for a mail that is set aside or refused because the parser cannot be trusted with it.
+pub fn message_id_of(raw: &[u8]) -> MessageId {
+    let top = raw.get(..64 << 10).unwrap_or(raw);
+    let mut value: Option<Vec<u8>> = None;
+    for line in top.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        match (&mut value, line.first()) {
+            (Some(v), Some(b' ' | b'\t')) => v.extend_from_slice(line),
+            (Some(_), _) => break,
+            (None, _) => {
+                if line
+                    .get(..11)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(b"message-id:"))
+                {
+                    value = line.get(11..).map(<[u8]>::to_vec);
+                }
+            }
+        }
+    }
+    value
+        .and_then(|v| {
+            let text = String::from_utf8_lossy(&v).into_owned();
+            let start = text.find('<')?;
+            let end = start + text.get(start..)?.find('>')?;
+            MessageId::new(text.get(start..=end)?)
+        })
+        .unwrap_or_else(|| synthesized_id(raw))
+}
+
 /// The date a mail says it was written, from its headers alone (the body is neither
 /// read nor decoded, and the bytes are not copied): what an import needs before the
 /// mail is processed. `None` without a readable `Date`. Never panics.
@@ -137,6 +172,12 @@ pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
         return Parsed::Unreadable {
             id: synthesized_id(raw),
             reason: "the message is empty".into(),
+        };
+    }
+    if let Some(why) = shape::refusal(raw) {
+        return Parsed::Unreadable {
+            id: message_id_of(raw),
+            reason: format!("it was not parsed: {why}"),
         };
     }
     match std::panic::catch_unwind(|| parse_inner(raw)) {
@@ -405,7 +446,8 @@ mod tests {
 
     #[test]
     fn what_one_mail_carries_is_bounded() {
-        let refs: Vec<String> = (0..3000).map(|k| format!("<r{k}@x.test>")).collect();
+        // Under `shape::MAX_FIELD` (a longer field is not parsed at all).
+        let refs: Vec<String> = (0..2000).map(|k| format!("<r{k}@x.test>")).collect();
         let filler: String = (0..5000).map(|k| format!("X-F{k}: v\r\n")).collect();
         let raw = format!(
             "From: a@x.test\r\nFrom: b@y.test\r\nSubject: s\r\nMessage-ID: <m@x.test>\r\nReferences: {}\r\n{filler}\r\nbody\r\n",
@@ -416,15 +458,15 @@ mod tests {
         };
         assert_eq!(m.references.len(), MAX_IDS);
         assert_eq!(m.references[0].as_str(), "r0@x.test");
-        assert_eq!(m.references[MAX_IDS - 1].as_str(), "r2999@x.test");
+        assert_eq!(m.references[MAX_IDS - 1].as_str(), "r1999@x.test");
         assert_eq!(m.headers.len(), MAX_HEADERS);
         assert_eq!(m.from_address(), "a@x.test", "the first From");
         assert_eq!(m.from_headers, 2);
 
-        // A subject of 100,000 characters (folded, as a server lets through) becomes a
-        // title of MAX_SUBJECT characters: it is written into every event and mail of
-        // its case.
-        let folded = vec!["éé word"; 15_000].join("\r\n ");
+        // A subject of 20,000 characters (folded, as a server lets through; a longer
+        // one is not parsed at all) becomes a title of MAX_SUBJECT characters: it is
+        // written into every event and mail of its case.
+        let folded = vec!["éé word"; 2_800].join("\r\n ");
         let raw = format!("From: a@x.test\r\nSubject: {folded}\r\n\r\nbody\r\n");
         let Parsed::Mail(m) = parse(raw.as_bytes()) else {
             panic!("unreadable")
@@ -438,6 +480,18 @@ mod tests {
             panic!("unreadable")
         };
         assert_eq!(m.subject, exact);
+    }
+
+    /// The Message-ID read without the parser: folded, in any case, or made from the
+    /// bytes when there is none in the top header block.
+    #[test]
+    fn the_message_id_is_read_without_the_parser() {
+        let raw = b"From: a@x.test\r\nMESSAGE-ID:\r\n  <folded@x.test> (comment)\r\nSubject: s\r\n\r\nbody\r\n";
+        assert_eq!(message_id_of(raw).as_str(), "folded@x.test");
+        let none = b"From: a@x.test\r\n\r\nMessage-ID: <in-the-body@x.test>\r\n";
+        assert_eq!(message_id_of(none), synthesized_id(none));
+        let broken = b"Message-ID: <no end\r\n\r\n";
+        assert_eq!(message_id_of(broken), synthesized_id(broken));
     }
 
     #[test]

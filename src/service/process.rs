@@ -258,19 +258,9 @@ impl Desk {
             let error = tx
                 .raw_last_error(raw_id)?
                 .unwrap_or_else(|| "the desk stopped while processing it".into());
-            // The parser never panics, by its own invariant; if this mail proves it
-            // wrong, it still gets a stable id.
-            let parsed = std::panic::catch_unwind(|| mail::parse(&bytes)).ok();
-            let id = match parsed {
-                Some(Parsed::Mail(m)) => m.message_id,
-                Some(Parsed::Unreadable { id, .. }) => id,
-                None => {
-                    let made = format!("set-aside-{raw_id}@{}", self.config.desk.hostname);
-                    MessageId::new(&made).ok_or_else(|| {
-                        store::StoreError::Corrupt(format!("no usable id for raw mail {raw_id}"))
-                    })?
-                }
-            };
+            // Never parsed again here: the parser may be what failed (a stack it
+            // overflowed, a decoding that never ended), and this runs in the daemon.
+            let id = mail::message_id_of(&bytes);
             if tx.message_known(&id)? {
                 mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
                 return Ok(Processed::Duplicate(id));
