@@ -173,6 +173,9 @@ pub struct Facts {
     pub reporter_last_message: Option<MessageId>,
     /// The desks a case may be handed to with `#move` (every desk but its own).
     pub other_desks: Vec<String>,
+    /// The desk's mails on the case that a delivery report says failed for good: their
+    /// purpose and recipients.
+    pub bounced: Vec<crate::outgoing::Undelivered>,
 }
 
 /// `In-Reply-To` and `References` for an answer to `mail`.

@@ -29,7 +29,7 @@ use crate::mail::classify::Sender;
 use crate::mail::subject;
 use crate::mail::threading::ThreadReason;
 use crate::outgoing::templates;
-use crate::outgoing::{OutAttachment, Outgoing, Purpose};
+use crate::outgoing::{OutAttachment, Outgoing, Purpose, Undelivered};
 use crate::types::{CaseId, CaseStatus, MessageId};
 use chrono::Duration;
 
@@ -153,6 +153,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
                     mail.subject
                 ),
             ));
+            bounced(ctx, &mut d, mail, &facts.bounced);
             d
         }
         (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {
@@ -571,18 +572,54 @@ pub fn unreadable(
     d
 }
 
+/// A delivery report came back for the desk's own mail on the case: each mail it says
+/// failed for good is on the case's history, and the team is told as when the server
+/// refuses one at once ([`delivery_failed`]): a reporter's acknowledgement or a `#reply`
+/// that bounced later, at a relay, has not reached them. The alert goes to the team
+/// alone, so a bounce of it ends there.
+fn bounced(ctx: &Ctx<'_>, d: &mut Decision, mail: &Mail, failed: &[Undelivered]) {
+    let Some(case) = d.case.as_ref().map(|c| c.id.clone()) else {
+        return;
+    };
+    for mail_failed in failed {
+        let error = format!(
+            "a delivery report came back from {}: {}",
+            mail.from_address(),
+            mail.subject
+        );
+        d.event(NewEvent::new(
+            EventKind::DeliveryFailed,
+            crate::desk::case::DESK_ACTOR,
+            format!(
+                "the {} mail to {} could not be delivered: {error}",
+                mail_failed.purpose.as_str(),
+                mail_failed.to.join(", ")
+            ),
+        ));
+        if let Some(alert) = delivery_failed(ctx, &case, mail_failed, &error) {
+            d.outgoing.push(alert);
+        }
+    }
+}
+
 /// The team alert for a mail the server refused for good, when it was meant for someone
 /// outside the team (a reporter not hearing from us, a maintainer, the announce list),
 /// and a reminder: the deadline it was about must not pass unseen. Other mail to the team
 /// is only recorded: mailing the team that its mail cannot reach it would be a loop (the
-/// alert about a reminder is such mail, so it ends there).
+/// alert about a reminder is such mail, so it ends there). Except a notice that carried
+/// a mail the desk received: refused for what it carried (its size, a scanner taking
+/// the proof of concept for malware), it is replaced by a plain one to the same
+/// members, with nothing attached, whose own failure ends there.
 pub fn delivery_failed(
     ctx: &Ctx<'_>,
     case: &CaseId,
-    purpose: Purpose,
-    to: &[String],
+    failed: &Undelivered,
     error: &str,
 ) -> Option<Outgoing> {
+    let (purpose, to) = (failed.purpose, failed.to.as_slice());
+    if purpose == Purpose::TeamNotice && failed.carries_attachments {
+        return Some(notice_without_original(ctx, case, to, error));
+    }
     let what = match purpose {
         Purpose::Ack => "acknowledgement",
         Purpose::Reply => "reply",
@@ -618,6 +655,26 @@ pub fn delivery_failed(
         }
     };
     Some(ctx.to_team(case, r))
+}
+
+/// What stands for a notice refused with the mail it carried: to the same members, plain.
+fn notice_without_original(ctx: &Ctx<'_>, case: &CaseId, to: &[String], error: &str) -> Outgoing {
+    let rcpts = to.join(", ");
+    let r = ctx.templates.render(&templates::TeamAlert {
+        case_id: case.to_string(),
+        headline: format!("a notice to {rcpts} could not carry the mail it was about"),
+        text: format!(
+            "The mail server refused, for good, a notice on this case to {rcpts} that carried \
+             the sender's mail and its attachments:\n\n    {error}\n\n\
+             Nothing of it reached {rcpts}. The mail is on file: `secdesk case {case}` on the \
+             desk's host shows it, and `#show` lists the case's history."
+        ),
+    });
+    match r {
+        Ok(r) => Outgoing::new(Purpose::TeamNotice, Some(case.clone()), to.to_vec(), r)
+            .reply_to(ctx.plus_address(case)),
+        Err(e) => plain_alert(ctx, Some(case), "notice that could not carry its mail", &e),
+    }
 }
 
 #[cfg(test)]

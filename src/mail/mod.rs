@@ -50,6 +50,9 @@ pub struct Mail {
     pub references: Vec<MessageId>,
     /// Ids of messages embedded in this one (the original in a bounce or a forward).
     pub embedded_ids: Vec<MessageId>,
+    /// A delivery report (RFC 3464) saying the mail it carries failed for good for some
+    /// recipient (`Action: failed`), not merely delayed.
+    pub undeliverable: bool,
     /// Every header as (name, raw value), in order.
     pub headers: Vec<(String, String)>,
     /// `multipart/report`, `text/plain`, …, lower-cased.
@@ -293,6 +296,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
 
     let (text, text_from_html) = body_text(&msg);
     let embedded_ids = embedded_ids(&msg);
+    let undeliverable = reports_failure(&msg);
     let attachments = attachments(&msg);
 
     Some(Mail {
@@ -309,6 +313,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         in_reply_to: bounded(ids_of(msg.in_reply_to())),
         references: bounded(ids_of(msg.references())),
         embedded_ids: bounded(embedded_ids),
+        undeliverable,
         headers,
         content_type,
         text,
@@ -418,6 +423,27 @@ fn embedded_ids(msg: &Message<'_>) -> Vec<MessageId> {
         }
     }
     embedded_ids
+}
+
+/// Whether a `message/delivery-status` part says `Action: failed` for a recipient.
+fn reports_failure(msg: &Message<'_>) -> bool {
+    msg.parts.iter().any(|part| {
+        let status = part.content_type().is_some_and(|ct| {
+            ct.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+        });
+        status
+            && part.contents().split(|b| *b == b'\n').any(|line| {
+                let line = String::from_utf8_lossy(line);
+                let mut field = line.splitn(2, ':');
+                field
+                    .next()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("action"))
+                    && field
+                        .next()
+                        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("failed"))
+            })
+    })
 }
 
 /// Each attachment's name, MIME type and size in bytes.

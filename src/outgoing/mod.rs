@@ -120,6 +120,30 @@ pub struct OutAttachment {
     pub incoming: bool,
 }
 
+/// A mail of the desk's that did not reach its recipients: what the team is told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub purpose: Purpose,
+    pub to: Vec<String>,
+    /// It carried attachments (the mail the desk received, its files).
+    pub carries_attachments: bool,
+}
+
+/// Whether a mail the desk composed carries attachments: its top-level type is
+/// `multipart/mixed` (read from its header block, which a sent row keeps).
+pub fn carries_attachments(bytes: &[u8]) -> bool {
+    let head = bytes.get(..16 << 10).unwrap_or(bytes);
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    let head = String::from_utf8_lossy(head.get(..end).unwrap_or(head)).to_ascii_lowercase();
+    head.split("\r\n")
+        .skip_while(|l| !l.starts_with("content-type:"))
+        .take_while(|l| l.starts_with("content-type:") || l.starts_with([' ', '\t']))
+        .any(|l| l.contains("multipart/mixed"))
+}
+
 /// A mail to send, before it has a Message-ID.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {

@@ -556,7 +556,8 @@ impl Desk {
             let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
             return self.record(tx, d, Some(&meta), now, delivery);
         }
-        let facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
+        let mut facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
+        facts.bounced = bounced(tx, m, &filing)?;
         let recent = self.recent_counts(tx, m, now)?;
         let mover = match &sender {
             Sender::Team(member) => Some(member.clone()),
@@ -1096,7 +1097,12 @@ impl Desk {
                     );
                     // The same as a refusal by the server: the recipient will not get it.
                     let error = e.to_string();
-                    self.undelivered(tx, case, out.purpose, to, &error, detail, now)?;
+                    let failed = crate::outgoing::Undelivered {
+                        purpose: out.purpose,
+                        to: to.to_vec(),
+                        carries_attachments: false,
+                    };
+                    self.undelivered(tx, case, &failed, &error, detail, now)?;
                 }
                 tracing::error!(purpose = out.purpose.as_str(), error = %e, "an outgoing mail could not be composed");
             }
@@ -1124,18 +1130,21 @@ impl Desk {
         );
         // The case's desk's team hears of it, from the case's desk.
         let owner = self.view_of_case(tx, case)?;
-        owner.undelivered(tx, case, row.purpose, &row.recipients, error, detail, now)
+        let failed = crate::outgoing::Undelivered {
+            purpose: row.purpose,
+            to: row.recipients.clone(),
+            carries_attachments: row.carries_attachments,
+        };
+        owner.undelivered(tx, case, &failed, error, detail, now)
     }
 
     /// A mail for `to` on `case` will not arrive: the case says so (`detail`), and this
     /// desk's team is told when the mail was meant for someone outside it.
-    #[allow(clippy::too_many_arguments)]
     fn undelivered(
         &self,
         tx: &Tx<'_>,
         case: &CaseId,
-        purpose: Purpose,
-        to: &[String],
+        failed: &crate::outgoing::Undelivered,
         error: &str,
         detail: String,
         now: DateTime<Utc>,
@@ -1146,7 +1155,7 @@ impl Desk {
             detail,
         );
         tx.insert_event(case, now, &ev, None)?;
-        match desk::delivery_failed(&self.ctx(now), case, purpose, to, error) {
+        match desk::delivery_failed(&self.ctx(now), case, failed, error) {
             Some(alert) => self.enqueue(tx, &alert, now),
             None => Ok(()),
         }
@@ -1248,6 +1257,27 @@ fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, member: Option<&str>) -> store
         None => 0,
     };
     Ok(on_cases.saturating_add(on_none))
+}
+
+/// The desk's mails on the case that `m`, a delivery report saying a mail failed for
+/// good, names among the mails it carries (one lookup each, by the outbox's unique
+/// Message-ID; at most `MAX_IDS`).
+fn bounced(
+    tx: &Tx<'_>,
+    m: &Mail,
+    filing: &Filing,
+) -> store::Result<Vec<crate::outgoing::Undelivered>> {
+    let Filing::Existing(case, _) = filing else {
+        return Ok(Vec::new());
+    };
+    if !m.undeliverable {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for id in &m.embedded_ids {
+        found.extend(tx.sent_on_case(&case.id, id)?);
+    }
+    Ok(found)
 }
 
 /// The reporter's latest message on `case` (what `#reply` answers).

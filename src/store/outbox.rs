@@ -1,10 +1,10 @@
 //! The outbox: mail waiting to leave, retried with backoff until the server takes it.
 
 use super::{Result, StoreError, Tx, parse_opt_ts, parse_ts, ts};
-use crate::outgoing::{self, Composed, Original, OriginalEncoding, Purpose};
+use crate::outgoing::{self, Composed, Original, OriginalEncoding, Purpose, Undelivered};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 /// A sent mail larger than this keeps only its headers (see [`Tx::mark_sent`]).
 pub const KEEP_WHOLE_UP_TO: i64 = 64 * 1024;
@@ -56,6 +56,8 @@ pub struct OutboxRow {
     /// The whole mail: a row referring to the report it carries is read with the
     /// report's bytes put back in ([`outgoing::assemble`]).
     pub bytes: Vec<u8>,
+    /// It carries a mail the desk received (a notice with the report attached).
+    pub carries_attachments: bool,
     pub state: OutboxState,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
@@ -140,6 +142,7 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
         original,
     ) = r;
     let corrupt = |what: &str| StoreError::Corrupt(format!("outbox row {id}: {what}"));
+    let carries_attachments = original.2.is_some() || outgoing::carries_attachments(&stored);
     let bytes = match original {
         (None, None, None, _) => stored,
         (Some(at), Some(encoding), Some(raw_id), Some(raw)) => {
@@ -162,6 +165,7 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
         recipients: serde_json::from_str(&rcpts)
             .map_err(|_| StoreError::Corrupt(format!("recipients `{rcpts}`")))?,
         bytes,
+        carries_attachments,
         state,
         attempts: attempts as u32,
         created_at: parse_ts(&created)?,
@@ -336,6 +340,30 @@ impl Tx<'_> {
     pub fn outbox_of(&self, case: &CaseId) -> Result<Vec<OutboxRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {ROWS} WHERE o.case_id = ?1 ORDER BY o.id");
         self.outbox_query(&sql, [case])
+    }
+
+    /// The desk's mail `id` on `case` (a delivery report names it), through the outbox's
+    /// unique Message-ID.
+    pub fn sent_on_case(&self, case: &CaseId, id: &MessageId) -> Result<Option<Undelivered>> {
+        let row: Option<(Purpose, String, Vec<u8>)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT purpose, recipients, substr(bytes, 1, 16384) FROM outbox
+                 WHERE message_id = ?1 AND case_id = ?2",
+            )?
+            .query_row(params![id, case], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(purpose, rcpts, head)| {
+            let carries_attachments = outgoing::carries_attachments(&head);
+            let to = serde_json::from_str(&rcpts)
+                .map_err(|_| StoreError::Corrupt(format!("recipients `{rcpts}`")))?;
+            Ok(Undelivered {
+                purpose,
+                to,
+                carries_attachments,
+            })
+        })
+        .transpose()
     }
 
     pub fn outbox_all(&self) -> Result<Vec<OutboxRow>> {

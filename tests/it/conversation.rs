@@ -99,9 +99,32 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     let bounce = format!(
         "From: MAILER-DAEMON@mx.reporter.test\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce1@mx.reporter.test>\r\nReturn-Path: <>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; rita@reporter.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: security@example.org\r\nMessage-ID: {ack_id}\r\nSubject: Re: [SEC-2026-0001] Heap overflow in the parser\r\n--b--\r\n"
     );
+    // A delay report only is stored; one saying the mail failed for good tells the team,
+    // as a refusal at once would: the reporter has not heard from us. (It was stored
+    // only, and behind a relay that accepts mail for later delivery, this is how every
+    // failure of mail to a reporter comes back.)
+    let delayed = bounce
+        .replace("Action: failed", "Action: delayed")
+        .replace("<bounce1@", "<delay1@");
     assert!(
-        filed_with(&w.deliver(&bounce), false, MessageKind::Automatic, 0),
+        filed_with(&w.deliver(&delayed), false, MessageKind::Automatic, 0),
         "a bounce threads onto the case of the mail it returns"
+    );
+    w.new_mail();
+    assert!(filed_with(
+        &w.deliver(&bounce),
+        false,
+        MessageKind::Automatic,
+        1
+    ));
+    let alert = w.new_mail();
+    assert_eq!(
+        summarize(&alert),
+        "team-notice -> alice@example.org | [SEC-2026-0001] Attention: the acknowledgement to rita@reporter.test could not be delivered\nteam-notice -> bob@example.org | [SEC-2026-0001] Attention: the acknowledgement to rita@reporter.test could not be delivered"
+    );
+    assert!(
+        body(&alert[0].bytes)
+            .contains("a delivery report came back from mailer-daemon@mx.reporter.test")
     );
     // A list mail that threads nowhere opens a case (nothing is lost) but is not acknowledged.
     let list = format!(
@@ -116,7 +139,7 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     assert_eq!(
         w.cases(),
         vec![
-            "SEC-2026-0001 new 12 mails: Heap overflow in the parser".to_string(),
+            "SEC-2026-0001 new 15 mails: Heap overflow in the parser".to_string(),
             "SEC-2026-0002 new 3 mails: Weekly newsletter".to_string(),
         ]
     );
@@ -395,4 +418,50 @@ fn the_database_is_readable_by_its_owner_alone() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// A new-report notice the server refuses for good for what it carries (its size, a
+/// scanner taking the proof of concept for malware) is replaced by a plain notice to
+/// the same member, with nothing attached; a refusal of that one ends there. (The
+/// notice failed silently: the team first heard of the report from the overdue
+/// reminder, while the reporter had been told the team had it.)
+#[test]
+fn a_notice_refused_with_the_report_it_carries_is_sent_again_plain() {
+    let mut w = World::new();
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Heap overflow\r\nMessage-ID: <r1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nA crash dump is attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=core.bin\r\nContent-Disposition: attachment; filename=core.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
+    ));
+    let out = w.new_mail();
+    let notice = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .clone();
+    assert!(notice.carries_attachments);
+    let now = w.clock_now();
+    let refusal = "552 5.3.4 Message size exceeds fixed limit";
+    let fail = |w: &mut World, row: &secdesk::store::OutboxRow| {
+        let desk = &w.desk;
+        w.store
+            .write(|tx| desk.delivery_failed(tx, row, refusal, now))
+            .unwrap();
+    };
+    fail(&mut w, &notice);
+    let plain = w.new_mail();
+    assert_eq!(
+        summarize(&plain),
+        "team-notice -> alice@example.org | [SEC-2026-0001] Attention: a notice to alice@example.org could not carry the mail it was about"
+    );
+    assert!(!plain[0].carries_attachments);
+    assert!(
+        !header(&plain[0].bytes, "Content-Type")
+            .unwrap_or_default()
+            .contains("multipart")
+    );
+    assert!(body(&plain[0].bytes).contains(refusal));
+    fail(&mut w, &plain[0]);
+    assert!(
+        w.new_mail().is_empty(),
+        "a refusal of the plain notice ends there"
+    );
 }
