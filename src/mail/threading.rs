@@ -133,11 +133,20 @@ pub fn find_case_in<I: ThreadIndex>(
             return Ok(Some((case, ThreadReason::SubjectTag)));
         }
     }
+    // At most MAX_IDS distinct case ids are looked up, however many recipients name
+    // them: each is two lookups inside the write transaction.
+    let mut asked = std::collections::BTreeSet::new();
     for (address, prefix) in desks {
         for case in mail
             .all_recipients()
             .filter_map(|r| plus_address_case(r, address, prefix))
         {
+            if asked.len() >= crate::mail::MAX_IDS {
+                return Ok(None);
+            }
+            if !asked.insert(case.clone()) {
+                continue;
+            }
             if let Some(case) = known(case)? {
                 return Ok(Some((case, ThreadReason::PlusAddress)));
             }
@@ -307,5 +316,43 @@ mod tests {
             find_case(&reply, "security@example.org", "SEC", &Broken),
             Err("disk I/O error")
         );
+    }
+
+    /// An index that counts its case lookups and knows no case.
+    struct Counting(std::cell::Cell<usize>);
+
+    impl ThreadIndex for Counting {
+        type Error = &'static str;
+        fn case_of_any(&self, _: &[MessageId]) -> Result<Option<CaseId>, Self::Error> {
+            Ok(None)
+        }
+        fn case_referencing(&self, _: &MessageId) -> Result<Option<CaseId>, Self::Error> {
+            Ok(None)
+        }
+        fn case_exists(&self, _: &CaseId) -> Result<bool, Self::Error> {
+            self.0.set(self.0.get() + 1);
+            Ok(false)
+        }
+    }
+
+    /// Thousands of recipients naming cases by plus address cost at most `MAX_IDS` case
+    /// lookups inside the transaction. (Each recipient cost two, unbounded.)
+    #[test]
+    fn plus_addresses_cost_a_bounded_number_of_lookups() {
+        let many: Vec<String> = (0..3000)
+            .map(|n| format!("security+sec-2026-{:04}@example.org", n % 1500 + 1))
+            .collect();
+        let m = mail(&format!(
+            "To: {}\r\nCc: {}\r\nSubject: x\r\n",
+            many[..700].join(", "),
+            many[700..1400].join(", ")
+        ));
+        assert_eq!(m.all_recipients().count(), 1400);
+        let counting = Counting(std::cell::Cell::new(0));
+        assert_eq!(
+            find_case(&m, "security@example.org", "SEC", &counting),
+            Ok(None)
+        );
+        assert_eq!(counting.0.get(), crate::mail::MAX_IDS);
     }
 }
