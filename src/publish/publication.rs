@@ -209,26 +209,25 @@ pub fn advisory_for(case: &Case, events: &[Event], config: &Config, id: &str) ->
         .unwrap_or_else(|| Advisory::empty(id, case.id.clone()))
 }
 
-/// The ids a draft shows before publication allocates the real ones.
+/// The ids a draft shows before publication allocates the real ones. Ids already
+/// published are kept, in order: only a package without one shows a draft id.
 pub fn draft_ids(case: &Case, config: &Config) -> Vec<String> {
-    let recorded = advisory_ids(case);
+    let mut recorded = advisory_ids(case);
     let n = packages(case).len();
-    if recorded.len() == n {
-        return recorded;
-    }
-    (0..n)
-        .map(|i| {
-            let suffix = if i == 0 {
-                String::new()
-            } else {
-                format!("-{}", i + 1)
-            };
-            format!(
-                "{}-DRAFT-{}{suffix}",
-                config.publish.advisory_prefix, case.id
-            )
-        })
-        .collect()
+    recorded.truncate(n);
+    let from = recorded.len();
+    recorded.extend((from..n).map(|i| {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("-{}", i + 1)
+        };
+        format!(
+            "{}-DRAFT-{}{suffix}",
+            config.publish.advisory_prefix, case.id
+        )
+    }));
+    recorded
 }
 
 /// The id a draft shows for its first package.

@@ -501,3 +501,31 @@ fn an_unreachable_origin_is_tried_once_a_pass() {
         assert!(!git(&origin, &["branch", "--list", id]).is_empty(), "{id}");
     }
 }
+
+/// A published case takes no other package (each is an advisory of its own), and its
+/// advisory keeps its id in `secdesk advisory`. (`#package` was accepted, and the
+/// published advisory was shown again under draft ids, its own id gone from the files.)
+#[test]
+fn a_published_case_keeps_its_id_and_takes_no_other_package() {
+    let mut w = World::new();
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let id = w.case("SEC-2026-0001").advisory_id.unwrap();
+    w.new_mail();
+    w.command(
+        ALICE,
+        "k1@example.org",
+        &notice,
+        "#package other-parser\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("is published; another package needs an advisory of its own"),
+        "{t}"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.extra_packages.len(), 0);
+    let ids = secdesk::publish::publication::draft_ids(&case, &w.desk.config);
+    assert_eq!(ids, vec![id]);
+}

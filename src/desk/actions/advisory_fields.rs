@@ -5,6 +5,7 @@ use super::{Step, Work, fail, ok};
 use crate::commands::{Credit, CveCommand, ReferenceKind};
 use crate::desk::case::{CreditChoice, PackageEntry};
 use crate::publish::advisory;
+use crate::types::CaseStatus;
 
 impl Work<'_, '_> {
     pub(super) fn cve(&mut self, cve: &CveCommand) -> Step {
@@ -115,6 +116,13 @@ impl Work<'_, '_> {
         let names = self.package_names();
         if names.iter().any(|n| n == p) {
             return ok(format!("{p} is already named"));
+        }
+        // Each package is an advisory of its own, numbered at publication.
+        if self.case.status == CaseStatus::Published {
+            return fail(format!(
+                "{} is published; another package needs an advisory of its own: open a case for it (`#new`)",
+                self.case.id
+            ));
         }
         if self.case.package.is_none() {
             self.case.package = Some(p.to_string());
