@@ -594,3 +594,34 @@ fn a_trusted_local_setup_may_run_commands_without_authentication() {
     w.deliver(&unauthenticated);
     assert_eq!(w.case("SEC-2026-0001").severity, Some(Severity::Low));
 }
+
+/// `#new` with a `#case` line opens nothing: the case `#case` names is never the one
+/// `#new` would open, and the transcript says why. (A case was opened, default embargo
+/// and reminders with it, while the transcript said nothing was done.)
+#[test]
+fn new_with_a_case_line_opens_nothing() {
+    let mut w = World::new();
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let filed = w.deliver(&team_mail(
+        ALICE,
+        "n1@example.org",
+        None,
+        "a fresh one",
+        None,
+        "#new\r\n#case SEC-2026-0001\r\n#severity high\r\n",
+    ));
+    assert!(matches!(filed, Processed::Unfiled(_)), "{filed:?}");
+    let ids: Vec<String> = w
+        .cases()
+        .iter()
+        .filter_map(|c| c.split(' ').next().map(String::from))
+        .collect();
+    assert_eq!(ids, vec!["SEC-2026-0001"]);
+    assert_eq!(w.case("SEC-2026-0001").severity, None);
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("`#new` opens a new case and `#case SEC-2026-0001` names another"),
+        "{t}"
+    );
+}

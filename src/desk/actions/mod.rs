@@ -91,6 +91,11 @@ pub fn team_mail(
     );
 
     let refused = matches!(verdict, Some(AuthVerdict::Fail { .. }));
+    // `#new` and `#case` together contradict each other: the case `#case` names is
+    // never the one `#new` would open, so nothing is opened or done.
+    if wants_new && names_a_case(&body) {
+        return no_case(ctx, mail, member, &body, verdict.as_ref(), recent_alerts);
+    }
     let Some((case, opened)) = case_of(ctx, mail, filing, wants_new, refused) else {
         return no_case(ctx, mail, member, &body, verdict.as_ref(), recent_alerts);
     };
@@ -290,6 +295,12 @@ fn answer_team(
         }
         None => {}
     }
+}
+
+fn names_a_case(body: &ParsedBody) -> bool {
+    body.commands
+        .iter()
+        .any(|c| matches!(c.parsed, Ok(Command::Case(_))))
 }
 
 /// The case a team mail works on, and whether it opens it: its own case, or a new one
@@ -541,7 +552,14 @@ fn no_case(
         Ok(Command::Case(id)) => Some(id.clone()),
         _ => None,
     });
+    let opens = matches!(
+        body.commands.first().map(|c| &c.parsed),
+        Some(Ok(Command::New))
+    );
     let why = match named {
+        Some(id) if opens => format!(
+            "`#new` opens a new case and `#case {id}` names another: a mail does one or the other"
+        ),
         Some(id) => format!("there is no case {id}"),
         None => {
             "this mail is not a reply to a case, has no case tag in its subject, and names no case"
