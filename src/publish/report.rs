@@ -140,19 +140,47 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The widest a column but the last is: a mail's From address has no length limit, and
+/// one of 100,000 characters padded every row of `secdesk cases` to it.
+pub const MAX_COLUMN: usize = 60;
+
 /// One line of a table whose column widths are known before its rows (a listing that
 /// streams): each cell but the last padded to its width, on one line, escaped. A cell
-/// wider than its column pushes the rest of its line to the right.
+/// wider than its column pushes the rest of its line to the right; one wider than
+/// [`MAX_COLUMN`] is cut there, with `…` (`secdesk case` shows it whole).
 pub fn table_line(widths: &[usize], cells: &[impl AsRef<str>]) -> String {
     let mut s = String::new();
     for (i, cell) in cells.iter().enumerate() {
-        let cell = one_line(cell.as_ref());
-        let w = widths.get(i).copied().unwrap_or(0);
+        let mut cell = one_line(cell.as_ref());
+        let w = widths.get(i).copied().unwrap_or(0).min(MAX_COLUMN);
         if i + 1 == cells.len() {
             s.push_str(&cell);
         } else {
+            if cell.chars().count() > MAX_COLUMN {
+                cell = cell.chars().take(MAX_COLUMN - 1).collect::<String>() + "…";
+            }
             s.push_str(&format!("{cell:<w$}  "));
         }
     }
     s.trim_end().to_string() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cell of 100,000 characters (a hostile From address) is cut at `MAX_COLUMN`, and
+    /// the columns after it stay in place.
+    #[test]
+    fn a_cell_is_never_wider_than_max_column() {
+        let long = format!("{}@attacker.test", "a".repeat(100_000));
+        let line = table_line(&[4, 100_015, 10], &["SEC", long.as_str(), "subject"]);
+        assert_eq!(
+            line.chars().count(),
+            4 + 2 + MAX_COLUMN + 2 + "subject".len() + 1
+        );
+        assert!(line.contains("a…  subject"), "{line}");
+        let short = table_line(&[4, 12, 10], &["SEC", "r@x.test", "subject"]);
+        assert_eq!(short, "SEC   r@x.test      subject\n");
+    }
 }
