@@ -129,6 +129,19 @@ pub struct Undelivered {
     pub carries_attachments: bool,
 }
 
+/// The longest id written into `In-Reply-To` or `References`: RFC 5322's lines stop at
+/// 998 octets, and a Message-ID a mail chose may be any length.
+pub const MAX_WRITTEN_ID: usize = 250;
+
+/// Whether a Message-ID from a mail can be written into a header as it is: printable
+/// ASCII (lettre would write anything else as an encoded word, which no client threads)
+/// and at most [`MAX_WRITTEN_ID`] octets (it is left out otherwise: threading loses a
+/// link, the relay takes the mail).
+fn writable_id(id: &MessageId) -> bool {
+    let s = id.as_str();
+    s.len() <= MAX_WRITTEN_ID && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Whether a mail the desk composed carries attachments: its top-level type is
 /// `multipart/mixed` (read from its header block, which a sent row keeps).
 pub fn carries_attachments(bytes: &[u8]) -> bool {
@@ -631,12 +644,17 @@ pub fn prepare_referring(
     if let Some(rt) = &out.reply_to {
         builder = builder.reply_to(mailbox(Some(desk_name), rt)?);
     }
-    if let Some(parent) = &out.in_reply_to {
+    if let Some(parent) = out.in_reply_to.as_ref().filter(|id| writable_id(id)) {
         builder = builder.in_reply_to(parent.bracketed());
     }
-    if !out.references.is_empty() {
+    let refs: Vec<String> = out
+        .references
+        .iter()
+        .filter(|id| writable_id(id))
+        .map(MessageId::bracketed)
+        .collect();
+    if !refs.is_empty() {
         // lettre replaces rather than appends: all ids go in one header value.
-        let refs: Vec<String> = out.references.iter().map(MessageId::bracketed).collect();
         builder = builder.references(refs.join(" "));
     }
     let text = text_body(&out.body)?;
@@ -897,6 +915,28 @@ mod tests {
             assert_eq!(cte, expected, "{bytes:?}");
             assert_eq!(decoded, bytes);
         }
+    }
+
+    /// A Message-ID a mail chose, of 1,200 characters or not ASCII, is left out of the
+    /// answer's `In-Reply-To` and `References`: every line stays within 998 octets and
+    /// nothing is written as an encoded word. (The ack and every mail of the case carried
+    /// a header line of 1,215 octets, or `In-Reply-To: =?utf-8?b?…?=`.)
+    #[test]
+    fn ids_too_long_or_not_ascii_are_not_written() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let long = MessageId::new(&format!("{}@x.test", "a".repeat(1200))).unwrap();
+        let accented = MessageId::new("é@x.test").unwrap();
+        let fine = MessageId::new("r1@example.net").unwrap();
+        let mut out = plain(Purpose::Ack, "rita@example.net", "thanks".into(), vec![]);
+        out.in_reply_to = Some(long.clone());
+        out.references = vec![fine.clone(), long, accented];
+        let id = MessageId::new("ours@example.org").unwrap();
+        let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+        let text = String::from_utf8_lossy(&c.bytes);
+        assert!(text.lines().all(|l| l.len() <= 998));
+        assert!(!text.contains("In-Reply-To"), "{text}");
+        assert!(text.contains("References: <r1@example.net>\r\n"), "{text}");
+        assert!(!text.contains("=?utf-8?"), "{text}");
     }
 
     /// Issue 12: a team notice is rendered once; each member's copy differs from the
