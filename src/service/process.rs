@@ -552,6 +552,7 @@ impl Desk {
         };
         let year = self.config.calendar.local_date(now).year();
         let filing = self.filing(tx, found, year)?;
+        let (filing, after) = self.past_publication(tx, &sender, filing, year)?;
         if let Some(d) = self.refused_elsewhere(top, tx, m, &sender, &filing, now)? {
             let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
             return self.record(tx, d, Some(&meta), now, delivery);
@@ -563,7 +564,7 @@ impl Desk {
             Sender::Team(member) => Some(member.clone()),
             _ => None,
         };
-        let decision = desk::decide(
+        let mut decision = desk::decide(
             &self.ctx(now),
             Incoming {
                 mail: m,
@@ -577,6 +578,11 @@ impl Desk {
                 facts,
             },
         );
+        if let Some(published) = after
+            && decision.opened
+        {
+            decision_note(&mut decision, m.from_address(), &published);
+        }
         let mut references = threading::ancestor_ids(m);
         references.sort();
         references.dedup();
@@ -668,6 +674,31 @@ impl Desk {
         Ok(Filing::New(
             tx.next_case_id(&self.config.desk.case_prefix, year)?,
         ))
+    }
+
+    /// Mail from anyone but its reporter on a published case (a reply to the
+    /// announcement or a forward of it, "your fix is incomplete, here is a bypass") is a
+    /// new report: a case of its own, acknowledged, with its deadlines. On the published
+    /// case it got no answer, no case and no reminder, and the team's `#reply` went to
+    /// that case's reporter. Returns the filing, and the published case it came after.
+    fn past_publication(
+        &self,
+        tx: &Tx<'_>,
+        sender: &Sender,
+        filing: Filing,
+        year: i32,
+    ) -> store::Result<(Filing, Option<CaseId>)> {
+        match (sender, &filing) {
+            (Sender::Other(addr), Filing::Existing(case, _))
+                if case.status == crate::types::CaseStatus::Published
+                    && case.reporter.as_deref() != Some(addr.as_str()) =>
+            {
+                let published = case.id.clone();
+                let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
+                Ok((Filing::New(id), Some(published)))
+            }
+            _ => Ok((filing, None)),
+        }
     }
 
     /// A member of another desk has no power over this desk's cases: the decision that
@@ -1278,6 +1309,19 @@ fn bounced(
         found.extend(tx.sent_on_case(&case.id, id)?);
     }
     Ok(found)
+}
+
+/// The history of a case opened by mail that came after `published`'s publication says
+/// so, for the team.
+fn decision_note(d: &mut Decision, from: &str, published: &CaseId) {
+    d.events.push(crate::desk::case::NewEvent::new(
+        EventKind::Changed,
+        crate::desk::case::DESK_ACTOR,
+        format!(
+            "opened as a new report: {} wrote in the thread of {published}, published already",
+            crate::sanitize::one_line(from)
+        ),
+    ));
 }
 
 /// The reporter's latest message on `case` (what `#reply` answers).

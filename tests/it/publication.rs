@@ -4,7 +4,7 @@
 use crate::advisory_repo::{git, origin_and_clone};
 use crate::world::*;
 use secdesk::outgoing::templates::Templates;
-use secdesk::service::process::Desk;
+use secdesk::service::process::{Desk, Processed};
 use secdesk::types::CaseStatus;
 use std::collections::BTreeMap;
 
@@ -528,4 +528,44 @@ fn a_published_case_keeps_its_id_and_takes_no_other_package() {
     assert_eq!(case.extra_packages.len(), 0);
     let ids = secdesk::publish::publication::draft_ids(&case, &w.desk.config);
     assert_eq!(ids, vec![id]);
+}
+
+/// Someone other than the reporter writing in a published case's thread (a reply to the
+/// announcement: "your fix is incomplete") is a new report, acknowledged, on a case of
+/// its own that says where it came from; the reporter's own reply stays on the case.
+/// (It was filed on the published case: no acknowledgement, no case, no deadline, and
+/// the team's `#reply` went to the other case's reporter.)
+#[test]
+fn a_stranger_writing_after_publication_opens_a_new_report() {
+    let mut w = World::new();
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let announce = w.take("announce").message_id.to_string();
+    w.new_mail();
+    let stranger = format!(
+        "From: eve@elsewhere.test\r\nTo: {DESK}\r\nSubject: Re: incomplete fix\r\nMessage-ID: <e1@elsewhere.test>\r\nIn-Reply-To: <{announce}>\r\n\r\nThe fix can be bypassed with a longer input.\r\n"
+    );
+    let filed = w.deliver(&stranger);
+    assert!(
+        matches!(&filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0002"),
+        "{filed:?}"
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().any(|r| r.purpose.as_str() == "ack"
+            && r.recipients == vec!["eve@elsewhere.test".to_string()]),
+        "{}",
+        summarize(&out)
+    );
+    assert!(w.events("SEC-2026-0002").iter().any(|e| {
+        e.detail
+            .contains("wrote in the thread of SEC-2026-0001, published already")
+    }));
+    let thanks = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: thanks\r\nMessage-ID: <r9@reporter.test>\r\nIn-Reply-To: <{announce}>\r\n\r\nThanks!\r\n"
+    );
+    assert!(
+        matches!(&w.deliver(&thanks), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
+    );
 }
