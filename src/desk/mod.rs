@@ -331,6 +331,52 @@ pub(crate) fn opened_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId) -> (Case, NewE
     (case, opened)
 }
 
+/// The acknowledgement of `mail`, the report of case `id`: queued on `d` with its event;
+/// returns what the team notice says of it.
+fn acknowledge(
+    ctx: &Ctx<'_>,
+    d: &mut Decision,
+    mail: &Mail,
+    (id, subject_text): (&CaseId, &str),
+    (respond_by, embargo_text): (chrono::DateTime<chrono::Utc>, Option<String>),
+) -> String {
+    match ctx.templates.render(&templates::Ack {
+        case_id: id.to_string(),
+        subject: subject_text.to_string(),
+        reporter_name: mail.from.as_ref().and_then(|m| m.name.clone()),
+        desk_name: ctx.config.desk.name.clone(),
+        respond_by: ctx.fmt_instant(respond_by),
+        embargo_end: embargo_text,
+    }) {
+        Ok(r) => {
+            d.outgoing.push(
+                Outgoing::new(
+                    Purpose::Ack,
+                    Some(id.clone()),
+                    vec![mail.from_address().to_string()],
+                    r,
+                )
+                .reply_to(ctx.plus_address(id))
+                .threaded(answer_threading(mail)),
+            );
+            d.event(NewEvent::new(
+                EventKind::Acknowledged,
+                DESK_ACTOR,
+                format!(
+                    "acknowledged to {}; a person answers by {}",
+                    mail.from_address(),
+                    ctx.fmt_instant(respond_by)
+                ),
+            ));
+            "acknowledged".to_string()
+        }
+        Err(e) => {
+            template_failed(ctx, d, Some(id), "acknowledgement", &e);
+            "NOT acknowledged: the ack template failed (see the case history)".to_string()
+        }
+    }
+}
+
 /// A mail that opens a case: the case, the ack (if allowed) and the team notice.
 fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
     let (mut case, opened) = opened_case(ctx, mail, id.clone());
@@ -345,43 +391,13 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
     let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
 
     let ack_note = match &ack {
-        AckPlan::Yes => {
-            match ctx.templates.render(&templates::Ack {
-                case_id: id.to_string(),
-                subject: subject_text.clone(),
-                reporter_name: mail.from.as_ref().and_then(|m| m.name.clone()),
-                desk_name: ctx.config.desk.name.clone(),
-                respond_by: ctx.fmt_instant(respond_by),
-                embargo_end: embargo_text.clone(),
-            }) {
-                Ok(r) => {
-                    d.outgoing.push(
-                        Outgoing::new(
-                            Purpose::Ack,
-                            Some(id.clone()),
-                            vec![mail.from_address().to_string()],
-                            r,
-                        )
-                        .reply_to(ctx.plus_address(&id))
-                        .threaded(answer_threading(mail)),
-                    );
-                    d.event(NewEvent::new(
-                        EventKind::Acknowledged,
-                        DESK_ACTOR,
-                        format!(
-                            "acknowledged to {}; a person answers by {}",
-                            mail.from_address(),
-                            ctx.fmt_instant(respond_by)
-                        ),
-                    ));
-                    "acknowledged".to_string()
-                }
-                Err(e) => {
-                    template_failed(ctx, &mut d, Some(&id), "acknowledgement", &e);
-                    "NOT acknowledged: the ack template failed (see the case history)".to_string()
-                }
-            }
-        }
+        AckPlan::Yes => acknowledge(
+            ctx,
+            &mut d,
+            mail,
+            (&id, &subject_text),
+            (respond_by, embargo_text.clone()),
+        ),
         AckPlan::No(why) => {
             d.event(NewEvent::new(
                 EventKind::AckSuppressed,
