@@ -180,13 +180,6 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         (Sender::Other(_), Filing::Existing(case, _)) if case.status == CaseStatus::Spam => {
             spam::on_spam_case(ctx, mail, *case, MessageKind::Other)
         }
-        (Sender::Other(addr), Filing::Existing(case, ThreadReason::ReverseReference))
-            if case.reporter.as_ref().is_some_and(|r| *r != addr) =>
-        {
-            let ack = recent_acks < ctx.config.policy.ack_rate_limit.count
-                && recent_acks_total < ctx.config.policy.ack_rate_limit_total.count;
-            late_report(ctx, mail, &addr, *case, ack, &facts)
-        }
         (Sender::Other(addr), Filing::Existing(case, reason)) => {
             let note = spam::suspect_note(&spam::verdict(ctx, mail));
             other_on_case(ctx, mail, &addr, *case, reason, note, Some(&facts.recent))
@@ -382,47 +375,6 @@ fn acknowledge(
             "NOT acknowledged: the ack template failed (see the case history)".to_string()
         }
     }
-}
-
-/// The report itself, from `addr`, filed after a reply to it that opened the case (a
-/// report held back by greylisting, answered to all by someone it was copied to): its
-/// sender is the reporter, acknowledged now (within the acknowledgement limits), and
-/// the one who replied first is a participant. (The reply's sender stayed the reporter:
-/// acknowledged, answered by `#reply`, credited, while the real reporter heard nothing.)
-fn late_report(
-    ctx: &Ctx<'_>,
-    mail: &Mail,
-    addr: &str,
-    mut case: Case,
-    ack: bool,
-    facts: &Facts,
-) -> Decision {
-    let before = case.reporter.replace(addr.to_string()).unwrap_or_default();
-    case.reporter_name = mail.from.as_ref().and_then(|m| m.name.clone());
-    let (id, subject, opened_at) = (case.id.clone(), case.subject.clone(), case.opened_at);
-    let embargo = case.embargo_end.map(|e| ctx.fmt_date(e));
-    let reason = ThreadReason::ReverseReference;
-    let mut d = other_on_case(ctx, mail, addr, case, reason, None, Some(&facts.recent));
-    d.event(NewEvent::new(
-        EventKind::Changed,
-        DESK_ACTOR,
-        format!(
-            "the report arrived after a reply to it: {} is the reporter (was {})",
-            crate::sanitize::one_line(addr),
-            crate::sanitize::one_line(&before)
-        ),
-    ));
-    if ack {
-        let respond_by = ctx.respond_by(opened_at);
-        acknowledge(ctx, &mut d, mail, (&id, &subject), (respond_by, embargo));
-    } else {
-        d.event(NewEvent::new(
-            EventKind::AckSuppressed,
-            DESK_ACTOR,
-            "not acknowledged: the acknowledgement limits hold".to_string(),
-        ));
-    }
-    d
 }
 
 /// A mail that opens a case: the case, the ack (if allowed) and the team notice.

@@ -465,34 +465,3 @@ fn a_notice_refused_with_the_report_it_carries_is_sent_again_plain() {
         "a refusal of the plain notice ends there"
     );
 }
-
-/// The report arrives after a reply to it (greylisting held it; someone it was copied to
-/// answered all first): its sender becomes the case's reporter and is acknowledged.
-/// (The reply's sender stayed the reporter, and the real reporter heard nothing.)
-#[test]
-fn a_report_filed_after_a_reply_to_it_makes_its_sender_the_reporter() {
-    let mut w = World::new();
-    let reply = format!(
-        "From: uma@upstream.test\r\nTo: {DESK}, {RITA}\r\nSubject: Re: overflow in the parser\r\nMessage-ID: <u1@upstream.test>\r\nIn-Reply-To: <r1@reporter.test>\r\nReferences: <r1@reporter.test>\r\n\r\nConfirmed here too.\r\n"
-    );
-    assert!(filed_with(&w.deliver(&reply), true, MessageKind::Report, 2));
-    w.new_mail();
-    let late = report(
-        "r1@reporter.test",
-        "overflow in the parser",
-        "It overflows.",
-    );
-    assert!(filed_as(&w.deliver(&late), false, MessageKind::Reporter));
-    assert_eq!(w.case("SEC-2026-0001").reporter.as_deref(), Some(RITA));
-    let out = w.new_mail();
-    assert!(
-        out.iter()
-            .any(|r| r.purpose.as_str() == "ack" && r.recipients == vec![RITA.to_string()]),
-        "{}",
-        summarize(&out)
-    );
-    assert!(w.events("SEC-2026-0001").iter().any(|e| {
-        e.detail
-            .contains("rita@reporter.test is the reporter (was uma@upstream.test)")
-    }));
-}
