@@ -676,7 +676,7 @@ impl Desk {
         ))
     }
 
-    /// Mail from anyone but its reporter on a published case (a reply to the
+    /// Mail from anyone but its reporter or upstream on a published case (a reply to the
     /// announcement or a forward of it, "your fix is incomplete, here is a bypass") is a
     /// new report: a case of its own, acknowledged, with its deadlines. On the published
     /// case it got no answer, no case and no reminder, and the team's `#reply` went to
@@ -691,7 +691,8 @@ impl Desk {
         match (sender, &filing) {
             (Sender::Other(addr), Filing::Existing(case, _))
                 if case.status == crate::types::CaseStatus::Published
-                    && case.reporter.as_deref() != Some(addr.as_str()) =>
+                    && case.reporter.as_deref() != Some(addr.as_str())
+                    && !case.upstream.iter().any(|u| u == addr) =>
             {
                 let published = case.id.clone();
                 let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;

@@ -568,4 +568,18 @@ fn a_stranger_writing_after_publication_opens_a_new_report() {
     assert!(
         matches!(&w.deliver(&thanks), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
     );
+    // The maintainer the case was forwarded to answers on it too.
+    w.command(
+        ALICE,
+        "f1@example.org",
+        &notice,
+        "#forward uma@upstream.test\r\n",
+    );
+    let forwarded = w.take("forward").message_id.to_string();
+    let upstream = format!(
+        "From: uma@upstream.test\r\nTo: {DESK}\r\nSubject: Re: released\r\nMessage-ID: <u1@upstream.test>\r\nIn-Reply-To: <{forwarded}>\r\n\r\nReleased on our side too.\r\n"
+    );
+    assert!(
+        matches!(&w.deliver(&upstream), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
+    );
 }
