@@ -69,6 +69,7 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
     out.extend(desks_finding(&config));
     out.extend(check_templates(&config));
     out.push(check_database(&config.desk.database));
+    out.extend(cases_of_unknown_desks(&config));
     out.extend(spam_findings(&config));
     out.extend(desks_spam_findings(&config));
 
@@ -78,6 +79,30 @@ pub async fn check(path: &Path, secrets: &SecretSources) -> Vec<Finding> {
         out.push(check_advisory_repo(repo, push, &keys));
     }
     out
+}
+
+/// Open cases of a desk the configuration no longer has (a `[desks.NAME]` removed or
+/// renamed): the top-level desk decides for them now, its team hears of their mail, and
+/// threading by the old desk's tag and plus address stops. Said, not refused: restoring
+/// the section, or `#move` on each case, settles it.
+fn cases_of_unknown_desks(config: &Config) -> Vec<Finding> {
+    let Ok(counts) = Store::open_cases_by_desk(&config.desk.database) else {
+        return Vec::new(); // the database finding says what is wrong with it
+    };
+    counts
+        .into_iter()
+        .filter(|(key, _)| !key.is_empty() && config.desk_named(key).is_none())
+        .map(|(key, n)| {
+            found(
+                Level::Warn,
+                "desks",
+                format!(
+                    "the database holds {n} open case{} of the desk `{key}`, which the configuration no longer has: the top-level desk's team handles them now (restore [desks.{key}], or #move each case to a desk there is)",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The desks one daemon serves, when there are several: each one's name on the command

@@ -124,6 +124,13 @@ async fn start(
         .await
         .context("re-planning the open cases' reminders")?;
     tracing::debug!(cases = replanned, "reminders re-planned");
+    if let Ok(counts) = crate::store::Store::open_cases_by_desk(&desk.config.desk.database) {
+        for (key, n) in counts {
+            if !key.is_empty() && desk.config.desk_named(&key).is_none() {
+                tracing::warn!(desk = %key, open_cases = n, "open cases of a desk the configuration no longer has: the top-level desk's team handles them now (restore the section, or #move each case)");
+            }
+        }
+    }
     Ok(Started {
         desk,
         ingest_db,

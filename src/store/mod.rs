@@ -265,6 +265,24 @@ impl Store {
         Ok((integrity, known.saturating_sub(done)))
     }
 
+    /// How many open cases each desk has in the database at `path` (by desk key, `""` for
+    /// the top level), read only; empty for a file not there yet.
+    pub fn open_cases_by_desk(path: &Path) -> Result<Vec<(String, i64)>> {
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let mut q = conn.prepare(
+            "SELECT desk, COUNT(*) FROM cases
+             WHERE status NOT IN ('published', 'closed', 'spam') GROUP BY desk",
+        )?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     /// Brings the schema up to date; true when a migration ran.
     fn migrate(&mut self) -> Result<bool> {
         let tx = self

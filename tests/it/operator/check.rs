@@ -291,3 +291,44 @@ async fn check_reads_the_database_and_migrates_nothing() {
         "{f}"
     );
 }
+
+/// Open cases of a desk the configuration no longer has (a section removed or renamed)
+/// are said by `secdesk check`: the top-level team handles them now, silently. (Nothing
+/// said so.)
+#[tokio::test]
+async fn check_names_open_cases_of_a_desk_no_longer_configured() {
+    use secdesk::cli::check::{Level, check};
+    use secdesk::desk::case::Case;
+    use secdesk::types::{CaseId, MessageId};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("desk.db");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        crate::world::config_text(db.to_str().unwrap(), 9, 9, ""),
+    )
+    .unwrap();
+    let mut store = secdesk::store::Store::open(&db).unwrap();
+    let id = CaseId::new("COHTTP", 2026, 1);
+    let case = Case::new(
+        id.clone(),
+        "Header injection".into(),
+        None,
+        crate::world::monday_10(),
+        MessageId::new("r1@reporter.test").unwrap(),
+    );
+    store
+        .write(|tx| {
+            tx.insert_case(&case)?;
+            tx.set_case_desk(&id, "cohttp")
+        })
+        .unwrap();
+    drop(store);
+    let f = check(&config, &crate::world::secrets())
+        .await
+        .into_iter()
+        .find(|f| f.topic == "desks")
+        .unwrap_or_else(|| panic!("no finding about the desks"));
+    assert_eq!(f.level, Level::Warn, "{f}");
+    assert!(f.text.contains("1 open case of the desk `cohttp`"), "{f}");
+}
