@@ -220,6 +220,18 @@ fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
     ids
 }
 
+/// The subject with no `=?` left in it: the desk writes it into the subjects of its own
+/// mail as it is, and text that reads as an encoded word there would be decoded by the
+/// reader's mail client into whatever it hides (a right-to-left override, a line
+/// break), all the sanitising above undone. Such text came in encoded twice over.
+fn inert_subject(subject: String) -> String {
+    if subject.contains("=?") {
+        subject.replace("=?", "= ?")
+    } else {
+        subject
+    }
+}
+
 fn bounded_subject(mut subject: String) -> String {
     let mut chars = subject.char_indices();
     if let Some((cut, _)) = chars.nth(MAX_SUBJECT - 1)
@@ -308,7 +320,9 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         cc: addresses(msg.cc()),
         delivered_to,
         // One line: the subject becomes the case's title, in mail and on terminals.
-        subject: bounded_subject(crate::sanitize::one_line(msg.subject().unwrap_or(""))),
+        subject: bounded_subject(inert_subject(crate::sanitize::one_line(
+            msg.subject().unwrap_or(""),
+        ))),
         date,
         in_reply_to: bounded(ids_of(msg.in_reply_to())),
         references: bounded(ids_of(msg.references())),
@@ -506,6 +520,19 @@ mod tests {
             panic!("unreadable")
         };
         assert_eq!(m.subject, exact);
+    }
+
+    /// A subject whose decoded text is itself an encoded word keeps it as text: the
+    /// desk's own mail never carries a `=?…?=` a client would decode into a
+    /// right-to-left override. (The team's client decoded it.)
+    #[test]
+    fn a_subject_that_decodes_to_an_encoded_word_stays_text() {
+        // "=?utf-8?q?=E2=80=AEexe.gnp?=", base64-encoded once more.
+        let raw = b"From: a@x.test\r\nSubject: =?utf-8?b?PT91dGYtOD9xPz1FMj04MD1BRWV4ZS5nbnA/PQ==?=\r\n\r\nbody\r\n";
+        let Parsed::Mail(m) = parse(raw) else {
+            panic!("unreadable")
+        };
+        assert_eq!(m.subject, "= ?utf-8?q?=E2=80=AEexe.gnp?=");
     }
 
     /// The Message-ID read without the parser: folded, in any case, or made from the
