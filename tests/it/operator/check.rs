@@ -251,6 +251,19 @@ fn check_lists_every_config_error_at_once() {
     assert!(!db.exists(), "check created {}", db.display());
 }
 
+/// A config in `dir` whose mail servers are port 9 of loopback (nothing listens: the
+/// mail checks fail fast), and the database it names (not made).
+fn config_on_port_9(dir: &Path) -> (PathBuf, PathBuf) {
+    let db = dir.join("desk.db");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        crate::world::config_text(db.to_str().unwrap(), 9, 9, ""),
+    )
+    .unwrap();
+    (db, config)
+}
+
 /// `secdesk check` of a new version beside the running daemon reads the database and
 /// changes nothing: a migration the new version has is said to be pending, and left
 /// for the daemon's next start. (It ran it, under the older daemon still using the file.)
@@ -258,13 +271,7 @@ fn check_lists_every_config_error_at_once() {
 async fn check_reads_the_database_and_migrates_nothing() {
     use secdesk::cli::check::{Level, check};
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("desk.db");
-    let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        crate::world::config_text(db.to_str().unwrap(), 9, 9, ""),
-    )
-    .unwrap();
+    let (db, config) = config_on_port_9(tmp.path());
     drop(secdesk::store::Store::open(&db).unwrap());
     let version = |db: &Path| -> i64 {
         rusqlite::Connection::open(db)
@@ -301,13 +308,7 @@ async fn check_names_open_cases_of_a_desk_no_longer_configured() {
     use secdesk::desk::case::Case;
     use secdesk::types::{CaseId, MessageId};
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("desk.db");
-    let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        crate::world::config_text(db.to_str().unwrap(), 9, 9, ""),
-    )
-    .unwrap();
+    let (db, config) = config_on_port_9(tmp.path());
     let mut store = secdesk::store::Store::open(&db).unwrap();
     let id = CaseId::new("COHTTP", 2026, 1);
     let case = Case::new(
