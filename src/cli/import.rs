@@ -365,7 +365,7 @@ fn import_one(
         .unwrap_or_else(|| clock.now());
     match tx.insert_imported(source, seq, bytes, clock.now())? {
         Some(raw_id) => {
-            desk.process_parsed_in(tx, Some(raw_id), bytes, parsed, when, Delivery::Suppress)
+            desk.process_parsed(tx, Some(raw_id), bytes, parsed, when, Delivery::Suppress)
         }
         None => Ok(Processed::AlreadyDone),
     }

@@ -423,19 +423,7 @@ impl Desk {
 
     /// [`Desk::process_in_with`] for a mail parsed already (before the transaction
     /// opened: `secdesk import`).
-    pub fn process_parsed_in(
-        &self,
-        tx: &Tx<'_>,
-        raw_id: Option<i64>,
-        bytes: &[u8],
-        parsed: Parsed,
-        now: DateTime<Utc>,
-        delivery: Delivery,
-    ) -> store::Result<Processed> {
-        self.process_parsed(tx, raw_id, bytes, parsed, now, delivery)
-    }
-
-    fn process_parsed(
+    pub fn process_parsed(
         &self,
         tx: &Tx<'_>,
         raw_id: Option<i64>,
