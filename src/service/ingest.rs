@@ -870,15 +870,8 @@ async fn file_new(
         let filing = ready.take();
         let mails = filing.as_ref().map_or(0, |b| b.raw_ids().len());
         let flagging = std::mem::take(&mut to_flag);
-        let cut = cut_at.is_some();
-        let ahead = look_ahead(
-            session,
-            pass,
-            flagging,
-            batches.get(i).copied(),
-            validity,
-            cut,
-        );
+        let (batch, cut) = (batches.get(i).copied(), cut_at.is_some());
+        let ahead = look_ahead(session, pass, flagging, batch, validity, cut);
         let parsing = parse_aside(stored, arrival);
         let filing = async {
             let t = std::time::Instant::now();
@@ -901,13 +894,7 @@ async fn file_new(
         flagged.extend(done);
         flagged.sort_unstable();
         if !flags_refused {
-            let mbox = mailbox.to_string();
-            let mut waiting = pass
-                .db
-                .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
-                .await?;
-            waiting.retain(|u| flagged.binary_search(u).is_err());
-            to_flag = waiting;
+            to_flag = unflagged_but(pass.db, mailbox, validity, &flagged).await?;
         }
         tracing::debug!(
             mails,
@@ -917,13 +904,7 @@ async fn file_new(
             "batch done"
         );
         if total > BATCH_MAILS {
-            // A long backlog (a first start on a big mailbox, a weekend offline): systemd
-            // hears how far we got and waits, instead of killing a desk that is working.
-            health::extend_start(limit.saturating_mul(3));
-            health::status(&format!(
-                "catching up with the inbox: {} of {total} mails filed",
-                report.fetched
-            ));
+            catching_up(limit, report.fetched, total);
         }
     }
     // Stopped with a batch stored but not filed: the next pass files it.
@@ -940,6 +921,30 @@ async fn file_new(
         ))),
         None => Ok(()),
     }
+}
+
+/// The mail filed and not flagged done on the server yet, but for `flagged` (sorted).
+async fn unflagged_but(
+    db: &Db,
+    mailbox: &str,
+    validity: UidValidity,
+    flagged: &[Uid],
+) -> Result<Vec<Uid>, IngestError> {
+    let mbox = mailbox.to_string();
+    let mut waiting = db
+        .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
+        .await?;
+    waiting.retain(|u| flagged.binary_search(u).is_err());
+    Ok(waiting)
+}
+
+/// A long backlog (a first start on a big mailbox, a weekend offline): systemd hears how
+/// far we got and waits, instead of killing a desk that is working.
+fn catching_up(limit: Duration, filed: usize, total: usize) {
+    health::extend_start(limit.saturating_mul(3));
+    health::status(&format!(
+        "catching up with the inbox: {filed} of {total} mails filed"
+    ));
 }
 
 /// What goes on beside the filing of a batch (see [`file_new`]): the mail filed before
