@@ -15,6 +15,20 @@ fn open(w: &mut World, report_id: &str) -> String {
     w.open_report(report_id, "Heap overflow in the parser", "It overflows.")
 }
 
+/// Opens a case from Rita (report `r{n}@reporter.test`), sets it up and publishes it
+/// now; returns the team notice's id.
+fn publish(w: &mut World, n: u32) -> String {
+    let notice = open(w, &format!("r{n}@reporter.test"));
+    w.command(ALICE, &format!("s{n}@example.org"), &notice, SETUP);
+    w.command(
+        ALICE,
+        &format!("p{n}@example.org"),
+        &notice,
+        "#publish now\r\n",
+    );
+    notice
+}
+
 /// Sets the case up (`setup_id`), then asks `#publish now` (`publish_id`), which must be
 /// refused: the transcript and the team notice go out, nothing else. Returns the
 /// transcript's text.
@@ -304,9 +318,7 @@ fn a_refused_push_is_told_to_the_team_and_an_unreachable_origin_retried() {
         monday_10(),
         &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
     );
-    let notice = open(&mut w, "r1@reporter.test");
-    w.command(ALICE, "s1@example.org", &notice, SETUP);
-    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    publish(&mut w, 1);
     w.new_mail();
     w.run_due();
     let out = w.new_mail();
@@ -334,9 +346,7 @@ fn a_refused_push_is_told_to_the_team_and_an_unreachable_origin_retried() {
     std::fs::remove_file(&hook).unwrap();
     let moved = tmp.path().join("away.git");
     std::fs::rename(&origin, &moved).unwrap();
-    let notice = open(&mut w, "r2@reporter.test");
-    w.command(ALICE, "s2@example.org", &notice, SETUP);
-    w.command(ALICE, "p2@example.org", &notice, "#publish now\r\n");
+    publish(&mut w, 2);
     assert_eq!(
         w.case("SEC-2026-0002").advisory_id.as_deref(),
         Some("OSEC-2026-19")
@@ -472,14 +482,7 @@ fn an_unreachable_origin_is_tried_once_a_pass() {
     let moved = tmp.path().join("away.git");
     std::fs::rename(&origin, &moved).unwrap();
     for n in 1..=3 {
-        let notice = open(&mut w, &format!("r{n}@reporter.test"));
-        w.command(ALICE, &format!("s{n}@example.org"), &notice, SETUP);
-        w.command(
-            ALICE,
-            &format!("p{n}@example.org"),
-            &notice,
-            "#publish now\r\n",
-        );
+        publish(&mut w, n);
         w.new_mail(); // so that the next `open` finds its own notice
     }
     let attempts = |w: &World| -> Vec<i64> {
@@ -508,9 +511,7 @@ fn an_unreachable_origin_is_tried_once_a_pass() {
 #[test]
 fn a_published_case_keeps_its_id_and_takes_no_other_package() {
     let mut w = World::new();
-    let notice = open(&mut w, "r1@reporter.test");
-    w.command(ALICE, "s1@example.org", &notice, SETUP);
-    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let notice = publish(&mut w, 1);
     let id = w.case("SEC-2026-0001").advisory_id.unwrap();
     w.new_mail();
     w.command(
@@ -538,9 +539,7 @@ fn a_published_case_keeps_its_id_and_takes_no_other_package() {
 #[test]
 fn a_stranger_writing_after_publication_opens_a_new_report() {
     let mut w = World::new();
-    let notice = open(&mut w, "r1@reporter.test");
-    w.command(ALICE, "s1@example.org", &notice, SETUP);
-    w.command(ALICE, "p1@example.org", &notice, "#publish now\r\n");
+    let notice = publish(&mut w, 1);
     let announce = w.take("announce").message_id.to_string();
     w.new_mail();
     let stranger = format!(
