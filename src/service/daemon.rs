@@ -259,6 +259,9 @@ async fn stop_loops(
     loops: Loops,
     watchdog: JoinHandle<()>,
 ) -> anyhow::Result<()> {
+    // Asked first, then said: what the log and systemd hear as "stopping" is already
+    // true, and no loop starts another piece of work after it.
+    trigger.fire();
     if let Some((name, result)) = &died {
         let how = match result {
             Ok(()) => "ended".to_string(),
@@ -274,7 +277,6 @@ async fn stop_loops(
         tracing::info!("stopping: finishing the work in hand");
     }
     health::notify(&[sd_notify::NotifyState::Stopping]);
-    trigger.fire();
     let all = async {
         for (name, task) in loops {
             if let Err(e) = task.await {

@@ -93,7 +93,11 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
     // the report, Alice (a person) answers the reporter with `#reply`; then everything
     // runs until at least a minute and a half of the desk's clock has passed and nothing
     // has moved for three real seconds.
-    let year = desk_start.format("%Y").to_string();
+    // Case ids take the desk's year (Paris), not UTC's.
+    let year = desk_start
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y")
+        .to_string();
     let real_deadline = Instant::now() + Duration::from_secs(100);
     let mut replied = false;
     let mut last = (progress(&db), Instant::now());
@@ -193,7 +197,11 @@ fn a_forged_team_note_through_the_real_stack_is_shown_as_a_claim() {
     let (text, db) = starttls_stack_config(&stack, dir.path(), "");
     let config = load(&text);
     let clock = ManualClock::new(SystemClock.now());
-    let year = clock.now().format("%Y").to_string();
+    let year = clock
+        .now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y")
+        .to_string();
     let _desk = RunningDesk::start_with_clock(config, Arc::new(clock.clone()));
     send_report(
         &stack,

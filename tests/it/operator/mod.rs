@@ -211,9 +211,11 @@ impl Drop for Daemon {
     }
 }
 
-/// How many reports the backlog suites put in the mailbox: three batches, so that one
-/// is filed while the next waits, stored, and the desk can be stopped in between.
-const BACKLOG: usize = 150;
+/// How many reports the backlog suites put in the mailbox: four and a half batches of
+/// the ingest's 100, so that one is filed while the next waits, stored, and after the
+/// first commit hundreds still wait: the desk is stopped in between on a slow machine
+/// too (with two batches, the second was filed a few milliseconds after the first).
+const BACKLOG: usize = 450;
 
 /// A report from `r{i}@reporter.test` (CRLF, as IMAP wants it).
 fn backlog_report(i: usize) -> String {

@@ -183,7 +183,10 @@ impl RunningDesk {
         RunningDesk::spawn(config, Arc::new(SystemClock))
     }
 
-    fn spawn(config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
+    fn spawn(mut config: Config, clock: Arc<dyn Clock>) -> RunningDesk {
+        // No weekly digest: on the wall clock, a test running across Monday 09:00 would
+        // find one more mail in every member's mailbox. (The digest's own tests drive it.)
+        config.policy.digest = None;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
