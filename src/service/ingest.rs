@@ -27,6 +27,7 @@ use futures::{FutureExt as _, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -425,7 +426,7 @@ pub async fn sync(
     }
 
     let waiting = if sel.exists > 0 {
-        waiting_on_server(session, start, limit).await?
+        waiting_on_server(session, start, limit, &desk.mail_announced).await?
     } else {
         Vec::new()
     };
@@ -513,29 +514,83 @@ async fn waiting_on_server(
     session: &mut Session,
     start: u32,
     limit: Duration,
+    announced: &AtomicBool,
 ) -> Result<Vec<Waiting>, IngestError> {
-    let mut waiting: Vec<Waiting> = timed(limit, "UID FETCH (RFC822.SIZE)", async {
-        let stream = session
-            .uid_fetch(format!("{start}:*"), "(UID RFC822.SIZE)")
-            .await?;
-        // Each answer is read and let go at once: async-imap keeps every response in a
-        // buffer of its own (4 KB at least), and a backlog has ten thousand of them.
-        stream
-            .try_filter_map(|f| async move {
-                Ok(f.uid.map(|uid| Waiting {
-                    id: i64::from(uid),
-                    bytes: u64::from(f.size.unwrap_or(0)),
-                }))
-            })
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
+    let set = format!("{start}:*");
+    let mut waiting = listing(session, &set, "UID RFC822.SIZE", limit, announced).await?;
     // `n:*` names the last mail even when its UID is below n.
     waiting.retain(|w| w.id >= i64::from(start));
     waiting.sort_unstable_by_key(|w| w.id);
     waiting.dedup_by_key(|w| w.id);
     Ok(waiting)
+}
+
+/// `UID FETCH <set> (<items>)`, read through to the server's tagged answer, which must
+/// be `OK`: the UIDs listed, with the sizes announced (0 when not asked for). A listing
+/// decides which mail is asked for and where the cursor may go, and async-imap's own
+/// stream ends quietly at a tagged `NO` or `BAD` and at a connection closed: a listing
+/// cut short would pass for a whole one, and a mail it left out would never be asked
+/// for. Each answer is read and let go at once (a backlog has ten thousand). An
+/// `EXISTS` or `RECENT` heard meanwhile (new mail) is noted in `announced`.
+async fn listing(
+    session: &mut Session,
+    set: &str,
+    items: &str,
+    limit: Duration,
+    announced: &AtomicBool,
+) -> Result<Vec<Waiting>, IngestError> {
+    use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, Status};
+    let what = format!("UID FETCH ({items})");
+    let read = async {
+        let command = format!("UID FETCH {set} ({items})");
+        let tag = session
+            .run_command(command)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut listed = Vec::new();
+        loop {
+            let Some(answer) = session.read_response().await.map_err(|e| e.to_string())? else {
+                return Err("the connection closed before the listing ended".to_string());
+            };
+            match answer.parsed() {
+                Response::Done {
+                    tag: done,
+                    status,
+                    outcome,
+                } if *done == tag => {
+                    if *status == Status::Ok {
+                        return Ok(listed);
+                    }
+                    let why = outcome.information.as_deref().unwrap_or("");
+                    return Err(format!(
+                        "the server answered {status:?}: {}",
+                        crate::sanitize::one_line(why)
+                    ));
+                }
+                Response::Fetch(_, attributes) => {
+                    let (mut uid, mut size) = (None, 0);
+                    for a in attributes {
+                        match a {
+                            AttributeValue::Uid(u) => uid = Some(*u),
+                            AttributeValue::Rfc822Size(n) => size = *n,
+                            _ => {}
+                        }
+                    }
+                    if let Some(uid) = uid {
+                        listed.push(Waiting {
+                            id: i64::from(uid),
+                            bytes: u64::from(size),
+                        });
+                    }
+                }
+                Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                    announced.store(true, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
+    };
+    timed(limit, &what, read).await
 }
 
 /// Downloads one batch of mails (UID, bytes), without setting \Seen. What came before
@@ -553,9 +608,15 @@ async fn download(
         let mut stream = std::pin::pin!(stream);
         // Each mail is copied out as it arrives and its response let go, so the batch
         // is in memory once, not twice.
+        // A mail the desk did not ask for (a server answering out of turn) is not taken:
+        // stored, it would move the cursor past the mail between.
+        let asked: std::collections::BTreeSet<i64> = batch.iter().map(|w| w.id).collect();
         while let Some(f) = stream.try_next().await? {
-            if let Some(mail) = f.uid.zip(f.body().map(<[u8]>::to_vec)) {
-                got.push(mail);
+            let Some(uid) = f.uid.filter(|u| asked.contains(&i64::from(*u))) else {
+                continue;
+            };
+            if let Some(body) = f.body() {
+                got.push((uid, body.to_vec()));
             }
         }
         Ok::<_, async_imap::error::Error>(())
@@ -578,11 +639,13 @@ struct Fetched {
 ///   stopped at is counted in [`Stalls`]: the mail before it is filed, the pass ends,
 ///   and after [`PASS_OVER_AFTER`] such stops in a row that mail is not asked for again;
 /// - if the server answered `NO` (the stream ends quietly at that too) and still lists
-///   the mail, one more try.
+///   the mail, one more try; refused again, it is a stop counted in the same way.
 ///
-/// A mail given up either way is replaced by a mail of the desk's own that names it,
-/// filed on a case of its own with the team told, so a report the server keeps back is
-/// never passed over in silence, and never holds back the mail behind it for good.
+/// A mail given up is replaced by a mail of the desk's own that names it, filed on a
+/// case of its own with the team told, so a report the server keeps back is never
+/// passed over in silence, and never holds back the mail behind it for good. Nothing at
+/// or past a stop is stored in the pass: the cursor never passes a mail neither filed
+/// nor stood for.
 async fn fetch_batch(
     session: &mut Session,
     batch: &[Waiting],
@@ -623,20 +686,37 @@ async fn fetch_batch(
                 );
                 cut_at = Some(uid);
             } else {
-                let refused = ask_again(session, missing, limit).await?;
-                for uid in refused {
+                let announced = &desk.mail_announced;
+                let (again, refused) = ask_again(session, missing, limit, announced).await?;
+                mails.extend(again);
+                // Refused twice is a stop like a connection dropped: counted, the mail
+                // before it filed, and passed over only after `PASS_OVER_AFTER` in a row
+                // (a server refusing for a while, throttling say, must not have every
+                // report of a backlog stood for at once).
+                if let Some(&uid) = refused.first() {
+                    let times = stalls.stopped_at(validity, uid);
                     tracing::error!(
                         mailbox,
                         uid,
-                        "the IMAP server lists a mail it would not hand over; the team is told"
+                        times,
+                        "the IMAP server lists a mail it would not hand over, asked twice; the mail before it is filed, and after {PASS_OVER_AFTER} times in a row it is passed over and the team told"
                     );
-                    let why = "but would not hand it over, twice";
-                    mails.push((uid, kept_back_notice(desk, mailbox, validity, uid, why)));
+                    cut_at = Some(uid);
                 }
             }
         }
     }
-    for uid in given_up.iter().filter_map(uid_of) {
+    // Nothing at or past the UID the server stopped at is stored this pass: the cursor
+    // follows the mail stored, and must not pass a mail neither filed nor stood for (a
+    // server may hand over the mail behind it before it drops the connection, as
+    // Dovecot's `disconnect-after` does). That mail is asked for again next pass.
+    let before_cut = |uid: u32| cut_at.is_none_or(|cut| uid < cut);
+    mails.retain(|(uid, _)| before_cut(*uid));
+    for uid in given_up
+        .iter()
+        .filter_map(uid_of)
+        .filter(|u| before_cut(*u))
+    {
         tracing::error!(
             mailbox,
             uid,
@@ -650,50 +730,41 @@ async fn fetch_batch(
     Ok(Fetched { mails, cut_at })
 }
 
-/// The mails of `missing` the server still lists and, asked once more, would not hand
-/// over (it answered `NO`); those since expunged are simply gone.
+/// `missing`, asked for once more: the mails the server hands over this time (filed
+/// with the rest of the batch), and the UIDs it still lists but would not hand over (it
+/// answered `NO` again); those since expunged are simply gone.
 async fn ask_again(
     session: &mut Session,
     missing: Vec<Waiting>,
     limit: Duration,
-) -> Result<Vec<u32>, IngestError> {
-    let listed = still_listed(session, &missing, limit).await?;
+    announced: &AtomicBool,
+) -> Result<(Vec<(u32, Vec<u8>)>, Vec<u32>), IngestError> {
+    // Read to the server's `OK`: a listing cut short would pass a mail off as expunged.
+    let listed: std::collections::BTreeSet<i64> =
+        listing(session, &uid_set(&missing), "UID", limit, announced)
+            .await?
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
     let kept_back: Vec<Waiting> = missing
         .into_iter()
         .filter(|w| listed.contains(&w.id))
         .collect();
     if kept_back.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let (again, failed) = download(session, &kept_back, limit).await;
     if let Some(e) = failed {
         return Err(e);
     }
     let got: std::collections::BTreeSet<u32> = again.iter().map(|(uid, _)| *uid).collect();
-    // Handed over the second time: filed like the rest of the batch.
-    Ok(kept_back
+    let refused = kept_back
         .iter()
         .filter_map(uid_of)
         .filter(|uid| !got.contains(uid))
-        .collect())
+        .collect();
+    Ok((again, refused))
 }
-/// Which of `batch` the server still lists (`UID FETCH … (UID)`).
-async fn still_listed(
-    session: &mut Session,
-    batch: &[Waiting],
-    limit: Duration,
-) -> Result<std::collections::BTreeSet<i64>, IngestError> {
-    let set = uid_set(batch);
-    timed(limit, "UID FETCH (UID)", async {
-        let stream = session.uid_fetch(&set, "(UID)").await?;
-        stream
-            .try_filter_map(|f| async move { Ok(f.uid.map(i64::from)) })
-            .try_collect::<std::collections::BTreeSet<_>>()
-            .await
-    })
-    .await
-}
-
 /// Whether the connection still answers: a `UID FETCH` stream ends quietly when the
 /// connection does, as it does at a tagged `NO`. (So does async-imap's `noop`: the
 /// tagged `OK` must be seen.)
@@ -1483,7 +1554,9 @@ async fn connected(
     let queue = session.unsolicited_responses.clone();
     loop {
         beat.tick();
-        mailbox_grew(&queue); // whatever it said, the sync below sees it all
+        // Whatever they said, the sync below sees it all.
+        mailbox_grew(&queue);
+        desk.mail_announced.store(false, Ordering::Relaxed);
         let r = sync(&mut session, db, desk, clock, shutdown, beat, on_new_mail).await?;
         // Ready means caught up: logged in, and the inbox read once (which also settles
         // what is history at the first start).
@@ -1519,7 +1592,9 @@ async fn connected(
             // Try the failed mail again (and set it aside in time) after the backoff.
             return Err(IngestError::Processing(r.failed));
         }
-        if mailbox_grew(&queue) {
+        // Both read: each empties what it holds.
+        let announced = desk.mail_announced.swap(false, Ordering::Relaxed);
+        if mailbox_grew(&queue) || announced {
             continue; // mail arrived during the sync
         }
         beat.tick();

@@ -89,6 +89,9 @@ pub struct Desk {
     pub catch_up: crate::service::catchup::CatchUp,
     /// Where the IMAP server last cut a download of this desk's inbox short.
     pub(crate) stalls: crate::service::ingest::Stalls,
+    /// New mail the server announced (`EXISTS`) in the answer to a listing the ingest
+    /// reads itself: the ingest syncs again before it waits.
+    pub(crate) mail_announced: std::sync::atomic::AtomicBool,
     /// How the ingest files a suspect mail: in a child process of this binary (what
     /// `secdesk run` sets), or, when `None`, in this process.
     pub isolation: Option<crate::service::isolation::Isolation>,
@@ -109,6 +112,7 @@ impl Desk {
                 desks: Vec::new(),
                 catch_up: catch_up.clone(),
                 stalls: Default::default(),
+                mail_announced: Default::default(),
                 isolation: None,
             })
             .collect();
@@ -119,6 +123,7 @@ impl Desk {
             desks,
             catch_up,
             stalls: Default::default(),
+            mail_announced: Default::default(),
             isolation: None,
         }
     }

@@ -1278,6 +1278,63 @@ fn a_mail_the_server_drops_the_connection_at_holds_back_no_report_for_good() {
     uid_2_stood_for_and_told(&db, &stack);
 }
 
+/// A mail the server refuses once (`NO`: a message file briefly unreadable, a store's
+/// hiccup) and hands over when asked again is filed with its batch. (It was downloaded
+/// the second time and dropped, and the cursor passed it with the mail behind it: a
+/// report lost without a word.)
+#[test]
+fn a_mail_the_server_hands_over_at_the_second_asking_is_filed() {
+    let stack = MailStack::start_with_fetch_failure("no-after");
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "sa", "Second asking", Some("s"));
+    stack.make_unreadable(DESK, 2);
+    // The desk asks which of the mails refused the server still lists before it asks
+    // for them again: held there while the file becomes readable.
+    let listed = b"(UID)\r\n";
+    let asked = imap.watch(listed);
+    imap.set(Mode::HoldOn(listed.to_vec()));
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(WAIT, "the desk never asked again", || imap.sent(asked) > 0);
+    stack.make_readable(DESK, 2);
+    imap.pass();
+    wait_processed(
+        &db,
+        3,
+        "the mail handed over at the second asking was never filed",
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        3,
+        "every report is answered, the second one too"
+    );
+}
+
+/// Dovecot's `disconnect-after` hands over every other mail of the batch, then drops
+/// the connection: the mail behind the one it stopped at is not stored before it, so
+/// the cursor does not pass it; after `PASS_OVER_AFTER` stops there, a mail of the
+/// desk's own stands in its place and the team is told. (The mail behind it was stored,
+/// the cursor moved past the one never handed over, and that report was lost.)
+#[test]
+fn a_server_handing_over_the_mail_behind_a_broken_one_loses_nothing() {
+    let stack = MailStack::start_with_fetch_failure("disconnect-after");
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "da", "Disconnect after", Some("a"));
+    stack.make_unreadable(DESK, 2);
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_processed(
+        &db,
+        3,
+        "the mail the server would not hand over was never stood for",
+    );
+    assert_eq!(tally(&db, "SELECT MAX(last_uid) FROM imap_cursor"), 3);
+    uid_2_stood_for_and_told(&db, &stack);
+}
+
 /// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
 /// is filed in one pass all the same, and the flags are tried again at its end. (Each
 /// refusal ended the pass, so the backlog went one batch per reconnection, with the

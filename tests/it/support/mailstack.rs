@@ -74,6 +74,15 @@ impl MailStack {
     /// Makes the message file of `user`'s INBOX mail `uid` unreadable to Dovecot (as a
     /// damaged disk or a wrong owner would): Dovecot lists it but cannot hand it over.
     pub fn make_unreadable(&self, user: &str, uid: u32) {
+        self.set_message_mode(user, uid, 0o000);
+    }
+
+    /// Makes the message file of `user`'s INBOX mail `uid` readable again.
+    pub fn make_readable(&self, user: &str, uid: u32) {
+        self.set_message_mode(user, uid, 0o600);
+    }
+
+    fn set_message_mode(&self, user: &str, uid: u32, mode: u32) {
         use std::os::unix::fs::PermissionsExt;
         let maildir = self.dir.join("mail").join(user).join("Maildir");
         let list = fs::read_to_string(maildir.join("dovecot-uidlist")).unwrap();
@@ -94,7 +103,7 @@ impl MailStack {
                     .to_string_lossy()
                     .starts_with(&base)
                 {
-                    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+                    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
                     return;
                 }
             }

@@ -33,6 +33,9 @@ pub enum Mode {
     /// Answer every IMAP command line holding these bytes with a tagged `NO`, as a
     /// server refusing it would, instead of forwarding it; other lines pass.
     RefuseCommand(Vec<u8>),
+    /// Hold what the client sends from the read holding these bytes on, until the mode
+    /// changes: the test does something between a command and its answer.
+    HoldOn(Vec<u8>),
 }
 
 struct Link {
@@ -220,6 +223,20 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upward: bool, st: &State, dead: 
                 continue;
             }
             Mode::RefuseCommand(_) => {}
+            Mode::HoldOn(marker) if upward => {
+                let mut seen = tail.clone();
+                seen.extend_from_slice(chunk);
+                if seen.windows(marker.len()).any(|w| w == marker) {
+                    while *st.mode.lock().unwrap() == Mode::HoldOn(marker.clone())
+                        && !st.stopping.load(Ordering::SeqCst)
+                    {
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                let keep = marker.len().min(seen.len());
+                tail = seen[seen.len() - keep..].to_vec();
+            }
+            Mode::HoldOn(_) => {}
         }
         // Out of `RefuseCommand`: the unfinished line it held goes first, not lost.
         if !line.is_empty() && to.write_all(&std::mem::take(&mut line)).is_err() {
