@@ -1298,8 +1298,10 @@ fn bounced(
     if !m.undeliverable {
         return Ok(Vec::new());
     }
+    // A report may name one mail many times: each is looked up, and told, once.
+    let ids: std::collections::BTreeSet<&MessageId> = m.embedded_ids.iter().collect();
     let mut found = Vec::new();
-    for id in &m.embedded_ids {
+    for id in ids {
         found.extend(tx.sent_on_case(&case.id, id)?);
     }
     Ok(found)

@@ -145,6 +145,36 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     );
 }
 
+/// Anyone who got the acknowledgement knows its Message-ID and can send a delivery
+/// report naming it, a hundred times over, again and again: the team hears of the
+/// failed mail once in loop protection's window, and again after it.
+#[test]
+fn forged_delivery_reports_naming_one_mail_alert_the_team_once() {
+    let mut w = World::new();
+    w.deliver(&report("r1@reporter.test", "Crash", "x"));
+    let ack_id = msg_id(first(&w.new_mail(), "ack"));
+    let named = format!("Message-ID: {ack_id}\r\n").repeat(100);
+    let dsn = |n: u32| {
+        format!(
+            "From: x@anywhere.test\r\nTo: {DESK}\r\nSubject: failed\r\nMessage-ID: <dsn{n}@anywhere.test>\r\nIn-Reply-To: {ack_id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n{named}--b--\r\n"
+        )
+    };
+    let alerts = |w: &mut World| {
+        w.new_mail()
+            .iter()
+            .filter(|r| summarize(std::slice::from_ref(r)).contains("could not be delivered"))
+            .count()
+    };
+    w.deliver(&dsn(1));
+    assert_eq!(alerts(&mut w), 2, "one alert to each of the two members");
+    w.clock.advance(Duration::minutes(5));
+    w.deliver(&dsn(2));
+    assert_eq!(alerts(&mut w), 0, "told already");
+    w.clock.advance(Duration::minutes(11));
+    w.deliver(&dsn(3));
+    assert_eq!(alerts(&mut w), 2, "the window past, told again");
+}
+
 /// The limit is per mailbox: `victim+1@`, `victim+2@`, … (forged senders a plus
 /// address brings to one mailbox) share the one budget of `victim@`.
 #[test]
