@@ -286,7 +286,10 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
         // Claiming to be the desk costs a spammer nothing (a From, a header): suspect
         // mail that would open a case is quarantined whatever it claims.
         Filing::New(id) if spam::verdict(ctx, mail).is_suspect() => {
-            spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail))
+            let mut d = spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail));
+            // Released with `#notspam`, it must not be acknowledged either.
+            nobody_reports(&mut d);
+            d
         }
         Filing::New(id) => {
             let why = if own {
@@ -298,13 +301,18 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
             if own {
                 d.kind = MessageKind::Desk;
             }
-            // The desk is nobody's reporter: no reminders to answer it, no #reply to it.
-            if let Some(c) = d.case.as_mut() {
-                c.reporter = None;
-                c.reporter_name = None;
-            }
+            nobody_reports(&mut d);
             d
         }
+    }
+}
+
+/// The desk is nobody's reporter: no acknowledgement, no reminders to answer it, no
+/// `#reply` to it.
+fn nobody_reports(d: &mut Decision) {
+    if let Some(c) = d.case.as_mut() {
+        c.reporter = None;
+        c.reporter_name = None;
     }
 }
 

@@ -390,8 +390,10 @@ pub fn evaluate(
     fail(format!("{dkim_part} and {dmarc_part}"))
 }
 
-/// Every result in the headers stamped by `authserv_id` (case-insensitive); headers
-/// from any other server are dropped unread. Used by the spam verdict as well.
+/// Every result in the headers stamped by `authserv_id` (case-insensitive) and written
+/// as that server writes its own (see `written_as_servers_do`); headers from any other
+/// server, or a copy of its id quoted or behind a comment, are dropped unread. What the
+/// spam verdict reads: it must trust no forged `dkim=pass` the command check refuses.
 pub fn trusted_results(auth_results_headers: &[&str], authserv_id: &str) -> Vec<MethodResult> {
     let id = authserv_id.trim();
     if id.is_empty() {
@@ -399,6 +401,7 @@ pub fn trusted_results(auth_results_headers: &[&str], authserv_id: &str) -> Vec<
     }
     auth_results_headers
         .iter()
+        .filter(|h| written_as_servers_do(h, id))
         .filter_map(|h| parse_header(h))
         .filter(|ar| ar.authserv_id.eq_ignore_ascii_case(id))
         .flat_map(|ar| ar.results)

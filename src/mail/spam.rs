@@ -344,6 +344,38 @@ mod tests {
         assert!(judge(&h, "", &rules(N)).is_suspect());
     }
 
+    /// The server's own header says SPF failed; a copy of its id written as no server
+    /// writes its own (quoted, behind a comment, run into one), which its strip rule lets
+    /// through, cannot rescue the mail with a forged `dkim=pass`.
+    #[test]
+    fn a_forged_copy_of_the_servers_id_rescues_nothing() {
+        let real = (
+            "Authentication-Results",
+            "mx.example.org; spf=fail smtp.mailfrom=example.org; dkim=none",
+        );
+        for forged in [
+            "(x) mx.example.org; dkim=pass header.d=example.org",
+            "\"mx.example.org\"; dkim=pass header.d=example.org",
+            "mx.example.org(x); dkim=pass header.d=example.org",
+        ] {
+            let headers = [real, ("Authentication-Results", forged)];
+            assert_eq!(
+                judge_with(SpamFilter::None, &headers),
+                suspect(&["mx.example.org says spf=fail, with no aligned dkim=pass"]),
+                "{forged}"
+            );
+        }
+        // Written as the server writes it, the same pass does rescue it.
+        let genuine = (
+            "Authentication-Results",
+            "mx.example.org; dkim=pass header.d=example.org",
+        );
+        assert_eq!(
+            judge_with(SpamFilter::None, &[real, genuine]),
+            Verdict::Clean
+        );
+    }
+
     #[test]
     fn spamassassin_table() {
         use SpamFilter::SpamAssassin as S;

@@ -150,6 +150,23 @@ fn suspect_mail_claiming_to_be_the_desk_is_quarantined() {
             pending_of(&mut w, &case).is_empty(),
             "mail {n}: no reminders"
         );
+        // Released by mistake or not, the desk is nobody's reporter: no acknowledgement
+        // goes to its own address, nor to a sender that carried its loop header.
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("r{n}@example.org"),
+            None,
+            "release",
+            None,
+            &format!("#case {case}\r\n#notspam\r\n"),
+        ));
+        let out = summarize(&w.new_mail());
+        assert!(!out.contains("ack ->"), "mail {n}: {out}");
+        assert!(
+            out.contains("team-notice -> alice@example.org"),
+            "mail {n}: {out}"
+        );
+        assert_eq!(w.case(&case).status.as_str(), "new", "mail {n}");
     }
 }
 
