@@ -176,6 +176,11 @@ pub struct Facts {
     /// The desk's mails on the case that a delivery report says failed for good: their
     /// purpose and recipients.
     pub bounced: Vec<crate::outgoing::Undelivered>,
+    /// A member's mail naming no case and no command: how many times in the last hour
+    /// the desk explained to that member how to name one, counted up to
+    /// [`crate::desk::actions::EXPLANATIONS_PER_HOUR`] (answering more could loop with an
+    /// autoresponder that does not thread).
+    pub explained_lately: u32,
 }
 
 /// `In-Reply-To` and `References` for an answer to `mail`.

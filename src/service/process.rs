@@ -552,6 +552,15 @@ impl Desk {
         }
         let mut facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
         facts.bounced = bounced(tx, m, &filing)?;
+        if let (Sender::Team(member), Filing::New(_)) = (&sender, &filing)
+            && body.as_ref().is_some_and(|b| b.commands.is_empty())
+        {
+            facts.explained_lately = tx.explained_to_since(
+                member,
+                now - Duration::hours(1),
+                crate::desk::actions::EXPLANATIONS_PER_HOUR,
+            )?;
+        }
         let recent = self.recent_counts(tx, m, now)?;
         let mover = match &sender {
             Sender::Team(member) => Some(member.clone()),

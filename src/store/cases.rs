@@ -944,6 +944,10 @@ mod tests {
                 crate::store::outbox::caseless_notices_sql(12),
                 "outbox_caseless_notices",
             ),
+            (
+                crate::store::outbox::explained_to_sql(2),
+                "outbox_caseless_transcripts",
+            ),
         ];
         for (sql, index) in checks {
             let plan = plan(&store, &sql);

@@ -275,6 +275,21 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// The explanations of a mail that named no case queued to `member` since `since`,
+    /// counted up to `at_most` (read through `outbox_caseless_transcripts`, which holds
+    /// those alone).
+    pub fn explained_to_since(
+        &self,
+        member: &str,
+        since: DateTime<Utc>,
+        at_most: u32,
+    ) -> Result<u32> {
+        let n: i64 = self
+            .opt(&explained_to_sql(at_most), params![member, ts(since)])?
+            .unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Mail of `purpose` to anyone queued since `since` (the desk-wide ack limit).
     /// How many acknowledgements were queued since `since`, to the minute: the minute
     /// `since` falls in counts whole, so the window is at most a minute longer, never
@@ -475,6 +490,12 @@ fn minute_of(t: DateTime<Utc>) -> String {
 /// The count of team notices on no case since `?1` to `?2`, up to `at_most` (written into the
 /// statement: a bound LIMIT is prepared again at every call), through their own index,
 /// named: left to itself, SQLite may take another index and read every team notice.
+pub(crate) fn explained_to_sql(at_most: u32) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_transcripts WHERE primary_rcpt = ?1 AND created_at >= ?2 AND case_id IS NULL AND purpose = 'transcript' LIMIT {at_most})"
+    )
+}
+
 pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 AND primary_rcpt = ?2 LIMIT {at_most})"

@@ -359,6 +359,13 @@ CREATE INDEX events_counted ON events (kind, at)
     r#"
 ALTER TABLE imap_cursor ADD COLUMN history_until INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 21: the explanations sent to a member for a mail that named no case, counted by
+    // member (`Tx::explained_to_since`): a member's autoresponder answering one without
+    // threading is not explained again. Only such explanations enter the index.
+    r#"
+CREATE INDEX outbox_caseless_transcripts ON outbox (primary_rcpt, created_at)
+ WHERE case_id IS NULL AND purpose = 'transcript';
+"#,
 ];
 
 #[cfg(test)]

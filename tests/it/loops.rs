@@ -68,6 +68,33 @@ fn forged_note_on_a_new_case(w: &mut World) -> Processed {
     w.deliver(&forged_note(&notice))
 }
 
+/// A mail in a member's name that the desk's server does not vouch for and that names
+/// no case (a report they forwarded without `#new` from a server that does not sign, or
+/// someone using their name) files nothing: the team is told, within the hourly alert
+/// budget, and nothing reaches the member's address alone.
+#[test]
+fn an_unauthenticated_member_mail_naming_no_case_is_told_to_the_team() {
+    let mut w = World::new();
+    let p = w.deliver(&team_mail(
+        ALICE,
+        "fwd1@example.org",
+        None,
+        "Fwd: a crash report",
+        Some("mx.attacker.test; dkim=pass header.d=example.org"),
+        "Someone wrote to me directly about a crash.",
+    ));
+    assert!(matches!(p, Processed::Unfiled(_)), "{p:?}");
+    let out = w.new_mail();
+    assert_eq!(
+        summarize(&out),
+        "team-notice -> alice@example.org | [no case] Attention: unauthenticated mail from alice@example.org filed nothing\n\
+         team-notice -> bob@example.org | [no case] Attention: unauthenticated mail from alice@example.org filed nothing"
+    );
+    let text = body(&out[0].bytes);
+    assert!(text.contains("It filed nothing"), "{text}");
+    assert!(text.contains("<fwd1@example.org>"), "{text}");
+}
+
 #[test]
 fn a_forged_note_is_shown_as_a_claim_never_as_the_members_words() {
     let mut w = World::new();
@@ -464,4 +491,34 @@ fn a_members_responder_answering_a_no_case_transcript_is_not_answered() {
     let out = w.new_mail();
     assert_eq!(summarize(&out).lines().count(), 1, "{}", summarize(&out));
     first(&out, "transcript");
+}
+
+/// A member's autoresponder that neither threads nor marks its mail (RFC 3834), answering
+/// the weekly digest and then each explanation the desk sends back: the desk explains
+/// twice in the hour and then keeps its answers, so the two stop.
+#[test]
+fn a_members_unthreaded_responder_and_the_no_case_explanation_do_not_loop() {
+    let mut w = World::new();
+    let away = |n: usize| {
+        team_mail(
+            BOB,
+            &format!("away{n}@example.org"),
+            None,
+            "Away: your mail",
+            None,
+            "I am away until Monday.\r\n",
+        )
+    };
+    let mut answered = Vec::new();
+    for n in 0..6 {
+        w.clock.advance(Duration::minutes(1));
+        let p = w.deliver(&away(n));
+        assert!(matches!(p, Processed::Unfiled(_)), "{p:?}");
+        answered.push(w.new_mail().len());
+    }
+    assert_eq!(answered, [1, 1, 0, 0, 0, 0], "explained twice, then kept");
+    // An hour after the explanations, a mail that names no case is explained again.
+    w.clock.advance(Duration::minutes(60));
+    w.deliver(&away(6));
+    first(&w.new_mail(), "transcript");
 }

@@ -91,13 +91,14 @@ pub fn team_mail(
     );
 
     let refused = matches!(verdict, Some(AuthVerdict::Fail { .. }));
+    let told = (recent_alerts, facts.explained_lately);
     // `#new` and `#case` together contradict each other: the case `#case` names is
     // never the one `#new` would open, so nothing is opened or done.
     if wants_new && names_a_case(&body) {
-        return no_case(ctx, mail, member, &body, verdict.as_ref(), recent_alerts);
+        return no_case(ctx, mail, member, &body, verdict.as_ref(), told);
     }
     let Some((case, opened)) = case_of(ctx, mail, filing, wants_new, refused) else {
-        return no_case(ctx, mail, member, &body, verdict.as_ref(), recent_alerts);
+        return no_case(ctx, mail, member, &body, verdict.as_ref(), told);
     };
 
     let mut d = Decision {
@@ -513,39 +514,42 @@ fn first_line(text: &str) -> String {
     s
 }
 
+/// How many times an hour a member is told that a mail of theirs named no case. A
+/// mail without a command line past that is kept and not answered: a member's
+/// autoresponder that does not thread, answering the explanation (or the digest), names
+/// no case either, and answering each would loop.
+pub const EXPLANATIONS_PER_HOUR: u32 = 2;
+
 /// A team mail that names no case: explain how to name one (a member who forwarded a
-/// report without `#new` must not believe it filed). An answer to the desk's own mail
-/// without a command line (a member's autoresponder answering the explanation) is kept
-/// and not answered: the explanation starts no thread of its own, so an answer to it
-/// names no case either, and answering that would loop.
+/// report without `#new` must not believe it filed). A mail without a command line that
+/// answers the desk's own mail, or comes after [`EXPLANATIONS_PER_HOUR`] explanations
+/// to the same member, is kept and not answered: the explanation starts no thread of
+/// its own, so an answer to it names no case either, and answering that would loop.
 fn no_case(
     ctx: &Ctx<'_>,
     mail: &Mail,
     member: &str,
     body: &ParsedBody,
     verdict: Option<&AuthVerdict>,
-    recent_alerts: u32,
+    (recent_alerts, explained_lately): (u32, u32),
 ) -> Decision {
     let mut d = Decision::unfiled(MessageKind::Team);
-    if let Some(AuthVerdict::Fail { reason }) = verdict {
-        // Forged commands are told to the team (within the hourly alert budget), whether
-        // they asked for a new case or named none: an impersonation is never silent.
-        if !body.commands.is_empty()
-            && let Some(alert) = refused_alert(ctx, None, mail, member, reason, body, recent_alerts)
-        {
-            d.outgoing.push(alert);
-        }
-        return d;
-    }
-    // An answer to the desk's own mail with no command line (a member's autoresponder
-    // answering this very explanation, which names no case either) is kept, not
-    // explained again: the two would loop.
     let answers_us = mail
         .in_reply_to
         .iter()
         .chain(&mail.references)
         .any(|id| crate::outgoing::is_our_message_id(id, &ctx.config.desk.hostname));
-    if body.commands.is_empty() && answers_us {
+    if body.commands.is_empty() && (answers_us || explained_lately >= EXPLANATIONS_PER_HOUR) {
+        return d;
+    }
+    if let Some(AuthVerdict::Fail { reason }) = verdict {
+        // Refused commands are told to the team (within the hourly alert budget),
+        // whether they asked for a new case or named none: an impersonation is never
+        // silent. So is a mail with none, which filed nothing: a report a member forwarded
+        // without `#new` from a server that does not sign would otherwise vanish unseen.
+        if let Some(alert) = refused_alert(ctx, None, mail, member, reason, body, recent_alerts) {
+            d.outgoing.push(alert);
+        }
         return d;
     }
     let named = body.commands.iter().find_map(|c| match &c.parsed {
@@ -613,15 +617,32 @@ fn refused_alert(
         return None;
     }
     let commands: Vec<&str> = body.commands.iter().map(|c| c.text.as_str()).collect();
+    let (what, done, headline) = if commands.is_empty() {
+        (
+            "names no case".to_string(),
+            "It filed nothing: it is kept in the desk's database, on no case. Was it a report \
+             forwarded without `#new`?"
+                .to_string(),
+            format!("unauthenticated mail from {member} filed nothing"),
+        )
+    } else {
+        (
+            "carried commands".to_string(),
+            format!(
+                "None of its commands ran:\n{}",
+                commands
+                    .iter()
+                    .map(|c| format!("    {c}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            format!("unauthenticated commands from {member} refused"),
+        )
+    };
     let text = format!(
-        "A mail claiming to come from {member} carried commands, but it is not authenticated:\n{reason}.\n\n\
-         None of its commands ran:\n{}\n\nIf {member} really sent it, their mail server must sign it (DKIM) or pass DMARC, as seen by {}.\n\
+        "A mail claiming to come from {member} {what}, but it is not authenticated:\n{reason}.\n\n\
+         {done}\n\nIf {member} really sent it, their mail server must sign it (DKIM) or pass DMARC, as seen by {}.\n\
          If not, someone is impersonating a team member.\n\nMessage-ID: {}\nSubject: {}",
-        commands
-            .iter()
-            .map(|c| format!("    {c}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
         ctx.config
             .team
             .authserv_id
@@ -634,7 +655,7 @@ fn refused_alert(
         case_id: case
             .map(CaseId::to_string)
             .unwrap_or_else(|| "no case".into()),
-        headline: format!("unauthenticated commands from {member} refused"),
+        headline,
         text,
     });
     let r = match r {
