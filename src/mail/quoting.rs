@@ -31,6 +31,7 @@ pub fn strip_quoted(body: &str) -> String {
     while let Some(line) = lines.get(i) {
         if is_signature_marker(line)
             || is_separator(line)
+            || is_desk_opening(line)
             || is_rule_before_headers(&lines, i)
             || starts_header_block(&lines, i)
             || introduces_header_block(&lines, i)
@@ -166,6 +167,11 @@ fn is_separator(line: &str) -> bool {
     if dashed && LAYOUTS.iter().any(|l| l.separators.contains(&core)) {
         return true;
     }
+    // GroupWise: `>>> Name <address> date >>>` above the original, which it leaves
+    // unquoted.
+    if p.chars().count() > 6 && p.starts_with(">>>") && p.ends_with(">>>") {
+        return true;
+    }
     // In any language: a few words between runs of five dashes, as Outlook writes its
     // "-----Original Message-----" and the desk its "----- The message -----".
     let words = core.split(' ').filter(|w| !w.is_empty()).count();
@@ -173,6 +179,63 @@ fn is_separator(line: &str) -> bool {
         && p.ends_with("-----")
         && (1..=4).contains(&words)
         && core.chars().all(|c| c.is_alphabetic() || c == ' ')
+}
+
+/// A line the desk writes at the head of its own mail to the team, or of a transcript's
+/// line, quoted back without any quoting a client adds (GroupWise leaves the original
+/// unprefixed; a member may paste it): what follows is the desk's notice, never words
+/// for a reporter. The openings of the default templates: "Your commands on ID:",
+/// "line 3: #embargo …", "A new report arrived at … and was filed as ID.", "… wrote
+/// on ID." (and "(internal to the team)."), a reminder's "ID: subject".
+fn is_desk_opening(line: &str) -> bool {
+    let n = normalize(line);
+    if n.starts_with("your commands on ") && n.ends_with(':') {
+        return true;
+    }
+    if n.starts_with("a new report arrived at ") && n.contains(" and was filed as ") {
+        return true;
+    }
+    if let Some(rest) = n.strip_prefix("line ")
+        && let Some((number, command)) = rest.split_once(": #")
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+        && !command.is_empty()
+    {
+        return true;
+    }
+    let names_case = |s: &str| {
+        s.split(|c: char| c.is_whitespace() || c == '.' || c == ':')
+            .next()
+            .is_some_and(is_case_id_shape)
+    };
+    if let Some((_, after)) = n
+        .split_once(" wrote on ")
+        .or_else(|| n.split_once(" wrote again on "))
+        && n.ends_with('.')
+        && names_case(after)
+    {
+        return true;
+    }
+    // A reminder's first line: "SEC-2026-0001: subject".
+    n.split_once(": ")
+        .is_some_and(|(id, _)| is_case_id_shape(id))
+}
+
+/// `PREFIX-YYYY-NNNN`, as the desk numbers its cases (letters, a year, a number).
+fn is_case_id_shape(s: &str) -> bool {
+    let mut parts = s.rsplitn(3, '-');
+    let (Some(number), Some(year), Some(prefix)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !prefix.is_empty()
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && year.len() == 4
+        && year.chars().all(|c| c.is_ascii_digit())
+        && number.len() >= 4
+        && number.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Outlook's separator in any language: a line of at least ten underscores, with a
@@ -454,10 +517,33 @@ mod tests {
                 "Vastaus\n\nma 23.11.2026 klo 10.00 Security Desk <security@example.org> kirjoitti:\nvanha",
                 "Vastaus",
             ),
-            // The desk's own notice, quoted back without any client's header.
+            // The desk's own notices, quoted back without any client's header: cut at
+            // their first line, which names a member, or at a transcript's.
             (
                 "Reply\n\nbob@example.org wrote on SEC-2026-0001 (internal to the team).\n----- The message -----\nthe note",
-                "Reply\n\nbob@example.org wrote on SEC-2026-0001 (internal to the team).",
+                "Reply",
+            ),
+            (
+                "Reply\n\nThe upstream maintainer dev@up.test wrote on SEC-2026-0001.\nFrom: dev@up.test",
+                "Reply",
+            ),
+            (
+                "Reply\nYour commands on SEC-2026-0001:\n\nline 1: #assign me\n  → assigned to bob@example.org",
+                "Reply",
+            ),
+            ("Reply\nline 2: #embargo 2027-01-15\nx", "Reply"),
+            (
+                "Reply\nA new report arrived at security@example.org and was filed as SEC-2026-0001.\nFrom: x",
+                "Reply",
+            ),
+            (
+                "Reply\n\nSEC-2026-0001: Heap overflow\n\nNobody has answered",
+                "Reply",
+            ),
+            // GroupWise: one line above the original, left unquoted.
+            (
+                "Reply\n\n>>> Security Desk <security@example.org> 11/23/2026 10:00 AM >>>\nYour commands on SEC-2026-0001:\nline 1: #assign me",
+                "Reply",
             ),
             // What stays: a line of underscores with prose after it, short dashed
             // headings, and one field with an address.
