@@ -660,9 +660,13 @@ fn check_block(commands: &mut [CommandLine], text: &str) {
             "details" | "reply" if text.is_empty() => {
                 line.parsed = Err(malformed(keyword, "needs text below the commands"));
             }
-            "details" | "reply" => match text_taken_by {
-                // Advisory details and a message to the reporter are different texts;
-                // sending one as the other is the mistake this prevents.
+            // A forward without text sends the report alone.
+            "forward" if text.is_empty() => {}
+            "details" | "reply" | "forward" => match text_taken_by {
+                // Advisory details, a message to the reporter and one to a maintainer are
+                // different texts (the reporter's name, which the maintainer must not
+                // learn; the fix, which the reporter need not); sending one as another is
+                // the mistake this prevents.
                 Some(other) if other != keyword => {
                     line.parsed = Err(malformed(
                         keyword,
@@ -2050,6 +2054,24 @@ mod tests {
             "`#reply` cannot share the text below the commands with `#details`; send it in its \
              own mail — usage: #reply, then the message below the commands"
         );
+        // Words for the reporter never go to a maintainer with the report, nor the other
+        // way round; a forward without words takes none.
+        let got = parsed(
+            "#forward dev@upstream.test\n#reply\n\nThanks, Alice; we keep your name out of it.",
+        );
+        assert!(matches!(got[0], Ok(Command::Forward(_))), "{got:?}");
+        assert!(
+            got[1].as_ref().unwrap_err().to_string().starts_with(
+                "`#reply` cannot share the text below the commands with `#forward`; send it in its own mail"
+            ),
+            "{got:?}"
+        );
+        let got = parsed("#reply\n#forward dev@upstream.test\n\nThanks.");
+        assert!(got[1].is_err(), "{got:?}");
+        let got = parsed("#forward dev@upstream.test\n#details\n\nThe fix.");
+        assert!(got[1].is_err(), "{got:?}");
+        let got = parsed("#forward dev@upstream.test\n#assign me");
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
     }
 
     #[test]

@@ -64,7 +64,8 @@ fn the_issue_example_end_to_end() {
         "line 2: #severity high\n  → severity set to high",
         "line 3: #cve requested\n  → CVE marked as requested",
         "line 4: #embargo 2027-03-01\n  → embargo until Monday 1 March 2027; reminders follow it",
-        "line 5: #reply\n  → sent to the reporter (rita@reporter.test) from security@example.org",
+        "line 5: #reply\n  → sent to the reporter (rita@reporter.test) from security@example.org: \
+         1 line of text, the last “Thanks for the report — we reproduced it and are working on a fix.”",
     ] {
         assert!(
             transcript.contains(expected),
@@ -82,6 +83,32 @@ fn the_issue_example_end_to_end() {
         CaseStatus::New,
         "the quoted #close was not read"
     );
+}
+
+/// A patch pasted below `#reply` starts with a header block (`From:`, `Date:`,
+/// `Subject:`), which is cut as a quoted mail's would be: the sender is told how much
+/// went and where it ended, so a cut they did not mean is seen, not silent.
+#[test]
+fn the_transcript_says_where_the_text_sent_ends() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.deliver(&team_mail(
+        ALICE,
+        "a1@example.org",
+        Some(&notice),
+        "Re: [SEC-2026-0001] New report: Heap overflow in the parser",
+        None,
+        "#reply\r\nHi Rita, could you test this patch against your proof of concept?\r\n\r\n\
+         From 3f2a9c1 Mon Sep 17 00:00:00 2001\r\nFrom: Alice <alice@example.org>\r\n\
+         Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: [PATCH] parser: bound the header length\r\n\
+         ---\r\n diff\r\n",
+    ));
+    let out = w.new_mail();
+    let transcript = body(&first(&out, "transcript").bytes);
+    let told = "sent to the reporter (rita@reporter.test) from security@example.org: 2 lines of \
+                text, the last “From 3f2a9c1 Mon Sep 17 00:00:00 2001”; what your mail had below \
+                it was taken for quoted mail and not sent";
+    assert!(transcript.contains(told), "{transcript}");
 }
 
 #[test]

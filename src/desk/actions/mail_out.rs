@@ -1,7 +1,7 @@
 //! Commands that send mail out of the desk: `#reply` to the reporter, `#forward`
 //! upstream, `#preannounce` and `#publish` to the announce list.
 
-use super::{Step, Work, fail, first_line, ok};
+use super::{Step, Work, fail, first_line, ok, text_sent};
 use crate::desk::case::{Case, Event, EventKind, NewEvent};
 use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
@@ -57,8 +57,9 @@ impl Work<'_, '_> {
             format!("replied to the reporter: {}", first_line(self.text)),
         ));
         ok(format!(
-            "sent to the reporter ({reporter}) from {}",
-            ctx.config.desk.address
+            "sent to the reporter ({reporter}) from {}: {}",
+            ctx.config.desk.address,
+            text_sent(self.text)
         ))
     }
 
@@ -113,8 +114,13 @@ impl Work<'_, '_> {
         } else {
             ""
         };
+        let words = if self.text.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; with {}", text_sent(self.text))
+        };
         ok(format!(
-            "forwarded to {addr}; their replies will join this case{kept}"
+            "forwarded to {addr}; their replies will join this case{kept}{words}"
         ))
     }
 

@@ -502,11 +502,25 @@ impl Unauthenticated<'_> {
 }
 
 fn first_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+    shortened(text.lines().find(|l| !l.trim().is_empty()))
+}
+
+/// What a command sending the text below the block tells its sender of it: how many
+/// lines went and the last of them, so a cut the sender did not mean (a pasted patch's
+/// `From:` line taken for a quoted mail's header) shows.
+fn text_sent(text: &str) -> String {
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    let last = shortened(text.lines().rev().find(|l| !l.trim().is_empty()));
+    let s = if lines == 1 { "" } else { "s" };
+    format!(
+        "{lines} line{s} of text, the last “{last}”; what your mail had below it was taken \
+         for quoted mail and not sent"
+    )
+}
+
+/// `line` trimmed, cut at 100 characters.
+fn shortened(line: Option<&str>) -> String {
+    let line = crate::sanitize::one_line(line.unwrap_or("").trim());
     let mut s: String = line.chars().take(100).collect();
     if line.chars().count() > 100 {
         s.push('…');
