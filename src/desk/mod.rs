@@ -23,7 +23,7 @@ pub mod spam;
 pub use decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 
 use crate::commands::ParsedBody;
-use crate::desk::case::{Case, DESK_ACTOR, Event, EventKind, NewEvent};
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::mail::Mail;
 use crate::mail::classify::Sender;
 use crate::mail::subject;
@@ -153,7 +153,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
                     mail.subject
                 ),
             ));
-            bounced(ctx, &mut d, mail, (&facts.bounced, &facts.recent));
+            bounced(ctx, &mut d, mail, &facts.bounced);
             d
         }
         (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {
@@ -600,15 +600,10 @@ pub fn unreadable(
 /// failed for good is on the case's history, and the team is told as when the server
 /// refuses one at once ([`delivery_failed`]): a reporter's acknowledgement or a `#reply`
 /// that bounced later, at a relay, has not reached them. The alert goes to the team
-/// alone, so a bounce of it ends there. Anyone who got a mail of the desk's knows its
-/// Message-ID and can send a report naming it: the team hears of each mail once in loop
-/// protection's window (`recent`), however many reports name it.
-fn bounced(
-    ctx: &Ctx<'_>,
-    d: &mut Decision,
-    mail: &Mail,
-    (failed, recent): (&[Undelivered], &[Event]),
-) {
+/// alone, so a bounce of it ends there. Each mail is told once for good: the store
+/// marks it failed as it finds it (`process::bounced`), so another report naming it,
+/// which anyone who got it can write, finds nothing.
+fn bounced(ctx: &Ctx<'_>, d: &mut Decision, mail: &Mail, failed: &[Undelivered]) {
     let Some(case) = d.case.as_ref().map(|c| c.id.clone()) else {
         return;
     };
@@ -618,29 +613,15 @@ fn bounced(
             mail.from_address(),
             mail.subject
         );
-        let what = format!(
-            "the {} mail to {} could not be delivered",
-            mail_failed.purpose.as_str(),
-            mail_failed.to.join(", ")
-        );
-        let told = |e: &Event| e.kind == EventKind::DeliveryFailed && e.detail.starts_with(&what);
-        let told = recent.iter().any(told)
-            || d.events
-                .iter()
-                .any(|e| e.kind == EventKind::DeliveryFailed && e.detail.starts_with(&what));
-        let note = if told {
-            " (the team was told already)"
-        } else {
-            ""
-        };
         d.event(NewEvent::new(
             EventKind::DeliveryFailed,
             crate::desk::case::DESK_ACTOR,
-            format!("{what}: {error}{note}"),
+            format!(
+                "the {} mail to {} could not be delivered: {error}",
+                mail_failed.purpose.as_str(),
+                mail_failed.to.join(", ")
+            ),
         ));
-        if told {
-            continue;
-        }
         if let Some(alert) = delivery_failed(ctx, &case, mail_failed, &error) {
             d.outgoing.push(alert);
         }

@@ -1293,9 +1293,10 @@ fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, member: Option<&str>) -> store
     Ok(on_cases.saturating_add(on_none))
 }
 
-/// The desk's mails on the case that `m`, a delivery report saying a mail failed for
-/// good, names among the mails it carries (one lookup each, by the outbox's unique
-/// Message-ID; at most `MAX_IDS`).
+/// The desk's mails on the case, sent and not known to have failed, that `m`, a
+/// delivery report saying a mail failed for good, names among the mails it carries (one
+/// lookup each, by the outbox's unique Message-ID; at most `MAX_IDS`); each is marked
+/// failed.
 fn bounced(
     tx: &Tx<'_>,
     m: &Mail,
@@ -1307,11 +1308,21 @@ fn bounced(
     if !m.undeliverable {
         return Ok(Vec::new());
     }
-    // A report may name one mail many times: each is looked up, and told, once.
+    // A report may name one mail many times, and anyone who got the mail can send one:
+    // each mail is looked up once, and marked failed as it is found, so that it is told
+    // once for good.
     let ids: std::collections::BTreeSet<&MessageId> = m.embedded_ids.iter().collect();
+    let error = format!(
+        "a delivery report came back from {}: {}",
+        m.from_address(),
+        m.subject
+    );
     let mut found = Vec::new();
     for id in ids {
-        found.extend(tx.sent_on_case(&case.id, id)?);
+        if let Some(failed) = tx.sent_on_case(&case.id, id)? {
+            tx.mark_bounced(id, &crate::sanitize::one_line(&error))?;
+            found.push(failed);
+        }
     }
     Ok(found)
 }

@@ -364,7 +364,7 @@ impl Tx<'_> {
             .conn()
             .prepare_cached(
                 "SELECT purpose, recipients, substr(bytes, 1, 16384) FROM outbox
-                 WHERE message_id = ?1 AND case_id = ?2",
+                 WHERE message_id = ?1 AND case_id = ?2 AND state <> 'failed'",
             )?
             .query_row(params![id, case], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
@@ -462,6 +462,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A mail sent, which a delivery report says failed for good: failed now, so that
+    /// another report naming it (anyone who got it can write one) finds nothing to tell.
+    /// A mail still queued is never cancelled so (a report naming it is forged).
+    pub fn mark_bounced(&self, id: &MessageId, error: &str) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE message_id = ?1 AND state = 'sent'",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
@@ -487,15 +498,17 @@ fn minute_of(t: DateTime<Utc>) -> String {
     text
 }
 
-/// The count of team notices on no case since `?1` to `?2`, up to `at_most` (written into the
-/// statement: a bound LIMIT is prepared again at every call), through their own index,
-/// named: left to itself, SQLite may take another index and read every team notice.
+/// The count of explanations of a mail that named no case queued to `?1` since `?2`,
+/// up to `at_most`, through their own index, named (as for `caseless_notices_sql`).
 pub(crate) fn explained_to_sql(at_most: u32) -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_transcripts WHERE primary_rcpt = ?1 AND created_at >= ?2 AND case_id IS NULL AND purpose = 'transcript' LIMIT {at_most})"
     )
 }
 
+/// The count of team notices on no case since `?1` to `?2`, up to `at_most` (written into the
+/// statement: a bound LIMIT is prepared again at every call), through their own index,
+/// named: left to itself, SQLite may take another index and read every team notice.
 pub(crate) fn caseless_notices_sql(at_most: u32) -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_caseless_notices WHERE case_id IS NULL AND purpose = 'team-notice' AND created_at >= ?1 AND primary_rcpt = ?2 LIMIT {at_most})"
