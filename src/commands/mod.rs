@@ -662,23 +662,30 @@ fn check_block(commands: &mut [CommandLine], text: &str) {
             }
             // A forward without text sends the report alone.
             "forward" if text.is_empty() => {}
-            "details" | "reply" | "forward" => match text_taken_by {
-                // Advisory details, a message to the reporter and one to a maintainer are
-                // different texts (the reporter's name, which the maintainer must not
-                // learn; the fix, which the reporter need not); sending one as another is
-                // the mistake this prevents.
-                Some(other) if other != keyword => {
-                    line.parsed = Err(malformed(
-                        keyword,
-                        &format!(
-                            "cannot share the text below the commands with `#{other}`; \
-                             send it in its own mail"
-                        ),
-                    ));
-                }
-                _ => text_taken_by = Some(keyword),
-            },
+            "details" | "reply" | "forward" => takers.push((i, keyword)),
             _ => {}
+        }
+    }
+    // Advisory details, a message to the reporter and one to a maintainer are different
+    // texts (the reporter's name, which the maintainer must not learn; the fix, which
+    // the reporter need not). Which one the text was written for cannot be known, so
+    // when two different ones would take it, none does.
+    let Some(&(_, first)) = takers.first() else {
+        return;
+    };
+    let Some(&(_, other)) = takers.iter().find(|(_, k)| *k != first) else {
+        return;
+    };
+    for (i, keyword) in takers {
+        let with = if keyword == first { other } else { first };
+        if let Some(line) = commands.get_mut(i) {
+            line.parsed = Err(malformed(
+                keyword,
+                &format!(
+                    "cannot share the text below the commands with `#{with}`; \
+                     send each in its own mail"
+                ),
+            ));
         }
     }
 }
@@ -2048,29 +2055,29 @@ mod tests {
             "`#reply` needs text below the commands — usage: #reply, then the message below the commands"
         );
         let got = parsed("#details\n#reply\n\nSome text.");
-        assert_eq!(got[0], Ok(Command::Details));
+        assert_eq!(
+            got[0].as_ref().unwrap_err().to_string(),
+            "`#details` cannot share the text below the commands with `#reply`; send each in its \
+             own mail — usage: #details, then the details below the commands"
+        );
         assert_eq!(
             got[1].as_ref().unwrap_err().to_string(),
-            "`#reply` cannot share the text below the commands with `#details`; send it in its \
+            "`#reply` cannot share the text below the commands with `#details`; send each in its \
              own mail — usage: #reply, then the message below the commands"
         );
         // Words for the reporter never go to a maintainer with the report, nor the other
-        // way round; a forward without words takes none.
-        let got = parsed(
+        // way round, whichever comes first; a forward without words takes none.
+        for body in [
             "#forward dev@upstream.test\n#reply\n\nThanks, Alice; we keep your name out of it.",
-        );
-        assert!(matches!(got[0], Ok(Command::Forward(_))), "{got:?}");
-        assert!(
-            got[1].as_ref().unwrap_err().to_string().starts_with(
-                "`#reply` cannot share the text below the commands with `#forward`; send it in its own mail"
-            ),
-            "{got:?}"
-        );
-        let got = parsed("#reply\n#forward dev@upstream.test\n\nThanks.");
-        assert!(got[1].is_err(), "{got:?}");
-        let got = parsed("#forward dev@upstream.test\n#details\n\nThe fix.");
-        assert!(got[1].is_err(), "{got:?}");
+            "#reply\n#forward dev@upstream.test\n\nThanks.",
+            "#forward dev@upstream.test\n#details\n\nThe fix.",
+        ] {
+            let got = parsed(body);
+            assert!(got.iter().all(Result::is_err), "{body}: {got:?}");
+        }
         let got = parsed("#forward dev@upstream.test\n#assign me");
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+        let got = parsed("#reply\n#reply\n\nTwice the same.");
         assert!(got.iter().all(Result::is_ok), "{got:?}");
     }
 
