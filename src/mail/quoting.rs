@@ -31,7 +31,7 @@ pub fn strip_quoted(body: &str) -> String {
     while let Some(line) = lines.get(i) {
         if is_signature_marker(line)
             || is_separator(line)
-            || is_desk_opening(line)
+            || (!in_fence && is_desk_opening(&lines, i))
             || is_rule_before_headers(&lines, i)
             || starts_header_block(&lines, i)
             || introduces_header_block(&lines, i)
@@ -184,41 +184,46 @@ fn is_separator(line: &str) -> bool {
 /// A line the desk writes at the head of its own mail to the team, or of a transcript's
 /// line, quoted back without any quoting a client adds (GroupWise leaves the original
 /// unprefixed; a member may paste it): what follows is the desk's notice, never words
-/// for a reporter. The openings of the default templates: "Your commands on ID:",
-/// "line 3: #embargo …", "A new report arrived at … and was filed as ID.", "… wrote
-/// on ID." (and "(internal to the team)."), a reminder's "ID: subject".
-fn is_desk_opening(line: &str) -> bool {
+/// for a reporter. The openings of the default templates, in the desk's own words, so
+/// that a member's own line ("CVE-2026-1234: …", "line 42: #include …") stays:
+/// "Your commands on ID:", a transcript's "line N: #…" followed by its "→" or "✗"
+/// result, "A new report arrived at … and was filed as ID.", and the headlines of the
+/// notices relaying mail ("… wrote on ID (internal to the team).", "The reporter wrote
+/// again on ID.", "The upstream maintainer … wrote on ID.", "Someone who is neither the
+/// reporter nor a team member wrote on ID.").
+fn is_desk_opening(lines: &[&str], i: usize) -> bool {
+    let Some(line) = lines.get(i) else {
+        return false;
+    };
     let n = normalize(line);
-    if n.starts_with("your commands on ") && n.ends_with(':') {
-        return true;
-    }
-    if n.starts_with("a new report arrived at ") && n.contains(" and was filed as ") {
-        return true;
-    }
-    if let Some(rest) = n.strip_prefix("line ")
-        && let Some((number, command)) = rest.split_once(": #")
-        && !number.is_empty()
-        && number.chars().all(|c| c.is_ascii_digit())
-        && !command.is_empty()
-    {
-        return true;
-    }
     let names_case = |s: &str| {
         s.split(|c: char| c.is_whitespace() || c == '.' || c == ':')
             .next()
             .is_some_and(is_case_id_shape)
     };
-    if let Some((_, after)) = n
-        .split_once(" wrote on ")
-        .or_else(|| n.split_once(" wrote again on "))
-        && n.ends_with('.')
-        && names_case(after)
-    {
+    if let Some(rest) = n.strip_prefix("your commands on ") {
+        return rest.ends_with(':') && names_case(rest);
+    }
+    if n.starts_with("a new report arrived at ") && n.contains(" and was filed as ") {
         return true;
     }
-    // A reminder's first line: "SEC-2026-0001: subject".
-    n.split_once(": ")
-        .is_some_and(|(id, _)| is_case_id_shape(id))
+    if let Some(rest) = n.strip_prefix("line ")
+        && let Some((number, _)) = rest.split_once(": #")
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+    {
+        let result = lines.get(i + 1).map(|l| l.trim_start()).unwrap_or("");
+        return result.starts_with('→') || result.starts_with('✗');
+    }
+    let relayed = |rest: &str, end: &str| rest.strip_suffix(end).is_some_and(names_case);
+    if let Some((_, rest)) = n.split_once(" wrote on ") {
+        return relayed(rest, " (internal to the team).")
+            || ((n.starts_with("the upstream maintainer ")
+                || n.starts_with("someone who is neither the reporter nor a team member "))
+                && relayed(rest, "."));
+    }
+    n.strip_prefix("the reporter wrote again on ")
+        .is_some_and(|rest| relayed(rest, "."))
 }
 
 /// `PREFIX-YYYY-NNNN`, as the desk numbers its cases (letters, a year, a number).
@@ -531,19 +536,27 @@ mod tests {
                 "Reply\nYour commands on SEC-2026-0001:\n\nline 1: #assign me\n  → assigned to bob@example.org",
                 "Reply",
             ),
-            ("Reply\nline 2: #embargo 2027-01-15\nx", "Reply"),
+            (
+                "Reply\nline 2: #embargo 2027-01-15\n  ✗ `#embargo` needs a date\nx",
+                "Reply",
+            ),
             (
                 "Reply\nA new report arrived at security@example.org and was filed as SEC-2026-0001.\nFrom: x",
                 "Reply",
             ),
             (
-                "Reply\n\nSEC-2026-0001: Heap overflow\n\nNobody has answered",
+                "Reply\n\nThe reporter wrote again on SEC-2026-0001.\nFrom: rita@reporter.test",
                 "Reply",
             ),
             // GroupWise: one line above the original, left unquoted.
             (
                 "Reply\n\n>>> Security Desk <security@example.org> 11/23/2026 10:00 AM >>>\nYour commands on SEC-2026-0001:\nline 1: #assign me",
                 "Reply",
+            ),
+            // A member's own lines that look like the desk's, but are not in its words.
+            (
+                "CVE-2026-12345: heap overflow in the parser.\nline 42: #include <stdio.h>\nAs you wrote on CVE-2026-1234.\nRUSTSEC-2026-0001: fixed.",
+                "CVE-2026-12345: heap overflow in the parser.\nline 42: #include <stdio.h>\nAs you wrote on CVE-2026-1234.\nRUSTSEC-2026-0001: fixed.",
             ),
             // What stays: a line of underscores with prose after it, short dashed
             // headings, and one field with an address.
