@@ -260,6 +260,9 @@ pub struct ParsedBody {
     pub commands: Vec<CommandLine>,
     /// The body after the block, quotes/forwards/signature removed, trimmed.
     pub text: String,
+    /// Lines of the body after the block were taken for quoted mail, a forward or a
+    /// signature, and are not in `text`.
+    pub cut: bool,
 }
 
 /// Every verb, for suggestions. `thanks` is last: it ends the block and is no command,
@@ -642,12 +645,19 @@ pub fn parse_body(body: &str) -> ParsedBody {
     let rest = lines.get(text_start..).unwrap_or_default().join("\n");
     let text = strip_quoted(&rest).trim().to_string();
     check_block(&mut commands, &text);
-    ParsedBody { commands, text }
+    let words = |s: &str| s.lines().filter(|l| !l.trim().is_empty()).count();
+    let cut = words(&text) < words(&rest);
+    ParsedBody {
+        commands,
+        text,
+        cut,
+    }
 }
 
 /// Rules that need the whole block or the text, not just one line.
 fn check_block(commands: &mut [CommandLine], text: &str) {
-    let mut text_taken_by: Option<&'static str> = None;
+    // The commands that would send the text below the block: (index, keyword).
+    let mut takers: Vec<(usize, &'static str)> = Vec::new();
     for (i, line) in commands.iter_mut().enumerate() {
         let keyword = match &line.parsed {
             Ok(cmd) => cmd.keyword(),

@@ -166,6 +166,9 @@ pub struct Facts {
     pub recent: Vec<Event>,
     /// The text of the report (for `#forward` and `#notspam`).
     pub report_text: String,
+    /// The names of the report's attachments (for `#forward`, which sends its text
+    /// alone and says so).
+    pub report_attachments: Vec<String>,
     /// Why the report was a machine's mail, when it was (RFC 3834 signs): `#notspam`
     /// acknowledges no machine.
     pub report_automatic: Option<String>,

@@ -837,7 +837,11 @@ impl Desk {
             // team): parsing it again (it may be 50 MB) inside the write transaction is
             // done for those commands alone.
             if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam)) {
-                (facts.report_text, facts.report_automatic) = self.report(tx, case)?;
+                (
+                    facts.report_text,
+                    facts.report_automatic,
+                    facts.report_attachments,
+                ) = self.report(tx, case)?;
             }
             // What `#reply` and a publication thread under: read for team commands only.
             if commands {
@@ -892,7 +896,7 @@ impl Desk {
         let left = case.assignee.take_if(|a| !target.config.team.is_member(a));
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
-        let (report_text, _) = self.report(tx, &case)?;
+        let (report_text, _, _) = self.report(tx, &case)?;
         let reporter_last = reporter_last_message(tx, &case)?;
         tx.move_case(&case, &new_id, target.key(), now)?;
         let mut moved = case;
@@ -933,16 +937,23 @@ impl Desk {
     }
 
     /// The text of the mail that opened the case, and why a machine sent it, if one did.
-    fn report(&self, tx: &Tx<'_>, case: &Case) -> store::Result<(String, Option<String>)> {
+    fn report(
+        &self,
+        tx: &Tx<'_>,
+        case: &Case,
+    ) -> store::Result<(String, Option<String>, Vec<String>)> {
         Ok(match tx.raw_bytes_of_message(&case.root_message_id)? {
             Some(raw) => match mail::parse(&raw) {
                 Parsed::Mail(m) => {
                     let automatic = classify::automatic_reason(&m).map(|r| r.describe());
-                    (m.text, automatic)
+                    let files = m.attachments.into_iter().map(|(name, _, _)| name);
+                    (m.text, automatic, files.collect())
                 }
-                Parsed::Unreadable { .. } => ("(the report could not be read)".into(), None),
+                Parsed::Unreadable { .. } => {
+                    ("(the report could not be read)".into(), None, Vec::new())
+                }
             },
-            None => (String::new(), None),
+            None => (String::new(), None, Vec::new()),
         })
     }
 

@@ -366,6 +366,23 @@ fn a_proof_of_concept_attachment_reaches_the_team() {
     // The reporter's acknowledgement carries nothing of it.
     let ack = first(&out, "ack");
     assert!(!String::from_utf8_lossy(&ack.bytes).contains("70000"));
+    // `#forward` sends the report's text, not its files: the member is told which stayed.
+    let notice = notice.message_id.to_string();
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#forward maintainer@upstream.test\r\n",
+    );
+    let out = w.new_mail();
+    assert!(!String::from_utf8_lossy(&first(&out, "forward").bytes).contains("70000"));
+    let transcript = body(&first(&out, "transcript").bytes);
+    assert!(
+        transcript.contains(
+            "the report's text went, not its 1 attached file (poc.ml): send them yourself if the maintainer needs them"
+        ),
+        "{transcript}"
+    );
 }
 
 #[test]

@@ -107,7 +107,7 @@ fn the_transcript_says_where_the_text_sent_ends() {
     let transcript = body(&first(&out, "transcript").bytes);
     let told = "sent to the reporter (rita@reporter.test) from security@example.org: 2 lines of \
                 text, the last “From 3f2a9c1 Mon Sep 17 00:00:00 2001”; what your mail had below \
-                it was taken for quoted mail and not sent";
+                it was taken for quoted mail or a signature, and not sent";
     assert!(transcript.contains(told), "{transcript}");
 }
 

@@ -59,7 +59,7 @@ impl Work<'_, '_> {
         ok(format!(
             "sent to the reporter ({reporter}) from {}: {}",
             ctx.config.desk.address,
-            text_sent(self.text)
+            text_sent(self.text, self.text_cut)
         ))
     }
 
@@ -114,13 +114,31 @@ impl Work<'_, '_> {
         } else {
             ""
         };
+        // The report goes as text: its files (a proof of concept) stay with the team,
+        // who decide what the maintainer gets.
+        let files = &self.facts.report_attachments;
+        let files = if own || files.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = files
+                .iter()
+                .take(10)
+                .map(|f| crate::sanitize::one_line(f))
+                .collect();
+            format!(
+                "; the report's text went, not its {} attached file{} ({}): send them yourself if the maintainer needs them",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            )
+        };
         let words = if self.text.trim().is_empty() {
             String::new()
         } else {
-            format!("; with {}", text_sent(self.text))
+            format!("; with {}", text_sent(self.text, self.text_cut))
         };
         ok(format!(
-            "forwarded to {addr}; their replies will join this case{kept}{words}"
+            "forwarded to {addr}; their replies will join this case{kept}{files}{words}"
         ))
     }
 

@@ -53,6 +53,8 @@ struct Work<'a, 'c> {
     ctx: &'a Ctx<'c>,
     actor: &'a str,
     text: &'a str,
+    /// Lines below the block were cut from `text` (quoted mail, a signature).
+    text_cut: bool,
     facts: &'a Facts,
     case: Case,
     events: Vec<NewEvent>,
@@ -235,6 +237,7 @@ fn apply_commands(
         ctx,
         actor: member,
         text: &body.text,
+        text_cut: body.cut,
         facts,
         case,
         events: Vec::new(),
@@ -506,16 +509,19 @@ fn first_line(text: &str) -> String {
 }
 
 /// What a command sending the text below the block tells its sender of it: how many
-/// lines went and the last of them, so a cut the sender did not mean (a pasted patch's
-/// `From:` line taken for a quoted mail's header) shows.
-fn text_sent(text: &str) -> String {
+/// lines went and the last of them, and whether lines below it were `cut`, so a cut the
+/// sender did not mean (a pasted patch's `From:` line taken for a quoted mail's header)
+/// shows.
+fn text_sent(text: &str, cut: bool) -> String {
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
     let last = shortened(text.lines().rev().find(|l| !l.trim().is_empty()));
     let s = if lines == 1 { "" } else { "s" };
-    format!(
-        "{lines} line{s} of text, the last “{last}”; what your mail had below it was taken \
-         for quoted mail and not sent"
-    )
+    let below = if cut {
+        "; what your mail had below it was taken for quoted mail or a signature, and not sent"
+    } else {
+        ""
+    };
+    format!("{lines} line{s} of text, the last “{last}”{below}")
 }
 
 /// `line` trimmed, cut at 100 characters.
