@@ -450,7 +450,9 @@ pub async fn sync(
             until
         }
     };
-    // History and live mail never share a batch: each batch is filed as one or the other.
+    // History and live mail never share a batch: each batch is filed as one or the other
+    // (but for the desk's own notices standing for mail the server would not hand over,
+    // live wherever they are: see `store_raw`).
     let old = waiting.partition_point(|w| w.id <= i64::from(history_until.0));
     let (past, present) = waiting.split_at(old);
     let mut cut = batches(past);
@@ -517,7 +519,22 @@ async fn waiting_on_server(
     announced: &AtomicBool,
 ) -> Result<Vec<Waiting>, IngestError> {
     let set = format!("{start}:*");
-    let mut waiting = listing(session, &set, "UID RFC822.SIZE", limit, announced).await?;
+    let mut waiting = match listing(session, &set, "UID RFC822.SIZE", limit, announced).await {
+        Ok(waiting) => waiting,
+        // A server that must open a message file to tell its size refuses the listing
+        // when it cannot (a file it cannot read, delivered by another program): listed
+        // by UID alone (its index), each such mail is taken as large, a batch of its
+        // own, and the one it cannot read is dealt with as any mail it will not hand over.
+        Err(e) if answers(session, limit).await => {
+            tracing::warn!(error = %e, "the IMAP server would not list the sizes of the mail waiting; listing it by UID alone");
+            let mut by_uid = listing(session, &set, "UID", limit, announced).await?;
+            for w in &mut by_uid {
+                w.bytes = BATCH_BYTES;
+            }
+            by_uid
+        }
+        Err(e) => return Err(e),
+    };
     // `n:*` names the last mail even when its UID is below n.
     waiting.retain(|w| w.id >= i64::from(start));
     waiting.sort_unstable_by_key(|w| w.id);
@@ -631,6 +648,9 @@ async fn download(
 struct Fetched {
     mails: Vec<(u32, Vec<u8>)>,
     cut_at: Option<u32>,
+    /// The UIDs whose mail is a notice of the desk's own standing for a mail the server
+    /// would not hand over: filed as live mail even among history, so the team is told.
+    stood_for: Vec<u32>,
 }
 
 /// [`download`], and for each mail of the batch the server did not hand over:
@@ -712,6 +732,7 @@ async fn fetch_batch(
     // Dovecot's `disconnect-after` does). That mail is asked for again next pass.
     let before_cut = |uid: u32| cut_at.is_none_or(|cut| uid < cut);
     mails.retain(|(uid, _)| before_cut(*uid));
+    let mut stood_for = Vec::new();
     for uid in given_up
         .iter()
         .filter_map(uid_of)
@@ -724,10 +745,15 @@ async fn fetch_batch(
         );
         let why = format!("but stopped handing over mail at it {PASS_OVER_AFTER} times in a row");
         mails.push((uid, kept_back_notice(desk, mailbox, validity, uid, &why)));
+        stood_for.push(uid);
         stalls.came_through(validity, |u| u == uid);
     }
     mails.sort_unstable_by_key(|(uid, _)| *uid);
-    Ok(Fetched { mails, cut_at })
+    Ok(Fetched {
+        mails,
+        cut_at,
+        stood_for,
+    })
 }
 
 /// `missing`, asked for once more: the mails the server hands over this time (filed
@@ -918,9 +944,8 @@ async fn file_new(
                 let now = pass.clock.now();
                 let stored = store_raw(
                     pass.db,
-                    mailbox,
-                    validity,
-                    fetched.mails,
+                    (mailbox, validity),
+                    (fetched.mails, fetched.stood_for),
                     now,
                     arrival,
                     done,
@@ -943,7 +968,7 @@ async fn file_new(
         let flagging = std::mem::take(&mut to_flag);
         let (batch, cut) = (batches.get(i).copied(), cut_at.is_some());
         let ahead = look_ahead(session, pass, flagging, batch, validity, cut);
-        let parsing = parse_aside(stored, arrival);
+        let parsing = parse_aside(stored);
         let filing = async {
             let t = std::time::Instant::now();
             match filing {
@@ -1074,16 +1099,17 @@ async fn flag_filed(
 
 /// Commits the raw bytes of a downloaded batch (the cursor moves past it), each mail's
 /// first attempt counted, before anything else is done with them; returns the new rows'
-/// ids with their bytes, in order.
+/// ids with their bytes and arrival, in order. The batch's mail arrives as `arrival`,
+/// but for the notices standing for mail the server would not hand over (`stood_for`),
+/// which are live: in history too, the team must hear of them.
 async fn store_raw(
     db: &Db,
-    mailbox: &str,
-    validity: UidValidity,
-    fetched: Vec<(u32, Vec<u8>)>,
+    (mailbox, validity): (&str, UidValidity),
+    (fetched, stood_for): (Vec<(u32, Vec<u8>)>, Vec<u32>),
     now: chrono::DateTime<chrono::Utc>,
     arrival: Arrival,
     flagged: Vec<Uid>,
-) -> Result<Vec<(i64, Arc<Vec<u8>>)>, IngestError> {
+) -> Result<Vec<(i64, Arc<Vec<u8>>, Arrival)>, IngestError> {
     let mbox = mailbox.to_string();
     Ok(db
         .call(move |s| {
@@ -1093,8 +1119,13 @@ async fn store_raw(
                 let mut stored = Vec::with_capacity(fetched.len());
                 for (uid, bytes) in fetched {
                     let at = (mbox.as_str(), validity, Uid(uid));
+                    let arrival = if stood_for.contains(&uid) {
+                        Arrival::Live
+                    } else {
+                        arrival
+                    };
                     let id = tx.insert_raw(at, &bytes, now, arrival, true)?;
-                    stored.extend(id.map(|id| (id, Arc::new(bytes))));
+                    stored.extend(id.map(|id| (id, Arc::new(bytes), arrival)));
                 }
                 Ok(stored)
             })
@@ -1122,12 +1153,12 @@ impl ToFile {
 /// Parses a batch just stored, on a thread of the blocking pool (the filing of the batch
 /// before holds the database's). Parsing catches its own panics; should one escape, the
 /// batch is filed as stored mail, read back and parsed again by the filing.
-async fn parse_aside(stored: Vec<(i64, Arc<Vec<u8>>)>, arrival: Arrival) -> Option<ToFile> {
+async fn parse_aside(stored: Vec<(i64, Arc<Vec<u8>>, Arrival)>) -> Option<ToFile> {
     if stored.is_empty() {
         return None;
     }
-    let ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
-    match tokio::task::spawn_blocking(move || Fresh::parse(stored, arrival)).await {
+    let ids: Vec<i64> = stored.iter().map(|(id, _, _)| *id).collect();
+    match tokio::task::spawn_blocking(move || Fresh::parse(stored)).await {
         Ok(fresh) => Some(ToFile::Fresh(fresh)),
         Err(e) => {
             tracing::error!(mails = ids.len(), error = %e, "parsing a batch failed; its mails are read back and parsed again");

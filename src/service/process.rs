@@ -257,7 +257,7 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> store::Result<Processed> {
         store.write(|tx| {
-            let Some((bytes, arrival)) = tx.pending_raw(raw_id)? else {
+            let Some((bytes, _arrival)) = tx.pending_raw(raw_id)? else {
                 return Ok(Processed::AlreadyDone);
             };
             let error = tx
@@ -286,7 +286,9 @@ impl Desk {
                 raw_id: Some(raw_id),
                 references: Vec::new(),
             };
-            let out = self.record(tx, d, Some(&meta), now, arrival.into())?;
+            // Told whatever the mail's arrival: history is filed without a word, but a
+            // mail set aside is the desk's failure, and may be a report nobody has read.
+            let out = self.record(tx, d, Some(&meta), now, Delivery::Send)?;
             mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
             Ok(out)
         })
@@ -1370,12 +1372,12 @@ type Pending = (Arc<Vec<u8>>, Arrival, Parsed);
 pub struct Fresh(Vec<(i64, Pending)>);
 
 impl Fresh {
-    /// Parses stored mails (raw id, bytes), in order.
-    pub fn parse(stored: Vec<(i64, Arc<Vec<u8>>)>, arrival: Arrival) -> Fresh {
+    /// Parses stored mails (raw id, bytes, arrival), in order.
+    pub fn parse(stored: Vec<(i64, Arc<Vec<u8>>, Arrival)>) -> Fresh {
         Fresh(
             stored
                 .into_iter()
-                .map(|(id, bytes)| {
+                .map(|(id, bytes, arrival)| {
                     let mail = mail::parse_shared(Arc::clone(&bytes));
                     (id, (bytes, arrival, mail))
                 })

@@ -396,6 +396,35 @@ fn a_long_first_sync_keeps_systemd_informed() {
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 240);
 }
 
+/// A mail already in the mailbox at the first start (history: filed without a word)
+/// that keeps failing is set aside all the same, and the team told: the failure is the
+/// desk's, and the mail may be a report nobody has read. (It was set aside in silence.)
+#[test]
+fn a_history_mail_that_keeps_failing_is_set_aside_and_told() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    let poison = report("old-poison@reporter.test", "Old poison", "x").replace(
+        "Subject: Old poison\r\n",
+        "Subject: Old poison\r\nX-Secdesk-Failpoint: poison\r\n",
+    );
+    stack.append(DESK, poison.as_bytes());
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_until(WAIT, "the old mail was never set aside", || {
+        crate::support::desk::count(
+            &db,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'",
+        ) == Ok(1)
+    });
+    let team = stack.wait_for(ALICE, 1, WAIT);
+    let subject = header(&team[0], "Subject").unwrap_or_default();
+    assert!(subject.contains("a mail could not be read"), "{subject}");
+    assert!(
+        stack.fetch_all(RITA).is_empty(),
+        "its sender is not answered"
+    );
+}
+
 #[test]
 fn a_mail_that_keeps_failing_is_set_aside_and_the_next_one_is_processed() {
     let stack = MailStack::start();
@@ -1333,6 +1362,64 @@ fn a_server_handing_over_the_mail_behind_a_broken_one_loses_nothing() {
     );
     assert_eq!(tally(&db, "SELECT MAX(last_uid) FROM imap_cursor"), 3);
     uid_2_stood_for_and_told(&db, &stack);
+}
+
+/// The same at the first start, the mail already there being history (filed without a
+/// word): the notice standing for the mail the server would not hand over is told to the
+/// team all the same; the old reports around it are filed unanswered, as history is.
+/// (The notice was filed as history too, and nobody heard of the mail.)
+#[test]
+fn a_history_mail_the_server_will_not_hand_over_is_told_to_the_team() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
+    append_reports(&stack, 3, "hk", "Old kept back", Some("h"));
+    stack.make_unreadable(DESK, 2);
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_processed(
+        &db,
+        3,
+        "the mail the server would not hand over was never stood for",
+    );
+    let team = stack.wait_for(ALICE, 1, WAIT);
+    let subject = header(&team[0], "Subject").unwrap_or_default();
+    assert!(
+        subject.contains("would not hand over: UID 2 in INBOX"),
+        "{subject}"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        0,
+        "history is not answered"
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE purpose = 'team-notice'"
+        ),
+        2,
+        "the notice alone, to each member"
+    );
+}
+
+/// A server that will not list the sizes of the mail waiting (one that must open a
+/// message file to tell its size, and cannot): the mail is listed by UID alone and
+/// filed. (The refused listing passed for an empty one: nothing was ever filed.)
+#[test]
+fn a_server_refusing_to_list_sizes_still_has_its_mail_filed() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "ns", "No sizes", Some("z"));
+    imap.set(Mode::RefuseCommand(b"RFC822.SIZE".to_vec()));
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_processed(&db, 3, "the mail was never filed");
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        3
+    );
 }
 
 /// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
