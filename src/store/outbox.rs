@@ -269,10 +269,7 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         at_most: u32,
     ) -> Result<u32> {
-        let n: i64 = self
-            .opt(&caseless_notices_sql(at_most), params![ts(since), member])?
-            .unwrap_or(0);
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        self.count_of(&caseless_notices_sql(at_most), params![ts(since), member])
     }
 
     /// The explanations of a mail that named no case queued to `member` since `since`,
@@ -284,9 +281,12 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         at_most: u32,
     ) -> Result<u32> {
-        let n: i64 = self
-            .opt(&explained_to_sql(at_most), params![member, ts(since)])?
-            .unwrap_or(0);
+        self.count_of(&explained_to_sql(at_most), params![member, ts(since)])
+    }
+
+    /// The count a `SELECT COUNT(*)` statement gives.
+    fn count_of(&self, sql: &str, p: impl rusqlite::Params) -> Result<u32> {
+        let n: i64 = self.opt(sql, p)?.unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
