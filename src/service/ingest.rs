@@ -426,7 +426,8 @@ pub async fn sync(
     }
 
     let waiting = if sel.exists > 0 {
-        waiting_on_server(session, start, limit, &desk.mail_announced).await?
+        let flags = (&desk.mail_announced, &desk.list_by_uid);
+        waiting_on_server(session, start, limit, flags).await?
     } else {
         Vec::new()
     };
@@ -512,28 +513,44 @@ fn arrival_of(fetched: &[(u32, Vec<u8>)], history_until: Uid) -> Arrival {
 }
 
 /// The UIDs from `start` on, with the sizes the server announces, in UID order.
+///
+/// A server that must open a message file to tell its size cannot list the size of a
+/// file it cannot read (one delivered by another program): it refuses the listing, or
+/// drops the connection at it (Dovecot's default). Then the mail is listed by UID alone
+/// (from its index), at once or, the connection gone, at the next pass (`by_uid`); each
+/// mail is taken as large, a batch of its own, and the one the server cannot read is
+/// dealt with as any mail it will not hand over.
 async fn waiting_on_server(
     session: &mut Session,
     start: u32,
     limit: Duration,
-    announced: &AtomicBool,
+    (announced, by_uid): (&AtomicBool, &AtomicBool),
 ) -> Result<Vec<Waiting>, IngestError> {
     let set = format!("{start}:*");
-    let mut waiting = match listing(session, &set, "UID RFC822.SIZE", limit, announced).await {
-        Ok(waiting) => waiting,
-        // A server that must open a message file to tell its size refuses the listing
-        // when it cannot (a file it cannot read, delivered by another program): listed
-        // by UID alone (its index), each such mail is taken as large, a batch of its
-        // own, and the one it cannot read is dealt with as any mail it will not hand over.
-        Err(e) if answers(session, limit).await => {
-            tracing::warn!(error = %e, "the IMAP server would not list the sizes of the mail waiting; listing it by UID alone");
-            let mut by_uid = listing(session, &set, "UID", limit, announced).await?;
-            for w in &mut by_uid {
+    let sized = if by_uid.swap(false, Ordering::Relaxed) {
+        None
+    } else {
+        match listing(session, &set, "UID RFC822.SIZE", limit, announced).await {
+            Ok(waiting) => Some(waiting),
+            Err(e) if answers(session, limit).await => {
+                tracing::warn!(error = %e, "the IMAP server would not list the sizes of the mail waiting; listing it by UID alone");
+                None
+            }
+            Err(e) => {
+                by_uid.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    };
+    let mut waiting = match sized {
+        Some(waiting) => waiting,
+        None => {
+            let mut by_uid_only = listing(session, &set, "UID", limit, announced).await?;
+            for w in &mut by_uid_only {
                 w.bytes = BATCH_BYTES;
             }
-            by_uid
+            by_uid_only
         }
-        Err(e) => return Err(e),
     };
     // `n:*` names the last mail even when its UID is below n.
     waiting.retain(|w| w.id >= i64::from(start));

@@ -92,6 +92,9 @@ pub struct Desk {
     /// New mail the server announced (`EXISTS`) in the answer to a listing the ingest
     /// reads itself: the ingest syncs again before it waits.
     pub(crate) mail_announced: std::sync::atomic::AtomicBool,
+    /// The server dropped the connection while it listed the sizes of the mail waiting:
+    /// the next pass lists it by UID alone.
+    pub(crate) list_by_uid: std::sync::atomic::AtomicBool,
     /// How the ingest files a suspect mail: in a child process of this binary (what
     /// `secdesk run` sets), or, when `None`, in this process.
     pub isolation: Option<crate::service::isolation::Isolation>,
@@ -113,6 +116,7 @@ impl Desk {
                 catch_up: catch_up.clone(),
                 stalls: Default::default(),
                 mail_announced: Default::default(),
+                list_by_uid: Default::default(),
                 isolation: None,
             })
             .collect();
@@ -124,6 +128,7 @@ impl Desk {
             catch_up,
             stalls: Default::default(),
             mail_announced: Default::default(),
+            list_by_uid: Default::default(),
             isolation: None,
         }
     }

@@ -1422,6 +1422,26 @@ fn a_server_refusing_to_list_sizes_still_has_its_mail_filed() {
     );
 }
 
+/// The same with a server that drops the connection instead (Dovecot's default at a
+/// message file it cannot read): the next pass lists the mail by UID alone. (Every pass
+/// ended at the listing, for good, and nobody was told.)
+#[test]
+fn a_server_dropping_the_connection_at_the_size_listing_still_has_its_mail_filed() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    drop(RunningDesk::start(load(&text)));
+    append_reports(&stack, 3, "nc", "No sizes, closed", Some("c"));
+    imap.set(Mode::CloseOn(b"RFC822.SIZE".to_vec()));
+    let _desk = RunningDesk::start_unsynced(load(&text));
+    wait_processed(&db, 3, "the mail was never filed");
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        3
+    );
+}
+
 /// A server that refuses flags (`NO` to every `UID STORE`) during a backlog: the backlog
 /// is filed in one pass all the same, and the flags are tried again at its end. (Each
 /// refusal ended the pass, so the backlog went one batch per reconnection, with the
