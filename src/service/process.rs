@@ -558,7 +558,11 @@ impl Desk {
             return self.record(tx, d, Some(&meta), now, delivery);
         }
         let mut facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
-        facts.bounced = bounced(tx, m, &filing)?;
+        // Only what the desk tells the team of is marked failed: automatic mail on a
+        // case that is not in the spam state (`desk::decide`'s arm for it).
+        if matches!(sender, Sender::Automatic(_)) {
+            facts.bounced = bounced(tx, m, &filing)?;
+        }
         if let (Sender::Team(member), Filing::New(_)) = (&sender, &filing)
             && body.as_ref().is_some_and(|b| b.commands.is_empty())
         {
@@ -1323,7 +1327,7 @@ fn bounced(
     let Filing::Existing(case, _) = filing else {
         return Ok(Vec::new());
     };
-    if !m.undeliverable {
+    if !m.undeliverable || case.status == crate::types::CaseStatus::Spam {
         return Ok(Vec::new());
     }
     // A report may name one mail many times, and anyone who got the mail can send one:

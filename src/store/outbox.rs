@@ -364,7 +364,7 @@ impl Tx<'_> {
             .conn()
             .prepare_cached(
                 "SELECT purpose, recipients, substr(bytes, 1, 16384) FROM outbox
-                 WHERE message_id = ?1 AND case_id = ?2 AND state <> 'failed'",
+                 WHERE message_id = ?1 AND case_id = ?2 AND state = 'sent'",
             )?
             .query_row(params![id, case], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
@@ -464,7 +464,8 @@ impl Tx<'_> {
 
     /// A mail sent, which a delivery report says failed for good: failed now, so that
     /// another report naming it (anyone who got it can write one) finds nothing to tell.
-    /// A mail still queued is never cancelled so (a report naming it is forged).
+    /// A mail still queued never bounced (a report naming it is forged): it is neither
+    /// found by `sent_on_case` nor cancelled here.
     pub fn mark_bounced(&self, id: &MessageId, error: &str) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE message_id = ?1 AND state = 'sent'",

@@ -58,6 +58,9 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     );
     assert!(text.contains("credited by name"), "{text}");
     let ack_id = msg_id(&out[0]);
+    // The mailer sends it (only a mail sent can bounce).
+    let now = w.clock_now();
+    w.store.write(|tx| tx.mark_sent(out[0].id, now)).unwrap();
 
     // The reporter answers the ack: same case, no second ack, the team hears of it.
     let reply = format!(
@@ -154,8 +157,6 @@ fn forged_delivery_reports_naming_one_mail_alert_the_team_once() {
     w.deliver(&report("r1@reporter.test", "Crash", "x"));
     let ack = first(&w.new_mail(), "ack").clone();
     let ack_id = msg_id(&ack);
-    let now = w.clock_now();
-    w.store.write(|tx| tx.mark_sent(ack.id, now)).unwrap();
     let named = format!("Message-ID: {ack_id}\r\n").repeat(100);
     let dsn = |n: u32| {
         format!(
@@ -168,6 +169,18 @@ fn forged_delivery_reports_naming_one_mail_alert_the_team_once() {
             .filter(|r| summarize(std::slice::from_ref(r)).contains("could not be delivered"))
             .count()
     };
+    // Still queued, it cannot have bounced: a report naming it is forged.
+    w.deliver(&dsn(0));
+    assert_eq!(alerts(&mut w), 0, "a queued mail never bounced");
+    let now = w.clock_now();
+    w.store.write(|tx| tx.mark_sent(ack.id, now)).unwrap();
+    // A person's mail carrying a report's parts (not a delivery report) marks nothing.
+    let relayed = dsn(9).replace(
+        "Content-Type: multipart/report; report-type=delivery-status;",
+        "Content-Type: multipart/mixed;",
+    );
+    w.deliver(&relayed);
+    assert_eq!(alerts(&mut w), 0);
     w.deliver(&dsn(1));
     assert_eq!(alerts(&mut w), 2, "one alert to each of the two members");
     w.clock.advance(Duration::minutes(5));
