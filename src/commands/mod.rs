@@ -698,6 +698,16 @@ fn check_block(commands: &mut [CommandLine], text: &str) {
             ));
         }
     }
+    // Nor does a publication go out without the details the mail meant to give it.
+    for line in commands.iter_mut() {
+        if matches!(line.parsed, Ok(Command::Publish { .. })) {
+            line.parsed = Err(malformed(
+                "publish",
+                "not run: the text below the commands went nowhere (see the lines above); \
+                 send the details and `#publish` in a mail of their own",
+            ));
+        }
+    }
 }
 
 enum LineKind<'a> {
@@ -2085,6 +2095,8 @@ mod tests {
             let got = parsed(body);
             assert!(got.iter().all(Result::is_err), "{body}: {got:?}");
         }
+        let got = parsed("#details\n#reply\n#publish\n\nThe final details.");
+        assert!(got.iter().all(Result::is_err), "{got:?}");
         let got = parsed("#forward dev@upstream.test\n#assign me");
         assert!(got.iter().all(Result::is_ok), "{got:?}");
         let got = parsed("#reply\n#reply\n\nTwice the same.");
