@@ -27,11 +27,16 @@ pub fn strip_quoted(body: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
     // Inside a markdown code fence a `|` line is a shell pipe, not a quote.
     let mut in_fence = false;
+    // A fence that never closes holds nothing back: the desk's openings below it are
+    // cut all the same.
+    let last_fence = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("```"));
     let mut i = 0;
     while let Some(line) = lines.get(i) {
         if is_signature_marker(line)
             || is_separator(line)
-            || (!in_fence && is_desk_opening(&lines, i))
+            || (!(in_fence && last_fence.is_some_and(|f| f > i)) && is_desk_opening(&lines, i))
             || is_rule_before_headers(&lines, i)
             || starts_header_block(&lines, i)
             || introduces_header_block(&lines, i)
@@ -222,9 +227,30 @@ fn is_desk_opening(lines: &[&str], i: usize) -> bool {
                 || n.starts_with("someone who is neither the reporter nor a team member "))
                 && relayed(rest, "."));
     }
-    n.strip_prefix("the reporter wrote again on ")
+    if n.strip_prefix("the reporter wrote again on ")
         .is_some_and(|rest| relayed(rest, "."))
+    {
+        return true;
+    }
+    // A reminder's "ID: subject", when the reminder's own words follow it.
+    n.split_once(": ")
+        .is_some_and(|(id, _)| is_case_id_shape(id))
+        && lines
+            .iter()
+            .skip(i + 1)
+            .map(|l| normalize(l))
+            .find(|l| !l.is_empty())
+            .is_some_and(|next| REMINDER_OPENINGS.iter().any(|o| next.starts_with(o)))
 }
+
+/// How the reminders go on after their "ID: subject" line (lower-cased).
+const REMINDER_OPENINGS: &[&str] = &[
+    "the embargo ends on ",
+    "the embargo ended on ",
+    "nobody has answered the reporter yet.",
+    "the fix was released on ",
+    "you asked to be reminded on ",
+];
 
 /// `PREFIX-YYYY-NNNN`, as the desk numbers its cases (letters, a year, a number).
 fn is_case_id_shape(s: &str) -> bool {
@@ -547,6 +573,16 @@ mod tests {
             (
                 "Reply\n\nThe reporter wrote again on SEC-2026-0001.\nFrom: rita@reporter.test",
                 "Reply",
+            ),
+            // A reminder, pasted: its first line, when its own words follow.
+            (
+                "Reply\n\nSEC-2026-0001: Heap overflow\n\nYou asked to be reminded on Mon 30 Nov:\n\n    call the vendor",
+                "Reply",
+            ),
+            // A fence that never closes does not hide a transcript pasted below it.
+            (
+                "Reply\n```\nmake test\nYour commands on SEC-2026-0001:\n\nline 1: #assign me\n  → assigned",
+                "Reply\n```\nmake test",
             ),
             // GroupWise: one line above the original, left unquoted.
             (
