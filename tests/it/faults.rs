@@ -1407,19 +1407,7 @@ fn a_history_mail_the_server_will_not_hand_over_is_told_to_the_team() {
 /// filed. (The refused listing passed for an empty one: nothing was ever filed.)
 #[test]
 fn a_server_refusing_to_list_sizes_still_has_its_mail_filed() {
-    let stack = MailStack::start();
-    let imap = Proxy::start(stack.imap_port);
-    let dir = tempfile::tempdir().unwrap();
-    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
-    drop(RunningDesk::start(load(&text)));
-    append_reports(&stack, 3, "ns", "No sizes", Some("z"));
-    imap.set(Mode::RefuseCommand(b"RFC822.SIZE".to_vec()));
-    let _desk = RunningDesk::start_unsynced(load(&text));
-    wait_processed(&db, 3, "the mail was never filed");
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
-        3
-    );
+    filed_with_sizes_unlisted(Mode::RefuseCommand(b"RFC822.SIZE".to_vec()));
 }
 
 /// The same with a server that drops the connection instead (Dovecot's default at a
@@ -1427,13 +1415,19 @@ fn a_server_refusing_to_list_sizes_still_has_its_mail_filed() {
 /// ended at the listing, for good, and nobody was told.)
 #[test]
 fn a_server_dropping_the_connection_at_the_size_listing_still_has_its_mail_filed() {
+    filed_with_sizes_unlisted(Mode::CloseOn(b"RFC822.SIZE".to_vec()));
+}
+
+/// Three reports, the server listing no size the way `mode` says: all are filed and
+/// answered.
+fn filed_with_sizes_unlisted(mode: Mode) {
     let stack = MailStack::start();
     let imap = Proxy::start(stack.imap_port);
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
     drop(RunningDesk::start(load(&text)));
-    append_reports(&stack, 3, "nc", "No sizes, closed", Some("c"));
-    imap.set(Mode::CloseOn(b"RFC822.SIZE".to_vec()));
+    append_reports(&stack, 3, "ns", "No sizes", Some("z"));
+    imap.set(mode);
     let _desk = RunningDesk::start_unsynced(load(&text));
     wait_processed(&db, 3, "the mail was never filed");
     assert_eq!(
