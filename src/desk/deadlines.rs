@@ -180,6 +180,20 @@ pub fn embargo_end_instant(cal: &Calendar, d: NaiveDate) -> DateTime<Utc> {
     cal.at_local(d, NaiveTime::MIN)
 }
 
+/// The note an embargo reminder is planned with: the end date it is for. The row's
+/// deadline is that date's midnight in the zone of the day it was planned, so after a
+/// change of `calendar.timezone` only the date still tells whether the reminder is the
+/// case's (see [`embargo_of_note`]).
+pub fn embargo_note(end: NaiveDate) -> String {
+    format!("embargo ends {end}")
+}
+
+/// The end date an embargo reminder's note names; `None` for a row planned before
+/// reminders carried it (its deadline instant is all there is).
+pub fn embargo_of_note(note: &str) -> Option<NaiveDate> {
+    note.strip_prefix("embargo ends ")?.parse().ok()
+}
+
 /// When a one-off `#remind` for date `d` is due: the start of working hours that day
 /// (even on a weekend: the person asked for that date).
 pub fn one_off_due(cal: &Calendar, d: NaiveDate) -> DateTime<Utc> {

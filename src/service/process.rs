@@ -1241,10 +1241,16 @@ impl Desk {
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)
                 .into_iter()
                 .map(|p| PlannedRow {
+                    note: match (&p.kind, c.embargo_end) {
+                        (
+                            ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue,
+                            Some(end),
+                        ) => deadlines::embargo_note(end),
+                        _ => String::new(),
+                    },
                     kind: p.kind,
                     due: p.due,
                     deadline: p.deadline,
-                    note: String::new(),
                 })
                 .collect();
         tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)

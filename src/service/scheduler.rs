@@ -364,9 +364,14 @@ fn fire_digest(
 /// planned for is still the case's (first response, embargo end, fixed but unpublished).
 fn still_relevant(desk: &Desk, case: &Case, kind: ReminderKind, r: &ReminderRow) -> bool {
     let cal = &desk.config.calendar;
-    let embargo_matches = case
-        .embargo_end
-        .is_some_and(|d| deadlines::embargo_end_instant(cal, d) == r.deadline);
+    // The end date the row names, when it names one: its deadline instant is the
+    // midnight of the zone it was planned in, which `calendar.timezone` may have changed.
+    let embargo_matches = match deadlines::embargo_of_note(&r.note) {
+        Some(end) => case.embargo_end == Some(end),
+        None => case
+            .embargo_end
+            .is_some_and(|d| deadlines::embargo_end_instant(cal, d) == r.deadline),
+    };
     case.is_open()
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
@@ -487,7 +492,14 @@ fn render(
     let cal = &desk.config.calendar;
     let t = &desk.templates;
     let (case_id, subject) = (case.id.to_string(), case.subject.clone());
-    let (deadline, due) = (cal.format_instant(r.deadline), cal.format_instant(r.due));
+    // An embargo's end told as it is now (the row may have been planned in another zone).
+    let deadline = match (kind, case.embargo_end) {
+        (ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue, Some(end)) => {
+            deadlines::embargo_end_instant(cal, end)
+        }
+        _ => r.deadline,
+    };
+    let (deadline, due) = (cal.format_instant(deadline), cal.format_instant(r.due));
     match kind {
         ReminderKind::FirstResponse => t.render(&templates::ReminderFirstResponse {
             case_id,

@@ -307,6 +307,47 @@ fn a_new_time_zone_keeps_every_embargo_reminder() {
     );
 }
 
+/// The same, with the reminder due while the desk was down: at the start it is late,
+/// and it is still sent (it was dropped as stale, the re-planning planning only what is
+/// still to come and the old row naming the old zone's midnight), with the embargo's
+/// end told in the new zone.
+#[test]
+fn a_new_time_zone_keeps_an_embargo_reminder_missed_while_down() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let embargo = w.case("SEC-2026-0001").embargo_end.unwrap();
+    let day = embargo - chrono::Days::new(14);
+    // Down from before the reminder's 09:00 Paris until noon that day, the zone changed.
+    w.reconfigure(|t| t.replace("Europe/Paris", "America/New_York"));
+    let noon = chrono::TimeZone::from_local_datetime(
+        &chrono_tz::America::New_York,
+        &day.and_hms_opt(12, 0, 0).unwrap(),
+    )
+    .unwrap()
+    .with_timezone(&chrono::Utc);
+    w.clock.set(noon);
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    let fired = sent(&w.run_due());
+    assert!(
+        fired.contains(&"SEC-2026-0001 embargo-14d (late)".to_string())
+            && !fired.iter().any(|f| f.ends_with("stale")),
+        "{fired:?}"
+    );
+    let mail = w.new_mail();
+    let reminder = mail
+        .iter()
+        .find(|m| header(&m.bytes, "Subject").is_some_and(|s| s.contains("Embargo ends")))
+        .expect("an embargo reminder");
+    let text = body(&reminder.bytes);
+    assert!(
+        text.contains(&format!("{}, 00:00", embargo.format("%a %-d %b %Y"))),
+        "{text}"
+    );
+    assert!(text.contains("America/New_York"), "{text}");
+}
+
 /// `#remind` on a case that is not open says so: the reminder it confirmed was
 /// cancelled with the case's others in the same transaction, and never sent.
 #[test]
