@@ -472,10 +472,18 @@ impl Desk {
                 mark(tx, raw_id, RawOutcome::Processed, &id, now)?;
                 Ok(out)
             }
-            Parsed::Mail(m) => {
+            Parsed::Mail(mut m) => {
                 if tx.message_known(&m.message_id)? {
-                    mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
-                    return Ok(Processed::Duplicate(m.message_id.clone()));
+                    let Some(own) = id_for_reused(tx, &m.message_id, bytes)? else {
+                        mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
+                        return Ok(Processed::Duplicate(m.message_id.clone()));
+                    };
+                    tracing::warn!(
+                        reused = %m.message_id,
+                        filed_as = %own,
+                        "a mail reuses the Message-ID of another one on file; filed under an id of its own"
+                    );
+                    m.message_id = own;
                 }
                 let out = self.route_mail(tx, &m, raw_id, delivery, now)?;
                 mark(tx, raw_id, RawOutcome::Processed, &m.message_id, now)?;
@@ -1440,6 +1448,34 @@ fn mark(
         Some(r) => tx.mark_raw(r, outcome, id, now),
         None => Ok(()),
     }
+}
+
+/// How much of a mail on file is read to tell a copy of it from another mail under its
+/// Message-ID: its header block, where the `Date` is.
+const HEAD_BYTES: usize = 64 << 10;
+
+/// A mail under the Message-ID of one on file is a copy of it (a second delivery, a
+/// list's or another relay's copy) when it was written at the same moment: same `Date`,
+/// read from the first [`HEAD_BYTES`] of each. Another mail reusing the id (a careless
+/// client, a web form or a script, writing one id on all its mail) is filed under an id
+/// of its own, made from the id and its `Date`, so its own copies are copies too:
+/// returned, unless that one is on file already. A mail the desk sent has no bytes on
+/// file: one coming back under its id is a copy (never a report to answer).
+fn id_for_reused(tx: &Tx<'_>, id: &MessageId, bytes: &[u8]) -> store::Result<Option<MessageId>> {
+    let Some(head) = tx.raw_head_of_message(id, HEAD_BYTES)? else {
+        return Ok(None);
+    };
+    let date = |b: &[u8]| mail::date_of(b.get(..HEAD_BYTES).unwrap_or(b));
+    let written = date(bytes);
+    if date(&head) == written {
+        return Ok(None);
+    }
+    let key = format!(
+        "{id} {}",
+        written.map(|d| d.to_rfc3339()).unwrap_or_default()
+    );
+    let own = mail::synthesized_id(key.as_bytes());
+    Ok((!tx.message_known(&own)?).then_some(own))
 }
 
 #[cfg(test)]

@@ -290,6 +290,19 @@ impl Tx<'_> {
         )
     }
 
+    /// The first `len` bytes of the mail filed under `message_id`, when the desk received
+    /// it (a mail it sent has no bytes here): enough for its header block.
+    pub fn raw_head_of_message(
+        &self,
+        message_id: &MessageId,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        self.opt(
+            "SELECT substr(b.bytes, 1, ?2) FROM messages m JOIN raw_bodies b ON b.raw_id = m.raw_id WHERE m.message_id = ?1",
+            params![message_id, i64::try_from(len).unwrap_or(i64::MAX)],
+        )
+    }
+
     pub fn mark_raw(
         &self,
         id: i64,

@@ -326,6 +326,56 @@ fn a_flood_of_unreadable_mail_tells_the_team_a_few_times_an_hour() {
     assert_eq!(w.new_mail().len(), 2);
 }
 
+/// A careless client (a web form, a script) that writes one Message-ID on every mail:
+/// its second report, written at another time, was dropped as a copy of the first,
+/// unread and unanswered. A mail is a copy only when it was also written at the same
+/// moment (a second delivery, a list's copy): the other is filed under an id made from
+/// its bytes, and answered.
+#[test]
+fn a_second_report_reusing_a_message_id_is_not_taken_for_a_copy() {
+    let mut w = World::new();
+    let first = report(
+        "form@reporter.test",
+        "XSS in the wiki",
+        "The wiki echoes ?q.",
+    );
+    assert!(matches!(
+        w.deliver(&first),
+        Processed::Filed { opened: true, .. }
+    ));
+    w.new_mail();
+    // The same mail again, through another relay: a copy.
+    let relayed = format!("Received: from relay.test by mx.example.org\r\n{first}");
+    assert_eq!(
+        w.deliver(&relayed),
+        Processed::Duplicate(MessageId::new("form@reporter.test").unwrap())
+    );
+    assert!(w.new_mail().is_empty());
+    // Another report from the same form, written a day later.
+    let second = report(
+        "form@reporter.test",
+        "SQL injection in login",
+        "' OR 1=1 --",
+    )
+    .replace("Mon, 23 Nov 2026 10:00:00", "Tue, 24 Nov 2026 09:30:00");
+    match w.deliver(&second) {
+        Processed::Filed {
+            case, opened: true, ..
+        } => assert_eq!(case.to_string(), "SEC-2026-0002"),
+        other => panic!("the second report was not filed: {other:?}"),
+    }
+    let out = w.new_mail();
+    assert!(
+        summarize(&out)
+            .contains("ack -> rita@reporter.test | Re: [SEC-2026-0002] SQL injection in login"),
+        "{}",
+        summarize(&out)
+    );
+    // And it too, delivered again, is a copy.
+    assert!(matches!(w.deliver(&second), Processed::Duplicate(_)));
+    assert!(w.new_mail().is_empty());
+}
+
 #[test]
 fn own_mail_coming_back_is_never_answered() {
     // Never answered, but never swallowed either (issue 10, point 8): filed on a case of
