@@ -6,15 +6,22 @@
 //! abort the process). Such a mail is refused here, in time linear in its size, and is
 //! filed as unreadable: its raw bytes kept and the team told.
 //!
-//! The scan follows header blocks as the parser finds them, without parsing MIME: the
-//! top of the mail, a part after a line naming a boundary some `Content-Type` declared,
-//! and the message embedded after a block that declares one (or after a digest's part,
-//! a message unless it says otherwise). Body lines are not measured, so a long body, an
-//! armored PGP message or a pasted log never counts as a header. A message part in
-//! base64 or quoted-printable hides its headers from the scan: the parser decodes at
-//! most three such levels, so only their size is bounded, to what cannot hold a field
-//! too long.
+//! The scan follows header blocks where the parser may find them, without parsing MIME,
+//! and errs on the side of finding more: the top of the mail; the bytes after `--`
+//! and any boundary some `Content-Type` declared, wherever in a line they are (the
+//! parser looks for its boundary anywhere, and reads a part's headers from just after
+//! it); and the message embedded after a block that declares one (or after a part of a
+//! digest, a message unless it says otherwise). A `Content-Type` is read by the
+//! parser's own reader, so a type or boundary written oddly (`message (x) /rfc822`,
+//! `boundary *0 = "b"`) is seen as the parser sees it. A block ends at an empty line
+//! only: a line of spaces continues the field above it, for the parser too. Body lines
+//! are not measured, so a long body, an armored PGP message or a pasted log never
+//! counts as a header. A message part in base64 or quoted-printable hides its headers
+//! from the scan: the parser decodes at most three such levels, so only their size is
+//! bounded, to what cannot hold a field too long.
 
+use aho_corasick::{AhoCorasick, MatchKind};
+use mail_parser::{MessageParser, MimeHeaders};
 use std::collections::HashMap;
 
 /// The longest header field (folded lines together) a mail may have: 32 KiB is decoded
@@ -30,6 +37,9 @@ pub const MAX_MESSAGES: usize = 50;
 
 /// The most multipart boundaries a mail may declare.
 pub const MAX_BOUNDARIES: usize = 200;
+
+/// The longest multipart boundary a mail may declare: RFC 2046 allows 70 characters.
+pub const MAX_BOUNDARY: usize = 200;
 
 /// The largest message part in base64 or quoted-printable (its encoded lines): decoded,
 /// it cannot hold a header field over [`MAX_FIELD`].
@@ -53,14 +63,15 @@ pub fn refusal(raw: &[u8]) -> Option<String> {
 #[derive(Default)]
 struct Block {
     lines: usize,
-    /// It declares a message (`Content-Type: message/…`).
+    /// It declares a message (a `Content-Type` of type `message`).
     message: bool,
-    /// It has a `Content-Type` at all.
+    /// Some `Content-Type` of it is missing or unreadable (a digest's part is a message
+    /// then).
+    untyped: bool,
+    /// It has a `Content-Type` the parser reads.
     typed: bool,
     /// Its `Content-Transfer-Encoding` is base64 or quoted-printable.
     encoded: bool,
-    /// The boundary its `Content-Type` declares, and whether that multipart is a digest.
-    boundary: Option<(Vec<u8>, bool)>,
 }
 
 #[derive(Default)]
@@ -70,15 +81,19 @@ struct Scan {
     /// The current field's name, lower-cased, white space dropped (as the parser reads
     /// it: `Content-Type :` is a `Content-Type`), at most 40 bytes of it.
     name: Vec<u8>,
-    /// The current field's text so far (for its boundary), at most 1 KiB of it.
+    /// The current field's text so far, its lines joined as they were (kept for a
+    /// `Content-Type` or `Content-Transfer-Encoding` alone, under [`MAX_FIELD`]).
     value: Vec<u8>,
     field: usize,
     header_bytes: usize,
     messages: usize,
     /// Every boundary declared, and whether its multipart is a digest.
     boundaries: HashMap<Vec<u8>, bool>,
-    /// The part being read is a digest's (a message unless it says otherwise).
-    in_digest: bool,
+    /// `--` and each boundary declared, found anywhere in a line; rebuilt when one more
+    /// is declared.
+    finder: Option<AhoCorasick>,
+    /// Some multipart declared is a digest: every part without a type may be a message.
+    digest: bool,
     /// Bytes of the encoded message part being read, if it is one.
     encoded_body: Option<usize>,
 }
@@ -88,7 +103,7 @@ impl Scan {
         if !self.in_header {
             return self.body_line(line);
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
+        if line.iter().all(|b| *b == b'\r') {
             return self.end_of_block();
         }
         self.block.lines += 1;
@@ -101,9 +116,14 @@ impl Scan {
         }
         let rest = if matches!(line.first(), Some(b' ' | b'\t')) {
             self.field = self.field.saturating_add(line.len());
+            if self.keeps_value() {
+                self.value.extend_from_slice(b"\r\n");
+            }
             line
         } else {
-            self.end_of_field();
+            if let Some(why) = self.end_of_field() {
+                return Some(why);
+            }
             self.field = line.len();
             let (name, rest) = match line.iter().position(|b| *b == b':') {
                 Some(colon) => (line.get(..colon).unwrap_or_default(), line.get(colon + 1..)),
@@ -123,26 +143,39 @@ impl Scan {
                 MAX_FIELD >> 10
             ));
         }
-        if matches!(
-            self.name.as_slice(),
-            b"content-type" | b"content-transfer-encoding"
-        ) {
-            let room = 1024usize.saturating_sub(self.value.len());
-            self.value.extend(rest.iter().take(room));
+        if self.keeps_value() {
+            self.value.extend_from_slice(rest);
         }
         None
     }
 
-    /// What the field just read says of its block.
-    fn end_of_field(&mut self) {
+    /// Whether the current field's text is kept: it says what its block is.
+    fn keeps_value(&self) -> bool {
+        matches!(
+            self.name.as_slice(),
+            b"content-type" | b"content-transfer-encoding"
+        )
+    }
+
+    /// What the field just read says of its block; why the mail is refused, when the
+    /// boundary it declares is not one to look for.
+    fn end_of_field(&mut self) -> Option<String> {
         let value = std::mem::take(&mut self.value);
         match self.name.as_slice() {
             b"content-type" => {
+                let Some(ct) = content_type(&value) else {
+                    self.block.untyped = true;
+                    return None;
+                };
                 self.block.typed = true;
-                self.block.message = contains_ci(&value, b"message/");
-                if let Some(b) = boundary_of(&value) {
-                    let digest = contains_ci(&value, b"multipart/digest");
-                    self.block.boundary = Some((b, digest));
+                self.block.message |= ct.message;
+                if let Some(b) = ct.boundary {
+                    if b.len() > MAX_BOUNDARY || b.contains(&b'\n') || b.contains(&b'\r') {
+                        return Some(format!(
+                            "it declares a multipart boundary over {MAX_BOUNDARY} bytes or across lines"
+                        ));
+                    }
+                    return self.declare(b, ct.digest);
                 }
             }
             b"content-transfer-encoding" => {
@@ -151,24 +184,35 @@ impl Scan {
             }
             _ => {}
         }
+        None
+    }
+
+    fn declare(&mut self, boundary: Vec<u8>, digest: bool) -> Option<String> {
+        self.digest |= digest;
+        if let Some(d) = self.boundaries.get_mut(&boundary) {
+            *d |= digest;
+            return None;
+        }
+        if self.boundaries.len() >= MAX_BOUNDARIES {
+            return Some(format!(
+                "it declares more than {MAX_BOUNDARIES} multipart boundaries"
+            ));
+        }
+        self.boundaries.insert(boundary, digest);
+        self.finder = None;
+        None
     }
 
     /// The blank line after a header block: the body, or the headers of the message the
     /// block declares (or of a digest's part that declares no type).
     fn end_of_block(&mut self) -> Option<String> {
-        self.end_of_field();
+        if let Some(why) = self.end_of_field() {
+            return Some(why);
+        }
         self.name.clear();
         self.field = 0;
         let b = std::mem::take(&mut self.block);
-        if let Some((boundary, digest)) = b.boundary {
-            if self.boundaries.len() >= MAX_BOUNDARIES && !self.boundaries.contains_key(&boundary) {
-                return Some(format!(
-                    "it declares more than {MAX_BOUNDARIES} multipart boundaries"
-                ));
-            }
-            self.boundaries.insert(boundary, digest);
-        }
-        let message = b.message || (self.in_digest && !b.typed);
+        let message = b.message || (self.digest && (b.untyped || !b.typed));
         if message {
             self.messages += 1;
             if self.messages > MAX_MESSAGES {
@@ -177,7 +221,6 @@ impl Scan {
                 ));
             }
         }
-        self.in_digest = false;
         if message && b.encoded {
             self.in_header = false;
             self.encoded_body = Some(0);
@@ -188,11 +231,21 @@ impl Scan {
     }
 
     fn body_line(&mut self, line: &[u8]) -> Option<String> {
-        if let Some(digest) = self.boundary_line(line) {
+        if let Some(rest) = self.after_boundary(line) {
             self.in_header = true;
-            self.in_digest = digest;
             self.encoded_body = None;
-            return None;
+            // The parser reads the part's headers from just after the boundary (past
+            // white space): from the next line when nothing else is on this one.
+            let start = rest
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\r'))
+                .unwrap_or(rest.len());
+            let first = rest.get(start..).unwrap_or_default();
+            return if first.is_empty() {
+                None
+            } else {
+                self.line(first)
+            };
         }
         if let Some(n) = self.encoded_body.as_mut() {
             *n = n.saturating_add(line.len() + 2);
@@ -206,47 +259,63 @@ impl Scan {
         None
     }
 
-    /// `Some(digest)` when `line` is `--boundary` or `--boundary--` of a boundary
-    /// declared: whether that multipart is a digest.
-    fn boundary_line(&self, line: &[u8]) -> Option<bool> {
-        let name = line.strip_prefix(b"--")?;
-        let name = trim_end(name);
-        let name = name.strip_suffix(b"--").unwrap_or(name);
-        self.boundaries
-            .get(name)
-            .or_else(|| self.boundaries.get(trim_end(name)))
-            .copied()
+    /// What follows the first `--boundary` in `line` (of any boundary declared, anywhere
+    /// in it) that opens a part: one closing its multipart (`--boundary--`) is passed
+    /// over, the parser then looking for the next. `None` when there is none.
+    fn after_boundary<'l>(&mut self, line: &'l [u8]) -> Option<&'l [u8]> {
+        if self.boundaries.is_empty() {
+            return None;
+        }
+        if self.finder.is_none() {
+            let patterns: Vec<Vec<u8>> = self
+                .boundaries
+                .keys()
+                .map(|b| [b"--".as_slice(), b].concat())
+                .collect();
+            self.finder = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&patterns)
+                .ok();
+        }
+        let finder = self.finder.as_ref()?;
+        let mut from = 0;
+        while let Some(m) = finder.find(line.get(from..)?) {
+            let rest = line.get(from + m.end()..)?;
+            match rest.strip_prefix(b"--") {
+                Some(_) => from += m.end() + 2,
+                None => return Some(rest),
+            }
+        }
+        None
     }
 }
 
-/// The `boundary=` parameter of a `Content-Type` value, quoted or not.
-fn boundary_of(value: &[u8]) -> Option<Vec<u8>> {
-    let at = value
-        .windows(9)
-        .position(|w| w.eq_ignore_ascii_case(b"boundary="))?;
-    let rest = value.get(at + 9..)?;
-    let b: Vec<u8> = match rest.first() {
-        Some(b'"') => rest
-            .get(1..)?
-            .iter()
-            .take_while(|c| **c != b'"')
-            .copied()
-            .collect(),
-        _ => rest
-            .iter()
-            .take_while(|c| !c.is_ascii_whitespace() && **c != b';')
-            .copied()
-            .collect(),
-    };
-    (!b.is_empty()).then_some(b)
+/// What a `Content-Type` value says to the scan, read by the parser's own reader.
+struct TypeSeen {
+    message: bool,
+    digest: bool,
+    boundary: Option<Vec<u8>>,
 }
 
-fn trim_end(s: &[u8]) -> &[u8] {
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    s.get(..end).unwrap_or(s)
+/// `None` when the parser reads no type in `value` (a digest's part is a message then).
+fn content_type(value: &[u8]) -> Option<TypeSeen> {
+    let field = [b"Content-Type:".as_slice(), value, b"\r\n\r\n"].concat();
+    std::panic::catch_unwind(|| {
+        let parsed = MessageParser::new().parse_headers(&field)?;
+        let ct = parsed.content_type()?;
+        let subtype = ct.subtype().unwrap_or_default();
+        Some(TypeSeen {
+            message: ct.ctype().eq_ignore_ascii_case("message"),
+            digest: ct.ctype().eq_ignore_ascii_case("multipart")
+                && subtype.eq_ignore_ascii_case("digest"),
+            boundary: ct
+                .attribute("boundary")
+                .filter(|b| !b.is_empty())
+                .map(|b| b.as_bytes().to_vec()),
+        })
+    })
+    .ok()
+    .flatten()
 }
 
 fn contains_ci(text: &[u8], needle: &[u8]) -> bool {
@@ -331,6 +400,66 @@ mod tests {
             "{TOP}Content-Type: message/rfc822\r\n\r\nFrom: e@f.test\r\nSubject: {subject}\r\n\r\nx\r\n"
         );
         assert!(unreadable_because(inner.as_bytes()).contains("header field"));
+    }
+
+    /// The parser finds a boundary anywhere in a line and reads the part's headers from
+    /// just after it, and reads a type or a boundary however it is written: the scan
+    /// followed none of it, so messages nested 200,000 deep behind `see--b` (or typed
+    /// `message (x) /rfc822`) aborted the daemon again.
+    #[test]
+    fn messages_nested_behind_an_odd_boundary_or_type_are_refused() {
+        let unit = "Content-Type: message/rfc822\r\n\r\n";
+        let mid_line = format!(
+            "{TOP}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee--b{unit}{}",
+            unit.repeat(200_000)
+        );
+        // After a closing boundary, on the same line, the parser looks for the next.
+        let after_close = mid_line.replace("see--b", "see--b--and--b");
+        let mut bodies = vec![mid_line, after_close];
+        for odd in [
+            "Content-Type: message (x) /rfc822\r\n\r\n",
+            "Content-Type: message\r\n /rfc822\r\n\r\n",
+            "Content-Type: MESSAGE/Global\r\n\r\n",
+        ] {
+            bodies.push(format!("{TOP}{}", odd.repeat(200_000)));
+        }
+        for m in bodies {
+            let why = unreadable_because(m.as_bytes());
+            assert!(why.contains("more than 50 messages"), "{why}");
+        }
+    }
+
+    /// A header field too long to decode, in a part whose boundary is declared as the
+    /// parser reads it but the scan did not: with spaces around `=`, as RFC 2231's
+    /// first piece, in capitals, after a kilobyte of other parameters; and a field
+    /// continued past a line of spaces (which does not end a header block).
+    #[test]
+    fn a_long_field_behind_an_odd_boundary_is_refused() {
+        let mut subject = String::new();
+        while subject.len() < 256 << 10 {
+            subject.push_str("=?AB?Q?x");
+            if subject.len() % 960 < 8 {
+                subject.push_str("\r\n ");
+            }
+        }
+        let padding = format!("x-pad=\"{}\"; ", "p".repeat(2000));
+        for ct in [
+            "multipart/mixed; boundary = \"b\"".to_string(),
+            "multipart/mixed; boundary*0=\"b\"".to_string(),
+            "multipart/mixed; BOUNDARY=b".to_string(),
+            format!("multipart/mixed; {padding}boundary=b"),
+        ] {
+            let m = format!(
+                "{TOP}Content-Type: {ct}\r\n\r\n--b\r\nContent-Type: text/plain\r\nX-Note: {subject}\r\n\r\nx\r\n--b--\r\n"
+            );
+            let why = unreadable_because(m.as_bytes());
+            assert!(why.contains("header field"), "{ct}: {why}");
+        }
+        let spaced = subject.replacen("\r\n ", "\r\n \r\n ", 1);
+        let m = format!(
+            "From: a@b.test\r\nSubject: x\r\n {spaced}\r\nMessage-ID: <x@y.test>\r\n\r\nx\r\n"
+        );
+        assert!(unreadable_because(m.as_bytes()).contains("header field"));
     }
 
     /// What real mail does stays readable: a forwarded message, a digest of three, a
