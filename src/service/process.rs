@@ -1245,7 +1245,7 @@ impl Desk {
                 .fixed_at
                 .filter(|_| c.status == crate::types::CaseStatus::Fixed),
         };
-        let plan: Vec<PlannedRow> =
+        let mut plan: Vec<PlannedRow> =
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)
                 .into_iter()
                 .map(|p| PlannedRow {
@@ -1261,7 +1261,65 @@ impl Desk {
                     deadline: p.deadline,
                 })
                 .collect();
+        if let Some(end) = c.embargo_end {
+            self.keep_embargo_reminders(tx, &scope, end, &mut plan, now)?;
+        }
         tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)
+    }
+
+    /// An embargo reminder keeps to "once, for each end date", whatever moved its moment
+    /// (a time zone or working hours changed at a restart, a `#move` to a desk in
+    /// another zone): one already sent for this end is not planned again, and one still
+    /// to come that the new moment puts in the past is sent now rather than never (the
+    /// re-planning cancels what is to come, and plans only what is still ahead).
+    fn keep_embargo_reminders(
+        &self,
+        tx: &Tx<'_>,
+        scope: &str,
+        end: chrono::NaiveDate,
+        plan: &mut Vec<PlannedRow>,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        let instant = deadlines::embargo_end_instant(&self.config.calendar, end);
+        let rows = tx.reminders_of(scope)?;
+        let for_this_end = |r: &store::ReminderRow| match deadlines::embargo_of_note(&r.note) {
+            Some(d) => d == end,
+            None => r.deadline == instant,
+        };
+        let offsets = rows.iter().filter(|r| {
+            matches!(
+                ReminderKind::parse(&r.kind),
+                Some(ReminderKind::Embargo { .. })
+            ) && for_this_end(r)
+        });
+        let (mut sent, mut coming) = (Vec::new(), Vec::new());
+        for r in offsets {
+            match r.state {
+                store::ReminderState::Sent => sent.push(r.kind.clone()),
+                store::ReminderState::Pending if r.due > now => coming.push(r.kind.clone()),
+                _ => {}
+            }
+        }
+        plan.retain(|p| !sent.contains(&p.kind.as_str()));
+        for kind in coming {
+            let planned = plan.iter().any(|p| p.kind.as_str() == kind);
+            // Only an offset the policy still asks for (one taken out of it is not sent).
+            let asked = |k: &ReminderKind| match k {
+                ReminderKind::Embargo { offset_days } => {
+                    self.config.policy.embargo_reminders.contains(offset_days)
+                }
+                _ => false,
+            };
+            if let Some(k) = ReminderKind::parse(&kind).filter(|k| !planned && asked(k)) {
+                plan.push(PlannedRow {
+                    kind: k,
+                    due: now,
+                    deadline: instant,
+                    note: deadlines::embargo_note(end),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn policy(&self) -> deadlines::Policy {

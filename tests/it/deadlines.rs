@@ -99,7 +99,16 @@ fn a_case_life_of_reminders() {
         ]
     );
     w.clock.set(paris(2026, 12, 1, 9, 0));
-    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 embargo-14d"]);
+    let embargo_only = |fired: Vec<String>| -> Vec<String> {
+        fired
+            .into_iter()
+            .filter(|f| f.contains("embargo"))
+            .collect()
+    };
+    assert_eq!(
+        embargo_only(sent(&w.run_due())),
+        vec!["SEC-2026-0001 embargo-14d"]
+    );
     let mail = w.new_mail();
     assert_eq!(
         summarize(&mail),
@@ -346,6 +355,58 @@ fn a_new_time_zone_keeps_an_embargo_reminder_missed_while_down() {
         "{text}"
     );
     assert!(text.contains("America/New_York"), "{text}");
+}
+
+/// Working hours moved an hour earlier, the desk restarted between the two starts of
+/// the day: the embargo reminder still to come at 09:00 was cancelled by the re-planning,
+/// and its new moment (08:00) being past, nothing was planned in its place; never sent.
+/// Moved an hour later after it was sent, it was planned again, and sent twice.
+#[test]
+fn working_hours_moved_at_a_restart_neither_lose_nor_repeat_an_embargo_reminder() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let embargo = w.case("SEC-2026-0001").embargo_end.unwrap();
+    let day = embargo - chrono::Days::new(14);
+    let at = |h: u32, m: u32| {
+        chrono::TimeZone::from_local_datetime(
+            &chrono_tz::Europe::Paris,
+            &day.and_hms_opt(h, m, 0).unwrap(),
+        )
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+    };
+    let restart = |w: &mut World, hours: &str| {
+        w.reconfigure(|t| {
+            t.replace(
+                "timezone = \"Europe/Paris\"",
+                &format!("timezone = \"Europe/Paris\"\nworking_hours = \"{hours}\""),
+            )
+        });
+        let now = secdesk::clock::Clock::now(&w.clock);
+        secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    };
+    w.clock.set(at(8, 30));
+    restart(&mut w, "08:00-16:00");
+    let embargo_only = |fired: Vec<String>| -> Vec<String> {
+        fired
+            .into_iter()
+            .filter(|f| f.contains("embargo"))
+            .collect()
+    };
+    assert_eq!(
+        embargo_only(sent(&w.run_due())),
+        vec!["SEC-2026-0001 embargo-14d"]
+    );
+    w.new_mail();
+    w.clock.set(at(9, 30));
+    restart(&mut w, "10:00-18:00");
+    w.clock.set(at(11, 0));
+    let again = sent(&w.run_due());
+    assert!(
+        !again.iter().any(|f| f.contains("embargo-14d")),
+        "{again:?}"
+    );
 }
 
 /// `#remind` on a case that is not open says so: the reminder it confirmed was
