@@ -484,6 +484,55 @@ fn attachments(msg: &Message<'_>) -> Vec<(String, String, usize)> {
 mod tests {
     use super::*;
 
+    /// Reports written in the charsets of Chinese, Japanese and Korean mail clients
+    /// (Foxmail's gb2312, ISO-2022-JP, Shift_JIS, EUC-KR, Big5) are read as written:
+    /// the parser was built without their decoders, and the team read `�` or escapes.
+    #[test]
+    fn east_asian_charsets_are_decoded() {
+        for (charset, hex, subject_b64, text) in [
+            (
+                "gb2312",
+                "b6d1d2e7b3f6c2a9b6b4b1a8b8e6",
+                "ttHS57P2wqm2tLGouOY=",
+                "堆溢出漏洞报告",
+            ),
+            (
+                "iso-2022-jp",
+                "1b244240483c65402d244e4a7339701b2842",
+                "GyRCQEg8ZUAtJE5KczlwGyhC",
+                "脆弱性の報告",
+            ),
+            (
+                "shift_jis",
+                "90c68ee390ab82cc95f18d90",
+                "kMaO45CrgsyV8Y2Q",
+                "脆弱性の報告",
+            ),
+            (
+                "euc-kr",
+                "c3ebbee0c1a120bab8b0ed",
+                "w+u+4MGhILq4sO0=",
+                "취약점 보고",
+            ),
+            ("big5", "ba7cac7db3f8a769", "unysfbP4p2k=", "漏洞報告"),
+        ] {
+            let body: Vec<u8> = (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            let mut raw = format!(
+                "From: r@x.test\r\nSubject: =?{charset}?B?{subject_b64}?=\r\nMessage-ID: <m@x.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n\r\n"
+            )
+            .into_bytes();
+            raw.extend_from_slice(&body);
+            raw.extend_from_slice(b"\r\n");
+            let Parsed::Mail(m) = parse(&raw) else {
+                panic!("{charset}: unreadable")
+            };
+            assert_eq!(m.subject, text, "{charset}");
+            assert!(m.text.contains(text), "{charset}: {}", m.text);
+        }
+    }
+
     #[test]
     fn what_one_mail_carries_is_bounded() {
         // Under `shape::MAX_FIELD` (a longer field is not parsed at all).
