@@ -62,9 +62,9 @@ pub(crate) fn sender_display(mail: &Mail) -> String {
 }
 
 /// The original mail, attached for the team when its text alone would lose something: a
-/// proof of concept sent as an attachment, or an HTML-only body.
+/// proof of concept sent as an attachment or inline after the text, or an HTML-only body.
 fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
-    if mail.attachments.is_empty() && !mail.text_from_html {
+    if mail.attachments.is_empty() && !mail.text_from_html && !mail.more_parts {
         return Vec::new();
     }
     vec![OutAttachment {

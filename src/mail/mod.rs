@@ -60,6 +60,10 @@ pub struct Mail {
     /// The plain-text body (or the HTML body turned into text when there is no text part).
     pub text: String,
     pub text_from_html: bool,
+    /// The mail has body parts beyond the one its text is taken from (a file attached
+    /// inline, which the parser takes for a second text part, not an attachment): only
+    /// the original shows them.
+    pub more_parts: bool,
     /// (file name, content type, size) of each attachment.
     pub attachments: Vec<(String, String, usize)>,
     /// The bytes as received, for passing the original on to the team; shared with the
@@ -332,6 +336,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         content_type,
         text,
         text_from_html,
+        more_parts: msg.text_body_count() > 1 || msg.html_body_count() > 1,
         attachments,
         raw: std::sync::Arc::default(),
     })

@@ -402,6 +402,28 @@ fn own_mail_coming_back_is_never_answered() {
     );
 }
 
+/// A file attached inline (mutt's way with a `.txt` or a log): the parser takes it for a
+/// second text part, neither the text shown nor an attachment; the team read only the
+/// first part, and nothing was attached. The original goes with the notice now.
+#[test]
+fn a_proof_of_concept_attached_inline_reaches_the_team() {
+    let mut w = World::new();
+    let inline = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Crash, details attached\r\nMessage-ID: <inline@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nCrash details attached.\r\n--x\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Disposition: inline; filename=\"poc.txt\"\r\n\r\nlet () = Parser.parse (String.make 70000 'a')\r\n--x--\r\n"
+    );
+    w.deliver(&inline);
+    let out = w.new_mail();
+    let notice = first(&out, "team-notice");
+    let attached = attached_mail(&notice.bytes);
+    assert!(
+        String::from_utf8_lossy(&attached).contains("String.make 70000"),
+        "{}",
+        String::from_utf8_lossy(&notice.bytes)
+    );
+    // The reporter's acknowledgement carries nothing of it.
+    assert!(!String::from_utf8_lossy(&first(&out, "ack").bytes).contains("70000"));
+}
+
 #[test]
 fn a_proof_of_concept_attachment_reaches_the_team() {
     let mut w = World::new();
