@@ -146,7 +146,14 @@ impl HandOver<'_> {
             )
             .reply_to(self.to.plus_address(new)),
         );
-        if let Some(reporter) = &self.case.reporter {
+        // The sender of a case in the spam state never heard from the desk, and is told
+        // nothing now: a forged address, or a spammer's (backscatter).
+        let reporter = self
+            .case
+            .reporter
+            .as_ref()
+            .filter(|_| self.case.status != crate::types::CaseStatus::Spam);
+        if let Some(reporter) = reporter {
             let words = Rendered {
                 subject: format!("[{new}] {}", self.case.subject),
                 body: format!(

@@ -605,6 +605,84 @@ fn a_published_case_is_not_moved() {
     assert!(transcript.contains("was published here as"), "{transcript}");
 }
 
+/// A case in the spam state moved to another desk (its team to decide on `#notspam`):
+/// its sender, a forged or a spammer's address that never heard from the desk, was told
+/// the report continues there, from that desk's address: backscatter.
+#[test]
+fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Cheap pills",
+        "x",
+    ));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Spam);
+    w.new_mail();
+    w.command(ALICE, "a2@example.org", &notice, "#move cohttp\r\n");
+    let out = w.new_mail();
+    assert!(
+        !out.iter().any(|r| r.recipients.contains(&RITA.to_string())),
+        "{}",
+        summarize(&out)
+    );
+    assert!(
+        of(&out, "team-notice")
+            .iter()
+            .any(|r| r.recipients.contains(&CAROL.to_string())),
+        "{}",
+        summarize(&out)
+    );
+}
+
+/// `#move` then `#publish` in one mail: the advisory went out under this desk's prefix
+/// and list, then the case moved away from the branch it was committed on. The
+/// `#publish` waits for a mail of its own, on the desk the case ends on.
+#[test]
+fn a_case_moving_is_not_published_in_the_same_mail() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let setup = "#valid\r\n#summary Header injection\r\n#package top\r\n#affected < 6.0.1\r\n#fixed-in 6.0.1\r\n#details\r\nA crafted header is sent on.\r\n";
+    w.command(ALICE, "a1@example.org", &notice, setup);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#move cohttp\r\n#publish now\r\n",
+    );
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(transcript.contains("#publish now\n  ✗"), "{transcript}");
+    assert!(
+        w.store
+            .read(|tx| tx.load_case(&"SEC-2026-0001".parse().unwrap()))
+            .unwrap()
+            .is_none()
+            || w.case("SEC-2026-0001").status != CaseStatus::Published
+    );
+    assert!(
+        w.new_mail()
+            .iter()
+            .all(|r| r.purpose.as_str() != "announce")
+    );
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the

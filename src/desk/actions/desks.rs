@@ -35,8 +35,13 @@ impl Work<'_, '_> {
             ));
         }
         self.move_to = Some(desk.to_string());
+        let told = if self.case.status == CaseStatus::Spam {
+            "not its sender: the case is in the spam state"
+        } else {
+            "and so is the reporter"
+        };
         ok(format!(
-            "the case moves to the desk {desk}: it takes a new id there (its team is told it, and so is the reporter); {} keeps threading to it",
+            "the case moves to the desk {desk}: it takes a new id there (its team is told it, {told}); {} keeps threading to it",
             self.case.id
         ))
     }

@@ -233,6 +233,13 @@ impl Work<'_, '_> {
 
     /// The states and the embargo that stop a `#publish`, and a broken advisory checkout.
     fn publish_gate(&self, override_embargo: bool) -> Result<(), Step> {
+        // Published here, it would go out under this desk's prefix and list, and be
+        // committed on a branch the case then leaves.
+        if let Some(desk) = &self.move_to {
+            return Err(fail(format!(
+                "the case moves to the desk {desk} in this mail: `#publish` it there, in a mail of its own"
+            )));
+        }
         match self.case.status {
             CaseStatus::Published => {
                 return Err(ok(format!(
