@@ -644,9 +644,12 @@ pub fn parse_body(body: &str) -> ParsedBody {
     }
     let rest = lines.get(text_start..).unwrap_or_default().join("\n");
     let text = strip_quoted(&rest).trim().to_string();
-    check_block(&mut commands, &text);
     let words = |s: &str| s.lines().filter(|l| !l.trim().is_empty()).count();
     let cut = words(&text) < words(&rest);
+    // Cut before the signature: lines taken for quoted mail or a forward's headers.
+    let signed = rest.lines().take_while(|l| l.trim_end() != "--");
+    let cut_short = words(&text) < signed.filter(|l| !l.trim().is_empty()).count();
+    check_block(&mut commands, &text, cut_short);
     ParsedBody {
         commands,
         text,
@@ -654,8 +657,9 @@ pub fn parse_body(body: &str) -> ParsedBody {
     }
 }
 
-/// Rules that need the whole block or the text, not just one line.
-fn check_block(commands: &mut [CommandLine], text: &str) {
+/// Rules that need the whole block or the text, not just one line. `cut_short`: the
+/// text lost lines above any signature, taken for quoted mail or a forward's headers.
+fn check_block(commands: &mut [CommandLine], text: &str, cut_short: bool) {
     // The commands that would send the text below the block: (index, keyword).
     let mut takers: Vec<(usize, &'static str)> = Vec::new();
     for (i, line) in commands.iter_mut().enumerate() {
@@ -675,6 +679,16 @@ fn check_block(commands: &mut [CommandLine], text: &str) {
             "details" | "reply" | "forward" => takers.push((i, keyword)),
             _ => {}
         }
+    }
+    // Details cut short are not published in the mail that gives them: the team sees
+    // where they were cut (the `#details` line says), and publishes them once checked.
+    if cut_short && takers.iter().any(|(_, k)| *k == "details") {
+        refuse_publish(
+            commands,
+            "not run: the details were cut where the text looked like quoted mail or a \
+             forward's headers (see `#details` above); check them, then `#publish` in a mail \
+             of its own",
+        );
     }
     // Advisory details, a message to the reporter and one to a maintainer are different
     // texts (the reporter's name, which the maintainer must not learn; the fix, which
@@ -699,13 +713,17 @@ fn check_block(commands: &mut [CommandLine], text: &str) {
         }
     }
     // Nor does a publication go out without the details the mail meant to give it.
+    refuse_publish(
+        commands,
+        "not run: the text below the commands went nowhere (see the lines above); \
+         send the details and `#publish` in a mail of their own",
+    );
+}
+
+fn refuse_publish(commands: &mut [CommandLine], why: &str) {
     for line in commands.iter_mut() {
         if matches!(line.parsed, Ok(Command::Publish { .. })) {
-            line.parsed = Err(malformed(
-                "publish",
-                "not run: the text below the commands went nowhere (see the lines above); \
-                 send the details and `#publish` in a mail of their own",
-            ));
+            line.parsed = Err(malformed("publish", why));
         }
     }
 }
@@ -2100,6 +2118,24 @@ mod tests {
         let got = parsed("#forward dev@upstream.test\n#assign me");
         assert!(got.iter().all(Result::is_ok), "{got:?}");
         let got = parsed("#reply\n#reply\n\nTwice the same.");
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+    }
+
+    /// Details the quote stripping cut short (lines that look like a forward's headers,
+    /// a `>>>` prompt) were published cut in the same mail; a signature alone is no cut.
+    #[test]
+    fn details_cut_short_are_not_published_in_the_same_mail() {
+        let body = "#details\n#publish\n\nThe parser overflows on long input.\nPackage: example-parser@1.4.1\nAffected: < 1.4.2\nFixed: 1.4.2\n\nUpgrade to 1.4.2.";
+        let got = parsed(body);
+        assert!(got[0].is_ok(), "{got:?}");
+        assert!(
+            got[1]
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("the details were cut")),
+            "{got:?}"
+        );
+        let signed = "#details\n#publish\n\nThe parser overflows on long input.\n-- \nAlice";
+        let got = parsed(signed);
         assert!(got.iter().all(Result::is_ok), "{got:?}");
     }
 

@@ -74,8 +74,15 @@ impl Work<'_, '_> {
         }
         self.case.details = Some(self.text.to_string());
         self.change("advisory details replaced".into());
+        let last = super::shortened(self.text.lines().rev().find(|l| !l.trim().is_empty()));
+        let cut = if self.text_cut {
+            "; what your mail had below that was taken for quoted mail, a forward's headers \
+             or a signature, and is not in them"
+        } else {
+            ""
+        };
         ok(format!(
-            "advisory details set ({} lines)",
+            "advisory details set ({} lines, the last “{last}”){cut}",
             self.text.lines().count()
         ))
     }
