@@ -277,7 +277,7 @@ async fn check_imap(config: &Config) -> Vec<Finding> {
 /// The SMTP server accepts the desk (and its login, when one is configured).
 async fn check_smtp(config: &Config) -> Finding {
     match Mailer::new(&config.smtp, &config.desk.hostname) {
-        Ok(m) => match m.test_connection().await {
+        Ok(m) => match m.test_connection(&config.desk.address).await {
             Ok(()) => found(
                 Level::Ok,
                 "smtp",

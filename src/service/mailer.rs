@@ -40,6 +40,9 @@ pub enum SendOutcome {
     Broken(String),
     /// The server refused for good (5xx), or the row cannot be sent as it is.
     Permanent(String),
+    /// The server wants a login first (`530`): no verdict on this mail, nor on any other
+    /// until the config gives one.
+    LoginNeeded(String),
 }
 
 /// Why no connection could be made: nothing was tried, every mail waits.
@@ -273,11 +276,40 @@ impl Mailer {
         Ok(Session { conn, limit })
     }
 
-    /// Connects, says hello, logs in and leaves: for `secdesk check`.
-    pub async fn test_connection(&self) -> Result<(), Unreachable> {
-        let s = self.connect().await?;
+    /// Connects, says hello, logs in, names `sender` as a mail's sender (a server that
+    /// wants a login, or refuses the desk's address, says so only there) and leaves
+    /// without sending: for `secdesk check`.
+    pub async fn test_connection(&self, sender: &str) -> Result<(), Unreachable> {
+        use lettre::transport::smtp::commands::{Mail, Rset};
+        let mut s = self.connect().await?;
+        let at = format!("{}:{}", self.cfg.host, self.cfg.port);
+        let refused = |error: String| Unreachable {
+            text: format!("{at} refuses the desk's address as a sender: {error}"),
+            keys: "desk.address",
+        };
+        let said = match sender.parse::<Address>() {
+            Ok(a) => {
+                let mail = s.conn.command(Mail::new(Some(a), Vec::new()));
+                match tokio::time::timeout(s.limit, mail).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(match classify(&e) {
+                        SendOutcome::LoginNeeded(_) => Unreachable {
+                            text: format!("{at} wants a login first: {}", describe(&e)),
+                            keys: "smtp.username / smtp.password_file",
+                        },
+                        _ => refused(describe(&e)),
+                    }),
+                    Err(_) => Some(Unreachable {
+                        text: format!("{at} did not answer MAIL FROM"),
+                        keys: "smtp.timeout",
+                    }),
+                }
+            }
+            Err(e) => Some(refused(format!("`{sender}` is no address: {e}"))),
+        };
+        let _ = timed(s.limit, s.conn.command(Rset)).await;
         s.quit().await;
-        Ok(())
+        said.map_or(Ok(()), Err)
     }
 }
 
@@ -333,7 +365,7 @@ impl Session {
 /// mail and is answered to every one; the mail waits, as for a refused login.
 fn classify(e: &lettre::transport::smtp::Error) -> SendOutcome {
     if e.status().is_some_and(|c| c.to_string() == "530") {
-        SendOutcome::Broken(format!(
+        SendOutcome::LoginNeeded(format!(
             "{}: the server wants a login first (smtp.username, smtp.password_file)",
             describe(e)
         ))
@@ -364,10 +396,15 @@ pub struct FlushReport {
     pub sent: u32,
     pub retrying: u32,
     pub failed: u32,
-    /// The pass ended because no connection could be made (no row was touched by it).
+    /// The pass ended because no connection could be made (no row was touched by it), or
+    /// because the server wants a login the config does not give (the rows it answered
+    /// so were given back).
     pub unreachable: Option<Unreachable>,
     /// The pass took as many rows as it may: more may be due at once.
     pub more: bool,
+    /// A connection's rows were answered `530` (a login first): they wait, and so does
+    /// the pass (told as [`FlushReport::unreachable`]).
+    login_needed: Option<Unreachable>,
 }
 
 impl FlushReport {
@@ -506,11 +543,18 @@ pub async fn flush_over(
         if let Some(e) = r.unreachable.take() {
             tracing::warn!(error = %e, "one more SMTP connection could not be made; sending over fewer");
         }
+        if let Some(e) = r.login_needed.take() {
+            report.unreachable = Some(e);
+        }
         report.add(r);
         open.0.extend(kept);
     }
     Ok(report)
 }
+
+/// How long a mail the server wanted a login for waits before it is tried again (the
+/// pass ends, and the loop backs off as for a server that cannot be reached).
+const LOGIN_WAIT: chrono::Duration = chrono::Duration::seconds(60);
 
 /// How many rows a connection claims at once (their attempts counted in one
 /// transaction), and how many sent rows it may leave unrecorded while it goes on sending:
@@ -675,6 +719,10 @@ impl<'a> Lane<'a> {
                 // A failed send leaves lettre's connection in an unknown state.
                 s.quit().await;
             }
+            // A server wanting a login answers every mail so: the rest wait too.
+            if report.login_needed.is_some() {
+                break;
+            }
         }
         // Rows claimed and not sent (a shutdown, a server gone) are given back, due now.
         if let Some(w) = writing.take() {
@@ -717,6 +765,20 @@ impl<'a> Lane<'a> {
         let kept = outcome == SendOutcome::Sent;
         let broken = matches!(outcome, SendOutcome::Broken(_));
         match outcome {
+            SendOutcome::LoginNeeded(error) => {
+                // No attempt counted: the mail waits like mail behind a refused login, and
+                // a while, so that mail the server takes (another desk's sender) goes
+                // first at the next pass.
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "the SMTP server wants a login first; the mail waits");
+                settled.push(Settled::Unsent {
+                    id,
+                    at: now + LOGIN_WAIT,
+                });
+                report.login_needed = Some(Unreachable {
+                    text: error,
+                    keys: "smtp.username / smtp.password_file",
+                });
+            }
             SendOutcome::Sent => {
                 report.sent += 1;
                 tracing::info!(case = %span_case, purpose = row.purpose.as_str(), to = %row.recipients.join(","), message_id = %row.message_id, "mail sent");

@@ -1731,11 +1731,14 @@ fn fake_smtp(answer: fn(&str) -> &'static str) -> (u16, Arc<std::sync::atomic::A
 
 /// A server that wants a login the config does not give (a password set without
 /// `smtp.username`, say) answers `530` to every sender: that is no verdict on the mail,
-/// which waits, instead of each one failing for good.
+/// which waits, instead of each one failing for good. Like a refused login, it counts no
+/// attempt (each mail's retries grew to an hour apart, so mail waited that long after the
+/// config was mended), and `secdesk check` names it (it connected, logged in and said all
+/// was well: the server says it only to a sender).
 #[test]
 fn a_server_that_wants_a_login_first_fails_no_mail() {
     let stack = MailStack::start();
-    let (port, _) = fake_smtp(|line| {
+    let (port, tries) = fake_smtp(|line| {
         if line.to_ascii_uppercase().starts_with("MAIL FROM") {
             "530 5.7.0 Authentication required"
         } else {
@@ -1744,25 +1747,41 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
     });
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
-    let _desk = RunningDesk::start(load(&text));
+    let desk = RunningDesk::start(load(&text));
     send_report(&stack, "login@reporter.test", "Log in first", "x");
-    wait_until(WAIT, "the mailer never tried all three", || {
-        tally(
-            &db,
-            "SELECT COUNT(*) FROM outbox WHERE state = 'failed' OR last_error IS NOT NULL",
-        ) >= 3
+    wait_until(WAIT, "the report was never filed", || {
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
     });
+    // Two passes answered `530`; then the desk stops (giving back what it held).
+    let before = tries.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(WAIT, "the mailer never tried again", || {
+        tries.load(std::sync::atomic::Ordering::SeqCst) >= before + 2
+    });
+    drop(desk);
     assert_eq!(
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
         0
     );
     assert_eq!(
-        tally(
-            &db,
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND last_error LIKE '%smtp.username%'"
-        ),
         tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
-        "what the waiting mail says"
+        0,
+        "no attempt counted"
+    );
+    let cfg_path = dir.path().join("config.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["check", "--config", cfg_path.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    let smtp_line = said
+        .lines()
+        .find(|l| l.starts_with("FAIL smtp"))
+        .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
+    assert!(
+        smtp_line.contains("wants a login first") && smtp_line.contains("smtp.username"),
+        "{smtp_line}"
     );
 }
 
