@@ -956,11 +956,17 @@ impl Desk {
     }
 
     /// The text of the mail that opened the case, and why a machine sent it, if one did.
+    /// A mail filed unreadable (or set aside after its processing failed again and
+    /// again) is not parsed again: the parser may be what failed, in this process.
     fn report(
         &self,
         tx: &Tx<'_>,
         case: &Case,
     ) -> store::Result<(String, Option<String>, Vec<String>)> {
+        let unreadable = MessageKind::Unreadable.as_str();
+        if tx.message_kind(&case.root_message_id)?.as_deref() == Some(unreadable) {
+            return Ok(("(the report could not be read)".into(), None, Vec::new()));
+        }
         Ok(match tx.raw_bytes_of_message(&case.root_message_id)? {
             Some(raw) => match mail::parse(&raw) {
                 Parsed::Mail(m) => {

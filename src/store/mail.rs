@@ -290,6 +290,14 @@ impl Tx<'_> {
         )
     }
 
+    /// The kind a message was filed as (`report`, `unreadable`, …).
+    pub fn message_kind(&self, message_id: &MessageId) -> Result<Option<String>> {
+        self.opt(
+            "SELECT kind FROM messages WHERE message_id = ?1",
+            [message_id],
+        )
+    }
+
     /// The first `len` bytes of the mail filed under `message_id`, when the desk received
     /// it (a mail it sent has no bytes here): enough for its header block.
     pub fn raw_head_of_message(

@@ -6,8 +6,8 @@
 use crate::world::*;
 use secdesk::desk::case::EventKind;
 use secdesk::service::process::Processed;
-use secdesk::store::OutboxRow;
-use secdesk::types::{CaseId, CaseStatus};
+use secdesk::store::{Arrival, OutboxRow};
+use secdesk::types::{CaseId, CaseStatus, Uid, UidValidity};
 
 pub const CAROL: &str = "carol@example.org";
 pub const DAN: &str = "dan@example.org";
@@ -681,6 +681,52 @@ fn a_case_moving_is_not_published_in_the_same_mail() {
             .iter()
             .all(|r| r.purpose.as_str() != "announce")
     );
+}
+
+/// A mail set aside after its processing failed again and again is never parsed again in
+/// the daemon (the parser may be what failed, and a crash there takes the desk down):
+/// `#move` of its case parsed it inside the transaction, for the new team's notice.
+#[test]
+fn a_set_aside_mail_is_not_parsed_again_by_a_move() {
+    let mut w = world();
+    let raw = report_to(
+        RITA,
+        DESK,
+        "aside@reporter.test",
+        "Parser killer",
+        "UNPARSED-WORDS",
+    );
+    let now = w.clock_now();
+    let id = w
+        .store
+        .write(|tx| {
+            tx.insert_raw(
+                ("INBOX", UidValidity(1), Uid(9999)),
+                raw.as_bytes(),
+                now,
+                Arrival::Live,
+                false,
+            )
+        })
+        .unwrap()
+        .unwrap();
+    w.desk.set_aside(&mut w.store, id, 3, now).unwrap();
+    let alert = w
+        .new_mail()
+        .iter()
+        .find(|r| r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &alert, "#move cohttp\r\n");
+    let out = w.new_mail();
+    let carols = of(&out, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients.contains(&CAROL.to_string()))
+        .map(|r| body(&r.bytes))
+        .unwrap_or_default();
+    assert!(carols.contains("could not be read"), "{}", summarize(&out));
+    assert!(!carols.contains("UNPARSED-WORDS"), "{carols}");
 }
 
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
