@@ -57,7 +57,7 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
         };
         // Each reminder is the business of its desk (its case's, or the desk of a digest
         // or summary): that desk's team, calendar and addresses.
-        match store.write(|tx| fire(desk.view_of_scope(tx, &r.scope)?, tx, &r, now)) {
+        match store.write(|tx| fire((desk, desk.view_of_scope(tx, &r.scope)?), tx, &r, now)) {
             Ok(Some(f)) => fired.push(f),
             // A day without suspect mail sends no summary, and reports nothing either.
             Ok(None) => {}
@@ -258,8 +258,9 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
     ensure_recurring(tx, &desk.digest_scope(), ReminderKind::Digest, next)
 }
 
+/// `desks`: the top level, and the desk whose business the reminder is.
 fn fire(
-    desk: &Desk,
+    (top, desk): (&Desk, &Desk),
     tx: &Tx<'_>,
     r: &ReminderRow,
     now: DateTime<Utc>,
@@ -279,11 +280,11 @@ fn fire(
     if r.kind == ReminderKind::SpamSummary.as_str() {
         return fire_spam_summary(desk, tx, r, now, now - r.due > LATE_AFTER);
     }
-    fire_reminder(desk, tx, r, now).map(Some)
+    fire_reminder((top, desk), tx, r, now).map(Some)
 }
 
 fn fire_reminder(
-    desk: &Desk,
+    (top, desk): (&Desk, &Desk),
     tx: &Tx<'_>,
     r: &ReminderRow,
     now: DateTime<Utc>,
@@ -294,7 +295,7 @@ fn fire_reminder(
         return drop_stale(tx, r);
     };
     if kind == ReminderKind::Digest {
-        return fire_digest(desk, tx, r, now, late);
+        return fire_digest((top, desk), tx, r, now, late);
     }
 
     let Some(case) = CaseId::parse(&r.scope)
@@ -331,7 +332,7 @@ fn drop_stale(tx: &Tx<'_>, r: &ReminderRow) -> store::Result<Fired> {
 
 /// The weekly digest: sent to the team, then planned for the next week.
 fn fire_digest(
-    desk: &Desk,
+    (top, desk): (&Desk, &Desk),
     tx: &Tx<'_>,
     r: &ReminderRow,
     now: DateTime<Utc>,
@@ -340,7 +341,7 @@ fn fire_digest(
     if !tx.claim_reminder(r.id, now, late)? {
         return Ok(Fired::Taken);
     }
-    send_digest(desk, tx, now)?;
+    send_digest((top, desk), tx, now)?;
     if let Some(weekly) = desk.config.policy.digest {
         let due = weekly.next_after(&desk.config.calendar, now.max(r.due));
         tx.plan_reminder(
@@ -639,11 +640,13 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
     )
 }
 
-fn send_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
+/// The open cases of `desk` (those of a desk the configuration no longer has are the top
+/// level's, as their reminders and mail are).
+fn send_digest((top, desk): (&Desk, &Desk), tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
     let cases: Vec<Case> = tx
         .list_cases(true)?
         .into_iter()
-        .filter(|s| s.desk == desk.key())
+        .filter(|s| top.view(&s.desk).key() == desk.key())
         .map(|s| s.case)
         .collect();
     let cal = &desk.config.calendar;

@@ -392,6 +392,12 @@ fn a_removed_desks_digest_is_not_a_second_one() {
         "{}",
         summarize(&mail)
     );
+    // And it lists the removed desks' open cases, now the top level's: they were in no
+    // digest at all, while their reminders went to the top level's team.
+    let table = body(&digests[0].bytes);
+    for case in ["SEC-2026-0001", "COHTTP-2026-0001", "DUNE-2026-0001"] {
+        assert!(table.contains(case), "{case}: {table}");
+    }
 }
 
 /// The alert budget of one desk is its own: forged commands naming no case that used up
