@@ -356,6 +356,37 @@ impl Config {
             .find_map(|c| self.all_desks().find(|d| &d.desk.address == c))
     }
 
+    /// Every team address (a member, the notify list) of every desk that is a desk's own
+    /// address or a plus address of one: mail to it would come back to the daemon, be
+    /// taken for its own, and no member would read it.
+    pub(super) fn team_address_problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        for d in self.all_desks() {
+            let prefix = match d.desk.key.as_str() {
+                "" => String::new(),
+                k => format!("desks.{k}."),
+            };
+            let named = d
+                .team
+                .members
+                .iter()
+                .map(|a| ("members", a))
+                .chain(d.team.notify.iter().map(|a| ("notify", a)));
+            for (key, address) in named {
+                if self.is_any_desk_address(address) {
+                    out.push(ConfigProblem {
+                        key: format!("{prefix}team.{key}"),
+                        message: format!(
+                            "`{address}` is a desk's own address (or a plus address of one): \
+                             mail to it comes back to the desk, and nobody would read it"
+                        ),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Whether `address` is any desk's address or a plus address of one: mail from it is
     /// the daemon's own.
     pub fn is_any_desk_address(&self, address: &str) -> bool {
@@ -429,6 +460,38 @@ timezone = "America/New_York"
 
     fn config(text: &str) -> Result<Config, Vec<String>> {
         Config::from_toml(text, &secrets()).map_err(|p| p.iter().map(ToString::to_string).collect())
+    }
+
+    /// A team that is (or notifies) a desk's own address, another desk's, or a plus
+    /// address of one: every notice to the team came back to the desk and was dropped as
+    /// its own, and no member was ever told of a report.
+    #[test]
+    fn a_team_address_that_is_a_desks_is_refused() {
+        for (notify, key) in [
+            ("security@example.org", "desks.cohttp.team.notify"),
+            ("security+team@example.org", "desks.cohttp.team.notify"),
+            ("dune-security@example.net", "desks.cohttp.team.notify"),
+        ] {
+            let got = three_with(
+                "members = [\"carol@example.org\"]",
+                &format!("members = [\"carol@example.org\"]\nnotify = \"{notify}\""),
+            )
+            .unwrap_err();
+            assert!(
+                got.iter()
+                    .any(|e| e.contains(key) && e.contains("a desk's own address")),
+                "{notify}: {got:?}"
+            );
+        }
+        let got = three_with(
+            "members = [\"dan@example.net\"]",
+            "members = [\"Security+COHTTP@example.org\"]",
+        )
+        .unwrap_err();
+        assert!(
+            got.iter().any(|e| e.contains("desks.dune.team.members")),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -706,18 +706,26 @@ impl RawConfig {
         // A desk's own warnings (already named `desks.NAME: …`) are the daemon's too.
         warnings.extend(desks.iter().flat_map(|d| d.warnings.iter().cloned()));
         match (p.0.is_empty(), calendar) {
-            (true, Some(calendar)) => Ok(Config {
-                desk,
-                imap,
-                smtp,
-                team,
-                calendar,
-                policy,
-                publish,
-                spam,
-                warnings,
-                desks,
-            }),
+            (true, Some(calendar)) => {
+                let config = Config {
+                    desk,
+                    imap,
+                    smtp,
+                    team,
+                    calendar,
+                    policy,
+                    publish,
+                    spam,
+                    warnings,
+                    desks,
+                };
+                let crossed = config.team_address_problems();
+                if crossed.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(crossed)
+                }
+            }
             _ => Err(p.0),
         }
     }
