@@ -755,7 +755,10 @@ impl Desk {
             recent_alerts(
                 tx,
                 now,
-                self.config.team.recipients().first().map(String::as_str),
+                (
+                    &self.config.desk.case_prefix,
+                    self.config.team.recipients().first().map(String::as_str),
+                ),
             )?,
         )))
     }
@@ -889,7 +892,10 @@ impl Desk {
             alerts: recent_alerts(
                 tx,
                 now,
-                self.config.team.recipients().first().map(String::as_str),
+                (
+                    &self.config.desk.case_prefix,
+                    self.config.team.recipients().first().map(String::as_str),
+                ),
             )?,
         })
     }
@@ -1383,9 +1389,13 @@ struct RecentCounts {
 /// hourly limit: those on a case (its `Refused` events) and those on none (their team
 /// notices to `member`, the first of this desk's team: one per alert, and none of
 /// another desk's team of other members).
-fn recent_alerts(tx: &Tx<'_>, now: DateTime<Utc>, member: Option<&str>) -> store::Result<u32> {
+fn recent_alerts(
+    tx: &Tx<'_>,
+    now: DateTime<Utc>,
+    (series, member): (&str, Option<&str>),
+) -> store::Result<u32> {
     let since = now - Duration::hours(1);
-    let on_cases = tx.count_events_since(EventKind::Refused, since, ALERTS_PER_HOUR + 1)?;
+    let on_cases = tx.count_refused_since(series, since, ALERTS_PER_HOUR + 1)?;
     let on_none = match member {
         Some(m) => tx.count_caseless_notices_since(m, since, ALERTS_PER_HOUR + 1)?,
         None => 0,

@@ -681,6 +681,24 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// Refused commands since `since` on the cases of the series `prefix` (a desk's
+    /// `case_prefix`), counted up to `at_most` through their own index.
+    pub fn count_refused_since(
+        &self,
+        prefix: &str,
+        since: DateTime<Utc>,
+        at_most: u32,
+    ) -> Result<u32> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = 'refused' \
+             AND substr(case_id, 1, instr(case_id, '-')) = ?2 AND at >= ?1 LIMIT {at_most})"
+        );
+        let n: i64 = self
+            .opt(&sql, params![ts(since), format!("{prefix}-")])?
+            .unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
         let rows: Vec<EventRow> = self.rows(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",
@@ -847,6 +865,53 @@ mod tests {
             .read(|tx| tx.count_events_since(EventKind::Refused, now - Duration::hours(1), 5000))
             .unwrap();
         assert_eq!(all, 3000, "below the limit, every event counts");
+    }
+
+    /// Each desk's refused commands are counted apart, through their own index: three
+    /// thousand refused on another desk's case cost the count a handful of steps.
+    #[test]
+    fn refused_commands_are_counted_by_series() {
+        use crate::desk::case::{Case, EventKind, NewEvent};
+        use crate::types::{CaseId, MessageId};
+        use chrono::{Duration, TimeZone, Utc};
+        use rusqlite::StatementStatus;
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap();
+        let (_dir, mut store, ours) = store_with_case("series.db", now);
+        let theirs = CaseId::parse("DUNE-2026-0001").unwrap();
+        let root = MessageId::from_parts("dune", "x.test");
+        let refused = NewEvent::new(EventKind::Refused, "alice@example.org", "refused");
+        store
+            .write(|tx| {
+                tx.insert_case(&Case::new(theirs.clone(), "theirs".into(), None, now, root))?;
+                for i in 0..3000 {
+                    tx.insert_event(&theirs, now - Duration::seconds(i), &refused, None)?;
+                }
+                tx.insert_event(&ours, now, &refused, None)?;
+                tx.insert_event(&ours, now, &refused, None)
+            })
+            .unwrap();
+        let hour = now - Duration::hours(1);
+        let (sec, dune) = store
+            .read(|tx| {
+                Ok((
+                    tx.count_refused_since("SEC", hour, 6)?,
+                    tx.count_refused_since("DUNE", hour, 6)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((sec, dune), (2, 6));
+        let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = 'refused' \
+             AND substr(case_id, 1, instr(case_id, '-')) = ?2 AND at >= ?1 LIMIT 6)";
+        let p = plan(&store, sql);
+        assert!(p.contains("events_refused_by_series"), "{p}");
+        let steps = store
+            .read(|tx| {
+                tx.count_refused_since("SEC", hour, 6)?;
+                let stmt = tx.conn().prepare_cached(sql)?;
+                Ok(stmt.get_status(StatementStatus::VmStep))
+            })
+            .unwrap();
+        assert!(steps > 0 && steps < 200, "{steps} steps to count 2 events");
     }
 
     /// Each kind the desk counts is counted through `events_counted`, and the index holds

@@ -443,6 +443,61 @@ fn one_desks_alerts_do_not_use_up_anothers_budget() {
     );
 }
 
+/// The same for forged commands on a case: five refused on a top-level case used up the
+/// budget of every desk (refusals were counted over all cases), and a forgery on dune's
+/// case an hour later told dune's team nothing.
+#[test]
+fn forged_commands_on_one_desks_cases_leave_anothers_alerts() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    let mail = w.new_mail();
+    let notice_to = |who: &str| {
+        of(&mail, "team-notice")
+            .into_iter()
+            .find(|r| r.recipients == vec![who.to_string()])
+            .unwrap()
+            .message_id
+            .to_string()
+    };
+    let (top, dune) = (notice_to(ALICE), notice_to(DAN));
+    let strip = |id: &str| id.trim_matches(|c| c == '<' || c == '>').to_string();
+    let forged =
+        "mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org";
+    for n in 0..6 {
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("f{n}@example.org"),
+            Some(&strip(&top)),
+            "Re: x",
+            Some(forged),
+            "#close\r\n",
+        ));
+    }
+    assert_eq!(
+        of(&w.new_mail(), "team-notice").len(),
+        2 * 5,
+        "the top level's budget"
+    );
+    w.deliver(
+        &team_mail(
+            DAN,
+            "d1@example.org",
+            Some(&strip(&dune)),
+            "Re: x",
+            Some(forged),
+            "#close\r\n",
+        )
+        .replace(&format!("To: {DESK}\r\n"), &format!("To: {DUNE}\r\n")),
+    );
+    let mail = w.new_mail();
+    assert_eq!(
+        recipients(&of(&mail, "team-notice")),
+        vec![DAN.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+}
+
 fn spam_summaries(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
     rows.iter()
         .filter(|r| header(&r.bytes, "Subject").unwrap().starts_with("[spam]"))
