@@ -309,7 +309,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 /// starting with a letter or digit and holding at least one digit (so prose such
 /// as "everything" is not taken for a version). Quotes and backslashes are refused
 /// so a version never needs escaping inside an opam constraint.
-fn is_version(s: &str) -> bool {
+pub(crate) fn is_version(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().any(|c| c.is_ascii_digit())
         && s.chars()

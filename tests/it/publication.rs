@@ -277,6 +277,31 @@ fn the_public_timeline_says_facts_only() {
     }
 }
 
+/// `#fixed-in` names a version: anything else (a note, a link, an address) went into the
+/// public timeline at `#fixed` as written, though `#publish` refused it as the version.
+#[test]
+fn fixed_in_takes_a_version_only() {
+    let mut w = World::new();
+    let notice = open(&mut w, "v1@reporter.test");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "v2@example.org",
+        &notice,
+        "#fixed-in 2.0.3 (tarball at https://internal.example/x, ask bob@example.org)\r\n#fixed\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("is not a version"), "{t}");
+    let events = w
+        .store
+        .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
+        .unwrap();
+    assert!(
+        !events.iter().any(|e| e.detail.contains("internal.example") && e.public),
+        "{events:?}"
+    );
+}
+
 /// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
 #[test]
 fn the_announce_subject_is_cut_like_the_title() {

@@ -189,6 +189,12 @@ impl Work<'_, '_> {
             Ok(x) => x,
             Err(e) => return fail(e),
         };
+        // It goes into the advisory and the public timeline as written.
+        if !crate::publish::advisory::is_version(v) {
+            return fail(format!(
+                "`{v}` is not a version (like 1.4.2): the release named here is published as written"
+            ));
+        }
         let name = self.package_names().get(i).cloned();
         *self.package_fields(i).1 = Some(v.to_string());
         let of = name
