@@ -21,8 +21,7 @@ fn allowed(target: &str, level: &tracing::Level) -> bool {
 pub fn init() {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
-    let filter =
-        EnvFilter::try_from_env("SECDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("SECDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let cap = tracing_subscriber::filter::filter_fn(|m| allowed(m.target(), m.level()));
     // Under systemd, stderr is the journal: send structured fields there when we can,
     // plain lines otherwise (containers and CI have no journald socket).

@@ -297,7 +297,9 @@ fn fixed_in_takes_a_version_only() {
         .read(|tx| tx.events(&"SEC-2026-0001".parse().unwrap()))
         .unwrap();
     assert!(
-        !events.iter().any(|e| e.detail.contains("internal.example") && e.public),
+        !events
+            .iter()
+            .any(|e| e.detail.contains("internal.example") && e.public),
         "{events:?}"
     );
 }
