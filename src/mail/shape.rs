@@ -81,6 +81,9 @@ struct Scan {
     /// The current field's name, lower-cased, white space dropped (as the parser reads
     /// it: `Content-Type :` is a `Content-Type`), at most 40 bytes of it.
     name: Vec<u8>,
+    /// The current field has a name ended by a colon: a line led by white space goes on
+    /// with it.
+    named: bool,
     /// The current field's text so far, its lines joined as they were (kept for a
     /// `Content-Type` or `Content-Transfer-Encoding` alone, under [`MAX_FIELD`]).
     value: Vec<u8>,
@@ -92,8 +95,11 @@ struct Scan {
     /// `--` and each boundary declared, found anywhere in a line; rebuilt when one more
     /// is declared.
     finder: Option<AhoCorasick>,
-    /// Some multipart declared is a digest: every part without a type may be a message.
-    digest: bool,
+    /// `--` and each digest's boundary: a line holding one may open a digest's part.
+    digest_finder: Option<AhoCorasick>,
+    /// The block being read may be a digest's part (a message unless it says otherwise):
+    /// a digest's boundary is on the line that opened it.
+    in_digest: bool,
     /// Bytes of the encoded message part being read, if it is one.
     encoded_body: Option<usize>,
 }
@@ -103,7 +109,13 @@ impl Scan {
         if !self.in_header {
             return self.body_line(line);
         }
-        if line.iter().all(|b| *b == b'\r') {
+        // A field continues on a line led by white space (a line of spaces too), after
+        // a field whose name ended in a colon. Anywhere else (the block's first line, the
+        // line after one without a colon) the parser skips the white space and starts a
+        // field, or ends the block when nothing else is on the line.
+        let led = matches!(line.first(), Some(b' ' | b'\t'));
+        let continued = led && self.named;
+        if !continued && line.iter().all(u8::is_ascii_whitespace) {
             return self.end_of_block();
         }
         self.block.lines += 1;
@@ -114,7 +126,7 @@ impl Scan {
                 MAX_HEADER_BYTES >> 10
             ));
         }
-        let rest = if matches!(line.first(), Some(b' ' | b'\t')) {
+        let rest = if continued {
             self.field = self.field.saturating_add(line.len());
             if self.keeps_value() {
                 self.value.extend_from_slice(b"\r\n");
@@ -125,10 +137,18 @@ impl Scan {
                 return Some(why);
             }
             self.field = line.len();
+            // The parser passes over white space and colons before a name (it reads
+            // `:Content-Type:` as a `Content-Type`).
+            let start = line
+                .iter()
+                .position(|b| !b.is_ascii_whitespace() && *b != b':')
+                .unwrap_or(line.len());
+            let line = line.get(start..).unwrap_or_default();
             let (name, rest) = match line.iter().position(|b| *b == b':') {
                 Some(colon) => (line.get(..colon).unwrap_or_default(), line.get(colon + 1..)),
                 None => (line, None),
             };
+            self.named = rest.is_some();
             self.name = name
                 .iter()
                 .filter(|b| !b.is_ascii_whitespace())
@@ -188,9 +208,11 @@ impl Scan {
     }
 
     fn declare(&mut self, boundary: Vec<u8>, digest: bool) -> Option<String> {
-        self.digest |= digest;
         if let Some(d) = self.boundaries.get_mut(&boundary) {
-            *d |= digest;
+            if digest && !*d {
+                *d = true;
+                self.finder = None;
+            }
             return None;
         }
         if self.boundaries.len() >= MAX_BOUNDARIES {
@@ -210,9 +232,11 @@ impl Scan {
             return Some(why);
         }
         self.name.clear();
+        self.named = false;
         self.field = 0;
         let b = std::mem::take(&mut self.block);
-        let message = b.message || (self.digest && (b.untyped || !b.typed));
+        let message = b.message || (self.in_digest && (b.untyped || !b.typed));
+        self.in_digest = false;
         if message {
             self.messages += 1;
             if self.messages > MAX_MESSAGES {
@@ -234,6 +258,11 @@ impl Scan {
         if let Some(rest) = self.after_boundary(line) {
             self.in_header = true;
             self.encoded_body = None;
+            self.named = false;
+            self.in_digest = self
+                .digest_finder
+                .as_ref()
+                .is_some_and(|f| f.is_match(line));
             // The parser reads the part's headers from just after the boundary (past
             // white space): from the next line when nothing else is on this one.
             let start = rest
@@ -267,15 +296,26 @@ impl Scan {
             return None;
         }
         if self.finder.is_none() {
-            let patterns: Vec<Vec<u8>> = self
-                .boundaries
-                .keys()
-                .map(|b| [b"--".as_slice(), b].concat())
-                .collect();
-            self.finder = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(&patterns)
-                .ok();
+            let patterns = |digests_only: bool| -> Vec<Vec<u8>> {
+                self.boundaries
+                    .iter()
+                    .filter(|(_, digest)| **digest || !digests_only)
+                    .map(|(b, _)| [b"--".as_slice(), b].concat())
+                    .collect()
+            };
+            let build = |p: Vec<Vec<u8>>| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(&p)
+                    .ok()
+            };
+            self.finder = build(patterns(false));
+            let digests = patterns(true);
+            self.digest_finder = if digests.is_empty() {
+                None
+            } else {
+                build(digests)
+            };
         }
         let finder = self.finder.as_ref()?;
         let mut from = 0;
@@ -420,8 +460,13 @@ mod tests {
             "Content-Type: message (x) /rfc822\r\n\r\n",
             "Content-Type: message\r\n /rfc822\r\n\r\n",
             "Content-Type: MESSAGE/Global\r\n\r\n",
+            // The parser passes over colons before a name, and white space before the
+            // first field of a block (or after a line without a colon).
+            ":Content-Type: message/rfc822\r\n\r\n",
+            " Content-Type: message/rfc822\r\n\r\n",
+            "X-Junk\r\n\tContent-Type: message/rfc822\r\n\r\n",
         ] {
-            bodies.push(format!("{TOP}{}", odd.repeat(200_000)));
+            bodies.push(format!("{TOP}{unit}{}", odd.repeat(200_000)));
         }
         for m in bodies {
             let why = unreadable_because(m.as_bytes());
@@ -455,6 +500,10 @@ mod tests {
             let why = unreadable_because(m.as_bytes());
             assert!(why.contains("header field"), "{ct}: {why}");
         }
+        let hidden = format!(
+            "{TOP}:Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-Note: {subject}\r\n\r\nx\r\n--b--\r\n"
+        );
+        assert!(unreadable_because(hidden.as_bytes()).contains("header field"));
         let spaced = subject.replacen("\r\n ", "\r\n \r\n ", 1);
         let m = format!(
             "From: a@b.test\r\nSubject: x\r\n {spaced}\r\nMessage-ID: <x@y.test>\r\n\r\nx\r\n"
@@ -471,9 +520,13 @@ mod tests {
         let forwarded = format!(
             "{TOP}Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: e@f.test\r\nSubject: inner\r\n\r\nhello\r\n--b--\r\n"
         );
+        // A digest of forty (RFC 2046's shape: parts without a type are messages), each
+        // with paragraphs: the scan took every block after the first digest for a
+        // message, and refused it.
         let digest = format!(
             "{TOP}Content-Type: multipart/digest; boundary=\"d\"\r\n\r\n{}--d--\r\n",
-            "--d\r\n\r\nFrom: e@f.test\r\nSubject: one of three\r\n\r\nhi\r\n".repeat(3)
+            "--d\r\n\r\nFrom: e@f.test\r\nSubject: one of forty\r\n\r\nhi\r\n\r\nthere\r\n\r\nbye\r\n"
+                .repeat(40)
         );
         let code = format!(
             "{TOP}\r\nthe crash:\r\n{}",
