@@ -1307,9 +1307,12 @@ impl Desk {
         let (mut sent, mut coming) = (Vec::new(), Vec::new());
         for r in offsets {
             match r.state {
+                // One past its moment and still pending goes out late at the next pass:
+                // as good as sent.
                 store::ReminderState::Sent => sent.push(r.kind.clone()),
-                store::ReminderState::Pending if r.due > now => coming.push(r.kind.clone()),
-                _ => {}
+                store::ReminderState::Pending if r.due <= now => sent.push(r.kind.clone()),
+                store::ReminderState::Pending => coming.push(r.kind.clone()),
+                store::ReminderState::Cancelled => {}
             }
         }
         plan.retain(|p| !sent.contains(&p.kind.as_str()));

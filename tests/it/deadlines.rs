@@ -357,6 +357,38 @@ fn a_new_time_zone_keeps_an_embargo_reminder_missed_while_down() {
     assert!(text.contains("America/New_York"), "{text}");
 }
 
+/// Down over the reminder's moment, and back under a zone where that day's moment is
+/// still to come: the reminder missed goes out late, and the one planned at the new
+/// moment is not sent again.
+#[test]
+fn a_reminder_missed_while_down_is_not_sent_again_at_its_new_moment() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let embargo = w.case("SEC-2026-0001").embargo_end.unwrap();
+    let day = embargo - chrono::Days::new(14);
+    let utc = |h: u32| {
+        chrono::TimeZone::from_utc_datetime(&chrono::Utc, &day.and_hms_opt(h, 0, 0).unwrap())
+    };
+    // 09:00 Paris is 08:00 UTC; 09:00 New York, 14:00 UTC.
+    w.reconfigure(|t| t.replace("Europe/Paris", "America/New_York"));
+    w.clock.set(utc(10));
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    let embargo_only = |fired: Vec<String>| -> Vec<String> {
+        fired
+            .into_iter()
+            .filter(|f| f.contains("embargo"))
+            .collect()
+    };
+    assert_eq!(
+        embargo_only(sent(&w.run_due())),
+        vec!["SEC-2026-0001 embargo-14d (late)"]
+    );
+    w.clock.set(utc(15));
+    assert_eq!(embargo_only(sent(&w.run_due())), Vec::<String>::new());
+}
+
 /// Working hours moved an hour earlier, the desk restarted between the two starts of
 /// the day: the embargo reminder still to come at 09:00 was cancelled by the re-planning,
 /// and its new moment (08:00) being past, nothing was planned in its place; never sent.
