@@ -208,6 +208,44 @@ fn a_case_line_naming_another_case_stops_the_whole_block() {
     }
 }
 
+/// The same with a `#case` (or `#new`) line the desk cannot read: a case id with its
+/// title after it, one digit short, `#new` with words after it. The line failed alone,
+/// and the `#close` and `#reply` meant for another case ran on this one: a reply to the
+/// wrong reporter.
+#[test]
+fn a_case_or_new_line_that_cannot_be_read_stops_the_whole_block() {
+    for (n, line) in [
+        "#case SEC-2026-0001 (the first report)",
+        "#case SEC-2026-001",
+        "#new: a separate bug",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut w = World::new();
+        w.open_report("r1@reporter.test", "First report", "one");
+        let second = w.open_report("r2@reporter.test", "Second report", "two");
+        w.new_mail();
+        w.command(
+            ALICE,
+            &format!("bad{n}@example.org"),
+            &second,
+            &format!("{line}\r\n#close\r\n#reply\r\nThe fix for your report is in 1.2.3.\r\n"),
+        );
+        let out = w.new_mail();
+        assert!(
+            out.iter().all(|r| r.purpose.as_str() != "reply"),
+            "{line}: a reply went out: {}",
+            summarize(&out)
+        );
+        assert_ne!(w.case("SEC-2026-0002").status, CaseStatus::Closed, "{line}");
+        let t = body_text(first(&out, "transcript"));
+        for cmd in ["#close", "#reply"] {
+            assert!(t.contains(&format!("{cmd}\n  ✗ not done:")), "{line}: {t}");
+        }
+    }
+}
+
 /// Forged commands that name no case share the hourly alert budget: a flood of them
 /// tells the team five times, not once per forged mail.
 #[test]

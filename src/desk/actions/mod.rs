@@ -13,7 +13,7 @@ mod mail_out;
 mod spam;
 mod triage;
 
-use crate::commands::{Command, ParsedBody};
+use crate::commands::{Command, CommandError, ParsedBody};
 use crate::desk::case::{Case, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};
 use crate::desk::relay;
@@ -776,17 +776,25 @@ impl Work<'_, '_> {
     fn apply_all(&mut self, body: &ParsedBody, opened: bool) -> (Vec<TranscriptLine>, bool) {
         let mut lines = Vec::new();
         let mut failed = false;
+        // So does a `#case` or `#new` line the desk could not read: the member meant some
+        // other case, or a new one, and which is unknown.
         let elsewhere = body.commands.iter().find_map(|l| match &l.parsed {
             Ok(Command::Case(id)) if *id != self.case.id && !self.facts.former_ids.contains(id) => {
-                Some(id.clone())
+                Some(format!("the mail names {id} (`#case`)"))
             }
+            Err(CommandError::Malformed {
+                keyword: keyword @ ("case" | "new"),
+                ..
+            }) => Some(format!(
+                "the mail's `#{keyword}` line could not be read, so which case it means is unknown"
+            )),
             _ => None,
         });
         for line in &body.commands {
             let step = match (&line.parsed, &elsewhere) {
                 (Ok(cmd @ Command::Case(_)), _) => self.apply(cmd, opened),
-                (Ok(_), Some(named)) => fail(format!(
-                    "not done: the mail names {named} (`#case`) but belongs to {}",
+                (Ok(_), Some(why)) => fail(format!(
+                    "not done: {why}, but it belongs to {}",
                     self.case.id
                 )),
                 (Ok(cmd), None) => self.apply(cmd, opened),
