@@ -403,7 +403,7 @@ pub struct FlushReport {
     /// The pass took as many rows as it may: more may be due at once.
     pub more: bool,
     /// A connection's rows were answered `530` (a login first): they wait, and so does
-    /// the pass (told as [`FlushReport::unreachable`]).
+    /// the next pass when none of this one's went (told as [`FlushReport::unreachable`]).
     login_needed: Option<Unreachable>,
 }
 
@@ -533,6 +533,7 @@ pub async fn flush_over(
     // Connections kept beyond this pass's lanes are not needed.
     open.close().await;
     let results = futures::future::join_all(sessions.into_iter().map(|s| run.send_all(s))).await;
+    let mut login_needed = None;
     let mut report = FlushReport {
         more,
         failed: set_aside,
@@ -543,11 +544,15 @@ pub async fn flush_over(
         if let Some(e) = r.unreachable.take() {
             tracing::warn!(error = %e, "one more SMTP connection could not be made; sending over fewer");
         }
-        if let Some(e) = r.login_needed.take() {
-            report.unreachable = Some(e);
-        }
+        login_needed = login_needed.or(r.login_needed.take());
         report.add(r);
         open.0.extend(kept);
+    }
+    // A server that wanted a login for every mail of the pass is one that cannot be
+    // used: said like one that cannot be reached, and waited for. One that took some
+    // (a relay wanting a login for some recipients only) goes on taking them.
+    if report.sent == 0 {
+        report.unreachable = login_needed;
     }
     Ok(report)
 }
@@ -719,10 +724,6 @@ impl<'a> Lane<'a> {
                 // A failed send leaves lettre's connection in an unknown state.
                 s.quit().await;
             }
-            // A server wanting a login answers every mail so: the rest wait too.
-            if report.login_needed.is_some() {
-                break;
-            }
         }
         // Rows claimed and not sent (a shutdown, a server gone) are given back, due now.
         if let Some(w) = writing.take() {
@@ -767,8 +768,8 @@ impl<'a> Lane<'a> {
         match outcome {
             SendOutcome::LoginNeeded(error) => {
                 // No attempt counted: the mail waits like mail behind a refused login, and
-                // a while, so that mail the server takes (another desk's sender) goes
-                // first at the next pass.
+                // a while, so that mail the server takes (another desk's sender, another
+                // recipient) goes first at the next pass. The rest of the pass goes on.
                 tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "the SMTP server wants a login first; the mail waits");
                 settled.push(Settled::Unsent {
                     id,

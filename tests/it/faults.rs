@@ -1785,6 +1785,48 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
     );
 }
 
+/// A relay that takes the team's mail without a login but wants one for outside
+/// recipients (it answers `530` at their `RCPT`): the acknowledgements wait, and the
+/// team's notices go. (Each pass used to end at the first `530`, and acknowledgements
+/// come first: with a few of them, no notice went out for minutes.)
+#[test]
+fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
+    let stack = MailStack::start();
+    let (port, _) = fake_smtp(|line| {
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("RCPT TO") && upper.contains("@REPORTER.TEST") {
+            "530 5.7.0 Authentication required"
+        } else {
+            "250 ok"
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let _desk = RunningDesk::start(load(&text));
+    wait_first_sync(&db).unwrap();
+    // Six reports: eighteen mails, one connection's worth (more would open more lanes,
+    // and the other lanes took the notices).
+    append_reports(&stack, 6, "l", "Outside", Some("out"));
+    wait_until(
+        Duration::from_secs(20),
+        "the team's notices did not all go",
+        || {
+            tally(
+                &db,
+                "SELECT COUNT(*) FROM outbox WHERE purpose = 'team-notice' AND state = 'sent'",
+            ) == 12
+        },
+    );
+    assert_eq!(
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack' AND state != 'pending'"
+        ),
+        0,
+        "the acknowledgements wait"
+    );
+}
+
 /// A server (or a middlebox) that drops the connection at every IDLE: the desk logs in
 /// again with a growing backoff, not every second forever (a sync that worked reset the
 /// backoff, and the next IDLE failed at once).
