@@ -1539,13 +1539,18 @@ const HEAD_BYTES: usize = 64 << 10;
 /// returned, unless that one is on file already. A mail the desk sent has no bytes on
 /// file: one coming back under its id is a copy (never a report to answer).
 fn id_for_reused(tx: &Tx<'_>, id: &MessageId, bytes: &[u8]) -> store::Result<Option<MessageId>> {
-    let Some(head) = tx.raw_head_of_message(id, HEAD_BYTES)? else {
-        return Ok(None);
-    };
+    // A mail filed unreadable under the id is no copy of this one (which was read); its
+    // header may be what made it unreadable, and is not read again.
+    let unreadable = tx.message_kind(id)?.as_deref() == Some(MessageKind::Unreadable.as_str());
     let date = |b: &[u8]| mail::date_of(b.get(..HEAD_BYTES).unwrap_or(b));
     let written = date(bytes);
-    if date(&head) == written {
-        return Ok(None);
+    if !unreadable {
+        let Some(head) = tx.raw_head_of_message(id, HEAD_BYTES)? else {
+            return Ok(None);
+        };
+        if date(&head) == written {
+            return Ok(None);
+        }
     }
     let key = format!(
         "{id} {}",

@@ -376,6 +376,35 @@ fn a_second_report_reusing_a_message_id_is_not_taken_for_a_copy() {
     assert!(w.new_mail().is_empty());
 }
 
+/// A mail filed unreadable, then a readable one under its Message-ID (the sender
+/// writing again): the second was taken for a copy of the first, and never read. (Nor is
+/// the first one's header read again to compare: it may be what made it unreadable.)
+#[test]
+fn a_readable_mail_under_the_id_of_an_unreadable_one_is_filed() {
+    let mut w = World::new();
+    let good = report("again@reporter.test", "Second try", "The parser overflows.");
+    let bomb = good.replacen(
+        "\r\n\r\n",
+        &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
+        1,
+    );
+    assert!(matches!(
+        w.deliver(&bomb),
+        Processed::Filed { opened: true, .. }
+    ));
+    w.new_mail();
+    match w.deliver(&good) {
+        Processed::Filed {
+            case, opened: true, ..
+        } => assert_eq!(case.to_string(), "SEC-2026-0002"),
+        other => panic!("the readable mail was not filed: {other:?}"),
+    }
+    assert!(
+        summarize(&w.new_mail()).contains("ack -> rita@reporter.test"),
+        "acknowledged"
+    );
+}
+
 #[test]
 fn own_mail_coming_back_is_never_answered() {
     // Never answered, but never swallowed either (issue 10, point 8): filed on a case of
