@@ -646,9 +646,21 @@ pub fn parse_body(body: &str) -> ParsedBody {
     let text = strip_quoted(&rest).trim().to_string();
     let words = |s: &str| s.lines().filter(|l| !l.trim().is_empty()).count();
     let cut = words(&text) < words(&rest);
-    // Cut before the signature: lines taken for quoted mail or a forward's headers.
-    let signed = rest.lines().take_while(|l| l.trim_end() != "--");
-    let cut_short = words(&text) < signed.filter(|l| !l.trim().is_empty()).count();
+    // Cut short: lines of the member's own were dropped, above any signature, beyond
+    // the quote a reply carries (its `>` lines and the attribution over them): taken
+    // for a forward's headers, a separator, the desk's own words.
+    let own: Vec<&str> = rest
+        .lines()
+        .take_while(|l| l.trim_end() != "--")
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let quoted = |l: &str| l.trim_start().starts_with('>');
+    let mine = own
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| !quoted(l) && !own.get(i + 1).is_some_and(|n| quoted(n)))
+        .count();
+    let cut_short = words(&text) < mine;
     check_block(&mut commands, &text, cut_short);
     ParsedBody {
         commands,
@@ -2136,6 +2148,10 @@ mod tests {
         );
         let signed = "#details\n#publish\n\nThe parser overflows on long input.\n-- \nAlice";
         let got = parsed(signed);
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+        // Nor the quote under a reply, as every client writes it.
+        let replied = "#details\n#publish\n\nThe parser overflows on long input.\n\nOn Mon, 23 Nov 2026 at 10:00, Security Team <security@example.org> wrote:\n> [SEC-2026-0001] New report\n> the report";
+        let got = parsed(replied);
         assert!(got.iter().all(Result::is_ok), "{got:?}");
     }
 
