@@ -263,6 +263,9 @@ pub struct ParsedBody {
     /// Lines of the body after the block were taken for quoted mail, a forward or a
     /// signature, and are not in `text`.
     pub cut: bool,
+    /// Of those, lines of the member's own, above any signature and beyond the quote a
+    /// reply carries: a forwarded mail's headers and text, a separator and what follows.
+    pub cut_short: bool,
 }
 
 /// Every verb, for suggestions. `thanks` is last: it ends the block and is no command,
@@ -666,6 +669,7 @@ pub fn parse_body(body: &str) -> ParsedBody {
         commands,
         text,
         cut,
+        cut_short,
     }
 }
 

@@ -67,6 +67,11 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     if mail.attachments.is_empty() && !mail.text_from_html && !mail.more_parts {
         return Vec::new();
     }
+    original(mail)
+}
+
+/// The mail itself, as an attachment for the team.
+pub(crate) fn original(mail: &Mail) -> Vec<OutAttachment> {
     vec![OutAttachment {
         filename: "original.eml".into(),
         content_type: "message/rfc822".into(),

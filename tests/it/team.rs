@@ -405,6 +405,34 @@ fn forward_of_a_case_the_team_opened_sends_only_the_words_for_the_maintainer() {
     );
 }
 
+/// A report a member got directly, forwarded with `#new` on the first line: the forward
+/// (separator, headers, the report) is cut from the note, and the rest of the team got
+/// a relay holding `#new` alone, the report nowhere but in the database. What was cut
+/// goes with the relay, the member's mail attached.
+#[test]
+fn a_report_forwarded_with_new_reaches_the_rest_of_the_team() {
+    let mut w = World::new();
+    w.deliver(&team_mail(
+        ALICE,
+        "fwd1@example.org",
+        None,
+        "Fwd: RCE in the parser",
+        None,
+        "#new\r\n\r\n---------- Forwarded message ---------\r\nFrom: Eve Finder <eve@finder.test>\r\nDate: Mon, 23 Nov 2026 at 09:00\r\nSubject: RCE in the parser\r\nTo: <alice@example.org>\r\n\r\nA crafted header runs code: REPORT-WORDS.\r\n",
+    ));
+    let out = w.new_mail();
+    let to_bob = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![BOB.to_string()])
+        .unwrap_or_else(|| panic!("no relay to Bob: {}", summarize(&out)));
+    let attached = attached_mail(&to_bob.bytes);
+    assert!(
+        String::from_utf8_lossy(&attached).contains("REPORT-WORDS"),
+        "{}",
+        String::from_utf8_lossy(&to_bob.bytes)
+    );
+}
+
 #[test]
 fn new_case_from_the_team_and_case_naming() {
     let mut w = World::new();

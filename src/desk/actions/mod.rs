@@ -285,8 +285,8 @@ fn answer_team(
         human_sign: has_commands,
         participant: true,
     };
-    let wanted =
-        !team_recipients_except(ctx, member).is_empty() && (!body.text.is_empty() || has_commands);
+    let wanted = !team_recipients_except(ctx, member).is_empty()
+        && (!body.text.is_empty() || has_commands || carries_more(mail, body));
     if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.recent) {
         d.events
             .push(NewEvent::new(EventKind::AutomaticMail, member, why));
@@ -391,7 +391,8 @@ fn relay_to_team(
 ) -> Option<Result<Outgoing, TemplateError>> {
     let has_commands = !body.commands.is_empty();
     let others = team_recipients_except(ctx, member);
-    if others.is_empty() || (body.text.is_empty() && !has_commands) {
+    let more = carries_more(mail, body);
+    if others.is_empty() || (body.text.is_empty() && !has_commands && !more) {
         return None;
     }
     let mut text = String::new();
@@ -417,7 +418,20 @@ fn relay_to_team(
         Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
             .reply_to(ctx.plus_address(&case.id))
             .threaded(answer_threading(mail))
+            .attach(if more {
+                crate::desk::original(mail)
+            } else {
+                Vec::new()
+            })
     }))
+}
+
+/// A member's mail holds more than its note shows: text of their own cut below it (a
+/// forwarded report, which the quote stripping takes for a forward; not the quote a
+/// reply carries), files, parts beyond the text, or HTML alone. The rest of the team
+/// gets the mail itself with it.
+fn carries_more(mail: &Mail, body: &ParsedBody) -> bool {
+    body.cut_short || !mail.attachments.is_empty() || mail.more_parts || mail.text_from_html
 }
 
 impl Unauthenticated<'_> {
