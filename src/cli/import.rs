@@ -80,9 +80,10 @@ impl<R: std::io::BufRead> MboxReader<R> {
             }
             let line = self.line.as_slice();
             // The first `From ` line opens the file; after that, only a well-formed one
-            // (a sender, then a date) separates messages.
-            let opens = self.current.is_none() || is_separator(line);
-            if line.starts_with(b"From ") && self.previous_blank && opens {
+            // (a sender, then a date) separates messages, after a blank line or not (a
+            // writer that left the blank line out still meant two messages).
+            let opens = (self.current.is_none() && self.previous_blank) || is_separator(line);
+            if line.starts_with(b"From ") && opens {
                 let finished = self.current.replace(Vec::new());
                 self.previous_blank = false;
                 if let Some(m) = finished.map(trim_separator).filter(|m| !m.is_empty()) {
@@ -459,6 +460,12 @@ mod tests {
             b"Subject: one\n\nSteps below.\n\nFrom the attached file, run ./parser poc.bin\nat 10:00 in 2026\n".to_vec()
         );
         assert_eq!(msgs[2], b"Subject: three\n\ny\n".to_vec());
+        // A separator right under a message's last line, no blank line between: two
+        // messages (they were one, the second report inside the first).
+        let tight = b"From a@b Mon Nov 23 10:00:00 2026\nSubject: first\n\nno blank line after it\nFrom b@c Mon Nov 23 11:00:00 2026\nSubject: RCE\n\ndetails\n";
+        let msgs = split_mbox(tight);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert_eq!(msgs[1], b"Subject: RCE\n\ndetails\n".to_vec());
         for line in [
             "From the start of 10:00 2026",
             "From Mon Nov 23 10:00:00 2026",
