@@ -304,6 +304,27 @@ fn fixed_in_takes_a_version_only() {
     );
 }
 
+/// `#credit anonymous` withdraws the role credits under the reporter's name as the desk
+/// knows it; one under another spelling ("Jane Doe", signed, for a From without a name)
+/// stayed, unsaid, and was published. The transcript names every credit still there.
+#[test]
+fn credit_anonymous_names_the_credits_still_there() {
+    let mut w = World::new();
+    let notice = open(&mut w, "c1@reporter.test");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "c2@example.org",
+        &notice,
+        "#credit finder Jane Doe\r\n#credit anonymous\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("still credited, and published so: Jane Doe as finder"),
+        "{t}"
+    );
+}
+
 /// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
 #[test]
 fn the_announce_subject_is_cut_like_the_title() {

@@ -231,14 +231,29 @@ impl Work<'_, '_> {
                     .collect();
                 self.case.credits.retain(|(_, n)| !named(n));
                 self.case.credit = CreditChoice::Anonymous;
-                if withdrawn.is_empty() {
-                    "the reporter stays anonymous".into()
+                let mut said = if withdrawn.is_empty() {
+                    "the reporter stays anonymous".to_string()
                 } else {
                     format!(
                         "the reporter stays anonymous (the credit of {} is withdrawn)",
                         withdrawn.join(", ")
                     )
+                };
+                // A role credit under another spelling of the reporter's name is not
+                // known for theirs: the member sees every name still to be published.
+                let still: Vec<String> = self
+                    .case
+                    .credits
+                    .iter()
+                    .map(|(role, n)| format!("{n} as {}", role.as_str()))
+                    .collect();
+                if !still.is_empty() {
+                    said.push_str(&format!(
+                        "; still credited, and published so: {}",
+                        still.join(", ")
+                    ));
                 }
+                said
             }
             Credit::Role(role, n) => {
                 let entry = (*role, n.clone());
