@@ -325,6 +325,34 @@ fn credit_anonymous_names_the_credits_still_there() {
     );
 }
 
+/// A `#publish` under a line that failed (a CVE id one digit short) published the
+/// advisory without it, for good, the failure told in the same transcript.
+#[test]
+fn publish_waits_for_every_line_above_it_to_apply() {
+    let mut w = World::new();
+    let notice = open(&mut w, "f1@reporter.test");
+    w.command(ALICE, "f2@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "f3@example.org",
+        &notice,
+        "#cve CVE-2026-123\r\n#publish now\r\n",
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "announce"),
+        "{}",
+        summarize(&out)
+    );
+    let t = body(&first(&out, "transcript").bytes);
+    assert!(
+        t.contains("#publish now\n  ✗ not run: line 1 above failed"),
+        "{t}"
+    );
+    assert_ne!(w.case("SEC-2026-0001").status, CaseStatus::Published);
+}
+
 /// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
 #[test]
 fn the_announce_subject_is_cut_like_the_title() {

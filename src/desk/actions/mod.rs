@@ -804,17 +804,25 @@ impl Work<'_, '_> {
             )),
             _ => None,
         });
+        // A publication cannot be taken back: none goes out of a mail whose lines above
+        // it did not all apply (a `#cve` or `#cwe` mistyped would be missing from it).
+        let mut first_failed: Option<usize> = None;
         for line in &body.commands {
-            let step = match (&line.parsed, &elsewhere) {
-                (Ok(cmd @ Command::Case(_)), _) => self.apply(cmd, opened),
-                (Ok(_), Some(why)) => fail(format!(
+            let step = match (&line.parsed, &elsewhere, first_failed) {
+                (Ok(cmd @ Command::Case(_)), _, _) => self.apply(cmd, opened),
+                (Ok(_), Some(why), _) => fail(format!(
                     "not done: {why}, but it belongs to {}",
                     self.case.id
                 )),
-                (Ok(cmd), None) => self.apply(cmd, opened),
-                (Err(e), _) => fail(e.to_string()),
+                (Ok(Command::Publish { .. }), None, Some(n)) => fail(format!(
+                    "not run: line {n} above failed, and an advisory goes out only from a mail \
+                     whose commands all applied; send `#publish` again once they do"
+                )),
+                (Ok(cmd), None, _) => self.apply(cmd, opened),
+                (Err(e), _, _) => fail(e.to_string()),
             };
             if !step.ok {
+                first_failed = first_failed.or(Some(line.line_no));
                 failed = true;
                 self.events.push(NewEvent::new(
                     EventKind::CommandFailed,
