@@ -353,6 +353,27 @@ fn publish_waits_for_every_line_above_it_to_apply() {
     assert_ne!(w.case("SEC-2026-0001").status, CaseStatus::Published);
 }
 
+/// A summary of fifty CJK characters is 150 bytes: the title is cut at 120, and
+/// `#summary` said nothing (it counted characters); the team learnt it once published.
+#[test]
+fn summary_says_when_the_title_will_be_cut() {
+    let mut w = World::new();
+    let notice = open(&mut w, "u1@reporter.test");
+    w.new_mail();
+    let long = "解析器堆溢出".repeat(9);
+    w.command(
+        ALICE,
+        "u2@example.org",
+        &notice,
+        &format!("#summary {long}\r\n"),
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains("over 120 bytes: the advisory title will read"),
+        "{t}"
+    );
+}
+
 /// The announcement's subject is cut like the title (120 bytes, on a word, with `…`).
 #[test]
 fn the_announce_subject_is_cut_like_the_title() {

@@ -42,9 +42,12 @@ impl Work<'_, '_> {
 
     pub(super) fn summary(&mut self, s: &str) -> Step {
         let mut result = format!("summary: {s}");
-        if s.chars().count() > advisory::SUMMARY_MAX {
+        // The title is cut at SUMMARY_MAX bytes (accented or CJK text sooner than its
+        // character count says): the member sees the title as it will be published.
+        let title = advisory::summary_line(s);
+        if title != s.split_whitespace().collect::<Vec<_>>().join(" ") {
             result.push_str(&format!(
-                " (over {} characters: the advisory title will be shortened)",
+                " (over {} bytes: the advisory title will read “{title}”)",
                 advisory::SUMMARY_MAX
             ));
         }
