@@ -176,6 +176,9 @@ pub struct Facts {
     pub reporter_last_message: Option<MessageId>,
     /// The desks a case may be handed to with `#move` (every desk but its own).
     pub other_desks: Vec<String>,
+    /// Every desk's own address: mail to one, or to a plus address of one, comes back to
+    /// the daemon as its own and is dropped.
+    pub desk_addresses: Vec<String>,
     /// The desk's mails on the case that a delivery report says failed for good: their
     /// purpose and recipients.
     pub bounced: Vec<crate::outgoing::Undelivered>,

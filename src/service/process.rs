@@ -814,6 +814,7 @@ impl Desk {
                 .filter(|d| d.key() != self.key())
                 .map(|d| d.config.desk_label().to_string())
                 .collect(),
+            desk_addresses: top.all().map(|d| d.config.desk.address.clone()).collect(),
             ..Facts::default()
         };
         for c in body.iter().flat_map(|b| &b.commands) {

@@ -790,6 +790,48 @@ fn a_set_aside_mail_is_not_parsed_again_by_a_move() {
     assert!(!carols.contains("UNPARSED-WORDS"), "{carols}");
 }
 
+/// `#forward` to an address of the daemon (another desk's, a case's plus address): the
+/// forward came back as the desk's own mail and was dropped, while the transcript said
+/// it went. It is refused, and `#move` named.
+#[test]
+fn a_forward_to_a_desks_own_address_is_refused() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    for (n, to) in [
+        COHTTP,
+        "security+sec-2026-0001@example.org",
+        "Security+Dune@Example.org",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.command(
+            ALICE,
+            &format!("fw{n}@example.org"),
+            &notice,
+            &format!("#forward {to}\r\n"),
+        );
+        let out = w.new_mail();
+        assert!(
+            out.iter().all(|r| r.purpose.as_str() != "forward"),
+            "{to}: {}",
+            summarize(&out)
+        );
+        let t = body(&first(&out, "transcript").bytes);
+        assert!(
+            t.contains("`#move` hands a case to another desk"),
+            "{to}: {t}"
+        );
+    }
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the

@@ -68,8 +68,22 @@ impl Work<'_, '_> {
         if ctx.config.team.is_member(addr) {
             return fail(format!("{addr} is a team member and already sees the case"));
         }
-        if crate::types::normalize_address(addr) == ctx.config.desk.address {
-            return fail("that is the desk's own address");
+        // Mail to any desk of this daemon (a plus address too) comes back as the desk's
+        // own, and is dropped: the forward would be said done, and reach nobody.
+        let to = crate::types::normalize_address(addr);
+        let desk_own = |desk: &String| {
+            let desk = crate::types::normalize_address(desk);
+            let (local, domain) = desk.split_once('@').unwrap_or((&desk, ""));
+            to == desk
+                || to
+                    .split_once('@')
+                    .is_some_and(|(l, d)| d == domain && l.split('+').next() == Some(local))
+        };
+        if to == ctx.config.desk.address || self.facts.desk_addresses.iter().any(desk_own) {
+            return fail(
+                "that is an address of this desk or another of the daemon's: mail to it comes \
+                 back as the desk's own; `#move` hands a case to another desk",
+            );
         }
         // A case with no reporter was opened by the team (`#new`), or by a machine: the
         // mail that opened it holds the team's own words (commands, remarks, what it
