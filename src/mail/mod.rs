@@ -119,6 +119,56 @@ pub fn synthesized_id(raw: &[u8]) -> MessageId {
     MessageId::from_parts(&hex, "secdesk.invalid")
 }
 
+/// Where a mail was delivered, read from its top header block by a bounded scan (the
+/// first 64 KiB, no decoding), for a mail the parser is not given: the addresses of its
+/// `Delivered-To`, `X-Original-To`, `To` and `Cc` fields, in that order (as
+/// `Config::route` reads a parsed mail's), at most 50.
+pub fn delivery_addresses(raw: &[u8]) -> Vec<String> {
+    const FIELDS: [&str; 4] = ["delivered-to", "x-original-to", "to", "cc"];
+    let top = raw.get(..64 << 10).unwrap_or(raw);
+    let mut found: Vec<(usize, Vec<u8>)> = Vec::new();
+    for line in top.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some((_, v)) = found.last_mut() {
+                v.extend_from_slice(line);
+            }
+            continue;
+        }
+        let name = line
+            .split(|b| *b == b':')
+            .next()
+            .map(|n| String::from_utf8_lossy(n).trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        match FIELDS.iter().position(|f| *f == name) {
+            Some(rank) if line.contains(&b':') => {
+                let value = line.splitn(2, |b| *b == b':').nth(1).unwrap_or_default();
+                found.push((rank, value.to_vec()));
+            }
+            // Another field: what follows it does not continue the last one kept.
+            _ => found.push((usize::MAX, Vec::new())),
+        }
+    }
+    found.retain(|(rank, _)| *rank != usize::MAX);
+    found.sort_by_key(|(rank, _)| *rank);
+    let mut out = Vec::new();
+    for (_, value) in found {
+        for item in String::from_utf8_lossy(&value).split(',') {
+            let address = match (item.find('<'), item.rfind('>')) {
+                (Some(a), Some(b)) if a < b => item.get(a + 1..b).unwrap_or_default(),
+                _ => item.trim(),
+            };
+            if address.contains('@') && out.len() < 50 {
+                out.push(address.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
 /// The mail's Message-ID read from its top header block by a bounded scan (the first
 /// 64 KiB, no decoding: nothing a parser could choke on), or one made from its bytes:
 /// for a mail that is set aside or refused because the parser cannot be trusted with it.
@@ -488,6 +538,21 @@ fn attachments(msg: &Message<'_>) -> Vec<(String, String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The delivery addresses of a mail not parsed: in `Config::route`'s order, folded
+    /// lines followed, names and brackets dropped; nothing past the header block.
+    #[test]
+    fn delivery_addresses_are_read_from_the_raw_header() {
+        let raw = b"To: \"Sec\" <security+cohttp@example.org>,\r\n other@x.test\r\nX-Other: a@b.test\r\n to@not.this\r\nDelivered-To: security+dune@example.org\r\nSubject: x\r\n\r\nTo: body@x.test\r\n";
+        assert_eq!(
+            delivery_addresses(raw),
+            vec![
+                "security+dune@example.org",
+                "security+cohttp@example.org",
+                "other@x.test"
+            ]
+        );
+    }
 
     /// Reports written in the charsets of Chinese, Japanese and Korean mail clients
     /// (Foxmail's gb2312, ISO-2022-JP, Shift_JIS, EUC-KR, Big5) are read as written:

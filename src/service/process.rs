@@ -180,6 +180,17 @@ impl Desk {
     }
 
     /// The desk of a case (the top level for an unknown case).
+    /// The desk a mail the parser is not given was sent to, from its raw header (see
+    /// [`mail::delivery_addresses`]): the first desk other than the top level that an
+    /// address names, else the top level.
+    pub fn view_of_raw(&self, raw: &[u8]) -> &Desk {
+        mail::delivery_addresses(raw)
+            .iter()
+            .filter_map(|a| self.config.desk_of_address(a))
+            .find(|c| !c.desk.key.is_empty())
+            .map_or(self, |c| self.view(&c.desk.key))
+    }
+
     pub fn view_of_case(&self, tx: &Tx<'_>, case: &CaseId) -> store::Result<&Desk> {
         Ok(match tx.case_desk(case)? {
             Some(key) => self.view(&key),
@@ -275,11 +286,12 @@ impl Desk {
                 mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
                 return Ok(Processed::Duplicate(id));
             }
-            let year = self.config.calendar.local_date(now).year();
-            let case_id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
+            let to = self.view_of_raw(&bytes);
+            let year = to.config.calendar.local_date(now).year();
+            let case_id = tx.next_case_id(&to.config.desk.case_prefix, year)?;
             let reason = format!("processing it failed {failures} times; the last error: {error}");
             // Always told: a mail set aside is the desk's failure, never a flood's.
-            let mut d = desk::unreadable(&self.ctx(now), case_id, (&id, &reason, &bytes), 0);
+            let mut d = desk::unreadable(&to.ctx(now), case_id, (&id, &reason, &bytes), 0);
             if let Some(c) = d.case.as_mut() {
                 c.subject = "(could not be processed)".into();
             }
@@ -293,7 +305,7 @@ impl Desk {
             };
             // Told whatever the mail's arrival: history is filed without a word, but a
             // mail set aside is the desk's failure, and may be a report nobody has read.
-            let out = self.record(tx, d, Some(&meta), now, Delivery::Send)?;
+            let out = to.record(tx, d, Some(&meta), now, Delivery::Send)?;
             mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
             Ok(out)
         })
@@ -446,9 +458,12 @@ impl Desk {
     ) -> store::Result<Processed> {
         match parsed {
             Parsed::Unreadable { id, reason } => {
-                let year = self.config.calendar.local_date(now).year();
-                let prefix = self.config.desk.case_prefix.clone();
-                let ctx = self.ctx(now);
+                // The desk it was sent to, as its raw header names it: its team alone is
+                // told (the mail may be another desk's embargoed report).
+                let desk = self.view_of_raw(bytes);
+                let year = desk.config.calendar.local_date(now).year();
+                let prefix = desk.config.desk.case_prefix.clone();
+                let ctx = desk.ctx(now);
                 if tx.message_known(&id)? {
                     mark(tx, raw_id, RawOutcome::Duplicate, &id, now)?;
                     return Ok(Processed::Duplicate(id));
@@ -468,7 +483,7 @@ impl Desk {
                     raw_id,
                     references: Vec::new(),
                 };
-                let out = self.record(tx, d, Some(&meta), now, delivery)?;
+                let out = desk.record(tx, d, Some(&meta), now, delivery)?;
                 mark(tx, raw_id, RawOutcome::Processed, &id, now)?;
                 Ok(out)
             }

@@ -832,6 +832,32 @@ fn a_forward_to_a_desks_own_address_is_refused() {
     }
 }
 
+/// Mail to a desk that cannot be read (a shape the parser is not given) was filed on the
+/// top level, and the top level's team got it whole, attached: another desk's embargoed
+/// report, shown to a team that must not see it, and never to its own. It goes to the
+/// desk its delivery headers name, read by a bounded scan of the raw header.
+#[test]
+fn unreadable_mail_goes_to_the_desk_it_was_sent_to() {
+    let mut w = world();
+    let bomb = report_to(RITA, COHTTP, "u1@reporter.test", "Cohttp RCE", "x").replacen(
+        "\r\n\r\n",
+        &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
+        1,
+    );
+    assert!(matches!(
+        w.deliver(&bomb),
+        Processed::Filed { opened: true, .. }
+    ));
+    let out = w.new_mail();
+    assert_eq!(
+        recipients(&of(&out, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&out)
+    );
+    assert_eq!(w.case("COHTTP-2026-0001").subject, "(unreadable mail)");
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the
