@@ -13,10 +13,14 @@ use crate::outgoing::{Outgoing, Purpose};
 /// told (at most [`ALERTS_PER_HOUR`] refusal alerts an hour, as for unauthenticated
 /// commands: a forged From must not flood the team). The sender is told nothing (they
 /// have no business with this case).
+///
+/// `unauthenticated`: why the mail is not the member's for their own desk's server (a
+/// forged From): it is recorded and told as a claim, and the team is not asked to add
+/// whoever sent it.
 pub fn refused_elsewhere(
     ctx: &Ctx<'_>,
     mail: &Mail,
-    member: &str,
+    (member, unauthenticated): (&str, Option<&str>),
     home: &str,
     case: Case,
     lines: usize,
@@ -24,26 +28,42 @@ pub fn refused_elsewhere(
 ) -> Decision {
     let id = case.id.clone();
     let mut d = Decision::on(case, false, MessageKind::Other);
-    let detail = format!(
-        "{lines} command line(s) from {member} refused: a member of the desk {home}, not of this case's desk ({})",
-        ctx.config.desk_label()
-    );
+    let detail = match unauthenticated {
+        None => format!(
+            "{lines} command line(s) from {member} refused: a member of the desk {home}, not of this case's desk ({})",
+            ctx.config.desk_label()
+        ),
+        Some(why) => format!(
+            "{lines} command line(s) from a mail claiming to be {member} (a member of the desk {home}) refused: not authenticated ({why})"
+        ),
+    };
     d.event(NewEvent::new(EventKind::Refused, member, detail));
     if recent_alerts >= ALERTS_PER_HOUR {
         return d;
     }
-    let text = format!(
-        "{member}, a member of the desk {home}, sent {lines} command line(s) on this case \
-         (subject: {}). Only this desk's team may act on its cases: nothing was done, and \
-         {member} was told nothing. If they should work on it, add them to this desk's \
-         team, or hand the case over with #move.",
-        mail.subject
-    );
+    let text = match unauthenticated {
+        None => format!(
+            "{member}, a member of the desk {home}, sent {lines} command line(s) on this case \
+             (subject: {}). Only this desk's team may act on its cases: nothing was done, and \
+             {member} was told nothing. If they should work on it, add them to this desk's \
+             team, or hand the case over with #move.",
+            mail.subject
+        ),
+        Some(why) => format!(
+            "A mail claiming to be {member}, a member of the desk {home}, sent {lines} command \
+             line(s) on this case (subject: {}). It was not authenticated ({why}): it may be \
+             forged. Nothing was done, and nobody was answered.",
+            mail.subject
+        ),
+    };
     let rendered = ctx
         .templates
         .render(&templates::TeamAlert {
             case_id: id.to_string(),
-            headline: format!("commands from a member of another desk ({member}) refused"),
+            headline: match unauthenticated {
+                None => format!("commands from a member of another desk ({member}) refused"),
+                Some(_) => format!("commands in the name of {member}, not authenticated, refused"),
+            },
             text: text.clone(),
         })
         .unwrap_or_else(|_| Rendered {

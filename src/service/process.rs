@@ -759,11 +759,22 @@ impl Desk {
         if lines == 0 {
             return Ok(None);
         }
+        // Judged as the member's own desk judges its team's mail: a forged From is told
+        // as a claim, never as the colleague's.
+        let claim = match &home.team {
+            t if t.require_authenticated_commands || m.from_headers > 1 => {
+                match mail::auth::evaluate_mail(m, t.authserv_id.as_deref().unwrap_or(""), addr) {
+                    mail::auth::AuthVerdict::Fail { reason } => Some(reason),
+                    mail::auth::AuthVerdict::Pass { .. } => None,
+                }
+            }
+            _ => None,
+        };
         let home = home.desk_label().to_string();
         Ok(Some(desk::desks::refused_elsewhere(
             &self.ctx(now),
             m,
-            addr,
+            (addr, claim.as_deref()),
             &home,
             (**case).clone(),
             lines,

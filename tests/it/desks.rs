@@ -858,6 +858,42 @@ fn unreadable_mail_goes_to_the_desk_it_was_sent_to() {
     assert_eq!(w.case("COHTTP-2026-0001").subject, "(unreadable mail)");
 }
 
+/// Commands on a case of this desk from a forged From naming another desk's member: they
+/// were recorded as the colleague's, and the team was asked to add "them" to its team.
+/// They are told as a claim now, with no such advice.
+#[test]
+fn forged_commands_in_another_desks_members_name_are_told_as_a_claim() {
+    let mut w = world();
+    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let parent = notice.trim_matches(|c| c == '<' || c == '>').to_string();
+    w.deliver(&team_mail(
+        CAROL,
+        "forged@example.org",
+        Some(&parent),
+        "Re: Top bug",
+        Some("mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org"),
+        "#assign me\r\n",
+    ));
+    let out = w.new_mail();
+    let alert = of(&out, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients.contains(&ALICE.to_string()))
+        .map(|r| body(&r.bytes))
+        .unwrap_or_else(|| panic!("no alert: {}", summarize(&out)));
+    assert!(
+        alert.contains("claiming to be carol@example.org"),
+        "{alert}"
+    );
+    assert!(!alert.contains("add them to this desk's team"), "{alert}");
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the
