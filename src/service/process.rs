@@ -253,11 +253,6 @@ impl Desk {
         if !tx.raw_is_pending(raw_id)? {
             return Ok(Processed::AlreadyDone);
         }
-        if crate::service::failpoints::poisoned(&bytes) {
-            return Err(store::StoreError::Corrupt(
-                "failpoint: this mail is poison".into(),
-            ));
-        }
         self.process_parsed(tx, Some(raw_id), &bytes, parsed, now, arrival.into())
     }
 
@@ -279,36 +274,52 @@ impl Desk {
             let error = tx
                 .raw_last_error(raw_id)?
                 .unwrap_or_else(|| "the desk stopped while processing it".into());
-            // Never parsed again here: the parser may be what failed (a stack it
-            // overflowed, a decoding that never ended), and this runs in the daemon.
-            let id = mail::message_id_of(&bytes);
-            if tx.message_known(&id)? {
-                mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
-                return Ok(Processed::Duplicate(id));
-            }
-            let to = self.view_of_raw(&bytes);
-            let year = to.config.calendar.local_date(now).year();
-            let case_id = tx.next_case_id(&to.config.desk.case_prefix, year)?;
-            let reason = format!("processing it failed {failures} times; the last error: {error}");
-            // Always told: a mail set aside is the desk's failure, never a flood's.
-            let mut d = desk::unreadable(&to.ctx(now), case_id, (&id, &reason, &bytes), 0);
-            if let Some(c) = d.case.as_mut() {
-                c.subject = "(could not be processed)".into();
-            }
             tracing::error!(raw_id, failures, error = %error, "a mail was set aside after failing again and again; the team is told");
-            let meta = Meta {
-                id: id.clone(),
-                from: String::new(),
-                subject: "(could not be processed)".into(),
-                raw_id: Some(raw_id),
-                references: Vec::new(),
-            };
+            let reason = format!("processing it failed {failures} times; the last error: {error}");
             // Told whatever the mail's arrival: history is filed without a word, but a
             // mail set aside is the desk's failure, and may be a report nobody has read.
-            let out = to.record(tx, d, Some(&meta), now, Delivery::Send)?;
-            mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
-            Ok(out)
+            self.file_aside(tx, raw_id, &bytes, &reason, now, Delivery::Send)
         })
+    }
+
+    /// Files the stored raw mail `raw_id` (`bytes`), whose processing failed (`reason`),
+    /// on a case of its own, "(could not be processed)", on the desk its raw header
+    /// names, the team told with the usual unreadable-mail alert (raw attached) unless
+    /// `delivery` holds mail back. The mail's content is not looked at beyond a bounded
+    /// scan of its header: the parser may be what failed (a stack it overflowed, a
+    /// decoding that never ended), in this process.
+    pub fn file_aside(
+        &self,
+        tx: &Tx<'_>,
+        raw_id: i64,
+        bytes: &[u8],
+        reason: &str,
+        now: DateTime<Utc>,
+        delivery: Delivery,
+    ) -> store::Result<Processed> {
+        let id = mail::message_id_of(bytes);
+        if tx.message_known(&id)? {
+            mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
+            return Ok(Processed::Duplicate(id));
+        }
+        let to = self.view_of_raw(bytes);
+        let year = to.config.calendar.local_date(now).year();
+        let case_id = tx.next_case_id(&to.config.desk.case_prefix, year)?;
+        // Always told: a mail set aside is the desk's failure, never a flood's.
+        let mut d = desk::unreadable(&to.ctx(now), case_id, (&id, reason, bytes), 0);
+        if let Some(c) = d.case.as_mut() {
+            c.subject = "(could not be processed)".into();
+        }
+        let meta = Meta {
+            id: id.clone(),
+            from: String::new(),
+            subject: "(could not be processed)".into(),
+            raw_id: Some(raw_id),
+            references: Vec::new(),
+        };
+        let out = to.record(tx, d, Some(&meta), now, delivery)?;
+        mark(tx, Some(raw_id), RawOutcome::Processed, &id, now)?;
+        Ok(out)
     }
 
     /// Processes the pending raw mails `raw_ids`, in order, in one write transaction
@@ -456,6 +467,11 @@ impl Desk {
         now: DateTime<Utc>,
         delivery: Delivery,
     ) -> store::Result<Processed> {
+        if crate::service::failpoints::poisoned(bytes) {
+            return Err(store::StoreError::Corrupt(
+                "failpoint: this mail is poison".into(),
+            ));
+        }
         match parsed {
             Parsed::Unreadable { id, reason } => {
                 // The desk it was sent to, as its raw header names it: its team alone is

@@ -132,6 +132,50 @@ fn a_mail_failing_mid_batch_is_undone_alone_and_filed_once_later() {
     );
 }
 
+/// A message whose processing fails, or panics, every time (the mail's doing, not the
+/// database's) stopped the import at it for good: every run failed on it again, and a
+/// panic took the whole batch back. It is set aside, raw, on a case of its own, and the
+/// import goes on.
+#[test]
+fn an_import_sets_aside_a_message_that_cannot_be_processed_and_goes_on() {
+    let w = World::new();
+    let path = w.store.path().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("archive.mbox");
+    let mut text = String::new();
+    for (i, extra) in [
+        "",
+        "X-Secdesk-Failpoint: panic\r\n",
+        "X-Secdesk-Failpoint: poison\r\n",
+        "",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "From r@reporter.test Mon Nov 23 10:00:00 2026\r\nFrom: r{i}@reporter.test\r\nTo: {DESK}\r\nSubject: Crash {i}\r\nMessage-ID: <p{i}@reporter.test>\r\n{extra}Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nHello\r\n\r\n"
+        ));
+    }
+    std::fs::write(&mbox, text).unwrap();
+    let mut store = Store::open(&path).unwrap();
+    let report = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.messages, 4);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 4);
+    assert_eq!(
+        tally(
+            &path,
+            "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'"
+        ),
+        2
+    );
+    assert_eq!(
+        tally(&path, "SELECT COUNT(*) FROM outbox"),
+        0,
+        "an import sends nothing"
+    );
+}
+
 #[test]
 fn an_import_failing_mid_batch_keeps_what_it_did_and_resumes_without_duplicates() {
     let w = World::new();
