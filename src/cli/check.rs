@@ -414,6 +414,19 @@ fn check_database(path: &Path) -> Finding {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // A fresh server: the shipped unit's StateDirectory= makes the directory at the
+    // service's start (as its user), and the desk makes it where it may.
+    if !dir.exists() {
+        return found(
+            Level::Warn,
+            "database",
+            format!(
+                "{} does not exist yet, nor its directory {}: systemd makes it at the service's start (StateDirectory= in the shipped unit), or the desk at its first start where it may",
+                path.display(),
+                dir.display()
+            ),
+        );
+    }
     let probe = dir.join(format!(".secdesk-check-{}", std::process::id()));
     match std::fs::write(&probe, b"") {
         Ok(()) => {
@@ -474,6 +487,16 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// On a fresh server (the README's deploy steps make no /var/lib/secdesk: systemd
+    /// does), `check` failed although the daemon would start.
+    #[test]
+    fn a_database_directory_not_made_yet_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = check_database(&dir.path().join("state/secdesk.db")).to_string();
+        assert!(f.starts_with("WARN database"), "{f}");
+        assert!(f.contains("StateDirectory="), "{f}");
     }
 
     #[test]
