@@ -184,6 +184,23 @@ fn advisory_repos(config: &Config) -> Vec<(&Path, bool, String)> {
 /// Every template renders, built-in or overridden.
 fn check_templates(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some(dir) = &config.desk.templates {
+        let stray = Templates::stray_overrides(dir);
+        if !stray.is_empty() {
+            out.push(found(
+                Level::Warn,
+                "templates",
+                format!(
+                    "{} override{} nothing and {} not used (a template's file is <name>.txt, the names being {}): {}",
+                    stray.len(),
+                    if stray.len() == 1 { "s" } else { "" },
+                    if stray.len() == 1 { "is" } else { "are" },
+                    Templates::names().collect::<Vec<_>>().join(", "),
+                    stray.join(", ")
+                ),
+            ));
+        }
+    }
     match Templates::load(config.desk.templates.as_deref()) {
         Ok(t) => match t.check() {
             Ok(()) => out.push(found(
@@ -487,6 +504,34 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// A misnamed override (`acknowledgement.txt` for `ack.txt`) was ignored while
+    /// `check` said the overrides were in use.
+    #[test]
+    fn a_template_file_that_overrides_nothing_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("acknowledgement.txt"), "x").unwrap();
+        std::fs::write(
+            dir.path().join("ack.txt"),
+            "Subject: Re: {{ subject }}\n\nThanks.\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[desk]\naddress = \"security@example.org\"\ntemplates = \"{}\"\n[imap]\nhost = \"i\"\nusername = \"u\"\n[smtp]\nhost = \"s\"\n[team]\nmembers = [\"alice@example.org\"]\nrequire_authenticated_commands = false\n",
+            dir.path().display()
+        );
+        let config = Config::from_toml(&text, &SecretSources::not_needed()).unwrap();
+        let found: Vec<String> = check_templates(&config)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("WARN templates") && f.contains("acknowledgement.txt")),
+            "{found:?}"
+        );
     }
 
     /// On a fresh server (the README's deploy steps make no /var/lib/secdesk: systemd

@@ -118,6 +118,30 @@ impl Templates {
         }
         Templates::with_overrides(&overrides)
     }
+
+    /// The files in the override directory `dir` that override nothing: a `.txt` named
+    /// for no template (`acknowledgement.txt`, `Ack.txt`), or a link to nothing. Each
+    /// would be ignored while the operator believes it used.
+    pub fn stray_overrides(dir: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut stray: Vec<String> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .filter(|p| {
+                let named = p
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| Templates::names().any(|n| n == s));
+                !named || !p.exists()
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        stray.sort();
+        stray
+    }
 }
 
 #[cfg(test)]
