@@ -485,9 +485,10 @@ impl Desk {
                     return Ok(Processed::Duplicate(id));
                 }
                 let new_id = tx.next_case_id(&prefix, year)?;
-                // Unreadable mail of the last hour, counted up to the alert budget.
-                let recent = tx.count_events_since(
+                // The desk's unreadable mail of the last hour, counted up to the budget.
+                let recent = tx.count_in_series_since(
                     EventKind::Unreadable,
+                    &prefix,
                     now - Duration::hours(1),
                     ALERTS_PER_HOUR,
                 )?;
@@ -611,7 +612,7 @@ impl Desk {
                 crate::desk::actions::EXPLANATIONS_PER_HOUR,
             )?;
         }
-        let recent = self.recent_counts(tx, m, now)?;
+        let recent = self.recent_counts(tx, m, &filing, now)?;
         let mover = match &sender {
             Sender::Team(member) => Some(member.clone()),
             _ => None,
@@ -798,7 +799,7 @@ impl Desk {
                 tx,
                 now,
                 (
-                    &self.config.desk.case_prefix,
+                    case.id.prefix(),
                     self.config.team.recipients().first().map(String::as_str),
                 ),
             )?,
@@ -916,13 +917,21 @@ impl Desk {
         Ok(facts)
     }
 
-    /// The rate limits' counts for a mail from `m`'s sender.
+    /// The rate limits' counts for a mail from `m`'s sender. Refused commands are
+    /// counted in the series of the case the mail is on (a desk taken out of the
+    /// configuration leaves its cases, and their series, to the top level), else in
+    /// this desk's.
     fn recent_counts(
         &self,
         tx: &Tx<'_>,
         m: &Mail,
+        filing: &Filing,
         now: DateTime<Utc>,
     ) -> store::Result<RecentCounts> {
+        let series = match filing {
+            Filing::Existing(case, _) => case.id.prefix(),
+            _ => self.config.desk.case_prefix.as_str(),
+        };
         let policy = &self.config.policy;
         let window = Duration::from_std(policy.ack_rate_limit.window)
             .unwrap_or_else(|_| Duration::minutes(10));
@@ -936,7 +945,7 @@ impl Desk {
                 tx,
                 now,
                 (
-                    &self.config.desk.case_prefix,
+                    series,
                     self.config.team.recipients().first().map(String::as_str),
                 ),
             )?,
@@ -1441,7 +1450,8 @@ fn recent_alerts(
     (series, member): (&str, Option<&str>),
 ) -> store::Result<u32> {
     let since = now - Duration::hours(1);
-    let on_cases = tx.count_refused_since(series, since, ALERTS_PER_HOUR + 1)?;
+    let on_cases =
+        tx.count_in_series_since(EventKind::Refused, series, since, ALERTS_PER_HOUR + 1)?;
     let on_none = match member {
         Some(m) => tx.count_caseless_notices_since(m, since, ALERTS_PER_HOUR + 1)?,
         None => 0,

@@ -681,17 +681,24 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Refused commands since `since` on the cases of the series `prefix` (a desk's
-    /// `case_prefix`), counted up to `at_most` through their own index.
-    pub fn count_refused_since(
+    /// Events of `kind` (refused commands, unreadable mail) since `since` on the cases of
+    /// the series `prefix` (a desk's `case_prefix`, or a case's own), counted up to
+    /// `at_most` through their own index.
+    pub fn count_in_series_since(
         &self,
+        kind: EventKind,
         prefix: &str,
         since: DateTime<Utc>,
         at_most: u32,
     ) -> Result<u32> {
+        debug_assert!(
+            matches!(kind, EventKind::Refused | EventKind::Unreadable),
+            "{kind:?} has no index by series"
+        );
         let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = 'refused' \
-             AND substr(case_id, 1, instr(case_id, '-')) = ?2 AND at >= ?1 LIMIT {at_most})"
+            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE kind = '{}' \
+             AND substr(case_id, 1, instr(case_id, '-')) = ?2 AND at >= ?1 LIMIT {at_most})",
+            kind.as_str()
         );
         let n: i64 = self
             .opt(&sql, params![ts(since), format!("{prefix}-")])?
@@ -894,8 +901,8 @@ mod tests {
         let (sec, dune) = store
             .read(|tx| {
                 Ok((
-                    tx.count_refused_since("SEC", hour, 6)?,
-                    tx.count_refused_since("DUNE", hour, 6)?,
+                    tx.count_in_series_since(EventKind::Refused, "SEC", hour, 6)?,
+                    tx.count_in_series_since(EventKind::Refused, "DUNE", hour, 6)?,
                 ))
             })
             .unwrap();
@@ -904,9 +911,11 @@ mod tests {
              AND substr(case_id, 1, instr(case_id, '-')) = ?2 AND at >= ?1 LIMIT 6)";
         let p = plan(&store, sql);
         assert!(p.contains("events_refused_by_series"), "{p}");
+        let p = plan(&store, &sql.replace("'refused'", "'unreadable'"));
+        assert!(p.contains("events_unreadable_by_series"), "{p}");
         let steps = store
             .read(|tx| {
-                tx.count_refused_since("SEC", hour, 6)?;
+                tx.count_in_series_since(EventKind::Refused, "SEC", hour, 6)?;
                 let stmt = tx.conn().prepare_cached(sql)?;
                 Ok(stmt.get_status(StatementStatus::VmStep))
             })

@@ -366,13 +366,15 @@ ALTER TABLE imap_cursor ADD COLUMN history_until INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outbox_caseless_transcripts ON outbox (primary_rcpt, created_at)
  WHERE case_id IS NULL AND purpose = 'transcript';
 "#,
-    // 22: refused commands counted by the series of the case they named (its prefix and
-    // dash: each desk has its own), for each desk's alert budget
-    // (`Tx::count_refused_since`): a flood on one desk's cases costs another's count
+    // 22: refused commands and unreadable mail counted by the series of their case (its
+    // prefix and dash: each desk has its own), for each desk's alert budgets
+    // (`Tx::count_in_series_since`): a flood on one desk's cases costs another's count
     // nothing.
     r#"
 CREATE INDEX events_refused_by_series ON events (substr(case_id, 1, instr(case_id, '-')), at)
  WHERE kind = 'refused';
+CREATE INDEX events_unreadable_by_series ON events (substr(case_id, 1, instr(case_id, '-')), at)
+ WHERE kind = 'unreadable';
 "#,
 ];
 

@@ -894,6 +894,69 @@ fn forged_commands_in_another_desks_members_name_are_told_as_a_claim() {
     assert!(!alert.contains("add them to this desk's team"), "{alert}");
 }
 
+/// Each desk's unreadable mail has its own alert budget: five unreadable mails to the
+/// top level in an hour left the next one to cohttp, routed there, untold (the budget
+/// was counted over every desk).
+#[test]
+fn one_desks_unreadable_mail_leaves_anothers_alerts() {
+    let mut w = world();
+    let bomb = |to: &str, n: usize| {
+        report_to(RITA, to, &format!("u{n}@reporter.test"), "x", "x").replacen(
+            "\r\n\r\n",
+            &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
+            1,
+        )
+    };
+    for n in 0..6 {
+        w.deliver(&bomb(DESK, n));
+    }
+    w.new_mail();
+    w.deliver(&bomb(COHTTP, 9));
+    let out = w.new_mail();
+    assert_eq!(
+        recipients(&of(&out, "team-notice")),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&out)
+    );
+}
+
+/// Forged commands on the case of a desk taken out of the configuration (its cases are
+/// the top level's now): refusals were counted in the top level's series alone, and
+/// every forged mail alerted the team, without bound.
+#[test]
+fn forged_commands_on_a_removed_desks_case_are_alerted_five_times_an_hour() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    let mail = w.new_mail();
+    let dune = of(&mail, "team-notice")
+        .into_iter()
+        .find(|r| r.recipients == vec![DAN.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let parent = dune.trim_matches(|c| c == '<' || c == '>').to_string();
+    w.reconfigure(|t| t);
+    // A desk made anew numbers its mails from 0 again: a later moment keeps their ids
+    // apart, as a restart's new process does.
+    let later = w.clock_now() + chrono::Duration::minutes(1);
+    w.clock.set(later);
+    let forged =
+        "mx.example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org";
+    for n in 0..8 {
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("rf{n}@example.org"),
+            Some(&parent),
+            "Re: Dune bug",
+            Some(forged),
+            "#close\r\n",
+        ));
+    }
+    let alerts = of(&w.new_mail(), "team-notice").len();
+    assert!(alerts <= 2 * 5, "{alerts} alerts");
+}
+
 /// A `#move` whose block a `#case` naming another case stopped moves nothing: the
 /// transcript says "not done", and the case stays where it is. The second of two
 /// `#move` lines fails too. (The case the mail threaded into was handed over all the
