@@ -408,6 +408,21 @@ async fn mailer_loop(
                         unreachable_for = Some(backoff);
                         backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
                     }
+                    // Mail went, but the server wants a login for some (a relay that
+                    // wants one for outside recipients): said as loudly as a server
+                    // that cannot be reached, while the rest goes on.
+                    None if r.login_needed.is_some() => {
+                        more = r.more;
+                        if let Some(e) = &r.login_needed {
+                            tracing::error!(error = %e.text, check = e.keys, "the SMTP server wants a login for some mail; that mail waits");
+                            health::status(&format!(
+                                "SMTP: {} (check {}); some mail waits",
+                                e.text, e.keys
+                            ));
+                        }
+                        down = true;
+                        backoff = Duration::from_secs(1);
+                    }
                     None => {
                         more = r.more;
                         if std::mem::take(&mut db_down) {

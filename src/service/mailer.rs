@@ -402,9 +402,10 @@ pub struct FlushReport {
     pub unreachable: Option<Unreachable>,
     /// The pass took as many rows as it may: more may be due at once.
     pub more: bool,
-    /// A connection's rows were answered `530` (a login first): they wait, and so does
-    /// the next pass when none of this one's went (told as [`FlushReport::unreachable`]).
-    login_needed: Option<Unreachable>,
+    /// Rows were answered `530` (a login first): they wait, and so does the next pass
+    /// when none of this one's went (told as [`FlushReport::unreachable`]). Kept when
+    /// some went: the desk still says what is wrong.
+    pub login_needed: Option<Unreachable>,
 }
 
 impl FlushReport {
@@ -544,7 +545,7 @@ pub async fn flush_over(
         if let Some(e) = r.unreachable.take() {
             tracing::warn!(error = %e, "one more SMTP connection could not be made; sending over fewer");
         }
-        login_needed = login_needed.or(r.login_needed.take());
+        login_needed = login_needed.or_else(|| r.login_needed.clone());
         report.add(r);
         open.0.extend(kept);
     }
@@ -552,8 +553,9 @@ pub async fn flush_over(
     // used: said like one that cannot be reached, and waited for. One that took some
     // (a relay wanting a login for some recipients only) goes on taking them.
     if report.sent == 0 {
-        report.unreachable = login_needed;
+        report.unreachable = login_needed.clone();
     }
+    report.login_needed = login_needed;
     Ok(report)
 }
 

@@ -1802,7 +1802,15 @@ fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
     });
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
-    let _desk = RunningDesk::start(load(&text));
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut systemd = Systemd::listen(dir.path());
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let _desk = Daemon::start(
+        &cfg,
+        &dir.path().join("run.log"),
+        &[("NOTIFY_SOCKET", &socket)],
+    );
     wait_first_sync(&db).unwrap();
     // Six reports: eighteen mails, one connection's worth (more would open more lanes,
     // and the other lanes took the notices).
@@ -1824,6 +1832,18 @@ fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
         ),
         0,
         "the acknowledgements wait"
+    );
+    // And the desk says so, though other mail goes: the acknowledgements would wait in
+    // silence for as long as the config stays as it is.
+    // (Within the minute before the acknowledgements are tried again.)
+    let told = systemd.until(Duration::from_secs(20), |l| {
+        l.iter().any(|l| l.contains("some mail waits"))
+    });
+    assert!(
+        told.iter().any(|l| l.starts_with("STATUS=SMTP:")
+            && l.contains("smtp.username")
+            && l.contains("some mail waits")),
+        "{told:?}"
     );
 }
 
