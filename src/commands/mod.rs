@@ -652,18 +652,23 @@ pub fn parse_body(body: &str) -> ParsedBody {
     // Cut short: lines of the member's own were dropped, above any signature, beyond
     // the quote a reply carries (its `>` lines and the attribution over them): taken
     // for a forward's headers, a separator, the desk's own words.
-    let own: Vec<&str> = rest
+    let mut own: Vec<&str> = rest
         .lines()
         .take_while(|l| l.trim_end() != "--")
         .filter(|l| !l.trim().is_empty())
         .collect();
-    let quoted = |l: &str| l.trim_start().starts_with('>');
-    let mine = own
-        .iter()
-        .enumerate()
-        .filter(|&(i, l)| !quoted(l) && !own.get(i + 1).is_some_and(|n| quoted(n)))
-        .count();
-    let cut_short = words(&text) < mine;
+    // The reply's quote is the last block of `>` lines, with the attribution over it; a
+    // quote within the member's text (a statement cited, a `>>>` prompt) is theirs.
+    let quoted = |l: &&str| l.trim_start().starts_with('>');
+    let own_end = own.iter().rposition(|l| !quoted(l)).map_or(0, |i| i + 1);
+    if own_end < own.len() {
+        let attribution = own_end
+            .checked_sub(1)
+            .and_then(|i| own.get(i))
+            .is_some_and(|l| l.trim_end().ends_with(':'));
+        own.truncate(own_end - usize::from(attribution));
+    }
+    let cut_short = words(&text) < own.len();
     check_block(&mut commands, &text, cut_short);
     ParsedBody {
         commands,
@@ -2153,6 +2158,10 @@ mod tests {
         let signed = "#details\n#publish\n\nThe parser overflows on long input.\n-- \nAlice";
         let got = parsed(signed);
         assert!(got.iter().all(Result::is_ok), "{got:?}");
+        // A quote within the details is theirs: dropped, it is a cut.
+        let cited = "#details\n#publish\n\nUpstream's statement:\n> All versions before 1.4.2 are affected.\n\nWorkaround: disable X.";
+        let got = parsed(cited);
+        assert!(got[1].is_err(), "{got:?}");
         // Nor the quote under a reply, as every client writes it.
         let replied = "#details\n#publish\n\nThe parser overflows on long input.\n\nOn Mon, 23 Nov 2026 at 10:00, Security Team <security@example.org> wrote:\n> [SEC-2026-0001] New report\n> the report";
         let got = parsed(replied);

@@ -431,6 +431,23 @@ fn a_report_forwarded_with_new_reaches_the_rest_of_the_team() {
         "{}",
         String::from_utf8_lossy(&to_bob.bytes)
     );
+    // The same with the member's signature above the forward, as Gmail and Thunderbird
+    // write it (nothing of the member's own above the signature: no cut counted there).
+    w.deliver(&team_mail(
+        ALICE,
+        "fwd2@example.org",
+        None,
+        "Fwd: XSS in the wiki",
+        None,
+        "#new\r\n\r\n-- \r\nAlice\r\n\r\n---------- Forwarded message ---------\r\nFrom: Eve Finder <eve@finder.test>\r\nSubject: XSS in the wiki\r\n\r\nThe wiki echoes ?q: SIGNED-REPORT-WORDS.\r\n",
+    ));
+    let out = w.new_mail();
+    let to_bob = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![BOB.to_string()])
+        .unwrap_or_else(|| panic!("no relay to Bob: {}", summarize(&out)));
+    let attached = attached_mail(&to_bob.bytes);
+    assert!(String::from_utf8_lossy(&attached).contains("SIGNED-REPORT-WORDS"));
 }
 
 #[test]

@@ -431,7 +431,17 @@ fn relay_to_team(
 /// reply carries), files, parts beyond the text, or HTML alone. The rest of the team
 /// gets the mail itself with it.
 fn carries_more(mail: &Mail, body: &ParsedBody) -> bool {
-    body.cut_short || !mail.attachments.is_empty() || mail.more_parts || mail.text_from_html
+    // A case opened with `#new` from a mail that lost anything below its commands: what
+    // was cut is likely the report itself (forwarded under a signature, say).
+    let opens = body
+        .commands
+        .iter()
+        .any(|c| matches!(c.parsed, Ok(Command::New)));
+    body.cut_short
+        || (opens && body.cut)
+        || !mail.attachments.is_empty()
+        || mail.more_parts
+        || mail.text_from_html
 }
 
 impl Unauthenticated<'_> {
