@@ -56,6 +56,8 @@ pub struct MboxReader<R> {
     current: Option<Vec<u8>>,
     previous_blank: bool,
     line: Vec<u8>,
+    /// A separator met right under a line of text: one only if a header follows it.
+    held: Option<Vec<u8>>,
     done: bool,
 }
 
@@ -66,7 +68,28 @@ impl<R: std::io::BufRead> MboxReader<R> {
             current: None,
             previous_blank: true,
             line: Vec::new(),
+            held: None,
             done: false,
+        }
+    }
+
+    /// Adds the line just read to the message being read (unescaped).
+    fn push_line(&mut self) {
+        let line = self.line.as_slice();
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        self.previous_blank = body.is_empty();
+        if let Some(m) = self.current.as_mut() {
+            // mboxrd: ">From " and ">>From " lose one ">".
+            let unescaped = match line.iter().position(|b| *b != b'>') {
+                Some(n)
+                    if n > 0 && line.get(n..).is_some_and(|rest| rest.starts_with(b"From ")) =>
+                {
+                    line.get(1..).unwrap_or(line)
+                }
+                _ => line,
+            };
+            m.extend_from_slice(unescaped);
         }
     }
 
@@ -79,11 +102,30 @@ impl<R: std::io::BufRead> MboxReader<R> {
                 break;
             }
             let line = self.line.as_slice();
+            // A separator held under a line of text: it was one if a header follows it
+            // (a writer that left the blank line out still meant two messages), else
+            // text (an unescaped sample of an mbox, pasted in a report).
+            if let Some(held) = self.held.take() {
+                if looks_like_header(line) {
+                    let finished = self.current.replace(Vec::new());
+                    if let Some(m) = finished.map(trim_separator).filter(|m| !m.is_empty()) {
+                        self.push_line();
+                        return Ok(Some(m));
+                    }
+                } else if let Some(m) = self.current.as_mut() {
+                    m.extend_from_slice(&held);
+                }
+            }
+            let line = self.line.as_slice();
             // The first `From ` line opens the file; after that, only a well-formed one
-            // (a sender, then a date) separates messages, after a blank line or not (a
-            // writer that left the blank line out still meant two messages).
-            let opens = (self.current.is_none() && self.previous_blank) || is_separator(line);
-            if line.starts_with(b"From ") && opens {
+            // (a sender, then a date) separates messages.
+            if is_separator(line) && !self.previous_blank && self.current.is_some() {
+                self.held = Some(line.to_vec());
+                self.previous_blank = false;
+                continue;
+            }
+            let opens = self.current.is_none() || is_separator(line);
+            if line.starts_with(b"From ") && self.previous_blank && opens {
                 let finished = self.current.replace(Vec::new());
                 self.previous_blank = false;
                 if let Some(m) = finished.map(trim_separator).filter(|m| !m.is_empty()) {
@@ -91,22 +133,11 @@ impl<R: std::io::BufRead> MboxReader<R> {
                 }
                 continue;
             }
-            let body = line.strip_suffix(b"\n").unwrap_or(line);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
-            self.previous_blank = body.is_empty();
-            if let Some(m) = self.current.as_mut() {
-                // mboxrd: ">From " and ">>From " lose one ">".
-                let unescaped = match line.iter().position(|b| *b != b'>') {
-                    Some(n)
-                        if n > 0
-                            && line.get(n..).is_some_and(|rest| rest.starts_with(b"From ")) =>
-                    {
-                        line.get(1..).unwrap_or(line)
-                    }
-                    _ => line,
-                };
-                m.extend_from_slice(unescaped);
-            }
+            self.push_line();
+        }
+        // A separator held at the end of the file was text.
+        if let (Some(held), Some(m)) = (self.held.take(), self.current.as_mut()) {
+            m.extend_from_slice(&held);
         }
         Ok(self
             .current
@@ -114,6 +145,18 @@ impl<R: std::io::BufRead> MboxReader<R> {
             .map(trim_separator)
             .filter(|m| !m.is_empty()))
     }
+}
+
+/// Whether `line` starts like a header field: a name of printable characters, then a
+/// colon.
+fn looks_like_header(line: &[u8]) -> bool {
+    let name_end = line.iter().position(|b| *b == b':');
+    name_end.is_some_and(|end| {
+        end > 0
+            && line
+                .get(..end)
+                .is_some_and(|n| n.iter().all(|b| b.is_ascii_graphic()))
+    })
 }
 
 /// Whether `line` is an mbox separator as mbox writers make it: `From <sender> <date>`,
@@ -498,6 +541,22 @@ mod tests {
         let msgs = split_mbox(tight);
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert_eq!(msgs[1], b"Subject: RCE\n\ndetails\n".to_vec());
+        // Under a line of text and over no header, such a line is text (a sample pasted
+        // in a report, unescaped by an mboxcl2 writer).
+        let pasted = b"From a@b Mon Nov 23 10:00:00 2026\nSubject: parser\n\nit crashes on:\nFrom x@y Mon Nov 23 09:00:00 2026\n\x00\x01 garbage\nend\n";
+        let msgs = split_mbox(pasted);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].ends_with(
+            b"it crashes on:\nFrom x@y Mon Nov 23 09:00:00 2026\n\x00\x01 garbage\nend\n"
+        ));
+        // Nor is it lost at the end of the file.
+        let last = b"From a@b Mon Nov 23 10:00:00 2026\nSubject: s\n\ntext\nFrom x@y Mon Nov 23 09:00:00 2026\n";
+        let msgs = split_mbox(last);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].ends_with(b"text\nFrom x@y Mon Nov 23 09:00:00 2026\n"),
+            "{msgs:?}"
+        );
         for line in [
             "From the start of 10:00 2026",
             "From Mon Nov 23 10:00:00 2026",
