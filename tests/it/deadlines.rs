@@ -17,6 +17,14 @@ fn sent(fired: &[Fired]) -> Vec<String> {
         .collect()
 }
 
+/// The embargo reminders among `fired`.
+fn embargo_only(fired: Vec<String>) -> Vec<String> {
+    fired
+        .into_iter()
+        .filter(|f| f.contains("embargo"))
+        .collect()
+}
+
 #[test]
 fn a_case_life_of_reminders() {
     let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
@@ -99,12 +107,6 @@ fn a_case_life_of_reminders() {
         ]
     );
     w.clock.set(paris(2026, 12, 1, 9, 0));
-    let embargo_only = |fired: Vec<String>| -> Vec<String> {
-        fired
-            .into_iter()
-            .filter(|f| f.contains("embargo"))
-            .collect()
-    };
     assert_eq!(
         embargo_only(sent(&w.run_due())),
         vec!["SEC-2026-0001 embargo-14d"]
@@ -375,12 +377,6 @@ fn a_reminder_missed_while_down_is_not_sent_again_at_its_new_moment() {
     w.clock.set(utc(10));
     let now = secdesk::clock::Clock::now(&w.clock);
     secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
-    let embargo_only = |fired: Vec<String>| -> Vec<String> {
-        fired
-            .into_iter()
-            .filter(|f| f.contains("embargo"))
-            .collect()
-    };
     assert_eq!(
         embargo_only(sent(&w.run_due())),
         vec!["SEC-2026-0001 embargo-14d (late)"]
@@ -420,12 +416,6 @@ fn working_hours_moved_at_a_restart_neither_lose_nor_repeat_an_embargo_reminder(
     };
     w.clock.set(at(8, 30));
     restart(&mut w, "08:00-16:00");
-    let embargo_only = |fired: Vec<String>| -> Vec<String> {
-        fired
-            .into_iter()
-            .filter(|f| f.contains("embargo"))
-            .collect()
-    };
     assert_eq!(
         embargo_only(sent(&w.run_due())),
         vec!["SEC-2026-0001 embargo-14d"]

@@ -49,6 +49,23 @@ fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> Strin
     )
 }
 
+/// Rita's report `id` to the top-level desk; the id of Alice's notice of it.
+fn report_on_top(w: &mut World, id: &str, subject: &str) -> String {
+    w.deliver(&report_to(RITA, DESK, id, subject, "x"));
+    w.new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string()
+}
+
+/// `mail` made unreadable: sixty messages nested in it, which the desk does not parse.
+fn unreadable(mail: &str) -> String {
+    let nested = "Content-Type: message/rfc822\r\n\r\n".repeat(60);
+    mail.replacen("\r\n\r\n", &format!("\r\n{nested}"), 1)
+}
+
 /// "Top bug", "Cohttp bug" and "Dune bug": one report to each desk, from Rita.
 fn one_report_per_desk(w: &mut World) {
     w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
@@ -647,14 +664,7 @@ fn a_members_commands_sent_to_another_desks_address_go_to_their_own_desk() {
 #[test]
 fn a_published_case_is_not_moved() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
     let setup = "#valid\r\n#summary Header injection\r\n#package top\r\n#affected < 6.0.1\r\n#fixed-in 6.0.1\r\n#details\r\nA crafted header is sent on.\r\n";
     w.command(ALICE, "a1@example.org", &notice, setup);
     w.command(ALICE, "a2@example.org", &notice, "#publish now\r\n");
@@ -711,14 +721,7 @@ fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
 #[test]
 fn a_case_moving_is_not_published_in_the_same_mail() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
     let setup = "#valid\r\n#summary Header injection\r\n#package top\r\n#affected < 6.0.1\r\n#fixed-in 6.0.1\r\n#details\r\nA crafted header is sent on.\r\n";
     w.command(ALICE, "a1@example.org", &notice, setup);
     w.new_mail();
@@ -796,14 +799,7 @@ fn a_set_aside_mail_is_not_parsed_again_by_a_move() {
 #[test]
 fn a_forward_to_a_desks_own_address_is_refused() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
     for (n, to) in [
         COHTTP,
         "security+sec-2026-0001@example.org",
@@ -839,11 +835,13 @@ fn a_forward_to_a_desks_own_address_is_refused() {
 #[test]
 fn unreadable_mail_goes_to_the_desk_it_was_sent_to() {
     let mut w = world();
-    let bomb = report_to(RITA, COHTTP, "u1@reporter.test", "Cohttp RCE", "x").replacen(
-        "\r\n\r\n",
-        &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
-        1,
-    );
+    let bomb = unreadable(&report_to(
+        RITA,
+        COHTTP,
+        "u1@reporter.test",
+        "Cohttp RCE",
+        "x",
+    ));
     assert!(matches!(
         w.deliver(&bomb),
         Processed::Filed { opened: true, .. }
@@ -864,14 +862,7 @@ fn unreadable_mail_goes_to_the_desk_it_was_sent_to() {
 #[test]
 fn forged_commands_in_another_desks_members_name_are_told_as_a_claim() {
     let mut w = world();
-    w.deliver(&report_to(RITA, DESK, "r1@reporter.test", "Top bug", "x"));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
     let parent = notice.trim_matches(|c| c == '<' || c == '>').to_string();
     w.deliver(&team_mail(
         CAROL,
@@ -901,11 +892,13 @@ fn forged_commands_in_another_desks_members_name_are_told_as_a_claim() {
 fn one_desks_unreadable_mail_leaves_anothers_alerts() {
     let mut w = world();
     let bomb = |to: &str, n: usize| {
-        report_to(RITA, to, &format!("u{n}@reporter.test"), "x", "x").replacen(
-            "\r\n\r\n",
-            &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
-            1,
-        )
+        unreadable(&report_to(
+            RITA,
+            to,
+            &format!("u{n}@reporter.test"),
+            "x",
+            "x",
+        ))
     };
     for n in 0..6 {
         w.deliver(&bomb(DESK, n));

@@ -405,6 +405,16 @@ fn forward_of_a_case_the_team_opened_sends_only_the_words_for_the_maintainer() {
     );
 }
 
+/// The mail attached to the relay Bob got among the mail queued since the last look.
+fn relayed_to_bob(w: &mut World) -> Vec<u8> {
+    let out = w.new_mail();
+    let to_bob = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![BOB.to_string()])
+        .unwrap_or_else(|| panic!("no relay to Bob: {}", summarize(&out)));
+    attached_mail(&to_bob.bytes)
+}
+
 /// A report a member got directly, forwarded with `#new` on the first line: the forward
 /// (separator, headers, the report) is cut from the note, and the rest of the team got
 /// a relay holding `#new` alone, the report nowhere but in the database. What was cut
@@ -420,17 +430,8 @@ fn a_report_forwarded_with_new_reaches_the_rest_of_the_team() {
         None,
         "#new\r\n\r\n---------- Forwarded message ---------\r\nFrom: Eve Finder <eve@finder.test>\r\nDate: Mon, 23 Nov 2026 at 09:00\r\nSubject: RCE in the parser\r\nTo: <alice@example.org>\r\n\r\nA crafted header runs code: REPORT-WORDS.\r\n",
     ));
-    let out = w.new_mail();
-    let to_bob = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![BOB.to_string()])
-        .unwrap_or_else(|| panic!("no relay to Bob: {}", summarize(&out)));
-    let attached = attached_mail(&to_bob.bytes);
-    assert!(
-        String::from_utf8_lossy(&attached).contains("REPORT-WORDS"),
-        "{}",
-        String::from_utf8_lossy(&to_bob.bytes)
-    );
+    let attached = relayed_to_bob(&mut w);
+    assert!(String::from_utf8_lossy(&attached).contains("REPORT-WORDS"));
     // The same with the member's signature above the forward, as Gmail and Thunderbird
     // write it (nothing of the member's own above the signature: no cut counted there).
     w.deliver(&team_mail(
@@ -441,12 +442,7 @@ fn a_report_forwarded_with_new_reaches_the_rest_of_the_team() {
         None,
         "#new\r\n\r\n-- \r\nAlice\r\n\r\n---------- Forwarded message ---------\r\nFrom: Eve Finder <eve@finder.test>\r\nSubject: XSS in the wiki\r\n\r\nThe wiki echoes ?q: SIGNED-REPORT-WORDS.\r\n",
     ));
-    let out = w.new_mail();
-    let to_bob = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![BOB.to_string()])
-        .unwrap_or_else(|| panic!("no relay to Bob: {}", summarize(&out)));
-    let attached = attached_mail(&to_bob.bytes);
+    let attached = relayed_to_bob(&mut w);
     assert!(String::from_utf8_lossy(&attached).contains("SIGNED-REPORT-WORDS"));
 }
 
