@@ -824,10 +824,13 @@ impl Work<'_, '_> {
                     "not done: {why}, but it belongs to {}",
                     self.case.id
                 )),
-                (Ok(Command::Publish { .. }), None, Some(n)) => fail(format!(
-                    "not run: line {n} above failed, and an advisory goes out only from a mail \
+                // (A case that is not open is refused by `#publish` itself, saying why.)
+                (Ok(Command::Publish { .. }), None, Some(n)) if self.case.is_open() => {
+                    fail(format!(
+                        "not run: line {n} above failed, and an advisory goes out only from a mail \
                      whose commands all applied; send `#publish` again once they do"
-                )),
+                    ))
+                }
                 (Ok(cmd), None, _) => self.apply(cmd, opened),
                 (Err(e), _, _) => fail(e.to_string()),
             };
