@@ -277,7 +277,7 @@ pub fn evaluate_mail(
             ),
         };
     }
-    let headers: Vec<&str> = mail.header_values("Authentication-Results").collect();
+    let headers: Vec<&str> = mail.stamped_values("Authentication-Results").collect();
     evaluate(&headers, authserv_id, from_address)
 }
 

@@ -72,12 +72,20 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// Raw values of every header with this name (case-insensitive), in order.
+    /// Raw values of every header with this name (case-insensitive), in order, written
+    /// `Name:` or `Name :` alike: what a careless sender writes still counts (its
+    /// `Auto-Submitted :` still stops an answer).
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Raw values of every header with this name written exactly so, `Name:`: what a
+    /// receiving server stamps, and what its rules strip from incoming mail.
+    pub fn stamped_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        stamped(&self.headers, name)
     }
 
     /// The first raw value of a header, trimmed.
@@ -256,6 +264,47 @@ pub fn parse_shared(shared: std::sync::Arc<Vec<u8>>) -> Parsed {
 /// The most headers kept of one mail.
 pub const MAX_HEADERS: usize = 1000;
 
+/// The most headers kept from the end of a mail's header block beyond [`MAX_HEADERS`]:
+/// a milter adds its verdict there (spamass-milter's `X-Spam-Flag`), below whatever the
+/// sender wrote.
+pub const MAX_LAST_HEADERS: usize = 50;
+
+/// The mail's header fields, (name, raw value), in order. Bounded: of a mail of 10,000
+/// header lines, the first [`MAX_HEADERS`] (the receiving servers' trace and
+/// `Authentication-Results` are at the top) and the last [`MAX_LAST_HEADERS`] are kept.
+///
+/// A name is given as the parser reads it (`Subject`) when written so; one written
+/// otherwise (`Authentication-Results :`, the obsolete syntax servers still deliver) is
+/// given as written, colon aside, so that only a lenient lookup finds it: the servers'
+/// rules that strip incoming copies of their own stamps (`^Authentication-Results:`)
+/// let it through, so it can only be forged.
+fn header_fields(msg: &Message<'_>) -> Vec<(String, String)> {
+    let raw = msg.raw_message();
+    let fields = msg
+        .parts
+        .first()
+        .map(|p| p.headers.as_slice())
+        .unwrap_or(&[]);
+    let field = |h: &mail_parser::Header<'_>| {
+        let text = |from: u32, to: u32| raw.get(from as usize..to as usize);
+        let value = std::str::from_utf8(text(h.offset_start, h.offset_end)?).ok()?;
+        let canonical = h.name.as_str();
+        let written = text(h.offset_field, h.offset_start)?;
+        let written = written.strip_suffix(b":").unwrap_or(written);
+        let name = if written.eq_ignore_ascii_case(canonical.as_bytes()) {
+            canonical.to_string()
+        } else {
+            String::from_utf8_lossy(written).into_owned()
+        };
+        Some((name, value.to_string()))
+    };
+    let mut headers: Vec<(String, String)> = fields.iter().filter_map(field).collect();
+    if headers.len() > MAX_HEADERS + MAX_LAST_HEADERS {
+        headers.drain(MAX_HEADERS..headers.len() - MAX_LAST_HEADERS);
+    }
+    headers
+}
+
 /// The most characters kept of a subject (the rest is cut, marked with `…`): it becomes
 /// a case's title, and goes into its events and mails.
 pub const MAX_SUBJECT: usize = 500;
@@ -264,6 +313,18 @@ pub const MAX_SUBJECT: usize = 500;
 /// threading lookup and a stored row. Like RFC 5322's advice for long References, the
 /// first (the thread's root) and the last ones are kept.
 pub const MAX_IDS: usize = 100;
+
+/// Raw values of the headers named exactly `name` (case-insensitive, no white space
+/// around it), in order: see [`Mail::stamped_values`].
+pub fn stamped<'a>(
+    headers: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
 
 fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
     if ids.len() > MAX_IDS {
@@ -333,13 +394,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
     if !is_mail(&msg) {
         return None;
     }
-    // Bounded: a mail of 10,000 header lines keeps the first MAX_HEADERS (the receiving
-    // servers' trace and Authentication-Results are at the top).
-    let headers: Vec<(String, String)> = msg
-        .headers_raw()
-        .take(MAX_HEADERS)
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
+    let headers = header_fields(&msg);
 
     let (message_id, synthesized) = match msg.message_id().and_then(MessageId::new) {
         Some(id) => (id, false),
@@ -618,7 +673,11 @@ mod tests {
         assert_eq!(m.references.len(), MAX_IDS);
         assert_eq!(m.references[0].as_str(), "r0@x.test");
         assert_eq!(m.references[MAX_IDS - 1].as_str(), "r1999@x.test");
-        assert_eq!(m.headers.len(), MAX_HEADERS);
+        assert_eq!(m.headers.len(), MAX_HEADERS + MAX_LAST_HEADERS);
+        assert_eq!(
+            m.headers[MAX_HEADERS].0, "X-F4950",
+            "the last ones are kept"
+        );
         assert_eq!(m.from_address(), "a@x.test", "the first From");
         assert_eq!(m.from_headers, 2);
 
@@ -639,6 +698,61 @@ mod tests {
             panic!("unreadable")
         };
         assert_eq!(m.subject, exact);
+    }
+
+    fn spam_rules(filter: crate::config::SpamFilter) -> spam::Rules<'static> {
+        spam::Rules {
+            authserv_id: Some("mx.example.org"),
+            filter,
+            threshold: 5.0,
+        }
+    }
+
+    /// `Authentication-Results :` passes the servers' rule that strips incoming copies
+    /// of their stamp (`^Authentication-Results:`), and the parser reads the name
+    /// through the space: a forged `dkim=pass` so written made the sender a team member
+    /// and cleared the server's `spf=fail`. A careless sender's `Auto-Submitted :`
+    /// still counts.
+    #[test]
+    fn a_stamp_written_otherwise_than_servers_write_it_is_not_trusted() {
+        let raw = b"Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=example.org
+Authentication-Results : mx.example.org; dkim=pass header.d=example.org; dmarc=pass header.from=example.org
+Auto-Submitted : auto-replied
+From: alice@example.org
+Subject: s
+Message-ID: <m@x.test>
+
+#close
+";
+        let Parsed::Mail(m) = parse(raw) else {
+            panic!("unreadable")
+        };
+        let verdict = auth::evaluate_mail(&m, "mx.example.org", "alice@example.org");
+        assert!(
+            matches!(verdict, auth::AuthVerdict::Fail { .. }),
+            "{verdict}"
+        );
+        let rules = spam_rules(crate::config::SpamFilter::None);
+        let judged = spam::judge(&m.headers, m.from_address(), &rules);
+        assert!(judged.is_suspect(), "{judged:?}");
+        assert_eq!(m.header("Auto-Submitted"), Some("auto-replied"));
+        assert_eq!(m.header("Subject"), Some("s"));
+    }
+
+    /// spamass-milter adds its verdict at the end of the header block: below a
+    /// thousand header lines of the sender's, it was cut, and the spam acknowledged.
+    #[test]
+    fn a_filters_verdict_below_a_thousand_header_lines_is_read() {
+        let filler: String = (0..1100).map(|k| format!("X-Pad-{k}: x\r\n")).collect();
+        let raw = format!(
+            "From: a@x.test\r\nSubject: s\r\nMessage-ID: <m@x.test>\r\n{filler}X-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=12.0\r\n\r\nbody\r\n"
+        );
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("unreadable")
+        };
+        let rules = spam_rules(crate::config::SpamFilter::SpamAssassin);
+        let judged = spam::judge(&m.headers, m.from_address(), &rules);
+        assert!(judged.is_suspect(), "{judged:?}");
     }
 
     /// A subject whose decoded text is itself an encoded word keeps it as text: the
