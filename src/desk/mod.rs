@@ -248,6 +248,10 @@ fn is_own_mail(ctx: &Ctx<'_>, mail: &Mail) -> bool {
 fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) -> Decision {
     let own = is_own_mail(ctx, mail);
     match filing {
+        // A case in the spam state takes no per-mail notice, whatever the mail claims.
+        Filing::Existing(case, _) if case.status == CaseStatus::Spam => {
+            spam::on_spam_case(ctx, mail, *case, MessageKind::Desk)
+        }
         Filing::Existing(case, reason) if own => {
             // Told once per loop protection's window: what a mail reads of its case is
             // bounded by time, whatever the case's age or a flood of forged desk mail.
@@ -269,20 +273,22 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
                 DESK_ACTOR,
                 format!("{OWN_MAIL_BACK}; the team is told once"),
             ));
+            let note = spam::suspect_note(&spam::verdict(ctx, mail));
             let mut relay =
-                other_on_case(ctx, mail, mail.from_address(), *case, reason, None, None);
+                other_on_case(ctx, mail, mail.from_address(), *case, reason, note, None);
             relay.kind = MessageKind::Desk;
             relay.events = d.events;
             relay
         }
         Filing::Existing(case, reason) => {
+            let note = spam::suspect_note(&spam::verdict(ctx, mail));
             let mut d = other_on_case(
                 ctx,
                 mail,
                 mail.from_address(),
                 *case,
                 reason,
-                None,
+                note,
                 Some(&facts.recent),
             );
             d.kind = MessageKind::Desk;

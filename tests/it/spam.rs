@@ -170,6 +170,59 @@ fn suspect_mail_claiming_to_be_the_desk_is_quarantined() {
     }
 }
 
+/// Mail claiming the desk's address that threads into a case is judged like any other:
+/// on a case in the spam state it is quarantined without a word (it was relayed to the
+/// team, one by one, and left out of the summary), and on a normal case the team's
+/// relay says it is suspect (it came unmarked).
+#[test]
+fn suspect_mail_claiming_to_be_the_desk_on_a_case_is_judged() {
+    let mut w = World::new();
+    let spam = opened(&w.deliver(&stamped(
+        &dmarc_fail("spam.test"),
+        "x@spam.test",
+        "s1@spam.test",
+        "Cheap pills",
+        "Buy now.",
+    )));
+    assert!(w.new_mail().is_empty());
+    let p = w.deliver(&stamped(
+        &dmarc_fail("example.org"),
+        DESK,
+        "s2@spam.test",
+        &format!("Re: [{spam}] Cheap pills"),
+        "Buy now, really.",
+    ));
+    assert!(matches!(p, Processed::Filed { opened: false, .. }), "{p:?}");
+    assert!(w.new_mail().is_empty(), "no relay of spam to the team");
+    let c = w.case(&spam);
+    let quarantined = w
+        .store
+        .read(|tx| tx.events(&c.id))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "quarantined")
+        .count();
+    assert_eq!(quarantined, 2, "both mails are in the summary");
+
+    w.open_case("Heap overflow");
+    w.new_mail();
+    w.deliver(&stamped(
+        &dmarc_fail("example.org"),
+        DESK,
+        "s3@spam.test",
+        "Re: [SEC-2026-0002] Heap overflow",
+        "Please send your password.",
+    ));
+    let relay = w.take("team-notice");
+    let text = body(&relay.bytes);
+    assert!(
+        text.contains(
+            "SUSPECT: this mail may be spam, phishing or forged (mx.example.org says dmarc=fail)"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn real_spamassassin_output_decides() {
     let mut w = World::new();
