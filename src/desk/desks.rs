@@ -100,6 +100,9 @@ pub struct HandOver<'a> {
     /// The responder the case had, who is not on the new desk's team: the case arrives
     /// with none (their reminders would have gone on to them).
     pub left_responder: Option<&'a str>,
+    /// Why the report was automatic mail (a list's, a robot's), if it was: it was never
+    /// acknowledged, and its sender is told nothing of the move either.
+    pub automatic_report: Option<String>,
 }
 
 impl HandOver<'_> {
@@ -117,6 +120,13 @@ impl HandOver<'_> {
                 "It has no responder on your desk yet ({left} was, on the desk {from_desk}): \
                  #assign me takes it.\n\n"
             );
+        }
+        if let Some(why) = &self.automatic_report
+            && self.case.reporter.is_some()
+        {
+            detail.push_str(&format!(
+                "; its sender is not told: the report was automatic mail ({why})"
+            ));
         }
         let event = NewEvent::new(EventKind::Changed, self.actor, detail);
         let mut out = Vec::new();
@@ -167,12 +177,11 @@ impl HandOver<'_> {
             .reply_to(self.to.plus_address(new)),
         );
         // The sender of a case in the spam state never heard from the desk, and is told
-        // nothing now: a forged address, or a spammer's (backscatter).
-        let reporter = self
-            .case
-            .reporter
-            .as_ref()
-            .filter(|_| self.case.status != crate::types::CaseStatus::Spam);
+        // nothing now: a forged address, or a spammer's (backscatter). Nor is the sender
+        // of automatic mail (a list that rewrote From, a robot): no answer to a machine.
+        let reporter = self.case.reporter.as_ref().filter(|_| {
+            self.case.status != crate::types::CaseStatus::Spam && self.automatic_report.is_none()
+        });
         if let Some(reporter) = reporter {
             let words = Rendered {
                 subject: format!("[{new}] {}", self.case.subject),
@@ -185,7 +194,7 @@ impl HandOver<'_> {
             let refs: Vec<_> = self.reporter_last.iter().cloned().collect();
             out.push(
                 Outgoing::new(
-                    Purpose::Reply,
+                    Purpose::MoveNotice,
                     Some(new.clone()),
                     vec![reporter.clone()],
                     words,

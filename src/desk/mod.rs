@@ -662,6 +662,7 @@ pub fn delivery_failed(
         Purpose::Reply => "reply",
         Purpose::Forward => "forward to upstream",
         Purpose::PublishedNotice => "publication notice",
+        Purpose::MoveNotice => "notice of the case's new id",
         Purpose::Announce => "announcement",
         Purpose::Preannounce => "pre-announcement",
         Purpose::Reminder => "reminder",

@@ -973,7 +973,7 @@ impl Desk {
         let left = case.assignee.take_if(|a| !target.config.team.is_member(a));
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
-        let (report_text, _, _) = self.report(tx, &case)?;
+        let (report_text, automatic_report, _) = self.report(tx, &case)?;
         let reporter_last = reporter_last_message(tx, &case)?;
         tx.move_case(&case, &new_id, target.key(), now)?;
         let mut moved = case;
@@ -988,6 +988,7 @@ impl Desk {
             report_text: &report_text,
             reporter_last,
             left_responder: left.as_deref(),
+            automatic_report,
         }
         .decide();
         tx.insert_event(&new_id, now, &event, None)?;

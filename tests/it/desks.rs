@@ -1014,6 +1014,37 @@ fn a_move_that_was_not_done_moves_nothing() {
     assert_eq!(filed_on(&p), "COHTTP-2026-0001");
 }
 
+/// A case opened by automatic mail (a list that rewrote From to its own address, a
+/// robot) was never acknowledged: moved, its sender is told nothing either (the list
+/// received both case ids, signed by the new desk).
+#[test]
+fn a_case_opened_by_automatic_mail_is_moved_without_a_word_to_its_sender() {
+    let mut w = world();
+    let p = w.deliver(&format!(
+        "From: list@lists.test\r\nTo: {DESK}\r\nList-Id: <dev.lists.test>\r\nSubject: Bug in cohttp\r\nMessage-ID: <l1@lists.test>\r\n\r\nx\r\n"
+    ));
+    assert_eq!(opened(&p), "SEC-2026-0001");
+    let mail = w.new_mail();
+    assert!(!summarize(&mail).contains("ack ->"), "{}", summarize(&mail));
+    let notice = mail
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    let p = w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    assert_eq!(filed_on(&p), "COHTTP-2026-0001");
+    let summary = summarize(&w.new_mail());
+    assert!(!summary.contains("list@lists.test"), "{summary}");
+    let events = w.events("COHTTP-2026-0001");
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("its sender is not told: the report was automatic mail")),
+        "{events:?}"
+    );
+}
+
 /// `#move`: a new id in the target desk's series, history along, the old id still
 /// threading to it, both teams told, the reporter told only the new id; afterwards the
 /// new team acts on it and the old one cannot.
@@ -1083,6 +1114,12 @@ fn move_hands_a_case_to_another_desk() {
     );
     let rita = to(RITA);
     assert_eq!(rita.len(), 1, "{summary}");
+    // The desk's words, not a person's: an autoresponder must not answer them.
+    assert_eq!(
+        header(&rita[0].bytes, "Auto-Submitted").as_deref(),
+        Some("auto-generated"),
+        "{summary}"
+    );
     let words = header(&rita[0].bytes, "Subject").unwrap() + "\n" + &body(&rita[0].bytes);
     assert!(words.contains("continues as COHTTP-2026-0002"), "{words}");
     assert!(
