@@ -26,7 +26,14 @@ pub fn html_to_text(html: &str) -> String {
             '<' => handle_tag(html, &lower, pos, &mut sink),
             '&' => {
                 let (decoded, used) = decode_entity(rest);
-                sink.visible(decoded);
+                // A line break written as a reference (`&#10;`, `&#13;`, `&#x2028;`) is
+                // white space like one written as itself: pushed as text, it cut a
+                // quoted line in two, its second half unquoted (and sent by `#reply`).
+                if decoded.is_whitespace() && decoded != ' ' {
+                    sink.text_char(if decoded.is_ascii() { decoded } else { ' ' });
+                } else {
+                    sink.visible(decoded);
+                }
                 pos + used
             }
             _ => {
@@ -289,6 +296,11 @@ mod tests {
                 "\u{fffd}\u{fffd}&#99999999999;",
             ),
             ("&bogus; & &amp", "&bogus; & &amp"),
+            (
+                "<blockquote>a&#10;b&#13; c&#x2028;d&#133;e</blockquote>",
+                "> a b c d e",
+            ),
+            ("<pre>x&#10;y</pre>", "x\ny"),
             ("<script>alert('#close')</script>ok", "ok"),
             ("<STYLE>p { color: red }</STYLE>ok", "ok"),
             ("<style>never closed", ""),
