@@ -1445,7 +1445,18 @@ async fn flag_done(
         .call(move |s| s.read(|tx| tx.unflagged(&mbox, validity)))
         .await?;
     for chunk in uids.chunks(FLAG_CHUNK) {
-        store_flags(session, db, chunk, limit).await?;
+        match store_flags(session, db, chunk, limit).await {
+            Ok(()) => {}
+            // Refused, the connection still up (a read-only or shared mailbox): the mail
+            // stays unflagged and is tried again at the next pass, once. Ending the pass
+            // here ended every pass from now on: no IDLE, a reconnection per report, and
+            // no READY at a start.
+            Err(IngestError::Protocol(why)) => {
+                tracing::warn!(error = %why, unflagged = uids.len(), "the server refuses to flag filed mail done; it stays unflagged (a read-only mailbox?), and is tried again at the next pass");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         let (mbox, chunk) = (mailbox.to_string(), chunk.to_vec());
         db.call(move |s| s.write(|tx| tx.mark_flagged(&mbox, validity, &chunk)))
             .await?;

@@ -1506,6 +1506,40 @@ fn a_server_refusing_flags_never_keeps_the_next_report_from_being_filed() {
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 2);
 }
 
+/// A server that refuses every `UID STORE` with a NO, the connection kept (a read-only
+/// or shared mailbox): the pass that filed a report ended in that refusal, so the desk
+/// reconnected for every report, never idled, and at a start never said READY.
+#[test]
+fn a_server_refusing_flags_keeps_the_connection_and_idles() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let _desk = RunningDesk::start(load(&text));
+    imap.set(Mode::RefuseCommand(b"UID STORE".to_vec()));
+    let connections = imap.accepted();
+    for (n, who) in ["first@reporter.test", "second@reporter.test"]
+        .into_iter()
+        .enumerate()
+    {
+        send_report(&stack, who, "Report", "x");
+        wait_until(
+            Duration::from_secs(60),
+            "the report was never filed",
+            || filed_and_answered(&db, n as i64 + 1),
+        );
+    }
+    assert_eq!(
+        imap.accepted(),
+        connections,
+        "the desk reconnected: a refused flag ended its pass"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM raw_mail WHERE flagged = 1"),
+        0
+    );
+}
+
 /// A server that keeps no custom keywords refuses the desk's `$SecdeskDone`: the desk
 /// marks its mail `\Seen` instead, once, and files nothing twice after a restart.
 #[test]
