@@ -1584,6 +1584,13 @@ pub async fn watch(
         if shutdown.is_requested() {
             break;
         }
+        // Not ready yet (the inbox never reached since the start: a rotated password, a
+        // server down at boot): systemd is asked to wait for the next try, so the unit
+        // stays "activating", STATUS= saying why, and the backoff grows. Without it,
+        // the start timed out every two minutes and the desk began again at one second.
+        if ready.is_some() {
+            health::extend_start(backoff.saturating_add(cfg.timeout.saturating_mul(4)));
+        }
         beat.tick();
         if shutdown.pause(backoff).await {
             break;
@@ -1611,6 +1618,9 @@ async fn connected(
     // EXISTS in the answer to some other command; async-imap queues those here. A
     // clone of the queue stays reachable while the session is lent to IDLE.
     let queue = session.unsolicited_responses.clone();
+    // The first sync of a connection after a failed one says the inbox is watched again
+    // (STATUS= kept the failure until the next mail came, hours on a quiet desk).
+    let mut first = true;
     loop {
         beat.tick();
         // Whatever they said, the sync below sees it all.
@@ -1621,9 +1631,10 @@ async fn connected(
         // what is history at the first start).
         if let Some(tx) = ready.take() {
             let _ = tx.send(());
-        } else if r.fetched > 0 {
+        } else if r.fetched > 0 || first {
             health::status("watching the inbox");
         }
+        first = false;
         if r.fetched > BATCH_MAILS {
             // After a backlog the page cache goes back before the wait.
             db.call(|s| s.shrink()).await;
