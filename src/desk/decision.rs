@@ -161,9 +161,9 @@ pub struct Facts {
     /// it (`#show`, `#publish`, `#notspam`); empty otherwise (reading it for every mail
     /// made a long case slower at each mail).
     pub timeline: Vec<Event>,
-    /// The case's events of the last [`crate::desk::relay::WINDOW_MINUTES`] minutes:
-    /// what loop protection counts.
-    pub recent: Vec<Event>,
+    /// The case's events of the last [`crate::desk::relay::WINDOW_MINUTES`] minutes
+    /// (the newest of them): what loop protection counts.
+    pub recent: crate::desk::relay::Recent,
     /// The text of the report (for `#forward` and `#notspam`).
     pub report_text: String,
     /// The names of the report's attachments (for `#forward`, which sends its text

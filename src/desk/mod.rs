@@ -255,10 +255,13 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
         Filing::Existing(case, reason) if own => {
             // Told once per loop protection's window: what a mail reads of its case is
             // bounded by time, whatever the case's age or a flood of forged desk mail.
-            let told = facts
-                .recent
-                .iter()
-                .any(|e| e.detail.starts_with(OWN_MAIL_BACK));
+            // A window overflowing is a flood: the team was told of its start.
+            let told = facts.recent.overflow
+                || facts
+                    .recent
+                    .events
+                    .iter()
+                    .any(|e| e.detail.starts_with(OWN_MAIL_BACK));
             let mut d = Decision::on(*case.clone(), false, MessageKind::Desk);
             if told {
                 d.event(NewEvent::new(
@@ -465,7 +468,7 @@ fn other_on_case(
     suspect: Option<String>,
     // The case's history, for the relay's loop protection; `None` where the caller has
     // its own (our own mail come back is told to the team once per case).
-    timeline: Option<&[crate::desk::case::Event]>,
+    timeline: Option<&relay::Recent>,
 ) -> Decision {
     let (kind, event, role, headline, note) = if case.reporter.as_deref() == Some(addr) {
         (

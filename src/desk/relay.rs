@@ -25,6 +25,33 @@ use crate::mail::classify::LOOP_HEADER;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeSet;
 
+/// The most events of the window read for one mail: a flood of mail on one case (its
+/// tag is easy to guess) made every next mail's check read and sort all of the
+/// window's events, inside the write transaction: quadratic in the flood.
+pub const MAX_RECENT: usize = 200;
+
+/// A case's events of the last [`WINDOW_MINUTES`] minutes, the newest [`MAX_RECENT`] of
+/// them, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Recent {
+    pub events: Vec<Event>,
+    /// The window held more events than were read: a flood, whose relays are held.
+    pub overflow: bool,
+}
+
+impl Recent {
+    /// The window of `events` (in order): the newest [`MAX_RECENT`] of those at or
+    /// after `since`.
+    pub fn of(events: impl IntoIterator<Item = Event>, since: DateTime<Utc>) -> Recent {
+        let mut events: Vec<Event> = events.into_iter().filter(|e| e.at >= since).collect();
+        let overflow = events.len() > MAX_RECENT;
+        if overflow {
+            events.drain(..events.len() - MAX_RECENT);
+        }
+        Recent { events, overflow }
+    }
+}
+
 /// Relays of one sender's mail on one case, per window.
 pub const PER_SENDER: usize = 5;
 /// Relays on one case, all senders together, per window.
@@ -57,7 +84,8 @@ pub struct Request<'a> {
 }
 
 /// Decides whether `req.mail` may be relayed, given the case's history so far.
-pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
+pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, recent: &Recent) -> Relay {
+    let timeline = recent.events.as_slice();
     // Team mail that went through a desk (ours or another) is held: a relay of it could
     // come back the same way. Another desk's mail from anyone else (an upstream's own
     // desk answering our `#forward`) is a person's answer and goes to the team like any
@@ -100,6 +128,12 @@ pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, timeline: &[Event]) -> Relay {
     // The case's own budget is the outsiders': anyone can guess a case's tag, and a
     // flood of theirs must not silence its reporter, its upstreams or its team, who
     // stay bounded by the limits above.
+    if !req.participant && recent.overflow {
+        return Relay::Held(format!(
+            "not relayed to the team: more than {MAX_RECENT} events on this case in the last \
+             {WINDOW_MINUTES} minutes, a flood (loop protection)"
+        ));
+    }
     let on_case = relayed_since(timeline, since, None, is_outsiders_kind);
     if !req.participant && on_case >= PER_CASE {
         return Relay::Held(format!(

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::desk::actions::ALERTS_PER_HOUR;
 use crate::desk::case::{Case, EventKind};
 use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
+use crate::desk::relay::{MAX_RECENT, Recent};
 use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming, MessageKind};
 use crate::mail::classify::{self, Sender};
 use crate::mail::threading::{self, ThreadIndex, ThreadReason};
@@ -890,14 +891,10 @@ impl Desk {
                 )
             }) {
                 facts.timeline = tx.events(&case.id)?;
-                facts.recent = facts
-                    .timeline
-                    .iter()
-                    .filter(|e| e.at >= since)
-                    .cloned()
-                    .collect();
+                facts.recent = Recent::of(facts.timeline.iter().cloned(), since);
             } else {
-                facts.recent = tx.events_since(&case.id, since)?;
+                let (events, overflow) = tx.events_since(&case.id, since, MAX_RECENT)?;
+                facts.recent = Recent { events, overflow };
             }
             // Only `#forward` and `#notspam` quote the report (to the maintainer, to the
             // team): parsing it again (it may be 50 MB) inside the write transaction is
@@ -1662,10 +1659,10 @@ mod tests {
                 .unwrap()
         };
         let plain = facts(None);
-        assert_eq!((plain.timeline.len(), plain.recent.len()), (0, 1));
+        assert_eq!((plain.timeline.len(), plain.recent.events.len()), (0, 1));
         let note = facts(Some("#severity low\n"));
-        assert_eq!((note.timeline.len(), note.recent.len()), (0, 1));
+        assert_eq!((note.timeline.len(), note.recent.events.len()), (0, 1));
         let show = facts(Some("#show\n"));
-        assert_eq!((show.timeline.len(), show.recent.len()), (301, 1));
+        assert_eq!((show.timeline.len(), show.recent.events.len()), (301, 1));
     }
 }

@@ -714,16 +714,28 @@ impl Tx<'_> {
         events_of(rows)
     }
 
-    /// The events of `case` at or after `since`, in order: read through the
-    /// `events_case_at` index, so an old case's long history is not read for them.
-    pub fn events_since(&self, case: &CaseId, since: DateTime<Utc>) -> Result<Vec<Event>> {
-        let rows: Vec<EventRow> = self.rows(EVENTS_SINCE_SQL, params![case, ts(since)])?;
-        events_of(rows)
+    /// The newest `at_most` events of `case` at or after `since`, in order, and whether
+    /// there were more: read backwards through the `events_case_at` index, so neither an
+    /// old case's long history nor a flood of mail on it is read for them.
+    pub fn events_since(
+        &self,
+        case: &CaseId,
+        since: DateTime<Utc>,
+        at_most: usize,
+    ) -> Result<(Vec<Event>, bool)> {
+        let limit = i64::try_from(at_most.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut rows: Vec<EventRow> =
+            self.rows(EVENTS_SINCE_SQL, params![case, ts(since), limit])?;
+        let more = rows.len() > at_most;
+        rows.truncate(at_most);
+        rows.reverse();
+        Ok((events_of(rows)?, more))
     }
 }
 
-/// The events of a case since an instant (at, then id: the order they were written in).
-const EVENTS_SINCE_SQL: &str = "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 AND at >= ?2 ORDER BY at, id";
+/// The newest events of a case since an instant, newest first (at, then id: the order
+/// they were written in).
+const EVENTS_SINCE_SQL: &str = "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3";
 
 type EventRow = (String, EventKind, String, String, i64, Option<MessageId>);
 
@@ -991,14 +1003,52 @@ mod tests {
             .unwrap();
         let (recent, steps) = store
             .read(|tx| {
-                let recent = tx.events_since(&id, now - Duration::minutes(10))?;
+                let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
                 let stmt = tx.conn().prepare_cached(EVENTS_SINCE_SQL)?;
                 Ok((recent, stmt.get_status(StatementStatus::VmStep)))
             })
             .unwrap();
-        assert_eq!(recent.len(), 2);
+        let (recent, more) = recent;
+        assert_eq!((recent.len(), more), (2, false));
         assert!(recent[0].at < recent[1].at, "in order");
         assert!(steps < 200, "{steps} steps for 2 recent events");
+    }
+
+    /// A flood of mail on one case inside the window (its tag is easy to guess) costs
+    /// each next mail's read its newest events alone: all of them were read and sorted,
+    /// for every mail, in the write transaction.
+    #[test]
+    fn a_flood_on_a_case_costs_the_next_mail_a_bounded_read() {
+        use super::EVENTS_SINCE_SQL;
+        use crate::desk::case::{EventKind, NewEvent};
+        use chrono::{Duration, TimeZone, Utc};
+        use rusqlite::StatementStatus;
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let (_dir, mut store, id) = store_with_case("flood.db", now);
+        store
+            .write(|tx| {
+                for i in 0..5000 {
+                    let mail = NewEvent::new(EventKind::OtherMail, "x@spam.test", format!("{i}"));
+                    // Ten a second, several in the same second: `id` orders those.
+                    let at = now - Duration::seconds(500) + Duration::milliseconds(i * 100);
+                    tx.insert_event(&id, at, &mail, None)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (recent, steps) = store
+            .read(|tx| {
+                let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
+                let stmt = tx.conn().prepare_cached(EVENTS_SINCE_SQL)?;
+                Ok((recent, stmt.get_status(StatementStatus::VmStep)))
+            })
+            .unwrap();
+        let (recent, more) = recent;
+        assert!(more, "the window held more");
+        assert_eq!(recent.len(), 200);
+        assert_eq!(recent[0].detail, "4800", "the newest, in order");
+        assert_eq!(recent[199].detail, "4999");
+        assert!(steps < 3000, "{steps} steps for 200 of 5,000 events");
     }
 
     /// What is read for every mail or for a short listing is found through an index,

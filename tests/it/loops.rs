@@ -412,6 +412,46 @@ fn outsiders_cannot_use_up_the_relays_of_a_cases_participants() {
     );
 }
 
+/// A flood on one case past what one mail's check reads of the window
+/// ([`MAX_RECENT`] events): the outsiders' mail stays held (the first relays fell out of
+/// what is read), and the reporter's still reaches the team.
+#[test]
+fn a_flood_on_a_case_past_what_is_read_stays_held() {
+    use secdesk::desk::relay::{MAX_RECENT, PER_CASE};
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    w.new_mail();
+    for n in 0..MAX_RECENT / 2 + 20 {
+        let sender = format!("junk{}@spam.test", n / PER_SENDER);
+        let junk = report(
+            &format!("junk{n}@spam.test"),
+            "[SEC-2026-0001] junk",
+            "junk",
+        )
+        .replace(RITA, &sender);
+        w.clock.advance(Duration::seconds(1));
+        w.deliver(&junk);
+    }
+    let relayed = w
+        .new_mail()
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .count();
+    assert_eq!(relayed, 2 * PER_CASE, "only the first outsiders' mails");
+    w.clock.advance(Duration::seconds(1));
+    let again = report("r2@reporter.test", "Re: Heap overflow", "More details.")
+        .replace("\r\n\r\n", "\r\nIn-Reply-To: <r1@reporter.test>\r\n\r\n");
+    assert_eq!(kind_of(&w.deliver(&again)), "reporter");
+    assert_eq!(
+        w.new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "team-notice")
+            .count(),
+        2,
+        "the reporter's mail was held"
+    );
+}
+
 #[test]
 fn autoresponders_that_do_not_thread_are_held_too() {
     let mut w = World::new();
