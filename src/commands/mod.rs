@@ -48,8 +48,10 @@ pub enum Command {
     Credit(Credit),
     /// Affected functions or modules, in order (`affected_bindings`).
     Bindings(Vec<String>),
-    /// A fixing commit: git repository URL and full commit hash (lower case).
+    /// A fixing commit: git repository URL and full commit hash (lower case), of the
+    /// package named first (`#commit <package> <url> <sha>`) or of the first package.
     Commit {
+        package: Option<String>,
         url: String,
         sha: String,
     },
@@ -1192,14 +1194,19 @@ fn parse_credit(args: &str) -> Result<Credit, CommandError> {
     non_empty("credit", args, "needs a name or `anonymous`").map(Credit::Name)
 }
 
-/// `#commit <git-url> <sha>`: the OSV schema wants full hashes in GIT ranges.
+/// `#commit [<package>] <git-url> <sha>`: the OSV schema wants full hashes in GIT
+/// ranges.
 fn parse_commit(args: &str) -> Result<Command, CommandError> {
     let words: Vec<&str> = args.split_whitespace().collect();
-    let [url, sha] = words.as_slice() else {
-        return Err(malformed(
-            "commit",
-            "needs the repository's git URL and the commit's full hash",
-        ));
+    let (package, url, sha) = match words.as_slice() {
+        [url, sha] => (None, url, sha),
+        [package, url, sha] => (Some(package.to_string()), url, sha),
+        _ => {
+            return Err(malformed(
+                "commit",
+                "needs the repository's git URL and the commit's full hash (the package first, on a case naming several)",
+            ));
+        }
     };
     let scheme_ok = ["https://", "http://", "git://"]
         .iter()
@@ -1218,6 +1225,7 @@ fn parse_commit(args: &str) -> Result<Command, CommandError> {
     }
     let url = crate::uri::as_uri(url).map_err(|why| malformed("commit", &why))?;
     Ok(Command::Commit {
+        package,
         url,
         sha: sha.to_ascii_lowercase(),
     })
@@ -1512,6 +1520,15 @@ mod tests {
             (
                 "#commit https://github.com/example/tar 1A61AEEE7F593EC067612DF1739EC905EAB0450F",
                 Command::Commit {
+                    package: None,
+                    url: s("https://github.com/example/tar"),
+                    sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
+                },
+            ),
+            (
+                "#commit tar https://github.com/example/tar 1a61aeee7f593ec067612df1739ec905eab0450f",
+                Command::Commit {
+                    package: Some(s("tar")),
                     url: s("https://github.com/example/tar"),
                     sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
                 },
@@ -1519,6 +1536,7 @@ mod tests {
             (
                 "#commit https://git.example.org/dépôt 1a61aeee7f593ec067612df1739ec905eab0450f",
                 Command::Commit {
+                    package: None,
                     url: s("https://git.example.org/d%C3%A9p%C3%B4t"),
                     sha: s("1a61aeee7f593ec067612df1739ec905eab0450f"),
                 },

@@ -23,6 +23,12 @@ pub struct PackageEntry {
     pub name: String,
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
+    /// Its own `#bindings <package> …` (the first package's are `Case::bindings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<String>,
+    /// Its own `#commit <package> …` (the first package's are `Case::fix_commits`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<(String, String)>,
 }
 
 /// One case.

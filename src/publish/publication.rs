@@ -64,6 +64,10 @@ pub struct PackagePart {
     pub name: Option<String>,
     pub affected: Option<String>,
     pub fixed_in: Option<String>,
+    /// Its `affected_bindings`.
+    pub bindings: Vec<String>,
+    /// Its fixing commits: (git repository url, commit id).
+    pub commits: Vec<(String, String)>,
 }
 
 /// The packages of a case, the first one first; one (maybe empty) when none is named.
@@ -72,11 +76,15 @@ pub fn packages(case: &Case) -> Vec<PackagePart> {
         name: case.package.clone(),
         affected: case.affected.clone(),
         fixed_in: case.fixed_in.clone(),
+        bindings: case.bindings.clone(),
+        commits: case.fix_commits.clone(),
     }];
     parts.extend(case.extra_packages.iter().map(|p| PackagePart {
         name: Some(p.name.clone()),
         affected: p.affected.clone(),
         fixed_in: p.fixed_in.clone(),
+        bindings: p.bindings.clone(),
+        commits: p.commits.clone(),
     }));
     parts
 }
@@ -95,7 +103,7 @@ pub fn advisory_ids(case: &Case) -> Vec<String> {
 /// (two calls print the same advisory), and not changes it does not show (an
 /// assignment, a reminder, a note).
 pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
-    timeline(case, events)
+    timeline(case, events, case.fixed_in.as_deref())
         .into_iter()
         .map(|(at, _)| at)
         .chain(case.advisory_changed_at)
@@ -105,19 +113,39 @@ pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
         .unwrap_or(case.opened_at)
 }
 
-/// The public timeline: dated facts. The first report, its acknowledgement and the
-/// first contact with maintainers are told in the desk's words whatever the events
-/// say (their free text holds subjects and addresses); changes the desk marked public
-/// (confirmed, CVE assigned, fix released…) in the words it wrote for the public.
-fn timeline(case: &Case, events: &[Event]) -> Vec<(DateTime<Utc>, String)> {
+/// The public timeline of the advisory of the package fixed in `fixed_in`: dated facts.
+/// The first report, its acknowledgement and the first contact with maintainers are
+/// told in the desk's words whatever the events say (their free text holds subjects and
+/// addresses); changes the desk marked public (confirmed, CVE assigned, fix released…)
+/// in the words it wrote for the public, as the case stands now: a CVE id assigned and
+/// replaced since (a typo, another vulnerability's id) is not told, each one still
+/// there once, on the day it was first given; the fix once, on its last `#fixed`, in
+/// this package's version.
+fn timeline(case: &Case, events: &[Event], fixed_in: Option<&str>) -> Vec<(DateTime<Utc>, String)> {
     let mut out: Vec<(DateTime<Utc>, String)> = Vec::new();
-    let mut seen = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut told_cves: Vec<&str> = Vec::new();
+    let mut fix: Option<DateTime<Utc>> = None;
     for e in events {
         let text = match e.kind {
             EventKind::Opened => Some("reported to the security team".to_string()),
             EventKind::Acknowledged => Some("report acknowledged".to_string()),
             EventKind::Forwarded => Some("maintainers contacted".to_string()),
-            EventKind::Changed if e.public => Some(e.detail.clone()),
+            EventKind::Changed if e.public && is_fix_released(&e.detail) => {
+                fix = Some(e.at);
+                None
+            }
+            EventKind::Changed if e.public => match cves_assigned(&e.detail) {
+                Some(ids) => {
+                    let new: Vec<&str> = ids
+                        .into_iter()
+                        .filter(|id| case.cves.iter().any(|c| c == id) && !told_cves.contains(id))
+                        .collect();
+                    told_cves.extend(&new);
+                    (!new.is_empty()).then(|| format!("{} assigned", new.join(", ")))
+                }
+                None => Some(e.detail.clone()),
+            },
             _ => None,
         };
         if let Some(text) = text
@@ -127,10 +155,31 @@ fn timeline(case: &Case, events: &[Event]) -> Vec<(DateTime<Utc>, String)> {
             out.push((e.at, text));
         }
     }
+    if let Some(at) = fix {
+        let text = match fixed_in {
+            Some(v) => format!("fix released in {v}"),
+            None => "fix released".to_string(),
+        };
+        let i = out.partition_point(|(t, _)| *t <= at);
+        out.insert(i, (at, text));
+    }
     if let Some(at) = case.published_at {
         out.push((at, "advisory published".to_string()));
     }
     out
+}
+
+/// Whether a public event is `#fixed`'s ("fix released", "fix released in 1.4.2").
+fn is_fix_released(detail: &str) -> bool {
+    detail == "fix released" || detail.starts_with("fix released in ")
+}
+
+/// The ids of a public event of `#cve` ("CVE-2026-1234, CVE-2026-5678 assigned").
+fn cves_assigned(detail: &str) -> Option<Vec<&str>> {
+    let ids: Vec<&str> = detail.strip_suffix(" assigned")?.split(", ").collect();
+    ids.iter()
+        .all(|id| id.starts_with("CVE-") && !id.contains(' '))
+        .then_some(ids)
 }
 
 /// The advisories of `case`, one per package, with `ids` in package order (a draft
@@ -143,7 +192,6 @@ pub fn advisories_for(
 ) -> Vec<Advisory> {
     let parts = packages(case);
     let modified = last_change(case, events);
-    let timeline = timeline(case, events);
     let mut credits: Vec<(CreditRole, String)> = Vec::new();
     if let CreditChoice::Name(n) = &case.credit {
         credits.push((CreditRole::Reporter, n.clone()));
@@ -156,8 +204,7 @@ pub fn advisories_for(
     parts
         .iter()
         .zip(ids)
-        .enumerate()
-        .map(|(i, (part, id))| Advisory {
+        .map(|(part, id)| Advisory {
             id: id.clone(),
             case_id: case.id.clone(),
             summary: case.summary.clone(),
@@ -180,19 +227,15 @@ pub fn advisories_for(
                 .collect(),
             credits: credits.clone(),
             related: ids.iter().filter(|other| *other != id).cloned().collect(),
-            bindings: case.bindings.clone(),
-            // A fixing commit belongs to the first package: the one the case is about.
-            commits: if i == 0 {
-                case.fix_commits
-                    .iter()
-                    .map(|(url, sha)| (as_uri_or_same(url), sha.clone()))
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            bindings: part.bindings.clone(),
+            commits: part
+                .commits
+                .iter()
+                .map(|(url, sha)| (as_uri_or_same(url), sha.clone()))
+                .collect(),
             published: case.published_at,
             modified,
-            timeline: timeline.clone(),
+            timeline: timeline(case, events, part.fixed_in.as_deref()),
             timezone_note: None,
         })
         .collect()

@@ -814,6 +814,8 @@ mod tests {
             name: "other".into(),
             affected: Some("<2".into()),
             fixed_in: None,
+            bindings: vec!["Other.g".into()],
+            commits: vec![("https://git.test/o".into(), "def456".into())],
         }];
         c.credits = vec![(CreditRole::Finder, "Rita".into())];
         c.bindings = vec!["Module.f".into()];

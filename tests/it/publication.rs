@@ -163,6 +163,60 @@ fn two_packages_publish_two_related_advisories() {
     );
 }
 
+/// Each advisory of a case naming two packages tells its own package's facts: its fix
+/// version in the timeline, its bindings, its fixing commits (the first package's
+/// version, bindings and commits went into both); and a CVE id replaced by `#cve` is
+/// not in any timeline (a typo published another vulnerability's id).
+#[test]
+fn each_package_advisory_tells_its_own_fix_and_only_the_cves_still_assigned() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let sha_ec = "1a61aeee7f593ec067612df1739ec905eab0450f";
+    let sha_pk = "2b72bfff8f6a4fd178723ef2840fd016fbc1561f";
+    let cmds = format!(
+        "#summary Heap overflow in the parser\r\n#package mirage-crypto-ec\r\n#package mirage-crypto-pk\r\n#affected mirage-crypto-ec < 2.3.0\r\n#affected mirage-crypto-pk >= 1.0, < 2.2.1\r\n#fixed-in mirage-crypto-ec 2.3.0\r\n#fixed-in mirage-crypto-pk 2.2.1\r\n#bindings Mirage_crypto_ec.P256.verify\r\n#bindings mirage-crypto-pk Mirage_crypto_pk.Rsa.decrypt\r\n#commit https://github.com/mirage/mirage-crypto {sha_ec}\r\n#commit mirage-crypto-pk https://github.com/mirage/mirage-crypto-pk {sha_pk}\r\n#cve CVE-2026-1234\r\n"
+    );
+    w.command(ALICE, "a1@example.org", &notice, &cmds);
+    let t = body(&w.take("transcript").bytes);
+    assert!(!t.contains('✗'), "{t}");
+    assert!(
+        t.contains("affected bindings of mirage-crypto-pk: Mirage_crypto_pk.Rsa.decrypt"),
+        "{t}"
+    );
+    w.clock.advance(chrono::Duration::days(1));
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#cve CVE-2026-12345\r\n#fixed\r\n#publish now\r\n",
+    );
+    let announce = w.take("announce");
+    let ec = attachment(&announce.bytes, "OSEC-2026-01.md");
+    let pk = attachment(&announce.bytes, "OSEC-2026-02.md");
+    for (md, own, other) in [(&ec, "2.3.0", "2.2.1"), (&pk, "2.2.1", "2.3.0")] {
+        assert!(md.contains(&format!("fix released in {own}")), "{md}");
+        assert!(!md.contains(&format!("fix released in {other}")), "{md}");
+        assert!(md.contains("CVE-2026-12345 assigned"), "{md}");
+        assert!(!md.contains("CVE-2026-1234 "), "{md}");
+    }
+    assert!(ec.contains("Mirage_crypto_ec.P256.verify"), "{ec}");
+    assert!(!ec.contains("Mirage_crypto_pk.Rsa.decrypt"), "{ec}");
+    assert!(pk.contains("Mirage_crypto_pk.Rsa.decrypt"), "{pk}");
+    assert!(!pk.contains("Mirage_crypto_ec.P256.verify"), "{pk}");
+    assert!(ec.contains(sha_ec) && !ec.contains(sha_pk), "{ec}");
+    assert!(pk.contains(sha_pk) && !pk.contains(sha_ec), "{pk}");
+    let osv: serde_json::Value =
+        serde_json::from_str(&attachment(&announce.bytes, "OSEC-2026-02.json")).unwrap();
+    let git = osv["affected"][0]["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "GIT")
+        .cloned()
+        .unwrap();
+    assert_eq!(git["repo"], "https://github.com/mirage/mirage-crypto-pk");
+}
+
 /// The reporter's thanks template fails for this case: nothing at all goes out (not the
 /// announcement either), and the case is not published.
 #[test]

@@ -146,6 +146,8 @@ impl Work<'_, '_> {
             name: p.to_string(),
             affected: None,
             fixed_in: None,
+            bindings: Vec::new(),
+            commits: Vec::new(),
         });
         self.change(format!("package added: {p}"));
         ok(format!(
@@ -271,26 +273,75 @@ impl Work<'_, '_> {
         ok(text)
     }
 
-    pub(super) fn bindings(&mut self, names: &[String]) -> Step {
-        for n in names {
-            if !self.case.bindings.contains(n) {
-                self.case.bindings.push(n.clone());
-            }
-        }
-        self.change(format!("affected bindings: {}", names.join(" ")));
-        ok(format!(
-            "affected bindings: {}",
-            self.case.bindings.join(", ")
-        ))
+    /// The package a `#bindings`/`#commit` names first (its index), or the first one;
+    /// and, on a case naming several, the words saying which (` of <name>`).
+    fn package_of(&self, named: Option<&str>) -> Result<(usize, String), String> {
+        let names = self.package_names();
+        let i = match named {
+            Some(n) => names.iter().position(|m| m == n).ok_or_else(|| {
+                format!(
+                    "`{n}` is not a package of this case ({})",
+                    if names.is_empty() {
+                        "it names none yet: `#package` first".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            })?,
+            None => 0,
+        };
+        let of = match names.get(i) {
+            Some(n) if names.len() > 1 => format!(" of {n}"),
+            _ => String::new(),
+        };
+        Ok((i, of))
     }
 
-    pub(super) fn commit(&mut self, url: &str, sha: &str) -> Step {
-        let entry = (url.to_string(), sha.to_string());
-        if self.case.fix_commits.contains(&entry) {
-            return ok(format!("{sha} was already a fixing commit"));
+    /// The bindings and fixing commits of package `i`.
+    fn package_fixes(&mut self, i: usize) -> (&mut Vec<String>, &mut Vec<(String, String)>) {
+        match i
+            .checked_sub(1)
+            .and_then(|j| self.case.extra_packages.get_mut(j))
+        {
+            Some(entry) => (&mut entry.bindings, &mut entry.commits),
+            None => (&mut self.case.bindings, &mut self.case.fix_commits),
         }
-        self.case.fix_commits.push(entry);
-        self.change(format!("fixing commit {sha} in {url}"));
-        ok(format!("fixing commit: {sha} in {url}"))
+    }
+
+    /// `#bindings [<package>] <name>…`: a first word naming one of the case's packages
+    /// says whose they are (each advisory lists its own package's).
+    pub(super) fn bindings(&mut self, names: &[String]) -> Step {
+        let named = names
+            .first()
+            .filter(|n| names.len() > 1 && self.package_names().contains(n));
+        let (i, of) = match self.package_of(named.map(String::as_str)) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let names = names.get(usize::from(named.is_some())..).unwrap_or_default();
+        let list = self.package_fixes(i).0;
+        for n in names {
+            if !list.contains(n) {
+                list.push(n.clone());
+            }
+        }
+        let all = list.join(", ");
+        self.change(format!("affected bindings{of}: {}", names.join(" ")));
+        ok(format!("affected bindings{of}: {all}"))
+    }
+
+    pub(super) fn commit(&mut self, package: Option<&str>, url: &str, sha: &str) -> Step {
+        let (i, of) = match self.package_of(package) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let entry = (url.to_string(), sha.to_string());
+        let list = self.package_fixes(i).1;
+        if list.contains(&entry) {
+            return ok(format!("{sha} was already a fixing commit{of}"));
+        }
+        list.push(entry);
+        self.change(format!("fixing commit{of} {sha} in {url}"));
+        ok(format!("fixing commit{of}: {sha} in {url}"))
     }
 }

@@ -888,7 +888,7 @@ impl Work<'_, '_> {
             Command::FixedIn(v) => self.fixed_in(v),
             Command::Credit(c) => self.credit(c),
             Command::Bindings(names) => self.bindings(names),
-            Command::Commit { url, sha } => self.commit(url, sha),
+            Command::Commit { package, url, sha } => self.commit(package.as_deref(), url, sha),
             // lifecycle.rs
             Command::Valid => self.valid(),
             Command::Invalid(reason) => self.invalid(reason),
