@@ -121,17 +121,18 @@ pub struct SuspectMail {
     pub reason: String,
 }
 
-/// The daily summary's headline and text; `None` for a day without suspect mail.
+/// The daily summary's headline and text, of `n` suspect mails of which `rows` are the
+/// first; `None` for a day without suspect mail.
 pub fn summary(
     ctx: &Ctx<'_>,
+    n: usize,
     rows: &[SuspectMail],
     since: DateTime<Utc>,
 ) -> Option<Result<Rendered, TemplateError>> {
-    if rows.is_empty() {
+    if n == 0 {
         return None;
     }
     let cal = &ctx.config.calendar;
-    let n = rows.len();
     let mut text = format!(
         "{n} suspect mail{} arrived since {}. None was acknowledged and nobody was told of \
          them one by one. Each is kept on a case in the spam state.\n\n",

@@ -170,13 +170,9 @@ fn fire_spam_summary(
     let since = tx
         .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
-    let mut rows = Vec::new();
-    for row in tx.quarantined_between(since, r.due)? {
-        if tx.is_case_of_desk(&row.case, desk.key())? {
-            rows.push(row);
-        }
-    }
-    let fired = match spam::summary(&desk.ctx(now), &rows, since) {
+    let (total, rows) =
+        tx.quarantined_between((since, r.due), desk.key(), spam::SUMMARY_MAX_ROWS)?;
+    let fired = match spam::summary(&desk.ctx(now), total, &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
             None

@@ -635,21 +635,31 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Suspect mail filed in `[since, until)`: case, when, sender, subject, why; oldest
-    /// first, from the `quarantined` events and the messages they belong to.
+    /// Suspect mail on `desk`'s cases filed in `[since, until)`: how many, and the first
+    /// `at_most` of them (case, when, sender, subject, why), oldest first, from the
+    /// `quarantined` events (through their own index) and the messages they belong to.
+    /// Bounded: a day's flood of spam costs the summary `at_most` rows in memory.
     pub fn quarantined_between(
         &self,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<crate::desk::spam::SuspectMail>> {
+        (since, until): (DateTime<Utc>, DateTime<Utc>),
+        desk: &str,
+        at_most: usize,
+    ) -> Result<(usize, Vec<crate::desk::spam::SuspectMail>)> {
+        let range = params![ts(since), ts(until), desk];
+        let total: i64 = self
+            .opt(&format!("SELECT COUNT(*) {QUARANTINED_FROM}"), range)?
+            .unwrap_or(0);
+        let limit = i64::try_from(at_most).unwrap_or(i64::MAX);
         let rows: Vec<(String, String, String, String, String)> = self.rows(
-            "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail
-               FROM events e LEFT JOIN messages m ON m.message_id = e.message_id
-              WHERE e.kind = ?1 AND e.at >= ?2 AND e.at < ?3
-              ORDER BY e.at, e.id",
-            params![EventKind::Quarantined.as_str(), ts(since), ts(until)],
+            &format!(
+                "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail \
+                 {QUARANTINED_FROM} ORDER BY e.at, e.id LIMIT ?4"
+            ),
+            params![ts(since), ts(until), desk, limit],
         )?;
-        rows.into_iter()
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        let rows = rows
+            .into_iter()
             .map(|(case, at, sender, subject, reason)| {
                 Ok(crate::desk::spam::SuspectMail {
                     case,
@@ -659,7 +669,8 @@ impl Tx<'_> {
                     reason,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((total, rows))
     }
 
     /// Events of `kind` on any case since `since`, counted up to `at_most`: read for
@@ -732,6 +743,12 @@ impl Tx<'_> {
         Ok((events_of(rows)?, more))
     }
 }
+
+/// The suspect mail on a desk's cases in a time range (`?1`, `?2`, desk `?3`): the
+/// kind written out, so that the partial index `events_quarantined` serves it.
+const QUARANTINED_FROM: &str = "FROM events e JOIN cases c ON c.id = e.case_id AND c.desk = ?3 \
+     LEFT JOIN messages m ON m.message_id = e.message_id \
+     WHERE e.kind = 'quarantined' AND e.at >= ?1 AND e.at < ?2";
 
 /// The newest events of a case since an instant, newest first (at, then id: the order
 /// they were written in).
@@ -1053,10 +1070,54 @@ mod tests {
         assert!(steps < 3000, "{steps} steps for 200 of 5,000 events");
     }
 
+    /// The spam summary reads its desk's suspect mail of the day, the first rows alone
+    /// and a count of all: a day's flood (and another desk's) was read whole, in memory,
+    /// inside the write transaction.
+    #[test]
+    fn the_spam_summary_reads_its_desks_first_rows_and_counts_the_rest() {
+        use crate::desk::case::{EventKind, NewEvent};
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let (_dir, mut store, id) = store_with_case("summary.db", now);
+        let other = crate::types::CaseId::parse("COHTTP-2026-0001").unwrap();
+        store
+            .write(|tx| {
+                let case = crate::desk::case::Case::new(
+                    other.clone(),
+                    "other".into(),
+                    None,
+                    now,
+                    crate::types::MessageId::from_parts("other", "x.test"),
+                );
+                tx.insert_case(&case)?;
+                tx.set_case_desk(&other, "cohttp")?;
+                let why = NewEvent::new(EventKind::Quarantined, "desk", "dmarc=fail");
+                for i in 0..300 {
+                    tx.insert_event(&id, now - Duration::seconds(i), &why, None)?;
+                    tx.insert_event(&other, now - Duration::seconds(i), &why, None)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let day = (now - Duration::days(1), now + Duration::seconds(1));
+        let (total, rows) = store
+            .read(|tx| tx.quarantined_between(day, "", 200))
+            .unwrap();
+        assert_eq!((total, rows.len()), (300, 200));
+        assert!(rows.iter().all(|r| r.case == "SEC-2026-0001"));
+        assert!(rows[0].at < rows[199].at, "oldest first");
+        let (total, rows) = store
+            .read(|tx| tx.quarantined_between(day, "cohttp", 200))
+            .unwrap();
+        assert_eq!((total, rows.len()), (300, 200));
+        assert!(rows.iter().all(|r| r.case == "COHTTP-2026-0001"));
+    }
+
     /// What is read for every mail or for a short listing is found through an index,
     /// never by reading every case: a scan here makes the desk slower as it ages.
     #[test]
     fn hot_case_lookups_read_no_whole_table() {
+        use super::QUARANTINED_FROM;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("plans.db")).unwrap();
         let checks = [
@@ -1073,6 +1134,25 @@ mod tests {
             (
                 crate::store::outbox::explained_to_sql(2),
                 "outbox_caseless_transcripts",
+            ),
+            // The daily spam summary, and what `#move` changes.
+            (
+                format!("SELECT COUNT(*) {QUARANTINED_FROM}"),
+                "events_quarantined",
+            ),
+            (
+                format!(
+                    "SELECT e.case_id, e.detail {QUARANTINED_FROM} ORDER BY e.at, e.id LIMIT 200"
+                ),
+                "events_quarantined",
+            ),
+            (
+                crate::store::desks::MOVE_REFS_SQL.to_string(),
+                "message_refs_case",
+            ),
+            (
+                crate::store::desks::MOVE_DUPLICATES_SQL.to_string(),
+                "cases_duplicate_of",
             ),
         ];
         for (sql, index) in checks {

@@ -66,12 +66,12 @@ impl Tx<'_> {
         self.set_case_desk(new_id, desk)?;
         for sql in [
             "UPDATE messages SET case_id = ?2 WHERE case_id = ?1",
-            "UPDATE message_refs SET case_id = ?2 WHERE case_id = ?1",
+            MOVE_REFS_SQL,
             "UPDATE events SET case_id = ?2 WHERE case_id = ?1",
             "UPDATE outbox SET case_id = ?2 WHERE case_id = ?1",
             "UPDATE reminders SET scope = ?2 WHERE scope = ?1",
             "UPDATE case_aliases SET case_id = ?2 WHERE case_id = ?1",
-            "UPDATE cases SET duplicate_of = ?2 WHERE duplicate_of = ?1",
+            MOVE_DUPLICATES_SQL,
         ] {
             self.exec(sql, params![old, new])?;
         }
@@ -84,3 +84,10 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// A moved case's threading entries (through `message_refs_case`).
+pub(crate) const MOVE_REFS_SQL: &str = "UPDATE message_refs SET case_id = ?2 WHERE case_id = ?1";
+
+/// The cases marked duplicates of a moved case (through `cases_duplicate_of`).
+pub(crate) const MOVE_DUPLICATES_SQL: &str =
+    "UPDATE cases SET duplicate_of = ?2 WHERE duplicate_of = ?1";

@@ -376,6 +376,16 @@ CREATE INDEX events_refused_by_series ON events (substr(case_id, 1, instr(case_i
 CREATE INDEX events_unreadable_by_series ON events (substr(case_id, 1, instr(case_id, '-')), at)
  WHERE kind = 'unreadable';
 "#,
+    // 23: the day's suspect mail for the spam summary (`Tx::quarantined_between`), read
+    // from its own entries: the summary read every event the desk ever wrote, inside a
+    // write transaction. And, for `#move`, a case's threading entries by case (it
+    // scanned the whole table twice, the second time for the foreign key's check of the
+    // case it deletes) and the cases marked duplicates of it.
+    r#"
+CREATE INDEX events_quarantined ON events (at) WHERE kind = 'quarantined';
+CREATE INDEX message_refs_case ON message_refs (case_id);
+CREATE INDEX cases_duplicate_of ON cases (duplicate_of) WHERE duplicate_of IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]

@@ -318,7 +318,9 @@ impl Work<'_, '_> {
             Ok(x) => x,
             Err(e) => return fail(e),
         };
-        let names = names.get(usize::from(named.is_some())..).unwrap_or_default();
+        let names = names
+            .get(usize::from(named.is_some())..)
+            .unwrap_or_default();
         let list = self.package_fixes(i).0;
         for n in names {
             if !list.contains(n) {
