@@ -649,13 +649,12 @@ impl Tx<'_> {
         let total: i64 = self
             .opt(&format!("SELECT COUNT(*) {QUARANTINED_FROM}"), range)?
             .unwrap_or(0);
-        let limit = i64::try_from(at_most).unwrap_or(i64::MAX);
         let rows: Vec<(String, String, String, String, String)> = self.rows(
             &format!(
                 "SELECT e.case_id, e.at, COALESCE(m.from_addr, ''), COALESCE(m.subject, ''), e.detail \
-                 {QUARANTINED_FROM} ORDER BY e.at, e.id LIMIT ?4"
+                 {QUARANTINED_FROM} ORDER BY e.at, e.id LIMIT {at_most}"
             ),
-            params![ts(since), ts(until), desk, limit],
+            range,
         )?;
         let total = usize::try_from(total).unwrap_or(usize::MAX);
         let rows = rows
@@ -734,9 +733,8 @@ impl Tx<'_> {
         since: DateTime<Utc>,
         at_most: usize,
     ) -> Result<(Vec<Event>, bool)> {
-        let limit = i64::try_from(at_most.saturating_add(1)).unwrap_or(i64::MAX);
         let mut rows: Vec<EventRow> =
-            self.rows(EVENTS_SINCE_SQL, params![case, ts(since), limit])?;
+            self.rows(&events_since_sql(at_most), params![case, ts(since)])?;
         let more = rows.len() > at_most;
         rows.truncate(at_most);
         rows.reverse();
@@ -751,8 +749,14 @@ const QUARANTINED_FROM: &str = "FROM events e JOIN cases c ON c.id = e.case_id A
      WHERE e.kind = 'quarantined' AND e.at >= ?1 AND e.at < ?2";
 
 /// The newest events of a case since an instant, newest first (at, then id: the order
-/// they were written in).
-const EVENTS_SINCE_SQL: &str = "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3";
+/// they were written in): one more than `at_most`, to tell whether there were more. The
+/// limit is written into the statement (see `count_events_sql`).
+fn events_since_sql(at_most: usize) -> String {
+    format!(
+        "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT {}",
+        at_most.saturating_add(1)
+    )
+}
 
 type EventRow = (String, EventKind, String, String, i64, Option<MessageId>);
 
@@ -997,7 +1001,7 @@ mod tests {
     /// minutes alone: three thousand older events cost the read nothing.
     #[test]
     fn a_cases_recent_events_are_read_without_its_history() {
-        use super::EVENTS_SINCE_SQL;
+        use super::events_since_sql;
         use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
         use rusqlite::StatementStatus;
@@ -1023,7 +1027,7 @@ mod tests {
         let (recent, steps) = store
             .read(|tx| {
                 let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
-                let stmt = tx.conn().prepare_cached(EVENTS_SINCE_SQL)?;
+                let stmt = tx.conn().prepare_cached(&events_since_sql(200))?;
                 Ok((recent, stmt.get_status(StatementStatus::VmStep)))
             })
             .unwrap();
@@ -1038,7 +1042,7 @@ mod tests {
     /// for every mail, in the write transaction.
     #[test]
     fn a_flood_on_a_case_costs_the_next_mail_a_bounded_read() {
-        use super::EVENTS_SINCE_SQL;
+        use super::events_since_sql;
         use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
         use rusqlite::StatementStatus;
@@ -1058,7 +1062,7 @@ mod tests {
         let (recent, steps) = store
             .read(|tx| {
                 let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
-                let stmt = tx.conn().prepare_cached(EVENTS_SINCE_SQL)?;
+                let stmt = tx.conn().prepare_cached(&events_since_sql(200))?;
                 Ok((recent, stmt.get_status(StatementStatus::VmStep)))
             })
             .unwrap();
