@@ -925,9 +925,10 @@ impl Desk {
         filing: &Filing,
         now: DateTime<Utc>,
     ) -> store::Result<RecentCounts> {
+        let own = self.config.desk.case_prefix.as_str();
         let series = match filing {
             Filing::Existing(case, _) => case.id.prefix(),
-            _ => self.config.desk.case_prefix.as_str(),
+            _ => own,
         };
         let policy = &self.config.policy;
         let window = Duration::from_std(policy.ack_rate_limit.window)
@@ -936,8 +937,14 @@ impl Desk {
             .unwrap_or_else(|_| Duration::hours(1));
         Ok(RecentCounts {
             acks: tx.count_acks_to_mailbox(m.from_address(), now - window)?,
-            acks_total: tx.count_acks_since(now - total_window)?,
-            ack_limit_told: tx.count_events_since(EventKind::AckLimit, now - total_window, 1)? > 0,
+            // Each desk's own: a flood on one desk's address holds back no other's.
+            acks_total: tx.count_acks_since(own, now - total_window)?,
+            ack_limit_told: tx.count_in_series_since(
+                EventKind::AckLimit,
+                own,
+                now - total_window,
+                1,
+            )? > 0,
             alerts: recent_alerts(
                 tx,
                 now,

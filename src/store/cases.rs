@@ -691,9 +691,10 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Events of `kind` (refused commands, unreadable mail) since `since` on the cases of
-    /// the series `prefix` (a desk's `case_prefix`, or a case's own), counted up to
-    /// `at_most` through their own index.
+    /// Events of `kind` (refused commands, unreadable mail; the acknowledgement limit's
+    /// alert) since `since` on the cases of the series `prefix` (a desk's
+    /// `case_prefix`, or a case's own), counted up to `at_most` through their own index
+    /// (the alerts through `events_counted`: one per desk and window at most).
     pub fn count_in_series_since(
         &self,
         kind: EventKind,
@@ -702,7 +703,10 @@ impl Tx<'_> {
         at_most: u32,
     ) -> Result<u32> {
         debug_assert!(
-            matches!(kind, EventKind::Refused | EventKind::Unreadable),
+            matches!(
+                kind,
+                EventKind::Refused | EventKind::Unreadable | EventKind::AckLimit
+            ),
             "{kind:?} has no index by series"
         );
         let sql = format!(

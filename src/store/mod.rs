@@ -733,11 +733,26 @@ mod tests {
             (Purpose::TeamNotice, at(10, 30, 40)),
             (Purpose::Ack, at(11, 0, 0)),
         ];
+        let case = crate::types::CaseId::parse("SEC-2026-0001").unwrap();
+        let other = crate::types::CaseId::parse("COHTTP-2026-0001").unwrap();
         store
             .write(|tx| {
-                for (n, (purpose, when)) in queued.iter().enumerate() {
-                    tx.enqueue(&mail(n as u32), *purpose, None, *when)?;
+                for (id, subject) in [(&case, "a"), (&other, "b")] {
+                    let root = crate::types::MessageId::from_parts(subject, "x.test");
+                    let c = crate::desk::case::Case::new(
+                        id.clone(),
+                        subject.into(),
+                        None,
+                        at(9, 0, 0),
+                        root,
+                    );
+                    tx.insert_case(&c)?;
                 }
+                for (n, (purpose, when)) in queued.iter().enumerate() {
+                    tx.enqueue(&mail(n as u32), *purpose, Some(&case), *when)?;
+                }
+                // Another desk's acknowledgement counts in its own series only.
+                tx.enqueue(&mail(9), Purpose::Ack, Some(&other), at(10, 30, 0))?;
                 Ok(())
             })
             .unwrap();
@@ -749,7 +764,7 @@ mod tests {
             (at(10, 31, 0), 1),
             (at(11, 1, 0), 0),
         ] {
-            let got = store.read(|tx| tx.count_acks_since(since)).unwrap();
+            let got = store.read(|tx| tx.count_acks_since("SEC", since)).unwrap();
             assert_eq!(got, want, "since {since}");
         }
     }

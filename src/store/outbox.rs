@@ -216,14 +216,16 @@ impl Tx<'_> {
         let id = self.conn().last_insert_rowid();
         if purpose == Purpose::Ack {
             let minute = minute_of(now);
+            let series = case.map(|c| format!("{}-", c.prefix())).unwrap_or_default();
             self.exec(
-                "INSERT INTO ack_counts (minute, n) VALUES (?1, 1) ON CONFLICT (minute) DO UPDATE SET n = n + 1",
-                [&minute],
+                "INSERT INTO ack_counts (series, minute, n) VALUES (?1, ?2, 1) ON CONFLICT (series, minute) DO UPDATE SET n = n + 1",
+                params![series, minute],
             )?;
-            // Minutes older than any window worth configuring go.
+            // Minutes older than any window worth configuring go (the series' own,
+            // through the key).
             self.exec(
-                "DELETE FROM ack_counts WHERE minute < ?1",
-                [minute_of(now - chrono::Duration::days(400))],
+                "DELETE FROM ack_counts WHERE series = ?1 AND minute < ?2",
+                params![series, minute_of(now - chrono::Duration::days(400))],
             )?;
         }
         Ok(id)
@@ -290,15 +292,15 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Mail of `purpose` to anyone queued since `since` (the desk-wide ack limit).
-    /// How many acknowledgements were queued since `since`, to the minute: the minute
+    /// How many acknowledgements on the cases of the series `prefix` (a desk's
+    /// `case_prefix`: its own limit) were queued since `since`, to the minute: the minute
     /// `since` falls in counts whole, so the window is at most a minute longer, never
     /// shorter. One row per minute is read, however many acknowledgements the window holds.
-    pub fn count_acks_since(&self, since: DateTime<Utc>) -> Result<u32> {
+    pub fn count_acks_since(&self, prefix: &str, since: DateTime<Utc>) -> Result<u32> {
         let n: i64 = self
             .opt(
-                "SELECT COALESCE(SUM(n), 0) FROM ack_counts WHERE minute >= ?1",
-                [minute_of(since)],
+                "SELECT COALESCE(SUM(n), 0) FROM ack_counts WHERE series = ?1 AND minute >= ?2",
+                params![format!("{prefix}-"), minute_of(since)],
             )?
             .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))

@@ -386,6 +386,23 @@ CREATE INDEX events_quarantined ON events (at) WHERE kind = 'quarantined';
 CREATE INDEX message_refs_case ON message_refs (case_id);
 CREATE INDEX cases_duplicate_of ON cases (duplicate_of) WHERE duplicate_of IS NOT NULL;
 "#,
+    // 24: acknowledgements counted per minute by the series of their case (its prefix
+    // and dash: each desk has its own), for each desk's own limit
+    // (`policy.ack_rate_limit_total`): a flood on one desk's address held back every
+    // other desk's acknowledgements. Filled from the outbox.
+    r#"
+CREATE TABLE ack_counts_by_series (
+    series TEXT    NOT NULL,      -- "SEC-": the case id's prefix and dash
+    minute TEXT    NOT NULL,      -- "YYYY-MM-DDTHH:MM", UTC, as the outbox's instants begin
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (series, minute)
+) STRICT, WITHOUT ROWID;
+INSERT INTO ack_counts_by_series (series, minute, n)
+SELECT COALESCE(substr(case_id, 1, instr(case_id, '-')), ''), substr(created_at, 1, 16), COUNT(*)
+  FROM outbox WHERE purpose = 'ack' GROUP BY 1, 2;
+DROP TABLE ack_counts;
+ALTER TABLE ack_counts_by_series RENAME TO ack_counts;
+"#,
 ];
 
 #[cfg(test)]
@@ -559,19 +576,33 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             let conn = at_version(&path, 9);
-            for (n, (purpose, at)) in [
-                ("ack", "2026-11-30T10:00:01.000Z"),
-                ("ack", "2026-11-30T10:00:59.000Z"),
-                ("team_notice", "2026-11-30T10:00:30.000Z"),
-                ("ack", "2026-11-30T10:05:00.000Z"),
+            for (seq, id) in [
+                (1, "SEC-2026-0001"),
+                (2, "SEC-2026-0002"),
+                (3, "SEC-2026-0003"),
+                (4, "COHTTP-2026-0001"),
+            ] {
+                conn.execute(
+                    "INSERT INTO cases (id, year, seq, subject, status, opened_at, root_message_id)
+                     VALUES (?1, 2026, ?2, 's', 'new', '2026-11-23T09:00:00Z', ?1)",
+                    rusqlite::params![id, seq],
+                )
+                .unwrap();
+            }
+            for (n, (purpose, at, case)) in [
+                ("ack", "2026-11-30T10:00:01.000Z", "SEC-2026-0001"),
+                ("ack", "2026-11-30T10:00:59.000Z", "SEC-2026-0002"),
+                ("team_notice", "2026-11-30T10:00:30.000Z", "SEC-2026-0002"),
+                ("ack", "2026-11-30T10:05:00.000Z", "SEC-2026-0003"),
+                ("ack", "2026-11-30T10:05:00.000Z", "COHTTP-2026-0001"),
             ]
             .into_iter()
             .enumerate()
             {
                 conn.execute(
-                    "INSERT INTO outbox (purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at)
-                     VALUES (?1, ?2, 'd@x', '[]', 'r@x', x'00', ?3, ?3)",
-                    rusqlite::params![purpose, format!("m{n}@x"), at],
+                    "INSERT INTO outbox (purpose, message_id, envelope_from, recipients, primary_rcpt, bytes, created_at, next_attempt_at, case_id)
+                     VALUES (?1, ?2, 'd@x', '[]', 'r@x', x'00', ?3, ?3, ?4)",
+                    rusqlite::params![purpose, format!("m{n}@x"), at, case],
                 )
                 .unwrap();
             }
@@ -582,10 +613,18 @@ mod tests {
                 .with_ymd_and_hms(2026, 11, 30, 10, m, 0)
                 .unwrap()
         };
-        let count = |store: &mut Store, m| store.read(|tx| tx.count_acks_since(since(m))).unwrap();
+        let count = |store: &mut Store, m| {
+            store
+                .read(|tx| tx.count_acks_since("SEC", since(m)))
+                .unwrap()
+        };
         assert_eq!(count(&mut store, 0), 3);
         assert_eq!(count(&mut store, 1), 1);
         assert_eq!(count(&mut store, 6), 0);
+        let other = store
+            .read(|tx| tx.count_acks_since("COHTTP", since(0)))
+            .unwrap();
+        assert_eq!(other, 1, "another desk's series counts its own");
     }
 
     /// The daemon asks systemd for time before a migration (one may copy every stored

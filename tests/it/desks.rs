@@ -42,6 +42,43 @@ fn world() -> World {
     World::with(monday_10(), DESKS)
 }
 
+/// Each desk's acknowledgement limit counts its own: a flood of reports on one desk's
+/// address held back every other desk's acknowledgements (and their team was never
+/// told), whatever limit that desk set.
+#[test]
+fn each_desks_acknowledgement_limit_counts_its_own() {
+    let mut w = World::with(
+        monday_10(),
+        &format!("[policy]\nack_rate_limit_total = \"2 per hour\"\n{DESKS}"),
+    );
+    for (to, n) in [(DESK, 3), (COHTTP, 3)] {
+        for i in 0..n {
+            let from = format!("r{i}@{}.test", to.replace(['@', '+', '.'], "-"));
+            w.deliver(&report_to(&from, to, &format!("m{i}-{from}"), "Bug", "x"));
+        }
+    }
+    let mail = w.new_mail();
+    let acks = |domain: &str| {
+        mail.iter()
+            .filter(|r| r.purpose.as_str() == "ack" && r.recipients[0].contains(domain))
+            .count()
+    };
+    assert_eq!(acks("security-example-org"), 2, "{}", summarize(&mail));
+    assert_eq!(acks("security-cohttp"), 2, "{}", summarize(&mail));
+    let alerted = |who: &str| {
+        mail.iter()
+            .filter(|r| {
+                r.recipients == vec![who.to_string()]
+                    && header(&r.bytes, "Subject")
+                        .unwrap_or_default()
+                        .contains("acknowledgements are held back")
+            })
+            .count()
+    };
+    assert_eq!(alerted(ALICE), 1, "{}", summarize(&mail));
+    assert_eq!(alerted(CAROL), 1, "{}", summarize(&mail));
+}
+
 /// A report from `from` to `to`.
 fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
     format!(
