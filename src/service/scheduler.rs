@@ -119,25 +119,39 @@ pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> stor
         .spam
         .summary
         .map(|at| deadlines::next_daily_at(&desk.config.calendar, at, now));
-    ensure_recurring(tx, &desk.spam_scope(), ReminderKind::SpamSummary, next)
+    ensure_recurring(
+        tx,
+        (&desk.spam_scope(), ReminderKind::SpamSummary),
+        next,
+        now,
+    )
 }
 
 /// Keeps one pending row of a recurring job (the digest, the spam summary) in `scope`:
 /// planned at `next` when none is pending, or every row cancelled when the config turned
-/// the job off (`next` is `None`).
+/// the job off (`next` is `None`). A row still to come at another moment than `next`
+/// (the configured moment or time zone changed) is planned again at `next`: it went out
+/// once more at the old moment first. One overdue (the desk was down) fires late.
 fn ensure_recurring(
     tx: &Tx<'_>,
-    scope: &str,
-    kind: ReminderKind,
+    (scope, kind): (&str, ReminderKind),
     next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> store::Result<()> {
     let Some(due) = next else {
         return tx.cancel_reminders(scope);
     };
-    let pending = tx
-        .reminders_of(scope)?
-        .into_iter()
-        .any(|r| r.state == store::ReminderState::Pending);
+    let mut pending = false;
+    for r in tx.reminders_of(scope)? {
+        if r.state != store::ReminderState::Pending {
+            continue;
+        }
+        if r.due <= now || r.due == due {
+            pending = true;
+        } else {
+            tx.drop_reminder(r.id)?;
+        }
+    }
     if !pending {
         tx.plan_reminder(
             scope,
@@ -251,7 +265,7 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
         .policy
         .digest
         .map(|weekly| weekly.next_after(&desk.config.calendar, now));
-    ensure_recurring(tx, &desk.digest_scope(), ReminderKind::Digest, next)
+    ensure_recurring(tx, (&desk.digest_scope(), ReminderKind::Digest), next, now)
 }
 
 /// `desks`: the top level, and the desk whose business the reminder is.

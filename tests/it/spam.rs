@@ -364,6 +364,30 @@ fn one_daily_summary_sanitised_and_never_twice() {
     assert!(pending_of(&mut w, "*spam").is_empty());
 }
 
+/// A summary hour changed in the configuration applies to the summary already planned:
+/// it went out once more at the old hour first (the digest's day and hour, and a new
+/// time zone, alike).
+#[test]
+fn a_summary_moved_to_another_hour_goes_at_the_new_one() {
+    let mut w = World::new();
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "v@innocent.test",
+        "f1@spam.test",
+        "x",
+        "x",
+    ));
+    assert!(w.run_due().is_empty(), "tomorrow 09:00 is planned");
+    w.reconfigure(|t| format!("{t}\n[spam]\nsummary = \"18:00\"\n"));
+    assert!(w.run_due().is_empty());
+    w.clock.set(paris(2026, 11, 23, 18, 0));
+    assert_eq!(w.run_due().len(), 1, "at the new hour");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    assert!(w.run_due().is_empty(), "not at the old one");
+    assert!(w.new_mail().is_empty());
+}
+
 #[test]
 fn notspam_releases_and_spam_quarantines() {
     let mut w = World::new();
