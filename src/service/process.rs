@@ -593,11 +593,13 @@ impl Desk {
         };
         let year = self.config.calendar.local_date(now).year();
         let filing = self.filing(tx, found, year)?;
-        let (filing, after) = self.past_publication(tx, &sender, filing, year)?;
+        // Before the rule for mail after publication: another desk's member acting on a
+        // published case opened a new case, acknowledged, with their command lines.
         if let Some(d) = self.refused_elsewhere(top, tx, m, &sender, &filing, now)? {
             let meta = Meta::of(m, raw_id, threading::ancestor_ids(m));
             return self.record(tx, d, Some(&meta), now, delivery);
         }
+        let (filing, after) = self.past_publication(tx, m, &sender, filing, year)?;
         let mut facts = self.gather_facts(top, tx, body.as_ref(), &filing, (year, now))?;
         // Only what the desk tells the team of is marked failed: automatic mail on a
         // case that is not in the spam state (`desk::decide`'s arm for it).
@@ -734,26 +736,28 @@ impl Desk {
     /// announcement or a forward of it, "your fix is incomplete, here is a bypass") is a
     /// new report: a case of its own, acknowledged, with its deadlines. On the published
     /// case it got no answer, no case and no reminder, and the team's `#reply` went to
-    /// that case's reporter. Returns the filing, and the published case it came after.
+    /// that case's reporter. An answer to the case's `#forward` is upstream's, from
+    /// whatever address (the forward went to a list or an alias; a maintainer answers).
+    /// Returns the filing, and the published case it came after.
     fn past_publication(
         &self,
         tx: &Tx<'_>,
+        m: &Mail,
         sender: &Sender,
         filing: Filing,
         year: i32,
     ) -> store::Result<(Filing, Option<CaseId>)> {
-        match (sender, &filing) {
-            (Sender::Other(addr), Filing::Existing(case, _))
-                if case.status == crate::types::CaseStatus::Published
-                    && case.reporter.as_deref() != Some(addr.as_str())
-                    && !case.upstream.iter().any(|u| u == addr) =>
-            {
-                let published = case.id.clone();
-                let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
-                Ok((Filing::New(id), Some(published)))
-            }
-            _ => Ok((filing, None)),
+        if let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, &filing)
+            && case.status == crate::types::CaseStatus::Published
+            && case.reporter.as_deref() != Some(addr.as_str())
+            && !case.upstream.iter().any(|u| u == addr)
+            && !answers_a_forward(tx, m)?
+        {
+            let published = case.id.clone();
+            let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
+            return Ok((Filing::New(id), Some(published)));
         }
+        Ok((filing, None))
     }
 
     /// A member of another desk has no power over this desk's cases: the decision that
@@ -1587,6 +1591,17 @@ fn mark(
 
 /// How much of a mail on file is read to tell a copy of it from another mail under its
 /// Message-ID: its header block, where the `Date` is.
+/// Whether `m` answers one of the desk's `#forward`s (by its `In-Reply-To` or
+/// `References`, bounded by `mail::MAX_IDS` each).
+fn answers_a_forward(tx: &Tx<'_>, m: &Mail) -> store::Result<bool> {
+    for id in threading::ancestor_ids(m) {
+        if tx.message_kind(&id)?.as_deref() == Some(Purpose::Forward.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 const HEAD_BYTES: usize = 64 << 10;
 
 /// A mail under the Message-ID of one on file is a copy of it (a second delivery, a

@@ -79,6 +79,51 @@ fn each_desks_acknowledgement_limit_counts_its_own() {
     assert_eq!(alerted(CAROL), 1, "{}", summarize(&mail));
 }
 
+/// A member of another desk acting on a published case is refused like on any other
+/// case of that desk: their command lines opened a new case there, acknowledged.
+#[test]
+fn another_desks_member_is_refused_on_a_published_case_too() {
+    let mut w = world();
+    let id = opened(&w.deliver(&report_to(RITA, COHTTP, "r1@reporter.test", "Bug", "one")));
+    let notice = of(&w.new_mail(), "team-notice")[0].message_id.to_string();
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c1@example.org",
+        &notice,
+        &format!("Re: [{id}] Bug"),
+        "#summary A bug in cohttp\r\n#package cohttp\r\n#affected < 1.0\r\n#details\r\nA bug.\r\n",
+    ));
+    w.deliver(&member_mail(
+        CAROL,
+        COHTTP,
+        "c2@example.org",
+        &notice,
+        &format!("Re: [{id}] Bug"),
+        "#publish now\r\n",
+    ));
+    assert_eq!(w.case(&id).status.as_str(), "published");
+    w.new_mail();
+    let p = w.deliver(&member_mail(
+        ALICE,
+        DESK,
+        "a1@example.org",
+        &notice,
+        &format!("Re: [{id}] Bug"),
+        "#reopen\r\n",
+    ));
+    assert_eq!(filed_on(&p), id);
+    assert_eq!(w.case(&id).status.as_str(), "published");
+    let mail = w.new_mail();
+    assert_eq!(mail.len(), 1, "{}", summarize(&mail));
+    assert_eq!(mail[0].recipients, vec![CAROL.to_string()]);
+    assert!(
+        w.events(&id).iter().any(|e| e.kind == EventKind::Refused),
+        "{:?}",
+        w.events(&id)
+    );
+}
+
 /// A report from `from` to `to`.
 fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
     format!(

@@ -732,4 +732,15 @@ fn a_stranger_writing_after_publication_opens_a_new_report() {
     assert!(
         matches!(&w.deliver(&upstream), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
     );
+    // A colleague of hers answers the forward from another address (it went to her, a
+    // list or an alias): upstream's answer too, not a new report acknowledged.
+    w.new_mail();
+    let colleague = upstream
+        .replace("uma@upstream.test", "jane@upstream.test")
+        .replace("u1@upstream.test", "j1@upstream.test");
+    assert!(
+        matches!(&w.deliver(&colleague), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
+    );
+    let out = summarize(&w.new_mail());
+    assert!(!out.contains("ack ->"), "{out}");
 }
