@@ -481,9 +481,13 @@ impl Desk {
                 let year = desk.config.calendar.local_date(now).year();
                 let prefix = desk.config.desk.case_prefix.clone();
                 let ctx = desk.ctx(now);
+                let mut id = id;
                 if tx.message_known(&id)? {
-                    mark(tx, raw_id, RawOutcome::Duplicate, &id, now)?;
-                    return Ok(Processed::Duplicate(id));
+                    let Some(own) = id_for_reused(tx, &id, bytes, false)? else {
+                        mark(tx, raw_id, RawOutcome::Duplicate, &id, now)?;
+                        return Ok(Processed::Duplicate(id));
+                    };
+                    id = own;
                 }
                 let new_id = tx.next_case_id(&prefix, year)?;
                 // The desk's unreadable mail of the last hour, counted up to the budget.
@@ -507,7 +511,7 @@ impl Desk {
             }
             Parsed::Mail(mut m) => {
                 if tx.message_known(&m.message_id)? {
-                    let Some(own) = id_for_reused(tx, &m.message_id, bytes)? else {
+                    let Some(own) = id_for_reused(tx, &m.message_id, bytes, true)? else {
                         mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
                         return Ok(Processed::Duplicate(m.message_id.clone()));
                     };
@@ -1606,22 +1610,31 @@ const HEAD_BYTES: usize = 64 << 10;
 
 /// A mail under the Message-ID of one on file is a copy of it (a second delivery, a
 /// list's or another relay's copy) when it was written at the same moment: same `Date`,
-/// read from the first [`HEAD_BYTES`] of each. Another mail reusing the id (a careless
-/// client, a web form or a script, writing one id on all its mail) is filed under an id
-/// of its own, made from the id and its `Date`, so its own copies are copies too:
-/// returned, unless that one is on file already. A mail the desk sent has no bytes on
-/// file: one coming back under its id is a copy (never a report to answer).
-fn id_for_reused(tx: &Tx<'_>, id: &MessageId, bytes: &[u8]) -> store::Result<Option<MessageId>> {
-    // A mail filed unreadable under the id is no copy of this one (which was read); its
-    // header may be what made it unreadable, and is not read again.
-    let unreadable = tx.message_kind(id)?.as_deref() == Some(MessageKind::Unreadable.as_str());
-    let date = |b: &[u8]| mail::date_of(b.get(..HEAD_BYTES).unwrap_or(b));
-    let written = date(bytes);
-    if !unreadable {
-        let Some(head) = tx.raw_head_of_message(id, HEAD_BYTES)? else {
+/// read from the first [`HEAD_BYTES`] of each; or, neither having a `Date` (a script
+/// writing to the MX), the same body as far as the shorter one goes (a list adds its
+/// footer below). A copy reads as its original does: a readable mail is no copy of one
+/// filed unreadable, nor the reverse (whose header, which may be what made it
+/// unreadable, is not read again). Another mail reusing the id (a careless client, a
+/// web form or a script writing one id on all its mail) is filed under an id of its
+/// own, made from the id and its `Date`, so its own copies are copies too: returned,
+/// unless that one is on file already. A mail the desk sent has no bytes on file: one
+/// coming back under its id is a copy (never a report to answer).
+fn id_for_reused(
+    tx: &Tx<'_>,
+    id: &MessageId,
+    bytes: &[u8],
+    readable: bool,
+) -> store::Result<Option<MessageId>> {
+    let unreadable_on_file =
+        tx.message_kind(id)?.as_deref() == Some(MessageKind::Unreadable.as_str());
+    let head = |b: &[u8]| b.get(..HEAD_BYTES).unwrap_or(b).to_vec();
+    let mine = head(bytes);
+    let written = mail::date_of(&mine);
+    if unreadable_on_file != readable {
+        let Some(theirs) = tx.raw_head_of_message(id, HEAD_BYTES)? else {
             return Ok(None);
         };
-        if date(&head) == written {
+        if same_writing(&theirs, &mine) {
             return Ok(None);
         }
     }
@@ -1629,8 +1642,37 @@ fn id_for_reused(tx: &Tx<'_>, id: &MessageId, bytes: &[u8]) -> store::Result<Opt
         "{id} {}",
         written.map(|d| d.to_rfc3339()).unwrap_or_default()
     );
-    let own = mail::synthesized_id(key.as_bytes());
+    let mut own = mail::synthesized_id(key.as_bytes());
+    if written.is_none() {
+        // Without a date, the body tells one mail from another.
+        let key = [key.as_bytes(), body_of(&mine)].concat();
+        own = mail::synthesized_id(&key);
+    }
     Ok((!tx.message_known(&own)?).then_some(own))
+}
+
+/// Whether two mails' heads are one mail's: see [`id_for_reused`].
+fn same_writing(a: &[u8], b: &[u8]) -> bool {
+    match (mail::date_of(a), mail::date_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => {
+            let (a, b) = (body_of(a), body_of(b));
+            let n = a.len().min(b.len());
+            a.get(..n) == b.get(..n)
+        }
+        _ => false,
+    }
+}
+
+/// What follows a mail's header block (empty when none is found).
+fn body_of(raw: &[u8]) -> &[u8] {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let start = match (crlf, lf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(raw.len()),
+    };
+    raw.get(start..).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -376,6 +376,52 @@ fn a_second_report_reusing_a_message_id_is_not_taken_for_a_copy() {
     assert!(w.new_mail().is_empty());
 }
 
+/// A script writing one Message-ID on all its mail, and no `Date` (it writes to the MX
+/// directly): each of its reports was taken for a copy of the first (no date equals no
+/// date), dropped unread. Without a date, the body tells them apart; a copy is still a
+/// copy. And an unreadable mail under a readable one's id is filed, not dropped.
+#[test]
+fn reports_reusing_a_message_id_without_a_date_are_each_filed() {
+    let mut w = World::new();
+    let undated = |subject: &str, text: &str| {
+        report("scan@scanner.test", subject, text)
+            .replace("Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n", "")
+    };
+    let mut cases = Vec::new();
+    for (subject, text) in [
+        ("Finding", "Open redirect in /login."),
+        ("Finding", "Path traversal in /static."),
+        ("Finding", "XSS in /search."),
+    ] {
+        match w.deliver(&undated(subject, text)) {
+            Processed::Filed {
+                case, opened: true, ..
+            } => cases.push(case.to_string()),
+            other => panic!("{text}: not filed: {other:?}"),
+        }
+    }
+    assert_eq!(cases, ["SEC-2026-0001", "SEC-2026-0002", "SEC-2026-0003"]);
+    w.new_mail();
+    for text in ["Open redirect in /login.", "XSS in /search."] {
+        let again = format!("Received: from relay.test\r\n{}", undated("Finding", text));
+        assert!(
+            matches!(w.deliver(&again), Processed::Duplicate(_)),
+            "{text}: a copy"
+        );
+    }
+    assert!(w.new_mail().is_empty());
+    // An unreadable mail under the id of a readable one is no copy of it.
+    let bomb = undated("Finding", "x").replacen(
+        "\r\n\r\n",
+        &format!("\r\n{}", "Content-Type: message/rfc822\r\n\r\n".repeat(60)),
+        1,
+    );
+    assert!(matches!(
+        w.deliver(&bomb),
+        Processed::Filed { opened: true, .. }
+    ));
+}
+
 /// A mail filed unreadable, then a readable one under its Message-ID (the sender
 /// writing again): the second was taken for a copy of the first, and never read. (Nor is
 /// the first one's header read again to compare: it may be what made it unreadable.)
