@@ -547,9 +547,11 @@ impl Desk {
         view.process_mail(self, tx, m, raw_id, delivery, now, threaded)
     }
 
-    /// The case of a mail across every desk.
+    /// The case of a mail across every desk, and the series of desks taken out of the
+    /// configuration (their cases are the top level's: a tag of theirs, or the top
+    /// level's plus address for one, still names the case).
     fn thread(&self, tx: &Tx<'_>, m: &Mail) -> store::Result<Option<(CaseId, ThreadReason)>> {
-        let desks: Vec<(&str, &str)> = self
+        let mut desks: Vec<(&str, &str)> = self
             .all()
             .map(|d| {
                 (
@@ -558,6 +560,12 @@ impl Desk {
                 )
             })
             .collect();
+        let series = tx.case_series()?;
+        for prefix in &series {
+            if !desks.iter().any(|(_, p)| p.eq_ignore_ascii_case(prefix)) {
+                desks.push((self.config.desk.address.as_str(), prefix.as_str()));
+            }
+        }
         threading::find_case_in(m, &desks, tx)
     }
 

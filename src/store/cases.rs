@@ -728,6 +728,11 @@ impl Tx<'_> {
         events_of(rows)
     }
 
+    /// Every case prefix on file (a few rows: one a prefix and year).
+    pub fn case_series(&self) -> Result<Vec<String>> {
+        self.column("SELECT DISTINCT prefix FROM case_counters", [])
+    }
+
     /// The newest `at_most` events of `case` at or after `since`, in order, and whether
     /// there were more: read backwards through the `events_case_at` index, so neither an
     /// old case's long history nor a flood of mail on it is read for them.

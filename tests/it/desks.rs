@@ -124,6 +124,44 @@ fn another_desks_member_is_refused_on_a_published_case_too() {
     );
 }
 
+/// A desk taken out of the configuration leaves its cases to the top level, their tags
+/// included: a reporter's mail naming its case only by the tag in its subject, or by the
+/// top level's plus address for it, opened a second case, acknowledged.
+#[test]
+fn a_removed_desks_case_still_threads_by_its_tag() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    w.new_mail();
+    w.reconfigure(|t| t);
+    let later = w.clock_now() + chrono::Duration::minutes(1);
+    w.clock.set(later);
+    let by_tag = report_to(
+        RITA,
+        DESK,
+        "t1@reporter.test",
+        "[COHTTP-2026-0001] more",
+        "y",
+    );
+    let p = w.deliver(&by_tag);
+    assert!(
+        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
+        "{p:?}"
+    );
+    let by_address = report_to(
+        RITA,
+        "security+cohttp-2026-0001@example.org",
+        "t2@reporter.test",
+        "even more",
+        "z",
+    );
+    let p = w.deliver(&by_address);
+    assert!(
+        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
+        "{p:?}"
+    );
+    assert!(!summarize(&w.new_mail()).contains("ack ->"));
+}
+
 /// A report from `from` to `to`.
 fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
     format!(
