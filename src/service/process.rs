@@ -298,10 +298,19 @@ impl Desk {
         now: DateTime<Utc>,
         delivery: Delivery,
     ) -> store::Result<Processed> {
-        let id = mail::message_id_of(bytes);
+        let mut id = mail::message_id_of(bytes);
         if tx.message_known(&id)? {
-            mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
-            return Ok(Processed::Duplicate(id));
+            // Not a copy of the mail on file, which was processed (a copy of it would
+            // have been found one before it failed): a report reusing its id, filed
+            // under an id made from the id and its body; a copy of this one is a copy.
+            let head = bytes.get(..HEAD_BYTES).unwrap_or(bytes);
+            let key = [id.as_str().as_bytes(), b" ", body_of(head).trim_ascii_end()].concat();
+            let own = mail::synthesized_id(&key);
+            if tx.message_known(&own)? {
+                mark(tx, Some(raw_id), RawOutcome::Duplicate, &own, now)?;
+                return Ok(Processed::Duplicate(own));
+            }
+            id = own;
         }
         let to = self.view_of_raw(bytes);
         let year = to.config.calendar.local_date(now).year();
@@ -1619,8 +1628,9 @@ const HEAD_BYTES: usize = 64 << 10;
 /// A mail under the Message-ID of one on file is a copy of it (a second delivery, a
 /// list's or another relay's copy) when it was written at the same moment: same `Date`,
 /// read from the first [`HEAD_BYTES`] of each; or, neither having a `Date` (a script
-/// writing to the MX), the same body as far as the shorter one goes (a list adds its
-/// footer below). A copy reads as its original does: a readable mail is no copy of one
+/// writing to the MX), the same body (relays add header lines, not text; a body that
+/// merely begins like an earlier one, or an empty earlier one, is no copy of it: a
+/// report lost is worse than one filed twice). A copy reads as its original does: a readable mail is no copy of one
 /// filed unreadable, nor the reverse (whose header, which may be what made it
 /// unreadable, is not read again). Another mail reusing the id (a careless client, a
 /// web form or a script writing one id on all its mail) is filed under an id of its
@@ -1653,7 +1663,7 @@ fn id_for_reused(
     let mut own = mail::synthesized_id(key.as_bytes());
     if written.is_none() {
         // Without a date, the body tells one mail from another.
-        let key = [key.as_bytes(), body_of(&mine)].concat();
+        let key = [key.as_bytes(), body_of(&mine).trim_ascii_end()].concat();
         own = mail::synthesized_id(&key);
     }
     Ok((!tx.message_known(&own)?).then_some(own))
@@ -1663,11 +1673,7 @@ fn id_for_reused(
 fn same_writing(a: &[u8], b: &[u8]) -> bool {
     match (mail::date_of(a), mail::date_of(b)) {
         (Some(x), Some(y)) => x == y,
-        (None, None) => {
-            let (a, b) = (body_of(a), body_of(b));
-            let n = a.len().min(b.len());
-            a.get(..n) == b.get(..n)
-        }
+        (None, None) => body_of(a).trim_ascii_end() == body_of(b).trim_ascii_end(),
         _ => false,
     }
 }

@@ -156,18 +156,26 @@ fn an_import_sets_aside_a_message_that_cannot_be_processed_and_goes_on() {
             "From r@reporter.test Mon Nov 23 10:00:00 2026\r\nFrom: r{i}@reporter.test\r\nTo: {DESK}\r\nSubject: Crash {i}\r\nMessage-ID: <p{i}@reporter.test>\r\n{extra}Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nHello\r\n\r\n"
         ));
     }
+    // One set aside under the Message-ID of one filed (a script reusing its id): a
+    // report of its own, not a copy (it was dropped, the team never told); its own copy
+    // is a copy.
+    for _ in 0..2 {
+        text.push_str(&format!(
+            "From r@reporter.test Mon Nov 23 10:00:00 2026\r\nFrom: r0@reporter.test\r\nTo: {DESK}\r\nSubject: Crash again\r\nMessage-ID: <p0@reporter.test>\r\nX-Secdesk-Failpoint: poison\r\nDate: Mon, 23 Nov 2026 11:00:00 +0100\r\n\r\nAnother report\r\n\r\n"
+        ));
+    }
     std::fs::write(&mbox, text).unwrap();
     let mut store = Store::open(&path).unwrap();
     let report = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.messages, 4);
-    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 4);
+    assert_eq!(report.messages, 6);
+    assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 5);
     assert_eq!(
         tally(
             &path,
             "SELECT COUNT(*) FROM cases WHERE subject = '(could not be processed)'"
         ),
-        2
+        3
     );
     assert_eq!(
         tally(&path, "SELECT COUNT(*) FROM outbox"),

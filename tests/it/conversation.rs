@@ -388,19 +388,37 @@ fn reports_reusing_a_message_id_without_a_date_are_each_filed() {
             .replace("Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n", "")
     };
     let mut cases = Vec::new();
+    // An empty first one (a test of the form: every body begins like it), a report,
+    // and one that begins like that one.
     for (subject, text) in [
+        ("Test", ""),
         ("Finding", "Open redirect in /login."),
-        ("Finding", "Path traversal in /static."),
+        (
+            "Finding",
+            "Open redirect in /login.\r\nPath traversal in /static.",
+        ),
         ("Finding", "XSS in /search."),
     ] {
-        match w.deliver(&undated(subject, text)) {
+        let mail = match text {
+            "" => undated(subject, text).replace("\r\n\r\n\r\n", "\r\n\r\n"),
+            _ => undated(subject, text),
+        };
+        match w.deliver(&mail) {
             Processed::Filed {
                 case, opened: true, ..
             } => cases.push(case.to_string()),
             other => panic!("{text}: not filed: {other:?}"),
         }
     }
-    assert_eq!(cases, ["SEC-2026-0001", "SEC-2026-0002", "SEC-2026-0003"]);
+    assert_eq!(
+        cases,
+        [
+            "SEC-2026-0001",
+            "SEC-2026-0002",
+            "SEC-2026-0003",
+            "SEC-2026-0004"
+        ]
+    );
     w.new_mail();
     for text in ["Open redirect in /login.", "XSS in /search."] {
         let again = format!("Received: from relay.test\r\n{}", undated("Finding", text));
