@@ -72,7 +72,9 @@ pub fn ancestor_ids(mail: &Mail) -> Vec<MessageId> {
     ids
 }
 
-/// The case tag carried by a plus address `local+tag@domain` of the desk.
+/// The case tag carried by a plus address `local+tag@domain` of the desk, or of a plus
+/// address of it (`security+cohttp+cohttp-2026-0001@`: the address a desk taken out of
+/// the configuration gave its reporters, its cases now the top level's).
 pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> Option<CaseId> {
     let (local, domain) = recipient.rsplit_once('@')?;
     let (desk_local, desk_domain) = desk_address.rsplit_once('@')?;
@@ -81,7 +83,11 @@ pub fn plus_address_case(recipient: &str, desk_address: &str, prefix: &str) -> O
     }
     // The last `+`: a desk's own address may be a plus address (`security+cohttp@`).
     let (base, tag) = local.rsplit_once('+')?;
-    if !base.eq_ignore_ascii_case(desk_local) {
+    let ours = base.eq_ignore_ascii_case(desk_local)
+        || base
+            .get(..desk_local.len() + 1)
+            .is_some_and(|b| b.eq_ignore_ascii_case(&format!("{desk_local}+")));
+    if !ours {
         return None;
     }
     CaseId::parse(tag).filter(|id| id.prefix().eq_ignore_ascii_case(prefix))

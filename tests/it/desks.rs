@@ -159,6 +159,20 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
         matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
         "{p:?}"
     );
+    // And the address the removed desk gave its reporter (its acknowledgement's
+    // Reply-To).
+    let to_old_desk = report_to(
+        RITA,
+        "security+cohttp+cohttp-2026-0001@example.org",
+        "t3@reporter.test",
+        "still more",
+        "w",
+    );
+    let p = w.deliver(&to_old_desk);
+    assert!(
+        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
+        "{p:?}"
+    );
     assert!(!summarize(&w.new_mail()).contains("ack ->"));
 }
 
