@@ -628,7 +628,7 @@ def ref_store(path, schema, reports, batch=100):
                     db.execute("INSERT INTO case_counters VALUES (?, ?, ?) ON CONFLICT "
                                "DO UPDATE SET last = excluded.last", (prefix, int(year), int(seq)))
                     for minute in acks:
-                        db.execute("INSERT INTO ack_counts VALUES (?, ?, 1) ON CONFLICT "
+                        db.execute("INSERT INTO ack_counts VALUES (?, ?, 1, 0) ON CONFLICT "
                                    "DO UPDATE SET n = n + 1", (prefix + "-", minute))
             db.execute("COMMIT")
         wal = os.open(path + "-wal", os.O_RDONLY)

@@ -964,12 +964,7 @@ impl Desk {
             acks: tx.count_acks_to_mailbox(m.from_address(), now - window)?,
             // Each desk's own: a flood on one desk's address holds back no other's.
             acks_total: tx.count_acks_since(own, now - total_window)?,
-            ack_limit_told: tx.count_in_series_since(
-                EventKind::AckLimit,
-                own,
-                now - total_window,
-                1,
-            )? > 0,
+            ack_limit_told: tx.ack_limit_told_since(own, now - total_window)?,
             alerts: recent_alerts(
                 tx,
                 now,
@@ -1125,6 +1120,9 @@ impl Desk {
                     continue;
                 }
                 tx.insert_event(&c.id, now, e, message_id.as_ref())?;
+                if e.kind == EventKind::AckLimit {
+                    tx.mark_ack_limit_told(&c.id, now)?;
+                }
             }
             // Reminders are for the present: history and imports plan none.
             let one_offs = if delivery == Delivery::Send {

@@ -691,10 +691,9 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Events of `kind` (refused commands, unreadable mail; the acknowledgement limit's
-    /// alert) since `since` on the cases of the series `prefix` (a desk's
-    /// `case_prefix`, or a case's own), counted up to `at_most` through their own index
-    /// (the alerts through `events_counted`: one per desk and window at most).
+    /// Events of `kind` (refused commands, unreadable mail) since `since` on the cases of
+    /// the series `prefix` (a desk's `case_prefix`, or a case's own), counted up to
+    /// `at_most` through their own index.
     pub fn count_in_series_since(
         &self,
         kind: EventKind,
@@ -703,10 +702,7 @@ impl Tx<'_> {
         at_most: u32,
     ) -> Result<u32> {
         debug_assert!(
-            matches!(
-                kind,
-                EventKind::Refused | EventKind::Unreadable | EventKind::AckLimit
-            ),
+            matches!(kind, EventKind::Refused | EventKind::Unreadable),
             "{kind:?} has no index by series"
         );
         let sql = format!(

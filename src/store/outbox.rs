@@ -292,6 +292,28 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// Whether the team of the desk whose series is `prefix` was told since `since` that
+    /// its acknowledgements are held back (a minute's row or so a window).
+    pub fn ack_limit_told_since(&self, prefix: &str, since: DateTime<Utc>) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM ack_counts WHERE series = ?1 AND minute >= ?2 AND told = 1 LIMIT 1",
+                params![format!("{prefix}-"), minute_of(since)],
+            )?
+            .is_some())
+    }
+
+    /// Records that the team of the desk whose series is `case`'s was told, `now`, that
+    /// its acknowledgements are held back.
+    pub fn mark_ack_limit_told(&self, case: &CaseId, now: DateTime<Utc>) -> Result<()> {
+        self.exec(
+            "INSERT INTO ack_counts (series, minute, n, told) VALUES (?1, ?2, 0, 1) \
+             ON CONFLICT (series, minute) DO UPDATE SET told = 1",
+            params![format!("{}-", case.prefix()), minute_of(now)],
+        )?;
+        Ok(())
+    }
+
     /// How many acknowledgements on the cases of the series `prefix` (a desk's
     /// `case_prefix`: its own limit) were queued since `since`, to the minute: the minute
     /// `since` falls in counts whole, so the window is at most a minute longer, never

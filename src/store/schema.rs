@@ -389,17 +389,23 @@ CREATE INDEX cases_duplicate_of ON cases (duplicate_of) WHERE duplicate_of IS NO
     // 24: acknowledgements counted per minute by the series of their case (its prefix
     // and dash: each desk has its own), for each desk's own limit
     // (`policy.ack_rate_limit_total`): a flood on one desk's address held back every
-    // other desk's acknowledgements. Filled from the outbox.
+    // other desk's acknowledgements. Filled from the outbox. `told`: the desk's team was
+    // told that minute that acknowledgements are held back (kept here, with the desk's
+    // series: the alert's event goes along with its case when it is moved).
     r#"
 CREATE TABLE ack_counts_by_series (
     series TEXT    NOT NULL,      -- "SEC-": the case id's prefix and dash
     minute TEXT    NOT NULL,      -- "YYYY-MM-DDTHH:MM", UTC, as the outbox's instants begin
     n      INTEGER NOT NULL,
+    told   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (series, minute)
 ) STRICT, WITHOUT ROWID;
 INSERT INTO ack_counts_by_series (series, minute, n)
 SELECT COALESCE(substr(case_id, 1, instr(case_id, '-')), ''), substr(created_at, 1, 16), COUNT(*)
   FROM outbox WHERE purpose = 'ack' GROUP BY 1, 2;
+UPDATE ack_counts_by_series SET told = 1
+ WHERE (series, minute) IN (SELECT substr(case_id, 1, instr(case_id, '-')), substr(at, 1, 16)
+                              FROM events WHERE kind = 'ack-limit');
 DROP TABLE ack_counts;
 ALTER TABLE ack_counts_by_series RENAME TO ack_counts;
 "#,

@@ -176,6 +176,59 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
     assert!(!summarize(&w.new_mail()).contains("ack ->"));
 }
 
+/// The record that a desk's team was told its acknowledgements are held back stays with
+/// that desk when the case it was written on moves: the desk's team was told again in
+/// the same hour, and the other desk's never.
+#[test]
+fn the_ack_limit_alert_stays_with_its_desk_when_its_case_moves() {
+    let mut w = World::with(
+        monday_10(),
+        &format!("[policy]\nack_rate_limit_total = \"2 per hour\"\n{DESKS}"),
+    );
+    let alerted = |mail: &[OutboxRow], who: &str| {
+        mail.iter()
+            .filter(|r| {
+                r.recipients == vec![who.to_string()]
+                    && header(&r.bytes, "Subject")
+                        .unwrap_or_default()
+                        .contains("acknowledgements are held back")
+            })
+            .count()
+    };
+    let send = |w: &mut World, to: &str, n: usize, tag: &str| {
+        for i in 0..n {
+            let from = format!("r{i}@{tag}.test");
+            w.deliver(&report_to(
+                &from,
+                to,
+                &format!("m{i}@{tag}.test"),
+                "Bug",
+                "x",
+            ));
+        }
+        w.new_mail()
+    };
+    let mail = send(&mut w, DESK, 3, "top");
+    assert_eq!(alerted(&mail, ALICE), 1, "{}", summarize(&mail));
+    let notice = mail
+        .iter()
+        .find(|r| {
+            r.recipients == vec![ALICE.to_string()]
+                && header(&r.bytes, "Subject")
+                    .unwrap_or_default()
+                    .contains("[SEC-2026-0003] New report")
+        })
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    w.new_mail();
+    let mail = send(&mut w, DESK, 1, "top2");
+    assert_eq!(alerted(&mail, ALICE), 0, "told twice: {}", summarize(&mail));
+    let mail = send(&mut w, COHTTP, 3, "co");
+    assert_eq!(alerted(&mail, CAROL), 1, "{}", summarize(&mail));
+}
+
 /// A report from `from` to `to`.
 fn report_to(from: &str, to: &str, id: &str, subject: &str, text: &str) -> String {
     format!(
