@@ -922,9 +922,10 @@ impl Desk {
                 facts.recent = Recent { events, overflow };
             }
             // Only `#forward` and `#notspam` quote the report (to the maintainer, to the
-            // team): parsing it again (it may be 50 MB) inside the write transaction is
-            // done for those commands alone.
-            if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam)) {
+            // team), and `#move` says whether its sender is told (not a machine): parsing
+            // it again (it may be 50 MB) inside the write transaction is done for those
+            // commands alone.
+            if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam | Command::Move(_))) {
                 (
                     facts.report_text,
                     facts.report_automatic,

@@ -1221,8 +1221,14 @@ fn a_case_opened_by_automatic_mail_is_moved_without_a_word_to_its_sender() {
         .to_string();
     let p = w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
     assert_eq!(filed_on(&p), "COHTTP-2026-0001");
-    let summary = summarize(&w.new_mail());
+    let mail = w.new_mail();
+    let summary = summarize(&mail);
     assert!(!summary.contains("list@lists.test"), "{summary}");
+    let transcript = body(&of(&mail, "transcript")[0].bytes);
+    assert!(
+        transcript.contains("not its sender: the report was sent by a machine"),
+        "{transcript}"
+    );
     let events = w.events("COHTTP-2026-0001");
     assert!(
         events.iter().any(|e| e

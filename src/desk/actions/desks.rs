@@ -36,9 +36,11 @@ impl Work<'_, '_> {
         }
         self.move_to = Some(desk.to_string());
         let told = if self.case.status == CaseStatus::Spam {
-            "not its sender: the case is in the spam state"
+            "not its sender: the case is in the spam state".to_string()
+        } else if let Some(why) = &self.facts.report_automatic {
+            format!("not its sender: the report was sent by a machine ({why})")
         } else {
-            "and so is the reporter"
+            "and so is the reporter".to_string()
         };
         ok(format!(
             "the case moves to the desk {desk}: it takes a new id there (its team is told it, {told}); {} keeps threading to it",
