@@ -1006,10 +1006,8 @@ mod tests {
     /// minutes alone: three thousand older events cost the read nothing.
     #[test]
     fn a_cases_recent_events_are_read_without_its_history() {
-        use super::events_since_sql;
         use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
-        use rusqlite::StatementStatus;
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         let (_dir, mut store, id) = store_with_case("recent.db", now);
         let mail = NewEvent::new(EventKind::OtherMail, "x@spam.test", "mail");
@@ -1029,17 +1027,28 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let (recent, steps) = store
-            .read(|tx| {
-                let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
-                let stmt = tx.conn().prepare_cached(&events_since_sql(200))?;
-                Ok((recent, stmt.get_status(StatementStatus::VmStep)))
-            })
-            .unwrap();
-        let (recent, more) = recent;
+        let ((recent, more), steps) = window_read(&mut store, &id, now);
         assert_eq!((recent.len(), more), (2, false));
         assert!(recent[0].at < recent[1].at, "in order");
         assert!(steps < 200, "{steps} steps for 2 recent events");
+    }
+
+    /// Loop protection's read of a case's last ten minutes before `now` (the newest 200
+    /// events, and whether there were more), and the VM steps its statement took.
+    fn window_read(
+        store: &mut Store,
+        id: &crate::types::CaseId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ((Vec<crate::desk::case::Event>, bool), u64) {
+        use super::events_since_sql;
+        use rusqlite::StatementStatus;
+        store
+            .read(|tx| {
+                let recent = tx.events_since(id, now - chrono::Duration::minutes(10), 200)?;
+                let stmt = tx.conn().prepare_cached(&events_since_sql(200))?;
+                Ok((recent, stmt.get_status(StatementStatus::VmStep) as u64))
+            })
+            .unwrap()
     }
 
     /// A flood of mail on one case inside the window (its tag is easy to guess) costs
@@ -1047,10 +1056,8 @@ mod tests {
     /// for every mail, in the write transaction.
     #[test]
     fn a_flood_on_a_case_costs_the_next_mail_a_bounded_read() {
-        use super::events_since_sql;
         use crate::desk::case::{EventKind, NewEvent};
         use chrono::{Duration, TimeZone, Utc};
-        use rusqlite::StatementStatus;
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         let (_dir, mut store, id) = store_with_case("flood.db", now);
         store
@@ -1064,14 +1071,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let (recent, steps) = store
-            .read(|tx| {
-                let recent = tx.events_since(&id, now - Duration::minutes(10), 200)?;
-                let stmt = tx.conn().prepare_cached(&events_since_sql(200))?;
-                Ok((recent, stmt.get_status(StatementStatus::VmStep)))
-            })
-            .unwrap();
-        let (recent, more) = recent;
+        let ((recent, more), steps) = window_read(&mut store, &id, now);
         assert!(more, "the window held more");
         assert_eq!(recent.len(), 200);
         assert_eq!(recent[0].detail, "4800", "the newest, in order");

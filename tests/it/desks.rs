@@ -135,44 +135,28 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
     w.reconfigure(|t| t);
     let later = w.clock_now() + chrono::Duration::minutes(1);
     w.clock.set(later);
-    let by_tag = report_to(
-        RITA,
-        DESK,
-        "t1@reporter.test",
-        "[COHTTP-2026-0001] more",
-        "y",
-    );
-    let p = w.deliver(&by_tag);
-    assert!(
-        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
-        "{p:?}"
-    );
-    let by_address = report_to(
-        RITA,
-        "security+cohttp-2026-0001@example.org",
-        "t2@reporter.test",
-        "even more",
-        "z",
-    );
-    let p = w.deliver(&by_address);
-    assert!(
-        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
-        "{p:?}"
-    );
-    // And the address the removed desk gave its reporter (its acknowledgement's
-    // Reply-To).
-    let to_old_desk = report_to(
-        RITA,
-        "security+cohttp+cohttp-2026-0001@example.org",
-        "t3@reporter.test",
-        "still more",
-        "w",
-    );
-    let p = w.deliver(&to_old_desk);
-    assert!(
-        matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
-        "{p:?}"
-    );
+    // By its tag alone; by the top level's plus address for it; by the address the
+    // removed desk gave its reporter (its acknowledgement's Reply-To).
+    for (n, (to, subject)) in [
+        (DESK, "[COHTTP-2026-0001] more"),
+        ("security+cohttp-2026-0001@example.org", "even more"),
+        ("security+cohttp+cohttp-2026-0001@example.org", "still more"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = w.deliver(&report_to(
+            RITA,
+            to,
+            &format!("t{n}@reporter.test"),
+            subject,
+            "y",
+        ));
+        assert!(
+            matches!(&p, Processed::Filed { opened: false, case, .. } if case.to_string() == "COHTTP-2026-0001"),
+            "{to}: {p:?}"
+        );
+    }
     assert!(!summarize(&w.new_mail()).contains("ack ->"));
 }
 

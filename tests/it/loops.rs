@@ -374,10 +374,16 @@ fn another_desks_case_tag_does_not_file_its_forward_on_our_case() {
 #[test]
 fn outsiders_cannot_use_up_the_relays_of_a_cases_participants() {
     use secdesk::desk::relay::PER_CASE;
-    let mut w = World::new();
-    deliver_the_report(&mut w);
+    outsiders_then_the_reporter(&mut World::new(), PER_CASE);
+}
+
+/// The case's report, `n` outsiders' mails on its tag (four senders to stay under five
+/// each): only the first `PER_CASE` are relayed; then the reporter's mail still is.
+fn outsiders_then_the_reporter(w: &mut World, n: usize) {
+    use secdesk::desk::relay::PER_CASE;
+    deliver_the_report(w);
     w.new_mail();
-    for n in 0..PER_CASE {
+    for n in 0..n {
         let sender = format!("junk{}@spam.test", n / PER_SENDER);
         let junk = report(
             &format!("junk{n}@spam.test"),
@@ -396,7 +402,7 @@ fn outsiders_cannot_use_up_the_relays_of_a_cases_participants() {
     assert_eq!(
         relayed,
         2 * PER_CASE,
-        "the outsiders' mails were relayed, each to 2"
+        "only the first outsiders' mails were relayed, each to 2"
     );
     w.clock.advance(Duration::seconds(1));
     let again = report("r2@reporter.test", "Re: Heap overflow", "More details.")
@@ -412,44 +418,10 @@ fn outsiders_cannot_use_up_the_relays_of_a_cases_participants() {
     );
 }
 
-/// A flood on one case past what one mail's check reads of the window
-/// ([`MAX_RECENT`] events): the outsiders' mail stays held (the first relays fell out of
-/// what is read), and the reporter's still reaches the team.
 #[test]
 fn a_flood_on_a_case_past_what_is_read_stays_held() {
-    use secdesk::desk::relay::{MAX_RECENT, PER_CASE};
-    let mut w = World::new();
-    deliver_the_report(&mut w);
-    w.new_mail();
-    for n in 0..MAX_RECENT / 2 + 20 {
-        let sender = format!("junk{}@spam.test", n / PER_SENDER);
-        let junk = report(
-            &format!("junk{n}@spam.test"),
-            "[SEC-2026-0001] junk",
-            "junk",
-        )
-        .replace(RITA, &sender);
-        w.clock.advance(Duration::seconds(1));
-        w.deliver(&junk);
-    }
-    let relayed = w
-        .new_mail()
-        .iter()
-        .filter(|r| r.purpose.as_str() == "team-notice")
-        .count();
-    assert_eq!(relayed, 2 * PER_CASE, "only the first outsiders' mails");
-    w.clock.advance(Duration::seconds(1));
-    let again = report("r2@reporter.test", "Re: Heap overflow", "More details.")
-        .replace("\r\n\r\n", "\r\nIn-Reply-To: <r1@reporter.test>\r\n\r\n");
-    assert_eq!(kind_of(&w.deliver(&again)), "reporter");
-    assert_eq!(
-        w.new_mail()
-            .iter()
-            .filter(|r| r.purpose.as_str() == "team-notice")
-            .count(),
-        2,
-        "the reporter's mail was held"
-    );
+    use secdesk::desk::relay::MAX_RECENT;
+    outsiders_then_the_reporter(&mut World::new(), MAX_RECENT / 2 + 20);
 }
 
 #[test]
