@@ -47,36 +47,53 @@ fn world() -> World {
 /// told), whatever limit that desk set.
 #[test]
 fn each_desks_acknowledgement_limit_counts_its_own() {
-    let mut w = World::with(
-        monday_10(),
-        &format!("[policy]\nack_rate_limit_total = \"2 per hour\"\n{DESKS}"),
-    );
-    for (to, n) in [(DESK, 3), (COHTTP, 3)] {
-        for i in 0..n {
-            let from = format!("r{i}@{}.test", to.replace(['@', '+', '.'], "-"));
-            w.deliver(&report_to(&from, to, &format!("m{i}-{from}"), "Bug", "x"));
-        }
-    }
-    let mail = w.new_mail();
+    let mut w = two_per_hour();
+    let mut mail = reports_from_many(&mut w, DESK, 3, "top");
+    mail.extend(reports_from_many(&mut w, COHTTP, 3, "co"));
     let acks = |domain: &str| {
         mail.iter()
             .filter(|r| r.purpose.as_str() == "ack" && r.recipients[0].contains(domain))
             .count()
     };
-    assert_eq!(acks("security-example-org"), 2, "{}", summarize(&mail));
-    assert_eq!(acks("security-cohttp"), 2, "{}", summarize(&mail));
-    let alerted = |who: &str| {
-        mail.iter()
-            .filter(|r| {
-                r.recipients == vec![who.to_string()]
-                    && header(&r.bytes, "Subject")
-                        .unwrap_or_default()
-                        .contains("acknowledgements are held back")
-            })
-            .count()
-    };
-    assert_eq!(alerted(ALICE), 1, "{}", summarize(&mail));
-    assert_eq!(alerted(CAROL), 1, "{}", summarize(&mail));
+    assert_eq!(acks("@top."), 2, "{}", summarize(&mail));
+    assert_eq!(acks("@co."), 2, "{}", summarize(&mail));
+    assert_eq!(told_acks_held_back(&mail, ALICE), 1, "{}", summarize(&mail));
+    assert_eq!(told_acks_held_back(&mail, CAROL), 1, "{}", summarize(&mail));
+}
+
+/// The desks of [`DESKS`], each acknowledging at most two reports an hour.
+fn two_per_hour() -> World {
+    World::with(
+        monday_10(),
+        &format!("[policy]\nack_rate_limit_total = \"2 per hour\"\n{DESKS}"),
+    )
+}
+
+/// `n` reports to `to`, each from a sender of its own at `<tag>.test`; the mail they made.
+fn reports_from_many(w: &mut World, to: &str, n: usize, tag: &str) -> Vec<OutboxRow> {
+    for i in 0..n {
+        let from = format!("r{i}@{tag}.test");
+        w.deliver(&report_to(
+            &from,
+            to,
+            &format!("m{i}@{tag}.test"),
+            "Bug",
+            "x",
+        ));
+    }
+    w.new_mail()
+}
+
+/// How many of `mail` tell `who` that acknowledgements are held back.
+fn told_acks_held_back(mail: &[OutboxRow], who: &str) -> usize {
+    mail.iter()
+        .filter(|r| {
+            r.recipients == vec![who.to_string()]
+                && header(&r.bytes, "Subject")
+                    .unwrap_or_default()
+                    .contains("acknowledgements are held back")
+        })
+        .count()
 }
 
 /// A member of another desk acting on a published case is refused like on any other
@@ -165,35 +182,9 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
 /// the same hour, and the other desk's never.
 #[test]
 fn the_ack_limit_alert_stays_with_its_desk_when_its_case_moves() {
-    let mut w = World::with(
-        monday_10(),
-        &format!("[policy]\nack_rate_limit_total = \"2 per hour\"\n{DESKS}"),
-    );
-    let alerted = |mail: &[OutboxRow], who: &str| {
-        mail.iter()
-            .filter(|r| {
-                r.recipients == vec![who.to_string()]
-                    && header(&r.bytes, "Subject")
-                        .unwrap_or_default()
-                        .contains("acknowledgements are held back")
-            })
-            .count()
-    };
-    let send = |w: &mut World, to: &str, n: usize, tag: &str| {
-        for i in 0..n {
-            let from = format!("r{i}@{tag}.test");
-            w.deliver(&report_to(
-                &from,
-                to,
-                &format!("m{i}@{tag}.test"),
-                "Bug",
-                "x",
-            ));
-        }
-        w.new_mail()
-    };
-    let mail = send(&mut w, DESK, 3, "top");
-    assert_eq!(alerted(&mail, ALICE), 1, "{}", summarize(&mail));
+    let mut w = two_per_hour();
+    let mail = reports_from_many(&mut w, DESK, 3, "top");
+    assert_eq!(told_acks_held_back(&mail, ALICE), 1, "{}", summarize(&mail));
     let notice = mail
         .iter()
         .find(|r| {
@@ -207,10 +198,15 @@ fn the_ack_limit_alert_stays_with_its_desk_when_its_case_moves() {
         .to_string();
     w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
     w.new_mail();
-    let mail = send(&mut w, DESK, 1, "top2");
-    assert_eq!(alerted(&mail, ALICE), 0, "told twice: {}", summarize(&mail));
-    let mail = send(&mut w, COHTTP, 3, "co");
-    assert_eq!(alerted(&mail, CAROL), 1, "{}", summarize(&mail));
+    let mail = reports_from_many(&mut w, DESK, 1, "top2");
+    assert_eq!(
+        told_acks_held_back(&mail, ALICE),
+        0,
+        "told twice: {}",
+        summarize(&mail)
+    );
+    let mail = reports_from_many(&mut w, COHTTP, 3, "co");
+    assert_eq!(told_acks_held_back(&mail, CAROL), 1, "{}", summarize(&mail));
 }
 
 /// A report from `from` to `to`.
