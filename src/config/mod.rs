@@ -508,6 +508,9 @@ fn looks_like_address(a: &str) -> bool {
                 && (domain.contains('.') || domain == "localhost")
                 && !a.contains(char::is_whitespace)
                 && !a.contains(['<', '>', ',', ';'])
+                // What writes the mail must take it too: a trailing dot, an empty
+                // label, a second `@` passed here and failed every mail to it.
+                && a.parse::<lettre::Address>().is_ok()
         }
         None => false,
     }
@@ -908,10 +911,21 @@ impl RawConfig {
                 );
                 Vec::new()
             }
-            Some(m) => m
-                .iter()
-                .map(|a| check_address(p, "team.members", a))
-                .collect(),
+            Some(m) => {
+                let mut members: Vec<String> = Vec::with_capacity(m.len());
+                for a in m {
+                    let a = check_address(p, "team.members", a);
+                    if members.contains(&a) {
+                        p.add(
+                            "team.members",
+                            format!("{a} is listed twice (they would get every mail twice)"),
+                        );
+                    } else {
+                        members.push(a);
+                    }
+                }
+                members
+            }
         };
         if members.iter().any(|m| m == desk_address) {
             p.add(
@@ -1207,6 +1221,42 @@ authserv_id = "mx.example.org"
             Ok(_) => Vec::new(),
             Err(p) => p.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    /// An address the mail writer refuses (a trailing dot, an empty label, a second
+    /// `@`) passed, and every mail to it failed: the team never heard of a report. One
+    /// listed twice got every mail twice.
+    #[test]
+    fn addresses_the_mail_writer_refuses_and_members_listed_twice_are_refused() {
+        for bad in [
+            "team@example.org.",
+            "team@example..org",
+            "alice@@example.org",
+            "alice.@example.org",
+        ] {
+            let text = GOOD.replace(
+                "authserv_id = \"mx.example.org\"\n",
+                &format!("authserv_id = \"mx.example.org\"\nnotify = \"{bad}\"\n"),
+            );
+            let problems = problems(&text);
+            assert!(
+                problems.iter().any(|p| p.starts_with("team.notify")),
+                "{bad}: {problems:?}"
+            );
+        }
+        let twice = GOOD.replace(
+            "members = [\"alice@example.org\"]",
+            "members = [\"alice@example.org\", \"Alice@Example.org\"]",
+        );
+        let problems = problems(&twice);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("team.members") && p.contains("listed twice")),
+            "{problems:?}"
+        );
+        assert!(super::looks_like_address("alice@localhost"));
+        assert!(super::looks_like_address("security+cohttp@example.org"));
     }
 
     #[test]
