@@ -220,11 +220,18 @@ pub(crate) fn case_of_desk(
 
 pub(crate) fn open_existing(config: &Config) -> Result<Store> {
     let path = &config.desk.database;
-    if !path.exists() {
-        bail!(
+    match path.try_exists() {
+        Ok(true) => {}
+        Ok(false) => bail!(
             "there is no database at {} yet (desk.database): start the desk once, or import an archive",
             path.display()
-        );
+        ),
+        // Not "no database": one this user may not see (the state directory is the
+        // service user's alone).
+        Err(e) => bail!(
+            "cannot see {} (desk.database): {e}; run the command as the service user (sudo -u secdesk secdesk …)",
+            path.display()
+        ),
     }
     Store::open(path).with_context(|| format!("opening {}", path.display()))
 }
