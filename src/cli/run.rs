@@ -34,13 +34,20 @@ async fn shutdown_signal() {
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
             tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
+                _ = term.recv() => return tracing::info!("SIGTERM received"),
+                _ = int.recv() => return tracing::info!("SIGINT received"),
+                // The usual "reload" signal: by default it ended the process at once,
+                // without the clean stop, and systemd took that for a clean exit and
+                // did not restart the desk.
+                _ = hup.recv() => tracing::warn!(
+                    "SIGHUP received: the desk does not reload its configuration; it goes on as it is (restart the unit to apply a change: systemctl restart secdesk)"
+                ),
             }
-        }
+        },
         _ => {
             // Without signal handlers the only way out is being killed; say so.
             tracing::error!("cannot install signal handlers; stop the desk with SIGKILL");

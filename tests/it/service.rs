@@ -76,6 +76,33 @@ fn readiness_watchdog_and_a_clean_stop() {
     stack.start_servers();
     until(&sock, "STATUS=watching the inbox", &mut seen);
 
+    // SIGHUP (the usual "reload"): said, and the desk goes on (it ended at once, and
+    // systemd took that for a clean exit, restarting nothing).
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = dir.path().join("log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("SIGHUP received")
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the desk ended at SIGHUP"
+        );
+        assert!(Instant::now() < deadline, "SIGHUP was never said");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    until(&sock, "WATCHDOG=1", &mut seen);
+    until(&sock, "WATCHDOG=1", &mut seen);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the desk ended at SIGHUP"
+    );
+
     // SIGTERM: STOPPING, then exit 0 within seconds.
     let stopped_at = Instant::now();
     let status = Command::new("kill")
