@@ -294,7 +294,7 @@ async fn check_imap(config: &Config) -> Vec<Finding> {
 /// The SMTP server accepts the desk (and its login, when one is configured).
 async fn check_smtp(config: &Config) -> Finding {
     match Mailer::new(&config.smtp, &config.desk.hostname) {
-        Ok(m) => match m.test_connection(&config.desk.address).await {
+        Ok(m) => match m.test_connection(&senders(config)).await {
             Ok(()) => found(
                 Level::Ok,
                 "smtp",
@@ -314,6 +314,20 @@ async fn check_smtp(config: &Config) -> Finding {
         },
         Err(e) => found(Level::Fail, "smtp", e.to_string()),
     }
+}
+
+/// Every desk's address, each with the key that sets it.
+fn senders(config: &Config) -> Vec<(String, &str)> {
+    config
+        .all_desks()
+        .map(|d| {
+            let key = match d.desk.key.as_str() {
+                "" => "desk.address".to_string(),
+                name => format!("desks.{name}.address"),
+            };
+            (key, d.desk.address.as_str())
+        })
+        .collect()
 }
 
 /// What the spam verdict relies on, said plainly: `check` cannot see the receiving

@@ -279,35 +279,44 @@ impl Mailer {
     /// Connects, says hello, logs in, names `sender` as a mail's sender (a server that
     /// wants a login, or refuses the desk's address, says so only there) and leaves
     /// without sending: for `secdesk check`.
-    pub async fn test_connection(&self, sender: &str) -> Result<(), Unreachable> {
+    pub async fn test_connection(&self, senders: &[(String, &str)]) -> Result<(), Unreachable> {
         use lettre::transport::smtp::commands::{Mail, Rset};
         let mut s = self.connect().await?;
         let at = format!("{}:{}", self.cfg.host, self.cfg.port);
-        let refused = |error: String| Unreachable {
-            text: format!("{at} refuses the desk's address as a sender: {error}"),
-            keys: "desk.address",
-        };
-        let said = match sender.parse::<Address>() {
-            Ok(a) => {
-                let mail = s.conn.command(Mail::new(Some(a), Vec::new()));
-                match tokio::time::timeout(s.limit, mail).await {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(match classify(&e) {
-                        SendOutcome::LoginNeeded(_) => Unreachable {
-                            text: format!("{at} wants a login first: {}", describe(&e)),
-                            keys: "smtp.username / smtp.password_file",
-                        },
-                        _ => refused(describe(&e)),
-                    }),
-                    Err(_) => Some(Unreachable {
-                        text: format!("{at} did not answer MAIL FROM"),
-                        keys: "smtp.timeout",
-                    }),
+        // Each desk's address in its own `MAIL FROM` on the one connection (every desk
+        // sends as itself: a relay letting the login send as some addresses only
+        // refused another desk's, and `check` said all was well).
+        let mut said = None;
+        for (key, sender) in senders {
+            let refused = |error: String| Unreachable {
+                text: format!("{at} refuses {sender} ({key}) as a sender: {error}"),
+                keys: "desk.address",
+            };
+            said = match sender.parse::<Address>() {
+                Ok(a) => {
+                    let mail = s.conn.command(Mail::new(Some(a), Vec::new()));
+                    match tokio::time::timeout(s.limit, mail).await {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(match classify(&e) {
+                            SendOutcome::LoginNeeded(_) => Unreachable {
+                                text: format!("{at} wants a login first: {}", describe(&e)),
+                                keys: "smtp.username / smtp.password_file",
+                            },
+                            _ => refused(describe(&e)),
+                        }),
+                        Err(_) => Some(Unreachable {
+                            text: format!("{at} did not answer MAIL FROM"),
+                            keys: "smtp.timeout",
+                        }),
+                    }
                 }
+                Err(e) => Some(refused(format!("`{sender}` is no address: {e}"))),
+            };
+            let _ = timed(s.limit, s.conn.command(Rset)).await;
+            if said.is_some() {
+                break;
             }
-            Err(e) => Some(refused(format!("`{sender}` is no address: {e}"))),
-        };
-        let _ = timed(s.limit, s.conn.command(Rset)).await;
+        }
         s.quit().await;
         said.map_or(Ok(()), Err)
     }

@@ -1819,6 +1819,35 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
     );
 }
 
+/// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
+/// and a relay letting the login send as some addresses only refused another desk's
+/// mail, all of it, while `check` said all was well.
+#[test]
+fn check_asks_the_relay_about_every_desks_address() {
+    let stack = MailStack::start();
+    let smtp = Proxy::start(stack.smtp_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), stack.imap_port, smtp.port);
+    let text = format!(
+        "{text}\n[desks.cohttp]\naddress = \"security+cohttp@example.org\"\ncase_prefix = \"COHTTP\"\n[desks.cohttp.team]\nmembers = [\"carol@example.org\"]\n"
+    );
+    let cfg_path = dir.path().join("config.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    smtp.set(Mode::RefuseCommand(b"security+cohttp@".to_vec()));
+    let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["check", "--config", cfg_path.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(2), "{said}");
+    let smtp_line = said
+        .lines()
+        .find(|l| l.starts_with("FAIL smtp"))
+        .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
+    assert!(smtp_line.contains("desks.cohttp.address"), "{smtp_line}");
+}
+
 /// A relay that takes the team's mail without a login but wants one for outside
 /// recipients (it answers `530` at their `RCPT`): the acknowledgements wait, and the
 /// team's notices go. (Each pass used to end at the first `530`, and acknowledgements
