@@ -548,8 +548,27 @@ fn host_and_tls(
     (host, parse_tls(p, &format!("{section}.tls"), tls))
 }
 
+/// A path in the configuration must be absolute: a relative one was read against the
+/// working directory of whoever ran the command (`/` under systemd), so `secdesk check`
+/// run from the config's directory passed a database `run` could not create, and an
+/// import from elsewhere filled a database the daemon never read.
+fn check_absolute(p: &mut Problems, key: &str, path: Option<&std::path::Path>) {
+    if let Some(path) = path
+        && !path.is_absolute()
+    {
+        p.add(
+            key,
+            format!(
+                "{} is a relative path: write it whole (e.g. /var/lib/secdesk/…), as every command and the service read it from another directory",
+                path.display()
+            ),
+        );
+    }
+}
+
 /// A `ca_file` must be a file the daemon can read.
 fn check_ca_file(p: &mut Problems, key: &str, ca: &Option<PathBuf>, found: &Gathered) {
+    check_absolute(p, key, ca.as_deref());
     if let Some(ca) = ca
         && !found.regular_files.contains(ca)
     {
@@ -752,6 +771,8 @@ impl RawConfig {
                 format!("`{case_prefix}` must be 1–16 letters or digits, starting with a letter (e.g. SEC)"),
             );
         }
+        check_absolute(p, "desk.database", d.database.as_deref());
+        check_absolute(p, "desk.templates", d.templates.as_deref());
         if let Some(dir) = &d.templates
             && !found.directories.contains(dir)
         {
@@ -788,6 +809,7 @@ impl RawConfig {
         let imap_user = p
             .required("imap.username", &i.username, "\"security@example.org\"")
             .unwrap_or_default();
+        check_absolute(p, "imap.password_file", i.password_file.as_deref());
         let imap_password =
             resolve_secret(p, "imap", &i.password_file, &i.password_env, "imap", found);
         if imap_password.is_none() && !p.0.iter().any(|x| x.key.starts_with("imap.password")) {
@@ -833,6 +855,7 @@ impl RawConfig {
         let s = &self.smtp;
         p.unknown("smtp", &s.unknown, keys_of("smtp"));
         let (smtp_host, smtp_tls) = host_and_tls(p, "smtp", &s.host, &s.tls);
+        check_absolute(p, "smtp.password_file", s.password_file.as_deref());
         let smtp_password =
             resolve_secret(p, "smtp", &s.password_file, &s.password_env, "smtp", found);
         if s.username.is_some()
@@ -1177,6 +1200,7 @@ impl RawConfig {
             );
         }
 
+        check_absolute(p, "publish.advisory_repo", pu.advisory_repo.as_deref());
         PublishConfig {
             announce,
             advisory_prefix,
@@ -1257,6 +1281,32 @@ authserv_id = "mx.example.org"
         );
         assert!(super::looks_like_address("alice@localhost"));
         assert!(super::looks_like_address("security+cohttp@example.org"));
+    }
+
+    /// A relative path was read against the working directory of whoever ran the
+    /// command: `check` from the config's directory passed what `run` (from `/`) could
+    /// not open, and an import from elsewhere filled a database nobody read.
+    #[test]
+    fn relative_paths_are_refused() {
+        let text = GOOD
+            .replace(
+                "[desk]\n",
+                "[desk]\ndatabase = \"secdesk.db\"\ntemplates = \"templates\"\n",
+            )
+            .replace("[publish]\n", "")
+            + "[publish]\nadvisory_repo = \"advisories\"\n";
+        let said = problems(&text);
+        for key in ["desk.database", "desk.templates", "publish.advisory_repo"] {
+            assert!(
+                said.iter()
+                    .any(|p| p.starts_with(key) && p.contains("relative path")),
+                "{key}: {said:?}"
+            );
+        }
+        assert!(
+            !problems(GOOD).iter().any(|p| p.contains("relative")),
+            "the default database is whole"
+        );
     }
 
     #[test]
