@@ -8,14 +8,16 @@ pub(crate) fn normalize_newlines(body: &str) -> String {
     body.replace("\r\n", "\n").replace('\r', "\n")
 }
 
-/// Rich editors put NBSP and zero-width characters where a space or nothing was meant.
+/// Rich editors put NBSP and zero-width characters where a space or nothing was meant;
+/// clients writing right-to-left text wrap runs in direction marks (Gmail in Hebrew or
+/// Arabic ends its attribution with U+202C after the colon).
 pub(crate) fn clean_command_line(raw: &str) -> String {
     raw.chars()
         .filter(|c| {
             !matches!(
                 c,
                 '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
-            )
+            ) && !crate::sanitize::is_reordering(*c)
         })
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .filter(|c| !c.is_control())

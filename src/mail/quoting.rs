@@ -126,7 +126,8 @@ fn probe(line: &str) -> String {
 /// A line for comparison with the layout tables: probed, lower-cased, full-width colons
 /// made ASCII, no space before a colon (French typography puts one there).
 fn normalize(line: &str) -> String {
-    let lower = probe(line).to_lowercase();
+    // Lower-cased, the Turkish `İ` leaves a combining dot (`i̇`) no table holds.
+    let lower = probe(line).to_lowercase().replace('\u{307}', "");
     let mut out = String::with_capacity(lower.len());
     for c in lower.chars() {
         let c = if c == '：' { ':' } else { c };
@@ -170,6 +171,11 @@ fn is_separator(line: &str) -> bool {
     let core = p.trim_matches(|c: char| matches!(c, '-' | ' ' | '_' | '=' | '*'));
     let dashed = p.starts_with("--") || p.ends_with("--");
     if dashed && LAYOUTS.iter().any(|l| l.separators.contains(&core)) {
+        return true;
+    }
+    // Zoho Mail: `---- On <date> Name <address> wrote ----` above the original, which it
+    // leaves unquoted: an attribution framed by dashes, not ended by a colon.
+    if p.starts_with("--") && p.ends_with("--") && is_attribution(&format!("{core}:")) {
         return true;
     }
     // GroupWise: `>>> Name <address> date >>>` above the original, which it leaves
@@ -543,6 +549,27 @@ mod tests {
             ),
             // A separator in a language of its own.
             ("Svar\n-----Oprindelig meddelelse-----\ngammel", "Svar"),
+            // Zoho Mail: an attribution framed by dashes, the original left unquoted.
+            (
+                "Reply\n\n---- On Mon, 23 Nov 2026 10:00:00 +0100 Bob <bob@team.example.org> wrote ----\n\nInternal: low severity.",
+                "Reply",
+            ),
+            (
+                "Reply\n\n ---- On Mon, 23 Nov 2026 10:00:00 +0100 Bob <bob@team.example.org> wrote ---\nInternal: low severity.",
+                "Reply",
+            ),
+            // Gmail in Hebrew: the attribution wrapped in direction marks, the colon
+            // before the last one.
+            (
+                "Reply\n\n\u{202b}בתאריך יום ב׳, 23 בנוב׳ 2026 ב-10:00 מאת \u{202a}Bob Member\u{202c} <bob@private-mail.example>:\u{202c}\n> internal",
+                "Reply",
+            ),
+            // Outlook in Turkish: `İ` lower-cased leaves a combining dot; a sender
+            // named without an address.
+            (
+                "Tesekkurler\n-----Özgün İleti-----\nKimden: Bob\nGönderildi: 23 Kasım 2026\nKonu: x\ninternal",
+                "Tesekkurler",
+            ),
             // Yahoo in Finnish: a dated attribution with the address, no quote marks.
             (
                 "Vastaus\n\nma 23.11.2026 klo 10.00 Security Desk <security@example.org> kirjoitti:\nvanha",
