@@ -367,6 +367,33 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
     );
 }
 
+/// A note under `#forward` that is all taken for quoted mail (here a forward's header
+/// block) goes nowhere: the transcript says so (it said "forwarded", nothing more, and
+/// the member thought the maintainer had their words).
+#[test]
+fn a_forward_note_all_taken_for_quoted_mail_is_said_to_be_left_out() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#forward maintainer@upstream.test\r\nFrom: Bob Member <bob@example.org>\r\nSent: Monday, November 23, 2026 10:00\r\nTo: Alice <alice@example.org>\r\nSubject: the parser\r\n\r\nInternal: low severity, I think.\r\n",
+    );
+    let out = w.new_mail();
+    assert!(
+        !body_text(first(&out, "forward")).contains("Internal"),
+        "the quoted mail went to the maintainer"
+    );
+    let transcript = body_text(first(&out, "transcript"));
+    assert!(
+        transcript.contains(
+            "without your note: the text below your commands was all taken for quoted mail"
+        ),
+        "{transcript}"
+    );
+}
+
 /// `#forward` on a case the team opened itself (`#new`): the maintainer gets the words
 /// the member wrote for them, never the member's own mail that opened the case (its
 /// commands, its internal remarks, what it quoted). The transcript says so.

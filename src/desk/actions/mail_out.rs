@@ -146,10 +146,12 @@ impl Work<'_, '_> {
                 names.join(", ")
             )
         };
-        let words = if self.text.trim().is_empty() {
-            String::new()
-        } else {
-            format!("; with {}", text_sent(self.text, self.text_cut))
+        let words = match (self.text.trim().is_empty(), self.text_cut) {
+            (false, _) => format!("; with {}", text_sent(self.text, self.text_cut)),
+            // Every line below the commands was taken for quoted mail, a forward's
+            // headers or a signature: the note went nowhere, and the member must know.
+            (true, true) => "; without your note: the text below your commands was all taken for quoted mail, a forward's headers or a signature, and was not sent (write it again, plainly, if the maintainer needs it)".to_string(),
+            (true, false) => String::new(),
         };
         ok(format!(
             "forwarded to {addr}; their replies will join this case{kept}{files}{words}"
