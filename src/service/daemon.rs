@@ -243,7 +243,7 @@ async fn supervise(
                 if ok {
                     tracing::info!(address = %desk.config.desk.address, "secdesk is ready");
                     health::notify(&[sd_notify::NotifyState::Ready]);
-                    health::status("watching the inbox");
+                    health::status_of(health::Part::Inbox, None);
                 }
             }
             (name, result) = first_to_end(loops) => break Some((name, result)),
@@ -403,7 +403,10 @@ async fn mailer_loop(
                 match r.unreachable {
                     Some(e) => {
                         tracing::error!(error = %e.text, check = e.keys, retry_in = ?backoff, "cannot hand mail to the SMTP server; every mail waits");
-                        health::status(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys));
+                        health::status_of(
+                            health::Part::Outbox,
+                            Some(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys)),
+                        );
                         down = true;
                         unreachable_for = Some(backoff);
                         backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
@@ -415,10 +418,13 @@ async fn mailer_loop(
                         more = r.more;
                         if let Some(e) = &r.login_needed {
                             tracing::error!(error = %e.text, check = e.keys, "the SMTP server wants a login for some mail; that mail waits");
-                            health::status(&format!(
-                                "SMTP: {} (check {}); some mail waits",
-                                e.text, e.keys
-                            ));
+                            health::status_of(
+                                health::Part::Outbox,
+                                Some(&format!(
+                                    "SMTP: {} (check {}); some mail waits",
+                                    e.text, e.keys
+                                )),
+                            );
                         }
                         down = true;
                         backoff = Duration::from_secs(1);
@@ -427,11 +433,11 @@ async fn mailer_loop(
                         more = r.more;
                         if std::mem::take(&mut db_down) {
                             tracing::info!("the outbox can be written again");
-                            health::status("watching the inbox");
+                            health::status_of(health::Part::Outbox, None);
                         }
                         if down && r.sent > 0 {
                             tracing::info!("the SMTP server takes mail again");
-                            health::status("watching the inbox");
+                            health::status_of(health::Part::Outbox, None);
                             down = false;
                         }
                         backoff = Duration::from_secs(1);
@@ -442,7 +448,10 @@ async fn mailer_loop(
                 // The database refused (a full disk, a lock held elsewhere): waited out
                 // like a server that is away, not retried (and logged in again) at once.
                 tracing::error!(error = %e, retry_in = ?backoff, "the outbox could not be read or written; every mail waits");
-                health::status(&format!("database: {e}; mail waits"));
+                health::status_of(
+                    health::Part::Outbox,
+                    Some(&format!("database: {e}; mail waits")),
+                );
                 db_down = true;
                 unreachable_for = Some(backoff);
                 backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));

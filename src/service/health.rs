@@ -22,6 +22,58 @@ pub fn status(text: &str) {
     notify(&[sd_notify::NotifyState::Status(text)]);
 }
 
+/// A part of the desk with its own say in `STATUS=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The ingest: the inbox's trouble, or its progress through a backlog.
+    Inbox,
+    /// The mailer: the outbox's trouble (an SMTP server, the database).
+    Outbox,
+}
+
+/// What each part has to say, `None` when all is well with it: one line is composed of
+/// both, so that one part's good news never hides the other's fault (the mailer, its
+/// server back, said "watching the inbox" while the inbox could not be reached).
+#[derive(Debug, Default)]
+struct Said {
+    inbox: Option<String>,
+    outbox: Option<String>,
+}
+
+impl Said {
+    fn set(&mut self, part: Part, text: Option<&str>) {
+        let slot = match part {
+            Part::Inbox => &mut self.inbox,
+            Part::Outbox => &mut self.outbox,
+        };
+        *slot = text.map(str::to_string);
+    }
+
+    fn line(&self) -> String {
+        match (&self.inbox, &self.outbox) {
+            (None, None) => "watching the inbox".to_string(),
+            (Some(one), None) | (None, Some(one)) => one.clone(),
+            (Some(inbox), Some(outbox)) => format!("{inbox}; {outbox}"),
+        }
+    }
+}
+
+static SAID: std::sync::Mutex<Said> = std::sync::Mutex::new(Said {
+    inbox: None,
+    outbox: None,
+});
+
+/// What `part` has to say in `STATUS=` (`None`: all is well with it), said with what
+/// the other part still has to say.
+pub fn status_of(part: Part, text: Option<&str>) {
+    let line = {
+        let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        said.set(part, text);
+        said.line()
+    };
+    status(&line);
+}
+
 /// Asks systemd for `more` time to finish starting (no effect once ready).
 pub fn extend_start(more: Duration) {
     let usec = u32::try_from(more.as_micros()).unwrap_or(u32::MAX);
@@ -79,6 +131,28 @@ impl Beat {
 
 #[cfg(test)]
 mod tests {
+
+    /// One part's good news never hides the other's fault: the mailer, its server back,
+    /// said "watching the inbox" while the inbox could not be reached.
+    #[test]
+    fn the_status_line_keeps_each_parts_fault() {
+        let mut said = Said::default();
+        assert_eq!(said.line(), "watching the inbox");
+        said.set(Part::Inbox, Some("cannot reach the inbox: refused"));
+        said.set(Part::Outbox, Some("SMTP: refused; mail waits"));
+        assert_eq!(
+            said.line(),
+            "cannot reach the inbox: refused; SMTP: refused; mail waits"
+        );
+        said.set(Part::Outbox, None);
+        assert_eq!(said.line(), "cannot reach the inbox: refused");
+        said.set(Part::Outbox, Some("SMTP: refused; mail waits"));
+        said.set(Part::Inbox, None);
+        assert_eq!(said.line(), "SMTP: refused; mail waits");
+        said.set(Part::Outbox, None);
+        assert_eq!(said.line(), "watching the inbox");
+    }
+
     use super::*;
 
     #[test]

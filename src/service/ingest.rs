@@ -1055,9 +1055,12 @@ async fn unflagged_but(
 /// far we got and waits, instead of killing a desk that is working.
 fn catching_up(limit: Duration, filed: usize, total: usize) {
     health::extend_start(limit.saturating_mul(3));
-    health::status(&format!(
-        "catching up with the inbox: {filed} of {total} mails filed"
-    ));
+    health::status_of(
+        health::Part::Inbox,
+        Some(&format!(
+            "catching up with the inbox: {filed} of {total} mails filed"
+        )),
+    );
 }
 
 /// What goes on beside the filing of a batch (see [`file_new`]): the mail filed before
@@ -1573,12 +1576,18 @@ pub async fn watch(
                 }
                 if let Err(e) = r {
                     tracing::error!(error = %e, check = e.keys(), retry_in = ?backoff, "the inbox connection failed; reconnecting");
-                    health::status(&format!("inbox: {e} (check {})", e.keys()));
+                    health::status_of(
+                        health::Part::Inbox,
+                        Some(&format!("inbox: {e} (check {})", e.keys())),
+                    );
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, check = e.keys(), retry_in = ?backoff, "cannot reach the inbox");
-                health::status(&format!("cannot reach the inbox: {e} (check {})", e.keys()));
+                health::status_of(
+                    health::Part::Inbox,
+                    Some(&format!("cannot reach the inbox: {e} (check {})", e.keys())),
+                );
             }
         }
         if shutdown.is_requested() {
@@ -1632,7 +1641,7 @@ async fn connected(
         if let Some(tx) = ready.take() {
             let _ = tx.send(());
         } else if r.fetched > 0 || first {
-            health::status("watching the inbox");
+            health::status_of(health::Part::Inbox, None);
         }
         first = false;
         if r.fetched > BATCH_MAILS {
