@@ -9,21 +9,32 @@ pub(crate) fn normalize_newlines(body: &str) -> String {
 }
 
 /// Rich editors put NBSP and zero-width characters where a space or nothing was meant;
-/// clients writing right-to-left text wrap runs in direction marks (Gmail in Hebrew or
-/// Arabic ends its attribution with U+202C after the colon).
+/// clients writing right-to-left text wrap runs in direction marks and embeddings
+/// (Gmail in Hebrew or Arabic ends its attribution with U+202C after the colon). The
+/// overrides (U+202D, U+202E) stay: they show text other than it is (`maint@x.\u{202E}ac`
+/// reads as `…ca`), and a line holding one is refused, not read as it does not show.
 pub(crate) fn clean_command_line(raw: &str) -> String {
     raw.chars()
         .filter(|c| {
             !matches!(
                 c,
                 '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
-            ) && !crate::sanitize::is_reordering(*c)
+            ) && !is_direction_mark(*c)
         })
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .filter(|c| !c.is_control())
         .collect::<String>()
         .trim()
         .to_string()
+}
+
+/// Marks and embeddings that only say which way a run of text goes: U+200E, U+200F,
+/// U+061C, U+202A–U+202C, U+2066–U+2069. Not the overrides, which reorder what shows.
+fn is_direction_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202c}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Where escaped text is shown.

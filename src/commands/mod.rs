@@ -1822,6 +1822,17 @@ mod tests {
         );
     }
 
+    /// Direction marks and embeddings around a command are dropped (a right-to-left
+    /// client writes them); an override inside an address is not: `maint@x.\u{202E}ac`
+    /// shows as `…ca` and would have forwarded the report to `…ac`.
+    #[test]
+    fn direction_marks_are_dropped_and_overrides_refused() {
+        let body = parse_body("\u{202B}#assign me\u{202C}\n");
+        assert_eq!(body.commands[0].parsed, Ok(Command::Assign(Assignee::Me)));
+        let body = parse_body("#forward maint@project.\u{202E}ac\u{202C}\n");
+        assert!(body.commands[0].parsed.is_err(), "{:?}", body.commands[0]);
+    }
+
     #[test]
     fn typos_fixture_reports_each_line() {
         let body = parse_body(TYPOS);
