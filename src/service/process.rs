@@ -300,15 +300,16 @@ impl Desk {
     ) -> store::Result<Processed> {
         let mut id = mail::message_id_of(bytes);
         if tx.message_known(&id)? {
-            // Not a copy of the mail on file, which was processed (a copy of it would
-            // have been found one before it failed): a report reusing its id, filed
-            // under an id made from the id and its body; a copy of this one is a copy.
+            // A copy of the mail on file (itself set aside, a second delivery) is a copy,
+            // compared on the raw bytes alone; another mail reusing its id is filed under
+            // an id made from the id and its body, and a copy of that one is a copy.
             let head = bytes.get(..HEAD_BYTES).unwrap_or(bytes);
+            let theirs = tx.raw_head_of_message(&id, HEAD_BYTES)?;
             let key = [id.as_str().as_bytes(), b" ", body_of(head).trim_ascii_end()].concat();
             let own = mail::synthesized_id(&key);
-            if tx.message_known(&own)? {
-                mark(tx, Some(raw_id), RawOutcome::Duplicate, &own, now)?;
-                return Ok(Processed::Duplicate(own));
+            if theirs.is_none_or(|t| same_writing(&t, head)) || tx.message_known(&own)? {
+                mark(tx, Some(raw_id), RawOutcome::Duplicate, &id, now)?;
+                return Ok(Processed::Duplicate(id));
             }
             id = own;
         }

@@ -164,11 +164,16 @@ fn an_import_sets_aside_a_message_that_cannot_be_processed_and_goes_on() {
             "From r@reporter.test Mon Nov 23 10:00:00 2026\r\nFrom: r0@reporter.test\r\nTo: {DESK}\r\nSubject: Crash again\r\nMessage-ID: <p0@reporter.test>\r\nX-Secdesk-Failpoint: poison\r\nDate: Mon, 23 Nov 2026 11:00:00 +0100\r\n\r\nAnother report\r\n\r\n"
         ));
     }
+    // And a second delivery of the one set aside first (another relay's header on
+    // top): a copy of it, not a second case and a second alert.
+    text.push_str(&format!(
+        "From r@reporter.test Mon Nov 23 10:00:00 2026\r\nReceived: from relay.test\r\nFrom: r2@reporter.test\r\nTo: {DESK}\r\nSubject: Crash 2\r\nMessage-ID: <p2@reporter.test>\r\nX-Secdesk-Failpoint: poison\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nHello\r\n\r\n"
+    ));
     std::fs::write(&mbox, text).unwrap();
     let mut store = Store::open(&path).unwrap();
     let report = secdesk::cli::import::import(&w.desk, &mut store, &mbox, &w.clock)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.messages, 6);
+    assert_eq!(report.messages, 7);
     assert_eq!(tally(&path, "SELECT COUNT(*) FROM cases"), 5);
     assert_eq!(
         tally(
