@@ -388,10 +388,28 @@ fn a_forward_note_all_taken_for_quoted_mail_is_said_to_be_left_out() {
     let transcript = body_text(first(&out, "transcript"));
     assert!(
         transcript.contains(
-            "without your note: the text below your commands was all taken for quoted mail"
+            "no text of yours went with it: what followed your commands was taken for quoted mail"
         ),
         "{transcript}"
     );
+    // A plain `#forward` over the client's quote of the notice, or a signature, left
+    // nothing of the member's out: no such word.
+    for (n, below) in [
+        "\r\nOn Mon, 23 Nov 2026 at 10:00, Security Desk <security@example.org> wrote:\r\n> A new report arrived.\r\n",
+        "\r\n-- \r\nAlice\r\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.command(
+            ALICE,
+            &format!("p{n}@example.org"),
+            &notice,
+            &format!("#forward maintainer@upstream.test{below}"),
+        );
+        let transcript = body_text(first(&w.new_mail(), "transcript"));
+        assert!(!transcript.contains("no text of yours"), "{transcript}");
+    }
 }
 
 /// `#forward` on a case the team opened itself (`#new`): the maintainer gets the words

@@ -146,11 +146,12 @@ impl Work<'_, '_> {
                 names.join(", ")
             )
         };
-        let words = match (self.text.trim().is_empty(), self.text_cut) {
+        let words = match (self.text.trim().is_empty(), self.text_cut_short) {
             (false, _) => format!("; with {}", text_sent(self.text, self.text_cut)),
-            // Every line below the commands was taken for quoted mail, a forward's
-            // headers or a signature: the note went nowhere, and the member must know.
-            (true, true) => "; without your note: the text below your commands was all taken for quoted mail, a forward's headers or a signature, and was not sent (write it again, plainly, if the maintainer needs it)".to_string(),
+            // Lines of the member's own (not a reply's trailing quote, not a signature)
+            // were all taken for quoted mail or a forward's headers: nothing of theirs
+            // went, and they must know.
+            (true, true) => "; no text of yours went with it: what followed your commands was taken for quoted mail or a forward's headers (write your note plainly if the maintainer needs one)".to_string(),
             (true, false) => String::new(),
         };
         ok(format!(

@@ -55,6 +55,9 @@ struct Work<'a, 'c> {
     text: &'a str,
     /// Lines below the block were cut from `text` (quoted mail, a signature).
     text_cut: bool,
+    /// Lines of the member's own were cut, beyond a reply's trailing quote and its
+    /// signature ([`crate::commands::ParsedBody::cut_short`]).
+    text_cut_short: bool,
     facts: &'a Facts,
     case: Case,
     events: Vec<NewEvent>,
@@ -238,6 +241,7 @@ fn apply_commands(
         actor: member,
         text: &body.text,
         text_cut: body.cut,
+        text_cut_short: body.cut_short,
         facts,
         case,
         events: Vec::new(),
