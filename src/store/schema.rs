@@ -403,9 +403,10 @@ CREATE TABLE ack_counts_by_series (
 INSERT INTO ack_counts_by_series (series, minute, n)
 SELECT COALESCE(substr(case_id, 1, instr(case_id, '-')), ''), substr(created_at, 1, 16), COUNT(*)
   FROM outbox WHERE purpose = 'ack' GROUP BY 1, 2;
-UPDATE ack_counts_by_series SET told = 1
- WHERE (series, minute) IN (SELECT substr(case_id, 1, instr(case_id, '-')), substr(at, 1, 16)
-                              FROM events WHERE kind = 'ack-limit');
+INSERT INTO ack_counts_by_series (series, minute, n, told)
+SELECT substr(case_id, 1, instr(case_id, '-')), substr(at, 1, 16), 0, 1
+  FROM events WHERE kind = 'ack-limit' AND true
+    ON CONFLICT (series, minute) DO UPDATE SET told = 1;
 DROP TABLE ack_counts;
 ALTER TABLE ack_counts_by_series RENAME TO ack_counts;
 "#,
@@ -612,6 +613,13 @@ mod tests {
                 )
                 .unwrap();
             }
+            // The team told acknowledgements were held back, in a minute without one.
+            conn.execute(
+                "INSERT INTO events (case_id, at, actor, kind, detail)
+                 VALUES ('SEC-2026-0003', '2026-11-30T10:07:00.000Z', 'desk', 'ack-limit', 'held back')",
+                [],
+            )
+            .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
         let since = |m: u32| {
@@ -631,6 +639,13 @@ mod tests {
             .read(|tx| tx.count_acks_since("COHTTP", since(0)))
             .unwrap();
         assert_eq!(other, 1, "another desk's series counts its own");
+        let told = |store: &mut Store, prefix: &'static str| {
+            store
+                .read(|tx| tx.ack_limit_told_since(prefix, since(0)))
+                .unwrap()
+        };
+        assert!(told(&mut store, "SEC"), "the alert of the past is kept");
+        assert!(!told(&mut store, "COHTTP"));
     }
 
     /// The daemon asks systemd for time before a migration (one may copy every stored
