@@ -20,23 +20,43 @@ pub fn run(path: &Path) -> Result<ExitCode> {
         }
     };
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(daemon::run(
-        config,
-        Arc::new(SystemClock),
-        isolation,
-        shutdown_signal(),
-    ))?;
+    rt.block_on(async {
+        // Installed before the start (a migration may take minutes): a SIGHUP then still
+        // ended the process at once.
+        let signals = signals();
+        daemon::run(
+            config,
+            Arc::new(SystemClock),
+            isolation,
+            shutdown_signal(signals),
+        )
+        .await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+type Signals = (
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+);
+
+/// SIGTERM, SIGINT and SIGHUP taken over from their default (ending the process).
+fn signals() -> Option<Signals> {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
+        (Ok(term), Ok(int), Ok(hup)) => Some((term, int, hup)),
+        _ => None,
+    }
+}
+
+async fn shutdown_signal(signals: Option<Signals>) {
+    match signals {
+        Some((mut term, mut int, mut hup)) => loop {
             tokio::select! {
                 _ = term.recv() => return tracing::info!("SIGTERM received"),
                 _ = int.recv() => return tracing::info!("SIGINT received"),
@@ -48,7 +68,7 @@ async fn shutdown_signal() {
                 ),
             }
         },
-        _ => {
+        None => {
             // Without signal handlers the only way out is being killed; say so.
             tracing::error!("cannot install signal handlers; stop the desk with SIGKILL");
             std::future::pending::<()>().await;
