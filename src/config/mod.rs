@@ -510,7 +510,7 @@ fn looks_like_address(a: &str) -> bool {
                 && !a.contains(['<', '>', ',', ';'])
                 // What writes the mail must take it too: a trailing dot, an empty
                 // label, a second `@` passed here and failed every mail to it.
-                && a.parse::<lettre::Address>().is_ok()
+                && a.parse::<lettre::message::Mailbox>().is_ok()
         }
         None => false,
     }
