@@ -355,12 +355,7 @@ async fn mailer_loop(
     beat: Beat,
     wake: Arc<Notify>,
 ) {
-    // Grows while the server cannot be reached or refuses our login; reset by a pass
-    // that got through.
-    let mut backoff = Duration::from_secs(1);
-    let mut down = false;
-    // The outbox could not be read or written at the last pass.
-    let mut db_down = false;
+    let mut trouble = Trouble::default();
     let mut drained_backlog = false;
     // Since when the mailer has waited for the inbox's backlog to be filed.
     let mut holding: Option<tokio::time::Instant> = None;
@@ -387,76 +382,9 @@ async fn mailer_loop(
         } else {
             holding = None;
         }
-        let mut unreachable_for = None;
-        let mut more = false;
         let pass = (clock.as_ref(), &stop, &beat);
-        match mailer::flush_over(&mailer, &db, &desk, pass, &mut open).await {
-            Ok(r) => {
-                if r.sent + r.retrying + r.failed > 0 {
-                    tracing::debug!(
-                        sent = r.sent,
-                        retrying = r.retrying,
-                        failed = r.failed,
-                        "outbox pass"
-                    );
-                }
-                match r.unreachable {
-                    Some(e) => {
-                        tracing::error!(error = %e.text, check = e.keys, retry_in = ?backoff, "cannot hand mail to the SMTP server; every mail waits");
-                        health::status_of(
-                            health::Part::Outbox,
-                            Some(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys)),
-                        );
-                        down = true;
-                        unreachable_for = Some(backoff);
-                        backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
-                    }
-                    // Mail went, but the server wants a login for some (a relay that
-                    // wants one for outside recipients): said as loudly as a server
-                    // that cannot be reached, while the rest goes on.
-                    None if r.login_needed.is_some() => {
-                        more = r.more;
-                        if let Some(e) = &r.login_needed {
-                            tracing::error!(error = %e.text, check = e.keys, "the SMTP server wants a login for some mail; that mail waits");
-                            health::status_of(
-                                health::Part::Outbox,
-                                Some(&format!(
-                                    "SMTP: {} (check {}); some mail waits",
-                                    e.text, e.keys
-                                )),
-                            );
-                        }
-                        down = true;
-                        backoff = Duration::from_secs(1);
-                    }
-                    None => {
-                        more = r.more;
-                        if std::mem::take(&mut db_down) {
-                            tracing::info!("the outbox can be written again");
-                            health::status_of(health::Part::Outbox, None);
-                        }
-                        if down && r.sent > 0 {
-                            tracing::info!("the SMTP server takes mail again");
-                            health::status_of(health::Part::Outbox, None);
-                            down = false;
-                        }
-                        backoff = Duration::from_secs(1);
-                    }
-                }
-            }
-            Err(e) => {
-                // The database refused (a full disk, a lock held elsewhere): waited out
-                // like a server that is away, not retried (and logged in again) at once.
-                tracing::error!(error = %e, retry_in = ?backoff, "the outbox could not be read or written; every mail waits");
-                health::status_of(
-                    health::Part::Outbox,
-                    Some(&format!("database: {e}; mail waits")),
-                );
-                db_down = true;
-                unreachable_for = Some(backoff);
-                backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
-            }
-        }
+        let outcome = mailer::flush_over(&mailer, &db, &desk, pass, &mut open).await;
+        let (unreachable_for, more) = trouble.after(outcome);
         beat.tick();
         if !more {
             // Kept only for a pass that follows at once: an idle connection is closed.
@@ -485,6 +413,98 @@ async fn mailer_loop(
         if sleep_until(next, clock.as_ref(), &wake, &mut stop, MAX_SLEEP).await {
             return;
         }
+    }
+}
+
+/// What the mailer knows of its server and its database between passes.
+struct Trouble {
+    /// Grows while the server cannot be reached or refuses our login; reset by a pass
+    /// that got through.
+    backoff: Duration,
+    /// The server was away, or wanted a login for some mail, at the last pass.
+    down: bool,
+    /// The outbox could not be read or written at the last pass.
+    db_down: bool,
+}
+
+impl Default for Trouble {
+    fn default() -> Trouble {
+        Trouble {
+            backoff: Duration::from_secs(1),
+            down: false,
+            db_down: false,
+        }
+    }
+}
+
+impl Trouble {
+    /// Takes in a pass's outcome, saying it in the log and `STATUS=`: how long to wait
+    /// before the next pass when the server or the database is away, and whether more
+    /// rows are due at once (a backlog going out).
+    fn after(
+        &mut self,
+        outcome: crate::store::Result<mailer::FlushReport>,
+    ) -> (Option<Duration>, bool) {
+        let backoff = self.backoff;
+        let r = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                // The database refused (a full disk, a lock held elsewhere): waited out
+                // like a server that is away, not retried (and logged in again) at once.
+                tracing::error!(error = %e, retry_in = ?backoff, "the outbox could not be read or written; every mail waits");
+                health::status_of(
+                    health::Part::Outbox,
+                    Some(&format!("database: {e}; mail waits")),
+                );
+                self.db_down = true;
+                self.backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
+                return (Some(backoff), false);
+            }
+        };
+        if r.sent + r.retrying + r.failed > 0 {
+            tracing::debug!(
+                sent = r.sent,
+                retrying = r.retrying,
+                failed = r.failed,
+                "outbox pass"
+            );
+        }
+        if let Some(e) = r.unreachable {
+            tracing::error!(error = %e.text, check = e.keys, retry_in = ?backoff, "cannot hand mail to the SMTP server; every mail waits");
+            health::status_of(
+                health::Part::Outbox,
+                Some(&format!("SMTP: {} (check {}); mail waits", e.text, e.keys)),
+            );
+            self.down = true;
+            self.backoff = backoff.saturating_mul(2).min(Duration::from_secs(300));
+            return (Some(backoff), false);
+        }
+        self.backoff = Duration::from_secs(1);
+        if let Some(e) = &r.login_needed {
+            // Mail went, but the server wants a login for some (a relay that wants one
+            // for outside recipients): said as loudly as a server that cannot be
+            // reached, while the rest goes on.
+            tracing::error!(error = %e.text, check = e.keys, "the SMTP server wants a login for some mail; that mail waits");
+            health::status_of(
+                health::Part::Outbox,
+                Some(&format!(
+                    "SMTP: {} (check {}); some mail waits",
+                    e.text, e.keys
+                )),
+            );
+            self.down = true;
+            return (None, r.more);
+        }
+        if std::mem::take(&mut self.db_down) {
+            tracing::info!("the outbox can be written again");
+            health::status_of(health::Part::Outbox, None);
+        }
+        if self.down && r.sent > 0 {
+            tracing::info!("the SMTP server takes mail again");
+            health::status_of(health::Part::Outbox, None);
+            self.down = false;
+        }
+        (None, r.more)
     }
 }
 
