@@ -859,13 +859,38 @@ pub fn to_osv_json(a: &Advisory) -> String {
         },
     };
     match serde_json::to_string_pretty(&osv) {
-        Ok(mut json) => {
+        Ok(json) => {
+            let mut json = escape_invisible(json);
             json.push('\n');
             json
         }
         // Unreachable: these structs hold only strings and lists. Still, never panic.
         Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
     }
+}
+
+/// `json` with the characters serde_json leaves raw but a terminal or a reader could be
+/// misled by (DEL, C1 controls, line separators, direction marks and overrides) written
+/// as `\uXXXX` escapes: the same value to any parser, and text `secdesk advisory` prints
+/// unchanged. Outside its strings, serde_json's output holds only ASCII punctuation,
+/// spaces and line ends, so every such character is inside a string; all are in the
+/// Basic Multilingual Plane, one escape each.
+fn escape_invisible(json: String) -> String {
+    use std::fmt::Write as _;
+    let invisible = |c: char| (c.is_control() && c != '\n') || crate::sanitize::is_reordering(c);
+    if !json.chars().any(invisible) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 32);
+    for c in json.chars() {
+        if invisible(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `# title` line's text: the summary cut to [`SUMMARY_MAX`] bytes, or the id.
@@ -1654,6 +1679,31 @@ published: "2026-05-01T12:00:00Z"
     fn output_is_deterministic() {
         assert_eq!(to_osv_json(&full()), to_osv_json(&full()));
         assert_eq!(to_markdown(&full()), to_markdown(&full()));
+    }
+
+    /// Text pasted from the web or a right-to-left client carries characters serde_json
+    /// leaves raw; `secdesk advisory` escaped them for the terminal as `\u{2028}`, which
+    /// no JSON parser reads. They are JSON escapes now, the value unchanged.
+    #[test]
+    fn invisible_characters_in_the_details_are_json_escapes() {
+        let mut a = full();
+        let details = "First\u{2028}second \u{200f}mark\u{85} del\u{7f} over\u{202e}ride";
+        a.details = Some(details.to_string());
+        let json = to_osv_json(&a);
+        assert_eq!(
+            crate::text::escape_controls(&json, crate::text::Layout::Lines),
+            json,
+            "nothing is left for the terminal's escaping to change"
+        );
+        assert!(
+            json.contains(r"First\u2028second \u200fmark\u0085 del\u007f over\u202eride"),
+            "{json}"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(
+            parsed["details"].as_str().unwrap().starts_with(details),
+            "{parsed}"
+        );
     }
 
     fn intro(v: &str) -> RangeEvent {
