@@ -21,7 +21,7 @@ pub fn run(
     out: &mut Output,
 ) -> Result<ExitCode> {
     // The case's desk publishes it: its advisory prefix, ecosystem and credits.
-    let (top, case, events, key) = case_of_desk(config, id)?;
+    let (top, case, events, key) = case_of_desk(config, id, out)?;
     let d = top.view(&key);
     let ids = publication::draft_ids(&case, &d.config);
     let advs = publication::advisories_for(&case, &events, &d.config, &ids);

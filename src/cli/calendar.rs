@@ -22,7 +22,7 @@ pub fn run(
     let top = desk(config)?;
     let (d, only) = super::desk_view(&top, desk_name)?;
     let mut store = open_existing(&d.config)?;
-    let events = calendar_events(d, &mut store, only.is_some())?;
+    let events = calendar_events(&top, d, &mut store, only.is_some())?;
     let text = ical::write_calendar(&d.config.desk.name, clock.now(), &events);
     write_private(output, &text)?;
     out.line(&format!(
@@ -54,16 +54,23 @@ pub(super) fn write_private(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Every deadline of the open cases, as calendar events.
-fn calendar_events(d: &Desk, store: &mut Store, only: bool) -> Result<Vec<ical::Event>> {
+/// Every deadline of the open cases, as calendar events; with `only`, those of the desk
+/// `d` of `top`, as the scheduler decides whose they are (a desk taken out of the
+/// configuration leaves its cases to the top level).
+fn calendar_events(
+    top: &Desk,
+    d: &Desk,
+    store: &mut Store,
+    only: bool,
+) -> Result<Vec<ical::Event>> {
     let mut cases = store.read(|tx| tx.list_cases(true))?;
     let mut reminders = store.read(|tx| tx.pending_reminders())?;
     if only {
-        cases.retain(|s| s.desk == d.key());
+        cases.retain(|s| top.view(&s.desk).key() == d.key());
         reminders = store.read(|tx| {
             let mut mine = Vec::new();
             for r in reminders {
-                if tx.is_case_of_desk(&r.scope, d.key())? {
+                if top.view_of_scope(tx, &r.scope)?.key() == d.key() {
                     mine.push(r);
                 }
             }

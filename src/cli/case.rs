@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(config: &Path, id: &str, out: &mut Output) -> Result<ExitCode> {
-    let (top, case, events, key) = case_of_desk(config, id)?;
+    let (top, case, events, key) = case_of_desk(config, id, out)?;
     let d = top.view(&key);
     let label = format!("{} ({})", d.config.desk_label(), d.config.desk.name);
     let named = (!top.config.desks.is_empty()).then_some(label.as_str());

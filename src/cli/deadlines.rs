@@ -23,12 +23,11 @@ pub fn run(
         let Some(key) = &only else {
             return Ok(pending);
         };
+        // The desk whose team the reminder goes to, as the scheduler decides it: a desk
+        // taken out of the configuration leaves its cases to the top level.
         let mut mine = Vec::new();
         for r in pending {
-            if r.scope == d.digest_scope()
-                || r.scope == d.spam_scope()
-                || tx.is_case_of_desk(&r.scope, key)?
-            {
+            if top.view_of_scope(tx, &r.scope)?.key() == key {
                 mine.push(r);
             }
         }

@@ -193,9 +193,13 @@ pub(crate) fn desk_view<'a>(
 
 /// The case `id` (as text) with its history and the key of its desk, from the database
 /// of the desk at `config` (loaded, and returned: the case's desk is `top.view(key)`).
+/// An id a `#move` left behind names the case it became, said on stderr: mail under
+/// the old id still reaches that case, and the operator holding it is not told there
+/// is no such case.
 pub(crate) fn case_of_desk(
     config: &Path,
     id: &str,
+    out: &mut Output,
 ) -> Result<(
     Desk,
     crate::desk::case::Case,
@@ -205,16 +209,32 @@ pub(crate) fn case_of_desk(
     let top = desk(config)?;
     let id = case_id(id)?;
     let mut store = open_existing(&top.config)?;
-    let (case, events, key) = store.read(|tx| {
-        Ok((
-            tx.load_case(&id)?,
+    let found = store.read(|tx| {
+        let id = match tx.load_case(&id)? {
+            Some(_) => id.clone(),
+            None => match tx.case_alias(&id)? {
+                Some(now) => now,
+                None => return Ok(None),
+            },
+        };
+        let Some(case) = tx.load_case(&id)? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            case,
             tx.events(&id)?,
             top.view_of_case(tx, &id)?.key().to_string(),
-        ))
+        )))
     })?;
-    let Some(case) = case else {
+    let Some((case, events, key)) = found else {
         bail!("there is no case {id}")
     };
+    if case.id != id {
+        out.note(&format!(
+            "{id} was moved to another desk: it is {} now",
+            case.id
+        ));
+    }
     Ok((top, case, events, key))
 }
 

@@ -20,18 +20,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Whether `case` (a case id as text, e.g. a reminder's scope) is a case of `desk`:
-    /// one lookup by primary key, where reading every id of the desk grew with the
-    /// database.
-    pub fn is_case_of_desk(&self, case: &str, desk: &str) -> Result<bool> {
-        Ok(self
-            .opt::<i64>(
-                "SELECT 1 FROM cases WHERE id = ?1 AND desk = ?2",
-                params![case, desk],
-            )?
-            .is_some())
-    }
-
     /// The case an old id was moved to, following several moves.
     pub fn case_alias(&self, old: &CaseId) -> Result<Option<CaseId>> {
         let mut id = old.to_string();

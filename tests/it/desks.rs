@@ -1339,6 +1339,92 @@ fn move_hands_a_case_to_another_desk() {
     assert_eq!(opened(&p), "SEC-2026-0002");
 }
 
+/// `secdesk case` and `secdesk advisory` given the id a `#move` left behind show the case
+/// it became, and say so: mail under the old id still reaches that case, and the
+/// operator holding it was told there was no such case.
+#[test]
+fn the_read_side_commands_follow_a_moved_cases_old_id() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "x",
+    ));
+    let notice = w.take("team-notice").message_id.to_string();
+    let p = w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    assert_eq!(filed_on(&p), "COHTTP-2026-0001");
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["case", "SEC-2026-0001"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("COHTTP-2026-0001"), "{out}");
+    assert!(
+        err.contains("SEC-2026-0001 was moved to another desk: it is COHTTP-2026-0001 now"),
+        "{err}"
+    );
+    let (ok, out, err) = secdesk(&cfg, &["advisory", "SEC-2026-0001", "--format", "osv"]);
+    assert!(ok, "{err}");
+    let osv: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(osv["database_specific"]["case_id"], "COHTTP-2026-0001");
+    // An id that never was is still no case.
+    let (ok, _, err) = secdesk(&cfg, &["case", "SEC-2026-0009"]);
+    assert!(
+        !ok && err.contains("there is no case SEC-2026-0009"),
+        "{err}"
+    );
+}
+
+/// A desk taken out of the configuration leaves its cases to the top level: their
+/// reminders go to the main team and its digest lists them, so `deadlines --desk main`
+/// and `calendar --desk main` show their deadlines too (they left them out).
+#[test]
+fn the_main_desks_deadlines_hold_a_removed_desks_cases() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    // dune stays, cohttp is gone.
+    let dune_only = DESKS
+        .split("\n[desks.")
+        .filter(|part| !part.starts_with("cohttp"))
+        .collect::<Vec<_>>()
+        .join("\n[desks.");
+    assert!(
+        !dune_only.contains("cohttp") && dune_only.contains("dune"),
+        "{dune_only}"
+    );
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, &dune_only)).unwrap();
+
+    let (ok, out, err) = secdesk(&cfg, &["deadlines", "--desk", "main"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("COHTTP-2026-0001") && out.contains("SEC-2026-0001"),
+        "{out}"
+    );
+    assert!(!out.contains("DUNE-2026-0001"), "{out}");
+    let ics = w._dir.path().join("main.ics");
+    let (ok, _, err) = secdesk(
+        &cfg,
+        &[
+            "calendar",
+            "--desk",
+            "main",
+            "--output",
+            ics.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&ics).unwrap();
+    assert!(
+        text.contains("cohttp-2026-0001-first-answer@") && !text.contains("DUNE-2026-0001"),
+        "{text}"
+    );
+}
+
 /// `cases --desk`, `deadlines --desk`, `calendar --desk`; an unknown desk is an error.
 #[test]
 fn the_read_side_commands_take_a_desk() {
