@@ -6,7 +6,6 @@ use crate::publish::report;
 use crate::store::Listing;
 use anyhow::Result;
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -25,8 +24,9 @@ pub enum Which {
 /// `--desk` every desk's, with a DESK column when there are several.
 ///
 /// The table streams: its column widths are read first (one pass over the listing's
-/// index), then each row is written as it is read, so `cases --all` on a large
-/// database neither waits for its last case nor holds them all.
+/// index), then the cases a page at a time ([`crate::store::CASE_PAGE`]), so `cases
+/// --all` on a large database neither waits for its last case nor holds them all, nor
+/// holds a transaction open while its reader is slow.
 pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) -> Result<ExitCode> {
     let config = load(config, &SecretSources::not_needed())?;
     let only = super::desk_named(&config, desk)?;
@@ -59,7 +59,7 @@ pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) ->
         headers.insert(1, "DESK");
     }
     let mut store = open_existing(&config)?;
-    let rows = store.read(|tx| {
+    let widths = store.read(|tx| {
         let [id, status, assignee, severity, reporter] = tx.case_list_widths(listing)?;
         // OPENED is a date; MAILS is as wide as its header (a wider count shifts its line).
         let mut widths = vec![id, status, assignee, severity, 10, 0, reporter, 0];
@@ -76,17 +76,26 @@ pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) ->
         for (w, h) in widths.iter_mut().zip(&headers) {
             *w = (*w).max(h.chars().count());
         }
-        let mut rows = 0usize;
-        if out
-            .stream(&report::table_line(&widths, &headers))
-            .is_break()
-        {
-            return Ok(rows);
-        }
-        tx.each_case(listing, |s| {
+        Ok(widths)
+    })?;
+    let mut rows = 0usize;
+    let mut stopped = out
+        .stream(&report::table_line(&widths, &headers))
+        .is_break();
+    // A page at a time, each read in a transaction of its own and written after it
+    // ends: a reader who pauses (`cases --all | less`) holds no snapshot of the
+    // database, which would keep the daemon's checkpoints from emptying its log.
+    let mut after = None;
+    while !stopped {
+        let page = store.read(|tx| tx.case_page(listing, after))?;
+        let Some((_, last)) = page.last() else {
+            break;
+        };
+        after = Some(*last);
+        for (s, _) in page {
             let desk = label_of(&s.desk);
             if only.is_some_and(|d| d.desk_label() != desk) {
-                return ControlFlow::Continue(());
+                continue;
             }
             rows += 1;
             let mut row = vec![
@@ -109,10 +118,12 @@ pub fn run(config: &Path, which: Which, desk: Option<&str>, out: &mut Output) ->
             if show_desk {
                 row.insert(1, desk.to_string());
             }
-            out.stream(&report::table_line(&widths, &row))
-        })?;
-        Ok(rows)
-    })?;
+            if out.stream(&report::table_line(&widths, &row)).is_break() {
+                stopped = true;
+                break;
+            }
+        }
+    }
     if rows == 0 {
         let kind = match which {
             Which::Open => "open ",

@@ -320,6 +320,25 @@ fn listing_sql(which: Listing) -> String {
     )
 }
 
+/// How many cases a page of [`Tx::case_page`] holds.
+pub const CASE_PAGE: usize = 200;
+
+/// A page of the listing: [`listing_sql`]'s columns and the case's place in its series,
+/// for the cases after a place, in the order of the listing's index.
+fn page_sql(which: Listing) -> String {
+    let after = match which.filter() {
+        "" => "WHERE (year, seq) > (?1, ?2)".to_string(),
+        filter => format!("{filter} AND (year, seq) > (?1, ?2)"),
+    };
+    format!(
+        "SELECT {CASE_COLUMNS},
+            (SELECT COUNT(*) FROM messages m WHERE m.case_id = cases.id),
+            COALESCE((SELECT MAX(at) FROM events e WHERE e.case_id = cases.id), opened_at),
+            desk, year, seq
+         FROM cases {after} ORDER BY year, seq LIMIT {CASE_PAGE}"
+    )
+}
+
 /// The widths of a listing's columns, over the same cases as [`listing_sql`].
 fn widths_sql(which: Listing) -> String {
     format!(
@@ -496,6 +515,37 @@ impl Tx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// At most [`CASE_PAGE`] cases of a listing after the place `after` (`None`: from
+    /// the first), oldest first, each with its place: the next page starts after the
+    /// last. For a listing read in short transactions, none held while its reader
+    /// (a paused pager) takes its time: a reader's snapshot keeps the daemon's
+    /// checkpoints from ever emptying the write-ahead log.
+    pub fn case_page(
+        &self,
+        which: Listing,
+        after: Option<(i64, i64)>,
+    ) -> Result<Vec<(CaseSummary, (i64, i64))>> {
+        let (year, seq) = after.unwrap_or((i64::MIN, i64::MIN));
+        let mut stmt = self.conn().prepare_cached(&page_sql(which))?;
+        let mut rows = stmt.query(params![year, seq])?;
+        let mut page = Vec::with_capacity(CASE_PAGE);
+        while let Some(r) = rows.next()? {
+            let row = read_row(r)?;
+            let messages = row.int(38) as u32;
+            let last = row.req(39, "last activity")?;
+            let desk = row.text(40).unwrap_or_default();
+            let place = (row.int(41), row.int(42));
+            let summary = CaseSummary {
+                last_activity: parse_ts(&last)?,
+                messages,
+                desk,
+                case: row.into_case()?,
+            };
+            page.push((summary, place));
+        }
+        Ok(page)
     }
 
     /// The widest id, status, assignee, severity and reporter (in characters, `-` for

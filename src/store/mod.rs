@@ -18,7 +18,7 @@ mod outbox;
 mod reminders;
 mod schema;
 
-pub use cases::{CaseSummary, Listing};
+pub use cases::{CASE_PAGE, CaseSummary, Listing};
 pub use checkpoints::Checkpoints;
 pub use mail::{Arrival, MessageRow, NewMessage, RawOutcome, Source};
 pub use outbox::{BadOutboxRow, DueRows, OutboxRow, OutboxState};

@@ -296,3 +296,65 @@ fn the_calendar_has_every_deadline_of_a_case() {
         "{text}"
     );
 }
+
+/// `secdesk cases --all | less`, the pager left on its first page: the listing held its
+/// read transaction while it waited to write, and for as long as it waited no
+/// checkpoint could empty the write-ahead log, which grew with every mail filed. Now
+/// each page of cases is read in a short transaction of its own: once the listing is
+/// stuck on its output, a checkpoint takes in everything filed meanwhile.
+#[test]
+fn a_paused_listing_holds_no_snapshot_of_the_database() {
+    let mut w = World::new();
+    w.open_case("The first case");
+    let db = w.desk.config.desk.database.clone();
+    let cfg = w._dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    // A thousand wide rows, far more than a pipe holds (about 160 KB).
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "WITH RECURSIVE n(s) AS (SELECT 100 UNION ALL SELECT s + 1 FROM n WHERE s < 1099)
+             INSERT INTO cases (id, year, seq, subject, reporter, status, opened_at, root_message_id)
+             SELECT printf('SEC-2026-%04d', s), 2026, s, 'A long subject ' || hex(zeroblob(30)),
+                    'a-reporter-with-a-long-address-' || s || '@reporter.example.org', 'new',
+                    c.opened_at, '<bulk-' || s || '@reporter.test>'
+             FROM n, (SELECT opened_at FROM cases LIMIT 1) c;",
+        )
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["cases", "--all"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its first line read: the listing has begun. Nothing more is read.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut header).unwrap();
+    assert!(header.starts_with("CASE"), "{header}");
+    // A report filed while the listing waits on its reader.
+    w.open_report("r2@reporter.test", "Filed meanwhile", "x");
+    // The listing soon stops on its full pipe; from then on a checkpoint by anyone
+    // takes in every frame of the log. (Before, never: the held snapshot predates them.)
+    let checkpoint = rusqlite::Connection::open(&db).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let last = loop {
+        let (log, done): (i64, i64) = checkpoint
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        if log == done || std::time::Instant::now() > deadline {
+            break (log, done);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the listing is still waiting on its reader"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(last.0, last.1, "frames in the log, and checkpointed");
+}
