@@ -86,6 +86,7 @@ fn calendar_events(
                 case: &s.case,
                 // Every deadline, the first answer's even when the embargo ends sooner.
                 first_answer: scheduler::first_answer_due(desk, &s.case),
+                publication: scheduler::publication_due(desk, &s.case),
                 cal: &desk.config.calendar,
             }
         })

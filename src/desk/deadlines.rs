@@ -20,6 +20,8 @@ pub enum DeadlineKind {
     FirstAnswer,
     /// The embargo ends.
     EmbargoEnd,
+    /// A fixed case's advisory is due: the end of the release's working day.
+    Publication,
 }
 
 impl DeadlineKind {
@@ -28,6 +30,7 @@ impl DeadlineKind {
         match self {
             DeadlineKind::FirstAnswer => "first answer",
             DeadlineKind::EmbargoEnd => "embargo end",
+            DeadlineKind::Publication => "publication",
         }
     }
 }

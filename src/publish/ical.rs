@@ -34,6 +34,8 @@ pub struct Event {
 pub struct CaseDeadlines<'a> {
     pub case: &'a Case,
     pub first_answer: Option<DateTime<Utc>>,
+    /// When the advisory of a fixed case is due.
+    pub publication: Option<DateTime<Utc>>,
     /// The calendar of the case's desk: its embargo ends at midnight there.
     pub cal: &'a Calendar,
 }
@@ -49,7 +51,7 @@ pub struct Reminder<'a> {
 }
 
 /// Every deadline of the open cases, as calendar events, by time then uid: the first
-/// answer owed, the embargo end, and the `#remind` reminders. `host` makes uids unique.
+/// answer owed, a fixed case's advisory, the embargo end, and the `#remind` reminders. `host` makes uids unique.
 pub fn deadline_events(
     cases: &[CaseDeadlines<'_>],
     reminders: &[Reminder<'_>],
@@ -59,6 +61,7 @@ pub fn deadline_events(
     for CaseDeadlines {
         case: c,
         first_answer,
+        publication,
         cal,
     } in cases
     {
@@ -74,6 +77,23 @@ pub fn deadline_events(
                 ),
                 description: format!(
                     "The reporter of {} must hear from a person by {}.",
+                    c.id,
+                    cal.format_instant(t)
+                ),
+            });
+        }
+        if let Some(t) = *publication {
+            events.push(Event {
+                uid: format!("{}-publication@{host}", c.id.plus_tag()),
+                start: t,
+                summary: format!(
+                    "[{}] {} due: {}",
+                    c.id,
+                    deadlines::DeadlineKind::Publication.label(),
+                    c.subject
+                ),
+                description: format!(
+                    "{} is fixed: its advisory is due by {}.",
                     c.id,
                     cal.format_instant(t)
                 ),

@@ -575,19 +575,34 @@ fn render(
     }
 }
 
-/// The next deadline of an open case: the first answer if still owed, else the embargo.
+/// The next deadline of an open case: the soonest of the first answer (while still
+/// owed), the advisory of a fixed case and the embargo's end.
 pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKind)> {
     let cal = &desk.config.calendar;
     let first = first_answer_due(desk, c).map(|t| (t, DeadlineKind::FirstAnswer));
+    let publication = publication_due(desk, c).map(|t| (t, DeadlineKind::Publication));
     let embargo = c.embargo_end.map(|d| {
         (
             deadlines::embargo_end_instant(cal, d),
             DeadlineKind::EmbargoEnd,
         )
     });
-    match (first, embargo) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
+    // The first of the soonest: an earlier kind wins a tie.
+    [first, publication, embargo]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| if b.0 < a.0 { b } else { a })
+}
+
+/// When a fixed case's advisory is due (the end of the release's working day, as the
+/// reminder counts it), while it is fixed and not published.
+pub fn publication_due(desk: &Desk, c: &Case) -> Option<DateTime<Utc>> {
+    match (c.status, c.fixed_at) {
+        (CaseStatus::Fixed, Some(fixed)) => Some(deadlines::fixed_publication_deadline(
+            &desk.config.calendar,
+            fixed,
+        )),
+        _ => None,
     }
 }
 

@@ -295,6 +295,24 @@ fn the_calendar_has_every_deadline_of_a_case() {
         text.contains("embargo ends: Exploited in the wild"),
         "{text}"
     );
+    assert!(!text.contains("publication due"), "{text}");
+
+    // Fixed: the advisory is due by the end of that working day (Monday 17:00 in
+    // Paris), the deadline the reminder counts. The calendar had no such event.
+    w.command(ALICE, "a2@example.org", &notice, "#valid\r\n#fixed\r\n");
+    let ics = w._dir.path().join("fixed.ics");
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", ics.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&ics).unwrap();
+    let event = text
+        .split("BEGIN:VEVENT")
+        .find(|e| e.contains("-publication@"))
+        .unwrap_or_else(|| panic!("no publication deadline in {text}"));
+    assert!(event.contains("DTSTART:20261123T160000Z"), "{event}");
+    assert!(
+        event.contains("SUMMARY:[SEC-2026-0001] publication due: Exploited in the wild"),
+        "{event}"
+    );
 }
 
 /// `secdesk cases --all | less`, the pager left on its first page: the listing held its

@@ -252,6 +252,10 @@ fn a_fixed_case_not_published_the_same_day_is_reminded() {
     assert!(sent(&w.run_due()).is_empty());
     w.clock.set(paris(2026, 11, 30, 9, 0));
     assert!(sent(&w.run_due()).contains(&"SEC-2026-0001 fixed-unpublished".to_string()));
+    // The digest's next deadline is the advisory's, not the embargo's end weeks away.
+    let digest = w.take("digest");
+    let table = body(&digest.bytes);
+    assert!(table.contains("publication 2026-11-27 17:00"), "{table}");
     w.new_mail();
 
     // Published (before the embargo's end, no override needed): the reminders stop.
