@@ -17,6 +17,9 @@ use std::time::Duration;
 mod desks;
 pub use desks::{DESK_KEYS, TOP_DESK};
 
+/// The longest `policy.first_response`, in working days.
+const MAX_FIRST_RESPONSE_DAYS: u32 = 365;
+
 /// Every key of the configuration file, by section: what validation accepts and what
 /// `config.example.toml` must document (a test checks it).
 pub const KEYS: &[(&str, &[&str])] = &[
@@ -1048,13 +1051,29 @@ impl RawConfig {
             .first_response
             .clone()
             .unwrap_or_else(|| "3 working days".into());
-        let first_response_days = calendar::parse_working_days(&fr_text).unwrap_or_else(|| {
-            p.add(
-                "policy.first_response",
-                format!("`{fr_text}` is not a number of working days (e.g. \"3 working days\")"),
-            );
-            3
-        });
+        let first_response_days = match calendar::parse_working_days(&fr_text) {
+            // Counted a day at a time for every report and every re-plan: a mistyped
+            // huge number walked millions of days and promised a year far away.
+            Some(days) if days <= MAX_FIRST_RESPONSE_DAYS => days,
+            Some(_) => {
+                p.add(
+                    "policy.first_response",
+                    format!(
+                        "`{fr_text}` is more than {MAX_FIRST_RESPONSE_DAYS} working days (about a year and a half)"
+                    ),
+                );
+                3
+            }
+            None => {
+                p.add(
+                    "policy.first_response",
+                    format!(
+                        "`{fr_text}` is not a number of working days (e.g. \"3 working days\")"
+                    ),
+                );
+                3
+            }
+        };
         let embargo_text = po.embargo.clone().unwrap_or_else(|| "90 days".into());
         let embargo_days = if embargo_text.trim() == "none" {
             None
@@ -1450,6 +1469,28 @@ x = 1
 
     /// An embargo policy past ten years is refused, as `#embargo` refuses such a date
     /// (it gave every new case an end past the year 9999).
+    #[test]
+    fn a_first_response_of_more_than_365_working_days_is_refused() {
+        let problems = |value: &str| -> Vec<String> {
+            let text = format!("{GOOD}\n[policy]\nfirst_response = \"{value}\"\n");
+            Config::from_toml(&text, &secrets())
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let refused = problems("4000000000 working days");
+        assert!(
+            refused
+                .iter()
+                .any(|p| p.starts_with("policy.first_response:")
+                    && p.contains("more than 365 working days")),
+            "{refused:?}"
+        );
+        assert_eq!(problems("365 working days"), Vec::<String>::new());
+    }
+
     #[test]
     fn an_embargo_policy_of_more_than_ten_years_is_refused() {
         let text = format!("{GOOD}\n[policy]\nembargo = \"3000000 days\"\n");
