@@ -395,6 +395,20 @@ impl Store {
                 path: dest.to_path_buf(),
                 source: Box::new(e),
             })?;
+        let copied = self.copy_into(dest);
+        if copied.is_err() {
+            // The file is ours (`create_new`), and half a copy, or an empty file SQLite
+            // opens as an empty database, is no backup: it would pass for one, and the
+            // retry the error asks for was refused, the name being taken.
+            if let Err(e) = std::fs::remove_file(dest) {
+                tracing::warn!(file = %dest.display(), error = %e, "could not remove an unfinished backup");
+            }
+        }
+        copied
+    }
+
+    /// The online backup of the database into the new, empty file `dest`.
+    fn copy_into(&self, dest: &Path) -> Result<()> {
         let mut target = Connection::open(dest)?;
         let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
         // Every page in one step, under one read snapshot: a step at a time, the backup
@@ -567,6 +581,28 @@ pub(crate) mod inspect {
 mod tests {
     use super::*;
     use crate::types::{Uid, UidValidity};
+
+    /// A backup that fails leaves no file behind: it left an empty one, which SQLite
+    /// opens as an empty database (a day's "backup" with no case in it), and the retry
+    /// its error asked for was refused, the name being taken.
+    #[test]
+    fn a_failed_backup_leaves_no_file_under_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("live.db")).unwrap();
+        let dest = dir.path().join("copy.db");
+        // The copy's journal cannot be created: the copy fails once begun.
+        let journal = dir.path().join("copy.db-journal");
+        std::fs::create_dir(&journal).unwrap();
+        assert!(store.backup_to(&dest).is_err());
+        assert!(
+            !dest.exists(),
+            "an unfinished backup is left as {}",
+            dest.display()
+        );
+        std::fs::remove_dir(&journal).unwrap();
+        store.backup_to(&dest).unwrap();
+        assert_eq!(Store::open(&dest).unwrap().integrity_check().unwrap(), "ok");
+    }
 
     /// A backup of a database written to all the while (a daemon at work) ends, and is
     /// sound. (It copied 256 pages a step with a pause between, and SQLite starts a
