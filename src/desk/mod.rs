@@ -61,13 +61,50 @@ pub(crate) fn sender_display(mail: &Mail) -> String {
     }
 }
 
+/// The most of a mail's text a team notice or relay carries in its own body, in bytes.
+/// Each member's copy is its own outbox row, and text other than ASCII grows about
+/// threefold in quoted-printable: a plain report of a few megabytes of Cyrillic made
+/// notices the relay refused for their size, after the reporter was acknowledged, and
+/// the team heard of it from the first-response reminder. A longer text is cut at a
+/// line, and the original attached ([`original_for_team`]).
+pub const TEAM_TEXT_MAX: usize = 256 * 1024;
+
 /// The original mail, attached for the team when its text alone would lose something: a
-/// proof of concept sent as an attachment or inline after the text, or an HTML-only body.
+/// proof of concept sent as an attachment or inline after the text, an HTML-only body,
+/// or a text longer than a notice carries ([`TEAM_TEXT_MAX`]). A notice refused for
+/// what it carries is sent again without it (see [`delivery_failed`]).
 fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
-    if mail.attachments.is_empty() && !mail.text_from_html && !mail.more_parts {
+    if mail.attachments.is_empty()
+        && !mail.text_from_html
+        && !mail.more_parts
+        && mail.text.len() <= TEAM_TEXT_MAX
+    {
         return Vec::new();
     }
     original(mail)
+}
+
+/// The text of `mail` for a team notice: whole up to [`TEAM_TEXT_MAX`] bytes, else cut
+/// at the last line end before it, saying how much is left out and where it is.
+fn team_text(mail: &Mail) -> String {
+    let text = &mail.text;
+    if text.len() <= TEAM_TEXT_MAX {
+        return text.clone();
+    }
+    let mut cut = TEAM_TEXT_MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if let Some(end) = text[..cut].rfind('\n')
+        && end >= TEAM_TEXT_MAX / 2
+    {
+        cut = end + 1;
+    }
+    format!(
+        "{}\n[... {} more bytes of text: the whole mail is attached, original.eml]\n",
+        &text[..cut],
+        text.len() - cut
+    )
 }
 
 /// The mail itself, as an attachment for the team.
@@ -445,7 +482,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         embargo_end: embargo_text,
         ack_note,
         attachments: attachments_list,
-        text: mail.text.clone(),
+        text: team_text(mail),
     }) {
         Ok(r) => d.outgoing.push(
             ctx.to_team(&id, r)
@@ -538,7 +575,7 @@ fn other_on_case(
         from: sender_display(mail),
         received: ctx.fmt_instant(ctx.now),
         note,
-        text: mail.text.clone(),
+        text: team_text(mail),
     });
     match relay {
         Ok(r) => d.outgoing.push(

@@ -459,7 +459,9 @@ fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
 /// its lines fit in 998 octets: lettre chose quoted-printable for any line over 76
 /// characters, and encoding every team notice's text so was most of the cost of filing a
 /// backlog (issue 12). Other text (not ASCII, a NUL, a longer line) goes in
-/// quoted-printable, which carries any text unaltered in 7 bits.
+/// quoted-printable, which carries any text unaltered in 7 bits; or in base64 when more
+/// than a third of its bytes are not ASCII (Cyrillic, Greek, CJK), which quoted-printable
+/// writes three bytes for each, base64 four for three.
 fn text_body(text: &str) -> Result<Body, ComposeError> {
     let text = crlf(text);
     match shape(text.as_bytes()) {
@@ -469,7 +471,13 @@ fn text_body(text: &str) -> Result<Body, ComposeError> {
             ContentTransferEncoding::SevenBit,
         )),
         Shape::Lines { eight_bit: true } | Shape::LfLines { .. } | Shape::Opaque => {
-            Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
+            let eight_bit = text.bytes().filter(|b| !b.is_ascii()).count();
+            let encoding = if eight_bit > text.len() / 3 {
+                ContentTransferEncoding::Base64
+            } else {
+                ContentTransferEncoding::QuotedPrintable
+            };
+            Body::new_with_encoding(text, encoding)
                 .map_err(|_| ComposeError::Build("the text could not be encoded".into()))
         }
     }
@@ -1036,6 +1044,8 @@ mod tests {
             (format!("Grüße, Zoë.\n{long}\n"), true, "quoted-printable"),
             (format!("Thanks.\n{too_long}\n"), false, "quoted-printable"),
             ("a\0b\n".to_string(), false, "quoted-printable"),
+            // Mostly not ASCII: base64, a third larger, not three times.
+            ("Отчёт об ошибке.\n".repeat(100), false, "base64"),
         ] {
             let attachments = if attached {
                 vec![OutAttachment {
@@ -1058,6 +1068,11 @@ mod tests {
             assert!(
                 c.bytes.is_ascii(),
                 "{body:?}: 7 bits on the wire, for any relay"
+            );
+            assert!(
+                c.bytes.len() < 2_000 + body.len() * 3 / 2,
+                "{body:?}: {} bytes",
+                c.bytes.len()
             );
             // lettre ends a single part with one more CRLF.
             let read = part.text_contents().unwrap().trim_end().to_string();
