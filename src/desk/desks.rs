@@ -125,7 +125,8 @@ impl HandOver<'_> {
             && self.case.reporter.is_some()
         {
             detail.push_str(&format!(
-                "; its sender is not told: the report was automatic mail ({why})"
+                "; its sender is not told: the report was automatic mail ({})",
+                crate::sanitize::one_line(why)
             ));
         }
         let event = NewEvent::new(EventKind::Changed, self.actor, detail);
@@ -159,11 +160,12 @@ impl HandOver<'_> {
                  is now {new}, and its whole history came along (`#show` lists it).\n\n\
                  {unassigned}Reporter: {reporter}\n\nThe report:\n\n{report}\n",
                 actor = self.actor,
-                reporter = self
-                    .case
-                    .reporter
-                    .as_deref()
-                    .unwrap_or("(none: opened by a team)"),
+                // Written here, not by a template: made one line as a template would
+                // (an address from mail may hold control or direction characters).
+                reporter = self.case.reporter.as_deref().map_or_else(
+                    || "(none: opened by a team)".to_string(),
+                    crate::sanitize::one_line
+                ),
                 report = crate::sanitize::text_block(self.report_text.trim()),
             ),
         };

@@ -1339,6 +1339,41 @@ fn move_hands_a_case_to_another_desk() {
     assert_eq!(opened(&p), "SEC-2026-0002");
 }
 
+/// The notice a `#move` sends the new desk's team is written by the desk, not by a
+/// template, and it wrote the reporter's address as the mail gave it: a right-to-left
+/// override or a terminal escape in it reached the team's mail, a bare CR a line of
+/// its own. It is one clean line now, as a template makes it.
+#[test]
+fn the_move_notice_writes_the_reporters_address_as_one_clean_line() {
+    let mut w = world();
+    let from = "<rita\u{202e}moc.live\x1b]0;x\x07\rForged: line@evil.test>";
+    w.deliver(&report_to(
+        from,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        "x",
+    ));
+    let notice = w.take("team-notice").message_id.to_string();
+    let reporter = w.case("SEC-2026-0001").reporter.unwrap();
+    assert!(
+        reporter.contains('\u{202e}'),
+        "the address as stored: {reporter:?}"
+    );
+    w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    let mail = w.new_mail();
+    let handed = mail
+        .iter()
+        .find(|r| r.recipients == vec![CAROL.to_string()])
+        .unwrap();
+    let text = body(&handed.bytes);
+    assert!(text.contains("Reporter: rita"), "{text}");
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || secdesk::sanitize::is_reordering(c);
+    assert!(!text.chars().any(unsafe_char), "{text:?}");
+    assert!(!text.lines().any(|l| l.starts_with("Forged:")), "{text}");
+}
+
 /// `secdesk case` and `secdesk advisory` given the id a `#move` left behind show the case
 /// it became, and say so: mail under the old id still reaches that case, and the
 /// operator holding it was told there was no such case.
