@@ -121,9 +121,7 @@ impl HandOver<'_> {
                  #assign me takes it.\n\n"
             );
         }
-        if let Some(why) = &self.automatic_report
-            && self.case.reporter.is_some()
-        {
+        if let Some(why) = &self.automatic_report {
             detail.push_str(&format!(
                 "; its sender is not told: the report was automatic mail ({})",
                 crate::sanitize::one_line(why)

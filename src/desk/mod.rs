@@ -201,15 +201,22 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {
             spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail))
         }
-        (Sender::Automatic(reason), Filing::New(id)) => new_case(
-            ctx,
-            mail,
-            id,
-            AckPlan::No(format!(
-                "not acknowledged: automatic mail ({})",
-                reason.describe()
-            )),
-        ),
+        (Sender::Automatic(reason), Filing::New(id)) => {
+            let mut d = new_case(
+                ctx,
+                mail,
+                id,
+                AckPlan::No(format!(
+                    "not acknowledged: automatic mail ({})",
+                    reason.describe()
+                )),
+            );
+            // A list that rewrote From, a robot, a stray bounce: no person waits for an
+            // answer there, and a `#reply` or a thanks sent there could publish an
+            // embargoed report. The team reaches a person with `#forward`.
+            nobody_reports(&mut d);
+            d
+        }
         (Sender::Team(member), filing) => actions::team_mail(
             ctx,
             mail,

@@ -148,6 +148,47 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     );
 }
 
+/// A list that rewrote From ("Rita via dev"), a robot, a stray bounce: mail a machine
+/// sent opens a case with no reporter. The desk planned first-response reminders asking
+/// the team to `#reply`, and a `#reply` (or the thanks at publication) went to the
+/// list: an embargoed report's answer published. The team writes to a person with
+/// `#forward`.
+#[test]
+fn a_case_opened_by_a_lists_mail_has_no_reporter_to_answer() {
+    let mut w = World::new();
+    let list = format!(
+        "From: Rita via dev <dev@lists.example.net>\r\nTo: {DESK}\r\nSubject: Overflow in the parser\r\nMessage-ID: <l1@lists.example.net>\r\nList-Id: <dev.lists.example.net>\r\n\r\nThe parser overflows.\r\n"
+    );
+    w.deliver(&list);
+    let notice = w.take("team-notice").message_id.to_string();
+    assert_eq!(w.case("SEC-2026-0001").reporter, None);
+    let reminders = w.store.read(|tx| tx.pending_reminders()).unwrap();
+    assert!(
+        !reminders.iter().any(|r| r.kind == "first-response"),
+        "{reminders:?}"
+    );
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#reply\r\nThanks, we are on it.\r\n",
+    );
+    let mail = w.new_mail();
+    assert!(
+        !mail.iter().any(|r| r
+            .recipients
+            .iter()
+            .any(|to| to.contains("lists.example.net"))),
+        "{}",
+        summarize(&mail)
+    );
+    let transcript = body(&first(&mail, "transcript").bytes);
+    assert!(
+        transcript.contains("no reporter address to answer") && transcript.contains("#forward"),
+        "{transcript}"
+    );
+}
+
 /// Anyone who got the acknowledgement knows its Message-ID and can send a delivery
 /// report naming it, a hundred times over, again and again: the team hears of the
 /// failed mail once, for good; the mail is marked failed.

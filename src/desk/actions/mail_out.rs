@@ -14,7 +14,10 @@ impl Work<'_, '_> {
     pub(super) fn reply(&mut self) -> Step {
         let ctx = self.ctx;
         let Some(reporter) = self.case.reporter.clone() else {
-            return fail("this case has no reporter address to answer (it was opened with `#new`)");
+            return fail(
+                "this case has no reporter address to answer (it was opened with `#new`, or by \
+                 automatic mail: a list, a robot); `#forward <address>` writes to a person",
+            );
         };
         if self.text.trim().is_empty() {
             return fail("`#reply` sends the text after the command block, and there is none");
