@@ -1,5 +1,6 @@
-//! Logging for every subcommand: to the journal under systemd, plain lines on stderr
-//! otherwise; the protocol libraries capped at `info` whatever `SECDESK_LOG` says.
+//! Logging for every subcommand: one line per event on stderr, each field in it, with
+//! its syslog priority under systemd (journald reads it); the protocol libraries capped
+//! at `info` whatever `SECDESK_LOG` says.
 
 /// The libraries that log secrets or mail below info: lettre every line it writes (AUTH
 /// with the password, encoded), async-imap the LOGIN command and every mail it reads;
@@ -18,38 +19,152 @@ fn allowed(target: &str, level: &tracing::Level) -> bool {
     !capped || *level <= tracing::Level::INFO
 }
 
+/// Each event as exactly one line: the formatter's text with every control character
+/// (a line break in an error from a server, in a value from mail) written as an escape,
+/// so no value can begin a line of its own (a forged entry, with its own priority,
+/// under systemd). Under systemd the line starts with its syslog priority (`<3>` for an
+/// error), which journald takes as the entry's, and has no time (journald stamps it).
+struct OneLine<F> {
+    inner: F,
+    priority: bool,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for OneLine<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.inner.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        if self.priority {
+            write!(writer, "<{}>", priority(event.metadata().level()))?;
+        }
+        let line =
+            crate::text::escape_controls(line.trim_end_matches('\n'), crate::text::Layout::OneLine);
+        writeln!(writer, "{line}")
+    }
+}
+
+/// The lines under systemd: no time (journald stamps them), each with its priority.
+fn journal_format()
+-> OneLine<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>> {
+    OneLine {
+        inner: tracing_subscriber::fmt::format()
+            .with_ansi(false)
+            .with_target(false)
+            .without_time(),
+        priority: true,
+    }
+}
+
+/// The syslog priority of a level, as journald reads it from a line's `<N>` prefix.
+fn priority(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
 pub fn init() {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_env("SECDESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let cap = tracing_subscriber::filter::filter_fn(|m| allowed(m.target(), m.level()));
-    // Under systemd, stderr is the journal: send structured fields there when we can,
-    // plain lines otherwise (containers and CI have no journald socket).
-    if std::env::var_os("JOURNAL_STREAM").is_some()
-        && let Ok(journald) = tracing_journald::layer()
-    {
+    // Under systemd, stderr is the journal. Each event is one line holding its message
+    // and every field (the case, the error, the key to check): journald's own fields
+    // were not shown by `journalctl`, which printed "cannot reach the inbox" without
+    // the reason.
+    let systemd = std::env::var_os("JOURNAL_STREAM").is_some();
+    let format = tracing_subscriber::fmt::format()
+        .with_ansi(false)
+        .with_target(false);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    if systemd {
+        let layer = layer.event_format(journal_format());
         tracing_subscriber::registry()
             .with(filter)
             .with(cap)
-            .with(journald)
+            .with(layer)
             .init();
-        return;
+    } else {
+        let layer = layer.event_format(OneLine {
+            inner: format,
+            priority: false,
+        });
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(cap)
+            .with(layer)
+            .init();
     }
-    let plain = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(cap)
-        .with(plain)
-        .init();
 }
 
 #[cfg(test)]
 mod tests {
     use super::allowed;
     use tracing::Level;
+
+    /// Under systemd every field is on the event's line, which journald shows (its own
+    /// fields it did not: "cannot reach the inbox", without why), with the event's
+    /// priority, and a line break in a value cannot begin a forged entry.
+    #[test]
+    fn a_journal_line_holds_every_field_and_is_one_line() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .event_format(super::journal_format())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(
+                // Displayed, as errors are: written as is by the formatter.
+                error = %"login refused\n<0>forged entry",
+                check = "imap.username",
+                "cannot reach the inbox"
+            );
+            tracing::info!(case = "SEC-2026-0001", "mail filed");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("<3>"), "{text}");
+        for part in [
+            "cannot reach the inbox",
+            "login refused\\u{a}<0>forged entry",
+            "imap.username",
+        ] {
+            assert!(lines[0].contains(part), "{part}: {text}");
+        }
+        assert!(
+            lines[1].starts_with("<6>") && lines[1].contains("case=\"SEC-2026-0001\""),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_protocol_libraries_log_info_at_most() {

@@ -47,6 +47,8 @@ fn readiness_watchdog_and_a_clean_stop() {
         .env("TEST_IMAP_PASSWORD", "secret")
         .env("NOTIFY_SOCKET", &sock_path)
         .env("WATCHDOG_USEC", "1000000")
+        // Under systemd, stderr is the journal.
+        .env("JOURNAL_STREAM", "8:4242")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(
@@ -56,6 +58,17 @@ fn readiness_watchdog_and_a_clean_stop() {
         .unwrap();
     let mut seen = Vec::new();
     until(&sock, "STATUS=cannot reach the inbox", &mut seen);
+    // In the journal: the reason on the line `journalctl` shows, and its priority.
+    // (Only the bare message was shown; the error and the key to check were fields
+    // of their own.)
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.starts_with("<3>")
+            && l.contains("cannot reach the inbox")
+            && l.contains("error=")
+            && l.contains("check=")),
+        "{log}"
+    );
     // ...and asks systemd to wait for the next try, not to time the start out.
     until(&sock, "EXTEND_TIMEOUT_USEC=", &mut seen);
     assert!(
