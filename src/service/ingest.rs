@@ -635,7 +635,11 @@ async fn download(
     limit: Duration,
 ) -> (Vec<(u32, Vec<u8>)>, Option<IngestError>) {
     let set = uid_set(batch);
-    let limit = limit.saturating_mul(batch_megabytes(batch).saturating_add(1));
+    let timeout = limit;
+    let limit = download_deadline(timeout, batch);
+    // Before READY, systemd's start timeout (two minutes) is shorter than the download
+    // of a big batch may take: it is asked to wait that long, and no longer.
+    health::extend_start(limit.saturating_add(timeout));
     let mut got = Vec::with_capacity(batch.len());
     let done = timed(limit, "UID FETCH", async {
         let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
@@ -912,6 +916,19 @@ impl Stalls {
 }
 
 /// A batch's announced size in megabytes: the download's deadline grows with it.
+/// How long the download of `batch` may take: the IMAP timeout for each megabyte and
+/// one more, but never so long that the watchdog ends the desk first. A server gone
+/// silent in the middle of a mail of 12 MB or more kept the ingest loop from ticking
+/// past its beat's bound ([`beat_bound`], at least [`MAX_BACKOFF`] and six timeouts):
+/// systemd killed the desk before the timeout fired, and a restart forgot the stalls
+/// counted against that mail, so it was asked for again, and the desk killed again, for
+/// ever. Two timeouts short of the least bound, the download fails first.
+fn download_deadline(timeout: Duration, batch: &[Waiting]) -> Duration {
+    timeout
+        .saturating_mul(batch_megabytes(batch).saturating_add(1))
+        .min(MAX_BACKOFF.saturating_add(timeout.saturating_mul(4)))
+}
+
 fn batch_megabytes(batch: &[Waiting]) -> u32 {
     let bytes: u64 = batch.iter().map(|w| w.bytes).sum();
     u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX)
@@ -1526,10 +1543,14 @@ fn mailbox_grew(queue: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
 /// The longest a healthy ingest loop goes without a tick: an IDLE (or a poll, or a
 /// backoff), then a few commands, each bounded by the timeout.
 pub fn beat_bound(cfg: &ImapConfig) -> Duration {
-    cfg.idle_renew
-        .max(cfg.poll_interval)
+    bound_of(cfg.idle_renew, cfg.poll_interval, cfg.timeout)
+}
+
+fn bound_of(idle_renew: Duration, poll_interval: Duration, timeout: Duration) -> Duration {
+    idle_renew
+        .max(poll_interval)
         .max(MAX_BACKOFF)
-        .saturating_add(cfg.timeout.saturating_mul(6))
+        .saturating_add(timeout.saturating_mul(6))
 }
 
 /// Watches the inbox until shutdown: connects (with backoff), syncs, then waits with IDLE
@@ -1725,6 +1746,37 @@ async fn connected(
 #[cfg(test)]
 mod tests {
     use super::{BATCH_BYTES, BATCH_MAILS, Waiting, batches};
+    use std::time::Duration;
+
+    /// A download that stalls fails, two timeouts to spare, before the ingest loop's
+    /// beat passes its bound and the watchdog ends the desk, however big the mail and
+    /// whatever the timeout and the idle times. (A 20 MB mail had 21 minutes against a
+    /// bound of 11.)
+    #[test]
+    fn a_stalled_download_fails_before_the_watchdog_ends_the_desk() {
+        for timeout in [1, 10, 60, 300] {
+            for (idle, poll) in [(1, 1), (1500, 60), (60, 3600)] {
+                let timeout = Duration::from_secs(timeout);
+                let bound = super::bound_of(
+                    Duration::from_secs(idle),
+                    Duration::from_secs(poll),
+                    timeout,
+                );
+                for mb in [0, 1, 4, 12, 20, 500] {
+                    let batch = [Waiting {
+                        id: 1,
+                        bytes: mb * 1_000_000,
+                    }];
+                    let deadline = super::download_deadline(timeout, &batch);
+                    assert!(deadline >= timeout);
+                    assert!(
+                        deadline + timeout * 2 <= bound,
+                        "{mb} MB at a timeout of {timeout:?}: {deadline:?} against {bound:?}"
+                    );
+                }
+            }
+        }
+    }
 
     fn ids(of: &[Vec<Waiting>]) -> Vec<Vec<i64>> {
         of.iter()

@@ -154,9 +154,25 @@ pub fn broken_backoff(attempts: u32) -> Duration {
 /// The longest a healthy mailer loop goes without a tick: a sleep or a backoff, then a
 /// connection and one send, each bounded.
 pub fn beat_bound(cfg: &SmtpConfig, max_sleep: std::time::Duration) -> std::time::Duration {
+    bound_of(cfg.timeout, max_sleep)
+}
+
+fn bound_of(timeout: std::time::Duration, max_sleep: std::time::Duration) -> std::time::Duration {
     max_sleep
         .max(std::time::Duration::from_secs(300))
-        .saturating_add(cfg.timeout.saturating_mul(12))
+        .saturating_add(timeout.saturating_mul(12))
+}
+
+/// How long the sending of a mail of `bytes` may take: the SMTP timeout for each
+/// megabyte and one more, but never so long that the watchdog ends the desk first (a
+/// notice of 17 MB to a relay gone silent had 18 minutes against a bound of 17, the
+/// desk killed at each retry): the least [`beat_bound`] less six timeouts, room for the
+/// connection before it.
+pub fn send_deadline(timeout: std::time::Duration, bytes: usize) -> std::time::Duration {
+    let megabytes = u32::try_from(bytes / 1_000_000).unwrap_or(u32::MAX);
+    timeout
+        .saturating_mul(megabytes.saturating_add(1))
+        .min(std::time::Duration::from_secs(300).saturating_add(timeout.saturating_mul(6)))
 }
 
 /// Runs one SMTP step with a deadline.
@@ -347,8 +363,7 @@ impl Session {
         };
         // The envelope's commands and the data, with the timeout stretched by one per
         // megabyte for large mail on a slow link.
-        let megabytes = u32::try_from(row.bytes.len() / 1_000_000).unwrap_or(u32::MAX);
-        let limit = self.limit.saturating_mul(megabytes.saturating_add(1));
+        let limit = send_deadline(self.limit, row.bytes.len());
         match tokio::time::timeout(limit, self.conn.send(&envelope, &row.bytes)).await {
             Ok(Ok(_)) => SendOutcome::Sent,
             Ok(Err(e)) => classify(&e),
@@ -831,6 +846,27 @@ impl<'a> Lane<'a> {
 #[cfg(test)]
 mod tests {
     use super::{backoff, broken_backoff};
+
+    /// A send to a relay gone silent fails, with room for the connection before it,
+    /// before the mailer's beat passes its bound and the watchdog ends the desk, however
+    /// big the mail. (A 17 MB notice had 18 minutes against a bound of 17.)
+    #[test]
+    fn a_stalled_send_fails_before_the_watchdog_ends_the_desk() {
+        use std::time::Duration;
+        for timeout in [1, 10, 30, 60, 300] {
+            let timeout = Duration::from_secs(timeout);
+            // The least bound: the shortest sleep.
+            let bound = super::bound_of(timeout, Duration::ZERO);
+            for mb in [0, 1, 17, 500] {
+                let deadline = super::send_deadline(timeout, mb * 1_000_000);
+                assert!(deadline >= timeout);
+                assert!(
+                    deadline + timeout * 6 <= bound,
+                    "{mb} MB at {timeout:?}: {deadline:?} against {bound:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn backoff_doubles_from_30_s_to_an_hour() {
