@@ -702,7 +702,7 @@ pub fn delivery_failed(
 ) -> Option<Outgoing> {
     let (purpose, to) = (failed.purpose, failed.to.as_slice());
     if purpose == Purpose::TeamNotice && failed.carries_attachments {
-        return Some(notice_without_original(ctx, case, to, error));
+        return Some(notice_without_original(ctx, case, failed, error));
     }
     let what = match purpose {
         Purpose::Ack => "acknowledgement",
@@ -742,17 +742,32 @@ pub fn delivery_failed(
     Some(ctx.to_team(case, r))
 }
 
-/// What stands for a notice refused with the mail it carried: to the same members, plain.
-fn notice_without_original(ctx: &Ctx<'_>, case: &CaseId, to: &[String], error: &str) -> Outgoing {
+/// What stands for a notice refused with the mail it carried: to the same members, plain,
+/// with the notice's own words when they are at hand (the sender, the text, the date to
+/// answer by). It pointed to `secdesk case`, which shows the case's history, never a mail.
+fn notice_without_original(
+    ctx: &Ctx<'_>,
+    case: &CaseId,
+    failed: &Undelivered,
+    error: &str,
+) -> Outgoing {
+    let to = failed.to.as_slice();
     let rcpts = to.join(", ");
+    let said = match failed.text.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => format!(
+            "Here is what it said, without the attachments:\n\n{}\n",
+            crate::sanitize::text_block(text)
+        ),
+        _ => String::new(),
+    };
     let r = ctx.templates.render(&templates::TeamAlert {
         case_id: case.to_string(),
         headline: format!("a notice to {rcpts} could not carry the mail it was about"),
         text: format!(
             "The mail server refused, for good, a notice on this case to {rcpts} that carried \
              the sender's mail and its attachments:\n\n    {error}\n\n\
-             Nothing of it reached {rcpts}. The mail is on file: `secdesk case {case}` on the \
-             desk's host shows it, and `#show` lists the case's history."
+             Nothing of it reached {rcpts}. The sender's mail, attachments included, stays in \
+             the desk's mailbox; `#show` lists the case's history.\n\n{said}"
         ),
     });
     match r {

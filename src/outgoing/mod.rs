@@ -131,6 +131,9 @@ pub struct Undelivered {
     pub to: Vec<String>,
     /// It carried attachments (the mail the desk received, its files).
     pub carries_attachments: bool,
+    /// Its own text, when it is still at hand (a refusal at sending; a sent mail keeps
+    /// its headers only): what a team notice refused for its attachments said.
+    pub text: Option<String>,
 }
 
 /// The longest id written into `In-Reply-To` or `References`: RFC 5322's lines stop at
@@ -148,6 +151,13 @@ fn writable_id(id: &MessageId) -> bool {
 
 /// Whether a mail the desk composed carries attachments: its top-level type is
 /// `multipart/mixed` (read from its header block, which a sent row keeps).
+/// The text of one of the desk's own composed mails (its first text part), decoded.
+pub fn text_of(bytes: &[u8]) -> Option<String> {
+    mail_parser::MessageParser::default()
+        .parse(bytes)
+        .and_then(|m| m.body_text(0).map(|t| t.replace("\r\n", "\n")))
+}
+
 pub fn carries_attachments(bytes: &[u8]) -> bool {
     let head = bytes.get(..16 << 10).unwrap_or(bytes);
     let end = head

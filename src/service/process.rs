@@ -1259,6 +1259,7 @@ impl Desk {
                         purpose: out.purpose,
                         to: to.to_vec(),
                         carries_attachments: false,
+                        text: None,
                     };
                     self.undelivered(tx, case, &failed, &error, detail, now)?;
                 }
@@ -1288,10 +1289,15 @@ impl Desk {
         );
         // The case's desk's team hears of it, from the case's desk.
         let owner = self.view_of_case(tx, case)?;
+        // A notice refused for what it carried is sent again plain: with its own words.
+        let text = (row.purpose == Purpose::TeamNotice && row.carries_attachments)
+            .then(|| crate::outgoing::text_of(&row.bytes))
+            .flatten();
         let failed = crate::outgoing::Undelivered {
             purpose: row.purpose,
             to: row.recipients.clone(),
             carries_attachments: row.carries_attachments,
+            text,
         };
         owner.undelivered(tx, case, &failed, error, detail, now)
     }

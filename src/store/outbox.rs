@@ -400,6 +400,8 @@ impl Tx<'_> {
                 purpose,
                 to,
                 carries_attachments,
+                // A sent row keeps its headers only.
+                text: None,
             })
         })
         .transpose()

@@ -743,7 +743,13 @@ fn a_notice_refused_with_the_report_it_carries_is_sent_again_plain() {
             .unwrap_or_default()
             .contains("multipart")
     );
-    assert!(body(&plain[0].bytes).contains(refusal));
+    let said = body(&plain[0].bytes);
+    assert!(said.contains(refusal));
+    // What the refused notice said comes with it: the team reads the report. (It was
+    // pointed to `secdesk case`, which shows a case's history, never a mail.)
+    assert!(said.contains("A crash dump is attached."), "{said}");
+    assert!(said.contains(RITA) && said.contains("core.bin"), "{said}");
+    assert!(!said.contains("secdesk case"), "{said}");
     fail(&mut w, &plain[0]);
     assert!(
         w.new_mail().is_empty(),
