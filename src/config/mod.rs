@@ -790,6 +790,26 @@ impl RawConfig {
                 .map(|(_, dom)| dom.to_string())
                 .unwrap_or_else(|| "localhost".into())
         });
+        // The right side of every Message-ID the desk writes: anything but a plain host
+        // name is written as an encoded word no client threads, or never recognised
+        // when it comes back.
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        if hostname.is_empty() || !hostname.chars().all(plain) {
+            let given = if d.hostname.is_some() {
+                "it"
+            } else {
+                "the domain of desk.address, its default,"
+            };
+            p.add(
+                "desk.hostname",
+                format!(
+                    "`{}` is not a plain host name (ASCII letters, digits, `-` and `.`): {given} \
+                     names the desk's own mail; write it in its ASCII form (`xn--…` for an \
+                     international name)",
+                    crate::sanitize::one_line(&hostname)
+                ),
+            );
+        }
         DeskConfig {
             key: String::new(),
             name: d.name.clone().unwrap_or_else(|| "Security Team".into()),
@@ -1469,6 +1489,42 @@ x = 1
 
     /// An embargo policy past ten years is refused, as `#embargo` refuses such a date
     /// (it gave every new case an end past the year 9999).
+    #[test]
+    fn a_hostname_that_is_no_plain_host_name_is_refused() {
+        let problems = |extra: &str, address: &str| -> Vec<String> {
+            let text = GOOD.replace(
+                "address = \"security@example.org\"",
+                &format!("address = \"{address}\"{extra}"),
+            );
+            Config::from_toml(&text, &secrets())
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|p| p.starts_with("desk.hostname:"))
+                .collect()
+        };
+        assert_eq!(problems("", "security@example.org"), Vec::<String>::new());
+        assert_eq!(
+            problems(
+                "\nhostname = \"desk.xn--bcher-kva.de\"",
+                "security@example.org"
+            ),
+            Vec::<String>::new()
+        );
+        for (extra, address) in [
+            ("\nhostname = \"desk.bücher.de\"", "security@example.org"),
+            ("\nhostname = \"desk example.org\"", "security@example.org"),
+            ("", "sicherheit@bücher.de"),
+        ] {
+            let found = problems(extra, address);
+            assert!(
+                found.len() == 1 && found[0].contains("not a plain host name"),
+                "{extra} {address}: {found:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_first_response_of_more_than_365_working_days_is_refused() {
         let problems = |value: &str| -> Vec<String> {
