@@ -71,13 +71,15 @@ pub const TEAM_TEXT_MAX: usize = 256 * 1024;
 
 /// The original mail, attached for the team when its text alone would lose something: a
 /// proof of concept sent as an attachment or inline after the text, an HTML-only body,
-/// or a text longer than a notice carries ([`TEAM_TEXT_MAX`]). A notice refused for
-/// what it carries is sent again without it (see [`delivery_failed`]).
+/// a text longer than a notice carries ([`TEAM_TEXT_MAX`]), or one that could not be
+/// read whole (8-bit text in no declared charset, shown with U+FFFD in its place). A
+/// notice refused for what it carries is sent again without it (see [`delivery_failed`]).
 fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     if mail.attachments.is_empty()
         && !mail.text_from_html
         && !mail.more_parts
         && mail.text.len() <= TEAM_TEXT_MAX
+        && !mail.text.contains(char::REPLACEMENT_CHARACTER)
     {
         return Vec::new();
     }

@@ -396,6 +396,43 @@ fn a_long_report_reaches_the_team_cut_short_with_the_original_attached() {
     }
 }
 
+/// 8-bit text in no declared charset (an old `mail` command, a script): the parser shows
+/// each byte it cannot read as U+FFFD, and the team saw only that, the original not
+/// attached to a plain-text report. It is attached now: the team reads the bytes sent.
+#[test]
+fn a_report_in_an_undeclared_charset_reaches_the_team_with_its_original() {
+    let mut w = World::new();
+    let mut raw = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Faille\r\nMessage-ID: <latin1@reporter.test>\r\n\r\n"
+    )
+    .into_bytes();
+    raw.extend_from_slice(b"Le d\xe9bordement est dans l'analyseur.\r\n");
+    w.deliver_bytes(&raw);
+    let rows = w.new_mail();
+    let notices: Vec<_> = rows
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert_eq!(notices.len(), 2);
+    for n in notices {
+        assert!(body(&n.bytes).contains('\u{fffd}'), "{}", body(&n.bytes));
+        assert!(n.carries_attachments, "the original is attached");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&n.bytes[..])
+            .unwrap();
+        let attached = parsed.attachment(0).expect("the original is attached");
+        let bytes = match attached.message() {
+            Some(m) => m.raw_message().to_vec(),
+            None => attached.contents().to_vec(),
+        };
+        assert!(
+            bytes.windows(3).any(|w| w == b"d\xe9b"),
+            "the bytes as sent: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
 /// Regression: every sent copy of a big report was kept whole forever (each team notice
 /// carries the report): a 30 MB report left 60 MB more in the outbox. A sent row keeps
 /// its headers; the report itself stays once, in the raw mail.
