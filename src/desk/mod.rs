@@ -86,6 +86,37 @@ fn original_for_team(mail: &Mail) -> Vec<OutAttachment> {
     original(mail)
 }
 
+/// At most this many of a mail's other recipients are named in a team notice.
+const ALSO_TO_MAX: usize = 20;
+
+/// The mail's other recipients (To and Cc, the desk's own addresses left out), for the
+/// team: a report that also went to a public list, a maintainer or a colleague is not
+/// theirs alone to embargo, and the notice showed only its sender.
+pub(crate) fn also_to(ctx: &Ctx<'_>, mail: &Mail) -> Vec<String> {
+    let base = |a: &str| -> Option<(String, String)> {
+        let (local, domain) = a.rsplit_once('@')?;
+        let local = local.split('+').next().unwrap_or(local);
+        Some((local.to_ascii_lowercase(), domain.to_ascii_lowercase()))
+    };
+    let own = base(&ctx.config.desk.address);
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut out, mut more) = (Vec::new(), 0usize);
+    for a in mail.to.iter().chain(&mail.cc) {
+        if a.is_empty() || (own.is_some() && base(a) == own) || !seen.insert(a.as_str()) {
+            continue;
+        }
+        if out.len() < ALSO_TO_MAX {
+            out.push(crate::sanitize::one_line(a));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        out.push(format!("and {more} more"));
+    }
+    out
+}
+
 /// The text of `mail` for a team notice: whole up to [`TEAM_TEXT_MAX`] bytes, else cut
 /// at the last line end before it, saying how much is left out and where it is.
 fn team_text(mail: &Mail) -> String {
@@ -486,6 +517,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         subject: subject_text,
         desk_address: ctx.config.desk.address.clone(),
         from: sender_display(mail),
+        also_to: also_to(ctx, mail),
         received: ctx.fmt_instant(ctx.now),
         respond_by: Some(ctx.fmt_instant(respond_by)),
         embargo_end: embargo_text,
@@ -582,6 +614,7 @@ fn other_on_case(
         role: role.to_string(),
         headline,
         from: sender_display(mail),
+        also_to: also_to(ctx, mail),
         received: ctx.fmt_instant(ctx.now),
         note,
         text: team_text(mail),

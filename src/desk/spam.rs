@@ -258,6 +258,8 @@ pub fn release(
             .reporter
             .clone()
             .unwrap_or_else(|| "(no From address)".into()),
+        // The stored report's recipients are not at hand here; the original is.
+        also_to: Vec::new(),
         received: ctx.fmt_instant(ctx.now),
         respond_by: Some(ctx.fmt_instant(respond_by)),
         embargo_end: embargo_text,

@@ -258,13 +258,13 @@ context!("ack", Ack {
     respond_by: String, embargo_end: Option<String>,
 });
 context!("team-new-case", TeamNewCase {
-    case_id: String, subject: String, desk_address: String, from: String, received: String,
-    respond_by: Option<String>, embargo_end: Option<String>, ack_note: String,
+    case_id: String, subject: String, desk_address: String, from: String, also_to: Vec<String>,
+    received: String, respond_by: Option<String>, embargo_end: Option<String>, ack_note: String,
     attachments: Vec<String>, text: String,
 });
 context!("team-mail", TeamMail {
     case_id: String, subject: String, role: String, headline: String, from: String,
-    received: String, note: Option<String>, text: String,
+    also_to: Vec<String>, received: String, note: Option<String>, text: String,
 });
 context!(
     "team-alert",
@@ -400,6 +400,7 @@ pub mod samples {
                 subject: subject.to_string(),
                 desk_address: s("security@example.org"),
                 from: s("Rita Reporter <rita@example.com>"),
+                also_to: vec![s("maintainer@upstream.example")],
                 received: s("Mon 23 Nov 2026, 10:00 CET (Europe/Paris)"),
                 respond_by: Some(s("Thu 26 Nov 2026, 17:00 CET (Europe/Paris)")),
                 embargo_end: Some(s("Sunday 21 February 2027")),
@@ -413,6 +414,7 @@ pub mod samples {
                 role: s("Reporter"),
                 headline: s("The reporter wrote again on SEC-2026-0007."),
                 from: s("rita@example.com"),
+                also_to: Vec::new(),
                 received: s("Mon 23 Nov 2026, 10:00 CET (Europe/Paris)"),
                 note: None,
                 text: s("More details."),

@@ -148,6 +148,40 @@ fn report_ack_reply_tag_duplicate_and_robots() {
     );
 }
 
+/// A report sent also to a public list, a maintainer and a colleague: the team saw only
+/// its sender, and planned an embargo for a report already public. The notice names the
+/// other recipients (the desk's own addresses left out); the acknowledgement still goes
+/// to the sender alone, and so does a later mail's relay show who else it went to.
+#[test]
+fn the_team_sees_who_else_a_report_went_to() {
+    let mut w = World::new();
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}, Maintainer <maint@upstream.test>\r\nCc: oss-security@lists.example.net, security+extra@example.org\r\nSubject: Overflow\r\nMessage-ID: <cc1@reporter.test>\r\n\r\nThe parser overflows.\r\n"
+    ));
+    let mail = w.new_mail();
+    let ack = first(&mail, "ack");
+    assert_eq!(ack.recipients, vec![RITA.to_string()]);
+    let notice = body(&first(&mail, "team-notice").bytes);
+    assert!(
+        notice.contains("Also to:   maint@upstream.test, oss-security@lists.example.net\n"),
+        "{notice}"
+    );
+    // A mail to the team alone says nothing of it.
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: Overflow\r\nMessage-ID: <cc2@reporter.test>\r\nIn-Reply-To: <cc1@reporter.test>\r\n\r\nMore.\r\n"
+    ));
+    let relay = body(&first(&w.new_mail(), "team-notice").bytes);
+    assert!(!relay.contains("Also to:"), "{relay}");
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nCc: colleague@reporter.test\r\nSubject: Re: Overflow\r\nMessage-ID: <cc3@reporter.test>\r\nIn-Reply-To: <cc1@reporter.test>\r\n\r\nEven more.\r\n"
+    ));
+    let relay = body(&first(&w.new_mail(), "team-notice").bytes);
+    assert!(
+        relay.contains("Also to:  colleague@reporter.test\n"),
+        "{relay}"
+    );
+}
+
 /// A list that rewrote From ("Rita via dev"), a robot, a stray bounce: mail a machine
 /// sent opens a case with no reporter. The desk planned first-response reminders asking
 /// the team to `#reply`, and a `#reply` (or the thanks at publication) went to the

@@ -414,6 +414,7 @@ fn relay_to_team(
         role: "Team".into(),
         headline: format!("{member} wrote on {} (internal to the team).", case.id),
         from: member.to_string(),
+        also_to: crate::desk::also_to(ctx, mail),
         received: ctx.fmt_instant(ctx.now),
         note: None,
         text,
@@ -520,6 +521,7 @@ impl Unauthenticated<'_> {
                 case.id
             ),
             from: crate::desk::sender_display(mail),
+            also_to: crate::desk::also_to(ctx, mail),
             received: ctx.fmt_instant(ctx.now),
             note: Some(note),
             text,
