@@ -21,9 +21,16 @@ fn a_report_of_many_short_lines_is_filed_acknowledged_and_relayed_whole() {
     let mail = w.new_mail();
     assert!(mail.iter().any(|r| r.purpose.as_str() == "ack"));
     let notice = first(&mail, "team-notice");
+    // The notice shows the text's first 256 KiB; the whole mail is attached.
     let body = body(&notice.bytes);
-    assert!(body.contains("the end"));
-    assert!(body.matches("x\n").count() >= 2_000_000);
+    assert!(
+        body.contains("more bytes of text: the whole mail is attached, original.eml]"),
+        "{}",
+        &body[body.len().saturating_sub(200)..]
+    );
+    let original = attached_mail(&notice.bytes);
+    assert!(original.ends_with(b"the end\r\n"));
+    assert!(original.windows(2).filter(|w| w == b"x\n").count() >= 2_000_000);
 }
 
 fn transcript_lines(raw: &[u8]) -> Vec<String> {

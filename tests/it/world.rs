@@ -295,14 +295,18 @@ pub fn body(raw: &[u8]) -> String {
 
 /// A reporter's mail.
 /// The bytes of the mail attached (`message/rfc822`) to `notice`.
+/// (An attached mail that is not 7-bit as it is goes as a base64 file, `original.eml`:
+/// its bytes are then the part's decoded contents.)
 pub fn attached_mail(notice: &[u8]) -> Vec<u8> {
+    use mail_parser::MimeHeaders;
     let parsed = mail_parser::MessageParser::default().parse(notice).unwrap();
     parsed
         .attachments()
-        .find_map(|a| a.message())
+        .find_map(|a| match a.message() {
+            Some(m) => Some(m.raw_message().to_vec()),
+            None => (a.attachment_name() == Some("original.eml")).then(|| a.contents().to_vec()),
+        })
         .expect("the original mail is attached")
-        .raw_message()
-        .to_vec()
 }
 
 pub fn report(id: &str, subject: &str, text: &str) -> String {
