@@ -603,6 +603,7 @@ pub const MAX_COMMANDS: usize = 100;
 /// is skipped and reported as one failed line).
 pub fn parse_body(body: &str) -> ParsedBody {
     let normalized = normalize_newlines(body);
+    let normalized = clearsigned_text(&normalized).unwrap_or(normalized);
     let lines: Vec<&str> = normalized.split('\n').collect();
     let mut commands = Vec::new();
     // Where the text starts; the whole body is commands unless something ends the block.
@@ -678,6 +679,34 @@ pub fn parse_body(body: &str) -> ParsedBody {
         cut,
         cut_short,
     }
+}
+
+/// The text of an inline-signed body (OpenPGP's cleartext signature, RFC 4880 §7): the
+/// lines between the armour's header block and its signature, dash-escaping undone.
+/// `None` for any other body. A member who signs every mail wrote `#reply` under the
+/// armour's first line, and the whole mail was taken for a note: nothing sent, no
+/// transcript. (The signature is not checked: a member is authenticated by the
+/// receiving server's stamp, as for any mail.)
+fn clearsigned_text(body: &str) -> Option<String> {
+    let mut lines = body.trim_start().split('\n');
+    if lines.next()?.trim_end() != "-----BEGIN PGP SIGNED MESSAGE-----" {
+        return None;
+    }
+    // The armour headers (`Hash: SHA256`) end at the first empty line.
+    for line in lines.by_ref() {
+        if line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut text = String::with_capacity(body.len());
+    for line in lines {
+        if line.trim_end() == "-----BEGIN PGP SIGNATURE-----" {
+            break;
+        }
+        text.push_str(line.strip_prefix("- ").unwrap_or(line));
+        text.push('\n');
+    }
+    Some(text)
 }
 
 /// Rules that need the whole block or the text, not just one line. `cut_short`: the
@@ -1326,6 +1355,37 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// An inline-signed mail: its commands are read under the armour, and neither the
+    /// armour nor the signature is part of the text (the whole mail was a note).
+    #[test]
+    fn an_inline_signed_mail_is_read_under_its_armour() {
+        let body = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n#assign me\n#reply\nThanks, we are on it.\n\n- -- \nAlice\n-----BEGIN PGP SIGNATURE-----\n\niQEzBAEBCAAdFiEE\n=abcd\n-----END PGP SIGNATURE-----\n";
+        let parsed = parse_body(body);
+        let keywords: Vec<&str> = parsed
+            .commands
+            .iter()
+            .map(|c| c.parsed.as_ref().map(Command::keyword).unwrap_or("error"))
+            .collect();
+        assert_eq!(keywords, vec!["assign", "reply"]);
+        assert!(
+            parsed.text.starts_with("Thanks, we are on it."),
+            "{:?}",
+            parsed.text
+        );
+        assert!(!parsed.text.contains("PGP"), "{:?}", parsed.text);
+        assert!(
+            !parsed.text.contains("- --"),
+            "dash-escaping undone: {:?}",
+            parsed.text
+        );
+        // A body that only mentions the armour further down is as it was.
+        let plain = "#assign me\nsee -----BEGIN PGP SIGNED MESSAGE-----\n";
+        assert_eq!(
+            parse_body(plain).text,
+            "see -----BEGIN PGP SIGNED MESSAGE-----"
+        );
     }
 
     fn parsed(body: &str) -> Vec<Result<Command, CommandError>> {
