@@ -160,11 +160,23 @@ impl HandOver<'_> {
                 actor = self.actor,
                 // Written here, not by a template: made one line as a template would
                 // (an address from mail may hold control or direction characters).
-                reporter = self.case.reporter.as_deref().map_or_else(
-                    || "(none: opened by a team)".to_string(),
-                    crate::sanitize::one_line
+                reporter = match (self.case.reporter.as_deref(), &self.automatic_report) {
+                    (Some(reporter), _) => crate::sanitize::one_line(reporter),
+                    (None, Some(why)) => format!(
+                        "(none: the report was automatic mail, {})",
+                        crate::sanitize::one_line(why)
+                    ),
+                    (None, None) => "(none: opened by a team)".to_string(),
+                },
+                // Cut as a notice's is: a report of megabytes made a notice the relay
+                // refused, the new team told nothing.
+                report = crate::sanitize::text_block(
+                    crate::desk::cut_for_team(
+                        self.report_text.trim(),
+                        crate::desk::WHOLE_IN_MAILBOX
+                    )
+                    .trim()
                 ),
-                report = crate::sanitize::text_block(self.report_text.trim()),
             ),
         };
         out.push(

@@ -120,9 +120,20 @@ pub(crate) fn also_to(ctx: &Ctx<'_>, mail: &Mail) -> Vec<String> {
 /// The text of `mail` for a team notice: whole up to [`TEAM_TEXT_MAX`] bytes, else cut
 /// at the last line end before it, saying how much is left out and where it is.
 fn team_text(mail: &Mail) -> String {
-    let text = &mail.text;
+    cut_for_team(&mail.text, WHOLE_ATTACHED)
+}
+
+/// Where a cut text's whole is, when the original is attached to the notice.
+pub(crate) const WHOLE_ATTACHED: &str = "the whole mail is attached, original.eml";
+
+/// Where a cut text's whole is, when nothing is attached.
+pub(crate) const WHOLE_IN_MAILBOX: &str = "the whole mail stays in the desk's mailbox";
+
+/// `text` whole up to [`TEAM_TEXT_MAX`] bytes, else cut at the last line end before it,
+/// saying how much is left out and where the whole is (`whole`).
+pub(crate) fn cut_for_team(text: &str, whole: &str) -> String {
     if text.len() <= TEAM_TEXT_MAX {
-        return text.clone();
+        return text.to_string();
     }
     let mut cut = TEAM_TEXT_MAX;
     while !text.is_char_boundary(cut) {
@@ -134,7 +145,7 @@ fn team_text(mail: &Mail) -> String {
         cut = end + 1;
     }
     format!(
-        "{}\n[... {} more bytes of text: the whole mail is attached, original.eml]\n",
+        "{}\n[... {} more bytes of text: {whole}]\n",
         &text[..cut],
         text.len() - cut
     )
@@ -232,24 +243,23 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             d
         }
         (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {
-            spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail))
-        }
-        (Sender::Automatic(reason), Filing::New(id)) => {
-            let mut d = new_case(
-                ctx,
-                mail,
-                id,
-                AckPlan::No(format!(
-                    "not acknowledged: automatic mail ({})",
-                    reason.describe()
-                )),
-            );
-            // A list that rewrote From, a robot, a stray bounce: no person waits for an
-            // answer there, and a `#reply` or a thanks sent there could publish an
-            // embargoed report. The team reaches a person with `#forward`.
+            let mut d = spam::quarantine(ctx, mail, id, &spam::verdict(ctx, mail));
+            // Released with `#notspam`, no person waits there either.
             nobody_reports(&mut d);
             d
         }
+        // A list that rewrote From, a robot, a stray bounce: no person waits for an
+        // answer there, and a `#reply` or a thanks sent there could publish an embargoed
+        // report. The team reaches a person with `#forward`.
+        (Sender::Automatic(reason), Filing::New(id)) => new_case(
+            ctx,
+            mail,
+            id,
+            AckPlan::Nobody(format!(
+                "not acknowledged: automatic mail ({})",
+                reason.describe()
+            )),
+        ),
         (Sender::Team(member), filing) => actions::team_mail(
             ctx,
             mail,
@@ -300,7 +310,11 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
 
 enum AckPlan {
     Yes,
+    /// Not acknowledged, for the reason given; a person still waits for an answer.
     No(String),
+    /// Not acknowledged, and nobody waits for an answer (a machine, the desk itself): the
+    /// case has no reporter and its notice no date to answer by.
+    Nobody(String),
 }
 
 /// The start of the event recorded when our own mail comes back; the team is told of it
@@ -388,11 +402,10 @@ fn desk_address_mail(ctx: &Ctx<'_>, mail: &Mail, filing: Filing, facts: &Facts) 
             } else {
                 "not acknowledged: it comes from the desk's own address (a forwarder that rewrites From?)".to_string()
             };
-            let mut d = new_case(ctx, mail, id, AckPlan::No(why));
+            let mut d = new_case(ctx, mail, id, AckPlan::Nobody(why));
             if own {
                 d.kind = MessageKind::Desk;
             }
-            nobody_reports(&mut d);
             d
         }
     }
@@ -497,7 +510,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
             (&id, &subject_text),
             (respond_by, embargo_text.clone()),
         ),
-        AckPlan::No(why) => {
+        AckPlan::No(why) | AckPlan::Nobody(why) => {
             d.event(NewEvent::new(
                 EventKind::AckSuppressed,
                 DESK_ACTOR,
@@ -506,6 +519,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
             why.clone()
         }
     };
+    let nobody = matches!(ack, AckPlan::Nobody(_));
 
     let attachments_list: Vec<String> = mail
         .attachments
@@ -519,7 +533,8 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         from: sender_display(mail),
         also_to: also_to(ctx, mail),
         received: ctx.fmt_instant(ctx.now),
-        respond_by: Some(ctx.fmt_instant(respond_by)),
+        // Nobody waits for an answer: no date the desk would remind anyone of.
+        respond_by: (!nobody).then(|| ctx.fmt_instant(respond_by)),
         embargo_end: embargo_text,
         ack_note,
         attachments: attachments_list,
@@ -533,6 +548,9 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
         Err(e) => template_failed(ctx, &mut d, Some(&id), "team notice", &e),
     }
     d.case = Some(case);
+    if nobody {
+        nobody_reports(&mut d);
+    }
     d
 }
 

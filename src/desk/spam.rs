@@ -265,7 +265,8 @@ pub fn release(
         embargo_end: embargo_text,
         ack_note: ack_note.clone(),
         attachments: Vec::new(),
-        text: report_text.to_string(),
+        // Cut as a notice's is (a report of megabytes made a notice the relay refused).
+        text: crate::desk::cut_for_team(report_text, crate::desk::WHOLE_IN_MAILBOX),
     }) {
         Ok(r) => out.push(ctx.to_team(&id, r).threaded(threading)),
         Err(e) => events.push(NewEvent::new(

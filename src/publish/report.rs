@@ -26,7 +26,7 @@ pub fn case_text(c: &Case, timeline: &[Event], cal: &Calendar, desk: Option<&str
     let reporter = match (&c.reporter, &c.reporter_name) {
         (Some(a), Some(n)) => format!("{n} <{a}>"),
         (Some(a), None) => a.clone(),
-        (None, _) => "(none: opened by the team)".into(),
+        (None, _) => "(none: opened by the team, or by automatic mail)".into(),
     };
     field(&mut out, "Status:", c.status.as_str());
     field(&mut out, "Reporter:", reporter);

@@ -194,7 +194,9 @@ fn a_case_opened_by_a_lists_mail_has_no_reporter_to_answer() {
         "From: Rita via dev <dev@lists.example.net>\r\nTo: {DESK}\r\nSubject: Overflow in the parser\r\nMessage-ID: <l1@lists.example.net>\r\nList-Id: <dev.lists.example.net>\r\n\r\nThe parser overflows.\r\n"
     );
     w.deliver(&list);
-    let notice = w.take("team-notice").message_id.to_string();
+    let notice_row = w.take("team-notice");
+    let notice_text = body(&notice_row.bytes);
+    let notice = notice_row.message_id.to_string();
     assert_eq!(w.case("SEC-2026-0001").reporter, None);
     let reminders = w.store.read(|tx| tx.pending_reminders()).unwrap();
     assert!(
@@ -220,6 +222,22 @@ fn a_case_opened_by_a_lists_mail_has_no_reporter_to_answer() {
     assert!(
         transcript.contains("no reporter address to answer") && transcript.contains("#forward"),
         "{transcript}"
+    );
+    // The notice gave no date to answer by: nothing reminds anyone of it.
+    assert!(!notice_text.contains("Answer by:"), "{notice_text}");
+    // `#forward` to a person sends the list's report, as it would a person's (the
+    // maintainer got the team's words alone, as for a case the team opened).
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#forward maint@upstream.test\r\nPlease look.\r\n",
+    );
+    let forward = first(&w.new_mail(), "forward").clone();
+    assert!(
+        body(&forward.bytes).contains("The parser overflows."),
+        "{}",
+        body(&forward.bytes)
     );
 }
 

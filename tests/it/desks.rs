@@ -1374,6 +1374,36 @@ fn the_move_notice_writes_the_reporters_address_as_one_clean_line() {
     assert!(!text.lines().any(|l| l.starts_with("Forged:")), "{text}");
 }
 
+/// The notice a `#move` sends the new team carries the report's text cut as a team
+/// notice's is (256 KiB): it carried it whole, and a report of megabytes made a notice
+/// the relay refused for its size, the new team told nothing of the case it now owns.
+#[test]
+fn the_move_notice_carries_a_long_report_cut_short() {
+    let mut w = world();
+    let text = "A log line of the crash, long enough to count.\r\n".repeat(25_000);
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Bug in cohttp",
+        &text,
+    ));
+    let notice = w.take("team-notice").message_id.to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    let mail = w.new_mail();
+    let handed = mail
+        .iter()
+        .find(|r| r.recipients == vec![CAROL.to_string()])
+        .unwrap();
+    let shown = body(&handed.bytes);
+    assert!(shown.len() < 300 * 1024, "{} bytes", shown.len());
+    assert!(
+        shown.contains("more bytes of text: the whole mail stays in the desk's mailbox]"),
+        "{}",
+        &shown[shown.len().saturating_sub(300)..]
+    );
+}
+
 /// `secdesk case` and `secdesk advisory` given the id a `#move` left behind show the case
 /// it became, and say so: mail under the old id still reaches that case, and the
 /// operator holding it was told there was no such case.

@@ -535,6 +535,16 @@ fn notspam_releases_and_spam_quarantines() {
         t.contains("not acknowledged: the report was sent by a machine"),
         "{t}"
     );
+    // Nor a reporter: no reminder asks the team to answer a machine, and no `#reply`
+    // or thanks goes to it. (The release kept the robot as the case's reporter.)
+    assert_eq!(w.case(&bounce).reporter, None);
+    let reminders = w.store.read(|tx| tx.pending_reminders()).unwrap();
+    assert!(
+        !reminders
+            .iter()
+            .any(|r| r.scope == bounce && r.kind == "first-response"),
+        "{reminders:?}"
+    );
 }
 
 /// A report acknowledged on arrival, then put in spam and released by mistake: the

@@ -43,6 +43,12 @@ impl Work<'_, '_> {
             return ok(summary);
         }
         self.case.status = CaseStatus::New;
+        // A machine's mail has no reporter: no reminder to answer it, no `#reply` to it
+        // (a case quarantined before that rule kept its sender as reporter).
+        if self.facts.report_automatic.is_some() {
+            self.case.reporter = None;
+            self.case.reporter_name = None;
+        }
         // Nobody is acknowledged twice, and no machine is.
         let acknowledged = self
             .facts
