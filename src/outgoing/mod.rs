@@ -132,8 +132,12 @@ pub struct Undelivered {
     /// It carried attachments (the mail the desk received, its files).
     pub carries_attachments: bool,
     /// Its own text, when it is still at hand (a refusal at sending; a sent mail keeps
-    /// its headers only): what a team notice refused for its attachments said.
+    /// its headers only), or the text of the mail it was about: what a team notice
+    /// refused for its attachments said.
     pub text: Option<String>,
+    /// The mail it answered (`In-Reply-To`), when known: for a team notice, the mail it
+    /// was about.
+    pub about: Option<MessageId>,
 }
 
 /// The longest id written into `In-Reply-To` or `References`: RFC 5322's lines stop at
@@ -151,6 +155,34 @@ fn writable_id(id: &MessageId) -> bool {
 
 /// Whether a mail the desk composed carries attachments: its top-level type is
 /// `multipart/mixed` (read from its header block, which a sent row keeps).
+/// The mail one of the desk's own composed mails answers (its first `In-Reply-To` id),
+/// from its header: for a team notice, the mail it was about.
+pub fn answered_id(bytes: &[u8]) -> Option<MessageId> {
+    let head = bytes.get(..16 << 10).unwrap_or(bytes);
+    let head = String::from_utf8_lossy(head);
+    let mut value: Option<String> = None;
+    for line in head.split("\r\n") {
+        if line.is_empty() {
+            break;
+        }
+        match value.as_mut() {
+            Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
+            Some(_) => break,
+            None => {
+                if let Some((name, rest)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("in-reply-to")
+                {
+                    value = Some(rest.to_string());
+                }
+            }
+        }
+    }
+    let value = value?;
+    let start = value.find('<')?;
+    let end = start + value.get(start..)?.find('>')?;
+    MessageId::new(value.get(start..=end)?)
+}
+
 /// The text of one of the desk's own composed mails (its first text part), decoded.
 pub fn text_of(bytes: &[u8]) -> Option<String> {
     mail_parser::MessageParser::default()

@@ -1260,6 +1260,7 @@ impl Desk {
                         to: to.to_vec(),
                         carries_attachments: false,
                         text: None,
+                        about: None,
                     };
                     self.undelivered(tx, case, &failed, &error, detail, now)?;
                 }
@@ -1292,12 +1293,15 @@ impl Desk {
         // A notice refused for what it carried is sent again plain: with its own words.
         let text = (row.purpose == Purpose::TeamNotice && row.carries_attachments)
             .then(|| crate::outgoing::text_of(&row.bytes))
-            .flatten();
+            .flatten()
+            // Sent again with nothing attached.
+            .map(|t| t.replace(crate::desk::WHOLE_ATTACHED, crate::desk::WHOLE_IN_MAILBOX));
         let failed = crate::outgoing::Undelivered {
             purpose: row.purpose,
             to: row.recipients.clone(),
             carries_attachments: row.carries_attachments,
             text,
+            about: None,
         };
         owner.undelivered(tx, case, &failed, error, detail, now)
     }
@@ -1521,8 +1525,22 @@ fn bounced(
     );
     let mut found = Vec::new();
     for id in ids {
-        if let Some(failed) = tx.sent_on_case(&case.id, id)? {
+        if let Some(mut failed) = tx.sent_on_case(&case.id, id)? {
             tx.mark_bounced(id, &crate::sanitize::one_line(&error))?;
+            // A team notice refused for what it carried is sent again plain: with the
+            // text of the mail it was about, read back (the sent row kept its headers).
+            if failed.purpose == Purpose::TeamNotice
+                && failed.carries_attachments
+                && let Some(about) = &failed.about
+                && let Some(raw) = tx.raw_bytes_of_message(about)?
+                && let Parsed::Mail(mail) = mail::parse(&raw)
+            {
+                failed.text = Some(format!(
+                    "From: {}\n\n{}",
+                    crate::desk::sender_display(&mail),
+                    crate::desk::cut_for_team(&mail.text, crate::desk::WHOLE_IN_MAILBOX)
+                ));
+            }
             found.push(failed);
         }
     }

@@ -400,8 +400,9 @@ impl Tx<'_> {
                 purpose,
                 to,
                 carries_attachments,
-                // A sent row keeps its headers only.
+                // A sent row keeps its headers only; see `about`.
                 text: None,
+                about: outgoing::answered_id(&head),
             })
         })
         .transpose()

@@ -757,6 +757,45 @@ fn the_database_is_readable_by_its_owner_alone() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// The same refusal coming back later, as a delivery report from the member's own
+/// server (a scanner there taking the proof of concept for malware): the sent notice
+/// kept its headers only, and the plain one standing for it said nothing of the
+/// report. It now carries the text of the mail it was about, read back.
+#[test]
+fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
+    let mut w = World::new();
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Heap overflow\r\nMessage-ID: <r1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nA crash dump is attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=core.bin\r\nContent-Disposition: attachment; filename=core.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
+    ));
+    let out = w.new_mail();
+    let notice = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .clone();
+    let now = w.clock_now();
+    for r in &out {
+        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+    }
+    let id = msg_id(&notice);
+    w.deliver(&format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\nIn-Reply-To: {id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--b--\r\n"
+    ));
+    let plain = w.new_mail();
+    let plain = plain
+        .iter()
+        .find(|r| r.recipients == vec![ALICE.to_string()])
+        .unwrap_or_else(|| panic!("no plain notice: {}", summarize(&plain)));
+    assert!(!plain.carries_attachments);
+    let said = body(&plain.bytes);
+    assert!(
+        said.contains("could not carry the mail it was about"),
+        "{said}"
+    );
+    assert!(said.contains("A crash dump is attached."), "{said}");
+    assert!(said.contains(RITA), "{said}");
+}
+
 /// A new-report notice the server refuses for good for what it carries (its size, a
 /// scanner taking the proof of concept for malware) is replaced by a plain notice to
 /// the same member, with nothing attached; a refusal of that one ends there. (The
