@@ -114,34 +114,46 @@ pub fn replan_open_cases(
 /// Its row's UNIQUE (scope, kind, due) key makes it one summary per day, whatever the
 /// restarts.
 pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let next = desk
+    let cal = &desk.config.calendar;
+    let schedule = desk
         .config
         .spam
         .summary
-        .map(|at| deadlines::next_daily_at(&desk.config.calendar, at, now));
+        .map(|at| move |after| deadlines::next_daily_at(cal, at, after));
     ensure_recurring(
         tx,
-        (&desk.spam_scope(), ReminderKind::SpamSummary),
-        next,
+        (
+            &desk.spam_scope(),
+            ReminderKind::SpamSummary,
+            Duration::days(1),
+        ),
+        schedule
+            .as_ref()
+            .map(|f| f as &dyn Fn(DateTime<Utc>) -> DateTime<Utc>),
         now,
     )
 }
 
 /// Keeps one pending row of a recurring job (the digest, the spam summary) in `scope`:
-/// planned at `next` when none is pending, or every row cancelled when the config turned
-/// the job off (`next` is `None`). A row still to come at another moment than `next`
-/// (the configured moment or time zone changed) is planned again at `next`: it went out
-/// once more at the old moment first. One overdue (the desk was down) fires late.
+/// planned at its `schedule`'s next moment after now when none is pending, or every row
+/// cancelled when the config turned the job off (`schedule` is `None`). A row still to
+/// come at another moment (the configured moment or time zone changed) is planned again
+/// on the new schedule: it went out once more at the old moment first. One overdue (the
+/// desk was down) fires late. When the change skipped one (the new schedule's next more
+/// than one and a half `period`s after the last one sent), it goes out now, late: a
+/// digest due at 09:00 in Paris, the zone changed to Tokyo at 08:00 Paris, was dropped,
+/// and the next planned a week on.
 fn ensure_recurring(
     tx: &Tx<'_>,
-    (scope, kind): (&str, ReminderKind),
-    next: Option<DateTime<Utc>>,
+    (scope, kind, period): (&str, ReminderKind, Duration),
+    schedule: Option<&dyn Fn(DateTime<Utc>) -> DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    let Some(due) = next else {
+    let Some(next_after) = schedule else {
         return tx.cancel_reminders(scope);
     };
-    let mut pending = false;
+    let mut due = next_after(now);
+    let (mut pending, mut moved) = (false, false);
     for r in tx.reminders_of(scope)? {
         if r.state != store::ReminderState::Pending {
             continue;
@@ -150,7 +162,16 @@ fn ensure_recurring(
             pending = true;
         } else {
             tx.drop_reminder(r.id)?;
+            moved = true;
         }
+    }
+    // Half a period more than a period since the last one sent: the change skipped one.
+    // (A moment moved by hours within the period is no skip.)
+    if moved
+        && let Some(last) = tx.last_sent_due(scope, &kind.as_str(), now)?
+        && due - last > period + period / 2
+    {
+        due = now;
     }
     if !pending {
         tx.plan_reminder(
@@ -260,12 +281,24 @@ fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<U
 
 /// Plans the next digest if none is pending (and the config asks for one).
 pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let next = desk
+    let cal = &desk.config.calendar;
+    let schedule = desk
         .config
         .policy
         .digest
-        .map(|weekly| weekly.next_after(&desk.config.calendar, now));
-    ensure_recurring(tx, (&desk.digest_scope(), ReminderKind::Digest), next, now)
+        .map(|weekly| move |after| weekly.next_after(cal, after));
+    ensure_recurring(
+        tx,
+        (
+            &desk.digest_scope(),
+            ReminderKind::Digest,
+            Duration::days(7),
+        ),
+        schedule
+            .as_ref()
+            .map(|f| f as &dyn Fn(DateTime<Utc>) -> DateTime<Utc>),
+        now,
+    )
 }
 
 /// `desks`: the top level, and the desk whose business the reminder is.

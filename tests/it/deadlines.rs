@@ -291,6 +291,51 @@ fn a_fixed_case_not_published_the_same_day_is_reminded() {
     assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
 }
 
+/// The team's time zone changes at a restart an hour before the weekly digest (Monday
+/// 09:00 in Paris, and Monday 09:00 in Tokyo is past by then): the row still to come was
+/// dropped and the next planned a week on, that week's digest never sent. It goes out
+/// at once, late; the next at the new zone's moment.
+#[test]
+fn a_new_time_zone_skips_no_weeks_digest() {
+    let mut w = World::with(paris(2026, 11, 16, 8, 0), "");
+    w.open_case("Heap overflow");
+    w.run_due();
+    w.clock.set(paris(2026, 11, 16, 9, 0));
+    assert!(sent(&w.run_due()).contains(&"* digest".to_string()));
+    w.clock.set(paris(2026, 11, 23, 9, 0));
+    assert!(sent(&w.run_due()).contains(&"* digest".to_string()));
+    w.new_mail();
+    w.reconfigure(|t| t.replace("Europe/Paris", "Asia/Tokyo"));
+    // Monday 30 November, 07:00 UTC: 08:00 in Paris, 16:00 in Tokyo.
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 30, 7, 0, 0).unwrap());
+    let first = sent(&w.run_due());
+    let second = sent(&w.run_due());
+    assert!(
+        first
+            .iter()
+            .chain(&second)
+            .any(|s| s.starts_with("* digest")),
+        "{first:?} {second:?}"
+    );
+    let digests = w.new_mail();
+    assert_eq!(
+        digests
+            .iter()
+            .filter(|r| r.purpose.as_str() == "digest")
+            .count(),
+        2,
+        "one to each member"
+    );
+    // The next one at Monday 09:00 in Tokyo, not twice this week.
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 6, 23, 59, 0).unwrap());
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("digest")));
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 7, 0, 0, 0).unwrap());
+    assert!(sent(&w.run_due()).iter().any(|s| s.starts_with("* digest")));
+}
+
 /// The team sets its time zone after cases were opened (the default is UTC): the start
 /// re-plans every open case in the new zone, and the embargo reminders go out. They were
 /// each dropped as stale, the embargo's end no longer being the instant they were
