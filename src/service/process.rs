@@ -1368,6 +1368,7 @@ impl Desk {
         if let Some(end) = c.embargo_end {
             self.keep_embargo_reminders(tx, &scope, end, &mut plan, now)?;
         }
+        keep_first_response(tx, &scope, &mut plan, now)?;
         tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)
     }
 
@@ -1711,6 +1712,41 @@ fn body_of(raw: &[u8]) -> &[u8] {
         (a, b) => a.or(b).unwrap_or(raw.len()),
     };
     raw.get(start..).unwrap_or_default()
+}
+
+/// The first-response reminder of the deadline keeps to "at the deadline": one still to
+/// come when a new calendar (a time zone, working hours, holidays, a shorter
+/// `policy.first_response`) puts the deadline in the past is sent now. The re-planning
+/// cancels what is to come and plans the next working day's start for a deadline past,
+/// so the reminder of the deadline's day was skipped, and the next came hours after the
+/// deadline the team never heard of.
+fn keep_first_response(
+    tx: &Tx<'_>,
+    scope: &str,
+    plan: &mut [PlannedRow],
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let Some(first) = plan
+        .iter_mut()
+        .find(|p| p.kind == ReminderKind::FirstResponse && p.deadline <= now)
+    else {
+        return Ok(());
+    };
+    let rows = tx.reminders_of(scope)?;
+    let first_response =
+        |r: &&store::ReminderRow| ReminderKind::parse(&r.kind) == Some(ReminderKind::FirstResponse);
+    let sent = rows
+        .iter()
+        .filter(first_response)
+        .any(|r| r.state == store::ReminderState::Sent);
+    let coming = rows
+        .iter()
+        .filter(first_response)
+        .any(|r| r.state == store::ReminderState::Pending && r.due > now);
+    if coming && !sent {
+        first.due = now;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

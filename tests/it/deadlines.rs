@@ -291,6 +291,34 @@ fn a_fixed_case_not_published_the_same_day_is_reminded() {
     assert!(!sent(&w.run_due()).iter().any(|s| s.contains("fixed")));
 }
 
+/// The team's time zone changes at a restart on the deadline's day, the new zone putting
+/// the deadline in the past (Thursday 17:00 in Tokyo is 08:00 UTC; the restart is at
+/// 10:00 UTC): the reminder still to come was cancelled and the next planned for
+/// Friday's start, the deadline passing without a word. It is sent at once.
+#[test]
+fn a_new_time_zone_keeps_the_first_response_reminder_of_the_deadline_day() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    w.reconfigure(|t| t.replace("Europe/Paris", "Asia/Tokyo"));
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 10, 0, 0).unwrap());
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    let fired = sent(&w.run_due());
+    assert!(
+        fired
+            .iter()
+            .any(|f| f.starts_with("SEC-2026-0001 first-response")),
+        "{fired:?}"
+    );
+    // Once: the next at the next working day's start.
+    assert!(
+        !sent(&w.run_due())
+            .iter()
+            .any(|f| f.contains("first-response"))
+    );
+}
+
 /// The team's time zone changes at a restart an hour before the weekly digest (Monday
 /// 09:00 in Paris, and Monday 09:00 in Tokyo is past by then): the row still to come was
 /// dropped and the next planned a week on, that week's digest never sent. It goes out
