@@ -197,6 +197,24 @@ pub fn embargo_of_note(note: &str) -> Option<NaiveDate> {
     note.strip_prefix("embargo ends ")?.parse().ok()
 }
 
+/// The note of a fixed-but-unpublished reminder: the moment of the `#fixed` it is about,
+/// so that the reminder stays the case's when the calendar that made its deadline
+/// changes (a time zone, working hours at a restart).
+pub fn fixed_note(fixed_at: DateTime<Utc>) -> String {
+    format!(
+        "fixed at {}",
+        fixed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// The `#fixed` moment a fixed-but-unpublished reminder's note names; `None` for a row
+/// planned before reminders carried it.
+pub fn fixed_of_note(note: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(note.strip_prefix("fixed at ")?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// When a one-off `#remind` for date `d` is due: the start of working hours that day
 /// (even on a weekend: the person asked for that date).
 pub fn one_off_due(cal: &Calendar, d: NaiveDate) -> DateTime<Utc> {

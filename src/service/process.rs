@@ -1353,11 +1353,15 @@ impl Desk {
             deadlines::plan(&self.config.calendar, &self.policy(), &times, now)
                 .into_iter()
                 .map(|p| PlannedRow {
-                    note: match (&p.kind, c.embargo_end) {
+                    note: match (&p.kind, c.embargo_end, times.fixed_at) {
                         (
                             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue,
                             Some(end),
+                            _,
                         ) => deadlines::embargo_note(end),
+                        (ReminderKind::FixedUnpublished, _, Some(fixed)) => {
+                            deadlines::fixed_note(fixed)
+                        }
                         _ => String::new(),
                     },
                     kind: p.kind,

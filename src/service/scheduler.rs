@@ -420,11 +420,17 @@ fn still_relevant(desk: &Desk, case: &Case, kind: ReminderKind, r: &ReminderRow)
         && match kind {
             ReminderKind::FirstResponse => case.first_reply_at.is_none() && case.reporter.is_some(),
             ReminderKind::Embargo { .. } | ReminderKind::EmbargoOverdue => embargo_matches,
+            // The `#fixed` its note names, where it names one: its deadline is the end
+            // of a working day by a calendar that may have changed since.
             ReminderKind::FixedUnpublished => {
                 case.status == CaseStatus::Fixed
-                    && case.fixed_at.is_some_and(|f| {
-                        deadlines::fixed_publication_deadline(cal, f) == r.deadline
-                    })
+                    && case
+                        .fixed_at
+                        .is_some_and(|f| match deadlines::fixed_of_note(&r.note) {
+                            // Written to the second.
+                            Some(noted) => (noted - f).abs() < Duration::seconds(1),
+                            None => deadlines::fixed_publication_deadline(cal, f) == r.deadline,
+                        })
             }
             ReminderKind::OneOff | ReminderKind::Digest | ReminderKind::SpamSummary => true,
         }

@@ -364,6 +364,39 @@ fn a_new_time_zone_skips_no_weeks_digest() {
     assert!(sent(&w.run_due()).iter().any(|s| s.starts_with("* digest")));
 }
 
+/// A fixed case's reminder was due at the end of the release's working day while the
+/// desk was down, and the desk comes back with longer working hours: the reminder,
+/// planned for 17:00 when the day ended at 18:00 by the new hours, was dropped as stale,
+/// and the team heard nothing until Monday. It is sent, late.
+#[test]
+fn a_fixed_reminder_missed_while_down_survives_new_working_hours() {
+    let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "f1@example.org",
+        &notice,
+        "#assign me\r\n#valid\r\n#embargo 2026-12-15\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
+    );
+    w.clock.set(paris(2026, 11, 27, 11, 0));
+    w.command(ALICE, "f2@example.org", &notice, "#fixed\r\n");
+    w.new_mail();
+    w.reconfigure(|t| {
+        t.replace(
+            "timezone = \"Europe/Paris\"",
+            "timezone = \"Europe/Paris\"\nworking_hours = \"09:00-18:00\"",
+        )
+    });
+    w.clock.set(paris(2026, 11, 27, 18, 30));
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    let fired = sent(&w.run_due());
+    assert!(
+        fired.contains(&"SEC-2026-0001 fixed-unpublished (late)".to_string()),
+        "{fired:?}"
+    );
+}
+
 /// The team sets its time zone after cases were opened (the default is UTC): the start
 /// re-plans every open case in the new zone, and the embargo reminders go out. They were
 /// each dropped as stale, the embargo's end no longer being the instant they were
