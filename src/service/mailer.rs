@@ -623,7 +623,29 @@ enum Settled {
 }
 
 type Writing<'a> =
-    Pin<Box<dyn std::future::Future<Output = store::Result<Vec<Claimed>>> + Send + 'a>>;
+    Pin<Box<dyn std::future::Future<Output = Result<Vec<Claimed>, WriteFailed>> + Send + 'a>>;
+
+/// A transaction of the lane that failed, with what it was to record, kept: mail the
+/// desk sent is not forgotten because the database refused to write it down once.
+struct WriteFailed {
+    error: store::StoreError,
+    settled: Vec<Settled>,
+}
+
+/// The error of a refused transaction; what it was to record goes back before what was
+/// settled since.
+fn kept(f: WriteFailed, settled: &mut Vec<Settled>) -> store::StoreError {
+    let mut back = f.settled;
+    back.append(settled);
+    *settled = back;
+    f.error
+}
+
+/// How many times, and how far apart at first, a lane tries again to record what
+/// became of the mail it sent when the database refused it (a full disk, a lock held
+/// past the busy timeout): forgotten, each would be sent a second time.
+const RECORD_TRIES: u32 = 4;
+const RECORD_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One connection's share of a pass.
 struct Lane<'a> {
@@ -650,7 +672,7 @@ impl<'a> Lane<'a> {
         let now = self.clock.now();
         let db = self.db;
         Box::pin(db.call(move |s| {
-            s.write(|tx| {
+            let written = s.write(|tx| {
                 for done in &settled {
                     match done {
                         Settled::Sent { id, at } => tx.mark_sent(*id, *at)?,
@@ -673,8 +695,34 @@ impl<'a> Lane<'a> {
                     }
                 }
                 Ok(claimed)
-            })
+            });
+            written.map_err(|error| WriteFailed { error, settled })
         }))
+    }
+
+    /// Records what became of `settled`, trying again [`RECORD_TRIES`] times, further
+    /// apart each time, while the database refuses; the error of the last try if it
+    /// never takes them.
+    async fn record_all(&self, mut settled: Vec<Settled>) -> store::Result<()> {
+        let mut pause = RECORD_PAUSE;
+        let mut tries = 0;
+        loop {
+            match self.write(settled, Vec::new()).await {
+                Ok(_) => return Ok(()),
+                Err(f) if tries + 1 < RECORD_TRIES => {
+                    tracing::warn!(error = %f.error, mails = f.settled.len(), "what became of the mail sent could not be recorded; trying again");
+                    settled = f.settled;
+                    tries += 1;
+                    self.beat.tick();
+                    tokio::time::sleep(pause).await;
+                    pause = pause.saturating_mul(2);
+                }
+                Err(f) => {
+                    tracing::error!(error = %f.error, mails = f.settled.len(), "what became of the mail sent could not be recorded; those mails will go out again");
+                    return Err(f.error);
+                }
+            }
+        }
     }
 
     /// Takes rows from the queue and sends them until it is empty, over `session` or a
@@ -690,7 +738,10 @@ impl<'a> Lane<'a> {
         let mut claimed = std::collections::VecDeque::<Claimed>::new();
         let mut settled = Vec::<Settled>::new();
         let mut writing: Option<Writing<'a>> = None;
-        while !self.shutdown.is_requested() {
+        // A transaction refused: nothing more is claimed, the mail on the wire is seen
+        // through, and what became of every mail sent is recorded at the end.
+        let mut refused: Option<store::StoreError> = None;
+        while !self.shutdown.is_requested() && refused.is_none() {
             self.beat.tick();
             // Connected before a row is claimed: an unreachable server touches no row.
             let mut s = match session.take() {
@@ -718,7 +769,10 @@ impl<'a> Lane<'a> {
             if claimed.is_empty() || settled.len() >= CLAIM_ROWS {
                 session = Some(s);
                 match writing.take() {
-                    Some(w) => claimed.extend(w.await?),
+                    Some(w) => match w.await {
+                        Ok(c) => claimed.extend(c),
+                        Err(f) => refused = Some(kept(f, &mut settled)),
+                    },
                     None if claimed.is_empty() => break,
                     None => {}
                 }
@@ -739,7 +793,11 @@ impl<'a> Lane<'a> {
                         out = &mut send => break out,
                         done = w => {
                             writing = None;
-                            claimed.extend(done?);
+                            match done {
+                                Ok(c) => claimed.extend(c),
+                                // The mail on the wire is seen through, then recorded.
+                                Err(f) => refused = Some(kept(f, &mut settled)),
+                            }
                         }
                     }
                 }
@@ -753,7 +811,13 @@ impl<'a> Lane<'a> {
         }
         // Rows claimed and not sent (a shutdown, a server gone) are given back, due now.
         if let Some(w) = writing.take() {
-            claimed.extend(w.await?);
+            match w.await {
+                Ok(c) => claimed.extend(c),
+                Err(f) => {
+                    let e = kept(f, &mut settled);
+                    refused.get_or_insert(e);
+                }
+            }
         }
         let at = self.clock.now();
         settled.extend(
@@ -762,7 +826,10 @@ impl<'a> Lane<'a> {
                 .map(|c| Settled::Unsent { id: c.row.id, at }),
         );
         if !settled.is_empty() {
-            self.write(settled, Vec::new()).await?;
+            self.record_all(settled).await?;
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         // A connection still good is left to the caller; at shutdown it says goodbye.
         if self.shutdown.is_requested()

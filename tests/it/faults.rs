@@ -1720,6 +1720,94 @@ fn a_database_refusing_the_mailers_writes_is_retried_with_growing_backoff() {
     );
 }
 
+/// The database refuses to record that mail went out (a full disk, a lock held past the
+/// busy timeout) while the next is on the wire: the mailer dropped what it knew it had
+/// sent, and the mail on the wire with it, and sent them all again half a minute later,
+/// a second acknowledgement to the reporter and notices twice to the team. It sees the
+/// mail on the wire through, and records what became of each once the database takes
+/// it again.
+#[test]
+fn a_refused_record_of_sent_mail_sends_nothing_twice() {
+    let stack = MailStack::start();
+    let (port, sent) = counting_smtp();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    drop(secdesk::store::Store::open(&db).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE hold (x);
+         INSERT INTO hold VALUES (1);
+         CREATE TRIGGER refuse_records BEFORE UPDATE OF state ON outbox
+         WHEN EXISTS (SELECT 1 FROM hold)
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full (test)'); END;",
+    )
+    .unwrap();
+    let _desk = RunningDesk::start(load(&text));
+    send_report(&stack, "twice@reporter.test", "Sent once", "x");
+    // The second mail delivered: the first one's record was tried meanwhile, refused.
+    wait_until(WAIT, "two mails never went out", || {
+        sent.lock().unwrap().len() >= 2
+    });
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute("DELETE FROM hold", []).unwrap();
+    wait_until(WAIT, "the mail was never all recorded as sent", || {
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+    });
+    let ids = sent.lock().unwrap().clone();
+    let once: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), once.len(), "a mail sent twice: {ids:?}");
+    assert_eq!(ids.len(), 3, "{ids:?}");
+}
+
+/// An SMTP server on loopback that takes every mail, and lists the Message-ID of each
+/// mail it took, in order.
+fn counting_smtp() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listed = Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for conn in server.incoming().flatten() {
+            let listed = Arc::clone(&listed);
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().unwrap();
+                let _ = out.write_all(b"220 fake ESMTP\r\n");
+                let (mut data, mut id) = (false, String::new());
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { break };
+                    let upper = line.to_ascii_uppercase();
+                    let reply = if data {
+                        if let Some(v) = line
+                            .split_once(':')
+                            .filter(|(n, _)| n.eq_ignore_ascii_case("message-id"))
+                        {
+                            id = v.1.trim().to_string();
+                        }
+                        if line != "." {
+                            continue;
+                        }
+                        data = false;
+                        listed.lock().unwrap().push(std::mem::take(&mut id));
+                        "250 queued"
+                    } else if upper.starts_with("QUIT") {
+                        "221 bye"
+                    } else if upper.starts_with("DATA") {
+                        data = true;
+                        "354 go on"
+                    } else {
+                        "250 ok"
+                    };
+                    if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, sent)
+}
+
 /// An SMTP server on loopback that greets, answers each command line with
 /// `answer(line)` (QUIT with 221), and counts its connections.
 fn fake_smtp(answer: fn(&str) -> &'static str) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
