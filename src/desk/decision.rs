@@ -172,6 +172,11 @@ pub struct Facts {
     /// Why the report was a machine's mail, when it was (RFC 3834 signs): `#notspam`
     /// acknowledges no machine.
     pub report_automatic: Option<String>,
+    /// Who sent the report, as the team sees it (read with its text).
+    pub report_sender: String,
+    /// The team opened the case itself (`#new`): its first mail holds the team's own
+    /// words, which `#forward` does not send (read with the report's text).
+    pub report_by_team: bool,
     /// The reporter's latest message on the case (what `#reply` answers).
     pub reporter_last_message: Option<MessageId>,
     /// The desks a case may be handed to with `#move` (every desk but its own).

@@ -103,6 +103,10 @@ pub struct HandOver<'a> {
     /// Why the report was automatic mail (a list's, a robot's), if it was: it was never
     /// acknowledged, and its sender is told nothing of the move either.
     pub automatic_report: Option<String>,
+    /// Who sent the report (From, with its name); empty when not at hand.
+    pub report_sender: &'a str,
+    /// The team opened the case itself (`#new`).
+    pub opened_by_team: bool,
 }
 
 impl HandOver<'_> {
@@ -163,8 +167,13 @@ impl HandOver<'_> {
                 reporter = match (self.case.reporter.as_deref(), &self.automatic_report) {
                     (Some(reporter), _) => crate::sanitize::one_line(reporter),
                     (None, Some(why)) => format!(
-                        "(none: the report was automatic mail, {})",
-                        crate::sanitize::one_line(why)
+                        "(none: the report was automatic mail, {}, from {})",
+                        crate::sanitize::one_line(why),
+                        crate::sanitize::one_line(self.report_sender)
+                    ),
+                    (None, None) if !self.opened_by_team => format!(
+                        "(none: nobody to answer; the report came from {})",
+                        crate::sanitize::one_line(self.report_sender)
                     ),
                     (None, None) => "(none: opened by a team)".to_string(),
                 },

@@ -186,7 +186,7 @@ fn display_or(text: &str, empty: &str) -> String {
 pub fn release(
     ctx: &Ctx<'_>,
     case: &mut Case,
-    (report_text, no_ack, acknowledged): (&str, Option<String>, bool),
+    (report_text, sender, no_ack, acknowledged): (&str, &str, Option<String>, bool),
     actor: &str,
 ) -> (Vec<Outgoing>, Vec<NewEvent>, String) {
     let mut out = Vec::new();
@@ -254,14 +254,17 @@ pub fn release(
         case_id: id.to_string(),
         subject: case.subject.clone(),
         desk_address: ctx.config.desk.address.clone(),
-        from: case
-            .reporter
-            .clone()
-            .unwrap_or_else(|| "(no From address)".into()),
+        // The report's sender as the team sees it; a machine's mail has no reporter.
+        from: match (sender, &case.reporter) {
+            ("", Some(reporter)) => reporter.clone(),
+            ("", None) => "(no From address)".into(),
+            (sender, _) => sender.to_string(),
+        },
         // The stored report's recipients are not at hand here; the original is.
         also_to: Vec::new(),
         received: ctx.fmt_instant(ctx.now),
-        respond_by: Some(ctx.fmt_instant(respond_by)),
+        // Nobody waits for an answer from a machine: no date anything reminds of.
+        respond_by: case.reporter.is_some().then(|| ctx.fmt_instant(respond_by)),
         embargo_end: embargo_text,
         ack_note: ack_note.clone(),
         attachments: Vec::new(),
@@ -275,12 +278,13 @@ pub fn release(
             format!("could not write the team notice: {e}"),
         )),
     }
+    let answer = match case.reporter {
+        Some(_) => format!("a person answers by {}", ctx.fmt_instant(respond_by)),
+        None => "nobody waits for an answer (no reporter)".to_string(),
+    };
     (
         out,
         events,
-        format!(
-            "released from spam: {ack_note}; a person answers by {}",
-            ctx.fmt_instant(respond_by)
-        ),
+        format!("released from spam: {ack_note}; {answer}"),
     )
 }

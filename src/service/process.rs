@@ -927,11 +927,12 @@ impl Desk {
             // it again (it may be 50 MB) inside the write transaction is done for those
             // commands alone.
             if asks(|c| matches!(c, Command::Forward(_) | Command::NotSpam | Command::Move(_))) {
-                (
-                    facts.report_text,
-                    facts.report_automatic,
-                    facts.report_attachments,
-                ) = self.report(tx, case)?;
+                let read = self.report(tx, case)?;
+                facts.report_text = read.text;
+                facts.report_automatic = read.automatic;
+                facts.report_attachments = read.files;
+                facts.report_sender = read.sender;
+                facts.report_by_team = read.by_team;
             }
             // What `#reply` and a publication thread under: read for team commands only.
             if commands {
@@ -999,7 +1000,7 @@ impl Desk {
         let left = case.assignee.take_if(|a| !target.config.team.is_member(a));
         let year = target.config.calendar.local_date(now).year();
         let new_id = tx.next_case_id(&target.config.desk.case_prefix, year)?;
-        let (report_text, automatic_report, _) = self.report(tx, &case)?;
+        let read = self.report(tx, &case)?;
         let reporter_last = reporter_last_message(tx, &case)?;
         tx.move_case(&case, &new_id, target.key(), now)?;
         let mut moved = case;
@@ -1011,10 +1012,12 @@ impl Desk {
             case: &moved,
             old_id,
             actor,
-            report_text: &report_text,
+            report_text: &read.text,
             reporter_last,
             left_responder: left.as_deref(),
-            automatic_report,
+            automatic_report: read.automatic,
+            report_sender: &read.sender,
+            opened_by_team: read.by_team,
         }
         .decide();
         tx.insert_event(&new_id, now, &event, None)?;
@@ -1040,31 +1043,32 @@ impl Desk {
         })
     }
 
-    /// The text of the mail that opened the case, and why a machine sent it, if one did.
-    /// A mail filed unreadable (or set aside after its processing failed again and
-    /// again) is not parsed again: the parser may be what failed, in this process.
-    fn report(
-        &self,
-        tx: &Tx<'_>,
-        case: &Case,
-    ) -> store::Result<(String, Option<String>, Vec<String>)> {
-        let unreadable = MessageKind::Unreadable.as_str();
-        if tx.message_kind(&case.root_message_id)?.as_deref() == Some(unreadable) {
-            return Ok(("(the report could not be read)".into(), None, Vec::new()));
+    /// The mail that opened the case: its text, why a machine sent it if one did, its
+    /// files, its sender, and whether the team wrote it (`#new`). A mail filed
+    /// unreadable (or set aside after its processing failed again and again) is not
+    /// parsed again: the parser may be what failed, in this process.
+    fn report(&self, tx: &Tx<'_>, case: &Case) -> store::Result<ReportRead> {
+        let kind = tx.message_kind(&case.root_message_id)?;
+        let mut read = ReportRead {
+            by_team: kind.as_deref() == Some(MessageKind::Team.as_str()),
+            ..ReportRead::default()
+        };
+        if kind.as_deref() == Some(MessageKind::Unreadable.as_str()) {
+            read.text = "(the report could not be read)".into();
+            return Ok(read);
         }
-        Ok(match tx.raw_bytes_of_message(&case.root_message_id)? {
-            Some(raw) => match mail::parse(&raw) {
+        if let Some(raw) = tx.raw_bytes_of_message(&case.root_message_id)? {
+            match mail::parse(&raw) {
                 Parsed::Mail(m) => {
-                    let automatic = classify::automatic_reason(&m).map(|r| r.describe());
-                    let files = m.attachments.into_iter().map(|(name, _, _)| name);
-                    (m.text, automatic, files.collect())
+                    read.automatic = classify::automatic_reason(&m).map(|r| r.describe());
+                    read.sender = desk::sender_display(&m);
+                    read.files = m.attachments.into_iter().map(|(name, _, _)| name).collect();
+                    read.text = m.text;
                 }
-                Parsed::Unreadable { .. } => {
-                    ("(the report could not be read)".into(), None, Vec::new())
-                }
-            },
-            None => (String::new(), None, Vec::new()),
-        })
+                Parsed::Unreadable { .. } => read.text = "(the report could not be read)".into(),
+            }
+        }
+        Ok(read)
     }
 
     /// Records a decision: the case, the incoming message, events, one-off reminders,
@@ -1716,6 +1720,17 @@ fn body_of(raw: &[u8]) -> &[u8] {
         (a, b) => a.or(b).unwrap_or(raw.len()),
     };
     raw.get(start..).unwrap_or_default()
+}
+
+/// What [`Desk::report`] reads of the mail that opened a case.
+#[derive(Debug, Default)]
+struct ReportRead {
+    text: String,
+    automatic: Option<String>,
+    files: Vec<String>,
+    /// As the team sees it (From, with its name); empty when not at hand.
+    sender: String,
+    by_team: bool,
 }
 
 /// The first-response reminder of the deadline keeps to "at the deadline": one still to

@@ -235,6 +235,28 @@ fn mail_from_the_desks_own_address_is_filed_and_told_never_answered() {
         let text = body(&mail[0].bytes);
         assert!(text.contains("A report someone forwarded."), "{text}");
         assert!(text.contains("not acknowledged"), "{text}");
+        // Nobody waits for an answer, yet it is someone's report: `#forward` sends it,
+        // as it would a person's (the maintainer got the team's words alone, as if the
+        // team had opened the case).
+        if i == 0 {
+            let notice = mail[0].message_id.to_string();
+            w.command(
+                ALICE,
+                "fw0@example.org",
+                &notice,
+                "#forward maint@upstream.test\r\nPlease look.\r\n",
+            );
+            let out = w.new_mail();
+            let forward = out
+                .iter()
+                .find(|r| r.purpose.as_str() == "forward")
+                .unwrap_or_else(|| panic!("{}", summarize(&out)));
+            assert!(
+                body(&forward.bytes).contains("A report someone forwarded."),
+                "{}",
+                body(&forward.bytes)
+            );
+        }
     }
     assert_eq!(w.cases().len(), 3);
 }

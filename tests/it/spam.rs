@@ -535,6 +535,11 @@ fn notspam_releases_and_spam_quarantines() {
         t.contains("not acknowledged: the report was sent by a machine"),
         "{t}"
     );
+    // The team sees who sent it, and no date to answer by that nothing reminds of.
+    assert!(!t.contains("a person answers by"), "{t}");
+    let notice = body(&first(&mail, "team-notice").bytes);
+    assert!(notice.contains("robot@bank.test"), "{notice}");
+    assert!(!notice.contains("Answer by:"), "{notice}");
     // Nor a reporter: no reminder asks the team to answer a machine, and no `#reply`
     // or thanks goes to it. (The release kept the robot as the case's reporter.)
     assert_eq!(w.case(&bounce).reporter, None);

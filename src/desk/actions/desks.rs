@@ -39,6 +39,8 @@ impl Work<'_, '_> {
             "not its sender: the case is in the spam state".to_string()
         } else if let Some(why) = &self.facts.report_automatic {
             format!("not its sender: the report was sent by a machine ({why})")
+        } else if self.case.reporter.is_none() {
+            "nobody else: the case has no reporter".to_string()
         } else {
             "and so is the reporter".to_string()
         };

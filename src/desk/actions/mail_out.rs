@@ -88,11 +88,11 @@ impl Work<'_, '_> {
                  back as the desk's own; `#move` hands a case to another desk",
             );
         }
-        // A case with no reporter that a machine's mail did not open was opened by the
-        // team (`#new`): the mail that opened it holds the team's own words (commands,
-        // remarks, what it quoted), and only the words written for the maintainer go. A
-        // list's or a robot's report goes with them, as a person's does.
-        let own = self.case.reporter.is_none() && self.facts.report_automatic.is_none();
+        // A case the team opened (`#new`): the mail that opened it holds the team's own
+        // words (commands, remarks, what it quoted), and only the words written for the
+        // maintainer go. A list's, a robot's or a forwarder's report goes with them, as a
+        // person's does, though none of them is the case's reporter.
+        let own = self.facts.report_by_team;
         let r = match ctx.templates.render(&templates::Forward {
             case_id: self.case.id.to_string(),
             subject: self.case.subject.clone(),

@@ -66,7 +66,12 @@ impl Work<'_, '_> {
         let (out, events, summary) = spam::release(
             self.ctx,
             &mut self.case,
-            (&self.facts.report_text, no_ack, acknowledged),
+            (
+                &self.facts.report_text,
+                &self.facts.report_sender,
+                no_ack,
+                acknowledged,
+            ),
             self.actor,
         );
         self.outgoing.extend(out);
