@@ -626,7 +626,7 @@ impl Desk {
         // Only what the desk tells the team of is marked failed: automatic mail on a
         // case that is not in the spam state (`desk::decide`'s arm for it).
         if matches!(sender, Sender::Automatic(_)) {
-            facts.bounced = bounced(tx, m, &filing)?;
+            facts.bounced = bounced(&self.ctx(now), tx, m, &filing)?;
         }
         if let (Sender::Team(member), Filing::New(_)) = (&sender, &filing)
             && body.as_ref().is_some_and(|b| b.commands.is_empty())
@@ -1513,6 +1513,7 @@ fn recent_alerts(
 /// lookup each, by the outbox's unique Message-ID; at most `MAX_IDS`); each is marked
 /// failed.
 fn bounced(
+    ctx: &crate::desk::Ctx<'_>,
     tx: &Tx<'_>,
     m: &Mail,
     filing: &Filing,
@@ -1544,8 +1545,12 @@ fn bounced(
                 && let Some(raw) = tx.raw_bytes_of_message(about)?
                 && let Parsed::Mail(mail) = mail::parse(&raw)
             {
+                // Suspect mail is said to be so, as the notice said it.
+                let warning = desk::spam::suspect_note(&desk::spam::verdict(ctx, &mail))
+                    .map(|n| format!("Note: {n}\n"))
+                    .unwrap_or_default();
                 failed.text = Some(format!(
-                    "From: {}\n\n{}",
+                    "{warning}From: {}\n\n{}",
                     crate::desk::sender_display(&mail),
                     crate::desk::cut_for_team(&mail.text, crate::desk::WHOLE_IN_MAILBOX)
                 ));

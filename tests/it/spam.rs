@@ -223,6 +223,48 @@ fn suspect_mail_claiming_to_be_the_desk_on_a_case_is_judged() {
     );
 }
 
+/// A suspect mail with a file, relayed to the team marked SUSPECT, is refused later by a
+/// member's server (its scanner takes the file for malware): the plain notice standing
+/// for it carried the mail's text without the warning, the desk itself handing on a
+/// phishing text under a forged From. It says SUSPECT as the relay did.
+#[test]
+fn a_suspect_relay_bounced_for_its_file_is_sent_again_still_marked() {
+    let mut w = World::new();
+    w.open_case("Heap overflow");
+    w.new_mail();
+    w.deliver(&format!(
+        "{}From: admin@example.org\r\nTo: {DESK}\r\nSubject: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <s9@spam.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nOpen the attached fix.\r\n--b1\r\nContent-Type: application/octet-stream; name=fix.exe\r\nContent-Disposition: attachment; filename=fix.exe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n",
+        dmarc_fail("example.org")
+    ));
+    let out = w.new_mail();
+    let relay = out
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap_or_else(|| panic!("{}", summarize(&out)))
+        .clone();
+    assert!(relay.carries_attachments);
+    assert!(body(&relay.bytes).contains("SUSPECT"));
+    let now = w.clock_now();
+    for r in &out {
+        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+    }
+    let id = relay.message_id.bracketed();
+    w.deliver(&format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn9@mx.example.org>\r\nIn-Reply-To: {id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--b--\r\n"
+    ));
+    let plain = w.new_mail();
+    let plain = plain
+        .iter()
+        .find(|r| r.recipients == vec![ALICE.to_string()])
+        .unwrap_or_else(|| panic!("no plain notice: {}", summarize(&plain)));
+    let said = body(&plain.bytes);
+    assert!(said.contains("Open the attached fix."), "{said}");
+    assert!(
+        said.contains("SUSPECT: this mail may be spam, phishing or forged"),
+        "{said}"
+    );
+}
+
 #[test]
 fn real_spamassassin_output_decides() {
     let mut w = World::new();
