@@ -355,7 +355,7 @@ fn fire_reminder(
         return Ok(Fired::Taken);
     }
     send_case_reminder(desk, tx, &case, kind, r, now, late)?;
-    plan_next_repeat(desk, tx, r, kind, now)?;
+    plan_next_repeat(desk, tx, (r, &case), kind, now)?;
     Ok(Fired::Sent {
         scope: r.scope.clone(),
         kind: r.kind.clone(),
@@ -501,7 +501,7 @@ fn send_case_reminder(
 fn plan_next_repeat(
     desk: &Desk,
     tx: &Tx<'_>,
-    r: &ReminderRow,
+    (r, case): (&ReminderRow, &Case),
     kind: ReminderKind,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
@@ -518,13 +518,22 @@ fn plan_next_repeat(
                 None => break,
             }
         }
+        // The note the re-planning writes for the case now, not the row's own: a row
+        // from an older version, noted otherwise, would make a second chain beside the
+        // one re-planned at the start (the same moment, another note), each reminder
+        // sent twice a day.
+        let note = match (&kind, case.embargo_end, case.fixed_at) {
+            (ReminderKind::EmbargoOverdue, Some(end), _) => deadlines::embargo_note(end),
+            (ReminderKind::FixedUnpublished, _, Some(fixed)) => deadlines::fixed_note(fixed),
+            _ => r.note.clone(),
+        };
         tx.plan_reminder(
             &r.scope,
             &PlannedRow {
                 kind,
                 due: next,
                 deadline: r.deadline,
-                note: r.note.clone(),
+                note,
             },
         )?;
     }

@@ -397,6 +397,54 @@ fn a_fixed_reminder_missed_while_down_survives_new_working_hours() {
     );
 }
 
+/// A fixed case's repeating reminder planned by an older version (no note naming the
+/// `#fixed`), due while the desk was stopped for the upgrade: the start re-planned a
+/// noted one beside it, the old one's repeat kept the old note, and from then on two
+/// chains sent the responder the same reminder twice each working day. Once.
+#[test]
+fn a_reminder_from_an_older_version_repeats_once_after_the_upgrade() {
+    let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "f1@example.org",
+        &notice,
+        "#assign me\r\n#valid\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
+    );
+    w.clock.set(paris(2026, 11, 27, 11, 0));
+    w.command(ALICE, "f2@example.org", &notice, "#fixed\r\n");
+    w.new_mail();
+    let db = w.desk.config.desk.database.clone();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE reminders SET note = '' WHERE kind = 'fixed-unpublished'",
+            [],
+        )
+        .unwrap();
+    w.clock.set(paris(2026, 11, 27, 18, 30));
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+    let late = sent(&w.run_due());
+    assert_eq!(
+        late.iter()
+            .filter(|f| f.contains("fixed-unpublished"))
+            .count(),
+        1,
+        "{late:?}"
+    );
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    let monday = sent(&w.run_due());
+    assert_eq!(
+        monday
+            .iter()
+            .filter(|f| f.contains("fixed-unpublished"))
+            .count(),
+        1,
+        "{monday:?}"
+    );
+}
+
 /// The team sets its time zone after cases were opened (the default is UTC): the start
 /// re-plans every open case in the new zone, and the embargo reminders go out. They were
 /// each dropped as stale, the embargo's end no longer being the instant they were
