@@ -417,6 +417,68 @@ mod tests {
     use super::MIGRATIONS;
     use crate::store::Store;
 
+    /// FNV-1a, 64 bits: a fingerprint of a migration's text, the same on every build.
+    fn fingerprint(text: &str) -> u64 {
+        text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// The migrations a landed version ran, as it ran them. An edit to one is never
+    /// run by a database already past it: a database made by the interim text of
+    /// migration 24 (before `ack_counts.told`) failed on every mail with "no such
+    /// column". A change is a new migration; when a new one lands, its fingerprint
+    /// joins this list.
+    const RELEASED: &[u64] = &[
+        0x0e2cb417e587781a, // 1
+        0x502f1209b541e8ca, // 2
+        0xb18bf2e1dbb2792a, // 3
+        0xcc439f6d49479b90, // 4
+        0x2c8ba3cba15885bf, // 5
+        0xc1299f8c1be1b34c, // 6
+        0xa409ac0f9dec5105, // 7
+        0x9d35447ffa7390d3, // 8
+        0xd717040e09ead103, // 9
+        0xf49457220fb5b16e, // 10
+        0x0a3c4bd2b8e7d6e2, // 11
+        0xe6aad8533022e7a7, // 12
+        0xb4e3b4c58c73c623, // 13
+        0xb9614469f5fee95e, // 14
+        0x3a0ed54329ab5b06, // 15
+        0x8a285501588db9f6, // 16
+        0x9c69724c18239e11, // 17
+        0x33705c1d4576a73d, // 18
+        0xaf905729f7d2f572, // 19
+        0xd75a237b0bbf50d1, // 20
+        0x3ea6f6ee7876baee, // 21
+        0xd6e46815a53a9a7d, // 22
+        0x0ff8f04b1e965faa, // 23
+        0x89e9b53678afb4aa, // 24
+    ];
+
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let now: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:#018x}", fingerprint(m)))
+            .collect();
+        for (i, pinned) in RELEASED.iter().enumerate() {
+            assert_eq!(
+                now.get(i).map(String::as_str),
+                Some(format!("{pinned:#018x}").as_str()),
+                "migration {} was edited; write a new migration instead (fingerprints now: {})",
+                i + 1,
+                now.join(", ")
+            );
+        }
+        assert_eq!(
+            RELEASED.len(),
+            MIGRATIONS.len(),
+            "pin the new migration: {}",
+            now.join(", ")
+        );
+    }
+
     /// A database at `path` as the first `version` migrations left it.
     fn at_version(path: &std::path::Path, version: usize) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(path).unwrap();
