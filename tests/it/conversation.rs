@@ -778,9 +778,7 @@ fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
         w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
     }
     let id = msg_id(&notice);
-    w.deliver(&format!(
-        "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\nIn-Reply-To: {id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--b--\r\n"
-    ));
+    w.deliver(&refusal_of("dsn1", &id));
     let plain = w.new_mail();
     let plain = plain
         .iter()

@@ -364,23 +364,29 @@ fn a_new_time_zone_skips_no_weeks_digest() {
     assert!(sent(&w.run_due()).iter().any(|s| s.starts_with("* digest")));
 }
 
-/// A fixed case's reminder was due at the end of the release's working day while the
-/// desk was down, and the desk comes back with longer working hours: the reminder,
-/// planned for 17:00 when the day ended at 18:00 by the new hours, was dropped as stale,
-/// and the team heard nothing until Monday. It is sent, late.
-#[test]
-fn a_fixed_reminder_missed_while_down_survives_new_working_hours() {
+/// A case Alice answered, then fixed on Friday 27 November 2026 at 11:00 in Paris.
+fn fixed_on_friday() -> World {
     let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
     let notice = w.open_case("Heap overflow");
     w.command(
         ALICE,
         "f1@example.org",
         &notice,
-        "#assign me\r\n#valid\r\n#embargo 2026-12-15\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
+        "#assign me\r\n#valid\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
     );
     w.clock.set(paris(2026, 11, 27, 11, 0));
     w.command(ALICE, "f2@example.org", &notice, "#fixed\r\n");
     w.new_mail();
+    w
+}
+
+/// A fixed case's reminder was due at the end of the release's working day while the
+/// desk was down, and the desk comes back with longer working hours: the reminder,
+/// planned for 17:00 when the day ended at 18:00 by the new hours, was dropped as stale,
+/// and the team heard nothing until Monday. It is sent, late.
+#[test]
+fn a_fixed_reminder_missed_while_down_survives_new_working_hours() {
+    let mut w = fixed_on_friday();
     w.reconfigure(|t| {
         t.replace(
             "timezone = \"Europe/Paris\"",
@@ -403,17 +409,7 @@ fn a_fixed_reminder_missed_while_down_survives_new_working_hours() {
 /// chains sent the responder the same reminder twice each working day. Once.
 #[test]
 fn a_reminder_from_an_older_version_repeats_once_after_the_upgrade() {
-    let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
-    let notice = w.open_case("Heap overflow");
-    w.command(
-        ALICE,
-        "f1@example.org",
-        &notice,
-        "#assign me\r\n#valid\r\n#fixed-in 1.4.2\r\n#reply\r\nFixed soon.\r\n",
-    );
-    w.clock.set(paris(2026, 11, 27, 11, 0));
-    w.command(ALICE, "f2@example.org", &notice, "#fixed\r\n");
-    w.new_mail();
+    let mut w = fixed_on_friday();
     let db = w.desk.config.desk.database.clone();
     rusqlite::Connection::open(&db)
         .unwrap()

@@ -249,9 +249,7 @@ fn a_suspect_relay_bounced_for_its_file_is_sent_again_still_marked() {
         w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
     }
     let id = relay.message_id.bracketed();
-    w.deliver(&format!(
-        "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn9@mx.example.org>\r\nIn-Reply-To: {id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--b--\r\n"
-    ));
+    w.deliver(&refusal_of("dsn9", &id));
     let plain = w.new_mail();
     let plain = plain
         .iter()

@@ -309,6 +309,14 @@ pub fn attached_mail(notice: &[u8]) -> Vec<u8> {
         .expect("the original mail is attached")
 }
 
+/// A delivery report from a member's server (`mx.example.org`, its own Message-ID
+/// `<{n}@mx.example.org>`) saying the desk's mail `id` (bracketed) was refused for good.
+pub fn refusal_of(n: &str, id: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{n}@mx.example.org>\r\nIn-Reply-To: {id}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.7.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--b--\r\n"
+    )
+}
+
 pub fn report(id: &str, subject: &str, text: &str) -> String {
     format!(
         "From: Rita Reporter <{RITA}>\r\nTo: {DESK}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{text}\r\n"
