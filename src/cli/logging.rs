@@ -52,8 +52,29 @@ where
         }
         let line =
             crate::text::escape_controls(line.trim_end_matches('\n'), crate::text::Layout::OneLine);
-        writeln!(writer, "{line}")
+        writeln!(writer, "{}", capped(&line))
     }
+}
+
+/// The longest line written, in bytes: well below journald's `LineMax` (48 KiB by
+/// default), past which it cuts a line and stores the rest as an entry of its own, which
+/// a value from mail would begin.
+const MAX_LINE: usize = 16 << 10;
+
+/// `line` whole, or its first [`MAX_LINE`] bytes and how many more there were.
+fn capped(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.len() <= MAX_LINE {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut cut = MAX_LINE;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}… [{} more bytes]",
+        &line[..cut],
+        line.len() - cut
+    ))
 }
 
 /// The lines under systemd: no time (journald stamps them), each with its priority.
@@ -117,11 +138,8 @@ mod tests {
     use super::allowed;
     use tracing::Level;
 
-    /// Under systemd every field is on the event's line, which journald shows (its own
-    /// fields it did not: "cannot reach the inbox", without why), with the event's
-    /// priority, and a line break in a value cannot begin a forged entry.
-    #[test]
-    fn a_journal_line_holds_every_field_and_is_one_line() {
+    /// What the events `log` makes are written as under systemd.
+    fn journal_of(log: impl FnOnce()) -> String {
         use std::sync::{Arc, Mutex};
         #[derive(Clone, Default)]
         struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -140,7 +158,16 @@ mod tests {
             .with_writer(move || writer.clone())
             .event_format(super::journal_format())
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Under systemd every field is on the event's line, which journald shows (its own
+    /// fields it did not: "cannot reach the inbox", without why), with the event's
+    /// priority, and a line break in a value cannot begin a forged entry.
+    #[test]
+    fn a_journal_line_holds_every_field_and_is_one_line() {
+        let text = journal_of(|| {
             tracing::error!(
                 // Displayed, as errors are: written as is by the formatter.
                 error = %"login refused\n<0>forged entry",
@@ -149,7 +176,6 @@ mod tests {
             );
             tracing::info!(case = "SEC-2026-0001", "mail filed");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].starts_with("<3>"), "{text}");
@@ -164,6 +190,26 @@ mod tests {
             lines[1].starts_with("<6>") && lines[1].contains("case=\"SEC-2026-0001\""),
             "{text}"
         );
+    }
+
+    /// A value of 80 KB from mail (a Message-ID of direction overrides, each escaped
+    /// to eight bytes): journald cuts a line at 48 KiB and stores the rest as an entry
+    /// of its own, which the mail's tail would begin. The line is cut short first.
+    #[test]
+    fn a_journal_line_is_cut_below_journalds_line_limit() {
+        let id = "\u{202e}".repeat(10_000) + "FORGED";
+        let text = journal_of(|| {
+            tracing::info!(message_id = %id, "duplicate mail: already on file");
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].len() < 20 << 10, "{} bytes", lines[0].len());
+        assert!(
+            lines[0].ends_with("more bytes]"),
+            "{}",
+            &lines[0][lines[0].len() - 40..]
+        );
+        assert!(!text.contains("FORGED"));
     }
 
     #[test]
