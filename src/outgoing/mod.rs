@@ -183,12 +183,20 @@ pub fn answered_id(bytes: &[u8]) -> Option<MessageId> {
     MessageId::new(value.get(start..=end)?)
 }
 
-/// The text of one of the desk's own composed mails (its first text part), decoded.
+/// The text of one of the desk's own composed mails (its first text part), decoded,
+/// read from the mail's first [`TEXT_OF_BYTES`] alone: the text comes first, and what
+/// is attached after it may be megabytes.
 pub fn text_of(bytes: &[u8]) -> Option<String> {
+    let head = bytes.get(..TEXT_OF_BYTES).unwrap_or(bytes);
     mail_parser::MessageParser::default()
-        .parse(bytes)
+        .parse(head)
         .and_then(|m| m.body_text(0).map(|t| t.replace("\r\n", "\n")))
 }
+
+/// How much of a composed mail [`text_of`] reads: a team notice's text is at most
+/// `desk::TEAM_TEXT_MAX` bytes and its template, which quoted-printable writes in at
+/// most three bytes each, behind a header of a few KiB.
+const TEXT_OF_BYTES: usize = 1 << 20;
 
 pub fn carries_attachments(bytes: &[u8]) -> bool {
     let head = bytes.get(..16 << 10).unwrap_or(bytes);
@@ -1120,6 +1128,34 @@ mod tests {
             let read = part.text_contents().unwrap().trim_end().to_string();
             assert_eq!(read, crlf(&body).trim_end(), "{body:?}");
         }
+    }
+
+    /// `text_of` reads a notice's text from its head alone, whatever is attached after
+    /// it: the longest text a notice carries, in its costliest encoding, comes back
+    /// whole from beside a 3 MB attachment.
+    #[test]
+    fn the_text_of_a_notice_is_read_from_its_head() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let id = new_message_id(None, Purpose::TeamNotice, now, 1, 42, "example.org");
+        // A third of the bytes 8-bit, the rest ASCII: quoted-printable, the longest.
+        let line = "éé........\n";
+        let text = line.repeat(crate::desk::TEAM_TEXT_MAX / line.len());
+        let big = OutAttachment {
+            filename: "core.bin".into(),
+            content_type: "application/octet-stream".into(),
+            bytes: std::sync::Arc::new(vec![7u8; 3 << 20]),
+            incoming: false,
+        };
+        let out = plain(
+            Purpose::TeamNotice,
+            "alice@example.org",
+            text.clone(),
+            vec![big],
+        );
+        let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+        assert!(c.bytes.len() > 4 << 20);
+        let read = text_of(&c.bytes).expect("a text");
+        assert_eq!(read.trim_end(), text.trim_end());
     }
 
     /// Issue 12: a copy that refers to the stored report (the notices of a backlog)

@@ -1534,31 +1534,55 @@ fn bounced(
         m.subject
     );
     let mut found = Vec::new();
+    // A team notice refused for what it carried is sent again plain: with the text of
+    // the mail it was about, read back (the sent row kept its headers). Each such mail
+    // is read once (every member's copy names the same), and at most [`READ_BACK`] for
+    // one report: parsing is the heaviest step, and this is inside the transaction.
+    let mut read_back: std::collections::BTreeMap<MessageId, Option<String>> =
+        std::collections::BTreeMap::new();
     for id in ids {
         if let Some(mut failed) = tx.sent_on_case(&case.id, id)? {
             tx.mark_bounced(id, &crate::sanitize::one_line(&error))?;
-            // A team notice refused for what it carried is sent again plain: with the
-            // text of the mail it was about, read back (the sent row kept its headers).
             if failed.purpose == Purpose::TeamNotice
                 && failed.carries_attachments
-                && let Some(about) = &failed.about
-                && let Some(raw) = tx.raw_bytes_of_message(about)?
-                && let Parsed::Mail(mail) = mail::parse(&raw)
+                && let Some(about) = failed.about.clone()
             {
-                // Suspect mail is said to be so, as the notice said it.
-                let warning = desk::spam::suspect_note(&desk::spam::verdict(ctx, &mail))
-                    .map(|n| format!("Note: {n}\n"))
-                    .unwrap_or_default();
-                failed.text = Some(format!(
-                    "{warning}From: {}\n\n{}",
-                    crate::desk::sender_display(&mail),
-                    crate::desk::cut_for_team(&mail.text, crate::desk::WHOLE_IN_MAILBOX)
-                ));
+                if !read_back.contains_key(&about) && read_back.len() < READ_BACK {
+                    let text = text_read_back(ctx, tx, &about)?;
+                    read_back.insert(about.clone(), text);
+                }
+                failed.text = read_back.get(&about).cloned().flatten();
             }
             found.push(failed);
         }
     }
     Ok(found)
+}
+
+/// How many different mails one delivery report has read back for the notices it names.
+const READ_BACK: usize = 2;
+
+/// The text a plain notice gives of the mail `about`: its sender and its text, cut as a
+/// notice's is; suspect mail said to be so, as the notice said it.
+fn text_read_back(
+    ctx: &crate::desk::Ctx<'_>,
+    tx: &Tx<'_>,
+    about: &MessageId,
+) -> store::Result<Option<String>> {
+    let Some(raw) = tx.raw_bytes_of_message(about)? else {
+        return Ok(None);
+    };
+    let Parsed::Mail(mail) = mail::parse(&raw) else {
+        return Ok(None);
+    };
+    let warning = desk::spam::suspect_note(&desk::spam::verdict(ctx, &mail))
+        .map(|n| format!("Note: {n}\n"))
+        .unwrap_or_default();
+    Ok(Some(format!(
+        "{warning}From: {}\n\n{}",
+        crate::desk::sender_display(&mail),
+        crate::desk::cut_for_team(&mail.text, crate::desk::WHOLE_IN_MAILBOX)
+    )))
 }
 
 /// The history of a case opened by mail that came after `published`'s publication says

@@ -794,6 +794,60 @@ fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
     assert!(said.contains(RITA), "{said}");
 }
 
+/// One delivery report naming the notices of three mails with files: each mail read
+/// back was parsed again inside the transaction, once for each member's copy and for
+/// as many mails as the report names (a hundred at most). Two mails at most are read
+/// back for one report, each once; the third's notice says where the mail is.
+#[test]
+fn one_delivery_report_reads_back_two_mails_at_most() {
+    let mut w = World::new();
+    let with_file = |n: u32, parent: Option<&str>| {
+        let threading = parent.map_or(String::new(), |p| format!("In-Reply-To: <{p}>\r\n"));
+        format!(
+            "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: [SEC-2026-0001] Heap overflow\r\nMessage-ID: <f{n}@reporter.test>\r\n{threading}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nDump number {n}.\r\n--b1\r\nContent-Type: application/octet-stream; name=core.bin\r\nContent-Disposition: attachment; filename=core.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
+        )
+    };
+    w.deliver(&with_file(1, None).replace("Re: [SEC-2026-0001] ", ""));
+    w.deliver(&with_file(2, Some("f1@reporter.test")));
+    w.deliver(&with_file(3, Some("f1@reporter.test")));
+    let out = w.new_mail();
+    let now = w.clock_now();
+    for r in &out {
+        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+    }
+    let alices: Vec<String> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .map(|r| r.message_id.bracketed())
+        .collect();
+    assert_eq!(alices.len(), 3, "{}", summarize(&out));
+    let named: String = alices
+        .iter()
+        .map(|id| format!("Message-ID: {id}\r\n"))
+        .collect();
+    w.deliver(&refusal_of("dsn3", &alices[0]).replace(
+        &format!("Message-ID: {}\r\n--b--", alices[0]),
+        &format!("{named}--b--"),
+    ));
+    let plain: Vec<String> = w
+        .new_mail()
+        .iter()
+        .filter(|r| r.recipients == vec![ALICE.to_string()])
+        .map(|r| body(&r.bytes))
+        .collect();
+    assert_eq!(plain.len(), 3, "{plain:?}");
+    let with_text = plain
+        .iter()
+        .filter(|t| t.contains("Here is what it said"))
+        .count();
+    assert_eq!(with_text, 2, "{plain:?}");
+    assert!(
+        plain
+            .iter()
+            .all(|t| t.contains("stays in the desk's mailbox"))
+    );
+}
+
 /// A new-report notice the server refuses for good for what it carries (its size, a
 /// scanner taking the proof of concept for malware) is replaced by a plain notice to
 /// the same member, with nothing attached; a refusal of that one ends there. (The
