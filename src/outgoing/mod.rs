@@ -384,7 +384,12 @@ pub fn new_message_id(
     pid: u32,
     host: &str,
 ) -> MessageId {
-    let scope = case.map(CaseId::plus_tag).unwrap_or_else(|| "desk".into());
+    // A pre-announcement goes to a public list while its case is under embargo: its id
+    // names no case (the case's number would say how many reports came this year).
+    let scope = match case {
+        Some(c) if purpose != Purpose::Preannounce => c.plus_tag(),
+        _ => "desk".into(),
+    };
     let left = format!(
         "{scope}.{}.{}.{seq}.{}",
         purpose.as_str(),

@@ -656,10 +656,10 @@ impl Desk {
                 facts,
             },
         );
-        if let Some(published) = after
+        if let Some((thread, why)) = after
             && decision.opened
         {
-            decision_note(&mut decision, m.from_address(), &published);
+            decision_note(&mut decision, m.from_address(), (&thread, why));
         }
         let mut references = threading::ancestor_ids(m);
         references.sort();
@@ -768,18 +768,42 @@ impl Desk {
         sender: &Sender,
         filing: Filing,
         year: i32,
-    ) -> store::Result<(Filing, Option<CaseId>)> {
-        if let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, &filing)
-            && case.status == crate::types::CaseStatus::Published
-            && case.reporter.as_deref() != Some(addr.as_str())
-            && !case.upstream.iter().any(|u| u == addr)
-            && !answers_a_forward(tx, m)?
+    ) -> store::Result<(Filing, Option<(CaseId, &'static str)>)> {
+        let Some(why) = self.new_report_in_thread(tx, m, sender, &filing)? else {
+            return Ok((filing, None));
+        };
+        let Filing::Existing(case, _) = &filing else {
+            return Ok((filing, None));
+        };
+        let thread = case.id.clone();
+        let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
+        Ok((Filing::New(id), Some((thread, why))))
+    }
+
+    /// Why mail from an outsider (not the case's reporter, not upstream) in the thread
+    /// of a case is a new report rather than the case's: the case is published (but for
+    /// an answer to a `#forward`), or the mail answers its pre-announcement, which went
+    /// to a public list (a subscriber's "I found another one" was filed on the
+    /// embargoed case: no acknowledgement, no case, no deadline).
+    fn new_report_in_thread(
+        &self,
+        tx: &Tx<'_>,
+        m: &Mail,
+        sender: &Sender,
+        filing: &Filing,
+    ) -> store::Result<Option<&'static str>> {
+        let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, filing) else {
+            return Ok(None);
+        };
+        if case.reporter.as_deref() == Some(addr.as_str())
+            || case.upstream.iter().any(|u| u == addr)
         {
-            let published = case.id.clone();
-            let id = tx.next_case_id(&self.config.desk.case_prefix, year)?;
-            return Ok((Filing::New(id), Some(published)));
+            return Ok(None);
         }
-        Ok((filing, None))
+        if case.status == crate::types::CaseStatus::Published {
+            return Ok((!answers(tx, m, Purpose::Forward)?).then_some("published already"));
+        }
+        Ok(answers(tx, m, Purpose::Preannounce)?.then_some("in answer to its pre-announcement"))
     }
 
     /// A member of another desk has no power over this desk's cases: the decision that
@@ -1585,14 +1609,14 @@ fn text_read_back(
     )))
 }
 
-/// The history of a case opened by mail that came after `published`'s publication says
-/// so, for the team.
-fn decision_note(d: &mut Decision, from: &str, published: &CaseId) {
+/// The history of a case opened by mail in the thread of another (`thread`) says so, and
+/// why, for the team.
+fn decision_note(d: &mut Decision, from: &str, (thread, why): (&CaseId, &str)) {
     d.events.push(crate::desk::case::NewEvent::new(
         EventKind::Changed,
         crate::desk::case::DESK_ACTOR,
         format!(
-            "opened as a new report: {} wrote in the thread of {published}, published already",
+            "opened as a new report: {} wrote in the thread of {thread}, {why}",
             crate::sanitize::one_line(from)
         ),
     ));
@@ -1672,19 +1696,20 @@ fn mark(
     }
 }
 
-/// How much of a mail on file is read to tell a copy of it from another mail under its
-/// Message-ID: its header block, where the `Date` is.
-/// Whether `m` answers one of the desk's `#forward`s (by its `In-Reply-To` or
-/// `References`, bounded by `mail::MAX_IDS` each).
-fn answers_a_forward(tx: &Tx<'_>, m: &Mail) -> store::Result<bool> {
+/// Whether `m` answers one of the desk's mails of `purpose` (a `#forward`, a
+/// pre-announcement), by its `In-Reply-To` or `References`, bounded by `mail::MAX_IDS`
+/// each.
+fn answers(tx: &Tx<'_>, m: &Mail, purpose: Purpose) -> store::Result<bool> {
     for id in threading::ancestor_ids(m) {
-        if tx.message_kind(&id)?.as_deref() == Some(Purpose::Forward.as_str()) {
+        if tx.message_kind(&id)?.as_deref() == Some(purpose.as_str()) {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
+/// How much of a mail on file is read to tell a copy of it from another mail under its
+/// Message-ID: its header block, where the `Date` is.
 const HEAD_BYTES: usize = 64 << 10;
 
 /// A mail under the Message-ID of one on file is a copy of it (a second delivery, a

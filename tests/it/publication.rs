@@ -687,6 +687,49 @@ fn a_published_case_keeps_its_id_and_takes_no_other_package() {
 /// its own that says where it came from; the reporter's own reply stays on the case.
 /// (It was filed on the published case: no acknowledgement, no case, no deadline, and
 /// the team's `#reply` went to the other case's reporter.)
+/// The pre-announcement goes to a public list while the case is under embargo, with no
+/// Reply-To: a subscriber's answer ("I found a second bug") was filed on the embargoed
+/// case as another sender's mail, with no acknowledgement, no case and no deadline,
+/// and a `#reply` would have gone to the case's reporter. It is a new report.
+#[test]
+fn an_answer_to_the_preannouncement_opens_a_new_report() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(
+        ALICE,
+        "p1@example.org",
+        &notice,
+        "#package example-parser\r\n#preannounce 2026-12-10\r\n",
+    );
+    let pre = w.take("preannounce").message_id.to_string();
+    let subscriber = format!(
+        "From: eve@elsewhere.test\r\nTo: {DESK}\r\nSubject: Re: Pre-announcement\r\nMessage-ID: <e2@elsewhere.test>\r\nIn-Reply-To: <{pre}>\r\n\r\nI found a second bug in example-parser.\r\n"
+    );
+    let filed = w.deliver(&subscriber);
+    assert!(
+        matches!(&filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0002"),
+        "{filed:?}"
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().any(|r| r.purpose.as_str() == "ack"
+            && r.recipients == vec!["eve@elsewhere.test".to_string()]),
+        "{}",
+        summarize(&out)
+    );
+    assert!(w.events("SEC-2026-0002").iter().any(|e| {
+        e.detail
+            .contains("wrote in the thread of SEC-2026-0001, in answer to its pre-announcement")
+    }));
+    // The reporter answering it stays on the case.
+    let rita = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: Pre-announcement\r\nMessage-ID: <r8@reporter.test>\r\nIn-Reply-To: <{pre}>\r\n\r\nGood.\r\n"
+    );
+    assert!(
+        matches!(&w.deliver(&rita), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0001")
+    );
+}
+
 #[test]
 fn a_stranger_writing_after_publication_opens_a_new_report() {
     let mut w = World::new();
