@@ -101,15 +101,17 @@ pub fn find_case<I: ThreadIndex>(
     prefix: &str,
     index: &I,
 ) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
-    find_case_in(mail, &[(desk_address, prefix)], index)
+    let host = desk_address.rsplit_once('@').map_or("", |(_, d)| d);
+    find_case_in(mail, (&[(desk_address, prefix)], &[host]), index)
 }
 
-/// [`find_case`] across several desks, each `(address, case prefix)`: the message chain
-/// once, then each desk's subject tag, then each desk's plus addresses. The old id of a
-/// moved case (`#move`) names the case it became.
+/// [`find_case`] across several desks, each `(address, case prefix)`, whose mail's
+/// Message-IDs are on `hosts`: the message chain once, then each desk's subject tag,
+/// then each desk's plus addresses. The old id of a moved case (`#move`) names the case
+/// it became.
 pub fn find_case_in<I: ThreadIndex>(
     mail: &Mail,
-    desks: &[(&str, &str)],
+    (desks, hosts): (&[(&str, &str)], &[&str]),
     index: &I,
 ) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
     let ids = ancestor_ids(mail);
@@ -120,11 +122,17 @@ pub fn find_case_in<I: ThreadIndex>(
         return Ok(Some((case, ThreadReason::ReverseReference)));
     }
     // Mail another desk sent (its loop header names none of ours) carries that desk's
-    // case tag: it names its cases, not ours, whatever its number. A plus address of
-    // ours is ours whoever writes to it.
+    // case tag: it names its cases, not ours, whatever its number. So does a person's
+    // answer to such mail (a reply-all, a forward, which carry no loop header), whose
+    // parents are a secdesk's mail none of which is on file here: every desk keeping the
+    // default `SEC` numbers SEC-2026-0001 too. A plus address of ours is ours whoever
+    // writes to it.
     let foreign = mail.header_values(LOOP_HEADER).any(|v| {
         let v = normalize_address(v);
         !desks.iter().any(|(address, _)| v == *address)
+    }) || ids.iter().any(|id| {
+        crate::outgoing::desk_id_host(id)
+            .is_some_and(|host| !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
     });
     let known = |case: CaseId| -> Result<Option<CaseId>, I::Error> {
         if index.case_exists(&case)? {

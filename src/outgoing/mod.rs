@@ -402,15 +402,19 @@ pub fn new_message_id(
 /// Whether `id` is one [`new_message_id`] made for `host`: our domain, and the
 /// `scope.purpose.millis.seq.pid` shape on the left.
 pub fn is_our_message_id(id: &MessageId, host: &str) -> bool {
-    let Some((left, right)) = id.as_str().rsplit_once('@') else {
-        return false;
-    };
+    desk_id_host(id).is_some_and(|right| right.eq_ignore_ascii_case(host))
+}
+
+/// The host of `id` when [`new_message_id`] made it, for any host: a secdesk's, ours or
+/// another project's.
+pub fn desk_id_host(id: &MessageId) -> Option<&str> {
+    let (left, right) = id.as_str().rsplit_once('@')?;
     let parts: Vec<&str> = left.rsplitn(5, '.').collect();
     let numeric = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    right.eq_ignore_ascii_case(host)
-        && parts.len() == 5
+    (parts.len() == 5
         && parts.iter().take(3).all(numeric)
-        && parts.get(3).and_then(|p| Purpose::parse(p)).is_some()
+        && parts.get(3).and_then(|p| Purpose::parse(p)).is_some())
+    .then_some(right)
 }
 
 /// `text` with every line ending (`\n`, `\r\n` or a lone `\r`) written as CRLF, in one

@@ -576,7 +576,11 @@ impl Desk {
                 desks.push((self.config.desk.address.as_str(), prefix.as_str()));
             }
         }
-        threading::find_case_in(m, &desks, tx)
+        let hosts: Vec<&str> = self
+            .all()
+            .map(|d| d.config.desk.hostname.as_str())
+            .collect();
+        threading::find_case_in(m, (&desks, &hosts), tx)
     }
 
     /// Decides and records a mail on this desk; `top` is the top-level desk, which knows

@@ -182,6 +182,43 @@ fn the_team_sees_who_else_a_report_went_to() {
     );
 }
 
+/// Another project's secdesk numbers its cases SEC-2026-0001 too (the default prefix):
+/// a reporter's reply-all to its acknowledgement, copying us, carries its tag and its
+/// Message-IDs, no loop header. It was filed on our SEC-2026-0003, another reporter's
+/// case: no acknowledgement, and a `#reply` would have gone to that reporter. It is a
+/// new report.
+#[test]
+fn another_secdesks_tag_in_a_persons_reply_names_no_case_here() {
+    let mut w = World::new();
+    for n in 1..=3 {
+        w.deliver(&report(
+            &format!("r{n}@reporter.test"),
+            &format!("Bug {n}"),
+            "x",
+        ));
+    }
+    w.new_mail();
+    let eve = format!(
+        "From: eve@elsewhere.test\r\nTo: security@x.example, {DESK}\r\nSubject: Re: [SEC-2026-0003] overflow in libfoo\r\nMessage-ID: <e3@elsewhere.test>\r\nIn-Reply-To: <sec-2026-0003.ack.1796220000000.0.4242@x.example>\r\n\r\nCopying you: you embed libfoo.\r\n"
+    );
+    let filed = w.deliver(&eve);
+    assert!(
+        matches!(&filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0004"),
+        "{filed:?}"
+    );
+    assert!(
+        summarize(&w.new_mail()).contains("ack -> eve@elsewhere.test"),
+        "acknowledged"
+    );
+    // Our own acknowledgement's tag, in a reply that lost its In-Reply-To, still threads.
+    let rita = format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: [SEC-2026-0003] Bug 3\r\nMessage-ID: <r9@reporter.test>\r\n\r\nMore.\r\n"
+    );
+    assert!(
+        matches!(&w.deliver(&rita), Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0003")
+    );
+}
+
 /// A list that rewrote From ("Rita via dev"), a robot, a stray bounce: mail a machine
 /// sent opens a case with no reporter. The desk planned first-response reminders asking
 /// the team to `#reply`, and a `#reply` (or the thanks at publication) went to the
