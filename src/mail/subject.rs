@@ -82,6 +82,12 @@ pub fn case_tag(subject: &str, prefix: &str) -> Option<CaseId> {
     find_tag_span(subject, prefix).map(|(id, _)| id)
 }
 
+/// [`case_tag`], with where the tag ends in the subject: for choosing, among several
+/// desks' tags, the one that comes first.
+pub fn case_tag_at(subject: &str, prefix: &str) -> Option<(CaseId, usize)> {
+    find_tag_span(subject, prefix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,10 +140,18 @@ pub fn find_case_in<I: ThreadIndex>(
         }
         index.alias_of(&case)
     };
-    for (_, prefix) in desks.iter().filter(|_| !foreign) {
-        if let Some(case) = subject::case_tag(&mail.subject, prefix)
-            && let Some(case) = known(case)?
-        {
+    // Each desk's first tag, in the order they come in the subject: the tag a reply
+    // keeps at the front, not the one of the desk listed first (a report forwarded to
+    // one desk with another desk's tag in its subject was filed on that other case).
+    let mut tags: Vec<(usize, CaseId)> = desks
+        .iter()
+        .filter(|_| !foreign)
+        .filter_map(|(_, prefix)| subject::case_tag_at(&mail.subject, prefix))
+        .map(|(case, at)| (at, case))
+        .collect();
+    tags.sort_by_key(|(at, _)| *at);
+    for (_, case) in tags {
+        if let Some(case) = known(case)? {
             return Ok(Some((case, ThreadReason::SubjectTag)));
         }
     }

@@ -1404,6 +1404,54 @@ fn the_move_notice_carries_a_long_report_cut_short() {
     );
 }
 
+/// A report forwarded to one desk with another desk's tag in its subject (a case of
+/// this daemon's top level, opened later): the reply that lost its In-Reply-To, to the
+/// case's own plus address, carries both tags, this desk's first. The top level's tag
+/// was tried first, whatever its place, and the mail went to another reporter's case
+/// on another desk. The tag that comes first decides.
+#[test]
+fn the_first_tag_in_the_subject_decides_among_desks() {
+    let mut w = world();
+    let p = w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r1@reporter.test",
+        "Fwd: [SEC-2026-0002] Bug",
+        "x",
+    ));
+    assert_eq!(opened(&p), "COHTTP-2026-0001");
+    w.deliver(&report_to(
+        "bob@reporter.test",
+        DESK,
+        "b1@reporter.test",
+        "One",
+        "y",
+    ));
+    w.deliver(&report_to(
+        "bob@reporter.test",
+        DESK,
+        "b2@reporter.test",
+        "Two",
+        "z",
+    ));
+    assert_eq!(w.case("SEC-2026-0002").subject, "Two");
+    w.new_mail();
+    let p = w.deliver(&report_to(
+        RITA,
+        "security+cohttp+cohttp-2026-0001@example.org",
+        "r2@reporter.test",
+        "Re: [COHTTP-2026-0001] [SEC-2026-0002] Bug",
+        "more",
+    ));
+    assert_eq!(filed_on(&p), "COHTTP-2026-0001");
+    let mail = w.new_mail();
+    assert!(
+        !mail.iter().any(|r| r.recipients == vec![ALICE.to_string()]),
+        "{}",
+        summarize(&mail)
+    );
+}
+
 /// `secdesk case` and `secdesk advisory` given the id a `#move` left behind show the case
 /// it became, and say so: mail under the old id still reaches that case, and the
 /// operator holding it was told there was no such case.
