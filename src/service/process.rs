@@ -807,7 +807,15 @@ impl Desk {
         if case.status == crate::types::CaseStatus::Published {
             return Ok((!answers(tx, m, Purpose::Forward)?).then_some("published already"));
         }
-        Ok(answers(tx, m, Purpose::Preannounce)?.then_some("in answer to its pre-announcement"))
+        // Its own pre-announcement: a reply to a subscriber's new report, quoting the
+        // pre-announcement further up, is that report's.
+        for id in threading::ancestor_ids(m) {
+            if tx.message_kind_on(&id, &case.id)?.as_deref() == Some(Purpose::Preannounce.as_str())
+            {
+                return Ok(Some("in answer to its pre-announcement"));
+            }
+        }
+        Ok(None)
     }
 
     /// A member of another desk has no power over this desk's cases: the decision that
@@ -1700,9 +1708,8 @@ fn mark(
     }
 }
 
-/// Whether `m` answers one of the desk's mails of `purpose` (a `#forward`, a
-/// pre-announcement), by its `In-Reply-To` or `References`, bounded by `mail::MAX_IDS`
-/// each.
+/// Whether `m` answers one of the desk's mails of `purpose` (a `#forward`), by its
+/// `In-Reply-To` or `References`, bounded by `mail::MAX_IDS` each.
 fn answers(tx: &Tx<'_>, m: &Mail, purpose: Purpose) -> store::Result<bool> {
     for id in threading::ancestor_ids(m) {
         if tx.message_kind(&id)?.as_deref() == Some(purpose.as_str()) {

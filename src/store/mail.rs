@@ -298,6 +298,14 @@ impl Tx<'_> {
         )
     }
 
+    /// The kind of the message `message_id`, when it is on the case `case`.
+    pub fn message_kind_on(&self, message_id: &MessageId, case: &CaseId) -> Result<Option<String>> {
+        self.opt(
+            "SELECT kind FROM messages WHERE message_id = ?1 AND case_id = ?2",
+            rusqlite::params![message_id, case],
+        )
+    }
+
     /// The first `len` bytes of the mail filed under `message_id`, when the desk received
     /// it (a mail it sent has no bytes here): enough for its header block.
     pub fn raw_head_of_message(

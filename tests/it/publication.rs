@@ -682,11 +682,6 @@ fn a_published_case_keeps_its_id_and_takes_no_other_package() {
     assert_eq!(ids, vec![id]);
 }
 
-/// Someone other than the reporter writing in a published case's thread (a reply to the
-/// announcement: "your fix is incomplete") is a new report, acknowledged, on a case of
-/// its own that says where it came from; the reporter's own reply stays on the case.
-/// (It was filed on the published case: no acknowledgement, no case, no deadline, and
-/// the team's `#reply` went to the other case's reporter.)
 /// The pre-announcement goes to a public list while the case is under embargo, with no
 /// Reply-To: a subscriber's answer ("I found a second bug") was filed on the embargoed
 /// case as another sender's mail, with no acknowledgement, no case and no deadline,
@@ -721,6 +716,17 @@ fn an_answer_to_the_preannouncement_opens_a_new_report() {
         e.detail
             .contains("wrote in the thread of SEC-2026-0001, in answer to its pre-announcement")
     }));
+    // The discussion under the subscriber's report is that report's: Mallory answering
+    // Eve, the pre-announcement further up her References, opened a case at each mail.
+    let mallory = format!(
+        "From: mallory@elsewhere.test\r\nTo: eve@elsewhere.test\r\nCc: {DESK}\r\nSubject: Re: Pre-announcement\r\nMessage-ID: <m1@elsewhere.test>\r\nIn-Reply-To: <e2@elsewhere.test>\r\nReferences: <{pre}> <e2@elsewhere.test>\r\n\r\nMe too.\r\n"
+    );
+    let filed = w.deliver(&mallory);
+    assert!(
+        matches!(&filed, Processed::Filed { opened: false, case, .. } if case.to_string() == "SEC-2026-0002"),
+        "{filed:?}"
+    );
+    assert!(!summarize(&w.new_mail()).contains("ack ->"));
     // The reporter answering it stays on the case.
     let rita = format!(
         "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: Pre-announcement\r\nMessage-ID: <r8@reporter.test>\r\nIn-Reply-To: <{pre}>\r\n\r\nGood.\r\n"
@@ -730,6 +736,11 @@ fn an_answer_to_the_preannouncement_opens_a_new_report() {
     );
 }
 
+/// Someone other than the reporter writing in a published case's thread (a reply to the
+/// announcement: "your fix is incomplete") is a new report, acknowledged, on a case of
+/// its own that says where it came from; the reporter's own reply stays on the case.
+/// (It was filed on the published case: no acknowledgement, no case, no deadline, and
+/// the team's `#reply` went to the other case's reporter.)
 #[test]
 fn a_stranger_writing_after_publication_opens_a_new_report() {
     let mut w = World::new();
