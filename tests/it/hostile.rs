@@ -462,6 +462,37 @@ fn a_report_in_an_undeclared_charset_reaches_the_team_with_its_original() {
     }
 }
 
+/// A mail claiming a member's address, not authenticated, with a megabyte of text: the
+/// team's relay of it carried the text whole (anyone can send such a claim, of any
+/// size; a relay refused for its size is told to nobody). It is cut as every notice is.
+#[test]
+fn a_forged_claims_relay_is_cut_as_every_notice_is() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    // A person's pace: a quick answer without commands is taken for a responder.
+    w.clock.advance(chrono::Duration::minutes(5));
+    let text = "Forged words, many of them, to fill the team's mailboxes.\r\n".repeat(20_000);
+    w.deliver(&team_mail(
+        ALICE,
+        "forged@example.org",
+        Some(&notice),
+        "Re: x",
+        Some("evil.example; dkim=pass header.d=example.org"),
+        &text,
+    ));
+    let out = w.new_mail();
+    let relays: Vec<_> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert!(!relays.is_empty(), "{}", summarize(&out));
+    for r in relays {
+        let shown = body(&r.bytes);
+        assert!(shown.len() < 300 * 1024, "{} bytes", shown.len());
+        assert!(shown.contains("the whole mail stays in the desk's mailbox]"));
+    }
+}
+
 /// Regression: every sent copy of a big report was kept whole forever (each team notice
 /// carries the report): a 30 MB report left 60 MB more in the outbox. A sent row keeps
 /// its headers; the report itself stays once, in the raw mail.

@@ -417,7 +417,9 @@ fn relay_to_team(
         also_to: crate::desk::also_to(ctx, mail),
         received: ctx.fmt_instant(ctx.now),
         note: None,
-        text,
+        // Cut as every notice's text is (a relay the server refuses for its size is
+        // told to nobody).
+        text: crate::desk::cut_for_team(&text, crate::desk::WHOLE_IN_MAILBOX),
     });
     Some(r.map(|r| {
         Outgoing::new(Purpose::TeamNotice, Some(case.id.clone()), others, r)
@@ -507,10 +509,11 @@ impl Unauthenticated<'_> {
                 .as_deref()
                 .unwrap_or("(none configured)")
         );
+        // Cut as every notice's text is: anyone can send a forged claim, of any size.
         let text = if body.text.is_empty() {
             "(no text)".to_string()
         } else {
-            body.text.clone()
+            crate::desk::cut_for_team(&body.text, crate::desk::WHOLE_IN_MAILBOX)
         };
         match ctx.templates.render(&templates::TeamMail {
             case_id: case.id.to_string(),
