@@ -1176,7 +1176,7 @@ mod tests {
     /// never by reading every case: a scan here makes the desk slower as it ages.
     #[test]
     fn hot_case_lookups_read_no_whole_table() {
-        use super::QUARANTINED_FROM;
+        use super::{QUARANTINED_FROM, page_sql};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("plans.db")).unwrap();
         let checks = [
@@ -1186,6 +1186,10 @@ mod tests {
             (listing_sql(Listing::Spam), "cases_spam"),
             (widths_sql(Listing::Spam), "cases_spam"),
             (listing_sql(Listing::Planned), "cases_open"),
+            // `secdesk cases`, a page at a time: a range of the same indexes.
+            (page_sql(Listing::Open), "cases_open ((year,seq)>(?,?))"),
+            (page_sql(Listing::Spam), "cases_spam ((year,seq)>(?,?))"),
+            (page_sql(Listing::All), "((year,seq)>(?,?))"),
             (
                 crate::store::outbox::caseless_notices_sql(12),
                 "outbox_caseless_notices",
