@@ -9,10 +9,8 @@ fn cases_case_deadlines_calendar_and_advisory() {
     let mut w = World::new();
     let notice = w.open_case("Heap overflow in the parser");
     w.command(ALICE, "a1@example.org", &notice, "#assign me\r\n#summary Heap overflow in the parser\r\n#package example-parser\r\n#remind 2026-12-02 ask upstream\r\n");
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
     // Read-only commands need no password: none is given here.
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let cfg = w.config_file("");
 
     let (ok, out, err) = secdesk(&cfg, &["cases"]);
     assert!(ok, "{err}");
@@ -125,9 +123,7 @@ fn desk_on_disk(subject: &str) -> (World, std::path::PathBuf) {
         &notice,
         "#remind 2026-12-02 ask upstream\r\n",
     );
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let cfg = w.config_file("");
     (w, cfg)
 }
 
@@ -243,9 +239,7 @@ fn a_long_listing_streams_in_order_and_aligned() {
             "#close\r\n",
         );
     }
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let cfg = w.config_file("");
 
     let (ok, all, err) = secdesk(&cfg, &["cases", "--all"]);
     assert!(ok, "{err}");
@@ -280,9 +274,7 @@ fn the_calendar_has_every_deadline_of_a_case() {
     let mut w = World::new();
     let notice = w.open_case("Exploited in the wild");
     w.command(ALICE, "a1@example.org", &notice, "#embargo +1d\r\n");
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let cfg = w.config_file("");
     let ics = w._dir.path().join("deadlines.ics");
     let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", ics.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -325,8 +317,7 @@ fn a_paused_listing_holds_no_snapshot_of_the_database() {
     let mut w = World::new();
     w.open_case("The first case");
     let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, "")).unwrap();
+    let cfg = w.config_file("");
     // A thousand wide rows, far more than a pipe holds (about 160 KB).
     rusqlite::Connection::open(&db)
         .unwrap()

@@ -794,13 +794,10 @@ fn the_database_is_readable_by_its_owner_alone() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
-/// The same refusal coming back later, as a delivery report from the member's own
-/// server (a scanner there taking the proof of concept for malware): the sent notice
-/// kept its headers only, and the plain one standing for it said nothing of the
-/// report. It now carries the text of the mail it was about, read back.
-#[test]
-fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
-    let mut w = World::new();
+/// Rita's report with a crash dump attached: the mail it caused, and Alice's notice.
+fn report_with_a_dump(
+    w: &mut World,
+) -> (Vec<secdesk::store::OutboxRow>, secdesk::store::OutboxRow) {
     w.deliver(&format!(
         "From: {RITA}\r\nTo: {DESK}\r\nSubject: Heap overflow\r\nMessage-ID: <r1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nA crash dump is attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=core.bin\r\nContent-Disposition: attachment; filename=core.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
     ));
@@ -810,10 +807,18 @@ fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
         .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
         .unwrap()
         .clone();
-    let now = w.clock_now();
-    for r in &out {
-        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
-    }
+    (out, notice)
+}
+
+/// The same refusal coming back later, as a delivery report from the member's own
+/// server (a scanner there taking the proof of concept for malware): the sent notice
+/// kept its headers only, and the plain one standing for it said nothing of the
+/// report. It now carries the text of the mail it was about, read back.
+#[test]
+fn a_notice_bounced_for_what_it_carried_is_sent_again_with_the_reports_text() {
+    let mut w = World::new();
+    let (out, notice) = report_with_a_dump(&mut w);
+    w.mark_sent(&out);
     let id = msg_id(&notice);
     w.deliver(&refusal_of("dsn1", &id));
     let plain = w.new_mail();
@@ -848,10 +853,7 @@ fn one_delivery_report_reads_back_two_mails_at_most() {
     w.deliver(&with_file(2, Some("f1@reporter.test")));
     w.deliver(&with_file(3, Some("f1@reporter.test")));
     let out = w.new_mail();
-    let now = w.clock_now();
-    for r in &out {
-        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
-    }
+    w.mark_sent(&out);
     let alices: Vec<String> = out
         .iter()
         .filter(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
@@ -893,15 +895,7 @@ fn one_delivery_report_reads_back_two_mails_at_most() {
 #[test]
 fn a_notice_refused_with_the_report_it_carries_is_sent_again_plain() {
     let mut w = World::new();
-    w.deliver(&format!(
-        "From: {RITA}\r\nTo: {DESK}\r\nSubject: Heap overflow\r\nMessage-ID: <r1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nA crash dump is attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=core.bin\r\nContent-Disposition: attachment; filename=core.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
-    ));
-    let out = w.new_mail();
-    let notice = out
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .clone();
+    let (_, notice) = report_with_a_dump(&mut w);
     assert!(notice.carries_attachments);
     let now = w.clock_now();
     let refusal = "552 5.3.4 Message size exceeds fixed limit";

@@ -1468,9 +1468,7 @@ fn the_read_side_commands_follow_a_moved_cases_old_id() {
     let notice = w.take("team-notice").message_id.to_string();
     let p = w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
     assert_eq!(filed_on(&p), "COHTTP-2026-0001");
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+    let cfg = w.config_file(DESKS);
 
     let (ok, out, err) = secdesk(&cfg, &["case", "SEC-2026-0001"]);
     assert!(ok, "{err}");
@@ -1543,9 +1541,7 @@ fn the_main_desks_deadlines_hold_a_removed_desks_cases() {
 fn the_read_side_commands_take_a_desk() {
     let mut w = world();
     one_report_per_desk(&mut w);
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+    let cfg = w.config_file(DESKS);
 
     let (ok, out, err) = secdesk(&cfg, &["cases"]);
     assert!(ok, "{err}");
@@ -1768,9 +1764,7 @@ fn case_and_advisory_speak_for_the_cases_desk() {
         "#summary Header injection in cohttp\r\n#package cohttp\r\n",
     ));
     w.deliver(&report_to(RITA, DUNE, "r3@reporter.test", "Dune bug", "x"));
-    let db = w.desk.config.desk.database.clone();
-    let cfg = w._dir.path().join("config.toml");
-    std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, DESKS)).unwrap();
+    let cfg = w.config_file(DESKS);
 
     let (ok, out, err) = secdesk(&cfg, &["case", "DUNE-2026-0001"]);
     assert!(ok, "{err}");

@@ -244,10 +244,7 @@ fn a_suspect_relay_bounced_for_its_file_is_sent_again_still_marked() {
         .clone();
     assert!(relay.carries_attachments);
     assert!(body(&relay.bytes).contains("SUSPECT"));
-    let now = w.clock_now();
-    for r in &out {
-        w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
-    }
+    w.mark_sent(&out);
     let id = relay.message_id.bracketed();
     w.deliver(&refusal_of("dsn9", &id));
     let plain = w.new_mail();

@@ -154,6 +154,23 @@ impl World {
         rows
     }
 
+    /// A configuration file for the binary, on this world's database, with `extra` (the
+    /// desks) added; the world keeps it.
+    pub fn config_file(&self, extra: &str) -> std::path::PathBuf {
+        let db = self.desk.config.desk.database.clone();
+        let cfg = self._dir.path().join("config.toml");
+        std::fs::write(&cfg, config_text(db.to_str().unwrap(), 143, 25, extra)).unwrap();
+        cfg
+    }
+
+    /// Records `rows` as sent now, as the mailer does once the server took them.
+    pub fn mark_sent(&mut self, rows: &[OutboxRow]) {
+        let now = self.clock.now();
+        for r in rows {
+            self.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+        }
+    }
+
     pub fn case(&mut self, id: &str) -> secdesk::desk::case::Case {
         let id = CaseId::parse(id).unwrap();
         self.store.read(|tx| tx.load_case(&id)).unwrap().unwrap()
