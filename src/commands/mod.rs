@@ -2221,13 +2221,17 @@ mod tests {
             "#forward dev@upstream.test\n#details\n\nThe fix.",
         ] {
             let got = parsed(body);
+            assert_eq!(got.len(), 2, "{body}: {got:?}");
             assert!(got.iter().all(Result::is_err), "{body}: {got:?}");
         }
         let got = parsed("#details\n#reply\n#publish\n\nThe final details.");
+        assert_eq!(got.len(), 3, "{got:?}");
         assert!(got.iter().all(Result::is_err), "{got:?}");
         let got = parsed("#forward dev@upstream.test\n#assign me");
+        assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.iter().all(Result::is_ok), "{got:?}");
         let got = parsed("#reply\n#reply\n\nTwice the same.");
+        assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.iter().all(Result::is_ok), "{got:?}");
     }
 

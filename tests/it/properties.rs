@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use secdesk::commands::{self, MAX_COMMANDS};
 use secdesk::mail::classify::{Sender, classify};
 use secdesk::mail::threading::{ThreadIndex, ThreadReason, find_case};
-use secdesk::mail::{self, MAX_HEADERS, MAX_IDS, Parsed};
+use secdesk::mail::{self, MAX_HEADERS, MAX_IDS, MAX_LAST_HEADERS, Parsed};
 use secdesk::types::{CaseId, MessageId};
 use std::collections::BTreeMap;
 
@@ -117,18 +117,60 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// A mail of up to 1,500 header lines and 250 referenced ids, then any bytes as its
+    /// body; with how many header fields and ids it wrote.
+    fn a_long_header()(
+        subject in header_value(),
+        fields in 0usize..1500,
+        ids in 0usize..250,
+        body in prop::collection::vec(any::<u8>(), 0..4096),
+    ) -> (Vec<u8>, usize, usize) {
+        let mut m = format!(
+            "From: rita@reporter.test\r\nTo: {DESK}\r\nSubject: {subject}\r\n\
+             Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <long@m.test>\r\n"
+        );
+        let refs: Vec<String> = (0..ids).map(|i| format!("<ref{i}@m.test>")).collect();
+        if ids > 0 {
+            m.push_str(&format!("References: {}\r\n", refs.join(" ")));
+        }
+        for i in 0..fields {
+            m.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+        }
+        m.push_str("\r\n");
+        let mut raw = m.into_bytes();
+        raw.extend_from_slice(&body);
+        // The fields written: those above, and the five (or six) before them.
+        (raw, fields + 5 + usize::from(ids > 0), ids)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
-    /// Any bytes: parsing never panics and what it keeps is bounded and clean.
+    /// A mail's headers, then any bytes: it is read as a mail, and what it keeps is
+    /// bounded and clean however many header lines and ids it carries.
     #[test]
-    fn parse_is_total_and_bounded(raw in prop::collection::vec(any::<u8>(), 0..4096)) {
+    fn parse_is_total_and_bounded((raw, fields, ids) in a_long_header()) {
+        let Parsed::Mail(m) = mail::parse(&raw) else {
+            return Err(TestCaseError::fail(format!(
+                "{fields} header lines and {ids} references were not read as a mail"
+            )));
+        };
+        prop_assert!(no_controls(&m.subject));
+        prop_assert_eq!(m.references.len(), ids.min(MAX_IDS));
+        prop_assert!(m.headers.len() <= MAX_HEADERS + MAX_LAST_HEADERS);
+        prop_assert!(m.headers.len() >= fields.min(MAX_HEADERS + MAX_LAST_HEADERS));
+        let _ = classify(&m, DESK, &team());
+        let _ = find_case(&m, DESK, "SEC", &index());
+    }
+
+    /// Any bytes at all: parsing answers, and never with a mail that has no sender.
+    #[test]
+    fn junk_is_never_a_mail_without_a_sender(raw in prop::collection::vec(any::<u8>(), 0..4096)) {
         if let Parsed::Mail(m) = mail::parse(&raw) {
             prop_assert!(no_controls(&m.subject));
             prop_assert!(m.references.len() <= MAX_IDS);
-            prop_assert!(m.headers.len() <= MAX_HEADERS);
-            let _ = classify(&m, DESK, &team());
-            let _ = find_case(&m, DESK, "SEC", &index());
         }
     }
 
