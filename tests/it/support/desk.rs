@@ -202,14 +202,49 @@ impl RunningDesk {
     }
 }
 
-impl Drop for RunningDesk {
-    fn drop(&mut self) {
+impl RunningDesk {
+    /// Stops the desk; what it returned, an error if it had stopped before it was asked
+    /// to (a desk that died mid-test must not pass for one that ran on).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_now()
+    }
+
+    fn stop_now(&mut self) -> anyhow::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let died = thread.is_finished();
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        // The daemon's own error is not the test's verdict, but it is worth seeing.
-        if let Some(Ok(Err(e))) = self.thread.take().map(|t| t.join()) {
-            eprintln!("the desk stopped with an error: {e:#}");
+        let ended = match thread.join() {
+            Ok(ended) => ended,
+            Err(panic) => {
+                let why = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(anyhow::anyhow!("the desk's thread panicked: {why}"))
+            }
+        };
+        match (died, ended) {
+            (_, Err(e)) => Err(e.context("the desk stopped with an error")),
+            (true, Ok(())) => Err(anyhow::anyhow!("the desk stopped before it was asked to")),
+            (false, Ok(())) => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningDesk {
+    /// Stops the desk; one that failed or died on its own fails the test (unless the test
+    /// is already failing: then it is only said).
+    fn drop(&mut self) {
+        let stopped = self.stop_now();
+        if let Err(e) = stopped {
+            if std::thread::panicking() {
+                eprintln!("{e:#}");
+            } else {
+                panic!("{e:#}");
+            }
         }
     }
 }
