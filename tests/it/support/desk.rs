@@ -12,14 +12,32 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The test config against `stack`, plain text on loopback, database `db`.
+/// The test config against `stack`, plain text on loopback, database `db`. No weekly
+/// digest unless `extra` sets one: the binary runs on the wall clock, and a test running
+/// across Monday 09:00 would find one more mail in every member's mailbox.
 pub fn stack_config(stack: &MailStack, db: &Path, extra: &str) -> String {
+    let extra = if extra.contains("digest") {
+        extra.to_string()
+    } else {
+        with_policy(extra, "digest = \"none\"")
+    };
     config_text(
         db.to_str().unwrap(),
         stack.imap_port,
         stack.smtp_port,
-        extra,
+        &extra,
     )
+}
+
+/// `extra` with `line` in its `[policy]` table (one is added if it has none).
+pub fn with_policy(extra: &str, line: &str) -> String {
+    match extra.find("[policy]\n") {
+        Some(at) => {
+            let (head, tail) = extra.split_at(at + "[policy]\n".len());
+            format!("{head}{line}\n{tail}")
+        }
+        None => format!("{extra}\n[policy]\n{line}\n"),
+    }
 }
 
 /// A config for the desk against `stack`, over STARTTLS with the stack's CA; the database

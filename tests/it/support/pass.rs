@@ -1,7 +1,7 @@
 //! The desk's service one pass at a time, at an instant the test chooses: an IMAP sync,
 //! the scheduler, the outbox over SMTP (what `daemon::run` loops over, without its loop).
 
-use crate::support::desk::{load, starttls_stack_config};
+use crate::support::desk::{load, starttls_stack_config, with_policy};
 use crate::support::mailstack::MailStack;
 use chrono::{DateTime, Utc};
 use secdesk::clock::{Clock, ManualClock};
@@ -56,7 +56,12 @@ impl Pass {
     /// `config.toml` in `dir` for the CLI; the database is `desk.db` there.
     pub fn new(stack: &MailStack, dir: &Path, extra: &str) -> Pass {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (text, db_path) = starttls_stack_config(stack, dir, extra);
+        // The pass runs on a clock of the test's: the digest comes when the test says.
+        let extra = match extra.contains("digest") {
+            true => extra.to_string(),
+            false => with_policy(extra, "digest = \"Mon 09:00\""),
+        };
+        let (text, db_path) = starttls_stack_config(stack, dir, &extra);
         let config = load(&text);
         let config_file = dir.join("config.toml");
         std::fs::write(&config_file, &text).unwrap();
