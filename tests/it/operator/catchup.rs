@@ -9,14 +9,12 @@ use super::*;
 fn answer(backlog: &Backlogged) -> String {
     let (dir, db, cfg, n) = (&backlog.dir, &backlog.db, &backlog.cfg, BACKLOG as i64);
     let mut desk = Daemon::start(cfg, dir.path().join("run.log"));
-    desk.wait_db(
-        "the backlog answered",
-        Duration::from_secs(60),
-        || match count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")? {
+    desk.wait_db("the backlog answered", BACKLOG_BUDGET, || {
+        match count(db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")? {
             sent if sent >= 3 * n => Ok(()),
             sent => Err(format!("{sent} of {} mails sent", 3 * n)),
-        },
-    );
+        }
+    });
     let status = desk.sigterm(Duration::from_secs(20));
     assert!(status.success(), "exit after SIGTERM: {status}");
     desk.log_text()

@@ -31,6 +31,10 @@ mod systemd;
 
 const SECDESK: &str = env!("CARGO_BIN_EXE_secdesk");
 
+/// How long a whole backlog may take to be filed or answered before a test calls it a
+/// hang: only a bound, never a speed (a loaded 2-core machine files and sends slowly).
+const BACKLOG_BUDGET: Duration = Duration::from_secs(120);
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------

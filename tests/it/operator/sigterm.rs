@@ -72,7 +72,7 @@ fn sigterm_during_a_backlog_loses_nothing() {
     let mut desk = Daemon::start(cfg, dir.path().join("run-2.log"));
     desk.wait_db(
         "the whole backlog processed and the outbox drained",
-        Duration::from_secs(30),
+        BACKLOG_BUDGET,
         || {
             let done = count(db, BACKLOG_DONE_SQL)?;
             // Outgoing rows are written with the mail that caused them: read them after.
@@ -170,16 +170,15 @@ fn sigterm_stops_the_mailer_between_two_sends() {
 
     let mut desk = Daemon::start(cfg, dir.path().join("run.log"));
     // Every report processed (three mails queued each: the ack, one notice per member) …
-    let sent_at_done = desk.wait_db("the backlog processed", Duration::from_secs(15), || match (
-        count(db, BACKLOG_DONE_SQL)?,
-        count(db, sent_sql)?,
-    ) {
-        (done, sent) if done == n => Ok(sent),
-        (done, sent) => Err(format!("{done}/{n} processed, {sent} sent")),
+    let sent_at_done = desk.wait_db("the backlog processed", BACKLOG_BUDGET, || {
+        match (count(db, BACKLOG_DONE_SQL)?, count(db, sent_sql)?) {
+            (done, sent) if done == n => Ok(sent),
+            (done, sent) => Err(format!("{done}/{n} processed, {sent} sent")),
+        }
     });
     // … and ten more sends, so the pass in progress is one that began with every
     // remaining mail due (a pass takes up to 100).
-    let sent_before = desk.wait_db("ten more sends", Duration::from_secs(15), || {
+    let sent_before = desk.wait_db("ten more sends", BACKLOG_BUDGET, || {
         match count(db, sent_sql)? {
             sent if sent >= sent_at_done + 10 => Ok(sent),
             sent => Err(format!(

@@ -505,17 +505,19 @@ pub fn smoke() {
         1
     );
 
-    // A wrong password fails fast and does not slow down the next login.
-    let started = Instant::now();
+    // A wrong password fails and does not keep the next login out; Dovecot does not
+    // hold a failed login back (its default delay would slow every fault test).
     assert!(!stack.can_login("security@example.test", "wrong"));
     assert!(stack.can_login("security@example.test", &stack.password));
     assert!(!stack.can_login("security@example.test", "wrong again"));
     assert!(stack.can_login("reporter@example.test", &stack.password));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "logins after a failure took {:?}",
-        started.elapsed()
-    );
+    let conf = stack.dir.join("dovecot.conf");
+    let delay = std::process::Command::new("doveconf")
+        .args(["-c", conf.to_str().unwrap(), "-h", "auth_failure_delay"])
+        .output()
+        .unwrap();
+    assert!(delay.status.success(), "{delay:?}");
+    assert_eq!(String::from_utf8_lossy(&delay.stdout).trim(), "0");
 
     let dir = stack.dir.clone();
     let pids = stack.pids();
