@@ -91,8 +91,9 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
 
     // The desk's clock runs five times faster than real time. Twenty desk seconds after
     // the report, Alice (a person) answers the reporter with `#reply`; then everything
-    // runs until at least a minute and a half of the desk's clock has passed and nothing
-    // has moved for three real seconds.
+    // runs until at least a minute and a half of the desk's clock has passed, nothing
+    // has moved for three real seconds, and Postfix holds no mail (an answer on its way
+    // moves nothing in the database while it travels).
     // Case ids take the desk's year (Paris), not UTC's.
     let year = desk_start
         .with_timezone(&chrono_tz::Europe::Paris)
@@ -130,6 +131,7 @@ fn vacation_and_naive_responders_get_one_exchange_each_on_the_real_stack() {
             && now.2 == 0
             && elapsed >= chrono::Duration::seconds(90)
             && last.1.elapsed() >= Duration::from_secs(3)
+            && stack.queue_is_empty()
         {
             break;
         }

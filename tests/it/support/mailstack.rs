@@ -163,6 +163,16 @@ impl MailStack {
         smtp::send(self.smtp_port, from, to, raw)
     }
 
+    /// Whether Postfix holds no mail: everything sent was delivered (or bounced).
+    pub fn queue_is_empty(&self) -> bool {
+        let out = std::process::Command::new("postqueue")
+            .args(["-c", self.dir.join("postfix").to_str().unwrap(), "-j"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "postqueue: {out:?}");
+        out.stdout.iter().all(u8::is_ascii_whitespace)
+    }
+
     /// Asks Postfix to retry deferred mail now (`postqueue -f`).
     pub fn flush_queue(&self) {
         if let Err(e) = run_script(&["flush"], Some(&self.dir), &[]) {
