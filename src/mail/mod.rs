@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod classify;
+pub mod flowed;
 pub mod html;
 pub mod layouts;
 pub mod quoting;
@@ -506,8 +507,16 @@ fn body_text(msg: &Message<'_>) -> (String, bool) {
     // conversion that glues block elements together (`<div>#a</div><div>#b</div>` becomes
     // `#a#b`, losing command lines). Only a real text/plain part is taken as text.
     let plain = msg.text_part(0).is_some_and(|p| !p.is_text_html());
+    // Flowed text (RFC 3676) comes back as it was typed: a command line cut at 72
+    // columns is one line again.
+    let flowed = msg
+        .text_part(0)
+        .and_then(|p| flowed::flowed(p.content_type()));
     let text = match msg.body_text(0) {
-        Some(t) if plain && !t.trim().is_empty() => t.into_owned(),
+        Some(t) if plain && !t.trim().is_empty() => match flowed {
+            Some(delsp) => flowed::unflow(&t, delsp),
+            None => t.into_owned(),
+        },
         _ => match msg.body_html(0) {
             Some(h) => {
                 text_from_html = true;

@@ -785,3 +785,38 @@ fn new_with_a_case_line_opens_nothing() {
         "{t}"
     );
 }
+
+/// Thunderbird sends plain text as `format=flowed`: a command line longer than 72
+/// columns arrives cut, its first piece ending in a space. It is one line again; the
+/// commands after it are read, and the reporter gets only the words below them.
+#[test]
+fn a_flowed_reply_is_read_as_it_was_typed() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow in the parser");
+    let flowed = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\nFrom: {ALICE}\r\nTo: {DESK}\r\nSubject: Re: x\r\nMessage-ID: <flowed1@example.org>\r\nIn-Reply-To: <{notice}>\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n#reply\r\n#summary Heap buffer overflow in the XML importer when an attribute \r\nvalue exceeds 64 KiB\r\n#embargo 2027-01-15\r\n\r\nDear Rita, thanks; we are on \r\nit.\r\n"
+    );
+    w.deliver(&flowed);
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(
+        case.summary.as_deref(),
+        Some("Heap buffer overflow in the XML importer when an attribute value exceeds 64 KiB")
+    );
+    assert_eq!(
+        case.embargo_end,
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 15),
+        "the command after the cut line was read"
+    );
+    let out = w.new_mail();
+    let reply = body(&first(&out, "reply").bytes);
+    assert!(
+        reply.contains("Dear Rita, thanks; we are on it."),
+        "{reply}"
+    );
+    for internal in ["#embargo", "64 KiB", "#summary"] {
+        assert!(
+            !reply.contains(internal),
+            "{internal:?} reached the reporter:\n{reply}"
+        );
+    }
+}
