@@ -584,6 +584,21 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
     let case = w.case("SEC-2026-0001");
     assert_eq!(case.status, CaseStatus::Published);
     assert_eq!(case.advisory_id.as_deref(), Some("OSEC-2026-01"));
+
+    // A published case does not change, and cannot be reopened: the refusal says so
+    // (it said "`#reopen` it first", which `#reopen` refuses).
+    w.command(
+        ALICE,
+        "a4@example.org",
+        &notice,
+        "#remind +2d follow up\r\n",
+    );
+    let t = body_text(&w.take("transcript"));
+    assert!(
+        t.contains("✗ SEC-2026-0001 is published and does not change"),
+        "{t}"
+    );
+    assert!(!t.contains("#reopen"), "{t}");
 }
 
 #[test]

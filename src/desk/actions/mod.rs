@@ -787,15 +787,15 @@ impl Work<'_, '_> {
 
     fn needs_open(&self) -> Option<Step> {
         (!self.case.is_open()).then(|| {
-            let how = if self.case.status == CaseStatus::Spam {
-                "#notspam"
-            } else {
-                "#reopen"
-            };
-            fail(format!(
-                "{} is {}; `{how}` it first",
-                self.case.id, self.case.status
-            ))
+            let (id, status) = (&self.case.id, self.case.status);
+            match status {
+                // It cannot be reopened: advice to do so would only be refused.
+                CaseStatus::Published => fail(format!(
+                    "{id} is published and does not change; a new finding is a new case (`#new`)"
+                )),
+                CaseStatus::Spam => fail(format!("{id} is {status}; `#notspam` it first")),
+                _ => fail(format!("{id} is {status}; `#reopen` it first")),
+            }
         })
     }
 
