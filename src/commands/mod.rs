@@ -609,7 +609,7 @@ pub fn parse_body(body: &str) -> ParsedBody {
     // Where the text starts; the whole body is commands unless something ends the block.
     let mut text_start = lines.len();
     for (idx, raw) in lines.iter().enumerate() {
-        let line = clean_command_line(raw);
+        let line = narrow_keyword(clean_command_line(raw));
         if line.is_empty() {
             continue;
         }
@@ -784,6 +784,32 @@ enum LineKind<'a> {
     Command { keyword: &'a str, args: &'a str },
     Thanks,
     Other,
+}
+
+/// A line begun in an input method's full-width mode (`＃ｃｌｏｓｅ`, CJK keyboards)
+/// with its mark and keyword in ASCII (`#close`); its arguments as they are. Full-width
+/// forms are U+FF01–U+FF5E, ASCII shifted by 0xFEE0; U+FE5F is the small number sign.
+fn narrow_keyword(line: String) -> String {
+    let Some(after) = (line.strip_prefix('#'))
+        .or_else(|| line.strip_prefix('＃'))
+        .or_else(|| line.strip_prefix('﹟'))
+    else {
+        return line;
+    };
+    let narrow = |c: char| match u32::from(c) {
+        0xFF01..=0xFF5E => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+        _ => c,
+    };
+    let keyword_end = after
+        .char_indices()
+        .find(|&(_, c)| !(narrow(c).is_ascii_alphanumeric() || matches!(narrow(c), '-' | '_')))
+        .map_or(after.len(), |(i, _)| i);
+    let (keyword, rest) = after.split_at_checked(keyword_end).unwrap_or((after, ""));
+    let mut out = String::with_capacity(line.len());
+    out.push('#');
+    out.extend(keyword.chars().map(narrow));
+    out.push_str(rest);
+    out
 }
 
 /// `#` followed by a letter starts a command; `# heading`, `#1`, `##x` are text.
@@ -2286,6 +2312,26 @@ mod tests {
         );
         assert_eq!(body.commands[1].text, "#severity  high");
         assert_eq!(body.text, "ok");
+    }
+
+    /// A member typing in a CJK input method's full-width mode writes `＃ｃｌｏｓｅ`:
+    /// the same command; the words after the keyword stay as written.
+    #[test]
+    fn full_width_commands_are_read() {
+        let body =
+            parse_body("＃ｓｅｖｅｒｉｔｙ high\n﹟close\n#ｓｕｍｍａｒｙ ＸＭＬの問題\n＃1 ok");
+        assert_eq!(
+            body.commands
+                .iter()
+                .map(|c| c.parsed.clone())
+                .collect::<Vec<_>>(),
+            vec![
+                Ok(Command::Severity(Severity::High)),
+                Ok(Command::Close),
+                Ok(Command::Summary("ＸＭＬの問題".into())),
+            ]
+        );
+        assert_eq!(body.text, "＃1 ok");
     }
 
     #[test]
