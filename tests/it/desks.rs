@@ -914,6 +914,39 @@ fn a_case_moving_is_not_published_in_the_same_mail() {
     );
 }
 
+/// `#move` then `#preannounce` in one mail: this desk's list was told of an advisory
+/// that goes out on another desk's list. The pre-announcement waits for a mail of its
+/// own, on the desk the case ends on.
+#[test]
+fn a_case_moving_is_not_preannounced_in_the_same_mail() {
+    let mut w = world();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#valid\r\n#package top\r\n",
+    );
+    w.new_mail();
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#move cohttp\r\n#preannounce 2026-12-10\r\n",
+    );
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains("#preannounce 2026-12-10\n  ✗ the case moves to the desk cohttp"),
+        "{transcript}"
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "preannounce"),
+        "{}",
+        summarize(&out)
+    );
+}
+
 /// A mail set aside after its processing failed again and again is never parsed again in
 /// the daemon (the parser may be what failed, and a crash there takes the desk down):
 /// `#move` of its case parsed it inside the transaction, for the new team's notice.

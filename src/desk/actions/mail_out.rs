@@ -169,6 +169,13 @@ impl Work<'_, '_> {
         if let Some(refused) = self.needs_open() {
             return refused;
         }
+        // Sent from here, it would tell this desk's list of an advisory that goes out on
+        // another's: a public mail cannot be taken back.
+        if let Some(desk) = &self.move_to {
+            return fail(format!(
+                "the case moves to the desk {desk} in this mail: `#preannounce` it there, in a mail of its own"
+            ));
+        }
         let Some(list) = ctx.config.publish.announce.clone() else {
             return fail("no announce list is configured (publish.announce)");
         };
