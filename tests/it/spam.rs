@@ -665,6 +665,25 @@ fn notspam_puts_a_case_the_team_had_handled_back_as_it_was() {
     assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Closed);
 }
 
+/// `#spam` and `#notspam` in one mail: the case is as it was. (The `#spam` was not stored
+/// yet when `#notspam` looked for it, and a fixed case came back as a new report.)
+#[test]
+fn spam_and_notspam_in_one_mail_leave_the_case_as_it_was() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(ALICE, "s1@example.org", &notice, "#valid\r\n#fixed\r\n");
+    w.new_mail();
+    w.command(ALICE, "s2@example.org", &notice, "#spam\r\n#notspam\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Fixed);
+    let out = w.new_mail();
+    assert!(
+        out.iter()
+            .all(|r| !header(&r.bytes, "Subject").unwrap().contains("New report")),
+        "{}",
+        summarize(&out)
+    );
+}
+
 fn of_purpose<'a>(
     rows: &'a [secdesk::store::OutboxRow],
     purpose: &str,

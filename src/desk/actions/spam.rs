@@ -81,16 +81,23 @@ impl Work<'_, '_> {
     }
 
     /// The status the case had when the team last put it in spam, when the team had
-    /// taken it past new; `None` for a case quarantined on arrival.
+    /// taken it past new; `None` for a case quarantined on arrival. A `#spam` earlier in
+    /// the same mail is the last, though not stored yet.
     fn status_before_spam(&self) -> Option<CaseStatus> {
-        self.facts
+        let was = |kind: EventKind, detail: &str| {
+            let was = detail.strip_prefix(SPAM_WAS)?.strip_suffix(')')?;
+            (kind == EventKind::Changed).then(|| CaseStatus::parse(was))?
+        };
+        let this_mail = self.events.iter().rev().map(|e| (e.kind, &e.detail));
+        let stored = self
+            .facts
             .timeline
             .iter()
             .rev()
-            .find_map(|e| {
-                let was = e.detail.strip_prefix(SPAM_WAS)?.strip_suffix(')')?;
-                (e.kind == EventKind::Changed).then(|| CaseStatus::parse(was))?
-            })
+            .map(|e| (e.kind, &e.detail));
+        this_mail
+            .chain(stored)
+            .find_map(|(kind, detail)| was(kind, detail))
             .filter(|s| !matches!(s, CaseStatus::New | CaseStatus::Spam))
     }
 }
