@@ -68,7 +68,9 @@ pub struct OutboxRow {
 type RawRow = (
     i64,
     Option<String>,
-    Purpose,
+    // Read as text: a purpose this binary does not know (a hand edit, a newer version)
+    // makes its row bad, not the whole pass (`convert`).
+    String,
     MessageId,
     String,
     String,
@@ -142,6 +144,8 @@ fn convert(r: RawRow) -> Result<OutboxRow> {
         original,
     ) = r;
     let corrupt = |what: &str| StoreError::Corrupt(format!("outbox row {id}: {what}"));
+    let purpose =
+        Purpose::parse(&purpose).ok_or_else(|| corrupt(&format!("purpose `{purpose}`")))?;
     let carries_attachments = original.2.is_some() || outgoing::carries_attachments(&stored);
     let bytes = match original {
         (None, None, None, _) => stored,
@@ -592,6 +596,37 @@ mod tests {
         assert_eq!(take(100, 2_500), (3, true));
         assert_eq!(take(100, 10), (1, true), "the first row always comes");
         assert_eq!(take(5, 1_000_000), (5, true), "the count reached");
+    }
+
+    /// A row whose purpose this binary cannot read (a hand edit, a newer version) is a
+    /// bad row of its own, set aside; the others still go. (It failed the whole pass:
+    /// no mail left until the database was edited by hand.)
+    #[test]
+    fn a_row_of_an_unknown_purpose_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("purpose.db")).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let first = store
+            .write(|tx| {
+                let first = tx.enqueue(&mail(1), Purpose::TeamNotice, None, t0)?;
+                tx.enqueue(&mail(2), Purpose::TeamNotice, None, t0)?;
+                tx.exec(
+                    "UPDATE outbox SET purpose = 'notice' WHERE id = ?1",
+                    [first],
+                )?;
+                Ok(first)
+            })
+            .unwrap();
+        let due = store.read(|tx| tx.due_outbox(t0, 100, 1 << 20)).unwrap();
+        assert_eq!(due.rows.len(), 1);
+        assert_eq!(due.rows[0].message_id.as_str(), "m2@desk.test");
+        assert_eq!(due.bad.len(), 1);
+        assert_eq!(due.bad[0].id, first);
+        assert!(
+            due.bad[0].why.contains("purpose `notice`"),
+            "{}",
+            due.bad[0].why
+        );
     }
 
     /// The acknowledgements a mailbox was sent are counted, plus addresses included,
