@@ -656,6 +656,42 @@ fn an_unreachable_origin_is_tried_once_a_pass() {
     }
 }
 
+/// A push waiting for its origin when the checkout leaves the configuration is given up
+/// and told to the team on its case. (It stayed due for good: the scheduler woke for it
+/// every 50 ms, and the team never heard that the branch did not reach the repository.)
+#[test]
+fn a_push_left_without_a_checkout_is_given_up_and_told() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\npush = true\n", clone.display()),
+    );
+    std::fs::rename(&origin, tmp.path().join("away.git")).unwrap();
+    publish(&mut w, 1);
+    w.new_mail();
+    w.run_due();
+    // The operator takes the checkout out of the configuration.
+    w.reconfigure(|text| text);
+    assert_eq!(w.desk.config.publish.advisory_repo, None);
+    w.clock.advance(chrono::Duration::hours(1));
+    w.run_due();
+    let c = rusqlite::Connection::open(w.store.path()).unwrap();
+    let state: String = c
+        .query_row("SELECT state FROM advisory_pushes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "failed");
+    let out = w.new_mail();
+    assert!(
+        out.iter()
+            .any(|r| body(&r.bytes).contains("did not reach the repository")),
+        "{}",
+        summarize(&out)
+    );
+    let next = w.store.read(|tx| tx.next_reminder_due()).unwrap();
+    assert!(next.is_none_or(|t| t > w.clock_now()), "{next:?}");
+}
+
 /// A published case takes no other package (each is an advisory of its own), and its
 /// advisory keeps its id in `secdesk advisory`. (`#package` was accepted, and the
 /// published advisory was shown again under draft ids, its own id gone from the files.)
