@@ -517,6 +517,9 @@ async fn scheduler_loop(
     wake: Arc<Notify>,
     wake_mailer: Arc<Notify>,
 ) {
+    // The pause after a pass that left due work undone (the database refusing a write):
+    // 1 s, doubling up to MAX_SLEEP; none after a pass that did something.
+    let mut backoff = Duration::ZERO;
     loop {
         if stop.is_requested() {
             return;
@@ -524,7 +527,7 @@ async fn scheduler_loop(
         beat.tick();
         let now = clock.now();
         let d = Arc::clone(&desk);
-        match db.call(move |s| scheduler::run_due(&d, s, now)).await {
+        let progressed = match db.call(move |s| scheduler::run_due(&d, s, now)).await {
             Ok(fired) => {
                 for f in &fired {
                     if let scheduler::Fired::Sent { scope, kind, late } = f {
@@ -534,14 +537,29 @@ async fn scheduler_loop(
                 if !fired.is_empty() {
                     wake_mailer.notify_one();
                 }
+                !fired.is_empty()
             }
-            Err(e) => tracing::error!(error = %e, "reminders could not be processed; retrying"),
-        }
+            Err(e) => {
+                tracing::error!(error = %e, "reminders could not be processed; retrying");
+                false
+            }
+        };
         let next = db
             .call(|s| s.read(|tx| tx.next_reminder_due()))
             .await
             .ok()
             .flatten();
+        let now = clock.now();
+        let next = match next {
+            Some(due) if due <= now && !progressed => {
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), MAX_SLEEP);
+                chrono::Duration::from_std(backoff).ok().map(|b| now + b)
+            }
+            next => {
+                backoff = Duration::ZERO;
+                next
+            }
+        };
         beat.tick();
         if sleep_until(next, clock.as_ref(), &wake, &mut stop, MAX_SLEEP).await {
             return;

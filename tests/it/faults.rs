@@ -2054,3 +2054,45 @@ fn at_most_while_watched(most: usize, window: Duration, count: impl Fn() -> usiz
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A due reminder the database will not let the desk write (a full disk, a file system
+/// gone read-only) is tried again after a pause that grows, not every 50 ms with an
+/// error line each time: the journal kept the errors that named the cause. The pause is
+/// at least 1 s, so three seconds hold a handful of tries at most (there were sixty a
+/// second).
+#[test]
+fn a_reminder_that_cannot_be_written_is_retried_with_a_growing_pause() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, db) = primed_daemon_config(&stack, dir.path());
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "INSERT INTO reminders (scope, kind, due_at, deadline_at)
+           VALUES ('*spam', 'spam-summary', '2026-01-01T08:00:00.000Z', '2026-01-01T08:00:00.000Z');
+         CREATE TRIGGER refuse BEFORE UPDATE ON reminders
+           BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    drop(c);
+    let log = dir.path().join("run.log");
+    let mut desk = Daemon::start(&cfg, &log, &[]);
+    let tries = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("could not be processed")
+            .count()
+    };
+    wait_until(WAIT, "the reminder was never tried", || tries() >= 1);
+    let first = Instant::now();
+    // The window measured, not an order awaited: how many tries fit in it.
+    std::thread::sleep(Duration::from_secs(3));
+    let n = tries();
+    assert!(desk.0.try_wait().unwrap().is_none(), "the desk runs on");
+    eprintln!("{n} tries in {:?}", first.elapsed());
+    // A pass says so once for the reminder, and once more if its end fails too.
+    assert!(
+        n <= 8,
+        "{n} lines in 3 s:\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
