@@ -55,9 +55,7 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
                 continue;
             }
         };
-        // Each reminder is the business of its desk (its case's, or the desk of a digest
-        // or summary): that desk's team, calendar and addresses.
-        match store.write(|tx| fire((desk, desk.view_of_scope(tx, &r.scope)?), tx, &r, now)) {
+        match fire_one(desk, store, &r, now) {
             Ok(Some(f)) => fired.push(f),
             // A day without suspect mail sends no summary, and reports nothing either.
             Ok(None) => {}
@@ -302,6 +300,28 @@ pub fn ensure_digest(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> store::Res
 }
 
 /// `desks`: the top level, and the desk whose business the reminder is.
+/// Fires the due reminder `r`, as a pass listed it, in a transaction of its own.
+pub fn fire_one(
+    desk: &Desk,
+    store: &mut Store,
+    r: &ReminderRow,
+    now: DateTime<Utc>,
+) -> store::Result<Option<Fired>> {
+    store.write(|tx| {
+        // As it is now: its case may have moved (a new id) or moved on since the pass
+        // listed it. Gone or no longer due, another write took care of it.
+        let Some(r) = tx.pending_reminder(r.id)? else {
+            return Ok(Some(Fired::Taken));
+        };
+        if r.due > now {
+            return Ok(Some(Fired::Taken));
+        }
+        // Each reminder is the business of its desk (its case's, or the desk of a digest
+        // or summary): that desk's team, calendar and addresses.
+        fire((desk, desk.view_of_scope(tx, &r.scope)?), tx, &r, now)
+    })
+}
+
 fn fire(
     (top, desk): (&Desk, &Desk),
     tx: &Tx<'_>,

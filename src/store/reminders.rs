@@ -180,6 +180,17 @@ impl Tx<'_> {
             .collect())
     }
 
+    /// Reminder `id` as it is now, if it is still pending: a pass lists the due rows
+    /// before it fires them one transaction at a time, and a write in between (a `#move`
+    /// giving it its case's new id, a command cancelling it) changes them.
+    pub fn pending_reminder(&self, id: i64) -> Result<Option<ReminderRow>> {
+        let raw = self.raw_reminders(
+            &format!("SELECT {COLUMNS} FROM reminders WHERE id = ?1 AND state = 'pending'"),
+            [id],
+        )?;
+        raw.into_iter().next().map(convert).transpose()
+    }
+
     /// When the next pending reminder is due. Rows that cannot be read are skipped here
     /// (the scheduler sets them aside once they sort as due), so one of them never hides
     /// the real next instant.

@@ -771,6 +771,40 @@ fn reminders_go_to_the_cases_desk() {
     );
 }
 
+/// A reminder a pass listed as due, its case moved to another desk before the pass came
+/// to it (a backlog of team mail filed meanwhile): it is sent, by the desk the case is
+/// on now. (Its case was not found under the old id, and the moved reminder, pending
+/// under the new one, was cancelled unsent.)
+#[test]
+fn a_reminder_listed_before_its_case_moved_is_sent_by_the_new_desk() {
+    let mut w = world();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    let at = w.clock_now();
+    let listed = w.store.read(|tx| tx.due_reminders(at)).unwrap();
+    let first = listed
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|r| r.scope == "SEC-2026-0001")
+        .expect("the first-response reminder is due");
+    w.command(ALICE, "m1@example.org", &notice, "#move cohttp\r\n");
+    w.new_mail();
+    let now = w.clock_now();
+    let fired = secdesk::service::scheduler::fire_one(&w.desk, &mut w.store, &first, now).unwrap();
+    assert!(
+        matches!(&fired, Some(secdesk::service::scheduler::Fired::Sent { scope, .. }) if scope.starts_with("COHTTP-")),
+        "{fired:?}"
+    );
+    let mail = w.new_mail();
+    let reminders = of(&mail, "reminder");
+    assert_eq!(
+        recipients(&reminders),
+        vec![CAROL.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+}
+
 /// A member of cohttp writing commands to the top desk's address, on no case of its
 /// own there: cohttp reads the mail, as if written to its address. `#case` acts on
 /// cohttp's case, `#new` opens one at cohttp, and none of it opens a report at the top
