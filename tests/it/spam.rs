@@ -425,6 +425,38 @@ fn a_summary_moved_to_another_hour_goes_at_the_new_one() {
     assert!(w.new_mail().is_empty());
 }
 
+/// A quarantined report `#close`d, then `#reopen`ed: it goes back to the spam state,
+/// and `#notspam` then releases it with its acknowledgement and embargo. (It came back
+/// valid: its reporter never acknowledged, no embargo, and `#notspam` refused.)
+#[test]
+fn a_quarantined_report_closed_and_reopened_is_spam_again() {
+    let mut w = World::new();
+    let case = opened(&w.deliver(&stamped(
+        &dmarc_fail("bank.test"),
+        "Carol <carol@bank.test>",
+        "c1@bank.test",
+        "Account takeover in the login form",
+        "The reset token is predictable.",
+    )));
+    assert!(w.new_mail().is_empty());
+    let say = |w: &mut World, id: &str, command: &str| {
+        let text = format!("#case {case}\r\n{command}");
+        w.deliver(&team_mail(ALICE, id, None, "the bank mail", None, &text));
+        w.new_mail()
+    };
+    say(&mut w, "a1@example.org", "#close\r\n");
+    let t = body(&first(&say(&mut w, "a2@example.org", "#reopen\r\n"), "transcript").bytes);
+    assert!(t.contains("back in the spam state"), "{t}");
+    assert_eq!(w.case(&case).status, CaseStatus::Spam);
+    let mail = say(&mut w, "a3@example.org", "#notspam\r\n");
+    assert!(
+        summarize(&mail).contains("ack -> carol@bank.test"),
+        "{}",
+        summarize(&mail)
+    );
+    assert!(w.case(&case).embargo_end.is_some());
+}
+
 #[test]
 fn notspam_releases_and_spam_quarantines() {
     let mut w = World::new();

@@ -143,8 +143,14 @@ impl Work<'_, '_> {
         if !self.case.is_open() && self.case.status != CaseStatus::Spam {
             return ok(format!("already {}", self.case.status));
         }
+        // Reopened, a case closed from spam goes back to spam: its reporter was never
+        // acknowledged, nor its embargo set (`reopen`).
+        let reason = match self.case.status {
+            CaseStatus::Spam => CLOSED_FROM_SPAM,
+            _ => "closed by the team",
+        };
         self.case.status = CaseStatus::Closed;
-        self.case.close_reason = Some("closed by the team".into());
+        self.case.close_reason = Some(reason.into());
         self.change("closed".into());
         ok("closed; reminders stopped")
     }
@@ -163,6 +169,14 @@ impl Work<'_, '_> {
                 "the case is in the spam state; `#notspam` releases it (and acknowledges the reporter)",
             );
         }
+        if self.case.close_reason.as_deref() == Some(CLOSED_FROM_SPAM) {
+            self.case.status = CaseStatus::Spam;
+            self.case.close_reason = None;
+            self.change("reopened (spam)".into());
+            return ok(
+                "back in the spam state, where it was closed from; `#notspam` releases it (and acknowledges the reporter)",
+            );
+        }
         self.case.status = if self.case.fixed_at.is_some() {
             CaseStatus::Fixed
         } else {
@@ -174,3 +188,6 @@ impl Work<'_, '_> {
         ok(format!("reopened; status {}", self.case.status))
     }
 }
+
+/// The close reason of a case `#close`d from the spam state.
+const CLOSED_FROM_SPAM: &str = "closed from the spam state";
