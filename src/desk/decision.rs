@@ -11,7 +11,7 @@ use crate::outgoing::templates::{Rendered, Templates};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, MessageId};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the desk logic needs besides the mail.
 pub struct Ctx<'a> {
@@ -146,8 +146,9 @@ impl Decision {
 /// Facts from the store that some commands need, gathered before deciding.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    /// Which of the cases named by `#duplicate` exist.
-    pub known_cases: BTreeSet<CaseId>,
+    /// The cases named by `#duplicate` that exist on this desk, by the id written: the
+    /// case it names (itself, or the case an old id became when it moved here).
+    pub known_cases: BTreeMap<CaseId, CaseId>,
     /// The ids `#case` names that the case had before it was handed to this desk
     /// (`#move`): they name this case.
     pub former_ids: BTreeSet<CaseId>,

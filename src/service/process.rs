@@ -924,12 +924,19 @@ impl Desk {
             ..Facts::default()
         };
         for c in body.iter().flat_map(|b| &b.commands) {
-            // Another desk's case is no case here (need-to-know).
-            if let Ok(Command::Duplicate(id)) = &c.parsed
-                && tx.case_exists(id)?
-                && tx.case_desk(id)?.as_deref() == Some(self.key())
+            let Ok(Command::Duplicate(id)) = &c.parsed else {
+                continue;
+            };
+            // An old id names the case it became when it moved (`#move`); another desk's
+            // case is no case here (need-to-know), and a removed desk's are the top's.
+            let found = match tx.case_exists(id)? {
+                true => Some(id.clone()),
+                false => tx.case_alias(id)?,
+            };
+            if let Some(found) = found
+                && top.view_of_case(tx, &found)?.key() == self.key()
             {
-                facts.known_cases.insert(id.clone());
+                facts.known_cases.insert(id.clone(), found);
             }
         }
         if let Filing::Existing(case, _) = filing {

@@ -805,6 +805,47 @@ fn a_reminder_listed_before_its_case_moved_is_sent_by_the_new_desk() {
     );
 }
 
+/// `#duplicate` naming a case by the id it had before it moved here (the id the hand-over
+/// notice and its reporter's subject show) closes the case as a duplicate of it. (It
+/// said "there is no case", while `#case` took the old id.)
+#[test]
+fn duplicate_takes_the_old_id_of_a_case_that_moved_here() {
+    let mut w = world();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
+    w.command(ALICE, "m1@example.org", &notice, "#move cohttp\r\n");
+    let moved = w
+        .store
+        .read(|tx| tx.case_alias(&"SEC-2026-0001".parse().unwrap()))
+        .unwrap();
+    let moved = moved.expect("the old id names the moved case");
+    w.new_mail();
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r2@reporter.test",
+        "Same bug",
+        "x",
+    ));
+    let second = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![CAROL.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(
+        CAROL,
+        "c1@example.org",
+        &second,
+        "#duplicate SEC-2026-0001\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(
+        t.contains(&format!("closed as a duplicate of {moved}")),
+        "{t}"
+    );
+}
+
 /// A member of cohttp writing commands to the top desk's address, on no case of its
 /// own there: cohttp reads the mail, as if written to its address. `#case` acts on
 /// cohttp's case, `#new` opens one at cohttp, and none of it opens a report at the top

@@ -30,12 +30,13 @@ impl Work<'_, '_> {
         ok(format!("closed as invalid ({reason}); reminders stopped"))
     }
 
-    pub(super) fn duplicate(&mut self, other: &CaseId) -> Step {
+    pub(super) fn duplicate(&mut self, named: &CaseId) -> Step {
+        let Some(other) = self.facts.known_cases.get(named).cloned() else {
+            return fail(format!("there is no case {named}"));
+        };
+        let other = &other;
         if *other == self.case.id {
             return fail("a case cannot duplicate itself");
-        }
-        if !self.facts.known_cases.contains(other) {
-            return fail(format!("there is no case {other}"));
         }
         if let Some(s) = self.needs_open() {
             return s;
