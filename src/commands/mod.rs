@@ -805,6 +805,11 @@ fn narrow_keyword(line: String) -> String {
         .find(|&(_, c)| !(narrow(c).is_ascii_alphanumeric() || matches!(narrow(c), '-' | '_')))
         .map_or(after.len(), |(i, _)| i);
     let (keyword, rest) = after.split_at_checked(keyword_end).unwrap_or((after, ""));
+    // Only a keyword wholly in ASCII once narrowed: `＃メモ` or `＃Ｃ言語` is a line of
+    // text, as it always was.
+    if keyword.is_empty() || rest.chars().next().is_some_and(char::is_alphanumeric) {
+        return line;
+    }
     let mut out = String::with_capacity(line.len());
     out.push('#');
     out.extend(keyword.chars().map(narrow));
@@ -2332,6 +2337,12 @@ mod tests {
             ]
         );
         assert_eq!(body.text, "＃1 ok");
+        // A line of Japanese text that begins with the mark is text, as before.
+        for text in ["＃メモ\n再現できました。", "＃Ｃ言語の問題\nok"] {
+            let body = parse_body(text);
+            assert!(body.commands.is_empty(), "{text}: {:?}", body.commands);
+            assert_eq!(body.text, text);
+        }
     }
 
     #[test]
