@@ -50,8 +50,10 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
         let r = match r {
             Ok(r) => r,
             Err(bad) => {
-                set_aside(store, bad.id, &bad.scope, &bad.why, now);
-                fired.push(Fired::SetAside { id: bad.id });
+                // Set aside, or tried again next pass (no progress: the pass pauses).
+                if set_aside(store, bad.id, &bad.scope, &bad.why, now) {
+                    fired.push(Fired::SetAside { id: bad.id });
+                }
                 continue;
             }
         };
@@ -60,8 +62,9 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
             // A day without suspect mail sends no summary, and reports nothing either.
             Ok(None) => {}
             Err(e @ store::StoreError::Corrupt(_)) => {
-                set_aside(store, r.id, &r.scope, &e.to_string(), now);
-                fired.push(Fired::SetAside { id: r.id });
+                if set_aside(store, r.id, &r.scope, &e.to_string(), now) {
+                    fired.push(Fired::SetAside { id: r.id });
+                }
             }
             Err(e) => {
                 tracing::error!(id = r.id, case = %r.scope, kind = %r.kind, error = %e, "a reminder could not be processed; the others go on, it is retried later");
@@ -251,8 +254,9 @@ fn fire_spam_summary(
     Ok(fired)
 }
 
-/// Cancels a reminder that cannot be processed, and says so on its case.
-fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<Utc>) {
+/// Cancels the reminder row `id` that cannot be processed, and says so on its case;
+/// whether that could be written.
+fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<Utc>) -> bool {
     tracing::error!(id, case = %scope, error = %why, "a reminder row cannot be processed; set aside, the others go on");
     let done = store.write(|tx| {
         tx.drop_reminder(id)?;
@@ -272,9 +276,10 @@ fn set_aside(store: &mut Store, id: i64, scope: &str, why: &str, now: DateTime<U
         }
         Ok(())
     });
-    if let Err(e) = done {
+    if let Err(e) = &done {
         tracing::error!(id, error = %e, "the reminder could not be set aside either");
     }
+    done.is_ok()
 }
 
 /// Plans the next digest if none is pending (and the config asks for one).

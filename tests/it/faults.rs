@@ -2057,7 +2057,8 @@ fn at_most_while_watched(most: usize, window: Duration, count: impl Fn() -> usiz
 
 /// A due reminder the database will not let the desk write (a full disk, a file system
 /// gone read-only) is tried again after a pause that grows, not every 50 ms with an
-/// error line each time: the journal kept the errors that named the cause. The pause is
+/// error line each time: the journal kept the errors that named the cause. A row that
+/// cannot be read and cannot be set aside either is no progress. The pause is
 /// at least 1 s, so three seconds hold a handful of tries at most (there were sixty a
 /// second).
 #[test]
@@ -2069,6 +2070,9 @@ fn a_reminder_that_cannot_be_written_is_retried_with_a_growing_pause() {
     c.execute_batch(
         "INSERT INTO reminders (scope, kind, due_at, deadline_at)
            VALUES ('*spam', 'spam-summary', '2026-01-01T08:00:00.000Z', '2026-01-01T08:00:00.000Z');
+         -- A row that cannot be read, which the refused write cannot set aside either.
+         INSERT INTO reminders (scope, kind, due_at, deadline_at)
+           VALUES ('SEC-2026-0001', 'first-response', '2026-01-01T09:00:00.000Z', 'x');
          CREATE TRIGGER refuse BEFORE UPDATE ON reminders
            BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
     )
