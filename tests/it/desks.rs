@@ -1020,6 +1020,21 @@ fn a_case_moving_is_not_preannounced_in_the_same_mail() {
         "{}",
         summarize(&out)
     );
+    // The other order: the pre-announcement has gone to this desk's list, so the case
+    // stays here.
+    let second = report_on_top(&mut w, "r2@reporter.test", "Second bug");
+    w.command(
+        ALICE,
+        "a3@example.org",
+        &second,
+        "#valid\r\n#package top\r\n#preannounce 2026-12-10\r\n#move cohttp\r\n",
+    );
+    let transcript = body(&w.take("transcript").bytes);
+    assert!(
+        transcript.contains("#move cohttp\n  ✗ this mail pre-announced the case"),
+        "{transcript}"
+    );
+    assert_eq!(w.case("SEC-2026-0002").status, CaseStatus::Valid);
 }
 
 /// A mail set aside after its processing failed again and again is never parsed again in

@@ -2,6 +2,7 @@
 //! new case id is the target desk's, which only the store can give).
 
 use super::{Step, Work, fail, ok};
+use crate::outgoing::Purpose;
 use crate::types::CaseStatus;
 
 impl Work<'_, '_> {
@@ -33,6 +34,17 @@ impl Work<'_, '_> {
             return fail(format!(
                 "the case already moves to the desk {already}: one `#move` a mail"
             ));
+        }
+        // Its pre-announcement went to this desk's list in this mail: the advisory it
+        // promised is this desk's to publish.
+        if self
+            .outgoing
+            .iter()
+            .any(|o| o.purpose == Purpose::Preannounce)
+        {
+            return fail(
+                "this mail pre-announced the case on this desk's list: `#move` it in a mail of its own, if at all",
+            );
         }
         self.move_to = Some(desk.to_string());
         let told = if self.case.status == CaseStatus::Spam {
