@@ -832,6 +832,12 @@ impl Desk {
         let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, filing) else {
             return Ok(None);
         };
+        // The case's own reporter or upstream, who serves on another desk too, writes as
+        // such: the mail joins the case as theirs (its `#` lines are text).
+        let own = |a: &str| a.eq_ignore_ascii_case(addr);
+        if case.reporter.as_deref().is_some_and(own) || case.upstream.iter().any(|u| own(u)) {
+            return Ok(None);
+        }
         let Some(home) = top.config.member_elsewhere(self.key(), addr) else {
             return Ok(None);
         };

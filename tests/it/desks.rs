@@ -380,6 +380,69 @@ fn a_reply_threads_to_its_case_whatever_address_it_used() {
     assert_eq!(w.cases().len(), 1, "{:?}", w.cases());
 }
 
+/// A member of another desk who is the case's own reporter writes as its reporter: the
+/// answer reaches the team (its `#` lines are text). (It was refused as an intruder's
+/// commands: the team got an alert without the text, the reporter was told nothing.)
+#[test]
+fn a_reporter_who_serves_on_another_desk_is_heard_as_the_reporter() {
+    let mut w = world();
+    let id = opened(&w.deliver(&report_to(
+        CAROL,
+        DESK,
+        "c1@example.org",
+        "Compiler bug",
+        "x",
+    )));
+    let ack = first(&w.new_mail(), "ack").message_id.to_string();
+    let p = w.deliver(&member_mail(
+        CAROL,
+        DESK,
+        "c2@example.org",
+        &ack,
+        &format!("Re: [{id}] Compiler bug"),
+        "#credit Carol Smith\r\n\r\nAlso affects 5.1.\r\n",
+    ));
+    assert_eq!(filed_on(&p), id);
+    let mail = w.new_mail();
+    assert!(
+        of(&mail, "team-notice")
+            .iter()
+            .any(|r| r.recipients == vec![ALICE.to_string()]
+                && body(&r.bytes).contains("Also affects 5.1.")),
+        "{}",
+        summarize(&mail)
+    );
+    let events = w.events(&id);
+    assert!(
+        events.iter().all(|e| e.kind != EventKind::Refused),
+        "{events:?}"
+    );
+    // The same for the upstream a case was forwarded to.
+    let notice = report_on_top(&mut w, "r2@reporter.test", "Library bug");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        &format!("#forward {CAROL}\r\n"),
+    );
+    let forward = first(&w.new_mail(), "forward").message_id.to_string();
+    w.deliver(&member_mail(
+        CAROL,
+        DESK,
+        "c3@example.org",
+        &forward,
+        "Re: Library bug",
+        "#fixed-in 6.0.1\r\n\r\nFixed upstream in 6.0.1.\r\n",
+    ));
+    let mail = w.new_mail();
+    assert!(
+        mail.iter().any(|r| r.recipients == vec![ALICE.to_string()]
+            && body(&r.bytes).contains("Fixed upstream in 6.0.1.")),
+        "{}",
+        summarize(&mail)
+    );
+}
+
 /// A member of one desk has no power over another desk's case: refused, recorded on
 /// the case, the case's team told, the member told nothing.
 #[test]
