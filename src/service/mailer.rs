@@ -17,7 +17,6 @@ use crate::service::shutdown::Shutdown;
 use crate::store::{self, OutboxRow};
 use chrono::{DateTime, Duration, Utc};
 use lettre::Address;
-use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -43,6 +42,18 @@ pub enum SendOutcome {
     /// The server wants a login first (`530`): no verdict on this mail, nor on any other
     /// until the config gives one.
     LoginNeeded(String),
+    /// The server refuses the desk's own address at `MAIL FROM` for good (a login that
+    /// may not send as it): a verdict on the configuration, never on this mail, which
+    /// waits as behind a refused login.
+    SenderRefused(String),
+}
+
+/// Where a transaction stopped: at the sender (`MAIL FROM`), later (a recipient, the
+/// data), or before the server was asked (the server cannot take this mail at all).
+enum Stopped {
+    AtSender(lettre::transport::smtp::Error),
+    Later(lettre::transport::smtp::Error),
+    Unsendable(String),
 }
 
 /// Why no connection could be made: nothing was tried, every mail waits.
@@ -357,21 +368,72 @@ impl Session {
                 Err(_) => return SendOutcome::Permanent(format!("bad recipient address `{r}`")),
             }
         }
-        let envelope = match Envelope::new(Some(from), to) {
-            Ok(e) => e,
-            Err(e) => return SendOutcome::Permanent(format!("no usable recipient: {e}")),
-        };
+        if to.is_empty() {
+            return SendOutcome::Permanent("no usable recipient: the mail names none".into());
+        }
         // The envelope's commands and the data, with the timeout stretched by one per
         // megabyte for large mail on a slow link.
         let limit = send_deadline(self.limit, row.bytes.len());
-        match tokio::time::timeout(limit, self.conn.send(&envelope, &row.bytes)).await {
-            Ok(Ok(_)) => SendOutcome::Sent,
-            Ok(Err(e)) => classify(&e),
+        let sender = from.to_string();
+        match tokio::time::timeout(limit, self.transaction(from, &to, &row.bytes)).await {
+            Ok(Ok(())) => SendOutcome::Sent,
+            Ok(Err(Stopped::AtSender(e))) => match classify(&e) {
+                SendOutcome::Permanent(why) => SendOutcome::SenderRefused(format!(
+                    "{why}: the server refuses {sender} as a sender (desk.address, smtp.username)"
+                )),
+                other => other,
+            },
+            Ok(Err(Stopped::Later(e))) => classify(&e),
+            Ok(Err(Stopped::Unsendable(why))) => SendOutcome::Permanent(why),
             Err(_) => SendOutcome::Broken(format!(
                 "the server did not answer within {}",
                 humantime::format_duration(limit)
             )),
         }
+    }
+
+    /// One mail's transaction, command by command (as lettre's `send` does, but saying
+    /// where the server said no): `MAIL FROM` with SMTPUTF8 and 8BITMIME where the mail
+    /// needs them, a `RCPT TO` for each recipient, `DATA` and the mail.
+    async fn transaction(
+        &mut self,
+        from: Address,
+        to: &[Address],
+        bytes: &[u8],
+    ) -> Result<(), Stopped> {
+        use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+        use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+        let supports = |e: Extension| self.conn.server_info().supports_feature(e);
+        let mut params = Vec::new();
+        let ascii = |a: &Address| AsRef::<str>::as_ref(a).is_ascii();
+        if !ascii(&from) || !to.iter().all(ascii) {
+            if !supports(Extension::SmtpUtfEight) {
+                return Err(Stopped::Unsendable(
+                    "an address is not ASCII and the server does not take SMTPUTF8".into(),
+                ));
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !bytes.is_ascii() {
+            if !supports(Extension::EightBitMime) {
+                return Err(Stopped::Unsendable(
+                    "the mail is not ASCII and the server does not take 8BITMIME".into(),
+                ));
+            }
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let conn = &mut self.conn;
+        conn.command(Mail::new(Some(from), params))
+            .await
+            .map_err(Stopped::AtSender)?;
+        for r in to {
+            conn.command(Rcpt::new(r.clone(), Vec::new()))
+                .await
+                .map_err(Stopped::Later)?;
+        }
+        conn.command(Data).await.map_err(Stopped::Later)?;
+        conn.message(bytes).await.map_err(Stopped::Later)?;
+        Ok(())
     }
 
     pub async fn quit(mut self) {
@@ -871,6 +933,18 @@ impl<'a> Lane<'a> {
                 report.login_needed = Some(Unreachable {
                     text: error,
                     keys: "smtp.username / smtp.password_file",
+                });
+            }
+            SendOutcome::SenderRefused(error) => {
+                // The same wait: no attempt counted, another desk's mail goes first.
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "the SMTP server refuses the desk's address as a sender; the mail waits");
+                settled.push(Settled::Unsent {
+                    id,
+                    at: now + LOGIN_WAIT,
+                });
+                report.login_needed = Some(Unreachable {
+                    text: error,
+                    keys: "desk.address / smtp.username",
                 });
             }
             SendOutcome::Sent => {

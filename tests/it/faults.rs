@@ -1905,6 +1905,49 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
     );
 }
 
+/// A login that works but may not send as the desk (an account rotated to one without
+/// the desk's address: `553 … not owned by user`) refuses every mail at `MAIL FROM`:
+/// that is the configuration, not the mail. Every mail waits, no attempt counted, and
+/// the desk says why. (Each was failed for good, the acknowledgements with them, and the
+/// team's alerts, refused the same way, never came.)
+#[test]
+fn a_relay_refusing_the_desk_as_a_sender_fails_no_mail() {
+    let stack = MailStack::start();
+    let (port, tries) = fake_smtp(|line| {
+        if line.to_ascii_uppercase().starts_with("MAIL FROM") {
+            "553 5.7.1 <security@example.org>: Sender address rejected: not owned by user desk"
+        } else {
+            "250 ok"
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let desk = RunningDesk::start(load(&text));
+    send_report(&stack, "sender@reporter.test", "Sender refused", "x");
+    wait_until(WAIT, "the report was never filed", || {
+        tally(&db, "SELECT COUNT(*) FROM outbox") >= 3
+    });
+    let before = tries.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(WAIT, "the mailer never tried again", || {
+        tries.load(std::sync::atomic::Ordering::SeqCst) >= before + 2
+    });
+    drop(desk);
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
+        0
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
+        0,
+        "no attempt counted"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox"),
+        3,
+        "no alert queued"
+    );
+}
+
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
 /// and a relay letting the login send as some addresses only refused another desk's
 /// mail, all of it, while `check` said all was well.
