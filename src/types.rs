@@ -367,12 +367,34 @@ pub(crate) fn named_in<T: Copy>(table: &[(T, &'static str)], name: &str) -> Opti
     table.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
 }
 
-/// The lower-cased `local@domain` part of an address, for comparisons.
+/// The lower-cased `local@domain` part of an address, for comparisons. A quoted local
+/// part that needs no quotes loses them: `"alice"@example.org` is `alice@example.org`
+/// (RFC 5321 §4.1.2), and the quotes hid the desk's own address, a MAILER-DAEMON or a
+/// sender already counted from the checks that compare addresses.
 pub fn normalize_address(addr: &str) -> String {
-    addr.trim()
+    let a = addr
+        .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
-        .to_ascii_lowercase()
+        .to_ascii_lowercase();
+    if let Some(rest) = a.strip_prefix('"')
+        && let Some((local, domain)) = rest.split_once("\"@")
+        && is_dot_atom(local)
+        && !domain.contains('"')
+    {
+        return format!("{local}@{domain}");
+    }
+    a
+}
+
+/// Words of RFC 5322 `atext` joined by single dots: a local part that needs no quotes.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.').all(|word| {
+        !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c))
+    })
 }
 
 /// The domain of an address (lower-cased), if it has one.

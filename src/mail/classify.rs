@@ -166,6 +166,25 @@ mod tests {
             "ALICE@Example.org",
             Sender::Team("alice@example.org".into()),
         );
+        // A quoted local part that needs no quotes is the same mailbox (RFC 5321).
+        check("", "<\"security\"@example.org>", Sender::Desk);
+        check(
+            "",
+            "<\"Alice\"@example.org>",
+            Sender::Team("alice@example.org".into()),
+        );
+        check(
+            "",
+            "<\"MAILER-DAEMON\"@mx.example.com>",
+            auto(AutoReason::SystemSender(
+                "mailer-daemon@mx.example.com".into(),
+            )),
+        );
+        check(
+            "",
+            "<\"alice@example.org\"@evil.test>",
+            other("\"alice@example.org\"@evil.test"),
+        );
         check(
             "Auto-Submitted: auto-replied\r\n",
             "alice@example.org",
