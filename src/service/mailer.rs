@@ -83,10 +83,35 @@ pub enum MailerError {
 pub struct Mailer {
     cfg: SmtpConfig,
     hello: ClientId,
-    /// For STARTTLS (lettre upgrades the connection).
-    starttls: Option<TlsParameters>,
-    /// For implicit TLS (we wrap the socket before the greeting).
-    implicit: Option<tokio_rustls::TlsConnector>,
+}
+
+/// What protects a connection, from the configuration and `smtp.ca_file` as they are
+/// now: for STARTTLS (lettre upgrades the connection), or for implicit TLS (the socket is
+/// wrapped before the greeting). Built for each connection, as the IMAP side does: a CA
+/// file replaced on disk (the relay's CA rotated) is read at the next connection, with
+/// no restart.
+fn tls_of(
+    cfg: &SmtpConfig,
+) -> Result<(Option<TlsParameters>, Option<tokio_rustls::TlsConnector>), String> {
+    Ok(match cfg.tls {
+        TlsMode::StartTls => {
+            let mut b = TlsParameters::builder(cfg.host.clone());
+            if let Some(ca) = &cfg.ca_file {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| format!("cannot read smtp.ca_file {}: {e}", ca.display()))?;
+                let cert = Certificate::from_pem(&pem)
+                    .map_err(|e| format!("smtp.ca_file {}: {e}", ca.display()))?;
+                b = b.add_root_certificate(cert);
+            }
+            (Some(b.build_rustls().map_err(|e| e.to_string())?), None)
+        }
+        TlsMode::Implicit => {
+            let config = crate::service::tls::client_config(cfg.ca_file.as_deref())
+                .map_err(|e| e.to_string())?;
+            (None, Some(tokio_rustls::TlsConnector::from(config)))
+        }
+        TlsMode::None => (None, None),
+    })
 }
 
 /// One session with the server, reused for every mail of a pass (and of the passes
@@ -202,36 +227,12 @@ async fn timed<T>(
 }
 
 impl Mailer {
+    /// A mailer for `cfg`; a CA file that cannot be read or used is said at once.
     pub fn new(cfg: &SmtpConfig, hello_name: &str) -> Result<Mailer, MailerError> {
-        let setup = |e: String| MailerError::Setup(e);
-        let (starttls, implicit) = match cfg.tls {
-            TlsMode::StartTls => {
-                let mut b = TlsParameters::builder(cfg.host.clone());
-                if let Some(ca) = &cfg.ca_file {
-                    let pem = std::fs::read(ca).map_err(|e| {
-                        setup(format!("cannot read smtp.ca_file {}: {e}", ca.display()))
-                    })?;
-                    let cert = Certificate::from_pem(&pem)
-                        .map_err(|e| setup(format!("smtp.ca_file {}: {e}", ca.display())))?;
-                    b = b.add_root_certificate(cert);
-                }
-                (
-                    Some(b.build_rustls().map_err(|e| setup(e.to_string()))?),
-                    None,
-                )
-            }
-            TlsMode::Implicit => {
-                let config = crate::service::tls::client_config(cfg.ca_file.as_deref())
-                    .map_err(|e| setup(e.to_string()))?;
-                (None, Some(tokio_rustls::TlsConnector::from(config)))
-            }
-            TlsMode::None => (None, None),
-        };
+        tls_of(cfg).map_err(MailerError::Setup)?;
         Ok(Mailer {
             cfg: cfg.clone(),
             hello: ClientId::Domain(hello_name.to_string()),
-            starttls,
-            implicit,
         })
     }
 
@@ -249,6 +250,7 @@ impl Mailer {
             text,
             keys: "smtp.tls / smtp.ca_file",
         };
+        let (starttls, implicit) = tls_of(cfg).map_err(tls)?;
         let tcp =
             match tokio::time::timeout(limit, TcpStream::connect((cfg.host.as_str(), cfg.port)))
                 .await
@@ -261,7 +263,7 @@ impl Mailer {
             tracing::debug!(error = %e, "TCP_NODELAY could not be set");
         }
         crate::service::keepalive(&tcp);
-        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+        let stream: Box<dyn AsyncTokioStream> = match &implicit {
             Some(connector) => {
                 let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
                     .map_err(|e| tls(format!("`{}` is not a valid TLS name: {e}", cfg.host)))?;
@@ -279,8 +281,8 @@ impl Mailer {
         )
         .await
         .map_err(|e| server(format!("{at} did not greet us: {e}")))?;
-        if let Some(params) = &self.starttls {
-            timed(limit, conn.starttls(params.clone(), &self.hello))
+        if let Some(params) = starttls {
+            timed(limit, conn.starttls(params, &self.hello))
                 .await
                 .map_err(|e| tls(format!("STARTTLS with {at}: {e}")))?;
         }

@@ -2143,3 +2143,64 @@ fn a_reminder_that_cannot_be_written_is_retried_with_a_growing_pause() {
         std::fs::read_to_string(&log).unwrap()
     );
 }
+
+/// The relay's CA file replaced on disk (its CA rotated, as the TLS error tells the
+/// operator to fix) is read at the next connection: the mail that waited goes, with no
+/// restart. (The mailer read it once at start, while IMAP and `secdesk check` read it
+/// anew: check said all was well, and mail waited until someone thought of a restart.)
+#[test]
+fn a_replaced_smtp_ca_file_is_read_at_the_next_connection() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Another CA's certificate, in the file the SMTP side trusts for now.
+    let smtp_ca = dir.path().join("smtp-ca.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Some Other CA",
+            "-keyout",
+        ])
+        .arg(dir.path().join("other.key"))
+        .arg("-out")
+        .arg(&smtp_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let (text, _db) = starttls_stack_config(&stack, dir.path(), "");
+    let smtp_at = text.find("[smtp]").unwrap();
+    let (imap_part, smtp_part) = text.split_at(smtp_at);
+    let ca = stack.ca_file.display().to_string();
+    let text = format!(
+        "{imap_part}{}",
+        smtp_part.replacen(&ca, &smtp_ca.display().to_string(), 1)
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let log = dir.path().join("run.log");
+    let _desk = Daemon::start(&cfg, &log, &[]);
+    wait_first_sync(&dir.path().join("desk.db")).unwrap();
+    send_report(&stack, "ca@reporter.test", "Rotated CA", "x");
+    wait_until(WAIT, "the mailer never failed on the unknown CA", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("smtp.ca_file")
+    });
+    std::fs::copy(&stack.ca_file, &smtp_ca).unwrap();
+    let got = stack.wait_for(RITA, 1, WAIT);
+    assert_eq!(
+        got.len(),
+        1,
+        "the acknowledgement went once the CA was right"
+    );
+}
