@@ -424,14 +424,31 @@ impl Session {
             }
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
+        // A refusal of the sender names the desk's address only when nothing of this mail
+        // went with it (an SMTPUTF8 parameter is this mail's).
+        let plain = params.is_empty();
         let conn = &mut self.conn;
         conn.command(Mail::new(Some(from), params))
             .await
-            .map_err(Stopped::AtSender)?;
+            .map_err(|e| match plain {
+                true => Stopped::AtSender(e),
+                false => Stopped::Later(e),
+            })?;
         for r in to {
             conn.command(Rcpt::new(r.clone(), Vec::new()))
                 .await
-                .map_err(Stopped::Later)?;
+                .map_err(|e| {
+                    // Postfix weighs its sender restrictions at the first RCPT TO unless
+                    // told otherwise (smtpd_delay_reject): `<security@…>: Sender address
+                    // rejected: not owned by user …`.
+                    let sender = describe(&e)
+                        .to_ascii_lowercase()
+                        .contains("sender address rejected");
+                    match plain && sender {
+                        true => Stopped::AtSender(e),
+                        false => Stopped::Later(e),
+                    }
+                })?;
         }
         conn.command(Data).await.map_err(Stopped::Later)?;
         conn.message(bytes).await.map_err(Stopped::Later)?;
@@ -723,6 +740,13 @@ struct Lane<'a> {
 }
 
 impl<'a> Lane<'a> {
+    /// Whether `sender` is the address of a desk in the configuration as it is now.
+    fn sends_as_a_desk(&self, sender: &str) -> bool {
+        let sender = crate::types::normalize_address(sender);
+        (self.desk.config.all_desks())
+            .any(|c| crate::types::normalize_address(&c.desk.address) == sender)
+    }
+
     fn take_rows(&self, n: usize) -> Vec<OutboxRow> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let n = n.min(queue.len());
@@ -920,6 +944,14 @@ impl<'a> Lane<'a> {
         } = c;
         let (id, now) = (row.id, self.clock.now());
         let span_case = row.case.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        // Mail queued as an address no desk has any more (`desk.address` changed, a desk
+        // removed) waits for nothing: refused as a sender, it fails, and is told.
+        let outcome = match outcome {
+            SendOutcome::SenderRefused(why) if !self.sends_as_a_desk(&row.envelope_from) => {
+                SendOutcome::Permanent(why)
+            }
+            other => other,
+        };
         let kept = outcome == SendOutcome::Sent;
         let broken = matches!(outcome, SendOutcome::Broken(_));
         match outcome {

@@ -1906,46 +1906,112 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
 }
 
 /// A login that works but may not send as the desk (an account rotated to one without
-/// the desk's address: `553 … not owned by user`) refuses every mail at `MAIL FROM`:
-/// that is the configuration, not the mail. Every mail waits, no attempt counted, and
-/// the desk says why. (Each was failed for good, the acknowledgements with them, and the
-/// team's alerts, refused the same way, never came.)
+/// the desk's address: `553 … not owned by user`) refuses every mail, at `MAIL FROM` or,
+/// as Postfix does by default (smtpd_delay_reject), at the first `RCPT TO`: that is the
+/// configuration, not the mail. Every mail waits, no attempt counted. (Each was failed
+/// for good, the acknowledgements with them, and the team's alerts, refused the same
+/// way, never came.)
 #[test]
 fn a_relay_refusing_the_desk_as_a_sender_fails_no_mail() {
-    let stack = MailStack::start();
-    let (port, tries) = fake_smtp(|line| {
-        if line.to_ascii_uppercase().starts_with("MAIL FROM") {
-            "553 5.7.1 <security@example.org>: Sender address rejected: not owned by user desk"
-        } else {
-            "250 ok"
+    fn at_mail_from(line: &str) -> &'static str {
+        match line.to_ascii_uppercase().starts_with("MAIL FROM") {
+            true => {
+                "553 5.7.1 <security@example.org>: Sender address rejected: not owned by user desk"
+            }
+            false => "250 ok",
         }
-    });
+    }
+    fn at_rcpt_to(line: &str) -> &'static str {
+        match line.to_ascii_uppercase().starts_with("RCPT TO") {
+            true => {
+                "553 5.7.1 <security@example.org>: Sender address rejected: not owned by user desk"
+            }
+            false => "250 ok",
+        }
+    }
+    let stack = MailStack::start();
+    for (n, answer) in [at_mail_from as fn(&str) -> &'static str, at_rcpt_to]
+        .into_iter()
+        .enumerate()
+    {
+        let (port, tries) = fake_smtp(answer);
+        let dir = tempfile::tempdir().unwrap();
+        let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+        let desk = RunningDesk::start(load(&text));
+        send_report(
+            &stack,
+            &format!("sender{n}@reporter.test"),
+            "Sender refused",
+            "x",
+        );
+        wait_until(WAIT, "the report was never filed", || {
+            tally(&db, "SELECT COUNT(*) FROM outbox") >= 3
+        });
+        let before = tries.load(std::sync::atomic::Ordering::SeqCst);
+        wait_until(WAIT, "the mailer never tried again", || {
+            tries.load(std::sync::atomic::Ordering::SeqCst) >= before + 2
+        });
+        drop(desk);
+        let failed = tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'");
+        assert_eq!(failed, 0, "refused at step {n}");
+        let tried = tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0");
+        assert_eq!(tried, 0, "no attempt counted at step {n}");
+        assert_eq!(
+            tally(&db, "SELECT COUNT(*) FROM outbox"),
+            3,
+            "no alert queued"
+        );
+    }
+}
+
+/// Mail queued as an address no desk has any more (`desk.address` changed with mail
+/// waiting) and refused as a sender fails, and the team hears of it from the desk's
+/// address now: it would wait for nothing.
+#[test]
+fn mail_queued_as_an_old_desk_address_and_refused_fails_and_is_told() {
+    fn old_refused(line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        match upper.starts_with("MAIL FROM") && upper.contains("<SECURITY@EXAMPLE.ORG>") {
+            true => {
+                "553 5.7.1 <security@example.org>: Sender address rejected: not owned by user desk"
+            }
+            false => "250 ok",
+        }
+    }
+    let stack = MailStack::start();
+    let (port, _tries) = fake_smtp(old_refused);
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
     let desk = RunningDesk::start(load(&text));
-    send_report(&stack, "sender@reporter.test", "Sender refused", "x");
+    send_report(&stack, "old@reporter.test", "Old address", "x");
     wait_until(WAIT, "the report was never filed", || {
         tally(&db, "SELECT COUNT(*) FROM outbox") >= 3
     });
-    let before = tries.load(std::sync::atomic::Ordering::SeqCst);
-    wait_until(WAIT, "the mailer never tried again", || {
-        tries.load(std::sync::atomic::Ordering::SeqCst) >= before + 2
-    });
     drop(desk);
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'"),
-        0
+    // The operator gives the desk a new address; the three mails queued stay as written.
+    let renamed = text.replacen(
+        &format!("address = \"{DESK}\""),
+        "address = \"security2@example.org\"",
+        1,
     );
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM outbox WHERE attempts > 0"),
-        0,
-        "no attempt counted"
-    );
-    assert_eq!(
-        tally(&db, "SELECT COUNT(*) FROM outbox"),
-        3,
-        "no alert queued"
-    );
+    assert_ne!(renamed, text);
+    // Two minutes on: the mail given back to wait a minute is due again.
+    use secdesk::clock::Clock;
+    let later = secdesk::clock::SystemClock.now() + chrono::Duration::minutes(2);
+    let clock = Arc::new(secdesk::clock::ManualClock::new(later));
+    let _desk = RunningDesk::start_with_clock(load(&renamed), clock);
+    wait_until(WAIT, "the old mail never failed", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND purpose = 'ack'",
+        ) == 1
+    });
+    wait_until(WAIT, "the team was never told", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE envelope_from = 'security2@example.org' AND purpose = 'team-notice'",
+        ) >= 1
+    });
 }
 
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
