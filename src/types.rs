@@ -370,21 +370,41 @@ pub(crate) fn named_in<T: Copy>(table: &[(T, &'static str)], name: &str) -> Opti
 /// The lower-cased `local@domain` part of an address, for comparisons. A quoted local
 /// part that needs no quotes loses them: `"alice"@example.org` is `alice@example.org`
 /// (RFC 5321 §4.1.2), and the quotes hid the desk's own address, a MAILER-DAEMON or a
-/// sender already counted from the checks that compare addresses.
+/// sender already counted from the checks that compare addresses. An international
+/// domain is written in its ASCII form (`bücher.example` is `xn--bcher-kva.example`, as
+/// DKIM names it), so a member writing either form is the same member.
 pub fn normalize_address(addr: &str) -> String {
     let a = addr
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
         .to_ascii_lowercase();
-    if let Some(rest) = a.strip_prefix('"')
-        && let Some((local, domain)) = rest.split_once("\"@")
-        && is_dot_atom(local)
-        && !domain.contains('"')
-    {
-        return format!("{local}@{domain}");
+    let a = match a.strip_prefix('"').and_then(|rest| rest.split_once("\"@")) {
+        Some((local, domain)) if is_dot_atom(local) && !domain.contains('"') => {
+            format!("{local}@{domain}")
+        }
+        _ => a,
+    };
+    match a.rsplit_once('@') {
+        Some((local, domain)) if !domain.is_ascii() => match ascii_domain(domain) {
+            Some(d) => format!("{local}@{d}"),
+            None => a,
+        },
+        _ => a,
     }
-    a
+}
+
+/// The ASCII (punycode) form of a domain written in letters, digits, dots and hyphens,
+/// lower-cased; `None` for any other (an invisible or formatting character, a symbol),
+/// which is compared as written and so never matches an address it only looks like.
+pub fn ascii_domain(domain: &str) -> Option<String> {
+    if !(domain.chars()).all(|c| c.is_alphanumeric() || c == '.' || c == '-') {
+        return None;
+    }
+    idna::domain_to_ascii(domain)
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|d| d.to_ascii_lowercase())
 }
 
 /// Words of RFC 5322 `atext` joined by single dots: a local part that needs no quotes.
@@ -407,6 +427,28 @@ pub fn address_domain(addr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same mailbox compares the same, however it is written; another does not.
+    #[test]
+    fn addresses_are_compared_in_one_form() {
+        for (written, compared) in [
+            ("<Alice@Example.ORG>", "alice@example.org"),
+            ("\"alice\"@example.org", "alice@example.org"),
+            ("alice@bücher.example", "alice@xn--bcher-kva.example"),
+            ("ALICE@BÜCHER.example", "alice@xn--bcher-kva.example"),
+            ("alice@xn--bcher-kva.example", "alice@xn--bcher-kva.example"),
+            (
+                "\"alice@example.org\"@evil.test",
+                "\"alice@example.org\"@evil.test",
+            ),
+            ("\"a b\"@example.org", "\"a b\"@example.org"),
+            // Invisible characters are no part of a name that converts.
+            ("alice@\u{feff}example.org", "alice@\u{feff}example.org"),
+            ("alice@exa\u{200b}mple.org", "alice@exa\u{200b}mple.org"),
+        ] {
+            assert_eq!(normalize_address(written), compared, "{written}");
+        }
+    }
 
     #[test]
     fn case_ids_round_trip_and_reject_garbage() {

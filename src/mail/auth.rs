@@ -497,6 +497,9 @@ fn aligned(d: &str, from: &str) -> bool {
     d.contains('.') && (from == d || from.ends_with(&format!(".{d}")))
 }
 
+/// A domain as DKIM and DMARC name it: lower-cased ASCII (an international From domain
+/// is already in its punycode form, from `normalize_address`; a stamp's `header.d` is
+/// ASCII by RFC 6376, and anything else in it never matches).
 fn normalize_domain(d: &str) -> String {
     d.trim().trim_end_matches('.').to_ascii_lowercase()
 }
@@ -551,6 +554,21 @@ mod tests {
     fn fail(reason: &str) -> AuthVerdict {
         AuthVerdict::Fail {
             reason: reason.to_string(),
+        }
+    }
+
+    /// An international domain signs in its ASCII form (`header.d=xn--…`): a member
+    /// writing from the Unicode form is aligned with it. (They never were: every command
+    /// was refused as "not aligned".)
+    #[test]
+    fn an_international_domain_aligns_in_either_form() {
+        let h = "mx.example.org; dkim=pass header.d=xn--bcher-kva.example header.s=s1";
+        for from in ["carol@bücher.example", "carol@xn--bcher-kva.example"] {
+            assert!(
+                matches!(evaluate(&[h], ID, from), AuthVerdict::Pass { .. }),
+                "{from}: {:?}",
+                evaluate(&[h], ID, from)
+            );
         }
     }
 

@@ -146,6 +146,21 @@ mod tests {
         assert_eq!(got, expected, "headers {extra:?} from {from:?}");
     }
 
+    /// A member at an international domain is the member, whichever form the mail's From
+    /// writes it in. (The punycode form was an outsider's.)
+    #[test]
+    fn a_member_at_an_international_domain_is_the_member_in_either_form() {
+        let member = crate::types::normalize_address("alice@bücher.example");
+        let team = vec![member.clone()];
+        for from in [
+            "alice@xn--bcher-kva.example",
+            "Alice <alice@bücher.example>",
+        ] {
+            let got = classify(&mail("", from), "security@example.org", &team);
+            assert_eq!(got, Sender::Team(member.clone()), "{from}");
+        }
+    }
+
     #[test]
     fn classification_table() {
         let other = |a: &str| Sender::Other(a.to_string());
