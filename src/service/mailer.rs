@@ -954,32 +954,27 @@ impl<'a> Lane<'a> {
         };
         let kept = outcome == SendOutcome::Sent;
         let broken = matches!(outcome, SendOutcome::Broken(_));
+        let (what, keys) = match outcome {
+            SendOutcome::SenderRefused(_) => (
+                "the SMTP server refuses the desk's address as a sender; the mail waits",
+                "desk.address / smtp.username",
+            ),
+            _ => (
+                "the SMTP server wants a login first; the mail waits",
+                "smtp.username / smtp.password_file",
+            ),
+        };
         match outcome {
-            SendOutcome::LoginNeeded(error) => {
+            SendOutcome::LoginNeeded(error) | SendOutcome::SenderRefused(error) => {
                 // No attempt counted: the mail waits like mail behind a refused login, and
                 // a while, so that mail the server takes (another desk's sender, another
                 // recipient) goes first at the next pass. The rest of the pass goes on.
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "the SMTP server wants a login first; the mail waits");
+                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "{what}");
                 settled.push(Settled::Unsent {
                     id,
                     at: now + LOGIN_WAIT,
                 });
-                report.login_needed = Some(Unreachable {
-                    text: error,
-                    keys: "smtp.username / smtp.password_file",
-                });
-            }
-            SendOutcome::SenderRefused(error) => {
-                // The same wait: no attempt counted, another desk's mail goes first.
-                tracing::warn!(case = %span_case, purpose = row.purpose.as_str(), error = %error, "the SMTP server refuses the desk's address as a sender; the mail waits");
-                settled.push(Settled::Unsent {
-                    id,
-                    at: now + LOGIN_WAIT,
-                });
-                report.login_needed = Some(Unreachable {
-                    text: error,
-                    keys: "desk.address / smtp.username",
-                });
+                report.login_needed = Some(Unreachable { text: error, keys });
             }
             SendOutcome::Sent => {
                 report.sent += 1;
