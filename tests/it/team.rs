@@ -591,14 +591,24 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
         ALICE,
         "a4@example.org",
         &notice,
-        "#remind +2d follow up\r\n",
+        "#remind +2d follow up\r\n#embargo 2027-01-10\r\n",
     );
     let t = body_text(&w.take("transcript"));
     assert!(
-        t.contains("✗ SEC-2026-0001 is published and does not change"),
+        t.contains("#remind +2d follow up\n  ✗ SEC-2026-0001 is published and does not change"),
+        "{t}"
+    );
+    // Nor does an embargo hold it (it answered "reminders follow it", though none came).
+    assert!(
+        t.contains("#embargo 2027-01-10\n  ✗ SEC-2026-0001 is published and does not change"),
         "{t}"
     );
     assert!(!t.contains("#reopen"), "{t}");
+    assert_eq!(
+        w.case("SEC-2026-0001").embargo_end,
+        NaiveDate::from_ymd_opt(2026, 12, 1),
+        "the embargo it was published under stays on record"
+    );
 }
 
 #[test]

@@ -51,6 +51,12 @@ impl Work<'_, '_> {
     }
 
     pub(super) fn embargo(&mut self, spec: &EmbargoSpec) -> Step {
+        // Out in the open already: no embargo holds it, and no reminder follows one.
+        if self.case.status == CaseStatus::Published {
+            return self
+                .needs_open()
+                .unwrap_or_else(|| fail("the case is published"));
+        }
         let today = self.today();
         let date = match spec {
             EmbargoSpec::None => {
