@@ -718,6 +718,24 @@ fn a_published_case_keeps_its_id_and_takes_no_other_package() {
     assert_eq!(ids, vec![id]);
 }
 
+/// Eve's mail in SEC-2026-0001's thread opened SEC-2026-0002 and was acknowledged, and
+/// the new case says why (`why`).
+fn eve_opened_a_new_report(w: &mut World, filed: &Processed, why: &str) {
+    assert!(
+        matches!(filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0002"),
+        "{filed:?}"
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter().any(|r| r.purpose.as_str() == "ack"
+            && r.recipients == vec!["eve@elsewhere.test".to_string()]),
+        "{}",
+        summarize(&out)
+    );
+    let events = w.events("SEC-2026-0002");
+    assert!(events.iter().any(|e| e.detail.contains(why)), "{events:?}");
+}
+
 /// The pre-announcement goes to a public list while the case is under embargo, with no
 /// Reply-To: a subscriber's answer ("I found a second bug") was filed on the embargoed
 /// case as another sender's mail, with no acknowledgement, no case and no deadline,
@@ -737,21 +755,11 @@ fn an_answer_to_the_preannouncement_opens_a_new_report() {
         "From: eve@elsewhere.test\r\nTo: {DESK}\r\nSubject: Re: Pre-announcement\r\nMessage-ID: <e2@elsewhere.test>\r\nIn-Reply-To: <{pre}>\r\n\r\nI found a second bug in example-parser.\r\n"
     );
     let filed = w.deliver(&subscriber);
-    assert!(
-        matches!(&filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0002"),
-        "{filed:?}"
+    eve_opened_a_new_report(
+        &mut w,
+        &filed,
+        "wrote in the thread of SEC-2026-0001, in answer to its pre-announcement",
     );
-    let out = w.new_mail();
-    assert!(
-        out.iter().any(|r| r.purpose.as_str() == "ack"
-            && r.recipients == vec!["eve@elsewhere.test".to_string()]),
-        "{}",
-        summarize(&out)
-    );
-    assert!(w.events("SEC-2026-0002").iter().any(|e| {
-        e.detail
-            .contains("wrote in the thread of SEC-2026-0001, in answer to its pre-announcement")
-    }));
     // The discussion under the subscriber's report is that report's: Mallory answering
     // Eve, the pre-announcement further up her References, opened a case at each mail.
     let mallory = format!(
@@ -787,21 +795,11 @@ fn a_stranger_writing_after_publication_opens_a_new_report() {
         "From: eve@elsewhere.test\r\nTo: {DESK}\r\nSubject: Re: incomplete fix\r\nMessage-ID: <e1@elsewhere.test>\r\nIn-Reply-To: <{announce}>\r\n\r\nThe fix can be bypassed with a longer input.\r\n"
     );
     let filed = w.deliver(&stranger);
-    assert!(
-        matches!(&filed, Processed::Filed { opened: true, case, .. } if case.to_string() == "SEC-2026-0002"),
-        "{filed:?}"
+    eve_opened_a_new_report(
+        &mut w,
+        &filed,
+        "wrote in the thread of SEC-2026-0001, published already",
     );
-    let out = w.new_mail();
-    assert!(
-        out.iter().any(|r| r.purpose.as_str() == "ack"
-            && r.recipients == vec!["eve@elsewhere.test".to_string()]),
-        "{}",
-        summarize(&out)
-    );
-    assert!(w.events("SEC-2026-0002").iter().any(|e| {
-        e.detail
-            .contains("wrote in the thread of SEC-2026-0001, published already")
-    }));
     let thanks = format!(
         "From: {RITA}\r\nTo: {DESK}\r\nSubject: Re: thanks\r\nMessage-ID: <r9@reporter.test>\r\nIn-Reply-To: <{announce}>\r\n\r\nThanks!\r\n"
     );
