@@ -2025,6 +2025,56 @@ fn mail_queued_as_an_old_desk_address_and_refused_fails_and_is_told() {
     });
 }
 
+/// A relay that refuses the desk as a sender only when the mail asks for SMTPUTF8 (an
+/// acknowledgement to `zoë@…`) refuses that mail, not the desk: it fails for good and
+/// the team hears of it, while the team's notices of the same report go. Taken for a
+/// refusal of the desk's address, it would wait, a minute at a time, for ever.
+#[test]
+fn a_sender_refused_only_with_smtputf8_fails_that_mail_alone() {
+    fn utf8_refused(line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            "250-fake\r\n250-SMTPUTF8\r\n250 8BITMIME"
+        } else if upper.starts_with("MAIL FROM") && upper.contains("SMTPUTF8") {
+            "553 5.7.1 <security@example.org>: Sender address rejected: no SMTPUTF8 here"
+        } else {
+            "250 ok"
+        }
+    }
+    let stack = MailStack::start();
+    let (port, _tries) = fake_smtp(utf8_refused);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let desk = RunningDesk::start(load(&text));
+    let mail = crate::world::report("zoe@reporter.test", "From far away", "x").replace(
+        &format!("Rita Reporter <{RITA}>"),
+        "Zoë <zoë@reporter.test>",
+    );
+    stack.imap(DESK).append("INBOX", mail.as_bytes());
+    wait_until(WAIT, "the acknowledgement never failed", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND purpose = 'ack'",
+        ) == 1
+    });
+    wait_until(WAIT, "the team's notices never went", || {
+        tally(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'sent' AND purpose <> 'ack'",
+        ) >= 2
+    });
+    drop(desk);
+    let error: String = crate::support::desk::open_ro(&db)
+        .unwrap()
+        .query_row(
+            "SELECT last_error FROM outbox WHERE purpose = 'ack'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(error.contains("no SMTPUTF8 here"), "{error}");
+}
+
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
 /// and a relay letting the login send as some addresses only refused another desk's
 /// mail, all of it, while `check` said all was well.
