@@ -305,11 +305,12 @@ impl Mailer {
         Ok(Session { conn, limit })
     }
 
-    /// Connects, says hello, logs in, names `sender` as a mail's sender (a server that
-    /// wants a login, or refuses the desk's address, says so only there) and leaves
-    /// without sending: for `secdesk check`.
+    /// Connects, says hello, logs in, names `sender` as a mail's sender and itself as its
+    /// recipient (a server that wants a login, or refuses the desk's address, says so
+    /// only there: Postfix weighs its sender restrictions at the first `RCPT TO`) and
+    /// leaves without sending: for `secdesk check`.
     pub async fn test_connection(&self, senders: &[(String, &str)]) -> Result<(), Unreachable> {
-        use lettre::transport::smtp::commands::{Mail, Rset};
+        use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
         let mut s = self.connect().await?;
         let at = format!("{}:{}", self.cfg.host, self.cfg.port);
         // Each desk's address in its own `MAIL FROM` on the one connection (every desk
@@ -323,9 +324,16 @@ impl Mailer {
             };
             said = match sender.parse::<Address>() {
                 Ok(a) => {
-                    let mail = s.conn.command(Mail::new(Some(a), Vec::new()));
-                    match tokio::time::timeout(s.limit, mail).await {
-                        Ok(Ok(_)) => None,
+                    let conn = &mut s.conn;
+                    let envelope = async {
+                        conn.command(Mail::new(Some(a.clone()), Vec::new())).await?;
+                        match conn.command(Rcpt::new(a, Vec::new())).await {
+                            Err(e) if refuses_sender(&e) => Err(e),
+                            _ => Ok(()),
+                        }
+                    };
+                    match tokio::time::timeout(s.limit, envelope).await {
+                        Ok(Ok(())) => None,
                         Ok(Err(e)) => Some(match classify(&e) {
                             SendOutcome::LoginNeeded(_) => Unreachable {
                                 text: format!("{at} wants a login first: {}", describe(&e)),
@@ -334,7 +342,7 @@ impl Mailer {
                             _ => refused(describe(&e)),
                         }),
                         Err(_) => Some(Unreachable {
-                            text: format!("{at} did not answer MAIL FROM"),
+                            text: format!("{at} did not answer MAIL FROM or RCPT TO"),
                             keys: "smtp.timeout",
                         }),
                     }
@@ -437,17 +445,9 @@ impl Session {
         for r in to {
             conn.command(Rcpt::new(r.clone(), Vec::new()))
                 .await
-                .map_err(|e| {
-                    // Postfix weighs its sender restrictions at the first RCPT TO unless
-                    // told otherwise (smtpd_delay_reject): `<security@…>: Sender address
-                    // rejected: not owned by user …`.
-                    let sender = describe(&e)
-                        .to_ascii_lowercase()
-                        .contains("sender address rejected");
-                    match plain && sender {
-                        true => Stopped::AtSender(e),
-                        false => Stopped::Later(e),
-                    }
+                .map_err(|e| match plain && refuses_sender(&e) {
+                    true => Stopped::AtSender(e),
+                    false => Stopped::Later(e),
                 })?;
         }
         conn.command(Data).await.map_err(Stopped::Later)?;
@@ -458,6 +458,15 @@ impl Session {
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(self.limit, self.conn.quit()).await;
     }
+}
+
+/// Whether an answer to `RCPT TO` refuses the sender rather than the recipient: Postfix
+/// weighs its sender restrictions at the first `RCPT TO` unless told otherwise
+/// (smtpd_delay_reject), `<security@…>: Sender address rejected: not owned by user …`.
+fn refuses_sender(e: &lettre::transport::smtp::Error) -> bool {
+    describe(e)
+        .to_ascii_lowercase()
+        .contains("sender address rejected")
 }
 
 /// Only an answer of the server to this mail's own envelope or data is a verdict on it:

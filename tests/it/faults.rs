@@ -1957,6 +1957,24 @@ fn a_relay_refusing_the_desk_as_a_sender_fails_no_mail() {
             3,
             "no alert queued"
         );
+        // `secdesk check` names the refusal wherever the relay says it.
+        let cfg_path = dir.path().join("config.toml");
+        std::fs::write(&cfg_path, &text).unwrap();
+        let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+            .args(["check", "--config", cfg_path.to_str().unwrap()])
+            .env("TEST_IMAP_PASSWORD", "secret")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&check.stdout);
+        let smtp_line = said
+            .lines()
+            .find(|l| l.starts_with("FAIL smtp"))
+            .unwrap_or_else(|| panic!("no failed smtp check at step {n} in:\n{said}"));
+        assert!(
+            smtp_line.contains("refuses security@example.org")
+                && smtp_line.contains("desk.address"),
+            "{smtp_line}"
+        );
     }
 }
 
