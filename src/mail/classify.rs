@@ -161,6 +161,18 @@ mod tests {
         }
     }
 
+    /// A header holding 8-bit bytes that are not UTF-8 (a list's name in Latin-1) is
+    /// read all the same: dropped, it hid the list and the desk acknowledged its post.
+    #[test]
+    fn a_header_in_latin_1_is_read() {
+        let raw = b"From: a@x.test\r\nSubject: s\r\nMessage-ID: <m@x>\r\nList-Id: Liste f\xfcr Entwickler <dev.lists.example.org>\r\n\r\nbody\r\n";
+        let m = match parse(raw) {
+            Parsed::Mail(m) => *m,
+            Parsed::Unreadable { reason, .. } => panic!("{reason}"),
+        };
+        assert_eq!(automatic_reason(&m), Some(AutoReason::ListId));
+    }
+
     #[test]
     fn classification_table() {
         let other = |a: &str| Sender::Other(a.to_string());

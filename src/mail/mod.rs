@@ -288,7 +288,10 @@ fn header_fields(msg: &Message<'_>) -> Vec<(String, String)> {
         .unwrap_or(&[]);
     let field = |h: &mail_parser::Header<'_>| {
         let text = |from: u32, to: u32| raw.get(from as usize..to as usize);
-        let value = std::str::from_utf8(text(h.offset_start, h.offset_end)?).ok()?;
+        // A value in 8-bit bytes that are not UTF-8 (a list's name in Latin-1) is read
+        // lossily: its ASCII tokens are what is looked at, and a dropped `List-Id` was
+        // a list post acknowledged.
+        let value = String::from_utf8_lossy(text(h.offset_start, h.offset_end)?);
         let canonical = h.name.as_str();
         let written = text(h.offset_field, h.offset_start)?;
         let written = written.strip_suffix(b":").unwrap_or(written);
@@ -297,7 +300,7 @@ fn header_fields(msg: &Message<'_>) -> Vec<(String, String)> {
         } else {
             String::from_utf8_lossy(written).into_owned()
         };
-        Some((name, value.to_string()))
+        Some((name, value.into_owned()))
     };
     let mut headers: Vec<(String, String)> = fields.iter().filter_map(field).collect();
     if headers.len() > MAX_HEADERS + MAX_LAST_HEADERS {
