@@ -13,7 +13,11 @@ impl SecretSources {
     pub fn from_process() -> SecretSources {
         SecretSources {
             credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
-            env: std::env::vars().collect(),
+            // A variable that is not UTF-8 (a locale's file name) is no secret of ours:
+            // `vars()` panics on one.
+            env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             required: true,
         }
     }

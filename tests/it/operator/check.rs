@@ -23,6 +23,23 @@ fn check_passes(dir: &Path, name: &str, text: &str) -> (PathBuf, String) {
     check(dir, name, text, 0, "\nAll checks passed.\n")
 }
 
+/// A variable of the environment that is not UTF-8 (a locale's file name, say) is no
+/// reason to stop: `check` runs as without it. It panicked before reading the config.
+#[test]
+fn an_environment_variable_that_is_not_utf8_is_no_trouble() {
+    use std::os::unix::ffi::OsStrExt;
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.db");
+    let cfg = write_config(dir.path(), "plain.toml", &stack_config(&stack, &db, ""));
+    let o = secdesk_cmd(&cfg)
+        .arg("check")
+        .env("SOME_PATH", std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+}
+
 /// A good config passes, over plain text on loopback and over STARTTLS verified against
 /// the stack's CA; without that CA the same STARTTLS config fails on TLS, so the
 /// verification is real. `check` creates no database.
