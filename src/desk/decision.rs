@@ -185,6 +185,9 @@ pub struct Facts {
     /// Every desk's own address: mail to one, or to a plus address of one, comes back to
     /// the daemon as its own and is dropped.
     pub desk_addresses: Vec<String>,
+    /// Every desk's public announce list (`publish.announce`): no embargoed report goes
+    /// there.
+    pub announce_lists: Vec<String>,
     /// The desk's mails on the case that a delivery report says failed for good: their
     /// purpose and recipients.
     pub bounced: Vec<crate::outgoing::Undelivered>,

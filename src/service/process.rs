@@ -927,6 +927,10 @@ impl Desk {
                 .map(|d| d.config.desk_label().to_string())
                 .collect(),
             desk_addresses: top.all().map(|d| d.config.desk.address.clone()).collect(),
+            announce_lists: top
+                .all()
+                .filter_map(|d| d.config.publish.announce.clone())
+                .collect(),
             ..Facts::default()
         };
         for c in body.iter().flat_map(|b| &b.commands) {

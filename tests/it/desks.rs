@@ -1181,6 +1181,35 @@ fn a_forward_to_a_desks_own_address_is_refused() {
     }
 }
 
+/// A `#forward` to a public announce list (this desk's or another's: a slip of an
+/// address book's completion) is refused: the whole embargoed report went to the list
+/// its advisories are published on, and every subscriber's answer was filed as
+/// upstream's.
+#[test]
+fn a_forward_to_an_announce_list_is_refused() {
+    let mut w = world();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Top bug");
+    for (n, to) in ["Announce@example.org", "cohttp-announce@example.org"]
+        .into_iter()
+        .enumerate()
+    {
+        w.command(
+            ALICE,
+            &format!("fa{n}@example.org"),
+            &notice,
+            &format!("#forward {to}\r\n"),
+        );
+        let out = w.new_mail();
+        assert!(
+            out.iter().all(|r| r.purpose.as_str() != "forward"),
+            "{to}: {}",
+            summarize(&out)
+        );
+        let t = body(&first(&out, "transcript").bytes);
+        assert!(t.contains("public announce list"), "{to}: {t}");
+    }
+}
+
 /// Mail to a desk that cannot be read (a shape the parser is not given) was filed on the
 /// top level, and the top level's team got it whole, attached: another desk's embargoed
 /// report, shown to a team that must not see it, and never to its own. It goes to the

@@ -88,6 +88,14 @@ impl Work<'_, '_> {
                  back as the desk's own; `#move` hands a case to another desk",
             );
         }
+        // The one address the desk knows is public: the list its advisories go to.
+        let public = |list: &String| crate::types::normalize_address(list) == to;
+        if self.facts.announce_lists.iter().any(public) {
+            return fail(
+                "that is a public announce list (publish.announce): the report would be \
+                 public before its advisory",
+            );
+        }
         // A case the team opened (`#new`): the mail that opened it holds the team's own
         // words (commands, remarks, what it quoted), and only the words written for the
         // maintainer go. A list's, a robot's or a forwarder's report goes with them, as a
