@@ -372,16 +372,33 @@ impl Config {
                 .iter()
                 .map(|a| ("members", a))
                 .chain(d.team.notify.iter().map(|a| ("notify", a)));
+            let public = |address: &str| {
+                let address = crate::types::normalize_address(address);
+                self.all_desks().any(|o| {
+                    o.publish
+                        .announce
+                        .as_deref()
+                        .is_some_and(|l| crate::types::normalize_address(l) == address)
+                })
+            };
             for (key, address) in named {
-                if self.is_any_desk_address(address) {
-                    out.push(ConfigProblem {
-                        key: format!("{prefix}team.{key}"),
-                        message: format!(
-                            "`{address}` is a desk's own address (or a plus address of one): \
-                             mail to it comes back to the desk, and nobody would read it"
-                        ),
-                    });
-                }
+                let message = if self.is_any_desk_address(address) {
+                    format!(
+                        "`{address}` is a desk's own address (or a plus address of one): \
+                         mail to it comes back to the desk, and nobody would read it"
+                    )
+                } else if public(address) {
+                    format!(
+                        "`{address}` is a public announce list (publish.announce): every \
+                         report sent to the team would be public"
+                    )
+                } else {
+                    continue;
+                };
+                out.push(ConfigProblem {
+                    key: format!("{prefix}team.{key}"),
+                    message,
+                });
             }
         }
         out
@@ -486,6 +503,32 @@ timezone = "America/New_York"
         let got = three_with(
             "members = [\"dan@example.net\"]",
             "members = [\"Security+COHTTP@example.org\"]",
+        )
+        .unwrap_err();
+        assert!(
+            got.iter().any(|e| e.contains("desks.dune.team.members")),
+            "{got:?}"
+        );
+    }
+
+    /// A team that is (or notifies) a desk's public announce list: every report, relay
+    /// and reminder of the desk went to the list advisories are published on.
+    #[test]
+    fn a_team_address_that_is_an_announce_list_is_refused() {
+        let got = three_with(
+            "members = [\"carol@example.org\"]",
+            "members = [\"carol@example.org\"]\nnotify = \"Cohttp-Announce@example.org\"",
+        )
+        .unwrap_err();
+        assert!(
+            got.iter()
+                .any(|e| e.contains("desks.cohttp.team.notify")
+                    && e.contains("public announce list")),
+            "{got:?}"
+        );
+        let got = three_with(
+            "members = [\"dan@example.net\"]",
+            "members = [\"dan@example.net\", \"cohttp-announce@example.org\"]",
         )
         .unwrap_err();
         assert!(
