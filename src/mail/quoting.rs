@@ -339,7 +339,68 @@ fn starts_header_block(lines: &[&str], i: usize) -> bool {
         .take(4)
         .filter(|l| header_name(l).is_some())
         .count();
-    value_has_address && near >= 2
+    (value_has_address && near >= 2) || is_dated_block(lines, i)
+}
+
+/// Outlook's header block in a language the table does not know, for a sender of its own
+/// organisation (a name and no address): four fields on four lines running, one of them
+/// a date with its time (`mandag 23. november 2026 10:00`) or a case's tag (the subject
+/// of a desk's thread). Four fields of the member's own (`Severity: high`) seldom carry
+/// either.
+fn is_dated_block(lines: &[&str], i: usize) -> bool {
+    let Some(block) = lines.get(i..i + 4) else {
+        return false;
+    };
+    block.iter().all(|l| header_name(l).is_some())
+        && block.iter().any(|l| {
+            let value = normalize(l)
+                .split_once(':')
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default();
+            (has_year(&value) && has_time(&value)) || has_case_tag(&value)
+        })
+}
+
+/// Whether `text` holds a year of four digits (19xx or 20xx) standing alone.
+fn has_year(text: &str) -> bool {
+    // Padded so that each four digits have a neighbour on both sides.
+    let c: Vec<char> = std::iter::once(' ')
+        .chain(text.chars())
+        .chain([' '])
+        .collect();
+    c.windows(6).any(|w| match w {
+        [before, a, b, x, y, after] => {
+            [a, b, x, y].iter().all(|d| d.is_ascii_digit())
+                && matches!((a, b), ('1', '9') | ('2', '0'))
+                && !before.is_ascii_digit()
+                && !after.is_ascii_digit()
+        }
+        _ => false,
+    })
+}
+
+/// Whether `text` holds a time of day, `10:00` (a digit, a colon, two digits).
+fn has_time(text: &str) -> bool {
+    let c: Vec<char> = text.chars().collect();
+    c.windows(4).any(|w| match w {
+        [h, ':', m1, m2] => h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit(),
+        _ => false,
+    })
+}
+
+/// Whether `text` holds a case's tag, `[sec-2026-0001]` (lower-cased): a bracket, a
+/// prefix, a year and a number.
+fn has_case_tag(text: &str) -> bool {
+    text.split('[').skip(1).any(|rest| {
+        let Some((tag, _)) = rest.split_once(']') else {
+            return false;
+        };
+        let parts: Vec<&str> = tag.rsplitn(3, '-').collect();
+        matches!(parts.as_slice(), [number, year, prefix]
+            if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit())
+                && year.len() == 4 && year.chars().all(|c| c.is_ascii_digit())
+                && !prefix.is_empty() && prefix.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    })
 }
 
 /// An attribution on line `i`, possibly wrapped over two lines (as Gmail does). Returns
@@ -541,6 +602,22 @@ mod tests {
             (
                 "Tak.\nFra: Security Desk <security@example.org>\nSendt: 23. november 2026 10:00\nTil: alice@example.org\nEmne: x\ninternal",
                 "Tak.",
+            ),
+            // Outlook in Danish for a sender of its own organisation: a name, no address,
+            // no line of underscores.
+            (
+                "#reply\nTak, rettet i 1.2.3.\n\nFra: Bob Builder\nSendt: mandag 23. november 2026 10:00\nTil: Security Desk; Alice Example\nEmne: SV: [SEC-2026-0001] Heap overflow\n\nInternal: low severity, the fix is on git.internal",
+                "#reply\nTak, rettet i 1.2.3.",
+            ),
+            // Outlook in Korean, the same.
+            (
+                "Reply\n\n보낸 사람: Bob Builder\n보낸 날짜: 2026년 11월 23일 월요일 오전 10:00\n받는 사람: Security Desk\n제목: x\n\ninternal",
+                "Reply",
+            ),
+            // Fields of the member's own are text.
+            (
+                "#reply\nSeverity: high\nCVE: CVE-2026-1234\nFixed in: 1.2.3\nCredit: you\nThanks.",
+                "#reply\nSeverity: high\nCVE: CVE-2026-1234\nFixed in: 1.2.3\nCredit: you\nThanks.",
             ),
             // Outlook in Traditional Chinese.
             (
