@@ -124,6 +124,11 @@ async fn start(
         .await
         .context("re-planning the open cases' reminders")?;
     tracing::debug!(cases = replanned, "reminders re-planned");
+    let d = Arc::clone(&desk);
+    sched_db
+        .call(move |s| crate::service::scheduler::withdraw_mail_of_those_who_left(&d, s, now))
+        .await
+        .context("withdrawing queued team mail of those who left the team")?;
     if let Ok(counts) = crate::store::Store::open_cases_by_desk(&desk.config.desk.database) {
         for (key, n) in counts {
             if !key.is_empty() && desk.config.desk_named(&key).is_none() {

@@ -16,7 +16,7 @@ use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::report;
 use crate::service::process::Desk;
 use crate::store::{self, PlannedRow, ReminderRow, Store, Tx};
-use crate::types::{CaseId, CaseStatus};
+use crate::types::{CaseId, CaseStatus, normalize_address};
 use chrono::{DateTime, Duration, Utc};
 
 /// A reminder sent more than this after its moment is marked late.
@@ -108,6 +108,42 @@ pub fn replan_open_cases(
             desk.view(&s.desk).replan(tx, &s.case, now)?;
         }
         Ok(open.len())
+    })
+}
+
+/// Team mail queued before a restart for an address that is on no desk's team any more
+/// (a member who left, a list replaced) is not sent to it: one who has left the team
+/// hears nothing more of its cases, whatever waited in the outbox (SMTP down, say) when
+/// the configuration changed. Noted on each case. Returns how many rows changed.
+pub fn withdraw_mail_of_those_who_left(
+    desk: &Desk,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> store::Result<usize> {
+    let on_team = |address: &str| {
+        desk.all().any(|d| {
+            let team = &d.config.team;
+            team.is_member(address)
+                || team
+                    .notify
+                    .as_deref()
+                    .is_some_and(|l| normalize_address(l) == normalize_address(address))
+        })
+    };
+    store.write(|tx| {
+        let withdrawn = tx.withdraw_team_mail(&on_team)?;
+        for (case, gone) in &withdrawn {
+            tracing::info!(case = ?case, to = %gone.join(", "), "queued team mail not sent: no longer on the team");
+            if let Some(case) = case {
+                let event = NewEvent::new(
+                    EventKind::DeliveryFailed,
+                    DESK_ACTOR,
+                    format!("team mail to {} not sent: no longer on the team", gone.join(", ")),
+                );
+                tx.insert_event(case, now, &event, None)?;
+            }
+        }
+        Ok(withdrawn.len())
     })
 }
 

@@ -505,6 +505,60 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Takes out of pending team mail (notices, transcripts, reminders, digests) every
+    /// recipient `on_team` says is no longer on a team: a row left with none fails, one
+    /// left with some goes to them alone. Returns each row's case and the addresses taken
+    /// out. (Read at start: the configuration changes only with a restart.)
+    pub fn withdraw_team_mail(
+        &self,
+        on_team: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<(Option<CaseId>, Vec<String>)>> {
+        let rows = {
+            let mut stmt = self.conn().prepare(
+                "SELECT id, case_id, recipients FROM outbox WHERE state = 'pending'
+                 AND purpose IN ('team-notice', 'transcript', 'reminder', 'digest')",
+            )?;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut out = Vec::new();
+        for (id, case, rcpts) in rows {
+            // A row that cannot be read is the mailer's to set aside.
+            let Ok(all) = serde_json::from_str::<Vec<String>>(&rcpts) else {
+                continue;
+            };
+            let (kept, gone): (Vec<String>, Vec<String>) =
+                all.into_iter().partition(|a| on_team(a));
+            if gone.is_empty() {
+                continue;
+            }
+            if kept.is_empty() {
+                self.mark_failed(
+                    id,
+                    &format!("not sent: {} no longer on the team", gone.join(", ")),
+                )?;
+            } else {
+                self.exec(
+                    "UPDATE outbox SET recipients = ?2, primary_rcpt = ?3 WHERE id = ?1",
+                    params![
+                        id,
+                        serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
+                        kept.first().cloned().unwrap_or_default()
+                    ],
+                )?;
+            }
+            let case = case.and_then(|c| CaseId::parse(&c));
+            out.push((case, gone));
+        }
+        Ok(out)
+    }
+
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",

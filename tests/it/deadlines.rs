@@ -661,6 +661,48 @@ fn reminders_of_a_responder_who_left_the_team_go_to_the_team() {
     );
 }
 
+/// Team mail still queued for a member taken off the team (SMTP was down when the
+/// operator edited the list) is not sent to them after the restart: the notice with the
+/// report goes to those still on the team, and the case says who was left out. (It was
+/// all delivered to the address that left.)
+#[test]
+fn mail_queued_for_a_member_who_left_is_not_sent_to_them() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    let pending_to_bob = |w: &mut World| {
+        w.store
+            .read(|tx| tx.outbox_all())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.state.as_str() == "pending" && r.recipients.iter().any(|a| a == BOB))
+            .count()
+    };
+    assert!(pending_to_bob(&mut w) >= 1, "the notice waits for Bob");
+    let bob = format!("\"{BOB}\"");
+    w.reconfigure(|t| t.replace(&format!(", {bob}"), ""));
+    let now = w.clock_now();
+    let changed =
+        secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+            .unwrap();
+    assert!(changed >= 1);
+    assert_eq!(pending_to_bob(&mut w), 0);
+    let to_alice = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.as_str() == "pending" && r.recipients == vec![ALICE.to_string()])
+        .count();
+    assert!(to_alice >= 1, "Alice still gets hers");
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("not sent: no longer on the team")),
+        "{events:?}"
+    );
+}
+
 /// A reminder the mail server refuses for good (the responder's mailbox is gone) is told
 /// to the team: the deadline it was about must not pass unseen. (It was only noted on
 /// the case.)
