@@ -409,7 +409,7 @@ fn fire_reminder(
     else {
         return drop_stale(tx, r);
     };
-    if !still_relevant(desk, &case, kind, r) {
+    if !still_relevant(desk, &case, kind, r) || overtaken(desk, &case, kind, now) {
         return drop_stale(tx, r);
     }
     if !tx.claim_reminder(r.id, now, late)? {
@@ -463,6 +463,36 @@ fn fire_digest(
         kind: r.kind.clone(),
         late,
     })
+}
+
+/// Whether an embargo reminder missed while the desk was down is overtaken: the embargo
+/// is over (the overdue reminder speaks), or a nearer reminder is due as well and says
+/// the days left better. Of the 14-, 7- and 1-day reminders missed until three days
+/// before the end, only the 7-day one goes, saying "in 3 days".
+fn overtaken(desk: &Desk, case: &Case, kind: ReminderKind, now: DateTime<Utc>) -> bool {
+    let (ReminderKind::Embargo { offset_days }, Some(end)) = (kind, case.embargo_end) else {
+        return false;
+    };
+    let left = (end - desk.config.calendar.local_date(now)).num_days();
+    let offset = i64::from(offset_days);
+    left < offset
+        && (left < 0
+            || desk
+                .config
+                .policy
+                .embargo_reminders
+                .iter()
+                .map(|&m| i64::from(m))
+                .any(|m| m < offset && m >= left))
+}
+
+/// The days an embargo has left, as a reminder says them.
+fn days_left(left: i64) -> String {
+    match left {
+        ..=0 => "today".into(),
+        1 => "tomorrow".into(),
+        n => format!("in {n} days"),
+    }
 }
 
 /// Whether a case reminder still applies: the case is open and the deadline it was
@@ -634,11 +664,14 @@ fn render(
             case_id,
             subject,
             deadline,
-            when: match offset_days {
-                0 => "today".into(),
-                1 => "tomorrow".into(),
-                n => format!("in {n} days"),
-            },
+            // The days truly left: a reminder sent late says fewer than it was planned for.
+            when: days_left(
+                case.embargo_end
+                    .map(|e| (e - cal.local_date(now)).num_days())
+                    .map_or(i64::from(*offset_days), |left| {
+                        left.min(i64::from(*offset_days))
+                    }),
+            ),
             late,
             due,
             status: case.status.to_string(),

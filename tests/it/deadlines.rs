@@ -125,19 +125,28 @@ fn a_case_life_of_reminders() {
         body(&mail[0].bytes)
     );
 
-    // The desk was down from the 1st to the 15th, 10:00: what was missed goes out, late.
+    // The desk was down from the 1st to the 15th, 10:00: what was missed goes out, late,
+    // the embargo reminders as one saying the days left (the 7- and 1-day ones would say
+    // "in 7 days" and "tomorrow" on the last day).
     w.clock.set(paris(2026, 12, 15, 10, 0));
     assert_eq!(
         sent(&w.run_due()),
         vec![
             "* digest (late)",
-            "SEC-2026-0001 embargo-7d (late)",
-            "SEC-2026-0001 embargo-1d (late)",
+            "SEC-2026-0001 embargo-7d stale",
+            "SEC-2026-0001 embargo-1d stale",
             "SEC-2026-0001 embargo-0d (late)",
         ]
     );
     let late = w.new_mail();
-    assert!(late.iter().any(|m| body(&m.bytes).contains("(This reminder was due at Tue 8 Dec 2026, 09:00 CET (Europe/Paris) but the desk was not running then.)")));
+    assert!(late.iter().any(|m| body(&m.bytes).contains("(This reminder was due at Tue 15 Dec 2026, 09:00 CET (Europe/Paris) but the desk was not running then.)")));
+    assert!(
+        late.iter()
+            .filter_map(|m| header(&m.bytes, "Subject"))
+            .any(|s| s.contains("Embargo ends today (late reminder)")),
+        "{}",
+        summarize(&late)
+    );
 
     // After the end: daily until published or closed.
     w.clock.set(paris(2026, 12, 16, 9, 0));
@@ -537,6 +546,62 @@ fn a_reminder_missed_while_down_is_not_sent_again_at_its_new_moment() {
     );
     w.clock.set(utc(15));
     assert_eq!(embargo_only(sent(&w.run_due())), Vec::<String>::new());
+}
+
+/// Down from before the 14-day reminder until three days before the end: one reminder
+/// comes, saying the days truly left. (Each missed one came at once, the 14-day one
+/// saying "in 14 days" with three left.) Down until after the end: none says "ends in";
+/// the overdue reminder speaks.
+#[test]
+fn embargo_reminders_missed_while_down_say_the_days_left() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.open_case("Heap overflow");
+    w.new_mail();
+    let embargo = w.case("SEC-2026-0001").embargo_end.unwrap();
+    let three_before = embargo - chrono::Days::new(3);
+    w.clock.set(paris(
+        chrono::Datelike::year(&three_before),
+        chrono::Datelike::month(&three_before),
+        chrono::Datelike::day(&three_before),
+        10,
+        0,
+    ));
+    assert_eq!(
+        embargo_only(sent(&w.run_due())),
+        vec![
+            "SEC-2026-0001 embargo-14d stale",
+            "SEC-2026-0001 embargo-7d (late)"
+        ]
+    );
+    let subjects: Vec<String> = w
+        .new_mail()
+        .iter()
+        .filter_map(|m| header(&m.bytes, "Subject"))
+        .filter(|s| s.contains("Embargo"))
+        .collect();
+    assert!(
+        !subjects.is_empty()
+            && subjects
+                .iter()
+                .all(|s| s.contains("Embargo ends in 3 days")),
+        "{subjects:?}"
+    );
+    let after = embargo + chrono::Days::new(2);
+    w.clock.set(paris(
+        chrono::Datelike::year(&after),
+        chrono::Datelike::month(&after),
+        chrono::Datelike::day(&after),
+        10,
+        0,
+    ));
+    let fired = embargo_only(sent(&w.run_due()));
+    assert!(
+        fired
+            .iter()
+            .all(|f| f.ends_with(" stale") || f.contains("embargo-overdue"))
+            && fired.iter().any(|f| f.contains("embargo-overdue")),
+        "{fired:?}"
+    );
 }
 
 /// Working hours moved an hour earlier, the desk restarted between the two starts of
