@@ -29,6 +29,16 @@ impl Ctx<'_> {
         self.config.calendar.format_date(d)
     }
 
+    /// An embargo's end as people outside the desk's zone read it right: the instant it
+    /// ends, with hour and zone (`Sun 21 Feb 2027, 00:00 CET (Europe/Paris)`). A bare
+    /// date let a maintainer some hours east publish that many hours early.
+    pub fn fmt_embargo(&self, end: chrono::NaiveDate) -> String {
+        self.fmt_instant(crate::desk::deadlines::embargo_end_instant(
+            &self.config.calendar,
+            end,
+        ))
+    }
+
     /// The first-response deadline of a case reported at `t`.
     pub fn respond_by(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         self.config

@@ -500,7 +500,7 @@ fn new_case(ctx: &Ctx<'_>, mail: &Mail, id: CaseId, ack: AckPlan) -> Decision {
     let mut d = Decision::on(case.clone(), true, MessageKind::Report);
     d.event(opened);
     let respond_by = ctx.respond_by(ctx.now);
-    let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
+    let embargo_text = case.embargo_end.map(|e| ctx.fmt_embargo(e));
 
     let ack_note = match &ack {
         AckPlan::Yes => acknowledge(

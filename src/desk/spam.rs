@@ -208,7 +208,7 @@ pub fn release(
         case.opened_at = ctx.now;
     }
     let respond_by = ctx.respond_by(case.opened_at);
-    let embargo_text = case.embargo_end.map(|e| ctx.fmt_date(e));
+    let embargo_text = case.embargo_end.map(|e| ctx.fmt_embargo(e));
     let threading = (
         Some(case.root_message_id.clone()),
         vec![case.root_message_id.clone()],

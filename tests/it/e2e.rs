@@ -493,9 +493,9 @@ fn the_team_drives_a_case_by_mail() {
         "{transcript}"
     );
     let told = format!(
-        "line 4: #embargo {}\n  → embargo until {}",
+        "line 4: #embargo {}\n  → embargo until {}, 00:00",
         embargo.format("%Y-%m-%d"),
-        embargo.format("%A %-d %B %Y")
+        embargo.format("%a %-d %b %Y")
     );
     assert!(transcript.contains(&told), "{told}\n{transcript}");
     assert!(

@@ -63,7 +63,7 @@ fn the_issue_example_end_to_end() {
         "line 1: #assign me\n  → assigned to alice@example.org",
         "line 2: #severity high\n  → severity set to high",
         "line 3: #cve requested\n  → CVE marked as requested",
-        "line 4: #embargo 2027-03-01\n  → embargo until Monday 1 March 2027; reminders follow it",
+        "line 4: #embargo 2027-03-01\n  → embargo until Mon 1 Mar 2027, 00:00 CET (Europe/Paris); reminders follow it",
         "line 5: #reply\n  → sent to the reporter (rita@reporter.test) from security@example.org: \
          1 line of text, the last “Thanks for the report — we reproduced it and are working on a fix.”",
     ] {
@@ -355,6 +355,14 @@ fn forward_round_trip_threads_the_maintainers_answer_back() {
         text.contains("Could you have a look?") && text.contains("The parser overflows."),
         "{text}"
     );
+    // The embargo's end with its hour and zone: a maintainer some hours east, reading a
+    // bare date, would publish that many hours early.
+    let end = w.case("SEC-2026-0001").embargo_end.unwrap();
+    let until = format!(
+        "Embargo:  until {}, 00:00 CET (Europe/Paris)",
+        end.format("%a %-d %b %Y")
+    );
+    assert!(text.contains(&until), "{until}\n{text}");
     // The maintainer answers; the reply threads into the case and reaches the team.
     let answer = format!(
         "From: maintainer@upstream.test\r\nTo: security+sec-2026-0001@example.org\r\nSubject: Re: [SEC-2026-0001] Security report for your attention\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: {}\r\n\r\nConfirmed, fix coming.\r\n",

@@ -83,7 +83,7 @@ impl Work<'_, '_> {
             return refused;
         }
         self.case.embargo_end = Some(date);
-        let text = format!("embargo until {}", self.ctx.fmt_date(date));
+        let text = format!("embargo until {}", self.ctx.fmt_embargo(date));
         self.change(text.clone());
         ok(format!("{text}; reminders follow it"))
     }

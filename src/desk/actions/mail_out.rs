@@ -107,7 +107,7 @@ impl Work<'_, '_> {
             desk_name: ctx.config.desk.name.clone(),
             text: self.text.to_string(),
             severity: self.case.severity.map(|s| s.to_string()),
-            embargo_end: self.case.embargo_end.map(|e| ctx.fmt_date(e)),
+            embargo_end: self.case.embargo_end.map(|e| ctx.fmt_embargo(e)),
             report: if own {
                 String::new()
             } else {
