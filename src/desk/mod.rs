@@ -34,6 +34,7 @@ use crate::types::{CaseId, CaseStatus, MessageId};
 use chrono::Duration;
 
 /// Everything the shell gathered about one incoming mail.
+#[derive(Clone)]
 pub struct Incoming<'a> {
     pub mail: &'a Mail,
     pub sender: Sender,

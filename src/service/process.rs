@@ -646,39 +646,64 @@ impl Desk {
             Sender::Team(member) => Some(member.clone()),
             _ => None,
         };
-        let mut decision = desk::decide(
-            &self.ctx(now),
-            Incoming {
-                mail: m,
-                sender,
-                filing,
-                body,
-                recent_acks: recent.acks,
-                recent_alerts: recent.alerts,
-                recent_acks_total: recent.acks_total,
-                ack_limit_told: recent.ack_limit_told,
-                facts,
-            },
-        );
-        if let Some((thread, why)) = after
-            && decision.opened
-        {
-            decision_note(&mut decision, m.from_address(), (&thread, why));
-        }
+        let incoming = Incoming {
+            mail: m,
+            sender,
+            filing,
+            body,
+            recent_acks: recent.acks,
+            recent_alerts: recent.alerts,
+            recent_acks_total: recent.acks_total,
+            ack_limit_told: recent.ack_limit_told,
+            facts,
+        };
+        // A publication's commit is made while recording; if git refuses it (a lock left
+        // in the checkout, a file the service may not write), the mail is decided again
+        // knowing it: `#publish` is refused with git's words, and the rest applies.
+        let mut again = incoming
+            .facts
+            .advisory_repo
+            .is_some()
+            .then(|| incoming.clone());
+        let decide = |incoming: Incoming<'_>| {
+            let mut decision = desk::decide(&self.ctx(now), incoming);
+            if let Some((thread, why)) = &after
+                && decision.opened
+            {
+                decision_note(&mut decision, m.from_address(), (thread, why));
+            }
+            decision
+        };
+        let mut decision = decide(incoming);
         let mut references = threading::ancestor_ids(m);
         references.sort();
         references.dedup();
         let meta = Meta::of(m, raw_id, references);
-        // Only a `#move` that went through moves the case (not one a `#case` naming
-        // another case stopped, nor the second of two).
-        let move_to = decision.move_to.clone().zip(mover);
-        let out = self.record(tx, decision, Some(&meta), now, delivery)?;
-        match (move_to, &out) {
+        let out = loop {
+            // Only a `#move` that went through moves the case (not one a `#case` naming
+            // another case stopped, nor the second of two).
+            let move_to = decision.move_to.clone().zip(mover.clone());
+            let Some(mut incoming) = again.take() else {
+                break (
+                    move_to,
+                    self.record(tx, decision, Some(&meta), now, delivery)?,
+                );
+            };
+            match tx.savepoint(|tx| self.record(tx, decision, Some(&meta), now, delivery)) {
+                Err(store::StoreError::AdvisoryRepo(why)) => {
+                    incoming.facts.advisory_repo =
+                        Some(Err(format!("git refused the commit: {why}")));
+                    decision = decide(incoming);
+                }
+                recorded => break (move_to, recorded?),
+            }
+        };
+        match out {
             (Some((target, member)), Processed::Filed { case, .. }) => {
                 let target = top.view(top.config.desk_named(&target).map_or("", |c| &c.desk.key));
-                self.hand_over(tx, target, case, &member, now, delivery)
+                self.hand_over(tx, target, &case, &member, now, delivery)
             }
-            _ => Ok(out),
+            (_, out) => Ok(out),
         }
     }
 

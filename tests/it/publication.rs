@@ -107,6 +107,49 @@ fn publish_numbers_past_the_repository_commits_on_a_branch_and_pushes() {
     assert_eq!(w.case("SEC-2026-0003").advisory_id, None);
 }
 
+/// Git refusing the publication's commit (a lock left in the checkout by a crashed git)
+/// refuses `#publish` with git's words, and the other commands of the mail apply. The
+/// whole mail was rolled back, tried again and set aside as "could not be processed":
+/// no transcript, the `#severity` above lost, the case never named.
+#[test]
+fn a_commit_git_refuses_refuses_publish_and_keeps_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_origin, clone) = origin_and_clone(tmp.path());
+    let mut w = World::with(
+        monday_10(),
+        &format!("advisory_repo = \"{}\"\n", clone.display()),
+    );
+    let notice = open(&mut w, "r1@reporter.test");
+    w.command(ALICE, "s1@example.org", &notice, SETUP);
+    w.new_mail();
+    std::fs::write(clone.join(".git/refs/heads/OSEC-2026-18.lock"), "").unwrap();
+    w.command(
+        ALICE,
+        "p1@example.org",
+        &notice,
+        "#severity high\r\n#publish now\r\n",
+    );
+    let out = w.new_mail();
+    let t = body(&first(&out, "transcript").bytes);
+    assert!(
+        t.contains("cannot take the advisory") && t.contains("git refused the commit"),
+        "{t}"
+    );
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(
+        case.severity.map(|s| s.to_string()).as_deref(),
+        Some("high")
+    );
+    assert_ne!(case.status, CaseStatus::Published);
+    assert_eq!(case.advisory_id, None);
+    assert!(
+        out.iter().all(|r| r.purpose.as_str() != "announce"),
+        "{}",
+        summarize(&out)
+    );
+    assert_eq!(w.store.read(|tx| tx.list_cases(false)).unwrap().len(), 1);
+}
+
 #[test]
 fn publish_refuses_listing_what_to_add() {
     let mut w = World::new();
