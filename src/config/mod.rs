@@ -612,11 +612,9 @@ fn resolve_secret(
             .get(path)
             .cloned()
             .unwrap_or_else(|| Err("it was not read".into()));
-        return match read {
-            Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
-                Some(Secret(s.trim_end_matches(['\r', '\n']).to_string()))
-            }
-            Ok(_) => {
+        return match read.as_deref().map(secret_of_file) {
+            Ok(Some(s)) => Some(Secret(s.to_string())),
+            Ok(None) => {
                 p.add(
                     &format!("{section}.password_file"),
                     format!("{} is empty", path.display()),
@@ -648,7 +646,16 @@ fn resolve_secret(
     found
         .credentials
         .get(credential)
-        .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
+        .and_then(|s| secret_of_file(s))
+        .map(|s| Secret(s.to_string()))
+}
+
+/// The password a secret file holds: its first line (a note below it, `# rotated by
+/// bob`, is no part of it), without its line end; none when that is empty.
+pub fn secret_of_file(text: &str) -> Option<&str> {
+    let first = text.lines().next().unwrap_or("");
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    (!first.is_empty()).then_some(first)
 }
 
 /// A duration key of at least one second, `default` when absent.

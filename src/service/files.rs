@@ -157,7 +157,8 @@ mod tests {
     #[test]
     fn secrets_come_from_files_env_or_systemd_credentials() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
+        // The first line: a note below it is no part of the password.
+        std::fs::write(dir.path().join("pw"), "from-file\r\n# rotated by bob\n").unwrap();
         let with_file = GOOD.replace(
             "password_env = \"PW\"",
             &format!("password_file = \"{}\"", dir.path().join("pw").display()),
@@ -169,6 +170,12 @@ mod tests {
                 .password
                 .expose(),
             "from-file"
+        );
+        let resolved = crate::config::Secret::new("old");
+        let again = crate::service::login_secret(Some(&dir.path().join("pw")), &resolved);
+        assert_eq!(
+            again.map(|s| s.expose().to_string()),
+            Ok("from-file".into())
         );
 
         std::fs::write(dir.path().join("imap"), "from-credential").unwrap();

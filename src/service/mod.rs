@@ -33,10 +33,13 @@ pub(crate) fn login_secret(file: Option<&Path>, resolved: &Secret) -> Result<Sec
         return Ok(resolved.clone());
     };
     match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
-            Ok(Secret::new(s.trim_end_matches(['\r', '\n'])))
-        }
-        Ok(_) => Err(format!("the password file {} is empty", path.display())),
+        Ok(s) => match crate::config::secret_of_file(&s) {
+            Some(first) => Ok(Secret::new(first)),
+            None => Err(format!(
+                "the password file {} is empty (its first line is the password)",
+                path.display()
+            )),
+        },
         Err(e) => Err(format!(
             "cannot read the password file {}: {e}",
             path.display()
