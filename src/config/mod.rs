@@ -458,12 +458,23 @@ pub struct Gathered {
 impl RawConfig {
     /// Parses configuration text (no validation yet).
     pub fn parse(text: &str) -> Result<RawConfig, Vec<ConfigProblem>> {
-        toml::from_str(text).map_err(|e| {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // Where, and what, but never the line itself: it may hold a password written
+            // unquoted, and this goes to the journal.
+            let at = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| {
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
             vec![ConfigProblem {
                 key: "(file)".into(),
                 message: format!(
-                    "not valid TOML for this configuration: {}",
-                    e.to_string().trim()
+                    "not valid TOML for this configuration{at}: {}",
+                    e.message().trim()
                 ),
             }]
         })
@@ -559,6 +570,14 @@ fn check_absolute(p: &mut Problems, key: &str, path: Option<&std::path::Path>) {
     if let Some(path) = path
         && !path.is_absolute()
     {
+        // A password written as the file's name by mistake is not repeated.
+        if key.ends_with("password_file") {
+            p.add(
+                key,
+                "is not an absolute path: it names the file holding the password (e.g. /etc/secdesk/imap-password), not the password itself",
+            );
+            return;
+        }
         p.add(
             key,
             format!(
@@ -621,6 +640,8 @@ fn resolve_secret(
                 );
                 None
             }
+            // A relative one is refused as such, without its name.
+            Err(_) if !path.is_absolute() => None,
             Err(e) => {
                 p.add(
                     &format!("{section}.password_file"),
@@ -634,9 +655,16 @@ fn resolve_secret(
         return match secrets.env.get(var) {
             Some(v) if !v.is_empty() => Some(Secret(v.clone())),
             _ => {
+                // Named only if it could be a variable's name: a password written here by
+                // mistake must not reach the journal.
+                let name = var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !var.starts_with(|c: char| c.is_ascii_digit());
                 p.add(
                     &format!("{section}.password_env"),
-                    format!("the environment variable {var} is not set (or empty)"),
+                    match name {
+                        true => format!("the environment variable {var} is not set (or empty)"),
+                        false => "names an environment variable (e.g. IMAP_PASSWORD), not the password itself".into(),
+                    },
                 );
                 None
             }
@@ -1291,6 +1319,31 @@ authserv_id = "mx.example.org"
             Ok(_) => Vec::new(),
             Err(p) => p.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    /// A secret written where it does not belong (unquoted, or as the name of a variable
+    /// or a file) is never repeated in the problem, which goes to the journal: the TOML
+    /// error quoted the line, and the other two named the value.
+    #[test]
+    fn a_secret_in_the_wrong_place_is_not_repeated() {
+        for text in [
+            GOOD.replace("password_env = \"PW\"", "password = s3cr3t!"),
+            GOOD.replace("password_env = \"PW\"", "password = \"pa\\ss\""),
+            GOOD.replace("password_env = \"PW\"", "password_env = \"s3cr3t!\""),
+            GOOD.replace("password_env = \"PW\"", "password_file = \"s3cr3t!\""),
+        ] {
+            let problems = problems(&text);
+            assert!(!problems.is_empty(), "{text}");
+            assert!(
+                problems
+                    .iter()
+                    .all(|p| !p.contains("s3cr3t") && !p.contains("pa\\ss")),
+                "{problems:?}"
+            );
+        }
+        // A name that is a variable's is still named.
+        let unset = problems(&GOOD.replace("password_env = \"PW\"", "password_env = \"IMAP_PW\""));
+        assert!(unset.iter().any(|p| p.contains("IMAP_PW")), "{unset:?}");
     }
 
     /// An address the mail writer refuses (a trailing dot, an empty label, a second
