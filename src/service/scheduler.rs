@@ -253,21 +253,20 @@ fn fire_spam_summary(
             if !tx.claim_reminder(r.id, now, late)? {
                 return Ok(Some(Fired::Taken));
             }
-            match rendered {
-                Ok(rendered) => desk.enqueue(
-                    tx,
-                    &Outgoing::new(
-                        Purpose::Digest,
-                        None,
-                        desk.config.team.recipients(),
-                        rendered,
-                    ),
-                    now,
-                )?,
-                Err(e) => {
-                    tracing::error!(error = %e, "the spam summary could not be written");
-                }
-            }
+            let rendered = rendered.unwrap_or_else(|(e, plain)| {
+                tracing::error!(error = %e, "the spam summary's template failed; sent plain");
+                plain
+            });
+            desk.enqueue(
+                tx,
+                &Outgoing::new(
+                    Purpose::Digest,
+                    None,
+                    desk.config.team.recipients(),
+                    rendered,
+                ),
+                now,
+            )?;
             Some(Fired::Sent {
                 scope: r.scope.clone(),
                 kind: r.kind.clone(),

@@ -326,6 +326,43 @@ fn a_suspect_reply_in_a_normal_case_is_filed_and_marked() {
     assert_eq!(w.case("SEC-2026-0001").status.as_str(), "new");
 }
 
+/// A team-alert override that fails on the summary (it passed the start-up check) still
+/// lets the day's suspect mail reach the team, in plain words: the summary was only
+/// logged, and the next one began where it would have ended, so a real report held that
+/// day was never listed.
+#[test]
+fn a_summary_whose_template_fails_is_sent_plain() {
+    let mut w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("team-alert.txt"),
+        "Subject: [{{ case_id }}] {{ headline }}\n\n\
+         {% if case_id == \"spam\" %}{{ no_such_function() }}{% endif %}{{ text }}\n",
+    )
+    .unwrap();
+    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
+    assert!(templates.check().is_ok());
+    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim@innocent.test",
+        "f1@spam.test",
+        "Prize",
+        "x",
+    ));
+    assert!(w.new_mail().is_empty());
+    w.run_due();
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    let fired = w.run_due();
+    let mail = w.new_mail();
+    assert_eq!(mail.len(), 2, "{fired:?} {}", summarize(&mail));
+    let text = body(&mail[0].bytes);
+    assert!(
+        text.contains("SEC-2026-0001") && text.contains("template failed"),
+        "{text}"
+    );
+}
+
 #[test]
 fn one_daily_summary_sanitised_and_never_twice() {
     let mut w = World::new();
