@@ -317,15 +317,16 @@ async fn check_smtp(config: &Config) -> Finding {
 }
 
 /// Every desk's address, each with the key that sets it.
-fn senders(config: &Config) -> Vec<(String, &str)> {
+fn senders(config: &Config) -> Vec<crate::service::mailer::Probe<'_>> {
     config
         .all_desks()
-        .map(|d| {
-            let key = match d.desk.key.as_str() {
+        .map(|d| crate::service::mailer::Probe {
+            key: match d.desk.key.as_str() {
                 "" => "desk.address".to_string(),
                 name => format!("desks.{name}.address"),
-            };
-            (key, d.desk.address.as_str())
+            },
+            sender: d.desk.address.as_str(),
+            team: d.team.recipients(),
         })
         .collect()
 }

@@ -305,11 +305,12 @@ impl Mailer {
         Ok(Session { conn, limit })
     }
 
-    /// Connects, says hello, logs in, names `sender` as a mail's sender and itself as its
-    /// recipient (a server that wants a login, or refuses the desk's address, says so
-    /// only there: Postfix weighs its sender restrictions at the first `RCPT TO`) and
-    /// leaves without sending: for `secdesk check`.
-    pub async fn test_connection(&self, senders: &[(String, &str)]) -> Result<(), Unreachable> {
+    /// Connects, says hello, logs in, names each desk's address as a mail's sender and as
+    /// its recipient (a server that wants a login, or refuses the desk's address, says so
+    /// only there: Postfix weighs its sender restrictions at the first `RCPT TO`), then
+    /// the desk's team as recipients (a list renamed on the server refuses every notice),
+    /// and leaves without sending: for `secdesk check`.
+    pub async fn test_connection(&self, desks: &[Probe<'_>]) -> Result<(), Unreachable> {
         use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
         let mut s = self.connect().await?;
         let at = format!("{}:{}", self.cfg.host, self.cfg.port);
@@ -317,7 +318,7 @@ impl Mailer {
         // sends as itself: a relay letting the login send as some addresses only
         // refused another desk's, and `check` said all was well).
         let mut said = None;
-        for (key, sender) in senders {
+        for Probe { key, sender, team } in desks {
             let refused = |error: String| Unreachable {
                 text: format!("{at} refuses {sender} ({key}) as a sender: {error}"),
                 keys: "desk.address",
@@ -326,15 +327,35 @@ impl Mailer {
                 Ok(a) => {
                     let conn = &mut s.conn;
                     let envelope = async {
-                        conn.command(Mail::new(Some(a.clone()), Vec::new())).await?;
+                        let at_sender = |e| (None, e);
+                        conn.command(Mail::new(Some(a.clone()), Vec::new()))
+                            .await
+                            .map_err(at_sender)?;
                         match conn.command(Rcpt::new(a, Vec::new())).await {
-                            Err(e) if refuses_sender(&e) => Err(e),
-                            _ => Ok(()),
+                            Err(e) if refuses_sender(&e) => return Err(at_sender(e)),
+                            _ => {}
                         }
+                        for member in team {
+                            let Ok(to) = member.parse::<Address>() else {
+                                continue;
+                            };
+                            match conn.command(Rcpt::new(to, Vec::new())).await {
+                                Err(e) if e.is_permanent() => return Err((Some(member), e)),
+                                _ => {}
+                            }
+                        }
+                        Ok(())
                     };
                     match tokio::time::timeout(s.limit, envelope).await {
                         Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(match classify(&e) {
+                        Ok(Err((Some(member), e))) => Some(Unreachable {
+                            text: format!(
+                                "{at} refuses mail to {member}, of the team of {sender}: {}",
+                                describe(&e)
+                            ),
+                            keys: "team.members / team.notify",
+                        }),
+                        Ok(Err((None, e))) => Some(match classify(&e) {
                             SendOutcome::LoginNeeded(_) => Unreachable {
                                 text: format!("{at} wants a login first: {}", describe(&e)),
                                 keys: "smtp.username / smtp.password_file",
@@ -357,6 +378,14 @@ impl Mailer {
         s.quit().await;
         said.map_or(Ok(()), Err)
     }
+}
+
+/// What `secdesk check` asks the relay about one desk: its address as a sender (under
+/// `key`) and its team as recipients.
+pub struct Probe<'a> {
+    pub key: String,
+    pub sender: &'a str,
+    pub team: Vec<String>,
 }
 
 impl Session {

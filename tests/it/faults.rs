@@ -2093,6 +2093,41 @@ fn a_sender_refused_only_with_smtputf8_fails_that_mail_alone() {
     assert!(error.contains("no SMTPUTF8 here"), "{error}");
 }
 
+/// A relay refusing mail to a member of the team (a mailbox or list renamed on the
+/// server) fails `secdesk check`, naming the address and the keys: every notice,
+/// reminder and alert to it failed for good, while `check` said all was well.
+#[test]
+fn check_asks_the_relay_about_the_team_too() {
+    fn no_alice(line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        match upper.starts_with("RCPT TO") && upper.contains("ALICE@") {
+            true => "550 5.1.1 <alice@example.org>: Recipient address rejected: User unknown",
+            false => "250 ok",
+        }
+    }
+    let stack = MailStack::start();
+    let (port, _tries) = fake_smtp(no_alice);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let cfg_path = dir.path().join("config.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["check", "--config", cfg_path.to_str().unwrap()])
+        .env("TEST_IMAP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    let smtp_line = said
+        .lines()
+        .find(|l| l.starts_with("FAIL smtp"))
+        .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
+    assert!(
+        smtp_line.contains("alice@example.org") && smtp_line.contains("team.members"),
+        "{smtp_line}"
+    );
+    assert_ne!(check.status.code(), Some(0));
+}
+
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
 /// and a relay letting the login send as some addresses only refused another desk's
 /// mail, all of it, while `check` said all was well.
