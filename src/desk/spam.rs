@@ -99,16 +99,23 @@ pub fn ack_limit_alert(ctx: &Ctx<'_>, case: &CaseId, sent: u32) -> (NewEvent, Op
          during this window.",
         limit.count
     );
-    let out = ctx
+    let headline = "acknowledgements are held back (desk-wide limit)";
+    // A failed template costs the alert its layout, never the alert: its event says the
+    // team was told, and no other is sent in the window.
+    let rendered = ctx
         .templates
         .render(&templates::TeamAlert {
             case_id: case.to_string(),
-            headline: "acknowledgements are held back (desk-wide limit)".into(),
-            text,
+            headline: headline.into(),
+            text: text.clone(),
         })
-        .ok()
-        .map(|r| ctx.to_team(case, r));
-    (event, out)
+        .unwrap_or_else(|e| Rendered {
+            subject: format!("[{case}] {headline}"),
+            body: format!(
+                "The team-alert template failed on this alert ({e}); here it is without it.\n\n{text}"
+            ),
+        });
+    (event, Some(ctx.to_team(case, rendered)))
 }
 
 /// One suspect mail of the day, as the store found it.

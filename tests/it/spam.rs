@@ -993,6 +993,45 @@ fn a_flood_of_forged_mail_makes_no_backscatter_and_one_summary() {
     assert!(after.contains(&released), "{after}");
 }
 
+/// The alert that acknowledgements are held back goes even when the team-alert override
+/// fails on it: the case's history said "the team was told" and none went, and no other
+/// comes in the window.
+#[test]
+fn the_ack_limit_alert_goes_when_its_template_fails() {
+    let mut w = World::with(
+        monday_10(),
+        "[policy]\nack_rate_limit_total = \"1 per hour\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("team-alert.txt"),
+        "Subject: [{{ case_id }}] {{ headline }}\n\n\
+         {% if \"held back\" in headline %}{{ no_such_function() }}{% endif %}{{ text }}\n",
+    )
+    .unwrap();
+    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
+    assert!(templates.check().is_ok());
+    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+    for i in 0..2 {
+        w.deliver(&stamped(
+            "",
+            &format!("r{i}@reporter{i}.test"),
+            &format!("m{i}@reporter{i}.test"),
+            &format!("Report {i}"),
+            "x",
+        ));
+    }
+    let mail = w.new_mail();
+    let alerts = mail
+        .iter()
+        .filter(|r| {
+            header(&r.bytes, "Subject")
+                .is_some_and(|s| s.contains("acknowledgements are held back"))
+        })
+        .count();
+    assert_eq!(alerts, 2, "one per member: {}", summarize(&mail));
+}
+
 #[test]
 fn the_desk_wide_ack_limit_holds_under_thirty_senders() {
     let stack = MailStack::start();
