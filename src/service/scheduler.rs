@@ -228,7 +228,7 @@ fn ensure_recurring(
 /// its moment): claimed, queued and the next one planned in one transaction. A day
 /// without suspect mail sends nothing.
 fn fire_spam_summary(
-    desk: &Desk,
+    (top, desk): (&Desk, &Desk),
     tx: &Tx<'_>,
     r: &ReminderRow,
     now: DateTime<Utc>,
@@ -239,11 +239,15 @@ fn fire_spam_summary(
         tx.drop_reminder(r.id)?;
         return Ok(None);
     }
+    let configured: Vec<String> = top.all().map(|d| d.key().to_string()).collect();
     let since = tx
         .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
-    let (total, rows) =
-        tx.quarantined_between((since, r.due), desk.key(), spam::SUMMARY_MAX_ROWS)?;
+    let (total, rows) = tx.quarantined_between(
+        (since, r.due),
+        (desk.key(), &configured),
+        spam::SUMMARY_MAX_ROWS,
+    )?;
     let fired = match spam::summary(&desk.ctx(now), total, &rows, since) {
         None => {
             tx.drop_reminder(r.id)?;
@@ -381,7 +385,7 @@ fn fire(
         return drop_stale(tx, r).map(Some);
     }
     if r.kind == ReminderKind::SpamSummary.as_str() {
-        return fire_spam_summary(desk, tx, r, now, now - r.due > LATE_AFTER);
+        return fire_spam_summary((top, desk), tx, r, now, now - r.due > LATE_AFTER);
     }
     fire_reminder((top, desk), tx, r, now).map(Some)
 }

@@ -688,14 +688,17 @@ impl Tx<'_> {
     /// Suspect mail on `desk`'s cases filed in `[since, until)`: how many, and the first
     /// `at_most` of them (case, when, sender, subject, why), oldest first, from the
     /// `quarantined` events (through their own index) and the messages they belong to.
-    /// Bounded: a day's flood of spam costs the summary `at_most` rows in memory.
+    /// Bounded: a day's flood of spam costs the summary `at_most` rows in memory. The top
+    /// level's (`""`) takes in the cases of every desk not in `configured`: a desk
+    /// removed from the configuration leaves its cases to the top level.
     pub fn quarantined_between(
         &self,
         (since, until): (DateTime<Utc>, DateTime<Utc>),
-        desk: &str,
+        (desk, configured): (&str, &[String]),
         at_most: usize,
     ) -> Result<(usize, Vec<crate::desk::spam::SuspectMail>)> {
-        let range = params![ts(since), ts(until), desk];
+        let configured = serde_json::to_string(configured).unwrap_or_else(|_| "[]".into());
+        let range = params![ts(since), ts(until), desk, configured];
         let total: i64 = self
             .opt(&format!("SELECT COUNT(*) {QUARANTINED_FROM}"), range)?
             .unwrap_or(0);
@@ -799,7 +802,8 @@ impl Tx<'_> {
 
 /// The suspect mail on a desk's cases in a time range (`?1`, `?2`, desk `?3`): the
 /// kind written out, so that the partial index `events_quarantined` serves it.
-const QUARANTINED_FROM: &str = "FROM events e JOIN cases c ON c.id = e.case_id AND c.desk = ?3 \
+const QUARANTINED_FROM: &str = "FROM events e JOIN cases c ON c.id = e.case_id \
+     AND (c.desk = ?3 OR (?3 = '' AND c.desk NOT IN (SELECT value FROM json_each(?4)))) \
      LEFT JOIN messages m ON m.message_id = e.message_id \
      WHERE e.kind = 'quarantined' AND e.at >= ?1 AND e.at < ?2";
 
@@ -1159,14 +1163,15 @@ mod tests {
             })
             .unwrap();
         let day = (now - Duration::days(1), now + Duration::seconds(1));
+        let configured = vec![String::new(), "cohttp".to_string()];
         let (total, rows) = store
-            .read(|tx| tx.quarantined_between(day, "", 200))
+            .read(|tx| tx.quarantined_between(day, ("", &configured), 200))
             .unwrap();
         assert_eq!((total, rows.len()), (300, 200));
         assert!(rows.iter().all(|r| r.case == "SEC-2026-0001"));
         assert!(rows[0].at < rows[199].at, "oldest first");
         let (total, rows) = store
-            .read(|tx| tx.quarantined_between(day, "cohttp", 200))
+            .read(|tx| tx.quarantined_between(day, ("cohttp", &configured), 200))
             .unwrap();
         assert_eq!((total, rows.len()), (300, 200));
         assert!(rows.iter().all(|r| r.case == "COHTTP-2026-0001"));

@@ -647,6 +647,35 @@ fn a_removed_desks_digest_is_not_a_second_one() {
     }
 }
 
+/// A desk removed from the configuration leaves its suspect mail to the top level's
+/// daily spam summary: its own summary is dropped with it, and the top level's counted
+/// only cases filed on the top level, so a real report held there was listed nowhere.
+#[test]
+fn a_removed_desks_suspect_mail_is_in_the_top_levels_spam_summary() {
+    let mut w = world();
+    let forged = format!(
+        "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=spam.test; dkim=none; dmarc=fail (p=reject) header.from=innocent.test\r\n{}",
+        report_to("victim@innocent.test", COHTTP, "f2@spam.test", "Prize", "x")
+    );
+    w.deliver(&forged);
+    assert!(w.new_mail().is_empty());
+    w.run_due();
+    w.reconfigure(|t| t);
+    assert!(w.desk.config.desks.is_empty());
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let summaries = spam_summaries(&mail);
+    assert_eq!(
+        recipients(&summaries),
+        vec![ALICE.to_string(), BOB.to_string()],
+        "{}",
+        summarize(&mail)
+    );
+    let text = body(&summaries[0].bytes);
+    assert!(text.contains("COHTTP-2026-0001"), "{text}");
+}
+
 /// The alert budget of one desk is its own: forged commands naming no case that used up
 /// the top level's (five alerts to each of its two members) leave dune's team told of
 /// the next forgery on dune.
