@@ -11,7 +11,7 @@ use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, MessageKind};
 use crate::mail::Mail;
 use crate::mail::spam::{self, Rules, Verdict, one_line};
-use crate::outgoing::templates::{self, Rendered, TemplateError};
+use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{Outgoing, Purpose};
 use crate::types::{CaseId, CaseStatus};
 use chrono::{DateTime, Duration, Utc};
@@ -99,22 +99,11 @@ pub fn ack_limit_alert(ctx: &Ctx<'_>, case: &CaseId, sent: u32) -> (NewEvent, Op
          during this window.",
         limit.count
     );
-    let headline = "acknowledgements are held back (desk-wide limit)";
-    // A failed template costs the alert its layout, never the alert: its event says the
-    // team was told, and no other is sent in the window.
-    let rendered = ctx
-        .templates
-        .render(&templates::TeamAlert {
-            case_id: case.to_string(),
-            headline: headline.into(),
-            text: text.clone(),
-        })
-        .unwrap_or_else(|e| Rendered {
-            subject: format!("[{case}] {headline}"),
-            body: format!(
-                "The team-alert template failed on this alert ({e}); here it is without it.\n\n{text}"
-            ),
-        });
+    let rendered = ctx.templates.alert(
+        &case.to_string(),
+        "acknowledgements are held back (desk-wide limit)",
+        text,
+    );
     (event, Some(ctx.to_team(case, rendered)))
 }
 
@@ -135,7 +124,7 @@ pub fn summary(
     n: usize,
     rows: &[SuspectMail],
     since: DateTime<Utc>,
-) -> Option<Result<Rendered, (TemplateError, Rendered)>> {
+) -> Option<Rendered> {
     if n == 0 {
         return None;
     }
@@ -171,23 +160,7 @@ pub fn summary(
         "{n} suspect mail{} held in the spam state",
         if n == 1 { "" } else { "s" }
     );
-    let rendered = ctx.templates.render(&templates::TeamAlert {
-        case_id: "spam".into(),
-        headline: headline.clone(),
-        text: text.clone(),
-    });
-    // A failed template costs the summary its layout, never its list: a real report
-    // held that day would be listed in no other.
-    Some(rendered.map_err(|e| {
-        let plain = Rendered {
-            subject: format!("[spam] {headline}"),
-            body: format!(
-                "The team-alert template failed on this summary ({e}); here it is without \
-                 it. Fix the override (`secdesk check` renders them all).\n\n{text}"
-            ),
-        };
-        (e, plain)
-    }))
+    Some(ctx.templates.alert("spam", &headline, text))
 }
 
 fn display_or(text: &str, empty: &str) -> String {

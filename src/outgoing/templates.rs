@@ -152,6 +152,28 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 impl Templates {
+    /// A team alert (`[tag] headline`, then `text`) through the team-alert template, or,
+    /// if that override fails on it, plain with the failure said first: a failed
+    /// template costs an alert its layout, never the alert (the case's history says the
+    /// team was told; a summary's list is in no other mail).
+    pub fn alert(&self, tag: &str, headline: &str, text: String) -> Rendered {
+        self.render(&TeamAlert {
+            case_id: tag.to_string(),
+            headline: headline.to_string(),
+            text: text.clone(),
+        })
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, headline, "the team-alert template failed; the alert goes plain");
+            Rendered {
+                subject: format!("[{tag}] {headline}"),
+                body: format!(
+                    "The team-alert template failed on this alert ({e}); here it is without \
+                     it. Fix the override (`secdesk check` renders them all).\n\n{text}"
+                ),
+            }
+        })
+    }
+
     /// The built-in templates alone.
     pub fn builtin() -> Result<Templates, TemplateError> {
         Templates::with_overrides(&BTreeMap::new())
@@ -557,6 +579,27 @@ mod tests {
         let t = Templates::builtin().unwrap();
         t.check().unwrap();
         assert_eq!(samples::all(&t).len(), BUILTIN.len());
+    }
+
+    /// An alert whose team-alert override fails on it goes plain, text and all; one
+    /// whose override works goes through it.
+    #[test]
+    fn an_alert_goes_plain_when_its_template_fails() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "team-alert".to_string(),
+            "Subject: [{{ case_id }}] {{ headline }}\n\n{% if case_id == \"SEC-2026-0001\" %}{{ no_such_function() }}{% endif %}{{ text }}\n".to_string(),
+        );
+        let t = Templates::with_overrides(&overrides).unwrap();
+        let plain = t.alert("SEC-2026-0001", "the push failed", "push it by hand".into());
+        assert_eq!(plain.subject, "[SEC-2026-0001] the push failed");
+        assert!(
+            plain.body.contains("template failed") && plain.body.ends_with("push it by hand"),
+            "{}",
+            plain.body
+        );
+        let fine = t.alert("SEC-2026-0002", "the push failed", "push it by hand".into());
+        assert!(!fine.body.contains("template failed"), "{}", fine.body);
     }
 
     #[test]

@@ -257,10 +257,6 @@ fn fire_spam_summary(
             if !tx.claim_reminder(r.id, now, late)? {
                 return Ok(Some(Fired::Taken));
             }
-            let rendered = rendered.unwrap_or_else(|(e, plain)| {
-                tracing::error!(error = %e, "the spam summary's template failed; sent plain");
-                plain
-            });
             desk.enqueue(
                 tx,
                 &Outgoing::new(
