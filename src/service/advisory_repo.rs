@@ -12,7 +12,6 @@
 //! Invariant: only this module runs git; nothing in `publish/` does I/O.
 
 use crate::desk::case::{DESK_ACTOR, EventKind, NewEvent};
-use crate::outgoing::templates;
 use crate::outgoing::{Outgoing, Purpose};
 use crate::publish::publication::{CASE_TRAILER, RepoCommit};
 use crate::service::mailer::backoff;
@@ -472,24 +471,15 @@ fn tell_team(
          repository checkout, but pushing that branch to its origin failed:\n\n{why}\n\n\
          Push it by hand (git push origin {branch}) and open the pull request."
     );
-    match desk.templates.render(&templates::TeamAlert {
-        case_id: case.to_string(),
-        headline,
-        text,
-    }) {
-        Ok(r) => desk.enqueue(
-            tx,
-            &Outgoing::new(
-                Purpose::TeamNotice,
-                Some(case_id.clone()),
-                desk.config.team.recipients(),
-                r,
-            ),
-            now,
+    let r = desk.templates.alert(case, &headline, text);
+    desk.enqueue(
+        tx,
+        &Outgoing::new(
+            Purpose::TeamNotice,
+            Some(case_id.clone()),
+            desk.config.team.recipients(),
+            r,
         ),
-        Err(e) => {
-            tracing::error!(error = %e, branch, "the team alert about a failed push could not be rendered");
-            Ok(())
-        }
-    }
+        now,
+    )
 }
