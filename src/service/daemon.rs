@@ -500,6 +500,18 @@ impl Trouble {
             self.down = true;
             return (None, r.more);
         }
+        if let Some(e) = r.deferred.as_ref().filter(|_| r.sent == 0) {
+            // Every mail of the pass deferred (a relay short of space answering 4xx to
+            // each): nothing leaves, and the desk says so until one goes.
+            health::status_of(
+                health::Part::Outbox,
+                Some(&format!(
+                    "SMTP: {} mail(s) deferred ({e}); mail waits",
+                    r.retrying
+                )),
+            );
+            self.down = true;
+        }
         if std::mem::take(&mut self.db_down) {
             tracing::info!("the outbox can be written again");
             health::status_of(health::Part::Outbox, None);

@@ -549,6 +549,9 @@ pub struct FlushReport {
     /// when none of this one's went (told as [`FlushReport::unreachable`]). Kept when
     /// some went: the desk still says what is wrong.
     pub login_needed: Option<Unreachable>,
+    /// The server's last answer to a mail it deferred (`452 Insufficient system
+    /// storage`): when none of the pass went, every mail waits on it.
+    pub deferred: Option<String>,
 }
 
 impl FlushReport {
@@ -557,6 +560,7 @@ impl FlushReport {
         self.sent += other.sent;
         self.retrying += other.retrying;
         self.failed += other.failed;
+        self.deferred = other.deferred.or(self.deferred.take());
     }
 }
 
@@ -1021,6 +1025,7 @@ impl<'a> Lane<'a> {
             }
             SendOutcome::Transient(error) | SendOutcome::Broken(error) => {
                 report.retrying += 1;
+                report.deferred = Some(error.clone());
                 // A broken connection is no answer about this mail: tried again sooner.
                 let (retry_at, what) = if broken {
                     (

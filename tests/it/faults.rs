@@ -2219,6 +2219,47 @@ fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
     );
 }
 
+/// A relay deferring every mail (`452 Insufficient system storage`) sends nothing, and
+/// the desk says so in systemd's status until mail goes again: it said all was well,
+/// with only a warning per mail in the journal.
+#[test]
+fn a_relay_deferring_every_mail_is_shown_in_the_status() {
+    let stack = MailStack::start();
+    let (port, _) = fake_smtp(|line| {
+        if line.to_ascii_uppercase().starts_with("MAIL FROM") {
+            "452 4.3.1 Insufficient system storage"
+        } else {
+            "250 ok"
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut systemd = Systemd::listen(dir.path());
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let _desk = Daemon::start(
+        &cfg,
+        &dir.path().join("run.log"),
+        &[("NOTIFY_SOCKET", &socket)],
+    );
+    wait_first_sync(&db).unwrap();
+    append_reports(&stack, 1, "d", "Deferred", Some("def"));
+    let told = systemd.until(Duration::from_secs(20), |l| {
+        l.iter().any(|l| l.contains("deferred"))
+    });
+    assert!(
+        told.iter().any(|l| l.starts_with("STATUS=SMTP:")
+            && l.contains("452")
+            && l.contains("mail waits")),
+        "{told:?}"
+    );
+    assert_eq!(
+        tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"),
+        0
+    );
+}
+
 /// A server (or a middlebox) that drops the connection at every IDLE: the desk logs in
 /// again with a growing backoff, not every second forever (a sync that worked reset the
 /// backoff, and the next IDLE failed at once).
