@@ -544,7 +544,15 @@ async fn scheduler_loop(
         beat.tick();
         let now = clock.now();
         let d = Arc::clone(&desk);
-        let progressed = match db.call(move |s| scheduler::run_due(&d, s, now)).await {
+        let (asked, alive) = (stop.clone(), beat.clone());
+        let go_on = move || {
+            alive.tick();
+            !asked.is_requested()
+        };
+        let progressed = match db
+            .call(move |s| scheduler::run_due_while(&d, s, now, &go_on))
+            .await
+        {
             Ok(fired) => {
                 for f in &fired {
                     if let scheduler::Fired::Sent { scope, kind, late } = f {

@@ -44,9 +44,25 @@ pub enum Fired {
 /// cannot be, is logged, set aside (cancelled, with an event on its case) and skipped;
 /// a database error on one row is logged and that row is tried again on the next pass.
 pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Result<Vec<Fired>> {
+    run_due_while(desk, store, now, &|| true)
+}
+
+/// [`run_due`], asking `go_on` before each reminder and before the pushes: the daemon's
+/// says whether stop was asked (and ticks the loop's beat). After a long outage hundreds
+/// of reminders are due at once, each its own transaction; a stop waited for them all,
+/// past systemd's stop timeout. What is left waits for the next pass.
+pub fn run_due_while(
+    desk: &Desk,
+    store: &mut Store,
+    now: DateTime<Utc>,
+    go_on: &dyn Fn() -> bool,
+) -> store::Result<Vec<Fired>> {
     let due = store.read(|tx| tx.due_reminders(now))?;
     let mut fired = Vec::new();
     for r in due {
+        if !go_on() {
+            return Ok(fired);
+        }
         let r = match r {
             Ok(r) => r,
             Err(bad) => {
@@ -79,6 +95,9 @@ pub fn run_due(desk: &Desk, store: &mut Store, now: DateTime<Utc>) -> store::Res
         }
         Ok(())
     })?;
+    if !go_on() {
+        return Ok(fired);
+    }
     // Published advisories whose branch still has to reach the repository's origin.
     for p in crate::service::advisory_repo::push_due(desk, store, now)? {
         tracing::info!(push = ?p, "advisory branch push");

@@ -768,6 +768,35 @@ fn mail_queued_for_a_member_who_left_is_not_sent_to_them() {
     );
 }
 
+/// A pass asks before each reminder whether to go on (the daemon's answer is "no" once
+/// stop is asked): what is left is sent at the next pass, once. A stop waited for every
+/// reminder of a long outage, each its own transaction, past systemd's stop timeout.
+#[test]
+fn a_pass_stops_between_reminders_when_asked() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "[policy]\ndigest = \"none\"\n");
+    for n in 0..3 {
+        w.open_report(&format!("r{n}@reporter.test"), &format!("Bug {n}"), "x");
+    }
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    let asked = std::cell::Cell::new(0);
+    let once = || {
+        asked.set(asked.get() + 1);
+        asked.get() == 1
+    };
+    let now = w.clock_now();
+    let fired =
+        secdesk::service::scheduler::run_due_while(&w.desk, &mut w.store, now, &once).unwrap();
+    assert_eq!(sent(&fired), vec!["SEC-2026-0001 first-response"]);
+    assert_eq!(
+        sent(&w.run_due()),
+        vec![
+            "SEC-2026-0002 first-response",
+            "SEC-2026-0003 first-response"
+        ]
+    );
+}
+
 /// A reminder the mail server refuses for good (the responder's mailbox is gone) is told
 /// to the team: the deadline it was about must not pass unseen. (It was only noted on
 /// the case.)
