@@ -1740,6 +1740,12 @@ async fn connected(
             }
             timed(cfg.timeout, "NOOP", session.noop()).await?;
         }
+        // A stop ended the wait: the inbox is not read again (on a slow server, past the
+        // stop's bound, for a batch thrown away).
+        if shutdown.is_requested() {
+            let _ = tokio::time::timeout(cfg.timeout, session.logout()).await;
+            return Ok(());
+        }
     }
 }
 

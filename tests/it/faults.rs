@@ -2309,6 +2309,27 @@ fn idle_is_renewed_on_time_while_the_server_keeps_saying_it_is_there() {
     eprintln!("IDLE renewed, under a keep-alive a second, within {renewed:?}");
 }
 
+/// A stop while the desk idles ends the IDLE and logs out: it read the inbox once more
+/// first (SELECT, the listing, a batch downloaded to be thrown away), on a slow server
+/// past the stop's bound.
+#[test]
+fn a_stop_while_idling_reads_the_inbox_no_more() {
+    let stack = MailStack::start();
+    let proxy = Proxy::start(stack.imap_port);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), proxy.port, stack.smtp_port);
+    let idles = proxy.watch(b" IDLE\r\n");
+    let desk = RunningDesk::start(load(&text));
+    wait_until(WAIT, "the desk never began to idle", || {
+        proxy.sent(idles) > 0
+    });
+    let selects = proxy.watch(b" SELECT ");
+    let logouts = proxy.watch(b" LOGOUT\r\n");
+    desk.stop().unwrap();
+    assert_eq!(proxy.sent(selects), 0, "the inbox was read again");
+    assert_eq!(proxy.sent(logouts), 1, "the desk did not log out");
+}
+
 /// Watches `count` for `window`: it never goes past `most` (a backoff, not a tight loop).
 fn at_most_while_watched(most: usize, window: Duration, count: impl Fn() -> usize) {
     let watched = Instant::now();
