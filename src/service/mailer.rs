@@ -598,7 +598,11 @@ pub async fn flush(
 
 /// Marks failed, with why, the due rows that cannot be read back (a database edited by
 /// hand), so they never keep the rest of the outbox from going; how many.
-async fn set_aside_unreadable(db: &Db, bad: Vec<store::BadOutboxRow>) -> store::Result<u32> {
+async fn set_aside_unreadable(
+    db: &Db,
+    bad: Vec<store::BadOutboxRow>,
+    now: DateTime<Utc>,
+) -> store::Result<u32> {
     let n = u32::try_from(bad.len()).unwrap_or(u32::MAX);
     if n == 0 {
         return Ok(0);
@@ -609,7 +613,17 @@ async fn set_aside_unreadable(db: &Db, bad: Vec<store::BadOutboxRow>) -> store::
     db.call(move |s| {
         s.write(|tx| {
             for b in &bad {
-                tx.mark_failed(b.id, &format!("cannot be read back: {}", b.why))?;
+                let why = format!("cannot be read back: {}", b.why);
+                tx.mark_failed(b.id, &why)?;
+                // Its case says what never went.
+                if let Some(case) = &b.case {
+                    let event = crate::desk::case::NewEvent::new(
+                        crate::desk::case::EventKind::DeliveryFailed,
+                        crate::desk::case::DESK_ACTOR,
+                        format!("a queued mail (outbox row {}) was not sent: it {why}", b.id),
+                    );
+                    tx.insert_event(case, now, &event, None)?;
+                }
             }
             Ok(())
         })
@@ -635,7 +649,7 @@ pub async fn flush_over(
     } = db
         .call(move |s| s.read(|tx| tx.due_outbox(started, PASS_ROWS, PASS_BYTES)))
         .await?;
-    let set_aside = set_aside_unreadable(db, bad).await?;
+    let set_aside = set_aside_unreadable(db, bad, started).await?;
     if due.is_empty() {
         return Ok(FlushReport {
             failed: set_aside,

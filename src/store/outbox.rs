@@ -41,6 +41,8 @@ impl OutboxState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadOutboxRow {
     pub id: i64,
+    /// Its case, when that much of it can be read.
+    pub case: Option<CaseId>,
     pub why: String,
 }
 
@@ -361,11 +363,12 @@ impl Tx<'_> {
             bytes = bytes
                 .saturating_add(raw.6.len())
                 .saturating_add(raw.12.3.as_ref().map_or(0, Vec::len));
-            let id = raw.0;
+            let (id, case) = (raw.0, raw.1.as_deref().and_then(CaseId::parse));
             match convert(raw) {
                 Ok(row) => due.rows.push(row),
                 Err(e) => due.bad.push(BadOutboxRow {
                     id,
+                    case,
                     why: e.to_string(),
                 }),
             }

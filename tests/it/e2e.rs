@@ -755,10 +755,18 @@ fn a_queued_mail_that_cannot_be_read_back_does_not_stop_the_others() {
                 secdesk::store::Arrival::Live,
                 false,
             )?;
+            let case = secdesk::types::CaseId::parse("SEC-2026-0001").unwrap();
+            tx.insert_case(&secdesk::desk::case::Case::new(
+                case.clone(),
+                "r".into(),
+                None,
+                now,
+                secdesk::types::MessageId::new("r@reporter.test").unwrap(),
+            ))?;
             let broken = tx.enqueue(
                 &mail("broken@example.org"),
                 secdesk::outgoing::Purpose::Reply,
-                None,
+                Some(&case),
                 now,
             )?;
             tx.enqueue(
@@ -794,6 +802,16 @@ fn a_queued_mail_that_cannot_be_read_back_does_not_stop_the_others() {
         .unwrap();
     assert_eq!(state, "failed");
     assert!(error.contains("cannot be read back"), "{error}");
+    // And its case says so: the reply it carried never went.
+    let noted: i64 = open_ro(&db)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE case_id = 'SEC-2026-0001' AND kind = 'delivery-failed' AND detail LIKE '%cannot be read back%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(noted, 1);
 }
 
 #[test]
