@@ -1849,6 +1849,25 @@ fn fake_smtp(answer: fn(&str) -> &'static str) -> (u16, Arc<std::sync::atomic::A
     (port, tries)
 }
 
+/// The real binary, sending through a [`fake_smtp`] that answers with `answer` and
+/// telling a systemd socket its state, once it has read the inbox: its database, the
+/// socket's listener and the process.
+fn daemon_with_fake_smtp(
+    stack: &MailStack,
+    dir: &Path,
+    answer: fn(&str) -> &'static str,
+) -> (PathBuf, Systemd, Daemon) {
+    let (port, _) = fake_smtp(answer);
+    let (text, db) = fault_config(stack, dir, stack.imap_port, port);
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let systemd = Systemd::listen(dir);
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let desk = Daemon::start(&cfg, &dir.join("run.log"), &[("NOTIFY_SOCKET", &socket)]);
+    wait_first_sync(&db).unwrap();
+    (db, systemd, desk)
+}
+
 /// A server that wants a login the config does not give (a password set without
 /// `smtp.username`, say) answers `530` to every sender: that is no verdict on the mail,
 /// which waits, instead of each one failing for good. Like a refused login, it counts no
@@ -2164,7 +2183,8 @@ fn check_asks_the_relay_about_every_desks_address() {
 #[test]
 fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
     let stack = MailStack::start();
-    let (port, _) = fake_smtp(|line| {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut systemd, _desk) = daemon_with_fake_smtp(&stack, dir.path(), |line| {
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("RCPT TO") && upper.contains("@REPORTER.TEST") {
             "530 5.7.0 Authentication required"
@@ -2172,18 +2192,6 @@ fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
             "250 ok"
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let mut systemd = Systemd::listen(dir.path());
-    let socket = systemd.path.to_str().unwrap().to_owned();
-    let _desk = Daemon::start(
-        &cfg,
-        &dir.path().join("run.log"),
-        &[("NOTIFY_SOCKET", &socket)],
-    );
-    wait_first_sync(&db).unwrap();
     // Six reports: eighteen mails, one connection's worth (more would open more lanes,
     // and the other lanes took the notices).
     append_reports(&stack, 6, "l", "Outside", Some("out"));
@@ -2225,25 +2233,14 @@ fn a_server_wanting_a_login_for_some_recipients_still_takes_the_others() {
 #[test]
 fn a_relay_deferring_every_mail_is_shown_in_the_status() {
     let stack = MailStack::start();
-    let (port, _) = fake_smtp(|line| {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut systemd, _desk) = daemon_with_fake_smtp(&stack, dir.path(), |line| {
         if line.to_ascii_uppercase().starts_with("MAIL FROM") {
             "452 4.3.1 Insufficient system storage"
         } else {
             "250 ok"
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let mut systemd = Systemd::listen(dir.path());
-    let socket = systemd.path.to_str().unwrap().to_owned();
-    let _desk = Daemon::start(
-        &cfg,
-        &dir.path().join("run.log"),
-        &[("NOTIFY_SOCKET", &socket)],
-    );
-    wait_first_sync(&db).unwrap();
     append_reports(&stack, 1, "d", "Deferred", Some("def"));
     let told = systemd.until(Duration::from_secs(20), |l| {
         l.iter().any(|l| l.contains("deferred"))

@@ -333,16 +333,7 @@ fn a_suspect_reply_in_a_normal_case_is_filed_and_marked() {
 #[test]
 fn a_summary_whose_template_fails_is_sent_plain() {
     let mut w = World::new();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("team-alert.txt"),
-        "Subject: [{{ case_id }}] {{ headline }}\n\n\
-         {% if case_id == \"spam\" %}{{ no_such_function() }}{% endif %}{{ text }}\n",
-    )
-    .unwrap();
-    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
-    assert!(templates.check().is_ok());
-    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+    failing_team_alert(&mut w, "case_id == \"spam\"");
     w.deliver(&stamped(
         &dmarc_fail("innocent.test"),
         "victim@innocent.test",
@@ -361,6 +352,36 @@ fn a_summary_whose_template_fails_is_sent_plain() {
         text.contains("SEC-2026-0001") && text.contains("template failed"),
         "{text}"
     );
+}
+
+/// Gives the desk a team-alert override that passes the start-up check and fails on an
+/// alert for which `condition` holds.
+fn failing_team_alert(w: &mut World, condition: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("team-alert.txt"),
+        format!(
+            "Subject: [{{{{ case_id }}}}] {{{{ headline }}}}\n\n\
+             {{% if {condition} %}}{{{{ no_such_function() }}}}{{% endif %}}{{{{ text }}}}\n"
+        ),
+    )
+    .unwrap();
+    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
+    assert!(templates.check().is_ok());
+    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
+}
+
+/// `n` reports, each from a sender of its own (`r{i}@reporter{i}.test`).
+fn reports_from_senders(w: &mut World, n: usize) {
+    for i in 0..n {
+        w.deliver(&stamped(
+            "",
+            &format!("r{i}@reporter{i}.test"),
+            &format!("m{i}@reporter{i}.test"),
+            &format!("Report {i}"),
+            "x",
+        ));
+    }
 }
 
 #[test]
@@ -767,15 +788,7 @@ fn the_desk_wide_ack_limit_holds_acks_back_and_tells_the_team_once() {
         monday_10(),
         "[policy]\nack_rate_limit_total = \"5 per hour\"\n",
     );
-    for i in 0..8 {
-        w.deliver(&stamped(
-            "",
-            &format!("r{i}@reporter{i}.test"),
-            &format!("m{i}@reporter{i}.test"),
-            &format!("Report {i}"),
-            "x",
-        ));
-    }
+    reports_from_senders(&mut w, 8);
     let mail = w.new_mail();
     let count = |p: &str, to: &str| {
         mail.iter()
@@ -1002,25 +1015,8 @@ fn the_ack_limit_alert_goes_when_its_template_fails() {
         monday_10(),
         "[policy]\nack_rate_limit_total = \"1 per hour\"\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("team-alert.txt"),
-        "Subject: [{{ case_id }}] {{ headline }}\n\n\
-         {% if \"held back\" in headline %}{{ no_such_function() }}{% endif %}{{ text }}\n",
-    )
-    .unwrap();
-    let templates = secdesk::outgoing::templates::Templates::load(Some(dir.path())).unwrap();
-    assert!(templates.check().is_ok());
-    w.desk = secdesk::service::process::Desk::new(w.desk.config.clone(), templates);
-    for i in 0..2 {
-        w.deliver(&stamped(
-            "",
-            &format!("r{i}@reporter{i}.test"),
-            &format!("m{i}@reporter{i}.test"),
-            &format!("Report {i}"),
-            "x",
-        ));
-    }
+    failing_team_alert(&mut w, "\"held back\" in headline");
+    reports_from_senders(&mut w, 2);
     let mail = w.new_mail();
     let alerts = mail
         .iter()
