@@ -1904,22 +1904,30 @@ fn a_server_that_wants_a_login_first_fails_no_mail() {
         0,
         "no attempt counted"
     );
-    let cfg_path = dir.path().join("config.toml");
-    std::fs::write(&cfg_path, &text).unwrap();
+    let smtp_line = check_fails_smtp(dir.path(), &text);
+    assert!(
+        smtp_line.contains("wants a login first") && smtp_line.contains("smtp.username"),
+        "{smtp_line}"
+    );
+}
+
+/// `secdesk check` on `text`, written into `dir`: its `FAIL smtp` line. The test fails
+/// without one, or if `check` exits 0 all the same.
+fn check_fails_smtp(dir: &Path, text: &str) -> String {
+    let cfg_path = dir.join("config.toml");
+    std::fs::write(&cfg_path, text).unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
         .args(["check", "--config", cfg_path.to_str().unwrap()])
         .env("TEST_IMAP_PASSWORD", "secret")
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&check.stdout);
-    let smtp_line = said
+    let line = said
         .lines()
         .find(|l| l.starts_with("FAIL smtp"))
         .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
-    assert!(
-        smtp_line.contains("wants a login first") && smtp_line.contains("smtp.username"),
-        "{smtp_line}"
-    );
+    assert_ne!(check.status.code(), Some(0), "{said}");
+    line.to_string()
 }
 
 /// A login that works but may not send as the desk (an account rotated to one without
@@ -1977,18 +1985,7 @@ fn a_relay_refusing_the_desk_as_a_sender_fails_no_mail() {
             "no alert queued"
         );
         // `secdesk check` names the refusal wherever the relay says it.
-        let cfg_path = dir.path().join("config.toml");
-        std::fs::write(&cfg_path, &text).unwrap();
-        let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-            .args(["check", "--config", cfg_path.to_str().unwrap()])
-            .env("TEST_IMAP_PASSWORD", "secret")
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&check.stdout);
-        let smtp_line = said
-            .lines()
-            .find(|l| l.starts_with("FAIL smtp"))
-            .unwrap_or_else(|| panic!("no failed smtp check at step {n} in:\n{said}"));
+        let smtp_line = check_fails_smtp(dir.path(), &text);
         assert!(
             smtp_line.contains("refuses security@example.org")
                 && smtp_line.contains("desk.address"),
@@ -2128,23 +2125,11 @@ fn check_asks_the_relay_about_the_team_too() {
     let (port, _tries) = fake_smtp(no_alice);
     let dir = tempfile::tempdir().unwrap();
     let (text, _db) = fault_config(&stack, dir.path(), stack.imap_port, port);
-    let cfg_path = dir.path().join("config.toml");
-    std::fs::write(&cfg_path, &text).unwrap();
-    let check = Command::new(env!("CARGO_BIN_EXE_secdesk"))
-        .args(["check", "--config", cfg_path.to_str().unwrap()])
-        .env("TEST_IMAP_PASSWORD", "secret")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&check.stdout);
-    let smtp_line = said
-        .lines()
-        .find(|l| l.starts_with("FAIL smtp"))
-        .unwrap_or_else(|| panic!("no failed smtp check in:\n{said}"));
+    let smtp_line = check_fails_smtp(dir.path(), &text);
     assert!(
         smtp_line.contains("alice@example.org") && smtp_line.contains("team.members"),
         "{smtp_line}"
     );
-    assert_ne!(check.status.code(), Some(0));
 }
 
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
