@@ -18,6 +18,7 @@ use crate::service::process::Desk;
 use crate::store::{self, PlannedRow, ReminderRow, Store, Tx};
 use crate::types::{CaseId, CaseStatus, normalize_address};
 use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A reminder sent more than this after its moment is marked late.
 pub const LATE_AFTER: Duration = Duration::minutes(15);
@@ -130,39 +131,80 @@ pub fn replan_open_cases(
     })
 }
 
-/// Team mail queued before a restart for an address that is on no desk's team any more
-/// (a member who left, a list replaced) is not sent to it: one who has left the team
-/// hears nothing more of its cases, whatever waited in the outbox (SMTP down, say) when
-/// the configuration changed. Noted on each case. Returns how many rows changed.
+/// Team mail queued before a restart for an address no longer on the team of the desk
+/// that sends it (a member who left, a list replaced) is not sent to it: one who has
+/// left the team hears nothing more of its cases, whatever waited in the outbox (SMTP
+/// down, say) when the configuration changed. A notice, reminder or digest left with
+/// nobody goes to the team as it is now; a transcript (its author's alone) goes to
+/// nobody. Noted on each case. Returns how many rows changed.
 pub fn withdraw_mail_of_those_who_left(
     desk: &Desk,
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> store::Result<usize> {
-    let on_team = |address: &str| {
-        desk.all().any(|d| {
-            let team = &d.config.team;
-            team.is_member(address)
-                || team
-                    .notify
-                    .as_deref()
-                    .is_some_and(|l| normalize_address(l) == normalize_address(address))
-        })
-    };
     store.write(|tx| {
-        let withdrawn = tx.withdraw_team_mail(&on_team)?;
-        for (case, gone) in &withdrawn {
-            tracing::info!(case = ?case, to = %gone.join(", "), "queued team mail not sent: no longer on the team");
-            if let Some(case) = case {
-                let event = NewEvent::new(
-                    EventKind::DeliveryFailed,
-                    DESK_ACTOR,
-                    format!("team mail to {} not sent: no longer on the team", gone.join(", ")),
-                );
+        let rows = tx.pending_team_mail()?;
+        // Who already has a copy of each mail (a notice is one row per member).
+        let mut copies: BTreeMap<(&Option<CaseId>, &str, &str), BTreeSet<String>> = BTreeMap::new();
+        for r in &rows {
+            copies
+                .entry((&r.case, &r.purpose, &r.created))
+                .or_default()
+                .extend(r.recipients.iter().map(|a| normalize_address(a)));
+        }
+        let mut changed = 0;
+        for row in rows.iter().filter(|r| r.pending) {
+            // Mail of an address no desk has any more is the mailer's to fail.
+            let Some(sender) = desk.config.desk_of_address(&row.envelope_from) else {
+                continue;
+            };
+            let team = &sender.team;
+            let on_team = |a: &String| {
+                team.is_member(a)
+                    || team
+                        .notify
+                        .as_deref()
+                        .is_some_and(|l| normalize_address(l) == normalize_address(a))
+            };
+            let (kept, gone): (Vec<String>, Vec<String>) =
+                row.recipients.iter().cloned().partition(|a| on_team(a));
+            if gone.is_empty() {
+                continue;
+            }
+            changed += 1;
+            let gone = gone.join(", ");
+            let detail = if !kept.is_empty() {
+                tx.readdress(row.id, &kept)?;
+                format!("team mail to {gone} not sent to them: no longer on the team")
+            } else if row.purpose == Purpose::Transcript.as_str() {
+                tx.mark_failed(row.id, &format!("not sent: {gone} no longer on the team"))?;
+                format!("a transcript to {gone} not sent: no longer on the team")
+            } else {
+                // To the team as it is now, but to none who has a copy of their own.
+                let has = copies.get(&(&row.case, row.purpose.as_str(), row.created.as_str()));
+                let instead: Vec<String> = team
+                    .recipients()
+                    .into_iter()
+                    .filter(|a| !has.is_some_and(|h| h.contains(&normalize_address(a))))
+                    .collect();
+                if instead.is_empty() {
+                    tx.mark_failed(row.id, &format!("not sent: {gone} no longer on the team"))?;
+                    format!("team mail to {gone} not sent: no longer on the team")
+                } else {
+                    tx.readdress(row.id, &instead)?;
+                    format!(
+                        "team mail to {gone} sent to {} instead: {gone} no longer on the team",
+                        instead.join(", ")
+                    )
+                }
+            };
+            tracing::info!(case = ?row.case, "{detail}");
+            if let Some(case) = &row.case {
+                let event = NewEvent::new(EventKind::DeliveryFailed, DESK_ACTOR, detail);
                 tx.insert_event(case, now, &event, None)?;
             }
         }
-        Ok(withdrawn.len())
+        Ok(changed)
     })
 }
 

@@ -46,6 +46,19 @@ pub struct BadOutboxRow {
     pub why: String,
 }
 
+/// A queued team mail, as [`Tx::pending_team_mail`] reads it.
+#[derive(Debug, Clone)]
+pub struct TeamRow {
+    pub id: i64,
+    pub case: Option<CaseId>,
+    pub purpose: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    /// When it was queued, as stored: the copies of one mail to each member share it.
+    pub created: String,
+    pub pending: bool,
+}
+
 /// One queued mail.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -508,58 +521,59 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Takes out of pending team mail (notices, transcripts, reminders, digests) every
-    /// recipient `on_team` says is no longer on a team: a row left with none fails, one
-    /// left with some goes to them alone. Returns each row's case and the addresses taken
-    /// out. (Read at start: the configuration changes only with a restart.)
-    pub fn withdraw_team_mail(
-        &self,
-        on_team: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<(Option<CaseId>, Vec<String>)>> {
-        let rows = {
-            let mut stmt = self.conn().prepare(
-                "SELECT id, case_id, recipients FROM outbox WHERE state = 'pending'
-                 AND purpose IN ('team-notice', 'transcript', 'reminder', 'digest')",
-            )?;
-            stmt.query_map([], |r| {
+    /// Team mail (notices, transcripts, reminders, digests) queued since the oldest
+    /// still pending: what a restart checks against the teams as they are now, with the
+    /// copies of the same mail to others, sent or not.
+    pub fn pending_team_mail(&self) -> Result<Vec<TeamRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, case_id, purpose, envelope_from, recipients, created_at, state FROM outbox
+             WHERE state IN ('pending', 'sent')
+             AND purpose IN ('team-notice', 'transcript', 'reminder', 'digest')
+             AND created_at >= (SELECT COALESCE(MIN(created_at), '') FROM outbox WHERE state = 'pending')",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        let mut out = Vec::new();
-        for (id, case, rcpts) in rows {
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
             // A row that cannot be read is the mailer's to set aside.
-            let Ok(all) = serde_json::from_str::<Vec<String>>(&rcpts) else {
-                continue;
-            };
-            let (kept, gone): (Vec<String>, Vec<String>) =
-                all.into_iter().partition(|a| on_team(a));
-            if gone.is_empty() {
-                continue;
-            }
-            if kept.is_empty() {
-                self.mark_failed(
-                    id,
-                    &format!("not sent: {} no longer on the team", gone.join(", ")),
-                )?;
-            } else {
-                self.exec(
-                    "UPDATE outbox SET recipients = ?2, primary_rcpt = ?3 WHERE id = ?1",
-                    params![
+            .filter_map(
+                |(id, case, purpose, envelope_from, rcpts, created, state)| {
+                    Some(TeamRow {
                         id,
-                        serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
-                        kept.first().cloned().unwrap_or_default()
-                    ],
-                )?;
-            }
-            let case = case.and_then(|c| CaseId::parse(&c));
-            out.push((case, gone));
-        }
-        Ok(out)
+                        case: case.and_then(|c| CaseId::parse(&c)),
+                        purpose,
+                        envelope_from,
+                        recipients: serde_json::from_str(&rcpts).ok()?,
+                        created,
+                        pending: state == "pending",
+                    })
+                },
+            )
+            .collect())
+    }
+
+    /// Sends pending row `id` to `recipients` instead (its envelope only).
+    pub fn readdress(&self, id: i64, recipients: &[String]) -> Result<()> {
+        self.exec(
+            "UPDATE outbox SET recipients = ?2, primary_rcpt = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![
+                id,
+                serde_json::to_string(recipients).unwrap_or_else(|_| "[]".into()),
+                recipients.first().cloned().unwrap_or_default()
+            ],
+        )?;
+        Ok(())
     }
 
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {

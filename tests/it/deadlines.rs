@@ -768,6 +768,50 @@ fn mail_queued_for_a_member_who_left_is_not_sent_to_them() {
     );
 }
 
+/// A reminder queued to a responder who then left the team goes to the team as it is
+/// now; notices queued to a list the configuration replaced go to the new list. (They
+/// were failed: the reminder fired once and never again, the new list never heard of
+/// the reports.)
+#[test]
+fn mail_queued_for_one_who_left_goes_to_the_team_now() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let bob = format!("\"{BOB}\"");
+    w.reconfigure(|t| t.replace(&format!(", {bob}"), ""));
+    let now = w.clock_now();
+    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+        .unwrap();
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "reminder -> alice@example.org | [SEC-2026-0001] Reminder: the reporter is waiting for an answer"
+    );
+
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    w.reconfigure(|t| t.replace("[team]\n", "[team]\nnotify = \"old-list@example.org\"\n"));
+    w.deliver(&report("r1@reporter.test", "Heap overflow", "x"));
+    w.reconfigure(|t| t.replace("[team]\n", "[team]\nnotify = \"new-list@example.org\"\n"));
+    let now = w.clock_now();
+    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+        .unwrap();
+    let out = w.new_mail();
+    let notices: Vec<_> = out
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert!(
+        !notices.is_empty()
+            && notices
+                .iter()
+                .all(|r| r.recipients == vec!["new-list@example.org".to_string()]),
+        "{}",
+        summarize(&out)
+    );
+}
+
 /// A pass asks before each reminder whether to go on (the daemon's answer is "no" once
 /// stop is asked): what is left is sent at the next pass, once. A stop waited for every
 /// reminder of a long outage, each its own transaction, past systemd's stop timeout.
