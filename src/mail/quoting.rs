@@ -351,14 +351,24 @@ fn is_dated_block(lines: &[&str], i: usize) -> bool {
     let Some(block) = lines.get(i..i + 4) else {
         return false;
     };
+    let value = |l: &&str| {
+        normalize(l)
+            .split_once(':')
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let values: Vec<String> = block.iter().map(value).collect();
+    // Outlook's order: a sender's name (no digit), then the date with its time. A
+    // member's own fields (`Fixed in: 1.2.4`, `Release: Mon 30 Nov 2026, 14:00 UTC`)
+    // seldom start so.
+    let dated = match values.as_slice() {
+        [from, sent, ..] => {
+            !from.chars().any(|c| c.is_numeric()) && has_year(sent) && has_time(sent)
+        }
+        _ => false,
+    };
     block.iter().all(|l| header_name(l).is_some())
-        && block.iter().any(|l| {
-            let value = normalize(l)
-                .split_once(':')
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default();
-            (has_year(&value) && has_time(&value)) || has_case_tag(&value)
-        })
+        && (dated || values.iter().any(|v| has_case_tag(v)))
 }
 
 /// Whether `text` holds a year of four digits (19xx or 20xx) standing alone.
@@ -613,6 +623,15 @@ mod tests {
             (
                 "Reply\n\n보낸 사람: Bob Builder\n보낸 날짜: 2026년 11월 23일 월요일 오전 10:00\n받는 사람: Security Desk\n제목: x\n\ninternal",
                 "Reply",
+            ),
+            // A member's release plan and timeline, with dates and times, are text.
+            (
+                "#reply\nHi Alice,\n\nthanks for the report. The plan:\nFixed in: 1.2.4\nRelease: Mon 30 Nov 2026, 14:00 UTC\nEmbargo: until the release\nCVE: CVE-2026-1234\n\nBest, Bob",
+                "#reply\nHi Alice,\n\nthanks for the report. The plan:\nFixed in: 1.2.4\nRelease: Mon 30 Nov 2026, 14:00 UTC\nEmbargo: until the release\nCVE: CVE-2026-1234\n\nBest, Bob",
+            ),
+            (
+                "#details\nReported: 2026-11-20 10:00 UTC\nConfirmed: 2026-11-21 09:00 UTC\nFixed: 2026-11-28 16:00 UTC\nPublished: 2026-12-01 10:00 UTC\nDone.",
+                "#details\nReported: 2026-11-20 10:00 UTC\nConfirmed: 2026-11-21 09:00 UTC\nFixed: 2026-11-28 16:00 UTC\nPublished: 2026-12-01 10:00 UTC\nDone.",
             ),
             // Fields of the member's own are text.
             (
