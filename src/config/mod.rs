@@ -657,13 +657,16 @@ fn resolve_secret(
             _ => {
                 // Named only if it could be a variable's name: a password written here by
                 // mistake must not reach the journal.
-                let name = var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                // (Upper case, by convention: an app password is often letters alone.)
+                let name = var
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     && !var.starts_with(|c: char| c.is_ascii_digit());
                 p.add(
                     &format!("{section}.password_env"),
                     match name {
                         true => format!("the environment variable {var} is not set (or empty)"),
-                        false => "names an environment variable (e.g. IMAP_PASSWORD), not the password itself".into(),
+                        false => "the environment variable it names is not set (or empty); it names a variable (e.g. IMAP_PASSWORD), not the password itself, which goes in a password_file".into(),
                     },
                 );
                 None
@@ -1266,7 +1269,7 @@ impl RawConfig {
             && (advisory_prefix.is_empty()
                 || !advisory_prefix
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
         {
             p.add(
                 "publish.advisory_prefix",
@@ -1330,6 +1333,11 @@ authserv_id = "mx.example.org"
             GOOD.replace("password_env = \"PW\"", "password = s3cr3t!"),
             GOOD.replace("password_env = \"PW\"", "password = \"pa\\ss\""),
             GOOD.replace("password_env = \"PW\"", "password_env = \"s3cr3t!\""),
+            // An app password is often letters alone.
+            GOOD.replace(
+                "password_env = \"PW\"",
+                "password_env = \"abcds3cr3tghijkl\"",
+            ),
             GOOD.replace("password_env = \"PW\"", "password_file = \"s3cr3t!\""),
         ] {
             let problems = problems(&text);
