@@ -348,19 +348,21 @@ impl Mailer {
                     };
                     match tokio::time::timeout(s.limit, envelope).await {
                         Ok(Ok(())) => None,
-                        Ok(Err((Some(member), e))) => Some(Unreachable {
-                            text: format!(
-                                "{at} refuses mail to {member}, of the team of {sender}: {}",
-                                describe(&e)
-                            ),
-                            keys: "team.members / team.notify",
-                        }),
-                        Ok(Err((None, e))) => Some(match classify(&e) {
-                            SendOutcome::LoginNeeded(_) => Unreachable {
+                        // A login wanted (for some recipients only, say) is the
+                        // login's to mend, whoever it was asked for.
+                        Ok(Err((member, e))) => Some(match (classify(&e), member) {
+                            (SendOutcome::LoginNeeded(_), _) => Unreachable {
                                 text: format!("{at} wants a login first: {}", describe(&e)),
                                 keys: "smtp.username / smtp.password_file",
                             },
-                            _ => refused(describe(&e)),
+                            (_, Some(member)) => Unreachable {
+                                text: format!(
+                                    "{at} refuses mail to {member}, of the team of {sender}: {}",
+                                    describe(&e)
+                                ),
+                                keys: "team.members / team.notify",
+                            },
+                            (_, None) => refused(describe(&e)),
                         }),
                         Err(_) => Some(Unreachable {
                             text: format!("{at} did not answer MAIL FROM or RCPT TO"),

@@ -2130,6 +2130,22 @@ fn check_asks_the_relay_about_the_team_too() {
         smtp_line.contains("alice@example.org") && smtp_line.contains("team.members"),
         "{smtp_line}"
     );
+    // A relay wanting a login to take mail for a member is the login's to mend.
+    fn login_for_bob(line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        match upper.starts_with("RCPT TO") && upper.contains("BOB@") {
+            true => "530 5.7.0 Authentication required",
+            false => "250 ok",
+        }
+    }
+    let (port, _tries) = fake_smtp(login_for_bob);
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let smtp_line = check_fails_smtp(dir.path(), &text);
+    assert!(
+        smtp_line.contains("wants a login first") && smtp_line.contains("smtp.username"),
+        "{smtp_line}"
+    );
 }
 
 /// `secdesk check` asks the relay about every desk's address: each desk sends as itself,
