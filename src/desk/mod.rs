@@ -25,7 +25,8 @@ pub use decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_thr
 use crate::commands::ParsedBody;
 use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::mail::Mail;
-use crate::mail::classify::Sender;
+use crate::mail::classify::{AutoReason, Sender};
+use crate::mail::spam::Verdict;
 use crate::mail::subject;
 use crate::mail::threading::ThreadReason;
 use crate::outgoing::templates;
@@ -249,9 +250,31 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             nobody_reports(&mut d);
             d
         }
-        // A list that rewrote From, a robot, a stray bounce: no person waits for an
-        // answer there, and a `#reply` or a thanks sent there could publish an embargoed
-        // report. The team reaches a person with `#forward`.
+        // A delivery report or a mail daemon's that threads into no case is about mail
+        // the desk never sent (every mail it sends is on file): backscatter of forged
+        // mail, or a bounce in a form the desk cannot read (qmail's, pasting the
+        // original inline). Told one by one, a bounce of a notice to a broken mailbox
+        // opened a case whose notice bounced again, for ever; it is held in the spam
+        // state, in the daily summary, instead.
+        (
+            Sender::Automatic(
+                reason @ (AutoReason::DeliveryReport
+                | AutoReason::EmptyReturnPath
+                | AutoReason::SystemSender(_)),
+            ),
+            Filing::New(id),
+        ) => {
+            let why = Verdict::Suspect(vec![format!(
+                "a delivery report or a mail system's mail ({}) about no mail the desk sent",
+                reason.describe()
+            )]);
+            let mut d = spam::quarantine(ctx, mail, id, &why);
+            nobody_reports(&mut d);
+            d
+        }
+        // A list that rewrote From, a robot: no person waits for an answer there, and a
+        // `#reply` or a thanks sent there could publish an embargoed report. The team
+        // reaches a person with `#forward`.
         (Sender::Automatic(reason), Filing::New(id)) => new_case(
             ctx,
             mail,

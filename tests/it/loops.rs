@@ -72,6 +72,30 @@ fn forged_note_on_a_new_case(w: &mut World) -> Processed {
 /// no case (a report they forwarded without `#new` from a server that does not sign, or
 /// someone using their name) files nothing: the team is told, within the hourly alert
 /// budget, and nothing reaches the member's address alone.
+/// qmail bounces a team notice to a broken mailbox in its own form (the original pasted
+/// inline, no delivery-status part): it threads nowhere. It opened a case whose notice
+/// to the same mailbox bounced again, for ever. It is held in the spam state, for the
+/// daily summary, and nothing is sent.
+#[test]
+fn a_qmail_bounce_of_a_team_notice_does_not_loop() {
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    let to_bob = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.recipients == vec![BOB.to_string()])
+        .expect("a notice to Bob");
+    for n in 0..3 {
+        let bounce = format!(
+            "From: MAILER-DAEMON@mx.example.org\r\nTo: {DESK}\r\nSubject: failure notice\r\nMessage-ID: <q{n}@mx.example.org>\r\nReturn-Path: <>\r\n\r\nHi. This is the qmail-send program at mx.example.org.\r\nI'm afraid I wasn't able to deliver your message to the following addresses.\r\nThis is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n<{BOB}>:\r\nmailbox unavailable\r\n\r\n--- Below this line is a copy of the message.\r\n\r\n{}",
+            String::from_utf8_lossy(&to_bob.bytes)
+        );
+        w.deliver(&bounce);
+        let out = w.new_mail();
+        assert!(out.is_empty(), "round {n}: {}", summarize(&out));
+    }
+}
+
 #[test]
 fn an_unauthenticated_member_mail_naming_no_case_is_told_to_the_team() {
     let mut w = World::new();
