@@ -402,14 +402,8 @@ fn has_time(text: &str) -> bool {
 /// prefix, a year and a number.
 fn has_case_tag(text: &str) -> bool {
     text.split('[').skip(1).any(|rest| {
-        let Some((tag, _)) = rest.split_once(']') else {
-            return false;
-        };
-        let parts: Vec<&str> = tag.rsplitn(3, '-').collect();
-        matches!(parts.as_slice(), [number, year, prefix]
-            if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit())
-                && year.len() == 4 && year.chars().all(|c| c.is_ascii_digit())
-                && !prefix.is_empty() && prefix.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        rest.split_once(']')
+            .is_some_and(|(tag, _)| crate::types::CaseId::parse(tag).is_some())
     })
 }
 
