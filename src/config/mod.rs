@@ -271,6 +271,16 @@ impl TeamConfig {
         self.members.contains(&a)
     }
 
+    /// Whether `address` is a member or the team's list: one team mail may go to.
+    pub fn is_team_address(&self, address: &str) -> bool {
+        let a = crate::types::normalize_address(address);
+        self.members.contains(&a)
+            || self
+                .notify
+                .as_deref()
+                .is_some_and(|l| crate::types::normalize_address(l) == a)
+    }
+
     /// Where team mail goes: the list address, or every member.
     pub fn recipients(&self) -> Vec<String> {
         match &self.notify {

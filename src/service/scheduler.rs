@@ -143,7 +143,7 @@ pub fn withdraw_mail_of_those_who_left(
     now: DateTime<Utc>,
 ) -> store::Result<usize> {
     store.write(|tx| {
-        let rows = tx.pending_team_mail()?;
+        let rows = tx.recent_team_mail()?;
         // Who already has a copy of each mail (a notice is one row per member).
         let mut copies: BTreeMap<(&Option<CaseId>, &str, &str), BTreeSet<String>> = BTreeMap::new();
         for r in &rows {
@@ -159,15 +159,11 @@ pub fn withdraw_mail_of_those_who_left(
                 continue;
             };
             let team = &sender.team;
-            let on_team = |a: &String| {
-                team.is_member(a)
-                    || team
-                        .notify
-                        .as_deref()
-                        .is_some_and(|l| normalize_address(l) == normalize_address(a))
-            };
-            let (kept, gone): (Vec<String>, Vec<String>) =
-                row.recipients.iter().cloned().partition(|a| on_team(a));
+            let (kept, gone): (Vec<String>, Vec<String>) = row
+                .recipients
+                .iter()
+                .cloned()
+                .partition(|a| team.is_team_address(a));
             if gone.is_empty() {
                 continue;
             }

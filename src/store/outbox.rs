@@ -46,7 +46,7 @@ pub struct BadOutboxRow {
     pub why: String,
 }
 
-/// A queued team mail, as [`Tx::pending_team_mail`] reads it.
+/// A team mail, pending or sent, as [`Tx::recent_team_mail`] reads it.
 #[derive(Debug, Clone)]
 pub struct TeamRow {
     pub id: i64,
@@ -524,7 +524,7 @@ impl Tx<'_> {
     /// Team mail (notices, transcripts, reminders, digests) queued since the oldest
     /// still pending: what a restart checks against the teams as they are now, with the
     /// copies of the same mail to others, sent or not.
-    pub fn pending_team_mail(&self) -> Result<Vec<TeamRow>> {
+    pub fn recent_team_mail(&self) -> Result<Vec<TeamRow>> {
         let mut stmt = self.conn().prepare(
             "SELECT id, case_id, purpose, envelope_from, recipients, created_at, state FROM outbox
              WHERE state IN ('pending', 'sent')
