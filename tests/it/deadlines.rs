@@ -706,6 +706,18 @@ fn remind_again_after_close_and_reopen_is_sent() {
     );
 }
 
+/// A case Bob took (`#assign me`), whose first-response reminder to him has just been
+/// queued (Thursday 26 November, 17:00 Paris).
+fn bob_is_reminded() -> World {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    w
+}
+
 /// A responder taken off the team hears nothing more of the cases assigned to them: the
 /// case's reminders go to the team as it is now. (They went on reaching the address that
 /// left, with the case's subject and state, while the team heard nothing.)
@@ -774,12 +786,7 @@ fn mail_queued_for_a_member_who_left_is_not_sent_to_them() {
 /// the reports.)
 #[test]
 fn mail_queued_for_one_who_left_goes_to_the_team_now() {
-    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
-    let notice = w.open_case("Heap overflow");
-    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
-    w.new_mail();
-    w.clock.set(paris(2026, 11, 26, 17, 0));
-    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let mut w = bob_is_reminded();
     let bob = format!("\"{BOB}\"");
     w.reconfigure(|t| t.replace(&format!(", {bob}"), ""));
     let now = w.clock_now();
@@ -846,12 +853,7 @@ fn a_pass_stops_between_reminders_when_asked() {
 /// the case.)
 #[test]
 fn a_reminder_that_cannot_be_delivered_is_told_to_the_team() {
-    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
-    let notice = w.open_case("Heap overflow");
-    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
-    w.new_mail();
-    w.clock.set(paris(2026, 11, 26, 17, 0));
-    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let mut w = bob_is_reminded();
     let reminder = first(&w.new_mail(), "reminder").clone();
     assert_eq!(reminder.recipients, vec![BOB.to_string()]);
     let now = w.clock_now();
