@@ -1279,7 +1279,7 @@ impl RawConfig {
             && (advisory_prefix.is_empty()
                 || !advisory_prefix
                     .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
             p.add(
                 "publish.advisory_prefix",
@@ -1509,6 +1509,25 @@ authserv_id = "mx.example.org"
             "Secret(…)",
             "secrets stay out of Debug output"
         );
+    }
+
+    /// A private database's prefix starts with a lower-case `x_`: it was refused as
+    /// "must be letters" since a change meant for password_env names.
+    #[test]
+    fn a_private_databases_advisory_prefix_is_accepted() {
+        for (prefix, ok) in [
+            ("x_SECA", true),
+            ("OSEC", true),
+            ("OS-EC", false),
+            ("", false),
+        ] {
+            let text = format!("{GOOD}\n[publish]\nadvisory_prefix = \"{prefix}\"\n");
+            let result = Config::from_toml(&text, &secrets());
+            assert_eq!(result.is_ok(), ok, "{prefix}: {:?}", result.err());
+            if let Ok(c) = result {
+                assert_eq!(c.publish.advisory_prefix, prefix);
+            }
+        }
     }
 
     #[test]
