@@ -589,6 +589,10 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
         announce.contains("OSEC-2026-01.json") && announce.contains("OSEC-2026-01.md"),
         "attachments"
     );
+    // A person's decision, sent to a list: a list server that drops mail from robots
+    // (Sympa, by default, any Auto-Submitted but `no`, without a word) takes it.
+    assert_header(&out[0].bytes, "Auto-Submitted", "no");
+    assert!(!announce.contains("Precedence:"), "{announce}");
     let case = w.case("SEC-2026-0001");
     assert_eq!(case.status, CaseStatus::Published);
     assert_eq!(case.advisory_id.as_deref(), Some("OSEC-2026-01"));
@@ -676,6 +680,7 @@ fn every_command_changes_what_it_says() {
     // The pre-announcement names the package and the date, nothing of the details.
     let pre = first(&out, "preannounce");
     assert_eq!(pre.recipients, vec!["announce@example.org".to_string()]);
+    assert_header(&pre.bytes, "Auto-Submitted", "no");
     let pre_text = String::from_utf8_lossy(&pre.bytes).to_string();
     assert!(
         pre_text.contains("example-parser") && pre_text.contains("Thursday 10 December 2026"),
