@@ -735,6 +735,62 @@ fn a_push_left_without_a_checkout_is_given_up_and_told() {
     assert!(next.is_none_or(|t| t > w.clock_now()), "{next:?}");
 }
 
+/// What a published advisory says does not change from a mail: `#credit anonymous` on a
+/// published case answered "the reporter stays anonymous" though the pushed files, the
+/// announcement and the reporter's copy named them; `#cve` answered as if the advisory
+/// gained an alias. Refused, in the same mail as `#publish` too, saying where the
+/// record is corrected.
+#[test]
+fn a_published_advisory_takes_no_change_from_a_command() {
+    let mut w = World::new();
+    let notice = publish(&mut w, 1);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "k1@example.org",
+        &notice,
+        "#credit anonymous\r\n#cve CVE-2026-99999\r\n#summary Other words\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    for line in [
+        "#credit anonymous",
+        "#cve CVE-2026-99999",
+        "#summary Other words",
+    ] {
+        assert!(
+            t.contains(&format!(
+                "{line}\n  ✗ SEC-2026-0001 is published as OSEC-2026-01 and its advisory does not change"
+            )),
+            "{t}"
+        );
+    }
+    assert!(!t.contains("stays anonymous"), "{t}");
+    let case = w.case("SEC-2026-0001");
+    assert_eq!(case.summary.as_deref(), Some("Heap overflow in the parser"));
+    assert!(
+        case.cves.iter().all(|c| c != "CVE-2026-99999"),
+        "{:?}",
+        case.cves
+    );
+
+    // Below `#publish` in the mail that publishes.
+    let notice = open(&mut w, "r2@reporter.test");
+    w.command(ALICE, "s2@example.org", &notice, SETUP);
+    w.new_mail();
+    w.command(
+        ALICE,
+        "p2@example.org",
+        &notice,
+        "#publish now\r\n#credit anonymous\r\n",
+    );
+    let t = body(&w.take("transcript").bytes);
+    assert!(!t.contains("stays anonymous"), "{t}");
+    assert!(
+        t.contains("#credit anonymous\n  ✗ SEC-2026-0002 is published as"),
+        "{t}"
+    );
+}
+
 /// A published case takes no other package (each is an advisory of its own), and its
 /// advisory keeps its id in `secdesk advisory`. (`#package` was accepted, and the
 /// published advisory was shown again under draft ids, its own id gone from the files.)

@@ -799,6 +799,27 @@ impl Work<'_, '_> {
         })
     }
 
+    /// A published advisory says what it said when it went out: its files are pushed, its
+    /// announcement sent, the reporter has a copy. A command that would change it (a
+    /// credit withdrawn, a CVE added) is refused rather than answered as if it took effect
+    /// (`#package` and the status commands say why in their own words).
+    fn published_as_it_is(&self, cmd: &Command) -> Option<Step> {
+        let own_refusal = matches!(
+            cmd,
+            Command::Package(_) | Command::Valid | Command::Fixed | Command::Preannounce(_)
+        );
+        if self.case.status != CaseStatus::Published || !cmd.changes_advisory() || own_refusal {
+            return None;
+        }
+        let advisory = self.case.advisory_id.as_deref().unwrap_or("an advisory");
+        Some(fail(format!(
+            "{} is published as {advisory} and its advisory does not change: its files, its \
+             announcement and the reporter's copy keep what they say; a correction goes to \
+             the advisory database itself",
+            self.case.id
+        )))
+    }
+
     /// Applies the command block in order; a failed command changes nothing and is
     /// recorded, the others still apply. Returns the transcript lines and whether any
     /// failed.
@@ -865,6 +886,9 @@ impl Work<'_, '_> {
     /// Applies one command; one that changes what the advisory says dates the change
     /// (the advisory's `modified`).
     fn apply(&mut self, cmd: &Command, opened_now: bool) -> Step {
+        if let Some(refused) = self.published_as_it_is(cmd) {
+            return refused;
+        }
         let step = self.apply_one(cmd, opened_now);
         if step.ok && cmd.changes_advisory() {
             self.case.advisory_changed_at = Some(self.ctx.now);
