@@ -270,6 +270,23 @@ pub struct ParsedBody {
     pub cut_short: bool,
 }
 
+impl ParsedBody {
+    /// Whether some line is meant as a command: read, or malformed, or a keyword near one
+    /// of ours. A `#include` or `#define` opening a proof of concept is none: it is the
+    /// text of a report, whoever sends it.
+    pub fn has_commands_meant(&self) -> bool {
+        self.commands.iter().any(|c| {
+            !matches!(
+                c.parsed,
+                Err(CommandError::Unknown {
+                    suggestion: None,
+                    ..
+                })
+            )
+        })
+    }
+}
+
 /// Every verb, for suggestions. `thanks` is last: it ends the block and is no command,
 /// but a typo of it deserves a suggestion too.
 pub const KEYWORDS: &[&str] = &[

@@ -603,7 +603,7 @@ impl Desk {
         if threaded.is_none()
             && let Sender::Other(addr) = &sender
             && let Some(home) = top.config.member_elsewhere(self.key(), addr)
-            && !commands::parse_body(&m.text).commands.is_empty()
+            && commands::parse_body(&m.text).has_commands_meant()
         {
             let home = top.view(&home.desk.key);
             return home.process_mail(top, tx, m, raw_id, delivery, now, None);
@@ -866,10 +866,11 @@ impl Desk {
         let Some(home) = top.config.member_elsewhere(self.key(), addr) else {
             return Ok(None);
         };
-        let lines = commands::parse_body(&m.text).commands.len();
-        if lines == 0 {
+        let body = commands::parse_body(&m.text);
+        if !body.has_commands_meant() {
             return Ok(None);
         }
+        let lines = body.commands.len();
         // Judged as the member's own desk judges its team's mail: a forged From is told
         // as a claim, never as the colleague's.
         let claim = match &home.team {

@@ -380,6 +380,35 @@ fn a_reply_threads_to_its_case_whatever_address_it_used() {
     assert_eq!(w.cases().len(), 1, "{:?}", w.cases());
 }
 
+/// A member of another desk who reports to this one with a proof of concept opening with
+/// `#include` reports: only lines that are commands send their mail to their own desk.
+/// (The `#include` line counted as a command: the mail went to Carol's desk, which told
+/// her it was a reply to no case; no case opened here and nobody acknowledged it.)
+#[test]
+fn another_desks_member_reporting_code_with_hash_lines_opens_a_case() {
+    let mut w = world();
+    let p = w.deliver(&report_to(
+        CAROL,
+        DESK,
+        "c1@example.org",
+        "Overflow in the lexer",
+        "#include <stdio.h>\r\nint main(void) { return lex(\"\\xff\"); }\r\n",
+    ));
+    let id = opened(&p);
+    assert!(id.starts_with("SEC-"), "{id}");
+    let mail = w.new_mail();
+    assert_eq!(
+        of(&mail, "ack")
+            .iter()
+            .map(|r| r.recipients.clone())
+            .collect::<Vec<_>>(),
+        vec![vec![CAROL.to_string()]],
+        "{}",
+        summarize(&mail)
+    );
+    assert!(of(&mail, "transcript").is_empty(), "{}", summarize(&mail));
+}
+
 /// A member of another desk who is the case's own reporter writes as its reporter: the
 /// answer reaches the team (its `#` lines are text). (It was refused as an intruder's
 /// commands: the team got an alert without the text, the reporter was told nothing.)
