@@ -117,7 +117,13 @@ pub fn check(ctx: &Ctx<'_>, req: &Request<'_>, recent: &Recent) -> Relay {
         }
     }
     let since = ctx.now - Duration::minutes(WINDOW_MINUTES);
-    let by_sender = relayed_since(timeline, since, Some(req.sender), is_relayed_kind);
+    // Refused commands are recorded under the name they claim: a participant's count
+    // leaves them out, or forgeries in a member's name would silence her.
+    let kinds = match req.participant {
+        true => is_participants_kind,
+        false => is_relayed_kind,
+    };
+    let by_sender = relayed_since(timeline, since, Some(req.sender), kinds);
     if by_sender >= PER_SENDER {
         return Relay::Held(format!(
             "not relayed to the team: {by_sender} mails from {} were already relayed on this \
@@ -155,6 +161,11 @@ fn is_relayed_kind(kind: EventKind) -> bool {
             | EventKind::OtherMail
             | EventKind::Refused
     )
+}
+
+/// Mail events of a participant's own: all but refused claims in their name.
+fn is_participants_kind(kind: EventKind) -> bool {
+    kind != EventKind::Refused && is_relayed_kind(kind)
 }
 
 /// Mail events from senders outside the case (neither its reporter, nor an upstream,

@@ -8,7 +8,7 @@ use secdesk::desk::case::EventKind;
 use secdesk::desk::relay::{PER_SENDER, QUICK_ANSWER_SECS, WINDOW_MINUTES};
 use secdesk::service::process::Processed;
 use secdesk::store::OutboxRow;
-use secdesk::types::CaseId;
+use secdesk::types::{CaseId, CaseStatus};
 
 fn kind_of(p: &Processed) -> &'static str {
     match p {
@@ -439,6 +439,40 @@ fn outsiders_then_the_reporter(w: &mut World, n: usize) {
             .count(),
         2,
         "the reporter's mail was held"
+    );
+}
+
+/// Forged commands in a member's name are refused and recorded under the name they
+/// claim; they are not her mail and do not use up her relays. (Five forgeries in ten
+/// minutes held her genuine note back from the rest of the team, without a word.)
+#[test]
+fn forged_commands_in_a_members_name_do_not_silence_her() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.clock.advance(Duration::minutes(5));
+    for n in 0..PER_SENDER {
+        w.clock.advance(Duration::seconds(30));
+        w.deliver(&team_mail(
+            ALICE,
+            &format!("forged{n}@attacker.test"),
+            Some(&notice),
+            "Re: [SEC-2026-0001] Heap overflow",
+            Some("mx.attacker.test; dkim=pass header.d=example.org"),
+            "#close\r\n",
+        ));
+    }
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::New);
+    w.new_mail();
+    w.clock.advance(Duration::seconds(30));
+    w.command(
+        ALICE,
+        "real1@example.org",
+        &notice,
+        "The fix is incomplete.",
+    );
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
     );
 }
 
