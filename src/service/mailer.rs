@@ -617,8 +617,8 @@ async fn set_aside_unreadable(
             for b in &bad {
                 let why = format!("cannot be read back: {}", b.why);
                 tx.mark_failed(b.id, &why)?;
-                // Its case says what never went.
-                if let Some(case) = &b.case {
+                // Its case says what never went (as it is now: it may have moved).
+                if let Some(case) = &tx.outbox_case(b.id)? {
                     let event = crate::desk::case::NewEvent::new(
                         crate::desk::case::EventKind::DeliveryFailed,
                         crate::desk::case::DESK_ACTOR,

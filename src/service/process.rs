@@ -1363,7 +1363,9 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> store::Result<()> {
         tx.mark_failed(row.id, error)?;
-        let Some(case) = &row.case else {
+        // The case as it is now (the row was read before it went out; a `#move` since
+        // gave the case a new id).
+        let Some(case) = &tx.outbox_case(row.id)? else {
             return Ok(());
         };
         let detail = format!(

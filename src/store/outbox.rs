@@ -576,6 +576,20 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The case of outbox row `id` as it is now: a `#move` committed while the row was
+    /// being sent gave it the case's new id.
+    pub fn outbox_case(&self, id: i64) -> Result<Option<CaseId>> {
+        let case: Option<Option<String>> = self
+            .conn()
+            .query_row(
+                "SELECT case_id FROM outbox WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(case.flatten().as_deref().and_then(CaseId::parse))
+    }
+
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",

@@ -1480,6 +1480,53 @@ fn a_case_opened_by_automatic_mail_is_moved_without_a_word_to_its_sender() {
 /// `#move`: a new id in the target desk's series, history along, the old id still
 /// threading to it, both teams told, the reporter told only the new id; afterwards the
 /// new team acts on it and the old one cannot.
+/// A mail of a case being sent while the case moves, and refused for good: its failure
+/// is recorded on the case as it is now. (The record named the old id, which the move
+/// deleted: the database refused the whole record, and the mails sent with it went
+/// again.)
+#[test]
+fn a_mail_refused_while_its_case_moved_is_recorded_on_the_moved_case() {
+    let mut w = world();
+    let notice = report_on_top(&mut w, "r1@reporter.test", "Bug in cohttp");
+    let ack = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "ack")
+        .unwrap();
+    w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
+    let moved = w
+        .store
+        .read(|tx| tx.case_alias(&CaseId::parse("SEC-2026-0001").unwrap()))
+        .unwrap()
+        .unwrap();
+    w.new_mail();
+    let now = w.clock_now();
+    let desk = &w.desk;
+    w.store
+        .write(|tx| desk.delivery_failed(tx, &ack, "550 5.1.1 no such mailbox", now))
+        .unwrap();
+    let events = w.events(&moved.to_string());
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::DeliveryFailed && e.detail.contains("550 5.1.1")),
+        "{events:?}"
+    );
+    let alerts = w.new_mail();
+    assert!(
+        alerts
+            .iter()
+            .any(|r| r.recipients == vec![CAROL.to_string()]
+                && header(&r.bytes, "Subject")
+                    .unwrap()
+                    .contains(&moved.to_string())),
+        "{}",
+        summarize(&alerts)
+    );
+}
+
 #[test]
 fn move_hands_a_case_to_another_desk() {
     let mut w = world();
