@@ -482,7 +482,13 @@ impl Session {
                 })?;
         }
         conn.command(Data).await.map_err(Stopped::Later)?;
-        conn.message(bytes).await.map_err(Stopped::Later)?;
+        // Exchange Online refuses a sender only once it has the data (`SendAsDenied`).
+        conn.message(bytes)
+            .await
+            .map_err(|e| match plain && refuses_sender(&e) {
+                true => Stopped::AtSender(e),
+                false => Stopped::Later(e),
+            })?;
         Ok(())
     }
 
@@ -491,13 +497,21 @@ impl Session {
     }
 }
 
-/// Whether an answer to `RCPT TO` refuses the sender rather than the recipient: Postfix
-/// weighs its sender restrictions at the first `RCPT TO` unless told otherwise
-/// (smtpd_delay_reject), `<security@…>: Sender address rejected: not owned by user …`.
+/// Whether an answer to `RCPT TO` or to the data refuses the sender rather than the
+/// recipient or the mail: Postfix weighs its sender restrictions at the first `RCPT TO`
+/// unless told otherwise (smtpd_delay_reject), `<security@…>: Sender address rejected:
+/// not owned by user …`; Exchange Online after the data, `554 5.2.252 SendAsDenied; …
+/// not allowed to send as …` (or `5.7.60`).
 fn refuses_sender(e: &lettre::transport::smtp::Error) -> bool {
-    describe(e)
-        .to_ascii_lowercase()
-        .contains("sender address rejected")
+    let said = describe(e).to_ascii_lowercase();
+    [
+        "sender address rejected",
+        "sendasdenied",
+        "not allowed to send as",
+        "5.7.60",
+    ]
+    .iter()
+    .any(|s| said.contains(s))
 }
 
 /// Only an answer of the server to this mail's own envelope or data is a verdict on it:
