@@ -211,6 +211,19 @@ pub fn send_deadline(timeout: std::time::Duration, bytes: usize) -> std::time::D
         .min(std::time::Duration::from_secs(300).saturating_add(timeout.saturating_mul(6)))
 }
 
+/// How long a mail sent again may take, for a relay slow to answer its data: a relay
+/// has the mail once the final dot is in (Postfix gives its filters five minutes before
+/// it answers), so a try given up while it thinks delivers a copy, and one given up at
+/// every try delivers one at every try. RFC 5321 §4.5.3.2.6 waits ten minutes for that
+/// answer; a first try waits the timeout (a network gone silent is found soon), a try
+/// after a failed one up to ten minutes, within the room [`send_deadline`] keeps from
+/// the watchdog.
+pub fn answer_wait(timeout: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(600)
+        .min(std::time::Duration::from_secs(300).saturating_add(timeout.saturating_mul(6)))
+        .max(timeout)
+}
+
 /// Runs one SMTP step with a deadline.
 async fn timed<T>(
     limit: std::time::Duration,
@@ -392,7 +405,8 @@ pub struct Probe<'a> {
 
 impl Session {
     /// One attempt to hand `row` to the server.
-    pub async fn send(&mut self, row: &OutboxRow) -> SendOutcome {
+    /// Sends `row`; `retried` when an earlier try of it failed (see [`answer_wait`]).
+    pub async fn send(&mut self, row: &OutboxRow, retried: bool) -> SendOutcome {
         let from: Address = match row.envelope_from.parse() {
             Ok(a) => a,
             Err(_) => {
@@ -414,7 +428,10 @@ impl Session {
         }
         // The envelope's commands and the data, with the timeout stretched by one per
         // megabyte for large mail on a slow link.
-        let limit = send_deadline(self.limit, row.bytes.len());
+        let mut limit = send_deadline(self.limit, row.bytes.len());
+        if retried {
+            limit = limit.max(answer_wait(self.limit));
+        }
         let sender = from.to_string();
         match tokio::time::timeout(limit, self.transaction(from, &to, &row.bytes)).await {
             Ok(Ok(())) => SendOutcome::Sent,
@@ -943,7 +960,7 @@ impl<'a> Lane<'a> {
                 continue;
             };
             let outcome = {
-                let send = s.send(&next.row);
+                let send = s.send(&next.row, next.attempts > 1);
                 tokio::pin!(send);
                 loop {
                     let Some(w) = writing.as_mut() else {
@@ -1103,6 +1120,11 @@ mod tests {
             for mb in [0, 1, 17, 500] {
                 let deadline = super::send_deadline(timeout, mb * 1_000_000);
                 assert!(deadline >= timeout);
+                let patient = deadline.max(super::answer_wait(timeout));
+                assert!(
+                    patient + timeout * 6 <= bound,
+                    "{mb} MB at {timeout:?}, sent again: {patient:?} against {bound:?}"
+                );
                 assert!(
                     deadline + timeout * 6 <= bound,
                     "{mb} MB at {timeout:?}: {deadline:?} against {bound:?}"

@@ -1757,9 +1757,42 @@ fn a_refused_record_of_sent_mail_sends_nothing_twice() {
     assert_eq!(ids.len(), 3, "{ids:?}");
 }
 
+/// A relay whose filters take longer than the desk's timeout to answer the data's final
+/// dot (a milter scanning an archive; Postfix allows it five minutes) has the mail as
+/// soon as it answers: the desk waits longer for that answer when it sends the mail again.
+/// (Each try gave up at the timeout and went again, every member getting a copy at each
+/// try, for ever.)
+#[test]
+fn a_relay_slow_to_answer_the_data_gets_each_mail_at_most_twice() {
+    let stack = MailStack::start();
+    // Twice the desk's timeout (2 s).
+    let (port, sent) = counting_smtp_answering_after(Duration::from_secs(4));
+    let dir = tempfile::tempdir().unwrap();
+    let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, port);
+    let _desk = RunningDesk::start(load(&text));
+    send_report(&stack, "slow@reporter.test", "Slow filters", "x");
+    wait_until(WAIT, "the mail was never all recorded as sent", || {
+        tally(&db, "SELECT COUNT(*) FROM outbox") == 3
+            && tally(&db, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 3
+    });
+    let ids = sent.lock().unwrap().clone();
+    let mut copies = std::collections::BTreeMap::<&String, usize>::new();
+    for id in &ids {
+        *copies.entry(id).or_default() += 1;
+    }
+    assert_eq!(copies.len(), 3, "{ids:?}");
+    assert!(copies.values().all(|&n| n <= 2), "{ids:?}");
+}
+
 /// An SMTP server on loopback that takes every mail, and lists the Message-ID of each
 /// mail it took, in order.
 fn counting_smtp() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    counting_smtp_answering_after(Duration::ZERO)
+}
+
+/// [`counting_smtp`], answering the data's final dot after `delay` (the mail listed as
+/// the dot arrives: a relay has it from then on).
+fn counting_smtp_answering_after(delay: Duration) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Write};
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
@@ -1787,6 +1820,7 @@ fn counting_smtp() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
                         }
                         data = false;
                         listed.lock().unwrap().push(std::mem::take(&mut id));
+                        std::thread::sleep(delay);
                         "250 queued"
                     } else if upper.starts_with("QUIT") {
                         "221 bye"
