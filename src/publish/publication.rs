@@ -236,7 +236,9 @@ pub fn advisories_for(
             published: case.published_at,
             modified,
             timeline: timeline(case, events, part.fixed_in.as_deref()),
-            timezone_note: None,
+            // The days are UTC's, as `published` is: a team west of Greenwich that
+            // releases in its evening reads the next day.
+            timezone_note: Some("Dates are in UTC.".to_string()),
         })
         .collect()
 }

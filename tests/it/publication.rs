@@ -356,9 +356,12 @@ fn the_public_timeline_says_facts_only() {
     let announce = w.take("announce");
     let md = attachment(&announce.bytes, "OSEC-2026-01.md");
     let timeline = md.split("## Timeline").nth(1).unwrap();
+    // The days are UTC's, and say so: a team west of Greenwich releasing in its evening
+    // reads the next day (they were unlabelled).
     assert_eq!(
         timeline.trim(),
-        "- 2026-11-23: reported to the security team\n\
+        "Dates are in UTC.\n\n\
+         - 2026-11-23: reported to the security team\n\
          - 2026-11-23: report acknowledged\n\
          - 2026-11-23: the report was confirmed as a vulnerability\n\
          - 2026-11-23: maintainers contacted\n\
