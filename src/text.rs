@@ -60,6 +60,21 @@ pub(crate) fn squeeze_blank_lines<'a>(lines: impl IntoIterator<Item = &'a str>) 
     out
 }
 
+/// A span of time in whole units, as a person says it: "3 hours", "2 days" (minutes
+/// under an hour; never negative).
+pub fn fmt_age(d: chrono::Duration) -> String {
+    let minutes = d.num_minutes().max(0);
+    let (n, unit) = match minutes {
+        m if m < 60 => (m, "minute"),
+        m if m < 48 * 60 => (m / 60, "hour"),
+        m => (m / (24 * 60), "day"),
+    };
+    match n {
+        1 => format!("1 {unit}"),
+        n => format!("{n} {unit}s"),
+    }
+}
+
 /// Text from mail made safe to show: every control character (C0 such as ESC, BEL and
 /// CR, DEL, C1 such as CSI) and every bidirectional override or isolate is written as its
 /// escape (`\u{1b}`), so it cannot move the cursor, retitle the terminal, recolour or
@@ -84,6 +99,21 @@ pub fn escape_controls(text: &str, layout: Layout) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ages_read_in_whole_units() {
+        use chrono::Duration;
+        for (d, said) in [
+            (Duration::seconds(-5), "0 minutes"),
+            (Duration::minutes(1), "1 minute"),
+            (Duration::minutes(59), "59 minutes"),
+            (Duration::minutes(60), "1 hour"),
+            (Duration::hours(47), "47 hours"),
+            (Duration::hours(48), "2 days"),
+        ] {
+            assert_eq!(super::fmt_age(d), said, "{d:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -781,19 +781,7 @@ pub fn delivery_failed(
     if purpose == Purpose::TeamNotice && failed.carries_attachments {
         return Some(notice_without_original(ctx, case, failed, error));
     }
-    let what = match purpose {
-        Purpose::Ack => "acknowledgement",
-        Purpose::Reply => "reply",
-        Purpose::Forward => "forward to upstream",
-        Purpose::PublishedNotice => "publication notice",
-        Purpose::MoveNotice => "notice of the case's new id",
-        Purpose::Announce => "announcement",
-        Purpose::Preannounce => "pre-announcement",
-        Purpose::Reminder => "reminder",
-        Purpose::TeamNotice | Purpose::Transcript | Purpose::Digest => {
-            return None;
-        }
-    };
+    let what = undelivered_what(purpose)?;
     let to = to.join(", ");
     let r = ctx.templates.render(&templates::TeamAlert {
         case_id: case.to_string(),
@@ -817,6 +805,57 @@ pub fn delivery_failed(
         }
     };
     Some(ctx.to_team(case, r))
+}
+
+/// What the team is told of when `purpose`'s mail does not arrive: mail meant for
+/// someone outside the team, and reminders (a deadline must not pass unseen). The team's
+/// own notices are not: a mail about one would go the same way.
+fn undelivered_what(purpose: Purpose) -> Option<&'static str> {
+    Some(match purpose {
+        Purpose::Ack => "acknowledgement",
+        Purpose::Reply => "reply",
+        Purpose::Forward => "forward to upstream",
+        Purpose::PublishedNotice => "publication notice",
+        Purpose::MoveNotice => "notice of the case's new id",
+        Purpose::Announce => "announcement",
+        Purpose::Preannounce => "pre-announcement",
+        Purpose::Reminder => "reminder",
+        Purpose::TeamNotice | Purpose::Transcript | Purpose::Digest => return None,
+    })
+}
+
+/// The team alert for a mail the relay has kept deferring for `tries` tries since
+/// `waited` ago (see [`delivery_failed`] for the refused one); `None` for the team's own
+/// mail.
+pub fn delivery_delayed(
+    ctx: &Ctx<'_>,
+    case: &CaseId,
+    (purpose, to): (Purpose, &[String]),
+    (tries, waited): (u32, &str),
+    error: &str,
+) -> Option<Outgoing> {
+    let what = undelivered_what(purpose)?;
+    let to = to.join(", ");
+    let r = ctx.templates.render(&templates::TeamAlert {
+        case_id: case.to_string(),
+        headline: format!("the {what} to {to} is not delivered yet"),
+        text: format!(
+            "The mail server has deferred the {what} to {to} at each of {tries} tries over \
+             {waited}:\n\n    {error}\n\nThey have not received it yet. The desk goes on \
+             trying, hourly; the relay's own log says why it waits. Reach them another way \
+             if it cannot wait; `#show` lists the case's history."
+        ),
+    });
+    match r {
+        Ok(r) => Some(ctx.to_team(case, r)),
+        // The team still hears of it, in plain words.
+        Err(e) => Some(plain_alert(
+            ctx,
+            Some(case),
+            &format!("alert that the {what} to {to} is not delivered yet"),
+            &e,
+        )),
+    }
 }
 
 /// What stands for a notice refused with the mail it carried: to the same members, plain,

@@ -172,6 +172,11 @@ impl AsyncTokioStream for TlsSocket {
     }
 }
 
+/// At which failed try of a mail still retried its case and team are told it waits
+/// (about three hours on, with [`backoff`]): once, as the desk goes on trying. A mail
+/// meant for someone outside the team, deferred for ever, was news to nobody.
+pub const TELL_DEFERRED_AT: u32 = 10;
+
 /// How long to wait before attempt `n + 1` after `n` failed ones: 30 s doubling, at most
 /// an hour.
 pub fn backoff(attempts: u32) -> Duration {
@@ -779,6 +784,8 @@ enum Settled {
         id: i64,
         at: DateTime<Utc>,
         error: String,
+        /// The row, at its [`TELL_DEFERRED_AT`]th try: its case and team are told.
+        told: Option<(OutboxRow, u32)>,
     },
     Failed {
         row: OutboxRow,
@@ -853,7 +860,17 @@ impl<'a> Lane<'a> {
                 for done in &settled {
                     match done {
                         Settled::Sent { id, at } => tx.mark_sent(*id, *at)?,
-                        Settled::Retry { id, at, error } => tx.mark_retry(*id, *at, error)?,
+                        Settled::Retry {
+                            id,
+                            at,
+                            error,
+                            told,
+                        } => {
+                            tx.mark_retry(*id, *at, error)?;
+                            if let Some((row, tries)) = told {
+                                desk.delivery_delayed(tx, row, (error, *tries), now)?;
+                            }
+                        }
                         Settled::Failed { row, error, at } => {
                             desk.delivery_failed(tx, row, error, *at)?
                         }
@@ -1087,6 +1104,7 @@ impl<'a> Lane<'a> {
                     id,
                     at: retry_at,
                     error,
+                    told: (attempts == TELL_DEFERRED_AT).then_some((row, attempts)),
                 });
             }
             SendOutcome::Permanent(error) => {

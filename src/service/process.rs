@@ -1391,6 +1391,39 @@ impl Desk {
         owner.undelivered(tx, case, &failed, error, detail, now)
     }
 
+    /// The relay has deferred `row` at each of its `tries` tries: its case says so, and
+    /// the case's team is told when it was meant for someone outside the team (they have
+    /// heard nothing). The mail stays queued.
+    pub fn delivery_delayed(
+        &self,
+        tx: &Tx<'_>,
+        row: &OutboxRow,
+        (error, tries): (&str, u32),
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        let Some(case) = &tx.outbox_case(row.id)? else {
+            return Ok(());
+        };
+        let waited = crate::text::fmt_age(now.signed_duration_since(row.created_at));
+        let detail = format!(
+            "the {} mail to {} is not delivered yet after {tries} tries over {waited}: {error}; still trying",
+            row.purpose.as_str(),
+            row.recipients.join(", ")
+        );
+        let ev = crate::desk::case::NewEvent::new(
+            EventKind::DeliveryFailed,
+            crate::desk::case::DESK_ACTOR,
+            detail,
+        );
+        tx.insert_event(case, now, &ev, None)?;
+        let owner = self.view_of_case(tx, case)?;
+        let what = (row.purpose, row.recipients.as_slice());
+        match desk::delivery_delayed(&owner.ctx(now), case, what, (tries, &waited), error) {
+            Some(alert) => owner.enqueue(tx, &alert, now),
+            None => Ok(()),
+        }
+    }
+
     /// A mail for `to` on `case` will not arrive: the case says so (`detail`), and this
     /// desk's team is told when the mail was meant for someone outside it.
     fn undelivered(

@@ -1840,6 +1840,79 @@ fn counting_smtp_answering_after(delay: Duration) -> (u16, Arc<std::sync::Mutex<
     (port, sent)
 }
 
+/// A relay that keeps deferring the acknowledgement (`454 Relay access denied`: Postfix's
+/// answer to an outside address from a client it does not trust) while it takes the
+/// team's mail: after ten tries, about three hours, the case says so and the team hears
+/// it once, while the desk goes on trying. (It was retried hourly for ever, and nobody
+/// was told that the reporter had heard nothing.)
+#[test]
+fn an_acknowledgement_the_relay_keeps_deferring_is_told_to_the_team_once() {
+    fn defer_rita(line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        match upper.starts_with("RCPT TO") && upper.contains("RITA@") {
+            true => "454 4.7.1 <rita@reporter.test>: Relay access denied",
+            false => "250 ok",
+        }
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, _) = fake_smtp(defer_rita);
+    let mut w = World::new();
+    w.deliver(&report("r1@reporter.test", "Deferred", "x"));
+    let mut smtp = w.desk.config.smtp.clone();
+    smtp.port = port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
+    let mailer = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let desk = crate::support::pass::service_desk(&w.desk.config);
+    let clock = secdesk::clock::ManualClock::new(w.clock_now());
+    let mut told = Vec::new();
+    for pass in 1..=14 {
+        crate::support::pass::flush(&rt, &mailer, &db, &desk, &clock);
+        let alerts: Vec<String> = w
+            .new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "team-notice")
+            .map(|r| {
+                format!(
+                    "{pass}: {}",
+                    header(&r.bytes, "Subject").unwrap_or_default()
+                )
+            })
+            .collect();
+        told.extend(alerts);
+        clock.advance(chrono::Duration::hours(1));
+    }
+    // The notices of the report went at the first pass; the alert, to each member, once.
+    let alerts: Vec<&String> = told.iter().filter(|s| s.contains("Attention")).collect();
+    assert_eq!(alerts.len(), 2, "{told:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|s| s.ends_with("the acknowledgement to rita@reporter.test is not delivered yet")),
+        "{told:#?}"
+    );
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("not delivered yet")
+                && e.detail.contains("Relay access denied")),
+        "{events:?}"
+    );
+    let ack = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "ack")
+        .unwrap();
+    assert_eq!(
+        ack.state,
+        secdesk::store::OutboxState::Pending,
+        "still tried"
+    );
+}
+
 /// An SMTP server on loopback that greets, answers each command line with
 /// `answer(line)` (QUIT with 221) and the data's final dot with `answer(".")`, and counts
 /// its connections.
