@@ -231,6 +231,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             spam::on_spam_case(ctx, mail, *case, MessageKind::Automatic)
         }
         (Sender::Automatic(reason), Filing::Existing(case, _)) => {
+            let id = case.id.clone();
             let mut d = Decision::on(*case, false, MessageKind::Automatic);
             d.event(NewEvent::new(
                 EventKind::AutomaticMail,
@@ -242,6 +243,12 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
                 ),
             ));
             bounced(ctx, &mut d, mail, &facts.bounced);
+            let refused =
+                actions::automatic_commands(ctx, &id, mail, &reason.describe(), recent_alerts);
+            if let Some((event, alert)) = refused {
+                d.event(event);
+                d.outgoing.extend(alert);
+            }
             d
         }
         (Sender::Automatic(_), Filing::New(id)) if spam::verdict(ctx, mail).is_suspect() => {

@@ -623,6 +623,53 @@ fn publication_respects_the_embargo_and_renders_the_advisory() {
     );
 }
 
+/// A member's commands in a mail bearing a sign of automatic mail (Exchange puts
+/// `X-Auto-Response-Suppress` on mail through some distribution lists) are not run, as
+/// an autoresponder's would not be: the case says so and the team is told, the sender
+/// gets no answer. (The mail was stored and nothing else: she could not know why.)
+#[test]
+fn a_members_commands_in_automatic_mail_are_refused_and_told() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.new_mail();
+    let mail = team_mail(
+        ALICE,
+        "auto1@example.org",
+        Some(&notice),
+        "Re: [SEC-2026-0001] Heap overflow",
+        None,
+        "#severity high\r\n",
+    )
+    .replacen("\r\n\r\n", "\r\nX-Auto-Response-Suppress: All\r\n\r\n", 1);
+    w.deliver(&mail);
+    assert_eq!(w.case("SEC-2026-0001").severity, None);
+    let out = w.new_mail();
+    assert_eq!(
+        out.iter()
+            .map(|r| (r.purpose.as_str(), r.recipients.join(",")))
+            .collect::<Vec<_>>(),
+        vec![
+            ("team-notice", ALICE.to_string()),
+            ("team-notice", BOB.to_string())
+        ],
+        "{}",
+        summarize(&out)
+    );
+    let text = body_text(&out[0]);
+    assert!(
+        text.contains("#severity high") && text.contains("X-Auto-Response-Suppress"),
+        "{text}"
+    );
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == secdesk::desk::case::EventKind::Refused
+                && e.detail.contains("automatic")),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn commands_in_an_html_only_reply_are_read() {
     let mut w = World::new();

@@ -704,6 +704,18 @@ fn refused_alert(
         mail.message_id.bracketed(),
         mail.subject,
     );
+    let what = format!("alert about unauthenticated commands from {member}");
+    Some(alert_on(ctx, case, (headline, text), &what))
+}
+
+/// The team alert `headline` / `text` on `case` (or on none), in plain words when its
+/// template fails (`what` says what it was).
+fn alert_on(
+    ctx: &Ctx<'_>,
+    case: Option<&CaseId>,
+    (headline, text): (String, String),
+    what: &str,
+) -> Outgoing {
     let r = ctx.templates.render(&templates::TeamAlert {
         case_id: case
             .map(CaseId::to_string)
@@ -713,10 +725,7 @@ fn refused_alert(
     });
     let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let what = format!("alert about unauthenticated commands from {member}");
-            return Some(crate::desk::plain_alert(ctx, case, &what, &e));
-        }
+        Err(e) => return crate::desk::plain_alert(ctx, case, what, &e),
     };
     let alert = Outgoing::new(
         Purpose::TeamNotice,
@@ -724,10 +733,61 @@ fn refused_alert(
         ctx.config.team.recipients(),
         r,
     );
-    Some(match case {
+    match case {
         Some(c) => alert.reply_to(ctx.plus_address(c)),
         None => alert,
-    })
+    }
+}
+
+/// A member's mail on `case` that bears a sign of automatic mail (`reason`) and carries
+/// command lines: they are not run (an autoresponder's never are), and, lest she wait for
+/// what never comes, the case says so and the team is told (at most
+/// [`ALERTS_PER_HOUR`] an hour). The sender is not answered. `None` for anyone else's
+/// mail, or one without commands.
+pub(crate) fn automatic_commands(
+    ctx: &Ctx<'_>,
+    case: &CaseId,
+    mail: &Mail,
+    reason: &str,
+    recent_alerts: u32,
+) -> Option<(NewEvent, Option<Outgoing>)> {
+    let member = mail.from_address();
+    if !ctx.config.team.members.iter().any(|m| m == member) {
+        return None;
+    }
+    let body = crate::commands::parse_body(&mail.text);
+    if !body.has_commands_meant() {
+        return None;
+    }
+    let commands: Vec<String> = body
+        .commands
+        .iter()
+        .map(|c| format!("    {}", c.text))
+        .collect();
+    let event = NewEvent::new(
+        EventKind::Refused,
+        member,
+        format!(
+            "{} command line(s) not run: the mail is automatic ({reason})",
+            commands.len()
+        ),
+    );
+    let alert = (recent_alerts < ALERTS_PER_HOUR).then(|| {
+        let text = format!(
+            "A mail from {member} carried commands, but it bears a sign of automatic mail \
+             ({reason}), and the desk never runs an autoresponder's commands. None of them \
+             ran:\n{}\n\nIf {member} wrote it, their mail client or a list it went through \
+             added that sign: send the commands again in a plain reply.\n\nMessage-ID: {}\n\
+             Subject: {}",
+            commands.join("\n"),
+            mail.message_id.bracketed(),
+            mail.subject,
+        );
+        let headline = format!("commands from {member} in automatic mail not run");
+        let what = format!("alert about commands from {member} in automatic mail");
+        alert_on(ctx, Some(case), (headline, text), &what)
+    });
+    Some((event, alert))
 }
 
 /// One line summing up the case, for transcripts.
