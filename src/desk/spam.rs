@@ -26,7 +26,23 @@ pub fn verdict(ctx: &Ctx<'_>, mail: &Mail) -> Verdict {
         filter: ctx.config.spam.filter,
         threshold: ctx.config.spam.threshold,
     };
-    spam::judge(&mail.headers, mail.from_address(), &rules)
+    let verdict = spam::judge(&mail.headers, mail.from_address(), &rules);
+    // The server judged one sender (many take the last), the desk would answer the
+    // first: perhaps a victim's address put there by the one who passed.
+    let senders = mail.from_headers.max(mail.from_mailboxes);
+    if senders < 2 {
+        return verdict;
+    }
+    let why = format!(
+        "the mail names {senders} senders (From); the server's verdict may be on another than the one an acknowledgement would go to"
+    );
+    match verdict {
+        Verdict::Clean => Verdict::Suspect(vec![why]),
+        Verdict::Suspect(mut reasons) => {
+            reasons.insert(0, why);
+            Verdict::Suspect(reasons)
+        }
+    }
 }
 
 /// A suspect mail that would open a case: filed on a new case in the spam state. Nobody

@@ -269,11 +269,11 @@ pub fn evaluate_mail(
     authserv_id: &str,
     from_address: &str,
 ) -> AuthVerdict {
-    if mail.from_headers > 1 {
+    if mail.from_headers > 1 || mail.from_mailboxes > 1 {
         return AuthVerdict::Fail {
             reason: format!(
-                "the mail has {} From headers; commands need exactly one",
-                mail.from_headers
+                "the mail names {} senders (From); commands need exactly one",
+                mail.from_headers.max(mail.from_mailboxes)
             ),
         };
     }

@@ -41,6 +41,9 @@ pub struct Mail {
     pub from: Option<Mailbox>,
     /// How many `From:` headers the mail has: more than one is refused for commands.
     pub from_headers: usize,
+    /// How many mailboxes its `From:` headers name together: more than one is refused
+    /// for commands and never acknowledged (which did the server judge?).
+    pub from_mailboxes: usize,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     /// `Delivered-To` / `X-Original-To`: where the server actually delivered it.
@@ -404,7 +407,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         Some(id) => (id, false),
         None => (synthesized_id(raw), true),
     };
-    let (from, from_headers) = sender(&msg);
+    let (from, from_headers, from_mailboxes) = sender(&msg);
     let delivered_to = delivered_to(&headers);
     let date = msg
         .date()
@@ -429,6 +432,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         message_id_synthesized: synthesized,
         from,
         from_headers,
+        from_mailboxes,
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         delivered_to,
@@ -470,14 +474,19 @@ fn is_mail(msg: &Message<'_>) -> bool {
     true
 }
 
-/// The first `From:` mailbox, and how many `From:` headers the mail has.
-fn sender(msg: &Message<'_>) -> (Option<Mailbox>, usize) {
+/// The first `From:` mailbox, how many `From:` headers the mail has, and how many
+/// mailboxes they name together.
+fn sender(msg: &Message<'_>) -> (Option<Mailbox>, usize, usize) {
     let from_fields: Vec<&mail_parser::Header<'_>> = msg
         .headers()
         .iter()
         .filter(|h| h.name == mail_parser::HeaderName::From)
         .collect();
     let from_headers = from_fields.len();
+    let from_mailboxes = from_fields
+        .iter()
+        .map(|h| h.value.as_address().map_or(0, |a| a.iter().count()))
+        .sum();
     let first_from = from_fields.first().and_then(|h| h.value.as_address());
     let from = first_from.and_then(|a| a.first()).and_then(|a| {
         a.address.as_deref().map(|addr| Mailbox {
@@ -489,7 +498,7 @@ fn sender(msg: &Message<'_>) -> (Option<Mailbox>, usize) {
             address: normalize_address(addr),
         })
     });
-    (from, from_headers)
+    (from, from_headers, from_mailboxes)
 }
 
 /// The addresses the receiving servers say the mail was delivered to.

@@ -874,7 +874,7 @@ impl Desk {
         // Judged as the member's own desk judges its team's mail: a forged From is told
         // as a claim, never as the colleague's.
         let claim = match &home.team {
-            t if t.require_authenticated_commands || m.from_headers > 1 => {
+            t if t.require_authenticated_commands || m.from_headers.max(m.from_mailboxes) > 1 => {
                 match mail::auth::evaluate_mail(m, t.authserv_id.as_deref().unwrap_or(""), addr) {
                     mail::auth::AuthVerdict::Fail { reason } => Some(reason),
                     mail::auth::AuthVerdict::Pass { .. } => None,

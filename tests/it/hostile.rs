@@ -327,7 +327,7 @@ fn two_from_headers_or_an_unaligned_dmarc_pass_never_authenticate_commands() {
     assert!(
         refused
             .iter()
-            .any(|r| r.contains("the mail has 2 From headers; commands need exactly one")),
+            .any(|r| r.contains("the mail names 2 senders (From); commands need exactly one")),
         "{refused:?}"
     );
     // Mallory first, Alice second: Mallory is the sender, and no team member.

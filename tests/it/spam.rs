@@ -123,6 +123,41 @@ fn suspect_new_mail_is_filed_in_the_spam_state_without_a_word() {
     );
 }
 
+/// A mail naming two senders (two From headers, or two mailboxes in one) gets no
+/// acknowledgement: the server judged one of them (many take the last), the desk would
+/// answer the first, a victim whose address the spammer put there. (The server's pass
+/// for the spammer's own domain let an acknowledgement go to the victim.)
+#[test]
+fn a_mail_with_two_senders_is_suspect_and_never_acknowledged() {
+    let pass_evil = "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=evil.test; dkim=pass header.d=evil.test; dmarc=pass header.from=evil.test\r\n";
+    for (n, from) in [
+        "alerts@bank.test\r\nFrom: me@evil.test",
+        "alerts@bank.test, me@evil.test",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut w = World::new();
+        let p = w.deliver(&stamped(
+            pass_evil,
+            from,
+            &format!("two{n}@evil.test"),
+            "Verify your account",
+            "Click here.",
+        ));
+        let case = opened(&p);
+        let mail = w.new_mail();
+        assert!(mail.is_empty(), "{n}: {}", summarize(&mail));
+        let c = w.case(&case);
+        assert_eq!(c.status.as_str(), "spam", "{n}");
+        let events = w.events(&case);
+        assert!(
+            events.iter().any(|e| e.detail.contains("From")),
+            "{n}: {events:?}"
+        );
+    }
+}
+
 /// Spam that claims to be the desk's own mail (its loop header, or From the desk's
 /// address: both cost a spammer nothing) is quarantined like any suspect new mail: it
 /// opened a normal case, a notice to every member and a plan of reminders.

@@ -170,7 +170,9 @@ fn authenticate(
     member: &str,
     has_commands: bool,
 ) -> Option<AuthVerdict> {
-    if ctx.config.team.require_authenticated_commands || (has_commands && mail.from_headers > 1) {
+    if ctx.config.team.require_authenticated_commands
+        || (has_commands && mail.from_headers.max(mail.from_mailboxes) > 1)
+    {
         Some(auth::evaluate_mail(
             mail,
             ctx.config.team.authserv_id.as_deref().unwrap_or(""),
