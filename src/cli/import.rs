@@ -362,11 +362,17 @@ pub fn import(
                 (seq, bytes, parsed)
             })
             .collect();
+        let now = clock.now();
         let (outcomes, failed) = store.write(|tx| {
             let mut outcomes = Vec::with_capacity(batch.len());
             for (seq, bytes, parsed) in batch {
+                // The mail's own date, so the case history shows when things happened.
+                let when = match &parsed {
+                    mail::Parsed::Mail(m) => m.date.filter(|d| *d <= now).unwrap_or(now),
+                    _ => now,
+                };
                 let one = (seq, bytes.as_slice(), parsed);
-                match tx.savepoint(|tx| import_one(desk, tx, &source, one, clock)) {
+                match tx.savepoint(|tx| import_one(desk, tx, &source, one, (when, now))) {
                     Ok(p) => outcomes.push(p),
                     // The mail itself cannot be processed (it made the processing fail or
                     // panic, and would at every run): filed raw and set aside, as the
@@ -409,14 +415,9 @@ fn import_one(
     tx: &store::Tx<'_>,
     source: &str,
     (seq, bytes, parsed): (u32, &[u8], mail::Parsed),
-    clock: &dyn Clock,
+    (when, now): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
 ) -> store::Result<Processed> {
-    // The mail's own date, so the case history shows when things happened: from the
-    // headers alone (processing parses the whole mail once, below).
-    let when = mail::date_of(bytes)
-        .filter(|d| *d <= clock.now())
-        .unwrap_or_else(|| clock.now());
-    match tx.insert_imported(source, seq, bytes, clock.now())? {
+    match tx.insert_imported(source, seq, bytes, now)? {
         Some(raw_id) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             desk.process_parsed(tx, Some(raw_id), bytes, parsed, when, Delivery::Suppress)
         }))

@@ -217,8 +217,13 @@ pub fn message_id_of(raw: &[u8]) -> MessageId {
 
 /// The date a mail says it was written, from its headers alone (the body is neither
 /// read nor decoded, and the bytes are not copied): what an import needs before the
-/// mail is processed. `None` without a readable `Date`. Never panics.
+/// mail is processed. `None` without a readable `Date`, or when the mail's shape would
+/// make its headers costly to parse ([`shape::refusal`]: the parse is refused too).
+/// Never panics.
 pub fn date_of(raw: &[u8]) -> Option<DateTime<Utc>> {
+    if shape::refusal(raw).is_some() {
+        return None;
+    }
     std::panic::catch_unwind(|| {
         MessageParser::default()
             .parse_headers(raw)?
@@ -825,5 +830,21 @@ Message-ID: <m@x.test>
         );
         assert_eq!(date_of(b""), None);
         assert_eq!(date_of(b"\xff\xfe garbage"), None);
+    }
+
+    /// A header field the parser decodes in quadratic time (see `shape`) is not read for
+    /// its date either: the import read it inside its write transaction, the daemon to
+    /// order a team member's mail, seconds a mail.
+    #[test]
+    fn the_date_of_a_mail_too_costly_to_parse_is_not_read() {
+        let mut subject = String::new();
+        while subject.len() < 2 * shape::MAX_FIELD {
+            subject.push_str("=?AB?Q?x");
+        }
+        let raw = format!(
+            "Date: Mon, 23 Nov 2026 10:00:00 +0100\r\nFrom: a@b.test\r\nSubject: {subject}\r\n\r\nx\r\n"
+        );
+        assert!(shape::refusal(raw.as_bytes()).is_some());
+        assert_eq!(date_of(raw.as_bytes()), None);
     }
 }
