@@ -118,7 +118,24 @@ pub fn check(repo: &Path) -> Result<(), String> {
     cmd.args(["rev-parse", "--is-inside-work-tree"]);
     match run(cmd, "rev-parse") {
         Ok(t) if t == "true" => {}
-        _ => return Err(format!("{} is not a git checkout", repo.display())),
+        Ok(_) => return Err(format!("{} is not a git checkout", repo.display())),
+        // git's own reason: a bad config line, no git installed, another owner.
+        Err(e) if e.contains("dubious ownership") => {
+            return Err(format!(
+                "{} belongs to another user than the one running this, and git will not \
+                 use it (\"dubious ownership\"): the checkout must belong to the user the \
+                 desk runs as (`sudo -u secdesk git -C {} status` shows what the desk sees)",
+                repo.display(),
+                repo.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "{} is not a usable git checkout: {}",
+                repo.display(),
+                crate::sanitize::one_line(&e)
+            ));
+        }
     }
     // The advisory is committed on top of `HEAD`: a repository with no commit yet (a
     // new, empty database) has none.

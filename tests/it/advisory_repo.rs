@@ -216,6 +216,18 @@ async fn check_reports_a_dirty_or_missing_checkout() {
     let f = finding(check(&config, &crate::world::secrets()).await);
     assert_eq!(f.level, Level::Fail, "{f}");
     assert!(f.text.contains("does not exist"), "{f}");
+
+    // A checkout git cannot read says git's reason (it said "is not a git checkout"
+    // whatever git said: a bad config line, another owner, no git at all).
+    std::fs::remove_file(clone.join("stray.md")).unwrap();
+    let git_config = clone.join(".git").join("config");
+    let mut text = std::fs::read_to_string(&git_config).unwrap();
+    text.push_str("[core\n");
+    std::fs::write(&git_config, text).unwrap();
+    write(&clone);
+    let f = finding(check(&config, &crate::world::secrets()).await);
+    assert_eq!(f.level, Level::Fail, "{f}");
+    assert!(f.text.contains("bad config line"), "{f}");
 }
 
 /// A desk publishing to a checkout of its own has it checked too: `secdesk check` said
