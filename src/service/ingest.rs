@@ -285,6 +285,8 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, IngestError> {
 pub struct Selected {
     pub validity: UidValidity,
     pub exists: u32,
+    /// The UID the server will give the next mail (`UIDNEXT`), when it says.
+    pub uid_next: Option<u32>,
 }
 
 pub async fn select(
@@ -311,6 +313,7 @@ pub async fn select(
     Ok(Selected {
         validity: UidValidity(validity),
         exists: m.exists,
+        uid_next: m.uid_next,
     })
 }
 
@@ -395,6 +398,24 @@ pub async fn sync(
     let sel = select(session, mailbox, limit).await?;
     let mut report = SyncReport::default();
     let (start, history) = starting_point(db, mailbox, sel.validity).await?;
+    // The same UIDVALIDITY, but UIDs the desk has read already given to new mail (a
+    // mailbox restored from a file backup keeps both): every new mail would be skipped,
+    // in silence, until the UIDs pass the cursor. Each pass says so instead.
+    if let Some(next) = sel.uid_next.filter(|n| *n < start) {
+        return Err(IngestError::Mailbox {
+            mailbox: mailbox.to_string(),
+            reason: format!(
+                "the server gives new mail UIDs from {next}, which the desk has already read \
+                 (up to {}) under the same UIDVALIDITY {}: the mailbox was restored or \
+                 rebuilt and kept it. Mail delivered since is not read until the mailbox gets \
+                 a new UIDVALIDITY: recreate it (rename it away, create {mailbox} anew, move \
+                 the mail back); then the desk reads it all again and files only what it \
+                 has not seen",
+                start.saturating_sub(1),
+                sel.validity.0
+            ),
+        });
+    }
 
     // What an earlier pass stored but did not finish (a failure, a crash) comes first.
     let leftovers = db.call(|s| s.read(|tx| tx.pending_raw_sizes())).await?;

@@ -835,6 +835,31 @@ fn implicit_tls_on_both_sides() {
     assert!(header(ack, "Subject").unwrap().ends_with("Over TLS"));
 }
 
+/// The server hands out UIDs the desk has read already, under the same UIDVALIDITY (a
+/// mailbox restored from a file backup keeps it, and its UID counter with it): each pass
+/// fails saying so, and what to do, instead of skipping every new mail in silence until
+/// the UIDs pass the old cursor.
+#[test]
+fn uids_behind_the_cursor_under_the_same_validity_are_told_not_skipped() {
+    let stack = MailStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Pass::new(&stack, dir.path(), "");
+    assert_eq!(pass.run_once(monday_10()), 0);
+    send_report(&stack, "b1@reporter.test", "Before the restore", "x");
+    stack.wait_for(DESK, 1, WAIT);
+    pass.run(monday_10());
+    assert_eq!(pass.count("SELECT COUNT(*) FROM cases"), 1);
+    // The desk's cursor is now ahead of the server's UIDs.
+    pass.exec("UPDATE imap_cursor SET last_uid = last_uid + 1000");
+    send_report(&stack, "b2@reporter.test", "After the restore", "x");
+    stack.wait_for(DESK, 2, WAIT);
+    let err = pass.sync(monday_10()).unwrap_err().to_string();
+    assert!(
+        err.contains("already read") && err.contains("UIDVALIDITY") && err.contains("recreate it"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_new_uidvalidity_refetches_without_answering_twice() {
     let stack = MailStack::start();

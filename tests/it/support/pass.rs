@@ -127,6 +127,35 @@ impl Pass {
         fired.len()
     }
 
+    /// An inbox sync alone at `at`, its outcome as it is.
+    pub fn sync(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<secdesk::service::ingest::SyncReport, secdesk::service::ingest::IngestError> {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
+        let desk = service_desk(&self.config);
+        let db = Db::open(&self.db_path).unwrap();
+        self.rt.block_on(async {
+            let mut session = secdesk::service::ingest::connect(&self.config.imap).await?;
+            secdesk::service::ingest::sync(
+                &mut session,
+                &db,
+                &desk,
+                &clock,
+                &Shutdown::never(),
+                &Beat::detached(),
+                &|| {},
+            )
+            .await
+        })
+    }
+
+    /// Runs `sql` on the desk's database, as an operator (or a restore) might.
+    pub fn exec(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         let conn = rusqlite::Connection::open(&self.db_path).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
