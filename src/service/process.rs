@@ -520,6 +520,14 @@ impl Desk {
                 Ok(out)
             }
             Parsed::Mail(mut m) => {
+                // Mail that went on no case, read again (a new UIDVALIDITY refetches it
+                // all): the same writing is a duplicate, not a mail to decide again.
+                if let Some(theirs) = tx.unfiled_head(&m.message_id, HEAD_BYTES)?
+                    && same_writing(&theirs, bytes.get(..HEAD_BYTES).unwrap_or(bytes))
+                {
+                    mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
+                    return Ok(Processed::Duplicate(m.message_id.clone()));
+                }
                 if tx.message_known(&m.message_id)? {
                     let Some(own) = id_for_reused(tx, &m.message_id, bytes, true)? else {
                         mark(tx, raw_id, RawOutcome::Duplicate, &m.message_id, now)?;
@@ -1256,7 +1264,10 @@ impl Desk {
                 kind,
                 outgoing: n,
             },
-            (None, Some(id)) => Processed::Unfiled(id),
+            (None, Some(id)) => {
+                tx.note_unfiled(&id, incoming.and_then(|i| i.raw_id))?;
+                Processed::Unfiled(id)
+            }
             (None, None) => Processed::AlreadyDone,
         })
     }

@@ -319,6 +319,25 @@ impl Tx<'_> {
         )
     }
 
+    /// Records that mail `message_id` (stored as `raw_id`) went on no case.
+    pub fn note_unfiled(&self, message_id: &MessageId, raw_id: Option<i64>) -> Result<()> {
+        self.exec(
+            "INSERT OR IGNORE INTO unfiled_mail (message_id, raw_id) VALUES (?1, ?2)",
+            params![message_id, raw_id],
+        )?;
+        Ok(())
+    }
+
+    /// The first `len` bytes of the mail `message_id` that went on no case, if one did
+    /// (empty when its bytes are not on file).
+    pub fn unfiled_head(&self, message_id: &MessageId, len: usize) -> Result<Option<Vec<u8>>> {
+        self.opt(
+            "SELECT COALESCE(substr(b.bytes, 1, ?2), x'') FROM unfiled_mail u
+               LEFT JOIN raw_bodies b ON b.raw_id = u.raw_id WHERE u.message_id = ?1",
+            params![message_id, i64::try_from(len).unwrap_or(i64::MAX)],
+        )
+    }
+
     pub fn mark_raw(
         &self,
         id: i64,

@@ -410,6 +410,14 @@ SELECT substr(case_id, 1, instr(case_id, '-')), substr(at, 1, 16), 0, 1
 DROP TABLE ack_counts;
 ALTER TABLE ack_counts_by_series RENAME TO ack_counts;
 "#,
+    // Mail that went on no case (a team member's naming none), by Message-ID: read again
+    // (a new UIDVALIDITY refetches everything), it is a duplicate like mail on a case.
+    r#"
+CREATE TABLE unfiled_mail (
+    message_id TEXT    NOT NULL PRIMARY KEY,
+    raw_id     INTEGER
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 #[cfg(test)]
@@ -454,6 +462,7 @@ mod tests {
         0xd6e46815a53a9a7d, // 22
         0x0ff8f04b1e965faa, // 23
         0x89e9b53678afb4aa, // 24
+        0xd0a788487b7d6075, // 25
     ];
 
     #[test]

@@ -670,6 +670,30 @@ fn a_members_commands_in_automatic_mail_are_refused_and_told() {
     );
 }
 
+/// A team mail that named no case, read again (the mailbox got a new UIDVALIDITY and the
+/// desk refetched it all) is a duplicate like any mail on file: its `#case` names a case
+/// that may exist by now. (Its Message-ID was on no case, so it was decided again: the
+/// commands ran on a case opened since, and its member got a second transcript.)
+#[test]
+fn a_team_mail_that_named_no_case_is_not_decided_again_when_read_again() {
+    let mut w = World::new();
+    w.open_case("Heap overflow");
+    let mistyped = team_mail(
+        ALICE,
+        "typo1@example.org",
+        None,
+        "Closing",
+        None,
+        "#case SEC-2026-0002\r\n#close\r\n",
+    );
+    assert!(matches!(w.deliver(&mistyped), Processed::Unfiled(_)));
+    w.open_report("r2@reporter.test", "Second report", "x");
+    w.new_mail();
+    assert!(matches!(w.deliver(&mistyped), Processed::Duplicate(_)));
+    assert_eq!(w.case("SEC-2026-0002").status, CaseStatus::New);
+    assert!(w.new_mail().is_empty());
+}
+
 #[test]
 fn commands_in_an_html_only_reply_are_read() {
     let mut w = World::new();
