@@ -1549,9 +1549,12 @@ pub async fn has_idle(session: &mut Session, limit: Duration) -> Result<bool, In
     Ok(caps.has_str("IDLE"))
 }
 
-/// Empties the queue of unsolicited responses; true when one said the mailbox grew.
+/// Empties the queue of unsolicited responses; true when one said the mailbox grew, or
+/// when the queue was full: the IMAP library drops what comes past its bound (a hundred
+/// flag changes by another client during a sync), an `EXISTS` among it, and the report
+/// waited for the next IDLE renewal. A full queue costs one more cheap sync instead.
 fn mailbox_grew(queue: &async_channel::Receiver<UnsolicitedResponse>) -> bool {
-    let mut grew = false;
+    let mut grew = queue.is_full();
     while let Ok(r) = queue.try_recv() {
         grew |= matches!(
             r,
@@ -1814,6 +1817,21 @@ mod tests {
     /// A batch never holds more than BATCH_MAILS mails or BATCH_BYTES bytes, except a
     /// single mail larger than that, which is a batch of its own; order is kept and no
     /// mail is left out.
+    /// A queue filled to its bound may have lost an `EXISTS`: it counts as growth.
+    #[test]
+    fn a_full_queue_of_unsolicited_responses_counts_as_new_mail() {
+        let (tx, rx) = async_channel::bounded(3);
+        for _ in 0..3 {
+            tx.try_send(super::UnsolicitedResponse::Expunge(1)).unwrap();
+        }
+        assert!(super::mailbox_grew(&rx));
+        assert!(rx.is_empty());
+        tx.try_send(super::UnsolicitedResponse::Expunge(1)).unwrap();
+        assert!(!super::mailbox_grew(&rx));
+        tx.try_send(super::UnsolicitedResponse::Exists(9)).unwrap();
+        assert!(super::mailbox_grew(&rx));
+    }
+
     #[test]
     fn batches_are_bounded_by_count_and_bytes_in_order() {
         let small = |id| Waiting { id, bytes: 1_000 };
