@@ -1237,6 +1237,22 @@ impl Desk {
             if delivery == Delivery::Send {
                 self.replan(tx, c, now)?;
             }
+            // A case put in the spam state answers nobody: its acknowledgement still
+            // waiting (the forged sender's server deferring it) does not go.
+            if crate::desk::actions::moves_to_spam(&events) {
+                let n = tx.withdraw_pending_acks(
+                    &c.id,
+                    "withdrawn: the case was put in the spam state",
+                )?;
+                if n > 0 {
+                    let ev = crate::desk::case::NewEvent::new(
+                        EventKind::DeliveryFailed,
+                        crate::desk::case::DESK_ACTOR,
+                        "the acknowledgement not sent yet was withdrawn: the case is in the spam state",
+                    );
+                    tx.insert_event(&c.id, now, &ev, message_id.as_ref())?;
+                }
+            }
         }
         let n = outgoing.len();
         // The publication's commit is made inside the transaction: if git refuses it,

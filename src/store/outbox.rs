@@ -590,6 +590,15 @@ impl Tx<'_> {
         Ok(case.flatten().as_deref().and_then(CaseId::parse))
     }
 
+    /// Fails the acknowledgements of `case` still waiting to go, with `why`; how many.
+    pub fn withdraw_pending_acks(&self, case: &CaseId, why: &str) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?2
+              WHERE case_id = ?1 AND purpose = 'ack' AND state = 'pending'",
+            params![case, why],
+        )?)
+    }
+
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
         self.exec(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",

@@ -158,6 +158,40 @@ fn a_mail_with_two_senders_is_suspect_and_never_acknowledged() {
     }
 }
 
+/// `#spam` on a case whose acknowledgement has not gone yet (the forged sender's server
+/// defers it) withdraws it: the case in the spam state answers nobody. (The ack was
+/// retried until the victim's server took it.)
+#[test]
+fn spam_withdraws_an_acknowledgement_still_waiting() {
+    let mut w = World::new();
+    let notice = w.open_case("Verify your account");
+    let ack = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "ack")
+        .unwrap();
+    assert_eq!(ack.state, secdesk::store::OutboxState::Pending);
+    w.command(ALICE, "s1@example.org", &notice, "#spam\r\n");
+    let t = body(&w.take("transcript").bytes);
+    assert!(t.contains("acknowledgement"), "{t}");
+    let rows = w.store.read(|tx| tx.outbox_all()).unwrap();
+    let ack = rows.iter().find(|r| r.id == ack.id).unwrap();
+    assert_eq!(ack.state, secdesk::store::OutboxState::Failed, "{ack:?}");
+    assert!(
+        ack.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("spam")),
+        "{ack:?}"
+    );
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        events.iter().any(|e| e.detail.contains("withdrawn")),
+        "{events:?}"
+    );
+}
+
 /// Spam that claims to be the desk's own mail (its loop header, or From the desk's
 /// address: both cost a spammer nothing) is quarantined like any suspect new mail: it
 /// opened a normal case, a notice to every member and a plan of reminders.

@@ -13,6 +13,8 @@ mod mail_out;
 mod spam;
 mod triage;
 
+pub(crate) use spam::moves_to_spam;
+
 use crate::commands::{Command, CommandError, ParsedBody};
 use crate::desk::case::{Case, EventKind, NewEvent};
 use crate::desk::decision::{Ctx, Decision, Facts, Filing, MessageKind, OneOff, answer_threading};

@@ -20,7 +20,7 @@ impl Work<'_, '_> {
                 self.case.status = CaseStatus::Spam;
                 self.change(format!("{SPAM_WAS}{before})"));
                 ok(
-                    "moved to the spam state; reminders stopped, not in the digest; `#notspam` undoes it",
+                    "moved to the spam state; reminders stopped, not in the digest, and an acknowledgement not sent yet is withdrawn; `#notspam` undoes it",
                 )
             }
         }
@@ -104,3 +104,8 @@ impl Work<'_, '_> {
 
 /// How `#spam` records the status it leaves, which `#notspam` restores.
 const SPAM_WAS: &str = "moved to the spam state (was ";
+
+/// Whether `events` move their case to the spam state (`#spam`).
+pub(crate) fn moves_to_spam(events: &[crate::desk::case::NewEvent]) -> bool {
+    events.iter().any(|e| e.detail.starts_with(SPAM_WAS))
+}
