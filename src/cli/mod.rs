@@ -136,6 +136,19 @@ pub fn finish(mut out: Output, result: Result<ExitCode>) -> ExitCode {
             ExitCode::FAILURE
         }
         (Ok(()), Ok(code)) => code,
+        // Under systemd, stderr is the journal: one line of error priority, as the
+        // desk's other errors are (several lines were several entries at the unit's
+        // default priority, which `journalctl -p warning` does not show).
+        (Ok(()), Err(e)) if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            let text = format!("{e:#}");
+            let one: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            tell(&format!("<3>secdesk: {}\n", one.join(" ")));
+            ExitCode::FAILURE
+        }
         (Ok(()), Err(e)) => {
             tell(&format!("secdesk: {e:#}\n"));
             ExitCode::FAILURE

@@ -28,6 +28,37 @@ fn until(sock: &UnixDatagram, prefix: &str, seen: &mut Vec<String>) {
     }
 }
 
+/// A desk that will not start says why under systemd on one line of error priority,
+/// as its other errors are: the reason came as several lines at the unit's default
+/// priority, and `journalctl -p warning` showed only systemd's "status=1/FAILURE".
+#[test]
+fn a_refused_start_is_one_error_line_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = crate::world::config_text(dir.path().join("d.db").to_str().unwrap(), 9, 9, "")
+        .replace(
+            "password_env = \"TEST_IMAP_PASSWORD\"",
+            "password_env = \"NOPE\"",
+        );
+    assert!(text.contains("\"NOPE\""), "{text}");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_secdesk"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("NOPE")
+        .env("JOURNAL_STREAM", "8:4242")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 1, "{said}");
+    assert!(
+        lines[0].starts_with("<3>") && lines[0].contains("imap.password_env"),
+        "{said}"
+    );
+}
+
 #[test]
 fn readiness_watchdog_and_a_clean_stop() {
     let mut stack = MailStack::start();
