@@ -196,12 +196,15 @@ pub fn release(
     ctx: &Ctx<'_>,
     case: &mut Case,
     (report_text, sender, no_ack, acknowledged): (&str, &str, Option<String>, bool),
-    actor: &str,
+    (actor, on_arrival): (&str, bool),
 ) -> (Vec<Outgoing>, Vec<NewEvent>, String) {
     let mut out = Vec::new();
     let mut events = Vec::new();
     let id = case.id.clone();
-    if case.embargo_end.is_none()
+    // The default embargo of a report quarantined on arrival, which never had one; a
+    // case the team put in spam keeps its embargo decision (`#embargo none` stands).
+    if on_arrival
+        && case.embargo_end.is_none()
         && let Some(days) = ctx.config.policy.embargo_days
     {
         case.embargo_end = ctx

@@ -1248,7 +1248,7 @@ impl Desk {
                     let ev = crate::desk::case::NewEvent::new(
                         EventKind::DeliveryFailed,
                         crate::desk::case::DESK_ACTOR,
-                        "the acknowledgement not sent yet was withdrawn: the case is in the spam state",
+                        crate::desk::actions::ACK_WITHDRAWN,
                     );
                     tx.insert_event(&c.id, now, &ev, message_id.as_ref())?;
                 }
@@ -1477,6 +1477,11 @@ impl Desk {
     /// Plans the case's reminders from its current state.
     pub fn replan(&self, tx: &Tx<'_>, c: &Case, now: DateTime<Utc>) -> store::Result<()> {
         let scope = c.id.to_string();
+        // In the spam state the team's own one-off reminders wait (those due meanwhile
+        // are dropped when due): `#notspam` after a `#spam` by mistake gives them back.
+        if c.status == crate::types::CaseStatus::Spam {
+            return tx.replan(&scope, now, &[ReminderKind::OneOff], &[]);
+        }
         if !c.is_open() {
             return tx.cancel_reminders(&scope);
         }

@@ -59,6 +59,16 @@ fn spamassassin(raw: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Marks every mail queued as sent, as the mailer would have by now.
+fn all_sent(w: &mut World) {
+    let now = w.clock_now();
+    for r in w.store.read(|tx| tx.outbox_all()).unwrap() {
+        if r.state == secdesk::store::OutboxState::Pending {
+            w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+        }
+    }
+}
+
 fn pending_of(w: &mut World, scope: &str) -> Vec<String> {
     w.store
         .read(|tx| tx.reminders_of(scope))
@@ -661,7 +671,9 @@ fn notspam_releases_and_spam_quarantines() {
     let out = summarize(&w.new_mail());
     assert!(!out.contains("ack ->"), "{out}");
 
-    // `#spam` sends a normal case to the spam state: its reminders go.
+    // `#spam` sends a normal case to the spam state: its reminders go. (The ack to carol
+    // went meanwhile, as the mailer sends it within seconds.)
+    all_sent(&mut w);
     w.deliver(&team_mail(
         ALICE,
         "a3@example.org",
@@ -755,6 +767,8 @@ fn notspam_releases_and_spam_quarantines() {
 fn releasing_an_acknowledged_report_keeps_the_date_it_was_given() {
     let mut w = World::new();
     let notice = w.open_case("Heap overflow");
+    // The acknowledgement went (as the mailer sends it within seconds).
+    all_sent(&mut w);
     w.new_mail();
     let opened = w.case("SEC-2026-0001").opened_at;
     w.clock.advance(chrono::Duration::days(2));
@@ -821,6 +835,40 @@ fn notspam_puts_a_case_the_team_had_handled_back_as_it_was() {
     );
     w.command(ALICE, "s5@example.org", &notice, "#notspam\r\n");
     assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Closed);
+}
+
+/// `#spam` by mistake on a new case the team had begun with (`#embargo none`, a
+/// `#remind`), then `#notspam`: the team's embargo decision and its reminder stand, and
+/// a reporter whose acknowledgement `#spam` withdrew before it went is acknowledged now.
+/// (The default embargo came back, the reminder was gone, and the ack never went.)
+#[test]
+fn notspam_keeps_what_the_team_had_set_on_a_new_case() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "s1@example.org",
+        &notice,
+        "#embargo none\r\n#remind +5d ping upstream\r\n",
+    );
+    w.command(ALICE, "s2@example.org", &notice, "#spam\r\n");
+    w.new_mail();
+    w.command(ALICE, "s3@example.org", &notice, "#notspam\r\n");
+    let case = w.case("SEC-2026-0001");
+    assert_eq!((case.status, case.embargo_end), (CaseStatus::New, None));
+    assert!(
+        pending_of(&mut w, "SEC-2026-0001").contains(&"one-off".to_string()),
+        "{:?}",
+        pending_of(&mut w, "SEC-2026-0001")
+    );
+    let out = w.new_mail();
+    assert!(
+        out.iter()
+            .any(|r| r.purpose.as_str() == "ack" && r.recipients == vec![RITA.to_string()]),
+        "{}",
+        summarize(&out)
+    );
 }
 
 /// `#spam` and `#notspam` in one mail: the case is as it was. (The `#spam` was not stored

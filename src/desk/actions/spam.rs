@@ -49,12 +49,15 @@ impl Work<'_, '_> {
             self.case.reporter = None;
             self.case.reporter_name = None;
         }
-        // Nobody is acknowledged twice, and no machine is.
-        let acknowledged = self
-            .facts
-            .timeline
+        // Nobody is acknowledged twice, and no machine is; an acknowledgement `#spam`
+        // withdrew before it went was none.
+        let timeline = &self.facts.timeline;
+        let acknowledged = timeline
             .iter()
-            .any(|e| e.kind == EventKind::Acknowledged);
+            .rposition(|e| e.kind == EventKind::Acknowledged)
+            .is_some_and(|at| !timeline.iter().skip(at).any(|e| e.detail == ACK_WITHDRAWN));
+        // Put in spam by the team (not quarantined on arrival): what it had decided stands.
+        let on_arrival = !self.was_put_in_spam();
         let no_ack = if acknowledged {
             Some("already acknowledged".to_string())
         } else {
@@ -72,12 +75,23 @@ impl Work<'_, '_> {
                 no_ack,
                 acknowledged,
             ),
-            self.actor,
+            (self.actor, on_arrival),
         );
         self.outgoing.extend(out);
         self.events.extend(events);
         self.change(summary.clone());
         ok(summary)
+    }
+
+    /// Whether the team put the case in spam (`#spam`, in this mail or before), rather
+    /// than the desk quarantining it on arrival.
+    fn was_put_in_spam(&self) -> bool {
+        self.events.iter().any(|e| e.detail.starts_with(SPAM_WAS))
+            || self
+                .facts
+                .timeline
+                .iter()
+                .any(|e| e.detail.starts_with(SPAM_WAS))
     }
 
     /// The status the case had when the team last put it in spam, when the team had
@@ -104,6 +118,10 @@ impl Work<'_, '_> {
 
 /// How `#spam` records the status it leaves, which `#notspam` restores.
 const SPAM_WAS: &str = "moved to the spam state (was ";
+
+/// What the case says when `#spam` withdrew its acknowledgement before it went.
+pub(crate) const ACK_WITHDRAWN: &str =
+    "the acknowledgement not sent yet was withdrawn: the case is in the spam state";
 
 /// Whether `events` move their case to the spam state (`#spam`).
 pub(crate) fn moves_to_spam(events: &[crate::desk::case::NewEvent]) -> bool {
