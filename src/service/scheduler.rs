@@ -281,6 +281,9 @@ fn ensure_recurring(
     Ok(())
 }
 
+/// How a sent spam summary notes the last event it could see.
+const SUMMARY_SAW: &str = "events through ";
+
 /// The summary of the suspect mail filed since the previous summary (or the day before
 /// its moment): claimed, queued and the next one planned in one transaction. A day
 /// without suspect mail sends nothing.
@@ -300,8 +303,14 @@ fn fire_spam_summary(
     let since = tx
         .last_sent_due(&desk.spam_scope(), &r.kind, r.due)?
         .unwrap_or(r.due - Duration::days(1));
+    // The events the last summary could see: one committed after it but stamped before
+    // its moment (a filing begun just before) is this one's.
+    let seen = tx
+        .last_sent_note(&desk.spam_scope(), &r.kind, r.due)?
+        .and_then(|n| n.strip_prefix(SUMMARY_SAW)?.parse::<i64>().ok());
+    let through = tx.max_event_id()?;
     let (total, rows) = tx.quarantined_between(
-        (since, r.due),
+        (since, r.due, seen),
         (desk.key(), &configured),
         spam::SUMMARY_MAX_ROWS,
     )?;
@@ -314,6 +323,7 @@ fn fire_spam_summary(
             if !tx.claim_reminder(r.id, now, late)? {
                 return Ok(Some(Fired::Taken));
             }
+            tx.set_reminder_note(r.id, &format!("{SUMMARY_SAW}{through}"))?;
             desk.enqueue(
                 tx,
                 &Outgoing::new(

@@ -685,7 +685,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Suspect mail on `desk`'s cases filed in `[since, until)`: how many, and the first
+    /// Suspect mail on `desk`'s cases filed in `[since, until)`, and, before `since`,
+    /// any whose event id is past `after_id` (a filing that began before the previous
+    /// summary and committed after it: its events carry the instant it began): how
+    /// many, and the first
     /// `at_most` of them (case, when, sender, subject, why), oldest first, from the
     /// `quarantined` events (through their own index) and the messages they belong to.
     /// Bounded: a day's flood of spam costs the summary `at_most` rows in memory. The top
@@ -693,12 +696,16 @@ impl Tx<'_> {
     /// removed from the configuration leaves its cases to the top level.
     pub fn quarantined_between(
         &self,
-        (since, until): (DateTime<Utc>, DateTime<Utc>),
+        (since, until, after_id): (DateTime<Utc>, DateTime<Utc>, Option<i64>),
         (desk, configured): (&str, &[String]),
         at_most: usize,
     ) -> Result<(usize, Vec<crate::desk::spam::SuspectMail>)> {
         let configured = serde_json::to_string(configured).unwrap_or_else(|_| "[]".into());
-        let range = params![ts(since), ts(until), desk, configured];
+        let after_id = after_id.unwrap_or(i64::MAX);
+        // A filing stamps its events when it begins, and none takes hours: the index is
+        // read from a little before `since`, not from the first spam on file.
+        let floor = since - chrono::Duration::hours(LATE_COMMIT_HOURS);
+        let range = params![ts(since), ts(until), desk, configured, after_id, ts(floor)];
         let total: i64 = self
             .opt(&format!("SELECT COUNT(*) {QUARANTINED_FROM}"), range)?
             .unwrap_or(0);
@@ -805,7 +812,11 @@ impl Tx<'_> {
 const QUARANTINED_FROM: &str = "FROM events e JOIN cases c ON c.id = e.case_id \
      AND (c.desk = ?3 OR (?3 = '' AND c.desk NOT IN (SELECT value FROM json_each(?4)))) \
      LEFT JOIN messages m ON m.message_id = e.message_id \
-     WHERE e.kind = 'quarantined' AND e.at >= ?1 AND e.at < ?2";
+     WHERE e.kind = 'quarantined' AND e.at >= ?6 AND e.at < ?2 AND (e.at >= ?1 OR e.id > ?5)";
+
+/// How long before the previous summary's moment a mail committed after it may have been
+/// stamped (see `Tx::quarantined_between`).
+const LATE_COMMIT_HOURS: i64 = 6;
 
 /// The newest events of a case since an instant, newest first (at, then id: the order
 /// they were written in): one more than `at_most`, to tell whether there were more. The
@@ -1162,7 +1173,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let day = (now - Duration::days(1), now + Duration::seconds(1));
+        let day = (now - Duration::days(1), now + Duration::seconds(1), None);
         let configured = vec![String::new(), "cohttp".to_string()];
         let (total, rows) = store
             .read(|tx| tx.quarantined_between(day, ("", &configured), 200))

@@ -283,6 +283,38 @@ impl Tx<'_> {
         )?)
     }
 
+    /// The note of the last `kind` reminder of `scope` sent before `before`.
+    pub fn last_sent_note(
+        &self,
+        scope: &str,
+        kind: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        self.opt(
+            "SELECT note FROM reminders WHERE scope = ?1 AND kind = ?2 AND state = 'sent' AND due_at < ?3
+              ORDER BY due_at DESC LIMIT 1",
+            params![scope, kind, ts(before)],
+        )
+    }
+
+    /// Writes `note` on reminder `id`.
+    pub fn set_reminder_note(&self, id: i64, note: &str) -> Result<()> {
+        self.exec(
+            "UPDATE reminders SET note = ?2 WHERE id = ?1",
+            params![id, note],
+        )?;
+        Ok(())
+    }
+
+    /// The id of the newest event on file (0 for none): events are written in turn, so
+    /// an id past it is an event committed later.
+    pub fn max_event_id(&self) -> Result<i64> {
+        Ok(self
+            .opt::<Option<i64>>("SELECT MAX(id) FROM events", [])?
+            .flatten()
+            .unwrap_or(0))
+    }
+
     /// Claims a pending reminder: true when this transaction is the one that sends it.
     pub fn claim_reminder(&self, id: i64, now: DateTime<Utc>, late: bool) -> Result<bool> {
         let n = self.exec(

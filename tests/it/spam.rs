@@ -463,6 +463,45 @@ fn reports_from_senders(w: &mut World, n: usize) {
     }
 }
 
+/// A suspect mail whose filing began before the summary's moment and committed after
+/// the summary went (its events carry the instant the filing began) is in the next
+/// day's summary. (Each summary listed the events stamped since the last one's moment:
+/// that mail fell between the two, and nobody heard of it.)
+#[test]
+fn suspect_mail_committed_after_the_summary_it_predates_is_in_the_next() {
+    let mut w = World::new();
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim1@innocent.test",
+        "late1@spam.test",
+        "First",
+        "x",
+    ));
+    // The summary is planned at a pass before its moment.
+    w.clock.set(paris(2026, 11, 24, 8, 0));
+    assert!(w.run_due().is_empty());
+    w.clock.set(paris(2026, 11, 24, 9, 0));
+    assert_eq!(w.run_due().len(), 1);
+    w.new_mail();
+    // Filed with an instant just before the summary's moment, committed after it.
+    w.clock.set(paris(2026, 11, 24, 8, 59));
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim2@innocent.test",
+        "late2@spam.test",
+        "Second",
+        "x",
+    ));
+    w.clock.set(paris(2026, 11, 25, 9, 0));
+    assert_eq!(w.run_due().len(), 1);
+    let mail = w.new_mail();
+    let text = body(&mail[0].bytes);
+    assert!(
+        text.contains("victim2@innocent.test") && !text.contains("victim1@innocent.test"),
+        "{text}"
+    );
+}
+
 #[test]
 fn one_daily_summary_sanitised_and_never_twice() {
     let mut w = World::new();
