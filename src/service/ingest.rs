@@ -448,7 +448,7 @@ pub async fn sync(
 
     let waiting = if sel.exists > 0 {
         let flags = (&desk.mail_announced, &desk.list_by_uid);
-        waiting_on_server(session, start, limit, flags).await?
+        waiting_on_server(session, (start, sel.exists), limit, flags).await?
     } else {
         Vec::new()
     };
@@ -543,17 +543,18 @@ fn arrival_of(fetched: &[(u32, Vec<u8>)], history_until: Uid) -> Arrival {
 /// dealt with as any mail it will not hand over.
 async fn waiting_on_server(
     session: &mut Session,
-    start: u32,
-    limit: Duration,
+    (start, exists): (u32, u32),
+    timeout: Duration,
     (announced, by_uid): (&AtomicBool, &AtomicBool),
 ) -> Result<Vec<Waiting>, IngestError> {
     let set = format!("{start}:*");
+    let limit = listing_deadline(timeout, exists);
     let sized = if by_uid.swap(false, Ordering::Relaxed) {
         None
     } else {
         match listing(session, &set, "UID RFC822.SIZE", limit, announced).await {
             Ok(waiting) => Some(waiting),
-            Err(e) if answers(session, limit).await => {
+            Err(e) if answers(session, timeout).await => {
                 tracing::warn!(error = %e, "the IMAP server would not list the sizes of the mail waiting; listing it by UID alone");
                 None
             }
@@ -944,6 +945,16 @@ impl Stalls {
 /// systemd killed the desk before the timeout fired, and a restart forgot the stalls
 /// counted against that mail, so it was asked for again, and the desk killed again, for
 /// ever. Two timeouts short of the least bound, the download fails first.
+/// How long the listing of a mailbox of `exists` mails may take: the timeout for each ten
+/// thousand and one more, within the room [`download_deadline`] keeps from the watchdog.
+/// A first start on a mailbox of a hundred thousand had one timeout to list them all,
+/// and a server still answering was taken for one refusing to list sizes.
+fn listing_deadline(timeout: Duration, exists: u32) -> Duration {
+    timeout
+        .saturating_mul(exists / 10_000 + 1)
+        .min(MAX_BACKOFF.saturating_add(timeout.saturating_mul(4)))
+}
+
 fn download_deadline(timeout: Duration, batch: &[Waiting]) -> Duration {
     timeout
         .saturating_mul(batch_megabytes(batch).saturating_add(1))
@@ -1778,10 +1789,22 @@ mod tests {
     use super::{BATCH_BYTES, BATCH_MAILS, Waiting, batches};
     use std::time::Duration;
 
-    /// A download that stalls fails, two timeouts to spare, before the ingest loop's
-    /// beat passes its bound and the watchdog ends the desk, however big the mail and
-    /// whatever the timeout and the idle times. (A 20 MB mail had 21 minutes against a
-    /// bound of 11.)
+    /// A first start on a big mailbox lists it within a timeout for each ten thousand
+    /// mails. (It had one timeout for all, and a slow listing passed for a refusal.)
+    #[test]
+    fn a_listing_has_a_timeout_for_each_ten_thousand_mails() {
+        let t = Duration::from_secs(60);
+        assert_eq!(super::listing_deadline(t, 0), t);
+        assert_eq!(super::listing_deadline(t, 9_999), t);
+        assert_eq!(super::listing_deadline(t, 50_000), t * 6);
+        // Within the watchdog's room (see below).
+        assert_eq!(super::listing_deadline(t, 100_000), t * 9);
+    }
+
+    /// A download (or a listing) that stalls fails, two timeouts to spare, before the
+    /// ingest loop's beat passes its bound and the watchdog ends the desk, however big
+    /// the mail and whatever the timeout and the idle times. (A 20 MB mail had 21 minutes
+    /// against a bound of 11.)
     #[test]
     fn a_stalled_download_fails_before_the_watchdog_ends_the_desk() {
         for timeout in [1, 10, 60, 300] {
@@ -1799,6 +1822,13 @@ mod tests {
                     }];
                     let deadline = super::download_deadline(timeout, &batch);
                     assert!(deadline >= timeout);
+                    // The listing of a mailbox of a million mails, likewise.
+                    let listing = super::listing_deadline(timeout, (mb as u32) * 2_000);
+                    assert!(listing >= timeout);
+                    assert!(
+                        listing + timeout * 2 <= bound,
+                        "{mb}: {listing:?} against {bound:?}"
+                    );
                     assert!(
                         deadline + timeout * 2 <= bound,
                         "{mb} MB at a timeout of {timeout:?}: {deadline:?} against {bound:?}"
