@@ -1488,13 +1488,7 @@ fn a_case_opened_by_automatic_mail_is_moved_without_a_word_to_its_sender() {
 fn a_mail_refused_while_its_case_moved_is_recorded_on_the_moved_case() {
     let mut w = world();
     let notice = report_on_top(&mut w, "r1@reporter.test", "Bug in cohttp");
-    let ack = w
-        .store
-        .read(|tx| tx.outbox_all())
-        .unwrap()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "ack")
-        .unwrap();
+    let ack = w.first_queued("ack");
     w.command(ALICE, "a1@example.org", &notice, "#move cohttp\r\n");
     let moved = w
         .store

@@ -1899,13 +1899,7 @@ fn an_acknowledgement_the_relay_keeps_deferring_is_told_to_the_team_once() {
                 && e.detail.contains("Relay access denied")),
         "{events:?}"
     );
-    let ack = w
-        .store
-        .read(|tx| tx.outbox_all())
-        .unwrap()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "ack")
-        .unwrap();
+    let ack = w.first_queued("ack");
     assert_eq!(
         ack.state,
         secdesk::store::OutboxState::Pending,

@@ -175,13 +175,7 @@ fn a_mail_with_two_senders_is_suspect_and_never_acknowledged() {
 fn spam_withdraws_an_acknowledgement_still_waiting() {
     let mut w = World::new();
     let notice = w.open_case("Verify your account");
-    let ack = w
-        .store
-        .read(|tx| tx.outbox_all())
-        .unwrap()
-        .into_iter()
-        .find(|r| r.purpose.as_str() == "ack")
-        .unwrap();
+    let ack = w.first_queued("ack");
     assert_eq!(ack.state, secdesk::store::OutboxState::Pending);
     w.command(ALICE, "s1@example.org", &notice, "#spam\r\n");
     let t = body(&w.take("transcript").bytes);

@@ -140,6 +140,16 @@ impl World {
     }
 
     /// Outbox rows queued since the last call.
+    /// The first mail of `purpose` in the outbox, whatever its state (seen or not).
+    pub fn first_queued(&mut self, purpose: &str) -> OutboxRow {
+        self.store
+            .read(|tx| tx.outbox_all())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.purpose.as_str() == purpose)
+            .unwrap_or_else(|| panic!("no {purpose} in the outbox"))
+    }
+
     pub fn new_mail(&mut self) -> Vec<OutboxRow> {
         let rows: Vec<OutboxRow> = self
             .store

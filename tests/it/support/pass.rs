@@ -101,25 +101,10 @@ impl Pass {
     /// Syncs the inbox and runs the scheduler at `at` on a fresh desk and store (as
     /// after a restart), then lets `outbox` flush as it needs.
     fn pass(&self, at: DateTime<Utc>, outbox: impl FnOnce(&dyn Fn() -> FlushReport)) -> usize {
+        self.sync(at).unwrap();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at));
         let desk = service_desk(&self.config);
         let db = Db::open(&self.db_path).unwrap();
-        self.rt.block_on(async {
-            let mut session = secdesk::service::ingest::connect(&self.config.imap)
-                .await
-                .unwrap();
-            secdesk::service::ingest::sync(
-                &mut session,
-                &db,
-                &desk,
-                &clock,
-                &Shutdown::never(),
-                &Beat::detached(),
-                &|| {},
-            )
-            .await
-            .unwrap();
-        });
         let fired = db
             .blocking(|s| secdesk::service::scheduler::run_due(&desk, s, at))
             .unwrap();
