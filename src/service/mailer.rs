@@ -866,8 +866,8 @@ impl<'a> Lane<'a> {
                             error,
                             told,
                         } => {
-                            tx.mark_retry(*id, *at, error)?;
-                            if let Some((row, tries)) = told {
+                            let waits = tx.mark_retry(*id, *at, error)?;
+                            if let Some((row, tries)) = told.as_ref().filter(|_| waits) {
                                 desk.delivery_delayed(tx, row, (error, *tries), now)?;
                             }
                         }

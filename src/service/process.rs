@@ -1237,22 +1237,7 @@ impl Desk {
             if delivery == Delivery::Send {
                 self.replan(tx, c, now)?;
             }
-            // A case put in the spam state answers nobody: its acknowledgement still
-            // waiting (the forged sender's server deferring it) does not go.
-            if crate::desk::actions::moves_to_spam(&events) {
-                let n = tx.withdraw_pending_acks(
-                    &c.id,
-                    "withdrawn: the case was put in the spam state",
-                )?;
-                if n > 0 {
-                    let ev = crate::desk::case::NewEvent::new(
-                        EventKind::DeliveryFailed,
-                        crate::desk::case::DESK_ACTOR,
-                        crate::desk::actions::ACK_WITHDRAWN,
-                    );
-                    tx.insert_event(&c.id, now, &ev, message_id.as_ref())?;
-                }
-            }
+            self.spam_moves_the_ack(tx, c, &events, (message_id.as_ref(), now))?;
         }
         let n = outgoing.len();
         // The publication's commit is made inside the transaction: if git refuses it,
@@ -1286,6 +1271,39 @@ impl Desk {
             }
             (None, None) => Processed::AlreadyDone,
         })
+    }
+
+    /// A case this mail leaves in the spam state answers nobody: its acknowledgement
+    /// still waiting (the forged sender's server deferring it) is withdrawn. A case it
+    /// takes out of the spam state gets back the acknowledgement withdrawn then, unless
+    /// it went meanwhile (it was on the wire): nobody is acknowledged twice, nor missed.
+    fn spam_moves_the_ack(
+        &self,
+        tx: &Tx<'_>,
+        c: &Case,
+        events: &[crate::desk::case::NewEvent],
+        (message_id, now): (Option<&MessageId>, DateTime<Utc>),
+    ) -> store::Result<()> {
+        use crate::desk::actions::{ACK_WITHDRAWN, moves_to_spam, releases_from_spam};
+        const WHY: &str = "withdrawn: the case was put in the spam state";
+        let in_spam = c.status == crate::types::CaseStatus::Spam;
+        let (n, said) = if in_spam && moves_to_spam(events) {
+            (tx.withdraw_pending_acks(&c.id, WHY)?, ACK_WITHDRAWN)
+        } else if !in_spam && releases_from_spam(events) {
+            let said = "the acknowledgement withdrawn with the spam state is queued again";
+            (tx.restore_withdrawn_acks(&c.id, WHY, now)?, said)
+        } else {
+            return Ok(());
+        };
+        if n > 0 {
+            let ev = crate::desk::case::NewEvent::new(
+                EventKind::DeliveryFailed,
+                crate::desk::case::DESK_ACTOR,
+                said,
+            );
+            tx.insert_event(&c.id, now, &ev, message_id)?;
+        }
+        Ok(())
     }
 
     /// Renders and queues an outgoing mail, filing it on its case for threading.

@@ -501,12 +501,13 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn mark_retry(&self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
-        self.exec(
-            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+    /// A try failed and the mail waits for `next`; false when it no longer waits (a
+    /// `#spam` withdrew it while it was on the wire), which stays as it is.
+    pub fn mark_retry(&self, id: i64, next: DateTime<Utc>, error: &str) -> Result<bool> {
+        Ok(self.exec(
+            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
             params![id, ts(next), error],
-        )?;
-        Ok(())
+        )? == 1)
     }
 
     /// A mail sent, which a delivery report says failed for good: failed now, so that
@@ -596,6 +597,21 @@ impl Tx<'_> {
             "UPDATE outbox SET state = 'failed', last_error = ?2
               WHERE case_id = ?1 AND purpose = 'ack' AND state = 'pending'",
             params![case, why],
+        )?)
+    }
+
+    /// Queues again, due `now`, the acknowledgements of `case` withdrawn with `why`
+    /// (and not sent meanwhile); how many.
+    pub fn restore_withdrawn_acks(
+        &self,
+        case: &CaseId,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'pending', last_error = NULL, next_attempt_at = ?3
+              WHERE case_id = ?1 AND purpose = 'ack' AND state = 'failed' AND last_error = ?2",
+            params![case, why, ts(now)],
         )?)
     }
 
@@ -695,6 +711,30 @@ mod tests {
     /// A row whose purpose this binary cannot read (a hand edit, a newer version) is a
     /// bad row of its own, set aside; the others still go. (It failed the whole pass:
     /// no mail left until the database was edited by hand.)
+    /// A mail withdrawn while it was on the wire (`#spam`) stays withdrawn when its try
+    /// fails: it is not retried, nor told as still waiting.
+    #[test]
+    fn a_withdrawn_mail_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("withdrawn.db")).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let (id, waits) = store
+            .write(|tx| {
+                let id = tx.enqueue(&mail(1), Purpose::TeamNotice, None, t0)?;
+                tx.exec(
+                    "UPDATE outbox SET state = 'failed', last_error = 'withdrawn' WHERE id = ?1",
+                    [id],
+                )?;
+                Ok((id, tx.mark_retry(id, t0, "451 later")?))
+            })
+            .unwrap();
+        assert!(!waits);
+        let rows = store.read(|tx| tx.outbox_all()).unwrap();
+        let row = rows.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row.state, super::OutboxState::Failed);
+        assert_eq!(row.last_error.as_deref(), Some("withdrawn"));
+    }
+
     #[test]
     fn a_row_of_an_unknown_purpose_does_not_stop_the_others() {
         let dir = tempfile::tempdir().unwrap();

@@ -895,13 +895,47 @@ fn notspam_keeps_what_the_team_had_set_on_a_new_case() {
         "{:?}",
         pending_of(&mut w, "SEC-2026-0001")
     );
-    let out = w.new_mail();
-    assert!(
-        out.iter()
-            .any(|r| r.purpose.as_str() == "ack" && r.recipients == vec![RITA.to_string()]),
-        "{}",
-        summarize(&out)
+    assert_ack_waits_again(&mut w);
+}
+
+/// The acknowledgement `#spam` withdrew waits again (the same mail, once), as a case
+/// released from the spam state answers its reporter.
+fn assert_ack_waits_again(w: &mut World) {
+    let acks: Vec<_> = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.purpose.as_str() == "ack")
+        .collect();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(
+        acks[0].state,
+        secdesk::store::OutboxState::Pending,
+        "{acks:?}"
     );
+    assert_eq!(acks[0].recipients, vec![RITA.to_string()]);
+}
+
+/// The same for a case the team had taken past new, which `#notspam` puts back as it
+/// was, and for `#spam` and `#notspam` in one mail. (The ack stayed withdrawn.)
+#[test]
+fn notspam_gives_back_the_acknowledgement_spam_withdrew() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(ALICE, "s1@example.org", &notice, "#valid\r\n#spam\r\n");
+    assert_eq!(
+        w.first_queued("ack").state,
+        secdesk::store::OutboxState::Failed
+    );
+    w.command(ALICE, "s2@example.org", &notice, "#notspam\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Valid);
+    assert_ack_waits_again(&mut w);
+
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(ALICE, "s1@example.org", &notice, "#spam\r\n#notspam\r\n");
+    assert_ack_waits_again(&mut w);
 }
 
 /// `#spam` and `#notspam` in one mail: the case is as it was. (The `#spam` was not stored

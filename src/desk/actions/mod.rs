@@ -13,7 +13,7 @@ mod mail_out;
 mod spam;
 mod triage;
 
-pub(crate) use spam::{ACK_WITHDRAWN, moves_to_spam};
+pub(crate) use spam::{ACK_WITHDRAWN, moves_to_spam, releases_from_spam};
 
 use crate::commands::{Command, CommandError, ParsedBody};
 use crate::desk::case::{Case, EventKind, NewEvent};

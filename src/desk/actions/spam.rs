@@ -49,13 +49,13 @@ impl Work<'_, '_> {
             self.case.reporter = None;
             self.case.reporter_name = None;
         }
-        // Nobody is acknowledged twice, and no machine is; an acknowledgement `#spam`
-        // withdrew before it went was none.
-        let timeline = &self.facts.timeline;
-        let acknowledged = timeline
+        // Nobody is acknowledged twice, and no machine is (an acknowledgement `#spam`
+        // withdrew before it went is queued again as it was: `Desk::record`).
+        let acknowledged = self
+            .facts
+            .timeline
             .iter()
-            .rposition(|e| e.kind == EventKind::Acknowledged)
-            .is_some_and(|at| !timeline.iter().skip(at).any(|e| e.detail == ACK_WITHDRAWN));
+            .any(|e| e.kind == EventKind::Acknowledged);
         // Put in spam by the team (not quarantined on arrival): what it had decided stands.
         let on_arrival = !self.was_put_in_spam();
         let no_ack = if acknowledged {
@@ -122,6 +122,16 @@ const SPAM_WAS: &str = "moved to the spam state (was ";
 /// What the case says when `#spam` withdrew its acknowledgement before it went.
 pub(crate) const ACK_WITHDRAWN: &str =
     "the acknowledgement not sent yet was withdrawn: the case is in the spam state";
+
+/// Whether `events` take their case out of the spam state (`#notspam`, either way).
+pub(crate) fn releases_from_spam(events: &[crate::desk::case::NewEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| e.kind == EventKind::Changed && e.detail.starts_with(RELEASED))
+}
+
+/// How both ways out of the spam state begin their change's words.
+const RELEASED: &str = "released from ";
 
 /// Whether `events` move their case to the spam state (`#spam`).
 pub(crate) fn moves_to_spam(events: &[crate::desk::case::NewEvent]) -> bool {
