@@ -833,7 +833,9 @@ fn undelivered_what(purpose: Purpose) -> Option<&'static str> {
 
 /// The team alert for a mail the relay has kept deferring for `tries` tries since
 /// `waited` ago (see [`delivery_failed`] for the refused one); `None` for the team's own
-/// mail.
+/// mail, reminders included: a reminder goes as a copy to each member, and a relay
+/// deferring them all would have each copy tell every member, alerts the relay defers
+/// just the same.
 pub fn delivery_delayed(
     ctx: &Ctx<'_>,
     case: &CaseId,
@@ -841,7 +843,7 @@ pub fn delivery_delayed(
     (tries, waited): (u32, &str),
     error: &str,
 ) -> Option<Outgoing> {
-    let what = undelivered_what(purpose)?;
+    let what = undelivered_what(purpose).filter(|_| purpose != Purpose::Reminder)?;
     let to = to.join(", ");
     let r = ctx.templates.render(&templates::TeamAlert {
         case_id: case.to_string(),

@@ -1907,6 +1907,59 @@ fn an_acknowledgement_the_relay_keeps_deferring_is_told_to_the_team_once() {
     );
 }
 
+/// A reminder the relay keeps deferring (a copy to each member) is noted on its case at
+/// the tenth try, but no alert goes: each copy told every member, N² alerts the relay
+/// defers just the same.
+#[test]
+fn a_reminder_the_relay_keeps_deferring_is_noted_without_alerts() {
+    fn defer_all(line: &str) -> &'static str {
+        match line.to_ascii_uppercase().starts_with("RCPT TO") {
+            true => "452 4.3.1 Insufficient system storage",
+            false => "250 ok",
+        }
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, _) = fake_smtp(defer_all);
+    let mut w = World::new();
+    let notice = w.open_case("Deferred");
+    w.command(
+        ALICE,
+        "a1@example.org",
+        &notice,
+        "#remind +1d ping upstream\r\n",
+    );
+    w.clock.advance(chrono::Duration::days(2));
+    w.run_due();
+    // All but the reminder went.
+    let now = w.clock_now();
+    for r in w.store.read(|tx| tx.outbox_all()).unwrap() {
+        if r.purpose.as_str() != "reminder" {
+            w.store.write(|tx| tx.mark_sent(r.id, now)).unwrap();
+        }
+    }
+    w.new_mail();
+    let mut smtp = w.desk.config.smtp.clone();
+    smtp.port = port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
+    let mailer = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let desk = crate::support::pass::service_desk(&w.desk.config);
+    let clock = secdesk::clock::ManualClock::new(w.clock_now());
+    for _ in 0..12 {
+        crate::support::pass::flush(&rt, &mailer, &db, &desk, &clock);
+        clock.advance(chrono::Duration::hours(1));
+    }
+    let out = w.new_mail();
+    assert!(out.is_empty(), "{}", summarize(&out));
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("reminder mail") && e.detail.contains("not delivered yet")),
+        "{events:?}"
+    );
+}
+
 /// An SMTP server on loopback that greets, answers each command line with
 /// `answer(line)` (QUIT with 221) and the data's final dot with `answer(".")`, and counts
 /// its connections.
