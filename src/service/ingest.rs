@@ -401,16 +401,26 @@ pub async fn sync(
     // The same UIDVALIDITY, but UIDs the desk has read already given to new mail (a
     // mailbox restored from a file backup keeps both): every new mail would be skipped,
     // in silence, until the UIDs pass the cursor. Each pass says so instead.
-    if let Some(next) = sel.uid_next.filter(|n| *n < start) {
+    // It holds until the UIDVALIDITY changes: once the server's UIDs pass the cursor
+    // again, the mail between would be skipped.
+    let (mbox, validity) = (mailbox.to_string(), sel.validity);
+    let behind = db
+        .call(move |s| s.read(|tx| tx.is_behind(&mbox, validity)))
+        .await?;
+    if behind || sel.uid_next.is_some_and(|n| n < start) {
+        if !behind {
+            let mbox = mailbox.to_string();
+            db.call(move |s| s.write(|tx| tx.mark_behind(&mbox)))
+                .await?;
+        }
         return Err(IngestError::Mailbox {
             mailbox: mailbox.to_string(),
             reason: format!(
-                "the server gives new mail UIDs from {next}, which the desk has already read \
-                 (up to {}) under the same UIDVALIDITY {}: the mailbox was restored or \
-                 rebuilt and kept it. Mail delivered since is not read until the mailbox gets \
-                 a new UIDVALIDITY: recreate it (rename it away, create {mailbox} anew, move \
-                 the mail back); then the desk reads it all again and files only what it \
-                 has not seen",
+                "the server gives new mail UIDs the desk has already read (up to {}) under \
+                 the same UIDVALIDITY {}: the mailbox was restored or rebuilt and kept it. \
+                 No mail is read until the mailbox gets a new UIDVALIDITY: recreate it \
+                 (rename it away, create {mailbox} anew, move the mail back); then the desk \
+                 reads it all again and files only what it has not seen",
                 start.saturating_sub(1),
                 sel.validity.0
             ),

@@ -75,8 +75,30 @@ impl Tx<'_> {
             "INSERT INTO imap_cursor (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
              ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,
                history_until = CASE WHEN imap_cursor.uidvalidity = excluded.uidvalidity
-                                    THEN imap_cursor.history_until ELSE 0 END",
+                                    THEN imap_cursor.history_until ELSE 0 END,
+               behind = CASE WHEN imap_cursor.uidvalidity = excluded.uidvalidity
+                             THEN imap_cursor.behind ELSE 0 END",
             params![mailbox, validity, last],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the server was found giving new mail of `mailbox` UIDs the desk had read,
+    /// under `validity` ([`Tx::mark_behind`]): until the UIDVALIDITY changes.
+    pub fn is_behind(&self, mailbox: &str, validity: UidValidity) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT behind FROM imap_cursor WHERE mailbox = ?1 AND uidvalidity = ?2",
+                params![mailbox, validity],
+            )?
+            .is_some_and(|b| b == 1))
+    }
+
+    /// Records that the server gives new mail of `mailbox` UIDs the desk had read.
+    pub fn mark_behind(&self, mailbox: &str) -> Result<()> {
+        self.exec(
+            "UPDATE imap_cursor SET behind = 1 WHERE mailbox = ?1",
+            params![mailbox],
         )?;
         Ok(())
     }

@@ -418,6 +418,11 @@ CREATE TABLE unfiled_mail (
     raw_id     INTEGER
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 26: the server was found giving new mail UIDs the desk had read, under the same
+    // UIDVALIDITY: nothing is read until it changes (`ingest::sync`).
+    r#"
+ALTER TABLE imap_cursor ADD COLUMN behind INTEGER NOT NULL DEFAULT 0 CHECK (behind IN (0, 1));
+"#,
 ];
 
 #[cfg(test)]
@@ -463,6 +468,7 @@ mod tests {
         0x0ff8f04b1e965faa, // 23
         0x89e9b53678afb4aa, // 24
         0xd0a788487b7d6075, // 25
+        0xea28b2c1a0d6ef94, // 26
     ];
 
     #[test]
