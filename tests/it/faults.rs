@@ -1854,33 +1854,23 @@ fn an_acknowledgement_the_relay_keeps_deferring_is_told_to_the_team_once() {
             false => "250 ok",
         }
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let (port, _) = fake_smtp(defer_rita);
     let mut w = World::new();
     w.deliver(&report("r1@reporter.test", "Deferred", "x"));
-    let mut smtp = w.desk.config.smtp.clone();
-    smtp.port = port;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
-    let mailer = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let desk = crate::support::pass::service_desk(&w.desk.config);
-    let clock = secdesk::clock::ManualClock::new(w.clock_now());
     let mut told = Vec::new();
-    for pass in 1..=14 {
-        crate::support::pass::flush(&rt, &mailer, &db, &desk, &clock);
-        let alerts: Vec<String> = w
-            .new_mail()
+    for (pass, mail) in flush_hourly(&mut w, port, 14).into_iter().enumerate() {
+        let alerts: Vec<String> = mail
             .iter()
             .filter(|r| r.purpose.as_str() == "team-notice")
             .map(|r| {
                 format!(
-                    "{pass}: {}",
+                    "{}: {}",
+                    pass + 1,
                     header(&r.bytes, "Subject").unwrap_or_default()
                 )
             })
             .collect();
         told.extend(alerts);
-        clock.advance(chrono::Duration::hours(1));
     }
     // The notices of the report went at the first pass; the alert, to each member, once.
     let alerts: Vec<&String> = told.iter().filter(|s| s.contains("Attention")).collect();
@@ -1918,7 +1908,6 @@ fn a_reminder_the_relay_keeps_deferring_is_noted_without_alerts() {
             false => "250 ok",
         }
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let (port, _) = fake_smtp(defer_all);
     let mut w = World::new();
     let notice = w.open_case("Deferred");
@@ -1938,18 +1927,7 @@ fn a_reminder_the_relay_keeps_deferring_is_noted_without_alerts() {
         }
     }
     w.new_mail();
-    let mut smtp = w.desk.config.smtp.clone();
-    smtp.port = port;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
-    let mailer = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
-    let desk = crate::support::pass::service_desk(&w.desk.config);
-    let clock = secdesk::clock::ManualClock::new(w.clock_now());
-    for _ in 0..12 {
-        crate::support::pass::flush(&rt, &mailer, &db, &desk, &clock);
-        clock.advance(chrono::Duration::hours(1));
-    }
-    let out = w.new_mail();
+    let out: Vec<secdesk::store::OutboxRow> = flush_hourly(&mut w, port, 12).concat();
     assert!(out.is_empty(), "{}", summarize(&out));
     let events = w.events("SEC-2026-0001");
     assert!(
@@ -1958,6 +1936,26 @@ fn a_reminder_the_relay_keeps_deferring_is_noted_without_alerts() {
             .any(|e| e.detail.contains("reminder mail") && e.detail.contains("not delivered yet")),
         "{events:?}"
     );
+}
+
+/// `w`'s outbox flushed through the relay on `port`, `passes` times an hour apart (on a
+/// clock of its own, from `w`'s); the mail each pass found queued, in order.
+fn flush_hourly(w: &mut World, port: u16, passes: usize) -> Vec<Vec<secdesk::store::OutboxRow>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut smtp = w.desk.config.smtp.clone();
+    smtp.port = port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = secdesk::service::db::Db::open(&w.desk.config.desk.database).unwrap();
+    let mailer = secdesk::service::mailer::Mailer::new(&smtp, "example.org").unwrap();
+    let desk = crate::support::pass::service_desk(&w.desk.config);
+    let clock = secdesk::clock::ManualClock::new(w.clock_now());
+    (0..passes)
+        .map(|_| {
+            crate::support::pass::flush(&rt, &mailer, &db, &desk, &clock);
+            clock.advance(chrono::Duration::hours(1));
+            w.new_mail()
+        })
+        .collect()
 }
 
 /// An SMTP server on loopback that greets, answers each command line with
