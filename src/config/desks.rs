@@ -356,6 +356,16 @@ impl Config {
             .find_map(|c| self.all_desks().find(|d| &d.desk.address == c))
     }
 
+    /// The desk whose own address is `address`, exactly: the sender of a mail the desk
+    /// queued. Never by a plus address's base, as [`Config::desk_of_address`] finds the
+    /// desk mail to an address is for: a desk's old plus address, given up for one of
+    /// its own, would name the top level, and its queued team mail that team's.
+    pub fn desk_sending_as(&self, address: &str) -> Option<&Config> {
+        let address = normalize_address(address);
+        self.all_desks()
+            .find(|d| normalize_address(&d.desk.address) == address)
+    }
+
     /// Every team address (a member, the notify list) of every desk that is a desk's own
     /// address or a plus address of one: mail to it would come back to the daemon, be
     /// taken for its own, and no member would read it.

@@ -838,9 +838,7 @@ struct Lane<'a> {
 impl<'a> Lane<'a> {
     /// Whether `sender` is the address of a desk in the configuration as it is now.
     fn sends_as_a_desk(&self, sender: &str) -> bool {
-        let sender = crate::types::normalize_address(sender);
-        (self.desk.config.all_desks())
-            .any(|c| crate::types::normalize_address(&c.desk.address) == sender)
+        self.desk.config.desk_sending_as(sender).is_some()
     }
 
     fn take_rows(&self, n: usize) -> Vec<OutboxRow> {

@@ -155,7 +155,7 @@ pub fn withdraw_mail_of_those_who_left(
         let mut changed = 0;
         for row in rows.iter().filter(|r| r.pending) {
             // Mail of an address no desk has any more is the mailer's to fail.
-            let Some(sender) = desk.config.desk_of_address(&row.envelope_from) else {
+            let Some(sender) = desk.config.desk_sending_as(&row.envelope_from) else {
                 continue;
             };
             let team = &sender.team;

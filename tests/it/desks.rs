@@ -177,6 +177,51 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
     assert!(!summarize(&w.new_mail()).contains("ack ->"));
 }
 
+/// A desk given an address of its own at a restart, its team mail still queued (SMTP was
+/// down): that mail stays with its team. It was judged against the top-level team (its
+/// old plus address names the top level's), so Carol counted as gone and the notice with
+/// cohttp's report went to Alice and Bob instead.
+#[test]
+fn team_mail_queued_before_a_desks_new_address_stays_with_its_team() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r9@reporter.test",
+        "Overflow",
+        "x",
+    ));
+    w.reconfigure(|t| {
+        t + &DESKS.replace(
+            "address = \"security+cohttp@example.org\"",
+            "address = \"cohttp@example.org\"",
+        )
+    });
+    let now = w.clock_now();
+    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+        .unwrap();
+    let pending: Vec<OutboxRow> = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() != "ack")
+        .collect();
+    assert_eq!(
+        summarize(&pending),
+        "team-notice -> carol@example.org | [COHTTP-2026-0001] New report: Overflow",
+        "{}",
+        summarize(&pending)
+    );
+    let events = w.events("COHTTP-2026-0001");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.detail.contains("no longer on the team")),
+        "{events:?}"
+    );
+}
+
 /// The record that a desk's team was told its acknowledgements are held back stays with
 /// that desk when the case it was written on moves: the desk's team was told again in
 /// the same hour, and the other desk's never.
