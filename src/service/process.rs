@@ -1501,6 +1501,8 @@ impl Desk {
             return tx.replan(&scope, now, &[ReminderKind::OneOff], &[]);
         }
         if !c.is_open() {
+            // Nor does one already queued go: the relay may have held it for hours.
+            tx.withdraw_pending_reminders(&c.id, "withdrawn: the case is no longer open")?;
             return tx.cancel_reminders(&scope);
         }
         let times = CaseTimes {

@@ -600,6 +600,16 @@ impl Tx<'_> {
         )?)
     }
 
+    /// Withdraws the reminders of `case` still waiting to go (the relay down, or
+    /// deferring them): failed with `why`, as [`Tx::withdraw_pending_acks`]. How many.
+    pub fn withdraw_pending_reminders(&self, case: &CaseId, why: &str) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?2
+              WHERE case_id = ?1 AND purpose = 'reminder' AND state = 'pending'",
+            params![case, why],
+        )?)
+    }
+
     /// Queues again, due `now`, the acknowledgements of `case` withdrawn with `why`
     /// (and not sent meanwhile); how many.
     pub fn restore_withdrawn_acks(

@@ -718,6 +718,34 @@ fn bob_is_reminded() -> World {
     w
 }
 
+/// A reminder still waiting in the outbox (the relay down or deferring) when the case is
+/// closed is not sent: it went out once the relay came back, after the transcript had
+/// said "reminders stopped". A case reopened plans its reminders afresh.
+#[test]
+fn a_reminder_still_queued_when_its_case_is_closed_is_not_sent() {
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let reminders = |w: &mut World| {
+        w.store
+            .read(|tx| tx.outbox_all())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.purpose.as_str() == "reminder" && r.state.as_str() == "pending")
+            .count()
+    };
+    assert_eq!(reminders(&mut w), 1, "the reminder waits for the relay");
+    w.command(BOB, "c1@example.org", &notice, "#close\r\n");
+    assert_eq!(
+        reminders(&mut w),
+        0,
+        "the closed case's reminder still waits to go"
+    );
+}
+
 /// A responder taken off the team hears nothing more of the cases assigned to them: the
 /// case's reminders go to the team as it is now. (They went on reaching the address that
 /// left, with the case's subject and state, while the team heard nothing.)
