@@ -1539,11 +1539,55 @@ impl Desk {
                     deadline: p.deadline,
                 })
                 .collect();
+        self.keep_repeats_to_one_a_day(tx, &scope, &mut plan)?;
         if let Some(end) = c.embargo_end {
             self.keep_embargo_reminders(tx, &scope, end, &mut plan, now)?;
         }
         keep_first_response(tx, &scope, &mut plan, now)?;
         tx.replan(&scope, now, &[ReminderKind::OneOff], &plan)
+    }
+
+    /// A repeating reminder (the first response's, an overdue embargo's, an unpublished
+    /// fix's) goes at most once a local day, whatever moved its moment: planned on a day
+    /// one of the same kind and note was already due or sent (later working hours or a
+    /// zone further west, at a restart), it is planned at its next repeat instead.
+    fn keep_repeats_to_one_a_day(
+        &self,
+        tx: &Tx<'_>,
+        scope: &str,
+        plan: &mut [PlannedRow],
+    ) -> store::Result<()> {
+        let cal = &self.config.calendar;
+        let mut rows = None;
+        for p in plan.iter_mut() {
+            if deadlines::next_repeat(cal, &p.kind, p.due).is_none() {
+                continue;
+            }
+            let rows = match &mut rows {
+                Some(rows) => rows,
+                None => rows.insert(tx.reminders_of(scope)?),
+            };
+            let kind = p.kind.as_str();
+            let days: Vec<chrono::NaiveDate> = rows
+                .iter()
+                .filter(|r| r.state == store::ReminderState::Sent)
+                .filter(|r| r.kind == kind && r.note == p.note)
+                .flat_map(|r| [Some(r.due), r.sent_at])
+                .flatten()
+                .map(|t| cal.local_date(t))
+                .collect();
+            // A few steps at most: one for each day those rows cover.
+            for _ in 0..=days.len() {
+                if !days.contains(&cal.local_date(p.due)) {
+                    break;
+                }
+                match deadlines::next_repeat(cal, &p.kind, p.due) {
+                    Some(next) => p.due = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// An embargo reminder keeps to "once, for each end date", whatever moved its moment
