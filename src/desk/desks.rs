@@ -113,8 +113,14 @@ impl HandOver<'_> {
     pub fn decide(&self) -> (NewEvent, Vec<Outgoing>) {
         let (old, new) = (self.old_id, &self.case.id);
         let (from_desk, to_desk) = (self.from.config.desk_label(), self.to.config.desk_label());
-        let mut detail =
-            format!("moved from the desk {from_desk} ({old}) to the desk {to_desk} ({new})");
+        // The same desk on both sides: a case of a desk removed from the configuration,
+        // handled by the top level, which takes it into its own series.
+        let same = from_desk == to_desk;
+        let mut detail = if same {
+            format!("moved to the desk {to_desk} ({new}): {old}'s desk is no longer configured")
+        } else {
+            format!("moved from the desk {from_desk} ({old}) to the desk {to_desk} ({new})")
+        };
         let mut unassigned = String::new();
         if let Some(left) = self.left_responder {
             detail.push_str(&format!(
@@ -146,12 +152,14 @@ impl HandOver<'_> {
                 subject = self.case.subject,
             ),
         };
-        out.push(Outgoing::new(
-            Purpose::TeamNotice,
-            Some(new.clone()),
-            self.from.config.team.recipients(),
-            old_team,
-        ));
+        if !same {
+            out.push(Outgoing::new(
+                Purpose::TeamNotice,
+                Some(new.clone()),
+                self.from.config.team.recipients(),
+                old_team,
+            ));
+        }
         let new_team = Rendered {
             subject: format!(
                 "[{new}] handed over from the desk {from_desk}: {}",

@@ -948,6 +948,14 @@ impl Desk {
             });
             advisory_repo = Some(state.map(|highest| next = next.max(highest)));
         }
+        // A case of a desk no longer configured is the top level's to handle, and to
+        // move anywhere, the top level included (as the start's warning advises).
+        let orphan = match filing {
+            Filing::Existing(c, _) => tx
+                .case_desk(&c.id)?
+                .is_some_and(|k| !k.is_empty() && top.config.desk_named(&k).is_none()),
+            Filing::New(_) => false,
+        };
         let mut facts = Facts {
             next_advisory: publication::Numbering {
                 prefix: cfg.publish.advisory_prefix.clone(),
@@ -957,7 +965,7 @@ impl Desk {
             advisory_repo,
             other_desks: top
                 .all()
-                .filter(|d| d.key() != self.key())
+                .filter(|d| orphan || d.key() != self.key())
                 .map(|d| d.config.desk_label().to_string())
                 .collect(),
             desk_addresses: top.all().map(|d| d.config.desk.address.clone()).collect(),

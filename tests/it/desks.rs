@@ -222,6 +222,42 @@ fn team_mail_queued_before_a_desks_new_address_stays_with_its_team() {
     );
 }
 
+/// A case of a desk removed from the configuration can be moved to the top level, as the
+/// start's warning and `check` advise: `#move main` answered "already on the desk main",
+/// and the case stayed the removed desk's, warned of at every start.
+#[test]
+fn a_removed_desks_case_moves_to_the_top_level() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    w.new_mail();
+    w.reconfigure(|t| t);
+    let p = w.deliver(&member_mail(
+        ALICE,
+        DESK,
+        "mv1@example.org",
+        "r2@reporter.test",
+        "Re: [COHTTP-2026-0001] Cohttp bug",
+        "#move main\r\n",
+    ));
+    assert_eq!(filed_on(&p), "SEC-2026-0002");
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "transcript -> alice@example.org | Re: [COHTTP-2026-0001] Cohttp bug
+team-notice -> bob@example.org | [COHTTP-2026-0001] Team: Cohttp bug
+team-notice -> alice@example.org | [SEC-2026-0002] handed over from the desk main: Cohttp bug
+team-notice -> bob@example.org | [SEC-2026-0002] handed over from the desk main: Cohttp bug
+move-notice -> rita@reporter.test | [SEC-2026-0002] Cohttp bug"
+    );
+    let moved = w
+        .store
+        .read(|tx| tx.case_alias(&CaseId::parse("COHTTP-2026-0001").unwrap()))
+        .unwrap();
+    assert_eq!(
+        moved.map(|c| c.to_string()).as_deref(),
+        Some("SEC-2026-0002"),
+    );
+}
+
 /// The record that a desk's team was told its acknowledgements are held back stays with
 /// that desk when the case it was written on moves: the desk's team was told again in
 /// the same hour, and the other desk's never.
