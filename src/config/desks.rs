@@ -521,6 +521,22 @@ timezone = "America/New_York"
         );
     }
 
+    /// A team address that is a desk's is told with the config's other problems, at once:
+    /// it was told only once every other problem was fixed, a second failed start.
+    #[test]
+    fn a_team_address_that_is_a_desks_is_told_with_the_other_problems() {
+        let text = three()
+            .replace(
+                "members = [\"carol@example.org\"]",
+                "members = [\"carol@example.org\"]\nnotify = \"security@example.org\"",
+            )
+            .replace("[smtp]\n", "[smtp]\nconnections = 9\n");
+        let got = config(&text).unwrap_err();
+        for key in ["smtp.connections", "desks.cohttp.team.notify"] {
+            assert!(got.iter().any(|e| e.contains(key)), "{key}: {got:?}");
+        }
+    }
+
     /// A team that is (or notifies) a desk's public announce list: every report, relay
     /// and reminder of the desk went to the list advisories are published on.
     #[test]

@@ -778,8 +778,10 @@ impl RawConfig {
         let desks = self.desks_sections(&mut p, found, &shared);
         // A desk's own warnings (already named `desks.NAME: …`) are the daemon's too.
         warnings.extend(desks.iter().flat_map(|d| d.warnings.iter().cloned()));
-        match (p.0.is_empty(), calendar) {
-            (true, Some(calendar)) => {
+        // Team addresses crossing a desk's or a list are checked on the whole config, and
+        // told with every other problem (not at a second start, once those are fixed).
+        match calendar {
+            Some(calendar) => {
                 let config = Config {
                     desk,
                     imap,
@@ -792,14 +794,15 @@ impl RawConfig {
                     warnings,
                     desks,
                 };
-                let crossed = config.team_address_problems();
-                if crossed.is_empty() {
+                let mut problems = p.0;
+                problems.extend(config.team_address_problems());
+                if problems.is_empty() {
                     Ok(config)
                 } else {
-                    Err(crossed)
+                    Err(problems)
                 }
             }
-            _ => Err(p.0),
+            None => Err(p.0),
         }
     }
 
