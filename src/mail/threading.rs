@@ -2,11 +2,13 @@
 //!
 //! Order of evidence, strongest first (JWZ / RFC 5256 style, then our own markers):
 //! 1. the Message-ID chain: `In-Reply-To`, then `References` from the nearest ancestor
-//!    back, then ids of messages embedded in the mail (the original inside a bounce);
+//!    back;
 //! 2. the reverse link: a message already on a case that references this mail's own id
 //!    (the reply arrived before the mail it answers);
 //! 3. the case tag in the decoded subject (`[SEC-2026-0007]`);
-//! 4. the plus address (`security+sec-2026-0007@…`) among the recipients.
+//! 4. the plus address (`security+sec-2026-0007@…`) among the recipients;
+//! 5. ids of messages embedded in the mail (the original inside a bounce): after the
+//!    tag, since a person may attach any mail on file to a mail about another case.
 //!
 //! Invariant: pure; lookups go through [`ThreadIndex`], which the store implements inside
 //! the processing transaction. A tag or plus address naming a case that does not exist is
@@ -56,20 +58,28 @@ impl ThreadReason {
     }
 }
 
-/// Ids to look up, nearest ancestor first, without repeats.
+/// Ids to look up, nearest ancestor first, then the mails embedded in it, without
+/// repeats.
 pub fn ancestor_ids(mail: &Mail) -> Vec<MessageId> {
-    let mut ids: Vec<MessageId> = Vec::new();
-    let chain = mail
-        .in_reply_to
-        .iter()
-        .chain(mail.references.iter().rev())
-        .chain(mail.embedded_ids.iter());
-    for id in chain {
+    let mut ids = chain_ids(mail);
+    push_new(&mut ids, mail, mail.embedded_ids.iter());
+    ids
+}
+
+/// The mail's own ancestors (`In-Reply-To`, then `References` from the nearest back).
+fn chain_ids(mail: &Mail) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    let chain = mail.in_reply_to.iter().chain(mail.references.iter().rev());
+    push_new(&mut ids, mail, chain);
+    ids
+}
+
+fn push_new<'a>(ids: &mut Vec<MessageId>, mail: &Mail, more: impl Iterator<Item = &'a MessageId>) {
+    for id in more {
         if *id != mail.message_id && !ids.contains(id) {
             ids.push(id.clone());
         }
     }
-    ids
 }
 
 /// The case tag carried by a plus address `local+tag@domain` of the desk, or of a plus
@@ -114,10 +124,15 @@ pub fn find_case_in<I: ThreadIndex>(
     (desks, hosts): (&[(&str, &str)], &[&str]),
     index: &I,
 ) -> Result<Option<(CaseId, ThreadReason)>, I::Error> {
-    let ids = ancestor_ids(mail);
-    if let Some(case) = index.case_of_any(&ids)? {
+    // The mail's own ancestors first. A mail embedded in it (the original inside a
+    // bounce; a report attached as evidence, a forward as attachment) comes after the
+    // subject's tag and the plus addresses: a member's `#reply` under one case's tag went
+    // to the reporter of the case whose report was attached.
+    let chain = chain_ids(mail);
+    if let Some(case) = index.case_of_any(&chain)? {
         return Ok(Some((case, ThreadReason::MessageChain)));
     }
+    let ids = ancestor_ids(mail);
     if let Some(case) = index.case_referencing(&mail.message_id)? {
         return Ok(Some((case, ThreadReason::ReverseReference)));
     }
@@ -173,6 +188,12 @@ pub fn find_case_in<I: ThreadIndex>(
                 return Ok(Some((case, ThreadReason::PlusAddress)));
             }
         }
+    }
+    let embedded = ids.get(chain.len()..).unwrap_or_default();
+    if !embedded.is_empty()
+        && let Some(case) = index.case_of_any(embedded)?
+    {
+        return Ok(Some((case, ThreadReason::MessageChain)));
     }
     Ok(None)
 }
@@ -270,6 +291,39 @@ mod tests {
         check(
             "Delivered-To: security+SEC-2026-0001@example.org\r\nSubject: hi\r\n",
             Some((1, PlusAddress)),
+        );
+    }
+
+    /// A mail attached to a fresh mail (a forward as attachment, an `.eml` as evidence)
+    /// threads it only when nothing else names a case: the subject's tag and a plus
+    /// address come first. A member's `#reply` under `[SEC-2026-0002]` went to case 1's
+    /// reporter, whose report was attached. A bounce, tagless, still threads by it.
+    #[test]
+    fn an_attached_mail_threads_only_when_nothing_else_names_a_case() {
+        let with_attached = |headers: &str| {
+            let raw = format!(
+                "From: alice@example.org\r\nMessage-ID: <new@x>\r\n{headers}MIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+                 Content-Type: text/plain\r\n\r\n#reply\r\nHi\r\n--b\r\n\
+                 Content-Type: message/rfc822\r\n\r\nFrom: rita@example.com\r\n\
+                 Message-ID: <report1@rita>\r\nSubject: bug\r\n\r\nreport\r\n--b--\r\n"
+            );
+            let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+                panic!()
+            };
+            find_case(&m, "security@example.org", "SEC", &index()).unwrap()
+        };
+        assert_eq!(
+            with_attached("Subject: [SEC-2026-0002] duplicate\r\n"),
+            Some((case(2), ThreadReason::SubjectTag))
+        );
+        assert_eq!(
+            with_attached("To: security+sec-2026-0002@example.org\r\nSubject: dup\r\n"),
+            Some((case(2), ThreadReason::PlusAddress))
+        );
+        assert_eq!(
+            with_attached("Subject: Undelivered Mail Returned to Sender\r\n"),
+            Some((case(1), ThreadReason::MessageChain))
         );
     }
 

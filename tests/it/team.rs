@@ -6,6 +6,37 @@ use secdesk::desk::MessageKind;
 use secdesk::service::process::Processed;
 use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
 
+/// A member's fresh mail under one case's tag, the other case's report attached as
+/// evidence, acts on the tagged case: its `#reply` went to the attached report's sender,
+/// with the other case's words (the attached mail's Message-ID threaded it first).
+#[test]
+fn a_reply_under_a_cases_tag_with_another_report_attached_reaches_its_own_reporter() {
+    let mut w = World::new();
+    w.open_case("Heap overflow");
+    w.deliver(
+        &report("c1@other.test", "Heap overflow too", "Same bug.")
+            .replace(RITA, "carol@other.test"),
+    );
+    w.new_mail();
+    let body = "--b\r\nContent-Type: text/plain\r\n\r\n#reply\r\nHi Carol, this was reported before.\r\n\
+                --b\r\nContent-Type: message/rfc822\r\n\r\n\
+                From: Rita Reporter <rita@reporter.test>\r\nMessage-ID: <r1@reporter.test>\r\n\
+                Subject: Heap overflow\r\n\r\nThe parser overflows.\r\n--b--";
+    let mail = team_mail(ALICE, "t1@example.org", None, "[SEC-2026-0002] duplicate", None, body)
+        .replace(
+            "Message-ID: <t1@example.org>\r\n",
+            "Message-ID: <t1@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n",
+        );
+    w.deliver(&mail);
+    let replies: Vec<String> = w
+        .new_mail()
+        .iter()
+        .filter(|r| r.purpose.as_str() == "reply")
+        .map(|r| r.recipients.join(","))
+        .collect();
+    assert_eq!(replies, vec!["carol@other.test".to_string()]);
+}
+
 #[test]
 fn the_issue_example_end_to_end() {
     let mut w = World::new();
