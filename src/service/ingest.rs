@@ -559,6 +559,10 @@ async fn waiting_on_server(
 ) -> Result<Vec<Waiting>, IngestError> {
     let set = format!("{start}:*");
     let limit = listing_deadline(timeout, exists);
+    // Before READY, a large mailbox's listing may take longer than systemd's start
+    // timeout, as a download may: it is asked to wait (once more, should the listing
+    // by UID follow).
+    health::extend_start(limit.saturating_mul(2).saturating_add(timeout));
     let sized = if by_uid.swap(false, Ordering::Relaxed) {
         None
     } else {
@@ -1617,6 +1621,13 @@ pub async fn watch(
     let mut backoff = Duration::from_secs(1);
     while !shutdown.is_requested() {
         beat.tick();
+        if ready.is_some() {
+            // Before READY: the connection's steps (TCP, TLS, greeting, STARTTLS, login,
+            // CAPABILITY, SELECT) may take a timeout each, and a long `imap.timeout`
+            // outlives systemd's start timeout at the first step a silent server leaves
+            // unanswered.
+            health::extend_start(cfg.timeout.saturating_mul(8));
+        }
         match connect(&cfg).await {
             Ok(session) => {
                 let up = tokio::time::Instant::now();

@@ -394,6 +394,43 @@ fn a_long_first_sync_keeps_systemd_informed() {
     assert_eq!(tally(&db, "SELECT COUNT(*) FROM cases"), 240);
 }
 
+/// A first start whose IMAP server is silent (dropped packets at boot) asks systemd for
+/// the time its connection may take before it tries: it asked only once a try had
+/// failed, after `imap.timeout`, and a long timeout outlived the start's two minutes, so
+/// systemd killed the start and the next the same way. So does the listing of a large
+/// mailbox, which may take several timeouts.
+#[test]
+fn a_first_start_asks_systemd_for_its_connections_time_before_it_tries() {
+    let stack = MailStack::start();
+    let imap = Proxy::start(stack.imap_port);
+    imap.blackhole();
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _db) = fault_config(&stack, dir.path(), imap.port, stack.smtp_port);
+    let text = text.replace(
+        "timeout = \"2s\"\nidle_renew",
+        "timeout = \"60s\"\nidle_renew",
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut systemd = Systemd::listen(dir.path());
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let _desk = Daemon::start(
+        &cfg,
+        &dir.path().join("run.log"),
+        &[("NOTIFY_SOCKET", &socket)],
+    );
+    // The connection's steps, each a minute (not a migration's half hour).
+    let enough = |l: &String| {
+        l.strip_prefix("EXTEND_TIMEOUT_USEC=")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|us| (5 * 60_000_000..30 * 60_000_000).contains(&us))
+    };
+    let told = systemd
+        .until(Duration::from_secs(20), |l| l.iter().any(enough))
+        .to_vec();
+    assert!(told.iter().any(enough), "{told:?}");
+}
+
 /// A mail already in the mailbox at the first start (history: filed without a word)
 /// that keeps failing is set aside all the same, and the team told: the failure is the
 /// desk's, and the mail may be a report nobody has read. (It was set aside in silence.)
