@@ -1159,6 +1159,45 @@ fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
     );
 }
 
+/// `#move` then `#notspam` (or `#spam`) in one mail: the transcript said the sender was
+/// not told (the case in the spam state at the `#move` line), and the sender was told,
+/// acknowledged and moved; or the other way round. The spam state changes in a mail of
+/// its own, before or after the move.
+#[test]
+fn a_case_moving_does_not_change_its_spam_state_in_the_same_mail() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        DESK,
+        "r1@reporter.test",
+        "Cheap pills",
+        "x",
+    ));
+    let notice = w
+        .new_mail()
+        .iter()
+        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
+        .unwrap()
+        .message_id
+        .to_string();
+    w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+    w.new_mail();
+    w.command(
+        ALICE,
+        "a2@example.org",
+        &notice,
+        "#move cohttp\r\n#notspam\r\n",
+    );
+    let out = w.new_mail();
+    assert!(
+        !out.iter().any(|r| r.recipients.contains(&RITA.to_string())),
+        "{}",
+        summarize(&out)
+    );
+    let transcript = body(&of(&out, "transcript")[0].bytes);
+    assert!(transcript.contains("in a mail of its own"), "{transcript}");
+}
+
 /// `#move` then `#publish` in one mail: the advisory went out under this desk's prefix
 /// and list, then the case moved away from the branch it was committed on. The
 /// `#publish` waits for a mail of its own, on the desk the case ends on.

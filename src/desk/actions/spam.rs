@@ -9,6 +9,9 @@ use crate::types::CaseStatus;
 
 impl Work<'_, '_> {
     pub(super) fn spam(&mut self) -> Step {
+        if let Some(step) = self.moving("spam") {
+            return step;
+        }
         match self.case.status {
             CaseStatus::Spam => ok(format!("{} is already in the spam state", self.case.id)),
             CaseStatus::Published => fail(format!(
@@ -26,7 +29,20 @@ impl Work<'_, '_> {
         }
     }
 
+    /// Refuses `#keyword` after a `#move` in the same mail: the move decided whom it
+    /// tells (the sender of a case in the spam state is not told) by the state then.
+    fn moving(&self, keyword: &str) -> Option<Step> {
+        self.move_to.as_ref().map(|desk| {
+            fail(format!(
+                "the case moves to the desk {desk} in this mail: `#{keyword}` it in a mail of its own, before or after the move"
+            ))
+        })
+    }
+
     pub(super) fn notspam(&mut self) -> Step {
+        if let Some(step) = self.moving("notspam") {
+            return step;
+        }
         if self.case.status != CaseStatus::Spam {
             return ok(format!(
                 "{} is not in the spam state ({})",
