@@ -106,9 +106,48 @@ fn handle_tag(html: &str, lower: &str, pos: usize, sink: &mut TextSink) -> usize
             _,
         ) => sink.block_break(),
         ("td" | "th", true) => sink.pending_space = !sink.at_line_start,
+        ("a", false) => {
+            let at = sink.out.len();
+            sink.link = link_target(html.get(pos..end).unwrap_or("")).map(|href| (href, at));
+        }
+        ("a", true) => sink.end_link(),
         _ => {}
     }
     end
+}
+
+/// The longest link target kept in the text.
+const MAX_LINK: usize = 2048;
+
+/// The `href` of the start tag `tag` (`<a …>`, as written), when it is a web or mail
+/// address worth showing: `http`, `https` or `mailto`, printable, not too long.
+fn link_target(tag: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    let value_at = loop {
+        let i = from + lower.get(from..)?.find("href")?;
+        from = i + 4;
+        let before = lower.get(..i)?.chars().next_back();
+        if !before.is_some_and(|c| c.is_ascii_whitespace()) {
+            continue;
+        }
+        let rest = lower.get(from..)?.trim_start();
+        if let Some(value) = rest.strip_prefix('=') {
+            break lower.len() - value.trim_start().len();
+        }
+    };
+    let value = tag.get(value_at..)?;
+    let raw = match value.chars().next()? {
+        q @ ('"' | '\'') => value.get(1..)?.split(q).next()?,
+        _ => value
+            .split(|c: char| c.is_ascii_whitespace() || c == '>')
+            .next()?,
+    };
+    let href = raw.trim().replace("&amp;", "&");
+    let scheme = href.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    let wanted = matches!(scheme.as_deref(), Some("http" | "https" | "mailto"));
+    let printable = href.chars().all(|c| c.is_ascii_graphic());
+    (wanted && printable && href.len() <= MAX_LINK).then_some(href)
 }
 
 /// What the start tag `tag` (lower-cased, `<` to `>`) of element `name` means for quotes.
@@ -201,6 +240,8 @@ struct TextSink {
     quotes: Vec<usize>,
     /// An Outlook-style reply header was seen: everything after it is quoted.
     rest_quoted: bool,
+    /// The target of the open `<a>`, and where its text began in `out`.
+    link: Option<(String, usize)>,
 }
 
 impl TextSink {
@@ -268,6 +309,24 @@ impl TextSink {
         }
     }
 
+    /// At `</a>`: the target is written after the link's text, unless the text shows it.
+    fn end_link(&mut self) {
+        let Some((href, at)) = self.link.take() else {
+            return;
+        };
+        let shown = href.strip_prefix("mailto:").unwrap_or(&href);
+        if self.out.get(at..).is_some_and(|text| text.contains(shown)) {
+            return;
+        }
+        self.pending_space = self.started && !self.at_line_start;
+        for c in std::iter::once('<')
+            .chain(href.chars())
+            .chain(std::iter::once('>'))
+        {
+            self.visible(c);
+        }
+    }
+
     fn finish(self) -> String {
         crate::text::squeeze_blank_lines(self.out.split('\n'))
             .join("\n")
@@ -308,6 +367,17 @@ mod tests {
             ("<!DOCTYPE html><html><body>t</body></html>", "t"),
             ("a < b and c > d", "a < b and c > d"),
             ("<a href=\"x>y\">link</a>", "link"),
+            // A link's target is kept when its text does not show it: a `#reply` of
+            // "the fix is here" reached the reporter without the fix's address.
+            (
+                "<div>The fix is <a href=\"https://github.com/o/r/commit/ABC?a=1&amp;b=2\">here</a>.</div>",
+                "The fix is here <https://github.com/o/r/commit/ABC?a=1&b=2>.",
+            ),
+            (
+                "<a HREF='https://x.test/p'>https://x.test/p</a> <a href=mailto:s@x.test>s@x.test</a>",
+                "https://x.test/p s@x.test",
+            ),
+            ("<a href=\"javascript:x()\">go</a>", "go"),
             ("<div>unterminated <b", "unterminated"),
             ("  lots   of\n\n  space  ", "lots of space"),
             (
