@@ -9,6 +9,37 @@ use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
 /// A member's fresh mail under one case's tag, the other case's report attached as
 /// evidence, acts on the tagged case: its `#reply` went to the attached report's sender,
 /// with the other case's words (the attached mail's Message-ID threaded it first).
+/// A `#reply` from a mail with a file attached says the file did not go: the reporter
+/// got the words ("please test the attached patch") without the patch, and the
+/// transcript said "sent". So does `#forward`.
+#[test]
+fn a_reply_or_forward_says_the_members_files_did_not_go() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    for (n, command) in ["#reply", "#forward maint@upstream.test"]
+        .into_iter()
+        .enumerate()
+    {
+        let text = format!(
+            "--b\r\nContent-Type: text/plain\r\n\r\n{command}\r\n\
+             Please test the attached patch.\r\n--b\r\n\
+             Content-Type: text/x-diff; name=fix.patch\r\n\
+             Content-Disposition: attachment; filename=fix.patch\r\n\r\n--- a\r\n+++ b\r\n--b--"
+        );
+        let id = format!("t{n}@example.org");
+        let mail = team_mail(ALICE, &id, Some(&notice), "Re: x", None, &text).replace(
+            &format!("Message-ID: <{id}>\r\n"),
+            &format!("Message-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n"),
+        );
+        w.deliver(&mail);
+        let transcript = body(&w.take("transcript").bytes);
+        assert!(
+            transcript.contains("fix.patch") && transcript.contains("did not go"),
+            "{command}: {transcript}"
+        );
+    }
+}
+
 #[test]
 fn a_reply_under_a_cases_tag_with_another_report_attached_reaches_its_own_reporter() {
     let mut w = World::new();

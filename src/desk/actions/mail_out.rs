@@ -1,7 +1,7 @@
 //! Commands that send mail out of the desk: `#reply` to the reporter, `#forward`
 //! upstream, `#preannounce` and `#publish` to the announce list.
 
-use super::{Step, Work, fail, first_line, ok, text_sent};
+use super::{Step, Work, fail, files_left, first_line, ok, text_sent};
 use crate::desk::case::{Case, Event, EventKind, NewEvent};
 use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
@@ -60,9 +60,10 @@ impl Work<'_, '_> {
             format!("replied to the reporter: {}", first_line(self.text)),
         ));
         ok(format!(
-            "sent to the reporter ({reporter}) from {}: {}",
+            "sent to the reporter ({reporter}) from {}: {}{}",
             ctx.config.desk.address,
-            text_sent(self.text, self.text_cut)
+            text_sent(self.text, self.text_cut),
+            files_left(self.files)
         ))
     }
 
@@ -167,7 +168,8 @@ impl Work<'_, '_> {
             (true, false) => String::new(),
         };
         ok(format!(
-            "forwarded to {addr}; their replies will join this case{kept}{files}{words}"
+            "forwarded to {addr}; their replies will join this case{kept}{files}{words}{}",
+            files_left(self.files)
         ))
     }
 

@@ -69,6 +69,8 @@ struct Work<'a, 'c> {
     repo_commit: Option<crate::publish::publication::RepoCommit>,
     /// The desk a `#move` that went through hands the case to.
     move_to: Option<String>,
+    /// The names of the files attached to the member's mail: the desk sends text only.
+    files: &'a [(String, String, usize)],
 }
 
 fn team_recipients_except(ctx: &Ctx<'_>, sender: &str) -> Vec<String> {
@@ -149,8 +151,15 @@ pub fn team_mail(
         },
     ));
 
-    let (case, lines, failed, extra) =
-        apply_commands(ctx, member, &body, facts, case, opened, &mut d);
+    let (case, lines, failed, extra) = apply_commands(
+        ctx,
+        (member, &mail.attachments),
+        &body,
+        facts,
+        case,
+        opened,
+        &mut d,
+    );
     if has_commands {
         match transcript(ctx, mail, member, &case, lines, failed, extra) {
             Ok(out) => d.outgoing.push(out),
@@ -233,7 +242,7 @@ impl Unauthenticated<'_> {
 /// the transcript lines, whether one failed, and the extra status lines.
 fn apply_commands(
     ctx: &Ctx<'_>,
-    member: &str,
+    (member, files): (&str, &[(String, String, usize)]),
     body: &ParsedBody,
     facts: &Facts,
     case: Case,
@@ -254,6 +263,7 @@ fn apply_commands(
         extra: Vec::new(),
         repo_commit: None,
         move_to: None,
+        files,
     };
     let (lines, failed) = w.apply_all(body, opened);
     let Work {
@@ -559,6 +569,26 @@ fn text_sent(text: &str, cut: bool) -> String {
         ""
     };
     format!("{lines} line{s} of text, the last “{last}”{below}")
+}
+
+/// What a mail sent out of the desk left behind of the member's own mail: their files,
+/// which the desk never sends (it sends text, written by people who may be fooled).
+fn files_left(files: &[(String, String, usize)]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = files
+        .iter()
+        .take(10)
+        .map(|(name, _, _)| crate::sanitize::one_line(name))
+        .collect();
+    format!(
+        "; your {} attached file{} ({}) did not go: the desk sends text only, send {} yourself if needed",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        if files.len() == 1 { "it" } else { "them" },
+    )
 }
 
 /// `line` trimmed, cut at 100 characters.
