@@ -1008,7 +1008,7 @@ impl Desk {
             if asks(|c| {
                 matches!(
                     c,
-                    Command::Show | Command::Publish { .. } | Command::NotSpam
+                    Command::Show | Command::Publish { .. } | Command::NotSpam | Command::Reopen
                 )
             }) {
                 facts.timeline = tx.events(&case.id)?;

@@ -12,6 +12,28 @@ use secdesk::types::{CaseStatus, ReferenceKind, ReferenceType, Severity};
 /// A `#reply` from a mail with a file attached says the file did not go: the reporter
 /// got the words ("please test the attached patch") without the patch, and the
 /// transcript said "sent". So does `#forward`.
+/// `#reopen` of a case closed before anyone confirmed it gives it back as new: it read
+/// "valid", a verdict nobody gave, and a later `#valid` answered "already valid" and
+/// never recorded the confirmation the published timeline shows. One confirmed before
+/// its close is valid again.
+#[test]
+fn reopen_gives_back_the_triage_the_case_had() {
+    let mut w = World::new();
+    let notice = w.open_case("Heap overflow");
+    w.command(ALICE, "c1@example.org", &notice, "#invalid not ours\r\n");
+    w.command(ALICE, "c2@example.org", &notice, "#reopen\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::New);
+    w.command(ALICE, "c3@example.org", &notice, "#valid\r\n#close\r\n");
+    w.command(ALICE, "c4@example.org", &notice, "#reopen\r\n");
+    assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Valid);
+    let confirmed = w
+        .events("SEC-2026-0001")
+        .iter()
+        .filter(|e| e.detail.contains("confirmed as a vulnerability"))
+        .count();
+    assert_eq!(confirmed, 1);
+}
+
 #[test]
 fn a_reply_or_forward_says_the_members_files_did_not_go() {
     let mut w = World::new();
@@ -873,7 +895,7 @@ fn every_command_changes_what_it_says() {
         Some(other)
     );
     let t = body_text(&w.take("transcript"));
-    assert!(t.contains("#reopen\n  → reopened; status valid"), "{t}");
+    assert!(t.contains("#reopen\n  → reopened; status new"), "{t}");
 
     // `#publish now` overrides the embargo, and the history says so; the anonymous
     // reporter is not credited.

@@ -3,6 +3,7 @@
 
 use super::{Step, Work, fail, ok};
 use crate::commands::{EmbargoSpec, When};
+use crate::desk::case::EventKind;
 use crate::desk::decision::OneOff;
 use crate::types::{CaseId, CaseStatus};
 use chrono::Duration;
@@ -16,7 +17,7 @@ impl Work<'_, '_> {
             return ok(format!("already {}", self.case.status));
         }
         self.case.status = CaseStatus::Valid;
-        self.public_change("the report was confirmed as a vulnerability".into());
+        self.public_change(CONFIRMED.into());
         ok("marked valid")
     }
 
@@ -184,10 +185,13 @@ impl Work<'_, '_> {
                 "back in the spam state, where it was closed from; `#notspam` releases it (and acknowledges the reporter)",
             );
         }
+        // Back to the triage it had: a case closed before anyone confirmed it is new.
         self.case.status = if self.case.fixed_at.is_some() {
             CaseStatus::Fixed
-        } else {
+        } else if self.confirmed() {
             CaseStatus::Valid
+        } else {
+            CaseStatus::New
         };
         self.case.close_reason = None;
         self.case.duplicate_of = None;
@@ -195,6 +199,20 @@ impl Work<'_, '_> {
         ok(format!("reopened; status {}", self.case.status))
     }
 }
+
+impl Work<'_, '_> {
+    /// Whether the case was confirmed (`#valid`), by this mail or before.
+    fn confirmed(&self) -> bool {
+        let stored = self.facts.timeline.iter().map(|e| (e.kind, &e.detail));
+        let this_mail = self.events.iter().map(|e| (e.kind, &e.detail));
+        this_mail
+            .chain(stored)
+            .any(|(kind, detail)| kind == EventKind::Changed && detail == CONFIRMED)
+    }
+}
+
+/// How `#valid` records the confirmation, in the public timeline.
+const CONFIRMED: &str = "the report was confirmed as a vulnerability";
 
 /// The close reason of a case `#close`d from the spam state.
 const CLOSED_FROM_SPAM: &str = "closed from the spam state";
