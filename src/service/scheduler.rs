@@ -154,11 +154,16 @@ pub fn withdraw_mail_of_those_who_left(
         }
         let mut changed = 0;
         for row in rows.iter().filter(|r| r.pending) {
-            // Mail of an address no desk has any more is the mailer's to fail.
-            let Some(sender) = desk.config.desk_sending_as(&row.envelope_from) else {
-                continue;
+            // The desk that sent it, by its address exactly; a desk's address changed or
+            // the desk removed, the desk that has its case now (the top level's for a
+            // removed desk's, as for mail of no case).
+            let team = match desk.config.desk_sending_as(&row.envelope_from) {
+                Some(sender) => &sender.team,
+                None => match &row.case {
+                    Some(case) => &desk.view_of_case(tx, case)?.config.team,
+                    None => &desk.config.team,
+                },
             };
-            let team = &sender.team;
             let (kept, gone): (Vec<String>, Vec<String>) = row
                 .recipients
                 .iter()

@@ -258,6 +258,36 @@ move-notice -> rita@reporter.test | [SEC-2026-0002] Cohttp bug"
     );
 }
 
+/// A desk removed from the configuration, its team mail still queued: that mail goes to
+/// the team that has its cases now, the top level's, not to its old team, who left.
+/// (Its sender address is no desk's any more; the relay takes it all the same.)
+#[test]
+fn team_mail_queued_for_a_removed_desk_goes_to_the_team_that_has_its_cases() {
+    let mut w = world();
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r9@reporter.test",
+        "Overflow",
+        "x",
+    ));
+    w.reconfigure(|t| t);
+    let now = w.clock_now();
+    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+        .unwrap();
+    let pending: Vec<OutboxRow> = w
+        .store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() != "ack")
+        .collect();
+    assert_eq!(
+        summarize(&pending),
+        "team-notice -> alice@example.org,bob@example.org | [COHTTP-2026-0001] New report: Overflow"
+    );
+}
+
 /// The record that a desk's team was told its acknowledgements are held back stays with
 /// that desk when the case it was written on moves: the desk's team was told again in
 /// the same hour, and the other desk's never.
