@@ -142,7 +142,16 @@ impl Case {
     pub fn is_open(&self) -> bool {
         self.status.is_open()
     }
+
+    /// Whether its sender never heard from the desk, and is told nothing: in the spam
+    /// state, or closed from it.
+    pub fn sender_unanswered(&self) -> bool {
+        self.status == CaseStatus::Spam || self.close_reason.as_deref() == Some(CLOSED_FROM_SPAM)
+    }
 }
+
+/// The close reason of a case `#close`d from the spam state.
+pub const CLOSED_FROM_SPAM: &str = "closed from the spam state";
 
 /// What kind of thing happened on a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -205,12 +205,12 @@ impl HandOver<'_> {
             )
             .reply_to(self.to.plus_address(new)),
         );
-        // The sender of a case in the spam state never heard from the desk, and is told
-        // nothing now: a forged address, or a spammer's (backscatter). Nor is the sender
-        // of automatic mail (a list that rewrote From, a robot): no answer to a machine.
-        let reporter = self.case.reporter.as_ref().filter(|_| {
-            self.case.status != crate::types::CaseStatus::Spam && self.automatic_report.is_none()
-        });
+        // The sender of a case in the spam state (or closed from it) never heard from the
+        // desk, and is told nothing now: a forged address, or a spammer's (backscatter).
+        // Nor is the sender of automatic mail (a list that rewrote From, a robot): no
+        // answer to a machine.
+        let reporter = (self.case.reporter.as_ref())
+            .filter(|_| !self.case.sender_unanswered() && self.automatic_report.is_none());
         if let Some(reporter) = reporter {
             let words = Rendered {
                 subject: format!("[{new}] {}", self.case.subject),

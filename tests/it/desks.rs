@@ -1228,6 +1228,48 @@ fn a_case_moving_does_not_change_its_spam_state_in_the_same_mail() {
     assert!(transcript.contains("in a mail of its own"), "{transcript}");
 }
 
+/// A case closed from the spam state, moved (then, or in the same mail after the
+/// `#move`): its sender, never acknowledged, is told nothing. The move notice went to
+/// them, since the case was no longer in the spam state when it moved.
+#[test]
+fn a_case_closed_from_the_spam_state_is_moved_without_a_word_to_its_sender() {
+    for (first, second) in [
+        ("#close\r\n", "#move cohttp\r\n"),
+        ("#move cohttp\r\n#close\r\n", ""),
+    ] {
+        let mut w = world();
+        w.deliver(&report_to(
+            RITA,
+            DESK,
+            "r1@reporter.test",
+            "Cheap pills",
+            "x",
+        ));
+        let notice = w
+            .new_mail()
+            .iter()
+            .find(|r| {
+                r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()]
+            })
+            .unwrap()
+            .message_id
+            .to_string();
+        w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+        w.command(ALICE, "a2@example.org", &notice, first);
+        if !second.is_empty() {
+            w.command(ALICE, "a3@example.org", &notice, second);
+        }
+        let out = w.new_mail();
+        assert!(
+            !out.iter().any(|r| r.recipients.contains(&RITA.to_string())),
+            "{first:?}: {}",
+            summarize(&out)
+        );
+        let said = body(&of(&out, "transcript").last().unwrap().bytes);
+        assert!(said.contains("not its sender"), "{first:?}: {said}");
+    }
+}
+
 /// `#move` then `#publish` in one mail: the advisory went out under this desk's prefix
 /// and list, then the case moved away from the branch it was committed on. The
 /// `#publish` waits for a mail of its own, on the desk the case ends on.

@@ -48,8 +48,8 @@ impl Work<'_, '_> {
             );
         }
         self.move_to = Some(desk.to_string());
-        let told = if self.case.status == CaseStatus::Spam {
-            "not its sender: the case is in the spam state".to_string()
+        let told = if self.case.sender_unanswered() {
+            "not its sender: the case is or was in the spam state".to_string()
         } else if let Some(why) = &self.facts.report_automatic {
             format!("not its sender: the report was sent by a machine ({why})")
         } else if self.case.reporter.is_none() {

@@ -3,7 +3,7 @@
 
 use super::{Step, Work, fail, ok};
 use crate::commands::{EmbargoSpec, When};
-use crate::desk::case::EventKind;
+use crate::desk::case::{CLOSED_FROM_SPAM, EventKind};
 use crate::desk::decision::OneOff;
 use crate::types::{CaseId, CaseStatus};
 use chrono::Duration;
@@ -151,6 +151,12 @@ impl Work<'_, '_> {
         if !self.case.is_open() && self.case.status != CaseStatus::Spam {
             return ok(format!("already {}", self.case.status));
         }
+        // The move decided whom it tells by the spam state at its line.
+        if self.case.status == CaseStatus::Spam
+            && let Some(step) = self.moving("close")
+        {
+            return step;
+        }
         // Reopened, a case closed from spam goes back to spam: its reporter was never
         // acknowledged, nor its embargo set (`reopen`).
         let reason = match self.case.status {
@@ -213,6 +219,3 @@ impl Work<'_, '_> {
 
 /// How `#valid` records the confirmation, in the public timeline.
 const CONFIRMED: &str = "the report was confirmed as a vulnerability";
-
-/// The close reason of a case `#close`d from the spam state.
-const CLOSED_FROM_SPAM: &str = "closed from the spam state";

@@ -31,7 +31,7 @@ impl Work<'_, '_> {
 
     /// Refuses `#keyword` after a `#move` in the same mail: the move decided whom it
     /// tells (the sender of a case in the spam state is not told) by the state then.
-    fn moving(&self, keyword: &str) -> Option<Step> {
+    pub(super) fn moving(&self, keyword: &str) -> Option<Step> {
         self.move_to.as_ref().map(|desk| {
             fail(format!(
                 "the case moves to the desk {desk} in this mail: `#{keyword}` it in a mail of its own, before or after the move"
