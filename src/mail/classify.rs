@@ -18,6 +18,8 @@ pub enum AutoReason {
     Precedence(String),
     ListId,
     AutoResponseSuppress,
+    /// `X-Autoreply` or `X-Autorespond`: an auto-responder's answer.
+    AutoReplyHeader(String),
     EmptyReturnPath,
     SystemSender(String),
     DeliveryReport,
@@ -31,6 +33,7 @@ impl AutoReason {
             AutoReason::Precedence(v) => format!("Precedence: {v}"),
             AutoReason::ListId => "a mailing-list message (List-Id)".into(),
             AutoReason::AutoResponseSuppress => "X-Auto-Response-Suppress is set".into(),
+            AutoReason::AutoReplyHeader(h) => format!("an auto-responder's answer ({h})"),
             AutoReason::EmptyReturnPath => "an empty Return-Path (a bounce)".into(),
             AutoReason::SystemSender(s) => format!("sent by {s}"),
             AutoReason::DeliveryReport => "a delivery report (multipart/report)".into(),
@@ -91,7 +94,7 @@ pub fn automatic_reason(mail: &Mail) -> Option<AutoReason> {
     }
     if let Some(v) = mail.header("Precedence") {
         let v = v.to_ascii_lowercase();
-        if matches!(v.as_str(), "bulk" | "junk" | "list") {
+        if matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply") {
             return Some(AutoReason::Precedence(v));
         }
     }
@@ -100,6 +103,12 @@ pub fn automatic_reason(mail: &Mail) -> Option<AutoReason> {
     }
     if mail.header("X-Auto-Response-Suppress").is_some() {
         return Some(AutoReason::AutoResponseSuppress);
+    }
+    // The marks auto-responders put on their answers besides RFC 3834's.
+    for name in ["X-Autoreply", "X-Autorespond"] {
+        if mail.header(name).is_some() {
+            return Some(AutoReason::AutoReplyHeader(name.to_string()));
+        }
     }
     if let Some(rp) = mail.header("Return-Path") {
         let rp = rp
@@ -232,6 +241,23 @@ mod tests {
             "rita@example.com",
             auto(AutoReason::Precedence("list".into())),
         );
+        // The auto-responders' own marks (vacation programs, cPanel, Zimbra, some
+        // Exchange setups): an out-of-office answer to an announcement was filed as a
+        // new report, acknowledged, and given deadlines.
+        check(
+            "Precedence: auto_reply\r\n",
+            "rita@example.com",
+            auto(AutoReason::Precedence("auto_reply".into())),
+        );
+        for header in ["X-Autoreply: yes\r\n", "X-Autorespond: Out of office\r\n"] {
+            check(
+                header,
+                "rita@example.com",
+                auto(AutoReason::AutoReplyHeader(
+                    header.split(':').next().unwrap().into(),
+                )),
+            );
+        }
         check(
             "Precedence: first-class\r\n",
             "rita@example.com",

@@ -887,6 +887,32 @@ fn an_answer_to_the_preannouncement_opens_a_new_report() {
 /// its own that says where it came from; the reporter's own reply stays on the case.
 /// (It was filed on the published case: no acknowledgement, no case, no deadline, and
 /// the team's `#reply` went to the other case's reporter.)
+/// A subscriber's out-of-office answer to the announcement, marked only by its
+/// auto-responder's own header, opens no case and is acknowledged by nobody: it was
+/// filed as a new report, acknowledged, and given deadlines.
+#[test]
+fn an_auto_responders_answer_to_the_announcement_is_not_a_report() {
+    for mark in [
+        "X-Autoreply: yes",
+        "X-Autorespond: on",
+        "Precedence: auto_reply",
+    ] {
+        let mut w = World::new();
+        publish(&mut w, 1);
+        let announce = w.take("announce").message_id.to_string();
+        w.new_mail();
+        let away = format!(
+            "From: sub@elsewhere.test\r\nTo: {DESK}\r\nSubject: Out of office: advisory\r\n{mark}\r\nMessage-ID: <o1@elsewhere.test>\r\nIn-Reply-To: <{announce}>\r\n\r\nI am away until Monday.\r\n"
+        );
+        let filed = w.deliver(&away);
+        assert!(
+            !matches!(&filed, Processed::Filed { opened: true, .. }),
+            "{mark}: {filed:?}"
+        );
+        assert!(!summarize(&w.new_mail()).contains("ack ->"), "{mark}");
+    }
+}
+
 #[test]
 fn a_stranger_writing_after_publication_opens_a_new_report() {
     let mut w = World::new();
