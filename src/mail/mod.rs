@@ -390,15 +390,24 @@ fn addresses(addr: Option<&Address<'_>>) -> Vec<String> {
 
 /// Message-ID lines found in text (the headers of a message embedded in a bounce).
 fn ids_in_header_text(text: &str) -> Vec<MessageId> {
-    text.lines()
-        .filter_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("message-id")
-                .then(|| MessageId::new(value))
-                .flatten()
-        })
-        .collect()
+    let mut ids = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        // Folded: the id may come on the lines after the name (RFC 5322 §2.2.3).
+        let mut value = value.to_string();
+        while let Some(more) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(more.trim());
+        }
+        ids.extend(MessageId::new(&value));
+    }
+    ids
 }
 
 fn parse_inner(raw: &[u8]) -> Option<Mail> {
@@ -560,8 +569,11 @@ fn embedded_ids(msg: &Message<'_>) -> Vec<MessageId> {
                 let is_headers = part
                     .content_type()
                     .map(|ct| {
-                        ct.subtype()
-                            .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+                        // RFC 6533's for mail sent with SMTPUTF8, too.
+                        ct.subtype().is_some_and(|s| {
+                            s.eq_ignore_ascii_case("rfc822-headers")
+                                || s.eq_ignore_ascii_case("global-headers")
+                        })
                     })
                     .unwrap_or(false);
                 if is_headers {
@@ -575,12 +587,15 @@ fn embedded_ids(msg: &Message<'_>) -> Vec<MessageId> {
     embedded_ids
 }
 
-/// Whether a `message/delivery-status` part says `Action: failed` for a recipient.
+/// Whether a `message/delivery-status` part (or RFC 6533's `global-delivery-status`)
+/// says `Action: failed` for a recipient.
 fn reports_failure(msg: &Message<'_>) -> bool {
     msg.parts.iter().any(|part| {
         let status = part.content_type().is_some_and(|ct| {
-            ct.subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+            ct.subtype().is_some_and(|s| {
+                s.eq_ignore_ascii_case("delivery-status")
+                    || s.eq_ignore_ascii_case("global-delivery-status")
+            })
         });
         status
             && part.contents().split(|b| *b == b'\n').any(|line| {
@@ -622,6 +637,36 @@ mod tests {
 
     /// The delivery addresses of a mail not parsed: in `Config::route`'s order, folded
     /// lines followed, names and brackets dropped; nothing past the header block.
+    /// A bounce in RFC 6533's form (Postfix writes it for mail sent with SMTPUTF8, to a
+    /// reporter whose address is not ASCII): its report says the mail failed, and its
+    /// returned headers name the mail. It was neither, so the team heard nothing, and one
+    /// returning headers only opened a case in the spam state.
+    #[test]
+    fn an_internationalized_bounce_is_read_as_one() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\r\nTo: security@example.org\r\n\
+                   Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx>\r\n\
+                   MIME-Version: 1.0\r\n\
+                   Content-Type: multipart/report; report-type=global-delivery-status; boundary=\"b\"\r\n\r\n\
+                   --b\r\nContent-Type: text/plain\r\n\r\nIt could not be delivered.\r\n\
+                   --b\r\nContent-Type: message/global-delivery-status\r\n\r\n\
+                   Reporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: utf-8; jos\u{e9}@example.net\r\n\
+                   Action: failed\r\nStatus: 5.1.1\r\n\
+                   --b\r\nContent-Type: message/global-headers\r\n\r\n\
+                   From: security@example.org\r\nMessage-ID:\r\n <ack1@example.org>\r\n\
+                   Subject: Re: bug\r\n--b--\r\n";
+        let Parsed::Mail(m) = parse(raw.as_bytes()) else {
+            panic!("not parsed")
+        };
+        assert!(m.undeliverable);
+        assert_eq!(
+            m.embedded_ids
+                .iter()
+                .map(|i| i.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ack1@example.org"]
+        );
+    }
+
     #[test]
     fn delivery_addresses_are_read_from_the_raw_header() {
         let raw = b"To: \"Sec\" <security+cohttp@example.org>,\r\n other@x.test\r\nX-Other: a@b.test\r\n to@not.this\r\nDelivered-To: security+dune@example.org\r\nSubject: x\r\n\r\nTo: body@x.test\r\n";
