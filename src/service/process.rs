@@ -9,7 +9,7 @@
 use crate::commands::{self, Command};
 use crate::config::Config;
 use crate::desk::actions::ALERTS_PER_HOUR;
-use crate::desk::case::{Case, EventKind};
+use crate::desk::case::{Case, DESK_ACTOR, EventKind, NewEvent};
 use crate::desk::deadlines::{self, CaseTimes, ReminderKind};
 use crate::desk::relay::{MAX_RECENT, Recent};
 use crate::desk::{self, Ctx, Decision, Facts, Filing, Incoming, MessageKind};
@@ -1246,6 +1246,9 @@ impl Desk {
                 self.replan(tx, c, now)?;
             }
             self.spam_moves_the_ack(tx, c, &events, (message_id.as_ref(), now))?;
+            if c.is_open() && crate::desk::actions::reopens(&events) {
+                reopening_gives_back_reminders(tx, c, (message_id.as_ref(), now))?;
+            }
         }
         let n = outgoing.len();
         // The publication's commit is made inside the transaction: if git refuses it,
@@ -1510,7 +1513,12 @@ impl Desk {
         }
         if !c.is_open() {
             // Nor does one already queued go: the relay may have held it for hours.
-            tx.withdraw_pending_reminders(&c.id, "withdrawn: the case is no longer open")?;
+            if tx.withdraw_pending_reminders(&c.id, REMINDERS_WITHDRAWN)? > 0 {
+                let said =
+                    "a reminder waiting for the relay was withdrawn: the case is no longer open";
+                let ev = NewEvent::new(EventKind::DeliveryFailed, DESK_ACTOR, said);
+                tx.insert_event(&c.id, now, &ev, None)?;
+            }
             return tx.cancel_reminders(&scope);
         }
         let times = CaseTimes {
@@ -1978,6 +1986,26 @@ struct ReportRead {
     /// As the team sees it (From, with its name); empty when not at hand.
     sender: String,
     by_team: bool,
+}
+
+/// How the close of a case marks its reminders withdrawn from the outbox.
+const REMINDERS_WITHDRAWN: &str = "withdrawn: the case is no longer open";
+
+/// A case reopened (closed by mistake) gets back the reminders its close withdrew from
+/// the outbox, those queued within the last day: a reminder of its deadline was lost
+/// for good, the re-planning taking it for sent. Older ones are stale.
+fn reopening_gives_back_reminders(
+    tx: &Tx<'_>,
+    c: &Case,
+    (message_id, now): (Option<&MessageId>, DateTime<Utc>),
+) -> store::Result<()> {
+    let since = now - Duration::days(1);
+    if tx.restore_withdrawn_reminders(&c.id, REMINDERS_WITHDRAWN, (since, now))? > 0 {
+        let said = "the reminder withdrawn at the close is queued again";
+        let ev = NewEvent::new(EventKind::DeliveryFailed, DESK_ACTOR, said);
+        tx.insert_event(&c.id, now, &ev, message_id)?;
+    }
+    Ok(())
 }
 
 /// The first-response reminder of the deadline keeps to "at the deadline": one still to

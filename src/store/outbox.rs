@@ -610,6 +610,22 @@ impl Tx<'_> {
         )?)
     }
 
+    /// Queues again, due `now`, the reminders of `case` withdrawn with `why` and queued
+    /// since `since` (and not sent meanwhile); how many.
+    pub fn restore_withdrawn_reminders(
+        &self,
+        case: &CaseId,
+        why: &str,
+        (since, now): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'pending', last_error = NULL, next_attempt_at = ?4
+              WHERE case_id = ?1 AND purpose = 'reminder' AND state = 'failed'
+                AND last_error = ?2 AND created_at >= ?3",
+            params![case, why, ts(since), ts(now)],
+        )?)
+    }
+
     /// Queues again, due `now`, the acknowledgements of `case` withdrawn with `why`
     /// (and not sent meanwhile); how many.
     pub fn restore_withdrawn_acks(

@@ -794,6 +794,26 @@ fn a_reminder_still_queued_when_its_case_is_closed_is_not_sent() {
         0,
         "the closed case's reminder still waits to go"
     );
+    let said = |w: &mut World, what: &str| {
+        w.events("SEC-2026-0001")
+            .iter()
+            .any(|e| e.detail.contains(what))
+    };
+    assert!(said(&mut w, "withdrawn"), "{:?}", w.events("SEC-2026-0001"));
+    // Closed by mistake and reopened: the reminder withdrawn goes after all (it was
+    // lost, the case's reminder of its deadline never sent).
+    w.clock.set(paris(2026, 11, 26, 17, 5));
+    w.command(BOB, "c2@example.org", &notice, "#reopen\r\n");
+    assert_eq!(
+        reminders(&mut w),
+        1,
+        "the withdrawn reminder is not given back"
+    );
+    assert!(
+        said(&mut w, "queued again"),
+        "{:?}",
+        w.events("SEC-2026-0001")
+    );
 }
 
 /// A responder taken off the team hears nothing more of the cases assigned to them: the

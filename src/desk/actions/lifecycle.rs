@@ -201,7 +201,7 @@ impl Work<'_, '_> {
         };
         self.case.close_reason = None;
         self.case.duplicate_of = None;
-        self.change(format!("reopened ({})", self.case.status));
+        self.change(format!("{REOPENED}{})", self.case.status));
         ok(format!("reopened; status {}", self.case.status))
     }
 }
@@ -215,6 +215,16 @@ impl Work<'_, '_> {
             .chain(stored)
             .any(|(kind, detail)| kind == EventKind::Changed && detail == CONFIRMED)
     }
+}
+
+/// How `#reopen` begins its change's words.
+const REOPENED: &str = "reopened (";
+
+/// Whether `events` reopen their case (`#reopen`).
+pub(crate) fn reopens(events: &[crate::desk::case::NewEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| e.kind == EventKind::Changed && e.detail.starts_with(REOPENED))
 }
 
 /// How `#valid` records the confirmation, in the public timeline.

@@ -13,6 +13,7 @@ mod mail_out;
 mod spam;
 mod triage;
 
+pub(crate) use lifecycle::reopens;
 pub(crate) use spam::{ACK_WITHDRAWN, moves_to_spam, releases_from_spam};
 
 use crate::commands::{Command, CommandError, ParsedBody};
