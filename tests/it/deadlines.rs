@@ -623,25 +623,15 @@ fn working_hours_moved_at_a_restart_neither_lose_nor_repeat_an_embargo_reminder(
         .unwrap()
         .with_timezone(&chrono::Utc)
     };
-    let restart = |w: &mut World, hours: &str| {
-        w.reconfigure(|t| {
-            t.replace(
-                "timezone = \"Europe/Paris\"",
-                &format!("timezone = \"Europe/Paris\"\nworking_hours = \"{hours}\""),
-            )
-        });
-        let now = secdesk::clock::Clock::now(&w.clock);
-        secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
-    };
     w.clock.set(at(8, 30));
-    restart(&mut w, "08:00-16:00");
+    restart_with_hours(&mut w, "08:00-16:00");
     assert_eq!(
         embargo_only(sent(&w.run_due())),
         vec!["SEC-2026-0001 embargo-14d"]
     );
     w.new_mail();
     w.clock.set(at(9, 30));
-    restart(&mut w, "10:00-18:00");
+    restart_with_hours(&mut w, "10:00-18:00");
     w.clock.set(at(11, 0));
     let again = sent(&w.run_due());
     assert!(
@@ -650,29 +640,32 @@ fn working_hours_moved_at_a_restart_neither_lose_nor_repeat_an_embargo_reminder(
     );
 }
 
+/// A restart with `working_hours = hours` in Paris: the open cases re-planned, as the
+/// daemon does at each start.
+fn restart_with_hours(w: &mut World, hours: &str) {
+    w.reconfigure(|t| {
+        t.replace(
+            "timezone = \"Europe/Paris\"",
+            &format!("timezone = \"Europe/Paris\"\nworking_hours = \"{hours}\""),
+        )
+    });
+    let now = secdesk::clock::Clock::now(&w.clock);
+    secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
+}
+
 /// A restart with later working hours on a day a repeating reminder already went does
 /// not send it again that day: the new moment (the first-response deadline at 18:00
 /// rather than 17:00, the overdue embargo's at 10:00 rather than 09:00) was a new
 /// reminder to the re-planning, sent a second time an hour after the first.
 #[test]
 fn later_working_hours_at_a_restart_do_not_repeat_the_days_reminder() {
-    let restart = |w: &mut World, hours: &str| {
-        w.reconfigure(|t| {
-            t.replace(
-                "timezone = \"Europe/Paris\"",
-                &format!("timezone = \"Europe/Paris\"\nworking_hours = \"{hours}\""),
-            )
-        });
-        let now = secdesk::clock::Clock::now(&w.clock);
-        secdesk::service::scheduler::replan_open_cases(&w.desk, &mut w.store, now).unwrap();
-    };
     let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
     w.open_case("Heap overflow");
     w.new_mail();
     w.clock.set(paris(2026, 11, 26, 17, 0));
     assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
     w.clock.set(paris(2026, 11, 26, 17, 30));
-    restart(&mut w, "09:00-18:00");
+    restart_with_hours(&mut w, "09:00-18:00");
     w.clock.set(paris(2026, 11, 26, 18, 0));
     assert_eq!(sent(&w.run_due()), Vec::<String>::new());
     w.clock.set(paris(2026, 11, 27, 9, 0));
@@ -695,7 +688,7 @@ fn later_working_hours_at_a_restart_do_not_repeat_the_days_reminder() {
         "{fired:?}"
     );
     w.clock.set(at(9) + chrono::Duration::minutes(30));
-    restart(&mut w, "10:00-18:00");
+    restart_with_hours(&mut w, "10:00-18:00");
     w.clock.set(at(10));
     assert_eq!(embargo_only(sent(&w.run_due())), Vec::<String>::new());
 }

@@ -177,6 +177,19 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
     assert!(!summarize(&w.new_mail()).contains("ack ->"));
 }
 
+/// The team mail still queued once a restart withdrew what went to those who left.
+fn team_mail_after_restart(w: &mut World) -> Vec<OutboxRow> {
+    let now = w.clock_now();
+    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
+        .unwrap();
+    w.store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() != "ack")
+        .collect()
+}
+
 /// A desk given an address of its own at a restart, its team mail still queued (SMTP was
 /// down): that mail stays with its team. It was judged against the top-level team (its
 /// old plus address names the top level's), so Carol counted as gone and the notice with
@@ -197,21 +210,10 @@ fn team_mail_queued_before_a_desks_new_address_stays_with_its_team() {
             "address = \"cohttp@example.org\"",
         )
     });
-    let now = w.clock_now();
-    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
-        .unwrap();
-    let pending: Vec<OutboxRow> = w
-        .store
-        .read(|tx| tx.outbox_all())
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() != "ack")
-        .collect();
+    let pending = team_mail_after_restart(&mut w);
     assert_eq!(
         summarize(&pending),
-        "team-notice -> carol@example.org | [COHTTP-2026-0001] New report: Overflow",
-        "{}",
-        summarize(&pending)
+        "team-notice -> carol@example.org | [COHTTP-2026-0001] New report: Overflow"
     );
     let events = w.events("COHTTP-2026-0001");
     assert!(
@@ -272,16 +274,7 @@ fn team_mail_queued_for_a_removed_desk_goes_to_the_team_that_has_its_cases() {
         "x",
     ));
     w.reconfigure(|t| t);
-    let now = w.clock_now();
-    secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
-        .unwrap();
-    let pending: Vec<OutboxRow> = w
-        .store
-        .read(|tx| tx.outbox_all())
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() != "ack")
-        .collect();
+    let pending = team_mail_after_restart(&mut w);
     assert_eq!(
         summarize(&pending),
         "team-notice -> alice@example.org,bob@example.org | [COHTTP-2026-0001] New report: Overflow"
@@ -1150,12 +1143,9 @@ fn a_published_case_is_not_moved() {
     assert!(transcript.contains("was published here as"), "{transcript}");
 }
 
-/// A case in the spam state moved to another desk (its team to decide on `#notspam`):
-/// its sender, a forged or a spammer's address that never heard from the desk, was told
-/// the report continues there, from that desk's address: backscatter.
-#[test]
-fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
-    let mut w = world();
+/// Rita's report to the top level, put in the spam state by Alice; the id of Alice's
+/// notice of it.
+fn rita_in_spam(w: &mut World) -> String {
     w.deliver(&report_to(
         RITA,
         DESK,
@@ -1171,6 +1161,16 @@ fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
         .message_id
         .to_string();
     w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+    notice
+}
+
+/// A case in the spam state moved to another desk (its team to decide on `#notspam`):
+/// its sender, a forged or a spammer's address that never heard from the desk, was told
+/// the report continues there, from that desk's address: backscatter.
+#[test]
+fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
+    let mut w = world();
+    let notice = rita_in_spam(&mut w);
     assert_eq!(w.case("SEC-2026-0001").status, CaseStatus::Spam);
     w.new_mail();
     w.command(ALICE, "a2@example.org", &notice, "#move cohttp\r\n");
@@ -1196,21 +1196,7 @@ fn a_case_in_the_spam_state_is_moved_without_a_word_to_its_sender() {
 #[test]
 fn a_case_moving_does_not_change_its_spam_state_in_the_same_mail() {
     let mut w = world();
-    w.deliver(&report_to(
-        RITA,
-        DESK,
-        "r1@reporter.test",
-        "Cheap pills",
-        "x",
-    ));
-    let notice = w
-        .new_mail()
-        .iter()
-        .find(|r| r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()])
-        .unwrap()
-        .message_id
-        .to_string();
-    w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+    let notice = rita_in_spam(&mut w);
     w.new_mail();
     w.command(
         ALICE,
@@ -1238,23 +1224,7 @@ fn a_case_closed_from_the_spam_state_is_moved_without_a_word_to_its_sender() {
         ("#move cohttp\r\n#close\r\n", ""),
     ] {
         let mut w = world();
-        w.deliver(&report_to(
-            RITA,
-            DESK,
-            "r1@reporter.test",
-            "Cheap pills",
-            "x",
-        ));
-        let notice = w
-            .new_mail()
-            .iter()
-            .find(|r| {
-                r.purpose.as_str() == "team-notice" && r.recipients == vec![ALICE.to_string()]
-            })
-            .unwrap()
-            .message_id
-            .to_string();
-        w.command(ALICE, "a1@example.org", &notice, "#spam\r\n");
+        let notice = rita_in_spam(&mut w);
         w.command(ALICE, "a2@example.org", &notice, first);
         if !second.is_empty() {
             w.command(ALICE, "a3@example.org", &notice, second);
