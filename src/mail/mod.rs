@@ -635,8 +635,6 @@ fn attachments(msg: &Message<'_>) -> Vec<(String, String, usize)> {
 mod tests {
     use super::*;
 
-    /// The delivery addresses of a mail not parsed: in `Config::route`'s order, folded
-    /// lines followed, names and brackets dropped; nothing past the header block.
     /// A bounce in RFC 6533's form (Postfix writes it for mail sent with SMTPUTF8, to a
     /// reporter whose address is not ASCII): its report says the mail failed, and its
     /// returned headers name the mail. It was neither, so the team heard nothing, and one
@@ -667,6 +665,8 @@ mod tests {
         );
     }
 
+    /// The delivery addresses of a mail not parsed: in `Config::route`'s order, folded
+    /// lines followed, names and brackets dropped; nothing past the header block.
     #[test]
     fn delivery_addresses_are_read_from_the_raw_header() {
         let raw = b"To: \"Sec\" <security+cohttp@example.org>,\r\n other@x.test\r\nX-Other: a@b.test\r\n to@not.this\r\nDelivered-To: security+dune@example.org\r\nSubject: x\r\n\r\nTo: body@x.test\r\n";

@@ -1992,16 +1992,21 @@ struct ReportRead {
 const REMINDERS_WITHDRAWN: &str = "withdrawn: the case is no longer open";
 
 /// A case reopened (closed by mistake) gets back the reminders its close withdrew from
-/// the outbox, those queued within the last day: a reminder of its deadline was lost
-/// for good, the re-planning taking it for sent. Older ones are stale.
+/// the outbox, those queued within the last day: a reminder of its deadline was lost for
+/// good, the re-planning taking it for sent. The reminder is given back, not its mail:
+/// the scheduler sends it again only if it still applies, to the team as it is now (the
+/// case may have moved, its responder left, or the reporter been answered). Older ones
+/// are stale.
 fn reopening_gives_back_reminders(
     tx: &Tx<'_>,
     c: &Case,
     (message_id, now): (Option<&MessageId>, DateTime<Utc>),
 ) -> store::Result<()> {
     let since = now - Duration::days(1);
-    if tx.restore_withdrawn_reminders(&c.id, REMINDERS_WITHDRAWN, (since, now))? > 0 {
-        let said = "the reminder withdrawn at the close is queued again";
+    let given_back = "withdrawn at the close; planned again at the reopening";
+    let n = tx.replan_withdrawn_reminders(&c.id, (REMINDERS_WITHDRAWN, given_back), since)?;
+    if n > 0 {
+        let said = "the reminder withdrawn at the close is planned again";
         let ev = NewEvent::new(EventKind::DeliveryFailed, DESK_ACTOR, said);
         tx.insert_event(&c.id, now, &ev, message_id)?;
     }

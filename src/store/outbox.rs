@@ -610,20 +610,32 @@ impl Tx<'_> {
         )?)
     }
 
-    /// Queues again, due `now`, the reminders of `case` withdrawn with `why` and queued
-    /// since `since` (and not sent meanwhile); how many.
-    pub fn restore_withdrawn_reminders(
+    /// Plans again the reminders whose mail to `case` was withdrawn with `why`, queued
+    /// since `since`: each reminder row that made such a mail (claimed at the instant the
+    /// mail was queued) is pending again, for the scheduler to send through its own
+    /// checks (still relevant, to whom now); the withdrawn mail stays failed, marked
+    /// `given_back`. How many.
+    pub fn replan_withdrawn_reminders(
         &self,
         case: &CaseId,
-        why: &str,
-        (since, now): (DateTime<Utc>, DateTime<Utc>),
+        (why, given_back): (&str, &str),
+        since: DateTime<Utc>,
     ) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE outbox SET state = 'pending', last_error = NULL, next_attempt_at = ?4
+        let scope = case.to_string();
+        let n = self.conn().execute(
+            "UPDATE reminders SET state = 'pending', sent_at = NULL, late = 0
+              WHERE scope = ?1 AND state = 'sent' AND sent_at IN (
+                SELECT created_at FROM outbox WHERE case_id = ?1 AND purpose = 'reminder'
+                   AND state = 'failed' AND last_error = ?2 AND created_at >= ?3)",
+            params![scope, why, ts(since)],
+        )?;
+        self.conn().execute(
+            "UPDATE outbox SET last_error = ?4
               WHERE case_id = ?1 AND purpose = 'reminder' AND state = 'failed'
                 AND last_error = ?2 AND created_at >= ?3",
-            params![case, why, ts(since), ts(now)],
-        )?)
+            params![case, why, ts(since), given_back],
+        )?;
+        Ok(n)
     }
 
     /// Queues again, due `now`, the acknowledgements of `case` withdrawn with `why`

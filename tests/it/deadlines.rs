@@ -794,19 +794,47 @@ fn a_reminder_still_queued_when_its_case_is_closed_is_not_sent() {
     };
     assert!(said(&mut w, "withdrawn"), "{:?}", w.events("SEC-2026-0001"));
     // Closed by mistake and reopened: the reminder withdrawn goes after all (it was
-    // lost, the case's reminder of its deadline never sent).
+    // lost, the case's reminder of its deadline never sent), through the scheduler.
     w.clock.set(paris(2026, 11, 26, 17, 5));
     w.command(BOB, "c2@example.org", &notice, "#reopen\r\n");
-    assert_eq!(
-        reminders(&mut w),
-        1,
-        "the withdrawn reminder is not given back"
-    );
     assert!(
-        said(&mut w, "queued again"),
+        said(&mut w, "planned again"),
         "{:?}",
         w.events("SEC-2026-0001")
     );
+    let again = sent(&w.run_due());
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(
+        again[0].starts_with("SEC-2026-0001 first-response"),
+        "{again:?}"
+    );
+    assert_eq!(reminders(&mut w), 1);
+
+    // Answered in the mail that closed it, reopened: the reminder given back no longer
+    // applies, and goes nowhere (its mail, given back as it was, nagged of a reporter
+    // already answered).
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    w.new_mail();
+    w.command(
+        BOB,
+        "c1@example.org",
+        &notice,
+        "#reply\r\n#close\r\nFixed in 1.2.\r\n",
+    );
+    w.clock.set(paris(2026, 11, 26, 17, 5));
+    w.command(BOB, "c2@example.org", &notice, "#reopen\r\n");
+    let again = sent(&w.run_due());
+    assert!(
+        !again
+            .iter()
+            .any(|f| f.contains("first-response") && !f.contains("stale")),
+        "{again:?}"
+    );
+    assert_eq!(reminders(&mut w), 0, "{}", summarize(&w.new_mail()));
 }
 
 /// A responder taken off the team hears nothing more of the cases assigned to them: the

@@ -882,11 +882,6 @@ fn an_answer_to_the_preannouncement_opens_a_new_report() {
     );
 }
 
-/// Someone other than the reporter writing in a published case's thread (a reply to the
-/// announcement: "your fix is incomplete") is a new report, acknowledged, on a case of
-/// its own that says where it came from; the reporter's own reply stays on the case.
-/// (It was filed on the published case: no acknowledgement, no case, no deadline, and
-/// the team's `#reply` went to the other case's reporter.)
 /// A subscriber's out-of-office answer to the announcement, marked only by its
 /// auto-responder's own header, opens no case and is acknowledged by nobody: it was
 /// filed as a new report, acknowledged, and given deadlines.
@@ -913,6 +908,11 @@ fn an_auto_responders_answer_to_the_announcement_is_not_a_report() {
     }
 }
 
+/// Someone other than the reporter writing in a published case's thread (a reply to the
+/// announcement: "your fix is incomplete") is a new report, acknowledged, on a case of
+/// its own that says where it came from; the reporter's own reply stays on the case.
+/// (It was filed on the published case: no acknowledgement, no case, no deadline, and
+/// the team's `#reply` went to the other case's reporter.)
 #[test]
 fn a_stranger_writing_after_publication_opens_a_new_report() {
     let mut w = World::new();
