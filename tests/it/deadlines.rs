@@ -750,15 +750,15 @@ fn remind_again_after_close_and_reopen_is_sent() {
 }
 
 /// A case Bob took (`#assign me`), whose first-response reminder to him has just been
-/// queued (Thursday 26 November, 17:00 Paris).
-fn bob_is_reminded() -> World {
+/// queued (Thursday 26 November, 17:00 Paris); and the id of the team's notice of it.
+fn bob_is_reminded() -> (World, String) {
     let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
     let notice = w.open_case("Heap overflow");
     w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
     w.new_mail();
     w.clock.set(paris(2026, 11, 26, 17, 0));
     assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
-    w
+    (w, notice)
 }
 
 /// A reminder still waiting in the outbox (the relay down or deferring) when the case is
@@ -766,12 +766,7 @@ fn bob_is_reminded() -> World {
 /// said "reminders stopped". A case reopened plans its reminders afresh.
 #[test]
 fn a_reminder_still_queued_when_its_case_is_closed_is_not_sent() {
-    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
-    let notice = w.open_case("Heap overflow");
-    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
-    w.new_mail();
-    w.clock.set(paris(2026, 11, 26, 17, 0));
-    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
+    let (mut w, notice) = bob_is_reminded();
     let reminders = |w: &mut World| {
         w.store
             .read(|tx| tx.outbox_all())
@@ -813,12 +808,7 @@ fn a_reminder_still_queued_when_its_case_is_closed_is_not_sent() {
     // Answered in the mail that closed it, reopened: the reminder given back no longer
     // applies, and goes nowhere (its mail, given back as it was, nagged of a reporter
     // already answered).
-    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
-    let notice = w.open_case("Heap overflow");
-    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
-    w.clock.set(paris(2026, 11, 26, 17, 0));
-    assert_eq!(sent(&w.run_due()), vec!["SEC-2026-0001 first-response"]);
-    w.new_mail();
+    let (mut w, notice) = bob_is_reminded();
     w.command(
         BOB,
         "c1@example.org",
@@ -905,7 +895,7 @@ fn mail_queued_for_a_member_who_left_is_not_sent_to_them() {
 /// the reports.)
 #[test]
 fn mail_queued_for_one_who_left_goes_to_the_team_now() {
-    let mut w = bob_is_reminded();
+    let (mut w, _) = bob_is_reminded();
     let bob = format!("\"{BOB}\"");
     w.reconfigure(|t| t.replace(&format!(", {bob}"), ""));
     let now = w.clock_now();
@@ -972,7 +962,7 @@ fn a_pass_stops_between_reminders_when_asked() {
 /// the case.)
 #[test]
 fn a_reminder_that_cannot_be_delivered_is_told_to_the_team() {
-    let mut w = bob_is_reminded();
+    let (mut w, _) = bob_is_reminded();
     let reminder = first(&w.new_mail(), "reminder").clone();
     assert_eq!(reminder.recipients, vec![BOB.to_string()]);
     let now = w.clock_now();
