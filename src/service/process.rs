@@ -1299,7 +1299,10 @@ impl Desk {
         const WHY: &str = "withdrawn: the case was put in the spam state";
         let in_spam = c.status == crate::types::CaseStatus::Spam;
         let (n, said) = if in_spam && moves_to_spam(events) {
-            (tx.withdraw_pending_acks(&c.id, WHY)?, ACK_WITHDRAWN)
+            (
+                tx.withdraw_pending(&c.id, Purpose::Ack, WHY)?,
+                ACK_WITHDRAWN,
+            )
         } else if !in_spam && releases_from_spam(events) {
             let said = "the acknowledgement withdrawn with the spam state is queued again";
             (tx.restore_withdrawn_acks(&c.id, WHY, now)?, said)
@@ -1513,7 +1516,7 @@ impl Desk {
         }
         if !c.is_open() {
             // Nor does one already queued go: the relay may have held it for hours.
-            if tx.withdraw_pending_reminders(&c.id, REMINDERS_WITHDRAWN)? > 0 {
+            if tx.withdraw_pending(&c.id, Purpose::Reminder, REMINDERS_WITHDRAWN)? > 0 {
                 let said =
                     "a reminder waiting for the relay was withdrawn: the case is no longer open";
                 let ev = NewEvent::new(EventKind::DeliveryFailed, DESK_ACTOR, said);

@@ -591,22 +591,14 @@ impl Tx<'_> {
         Ok(case.flatten().as_deref().and_then(CaseId::parse))
     }
 
-    /// Fails the acknowledgements of `case` still waiting to go, with `why`; how many.
-    pub fn withdraw_pending_acks(&self, case: &CaseId, why: &str) -> Result<usize> {
+    /// Fails the mails of `purpose` to `case` still waiting to go (an acknowledgement of
+    /// a case put in spam, a reminder of a case closed while the relay held it), with
+    /// `why`; how many.
+    pub fn withdraw_pending(&self, case: &CaseId, purpose: Purpose, why: &str) -> Result<usize> {
         Ok(self.conn().execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?2
-              WHERE case_id = ?1 AND purpose = 'ack' AND state = 'pending'",
-            params![case, why],
-        )?)
-    }
-
-    /// Withdraws the reminders of `case` still waiting to go (the relay down, or
-    /// deferring them): failed with `why`, as [`Tx::withdraw_pending_acks`]. How many.
-    pub fn withdraw_pending_reminders(&self, case: &CaseId, why: &str) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?2
-              WHERE case_id = ?1 AND purpose = 'reminder' AND state = 'pending'",
-            params![case, why],
+            "UPDATE outbox SET state = 'failed', last_error = ?3
+              WHERE case_id = ?1 AND purpose = ?2 AND state = 'pending'",
+            params![case, purpose, why],
         )?)
     }
 
