@@ -278,6 +278,17 @@ fn a_refused_smtp_login_fails_nothing_is_named_by_check_and_heals_without_a_rest
     }
 }
 
+/// The daemon started on the config `text` written in `dir`, under a stand-in for
+/// systemd (its `NOTIFY_SOCKET`): what the desk tells systemd, and the process.
+fn daemon_told_to_systemd(dir: &Path, text: &str) -> (Systemd, Daemon) {
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let systemd = Systemd::listen(dir);
+    let socket = systemd.path.to_str().unwrap().to_owned();
+    let desk = Daemon::start(&cfg, &dir.join("run.log"), &[("NOTIFY_SOCKET", &socket)]);
+    (systemd, desk)
+}
+
 /// What the desk tells systemd: a datagram socket standing in for `NOTIFY_SOCKET`.
 struct Systemd {
     socket: std::os::unix::net::UnixDatagram,
@@ -359,16 +370,8 @@ fn a_long_first_sync_keeps_systemd_informed() {
     let stack = MailStack::start();
     let dir = tempfile::tempdir().unwrap();
     let (text, db) = fault_config(&stack, dir.path(), stack.imap_port, stack.smtp_port);
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
     append_reports(&stack, 240, "old", "Old", None);
-    let mut systemd = Systemd::listen(dir.path());
-    let socket = systemd.path.to_str().unwrap().to_owned();
-    let _desk = Daemon::start(
-        &cfg,
-        &dir.path().join("run.log"),
-        &[("NOTIFY_SOCKET", &socket)],
-    );
+    let (mut systemd, _desk) = daemon_told_to_systemd(dir.path(), &text);
     let told = systemd
         .until(WAIT, |l| l.iter().any(|l| l == "READY=1"))
         .to_vec();
@@ -410,15 +413,7 @@ fn a_first_start_asks_systemd_for_its_connections_time_before_it_tries() {
         "timeout = \"2s\"\nidle_renew",
         "timeout = \"60s\"\nidle_renew",
     );
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let mut systemd = Systemd::listen(dir.path());
-    let socket = systemd.path.to_str().unwrap().to_owned();
-    let _desk = Daemon::start(
-        &cfg,
-        &dir.path().join("run.log"),
-        &[("NOTIFY_SOCKET", &socket)],
-    );
+    let (mut systemd, _desk) = daemon_told_to_systemd(dir.path(), &text);
     // The connection's steps, each a minute (not a migration's half hour).
     let enough = |l: &String| {
         l.strip_prefix("EXTEND_TIMEOUT_USEC=")
@@ -2050,11 +2045,7 @@ fn daemon_with_fake_smtp(
 ) -> (PathBuf, Systemd, Daemon) {
     let (port, _) = fake_smtp(answer);
     let (text, db) = fault_config(stack, dir, stack.imap_port, port);
-    let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let systemd = Systemd::listen(dir);
-    let socket = systemd.path.to_str().unwrap().to_owned();
-    let desk = Daemon::start(&cfg, &dir.join("run.log"), &[("NOTIFY_SOCKET", &socket)]);
+    let (systemd, desk) = daemon_told_to_systemd(dir, &text);
     wait_first_sync(&db).unwrap();
     (db, systemd, desk)
 }
