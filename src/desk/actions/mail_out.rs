@@ -1,7 +1,7 @@
 //! Commands that send mail out of the desk: `#reply` to the reporter, `#forward`
 //! upstream, `#preannounce` and `#publish` to the announce list.
 
-use super::{Step, Work, fail, files_left, first_line, ok, text_sent};
+use super::{Step, Work, attached_files, fail, files_left, first_line, ok, text_sent};
 use crate::desk::case::{Case, Event, EventKind, NewEvent};
 use crate::outgoing::templates::{self, Rendered};
 use crate::outgoing::{OutAttachment, Outgoing, Purpose};
@@ -147,16 +147,9 @@ impl Work<'_, '_> {
         let files = if own || files.is_empty() {
             String::new()
         } else {
-            let names: Vec<String> = files
-                .iter()
-                .take(10)
-                .map(|f| crate::sanitize::one_line(f))
-                .collect();
             format!(
-                "; the report's text went, not its {} attached file{} ({}): send them yourself if the maintainer needs them",
-                files.len(),
-                if files.len() == 1 { "" } else { "s" },
-                names.join(", ")
+                "; the report's text went, not its {}: send them yourself if the maintainer needs them",
+                attached_files(files.iter().map(String::as_str))
             )
         };
         let words = match (self.text.trim().is_empty(), self.text_cut_short) {

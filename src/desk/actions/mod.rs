@@ -578,17 +578,21 @@ fn files_left(files: &[(String, String, usize)]) -> String {
     if files.is_empty() {
         return String::new();
     }
-    let names: Vec<String> = files
-        .iter()
-        .take(10)
-        .map(|(name, _, _)| crate::sanitize::one_line(name))
-        .collect();
     format!(
-        "; your {} attached file{} ({}) did not go: the desk sends text only, send {} yourself if needed",
-        files.len(),
-        if files.len() == 1 { "" } else { "s" },
-        names.join(", "),
+        "; your {} did not go: the desk sends text only, send {} yourself if needed",
+        attached_files(files.iter().map(|(name, _, _)| name.as_str())),
         if files.len() == 1 { "it" } else { "them" },
+    )
+}
+
+/// "N attached file(s) (names)", the first ten names each made one line.
+fn attached_files<'f>(names: impl ExactSizeIterator<Item = &'f str>) -> String {
+    let n = names.len();
+    let shown: Vec<String> = names.take(10).map(crate::sanitize::one_line).collect();
+    format!(
+        "{n} attached file{} ({})",
+        if n == 1 { "" } else { "s" },
+        shown.join(", ")
     )
 }
 
