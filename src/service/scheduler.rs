@@ -145,10 +145,13 @@ pub fn withdraw_mail_of_those_who_left(
     store.write(|tx| {
         let rows = tx.recent_team_mail()?;
         // Who already has a copy of each mail (a notice is one row per member).
-        let mut copies: BTreeMap<(&Option<CaseId>, &str, &str), BTreeSet<String>> = BTreeMap::new();
+        // (Keyed by sender too: two desks' digests may be queued in the same instant.)
+        type Copies<'r> =
+            BTreeMap<(&'r Option<CaseId>, &'r str, &'r str, &'r str), BTreeSet<String>>;
+        let mut copies: Copies<'_> = BTreeMap::new();
         for r in &rows {
             copies
-                .entry((&r.case, &r.purpose, &r.created))
+                .entry((&r.case, &r.purpose, &r.envelope_from, &r.created))
                 .or_default()
                 .extend(r.recipients.iter().map(|a| normalize_address(a)));
         }
@@ -156,19 +159,21 @@ pub fn withdraw_mail_of_those_who_left(
         for row in rows.iter().filter(|r| r.pending) {
             // The desk that sent it, by its address exactly; a desk's address changed or
             // the desk removed, the desk that has its case now (the top level's for a
-            // removed desk's, as for mail of no case).
+            // removed desk's). Mail of no case from an address no desk has now (a desk's
+            // digest, its address changed) cannot be told whose it was: it keeps those
+            // still on a team, and goes to no other team.
             let team = match desk.config.desk_sending_as(&row.envelope_from) {
-                Some(sender) => &sender.team,
+                Some(sender) => Some(&sender.team),
                 None => match &row.case {
-                    Some(case) => &desk.view_of_case(tx, case)?.config.team,
-                    None => &desk.config.team,
+                    Some(case) => Some(&desk.view_of_case(tx, case)?.config.team),
+                    None => None,
                 },
             };
-            let (kept, gone): (Vec<String>, Vec<String>) = row
-                .recipients
-                .iter()
-                .cloned()
-                .partition(|a| team.is_team_address(a));
+            let (kept, gone): (Vec<String>, Vec<String>) =
+                row.recipients.iter().cloned().partition(|a| match team {
+                    Some(team) => team.is_team_address(a),
+                    None => desk.config.all_desks().any(|d| d.team.is_team_address(a)),
+                });
             if gone.is_empty() {
                 continue;
             }
@@ -180,9 +185,14 @@ pub fn withdraw_mail_of_those_who_left(
             } else if row.purpose == Purpose::Transcript.as_str() {
                 tx.mark_failed(row.id, &format!("not sent: {gone} no longer on the team"))?;
                 format!("a transcript to {gone} not sent: no longer on the team")
-            } else {
+            } else if let Some(team) = team {
                 // To the team as it is now, but to none who has a copy of their own.
-                let has = copies.get(&(&row.case, row.purpose.as_str(), row.created.as_str()));
+                let has = copies.get(&(
+                    &row.case,
+                    row.purpose.as_str(),
+                    row.envelope_from.as_str(),
+                    row.created.as_str(),
+                ));
                 let instead: Vec<String> = team
                     .recipients()
                     .into_iter()
@@ -198,6 +208,12 @@ pub fn withdraw_mail_of_those_who_left(
                         instead.join(", ")
                     )
                 }
+            } else {
+                tx.mark_failed(
+                    row.id,
+                    &format!("not sent: {gone} on no team, and its desk has another address now"),
+                )?;
+                format!("team mail to {gone} not sent: on no team")
             };
             tracing::info!(case = ?row.case, "{detail}");
             if let Some(case) = &row.case {

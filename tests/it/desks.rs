@@ -224,6 +224,39 @@ fn team_mail_queued_before_a_desks_new_address_stays_with_its_team() {
     );
 }
 
+/// A desk's digest still queued when the desk gets an address of its own stays with its
+/// team. Mail of no case whose sender is no desk any more was judged against the top
+/// level's team: Dan counted as gone, and dune's table of open cases went to Alice and
+/// Bob.
+#[test]
+fn a_desks_digest_queued_before_its_new_address_stays_with_its_team() {
+    let mut w = world();
+    one_report_per_desk(&mut w);
+    w.run_due();
+    w.clock.set(paris(2026, 11, 23, 15, 0));
+    w.run_due();
+    w.reconfigure(|t| {
+        t + &DESKS.replace(
+            "address = \"security+dune@example.org\"",
+            "address = \"dune@example.org\"",
+        )
+    });
+    let pending = team_mail_after_restart(&mut w);
+    let dunes: Vec<&OutboxRow> = pending
+        .iter()
+        .filter(|r| body(&r.bytes).contains("DUNE-2026-0001"))
+        .collect();
+    assert!(!dunes.is_empty(), "{}", summarize(&pending));
+    for r in dunes {
+        assert_eq!(
+            r.recipients,
+            vec![DAN.to_string()],
+            "{}",
+            summarize(&pending)
+        );
+    }
+}
+
 /// A case of a desk removed from the configuration can be moved to the top level, as the
 /// start's warning and `check` advise: `#move main` answered "already on the desk main",
 /// and the case stayed the removed desk's, warned of at every start.
