@@ -529,6 +529,10 @@ fn fire_digest(
     now: DateTime<Utc>,
     late: bool,
 ) -> store::Result<Fired> {
+    if desk.config.policy.digest.is_none() {
+        // Turned off since it was planned (the desk was down at its moment).
+        return drop_stale(tx, r);
+    }
     if !tx.claim_reminder(r.id, now, late)? {
         return Ok(Fired::Taken);
     }

@@ -373,6 +373,29 @@ fn a_new_time_zone_skips_no_weeks_digest() {
     assert!(sent(&w.run_due()).iter().any(|s| s.starts_with("* digest")));
 }
 
+/// A digest turned off while the desk was down is not sent when the desk comes back
+/// after its moment: the row planned before was fired as it was (the spam summary's
+/// already asked the configuration).
+#[test]
+fn a_digest_turned_off_while_the_desk_was_down_is_not_sent() {
+    let mut w = World::with(paris(2026, 11, 16, 8, 0), "");
+    w.open_case("Heap overflow");
+    w.run_due();
+    w.new_mail();
+    w.reconfigure(|t| format!("{t}\n[policy]\ndigest = \"none\"\n"));
+    w.clock.set(paris(2026, 11, 16, 9, 10));
+    let fired = sent(&w.run_due());
+    assert!(
+        !fired
+            .iter()
+            .any(|s| s.starts_with("* digest") && !s.ends_with("stale")),
+        "{fired:?}"
+    );
+    assert!(!w.new_mail().iter().any(|r| r.purpose.as_str() == "digest"));
+    w.clock.set(paris(2026, 11, 23, 9, 10));
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("digest")));
+}
+
 /// A case Alice answered, then fixed on Friday 27 November 2026 at 11:00 in Paris.
 fn fixed_on_friday() -> World {
     let mut w = World::with(paris(2026, 11, 27, 10, 0), "");
