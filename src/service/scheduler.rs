@@ -257,7 +257,8 @@ pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> stor
 /// desk was down) fires late. When the change skipped one (the new schedule's next more
 /// than one and a half `period`s after the last one sent), it goes out now, late: a
 /// digest due at 09:00 in Paris, the zone changed to Tokyo at 08:00 Paris, was dropped,
-/// and the next planned a week on.
+/// and the next planned a week on. A moment already sent (the wall clock stepped back
+/// over it) is not planned again.
 fn ensure_recurring(
     tx: &Tx<'_>,
     (scope, kind, period): (&str, ReminderKind, Duration),
@@ -267,9 +268,21 @@ fn ensure_recurring(
     let Some(next_after) = schedule else {
         return tx.cancel_reminders(scope);
     };
+    let rows = tx.reminders_of(scope)?;
     let mut due = next_after(now);
+    // A wall clock stepped back over a moment already sent does not plan it again: the
+    // next one is due. (Each step is strictly later; there are as many as rows at most.)
+    for _ in 0..rows.len() {
+        if !rows
+            .iter()
+            .any(|r| r.state == store::ReminderState::Sent && r.due == due)
+        {
+            break;
+        }
+        due = next_after(due);
+    }
     let (mut pending, mut moved) = (false, false);
-    for r in tx.reminders_of(scope)? {
+    for r in rows {
         if r.state != store::ReminderState::Pending {
             continue;
         }

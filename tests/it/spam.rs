@@ -496,6 +496,53 @@ fn suspect_mail_committed_after_the_summary_it_predates_is_in_the_next() {
     );
 }
 
+/// A wall clock stepped back over the summary's moment (NTP correcting a clock that ran
+/// ahead at boot) does not plan that moment again: the same day's summary went out a
+/// second time, listing the same mail (or, nothing new filed, its row could not be
+/// marked sent and the desk sent no summary again).
+#[test]
+fn a_clock_stepped_back_over_the_summarys_moment_sends_it_once() {
+    let mut w = World::new();
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim@innocent.test",
+        "f1@spam.test",
+        "Prize",
+        "x",
+    ));
+    w.run_due();
+    w.clock.set(paris(2026, 11, 24, 9, 5));
+    assert_eq!(w.run_due().len(), 1);
+    assert!(!w.new_mail().is_empty());
+    w.clock.set(paris(2026, 11, 24, 8, 30));
+    w.run_due();
+    w.deliver(&report("r@reporter.test", "Overflow", "x"));
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 24, 9, 5));
+    let fired = w.run_due();
+    assert!(fired.is_empty(), "{fired:?}");
+    assert!(!w.new_mail().iter().any(|r| r.purpose.as_str() == "digest"));
+    // The next day's, once.
+    w.deliver(&stamped(
+        &dmarc_fail("innocent.test"),
+        "victim2@innocent.test",
+        "f2@spam.test",
+        "Prize again",
+        "x",
+    ));
+    w.clock.set(paris(2026, 11, 25, 9, 0));
+    assert_eq!(w.run_due().len(), 1);
+    let mail = w.new_mail();
+    assert_eq!(
+        mail.iter()
+            .filter(|r| r.purpose.as_str() == "digest")
+            .count(),
+        2,
+        "{}",
+        summarize(&mail)
+    );
+}
+
 #[test]
 fn one_daily_summary_sanitised_and_never_twice() {
     let mut w = World::new();
