@@ -257,8 +257,9 @@ pub fn ensure_spam_summary(desk: &Desk, tx: &Tx<'_>, now: DateTime<Utc>) -> stor
 /// desk was down) fires late. When the change skipped one (the new schedule's next more
 /// than one and a half `period`s after the last one sent), it goes out now, late: a
 /// digest due at 09:00 in Paris, the zone changed to Tokyo at 08:00 Paris, was dropped,
-/// and the next planned a week on. A moment already sent (the wall clock stepped back
-/// over it) is not planned again.
+/// and the next planned a week on. One within half a `period` after the last one sent
+/// waits for the new schedule's following moment; a moment already sent (the wall clock
+/// stepped back over it) is not planned again.
 fn ensure_recurring(
     tx: &Tx<'_>,
     (scope, kind, period): (&str, ReminderKind, Duration),
@@ -294,12 +295,15 @@ fn ensure_recurring(
         }
     }
     // Half a period more than a period since the last one sent: the change skipped one.
-    // (A moment moved by hours within the period is no skip.)
-    if moved
-        && let Some(last) = tx.last_sent_due(scope, &kind.as_str(), now)?
-        && due - last > period + period / 2
-    {
-        due = now;
+    // (A moment moved by hours within the period is no skip.) Less than half a period
+    // since it: the change would send the period's twice (a zone moved west after
+    // Monday's digest went out), so the next is the new schedule's after that.
+    if moved && let Some(last) = tx.last_sent_due(scope, &kind.as_str(), now)? {
+        if due - last > period + period / 2 {
+            due = now;
+        } else if due - last < period / 2 {
+            due = next_after(last + period / 2);
+        }
     }
     if !pending {
         tx.plan_reminder(

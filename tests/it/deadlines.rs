@@ -373,6 +373,32 @@ fn a_new_time_zone_skips_no_weeks_digest() {
     assert!(sent(&w.run_due()).iter().any(|s| s.starts_with("* digest")));
 }
 
+/// A time zone moved west after the week's digest went out does not send a second one
+/// that week: Monday 09:00 in New York is later the same day than 09:00 in Paris, and
+/// the desk sent the digest again then.
+#[test]
+fn a_time_zone_moved_west_after_the_digest_sends_no_second_that_week() {
+    let mut w = World::with(paris(2026, 11, 16, 8, 0), "");
+    w.open_case("Heap overflow");
+    w.run_due();
+    w.clock.set(paris(2026, 11, 16, 9, 0));
+    assert!(sent(&w.run_due()).contains(&"* digest".to_string()));
+    w.reconfigure(|t| t.replace("Europe/Paris", "America/New_York"));
+    w.clock.set(paris(2026, 11, 16, 10, 0));
+    w.run_due();
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 16, 15, 0));
+    let fired = sent(&w.run_due());
+    assert!(!fired.iter().any(|s| s.contains("digest")), "{fired:?}");
+    // The next Monday, 09:00 in New York (14:00 UTC).
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 23, 13, 59, 0).unwrap());
+    assert!(!sent(&w.run_due()).iter().any(|s| s.contains("digest")));
+    w.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 23, 14, 0, 0).unwrap());
+    assert!(sent(&w.run_due()).contains(&"* digest".to_string()));
+}
+
 /// A digest turned off while the desk was down is not sent when the desk comes back
 /// after its moment: the row planned before was fired as it was (the spam summary's
 /// already asked the configuration).
