@@ -1245,8 +1245,10 @@ impl Desk {
             if delivery == Delivery::Send {
                 self.replan(tx, c, now)?;
             }
-            self.spam_moves_the_ack(tx, c, &events, (message_id.as_ref(), now))?;
-            if c.is_open() && crate::desk::actions::reopens(&events) {
+            // Mail from the past withdraws (nothing goes), but gives back nothing to send.
+            let present = delivery == Delivery::Send;
+            self.spam_moves_the_ack(tx, c, (&events, present), (message_id.as_ref(), now))?;
+            if present && c.is_open() && crate::desk::actions::reopens(&events) {
                 reopening_gives_back_reminders(tx, c, (message_id.as_ref(), now))?;
             }
         }
@@ -1292,7 +1294,7 @@ impl Desk {
         &self,
         tx: &Tx<'_>,
         c: &Case,
-        events: &[crate::desk::case::NewEvent],
+        (events, present): (&[crate::desk::case::NewEvent], bool),
         (message_id, now): (Option<&MessageId>, DateTime<Utc>),
     ) -> store::Result<()> {
         use crate::desk::actions::{ACK_WITHDRAWN, moves_to_spam, releases_from_spam};
@@ -1303,7 +1305,7 @@ impl Desk {
                 tx.withdraw_pending(&c.id, Purpose::Ack, WHY)?,
                 ACK_WITHDRAWN,
             )
-        } else if !in_spam && releases_from_spam(events) {
+        } else if present && !in_spam && releases_from_spam(events) {
             let said = "the acknowledgement withdrawn with the spam state is queued again";
             (tx.restore_withdrawn_acks(&c.id, WHY, now)?, said)
         } else {

@@ -988,6 +988,59 @@ fn storm_state(db: &Path, log: &Path) -> String {
     out
 }
 
+/// Team commands read from the past (history, an import of the team's archive) on a
+/// live case give back nothing to send: `#notspam` queued again the acknowledgement the
+/// spam state withdrew, and `#reopen` gave back the reminders the close withdrew.
+#[test]
+fn team_commands_from_the_past_give_back_no_mail_or_reminder() {
+    use secdesk::store::Arrival;
+    let mut w = World::new();
+    w.deliver(&report("live@reporter.test", "A live report", "x"));
+    let tagged = "Re: [SEC-2026-0001] A live report";
+    w.deliver(&team_mail(
+        ALICE,
+        "t1@example.org",
+        None,
+        tagged,
+        None,
+        "#spam",
+    ));
+    assert!(pending_of(&mut w, "ack").is_empty());
+    w.deliver_as(
+        90,
+        team_mail(ALICE, "old1@example.org", None, tagged, None, "#notspam").as_bytes(),
+        Arrival::History,
+    );
+    assert!(
+        pending_of(&mut w, "ack").is_empty(),
+        "an acknowledgement queued again"
+    );
+    w.deliver(&team_mail(
+        ALICE,
+        "t2@example.org",
+        None,
+        tagged,
+        None,
+        "#close",
+    ));
+    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+    w.deliver_as(
+        91,
+        team_mail(ALICE, "old2@example.org", None, tagged, None, "#reopen").as_bytes(),
+        Arrival::History,
+    );
+    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+}
+
+fn pending_of(w: &mut World, purpose: &str) -> Vec<secdesk::store::OutboxRow> {
+    w.store
+        .read(|tx| tx.outbox_all())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.as_str() == "pending" && r.purpose.as_str() == purpose)
+        .collect()
+}
+
 #[test]
 fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     use secdesk::desk::case::EventKind;
