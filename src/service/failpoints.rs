@@ -10,7 +10,8 @@
 //! next to others or feed it a backlog; `crash` and `stall` are for tests that run the
 //! binary (they kill the process, or hold it where a test kills it). The failpoint
 //! `wal-sync-fails` makes bringing the daemon's ingest commits to the disk fail, as a
-//! dying disk would (`Db::make_durable`).
+//! dying disk would (`Db::make_durable`); `backup-crash` kills `secdesk backup` in the
+//! middle of its copy.
 
 /// Whether failpoint `name` is switched on for this process.
 #[cfg(feature = "failpoints")]
@@ -62,6 +63,19 @@ fn asks(raw: &[u8], what: &str) -> bool {
     let needle = format!("X-Secdesk-Failpoint: {what}\r\n");
     raw.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// Kills this process at once when failpoint `name` is on (as a power cut or `kill -9`
+/// would, mid-work).
+#[cfg(feature = "failpoints")]
+pub fn crash_if(name: &str) {
+    if active(name) {
+        crash();
+    }
+}
+
+/// Kills this process when failpoint `name` is on (never, in this build).
+#[cfg(not(feature = "failpoints"))]
+pub fn crash_if(_name: &str) {}
 
 /// Has this process killed by SIGKILL, as the OOM killer would kill a desk that a mail
 /// made swell (and with no core dump left behind, unlike an abort).

@@ -354,9 +354,7 @@ impl Store {
             return Ok(None);
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        Ok(Some(PathBuf::from(wal)))
+        Ok(Some(sidecar(&self.path, "-wal")))
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
@@ -379,32 +377,72 @@ impl Store {
 
     /// A consistent copy of the live database (SQLite online backup), made 0600.
     /// Tries [`BACKUP_TRIES`] times, 50 ms apart, while the database is locked.
+    ///
+    /// The copy is made under `<dest>.partial` and given its name only when whole and on
+    /// the disk: a backup killed midway (Ctrl-C, a cron job's `timeout`, the OOM killer)
+    /// leaves a file named for what it is, never a half copy under the backup's name,
+    /// which SQLite would open as an empty database.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        let fail = |path: &Path, why: String| StoreError::Open {
+            path: path.to_path_buf(),
+            source: why.into(),
+        };
         if dest.exists() {
-            return Err(StoreError::Open {
-                path: dest.to_path_buf(),
-                source: "the backup file already exists; choose a new name".into(),
-            });
+            return Err(fail(
+                dest,
+                "the backup file already exists; choose a new name".into(),
+            ));
+        }
+        let partial = sidecar(dest, ".partial");
+        // (A journal left beside a stale copy is harmless: the copy overwrites every page.)
+        let journal = sidecar(&partial, "-journal");
+        if partial.exists() {
+            return Err(fail(
+                &partial,
+                format!(
+                    "a backup to this name did not finish (or is still running): remove {} and any {} beside it, then try again",
+                    partial.display(),
+                    journal.display()
+                ),
+            ));
         }
         std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
             .mode(0o600)
-            .open(dest)
+            .open(&partial)
             .map_err(|e| StoreError::Open {
-                path: dest.to_path_buf(),
+                path: partial.clone(),
                 source: Box::new(e),
             })?;
-        let copied = self.copy_into(dest);
-        if copied.is_err() {
-            // The file is ours (`create_new`), and half a copy, or an empty file SQLite
-            // opens as an empty database, is no backup: it would pass for one, and the
-            // retry the error asks for was refused, the name being taken.
-            if let Err(e) = std::fs::remove_file(dest) {
-                tracing::warn!(file = %dest.display(), error = %e, "could not remove an unfinished backup");
+        let done = self.copy_into(&partial).and_then(|()| {
+            // On the disk before it takes the name; the name given without replacing a
+            // file made meanwhile, and the directory's entry on the disk too.
+            let io = |e: std::io::Error| fail(dest, e.to_string());
+            std::fs::File::open(&partial)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            std::fs::hard_link(&partial, dest).map_err(io)?;
+            std::fs::remove_file(&partial).map_err(io)?;
+            if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+            Ok(())
+        });
+        if done.is_err() {
+            // Ours (`create_new`): half a copy is no backup.
+            for f in [&partial, &journal] {
+                match std::fs::remove_file(f) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::warn!(file = %f.display(), error = %e, "could not remove an unfinished backup");
+                    }
+                    _ => {}
+                }
             }
         }
-        copied
+        done
     }
 
     /// The online backup of the database into the new, empty file `dest`.
@@ -414,6 +452,10 @@ impl Store {
         // Every page in one step, under one read snapshot: a step at a time, the backup
         // starts over at each commit of another connection, and a busy desk commits
         // several times a second. (In WAL mode the read blocks no writer.)
+        if crate::service::failpoints::active("backup-crash") {
+            backup.step(1)?;
+            crate::service::failpoints::crash_if("backup-crash");
+        }
         for _ in 0..BACKUP_TRIES {
             match backup.step(-1)? {
                 rusqlite::backup::StepResult::Done => return Ok(()),
@@ -543,6 +585,14 @@ impl Tx<'_> {
 }
 
 /// What the store's tests read of SQLite's own view of a statement or an index.
+/// `path` with `suffix` after its name: SQLite's `-wal` and `-journal` files beside a
+/// database, a backup's `.partial` copy.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 pub(crate) mod inspect {
     use super::Store;
@@ -591,7 +641,7 @@ mod tests {
         let store = Store::open(&dir.path().join("live.db")).unwrap();
         let dest = dir.path().join("copy.db");
         // The copy's journal cannot be created: the copy fails once begun.
-        let journal = dir.path().join("copy.db-journal");
+        let journal = dir.path().join("copy.db.partial-journal");
         std::fs::create_dir(&journal).unwrap();
         assert!(store.backup_to(&dest).is_err());
         assert!(
@@ -599,6 +649,7 @@ mod tests {
             "an unfinished backup is left as {}",
             dest.display()
         );
+        assert!(!dir.path().join("copy.db.partial").exists());
         std::fs::remove_dir(&journal).unwrap();
         store.backup_to(&dest).unwrap();
         assert_eq!(Store::open(&dest).unwrap().integrity_check().unwrap(), "ok");

@@ -87,3 +87,47 @@ fn backup_while_the_desk_writes_is_sound_and_private() {
         "the backup's acknowledgements and processed reports disagree"
     );
 }
+
+/// A backup killed in the middle of its copy (Ctrl-C, a cron job's `timeout`, the OOM
+/// killer) leaves nothing under the backup's name: the half copy there opened as an empty
+/// database, a restore of it lost every case, and the retry was refused, the name taken.
+/// The unfinished copy is named as such; the retry says what is in the way.
+#[test]
+fn a_backup_killed_midway_leaves_nothing_that_passes_for_one() {
+    let mut w = World::new();
+    for i in 0..30 {
+        w.deliver(&report(
+            &format!("r{i}@reporter.test"),
+            &format!("Report {i}"),
+            "x",
+        ));
+    }
+    let cfg = w.config_file("");
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    let o = secdesk_cmd(&cfg)
+        .args(["backup", backup.to_str().unwrap()])
+        .env("SECDESK_FAILPOINTS", "backup-crash")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", all_output(&o));
+    assert!(!backup.exists(), "a half copy under the backup's name");
+    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", all_output(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did not finish"),
+        "{}",
+        all_output(&o)
+    );
+    for left in fs::read_dir(dir.path()).unwrap() {
+        fs::remove_file(left.unwrap().path()).unwrap();
+    }
+    let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
+    assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 30);
+}
