@@ -64,6 +64,13 @@ fn calendar_events(
     only: bool,
 ) -> Result<Vec<ical::Event>> {
     let mut cases = store.read(|tx| tx.list_cases(true))?;
+    // A case filed from the past (history, an import) has no deadline the desk keeps,
+    // as in the digest: an archive's old threads are not years overdue.
+    let present: std::collections::BTreeSet<_> = store
+        .read(|tx| tx.planned_cases())?
+        .into_iter()
+        .map(|s| s.case.id)
+        .collect();
     let mut reminders = store.read(|tx| tx.pending_reminders())?;
     if only {
         cases.retain(|s| top.view(&s.desk).key() == d.key());
@@ -80,6 +87,7 @@ fn calendar_events(
     // Each case's deadlines by its own desk's calendar and policy.
     let deadlines: Vec<ical::CaseDeadlines<'_>> = cases
         .iter()
+        .filter(|s| present.contains(&s.case.id))
         .map(|s| {
             let desk = d.view(&s.desk);
             ical::CaseDeadlines {

@@ -826,8 +826,17 @@ fn render(
 }
 
 /// The next deadline of an open case: the soonest of the first answer (while still
-/// owed), the advisory of a fixed case and the embargo's end.
-pub fn next_deadline(desk: &Desk, c: &Case) -> Option<(DateTime<Utc>, DeadlineKind)> {
+/// owed), the advisory of a fixed case and the embargo's end. A case filed from the past
+/// (`present` false: history, an import; the desk plans it no reminder) has none the
+/// desk keeps: an archive's old threads are not years overdue.
+pub fn next_deadline(
+    desk: &Desk,
+    c: &Case,
+    present: bool,
+) -> Option<(DateTime<Utc>, DeadlineKind)> {
+    if !present {
+        return None;
+    }
     let cal = &desk.config.calendar;
     let first = first_answer_due(desk, c).map(|t| (t, DeadlineKind::FirstAnswer));
     let publication = publication_due(desk, c).map(|t| (t, DeadlineKind::Publication));
@@ -870,12 +879,22 @@ pub fn first_answer_due(desk: &Desk, c: &Case) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The digest table of open cases.
-pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
+/// The most rows a digest's table lists: an imported archive's open threads by the
+/// hundred thousand made a mail no relay takes. The rest are counted.
+pub const DIGEST_MAX_ROWS: usize = 200;
+
+/// The digest table of open cases, each with whether the desk plans it reminders (a
+/// case of the present), those first; at most [`DIGEST_MAX_ROWS`], then a line counting
+/// the others.
+pub fn digest_table(desk: &Desk, cases: &[(Case, bool)], now: DateTime<Utc>) -> String {
     let cal = &desk.config.calendar;
-    let rows: Vec<Vec<String>> = cases
+    let ordered = cases
         .iter()
-        .map(|c| {
+        .filter(|(_, present)| *present)
+        .chain(cases.iter().filter(|(_, present)| !*present));
+    let rows: Vec<Vec<String>> = ordered
+        .take(DIGEST_MAX_ROWS)
+        .map(|(c, present)| {
             let waiting_since = c.last_reply_at.unwrap_or(c.opened_at);
             vec![
                 c.id.to_string(),
@@ -887,7 +906,7 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
                 c.severity
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "-".into()),
-                next_deadline(desk, c)
+                next_deadline(desk, c, *present)
                     .map(|(t, what)| {
                         format!(
                             "{} {}",
@@ -901,7 +920,7 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
             ]
         })
         .collect();
-    report::table(
+    let mut table = report::table(
         &[
             "CASE",
             "OWNER",
@@ -912,17 +931,29 @@ pub fn digest_table(desk: &Desk, cases: &[Case], now: DateTime<Utc>) -> String {
             "SUBJECT",
         ],
         &rows,
-    )
+    );
+    let more = cases.len().saturating_sub(rows.len());
+    if more > 0 {
+        table.push_str(&format!(
+            "... and {more} more open case{} (those filed from the past come last): `secdesk cases --open` lists them all.\n",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    table
 }
 
 /// The open cases of `desk` (those of a desk the configuration no longer has are the top
 /// level's, as their reminders and mail are).
 fn send_digest((top, desk): (&Desk, &Desk), tx: &Tx<'_>, now: DateTime<Utc>) -> store::Result<()> {
-    let cases: Vec<Case> = tx
+    let present: BTreeSet<CaseId> = tx.planned_cases()?.into_iter().map(|s| s.case.id).collect();
+    let cases: Vec<(Case, bool)> = tx
         .list_cases(true)?
         .into_iter()
         .filter(|s| top.view(&s.desk).key() == desk.key())
-        .map(|s| s.case)
+        .map(|s| {
+            let planned = present.contains(&s.case.id);
+            (s.case, planned)
+        })
         .collect();
     let cal = &desk.config.calendar;
     let rendered = desk.templates.render(&templates::Digest {

@@ -399,6 +399,38 @@ fn a_time_zone_moved_west_after_the_digest_sends_no_second_that_week() {
     assert!(sent(&w.run_due()).contains(&"* digest".to_string()));
 }
 
+/// A digest lists at most `DIGEST_MAX_ROWS` cases and counts the rest: an archive of a
+/// hundred thousand open threads made a digest no relay would take.
+#[test]
+fn a_digest_lists_at_most_its_rows_and_counts_the_rest() {
+    use secdesk::service::scheduler::DIGEST_MAX_ROWS;
+    let mut w = World::with(paris(2026, 11, 16, 8, 0), "");
+    for i in 0..DIGEST_MAX_ROWS + 2 {
+        w.deliver(&report(
+            &format!("r{i}@reporter.test"),
+            &format!("Bug {i}"),
+            "x",
+        ));
+    }
+    w.run_due();
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 16, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let text = body(&first(&mail, "digest").bytes);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("SEC-2026-")).count(),
+        DIGEST_MAX_ROWS,
+        "{text}"
+    );
+    assert!(text.contains("... and 2 more open cases"), "{text}");
+    let subject = header(&first(&mail, "digest").bytes, "Subject").unwrap();
+    assert!(
+        subject.contains(&format!("{} open cases", DIGEST_MAX_ROWS + 2)),
+        "{subject}"
+    );
+}
+
 /// A digest turned off while the desk was down is not sent when the desk comes back
 /// after its moment: the row planned before was fired as it was (the spam summary's
 /// already asked the configuration).

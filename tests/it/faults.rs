@@ -1041,6 +1041,43 @@ fn pending_of(w: &mut World, purpose: &str) -> Vec<secdesk::store::OutboxRow> {
         .collect()
 }
 
+/// A case filed from the past (history, an import) has no deadline of the desk's in the
+/// digest or the calendar: every old thread of an imported archive was listed each week
+/// with its first answer years overdue, and given a calendar event for it.
+#[test]
+fn a_case_filed_from_the_past_shows_no_deadline_in_the_digest_or_calendar() {
+    use secdesk::store::Arrival;
+    let mut w = World::new();
+    w.deliver_as(
+        100,
+        report("old@reporter.test", "An old report", "x").as_bytes(),
+        Arrival::History,
+    );
+    w.deliver(&report("new@reporter.test", "A new report", "x"));
+    w.run_due();
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    w.run_due();
+    let mail = w.new_mail();
+    let digest = body(&first(&mail, "digest").bytes);
+    let line = |case: &str| {
+        digest
+            .lines()
+            .find(|l| l.starts_with(case))
+            .unwrap_or_else(|| panic!("{case} not listed: {digest}"))
+            .to_string()
+    };
+    assert!(line("SEC-2026-0002").contains("first answer"), "{digest}");
+    assert!(!line("SEC-2026-0001").contains("first answer"), "{digest}");
+    let cfg = w.config_file("");
+    let ics = cfg.with_file_name("deadlines.ics");
+    let (ok, _, err) = secdesk(&cfg, &["calendar", "--output", ics.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let ics = std::fs::read_to_string(&ics).unwrap();
+    assert!(ics.contains("[SEC-2026-0002] first answer due"), "{ics}");
+    assert!(!ics.contains("SEC-2026-0001"), "{ics}");
+}
+
 #[test]
 fn history_plans_no_reminder_and_claims_no_acknowledgement() {
     use secdesk::desk::case::EventKind;
