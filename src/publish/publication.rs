@@ -101,8 +101,12 @@ pub fn advisory_ids(case: &Case) -> Vec<String> {
 /// The time of the last change to the advisory: the last command that changed what it
 /// says, the last fact of its timeline, its publication. Not the time of the request
 /// (two calls print the same advisory), and not changes it does not show (an
-/// assignment, a reminder, a note).
+/// assignment, a reminder, a note). A published advisory's is its publication: it says
+/// what it said when it went out.
 pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
+    if let Some(at) = case.published_at {
+        return at;
+    }
     timeline(case, events, case.fixed_in.as_deref())
         .into_iter()
         .map(|(at, _)| at)
@@ -120,13 +124,18 @@ pub fn last_change(case: &Case, events: &[Event]) -> DateTime<Utc> {
 /// in the words it wrote for the public, as the case stands now: a CVE id assigned and
 /// replaced since (a typo, another vulnerability's id) is not told, each one still
 /// there once, on the day it was first given; the fix once, on its last `#fixed`, in
-/// this package's version.
+/// this package's version. Once published, nothing after the publication.
 fn timeline(case: &Case, events: &[Event], fixed_in: Option<&str>) -> Vec<(DateTime<Utc>, String)> {
     let mut out: Vec<(DateTime<Utc>, String)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     let mut told_cves: Vec<&str> = Vec::new();
     let mut fix: Option<DateTime<Utc>> = None;
-    for e in events {
+    // A published advisory's timeline ends with its publication (a `#forward` after it
+    // is no part of what went out).
+    let told = events
+        .iter()
+        .filter(|e| case.published_at.is_none_or(|p| e.at <= p));
+    for e in told {
         let text = match e.kind {
             EventKind::Opened => Some("reported to the security team".to_string()),
             EventKind::Acknowledged => Some("report acknowledged".to_string()),

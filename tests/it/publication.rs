@@ -285,6 +285,45 @@ fn a_failing_thanks_template_sends_nothing() {
     assert_eq!(case.advisory_id, None);
 }
 
+/// A published advisory prints as it went out: a `#forward` after publication (allowed:
+/// the maintainers may still need the report) added "maintainers contacted" after
+/// "advisory published" to its timeline, and moved its `modified`, so that it no longer
+/// matched the committed file or the announcement.
+#[test]
+fn a_forward_after_publication_does_not_change_the_published_advisory() {
+    let mut w = World::new();
+    let notice = publish(&mut w, 1);
+    let printed = |w: &mut World| {
+        let case = w.case("SEC-2026-0001");
+        let events = w.store.read(|tx| tx.events(&case.id)).unwrap();
+        let ids = secdesk::publish::publication::advisory_ids(&case);
+        secdesk::publish::publication::advisories_for(&case, &events, &w.desk.config, &ids)
+            .iter()
+            .map(|a| {
+                (
+                    secdesk::publish::advisory::to_markdown(a),
+                    secdesk::publish::advisory::to_osv_json(a),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let published = printed(&mut w);
+    assert!(!published.is_empty());
+    w.clock.advance(chrono::Duration::days(2));
+    w.command(
+        ALICE,
+        "fw1@example.org",
+        &notice,
+        "#forward uma@upstream.test\r\n",
+    );
+    assert!(
+        w.events("SEC-2026-0001")
+            .iter()
+            .any(|e| e.kind == secdesk::desk::case::EventKind::Forwarded)
+    );
+    assert_eq!(printed(&mut w), published);
+}
+
 /// `modified` is the last change to what the advisory says: not the time of the request,
 /// not an assignment; a new summary moves it.
 #[test]
