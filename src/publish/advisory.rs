@@ -260,12 +260,12 @@ fn parse_hyphen_range(text: &str) -> Result<Option<Vec<RangeEvent>>, String> {
         return Ok(None);
     };
     if !is_version(from) {
-        return Err(format!("`{from}` is not a version"));
+        return Err(not_a_version(from));
     }
     let mut events = vec![RangeEvent::Introduced(from.to_string())];
     match to {
         Some(to) if is_version(to) => events.push(RangeEvent::LastAffected(to.to_string())),
-        Some(to) => return Err(format!("`{to}` is not a version")),
+        Some(to) => return Err(not_a_version(to)),
         None => {}
     }
     Ok(Some(events))
@@ -298,7 +298,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             .unwrap_or(rest.len());
         let word = rest.get(..end).unwrap_or("");
         if !is_version(word) {
-            return Err(format!("`{word}` is not a version"));
+            return Err(not_a_version(word));
         }
         tokens.push(Token::Version(word.to_string()));
         rest = rest.get(end..).unwrap_or("");
@@ -310,10 +310,28 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 /// as "everything" is not taken for a version). Quotes and backslashes are refused
 /// so a version never needs escaping inside an opam constraint.
 pub(crate) fn is_version(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    !is_pattern(s)
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().any(|c| c.is_ascii_digit())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '~' | ':'))
+}
+
+/// A version pattern (`4.14.x`, `5.X`): no release is called that, so as a bound it
+/// would match nothing (an advisory saying nothing is affected).
+fn is_pattern(s: &str) -> bool {
+    s.split('.').skip(1).any(|part| matches!(part, "x" | "X"))
+}
+
+/// Why `word` is not a version, in the member's words.
+fn not_a_version(word: &str) -> String {
+    if is_pattern(word) {
+        format!(
+            "`{word}` is a pattern, not a version: write the range it means, like `>= 4.14.0, < 4.15`"
+        )
+    } else {
+        format!("`{word}` is not a version")
+    }
 }
 
 fn set_once(slot: &mut Option<String>, value: String, what: &str) -> Result<(), String> {
@@ -1756,9 +1774,18 @@ published: "2026-05-01T12:00:00Z"
             "1.0 - \"2\"",
             "= 1.0, < 2.0",
             "< 1.0\"",
+            // Patterns: as bounds they match no release (nothing affected).
+            "4.14.x",
+            ">= 5.x, < 5.3",
+            "5.X - 5.2",
+            "4.14 - 4.14.x",
         ] {
             assert!(parse_range(text).is_err(), "input {text:?} should fail");
         }
+        assert_eq!(
+            parse_range("4.14.x"),
+            Err("`4.14.x` is a pattern, not a version: write the range it means, like `>= 4.14.0, < 4.15`".to_string())
+        );
         assert_eq!(
             parse_range("> 1.0"),
             Err(
