@@ -932,8 +932,15 @@ pub fn opam_string(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            // OCaml-style decimal escape for the remaining control characters.
-            c if c.is_control() && (c as u32) < 256 => out.push_str(&format!("\\{:03}", c as u32)),
+            // OCaml-style decimal escapes for the remaining control characters: one a
+            // byte of its UTF-8 (the lexer reads `\157` as the byte 157, so a C1
+            // character written by its number came out as a byte that is no UTF-8).
+            c if c.is_control() => {
+                let mut utf8 = [0; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str(&format!("\\{b:03}"));
+                }
+            }
             c => out.push(c),
         }
     }
@@ -1927,6 +1934,8 @@ published: "2026-05-01T12:00:00Z"
             ("C:\\dir", r#""C:\\dir""#),
             ("a\nb\r\tc", r#""a\nb\r\tc""#),
             ("bell\u{7}", r#""bell\007""#),
+            // A C1 control character, by the bytes of its UTF-8.
+            ("a\u{9d}b", r#""a\194\157b""#),
             ("Björnsson", r#""Björnsson""#),
         ] {
             assert_eq!(opam_string(text), quoted, "{text:?}");

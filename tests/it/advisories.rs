@@ -68,6 +68,10 @@ fn cases() -> Vec<(&'static str, Vec<Advisory>)> {
     bindings.cwe = vec![208];
     let mut anonymous = base("OSEC-2026-25", "utcp", "< 0.0.6");
     anonymous.credits = vec![(CreditRole::Coordinator, "Hannes Mehnert".to_string())];
+    // Control characters pasted into a name: an ASCII one and a C1 one, which the opam
+    // lexer reads back only from the bytes of its UTF-8.
+    let mut controls = base("OSEC-2026-26", "utcp", "< 0.0.6");
+    controls.credits = vec![(CreditRole::Reporter, "Rita\u{9d} Reporter\u{7}".to_string())];
     vec![
         ("one-range", vec![one_range]),
         ("two-alternatives", vec![two_alternatives]),
@@ -76,6 +80,7 @@ fn cases() -> Vec<(&'static str, Vec<Advisory>)> {
         ("credit-roles", vec![roles]),
         ("bindings", vec![bindings]),
         ("anonymous-reporter", vec![anonymous]),
+        ("control-characters", vec![controls]),
     ]
 }
 

@@ -32,21 +32,23 @@ ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "\\": "\\", '"': '"', "'"
 
 
 def unescape(lit):
-    body, out, i = lit[1:-1], [], 0
+    # As the opam lexer reads a string: a decimal escape is one byte, and the bytes
+    # are the string (UTF-8, as the converter then reads them).
+    body, out, i = lit[1:-1], bytearray(), 0
     while i < len(body):
         c = body[i]
         if c == "\\":
             n = body[i + 1]
             if n.isdigit():
-                out.append(chr(int(body[i + 1:i + 4])))
+                out.append(int(body[i + 1:i + 4]))
                 i += 4
                 continue
-            out.append(ESCAPES[n])
+            out += ESCAPES[n].encode()
             i += 2
             continue
-        out.append(c)
+        out += c.encode()
         i += 1
-    return "".join(out)
+    return out.decode("utf-8")
 
 
 def tokens(text):
