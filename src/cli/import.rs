@@ -46,6 +46,12 @@ pub struct ImportReport {
     pub messages: usize,
     pub cases_opened: usize,
     pub duplicates: usize,
+    /// Files of a Maildir listed but gone when read (a mail client or server renamed
+    /// them, marking them read): filed by running the import again.
+    pub vanished: usize,
+    /// The Maildir++ folders (`.Archive`) beside the Maildir read, not imported, with
+    /// how many files each holds.
+    pub folders_left: Vec<(String, usize)>,
 }
 
 /// The messages of an mbox, read one at a time from `input` (mboxo and mboxrd: `>From `
@@ -215,13 +221,6 @@ fn trim_separator(mut m: Vec<u8>) -> Vec<u8> {
     m
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, ImportError> {
-    std::fs::read(path).map_err(|source| ImportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// An archive opened for reading, message by message, oldest first as far as the
 /// archive tells. Only the current message is in memory (and, for a Maildir, the list
 /// of its file names).
@@ -232,6 +231,10 @@ pub enum Archive {
     },
     Maildir {
         files: std::vec::IntoIter<PathBuf>,
+        /// Files listed but gone when read (see [`ImportReport::vanished`]).
+        vanished: usize,
+        /// The Maildir++ folders beside it, not read, with their files.
+        folders: Vec<(String, usize)>,
     },
 }
 
@@ -257,33 +260,27 @@ impl Archive {
             });
         }
         if path.join("cur").is_dir() || path.join("new").is_dir() {
-            let mut files: Vec<PathBuf> = Vec::new();
-            for sub in ["cur", "new"] {
-                let dir = path.join(sub);
-                if !dir.is_dir() {
-                    continue;
-                }
-                let entries = std::fs::read_dir(&dir).map_err(|source| ImportError::Read {
-                    path: dir.clone(),
-                    source,
-                })?;
-                for e in entries {
-                    let e = e.map_err(|source| ImportError::Read {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                    if e.path().is_file() {
-                        files.push(e.path());
-                    }
-                }
-            }
+            let mut files = maildir_files(path)?;
             // Maildir names start with the delivery time, so name order is arrival order.
             files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
             return Ok(Archive::Maildir {
                 files: files.into_iter(),
+                vanished: 0,
+                folders: maildir_folders(path)?,
             });
         }
         Err(ImportError::NotAnArchive(path.to_path_buf()))
+    }
+
+    /// What the archive held that was not read: files gone when read, and Maildir++
+    /// folders (see [`ImportReport`]).
+    fn left_out(&self) -> (usize, Vec<(String, usize)>) {
+        match self {
+            Archive::Mbox { .. } => (0, Vec::new()),
+            Archive::Maildir {
+                vanished, folders, ..
+            } => (*vanished, folders.clone()),
+        }
     }
 
     /// The next message, `None` after the last.
@@ -295,9 +292,61 @@ impl Archive {
                     source,
                 })
             }
-            Archive::Maildir { files } => files.next().map(|f| read(&f)).transpose(),
+            Archive::Maildir {
+                files, vanished, ..
+            } => {
+                for f in files.by_ref() {
+                    match std::fs::read(&f) {
+                        Ok(bytes) => return Ok(Some(bytes)),
+                        // Renamed since it was listed (its flags changed, or new/ to
+                        // cur/): the next run files it, and knows what is on file.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => *vanished += 1,
+                        Err(source) => return Err(ImportError::Read { path: f, source }),
+                    }
+                }
+                Ok(None)
+            }
         }
     }
+}
+
+/// The files of a Maildir's `cur/` and `new/`.
+fn maildir_files(root: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        let dir = root.join(sub);
+        if !dir.is_dir() {
+            continue;
+        }
+        files.extend(entries(&dir)?.into_iter().filter(|p| p.is_file()));
+    }
+    Ok(files)
+}
+
+/// The Maildir++ folders inside a Maildir (`.Archive`, `.Sent`: directories whose name
+/// starts with a dot and that hold a `cur/`), with how many files each holds, by name.
+fn maildir_folders(root: &Path) -> Result<Vec<(String, usize)>, ImportError> {
+    let mut out = Vec::new();
+    for dir in entries(root)? {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| n.starts_with('.') && dir.join("cur").is_dir()) {
+            out.push((name, maildir_files(&dir)?.len()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The entries of a directory.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    let fail = |source| ImportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::read_dir(dir)
+        .map_err(fail)?
+        .map(|e| e.map(|e| e.path()).map_err(fail))
+        .collect()
 }
 
 /// The messages of an archive, all in memory (for small archives and tests; `import`
@@ -405,6 +454,7 @@ pub fn import(
             });
         }
     }
+    (report.vanished, report.folders_left) = archive.left_out();
     Ok(report)
 }
 
@@ -467,12 +517,60 @@ pub fn run(
         if r.cases_opened == 1 { "" } else { "s" },
         r.duplicates
     ));
+    if r.vanished > 0 {
+        out.line(&format!(
+            "{} file{} went or changed name while the import ran (a mail client marking mail read?): run the same import again to file {} (what is on file is recognised).",
+            r.vanished,
+            if r.vanished == 1 { "" } else { "s" },
+            if r.vanished == 1 { "it" } else { "them" },
+        ));
+    }
+    for (folder, files) in &r.folders_left {
+        out.line(&format!(
+            "not imported: the folder {folder} ({files} file{}); import each folder on its own: secdesk import {}",
+            if *files == 1 { "" } else { "s" },
+            path.join(folder).display()
+        ));
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Maildir's Maildir++ folders are named as not imported (they were skipped without
+    /// a word: the team's `.Archive` of handled reports stayed out, unknown to the
+    /// operator); a file listed but gone when read (a client marking mail read renames
+    /// it) is counted and the import goes on (it stopped with an error, and the batch
+    /// read so far was not filed).
+    #[test]
+    fn a_maildir_names_its_folders_and_goes_on_past_a_file_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["cur", "new", ".Archive/cur", ".Archive/new", ".Archive/tmp"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        for (n, file) in [
+            "cur/1.a:2,S",
+            "cur/2.b:2,S",
+            "new/3.c",
+            ".Archive/cur/4.d:2,S",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            std::fs::write(root.join(file), format!("Subject: {n}\r\n\r\nx\r\n")).unwrap();
+        }
+        let mut archive = Archive::open(root).unwrap();
+        std::fs::rename(root.join("cur/2.b:2,S"), root.join("cur/2.b:2,RS")).unwrap();
+        let mut read = Vec::new();
+        while let Some(m) = archive.next_message().unwrap() {
+            read.push(String::from_utf8(m).unwrap());
+        }
+        assert_eq!(read.len(), 2, "{read:?}");
+        assert_eq!(archive.left_out(), (1, vec![(".Archive".to_string(), 1)]));
+    }
 
     #[test]
     fn mbox_split_and_unescape() {

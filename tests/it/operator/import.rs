@@ -87,15 +87,26 @@ fn import_of_mbox_and_maildir_matches_live_ingest() {
         };
         fs::write(maildir.join(name), m).unwrap();
     }
+    // A Maildir++ folder beside it is named, not read.
+    fs::create_dir_all(maildir.join(".Sent/cur")).unwrap();
+    fs::write(maildir.join(".Sent/cur/1.x:2,S"), &mails[0]).unwrap();
 
     let mut listings = Vec::new();
     for (name, archive) in [("mbox", &mbox), ("maildir", &maildir)] {
         let (db, cfg, o) = import_into(dir.path(), name, archive);
         assert!(o.status.success(), "import {name}: {}", all_output(&o));
+        let folders = if name == "maildir" {
+            format!(
+                "not imported: the folder .Sent (1 file); import each folder on its own: secdesk import {}\n",
+                archive.join(".Sent").display()
+            )
+        } else {
+            String::new()
+        };
         assert_eq!(
             stdout(&o),
             format!(
-                "6 messages read from {}: 2 new cases, 1 already on file. Nothing was sent.\n",
+                "6 messages read from {}: 2 new cases, 1 already on file. Nothing was sent.\n{folders}",
                 archive.display()
             ),
             "import {name}"
@@ -131,7 +142,7 @@ fn import_of_mbox_and_maildir_matches_live_ingest() {
         assert_eq!(
             stdout(&o),
             format!(
-                "6 messages read from {}: 0 new cases, 6 already on file. Nothing was sent.\n",
+                "6 messages read from {}: 0 new cases, 6 already on file. Nothing was sent.\n{folders}",
                 archive.display()
             ),
             "re-import {name}"
