@@ -360,6 +360,56 @@ pub fn read_archive(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
     Ok(out)
 }
 
+/// Header fields a mail store writes into its own files (mbox and Maildir exports), which
+/// IMAP never shows: the flags, the UID, the length.
+const STORE_FIELDS: [&str; 10] = [
+    "status",
+    "x-status",
+    "x-keywords",
+    "x-uid",
+    "x-imap",
+    "x-imapbase",
+    "content-length",
+    "x-mozilla-status",
+    "x-mozilla-status2",
+    "x-mozilla-keys",
+];
+
+/// A message as IMAP hands it over: its lines ending in CRLF, without the fields its
+/// mail store wrote for itself ([`STORE_FIELDS`], in the top header block). So a mail
+/// the desk read live is recognised in an export of the same mailbox, even one with no
+/// Message-ID (whose id is made from the bytes). One pass over the bytes.
+pub fn as_delivered(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    let (mut in_header, mut skipping) = (true, false);
+    let mut lines = raw.split(|b| *b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let last = lines.peek().is_none();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_header {
+            if line.is_empty() {
+                in_header = false;
+            } else if matches!(line.first(), Some(b' ' | b'\t')) {
+                if skipping {
+                    continue;
+                }
+            } else {
+                let name = line.split(|b| *b == b':').next().unwrap_or(line);
+                let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+                skipping = STORE_FIELDS.contains(&name.as_str());
+                if skipping {
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(line);
+        if !last {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
 /// How many messages one import transaction carries (each in its own savepoint).
 const IMPORT_BATCH: usize = 200;
 
@@ -407,6 +457,7 @@ pub fn import(
         let batch: Vec<(u32, Vec<u8>, mail::Parsed)> = batch
             .into_iter()
             .map(|(seq, bytes)| {
+                let bytes = as_delivered(&bytes);
                 let parsed = mail::parse(&bytes);
                 (seq, bytes, parsed)
             })
@@ -570,6 +621,27 @@ mod tests {
         }
         assert_eq!(read.len(), 2, "{read:?}");
         assert_eq!(archive.left_out(), (1, vec![(".Archive".to_string(), 1)]));
+    }
+
+    #[test]
+    fn a_message_is_read_as_imap_hands_it_over() {
+        for (stored, delivered) in [
+            // CRLF already, with nothing to drop: the same bytes.
+            ("A: 1\r\n\r\nbody\r\n", "A: 1\r\n\r\nbody\r\n"),
+            ("A: 1\n\nbody\nmore", "A: 1\r\n\r\nbody\r\nmore"),
+            // The store's fields go, folded lines and all; the same names in the body stay.
+            (
+                "Status: RO\nA: 1\nX-Keywords: one\n two\nX-UID: 7\ncontent-length: 3\n\nStatus: body\n",
+                "A: 1\r\n\r\nStatus: body\r\n",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(
+                String::from_utf8(as_delivered(stored.as_bytes())).unwrap(),
+                delivered,
+                "{stored:?}"
+            );
+        }
     }
 
     #[test]

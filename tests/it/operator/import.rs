@@ -239,3 +239,25 @@ fn a_single_mail_file_is_refused_with_its_remedy() {
     );
     assert!(!db.exists() || case_rows(&db).is_empty());
 }
+
+/// A mail the desk read over IMAP (CRLF lines) and then imported from the mailbox's own
+/// export (LF lines, the mail store's `Status:` and `X-UID:` fields added) is recognised:
+/// without a Message-ID, the id the desk makes from the bytes differed, and the import
+/// opened a second case for the same report.
+#[test]
+fn a_mail_without_message_id_read_live_is_recognised_in_an_export() {
+    let mut w = World::new();
+    let live = "From: Rita <rita@reporter.test>\r\nTo: security@example.org\r\nSubject: A form's report\r\n\r\nThe form has no Message-ID.\r\n";
+    w.deliver(live);
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let exported =
+        live.replace("\r\n", "\n")
+            .replacen("\n\n", "\nStatus: RO\nX-UID: 7\nX-Keywords:\n\n", 1);
+    fs::write(maildir.join("cur/1.a:2,S"), exported).unwrap();
+    let r = secdesk::cli::import::import(&w.desk, &mut w.store, &maildir, &w.clock).unwrap();
+    assert_eq!((r.cases_opened, r.duplicates), (0, 1), "{r:?}");
+}
