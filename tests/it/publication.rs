@@ -364,6 +364,19 @@ fn modified_is_the_last_change_to_the_advisory() {
         first,
         "an assignment is no change to the advisory"
     );
+    // A command that changes nothing (the case is valid, Alice credited already) is no
+    // change either.
+    w.command(
+        ALICE,
+        "m2b@example.org",
+        &notice,
+        "#valid\r\n#credit coordinator Alice Admin\r\n#package example-parser\r\n",
+    );
+    assert_eq!(
+        draft(&mut w),
+        first,
+        "a command that changed nothing moved modified"
+    );
     w.clock.advance(chrono::Duration::hours(1));
     w.command(
         ALICE,

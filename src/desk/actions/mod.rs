@@ -983,16 +983,27 @@ impl Work<'_, '_> {
     }
 
     /// Applies one command; one that changes what the advisory says dates the change
-    /// (the advisory's `modified`).
+    /// (the advisory's `modified`). One that changed nothing ("already valid", a credit
+    /// given already) dates nothing.
     fn apply(&mut self, cmd: &Command, opened_now: bool) -> Step {
         if let Some(refused) = self.published_as_it_is(cmd) {
             return refused;
         }
+        let dates = cmd.changes_advisory();
+        let before = dates.then(|| (self.case.clone(), self.public_events()));
         let step = self.apply_one(cmd, opened_now);
-        if step.ok && cmd.changes_advisory() {
+        if step.ok
+            && let Some((case, public)) = before
+            && (self.case != case || self.public_events() != public)
+        {
             self.case.advisory_changed_at = Some(self.ctx.now);
         }
         step
+    }
+
+    /// How many public events (the advisory's timeline) this mail's commands made.
+    fn public_events(&self) -> usize {
+        self.events.iter().filter(|e| e.public).count()
     }
 
     /// The commands are grouped by family, one file each: triage, advisory fields,
