@@ -208,6 +208,16 @@ pub struct Facts {
     pub explained_lately: u32,
 }
 
+impl Facts {
+    /// Whether `address` is a desk's public announce list.
+    pub fn is_announce_list(&self, address: &str) -> bool {
+        let address = crate::types::normalize_address(address);
+        self.announce_lists
+            .iter()
+            .any(|l| crate::types::normalize_address(l) == address)
+    }
+}
+
 /// `In-Reply-To` and `References` for an answer to `mail`.
 pub fn answer_threading(mail: &Mail) -> (Option<MessageId>, Vec<MessageId>) {
     let mut refs = mail.references.clone();

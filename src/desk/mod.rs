@@ -307,10 +307,23 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             let note = spam::suspect_note(&spam::verdict(ctx, mail));
             other_on_case(ctx, mail, &addr, *case, reason, note, Some(&facts.recent))
         }
-        (Sender::Other(_), Filing::New(id)) => {
+        (Sender::Other(addr), Filing::New(id)) => {
             let verdict = spam::verdict(ctx, mail);
             if verdict.is_suspect() {
                 return spam::quarantine(ctx, mail, id, &verdict);
+            }
+            // The list the advisories go to: whatever is sent back there is published
+            // (its server takes the desk's mail), so a mail in its name has nobody to
+            // answer.
+            if facts.is_announce_list(&addr) {
+                return new_case(
+                    ctx,
+                    mail,
+                    id,
+                    AckPlan::Nobody(
+                        "not acknowledged: it comes from a public announce list (publish.announce), where an answer would be published".to_string(),
+                    ),
+                );
             }
             let limit = ctx.config.policy.ack_rate_limit;
             let total = ctx.config.policy.ack_rate_limit_total;

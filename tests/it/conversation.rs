@@ -278,6 +278,42 @@ fn a_case_opened_by_a_lists_mail_has_no_reporter_to_answer() {
     );
 }
 
+/// A report in the name of the public announce list (a forged From the list's server
+/// accepts from the desk) has no reporter: the acknowledgement, "Hello <the forger's
+/// name>" under the case's tag, went to the list and was published under the team's
+/// name, and every `#reply` would have followed.
+#[test]
+fn a_report_from_the_announce_lists_address_is_answered_to_nobody() {
+    let mut w = World::new();
+    w.deliver(&format!(
+        "From: Official Notice <announce@example.org>\r\nTo: {DESK}\r\nSubject: Overflow in the parser\r\nMessage-ID: <al1@attacker.test>\r\n\r\nThe parser overflows.\r\n"
+    ));
+    let mail = w.new_mail();
+    assert!(
+        !mail
+            .iter()
+            .any(|r| r.recipients.iter().any(|to| to == "announce@example.org")),
+        "{}",
+        summarize(&mail)
+    );
+    assert_eq!(w.case("SEC-2026-0001").reporter, None);
+    let notice = first(&mail, "team-notice").message_id.to_string();
+    w.command(
+        ALICE,
+        "al2@example.org",
+        &notice,
+        "#reply\r\nThanks, we are on it.\r\n",
+    );
+    let mail = w.new_mail();
+    assert!(
+        !mail
+            .iter()
+            .any(|r| r.recipients.iter().any(|to| to == "announce@example.org")),
+        "{}",
+        summarize(&mail)
+    );
+}
+
 /// Anyone who got the acknowledgement knows its Message-ID and can send a delivery
 /// report naming it, a hundred times over, again and again: the team hears of the
 /// failed mail once, for good; the mail is marked failed.

@@ -19,6 +19,12 @@ impl Work<'_, '_> {
                  automatic mail: a list, a robot); `#forward <address>` writes to a person",
             );
         };
+        if self.facts.is_announce_list(&reporter) {
+            return fail(
+                "this case's reporter address is a public announce list (publish.announce): \
+                 the answer would be published; `#forward <address>` writes to a person",
+            );
+        }
         if self.text.trim().is_empty() {
             return fail("`#reply` sends the text after the command block, and there is none");
         }
@@ -90,8 +96,7 @@ impl Work<'_, '_> {
             );
         }
         // The one address the desk knows is public: the list its advisories go to.
-        let public = |list: &String| crate::types::normalize_address(list) == to;
-        if self.facts.announce_lists.iter().any(public) {
+        if self.facts.is_announce_list(&to) {
             return fail(
                 "that is a public announce list (publish.announce): the report would be \
                  public before its advisory",
