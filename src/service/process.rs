@@ -818,10 +818,11 @@ impl Desk {
     }
 
     /// Why mail from an outsider (not the case's reporter, not upstream) in the thread
-    /// of a case is a new report rather than the case's: the case is published (but for
-    /// an answer to a `#forward`), or the mail answers its pre-announcement, which went
-    /// to a public list (a subscriber's "I found another one" was filed on the
-    /// embargoed case: no acknowledgement, no case, no deadline).
+    /// of a case is a new report rather than the case's: only a reply to it, filed first,
+    /// names the case; the case is published (but for an answer to a `#forward`); or the
+    /// mail answers its pre-announcement, which went to a public list (a subscriber's "I
+    /// found another one" was filed on the embargoed case: no acknowledgement, no case,
+    /// no deadline).
     fn new_report_in_thread(
         &self,
         tx: &Tx<'_>,
@@ -829,13 +830,19 @@ impl Desk {
         sender: &Sender,
         filing: &Filing,
     ) -> store::Result<Option<&'static str>> {
-        let (Sender::Other(addr), Filing::Existing(case, _)) = (sender, filing) else {
+        let (Sender::Other(addr), Filing::Existing(case, reason)) = (sender, filing) else {
             return Ok(None);
         };
         if case.reporter.as_deref() == Some(addr.as_str())
             || case.upstream.iter().any(|u| u == addr)
         {
             return Ok(None);
+        }
+        // Found only by a reply to it filed first (its sender's server greylisted, the
+        // reply sent to all): a stranger's mail on the replier's case would leave its
+        // author unanswered, and `#reply` would go to the replier.
+        if *reason == threading::ThreadReason::ReverseReference {
+            return Ok(Some("a reply to it reached the desk first"));
         }
         if case.status == crate::types::CaseStatus::Published {
             return Ok((!answers(tx, m, Purpose::Forward)?).then_some("published already"));

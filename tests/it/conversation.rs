@@ -314,6 +314,35 @@ fn a_report_from_the_announce_lists_address_is_answered_to_nobody() {
     );
 }
 
+/// A report that reaches the desk after a reply to it (the reporter's server greylisted,
+/// the maintainer in Cc answered all at once) opens a case of its own, acknowledged: it
+/// was filed as a stranger's mail on the case the reply opened, so the reporter was never
+/// answered and every `#reply` went to the maintainer.
+#[test]
+fn a_report_that_arrives_after_a_reply_to_it_is_its_reporters_own() {
+    let mut w = World::new();
+    w.deliver(&format!(
+        "From: Maint <maint@upstream.test>\r\nTo: {DESK}\r\nSubject: Re: Overflow in the parser\r\nMessage-ID: <m1@upstream.test>\r\nIn-Reply-To: <r1@reporter.test>\r\nReferences: <r1@reporter.test>\r\n\r\nConfirmed here.\r\n"
+    ));
+    w.new_mail();
+    let p = w.deliver(&report(
+        "r1@reporter.test",
+        "Overflow in the parser",
+        "It overflows.",
+    ));
+    assert_eq!(opened(&p), "SEC-2026-0002");
+    assert_eq!(w.case("SEC-2026-0002").reporter.as_deref(), Some(RITA));
+    let mail = w.new_mail();
+    assert_eq!(first(&mail, "ack").recipients, vec![RITA.to_string()]);
+    assert!(
+        w.events("SEC-2026-0002")
+            .iter()
+            .any(|e| e.detail.contains("wrote in the thread of SEC-2026-0001")),
+        "{:?}",
+        w.events("SEC-2026-0002")
+    );
+}
+
 /// Anyone who got the acknowledgement knows its Message-ID and can send a delivery
 /// report naming it, a hundred times over, again and again: the team hears of the
 /// failed mail once, for good; the mail is marked failed.
