@@ -206,6 +206,10 @@ pub struct Facts {
     /// [`crate::desk::actions::EXPLANATIONS_PER_HOUR`] (answering more could loop with an
     /// autoresponder that does not thread).
     pub explained_lately: u32,
+    /// Team mail with words and no command on a case: its note repeats, word for word
+    /// ([`crate::desk::actions::team_note`]), one of its sender's on the case from the
+    /// last day. A responder slower than the relay window's limits does.
+    pub repeats_own_note: bool,
 }
 
 impl Facts {

@@ -640,6 +640,16 @@ impl Desk {
         if matches!(sender, Sender::Automatic(_)) {
             facts.bounced = bounced(&self.ctx(now), tx, m, &filing)?;
         }
+        if let (Sender::Team(member), Filing::Existing(case, _)) = (&sender, &filing)
+            && let Some(b) = body
+                .as_ref()
+                .filter(|b| b.commands.is_empty() && !b.text.is_empty())
+        {
+            let note = crate::desk::actions::team_note(&b.text);
+            let since = now - Duration::days(1);
+            facts.repeats_own_note =
+                tx.recorded_since(&case.id, (EventKind::TeamMail, member), &note, since)?;
+        }
         if let (Sender::Team(member), Filing::New(_)) = (&sender, &filing)
             && body.as_ref().is_some_and(|b| b.commands.is_empty())
         {

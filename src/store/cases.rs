@@ -776,6 +776,23 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// Whether `case` has an event of `kind` by `actor` saying exactly `detail` since
+    /// `since`: read through `events_case`, the case's newest events first.
+    pub fn recorded_since(
+        &self,
+        case: &CaseId,
+        (kind, actor): (EventKind, &str),
+        detail: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM events WHERE case_id = ?1 AND kind = ?2 AND actor = ?3 AND detail = ?4 AND at >= ?5 LIMIT 1",
+                params![case, kind.as_str(), actor, detail, ts(since)],
+            )?
+            .is_some())
+    }
+
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {
         let rows: Vec<EventRow> = self.rows(
             "SELECT at, kind, actor, detail, public, message_id FROM events WHERE case_id = ?1 ORDER BY id",

@@ -169,14 +169,21 @@ fn a_forged_note_in_a_trusted_local_setup_is_relayed_as_before() {
 
 /// An out-of-office reply from `member` to the desk mail `to`, ignoring RFC 3834: no
 /// Auto-Submitted, no Precedence, authenticated like any mail of the member's.
-fn out_of_office(member: &str, n: usize, to: &OutboxRow) -> String {
+/// A responder's answer; `numbered`, its words change each time (a ticket number), so
+/// that only the relay limits can stop it.
+fn out_of_office(member: &str, (n, numbered): (usize, bool), to: &OutboxRow) -> String {
+    let words = if numbered {
+        format!("Ticket {n}: I am out of the office until Monday.")
+    } else {
+        "I am out of the office until Monday and will answer your mail then.".to_string()
+    };
     team_mail(
         member,
         &format!("ooo{n}.{member}"),
         Some(to.message_id.as_str()),
         "Out of office: Re: [SEC-2026-0001] Heap overflow",
         None,
-        "I am out of the office until Monday and will answer your mail then.",
+        &words,
     )
 }
 
@@ -185,7 +192,7 @@ fn out_of_office(member: &str, n: usize, to: &OutboxRow) -> String {
 fn run_responders(
     w: &mut World,
     first: Vec<OutboxRow>,
-    delay: Duration,
+    (delay, numbered): (Duration, bool),
     max_rounds: usize,
 ) -> usize {
     let mut pending = first;
@@ -202,7 +209,7 @@ fn run_responders(
         for row in &to_team {
             answers += 1;
             let member = row.recipients[0].clone();
-            w.deliver(&out_of_office(&member, answers, row));
+            w.deliver(&out_of_office(&member, (answers, numbered), row));
         }
         pending = w.new_mail();
     }
@@ -216,7 +223,7 @@ fn two_team_autoresponders_answer_the_desk_once_each() {
     let first = w.new_mail();
     let start = w.clock_now();
     // Each responder answers within two seconds, as real ones do.
-    let answers = run_responders(&mut w, first, Duration::seconds(2), 50);
+    let answers = run_responders(&mut w, first, (Duration::seconds(2), false), 50);
     // Then a minute and more of the desk's clock, with the scheduler running.
     for _ in 0..8 {
         w.clock.advance(Duration::seconds(10));
@@ -241,9 +248,10 @@ fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
     let mut w = World::new();
     deliver_the_report(&mut w);
     let first = w.new_mail();
-    // Too slow for the quick-answer rule: only the relay limits stop them.
+    // Too slow for the quick-answer rule, and their words change: only the relay
+    // limits stop them.
     let delay = Duration::seconds(QUICK_ANSWER_SECS + 5);
-    let answers = run_responders(&mut w, first, delay, 100);
+    let answers = run_responders(&mut w, first, (delay, true), 100);
     let relayed =
         events(&mut w, EventKind::TeamMail).len() - events(&mut w, EventKind::AutomaticMail).len();
     assert!(
@@ -259,6 +267,34 @@ fn slow_team_autoresponders_are_held_by_the_per_sender_limit() {
     w.command(
         ALICE,
         "human1@example.org",
+        &notice,
+        "Back early: I will look at it today.",
+    );
+    assert_eq!(
+        summarize(&w.new_mail()),
+        "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
+    );
+}
+
+/// Responders slower still (answering after minutes: a mail server polled every few
+/// minutes, a responder run from cron) are stopped by their words: an answer without a
+/// command that repeats, word for word, one of the sender's notes on the case from the
+/// last day is not relayed. They never filled the ten-minute window, and answered each
+/// other for ever (a thousand relays a day).
+#[test]
+fn very_slow_team_autoresponders_are_held_when_they_repeat_themselves() {
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    let first = w.new_mail();
+    let answers = run_responders(&mut w, first, (Duration::seconds(150), false), 100);
+    assert!(answers <= 4, "{answers} answers");
+    let held = events(&mut w, EventKind::AutomaticMail);
+    assert!(held.iter().any(|h| h.contains("word for word")), "{held:?}");
+    // A person's new words are relayed as before.
+    let notice = w.case("SEC-2026-0001").root_message_id.to_string();
+    w.command(
+        ALICE,
+        "human2@example.org",
         &notice,
         "Back early: I will look at it today.",
     );

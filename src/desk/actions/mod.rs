@@ -148,7 +148,7 @@ pub fn team_mail(
         if body.text.is_empty() {
             format!("team mail: {}", mail.subject)
         } else {
-            format!("team note: {}", first_line(&body.text))
+            team_note(&body.text)
         },
     ));
 
@@ -306,6 +306,15 @@ fn answer_team(
     };
     let wanted = !team_recipients_except(ctx, member).is_empty()
         && (!body.text.is_empty() || has_commands || carries_more(mail, body));
+    if wanted && !has_commands && facts.repeats_own_note {
+        d.events.push(NewEvent::new(
+            EventKind::AutomaticMail,
+            member,
+            "not relayed to the team: with no command, it repeats word for word a note of \
+             theirs on this case from the last day, as an autoresponder does (loop protection)",
+        ));
+        return;
+    }
     if wanted && let relay::Relay::Held(why) = relay::check(ctx, &request, &facts.recent) {
         d.events
             .push(NewEvent::new(EventKind::AutomaticMail, member, why));
@@ -550,6 +559,12 @@ impl Unauthenticated<'_> {
             Err(e) => crate::desk::template_failed(ctx, d, Some(&case.id), "team relay", &e),
         }
     }
+}
+
+/// How a member's note (team mail with words) is recorded on its case: by its first
+/// line. A responder's note repeats it word for word.
+pub fn team_note(text: &str) -> String {
+    format!("team note: {}", first_line(text))
 }
 
 fn first_line(text: &str) -> String {
