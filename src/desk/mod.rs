@@ -44,6 +44,8 @@ pub struct Incoming<'a> {
     pub body: Option<ParsedBody>,
     /// Acknowledgements sent to this sender within the rate-limit window.
     pub recent_acks: u32,
+    /// Acknowledgements sent to this sender within the last day (see [`ACKS_A_DAY`]).
+    pub acks_today: u32,
     /// Alerts about refused commands sent within the last hour.
     pub recent_alerts: u32,
     /// Acknowledgements the whole desk sent within `policy.ack_rate_limit_total`'s window.
@@ -70,6 +72,11 @@ pub(crate) fn sender_display(mail: &Mail) -> String {
 /// the team heard of it from the first-response reminder. A longer text is cut at a
 /// line, and the original attached ([`original_for_team`]).
 pub const TEAM_TEXT_MAX: usize = 256 * 1024;
+
+/// The most acknowledgements one sender's mailbox gets in a day (or
+/// `policy.ack_rate_limit`'s count, when larger): a robot that answers each one more
+/// slowly than that limit's window would otherwise be answered for ever.
+pub const ACKS_A_DAY: u32 = 10;
 
 /// The original mail, attached for the team when its text alone would lose something: a
 /// proof of concept sent as an attachment or inline after the text, an HTML-only body,
@@ -220,6 +227,7 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         filing,
         body,
         recent_acks,
+        acks_today,
         recent_alerts,
         recent_acks_total,
         ack_limit_told,
@@ -332,6 +340,10 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
                 AckPlan::No(format!(
                     "not acknowledged: this sender already got {recent_acks} acknowledgements in the last {} (policy.ack_rate_limit)",
                     humantime::format_duration(limit.window)
+                ))
+            } else if acks_today >= ACKS_A_DAY.max(limit.count) {
+                AckPlan::No(format!(
+                    "not acknowledged: this sender already got {acks_today} acknowledgements in the last day (a robot answering each one, slower than policy.ack_rate_limit's window, would never stop); answer with #reply"
                 ))
             } else if held_back {
                 AckPlan::No(format!(

@@ -670,6 +670,7 @@ impl Desk {
             filing,
             body,
             recent_acks: recent.acks,
+            acks_today: recent.acks_today,
             recent_alerts: recent.alerts,
             recent_acks_total: recent.acks_total,
             ack_limit_told: recent.ack_limit_told,
@@ -1077,6 +1078,7 @@ impl Desk {
             .unwrap_or_else(|_| Duration::hours(1));
         Ok(RecentCounts {
             acks: tx.count_acks_to_mailbox(m.from_address(), now - window)?,
+            acks_today: tx.count_acks_to_mailbox(m.from_address(), now - Duration::days(1))?,
             // Each desk's own: a flood on one desk's address holds back no other's.
             acks_total: tx.count_acks_since(own, now - total_window)?,
             ack_limit_told: tx.ack_limit_told_since(own, now - total_window)?,
@@ -1729,6 +1731,8 @@ struct RecentCounts {
     /// Acknowledgements sent to this sender's mailbox (plus addresses included) within
     /// the rate-limit window.
     acks: u32,
+    /// Acknowledgements sent to this sender's mailbox within the last day.
+    acks_today: u32,
     /// Acknowledgements the whole desk sent within the total window.
     acks_total: u32,
     /// Whether the team was already told, in that window, that acks are held back.

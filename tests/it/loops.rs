@@ -304,6 +304,29 @@ fn very_slow_team_autoresponders_are_held_when_they_repeat_themselves() {
     );
 }
 
+/// A robot that answers each acknowledgement minutes later with a mail of its own (a
+/// ticket system: a fresh Message-ID, no thread, no tag, no automatic mark) gets at most
+/// `ACKS_A_DAY` acknowledgements a day: slower than the ten-minute limit, it got one
+/// every time, for ever, a case opened each round.
+#[test]
+fn a_slow_robot_answering_acknowledgements_gets_a_few_a_day() {
+    use secdesk::desk::ACKS_A_DAY;
+    let mut w = World::new();
+    let mut acks = 0;
+    for n in 0..60 {
+        w.deliver(&format!(
+            "From: Tickets <tickets@helpdesk.test>\r\nTo: {DESK}\r\nSubject: Ticket {n} created\r\nMessage-ID: <t{n}@helpdesk.test>\r\n\r\nYour request was received.\r\n"
+        ));
+        acks += w
+            .new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "ack")
+            .count();
+        w.clock.advance(Duration::seconds(250));
+    }
+    assert_eq!(acks, ACKS_A_DAY as usize);
+}
+
 #[test]
 fn a_quick_human_answer_with_a_command_is_relayed() {
     let mut w = World::new();
