@@ -287,6 +287,12 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
             nobody_reports(&mut d);
             d
         }
+        // An automatic answer to the desk's own mail of no case (a digest, a summary, an
+        // explanation: the team's alone): a member's responder. It is kept, on no case;
+        // each digest opened a bogus report, told to the team.
+        (Sender::Automatic(_), Filing::New(_)) if answers_the_desk(ctx, mail) => {
+            Decision::unfiled(MessageKind::Automatic)
+        }
         // A list that rewrote From, a robot: no person waits for an answer there, and a
         // `#reply` or a thanks sent there could publish an embargoed report. The team
         // reaches a person with `#forward`.
@@ -371,6 +377,15 @@ enum AckPlan {
     /// Not acknowledged, and nobody waits for an answer (a machine, the desk itself): the
     /// case has no reporter and its notice no date to answer by.
     Nobody(String),
+}
+
+/// Whether `mail` answers one of the desk's own mails (by its In-Reply-To or
+/// References).
+pub(crate) fn answers_the_desk(ctx: &Ctx<'_>, mail: &Mail) -> bool {
+    mail.in_reply_to
+        .iter()
+        .chain(&mail.references)
+        .any(|id| crate::outgoing::is_our_message_id(id, &ctx.config.desk.hostname))
 }
 
 /// The start of the event recorded when our own mail comes back; the team is told of it

@@ -327,6 +327,36 @@ fn a_slow_robot_answering_acknowledgements_gets_a_few_a_day() {
     assert_eq!(acks, ACKS_A_DAY as usize);
 }
 
+/// A member's responder that marks its answers (RFC 3834) but answers the desk's mail of
+/// no case (the weekly digest) opens no case: each digest opened a bogus "report", told to
+/// the team, listed in the next digest.
+#[test]
+fn an_automatic_answer_to_the_digest_opens_no_case() {
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    w.run_due();
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 30, 9, 0));
+    w.run_due();
+    let digest = w
+        .new_mail()
+        .into_iter()
+        .find(|r| r.purpose.as_str() == "digest" && r.recipients == vec![ALICE.to_string()])
+        .expect("a digest to Alice");
+    let answer = team_mail(
+        ALICE,
+        "ooo-digest@example.org",
+        Some(digest.message_id.as_str()),
+        "Auto: Weekly digest",
+        None,
+        "I am away until Monday.",
+    )
+    .replacen("\r\n", "\r\nAuto-Submitted: auto-replied\r\n", 1);
+    let p = w.deliver(&answer);
+    assert!(!matches!(p, Processed::Filed { opened: true, .. }), "{p:?}");
+    assert_eq!(summarize(&w.new_mail()), "");
+}
+
 #[test]
 fn a_quick_human_answer_with_a_command_is_relayed() {
     let mut w = World::new();

@@ -641,11 +641,7 @@ fn no_case(
     (recent_alerts, explained_lately): (u32, u32),
 ) -> Decision {
     let mut d = Decision::unfiled(MessageKind::Team);
-    let answers_us = mail
-        .in_reply_to
-        .iter()
-        .chain(&mail.references)
-        .any(|id| crate::outgoing::is_our_message_id(id, &ctx.config.desk.hostname));
+    let answers_us = crate::desk::answers_the_desk(ctx, mail);
     if body.commands.is_empty() && (answers_us || explained_lately >= EXPLANATIONS_PER_HOUR) {
         return d;
     }
