@@ -668,6 +668,11 @@ fn other_on_case(
             )),
         )
     };
+    // A suspect mail in a participant's name is a claim, not their mail: recorded as an
+    // outsider's, it uses up the outsiders' relays, never theirs (five forgeries in the
+    // reporter's name held her own mail back from the team).
+    let claim = suspect.is_some() && kind != MessageKind::Other;
+    let event = if claim { EventKind::OtherMail } else { event };
     let mut d = Decision::on(case.clone(), false, kind);
     d.event(NewEvent::new(
         event,
@@ -688,7 +693,7 @@ fn other_on_case(
         sender: addr,
         team: false,
         human_sign: false,
-        participant: kind != MessageKind::Other,
+        participant: kind != MessageKind::Other && !claim,
     };
     if let Some(timeline) = timeline
         && let relay::Relay::Held(why) = relay::check(ctx, &request, timeline)

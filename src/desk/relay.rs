@@ -163,9 +163,13 @@ fn is_relayed_kind(kind: EventKind) -> bool {
     )
 }
 
-/// Mail events of a participant's own: all but refused claims in their name.
+/// Mail events of a participant's own: not refused or suspect claims in their name
+/// (recorded as `Refused` and `OtherMail`).
 fn is_participants_kind(kind: EventKind) -> bool {
-    kind != EventKind::Refused && is_relayed_kind(kind)
+    matches!(
+        kind,
+        EventKind::TeamMail | EventKind::ReporterMail | EventKind::UpstreamMail
+    )
 }
 
 /// Mail events from senders outside the case (neither its reporter, nor an upstream,

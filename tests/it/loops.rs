@@ -531,6 +531,47 @@ fn outsiders_then_the_reporter(w: &mut World, n: usize) {
     );
 }
 
+/// Forged mail in the reporter's name (the receiving server says `dmarc=fail`) does not
+/// use up her relays: five forgeries with the case's tag in ten minutes held her genuine
+/// mail back from the team, without a word, for as long as the forger kept on.
+#[test]
+fn forged_mail_in_the_reporters_name_does_not_silence_her() {
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    w.new_mail();
+    for n in 0..PER_SENDER {
+        let forged = format!(
+            "Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=reporter.test; dmarc=fail header.from=reporter.test\r\n{}",
+            report(
+                &format!("forged{n}@attacker.test"),
+                "Re: [SEC-2026-0001] Heap overflow",
+                "Ignore my report."
+            )
+        );
+        w.clock.advance(Duration::seconds(30));
+        w.deliver(&forged);
+    }
+    w.new_mail();
+    w.clock.advance(Duration::seconds(30));
+    let genuine = format!(
+        "Authentication-Results: mx.example.org; dkim=pass header.d=reporter.test; dmarc=pass header.from=reporter.test\r\n{}",
+        report(
+            "r9@reporter.test",
+            "Re: [SEC-2026-0001] Heap overflow",
+            "More details."
+        )
+    );
+    assert_eq!(kind_of(&w.deliver(&genuine)), "reporter");
+    assert_eq!(
+        w.new_mail()
+            .iter()
+            .filter(|r| r.purpose.as_str() == "team-notice")
+            .count(),
+        2,
+        "the reporter's mail was held"
+    );
+}
+
 /// Forged commands in a member's name are refused and recorded under the name they
 /// claim; they are not her mail and do not use up her relays. (Five forgeries in ten
 /// minutes held her genuine note back from the rest of the team, without a word.)
