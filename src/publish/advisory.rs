@@ -17,6 +17,11 @@ use crate::types::{CaseId, ReferenceType, Severity};
 /// OSV schema version we claim: the first release of the schema that knows the `opam`
 /// ecosystem and the `OSEC` id prefix (ossf/osv-schema v1.7.5, commit 1de720a). The
 /// OCaml converter still writes "1.7.4", the one field where we knowingly differ.
+/// A private database's `x_` ids (the default prefix) and the `AZL`/`CLSA` homes are in
+/// the specification as it stands (its `docs/schema.md` on the main branch, headed
+/// "Version 1.7.5") and in its JSON schema there, but not in the JSON schema of the
+/// v1.7.5 tag: a validator pinned to that tag refuses such records. No later version is
+/// tagged yet (checked 2026-12-03); a registered prefix (`OSEC`) validates under both.
 const OSV_SCHEMA_VERSION: &str = "1.7.5";
 
 /// The most alternatives (`|`) one `affected` constraint may have: the OCaml converter
