@@ -645,10 +645,7 @@ impl Desk {
                 .as_ref()
                 .filter(|b| b.commands.is_empty() && !b.text.is_empty())
         {
-            let note = crate::desk::actions::team_note(&b.text);
-            let since = now - Duration::days(1);
-            facts.repeats_own_note =
-                tx.recorded_since(&case.id, (EventKind::TeamMail, member), &note, since)?;
+            facts.repeats_own_note = repeats_a_note(tx, &case.id, member, &b.text, now)?;
         }
         if let (Sender::Team(member), Filing::New(_)) = (&sender, &filing)
             && body.as_ref().is_some_and(|b| b.commands.is_empty())
@@ -1835,6 +1832,32 @@ fn text_read_back(
         crate::desk::sender_display(&mail),
         crate::desk::cut_for_team(&mail.text, crate::desk::WHOLE_IN_MAILBOX)
     )))
+}
+
+/// Whether `text`, a note of `member`'s with no command, repeats word for word one of
+/// theirs on `case` from the last day: the notes recorded with the same first line (a
+/// few, the newest) are read again whole. A responder's does; a person's "Hi all," with
+/// new words after it does not.
+fn repeats_a_note(
+    tx: &Tx<'_>,
+    case: &CaseId,
+    member: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> store::Result<bool> {
+    let note = crate::desk::actions::team_note(text);
+    let since = now - Duration::days(1);
+    for id in tx.recorded_since(case, (EventKind::TeamMail, member), (&note, since), 3)? {
+        let Some(raw) = tx.raw_bytes_of_message(&id)? else {
+            continue;
+        };
+        if let Parsed::Mail(m) = mail::parse(&raw)
+            && commands::parse_body(&m.text).text == text
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The history of a case opened by mail in the thread of another (`thread`) says so, and

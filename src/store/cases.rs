@@ -776,21 +776,27 @@ impl Tx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Whether `case` has an event of `kind` by `actor` saying exactly `detail` since
-    /// `since`: read through `events_case`, the case's newest events first.
+    /// The mails (their Message-IDs) of the newest events of `kind` by `actor` on `case`
+    /// saying exactly `detail` since `since`, at most `at_most`: read through
+    /// `events_case`.
     pub fn recorded_since(
         &self,
         case: &CaseId,
         (kind, actor): (EventKind, &str),
-        detail: &str,
-        since: DateTime<Utc>,
-    ) -> Result<bool> {
-        Ok(self
-            .opt::<i64>(
-                "SELECT 1 FROM events WHERE case_id = ?1 AND kind = ?2 AND actor = ?3 AND detail = ?4 AND at >= ?5 LIMIT 1",
-                params![case, kind.as_str(), actor, detail, ts(since)],
+        (detail, since): (&str, DateTime<Utc>),
+        at_most: u32,
+    ) -> Result<Vec<MessageId>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT message_id FROM events WHERE case_id = ?1 AND kind = ?2 AND actor = ?3 AND detail = ?4 AND at >= ?5
+             AND message_id IS NOT NULL ORDER BY id DESC LIMIT ?6",
+        )?;
+        let ids = stmt
+            .query_map(
+                params![case, kind.as_str(), actor, detail, ts(since), at_most],
+                |r| r.get::<_, MessageId>(0),
             )?
-            .is_some())
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids)
     }
 
     pub fn events(&self, case: &CaseId) -> Result<Vec<Event>> {

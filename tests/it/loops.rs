@@ -302,6 +302,22 @@ fn very_slow_team_autoresponders_are_held_when_they_repeat_themselves() {
         summarize(&w.new_mail()),
         "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow"
     );
+    // And a note whose first line is one of hers, with new words after it.
+    for (n, words) in [
+        "Hi all,\r\nI reproduce it on 4.14.",
+        "Hi all,\r\nThe patch is wrong, do not merge.",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.clock.advance(Duration::minutes(5));
+        w.command(ALICE, &format!("hi{n}@example.org"), &notice, words);
+        assert_eq!(
+            summarize(&w.new_mail()),
+            "team-notice -> bob@example.org | [SEC-2026-0001] Team: Heap overflow",
+            "{words}"
+        );
+    }
 }
 
 /// A robot that answers each acknowledgement minutes later with a mail of its own (a

@@ -306,7 +306,7 @@ fn answer_team(
     };
     let wanted = !team_recipients_except(ctx, member).is_empty()
         && (!body.text.is_empty() || has_commands || carries_more(mail, body));
-    if wanted && !has_commands && facts.repeats_own_note {
+    if wanted && !has_commands && facts.repeats_own_note && !carries_more(mail, body) {
         d.events.push(NewEvent::new(
             EventKind::AutomaticMail,
             member,
