@@ -846,10 +846,13 @@ impl Desk {
         {
             return Ok(None);
         }
-        // Found only by a reply to it filed first (its sender's server greylisted, the
-        // reply sent to all): a stranger's mail on the replier's case would leave its
-        // author unanswered, and `#reply` would go to the replier.
-        if *reason == threading::ThreadReason::ReverseReference {
+        // Found only by a reply to it that reached the desk first and opened the case
+        // (its sender's server greylisted, the reply sent to all): filed on the replier's
+        // case, its author was never answered, and `#reply` went to the replier. (A reply
+        // to it filed later on a case, the mail is that case's.)
+        if *reason == threading::ThreadReason::ReverseReference
+            && tx.message_references(&case.root_message_id, &m.message_id)?
+        {
             return Ok(Some("a reply to it reached the desk first"));
         }
         if case.status == crate::types::CaseStatus::Published {

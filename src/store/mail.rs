@@ -399,6 +399,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Whether the message `by` (on file) references `id` (the reverse link of
+    /// threading: `id` was not on file when `by` came).
+    pub fn message_references(&self, by: &MessageId, id: &MessageId) -> Result<bool> {
+        Ok(self
+            .opt::<i64>(
+                "SELECT 1 FROM message_refs r JOIN messages m ON m.id = r.message_row
+                 WHERE r.referenced_id = ?1 AND m.message_id = ?2",
+                params![id, by],
+            )?
+            .is_some())
+    }
+
     pub fn message_known(&self, id: &MessageId) -> Result<bool> {
         Ok(self
             .opt::<i64>("SELECT 1 FROM messages WHERE message_id = ?1", [id])?

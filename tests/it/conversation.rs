@@ -343,6 +343,36 @@ fn a_report_that_arrives_after_a_reply_to_it_is_its_reporters_own() {
     );
 }
 
+/// A colleague's mail on a case that a reply on the case answered before it came (his
+/// server greylisted, the reporter answered all) stays on the case: only a mail whose
+/// late reply opened a case is a report of its own.
+#[test]
+fn a_late_mail_answered_on_its_case_stays_on_it() {
+    let mut w = World::new();
+    w.deliver(&report(
+        "r1@reporter.test",
+        "Overflow in the parser",
+        "It overflows.",
+    ));
+    w.deliver(
+        &report(
+            "r2@reporter.test",
+            "Re: [SEC-2026-0001] Overflow in the parser",
+            "Dave's PoC works.",
+        )
+        .replace("\r\n\r\n", "\r\nIn-Reply-To: <d1@colleague.test>\r\n\r\n"),
+    );
+    w.new_mail();
+    let p = w.deliver(&format!(
+        "From: Dave <dave@colleague.test>\r\nTo: {DESK}\r\nCc: {RITA}\r\nSubject: [SEC-2026-0001] second PoC\r\nMessage-ID: <d1@colleague.test>\r\n\r\nAnother way in.\r\n"
+    ));
+    assert!(
+        matches!(&p, Processed::Filed { case, opened: false, .. } if case.to_string() == "SEC-2026-0001"),
+        "{p:?}"
+    );
+    assert!(!w.new_mail().iter().any(|r| r.purpose.as_str() == "ack"));
+}
+
 /// Anyone who got the acknowledgement knows its Message-ID and can send a delivery
 /// report naming it, a hundred times over, again and again: the team hears of the
 /// failed mail once, for good; the mail is marked failed.
