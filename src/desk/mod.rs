@@ -324,7 +324,12 @@ pub fn decide(ctx: &Ctx<'_>, incoming: Incoming<'_>) -> Decision {
         (Sender::Other(addr), Filing::New(id)) => {
             let verdict = spam::verdict(ctx, mail);
             if verdict.is_suspect() {
-                return spam::quarantine(ctx, mail, id, &verdict);
+                let mut d = spam::quarantine(ctx, mail, id, &verdict);
+                // Released with `#notspam`, the list gets no acknowledgement either.
+                if facts.is_announce_list(&addr) {
+                    nobody_reports(&mut d);
+                }
+                return d;
             }
             // The list the advisories go to: whatever is sent back there is published
             // (its server takes the desk's mail), so a mail in its name has nobody to

@@ -543,6 +543,36 @@ fn a_clock_stepped_back_over_the_summarys_moment_sends_it_once() {
     );
 }
 
+/// A report forged in the name of the announce list, held as suspect and then released
+/// with `#notspam`, is acknowledged to nobody: the acknowledgement went to the public list.
+#[test]
+fn a_suspect_report_from_the_announce_lists_address_released_is_acknowledged_to_nobody() {
+    let mut w = World::new();
+    w.deliver(&stamped(
+        &dmarc_fail("example.org"),
+        "announce@example.org",
+        "f@x.test",
+        "Overflow",
+        "x",
+    ));
+    w.deliver(&team_mail(
+        ALICE,
+        "rel1@example.org",
+        None,
+        "release",
+        None,
+        "#case SEC-2026-0001\r\n#notspam\r\n",
+    ));
+    let mail = w.new_mail();
+    assert!(
+        !mail
+            .iter()
+            .any(|r| r.recipients.iter().any(|a| a == "announce@example.org")),
+        "{}",
+        summarize(&mail)
+    );
+}
+
 #[test]
 fn one_daily_summary_sanitised_and_never_twice() {
     let mut w = World::new();

@@ -74,8 +74,15 @@ impl Work<'_, '_> {
             .any(|e| e.kind == EventKind::Acknowledged);
         // Put in spam by the team (not quarantined on arrival): what it had decided stands.
         let on_arrival = !self.was_put_in_spam();
+        let public = self
+            .case
+            .reporter
+            .as_deref()
+            .is_some_and(|r| self.facts.is_announce_list(r));
         let no_ack = if acknowledged {
             Some("already acknowledged".to_string())
+        } else if public {
+            Some("it comes from a public announce list (publish.announce), where an answer would be published".to_string())
         } else {
             self.facts
                 .report_automatic
