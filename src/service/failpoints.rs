@@ -11,7 +11,8 @@
 //! binary (they kill the process, or hold it where a test kills it). The failpoint
 //! `wal-sync-fails` makes bringing the daemon's ingest commits to the disk fail, as a
 //! dying disk would (`Db::make_durable`); `backup-crash` kills `secdesk backup` in the
-//! middle of its copy.
+//! middle of its copy, and `backup-no-link` has its hard link refused, as a file system
+//! without hard links does.
 
 /// Whether failpoint `name` is switched on for this process.
 #[cfg(feature = "failpoints")]

@@ -422,8 +422,7 @@ impl Store {
             std::fs::File::open(&partial)
                 .and_then(|f| f.sync_all())
                 .map_err(io)?;
-            std::fs::hard_link(&partial, dest).map_err(io)?;
-            std::fs::remove_file(&partial).map_err(io)?;
+            give_name(&partial, dest).map_err(io)?;
             if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::File::open(dir)
                     .and_then(|d| d.sync_all())
@@ -585,6 +584,27 @@ impl Tx<'_> {
 }
 
 /// What the store's tests read of SQLite's own view of a statement or an index.
+/// Gives the finished copy `partial` the name `dest`, never replacing a file made there
+/// meanwhile: a hard link, then the copy's own name removed. A file system without hard
+/// links (FAT, exFAT, some FUSE mounts) refuses the link; there the copy is renamed,
+/// `dest` still free a moment before.
+fn give_name(partial: &Path, dest: &Path) -> std::io::Result<()> {
+    let linked = if crate::service::failpoints::active("backup-no-link") {
+        Err(std::io::Error::from_raw_os_error(1))
+    } else {
+        std::fs::hard_link(partial, dest)
+    };
+    match linked {
+        Ok(()) => std::fs::remove_file(partial),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(std::io::Error::new(
+            e.kind(),
+            "a file of that name was made while the backup ran; choose a new name",
+        )),
+        Err(_) if !dest.exists() => std::fs::rename(partial, dest),
+        Err(e) => Err(e),
+    }
+}
+
 /// `path` with `suffix` after its name: SQLite's `-wal` and `-journal` files beside a
 /// database, a backup's `.partial` copy.
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {

@@ -131,3 +131,27 @@ fn a_backup_killed_midway_leaves_nothing_that_passes_for_one() {
     assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
     assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 30);
 }
+
+/// A backup onto a file system without hard links (a FAT or exFAT stick, some FUSE
+/// mounts) is made all the same: the copy is renamed. (Its name was given by a hard link
+/// alone, which such a file system refuses: the copy was removed, and no backup made.)
+#[test]
+fn a_backup_onto_a_file_system_without_hard_links_is_made() {
+    let mut w = World::new();
+    w.deliver(&report("r1@reporter.test", "Report", "x"));
+    let cfg = w.config_file("");
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    let o = secdesk_cmd(&cfg)
+        .args(["backup", backup.to_str().unwrap()])
+        .env("SECDESK_FAILPOINTS", "backup-no-link")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", all_output(&o));
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
+    assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 1);
+}
