@@ -537,14 +537,7 @@ fn outsiders_then_the_reporter(w: &mut World, n: usize) {
     let again = report("r2@reporter.test", "Re: Heap overflow", "More details.")
         .replace("\r\n\r\n", "\r\nIn-Reply-To: <r1@reporter.test>\r\n\r\n");
     assert_eq!(kind_of(&w.deliver(&again)), "reporter");
-    assert_eq!(
-        w.new_mail()
-            .iter()
-            .filter(|r| r.purpose.as_str() == "team-notice")
-            .count(),
-        2,
-        "the reporter's mail was held"
-    );
+    assert_eq!(team_notices(w), 2, "the reporter's mail was held");
 }
 
 /// A forged "automatic" mail in a member's name with commands is told to the team as a
@@ -607,14 +600,7 @@ fn forged_mail_in_the_reporters_name_does_not_silence_her() {
         )
     );
     assert_eq!(kind_of(&w.deliver(&genuine)), "reporter");
-    assert_eq!(
-        w.new_mail()
-            .iter()
-            .filter(|r| r.purpose.as_str() == "team-notice")
-            .count(),
-        2,
-        "the reporter's mail was held"
-    );
+    assert_eq!(team_notices(&mut w), 2, "the reporter's mail was held");
 }
 
 /// Forged commands in a member's name are refused and recorded under the name they
@@ -766,4 +752,12 @@ fn a_members_unthreaded_responder_and_the_no_case_explanation_do_not_loop() {
     w.clock.advance(Duration::minutes(60));
     w.deliver(&away(6));
     first(&w.new_mail(), "transcript");
+}
+
+/// How many team notices were queued since the last look.
+fn team_notices(w: &mut World) -> usize {
+    w.new_mail()
+        .iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .count()
 }

@@ -105,11 +105,7 @@ fn a_backup_killed_midway_leaves_nothing_that_passes_for_one() {
     let cfg = w.config_file("");
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
-    let o = secdesk_cmd(&cfg)
-        .args(["backup", backup.to_str().unwrap()])
-        .env("SECDESK_FAILPOINTS", "backup-crash")
-        .output()
-        .unwrap();
+    let o = backup_failing_at(&cfg, &backup, "backup-crash");
     assert!(!o.status.success(), "{}", all_output(&o));
     assert!(!backup.exists(), "a half copy under the backup's name");
     let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
@@ -142,11 +138,7 @@ fn a_backup_onto_a_file_system_without_hard_links_is_made() {
     let cfg = w.config_file("");
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
-    let o = secdesk_cmd(&cfg)
-        .args(["backup", backup.to_str().unwrap()])
-        .env("SECDESK_FAILPOINTS", "backup-no-link")
-        .output()
-        .unwrap();
+    let o = backup_failing_at(&cfg, &backup, "backup-no-link");
     assert!(o.status.success(), "{}", all_output(&o));
     let left: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
@@ -154,4 +146,13 @@ fn a_backup_onto_a_file_system_without_hard_links_is_made() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
     assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 1);
+}
+
+/// `secdesk backup <backup>` with the failpoint `failpoint` on.
+fn backup_failing_at(cfg: &Path, backup: &Path, failpoint: &str) -> Output {
+    secdesk_cmd(cfg)
+        .args(["backup", backup.to_str().unwrap()])
+        .env("SECDESK_FAILPOINTS", failpoint)
+        .output()
+        .unwrap()
 }
