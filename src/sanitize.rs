@@ -30,6 +30,19 @@ pub fn is_reordering(c: char) -> bool {
     )
 }
 
+/// A subject with no `=?` left in it: the desk writes subjects into its own mail as they
+/// are, and text that reads as an encoded word there would be decoded by the reader's
+/// mail client into whatever it hides (a right-to-left override, a line break), all the
+/// sanitising undone. An incoming subject holding such text came in encoded twice over;
+/// an address (`x=?utf-8?b?4oCu?=@example.net` is a valid one) can hold it as it is.
+pub fn inert_subject(subject: String) -> String {
+    if subject.contains("=?") {
+        subject.replace("=?", "= ?")
+    } else {
+        subject
+    }
+}
+
 /// `text` as one line: every run of line breaks, tabs and other control characters
 /// becomes one space, and the ends are trimmed.
 pub fn one_line(text: &str) -> String {

@@ -347,18 +347,6 @@ fn bounded(mut ids: Vec<MessageId>) -> Vec<MessageId> {
     ids
 }
 
-/// The subject with no `=?` left in it: the desk writes it into the subjects of its own
-/// mail as it is, and text that reads as an encoded word there would be decoded by the
-/// reader's mail client into whatever it hides (a right-to-left override, a line
-/// break), all the sanitising above undone. Such text came in encoded twice over.
-fn inert_subject(subject: String) -> String {
-    if subject.contains("=?") {
-        subject.replace("=?", "= ?")
-    } else {
-        subject
-    }
-}
-
 fn bounded_subject(mut subject: String) -> String {
     let mut chars = subject.char_indices();
     if let Some((cut, _)) = chars.nth(MAX_SUBJECT - 1)
@@ -451,7 +439,7 @@ fn parse_inner(raw: &[u8]) -> Option<Mail> {
         cc: addresses(msg.cc()),
         delivered_to,
         // One line: the subject becomes the case's title, in mail and on terminals.
-        subject: bounded_subject(inert_subject(crate::sanitize::one_line(
+        subject: bounded_subject(crate::sanitize::inert_subject(crate::sanitize::one_line(
             msg.subject().unwrap_or(""),
         ))),
         date,

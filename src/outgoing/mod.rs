@@ -710,7 +710,8 @@ pub fn prepare_referring(
 ) -> Result<Prepared, ComposeError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(Some(desk_name), desk_address)?)
-        .subject(out.subject.clone())
+        // Every subject, whatever filled it (an address in an alert's headline too).
+        .subject(crate::sanitize::inert_subject(out.subject.clone()))
         .date(now.into())
         .message_id(Some(String::new()))
         .to(mailbox(None, desk_address)?);
@@ -828,6 +829,33 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text that reads as an encoded word in any subject the desk writes is made inert:
+    /// an address in an alert's headline (`x=?utf-8?b?4oCu?=@…`, a valid address) was
+    /// decoded by the team's mail client into a right-to-left override.
+    #[test]
+    fn no_subject_carries_an_encoded_word_it_did_not_make() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let out = Outgoing {
+            purpose: Purpose::TeamNotice,
+            case: None,
+            to: vec!["alice@example.org".into()],
+            reply_to: None,
+            subject: "the acknowledgement to x=?utf-8?b?4oCu?=@evil.example failed".into(),
+            body: "x".into(),
+            in_reply_to: None,
+            references: vec![],
+            attachments: vec![],
+        };
+        let id = new_message_id(None, out.purpose, now, 1, 42, "example.org");
+        let c = compose(&out, &id, "security@example.org", "Desk", now).unwrap();
+        let text = String::from_utf8_lossy(&c.bytes).into_owned();
+        assert!(!text.contains("=?utf-8?b?4oCu"), "{text}");
+        let read = mail_parser::MessageParser::default()
+            .parse(&c.bytes)
+            .unwrap();
+        assert!(!read.subject().unwrap_or("").contains('\u{202e}'));
+    }
     use chrono::TimeZone;
 
     #[test]
