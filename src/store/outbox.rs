@@ -646,9 +646,19 @@ impl Tx<'_> {
     }
 
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<()> {
+        // Never sent again: a big one keeps its header block only, as a sent one does
+        // (an alert carrying an unreadable mail, refused by the relay for its size, kept
+        // megabytes per member for good).
         self.exec(
-            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
-            params![id, error],
+            "UPDATE outbox SET state = 'failed', last_error = ?2,
+                bytes = CASE
+                    WHEN (length(bytes) > ?3 OR original_raw_id IS NOT NULL)
+                         AND instr(bytes, x'0d0a0d0a') > 0
+                    THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
+                    ELSE bytes END,
+                original_raw_id = NULL, original_at = NULL, original_encoding = NULL
+             WHERE id = ?1",
+            params![id, error, KEEP_WHOLE_UP_TO],
         )?;
         Ok(())
     }

@@ -556,6 +556,43 @@ fn a_report_is_stored_once_while_its_notices_wait() {
     }
 }
 
+/// An alert carrying an unreadable mail that the relay refuses for its size keeps no
+/// copy of that mail: each member's row kept it whole, for good (a stranger's mail a few
+/// times an hour grew the database by gigabytes a day).
+#[test]
+fn an_alert_refused_for_its_size_keeps_no_copy_of_the_mail_it_carried() {
+    let mut w = World::new();
+    let pad = "a".repeat(40_000);
+    let body = "\u{e9}t\u{e9} ".repeat(300_000);
+    w.deliver(&format!(
+        "From: {RITA}\r\nTo: {DESK}\r\nSubject: big\r\nMessage-ID: <unread1@reporter.test>\r\nX-Pad: {pad}\r\n\r\n{body}\r\n"
+    ));
+    let rows: Vec<_> = w
+        .new_mail()
+        .into_iter()
+        .filter(|r| r.purpose.as_str() == "team-notice")
+        .collect();
+    assert!(!rows.is_empty());
+    let now = w.clock_now();
+    let desk = &w.desk;
+    for row in &rows {
+        w.store
+            .write(|tx| {
+                desk.delivery_failed(tx, row, "552 5.3.4 Message size exceeds fixed limit", now)
+            })
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&w.desk.config.desk.database).unwrap();
+    let kept: i64 = conn
+        .query_row(
+            "SELECT SUM(length(bytes)) FROM outbox WHERE state = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(kept < 64 * 1024 * rows.len() as i64, "{kept} bytes kept");
+}
+
 /// Processes one 30 MB report and nothing else: run alone under `/usr/bin/time -v` to
 /// see the peak memory of processing it (the figures are in the README).
 /// `SECDESK_PEAK_MB=50` measures another size.
