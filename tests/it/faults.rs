@@ -1015,21 +1015,48 @@ fn team_commands_from_the_past_give_back_no_mail_or_reminder() {
         pending_of(&mut w, "ack").is_empty(),
         "an acknowledgement queued again"
     );
-    w.deliver(&team_mail(
-        ALICE,
-        "t2@example.org",
-        None,
-        tagged,
-        None,
-        "#close",
-    ));
-    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+    // The command ran: the case is out of the spam state.
+    assert_ne!(
+        w.case("SEC-2026-0001").status,
+        secdesk::types::CaseStatus::Spam
+    );
+
+    // A reminder queued, then withdrawn by a close; a `#reopen` read from the past.
+    let mut w = World::with(paris(2026, 11, 23, 10, 0), "");
+    let notice = w.open_case("Heap overflow");
+    w.command(BOB, "a1@example.org", &notice, "#assign me\r\n");
+    w.new_mail();
+    w.clock.set(paris(2026, 11, 26, 17, 0));
+    assert_eq!(w.run_due().len(), 1, "the first-response reminder");
+    w.command(BOB, "c1@example.org", &notice, "#close\r\n");
+    w.clock.set(paris(2026, 11, 26, 17, 5));
     w.deliver_as(
         91,
-        team_mail(ALICE, "old2@example.org", None, tagged, None, "#reopen").as_bytes(),
+        team_mail(
+            ALICE,
+            "old2@example.org",
+            Some(&notice),
+            "Re: [SEC-2026-0001] Heap overflow",
+            None,
+            "#reopen",
+        )
+        .as_bytes(),
         Arrival::History,
     );
-    assert_eq!(w.store.read(|tx| tx.pending_reminders()).unwrap(), vec![]);
+    assert!(w.case("SEC-2026-0001").is_open());
+    let case_reminders: Vec<_> = w
+        .store
+        .read(|tx| tx.pending_reminders())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.scope == "SEC-2026-0001")
+        .collect();
+    assert_eq!(case_reminders, vec![]);
+    let events = w.events("SEC-2026-0001");
+    assert!(
+        !events.iter().any(|e| e.detail.contains("planned again")),
+        "{events:?}"
+    );
 }
 
 fn pending_of(w: &mut World, purpose: &str) -> Vec<secdesk::store::OutboxRow> {
