@@ -241,6 +241,11 @@ fn acknowledgements_to_one_sender_are_capped() {
         3,
         "3 acknowledgements per 10 minutes"
     );
+    // Exact, whatever is still on its way: the outbox holds three acknowledgements.
+    assert_eq!(
+        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        3
+    );
 }
 
 #[test]
@@ -596,6 +601,18 @@ fn mail_already_in_the_inbox_at_the_first_start_is_filed_as_history() {
         team.len(),
         1,
         "only the new report is announced to the team"
+    );
+    // Exact, whatever is still on its way: one acknowledgement, one notice a member.
+    assert_eq!(
+        must_count(&db, "SELECT COUNT(*) FROM outbox WHERE purpose = 'ack'"),
+        1
+    );
+    assert_eq!(
+        must_count(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE purpose = 'team-notice'"
+        ),
+        2
     );
 }
 
