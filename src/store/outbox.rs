@@ -488,14 +488,9 @@ impl Tx<'_> {
     /// carried. Small mail is kept whole, as the case's record.
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.exec(
-            "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL,
-                bytes = CASE
-                    WHEN (length(bytes) > ?3 OR original_raw_id IS NOT NULL)
-                         AND instr(bytes, x'0d0a0d0a') > 0
-                    THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
-                    ELSE bytes END,
-                original_raw_id = NULL, original_at = NULL, original_encoding = NULL
-             WHERE id = ?1",
+            &format!(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL, {HEAD_ONLY} WHERE id = ?1"
+            ),
             params![id, ts(now), KEEP_WHOLE_UP_TO],
         )?;
         Ok(())
@@ -650,19 +645,23 @@ impl Tx<'_> {
         // (an alert carrying an unreadable mail, refused by the relay for its size, kept
         // megabytes per member for good).
         self.exec(
-            "UPDATE outbox SET state = 'failed', last_error = ?2,
-                bytes = CASE
-                    WHEN (length(bytes) > ?3 OR original_raw_id IS NOT NULL)
-                         AND instr(bytes, x'0d0a0d0a') > 0
-                    THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
-                    ELSE bytes END,
-                original_raw_id = NULL, original_at = NULL, original_encoding = NULL
-             WHERE id = ?1",
+            &format!(
+                "UPDATE outbox SET state = 'failed', last_error = ?2, {HEAD_ONLY} WHERE id = ?1"
+            ),
             params![id, error, KEEP_WHOLE_UP_TO],
         )?;
         Ok(())
     }
 }
+
+/// The assignments that leave a row never sent again with its header block only when it
+/// is bigger than `?3` (`KEEP_WHOLE_UP_TO`) or referred to the mail it carried.
+const HEAD_ONLY: &str = "bytes = CASE
+        WHEN (length(bytes) > ?3 OR original_raw_id IS NOT NULL)
+             AND instr(bytes, x'0d0a0d0a') > 0
+        THEN substr(bytes, 1, instr(bytes, x'0d0a0d0a') + 3)
+        ELSE bytes END,
+    original_raw_id = NULL, original_at = NULL, original_encoding = NULL";
 
 /// Acknowledgements to `?1` since `?2` (`Tx::count_acks_to_mailbox`).
 const ACKS_TO_SQL: &str =

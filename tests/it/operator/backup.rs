@@ -120,11 +120,7 @@ fn a_backup_killed_midway_leaves_nothing_that_passes_for_one() {
     }
     let o = run_cli(&cfg, &["backup", backup.to_str().unwrap()]);
     assert!(o.status.success(), "{}", all_output(&o));
-    let left: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
+    assert_eq!(names_in(dir.path()), vec!["backup.db".to_string()]);
     assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 30);
 }
 
@@ -140,11 +136,7 @@ fn a_backup_onto_a_file_system_without_hard_links_is_made() {
     let backup = dir.path().join("backup.db");
     let o = backup_failing_at(&cfg, &backup, "backup-no-link");
     assert!(o.status.success(), "{}", all_output(&o));
-    let left: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left, vec![std::ffi::OsString::from("backup.db")]);
+    assert_eq!(names_in(dir.path()), vec!["backup.db".to_string()]);
     assert_eq!(must_count(&backup, "SELECT COUNT(*) FROM cases"), 1);
 }
 
@@ -155,4 +147,12 @@ fn backup_failing_at(cfg: &Path, backup: &Path, failpoint: &str) -> Output {
         .env("SECDESK_FAILPOINTS", failpoint)
         .output()
         .unwrap()
+}
+
+/// The names of the files in `dir`.
+fn names_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
