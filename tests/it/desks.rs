@@ -178,6 +178,17 @@ fn a_removed_desks_case_still_threads_by_its_tag() {
 }
 
 /// The team mail still queued once a restart withdrew what went to those who left.
+/// Rita's report to cohttp, its notice to Carol queued (SMTP down, say).
+fn cohttp_report_queued(w: &mut World) {
+    w.deliver(&report_to(
+        RITA,
+        COHTTP,
+        "r9@reporter.test",
+        "Overflow",
+        "x",
+    ));
+}
+
 fn team_mail_after_restart(w: &mut World) -> Vec<OutboxRow> {
     let now = w.clock_now();
     secdesk::service::scheduler::withdraw_mail_of_those_who_left(&w.desk, &mut w.store, now)
@@ -197,13 +208,7 @@ fn team_mail_after_restart(w: &mut World) -> Vec<OutboxRow> {
 #[test]
 fn team_mail_queued_before_a_desks_new_address_stays_with_its_team() {
     let mut w = world();
-    w.deliver(&report_to(
-        RITA,
-        COHTTP,
-        "r9@reporter.test",
-        "Overflow",
-        "x",
-    ));
+    cohttp_report_queued(&mut w);
     w.reconfigure(|t| {
         t + &DESKS.replace(
             "address = \"security+cohttp@example.org\"",
@@ -299,13 +304,7 @@ move-notice -> rita@reporter.test | [SEC-2026-0002] Cohttp bug"
 #[test]
 fn team_mail_queued_for_a_removed_desk_goes_to_the_team_that_has_its_cases() {
     let mut w = world();
-    w.deliver(&report_to(
-        RITA,
-        COHTTP,
-        "r9@reporter.test",
-        "Overflow",
-        "x",
-    ));
+    cohttp_report_queued(&mut w);
     w.reconfigure(|t| t);
     let pending = team_mail_after_restart(&mut w);
     assert_eq!(
